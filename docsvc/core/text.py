@@ -1,0 +1,268 @@
+"""The Chinese-first text analyzer: one definition of "a word" for indexing, querying and the
+classifier.
+
+Pipeline for a piece of text:
+
+1. Fold every character with NFKC and lowercase (full-width ``ＳＬＡ`` → ``sla``, ``，`` → ``,``),
+   keeping a map back to the original character offsets so highlights land on the stored text.
+2. Split the folded text into runs: CJK runs go to jieba, Latin/digit runs are identifiers or
+   words, everything else (punctuation, whitespace) separates tokens and is dropped.
+3. CJK runs are cut by jieba (precise mode, no HMM: HMM guesses new words differently depending
+   on the surrounding text, so a query and a document could disagree) with the domain
+   dictionary in ``docsvc/data/domain_dict.txt``. Like jieba's search mode, every dictionary
+   word inside a longer word is emitted too (``服务等级协议`` → 服务, 等级, 协议, 服务等级协议);
+   unlike it, sub-words of every length are emitted, not just 2 and 3 characters, so 信息服务
+   is found inside 信息服务管理. Single-character words are kept: 后, 云, 表 are real words.
+4. Identifiers are kept whole and in parts: ``SLA-2026-001`` → sla-2026-001, sla, 2026, 001;
+   ``v2.3.1`` → v2.3.1, 2.3.1, v2, 3, 1; ``zhang.san@example.com`` → the address, zhang.san,
+   example.com and each segment.
+
+Positions are numbered 0, 1, 2 … over the emitted tokens (jieba's stock ChineseAnalyzer puts
+character offsets there, which breaks phrase queries). Every token carries ``sub``: True for a
+part of a longer token. The query builder searches the main words and ignores the parts, which
+exist so that a part typed on its own still matches.
+
+A second analyzer, :func:`analyze_bigrams`, emits overlapping CJK character bigrams (and plain
+Latin/digit words) for the ``content_bigram`` field: it finds words jieba does not know and
+gives exact substring semantics to quoted Chinese phrases.
+
+This module is pure: no Whoosh here (core imports no adapters). The Whoosh tokenizer in
+``docsvc.adapters.whoosh_index`` wraps :func:`analyze` and :func:`analyze_bigrams`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Iterator, NamedTuple
+
+if TYPE_CHECKING:
+    import jieba
+
+_DICT_RESOURCE = "domain_dict.txt"
+
+
+def _dictionary_text() -> str:
+    return resources.files("docsvc.data").joinpath(_DICT_RESOURCE).read_text(encoding="utf-8")
+
+
+# Bump the number when the tokenization rules change; the dictionary's hash is appended so that
+# editing the dictionary alone also marks existing indexes as needing a rebuild.
+ANALYZER_VERSION = "zh-1+" + hashlib.sha256(_dictionary_text().encode("utf-8")).hexdigest()[:10]
+
+
+class Token(NamedTuple):
+    """One analysed token. A NamedTuple, not a dataclass: a document yields thousands of them
+    and tuple construction is several times cheaper than a frozen dataclass ``__init__``."""
+
+    text: str
+    pos: int  # 0, 1, 2 … in emission order
+    start: int  # offsets into the ORIGINAL (unnormalised) text
+    end: int
+    sub: bool  # a part of a longer token emitted just before or after it
+
+
+# --- normalisation -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=65536)
+def _fold(ch: str) -> str:
+    return unicodedata.normalize("NFKC", ch).lower()
+
+
+def _fold_with_map(text: str) -> tuple[str, list[int] | None]:
+    """Fold ``text`` character by character and return ``(folded, origin)``.
+
+    ``origin[i]`` is the index in ``text`` of the character that produced ``folded[i]``, with a
+    sentinel ``len(text)`` at the end; ``None`` means the mapping is the identity (the usual
+    case, e.g. ``，`` → ``,``). Folding per character rather than the whole string loses NFKC's
+    composition of combining sequences, which Chinese text does not use, and makes every
+    offset mappable.
+    """
+    parts = [_fold(c) for c in text]
+    folded = "".join(parts)
+    if len(folded) == len(text):
+        return folded, None
+    origin: list[int] = []
+    for i, p in enumerate(parts):
+        origin.extend([i] * len(p))
+    origin.append(len(text))
+    return folded, origin
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width → half-width) and lowercase, character by character."""
+    return "".join([_fold(c) for c in text])
+
+
+# --- jieba, loaded once per process ---------------------------------------------------------
+
+_jieba: "jieba.Tokenizer | None" = None
+_jieba_lock = threading.Lock()
+
+
+def load() -> "jieba.Tokenizer":
+    """Load jieba and the domain dictionary (about 0.5 s), once per process, thread-safe.
+
+    Call it at process start to keep the cost out of the first request. A private
+    ``jieba.Tokenizer`` is used so the domain words never leak into other users of the global
+    ``jieba`` instance.
+    """
+    global _jieba
+    tk = _jieba
+    if tk is not None:
+        return tk
+    with _jieba_lock:
+        if _jieba is None:
+            import jieba
+
+            logging.getLogger("jieba").setLevel(logging.WARNING)  # it prints its load time
+            tk = jieba.Tokenizer()
+            tk.initialize()
+            for line in _dictionary_text().splitlines():
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                word, *rest = line.split()
+                tk.add_word(normalize(word), int(rest[0]) if rest else None)
+            _jieba = tk
+        return _jieba
+
+
+def is_known_word(word: str) -> bool:
+    """True when ``word`` (already normalised) is in jieba's or the domain dictionary."""
+    return bool(load().FREQ.get(word))
+
+
+# --- tokenization ---------------------------------------------------------------------------
+
+# CJK unified ideographs (basic, extension A, compatibility, extensions B+) and 〇 (U+3007,
+# used in dates like 二〇二六).
+_CJK = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK_RUN = f"[{_CJK}]+"
+# A word of letters/digits in any other script; identifiers join such words with
+# - _ . / @ : + & as long as a separator sits between two alphanumerics.
+_ALNUM = f"[^\\W_{_CJK}]"
+_WORD_RUN = f"{_ALNUM}+(?:[-_./@:+&]{_ALNUM}+)*"
+_RUN_RE = re.compile(f"(?P<cjk>{_CJK_RUN})|(?P<word>{_WORD_RUN})")
+_SEGMENT_RE = re.compile(f"{_ALNUM}+")
+# Separators that split an identifier into meaningful pieces before the dots are split:
+# 28827.1-2012 → 28827.1; zhang.san@example.com → zhang.san, example.com.
+_MAJOR_SEP_RE = re.compile(r"[-_/@:+&]")
+_VERSION_RE = re.compile(r"v\d+(?:\.\d+)+")
+_CJK_CHAR_RE = re.compile(f"[{_CJK}]")
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK_CHAR_RE.search(text) is not None
+
+
+def _identifier_parts(ident: str) -> list[tuple[str, int]]:
+    """The parts of an identifier as (text, offset within it), in text order, deduplicated."""
+    parts: list[tuple[str, int]] = []
+    seen = {ident}
+
+    def add(s: str, off: int) -> None:
+        if s not in seen:
+            seen.add(s)
+            parts.append((s, off))
+
+    pos = 0
+    for piece in _MAJOR_SEP_RE.split(ident):
+        if "." in piece:
+            add(piece, pos)
+            if _VERSION_RE.fullmatch(piece):
+                add(piece[1:], pos + 1)
+        pos += len(piece) + 1
+    for m in _SEGMENT_RE.finditer(ident):
+        add(m.group(), m.start())
+    return parts
+
+
+def _cjk_words(tk: "jieba.Tokenizer", run: str) -> Iterator[tuple[str, int, bool]]:
+    """(word, offset in run, sub) for a CJK run: each dictionary word inside a longer word,
+    shortest first, then the word itself."""
+    freq = tk.FREQ
+    offset = 0
+    for word in tk.cut(run, HMM=False):
+        n = len(word)
+        if n > 2:
+            for size in range(2, n):
+                for i in range(n - size + 1):
+                    gram = word[i : i + size]
+                    if freq.get(gram):
+                        yield gram, offset + i, True
+        yield word, offset, False
+        offset += n
+
+
+def analyze(text: str) -> Iterator[Token]:
+    """The content analyzer (see the module docstring)."""
+    tk = load()
+    folded, origin = _fold_with_map(text)
+    pos = 0
+    for m in _RUN_RE.finditer(folded):
+        base = m.start()
+        if m.lastgroup == "cjk":
+            items: Iterator[tuple[str, int, bool]] | list[tuple[str, int, bool]] = _cjk_words(tk, m.group())
+        else:
+            ident = m.group()
+            items = [(ident, 0, False)]
+            if not ident.isalnum():
+                items += [(part, off, True) for part, off in _identifier_parts(ident)]
+        for word, off, sub in items:
+            s = base + off
+            e = s + len(word)
+            if origin is not None:
+                s, e = origin[s], origin[e - 1] + 1
+            yield Token(word, pos, s, e, sub)
+            pos += 1
+
+
+def analyze_bigrams(text: str) -> Iterator[Token]:
+    """The bigram analyzer: overlapping character bigrams of each CJK run (a one-character run
+    gives the character itself) and each Latin/digit segment, numbered 0, 1, 2 …
+
+    Positions run on across punctuation, so a quoted phrase ignores the punctuation inside it.
+    """
+    folded, origin = _fold_with_map(text)
+    pos = 0
+    for m in _RUN_RE.finditer(folded):
+        base = m.start()
+        if m.lastgroup == "cjk":
+            run = m.group()
+            if len(run) == 1:
+                spans = [(run, 0)]
+            else:
+                spans = [(run[i : i + 2], i) for i in range(len(run) - 1)]
+        else:
+            spans = [(s.group(), s.start()) for s in _SEGMENT_RE.finditer(m.group())]
+        for word, off in spans:
+            s = base + off
+            e = s + len(word)
+            if origin is not None:
+                s, e = origin[s], origin[e - 1] + 1
+            yield Token(word, pos, s, e, False)
+            pos += 1
+
+
+def words(text: str) -> list[str]:
+    """The content analyzer's words: jieba search-mode words plus identifiers and their parts,
+    NFKC + lowercase, single characters kept, punctuation and whitespace dropped."""
+    return [t.text for t in analyze(text)]
+
+
+def cjk_bigrams(text: str) -> list[str]:
+    """Overlapping bigrams of the CJK runs in ``text`` (a one-character run gives itself)."""
+    return [t.text for t in analyze_bigrams(text) if _CJK_CHAR_RE.match(t.text)]
+
+
+__all__ = [
+    "ANALYZER_VERSION", "Token", "analyze", "analyze_bigrams", "cjk_bigrams", "has_cjk",
+    "is_known_word", "load", "normalize", "words",
+]
