@@ -44,6 +44,12 @@ class InvalidInput(DocsvcError):
     code = "invalid_input"
 
 
+class InvalidContent(InvalidInput):
+    """The bytes of an upload are not what they claim to be, or are damaged."""
+
+    code = "invalid_content"
+
+
 class UnsupportedType(InvalidInput):
     """The content is of a kind docsvc does not accept (decided from the bytes, not the name)."""
 
@@ -84,6 +90,12 @@ class StorageError(DocsvcError):
 
 class StorageFull(StorageError):
     code = "storage_full"
+
+
+class Corrupted(DocsvcError):
+    """Stored data no longer matches its recorded hash: an operator must restore it."""
+
+    code = "corrupted"
 
 
 class Unavailable(DocsvcError):

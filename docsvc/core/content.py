@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import filetype
 
-from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
+from docsvc.errors import InvalidContent, TooLarge, UnsupportedType
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PDF = "application/pdf"
@@ -39,7 +39,7 @@ class PackageLimits:
 def detect_media_type(data: bytes, filename: str = "", *, limits: PackageLimits = PackageLimits()) -> str:
     """Return the accepted media type of ``data`` or raise a 4xx-class domain error."""
     if not data:
-        raise InvalidInput("文件为空，请选择有内容的文件。", "The file is empty; choose a file with content.",
+        raise InvalidContent("文件为空，请选择有内容的文件。", "The file is empty; choose a file with content.",
                            field="file")
     if data.startswith(b"%PDF-"):
         return PDF
@@ -103,8 +103,8 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _bad_package(zh: str, en: str, **details) -> InvalidInput:
-    return InvalidInput(f"Word 文档无效：{zh}", f"Invalid Word document: {en}", field="file",
+def _bad_package(zh: str, en: str, **details) -> InvalidContent:
+    return InvalidContent(f"Word 文档无效：{zh}", f"Invalid Word document: {en}", field="file",
                         details=details)
 
 

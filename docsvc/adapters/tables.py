@@ -1,0 +1,86 @@
+"""The catalog's tables (SQLAlchemy Core). The schema itself is created by Alembic migrations
+in ``docsvc/adapters/migrations``; these definitions must match the latest migration
+(``tests/test_migrations.py`` checks that they do)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+documents = sa.Table(
+    "documents", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("doc_type", sa.String(64), nullable=False),
+    sa.Column("service_category", sa.String(16), nullable=False),
+    sa.Column("doc_class", sa.String(16), nullable=False),
+    sa.Column("service_scope", sa.String(16)),
+    sa.Column("pdca_phase", sa.String(16)),
+    sa.Column("project", sa.String(500), nullable=False, server_default=""),
+    sa.Column("counterparty", sa.String(500), nullable=False, server_default=""),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("effective_date", sa.Date),
+    sa.Column("review_due", sa.Date),
+    sa.Column("owner", sa.String(500), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+)
+
+versions = sa.Table(
+    "versions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("media_type", sa.String(200), nullable=False),
+    sa.Column("original_filename", sa.String(500), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("provenance", sa.JSON, nullable=False),
+    sa.UniqueConstraint("document_id", "number", name="uq_versions_document_number"),
+)
+sa.Index("ix_versions_sha256", versions.c.sha256)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("document_id", sa.Integer),
+    sa.Column("version", sa.Integer),
+    # Canonical JSON text, not a JSON column: PostgreSQL's jsonb would reorder keys and the
+    # hash must be recomputable from exactly what is stored.
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+)
+sa.Index("ix_audit_log_document", audit_log.c.document_id, audit_log.c.seq)
+
+# One row (id = 1): the last seq and hash. Every write transaction locks it first, which
+# serialises appends so two processes can never fork the chain.
+audit_head = sa.Table(
+    "audit_head", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# Changes waiting to reach the search index, written in the same transaction as the change.
+index_outbox = sa.Table(
+    "index_outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("document_id", sa.Integer, nullable=False),
+    sa.Column("version_id", sa.Integer),
+    sa.Column("op", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+)

@@ -1,0 +1,263 @@
+"""Archive use cases: add documents and versions, read them back, change metadata, history.
+
+Order of a write (guarantee 1, "durable before acknowledged"): validate everything first, then
+store the blob durably, then record the version, its audit entry and its index outbox row in one
+catalog transaction. A failure before the commit leaves at most an unreferenced blob, which
+``docsvc check`` reports and ``docsvc gc`` removes after a grace period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, SqlCatalog
+from docsvc.core.audit import AuditEntry
+from docsvc.core.content import PackageLimits, detect_media_type
+from docsvc.core.faults import fault_point
+from docsvc.core.model import (
+    AuditAction, DocStatus, Document, Metadata, Version, VersionSource, Vocabulary, parse_date,
+)
+from docsvc.errors import Conflict, Corrupted, InvalidInput, NotFound, TooLarge
+
+MAX_FILENAME = 255
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class AddResult:
+    document: Document
+    version: Version
+    created: bool  # False when the content equals the latest version: nothing was added
+
+
+@dataclass(frozen=True)
+class History:
+    document: Document
+    versions: list[Version]
+    events: list[AuditEntry]
+
+
+def clean_filename(name: str) -> str:
+    """The original filename is metadata only. Keep what a person would recognise, drop what
+    could mislead a terminal or a browser (control and bidi-override characters)."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf"))
+    name = name.strip().strip(".")
+    if len(name) > MAX_FILENAME:
+        stem, dot, ext = name.rpartition(".")
+        keep = ext if dot and len(ext) <= 16 else ""
+        name = (stem if dot else name)[: MAX_FILENAME - len(keep) - 1] + (f".{keep}" if keep else "")
+    return name or "unnamed"
+
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(f"变更原因过长（最多 {MAX_REASON} 个字符）。",
+                           f"The change reason is too long (at most {MAX_REASON} characters).", field="reason")
+    return reason
+
+
+class ArchiveService:
+    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, vocab: Vocabulary, *,
+                 max_upload_bytes: int, package_limits: PackageLimits) -> None:
+        self.catalog = catalog
+        self.blobs = blobs
+        self.vocab = vocab
+        self.max_upload_bytes = max_upload_bytes
+        self.package_limits = package_limits
+
+    # -- checks shared by every write ---------------------------------------------------
+    def inspect(self, data: bytes, filename: str) -> str:
+        """Validate an upload's bytes and return its media type (decided from the content)."""
+        if len(data) > self.max_upload_bytes:
+            raise TooLarge(
+                f"文件过大（{len(data)} 字节），上限为 {self.max_upload_bytes} 字节。",
+                f"The file is too large ({len(data)} bytes); the limit is {self.max_upload_bytes} bytes.",
+                field="file")
+        return detect_media_type(data, filename, limits=self.package_limits)
+
+    def document(self, document_id: int) -> Document:
+        doc = self.catalog.get_document(document_id)
+        if doc is None:
+            raise NotFound(f"文档 {document_id} 不存在。请用 docsvc doc list 查看现有文档。",
+                           f"Document {document_id} does not exist. List documents with `docsvc doc list`.")
+        return doc
+
+    def version(self, document_id: int, number: int | None = None) -> Version:
+        doc = self.document(document_id)
+        number = doc.latest_version if number is None else number
+        v = self.catalog.get_version(document_id, number)
+        if v is None:
+            raise NotFound(
+                f"文档 {document_id} 没有第 {number} 版（共 {doc.latest_version} 版）。",
+                f"Document {document_id} has no version {number} (it has {doc.latest_version}).")
+        return v
+
+    # -- writes -------------------------------------------------------------------------
+    def add_document(self, data: bytes, filename: str, metadata: Mapping[str, Any], *, actor: str,
+                     reason: str = "", source: VersionSource = VersionSource.UPLOAD,
+                     provenance: Mapping[str, Any] | None = None) -> AddResult:
+        meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
+        media_type = self.inspect(data, filename)
+        filename = clean_filename(filename)
+        reason = _clean_reason(reason) or "初始版本 / initial version"
+        blob = self.blobs.put(data)
+        with self.catalog.transaction() as tx:
+            doc_id = tx.insert_document(meta, actor)
+            tx.append_audit(actor, AuditAction.DOCUMENT_CREATED, document_id=doc_id,
+                            details={"metadata": meta.to_dict()})
+            version_id = tx.insert_version(doc_id, 1, sha256=blob.sha256, size=blob.size,
+                                           media_type=media_type, original_filename=filename,
+                                           actor=actor, reason=reason, source=source,
+                                           provenance=provenance or {})
+            tx.append_audit(actor, AuditAction.VERSION_ADDED, document_id=doc_id, version=1,
+                            details=_version_details(blob.sha256, blob.size, media_type, filename,
+                                                     reason, source, provenance))
+            tx.enqueue_index(doc_id, version_id, "add")
+            fault_point("before_commit")
+        fault_point("after_commit")
+        return AddResult(self.document(doc_id), self.version(doc_id, 1), created=True)
+
+    def add_version(self, document_id: int, data: bytes, filename: str, *, actor: str, reason: str,
+                    source: VersionSource = VersionSource.UPLOAD,
+                    provenance: Mapping[str, Any] | None = None,
+                    metadata: Mapping[str, Any] | None = None) -> AddResult:
+        """A new version; ``metadata`` (optional) changes the document's metadata with it."""
+        reason = _clean_reason(reason)
+        if not reason:
+            raise InvalidInput("新版本必须填写变更原因（规范 8.4.2 变更管理）。",
+                               "A new version needs a change reason (spec 8.4.2, change management).",
+                               field="reason")
+        doc = self.document(document_id)
+        new_meta = doc.metadata.update(metadata, self.vocab) if metadata else doc.metadata
+        media_type = self.inspect(data, filename)
+        filename = clean_filename(filename)
+        latest = self.catalog.get_version(document_id, doc.latest_version)
+        if latest is not None and latest.sha256 == hashlib.sha256(data).hexdigest() and new_meta == doc.metadata:
+            return AddResult(doc, latest, created=False)
+        blob = self.blobs.put(data)
+        with self.catalog.transaction() as tx:
+            # Read the latest number under the write lock: concurrent adds get n+1 and n+2.
+            row = tx.lock_document(document_id)
+            number = row["latest_version"] + 1
+            version_id = tx.insert_version(document_id, number, sha256=blob.sha256, size=blob.size,
+                                           media_type=media_type, original_filename=filename,
+                                           actor=actor, reason=reason, source=source,
+                                           provenance=provenance or {})
+            tx.append_audit(actor, AuditAction.VERSION_ADDED, document_id=document_id, version=number,
+                            details=_version_details(blob.sha256, blob.size, media_type, filename,
+                                                     reason, source, provenance))
+            if new_meta != doc.metadata:
+                tx.update_metadata(document_id, new_meta)
+                tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
+                                details={"changes": doc.metadata.diff(new_meta), "reason": reason})
+            tx.enqueue_index(document_id, version_id, "add")
+            fault_point("before_commit")
+        fault_point("after_commit")
+        return AddResult(self.document(document_id), self.version(document_id, number), created=True)
+
+    def set_metadata(self, document_id: int, changes: Mapping[str, Any], *, actor: str,
+                     reason: str = "") -> Document:
+        if not changes:
+            raise InvalidInput("没有要修改的字段。请使用 key=value 形式，例如 status=effective。",
+                               "Nothing to change. Give key=value pairs, e.g. status=effective.")
+        reason = _clean_reason(reason)
+        doc = self.document(document_id)
+        new_meta = doc.metadata.update(changes, self.vocab)
+        diff = doc.metadata.diff(new_meta)
+        if not diff:
+            return doc
+        with self.catalog.transaction() as tx:
+            tx.update_metadata(document_id, new_meta)
+            tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
+                            details={"changes": diff, "reason": reason})
+            tx.enqueue_index(document_id, None, "metadata")
+        return self.document(document_id)
+
+    def read_version(self, document_id: int, number: int | None = None, *, actor: str,
+                     action: AuditAction = AuditAction.VERSION_DOWNLOADED) -> tuple[Version, bytes]:
+        """The exact stored bytes, verified against their hash, and an audit entry for the read."""
+        v = self.version(document_id, number)
+        data = self.blobs.read(v.sha256)
+        if hashlib.sha256(data).hexdigest() != v.sha256:
+            raise Corrupted(
+                f"文档 {document_id} 第 {v.number} 版的存档内容校验失败（哈希不符），已拒绝提供。请运行 docsvc check 并从备份恢复。",
+                f"Document {document_id} version {v.number} failed its checksum; refusing to serve it. "
+                "Run docsvc check and restore from backup.")
+        with self.catalog.transaction() as tx:
+            tx.append_audit(actor, action, document_id=document_id, version=v.number,
+                            details={"sha256": v.sha256})
+        return v, data
+
+    def request_deletion(self, document_id: int, *, actor: str, reason: str) -> None:
+        """Versions are immutable records: a deletion request is logged and refused."""
+        doc = self.document(document_id)
+        with self.catalog.transaction() as tx:
+            tx.append_audit(actor, AuditAction.DELETION_REQUESTED, document_id=doc.id,
+                            details={"reason": _clean_reason(reason)})
+            tx.append_audit(actor, AuditAction.DELETION_REFUSED, document_id=doc.id,
+                            details={"rule": "immutable_history"})
+        raise Conflict(
+            "归档记录不可删除：版本历史是不可变的。如文档不再使用，请将状态改为 archived（已归档）。",
+            "Archived records cannot be deleted: version history is immutable. "
+            "Set status=archived for a document no longer in use.")
+
+    # -- reads --------------------------------------------------------------------------
+    def list_documents(self, params: Mapping[str, Any]) -> DocumentPage:
+        params = {k: v for k, v in params.items() if v not in (None, "")}
+        known = set(FILTERABLE) | {"tag", "title", "review_due_before", "sort", "limit", "offset"}
+        unknown = set(params) - known
+        if unknown:
+            raise InvalidInput(f"未知的筛选条件：{', '.join(sorted(unknown))}。可用：{', '.join(sorted(known))}",
+                               f"Unknown filter(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(known))}",
+                               field=sorted(unknown)[0])
+        filters = {k: str(params[k]) for k in FILTERABLE if k in params}
+        sort = str(params.get("sort", "-updated_at"))
+        if sort.lstrip("-") not in SORTABLE:
+            raise InvalidInput(f"无法按“{sort}”排序。可用：{', '.join(SORTABLE)}（前加 - 表示倒序）。",
+                               f"Cannot sort by '{sort}'. Use one of {', '.join(SORTABLE)} (prefix - for descending).",
+                               field="sort")
+        limit = _int_param(params, "limit", 50, 1, 1000)
+        offset = _int_param(params, "offset", 0, 0, 10**9)
+        due = parse_date("review_due_before", "复审到期日", params.get("review_due_before"))
+        return self.catalog.list_documents(filters, tag=params.get("tag"), title=params.get("title"),
+                                           review_due_before=due, sort=sort, limit=limit, offset=offset)
+
+    def history(self, document_id: int) -> History:
+        doc = self.document(document_id)
+        return History(doc, self.catalog.versions(document_id),
+                       list(self.catalog.audit_entries(document_id=document_id)))
+
+    def due_for_review(self, on: dt.date, *, within_days: int = 30) -> list[Document]:
+        """Spec 8.1.3: documents (SLAs above all) whose review date falls within the window."""
+        page = self.catalog.list_documents({}, review_due_before=on + dt.timedelta(days=within_days),
+                                           sort="review_due", limit=10000)
+        return [d for d in page.items if d.metadata.status not in (DocStatus.SUPERSEDED, DocStatus.ARCHIVED)]
+
+
+def _int_param(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not low <= value <= high:
+        raise InvalidInput(f"参数 {name} 必须是 {low} 到 {high} 之间的整数。",
+                           f"{name} must be an integer between {low} and {high}.", field=name)
+    return value
+
+
+def _version_details(sha256: str, size: int, media_type: str, filename: str, reason: str,
+                     source: VersionSource, provenance: Mapping[str, Any] | None) -> dict[str, Any]:
+    details = {"sha256": sha256, "size": size, "media_type": media_type, "filename": filename,
+               "reason": reason, "source": source.value}
+    if provenance:
+        details["provenance"] = dict(provenance)
+    return details

@@ -1,0 +1,122 @@
+"""Is everything still as recorded? Blob hashes, missing and orphan blobs, the audit chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Callable
+
+from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.adapters.catalog import SqlCatalog
+from docsvc.core import audit
+
+
+class ProblemKind(StrEnum):
+    MISSING_BLOB = "missing_blob"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    ORPHAN_BLOB = "orphan_blob"
+    AUDIT_CHAIN = "audit_chain"
+    STAGING_LEFTOVER = "staging_leftover"
+    SCHEMA = "schema"
+
+
+# Orphans and staging leftovers are harmless (a write that failed before its commit); they are
+# reported as warnings and removed by `docsvc gc`. Everything else means data is not as recorded.
+WARNINGS = {ProblemKind.ORPHAN_BLOB, ProblemKind.STAGING_LEFTOVER}
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: ProblemKind
+    zh: str
+    en: str
+    target: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.kind not in WARNINGS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "severity": "error" if self.is_error else "warning",
+                "target": self.target, "message": self.zh, "message_en": self.en}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    problems: list[Problem]
+    stats: dict[str, int] = field(default_factory=dict)
+    audit: audit.VerifyResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.is_error for p in self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "stats": self.stats, "problems": [p.to_dict() for p in self.problems],
+                "audit": self.audit.to_dict() if self.audit else None}
+
+
+def verify_audit(catalog: SqlCatalog) -> audit.VerifyResult:
+    return audit.verify(catalog.audit_entries(), catalog.audit_head())
+
+
+def check(catalog: SqlCatalog, blobs: LocalBlobStore, *, orphan_grace_s: float,
+          progress: Callable[[int], None] | None = None) -> CheckReport:
+    problems: list[Problem] = []
+    current, head = catalog.schema_revision()
+    if current != head:
+        problems.append(Problem(ProblemKind.SCHEMA, f"数据库结构版本为 {current}，应为 {head}；请运行 docsvc init。",
+                                f"Catalog schema is at {current}, expected {head}; run docsvc init."))
+    referenced = catalog.referenced_hashes()
+    stored = set()
+    verified = 0
+    for sha in blobs.iter_hashes():
+        stored.add(sha)
+        if sha not in referenced:
+            problems.append(Problem(ProblemKind.ORPHAN_BLOB, f"文件 {sha} 未被任何版本引用（孤立文件，可用 docsvc gc 清理）。",
+                                    f"Blob {sha} is referenced by no version (orphan; `docsvc gc` removes it).", sha))
+            continue
+        actual = blobs.hash_of(sha)
+        verified += 1
+        if progress:
+            progress(1)
+        if actual != sha:
+            problems.append(Problem(ProblemKind.CHECKSUM_MISMATCH,
+                                    f"文件 {sha} 校验失败：内容已损坏或被修改（实际哈希 {actual}）。请从备份恢复。",
+                                    f"Blob {sha} fails its checksum: content corrupted or altered "
+                                    f"(actual {actual}). Restore it from backup.", sha))
+    for sha, n in referenced.items():
+        if sha not in stored:
+            problems.append(Problem(ProblemKind.MISSING_BLOB,
+                                    f"文件 {sha} 缺失，有 {n} 个版本引用它。请从备份恢复。",
+                                    f"Blob {sha} is missing; {n} version(s) reference it. Restore it from backup.", sha))
+    for leftover in blobs.staging_leftovers(older_than_s=orphan_grace_s):
+        problems.append(Problem(ProblemKind.STAGING_LEFTOVER, f"暂存区残留文件 {leftover.name}（写入中断所致，可用 docsvc gc 清理）。",
+                                f"Staging leftover {leftover.name} (an interrupted write; `docsvc gc` removes it).",
+                                leftover.name))
+    result = verify_audit(catalog)
+    if not result.ok:
+        problems.append(Problem(ProblemKind.AUDIT_CHAIN, result.reason_zh, result.reason_en,
+                                str(result.broken_seq)))
+    stats = {**catalog.counts(), "blobs": len(stored), "blobs_verified": verified}
+    return CheckReport(problems, stats, result)
+
+
+def collect_garbage(catalog: SqlCatalog, blobs: LocalBlobStore, *, grace_s: float) -> list[str]:
+    """Remove orphan blobs and staging leftovers older than the grace period.
+
+    The grace period protects a write in flight: its blob is stored before its version row
+    commits, so a young unreferenced blob may be about to become referenced.
+    """
+    removed = []
+    referenced = catalog.referenced_hashes()
+    for sha in list(blobs.iter_hashes()):
+        if sha not in referenced and blobs.age_s(sha) >= grace_s:
+            # Re-check just before removing, in case a version was committed meanwhile.
+            if not catalog.versions_with_sha(sha):
+                blobs.remove(sha)
+                removed.append(sha)
+    for leftover in blobs.staging_leftovers(older_than_s=grace_s):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover.name)
+    return removed

@@ -1,0 +1,121 @@
+"""Settings, declared once.
+
+Each setting is read, in order, from its default, then the instance config file (TOML; path in
+``DOCSVC_CONFIG``, default ``./instance/docsvc.toml``), then the environment variable
+``DOCSVC_<NAME>``, then the mapping passed to ``create_app()`` (tests use that). The README's
+settings table is generated from :data:`SETTINGS` (``docsvc settings --markdown``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from docsvc.errors import InvalidInput
+
+MiB = 1024 * 1024
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help_zh: str
+    help_en: str
+    parse: Callable[[Any], Any] = str
+
+    @property
+    def env(self) -> str:
+        return f"DOCSVC_{self.name}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ARCHIVE_DIR", "./archive", "归档根目录：内容寻址的文件与默认 SQLite 目录库。",
+            "Archive root: content-addressed files and the default SQLite catalog.", Path),
+    Setting("INDEX_DIR", "./index", "全文索引目录（派生数据，可随时从归档重建）。",
+            "Full-text index folder (derived data, always rebuildable from the archive).", Path),
+    Setting("DATABASE_URL", "", "目录库地址；留空则使用归档目录中的 SQLite（WAL）。设为 postgresql+psycopg://… 即切换到 PostgreSQL。",
+            "Catalog URL; empty means SQLite (WAL) inside the archive folder. "
+            "Set postgresql+psycopg://… to switch to PostgreSQL."),
+    Setting("MAX_UPLOAD_BYTES", 50 * MiB, "单个上传文件的大小上限（字节）。",
+            "Largest accepted upload, in bytes.", int),
+    Setting("MAX_ZIP_MEMBERS", 1000, "Word 文档（ZIP 包）内允许的最多文件数。",
+            "Most members allowed inside a Word (zip) package.", int),
+    Setting("MAX_EXPANDED_BYTES", 50 * MiB, "Word 文档解压后的大小上限（字节），防止压缩炸弹。",
+            "Largest expanded size of a Word package, in bytes (zip-bomb guard).", int),
+    Setting("MAX_ZIP_RATIO", 100, "ZIP 成员允许的最大压缩比。",
+            "Largest compression ratio allowed for a zip member.", int),
+    Setting("PARSE_TIMEOUT_S", 30, "解析不可信文件（PDF 等）的时间上限（秒）。",
+            "Time limit for parsing an untrusted file (PDF etc.), in seconds.", float),
+    Setting("PARSE_MEMORY_MB", 1024, "解析子进程的内存上限（MB）。",
+            "Memory limit of the parsing child process, in MB.", int),
+    Setting("RENDER_TIMEOUT_S", 10, "渲染 Word 模板的时间上限（秒）。",
+            "Time limit for rendering a Word template, in seconds.", float),
+    Setting("RENDER_MEMORY_MB", 512, "模板渲染子进程的内存上限（MB）。",
+            "Memory limit of the template-rendering child process, in MB.", int),
+    Setting("EXTRA_DOC_TYPES", "", "自定义文档类型，格式 code:中文名:English，多个用逗号分隔。",
+            "Extra document types, as code:中文名:English entries separated by commas."),
+    Setting("FSYNC", True, "写入归档时调用 fsync（关闭会失去断电保护，仅用于测试）。",
+            "fsync archive writes (turning it off loses crash safety; tests only).", _bool),
+    Setting("ORPHAN_GRACE_S", 3600, "未被任何版本引用的文件在被清理前保留的时间（秒）。",
+            "How long an unreferenced blob is kept before `docsvc gc` removes it, in seconds.", int),
+    Setting("HOST", "127.0.0.1", "`docsvc serve` 监听的地址。", "Address `docsvc serve` listens on."),
+    Setting("PORT", 5000, "`docsvc serve` 监听的端口。", "Port `docsvc serve` listens on.", int),
+    Setting("THREADS", 8, "Web 服务器的工作线程数。", "Web server worker threads.", int),
+    Setting("SECRET_KEY", "", "会话签名密钥；留空则在归档目录生成并保存一个随机密钥。",
+            "Session signing key; empty means a random key generated and kept in the archive folder."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting. Unknown keys in ``overrides`` pass through (Flask's own config)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    config_path = Path(environ.get("DOCSVC_CONFIG", "instance/docsvc.toml"))
+    if config_path.is_file():
+        try:
+            values.update({k.upper(): v for k, v in tomllib.loads(config_path.read_text("utf-8")).items()})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"配置文件 {config_path} 格式错误：{exc}",
+                               f"Config file {config_path} is not valid TOML: {exc}") from None
+    for s in SETTINGS:
+        if s.env in environ:
+            values[s.name] = environ[s.env]
+    for key, value in (overrides or {}).items():
+        values[key.removeprefix("DOCSVC_")] = value
+    for s in SETTINGS:
+        try:
+            values[s.name] = s.parse(values[s.name])
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"设置 {s.env} 的值“{values[s.name]}”无效：{s.help_zh}",
+                f"Setting {s.env} has an invalid value {values[s.name]!r}: {s.help_en}",
+                field=s.env,
+            ) from None
+    if not values["DATABASE_URL"]:
+        values["DATABASE_URL"] = f"sqlite:///{Path(values['ARCHIVE_DIR']).resolve() / 'catalog.sqlite3'}"
+    return values
+
+
+def markdown_table() -> str:
+    rows = ["| 环境变量 / Variable | 默认值 / Default | 说明 | Description |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = "" if s.default == "" else f"`{s.default}`"
+        rows.append(f"| `{s.env}` | {default} | {s.help_zh} | {s.help_en} |")
+    return "\n".join(rows)

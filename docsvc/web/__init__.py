@@ -1,0 +1,1 @@
+"""HTTP interface: thin views that parse input, call one service, shape the output."""
