@@ -1,0 +1,498 @@
+"""Plain text out of an archived version, for the index and the classifier.
+
+:func:`extract_text` never raises for bad content: the archive keeps every version and records
+the :class:`ExtractionStatus`, so a broken, encrypted or scanned file is stored, listed and
+downloadable, just not searchable by its text.
+
+- DOCX: ``check_ooxml_package`` first (zip bombs, zip-slip, macros, DTDs), then a streaming
+  lxml walk of the XML parts. The walk rather than python-docx because python-docx reads each
+  part whole into memory and does not reach text boxes, content controls, footnotes or
+  endnotes; the walk sees every ``w:t`` in document order.
+- PDF: pypdf in a child process with RLIMIT_AS, RLIMIT_CPU, a wall-clock timeout and a page
+  cap, because pypdf publishes a DoS advisory most months (reliability.md §1.4). Children are
+  forked from a helper that has pypdf imported, so a child costs a fork, not an interpreter.
+- Text: BOM, strict UTF-8, strict GB18030, then charset-normalizer's best guess.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import os
+import posixpath
+import re
+import resource
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import metadata
+from typing import IO, Any, Iterator
+
+from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, PackageLimits, check_ooxml_package
+from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
+
+EXTRACTOR_VERSION = f"docsvc-extract/1 pypdf/{metadata.version('pypdf')}"
+
+
+class ExtractionStatus(StrEnum):
+    OK = "ok"
+    EMPTY = "empty"  # the file holds no text at all
+    ENCRYPTED = "encrypted"  # a PDF that needs a password we don't have
+    NO_TEXT_LAYER = "no_text_layer"  # a PDF with pages but no text (a scan): needs OCR
+    TOO_LARGE = "too_large"  # over a size, memory or CPU limit
+    FAILED = "failed"  # damaged or hostile content, or a parser error
+    UNSUPPORTED = "unsupported"  # a media type we don't extract
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    max_input_bytes: int = 50 * 1024 * 1024
+    max_chars: int = 5_000_000  # text beyond this is cut off (truncated=True)
+    max_pdf_pages: int = 2000  # pages beyond this are not read (truncated=True)
+    pdf_memory_bytes: int = 1024**3  # RLIMIT_AS of the PDF child
+    pdf_cpu_seconds: int = 30  # RLIMIT_CPU of the PDF child
+    pdf_timeout_seconds: float = 30.0  # wall clock, then the child is killed
+    package: PackageLimits = field(default_factory=PackageLimits)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    status: ExtractionStatus
+    text: str = ""
+    pages: int | None = None  # PDF only
+    detail_zh: str = ""
+    detail_en: str = ""
+    truncated: bool = False
+    extractor_version: str = EXTRACTOR_VERSION
+
+
+def _result(status: ExtractionStatus, zh: str = "", en: str = "", **kw: Any) -> Extraction:
+    return Extraction(status, detail_zh=zh, detail_en=en, **kw)
+
+
+def extract_text(data: bytes, media_type: str, *, limits: ExtractLimits = ExtractLimits()) -> Extraction:
+    """Extract the text of ``data`` (of the already detected ``media_type``)."""
+    if len(data) > limits.max_input_bytes:
+        return _result(ExtractionStatus.TOO_LARGE, f"文件超过 {limits.max_input_bytes} 字节，未提取文本。",
+                       f"The file is over {limits.max_input_bytes} bytes; text was not extracted.")
+    if not data:
+        return _result(ExtractionStatus.EMPTY, "文件为空。", "The file is empty.")
+    try:
+        if media_type == DOCX:
+            return _extract_docx(data, limits)
+        if media_type == PDF:
+            return _extract_pdf(data, limits)
+        if media_type in (TEXT, MARKDOWN, CSV):
+            return _finish(decode_text(data), limits)
+    except MemoryError:
+        return _result(ExtractionStatus.TOO_LARGE, "提取文本时内存不足。", "Out of memory while extracting text.")
+    except Exception as exc:  # never raise for content: the archive records the status instead
+        return _failed(exc)
+    return _result(ExtractionStatus.UNSUPPORTED, f"不支持从 {media_type} 提取文本。",
+                   f"Text extraction from {media_type} is not supported.")
+
+
+def _failed(exc: BaseException) -> Extraction:
+    what = f"{type(exc).__name__}: {exc}"[:300]
+    return _result(ExtractionStatus.FAILED, f"文件已损坏或无法解析（{what}）。",
+                   f"The file is damaged or cannot be parsed ({what}).")
+
+
+# Control characters (other than tab and newline) break HTML snippets, CSV exports and XML.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _finish(text: str, limits: ExtractLimits, *, pages: int | None = None, truncated: bool = False) -> Extraction:
+    text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if len(text) > limits.max_chars:
+        text, truncated = text[: limits.max_chars], True
+    if not text.strip():
+        return _result(ExtractionStatus.EMPTY, "文件中没有文本。", "The file contains no text.", pages=pages)
+    if truncated:
+        return _result(ExtractionStatus.OK, "文本过长，只索引了前面的部分。",
+                       "The text is very long; only the beginning was indexed.",
+                       text=text, pages=pages, truncated=True)
+    return Extraction(ExtractionStatus.OK, text=text, pages=pages)
+
+
+# --- text -----------------------------------------------------------------------------------
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same prefix
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """BOM, then strict UTF-8, then strict GB18030 (what Chinese Windows saves as "ANSI"), then
+    charset-normalizer. NUL bytes without a BOM mean UTF-16/32, which UTF-8 would accept."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    if b"\x00" not in data[:4096]:
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                pass
+    import charset_normalizer  # only for the rare file the strict decodes refuse
+
+    best = charset_normalizer.from_bytes(data[:1024 * 1024]).best()
+    if best is not None:
+        return data.decode(best.encoding, errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
+# --- docx -----------------------------------------------------------------------------------
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_T, _P, _TAB, _BR, _CR, _HYPHEN = _W + "t", _W + "p", _W + "tab", _W + "br", _W + "cr", _W + "noBreakHyphen"
+_TC = _W + "tc"
+_PART_ORDER = ("header", "document", "footnotes", "endnotes", "footer")
+
+
+def _extract_docx(data: bytes, limits: ExtractLimits) -> Extraction:
+    try:
+        check_ooxml_package(data, limits=limits.package)
+    except TooLarge as exc:
+        return _result(ExtractionStatus.TOO_LARGE, exc.zh, exc.en)
+    except UnsupportedType as exc:
+        return _result(ExtractionStatus.UNSUPPORTED, exc.zh, exc.en)
+    except InvalidInput as exc:
+        return _result(ExtractionStatus.FAILED, exc.zh, exc.en)
+    from lxml import etree
+
+    out: list[str] = []
+    size = 0
+    truncated = False
+    seen_parts: set[str] = set()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for part in _docx_parts(zf):
+            chunks: list[str] = []
+            for chunk in _walk_part(zf, part, etree):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limits.max_chars:
+                    truncated = True
+                    break
+            text = "".join(chunks)
+            # A section's first/even/default headers often repeat the same words: index them once.
+            if text.strip() and text not in seen_parts:
+                seen_parts.add(text)
+                out.append(text)
+            if truncated:
+                break
+    return _finish("\n".join(out), limits, truncated=truncated)
+
+
+def _docx_parts(zf: zipfile.ZipFile) -> list[str]:
+    """word/document.xml plus the headers, footers, footnotes and endnotes it references, in
+    reading order: headers, body, footnotes, endnotes, footers."""
+    names = set(zf.namelist())
+    found: dict[str, list[str]] = {kind: [] for kind in _PART_ORDER}
+    found["document"].append("word/document.xml")
+    rels = "word/_rels/document.xml.rels"
+    if rels in names:
+        from lxml import etree
+
+        root = etree.fromstring(zf.read(rels), etree.XMLParser(resolve_entities=False, no_network=True))
+        for rel in root.iter(_REL):
+            kind = rel.get("Type", "").rsplit("/", 1)[-1]
+            if kind not in found or kind == "document" or rel.get("TargetMode") == "External":
+                continue
+            target = rel.get("Target", "")
+            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("word", target))
+            if path in names and path not in found[kind]:
+                found[kind].append(path)
+    return [p for kind in _PART_ORDER for p in sorted(found[kind])]
+
+
+def _walk_part(zf: zipfile.ZipFile, name: str, etree: Any) -> Iterator[str]:
+    """Text of one WordprocessingML part in document order, streamed.
+
+    Runs (``w:t``) inside tables, text boxes (``w:txbxContent``) and content controls
+    (``w:sdtContent``) are ordinary descendants, so document order covers them. ``mc:Fallback``
+    is skipped: Word writes each text box twice (DrawingML and a VML fallback). Deleted text is
+    ``w:delText`` and field codes are ``w:instrText``, so neither is collected.
+    """
+    skip = 0  # depth inside mc:Fallback
+    para_depth = 0  # text boxes nest paragraphs inside paragraphs
+    with zf.open(name) as fh:
+        parser = etree.iterparse(fh, events=("start", "end"), resolve_entities=False, no_network=True,
+                                 load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
+        for event, el in parser:
+            tag = el.tag
+            if event == "start":
+                if tag == _MC_FALLBACK:
+                    skip += 1
+                elif tag == _P:
+                    para_depth += 1
+                continue
+            if tag == _MC_FALLBACK:
+                skip -= 1
+            elif tag == _P:
+                para_depth -= 1
+                if not skip:
+                    yield "\n"
+                if para_depth == 0:
+                    # Free what is done: keeps memory flat on a long document.
+                    el.clear()
+                    parent = el.getparent()
+                    while parent is not None and el.getprevious() is not None:
+                        del parent[0]
+            elif skip:
+                continue
+            elif tag == _T:
+                if el.text:
+                    yield el.text
+            elif tag == _TAB or tag == _TC:
+                yield "\t"
+            elif tag == _BR or tag == _CR:
+                yield "\n"
+            elif tag == _HYPHEN:
+                yield "-"
+
+
+# --- pdf ------------------------------------------------------------------------------------
+#
+# Each PDF is parsed in its own short-lived process with RLIMIT_AS, RLIMIT_CPU and an alarm.
+# Starting Python and importing pypdf costs ~0.1 s, so a helper process (the "zygote") is
+# started once with pypdf imported, and forks one limited child per PDF: a child then costs a
+# fork (a few ms). Why not multiprocessing? "fork" copies a threaded web/index process, with
+# any lock another thread holds; "forkserver"/"spawn" re-import the caller's __main__ in every
+# child, which breaks scripts without a main guard and costs more. The zygote is
+# single-threaded, so its forks are safe. One zygote serves one PDF at a time; concurrent
+# callers each get their own (kept idle for reuse, at most _MAX_IDLE).
+
+_FRAME = struct.Struct(">Q")
+_MAX_IDLE = 2
+_GRACE_SECONDS = 5.0  # how much longer than the child's own limit the caller waits for the zygote
+
+
+def _write_frame(fh: IO[bytes], payload: bytes) -> None:
+    fh.write(_FRAME.pack(len(payload)))
+    fh.write(payload)
+    fh.flush()
+
+
+def _read_exact(fh: IO[bytes], n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = fh.read(n - len(buf))
+        if not chunk:
+            raise EOFError("pipe closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_frame(fh: IO[bytes]) -> bytes:
+    (n,) = _FRAME.unpack(_read_exact(fh, _FRAME.size))
+    return _read_exact(fh, n)
+
+
+class _Zygote:
+    """The caller's side of one helper process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from docsvc.core.extract import _zygote_main; _zygote_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+        )
+
+    def run(self, data: bytes, limits: ExtractLimits) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        header = json.dumps({"pages": limits.max_pdf_pages, "chars": limits.max_chars,
+                             "memory": limits.pdf_memory_bytes, "cpu": limits.pdf_cpu_seconds,
+                             "timeout": limits.pdf_timeout_seconds}).encode()
+        _write_frame(self.proc.stdin, header)
+        _write_frame(self.proc.stdin, data)
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], limits.pdf_timeout_seconds + _GRACE_SECONDS)
+        if not ready:
+            raise TimeoutError("PDF helper did not answer")
+        return json.loads(_read_frame(self.proc.stdout))
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+_pool_lock = threading.Lock()
+_idle: list[_Zygote] = []
+
+
+def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
+    with _pool_lock:
+        zygote = _idle.pop() if _idle else None
+    if zygote is None or zygote.proc.poll() is not None:
+        zygote = _Zygote()
+    try:
+        answer = zygote.run(data, limits)
+    except (OSError, EOFError, ValueError, TimeoutError, struct.error) as exc:
+        zygote.close()  # in an unknown state: never reuse it
+        return _result(ExtractionStatus.FAILED, f"PDF 解析进程异常（{exc}）。", f"The PDF parser process failed ({exc}).")
+    with _pool_lock:
+        if len(_idle) < _MAX_IDLE:
+            _idle.append(zygote)
+            zygote = None
+    if zygote is not None:
+        zygote.close()
+    status = ExtractionStatus(answer["status"])
+    if status is ExtractionStatus.OK:
+        return _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"])
+    return _result(status, answer["zh"], answer["en"], pages=answer["pages"])
+
+
+def _zygote_main() -> None:
+    """The helper's loop: read a request, fork a limited child, wait for it, answer."""
+    import pypdf  # noqa: F401 - imported once here so every forked child has it
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames may reach the caller's pipe
+    while True:
+        try:
+            request = json.loads(_read_frame(stdin))
+            data = _read_frame(stdin)
+        except EOFError:
+            return  # the caller went away
+        _write_frame(stdout, json.dumps(_fork_child(data, request)).encode())
+
+
+def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
+    limited = {"status": "too_large", "text": "", "pages": None, "truncated": False,
+               "zh": "PDF 解析超出资源限制（CPU 或内存），已终止。",
+               "en": "PDF parsing exceeded its CPU or memory limit and was stopped."}
+    timeout = float(request["timeout"])
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: limit, parse, write the answer, exit without cleanup
+        os.close(read_fd)
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (request["memory"], request["memory"]))
+            resource.setrlimit(resource.RLIMIT_CPU, (request["cpu"], request["cpu"] + 1))
+            signal.alarm(int(timeout) + 2)  # dies on its own even if the zygote is gone
+            answer = _pdf_child(data, request["pages"], request["chars"])
+            payload = json.dumps(answer).encode()
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                timed_out = True
+                break
+            chunk = pipe.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    if timed_out:
+        return {**limited, "status": "failed",
+                "zh": f"PDF 解析超时（{timeout:g} 秒），已终止。",
+                "en": f"PDF parsing timed out after {timeout:g} s and was stopped."}
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:  # killed half-way (SIGXCPU, OOM killer) or crashed in native code
+        return limited
+
+
+def _pdf_child(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
+    try:
+        status, text, pages, zh, en, truncated = _pdf_text(data, max_pages, max_chars)
+    except MemoryError:
+        status, text, pages, zh, en, truncated = (
+            "too_large", "", None, "PDF 解析超出内存限制。", "PDF parsing exceeded the memory limit.", False)
+    except BaseException as exc:  # noqa: BLE001 - everything becomes a status for the caller
+        failed = _failed_pdf(exc)
+        status, text, pages, zh, en, truncated = (
+            failed.status.value, "", None, failed.detail_zh, failed.detail_en, False)
+    return {"status": status, "text": text, "pages": pages, "zh": zh, "en": en, "truncated": truncated}
+
+
+def _failed_pdf(exc: BaseException) -> Extraction:
+    from pypdf.errors import LimitReachedError
+
+    if isinstance(exc, LimitReachedError):
+        return _result(ExtractionStatus.TOO_LARGE, f"PDF 超出解析限制（{str(exc)[:200]}）。",
+                       f"The PDF exceeds a parser limit ({str(exc)[:200]}).")
+    return _failed(exc)
+
+
+def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, int | None, str, str, bool]:
+    import logging
+
+    from pypdf import PasswordType, PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns at length about broken files
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted:
+        # Many PDFs are "encrypted" with an empty user password (only editing is restricted):
+        # they open without one and must be indexed.
+        try:
+            opened = reader.decrypt("") != PasswordType.NOT_DECRYPTED
+        except DependencyError:
+            return ("encrypted", "", None, "PDF 使用 AES 加密，需要安装 cryptography 才能读取。",
+                    "The PDF uses AES encryption; the cryptography package is needed to read it.", False)
+        if not opened:
+            return ("encrypted", "", None, "PDF 已加密，需要密码，未提取文本。",
+                    "The PDF is encrypted with a password; text was not extracted.", False)
+    total = len(reader.pages)
+    pages = min(total, max_pages)
+    texts: list[str] = []
+    size = 0
+    errors = 0
+    last_error: BaseException | None = None
+    for i in range(pages):
+        try:
+            page_text = reader.pages[i].extract_text() or ""
+        except (LimitReachedError, FileNotDecryptedError, MemoryError, RecursionError):
+            raise
+        except Exception as exc:  # one damaged page should not hide the others
+            errors += 1
+            last_error = exc
+            continue
+        texts.append(page_text)
+        size += len(page_text)
+        if size > max_chars:
+            break
+    if errors == pages and pages and last_error is not None:
+        raise last_error
+    text = "\n\n".join(texts)
+    if total and not text.strip():
+        return ("no_text_layer", "", total, "PDF 没有文本层（可能是扫描件），需要 OCR 才能检索。",
+                "The PDF has no text layer (probably a scan); it needs OCR to be searchable.", False)
+    return ("ok", text, total, "", "", total > pages or size > max_chars)
+
+
+def warm_up() -> None:
+    """Start a PDF helper now rather than on the first PDF (it takes ~0.2 s)."""
+    extract_text(_TINY_PDF, PDF)
+
+
+# A one-page PDF without text, used by warm_up().
+_TINY_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+__all__ = ["EXTRACTOR_VERSION", "ExtractLimits", "Extraction", "ExtractionStatus", "decode_text",
+           "extract_text", "warm_up"]
