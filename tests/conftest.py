@@ -1,0 +1,112 @@
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``DOCSVC_TEST_POSTGRES_URL`` (for example
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Each test gets its own database,
+cloned from a migrated template, and drops it afterwards. Without the variable the PostgreSQL
+cases are skipped with a reason — unless ``DOCSVC_REQUIRE_ALL=1`` (set by CI), which turns every
+missing service into a failure instead of a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from docsvc.app import Docsvc, open_docsvc
+
+PG_URL = os.environ.get("DOCSVC_TEST_POSTGRES_URL", "")
+REQUIRE_ALL = os.environ.get("DOCSVC_REQUIRE_ALL", "") not in ("", "0", "false")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a service is missing, or fail when CI requires everything."""
+    if condition:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (DOCSVC_REQUIRE_ALL is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_template():
+    """A migrated PostgreSQL database that each test clones (CREATE DATABASE … TEMPLATE)."""
+    require(bool(PG_URL), "DOCSVC_TEST_POSTGRES_URL is not set; PostgreSQL tests need a server")
+    engine = _admin_engine()
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("select 1")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable: {exc}")
+    name = f"docsvc_tpl_{uuid.uuid4().hex[:10]}"
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(PG_URL).set(database=name)
+    from docsvc.adapters.catalog import SqlCatalog
+    cat = SqlCatalog(url.render_as_string(hide_password=False))
+    cat.migrate()
+    cat.dispose()
+    yield name
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"docsvc_t_{uuid.uuid4().hex[:12]}"
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
+
+
+@pytest.fixture
+def config(tmp_path, db_url) -> dict:
+    return {"ARCHIVE_DIR": str(tmp_path / "archive"), "INDEX_DIR": str(tmp_path / "index"),
+            "DATABASE_URL": db_url}
+
+
+@pytest.fixture
+def svc(config):
+    s = open_docsvc(config)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(tmp_path_factory) -> Path:
+    """Hostile samples from the shared generator (zip bombs, XXE, broken PDFs …)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1].parent / "shared" / "badinputs" / "make_bad_inputs.py"
+    if not script.exists():
+        script = Path(os.environ.get("DOCSVC_BADINPUTS", "/nonexistent"))
+    require(script.exists(), "the hostile-sample generator shared/badinputs/make_bad_inputs.py is not beside the checkout")
+    out = tmp_path_factory.mktemp("badinputs")
+    subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
+    return out
+
+
+META = {"title": "大连港集团信息系统运维服务合同", "doc_type": "contract", "service_category": "4.2",
+        "doc_class": "user", "project": "港口运维二期", "counterparty": "大连港集团有限公司"}
+
+
+def add(svc: Docsvc, data: bytes = "合同正文：乙方提供7×24小时运维服务。".encode(), name: str = "合同.txt", **meta):
+    return svc.archive.add_document(data, name, {**META, **meta}, actor="张伟")
