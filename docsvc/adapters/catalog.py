@@ -23,7 +23,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docsvc.adapters.tables import audit_head, audit_log, documents, index_outbox, versions
+from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
+from docsvc.core.faults import fault_point
 from docsvc.core.model import (
     DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
     VersionSource, iso, utcnow,
@@ -101,6 +103,7 @@ class Tx:
 
     def append_audit(self, actor: str, action: str, *, document_id: int | None = None,
                      version: int | None = None, details: Mapping[str, Any] | None = None) -> audit.AuditEntry:
+        fault_point("audit_append")
         entry = audit.chain(self.head[0], self.head[1], ts=iso(self.now), actor=actor, action=action,
                             document_id=document_id, version=version, details=dict(details or {}))
         self.conn.execute(audit_log.insert().values(
@@ -231,6 +234,8 @@ class SqlCatalog:
             if isinstance(exc, sa.exc.IntegrityError):
                 raise
             raise _unavailable(exc) from exc
+        except OSError as exc:
+            raise storage_error(exc) from exc
 
     # -- reads --------------------------------------------------------------------------
     def _read(self):

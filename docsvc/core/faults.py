@@ -17,6 +17,12 @@ _counts: dict[str, int] = {}
 _lock = threading.Lock()
 
 
+def reset() -> None:
+    """Forget arrivals counted so far (tests that set a new fault spec call this)."""
+    with _lock:
+        _counts.clear()
+
+
 def fault_point(point: str) -> None:
     spec = os.environ.get("DOCSVC_FAULT")
     if not spec:
