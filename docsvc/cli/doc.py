@@ -1,16 +1,7 @@
-"""The command line: ``docsvc <noun> <verb>``, a thin client over the same services as the web.
-
-Every command prints readable Chinese for people, or JSON with ``--json`` for scripts. Errors
-go to stderr in Chinese and English with a non-zero exit: 2 for bad input, 3 when storage or a
-dependency failed, 1 when a check found problems.
-"""
+"""docsvc doc add | version | show | history | get | list | set | delete."""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import functools
-import json
 import os
 import sys
 from pathlib import Path
@@ -18,175 +9,9 @@ from typing import Any, Callable
 
 import click
 
-from docsvc import errors, settings as settings_mod
-from docsvc.app import Docsvc, create_app, default_actor
+from docsvc import errors
+from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version
-
-EXIT_PROBLEMS, EXIT_INPUT, EXIT_STORAGE = 1, 2, 3
-
-
-def _exit_code(exc: errors.DocsvcError) -> int:
-    if isinstance(exc, (errors.InvalidInput, errors.NotFound, errors.Conflict, errors.Forbidden)):
-        return EXIT_INPUT
-    return EXIT_STORAGE
-
-
-def fail(exc: errors.DocsvcError) -> None:
-    click.echo(f"错误：{exc.zh}", err=True)
-    click.echo(f"Error: {exc.en}", err=True)
-    details = exc.details.get("errors") if exc.details else None
-    for item in details or []:
-        click.echo(f"  - {item.get('field', '')}: {item.get('zh', '')} / {item.get('en', '')}", err=True)
-    sys.exit(_exit_code(exc))
-
-
-def handled(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except errors.DocsvcError as exc:
-            fail(exc)
-    return wrapper
-
-
-def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-
-
-class Context:
-    def __init__(self, actor: str) -> None:
-        self.actor = actor
-        self._svc: Docsvc | None = None
-
-    @property
-    def svc(self) -> Docsvc:
-        if self._svc is None:
-            self._svc = create_app().extensions["docsvc"]
-        return self._svc
-
-
-pass_ctx = click.make_pass_decorator(Context)
-json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON / print JSON for scripts.")
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--as", "actor", default=None, metavar="USER",
-              help="记录在审计日志中的操作人（默认：DOCSVC_ACTOR 或当前系统用户）/ actor recorded in the audit log.")
-@click.version_option(package_name="docsvc")
-@click.pass_context
-def cli(ctx: click.Context, actor: str | None) -> None:
-    """docsvc：信息服务管理文档与报告服务 / document management and report generation."""
-    ctx.obj = Context(actor or default_actor())
-
-
-def main() -> None:
-    cli(prog_name="docsvc")
-
-
-# -- init / check / gc / serve / settings ------------------------------------------------
-
-@cli.command()
-@json_option
-@pass_ctx
-@handled
-def init(ctx: Context, as_json: bool) -> None:
-    """初始化归档目录、索引目录与数据库（可重复执行）/ create folders and the catalog schema (idempotent)."""
-    svc = ctx.svc
-    current, head = svc.catalog.schema_revision()
-    info = {"archive_dir": str(Path(svc.settings["ARCHIVE_DIR"]).resolve()),
-            "index_dir": str(Path(svc.settings["INDEX_DIR"]).resolve()),
-            "database": _safe_url(svc.settings["DATABASE_URL"]), "schema": current, "schema_head": head}
-    if as_json:
-        emit_json(info)
-        return
-    click.echo("docsvc 已就绪 / ready")
-    click.echo(f"  归档目录 archive: {info['archive_dir']}")
-    click.echo(f"  索引目录 index:   {info['index_dir']}")
-    click.echo(f"  数据库 database:  {info['database']}（结构版本 schema {current}）")
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    return make_url(url).render_as_string(hide_password=True)
-
-
-@cli.command()
-@json_option
-@pass_ctx
-@handled
-def check(ctx: Context, as_json: bool) -> None:
-    """检查归档完整性：文件哈希、缺失与孤立文件、审计链 / verify blobs and the audit chain."""
-    svc = ctx.svc
-    total = svc.catalog.counts()["versions"]
-    if as_json:
-        report = svc.check()
-        emit_json(report.to_dict())
-    else:
-        with click.progressbar(length=max(total, 1), label="校验文件 verifying blobs", file=sys.stderr) as bar:
-            report = svc.check(progress=bar.update)
-        s = report.stats
-        click.echo(f"文档 {s['documents']} 份，版本 {s['versions']} 个，文件 {s['blobs']} 个（已校验 {s['blobs_verified']}），"
-                   f"审计记录 {s['audit_entries']} 条。")
-        for p in report.problems:
-            tag = "错误 ERROR" if p.is_error else "警告 WARN"
-            click.echo(f"[{tag}] {p.zh}\n        {p.en}")
-        click.echo("检查通过 / all checks passed" if report.ok else "发现问题 / problems found")
-    if not report.ok:
-        sys.exit(EXIT_PROBLEMS)
-
-
-@cli.command()
-@click.option("--grace", type=float, default=None, help="只清理早于此秒数的文件 / only older than this many seconds.")
-@json_option
-@pass_ctx
-@handled
-def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
-    """清理未被引用的孤立文件与暂存残留 / remove orphan blobs and staging leftovers."""
-    removed = ctx.svc.gc(grace_s=grace)
-    if as_json:
-        emit_json({"removed": removed})
-    else:
-        click.echo(f"已清理 {len(removed)} 个文件 / removed {len(removed)} file(s).")
-
-
-@cli.command()
-@click.option("--host", default=None, help="监听地址 / address (DOCSVC_HOST).")
-@click.option("--port", default=None, type=int, help="端口 / port (DOCSVC_PORT).")
-@pass_ctx
-@handled
-def serve(ctx: Context, host: str | None, port: int | None) -> None:
-    """启动 Web 服务（生产级 WSGI 服务器 waitress）/ run the web service on waitress."""
-    import waitress
-
-    app = create_app()
-    conf = app.extensions["docsvc"].settings
-    host, port = host or conf["HOST"], port or conf["PORT"]
-    click.echo(f"docsvc 正在 http://{host}:{port}/ 提供服务（Ctrl+C 停止）/ serving on http://{host}:{port}/")
-    waitress.serve(app, host=host, port=port, threads=conf["THREADS"], ident="docsvc")
-
-
-@cli.command("settings")
-@click.option("--markdown", is_flag=True, help="输出 README 使用的 Markdown 表格 / the README's table.")
-@json_option
-@handled
-def settings_cmd(markdown: bool, as_json: bool) -> None:
-    """列出全部设置及其当前值 / list settings and their current values."""
-    if markdown:
-        click.echo(settings_mod.markdown_table())
-        return
-    values = settings_mod.load()
-    values["DATABASE_URL"] = _safe_url(values["DATABASE_URL"])
-    if values["SECRET_KEY"]:
-        values["SECRET_KEY"] = "******"
-    if as_json:
-        emit_json({s.env: values[s.name] for s in settings_mod.SETTINGS})
-        return
-    for s in settings_mod.SETTINGS:
-        click.echo(f"{s.env} = {values[s.name]}\n    {s.help_zh}")
-
-
-# -- doc ---------------------------------------------------------------------------------
 
 @cli.group()
 def doc() -> None:
@@ -316,10 +141,10 @@ def doc_history(ctx: Context, doc_id: int, as_json: bool) -> None:
     for e in h.events:
         label = AuditAction(e.action).zh if e.action in AuditAction._value2member_map_ else e.action
         click.echo(f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {e.actor:<16} {label}"
-                   f"{f' v{e.version}' if e.version else ''}  {_summary(e.details)}")
+                   f"{f' v{e.version}' if e.version else ''}  {summary(e.details)}")
 
 
-def _summary(details: dict[str, Any]) -> str:
+def summary(details: dict[str, Any]) -> str:
     if "changes" in details:
         return "；".join(f"{k}: {v['from']} → {v['to']}" for k, v in details["changes"].items())
     parts = [str(details[k]) for k in ("reason", "filename") if details.get(k)]
@@ -419,70 +244,3 @@ def doc_delete(ctx: Context, doc_id: int, reason: str) -> None:
     ctx.svc.archive.request_deletion(doc_id, actor=ctx.actor, reason=reason)
 
 
-# -- audit -------------------------------------------------------------------------------
-
-@cli.group()
-def audit() -> None:
-    """审计日志 / the audit log."""
-
-
-@audit.command("verify")
-@json_option
-@pass_ctx
-@handled
-def audit_verify(ctx: Context, as_json: bool) -> None:
-    """校验审计哈希链，指出第一条异常记录 / verify the hash chain."""
-    result = ctx.svc.verify_audit()
-    if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
-        click.echo(f"审计链完整：共 {result.checked} 条记录 / OK: {result.checked} entries verified.")
-    else:
-        click.echo(f"审计链异常：{result.reason_zh}\nAudit chain BROKEN: {result.reason_en}")
-    if not result.ok:
-        sys.exit(EXIT_PROBLEMS)
-
-
-@audit.command("log")
-@click.option("--doc", "document_id", type=int, default=None, help="只看某文档 / one document")
-@click.option("--since", default=None, help="起始日期 YYYY-MM-DD（UTC）/ since date")
-@click.option("--action", "actions", multiple=True, help="事件类型，可重复 / action (repeatable)")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@pass_ctx
-@handled
-def audit_log(ctx: Context, document_id: int | None, since: str | None, actions: tuple[str, ...], fmt: str) -> None:
-    """导出审计日志 / print the audit log."""
-    from docsvc.core.model import parse_date
-
-    since_ts = None
-    if since:
-        since_ts = parse_date("since", "起始日期", since).isoformat()
-    valid = {a.value for a in AuditAction}
-    for a in actions:
-        if a not in valid:
-            raise errors.InvalidInput(f"未知事件类型“{a}”。可选：{', '.join(sorted(valid))}",
-                                      f"Unknown action '{a}'. Valid: {', '.join(sorted(valid))}", field="action")
-    entries = ctx.svc.catalog.audit_entries(document_id=document_id, since=since_ts, actions=actions)
-    if fmt == "json":
-        click.echo("[")
-        first = True
-        for e in entries:
-            click.echo(("" if first else ",") + json.dumps(e.to_dict(), ensure_ascii=False))
-            first = False
-        click.echo("]")
-    elif fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["seq", "ts", "actor", "action", "document_id", "version", "details", "prev_hash", "hash"])
-        for e in entries:
-            writer.writerow([e.seq, e.ts, e.actor, e.action, e.document_id or "", e.version or "",
-                             json.dumps(e.details, ensure_ascii=False, sort_keys=True), e.prev_hash, e.hash])
-    else:
-        for e in entries:
-            label = AuditAction(e.action).zh if e.action in valid else e.action
-            click.echo(f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {e.actor:<16} {label:<8} "
-                       f"{'doc ' + str(e.document_id) if e.document_id else ''}{f' v{e.version}' if e.version else ''}"
-                       f"  {_summary(e.details)}")
-
-
-if __name__ == "__main__":
-    main()

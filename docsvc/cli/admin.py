@@ -1,0 +1,113 @@
+"""docsvc init | check | gc | serve | settings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from docsvc import settings as settings_mod
+from docsvc.app import create_app
+from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx
+
+@cli.command()
+@json_option
+@pass_ctx
+@handled
+def init(ctx: Context, as_json: bool) -> None:
+    """初始化归档目录、索引目录与数据库（可重复执行）/ create folders and the catalog schema (idempotent)."""
+    svc = ctx.svc
+    current, head = svc.catalog.schema_revision()
+    info = {"archive_dir": str(Path(svc.settings["ARCHIVE_DIR"]).resolve()),
+            "index_dir": str(Path(svc.settings["INDEX_DIR"]).resolve()),
+            "database": _safe_url(svc.settings["DATABASE_URL"]), "schema": current, "schema_head": head}
+    if as_json:
+        emit_json(info)
+        return
+    click.echo("docsvc 已就绪 / ready")
+    click.echo(f"  归档目录 archive: {info['archive_dir']}")
+    click.echo(f"  索引目录 index:   {info['index_dir']}")
+    click.echo(f"  数据库 database:  {info['database']}（结构版本 schema {current}）")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command()
+@json_option
+@pass_ctx
+@handled
+def check(ctx: Context, as_json: bool) -> None:
+    """检查归档完整性：文件哈希、缺失与孤立文件、审计链 / verify blobs and the audit chain."""
+    svc = ctx.svc
+    total = svc.catalog.counts()["versions"]
+    if as_json:
+        report = svc.check()
+        emit_json(report.to_dict())
+    else:
+        with click.progressbar(length=max(total, 1), label="校验文件 verifying blobs", file=sys.stderr) as bar:
+            report = svc.check(progress=bar.update)
+        s = report.stats
+        click.echo(f"文档 {s['documents']} 份，版本 {s['versions']} 个，文件 {s['blobs']} 个（已校验 {s['blobs_verified']}），"
+                   f"审计记录 {s['audit_entries']} 条。")
+        for p in report.problems:
+            tag = "错误 ERROR" if p.is_error else "警告 WARN"
+            click.echo(f"[{tag}] {p.zh}\n        {p.en}")
+        click.echo("检查通过 / all checks passed" if report.ok else "发现问题 / problems found")
+    if not report.ok:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@cli.command()
+@click.option("--grace", type=float, default=None, help="只清理早于此秒数的文件 / only older than this many seconds.")
+@json_option
+@pass_ctx
+@handled
+def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
+    """清理未被引用的孤立文件与暂存残留 / remove orphan blobs and staging leftovers."""
+    removed = ctx.svc.gc(grace_s=grace)
+    if as_json:
+        emit_json({"removed": removed})
+    else:
+        click.echo(f"已清理 {len(removed)} 个文件 / removed {len(removed)} file(s).")
+
+
+@cli.command()
+@click.option("--host", default=None, help="监听地址 / address (DOCSVC_HOST).")
+@click.option("--port", default=None, type=int, help="端口 / port (DOCSVC_PORT).")
+@pass_ctx
+@handled
+def serve(ctx: Context, host: str | None, port: int | None) -> None:
+    """启动 Web 服务（生产级 WSGI 服务器 waitress）/ run the web service on waitress."""
+    import waitress
+
+    app = create_app()
+    conf = app.extensions["docsvc"].settings
+    host, port = host or conf["HOST"], port or conf["PORT"]
+    click.echo(f"docsvc 正在 http://{host}:{port}/ 提供服务（Ctrl+C 停止）/ serving on http://{host}:{port}/")
+    waitress.serve(app, host=host, port=port, threads=conf["THREADS"], ident="docsvc")
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="输出 README 使用的 Markdown 表格 / the README's table.")
+@json_option
+@handled
+def settings_cmd(markdown: bool, as_json: bool) -> None:
+    """列出全部设置及其当前值 / list settings and their current values."""
+    if markdown:
+        click.echo(settings_mod.markdown_table())
+        return
+    values = settings_mod.load()
+    values["DATABASE_URL"] = _safe_url(values["DATABASE_URL"])
+    if values["SECRET_KEY"]:
+        values["SECRET_KEY"] = "******"
+    if as_json:
+        emit_json({s.env: values[s.name] for s in settings_mod.SETTINGS})
+        return
+    for s in settings_mod.SETTINGS:
+        click.echo(f"{s.env} = {values[s.name]}\n    {s.help_zh}")
+
+
