@@ -84,3 +84,69 @@ index_outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
 )
+
+# Word templates: each version's .docx is a blob; its schema is kept as canonical JSON text.
+templates = sa.Table(
+    "templates", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("schema", sa.Text, nullable=False),
+    sa.Column("schema_sha256", sa.String(64), nullable=False),
+    sa.Column("name_zh", sa.String(200), nullable=False),
+    sa.Column("name_en", sa.String(200), nullable=False),
+    sa.Column("doc_type", sa.String(64), nullable=False),
+    sa.Column("lint", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.UniqueConstraint("slug", "version", name="uq_templates_slug_version"),
+)
+
+# Derived files of a version (the PDF of a generated DOCX): blobs too, never replacing the version.
+renditions = sa.Table(
+    "renditions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("media_type", sa.String(200), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("producer", sa.String(200), nullable=False),
+    sa.UniqueConstraint("version_id", "media_type", name="uq_renditions_version_type"),
+)
+
+# Extracted text per content hash and extractor version: derived, recomputed when the
+# extractor changes, shared by identical content.
+extractions = sa.Table(
+    "extractions", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("extractor_version", sa.String(32), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("chars", sa.Integer, nullable=False),
+    sa.Column("pages", sa.Integer),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Classification suggestions; "pending" ones that need review form the review list.
+suggestions = sa.Table(
+    "suggestions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), nullable=False),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("doc_type", sa.String(64), nullable=False),
+    sa.Column("doc_type_confidence", sa.Float, nullable=False),
+    sa.Column("service_category", sa.String(16), nullable=False),
+    sa.Column("service_category_confidence", sa.Float, nullable=False),
+    sa.Column("project", sa.String(500)),
+    sa.Column("terms", sa.JSON, nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("needs_review", sa.Boolean, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_by", sa.String(200)),
+)
+sa.Index("ix_suggestions_state", suggestions.c.state, suggestions.c.needs_review)
