@@ -52,6 +52,10 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     archive_dir = Path(conf["ARCHIVE_DIR"])
     blobs = LocalBlobStore(archive_dir, fsync=conf["FSYNC"])
     blobs.init()
+    # A crash mid-write leaves a staging file; sweep the ones older than the grace period
+    # (younger ones may belong to a write in flight in another process).
+    for leftover in blobs.staging_leftovers(older_than_s=conf["ORPHAN_GRACE_S"]):
+        leftover.unlink(missing_ok=True)
     Path(conf["INDEX_DIR"]).mkdir(parents=True, exist_ok=True)
     catalog = SqlCatalog(conf["DATABASE_URL"])
     if migrate:

@@ -22,7 +22,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from docsvc.adapters.tables import audit_head, audit_log, documents, index_outbox, versions
+from docsvc.adapters.tables import (
+    audit_head, audit_log, documents, index_outbox, renditions, templates, versions,
+)
 from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
 from docsvc.core.faults import fault_point
@@ -297,10 +299,18 @@ class SqlCatalog:
         return [_version(r) for r in rows]
 
     def referenced_hashes(self) -> dict[str, int]:
-        """sha256 → number of versions referencing it."""
+        """sha256 → number of records (versions, template versions, renditions) referencing it."""
+        refs: dict[str, int] = {}
         with self._read() as conn:
-            rows = conn.execute(sa.select(versions.c.sha256, sa.func.count()).group_by(versions.c.sha256)).all()
-        return {sha: n for sha, n in rows}
+            for table in (versions, templates, renditions):
+                for sha, n in conn.execute(sa.select(table.c.sha256, sa.func.count()).group_by(table.c.sha256)):
+                    refs[sha] = refs.get(sha, 0) + n
+        return refs
+
+    def is_referenced(self, sha256: str) -> bool:
+        with self._read() as conn:
+            return any(conn.execute(sa.select(table.c.id).where(table.c.sha256 == sha256).limit(1)).first()
+                       for table in (versions, templates, renditions))
 
     def audit_entries(self, *, document_id: int | None = None, since: str | None = None,
                       actions: Sequence[str] = (), limit: int | None = None) -> Iterator[audit.AuditEntry]:

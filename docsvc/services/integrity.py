@@ -88,8 +88,8 @@ def check(catalog: SqlCatalog, blobs: LocalBlobStore, *, orphan_grace_s: float,
     for sha, n in referenced.items():
         if sha not in stored:
             problems.append(Problem(ProblemKind.MISSING_BLOB,
-                                    f"文件 {sha} 缺失，有 {n} 个版本引用它。请从备份恢复。",
-                                    f"Blob {sha} is missing; {n} version(s) reference it. Restore it from backup.", sha))
+                                    f"文件 {sha} 缺失，有 {n} 条记录引用它。请从备份恢复。",
+                                    f"Blob {sha} is missing; {n} record(s) reference it. Restore it from backup.", sha))
     for leftover in blobs.staging_leftovers(older_than_s=orphan_grace_s):
         problems.append(Problem(ProblemKind.STAGING_LEFTOVER, f"暂存区残留文件 {leftover.name}（写入中断所致，可用 docsvc gc 清理）。",
                                 f"Staging leftover {leftover.name} (an interrupted write; `docsvc gc` removes it).",
@@ -113,7 +113,7 @@ def collect_garbage(catalog: SqlCatalog, blobs: LocalBlobStore, *, grace_s: floa
     for sha in list(blobs.iter_hashes()):
         if sha not in referenced and blobs.age_s(sha) >= grace_s:
             # Re-check just before removing, in case a version was committed meanwhile.
-            if not catalog.versions_with_sha(sha):
+            if not catalog.is_referenced(sha):
                 blobs.remove(sha)
                 removed.append(sha)
     for leftover in blobs.staging_leftovers(older_than_s=grace_s):
