@@ -626,16 +626,14 @@ class _FieldWalker:
         elif isinstance(node, nodes.For):
             self._visit_for(node, scope)
         elif isinstance(node, nodes.Assign):
-            self.visit(node.node, scope)
-            self._bind(node.target, self._chain(node.node, scope, []), scope)
+            self._bind(node.target, self._alias(node.node, scope), scope)
         elif isinstance(node, nodes.AssignBlock):
             self.walk(node.body, scope)
             self._bind(node.target, None, scope)
         elif isinstance(node, nodes.With):
             inner = dict(scope)
             for target, value in zip(node.targets, node.values):
-                self.visit(value, scope)
-                self._bind(target, self._chain(value, scope, []), inner)
+                self._bind(target, self._alias(value, scope), inner)
             self.walk(node.body, inner)
         elif isinstance(node, (nodes.Macro, nodes.CallBlock)):
             if isinstance(node, nodes.CallBlock):
@@ -678,6 +676,15 @@ class _FieldWalker:
             self.visit(node.test, inner)
         self.walk(node.body, inner)
         self.walk(node.else_, scope)
+
+    def _alias(self, value: nodes.Node, scope: dict[str, str | None]) -> str | None:
+        """The path a ``set``/``with`` value stands for; an alias alone is not a use."""
+        pending: list[nodes.Node] = []
+        path = self._chain(value, scope, pending)
+        if path is None:
+            self.visit(value, scope)
+        self._visit_all(pending, scope)
+        return path
 
     def _bind(self, target: nodes.Node, path: str | None, scope: dict[str, str | None]) -> None:
         if isinstance(target, nodes.Name):
@@ -961,6 +968,8 @@ def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
     except etree.XMLSyntaxError as exc:
         if "memory" in str(exc).lower():
             raise MemoryError from None
+        if "huge" in str(exc).lower():  # libxml2 refuses text nodes over 10 MB
+            raise _TooExpensive(str(exc)) from None
         raise TemplateError(
             "模板结构有误：渲染结果不是有效的 Word 内容（常见原因：{% if %}/{% for %} 与结束标签"
             "不在同一层级，例如一个在段落中、一个在表格行中）。",
