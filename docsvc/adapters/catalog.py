@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docsvc.adapters.tables import (
-    audit_head, audit_log, documents, index_outbox, renditions, templates, versions,
+    audit_head, audit_log, documents, extractions, index_outbox, renditions, suggestions, templates, versions,
 )
 from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
@@ -79,6 +79,42 @@ class DocumentPage:
     total: int
     limit: int
     offset: int
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    id: int
+    slug: str
+    version: int
+    sha256: str
+    schema_json: str
+    schema_sha256: str
+    name_zh: str
+    name_en: str
+    doc_type: str
+    lint: dict[str, Any]
+    created_at: dt.datetime
+    created_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slug": self.slug, "version": self.version, "sha256": self.sha256,
+                "schema_sha256": self.schema_sha256, "name_zh": self.name_zh, "name_en": self.name_en,
+                "doc_type": self.doc_type, "lint": self.lint, "created_at": iso(self.created_at),
+                "created_by": self.created_by}
+
+
+@dataclass(frozen=True)
+class Rendition:
+    version_id: int
+    media_type: str
+    sha256: str
+    size: int
+    created_at: dt.datetime
+    producer: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"media_type": self.media_type, "sha256": self.sha256, "size": self.size,
+                "created_at": iso(self.created_at), "producer": self.producer}
 
 
 SORTABLE = {
@@ -142,6 +178,21 @@ class Tx:
         self.conn.execute(documents.update().where(documents.c.id == document_id)
                           .values(**_metadata_row(meta), updated_at=self.now))
 
+    def insert_rendition(self, version_id: int, media_type: str, sha256: str, size: int, producer: str) -> None:
+        self.conn.execute(renditions.insert().values(version_id=version_id, media_type=media_type, sha256=sha256,
+                                                     size=size, created_at=self.now, producer=producer))
+
+    def insert_template(self, *, slug: str, sha256: str, schema_json: str, schema_sha256: str, name_zh: str,
+                        name_en: str, doc_type: str, lint: Mapping[str, Any], actor: str) -> int:
+        """The next version of template ``slug``; returns its version number."""
+        latest = self.conn.execute(sa.select(sa.func.max(templates.c.version))
+                                   .where(templates.c.slug == slug)).scalar() or 0
+        self.conn.execute(templates.insert().values(
+            slug=slug, version=latest + 1, sha256=sha256, schema=schema_json, schema_sha256=schema_sha256,
+            name_zh=name_zh, name_en=name_en, doc_type=doc_type, lint=json.dumps(lint, ensure_ascii=False),
+            created_at=self.now, created_by=actor))
+        return latest + 1
+
     def enqueue_index(self, document_id: int, version_id: int | None, op: str) -> None:
         self.conn.execute(index_outbox.insert().values(
             document_id=document_id, version_id=version_id, op=op, created_at=self.now))
@@ -179,6 +230,12 @@ def _version(row: Mapping[str, Any]) -> Version:
                    row["media_type"], row["original_filename"], _utc(row["created_at"]),
                    row["created_by"], row["reason"], VersionSource(row["source"]),
                    dict(row["provenance"] or {}))
+
+
+def _template(row: Mapping[str, Any]) -> TemplateRecord:
+    return TemplateRecord(row["id"], row["slug"], row["version"], row["sha256"], row["schema"],
+                          row["schema_sha256"], row["name_zh"], row["name_en"], row["doc_type"],
+                          json.loads(row["lint"]), _utc(row["created_at"]), row["created_by"])
 
 
 def _entry(row: Mapping[str, Any]) -> audit.AuditEntry:
@@ -326,6 +383,22 @@ class SqlCatalog:
         with self._read() as conn:
             for row in conn.execution_options(yield_per=1000).execute(query).mappings():
                 yield _entry(row)
+
+    def templates(self, slug: str | None = None) -> list[TemplateRecord]:
+        """Every template version (of one slug), oldest first."""
+        query = sa.select(templates).order_by(templates.c.slug, templates.c.version)
+        if slug is not None:
+            query = query.where(templates.c.slug == slug)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_template(r) for r in rows]
+
+    def renditions(self, version_id: int) -> list[Rendition]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(renditions).where(renditions.c.version_id == version_id)
+                                .order_by(renditions.c.media_type)).mappings().all()
+        return [Rendition(r["version_id"], r["media_type"], r["sha256"], r["size"], _utc(r["created_at"]),
+                          r["producer"]) for r in rows]
 
     def audit_head(self) -> tuple[int, str]:
         with self._read() as conn:

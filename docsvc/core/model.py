@@ -108,6 +108,7 @@ class AuditAction(LabelledEnum):
     DELETION_REFUSED = "deletion.refused"
     ACCESS_DENIED = "access.denied"
     UPLOAD_REJECTED = "upload.rejected"
+    TEMPLATE_ADDED = "template.added"
 
 
 _LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -164,6 +165,7 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "deletion.refused": ("拒绝删除", "Deletion refused"),
         "access.denied": ("拒绝访问", "Access denied"),
         "upload.rejected": ("拒绝上传", "Upload rejected"),
+        "template.added": ("新增模板版本", "Template version added"),
     },
 }
 

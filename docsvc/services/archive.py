@@ -12,11 +12,11 @@ import datetime as dt
 import hashlib
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.adapters.blobstore import LocalBlobStore, StoredBlob
 from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, SqlCatalog
-from docsvc.core.audit import AuditEntry
+from docsvc.core.audit import AuditEntry, canonical_json
 from docsvc.core.content import PackageLimits, detect_media_type
 from docsvc.core.faults import fault_point
 from docsvc.core.model import (
@@ -26,6 +26,15 @@ from docsvc.errors import Conflict, Corrupted, InvalidInput, NotFound, TooLarge
 
 MAX_FILENAME = 255
 MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class RenditionInput:
+    """A derived file stored with a version, e.g. the PDF of a generated DOCX."""
+
+    media_type: str
+    data: bytes
+    producer: str
 
 
 @dataclass(frozen=True)
@@ -100,15 +109,20 @@ class ArchiveService:
                 f"Document {document_id} has no version {number} (it has {doc.latest_version}).")
         return v
 
+    def _store_renditions(self, renditions: Sequence[RenditionInput]) -> list[tuple[RenditionInput, StoredBlob]]:
+        return [(r, self.blobs.put(r.data)) for r in renditions]
+
     # -- writes -------------------------------------------------------------------------
     def add_document(self, data: bytes, filename: str, metadata: Mapping[str, Any], *, actor: str,
                      reason: str = "", source: VersionSource = VersionSource.UPLOAD,
-                     provenance: Mapping[str, Any] | None = None) -> AddResult:
+                     provenance: Mapping[str, Any] | None = None,
+                     renditions: Sequence[RenditionInput] = ()) -> AddResult:
         meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
         media_type = self.inspect(data, filename)
         filename = clean_filename(filename)
         reason = _clean_reason(reason) or "初始版本 / initial version"
         blob = self.blobs.put(data)
+        stored = self._store_renditions(renditions)
         with self.catalog.transaction() as tx:
             doc_id = tx.insert_document(meta, actor)
             tx.append_audit(actor, AuditAction.DOCUMENT_CREATED, document_id=doc_id,
@@ -119,7 +133,8 @@ class ArchiveService:
                                            provenance=provenance or {})
             tx.append_audit(actor, AuditAction.VERSION_ADDED, document_id=doc_id, version=1,
                             details=_version_details(blob.sha256, blob.size, media_type, filename,
-                                                     reason, source, provenance))
+                                                     reason, source, provenance, stored))
+            _record_renditions(tx, version_id, stored)
             tx.enqueue_index(doc_id, version_id, "add")
             fault_point("before_commit")
         fault_point("after_commit")
@@ -128,7 +143,8 @@ class ArchiveService:
     def add_version(self, document_id: int, data: bytes, filename: str, *, actor: str, reason: str,
                     source: VersionSource = VersionSource.UPLOAD,
                     provenance: Mapping[str, Any] | None = None,
-                    metadata: Mapping[str, Any] | None = None) -> AddResult:
+                    metadata: Mapping[str, Any] | None = None,
+                    renditions: Sequence[RenditionInput] = ()) -> AddResult:
         """A new version; ``metadata`` (optional) changes the document's metadata with it."""
         reason = _clean_reason(reason)
         if not reason:
@@ -143,6 +159,7 @@ class ArchiveService:
         if latest is not None and latest.sha256 == hashlib.sha256(data).hexdigest() and new_meta == doc.metadata:
             return AddResult(doc, latest, created=False)
         blob = self.blobs.put(data)
+        stored = self._store_renditions(renditions)
         with self.catalog.transaction() as tx:
             # Read the latest number under the write lock: concurrent adds get n+1 and n+2.
             row = tx.lock_document(document_id)
@@ -153,7 +170,8 @@ class ArchiveService:
                                            provenance=provenance or {})
             tx.append_audit(actor, AuditAction.VERSION_ADDED, document_id=document_id, version=number,
                             details=_version_details(blob.sha256, blob.size, media_type, filename,
-                                                     reason, source, provenance))
+                                                     reason, source, provenance, stored))
+            _record_renditions(tx, version_id, stored)
             if new_meta != doc.metadata:
                 tx.update_metadata(document_id, new_meta)
                 tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
@@ -255,9 +273,22 @@ def _int_param(params: Mapping[str, Any], name: str, default: int, low: int, hig
 
 
 def _version_details(sha256: str, size: int, media_type: str, filename: str, reason: str,
-                     source: VersionSource, provenance: Mapping[str, Any] | None) -> dict[str, Any]:
-    details = {"sha256": sha256, "size": size, "media_type": media_type, "filename": filename,
-               "reason": reason, "source": source.value}
+                     source: VersionSource, provenance: Mapping[str, Any] | None,
+                     renditions: Sequence[tuple[RenditionInput, StoredBlob]]) -> dict[str, Any]:
+    details: dict[str, Any] = {"sha256": sha256, "size": size, "media_type": media_type, "filename": filename,
+                               "reason": reason, "source": source.value}
     if provenance:
-        details["provenance"] = dict(provenance)
+        # The form data can be long: the audit entry carries its hash, the version row the data.
+        prov = {k: v for k, v in provenance.items() if k != "data"}
+        if "data" in provenance:
+            prov["data_sha256"] = hashlib.sha256(canonical_json(provenance["data"]).encode()).hexdigest()
+        details["provenance"] = prov
+    if renditions:
+        details["renditions"] = [{"media_type": r.media_type, "sha256": b.sha256, "size": b.size}
+                                 for r, b in renditions]
     return details
+
+
+def _record_renditions(tx, version_id: int, stored: Sequence[tuple[RenditionInput, StoredBlob]]) -> None:
+    for r, blob in stored:
+        tx.insert_rendition(version_id, r.media_type, blob.sha256, blob.size, r.producer)
