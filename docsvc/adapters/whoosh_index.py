@@ -1,0 +1,1049 @@
+"""The full-text index over whoosh-reloaded: one Whoosh document per archived version.
+
+The index is derived data (design guarantee 4): everything in it can be recreated from the
+catalog, so the rules here favour "detect and rebuild" over repair.
+
+- ``docsvc_index.json`` beside the Whoosh files records SCHEMA_VERSION and ANALYZER_VERSION
+  and whether a rebuild finished. :meth:`WhooshIndex.open` reports ``needs_rebuild`` when they
+  differ, when the file or the index is missing or unreadable (a deleted ``_MAIN_*.toc``), or
+  when a rebuild did not finish.
+- Every field is stored, so metadata changes and latest-version flips re-add a document from
+  its stored fields without the caller re-sending (or re-extracting) the text.
+- One writer at a time: an in-process lock, then Whoosh's file lock, retried with backoff; if
+  another process holds it too long, :class:`Unavailable` (the caller keeps the work queued).
+- One searcher, kept warm and refreshed after commits. Whoosh readers seek on shared file
+  objects, so searches are serialised by a lock; under the GIL that costs little throughput.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from whoosh import index as windex
+from whoosh import query as wq
+from whoosh import scoring, sorting
+from whoosh.analysis import Token as WToken
+from whoosh.analysis import Tokenizer
+from whoosh.collectors import FilterCollector, TimeLimit
+from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.writing import LockError
+
+from docsvc.core import query as q
+from docsvc.core import text
+from docsvc.errors import InvalidInput, Unavailable
+
+SCHEMA_VERSION = 1
+META_FILE = "docsvc_index.json"
+INDEX_NAME = "MAIN"
+
+TITLE_BOOST = 3.0  # a word in the title says more about a document than one in the body
+COORD_SCALE = 0.9  # Whoosh's coordination bonus: documents matching more of the words rank higher
+MAX_QUERY_WORDS = 32  # analysed words per query, after stop words: bounds the query's cost
+MAX_PER_PAGE = 100
+MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
+SNIPPET_CHARS = 160
+
+
+# --- analyzers ------------------------------------------------------------------------------
+
+
+class ZhTokenizer(Tokenizer):
+    """Whoosh face of :mod:`docsvc.core.text`: ``kind`` "words" (jieba + identifiers) or
+    "bigrams". Positions are 0, 1, 2 …; start/end chars point into the original text.
+
+    The schema is pickled into the index's TOC, so this class must stay importable under this
+    name and must not hold the jieba instance (it lives in docsvc.core.text, loaded once).
+    """
+
+    def __init__(self, kind: str = "words") -> None:
+        if kind not in ("words", "bigrams"):
+            raise ValueError(kind)
+        self.kind = kind
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ZhTokenizer) and other.kind == self.kind
+
+    def __hash__(self) -> int:
+        return hash(("ZhTokenizer", self.kind))
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", **kwargs: Any) -> Iterator[WToken]:
+        t = WToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            t.original = t.text = value
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar, t.endchar = start_char, start_char + len(value)
+            yield t
+            return
+        analyze = text.analyze if self.kind == "words" else text.analyze_bigrams
+        for tok in analyze(value):
+            t.text = tok.text
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = tok.text
+            if positions:
+                t.pos = start_pos + tok.pos
+            if chars:
+                t.startchar, t.endchar = start_char + tok.start, start_char + tok.end
+            yield t
+
+
+# ONE analyzer object for indexing and querying (the query builder calls docsvc.core.text with
+# the same functions these wrap).
+WORDS = ZhTokenizer("words")
+BIGRAMS = ZhTokenizer("bigrams")
+
+
+def build_schema() -> Schema:
+    facet = dict(stored=True, sortable=True)
+    return Schema(
+        version_id=ID(stored=True, unique=True),
+        document_id=ID(stored=True, sortable=True),
+        number=NUMERIC(int, stored=True),
+        is_latest=BOOLEAN(stored=True),
+        sha256=ID(stored=True),
+        title=TEXT(analyzer=WORDS, stored=True),
+        original_filename=TEXT(analyzer=WORDS, stored=True),
+        # chars=True stores each posting's character offsets: highlighting reads them instead
+        # of re-analysing the hit (~10 ms per 3,600-character hit).
+        content=TEXT(analyzer=WORDS, stored=True, chars=True),
+        content_bigram=TEXT(analyzer=BIGRAMS),
+        doc_type=ID(**facet),
+        service_category=ID(**facet),
+        doc_class=ID(**facet),
+        service_scope=ID(**facet),
+        project=ID(**facet),
+        project_text=TEXT(analyzer=WORDS),
+        counterparty=ID(**facet),
+        counterparty_text=TEXT(analyzer=WORDS),
+        tags=KEYWORD(stored=True, commas=True, lowercase=True),
+        status=ID(**facet),
+        year=NUMERIC(int, stored=True, sortable=True),
+        created_at=DATETIME(stored=True, sortable=True),
+        effective_date=DATETIME(stored=True),
+        review_due=DATETIME(stored=True),
+        extraction_status=ID(stored=True),
+    )
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One archived version as the index sees it (plain values, no Whoosh types)."""
+
+    version_id: int
+    document_id: int
+    number: int
+    title: str
+    content: str = ""
+    is_latest: bool = True
+    sha256: str = ""
+    original_filename: str = ""
+    doc_type: str = ""
+    service_category: str = ""
+    doc_class: str = ""
+    service_scope: str = ""
+    project: str = ""
+    counterparty: str = ""
+    tags: tuple[str, ...] = ()
+    status: str = ""
+    year: int | None = None
+    created_at: dt.datetime | None = None  # aware or UTC
+    effective_date: dt.date | None = None
+    review_due: dt.date | None = None
+    extraction_status: str = "ok"
+
+
+class SortOrder(StrEnum):
+    RELEVANCE = "relevance"
+    DATE = "date"  # newest first
+
+
+FACETS = ("doc_type", "service_category", "doc_class", "project", "counterparty", "year")
+
+# Filter names a caller may use (an allow-list: anything else is InvalidInput), and the field.
+FILTER_FIELDS: dict[str, str] = {
+    "doc_type": "doc_type", "service_category": "service_category", "doc_class": "doc_class",
+    "service_scope": "service_scope", "project": "project", "counterparty": "counterparty",
+    "tag": "tags", "tags": "tags", "status": "status", "year": "year",
+    "extraction_status": "extraction_status", "document_id": "document_id",
+}
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str = ""
+    filters: Mapping[str, list[str]] = field(default_factory=dict)  # OR within a key, AND across keys
+    all_versions: bool = False
+    page: int = 1
+    per_page: int = 20
+    sort: str = SortOrder.RELEVANCE
+    highlight: bool = True
+    facets: bool = True
+    # Access control: when given, only these documents can appear in hits, totals and facets.
+    allowed_document_ids: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    version_id: int
+    document_id: int
+    number: int
+    title: str
+    original_filename: str
+    score: float
+    snippet: str  # HTML-safe: text escaped, matches wrapped in <mark>
+    is_latest: bool
+    sha256: str
+    doc_type: str
+    service_category: str
+    doc_class: str
+    service_scope: str
+    project: str
+    counterparty: str
+    tags: tuple[str, ...]
+    status: str
+    year: int | None
+    created_at: dt.datetime | None
+    effective_date: dt.date | None
+    review_due: dt.date | None
+    extraction_status: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, dict[str, int]]
+    page: int
+    per_page: int
+    partial: bool  # the time limit stopped the search: hits and counts are incomplete
+    took_ms: float
+
+
+# --- the index ------------------------------------------------------------------------------
+
+
+class WhooshIndex:
+    """See the module docstring. Create with :meth:`open`."""
+
+    def __init__(self, path: Path, *, lock_timeout: float, search_timeout: float, tz: dt.tzinfo) -> None:
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self.search_timeout = search_timeout
+        self.tz = tz  # the zone in which date: and created: ranges are meant (whole local days)
+        self._ix: windex.FileIndex | None = None
+        self._searcher: Any = None
+        self._write_lock = threading.Lock()
+        self._search_lock = threading.RLock()
+        self.needs_rebuild = False
+        self.rebuild_reason = ""
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, lock_timeout: float = 10.0, search_timeout: float = 1.0,
+             tz: dt.tzinfo = dt.timezone.utc) -> "WhooshIndex":
+        """Open the index at ``path``, never raising for a damaged one: check ``needs_rebuild``."""
+        self = cls(Path(path), lock_timeout=lock_timeout, search_timeout=search_timeout, tz=tz)
+        self.path.mkdir(parents=True, exist_ok=True)
+        text.load()  # jieba once per process, now rather than in the first request
+        meta = self._read_meta()
+        if meta is None:
+            return self._broken("索引不存在或缺少版本信息。", "the index is missing or has no version file")
+        if meta.get("schema_version") != SCHEMA_VERSION or meta.get("analyzer_version") != text.ANALYZER_VERSION:
+            return self._broken(
+                "索引结构或分词器版本已变化。",
+                f"schema/analyzer changed ({meta.get('schema_version')}/{meta.get('analyzer_version')} → "
+                f"{SCHEMA_VERSION}/{text.ANALYZER_VERSION})",
+            )
+        try:
+            if not windex.exists_in(str(self.path), indexname=INDEX_NAME):
+                return self._broken("索引文件缺失（没有目录文件 TOC）。", "the index files are missing (no TOC)")
+            self._ix = windex.open_dir(str(self.path), indexname=INDEX_NAME)
+            with self._search_lock:
+                self._searcher = self._new_searcher()
+                self._searcher.doc_count()
+                # Reading a stored document touches every segment file the TOC names.
+                self._verify_segments()
+        except Exception as exc:  # any failure to open means: rebuild it
+            self._ix = None
+            return self._broken("索引已损坏。", f"the index is unreadable ({type(exc).__name__}: {exc})")
+        if not meta.get("complete", False):
+            self.needs_rebuild = True
+            self.rebuild_reason = "索引重建尚未完成。 / A rebuild has not finished."
+        return self
+
+    def _broken(self, zh: str, en: str) -> "WhooshIndex":
+        self.needs_rebuild = True
+        self.rebuild_reason = f"{zh} / {en}"
+        return self
+
+    def _verify_segments(self) -> None:
+        reader = self._searcher.reader()
+        for docnum in reader.all_doc_ids():
+            reader.stored_fields(docnum)
+            break
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def _read_meta(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.path / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _write_meta(self, *, complete: bool) -> None:
+        data = {"schema_version": SCHEMA_VERSION, "analyzer_version": text.ANALYZER_VERSION,
+                "complete": complete, "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        tmp = self.path / (META_FILE + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / META_FILE)
+
+    # -- rebuild -----------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Replace the index with an empty one of the current schema, marked incomplete.
+
+        Then :meth:`upsert` everything and call :meth:`mark_complete`. A rebuild that stops
+        half-way is resumable: :meth:`indexed_versions` tells what is already in.
+        """
+        with self._locked_storage():
+            with self._search_lock:
+                self._searcher = None
+                self._ix = None
+                for name in os.listdir(self.path):
+                    # Only Whoosh's files and ours: the directory may hold other things.
+                    if re.match(rf"^_?{INDEX_NAME}_.*\.(toc|seg|pst|trm|dcz|fln|vps|vpc|col|cl)$", name) \
+                            or name.startswith(META_FILE):
+                        (self.path / name).unlink(missing_ok=True)
+                self._ix = windex.create_in(str(self.path), build_schema(), indexname=INDEX_NAME)
+                self._write_meta(complete=False)
+                self._searcher = self._new_searcher()
+        self.needs_rebuild = True
+        self.rebuild_reason = "索引重建尚未完成。 / A rebuild has not finished."
+
+    def mark_complete(self) -> None:
+        """Record that a rebuild finished: ``needs_rebuild`` becomes False."""
+        self._require_index()
+        self._write_meta(complete=True)
+        self.needs_rebuild = False
+        self.rebuild_reason = ""
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def upsert(self, entries: Iterable[IndexEntry], *, procs: int = 1, limitmb: int = 128) -> int:
+        """Add or replace versions (by version_id): one writer, one commit for the batch.
+
+        ``procs`` > 1 analyses in that many processes (for rebuilds; forks this process).
+        """
+        docs = [_to_fields(e) for e in entries]
+        if not docs:
+            return 0
+        kwargs: dict[str, Any] = {"limitmb": limitmb}
+        if procs > 1:
+            kwargs.update(procs=procs, multisegment=True)
+        with self._writer(**kwargs) as writer:
+            for doc in docs:
+                writer.update_document(**doc)
+        return len(docs)
+
+    def delete(self, version_ids: Iterable[int]) -> int:
+        ids = [str(v) for v in version_ids]
+        if not ids:
+            return 0
+        with self._writer() as writer:
+            return sum(writer.delete_by_term("version_id", v) for v in ids)
+
+    def set_latest(self, document_id: int, latest_version_id: int) -> int:
+        """Make ``latest_version_id`` the document's only latest version (re-adding the other
+        versions from their stored fields). Returns how many versions changed."""
+        return self._rewrite(document_id, lambda e: None if e.is_latest == (e.version_id == latest_version_id)
+                             else replace(e, is_latest=e.version_id == latest_version_id))
+
+    def update_metadata(self, document_id: int, changes: Mapping[str, Any]) -> int:
+        """Apply metadata ``changes`` (IndexEntry field names) to every version of a document."""
+        allowed = {f.name for f in fields(IndexEntry)} - {"version_id", "document_id", "number", "content",
+                                                          "sha256", "is_latest"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(f"不能修改索引字段：{', '.join(sorted(unknown))}",
+                               f"Index fields that cannot be updated: {', '.join(sorted(unknown))}",
+                               field=sorted(unknown)[0])
+        values = dict(changes)
+        if "tags" in values:
+            values["tags"] = tuple(values["tags"] or ())
+        return self._rewrite(document_id, lambda e: replace(e, **values))
+
+    def _rewrite(self, document_id: int, change: Any) -> int:
+        with self._writer() as writer:
+            # Not closed: it shares the writer's reader, which update_document needs afterwards.
+            searcher = writer.searcher()
+            stored = [searcher.stored_fields(n) for n in searcher.document_numbers(document_id=str(document_id))]
+            count = 0
+            for s in stored:
+                new = change(_from_stored(s))
+                if new is not None:
+                    writer.update_document(**_to_fields(new))
+                    count += 1
+        return count
+
+    class _WriterContext:
+        def __init__(self, owner: "WhooshIndex", writer: Any) -> None:
+            self.owner, self.writer = owner, writer
+
+        def __enter__(self) -> Any:
+            return self.writer
+
+        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+            try:
+                if exc_type is None:
+                    try:
+                        self.writer.commit()
+                    except OSError as err:
+                        raise Unavailable("写入搜索索引失败，稍后会重试。",
+                                          f"Writing the search index failed ({err}); it will be retried.") from err
+                else:
+                    self.writer.cancel()
+            finally:
+                self.owner._write_lock.release()
+            if exc_type is None:
+                self.owner._refresh()
+
+    def _writer(self, **kwargs: Any) -> "WhooshIndex._WriterContext":
+        self._require_index()
+        deadline = time.monotonic() + self.lock_timeout
+        if not self._write_lock.acquire(timeout=self.lock_timeout):
+            raise self._lock_unavailable()
+        try:
+            delay = 0.02
+            while True:
+                try:
+                    writer = self._ix.writer(**kwargs)
+                    return self._WriterContext(self, writer)
+                except LockError:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise self._lock_unavailable() from None
+                    time.sleep(min(delay, left))
+                    delay = min(delay * 2, 0.5)
+        except BaseException:
+            self._write_lock.release()
+            raise
+
+    def _lock_unavailable(self) -> Unavailable:
+        return Unavailable(
+            f"搜索索引正被另一个进程写入，{self.lock_timeout:g} 秒内未能获得写锁；该任务会保留在队列中稍后重试。",
+            f"The search index is locked by another writer and the lock was not free within "
+            f"{self.lock_timeout:g} s; the work stays queued and will be retried.",
+        )
+
+    class _StorageLock:
+        def __init__(self, owner: "WhooshIndex") -> None:
+            self.owner = owner
+            self.lock: Any = None
+
+        def __enter__(self) -> None:
+            owner = self.owner
+            if not owner._write_lock.acquire(timeout=owner.lock_timeout):
+                raise owner._lock_unavailable()
+            from whoosh.filedb.filestore import FileStorage
+
+            self.lock = FileStorage(str(owner.path)).lock(f"{INDEX_NAME}_WRITELOCK")
+            deadline = time.monotonic() + owner.lock_timeout
+            while not self.lock.acquire(blocking=False):
+                if time.monotonic() > deadline:
+                    owner._write_lock.release()
+                    raise owner._lock_unavailable()
+                time.sleep(0.05)
+
+        def __exit__(self, *exc: Any) -> None:
+            try:
+                self.lock.release()
+            finally:
+                self.owner._write_lock.release()
+
+    def _locked_storage(self) -> "WhooshIndex._StorageLock":
+        return self._StorageLock(self)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _require_index(self) -> None:
+        if self._ix is None:
+            raise Unavailable(
+                f"搜索索引不可用，需要重建（{self.rebuild_reason}）。请运行 docsvc index rebuild。",
+                f"The search index is unavailable and must be rebuilt ({self.rebuild_reason}). "
+                "Run: docsvc index rebuild.",
+            )
+
+    def _new_searcher(self) -> Any:
+        return self._ix.searcher(weighting=scoring.BM25F())
+
+    def _refresh(self) -> None:
+        with self._search_lock:
+            if self._searcher is not None:
+                self._searcher = self._reopened(self._searcher)
+
+    def _reopened(self, searcher: Any) -> Any:
+        """A new searcher for the latest commit.
+
+        Not ``searcher.refresh()``: in whoosh-reloaded 2.7.5 it re-adds segments that a merge
+        removed and reuses a segment's reader although new deletions were committed to it, so
+        replaced versions show up twice. Opening anew costs tens of milliseconds, once per
+        commit, and every search runs under ``_search_lock``, so closing the old one is safe.
+        """
+        searcher.close()
+        return self._new_searcher()
+
+    def _current_searcher(self) -> Any:
+        """The warm searcher, refreshed if another process committed meanwhile. Call with
+        ``_search_lock`` held."""
+        self._require_index()
+        try:
+            if self._searcher is None:
+                self._searcher = self._new_searcher()
+            elif not self._searcher.up_to_date():  # another process committed
+                self._searcher = self._reopened(self._searcher)
+        except Exception as exc:
+            self._ix = None
+            self._searcher = None
+            self._broken("索引已损坏。", f"the index became unreadable ({type(exc).__name__}: {exc})")
+            self._require_index()
+        return self._searcher
+
+    def doc_count(self) -> int:
+        with self._search_lock:
+            return self._current_searcher().doc_count()
+
+    def indexed_versions(self) -> dict[int, str]:
+        """version_id → sha256 of everything in the index (to compare with the catalog)."""
+        with self._search_lock:
+            reader = self._current_searcher().reader()
+            return {int(s["version_id"]): s.get("sha256", "") for s in reader.all_stored_fields()}
+
+    def close(self) -> None:
+        with self._search_lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        started = time.perf_counter()
+        _check_request(request)
+        node = q.parse_query(request.query)
+        builder = _QueryBuilder(self.tz)
+        main = builder.build_root(node) if node is not None else wq.Every()
+        filters = builder.filters(request)
+        query = wq.And([main, wq.ConstantScoreQuery(wq.And(filters), score=0.0)]) if filters else main
+        sort = SortOrder(request.sort)
+        if node is None:
+            sort = SortOrder.DATE  # nothing to rank by: newest first
+        limit = request.page * request.per_page
+        if not self._search_lock.acquire(timeout=self.search_timeout * 5):
+            raise Unavailable("搜索繁忙，请稍后重试。", "Search is busy; try again shortly.")
+        try:
+            searcher = self._current_searcher()
+            allowed = None
+            if request.allowed_document_ids is not None:
+                allowed = _docnums_for(searcher, request.allowed_document_ids)
+                if not allowed:
+                    return SearchResult(0, [], {}, request.page, request.per_page, False,
+                                        (time.perf_counter() - started) * 1000)
+            inner = searcher.collector(
+                limit=limit,
+                sortedby=sorting.FieldFacet("created_at", reverse=True) if sort is SortOrder.DATE else None,
+                groupedby={name: sorting.FieldFacet(name, maptype=sorting.Count) for name in FACETS}
+                if request.facets else None,
+            )
+            timed = _BoundedCollector(inner, allowed, time.monotonic() + self.search_timeout)
+            partial = False
+            try:
+                searcher.search_with_collector(query, timed)
+            except TimeLimit:
+                partial = True
+            results = timed.results()
+            total = results.scored_length() if partial else len(results)
+            page_hits = list(results)[(request.page - 1) * request.per_page: limit]
+            facets = _facets(results) if request.facets else {}
+            snippets = self._snippets(searcher, page_hits, builder) if request.highlight else {}
+            hits = [_hit(h, snippets.get(h.docnum)) for h in page_hits]
+        finally:
+            self._search_lock.release()
+        return SearchResult(total, hits, facets, request.page, request.per_page, partial,
+                            (time.perf_counter() - started) * 1000)
+
+    def _snippets(self, searcher: Any, hits: list[Any], builder: "_QueryBuilder") -> dict[int, str]:
+        if not hits:
+            return {}
+        reader = searcher.reader()
+        spans: dict[int, list[tuple[int, int]]] = {h.docnum: [] for h in hits}
+        docnums = sorted(spans)
+        for word in sorted(builder.highlight_terms):
+            btext = word.encode("utf-8")
+            if ("content", btext) not in reader:
+                continue
+            m = reader.postings("content", btext)
+            for d in docnums:
+                if not m.is_active():
+                    break
+                if m.id() < d:
+                    m.skip_to(d)
+                if m.is_active() and m.id() == d:
+                    spans[d].extend((s, e) for _, s, e in m.value_as("characters"))
+        out: dict[int, str] = {}
+        for h in hits:
+            content = h.get("content", "") or ""
+            found = spans[h.docnum]
+            if builder.highlight_strings:
+                found = found + _find_strings(content, builder.highlight_strings)
+            out[h.docnum] = make_snippet(content, found)
+        return out
+
+
+# --- query building -------------------------------------------------------------------------
+
+_FIELD_NAMES: dict[q.Field, str] = {
+    q.Field.DOC_TYPE: "doc_type", q.Field.SERVICE_CATEGORY: "service_category", q.Field.DOC_CLASS: "doc_class",
+    q.Field.SERVICE_SCOPE: "service_scope", q.Field.TAG: "tags", q.Field.STATUS: "status",
+    q.Field.EXTRACTION: "extraction_status", q.Field.YEAR: "year", q.Field.CREATED: "created_at",
+    q.Field.EFFECTIVE: "effective_date", q.Field.REVIEW: "review_due",
+}
+_TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
+    None: ("content", "title"), q.Field.CONTENT: ("content",), q.Field.TITLE: ("title",),
+    q.Field.FILENAME: ("original_filename",),
+}
+
+
+def _seq(fieldname: str, words: list[str], boost: float = 1.0) -> wq.Query:
+    """Adjacent words in one field (slop 1: consecutive positions)."""
+    if len(words) == 1:
+        return wq.Term(fieldname, words[0], boost=boost)
+    return wq.Phrase(fieldname, words, boost=boost)
+
+
+def _boost(fieldname: str) -> float:
+    return TITLE_BOOST if fieldname == "title" else 1.0
+
+
+class _QueryBuilder:
+    """Turns the syntax tree of :mod:`docsvc.core.query` into a Whoosh query, analysing words
+    with the same analyzer the index used, and remembers what to highlight."""
+
+    def __init__(self, tz: dt.tzinfo) -> None:
+        self.tz = tz
+        self.highlight_terms: set[str] = set()  # content-field terms (offsets are stored)
+        self.highlight_strings: set[str] = set()  # normalised strings found by scanning
+        self.words = 0
+
+    # Roots and soft lists ---------------------------------------------------------------
+
+    def build_root(self, node: q.Node) -> wq.Query:
+        items = node.items if isinstance(node, q.Soft) else (node,)
+        return self._soft(items, positive=True)
+
+    def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
+        must: list[wq.Query] = []
+        should: list[tuple[str, wq.Query]] = []
+        must_not: list[wq.Query] = []
+        for item in items:
+            role = q.role(item)
+            if role is q.Role.MUST_NOT:
+                assert isinstance(item, q.Not)
+                must_not.append(self._build(item.item, positive=not positive))
+            elif role is q.Role.SHOULD:
+                assert isinstance(item, q.Text)
+                should.extend(self._clauses(item, positive=positive))
+            else:
+                must.append(self._build(item, positive=positive))
+        # Drop question words (怎么, 如何, 的 …) unless nothing else is left.
+        kept = [c for w, c in should if w not in q.QUERY_STOPWORDS] or [c for _, c in should]
+        if kept and len(kept) < len(should):
+            self.highlight_terms -= q.QUERY_STOPWORDS
+        core: wq.Query
+        if must:
+            core = must[0] if len(must) == 1 else wq.And(must)
+            if kept:
+                core = wq.AndMaybe(core, wq.Or(kept, scale=COORD_SCALE) if len(kept) > 1 else kept[0])
+        elif kept:
+            core = wq.Or(kept, scale=COORD_SCALE) if len(kept) > 1 else kept[0]
+        elif must_not:
+            core = wq.Every()
+        else:
+            return wq.NullQuery
+        if must_not:
+            core = wq.AndNot(core, wq.Or(must_not))
+        return core
+
+    def _build(self, node: q.Node, *, positive: bool) -> wq.Query:
+        if isinstance(node, q.Soft):
+            return self._soft(node.items, positive=positive)
+        if isinstance(node, q.And):
+            return wq.And([self._build(i, positive=positive) for i in node.items])
+        if isinstance(node, q.Or):
+            return wq.Or([self._build(i, positive=positive) for i in node.items])
+        if isinstance(node, q.Not):
+            return wq.Not(self._build(node.item, positive=not positive))
+        if isinstance(node, q.Required):
+            return self._build(node.item, positive=positive)
+        if isinstance(node, q.Text):
+            if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
+                return self._named(node)
+            clauses = [c for _, c in self._clauses(node, positive=positive)]
+            if not clauses:
+                return wq.NullQuery
+            # Several words typed as one unit under AND/OR/NOT or in a field: all of them.
+            return clauses[0] if len(clauses) == 1 else wq.And(clauses)
+        if isinstance(node, q.Match):
+            name = _FIELD_NAMES[node.field]
+            terms = [wq.Term(name, v) for v in node.values]
+            return terms[0] if len(terms) == 1 else wq.Or(terms)
+        if isinstance(node, q.DateRange):
+            return self._date_range(node)
+        if isinstance(node, q.IntRange):
+            return wq.NumericRange("year", node.start, node.end)
+        raise TypeError(node)  # pragma: no cover - the parser makes nothing else
+
+    # Words ----------------------------------------------------------------------------------
+
+    def _clauses(self, node: q.Text, *, positive: bool) -> list[tuple[str, wq.Query]]:
+        """(word, query) per searchable unit of ``node``: one per word for plain text, one for
+        a phrase."""
+        fieldnames = _TEXT_FIELDS[node.field]
+        with_bigrams = "content" in fieldnames
+        tokens = list(text.analyze(node.text))
+        if not tokens:
+            return []
+        if node.phrase:
+            return [(node.text, self._phrase(node.text, tokens, fieldnames, with_bigrams, positive))]
+        out: list[tuple[str, wq.Query]] = []
+        main = [t for t in tokens if not t.sub]
+        i = 0
+        while i < len(main):
+            tok = main[i]
+            # A run of single CJK characters is a word jieba does not know (it cuts those into
+            # characters): search the run as one unit, adjacent, and through the bigram field.
+            j = i
+            while (j + 1 < len(main) and len(main[j].text) == 1 and len(main[j + 1].text) == 1
+                   and text.has_cjk(main[j].text) and text.has_cjk(main[j + 1].text)
+                   and main[j].end == main[j + 1].start):
+                j += 1
+            if j > i:
+                run = "".join(t.text for t in main[i:j + 1])
+                chars = [t.text for t in main[i:j + 1]]
+                subs = [_seq(f, chars, _boost(f)) for f in fieldnames]
+                if with_bigrams:
+                    subs.append(_seq("content_bigram", text.cjk_bigrams(run)))
+                if positive:
+                    self.highlight_strings.add(run)
+                out.append((run, wq.Or(subs)))
+                i = j + 1
+            else:
+                out.append((tok.text, self._word(tok.text, fieldnames, with_bigrams, positive)))
+                i += 1
+            self.words += 1
+            if self.words > MAX_QUERY_WORDS:
+                raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
+                                   f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.",
+                                   field="q")
+        return out
+
+    def _word(self, word: str, fieldnames: tuple[str, ...], with_bigrams: bool, positive: bool) -> wq.Query:
+        subs: list[wq.Query] = [wq.Term(f, word, boost=_boost(f)) for f in fieldnames]
+        if with_bigrams and len(word) > 1 and text.has_cjk(word) and not text.is_known_word(word):
+            subs.append(_seq("content_bigram", text.cjk_bigrams(word)))
+            if positive:
+                self.highlight_strings.add(word)
+        if positive:
+            self.highlight_terms.add(word)
+        return subs[0] if len(subs) == 1 else wq.Or(subs)
+
+    def _phrase(self, phrase: str, tokens: list[text.Token], fieldnames: tuple[str, ...], with_bigrams: bool,
+                positive: bool) -> wq.Query:
+        # All tokens, parts included, in order: the index numbered the same sequence.
+        words = [t.text for t in tokens]
+        subs = [_seq(f, words, _boost(f)) for f in fieldnames]
+        if with_bigrams:
+            # Bigrams make a Chinese phrase an exact substring match, even where jieba cut the
+            # document's text differently (协议修订 inside 服务等级协议修订).
+            subs.append(_seq("content_bigram", [t.text for t in text.analyze_bigrams(phrase)]))
+        if positive:
+            self.highlight_terms.update(t.text for t in tokens if not t.sub)
+        return subs[0] if len(subs) == 1 else wq.Or(subs)
+
+    def _named(self, node: q.Text) -> wq.Query:
+        """project:/counterparty: the exact name, or its words in order."""
+        exact, analysed = ("project", "project_text") if node.field is q.Field.PROJECT \
+            else ("counterparty", "counterparty_text")
+        words = [t.text for t in text.analyze(node.text)]
+        subs: list[wq.Query] = [wq.Term(exact, node.text.strip())]
+        if words:
+            subs.append(_seq(analysed, words))
+        return wq.Or(subs)
+
+    def _date_range(self, node: q.DateRange) -> wq.Query:
+        start = dt.datetime.combine(node.start, dt.time.min) if node.start else None
+        end = dt.datetime.combine(node.end, dt.time.max) if node.end else None
+        if node.field is q.Field.CREATED:
+            # created_at is stored in UTC; the dates people type are local days.
+            start = _to_utc_naive(start.replace(tzinfo=self.tz)) if start else None
+            end = _to_utc_naive(end.replace(tzinfo=self.tz)) if end else None
+        return wq.DateRange(_FIELD_NAMES[node.field], start, end)
+
+    # Filters ----------------------------------------------------------------------------------
+
+    def filters(self, request: SearchRequest) -> list[wq.Query]:
+        out: list[wq.Query] = []
+        if not request.all_versions:
+            out.append(wq.Term("is_latest", True))
+        for key, values in request.filters.items():
+            name = FILTER_FIELDS.get(key)
+            if name is None:
+                raise InvalidInput(f"未知的筛选字段“{key}”。可用：{', '.join(sorted(FILTER_FIELDS))}",
+                                   f"Unknown filter '{key}'. Known filters: {', '.join(sorted(FILTER_FIELDS))}",
+                                   field=key)
+            if isinstance(values, str):
+                values = [values]
+            values = [str(v) for v in values if str(v).strip()]
+            if not values:
+                continue
+            if len(values) > 100:
+                raise InvalidInput("筛选值过多（最多 100 个）。", "Too many filter values (at most 100).", field=key)
+            if name == "year":
+                try:
+                    terms = [wq.Term("year", int(v)) for v in values]
+                except ValueError:
+                    raise InvalidInput("年份筛选必须是数字，例如 2026。", "The year filter must be a number, e.g. 2026.",
+                                       field=key) from None
+            elif name == "tags":
+                terms = [wq.Term("tags", v.strip().lower()) for v in values]
+            else:
+                terms = [wq.Term(name, v.strip()) for v in values]
+            out.append(terms[0] if len(terms) == 1 else wq.Or(terms))
+        return out
+
+
+def _check_request(r: SearchRequest) -> None:
+    if r.page < 1 or not 1 <= r.per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"分页参数无效：page ≥ 1，per_page 为 1–{MAX_PER_PAGE}。",
+                           f"Invalid paging: page must be ≥ 1 and per_page 1–{MAX_PER_PAGE}.", field="page")
+    if r.page * r.per_page > MAX_RESULT_WINDOW:
+        raise InvalidInput(f"只能翻到前 {MAX_RESULT_WINDOW} 条结果，请缩小搜索范围。",
+                           f"Only the first {MAX_RESULT_WINDOW} results can be paged; narrow the search.",
+                           field="page")
+    if r.sort not in tuple(SortOrder):
+        raise InvalidInput(f"未知的排序方式“{r.sort}”，可选 relevance 或 date。",
+                           f"Unknown sort '{r.sort}'; use relevance or date.", field="sort")
+
+
+class _BoundedCollector(FilterCollector):
+    """Whoosh's FilterCollector with a deadline.
+
+    Not TimeLimitCollector: wrapped around a FilterCollector it calls the inner collector
+    directly and the filter is skipped (whoosh-reloaded 2.7.5: access control would leak), and
+    it starts a timer thread per search.
+    """
+
+    def __init__(self, child: Any, allow: set[int] | None, deadline: float) -> None:
+        super().__init__(child, allow=allow)
+        self.deadline = deadline
+
+    def collect_matches(self) -> None:
+        child = self.child
+        allow = self._allow
+        clock = time.monotonic
+        for i, sub_docnum in enumerate(child.matches()):
+            if not i & 63 and clock() > self.deadline:
+                raise TimeLimit
+            if allow is not None and self.offset + sub_docnum not in allow:
+                self.filtered_count += 1
+                continue
+            child.collect(sub_docnum)
+
+
+def _docnums_for(searcher: Any, document_ids: frozenset[int]) -> set[int]:
+    reader = searcher.reader()
+    out: set[int] = set()
+    for doc_id in document_ids:
+        btext = str(doc_id).encode()
+        if ("document_id", btext) in reader:
+            out.update(reader.postings("document_id", btext).all_ids())
+    return out
+
+
+def _facets(results: Any) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for name in FACETS:
+        counts = results.groups(name)
+        out[name] = {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+                     if k not in (None, "")}
+    return out
+
+
+# --- conversion -----------------------------------------------------------------------------
+
+
+def _to_utc_naive(ts: dt.datetime) -> dt.datetime:
+    """Whoosh DATETIME compares naive datetimes: store UTC."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return ts
+
+
+def _to_fields(e: IndexEntry) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "version_id": str(e.version_id),
+        "document_id": str(e.document_id),
+        "number": e.number,
+        "is_latest": bool(e.is_latest),
+        "sha256": e.sha256,
+        "title": e.title,
+        "original_filename": e.original_filename,
+        "content": e.content,
+        "content_bigram": e.content,
+        "doc_type": e.doc_type,
+        "service_category": e.service_category,
+        "doc_class": e.doc_class,
+        "service_scope": e.service_scope,
+        "project": e.project,
+        "project_text": e.project,
+        "counterparty": e.counterparty,
+        "counterparty_text": e.counterparty,
+        # KEYWORD(commas=True) splits on commas: a comma inside a tag would make two tags.
+        "tags": ",".join(t.replace(",", " ").strip() for t in e.tags if t.strip()),
+        "status": e.status,
+        "extraction_status": e.extraction_status,
+    }
+    if e.year is not None:
+        doc["year"] = int(e.year)
+    if e.created_at is not None:
+        doc["created_at"] = _to_utc_naive(e.created_at)
+    if e.effective_date is not None:
+        doc["effective_date"] = dt.datetime.combine(e.effective_date, dt.time.min)
+    if e.review_due is not None:
+        doc["review_due"] = dt.datetime.combine(e.review_due, dt.time.min)
+    # Whoosh rejects None and indexes "" as nothing anyway: leave empty values out.
+    return {k: v for k, v in doc.items() if v is not None and v != ""}
+
+
+def _from_stored(s: Mapping[str, Any]) -> IndexEntry:
+    created = s.get("created_at")
+    return IndexEntry(
+        version_id=int(s["version_id"]),
+        document_id=int(s["document_id"]),
+        number=int(s.get("number", 0)),
+        title=s.get("title", ""),
+        content=s.get("content", ""),
+        is_latest=bool(s.get("is_latest", False)),
+        sha256=s.get("sha256", ""),
+        original_filename=s.get("original_filename", ""),
+        doc_type=s.get("doc_type", ""),
+        service_category=s.get("service_category", ""),
+        doc_class=s.get("doc_class", ""),
+        service_scope=s.get("service_scope", ""),
+        project=s.get("project", ""),
+        counterparty=s.get("counterparty", ""),
+        tags=tuple(t for t in s.get("tags", "").split(",") if t),
+        status=s.get("status", ""),
+        year=s.get("year"),
+        created_at=created.replace(tzinfo=dt.timezone.utc) if created else None,
+        effective_date=s["effective_date"].date() if s.get("effective_date") else None,
+        review_due=s["review_due"].date() if s.get("review_due") else None,
+        extraction_status=s.get("extraction_status", ""),
+    )
+
+
+def _hit(h: Any, snippet: str | None) -> Hit:
+    e = _from_stored(h.fields())
+    if snippet is None:
+        snippet = make_snippet(e.content, [])
+    return Hit(
+        version_id=e.version_id, document_id=e.document_id, number=e.number, title=e.title,
+        original_filename=e.original_filename, score=float(h.score or 0.0), snippet=snippet,
+        is_latest=e.is_latest, sha256=e.sha256, doc_type=e.doc_type, service_category=e.service_category,
+        doc_class=e.doc_class, service_scope=e.service_scope, project=e.project, counterparty=e.counterparty,
+        tags=e.tags, status=e.status, year=e.year, created_at=e.created_at, effective_date=e.effective_date,
+        review_due=e.review_due, extraction_status=e.extraction_status,
+    )
+
+
+# --- snippets -------------------------------------------------------------------------------
+
+_WS_RE = re.compile(r"\s+")
+
+
+def _find_strings(content: str, needles: set[str]) -> list[tuple[int, int]]:
+    """Occurrences of normalised ``needles`` in ``content`` (for words found via bigrams, whose
+    offsets are not stored). Folding is per character, so offsets map back one to one."""
+    folded = text.normalize(content)
+    if len(folded) != len(content):
+        return []  # a character that folds to several: skip rather than mark the wrong place
+    spans = []
+    for needle in needles:
+        start = folded.find(needle)
+        while start >= 0 and len(spans) < 200:
+            spans.append((start, start + len(needle)))
+            start = folded.find(needle, start + len(needle))
+    return spans
+
+
+def make_snippet(content: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS) -> str:
+    """An HTML-safe excerpt of ``content`` around the densest cluster of ``spans``, with the
+    spans wrapped in ``<mark>``. Without spans: the beginning of the text."""
+    if not spans:
+        head = content[:width]
+        return _esc(head) + ("…" if len(content) > width else "")
+    merged: list[list[int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    best, best_count, j = 0, 0, 0
+    for i in range(len(merged)):
+        while j < len(merged) and merged[j][1] <= merged[i][0] + width:
+            j += 1
+        if j - i > best_count:
+            best, best_count = i, j - i
+    start = max(0, merged[best][0] - width // 4)
+    end = min(len(content), start + width)
+    parts = ["…" if start > 0 else ""]
+    cur = start
+    for s, e in merged[best:]:
+        if s >= end:
+            break
+        s, e = max(s, cur), min(e, end)
+        parts.append(_esc(content[cur:s]))
+        parts.append(f"<mark>{_esc(content[s:e])}</mark>")
+        cur = e
+    parts.append(_esc(content[cur:end]))
+    if end < len(content):
+        parts.append("…")
+    return "".join(parts)
+
+
+def _esc(s: str) -> str:
+    return html.escape(_WS_RE.sub(" ", s), quote=True)
+
+
+__all__ = [
+    "FACETS", "FILTER_FIELDS", "Hit", "IndexEntry", "SCHEMA_VERSION", "SearchRequest", "SearchResult",
+    "SortOrder", "WhooshIndex", "ZhTokenizer", "build_schema", "make_snippet",
+]
