@@ -111,7 +111,11 @@ def _bad_package(zh: str, en: str, **details) -> InvalidContent:
                         details=details)
 
 
-def check_ooxml_package(data: bytes, *, limits: PackageLimits = PackageLimits()) -> None:
+WORD_PARTS = ("[Content_Types].xml", "word/document.xml")
+
+
+def check_ooxml_package(data: bytes, *, limits: PackageLimits = PackageLimits(),
+                        require: tuple[str, ...] = WORD_PARTS) -> None:
     """Refuse zip bombs, zip-slip names, macros and DTDs before python-docx sees the bytes.
 
     python-docx inflates every part fully into memory and has no size cap, so the central
@@ -144,9 +148,10 @@ def check_ooxml_package(data: bytes, *, limits: PackageLimits = PackageLimits())
         if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
             raise _bad_package("压缩比异常（疑似压缩炸弹）。", "suspicious compression ratio (zip bomb).")
         names.add(name)
-    if "[Content_Types].xml" not in names or "word/document.xml" not in names:
-        raise _bad_package("缺少 [Content_Types].xml 或 word/document.xml，不是 Word 文档。",
-                           "[Content_Types].xml or word/document.xml is missing; this is not a Word document.")
+    missing = [part for part in require if part not in names]
+    if missing:
+        raise _bad_package(f"缺少 {'、'.join(missing)}，文件类型不符。",
+                           f"{', '.join(missing)} is missing; this is not the expected kind of Office file.")
     if any(n.lower().endswith("vbaproject.bin") for n in names):
         raise UnsupportedType("不接受包含宏的文档（.docm），请另存为 .docx 后上传。",
                               "Documents with macros are not accepted; save as .docx and upload again.",
