@@ -1,0 +1,118 @@
+"""The Chinese analyzer: what a word is for indexing, querying and the classifier."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from docsvc.core import text
+from docsvc.core.text import analyze, analyze_bigrams, cjk_bigrams, normalize, words
+
+
+def spans(s: str) -> list[tuple[str, str]]:
+    """(token, the original text it covers)."""
+    return [(t.text, s[t.start:t.end]) for t in analyze(s)]
+
+
+def test_positions_are_numbered_0_1_2_and_offsets_point_into_the_original_text() -> None:
+    s = "甲方应在合同到期前三十日提出续签申请。"
+    toks = list(analyze(s))
+    assert [t.pos for t in toks] == list(range(len(toks)))
+    for t in toks:
+        assert normalize(s[t.start:t.end]) == t.text
+
+
+def test_offsets_survive_full_width_folding() -> None:
+    s = "ＳＬＡ编号：ＳＬＡ－２０２６－００１，可用性９９．９％"
+    got = spans(s)
+    assert ("sla-2026-001", "ＳＬＡ－２０２６－００１") in got
+    assert ("99.9", "９９．９") in got
+    assert ("可用性", "可用性") in got
+
+
+def test_offsets_survive_characters_that_fold_to_several() -> None:
+    s = "㈱大连 ﬁle 合同"  # ㈱ → (株), ﬁ → fi: the folded text is longer than the original
+    got = spans(s)
+    assert ("file", "ﬁle") in got
+    assert ("合同", "合同") in got
+
+
+def test_nfkc_and_lowercase() -> None:
+    assert normalize("ＡＢＣ１２３，（测试）") == "abc123,(测试)"
+    assert words("ＩＳＯ／ＩＥＣ") == words("iso/iec")
+
+
+def test_single_character_words_are_kept() -> None:
+    assert {"后", "云"} <= set(words("合同到期后迁移到云"))
+
+
+def test_punctuation_and_whitespace_are_dropped() -> None:
+    assert words("，。！？、；：“”（）《》 \n\t…—") == []
+
+
+@pytest.mark.parametrize("term", [
+    "信息服务管理", "服务等级协议", "服务级别协议", "变更管理", "服务支持", "服务提供", "服务交付",
+    "系统集成", "运营和维护", "运维", "数据加工", "信息化工程监理", "验收报告", "可用性", "违约责任",
+    "争议解决", "知识产权", "保密",
+])
+def test_domain_dictionary_keeps_spec_terms_whole(term: str) -> None:
+    assert term in words(f"根据{term}的要求执行")
+    assert [t.text for t in analyze(term) if not t.sub] == [term]
+
+
+def test_dictionary_words_inside_longer_words_are_emitted_as_parts() -> None:
+    toks = list(analyze("信息服务管理规范"))
+    main = [t.text for t in toks if not t.sub]
+    parts = {t.text for t in toks if t.sub}
+    assert main == ["信息服务管理规范"]
+    # Not only 2- and 3-character parts (jieba's search mode): 信息服务 and 信息服务管理 too.
+    assert {"信息", "服务", "管理", "规范", "信息服务", "信息服务管理"} <= parts
+
+
+@pytest.mark.parametrize("source, whole, parts", [
+    ("GB/T 28827.1-2012", ["gb/t", "28827.1-2012"], ["gb", "t", "28827.1", "28827", "2012"]),
+    ("ISO/IEC 20000", ["iso/iec", "20000"], ["iso", "iec"]),
+    ("SLA-2026-001", ["sla-2026-001"], ["sla", "2026", "001"]),
+    ("HT-DL-2026-0042", ["ht-dl-2026-0042"], ["ht", "dl", "2026", "0042"]),
+    ("zhang.san@example.com", ["zhang.san@example.com"], ["zhang.san", "example.com", "zhang", "san", "example", "com"]),
+    ("版本v2.3.1发布", ["v2.3.1"], ["2.3.1", "v2", "3", "1"]),
+])
+def test_identifiers_are_kept_whole_and_in_parts(source: str, whole: list[str], parts: list[str]) -> None:
+    toks = list(analyze(source))
+    assert [t.text for t in toks if not t.sub and t.text in whole] == whole
+    assert set(parts) <= {t.text for t in toks if t.sub}
+
+
+def test_identifier_glued_to_chinese_is_still_found() -> None:
+    assert "ht-dl-2026-0042" in words("合同编号HT-DL-2026-0042已归档")
+
+
+def test_bigrams() -> None:
+    assert cjk_bigrams("合同续签") == ["合同", "同续", "续签"]
+    assert cjk_bigrams("云") == ["云"]
+    toks = list(analyze_bigrams("续签 SLA，云"))
+    assert [(t.text, t.pos) for t in toks] == [("续签", 0), ("sla", 1), ("云", 2)]
+
+
+def test_query_and_document_analyse_the_same_way() -> None:
+    # One analyzer: a phrase analysed alone gives the same sequence as inside a document.
+    doc = words("本服务等级协议自签订之日起生效")
+    phrase = words("服务等级协议")
+    n = len(phrase)
+    assert any(doc[i:i + n] == phrase for i in range(len(doc)))
+
+
+def test_jieba_loads_once_across_threads() -> None:
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(text.load())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(g) for g in got}) == 1
+
+
+def test_analyzer_version_names_the_dictionary() -> None:
+    assert text.ANALYZER_VERSION.startswith("zh-")
+    assert len(text.ANALYZER_VERSION.split("+")[1]) == 10
