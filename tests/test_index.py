@@ -1,0 +1,419 @@
+"""The Whoosh index and the query language, on a real index in tmp_path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from docsvc.adapters.whoosh_index import (
+    META_FILE, IndexEntry, SearchRequest, WhooshIndex, make_snippet,
+)
+from docsvc.errors import InvalidInput, Unavailable
+
+UTC = dt.timezone.utc
+
+
+def entry(vid: int, doc: int, title: str, content: str, **kw) -> IndexEntry:
+    kw.setdefault("number", 1)
+    kw.setdefault("sha256", f"sha-{vid}")
+    return IndexEntry(version_id=vid, document_id=doc, title=title, content=content, **kw)
+
+
+DOCS = [
+    entry(1, 1, "信息服务管理合同（旧版）", "本合同到期后双方可协商续签。", number=1, is_latest=False, doc_type="contract",
+          service_category="4.2", doc_class="site", project="智慧城市运维", counterparty="大连数据科技有限公司",
+          tags=("续签",), status="superseded", year=2025, created_at=dt.datetime(2025, 12, 1, tzinfo=UTC)),
+    entry(2, 1, "信息服务管理合同", "本合同到期前三十日，甲方可书面提出续签申请，续签条件不变。违约责任按第九条执行。",
+          number=2, doc_type="contract", service_category="4.2", doc_class="site", project="智慧城市运维",
+          counterparty="大连数据科技有限公司", tags=("续签", "运维"), status="effective", year=2026,
+          created_at=dt.datetime(2026, 2, 10, tzinfo=UTC), effective_date=dt.date(2026, 3, 1),
+          original_filename="信息服务管理合同v2.docx"),
+    entry(3, 2, "服务等级协议", "服务等级协议规定核心系统可用性不低于99.9%，故障响应时间30分钟。编号SLA-2026-001。",
+          doc_type="sla", service_category="4.2", doc_class="user", project="智慧城市运维", year=2026,
+          created_at=dt.datetime(2026, 1, 5, tzinfo=UTC), review_due=dt.date(2026, 12, 31)),
+    entry(4, 3, "服务质量说明", "服务质量等级分为三级。具体协议另行约定，不在本说明范围内。",
+          doc_type="report", service_category="4.9.2", doc_class="user", year=2025,
+          created_at=dt.datetime(2025, 6, 30, 20, tzinfo=UTC)),
+    entry(5, 4, "数据中心机房巡检报告", "本月数据中心机房巡检发现UPS告警两次，已更换电池。Service level agreement met.",
+          doc_type="report", service_category="4.2", doc_class="site", project="数据中心托管", tags=("巡检",),
+          year=2026, created_at=dt.datetime(2026, 4, 2, tzinfo=UTC)),
+    entry(6, 5, "软件测试验收报告", "系统通过验收测试。The level of service in the agreement was met.",
+          doc_type="acceptance_report", service_category="4.9.1", doc_class="site", counterparty="沈阳某银行",
+          year=2026, created_at=dt.datetime(2026, 6, 30, 23, 30, tzinfo=UTC)),
+]
+
+
+@pytest.fixture()
+def ix(tmp_path: Path) -> WhooshIndex:
+    index = WhooshIndex.open(tmp_path / "index")
+    index.clear()
+    index.upsert(DOCS)
+    index.mark_complete()
+    return index
+
+
+def ids(ix: WhooshIndex, query: str = "", **kw) -> list[int]:
+    return [h.version_id for h in ix.search(SearchRequest(query, **kw)).hits]
+
+
+# --- query language -------------------------------------------------------------------------
+
+
+def test_plain_language_question_finds_the_document(ix: WhooshIndex) -> None:
+    assert ids(ix, "合同到期后服务怎么续签？")[0] == 2
+
+
+def test_phrase_matches_adjacent_words_only(ix: WhooshIndex) -> None:
+    # Doc 4 has 服务, 等级 and 协议, but scattered.
+    assert ids(ix, '"服务等级协议"') == [3]
+    assert 4 in ids(ix, "服务 等级 协议")
+    assert ids(ix, '"service level agreement"') == [5]
+    assert set(ids(ix, "service level agreement")) == {5, 6}
+
+
+def test_phrase_inside_a_longer_dictionary_word(ix: WhooshIndex) -> None:
+    # jieba cuts 服务等级协议规定 as 服务等级协议/规定; the bigram field still finds 协议规定.
+    assert ids(ix, '"协议规定"') == [3]
+    assert ids(ix, '"规定协议"') == []
+
+
+def test_word_jieba_does_not_know_is_found_through_bigrams(ix: WhooshIndex) -> None:
+    index = ix
+    index.upsert([entry(20, 20, "新词", "我们部署了赛博朋克风格的监控大屏。")])
+    assert ids(index, "赛博朋克") == [20]
+    hit = index.search(SearchRequest("赛博朋克")).hits[0]
+    assert "<mark>赛博朋克</mark>" in hit.snippet
+
+
+def test_and_or_not(ix: WhooshIndex) -> None:
+    assert ids(ix, "机房 AND UPS") == [5]
+    assert set(ids(ix, "巡检 OR 验收")) == {5, 6}
+    assert 3 not in ids(ix, "可用性 OR 续签 NOT SLA-2026-001")
+    assert 2 not in ids(ix, "合同 -续签")
+    assert set(ids(ix, "-合同")) == {3, 4, 5, 6}
+    assert ids(ix, "(巡检 OR 验收) AND UPS") == [5]
+
+
+def test_identifiers(ix: WhooshIndex) -> None:
+    assert ids(ix, "SLA-2026-001") == [3]
+    assert ids(ix, "sla-2026-001") == [3]
+    assert ids(ix, "ＳＬＡ－２０２６－００１") == [3]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("type:contract", {2}),
+    ("类型:合同", {2}),
+    ("doc_type:sla", {3}),
+    ("category:4.2", {2, 3, 5}),
+    ("类别:运维", {2, 3, 5}),
+    ("category:4.9", {4, 6}),
+    ("class:user", {3, 4}),
+    ("文档类别:现场", {2, 5, 6}),
+    ("project:智慧城市运维", {2, 3}),
+    ("项目:数据中心", {5}),
+    ("counterparty:沈阳某银行", {6}),
+    ("tag:续签", {2}),
+    ("标签:巡检", {5}),
+    ("status:生效", {2}),
+    ("filename:信息服务管理合同v2.docx", {2}),
+    ("title:验收", {6}),
+    ("标题:协议", {3}),
+    ("year:2025", {4}),
+    ("year:2026..2026", {2, 3, 5, 6}),
+    ("date:2026-01-01..2026-03-31", {2, 3}),
+    ("created:[2026-01 TO 2026-06]", {2, 3, 5, 6}),
+    ("date:2026-06", {6}),
+    ("date:..2025-12-31", {4}),
+    ("生效:2026-03", {2}),
+    ("复审:2026", {3}),
+    ("type:(contract sla)", {2, 3}),
+    ("续签 type:contract", {2}),
+])
+def test_field_filters(ix: WhooshIndex, query: str, expected: set[int]) -> None:
+    assert set(ids(ix, query)) == expected
+
+
+def test_dates_are_local_days_in_the_configured_zone(tmp_path: Path) -> None:
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    index = WhooshIndex.open(tmp_path / "i", tz=shanghai)
+    index.clear()
+    index.upsert(DOCS)
+    # Doc 6 was created 2026-06-30 23:30 UTC = 2026-07-01 07:30 in Shanghai.
+    assert 6 not in ids(index, "date:2026-06")
+    assert 6 in ids(index, "date:2026-07")
+
+
+def test_filters_argument(ix: WhooshIndex) -> None:
+    assert set(ids(ix, filters={"doc_type": ["report"]})) == {4, 5}
+    assert set(ids(ix, filters={"doc_type": ["report", "sla"], "year": ["2026"]})) == {3, 5}
+    assert set(ids(ix, "巡检", filters={"tags": ["巡检"]})) == {5}
+    with pytest.raises(InvalidInput):
+        ix.search(SearchRequest("", filters={"owner": ["alice"]}))
+    with pytest.raises(InvalidInput):
+        ix.search(SearchRequest("", filters={"year": ["二〇二六"]}))
+
+
+def test_facet_counts(ix: WhooshIndex) -> None:
+    r = ix.search(SearchRequest(""))
+    assert r.total == 5
+    assert r.facets["doc_type"] == {"report": 2, "contract": 1, "sla": 1, "acceptance_report": 1}
+    assert r.facets["service_category"] == {"4.2": 3, "4.9.1": 1, "4.9.2": 1}
+    assert r.facets["project"] == {"智慧城市运维": 2, "数据中心托管": 1}
+    assert r.facets["year"] == {"2026": 4, "2025": 1}
+    assert r.facets["doc_class"] == {"site": 3, "user": 2}
+    r = ix.search(SearchRequest("", all_versions=True))
+    assert r.total == 6 and r.facets["doc_type"]["contract"] == 2
+
+
+def test_access_control_limits_hits_totals_and_facets(ix: WhooshIndex) -> None:
+    r = ix.search(SearchRequest("报告 OR 合同 OR 协议", allowed_document_ids=frozenset({1, 4})))
+    assert {h.document_id for h in r.hits} <= {1, 4}
+    assert r.total == 2
+    assert sum(r.facets["doc_type"].values()) == 2
+    # A field query cannot reach other documents either.
+    assert ids(ix, "type:sla", allowed_document_ids=frozenset({1})) == []
+    assert ix.search(SearchRequest("合同", allowed_document_ids=frozenset())).total == 0
+
+
+def test_latest_only_by_default_all_versions_on_request(ix: WhooshIndex) -> None:
+    assert ids(ix, "续签 type:contract") == [2]
+    assert set(ids(ix, "续签 type:contract", all_versions=True)) == {1, 2}
+
+
+def test_set_latest_flips_the_other_versions(ix: WhooshIndex) -> None:
+    assert ix.set_latest(1, 1) == 2
+    hits = ix.search(SearchRequest("type:contract", all_versions=True)).hits
+    assert {h.version_id: h.is_latest for h in hits} == {1: True, 2: False}
+    assert ix.doc_count() == 6  # re-added, not duplicated
+    assert ix.set_latest(1, 1) == 0
+    # Text stayed searchable although the caller did not resend it.
+    assert ids(ix, "续签 type:contract") == [1]
+
+
+def test_update_metadata_keeps_text(ix: WhooshIndex) -> None:
+    assert ix.update_metadata(1, {"status": "archived", "tags": ["归档"], "project": "新项目"}) == 2
+    assert set(ids(ix, "status:archived", all_versions=True)) == {1, 2}
+    assert ids(ix, "tag:归档 书面") == [2]
+    assert ids(ix, "project:新项目") == [2]
+    assert ix.doc_count() == 6
+    with pytest.raises(InvalidInput):
+        ix.update_metadata(1, {"content": "x"})
+
+
+def test_delete_and_indexed_versions(ix: WhooshIndex) -> None:
+    assert ix.indexed_versions() == {v: f"sha-{v}" for v in range(1, 7)}
+    assert ix.delete([5, 99]) == 1
+    assert 5 not in ix.indexed_versions()
+    assert ids(ix, "巡检") == []
+
+
+def test_upsert_replaces_by_version_id(ix: WhooshIndex) -> None:
+    ix.upsert([entry(5, 4, "数据中心机房巡检报告", "改写后的内容：空调告警。", doc_type="report")])
+    assert ix.doc_count() == 6
+    assert ids(ix, "空调") == [5]
+    assert ids(ix, "UPS") == []
+
+
+def test_upsert_with_two_processes(tmp_path: Path) -> None:
+    index = WhooshIndex.open(tmp_path / "mp")
+    index.clear()
+    many = [entry(100 + i, 100 + i, f"报告{i}", f"第{i}号机房巡检记录，温度正常。") for i in range(40)]
+    assert index.upsert(many, procs=2, limitmb=32) == 40
+    index.mark_complete()
+    assert index.doc_count() == 40
+    assert index.search(SearchRequest("机房 巡检")).total == 40
+
+
+def test_sort_by_date_and_paging(ix: WhooshIndex) -> None:
+    assert ids(ix, "", sort="date") == [6, 5, 2, 3, 4]
+    assert ids(ix, "", sort="date", page=2, per_page=2) == [2, 3]
+    with pytest.raises(InvalidInput):
+        ix.search(SearchRequest("", per_page=0))
+    with pytest.raises(InvalidInput):
+        ix.search(SearchRequest("", sort="title"))
+
+
+def test_snippets_are_html_safe_and_marked(ix: WhooshIndex) -> None:
+    ix.upsert([entry(30, 30, "<b>标题</b>", '前言<script>alert("x")</script>&续签条款如下')])
+    hit = ix.search(SearchRequest("续签 标题", filters={"document_id": ["30"]})).hits[0]
+    assert "<script>" not in hit.snippet
+    assert "&lt;script&gt;" in hit.snippet and "&amp;" in hit.snippet
+    assert "<mark>续签</mark>" in hit.snippet
+    assert hit.title == "<b>标题</b>"  # plain value: the page template escapes it
+    assert not ix.search(SearchRequest("续签", highlight=False)).hits[0].snippet.count("<mark>")
+
+
+def test_snippet_window() -> None:
+    text = "无关内容。" * 100 + "这里是续签条款。" + "其他。" * 100
+    s = make_snippet(text, [(500, 502)])
+    assert "<mark>" in s and s.startswith("…") and s.endswith("…")
+    assert make_snippet("a<b", []) == "a&lt;b"
+
+
+# --- hostile queries ------------------------------------------------------------------------
+
+HOSTILE = [
+    "*a*", "a*", "?????????*", 'r"(a|aa)*b.*"', "(a|aa)*b.*", "content:(", '"unterminated', "AND OR NOT",
+    "((((((((((a))))))))))", ")", "(", "合同 NOT", "type:", "date:2026-13-45", "year:abc", "title:(a:(b))",
+    "x~2", "x^10", "/regex/", "\\", "'; DROP TABLE versions;--", "\x00\x01", "一" * 500,
+    " ".join(["合同"] * 100), "a " * 240, "标题:" + "长" * 490,
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_answer_fast_with_results_or_invalid_input(ix: WhooshIndex, query: str) -> None:
+    started = time.perf_counter()
+    try:
+        r = ix.search(SearchRequest(query))
+        assert r.total >= 0
+    except InvalidInput as exc:
+        assert exc.zh and exc.en
+    assert time.perf_counter() - started < 1.0
+
+
+def test_overlong_query(ix: WhooshIndex) -> None:
+    with pytest.raises(InvalidInput) as info:
+        ix.search(SearchRequest("x" * 10_000))
+    assert "查询过长" in info.value.zh
+
+
+def test_time_limit_returns_partial_results(tmp_path: Path) -> None:
+    index = WhooshIndex.open(tmp_path / "slow", search_timeout=0.0)
+    index.clear()
+    index.upsert([entry(i, i, "报告", "机房巡检") for i in range(1, 200)])
+    r = index.search(SearchRequest("巡检"))
+    assert r.partial is True
+
+
+# --- rebuild detection ----------------------------------------------------------------------
+
+
+def test_missing_index_needs_rebuild(tmp_path: Path) -> None:
+    index = WhooshIndex.open(tmp_path / "new")
+    assert index.needs_rebuild
+    with pytest.raises(Unavailable):
+        index.search(SearchRequest("合同"))
+
+
+def test_version_mismatch_needs_rebuild(ix: WhooshIndex) -> None:
+    meta_path = ix.path / META_FILE
+    meta = json.loads(meta_path.read_text())
+    assert WhooshIndex.open(ix.path).needs_rebuild is False
+    meta_path.write_text(json.dumps({**meta, "schema_version": 0}))
+    reopened = WhooshIndex.open(ix.path)
+    assert reopened.needs_rebuild and "schema" in reopened.rebuild_reason
+    meta_path.write_text(json.dumps({**meta, "analyzer_version": "zh-0+old"}))
+    assert WhooshIndex.open(ix.path).needs_rebuild
+
+
+def test_deleted_toc_is_detected_and_a_rebuild_recovers(ix: WhooshIndex) -> None:
+    for toc in ix.path.glob("_MAIN_*.toc"):
+        toc.unlink()
+    reopened = WhooshIndex.open(ix.path)
+    assert reopened.needs_rebuild
+    with pytest.raises(Unavailable):
+        reopened.search(SearchRequest("合同"))
+    # The running instance notices too, at its next search.
+    with pytest.raises(Unavailable):
+        ix.search(SearchRequest("合同"))
+    reopened.clear()
+    reopened.upsert(DOCS)
+    assert reopened.needs_rebuild  # not finished yet
+    reopened.mark_complete()
+    assert not WhooshIndex.open(ix.path).needs_rebuild
+    assert ids(reopened, "巡检") == [5]
+
+
+def test_deleted_segment_is_detected(ix: WhooshIndex) -> None:
+    for seg in ix.path.glob("*.seg"):
+        seg.unlink()
+    assert WhooshIndex.open(ix.path).needs_rebuild
+
+
+def test_interrupted_rebuild_is_resumable(tmp_path: Path) -> None:
+    index = WhooshIndex.open(tmp_path / "r")
+    index.clear()
+    index.upsert(DOCS[:3])
+    reopened = WhooshIndex.open(tmp_path / "r")
+    assert reopened.needs_rebuild
+    assert set(reopened.indexed_versions()) == {1, 2, 3}
+    reopened.upsert(d for d in DOCS if d.version_id not in reopened.indexed_versions())
+    reopened.mark_complete()
+    assert reopened.doc_count() == 6
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from whoosh import index
+ix = index.open_dir(sys.argv[1], indexname="MAIN")
+w = ix.writer()
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+w.cancel()
+"""
+
+
+def test_lock_held_by_another_process_retries_then_unavailable(ix: WhooshIndex) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(ix.path), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        index = WhooshIndex.open(ix.path, lock_timeout=0.6)
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as info:
+            index.upsert([entry(40, 40, "新", "新的内容")])
+        assert time.monotonic() - started >= 0.6
+        assert "写锁" in info.value.zh
+        assert 40 not in index.indexed_versions()
+        assert index.search(SearchRequest("巡检")).total == 1  # reading is unaffected
+    finally:
+        holder.kill()
+        holder.wait()
+    index.upsert([entry(40, 40, "新", "新的内容")])
+    assert 40 in index.indexed_versions()
+
+
+def test_lock_released_during_retry_succeeds(ix: WhooshIndex) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(ix.path), "0.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        index = WhooshIndex.open(ix.path, lock_timeout=10)
+        index.upsert([entry(41, 41, "新", "等待写锁后写入")])
+        assert 41 in index.indexed_versions()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_searches_and_writes_from_many_threads(ix: WhooshIndex) -> None:
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            for _ in range(20):
+                ix.search(SearchRequest("合同 OR 巡检"))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def write() -> None:
+        try:
+            for i in range(5):
+                ix.upsert([entry(200 + i, 200 + i, "并发", f"并发写入第{i}条")])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=search) for _ in range(4)] + [threading.Thread(target=write)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert ix.search(SearchRequest("并发")).total == 5
