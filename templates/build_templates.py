@@ -50,7 +50,7 @@ PAGE_WIDTH, PAGE_HEIGHT = Cm(21), Cm(29.7)  # A4
 MARGIN_TOP, MARGIN_BOTTOM, MARGIN_SIDE = Cm(2.54), Cm(2.54), Cm(2.8)
 TEXT_WIDTH = Emu(PAGE_WIDTH - 2 * MARGIN_SIDE)  # 15.4 cm
 # A fixed moment for the package's core properties and zip entries: reproducible output.
-BUILD_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+BUILD_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 ZIP_TIME = (2026, 1, 1, 0, 0, 0)
 
 _TAG_RE = re.compile(r"({{.*?}}|{%.*?%})")
@@ -297,8 +297,8 @@ class Builder:
                     _add_run(paragraph, piece, east_asia=east_asia, bold=is_bold, size=size)
         return paragraph
 
-    def title(self, text: str) -> None:
-        self._runs(self.doc.add_paragraph(style="Title"), [text], east_asia=HEADING_FONT)
+    def title(self, text: str, *, size: float | None = None) -> None:
+        self._runs(self.doc.add_paragraph(style="Title"), [text], east_asia=HEADING_FONT, size=size)
 
     def centered(self, *parts: Part, size: float | None = None, space_after: float = 0) -> None:
         p = self.doc.add_paragraph(style="Normal")
@@ -438,26 +438,35 @@ class Builder:
 
     def sign_table(self, rows: list[tuple[str, str]], widths: list[float] | None = None,
                    *, heights: dict[int, float] | None = None, header: tuple[str, ...] = ()) -> None:
-        """A ruled table of fixed rows to be completed by hand (approvals)."""
+        """A ruled table of fixed rows to be completed by hand (approvals), kept on one page."""
         widths = widths or [1.0] * len(rows[0])
         table = self._table(len(rows) + (1 if header else 0), widths)
         offset = 0
         if header:
             for i, text in enumerate(header):
                 self._cell(table.rows[0].cells[i], [text], header=True)
+                table.rows[0].cells[i].paragraphs[0].paragraph_format.keep_with_next = True
             _row_props(table.rows[0], header=True)
             offset = 1
         for r, row in enumerate(rows):
             for i, text in enumerate(row):
-                self._cell(table.rows[r + offset].cells[i], [text],
+                cell = table.rows[r + offset].cells[i]
+                self._cell(cell, [text],
                            align=WD_ALIGN_PARAGRAPH.CENTER if i == 0 else WD_ALIGN_PARAGRAPH.LEFT)
+                cell.paragraphs[0].paragraph_format.keep_with_next = r < len(rows) - 1
             _row_props(table.rows[r + offset])
             if heights and r in heights:
                 table.rows[r + offset].height = Cm(heights[r])
         self.doc.add_paragraph(style="Normal")
 
     def signatures(self, left: list[str], right: list[str]) -> None:
-        """The signing block: two borderless columns, one line per row, space to sign."""
+        """The signing block: two borderless columns, one line per row, space to sign.
+
+        It is kept on one page with the two paragraphs before it ("以下无正文", the signing
+        place), so a signature never stands alone on a page of its own.
+        """
+        for lead_in in self.doc.paragraphs[-2:]:
+            lead_in.paragraph_format.keep_with_next = True
         table = self._table(len(left), [1, 1], grid=False)
         for r, (a, b) in enumerate(zip(left, right)):
             for i, text in enumerate((a, b)):
@@ -465,6 +474,7 @@ class Builder:
                 p = cell.paragraphs[0]
                 p.style = self.doc.styles["Normal"]
                 p.alignment = WD_ALIGN_PARAGRAPH.LEFT
+                p.paragraph_format.keep_with_next = r < len(left) - 1
                 self._runs(p, [text])
             table.rows[r].height = Cm(1.0)
             _row_props(table.rows[r])
@@ -656,7 +666,7 @@ def build_service_plan() -> Builder:
     # cover page
     for _ in range(4):
         b.blank()
-    b.title("{{ title }}")
+    b.title("{{ title }}", size=26)  # 一号 on the cover
     b.blank()
     b.centered("项目名称：{{ project_name }}", size=14)
     b.centered("计划编号：{{ plan_no }}", size=14)
@@ -885,7 +895,7 @@ def build_change_request() -> Builder:
          ("变更管理负责人审批", "", "", ""),
          ("用户方确认", "", "", ""),
          ("实施结果验证", "", "", "")],
-        [1.6, 3.4, 1.2, 1.6], header=("环节", "意见", "签字", "日期"),
+        [2.0, 3.4, 1.2, 1.6], header=("环节", "意见", "签字", "日期"),
         heights={0: 1.6, 1: 1.6, 2: 1.6, 3: 1.6},
     )
     return b

@@ -8,8 +8,9 @@ import io
 import re
 import runpy
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import docx
 import jinja2

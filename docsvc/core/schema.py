@@ -76,10 +76,11 @@ import copy
 import datetime as dt
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from docsvc.core.model import (
     BUILTIN_DOC_TYPES,
@@ -154,8 +155,10 @@ _RESERVED_NAMES = frozenset(
 # Characters XML 1.0 cannot hold: they would corrupt word/document.xml.
 _XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAK_RE = re.compile(r"[\r\n\u2028\u2029]")
-_MONEY_RE = re.compile(r"(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d{1,2})?")
-_PERCENT_RE = re.compile(r"\d{1,3}(?:\.\d{1,%d})?" % PERCENT_DECIMALS)
+# Bounded so that a megabyte of digits is refused by the regex, not parsed (13 digits is enough
+# to say "out of range" for anything above MAX_MONEY).
+_MONEY_RE = re.compile(r"(?:\d{1,13}|\d{1,3}(?:,\d{3}){1,4})(?:\.\d{1,2})?")
+_PERCENT_RE = re.compile(rf"\d{{1,3}}(?:\.\d{{1,{PERCENT_DECIMALS}}})?")
 _INTEGER_RE = re.compile(r"[+-]?\d{1,15}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")  # fromisoformat alone also takes 20261231, 2026-W01
 
@@ -204,7 +207,7 @@ class Field:
     choices_from: str | None = None
     currencies: tuple[str, ...] = ()
     not_before: str | None = None
-    fields: tuple["Field", ...] = ()
+    fields: tuple[Field, ...] = ()
     min_items: int = 0
     max_items: int | None = None
     sums: tuple[ListSum, ...] = ()
@@ -747,7 +750,7 @@ class _Where:
     zh: str
     en: str
 
-    def child(self, f: Field) -> "_Where":
+    def child(self, f: Field) -> _Where:
         return _Where(f"{self.zh}“{f.label_zh}”", f"{self.en}{f.label_en}")
 
 
@@ -794,11 +797,12 @@ def _validate_scope(fields: tuple[Field, ...], data: Mapping[str, Any], prefix: 
             if errors.full:  # a form with a million junk keys must stay cheap to refuse
                 errors.dropped += 1
                 continue
+            name = _shorten(key)
             errors.add(
-                f"{prefix}{key}",
-                f"{where.zh}未知字段“{key}”：本模板没有此字段，请删除或检查拼写。"
+                f"{prefix}{name}",
+                f"{where.zh}未知字段“{name}”：本模板没有此字段，请删除或检查拼写。"
                 f"可用字段：{'、'.join(f.name for f in fields)}。",
-                f"{where.en}Unknown field '{key}': this template has no such field; remove it or "
+                f"{where.en}Unknown field '{name}': this template has no such field; remove it or "
                 f"check the spelling. Known fields: {', '.join(f.name for f in fields)}.",
             )
     out: dict[str, Any] = {}
@@ -932,7 +936,7 @@ def _date(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> dt.da
 def _money(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> dict[str, str] | None:
     currency = f.currencies[0]
     if isinstance(raw, Mapping):
-        unknown = sorted(str(k) for k in raw if k not in ("amount", "currency"))
+        unknown = sorted(_shorten(k) for k in raw if k not in ("amount", "currency"))
         if unknown:
             errors.add(f"{path}.{unknown[0]}",
                        f"{here.zh}含未知字段“{unknown[0]}”，金额只包含 amount 和 currency。",
@@ -1140,6 +1144,9 @@ def _plain(value: Decimal | None) -> str:
 
 
 def _shorten(raw: Any, limit: int = 40) -> str:
+    """A value as echoed in a message: short, and never the str() of a whole nested structure."""
+    if not isinstance(raw, (str, int, float, Decimal)):
+        return f"<{type(raw).__name__}>"
     text = str(raw)
     return text if len(text) <= limit else text[:limit] + "…"
 
