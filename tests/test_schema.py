@@ -532,6 +532,8 @@ def broken(mutate) -> InvalidInput:
     (lambda s: s["template"]["metadata"].update(effective_date="title"), "metadata.effective_date"),
     (lambda s: s["template"]["metadata"].pop("title"), "metadata.title"),
     (lambda s: s["template"]["metadata"].update(service_category="venue"), "metadata.service_category"),
+    (lambda s: s["template"]["metadata"].update(pdca_phase={"value": "later"}), "metadata.pdca_phase"),
+    (lambda s: s["template"]["metadata"].update(title={"value": "合同"}), "metadata.title"),
 ])
 def test_malformed_schema(mutate, where: str) -> None:
     err = broken(mutate)
@@ -612,6 +614,23 @@ def test_contract_payments_must_add_up() -> None:
     data["total_fee"] = {"amount": "500000.00", "currency": "CNY"}
     e = error_at(contract, data, "payment_schedule")
     assert "486,500.00" in e["zh"] and "500,000.00" in e["zh"]
+
+
+def test_fixed_metadata_values() -> None:
+    report = load_schema(TEMPLATES / "acceptance_report")
+    meta = report.metadata_from(report.sample())
+    assert meta["service_scope"] == "delivery" and meta["pdca_phase"] == "check"  # spec 5.3, 6.3
+    assert Metadata.parse(meta, Vocabulary()).doc_class.value == "user"
+    plan = load_schema(TEMPLATES / "service_plan")
+    assert plan.metadata_from(plan.sample())["pdca_phase"] == "plan"
+
+
+def test_untitled_documents_take_the_template_name() -> None:
+    contract = load_schema(TEMPLATES / "contract")
+    data = contract.sample()
+    del data["title"]
+    assert contract.validate(data)["title"] == "信息服务管理合同"
+    assert contract.metadata_from(data)["title"] == "信息服务管理合同"
 
 
 def test_list_shipped_refuses_a_renamed_directory(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ Schema format (``schema_version`` 1)
                   "description_zh": "...", "description_en": "...", "spec_ref": "7.1",
                   "doc_type": "contract", "doc_class": "user",
                   "metadata": {"title": "title", "service_category": "service_category",
-                               "counterparty": "party_a.name", "effective_date": "term_start"}},
+                               "counterparty": "party_a.name", "effective_date": "term_start",
+                               "pdca_phase": {"value": "plan"}}},
      "fields": [
        {"name": "contract_no", "label_zh": "合同编号", "label_en": "Contract number",
         "type": "text", "required": true, "default": null, "example": "DLZH-HT-2026-0315",
@@ -38,6 +39,12 @@ named sub-fields such as a contract party) and ``list`` (``fields`` of one table
 Word tables are flat, and so is the form. ``required`` fields have no ``default``; an optional
 field left blank takes its ``default``. Unknown keys anywhere in a schema are refused, so a typo
 like ``"requried"`` is an error rather than a silently optional field.
+
+``template.metadata`` says where the archived document's metadata comes from: each key
+(``title``, ``service_category``, ``service_scope``, ``pdca_phase``, ``project``,
+``counterparty``, ``effective_date``, ``review_due``) names a field path of a matching type, or,
+for the vocabularies, a fixed ``{"value": code}`` (an acceptance report is always §5.3 delivery).
+``title`` and ``service_category`` are required.
 
 Render-context conventions (what a template may write)
 ------------------------------------------------------
@@ -234,7 +241,8 @@ class TemplateSchema:
     spec_ref: str
     doc_type: str
     doc_class: str
-    metadata: Mapping[str, str]  # metadata key -> field path
+    metadata: Mapping[str, str]  # metadata key -> field path it is taken from
+    metadata_values: Mapping[str, str]  # metadata key -> fixed code (e.g. pdca_phase: "plan")
     fields: tuple[Field, ...]
     directory: Path | None = None  # where schema.json was read from, if from a file
 
@@ -313,7 +321,8 @@ class TemplateSchema:
         The result is ready for :meth:`docsvc.core.model.Metadata.parse`: codes as strings,
         dates as ``date``; unmapped or blank values are left out.
         """
-        out: dict[str, Any] = {"doc_type": self.doc_type, "doc_class": self.doc_class}
+        out: dict[str, Any] = {"doc_type": self.doc_type, "doc_class": self.doc_class,
+                               **self.metadata_values}
         errors = _Errors()
         for key, path in self.metadata.items():
             f = self.field(path)
@@ -466,11 +475,13 @@ class _Loader:
             doc_type=doc_type,
             doc_class=doc_class,
             metadata={},
+            metadata_values={},
             fields=fields,
             directory=directory,
         )
         self._cross_references(partial)
-        return replace(partial, metadata=self._metadata(t.get("metadata"), partial))
+        paths, values = self._metadata(t.get("metadata"), partial)
+        return replace(partial, metadata=paths, metadata_values=values)
 
     # -- pieces -----------------------------------------------------------------------------------
 
@@ -700,21 +711,30 @@ class _Loader:
                                          f"equals_field must name a top-level field of the same "
                                          f"type as column '{s.field}'.")
 
-    def _metadata(self, raw: Any, schema: TemplateSchema) -> dict[str, str]:
+    def _metadata(self, raw: Any, schema: TemplateSchema) -> tuple[dict[str, str], dict[str, str]]:
+        """Each key maps to a field path, or for vocabularies to a fixed ``{"value": code}``."""
         obj = self._object(raw, "template.metadata", set(METADATA_TARGETS))
         for key in REQUIRED_METADATA:
             if key not in obj:
                 raise _SchemaProblem(f"template.metadata.{key}", "缺少此映射。", "is missing.")
-        out = {}
+        paths, values = {}, {}
         for key, path in obj.items():
             where = f"template.metadata.{key}"
+            ftype, vocab = METADATA_TARGETS[key]
+            if isinstance(path, Mapping) and vocab:
+                code = self._object(path, where, {"value"}).get("value")
+                valid = [c.value for c in VOCABULARIES[vocab]]
+                if code not in valid:
+                    raise _SchemaProblem(f"{where}.value", f"应为以下之一：{'、'.join(valid)}。",
+                                         f"must be one of: {', '.join(valid)}.")
+                values[key] = code
+                continue
             if not isinstance(path, str):
                 raise _SchemaProblem(where, "应为字段路径字符串。", "must be a field path string.")
             try:
                 f = schema.field(path)
             except KeyError:
                 raise _SchemaProblem(where, f"字段“{path}”不存在。", f"no field '{path}'.") from None
-            ftype, vocab = METADATA_TARGETS[key]
             if "[]" in path or f.type != ftype or (vocab and f.choices_from != vocab):
                 wanted = f"{ftype}（choices_from={vocab}）" if vocab else ftype
                 raise _SchemaProblem(where, f"应映射到 {wanted} 类型、且不在列表中的字段。",
@@ -724,8 +744,8 @@ class _Loader:
                 raise _SchemaProblem(where, f"元数据文本最多 {MAX_TEXT} 个字符，该字段的 max_length 过大。",
                                      f"metadata text holds at most {MAX_TEXT} characters; "
                                      f"lower the field's max_length.")
-            out[key] = path
-        return out
+            paths[key] = path
+        return paths, values
 
 
 def _scope_of(schema: TemplateSchema, field: Field) -> tuple[Field, ...]:
