@@ -6,12 +6,14 @@ The web views and the CLI both call the same ``Docsvc`` object (the CLI builds i
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 
@@ -19,9 +21,15 @@ from docsvc import settings as settings_mod
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core.content import PackageLimits
+from docsvc.core.extract import ExtractLimits
+from docsvc.errors import InvalidInput
 from docsvc.core.model import Vocabulary
 from docsvc.services import integrity
+from docsvc.services.access import Guard
 from docsvc.services.archive import ArchiveService
+from docsvc.services.search import IndexService
+from docsvc.services.templates import RenderLimits, TemplateService
+from docsvc.services.users import Principal, UserService
 
 
 @dataclass
@@ -31,6 +39,16 @@ class Docsvc:
     blobs: LocalBlobStore
     vocab: Vocabulary
     archive: ArchiveService
+    templates: TemplateService
+    index: IndexService
+    _converter: Any = None
+
+    def converter(self):
+        """The PDF converter, started on first use (LibreOffice takes seconds to start)."""
+        if self._converter is None:
+            from docsvc.adapters.pdf import LibreOfficeConverter
+            self._converter = LibreOfficeConverter.from_settings(self.settings)
+        return self._converter
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
         return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress)
@@ -42,7 +60,18 @@ class Docsvc:
         grace = self.settings["ORPHAN_GRACE_S"] if grace_s is None else grace_s
         return integrity.collect_garbage(self.catalog, self.blobs, grace_s=grace)
 
+    @property
+    def users(self) -> UserService:
+        return UserService(self.catalog)  # stateless: holds only the catalog
+
+    def guard(self, principal: Principal) -> Guard:
+        """The archive as ``principal`` may use it: every role rule is applied there."""
+        return Guard(self, principal)
+
     def close(self) -> None:
+        if self._converter is not None:
+            self._converter.close()
+        self.index.close()
         self.catalog.dispose()
 
 
@@ -61,10 +90,32 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     if migrate:
         catalog.migrate()
     vocab = Vocabulary.with_extra(conf["EXTRA_DOC_TYPES"])
-    archive = ArchiveService(
-        catalog, blobs, vocab, max_upload_bytes=conf["MAX_UPLOAD_BYTES"],
-        package_limits=PackageLimits(conf["MAX_ZIP_MEMBERS"], conf["MAX_EXPANDED_BYTES"], conf["MAX_ZIP_RATIO"]))
-    return Docsvc(conf, catalog, blobs, vocab, archive)
+    package_limits = PackageLimits(conf["MAX_ZIP_MEMBERS"], conf["MAX_EXPANDED_BYTES"], conf["MAX_ZIP_RATIO"])
+    archive = ArchiveService(catalog, blobs, vocab, max_upload_bytes=conf["MAX_UPLOAD_BYTES"],
+                             package_limits=package_limits)
+    index = IndexService(
+        catalog, blobs, Path(conf["INDEX_DIR"]), search_timeout_s=conf["SEARCH_TIMEOUT_S"],
+        lock_timeout_s=conf["INDEX_LOCK_TIMEOUT_S"], tz=_zone(conf["TIMEZONE"]),
+        extract_limits=ExtractLimits(max_input_bytes=conf["MAX_UPLOAD_BYTES"],
+                                     pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
+                                     pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),
+                                     pdf_timeout_seconds=conf["PARSE_TIMEOUT_S"], package=package_limits))
+    svc = Docsvc(conf, catalog, blobs, vocab, archive, None, index)  # type: ignore[arg-type]
+    svc.templates = TemplateService(
+        catalog, blobs, archive, vocab, shipped_dir=conf["TEMPLATES_DIR"], package_limits=package_limits,
+        limits=RenderLimits(conf["RENDER_TIMEOUT_S"], conf["RENDER_MEMORY_MB"], conf["MAX_UPLOAD_BYTES"]),
+        converter=svc.converter)
+    if migrate:
+        svc.templates.sync_shipped()
+    return svc
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"未知时区“{name}”，例如 Asia/Shanghai。", f"Unknown time zone '{name}', e.g. Asia/Shanghai.",
+                           field="DOCSVC_TIMEZONE") from None
 
 
 def _secret_key(conf: Mapping[str, Any]) -> str:
@@ -96,6 +147,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["docsvc"] = svc
     errors.register(app)
     app.register_blueprint(api.bp)
+    from docsvc.web import setup
+    setup.init_web(app)  # sessions, CSRF, Babel, security headers, the UI and REST API blueprints
     return app
 
 

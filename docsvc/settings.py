@@ -67,6 +67,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Time limit for rendering a Word template, in seconds.", float),
     Setting("RENDER_MEMORY_MB", 512, "模板渲染子进程的内存上限（MB）。",
             "Memory limit of the template-rendering child process, in MB.", int),
+    Setting("TEMPLATES_DIR", "", "随 docsvc 提供的 Word 模板目录（启动时登记，修改后的模板成为新版本）；留空即源码中的 templates/。",
+            "Folder of the Word templates shipped with docsvc (registered at start; a changed one "
+            "becomes a new version); empty means templates/ beside the docsvc package."),
+    Setting("TIMEZONE", "Asia/Shanghai", "解释日期范围查询（按整天）所用的时区。",
+            "Time zone in which date-range queries are meant (whole local days)."),
+    Setting("SEARCH_TIMEOUT_S", 2.0, "单次搜索的时间上限（秒），超时返回部分结果。",
+            "Time limit of one search, in seconds; past it partial results are returned.", float),
+    Setting("INDEX_LOCK_TIMEOUT_S", 10.0, "等待索引写锁的时间上限（秒），超时后任务留在队列中稍后重试。",
+            "How long to wait for the index write lock, in seconds; then the work stays queued.", float),
     Setting("EXTRA_DOC_TYPES", "", "自定义文档类型，格式 code:中文名:English，多个用逗号分隔。",
             "Extra document types, as code:中文名:English entries separated by commas."),
     Setting("FSYNC", True, "写入归档时调用 fsync（关闭会失去断电保护，仅用于测试）。",
@@ -108,6 +117,7 @@ def load(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, st
                 f"Setting {s.env} has an invalid value {values[s.name]!r}: {s.help_en}",
                 field=s.env,
             ) from None
+    values["TEMPLATES_DIR"] = Path(values["TEMPLATES_DIR"] or Path(__file__).resolve().parents[1] / "templates")
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{Path(values['ARCHIVE_DIR']).resolve() / 'catalog.sqlite3'}"
     return values

@@ -78,8 +78,11 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def config(tmp_path, db_url) -> dict:
+    # No shipped templates here: archive tests count blobs and audit entries from zero.
+    # Template tests use the `shipped` config below.
+    (tmp_path / "no-templates").mkdir(exist_ok=True)
     return {"ARCHIVE_DIR": str(tmp_path / "archive"), "INDEX_DIR": str(tmp_path / "index"),
-            "DATABASE_URL": db_url}
+            "DATABASE_URL": db_url, "TEMPLATES_DIR": str(tmp_path / "no-templates")}
 
 
 @pytest.fixture

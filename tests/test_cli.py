@@ -16,7 +16,8 @@ from docsvc.cli import cli
 def run(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "张伟"}
+           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "张伟",
+           "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"]}
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True):

@@ -13,7 +13,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from alembic import command
@@ -101,6 +101,16 @@ class TemplateRecord:
                 "schema_sha256": self.schema_sha256, "name_zh": self.name_zh, "name_en": self.name_en,
                 "doc_type": self.doc_type, "lint": self.lint, "created_at": iso(self.created_at),
                 "created_by": self.created_by}
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    document_id: int
+    version_id: int | None
+    op: str  # "add" (a new version) or "metadata" (the document's metadata changed)
+    attempts: int
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -310,8 +320,11 @@ class SqlCatalog:
 
     def list_documents(self, filters: Mapping[str, str], *, tag: str | None = None, title: str | None = None,
                        review_due_before: dt.date | None = None, sort: str = "-updated_at",
-                       limit: int = 50, offset: int = 0) -> DocumentPage:
+                       limit: int = 50, offset: int = 0, site_projects: Collection[str] | None = None) -> DocumentPage:
         cond = [documents.c[k] == v for k, v in filters.items()]
+        if site_projects is not None:
+            # Access rule: on-site (9.2) documents only of the given projects.
+            cond.append(sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects))))
         if title:
             cond.append(documents.c.title.contains(title, autoescape=True))
         if review_due_before:
@@ -399,6 +412,98 @@ class SqlCatalog:
                                 .order_by(renditions.c.media_type)).mappings().all()
         return [Rendition(r["version_id"], r["media_type"], r["sha256"], r["size"], _utc(r["created_at"]),
                           r["producer"]) for r in rows]
+
+    # -- index outbox and extracted text ------------------------------------------------
+    def outbox(self, *, limit: int, after_id: int = 0) -> list[OutboxItem]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(index_outbox).where(index_outbox.c.id > after_id)
+                                .order_by(index_outbox.c.id).limit(limit)).mappings().all()
+        return [OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"])
+                for r in rows]
+
+    def outbox_max_id(self) -> int:
+        with self._read() as conn:
+            return conn.execute(sa.select(sa.func.max(index_outbox.c.id))).scalar() or 0
+
+    def outbox_done(self, ids: Sequence[int] = (), *, up_to: int | None = None) -> None:
+        """Remove applied outbox rows (by id, or every row up to an id after a rebuild)."""
+        with self._write() as conn:
+            if ids:
+                conn.execute(index_outbox.delete().where(index_outbox.c.id.in_(list(ids))))
+            if up_to is not None:
+                conn.execute(index_outbox.delete().where(index_outbox.c.id <= up_to))
+
+    def outbox_failed(self, ids: Sequence[int], error: str) -> None:
+        with self._write() as conn:
+            conn.execute(index_outbox.update().where(index_outbox.c.id.in_(list(ids)))
+                         .values(attempts=index_outbox.c.attempts + 1, last_error=error[:2000]))
+
+    def get_extraction(self, sha256: str, extractor_version: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(extractions).where(extractions.c.sha256 == sha256,
+                                                            extractions.c.extractor_version == extractor_version)
+                               ).mappings().first()
+        return dict(row) if row else None
+
+    def extraction_statuses(self, hashes: Sequence[str], extractor_version: str) -> dict[str, str]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(extractions.c.sha256, extractions.c.status)
+                                .where(extractions.c.sha256.in_(list(hashes)),
+                                       extractions.c.extractor_version == extractor_version)).all()
+        return {sha: status for sha, status in rows}
+
+    def put_extraction(self, sha256: str, extractor_version: str, *, status: str, text: str,
+                       pages: int | None, detail: str) -> None:
+        """Cache an extraction. Derived data, so a concurrent identical insert is harmless."""
+        try:
+            with self._write() as conn:
+                conn.execute(extractions.insert().values(
+                    sha256=sha256, extractor_version=extractor_version, status=status, text=text,
+                    chars=len(text), pages=pages, detail=detail, created_at=utcnow()))
+        except sa.exc.IntegrityError:
+            pass
+
+    def versions_after(self, after_id: int, *, limit: int, up_to: int | None = None) -> list[Version]:
+        """Versions in id order, for chunked, resumable index rebuilds."""
+        query = sa.select(versions).where(versions.c.id > after_id)
+        if up_to is not None:
+            query = query.where(versions.c.id <= up_to)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(versions.c.id).limit(limit)).mappings().all()
+        return [_version(r) for r in rows]
+
+    def version_hashes(self) -> dict[int, str]:
+        with self._read() as conn:
+            return {vid: sha for vid, sha in conn.execute(sa.select(versions.c.id, versions.c.sha256))}
+
+    def max_version_id(self) -> int:
+        with self._read() as conn:
+            return conn.execute(sa.select(sa.func.max(versions.c.id))).scalar() or 0
+
+    def documents_by_id(self, ids: Sequence[int]) -> dict[int, Document]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(documents).where(documents.c.id.in_(list(ids)))).mappings().all()
+        return {r["id"]: _document(r) for r in rows}
+
+    def latest_version_ids(self, document_ids: Sequence[int]) -> dict[int, int]:
+        """document id → id of its latest version."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(versions.c.document_id, versions.c.id)
+                                .join(documents, documents.c.id == versions.c.document_id)
+                                .where(versions.c.document_id.in_(list(document_ids)),
+                                       versions.c.number == documents.c.latest_version)).all()
+        return {d: v for d, v in rows}
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A short write outside the audit chain (derived data only: outbox, text cache)."""
+        try:
+            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                yield conn
+        except sa.exc.IntegrityError:
+            raise
+        except (OperationalError, DBAPIError) as exc:
+            raise _unavailable(exc) from exc
 
     def audit_head(self) -> tuple[int, str]:
         with self._read() as conn:

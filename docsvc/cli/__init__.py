@@ -7,9 +7,11 @@ dependency failed, 1 when a check found problems.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -49,6 +51,23 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
+def read_file(path: str, *, limit: int | None = None) -> bytes:
+    """Read a user-named file, answering a bad path with a bilingual error."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "Is a directory")
+        if limit is not None and p.stat().st_size > limit:
+            raise errors.TooLarge(f"文件“{path}”过大（{p.stat().st_size} 字节），上限为 {limit} 字节。",
+                                  f"File '{path}' is too large ({p.stat().st_size} bytes); the limit is {limit}.",
+                                  field="file")
+        return p.read_bytes()
+    except OSError as exc:
+        raise errors.InvalidInput(f"无法读取文件“{path}”：{exc.strerror or exc}。请检查路径和权限。",
+                                  f"Cannot read file '{path}': {exc.strerror or exc}. Check the path and permissions.",
+                                  field="file") from None
+
+
 class Context:
     def __init__(self, actor: str) -> None:
         self.actor = actor
@@ -81,7 +100,7 @@ def main() -> None:
 
 def _register() -> None:
     # Each noun lives in its own module; importing it attaches its commands to ``cli``.
-    from docsvc.cli import admin, audit, doc  # noqa: F401
+    from docsvc.cli import admin, audit, doc, search, template  # noqa: F401
 
 
 _register()

@@ -10,24 +10,12 @@ from typing import Any, Callable
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx, read_file
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version
 
 @cli.group()
 def doc() -> None:
     """文档与版本 / documents and versions."""
-
-
-def _read_file(path: str) -> bytes:
-    try:
-        p = Path(path)
-        if p.is_dir():
-            raise IsADirectoryError(path)
-        return p.read_bytes()
-    except OSError as exc:
-        raise errors.InvalidInput(f"无法读取文件“{path}”：{exc.strerror or exc}。请检查路径和权限。",
-                                  f"Cannot read file '{path}': {exc.strerror or exc}. Check the path and permissions.",
-                                  field="file") from None
 
 
 def _print_document(d: Document, versions: list[Version] | None = None) -> None:
@@ -83,7 +71,7 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
     meta = {k: v for k, v in meta.items() if v not in (None, (), "")}
     if "title" not in meta:
         meta["title"] = Path(file).stem
-    data = _read_file(file)
+    data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
     result = ctx.svc.archive.add_document(data, Path(file).name, meta, actor=ctx.actor, reason=reason)
     if as_json:
         emit_json({"document": result.document.to_dict(), "version": result.version.to_dict()})
@@ -100,7 +88,7 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
 @handled
 def doc_version(ctx: Context, doc_id: int, file: str, reason: str, as_json: bool) -> None:
     """为文档新增一个版本 / add a new version."""
-    data = _read_file(file)
+    data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
     result = ctx.svc.archive.add_version(doc_id, data, Path(file).name, actor=ctx.actor, reason=reason)
     if as_json:
         emit_json({"created": result.created, "version": result.version.to_dict()})

@@ -1,0 +1,147 @@
+"""docsvc search, docsvc index sync | rebuild | check, docsvc import."""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+from typing import Any
+
+import click
+
+from docsvc import errors
+from docsvc.adapters.whoosh_index import Hit, SearchRequest
+from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx, read_file
+from docsvc.services.search import parse_filters
+
+
+def hit_dict(h: Hit) -> dict[str, Any]:
+    return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
+            "original_filename": h.original_filename, "score": round(h.score, 4), "snippet": h.snippet,
+            "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,
+            "doc_class": h.doc_class, "project": h.project, "counterparty": h.counterparty,
+            "extraction_status": h.extraction_status}
+
+
+def _plain_snippet(snippet: str) -> str:
+    """Terminal form of an HTML snippet: matches in 【】."""
+    return html.unescape(snippet.replace("<mark>", "【").replace("</mark>", "】"))
+
+
+@cli.command()
+@click.argument("query", required=False, default="")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="筛选，如 doc_type=sla、project=港口运维（可重复）/ filter (repeatable)")
+@click.option("--all-versions", is_flag=True, help="搜索所有版本（默认只搜最新版本）/ search every version")
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
+@click.option("--page", default=1, show_default=True)
+@click.option("--per-page", default=10, show_default=True)
+@click.option("--queries", "queries_file", default=None,
+              help="批量：每行一个查询，输出 JSON Lines / one query per line, JSON Lines out")
+@json_option
+@pass_ctx
+@handled
+def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: bool, sort: str, page: int,
+           per_page: int, queries_file: str | None, as_json: bool) -> None:
+    """全文搜索（中文优先）/ full-text search, Chinese first."""
+    svc = ctx.svc
+    svc.index.sync()
+    parsed = parse_filters(list(filters))
+
+    def request(q: str) -> SearchRequest:
+        return SearchRequest(query=q, filters=parsed, all_versions=all_versions, page=page, per_page=per_page,
+                             sort=sort)
+
+    if queries_file is not None:
+        lines = read_file(queries_file).decode("utf-8-sig", errors="replace").splitlines()
+        for q in (line.strip() for line in lines):
+            if not q:
+                continue
+            try:
+                result = svc.index.search(request(q))
+                out = {"query": q, "total": result.total, "hits": [hit_dict(h) for h in result.hits]}
+            except errors.DocsvcError as exc:
+                out = {"query": q, "error": exc.to_dict()}
+            click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    result = svc.index.search(request(query))
+    if as_json:
+        emit_json({"total": result.total, "page": result.page, "per_page": result.per_page,
+                   "partial": result.partial, "took_ms": round(result.took_ms, 1),
+                   "hits": [hit_dict(h) for h in result.hits], "facets": result.facets})
+        return
+    click.echo(f"共 {result.total} 条结果（{result.took_ms:.0f} ms）/ {result.total} result(s)"
+               + ("；超时，结果不完整 / partial" if result.partial else ""))
+    for i, h in enumerate(result.hits, start=(page - 1) * per_page + 1):
+        latest = "" if h.is_latest else "（旧版本）"
+        click.echo(f"\n{i}. [{h.document_id} v{h.number}{latest}] {h.title}  ({h.original_filename}, {h.score:.2f})")
+        if h.snippet:
+            click.echo(f"   {_plain_snippet(h.snippet)}")
+    for facet, counts in result.facets.items():
+        if counts:
+            click.echo(f"\n{facet}: " + "  ".join(f"{k}({v})" for k, v in list(counts.items())[:8]))
+
+
+@cli.group()
+def index() -> None:
+    """搜索索引 / the search index."""
+
+
+@index.command("sync")
+@json_option
+@pass_ctx
+@handled
+def index_sync(ctx: Context, as_json: bool) -> None:
+    """把待办队列中的变更写入索引 / apply pending changes to the index."""
+    report = ctx.svc.index.sync()
+    if as_json:
+        emit_json(report.__dict__)
+    elif report.error:
+        click.echo(f"索引同步未完成 / sync incomplete：{report.error}（待处理 pending {report.pending}）")
+    else:
+        click.echo(f"已同步 {report.applied} 项 / {report.applied} change(s) applied.")
+    if report.error:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@index.command("rebuild")
+@click.option("--restart", is_flag=True, help="从头重建，不续接上次中断的重建 / start over")
+@click.option("--procs", default=1, show_default=True, help="分词进程数 / analysis processes")
+@json_option
+@pass_ctx
+@handled
+def index_rebuild(ctx: Context, restart: bool, procs: int, as_json: bool) -> None:
+    """从归档重建索引（分块、可续接）/ rebuild the index from the archive (chunked, resumable)."""
+    svc = ctx.svc
+    total = svc.catalog.counts()["versions"]
+    if not as_json and svc.index.rebuild_pending() and not restart:
+        click.echo("续接上次中断的重建 / resuming an interrupted rebuild", err=True)
+    with click.progressbar(length=max(total, 1), label="重建索引 rebuilding", file=sys.stderr) as bar:
+        done = svc.index.rebuild(resume=not restart, procs=procs, progress=bar.update)
+    if as_json:
+        emit_json({"indexed": done})
+    else:
+        click.echo(f"已重建索引，本次写入 {done} 个版本 / rebuilt: {done} version(s) indexed.")
+
+
+@index.command("check")
+@json_option
+@pass_ctx
+@handled
+def index_check(ctx: Context, as_json: bool) -> None:
+    """比对索引与目录库，报告偏差 / compare the index with the catalog and report drift."""
+    report = ctx.svc.index.check()
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(f"目录库版本 {report.catalog_versions} 个，索引中 {report.indexed_versions} 个，"
+                   f"待同步 {report.outbox_pending} 项。")
+        if report.needs_rebuild:
+            click.echo(f"需要重建 / needs rebuild：{report.reason}")
+        for label, ids in (("索引缺失 missing", report.missing), ("索引多余 extra", report.extra),
+                           ("内容不符 mismatched", report.mismatched)):
+            if ids:
+                click.echo(f"{label}: {', '.join(map(str, ids[:20]))}{' …' if len(ids) > 20 else ''}")
+        click.echo("索引与目录库一致 / index matches the catalog" if report.ok else "发现偏差 / drift found")
+    if not report.ok:
+        sys.exit(EXIT_PROBLEMS)

@@ -1,0 +1,234 @@
+"""docsvc template list | show | fields | sample | lint | add, and docsvc generate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from docsvc import errors
+from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx, read_file
+from docsvc.core.tabular import read_rows
+from docsvc.services.templates import lint_dict
+
+
+@cli.group()
+def template() -> None:
+    """Word 模板 / Word templates."""
+
+
+@template.command("list")
+@json_option
+@pass_ctx
+@handled
+def template_list(ctx: Context, as_json: bool) -> None:
+    """列出模板（各取最新版本）/ list templates (latest versions)."""
+    items = ctx.svc.templates.list()
+    if as_json:
+        emit_json([t.to_dict() for t in items])
+        return
+    for t in items:
+        click.echo(f"{t.slug:<20} v{t.version:<3} {t.record.name_zh}（规范 {t.schema.spec_ref}） {t.record.name_en}")
+
+
+@template.command("show")
+@click.argument("slug")
+@click.option("--version", type=int, default=None)
+@json_option
+@pass_ctx
+@handled
+def template_show(ctx: Context, slug: str, version: int | None, as_json: bool) -> None:
+    """模板详情与版本历史 / a template and its versions."""
+    t = ctx.svc.templates.get(slug, version)
+    versions = ctx.svc.templates.versions(slug)
+    if as_json:
+        emit_json({**t.to_dict(), "versions": [v.record.to_dict() for v in versions]})
+        return
+    click.echo(f"{t.record.name_zh} / {t.record.name_en}（{t.slug}，规范 {t.schema.spec_ref}）")
+    click.echo(t.schema.description_zh)
+    for v in versions:
+        issues = len(v.record.lint.get("issues", []))
+        click.echo(f"  v{v.version}  {v.record.created_at:%Y-%m-%d %H:%M}  {v.record.created_by}  "
+                   f"sha256:{v.record.sha256[:12]}…  检查提示 {issues} 条")
+
+
+@template.command("fields")
+@click.argument("slug")
+@click.option("--version", type=int, default=None)
+@json_option
+@pass_ctx
+@handled
+def template_fields(ctx: Context, slug: str, version: int | None, as_json: bool) -> None:
+    """模板字段（名称、中英文标签、类型、必填）/ the template's form fields."""
+    t = ctx.svc.templates.get(slug, version)
+    fields = list(t.schema.iter_fields())
+    if as_json:
+        emit_json([{"path": f.path, "label_zh": f.label_zh, "label_en": f.label_en, "type": f.type,
+                    "required": f.required} for f in fields])
+        return
+    for f in fields:
+        click.echo(f"{f.path:<40} {f.type:<9} {'必填' if f.required else '选填'}  {f.label_zh} / {f.label_en}")
+
+
+@template.command("sample")
+@click.argument("slug")
+@click.option("--version", type=int, default=None)
+@pass_ctx
+@handled
+def template_sample(ctx: Context, slug: str, version: int | None) -> None:
+    """打印一份完整的示例表单数据（JSON）/ print complete example form data as JSON."""
+    emit_json(ctx.svc.templates.get(slug, version).schema.sample())
+
+
+def _load_schema_file(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(read_file(path).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.InvalidInput(f"字段定义文件“{path}”不是有效的 UTF-8 JSON：{exc}",
+                                  f"Schema file '{path}' is not valid UTF-8 JSON: {exc}", field="schema") from None
+
+
+def _print_lint(report: dict[str, Any]) -> None:
+    for issue in report["issues"]:
+        tag = "错误 ERROR" if issue["severity"] == "error" else "警告 WARN"
+        click.echo(f"[{tag}] {issue['code']}: {issue['message']}\n        {issue['message_en']}\n"
+                   f"        位置 at: {issue['location']}")
+    click.echo("检查通过 / lint passed" if report["ok"] else "检查未通过 / lint failed")
+
+
+@template.command("lint")
+@click.argument("file")
+@click.option("--schema", "schema_path", default=None, help="字段定义 schema.json / the field schema")
+@json_option
+@pass_ctx
+@handled
+def template_lint(ctx: Context, file: str, schema_path: str | None, as_json: bool) -> None:
+    """检查一个 Word 模板（不登记）/ lint a Word template without adding it."""
+    from docsvc.core.schema import load_schema
+
+    raw = _load_schema_file(schema_path)
+    schema = load_schema(raw, doc_types=ctx.svc.vocab.doc_types) if raw is not None else None
+    report = lint_dict(ctx.svc.templates.lint(read_file(file), schema))
+    if as_json:
+        emit_json(report)
+    else:
+        _print_lint(report)
+    if not report["ok"]:
+        sys.exit(1)
+
+
+@template.command("add")
+@click.argument("file")
+@click.option("--schema", "schema_path", default=None, help="字段定义 schema.json（新模板必填）")
+@click.option("--name", "slug", default=None, help="模板名（slug）；为已有模板添加新版本时使用")
+@json_option
+@pass_ctx
+@handled
+def template_add(ctx: Context, file: str, schema_path: str | None, slug: str | None, as_json: bool) -> None:
+    """登记新模板或模板新版本（须通过检查）/ add a template or a new version (lint must pass)."""
+    try:
+        t = ctx.svc.templates.add(read_file(file), _load_schema_file(schema_path), actor=ctx.actor, slug=slug)
+    except errors.TemplateError as exc:
+        if "lint" in exc.details and not as_json:
+            _print_lint(exc.details["lint"])
+        raise
+    if as_json:
+        emit_json(t.to_dict())
+    else:
+        click.echo(f"已登记模板 {t.slug} 第 {t.version} 版 / template {t.slug} v{t.version} registered.")
+        if t.record.lint.get("issues"):
+            _print_lint(t.record.lint)
+
+
+def _load_data(path: str) -> dict[str, Any]:
+    raw = sys.stdin.buffer.read() if path == "-" else read_file(path)
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.InvalidInput(f"表单数据文件不是有效的 UTF-8 JSON：{exc}",
+                                  f"The form data file is not valid UTF-8 JSON: {exc}", field="data") from None
+    if not isinstance(data, dict):
+        raise errors.InvalidInput("表单数据应为 JSON 对象。", "Form data must be a JSON object.", field="data")
+    return data
+
+
+@cli.command()
+@click.argument("slug")
+@click.option("--data", "data_path", default=None, help="表单数据 JSON 文件（- 为标准输入）/ form data JSON")
+@click.option("--batch", "batch_path", default=None, help="批量：CSV 或 XLSX，每行一份文档 / one document per row")
+@click.option("--pdf", is_flag=True, help="同时生成 PDF / also produce the PDF")
+@click.option("--doc", "document_id", type=int, default=None, help="作为该文档的新版本 / as a new version of")
+@click.option("--reason", default="", help="变更原因（--doc 时必填）/ change reason")
+@click.option("--template-version", type=int, default=None, help="使用指定模板版本 / template version")
+@click.option("-o", "--output", default=None, help="另存生成的 DOCX（目录或文件）/ also write the DOCX here")
+@json_option
+@pass_ctx
+@handled
+def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | None, pdf: bool,
+             document_id: int | None, reason: str, template_version: int | None, output: str | None,
+             as_json: bool) -> None:
+    """由模板和表单数据生成文档并归档 / generate a document from a template and archive it."""
+    if (data_path is None) == (batch_path is None):
+        raise errors.InvalidInput("请二选一：--data 表单数据文件，或 --batch 批量文件。",
+                                  "Give exactly one of --data (form data) or --batch (CSV/XLSX).")
+    if batch_path is not None:
+        _generate_batch(ctx, slug, batch_path, pdf, as_json)
+        return
+    result = ctx.svc.templates.generate(slug, _load_data(data_path), actor=ctx.actor, pdf=pdf,
+                                        document_id=document_id, reason=reason, version=template_version)
+    written = []
+    if output:
+        written = _write_outputs(ctx, result, Path(output), pdf)
+    if as_json:
+        emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
+                   "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(result.version.id)],
+                   "written": written})
+        return
+    click.echo(f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
+               f" / generated document {result.document.id} v{result.version.number}")
+    for path in written:
+        click.echo(f"  已写出 written: {path}")
+
+
+def _write_outputs(ctx: Context, result, target: Path, pdf: bool) -> list[str]:
+    docx_path = target / result.version.original_filename if target.is_dir() else target
+    paths = [(docx_path, result.version.sha256)]
+    if pdf:
+        for r in ctx.svc.catalog.renditions(result.version.id):
+            paths.append((docx_path.with_suffix(".pdf"), r.sha256))
+    out = []
+    for path, sha in paths:
+        try:
+            path.write_bytes(ctx.svc.blobs.read(sha))
+        except OSError as exc:
+            raise errors.InvalidInput(f"无法写入“{path}”：{exc.strerror or exc}。",
+                                      f"Cannot write '{path}': {exc.strerror or exc}.", field="output") from None
+        out.append(str(path))
+    return out
+
+
+def _generate_batch(ctx: Context, slug: str, path: str, pdf: bool, as_json: bool) -> None:
+    rows = read_rows(read_file(path), Path(path).name)
+    with click.progressbar(length=len(rows), label="批量生成 generating", file=sys.stderr) as bar:
+        result = ctx.svc.templates.generate_batch(slug, rows, actor=ctx.actor, pdf=pdf, progress=bar.update)
+    if as_json:
+        emit_json({"succeeded": result.succeeded, "failed": result.failed,
+                   "items": [{"row": i.row, "document_id": i.document_id, "version": i.version, "error": i.error}
+                             for i in result.items]})
+    else:
+        for item in result.items:
+            if item.ok:
+                click.echo(f"第 {item.row} 行：文档 {item.document_id} / row {item.row}: document {item.document_id}")
+            else:
+                click.echo(f"第 {item.row} 行失败 row {item.row} failed：{item.error['message']} / {item.error['message_en']}")
+                for e in item.error.get("details", {}).get("errors", []):
+                    click.echo(f"    - {e.get('field')}: {e.get('zh')} / {e.get('en')}")
+        click.echo(f"成功 {result.succeeded} 份，失败 {result.failed} 行 / {result.succeeded} generated, "
+                   f"{result.failed} failed")
+    if result.failed:
+        sys.exit(1 if result.succeeded else 2)

@@ -1,0 +1,251 @@
+"""The search index as a projection of the catalog (design guarantee 4).
+
+Changes reach the index through the outbox written in the same transaction as the change.
+``sync`` applies it in order; a failed write leaves the rows queued (attempts counted) and is
+retried next time, so nothing is lost. ``rebuild`` recreates the index from the catalog and the
+archive in chunks, resumably, recording its cursor beside the index. Extracted text is cached in
+the catalog per content hash and extractor version, so a rebuild does not re-parse every file
+and identical content is parsed once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.adapters.catalog import SqlCatalog
+from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, SearchResult, WhooshIndex
+from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
+from docsvc.core.model import Document, Version
+from docsvc.errors import DocsvcError, InvalidInput, Unavailable
+
+CURSOR_FILE = "docsvc_rebuild_cursor.json"
+# Below this many versions a missing or outdated index is rebuilt inline (about a second per
+# hundred documents); above it the rebuild is an operator's or the server's background job.
+INLINE_REBUILD_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    applied: int = 0
+    failed: int = 0
+    pending: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    needs_rebuild: bool
+    reason: str
+    catalog_versions: int
+    indexed_versions: int
+    missing: list[int] = field(default_factory=list)  # in the catalog, not in the index
+    extra: list[int] = field(default_factory=list)  # in the index, not in the catalog
+    mismatched: list[int] = field(default_factory=list)  # indexed with another content hash
+    outbox_pending: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.needs_rebuild or self.missing or self.extra or self.mismatched)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "needs_rebuild": self.needs_rebuild, "reason": self.reason,
+                "catalog_versions": self.catalog_versions, "indexed_versions": self.indexed_versions,
+                "missing": self.missing[:100], "extra": self.extra[:100], "mismatched": self.mismatched[:100],
+                "outbox_pending": self.outbox_pending}
+
+
+class IndexService:
+    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, index_dir: Path, *,
+                 extract_limits: ExtractLimits, search_timeout_s: float, lock_timeout_s: float, tz) -> None:
+        self.catalog = catalog
+        self.blobs = blobs
+        self.index_dir = Path(index_dir)
+        self.extract_limits = extract_limits
+        self._open_args = {"lock_timeout": lock_timeout_s, "search_timeout": search_timeout_s, "tz": tz}
+        self._index: WhooshIndex | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def index(self) -> WhooshIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = WhooshIndex.open(self.index_dir, **self._open_args)
+            return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+
+    # -- text ---------------------------------------------------------------------------
+    def extraction(self, version: Version) -> Extraction:
+        """The version's text, from the cache or extracted now (under the extractor's limits)."""
+        cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
+        if cached is not None:
+            detail = json.loads(cached["detail"] or "{}")
+            return Extraction(ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
+                              detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False))
+        result = extract_text(self.blobs.read(version.sha256), version.media_type, limits=self.extract_limits)
+        self.catalog.put_extraction(version.sha256, EXTRACTOR_VERSION, status=result.status.value, text=result.text,
+                                    pages=result.pages, detail=json.dumps(
+                                        {"zh": result.detail_zh, "en": result.detail_en,
+                                         "truncated": result.truncated}, ensure_ascii=False))
+        return result
+
+    def _entry(self, version: Version, doc: Document, latest_version_id: int | None) -> IndexEntry:
+        text = self.extraction(version)
+        year = (doc.metadata.effective_date or version.created_at).year
+        return IndexEntry(
+            version_id=version.id, document_id=doc.id, number=version.number, content=text.text, is_latest=version.id == latest_version_id, sha256=version.sha256,
+            original_filename=version.original_filename, **_metadata_fields(doc), year=year,
+            created_at=version.created_at, extraction_status=text.status.value)
+
+    def ensure(self, *, inline_limit: int = INLINE_REBUILD_LIMIT) -> bool:
+        """Rebuild a missing or outdated index on the spot when the archive is small (a fresh
+        install, a test); a large one waits for ``docsvc index rebuild`` or the server's
+        background rebuild. Returns whether the index is usable."""
+        index = self.index
+        if index.needs_rebuild and self.catalog.counts()["versions"] <= inline_limit:
+            self.rebuild(resume=True)
+        return not index.needs_rebuild
+
+    # -- outbox -------------------------------------------------------------------------
+    def sync(self, *, batch: int = 200, progress: Callable[[int], None] | None = None) -> SyncReport:
+        """Apply the outbox in order until it is empty or a write fails."""
+        index = self.index
+        if not self.ensure():
+            return SyncReport(pending=self.catalog.counts()["outbox_pending"], error=index.rebuild_reason)
+        applied = 0
+        while True:
+            items = self.catalog.outbox(limit=batch)
+            if not items:
+                return SyncReport(applied=applied)
+            try:
+                self._apply(items)
+            except DocsvcError as exc:
+                self.catalog.outbox_failed([i.id for i in items], exc.en)
+                return SyncReport(applied, len(items), self.catalog.counts()["outbox_pending"], exc.en)
+            self.catalog.outbox_done([i.id for i in items])
+            applied += len(items)
+            if progress:
+                progress(len(items))
+
+    def _apply(self, items) -> None:
+        doc_ids = sorted({i.document_id for i in items})
+        docs = self.catalog.documents_by_id(doc_ids)
+        latest = self.catalog.latest_version_ids(doc_ids)
+        entries = []
+        for item in items:
+            if item.op == "add" and item.version_id is not None:
+                version = self.catalog.get_version_by_id(item.version_id)
+                if version is not None and item.document_id in docs:
+                    entries.append(self._entry(version, docs[item.document_id], latest.get(item.document_id)))
+        self.index.upsert(entries)
+        for doc_id in doc_ids:
+            if doc_id not in docs:
+                continue
+            if any(i.op == "metadata" and i.document_id == doc_id for i in items):
+                self.index.update_metadata(doc_id, _metadata_fields(docs[doc_id]))
+            if doc_id in latest:
+                self.index.set_latest(doc_id, latest[doc_id])
+
+    # -- rebuild ------------------------------------------------------------------------
+    def rebuild(self, *, chunk: int = 500, procs: int = 1, resume: bool = True,
+                progress: Callable[[int], None] | None = None) -> int:
+        """Recreate the index from the catalog; after a crash it resumes from its cursor."""
+        cursor_path = self.index_dir / CURSOR_FILE
+        cursor = _read_cursor(cursor_path) if resume else None
+        index = self.index
+        if cursor is None:
+            cursor = {"after": 0, "up_to": self.catalog.max_version_id(), "outbox_up_to": self.catalog.outbox_max_id()}
+            index.clear()  # marks the index incomplete until mark_complete()
+            _write_cursor(cursor_path, cursor)
+        elif progress:
+            progress(self._count_up_to(cursor["after"]))
+        done = 0
+        while True:
+            versions = self.catalog.versions_after(cursor["after"], limit=chunk, up_to=cursor["up_to"])
+            if not versions:
+                break
+            doc_ids = sorted({v.document_id for v in versions})
+            docs = self.catalog.documents_by_id(doc_ids)
+            latest = self.catalog.latest_version_ids(doc_ids)
+            index.upsert([self._entry(v, docs[v.document_id], latest.get(v.document_id)) for v in versions],
+                         procs=procs if len(versions) >= 200 else 1)
+            cursor["after"] = versions[-1].id
+            _write_cursor(cursor_path, cursor)
+            done += len(versions)
+            if progress:
+                progress(len(versions))
+        # Everything queued before the rebuild started is covered by it.
+        self.catalog.outbox_done(up_to=cursor["outbox_up_to"])
+        index.mark_complete()
+        cursor_path.unlink(missing_ok=True)
+        self.sync()
+        return done
+
+    def _count_up_to(self, version_id: int) -> int:
+        return sum(1 for v in self.catalog.version_hashes() if v <= version_id)
+
+    def rebuild_pending(self) -> bool:
+        return (self.index_dir / CURSOR_FILE).exists()
+
+    # -- check and search ---------------------------------------------------------------
+    def check(self) -> DriftReport:
+        index = self.index
+        catalog = self.catalog.version_hashes()
+        pending = self.catalog.counts()["outbox_pending"]
+        if index.needs_rebuild:
+            return DriftReport(True, index.rebuild_reason, len(catalog), 0, outbox_pending=pending)
+        indexed = index.indexed_versions()
+        return DriftReport(
+            False, "", len(catalog), len(indexed),
+            missing=sorted(set(catalog) - set(indexed)),
+            extra=sorted(set(indexed) - set(catalog)),
+            mismatched=sorted(v for v in set(catalog) & set(indexed) if catalog[v] != indexed[v]),
+            outbox_pending=pending)
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        index = self.index
+        if not self.ensure():
+            raise Unavailable(f"搜索索引正在重建或需要重建，请稍后再试（{index.rebuild_reason}）。",
+                              f"The search index is being rebuilt or needs a rebuild; try again shortly "
+                              f"({index.rebuild_reason}).")
+        return index.search(request)
+
+
+def _metadata_fields(doc: Document) -> dict[str, Any]:
+    m = doc.metadata
+    return {"title": m.title, "doc_type": m.doc_type, "service_category": m.service_category.value,
+            "doc_class": m.doc_class.value, "service_scope": m.service_scope.value if m.service_scope else "",
+            "project": m.project, "counterparty": m.counterparty, "tags": m.tags, "status": m.status.value,
+            "effective_date": m.effective_date, "review_due": m.review_due}
+
+
+def _read_cursor(path: Path) -> dict[str, int] | None:
+    try:
+        return {k: int(v) for k, v in json.loads(path.read_text("utf-8")).items()}
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_cursor(path: Path, cursor: Mapping[str, int]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(cursor)), "utf-8")
+    tmp.replace(path)
+
+
+def parse_filters(pairs: list[str]) -> dict[str, list[str]]:
+    """``key=value`` pairs (repeatable keys are OR-ed) from the CLI or a query string."""
+    out: dict[str, list[str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"筛选条件“{pair}”格式不对，应为 key=value，例如 doc_type=sla。",
+                               f"Filter '{pair}' is not key=value, e.g. doc_type=sla.", field="filter")
+        out.setdefault(key.strip(), []).append(value.strip())
+    return out

@@ -1,0 +1,292 @@
+"""Word templates: a versioned registry, linting on every add, and generation into the archive.
+
+A template version is immutable: its .docx is a content-addressed blob and its schema is kept
+as canonical JSON, so a document generated months ago can always be traced to, and re-rendered
+from, exactly the template and data that produced it (spec 8.4.2; auditors read the provenance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import metadata as pkg_metadata
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from docsvc import __version__
+from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.adapters.catalog import SqlCatalog, TemplateRecord
+from docsvc.core import templating
+from docsvc.core.audit import canonical_json
+from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
+from docsvc.core.model import AuditAction, VersionSource, Vocabulary
+from docsvc.core.schema import TemplateSchema, load_schema
+from docsvc.errors import DocsvcError, InvalidInput, NotFound, TemplateError
+from docsvc.services.archive import AddResult, ArchiveService, RenditionInput, clean_filename
+
+_SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    timeout_s: float = 10.0
+    memory_mb: int = 512
+    max_output_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Template:
+    """One template version with its parsed schema."""
+
+    record: TemplateRecord
+    schema: TemplateSchema
+
+    @property
+    def slug(self) -> str:
+        return self.record.slug
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.record.to_dict(), "description_zh": self.schema.description_zh,
+                "description_en": self.schema.description_en, "spec_ref": self.schema.spec_ref}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    docx: bytes
+    metadata: dict[str, Any]
+    template: Template
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    row: int  # 1-based data row, as a spreadsheet user counts (header excluded)
+    document_id: int | None = None
+    version: int | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    items: list[BatchItem] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return sum(1 for i in self.items if i.ok)
+
+    @property
+    def failed(self) -> int:
+        return len(self.items) - self.succeeded
+
+
+def _versions() -> dict[str, str]:
+    def v(pkg: str) -> str:
+        try:
+            return pkg_metadata.version(pkg)
+        except pkg_metadata.PackageNotFoundError:
+            return "unknown"
+    return {"docsvc": __version__, "docxtpl": v("docxtpl"), "python-docx": v("python-docx"), "jinja2": v("Jinja2")}
+
+
+class TemplateService:
+    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, archive: ArchiveService, vocab: Vocabulary, *,
+                 shipped_dir: Path | None, limits: RenderLimits, package_limits: PackageLimits,
+                 converter: Callable[[], Any]) -> None:
+        self.catalog = catalog
+        self.blobs = blobs
+        self.archive = archive
+        self.vocab = vocab
+        self.shipped_dir = shipped_dir
+        self.limits = limits
+        self.package_limits = package_limits
+        self._converter = converter  # built lazily: LibreOffice starts only when a PDF is wanted
+
+    # -- registry -----------------------------------------------------------------------
+    def list(self) -> list[Template]:
+        """The latest version of every template."""
+        latest: dict[str, TemplateRecord] = {}
+        for rec in self.catalog.templates():
+            latest[rec.slug] = rec
+        return [self._template(r) for r in sorted(latest.values(), key=lambda r: r.slug)]
+
+    def versions(self, slug: str) -> list[Template]:
+        records = self.catalog.templates(slug)
+        if not records:
+            raise self._unknown(slug)
+        return [self._template(r) for r in records]
+
+    def get(self, slug: str, version: int | None = None) -> Template:
+        records = self.catalog.templates(slug)
+        if not records:
+            raise self._unknown(slug)
+        if version is None:
+            return self._template(records[-1])
+        for r in records:
+            if r.version == version:
+                return self._template(r)
+        raise NotFound(f"模板“{slug}”没有第 {version} 版（共 {len(records)} 版）。",
+                       f"Template '{slug}' has no version {version} (it has {len(records)}).", field="version")
+
+    def template_bytes(self, template: Template) -> bytes:
+        return self.blobs.read(template.record.sha256)
+
+    def _unknown(self, slug: str) -> NotFound:
+        known = ", ".join(r.slug for r in self.list()) or "—"
+        return NotFound(f"没有名为“{slug}”的模板。可用模板：{known}",
+                        f"No template named '{slug}'. Available: {known}", field="template")
+
+    def _template(self, record: TemplateRecord) -> Template:
+        return Template(record, load_schema(json.loads(record.schema_json), doc_types=self.vocab.doc_types))
+
+    def lint(self, docx: bytes, schema: TemplateSchema | None) -> templating.LintReport:
+        check_ooxml_package(docx, limits=self.package_limits)
+        return templating.lint_template(docx, schema.field_paths() if schema else None)
+
+    def add(self, docx: bytes, schema_source: Mapping[str, Any] | None, *, actor: str,
+            slug: str | None = None) -> Template:
+        """Lint and register a new template version. ``schema_source`` may be omitted for a new
+        version of an existing template, which then keeps its current schema."""
+        if schema_source is None:
+            if not slug:
+                raise InvalidInput("新模板必须同时提供字段定义文件（schema.json）。",
+                                   "A new template needs its field schema (schema.json).", field="schema")
+            schema = self.get(slug).schema
+            raw_schema = json.loads(self.get(slug).record.schema_json)
+        else:
+            schema = load_schema(schema_source, doc_types=self.vocab.doc_types)
+            raw_schema = dict(schema_source)
+        if slug and slug != schema.slug:
+            raise InvalidInput(f"模板名“{slug}”与字段定义中的 slug“{schema.slug}”不一致。",
+                               f"Template name '{slug}' differs from the schema's slug '{schema.slug}'.",
+                               field="slug")
+        if not set(schema.slug) <= _SLUG_CHARS or not schema.slug[:1].isalpha():
+            raise InvalidInput("模板 slug 只能使用小写字母、数字、- 和 _，并以字母开头。",
+                               "A template slug may use lower-case letters, digits, - and _ and must "
+                               "start with a letter.", field="slug")
+        schema_json = canonical_json(raw_schema)
+        schema_sha = hashlib.sha256(schema_json.encode()).hexdigest()
+        sha = hashlib.sha256(docx).hexdigest()
+        current = self.catalog.templates(schema.slug)
+        if current and current[-1].sha256 == sha and current[-1].schema_sha256 == schema_sha:
+            return self._template(current[-1])  # nothing changed: no new version
+        report = self.lint(docx, schema)
+        if not report.ok:
+            raise TemplateError(
+                f"模板未通过检查，共 {len(report.errors)} 个错误，未被接受：{report.errors[0].zh}",
+                f"The template failed lint with {len(report.errors)} error(s) and was not accepted: "
+                f"{report.errors[0].en}",
+                field="template", details={"lint": lint_dict(report)})
+        blob = self.blobs.put(docx)
+        with self.catalog.transaction() as tx:
+            version = tx.insert_template(slug=schema.slug, sha256=blob.sha256, schema_json=schema_json,
+                                         schema_sha256=schema_sha, name_zh=schema.name_zh, name_en=schema.name_en,
+                                         doc_type=schema.doc_type, lint=lint_dict(report), actor=actor)
+            tx.append_audit(actor, AuditAction.TEMPLATE_ADDED, details={
+                "template": schema.slug, "template_version": version, "sha256": blob.sha256,
+                "schema_sha256": schema_sha, "warnings": len(report.warnings)})
+        return self.get(schema.slug, version)
+
+    def sync_shipped(self, *, actor: str = "docsvc") -> list[Template]:
+        """Register the templates shipped in ``templates/`` (a changed one becomes a new version)."""
+        if self.shipped_dir is None or not self.shipped_dir.is_dir():
+            return []
+        added = []
+        for schema_path in sorted(self.shipped_dir.glob("*/schema.json")):
+            docx_path = schema_path.parent / "template.docx"
+            if not docx_path.is_file():
+                continue
+            before = self.catalog.templates(schema_path.parent.name)
+            tpl = self.add(docx_path.read_bytes(), json.loads(schema_path.read_text("utf-8")), actor=actor,
+                           slug=schema_path.parent.name)
+            if not before or before[-1].version != tpl.version:
+                added.append(tpl)
+        return added
+
+    # -- generation ---------------------------------------------------------------------
+    def render(self, slug: str, data: Mapping[str, Any], *, version: int | None = None) -> Rendered:
+        """Validate the form data and render the DOCX; nothing is archived (a preview)."""
+        template = self.get(slug, version)
+        context = template.schema.validate(data)
+        docx = templating.render_docx(self.template_bytes(template), context, timeout_s=self.limits.timeout_s,
+                                      memory_mb=self.limits.memory_mb,
+                                      max_output_bytes=self.limits.max_output_bytes)
+        return Rendered(docx, template.schema.metadata_from(context), template, json.loads(canonical_json(data)))
+
+    def to_pdf(self, docx: bytes) -> bytes:
+        return self._converter().convert(docx)
+
+    def generate(self, slug: str, data: Mapping[str, Any], *, actor: str, pdf: bool = False,
+                 document_id: int | None = None, reason: str = "", version: int | None = None) -> AddResult:
+        """Render, optionally convert to PDF, and archive — all of it or nothing.
+
+        With ``document_id`` the result is a new version of that document (a revision with
+        edited data); otherwise a new document whose metadata comes from the form.
+        """
+        if document_id is not None:
+            self._check_same_template(document_id, slug)
+            if not (reason or "").strip():
+                raise InvalidInput("重新生成新版本时必须填写变更原因（规范 8.4.2）。",
+                                   "A regenerated version needs a change reason (spec 8.4.2).", field="reason")
+        rendered = self.render(slug, data, version=version)
+        renditions = []
+        if pdf:
+            # Converted before anything is stored: a failed PDF leaves nothing half-made.
+            renditions.append(RenditionInput(PDF, self.to_pdf(rendered.docx), "libreoffice"))
+        rec = rendered.template.record
+        provenance = {
+            "template": rec.slug, "template_version": rec.version, "template_sha256": rec.sha256,
+            "schema_sha256": rec.schema_sha256, "data": rendered.data, "software": _versions(),
+            "output_sha256": hashlib.sha256(rendered.docx).hexdigest(),
+        }
+        title = rendered.metadata.get("title") or rec.name_zh
+        filename = clean_filename(f"{title}.docx")
+        if document_id is None:
+            return self.archive.add_document(rendered.docx, filename, rendered.metadata, actor=actor,
+                                             reason=reason or f"由模板“{rec.name_zh}”第 {rec.version} 版生成",
+                                             source=VersionSource.GENERATED, provenance=provenance,
+                                             renditions=renditions)
+        return self.archive.add_version(document_id, rendered.docx, filename, actor=actor, reason=reason,
+                                        source=VersionSource.GENERATED, provenance=provenance,
+                                        metadata=rendered.metadata, renditions=renditions)
+
+    def _check_same_template(self, document_id: int, slug: str) -> None:
+        latest = self.archive.version(document_id)
+        made_by = latest.provenance.get("template")
+        if made_by and made_by != slug:
+            raise InvalidInput(
+                f"文档 {document_id} 由模板“{made_by}”生成，不能用模板“{slug}”生成其新版本。",
+                f"Document {document_id} was generated from template '{made_by}'; it cannot be "
+                f"revised with template '{slug}'.", field="template")
+
+    def generate_batch(self, slug: str, rows: Iterable[Mapping[str, Any]], *, actor: str, pdf: bool = False,
+                       progress: Callable[[int], None] | None = None) -> BatchResult:
+        """One document per row. A failed row is reported and leaves nothing behind; the
+        others go on (each generation is all-or-nothing on its own)."""
+        self.get(slug)  # an unknown template fails the whole batch at once
+        items = []
+        for i, row in enumerate(rows, start=1):
+            try:
+                result = self.generate(slug, row, actor=actor, pdf=pdf)
+                items.append(BatchItem(i, result.document.id, result.version.number))
+            except DocsvcError as exc:
+                items.append(BatchItem(i, error=exc.to_dict()))
+            if progress:
+                progress(1)
+        return BatchResult(items)
+
+
+def lint_dict(report: templating.LintReport) -> dict[str, Any]:
+    return {"ok": report.ok, "issues": [
+        {"severity": i.severity, "code": i.code, "message": i.zh, "message_en": i.en, "location": str(i.location)}
+        for i in report.issues]}
+
+
