@@ -265,9 +265,9 @@ class Builder:
         self._runs(header, [header_left], size=9)
         _add_run(header, "\t", size=9)
         self._runs(header, [header_right], size=9)
-        header._p.get_or_add_pPr().append(parse_xml(
-            f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="6" w:space="1" '
-            f'w:color="000000"/></w:pBdr>'))
+        border = parse_xml(f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="6" '
+                           f'w:space="1" w:color="000000"/></w:pBdr>')
+        header._p.get_or_add_pPr().find(qn("w:tabs")).addprevious(border)  # schema order
 
         footer = section.footer.paragraphs[0]
         footer.style = self.doc.styles["Footer"]
