@@ -190,6 +190,39 @@ def test_every_run_is_chinese_with_east_asian_fonts(slug: str) -> None:
             assert lang is not None and lang.get(f"{W}eastAsia") == "zh-CN", where
 
 
+# Property children in the order ECMA-376 prescribes. LibreOffice forgives any order; Word
+# refuses to open a file whose properties are out of order.
+SCHEMA_ORDER = {
+    "pPr": "pStyle keepNext keepLines pageBreakBefore framePr widowControl numPr "
+           "suppressLineNumbers pBdr shd tabs suppressAutoHyphens kinsoku wordWrap overflowPunct "
+           "topLinePunct autoSpaceDE autoSpaceDN bidi adjustRightInd snapToGrid spacing ind "
+           "contextualSpacing mirrorIndents suppressOverlap jc textDirection textAlignment "
+           "textboxTightWrap outlineLvl divId cnfStyle rPr sectPr pPrChange",
+    "rPr": "rStyle rFonts b bCs i iCs caps smallCaps strike dstrike outline shadow emboss imprint "
+           "noProof snapToGrid vanish webHidden color spacing w kern position sz szCs highlight u "
+           "effect bdr shd fitText vertAlign rtl cs em lang eastAsianLayout specVanish oMath",
+    "tcPr": "cnfStyle tcW gridSpan hMerge vMerge tcBorders shd noWrap tcMar textDirection "
+            "tcFitText vAlign hideMark",
+    "trPr": "cnfStyle divId gridBefore gridAfter wBefore wAfter cantSplit trHeight tblHeader "
+            "tblCellSpacing jc hidden",
+}
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_properties_are_in_schema_order(slug: str) -> None:
+    path = TEMPLATES / slug / "template.docx"
+    with zipfile.ZipFile(path) as z:
+        parts = {"word/styles.xml": z.read("word/styles.xml"), **dict(xml_parts(path))}
+    for name, blob in parts.items():
+        root = etree.fromstring(blob)
+        for tag, order in SCHEMA_ORDER.items():
+            sequence = order.split()
+            for el in root.iter(f"{W}{tag}"):
+                children = [etree.QName(c).localname for c in el]
+                positions = [sequence.index(c) for c in children]  # unknown child: ValueError
+                assert positions == sorted(positions), f"{slug}/{name} {tag}: {children}"
+
+
 @pytest.mark.parametrize("slug", SLUGS)
 def test_headings_use_heiti_and_body_songti(slug: str) -> None:
     document = docx.Document(TEMPLATES / slug / "template.docx")
