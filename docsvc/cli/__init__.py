@@ -79,6 +79,15 @@ class Context:
             self._svc = create_app().extensions["docsvc"]
         return self._svc
 
+    def sync_index(self) -> None:
+        """Bring the search index up to date after a write. The write itself already
+        succeeded, so an index failure is a warning: the change stays queued."""
+        report = self.svc.index.sync()
+        if report.error:
+            click.echo(f"提示：搜索索引暂未更新（{report.pending} 项待处理），稍后 docsvc index sync 会补上。"
+                       f"\nNote: the search index is not updated yet ({report.pending} pending): {report.error}",
+                       err=True)
+
 
 pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON / print JSON for scripts.")

@@ -11,14 +11,16 @@ import click
 
 from docsvc import errors
 from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx, read_file
-from docsvc.core.model import AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version
+from docsvc.core.model import (
+    EXTRACTION_STATUS_LABELS, AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version,
+)
 
 @cli.group()
 def doc() -> None:
     """文档与版本 / documents and versions."""
 
 
-def _print_document(d: Document, versions: list[Version] | None = None) -> None:
+def _print_document(d: Document, versions: list[Version], text_status: dict[int, str]) -> None:
     m = d.metadata
     cat = ServiceCategory(m.service_category)
     rows = [
@@ -33,9 +35,13 @@ def _print_document(d: Document, versions: list[Version] | None = None) -> None:
     for label, value in rows:
         if value not in ("", None):
             click.echo(f"{label:<22}{value}")
-    for v in versions or []:
+    for v in versions:
+        status = text_status.get(v.id, "")
+        label = EXTRACTION_STATUS_LABELS.get(status, (status, status))
+        text_note = "" if status == "ok" else f"  [文本 text: {label[0]} / {label[1]}]"
+        made = f"  模板 {v.provenance['template']} v{v.provenance['template_version']}" if v.provenance.get("template") else ""
         click.echo(f"  v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {v.created_by}  {v.size} B  {v.media_type}  "
-                   f"{v.original_filename}  sha256:{v.sha256[:12]}…  {v.reason}")
+                   f"{v.original_filename}  sha256:{v.sha256[:12]}…  {v.reason}{made}{text_note}")
 
 
 def metadata_options(fn: Callable) -> Callable:
@@ -73,6 +79,7 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
         meta["title"] = Path(file).stem
     data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
     result = ctx.svc.archive.add_document(data, Path(file).name, meta, actor=ctx.actor, reason=reason)
+    ctx.sync_index()
     if as_json:
         emit_json({"document": result.document.to_dict(), "version": result.version.to_dict()})
     else:
@@ -90,6 +97,7 @@ def doc_version(ctx: Context, doc_id: int, file: str, reason: str, as_json: bool
     """为文档新增一个版本 / add a new version."""
     data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
     result = ctx.svc.archive.add_version(doc_id, data, Path(file).name, actor=ctx.actor, reason=reason)
+    ctx.sync_index()
     if as_json:
         emit_json({"created": result.created, "version": result.version.to_dict()})
     elif result.created:
@@ -107,10 +115,13 @@ def doc_show(ctx: Context, doc_id: int, as_json: bool) -> None:
     """查看文档元数据与版本 / show metadata and versions."""
     d = ctx.svc.archive.document(doc_id)
     versions = ctx.svc.catalog.versions(doc_id)
+    text_status = ctx.svc.index.extraction_statuses(versions)
     if as_json:
-        emit_json({**d.to_dict(), "versions": [v.to_dict() for v in versions]})
+        emit_json({**d.to_dict(), "versions": [{**v.to_dict(), "extraction_status": text_status[v.id],
+                                                "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(v.id)]}
+                                               for v in versions]})
     else:
-        _print_document(d, versions)
+        _print_document(d, versions, text_status)
 
 
 @doc.command("history")
@@ -216,6 +227,7 @@ def doc_set(ctx: Context, doc_id: int, pairs: tuple[str, ...], reason: str, as_j
             raise errors.InvalidInput(f"“{pair}”格式不对，应为 key=value。", f"'{pair}' is not key=value.")
         changes[key.strip()] = value
     d = ctx.svc.archive.set_metadata(doc_id, changes, actor=ctx.actor, reason=reason)
+    ctx.sync_index()
     if as_json:
         emit_json(d.to_dict())
     else:

@@ -181,6 +181,7 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
         return
     result = ctx.svc.templates.generate(slug, _load_data(data_path), actor=ctx.actor, pdf=pdf,
                                         document_id=document_id, reason=reason, version=template_version)
+    ctx.sync_index()
     written = []
     if output:
         written = _write_outputs(ctx, result, Path(output), pdf)
@@ -216,6 +217,7 @@ def _generate_batch(ctx: Context, slug: str, path: str, pdf: bool, as_json: bool
     rows = read_rows(read_file(path), Path(path).name)
     with click.progressbar(length=len(rows), label="批量生成 generating", file=sys.stderr) as bar:
         result = ctx.svc.templates.generate_batch(slug, rows, actor=ctx.actor, pdf=pdf, progress=bar.update)
+    ctx.sync_index()
     if as_json:
         emit_json({"succeeded": result.succeeded, "failed": result.failed,
                    "items": [{"row": i.row, "document_id": i.document_id, "version": i.version, "error": i.error}

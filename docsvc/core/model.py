@@ -169,6 +169,18 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+# How far a version's text could be read (docsvc.core.extract.ExtractionStatus values), for people.
+EXTRACTION_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "ok": ("已提取", "extracted"),
+    "pending": ("等待提取", "pending"),
+    "empty": ("无文本", "no text"),
+    "encrypted": ("未索引：已加密", "not indexed: encrypted"),
+    "no_text_layer": ("未索引：无文本层（扫描件）", "not indexed: no text layer (scan)"),
+    "too_large": ("未索引：超出限制", "not indexed: over the limits"),
+    "failed": ("未索引：文件损坏或无法解析", "not indexed: damaged or unreadable"),
+    "unsupported": ("未索引：不支持的类型", "not indexed: unsupported type"),
+}
+
 BUILTIN_DOC_TYPES: tuple[Choice, ...] = (
     Choice("contract", "合同", "Contract"),
     Choice("service_plan", "服务管理计划", "Service management plan"),

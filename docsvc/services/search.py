@@ -96,6 +96,11 @@ class IndexService:
                                          "truncated": result.truncated}, ensure_ascii=False))
         return result
 
+    def extraction_statuses(self, versions: list[Version]) -> dict[int, str]:
+        """version id → extraction status ("pending" until the indexer has read it)."""
+        known = self.catalog.extraction_statuses([v.sha256 for v in versions], EXTRACTOR_VERSION)
+        return {v.id: known.get(v.sha256, "pending") for v in versions}
+
     def _entry(self, version: Version, doc: Document, latest_version_id: int | None) -> IndexEntry:
         text = self.extraction(version)
         year = (doc.metadata.effective_date or version.created_at).year

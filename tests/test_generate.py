@@ -1,0 +1,197 @@
+"""Drafting end to end: shipped templates registered and versioned, form data validated,
+rendered safely, archived with provenance, revised, batch-generated — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import docx
+import pytest
+
+from docsvc.app import open_docsvc
+from docsvc.core.model import AuditAction, VersionSource
+from docsvc.core.tabular import read_rows
+from docsvc.errors import InvalidContent, InvalidInput, NotFound, TemplateError
+
+SHIPPED = Path(__file__).resolve().parents[1] / "templates"
+
+
+@pytest.fixture
+def svc(config):
+    s = open_docsvc({**config, "TEMPLATES_DIR": str(SHIPPED)})
+    yield s
+    s.close()
+
+
+def text_of(data: bytes) -> str:
+    d = docx.Document(io.BytesIO(data))
+    parts = [p.text for p in d.paragraphs]
+    for t in d.tables:
+        for row in t.rows:
+            parts.extend(c.text for c in row.cells)
+    return "\n".join(parts)
+
+
+def test_shipped_templates_are_registered_once(svc, config):
+    slugs = [t.slug for t in svc.templates.list()]
+    assert {"contract", "service_plan", "sla", "change_request", "acceptance_report"} <= set(slugs)
+    assert all(t.version == 1 for t in svc.templates.list())
+    again = open_docsvc({**config, "TEMPLATES_DIR": str(SHIPPED)})
+    assert [t.version for t in again.templates.list()] == [1] * len(slugs)  # unchanged: no new version
+    again.close()
+    events = [e.action for e in svc.catalog.audit_entries()]
+    assert events.count(AuditAction.TEMPLATE_ADDED) == len(slugs)
+
+
+def test_generate_contract_with_provenance(svc):
+    sample = svc.templates.get("contract").schema.sample()
+    result = svc.templates.generate("contract", sample, actor="起草人")
+    v = result.version
+    assert v.source is VersionSource.GENERATED and v.media_type.endswith("wordprocessingml.document")
+    prov = v.provenance
+    tpl = svc.templates.get("contract")
+    assert prov["template"] == "contract" and prov["template_version"] == 1
+    assert prov["template_sha256"] == tpl.record.sha256 and prov["schema_sha256"] == tpl.record.schema_sha256
+    assert prov["data"] == json.loads(json.dumps(sample, ensure_ascii=False))
+    assert prov["software"]["docxtpl"] and prov["output_sha256"] == v.sha256
+    body = text_of(svc.archive.read_version(result.document.id, actor="a")[1])
+    assert sample["party_a"]["name"] in body and sample["party_b"]["name"] in body
+    meta = result.document.metadata
+    assert meta.doc_type == "contract" and meta.service_category.value == sample["service_category"]
+    assert meta.counterparty  # taken from the form
+    audit = [e for e in svc.catalog.audit_entries(document_id=result.document.id)
+             if e.action == AuditAction.VERSION_ADDED][0]
+    assert "data" not in audit.details["provenance"] and len(audit.details["provenance"]["data_sha256"]) == 64
+
+
+def test_revision_is_a_new_version_of_the_same_document(svc):
+    data = svc.templates.get("sla").schema.sample()
+    first = svc.templates.generate("sla", data, actor="起草人")
+    with pytest.raises(InvalidInput) as err:
+        svc.templates.generate("sla", data, actor="起草人", document_id=first.document.id)
+    assert err.value.field == "reason"
+    revised = json.loads(json.dumps(data))
+    revised["title"] = revised["title"] + "（2027 年修订）"
+    second = svc.templates.generate("sla", revised, actor="起草人", document_id=first.document.id,
+                                    reason="年度复审（规范 8.1.3）")
+    assert second.version.number == 2 and second.document.id == first.document.id
+    assert second.document.metadata.title.endswith("（2027 年修订）")
+    history = svc.archive.history(first.document.id)
+    assert [v.provenance["data"]["title"] for v in history.versions] == [data["title"], revised["title"]]
+    assert any(e.action == AuditAction.METADATA_CHANGED for e in history.events)
+    with pytest.raises(InvalidInput) as err:
+        svc.templates.generate("contract", svc.templates.get("contract").schema.sample(), actor="x",
+                               document_id=first.document.id, reason="换模板")
+    assert err.value.field == "template"
+
+
+def test_bad_form_data_names_every_field_and_archives_nothing(svc):
+    data = svc.templates.get("contract").schema.sample()
+    del data["party_a"]["name"]
+    data["service_category"] = "4.99"
+    data["unknown_field"] = "x"
+    data["term_start"] = "2026-02-30"
+    with pytest.raises(InvalidInput) as err:
+        svc.templates.generate("contract", data, actor="a")
+    fields = {e["field"] for e in err.value.details["errors"]}
+    assert {"party_a.name", "service_category", "unknown_field", "term_start"} <= fields
+    assert all(e["zh"] and e["en"] for e in err.value.details["errors"])
+    huge = svc.templates.get("contract").schema.sample()
+    huge["service_content"] = "长" * (10 * 1024 * 1024)
+    with pytest.raises(InvalidInput):
+        svc.templates.generate("contract", huge, actor="a")
+    assert svc.catalog.counts()["documents"] == 0
+
+
+def test_values_with_markup_render_literally(svc):
+    data = svc.templates.get("change_request").schema.sample()
+    schema = svc.templates.get("change_request").schema
+    text_field = next(f.name for f in schema.fields if f.type == "text" and f.name not in ("request_no",)
+                      and not f.fields and not getattr(f, "pattern", None))
+    data[text_field] = "A & B </w:t><w:p>{{7*7}}"
+    result = svc.templates.generate("change_request", data, actor="a")
+    body = text_of(svc.archive.read_version(result.document.id, actor="a")[1])
+    assert "A & B </w:t><w:p>{{7*7}}" in body and "49" not in body.replace("2049", "")
+
+
+def test_unknown_template_and_version(svc):
+    with pytest.raises(NotFound) as err:
+        svc.templates.generate("invoice", {}, actor="a")
+    assert "contract" in err.value.zh
+    with pytest.raises(NotFound):
+        svc.templates.get("sla", 9)
+
+
+def test_new_template_version_leaves_old_documents_alone(svc, tmp_path):
+    sla = svc.templates.get("sla")
+    old = svc.templates.generate("sla", sla.schema.sample(), actor="a")
+    # A new version of the template: the same schema, an extra line of fixed text.
+    d = docx.Document(io.BytesIO(svc.templates.template_bytes(sla)))
+    d.add_paragraph("本协议一式两份，双方各执一份。")
+    buf = io.BytesIO()
+    d.save(buf)
+    v2 = svc.templates.add(buf.getvalue(), None, actor="管理员", slug="sla")
+    assert v2.version == 2
+    assert svc.templates.get("sla").version == 2
+    assert svc.archive.version(old.document.id).provenance["template_version"] == 1
+    assert svc.blobs.read(sla.record.sha256) == svc.templates.template_bytes(svc.templates.get("sla", 1))
+    new = svc.templates.generate("sla", sla.schema.sample(), actor="a")
+    assert "一式两份" in text_of(svc.archive.read_version(new.document.id, actor="a")[1])
+    assert "一式两份" not in text_of(svc.archive.read_version(old.document.id, actor="a")[1])
+    pinned = svc.templates.generate("sla", sla.schema.sample(), actor="a", version=1)
+    assert pinned.version.provenance["template_version"] == 1
+
+
+def test_template_failing_lint_is_not_accepted(svc):
+    sla = svc.templates.get("sla")
+    d = docx.Document(io.BytesIO(svc.templates.template_bytes(sla)))
+    d.add_paragraph("{{ undeclared_field }} {{ ''.__class__.__mro__ }}")
+    buf = io.BytesIO()
+    d.save(buf)
+    with pytest.raises(TemplateError) as err:
+        svc.templates.add(buf.getvalue(), None, actor="管理员", slug="sla")
+    assert err.value.details["lint"]["ok"] is False
+    assert any(i["location"] for i in err.value.details["lint"]["issues"])
+    assert svc.templates.get("sla").version == 1
+    with pytest.raises(InvalidContent):
+        svc.templates.add(b"not a docx at all", None, actor="管理员", slug="sla")
+
+
+def test_batch_from_csv_reports_per_row(svc, tmp_path):
+    sample = svc.templates.get("change_request").schema.sample()
+    flat = _flatten(sample)
+    header = list(flat)
+    good = [flat[h] for h in header]
+    bad = dict(flat)
+    bad[header[0]] = ""  # the first field is required in every shipped schema
+    import csv
+    path = tmp_path / "batch.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerow(good)
+        w.writerow([bad[h] for h in header])
+        w.writerow(good)
+    rows = read_rows(path.read_bytes(), path.name)
+    assert len(rows) == 3
+    seen = []
+    result = svc.templates.generate_batch("change_request", rows, actor="批量", progress=seen.append)
+    assert (result.succeeded, result.failed) == (2, 1) and len(seen) == 3
+    failed = [i for i in result.items if not i.ok][0]
+    assert failed.row == 2 and failed.error["details"]["errors"][0]["field"] == header[0]
+    assert svc.catalog.counts()["documents"] == 2
+
+
+def _flatten(data, prefix=""):
+    out = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = json.dumps(v, ensure_ascii=False)
+        else:
+            out[key] = "" if v is None else str(v)
+    return out
