@@ -216,7 +216,7 @@ class Field:
     not_before: str | None = None
     fields: tuple[Field, ...] = ()
     min_items: int = 0
-    max_items: int | None = None
+    max_items: int = DEFAULT_MAX_ITEMS
     sums: tuple[ListSum, ...] = ()
 
     def choice(self, value: str) -> Choice | None:
@@ -868,7 +868,6 @@ def _validate_list(f: Field, raw: Any, path: str, here: _Where, errors: _Errors)
         errors.add(path, f"{here.zh}应为列表（每行一个对象），收到的是{_type_zh(raw)}。",
                    f"{here.en} must be a list of rows (objects); got {_type_en(raw)}.")
         return []
-    assert f.max_items is not None
     if len(raw) > f.max_items:
         errors.add(path, f"{here.zh}最多 {f.max_items} 行，当前 {len(raw)} 行，请删减。",
                    f"{here.en} has {len(raw)} rows; at most {f.max_items} are allowed.")
@@ -914,11 +913,11 @@ def _text(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> str |
                    f"{here.en} must be text; got {_type_en(raw)}.")
         return None
     value = raw.strip()
-    assert f.max_length is not None
-    if len(value) > f.max_length:
-        # Checked first so that a huge value costs one len() and nothing else.
-        errors.add(path, f"{here.zh}过长（{len(value)} 个字符），最多 {f.max_length} 个字符，请删减。",
-                   f"{here.en} is too long ({len(value)} characters); at most {f.max_length}.")
+    limit = f.max_length or DEFAULT_MAX_LENGTH[f.type]
+    if len(value) > limit:
+        # Checked before any regex, so a huge value is refused in linear time and never scanned.
+        errors.add(path, f"{here.zh}过长（{len(value)} 个字符），最多 {limit} 个字符，请删减。",
+                   f"{here.en} is too long ({len(value)} characters); at most {limit}.")
         return None
     bad = _XML_INVALID_RE.search(value) or (f.type == "text" and _LINE_BREAK_RE.search(value))
     if bad:
