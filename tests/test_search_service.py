@@ -1,0 +1,134 @@
+"""The index as a projection of the catalog: outbox, retries, rebuilds, drift, extraction status."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfWriter
+
+from docsvc.adapters.whoosh_index import SearchRequest, WhooshIndex
+from docsvc.errors import Unavailable
+from tests.conftest import add
+
+SLA = "服务等级协议：乙方提供 7×24 小时运维服务，系统可用性不低于 99.9%，一级故障 15 分钟内响应。"
+CONTRACT = "信息服务管理合同：合同到期前三十日，双方协商续签事宜；争议提交大连仲裁委员会仲裁。"
+MINUTES = "项目例会纪要：讨论数据中心机房搬迁计划与割接窗口。"
+
+
+def hits(svc, q, **kw):
+    return [(h.document_id, h.number) for h in svc.index.search(SearchRequest(query=q, **kw)).hits]
+
+
+@pytest.fixture
+def filled(svc):
+    a = add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA", doc_type="sla")
+    b = add(svc, CONTRACT.encode(), "contract.txt", title="运维服务合同", doc_type="contract")
+    c = add(svc, MINUTES.encode(), "minutes.md", title="项目例会纪要", doc_type="meeting_minutes",
+            doc_class="site", project="数据中心搬迁")
+    report = svc.index.sync()  # the first sync builds the missing index from the catalog
+    assert report.failed == 0 and svc.catalog.counts()["outbox_pending"] == 0
+    return svc, a.document.id, b.document.id, c.document.id
+
+
+def test_added_documents_become_searchable(filled):
+    svc, a, b, c = filled
+    assert hits(svc, "可用性")[0] == (a, 1)
+    assert hits(svc, "合同到期后服务怎么续签？")[0] == (b, 1)
+    assert hits(svc, '"机房搬迁"') == [(c, 1)]
+    assert svc.index.check().ok
+
+
+def test_new_version_replaces_latest_but_all_versions_keep_it(filled):
+    svc, a, *_ = filled
+    svc.archive.add_version(a, "服务等级协议（修订）：可用性提高到 99.95%，增加驻场工程师。".encode(), "sla2.txt",
+                            actor="李娜", reason="年度修订")
+    svc.index.sync()
+    assert hits(svc, "驻场工程师") == [(a, 2)]
+    assert hits(svc, "一级故障") == []  # only in version 1, which is no longer the latest
+    assert hits(svc, "一级故障", all_versions=True) == [(a, 1)]
+    assert sorted(hits(svc, "服务等级协议", all_versions=True)) == [(a, 1), (a, 2)]
+
+
+def test_metadata_changes_reach_the_index(filled):
+    svc, a, *_ = filled
+    svc.archive.set_metadata(a, {"status": "effective", "project": "港口二期"}, actor="王芳")
+    svc.index.sync()
+    result = svc.index.search(SearchRequest(query="", filters={"project": ["港口二期"]}))
+    assert [h.document_id for h in result.hits] == [a] and result.hits[0].status == "effective"
+
+
+def test_failed_index_write_stays_queued_and_is_retried(filled, monkeypatch):
+    svc, *_ = filled
+    add(svc, "变更申请：升级核心交换机固件。".encode(), "change.txt", title="变更申请", doc_type="change_request")
+
+    def locked(self, entries, **kw):
+        raise Unavailable("索引被锁定", "index locked")
+    monkeypatch.setattr(WhooshIndex, "upsert", locked)
+    report = svc.index.sync()
+    assert report.failed == 1 and report.pending == 1 and "locked" in report.error
+    assert svc.catalog.outbox(limit=10)[0].attempts == 1
+    assert hits(svc, "交换机固件") == []
+    monkeypatch.undo()
+    assert svc.index.sync().applied == 1
+    assert len(hits(svc, "交换机固件")) == 1 and svc.catalog.counts()["outbox_pending"] == 0
+
+
+def test_rebuild_resumes_after_a_crash(svc):
+    for i in range(7):
+        add(svc, f"第 {i} 份运维月报，巡检服务器 {i} 台。".encode(), f"r{i}.txt", title=f"月报 {i}")
+    svc.index.sync()
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_first_chunk(n):
+        raise Crash()
+    with pytest.raises(Crash):
+        svc.index.rebuild(chunk=3, resume=False, progress=crash_after_first_chunk)
+    assert svc.index.rebuild_pending() and svc.index.index.needs_rebuild
+    done = svc.index.rebuild(chunk=3, resume=True)
+    assert done == 4  # the first chunk of 3 was not redone
+    assert not svc.index.rebuild_pending()
+    assert svc.index.check().ok and len(hits(svc, "运维月报", per_page=20)) == 7
+
+
+def test_drift_is_reported_and_a_lost_index_is_rebuilt(filled):
+    svc, a, b, c = filled
+    svc.index.index.delete([svc.archive.version(b).id])
+    report = svc.index.check()
+    assert not report.ok and report.missing == [svc.archive.version(b).id]
+    svc.index.rebuild(resume=False)
+    assert svc.index.check().ok
+    # Losing the index's table of contents (a crash mid-commit) is detected at open.
+    svc.index.close()
+    for toc in svc.index.index_dir.glob("_MAIN_*.toc"):
+        toc.unlink()
+    svc.index._index = None
+    assert svc.index.index.needs_rebuild
+    assert hits(svc, "可用性")[0] == (a, 1)  # a small archive is rebuilt on the spot
+    assert svc.index.check().ok
+
+
+def test_encrypted_pdf_is_archived_and_marked(svc):
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt("secret")
+    buf = io.BytesIO()
+    writer.write(buf)
+    r = add(svc, buf.getvalue(), "secret.pdf", title="加密的合同扫描件")
+    svc.index.sync()
+    assert svc.index.extraction_statuses([r.version]) == {r.version.id: "encrypted"}
+    result = svc.index.search(SearchRequest(query="加密", filters={"extraction_status": ["encrypted"]}))
+    assert [h.document_id for h in result.hits] == [r.document.id]
+
+
+def test_hostile_queries_get_clear_errors(filled):
+    from docsvc.errors import InvalidInput
+
+    svc, *_ = filled
+    for q in ("*a*", "x" * 10_000, "content:(", '"unterminated', "AND OR NOT", r"(a|aa)*b.*"):
+        try:
+            svc.index.search(SearchRequest(query=q))
+        except InvalidInput as exc:
+            assert exc.zh and exc.en
