@@ -1,0 +1,630 @@
+"""Suggest a document's type and service category (spec §4), and the project it belongs to.
+
+Two sources of suggestions:
+
+* **Rules** built from the specification's own vocabulary: each target has a table of cue terms
+  with weights. A cue found in the title zone (the title, the document's first line, an e-mail
+  subject) counts :data:`TITLE_WEIGHT` times, because people name documents after their kind
+  (…合同, …纪要, …验收报告); a cue in the body counts once per occurrence, capped, so that a long
+  document cannot win on repetition alone. Overlapping cues resolve longest first, so 服务等级协议
+  is an SLA and not a 协议 (contract), and 验收报告 is not a plain 报告. Scores become
+  confidences through a softmax whose temperature was fitted on the training split.
+* **A model** learnt from confirmed labels (:func:`train`): TF-IDF over the analyzer's words
+  (:func:`docsvc.core.text.words`, title words kept apart) and CJK character bigrams, and a
+  logistic regression per target. A target's model exists only when it was trained on enough
+  samples; it is combined with the rules as explained in :func:`_blend`.
+
+Everything here is pure and synchronous: the caller decides when to train, where to store the
+model (:func:`save` / :func:`load`) and when to retrain (:func:`needs_retrain`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal, Mapping, Sequence
+
+from docsvc.core import text as textmod
+from docsvc.errors import InvalidInput
+
+# Bump when the Model layout, the features or the blending change: load() then refuses old
+# files and needs_retrain() says so.
+MODEL_VERSION = 1
+# The features depend on the analyzer (jieba + domain dictionary) as well as on this module.
+FEATURES_VERSION = f"clf-features-1/{textmod.ANALYZER_VERSION}"
+
+# Classify on the head of the text: the kind and the subject of a document show in its first
+# pages, and jieba over a 300-page PDF would cost seconds for no gain.
+HEAD_CHARS = 20_000
+# Below this confidence on either target the suggestion should be confirmed by a person.
+REVIEW_THRESHOLD = 0.6
+# A target's model is trained only with at least this many labelled samples and two classes;
+# with fewer, logistic regression over thousands of features mostly memorises.
+MIN_TRAIN_SAMPLES = 30
+
+Source = Literal["rules", "model"]
+Target = Literal["doc_type", "service_category"]
+TARGETS: tuple[Target, ...] = ("doc_type", "service_category")
+
+# What the rules answer when they find no cue at all (with confidence 0).
+FALLBACK = {"doc_type": "other", "service_category": "4.9"}
+
+
+# --- public values ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Label:
+    """One suggested value with how sure we are and why."""
+
+    value: str
+    confidence: float  # 0..1
+    terms: tuple[str, ...]  # the words that drove it, strongest first
+    source: Source
+
+    def to_dict(self) -> dict[str, object]:
+        return {"value": self.value, "confidence": round(self.confidence, 3),
+                "terms": list(self.terms), "source": self.source}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    doc_type: Label
+    service_category: Label
+    project: str | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        return min(self.doc_type.confidence, self.service_category.confidence) < REVIEW_THRESHOLD
+
+    def to_dict(self) -> dict[str, object]:
+        return {"doc_type": self.doc_type.to_dict(),
+                "service_category": self.service_category.to_dict(),
+                "project": self.project, "needs_review": self.needs_review}
+
+
+@dataclass(frozen=True)
+class LabeledSample:
+    """A document whose labels a person confirmed. A label left ``None`` was not confirmed and
+    is not trained on. ``key`` identifies the document for :func:`labels_fingerprint` (e.g. the
+    catalog id); without it the text's hash is used."""
+
+    text: str
+    title: str = ""
+    doc_type: str | None = None
+    service_category: str | None = None
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class _TargetModel:
+    vectorizer: object  # fitted TfidfVectorizer
+    classifier: object  # fitted LogisticRegression
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class Model:
+    """What :func:`train` learnt. ``doc_type`` / ``service_category`` is None for a target that
+    had too few labelled samples; the rules answer for it."""
+
+    model_version: int
+    features_version: str
+    sklearn_version: str
+    trained_at: str
+    n_samples: int
+    labels_fingerprint: str
+    targets: Mapping[str, _TargetModel | None] = field(default_factory=dict)
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+# A cue in the title zone weighs this many times a cue in the body.
+TITLE_WEIGHT = 4.0
+# Occurrences of one cue in the body count up to this many times.
+BODY_CAP = 3
+# Softmax temperature turning rule scores into confidences; fitted on the training split by
+# minimising log loss (bench/eval_classify.py --fit-temperature).
+TEMPERATURE = {"doc_type": 3.0, "service_category": 2.5}
+# "other" has no vocabulary of its own: it wins when no other type has this much evidence.
+OTHER_PRIOR = 3.0
+
+# Cue tables: label -> {term: weight}. Terms are matched on normalised text (NFKC, lowercase);
+# ASCII terms only as whole words. Weights: 3 = names the label on its own, 2 = typical,
+# 1 = supporting. Title-zone matches are multiplied by TITLE_WEIGHT.
+DOC_TYPE_CUES: dict[str, dict[str, float]] = {
+    "contract": {
+        "合同": 3, "合同书": 3, "协议书": 3, "协议": 2, "联合运营协议": 3, "补充协议": 2,
+        "甲方": 1, "乙方": 1, "委托方": 1, "受托方": 1, "发包人": 1, "承包人": 1,
+        "违约": 2, "违约责任": 2, "违约金": 2, "争议解决": 2, "争议": 1, "仲裁": 2,
+        "人民法院": 2, "不可抗力": 2, "本合同": 2, "签字盖章": 1, "盖章": 1, "生效": 1,
+        "一式": 1, "合同价款": 2, "合同总价": 2, "付款方式": 1, "支付方式": 1, "知识产权": 1,
+        "保密义务": 1, "权利和义务": 2,
+    },
+    "sla": {
+        "服务等级协议": 3, "服务级别协议": 3, "服务水平协议": 3, "sla": 3,
+        "服务水平约定": 3, "服务标准约定": 3, "服务水平要求": 3, "服务等级": 2, "服务级别": 2,
+        "服务水平": 1, "可用性": 2, "可用率": 1, "响应时间": 2, "响应时限": 2, "解决时间": 2,
+        "恢复时间": 2, "响应": 1, "服务时间": 1, "服务指标": 1, "考核": 1, "扣减": 2,
+        "赔偿": 1, "补偿": 1, "赔付": 1, "达标": 1, "本协议": 2, "p1": 1, "p2": 1,
+        "优先级": 1, "计划维护": 2, "不计入": 1, "复审": 1, "修订": 1,
+    },
+    "service_plan": {
+        "计划": 3, "方案": 3, "规划": 3, "实施细则": 3, "服务管理计划": 3, "实施方案": 3,
+        "工作方案": 3, "保障方案": 3, "服务方案": 3, "培训方案": 3,
+        "目标": 1, "工作目标": 2, "建设目标": 1, "服务目标": 1, "实施步骤": 2, "进度安排": 2,
+        "工作安排": 2, "时间安排": 2, "里程碑": 1, "阶段": 1, "人员分工": 2, "职责": 1,
+        "组织机构": 1, "项目组织": 2, "风险": 1, "保障措施": 2, "应急预案": 1, "应急处置": 1,
+        "质量控制": 1, "质量保证": 1, "工作制度": 1, "拟": 1,
+    },
+    "change_request": {
+        "变更申请": 3, "变更单": 3, "变更请求": 3, "变更申请单": 3, "变更申请表": 3,
+        "紧急变更": 3, "需求变更": 3, "rfc": 3, "变更": 2, "调整申请": 3, "范围调整": 2,
+        "调整": 1, "要改": 1, "变更原因": 2, "变更内容": 2, "变更理由": 2, "变更类型": 2,
+        "影响分析": 2, "影响评估": 2, "影响范围": 1, "影响": 1, "回退": 2, "回退方案": 2,
+        "回滚": 2, "回退措施": 2, "审批": 1, "申请人": 1, "申请": 1, "工作量": 1, "人天": 1,
+        "顺延": 1, "实施时间": 1,
+    },
+    "acceptance_report": {
+        "验收报告": 3, "验收单": 3, "验收意见": 3, "验收确认": 3, "验收确认单": 3,
+        "验收确认书": 3, "验收意见书": 3, "初步验收": 3, "竣工验收": 3, "验收": 2,
+        "验收组": 2, "验收小组": 2, "验收结论": 3, "同意验收": 3, "通过验收": 3,
+        "同意通过": 1, "验收依据": 2, "交付物": 1, "交付内容": 1, "试运行": 1, "抽检": 1,
+        "遗留": 1, "整改": 1,
+    },
+    "meeting_minutes": {
+        "会议纪要": 3, "纪要": 3, "会议记录": 3, "例会": 3, "会议": 2, "协调会": 3,
+        "评审会": 3, "启动会": 3, "推进会": 3, "复盘会": 3, "沟通会": 3, "专题会": 3,
+        "周会": 3, "电话会": 3, "筹备会": 3, "汇报会": 3, "访谈记录": 3,
+        "参会": 2, "参会人员": 2, "与会": 2, "出席": 2, "参加": 1, "主持": 2, "主持人": 2,
+        "记录人": 2, "记录": 1, "议定": 2, "会议决定": 2, "下次会议": 2, "会议时间": 2,
+        "会议地点": 2, "议题": 1, "会议认为": 2, "会议要求": 2, "与会各方": 2,
+    },
+    "report": {
+        "报告": 3, "月报": 3, "周报": 3, "季报": 3, "年报": 3, "总结": 3, "分析报告": 3,
+        "工作总结": 3, "运行情况": 2, "进展": 2, "简报": 3,
+        "本月": 2, "本周": 2, "本季度": 2, "本期": 1, "报告期": 2, "环比": 2, "同比": 2,
+        "统计": 1, "累计": 1, "下月": 2, "下季度": 2, "下阶段": 1, "完成情况": 2,
+        "特此报告": 3, "存在问题": 1, "问题与建议": 2, "改进建议": 1, "结论": 1,
+    },
+    "other": {
+        "通知": 2, "通知单": 3, "签到表": 3, "登记表": 3, "记录表": 3, "申请表": 2,
+        "指导书": 3, "作业指导书": 3, "说明书": 2, "需求规格说明书": 3, "接口说明": 3,
+        "手册": 2, "操作指南": 3, "指南": 2, "提纲": 3, "证明": 2, "签收单": 3, "清单": 2,
+        "排班表": 3, "日志": 2, "监理日志": 3, "缺陷报告单": 3, "授权证明": 3,
+    },
+}
+
+CATEGORY_CUES: dict[str, dict[str, float]] = {
+    "4.1": {
+        "系统集成": 3, "信息系统集成": 3, "集成项目": 3, "集成服务": 3, "集成": 2,
+        "综合布线": 3, "弱电": 3, "智能化": 2, "机房建设": 3, "网络设备": 1, "交换机": 1,
+        "核心交换机": 2, "设备清单": 2, "设备到货": 2, "到货": 1, "安装调试": 1, "联调": 1,
+        "互联互通": 2, "割接": 2, "承建单位": 1, "硬件平台": 2, "网络拓扑": 2, "竣工": 1,
+        "虚拟化": 1, "上架": 1, "无线ap": 2, "ap": 1,
+    },
+    "4.2": {
+        "运维": 3, "运行维护": 3, "运营和维护": 3, "运维服务": 3, "巡检": 2, "监控": 1,
+        "监测": 1, "预警": 2, "告警": 1, "故障": 1, "故障处理": 2, "事件": 1, "应急": 1,
+        "值守": 2, "值班": 2, "服务台": 2, "可用率": 1, "备份": 1, "驻场": 1, "机房": 1,
+        "ups": 1, "精密空调": 2, "itsm": 2, "p1": 1, "重要时期保障": 3, "运行保障": 3,
+    },
+    "4.3.1": {
+        "基础软件": 3, "操作系统": 3, "中间件": 3, "系统软件": 3, "支撑软件": 3,
+        "工具软件": 3, "数据库管理系统": 3, "麒麟": 3, "统信": 3, "uos": 2, "达梦": 3,
+        "oracle": 1, "weblogic": 2, "tongweb": 3, "国产化": 2, "信创": 3, "原厂": 2,
+        "许可": 1, "授权": 1, "补丁": 1, "维保": 1, "jvm": 1,
+    },
+    "4.3.2": {
+        "应用软件": 3, "管理软件": 3, "erp": 3, "oa": 2, "协同办公": 3, "财务软件": 3,
+        "his": 2, "saas": 3, "软件即服务": 3, "电子病历": 1, "实施顾问": 2, "关键用户": 2,
+        "模块": 1, "上线": 1, "用户数": 1, "蓝图": 1, "应用系统": 1, "软件产品": 1,
+    },
+    "4.3.3": {
+        "定制": 3, "定制开发": 3, "定制软件": 3, "软件开发": 2, "委托开发": 3,
+        "技术开发": 3, "开发": 1, "需求规格说明书": 2, "源代码": 2, "迭代": 2, "小程序": 2,
+        "原型": 2, "编码": 1, "接口开发": 1, "著作权": 1, "需求变更": 1, "前端": 1,
+        "后端": 1,
+    },
+    "4.4": {
+        "数据录入": 3, "录入": 2, "数据加工": 3, "数据处理": 2, "加工": 1, "呼叫中心": 3,
+        "座席": 3, "话务": 3, "热线": 2, "数据中心服务": 3, "托管": 2, "机柜": 2, "idc": 3,
+        "数字化加工": 3, "扫描": 2, "著录": 2, "cad": 2, "dtp": 3, "ocr": 2, "标注": 1,
+        "接通率": 3,
+    },
+    "4.5": {
+        "内容和增值服务": 3, "网络游戏": 3, "游戏": 2, "动漫": 3, "动画": 2,
+        "搜索引擎": 3, "电子邮件": 3, "邮箱": 2, "电子公告": 3, "新闻": 2, "内容运营": 3,
+        "新媒体": 2, "公众号": 1, "防沉迷": 3, "网站": 1, "短视频": 2, "发布": 1, "稿件": 2,
+    },
+    "4.6": {
+        "数据库服务": 3, "数据资源": 3, "数据收集": 3, "数据采集": 2, "数据存储": 2,
+        "联机数据库": 3, "数据归集": 3, "数据共享": 2, "专题数据库": 3, "元数据": 2,
+        "数据治理": 2, "数据质量": 2, "基础库": 2, "数据接口": 1, "数据库": 1,
+    },
+    "4.7": {
+        "电子商务": 3, "电商": 3, "网上商城": 3, "商城": 2, "交易": 1, "支付": 2,
+        "结算": 1, "订单": 1, "商家": 2, "店铺": 2, "网店": 3, "选购": 2, "交易凭证": 3,
+        "商情": 3, "广告": 1, "gmv": 3, "大促": 3, "满减": 3, "秒杀": 2, "代运营": 3,
+    },
+    "4.8": {
+        "监理": 3, "信息化工程监理": 3, "监理单位": 3, "总监理工程师": 3, "监理工程师": 3,
+        "旁站": 3, "监理通知单": 3, "监理规划": 3, "监理月报": 3, "四控三管一协调": 3,
+        "建设单位": 1, "承建单位": 1,
+    },
+    "4.9.1": {
+        "软件测试": 3, "测试服务": 3, "测试": 2, "测试用例": 3, "缺陷": 2, "性能测试": 3,
+        "功能测试": 3, "回归测试": 3, "测评": 1, "压测": 2, "测试报告": 3, "安全测试": 2,
+        "渗透测试": 1, "用例": 2,
+    },
+    "4.9.2": {
+        "咨询": 3, "咨询服务": 3, "咨询方": 3, "顾问": 2, "诊断": 2, "调研": 1,
+        "访谈": 2, "建议": 1, "评估": 1, "差距分析": 3, "蓝图": 1, "成熟度": 2,
+        "规划": 1, "辅导": 2,
+    },
+    "4.9.3": {
+        "培训": 3, "教育": 2, "认证培训": 3, "职业培训": 3, "基础培训": 3, "学员": 3,
+        "讲师": 3, "课程": 2, "学时": 3, "实训": 3, "结业": 3, "签到": 1, "授课": 3,
+    },
+}
+
+
+@dataclass(frozen=True)
+class _CueTable:
+    """A cue table compiled into one regex: alternatives longest first, so at any position the
+    longest cue wins and a shorter cue inside it is not counted again."""
+
+    pattern: re.Pattern[str]
+    weights: dict[str, dict[str, float]]  # term -> {label: weight}
+
+
+def _compile(cues: Mapping[str, Mapping[str, float]]) -> _CueTable:
+    weights: dict[str, dict[str, float]] = {}
+    for label, terms in cues.items():
+        for term, w in terms.items():
+            weights.setdefault(textmod.normalize(term), {})[label] = float(w)
+    alternatives = []
+    for term in sorted(weights, key=lambda t: (-len(t), t)):
+        alt = re.escape(term)
+        if term.isascii():  # "oa" must not match inside "load"
+            alt = rf"(?<![a-z0-9]){alt}(?![a-z0-9])"
+        alternatives.append(alt)
+    return _CueTable(re.compile("|".join(alternatives)), weights)
+
+
+_TABLES: dict[Target, _CueTable] = {
+    "doc_type": _compile(DOC_TYPE_CUES),
+    "service_category": _compile(CATEGORY_CUES),
+}
+_LABELS: dict[Target, tuple[str, ...]] = {
+    "doc_type": tuple(DOC_TYPE_CUES),
+    "service_category": tuple(CATEGORY_CUES),
+}
+
+_SUBJECT_RE = re.compile(r"^\s*(?:主题|标题|subject|事由)\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+_HEADING_MAX = 60
+
+
+def _title_zone(title: str, head: str) -> str:
+    """The title, the document's first non-empty line when it is short enough to be a heading,
+    and an e-mail subject line near the top: where people name what a document is."""
+    parts = [title]
+    for line in head.splitlines():
+        if line.strip():
+            if len(line.strip()) <= _HEADING_MAX:
+                parts.append(line.strip())
+            break
+    m = _SUBJECT_RE.search(head[:1000])
+    if m:
+        parts.append(m.group(1).strip())
+    return textmod.normalize("\n".join(dict.fromkeys(p for p in parts if p)))
+
+
+@dataclass(frozen=True)
+class _RuleResult:
+    scores: dict[str, float]
+    contributions: dict[str, dict[str, float]]  # label -> term -> score
+
+
+def _rule_scores(target: Target, title_zone: str, body: str) -> _RuleResult:
+    table = _TABLES[target]
+    contrib: dict[str, dict[str, float]] = {label: {} for label in _LABELS[target]}
+    for term in {m.group() for m in table.pattern.finditer(title_zone)}:
+        for label, w in table.weights[term].items():
+            contrib[label][term] = contrib[label].get(term, 0.0) + TITLE_WEIGHT * w
+    counts: dict[str, int] = {}
+    for m in table.pattern.finditer(body):
+        counts[m.group()] = counts.get(m.group(), 0) + 1
+    for term, n in counts.items():
+        for label, w in table.weights[term].items():
+            contrib[label][term] = contrib[label].get(term, 0.0) + w * min(n, BODY_CAP)
+    scores = {label: sum(terms.values()) for label, terms in contrib.items()}
+    if target == "doc_type":
+        scores["other"] += OTHER_PRIOR
+    return _RuleResult(scores, contrib)
+
+
+def _softmax(scores: Mapping[str, float], temperature: float) -> dict[str, float]:
+    top = max(scores.values())
+    exps = {k: math.exp((v - top) / temperature) for k, v in scores.items()}
+    total = sum(exps.values())
+    return {k: v / total for k, v in exps.items()}
+
+
+def _rules_label(target: Target, result: _RuleResult) -> tuple[Label, dict[str, float]]:
+    """The rules' label and their probability for every label."""
+    probs = _softmax(result.scores, TEMPERATURE[target])
+    if not any(result.contributions.values()):
+        # Nothing in the text speaks for any label: say so rather than guess confidently.
+        return Label(FALLBACK[target], 0.0, (), "rules"), probs
+    value = max(result.scores, key=lambda k: (result.scores[k], k == FALLBACK[target]))
+    return Label(value, probs[value], _top_terms(result.contributions[value]), "rules"), probs
+
+
+def _top_terms(contrib: Mapping[str, float], n: int = 5) -> tuple[str, ...]:
+    return tuple(t for t, _ in sorted(contrib.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
+
+
+# --- features and model ----------------------------------------------------------------------
+
+
+def _features(doc: tuple[str, str]) -> list[str]:
+    """Features of (title, body): title words apart (a word in the title says more than the
+    same word in the body), body words, and CJK bigrams for words the dictionary lacks.
+    Module-level so that a pickled vectorizer can find it."""
+    title, body = doc
+    return ([f"t:{w}" for w in textmod.words(title)]
+            + [f"w:{w}" for w in textmod.words(body)]
+            + [f"b:{b}" for b in textmod.cjk_bigrams(body)])
+
+
+def _doc(text: str, title: str) -> tuple[str, str]:
+    return (title or "", (text or "")[:HEAD_CHARS])
+
+
+def labels_fingerprint(samples: Iterable[LabeledSample]) -> str:
+    """A hash of which documents carry which confirmed labels, independent of order. Compare it
+    with ``Model.labels_fingerprint`` (see :func:`needs_retrain`)."""
+    lines = []
+    for s in samples:
+        key = s.key or "sha256:" + hashlib.sha256(f"{s.title}\n{s.text}".encode()).hexdigest()
+        lines.append(f"{key}\t{s.doc_type or ''}\t{s.service_category or ''}")
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
+def needs_retrain(model: Model | None, labels_fingerprint: str) -> bool:
+    """True when there is no model, it was made by another version of this module or the
+    analyzer, or the confirmed labels changed since it was trained."""
+    return (model is None
+            or model.model_version != MODEL_VERSION
+            or model.features_version != FEATURES_VERSION
+            or model.labels_fingerprint != labels_fingerprint)
+
+
+def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMPLES) -> Model:
+    """Learn both targets from confirmed labels. A target with fewer than ``min_samples``
+    labelled samples or fewer than two distinct labels gets no model (the rules answer)."""
+    import sklearn
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    samples = list(samples)
+    targets: dict[str, _TargetModel | None] = {}
+    for target in TARGETS:
+        rows = [(s, getattr(s, target)) for s in samples if getattr(s, target)]
+        labels = [y for _, y in rows]
+        if len(rows) < min_samples or len(set(labels)) < 2:
+            targets[target] = None
+            continue
+        vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True, min_df=1)
+        x = vectorizer.fit_transform([_doc(s.text, s.title) for s, _ in rows])
+        # class_weight="balanced": confirmed labels are skewed (many contracts, few SLAs) and
+        # a rare class should still be reachable. C=10: few samples, many features; weak
+        # regularisation keeps the probabilities from collapsing towards uniform.
+        classifier = LogisticRegression(C=10.0, class_weight="balanced", max_iter=5000)
+        classifier.fit(x, labels)
+        targets[target] = _TargetModel(vectorizer, classifier, len(rows))
+    return Model(
+        model_version=MODEL_VERSION,
+        features_version=FEATURES_VERSION,
+        sklearn_version=sklearn.__version__,
+        trained_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        n_samples=len(samples),
+        labels_fingerprint=labels_fingerprint(samples),
+        targets=targets,
+    )
+
+
+def _model_label(tm: _TargetModel, doc: tuple[str, str]) -> tuple[Label, dict[str, float]]:
+    x = tm.vectorizer.transform([doc])
+    classes = [str(c) for c in tm.classifier.classes_]
+    proba = tm.classifier.predict_proba(x)[0]
+    probs = dict(zip(classes, (float(p) for p in proba)))
+    best = max(range(len(classes)), key=lambda i: proba[i])
+    # The words that pushed towards the winning class: feature value × its coefficient.
+    coef = tm.classifier.coef_
+    row = (coef[0] if best == 1 else -coef[0]) if len(classes) == 2 else coef[best]
+    x = x.tocoo()
+    names = tm.vectorizer.get_feature_names_out()
+    weighted = sorted(((v * row[j], names[j].split(":", 1)[1]) for j, v in zip(x.col, x.data)),
+                      reverse=True)
+    terms = tuple(dict.fromkeys(w for s, w in weighted if s > 0))[:5]
+    return Label(classes[best], probs[classes[best]], terms, "model"), probs
+
+
+# How much the model's evidence counts, relative to the rules', once it is fully trusted (see
+# _blend). Chosen by 5-fold cross-validation on the train split (bench/eval_classify.py --cv).
+MODEL_WEIGHT = 3.0
+# The model's weight is halved at this many training samples and grows towards MODEL_WEIGHT.
+HALF_TRUST_SAMPLES = 30
+
+
+def _blend(rules: Label, rule_probs: Mapping[str, float],
+           model: Label, model_probs: Mapping[str, float], n_samples: int) -> Label:
+    """Combine rules and model as a product of experts: p ∝ p_rules · p_model^β.
+
+    Why a product rather than "model if confident, else rules": the two err differently. The
+    rules are precise when a title names the kind of document; the model knows the vocabulary
+    of what this organisation actually files, and is right where the title says nothing. In a
+    product, agreement makes the answer surer than either alone and a strong opinion outweighs
+    a weak one. β = MODEL_WEIGHT · n / (n + HALF_TRUST_SAMPLES) grows with the training-set
+    size; it is above 1 because a logistic regression over a dozen classes trained on a few
+    hundred documents gives flat probabilities (its top class rarely exceeds 0.5) even when
+    it is right.
+
+    The label's source is the one whose own first choice it is (the rules when both agree:
+    their cue words explain a suggestion better than model weights do).
+    """
+    beta = MODEL_WEIGHT * n_samples / (n_samples + HALF_TRUST_SAMPLES)
+    # A label the rules do not know (an organisation's own doc type, a parent category) gets
+    # the rules' probability for "none of mine" — their "other" — or, for categories, which
+    # have no such label, the uniform share: the rules have no opinion on it and must not
+    # veto it.
+    unknown = rule_probs.get("other", 1.0 / max(len(rule_probs), 1))
+    floor = 1e-6
+    logp = {k: math.log(max(rule_probs.get(k, unknown), floor))
+            + beta * math.log(max(model_probs.get(k, 0.0), floor))
+            for k in set(rule_probs) | set(model_probs)}
+    mixed = _softmax(logp, 1.0)
+    value = max(mixed, key=lambda k: (mixed[k], k == rules.value))
+    if value == rules.value and rules.confidence > 0:
+        return Label(value, mixed[value], rules.terms, "rules")
+    if value == model.value:
+        return Label(value, mixed[value], model.terms, "model")
+    return Label(value, mixed[value], (), "model" if model_probs.get(value, 0.0)
+                 > rule_probs.get(value, 0.0) else "rules")
+
+
+# --- suggestion ------------------------------------------------------------------------------
+
+
+def suggest(text: str, title: str = "", *, model: Model | None = None,
+            known_projects: Sequence[str] = ()) -> Suggestion:
+    """Suggest the document type, the service category and, among ``known_projects``, the
+    project this document names. Works on the first :data:`HEAD_CHARS` characters."""
+    text = text or ""
+    title = title or ""
+    head = text[:HEAD_CHARS]
+    zone = _title_zone(title, head)
+    body = textmod.normalize(head)
+    labels: dict[Target, Label] = {}
+    for target in TARGETS:
+        rules, rule_probs = _rules_label(target, _rule_scores(target, zone, body))
+        tm = model.targets.get(target) if model is not None else None
+        if tm is None:
+            labels[target] = rules
+        else:
+            learnt, model_probs = _model_label(tm, _doc(text, title))
+            labels[target] = _blend(rules, rule_probs, learnt, model_probs, tm.n_samples)
+    return Suggestion(labels["doc_type"], labels["service_category"],
+                      suggest_project(text, title, known_projects))
+
+
+def suggest_project(text: str, title: str, known_projects: Sequence[str]) -> str | None:
+    """The known project whose name appears in the title or the text: a title match beats a
+    body match, a longer name beats a shorter one (项目（二期） over 项目), then more mentions."""
+    title_n = textmod.normalize(title or "")
+    body_n = textmod.normalize((text or "")[:HEAD_CHARS])
+    best: tuple[int, int, int] | None = None
+    found: str | None = None
+    for name in known_projects:
+        key = textmod.normalize(name).strip()
+        if len(key) < 2:  # one character would match almost anything
+            continue
+        rank = (1 if key in title_n else 0, len(key), body_n.count(key))
+        if rank[0] == 0 and rank[2] == 0:
+            continue
+        if best is None or rank > best:
+            best, found = rank, name
+    return found
+
+
+# --- persistence -----------------------------------------------------------------------------
+
+_MAGIC = b"docsvc-classifier\n"
+
+
+def _header() -> dict[str, object]:
+    import sklearn
+
+    return {"model_version": MODEL_VERSION, "features_version": FEATURES_VERSION,
+            "sklearn_version": sklearn.__version__}
+
+
+def save(model: Model, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` to ``path`` atomically (temp file, fsync, rename): a crash leaves the
+    previous model or the new one, never half a file.
+
+    Layout: a magic line, a JSON header line with the versions, then the pickled Model. The
+    header lets :func:`load` refuse a stale file without unpickling it.
+    """
+    path = Path(path)
+    header = {"model_version": model.model_version, "features_version": model.features_version,
+              "sklearn_version": model.sklearn_version}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_MAGIC)
+            f.write(json.dumps(header).encode() + b"\n")
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | os.PathLike[str]) -> Model | None:
+    """Read a model written by :func:`save`.
+
+    Returns None when the file does not exist or was written by another ``MODEL_VERSION``,
+    analyzer (``FEATURES_VERSION``) or scikit-learn version: the caller should retrain. Raises
+    :class:`InvalidInput` when the file is not a docsvc classifier file at all.
+
+    Unpickling runs code: load only the file docsvc itself wrote into its data directory. The
+    magic and the header are checked before anything is unpickled, so a stale or foreign file
+    never reaches pickle.
+    """
+    path = Path(path)
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        magic = f.readline()
+        try:
+            header = json.loads(f.readline()) if magic == _MAGIC else None
+        except ValueError:
+            header = None
+        if not isinstance(header, dict):
+            raise InvalidInput(
+                f"“{path.name}”不是 docsvc 分类模型文件。请删除它并重新训练。",
+                f"'{path.name}' is not a docsvc classifier model file; delete it and retrain.",
+                field="model",
+            )
+        if header != _header():
+            return None
+        model = pickle.load(f)
+    if not isinstance(model, Model):
+        raise InvalidInput(
+            f"“{path.name}”的内容不是分类模型。请删除它并重新训练。",
+            f"'{path.name}' does not contain a classifier model; delete it and retrain.",
+            field="model",
+        )
+    return model
+
+
+__all__ = [
+    "FEATURES_VERSION", "HEAD_CHARS", "Label", "LabeledSample", "MIN_TRAIN_SAMPLES",
+    "MODEL_VERSION", "Model", "REVIEW_THRESHOLD", "Suggestion", "labels_fingerprint", "load",
+    "needs_retrain", "save", "suggest", "suggest_project", "train",
+]
