@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -27,6 +28,8 @@ from docsvc.core.model import Vocabulary
 from docsvc.services import integrity
 from docsvc.services.access import Guard
 from docsvc.services.archive import ArchiveService
+from docsvc.services.bulk import Importer
+from docsvc.services.classify import ClassifyService
 from docsvc.services.search import IndexService
 from docsvc.services.templates import RenderLimits, TemplateService
 from docsvc.services.users import Principal, UserService
@@ -41,14 +44,9 @@ class Docsvc:
     archive: ArchiveService
     templates: TemplateService
     index: IndexService
-    _converter: Any = None
-
-    def converter(self):
-        """The PDF converter, started on first use (LibreOffice takes seconds to start)."""
-        if self._converter is None:
-            from docsvc.adapters.pdf import LibreOfficeConverter
-            self._converter = LibreOfficeConverter.from_settings(self.settings)
-        return self._converter
+    classifier: ClassifyService
+    importer: Importer
+    converter: LazyConverter
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
         return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress)
@@ -69,8 +67,7 @@ class Docsvc:
         return Guard(self, principal)
 
     def close(self) -> None:
-        if self._converter is not None:
-            self._converter.close()
+        self.converter.close()
         self.index.close()
         self.catalog.dispose()
 
@@ -100,14 +97,40 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
                                      pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
                                      pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),
                                      pdf_timeout_seconds=conf["PARSE_TIMEOUT_S"], package=package_limits))
-    svc = Docsvc(conf, catalog, blobs, vocab, archive, None, index)  # type: ignore[arg-type]
-    svc.templates = TemplateService(
+    converter = LazyConverter(conf)
+    templates = TemplateService(
         catalog, blobs, archive, vocab, shipped_dir=conf["TEMPLATES_DIR"], package_limits=package_limits,
         limits=RenderLimits(conf["RENDER_TIMEOUT_S"], conf["RENDER_MEMORY_MB"], conf["MAX_UPLOAD_BYTES"]),
-        converter=svc.converter)
+        converter=converter)
+    classifier = ClassifyService(catalog, index, archive, Path(conf["INDEX_DIR"]))
     if migrate:
-        svc.templates.sync_shipped()
-    return svc
+        templates.sync_shipped()
+    return Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
+                  Importer(archive, index, classifier), converter)
+
+
+class LazyConverter:
+    """The PDF converter, started on first use: LibreOffice takes seconds to start and many
+    processes (a CLI call, a test) never need it."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self._converter: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._converter is None:
+                from docsvc.adapters.pdf import LibreOfficeConverter
+                self._converter = LibreOfficeConverter.from_settings(self.settings)
+            return self._converter
+
+    def health(self) -> dict[str, Any]:
+        return self._converter.health() if self._converter is not None else {"state": "not started"}
+
+    def close(self) -> None:
+        if self._converter is not None:
+            self._converter.close()
 
 
 def _zone(name: str) -> dt.tzinfo:

@@ -70,6 +70,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TEMPLATES_DIR", "", "随 docsvc 提供的 Word 模板目录（启动时登记，修改后的模板成为新版本）；留空即源码中的 templates/。",
             "Folder of the Word templates shipped with docsvc (registered at start; a changed one "
             "becomes a new version); empty means templates/ beside the docsvc package."),
+    Setting("SOFFICE", "", "LibreOffice 的 soffice 路径；留空则在 PATH 中查找。用于生成 PDF。",
+            "Path of LibreOffice's soffice; empty means look on PATH. Used for PDF output."),
+    Setting("UNOSERVER_VENV", "", "常驻 LibreOffice 转换服务（unoserver）的虚拟环境目录；留空为 ~/.cache/docsvc/unoserver-版本。",
+            "Virtualenv of the warm LibreOffice converter (unoserver); empty means "
+            "~/.cache/docsvc/unoserver-<version>."),
+    Setting("PDF_TIMEOUT_S", 60.0, "单个文档转换为 PDF 的时间上限（秒），超时则重启转换服务。",
+            "Time limit of one PDF conversion, in seconds; past it the converter is restarted.", float),
+    Setting("PDF_RESTART_AFTER", 200, "转换服务每完成多少次转换后重启（LibreOffice 内存会增长）。",
+            "Restart the converter after this many conversions (LibreOffice's memory grows).", int),
     Setting("TIMEZONE", "Asia/Shanghai", "解释日期范围查询（按整天）所用的时区。",
             "Time zone in which date-range queries are meant (whole local days)."),
     Setting("SEARCH_TIMEOUT_S", 2.0, "单次搜索的时间上限（秒），超时返回部分结果。",

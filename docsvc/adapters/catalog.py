@@ -203,6 +203,24 @@ class Tx:
             created_at=self.now, created_by=actor))
         return latest + 1
 
+    def insert_suggestion(self, document_id: int, version_id: int, suggestion: Mapping[str, Any], *,
+                          model_version: str, needs_review: bool) -> int:
+        result = self.conn.execute(suggestions.insert().values(
+            document_id=document_id, version_id=version_id, doc_type=suggestion["doc_type"]["value"],
+            doc_type_confidence=suggestion["doc_type"]["confidence"],
+            service_category=suggestion["service_category"]["value"],
+            service_category_confidence=suggestion["service_category"]["confidence"],
+            project=suggestion.get("project"),
+            terms={"doc_type": suggestion["doc_type"]["terms"],
+                   "service_category": suggestion["service_category"]["terms"]},
+            model_version=model_version, needs_review=needs_review, state="pending", created_at=self.now))
+        return int(result.inserted_primary_key[0])
+
+    def resolve_suggestions(self, document_id: int, state: str, actor: str) -> None:
+        self.conn.execute(suggestions.update().where(suggestions.c.document_id == document_id,
+                                                     suggestions.c.state == "pending")
+                          .values(state=state, resolved_at=self.now, resolved_by=actor))
+
     def enqueue_index(self, document_id: int, version_id: int | None, op: str) -> None:
         self.conn.execute(index_outbox.insert().values(
             document_id=document_id, version_id=version_id, op=op, created_at=self.now))
@@ -493,6 +511,37 @@ class SqlCatalog:
                                 .where(versions.c.document_id.in_(list(document_ids)),
                                        versions.c.number == documents.c.latest_version)).all()
         return {d: v for d, v in rows}
+
+    # -- classification suggestions -----------------------------------------------------
+    def suggestions(self, *, state: str | None = "pending", review_only: bool = False,
+                    document_id: int | None = None, suggestion_id: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(suggestions).order_by(suggestions.c.id)
+        if state is not None:
+            query = query.where(suggestions.c.state == state)
+        if review_only:
+            query = query.where(suggestions.c.needs_review.is_(True))
+        if document_id is not None:
+            query = query.where(suggestions.c.document_id == document_id)
+        if suggestion_id is not None:
+            query = query.where(suggestions.c.id == suggestion_id)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def confirmed_labels(self) -> list[tuple[int, str, str, str]]:
+        """(document id, latest version sha256, doc_type, service_category) of every document
+        whose labels a person set or confirmed (no pending suggestion)."""
+        pending = sa.select(suggestions.c.document_id).where(suggestions.c.state == "pending")
+        query = (sa.select(documents.c.id, versions.c.sha256, documents.c.doc_type, documents.c.service_category)
+                 .join(versions, sa.and_(versions.c.document_id == documents.c.id,
+                                         versions.c.number == documents.c.latest_version))
+                 .where(documents.c.id.not_in(pending)).order_by(documents.c.id))
+        with self._read() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def project_names(self) -> list[str]:
+        with self._read() as conn:
+            return [p for (p,) in conn.execute(sa.select(documents.c.project).distinct()
+                                               .where(documents.c.project != "")) if p]
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:

@@ -109,6 +109,8 @@ class AuditAction(LabelledEnum):
     ACCESS_DENIED = "access.denied"
     UPLOAD_REJECTED = "upload.rejected"
     TEMPLATE_ADDED = "template.added"
+    LABELS_SUGGESTED = "labels.suggested"
+    LABELS_CONFIRMED = "labels.confirmed"
 
 
 _LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -166,6 +168,8 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "access.denied": ("拒绝访问", "Access denied"),
         "upload.rejected": ("拒绝上传", "Upload rejected"),
         "template.added": ("新增模板版本", "Template version added"),
+        "labels.suggested": ("建议分类", "Labels suggested"),
+        "labels.confirmed": ("确认分类", "Labels confirmed"),
     },
 }
 

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from docsvc.adapters.blobstore import LocalBlobStore, StoredBlob
 from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, SqlCatalog
@@ -35,6 +35,15 @@ class RenditionInput:
     media_type: str
     data: bytes
     producer: str
+
+
+@dataclass(frozen=True)
+class SuggestionRecord:
+    """Labels docsvc suggested (not a person): recorded with the document for later review."""
+
+    suggestion: Mapping[str, Any]  # docsvc.core.classify.Suggestion.to_dict()
+    model_version: str
+    needs_review: bool
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,8 @@ class ArchiveService:
     def add_document(self, data: bytes, filename: str, metadata: Mapping[str, Any], *, actor: str,
                      reason: str = "", source: VersionSource = VersionSource.UPLOAD,
                      provenance: Mapping[str, Any] | None = None,
-                     renditions: Sequence[RenditionInput] = ()) -> AddResult:
+                     renditions: Sequence[RenditionInput] = (),
+                     suggested: SuggestionRecord | None = None) -> AddResult:
         meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
         media_type = self.inspect(data, filename)
         filename = clean_filename(filename)
@@ -135,6 +145,12 @@ class ArchiveService:
                             details=_version_details(blob.sha256, blob.size, media_type, filename,
                                                      reason, source, provenance, stored))
             _record_renditions(tx, version_id, stored)
+            if suggested is not None:
+                tx.insert_suggestion(doc_id, version_id, suggested.suggestion,
+                                     model_version=suggested.model_version, needs_review=suggested.needs_review)
+                tx.append_audit("docsvc", AuditAction.LABELS_SUGGESTED, document_id=doc_id, version=1,
+                                details={"suggestion": dict(suggested.suggestion),
+                                         "model": suggested.model_version})
             tx.enqueue_index(doc_id, version_id, "add")
             fault_point("before_commit")
         fault_point("after_commit")
@@ -199,6 +215,29 @@ class ArchiveService:
             tx.enqueue_index(document_id, None, "metadata")
         return self.document(document_id)
 
+    def confirm_labels(self, document_id: int, changes: Mapping[str, Any], *, actor: str) -> Document:
+        """A person accepts (no changes) or corrects the suggested labels; both confirm them,
+        which takes the document off the review list and into the classifier's training set."""
+        doc = self.document(document_id)
+        pending = self.catalog.suggestions(document_id=document_id)
+        if not pending:
+            raise Conflict(f"文档 {document_id} 没有待确认的分类建议。",
+                           f"Document {document_id} has no pending classification suggestion.")
+        new_meta = doc.metadata.update(changes, self.vocab) if changes else doc.metadata
+        diff = doc.metadata.diff(new_meta)
+        state = "corrected" if diff else "accepted"
+        with self.catalog.transaction() as tx:
+            if diff:
+                tx.update_metadata(document_id, new_meta)
+                tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
+                                details={"changes": diff, "reason": "更正分类建议 / corrected suggestion"})
+                tx.enqueue_index(document_id, None, "metadata")
+            tx.resolve_suggestions(document_id, state, actor)
+            tx.append_audit(actor, AuditAction.LABELS_CONFIRMED, document_id=document_id,
+                            details={"state": state, "doc_type": new_meta.doc_type,
+                                     "service_category": new_meta.service_category.value})
+        return self.document(document_id)
+
     def read_version(self, document_id: int, number: int | None = None, *, actor: str,
                      action: AuditAction = AuditAction.VERSION_DOWNLOADED) -> tuple[Version, bytes]:
         """The exact stored bytes, verified against their hash, and an audit entry for the read."""
@@ -228,7 +267,9 @@ class ArchiveService:
             "Set status=archived for a document no longer in use.")
 
     # -- reads --------------------------------------------------------------------------
-    def list_documents(self, params: Mapping[str, Any]) -> DocumentPage:
+    def list_documents(self, params: Mapping[str, Any], *,
+                       site_projects: Collection[str] | None = None) -> DocumentPage:
+        """``site_projects``: when given, on-site (9.2) documents only of these projects (access rules)."""
         params = {k: v for k, v in params.items() if v not in (None, "")}
         known = set(FILTERABLE) | {"tag", "title", "review_due_before", "sort", "limit", "offset"}
         unknown = set(params) - known
@@ -246,7 +287,8 @@ class ArchiveService:
         offset = _int_param(params, "offset", 0, 0, 10**9)
         due = parse_date("review_due_before", "复审到期日", params.get("review_due_before"))
         return self.catalog.list_documents(filters, tag=params.get("tag"), title=params.get("title"),
-                                           review_due_before=due, sort=sort, limit=limit, offset=offset)
+                                           review_due_before=due, sort=sort, limit=limit, offset=offset,
+                                           site_projects=site_projects)
 
     def history(self, document_id: int) -> History:
         doc = self.document(document_id)

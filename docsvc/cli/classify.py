@@ -1,0 +1,139 @@
+"""docsvc import FOLDER, docsvc classify ID, docsvc labels review | confirm | train."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.core.model import ServiceCategory
+from docsvc.services.bulk import ImportStatus, find_files
+
+
+def _category(code: str) -> str:
+    try:
+        return f"{code} {ServiceCategory(code).zh}"
+    except ValueError:
+        return code
+
+
+def _label_line(name: str, label: dict[str, Any]) -> str:
+    terms = "、".join(label["terms"][:5])
+    value = _category(label["value"]) if name == "服务类别" else label["value"]
+    return f"{name}: {value}  置信度 {label['confidence']:.0%}  依据 terms: {terms or '—'}"
+
+
+@cli.command("import")
+@click.argument("folder")
+@click.option("--type", "doc_type", help="文档类型；不填则由系统建议 / document type (suggested if omitted)")
+@click.option("--category", "service_category", help="服务类别；不填则由系统建议 / service category")
+@click.option("--class", "doc_class", default="user", show_default=True, help="user（9.1）或 site（9.2）")
+@click.option("--project", help="项目 / project")
+@click.option("--counterparty", help="相对方 / counterparty")
+@click.option("--tag", "tags", multiple=True, help="标签，可重复 / tag (repeatable)")
+@json_option
+@pass_ctx
+@handled
+def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> None:
+    """批量导入文件夹中的文档（docx、pdf、txt、md、csv）/ bulk-import a folder."""
+    defaults = {k: v for k, v in defaults.items() if v not in (None, (), "")}
+    paths = find_files(Path(folder))
+    with click.progressbar(length=max(len(paths), 1), label="导入 importing", file=sys.stderr) as bar:
+        report = ctx.svc.importer.import_files(paths, defaults, actor=ctx.actor, progress=bar.update)
+    if as_json:
+        emit_json({"added": report.count(ImportStatus.ADDED), "duplicates": report.count(ImportStatus.DUPLICATE),
+                   "failed": report.count(ImportStatus.FAILED), "items": [i.to_dict() for i in report.items]})
+    else:
+        for item in report.items:
+            if item.status is ImportStatus.FAILED:
+                click.echo(f"失败 failed  {item.path}: {item.error['message']} / {item.error['message_en']}")
+            elif item.status is ImportStatus.DUPLICATE:
+                click.echo(f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}")
+        review = sum(1 for i in report.items if i.needs_review)
+        click.echo(f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
+                   f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。")
+    if report.count(ImportStatus.FAILED):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("doc_id", type=int)
+@json_option
+@pass_ctx
+@handled
+def classify(ctx: Context, doc_id: int, as_json: bool) -> None:
+    """为文档建议类型与服务类别（含置信度和依据词）/ suggest a document's type and category."""
+    suggestion = ctx.svc.classifier.suggest_document(doc_id).to_dict()
+    if as_json:
+        emit_json(suggestion)
+        return
+    click.echo(_label_line("文档类型", suggestion["doc_type"]))
+    click.echo(_label_line("服务类别", suggestion["service_category"]))
+    if suggestion["project"]:
+        click.echo(f"项目: {suggestion['project']}")
+    if suggestion["needs_review"]:
+        click.echo("置信度较低，建议人工确认 / low confidence: please review")
+
+
+@cli.group()
+def labels() -> None:
+    """分类建议的复核与学习 / review and learning of suggested labels."""
+
+
+@labels.command("review")
+@click.option("--all", "all_pending", is_flag=True, help="列出全部待确认建议（默认只列低置信度）")
+@json_option
+@pass_ctx
+@handled
+def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
+    """待复核列表 / the review list."""
+    items = ctx.svc.classifier.review_list(all_pending=all_pending)
+    if as_json:
+        emit_json([i.to_dict() for i in items])
+        return
+    for i in items:
+        d = i.to_dict()
+        click.echo(f"文档 {d['document_id']}  {d['title']}\n  {_label_line('文档类型', d['doc_type'])}\n"
+                   f"  {_label_line('服务类别', d['service_category'])}")
+    click.echo(f"共 {len(items)} 份待确认 / {len(items)} to review")
+
+
+@labels.command("confirm")
+@click.argument("doc_id", type=int)
+@click.option("--type", "doc_type", help="更正文档类型 / corrected type")
+@click.option("--category", "service_category", help="更正服务类别 / corrected category")
+@click.option("--project", help="更正项目 / corrected project")
+@json_option
+@pass_ctx
+@handled
+def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> None:
+    """接受或更正建议的分类 / accept or correct the suggested labels."""
+    changes = {k: v for k, v in changes.items() if v}
+    doc = ctx.svc.archive.confirm_labels(doc_id, changes, actor=ctx.actor)
+    ctx.sync_index()
+    if as_json:
+        emit_json(doc.to_dict())
+    else:
+        click.echo(f"文档 {doc_id} 的分类已{'更正' if changes else '确认'} / labels {'corrected' if changes else 'accepted'}.")
+
+
+@labels.command("train")
+@json_option
+@pass_ctx
+@handled
+def labels_train(ctx: Context, as_json: bool) -> None:
+    """用已确认的分类重新训练模型 / retrain the classifier on confirmed labels."""
+    model = ctx.svc.classifier.train()
+    trained = {t: (m.n_samples if m else 0) for t, m in model.targets.items()}
+    if as_json:
+        emit_json({"samples": model.n_samples, "trained": trained, "fingerprint": model.labels_fingerprint})
+    else:
+        click.echo(f"已用 {model.n_samples} 份已确认文档训练 / trained on {model.n_samples} confirmed documents: "
+                   + "，".join(f"{t} {'模型' if n else '仅规则'}（{n}）" for t, n in trained.items()))
+
+
+

@@ -1,0 +1,137 @@
+"""Bulk import of a folder of user or on-site documents (spec 9.1, 9.2).
+
+Each file becomes a document titled after its file name, unless a sidecar ``NAME.meta.json``
+(any metadata field, e.g. ``{"title": …, "project": …}``) says otherwise. Labels the caller did
+not give are suggested by the classifier and put on the review list. Identical content already
+in the archive is skipped. A failed file is reported and leaves nothing behind; the rest go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from docsvc.core.extract import EXTRACTOR_VERSION, extract_text
+from docsvc.errors import DocsvcError, InvalidInput, TooLarge
+from docsvc.services.archive import ArchiveService, SuggestionRecord
+from docsvc.services.classify import ClassifyService, model_tag
+from docsvc.services.search import IndexService
+
+SUFFIXES = {".docx", ".pdf", ".txt", ".md", ".markdown", ".csv"}
+SIDECAR = ".meta.json"
+LABELS = ("doc_type", "service_category")
+SYNC_EVERY = 100  # index in batches: one Whoosh commit per batch, not per file
+
+
+class ImportStatus(StrEnum):
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    path: str
+    status: ImportStatus
+    document_id: int | None = None
+    suggested: bool = False
+    needs_review: bool = False
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "status": self.status.value, "document_id": self.document_id,
+                "suggested": self.suggested, "needs_review": self.needs_review, "error": self.error}
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    items: list[ImportItem] = field(default_factory=list)
+
+    def count(self, status: ImportStatus) -> int:
+        return sum(1 for i in self.items if i.status is status)
+
+
+def find_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise InvalidInput(f"“{folder}”不是文件夹。", f"'{folder}' is not a folder.", field="folder")
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.endswith(SIDECAR)
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+class Importer:
+    def __init__(self, archive: ArchiveService, index: IndexService, classifier: ClassifyService) -> None:
+        self.archive = archive
+        self.index = index
+        self.classifier = classifier
+
+    def import_files(self, paths: Iterable[Path], defaults: Mapping[str, Any], *, actor: str,
+                     progress: Callable[[int], None] | None = None) -> ImportReport:
+        model = self.classifier.model(refresh=True)  # once per run, not per file
+        items = []
+        for n, path in enumerate(paths, start=1):
+            try:
+                items.append(self._one(path, defaults, actor, model))
+            except DocsvcError as exc:
+                items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
+            if n % SYNC_EVERY == 0:
+                self.index.sync()
+            if progress:
+                progress(1)
+        self.index.sync()
+        return ImportReport(items)
+
+    def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model) -> ImportItem:
+        try:
+            if path.stat().st_size > self.archive.max_upload_bytes:
+                raise TooLarge(f"文件过大（上限 {self.archive.max_upload_bytes} 字节）。",
+                               f"File too large (limit {self.archive.max_upload_bytes} bytes).", field="file")
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"无法读取：{exc.strerror or exc}", f"Cannot read: {exc.strerror or exc}",
+                               field="file") from None
+        media_type = self.archive.inspect(data, path.name)
+        sha = hashlib.sha256(data).hexdigest()
+        existing = self.archive.catalog.versions_with_sha(sha)
+        if existing:
+            return ImportItem(str(path), ImportStatus.DUPLICATE, document_id=existing[0].document_id)
+        meta: dict[str, Any] = {"title": path.stem, **defaults, **_sidecar(path)}
+        suggested = None
+        if any(not meta.get(k) for k in LABELS):
+            text = extract_text(data, media_type, limits=self.index.extract_limits)
+            # Cache it: the indexer will need the same text in a moment.
+            self.index.catalog.put_extraction(sha, EXTRACTOR_VERSION, status=text.status.value, text=text.text,
+                                              pages=text.pages, detail=json.dumps(
+                                                  {"zh": text.detail_zh, "en": text.detail_en,
+                                                   "truncated": text.truncated}, ensure_ascii=False))
+            s = self.classifier.suggest(text.text, meta["title"], model=model)
+            for key in LABELS:
+                meta.setdefault(key, None)
+                if not meta[key]:
+                    meta[key] = getattr(s, key).value
+            if not meta.get("project") and s.project:
+                meta["project"] = s.project
+            suggested = SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
+        result = self.archive.add_document(data, path.name, meta, actor=actor, reason="批量导入 / bulk import",
+                                           suggested=suggested)
+        return ImportItem(str(path), ImportStatus.ADDED, result.document.id, suggested=suggested is not None,
+                          needs_review=bool(suggested and suggested.needs_review))
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    side = path.with_name(path.name + SIDECAR)
+    if not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"元数据文件 {side.name} 不是有效的 UTF-8 JSON：{exc}",
+                           f"Metadata file {side.name} is not valid UTF-8 JSON: {exc}", field="metadata") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"元数据文件 {side.name} 应为 JSON 对象。", f"Metadata file {side.name} must be a JSON object.",
+                           field="metadata")
+    return data
