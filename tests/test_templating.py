@@ -394,6 +394,17 @@ def test_lint_declared_and_used(pool: RenderPool) -> None:
     assert lint_template(data, None, pool=pool).codes() == set()
 
 
+def test_lint_declared_as_sources_counts_derived_paths(pool: RenderPool) -> None:
+    # A schema's field_sources(): term_start_cn derives from term_start, and so on.
+    data = make_template("{{ term_start_cn }}", "{% for p in terms_paragraphs %}{{ p }}{% endfor %}")
+    sources = {"term_start": "term_start", "term_start_cn": "term_start",
+               "terms": "terms", "terms_paragraphs": "terms", "terms_paragraphs[]": "terms",
+               "fee": "fee", "fee.amount": "fee", "fee.amount_cn": "fee"}
+    report = lint_template(data, sources, pool=pool)
+    assert {i.subject for i in report.issues} == {"fee"}
+    assert report.issues[0].code == "unused_field"
+
+
 def test_lint_forbidden_constructs(pool: RenderPool) -> None:
     data = make_template("{% include 'x.docx' %}", "{% import 'm' as m %}",
                          "{% extends 'base' %}", "{{ row._secret }}",

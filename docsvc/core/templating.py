@@ -776,7 +776,8 @@ _FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (
     nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
 
-def _lint_local(env: DocxSandbox, data: bytes, declared: frozenset[str] | None) -> LintReport:
+def _lint_local(env: DocxSandbox, data: bytes,
+                declared: Mapping[str, str] | None) -> LintReport:
     check_docx_package(data)
     parts = _template_parts(data)
     issues: list[LintIssue] = []
@@ -910,12 +911,15 @@ def _lint_tree(part: _Part, tree: nodes.Template,
     return issues
 
 
-def _lint_declared(report: FieldReport, declared: frozenset[str]) -> list[LintIssue]:
-    """Compare used and declared paths.
+def _lint_declared(report: FieldReport, declared: Mapping[str, str]) -> list[LintIssue]:
+    """Compare the used paths with the declared ones.
 
-    A used path counts as declared when it is declared or is the parent of a declared path
-    (``{% if party_a %}`` with ``party_a.name`` declared). A declared path counts as used when
-    it is used or any field below it is (``rows[]`` is used when ``rows[].amount`` is).
+    ``declared`` maps every path a template may use to the declared field it comes from
+    (``term_start_cn`` → ``term_start``; a plain set maps each path to itself). A used path
+    counts as declared when it is declared or is the parent of a declared path
+    (``{% if party_a %}`` with ``party_a.name`` declared). A declared field counts as used when
+    any of its paths is used or has a used field below it (``rows[]`` is used when
+    ``rows[].amount`` is).
     """
     def below(child: str, parent: str) -> bool:
         return child.startswith(parent + ".") or child.startswith(parent + "[]")
@@ -929,12 +933,13 @@ def _lint_declared(report: FieldReport, declared: frozenset[str]) -> list[LintIs
                 f"模板使用了字段定义中没有的字段 {fld.path}。",
                 f"The template uses the field {fld.path}, which the field schema does not declare.",
                 fld.locations[0] if fld.locations else None, fld.path))
-    for path in sorted(declared):
-        if path not in used and not any(below(u, path) for u in used):
-            issues.append(LintIssue(
-                "warning", "unused_field",
-                f"字段定义中声明的字段 {path} 在模板中没有用到。",
-                f"The declared field {path} is not used by the template.", None, path))
+    used_sources = {source for path, source in declared.items()
+                    if path in used or any(below(u, path) for u in used)}
+    for source in sorted(set(declared.values()) - used_sources):
+        issues.append(LintIssue(
+            "warning", "unused_field",
+            f"字段定义中声明的字段 {source} 在模板中没有用到。",
+            f"The declared field {source} is not used by the template.", None, source))
     return issues
 
 
@@ -1373,14 +1378,20 @@ def discover_fields(docx_bytes: bytes, *, timeout_s: float = 10,
     return _field_report_from_json(header["result"])
 
 
-def lint_template(docx_bytes: bytes, declared: set[str] | frozenset[str] | None = None, *,
+def lint_template(docx_bytes: bytes,
+                  declared: set[str] | frozenset[str] | Mapping[str, str] | None = None, *,
                   timeout_s: float = 10, pool: RenderPool | None = None) -> LintReport:
     """Check a template for problems an author can fix in Word; see the issue ``code``\\ s.
 
-    Raises :class:`InvalidInput` when the package itself is unreadable or unsafe.
+    ``declared``: the field paths the schema allows, as a set, or as a mapping from each
+    usable path to the field it derives from (``TemplateSchema.field_sources()``), so that a
+    field used only through ``term_start_cn`` is not reported as unused. None skips the
+    declared/used comparison. Raises :class:`InvalidInput` when the package itself is
+    unreadable or unsafe.
     """
-    frozen = None if declared is None else frozenset(declared)
-    header, _ = _call(pool, "lint", (bytes(docx_bytes), frozen), Limits(timeout_s))
+    sources = None if declared is None else (
+        dict(declared) if isinstance(declared, Mapping) else {p: p for p in declared})
+    header, _ = _call(pool, "lint", (bytes(docx_bytes), sources), Limits(timeout_s))
     return LintReport(tuple(
         LintIssue(i["severity"], i["code"], i["zh"], i["en"], _location_from_json(i["location"]),
                   i["subject"])
