@@ -1,0 +1,126 @@
+"""Bulk import, classification review and search through the CLI, end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import docx
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfWriter
+
+from docsvc.cli import cli
+
+
+@pytest.fixture
+def run(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {f"DOCSVC_{k}": v for k, v in config.items()} | {"DOCSVC_ACTOR": "导入员"}
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0):
+        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == code, result.output + result.stderr
+        return result
+    return invoke
+
+
+def make_docx(*paragraphs: str) -> bytes:
+    d = docx.Document()
+    for p in paragraphs:
+        d.add_paragraph(p)
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def folder(tmp_path, bad_inputs):
+    f = tmp_path / "现场文档"
+    (f / "子目录").mkdir(parents=True)
+    (f / "运维服务合同.docx").write_bytes(make_docx(
+        "信息系统运维服务合同", "甲方：大连港集团有限公司", "乙方负责服务器、网络设备的日常运行维护和故障处理，"
+        "提供 7×24 小时监控预警与应急响应。", "合同到期前一个月双方协商续签。"))
+    (f / "验收报告.txt").write_bytes("服务交付验收报告\n项目：港口调度系统集成\n验收结论：系统集成项目通过验收，"
+                                     "服务器与存储上架完成，联调测试合格。".encode("gb18030"))
+    (f / "子目录" / "会议纪要.md").write_text("# 项目周例会会议纪要\n参会人员：张伟、李娜。议题：软件测试进度。", "utf-8")
+    (f / "子目录" / "重复.md").write_text("# 项目周例会会议纪要\n参会人员：张伟、李娜。议题：软件测试进度。", "utf-8")
+    (f / "损坏.docx").write_bytes((bad_inputs / "crc_corrupt.docx").read_bytes())
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt("pw")
+    buf = io.BytesIO()
+    writer.write(buf)
+    (f / "加密扫描件.pdf").write_bytes(buf.getvalue())
+    (f / "培训计划.txt").write_text("IT 培训计划：面向运维人员的认证培训课程安排。", "utf-8")
+    (f / "培训计划.txt.meta.json").write_text(json.dumps({"title": "2027 年度培训计划", "project": "人才培养"},
+                                                        ensure_ascii=False), "utf-8")
+    (f / ".hidden.txt").write_text("不应导入", "utf-8")
+    return f
+
+
+def test_import_suggest_review_confirm_search(run, folder):
+    out = json.loads(run("import", str(folder), "--class", "site", "--json", code=1).stdout)
+    assert (out["added"], out["duplicates"], out["failed"]) == (5, 1, 1)
+    by_name = {item["path"].rsplit("/", 1)[-1]: item for item in out["items"]}
+    assert by_name["损坏.docx"]["error"]["code"] == "invalid_content"
+    assert by_name["重复.md"]["status"] == "duplicate" or by_name["会议纪要.md"]["status"] == "duplicate"
+    assert all(i["suggested"] for i in out["items"] if i["status"] == "added")
+
+    contract_id = by_name["运维服务合同.docx"]["document_id"]
+    shown = json.loads(run("doc", "show", str(contract_id), "--json").stdout)
+    assert shown["title"] == "运维服务合同" and shown["doc_class"] == "site"
+    assert shown["doc_type"] == "contract" and shown["service_category"] == "4.2"
+    assert shown["versions"][0]["extraction_status"] == "ok"
+    training = json.loads(run("doc", "show", str(by_name["培训计划.txt"]["document_id"]), "--json").stdout)
+    assert training["title"] == "2027 年度培训计划" and training["project"] == "人才培养"
+    encrypted = json.loads(run("doc", "show", str(by_name["加密扫描件.pdf"]["document_id"]), "--json").stdout)
+    assert encrypted["versions"][0]["extraction_status"] == "encrypted"
+
+    suggestion = json.loads(run("classify", str(contract_id), "--json").stdout)
+    assert suggestion["doc_type"]["value"] == "contract" and suggestion["doc_type"]["terms"]
+    assert 0 < suggestion["service_category"]["confidence"] <= 1
+
+    pending = json.loads(run("labels", "review", "--all", "--json").stdout)
+    assert {p["document_id"] for p in pending} >= {contract_id}
+    run("labels", "confirm", str(contract_id))
+    acceptance = by_name["验收报告.txt"]["document_id"]
+    run("labels", "confirm", str(acceptance), "--type", "report", "--category", "4.9.2")
+    remaining = {p["document_id"] for p in json.loads(run("labels", "review", "--all", "--json").stdout)}
+    assert contract_id not in remaining and acceptance not in remaining
+    assert "没有待确认" in run("labels", "confirm", str(contract_id), code=2).stderr
+    log = json.loads(run("audit", "log", "--doc", str(acceptance), "--format", "json").stdout)
+    assert [e["action"] for e in log][-2:] == ["metadata.changed", "labels.confirmed"]
+
+    found = json.loads(run("search", "合同到期后怎么续签", "--json").stdout)
+    assert found["hits"][0]["document_id"] == contract_id
+    assert found["hits"][0]["original_filename"] == "运维服务合同.docx" and "<mark>" in found["hits"][0]["snippet"]
+    filtered = json.loads(run("search", "", "--filter", "doc_type=report", "--json").stdout)
+    assert [h["document_id"] for h in filtered["hits"]] == [acceptance]
+    assert filtered["facets"]["doc_type"] == {"report": 1}
+
+
+def test_search_queries_file_and_index_commands(run, folder, tmp_path):
+    run("import", str(folder), "--type", "report", "--category", "4.2", code=1)
+    queries = tmp_path / "queries.txt"
+    queries.write_text("验收\n\n*bad*\n培训计划\n", "utf-8")
+    lines = [json.loads(line) for line in run("search", "--queries", str(queries)).stdout.splitlines()]
+    assert [line["query"] for line in lines] == ["验收", "*bad*", "培训计划"]
+    assert lines[0]["total"] >= 1 and lines[2]["hits"][0]["title"] == "2027 年度培训计划"
+    assert "error" in lines[1] or lines[1]["total"] == 0
+    assert json.loads(run("index", "check", "--json").stdout)["ok"] is True
+    rebuilt = json.loads(run("index", "rebuild", "--restart", "--json").stdout)
+    assert rebuilt["indexed"] == 5
+    assert json.loads(run("index", "sync", "--json").stdout)["failed"] == 0
+    assert "一致" in run("index", "check").output
+
+
+def test_bad_search_input(run):
+    run("init")
+    result = run("search", "x" * 10_000, code=2)
+    assert "错误" in result.stderr and "Error" in result.stderr
+    result = run("search", "服务", "--filter", "colour=red", code=2)
+    assert "colour" in result.stderr
+    result = run("import", "/nonexistent/folder", code=2)
+    assert "不是文件夹" in result.stderr
