@@ -30,7 +30,7 @@ from docsvc.services.access import Guard
 from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
 from docsvc.services.classify import ClassifyService
-from docsvc.services.search import IndexService
+from docsvc.services.search import BackgroundIndexer, IndexService
 from docsvc.services.templates import RenderLimits, TemplateService
 from docsvc.services.users import Principal, UserService
 
@@ -47,6 +47,15 @@ class Docsvc:
     classifier: ClassifyService
     importer: Importer
     converter: LazyConverter
+    indexer: BackgroundIndexer | None = None
+
+    def start_indexer(self) -> BackgroundIndexer:
+        """Start the server's index writer (``docsvc serve`` does; the CLI syncs inline)."""
+        if self.indexer is None:
+            self.indexer = BackgroundIndexer(self.index)
+            self.archive.on_commit.append(self.indexer.wake)
+            self.indexer.start()
+        return self.indexer
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
         return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress)
@@ -67,6 +76,8 @@ class Docsvc:
         return Guard(self, principal)
 
     def close(self) -> None:
+        if self.indexer is not None:
+            self.indexer.stop()
         self.converter.close()
         self.index.close()
         self.catalog.dispose()

@@ -132,3 +132,28 @@ def test_hostile_queries_get_clear_errors(filled):
             svc.index.search(SearchRequest(query=q))
         except InvalidInput as exc:
             assert exc.zh and exc.en
+
+
+def wait_for(predicate, timeout_s: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_background_indexer_makes_uploads_searchable(svc):
+    add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA")
+    indexer = svc.start_indexer()
+    try:
+        assert wait_for(lambda: indexer.state == "idle")
+        assert hits(svc, "可用性")  # the missing index was built at start
+        r = add(svc, "新上传的应急预案：机房断电时启动柴油发电机。".encode(), "plan.txt", title="应急预案")
+        assert wait_for(lambda: hits(svc, "柴油发电机") == [(r.document.id, 1)])
+        assert indexer.status()["last_error"] == ""
+    finally:
+        svc.close()
+    assert indexer.state == "stopped"

@@ -85,7 +85,9 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     import waitress
 
     app = create_app()
-    conf = app.extensions["docsvc"].settings
+    svc = app.extensions["docsvc"]
+    svc.start_indexer()
+    conf = svc.settings
     host, port = host or conf["HOST"], port or conf["PORT"]
     click.echo(f"docsvc 正在 http://{host}:{port}/ 提供服务（Ctrl+C 停止）/ serving on http://{host}:{port}/")
     waitress.serve(app, host=host, port=port, threads=conf["THREADS"], ident="docsvc")

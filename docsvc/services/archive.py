@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from docsvc.adapters.blobstore import LocalBlobStore, StoredBlob
 from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, SqlCatalog
@@ -90,6 +90,12 @@ class ArchiveService:
         self.vocab = vocab
         self.max_upload_bytes = max_upload_bytes
         self.package_limits = package_limits
+        # Called after every committed write (the server's indexer listens here).
+        self.on_commit: list[Callable[[], None]] = []
+
+    def _committed(self) -> None:
+        for hook in self.on_commit:
+            hook()
 
     # -- checks shared by every write ---------------------------------------------------
     def inspect(self, data: bytes, filename: str) -> str:
@@ -154,6 +160,7 @@ class ArchiveService:
             tx.enqueue_index(doc_id, version_id, "add")
             fault_point("before_commit")
         fault_point("after_commit")
+        self._committed()
         return AddResult(self.document(doc_id), self.version(doc_id, 1), created=True)
 
     def add_version(self, document_id: int, data: bytes, filename: str, *, actor: str, reason: str,
@@ -195,6 +202,7 @@ class ArchiveService:
             tx.enqueue_index(document_id, version_id, "add")
             fault_point("before_commit")
         fault_point("after_commit")
+        self._committed()
         return AddResult(self.document(document_id), self.version(document_id, number), created=True)
 
     def set_metadata(self, document_id: int, changes: Mapping[str, Any], *, actor: str,
@@ -213,6 +221,7 @@ class ArchiveService:
             tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
                             details={"changes": diff, "reason": reason})
             tx.enqueue_index(document_id, None, "metadata")
+        self._committed()
         return self.document(document_id)
 
     def confirm_labels(self, document_id: int, changes: Mapping[str, Any], *, actor: str) -> Document:
@@ -236,6 +245,7 @@ class ArchiveService:
             tx.append_audit(actor, AuditAction.LABELS_CONFIRMED, document_id=document_id,
                             details={"state": state, "doc_type": new_meta.doc_type,
                                      "service_category": new_meta.service_category.value})
+        self._committed()
         return self.document(document_id)
 
     def read_version(self, document_id: int, number: int | None = None, *, actor: str,

@@ -69,6 +69,7 @@ class IndexService:
         self._open_args = {"lock_timeout": lock_timeout_s, "search_timeout": search_timeout_s, "tz": tz}
         self._index: WhooshIndex | None = None
         self._lock = threading.Lock()
+        self._rebuilding = threading.Lock()  # one rebuild at a time in this process
 
     @property
     def index(self) -> WhooshIndex:
@@ -114,7 +115,8 @@ class IndexService:
         install, a test); a large one waits for ``docsvc index rebuild`` or the server's
         background rebuild. Returns whether the index is usable."""
         index = self.index
-        if index.needs_rebuild and self.catalog.counts()["versions"] <= inline_limit:
+        if index.needs_rebuild and not self._rebuilding.locked() and \
+                self.catalog.counts()["versions"] <= inline_limit:
             self.rebuild(resume=True)
         return not index.needs_rebuild
 
@@ -162,6 +164,14 @@ class IndexService:
     def rebuild(self, *, chunk: int = 500, procs: int = 1, resume: bool = True,
                 progress: Callable[[int], None] | None = None) -> int:
         """Recreate the index from the catalog; after a crash it resumes from its cursor."""
+        if not self._rebuilding.acquire(blocking=False):
+            raise Unavailable("索引正在重建中，请稍后再试。", "The index is being rebuilt; try again shortly.")
+        try:
+            return self._rebuild(chunk, procs, resume, progress)
+        finally:
+            self._rebuilding.release()
+
+    def _rebuild(self, chunk: int, procs: int, resume: bool, progress: Callable[[int], None] | None) -> int:
         cursor_path = self.index_dir / CURSOR_FILE
         cursor = _read_cursor(cursor_path) if resume else None
         index = self.index
@@ -221,6 +231,60 @@ class IndexService:
                               f"The search index is being rebuilt or needs a rebuild; try again shortly "
                               f"({index.rebuild_reason}).")
         return index.search(request)
+
+
+class BackgroundIndexer:
+    """The server's single index writer: rebuilds a missing or outdated index at start (search
+    answers 503 meanwhile), then applies the outbox whenever a write wakes it, and every few
+    seconds for writes made by other processes (the CLI, another worker)."""
+
+    def __init__(self, index: IndexService, *, interval_s: float = 2.0) -> None:
+        self.index = index
+        self.interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.state = "stopped"
+        self.last_error = ""
+        self.last_sync: SyncReport | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="docsvc-indexer", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def status(self) -> dict[str, Any]:
+        return {"state": self.state, "last_error": self.last_error,
+                "last_sync": self.last_sync.__dict__ if self.last_sync else None}
+
+    def _run(self) -> None:
+        try:
+            if self.index.index.needs_rebuild:
+                self.state = "rebuilding"
+                self.index.rebuild(resume=True)
+        except Exception as exc:  # keep serving; the operator sees it in health
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        while not self._stop.is_set():
+            self.state = "syncing"
+            try:
+                self.last_sync = self.index.sync()
+                self.last_error = self.last_sync.error
+            except Exception as exc:  # a database hiccup must not kill the thread
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            self.state = "idle"
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+        self.state = "stopped"
 
 
 def _metadata_fields(doc: Document) -> dict[str, Any]:
