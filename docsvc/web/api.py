@@ -1,73 +1,138 @@
-"""JSON endpoints: health, and reading the archive (list, show, history, download)."""
+"""The REST API under ``/api/v1``: thin views that parse input, call one Guard method, shape JSON.
+
+Authentication: ``Authorization: Bearer <token>`` (``docsvc user token NAME``); see
+``auth.api_principal``. The OpenAPI document at ``/api/v1/openapi.json`` describes every route
+here, and a test keeps the two in step.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import tempfile
+from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 
+from docsvc.adapters.reports import AuditFilter
 from docsvc.app import Docsvc
+from docsvc.core.model import AuditAction, Metadata, Version, parse_date
 from docsvc.errors import InvalidInput
+from docsvc.services.access import Guard
+from docsvc.services.export import BundleScope
+from docsvc.services.users import AccountAction, Permission
+from docsvc.web import openapi
+from docsvc.web.auth import api_principal
 
 bp = Blueprint("api", __name__)
+
+PUBLIC = {"api.health", "api.openapi_json"}
+METADATA_FIELDS = set(Metadata.field_names())
+AUDIT_ACTIONS = {a.value for a in AuditAction} | {a.value for a in AccountAction}
 
 
 def svc() -> Docsvc:
     return current_app.extensions["docsvc"]
 
 
-def actor() -> str:
-    return f"web:{request.remote_addr or 'unknown'}"
+def guard() -> Guard:
+    return svc().guard(api_principal())
 
 
-def _int(value: str | None, name: str) -> int | None:
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint not in PUBLIC:
+        api_principal()
+
+
+# -- input parsing ----------------------------------------------------------------------------
+def _int(value: Any, name: str) -> int | None:
     if value in (None, ""):
         return None
+    if isinstance(value, bool):
+        value = "x"
     try:
         return int(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise InvalidInput(f"参数 {name} 必须是整数。", f"{name} must be an integer.", field=name) from None
 
 
-@bp.get("/health")
-def health():
-    s = svc()
-    current, head = s.catalog.schema_revision()
-    counts = s.catalog.counts()
-    ok = current == head
-    return jsonify({"status": "ok" if ok else "degraded", "schema": {"current": current, "head": head},
-                    **counts}), (200 if ok else 503)
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("请求体必须是 JSON 对象（Content-Type: application/json）。",
+                           "The request body must be a JSON object (Content-Type: application/json).")
+    return body
 
 
-@bp.get("/api/v1/documents")
-def list_documents():
-    page = svc().archive.list_documents(request.args.to_dict())
-    return jsonify({"items": [d.to_dict() for d in page.items], "total": page.total,
-                    "limit": page.limit, "offset": page.offset})
+def _string(body: dict[str, Any], name: str, default: str = "") -> str:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidInput(f"字段 {name} 必须是字符串。", f"{name} must be a string.", field=name)
+    return value
 
 
-@bp.get("/api/v1/documents/<int:doc_id>")
-def show_document(doc_id: int):
-    s = svc()
-    doc = s.archive.document(doc_id)
-    return jsonify({**doc.to_dict(), "versions": [v.to_dict() for v in s.catalog.versions(doc_id)]})
+def _metadata(raw: Any) -> dict[str, Any]:
+    """Metadata from JSON: an object of strings (or null); tags may be a list of strings."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("metadata 必须是 JSON 对象。", "metadata must be a JSON object.", field="metadata")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "tags" and isinstance(value, list) and all(isinstance(t, str) for t in value):
+            out[key] = value
+        elif value is None or isinstance(value, str):
+            out[key] = value or ""
+        else:
+            raise InvalidInput(f"元数据字段 {key} 必须是字符串。", f"Metadata field {key} must be a string.", field=key)
+    return out
 
 
-@bp.get("/api/v1/documents/<int:doc_id>/history")
-def history(doc_id: int):
-    h = svc().archive.history(doc_id)
-    return jsonify({"document": h.document.to_dict(), "versions": [v.to_dict() for v in h.versions],
-                    "events": [e.to_dict() for e in h.events]})
+def _form_metadata() -> dict[str, Any]:
+    """Metadata from a multipart form: every field except file and reason; repeated tags allowed."""
+    meta: dict[str, Any] = {}
+    for key in request.form:
+        if key in ("reason", "csrf_token"):
+            continue
+        values = request.form.getlist(key)
+        meta[key] = values if key == "tags" and len(values) > 1 else values[-1]
+    return meta
 
 
-@bp.get("/api/v1/documents/<int:doc_id>/content")
-@bp.get("/api/v1/documents/<int:doc_id>/versions/<int:number>/content")
-def download(doc_id: int, number: int | None = None):
-    version, data = svc().archive.read_version(doc_id, number, actor=actor())
+def _upload() -> tuple[bytes, str]:
+    f = request.files.get("file")
+    if f is None:
+        raise InvalidInput("缺少文件：请在 multipart 字段 file 中上传。", "No file: upload it in the multipart field 'file'.",
+                           field="file")
+    return f.read(), f.filename or ""
+
+
+def _date(name: str) -> dt.date | None:
+    return parse_date(name, {"since": "开始日期", "until": "结束日期"}.get(name, name), request.args.get(name))
+
+
+def _audit_filter(args) -> AuditFilter:
+    actions = tuple(a for a in args.getlist("action") if a)
+    for a in actions:
+        if a not in AUDIT_ACTIONS:
+            raise InvalidInput(f"未知事件类型“{a}”。", f"Unknown action '{a}'.", field="action",
+                               details={"valid": sorted(AUDIT_ACTIONS)})
+    return AuditFilter(actor=args.get("actor") or None, actions=actions,
+                       document_id=_int(args.get("document_id"), "document_id"),
+                       since=parse_date("since", "开始日期", args.get("since")),
+                       until=parse_date("until", "结束日期", args.get("until")))
+
+
+def version_json(v: Version, doc_id: int) -> dict[str, Any]:
+    return {**v.to_dict(), "content_url": url_for("api.download", doc_id=doc_id, number=v.number)}
+
+
+def send_version(version: Version, data: bytes) -> Response:
     resp = Response(data, mimetype=version.media_type)
     # RFC 6266/5987: an ASCII fallback plus the UTF-8 name, so Chinese names survive.
-    ascii_name = version.original_filename.encode("ascii", "ignore").decode() or f"document-{doc_id}"
-    ascii_name = ascii_name.replace('"', "")
+    ascii_name = version.original_filename.encode("ascii", "ignore").decode() or f"document-{version.document_id}"
+    ascii_name = "".join(ch for ch in ascii_name if ch not in '"\\;') or f"document-{version.document_id}"
     resp.headers["Content-Disposition"] = (
         f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(version.original_filename)}')
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -75,3 +140,188 @@ def download(doc_id: int, number: int | None = None):
     resp.headers["ETag"] = f'"{version.sha256}"'
     resp.headers["Digest"] = f"sha-256={version.sha256}"
     return resp
+
+
+def send_bundle(gd: Guard, scope: BundleScope) -> Response:
+    # Spooled: small bundles stay in memory, large ones go to a temporary file.
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    summary = gd.export_bundle(scope, out)
+    out.seek(0)
+    resp = send_file(out, mimetype="application/zip", as_attachment=True, download_name=summary.filename)
+    resp.headers["X-Manifest-SHA256"] = summary.manifest_sha256
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+# -- health and the description ---------------------------------------------------------------
+@bp.get("/health")
+def health():
+    """Public liveness: only whether the service and its schema are in order."""
+    current, head = svc().catalog.schema_revision()
+    ok = current == head
+    return jsonify({"status": "ok" if ok else "degraded", "schema": {"current": current, "head": head}}), \
+        (200 if ok else 503)
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json():
+    return jsonify(openapi.spec())
+
+
+@bp.get("/api/v1/health")
+def health_details():
+    h = guard().health()
+    return jsonify(h.to_dict()), (200 if h.ok else 503)
+
+
+@bp.post("/api/v1/health/check")
+def integrity_check():
+    return jsonify(guard().integrity_check().to_dict())
+
+
+@bp.get("/api/v1/me")
+def me():
+    p = api_principal()
+    return jsonify({"username": p.username, "display_name": p.display_name, "role": p.role.value,
+                    "projects": sorted(p.projects), "via": p.via,
+                    "permissions": sorted(x.value for x in Permission if p.can(x))})
+
+
+# -- documents --------------------------------------------------------------------------------
+@bp.get("/api/v1/documents")
+def list_documents():
+    page = guard().list_documents(request.args.to_dict())
+    return jsonify({"items": [d.to_dict() for d in page.items], "total": page.total,
+                    "limit": page.limit, "offset": page.offset})
+
+
+@bp.post("/api/v1/documents")
+def create_document():
+    data, filename = _upload()
+    meta = _form_metadata()
+    if not meta.get("title"):
+        meta["title"] = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] or filename
+    result = guard().add_document(data, filename, meta, reason=request.form.get("reason", ""))
+    doc_id = result.document.id
+    resp = jsonify({"document": result.document.to_dict(), "version": version_json(result.version, doc_id)})
+    resp.status_code = 201
+    resp.headers["Location"] = url_for("api.show_document", doc_id=doc_id)
+    return resp
+
+
+@bp.get("/api/v1/documents/<int:doc_id>")
+def show_document(doc_id: int):
+    doc, versions = guard().show(doc_id)
+    return jsonify({**doc.to_dict(), "versions": [version_json(v, doc_id) for v in versions]})
+
+
+@bp.patch("/api/v1/documents/<int:doc_id>")
+def update_document(doc_id: int):
+    body = _json_object()
+    doc = guard().set_metadata(doc_id, _metadata(body.get("metadata")), reason=_string(body, "reason"))
+    return jsonify(doc.to_dict())
+
+
+@bp.delete("/api/v1/documents/<int:doc_id>")
+def delete_document(doc_id: int):
+    body = request.get_json(silent=True) or {}
+    reason = body.get("reason") if isinstance(body, dict) else None
+    guard().request_deletion(doc_id, reason=str(reason or request.args.get("reason", "")))
+
+
+@bp.get("/api/v1/documents/<int:doc_id>/history")
+def history(doc_id: int):
+    h = guard().history(doc_id)
+    return jsonify({"document": h.document.to_dict(), "versions": [version_json(v, doc_id) for v in h.versions],
+                    "events": [e.to_dict() for e in h.events]})
+
+
+@bp.post("/api/v1/documents/<int:doc_id>/versions")
+def add_version(doc_id: int):
+    data, filename = _upload()
+    result = guard().add_version(doc_id, data, filename, reason=request.form.get("reason", ""))
+    resp = jsonify({"created": result.created, "version": version_json(result.version, doc_id)})
+    resp.status_code = 201 if result.created else 200
+    return resp
+
+
+@bp.get("/api/v1/documents/<int:doc_id>/content")
+@bp.get("/api/v1/documents/<int:doc_id>/versions/<int:number>/content")
+def download(doc_id: int, number: int | None = None):
+    return send_version(*guard().read_version(doc_id, number))
+
+
+@bp.get("/api/v1/documents/<int:doc_id>/compare")
+def compare(doc_id: int):
+    c = guard().compare(doc_id, _int(request.args.get("a"), "a"), _int(request.args.get("b"), "b"))
+    return jsonify({"document_id": doc_id, "a": c.a.number, "b": c.b.number, **c.result.to_dict()})
+
+
+# -- the audit log ----------------------------------------------------------------------------
+@bp.get("/api/v1/audit")
+def audit_log():
+    args = request.args
+    page = guard().audit_page(_audit_filter(args), limit=_int(args.get("limit"), "limit") or 50,
+                              offset=_int(args.get("offset"), "offset") or 0)
+    return jsonify({"items": [e.to_dict() for e in page.entries], "total": page.total,
+                    "limit": page.limit, "offset": page.offset})
+
+
+@bp.get("/api/v1/audit/verify")
+def audit_verify():
+    return jsonify(guard().verify_audit().to_dict())
+
+
+@bp.post("/api/v1/audit/export")
+def audit_export():
+    body = request.get_json(silent=True)
+    if body is None and request.content_length:
+        raise InvalidInput("请求体必须是 JSON 对象。", "The request body must be a JSON object.")
+    body = body if body is not None else {}
+    if not isinstance(body, dict):
+        raise InvalidInput("请求体必须是 JSON 对象。", "The request body must be a JSON object.")
+    scope = BundleScope(document_id=_int(body.get("document_id"), "document_id"),
+                        since=parse_date("since", "开始日期", body.get("since")),
+                        until=parse_date("until", "结束日期", body.get("until")))
+    return send_bundle(guard(), scope)
+
+
+# -- users ------------------------------------------------------------------------------------
+@bp.get("/api/v1/users")
+def list_users():
+    return jsonify({"items": [u.to_dict() for u in guard().users()]})
+
+
+@bp.post("/api/v1/users")
+def create_user():
+    body = _json_object()
+    projects = body.get("projects", [])
+    if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
+        raise InvalidInput("projects 必须是字符串数组。", "projects must be an array of strings.", field="projects")
+    password = body.get("password")
+    if password is not None and not isinstance(password, str):
+        raise InvalidInput("password 必须是字符串。", "password must be a string.", field="password")
+    user, generated = guard().create_user(_string(body, "username"), _string(body, "role"), password=password,
+                                          display_name=_string(body, "display_name"), projects=projects)
+    resp = jsonify({"user": user.to_dict(), **({"password": generated} if generated else {})})
+    resp.status_code = 201
+    return resp
+
+
+@bp.patch("/api/v1/users/<username>")
+def update_user(username: str):
+    body = _json_object()
+    unknown = set(body) - {"role", "active", "display_name", "projects"}
+    if unknown:
+        raise InvalidInput(f"未知字段：{', '.join(sorted(unknown))}。", f"Unknown field(s): {', '.join(sorted(unknown))}.",
+                           field=sorted(unknown)[0])
+    if "active" in body and not isinstance(body["active"], bool):
+        raise InvalidInput("active 必须是 true 或 false。", "active must be true or false.", field="active")
+    if "projects" in body and (not isinstance(body["projects"], list)
+                               or not all(isinstance(p, str) for p in body["projects"])):
+        raise InvalidInput("projects 必须是字符串数组。", "projects must be an array of strings.", field="projects")
+    for name in ("role", "display_name"):
+        if name in body:
+            _string(body, name)
+    user = guard().update_user(username, **body)
+    return jsonify(user.to_dict())

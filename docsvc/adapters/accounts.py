@@ -1,0 +1,99 @@
+"""SQL for people: users, API tokens and project membership (tables from migration 0003).
+
+Plain functions over a connection, so a write runs inside the caller's catalog transaction and
+lands atomically with its audit entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+
+from docsvc.adapters.tables import api_tokens, project_members, users
+
+Row = Mapping[str, Any]
+
+
+def count_users(conn: sa.Connection) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one()
+
+
+def insert_user(conn: sa.Connection, *, username: str, display_name: str, role: str, password_hash: str,
+                actor: str, now: dt.datetime) -> int:
+    result = conn.execute(users.insert().values(
+        username=username, display_name=display_name, role=role, password_hash=password_hash, active=True,
+        created_at=now, created_by=actor, updated_at=now))
+    return int(result.inserted_primary_key[0])
+
+
+def user_by_username(conn: sa.Connection, username: str, *, for_update: bool = False) -> Row | None:
+    query = sa.select(users).where(users.c.username == username)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
+
+
+def user_by_id(conn: sa.Connection, user_id: int) -> Row | None:
+    return conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
+
+
+def list_users(conn: sa.Connection) -> list[Row]:
+    return list(conn.execute(sa.select(users).order_by(users.c.username)).mappings())
+
+
+def update_user(conn: sa.Connection, user_id: int, now: dt.datetime, **values: Any) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(**values, updated_at=now))
+
+
+def record_login(conn: sa.Connection, user_id: int, now: dt.datetime) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(last_login_at=now))
+
+
+def insert_token(conn: sa.Connection, *, user_id: int, name: str, token_hash: str, actor: str,
+                 now: dt.datetime) -> int:
+    result = conn.execute(api_tokens.insert().values(
+        user_id=user_id, name=name, token_hash=token_hash, created_at=now, created_by=actor))
+    return int(result.inserted_primary_key[0])
+
+
+def token_with_user(conn: sa.Connection, token_hash: str) -> Row | None:
+    """The token row (``token_*`` keys) joined with its user's row."""
+    query = (sa.select(api_tokens.c.id.label("token_id"), api_tokens.c.name.label("token_name"),
+                       api_tokens.c.revoked_at.label("token_revoked_at"),
+                       api_tokens.c.last_used_at.label("token_last_used_at"), users)
+             .join(users, users.c.id == api_tokens.c.user_id)
+             .where(api_tokens.c.token_hash == token_hash))
+    return conn.execute(query).mappings().first()
+
+
+def touch_token(conn: sa.Connection, token_id: int, now: dt.datetime) -> None:
+    conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=now))
+
+
+def tokens_of(conn: sa.Connection, user_id: int) -> list[Row]:
+    return list(conn.execute(sa.select(api_tokens).where(api_tokens.c.user_id == user_id)
+                             .order_by(api_tokens.c.id)).mappings())
+
+
+def token_by_id(conn: sa.Connection, token_id: int) -> Row | None:
+    return conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first()
+
+
+def revoke_token(conn: sa.Connection, token_id: int, now: dt.datetime) -> None:
+    conn.execute(api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                 .values(revoked_at=now))
+
+
+def projects_of(conn: sa.Connection, user_id: int) -> list[str]:
+    return list(conn.execute(sa.select(project_members.c.project).where(project_members.c.user_id == user_id)
+                             .order_by(project_members.c.project)).scalars())
+
+
+def set_projects(conn: sa.Connection, user_id: int, projects: Iterable[str], *, actor: str,
+                 now: dt.datetime) -> None:
+    conn.execute(project_members.delete().where(project_members.c.user_id == user_id))
+    rows = [{"user_id": user_id, "project": p, "created_at": now, "created_by": actor} for p in projects]
+    if rows:
+        conn.execute(project_members.insert(), rows)

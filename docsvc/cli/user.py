@@ -1,0 +1,113 @@
+"""docsvc user add | list | set-role | token | passwd.
+
+These are operator commands: whoever runs them already holds the archive folder and the
+database, so they act directly (every change is still an audit entry, with ``--as`` as actor).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.errors import InvalidInput
+from docsvc.services.users import Role
+
+
+@cli.group()
+def user() -> None:
+    """用户、角色与 API 令牌 / users, roles and API tokens."""
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InvalidInput("标准输入中没有密码。", "No password on standard input.", field="password")
+    return password
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="角色 / role")
+@click.option("--name", "display_name", default="", help="显示名称 / display name")
+@click.option("--project", "projects", multiple=True, help="所属项目，可重复 / project (repeatable)")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码；否则生成随机密码并显示一次 / read the password from stdin")
+@json_option
+@pass_ctx
+@handled
+def user_add(ctx: Context, username: str, role: str, display_name: str, projects: tuple[str, ...],
+             password_stdin: bool, as_json: bool) -> None:
+    """新建用户 / create a user."""
+    password = _read_password() if password_stdin else None
+    created, generated = ctx.svc.users.create_user(username, role, actor=ctx.actor, password=password,
+                                                   display_name=display_name, projects=projects)
+    if as_json:
+        emit_json({"user": created.to_dict(), **({"password": generated} if generated else {})})
+        return
+    click.echo(f"已创建用户 {created.username}（{created.role.zh}）/ user created.")
+    if generated:
+        click.echo(f"初始密码（只显示这一次）/ initial password (shown once): {generated}")
+
+
+@user.command("list")
+@json_option
+@pass_ctx
+@handled
+def user_list(ctx: Context, as_json: bool) -> None:
+    """列出用户 / list users."""
+    users = ctx.svc.users.list_users()
+    if as_json:
+        emit_json({"items": [u.to_dict() for u in users]})
+        return
+    for u in users:
+        state = "" if u.active else "  [停用 disabled]"
+        click.echo(f"{u.username:<20} {u.role.value:<8} {u.role.zh:<6} {u.display_name}"
+                   f"{'  项目: ' + '、'.join(u.projects) if u.projects else ''}{state}")
+    click.echo(f"共 {len(users)} 个用户 / {len(users)} user(s)")
+
+
+@user.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+@json_option
+@pass_ctx
+@handled
+def user_set_role(ctx: Context, username: str, role: str, as_json: bool) -> None:
+    """修改角色（记入审计日志）/ change a user's role (audited)."""
+    u = ctx.svc.users.update(username, actor=ctx.actor, role=role)
+    if as_json:
+        emit_json(u.to_dict())
+    else:
+        click.echo(f"{u.username} 的角色现为 {u.role.value}（{u.role.zh}）/ role set.")
+
+
+@user.command("token")
+@click.argument("username")
+@click.option("--name", default="api", show_default=True, help="令牌名称 / token name")
+@json_option
+@pass_ctx
+@handled
+def user_token(ctx: Context, username: str, name: str, as_json: bool) -> None:
+    """新建 API 令牌并显示一次 / make an API token and print it once."""
+    issued = ctx.svc.users.issue_token(username, actor=ctx.actor, name=name)
+    if as_json:
+        emit_json({"token": issued.secret, **issued.token.to_dict()})
+        return
+    click.echo(issued.secret)
+    click.echo("请立即保存：此令牌只显示这一次。用法：Authorization: Bearer <令牌>\n"
+               "Save it now: it is shown only once. Use it as: Authorization: Bearer <token>", err=True)
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取新密码；否则生成随机密码 / read it from stdin")
+@pass_ctx
+@handled
+def user_passwd(ctx: Context, username: str, password_stdin: bool) -> None:
+    """重置密码 / reset a password."""
+    password = _read_password() if password_stdin else None
+    from docsvc.services.users import random_password
+    new = password or random_password()
+    ctx.svc.users.set_password(username, new, actor=ctx.actor)
+    click.echo("密码已重置 / password reset." if password else f"新密码（只显示这一次）/ new password (shown once): {new}")

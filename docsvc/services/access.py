@@ -1,0 +1,325 @@
+"""The one gate between a person and the archive: every use case, checked against the role rules.
+
+The web UI, the REST API and the CLI call a :class:`Guard` made for the principal of the request
+(``svc.guard(principal)``), so all three doors apply the same rules (declared in
+:mod:`docsvc.services.users`). A refusal is always written to the audit log first
+(``access.denied``, ISO 27001 A.12.4.1), then raised:
+
+- a document the principal may not read answers exactly like a document that does not exist
+  (404, same message), so ids cannot be probed (IDOR);
+- an action the role may not take at all answers 403 (an auditor writing, a member opening the
+  audit log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
+
+from docsvc.adapters import reports
+from docsvc.core.audit import AuditEntry, VerifyResult
+from docsvc.core.extract import ExtractLimits
+from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
+from docsvc.errors import Forbidden, InvalidInput, NotFound
+from docsvc.services import compare, export
+from docsvc.services.archive import AddResult, History
+from docsvc.services.integrity import CheckReport
+from docsvc.services.users import (
+    ApiToken, IssuedToken, Permission, Principal, Role, User, can_read,
+)
+
+if TYPE_CHECKING:
+    from docsvc.adapters.catalog import DocumentPage
+    from docsvc.app import Docsvc
+
+MAX_AUDIT_PAGE = 500
+RECENT = 10
+REVIEW_WINDOW_DAYS = 30
+
+# A valid value for every required field, so each submitted field can be checked on its own.
+_NEUTRAL = {"title": "-", "doc_type": "other", "service_category": "4.1", "doc_class": "user"}
+
+
+def check_metadata(data: Mapping[str, Any], vocab: Vocabulary, base: Mapping[str, Any] | None = None) -> Metadata:
+    """Parse ``base`` updated with ``data``; on failure raise one InvalidInput whose
+    ``details["errors"]`` lists every bad field (so a form can mark each one)."""
+    problems: dict[str, InvalidInput] = {}
+    for name, value in data.items():
+        try:
+            Metadata.parse({**_NEUTRAL, name: value}, vocab)
+        except InvalidInput as exc:
+            problems.setdefault(exc.field or name, exc)
+    if not problems:
+        try:
+            return Metadata.parse({**(base or {}), **data}, vocab)
+        except InvalidInput as exc:
+            problems[exc.field or ""] = exc
+    first = next(iter(problems.values()))
+    raise InvalidInput(first.zh, first.en, field=first.field,
+                       details={**first.details, "errors": [{"field": f, "zh": e.zh, "en": e.en}
+                                                           for f, e in problems.items()]})
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    recent: list[Document]
+    due_for_review: list[Document]
+    today: dt.date
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    document: Document
+    versions: list[Version]
+    a: Version
+    b: Version
+    result: compare.DiffResult
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    schema_current: str | None
+    schema_head: str
+    counts: dict[str, int]
+    audit_head_seq: int
+    users: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "ok" if self.ok else "degraded",
+                "schema": {"current": self.schema_current, "head": self.schema_head},
+                **self.counts, "audit_head_seq": self.audit_head_seq, "users": self.users}
+
+
+class Guard:
+    """The archive as one principal may use it."""
+
+    def __init__(self, svc: Docsvc, principal: Principal) -> None:
+        self.svc = svc
+        self.p = principal
+
+    # -- refusals ---------------------------------------------------------------------------
+    def _deny(self, operation: str, *, permission: Permission | None = None, document_id: int | None = None,
+              hide: bool = False) -> NoReturn:
+        with self.svc.catalog.transaction() as tx:
+            tx.append_audit(self.p.username, AuditAction.ACCESS_DENIED, document_id=document_id,
+                            details={"operation": operation, "permission": permission.value if permission else None,
+                                     "role": self.p.role.value, "via": self.p.via})
+        if hide:
+            raise self._missing(document_id)
+        raise Forbidden(
+            f"您的角色（{self.p.role.zh}）无权执行此操作：{operation}。此次尝试已记入审计日志。",
+            f"Your role ({self.p.role.en}) may not do this: {operation}. The attempt has been logged.",
+            details={"operation": operation, "permission": permission.value if permission else None})
+
+    @staticmethod
+    def _missing(document_id: int | None) -> NotFound:
+        return NotFound(f"文档 {document_id} 不存在。", f"Document {document_id} does not exist.")
+
+    def require(self, permission: Permission, operation: str, *, document_id: int | None = None) -> None:
+        if not self.p.can(permission):
+            self._deny(operation, permission=permission, document_id=document_id)
+
+    def _readable(self, document_id: int, operation: str) -> Document:
+        doc = self.svc.catalog.get_document(document_id)
+        if doc is None:
+            raise self._missing(document_id)
+        if not can_read(self.p, doc):
+            self._deny(operation, permission=Permission.READ, document_id=document_id, hide=True)
+        return doc
+
+    def _writable(self, document_id: int, operation: str) -> Document:
+        self.require(Permission.WRITE, operation, document_id=document_id)
+        return self._readable(document_id, operation)
+
+    def _keeps_access(self, doc: Document, operation: str) -> None:
+        """A writer may not file a document where they could no longer read it (an on-site
+        document into a project they are not a member of)."""
+        if not can_read(self.p, doc):
+            with self.svc.catalog.transaction() as tx:
+                tx.append_audit(self.p.username, AuditAction.ACCESS_DENIED, document_id=doc.id or None,
+                                details={"operation": operation, "permission": Permission.READ_ALL_SITES.value,
+                                         "role": self.p.role.value, "via": self.p.via,
+                                         "project": doc.metadata.project})
+            project = doc.metadata.project or "（无 / none）"
+            raise Forbidden(f"您不是项目“{project}”的成员，不能在该项目中存放现场文档（9.2）。此次尝试已记入审计日志。",
+                            f"You are not a member of project '{project}', so you cannot file on-site (9.2) "
+                            "documents there. The attempt has been logged.", field="project")
+
+    # -- documents: reads -------------------------------------------------------------------
+    def list_documents(self, params: Mapping[str, Any]) -> DocumentPage:
+        self.require(Permission.READ, "list_documents")
+        return self.svc.archive.list_documents(params, site_projects=self.p.site_projects)
+
+    def dashboard(self, today: dt.date) -> Dashboard:
+        recent = self.list_documents({"sort": "-updated_at", "limit": RECENT}).items
+        due = [d for d in self.svc.archive.due_for_review(today, within_days=REVIEW_WINDOW_DAYS)
+               if can_read(self.p, d)]
+        return Dashboard(recent, due, today)
+
+    def document(self, document_id: int) -> Document:
+        return self._readable(document_id, "read_document")
+
+    def show(self, document_id: int) -> tuple[Document, list[Version]]:
+        doc = self._readable(document_id, "read_document")
+        return doc, self.svc.catalog.versions(document_id)
+
+    def history(self, document_id: int) -> History:
+        self._readable(document_id, "read_history")
+        return self.svc.archive.history(document_id)
+
+    def read_version(self, document_id: int, number: int | None = None) -> tuple[Version, bytes]:
+        self._readable(document_id, "download")
+        return self.svc.archive.read_version(document_id, number, actor=self.p.username)
+
+    def compare(self, document_id: int, a: int | None, b: int | None) -> Comparison:
+        doc = self._readable(document_id, "compare")
+        versions = self.svc.catalog.versions(document_id)
+        if len(versions) < 2:
+            raise InvalidInput("该文档只有一个版本，无可比较。", "This document has only one version; nothing to compare.",
+                               field="a")
+        a = versions[-2].number if a is None else a
+        b = versions[-1].number if b is None else b
+        sides = []
+        chosen = []
+        for n, name in ((a, "a"), (b, "b")):
+            try:
+                v, data = self.svc.archive.read_version(document_id, n, actor=self.p.username,
+                                                        action=AuditAction.VERSION_VIEWED)
+            except NotFound as exc:
+                raise NotFound(exc.zh, exc.en, field=name) from None
+            chosen.append(v)
+            sides.append(compare.paragraphs_of(data, v.media_type, self._extract_limits()))
+        return Comparison(doc, versions, chosen[0], chosen[1], compare.compare_sides(*sides))
+
+    def _extract_limits(self) -> ExtractLimits:
+        s = self.svc.settings
+        return ExtractLimits(max_input_bytes=s["MAX_UPLOAD_BYTES"], pdf_timeout_seconds=s["PARSE_TIMEOUT_S"],
+                             pdf_cpu_seconds=int(s["PARSE_TIMEOUT_S"]),
+                             pdf_memory_bytes=s["PARSE_MEMORY_MB"] * 1024 * 1024,
+                             package=self.svc.archive.package_limits)
+
+    # -- documents: writes ------------------------------------------------------------------
+    def editable(self, document_id: int) -> Document:
+        """The document, if this principal may change it (for showing an edit form)."""
+        return self._writable(document_id, "edit_form")
+
+    def add_document(self, data: bytes, filename: str, metadata: Mapping[str, Any], *, reason: str = "",
+                     source: VersionSource = VersionSource.UPLOAD,
+                     provenance: Mapping[str, Any] | None = None) -> AddResult:
+        self.require(Permission.WRITE, "upload")
+        meta = check_metadata(metadata, self.svc.vocab, {"owner": self.p.username})
+        self._keeps_access(Document(0, meta, dt.datetime.now(dt.timezone.utc), self.p.username,
+                                    dt.datetime.now(dt.timezone.utc), 0), "upload")
+        return self.svc.archive.add_document(data, filename, metadata,
+                                             actor=self.p.username, reason=reason, source=source,
+                                             provenance=provenance)
+
+    def add_version(self, document_id: int, data: bytes, filename: str, *, reason: str,
+                    metadata: Mapping[str, Any] | None = None) -> AddResult:
+        doc = self._writable(document_id, "add_version")
+        if metadata:
+            new = check_metadata(metadata, self.svc.vocab, doc.metadata.to_dict())
+            self._keeps_access(replace(doc, metadata=new), "add_version")
+        return self.svc.archive.add_version(document_id, data, filename, actor=self.p.username, reason=reason,
+                                            metadata=metadata)
+
+    def set_metadata(self, document_id: int, changes: Mapping[str, Any], *, reason: str = "") -> Document:
+        doc = self._writable(document_id, "set_metadata")
+        if changes:
+            new = check_metadata(changes, self.svc.vocab, doc.metadata.to_dict())
+            self._keeps_access(replace(doc, metadata=new), "set_metadata")
+        return self.svc.archive.set_metadata(document_id, changes, actor=self.p.username, reason=reason)
+
+    def request_deletion(self, document_id: int, *, reason: str) -> NoReturn:
+        self._writable(document_id, "request_deletion")
+        self.svc.archive.request_deletion(document_id, actor=self.p.username, reason=reason)
+        raise AssertionError("request_deletion always refuses")  # pragma: no cover
+
+    # -- the audit log ----------------------------------------------------------------------
+    def audit_page(self, f: reports.AuditFilter, *, limit: int = 50, offset: int = 0) -> AuditPage:
+        self.require(Permission.AUDIT, "read_audit_log")
+        if not 1 <= limit <= MAX_AUDIT_PAGE or offset < 0:
+            raise InvalidInput(f"limit 须在 1 到 {MAX_AUDIT_PAGE} 之间，offset 不能为负。",
+                               f"limit must be 1-{MAX_AUDIT_PAGE} and offset not negative.", field="limit")
+        if f.since and f.until and f.until < f.since:
+            raise InvalidInput("结束日期不能早于开始日期。", "The end date cannot be before the start date.",
+                               field="until")
+        with self.svc.catalog.engine.connect() as conn:
+            entries, total = reports.audit_page(conn, f, limit=limit, offset=offset)
+        return AuditPage(entries, total, limit, offset)
+
+    def verify_audit(self) -> VerifyResult:
+        self.require(Permission.AUDIT, "verify_audit_chain")
+        return self.svc.verify_audit()
+
+    def export_bundle(self, scope: export.BundleScope, out: IO[bytes]) -> export.BundleSummary:
+        self.require(Permission.AUDIT, "export_bundle", document_id=scope.document_id)
+        docs = export.documents_in_scope(self.svc.catalog, scope)
+        if scope.document_id is not None:
+            self._readable(scope.document_id, "export_bundle")
+        readable = {d.id: d for d in docs if can_read(self.p, d)}
+        return export.write_bundle(self.svc.catalog, self.svc.blobs, scope, out, actor=self.p.username,
+                                   documents=readable)
+
+    # -- system -----------------------------------------------------------------------------
+    def health(self) -> Health:
+        self.require(Permission.AUDIT, "read_health")
+        current, head = self.svc.catalog.schema_revision()
+        return Health(current == head, current, head, self.svc.catalog.counts(),
+                      self.svc.catalog.audit_head()[0], self.svc.users.count())
+
+    def integrity_check(self) -> CheckReport:
+        self.require(Permission.AUDIT, "integrity_check")
+        return self.svc.check()
+
+    # -- people -----------------------------------------------------------------------------
+    def users(self) -> list[User]:
+        self.require(Permission.MANAGE_USERS, "list_users")
+        return self.svc.users.list_users()
+
+    def user(self, username: str) -> tuple[User, list[ApiToken]]:
+        self.require(Permission.MANAGE_USERS, "read_user")
+        return self.svc.users.get(username), self.svc.users.tokens(username)
+
+    def create_user(self, username: str, role: str, *, password: str | None = None, display_name: str = "",
+                    projects: Any = ()) -> tuple[User, str | None]:
+        self.require(Permission.MANAGE_USERS, "create_user")
+        return self.svc.users.create_user(username, role, actor=self.p.username, password=password,
+                                          display_name=display_name, projects=projects)
+
+    def update_user(self, username: str, **changes: Any) -> User:
+        self.require(Permission.MANAGE_USERS, "update_user")
+        return self.svc.users.update(username, actor=self.p.username, **changes)
+
+    def reset_password(self, username: str, password: str) -> None:
+        self.require(Permission.MANAGE_USERS, "reset_password")
+        self.svc.users.set_password(username, password, actor=self.p.username)
+
+    def issue_token(self, username: str, name: str) -> IssuedToken:
+        if username != self.p.username:
+            self.require(Permission.MANAGE_USERS, "issue_token")
+        return self.svc.users.issue_token(username, actor=self.p.username, name=name)
+
+    def revoke_token(self, username: str, token_id: int) -> None:
+        if username != self.p.username:
+            self.require(Permission.MANAGE_USERS, "revoke_token")
+        self.svc.users.revoke_token(username, token_id, actor=self.p.username)
+
+    def my_account(self) -> tuple[User, list[ApiToken]]:
+        return self.svc.users.get(self.p.username), self.svc.users.tokens(self.p.username)
+
+    def change_my_password(self, current: str, new: str) -> None:
+        self.svc.users.set_password(self.p.username, new, actor=self.p.username, current_password=current)
+
+
+__all__ = ["AuditPage", "Comparison", "Dashboard", "Guard", "Health", "Role", "check_metadata"]

@@ -1,0 +1,495 @@
+"""People: accounts, roles, passwords, API tokens, project membership — and who may do what.
+
+Roles and their permissions are declared once here (:data:`ROLE_PERMISSIONS`); the per-document
+rule (on-site documents only for members of their project) is :func:`can_read`. The web UI, the
+REST API and the CLI all go through :class:`docsvc.services.access.Guard`, which applies them.
+
+Every change to an account is an audit entry written in the same transaction as the change
+(ISO 27001 A.12.4.3: privilege changes and administrator actions are logged), and so is every
+sign-in, successful or not (A.12.4.1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Iterable, Mapping
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from docsvc.adapters import accounts as db
+from docsvc.adapters.catalog import SqlCatalog
+from docsvc.core.model import DocClass, Document, iso, utcnow
+from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
+
+
+class Unauthenticated(DocsvcError):
+    """No valid credentials: sign in, or send a valid API token."""
+
+    code = "unauthenticated"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    DRAFTER = "drafter"
+    MEMBER = "member"
+    AUDITOR = "auditor"
+
+    @property
+    def zh(self) -> str:
+        return _ROLE_LABELS[self][0]
+
+    @property
+    def en(self) -> str:
+        return _ROLE_LABELS[self][1]
+
+
+_ROLE_LABELS = {
+    Role.ADMIN: ("管理员", "Administrator"),
+    Role.MANAGER: ("经理", "Manager"),
+    Role.DRAFTER: ("起草人", "Drafter"),
+    Role.MEMBER: ("项目成员", "Project member"),
+    Role.AUDITOR: ("审计员", "Auditor"),
+}
+
+
+class Permission(StrEnum):
+    READ = "document.read"  # user documents (9.1), and on-site documents (9.2) of one's projects
+    READ_ALL_SITES = "document.read_all_sites"  # on-site documents of every project
+    WRITE = "document.write"  # upload, new version, metadata, deletion request
+    GENERATE = "template.generate"  # fill a Word template into a new document
+    MANAGE_TEMPLATES = "template.manage"  # add or change Word templates
+    AUDIT = "audit.read"  # the whole audit log, chain verification, bundles, system health
+    MANAGE_USERS = "user.manage"  # accounts, roles, tokens of others, project membership
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS},
+    Role.DRAFTER: frozenset({Permission.READ, Permission.WRITE, Permission.GENERATE}),
+    Role.MEMBER: frozenset({Permission.READ, Permission.WRITE}),
+    # Auditors read everything and write nothing (reliability.md 1.6).
+    Role.AUDITOR: frozenset({Permission.READ, Permission.READ_ALL_SITES, Permission.AUDIT}),
+}
+
+
+class AccountAction(StrEnum):
+    """Audit actions about people (the document actions are ``core.model.AuditAction``)."""
+
+    USER_CREATED = "user.created"
+    USER_CHANGED = "user.changed"
+    PASSWORD_CHANGED = "user.password_changed"
+    PROJECTS_CHANGED = "user.projects_changed"
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
+    LOGIN = "login.succeeded"
+    LOGIN_FAILED = "login.failed"
+    LOGOUT = "logout"
+
+    @property
+    def zh(self) -> str:
+        return _ACCOUNT_LABELS[self][0]
+
+    @property
+    def en(self) -> str:
+        return _ACCOUNT_LABELS[self][1]
+
+
+_ACCOUNT_LABELS = {
+    AccountAction.USER_CREATED: ("创建用户", "User created"),
+    AccountAction.USER_CHANGED: ("修改用户", "User changed"),
+    AccountAction.PASSWORD_CHANGED: ("修改密码", "Password changed"),
+    AccountAction.PROJECTS_CHANGED: ("修改项目成员", "Projects changed"),
+    AccountAction.TOKEN_CREATED: ("创建 API 令牌", "API token created"),
+    AccountAction.TOKEN_REVOKED: ("吊销 API 令牌", "API token revoked"),
+    AccountAction.LOGIN: ("登录", "Signed in"),
+    AccountAction.LOGIN_FAILED: ("登录失败", "Sign-in failed"),
+    AccountAction.LOGOUT: ("退出", "Signed out"),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking, with what they may do. Built per request; never cached across requests, so
+    a role change or a deactivation takes effect on the next request."""
+
+    username: str
+    role: Role
+    projects: frozenset[str] = frozenset()
+    display_name: str = ""
+    user_id: int | None = None
+    via: str = ""  # "ui", "api", "api-token:NAME", "cli": recorded with denied attempts
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+    @property
+    def site_projects(self) -> frozenset[str] | None:
+        """The projects whose on-site documents this principal may read; None means all."""
+        return None if self.can(Permission.READ_ALL_SITES) else self.projects
+
+
+def can_read(p: Principal, doc: Document) -> bool:
+    """User documents (9.1) are open to every role; on-site documents (9.2) to the members of
+    their project, and to managers, administrators and auditors."""
+    if not p.can(Permission.READ):
+        return False
+    if doc.metadata.doc_class != DocClass.SITE or p.site_projects is None:
+        return True
+    return bool(doc.metadata.project) and doc.metadata.project in p.site_projects
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    active: bool
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    last_login_at: dt.datetime | None
+    projects: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username, "display_name": self.display_name,
+                "role": self.role.value, "active": self.active, "created_at": iso(self.created_at),
+                "created_by": self.created_by, "updated_at": iso(self.updated_at),
+                "last_login_at": iso(self.last_login_at) if self.last_login_at else None,
+                "projects": list(self.projects)}
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    name: str
+    created_at: dt.datetime
+    created_by: str
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created_at": iso(self.created_at), "created_by": self.created_by,
+                "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
+                "revoked_at": iso(self.revoked_at) if self.revoked_at else None}
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once; only its hash is stored
+
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MIN_PASSWORD, MAX_PASSWORD = 10, 200
+TOKEN_PREFIX = "dsv_"
+# A token's last-use time is written at most this often: a write per API read would serialise
+# every reader behind the catalog's write lock.
+TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
+UNUSABLE_PASSWORD = "!"  # never matches: check_password_hash() rejects it
+# Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("docsvc-timing-equaliser")
+
+
+def _utc(ts: dt.datetime | None) -> dt.datetime | None:
+    if ts is None:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+
+
+def _user(row: Mapping[str, Any], projects: Iterable[str] = ()) -> User:
+    return User(row["id"], row["username"], row["display_name"], Role(row["role"]), bool(row["active"]),
+                _utc(row["created_at"]), row["created_by"], _utc(row["updated_at"]),
+                _utc(row["last_login_at"]), tuple(projects))
+
+
+def _token(row: Mapping[str, Any]) -> ApiToken:
+    return ApiToken(row["id"], row["name"], _utc(row["created_at"]), row["created_by"],
+                    _utc(row["last_used_at"]), _utc(row["revoked_at"]))
+
+
+def hash_token(secret: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def session_fingerprint(password_hash: str) -> str:
+    """Stored in the session cookie: changing the password ends every other session."""
+    return hashlib.sha256(f"docsvc-session\n{password_hash}".encode()).hexdigest()[:32]
+
+
+def parse_role(value: Any) -> Role:
+    try:
+        return Role(str(value).strip().lower())
+    except ValueError:
+        valid = ", ".join(f"{r.value}（{r.zh}）" for r in Role)
+        raise InvalidInput(f"角色“{value}”无效。可选：{valid}",
+                           f"Invalid role '{value}'. Valid roles: {', '.join(r.value for r in Role)}",
+                           field="role", details={"valid": [r.value for r in Role]}) from None
+
+
+def clean_username(value: Any) -> str:
+    name = str(value or "").strip().lower()
+    if not USERNAME_RE.match(name):
+        raise InvalidInput("用户名只能包含小写英文字母、数字、点、下划线和连字符，以字母或数字开头，最多 64 个字符。",
+                           "A username is 1-64 lowercase letters, digits, dots, underscores or hyphens, "
+                           "starting with a letter or digit.", field="username")
+    return name
+
+
+def check_password_policy(password: str) -> None:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"密码长度须为 {MIN_PASSWORD} 到 {MAX_PASSWORD} 个字符。",
+                           f"A password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long.",
+                           field="password")
+
+
+def _clean_text(value: Any, name: str, zh: str, limit: int) -> str:
+    text = str(value or "").strip()
+    if len(text) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInput(f"{zh}无效：最多 {limit} 个字符，且不能包含控制字符。",
+                           f"Invalid {name}: at most {limit} characters, no control characters.", field=name)
+    return text
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters, 96 bits
+
+
+class UserService:
+    def __init__(self, catalog: SqlCatalog) -> None:
+        self.catalog = catalog
+
+    def _read(self):
+        try:
+            return self.catalog.engine.connect()
+        except Exception as exc:  # noqa: BLE001 - any driver error means the catalog is down
+            raise Unavailable("目录数据库暂时不可用，请稍后重试。",
+                              "The catalog database is unavailable; retry later.") from exc
+
+    # -- reads ----------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._read() as conn:
+            return db.count_users(conn)
+
+    def list_users(self) -> list[User]:
+        with self._read() as conn:
+            return [_user(r, db.projects_of(conn, r["id"])) for r in db.list_users(conn)]
+
+    def get(self, username: str) -> User:
+        with self._read() as conn:
+            row = db.user_by_username(conn, str(username).strip().lower())
+            if row is None:
+                raise NotFound(f"用户“{username}”不存在。", f"User '{username}' does not exist.", field="username")
+            return _user(row, db.projects_of(conn, row["id"]))
+
+    def tokens(self, username: str) -> list[ApiToken]:
+        user = self.get(username)
+        with self._read() as conn:
+            return [_token(r) for r in db.tokens_of(conn, user.id)]
+
+    # -- account changes (each one an audit entry in the same transaction) -----------------
+    def create_user(self, username: str, role: str | Role, *, actor: str, password: str | None = None,
+                    display_name: str = "", projects: Iterable[str] = ()) -> tuple[User, str | None]:
+        """Returns the user and, when no password was given, the random one made for it (once)."""
+        username = clean_username(username)
+        role = parse_role(role)
+        display_name = _clean_text(display_name, "display_name", "显示名称", 200)
+        generated = None
+        if password is None:
+            password = generated = random_password()
+        check_password_policy(password)
+        projects = self._clean_projects(projects)
+        pw_hash = generate_password_hash(password)
+        with self.catalog.transaction() as tx:
+            if db.user_by_username(tx.conn, username) is not None:
+                raise Conflict(f"用户名“{username}”已被使用。", f"The username '{username}' is taken.",
+                               field="username")
+            user_id = db.insert_user(tx.conn, username=username, display_name=display_name, role=role.value,
+                                     password_hash=pw_hash, actor=actor, now=tx.now)
+            db.set_projects(tx.conn, user_id, projects, actor=actor, now=tx.now)
+            tx.append_audit(actor, AccountAction.USER_CREATED,
+                            details={"username": username, "role": role.value, "projects": projects})
+        return self.get(username), generated
+
+    def ensure_initial_admin(self) -> str | None:
+        """With no users at all, create ``admin`` with a random password and return that password
+        (the caller prints it once); otherwise do nothing and return None."""
+        password = random_password()
+        pw_hash = generate_password_hash(password)
+        with self.catalog.transaction() as tx:
+            # Counted under the write lock: two processes starting at once make one admin.
+            if db.count_users(tx.conn):
+                return None
+            db.insert_user(tx.conn, username="admin", display_name="管理员 Administrator", role=Role.ADMIN.value,
+                           password_hash=pw_hash, actor="docsvc", now=tx.now)
+            tx.append_audit("docsvc", AccountAction.USER_CREATED,
+                            details={"username": "admin", "role": Role.ADMIN.value, "initial": True})
+        return password
+
+    def update(self, username: str, *, actor: str, role: str | Role | None = None, active: bool | None = None,
+               display_name: str | None = None, projects: Iterable[str] | None = None) -> User:
+        """Change role, active flag, display name and/or projects; one audit entry per kind."""
+        changes: dict[str, Any] = {}
+        if role is not None:
+            changes["role"] = parse_role(role).value
+        if active is not None:
+            if not isinstance(active, bool):
+                raise InvalidInput("active 必须是 true 或 false。", "active must be true or false.", field="active")
+            changes["active"] = active
+        if display_name is not None:
+            changes["display_name"] = _clean_text(display_name, "display_name", "显示名称", 200)
+        new_projects = None if projects is None else self._clean_projects(projects)
+        with self.catalog.transaction() as tx:
+            row = self._locked(tx, username)
+            before = {k: row[k] for k in changes}
+            diff = {k: {"from": before[k], "to": v} for k, v in changes.items() if before[k] != v}
+            if diff.get("role", {}).get("from") == Role.ADMIN or diff.get("active", {}).get("from") is True:
+                if row["role"] == Role.ADMIN and self._last_active_admin(tx, row["id"]):
+                    raise Conflict("不能降级或停用最后一个启用的管理员。",
+                                   "The last active administrator cannot be demoted or deactivated.",
+                                   field="role" if "role" in diff else "active")
+            if diff:
+                db.update_user(tx.conn, row["id"], tx.now, **{k: v["to"] for k, v in diff.items()})
+                tx.append_audit(actor, AccountAction.USER_CHANGED,
+                                details={"username": row["username"], "changes": diff})
+            if new_projects is not None:
+                old = db.projects_of(tx.conn, row["id"])
+                if old != new_projects:
+                    db.set_projects(tx.conn, row["id"], new_projects, actor=actor, now=tx.now)
+                    tx.append_audit(actor, AccountAction.PROJECTS_CHANGED,
+                                    details={"username": row["username"], "from": old, "to": new_projects})
+        return self.get(username)
+
+    def set_password(self, username: str, new_password: str, *, actor: str,
+                     current_password: str | None = None) -> None:
+        """Set a password. Users changing their own pass ``current_password``; administrators
+        resetting someone else's do not."""
+        check_password_policy(new_password)
+        pw_hash = generate_password_hash(new_password)
+        with self.catalog.transaction() as tx:
+            row = self._locked(tx, username)
+            if current_password is not None and not check_password_hash(row["password_hash"], current_password):
+                raise InvalidInput("当前密码不正确。", "The current password is wrong.", field="current_password")
+            db.update_user(tx.conn, row["id"], tx.now, password_hash=pw_hash)
+            tx.append_audit(actor, AccountAction.PASSWORD_CHANGED,
+                            details={"username": row["username"], "reset_by_other": actor != row["username"]})
+
+    def issue_token(self, username: str, *, actor: str, name: str = "") -> IssuedToken:
+        name = _clean_text(name or "api", "name", "令牌名称", 100) or "api"
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.catalog.transaction() as tx:
+            row = self._locked(tx, username)
+            token_id = db.insert_token(tx.conn, user_id=row["id"], name=name, token_hash=hash_token(secret),
+                                       actor=actor, now=tx.now)
+            tx.append_audit(actor, AccountAction.TOKEN_CREATED,
+                            details={"username": row["username"], "token_id": token_id, "name": name})
+            token = _token(db.token_by_id(tx.conn, token_id))
+        return IssuedToken(token, secret)
+
+    def revoke_token(self, username: str, token_id: int, *, actor: str) -> None:
+        with self.catalog.transaction() as tx:
+            row = self._locked(tx, username)
+            token = db.token_by_id(tx.conn, token_id)
+            if token is None or token["user_id"] != row["id"]:
+                raise NotFound(f"令牌 {token_id} 不存在。", f"Token {token_id} does not exist.", field="token_id")
+            if token["revoked_at"] is None:
+                db.revoke_token(tx.conn, token_id, tx.now)
+                tx.append_audit(actor, AccountAction.TOKEN_REVOKED,
+                                details={"username": row["username"], "token_id": token_id, "name": token["name"]})
+
+    # -- authentication --------------------------------------------------------------------
+    def login(self, username: str, password: str, *, via: str = "ui") -> tuple[Principal, str]:
+        """Check a password; returns the principal and the session fingerprint. Both outcomes
+        are audit entries. The message never says whether the name or the password was wrong."""
+        name = str(username or "").strip().lower()[:64]
+        with self._read() as conn:
+            row = db.user_by_username(conn, name) if USERNAME_RE.match(name) else None
+        ok = check_password_hash(row["password_hash"] if row else _DUMMY_HASH, str(password or "")[:MAX_PASSWORD])
+        if not (row and ok and row["active"]):
+            reason = "unknown_user" if row is None else ("inactive" if ok else "wrong_password")
+            with self.catalog.transaction() as tx:
+                tx.append_audit(name or "-", AccountAction.LOGIN_FAILED, details={"reason": reason, "via": via})
+            raise Unauthenticated("用户名或密码不正确，或账户已停用。",
+                                  "Wrong username or password, or the account is disabled.")
+        with self.catalog.transaction() as tx:
+            db.record_login(tx.conn, row["id"], tx.now)
+            tx.append_audit(row["username"], AccountAction.LOGIN, details={"via": via})
+        return self._principal(row, via), session_fingerprint(row["password_hash"])
+
+    def logout(self, principal: Principal) -> None:
+        with self.catalog.transaction() as tx:
+            tx.append_audit(principal.username, AccountAction.LOGOUT, details={"via": principal.via})
+
+    def principal_for_session(self, user_id: int, fingerprint: str) -> Principal | None:
+        """None when the account is gone, disabled, or its password changed since sign-in."""
+        with self._read() as conn:
+            row = db.user_by_id(conn, user_id)
+            if row is None or not row["active"] or not secrets.compare_digest(
+                    session_fingerprint(row["password_hash"]), str(fingerprint)):
+                return None
+            return self._principal(row, "ui", conn)
+
+    def principal_for_token(self, secret: str) -> Principal:
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            raise Unauthenticated("API 令牌无效。", "Invalid API token.")
+        with self._read() as conn:
+            row = db.token_with_user(conn, hash_token(secret))
+            if row is None or row["token_revoked_at"] is not None or not row["active"]:
+                raise Unauthenticated("API 令牌无效、已吊销，或其账户已停用。",
+                                      "The API token is invalid or revoked, or its account is disabled.")
+            principal = self._principal(row, f"api-token:{row['token_name']}", conn)
+        now = utcnow()
+        last = _utc(row["token_last_used_at"])
+        if last is None or now - last > TOKEN_TOUCH_INTERVAL:
+            with self.catalog.engine.connect().execution_options(write=True) as conn, conn.begin():
+                db.touch_token(conn, row["token_id"], now)
+        return principal
+
+    def principal_for_cli(self, actor: str) -> Principal:
+        """The CLI runs as an operator who already holds the archive folder and the database;
+        when ``--as`` names an active docsvc user, that user's role applies instead, so the
+        same rules can be checked from a terminal."""
+        with self._read() as conn:
+            row = db.user_by_username(conn, actor.strip().lower()) if USERNAME_RE.match(actor.strip().lower()) else None
+            if row is not None and row["active"]:
+                return self._principal(row, "cli", conn)
+        return Principal(actor, Role.ADMIN, via="cli")
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _principal(self, row: Mapping[str, Any], via: str, conn=None) -> Principal:
+        if conn is None:
+            with self._read() as c:
+                projects = db.projects_of(c, row["id"])
+        else:
+            projects = db.projects_of(conn, row["id"])
+        return Principal(row["username"], Role(row["role"]), frozenset(projects), row["display_name"],
+                         row["id"], via)
+
+    @staticmethod
+    def _locked(tx, username: str) -> Mapping[str, Any]:
+        row = db.user_by_username(tx.conn, str(username).strip().lower(), for_update=True)
+        if row is None:
+            raise NotFound(f"用户“{username}”不存在。", f"User '{username}' does not exist.", field="username")
+        return row
+
+    @staticmethod
+    def _last_active_admin(tx, user_id: int) -> bool:
+        others = [r for r in db.list_users(tx.conn)
+                  if r["id"] != user_id and r["role"] == Role.ADMIN and r["active"]]
+        return not others
+
+    @staticmethod
+    def _clean_projects(projects: Iterable[str]) -> list[str]:
+        if isinstance(projects, str):
+            projects = projects.replace("，", ",").split(",")
+        cleaned = sorted({_clean_text(p, "projects", "项目", 500) for p in projects if str(p).strip()})
+        if len(cleaned) > 200:
+            raise InvalidInput("项目过多（最多 200 个）。", "Too many projects (at most 200).", field="projects")
+        return cleaned

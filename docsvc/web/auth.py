@@ -1,0 +1,175 @@
+"""Who is asking: sessions for the UI, bearer tokens for the REST API; sign-in, sign-out,
+language switch and the "my account" page."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for,
+)
+from flask_wtf.csrf import CSRFError, validate_csrf
+
+from docsvc.app import Docsvc
+from docsvc.errors import InvalidInput
+from docsvc.services.access import Guard
+from docsvc.services.users import Permission, Principal, Unauthenticated
+from docsvc.web.i18n import LANG_COOKIE, LANGUAGES, pick
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+
+def svc() -> Docsvc:
+    return current_app.extensions["docsvc"]
+
+
+# -- principals -------------------------------------------------------------------------------
+def session_principal() -> Principal | None:
+    if "principal" not in g:
+        p = None
+        uid, fp = session.get("uid"), session.get("auth")
+        if isinstance(uid, int) and isinstance(fp, str):
+            p = svc().users.principal_for_session(uid, fp)
+            if p is None:
+                session.clear()  # account gone, disabled, or password changed elsewhere
+        g.principal = p
+    return g.principal
+
+
+def api_principal() -> Principal:
+    """Bearer token; or the session cookie, but only together with a valid X-CSRFToken header
+    (a cookie is sent by the browser on its own, a header is not)."""
+    if "principal" in g and g.principal is not None:
+        return g.principal
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Authorization 头格式应为：Bearer <令牌>。",
+                                  "The Authorization header must be: Bearer <token>.")
+        p = svc().users.principal_for_token(token.strip())
+        g.principal = Principal(p.username, p.role, p.projects, p.display_name, p.user_id, "api:" + p.via)
+        return g.principal
+    if session.get("uid") is not None:
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken", ""))
+        except Exception:  # ValidationError: missing, expired or forged
+            raise CSRFError("使用会话访问 API 时必须提供有效的 X-CSRFToken 请求头。") from None
+        p = session_principal()
+        if p is not None:
+            g.principal = Principal(p.username, p.role, p.projects, p.display_name, p.user_id, "api:session")
+            return g.principal
+    raise Unauthenticated("需要登录：请在 Authorization 头中提供 API 令牌（Bearer）。",
+                          "Authentication required: send an API token as 'Authorization: Bearer <token>'.")
+
+
+def guard() -> Guard:
+    """The archive as the current (UI) principal may use it."""
+    p = session_principal()
+    if p is None:
+        raise Unauthenticated("请先登录。", "Please sign in.")
+    return svc().guard(p)
+
+
+def login_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if session_principal() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an absolute or scheme-relative URL (open redirect)."""
+    if not target:
+        return url_for("ui_docs.dashboard")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("ui_docs.dashboard")
+    return target
+
+
+# -- pages ------------------------------------------------------------------------------------
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        try:
+            p, fingerprint = svc().users.login(request.form.get("username", ""), request.form.get("password", ""))
+        except Unauthenticated as exc:
+            error = exc
+        else:
+            session.clear()
+            session.permanent = True
+            session["uid"], session["auth"] = p.user_id, fingerprint
+            return redirect(_safe_next(request.args.get("next")))
+    elif session_principal() is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", error=error,
+                           initial_admin=g.get("initial_admin_created", False)), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout():
+    p = session_principal()
+    if p is not None:
+        svc().users.logout(p)
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/lang")
+def set_language():
+    lang = request.form.get("lang", "zh")
+    resp = redirect(_safe_next(request.form.get("next")))
+    if lang in LANGUAGES:
+        resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return resp
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    gd = guard()
+    errors: dict[str, str] = {}
+    new_token = None
+    if request.method == "POST":
+        form = request.form
+        try:
+            if form.get("action") == "password":
+                if form.get("new_password") != form.get("confirm_password"):
+                    raise InvalidInput("两次输入的新密码不一致。", "The new passwords do not match.",
+                                       field="confirm_password")
+                gd.change_my_password(form.get("current_password", ""), form.get("new_password", ""))
+                # The session fingerprint follows the password: sign in again with the new one.
+                session.clear()
+                flash(pick(InvalidInput("密码已修改，请用新密码重新登录。", "Password changed; sign in with the new one.")))
+                return redirect(url_for("auth.login"))
+            if form.get("action") == "token":
+                new_token = gd.issue_token(gd.p.username, form.get("name", ""))
+            elif form.get("action") == "revoke":
+                gd.revoke_token(gd.p.username, _int_form("token_id"))
+                flash(pick(InvalidInput("令牌已吊销。", "Token revoked.")))
+                return redirect(url_for("auth.account"))
+        except InvalidInput as exc:
+            errors[exc.field or "_"] = pick(exc)
+    user, tokens = gd.my_account()
+    return render_template("account.html", user=user, tokens=tokens, new_token=new_token, errors=errors,
+                           status=400 if errors else 200), (400 if errors else 200)
+
+
+def _int_form(name: str) -> int:
+    try:
+        return int(request.form.get(name, ""))
+    except ValueError:
+        raise InvalidInput(f"{name} 必须是整数。", f"{name} must be an integer.", field=name) from None
+
+
+def register(app: Flask) -> None:
+    @app.context_processor
+    def _principal_in_templates():
+        return {"principal": session_principal(), "Permission": Permission}

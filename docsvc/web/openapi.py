@@ -1,0 +1,252 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, served at ``/api/v1/openapi.json``.
+
+Written by hand next to the routes rather than generated from them: the descriptions are for
+people. ``tests/test_web_openapi.py`` validates it and checks that every ``/api/v1`` route is
+described and every described operation exists.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from docsvc.core.model import AuditAction, DocClass, DocStatus, PdcaPhase, ServiceCategory, ServiceScope
+from docsvc.services.users import AccountAction, Role
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Invalid input / 输入无效", 401: "Not authenticated / 未认证", 403: "Role may not do this / 无权限",
+            404: "Not found (or not visible to you) / 不存在", 409: "Conflict / 冲突", 413: "Too large / 过大",
+            415: "Unsupported content / 不支持的内容", 422: "Damaged or unsafe content / 内容损坏或不安全",
+            500: "Stored data damaged / 存档损坏", 503: "Unavailable, retry / 暂不可用"}
+    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+
+
+def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+DOC_ID = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+USERNAME = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
+READ = (400, 401, 404, 503)
+WRITE = (400, 401, 403, 404, 413, 415, 422, 503)
+
+_enum = lambda e: {"type": "string", "enum": [m.value for m in e]}  # noqa: E731
+
+METADATA_PROPS: dict[str, Any] = {
+    "title": {"type": "string", "maxLength": 500},
+    "doc_type": {"type": "string", "description": "contract, service_plan, sla, … (and DOCSVC_EXTRA_DOC_TYPES)"},
+    "service_category": _enum(ServiceCategory),
+    "doc_class": _enum(DocClass),
+    "service_scope": {"type": ["string", "null"], "enum": [m.value for m in ServiceScope] + [None]},
+    "pdca_phase": {"type": ["string", "null"], "enum": [m.value for m in PdcaPhase] + [None]},
+    "project": {"type": "string"},
+    "counterparty": {"type": "string"},
+    "tags": {"type": "array", "items": {"type": "string"}},
+    "status": _enum(DocStatus),
+    "effective_date": {"type": ["string", "null"], "format": "date"},
+    "review_due": {"type": ["string", "null"], "format": "date"},
+    "owner": {"type": "string"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message", "message_en"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string", "description": "中文"},
+                       "message_en": {"type": "string"}, "field": {"type": "string"},
+                       "details": {"type": "object"}}}}},
+    "Metadata": {"type": "object", "properties": METADATA_PROPS},
+    "Document": {"type": "object", "properties": {
+        "id": {"type": "integer"}, **METADATA_PROPS, "created_at": {"type": "string", "format": "date-time"},
+        "created_by": {"type": "string"}, "updated_at": {"type": "string", "format": "date-time"},
+        "latest_version": {"type": "integer"}}},
+    "Version": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "document_id": {"type": "integer"}, "number": {"type": "integer"},
+        "sha256": {"type": "string"}, "size": {"type": "integer"}, "media_type": {"type": "string"},
+        "original_filename": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+        "created_by": {"type": "string"}, "reason": {"type": "string"}, "source": {"type": "string"},
+        "provenance": {"type": "object"}, "content_url": {"type": "string"}}},
+    "DocumentWithVersions": {"allOf": [_ref("Document"), {"type": "object", "properties": {
+        "versions": {"type": "array", "items": _ref("Version")}}}]},
+    "DocumentPage": {"type": "object", "properties": {
+        "items": {"type": "array", "items": _ref("Document")}, "total": {"type": "integer"},
+        "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
+    "AuditEntry": {"type": "object", "properties": {
+        "seq": {"type": "integer"}, "ts": {"type": "string"}, "actor": {"type": "string"},
+        "action": {"type": "string", "enum": [a.value for a in AuditAction] + [a.value for a in AccountAction]},
+        "document_id": {"type": ["integer", "null"]}, "version": {"type": ["integer", "null"]},
+        "details": {"type": "object"}, "prev_hash": {"type": "string"}, "hash": {"type": "string"}}},
+    "AuditPage": {"type": "object", "properties": {
+        "items": {"type": "array", "items": _ref("AuditEntry")}, "total": {"type": "integer"},
+        "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
+    "History": {"type": "object", "properties": {
+        "document": _ref("Document"), "versions": {"type": "array", "items": _ref("Version")},
+        "events": {"type": "array", "items": _ref("AuditEntry")}}},
+    "VerifyResult": {"type": "object", "properties": {
+        "ok": {"type": "boolean"}, "checked": {"type": "integer"}, "broken_seq": {"type": ["integer", "null"]},
+        "reason": {"type": "string"}, "reason_en": {"type": "string"}}},
+    "Comparison": {"type": "object", "properties": {
+        "document_id": {"type": "integer"}, "a": {"type": "integer"}, "b": {"type": "integer"},
+        "changed": {"type": "integer"}, "deleted": {"type": "integer"}, "inserted": {"type": "integer"},
+        "notice": {"type": "string"}, "notice_en": {"type": "string"},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {
+            "kind": {"type": "string", "enum": ["equal", "changed", "deleted", "inserted", "skipped"]},
+            "left_no": {"type": ["integer", "null"]}, "right_no": {"type": ["integer", "null"]},
+            "left": {"type": "array", "description": "[text, changed] pairs"},
+            "right": {"type": "array", "description": "[text, changed] pairs"},
+            "skipped": {"type": "integer"}}}}}},
+    "User": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+        "role": _enum(Role), "active": {"type": "boolean"}, "created_at": {"type": "string"},
+        "created_by": {"type": "string"}, "updated_at": {"type": "string"},
+        "last_login_at": {"type": ["string", "null"]}, "projects": {"type": "array", "items": {"type": "string"}}}},
+    "Health": {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]}, "schema": {"type": "object"},
+        "documents": {"type": "integer"}, "versions": {"type": "integer"}, "audit_entries": {"type": "integer"},
+        "outbox_pending": {"type": "integer"}, "audit_head_seq": {"type": "integer"}, "users": {"type": "integer"}}},
+    "CheckReport": {"type": "object", "properties": {
+        "ok": {"type": "boolean"}, "stats": {"type": "object"}, "problems": {"type": "array", "items": {"type": "object"}},
+        "audit": {"oneOf": [_ref("VerifyResult"), {"type": "null"}]}}},
+}
+
+UPLOAD_FIELDS = {"file": {"type": "string", "contentMediaType": "application/octet-stream",
+                          "description": "docx, pdf, txt, md or csv; the type is decided from the content"},
+                 "reason": {"type": "string"}}
+
+
+def _paths() -> dict[str, Any]:
+    doc_filters = [_q(n, d) for n, d in (
+        ("doc_type", "文档类型 / document type"), ("service_category", "§4 code"), ("doc_class", "user | site"),
+        ("service_scope", "support | provision | delivery"), ("pdca_phase", "plan | do | check | act"),
+        ("project", "项目"), ("counterparty", "相对方"), ("status", "draft | effective | superseded | archived"),
+        ("owner", "负责人"), ("tag", "标签"), ("title", "title contains / 标题包含"),
+        ("review_due_before", "YYYY-MM-DD"))] + [
+        _q("sort", "id, title, created_at, updated_at, review_due, effective_date; prefix - for descending"),
+        _q("limit", "1-1000, default 50", {"type": "integer"}), _q("offset", "default 0", {"type": "integer"})]
+    audit_filters = [_q("actor", "exact username"), _q("action", "repeatable", {"type": "string"}),
+                     _q("document_id", "document id", {"type": "integer"}), _q("since", "YYYY-MM-DD (inclusive)"),
+                     _q("until", "YYYY-MM-DD (inclusive)"), _q("limit", "1-500, default 50", {"type": "integer"}),
+                     _q("offset", "default 0", {"type": "integer"})]
+    zip_response = {"description": "ZIP audit bundle (with verify_bundle.py)",
+                    "content": {"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}}}
+    file_response = {"description": "The exact stored bytes, as an attachment; ETag is the SHA-256",
+                     "content": {"application/octet-stream": {"schema": {"type": "string"}}}}
+    return {
+        "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [],
+                                         "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        "/api/v1/me": {"get": {"operationId": "me", "summary": "Who am I / 当前用户与权限",
+                               "responses": {"200": _json({"type": "object"}, "principal"), **_errors(401)}}},
+        "/api/v1/health": {"get": {"operationId": "health", "summary": "Schema, counts, outbox, audit head (auditor, manager, admin)",
+                                   "responses": {"200": _json(_ref("Health"), "ok"),
+                                                 "503": _json(_ref("Health"), "degraded"), **_errors(401, 403)}}},
+        "/api/v1/health/check": {"post": {"operationId": "integrityCheck",
+                                          "summary": "Re-hash every blob, find missing/orphans, verify the audit chain",
+                                          "responses": {"200": _json(_ref("CheckReport"), "report"), **_errors(401, 403)}}},
+        "/api/v1/documents": {
+            "get": {"operationId": "listDocuments", "summary": "List documents you may read / 文档列表",
+                    "parameters": doc_filters,
+                    "responses": {"200": _json(_ref("DocumentPage"), "a page"), **_errors(400, 401)}},
+            "post": {"operationId": "createDocument", "summary": "Upload a new document / 上传新文档",
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                         "type": "object", "required": ["file"],
+                         "properties": {**UPLOAD_FIELDS, **METADATA_PROPS}}}}},
+                     "responses": {"201": _json({"type": "object", "properties": {
+                         "document": _ref("Document"), "version": _ref("Version")}}, "archived"),
+                         **_errors(*WRITE)}}},
+        "/api/v1/documents/{doc_id}": {
+            "parameters": [DOC_ID],
+            "get": {"operationId": "showDocument", "summary": "Metadata and versions",
+                    "responses": {"200": _json(_ref("DocumentWithVersions"), "the document"), **_errors(*READ)}},
+            "patch": {"operationId": "updateDocument", "summary": "Change metadata (an audit event)",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                          "type": "object", "required": ["metadata"],
+                          "properties": {"metadata": _ref("Metadata"), "reason": {"type": "string"}}}}}},
+                      "responses": {"200": _json(_ref("Document"), "updated"), **_errors(400, 401, 403, 404)}},
+            "delete": {"operationId": "requestDeletion",
+                       "summary": "Request deletion: logged and always refused (history is immutable)",
+                       "parameters": [_q("reason", "why")],
+                       "responses": _errors(401, 403, 404, 409)}},
+        "/api/v1/documents/{doc_id}/history": {
+            "parameters": [DOC_ID],
+            "get": {"operationId": "history", "summary": "Every version and event: who, when, what, why",
+                    "responses": {"200": _json(_ref("History"), "history"), **_errors(*READ)}}},
+        "/api/v1/documents/{doc_id}/versions": {
+            "parameters": [DOC_ID],
+            "post": {"operationId": "addVersion", "summary": "Add a version (a change reason is required, spec 8.4.2)",
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                         "type": "object", "required": ["file", "reason"], "properties": UPLOAD_FIELDS}}}},
+                     "responses": {"201": _json({"type": "object"}, "version added"),
+                                   "200": _json({"type": "object"}, "identical to the latest version: nothing added"),
+                                   **_errors(*WRITE)}}},
+        "/api/v1/documents/{doc_id}/content": {
+            "parameters": [DOC_ID],
+            "get": {"operationId": "downloadLatest", "summary": "Download the latest version",
+                    "responses": {"200": file_response, **_errors(401, 404, 500)}}},
+        "/api/v1/documents/{doc_id}/versions/{number}/content": {
+            "parameters": [DOC_ID, NUMBER],
+            "get": {"operationId": "downloadVersion", "summary": "Download one version",
+                    "responses": {"200": file_response, **_errors(401, 404, 500)}}},
+        "/api/v1/documents/{doc_id}/compare": {
+            "parameters": [DOC_ID],
+            "get": {"operationId": "compare", "summary": "Paragraph-level diff of versions a and b",
+                    "parameters": [_q("a", "older version (default: the one before the latest)", {"type": "integer"}),
+                                   _q("b", "newer version (default: the latest)", {"type": "integer"})],
+                    "responses": {"200": _json(_ref("Comparison"), "diff"), **_errors(*READ)}}},
+        "/api/v1/audit": {"get": {"operationId": "auditLog", "summary": "The audit log, newest first (auditor, manager, admin)",
+                                  "parameters": audit_filters,
+                                  "responses": {"200": _json(_ref("AuditPage"), "a page"), **_errors(400, 401, 403)}}},
+        "/api/v1/audit/verify": {"get": {"operationId": "auditVerify", "summary": "Verify the whole hash chain",
+                                         "responses": {"200": _json(_ref("VerifyResult"), "result"), **_errors(401, 403)}}},
+        "/api/v1/audit/export": {"post": {
+            "operationId": "auditExport", "summary": "Audit bundle for one document or a date range (an audit event)",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "document_id": {"type": "integer"}, "since": {"type": "string", "format": "date"},
+                "until": {"type": "string", "format": "date"}}}}}},
+            "responses": {"200": zip_response, **_errors(400, 401, 403, 404)}}},
+        "/api/v1/users": {
+            "get": {"operationId": "listUsers", "summary": "Users (admin)",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("User")}}}, "users"), **_errors(401, 403)}},
+            "post": {"operationId": "createUser", "summary": "Create a user (admin); without a password one is generated and returned once",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["username", "role"], "properties": {
+                             "username": {"type": "string"}, "role": _enum(Role), "display_name": {"type": "string"},
+                             "password": {"type": "string", "minLength": 10},
+                             "projects": {"type": "array", "items": {"type": "string"}}}}}}},
+                     "responses": {"201": _json({"type": "object", "properties": {
+                         "user": _ref("User"), "password": {"type": "string"}}}, "created"),
+                         **_errors(400, 401, 403, 409)}}},
+        "/api/v1/users/{username}": {
+            "parameters": [USERNAME],
+            "patch": {"operationId": "updateUser", "summary": "Change role, active flag, display name, projects (admin)",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                          "type": "object", "properties": {"role": _enum(Role), "active": {"type": "boolean"},
+                                                           "display_name": {"type": "string"},
+                                                           "projects": {"type": "array", "items": {"type": "string"}}}}}}},
+                      "responses": {"200": _json(_ref("User"), "updated"), **_errors(400, 401, 403, 404, 409)}}},
+    }
+
+
+@lru_cache(maxsize=1)
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "docsvc REST API", "version": "1",
+                 "description": "信息服务管理文档与报告服务 — documents, versions, audit log. "
+                                "Authenticate with 'Authorization: Bearer <token>' (docsvc user token NAME). "
+                                "Errors: {\"error\": {\"code\", \"message\" (中文), \"message_en\", \"field\"?, \"details\"?}}."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
+        "paths": _paths(),
+    }

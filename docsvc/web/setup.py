@@ -1,0 +1,90 @@
+"""Web wiring, called once from ``create_app``: sessions, CSRF, Babel, security headers, blueprints.
+
+Security choices, in one place:
+
+- Session cookie: HttpOnly, SameSite=Lax, ``Secure`` when ``SESSION_COOKIE_SECURE`` (config) or
+  ``DOCSVC_COOKIE_SECURE=1`` (environment) says the site is served over HTTPS.
+- CSRF: Flask-WTF's ``CSRFProtect`` on every UI form; JavaScript sends ``X-CSRFToken``. The REST
+  API is exempt because it authenticates with bearer tokens; a request that reaches it with the
+  session cookie instead must carry a valid ``X-CSRFToken`` (see ``auth.api_principal``).
+- Every page: a strict Content-Security-Policy (scripts and styles only from our own static
+  files, no inline code, no framing), ``nosniff``, a same-origin referrer policy and
+  ``Cache-Control: no-store`` (pages hold records and personal data).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, current_app, g, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+
+from docsvc.web import api, auth, i18n, ui_admin, ui_audit, ui_docs
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+csrf = CSRFProtect()
+
+
+def init_web(app: Flask) -> None:
+    secure = app.config.get("SESSION_COOKIE_SECURE",
+                            os.environ.get("DOCSVC_COOKIE_SECURE", "").lower() in ("1", "true", "yes", "on"))
+    app.config.update(
+        SESSION_COOKIE_NAME="docsvc_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(secure),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        # The token lives as long as the session: a form left open over lunch still submits.
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE="zh",
+        BABEL_DEFAULT_TIMEZONE=app.extensions["docsvc"].settings.get("TIMEZONE", "Asia/Shanghai"),
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+    )
+    app.static_folder = str(Path(__file__).parent / "static")
+    # Flask() registered /static/<path> when the app was made; it serves from this folder.
+
+    csrf.init_app(app)
+    csrf.exempt(api.bp)
+    Babel(app, locale_selector=i18n.select_locale)
+    i18n.register(app)
+
+    app.before_request(_bootstrap_admin)
+    app.after_request(_security_headers)
+    for bp in (auth.bp, ui_docs.bp, ui_audit.bp, ui_admin.bp):
+        app.register_blueprint(bp)
+    auth.register(app)
+
+
+def _bootstrap_admin() -> None:
+    """First start with no users: make ``admin`` with a random password and print it once on the
+    server's console (docs/web.md). Checked until a user exists, then never again."""
+    if current_app.extensions.get("docsvc.has_users"):
+        return
+    svc = current_app.extensions["docsvc"]
+    password = svc.users.ensure_initial_admin()
+    if password:
+        g.initial_admin_created = True
+        print("\n" + "=" * 72 + "\n"
+              "docsvc：已创建初始管理员账户 / initial administrator account created\n"
+              f"  用户名 username: admin\n  密码 password:   {password}\n"
+              "登录后请在“我的账户”中修改密码。此密码只显示这一次。\n"
+              "Change it under 'My account' after signing in. It is shown only this once.\n"
+              + "=" * 72 + "\n", file=sys.stderr, flush=True)
+    current_app.extensions["docsvc.has_users"] = True
+
+
+def _security_headers(resp):
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    # Downloads set their own, stricter policy (default-src 'none'; sandbox): keep it.
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    if request.endpoint != "static":
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp

@@ -1,0 +1,156 @@
+"""Pages about documents: dashboard, list, detail with timeline, upload, metadata, versions, diff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from docsvc.core.model import (
+    AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope,
+)
+from docsvc.errors import DocsvcError, InvalidInput
+from docsvc.web.api import send_version
+from docsvc.web.auth import guard, login_required
+from docsvc.web.i18n import pick
+
+bp = Blueprint("ui_docs", __name__, template_folder="templates")
+bp.before_request(login_required(lambda: None))
+
+PAGE = 25
+FILTERS = ("title", "doc_type", "service_category", "doc_class", "status", "project", "counterparty", "tag",
+           "review_due_before")
+SORTS = ("updated_at", "title", "created_at", "review_due", "effective_date", "id")
+
+
+def _today() -> dt.date:
+    tz = current_app.extensions["docsvc"].settings.get("TIMEZONE", "Asia/Shanghai")
+    return dt.datetime.now(ZoneInfo(tz)).date()
+
+
+def _choices() -> dict:
+    """Everything a metadata form offers, for the templates."""
+    return {"doc_types": current_app.extensions["docsvc"].vocab.doc_types,
+            "categories": list(ServiceCategory), "classes": list(DocClass), "scopes": list(ServiceScope),
+            "phases": list(PdcaPhase), "statuses": list(DocStatus)}
+
+
+def _field_errors(exc: DocsvcError) -> dict[str, str]:
+    """{field: message} in the page's language; '_' for an error that belongs to no field."""
+    items = exc.details.get("errors") if exc.details else None
+    if items:
+        return {i["field"] or "_": pick(InvalidInput(i["zh"], i["en"])) for i in items}
+    return {exc.field or "_": pick(exc)}
+
+
+def _metadata_form() -> dict:
+    return {k: request.form.get(k, "") for k in Metadata.field_names() if k in request.form}
+
+
+@bp.get("/")
+def dashboard():
+    return render_template("dashboard.html", d=guard().dashboard(_today()))
+
+
+@bp.get("/documents")
+def documents():
+    args = {k: v for k, v in request.args.items() if k in (*FILTERS, "sort", "offset") and v}
+    error = None
+    try:
+        page = guard().list_documents({**args, "limit": PAGE})
+    except InvalidInput as exc:
+        page, error = None, exc
+    return render_template("documents.html", page=page, args=args, error=error, sorts=SORTS, **_choices()), \
+        (400 if error else 200)
+
+
+@bp.get("/documents/<int:doc_id>")
+def document(doc_id: int):
+    return render_template("document.html", h=guard().history(doc_id))
+
+
+@bp.route("/documents/<int:doc_id>/edit", methods=["GET", "POST"])
+def edit(doc_id: int):
+    gd = guard()
+    doc = gd.editable(doc_id)
+    values, errors = doc.metadata.to_dict(), {}
+    values["tags"] = "，".join(doc.metadata.tags)
+    if request.method == "POST":
+        values = _metadata_form()
+        try:
+            gd.set_metadata(doc_id, values, reason=request.form.get("reason", ""))
+        except InvalidInput as exc:
+            errors = _field_errors(exc)
+        else:
+            flash(pick(InvalidInput("元数据已保存。", "Metadata saved.")), "ok")
+            return redirect(url_for("ui_docs.document", doc_id=doc_id))
+        values["reason"] = request.form.get("reason", "")
+    return render_template("edit.html", doc=doc, values=values, errors=errors, **_choices()), \
+        (400 if errors else 200)
+
+
+@bp.route("/documents/<int:doc_id>/versions/new", methods=["GET", "POST"])
+def new_version(doc_id: int):
+    gd = guard()
+    doc = gd.editable(doc_id)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        f = request.files.get("file")
+        try:
+            if f is None or not f.filename:
+                raise InvalidInput("请选择要上传的文件。", "Choose a file to upload.", field="file")
+            result = gd.add_version(doc_id, f.read(), f.filename, reason=request.form.get("reason", ""))
+        except InvalidInput as exc:
+            errors = _field_errors(exc)
+        else:
+            if result.created:
+                flash(pick(InvalidInput(f"已新增第 {result.version.number} 版。",
+                                        f"Version {result.version.number} added.")), "ok")
+            else:
+                flash(pick(InvalidInput("内容与最新版本相同，未新增版本。",
+                                        "The content equals the latest version; nothing was added.")), "info")
+            return redirect(url_for("ui_docs.document", doc_id=doc_id))
+    return render_template("new_version.html", doc=doc, errors=errors, reason=request.form.get("reason", "")), \
+        (400 if errors else 200)
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>/download")
+def download(doc_id: int, number: int):
+    return send_version(*guard().read_version(doc_id, number))
+
+
+@bp.get("/documents/<int:doc_id>/compare")
+def compare(doc_id: int):
+    def num(name: str) -> int | None:
+        v = request.args.get(name, "")
+        return int(v) if v.isdigit() else None
+    return render_template("compare.html", c=guard().compare(doc_id, num("a"), num("b")))
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+def upload():
+    """The form's plain (no-JavaScript) path; with JavaScript, static/upload.js sends each file
+    to POST /api/v1/documents and shows per-file progress."""
+    gd = guard()
+    results, errors = [], {}
+    values = _metadata_form() if request.method == "POST" else {"doc_class": "user", "status": "draft"}
+    if request.method == "POST":
+        files = [f for f in request.files.getlist("file") if f.filename]
+        if not files:
+            errors = {"file": pick(InvalidInput("请选择至少一个文件。", "Choose at least one file."))}
+        for f in files:
+            meta = dict(values)
+            meta["title"] = meta.get("title") or f.filename.rsplit(".", 1)[0]
+            try:
+                r = gd.add_document(f.read(), f.filename, meta, reason=request.form.get("reason", ""))
+                results.append({"filename": f.filename, "document": r.document})
+            except DocsvcError as exc:
+                results.append({"filename": f.filename, "error": pick(exc), "field": exc.field})
+    status = 400 if errors or any("error" in r for r in results) else 200
+    return render_template("upload.html", values=values, errors=errors, results=results,
+                           max_bytes=current_app.extensions["docsvc"].settings["MAX_UPLOAD_BYTES"],
+                           **_choices()), status
+
+
+__all__ = ["bp", "AuditAction"]
