@@ -129,9 +129,7 @@ def fit_temperature(train_docs: list[Doc]) -> None:
     for target in classify.TARGETS:
         results = []
         for d in train_docs:
-            head = d.text[:classify.HEAD_CHARS]
-            zone = classify._title_zone(d.title, head)
-            body = classify.textmod.normalize(head)
+            zone, body = classify._zones(d.title, d.text[:classify.HEAD_CHARS])
             results.append((classify._rule_scores(target, zone, body), getattr(d, target)))
         best = None
         for t10 in range(5, 201, 5):

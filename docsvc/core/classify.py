@@ -131,8 +131,10 @@ class Model:
 TITLE_WEIGHT = 4.0
 # Occurrences of one cue in the body count up to this many times.
 BODY_CAP = 3
-# Softmax temperature turning rule scores into confidences; fitted on the training split by
-# minimising log loss (bench/eval_classify.py --fit-temperature).
+# Softmax temperature turning rule scores into confidences. Minimising log loss on the train
+# split (bench/eval_classify.py --fit-temperature) gives 2.5 and 1.5; the rules were written
+# with those documents in view, so confidences fitted there would be too sure of new ones, and
+# we keep the temperatures higher.
 TEMPERATURE = {"doc_type": 3.0, "service_category": 2.5}
 # "other" has no vocabulary of its own: it wins when no other type has this much evidence.
 OTHER_PRIOR = 3.0
@@ -176,6 +178,7 @@ DOC_TYPE_CUES: dict[str, dict[str, float]] = {
     "acceptance_report": {
         "验收报告": 3, "验收单": 3, "验收意见": 3, "验收确认": 3, "验收确认单": 3,
         "验收确认书": 3, "验收意见书": 3, "初步验收": 3, "竣工验收": 3, "验收": 2,
+        "竣工验收报告": 3, "初步验收报告": 3, "终验报告": 3,
         "验收组": 2, "验收小组": 2, "验收结论": 3, "同意验收": 3, "通过验收": 3,
         "同意通过": 1, "验收依据": 2, "交付物": 1, "交付内容": 1, "试运行": 1, "抽检": 1,
         "遗留": 1, "整改": 1,
@@ -209,7 +212,8 @@ CATEGORY_CUES: dict[str, dict[str, float]] = {
         "综合布线": 3, "弱电": 3, "智能化": 2, "机房建设": 3, "网络设备": 1, "交换机": 1,
         "核心交换机": 2, "设备清单": 2, "设备到货": 2, "到货": 1, "安装调试": 1, "联调": 1,
         "互联互通": 2, "割接": 2, "承建单位": 1, "硬件平台": 2, "网络拓扑": 2, "竣工": 1,
-        "虚拟化": 1, "上架": 1, "无线ap": 2, "ap": 1,
+        "虚拟化": 1, "上架": 1, "无线ap": 2, "ap": 1, "跨厂商": 3, "多协议": 2, "互操作": 3,
+        "体系结构": 1, "整合": 1,
     },
     "4.2": {
         "运维": 3, "运行维护": 3, "运营和维护": 3, "运维服务": 3, "巡检": 2, "监控": 1,
@@ -224,7 +228,7 @@ CATEGORY_CUES: dict[str, dict[str, float]] = {
         "许可": 1, "授权": 1, "补丁": 1, "维保": 1, "jvm": 1,
     },
     "4.3.2": {
-        "应用软件": 3, "管理软件": 3, "erp": 3, "oa": 2, "协同办公": 3, "财务软件": 3,
+        "应用软件": 3, "除基础软件外": 3, "专业领域": 2, "管理软件": 3, "erp": 3, "oa": 2, "协同办公": 3, "财务软件": 3,
         "his": 2, "saas": 3, "软件即服务": 3, "电子病历": 1, "实施顾问": 2, "关键用户": 2,
         "模块": 1, "上线": 1, "用户数": 1, "蓝图": 1, "应用系统": 1, "软件产品": 1,
     },
@@ -310,12 +314,16 @@ _LABELS: dict[Target, tuple[str, ...]] = {
 }
 
 _SUBJECT_RE = re.compile(r"^\s*(?:主题|标题|subject|事由)\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+# A parenthesised part of a title qualifies it, it does not name the kind: 服务等级协议（合同附件二）
+# is an SLA, 运维月报（2024年5月） a report.
+_QUALIFIER_RE = re.compile(r"[（(][^（()）]*[）)]")
 _HEADING_MAX = 60
 
 
-def _title_zone(title: str, head: str) -> str:
-    """The title, the document's first non-empty line when it is short enough to be a heading,
-    and an e-mail subject line near the top: where people name what a document is."""
+def _zones(title: str, head: str) -> tuple[str, str]:
+    """(title zone, body), both normalised. The title zone is the title, the document's first
+    non-empty line when it is short enough to be a heading, and an e-mail subject line near the
+    top, without parenthesised qualifiers, which join the body."""
     parts = [title]
     for line in head.splitlines():
         if line.strip():
@@ -325,7 +333,12 @@ def _title_zone(title: str, head: str) -> str:
     m = _SUBJECT_RE.search(head[:1000])
     if m:
         parts.append(m.group(1).strip())
-    return textmod.normalize("\n".join(dict.fromkeys(p for p in parts if p)))
+    zone = textmod.normalize("\n".join(dict.fromkeys(p for p in parts if p)))
+    qualifiers = _QUALIFIER_RE.findall(zone)
+    body = textmod.normalize(head)
+    if title:
+        body = "\n".join([*(q for q in qualifiers if q not in body), body])
+    return _QUALIFIER_RE.sub(" ", zone), body
 
 
 @dataclass(frozen=True)
@@ -512,9 +525,7 @@ def suggest(text: str, title: str = "", *, model: Model | None = None,
     project this document names. Works on the first :data:`HEAD_CHARS` characters."""
     text = text or ""
     title = title or ""
-    head = text[:HEAD_CHARS]
-    zone = _title_zone(title, head)
-    body = textmod.normalize(head)
+    zone, body = _zones(title, text[:HEAD_CHARS])
     labels: dict[Target, Label] = {}
     for target in TARGETS:
         rules, rule_probs = _rules_label(target, _rule_scores(target, zone, body))
