@@ -17,7 +17,12 @@ def app(config):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    # The API needs a bearer token (docsvc/web/auth.py); an administrator's reads everything.
+    users = app.extensions["docsvc"].users
+    users.create_user("api-admin", "admin", actor="test", password="test-password")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {users.issue_token('api-admin', actor='test').secret}"
+    return client
 
 
 def test_health(client):

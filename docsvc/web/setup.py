@@ -64,8 +64,8 @@ def init_web(app: Flask) -> None:
 def _bootstrap_admin() -> None:
     """First start with no users: make ``admin`` with a random password and print it once on the
     server's console (docs/web.md). Checked until a user exists, then never again."""
-    if current_app.extensions.get("docsvc.has_users"):
-        return
+    if current_app.extensions.get("docsvc.has_users") or request.blueprint in ("api", None):
+        return  # API clients need a token, which needs a user: only people opening the UI count
     svc = current_app.extensions["docsvc"]
     password = svc.users.ensure_initial_admin()
     if password:
