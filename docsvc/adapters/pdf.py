@@ -430,6 +430,7 @@ class LibreOfficeConverter:
         restart_after: int = 200,
         queue_timeout_s: float = 120,
         cold_fallback: bool = True,
+        warm_retry_s: float = 300,
     ) -> None:
         self._soffice_arg = soffice
         self._venv = unoserver_venv or default_unoserver_venv()
@@ -452,7 +453,7 @@ class LibreOfficeConverter:
         self._closed = False
         self._restarter: threading.Thread | None = None
         self._warm_retry_at = 0.0
-        self.warm_retry_s = 300.0
+        self.warm_retry_s = warm_retry_s
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> LibreOfficeConverter:
@@ -620,18 +621,25 @@ class LibreOfficeConverter:
         return result.data
 
     def _fail(self, error: str | None) -> None:
-        """Drop the current server and start a new one in the background."""
+        """Drop the current server; stop it and start a new one in the background.
+
+        The caller holds the lock and answers its request at once; the next conversion
+        queues on the lock until the new server is up (about 10 s).
+        """
         if error:
             self._last_error = error
-        self._stop()
+        old, self._server = self._server, None
         self._restarts += 1
         self._state = "down"
-        if not self._closed:
-            self._restarter = threading.Thread(target=self._restart, name="docsvc-lo-restart",
-                                               daemon=True)
-            self._restarter.start()
+        # A planned restart lets LibreOffice exit cleanly; a hung or crashed one is killed.
+        grace = 2.0 if error is None else 0.0
+        self._restarter = threading.Thread(target=self._replace, args=(old, grace),
+                                           name="docsvc-lo-restart", daemon=True)
+        self._restarter.start()
 
-    def _restart(self) -> None:
+    def _replace(self, old: _Server | None, grace_s: float) -> None:
+        if old is not None:
+            _kill_group(old.proc, grace_s=grace_s)
         with contextlib.suppress(Unavailable):
             with self._queue():
                 self._ensure_running()

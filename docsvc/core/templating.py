@@ -947,9 +947,24 @@ def _lint_declared(report: FieldReport, declared: Mapping[str, str]) -> list[Lin
 # 7. Rendering (runs inside a worker)
 # ---------------------------------------------------------------------------------------------
 
+_CHECKED_TEMPLATES: OrderedDict[bytes, None] = OrderedDict()  # per worker process
+
+
+def _check_template_once(data: bytes) -> None:
+    """check_docx_package, skipped for bytes this worker has already accepted (~2 ms each)."""
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    if digest in _CHECKED_TEMPLATES:
+        _CHECKED_TEMPLATES.move_to_end(digest)
+        return
+    check_docx_package(data)
+    _CHECKED_TEMPLATES[digest] = None
+    if len(_CHECKED_TEMPLATES) > 64:
+        _CHECKED_TEMPLATES.popitem(last=False)
+
+
 def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
                   max_output_bytes: int) -> bytes:
-    check_docx_package(data)
+    _check_template_once(data)
     tpl = _DocxTemplate(io.BytesIO(data))
     try:
         tpl.render(context, jinja_env=env, autoescape=True)
@@ -1239,6 +1254,8 @@ class RenderPool:
                     "tasks": self.tasks, "replaced": self.replaced}
 
     def run(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
+        with self._cond:
+            self.tasks += 1
         for attempt in (1, 2):
             worker = self._checkout()
             healthy = False
@@ -1273,11 +1290,9 @@ class RenderPool:
                 if self._closed:
                     raise _pool_closed()
                 if self._idle:
-                    self.tasks += 1
                     return self._idle.pop()
                 if self._live < self.size:
                     self._live += 1
-                    self.tasks += 1
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
