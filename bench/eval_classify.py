@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from docsvc.core import classify  # noqa: E402
+from docsvc.core import classify
 
 DATA = ROOT / "tests" / "data" / "classify"
 
@@ -37,7 +37,7 @@ class Doc:
     service_category: str
     split: str
 
-    def untitled(self) -> "Doc":
+    def untitled(self) -> Doc:
         """The document as a scan arrives: no title, and the heading line lost."""
         body = "\n".join(self.text.strip().splitlines()[1:])
         return Doc(self.filename, "", body, self.doc_type, self.service_category, self.split)

@@ -29,9 +29,10 @@ import os
 import pickle
 import re
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from docsvc.core import text as textmod
 from docsvc.errors import InvalidInput
@@ -456,7 +457,7 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
         model_version=MODEL_VERSION,
         features_version=FEATURES_VERSION,
         sklearn_version=sklearn.__version__,
-        trained_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         n_samples=len(samples),
         labels_fingerprint=labels_fingerprint(samples),
         vectorizer=vectorizer,
@@ -646,7 +647,21 @@ def load(path: str | os.PathLike[str]) -> Model | None:
 
 
 __all__ = [
-    "FEATURES_VERSION", "HEAD_CHARS", "Label", "LabeledSample", "MIN_TRAIN_SAMPLES",
-    "MODEL_VERSION", "Model", "REVIEW_THRESHOLD", "Suggestion", "labels_fingerprint", "load",
-    "needs_retrain", "save", "suggest", "suggest_project", "train",
+    "FEATURES_VERSION",
+    "HEAD_CHARS",
+    "MIN_TRAIN_SAMPLES",
+    "MODEL_VERSION",
+    "REVIEW_THRESHOLD",
+    "TARGETS",
+    "Label",
+    "LabeledSample",
+    "Model",
+    "Suggestion",
+    "labels_fingerprint",
+    "load",
+    "needs_retrain",
+    "save",
+    "suggest",
+    "suggest_project",
+    "train",
 ]
