@@ -125,7 +125,7 @@ def soffice_pid(converter: LibreOfficeConverter) -> int:
     return pid
 
 
-# ------------------------------------------------------------------------------- no LibreOffice needed
+# ---------------------------------------------------------------------- no LibreOffice needed
 
 def test_unavailable_when_libreoffice_is_missing(tmp_path: Path) -> None:
     for converter in (LibreOfficeConverter(soffice="/nonexistent/soffice", work_dir=tmp_path / "w"),
@@ -134,7 +134,8 @@ def test_unavailable_when_libreoffice_is_missing(tmp_path: Path) -> None:
             converter.convert(chinese_docx())
         err = caught.value
         assert err.details["reason"] == "not_installed"
-        assert err.zh.startswith("未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui 与 fonts-noto-cjk")
+        assert err.zh.startswith(
+            "未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui 与 fonts-noto-cjk")
         assert err.en.startswith("LibreOffice is not installed")
         assert converter.health()["state"] == "down"
         converter.close()

@@ -301,7 +301,8 @@ def contract_template() -> bytes:
 def test_discover_fields_everywhere(pool: RenderPool) -> None:
     report = discover_fields(contract_template(), pool=pool)
     assert report.paths == {
-        "contract_no", "party_a.name", "party_a.address", "sla.level", "party_b.name", "services[]", "services[].code", "services[].name", "extra",
+        "contract_no", "party_a.name", "party_a.address", "sla.level", "party_b.name",
+        "services[]", "services[].code", "services[].name", "extra",
         "party_a.contact.phone", "total", "milestones[]", "milestones[].title",
         "milestones[].deliverables[]", "milestones[].deliverables[].name", "payment_schedule[]",
         "payment_schedule[].phase", "payment_schedule[].amount", "page_hint", "notes.footnote",
@@ -561,14 +562,17 @@ def test_syntax_error_on_render_names_the_paragraph(pool: RenderPool) -> None:
 
 
 def test_sample_hostile_templates_from_the_reliability_notes(pool: RenderPool) -> None:
-    ssti = raw_package("".join(f'<w:p><w:r><w:t xml:space="preserve">{p}</w:t></w:r></w:p>' for p in (
-        "mro={{ ''.__class__.__mro__ }}", "pid={{ cycler.__init__.__globals__.os.getpid() }}")))
+    def paragraphs(*texts: str) -> str:
+        return "".join(f'<w:p><w:r><w:t xml:space="preserve">{t}</w:t></w:r></w:p>' for t in texts)
+
+    ssti = raw_package(paragraphs("mro={{ ''.__class__.__mro__ }}",
+                                  "pid={{ cycler.__init__.__globals__.os.getpid() }}"))
     with pytest.raises(TemplateError) as caught:
         render_docx(ssti, {}, pool=pool)
     assert caught.value.details["reason"] == "unsafe"
-    dos = raw_package("".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in (
+    dos = raw_package(paragraphs(
         "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
-        "{{ 'A' * 40000000 }}")))
+        "{{ 'A' * 40000000 }}"))
     with pytest.raises(TemplateError) as caught:
         render_docx(dos, {}, pool=pool)
     assert caught.value.details["reason"] == "budget"

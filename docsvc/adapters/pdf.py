@@ -247,11 +247,10 @@ def _build_venv(path: Path, python: str, version: str, timeout_s: float) -> Path
                            check=True, capture_output=True, timeout=timeout_s)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             shutil.rmtree(building, ignore_errors=True)
-            output = getattr(exc, "stderr", b"") or b""
+            output = (getattr(exc, "stderr", b"") or b"")[-300:].decode(errors="replace")
             raise _unavailable(
-                "unoserver_install", f"无法安装 unoserver（{path}）：{output[-300:].decode(errors='replace')}",
-                f"Could not install unoserver into {path}: {output[-300:].decode(errors='replace')}",
-            ) from None
+                "unoserver_install", f"无法安装 unoserver（{path}）：{output}",
+                f"Could not install unoserver into {path}: {output}") from None
         # We start it as `python -m unoserver.server`, so the moved venv needs no rewritten
         # script paths.
         os.replace(building, path)
@@ -353,13 +352,14 @@ class SofficeConverter:
         data = prepare_docx(docx)
         timeout = timeout_s or self.timeout_s
         with self._lock:
-            prepare_profile(self._work_dir / "profile")
+            profile = self._work_dir / "profile"
+            prepare_profile(profile)
             with tempfile.TemporaryDirectory(dir=self._work_dir) as tmp:
                 source = Path(tmp) / "document.docx"
                 source.write_bytes(data)
                 proc = subprocess.Popen(
                     [soffice, "--headless", "--norestore", "--nolockcheck", "--nologo",
-                     "--nodefault", f"-env:UserInstallation={(self._work_dir / 'profile').as_uri()}",
+                     "--nodefault", f"-env:UserInstallation={profile.as_uri()}",
                      "--convert-to", "pdf", "--outdir", tmp, str(source)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     start_new_session=True)
@@ -521,6 +521,7 @@ class LibreOfficeConverter:
         state = self._state if (alive or self._state != "running") else "down"
         return {"state": state, "mode": self._mode, "pid": server.proc.pid if alive else None,
                 "soffice_pid": soffice_pid, "port": server.port if alive else None,
+                "uptime_s": round(time.monotonic() - server.started_at, 1) if alive else None,
                 "conversions": self._conversions, "since_start": self._since_start,
                 "restart_after": self.restart_after, "restarts": self._restarts,
                 "last_error": self._last_error}
@@ -661,4 +662,5 @@ if __name__ == "__main__":
     # `python -m docsvc.adapters.pdf [VENV]`: make the unoserver venv ahead of time (CI, deploy).
     import sys
 
-    print(ensure_unoserver_venv(Path(sys.argv[1]) if len(sys.argv) > 1 else default_unoserver_venv()))
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else default_unoserver_venv()
+    print(ensure_unoserver_venv(target))

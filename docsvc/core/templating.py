@@ -978,7 +978,8 @@ def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
     except jinja2.TemplateSyntaxError as exc:
         where = _error_location(exc)
         raise TemplateError(
-            f"模板语法错误：{exc.message}（{where}）", f"Template syntax error: {exc.message} ({where})",
+            f"模板语法错误：{exc.message}（{where}）",
+            f"Template syntax error: {exc.message} ({where})",
             details={"reason": "syntax", "location": str(where)}) from None
     except jinja2.TemplateError as exc:
         where = _error_location(exc)
@@ -1323,7 +1324,8 @@ class RenderPool:
 def _pool_busy() -> DocsvcError:
     from docsvc.errors import Unavailable
 
-    return Unavailable("模板渲染繁忙，请稍后重试。", "Template rendering is busy; try again shortly.",
+    return Unavailable("模板渲染繁忙，请稍后重试。",
+                       "Template rendering is busy; try again shortly.",
                        details={"reason": "busy"})
 
 
