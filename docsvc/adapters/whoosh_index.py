@@ -786,6 +786,11 @@ class _QueryBuilder:
             subs.append(_seq("content_bigram", [t.text for t in text.analyze_bigrams(phrase)]))
         if positive:
             self.highlight_terms.update(t.text for t in tokens if not t.sub)
+            folded = "".join(text.normalize(phrase).split())
+            if text.has_cjk(folded):
+                # Marks the whole phrase where the text has it verbatim, also where jieba cut
+                # the document differently from the query.
+                self.highlight_strings.add(folded)
         return subs[0] if len(subs) == 1 else wq.Or(subs)
 
     def _named(self, node: q.Text) -> wq.Query:

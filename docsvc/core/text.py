@@ -39,7 +39,7 @@ import threading
 import unicodedata
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 if TYPE_CHECKING:
     import jieba
@@ -184,37 +184,54 @@ def _identifier_parts(ident: str) -> list[tuple[str, int]]:
     return parts
 
 
-def _cjk_words(tk: "jieba.Tokenizer", run: str) -> Iterator[tuple[str, int, bool]]:
+@lru_cache(maxsize=65536)
+def _cjk_words(run: str) -> tuple[tuple[str, int, bool], ...]:
     """(word, offset in run, sub) for a CJK run: each dictionary word inside a longer word,
-    shortest first, then the word itself."""
+    shortest first, then the word itself.
+
+    Cached: runs are the stretches between punctuation, and business documents repeat them
+    (boilerplate clauses, and every new version of a document repeats most of the previous one).
+    """
+    tk = load()
     freq = tk.FREQ
-    offset = 0
-    for word in tk.cut(run, HMM=False):
-        n = len(word)
+    # jieba's precise mode without HMM, called below cut(): cut() re-splits the run with
+    # regular expressions and wraps it in generators, which costs more than the DAG itself on
+    # short runs.
+    dag = tk.get_DAG(run)
+    route: dict[int, tuple[float, int]] = {}
+    tk.calc(run, dag, route)
+    out: list[tuple[str, int, bool]] = []
+    x, n_run = 0, len(run)
+    while x < n_run:
+        y = route[x][1] + 1
+        word = run[x:y]
+        n = y - x
         if n > 2:
             for size in range(2, n):
                 for i in range(n - size + 1):
                     gram = word[i : i + size]
                     if freq.get(gram):
-                        yield gram, offset + i, True
-        yield word, offset, False
-        offset += n
+                        out.append((gram, x + i, True))
+        out.append((word, x, False))
+        x = y
+    return tuple(out)
 
 
 def analyze(text: str) -> Iterator[Token]:
     """The content analyzer (see the module docstring)."""
-    tk = load()
+    load()
     folded, origin = _fold_with_map(text)
     pos = 0
     for m in _RUN_RE.finditer(folded):
         base = m.start()
+        items: Iterable[tuple[str, int, bool]]
         if m.lastgroup == "cjk":
-            items: Iterator[tuple[str, int, bool]] | list[tuple[str, int, bool]] = _cjk_words(tk, m.group())
+            items = _cjk_words(m.group())
         else:
             ident = m.group()
             items = [(ident, 0, False)]
             if not ident.isalnum():
-                items += [(part, off, True) for part, off in _identifier_parts(ident)]
+                items = [*items, *((part, off, True) for part, off in _identifier_parts(ident))]
         for word, off, sub in items:
             s = base + off
             e = s + len(word)
