@@ -45,7 +45,8 @@ class ReviewItem:
 
 
 def model_tag(model: classify.Model | None) -> str:
-    if model is None:
+    """What produced a suggestion: the rules alone, or rules blended with a trained model."""
+    if model is None or not any(model.targets.values()):
         return f"rules/{classify.MODEL_VERSION}"
     return f"model/{model.model_version}/{model.labels_fingerprint[:12]}/n={model.n_samples}"
 

@@ -152,12 +152,14 @@ class IndexService:
                 if version is not None and item.document_id in docs:
                     entries.append(self._entry(version, docs[item.document_id], latest.get(item.document_id)))
         self.index.upsert(entries)
-        for doc_id in doc_ids:
-            if doc_id not in docs:
-                continue
-            if any(i.op == "metadata" and i.document_id == doc_id for i in items):
+        # Each of these rewrites one document's versions in its own commit, so only documents
+        # that need it: a first version is already the latest and has no siblings to flip.
+        revised = {e.document_id for e in entries if e.number > 1}
+        changed = {i.document_id for i in items if i.op == "metadata"}
+        for doc_id in sorted((revised | changed) & set(docs)):
+            if doc_id in changed:
                 self.index.update_metadata(doc_id, _metadata_fields(docs[doc_id]))
-            if doc_id in latest:
+            if doc_id in revised and doc_id in latest:
                 self.index.set_latest(doc_id, latest[doc_id])
 
     # -- rebuild ------------------------------------------------------------------------
