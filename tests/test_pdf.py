@@ -44,8 +44,8 @@ def require(available: bool, reason: str) -> None:
     """Skip when something the test needs is missing — but fail under DOCSVC_REQUIRE_ALL."""
     if available:
         return
-    if os.environ.get("DOCSVC_REQUIRE_ALL"):
-        pytest.fail(f"DOCSVC_REQUIRE_ALL is set but {reason}")
+    if os.environ.get("DOCSVC_REQUIRE_ALL", "") not in ("", "0", "false"):
+        pytest.fail(f"{reason} (DOCSVC_REQUIRE_ALL is set, so this is a failure, not a skip)")
     pytest.skip(reason)
 
 
