@@ -22,8 +22,10 @@ import html
 import json
 import os
 import re
+import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -112,11 +114,13 @@ BIGRAMS = ZhTokenizer("bigrams")
 def build_schema() -> Schema:
     facet = dict(stored=True, sortable=True)
     return Schema(
-        version_id=ID(stored=True, unique=True),
+        # Columns (sortable) for version_id and sha256: indexed_versions() reads them without
+        # unpickling every stored document.
+        version_id=ID(stored=True, unique=True, sortable=True),
         document_id=ID(stored=True, sortable=True),
         number=NUMERIC(int, stored=True),
         is_latest=BOOLEAN(stored=True),
-        sha256=ID(stored=True),
+        sha256=ID(stored=True, sortable=True),
         title=TEXT(analyzer=WORDS, stored=True),
         original_filename=TEXT(analyzer=WORDS, stored=True),
         # chars=True stores each posting's character offsets: highlighting reads them instead
@@ -529,6 +533,15 @@ class WhooshIndex:
             self._require_index()
         return self._searcher
 
+    def _corrupted(self, exc: BaseException) -> Unavailable:
+        """A read failed inside Whoosh's files: stop using the index and ask for a rebuild."""
+        self._ix = None
+        self._searcher = None
+        self._broken("索引已损坏。", f"reading the index failed ({type(exc).__name__}: {exc})")
+        return Unavailable("搜索索引已损坏，需要重建。请运行 docsvc index rebuild。",
+                           f"The search index is damaged and must be rebuilt ({type(exc).__name__}). "
+                           "Run: docsvc index rebuild.")
+
     def doc_count(self) -> int:
         with self._search_lock:
             return self._current_searcher().doc_count()
@@ -537,7 +550,11 @@ class WhooshIndex:
         """version_id → sha256 of everything in the index (to compare with the catalog)."""
         with self._search_lock:
             reader = self._current_searcher().reader()
-            return {int(s["version_id"]): s.get("sha256", "") for s in reader.all_stored_fields()}
+            if reader.doc_count() == 0:
+                return {}
+            versions = reader.column_reader("version_id")
+            hashes = reader.column_reader("sha256")
+            return {int(versions[n]): hashes[n] or "" for n in reader.all_doc_ids()}
 
     def close(self) -> None:
         with self._search_lock:
@@ -579,6 +596,8 @@ class WhooshIndex:
                 searcher.search_with_collector(query, timed)
             except TimeLimit:
                 partial = True
+            except _STORAGE_ERRORS as exc:
+                raise self._corrupted(exc) from exc
             results = timed.results()
             total = results.scored_length() if partial else len(results)
             page_hits = list(results)[(request.page - 1) * request.per_page: limit]
@@ -616,6 +635,10 @@ class WhooshIndex:
                 found = found + _find_strings(content, builder.highlight_strings)
             out[h.docnum] = make_snippet(content, found)
         return out
+
+
+# What a damaged index raises from deep inside Whoosh's readers.
+_STORAGE_ERRORS = (OSError, EOFError, zlib.error, struct.error, ValueError, KeyError, windex.IndexError)
 
 
 # --- query building -------------------------------------------------------------------------
