@@ -58,7 +58,7 @@ class Docsvc:
         return self.indexer
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
-        return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress)
+        return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress, index=self.index)
 
     def verify_audit(self):
         return integrity.verify_audit(self.catalog)

@@ -9,6 +9,8 @@ from typing import Any, Callable
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import audit
+from docsvc.errors import DocsvcError
+from docsvc.services.search import DriftReport, IndexService
 
 
 class ProblemKind(StrEnum):
@@ -18,11 +20,14 @@ class ProblemKind(StrEnum):
     AUDIT_CHAIN = "audit_chain"
     STAGING_LEFTOVER = "staging_leftover"
     SCHEMA = "schema"
+    INDEX_DRIFT = "index_drift"
 
 
 # Orphans and staging leftovers are harmless (a write that failed before its commit); they are
-# reported as warnings and removed by `docsvc gc`. Everything else means data is not as recorded.
-WARNINGS = {ProblemKind.ORPHAN_BLOB, ProblemKind.STAGING_LEFTOVER}
+# reported as warnings and removed by `docsvc gc`. The search index is derived data: drift only
+# degrades search and `docsvc index rebuild` repairs it. Everything else means data is not as
+# recorded.
+WARNINGS = {ProblemKind.ORPHAN_BLOB, ProblemKind.STAGING_LEFTOVER, ProblemKind.INDEX_DRIFT}
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,21 @@ def verify_audit(catalog: SqlCatalog) -> audit.VerifyResult:
 
 
 def check(catalog: SqlCatalog, blobs: LocalBlobStore, *, orphan_grace_s: float,
-          progress: Callable[[int], None] | None = None) -> CheckReport:
+          progress: Callable[[int], None] | None = None, index: IndexService | None = None) -> CheckReport:
     problems: list[Problem] = []
+    if index is not None:
+        try:
+            drift = index.check()
+        except DocsvcError as exc:  # the index is derived: its trouble is reported, not fatal
+            drift = DriftReport(True, exc.en, 0, 0)
+        if not drift.ok:
+            problems.append(Problem(
+                ProblemKind.INDEX_DRIFT,
+                f"搜索索引与目录库不一致（缺失 {len(drift.missing)}，多余 {len(drift.extra)}，内容不符 "
+                f"{len(drift.mismatched)}{'，需要重建' if drift.needs_rebuild else ''}）；运行 docsvc index rebuild 修复。",
+                f"The search index has drifted from the catalog (missing {len(drift.missing)}, extra "
+                f"{len(drift.extra)}, mismatched {len(drift.mismatched)}"
+                f"{', needs a rebuild' if drift.needs_rebuild else ''}); run docsvc index rebuild."))
     current, head = catalog.schema_revision()
     if current != head:
         problems.append(Problem(ProblemKind.SCHEMA, f"数据库结构版本为 {current}，应为 {head}；请运行 docsvc init。",

@@ -21,7 +21,7 @@ from docsvc.adapters.catalog import SqlCatalog
 from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, SearchResult, WhooshIndex
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
 from docsvc.core.model import Document, Version
-from docsvc.errors import DocsvcError, InvalidInput, Unavailable
+from docsvc.errors import DocsvcError, InvalidInput, NotFound, Unavailable
 
 CURSOR_FILE = "docsvc_rebuild_cursor.json"
 # Below this many versions a missing or outdated index is rebuilt inline (about a second per
@@ -90,7 +90,12 @@ class IndexService:
             detail = json.loads(cached["detail"] or "{}")
             return Extraction(ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
                               detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False))
-        result = extract_text(self.blobs.read(version.sha256), version.media_type, limits=self.extract_limits)
+        try:
+            data = self.blobs.read(version.sha256)
+        except NotFound as exc:
+            # Not cached: once the blob is restored from backup the next sync extracts it.
+            return Extraction(ExtractionStatus.FAILED, detail_zh=exc.zh, detail_en=exc.en)
+        result = extract_text(data, version.media_type, limits=self.extract_limits)
         self.catalog.put_extraction(version.sha256, EXTRACTOR_VERSION, status=result.status.value, text=result.text,
                                     pages=result.pages, detail=json.dumps(
                                         {"zh": result.detail_zh, "en": result.detail_en,
@@ -213,6 +218,7 @@ class IndexService:
 
     # -- check and search ---------------------------------------------------------------
     def check(self) -> DriftReport:
+        self.ensure()
         index = self.index
         catalog = self.catalog.version_hashes()
         pending = self.catalog.counts()["outbox_pending"]
