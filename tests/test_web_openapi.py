@@ -1,0 +1,32 @@
+"""The OpenAPI document is valid 3.1 and matches the registered /api/v1 routes exactly."""
+
+from __future__ import annotations
+
+import re
+
+from openapi_spec_validator import validate
+
+from docsvc.web.openapi import spec
+from tests.webutil import app  # noqa: F401
+
+IGNORED = {"HEAD", "OPTIONS"}
+
+
+def test_spec_is_valid_openapi_31():
+    validate(spec())
+
+
+def test_every_route_is_documented_and_vice_versa(app):
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1"):
+            path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+            routes |= {(path, m.lower()) for m in rule.methods - IGNORED}
+    documented = {(path, method) for path, item in spec()["paths"].items()
+                  for method in item if method in ("get", "post", "put", "patch", "delete")}
+    assert routes - documented == set(), "routes missing from openapi.json"
+    assert documented - routes == set(), "documented operations that do not exist"
+
+
+def test_served_document_is_the_spec(app):
+    assert app.test_client().get("/api/v1/openapi.json").json == spec()
