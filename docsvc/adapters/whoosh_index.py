@@ -696,10 +696,7 @@ class _QueryBuilder:
                 should.extend(self._clauses(item, positive=positive))
             else:
                 must.append(self._build(item, positive=positive))
-        # Drop question words (怎么, 如何, 的 …) unless nothing else is left.
-        kept = [c for w, c in should if w not in q.QUERY_STOPWORDS] or [c for _, c in should]
-        if kept and len(kept) < len(should):
-            self.highlight_terms -= q.QUERY_STOPWORDS
+        kept = self._without_stopwords(should)
         core: wq.Query
         if must:
             core = must[0] if len(must) == 1 else wq.And(must)
@@ -729,7 +726,7 @@ class _QueryBuilder:
         if isinstance(node, q.Text):
             if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
                 return self._named(node)
-            clauses = [c for _, c in self._clauses(node, positive=positive)]
+            clauses = self._without_stopwords(self._clauses(node, positive=positive))
             if not clauses:
                 return wq.NullQuery
             # Several words typed as one unit under AND/OR/NOT or in a field: all of them.
@@ -745,6 +742,15 @@ class _QueryBuilder:
         raise TypeError(node)  # pragma: no cover - the parser makes nothing else
 
     # Words ----------------------------------------------------------------------------------
+
+    def _without_stopwords(self, clauses: list[tuple[str, wq.Query]]) -> list[wq.Query]:
+        """Drop question words (怎么, 如何, 的 …) unless nothing else is left."""
+        kept = [c for w, c in clauses if w not in q.QUERY_STOPWORDS]
+        if not kept:
+            return [c for _, c in clauses]
+        if len(kept) < len(clauses):
+            self.highlight_terms -= q.QUERY_STOPWORDS
+        return kept
 
     def _clauses(self, node: q.Text, *, positive: bool) -> list[tuple[str, wq.Query]]:
         """(word, query) per searchable unit of ``node``: one per word for plain text, one for

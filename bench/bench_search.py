@@ -1,0 +1,187 @@
+"""Search benchmark: prints figures, asserts nothing.
+
+    .venv/bin/python bench/bench_search.py --docs 10000
+    .venv/bin/python bench/bench_search.py --docs 100000 --procs 2 --queries 300
+
+Measures, on a generated corpus (see bench/corpus.py) of ~4,000-character documents:
+
+- bulk index rate (analysis + Whoosh, ``procs`` writer processes, one commit per batch) and
+  the rebuild's peak memory (this process and its writer children);
+- the docx pipeline: extract_text + upsert for real .docx files (target ≥ 60 docs/s, 2 cores),
+  once with resampled business sentences (realistic vocabulary) and once with the generated
+  word salad (pessimistic: nearly every character bigram is new);
+- PDF extraction cost per file (child process per PDF);
+- search latency p50/p95 with and without highlighting (facets on, as the UI asks for them);
+- opening a searcher (paid once per commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import corpus  # noqa: E402
+
+from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, WhooshIndex  # noqa: E402
+from docsvc.core import text  # noqa: E402
+from docsvc.core.content import DOCX, PDF  # noqa: E402
+from docsvc.core.extract import extract_text, warm_up  # noqa: E402
+
+
+def peak_mb() -> tuple[float, float]:
+    """Peak RSS of this process and of its largest waited-for child, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def bench_index(path: Path, n: int, procs: int, batch: int, vocab: corpus.Vocabulary) -> WhooshIndex:
+    print(f"generating {n} documents …", flush=True)
+    t = time.perf_counter()
+    docs = list(corpus.entries(n, vocab=vocab))
+    chars = sum(len(d.content) for d in docs) / len(docs)
+    print(f"  generated in {time.perf_counter() - t:.1f} s, {chars:.0f} characters per document")
+
+    ix = WhooshIndex.open(path)
+    ix.clear()
+    t = time.perf_counter()
+    for k in range(0, n, batch):
+        ix.upsert(docs[k:k + batch], procs=procs, limitmb=256)
+        done = min(k + batch, n)
+        if done % (batch * 5) == 0 or done == n:
+            print(f"  indexed {done}/{n}: {done / (time.perf_counter() - t):.0f} docs/s", flush=True)
+    ix.mark_complete()
+    elapsed = time.perf_counter() - t
+    own, child = peak_mb()
+    size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
+    print(f"INDEX  {n} docs in {elapsed:.1f} s = {n / elapsed:.0f} docs/s (procs={procs}, batch={batch}); "
+          f"index {size:.0f} MB; peak RSS self {own:.0f} MB, largest child {child:.0f} MB")
+    return ix
+
+
+def bench_docx_pipeline(path: Path, n: int, procs: int, vocab: corpus.Vocabulary, kind: str) -> None:
+    import random
+
+    rng = random.Random(7)
+    sentences = corpus.business_sentences()
+    make = (lambda: corpus.paragraph(vocab, rng, 4000)) if kind == "generated" \
+        else (lambda: corpus.business_paragraph(sentences, rng, 4000))
+    files = [corpus.docx_bytes(make(), f"文档{i}") for i in range(n)]
+    ix = WhooshIndex.open(path)
+    ix.clear()
+    t = time.perf_counter()
+    extract_s = 0.0
+    batch: list[IndexEntry] = []
+    for i, data in enumerate(files, start=1):
+        t0 = time.perf_counter()
+        result = extract_text(data, DOCX)
+        extract_s += time.perf_counter() - t0
+        batch.append(IndexEntry(version_id=i, document_id=i, number=1, title=f"文档{i}", content=result.text))
+        if len(batch) == 200:
+            ix.upsert(batch, procs=procs)
+            batch = []
+    ix.upsert(batch, procs=procs)
+    elapsed = time.perf_counter() - t
+    print(f"DOCX   {n} {kind} files of ~4,000 characters, extract + index: {n / elapsed:.0f} docs/s "
+          f"(extraction {extract_s / n * 1000:.1f} ms/file, procs={procs})")
+
+
+def bench_pdf(n: int) -> None:
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+    import io
+
+    w = PdfWriter()
+    font = w._add_object(DictionaryObject({NameObject("/Type"): NameObject("/Font"),
+                                           NameObject("/Subtype"): NameObject("/Type1"),
+                                           NameObject("/BaseFont"): NameObject("/Helvetica")}))
+    for _ in range(3):
+        page = w.add_blank_page(300, 200)
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+        s = DecodedStreamObject()
+        s.set_data(b"BT /F1 12 Tf 20 100 Td (Service level agreement, availability 99.9%) Tj ET")
+        page[NameObject("/Contents")] = w._add_object(s)
+    buf = io.BytesIO()
+    w.write(buf)
+    data = buf.getvalue()
+    t = time.perf_counter()
+    warm_up()
+    print(f"PDF    helper start {1000 * (time.perf_counter() - t):.0f} ms (once per process)")
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        extract_text(data, PDF)
+        times.append((time.perf_counter() - t) * 1000)
+    print(f"PDF    3-page PDF in a limited child: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms per file")
+
+
+def bench_search(ix: WhooshIndex, queries: list[str]) -> None:
+    t = time.perf_counter()
+    ix._refresh()
+    print(f"OPEN   searcher reopen after a commit: {(time.perf_counter() - t) * 1000:.0f} ms")
+    for q in queries[:10]:  # warm caches
+        ix.search(SearchRequest(q))
+    for highlight in (False, True):
+        times, totals, partial = [], [], 0
+        for q in queries:
+            t = time.perf_counter()
+            r = ix.search(SearchRequest(q, highlight=highlight))
+            times.append((time.perf_counter() - t) * 1000)
+            totals.append(r.total)
+            partial += r.partial
+        print(f"SEARCH highlight={'on ' if highlight else 'off'}: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
+              f"max {max(times):.0f} ms over {len(queries)} queries (facets on; median hits {statistics.median(totals):.0f}, "
+              f"partial {partial})")
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        ix.search(SearchRequest(q, facets=False))
+        times.append((time.perf_counter() - t) * 1000)
+    print(f"SEARCH facets off, highlight on: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=10_000)
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--docx", type=int, default=600, help="files for the docx pipeline (0 to skip)")
+    ap.add_argument("--pdfs", type=int, default=50, help="PDFs for the extraction cost (0 to skip)")
+    ap.add_argument("--dir", type=Path, default=None, help="index directory (default: a temporary one)")
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    text.load()
+    print(f"jieba + domain dictionary loaded in {(time.perf_counter() - t) * 1000:.0f} ms")
+    vocab = corpus.Vocabulary.from_jieba()
+    print(f"vocabulary: {len(vocab.words)} words from jieba/dict.txt, frequency-weighted")
+    root = args.dir or Path(tempfile.mkdtemp(prefix="docsvc-bench-"))
+    try:
+        if args.pdfs:
+            bench_pdf(args.pdfs)
+        if args.docx:
+            for kind in ("business", "generated"):
+                bench_docx_pipeline(root / f"docx-{kind}", args.docx, args.procs, vocab, kind)
+        ix = bench_index(root / "index", args.docs, args.procs, args.batch, vocab)
+        bench_search(ix, corpus.queries(vocab, args.queries))
+    finally:
+        if args.dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
