@@ -8,8 +8,9 @@ built-in contract-like template), rendered
 
 * by raw docxtpl in this process (SandboxedEnvironment + autoescape, no isolation): the
   baseline, serial, i.e. one core;
-* by ``render_docx`` (sandbox + budgets in pre-forked, rlimited workers, output opened with
-  python-docx), serially with one worker, and from N threads with N workers (N = cores).
+* by ``render_docx`` (sandbox + budgets in long-lived, rlimited worker processes, output
+  opened with python-docx), serially with one worker, and from N threads with N workers
+  (N = cores).
 
 PDF: the rendered contract through the warm converter (unoserver) and through a cold
 ``soffice --convert-to pdf`` per document: p50/p95 of each.
@@ -249,7 +250,8 @@ def main() -> int:
     small = io.BytesIO()
     docx.Document().save(small)
     starts = bench_worker_start(small.getvalue())
-    print(f"starting a worker (fork from the fork server): p50 {ms(statistics.median(starts))}")
+    print(f"new worker's first render minus its second (process start, imports, empty "
+          f"compile cache): p50 {ms(statistics.median(starts))}")
     print(f"load average after rendering: {os.getloadavg()[0]:.2f}")
 
     if not args.no_pdf:

@@ -6,7 +6,7 @@ code. So:
 * :func:`check_docx_package` reads the zip central directory and stream-inflates every member
   with a byte counter *before* python-docx or docxtpl touch the bytes (python-docx would inflate
   a bomb completely, then parse it).
-* Everything that parses or runs a template happens in a pre-forked worker process (see
+* Everything that parses or runs a template happens in a long-lived worker process (see
   :class:`RenderPool`) under RLIMIT_AS, RLIMIT_CPU and a wall-clock timeout, with Jinja's
   ``SandboxedEnvironment``, ``StrictUndefined`` and autoescape. The sandbox stops attribute
   tricks; only the process limits stop a template that loops or allocates forever.
@@ -29,12 +29,15 @@ import hashlib
 import html
 import io
 import json
-import multiprocessing
 import os
+import pickle
 import re
 import resource
 import signal
+import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -42,7 +45,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import docx
@@ -53,7 +56,14 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment, safe_range
 from lxml import etree
 
-from docsvc.errors import DocsvcError, InvalidInput, TemplateError, TooLarge, UnsupportedType
+from docsvc.errors import (
+    DocsvcError,
+    InvalidInput,
+    TemplateError,
+    TooLarge,
+    Unavailable,
+    UnsupportedType,
+)
 
 MiB = 1024 * 1024
 
@@ -1078,8 +1088,20 @@ def _has_path(value: Any, path: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# 8. The worker process
+# 8. The worker processes
 # ---------------------------------------------------------------------------------------------
+#
+# Why not multiprocessing? "fork" would copy a threaded web process with any lock another
+# thread holds. "forkserver" and "spawn" re-run the caller's __main__ in the child: a script
+# without a main guard then fails every render with a misleading error, and a heavy __main__
+# costs on every worker start. So a worker is a plain `python -c` child (about 0.2 s to
+# import docxtpl) that stays up and serves many renders; it is replaced only after it was
+# killed (timeout, CPU limit), ran out of memory, or failed in an unexpected way. The
+# replacement starts in the background, off the request path.
+#
+# Parent → worker: pickled (task, payload, limits) — the parent is trusted. Worker → parent:
+# a JSON header and raw bytes, never a pickle, so even a subverted worker could not run code
+# in the service process. Frames are an 8-byte length and the payload.
 
 @dataclass(frozen=True)
 class Limits:
@@ -1090,6 +1112,9 @@ class Limits:
 
 _ERROR_CLASSES: dict[str, type[DocsvcError]] = {
     cls.__name__: cls for cls in (InvalidInput, TooLarge, UnsupportedType, TemplateError)}
+_FRAME = struct.Struct(">Q")
+_READY = b"docsvc-template-worker-ready"
+_WORKER_START_TIMEOUT_S = 30.0
 
 
 def _too_expensive(limits: Limits, reason: str, **details: Any) -> TemplateError:
@@ -1102,20 +1127,52 @@ def _too_expensive(limits: Limits, reason: str, **details: Any) -> TemplateError
         details={"reason": reason, **details})
 
 
-def _worker_main(conn: Connection) -> None:
-    """Serve tasks until the pipe closes. Runs in a process forked from the forkserver."""
+def _send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(_FRAME.pack(len(payload)))
+    sock.sendall(payload)
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+        count = sock.recv_into(view[got:])
+        if count == 0:
+            raise EOFError
+        got += count
+    return bytes(buf)
+
+
+def _recv_frame(sock: socket.socket, deadline: float | None = None,
+                maxlength: int | None = None) -> bytes:
+    (n,) = _FRAME.unpack(_recv_exact(sock, _FRAME.size, deadline))
+    if maxlength is not None and n > maxlength:
+        raise EOFError(f"frame of {n} bytes over {maxlength}")
+    return _recv_exact(sock, n, deadline)
+
+
+def _worker_entry(fd: int) -> None:
+    """The worker's main loop: serve tasks until the parent's end of the socket closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sock = socket.socket(fileno=fd)
     env = DocxSandbox()
+    _send_frame(sock, _READY)
     while True:
         try:
-            task, payload, limits = conn.recv()
+            task, payload, limits = pickle.loads(_recv_frame(sock))
         except (EOFError, OSError):
             return
         _apply_limits(limits)
         header, body = _run_task(env, task, payload, limits)
-        conn.send_bytes(json.dumps(header, ensure_ascii=False).encode("utf-8"))
-        conn.send_bytes(body)
+        _send_frame(sock, json.dumps(header, ensure_ascii=False).encode("utf-8"))
+        _send_frame(sock, body)
 
 
 def _apply_limits(limits: Limits) -> None:
@@ -1146,12 +1203,14 @@ def _run_task(env: DocxSandbox, task: str, payload: Any,
             return {"ok": True, "result": asdict(_lint_local(env, data, declared))}, b""
         raise ValueError(f"unknown task {task!r}")
     except DocsvcError as exc:
-        unsafe = exc.details.get("reason") == "unsafe"
-        return _error_header(exc, recycle=unsafe), b""
-    except (MemoryError, RecursionError, _TooExpensive) as exc:
-        reason = {MemoryError: "memory", RecursionError: "recursion"}.get(type(exc), "budget")
+        return _error_header(exc, recycle=False), b""
+    except (RecursionError, _TooExpensive) as exc:
+        # Refused before anything was damaged: the stack unwound, the worker is fine.
+        reason = "recursion" if isinstance(exc, RecursionError) else "budget"
         return _error_header(_too_expensive(limits, reason, error=str(exc)[:200]),
-                             recycle=True), b""
+                             recycle=False), b""
+    except MemoryError:
+        return _error_header(_too_expensive(limits, "memory"), recycle=True), b""
     except Exception as exc:  # an unexpected library error: report it, start a fresh worker
         return _error_header(TemplateError(
             f"模板无法处理：{type(exc).__name__}: {str(exc)[:200]}",
@@ -1172,82 +1231,94 @@ class _WorkerLost(Exception):
         self.exitcode = exitcode
 
 
-@functools.cache
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # forkserver: the parent may have threads (a web server), so plain fork is unsafe; the
-    # fork server has imported docxtpl once, so a new worker costs a fork, not an import.
-    # "__main__" stays in the list (it is the default): the fork server then imports the main
-    # module once, instead of every new worker re-running it. As with any forkserver or spawn
-    # use, the main module must be safe to import (an `if __name__ == "__main__":` guard).
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", __name__])
-    return ctx
-
-
 class _Worker:
+    """The parent's handle on one worker process."""
+
     def __init__(self) -> None:
-        ctx = _mp_context()
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True,
-                                   name="docsvc-template-worker")
-        self.process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        # The docsvc package's parent directory, so a source checkout works uninstalled.
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c",
+                 f"from docsvc.core.templating import _worker_entry; "
+                 f"_worker_entry({theirs.fileno()})"],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, env=env)
+        finally:
+            theirs.close()
+        self.sock = ours
         self.tasks = 0
+        try:
+            ready = _recv_frame(self.sock, time.monotonic() + _WORKER_START_TIMEOUT_S, 64)
+        except (EOFError, OSError):  # TimeoutError is an OSError
+            self.kill()
+            raise RuntimeError("the template worker did not start") from None
+        if ready != _READY:
+            self.kill()
+            raise RuntimeError("the template worker did not start")
 
     def call(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
         self.tasks += 1
         try:
-            self.conn.send((task, payload, limits))
-        except (BrokenPipeError, ConnectionError, OSError):
+            self.sock.settimeout(limits.timeout_s)
+            _send_frame(self.sock, pickle.dumps((task, payload, limits)))
+        except OSError:
             raise _WorkerLost("gone") from None
         deadline = time.monotonic() + limits.timeout_s
         try:
-            header = self._receive(deadline, 16 * MiB)
-            body = self._receive(deadline, limits.max_output_bytes + 1)
+            header = _recv_frame(self.sock, deadline, 16 * MiB)
+            body = _recv_frame(self.sock, deadline, limits.max_output_bytes + 1)
+        except TimeoutError:
+            raise _WorkerLost("timeout") from None
         except (EOFError, OSError):
-            self.process.join(1)
-            raise _WorkerLost("died", self.process.exitcode) from None
+            try:
+                self.process.wait(1)  # killed by RLIMIT_CPU or a signal: it is already gone
+            except subprocess.TimeoutExpired:
+                pass
+            raise _WorkerLost("died", self.process.returncode) from None
         return json.loads(header), body
 
-    def _receive(self, deadline: float, maxlength: int) -> bytes:
-        if not self.conn.poll(max(deadline - time.monotonic(), 0)):
-            raise _WorkerLost("timeout")
-        return self.conn.recv_bytes(maxlength)
-
     def kill(self) -> None:
-        self.conn.close()
-        if self.process.is_alive():
+        self.sock.close()
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(2)
-        self.process.close()
+        self.process.wait()
 
 
 class RenderPool:
-    """A few pre-forked template workers, reused across renders and replaced after a failure.
+    """A few long-lived template workers, shared by threads, replaced after a failure.
 
-    Thread-safe. A worker runs one task at a time; callers wait up to ``acquire_timeout_s``
-    for a free one. A worker that timed out, died, hit a budget or met an unsafe template is
-    killed and replaced on the next demand (a fork from the fork server: a few milliseconds).
+    A worker runs one task at a time; callers wait up to ``acquire_timeout_s`` for a free
+    one. A worker that timed out, died, ran out of memory or failed unexpectedly is killed,
+    and a replacement is started in the background (about 0.2 s).
     """
 
-    def __init__(self, size: int | None = None, *, max_tasks_per_worker: int = 500,
+    def __init__(self, size: int | None = None, *, max_tasks_per_worker: int = 1000,
                  acquire_timeout_s: float = 30.0) -> None:
         self.size = size or max(1, min(os.cpu_count() or 1, 4))
         self.max_tasks_per_worker = max_tasks_per_worker
         self.acquire_timeout_s = acquire_timeout_s
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
-        self._live = 0
+        self._live = 0  # started or starting
         self._pid = os.getpid()
         self._closed = False
         self.tasks = 0
         self.replaced = 0
 
     def warm(self) -> None:
-        """Start every worker now instead of on first use (about 0.5 s once for the server)."""
-        workers = [self._checkout() for _ in range(self.size)]
-        for w in workers:
-            self._checkin(w, healthy=True)
+        """Start every worker now (in parallel) instead of on first use."""
+        with self._cond:
+            missing = self.size - self._live
+            self._live += missing
+        threads = [threading.Thread(target=self._add_worker) for _ in range(missing)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def stats(self) -> dict[str, int]:
         with self._cond:
@@ -1266,7 +1337,7 @@ class RenderPool:
                 return header, body
             except _WorkerLost as lost:
                 if lost.reason == "gone" and attempt == 1:
-                    continue  # it died while idle, before seeing the task: try a fresh one
+                    continue  # it died while idle, before seeing the task: try another
                 if lost.reason == "timeout":
                     raise _too_expensive(limits, "timeout") from None
                 raise _too_expensive(limits, "worker_died", exitcode=lost.exitcode) from None
@@ -1290,8 +1361,14 @@ class RenderPool:
             while True:
                 if self._closed:
                     raise _pool_closed()
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.process.poll() is None:
+                        return worker
+                    # It died while idle (OOM killer, an operator): count the slot free.
+                    worker.kill()
+                    self._live -= 1
+                    self.replaced += 1
                 if self._live < self.size:
                     self._live += 1
                     break
@@ -1300,7 +1377,7 @@ class RenderPool:
                     raise _pool_busy()
                 self._cond.wait(remaining)
         try:
-            return _Worker()  # outside the lock: starting takes a few milliseconds
+            return _Worker()  # outside the lock: starting takes about 0.2 s
         except BaseException:
             with self._cond:
                 self._live -= 1
@@ -1314,24 +1391,41 @@ class RenderPool:
                 self._idle.append(worker)
                 self._cond.notify()
                 return
-        worker.kill()
-        with self._cond:
-            self._live -= 1
             self.replaced += 1
-            self._cond.notify()
+            replace = not self._closed
+        worker.kill()
+        if replace:
+            threading.Thread(target=self._add_worker, name="docsvc-template-worker-start",
+                             daemon=True).start()
+        else:
+            with self._cond:
+                self._live -= 1
+
+    def _add_worker(self) -> None:
+        """Start a worker for a slot already counted in ``_live`` and make it idle."""
+        try:
+            worker = _Worker()
+        except (OSError, RuntimeError):
+            with self._cond:
+                self._live -= 1
+                self._cond.notify()
+            return
+        with self._cond:
+            if not self._closed:
+                self._idle.append(worker)
+                self._cond.notify()
+                return
+            self._live -= 1
+        worker.kill()
 
 
 def _pool_busy() -> DocsvcError:
-    from docsvc.errors import Unavailable
-
     return Unavailable("模板渲染繁忙，请稍后重试。",
                        "Template rendering is busy; try again shortly.",
                        details={"reason": "busy"})
 
 
 def _pool_closed() -> DocsvcError:
-    from docsvc.errors import Unavailable
-
     return Unavailable("模板渲染服务已关闭。", "Template rendering has been shut down.",
                        details={"reason": "closed"})
 
