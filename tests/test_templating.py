@@ -461,6 +461,12 @@ def test_autoescape_keeps_form_values_literal(pool: RenderPool) -> None:
     assert "{{7*7}}" in footnotes and "49" not in footnotes
 
 
+def test_characters_xml_cannot_hold_are_dropped(pool: RenderPool) -> None:
+    value = "甲\x0b方\x00 A\ud800\ufffe\n第二行\t制表"
+    out = render_docx(make_template("{{ v }}"), {"v": value, "rows": [value]}, pool=pool)
+    assert docx.Document(io.BytesIO(out)).paragraphs[0].text == "甲方 A\n第二行\t制表"
+
+
 def test_undefined_field_is_named(pool: RenderPool) -> None:
     data = make_template("甲方：{{ party_a.name }}",
                          "{% for r in rows %}{{ r.amount }}{% endfor %}")

@@ -55,6 +55,7 @@ from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment, safe_range
 from lxml import etree
+from markupsafe import Markup
 
 from docsvc.errors import (
     DocsvcError,
@@ -972,10 +973,34 @@ def _check_template_once(data: bytes) -> None:
         _CHECKED_TEMPLATES.popitem(last=False)
 
 
+# Characters XML 1.0 forbids. Kept: tab, newline, carriage return, and \a and \f, which
+# docxtpl turns into a new paragraph and a page break.
+_XML_FORBIDDEN = re.compile("[\x00-\x06\x08\x0b\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(value: Any) -> Any:
+    """The context with characters XML cannot hold removed from every string.
+
+    A vertical tab pasted from Excel, or a NUL, would otherwise make the rendered part
+    ill-formed (and docxtpl's recovering parser would silently drop text around it).
+    """
+    if isinstance(value, str):
+        cleaned = _XML_FORBIDDEN.sub("", value)
+        if cleaned == value:
+            return value
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    if isinstance(value, Mapping):
+        return {key: _xml_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_xml_safe(item) for item in value)
+    return value
+
+
 def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
                   max_output_bytes: int) -> bytes:
     _check_template_once(data)
     tpl = _DocxTemplate(io.BytesIO(data))
+    context = _xml_safe(context)
     try:
         tpl.render(context, jinja_env=env, autoescape=True)
     except jinja2.UndefinedError as exc:
@@ -1391,8 +1416,8 @@ class RenderPool:
                 self._idle.append(worker)
                 self._cond.notify()
                 return
-            self.replaced += 1
             replace = not self._closed
+            self.replaced += replace
         worker.kill()
         if replace:
             threading.Thread(target=self._add_worker, name="docsvc-template-worker-start",
