@@ -113,7 +113,8 @@ def add_notes(data: bytes, *, footnote: str | None = None, endnote: str | None =
 def raw_package(document_body: str = "<w:p><w:r><w:t>hello</w:t></w:r></w:p>", *,
                 prolog: str = "", extra: dict[str, bytes] | None = None,
                 content_types_extra: str = "", level: int = 6,
-                skip: tuple[str, ...] = ()) -> bytes:
+                skip: tuple[str, ...] = (),
+                main_type: str = "wordprocessingml.document.main+xml") -> bytes:
     """A minimal OOXML package written member by member (for hostile packages)."""
     members = {
         "[Content_Types].xml": (
@@ -121,8 +122,8 @@ def raw_package(document_body: str = "<w:p><w:r><w:t>hello</w:t></w:r></w:p>", *
             'org/package/2006/content-types"><Default Extension="rels" ContentType="application/'
             'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
             'ContentType="application/xml"/><Override PartName="/word/document.xml" '
-            'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.'
-            f'document.main+xml"/>{content_types_extra}</Types>').encode(),
+            f'ContentType="application/vnd.openxmlformats-officedocument.{main_type}"/>'
+            f'{content_types_extra}</Types>').encode(),
         "_rels/.rels": (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
             'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
@@ -232,6 +233,18 @@ def test_bad_packages_are_refused_before_parsing(name: str) -> None:
     assert caught.value.details["reason"] == reason
     assert caught.value.zh and caught.value.en
     assert time.monotonic() - started < 1.0
+
+
+def test_a_sound_zip_that_is_not_a_word_document(pool: RenderPool) -> None:
+    wrong_type = raw_package(main_type="spreadsheetml.sheet.main+xml")
+    no_relationship = raw_package(skip=("_rels/.rels",))
+    for data in (wrong_type, no_relationship):
+        check_docx_package(data)  # the zip itself is fine
+        for call in (lambda d: render_docx(d, {}, pool=pool),
+                     lambda d: discover_fields(d, pool=pool)):
+            with pytest.raises(UnsupportedType) as caught:
+                call(data)
+            assert caught.value.details["reason"] == "not_word_document"
 
 
 def test_dtd_straddling_a_read_chunk_is_found() -> None:

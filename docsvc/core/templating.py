@@ -573,10 +573,24 @@ def _truncate(text: str) -> str:
     return text if len(text) <= _LOCATION_TEXT_MAX else text[: _LOCATION_TEXT_MAX - 1] + "…"
 
 
+def _open_template(data: bytes) -> _DocxTemplate:
+    """Load a package that passed :func:`check_docx_package` as a docxtpl template."""
+    tpl = _DocxTemplate(io.BytesIO(data))
+    try:
+        tpl.init_docx()
+    except (PackageNotFoundError, KeyError, ValueError) as exc:
+        # A sound zip that is not a Word document: no main part relationship, or the main
+        # part has another content type (a spreadsheet, a .dotm…).
+        raise _bad_package(
+            "not_word_document", "文件不是有效的 Word 文档（.docx）。",
+            "The file is not a valid Word document (.docx).", UnsupportedType,
+            error=f"{type(exc).__name__}: {exc}"[:200]) from None
+    return tpl
+
+
 def _template_parts(data: bytes) -> list[_Part]:
     """The texts docxtpl renders, in the order it renders them (after the package check)."""
-    tpl = _DocxTemplate(io.BytesIO(data))
-    tpl.init_docx()
+    tpl = _open_template(data)
     parts: list[_Part] = []
     raw = tpl.get_xml()
     parts.append(_Part("word/document.xml", raw, _with_paragraph_lines(tpl.patch_xml(raw))))
@@ -999,7 +1013,7 @@ def _xml_safe(value: Any) -> Any:
 def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
                   max_output_bytes: int) -> bytes:
     _check_template_once(data)
-    tpl = _DocxTemplate(io.BytesIO(data))
+    tpl = _open_template(data)
     context = _xml_safe(context)
     try:
         tpl.render(context, jinja_env=env, autoescape=True)
