@@ -50,6 +50,7 @@ from typing import Any
 
 import docx
 import jinja2
+from docx.opc.exceptions import PackageNotFoundError
 from docxtpl import DocxTemplate
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
