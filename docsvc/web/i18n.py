@@ -64,7 +64,18 @@ def when(value: Any) -> str:
     return str(value)
 
 
+def doc_type_label(code: str) -> str:
+    """Document types are a configurable vocabulary, not an enum: look the code up."""
+    from flask import current_app
+
+    try:
+        return pick(current_app.extensions["docsvc"].vocab.doc_type(code))
+    except DocsvcError:
+        return code
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.globals.update(pick=pick, action_label=action_label, is_en=is_en, lang=select_locale)
+    app.jinja_env.globals.update(pick=pick, action_label=action_label, is_en=is_en, lang=select_locale,
+                                 doc_type_label=doc_type_label)
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["pick"] = pick
