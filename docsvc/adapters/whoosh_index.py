@@ -346,11 +346,19 @@ class WhooshIndex:
         self.rebuild_reason = "索引重建尚未完成。 / A rebuild has not finished."
 
     def mark_complete(self) -> None:
-        """Record that a rebuild finished: ``needs_rebuild`` becomes False."""
+        """Record that a rebuild finished: ``needs_rebuild`` becomes False.
+
+        The rebuild's batches stay separate segments (searching them costs little); later
+        commits merge small segments as usual, and :meth:`optimize` merges everything."""
         self._require_index()
         self._write_meta(complete=True)
         self.needs_rebuild = False
         self.rebuild_reason = ""
+
+    def optimize(self) -> None:
+        """Merge all segments into one (slow: every posting is rewritten; for a quiet hour)."""
+        with self._writer(commit={"optimize": True}):
+            pass
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -365,7 +373,10 @@ class WhooshIndex:
         kwargs: dict[str, Any] = {"limitmb": limitmb}
         if procs > 1:
             kwargs.update(procs=procs, multisegment=True)
-        with self._writer(**kwargs) as writer:
+        # During a rebuild, commit without merging: Whoosh's merges rewrite every posting in
+        # Python, and merging after each batch makes a rebuild quadratic. mark_complete()
+        # merges once at the end.
+        with self._writer(commit={"merge": not self.needs_rebuild}, **kwargs) as writer:
             for doc in docs:
                 writer.update_document(**doc)
         return len(docs)
@@ -411,8 +422,8 @@ class WhooshIndex:
         return count
 
     class _WriterContext:
-        def __init__(self, owner: "WhooshIndex", writer: Any) -> None:
-            self.owner, self.writer = owner, writer
+        def __init__(self, owner: "WhooshIndex", writer: Any, commit: dict[str, Any]) -> None:
+            self.owner, self.writer, self.commit = owner, writer, commit
 
         def __enter__(self) -> Any:
             return self.writer
@@ -421,7 +432,7 @@ class WhooshIndex:
             try:
                 if exc_type is None:
                     try:
-                        self.writer.commit()
+                        self.writer.commit(**self.commit)
                     except OSError as err:
                         raise Unavailable("写入搜索索引失败，稍后会重试。",
                                           f"Writing the search index failed ({err}); it will be retried.") from err
@@ -432,7 +443,7 @@ class WhooshIndex:
             if exc_type is None:
                 self.owner._refresh()
 
-    def _writer(self, **kwargs: Any) -> "WhooshIndex._WriterContext":
+    def _writer(self, commit: dict[str, Any] | None = None, **kwargs: Any) -> "WhooshIndex._WriterContext":
         self._require_index()
         deadline = time.monotonic() + self.lock_timeout
         if not self._write_lock.acquire(timeout=self.lock_timeout):
@@ -442,7 +453,7 @@ class WhooshIndex:
             while True:
                 try:
                     writer = self._ix.writer(**kwargs)
-                    return self._WriterContext(self, writer)
+                    return self._WriterContext(self, writer, commit or {})
                 except LockError:
                     left = deadline - time.monotonic()
                     if left <= 0:
