@@ -63,6 +63,22 @@ def ids(ix: WhooshIndex, query: str = "", **kw) -> list[int]:
     return [h.version_id for h in ix.search(SearchRequest(query, **kw)).hits]
 
 
+# --- the Whoosh analyzer ---------------------------------------------------------------------
+
+
+def test_whoosh_tokenizer_numbers_positions_and_keeps_character_offsets() -> None:
+    from docsvc.adapters.whoosh_index import BIGRAMS, WORDS
+
+    source = "乙方应在服务等级协议（SLA-2026-001）约定的时间内响应。"
+    toks = [(t.text, t.pos, t.startchar, t.endchar) for t in WORDS(source, positions=True, chars=True)]
+    assert [p for _, p, _, _ in toks] == list(range(len(toks)))
+    for word, _, start, end in toks:
+        assert source[start:end].lower() == word
+    assert "服务等级协议" in [w for w, *_ in toks] and "sla-2026-001" in [w for w, *_ in toks]
+    bigrams = [(t.text, t.pos) for t in BIGRAMS("服务等级", positions=True)]
+    assert bigrams == [("服务", 0), ("务等", 1), ("等级", 2)]
+
+
 # --- query language -------------------------------------------------------------------------
 
 
@@ -131,6 +147,7 @@ def test_identifiers(ix: WhooshIndex) -> None:
     ("created:[2026-01 TO 2026-06]", {2, 3, 5, 6}),
     ("date:2026-06", {6}),
     ("date:..2025-12-31", {4}),
+    ("date:[2026-04 TO]", {5, 6}),
     ("生效:2026-03", {2}),
     ("复审:2026", {3}),
     ("type:(contract sla)", {2, 3}),

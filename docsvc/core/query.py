@@ -456,7 +456,7 @@ def resolve_value(field: Field, value: str) -> tuple[str, ...]:
 
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
-_RANGE_SPLIT_RE = re.compile(r"\.\.|\s+to\s+", re.IGNORECASE)
+_RANGE_SPLIT_RE = re.compile(r"\.\.|\s*\bto\b\s*", re.IGNORECASE)
 
 
 def _range_or_value(field: Field, raw: str) -> Node:
