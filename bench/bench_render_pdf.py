@@ -1,6 +1,6 @@
 """Template rendering and PDF conversion: throughput and latency, measured in one run.
 
-    python bench/bench_render_pdf.py [--renders 200] [--pdfs 20] [--cold 8] [--no-pdf]
+    python bench/bench_render_pdf.py [--renders 200] [--pdfs 20] [--cold 8] [--no-pdf] [--builtin]
 
 Rendering: a contract with a 50-row payment table (the shipped templates/contract when it is
 there, with its schema's sample data and every list stretched to 50 rows; otherwise a
@@ -224,9 +224,11 @@ def main() -> int:
     parser.add_argument("--pdfs", type=int, default=20)
     parser.add_argument("--cold", type=int, default=8)
     parser.add_argument("--no-pdf", action="store_true")
+    parser.add_argument("--builtin", action="store_true",
+                        help="use the built-in contract even when templates/contract exists")
     args = parser.parse_args()
 
-    shipped = shipped_contract()
+    shipped = None if args.builtin else shipped_contract()
     template, context = shipped or builtin_contract()
     cores = os.cpu_count() or 1
     print(f"template: {'templates/contract (shipped)' if shipped else 'built-in contract'}, "
