@@ -346,10 +346,9 @@ class WhooshIndex:
         self.rebuild_reason = "索引重建尚未完成。 / A rebuild has not finished."
 
     def mark_complete(self) -> None:
-        """Record that a rebuild finished: ``needs_rebuild`` becomes False.
-
-        The rebuild's batches stay separate segments (searching them costs little); later
-        commits merge small segments as usual, and :meth:`optimize` merges everything."""
+        """Record that a rebuild finished: ``needs_rebuild`` becomes False. No full merge here:
+        it rewrites every posting in Python (minutes at 10k documents); :meth:`optimize` does
+        it on demand."""
         self._require_index()
         self._write_meta(complete=True)
         self.needs_rebuild = False
@@ -373,10 +372,9 @@ class WhooshIndex:
         kwargs: dict[str, Any] = {"limitmb": limitmb}
         if procs > 1:
             kwargs.update(procs=procs, multisegment=True)
-        # During a rebuild, commit without merging: Whoosh's merges rewrite every posting in
-        # Python, and merging after each batch makes a rebuild quadratic. mark_complete()
-        # merges once at the end.
-        with self._writer(commit={"merge": not self.needs_rebuild}, **kwargs) as writer:
+        # Whoosh's default merge policy (MERGE_SMALL) merges only once small segments pile up,
+        # so the segment count stays logarithmic without a full merge per batch.
+        with self._writer(**kwargs) as writer:
             for doc in docs:
                 writer.update_document(**doc)
         return len(docs)
