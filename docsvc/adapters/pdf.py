@@ -217,7 +217,7 @@ def ensure_unoserver_venv(path: Path, *, python: str = DEBIAN_PYTHON,
     Debian's python3 with python3-uno, and pip access to PyPI the first time.
     """
     venv_python = path / "bin" / "python"
-    if (path / "bin" / "unoserver").is_file():
+    if _venv_ready(path):
         return venv_python
     if not os.path.isfile(python) or subprocess.run(
             [python, "-c", "import uno"], capture_output=True, timeout=60).returncode != 0:
@@ -235,7 +235,7 @@ def ensure_unoserver_venv(path: Path, *, python: str = DEBIAN_PYTHON,
 def _build_venv(path: Path, python: str, version: str, timeout_s: float) -> Path:
     venv_python = path / "bin" / "python"
     with _file_lock(path.parent / f".{path.name}.lock"):
-        if (path / "bin" / "unoserver").is_file():
+        if _venv_ready(path):
             return venv_python
         building = path.parent / f".{path.name}.building"
         shutil.rmtree(building, ignore_errors=True)
@@ -255,6 +255,12 @@ def _build_venv(path: Path, python: str, version: str, timeout_s: float) -> Path
         # script paths.
         os.replace(building, path)
     return venv_python
+
+
+def _venv_ready(path: Path) -> bool:
+    """A venv (ours or one an operator made) whose python can run unoserver.server."""
+    return (path / "bin" / "python").exists() and any(
+        path.glob("lib/python3*/site-packages/unoserver/server.py"))
 
 
 @contextlib.contextmanager
