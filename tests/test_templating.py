@@ -335,6 +335,19 @@ def test_discover_fields_everywhere(pool: RenderPool) -> None:
     assert party.text == "甲方：{{ party_a.name }}，地址：{{ party_a['address'] }}"
 
 
+def test_docxtpl_paragraph_and_cell_tags(pool: RenderPool) -> None:
+    data = make_template("{%p if show_terms %}", "条款：{{ terms }}", "{%p endif %}",
+                         table=[["{%tc for c in columns %}", "{{ c.title }}", "{%tc endfor %}"]])
+    report = discover_fields(data, pool=pool)
+    assert report.paths == {"show_terms", "terms", "columns[]", "columns[].title"}
+    assert lint_template(data, pool=pool).issues == ()
+    out = render_docx(data, {"show_terms": True, "terms": "甲乙双方",
+                             "columns": [{"title": "期次"}, {"title": "金额"}]}, pool=pool)
+    d = docx.Document(io.BytesIO(out))
+    assert [p.text for p in d.paragraphs] == ["条款：甲乙双方"]
+    assert [c.text for c in d.tables[0].rows[0].cells] == ["期次", "金额"]
+
+
 def test_location_text_is_truncated(pool: RenderPool) -> None:
     report = discover_fields(make_template("说明" * 100 + "{{ x }}"), pool=pool)
     text = report.get("x").locations[0].text

@@ -1,7 +1,8 @@
 """DOCX → PDF with LibreOffice.
 
-:class:`LibreOfficeConverter` keeps one LibreOffice warm behind unoserver (about 0.12 s per
-contract instead of about 1 s for a cold ``soffice --convert-to``) and manages it as a child
+:class:`LibreOfficeConverter` keeps one LibreOffice warm behind unoserver (0.12–0.26 s for a
+four-page contract against 1.1–1.5 s for a cold ``soffice --convert-to``, measured on a
+shared 2-core machine; ``bench/bench_render_pdf.py``) and manages it as a child
 process: started once (about 10 s), one conversion at a time, a per-conversion timeout, a
 restart after a hang, a crash or every ``restart_after`` conversions (soffice grows to
 200–300 MB), and :meth:`~LibreOfficeConverter.health` for operators.
