@@ -149,7 +149,7 @@ class TemplateService:
 
     def lint(self, docx: bytes, schema: TemplateSchema | None) -> templating.LintReport:
         check_ooxml_package(docx, limits=self.package_limits)
-        return templating.lint_template(docx, schema.field_paths() if schema else None)
+        return templating.lint_template(docx, schema.field_sources() if schema else None)
 
     def add(self, docx: bytes, schema_source: Mapping[str, Any] | None, *, actor: str,
             slug: str | None = None) -> Template:
@@ -286,7 +286,7 @@ class TemplateService:
 
 def lint_dict(report: templating.LintReport) -> dict[str, Any]:
     return {"ok": report.ok, "issues": [
-        {"severity": i.severity, "code": i.code, "message": i.zh, "message_en": i.en, "location": str(i.location)}
+        {"severity": i.severity, "code": i.code, "message": i.zh, "message_en": i.en, "location": str(i.location) if i.location else ""}
         for i in report.issues]}
 
 
