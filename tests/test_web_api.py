@@ -447,3 +447,25 @@ def test_health(world, docs):
     report = world.api("root").post("/api/v1/health/check").json
     assert report["ok"] and report["stats"]["blobs_verified"] == 3 and report["audit"]["ok"]
     err(world.api("alice").post("/api/v1/health/check"), 403)
+
+
+def test_too_many_multipart_parts_are_refused(world):
+    fields = {f"f{i}": "x" for i in range(10_000)}
+    fields["file"] = (io.BytesIO(b"x"), "a.txt")
+    resp = world.api("alice").post("/api/v1/documents", data=fields, content_type="multipart/form-data")
+    err(resp, 413, "too_large")
+    assert world.svc.catalog.counts()["documents"] == 0
+
+
+@pytest.mark.parametrize("name", ["a\x00b.txt", "evil\u202etxt.exe.txt", "CON", "长" * 300 + ".txt",
+                                  "ｆｕｌｌ－ｗｉｄｔｈ.txt", "", "..", "C:\\Windows\\system32\\x.txt"])
+def test_hostile_filenames_are_sanitised(world, name):
+    resp = upload(world.api("alice"), b"content", name, title="t")
+    if resp.status_code != 201:  # Werkzeug may drop a part whose name it cannot parse
+        err(resp, 400, "invalid_input", "file")
+        return
+    stored = resp.json["version"]["original_filename"]
+    assert stored and len(stored) <= 255 and "\x00" not in stored and "\u202e" not in stored
+    assert "/" not in stored and "\\" not in stored
+    html = world.login("alice").get(f"/documents/{resp.json['document']['id']}").data.decode()
+    assert "\u202e" not in html
