@@ -13,7 +13,7 @@ import pytest
 from docsvc.app import open_docsvc
 from docsvc.core.model import AuditAction, VersionSource
 from docsvc.core.tabular import read_rows
-from docsvc.errors import InvalidContent, InvalidInput, NotFound, TemplateError
+from docsvc.errors import InvalidInput, NotFound, TemplateError, UnsupportedType
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 
@@ -155,7 +155,7 @@ def test_template_failing_lint_is_not_accepted(svc):
     assert err.value.details["lint"]["ok"] is False
     assert any(i["location"] for i in err.value.details["lint"]["issues"])
     assert svc.templates.get("sla").version == 1
-    with pytest.raises(InvalidContent):
+    with pytest.raises(UnsupportedType):
         svc.templates.add(b"not a docx at all", None, actor="管理员", slug="sla")
 
 

@@ -40,8 +40,6 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -58,6 +56,8 @@ from jinja2.sandbox import SandboxedEnvironment, safe_range
 from lxml import etree
 from markupsafe import Markup
 
+from docsvc.core.content import SAFE_XML_PARSER as _SAFE_XML_PARSER
+from docsvc.core.content import PackageInfo, check_docx_package
 from docsvc.errors import (
     DocsvcError,
     InvalidInput,
@@ -70,252 +70,9 @@ from docsvc.errors import (
 MiB = 1024 * 1024
 
 # ---------------------------------------------------------------------------------------------
-# 1. The package check
+# 1. The package check lives in docsvc.core.content (uploads and templates share it)
 # ---------------------------------------------------------------------------------------------
 
-_CHUNK = 64 * 1024
-_NEAR_RATIO_FLOOR = 1 * MiB  # members smaller than this cannot make a meaningful bomb
-_MACRO_MEMBER = re.compile(r"(^|/)(vbaProject\.bin|vbaData\.xml)$", re.IGNORECASE)
-_XML_DECL_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
-_ZIP_STORED_OR_DEFLATED = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-
-
-@dataclass(frozen=True)
-class PackageInfo:
-    """What :func:`check_docx_package` found in an accepted package."""
-
-    members: int
-    expanded_bytes: int
-
-
-def _bad_package(reason: str, zh: str, en: str, cls: type[InvalidInput] = InvalidInput,
-                  **details: Any) -> InvalidInput:
-    return cls(zh, en, details={"reason": reason, **details})
-
-
-def check_docx_package(
-    data: bytes,
-    *,
-    max_members: int = 1000,
-    max_expanded: int = 50 * MiB,
-    max_ratio: int = 100,
-) -> PackageInfo:
-    """Refuse a .docx package that is unsafe or too big to open; cheap enough for every render.
-
-    Checks the central directory first (member count, declared sizes, ratios, names, flags,
-    required parts, macros), then inflates every member as a stream with a running byte
-    count, because the declared sizes are written by whoever made the file. XML parts must be
-    UTF-8 and may not contain a DTD (Word never writes one; a DTD is how XXE and billion-laughs
-    attacks start). Raises :class:`InvalidInput` (or its subclasses :class:`TooLarge`,
-    :class:`UnsupportedType`) with ``details["reason"]`` set; returns :class:`PackageInfo`.
-    """
-    if not data:
-        raise _bad_package("empty", "文件为空。", "The file is empty.")
-    if not data.startswith(b"PK\x03\x04"):
-        raise _not_a_zip(data)
-    declared_members = _eocd_member_count(data)
-    if declared_members is not None and declared_members > max_members:
-        # Decided from the end record, before zipfile builds a ZipInfo for every entry.
-        raise _too_many_members(declared_members, max_members)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-            _check_directory(infos, max_members=max_members, max_expanded=max_expanded,
-                             max_ratio=max_ratio)
-            xml_members = _xml_member_names(zf, infos)
-            expanded = _inflate_all(zf, infos, xml_members, max_expanded=max_expanded)
-    except DocsvcError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError,
-            NotImplementedError, RuntimeError, struct.error, etree.LxmlError) as exc:
-        # zlib.error and a bad CRC (BadZipFile) both mean a damaged file; KeyError comes from
-        # a central directory that names members the file does not hold.
-        raise _bad_package(
-            "corrupt",
-            "文件已损坏，无法作为 Word 文档（.docx）读取。",
-            "The file is damaged and cannot be read as a Word document (.docx).",
-            error=f"{type(exc).__name__}: {exc}"[:200],
-        ) from None
-    return PackageInfo(members=len(infos), expanded_bytes=expanded)
-
-
-def _not_a_zip(data: bytes) -> InvalidInput:
-    import filetype  # imported lazily: only needed to name what the bytes really are
-
-    kind = filetype.guess_mime(data[:8192])
-    if kind:
-        return _bad_package(
-            "not_docx", f"文件内容是 {kind}，不是 Word 文档（.docx）。",
-            f"The content is {kind}, not a Word document (.docx).", UnsupportedType,
-            detected=kind)
-    return _bad_package(
-        "not_docx", "文件不是 Word 文档（.docx 应为 ZIP 包）。",
-        "The file is not a Word document (a .docx is a ZIP package).", UnsupportedType)
-
-
-def _check_directory(infos: list[zipfile.ZipInfo], *, max_members: int, max_expanded: int,
-                     max_ratio: int) -> None:
-    if len(infos) > max_members:
-        raise _too_many_members(len(infos), max_members)
-    names: set[str] = set()
-    declared_total = 0
-    for info in infos:
-        name = info.filename
-        parts = re.split(r"[/\\]", name)
-        if (not name or name.startswith(("/", "\\")) or ".." in parts or "\x00" in name
-                or re.match(r"^[A-Za-z]:", name)):
-            raise _bad_package("unsafe_name", "文档包含不安全的部件名称。",
-                               "The package contains an unsafe member name.", member=name[:200])
-        if name in names:
-            raise _bad_package("duplicate_member", "文档包含重复的部件名称。",
-                               "The package contains a duplicated member name.",
-                               member=name[:200])
-        names.add(name)
-        if info.flag_bits & 0x1:
-            raise _bad_package("encrypted", "文档已加密，请去掉密码后再上传。",
-                               "The document is encrypted; remove the password and upload again.")
-        if info.compress_type not in _ZIP_STORED_OR_DEFLATED:
-            raise _bad_package("compression", "文档使用了不支持的压缩方式。",
-                               "The package uses an unsupported compression method.",
-                               member=name[:200])
-        if _MACRO_MEMBER.search(name):
-            raise _macros()
-        declared_total += info.file_size
-        if info.file_size >= _NEAR_RATIO_FLOOR and info.file_size > max_ratio * max(
-                info.compress_size, 1):
-            raise _bad_package(
-                "zip_bomb", "文档压缩比异常（疑似压缩炸弹），已拒绝。",
-                "The package's compression ratio is abnormal (a zip bomb?); refused.",
-                TooLarge, member=name[:200], ratio=info.file_size // max(info.compress_size, 1))
-    if declared_total > max_expanded:
-        raise _too_big(max_expanded)
-    for required in ("[Content_Types].xml", "word/document.xml"):
-        if required not in names:
-            raise _bad_package(
-                "missing_part", f"文档缺少必需的部件 {required}，不是有效的 Word 文档。",
-                f"The package lacks the required part {required}; it is not a valid Word "
-                "document.", missing=required)
-
-
-def _eocd_member_count(data: bytes) -> int | None:
-    """The entry count in the zip's end-of-central-directory record, if it can be read."""
-    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
-    if end < 0 or end + 22 > len(data):
-        return None
-    total = struct.unpack_from("<H", data, end + 10)[0]
-    return None if total == 0xFFFF else total  # 0xFFFF: the real count is in a ZIP64 record
-
-
-def _too_many_members(count: int, limit: int) -> InvalidInput:
-    return _bad_package(
-        "too_many_members", f"文档包含 {count} 个部件，超过上限 {limit}。",
-        f"The package has {count} members, more than the limit of {limit}.",
-        TooLarge, members=count, limit=limit)
-
-
-def _too_big(limit: int) -> InvalidInput:
-    return _bad_package(
-        "too_large", f"文档解压后超过 {limit // MiB} MiB 上限。",
-        f"The document expands to more than the {limit // MiB} MiB limit.", TooLarge,
-        limit=limit)
-
-
-def _macros() -> InvalidInput:
-    return _bad_package("macros", "不接受包含宏的文档（.docm）。",
-                        "Documents with macros (.docm) are not accepted.", UnsupportedType)
-
-
-def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[str]:
-    """Names that python-docx will parse as XML: by extension, and by [Content_Types].xml.
-
-    The content types decide what gets parsed, so a part called ``x.bin`` declared as XML is
-    XML too. [Content_Types].xml itself is read through the same bounded, DTD-refusing path.
-    """
-    ct_info = zf.getinfo("[Content_Types].xml")
-    ct = _read_member(zf, ct_info, limit=4 * MiB, is_xml=True)
-    if b"macroenabled" in ct.lower():
-        raise _macros()
-    root = etree.fromstring(ct, _SAFE_XML_PARSER)
-    xml_types = {
-        el.get("Extension", "").lower(): el.get("ContentType", "")
-        for el in root if el.tag.endswith("}Default")
-    }
-    xml_exts = {ext for ext, ctype in xml_types.items() if ctype.endswith(("+xml", "/xml"))}
-    overrides = {
-        el.get("PartName", "").lstrip("/")
-        for el in root
-        if el.tag.endswith("}Override") and el.get("ContentType", "").endswith(("+xml", "/xml"))
-    }
-    return {
-        i.filename for i in infos
-        if i.filename.lower().endswith((".xml", ".rels"))
-        or i.filename.rsplit(".", 1)[-1].lower() in xml_exts
-        or i.filename in overrides
-    }
-
-
-def _inflate_all(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], xml_members: set[str],
-                 *, max_expanded: int) -> int:
-    total = 0
-    for info in infos:
-        size, _ = _inflate(zf, info, limit=max_expanded - total,
-                           is_xml=info.filename in xml_members)
-        total += size
-    return total
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int,
-                 is_xml: bool) -> bytes:
-    return _inflate(zf, info, limit=limit, is_xml=is_xml, keep=True)[1]
-
-
-def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: bool,
-             keep: bool = False) -> tuple[int, bytes]:
-    """Inflate one member in chunks, counting bytes; stop past ``limit`` or at a DTD.
-
-    Returns the inflated size, and the bytes only when ``keep`` is set.
-    """
-    kept: list[bytes] = []
-    size = 0
-    tail = b""
-    with zf.open(info) as stream:
-        while chunk := stream.read(_CHUNK):
-            if size == 0 and is_xml:
-                _check_xml_encoding(chunk, info.filename)
-            size += len(chunk)
-            if size > limit:
-                raise _too_big(limit)
-            if size > info.file_size:  # more bytes than declared: the header lies
-                raise _bad_package(
-                    "size_mismatch", "文档部件的实际大小与声明不符，文件已损坏或被篡改。",
-                    "A member is larger than its declared size; the file is damaged or forged.",
-                    member=info.filename[:200])
-            window = tail + chunk  # a marker may straddle two chunks
-            if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
-                raise _bad_package(
-                    "dtd", "文档中不允许包含 DTD（<!DOCTYPE>）。",
-                    "DTDs (<!DOCTYPE>) are not allowed in Office documents.",
-                    member=info.filename[:200])
-            tail = window[-16:]
-            if keep:
-                kept.append(chunk)
-    return size, b"".join(kept)
-
-
-def _check_xml_encoding(head: bytes, name: str) -> None:
-    # A byte scan for "<!DOCTYPE" only works if the XML is UTF-8: UTF-16/32, UTF-7 or EBCDIC
-    # would hide it, and libxml2 understands all of them. Word writes UTF-8 only.
-    body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
-    stripped = body.lstrip(b" \t\r\n")
-    decl = _XML_DECL_ENCODING.match(stripped)
-    if (stripped and not stripped.startswith(b"<")) or (
-            decl and decl.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii")):
-        raise _bad_package("xml_encoding", "文档中的 XML 部件必须使用 UTF-8 编码。",
-                           "XML parts must be encoded in UTF-8.", member=name[:200])
-
-
-_SAFE_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                   huge_tree=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,10 +356,9 @@ def _open_template(data: bytes) -> _DocxTemplate:
     except (PackageNotFoundError, KeyError, ValueError) as exc:
         # A sound zip that is not a Word document: no main part relationship, or the main
         # part has another content type (a spreadsheet, a .dotm…).
-        raise _bad_package(
-            "not_word_document", "文件不是有效的 Word 文档（.docx）。",
-            "The file is not a valid Word document (.docx).", UnsupportedType,
-            error=f"{type(exc).__name__}: {exc}"[:200]) from None
+        raise UnsupportedType(
+            "文件不是有效的 Word 文档（.docx）。", "The file is not a valid Word document (.docx).",
+            details={"reason": "not_word_document", "error": f"{type(exc).__name__}: {exc}"[:200]}) from None
     return tpl
 
 
