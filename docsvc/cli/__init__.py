@@ -11,6 +11,7 @@ import errno
 import functools
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +46,12 @@ def handled(fn: Callable) -> Callable:
         except errors.DocsvcError as exc:
             fail(exc)
     return wrapper
+
+
+def pad(text: str, width: int) -> str:
+    """Left-justify for a terminal, where a Chinese character takes two columns."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - used, 1)
 
 
 def emit_json(value: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx, read_file
+from docsvc.cli import Context, cli, emit_json, handled, json_option, pad, pass_ctx, read_file
 from docsvc.core.model import (
     EXTRACTION_STATUS_LABELS, AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version,
 )
@@ -34,7 +34,7 @@ def _print_document(d: Document, versions: list[Version], text_status: dict[int,
     ]
     for label, value in rows:
         if value not in ("", None):
-            click.echo(f"{label:<22}{value}")
+            click.echo(f"{pad(label, 24)}{value}")
     for v in versions:
         status = text_status.get(v.id, "")
         label = EXTRACTION_STATUS_LABELS.get(status, (status, status))

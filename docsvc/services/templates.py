@@ -159,8 +159,8 @@ class TemplateService:
             if not slug:
                 raise InvalidInput("新模板必须同时提供字段定义文件（schema.json）。",
                                    "A new template needs its field schema (schema.json).", field="schema")
-            schema = self.get(slug).schema
-            raw_schema = json.loads(self.get(slug).record.schema_json)
+            current = self.get(slug)
+            schema, raw_schema = current.schema, json.loads(current.record.schema_json)
         else:
             schema = load_schema(schema_source, doc_types=self.vocab.doc_types)
             raw_schema = dict(schema_source)
