@@ -10,7 +10,6 @@ missing service into a failure instead of a silent skip.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -113,3 +112,30 @@ META = {"title": "大连港集团信息系统运维服务合同", "doc_type": "c
 
 def add(svc: Docsvc, data: bytes = "合同正文：乙方提供7×24小时运维服务。".encode(), name: str = "合同.txt", **meta):
     return svc.archive.add_document(data, name, {**META, **meta}, actor="张伟")
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """LibreOffice's soffice (libreoffice-writer-nogui and fonts-noto-cjk from Debian)."""
+    from docsvc.adapters.pdf import find_soffice
+    from docsvc.errors import Unavailable
+
+    try:
+        return find_soffice()
+    except Unavailable as exc:
+        require(False, f"LibreOffice is not installed ({exc.en})")
+        raise
+
+
+@pytest.fixture(scope="session")
+def unoserver_venv(soffice: str) -> Path:
+    """The warm converter's venv (Debian's python3-uno + unoserver from PyPI, made once)."""
+    from docsvc.adapters.pdf import default_unoserver_venv, ensure_unoserver_venv
+    from docsvc.errors import Unavailable
+
+    path = default_unoserver_venv()
+    try:
+        ensure_unoserver_venv(path)
+    except Unavailable as exc:
+        require(False, f"no unoserver venv at {path}: {exc.en}")
+    return path

@@ -195,3 +195,38 @@ def _flatten(data, prefix=""):
         else:
             out[key] = "" if v is None else str(v)
     return out
+
+
+@pytest.mark.libreoffice
+def test_generate_with_pdf(svc, unoserver_venv):
+    import pypdf
+
+    data = svc.templates.get("sla").schema.sample()
+    result = svc.templates.generate("sla", data, actor="起草人", pdf=True)
+    renditions = svc.catalog.renditions(result.version.id)
+    assert [r.media_type for r in renditions] == ["application/pdf"]
+    pdf = svc.blobs.read(renditions[0].sha256)
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    squeezed = "".join(text.split())
+    assert "".join(data["party_a"]["name"].split()) in squeezed
+    assert "".join(data["title"].split()) in squeezed
+    fonts = {str(f.get("/BaseFont")) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+             for f in (page.get("/Resources", {}).get("/Font", {}) or {}).values()
+             for f in [f.get_object()]}
+    assert any("NotoSerifCJK" in f or "NotoSansCJK" in f for f in fonts), fonts
+    event = [e for e in svc.catalog.audit_entries(document_id=result.document.id) if e.action == "version.added"][0]
+    assert event.details["renditions"][0]["sha256"] == renditions[0].sha256
+    assert svc.check().ok
+
+
+def test_pdf_failure_archives_nothing(svc, monkeypatch):
+    from docsvc.errors import Unavailable
+
+    def no_libreoffice(docx: bytes) -> bytes:
+        raise Unavailable("未安装 LibreOffice，无法生成 PDF", "LibreOffice is not installed")
+    monkeypatch.setattr(svc.templates, "to_pdf", no_libreoffice)
+    with pytest.raises(Unavailable):
+        svc.templates.generate("sla", svc.templates.get("sla").schema.sample(), actor="a", pdf=True)
+    assert svc.catalog.counts()["documents"] == 0
+    # DOCX alone still works.
+    assert svc.templates.generate("sla", svc.templates.get("sla").schema.sample(), actor="a").created

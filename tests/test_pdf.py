@@ -28,9 +28,6 @@ from docsvc.adapters.pdf import (
     FONT_SUBSTITUTIONS,
     LibreOfficeConverter,
     SofficeConverter,
-    default_unoserver_venv,
-    ensure_unoserver_venv,
-    find_soffice,
     prepare_docx,
     prepare_profile,
 )
@@ -38,34 +35,6 @@ from docsvc.core.templating import RenderPool, render_docx
 from docsvc.errors import Unavailable
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-
-
-def require(available: bool, reason: str) -> None:
-    """Skip when something the test needs is missing — but fail under DOCSVC_REQUIRE_ALL."""
-    if available:
-        return
-    if os.environ.get("DOCSVC_REQUIRE_ALL", "") not in ("", "0", "false"):
-        pytest.fail(f"{reason} (DOCSVC_REQUIRE_ALL is set, so this is a failure, not a skip)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def soffice() -> str:
-    try:
-        return find_soffice()
-    except Unavailable as exc:
-        require(False, f"LibreOffice is not installed ({exc.en})")
-        raise
-
-
-@pytest.fixture(scope="session")
-def unoserver_venv(soffice: str) -> Path:
-    path = default_unoserver_venv()
-    try:
-        ensure_unoserver_venv(path)
-    except Unavailable as exc:
-        require(False, f"no unoserver venv at {path}: {exc.en}")
-    return path
 
 
 @pytest.fixture(scope="module")
