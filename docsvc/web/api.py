@@ -7,7 +7,6 @@ here, and a test keeps the two in step.
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file,
 
 from docsvc.adapters.reports import AuditFilter
 from docsvc.app import Docsvc
-from docsvc.core.model import AuditAction, Metadata, Version, parse_date
+from docsvc.core.model import AuditAction, Version, parse_date
 from docsvc.errors import InvalidInput
 from docsvc.services.access import Guard
 from docsvc.services.export import BundleScope
@@ -27,7 +26,6 @@ from docsvc.web.auth import api_principal
 bp = Blueprint("api", __name__)
 
 PUBLIC = {"api.health", "api.openapi_json"}
-METADATA_FIELDS = set(Metadata.field_names())
 AUDIT_ACTIONS = {a.value for a in AuditAction} | {a.value for a in AccountAction}
 
 
@@ -106,10 +104,6 @@ def _upload() -> tuple[bytes, str]:
         raise InvalidInput("缺少文件：请在 multipart 字段 file 中上传。", "No file: upload it in the multipart field 'file'.",
                            field="file")
     return f.read(), f.filename or ""
-
-
-def _date(name: str) -> dt.date | None:
-    return parse_date(name, {"since": "开始日期", "until": "结束日期"}.get(name, name), request.args.get(name))
 
 
 def _audit_filter(args) -> AuditFilter:

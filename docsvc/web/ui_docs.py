@@ -7,9 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from docsvc.core.model import (
-    AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope,
-)
+from docsvc.core.model import DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput
 from docsvc.web.api import send_version
 from docsvc.web.auth import guard, login_required
@@ -152,5 +150,3 @@ def upload():
                            max_bytes=current_app.extensions["docsvc"].settings["MAX_UPLOAD_BYTES"],
                            **_choices()), status
 
-
-__all__ = ["bp", "AuditAction"]
