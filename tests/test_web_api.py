@@ -134,7 +134,6 @@ def test_repeated_tags_fields(world):
 def test_create_rejects_bad_input(world, form, status, code, field):
     c = world.api("alice")
     form = dict(form)  # the parameter dict is shared by the SQLite and PostgreSQL runs
-    form = dict(form)  # parametrize shares the dict between the SQLite and PostgreSQL runs
     data, name = form.pop("data", TEXT_V1), form.pop("name", "a.txt")
     if "file" in form:
         fields = {k: v for k, v in USER_DOC.items()}
