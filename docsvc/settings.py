@@ -94,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", "`docsvc serve` 监听的地址。", "Address `docsvc serve` listens on."),
     Setting("PORT", 5000, "`docsvc serve` 监听的端口。", "Port `docsvc serve` listens on.", int),
     Setting("THREADS", 8, "Web 服务器的工作线程数。", "Web server worker threads.", int),
+    Setting("COOKIE_SECURE", False, "会话 Cookie 只通过 HTTPS 发送（在 HTTPS 反向代理之后部署时打开）。",
+            "Send the session cookie over HTTPS only (turn on when served behind HTTPS).", _bool),
     Setting("SECRET_KEY", "", "会话签名密钥；留空则在归档目录生成并保存一个随机密钥。",
             "Session signing key; empty means a random key generated and kept in the archive folder."),
 )

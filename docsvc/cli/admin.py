@@ -22,10 +22,15 @@ def init(ctx: Context, as_json: bool) -> None:
     info = {"archive_dir": str(Path(svc.settings["ARCHIVE_DIR"]).resolve()),
             "index_dir": str(Path(svc.settings["INDEX_DIR"]).resolve()),
             "database": _safe_url(svc.settings["DATABASE_URL"]), "schema": current, "schema_head": head}
+    password = svc.users.ensure_initial_admin()
     if as_json:
-        emit_json(info)
+        emit_json({**info, "initial_admin": {"username": "admin", "password": password} if password else None})
         return
     click.echo("docsvc 已就绪 / ready")
+    if password:
+        click.echo("已创建初始管理员账户 / initial administrator account created:\n"
+                   f"  用户名 username: admin\n  密码 password:   {password}\n"
+                   "  此密码只显示这一次，登录后请修改。/ Shown only this once; change it after signing in.")
     click.echo(f"  归档目录 archive: {info['archive_dir']}")
     click.echo(f"  索引目录 index:   {info['index_dir']}")
     click.echo(f"  数据库 database:  {info['database']}（结构版本 schema {current}）")

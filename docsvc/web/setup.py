@@ -3,7 +3,7 @@
 Security choices, in one place:
 
 - Session cookie: HttpOnly, SameSite=Lax, ``Secure`` when ``SESSION_COOKIE_SECURE`` (config) or
-  ``DOCSVC_COOKIE_SECURE=1`` (environment) says the site is served over HTTPS.
+  the ``DOCSVC_COOKIE_SECURE`` setting says the site is served over HTTPS.
 - CSRF: Flask-WTF's ``CSRFProtect`` on every UI form; JavaScript sends ``X-CSRFToken``. The REST
   API is exempt because it authenticates with bearer tokens; a request that reaches it with the
   session cookie instead must carry a valid ``X-CSRFToken`` (see ``auth.api_principal``).
@@ -14,7 +14,6 @@ Security choices, in one place:
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -32,8 +31,7 @@ csrf = CSRFProtect()
 
 
 def init_web(app: Flask) -> None:
-    secure = app.config.get("SESSION_COOKIE_SECURE",
-                            os.environ.get("DOCSVC_COOKIE_SECURE", "").lower() in ("1", "true", "yes", "on"))
+    secure = app.config.get("SESSION_COOKIE_SECURE", app.extensions["docsvc"].settings["COOKIE_SECURE"])
     app.config.update(
         SESSION_COOKIE_NAME="docsvc_session",
         SESSION_COOKIE_HTTPONLY=True,
