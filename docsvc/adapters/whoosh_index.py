@@ -42,6 +42,7 @@ from whoosh.writing import LockError
 
 from docsvc.core import query as q
 from docsvc.core import text
+from docsvc.core.model import DocClass
 from docsvc.errors import InvalidInput, Unavailable
 
 SCHEMA_VERSION = 1
@@ -203,6 +204,10 @@ class SearchRequest:
     facets: bool = True
     # Access control: when given, only these documents can appear in hits, totals and facets.
     allowed_document_ids: frozenset[int] | None = None
+    # Access control for on-site documents (spec 9.2): when given, a version with doc_class
+    # "site" can appear only if its project is one of these; user documents (9.1) are not
+    # affected. A query filter, so totals and facet counts follow it (principal.site_projects).
+    site_projects: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -856,6 +861,12 @@ class _QueryBuilder:
         out: list[wq.Query] = []
         if not request.all_versions:
             out.append(wq.Term("is_latest", True))
+        if request.site_projects is not None:
+            # Not on-site, or on-site in one of the projects (an on-site document without a
+            # project is in none of them).
+            visible: list[wq.Query] = [wq.Not(wq.Term("doc_class", DocClass.SITE.value))]
+            visible += [wq.Term("project", p) for p in sorted(request.site_projects) if p.strip()]
+            out.append(visible[0] if len(visible) == 1 else wq.Or(visible))
         for key, values in request.filters.items():
             name = FILTER_FIELDS.get(key)
             if name is None:

@@ -14,16 +14,21 @@ The web UI, the REST API and the CLI call a :class:`Guard` made for the principa
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
 
 from docsvc.adapters import reports
+from docsvc.adapters.catalog import Rendition
+from docsvc.adapters.whoosh_index import SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
+from docsvc.core.content import DOCX, PDF
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
-from docsvc.errors import Forbidden, InvalidInput, NotFound
+from docsvc.errors import Corrupted, Forbidden, InvalidInput, NotFound
 from docsvc.services import compare, export
 from docsvc.services.archive import AddResult, History
+from docsvc.services.templates import Rendered, Template
 from docsvc.services.integrity import CheckReport
 from docsvc.services.users import (
     ApiToken, IssuedToken, Permission, Principal, Role, User, can_read,
@@ -36,6 +41,8 @@ if TYPE_CHECKING:
 MAX_AUDIT_PAGE = 500
 RECENT = 10
 REVIEW_WINDOW_DAYS = 30
+# Renditions a caller may ask for by a short name (URLs say .../renditions/pdf).
+RENDITION_KINDS = {"pdf": PDF}
 
 # A valid value for every required field, so each submitted field can be checked on its own.
 _NEUTRAL = {"title": "-", "doc_type": "other", "service_category": "4.1", "doc_class": "user"}
@@ -83,6 +90,51 @@ class Comparison:
     a: Version
     b: Version
     result: compare.DiffResult
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document page: its history, the renditions of each version (version id → list) and
+    the template its latest generated version came from (to offer a revision), if any."""
+
+    history: History
+    renditions: dict[int, list[Rendition]]
+    template: Template | None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A rendered template that was not archived, with its text for showing on a page."""
+
+    rendered: Rendered
+    paragraphs: tuple[str, ...] | None  # None when the text could not be extracted
+    notice_zh: str = ""
+    notice_en: str = ""
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a revision form starts from: the document, the generated version whose form data
+    it reuses, and that version's template (latest version of the same slug)."""
+
+    document: Document
+    version: Version
+    template: Template
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A generated document version and the renditions archived with it (the PDF)."""
+
+    result: AddResult
+    renditions: list[Rendition]
+
+
+@dataclass(frozen=True)
+class TemplateAdded:
+    template: Template
+    created: bool  # False when docx and schema equal the latest version: nothing was added
 
 
 @dataclass(frozen=True)
@@ -208,6 +260,51 @@ class Guard:
                              pdf_memory_bytes=s["PARSE_MEMORY_MB"] * 1024 * 1024,
                              package=self.svc.archive.package_limits)
 
+    def document_view(self, document_id: int) -> DocumentView:
+        self._readable(document_id, "read_document")
+        history = self.svc.archive.history(document_id)
+        renditions = {v.id: self.svc.catalog.renditions(v.id) for v in history.versions}
+        return DocumentView(history, renditions, self._revisable_template(history.versions))
+
+    def _revisable_template(self, versions: list[Version]) -> Template | None:
+        if not self.p.can(Permission.GENERATE):
+            return None
+        made = next((v for v in reversed(versions) if v.provenance.get("template")), None)
+        if made is None:
+            return None
+        try:
+            return self.svc.templates.get(made.provenance["template"])
+        except NotFound:  # the template was registered under another archive's catalog
+            return None
+
+    def read_rendition(self, document_id: int, number: int, kind: str) -> tuple[Version, Rendition, bytes]:
+        """A stored rendition (the PDF made with a generated version), verified like a version
+        download and audited as one."""
+        self._readable(document_id, "download")
+        version = self.svc.archive.version(document_id, number)
+        media_type = RENDITION_KINDS.get(kind)
+        rendition = next((r for r in self.svc.catalog.renditions(version.id) if r.media_type == media_type), None)
+        if rendition is None:
+            raise NotFound(f"文档 {document_id} 第 {number} 版没有 {kind.upper()} 格式的文件。",
+                           f"Document {document_id} version {number} has no {kind.upper()} rendition.", field="kind")
+        data = self.svc.blobs.read(rendition.sha256)
+        if hashlib.sha256(data).hexdigest() != rendition.sha256:
+            raise Corrupted(
+                f"文档 {document_id} 第 {number} 版的 {kind.upper()} 文件校验失败（哈希不符），已拒绝提供。请运行 docsvc check。",
+                f"The {kind.upper()} of document {document_id} version {number} failed its checksum; refusing "
+                "to serve it. Run docsvc check.")
+        with self.svc.catalog.transaction() as tx:
+            tx.append_audit(self.p.username, AuditAction.VERSION_DOWNLOADED, document_id=document_id,
+                            version=number, details={"sha256": rendition.sha256, "rendition": media_type})
+        return version, rendition, data
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Full-text search over what this principal may read: on-site documents (9.2) of other
+        projects are filtered inside the index, so they are absent from hits, totals and facets."""
+        self.require(Permission.READ, "search")
+        return self.svc.index.search(replace(request, site_projects=self.p.site_projects))
+
     # -- documents: writes ------------------------------------------------------------------
     def editable(self, document_id: int) -> Document:
         """The document, if this principal may change it (for showing an edit form)."""
@@ -244,6 +341,96 @@ class Guard:
         self._writable(document_id, "request_deletion")
         self.svc.archive.request_deletion(document_id, actor=self.p.username, reason=reason)
         raise AssertionError("request_deletion always refuses")  # pragma: no cover
+
+    # -- Word templates ---------------------------------------------------------------------
+    def templates(self) -> list[Template]:
+        self.require(Permission.READ, "list_templates")
+        return self.svc.templates.list()
+
+    def template(self, slug: str) -> Template:
+        self.require(Permission.READ, "read_template")
+        return self.svc.templates.get(slug)
+
+    def drafting_template(self, slug: str) -> Template:
+        """The template, for someone about to fill it in (drafters, managers, administrators)."""
+        self.require(Permission.GENERATE, "generate_form")
+        return self.svc.templates.get(slug)
+
+    def template_versions(self, slug: str) -> list[Template]:
+        """Every version of a template with its stored lint report (template managers)."""
+        self.require(Permission.MANAGE_TEMPLATES, "list_template_versions")
+        return self.svc.templates.versions(slug)
+
+    def add_template(self, docx: bytes, schema_source: Mapping[str, Any] | None, *,
+                     slug: str | None = None) -> TemplateAdded:
+        """Lint and register a template version; refused (TemplateError with the lint report)
+        when lint fails."""
+        self.require(Permission.MANAGE_TEMPLATES, "add_template")
+        before = {r.id for r in self.svc.catalog.templates()}
+        tpl = self.svc.templates.add(docx, schema_source, actor=self.p.username, slug=slug or None)
+        return TemplateAdded(tpl, tpl.record.id not in before)
+
+    def preview(self, slug: str, data: Mapping[str, Any]) -> Preview:
+        """Render without archiving (nothing is stored or logged): the DOCX and its text."""
+        self.require(Permission.GENERATE, "preview_template")
+        rendered = self.svc.templates.render(slug, data)
+        side = compare.paragraphs_of(rendered.docx, DOCX, self._extract_limits())
+        return Preview(rendered, side.paragraphs, side.notice_zh, side.notice_en)
+
+    def generate(self, slug: str, data: Mapping[str, Any], *, pdf: bool = False, document_id: int | None = None,
+                 reason: str = "") -> Generated:
+        """Fill a template into a new document, or (``document_id``) into a new version of a
+        document made from it. The resulting metadata must leave the document readable by the
+        drafter (an on-site document only in their own projects)."""
+        self.require(Permission.GENERATE, "generate", document_id=document_id)
+        doc = self._readable(document_id, "generate") if document_id is not None else None
+        template = self.svc.templates.get(slug)
+        generated = template.schema.metadata_from(self._validated(template, data, revision=doc is not None,
+                                                                  reason=reason))
+        if doc is None:
+            meta = check_metadata(generated, self.svc.vocab, {"owner": self.p.username})
+            now = dt.datetime.now(dt.timezone.utc)
+            self._keeps_access(Document(0, meta, now, self.p.username, now, 0), "generate")
+        else:
+            self._keeps_access(replace(doc, metadata=check_metadata(generated, self.svc.vocab,
+                                                                    doc.metadata.to_dict())), "generate")
+        result = self.svc.templates.generate(slug, data, actor=self.p.username, pdf=pdf, document_id=document_id,
+                                             reason=reason)
+        return Generated(result, self.svc.catalog.renditions(result.version.id))
+
+    @staticmethod
+    def _validated(template: Template, data: Mapping[str, Any], *, revision: bool, reason: str) -> dict[str, Any]:
+        """The clean form data; a revision's missing change reason is reported together with
+        the form's own errors, so a form shows every problem at once."""
+        problems = []
+        if revision and not (reason or "").strip():
+            problems.append({"field": "reason", "zh": "修订时必须填写变更原因（规范 8.4.2）。",
+                             "en": "A revision needs a change reason (spec 8.4.2)."})
+        try:
+            context = template.schema.validate(data)
+        except InvalidInput as exc:
+            if not problems:
+                raise
+            raise InvalidInput(exc.zh, exc.en, field=exc.field,
+                               details={**exc.details, "errors": problems + list(exc.details.get("errors", []))}) \
+                from None
+        if problems:
+            raise InvalidInput(problems[0]["zh"], problems[0]["en"], field="reason", details={"errors": problems})
+        return context
+
+    def revision(self, document_id: int) -> Revision:
+        """The form data of the document's latest generated version, to edit into a new version."""
+        self.require(Permission.GENERATE, "revise", document_id=document_id)
+        doc = self._readable(document_id, "revise")
+        versions = self.svc.catalog.versions(document_id)
+        made = next((v for v in reversed(versions) if v.provenance.get("template")), None)
+        if made is None:
+            raise InvalidInput(f"文档 {document_id} 不是由模板生成的，无法按模板修订。请上传新版本。",
+                               f"Document {document_id} was not generated from a template; upload a new "
+                               "version instead.", field="document_id")
+        template = self.svc.templates.get(made.provenance["template"])
+        data = made.provenance.get("data")
+        return Revision(doc, made, template, dict(data) if isinstance(data, Mapping) else {})
 
     # -- the audit log ----------------------------------------------------------------------
     def audit_page(self, f: reports.AuditFilter, *, limit: int = 50, offset: int = 0) -> AuditPage:
@@ -322,4 +509,5 @@ class Guard:
         self.svc.users.set_password(self.p.username, new, actor=self.p.username, current_password=current)
 
 
-__all__ = ["AuditPage", "Comparison", "Dashboard", "Guard", "Health", "Role", "check_metadata"]
+__all__ = ["AuditPage", "Comparison", "Dashboard", "DocumentView", "Generated", "Guard", "Health", "Preview", "Revision", "Role",
+           "TemplateAdded", "check_metadata"]

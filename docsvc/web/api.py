@@ -7,18 +7,25 @@ here, and a test keeps the two in step.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 
+from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.reports import AuditFilter
+from docsvc.adapters.whoosh_index import Hit, SearchRequest, SearchResult
 from docsvc.app import Docsvc
-from docsvc.core.model import AuditAction, Version, parse_date
+from docsvc.core.content import DOCX
+from docsvc.core.model import AuditAction, Version, iso, parse_date
+from docsvc.core.schema import Field
 from docsvc.errors import InvalidInput
-from docsvc.services.access import Guard
+from docsvc.services.access import RENDITION_KINDS, Generated, Guard
 from docsvc.services.export import BundleScope
+from docsvc.services.templates import Template
 from docsvc.services.users import AccountAction, Permission
 from docsvc.web import openapi
 from docsvc.web.auth import api_principal
@@ -122,18 +129,124 @@ def version_json(v: Version, doc_id: int) -> dict[str, Any]:
     return {**v.to_dict(), "content_url": url_for("api.download", doc_id=doc_id, number=v.number)}
 
 
-def send_version(version: Version, data: bytes) -> Response:
-    resp = Response(data, mimetype=version.media_type)
+def rendition_json(r: Rendition, v: Version) -> dict[str, Any]:
+    kind = next(k for k, media_type in RENDITION_KINDS.items() if media_type == r.media_type)
+    return {**r.to_dict(), "kind": kind, "content_url": url_for("api.download_rendition", doc_id=v.document_id,
+                                                                number=v.number, kind=kind)}
+
+
+def send_attachment(data: bytes, media_type: str, filename: str, sha256: str, fallback: str) -> Response:
+    """Stored bytes as a download: attachment, nosniff, a sandboxing CSP, ETag = SHA-256."""
+    resp = Response(data, mimetype=media_type)
     # RFC 6266/5987: an ASCII fallback plus the UTF-8 name, so Chinese names survive.
-    ascii_name = version.original_filename.encode("ascii", "ignore").decode() or f"document-{version.document_id}"
-    ascii_name = "".join(ch for ch in ascii_name if ch not in '"\\;') or f"document-{version.document_id}"
-    resp.headers["Content-Disposition"] = (
-        f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(version.original_filename)}')
+    ascii_name = "".join(ch for ch in filename.encode("ascii", "ignore").decode() if ch not in '"\\;')
+    if not any(ch.isalnum() for ch in ascii_name.rsplit(".", 1)[0]):
+        ascii_name = fallback  # a Chinese name leaves only ".docx": name it by docsvc instead
+    resp.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename)}'
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    resp.headers["ETag"] = f'"{version.sha256}"'
-    resp.headers["Digest"] = f"sha-256={version.sha256}"
+    resp.headers["ETag"] = f'"{sha256}"'
+    resp.headers["Digest"] = f"sha-256={sha256}"
     return resp
+
+
+def send_version(version: Version, data: bytes) -> Response:
+    ext = version.original_filename.rsplit(".", 1)[-1] if "." in version.original_filename else ""
+    fallback = f"document-{version.document_id}-v{version.number}"
+    if ext.isascii() and ext.isalnum():
+        fallback += f".{ext}"
+    return send_attachment(data, version.media_type, version.original_filename, version.sha256, fallback)
+
+
+def send_rendition(version: Version, rendition: Rendition, data: bytes) -> Response:
+    kind = next(k for k, media_type in RENDITION_KINDS.items() if media_type == rendition.media_type)
+    stem = version.original_filename.rsplit(".", 1)[0] or f"document-{version.document_id}"
+    return send_attachment(data, rendition.media_type, f"{stem}.{kind}", rendition.sha256,
+                           f"document-{version.document_id}-v{version.number}.{kind}")
+
+
+def send_preview(data: bytes, title: str) -> Response:
+    """A rendered but unarchived DOCX (a preview)."""
+    return send_attachment(data, DOCX, f"预览-{title}.docx", hashlib.sha256(data).hexdigest(), "preview.docx")
+
+
+# -- search and templates: input and output shapes (shared with the pages) ----------------------
+def search_request(args, *, per_page: int = 20) -> SearchRequest:
+    """``q``, ``filter=key:value`` (repeatable: OR within a key, AND across keys), ``page``,
+    ``per_page``, ``sort`` (relevance | date), ``all_versions``."""
+    filters: dict[str, list[str]] = {}
+    for raw in args.getlist("filter"):
+        key, sep, value = raw.partition(":")
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
+                               f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
+        filters.setdefault(key.strip(), []).append(value.strip())
+    return SearchRequest(query=args.get("q", ""), filters=filters, all_versions=_flag(args.get("all_versions")),
+                         page=_int(args.get("page"), "page") or 1,
+                         per_page=_int(args.get("per_page"), "per_page") or per_page,
+                         sort=args.get("sort") or "relevance")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hit_json(h: Hit) -> dict[str, Any]:
+    return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
+            "original_filename": h.original_filename, "score": round(h.score, 4), "snippet": h.snippet,
+            "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,
+            "doc_class": h.doc_class, "service_scope": h.service_scope, "project": h.project,
+            "counterparty": h.counterparty, "tags": list(h.tags), "status": h.status, "year": h.year,
+            "created_at": iso(h.created_at) if h.created_at else None,
+            "effective_date": h.effective_date.isoformat() if h.effective_date else None,
+            "review_due": h.review_due.isoformat() if h.review_due else None,
+            "extraction_status": h.extraction_status,
+            "url": url_for("api.show_document", doc_id=h.document_id),
+            "content_url": url_for("api.download", doc_id=h.document_id, number=h.number)}
+
+
+def search_json(r: SearchResult, q: str) -> dict[str, Any]:
+    return {"query": q, "total": r.total, "page": r.page, "per_page": r.per_page, "partial": r.partial,
+            "took_ms": round(r.took_ms, 1), "hits": [hit_json(h) for h in r.hits], "facets": r.facets}
+
+
+def field_json(f: Field) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "path": f.path, "type": f.type, "label_zh": f.label_zh,
+                           "label_en": f.label_en, "required": f.required}
+    optional = {"default": f.default, "example": f.example, "help_zh": f.help_zh, "help_en": f.help_en,
+                "max_length": f.max_length, "min": _plain(f.min), "max": _plain(f.max),
+                "not_before": f.not_before, "currencies": list(f.currencies) or None,
+                "choices": [{"value": c.code, "zh": c.zh, "en": c.en} for c in f.choices] or None,
+                "pattern": {"regex": f.pattern.regex.pattern, "zh": f.pattern.zh, "en": f.pattern.en}
+                if f.pattern else None}
+    out.update({k: v for k, v in optional.items() if v not in (None, "")})
+    if f.type == "list":
+        out.update(min_items=f.min_items, max_items=f.max_items,
+                   sums=[{"field": x.field, "equals": _plain(x.equals), "equals_field": x.equals_field}
+                         for x in f.sums])
+    if f.fields:
+        out["fields"] = [field_json(c) for c in f.fields]
+    return out
+
+
+def _plain(value: Any) -> str | None:
+    return None if value is None else f"{value:f}"
+
+
+def template_json(t: Template, *, fields: bool = False) -> dict[str, Any]:
+    out = {**t.to_dict(), "doc_class": t.schema.doc_class,
+           "url": url_for("api.show_template", slug=t.slug),
+           "sample_url": url_for("api.template_sample", slug=t.slug)}
+    if fields:
+        out["fields"] = [field_json(f) for f in t.schema.fields]
+    return out
+
+
+def generated_json(g: Generated) -> dict[str, Any]:
+    doc_id = g.result.document.id
+    return {"created": g.result.created, "document": g.result.document.to_dict(),
+            "version": version_json(g.result.version, doc_id),
+            "renditions": [rendition_json(r, g.result.version) for r in g.renditions]}
 
 
 def send_bundle(gd: Guard, scope: BundleScope) -> Response:
@@ -245,10 +358,104 @@ def download(doc_id: int, number: int | None = None):
     return send_version(*guard().read_version(doc_id, number))
 
 
+@bp.get("/api/v1/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")
+def download_rendition(doc_id: int, number: int, kind: str):
+    return send_rendition(*guard().read_rendition(doc_id, number, kind))
+
+
 @bp.get("/api/v1/documents/<int:doc_id>/compare")
 def compare(doc_id: int):
     c = guard().compare(doc_id, _int(request.args.get("a"), "a"), _int(request.args.get("b"), "b"))
     return jsonify({"document_id": doc_id, "a": c.a.number, "b": c.b.number, **c.result.to_dict()})
+
+
+# -- search -----------------------------------------------------------------------------------
+@bp.get("/api/v1/search")
+def search():
+    request_ = search_request(request.args)
+    return jsonify(search_json(guard().search(request_), request_.query))
+
+
+# -- Word templates ---------------------------------------------------------------------------
+@bp.get("/api/v1/templates")
+def list_templates():
+    return jsonify({"items": [template_json(t) for t in guard().templates()]})
+
+
+@bp.post("/api/v1/templates")
+def add_template():
+    """multipart: ``file`` (the .docx), optional ``schema`` (schema.json) and ``slug``."""
+    data, _ = _upload()
+    schema_file = request.files.get("schema")
+    schema = json_upload(schema_file.read()) if schema_file and schema_file.filename else None
+    added = guard().add_template(data, schema, slug=request.form.get("slug") or None)
+    resp = jsonify({"created": added.created, "template": template_json(added.template, fields=True)})
+    resp.status_code = 201 if added.created else 200
+    resp.headers["Location"] = url_for("api.show_template", slug=added.template.slug)
+    return resp
+
+
+def json_upload(raw: bytes) -> dict[str, Any]:
+    """An uploaded schema.json."""
+    try:
+        value = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"字段定义文件不是有效的 UTF-8 JSON：{exc}。", f"The schema file is not valid UTF-8 JSON: {exc}.",
+                           field="schema") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("字段定义文件必须是 JSON 对象。", "The schema file must be a JSON object.", field="schema")
+    return value
+
+
+@bp.get("/api/v1/templates/<slug>")
+def show_template(slug: str):
+    return jsonify(template_json(guard().template(slug), fields=True))
+
+
+@bp.get("/api/v1/templates/<slug>/versions")
+def template_versions(slug: str):
+    return jsonify({"items": [template_json(t) for t in guard().template_versions(slug)]})
+
+
+@bp.get("/api/v1/templates/<slug>/sample")
+def template_sample(slug: str):
+    t = guard().template(slug)
+    return jsonify({"template": t.slug, "version": t.version, "data": t.schema.sample()})
+
+
+@bp.post("/api/v1/templates/<slug>/preview")
+def preview_template(slug: str):
+    body = _json_object()
+    preview = guard().preview(slug, _form_data(body))
+    return send_preview(preview.rendered.docx, str(preview.rendered.metadata.get("title") or slug))
+
+
+@bp.post("/api/v1/templates/<slug>/generate")
+def generate(slug: str):
+    body = _json_object()
+    unknown = set(body) - {"data", "pdf", "document_id", "reason"}
+    if unknown:
+        raise InvalidInput(f"未知字段：{', '.join(sorted(unknown))}。", f"Unknown field(s): {', '.join(sorted(unknown))}.",
+                           field=sorted(unknown)[0])
+    pdf = body.get("pdf", False)
+    if not isinstance(pdf, bool):
+        raise InvalidInput("pdf 必须是 true 或 false。", "pdf must be true or false.", field="pdf")
+    generated = guard().generate(slug, _form_data(body), pdf=pdf,
+                                 document_id=_int(body.get("document_id"), "document_id"),
+                                 reason=_string(body, "reason"))
+    resp = jsonify(generated_json(generated))
+    resp.status_code = 201 if generated.result.created else 200
+    resp.headers["Location"] = url_for("api.show_document", doc_id=generated.result.document.id)
+    return resp
+
+
+def _form_data(body: dict[str, Any]) -> dict[str, Any]:
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise InvalidInput("data 必须是 JSON 对象（字段名到值），可从 …/sample 取得示例。",
+                           "data must be a JSON object (field name to value); …/sample gives an example.",
+                           field="data")
+    return data
 
 
 # -- the audit log ----------------------------------------------------------------------------

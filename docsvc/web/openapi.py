@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from docsvc.core.content import DOCX as DOCX_TYPE
 from docsvc.core.model import AuditAction, DocClass, DocStatus, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.services.users import AccountAction, Role
 
@@ -38,6 +39,9 @@ def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dic
 DOC_ID = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 USERNAME = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
+SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"},
+        "description": "contract, service_plan, sla, change_request, acceptance_report, …"}
+KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": ["pdf"]}}
 READ = (400, 401, 404, 503)
 WRITE = (400, 401, 403, 404, 413, 415, 422, 503)
 
@@ -118,6 +122,62 @@ SCHEMAS: dict[str, Any] = {
         "ok": {"type": "boolean"}, "stats": {"type": "object"}, "problems": {"type": "array", "items": {"type": "object"}},
         "audit": {"oneOf": [_ref("VerifyResult"), {"type": "null"}]}}},
 }
+
+SCHEMAS.update({
+    "Hit": {"type": "object", "properties": {
+        "document_id": {"type": "integer"}, "version": {"type": "integer"}, "version_id": {"type": "integer"},
+        "title": {"type": "string"}, "original_filename": {"type": "string"}, "score": {"type": "number"},
+        "snippet": {"type": "string", "description": "HTML-safe excerpt: text escaped, matches wrapped in <mark>"},
+        "is_latest": {"type": "boolean"}, "doc_type": {"type": "string"}, "service_category": {"type": "string"},
+        "doc_class": {"type": "string"}, "service_scope": {"type": "string"}, "project": {"type": "string"},
+        "counterparty": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "status": {"type": "string"}, "year": {"type": ["integer", "null"]},
+        "created_at": {"type": ["string", "null"], "format": "date-time"},
+        "effective_date": {"type": ["string", "null"], "format": "date"},
+        "review_due": {"type": ["string", "null"], "format": "date"}, "extraction_status": {"type": "string"},
+        "url": {"type": "string"}, "content_url": {"type": "string"}}},
+    "SearchResult": {"type": "object", "properties": {
+        "query": {"type": "string"}, "total": {"type": "integer"}, "page": {"type": "integer"},
+        "per_page": {"type": "integer"},
+        "partial": {"type": "boolean",
+                    "description": "the time limit stopped the search: hits and counts are incomplete"},
+        "took_ms": {"type": "number"}, "hits": {"type": "array", "items": _ref("Hit")},
+        "facets": {"type": "object", "description": "facet → value → count, for doc_type, service_category, doc_class, "
+                                                    "project, counterparty, year",
+                   "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}}}},
+    "TemplateField": {"type": "object", "required": ["name", "path", "type", "label_zh", "label_en", "required"],
+                      "properties": {
+        "name": {"type": "string"}, "path": {"type": "string", "description": "party_a.name, services[].hours"},
+        "type": {"type": "string", "enum": ["text", "longtext", "date", "money", "integer", "percent", "enum",
+                                           "group", "list"]},
+        "label_zh": {"type": "string"}, "label_en": {"type": "string"}, "required": {"type": "boolean"},
+        "default": {}, "example": {}, "help_zh": {"type": "string"}, "help_en": {"type": "string"},
+        "max_length": {"type": "integer"}, "min": {"type": "string"}, "max": {"type": "string"},
+        "not_before": {"type": "string"}, "currencies": {"type": "array", "items": {"type": "string"}},
+        "choices": {"type": "array", "items": {"type": "object", "properties": {
+            "value": {"type": "string"}, "zh": {"type": "string"}, "en": {"type": "string"}}}},
+        "pattern": {"type": "object", "properties": {"regex": {"type": "string"}, "zh": {"type": "string"},
+                                                     "en": {"type": "string"}}},
+        "min_items": {"type": "integer"}, "max_items": {"type": "integer"},
+        "sums": {"type": "array", "items": {"type": "object"}},
+        "fields": {"type": "array", "items": {"$ref": "#/components/schemas/TemplateField"}}}},
+    "Template": {"type": "object", "properties": {
+        "slug": {"type": "string"}, "version": {"type": "integer"}, "sha256": {"type": "string"},
+        "schema_sha256": {"type": "string"}, "name_zh": {"type": "string"}, "name_en": {"type": "string"},
+        "doc_type": {"type": "string"}, "doc_class": {"type": "string"}, "spec_ref": {"type": "string"},
+        "description_zh": {"type": "string"}, "description_en": {"type": "string"},
+        "lint": {"type": "object", "description": "the lint report stored with this version: ok, issues[]"},
+        "created_at": {"type": "string", "format": "date-time"}, "created_by": {"type": "string"},
+        "url": {"type": "string"}, "sample_url": {"type": "string"},
+        "fields": {"type": "array", "items": _ref("TemplateField")}}},
+    "Rendition": {"type": "object", "properties": {
+        "kind": {"type": "string", "enum": ["pdf"]}, "media_type": {"type": "string"}, "sha256": {"type": "string"},
+        "size": {"type": "integer"}, "created_at": {"type": "string"}, "producer": {"type": "string"},
+        "content_url": {"type": "string"}}},
+    "Generated": {"type": "object", "properties": {
+        "created": {"type": "boolean"}, "document": _ref("Document"), "version": _ref("Version"),
+        "renditions": {"type": "array", "items": _ref("Rendition")}}},
+})
 
 UPLOAD_FIELDS = {"file": {"type": "string", "contentMediaType": "application/octet-stream",
                           "description": "docx, pdf, txt, md or csv; the type is decided from the content"},
@@ -202,6 +262,91 @@ def _paths() -> dict[str, Any]:
                     "parameters": [_q("a", "older version (default: the one before the latest)", {"type": "integer"}),
                                    _q("b", "newer version (default: the latest)", {"type": "integer"})],
                     "responses": {"200": _json(_ref("Comparison"), "diff"), **_errors(*READ)}}},
+        "/api/v1/documents/{doc_id}/versions/{number}/renditions/{kind}": {
+            "parameters": [DOC_ID, NUMBER, KIND],
+            "get": {"operationId": "downloadRendition",
+                    "summary": "Download a version's rendition (the PDF archived with a generated version)",
+                    "responses": {"200": {"description": "The stored PDF, as an attachment; ETag is its SHA-256",
+                                          "content": {"application/pdf": {"schema": {"type": "string"}}}},
+                                  **_errors(401, 404, 500)}}},
+        "/api/v1/search": {"get": {
+            "operationId": "search",
+            "summary": "Full-text search, Chinese first, over the documents you may read / 全文搜索",
+            "description": "Query syntax as in the search box: words, \"phrases\", AND/OR/NOT/-word, field:value "
+                           "(类型:合同, project:港口, year:2026), date:2026-01-01..2026-06-30. On-site documents (9.2) "
+                           "of projects you are not in are left out of hits, totals and facets.",
+            "parameters": [
+                _q("q", "the query (empty: everything, newest first)"),
+                {"name": "filter", "in": "query", "required": False, "style": "form", "explode": True,
+                 "description": "key:value, repeatable (OR within a key, AND across keys); keys: doc_type, "
+                                "service_category, doc_class, service_scope, project, counterparty, tag, status, "
+                                "year, extraction_status, document_id",
+                 "schema": {"type": "array", "items": {"type": "string"}}},
+                _q("page", "default 1", {"type": "integer", "minimum": 1}),
+                _q("per_page", "1-100, default 20", {"type": "integer", "minimum": 1, "maximum": 100}),
+                _q("sort", "relevance (default) or date (newest first)", {"type": "string", "enum": ["relevance", "date"]}),
+                _q("all_versions", "1 to search every version, not only the latest", {"type": "boolean"})],
+            "responses": {"200": _json(_ref("SearchResult"), "hits, total and facets"),
+                          "400": _json(_ref("Error"), "Malformed query or parameters / 查询语句或参数有误"),
+                          **_errors(401),
+                          "503": _json(_ref("Error"), "The index is being rebuilt; retry (Retry-After) / 索引重建中")}}},
+        "/api/v1/templates": {
+            "get": {"operationId": "listTemplates", "summary": "Word templates (latest version of each) / 模板列表",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("Template")}}}, "templates"), **_errors(401)}},
+            "post": {"operationId": "addTemplate",
+                     "summary": "Register a template or a new version of one (manager, admin); refused unless lint passes",
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                         "type": "object", "required": ["file"], "properties": {
+                             "file": {"type": "string", "contentMediaType": DOCX_TYPE, "description": "template.docx"},
+                             "schema": {"type": "string", "contentMediaType": "application/json",
+                                        "description": "schema.json; optional for a new version of an existing template"},
+                             "slug": {"type": "string", "description": "the template, for a new version without a schema"}}}}}},
+                     "responses": {"201": _json({"type": "object", "properties": {
+                         "created": {"type": "boolean"}, "template": _ref("Template")}}, "registered"),
+                         "200": _json({"type": "object"}, "identical to the latest version: nothing added"),
+                         "422": _json(_ref("Error"), "Lint failed (details.lint lists every issue) / 模板检查未通过"),
+                         **_errors(400, 401, 403, 404, 413, 415)}}},
+        "/api/v1/templates/{slug}": {
+            "parameters": [SLUG],
+            "get": {"operationId": "showTemplate", "summary": "A template with its form fields",
+                    "responses": {"200": _json(_ref("Template"), "the template and its fields"), **_errors(401, 404)}}},
+        "/api/v1/templates/{slug}/versions": {
+            "parameters": [SLUG],
+            "get": {"operationId": "templateVersions", "summary": "Every version with its lint report (manager, admin)",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("Template")}}}, "versions"),
+                        **_errors(401, 403, 404)}}},
+        "/api/v1/templates/{slug}/sample": {
+            "parameters": [SLUG],
+            "get": {"operationId": "templateSample", "summary": "Complete example form data (it validates)",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "template": {"type": "string"}, "version": {"type": "integer"}, "data": {"type": "object"}}},
+                        "sample data"), **_errors(401, 404)}}},
+        "/api/v1/templates/{slug}/preview": {
+            "parameters": [SLUG],
+            "post": {"operationId": "previewTemplate",
+                     "summary": "Validate and render to DOCX without archiving anything (drafter, manager, admin)",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["data"], "properties": {"data": {"type": "object"}}}}}},
+                     "responses": {"200": {"description": "The rendered DOCX, as an attachment",
+                                           "content": {DOCX_TYPE: {"schema": {"type": "string"}}}},
+                                   "400": _json(_ref("Error"), "Invalid form data: details.errors lists every field "
+                                                               "([{field, zh, en}], paths like payment_schedule[2].amount)"),
+                                   **_errors(401, 403, 404, 413, 422, 503)}}},
+        "/api/v1/templates/{slug}/generate": {
+            "parameters": [SLUG],
+            "post": {"operationId": "generate",
+                     "summary": "Render and archive a new document, or with document_id a new version of it (drafter, manager, admin)",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["data"], "properties": {
+                             "data": {"type": "object"}, "pdf": {"type": "boolean", "default": False},
+                             "document_id": {"type": ["integer", "null"]},
+                             "reason": {"type": "string", "description": "change reason; required with document_id (8.4.2)"}}}}}},
+                     "responses": {"201": _json(_ref("Generated"), "archived"),
+                                   "200": _json(_ref("Generated"), "identical to the latest version: nothing added"),
+                                   "400": _json(_ref("Error"), "Invalid form data: details.errors lists every field"),
+                                   **_errors(401, 403, 404, 413, 422, 503)}}},
         "/api/v1/audit": {"get": {"operationId": "auditLog", "summary": "The audit log, newest first (auditor, manager, admin)",
                                   "parameters": audit_filters,
                                   "responses": {"200": _json(_ref("AuditPage"), "a page"), **_errors(400, 401, 403)}}},
