@@ -38,6 +38,7 @@ from whoosh.analysis import Token as WToken
 from whoosh.analysis import Tokenizer
 from whoosh.collectors import FilterCollector, TimeLimit
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
 from whoosh.writing import LockError
 
 from docsvc.core import query as q
@@ -282,9 +283,10 @@ class WhooshIndex:
                 f"{SCHEMA_VERSION}/{text.ANALYZER_VERSION})",
             )
         try:
-            if not windex.exists_in(str(self.path), indexname=INDEX_NAME):
+            storage = self._storage()
+            if not storage.index_exists(INDEX_NAME):
                 return self._broken("索引文件缺失（没有目录文件 TOC）。", "the index files are missing (no TOC)")
-            self._ix = windex.open_dir(str(self.path), indexname=INDEX_NAME)
+            self._ix = storage.open_index(INDEX_NAME)
             with self._search_lock:
                 self._searcher = self._new_searcher()
                 self._searcher.doc_count()
@@ -297,6 +299,14 @@ class WhooshIndex:
             self.needs_rebuild = True
             self.rebuild_reason = "索引重建尚未完成。 / A rebuild has not finished."
         return self
+
+    def _storage(self) -> FileStorage:
+        """Whoosh's file storage without mmap. With mmap, whoosh-reloaded 2.7.5 copies every
+        segment file into a BytesIO when a searcher opens (BufferFile): opening took 1.6 s and
+        held the whole index in memory at 10k documents. Plain reads fetch only what a query
+        touches; they seek on shared file objects, which is fine because searches are
+        serialised (see the module docstring)."""
+        return FileStorage(str(self.path), supports_mmap=False)
 
     def _broken(self, zh: str, en: str) -> "WhooshIndex":
         self.needs_rebuild = True
@@ -344,7 +354,7 @@ class WhooshIndex:
                     if re.match(rf"^_?{INDEX_NAME}_.*\.(toc|seg|pst|trm|dcz|fln|vps|vpc|col|cl)$", name) \
                             or name.startswith(META_FILE):
                         (self.path / name).unlink(missing_ok=True)
-                self._ix = windex.create_in(str(self.path), build_schema(), indexname=INDEX_NAME)
+                self._ix = self._storage().create_index(build_schema(), INDEX_NAME)
                 self._write_meta(complete=False)
                 self._searcher = self._new_searcher()
         self.needs_rebuild = True
@@ -483,9 +493,7 @@ class WhooshIndex:
             owner = self.owner
             if not owner._write_lock.acquire(timeout=owner.lock_timeout):
                 raise owner._lock_unavailable()
-            from whoosh.filedb.filestore import FileStorage
-
-            self.lock = FileStorage(str(owner.path)).lock(f"{INDEX_NAME}_WRITELOCK")
+            self.lock = owner._storage().lock(f"{INDEX_NAME}_WRITELOCK")
             deadline = time.monotonic() + owner.lock_timeout
             while not self.lock.acquire(blocking=False):
                 if time.monotonic() > deadline:
@@ -516,9 +524,15 @@ class WhooshIndex:
         return self._ix.searcher(weighting=scoring.BM25F())
 
     def _refresh(self) -> None:
+        """After our own commit: open the new searcher first, then swap it in under the lock
+        (no search uses the old one once we hold the lock)."""
+        if self._ix is None:
+            return
+        fresh = self._new_searcher()
         with self._search_lock:
-            if self._searcher is not None:
-                self._searcher = self._reopened(self._searcher)
+            old, self._searcher = self._searcher, fresh
+            if old is not None:
+                old.close()
 
     def _reopened(self, searcher: Any) -> Any:
         """A new searcher for the latest commit.
