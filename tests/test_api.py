@@ -31,6 +31,19 @@ def test_health(client):
     assert resp.json["schema"]["current"] == resp.json["schema"]["head"]
 
 
+def test_operator_health_shows_index_and_converter(app, client):
+    svc = app.extensions["docsvc"]
+    add(svc)
+    h = client.get("/api/v1/health").json
+    assert h["outbox_pending"] == 1 and h["index"]["outbox_pending"] == 1
+    assert h["converter"]["state"] == "not started" and h["indexer"] is None
+    svc.index.sync()
+    h = client.get("/api/v1/health").json
+    assert h["index"]["ok"] is True and h["index"]["indexed_versions"] == h["index"]["catalog_versions"] == 1
+    page = client.get("/admin/health")  # the bearer token does not log the browser in
+    assert page.status_code in (302, 401)
+
+
 def test_list_show_history_download(app, client):
     svc = app.extensions["docsvc"]
     r = add(svc, "服务等级协议：可用性 99.9%。".encode(), "SLA 2026.txt", doc_type="sla", title="港口 SLA")

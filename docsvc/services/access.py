@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
 
 from docsvc.adapters import reports
@@ -145,11 +145,15 @@ class Health:
     counts: dict[str, int]
     audit_head_seq: int
     users: int
+    index: dict[str, Any] = field(default_factory=dict)  # IndexService.status()
+    indexer: dict[str, Any] | None = None  # the server's background indexer, when running
+    converter: dict[str, Any] = field(default_factory=dict)  # the PDF converter's health()
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": "ok" if self.ok else "degraded",
                 "schema": {"current": self.schema_current, "head": self.schema_head},
-                **self.counts, "audit_head_seq": self.audit_head_seq, "users": self.users}
+                **self.counts, "audit_head_seq": self.audit_head_seq, "users": self.users,
+                "index": self.index, "indexer": self.indexer, "converter": self.converter}
 
 
 class Guard:
@@ -463,7 +467,10 @@ class Guard:
         self.require(Permission.AUDIT, "read_health")
         current, head = self.svc.catalog.schema_revision()
         return Health(current == head, current, head, self.svc.catalog.counts(),
-                      self.svc.catalog.audit_head()[0], self.svc.users.count())
+                      self.svc.catalog.audit_head()[0], self.svc.users.count(),
+                      index=self.svc.index.status(),
+                      indexer=self.svc.indexer.status() if self.svc.indexer else None,
+                      converter=self.svc.converter.health())
 
     def integrity_check(self) -> CheckReport:
         self.require(Permission.AUDIT, "integrity_check")

@@ -232,6 +232,21 @@ class IndexService:
             mismatched=sorted(v for v in set(catalog) & set(indexed) if catalog[v] != indexed[v]),
             outbox_pending=pending)
 
+    def status(self) -> dict[str, Any]:
+        """A cheap summary for the health page (the full drift check reads every entry)."""
+        index = self.index
+        counts = self.catalog.counts()
+        indexed = None
+        if not index.needs_rebuild:
+            try:
+                indexed = index.doc_count()
+            except DocsvcError:
+                indexed = None
+        return {"ok": not index.needs_rebuild and indexed == counts["versions"] and not counts["outbox_pending"],
+                "needs_rebuild": index.needs_rebuild, "reason": index.rebuild_reason, "indexed_versions": indexed,
+                "catalog_versions": counts["versions"], "outbox_pending": counts["outbox_pending"],
+                "rebuild_in_progress": self._rebuilding.locked() or self.rebuild_pending()}
+
     def search(self, request: SearchRequest) -> SearchResult:
         index = self.index
         if not self.ensure():
