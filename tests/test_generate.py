@@ -230,3 +230,44 @@ def test_pdf_failure_archives_nothing(svc, monkeypatch):
     assert svc.catalog.counts()["documents"] == 0
     # DOCX alone still works.
     assert svc.templates.generate("sla", svc.templates.get("sla").schema.sample(), actor="a").created
+
+
+def test_batch_from_xlsx_with_dates_and_indexed_rows(svc, tmp_path):
+    import datetime as dt
+
+    from openpyxl import Workbook
+
+    sample = svc.templates.get("change_request").schema.sample()
+    flat = _flatten(sample)
+    # A list given cell by cell rather than as JSON: list[0].field headers.
+    list_fields = [k for k, v in sample.items() if isinstance(v, list)]
+    for name in list_fields:
+        del flat[name]
+        for i, row in enumerate(sample[name]):
+            for key, value in row.items():
+                flat[f"{name}[{i}].{key}"] = value if not isinstance(value, dict) else json.dumps(value)
+    dates = [k for k, v in flat.items() if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-"]
+    wb = Workbook()
+    ws = wb.active
+    header = list(flat)
+    ws.append(header)
+    for _ in range(2):
+        # Dates as real Excel dates, as a person typing into a spreadsheet would have them.
+        ws.append([dt.date.fromisoformat(flat[h]) if h in dates else flat[h] for h in header])
+    path = tmp_path / "batch.xlsx"
+    wb.save(path)
+    rows = read_rows(path.read_bytes(), path.name)
+    assert len(rows) == 2 and rows[0][list_fields[0]][0] if list_fields else True
+    result = svc.templates.generate_batch("change_request", rows, actor="批量")
+    assert (result.succeeded, result.failed) == (2, 0), [i.error for i in result.items]
+
+
+def test_batch_file_errors_are_clear(tmp_path):
+    with pytest.raises(InvalidInput) as err:
+        read_rows(b"", "empty.csv")
+    assert "表头" in err.value.zh
+    with pytest.raises(InvalidInput) as err:
+        read_rows("a b,c\n1,2\n".encode(), "bad.csv")
+    assert "a b" in err.value.zh
+    with pytest.raises(InvalidInput):
+        read_rows(b"PK\x03\x04 not really a workbook", "x.xlsx")
