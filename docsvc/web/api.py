@@ -181,9 +181,9 @@ def search_request(args, *, per_page: int = 20) -> SearchRequest:
             raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
                                f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
         filters.setdefault(key.strip(), []).append(value.strip())
+    page, size = _int(args.get("page"), "page"), _int(args.get("per_page"), "per_page")
     return SearchRequest(query=args.get("q", ""), filters=filters, all_versions=_flag(args.get("all_versions")),
-                         page=_int(args.get("page"), "page") or 1,
-                         per_page=_int(args.get("per_page"), "per_page") or per_page,
+                         page=1 if page is None else page, per_page=per_page if size is None else size,
                          sort=args.get("sort") or "relevance")
 
 

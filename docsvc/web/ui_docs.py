@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from docsvc.core.model import DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput
-from docsvc.web.api import send_version
+from docsvc.web.api import send_rendition, send_version
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import pick
 
@@ -65,7 +65,8 @@ def documents():
 
 @bp.get("/documents/<int:doc_id>")
 def document(doc_id: int):
-    return render_template("document.html", h=guard().history(doc_id))
+    view = guard().document_view(doc_id)
+    return render_template("document.html", h=view.history, renditions=view.renditions, revise_with=view.template)
 
 
 @bp.route("/documents/<int:doc_id>/edit", methods=["GET", "POST"])
@@ -116,6 +117,11 @@ def new_version(doc_id: int):
 @bp.get("/documents/<int:doc_id>/versions/<int:number>/download")
 def download(doc_id: int, number: int):
     return send_version(*guard().read_version(doc_id, number))
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")
+def download_rendition(doc_id: int, number: int, kind: str):
+    return send_rendition(*guard().read_rendition(doc_id, number, kind))
 
 
 @bp.get("/documents/<int:doc_id>/compare")

@@ -1,0 +1,127 @@
+"""Drafting in the browser: the template gallery, the generate form built from a template's field
+schema (preview, generate, revise) and, for template managers, versions and uploads.
+
+The form's inputs are named by field path (see :mod:`docsvc.web.schema_form`), so every
+validation error the schema reports (``payment_schedule[2].amount``) is shown beside its input.
+Each POST does one thing through the Guard: preview (nothing archived), download the preview's
+DOCX, or generate (archive, optionally with a PDF) — the role rules and the audit of refusals live
+there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from docsvc.errors import Forbidden, InvalidInput, TemplateError, Unavailable
+from docsvc.services.access import Guard, Preview, Revision
+from docsvc.services.templates import Template
+from docsvc.web.api import json_upload, send_preview
+from docsvc.web.auth import guard, login_required
+from docsvc.web.errors import status_for
+from docsvc.web.i18n import is_en, pick
+from docsvc.web.schema_form import ROW_PLACEHOLDER, build_form, data_from_form, errors_of, initial_data
+from docsvc.web.ui_search import label
+
+bp = Blueprint("ui_templates", __name__, template_folder="templates")
+bp.before_request(login_required(lambda: None))
+
+
+def _msg(zh: str, en: str) -> str:
+    return pick(InvalidInput(zh, en))
+
+
+@bp.get("/templates")
+def gallery():
+    return render_template("templates.html", templates=guard().templates(), label_of=label)
+
+
+@bp.route("/templates/<slug>/generate", methods=["GET", "POST"])
+def generate(slug: str):
+    gd = guard()
+    template = gd.drafting_template(slug)
+    if request.method == "POST":
+        return _submit(gd, template)
+    example = bool(request.args.get("example"))
+    data = template.schema.sample() if example else initial_data(template.schema)
+    return _page(template, data, example=example)
+
+
+@bp.route("/documents/<int:doc_id>/revise", methods=["GET", "POST"])
+def revise(doc_id: int):
+    gd = guard()
+    revision = gd.revision(doc_id)
+    if request.method == "POST":
+        return _submit(gd, revision.template, revision)
+    return _page(revision.template, revision.data, revision=revision)
+
+
+def _submit(gd: Guard, template: Template, revision: Revision | None = None):
+    """One POST of the form: ``action`` is preview, preview_docx or generate."""
+    data = data_from_form(template.schema, request.form)
+    action = request.form.get("action", "preview")
+    reason = request.form.get("reason", "")
+    try:
+        if action in ("preview", "preview_docx"):
+            preview = gd.preview(template.slug, data)
+            if action == "preview_docx":
+                return send_preview(preview.rendered.docx, str(preview.rendered.metadata.get("title") or template.slug))
+            return _page(template, data, revision=revision, preview=preview, reason=reason)
+        generated = gd.generate(template.slug, data, pdf=request.form.get("pdf") == "1",
+                                document_id=revision.document.id if revision else None, reason=reason)
+    except InvalidInput as exc:  # the form's errors (TemplateError: the template failed to render)
+        return _page(template, data, revision=revision, errors=errors_of(exc, en=is_en()), reason=reason,
+                     notice=pick(exc) if isinstance(exc, TemplateError) else "", status=status_for(exc))
+    except (Unavailable, Forbidden) as exc:  # PDF converter down; a project the drafter is not in
+        return _page(template, data, revision=revision, reason=reason, notice=pick(exc), status=status_for(exc))
+    result = generated.result
+    extra = _msg("，含 PDF", " with a PDF") if generated.renditions else ""
+    flash(_msg(f"已生成并归档第 {result.version.number} 版{extra}。", f"Version {result.version.number} generated and "
+                                                                 f"archived{extra}."), "ok")
+    return redirect(url_for("ui_docs.document", doc_id=result.document.id))
+
+
+def _page(template: Template, data: Mapping[str, Any], *, revision: Revision | None = None,
+          preview: Preview | None = None, errors: Mapping[str, str] | None = None, reason: str = "",
+          notice: str = "", example: bool = False, status: int = 200):
+    reason_error = (errors or {}).get("reason", "")
+    widgets, form_errors = build_form(template.schema, data, {k: v for k, v in (errors or {}).items() if k != "reason"},
+                                      en=is_en())
+    if reason_error:
+        form_errors.summary.insert(0, (reason_error, "f-reason"))
+    return render_template("generate.html", t=template, widgets=widgets, errors=form_errors, revision=revision,
+                           preview=preview, reason=reason, reason_error=reason_error, notice=notice, example=example,
+                           placeholder=ROW_PLACEHOLDER, pdf=request.form.get("pdf") == "1"), status
+
+
+@bp.route("/templates/<slug>/versions", methods=["GET", "POST"])
+def versions(slug: str):
+    """Every version with its stored lint report; upload a new version (docx + optional schema)."""
+    gd = guard()
+    failed: dict[str, Any] | None = None
+    error = None
+    status = 200
+    if request.method == "POST":
+        try:
+            upload = request.files.get("file")
+            if upload is None or not upload.filename:
+                raise InvalidInput("请选择模板文件（.docx）。", "Choose the template file (.docx).", field="file")
+            added = gd.add_template(upload.read(), _schema_upload(), slug=slug)
+        except InvalidInput as exc:
+            error, status = exc, status_for(exc)
+            failed = exc.details.get("lint") if exc.details else None
+        else:
+            t = added.template
+            flash(_msg(f"已登记第 {t.version} 版，检查通过（{len(t.record.lint.get('issues', []))} 条提示）。",
+                       f"Version {t.version} registered; lint passed ({len(t.record.lint.get('issues', []))} note(s)).")
+                  if added.created else _msg("与最新版本相同，未新增版本。", "Identical to the latest version; nothing added."),
+                  "ok" if added.created else "info")
+            return redirect(url_for("ui_templates.versions", slug=slug))
+    return render_template("template_versions.html", versions=list(reversed(gd.template_versions(slug))),
+                           error=error, failed=failed), status
+
+
+def _schema_upload() -> dict[str, Any] | None:
+    f = request.files.get("schema")
+    return json_upload(f.read()) if f is not None and f.filename else None
