@@ -168,10 +168,12 @@ class Tx:
             **row, created_at=self.now, created_by=actor, updated_at=self.now, latest_version=0))
         return int(result.inserted_primary_key[0])
 
-    def lock_document(self, document_id: int) -> Mapping[str, Any] | None:
-        return self.conn.execute(
+    def lock_document(self, document_id: int) -> Document | None:
+        """The document as it is now, read under the write lock (for read-modify-write)."""
+        row = self.conn.execute(
             sa.select(documents).where(documents.c.id == document_id).with_for_update()
         ).mappings().first()
+        return _document(row) if row else None
 
     def insert_version(self, document_id: int, number: int, *, sha256: str, size: int, media_type: str,
                        original_filename: str, actor: str, reason: str, source: VersionSource,

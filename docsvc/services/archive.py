@@ -184,9 +184,12 @@ class ArchiveService:
         blob = self.blobs.put(data)
         stored = self._store_renditions(renditions)
         with self.catalog.transaction() as tx:
-            # Read the latest number under the write lock: concurrent adds get n+1 and n+2.
-            row = tx.lock_document(document_id)
-            number = row["latest_version"] + 1
+            # Re-read under the write lock: concurrent adds get n+1 and n+2, and a metadata
+            # change made meanwhile is kept, not overwritten.
+            current = tx.lock_document(document_id)
+            number = current.latest_version + 1
+            if metadata:
+                doc, new_meta = current, current.metadata.update(metadata, self.vocab)
             version_id = tx.insert_version(document_id, number, sha256=blob.sha256, size=blob.size,
                                            media_type=media_type, original_filename=filename,
                                            actor=actor, reason=reason, source=source,
@@ -211,12 +214,13 @@ class ArchiveService:
             raise InvalidInput("没有要修改的字段。请使用 key=value 形式，例如 status=effective。",
                                "Nothing to change. Give key=value pairs, e.g. status=effective.")
         reason = _clean_reason(reason)
-        doc = self.document(document_id)
-        new_meta = doc.metadata.update(changes, self.vocab)
-        diff = doc.metadata.diff(new_meta)
-        if not diff:
-            return doc
+        self.document(document_id).metadata.update(changes, self.vocab)  # validate before locking
         with self.catalog.transaction() as tx:
+            doc = tx.lock_document(document_id)
+            new_meta = doc.metadata.update(changes, self.vocab)
+            diff = doc.metadata.diff(new_meta)
+            if not diff:
+                return doc
             tx.update_metadata(document_id, new_meta)
             tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
                             details={"changes": diff, "reason": reason})
@@ -232,10 +236,12 @@ class ArchiveService:
         if not pending:
             raise Conflict(f"文档 {document_id} 没有待确认的分类建议。",
                            f"Document {document_id} has no pending classification suggestion.")
-        new_meta = doc.metadata.update(changes, self.vocab) if changes else doc.metadata
-        diff = doc.metadata.diff(new_meta)
-        state = "corrected" if diff else "accepted"
+        doc.metadata.update(changes, self.vocab)  # validate before locking
         with self.catalog.transaction() as tx:
+            doc = tx.lock_document(document_id)
+            new_meta = doc.metadata.update(changes, self.vocab) if changes else doc.metadata
+            diff = doc.metadata.diff(new_meta)
+            state = "corrected" if diff else "accepted"
             if diff:
                 tx.update_metadata(document_id, new_meta)
                 tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
