@@ -243,18 +243,22 @@ def test_concurrent_versions_get_distinct_numbers(svc):
     assert svc.verify_audit().ok and svc.catalog.audit_head()[0] == 2 + 30
 
 
-def test_metadata_changes_are_not_lost_between_writers(svc, config):
-    """A metadata change committed between another writer's read and its write survives:
-    every read-modify-write happens under the write lock."""
+def test_metadata_changes_are_not_lost_between_writers(svc, config, monkeypatch):
+    """A metadata change committed while another writer is between its read and its write
+    survives: every read-modify-write happens under the write lock."""
     from docsvc.app import open_docsvc
 
     r = add(svc)
     other = open_docsvc(config)
-    stale = other.archive.document(r.document.id)  # the other writer has read the document …
-    svc.archive.set_metadata(r.document.id, {"status": "effective"}, actor="王芳")  # … this lands …
-    assert stale.metadata.status is DocStatus.DRAFT
+    real_inspect = other.archive.inspect
+
+    def inspect_then_race(data, filename):
+        # The other writer has read the document; now a third party changes it.
+        svc.archive.set_metadata(r.document.id, {"status": "effective"}, actor="王芳")
+        return real_inspect(data, filename)
+    monkeypatch.setattr(other.archive, "inspect", inspect_then_race)
     other.archive.add_version(r.document.id, b"second version", "v2.txt", actor="李娜", reason="修订",
-                              metadata={"title": "新标题"})  # … then the other writes
+                              metadata={"title": "新标题"})
     final = svc.archive.document(r.document.id).metadata
     assert final.title == "新标题" and final.status is DocStatus.EFFECTIVE
     other.close()
