@@ -65,6 +65,11 @@ class Widget:
     max_items: int = 0
 
     @property
+    def wide(self) -> bool:
+        """Spans the whole form row: paragraphs, and choices with long names (the spec's categories)."""
+        return self.kind == "longtext" or (self.kind == "enum" and max((len(t) for _, t in self.choices), default=0) > 16)
+
+    @property
     def hint_id(self) -> str:
         return "hint-" + self.id[2:]
 

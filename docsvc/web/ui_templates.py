@@ -34,7 +34,9 @@ def _msg(zh: str, en: str) -> str:
 
 @bp.get("/templates")
 def gallery():
-    return render_template("templates.html", templates=guard().templates(), label_of=label)
+    by_section = sorted(guard().templates(), key=lambda t: [int(n) if n.isdigit() else 0
+                                                            for n in t.schema.spec_ref.split(".")])
+    return render_template("templates.html", templates=by_section, label_of=label)
 
 
 @bp.route("/templates/<slug>/generate", methods=["GET", "POST"])
