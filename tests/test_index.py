@@ -434,3 +434,17 @@ def test_searches_and_writes_from_many_threads(ix: WhooshIndex) -> None:
         t.join()
     assert not errors
     assert ix.search(SearchRequest("并发")).total == 5
+
+
+def test_many_small_commits_keep_the_segment_count_bounded(tmp_path: Path) -> None:
+    index = WhooshIndex.open(tmp_path / "seg")
+    index.clear()
+    for i in range(1, 41):
+        index.upsert([entry(i, i, "报告", f"第{i}次巡检", doc_type="report")])
+    assert len(index._ix._segments()) < 10
+    assert index.doc_count() == 40
+    r = index.search(SearchRequest("巡检"))
+    assert r.total == 40 and r.facets["doc_type"] == {"report": 40}
+    index.optimize()
+    assert len(index._ix._segments()) == 1
+    assert index.search(SearchRequest("巡检")).facets["doc_type"] == {"report": 40}

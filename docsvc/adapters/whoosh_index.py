@@ -21,11 +21,13 @@ import datetime as dt
 import html
 import json
 import os
+import math
 import re
 import struct
 import threading
 import time
 import zlib
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -263,6 +265,9 @@ class WhooshIndex:
         self._searcher: Any = None
         self._write_lock = threading.Lock()
         self._search_lock = threading.RLock()
+        # Facet columns in memory: per segment, and assembled for the current searcher.
+        self._segment_columns: dict[tuple[str, str], list[Any]] = {}
+        self._columns: tuple[Any, dict[str, list[Any]]] | None = None
         self.needs_rebuild = False
         self.rebuild_reason = ""
 
@@ -466,7 +471,7 @@ class WhooshIndex:
             while True:
                 try:
                     writer = self._ix.writer(**kwargs)
-                    return self._WriterContext(self, writer, commit or {})
+                    return self._WriterContext(self, writer, commit or {"mergetype": _tiered_merge})
                 except LockError:
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -615,8 +620,6 @@ class WhooshIndex:
             inner = searcher.collector(
                 limit=limit,
                 sortedby=sorting.FieldFacet("created_at", reverse=True) if sort is SortOrder.DATE else None,
-                groupedby={name: sorting.FieldFacet(name, maptype=sorting.Count) for name in FACETS}
-                if request.facets else None,
             )
             timed = _BoundedCollector(inner, allowed, time.monotonic() + self.search_timeout)
             partial = False
@@ -627,15 +630,51 @@ class WhooshIndex:
             except _STORAGE_ERRORS as exc:
                 raise self._corrupted(exc) from exc
             results = timed.results()
-            total = results.scored_length() if partial else len(results)
+            total = len(timed.docs)
             page_hits = list(results)[(request.page - 1) * request.per_page: limit]
-            facets = _facets(results) if request.facets else {}
+            facets = self._facets(searcher, timed.docs) if request.facets else {}
             snippets = self._snippets(searcher, page_hits, builder) if request.highlight else {}
             hits = [_hit(h, snippets.get(h.docnum)) for h in page_hits]
         finally:
             self._search_lock.release()
         return SearchResult(total, hits, facets, request.page, request.per_page, partial,
                             (time.perf_counter() - started) * 1000)
+
+    def _facets(self, searcher: Any, docs: list[int]) -> dict[str, dict[str, int]]:
+        """Counts per facet value over the matching documents.
+
+        Not Whoosh's FieldFacet grouping: without mmap it reads a column value per matching
+        document from disk (p95 250 ms at 10k documents). The facet columns are small, so they
+        are kept in memory per segment (segments never change; a commit only adds some).
+        """
+        columns = self._facet_columns(searcher)
+        out: dict[str, dict[str, int]] = {}
+        for name in FACETS:
+            column = columns[name]
+            counts = Counter(column[d] for d in docs)
+            out[name] = {str(k): v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+                         if not _missing(k)}
+        return out
+
+    def _facet_columns(self, searcher: Any) -> dict[str, list[Any]]:
+        if self._columns is not None and self._columns[0] is searcher:
+            return self._columns[1]
+        leaves = searcher.reader().leaf_readers()
+        live = {sub.segment().segment_id() for sub, _ in leaves}
+        self._segment_columns = {k: v for k, v in self._segment_columns.items() if k[0] in live}
+        columns: dict[str, list[Any]] = {name: [] for name in FACETS}
+        for sub, offset in leaves:
+            segment_id = sub.segment().segment_id()
+            for name in FACETS:
+                key = (segment_id, name)
+                if key not in self._segment_columns:
+                    self._segment_columns[key] = list(sub.column_reader(name)) if sub.has_column(name) \
+                        else [None] * sub.doc_count_all()
+                column = columns[name]
+                column.extend([None] * (offset - len(column)))
+                column.extend(self._segment_columns[key])
+        self._columns = (searcher, columns)
+        return columns
 
     def _snippets(self, searcher: Any, hits: list[Any], builder: "_QueryBuilder") -> dict[int, str]:
         if not hits:
@@ -663,6 +702,32 @@ class WhooshIndex:
                 found = found + _find_strings(content, builder.highlight_strings)
             out[h.docnum] = make_snippet(content, found)
         return out
+
+
+MERGE_FACTOR = 8
+
+
+def _tiered_merge(writer: Any, segments: list[Any]) -> list[Any]:
+    """Merge policy: when MERGE_FACTOR segments of about the same size (the same power of
+    MERGE_FACTOR in documents) pile up, merge them into one.
+
+    Every document is then rewritten about log8(n) times and at most ~8 segments per size
+    remain. Whoosh's MERGE_SMALL instead compares the total with a Fibonacci number and merged
+    seventeen 500-document segments at once in the middle of a rebuild.
+    """
+    from whoosh.reading import SegmentReader
+
+    tiers: dict[int, list[Any]] = defaultdict(list)
+    for seg in segments:
+        tiers[int(math.log(max(seg.doc_count_all(), 1), MERGE_FACTOR))].append(seg)
+    for _, group in sorted(tiers.items()):
+        if len(group) >= MERGE_FACTOR:
+            for seg in group:
+                reader = SegmentReader(writer.storage, writer.schema, seg)
+                writer.add_reader(reader)
+                reader.close()
+            return [seg for seg in segments if seg not in group]
+    return segments
 
 
 # What a damaged index raises from deep inside Whoosh's readers.
@@ -932,18 +997,22 @@ class _BoundedCollector(FilterCollector):
     def __init__(self, child: Any, allow: set[int] | None, deadline: float) -> None:
         super().__init__(child, allow=allow)
         self.deadline = deadline
+        self.docs: list[int] = []  # every matching global docnum: the total and the facets
 
     def collect_matches(self) -> None:
         child = self.child
         allow = self._allow
+        offset = self.offset
+        docs = self.docs
         clock = time.monotonic
         for i, sub_docnum in enumerate(child.matches()):
             if not i & 63 and clock() > self.deadline:
                 raise TimeLimit
-            if allow is not None and self.offset + sub_docnum not in allow:
+            if allow is not None and offset + sub_docnum not in allow:
                 self.filtered_count += 1
                 continue
             child.collect(sub_docnum)
+            docs.append(offset + sub_docnum)
 
 
 def _docnums_for(searcher: Any, document_ids: frozenset[int]) -> set[int]:
@@ -956,13 +1025,9 @@ def _docnums_for(searcher: Any, document_ids: frozenset[int]) -> set[int]:
     return out
 
 
-def _facets(results: Any) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for name in FACETS:
-        counts = results.groups(name)
-        out[name] = {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-                     if k not in (None, "")}
-    return out
+def _missing(value: Any) -> bool:
+    # NUMERIC columns fill documents without a value with the type's maximum.
+    return value in (None, "") or (isinstance(value, int) and value >= 2**31 - 1)
 
 
 # --- conversion -----------------------------------------------------------------------------
