@@ -60,12 +60,13 @@ def revise(doc_id: int):
 
 
 def _submit(gd: Guard, template: Template, revision: Revision | None = None):
-    """One POST of the form: ``action`` is preview, preview_docx or generate."""
+    """One POST of the form: ``action`` is generate, preview_docx, or (anything else, e.g. the
+    Enter key in a field, which submits with the first button) preview."""
     data = data_from_form(template.schema, request.form)
     action = request.form.get("action", "preview")
     reason = request.form.get("reason", "")
     try:
-        if action in ("preview", "preview_docx"):
+        if action != "generate":
             preview = gd.preview(template.slug, data)
             if action == "preview_docx":
                 return send_preview(preview.rendered.docx, str(preview.rendered.metadata.get("title") or template.slug))
