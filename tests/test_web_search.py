@@ -167,7 +167,7 @@ def test_search_page_results_facets_and_removable_filters(world, corpus):
     assert f'href="/documents/{corpus["contract"].id}"' in html
     assert "合同" in html and "计算机信息系统运营和维护服务" in html  # labels in Chinese, not codes only
     # A facet link narrows the search; the active filter is shown and removable.
-    link = re.search(r'<a href="([^"]+)"[^>]*>\s*<span class="fl">现场文档</span> <span class="fc">1</span>', html)
+    link = re.search(r'<a href="([^"]+)"[^>]*>\s*<span class="fl"[^>]*>现场文档</span> <span class="fc">1</span>', html)
     assert link, "facet link for on-site documents"
     narrowed = c.get(link.group(1).replace("&amp;", "&")).data.decode()
     assert narrowed.count('class="hit"') == 1 and "已选筛选" in narrowed
@@ -181,7 +181,8 @@ def test_search_page_hides_other_projects_from_members(world, corpus):
     html = world.login("bob").get("/search?q=巡检").data.decode()
     assert "港口运维二期现场巡检记录" not in html and "银行核心系统现场巡检" in html
     assert "共 1 条结果" in html
-    assert re.search(r'<span class="fl">港口运维二期</span>', html) is None  # not even a facet count
+    assert re.search(r'<span class="fl"[^>]*>港口运维二期</span>', html) is None  # not even a facet count
+    assert re.search(r'<span class="fl"[^>]*>银行核心系统</span> <span class="fc">1</span>', html)
 
 
 def test_search_page_malformed_query_message_beside_the_box(world, corpus):
