@@ -273,7 +273,7 @@ class Guard:
     def _revisable_template(self, versions: list[Version]) -> Template | None:
         if not self.p.can(Permission.GENERATE):
             return None
-        made = next((v for v in reversed(versions) if v.provenance.get("template")), None)
+        made = _last_generated(versions)
         if made is None:
             return None
         try:
@@ -426,8 +426,7 @@ class Guard:
         """The form data of the document's latest generated version, to edit into a new version."""
         self.require(Permission.GENERATE, "revise", document_id=document_id)
         doc = self._readable(document_id, "revise")
-        versions = self.svc.catalog.versions(document_id)
-        made = next((v for v in reversed(versions) if v.provenance.get("template")), None)
+        made = _last_generated(self.svc.catalog.versions(document_id))
         if made is None:
             raise InvalidInput(f"文档 {document_id} 不是由模板生成的，无法按模板修订。请上传新版本。",
                                f"Document {document_id} was not generated from a template; upload a new "
@@ -516,5 +515,11 @@ class Guard:
         self.svc.users.set_password(self.p.username, new, actor=self.p.username, current_password=current)
 
 
-__all__ = ["AuditPage", "Comparison", "Dashboard", "DocumentView", "Generated", "Guard", "Health", "Preview", "Revision", "Role",
-           "TemplateAdded", "check_metadata"]
+def _last_generated(versions: list[Version]) -> Version | None:
+    """The newest version made from a template (a later upload does not end the document's
+    template history)."""
+    return next((v for v in reversed(versions) if v.provenance.get("template")), None)
+
+
+__all__ = ["AuditPage", "Comparison", "Dashboard", "DocumentView", "Generated", "Guard", "Health", "Preview",
+           "Revision", "Role", "TemplateAdded", "check_metadata"]
