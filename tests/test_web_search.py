@@ -141,6 +141,14 @@ def test_503_while_the_index_is_rebuilt(world, corpus):
     assert search(world, "alice", q="合同").status_code == 200
 
 
+def test_an_empty_archive_finds_nothing(world):
+    """A fresh install: no documents, so an empty index (Whoosh reads it without segments)."""
+    body = search(world, "alice", q="合同").json
+    assert body["total"] == 0 and body["hits"] == []
+    page = world.login("alice").get("/search?q=合同")
+    assert page.status_code == 200 and "没有找到匹配的文档" in page.data.decode()
+
+
 def test_snippets_and_titles_are_escaped(world):
     g = world.guard("alice")
     g.add_document("<script>alert('续签')</script> 续签条款 <b>加粗</b>".encode(), "x.txt",

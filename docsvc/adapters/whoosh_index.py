@@ -659,7 +659,8 @@ class WhooshIndex:
     def _facet_columns(self, searcher: Any) -> dict[str, list[Any]]:
         if self._columns is not None and self._columns[0] is searcher:
             return self._columns[1]
-        leaves = searcher.reader().leaf_readers()
+        # An empty index reads through an EmptyReader, which has no segment (and no documents).
+        leaves = [(sub, offset) for sub, offset in searcher.reader().leaf_readers() if sub.segment() is not None]
         live = {sub.segment().segment_id() for sub, _ in leaves}
         self._segment_columns = {k: v for k, v in self._segment_columns.items() if k[0] in live}
         columns: dict[str, list[Any]] = {name: [] for name in FACETS}
