@@ -157,3 +157,18 @@ def test_background_indexer_makes_uploads_searchable(svc):
     finally:
         svc.close()
     assert indexer.state == "stopped"
+
+
+def test_aes_encrypted_pdfs_are_read_when_the_password_is_empty():
+    from docsvc.core.content import PDF
+    from docsvc.core.extract import ExtractionStatus, extract_text
+
+    def pdf(password: str) -> bytes:
+        writer = PdfWriter()
+        writer.add_blank_page(200, 200)
+        writer.encrypt(password, algorithm="AES-256")
+        buf = io.BytesIO()
+        writer.write(buf)
+        return buf.getvalue()
+    assert extract_text(pdf(""), PDF).status is ExtractionStatus.NO_TEXT_LAYER  # opened: a blank page
+    assert extract_text(pdf("secret"), PDF).status is ExtractionStatus.ENCRYPTED
