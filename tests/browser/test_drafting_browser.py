@@ -9,47 +9,21 @@ Chromium at /usr/bin/chromium through Playwright; the PDF part needs LibreOffice
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import pytest
 
-from docsvc.app import create_app
-from tests.browser.test_ui_browser import ARGS, CHROMIUM, open_as, shot
-from tests.conftest import require
-from tests.webutil import PASSWORD, PEOPLE
+from tests.browser.site import running_site
+from tests.browser.test_ui_browser import open_as, shot
+from tests.webutil import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; apt-get install -y chromium fonts-noto-cjk")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "playwright is not installed (pip install -e '.[test]')")
-    from waitress.server import create_server
-
-    root = tmp_path_factory.mktemp("drafting")
-    app = create_app({"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False,
-                      "DATABASE_URL": f"sqlite:///{root / 'catalog.sqlite3'}"})
-    svc = app.extensions["docsvc"]
-    for name, (role, projects) in PEOPLE.items():
-        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects,
-                              display_name={"drafter": "王芳", "alice": "李娜"}.get(name, ""))
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    import os
-    shots = Path(os.environ.get("DOCSVC_SCREENSHOTS") or root / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield {"url": f"http://127.0.0.1:{server.effective_port}", "browser": browser, "svc": svc, "shots": shots,
-               "tmp": root}
-        browser.close()
-    server.close()
-    svc.close()
+    with running_site(tmp_path_factory.mktemp("drafting"), {"drafter": "王芳", "alice": "李娜"}) as s:
+        yield s
 
 
 def open_form(site, page, *, screenshot: bool = False):

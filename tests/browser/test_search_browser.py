@@ -6,15 +6,13 @@ who must not see another project's on-site documents.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from docsvc.app import create_app
-from tests.browser.test_ui_browser import ARGS, CHROMIUM, docx, open_as, shot
-from tests.conftest import require
-from tests.webutil import PASSWORD, PEOPLE, SITE_DOC, USER_DOC
+from tests.browser.site import docx, running_site
+from tests.browser.test_ui_browser import open_as, shot
+from tests.webutil import SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
 
@@ -27,22 +25,7 @@ CONTRACT_V2 = docx("信息系统运维服务合同", "甲方：大连港集团�
                    "第四条 每季度提交一次服务报告。")
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; apt-get install -y chromium fonts-noto-cjk")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "playwright is not installed (pip install -e '.[test]')")
-    from waitress.server import create_server
-
-    root = tmp_path_factory.mktemp("search")
-    app = create_app({"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False,
-                      "DATABASE_URL": f"sqlite:///{root / 'catalog.sqlite3'}"})
-    svc = app.extensions["docsvc"]
-    for name, (role, projects) in PEOPLE.items():
-        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects,
-                              display_name={"alice": "李娜", "bob": "赵强"}.get(name, ""))
+def _seed(svc):
     g, mgr = svc.guard(svc.users.principal_for_cli("alice")), svc.guard(svc.users.principal_for_cli("mgr"))
     contract = g.add_document(CONTRACT_V1, "运维服务合同.docx", {**USER_DOC, "effective_date": "2026-01-01"}).document
     g.add_version(contract.id, CONTRACT_V2, "运维服务合同（修订）.docx", reason="提前协商续签，增加季度报告")
@@ -61,18 +44,13 @@ def site(tmp_path_factory):
                        {**USER_DOC, "title": f"项目周例会纪要 {i + 1}", "doc_type": "meeting_minutes",
                         "service_category": "4.9.2", "project": "港口运维二期"})
     svc.index.sync()
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    import os
-    shots = Path(os.environ.get("DOCSVC_SCREENSHOTS") or root / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield {"url": f"http://127.0.0.1:{server.effective_port}", "browser": browser, "svc": svc, "shots": shots,
-               "contract": contract}
-        browser.close()
-    server.close()
-    svc.close()
+    return {"contract": contract}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    with running_site(tmp_path_factory.mktemp("search"), {"alice": "李娜", "bob": "赵强"}, _seed) as s:
+        yield s
 
 
 def run_search(page, q: str) -> None:

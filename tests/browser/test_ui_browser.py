@@ -8,36 +8,16 @@ temporary folder.
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from docsvc.app import create_app
-from tests.conftest import require
-from tests.webutil import PASSWORD, PEOPLE, SITE_DOC, USER_DOC
+from tests.browser.site import docx, running_site
+from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-def docx(*paragraphs: str) -> bytes:
-    import docx as python_docx
-
-    d = python_docx.Document()
-    for p in paragraphs:
-        d.add_paragraph(p)
-    out = io.BytesIO()
-    d.save(out)
-    return out.getvalue()
-
 
 CONTRACT_V1 = docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "乙方：大连华信计算机技术股份有限公司",
                    "第一条 服务内容：乙方提供 7×24 小时运维服务。", "第二条 服务可用性不低于 99.9%。",
@@ -48,22 +28,7 @@ CONTRACT_V2 = docx("信息系统运维服务合同", "甲方：大连港集团�
                    "第五条 每季度提交一次服务报告。")
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; apt-get install -y chromium fonts-noto-cjk")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "playwright is not installed (pip install -e '.[test]')")
-    from waitress.server import create_server
-
-    root = tmp_path_factory.mktemp("browser")
-    app = create_app({"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False,
-                      "DATABASE_URL": f"sqlite:///{root / 'catalog.sqlite3'}"})
-    svc = app.extensions["docsvc"]
-    for name, (role, projects) in PEOPLE.items():
-        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects,
-                              display_name={"alice": "李娜", "audit": "周敏", "root": "系统管理员"}.get(name, ""))
+def _seed(svc):
     g = svc.guard(svc.users.principal_for_cli("drafter"))
     contract = g.add_document(CONTRACT_V1, "运维服务合同.docx",
                               {**USER_DOC, "review_due": "2026-12-20", "tags": "运维,合同", "status": "effective",
@@ -73,18 +38,14 @@ def site(tmp_path_factory):
                    {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla", "review_due": "2026-12-10"})
     g.add_document("巡检记录：机房温度正常。".encode(), "巡检.txt", SITE_DOC)
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    shots = Path(os.environ.get("DOCSVC_SCREENSHOTS") or root / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield {"url": f"http://127.0.0.1:{server.effective_port}", "browser": browser, "svc": svc,
-               "contract": contract, "shots": shots, "tmp": root}
-        browser.close()
-    server.close()
-    svc.close()
+    return {"contract": contract}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    names = {"alice": "李娜", "audit": "周敏", "root": "系统管理员"}
+    with running_site(tmp_path_factory.mktemp("browser"), names, _seed) as s:
+        yield s
 
 
 def open_as(site, who: str, lang: str | None = None):

@@ -1,0 +1,66 @@
+"""The running site every browser journey starts from: docsvc on waitress (loopback, a free
+port), the test people from tests/webutil.py, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from docsvc.app import Docsvc, create_app
+from tests.conftest import require
+from tests.webutil import PASSWORD, PEOPLE
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps trying hosts this network refuses.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def docx(*paragraphs: str) -> bytes:
+    import docx as python_docx
+
+    d = python_docx.Document()
+    for p in paragraphs:
+        d.add_paragraph(p)
+    out = io.BytesIO()
+    d.save(out)
+    return out.getvalue()
+
+
+@contextmanager
+def running_site(root: Path, display_names: dict[str, str],
+                 seed: Callable[[Docsvc], dict[str, Any]] = lambda svc: {}) -> Iterator[dict[str, Any]]:
+    """Yield ``{"url", "browser", "svc", "shots", "tmp", **seed(svc)}`` with the server running."""
+    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; apt-get install -y chromium fonts-noto-cjk")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "playwright is not installed (pip install -e '.[test]')")
+    from waitress.server import create_server
+
+    app = create_app({"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False,
+                      "DATABASE_URL": f"sqlite:///{root / 'catalog.sqlite3'}"})
+    svc = app.extensions["docsvc"]
+    for name, (role, projects) in PEOPLE.items():
+        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects,
+                              display_name=display_names.get(name, ""))
+    extra = seed(svc)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    shots = Path(os.environ.get("DOCSVC_SCREENSHOTS") or root / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                yield {"url": f"http://127.0.0.1:{server.effective_port}", "browser": browser, "svc": svc,
+                       "shots": shots, "tmp": root, **extra}
+            finally:
+                browser.close()
+    finally:
+        server.close()
+        svc.close()
