@@ -6,12 +6,14 @@ projects they are not in — not in hits, not in totals, not in facet counts.
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
 import pytest
 
-from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, WhooshIndex
+from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, WhooshIndex, _QueryBuilder
+from docsvc.core import query as query_syntax
 from tests.webutil import SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
 
 RENEWAL = "合同到期后，乙方继续提供运维服务；双方应在到期前三十日协商续签。Service renewal: both parties renew in writing."
@@ -244,4 +246,30 @@ def test_site_projects_filter_in_the_index(tmp_path: Path):
     assert visible(frozenset()) == ({4}, 1, {"乙项目": 1})
     assert visible(frozenset({"甲项目"})) == ({1, 4}, 2, {"甲项目": 1, "乙项目": 1})
     assert visible(frozenset({"甲项目", "乙项目"})) == ({1, 2, 4}, 3, {"乙项目": 2, "甲项目": 1})
+    ix.close()
+
+
+def test_totals_and_facets_count_every_match(tmp_path: Path):
+    """The page shows "共 N 条结果" and facet counts: every match must be counted, including the
+    documents a top-10 ranking would never show (Whoosh's default collector skips them once
+    they cannot reach the top N)."""
+    sentences = ["乙方按服务等级协议提供运维服务。", "双方每季度巡检一次机房。", "故障响应时间为三十分钟。",
+                 "变更管理按流程审批。", "合同到期前协商续签。", "本报告记录巡检结果。"]
+    rng = random.Random(7)
+    kinds = ["运维服务合同", "服务等级协议", "巡检报告", "会议纪要"]
+    ix = WhooshIndex.open(tmp_path / "ix")
+    ix.clear()
+    entries = [IndexEntry(i, i, 1, f"港口{rng.choice(kinds)}-{i}",
+                          "".join(rng.choice(sentences) for _ in range(rng.randint(3, 40))),
+                          doc_type=rng.choice(["contract", "sla"])) for i in range(1, 801)]
+    for k in range(0, len(entries), 100):  # several segments, as a growing archive has
+        ix.upsert(entries[k:k + 100])
+    ix.mark_complete()
+    searcher = ix._new_searcher()
+    for q in ("服务等级协议", "运维 巡检", "续签 OR 变更管理"):
+        truth = len(searcher.search(_QueryBuilder(ix.tz).build_root(query_syntax.parse_query(q)), limit=None))
+        for sort in ("relevance", "date"):
+            r = ix.search(SearchRequest(q, per_page=10, sort=sort))
+            assert r.total == truth == sum(r.facets["doc_type"].values()), (q, sort, r.total, truth)
+    searcher.close()
     ix.close()

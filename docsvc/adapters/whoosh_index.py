@@ -35,7 +35,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh import scoring, sorting
+from whoosh import collectors, scoring, sorting
 from whoosh.analysis import Token as WToken
 from whoosh.analysis import Tokenizer
 from whoosh.collectors import FilterCollector, TimeLimit
@@ -617,10 +617,14 @@ class WhooshIndex:
                 if not allowed:
                     return SearchResult(0, [], {}, request.page, request.per_page, False,
                                         (time.perf_counter() - started) * 1000)
-            inner = searcher.collector(
-                limit=limit,
-                sortedby=sorting.FieldFacet("created_at", reverse=True) if sort is SortOrder.DATE else None,
-            )
+            if sort is SortOrder.DATE:
+                inner = searcher.collector(limit=limit, sortedby=sorting.FieldFacet("created_at", reverse=True))
+            else:
+                # Every match must reach the collector: the total and the facets count them.
+                # Whoosh's defaults skip blocks below the current top-N score and "replace" the
+                # matcher by dropping sub-queries (a field, a word) that can no longer reach the
+                # top N, so documents only those match were never seen (totals 3× too low).
+                inner = collectors.TopCollector(limit, usequality=False, replace=0)
             timed = _BoundedCollector(inner, allowed, time.monotonic() + self.search_timeout)
             partial = False
             try:
