@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from docsvc.app import create_app
-from tests.webutil import PASSWORD, SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
+from tests.webutil import err, PASSWORD, SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
 
 TEXT_V1 = "合同正文：乙方提供7×24小时运维服务。\n服务可用性 99.9%。\n".encode()
 TEXT_V2 = "合同正文：乙方提供7×24小时运维服务。\n服务可用性 99.95%。\n新增：每月巡检一次。\n".encode()
@@ -20,17 +20,6 @@ def upload(client, data=TEXT_V1, name="运维合同.txt", **meta):
     form = {k: v for k, v in fields.items() if v is not None}
     form["file"] = (io.BytesIO(data), name)
     return client.post("/api/v1/documents", data=form, content_type="multipart/form-data")
-
-
-def err(resp, status, code=None, field=None):
-    assert resp.status_code == status, resp.data.decode()[:500]
-    e = resp.json["error"]
-    assert e["message"] and e["message_en"]
-    if code:
-        assert e["code"] == code, e
-    if field:
-        assert e.get("field") == field, e
-    return e
 
 
 @pytest.fixture

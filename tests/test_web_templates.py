@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from docsvc.app import create_app
 from docsvc.core.content import PDF
-from tests.webutil import PASSWORD, PEOPLE, World, csrf_of, world  # noqa: F401
+from tests.webutil import err, PASSWORD, PEOPLE, World, csrf_of, world  # noqa: F401
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -35,17 +35,6 @@ def app(config):
 
 def sample(world: World, slug: str = "sla") -> dict:
     return world.svc.templates.get(slug).schema.sample()
-
-
-def err(resp, status, code=None, field=None):
-    assert resp.status_code == status, resp.data.decode()[:800]
-    e = resp.json["error"]
-    assert e["message"] and e["message_en"]
-    if code:
-        assert e["code"] == code, e
-    if field:
-        assert e.get("field") == field, e
-    return e
 
 
 def error_paths(resp) -> set[str]:

@@ -79,3 +79,15 @@ def world(app) -> World:
         svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects)
         tokens[name] = svc.users.issue_token(name, actor="setup", name="test").secret
     return World(app, tokens)
+
+
+def err(resp, status, code=None, field=None):
+    """Assert the one JSON error shape (bilingual message, code, field) and return it."""
+    assert resp.status_code == status, resp.data.decode()[:800]
+    e = resp.json["error"]
+    assert e["message"] and e["message_en"]
+    if code:
+        assert e["code"] == code, e
+    if field:
+        assert e.get("field") == field, e
+    return e
