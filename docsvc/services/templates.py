@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata as pkg_metadata
 from pathlib import Path
@@ -270,17 +271,28 @@ class TemplateService:
     def generate_batch(self, slug: str, rows: Iterable[Mapping[str, Any]], *, actor: str, pdf: bool = False,
                        progress: Callable[[int], None] | None = None) -> BatchResult:
         """One document per row. A failed row is reported and leaves nothing behind; the
-        others go on (each generation is all-or-nothing on its own)."""
+        others go on (each generation is all-or-nothing on its own).
+
+        Rows render concurrently, one per render worker: rendering runs in the workers'
+        processes, so with two cores a batch goes nearly twice as fast as one row at a time.
+        Items come back in row order; ``progress`` is called from this thread.
+        """
         self.get(slug)  # an unknown template fails the whole batch at once
-        items = []
-        for i, row in enumerate(rows, start=1):
+
+        def one(numbered: tuple[int, Mapping[str, Any]]) -> BatchItem:
+            i, row = numbered
             try:
                 result = self.generate(slug, row, actor=actor, pdf=pdf)
-                items.append(BatchItem(i, result.document.id, result.version.number))
+                return BatchItem(i, result.document.id, result.version.number)
             except DocsvcError as exc:
-                items.append(BatchItem(i, error=exc.to_dict()))
-            if progress:
-                progress(1)
+                return BatchItem(i, error=exc.to_dict())
+
+        items = []
+        with ThreadPoolExecutor(templating.default_pool().size, thread_name_prefix="docsvc-batch") as workers:
+            for item in workers.map(one, enumerate(rows, start=1)):
+                items.append(item)
+                if progress:
+                    progress(1)
         return BatchResult(items)
 
 
