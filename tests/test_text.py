@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from docsvc.core import text
-from docsvc.core.text import analyze, analyze_bigrams, cjk_bigrams, normalize, words
+from docsvc.core.text import analyze, analyze_unknown, cjk_bigrams, normalize, words
 
 
 def spans(s: str) -> list[tuple[str, str]]:
@@ -15,12 +15,18 @@ def spans(s: str) -> list[tuple[str, str]]:
     return [(t.text, s[t.start:t.end]) for t in analyze(s)]
 
 
-def test_positions_are_numbered_0_1_2_and_offsets_point_into_the_original_text() -> None:
+def test_positions_are_compact_offsets_and_offsets_point_into_the_original_text() -> None:
     s = "甲方应在合同到期前三十日提出续签申请。"
     toks = list(analyze(s))
-    assert [t.pos for t in toks] == list(range(len(toks)))
     for t in toks:
         assert normalize(s[t.start:t.end]) == t.text
+        assert t.pos == t.start  # no separators before the full stop
+    # Separators do not count: spaced-out text (as PDF extraction gives) keeps the offsets of
+    # the unspaced text, and a part of a hyphenated word sits where the word would.
+    spaced = [(t.text, t.pos) for t in analyze("服务 等级，协议") if not t.sub]
+    assert spaced == [("服务", 0), ("等级", 2), ("协议", 4)]
+    assert [(t.text, t.pos) for t in analyze("service-level agreement")] == \
+        [("service-level", 0), ("service", 0), ("level", 7), ("agreement", 12)]
 
 
 def test_offsets_survive_full_width_folding() -> None:
@@ -91,8 +97,18 @@ def test_identifier_glued_to_chinese_is_still_found() -> None:
 def test_bigrams() -> None:
     assert cjk_bigrams("合同续签") == ["合同", "同续", "续签"]
     assert cjk_bigrams("云") == ["云"]
-    toks = list(analyze_bigrams("续签 SLA，云"))
-    assert [(t.text, t.pos) for t in toks] == [("续签", 0), ("sla", 1), ("云", 2)]
+    assert cjk_bigrams("ＳＬＡ续签，云") == ["续签", "云"]
+
+
+def test_unknown_bigrams_cover_only_what_jieba_does_not_know() -> None:
+    # 云栖数 are single characters to jieba (an unknown name), 服务 and 平台 are words: bigrams
+    # over the stretch, one character of context on each side, none inside known words.
+    s = "甲方使用云栖数服务平台。"
+    got = [(t.text, t.pos, s[t.start:t.end]) for t in analyze_unknown(s)]
+    assert got == [("用云", 3, "用云"), ("云栖", 4, "云栖"), ("栖数", 5, "栖数"), ("数服", 6, "数服")]
+    words_pos = {t.text: t.pos for t in analyze(s) if not t.sub}
+    assert {g[0]: g[1] for g in got}["云栖"] == words_pos["云"]  # the same offsets as the words
+    assert list(analyze_unknown("服务等级协议")) == []
 
 
 def test_query_and_document_analyse_the_same_way() -> None:

@@ -35,10 +35,12 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh import collectors, scoring, sorting
+from whoosh import collectors, matching, scoring, sorting
 from whoosh.analysis import Token as WToken
+from whoosh.codec import whoosh3
 from whoosh.analysis import Tokenizer
 from whoosh.collectors import FilterCollector, TimeLimit
+from whoosh.query.spans import Span, SpanNear2
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.writing import LockError
@@ -58,6 +60,7 @@ MAX_QUERY_WORDS = 32  # analysed words per query, after stop words: bounds the q
 MAX_PER_PAGE = 100
 MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
 SNIPPET_CHARS = 160
+INLINE_POSTINGS = 4  # posting lists this short live in the term table (see DocsvcCodec)
 
 
 # --- analyzers ------------------------------------------------------------------------------
@@ -65,7 +68,8 @@ SNIPPET_CHARS = 160
 
 class ZhTokenizer(Tokenizer):
     """Whoosh face of :mod:`docsvc.core.text`: ``kind`` "words" (jieba + identifiers) or
-    "bigrams". Positions are 0, 1, 2 …; start/end chars point into the original text.
+    "bigrams" (:func:`docsvc.core.text.analyze_unknown`). Positions are compact character
+    offsets (see :mod:`docsvc.core.text`); start/end chars point into the original text.
 
     The schema is pickled into the index's TOC, so this class must stay importable under this
     name and must not hold the jieba instance (it lives in docsvc.core.text, loaded once).
@@ -95,7 +99,7 @@ class ZhTokenizer(Tokenizer):
                 t.startchar, t.endchar = start_char, start_char + len(value)
             yield t
             return
-        analyze = text.analyze if self.kind == "words" else text.analyze_bigrams
+        analyze = text.analyze if self.kind == "words" else text.analyze_unknown
         for tok in analyze(value):
             t.text = tok.text
             t.boost = 1.0
@@ -113,6 +117,37 @@ class ZhTokenizer(Tokenizer):
 # the same functions these wrap).
 WORDS = ZhTokenizer("words")
 BIGRAMS = ZhTokenizer("bigrams")
+
+
+class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
+    """Whoosh's posting writer with inlining repaired. Its ``finish_postings`` calls a misspelt
+    ``terminfo.set_inline`` (and its reader trips over value-less inlined postings), so W3Codec
+    ships with ``inlinelimit=1``, which never inlines."""
+
+    def finish_postings(self) -> Any:
+        if self.written() or len(self) > self._inlinelimit:
+            return super().finish_postings()
+        terminfo = self._terminfo
+        terminfo.add_block(self)
+        # A format without values (ID, BOOLEAN) leaves _values empty; Whoosh's ListMatcher then
+        # answers "" (a str) for the value and a merge of the segment trips over it: b"" each.
+        terminfo.set_inlined(self._ids, self._weights, self._values or [b""] * len(self._ids))
+        self._terminfo = None
+        return terminfo
+
+
+class DocsvcCodec(whoosh3.W3Codec):
+    """W3Codec that inlines short posting lists into the term table. Most terms of a segment
+    occur in one or a few of its documents (names, numbers, rare words); writing each its own
+    zlib-compressed block in the postings file was a third of indexing time, and reading one
+    back costs a seek. Segments record their codec, so this class must stay importable."""
+
+    def __init__(self) -> None:
+        super().__init__(inlinelimit=INLINE_POSTINGS)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
+        return _InliningPostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids,
+                                       compression=self._compression, inlinelimit=self._inlinelimit)
 
 
 def build_schema() -> Schema:
@@ -470,7 +505,7 @@ class WhooshIndex:
             delay = 0.02
             while True:
                 try:
-                    writer = self._ix.writer(**kwargs)
+                    writer = self._ix.writer(codec=DocsvcCodec(), **kwargs)
                     return self._WriterContext(self, writer, commit or {"mergetype": _tiered_merge})
                 except LockError:
                     left = deadline - time.monotonic()
@@ -753,11 +788,67 @@ _TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
 }
 
 
-def _seq(fieldname: str, words: list[str], boost: float = 1.0) -> wq.Query:
-    """Adjacent words in one field (slop 1: consecutive positions)."""
-    if len(words) == 1:
-        return wq.Term(fieldname, words[0], boost=boost)
-    return wq.Phrase(fieldname, words, boost=boost)
+class OffsetPhrase(wq.Phrase):
+    """Words each at a fixed offset from the first: ``offsets[i]`` is word i's compact
+    character offset in the query. The analyzer puts compact offsets in the position slot, so
+    this is an exact substring match that holds however jieba cut the text around the words."""
+
+    def __init__(self, fieldname: str, words: list[str], offsets: list[int], boost: float = 1.0) -> None:
+        super().__init__(fieldname, words, boost=boost)
+        self.offsets = list(offsets)
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other) and self.offsets == other.offsets  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return super().__hash__() ^ hash(tuple(self.offsets))
+
+    def normalize(self) -> wq.Query:
+        return self
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        reader = searcher.reader()
+        if any((self.fieldname, w) not in reader for w in self.words):
+            return matching.NullMatcher()  # a word the index lacks: no document has the phrase
+        ms = [wq.Term(self.fieldname, w).matcher(searcher, context) for w in self.words]
+        m: Any = _OffsetMatcher(ms, self.offsets)
+        return matching.WrappingMatcher(m, boost=self.boost) if self.boost != 1.0 else m
+
+
+class _OffsetMatcher(SpanNear2.SpanNear2Matcher):
+    """Documents having every word, filtered to those where the words sit at their offsets."""
+
+    def __init__(self, ms: list[Any], offsets: list[int]) -> None:
+        self.offsets = offsets
+        super().__init__(ms)
+
+    def copy(self) -> "_OffsetMatcher":
+        return self.__class__([m.copy() for m in self.ms], self.offsets)
+
+    def _get_spans(self) -> list[Span]:
+        starts = {s.start - self.offsets[0] for s in self.ms[0].spans()}
+        for m, off in zip(self.ms[1:], self.offsets[1:]):
+            if not starts:
+                break
+            starts &= {s.start - off for s in m.spans()}
+        end = self.offsets[-1]
+        return [Span(p, p + end) for p in sorted(starts)]
+
+
+def _seq(fieldname: str, tokens: list[text.Token], boost: float = 1.0) -> wq.Query:
+    """``tokens`` (from one analysis of the query) adjacent as in the query, in one field."""
+    if len(tokens) == 1:
+        return wq.Term(fieldname, tokens[0].text, boost=boost)
+    first = tokens[0].pos
+    return OffsetPhrase(fieldname, [t.text for t in tokens], [t.pos - first for t in tokens], boost=boost)
+
+
+def _bigram_seq(run: str) -> wq.Query:
+    """A CJK run as consecutive bigrams in the bigram field (offsets 0, 1, 2 …)."""
+    grams = text.cjk_bigrams(run)
+    if len(grams) == 1:
+        return wq.Term("content_bigram", grams[0])
+    return OffsetPhrase("content_bigram", grams, list(range(len(grams))))
 
 
 def _boost(fieldname: str) -> float:
@@ -862,28 +953,27 @@ class _QueryBuilder:
             return [(node.text, self._phrase(node.text, tokens, fieldnames, with_bigrams, positive))]
         out: list[tuple[str, wq.Query]] = []
         main = [t for t in tokens if not t.sub]
+        # A stretch of single CJK characters is a word jieba does not know (it cuts those into
+        # characters): search it as one unit, adjacent, and through the bigram field.
+        stretches = {i: j for i, j in text.single_stretches(main)}
         i = 0
         while i < len(main):
-            tok = main[i]
-            # A run of single CJK characters is a word jieba does not know (it cuts those into
-            # characters): search the run as one unit, adjacent, and through the bigram field.
-            j = i
-            while (j + 1 < len(main) and len(main[j].text) == 1 and len(main[j + 1].text) == 1
-                   and text.has_cjk(main[j].text) and text.has_cjk(main[j + 1].text)
-                   and main[j].end == main[j + 1].start):
-                j += 1
-            if j > i:
-                run = "".join(t.text for t in main[i:j + 1])
-                chars = [t.text for t in main[i:j + 1]]
-                subs = [_seq(f, chars, _boost(f)) for f in fieldnames]
+            if i in stretches:
+                j = stretches[i]
+                run = "".join(t.text for t in main[i:j])
+                subs = [_seq(f, main[i:j], _boost(f)) for f in fieldnames]
                 if with_bigrams:
-                    subs.append(_seq("content_bigram", text.cjk_bigrams(run)))
+                    subs.append(_bigram_seq(run))
                 if positive:
                     self.highlight_strings.add(run)
                 out.append((run, wq.Or(subs)))
-                i = j + 1
+                i = j
             else:
-                out.append((tok.text, self._word(tok.text, fieldnames, with_bigrams, positive)))
+                word = main[i].text
+                if positive:
+                    self.highlight_terms.add(word)
+                subs = [wq.Term(f, word, boost=_boost(f)) for f in fieldnames]
+                out.append((word, subs[0] if len(subs) == 1 else wq.Or(subs)))
                 i += 1
             self.words += 1
             if self.words > MAX_QUERY_WORDS:
@@ -892,28 +982,19 @@ class _QueryBuilder:
                                    field="q")
         return out
 
-    def _word(self, word: str, fieldnames: tuple[str, ...], with_bigrams: bool, positive: bool) -> wq.Query:
-        subs: list[wq.Query] = [wq.Term(f, word, boost=_boost(f)) for f in fieldnames]
-        if with_bigrams and len(word) > 1 and text.has_cjk(word) and not text.is_known_word(word):
-            subs.append(_seq("content_bigram", text.cjk_bigrams(word)))
-            if positive:
-                self.highlight_strings.add(word)
-        if positive:
-            self.highlight_terms.add(word)
-        return subs[0] if len(subs) == 1 else wq.Or(subs)
-
     def _phrase(self, phrase: str, tokens: list[text.Token], fieldnames: tuple[str, ...], with_bigrams: bool,
                 positive: bool) -> wq.Query:
-        # All tokens, parts included, in order: the index numbered the same sequence.
-        words = [t.text for t in tokens]
-        subs = [_seq(f, words, _boost(f)) for f in fieldnames]
-        if with_bigrams:
-            # Bigrams make a Chinese phrase an exact substring match, even where jieba cut the
-            # document's text differently (协议修订 inside 服务等级协议修订).
-            subs.append(_seq("content_bigram", [t.text for t in text.analyze_bigrams(phrase)]))
+        # The main words at their offsets: parts of longer document words are indexed at theirs,
+        # so 协议修订 matches inside 服务等级协议修订.
+        main = [t for t in tokens if not t.sub]
+        subs = [_seq(f, main, _boost(f)) for f in fieldnames]
+        folded = "".join(text.normalize(phrase).split())
+        if with_bigrams and text.single_stretches(main) == [(0, len(main))]:
+            # The whole phrase is a name jieba does not know: the bigram field also finds it
+            # where the document's text glued one of its characters to a neighbouring word.
+            subs.append(_bigram_seq(folded))
         if positive:
-            self.highlight_terms.update(t.text for t in tokens if not t.sub)
-            folded = "".join(text.normalize(phrase).split())
+            self.highlight_terms.update(t.text for t in main)
             if text.has_cjk(folded):
                 # Marks the whole phrase where the text has it verbatim, also where jieba cut
                 # the document differently from the query.
@@ -924,7 +1005,7 @@ class _QueryBuilder:
         """project:/counterparty: the exact name, or its words in order."""
         exact, analysed = ("project", "project_text") if node.field is q.Field.PROJECT \
             else ("counterparty", "counterparty_text")
-        words = [t.text for t in text.analyze(node.text)]
+        words = [t for t in text.analyze(node.text) if not t.sub]
         subs: list[wq.Query] = [wq.Term(exact, node.text.strip())]
         if words:
             subs.append(_seq(analysed, words))

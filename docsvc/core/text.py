@@ -17,14 +17,21 @@ Pipeline for a piece of text:
    ``v2.3.1`` → v2.3.1, 2.3.1, v2, 3, 1; ``zhang.san@example.com`` → the address, zhang.san,
    example.com and each segment.
 
-Positions are numbered 0, 1, 2 … over the emitted tokens (jieba's stock ChineseAnalyzer puts
-character offsets there, which breaks phrase queries). Every token carries ``sub``: True for a
-part of a longer token. The query builder searches the main words and ignores the parts, which
-exist so that a part typed on its own still matches.
+Positions are *compact character offsets*: a token's offset in the folded text with the
+separators (whitespace, punctuation, and inside identifiers - _ . / and the like) left out. A phrase then matches where each of its words sits
+at its own offset from the first, whichever way jieba cut the document around it: 协议修订 is
+found inside 服务等级协议修订 (协议 is emitted as a part of 服务等级协议, at offset 4; 修订 at 6),
+and 服务 等级 协议 spaced out by a PDF extractor is still the phrase 服务等级协议. (jieba's stock
+ChineseAnalyzer puts raw character offsets in the position slot and Whoosh's phrase query then
+expects consecutive numbers, which is what breaks phrase search there.) Every token carries
+``sub``: True for a part of a longer token. The query builder searches the main words and ignores
+the parts, which exist so that a part typed on its own still matches.
 
-A second analyzer, :func:`analyze_bigrams`, emits overlapping CJK character bigrams (and plain
-Latin/digit words) for the ``content_bigram`` field: it finds words jieba does not know and
-gives exact substring semantics to quoted Chinese phrases.
+A second analyzer, :func:`analyze_unknown`, emits overlapping character bigrams only where jieba
+found no dictionary word — a stretch of two or more single-character words, widened by one
+character on each side — for the ``content_bigram`` field: an unknown name (云栖数服) is found
+even where jieba glued its last character to the next word. Bigrams of known words are left out:
+the words field already has them, and they would triple the index's terms.
 
 This module is pure: no Whoosh here (core imports no adapters). The Whoosh tokenizer in
 ``docsvc.adapters.whoosh_index`` wraps :func:`analyze` and :func:`analyze_bigrams`.
@@ -53,7 +60,7 @@ def _dictionary_text() -> str:
 
 # Bump the number when the tokenization rules change; the dictionary's hash is appended so that
 # editing the dictionary alone also marks existing indexes as needing a rebuild.
-ANALYZER_VERSION = "zh-1+" + hashlib.sha256(_dictionary_text().encode("utf-8")).hexdigest()[:10]
+ANALYZER_VERSION = "zh-2+" + hashlib.sha256(_dictionary_text().encode("utf-8")).hexdigest()[:10]
 
 
 class Token(NamedTuple):
@@ -61,7 +68,7 @@ class Token(NamedTuple):
     and tuple construction is several times cheaper than a frozen dataclass ``__init__``."""
 
     text: str
-    pos: int  # 0, 1, 2 … in emission order
+    pos: int  # compact offset: characters before it in the folded text, separators not counted
     start: int  # offsets into the ORIGINAL (unnormalised) text
     end: int
     sub: bool  # a part of a longer token emitted just before or after it
@@ -156,6 +163,7 @@ _SEGMENT_RE = re.compile(f"{_ALNUM}+")
 _MAJOR_SEP_RE = re.compile(r"[-_/@:+&]")
 _VERSION_RE = re.compile(r"v\d+(?:\.\d+)+")
 _CJK_CHAR_RE = re.compile(f"[{_CJK}]")
+_CJK_RUN_RE = re.compile(_CJK_RUN)
 
 
 def has_cjk(text: str) -> bool:
@@ -217,12 +225,23 @@ def _cjk_words(run: str) -> tuple[tuple[str, int, bool], ...]:
     return tuple(out)
 
 
+def _runs(folded: str) -> Iterator[tuple[re.Match[str], int]]:
+    """Each run of ``folded`` with the number of separator characters before it, those inside
+    earlier identifiers included (a run's compact offset is its start minus that)."""
+    gap = last = 0
+    for m in _RUN_RE.finditer(folded):
+        gap += m.start() - last
+        last = m.end()
+        yield m, gap
+        if m.lastgroup == "word":
+            gap += _separators(m.group(), len(m.group()))
+
+
 def analyze(text: str) -> Iterator[Token]:
     """The content analyzer (see the module docstring)."""
     load()
     folded, origin = _fold_with_map(text)
-    pos = 0
-    for m in _RUN_RE.finditer(folded):
+    for m, gap in _runs(folded):
         base = m.start()
         items: Iterable[tuple[str, int, bool]]
         if m.lastgroup == "cjk":
@@ -235,37 +254,73 @@ def analyze(text: str) -> Iterator[Token]:
         for word, off, sub in items:
             s = base + off
             e = s + len(word)
+            pos = s - gap
+            if sub and m.lastgroup == "word":
+                pos -= _separators(m.group(), off)
             if origin is not None:
                 s, e = origin[s], origin[e - 1] + 1
             yield Token(word, pos, s, e, sub)
-            pos += 1
 
 
-def analyze_bigrams(text: str) -> Iterator[Token]:
-    """The bigram analyzer: overlapping character bigrams of each CJK run (a one-character run
-    gives the character itself) and each Latin/digit segment, numbered 0, 1, 2 …
+def _separators(ident: str, end: int) -> int:
+    """Separator characters in ``ident[:end]``: a part of ``service-level`` is positioned as if
+    the hyphen were a space, so the phrase "service level" matches it."""
+    return sum(1 for c in ident[:end] if not c.isalnum())
 
-    Positions run on across punctuation, so a quoted phrase ignores the punctuation inside it.
-    """
+
+def analyze_unknown(text: str) -> Iterator[Token]:
+    """The bigram analyzer for words jieba does not know (see the module docstring):
+    overlapping bigrams over each stretch of two or more single-character words in a CJK run,
+    widened by one character on each side, positioned like :func:`analyze`."""
+    load()
     folded, origin = _fold_with_map(text)
-    pos = 0
-    for m in _RUN_RE.finditer(folded):
-        base = m.start()
-        if m.lastgroup == "cjk":
-            run = m.group()
-            if len(run) == 1:
-                spans = [(run, 0)]
-            else:
-                spans = [(run[i : i + 2], i) for i in range(len(run) - 1)]
-        else:
-            spans = [(s.group(), s.start()) for s in _SEGMENT_RE.finditer(m.group())]
-        for word, off in spans:
-            s = base + off
-            e = s + len(word)
-            if origin is not None:
-                s, e = origin[s], origin[e - 1] + 1
-            yield Token(word, pos, s, e, False)
-            pos += 1
+    for m, gap in _runs(folded):
+        if m.lastgroup != "cjk":
+            continue
+        run, base = m.group(), m.start()
+        done = 0  # bigrams before this offset in the run are out already
+        for lo, hi in _single_stretches(run):
+            for i in range(max(lo - 1, done), min(hi + 1, len(run)) - 1):
+                s, e = base + i, base + i + 2
+                pos = s - gap
+                if origin is not None:
+                    s, e = origin[s], origin[e - 1] + 1
+                yield Token(run[i:i + 2], pos, s, e, False)
+                done = i + 1
+
+
+def _single_stretches(run: str) -> list[tuple[int, int]]:
+    """[start, end) of each stretch of two or more consecutive single-character words."""
+    out: list[tuple[int, int]] = []
+    lo = end = -1
+    for word, off, sub in _cjk_words(run):
+        if sub or len(word) != 1:
+            continue
+        if off != end:
+            if end - lo >= 2:
+                out.append((lo, end))
+            lo = off
+        end = off + 1
+    if end - lo >= 2:
+        out.append((lo, end))
+    return out
+
+
+def single_stretches(words: list[Token]) -> list[tuple[int, int]]:
+    """Index ranges [i, j) of ``words`` (main tokens of :func:`analyze`) that form stretches
+    of two or more adjacent single CJK characters: what jieba does not know."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        j = i
+        while (j + 1 < len(words) and len(words[j].text) == 1 and len(words[j + 1].text) == 1
+               and has_cjk(words[j].text) and has_cjk(words[j + 1].text)
+               and words[j].end == words[j + 1].start):
+            j += 1
+        if j > i:
+            out.append((i, j + 1))
+        i = j + 1
+    return out
 
 
 def words(text: str) -> list[str]:
@@ -275,11 +330,16 @@ def words(text: str) -> list[str]:
 
 
 def cjk_bigrams(text: str) -> list[str]:
-    """Overlapping bigrams of the CJK runs in ``text`` (a one-character run gives itself)."""
-    return [t.text for t in analyze_bigrams(text) if _CJK_CHAR_RE.match(t.text)]
+    """Overlapping bigrams of the CJK runs in ``text``, normalised (a one-character run gives
+    itself): the classifier's character features, and the bigram field's query terms."""
+    out: list[str] = []
+    for m in _CJK_RUN_RE.finditer(normalize(text)):
+        run = m.group()
+        out.extend([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
+    return out
 
 
 __all__ = [
-    "ANALYZER_VERSION", "Token", "analyze", "analyze_bigrams", "cjk_bigrams", "has_cjk",
+    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "cjk_bigrams", "has_cjk",
     "is_known_word", "load", "normalize", "words",
 ]
