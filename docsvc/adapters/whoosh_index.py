@@ -961,9 +961,7 @@ class _QueryBuilder:
             if i in stretches:
                 j = stretches[i]
                 run = "".join(t.text for t in main[i:j])
-                subs = [_seq(f, main[i:j], _boost(f)) for f in fieldnames]
-                if with_bigrams:
-                    subs.append(_bigram_seq(run))
+                subs = self._stretch(run, main[i:j], fieldnames, with_bigrams)
                 if positive:
                     self.highlight_strings.add(run)
                 out.append((run, wq.Or(subs)))
@@ -982,17 +980,29 @@ class _QueryBuilder:
                                    field="q")
         return out
 
+    @staticmethod
+    def _stretch(run: str, chars: list[text.Token], fieldnames: tuple[str, ...],
+                 with_bigrams: bool) -> list[wq.Query]:
+        """A word jieba does not know (single characters in a row). In the content field the
+        bigram field stands in for the characters: wherever a document has them as single
+        words in a row, it has their bigrams too, and also where it glued the first or last
+        character to a neighbouring word. The bigrams are rarer terms, so the search is faster
+        than a phrase of common characters (高 个)."""
+        subs = [_seq(f, chars, _boost(f)) for f in fieldnames if not (with_bigrams and f == "content")]
+        if with_bigrams:
+            subs.append(_bigram_seq(run))
+        return subs
+
     def _phrase(self, phrase: str, tokens: list[text.Token], fieldnames: tuple[str, ...], with_bigrams: bool,
                 positive: bool) -> wq.Query:
         # The main words at their offsets: parts of longer document words are indexed at theirs,
         # so 协议修订 matches inside 服务等级协议修订.
         main = [t for t in tokens if not t.sub]
-        subs = [_seq(f, main, _boost(f)) for f in fieldnames]
         folded = "".join(text.normalize(phrase).split())
-        if with_bigrams and text.single_stretches(main) == [(0, len(main))]:
-            # The whole phrase is a name jieba does not know: the bigram field also finds it
-            # where the document's text glued one of its characters to a neighbouring word.
-            subs.append(_bigram_seq(folded))
+        if text.single_stretches(main) == [(0, len(main))]:
+            subs = self._stretch(folded, main, fieldnames, with_bigrams)
+        else:
+            subs = [_seq(f, main, _boost(f)) for f in fieldnames]
         if positive:
             self.highlight_terms.update(t.text for t in main)
             if text.has_cjk(folded):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import sys
 from typing import Any
 
@@ -106,7 +107,8 @@ def index_sync(ctx: Context, as_json: bool) -> None:
 
 @index.command("rebuild")
 @click.option("--restart", is_flag=True, help="从头重建，不续接上次中断的重建 / start over")
-@click.option("--procs", default=1, show_default=True, help="分词进程数 / analysis processes")
+@click.option("--procs", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="CPU 核数 / CPU cores",
+              help="分词与写入进程数 / analysis and writer processes")
 @json_option
 @pass_ctx
 @handled

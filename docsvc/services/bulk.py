@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +26,7 @@ SUFFIXES = {".docx", ".pdf", ".txt", ".md", ".markdown", ".csv"}
 SIDECAR = ".meta.json"
 LABELS = ("doc_type", "service_category")
 SYNC_EVERY = 500  # index in batches: one Whoosh commit per batch, not per file (term finishing dominates)
+INDEX_PROCS = os.cpu_count() or 1  # a batch is analysed and written by one process per core
 
 
 class ImportStatus(StrEnum):
@@ -79,10 +81,10 @@ class Importer:
             except DocsvcError as exc:
                 items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
             if n % SYNC_EVERY == 0:
-                self.index.sync(batch=SYNC_EVERY)
+                self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS)
             if progress:
                 progress(1)
-        self.index.sync(batch=SYNC_EVERY)
+        self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS)
         return ImportReport(items)
 
     def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model) -> ImportItem:

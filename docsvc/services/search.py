@@ -27,6 +27,8 @@ CURSOR_FILE = "docsvc_rebuild_cursor.json"
 # Below this many versions a missing or outdated index is rebuilt inline (about a second per
 # hundred documents); above it the rebuild is an operator's or the server's background job.
 INLINE_REBUILD_LIMIT = 200
+# Batches this large are worth forking writer processes for (each writes its own segment).
+PARALLEL_MIN = 200
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,9 @@ class IndexService:
         return not index.needs_rebuild
 
     # -- outbox -------------------------------------------------------------------------
-    def sync(self, *, batch: int = 200, progress: Callable[[int], None] | None = None) -> SyncReport:
-        """Apply the outbox in order until it is empty or a write fails."""
+    def sync(self, *, batch: int = 200, procs: int = 1, progress: Callable[[int], None] | None = None) -> SyncReport:
+        """Apply the outbox in order until it is empty or a write fails. ``procs`` > 1 analyses
+        large batches in that many processes (bulk import; it forks, so not in the server)."""
         index = self.index
         if not self.ensure():
             return SyncReport(pending=self.catalog.counts()["outbox_pending"], error=index.rebuild_reason)
@@ -137,7 +140,7 @@ class IndexService:
             if not items:
                 return SyncReport(applied=applied)
             try:
-                self._apply(items)
+                self._apply(items, procs=procs)
             except DocsvcError as exc:
                 self.catalog.outbox_failed([i.id for i in items], exc.en)
                 return SyncReport(applied, len(items), self.catalog.counts()["outbox_pending"], exc.en)
@@ -146,7 +149,7 @@ class IndexService:
             if progress:
                 progress(len(items))
 
-    def _apply(self, items) -> None:
+    def _apply(self, items, *, procs: int = 1) -> None:
         doc_ids = sorted({i.document_id for i in items})
         docs = self.catalog.documents_by_id(doc_ids)
         latest = self.catalog.latest_version_ids(doc_ids)
@@ -156,7 +159,7 @@ class IndexService:
                 version = self.catalog.get_version_by_id(item.version_id)
                 if version is not None and item.document_id in docs:
                     entries.append(self._entry(version, docs[item.document_id], latest.get(item.document_id)))
-        self.index.upsert(entries)
+        self.index.upsert(entries, procs=procs if len(entries) >= PARALLEL_MIN else 1)
         # Each of these rewrites one document's versions in its own commit, so only documents
         # that need it: a first version is already the latest and has no siblings to flip.
         revised = {e.document_id for e in entries if e.number > 1}
@@ -197,7 +200,7 @@ class IndexService:
             docs = self.catalog.documents_by_id(doc_ids)
             latest = self.catalog.latest_version_ids(doc_ids)
             index.upsert([self._entry(v, docs[v.document_id], latest.get(v.document_id)) for v in versions],
-                         procs=procs if len(versions) >= 200 else 1)
+                         procs=procs if len(versions) >= PARALLEL_MIN else 1)
             cursor["after"] = versions[-1].id
             _write_cursor(cursor_path, cursor)
             done += len(versions)
