@@ -284,6 +284,10 @@ def main() -> None:
         t0 = time.perf_counter()
         for c in clients:
             c.start()
+        rss_seen = [rss_start]  # every 10 s: flat means no leak, a rise that levels off is warm-up
+        while any(c.is_alive() for c in clients):
+            clients[0].join(timeout=10)
+            rss_seen.append(rss_mb(pid))
         for c in clients:
             c.join()
         wall = time.perf_counter() - t0
@@ -305,7 +309,8 @@ def main() -> None:
         print(f"{'all':<10}{len(all_times):>10}{errors:>8}{len(all_times) / wall:>9.1f}{pct(all_times, 50):>9.1f}"
               f"{pct(all_times, 95):>9.1f}{pct(all_times, 99):>9.1f}")
         if rss_start is not None:
-            print(f"\nserver RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
+            print(f"\nserver RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end; every 10 s: "
+                  + " ".join(f"{r:.0f}" for r in rss_seen if r is not None))
         # The machine may be shared: the figures mean little if something else was busy.
         print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
               + f" ({os.cpu_count()} CPUs)")
