@@ -45,6 +45,7 @@ from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.writing import LockError
 
+from docsvc.adapters import whoosh_fast
 from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.model import DocClass
@@ -303,6 +304,7 @@ class WhooshIndex:
         # Facet columns in memory: per segment, and assembled for the current searcher.
         self._segment_columns: dict[tuple[str, str], list[Any]] = {}
         self._columns: tuple[Any, dict[str, list[Any]]] | None = None
+        self._fast = whoosh_fast.Evaluator()  # word searches as array operations, with its caches
         self.needs_rebuild = False
         self.rebuild_reason = ""
 
@@ -660,18 +662,27 @@ class WhooshIndex:
                 # matcher by dropping sub-queries (a field, a word) that can no longer reach the
                 # top N, so documents only those match were never seen (totals 3× too low).
                 inner = collectors.TopCollector(limit, usequality=False, replace=0)
-            timed = _BoundedCollector(inner, allowed, time.monotonic() + self.search_timeout)
+            fast = whoosh_fast.plan(query) if sort is SortOrder.RELEVANCE else None
             partial = False
             try:
-                searcher.search_with_collector(query, timed)
-            except TimeLimit:
-                partial = True
+                deadline = time.monotonic() + self.search_timeout
+                if fast is not None:
+                    docs, scores, partial = self._fast.run(searcher, fast, allowed, deadline)
+                    matched = docs.tolist()
+                    best = whoosh_fast.top(docs, scores, limit)[(request.page - 1) * request.per_page:]
+                    page_hits = [_StoredHit(d, s, searcher.stored_fields(d)) for d, s in best]
+                else:
+                    timed = _BoundedCollector(inner, allowed, deadline)
+                    try:
+                        searcher.search_with_collector(query, timed)
+                    except TimeLimit:
+                        partial = True
+                    matched = timed.docs
+                    page_hits = list(timed.results())[(request.page - 1) * request.per_page: limit]
             except _STORAGE_ERRORS as exc:
                 raise self._corrupted(exc) from exc
-            results = timed.results()
-            total = len(timed.docs)
-            page_hits = list(results)[(request.page - 1) * request.per_page: limit]
-            facets = self._facets(searcher, timed.docs) if request.facets else {}
+            total = len(matched)
+            facets = self._facets(searcher, matched) if request.facets else {}
             snippets = self._snippets(searcher, page_hits, builder) if request.highlight else {}
             hits = [_hit(h, snippets.get(h.docnum)) for h in page_hits]
         finally:
@@ -1197,6 +1208,22 @@ def _from_stored(s: Mapping[str, Any]) -> IndexEntry:
         review_due=s["review_due"].date() if s.get("review_due") else None,
         extraction_status=s.get("extraction_status", ""),
     )
+
+
+@dataclass(frozen=True)
+class _StoredHit:
+    """A hit of the array path (whoosh_fast), with the face of Whoosh's Hit that _hit and
+    _snippets use."""
+
+    docnum: int
+    score: float
+    stored: Mapping[str, Any]
+
+    def fields(self) -> Mapping[str, Any]:
+        return self.stored
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.stored.get(name, default)
 
 
 def _hit(h: Any, snippet: str | None) -> Hit:
