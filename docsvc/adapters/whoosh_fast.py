@@ -35,19 +35,31 @@ FILTER_SCORE = 1.0
 
 
 @dataclass(frozen=True)
-class TermRef:
+class TermNode:
     field: str
     text: str
     boost: float
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What :func:`plan` understood: one group of terms per word (the word in each field),
-    the coordination scale when there are several words, and the filter query."""
+class BoolNode:
+    """``op`` "or" (sum of scores; with ``scale``, Whoosh's coordination bonus), "and" (sum),
+    "andnot" (the first child's matches and score, less the second's matches) or "andmaybe"
+    (the first child's matches; the second adds its score where it matches too)."""
 
-    groups: tuple[tuple[TermRef, ...], ...]
-    scale: float | None
+    op: str
+    children: tuple["Node", ...]
+    scale: float | None = None
+
+
+Node = TermNode | BoolNode
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`plan` understood: the query tree and the filter query."""
+
+    root: Node
     filter: wq.Query | None
 
 
@@ -57,22 +69,28 @@ def plan(query: wq.Query) -> Plan | None:
     if isinstance(query, wq.And) and len(query.subqueries) == 2 and \
             isinstance(query.subqueries[1], wq.ConstantScoreQuery) and query.subqueries[1].score == 0.0:
         core, filt = query.subqueries[0], query.subqueries[1].child
-    if core.boost != 1.0:
+    root = _node(core)
+    return Plan(root, filt) if root is not None else None
+
+
+def _node(q: wq.Query) -> Node | None:
+    if q.boost != 1.0 and type(q) is not wq.Term:
         return None
-    if isinstance(core, wq.Or) and not isinstance(core, wq.DisjunctionMax) and core.scale and \
-            len(core.subqueries) > 1 and all(_group(s) is not None for s in core.subqueries):
-        return Plan(tuple(_group(s) for s in core.subqueries), core.scale, filt)  # type: ignore[misc]
-    group = _group(core)
-    return Plan((group,), None, filt) if group is not None else None
-
-
-def _group(q: wq.Query) -> tuple[TermRef, ...] | None:
-    """A word: a Term, or an unscaled Or of Terms (the word in several fields)."""
     if type(q) is wq.Term:
-        return (TermRef(q.fieldname, q.text, q.boost),)
-    if type(q) is wq.Or and not q.scale and q.boost == 1.0 and q.subqueries and \
-            all(type(s) is wq.Term for s in q.subqueries):
-        return tuple(TermRef(s.fieldname, s.text, s.boost) for s in q.subqueries)
+        return TermNode(q.fieldname, q.text, q.boost)
+    if type(q) in (wq.Or, wq.And) and q.subqueries:
+        children = [_node(s) for s in q.subqueries]
+        if any(c is None for c in children):
+            return None
+        if len(children) == 1:  # Whoosh uses a lone subquery's matcher as it is
+            return children[0]
+        return BoolNode("or" if type(q) is wq.Or else "and", tuple(children),  # type: ignore[arg-type]
+                        q.scale if type(q) is wq.Or else None)
+    if type(q) in (wq.AndNot, wq.AndMaybe):
+        a, b = _node(q.a), _node(q.b)
+        if a is None or b is None:
+            return None
+        return BoolNode("andnot" if type(q) is wq.AndNot else "andmaybe", (a, b))
     return None
 
 
@@ -116,14 +134,6 @@ class Evaluator:
         ``partial`` when the ``time.monotonic()`` deadline passed before every segment was read."""
         if searcher.doc_count_all() == 0:  # (and Whoosh's idf() would take log(0))
             return np.zeros(0, np.int64), np.zeros(0), False
-        weighting = searcher.weighting
-        stats = {}
-        for group in p.groups:
-            for t in group:
-                if (t.field, t.text) not in stats:
-                    stats[t.field, t.text] = (searcher.idf(t.field, t.text),
-                                              searcher.avg_field_length(t.field) or 1,
-                                              weighting._field_B.get(t.field, weighting.B), weighting.K1)
         allow = np.fromiter(allowed, dtype=np.int64, count=len(allowed)) if allowed is not None else None
         docs_out, scores_out, partial = [], [], False
         for sub, offset in searcher.leaf_searchers():
@@ -132,7 +142,7 @@ class Evaluator:
                 break
             if sub.reader().segment() is None:  # an empty index reads through an EmptyReader
                 continue
-            docs, scores = self._segment(sub, p, stats)
+            docs, scores = self._segment(searcher, sub, p)
             docs = docs + offset
             if allow is not None:
                 keep = np.isin(docs, allow)
@@ -143,42 +153,62 @@ class Evaluator:
             return np.zeros(0, np.int64), np.zeros(0), partial
         return np.concatenate(docs_out), np.concatenate(scores_out), partial
 
-    def _segment(self, sub: Any, p: Plan, stats: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _segment(self, top: Any, sub: Any, p: Plan) -> tuple[np.ndarray, np.ndarray]:
         reader = sub.reader()
         key = _segment_key(reader)
         size = reader.doc_count_all()
-        total = np.zeros(size)
-        hit = np.zeros(size, dtype=bool)
-        matching = np.zeros(size, dtype=np.int32)  # matching terms per document (coordination)
-        termcount = 0
-        for group in p.groups:
-            for t in group:
-                btext = reader.schema[t.field].to_bytes(t.text)
-                if (t.field, btext) not in reader:
-                    continue
-                termcount += 1
-                ids, weights = self._postings(reader, key, t.field, btext)
-                if not len(ids):
-                    continue
-                idf, avgfl, b, k1 = stats[t.field, t.text]
-                lengths = self._lengths(reader, key, t.field)[ids]
-                # Whoosh's bm25(), times the term's boost.
-                total[ids] += idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl))) * t.boost
-                hit[ids] = True
-                matching[ids] += 1
+        hit, score, _, _ = self._eval(p.root, top, reader, key, size)
         if p.filter is not None:
-            hit &= self._filter(sub, key, p.filter, size)
+            hit = hit & self._filter(sub, key, p.filter, size)
         docs = np.flatnonzero(hit)
-        scores = total[docs]
-        if p.scale and termcount:
-            # Whoosh's CoordMatcher ("SQR", V-Twin): rewards documents matching more terms.
-            scores = np.zeros(len(docs)) if termcount == p.scale else \
-                (scores + (matching[docs] - 1) / (termcount - p.scale) ** 2) * ((termcount - 1) / termcount)
+        scores = score[docs]
         if p.filter is not None:
             # ConstantScoreQuery(score=0.0) scores 1.0 in Whoosh (its ListMatcher takes a weight
             # of 0.0 for "none given"): the same for every match, so ranking is unaffected.
             scores = scores + FILTER_SCORE
         return docs.astype(np.int64), scores
+
+    def _eval(self, node: Node, top: Any, reader: Any, key: tuple,
+              size: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """(matches, scores, term matchers in the tree, matching terms per document): what
+        Whoosh's matcher tree for ``node`` would give, for every document of the segment."""
+        if isinstance(node, TermNode):
+            hit, score, matching = np.zeros(size, dtype=bool), np.zeros(size), np.zeros(size, dtype=np.int32)
+            btext = reader.schema[node.field].to_bytes(node.text)
+            if (node.field, btext) not in reader:
+                return hit, score, 0, matching  # Whoosh's NullMatcher: no term matcher at all
+            ids, weights = self._postings(reader, key, node.field, btext)
+            hit[ids] = True
+            matching[ids] = 1
+            if reader.schema[node.field].scorable:
+                w = top.weighting
+                idf, avgfl = top.idf(node.field, node.text), top.avg_field_length(node.field) or 1
+                b, k1 = w._field_B.get(node.field, w.B), w.K1
+                lengths = self._lengths(reader, key, node.field)[ids]
+                score[ids] = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
+            else:
+                score[ids] = weights  # Whoosh's WeightScorer
+            return hit, score * node.boost, 1, matching
+        parts = [self._eval(c, top, reader, key, size) for c in node.children]
+        terms = sum(t for _, _, t, _ in parts)
+        matching = sum(m for _, _, _, m in parts)
+        if node.op == "andnot":
+            (a_hit, a_score, _, a_match), (b_hit, *_) = parts
+            return a_hit & ~b_hit, a_score, terms, a_match
+        if node.op == "andmaybe":
+            (a_hit, a_score, _, a_match), (b_hit, b_score, _, b_match) = parts
+            both = a_hit & b_hit
+            return a_hit, a_score + np.where(both, b_score, 0.0), terms, a_match + np.where(both, b_match, 0)
+        if node.op == "and":
+            hit = np.logical_and.reduce([h for h, *_ in parts])
+        else:
+            hit = np.logical_or.reduce([h for h, *_ in parts])
+        score = np.where(hit, sum(s for _, s, _, _ in parts), 0.0)
+        if node.scale and terms:
+            # Whoosh's CoordMatcher ("SQR", V-Twin): rewards documents matching more terms.
+            score = np.zeros(size) if terms == node.scale else \
+                (score + (matching - 1) / (terms - node.scale) ** 2) * ((terms - 1) / terms)
+        return hit, score, terms, matching
 
     def _postings(self, reader: Any, key: tuple, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
         ck = ("p", key, field, btext)
