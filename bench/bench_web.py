@@ -285,12 +285,18 @@ def main() -> None:
         for c in clients:
             c.start()
         rss_seen = [rss_start]  # every 10 s: flat means no leak, a rise that levels off is warm-up
-        while any(c.is_alive() for c in clients):
-            clients[0].join(timeout=10)
-            rss_seen.append(rss_mb(pid))
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(10):
+                rss_seen.append(rss_mb(pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         for c in clients:
             c.join()
         wall = time.perf_counter() - t0
+        done.set()
         rss_end = rss_mb(pid)
 
         print(f"\n{'kind':<10}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")

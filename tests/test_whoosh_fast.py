@@ -64,6 +64,8 @@ def _truth(searcher, node) -> set[int]:
         reader = searcher.reader()
         btext = reader.schema[node.field].to_bytes(node.text)
         return set(reader.postings(node.field, btext).all_ids()) if (node.field, btext) in reader else set()
+    if isinstance(node, (whoosh_fast.PhraseNode, whoosh_fast.RangeNode)):
+        return set(node.query.matcher(searcher).all_ids())
     sets = [_truth(searcher, c) for c in node.children]
     if node.op == "or":
         return set().union(*sets)
@@ -94,6 +96,13 @@ def _scalar(top, sub, node, d: int) -> tuple[bool, float, int, int]:
             m.skip_to(d)
         hit = m.is_active() and m.id() == d
         return hit, (m.score() * node.boost if hit else 0.0), 1, int(hit)
+    if isinstance(node, (whoosh_fast.PhraseNode, whoosh_fast.RangeNode)):
+        m = node.query.matcher(sub)
+        if m.is_active():
+            m.skip_to(d)
+        hit = m.is_active() and m.id() == d
+        terms = len(node.words) if isinstance(node, whoosh_fast.PhraseNode) and list(m.term_matchers()) else 0
+        return hit, (m.score() if hit else 0.0), terms, terms if hit else 0
     parts = [_scalar(top, sub, c, d) for c in node.children]
     terms, matching = sum(p[2] for p in parts), sum(p[3] for p in parts)
     if node.op == "andnot":
@@ -123,7 +132,8 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
     evaluator = whoosh_fast.Evaluator()
     checked = compared = 0
     for _ in range(120):
-        words = rng.sample(WORDS + ["不存在的词", "客户满意度", "type:sla", "type:report"], rng.randint(1, 4))
+        words = rng.sample(WORDS + ["不存在的词", "客户满意度", "type:sla", "type:report", '"服务管理"', '"合同续签"',
+                                    '"续签合同"', "year:2021..2023", "year:2024", "云栖数服"], rng.randint(1, 4))
         # Plain words, and the operators people type: OR, AND, NOT, -, +.
         text = words[0] + "".join(rng.choice([" ", " ", " OR ", " AND ", " NOT ", " -", " +"]) + w for w in words[1:])
         filters = rng.choice([{}, {"filters": {"doc_type": ["sla"]}}, {"all_versions": True}])
@@ -158,10 +168,11 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
 
 
 def test_plan_leaves_other_shapes_to_whoosh(index: WhooshIndex) -> None:
-    for text in ['"季度报告"', "year:2021..2022 合同", "云栖数服", '合同 "季度报告"']:
+    for text in ["-合同", "-合同 -续签"]:  # nothing but exclusions: Every(), which stays Whoosh's
         assert whoosh_fast.plan(_query(index, text)) is None, text
     for text in ["合同", "合同 续签 可用性", "SLA-2026-001", "合同 AND 续签", "合同 -续签", "+合同 续签",
-                 "客户满意度 OR 安全", "type:sla 合同", "(合同 OR 续签) AND 运维 NOT 网络"]:
+                 "客户满意度 OR 安全", "type:sla 合同", "(合同 OR 续签) AND 运维 NOT 网络", '"季度报告"',
+                 "year:2021..2022 合同", "云栖数服", '合同 "季度报告"', "date:2021-01-01..2021-12-31 合同"]:
         assert whoosh_fast.plan(_query(index, text)) is not None, text
 
 

@@ -42,6 +42,24 @@ class TermNode:
 
 
 @dataclass(frozen=True)
+class PhraseNode:
+    """Words at offsets (an OffsetPhrase): which documents have them is Whoosh's to say (a
+    position check, cached per segment); the score is the sum of the words' scores, as
+    Whoosh's phrase matcher scores it."""
+
+    query: Any  # the OffsetPhrase
+    words: tuple[TermNode, ...]
+
+
+@dataclass(frozen=True)
+class RangeNode:
+    """A constant-score range (year:2026, date:…): its matches cached per segment, its
+    score the constant."""
+
+    query: Any
+
+
+@dataclass(frozen=True)
 class BoolNode:
     """``op`` "or" (sum of scores; with ``scale``, Whoosh's coordination bonus), "and" (sum),
     "andnot" (the first child's matches and score, less the second's matches) or "andmaybe"
@@ -52,7 +70,7 @@ class BoolNode:
     scale: float | None = None
 
 
-Node = TermNode | BoolNode
+Node = TermNode | PhraseNode | RangeNode | BoolNode
 
 
 @dataclass(frozen=True)
@@ -74,10 +92,14 @@ def plan(query: wq.Query) -> Plan | None:
 
 
 def _node(q: wq.Query) -> Node | None:
-    if q.boost != 1.0 and type(q) is not wq.Term:
-        return None
     if type(q) is wq.Term:
         return TermNode(q.fieldname, q.text, q.boost)
+    if isinstance(q, wq.Phrase) and hasattr(q, "offsets"):  # whoosh_index.OffsetPhrase
+        return PhraseNode(q, tuple(TermNode(q.fieldname, w, q.boost) for w in q.words))
+    if q.boost != 1.0:
+        return None
+    if type(q) in (wq.NumericRange, wq.DateRange) and q.constantscore:
+        return RangeNode(q)
     if type(q) in (wq.Or, wq.And) and q.subqueries:
         children = [_node(s) for s in q.subqueries]
         if any(c is None for c in children):
@@ -157,9 +179,9 @@ class Evaluator:
         reader = sub.reader()
         key = _segment_key(reader)
         size = reader.doc_count_all()
-        hit, score, _, _ = self._eval(p.root, top, reader, key, size)
+        hit, score, _, _ = self._eval(p.root, top, sub, key, size)
         if p.filter is not None:
-            hit = hit & self._filter(sub, key, p.filter, size)
+            hit = hit & self._matches(sub, key, p.filter, size)
         docs = np.flatnonzero(hit)
         scores = score[docs]
         if p.filter is not None:
@@ -168,10 +190,11 @@ class Evaluator:
             scores = scores + FILTER_SCORE
         return docs.astype(np.int64), scores
 
-    def _eval(self, node: Node, top: Any, reader: Any, key: tuple,
+    def _eval(self, node: Node, top: Any, sub: Any, key: tuple,
               size: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
         """(matches, scores, term matchers in the tree, matching terms per document): what
         Whoosh's matcher tree for ``node`` would give, for every document of the segment."""
+        reader = sub.reader()
         if isinstance(node, TermNode):
             hit, score, matching = np.zeros(size, dtype=bool), np.zeros(size), np.zeros(size, dtype=np.int32)
             btext = reader.schema[node.field].to_bytes(node.text)
@@ -189,7 +212,17 @@ class Evaluator:
             else:
                 score[ids] = weights  # Whoosh's WeightScorer
             return hit, score * node.boost, 1, matching
-        parts = [self._eval(c, top, reader, key, size) for c in node.children]
+        if isinstance(node, RangeNode):
+            hit = self._matches(sub, key, node.query, size)
+            return hit, np.where(hit, node.query.boost, 0.0), 0, np.zeros(size, dtype=np.int32)
+        if isinstance(node, PhraseNode):
+            parts = [self._eval(w, top, sub, key, size) for w in node.words]
+            if any(t == 0 for _, _, t, _ in parts):  # a word the segment lacks: OffsetPhrase's NullMatcher
+                return np.zeros(size, dtype=bool), np.zeros(size), 0, np.zeros(size, dtype=np.int32)
+            hit = self._matches(sub, key, node.query, size)
+            return (hit, np.where(hit, sum(sc for _, sc, _, _ in parts), 0.0), len(parts),
+                    np.where(hit, len(parts), 0).astype(np.int32))
+        parts = [self._eval(c, top, sub, key, size) for c in node.children]
         terms = sum(t for _, _, t, _ in parts)
         matching = sum(m for _, _, _, m in parts)
         if node.op == "andnot":
@@ -227,12 +260,14 @@ class Evaluator:
             self._cache.put(ck, got, got.nbytes)
         return got
 
-    def _filter(self, sub: Any, key: tuple, filt: wq.Query, size: int) -> np.ndarray:
-        ck = ("f", key, repr(filt))
+    def _matches(self, sub: Any, key: tuple, query: wq.Query, size: int) -> np.ndarray:
+        """Which documents of the segment Whoosh's matcher for ``query`` finds (its scores
+        aside): filters, ranges and phrase position checks, cached like the postings."""
+        ck = ("m", key, repr(query))
         got = self._cache.get(ck)
         if got is None:
             got = np.zeros(size, dtype=bool)
-            ids = np.fromiter(filt.matcher(sub).all_ids(), dtype=np.int64)
+            ids = np.fromiter(query.matcher(sub).all_ids(), dtype=np.int64)
             got[ids] = True
             self._cache.put(ck, got, got.nbytes)
         return got
