@@ -242,6 +242,8 @@ def main() -> None:
     ap.add_argument("--search", action="store_const", const="search", dest="mix",
                     help="the search mix (the default; kept for scripts that pass it)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary archive")
+    ap.add_argument("--archive", type=Path,
+                    help="fill this folder once and reuse it on later runs (their uploads stay in it)")
     args = ap.parse_args()
 
     tmp = None
@@ -254,8 +256,19 @@ def main() -> None:
             raise SystemExit("--url needs --token")
         host, port, tokens, pid = parts.hostname, parts.port or 80, args.token, args.pid
     else:
-        tmp = Path(tempfile.mkdtemp(prefix="docsvc-bench-web-"))
-        env, tokens = fill(tmp, args.docs, args.chars)
+        if args.archive:
+            tmp = args.archive
+            saved = tmp / "bench.json"
+            if saved.exists():
+                env, tokens = json.loads(saved.read_text())
+                print(f"reusing the archive in {tmp}")
+            else:
+                tmp.mkdir(parents=True, exist_ok=True)
+                env, tokens = fill(tmp, args.docs, args.chars)
+                saved.write_text(json.dumps([env, tokens]))
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="docsvc-bench-web-"))
+            env, tokens = fill(tmp, args.docs, args.chars)
         import socket
         with socket.socket() as s:
             s.bind(("127.0.0.1", args.port))
@@ -329,7 +342,7 @@ def main() -> None:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if tmp and not args.keep:
+        if tmp and not args.keep and not args.archive:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp:
             print(f"archive kept in {tmp}")

@@ -206,3 +206,30 @@ def test_excluded_words_never_come_back(index: WhooshIndex) -> None:
         assert result.total > 0
         got = {searcher.document_number(version_id=str(h.version_id)) for h in result.hits}
         assert not got & excluded, text
+
+
+def test_highlight_offsets_come_from_the_right_posting_block(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    ix = WhooshIndex.open(tmp_path / "blocks")
+    ix.clear()
+    # 300 documents in one commit: 服务 is in every one, so its postings span three blocks of 128.
+    ix.upsert([IndexEntry(version_id=i, document_id=i, number=1, title="t", content="服务" + _text(rng))
+               for i in range(1, 301)])
+    ix.upsert([IndexEntry(version_id=i, document_id=i, number=1, title="t", content="服务变更" + _text(rng))
+               for i in range(1, 301, 9)])  # deletions in the big segment, and a second segment
+    ix.mark_complete()
+    searcher = ix._current_searcher()
+    evaluator = whoosh_fast.Evaluator()
+    docnums = sorted(rng.sample(range(searcher.doc_count_all()), 80))
+    for word in ["服务", "变更", "合同", "不存在"]:
+        want: dict[int, list[tuple[int, int]]] = {}
+        if ("content", word.encode()) in searcher.reader():
+            m = searcher.reader().postings("content", word.encode())
+            for d in docnums:
+                if m.is_active() and m.id() < d:
+                    m.skip_to(d)
+                if m.is_active() and m.id() == d:
+                    want[d] = [(s, e) for _, s, e in m.value_as("characters")]
+        assert evaluator.characters(searcher, "content", word, docnums) == want, word
+        assert evaluator.characters(searcher, "content", word, docnums) == want, word  # from the cached tables
+    assert len(evaluator.characters(searcher, "content", "服务", docnums)) > 60

@@ -17,6 +17,7 @@ compares the two on random queries.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -243,6 +244,59 @@ class Evaluator:
                 (score + (matching - 1) / (terms - node.scale) ** 2) * ((terms - 1) / terms)
         return hit, score, terms, matching
 
+    def characters(self, searcher: Any, field: str, text: str, docnums: list[int]) -> dict[int, list[tuple[int, int]]]:
+        """Stored character offsets of ``text`` in each of ``docnums`` (global), for highlighting.
+
+        Goes straight to the posting block that holds each document (block tables cached per
+        term and segment) instead of stepping through the blocks before it."""
+        out: dict[int, list[tuple[int, int]]] = {}
+        wanted = sorted(docnums)
+        for sub, offset in searcher.leaf_searchers():
+            reader = sub.reader()
+            if reader.segment() is None:
+                continue
+            mine = [d - offset for d in wanted if offset <= d < offset + reader.doc_count_all()
+                    and not reader.is_deleted(d - offset)]
+            btext = reader.schema[field].to_bytes(text)
+            if not mine or (field, btext) not in reader:
+                continue
+            m = reader.postings(field, btext)
+            if isinstance(m, FilterMatcher):
+                m = m.child
+            fmt = reader.schema[field].format
+            if isinstance(m, ListMatcher):
+                ids, values = m._ids, m._values
+                for d in mine:
+                    i = bisect.bisect_left(ids, d)
+                    if i < len(ids) and ids[i] == d:
+                        out[d + offset] = [(start, end) for _, start, end in fmt.decode_characters(values[i])]
+                continue
+            if not isinstance(m, W3LeafMatcher):
+                continue  # another codec: no highlight from offsets
+            ck = ("b", _segment_key(reader)[0], field, btext)  # blocks never move once written
+            table = self._cache.get(ck)
+            if table is None:
+                table = _block_table(m)
+                self._cache.put(ck, table, 16 * len(table[0]) + 64)
+            last, where = table
+            for d in mine:
+                b = bisect.bisect_left(last, d)
+                if b == len(last):
+                    continue
+                bk = ("v", ck[1:], b)  # the top hits of a query recur: keep their blocks decoded
+                block = self._cache.get(bk)
+                if block is None:
+                    m._goto(where[b])
+                    m._read_ids()
+                    m._read_values()
+                    block = (m._ids, m._values)
+                    self._cache.put(bk, block, 64 + sum(len(v) + 40 for v in block[1]))
+                ids, values = block
+                i = bisect.bisect_left(ids, d)
+                if i < len(ids) and ids[i] == d:
+                    out[d + offset] = [(start, end) for _, start, end in fmt.decode_characters(values[i])]
+        return out
+
     def _postings(self, reader: Any, key: tuple, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
         ck = ("p", key, field, btext)
         got = self._cache.get(ck)
@@ -271,6 +325,20 @@ class Evaluator:
             got[ids] = True
             self._cache.put(ck, got, got.nbytes)
         return got
+
+
+def _block_table(m: Any) -> tuple[list[int], list[int]]:
+    """(last docnum, file position) of each posting block of a W3LeafMatcher, read once."""
+    last, where = [], []
+    position = m._baseoffset
+    m._goto(position)
+    while True:
+        last.append(m._maxid)
+        where.append(position)
+        if m._lastblock:
+            return last, where
+        position = m._nextoffset
+        m._goto(position)
 
 
 def _segment_key(reader: Any) -> tuple:

@@ -739,21 +739,11 @@ class WhooshIndex:
     def _snippets(self, searcher: Any, hits: list[Any], builder: "_QueryBuilder") -> dict[int, str]:
         if not hits:
             return {}
-        reader = searcher.reader()
         spans: dict[int, list[tuple[int, int]]] = {h.docnum: [] for h in hits}
         docnums = sorted(spans)
         for word in sorted(builder.highlight_terms):
-            btext = word.encode("utf-8")
-            if ("content", btext) not in reader:
-                continue
-            m = reader.postings("content", btext)
-            for d in docnums:
-                if not m.is_active():
-                    break
-                if m.id() < d:
-                    m.skip_to(d)
-                if m.is_active() and m.id() == d:
-                    spans[d].extend((s, e) for _, s, e in m.value_as("characters"))
+            for d, found in self._fast.characters(searcher, "content", word, docnums).items():
+                spans[d].extend(found)
         out: dict[int, str] = {}
         for h in hits:
             content = h.get("content", "") or ""
