@@ -150,6 +150,8 @@ class Evaluator:
 
     def __init__(self, cache_bytes: int = CACHE_BYTES) -> None:
         self._cache = _Cache(cache_bytes)
+        self._memo: dict[tuple[str, str], tuple[float, float, float, float]] = {}
+        self._memo_for: Any = None  # the searcher _memo belongs to
 
     def run(self, searcher: Any, p: Plan, allowed: set[int] | None,
             deadline: float = math.inf) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -205,9 +207,7 @@ class Evaluator:
             hit[ids] = True
             matching[ids] = 1
             if reader.schema[node.field].scorable:
-                w = top.weighting
-                idf, avgfl = top.idf(node.field, node.text), top.avg_field_length(node.field) or 1
-                b, k1 = w._field_B.get(node.field, w.B), w.K1
+                idf, avgfl, b, k1 = self._stats(top, node.field, node.text)
                 lengths = self._lengths(reader, key, node.field)[ids]
                 score[ids] = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
             else:
@@ -243,6 +243,19 @@ class Evaluator:
             score = np.zeros(size) if terms == node.scale else \
                 (score + (matching - 1) / (terms - node.scale) ** 2) * ((terms - 1) / terms)
         return hit, score, terms, matching
+
+    def _stats(self, top: Any, field: str, text: str) -> tuple[float, float, float, float]:
+        """BM25F's idf, average field length, B and K1 for a term, from the whole index as
+        Whoosh takes them (MultiReader sums the field length over every segment per call, so
+        they are kept for the searcher)."""
+        if self._memo_for is not top or len(self._memo) > 10_000:
+            self._memo, self._memo_for = {}, top
+        got = self._memo.get((field, text))
+        if got is None:
+            w = top.weighting
+            got = self._memo[field, text] = (top.idf(field, text), top.avg_field_length(field) or 1,
+                                             w._field_B.get(field, w.B), w.K1)
+        return got
 
     def characters(self, searcher: Any, field: str, text: str, docnums: list[int]) -> dict[int, list[tuple[int, int]]]:
         """Stored character offsets of ``text`` in each of ``docnums`` (global), for highlighting.
