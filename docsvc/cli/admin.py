@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from docsvc import settings as settings_mod
-from docsvc.app import create_app
+from docsvc.web import serving
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx
 
 @cli.command()
@@ -83,19 +83,20 @@ def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default=None, help="监听地址 / address (DOCSVC_HOST).")
 @click.option("--port", default=None, type=int, help="端口 / port (DOCSVC_PORT).")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="工作进程数 / worker processes (DOCSVC_WORKERS).")
 @pass_ctx
 @handled
-def serve(ctx: Context, host: str | None, port: int | None) -> None:
+def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """启动 Web 服务（生产级 WSGI 服务器 waitress）/ run the web service on waitress."""
-    import waitress
+    conf = settings_mod.load()
+    host, port, workers = host or conf["HOST"], port or conf["PORT"], workers or conf["WORKERS"]
 
-    app = create_app()
-    svc = app.extensions["docsvc"]
-    svc.start_indexer()
-    conf = svc.settings
-    host, port = host or conf["HOST"], port or conf["PORT"]
-    click.echo(f"docsvc 正在 http://{host}:{port}/ 提供服务（Ctrl+C 停止）/ serving on http://{host}:{port}/")
-    waitress.serve(app, host=host, port=port, threads=conf["THREADS"], ident="docsvc")
+    def ready(bound: int) -> None:
+        click.echo(f"docsvc 正在 http://{host}:{bound}/ 提供服务（{workers} 个进程，Ctrl+C 停止）/ "
+                   f"serving on http://{host}:{bound}/ ({workers} process(es))")
+
+    serving.serve(host=host, port=port, workers=workers, threads=conf["THREADS"], on_ready=ready)
 
 
 @cli.command("settings")

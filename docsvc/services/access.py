@@ -30,6 +30,7 @@ from docsvc.services import compare, export
 from docsvc.services.archive import AddResult, History
 from docsvc.services.templates import Rendered, Template
 from docsvc.services.integrity import CheckReport
+from docsvc.services.search import writer_status
 from docsvc.services.users import (
     ApiToken, IssuedToken, Permission, Principal, Role, User, can_read,
 )
@@ -468,7 +469,7 @@ class Guard:
         return Health(current == head, current, head, self.svc.catalog.counts(),
                       self.svc.catalog.audit_head()[0], self.svc.users.count(),
                       index=self.svc.index.status(),
-                      indexer=self.svc.indexer.status() if self.svc.indexer else None,
+                      indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.index_dir),
                       converter=self.svc.converter.health())
 
     def integrity_check(self) -> CheckReport:

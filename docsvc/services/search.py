@@ -11,6 +11,7 @@ and identical content is parsed once.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from docsvc.core.model import Document, Version
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, Unavailable
 
 CURSOR_FILE = "docsvc_rebuild_cursor.json"
+STATUS_FILE = "docsvc_indexer.json"  # the running index writer's status (see BackgroundIndexer)
 # Below this many versions a missing or outdated index is rebuilt inline (about a second per
 # hundred documents); above it the rebuild is an operator's or the server's background job.
 INLINE_REBUILD_LIMIT = 200
@@ -259,6 +261,16 @@ class IndexService:
         return index.search(request)
 
 
+def writer_status(index_dir: Path) -> dict[str, Any] | None:
+    """The index writer's last published status, if its process is still running."""
+    try:
+        status = json.loads((index_dir / STATUS_FILE).read_text("utf-8"))
+        os.kill(int(status.pop("pid")), 0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return status
+
+
 class BackgroundIndexer:
     """The server's single index writer: rebuilds a missing or outdated index at start (search
     answers 503 meanwhile), then applies the outbox whenever a write wakes it, and every few
@@ -308,9 +320,21 @@ class BackgroundIndexer:
             except Exception as exc:  # a database hiccup must not kill the thread
                 self.last_error = f"{type(exc).__name__}: {exc}"
             self.state = "idle"
+            self._publish()
             self._wake.wait(self.interval_s)
             self._wake.clear()
         self.state = "stopped"
+        self._publish()
+
+    def _publish(self) -> None:
+        """The status, for the health page of worker processes (``docsvc serve --workers``)."""
+        path = self.index.index_dir / STATUS_FILE
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**self.status(), "pid": os.getpid()}, default=str), "utf-8")
+            tmp.replace(path)
+        except OSError:
+            pass  # the health page then shows no status; the index itself is unaffected
 
 
 def _metadata_fields(doc: Document) -> dict[str, Any]:

@@ -1,0 +1,113 @@
+"""``docsvc serve``: waitress, in one process or in several that share the listening socket.
+
+Python runs one thread at a time per process, and a search is pure Python, so one process uses
+one core. With ``workers`` > 1 the listening socket is bound first and that many worker
+processes are forked; each builds its own app and accepts connections on the shared socket (the
+kernel spreads them). The parent process keeps what there must be only one of: the index writer
+(Whoosh takes one writer at a time). A worker that commits a write sets a shared event, which
+wakes the writer at once, so an upload is searchable as quickly as with one process; every worker
+sees the writer's commits at its next search. A worker that dies is replaced.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any, Callable, Mapping
+
+from docsvc.app import create_app, open_docsvc
+
+Config = Mapping[str, Any] | None
+
+
+def serve(*, host: str, port: int, workers: int, threads: int, config: Config = None,
+          on_ready: Callable[[int], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT. ``on_ready`` gets the bound port (0 picks a free one)."""
+    sock = socket.create_server((host, port))
+    bound = sock.getsockname()[1]
+    if workers <= 1:
+        app = create_app(config)
+        app.extensions["docsvc"].start_indexer()
+        if on_ready:
+            on_ready(bound)
+        _waitress(app, sock, threads)
+        return
+    # Migrations, folders, the first administrator and the session secret once, here, not raced
+    # by the workers; closed again so that no worker inherits the catalog's connections.
+    create_app(config).extensions["docsvc"].close()
+    wake = multiprocessing.get_context("fork").Event()
+    children = {_fork_worker(sock, wake, config, threads) for _ in range(workers)}
+    svc = open_docsvc(config)
+    indexer = svc.start_indexer()
+    stopping = threading.Event()
+
+    def relay() -> None:  # a worker's commit → the writer
+        while not stopping.is_set():
+            if wake.wait(1.0):
+                wake.clear()
+                indexer.wake()
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+        for pid in children:
+            _kill(pid, signal.SIGTERM)
+
+    threading.Thread(target=relay, name="docsvc-wake", daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if on_ready:
+        on_ready(bound)
+    try:
+        while children:
+            try:
+                pid, _status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries os.wait
+                continue
+            children.discard(pid)
+            if not stopping.is_set():
+                print(f"docsvc: worker {pid} exited; starting another", file=sys.stderr, flush=True)
+                children.add(_fork_worker(sock, wake, config, threads))
+    finally:
+        stopping.set()
+        indexer.stop()
+        svc.close()
+        sock.close()
+
+
+def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers
+        app = create_app(config)
+        app.extensions["docsvc"].archive.on_commit.append(wake.set)
+        _waitress(app, sock, threads)
+    except BaseException:  # noqa: BLE001 - report, then leave without running the parent's cleanup
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _waitress(app: Any, sock: socket.socket, threads: int) -> None:
+    import waitress
+
+    waitress.serve(app, sockets=[sock], threads=threads, ident="docsvc")
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,119 @@
+"""`docsvc serve --workers 2`: several processes answer on one port, a worker's upload wakes the
+single index writer in the main process, a dead worker is replaced, SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from docsvc.app import open_docsvc
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _until(check, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = check()
+            if got:
+                return got
+        except (OSError, http.client.HTTPException):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Api:
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+
+    def call(self, method: str, path: str, body: bytes | None = None, ctype: str | None = None) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if ctype:
+            headers["Content-Type"] = ctype
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = json.loads(resp.read() or b"{}")
+        conn.close()
+        return resp.status, data
+
+    def upload(self, title: str, text: str) -> tuple[int, dict]:
+        b = uuid.uuid4().hex
+        fields = {"title": title, "doc_type": "report", "service_category": "4.2", "doc_class": "site"}
+        body = b"".join(f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                        for k, v in fields.items())
+        body += (f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{title}.txt"\r\n'
+                 "Content-Type: text/plain\r\n\r\n").encode() + text.encode() + f"\r\n--{b}--\r\n".encode()
+        return self.call("POST", "/api/v1/documents", body, f"multipart/form-data; boundary={b}")
+
+
+@pytest.fixture()
+def server(tmp_path: Path):
+    env = {**os.environ, "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"), "DOCSVC_INDEX_DIR": str(tmp_path / "index"),
+           "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"), "DOCSVC_FSYNC": "false"}
+    (tmp_path / "no-templates").mkdir()
+    svc = open_docsvc({k[len("DOCSVC_"):]: v for k, v in env.items() if k.startswith("DOCSVC_")})
+    svc.users.create_user("manager", "manager", actor="test", password="a-long-password-1")
+    token = svc.users.issue_token("manager", actor="test").secret
+    svc.close()
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve",
+                             "--workers", "2", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    api = Api(port, token)
+    try:
+        _until(lambda: api.call("GET", "/api/v1/me")[0] == 200, "the server")
+        yield proc, api
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server) -> None:
+    proc, api = server
+    workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "two workers")
+    assert len(workers) == 2
+    # Uploads through whichever worker takes the connection become searchable: the worker's
+    # commit wakes the writer in the main process.
+    for i in range(4):
+        status, body = api.upload(f"巡检报告{i}", f"机房巡检第{i}次，编号 MARKER{i}X。")
+        assert status == 201, body
+    for i in range(4):
+        _until(lambda: api.call("GET", f"/api/v1/search?q=MARKER{i}X")[1].get("total") == 1, f"upload {i} indexed")
+    status, health = api.call("GET", "/api/v1/health")
+    assert status == 200 and health["indexer"]["state"] in ("idle", "syncing")  # the writer's, from its process
+
+
+def test_a_dead_worker_is_replaced_and_sigterm_stops_everything(server) -> None:
+    proc, api = server
+    workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "two workers")
+    victim = sorted(workers)[0]
+    os.kill(victim, signal.SIGKILL)
+    replaced = _until(lambda: (lambda c: len(c) == 2 and victim not in c and c)(_children(proc.pid)), "a replacement")
+    assert api.call("GET", "/api/v1/me")[0] == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    for pid in replaced:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
