@@ -100,11 +100,11 @@ def fill(root: Path, count: int, chars: int) -> tuple[dict, list[str]]:
     return env, tokens
 
 
-def start_server(env: dict, port: int, threads: int, log: Path) -> subprocess.Popen:
+def start_server(env: dict, port: int, threads: int, workers: int, log: Path) -> subprocess.Popen:
     # The server's output goes to a file: an unread pipe fills up and blocks the server.
     proc = subprocess.Popen(
         [sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--host", "127.0.0.1",
-         "--port", str(port)],
+         "--port", str(port), "--workers", str(workers)],
         env={**os.environ, **env, "DOCSVC_THREADS": str(threads)}, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     deadline = time.time() + 60
@@ -121,15 +121,19 @@ def start_server(env: dict, port: int, threads: int, log: Path) -> subprocess.Po
 
 
 def rss_mb(pid: int | None) -> float | None:
+    """RSS of the server: the process and its worker processes (docsvc serve --workers)."""
     if not pid:
         return None
+    total = 0.0
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for p in [pid, *map(int, kids)]:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
     except OSError:
         return None
-    return None
+    return total
 
 
 def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
@@ -230,7 +234,9 @@ def main() -> None:
                     help="mean pause between a client's requests in seconds (default 0: saturation, each client "
                          "sends its next request as soon as the last one is answered)")
     ap.add_argument("--chars", type=int, default=2000, help="mean characters per filled document (default 2000)")
-    ap.add_argument("--threads", type=int, default=8, help="waitress threads of the started server (default 8)")
+    ap.add_argument("--threads", type=int, default=8, help="waitress threads per server process (default 8)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="server processes (docsvc serve --workers; default: the number of cores)")
     ap.add_argument("--port", type=int, default=0, help="port for the started server (default: a free one)")
     ap.add_argument("--url", help="use a running server instead (loopback only); needs --token")
     ap.add_argument("--token", action="append",
@@ -273,7 +279,7 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", args.port))
             port = s.getsockname()[1]
-        proc = start_server(env, port, args.threads, tmp / "server.log")
+        proc = start_server(env, port, args.threads, args.workers, tmp / "server.log")
         host, pid = "127.0.0.1", proc.pid
 
     try:
@@ -292,7 +298,8 @@ def main() -> None:
                           args.think, results) for i in range(args.clients)]
         think = f", think {args.think:g} s" if args.think else ", no think time"
         print(f"{args.clients} clients{think} for {args.duration:.0f} s against {host}:{port}, {args.mix} mix "
-              f"({total} documents; {len(tokens)} token(s); server threads {args.threads if proc else '?'}) …",
+              f"({total} documents; {len(tokens)} token(s); server {args.workers if proc else '?'} process(es) × "
+              f"{args.threads if proc else '?'} threads) …",
               flush=True)
         t0 = time.perf_counter()
         for c in clients:

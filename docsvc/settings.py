@@ -94,9 +94,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", "`docsvc serve` 监听的地址。", "Address `docsvc serve` listens on."),
     Setting("PORT", 5000, "`docsvc serve` 监听的端口。", "Port `docsvc serve` listens on.", int),
     Setting("THREADS", 8, "Web 服务器每个进程的工作线程数。", "Web server threads per worker process.", int),
-    Setting("WORKERS", 1, "Web 服务器的工作进程数；多核机器上设为核数可并行处理搜索（索引写入仍只在主进程）。",
-            "Web server worker processes; set it to the number of cores to run searches in parallel (the "
-            "index writer stays in the main process).", int),
+    Setting("WORKERS", 0, "Web 服务器的工作进程数；0 表示每个 CPU 核一个，搜索因此并行（索引写入只在主进程）。",
+            "Web server worker processes; 0 means one per CPU core, so searches run in parallel (the index "
+            "writer stays in the main process).", int),
     Setting("COOKIE_SECURE", False, "会话 Cookie 只通过 HTTPS 发送（在 HTTPS 反向代理之后部署时打开）。",
             "Send the session cookie over HTTPS only (turn on when served behind HTTPS).", _bool),
     Setting("SECRET_KEY", "", "会话签名密钥；留空则在归档目录生成并保存一个随机密钥。",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from docsvc import errors
 from docsvc import settings as settings_mod
 from docsvc.web import serving
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx
@@ -90,7 +92,12 @@ def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
 def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """启动 Web 服务（生产级 WSGI 服务器 waitress）/ run the web service on waitress."""
     conf = settings_mod.load()
-    host, port, workers = host or conf["HOST"], port or conf["PORT"], workers or conf["WORKERS"]
+    host, port = host or conf["HOST"], port or conf["PORT"]
+    if conf["WORKERS"] < 0:
+        raise errors.InvalidInput("DOCSVC_WORKERS 不能为负数（0 表示每个 CPU 核一个进程）。",
+                                  "DOCSVC_WORKERS cannot be negative (0 means one process per CPU core).",
+                                  field="DOCSVC_WORKERS")
+    workers = workers or conf["WORKERS"] or os.cpu_count() or 1
 
     def ready(bound: int) -> None:
         click.echo(f"docsvc 正在 http://{host}:{bound}/ 提供服务（{workers} 个进程，Ctrl+C 停止）/ "
