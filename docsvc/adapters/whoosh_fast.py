@@ -1,18 +1,20 @@
-"""Array evaluation of the commonest search: words, each looked up in a few fields, soft-ORed
-with Whoosh's coordination bonus, under constant-score filters.
+"""Array evaluation of searches: words (each looked up in a few fields), soft-ORed with
+Whoosh's coordination bonus, AND/OR/NOT/+/- between them, phrases, year and date ranges, under
+constant-score filters.
 
 Whoosh walks the matching documents one at a time in Python, about 10 µs per document and
 word, and a search must see every match (the total and the facets count them). A domain word
 such as 运维 is in most documents of an IT-service archive, so one such word cost ~100 ms at
 10,000 documents and would cost a second at 100,000. Here each word's posting list is read a
 block at a time into numpy arrays and the same BM25F scores, coordination bonus and top N are
-computed with array operations. Posting arrays, field lengths and filter matches are cached per
-segment: segments never change (deletions only add to a segment's deleted set, which is part of
-the cache key), so a commit costs only the new segment's arrays.
+computed with array operations. Posting arrays, field lengths, phrase position checks and filter
+matches are cached per segment: segments never change (deletions only add to a segment's
+deleted set, which is part of the cache key), so a commit costs only the new segment's arrays.
 
-Anything else — phrases, AND/NOT, required words, ranges in the query itself — goes through
-Whoosh (:func:`plan` answers None). The results are Whoosh's own, scores included; a test
-compares the two on random queries.
+The scores are Whoosh's own; a test compares them. The matches are what the query says, which is
+not always what Whoosh's AndNot and AndMaybe matchers return: in whoosh-reloaded 2.7.5 they let
+some excluded documents through and drop some optional scores. What :func:`plan` does not take
+(a query of nothing but exclusions, a boost on a compound part) still goes through Whoosh.
 """
 
 from __future__ import annotations
@@ -146,7 +148,8 @@ class _Cache:
 
 
 class Evaluator:
-    """Runs plans against a searcher (see the module docstring). Thread-safe."""
+    """Runs plans against a searcher (see the module docstring). One per index; its callers
+    hold the index's search lock."""
 
     def __init__(self, cache_bytes: int = CACHE_BYTES) -> None:
         self._cache = _Cache(cache_bytes)
