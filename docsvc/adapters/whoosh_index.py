@@ -303,7 +303,8 @@ class WhooshIndex:
         self._write_lock = threading.Lock()
         self._search_lock = threading.RLock()
         # Facet columns in memory: per segment, and assembled for the current searcher.
-        self._segment_columns: dict[tuple[str, str], list[Any]] = {}
+        self._segment_columns: dict[tuple[str, str], np.ndarray] = {}  # facet codes per segment
+        self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {}  # per facet: code → value, value → code
         self._columns: tuple[Any, dict[str, tuple[np.ndarray, list[Any]]]] | None = None
         self._fast = whoosh_fast.Evaluator()  # word searches as array operations, with its caches
         self.needs_rebuild = False
@@ -710,7 +711,10 @@ class WhooshIndex:
         return out
 
     def _facet_columns(self, searcher: Any) -> dict[str, tuple[np.ndarray, list[Any]]]:
-        """Per facet: a code per document of the searcher, and the values the codes stand for."""
+        """Per facet: a code per document of the searcher, and the values the codes stand for.
+
+        Codes are kept per segment and the table of values only grows, so a commit costs the
+        new segment's codes and an array copy, not a pass in Python over the whole index."""
         if self._columns is not None and self._columns[0] is searcher:
             return self._columns[1]
         # An empty index reads through an EmptyReader, which has no segment (and no documents).
@@ -719,19 +723,18 @@ class WhooshIndex:
         self._segment_columns = {k: v for k, v in self._segment_columns.items() if k[0] in live}
         columns: dict[str, tuple[np.ndarray, list[Any]]] = {}
         for name in FACETS:
-            values: list[Any] = [None]
-            codes_of: dict[Any, int] = {None: 0}
-            column = np.zeros(searcher.doc_count_all(), dtype=np.int64)  # 0: no value (None)
+            values, codes_of = self._facet_values.setdefault(name, ([None], {None: 0}))
+            column = np.zeros(searcher.doc_count_all(), dtype=np.int64)  # 0: no value
             for sub, offset in leaves:
                 key = (sub.segment().segment_id(), name)
                 if key not in self._segment_columns:
-                    self._segment_columns[key] = list(sub.column_reader(name)) if sub.has_column(name) \
-                        else [None] * sub.doc_count_all()
-                segment = self._segment_columns[key]
-                for v in set(segment) - codes_of.keys():
-                    codes_of[v] = len(values)
-                    values.append(v)
-                column[offset:offset + len(segment)] = [codes_of[v] for v in segment]
+                    raw = list(sub.column_reader(name)) if sub.has_column(name) else [None] * sub.doc_count_all()
+                    for v in set(raw) - codes_of.keys():
+                        codes_of[v] = len(values)
+                        values.append(v)
+                    self._segment_columns[key] = np.array([codes_of[v] for v in raw], dtype=np.int64)
+                codes = self._segment_columns[key]
+                column[offset:offset + len(codes)] = codes
             columns[name] = (column, values)
         self._columns = (searcher, columns)
         return columns
