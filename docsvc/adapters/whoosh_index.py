@@ -706,7 +706,7 @@ class WhooshIndex:
         for name in FACETS:
             codes, values = columns[name]
             counts = np.bincount(codes[index], minlength=len(values)) if len(index) else np.zeros(len(values), int)
-            found = [(values[i], int(n)) for i in np.flatnonzero(counts) for n in (counts[i],)]
+            found = [(values[i], int(counts[i])) for i in np.flatnonzero(counts)]
             out[name] = {str(k): v for k, v in sorted(found, key=lambda kv: (-kv[1], str(kv[0]))) if not _missing(k)}
         return out
 

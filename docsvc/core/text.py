@@ -141,11 +141,6 @@ def load() -> "jieba.Tokenizer":
         return _jieba
 
 
-def is_known_word(word: str) -> bool:
-    """True when ``word`` (already normalised) is in jieba's or the domain dictionary."""
-    return bool(load().FREQ.get(word))
-
-
 # --- tokenization ---------------------------------------------------------------------------
 
 # CJK unified ideographs (basic, extension A, compatibility, extensions B+) and 〇 (U+3007,
@@ -340,6 +335,6 @@ def cjk_bigrams(text: str) -> list[str]:
 
 
 __all__ = [
-    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "cjk_bigrams", "has_cjk",
-    "is_known_word", "load", "normalize", "words",
+    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "cjk_bigrams", "has_cjk", "load",
+    "normalize", "single_stretches", "words",
 ]
