@@ -160,74 +160,66 @@ class Evaluator:
     def run(self, searcher: Any, p: Plan, allowed: set[int] | None,
             deadline: float = math.inf) -> tuple[np.ndarray, np.ndarray, bool]:
         """(global docnums, scores, partial) of the matching documents, in docnum order;
-        ``partial`` when the ``time.monotonic()`` deadline passed before every segment was read."""
-        if searcher.doc_count_all() == 0:  # (and Whoosh's idf() would take log(0))
-            return np.zeros(0, np.int64), np.zeros(0), False
-        allow = np.fromiter(allowed, dtype=np.int64, count=len(allowed)) if allowed is not None else None
-        docs_out, scores_out, partial = [], [], False
-        for sub, offset in searcher.leaf_searchers():
-            if time.monotonic() > deadline:
-                partial = True
-                break
-            if sub.reader().segment() is None:  # an empty index reads through an EmptyReader
-                continue
-            docs, scores = self._segment(searcher, sub, p)
-            docs = docs + offset
-            if allow is not None:
-                keep = np.isin(docs, allow)
-                docs, scores = docs[keep], scores[keep]
-            docs_out.append(docs)
-            scores_out.append(scores)
-        if not docs_out:
-            return np.zeros(0, np.int64), np.zeros(0), partial
-        return np.concatenate(docs_out), np.concatenate(scores_out), partial
-
-    def _segment(self, top: Any, sub: Any, p: Plan) -> tuple[np.ndarray, np.ndarray]:
-        reader = sub.reader()
-        key = _segment_key(reader)
-        size = reader.doc_count_all()
-        hit, score, _, _ = self._eval(p.root, top, sub, key, size)
+        ``partial`` (and nothing found) when the ``time.monotonic()`` deadline has passed."""
+        size = searcher.doc_count_all()
+        if size == 0 or time.monotonic() > deadline:  # (and Whoosh's idf() would take log(0))
+            return np.zeros(0, np.int64), np.zeros(0), size > 0
+        # The tree is evaluated once over the whole index, in global docnums; postings, lengths
+        # and matches come from the per-segment caches.
+        segments = [_Segment(sub, offset, sub.reader()) for sub, offset in searcher.leaf_searchers()
+                    if sub.reader().segment() is not None]  # an empty index reads through an EmptyReader
+        hit, score, _, _ = self._eval(p.root, searcher, segments, size)
         if p.filter is not None:
-            hit = hit & self._matches(sub, key, p.filter, size)
-        docs = np.flatnonzero(hit)
+            hit &= self._global_matches(segments, p.filter, size)
+        if allowed is not None:
+            allow = np.zeros(size, dtype=bool)
+            allow[np.fromiter(allowed, dtype=np.int64, count=len(allowed))] = True
+            hit &= allow
+        docs = np.flatnonzero(hit).astype(np.int64)
         scores = score[docs]
         if p.filter is not None:
             # ConstantScoreQuery(score=0.0) scores 1.0 in Whoosh (its ListMatcher takes a weight
             # of 0.0 for "none given"): the same for every match, so ranking is unaffected.
             scores = scores + FILTER_SCORE
-        return docs.astype(np.int64), scores
+        return docs, scores, False
 
-    def _eval(self, node: Node, top: Any, sub: Any, key: tuple,
-              size: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-        """(matches, scores, term matchers in the tree, matching terms per document): what
-        Whoosh's matcher tree for ``node`` would give, for every document of the segment."""
-        reader = sub.reader()
+    def _eval(self, node: Node, top: Any, segments: list["_Segment"],
+              size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(matches, scores, term matchers in the tree, matching terms) per document: what
+        Whoosh's matcher tree for ``node`` gives. Whoosh builds a tree per segment, so "term
+        matchers" counts the terms present in the document's segment."""
         if isinstance(node, TermNode):
-            hit, score, matching = np.zeros(size, dtype=bool), np.zeros(size), np.zeros(size, dtype=np.int32)
-            got = self._postings(reader, key, node.field, reader.schema[node.field].to_bytes(node.text))
-            if got is None:
-                return hit, score, 0, matching  # Whoosh's NullMatcher: no term matcher at all
-            ids, weights = got
-            hit[ids] = True
-            matching[ids] = 1
-            if reader.schema[node.field].scorable:
-                idf, avgfl, b, k1 = self._stats(top, node.field, node.text)
-                lengths = self._lengths(reader, key, node.field)[ids]
-                score[ids] = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
-            else:
-                score[ids] = weights  # Whoosh's WeightScorer
-            return hit, score * node.boost, 1, matching
+            hit, score = np.zeros(size, dtype=bool), np.zeros(size)
+            terms, matching = np.zeros(size, dtype=np.int32), np.zeros(size, dtype=np.int32)
+            for seg in segments:
+                reader = seg.reader
+                got = self._postings(reader, seg.key, node.field, reader.schema[node.field].to_bytes(node.text))
+                if got is None:
+                    continue  # Whoosh's NullMatcher: no term matcher at all in this segment
+                ids, weights = got
+                terms[seg.offset:seg.offset + seg.size] = 1
+                at = ids + seg.offset
+                hit[at] = True
+                matching[at] = 1
+                if reader.schema[node.field].scorable:
+                    idf, avgfl, b, k1 = self._stats(top, node.field, node.text)
+                    lengths = self._lengths(reader, seg.key, node.field)[ids]
+                    score[at] = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
+                else:
+                    score[at] = weights  # Whoosh's WeightScorer
+            return hit, score * node.boost, terms, matching
         if isinstance(node, RangeNode):
-            hit = self._matches(sub, key, node.query, size)
-            return hit, np.where(hit, node.query.boost, 0.0), 0, np.zeros(size, dtype=np.int32)
+            hit = self._global_matches(segments, node.query, size)
+            none = np.zeros(size, dtype=np.int32)
+            return hit, np.where(hit, node.query.boost, 0.0), none, none
         if isinstance(node, PhraseNode):
-            parts = [self._eval(w, top, sub, key, size) for w in node.words]
-            if any(t == 0 for _, _, t, _ in parts):  # a word the segment lacks: OffsetPhrase's NullMatcher
-                return np.zeros(size, dtype=bool), np.zeros(size), 0, np.zeros(size, dtype=np.int32)
-            hit = self._matches(sub, key, node.query, size)
-            return (hit, np.where(hit, sum(sc for _, sc, _, _ in parts), 0.0), len(parts),
-                    np.where(hit, len(parts), 0).astype(np.int32))
-        parts = [self._eval(c, top, sub, key, size) for c in node.children]
+            parts = [self._eval(w, top, segments, size) for w in node.words]
+            # A segment that lacks one of the words gets OffsetPhrase's NullMatcher.
+            whole = np.logical_and.reduce([t > 0 for _, _, t, _ in parts])
+            hit = self._global_matches(segments, node.query, size) & whole
+            terms = np.where(whole, len(parts), 0).astype(np.int32)
+            return hit, np.where(hit, sum(sc for _, sc, _, _ in parts), 0.0), terms, np.where(hit, terms, 0)
+        parts = [self._eval(c, top, segments, size) for c in node.children]
         terms = sum(t for _, _, t, _ in parts)
         matching = sum(m for _, _, _, m in parts)
         if node.op == "andnot":
@@ -242,11 +234,20 @@ class Evaluator:
         else:
             hit = np.logical_or.reduce([h for h, *_ in parts])
         score = np.where(hit, sum(s for _, s, _, _ in parts), 0.0)
-        if node.scale and terms:
+        if node.scale:
             # Whoosh's CoordMatcher ("SQR", V-Twin): rewards documents matching more terms.
-            score = np.zeros(size) if terms == node.scale else \
-                (score + (matching - 1) / (terms - node.scale) ** 2) * ((terms - 1) / terms)
+            # Only where the segment has terms (else Whoosh adds no CoordMatcher, and nothing
+            # matches there anyway); the scale is a fraction, so terms - scale is never 0.
+            n = np.maximum(terms, 1)
+            coord = (score + (matching - 1) / (n - node.scale) ** 2) * ((n - 1) / n)
+            score = np.where(terms > 0, coord, score)
         return hit, score, terms, matching
+
+    def _global_matches(self, segments: list["_Segment"], query: wq.Query, size: int) -> np.ndarray:
+        out = np.zeros(size, dtype=bool)
+        for seg in segments:
+            out[seg.offset:seg.offset + seg.size] = self._matches(seg.sub, seg.key, query, seg.size)
+        return out
 
     def _stats(self, top: Any, field: str, text: str) -> tuple[float, float, float, float]:
         """BM25F's idf, average field length, B and K1 for a term, from the whole index as
@@ -344,6 +345,17 @@ class Evaluator:
             got[ids] = True
             self._cache.put(ck, got, got.nbytes)
         return got
+
+
+class _Segment:
+    """One leaf of a searcher: its sub-searcher, first global docnum, reader, size, cache key."""
+
+    __slots__ = ("sub", "offset", "reader", "size", "key")
+
+    def __init__(self, sub: Any, offset: int, reader: Any) -> None:
+        self.sub, self.offset, self.reader = sub, offset, reader
+        self.size = reader.doc_count_all()
+        self.key = _segment_key(reader)
 
 
 def _block_table(m: Any) -> tuple[list[int], list[int]]:
