@@ -474,3 +474,38 @@ def test_short_posting_lists_are_inlined_and_read_back(tmp_path: Path) -> None:
         reader.close()
     assert ids(index, "RARE3") == [3] and ids(index, '"3次巡检"') == [3]
     assert len(ids(index, "doc_type:report")) == 10
+
+
+def test_a_killed_writers_sort_files_are_swept(tmp_path: Path) -> None:
+    import os
+
+    index = WhooshIndex.open(tmp_path / "sweep")
+    index.clear()
+    index.mark_complete()
+    stale_dir = tmp_path / "sweep" / "MAIN.tmp"
+    stale_dir.mkdir(exist_ok=True)
+    stale = stale_dir / "abc.run"
+    stale.write_bytes(b"x" * 1000)
+    child = tmp_path / "sweep" / "zzz.tmp"
+    child.mkdir()
+    (child / "def.run").write_bytes(b"y")
+    for p in (stale, child / "def.run", child):
+        os.utime(p, (1, 1))  # long ago: a writer that was killed
+    index.upsert([entry(1, 1, "报告", "巡检")])
+    assert not stale.exists() and not child.exists()
+    assert ids(index, "巡检") == [1]
+
+
+def test_automatic_merges_stop_at_the_cap_and_optimize_merges_everything(tmp_path: Path, monkeypatch) -> None:
+    from docsvc.adapters import whoosh_index
+
+    monkeypatch.setattr(whoosh_index, "MAX_MERGED_DOCS", 10)  # the cap, small enough to reach
+    index = WhooshIndex.open(tmp_path / "cap")
+    index.clear()
+    for i in range(1, 81):
+        index.upsert([entry(i, i, "报告", f"第{i}次巡检")])
+    sizes = [s.doc_count_all() for s in index._ix._segments()]
+    assert max(sizes) <= 10 and sum(sizes) == 80 and 8 in sizes  # eight 1-doc segments did merge
+    index.optimize()
+    assert [s.doc_count_all() for s in index._ix._segments()] == [80]
+    assert index.search(SearchRequest("巡检")).total == 80

@@ -17,6 +17,7 @@ catalog, so the rules here favour "detect and rebuild" over repair.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import json
@@ -516,7 +517,9 @@ class WhooshIndex:
             delay = 0.02
             while True:
                 try:
+                    started = time.time()
                     writer = self._ix.writer(codec=DocsvcCodec(), **kwargs)
+                    self._sweep_leftovers(before=started - 1)
                     return self._WriterContext(self, writer, commit or {"mergetype": _tiered_merge})
                 except LockError:
                     left = deadline - time.monotonic()
@@ -527,6 +530,22 @@ class WhooshIndex:
         except BaseException:
             self._write_lock.release()
             raise
+
+    def _sweep_leftovers(self, *, before: float) -> None:
+        """Delete sort files that killed writers left in ``<index>/*.tmp`` (Whoosh removes its
+        own on commit; a server stopped during a merge left 3 GB). We hold the write lock, so a
+        file older than this writer belongs to no one."""
+        for folder in self.path.glob("*.tmp"):
+            if not folder.is_dir():
+                continue
+            abandoned = folder.name != f"{INDEX_NAME}.tmp" and folder.stat().st_mtime < before
+            for f in folder.iterdir():
+                with contextlib.suppress(OSError):
+                    if f.is_file() and f.stat().st_mtime < before:
+                        f.unlink()
+            if abandoned:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # a writer process's own folder, empty now
 
     def _lock_unavailable(self) -> Unavailable:
         return Unavailable(
@@ -763,15 +782,20 @@ class WhooshIndex:
 
 
 MERGE_FACTOR = 8
+# Merges happen inside a commit, under the write lock: a merge of 16,000 documents held back
+# every upload for minutes and took a core from a serving machine. Bigger segments come only
+# from optimize() (a quiet hour); searches read many segments well (whoosh_fast caches per segment).
+MAX_MERGED_DOCS = 4096
 
 
 def _tiered_merge(writer: Any, segments: list[Any]) -> list[Any]:
     """Merge policy: when MERGE_FACTOR segments of about the same size (the same power of
-    MERGE_FACTOR in documents) pile up, merge them into one.
+    MERGE_FACTOR in documents) pile up, merge them into one, unless the result would pass
+    MAX_MERGED_DOCS.
 
     Every document is then rewritten about log8(n) times and at most ~8 segments per size
-    remain. Whoosh's MERGE_SMALL instead compares the total with a Fibonacci number and merged
-    seventeen 500-document segments at once in the middle of a rebuild.
+    remain below the cap. Whoosh's MERGE_SMALL instead compares the total with a Fibonacci
+    number and merged seventeen 500-document segments at once in the middle of a rebuild.
     """
     from whoosh.reading import SegmentReader
 
@@ -779,7 +803,7 @@ def _tiered_merge(writer: Any, segments: list[Any]) -> list[Any]:
     for seg in segments:
         tiers[int(math.log(max(seg.doc_count_all(), 1), MERGE_FACTOR))].append(seg)
     for _, group in sorted(tiers.items()):
-        if len(group) >= MERGE_FACTOR:
+        if len(group) >= MERGE_FACTOR and sum(seg.doc_count_all() for seg in group) <= MAX_MERGED_DOCS:
             for seg in group:
                 reader = SegmentReader(writer.storage, writer.schema, seg)
                 writer.add_reader(reader)
