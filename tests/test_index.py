@@ -505,7 +505,7 @@ def test_automatic_merges_stop_at_the_cap_and_optimize_merges_everything(tmp_pat
     for i in range(1, 81):
         index.upsert([entry(i, i, "报告", f"第{i}次巡检")])
     sizes = [s.doc_count_all() for s in index._ix._segments()]
-    assert max(sizes) <= 10 and sum(sizes) == 80 and 8 in sizes  # eight 1-doc segments did merge
+    assert 1 < max(sizes) <= 10 and sum(sizes) == 80  # small segments merged, none past the cap
     index.optimize()
     assert [s.doc_count_all() for s in index._ix._segments()] == [80]
     assert index.search(SearchRequest("巡检")).total == 80
