@@ -87,8 +87,12 @@ def server(tmp_path: Path):
         yield proc, api
     finally:
         if proc.poll() is None:
-            proc.kill()
+            workers = _children(proc.pid)
+            proc.kill()  # no goodbye: the workers must notice and leave on their own
             proc.wait(10)
+            _until(lambda: not any(Path(f"/proc/{w}").exists() and "zombie" not in
+                                   Path(f"/proc/{w}/status").read_text().lower() for w in workers),
+                   "the orphaned workers to leave")
 
 
 def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server) -> None:

@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from typing import Any, Callable, Mapping
 
 from docsvc.app import create_app, open_docsvc
@@ -88,6 +89,7 @@ def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
         app = create_app(config)
         app.extensions["docsvc"].archive.on_commit.append(wake.set)
         _waitress(app, sock, threads)
@@ -98,6 +100,14 @@ def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -
         code = 1
     finally:
         os._exit(code)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose main process was killed (SIGKILL: no chance to stop it) leaves too,
+    instead of serving on without an index writer."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _waitress(app: Any, sock: socket.socket, threads: int) -> None:
