@@ -330,7 +330,7 @@ class BackgroundIndexer:
         """The status, for the health page of worker processes (``docsvc serve --workers``)."""
         path = self.index.index_dir / STATUS_FILE
         try:
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_name(path.name + ".part")
             tmp.write_text(json.dumps({**self.status(), "pid": os.getpid()}, default=str), "utf-8")
             tmp.replace(path)
         except OSError:
