@@ -41,7 +41,7 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
     # by the workers; closed again so that no worker inherits the catalog's connections.
     create_app(config).extensions["docsvc"].close()
     wake = multiprocessing.get_context("fork").Event()
-    children = {_fork_worker(sock, wake, config, threads) for _ in range(workers)}
+    children = {_fork_worker(sock, wake, config, threads): time.monotonic() for _ in range(workers)}
     svc = open_docsvc(config)
     indexer = svc.start_indexer()
     stopping = threading.Event()
@@ -54,7 +54,7 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
 
     def stop(signum: int, _frame: Any) -> None:
         stopping.set()
-        for pid in children:
+        for pid in list(children):
             _kill(pid, signal.SIGTERM)
 
     threading.Thread(target=relay, name="docsvc-wake", daemon=True).start()
@@ -70,10 +70,13 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
                 break
             except InterruptedError:  # pragma: no cover - PEP 475 retries os.wait
                 continue
-            children.discard(pid)
-            if not stopping.is_set():
-                print(f"docsvc: worker {pid} exited; starting another", file=sys.stderr, flush=True)
-                children.add(_fork_worker(sock, wake, config, threads))
+            started = children.pop(pid, None)
+            if started is None or stopping.is_set():
+                continue
+            print(f"docsvc: worker {pid} exited; starting another", file=sys.stderr, flush=True)
+            if time.monotonic() - started < 5:
+                time.sleep(1)  # one that dies at start would otherwise be restarted in a tight loop
+            children[_fork_worker(sock, wake, config, threads)] = time.monotonic()
     finally:
         stopping.set()
         indexer.stop()
