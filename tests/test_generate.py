@@ -14,6 +14,7 @@ from docsvc.app import open_docsvc
 from docsvc.core.model import AuditAction, VersionSource
 from docsvc.core.tabular import read_rows
 from docsvc.errors import InvalidInput, NotFound, TemplateError, UnsupportedType
+from tests.docxutil import docx_text
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 
@@ -23,15 +24,6 @@ def svc(config):
     s = open_docsvc({**config, "TEMPLATES_DIR": str(SHIPPED)})
     yield s
     s.close()
-
-
-def text_of(data: bytes) -> str:
-    d = docx.Document(io.BytesIO(data))
-    parts = [p.text for p in d.paragraphs]
-    for t in d.tables:
-        for row in t.rows:
-            parts.extend(c.text for c in row.cells)
-    return "\n".join(parts)
 
 
 def test_shipped_templates_are_registered_once(svc, config):
@@ -56,7 +48,7 @@ def test_generate_contract_with_provenance(svc):
     assert prov["template_sha256"] == tpl.record.sha256 and prov["schema_sha256"] == tpl.record.schema_sha256
     assert prov["data"] == json.loads(json.dumps(sample, ensure_ascii=False))
     assert prov["software"]["docxtpl"] and prov["output_sha256"] == v.sha256
-    body = text_of(svc.archive.read_version(result.document.id, actor="a")[1])
+    body = docx_text(svc.archive.read_version(result.document.id, actor="a")[1])
     assert sample["party_a"]["name"] in body and sample["party_b"]["name"] in body
     meta = result.document.metadata
     assert meta.doc_type == "contract" and meta.service_category.value == sample["service_category"]
@@ -112,7 +104,7 @@ def test_values_with_markup_render_literally(svc):
                       and not f.fields and not getattr(f, "pattern", None))
     data[text_field] = "A & B </w:t><w:p>{{7*7}}"
     result = svc.templates.generate("change_request", data, actor="a")
-    body = text_of(svc.archive.read_version(result.document.id, actor="a")[1])
+    body = docx_text(svc.archive.read_version(result.document.id, actor="a")[1])
     assert "A & B </w:t><w:p>{{7*7}}" in body and "49" not in body.replace("2049", "")
 
 
@@ -138,8 +130,8 @@ def test_new_template_version_leaves_old_documents_alone(svc, tmp_path):
     assert svc.archive.version(old.document.id).provenance["template_version"] == 1
     assert svc.blobs.read(sla.record.sha256) == svc.templates.template_bytes(svc.templates.get("sla", 1))
     new = svc.templates.generate("sla", sla.schema.sample(), actor="a")
-    assert "一式两份" in text_of(svc.archive.read_version(new.document.id, actor="a")[1])
-    assert "一式两份" not in text_of(svc.archive.read_version(old.document.id, actor="a")[1])
+    assert "一式两份" in docx_text(svc.archive.read_version(new.document.id, actor="a")[1])
+    assert "一式两份" not in docx_text(svc.archive.read_version(old.document.id, actor="a")[1])
     pinned = svc.templates.generate("sla", sla.schema.sample(), actor="a", version=1)
     assert pinned.version.provenance["template_version"] == 1
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 
-import docx
 import pytest
 from click.testing import CliRunner
 from pypdf import PdfWriter
 
 from docsvc.cli import cli
+from tests.docxutil import make_docx
 
 
 @pytest.fixture
@@ -24,15 +24,6 @@ def run(config, tmp_path, monkeypatch):
         assert result.exit_code == code, result.output + result.stderr
         return result
     return invoke
-
-
-def make_docx(*paragraphs: str) -> bytes:
-    d = docx.Document()
-    for p in paragraphs:
-        d.add_paragraph(p)
-    buf = io.BytesIO()
-    d.save(buf)
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from docsvc.core.templating import (
     render_docx,
 )
 from docsvc.errors import InvalidInput, TemplateError, TooLarge, UnsupportedType
+from tests.docxutil import docx_text
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -176,13 +177,6 @@ XXE = ('<!DOCTYPE w:document [<!ENTITY xxe SYSTEM "file:///etc/hostname">'
        '<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd"> %remote;]>\n')
 LAUGHS = "<!DOCTYPE w:document [" + '<!ENTITY lol0 "lol">' + "".join(
     f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)) + "]>\n"
-
-
-def text_of(data: bytes) -> str:
-    d = docx.Document(io.BytesIO(data))
-    parts = [p.text for p in d.paragraphs]
-    parts += [c.text for t in d.tables for r in t.rows for c in r.cells]
-    return "\n".join(parts)
 
 
 # ------------------------------------------------------------------------------- package check
@@ -459,7 +453,7 @@ def test_render_fills_body_table_header_footer_notes_and_title(pool: RenderPool)
         "page_hint": "1", "notes": {"footnote": "脚注内容", "endnote": "尾注内容"},
     }
     out = render_docx(contract_template(), context, pool=pool)
-    text = text_of(out)
+    text = docx_text(out)
     for expected in ("信息服务管理合同 SLA-2026-001", "甲方：大连甲方，地址：大连", "金牌服务",
                      "乙方：YIFANG", "A 集成B 运维", "联系人：0411", "合计：12.50",
                      "1. 启动计划书", "第3期", "300"):
@@ -479,7 +473,7 @@ def test_autoescape_keeps_form_values_literal(pool: RenderPool) -> None:
                      footnote="{{ v }}", extra_section=True)
     out = render_docx(data, {"v": value}, pool=pool)
     d = docx.Document(io.BytesIO(out))  # opens: the XML is intact
-    assert f"值：{value}" in text_of(out)
+    assert f"值：{value}" in docx_text(out)
     assert d.sections[-1].header.paragraphs[0].text == value
     assert d.core_properties.title == value  # not "A &amp; B …"
     footnotes = zipfile.ZipFile(io.BytesIO(out)).read("word/footnotes.xml").decode()
@@ -521,7 +515,7 @@ def test_hostile_template_is_refused_as_unsafe(pool: RenderPool, name: str) -> N
     assert err.code == "template_error" and err.details["reason"] == "unsafe"
     assert "模板包含不安全的表达式" in err.zh and "unsafe expression" in err.en
     assert str(os.getpid()) not in err.zh
-    assert "ok" in text_of(render_docx(make_template("{{ v }}"), {"v": "ok"}, pool=pool))
+    assert "ok" in docx_text(render_docx(make_template("{{ v }}"), {"v": "ok"}, pool=pool))
 
 
 RUNAWAY = {
@@ -547,7 +541,7 @@ def test_runaway_template_is_stopped(pool: RenderPool, name: str) -> None:
     err = caught.value
     assert err.details["reason"] in reasons
     assert "模板渲染超时或超出内存限制" in err.zh and "too expensive" in err.en
-    assert "ok" in text_of(render_docx(make_template("{{ v }}"), {"v": "ok"}, pool=pool))
+    assert "ok" in docx_text(render_docx(make_template("{{ v }}"), {"v": "ok"}, pool=pool))
 
 
 def test_wall_clock_timeout_kills_the_worker(pool: RenderPool) -> None:
@@ -560,7 +554,7 @@ def test_wall_clock_timeout_kills_the_worker(pool: RenderPool) -> None:
     elapsed = time.monotonic() - started
     assert caught.value.details["reason"] == "timeout"
     assert 1.4 < elapsed < 3.0
-    assert "ok" in text_of(render_docx(make_template("{{ v }}"), {"v": "ok"}, pool=pool))
+    assert "ok" in docx_text(render_docx(make_template("{{ v }}"), {"v": "ok"}, pool=pool))
 
 
 def test_output_size_cap(pool: RenderPool) -> None:
@@ -615,7 +609,7 @@ def test_a_worker_that_died_while_idle_is_replaced(pool: RenderPool) -> None:
     for worker in list(pool._idle):  # fault injection: the OOM killer took the idle workers
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait(2)
-    assert "2" in text_of(render_docx(make_template("{{ v }}"), {"v": 2}, pool=pool))
+    assert "2" in docx_text(render_docx(make_template("{{ v }}"), {"v": 2}, pool=pool))
 
 
 def test_concurrent_renders_share_the_pool(pool: RenderPool) -> None:
@@ -625,7 +619,7 @@ def test_concurrent_renders_share_the_pool(pool: RenderPool) -> None:
 
     def work(n: int) -> None:
         try:
-            results[n] = text_of(render_docx(data, {"n": n}, pool=pool))
+            results[n] = docx_text(render_docx(data, {"n": n}, pool=pool))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 from docsvc.app import create_app
 from docsvc.core.content import PDF
 from tests.webutil import err, PASSWORD, PEOPLE, World, csrf_of, world  # noqa: F401
+from tests.docxutil import docx_text
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -39,15 +40,6 @@ def sample(world: World, slug: str = "sla") -> dict:
 
 def error_paths(resp) -> set[str]:
     return {e["field"] for e in resp.json["error"]["details"]["errors"]}
-
-
-def docx_text(data: bytes) -> str:
-    d = python_docx.Document(io.BytesIO(data))
-    parts = [p.text for p in d.paragraphs]
-    for t in d.tables:
-        for row in t.rows:
-            parts.extend(c.text for c in row.cells)
-    return "\n".join(parts)
 
 
 class _FormFields(HTMLParser):

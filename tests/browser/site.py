@@ -3,7 +3,6 @@ port), the test people from tests/webutil.py, and Debian's Chromium driven by Pl
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from contextlib import contextmanager
@@ -12,23 +11,13 @@ from typing import Any, Callable, Iterator
 
 from docsvc.app import Docsvc, create_app
 from tests.conftest import require
+from tests.docxutil import make_docx as docx  # noqa: F401 - the browser tests take it from here
 from tests.webutil import PASSWORD, PEOPLE
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying hosts this network refuses.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-
-
-def docx(*paragraphs: str) -> bytes:
-    import docx as python_docx
-
-    d = python_docx.Document()
-    for p in paragraphs:
-        d.add_paragraph(p)
-    out = io.BytesIO()
-    d.save(out)
-    return out.getvalue()
 
 
 @contextmanager
