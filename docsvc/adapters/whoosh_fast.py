@@ -166,8 +166,7 @@ class Evaluator:
             return np.zeros(0, np.int64), np.zeros(0), size > 0
         # The tree is evaluated once over the whole index, in global docnums; postings, lengths
         # and matches come from the per-segment caches.
-        segments = [_Segment(sub, offset, sub.reader()) for sub, offset in searcher.leaf_searchers()
-                    if sub.reader().segment() is not None]  # an empty index reads through an EmptyReader
+        segments = _segments(searcher)
         hit, score, _, _ = self._eval(p.root, searcher, segments, size)
         if p.filter is not None:
             hit &= self._global_matches(segments, p.filter, size)
@@ -268,52 +267,50 @@ class Evaluator:
         Goes straight to the posting block that holds each document (block tables cached per
         term and segment) instead of stepping through the blocks before it."""
         out: dict[int, list[tuple[int, int]]] = {}
-        wanted = sorted(docnums)
-        for sub, offset in searcher.leaf_searchers():
-            reader = sub.reader()
-            if reader.segment() is None:
-                continue
-            mine = [d - offset for d in wanted if offset <= d < offset + reader.doc_count_all()
-                    and not reader.is_deleted(d - offset)]
+        fmt = searcher.schema[field].format
+        for seg in _segments(searcher):
+            reader = seg.reader
             btext = reader.schema[field].to_bytes(text)
+            mine = [d - seg.offset for d in sorted(docnums) if seg.offset <= d < seg.offset + seg.size
+                    and not reader.is_deleted(d - seg.offset)]
             if not mine or (field, btext) not in reader:
                 continue
-            m = reader.postings(field, btext)
-            if isinstance(m, FilterMatcher):
-                m = m.child
-            fmt = reader.schema[field].format
-            if isinstance(m, ListMatcher):
-                ids, values = m._ids, m._values
-                for d in mine:
-                    i = bisect.bisect_left(ids, d)
-                    if i < len(ids) and ids[i] == d:
-                        out[d + offset] = [(start, end) for _, start, end in fmt.decode_characters(values[i])]
-                continue
-            if not isinstance(m, W3LeafMatcher):
-                continue  # another codec: no highlight from offsets
-            ck = ("b", _segment_key(reader)[0], field, btext)  # blocks never move once written
-            table = self._cache.get(ck)
-            if table is None:
-                table = _block_table(m)
-                self._cache.put(ck, table, 16 * len(table[0]) + 64)
-            last, where = table
+            m = _raw_postings(reader, field, btext)
             for d in mine:
-                b = bisect.bisect_left(last, d)
-                if b == len(last):
-                    continue
-                bk = ("v", ck[1:], b)  # the top hits of a query recur: keep their blocks decoded
-                block = self._cache.get(bk)
-                if block is None:
-                    m._goto(where[b])
-                    m._read_ids()
-                    m._read_values()
+                if isinstance(m, ListMatcher):  # postings inlined in the term table
                     block = (m._ids, m._values)
-                    self._cache.put(bk, block, 64 + sum(len(v) + 40 for v in block[1]))
+                elif isinstance(m, W3LeafMatcher):
+                    block = self._block_holding(m, (seg.key[0], field, btext), d)
+                else:
+                    break  # another codec: no highlight from offsets
+                if block is None:
+                    continue
                 ids, values = block
                 i = bisect.bisect_left(ids, d)
                 if i < len(ids) and ids[i] == d:
-                    out[d + offset] = [(start, end) for _, start, end in fmt.decode_characters(values[i])]
+                    out[d + seg.offset] = [(start, end) for _, start, end in fmt.decode_characters(values[i])]
         return out
+
+    def _block_holding(self, m: Any, term: tuple, docnum: int) -> tuple[Any, Any] | None:
+        """(ids, values) of the posting block of ``m`` that would hold ``docnum``, decoded and
+        cached (the top hits of a query recur); the block table is read once per term and
+        segment (blocks never move once written)."""
+        table = self._cache.get(("b", term))
+        if table is None:
+            table = _block_table(m)
+            self._cache.put(("b", term), table, 16 * len(table[0]) + 64)
+        last, where = table
+        b = bisect.bisect_left(last, docnum)
+        if b == len(last):
+            return None
+        block = self._cache.get(("v", term, b))
+        if block is None:
+            m._goto(where[b])
+            m._read_ids()
+            m._read_values()
+            block = (m._ids, m._values)
+            self._cache.put(("v", term, b), block, 64 + sum(len(v) + 40 for v in block[1]))
+        return block
 
     def _postings(self, reader: Any, key: tuple, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray] | None:
         """(docnums, frequencies) of a term in a segment, or None when the segment lacks the
@@ -377,13 +374,23 @@ def _segment_key(reader: Any) -> tuple:
     return (segment.segment_id(), segment.deleted_count())
 
 
+def _segments(searcher: Any) -> list[_Segment]:
+    # An empty index reads through an EmptyReader, which has no segment.
+    return [_Segment(sub, offset, sub.reader()) for sub, offset in searcher.leaf_searchers()
+            if sub.reader().segment() is not None]
+
+
+def _raw_postings(reader: Any, field: str, btext: bytes) -> Any:
+    """The term's posting matcher in a segment without Whoosh's deletion filter around it
+    (the callers leave deleted documents out themselves)."""
+    m = reader.postings(field, btext)
+    return m.child if isinstance(m, FilterMatcher) else m
+
+
 def _read_postings(reader: Any, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(docnums, term frequencies) of one term in one segment, deleted documents left out."""
-    m = reader.postings(field, btext)
-    deleted = None
-    if isinstance(m, FilterMatcher):
-        deleted = reader.deleted_docs_set
-        m = m.child
+    m = _raw_postings(reader, field, btext)
+    deleted = reader.deleted_docs_set
     if isinstance(m, ListMatcher):  # postings inlined in the term table
         ids = np.asarray(m._ids, dtype=np.int64)
         weights = np.asarray(m._weights, dtype=np.float64) if m._weights else np.ones(len(ids))

@@ -285,7 +285,9 @@ def analyze_unknown(text: str) -> Iterator[Token]:
 
 
 def _single_stretches(run: str) -> list[tuple[int, int]]:
-    """[start, end) of each stretch of two or more consecutive single-character words."""
+    """[start, end) of each stretch of two or more consecutive single-character words in a CJK
+    run: :func:`single_stretches` on the run's main words, written for the indexing hot path
+    (no per-word CJK test: every word of a CJK run is CJK)."""
     out: list[tuple[int, int]] = []
     lo = end = -1
     for word, off, sub in _cjk_words(run):
