@@ -680,31 +680,17 @@ class WhooshIndex:
                 if not allowed:
                     return SearchResult(0, [], {}, request.page, request.per_page, False,
                                         (time.perf_counter() - started) * 1000)
-            if sort is SortOrder.DATE:
-                inner = searcher.collector(limit=limit, sortedby=sorting.FieldFacet("created_at", reverse=True))
-            else:
-                # Every match must reach the collector: the total and the facets count them.
-                # Whoosh's defaults skip blocks below the current top-N score and "replace" the
-                # matcher by dropping sub-queries (a field, a word) that can no longer reach the
-                # top N, so documents only those match were never seen (totals 3× too low).
-                inner = collectors.TopCollector(limit, usequality=False, replace=0)
-            fast = whoosh_fast.plan(query) if sort is SortOrder.RELEVANCE else None
-            partial = False
+            deadline = time.monotonic() + self.search_timeout
+            first = (request.page - 1) * request.per_page
             try:
-                deadline = time.monotonic() + self.search_timeout
+                fast = whoosh_fast.plan(query) if sort is SortOrder.RELEVANCE else None
                 if fast is not None:
-                    docs, scores, partial = self._fast.run(searcher, fast, allowed, deadline)
-                    matched = docs.tolist()
-                    best = whoosh_fast.top(docs, scores, limit)[(request.page - 1) * request.per_page:]
-                    page_hits = [_StoredHit(d, s, searcher.stored_fields(d)) for d, s in best]
+                    matched, scores, partial = self._fast.run(searcher, fast, allowed, deadline)
+                    page_hits = [_StoredHit(d, s, searcher.stored_fields(d))
+                                 for d, s in whoosh_fast.top(matched, scores, limit)[first:]]
                 else:
-                    timed = _BoundedCollector(inner, allowed, deadline)
-                    try:
-                        searcher.search_with_collector(query, timed)
-                    except TimeLimit:
-                        partial = True
-                    matched = timed.docs
-                    page_hits = list(timed.results())[(request.page - 1) * request.per_page: limit]
+                    matched, ranked, partial = self._collect(searcher, query, sort, limit, allowed, deadline)
+                    page_hits = ranked[first:limit]
             except _STORAGE_ERRORS as exc:
                 raise self._corrupted(exc) from exc
             total = len(matched)
@@ -715,6 +701,27 @@ class WhooshIndex:
             self._search_lock.release()
         return SearchResult(total, hits, facets, request.page, request.per_page, partial,
                             (time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def _collect(searcher: Any, query: wq.Query, sort: SortOrder, limit: int, allowed: set[int] | None,
+                 deadline: float) -> tuple[list[int], list[Any], bool]:
+        """Whoosh's own evaluation (date order, and what whoosh_fast does not take): every
+        matching docnum, the ranked hits up to ``limit``, and whether the deadline cut it short."""
+        if sort is SortOrder.DATE:
+            inner = searcher.collector(limit=limit, sortedby=sorting.FieldFacet("created_at", reverse=True))
+        else:
+            # Every match must reach the collector: the total and the facets count them.
+            # Whoosh's defaults skip blocks below the current top-N score and "replace" the
+            # matcher by dropping sub-queries (a field, a word) that can no longer reach the
+            # top N, so documents only those match were never seen (totals 3× too low).
+            inner = collectors.TopCollector(limit, usequality=False, replace=0)
+        timed = _BoundedCollector(inner, allowed, deadline)
+        partial = False
+        try:
+            searcher.search_with_collector(query, timed)
+        except TimeLimit:
+            partial = True
+        return timed.docs, list(timed.results()), partial
 
     def _facets(self, searcher: Any, docs: Any) -> dict[str, dict[str, int]]:
         """Counts per facet value over the matching documents (a list or array of docnums).
