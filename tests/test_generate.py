@@ -151,21 +151,25 @@ def test_template_failing_lint_is_not_accepted(svc):
         svc.templates.add(b"not a docx at all", None, actor="管理员", slug="sla")
 
 
-def test_batch_from_csv_reports_per_row(svc, tmp_path):
-    sample = svc.templates.get("change_request").schema.sample()
-    flat = _flatten(sample)
+def _batch_csv(svc, tmp_path) -> tuple[Path, list[str]]:
+    """A change-request batch: a good row, one with the first (required) field empty, a good row."""
+    import csv
+
+    flat = _flatten(svc.templates.get("change_request").schema.sample())
     header = list(flat)
     good = [flat[h] for h in header]
-    bad = dict(flat)
-    bad[header[0]] = ""  # the first field is required in every shipped schema
-    import csv
-    path = tmp_path / "batch.csv"
+    path = tmp_path / "批量变更.csv"
     with path.open("w", newline="", encoding="utf-8-sig") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         w.writerow(good)
-        w.writerow([bad[h] for h in header])
+        w.writerow([""] + good[1:])
         w.writerow(good)
+    return path, header
+
+
+def test_batch_from_csv_reports_per_row(svc, tmp_path):
+    path, header = _batch_csv(svc, tmp_path)
     rows = read_rows(path.read_bytes(), path.name)
     assert len(rows) == 3
     seen = []
@@ -252,6 +256,31 @@ def test_batch_from_xlsx_with_dates_and_indexed_rows(svc, tmp_path):
     assert len(rows) == 2 and rows[0][list_fields[0]][0] if list_fields else True
     result = svc.templates.generate_batch("change_request", rows, actor="批量")
     assert (result.succeeded, result.failed) == (2, 0), [i.error for i in result.items]
+
+
+def test_batch_from_the_command_line(svc, config, tmp_path):
+    """`docsvc generate SLUG --batch FILE`: rows render concurrently, the report keeps row order,
+    a failed row leaves nothing behind, the exit code says some rows failed."""
+    from click.testing import CliRunner
+
+    from docsvc.cli import cli
+
+    path, header = _batch_csv(svc, tmp_path)
+    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+           "DOCSVC_ACTOR": "批量起草人"}
+    result = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path), "--json"], env=env,
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output  # some rows failed, some succeeded
+    report = json.loads(result.stdout)
+    assert (report["succeeded"], report["failed"]) == (2, 1)
+    assert [i["row"] for i in report["items"]] == [1, 2, 3]
+    assert report["items"][1]["error"]["details"]["errors"][0]["field"] == header[0]
+    made = [i["document_id"] for i in report["items"] if i["document_id"]]
+    assert len(set(made)) == 2 and svc.catalog.counts()["documents"] == 2
+    assert all(svc.catalog.get_document(d).metadata.doc_type == "change_request" for d in made)
+    bad = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(tmp_path / "无此文件.csv")], env=env)
+    assert bad.exit_code != 0 and "无此文件" in bad.output
 
 
 def test_batch_file_errors_are_clear(tmp_path):
