@@ -132,3 +132,42 @@ def test_jieba_loads_once_across_threads() -> None:
 def test_analyzer_version_names_the_dictionary() -> None:
     assert text.ANALYZER_VERSION.startswith("zh-")
     assert len(text.ANALYZER_VERSION.split("+")[1]) == 10
+
+
+def _python_jieba_cut(tk, run: str) -> list[str]:
+    """Pure-Python jieba's precise mode without HMM: the DAG and the best route."""
+    dag = tk.get_DAG(run)
+    route: dict[int, tuple[float, int]] = {}
+    tk.calc(run, dag, route)
+    out, x = [], 0
+    while x < len(run):
+        y = route[x][1] + 1
+        out.append(run[x:y])
+        x = y
+    return out
+
+
+def test_jieba_rs_cuts_as_python_jieba_does() -> None:
+    # docsvc segments with jieba-rs for speed; an index built by either must answer the same
+    # queries, so the cuts (domain dictionary included) and the dictionary look-ups must agree
+    # on real documents and on random text over jieba's whole vocabulary.
+    import random
+    from pathlib import Path
+
+    import jieba
+
+    py = jieba.Tokenizer()
+    py.initialize()
+    for word, freq in text.domain_words():
+        py.add_word(word, freq)
+    rs = text.load()
+    data = Path(__file__).parent / "data"
+    texts = [p.read_text(encoding="utf-8") for p in sorted(data.rglob("*.txt"))]
+    vocab = [w for w in py.FREQ if py.FREQ[w] and text.has_cjk(w)]
+    rng = random.Random(11)
+    texts += ["".join(rng.choices(vocab, k=400)) for _ in range(20)]
+    runs = {m.group() for t in texts for m in text._CJK_RUN_RE.finditer(normalize(t))}
+    assert len(runs) > 2000
+    assert [r for r in runs if rs.cut(r, False) != _python_jieba_cut(py, r)] == []
+    grams = {r[i:i + n] for r in list(runs)[:500] for n in (2, 3, 4) for i in range(len(r) - n + 1)}
+    assert [g for g in grams if rs.has_word(g) != bool(py.FREQ.get(g))] == []
