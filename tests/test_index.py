@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from whoosh import formats
+from whoosh.codec import whoosh3
+from whoosh.filedb.filestore import FileStorage
+
 from docsvc.adapters.whoosh_index import (
-    META_FILE, IndexEntry, SearchRequest, WhooshIndex, make_snippet,
+    META_FILE, DocsvcCodec, IndexEntry, SearchRequest, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema,
+    make_snippet,
 )
 from docsvc.errors import InvalidInput, Unavailable
 
@@ -509,3 +514,59 @@ def test_automatic_merges_stop_at_the_cap_and_optimize_merges_everything(tmp_pat
     index.optimize()
     assert [s.doc_count_all() for s in index._ix._segments()] == [80]
     assert index.search(SearchRequest("巡检")).total == 80
+
+
+class StockCodec(DocsvcCodec):
+    """DocsvcCodec with Whoosh's own per-posting field writer (module level: the TOC pickles it)."""
+
+    def field_writer(self, storage, segment):
+        return whoosh3.W3FieldWriter(self, storage, segment)
+
+
+def test_term_writer_writes_the_bytes_whooshs_posting_writer_writes(tmp_path: Path) -> None:
+    # _TermWritingFieldWriter and the Zh formats replace Whoosh's per-posting code for speed: the term table and
+    # postings files must be byte for byte what Whoosh writes (with inlining repaired), for a
+    # flush and for a merge, with long posting lists (several blocks), short ones (inlined),
+    # value-less fields and positions with character offsets.
+    import random
+
+    rng = random.Random(5)
+    common = ["服务", "合同", "续签", "协议", "运维", "sla-2026-001", "故障", "响应"]
+    rare = [f"词{i}" for i in range(300)]
+    entries = [entry(i, i, f"文档{i}", "，".join(rng.choices(common, k=30) + rng.choices(rare, k=20)),
+                     doc_type=rng.choice(["contract", "report"]), year=2020 + i % 7, tags=("运维",) * (i % 2))
+               for i in range(1, 400)]
+
+    def segment_files(path: Path, tag: str) -> dict[str, bytes]:
+        # Segment names are random: name the files by kind and size order instead.
+        return {f"{tag}{ext}{i}": p.read_bytes() for ext in (".trm", ".pst")
+                for i, p in enumerate(sorted(path.glob("*" + ext), key=lambda p: p.stat().st_size))}
+
+    def stock_schema():
+        # Whoosh's own Positions/Characters formats in place of ZhPositions/ZhCharacters.
+        schema = build_schema()
+        for name in schema.names():
+            fmt = schema[name].format
+            if isinstance(fmt, (ZhPositions, ZhCharacters)):
+                stock = formats.Characters if isinstance(fmt, formats.Characters) else formats.Positions
+                schema[name].format = stock(field_boost=fmt.field_boost)
+        return schema
+
+    def write(codec_cls, schema, name: str) -> dict[str, bytes]:
+        path = tmp_path / name
+        path.mkdir()
+        ix = FileStorage(str(path)).create_index(schema, "MAIN")
+        for batch in (entries[:250], entries[250:]):
+            w = ix.writer(codec=codec_cls(), compound=False)
+            for e in batch:
+                w.add_document(**_to_fields(e))
+            w.commit(merge=False)
+        flushed = segment_files(path, "flush")
+        ix.writer(codec=codec_cls(), compound=False).commit(optimize=True)
+        return flushed | segment_files(path, "merge")
+
+    ours, stock = write(DocsvcCodec, build_schema(), "ours"), write(StockCodec, stock_schema(), "stock")
+    assert sorted(ours) == sorted(stock)
+    assert len(ours) == 6  # two segments flushed, one merged; a term table and postings each
+    for name in ours:
+        assert ours[name] == stock[name], name

@@ -172,3 +172,55 @@ def test_aes_encrypted_pdfs_are_read_when_the_password_is_empty():
         return buf.getvalue()
     assert extract_text(pdf(""), PDF).status is ExtractionStatus.NO_TEXT_LAYER  # opened: a blank page
     assert extract_text(pdf("secret"), PDF).status is ExtractionStatus.ENCRYPTED
+
+
+def _inspection_folder(tmp_path, count: int):
+    folder = tmp_path / "巡检记录"
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"巡检{i:02d}.txt").write_text(f"第{i}号机房巡检记录，UPS 告警编号 XJ-{i:03d}。", "utf-8")
+    return sorted(folder.iterdir())
+
+
+def test_import_indexes_earlier_batches_while_archiving_the_next(svc, tmp_path, monkeypatch):
+    from docsvc.services import bulk
+
+    monkeypatch.setattr(bulk, "SYNC_EVERY", 3)
+    svc.index.ensure()  # an empty index, so its size can be watched from the start
+    archived = []
+
+    def progress(n: int) -> None:
+        archived.append(n)
+        if len(archived) == 7:
+            # Two batches were handed over and the import loop waits here: only the background
+            # indexer can bring them into the index meanwhile.
+            assert wait_for(lambda: svc.index.index.doc_count() >= 6)
+
+    svc.importer.import_files(_inspection_folder(tmp_path, 10), {"doc_type": "report", "doc_class": "site",
+                                                                   "service_category": "4.2"}, actor="导入员",
+                              progress=progress)
+    assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
+    assert len(svc.index.search(SearchRequest(query="巡检 告警", per_page=50)).hits) == 10
+    assert [h.title for h in svc.index.search(SearchRequest(query="xj-007")).hits] == ["巡检07"]
+
+
+def test_import_index_write_failing_in_the_background_is_retried_at_the_end(svc, tmp_path, monkeypatch):
+    from docsvc.services import bulk
+
+    monkeypatch.setattr(bulk, "SYNC_EVERY", 3)
+    svc.index.ensure()
+    real_upsert, calls = svc.index.index.upsert, []
+
+    def fail_first(entries, **kw):  # the fault: the index is locked by someone else once
+        calls.append(len(entries))
+        if len(calls) == 1:
+            raise Unavailable("索引被占用。", "The index is locked.")
+        return real_upsert(entries, **kw)
+
+    monkeypatch.setattr(svc.index.index, "upsert", fail_first)
+    report = svc.importer.import_files(_inspection_folder(tmp_path, 7), {"doc_type": "report", "doc_class": "site",
+                                                                         "service_category": "4.2"}, actor="导入员")
+    assert [i.status.value for i in report.items] == ["added"] * 7
+    assert calls[0] == 3  # the background batch failed; the final sync applied everything
+    assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
+    assert len(svc.index.search(SearchRequest(query="巡检", per_page=50)).hits) == 7

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -25,7 +26,7 @@ from docsvc.services.search import IndexService
 SUFFIXES = {".docx", ".pdf", ".txt", ".md", ".markdown", ".csv"}
 SIDECAR = ".meta.json"
 LABELS = ("doc_type", "service_category")
-SYNC_EVERY = 500  # index in batches: one Whoosh commit per batch, not per file (term finishing dominates)
+SYNC_EVERY = 250  # index in batches: one Whoosh commit per batch, not per file (term finishing dominates)
 INDEX_PROCS = os.cpu_count() or 1  # a batch is analysed and written by one process per core
 
 
@@ -75,16 +76,17 @@ class Importer:
                      progress: Callable[[int], None] | None = None) -> ImportReport:
         model = self.classifier.model(refresh=True)  # once per run, not per file
         items = []
-        for n, path in enumerate(paths, start=1):
-            try:
-                items.append(self._one(path, defaults, actor, model))
-            except DocsvcError as exc:
-                items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
-            if n % SYNC_EVERY == 0:
-                self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS)
-            if progress:
-                progress(1)
-        self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS)
+        with _Indexing(self.index) as indexing:
+            for n, path in enumerate(paths, start=1):
+                try:
+                    items.append(self._one(path, defaults, actor, model))
+                except DocsvcError as exc:
+                    items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
+                if n % SYNC_EVERY == 0:
+                    indexing.start_batch()
+                if progress:
+                    progress(1)
+        self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS)  # the rest, and a retry of any failure
         return ImportReport(items)
 
     def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model) -> ImportItem:
@@ -122,6 +124,54 @@ class Importer:
                                            suggested=suggested)
         return ImportItem(str(path), ImportStatus.ADDED, result.document.id, suggested=suggested is not None,
                           needs_review=bool(suggested and suggested.needs_review))
+
+
+class _Indexing:
+    """Indexes the imported files batch by batch in a thread while the next files are
+    archived: the batch's analysis runs in worker processes, so the two overlap on separate
+    cores instead of taking turns. The thread only ever applies the outbox (each item once, in
+    order); what it leaves or fails on stays queued for the final sync."""
+
+    def __init__(self, index: IndexService) -> None:
+        self.index = index
+        self._batches = 0
+        self._cond = threading.Condition()
+        self._closing = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="docsvc-import-indexer", daemon=True)
+
+    def __enter__(self) -> "_Indexing":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error
+
+    def start_batch(self) -> None:
+        with self._cond:
+            self._batches += 1
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._batches and not self._closing:
+                    self._cond.wait()
+                if not self._batches:
+                    return
+                self._batches -= 1
+            try:
+                report = self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS, limit=SYNC_EVERY)
+            except BaseException as exc:  # reported by __exit__; the final sync retries the items
+                self._error = exc
+                return
+            if report.error:
+                return  # a failed write stays queued: the final sync retries it
 
 
 def _sidecar(path: Path) -> dict[str, Any]:

@@ -130,15 +130,18 @@ class IndexService:
         return not index.needs_rebuild
 
     # -- outbox -------------------------------------------------------------------------
-    def sync(self, *, batch: int = 200, procs: int = 1, progress: Callable[[int], None] | None = None) -> SyncReport:
-        """Apply the outbox in order until it is empty or a write fails. ``procs`` > 1 analyses
-        large batches in that many processes (bulk import; it forks, so not in the server)."""
+    def sync(self, *, batch: int = 200, procs: int = 1, limit: int | None = None,
+             progress: Callable[[int], None] | None = None) -> SyncReport:
+        """Apply the outbox in order until it is empty (or ``limit`` items are applied) or a
+        write fails. ``procs`` > 1 analyses large batches in that many processes (bulk import;
+        it forks, so not in the server)."""
         index = self.index
         if not self.ensure():
             return SyncReport(pending=self.catalog.counts()["outbox_pending"], error=index.rebuild_reason)
         applied = 0
         while True:
-            items = self.catalog.outbox(limit=batch)
+            size = batch if limit is None else min(batch, limit - applied)
+            items = self.catalog.outbox(limit=size) if size > 0 else []
             if not items:
                 return SyncReport(applied=applied)
             try:
