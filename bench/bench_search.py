@@ -18,6 +18,7 @@ Measures, on a generated corpus (see bench/corpus.py) of ~4,000-character docume
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import shutil
 import statistics
@@ -34,6 +35,7 @@ from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, WhooshIndex 
 from docsvc.core import text  # noqa: E402
 from docsvc.core.content import DOCX, PDF  # noqa: E402
 from docsvc.core.extract import extract_text, warm_up  # noqa: E402
+from docsvc.services.search import REBUILD_CHUNK  # noqa: E402
 
 
 def peak_mb() -> tuple[float, float]:
@@ -41,6 +43,51 @@ def peak_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return own, children
+
+
+def _tree_pids(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(k) for k in fh.read().split()]
+    except OSError:
+        return [pid]
+    return [pid] + [p for k in kids for p in _tree_pids(k)]
+
+
+def tree_pss_mb() -> float:
+    """Proportional set size of this process and its descendants, in MB: what the writer
+    processes forked from this one really occupy together (RSS counts shared pages twice)."""
+    import os
+
+    total = 0
+    for pid in _tree_pids(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+class PeakMemory:
+    """Samples tree_pss_mb() twice a second in a thread; ``peak`` is the highest seen."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, tree_pss_mb())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def cpu_seconds() -> float:
@@ -63,29 +110,38 @@ def pct(values: list[float], p: float) -> float:
 
 
 def bench_index(path: Path, n: int, procs: int, batch: int, vocab: corpus.Vocabulary) -> WhooshIndex:
-    print(f"generating {n} documents …", flush=True)
-    t = time.perf_counter()
-    docs = list(corpus.entries(n, vocab=vocab))
-    chars = sum(len(d.content) for d in docs) / len(docs)
-    print(f"  generated in {time.perf_counter() - t:.1f} s, {chars:.0f} characters per document")
-
+    """Index ``n`` generated documents a batch at a time, as a rebuild does: documents are
+    generated per batch (never all in memory), and only the index writes are timed."""
+    print(f"indexing {n} generated documents in batches of {batch} …", flush=True)
     ix = WhooshIndex.open(path)
     ix.clear()
-    t = time.perf_counter()
+    docs = corpus.entries(n, vocab=vocab)
+    elapsed = generate_s = chars = 0.0
     cpu = cpu_seconds()
-    for k in range(0, n, batch):
-        ix.upsert(docs[k:k + batch], procs=procs, limitmb=256)
-        done = min(k + batch, n)
-        if done % (batch * 5) == 0 or done == n:
-            print(f"  indexed {done}/{n}: {done / (time.perf_counter() - t):.0f} docs/s", flush=True)
+    memory = PeakMemory()
+    done = 0
+    while done < n:
+        t = time.perf_counter()
+        chunk = list(itertools.islice(docs, batch))
+        generate_s += time.perf_counter() - t
+        chars += sum(len(d.content) for d in chunk)
+        t = time.perf_counter()
+        ix.upsert(chunk, procs=procs)
+        elapsed += time.perf_counter() - t
+        done += len(chunk)
+        if done % (batch * 20) == 0 or done == n:
+            print(f"  indexed {done}/{n}: {done / elapsed:.0f} docs/s, {elapsed:.0f} s, "
+                  f"peak memory (PSS, all processes) {memory.peak:.0f} MB", flush=True)
     ix.mark_complete()
-    elapsed = time.perf_counter() - t
     cpu = cpu_seconds() - cpu
+    peak = memory.stop()
     own, child = peak_mb()
     size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
-    print(f"INDEX  {n} docs in {elapsed:.1f} s = {n / elapsed:.0f} docs/s wall, {n / cpu:.0f} docs per CPU-second "
-          f"(procs={procs}, batch={batch}, {load_note()}); index {size:.0f} MB; "
-          f"peak RSS self {own:.0f} MB, largest child {child:.0f} MB")
+    print(f"INDEX  {n} docs of {chars / n:.0f} characters in {elapsed:.1f} s of index writes = {n / elapsed:.0f} docs/s "
+          f"(+{generate_s:.0f} s generating them), {n / cpu:.0f} docs per CPU-second (procs={procs}, batch={batch}, "
+          f"{load_note()}); index {size:.0f} MB in {len(ix._ix._segments())} segments; "
+          f"peak memory of all its processes together {peak:.0f} MB (PSS; RSS self {own:.0f} MB, "
+          f"largest child {child:.0f} MB)")
     return ix
 
 
@@ -178,7 +234,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=10_000)
     ap.add_argument("--procs", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=REBUILD_CHUNK, help="documents per commit (the rebuild's chunk)")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--docx", type=int, default=600, help="files for the docx pipeline (0 to skip)")
     ap.add_argument("--pdfs", type=int, default=50, help="PDFs for the extraction cost (0 to skip)")

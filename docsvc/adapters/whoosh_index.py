@@ -229,6 +229,78 @@ class _TermWritingFieldWriter(whoosh3.W3FieldWriter):
             self.finish_field()
 
 
+    def merge_terms(self, schema: Any, sources: list[tuple[Any, int]]) -> None:
+        """Write the union of the terms of segment readers ``sources`` ((reader, first docnum
+        in the new segment)), each term's postings in source order (see merge_segments)."""
+        import heapq
+
+        codec = self._codec
+        term = _TermWriter(self._postfile, self._tindex, codec._blocklimit, codec._inlinelimit, codec._compression)
+        def numbered(n: int, reader: Any) -> Iterator[tuple[tuple[str, bytes], int, Any]]:
+            for key, info in reader._terms.items():
+                yield key, n, info
+
+        streams = [numbered(n, reader) for n, (reader, _) in enumerate(sources)]
+        lengths: dict[tuple[int, str], list[int]] = {}
+        last_field = None
+        fmt = None
+        pending: list[tuple[int, Any]] = []
+        last_key = None
+
+        def flush(key: tuple[str, bytes]) -> None:
+            ids: list[int] = []
+            weights: list[float] = []
+            values: list[bytes] = []
+            lens: list[int] = []
+            for n, info in pending:
+                reader, base = sources[n]
+                field_lengths = lengths.get((n, key[0]))
+                if field_lengths is None:
+                    field_lengths = lengths[(n, key[0])] = [
+                        reader.doc_field_length(d, key[0]) for d in range(reader.doc_count_all())]
+                for block_ids, block_weights, block_values in _posting_blocks(reader, info, fmt):
+                    ids.extend([base + d for d in block_ids])
+                    lens.extend([field_lengths[d] for d in block_ids])
+                    weights.extend(block_weights)
+                    values.extend([v for v in block_values if v])
+            term.write(key[1], ids, weights, values, lens)
+
+        for key, n, info in heapq.merge(*streams, key=lambda item: item[0]):
+            if key != last_key:
+                if pending:
+                    flush(last_key)
+                    pending = []
+                if key[0] != last_field:
+                    if last_field is not None:
+                        self.finish_field()
+                    self.start_field(key[0], schema[key[0]])
+                    term.start_field(self._fieldid, self._format)
+                    fmt = self._format
+                    last_field = key[0]
+                last_key = key
+            pending.append((n, info))
+        if pending:
+            flush(last_key)
+        if last_field is not None:
+            self.finish_field()
+
+
+def _posting_blocks(reader: Any, info: Any, fmt: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """(docnums, weights, values) of a term in a segment, a block at a time: inlined postings
+    from the term table, else each block of the postings file decoded whole."""
+    if info.is_inlined():
+        yield info.inlined_postings()
+        return
+    offset, length = info.extent()
+    m = whoosh3.W3LeafMatcher(reader._terms._postfile, offset, length, fmt)
+    while m.is_active():
+        m._read_ids()
+        m._read_weights()
+        m._read_values()
+        yield m._ids, m._weights, m._values
+        m._next_block()
+
+
 class _TermWriter:
     """Writes one term's postings as W3PostingsWriter and W3TermInfo.to_bytes do: inlined into
     the term table when there are at most ``inlinelimit`` (see _InliningPostingsWriter), else
@@ -241,6 +313,7 @@ class _TermWriter:
         self.blocklimit, self.inlinelimit, self.compression = blocklimit, inlinelimit, compression
         self.key_prefix = b""
         self.fixedsize: int | None = None
+        self._tpos = tindex.dbfile.tell()  # where the next term-table record goes
 
     def start_field(self, fieldid: int, format_: Any) -> None:
         self.key_prefix = whoosh3.pack_ushort(fieldid)
@@ -249,22 +322,44 @@ class _TermWriter:
     def write(self, btext: bytes, ids: list[int], weights: list[float], values: list[bytes],
               lens: list[int]) -> None:
         n = len(ids)
-        w32 = array("f", weights)  # W3 keeps weights as 32-bit floats; sums and ties follow
+        if n == 1:  # most terms of a segment: names, numbers, rare words
+            w, length = weights[0], lens[0]
+            w32 = w if w.is_integer() and abs(w) < 2 ** 24 else array("f", (w,))[0]
+            lb = length_to_byte(length) if length else 0
+            info = self._info.pack(True, w32, 1, lb, lb, max(w, 0), ids[0], ids[0])
+            self._add_term(btext, info + pickle.dumps(((ids[0],), (w32,), (values[0] if values else b"",)), 2))
+            return
+        w32s = array("f", weights)  # W3 keeps weights as 32-bit floats; sums and ties follow
         present = [x for x in lens if x]
         minlen = min(present) if present else None
         maxlen = max(present) if present else 0
         maxweight = max(max(weights), 0)
         if n <= self.inlinelimit:
-            total = sum(w32)
-            tail = pickle.dumps((tuple(ids), tuple(w32), tuple(values or [b""] * n)), 2)
+            total = sum(w32s)
+            tail = pickle.dumps((tuple(ids), tuple(w32s), tuple(values or [b""] * n)), 2)
             inlined = True
         else:
-            total, start, size = self._write_blocks(ids, weights, w32, values, lens)
+            total, start, size = self._write_blocks(ids, weights, w32s, values, lens)
             tail = whoosh3.pack_long(start) + whoosh3.pack_int(size)
             inlined = False
         info = self._info.pack(inlined, total, n, 0 if minlen is None else length_to_byte(minlen),
                                length_to_byte(maxlen), maxweight, ids[0], ids[-1])
-        self.tindex.add(self.key_prefix + btext, info + tail)
+        self._add_term(btext, info + tail)
+
+    _record = struct.Struct("!ii")  # filetables._lengths: a term-table record's key and value sizes
+
+    def _add_term(self, btext: bytes, value: bytes) -> None:
+        """OrderedHashWriter.add in one write, keeping the position itself (tell() per term
+        was a system call)."""
+        tindex, key, pos = self.tindex, self.key_prefix + btext, self._tpos
+        if key <= tindex.lastkey:
+            raise ValueError(f"Keys must increase: {tindex.lastkey!r}..{key!r}")
+        tindex.index.append(pos)
+        tindex.dbfile.write(self._record.pack(len(key), len(value)) + key + value)
+        h = tindex.hashfn(key)
+        tindex.buckets[h & 255].append((h, pos))
+        tindex.lastkey = key
+        self._tpos = pos + self._record.size + len(key) + len(value)
 
     def _write_blocks(self, ids: list[int], weights: list[float], w32: array, values: list[bytes],
                       lens: list[int]) -> tuple[float, int, int]:
@@ -979,12 +1074,50 @@ def _tiered_merge(writer: Any, segments: list[Any]) -> list[Any]:
         tiers[int(math.log(max(seg.doc_count_all(), 1), MERGE_FACTOR))].append(seg)
     for _, group in sorted(tiers.items()):
         if len(group) >= MERGE_FACTOR and sum(seg.doc_count_all() for seg in group) <= MAX_MERGED_DOCS:
-            for seg in group:
+            rest = [seg for seg in segments if seg not in group]
+            if not any(seg.has_deletions() for seg in group):
+                return rest + [merge_segments(writer, group)]
+            for seg in group:  # deleted documents must be dropped: Whoosh's posting-by-posting merge
                 reader = SegmentReader(writer.storage, writer.schema, seg)
                 writer.add_reader(reader)
                 reader.close()
-            return [seg for seg in segments if seg not in group]
+            return rest
     return segments
+
+
+def merge_segments(writer: Any, group: list[Any]) -> Any:
+    """One new segment with the documents of ``group`` (segments without deletions), in order.
+
+    Whoosh's own merge decodes every posting into its sorting pool and encodes it again, about
+    as slow as indexing the text anew and done in the one process that holds the lock. Here
+    each term's posting lists are read a block at a time and handed to the term writer, which
+    writes the same bytes that Whoosh's merge writes (a test compares them); stored fields,
+    lengths and columns are copied document by document by Whoosh's own code."""
+    from whoosh.reading import SegmentReader
+    from whoosh.writing import SegmentWriter
+
+    ix = windex.FileIndex(writer.storage, writer.schema, writer.indexname)
+    # _lk=False: the committing writer holds the lock. Never _finish()ed: that would remove the
+    # temporary folder the committing writer shares.
+    out = SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), compound=writer.compound)
+    readers = [SegmentReader(writer.storage, writer.schema, seg) for seg in group]
+    try:
+        names = set(writer.schema.names())
+        bases = []
+        for reader in readers:
+            bases.append(out.docnum)
+            out.write_per_doc(names | set(reader.indexed_field_names()), reader)
+        out.perdocwriter.close()
+        out.fieldwriter.merge_terms(writer.schema, list(zip(readers, bases)))
+        out._close_segment()
+        out._assemble_segment()
+        return out.get_segment()
+    except BaseException:
+        out.cancel()
+        raise
+    finally:
+        for reader in readers:
+            reader.close()
 
 
 # What a damaged index raises from deep inside Whoosh's readers.
