@@ -264,6 +264,28 @@ def test_upsert_with_two_processes(tmp_path: Path) -> None:
     index.mark_complete()
     assert index.doc_count() == 40
     assert index.search(SearchRequest("机房 巡检")).total == 40
+    # Again in two processes, replacing ten of them: the old versions are deleted, not doubled.
+    again = [entry(100 + i, 100 + i, f"报告{i}", f"第{i}号机房巡检记录，空调告警。") for i in range(10)]
+    assert index.upsert(again + [entry(200 + i, 200 + i, "新报告", "机房巡检") for i in range(10)], procs=2) == 20
+    assert index.doc_count() == 50
+    assert index.search(SearchRequest("空调告警")).total == 10
+    assert index.search(SearchRequest('"温度正常"')).total == 30
+
+
+def test_posting_pool_spills_in_chunks_and_reads_back_in_order(tmp_path: Path) -> None:
+    from whoosh.filedb.filestore import FileStorage as Storage
+
+    from docsvc.adapters.whoosh_index import _Pool
+
+    storage = Storage(str(tmp_path)).create()
+    pool = _Pool(storage, segment=None, limitmb=1)
+    items = [("content", f"词{i % 997}".encode(), i, 1.0, b"v%d" % i) for i in range(30_000)]
+    for n, item in enumerate(items):
+        pool.add(item)
+        if n in (9_000, 20_000):
+            pool.save()  # as the pool does when it passes its memory limit
+    assert len(pool.runs) >= 2
+    assert list(pool.items()) == sorted(items)
 
 
 def test_sort_by_date_and_paging(ix: WhooshIndex) -> None:

@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh import collectors, formats, matching, scoring, sorting
+from whoosh import collectors, formats, matching, scoring, sorting, writing
 from whoosh.analysis import Token as WToken
 from whoosh.codec import whoosh3
 from whoosh.analysis import Tokenizer
@@ -397,6 +397,69 @@ class _TermWriter:
         return total, start, postfile.tell() - start
 
 
+class _Pool(writing.PostingPool):
+    """Whoosh's posting pool, spilling to disk a chunk of postings per pickle call instead of
+    one: a batch bigger than the memory limit (a rebuild chunk) spills several times, and
+    pickling each posting on its own cost as much as indexing it."""
+
+    CHUNK = 8192
+
+    def _write_run(self, f: Any, items: Iterable[tuple]) -> None:
+        chunk: list[tuple] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == self.CHUNK:
+                pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
+                chunk = []
+        if chunk:
+            pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
+        f.close()
+
+    def _read_run(self, path: str) -> Iterator[tuple]:
+        f = self._open_run(path)
+        try:
+            while True:
+                try:
+                    chunk = pickle.load(f)
+                except EOFError:
+                    return
+                yield from chunk
+        finally:
+            f.close()
+            self._remove_run(path)
+
+
+class _SegmentWriter(writing.SegmentWriter):
+    """Whoosh's segment writer with :class:`_Pool`."""
+
+    def __init__(self, ix: Any, *, limitmb: int = 128, **kwargs: Any) -> None:
+        super().__init__(ix, limitmb=limitmb, **kwargs)
+        self.pool = _Pool(self._tempstorage, self.newsegment, limitmb=limitmb)
+
+
+def _write_in_processes(path: Path, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
+    """Write ``docs`` as ``procs`` new segments, one per forked process, in order; the caller
+    holds the write lock and adds the segments to its commit. Whoosh's MpWriter did this with
+    job files of 100 documents, which left one process idle while the other had a job left."""
+    import multiprocessing
+
+    size = math.ceil(len(docs) / procs)
+    jobs = [(str(path), docs[i:i + size], limitmb) for i in range(0, len(docs), size)]
+    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+        return pool.map(_write_segment, jobs, chunksize=1)
+
+
+def _write_segment(job: tuple[str, list[dict[str, Any]], int]) -> Any:
+    path, docs, limitmb = job
+    ix = FileStorage(path, supports_mmap=False).open_index(INDEX_NAME)
+    # _lk=False: the parent holds the lock. Never _finish()ed: that would remove the temporary
+    # folder the parent's writer shares.
+    writer = _SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), limitmb=limitmb)
+    for doc in docs:
+        writer.add_document(**doc)
+    return writer._finalize_segment()
+
+
 class DocsvcCodec(whoosh3.W3Codec):
     """W3Codec that inlines short posting lists into the term table. Most terms of a segment
     occur in one or a few of its documents (names, numbers, rare words); writing each its own
@@ -691,12 +754,9 @@ class WhooshIndex:
         docs = list({e.version_id: _to_fields(e) for e in entries}.values())
         if not docs:
             return 0
-        kwargs: dict[str, Any] = {"limitmb": limitmb}
-        if procs > 1:
-            # One job per process: Whoosh's default of 100 documents a job left one process
-            # with half as much again as the other (250 → 100+100+50), the other idle.
-            kwargs.update(procs=procs, multisegment=True, batchsize=math.ceil(len(docs) / procs))
-        with self._writer(**kwargs) as writer:
+        parallel = procs > 1 and len(docs) >= 2 * procs
+        context = self._writer(limitmb=limitmb)
+        with context as writer:
             # Replace by version_id with one look-up for the batch, not Whoosh's update_document,
             # which opens a reader over every segment for each document (~8 ms at 14 segments).
             # Not closed: its segment readers share the writer's files.
@@ -706,8 +766,12 @@ class WhooshIndex:
                 if ("version_id", key) in reader:
                     for docnum in reader.postings("version_id", key).all_ids():
                         writer.delete_document(docnum)
-            for doc in docs:
-                writer.add_document(**doc)
+            if parallel:
+                added = _write_in_processes(self.path, docs, procs, limitmb)
+                context.commit = {"mergetype": lambda w, segments: _tiered_merge(w, segments) + added}
+            else:
+                for doc in docs:
+                    writer.add_document(**doc)
         return len(docs)
 
     def delete(self, version_ids: Iterable[int]) -> int:
@@ -781,7 +845,7 @@ class WhooshIndex:
             while True:
                 try:
                     started = time.time()
-                    writer = self._ix.writer(codec=DocsvcCodec(), **kwargs)
+                    writer = _SegmentWriter(self._ix, codec=DocsvcCodec(), **kwargs)
                     self._sweep_leftovers(before=started - 1)
                     return self._WriterContext(self, writer, commit or {"mergetype": _tiered_merge})
                 except LockError:
@@ -1094,12 +1158,11 @@ def merge_segments(writer: Any, group: list[Any]) -> Any:
     writes the same bytes that Whoosh's merge writes (a test compares them); stored fields,
     lengths and columns are copied document by document by Whoosh's own code."""
     from whoosh.reading import SegmentReader
-    from whoosh.writing import SegmentWriter
 
     ix = windex.FileIndex(writer.storage, writer.schema, writer.indexname)
     # _lk=False: the committing writer holds the lock. Never _finish()ed: that would remove the
     # temporary folder the committing writer shares.
-    out = SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), compound=writer.compound)
+    out = _SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), compound=writer.compound)
     readers = [SegmentReader(writer.storage, writer.schema, seg) for seg in group]
     try:
         names = set(writer.schema.names())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -202,26 +203,35 @@ class IndexService:
         elif progress:
             progress(self._count_up_to(cursor["after"]))
         done = 0
-        while True:
-            versions = self.catalog.versions_after(cursor["after"], limit=chunk, up_to=cursor["up_to"])
-            if not versions:
-                break
-            doc_ids = sorted({v.document_id for v in versions})
-            docs = self.catalog.documents_by_id(doc_ids)
-            latest = self.catalog.latest_version_ids(doc_ids)
-            index.upsert([self._entry(v, docs[v.document_id], latest.get(v.document_id)) for v in versions],
-                         procs=procs if len(versions) >= PARALLEL_MIN else 1)
-            cursor["after"] = versions[-1].id
-            _write_cursor(cursor_path, cursor)
-            done += len(versions)
-            if progress:
-                progress(len(versions))
+        # The next chunk's text is read (and extracted where not cached) in a thread while the
+        # writer processes index this one.
+        with ThreadPoolExecutor(1, thread_name_prefix="docsvc-rebuild-read") as reader:
+            upcoming = reader.submit(self._chunk_entries, cursor["after"], chunk, cursor["up_to"])
+            while True:
+                entries = upcoming.result()
+                if not entries:
+                    break
+                upcoming = reader.submit(self._chunk_entries, entries[-1].version_id, chunk, cursor["up_to"])
+                index.upsert(entries, procs=procs if len(entries) >= PARALLEL_MIN else 1)
+                cursor["after"] = entries[-1].version_id
+                _write_cursor(cursor_path, cursor)
+                done += len(entries)
+                if progress:
+                    progress(len(entries))
         # Everything queued before the rebuild started is covered by it.
         self.catalog.outbox_done(up_to=cursor["outbox_up_to"])
         index.mark_complete()
         cursor_path.unlink(missing_ok=True)
         self.sync()
         return done
+
+    def _chunk_entries(self, after: int, chunk: int, up_to: int) -> list[IndexEntry]:
+        """Index entries of the next ``chunk`` versions after version id ``after``, in id order."""
+        versions = self.catalog.versions_after(after, limit=chunk, up_to=up_to)
+        doc_ids = sorted({v.document_id for v in versions})
+        docs = self.catalog.documents_by_id(doc_ids)
+        latest = self.catalog.latest_version_ids(doc_ids)
+        return [self._entry(v, docs[v.document_id], latest.get(v.document_id)) for v in versions]
 
     def _count_up_to(self, version_id: int) -> int:
         return sum(1 for v in self.catalog.version_hashes() if v <= version_id)
