@@ -602,3 +602,32 @@ def test_term_writer_writes_the_bytes_whooshs_posting_writer_writes(tmp_path: Pa
     assert (len(ours["flush.trm"]), len(ours["flush.pst"]), len(ours["merge.trm"])) == (2, 2, 1)
     for name in ours:
         assert ours[name] == stock[name], name
+
+
+def test_a_reader_in_another_process_sees_commits_and_keeps_unchanged_segments(tmp_path: Path) -> None:
+    # Two WhooshIndex objects on one folder: a server worker (reads) and the indexer (writes).
+    writer = WhooshIndex.open(tmp_path / "shared")
+    writer.clear()
+    writer.upsert([entry(i, i, "巡检报告", f"第{i}号机房巡检") for i in range(1, 4)])
+    writer.upsert([entry(10, 10, "会议纪要", "机房搬迁讨论")])
+    writer.mark_complete()
+    worker = WhooshIndex.open(tmp_path / "shared")
+    assert worker.search(SearchRequest("机房")).total == 4
+    before = {r.segment().segment_id(): r for r, _ in worker._searcher.reader().leaf_readers()}
+
+    # A new version replaces document 10's only version (a deletion in an existing segment) and
+    # a new document arrives (a new segment).
+    writer.upsert([entry(10, 10, "会议纪要", "机房搬迁延期"), entry(20, 20, "变更单", "机房空调更换")])
+    r = worker.search(SearchRequest("机房", per_page=50))
+    assert sorted(h.version_id for h in r.hits) == [1, 2, 3, 10, 20]
+    assert worker.search(SearchRequest("讨论")).total == 0 and worker.search(SearchRequest("延期")).total == 1
+    after = {r.segment().segment_id(): r for r, _ in worker._searcher.reader().leaf_readers()}
+    unchanged = [seg for seg in before if seg in after and after[seg].segment().deleted_count() == 0]
+    assert unchanged and all(after[seg] is before[seg] for seg in unchanged)  # kept, not reopened
+
+    # Many commits, so merges replace segments under the worker: every version exactly once.
+    for i in range(30, 60):
+        writer.upsert([entry(i, i, "巡检报告", f"第{i}号机房巡检")])
+        assert worker.search(SearchRequest("机房", per_page=100)).total == 5 + (i - 29)
+    hits = worker.search(SearchRequest("机房", per_page=100)).hits
+    assert len(hits) == len({h.version_id for h in hits}) == 35

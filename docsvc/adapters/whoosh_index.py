@@ -930,15 +930,33 @@ class WhooshIndex:
                 old.close()
 
     def _reopened(self, searcher: Any) -> Any:
-        """A new searcher for the latest commit.
+        """A searcher for the latest commit that keeps the readers of segments which did not
+        change: a commit adds a segment or two (and a merge replaces a few), so reopening all
+        of them, the files, term tables and lengths of every segment, cost tens of
+        milliseconds per commit in every worker.
 
-        Not ``searcher.refresh()``: in whoosh-reloaded 2.7.5 it re-adds segments that a merge
-        removed and reuses a segment's reader although new deletions were committed to it, so
-        replaced versions show up twice. Opening anew costs tens of milliseconds, once per
-        commit, and every search runs under ``_search_lock``, so closing the old one is safe.
+        Not Whoosh's ``searcher.refresh()``: in whoosh-reloaded 2.7.5 it re-adds segments that a
+        merge removed and reuses a segment's reader although new deletions were committed to it
+        (replaced versions then showed up twice). Here a reader is kept only for the same segment
+        with the same number of deletions (deletions only ever grow), the key whoosh_fast's
+        caches use too. Every search runs under ``_search_lock``, so closing is safe.
         """
-        searcher.close()
-        return self._new_searcher()
+        from whoosh.reading import MultiReader, SegmentReader
+        from whoosh.searching import Searcher
+
+        toc = self._ix._read_toc()
+        old = {(r.segment().segment_id(), r.segment().deleted_count()): r
+               for r, _ in searcher.reader().leaf_readers() if r.segment() is not None}
+        readers = []
+        for seg in toc.segments:
+            reader = old.pop((seg.segment_id(), seg.deleted_count()), None)
+            readers.append(reader or SegmentReader(self._ix.storage, toc.schema, seg, generation=toc.generation))
+        for reader in old.values():
+            reader.close()
+        if not readers:
+            return self._new_searcher()
+        # A MultiReader even for one segment: it carries the new generation (up_to_date()).
+        return Searcher(MultiReader(readers, generation=toc.generation), fromindex=self._ix, weighting=scoring.BM25F())
 
     def _current_searcher(self) -> Any:
         """The warm searcher, refreshed if another process committed meanwhile. Call with
