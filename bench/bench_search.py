@@ -129,7 +129,7 @@ def bench_index(path: Path, n: int, procs: int, batch: int, vocab: corpus.Vocabu
         ix.upsert(chunk, procs=procs)
         elapsed += time.perf_counter() - t
         done += len(chunk)
-        if done % (batch * 20) == 0 or done == n:
+        if done % (batch * 5) == 0 or done == n:
             print(f"  indexed {done}/{n}: {done / elapsed:.0f} docs/s, {elapsed:.0f} s, "
                   f"peak memory (PSS, all processes) {memory.peak:.0f} MB", flush=True)
     ix.mark_complete()

@@ -631,3 +631,23 @@ def test_a_reader_in_another_process_sees_commits_and_keeps_unchanged_segments(t
         assert worker.search(SearchRequest("机房", per_page=100)).total == 5 + (i - 29)
     hits = worker.search(SearchRequest("机房", per_page=100)).hits
     assert len(hits) == len({h.version_id for h in hits}) == 35
+
+
+def test_a_failing_writer_process_changes_nothing(tmp_path: Path, monkeypatch) -> None:
+    from docsvc.adapters import whoosh_index
+
+    index = WhooshIndex.open(tmp_path / "mpfail")
+    index.clear()
+    index.upsert([entry(1, 1, "报告", "机房巡检")])
+
+    def broken(self, **fields):  # the fault, inherited by the forked writer processes
+        raise MemoryError("no memory left")
+
+    monkeypatch.setattr(whoosh_index._SegmentWriter, "add_document", broken)
+    with pytest.raises(Unavailable) as err:
+        index.upsert([entry(i, i, "报告", f"第{i}号机房巡检") for i in range(2, 12)], procs=2)
+    assert "MemoryError" in err.value.en
+    monkeypatch.undo()
+    assert index.doc_count() == 1 and index.search(SearchRequest("机房")).total == 1
+    assert index.upsert([entry(i, i, "报告", f"第{i}号机房巡检") for i in range(2, 12)], procs=2) == 10
+    assert index.search(SearchRequest("机房")).total == 11

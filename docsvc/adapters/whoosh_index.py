@@ -439,25 +439,49 @@ class _SegmentWriter(writing.SegmentWriter):
 
 def _write_in_processes(path: Path, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
     """Write ``docs`` as ``procs`` new segments, one per forked process, in order; the caller
-    holds the write lock and adds the segments to its commit. Whoosh's MpWriter did this with
-    job files of 100 documents, which left one process idle while the other had a job left."""
+    holds the write lock and adds the segments to its commit. The processes inherit their
+    documents from the fork rather than receive them pickled (a rebuild chunk is tens of MB).
+    Whoosh's MpWriter instead fed job files of 100 documents, which left one process idle
+    while the other still had a job."""
     import multiprocessing
 
+    ctx = multiprocessing.get_context("fork")
     size = math.ceil(len(docs) / procs)
-    jobs = [(str(path), docs[i:i + size], limitmb) for i in range(0, len(docs), size)]
-    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
-        return pool.map(_write_segment, jobs, chunksize=1)
+    jobs = []
+    for lo in range(0, len(docs), size):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_write_segment, args=(str(path), docs[lo:lo + size], limitmb, send), daemon=True)
+        proc.start()
+        send.close()
+        jobs.append((proc, receive))
+    segments, failures = [], []
+    for proc, receive in jobs:
+        try:
+            ok, value = receive.recv()
+        except EOFError:  # the process died without a word (killed, out of memory)
+            ok, value = False, "the writer process ended unexpectedly"
+        proc.join()
+        (segments if ok else failures).append(value)
+    if failures:
+        raise Unavailable("写入搜索索引失败，稍后会重试。", f"Writing the search index failed ({failures[0]}); "
+                          "it will be retried.")
+    return segments
 
 
-def _write_segment(job: tuple[str, list[dict[str, Any]], int]) -> Any:
-    path, docs, limitmb = job
-    ix = FileStorage(path, supports_mmap=False).open_index(INDEX_NAME)
-    # _lk=False: the parent holds the lock. Never _finish()ed: that would remove the temporary
-    # folder the parent's writer shares.
-    writer = _SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), limitmb=limitmb)
-    for doc in docs:
-        writer.add_document(**doc)
-    return writer._finalize_segment()
+def _write_segment(path: str, docs: list[dict[str, Any]], limitmb: int, send: Any) -> None:
+    """In a forked process: write ``docs`` as one segment and send it back (or the error)."""
+    try:
+        ix = FileStorage(path, supports_mmap=False).open_index(INDEX_NAME)
+        # _lk=False: the parent holds the lock. Never _finish()ed: that would remove the
+        # temporary folder the parent's writer shares.
+        writer = _SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), limitmb=limitmb)
+        for doc in docs:
+            writer.add_document(**doc)
+        send.send((True, writer._finalize_segment()))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        send.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
 
 
 class DocsvcCodec(whoosh3.W3Codec):

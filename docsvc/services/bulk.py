@@ -26,7 +26,7 @@ from docsvc.services.search import IndexService
 SUFFIXES = {".docx", ".pdf", ".txt", ".md", ".markdown", ".csv"}
 SIDECAR = ".meta.json"
 LABELS = ("doc_type", "service_category")
-SYNC_EVERY = 250  # index in batches: one Whoosh commit per batch, not per file (term finishing dominates)
+SYNC_EVERY = 250  # files per index batch: one commit each, written while the next batch is archived
 INDEX_PROCS = os.cpu_count() or 1  # a batch is analysed and written by one process per core
 
 
