@@ -19,9 +19,10 @@ from whoosh.codec import whoosh3
 from whoosh.filedb.filestore import FileStorage
 
 from docsvc.adapters.whoosh_index import (
-    MERGE_FACTOR, META_FILE, DocsvcCodec, IndexEntry, SearchRequest, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema,
-    make_snippet, merge_segments,
+    MERGE_FACTOR, META_FILE, IndexEntry, SearchRequest, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema,
+    make_snippet,
 )
+from docsvc.adapters.whoosh_write import ChunkedPostingPool, DocsvcCodec, merge_segments
 from docsvc.errors import InvalidInput, Unavailable
 
 UTC = dt.timezone.utc
@@ -275,10 +276,8 @@ def test_upsert_with_two_processes(tmp_path: Path) -> None:
 def test_posting_pool_spills_in_chunks_and_reads_back_in_order(tmp_path: Path) -> None:
     from whoosh.filedb.filestore import FileStorage as Storage
 
-    from docsvc.adapters.whoosh_index import _Pool
-
     storage = Storage(str(tmp_path)).create()
-    pool = _Pool(storage, segment=None, limitmb=1)
+    pool = ChunkedPostingPool(storage, segment=None, limitmb=1)
     items = [("content", f"词{i % 997}".encode(), i, 1.0, b"v%d" % i) for i in range(30_000)]
     for n, item in enumerate(items):
         pool.add(item)
@@ -551,7 +550,7 @@ class StockCodec(DocsvcCodec):
 
 
 def test_term_writer_writes_the_bytes_whooshs_posting_writer_writes(tmp_path: Path) -> None:
-    # _TermWritingFieldWriter and the Zh formats replace Whoosh's per-posting code for speed: the term table and
+    # TermWritingFieldWriter and the Zh formats replace Whoosh's per-posting code for speed: the term table and
     # postings files must be byte for byte what Whoosh writes (with inlining repaired), for a
     # flush and for a merge, with long posting lists (several blocks), short ones (inlined),
     # value-less fields and positions with character offsets.
@@ -634,7 +633,7 @@ def test_a_reader_in_another_process_sees_commits_and_keeps_unchanged_segments(t
 
 
 def test_a_failing_writer_process_changes_nothing(tmp_path: Path, monkeypatch) -> None:
-    from docsvc.adapters import whoosh_index
+    from docsvc.adapters import whoosh_write
 
     index = WhooshIndex.open(tmp_path / "mpfail")
     index.clear()
@@ -643,7 +642,7 @@ def test_a_failing_writer_process_changes_nothing(tmp_path: Path, monkeypatch) -
     def broken(self, **fields):  # the fault, inherited by the forked writer processes
         raise MemoryError("no memory left")
 
-    monkeypatch.setattr(whoosh_index._SegmentWriter, "add_document", broken)
+    monkeypatch.setattr(whoosh_write.DocsvcSegmentWriter, "add_document", broken)
     with pytest.raises(Unavailable) as err:
         index.upsert([entry(i, i, "报告", f"第{i}号机房巡检") for i in range(2, 12)], procs=2)
     assert "MemoryError" in err.value.en

@@ -23,13 +23,11 @@ import html
 import json
 import os
 import math
-import pickle
 import re
 import struct
 import threading
 import time
 import zlib
-from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -39,18 +37,17 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh import collectors, formats, matching, scoring, sorting, writing
+from whoosh import collectors, formats, matching, scoring, sorting
 from whoosh.analysis import Token as WToken
-from whoosh.codec import whoosh3
 from whoosh.analysis import Tokenizer
 from whoosh.collectors import FilterCollector, TimeLimit
 from whoosh.query.spans import Span, SpanNear2
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
-from whoosh.util.numeric import length_to_byte
 from whoosh.writing import LockError
 
 from docsvc.adapters import whoosh_fast
+from docsvc.adapters.whoosh_write import DocsvcCodec, DocsvcSegmentWriter, merge_segments, write_segments
 from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.model import DocClass
@@ -66,7 +63,6 @@ MAX_QUERY_WORDS = 32  # analysed words per query, after stop words: bounds the q
 MAX_PER_PAGE = 100
 MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
 SNIPPET_CHARS = 160
-INLINE_POSTINGS = 4  # posting lists this short live in the term table (see DocsvcCodec)
 
 
 # --- analyzers ------------------------------------------------------------------------------
@@ -164,341 +160,6 @@ def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TE
 # the same functions these wrap).
 WORDS = ZhTokenizer("words")
 BIGRAMS = ZhTokenizer("bigrams")
-
-
-class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
-    """Whoosh's posting writer with inlining repaired. Its ``finish_postings`` calls a misspelt
-    ``terminfo.set_inline`` (and its reader trips over value-less inlined postings), so W3Codec
-    ships with ``inlinelimit=1``, which never inlines."""
-
-    def finish_postings(self) -> Any:
-        if self.written() or len(self) > self._inlinelimit:
-            return super().finish_postings()
-        terminfo = self._terminfo
-        terminfo.add_block(self)
-        # A format without values (ID, BOOLEAN) leaves _values empty; Whoosh's ListMatcher then
-        # answers "" (a str) for the value and a merge of the segment trips over it: b"" each.
-        terminfo.set_inlined(self._ids, self._weights, self._values or [b""] * len(self._ids))
-        self._terminfo = None
-        return terminfo
-
-
-class _TermWritingFieldWriter(whoosh3.W3FieldWriter):
-    """W3FieldWriter whose ``add_postings`` writes each term's postings in one pass over the
-    sorted pool: the same bytes as W3PostingsWriter with inlining repaired (a test compares the
-    files), without its per-posting method calls, type assertions and field-length look-ups
-    (one per posting; cached here per document and field). Flushes and merges both come here:
-    this was half of indexing a document."""
-
-    def add_postings(self, schema: Any, lengths: Any, items: Iterable[tuple]) -> None:
-        codec = self._codec
-        term = _TermWriter(self._postfile, self._tindex, codec._blocklimit, codec._inlinelimit, codec._compression)
-        dfl = lengths.doc_field_length if lengths else (lambda docnum, fieldname: 0)
-        field_lengths: dict[int, int] = {}
-        last_field = last_text = None
-        ids: list[int] = []
-        weights: list[float] = []
-        values: list[bytes] = []
-        lens: list[int] = []
-        for fieldname, btext, docnum, weight, value in items:
-            if docnum == -1:  # Whoosh's marker for spelling words (no field here has them)
-                continue
-            if fieldname != last_field:
-                if ids:
-                    term.write(last_text, ids, weights, values, lens)
-                    ids, weights, values, lens = [], [], [], []
-                self.start_field(fieldname, schema[fieldname])
-                term.start_field(self._fieldid, self._format)
-                field_lengths = {}
-                last_field, last_text = fieldname, None
-            elif btext != last_text and ids:
-                term.write(last_text, ids, weights, values, lens)
-                ids, weights, values, lens = [], [], [], []
-            last_text = btext
-            length = field_lengths.get(docnum)
-            if length is None:
-                length = field_lengths[docnum] = dfl(docnum, fieldname)
-            ids.append(docnum)
-            weights.append(weight)
-            if value:
-                values.append(value)
-            lens.append(length)
-        if ids:
-            term.write(last_text, ids, weights, values, lens)
-        if last_field is not None:
-            self.finish_field()
-
-
-    def merge_terms(self, schema: Any, sources: list[tuple[Any, int]]) -> None:
-        """Write the union of the terms of segment readers ``sources`` ((reader, first docnum
-        in the new segment)), each term's postings in source order (see merge_segments)."""
-        import heapq
-
-        codec = self._codec
-        term = _TermWriter(self._postfile, self._tindex, codec._blocklimit, codec._inlinelimit, codec._compression)
-        def numbered(n: int, reader: Any) -> Iterator[tuple[tuple[str, bytes], int, Any]]:
-            for key, info in reader._terms.items():
-                yield key, n, info
-
-        streams = [numbered(n, reader) for n, (reader, _) in enumerate(sources)]
-        lengths: dict[tuple[int, str], list[int]] = {}
-        last_field = None
-        fmt = None
-        pending: list[tuple[int, Any]] = []
-        last_key = None
-
-        def flush(key: tuple[str, bytes]) -> None:
-            ids: list[int] = []
-            weights: list[float] = []
-            values: list[bytes] = []
-            lens: list[int] = []
-            for n, info in pending:
-                reader, base = sources[n]
-                field_lengths = lengths.get((n, key[0]))
-                if field_lengths is None:
-                    field_lengths = lengths[(n, key[0])] = [
-                        reader.doc_field_length(d, key[0]) for d in range(reader.doc_count_all())]
-                for block_ids, block_weights, block_values in _posting_blocks(reader, info, fmt):
-                    ids.extend([base + d for d in block_ids])
-                    lens.extend([field_lengths[d] for d in block_ids])
-                    weights.extend(block_weights)
-                    values.extend([v for v in block_values if v])
-            term.write(key[1], ids, weights, values, lens)
-
-        for key, n, info in heapq.merge(*streams, key=lambda item: item[0]):
-            if key != last_key:
-                if pending:
-                    flush(last_key)
-                    pending = []
-                if key[0] != last_field:
-                    if last_field is not None:
-                        self.finish_field()
-                    self.start_field(key[0], schema[key[0]])
-                    term.start_field(self._fieldid, self._format)
-                    fmt = self._format
-                    last_field = key[0]
-                last_key = key
-            pending.append((n, info))
-        if pending:
-            flush(last_key)
-        if last_field is not None:
-            self.finish_field()
-
-
-def _posting_blocks(reader: Any, info: Any, fmt: Any) -> Iterator[tuple[Any, Any, Any]]:
-    """(docnums, weights, values) of a term in a segment, a block at a time: inlined postings
-    from the term table, else each block of the postings file decoded whole."""
-    if info.is_inlined():
-        yield info.inlined_postings()
-        return
-    offset, length = info.extent()
-    m = whoosh3.W3LeafMatcher(reader._terms._postfile, offset, length, fmt)
-    while m.is_active():
-        m._read_ids()
-        m._read_weights()
-        m._read_values()
-        yield m._ids, m._weights, m._values
-        m._next_block()
-
-
-class _TermWriter:
-    """Writes one term's postings as W3PostingsWriter and W3TermInfo.to_bytes do: inlined into
-    the term table when there are at most ``inlinelimit`` (see _InliningPostingsWriter), else
-    blocks of ``blocklimit`` pickled, zlib-compressed postings in the postings file."""
-
-    _info = struct.Struct("!BfIBBfII")  # W3TermInfo._struct
-
-    def __init__(self, postfile: Any, tindex: Any, blocklimit: int, inlinelimit: int, compression: int) -> None:
-        self.postfile, self.tindex = postfile, tindex
-        self.blocklimit, self.inlinelimit, self.compression = blocklimit, inlinelimit, compression
-        self.key_prefix = b""
-        self.fixedsize: int | None = None
-        self._tpos = tindex.dbfile.tell()  # where the next term-table record goes
-
-    def start_field(self, fieldid: int, format_: Any) -> None:
-        self.key_prefix = whoosh3.pack_ushort(fieldid)
-        self.fixedsize = format_.fixed_value_size()
-
-    def write(self, btext: bytes, ids: list[int], weights: list[float], values: list[bytes],
-              lens: list[int]) -> None:
-        n = len(ids)
-        if n == 1:  # most terms of a segment: names, numbers, rare words
-            w, length = weights[0], lens[0]
-            w32 = w if w.is_integer() and abs(w) < 2 ** 24 else array("f", (w,))[0]
-            lb = length_to_byte(length) if length else 0
-            info = self._info.pack(True, w32, 1, lb, lb, max(w, 0), ids[0], ids[0])
-            self._add_term(btext, info + pickle.dumps(((ids[0],), (w32,), (values[0] if values else b"",)), 2))
-            return
-        w32s = array("f", weights)  # W3 keeps weights as 32-bit floats; sums and ties follow
-        present = [x for x in lens if x]
-        minlen = min(present) if present else None
-        maxlen = max(present) if present else 0
-        maxweight = max(max(weights), 0)
-        if n <= self.inlinelimit:
-            total = sum(w32s)
-            tail = pickle.dumps((tuple(ids), tuple(w32s), tuple(values or [b""] * n)), 2)
-            inlined = True
-        else:
-            total, start, size = self._write_blocks(ids, weights, w32s, values, lens)
-            tail = whoosh3.pack_long(start) + whoosh3.pack_int(size)
-            inlined = False
-        info = self._info.pack(inlined, total, n, 0 if minlen is None else length_to_byte(minlen),
-                               length_to_byte(maxlen), maxweight, ids[0], ids[-1])
-        self._add_term(btext, info + tail)
-
-    _record = struct.Struct("!ii")  # filetables._lengths: a term-table record's key and value sizes
-
-    def _add_term(self, btext: bytes, value: bytes) -> None:
-        """OrderedHashWriter.add in one write, keeping the position itself (tell() per term
-        was a system call)."""
-        tindex, key, pos = self.tindex, self.key_prefix + btext, self._tpos
-        if key <= tindex.lastkey:
-            raise ValueError(f"Keys must increase: {tindex.lastkey!r}..{key!r}")
-        tindex.index.append(pos)
-        tindex.dbfile.write(self._record.pack(len(key), len(value)) + key + value)
-        h = tindex.hashfn(key)
-        tindex.buckets[h & 255].append((h, pos))
-        tindex.lastkey = key
-        self._tpos = pos + self._record.size + len(key) + len(value)
-
-    def _write_blocks(self, ids: list[int], weights: list[float], w32: array, values: list[bytes],
-                      lens: list[int]) -> tuple[float, int, int]:
-        postfile, limit, comp = self.postfile, self.blocklimit, self.compression
-        start = postfile.tell()
-        postfile.write(whoosh3.WHOOSH3_HEADER_MAGIC)
-        total = 0.0
-        for lo in range(0, len(ids), limit):
-            hi = lo + limit
-            bids, bw = ids[lo:hi], w32[lo:hi]
-            present = [x for x in lens[lo:hi] if x]
-            total += sum(bw)
-            if all(w == 1.0 for w in bw):
-                mini_w: Any = None
-            elif all(w == bw[0] for w in bw):
-                mini_w = bw[0]
-            else:
-                mini_w = tuple(bw)
-            bv = values[lo:hi]
-            if self.fixedsize is None or self.fixedsize < 0:
-                mini_v: Any = tuple(bv)
-            else:
-                mini_v = None if self.fixedsize == 0 else b"".join(bv)
-            deltas = [bids[0]] + [b - a for a, b in zip(bids, bids[1:])]
-            data = pickle.dumps((tuple(deltas), mini_w, mini_v), 2)
-            if comp:
-                data = zlib.compress(data, comp)
-            info = pickle.dumps((len(bids), bids[-1], max(max(weights[lo:hi]), 0), comp,
-                           length_to_byte(min(present) if present else None),
-                           length_to_byte(max(present) if present else 0)), 2)
-            size = len(info) + len(data)
-            postfile.write_int(-size if hi >= len(ids) else size)
-            postfile.write(info)
-            postfile.write(data)
-        return total, start, postfile.tell() - start
-
-
-class _Pool(writing.PostingPool):
-    """Whoosh's posting pool, spilling to disk a chunk of postings per pickle call instead of
-    one: a batch bigger than the memory limit (a rebuild chunk) spills several times, and
-    pickling each posting on its own cost as much as indexing it."""
-
-    CHUNK = 8192
-
-    def _write_run(self, f: Any, items: Iterable[tuple]) -> None:
-        chunk: list[tuple] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == self.CHUNK:
-                pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
-                chunk = []
-        if chunk:
-            pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
-        f.close()
-
-    def _read_run(self, path: str) -> Iterator[tuple]:
-        f = self._open_run(path)
-        try:
-            while True:
-                try:
-                    chunk = pickle.load(f)
-                except EOFError:
-                    return
-                yield from chunk
-        finally:
-            f.close()
-            self._remove_run(path)
-
-
-class _SegmentWriter(writing.SegmentWriter):
-    """Whoosh's segment writer with :class:`_Pool`."""
-
-    def __init__(self, ix: Any, *, limitmb: int = 128, **kwargs: Any) -> None:
-        super().__init__(ix, limitmb=limitmb, **kwargs)
-        self.pool = _Pool(self._tempstorage, self.newsegment, limitmb=limitmb)
-
-
-def _write_in_processes(path: Path, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
-    """Write ``docs`` as ``procs`` new segments, one per forked process, in order; the caller
-    holds the write lock and adds the segments to its commit. The processes inherit their
-    documents from the fork rather than receive them pickled (a rebuild chunk is tens of MB).
-    Whoosh's MpWriter instead fed job files of 100 documents, which left one process idle
-    while the other still had a job."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    size = math.ceil(len(docs) / procs)
-    jobs = []
-    for lo in range(0, len(docs), size):
-        receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_write_segment, args=(str(path), docs[lo:lo + size], limitmb, send), daemon=True)
-        proc.start()
-        send.close()
-        jobs.append((proc, receive))
-    segments, failures = [], []
-    for proc, receive in jobs:
-        try:
-            ok, value = receive.recv()
-        except EOFError:  # the process died without a word (killed, out of memory)
-            ok, value = False, "the writer process ended unexpectedly"
-        proc.join()
-        (segments if ok else failures).append(value)
-    if failures:
-        raise Unavailable("写入搜索索引失败，稍后会重试。", f"Writing the search index failed ({failures[0]}); "
-                          "it will be retried.")
-    return segments
-
-
-def _write_segment(path: str, docs: list[dict[str, Any]], limitmb: int, send: Any) -> None:
-    """In a forked process: write ``docs`` as one segment and send it back (or the error)."""
-    try:
-        ix = FileStorage(path, supports_mmap=False).open_index(INDEX_NAME)
-        # _lk=False: the parent holds the lock. Never _finish()ed: that would remove the
-        # temporary folder the parent's writer shares.
-        writer = _SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), limitmb=limitmb)
-        for doc in docs:
-            writer.add_document(**doc)
-        send.send((True, writer._finalize_segment()))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
-        send.send((False, f"{type(exc).__name__}: {exc}"))
-    finally:
-        send.close()
-
-
-class DocsvcCodec(whoosh3.W3Codec):
-    """W3Codec that inlines short posting lists into the term table. Most terms of a segment
-    occur in one or a few of its documents (names, numbers, rare words); writing each its own
-    zlib-compressed block in the postings file was a third of indexing time, and reading one
-    back costs a seek. Segments record their codec, so this class must stay importable."""
-
-    def __init__(self) -> None:
-        super().__init__(inlinelimit=INLINE_POSTINGS)
-
-    def field_writer(self, storage: Any, segment: Any) -> Any:
-        return _TermWritingFieldWriter(self, storage, segment)
-
-    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
-        return _InliningPostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids,
-                                       compression=self._compression, inlinelimit=self._inlinelimit)
 
 
 def build_schema() -> Schema:
@@ -791,7 +452,7 @@ class WhooshIndex:
                     for docnum in reader.postings("version_id", key).all_ids():
                         writer.delete_document(docnum)
             if parallel:
-                added = _write_in_processes(self.path, docs, procs, limitmb)
+                added = write_segments(self.path, INDEX_NAME, docs, procs, limitmb)
                 context.commit = {"mergetype": lambda w, segments: _tiered_merge(w, segments) + added}
             else:
                 for doc in docs:
@@ -869,7 +530,7 @@ class WhooshIndex:
             while True:
                 try:
                     started = time.time()
-                    writer = _SegmentWriter(self._ix, codec=DocsvcCodec(), **kwargs)
+                    writer = DocsvcSegmentWriter(self._ix, codec=DocsvcCodec(), **kwargs)
                     self._sweep_leftovers(before=started - 1)
                     return self._WriterContext(self, writer, commit or {"mergetype": _tiered_merge})
                 except LockError:
@@ -1189,40 +850,6 @@ def _tiered_merge(writer: Any, segments: list[Any]) -> list[Any]:
                 reader.close()
             return rest
     return segments
-
-
-def merge_segments(writer: Any, group: list[Any]) -> Any:
-    """One new segment with the documents of ``group`` (segments without deletions), in order.
-
-    Whoosh's own merge decodes every posting into its sorting pool and encodes it again, about
-    as slow as indexing the text anew and done in the one process that holds the lock. Here
-    each term's posting lists are read a block at a time and handed to the term writer, which
-    writes the same bytes that Whoosh's merge writes (a test compares them); stored fields,
-    lengths and columns are copied document by document by Whoosh's own code."""
-    from whoosh.reading import SegmentReader
-
-    ix = windex.FileIndex(writer.storage, writer.schema, writer.indexname)
-    # _lk=False: the committing writer holds the lock. Never _finish()ed: that would remove the
-    # temporary folder the committing writer shares.
-    out = _SegmentWriter(ix, _lk=False, codec=DocsvcCodec(), compound=writer.compound)
-    readers = [SegmentReader(writer.storage, writer.schema, seg) for seg in group]
-    try:
-        names = set(writer.schema.names())
-        bases = []
-        for reader in readers:
-            bases.append(out.docnum)
-            out.write_per_doc(names | set(reader.indexed_field_names()), reader)
-        out.perdocwriter.close()
-        out.fieldwriter.merge_terms(writer.schema, list(zip(readers, bases)))
-        out._close_segment()
-        out._assemble_segment()
-        return out.get_segment()
-    except BaseException:
-        out.cancel()
-        raise
-    finally:
-        for reader in readers:
-            reader.close()
 
 
 # What a damaged index raises from deep inside Whoosh's readers.

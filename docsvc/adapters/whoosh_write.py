@@ -1,0 +1,401 @@
+"""Writing the Whoosh index fast enough: segments, merges and the codec.
+
+Whoosh's writer handles every posting in Python several times over (a token object, a sorting
+pool, a posting writer, a term-info object; a merge decodes and re-encodes all of them). The
+classes here keep Whoosh's file formats byte for byte (tests/test_index.py compares the files)
+and do the same work per term or per block instead:
+
+- :class:`DocsvcCodec`: Whoosh's W3 codec with posting inlining repaired and a field writer
+  (:class:`TermWritingFieldWriter`) that writes each term's postings in one pass.
+- :class:`DocsvcSegmentWriter`: Whoosh's segment writer whose sorting pool spills to disk a chunk
+  of postings per pickle call (:class:`ChunkedPostingPool`).
+- :func:`write_segments`: a batch as one segment per forked process.
+- :func:`merge_segments`: segments merged a posting block at a time.
+
+Segments record their codec by class path: DocsvcCodec must stay importable here (and from
+``docsvc.adapters.whoosh_index``, where indexes written before this module existed look for it).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import pickle
+import struct
+import zlib
+from array import array
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from whoosh import index as windex
+from whoosh import writing
+from whoosh.codec import whoosh3
+from whoosh.filedb.filestore import FileStorage
+from whoosh.util.numeric import length_to_byte
+
+from docsvc.errors import Unavailable
+
+INLINE_POSTINGS = 4  # posting lists this short live in the term table (see DocsvcCodec)
+
+
+class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
+    """Whoosh's posting writer with inlining repaired. Its ``finish_postings`` calls a misspelt
+    ``terminfo.set_inline`` (and its reader trips over value-less inlined postings), so W3Codec
+    ships with ``inlinelimit=1``, which never inlines."""
+
+    def finish_postings(self) -> Any:
+        if self.written() or len(self) > self._inlinelimit:
+            return super().finish_postings()
+        terminfo = self._terminfo
+        terminfo.add_block(self)
+        # A format without values (ID, BOOLEAN) leaves _values empty; Whoosh's ListMatcher then
+        # answers "" (a str) for the value and a merge of the segment trips over it: b"" each.
+        terminfo.set_inlined(self._ids, self._weights, self._values or [b""] * len(self._ids))
+        self._terminfo = None
+        return terminfo
+
+
+class TermWritingFieldWriter(whoosh3.W3FieldWriter):
+    """W3FieldWriter whose ``add_postings`` writes each term's postings in one pass over the
+    sorted pool: the same bytes as W3PostingsWriter with inlining repaired (a test compares the
+    files), without its per-posting method calls, type assertions and field-length look-ups
+    (one per posting; cached here per document and field). Flushes and merges both come here:
+    this was half of indexing a document."""
+
+    def add_postings(self, schema: Any, lengths: Any, items: Iterable[tuple]) -> None:
+        term = self._term_writer()
+        dfl = lengths.doc_field_length if lengths else (lambda docnum, fieldname: 0)
+        field_lengths: dict[int, int] = {}
+        last_field = last_text = None
+        ids: list[int] = []
+        weights: list[float] = []
+        values: list[bytes] = []
+        lens: list[int] = []
+        for fieldname, btext, docnum, weight, value in items:
+            if docnum == -1:  # Whoosh's marker for spelling words (no field here has them)
+                continue
+            if fieldname != last_field:
+                if ids:
+                    term.write(last_text, ids, weights, values, lens)
+                    ids, weights, values, lens = [], [], [], []
+                self._next_field(term, schema, fieldname, last_field)
+                field_lengths = {}
+                last_field, last_text = fieldname, None
+            elif btext != last_text and ids:
+                term.write(last_text, ids, weights, values, lens)
+                ids, weights, values, lens = [], [], [], []
+            last_text = btext
+            length = field_lengths.get(docnum)
+            if length is None:
+                length = field_lengths[docnum] = dfl(docnum, fieldname)
+            ids.append(docnum)
+            weights.append(weight)
+            if value:
+                values.append(value)
+            lens.append(length)
+        if ids:
+            term.write(last_text, ids, weights, values, lens)
+        if last_field is not None:
+            self.finish_field()
+
+    def merge_terms(self, schema: Any, sources: list[tuple[Any, int]]) -> None:
+        """Write the union of the terms of segment readers ``sources`` ((reader, number of its
+        first document in the new segment)), each term's postings in source order (see
+        merge_segments)."""
+        term = self._term_writer()
+        streams = [_numbered_terms(n, reader) for n, (reader, _) in enumerate(sources)]
+        lengths: dict[tuple[int, str], list[int]] = {}  # (source, field) → length per document
+        field = None
+        for (fieldname, btext), group in itertools.groupby(heapq.merge(*streams, key=_term_key), key=_term_key):
+            if fieldname != field:
+                self._next_field(term, schema, fieldname, field)
+                field = fieldname
+            ids: list[int] = []
+            weights: list[float] = []
+            values: list[bytes] = []
+            lens: list[int] = []
+            for _, n, info in group:
+                reader, base = sources[n]
+                doc_lengths = lengths.get((n, fieldname))
+                if doc_lengths is None:
+                    doc_lengths = lengths[(n, fieldname)] = [
+                        reader.doc_field_length(d, fieldname) for d in range(reader.doc_count_all())]
+                for block_ids, block_weights, block_values in _posting_blocks(reader, info, self._format):
+                    ids.extend([base + d for d in block_ids])
+                    lens.extend([doc_lengths[d] for d in block_ids])
+                    weights.extend(block_weights)
+                    values.extend([v for v in block_values if v])
+            term.write(btext, ids, weights, values, lens)
+        if field is not None:
+            self.finish_field()
+
+    def _term_writer(self) -> "_TermWriter":
+        codec = self._codec
+        return _TermWriter(self._postfile, self._tindex, codec._blocklimit, codec._inlinelimit, codec._compression)
+
+    def _next_field(self, term: "_TermWriter", schema: Any, fieldname: str, previous: str | None) -> None:
+        if previous is not None:
+            self.finish_field()
+        self.start_field(fieldname, schema[fieldname])
+        term.start_field(self._fieldid, self._format)
+
+
+def _numbered_terms(n: int, reader: Any) -> Iterator[tuple[tuple[str, bytes], int, Any]]:
+    """((field, term), n, term info) for each term of a segment, in order."""
+    for key, info in reader._terms.items():
+        yield key, n, info
+
+
+def _term_key(item: tuple) -> tuple[str, bytes]:
+    return item[0]
+
+
+def _posting_blocks(reader: Any, info: Any, fmt: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """(docnums, weights, values) of a term in a segment, a block at a time: inlined postings
+    from the term table, else each block of the postings file decoded whole."""
+    if info.is_inlined():
+        yield info.inlined_postings()
+        return
+    offset, length = info.extent()
+    m = whoosh3.W3LeafMatcher(reader._terms._postfile, offset, length, fmt)
+    while m.is_active():
+        m._read_ids()
+        m._read_weights()
+        m._read_values()
+        yield m._ids, m._weights, m._values
+        m._next_block()
+
+
+class _TermWriter:
+    """Writes one term's postings as W3PostingsWriter and W3TermInfo.to_bytes do: inlined into
+    the term table when there are at most ``inlinelimit`` (see _InliningPostingsWriter), else
+    blocks of ``blocklimit`` pickled, zlib-compressed postings in the postings file."""
+
+    _info = struct.Struct("!BfIBBfII")  # W3TermInfo._struct
+
+    def __init__(self, postfile: Any, tindex: Any, blocklimit: int, inlinelimit: int, compression: int) -> None:
+        self.postfile, self.tindex = postfile, tindex
+        self.blocklimit, self.inlinelimit, self.compression = blocklimit, inlinelimit, compression
+        self.key_prefix = b""
+        self.fixedsize: int | None = None
+        self._tpos = tindex.dbfile.tell()  # where the next term-table record goes
+
+    def start_field(self, fieldid: int, format_: Any) -> None:
+        self.key_prefix = whoosh3.pack_ushort(fieldid)
+        self.fixedsize = format_.fixed_value_size()
+
+    def write(self, btext: bytes, ids: list[int], weights: list[float], values: list[bytes],
+              lens: list[int]) -> None:
+        n = len(ids)
+        if n == 1:  # most terms of a segment: names, numbers, rare words
+            w, length = weights[0], lens[0]
+            w32 = w if w.is_integer() and abs(w) < 2 ** 24 else array("f", (w,))[0]
+            lb = length_to_byte(length) if length else 0
+            info = self._info.pack(True, w32, 1, lb, lb, max(w, 0), ids[0], ids[0])
+            self._add_term(btext, info + pickle.dumps(((ids[0],), (w32,), (values[0] if values else b"",)), 2))
+            return
+        w32s = array("f", weights)  # W3 keeps weights as 32-bit floats; sums and ties follow
+        present = [x for x in lens if x]
+        minlen = min(present) if present else None
+        maxlen = max(present) if present else 0
+        maxweight = max(max(weights), 0)
+        if n <= self.inlinelimit:
+            total = sum(w32s)
+            tail = pickle.dumps((tuple(ids), tuple(w32s), tuple(values or [b""] * n)), 2)
+            inlined = True
+        else:
+            total, start, size = self._write_blocks(ids, weights, w32s, values, lens)
+            tail = whoosh3.pack_long(start) + whoosh3.pack_int(size)
+            inlined = False
+        info = self._info.pack(inlined, total, n, 0 if minlen is None else length_to_byte(minlen),
+                               length_to_byte(maxlen), maxweight, ids[0], ids[-1])
+        self._add_term(btext, info + tail)
+
+    _record = struct.Struct("!ii")  # filetables._lengths: a term-table record's key and value sizes
+
+    def _add_term(self, btext: bytes, value: bytes) -> None:
+        """OrderedHashWriter.add in one write, keeping the position itself (tell() per term
+        was a system call)."""
+        tindex, key, pos = self.tindex, self.key_prefix + btext, self._tpos
+        if key <= tindex.lastkey:
+            raise ValueError(f"Keys must increase: {tindex.lastkey!r}..{key!r}")
+        tindex.index.append(pos)
+        tindex.dbfile.write(self._record.pack(len(key), len(value)) + key + value)
+        h = tindex.hashfn(key)
+        tindex.buckets[h & 255].append((h, pos))
+        tindex.lastkey = key
+        self._tpos = pos + self._record.size + len(key) + len(value)
+
+    def _write_blocks(self, ids: list[int], weights: list[float], w32: array, values: list[bytes],
+                      lens: list[int]) -> tuple[float, int, int]:
+        postfile, limit, comp = self.postfile, self.blocklimit, self.compression
+        start = postfile.tell()
+        postfile.write(whoosh3.WHOOSH3_HEADER_MAGIC)
+        total = 0.0
+        for lo in range(0, len(ids), limit):
+            hi = lo + limit
+            bids, bw = ids[lo:hi], w32[lo:hi]
+            present = [x for x in lens[lo:hi] if x]
+            total += sum(bw)
+            if all(w == 1.0 for w in bw):
+                mini_w: Any = None
+            elif all(w == bw[0] for w in bw):
+                mini_w = bw[0]
+            else:
+                mini_w = tuple(bw)
+            bv = values[lo:hi]
+            if self.fixedsize is None or self.fixedsize < 0:
+                mini_v: Any = tuple(bv)
+            else:
+                mini_v = None if self.fixedsize == 0 else b"".join(bv)
+            deltas = [bids[0]] + [b - a for a, b in zip(bids, bids[1:])]
+            data = pickle.dumps((tuple(deltas), mini_w, mini_v), 2)
+            if comp:
+                data = zlib.compress(data, comp)
+            info = pickle.dumps((len(bids), bids[-1], max(max(weights[lo:hi]), 0), comp,
+                                 length_to_byte(min(present) if present else None),
+                                 length_to_byte(max(present) if present else 0)), 2)
+            size = len(info) + len(data)
+            postfile.write_int(-size if hi >= len(ids) else size)
+            postfile.write(info)
+            postfile.write(data)
+        return total, start, postfile.tell() - start
+
+
+class ChunkedPostingPool(writing.PostingPool):
+    """Whoosh's posting pool, spilling to disk a chunk of postings per pickle call instead of
+    one: a batch bigger than the memory limit (a rebuild chunk) spills several times, and
+    pickling each posting on its own cost as much as indexing it."""
+
+    CHUNK = 8192
+
+    def _write_run(self, f: Any, items: Iterable[tuple]) -> None:
+        chunk: list[tuple] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == self.CHUNK:
+                pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
+                chunk = []
+        if chunk:
+            pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
+        f.close()
+
+    def _read_run(self, path: str) -> Iterator[tuple]:
+        f = self._open_run(path)
+        try:
+            while True:
+                try:
+                    chunk = pickle.load(f)
+                except EOFError:
+                    return
+                yield from chunk
+        finally:
+            f.close()
+            self._remove_run(path)
+
+
+class DocsvcSegmentWriter(writing.SegmentWriter):
+    """Whoosh's segment writer with :class:`ChunkedPostingPool`."""
+
+    def __init__(self, ix: Any, *, limitmb: int = 128, **kwargs: Any) -> None:
+        super().__init__(ix, limitmb=limitmb, **kwargs)
+        self.pool = ChunkedPostingPool(self._tempstorage, self.newsegment, limitmb=limitmb)
+
+
+def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
+    """Write ``docs`` as ``procs`` new segments, one per forked process, in order; the caller
+    holds the write lock and adds the segments to its commit. The processes inherit their
+    documents from the fork rather than receive them pickled (a rebuild chunk is tens of MB).
+    Whoosh's MpWriter instead fed job files of 100 documents, which left one process idle
+    while the other still had a job."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    size = math.ceil(len(docs) / procs)
+    jobs = []
+    for lo in range(0, len(docs), size):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_write_segment, args=(str(path), indexname, docs[lo:lo + size], limitmb, send), daemon=True)
+        proc.start()
+        send.close()
+        jobs.append((proc, receive))
+    segments, failures = [], []
+    for proc, receive in jobs:
+        try:
+            ok, value = receive.recv()
+        except EOFError:  # the process died without a word (killed, out of memory)
+            ok, value = False, "the writer process ended unexpectedly"
+        proc.join()
+        (segments if ok else failures).append(value)
+    if failures:
+        raise Unavailable("写入搜索索引失败，稍后会重试。", f"Writing the search index failed ({failures[0]}); "
+                          "it will be retried.")
+    return segments
+
+
+def _write_segment(path: str, indexname: str, docs: list[dict[str, Any]], limitmb: int, send: Any) -> None:
+    """In a forked process: write ``docs`` as one segment and send it back (or the error)."""
+    try:
+        ix = FileStorage(path, supports_mmap=False).open_index(indexname)
+        # _lk=False: the parent holds the lock. Never _finish()ed: that would remove the
+        # temporary folder the parent's writer shares.
+        writer = DocsvcSegmentWriter(ix, _lk=False, codec=DocsvcCodec(), limitmb=limitmb)
+        for doc in docs:
+            writer.add_document(**doc)
+        send.send((True, writer._finalize_segment()))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        send.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+class DocsvcCodec(whoosh3.W3Codec):
+    """W3Codec that inlines short posting lists into the term table. Most terms of a segment
+    occur in one or a few of its documents (names, numbers, rare words); writing each its own
+    zlib-compressed block in the postings file was a third of indexing time, and reading one
+    back costs a seek. Segments record their codec, so this class must stay importable."""
+
+    def __init__(self) -> None:
+        super().__init__(inlinelimit=INLINE_POSTINGS)
+
+    def field_writer(self, storage: Any, segment: Any) -> Any:
+        return TermWritingFieldWriter(self, storage, segment)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
+        return _InliningPostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids,
+                                       compression=self._compression, inlinelimit=self._inlinelimit)
+
+
+def merge_segments(writer: Any, group: list[Any]) -> Any:
+    """One new segment with the documents of ``group`` (segments without deletions), in order.
+
+    Whoosh's own merge decodes every posting into its sorting pool and encodes it again, about
+    as slow as indexing the text anew and done in the one process that holds the lock. Here
+    each term's posting lists are read a block at a time and handed to the term writer, which
+    writes the same bytes that Whoosh's merge writes (a test compares them); stored fields,
+    lengths and columns are copied document by document by Whoosh's own code."""
+    from whoosh.reading import SegmentReader
+
+    ix = windex.FileIndex(writer.storage, writer.schema, writer.indexname)
+    # _lk=False: the committing writer holds the lock. Never _finish()ed: that would remove the
+    # temporary folder the committing writer shares.
+    out = DocsvcSegmentWriter(ix, _lk=False, codec=DocsvcCodec(), compound=writer.compound)
+    readers = [SegmentReader(writer.storage, writer.schema, seg) for seg in group]
+    try:
+        names = set(writer.schema.names())
+        bases = []
+        for reader in readers:
+            bases.append(out.docnum)
+            out.write_per_doc(names | set(reader.indexed_field_names()), reader)
+        out.perdocwriter.close()
+        out.fieldwriter.merge_terms(writer.schema, list(zip(readers, bases)))
+        out._close_segment()
+        out._assemble_segment()
+        return out.get_segment()
+    except BaseException:
+        out.cancel()
+        raise
+    finally:
+        for reader in readers:
+            reader.close()
