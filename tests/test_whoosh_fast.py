@@ -12,8 +12,8 @@ import pytest
 from whoosh import collectors
 from whoosh import query as wq
 
-from docsvc.adapters import whoosh_fast
-from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, WhooshIndex, _BoundedCollector, _QueryBuilder
+from docsvc.adapters import whoosh_fast, whoosh_index
+from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, SortOrder, WhooshIndex, _BoundedCollector, _QueryBuilder
 from docsvc.core import query as q
 
 WORDS = ["服务", "运维", "巡检", "合同", "续签", "可用性", "故障", "响应", "备份", "数据库", "网络", "安全",
@@ -233,3 +233,23 @@ def test_highlight_offsets_come_from_the_right_posting_block(tmp_path: Path) -> 
         assert evaluator.characters(searcher, "content", word, docnums) == want, word
         assert evaluator.characters(searcher, "content", word, docnums) == want, word  # from the cached tables
     assert len(evaluator.characters(searcher, "content", "服务", docnums)) > 60
+
+
+def test_date_order_through_the_array_path_is_whoosh_s(index: WhooshIndex) -> None:
+    # Newest first, ties (a whole batch shares its created_at here) in Whoosh's order, with
+    # filters, access lists and paging.
+    searcher = index._current_searcher()
+    rng = random.Random(3)
+    for text, filters in [("服务", {}), ("合同 续签", {}), ("运维 -巡检", {"doc_type": ["report"]}),
+                          ('"服务管理"', {}), ("客户满意度 OR 安全", {"all_versions": True}), ("不存在的词", {})]:
+        allowed_ids = frozenset(rng.sample(range(1, 250), 80)) if "OR" in text else None
+        query = _query(index, text, **({"filters": filters} if "doc_type" in filters else filters))
+        assert whoosh_fast.plan(query) is not None
+        allowed = None if allowed_ids is None else whoosh_index._docnums_for(searcher, allowed_ids)
+        for page in (1, 2):
+            request = SearchRequest(text, sort="date", page=page, per_page=15, allowed_document_ids=allowed_ids,
+                                    **({"filters": filters} if "doc_type" in filters else filters))
+            got = [h.version_id for h in index.search(request).hits]
+            _, ranked, _ = index._collect(searcher, query, SortOrder.DATE, page * 15, allowed, float("inf"))
+            want = [int(h["version_id"]) for h in ranked[(page - 1) * 15:page * 15]]
+            assert got == want, (text, page)

@@ -313,9 +313,10 @@ class WhooshIndex:
         self._write_lock = threading.Lock()
         self._search_lock = threading.RLock()
         # Facet columns in memory: per segment, and assembled for the current searcher.
-        self._segment_columns: dict[tuple[str, str], np.ndarray] = {}  # facet codes per segment
+        self._segment_columns: dict[tuple[str, str], np.ndarray] = {}  # per segment: facet codes, created_at
         self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {}  # per facet: code → value, value → code
         self._columns: tuple[Any, dict[str, tuple[np.ndarray, list[Any]]]] | None = None
+        self._created: tuple[Any, np.ndarray] | None = None  # created_at per document, for date order
         self._fast = whoosh_fast.Evaluator()  # word searches as array operations, with its caches
         self.needs_rebuild = False
         self.rebuild_reason = ""
@@ -713,11 +714,12 @@ class WhooshIndex:
             deadline = time.monotonic() + self.search_timeout
             first = (request.page - 1) * request.per_page
             try:
-                fast = whoosh_fast.plan(query) if sort is SortOrder.RELEVANCE else None
+                fast = whoosh_fast.plan(query)
                 if fast is not None:
                     matched, scores, partial = self._fast.run(searcher, fast, allowed, deadline)
-                    page_hits = [_StoredHit(d, s, searcher.stored_fields(d))
-                                 for d, s in whoosh_fast.top(matched, scores, limit)[first:]]
+                    ranked = whoosh_fast.top(matched, scores, limit) if sort is SortOrder.RELEVANCE \
+                        else self._newest(searcher, matched, scores, limit)
+                    page_hits = [_StoredHit(d, s, searcher.stored_fields(d)) for d, s in ranked[first:]]
                 else:
                     matched, ranked, partial = self._collect(searcher, query, sort, limit, allowed, deadline)
                     page_hits = ranked[first:limit]
@@ -752,6 +754,39 @@ class WhooshIndex:
         except TimeLimit:
             partial = True
         return timed.docs, list(timed.results()), partial
+
+    def _newest(self, searcher: Any, docs: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """The ``limit`` newest of ``docs`` with their scores, in the order of Whoosh's
+        ``sortedby=created_at, reverse``: newest first, ties by docnum. Whoosh's sorting collector
+        reads a column value per match in Python (~60 ms for the 9,000 matches of a common word
+        at 10k documents); this sorts an in-memory column."""
+        # Ascending keys for "newest first": the column is unsigned, a missing date its maximum
+        # (so, as in Whoosh, undated documents come first).
+        age = np.iinfo(np.uint64).max - self._created_column(searcher)[docs]
+        if len(docs) > limit:
+            cut = np.argpartition(age, limit - 1)[:limit]
+            keep = np.flatnonzero(age <= age[cut].max())  # all tied with the cut-off compete on docnum
+            docs, scores, age = docs[keep], scores[keep], age[keep]
+        order = np.lexsort((docs, age))[:limit]
+        return [(int(docs[i]), float(scores[i])) for i in order]
+
+    def _created_column(self, searcher: Any) -> np.ndarray:
+        """created_at of every document of the searcher as Whoosh stores it for sorting (an
+        integer), read once per segment and kept with the facet codes."""
+        if self._created is not None and self._created[0] is searcher:
+            return self._created[1]
+        column = np.zeros(searcher.doc_count_all(), dtype=np.uint64)
+        for sub, offset in searcher.reader().leaf_readers():
+            if sub.segment() is None:
+                continue
+            key = (sub.segment().segment_id(), "created_at")
+            values = self._segment_columns.get(key)
+            if values is None:
+                raw = sub.column_reader("created_at", translate=False)
+                values = self._segment_columns[key] = np.fromiter(raw, dtype=np.uint64, count=sub.doc_count_all())
+            column[offset:offset + len(values)] = values
+        self._created = (searcher, column)
+        return column
 
     def _facets(self, searcher: Any, docs: Any) -> dict[str, dict[str, int]]:
         """Counts per facet value over the matching documents (a list or array of docnums).
