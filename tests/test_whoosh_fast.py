@@ -66,6 +66,8 @@ def _truth(searcher, node) -> set[int]:
         return set(reader.postings(node.field, btext).all_ids()) if (node.field, btext) in reader else set()
     if isinstance(node, (whoosh_fast.PhraseNode, whoosh_fast.RangeNode)):
         return set(node.query.matcher(searcher).all_ids())
+    if isinstance(node, whoosh_fast.AllNode):
+        return set(searcher.reader().all_doc_ids())
     sets = [_truth(searcher, c) for c in node.children]
     if node.op == "or":
         return set().union(*sets)
@@ -96,6 +98,9 @@ def _scalar(top, sub, node, d: int) -> tuple[bool, float, int, int]:
             m.skip_to(d)
         hit = m.is_active() and m.id() == d
         return hit, (m.score() * node.boost if hit else 0.0), 1, int(hit)
+    if isinstance(node, whoosh_fast.AllNode):
+        hit = not sub.reader().is_deleted(d)
+        return hit, (node.boost if hit else 0.0), 0, 0
     if isinstance(node, (whoosh_fast.PhraseNode, whoosh_fast.RangeNode)):
         m = node.query.matcher(sub)
         if m.is_active():
@@ -167,10 +172,8 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
     assert checked > 100 and compared > 20  # nearly all took the array path
 
 
-def test_plan_leaves_other_shapes_to_whoosh(index: WhooshIndex) -> None:
-    for text in ["-合同", "-合同 -续签"]:  # nothing but exclusions: Every(), which stays Whoosh's
-        assert whoosh_fast.plan(_query(index, text)) is None, text
-    for text in ["合同", "合同 续签 可用性", "SLA-2026-001", "合同 AND 续签", "合同 -续签", "+合同 续签",
+def test_plan_takes_every_query_shape_the_search_box_makes(index: WhooshIndex) -> None:
+    for text in ["-合同", "-合同 -续签", "合同", "合同 续签 可用性", "SLA-2026-001", "合同 AND 续签", "合同 -续签", "+合同 续签",
                  "客户满意度 OR 安全", "type:sla 合同", "(合同 OR 续签) AND 运维 NOT 网络", '"季度报告"',
                  "year:2021..2022 合同", "云栖数服", '合同 "季度报告"', "date:2021-01-01..2021-12-31 合同"]:
         assert whoosh_fast.plan(_query(index, text)) is not None, text
@@ -253,3 +256,22 @@ def test_date_order_through_the_array_path_is_whoosh_s(index: WhooshIndex) -> No
             _, ranked, _ = index._collect(searcher, query, SortOrder.DATE, page * 15, allowed, float("inf"))
             want = [int(h["version_id"]) for h in ranked[(page - 1) * 15:page * 15]]
             assert got == want, (text, page)
+
+
+def test_empty_and_exclusion_only_queries_take_the_array_path(index: WhooshIndex) -> None:
+    searcher = index._current_searcher()
+    for text in ["-合同", "-合同 -续签"]:
+        plan = whoosh_fast.plan(_query(index, text))
+        truth = _truth(searcher, plan.root) & set(plan.filter.docs(searcher))  # latest versions only
+        result = index.search(SearchRequest(text, per_page=100, facets=False))
+        assert result.total == len(truth) > 0
+        assert not any("合同" in (searcher.stored_fields(d).get("content") or "") for d in truth)
+    # No words at all: every latest document of the filter, newest first, as Whoosh orders them.
+    builder = _QueryBuilder(index.tz)
+    request = SearchRequest("", filters={"doc_type": ["sla"]}, per_page=30)
+    query = wq.And([wq.Every(), wq.ConstantScoreQuery(wq.And(builder.filters(request)), score=0.0)])
+    assert whoosh_fast.plan(query) is not None
+    docs, ranked, _ = index._collect(searcher, query, SortOrder.DATE, 30, None, float("inf"))
+    result = index.search(request)
+    assert result.total == len(docs) > 30
+    assert [h.version_id for h in result.hits] == [int(h["version_id"]) for h in ranked]

@@ -74,7 +74,15 @@ class BoolNode:
     scale: float | None = None
 
 
-Node = TermNode | PhraseNode | RangeNode | BoolNode
+@dataclass(frozen=True)
+class AllNode:
+    """Every live document (Whoosh's Every: the empty query, and the base of a query of nothing
+    but exclusions such as ``-合同``), each scoring the boost."""
+
+    boost: float
+
+
+Node = TermNode | PhraseNode | RangeNode | BoolNode | AllNode
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,8 @@ def plan(query: wq.Query) -> Plan | None:
 def _node(q: wq.Query) -> Node | None:
     if type(q) is wq.Term:
         return TermNode(q.fieldname, q.text, q.boost)
+    if type(q) is wq.Every and q.fieldname in (None, "", "*"):
+        return AllNode(q.boost)
     if isinstance(q, wq.Phrase) and hasattr(q, "offsets"):  # whoosh_index.OffsetPhrase
         return PhraseNode(q, tuple(TermNode(q.fieldname, w, q.boost) for w in q.words))
     if q.boost != 1.0:
@@ -207,6 +217,14 @@ class Evaluator:
                 else:
                     score[at] = weights  # Whoosh's WeightScorer
             return hit, score * node.boost, terms, matching
+        if isinstance(node, AllNode):
+            hit = np.ones(size, dtype=bool)
+            for seg in segments:
+                deleted = seg.reader.deleted_docs_set
+                if deleted:
+                    hit[np.fromiter(deleted, dtype=np.int64, count=len(deleted)) + seg.offset] = False
+            none = np.zeros(size, dtype=np.int32)
+            return hit, np.where(hit, node.boost, 0.0), none, none
         if isinstance(node, RangeNode):
             hit = self._global_matches(segments, node.query, size)
             none = np.zeros(size, dtype=np.int32)
