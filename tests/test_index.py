@@ -650,3 +650,27 @@ def test_a_failing_writer_process_changes_nothing(tmp_path: Path, monkeypatch) -
     assert index.doc_count() == 1 and index.search(SearchRequest("机房")).total == 1
     assert index.upsert([entry(i, i, "报告", f"第{i}号机房巡检") for i in range(2, 12)], procs=2) == 10
     assert index.search(SearchRequest("机房")).total == 11
+
+
+def test_a_segment_removed_while_a_reader_reopens_is_retried_not_fatal(tmp_path: Path, monkeypatch) -> None:
+    from whoosh import reading
+
+    writer = WhooshIndex.open(tmp_path / "race")
+    writer.clear()
+    writer.upsert([entry(1, 1, "报告", "机房巡检")])
+    writer.mark_complete()
+    worker = WhooshIndex.open(tmp_path / "race")
+    assert worker.search(SearchRequest("机房")).total == 1
+    writer.upsert([entry(2, 2, "报告", "机房空调")])
+
+    real, calls = reading.SegmentReader.__init__, []
+
+    def vanishing_once(self, *args, **kwargs):  # the fault: a merge removed the file meanwhile
+        calls.append(1)
+        if len(calls) == 1:
+            raise FileNotFoundError("MAIN_abc.seg")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(reading.SegmentReader, "__init__", vanishing_once)
+    assert worker.search(SearchRequest("机房")).total == 2
+    assert len(calls) >= 2 and not worker.needs_rebuild

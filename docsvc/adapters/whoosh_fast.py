@@ -147,7 +147,10 @@ class _Cache:
             self._items.move_to_end(key)
             return item[0]
 
+    ENTRY_BYTES = 300  # the entry itself: its key tuple (segment, field, term), the dict slot
+
     def put(self, key: Hashable, value: Any, nbytes: int) -> None:
+        nbytes += self.ENTRY_BYTES
         with self._lock:
             if key in self._items:
                 return
@@ -316,7 +319,7 @@ class Evaluator:
         table = self._cache.get(("b", term))
         if table is None:
             table = _block_table(m)
-            self._cache.put(("b", term), table, 16 * len(table[0]) + 64)
+            self._cache.put(("b", term), table, 72 * len(table[0]))  # two lists of Python ints
         last, where = table
         b = bisect.bisect_left(last, docnum)
         if b == len(last):
@@ -327,7 +330,8 @@ class Evaluator:
             m._read_ids()
             m._read_values()
             block = (m._ids, m._values)
-            self._cache.put(("v", term, b), block, 64 + sum(len(v) + 40 for v in block[1]))
+            # A tuple of Python ints (36 bytes each) and one of bytes objects (33 + length).
+            self._cache.put(("v", term, b), block, 36 * len(block[0]) + sum(len(v) + 41 for v in block[1]))
         return block
 
     def _postings(self, reader: Any, key: tuple, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray] | None:

@@ -630,15 +630,32 @@ class WhooshIndex:
         from whoosh.reading import MultiReader, SegmentReader
         from whoosh.searching import Searcher
 
-        toc = self._ix._read_toc()
         old = {(r.segment().segment_id(), r.segment().deleted_count()): r
                for r, _ in searcher.reader().leaf_readers() if r.segment() is not None}
-        readers = []
-        for seg in toc.segments:
-            reader = old.pop((seg.segment_id(), seg.deleted_count()), None)
-            readers.append(reader or SegmentReader(self._ix.storage, toc.schema, seg, generation=toc.generation))
+        for _ in range(10):
+            readers, opened = [], []
+            try:
+                toc = self._ix._read_toc()
+                for seg in toc.segments:
+                    reader = old.get((seg.segment_id(), seg.deleted_count()))
+                    if reader is None:
+                        reader = SegmentReader(self._ix.storage, toc.schema, seg, generation=toc.generation)
+                        opened.append(reader)
+                    readers.append(reader)
+                break
+            except OSError:
+                # A commit between reading the TOC and opening its segments removed some of
+                # them (a merge): read the newer TOC. Whoosh's own reader() retries the same way.
+                for reader in opened:
+                    reader.close()
+                time.sleep(0.05)
+        else:
+            searcher.close()
+            return self._new_searcher()
+        kept = {id(r) for r in readers}
         for reader in old.values():
-            reader.close()
+            if id(reader) not in kept:
+                reader.close()
         if not readers:
             return self._new_searcher()
         # A MultiReader even for one segment: it carries the new generation (up_to_date()).
