@@ -5,8 +5,9 @@
 
 Measures, on a generated corpus (see bench/corpus.py) of ~4,000-character documents:
 
-- bulk index rate (analysis + Whoosh, ``procs`` writer processes, one commit per batch) and
-  the rebuild's peak memory (this process and its writer children);
+- bulk index rate (analysis + Whoosh, ``procs`` writer processes, one commit per batch of
+  ``--batch`` documents, as ``docsvc index rebuild`` commits; the text is generated per batch and
+  not timed) and the peak memory of this process and its writer processes together (PSS);
 - the docx pipeline: extract_text + upsert for real .docx files (target ≥ 60 docs/s, 2 cores),
   once with resampled business sentences (realistic vocabulary) and once with the generated
   word salad (pessimistic: nearly every character bigram is new);
