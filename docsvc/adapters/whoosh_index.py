@@ -314,7 +314,8 @@ class WhooshIndex:
         self._search_lock = threading.RLock()
         # Facet columns in memory: per segment, and assembled for the current searcher.
         self._segment_columns: dict[tuple[str, str], np.ndarray] = {}  # per segment: facet codes, created_at
-        self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {}  # per facet: code → value, value → code
+        # Per facet: code → value, value → code (code 0: no value).
+        self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {name: ([None], {None: 0}) for name in FACETS}
         self._columns: tuple[Any, dict[str, tuple[np.ndarray, list[Any]]]] | None = None
         self._created: tuple[Any, np.ndarray] | None = None  # created_at per document, for date order
         self._fast = whoosh_fast.Evaluator()  # word searches as array operations, with its caches
@@ -790,19 +791,27 @@ class WhooshIndex:
     def _created_column(self, searcher: Any) -> np.ndarray:
         """created_at of every document of the searcher as Whoosh stores it for sorting (an
         integer), read once per segment and kept with the facet codes."""
-        if self._created is not None and self._created[0] is searcher:
-            return self._created[1]
-        column = np.zeros(searcher.doc_count_all(), dtype=np.uint64)
-        for sub, offset in searcher.reader().leaf_readers():
-            if sub.segment() is None:
-                continue
-            key = (sub.segment().segment_id(), "created_at")
+        if self._created is None or self._created[0] is not searcher:
+            self._created = (searcher, self._segment_arrays(searcher, "created_at", np.uint64, lambda sub: np.fromiter(
+                sub.column_reader("created_at", translate=False), dtype=np.uint64, count=sub.doc_count_all())))
+        return self._created[1]
+
+    def _segment_arrays(self, searcher: Any, name: str, dtype: Any, read: Any) -> np.ndarray:
+        """An array over every document of the searcher, assembled from per-segment arrays that
+        ``read(segment reader)`` makes once per segment (segments never change; a commit only
+        adds some) and ``_segment_columns`` keeps until the segment is merged away."""
+        # An empty index reads through an EmptyReader, which has no segment (and no documents).
+        leaves = [(sub, offset) for sub, offset in searcher.reader().leaf_readers() if sub.segment() is not None]
+        live = {sub.segment().segment_id() for sub, _ in leaves}
+        for key in [k for k in self._segment_columns if k[1] == name and k[0] not in live]:
+            del self._segment_columns[key]
+        column = np.zeros(searcher.doc_count_all(), dtype=dtype)
+        for sub, offset in leaves:
+            key = (sub.segment().segment_id(), name)
             values = self._segment_columns.get(key)
             if values is None:
-                raw = sub.column_reader("created_at", translate=False)
-                values = self._segment_columns[key] = np.fromiter(raw, dtype=np.uint64, count=sub.doc_count_all())
+                values = self._segment_columns[key] = read(sub)
             column[offset:offset + len(values)] = values
-        self._created = (searcher, column)
         return column
 
     def _facets(self, searcher: Any, docs: Any) -> dict[str, dict[str, int]]:
@@ -830,27 +839,22 @@ class WhooshIndex:
         new segment's codes and an array copy, not a pass in Python over the whole index."""
         if self._columns is not None and self._columns[0] is searcher:
             return self._columns[1]
-        # An empty index reads through an EmptyReader, which has no segment (and no documents).
-        leaves = [(sub, offset) for sub, offset in searcher.reader().leaf_readers() if sub.segment() is not None]
-        live = {sub.segment().segment_id() for sub, _ in leaves}
-        self._segment_columns = {k: v for k, v in self._segment_columns.items() if k[0] in live}
         columns: dict[str, tuple[np.ndarray, list[Any]]] = {}
         for name in FACETS:
-            values, codes_of = self._facet_values.setdefault(name, ([None], {None: 0}))
-            column = np.zeros(searcher.doc_count_all(), dtype=np.int64)  # 0: no value
-            for sub, offset in leaves:
-                key = (sub.segment().segment_id(), name)
-                if key not in self._segment_columns:
-                    raw = list(sub.column_reader(name)) if sub.has_column(name) else [None] * sub.doc_count_all()
-                    for v in set(raw) - codes_of.keys():
-                        codes_of[v] = len(values)
-                        values.append(v)
-                    self._segment_columns[key] = np.array([codes_of[v] for v in raw], dtype=np.int64)
-                codes = self._segment_columns[key]
-                column[offset:offset + len(codes)] = codes
-            columns[name] = (column, values)
+            column = self._segment_arrays(searcher, name, np.int64, lambda sub, name=name: self._facet_codes(sub, name))
+            columns[name] = (column, self._facet_values[name][0])
         self._columns = (searcher, columns)
         return columns
+
+    def _facet_codes(self, sub: Any, name: str) -> np.ndarray:
+        """A segment's values of facet ``name`` as codes into the facet's table of values
+        (0: no value); new values are added to the table."""
+        values, codes_of = self._facet_values[name]
+        raw = list(sub.column_reader(name)) if sub.has_column(name) else [None] * sub.doc_count_all()
+        for v in set(raw) - codes_of.keys():
+            codes_of[v] = len(values)
+            values.append(v)
+        return np.array([codes_of[v] for v in raw], dtype=np.int64)
 
     def _snippets(self, searcher: Any, hits: list[Any], builder: "_QueryBuilder") -> dict[int, str]:
         if not hits:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -76,16 +76,23 @@ class Importer:
                      progress: Callable[[int], None] | None = None) -> ImportReport:
         model = self.classifier.model(refresh=True)  # once per run, not per file
         items = []
-        with _Indexing(self.index) as indexing:
+        # Each batch is indexed in a thread while the next files are archived: its analysis
+        # runs in writer processes, so the two overlap on separate cores instead of taking
+        # turns. The thread only applies the outbox (in order); a write that fails stays queued.
+        with ThreadPoolExecutor(1, thread_name_prefix="docsvc-import-index") as indexing:
+            batches = []
             for n, path in enumerate(paths, start=1):
                 try:
                     items.append(self._one(path, defaults, actor, model))
                 except DocsvcError as exc:
                     items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
                 if n % SYNC_EVERY == 0:
-                    indexing.start_batch()
+                    batches.append(indexing.submit(self.index.sync, batch=SYNC_EVERY, procs=INDEX_PROCS,
+                                                   limit=SYNC_EVERY))
                 if progress:
                     progress(1)
+        for batch in batches:
+            batch.result()  # an unexpected error of the background indexing surfaces here
         self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS)  # the rest, and a retry of any failure
         return ImportReport(items)
 
@@ -124,54 +131,6 @@ class Importer:
                                            suggested=suggested)
         return ImportItem(str(path), ImportStatus.ADDED, result.document.id, suggested=suggested is not None,
                           needs_review=bool(suggested and suggested.needs_review))
-
-
-class _Indexing:
-    """Indexes the imported files batch by batch in a thread while the next files are
-    archived: the batch's analysis runs in worker processes, so the two overlap on separate
-    cores instead of taking turns. The thread only ever applies the outbox (each item once, in
-    order); what it leaves or fails on stays queued for the final sync."""
-
-    def __init__(self, index: IndexService) -> None:
-        self.index = index
-        self._batches = 0
-        self._cond = threading.Condition()
-        self._closing = False
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="docsvc-import-indexer", daemon=True)
-
-    def __enter__(self) -> "_Indexing":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join()
-        if self._error is not None and exc[0] is None:
-            raise self._error
-
-    def start_batch(self) -> None:
-        with self._cond:
-            self._batches += 1
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._batches and not self._closing:
-                    self._cond.wait()
-                if not self._batches:
-                    return
-                self._batches -= 1
-            try:
-                report = self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS, limit=SYNC_EVERY)
-            except BaseException as exc:  # reported by __exit__; the final sync retries the items
-                self._error = exc
-                return
-            if report.error:
-                return  # a failed write stays queued: the final sync retries it
 
 
 def _sidecar(path: Path) -> dict[str, Any]:
