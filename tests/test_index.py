@@ -22,7 +22,7 @@ from docsvc.adapters.whoosh_index import (
     MERGE_FACTOR, META_FILE, IndexEntry, SearchRequest, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema,
     make_snippet,
 )
-from docsvc.adapters.whoosh_write import ChunkedPostingPool, DocsvcCodec, merge_segments
+from docsvc.adapters.whoosh_write import DocsvcCodec, TermPool, merge_segments
 from docsvc.errors import InvalidInput, Unavailable
 
 UTC = dt.timezone.utc
@@ -273,18 +273,33 @@ def test_upsert_with_two_processes(tmp_path: Path) -> None:
     assert index.search(SearchRequest('"温度正常"')).total == 30
 
 
-def test_posting_pool_spills_in_chunks_and_reads_back_in_order(tmp_path: Path) -> None:
+def test_term_pool_spills_runs_and_merges_them_back_in_order(tmp_path: Path) -> None:
+    # Postings arrive in docnum order, one at a time (a merge) or a document's field at once;
+    # past its memory limit the pool spills its terms to run files and merges them back, each
+    # term's postings in docnum order across the runs.
     from whoosh.filedb.filestore import FileStorage as Storage
 
     storage = Storage(str(tmp_path)).create()
-    pool = ChunkedPostingPool(storage, segment=None, limitmb=1)
-    items = [("content", f"词{i % 997}".encode(), i, 1.0, b"v%d" % i) for i in range(30_000)]
-    for n, item in enumerate(items):
-        pool.add(item)
-        if n in (9_000, 20_000):
-            pool.save()  # as the pool does when it passes its memory limit
+    pool = TermPool(storage, segment=None, limitmb=1)
+    expected: dict[tuple[str, bytes], list] = {}
+    for docnum in range(6_000):
+        items = [(f"词{(docnum * 7 + k) % 997}".encode(), 1, 1.0 + k, b"v%d" % docnum) for k in range(3)]
+        if docnum % 2:
+            length = pool.add_field("content", docnum, items, 2.0)
+            assert length == 3
+            items = [(t, f, w * 2.0, v) for t, f, w, v in items]
+        else:
+            for t, f, w, v in items:
+                pool.add(("content", t, docnum, w, v))
+        pool.add(("title", b"t%d" % (docnum % 5), docnum, 1.0, b""))
+        for t, _, w, v in items:
+            expected.setdefault(("content", t), []).extend((docnum, w, v))
+        expected.setdefault(("title", b"t%d" % (docnum % 5)), []).extend((docnum, 1.0, b""))
     assert len(pool.runs) >= 2
-    assert list(pool.items()) == sorted(items)
+    runs = [tmp_path / name for name in pool.runs]
+    assert all(p.exists() for p in runs)
+    assert [((f, t), postings) for f, t, postings in pool.terms()] == sorted(expected.items())
+    assert not any(p.exists() for p in runs)  # each run is removed once read
 
 
 def test_sort_by_date_and_paging(ix: WhooshIndex) -> None:

@@ -18,6 +18,7 @@ Segments record their codec by class path: DocsvcCodec must stay importable here
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import math
@@ -31,12 +32,20 @@ from typing import Any, Iterable, Iterator
 from whoosh import index as windex
 from whoosh import writing
 from whoosh.codec import whoosh3
+from whoosh.filedb import filetables
 from whoosh.filedb.filestore import FileStorage
 from whoosh.util.numeric import length_to_byte
 
 from docsvc.errors import Unavailable
 
 INLINE_POSTINGS = 4  # posting lists this short live in the term table (see DocsvcCodec)
+# A posting block's pickle is compressed from this size up. zlib takes ~20 us a block whatever
+# its level, a tenth of writing a segment, and most blocks of a fresh segment are a few hundred
+# bytes; leaving those as they are makes the postings file ~15 % larger (the index ~3 %).
+# Whoosh meant the same below 20 bytes but overwrites the level it has just cleared; its
+# reader takes the level from each block's header.
+COMPRESS_MIN = 512
+_INT = struct.Struct("!i")  # StructFile.write_int
 
 
 class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
@@ -55,6 +64,41 @@ class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
         self._terminfo = None
         return terminfo
 
+    def _write_block(self, last: bool = False) -> None:
+        # A block whose pickle is under COMPRESS_MIN is written uncompressed (what Whoosh meant).
+        level = self._compression
+        data = pickle.dumps((self._mini_ids(), self._mini_weights(), self._mini_values()), 2)
+        if len(data) < COMPRESS_MIN:
+            self._compression = 0
+        try:
+            super()._write_block(last)
+        finally:
+            self._compression = level
+
+
+def _md5_hash(key: bytes) -> int:
+    """filetables.md5_hash (the low 32 bits of the MD5 digest) without the hex round trip."""
+    return int.from_bytes(hashlib.md5(key, usedforsecurity=False).digest()[12:], "big")
+
+
+class _TermTable(filetables.OrderedHashWriter):
+    """Whoosh's term table (an ordered CDB-style hash file) with its 256 hash tables packed a
+    table at a time instead of a slot at a time: the same bytes, written once per table."""
+
+    def _write_hashes(self) -> None:
+        dbfile = self.dbfile
+        for entries in self.buckets:
+            numslots = 2 * len(entries)
+            self.directory.append((dbfile.tell(), numslots))
+            hashes, positions = [0] * numslots, [0] * numslots
+            for hashval, position in entries:
+                slot = (hashval >> 8) % numslots
+                while positions[slot]:  # taken (no key sits at position 0: the header is there)
+                    slot = (slot + 1) % numslots
+                hashes[slot], positions[slot] = hashval, position
+            flat = [x for pair in zip(hashes, positions) for x in pair]
+            dbfile.write(struct.pack("!" + "Iq" * numslots, *flat))
+
 
 class TermWritingFieldWriter(whoosh3.W3FieldWriter):
     """W3FieldWriter whose ``add_postings`` writes each term's postings in one pass over the
@@ -63,40 +107,36 @@ class TermWritingFieldWriter(whoosh3.W3FieldWriter):
     (one per posting; cached here per document and field). Flushes and merges both come here:
     this was half of indexing a document."""
 
-    def add_postings(self, schema: Any, lengths: Any, items: Iterable[tuple]) -> None:
+    def __init__(self, codec: Any, storage: Any, segment: Any) -> None:
+        # W3FieldWriter.__init__ with the term table as a _TermTable.
+        self._codec, self._storage, self._segment = codec, storage, segment
+        self._fieldname = self._fieldid = self._btext = self._fieldobj = self._format = None
+        self._tindex = _TermTable(self._create_file(whoosh3.W3Codec.TERMS_EXT))
+        self._fieldmap = self._tindex.extras["fieldmap"] = {}
+        self._postfile = self._create_file(whoosh3.W3Codec.POSTS_EXT)
+        self._postwriter = None
+        self._infield = False
+        self.is_closed = False
+
+    def add_terms(self, schema: Any, lengths: Any, terms: Iterable[tuple[str, bytes, list]], doc_count: int) -> None:
+        """Write ``terms`` (:meth:`TermPool.terms`) of a segment of ``doc_count`` documents."""
         term = self._term_writer()
-        dfl = lengths.doc_field_length if lengths else (lambda docnum, fieldname: 0)
-        field_lengths: dict[int, int] = {}
-        last_field = last_text = None
-        ids: list[int] = []
-        weights: list[float] = []
-        values: list[bytes] = []
-        lens: list[int] = []
-        for fieldname, btext, docnum, weight, value in items:
-            if docnum == -1:  # Whoosh's marker for spelling words (no field here has them)
-                continue
-            if fieldname != last_field:
-                if ids:
-                    term.write(last_text, ids, weights, values, lens)
-                    ids, weights, values, lens = [], [], [], []
-                self._next_field(term, schema, fieldname, last_field)
-                field_lengths = {}
-                last_field, last_text = fieldname, None
-            elif btext != last_text and ids:
-                term.write(last_text, ids, weights, values, lens)
-                ids, weights, values, lens = [], [], [], []
-            last_text = btext
-            length = field_lengths.get(docnum)
-            if length is None:
-                length = field_lengths[docnum] = dfl(docnum, fieldname)
-            ids.append(docnum)
-            weights.append(weight)
-            if value:
-                values.append(value)
-            lens.append(length)
-        if ids:
-            term.write(last_text, ids, weights, values, lens)
-        if last_field is not None:
+        field = None
+        field_lengths: list[int] = []
+        for fieldname, btext, postings in terms:
+            if fieldname != field:
+                self._next_field(term, schema, fieldname, field)
+                field = fieldname
+                field_lengths = ([lengths.doc_field_length(d, fieldname) for d in range(doc_count)] if lengths
+                                 else [0] * doc_count)
+            if len(postings) == 3:  # one posting: most terms of a segment (names, numbers, rare words)
+                docnum, weight, value = postings
+                term.write_one(btext, docnum, weight, value, field_lengths[docnum])
+            else:
+                ids = postings[0::3]
+                term.write(btext, ids, postings[1::3], [v for v in postings[2::3] if v],
+                           [field_lengths[d] for d in ids])
+        if field is not None:
             self.finish_field()
 
     def merge_terms(self, schema: Any, sources: list[tuple[Any, int]]) -> None:
@@ -180,20 +220,24 @@ class _TermWriter:
         self.key_prefix = b""
         self.fixedsize: int | None = None
         self._tpos = tindex.dbfile.tell()  # where the next term-table record goes
+        self._ppos = postfile.tell()  # where the next posting list goes (tell() is a system call)
 
     def start_field(self, fieldid: int, format_: Any) -> None:
         self.key_prefix = whoosh3.pack_ushort(fieldid)
         self.fixedsize = format_.fixed_value_size()
 
+    def write_one(self, btext: bytes, docnum: int, w: float, value: bytes, length: int) -> None:
+        """:meth:`write` for a term with one posting."""
+        w32 = w if w.is_integer() and abs(w) < 2 ** 24 else array("f", (w,))[0]
+        lb = length_to_byte(length) if length else 0
+        info = self._info.pack(True, w32, 1, lb, lb, max(w, 0), docnum, docnum)
+        self._add_term(btext, info + pickle.dumps(((docnum,), (w32,), (value or b"",)), 2))
+
     def write(self, btext: bytes, ids: list[int], weights: list[float], values: list[bytes],
               lens: list[int]) -> None:
         n = len(ids)
-        if n == 1:  # most terms of a segment: names, numbers, rare words
-            w, length = weights[0], lens[0]
-            w32 = w if w.is_integer() and abs(w) < 2 ** 24 else array("f", (w,))[0]
-            lb = length_to_byte(length) if length else 0
-            info = self._info.pack(True, w32, 1, lb, lb, max(w, 0), ids[0], ids[0])
-            self._add_term(btext, info + pickle.dumps(((ids[0],), (w32,), (values[0] if values else b"",)), 2))
+        if n == 1:
+            self.write_one(btext, ids[0], weights[0], values[0] if values else b"", lens[0])
             return
         w32s = array("f", weights)  # W3 keeps weights as 32-bit floats; sums and ties follow
         present = [x for x in lens if x]
@@ -222,16 +266,15 @@ class _TermWriter:
             raise ValueError(f"Keys must increase: {tindex.lastkey!r}..{key!r}")
         tindex.index.append(pos)
         tindex.dbfile.write(self._record.pack(len(key), len(value)) + key + value)
-        h = tindex.hashfn(key)
+        h = _md5_hash(key)
         tindex.buckets[h & 255].append((h, pos))
         tindex.lastkey = key
         self._tpos = pos + self._record.size + len(key) + len(value)
 
     def _write_blocks(self, ids: list[int], weights: list[float], w32: array, values: list[bytes],
                       lens: list[int]) -> tuple[float, int, int]:
-        postfile, limit, comp = self.postfile, self.blocklimit, self.compression
-        start = postfile.tell()
-        postfile.write(whoosh3.WHOOSH3_HEADER_MAGIC)
+        limit, comp = self.blocklimit, self.compression
+        parts = [whoosh3.WHOOSH3_HEADER_MAGIC]
         total = 0.0
         for lo in range(0, len(ids), limit):
             hi = lo + limit
@@ -251,56 +294,198 @@ class _TermWriter:
                 mini_v = None if self.fixedsize == 0 else b"".join(bv)
             deltas = [bids[0]] + [b - a for a, b in zip(bids, bids[1:])]
             data = pickle.dumps((tuple(deltas), mini_w, mini_v), 2)
-            if comp:
-                data = zlib.compress(data, comp)
-            info = pickle.dumps((len(bids), bids[-1], max(max(weights[lo:hi]), 0), comp,
+            level = comp if len(data) >= COMPRESS_MIN else 0
+            if level:
+                data = zlib.compress(data, level)
+            info = pickle.dumps((len(bids), bids[-1], max(max(weights[lo:hi]), 0), level,
                                  length_to_byte(min(present) if present else None),
                                  length_to_byte(max(present) if present else 0)), 2)
             size = len(info) + len(data)
-            postfile.write_int(-size if hi >= len(ids) else size)
-            postfile.write(info)
-            postfile.write(data)
-        return total, start, postfile.tell() - start
+            parts += (_INT.pack(-size if hi >= len(ids) else size), info, data)
+        block = b"".join(parts)
+        start = self._ppos
+        self.postfile.write(block)
+        self._ppos += len(block)
+        return total, start, len(block)
 
 
-class ChunkedPostingPool(writing.PostingPool):
-    """Whoosh's posting pool, spilling to disk a chunk of postings per pickle call instead of
-    one: a batch bigger than the memory limit (a rebuild chunk) spills several times, and
-    pickling each posting on its own cost as much as indexing it."""
+class TermPool:
+    """The postings of the segment being written, grouped by field and term as they arrive.
 
-    CHUNK = 8192
+    Whoosh's PostingPool keeps one tuple per posting and sorts them all when the segment is
+    flushed (a quarter of writing a segment went to that sort and the per-posting loop after
+    it). Here each term's postings go straight onto its own list, flat
+    ``[docnum, weight, value, docnum, …]``; documents come in docnum order, so every list is
+    already sorted and only the terms are sorted at the flush. Past ``limitmb`` the pool spills
+    its terms, sorted, to a run file, and the flush merges the runs term by term (a rebuild
+    chunk is bigger than memory should hold).
+    """
 
-    def _write_run(self, f: Any, items: Iterable[tuple]) -> None:
-        chunk: list[tuple] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == self.CHUNK:
+    CHUNK = 4096  # terms per pickle call in a run file
+    # Estimated bytes held per new term (dict slot, key, list) and per posting (three list
+    # slots, a value, a weight): the spill threshold's accounting, measured with tracemalloc.
+    TERM_BYTES = 180
+    POSTING_BYTES = 90
+
+    def __init__(self, tempstore: Any, segment: Any, limitmb: int = 128) -> None:
+        self._tempstore = tempstore
+        self._prefix = f"{segment.segment_id()}_" if segment is not None else ""
+        self.limit = limitmb * 1024 * 1024
+        self.size = 0
+        self.fields: dict[str, dict[bytes, list]] = {}
+        self.runs: list[str] = []
+
+    def add(self, item: tuple) -> None:
+        """Whoosh's interface, one posting ``(field, term, docnum, weight, value)`` at a time
+        (a merge of segments with deletions comes this way)."""
+        fieldname, btext, docnum, weight, value = item
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+        postings = terms.get(btext)
+        if postings is None:
+            terms[btext] = [docnum, weight, value]
+            self.size += self.TERM_BYTES + len(btext) + len(value or b"")
+        else:
+            postings += (docnum, weight, value)
+            self.size += self.POSTING_BYTES + len(value or b"")
+        if self.size > self.limit:
+            self.save()
+
+    def add_field(self, fieldname: str, docnum: int, items: Iterable[tuple], boost: float) -> int:
+        """One document's ``(term, frequency, weight, value)`` items of a field; returns the
+        sum of the frequencies (the field's length in the document)."""
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+        length = size = 0
+        new, more = self.TERM_BYTES, self.POSTING_BYTES
+        for btext, freq, weight, value in items:
+            if boost != 1.0:
+                weight *= boost
+            length += freq
+            postings = terms.get(btext)
+            if postings is None:
+                terms[btext] = [docnum, weight, value]
+                size += new + len(btext) + len(value)
+            else:
+                postings += (docnum, weight, value)
+                size += more + len(value)
+        self.size += size
+        if self.size > self.limit:
+            self.save()
+        return length
+
+    def save(self) -> None:
+        """Spill the terms held in memory to a new run file, in order."""
+        path = f"{self._prefix}{len(self.runs)}.terms"
+        with self._tempstore.create_file(path).raw_file() as f:
+            chunk: list[tuple] = []
+            for item in self._sorted():
+                chunk.append(item)
+                if len(chunk) == self.CHUNK:
+                    pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
+                    chunk = []
+            if chunk:
                 pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
-                chunk = []
-        if chunk:
-            pickle.dump(chunk, f, pickle.HIGHEST_PROTOCOL)
-        f.close()
+        self.runs.append(path)
+        self.fields = {}
+        self.size = 0
 
-    def _read_run(self, path: str) -> Iterator[tuple]:
-        f = self._open_run(path)
-        try:
+    def terms(self) -> Iterator[tuple[str, bytes, list]]:
+        """``(field, term, [docnum, weight, value, …])`` in field and term order, the runs
+        merged: a term's postings from each run in turn, so docnums stay in order."""
+        if not self.runs:
+            yield from self._sorted()
+            return
+        streams = [self._read_run(path) for path in self.runs] + [self._sorted()]
+        for (fieldname, btext), group in itertools.groupby(heapq.merge(*streams, key=_field_term),
+                                                           key=_field_term):
+            postings: list = []
+            for _, _, more in group:
+                postings += more
+            yield fieldname, btext, postings
+
+    def _sorted(self) -> Iterator[tuple[str, bytes, list]]:
+        for fieldname in sorted(self.fields):
+            terms = self.fields[fieldname]
+            for btext in sorted(terms):
+                yield fieldname, btext, terms[btext]
+
+    def _read_run(self, path: str) -> Iterator[tuple[str, bytes, list]]:
+        with self._tempstore.open_file(path).raw_file() as f:
             while True:
                 try:
                     chunk = pickle.load(f)
                 except EOFError:
-                    return
+                    break
                 yield from chunk
-        finally:
-            f.close()
-            self._remove_run(path)
+        self._tempstore.delete_file(path)
+
+    def cleanup(self) -> None:
+        for path in self.runs:
+            try:
+                self._tempstore.delete_file(path)
+            except OSError:
+                pass
+
+
+def _field_term(item: tuple) -> tuple[str, bytes]:
+    return item[0], item[1]
 
 
 class DocsvcSegmentWriter(writing.SegmentWriter):
-    """Whoosh's segment writer with :class:`ChunkedPostingPool`."""
+    """Whoosh's segment writer with :class:`TermPool`: a document's terms go to the pool a
+    field at a time, and the flush hands the field writer whole posting lists."""
 
     def __init__(self, ix: Any, *, limitmb: int = 128, **kwargs: Any) -> None:
         super().__init__(ix, limitmb=limitmb, **kwargs)
-        self.pool = ChunkedPostingPool(self._tempstorage, self.newsegment, limitmb=limitmb)
+        self.pool = TermPool(self._tempstorage, self.newsegment, limitmb=limitmb)
+        # The fields add_document handles itself: no spelling words, no term vectors (Whoosh's
+        # own add_document, the fallback, writes those).
+        self._plain = not any(f.separate_spelling() or f.vector for _, f in self.schema.items())
+
+    def add_document(self, **fields: Any) -> None:
+        """Whoosh's add_document for a schema without spelling words or term vectors, each
+        field's terms added to the pool in one call."""
+        if not self._plain:
+            return super().add_document(**fields)
+        self._check_state()
+        perdocwriter, schema, docnum, pool = self.perdocwriter, self.schema, self.docnum, self.pool
+        docboost = self._doc_boost(fields)
+        fieldnames = sorted([name for name in fields if not name.startswith("_")])
+        self._check_fields(schema, fieldnames)
+        perdocwriter.start_doc(docnum)
+        try:
+            for fieldname in fieldnames:
+                value = fields.get(fieldname)
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                if field.indexed:
+                    length = pool.add_field(fieldname, docnum, field.index(value),
+                                            self._field_boost(fields, fieldname, docboost))
+                    if not field.scorable:
+                        length = 0
+                stored = fields.get(f"_stored_{fieldname}", value)
+                perdocwriter.add_field(fieldname, field, stored if field.stored else None, length)
+                if field.column_type and stored is not None:
+                    perdocwriter.add_column_value(fieldname, field.column_type, field.to_column_value(stored))
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        lengths = self.per_document_reader() if self.codec.length_stats else None
+        self.fieldwriter.add_terms(self.schema, lengths, self.pool.terms(), self.docnum)
+        self.fieldwriter.close()
+        if lengths:
+            lengths.close()
 
 
 def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
