@@ -22,6 +22,7 @@ import datetime as dt
 import html
 import json
 import os
+import pickle
 import math
 import re
 import struct
@@ -91,6 +92,10 @@ class ZhTokenizer(Tokenizer):
     def analyze(self, value: str) -> Iterator[text.Token]:
         return text.analyze(value) if self.kind == "words" else text.analyze_unknown(value)
 
+    def tuples(self, value: str) -> Iterator[tuple[str, int, int, int, bool]]:
+        """:meth:`analyze` as plain tuples (text, pos, start, end, sub), for indexing."""
+        return text.token_tuples(value) if self.kind == "words" else text.bigram_tuples(value)
+
     def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
                  removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
                  mode: str = "", **kwargs: Any) -> Iterator[WToken]:
@@ -128,11 +133,17 @@ class ZhPositions(formats.Positions):
             yield from super().word_values(value, analyzer, **kwargs)
             return
         poses: dict[str, list[int]] = defaultdict(list)
-        for tok in analyzer.analyze(value):
-            poses[tok.text].append(tok.pos)
+        for word, pos, _start, _end, _sub in analyzer.tuples(value):
+            poses[word].append(pos)
         fb = self.field_boost
         for word, poslist in poses.items():
             yield word, len(poslist), len(poslist) * fb, self.encode(poslist)
+
+    def encode(self, poslist: list[int]) -> bytes:
+        # Positions.encode; a word's one position (most words of a document) without its loop.
+        if len(poslist) == 1:
+            return _ONE + pickle.dumps(poslist, 2)
+        return super().encode(poslist)
 
 
 class ZhCharacters(formats.Characters):
@@ -143,11 +154,21 @@ class ZhCharacters(formats.Characters):
             yield from super().word_values(value, analyzer, **kwargs)
             return
         seen: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-        for word, pos, start, end, _sub in analyzer.analyze(value):
+        for word, pos, start, end, _sub in analyzer.tuples(value):
             seen[word].append((pos, start, end))
         fb = self.field_boost
         for word, poslist in seen.items():
             yield word, len(poslist), len(poslist) * fb, self.encode(poslist)
+
+    def encode(self, poslist: list[tuple[int, int, int]]) -> bytes:
+        # Characters.encode; a word's one occurrence (most words of a document) without its loop.
+        if len(poslist) == 1:
+            pos, start, end = poslist[0]
+            return _ONE + pickle.dumps([(pos, start, end - start)], 2)
+        return super().encode(poslist)
+
+
+_ONE = formats.pack_uint(1)  # the count that starts an encoded posting of one position
 
 
 def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TEXT:

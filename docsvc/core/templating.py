@@ -745,21 +745,6 @@ def _lint_declared(report: FieldReport, declared: Mapping[str, str]) -> list[Lin
 # 7. Rendering (runs inside a worker)
 # ---------------------------------------------------------------------------------------------
 
-_CHECKED_TEMPLATES: OrderedDict[bytes, None] = OrderedDict()  # per worker process
-
-
-def _check_template_once(data: bytes) -> None:
-    """check_docx_package, skipped for bytes this worker has already accepted (~2 ms each)."""
-    digest = hashlib.blake2b(data, digest_size=16).digest()
-    if digest in _CHECKED_TEMPLATES:
-        _CHECKED_TEMPLATES.move_to_end(digest)
-        return
-    check_docx_package(data)
-    _CHECKED_TEMPLATES[digest] = None
-    if len(_CHECKED_TEMPLATES) > 64:
-        _CHECKED_TEMPLATES.popitem(last=False)
-
-
 # Characters XML 1.0 forbids. Kept: tab, newline, carriage return, and \a and \f, which
 # docxtpl turns into a new paragraph and a page break.
 _XML_FORBIDDEN = re.compile("[\x00-\x06\x08\x0b\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -785,7 +770,7 @@ def _xml_safe(value: Any) -> Any:
 
 def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
                   max_output_bytes: int) -> bytes:
-    _check_template_once(data)
+    check_docx_package(data)  # remembered per content: a template is inflated once per worker
     tpl = _open_template(data)
     context = _xml_safe(context)
     try:
