@@ -9,6 +9,7 @@ from pypdf import PdfWriter
 
 from docsvc.adapters.whoosh_index import SearchRequest, WhooshIndex
 from docsvc.errors import Unavailable
+from docsvc.services.bulk import ImportStatus
 from tests.conftest import add
 
 SLA = "服务等级协议：乙方提供 7×24 小时运维服务，系统可用性不低于 99.9%，一级故障 15 分钟内响应。"
@@ -182,45 +183,53 @@ def _inspection_folder(tmp_path, count: int):
     return sorted(folder.iterdir())
 
 
-def test_import_indexes_earlier_batches_while_archiving_the_next(svc, tmp_path, monkeypatch):
-    from docsvc.services import bulk
+def test_import_streams_each_document_to_the_writers_as_it_is_archived(svc, tmp_path, monkeypatch):
+    from docsvc.services import search
 
-    monkeypatch.setattr(bulk, "SYNC_EVERY", 3)
-    svc.index.ensure()  # an empty index, so its size can be watched from the start
-    archived = []
-
-    def progress(n: int) -> None:
-        archived.append(n)
-        if len(archived) == 7:
-            # Two batches were handed over and the import loop waits here: only the background
-            # indexer can bring them into the index meanwhile.
-            assert wait_for(lambda: svc.index.index.doc_count() >= 6)
-
-    svc.importer.import_files(_inspection_folder(tmp_path, 10), {"doc_type": "report", "doc_class": "site",
-                                                                   "service_category": "4.2"}, actor="导入员",
-                              progress=progress)
-    assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
-    assert len(svc.index.search(SearchRequest(query="巡检 告警", per_page=50)).hits) == 10
-    assert [h.title for h in svc.index.search(SearchRequest(query="xj-007")).hits] == ["巡检07"]
-
-
-def test_import_index_write_failing_in_the_background_is_retried_at_the_end(svc, tmp_path, monkeypatch):
-    from docsvc.services import bulk
-
-    monkeypatch.setattr(bulk, "SYNC_EVERY", 3)
+    monkeypatch.setattr(search, "BULK_SEGMENT_DOCS", 2)  # each writer commits a segment every 2 documents
     svc.index.ensure()
-    real_upsert, calls = svc.index.index.upsert, []
-
-    def fail_first(entries, **kw):  # the fault: the index is locked by someone else once
-        calls.append(len(entries))
-        if len(calls) == 1:
-            raise Unavailable("索引被占用。", "The index is locked.")
-        return real_upsert(entries, **kw)
-
-    monkeypatch.setattr(svc.index.index, "upsert", fail_first)
-    report = svc.importer.import_files(_inspection_folder(tmp_path, 7), {"doc_type": "report", "doc_class": "site",
-                                                                         "service_category": "4.2"}, actor="导入员")
-    assert [i.status.value for i in report.items] == ["added"] * 7
-    assert calls[0] == 3  # the background batch failed; the final sync applied everything
+    synced = []
+    real_sync = svc.index.sync
+    monkeypatch.setattr(svc.index, "sync", lambda **kw: synced.append(real_sync(**kw)) or synced[-1])
+    report = svc.importer.import_files(_inspection_folder(tmp_path, 11), {"doc_type": "report", "doc_class": "site",
+                                                                          "service_category": "4.2"}, actor="导入员")
+    assert report.count(ImportStatus.ADDED) == 11
+    # The stream indexed everything: the sync after it found nothing left in the outbox.
+    assert [r.applied for r in synced] == [0]
     assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
-    assert len(svc.index.search(SearchRequest(query="巡检", per_page=50)).hits) == 7
+    assert len(svc.index.search(SearchRequest(query="巡检 告警", per_page=50)).hits) == 11
+    assert [h.title for h in svc.index.search(SearchRequest(query="xj-007")).hits] == ["巡检07"]
+    # One segment per writer and two documents, and the leftovers of each writer at the end.
+    assert sorted(seg.doc_count_all() for seg in svc.index.index._ix._segments()) == [1, 2, 2, 2, 2, 2]
+    assert not list((svc.index.index_dir / "staging").iterdir())  # the staging folder is gone
+
+
+def test_import_with_a_writer_process_dying_loses_nothing(svc, tmp_path, monkeypatch):
+    import os
+
+    from docsvc.adapters import whoosh_write
+
+    svc.index.ensure()
+    real_stream, real_add = whoosh_write._stream_segments, whoosh_write.DocsvcSegmentWriter.add_document
+    streaming = []
+
+    def stream(*args):  # marks the stream's writer processes (forked with this module's state)
+        streaming.append(True)
+        real_stream(*args)
+
+    def dies(self, **fields):  # the fault: a stream writer is killed at its third document
+        if streaming and self.docnum == 2:
+            os._exit(9)
+        return real_add(self, **fields)
+
+    monkeypatch.setattr(whoosh_write, "_stream_segments", stream)
+    monkeypatch.setattr(whoosh_write.DocsvcSegmentWriter, "add_document", dies)
+    report = svc.importer.import_files(_inspection_folder(tmp_path, 9), {"doc_type": "report", "doc_class": "site",
+                                                                         "service_category": "4.2"}, actor="导入员")
+    assert [i.status.value for i in report.items] == ["added"] * 9
+    # What the stream did not commit stayed queued, and the sync at the end indexed it.
+    assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
+    assert len(svc.index.search(SearchRequest(query="巡检", per_page=50)).hits) == 9
+    assert not list((svc.index.index_dir / "staging").iterdir())
+
+

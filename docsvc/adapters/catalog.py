@@ -445,13 +445,18 @@ class SqlCatalog:
         with self._read() as conn:
             return conn.execute(sa.select(sa.func.max(index_outbox.c.id))).scalar() or 0
 
-    def outbox_done(self, ids: Sequence[int] = (), *, up_to: int | None = None) -> None:
-        """Remove applied outbox rows (by id, or every row up to an id after a rebuild)."""
+    def outbox_done(self, ids: Sequence[int] = (), *, up_to: int | None = None,
+                    added_versions: Sequence[int] = ()) -> None:
+        """Remove applied outbox rows: by id, every row up to an id (after a rebuild), or the
+        "add" rows of versions that were indexed another way (a bulk import's stream)."""
         with self._write() as conn:
             if ids:
                 conn.execute(index_outbox.delete().where(index_outbox.c.id.in_(list(ids))))
             if up_to is not None:
                 conn.execute(index_outbox.delete().where(index_outbox.c.id <= up_to))
+            for lo in range(0, len(added_versions), 500):
+                conn.execute(index_outbox.delete().where(index_outbox.c.op == "add",
+                                                         index_outbox.c.version_id.in_(list(added_versions[lo:lo + 500]))))
 
     def outbox_failed(self, ids: Sequence[int], error: str) -> None:
         with self._write() as conn:

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import html
 import json
+import math
 import os
 import pickle
-import math
 import re
+import shutil
 import struct
+import tempfile
 import threading
 import time
 import zlib
@@ -48,7 +51,9 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.writing import LockError
 
 from docsvc.adapters import whoosh_fast
-from docsvc.adapters.whoosh_write import DocsvcCodec, DocsvcSegmentWriter, merge_segments, write_segments
+from docsvc.adapters.whoosh_write import (
+    DocsvcCodec, DocsvcSegmentWriter, SegmentStreams, StagedSegment, merge_segments, write_segments,
+)
 from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.model import DocClass
@@ -56,6 +61,8 @@ from docsvc.errors import InvalidInput, Unavailable
 
 SCHEMA_VERSION = 2  # 2: Zh* formats (same postings, written faster)
 META_FILE = "docsvc_index.json"
+STAGING_DIR = "staging"  # streams' writer processes build their segments in here (see IndexStream)
+STAGING_LOCK = "owner.lock"
 INDEX_NAME = "MAIN"
 
 TITLE_BOOST = 3.0  # a word in the title says more about a document than one in the body
@@ -465,15 +472,7 @@ class WhooshIndex:
         parallel = procs > 1 and len(docs) >= 2 * procs
         context = self._writer(limitmb=limitmb)
         with context as writer:
-            # Replace by version_id with one look-up for the batch, not Whoosh's update_document,
-            # which opens a reader over every segment for each document (~8 ms at 14 segments).
-            # Not closed: its segment readers share the writer's files.
-            reader = writer.searcher().reader()
-            for doc in docs:
-                key = doc["version_id"].encode()
-                if ("version_id", key) in reader:
-                    for docnum in reader.postings("version_id", key).all_ids():
-                        writer.delete_document(docnum)
+            _delete_versions(writer, [doc["version_id"] for doc in docs])
             if parallel:
                 added = write_segments(self.path, INDEX_NAME, docs, procs, limitmb)
                 context.commit = {"mergetype": lambda w, segments: _tiered_merge(w, segments) + added}
@@ -481,6 +480,41 @@ class WhooshIndex:
                 for doc in docs:
                     writer.add_document(**doc)
         return len(docs)
+
+    @contextlib.contextmanager
+    def stream(self, *, procs: int, segment_docs: int, limitmb: int = 128) -> Iterator["IndexStream"]:
+        """Versions streamed in by ``procs`` writer processes as they come (a bulk import; it
+        forks this process), each finished segment of ``segment_docs`` versions per writer
+        committed on its own. See :class:`IndexStream`."""
+        self._require_index()
+        root = self.path / STAGING_DIR
+        root.mkdir(exist_ok=True)
+        _sweep_staging(root)
+        staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        # Held while the stream lives: a sweeper that can take the lock knows the owner is gone.
+        owner = open(staging / STAGING_LOCK, "wb")
+        fcntl.flock(owner, fcntl.LOCK_EX)
+        streams = None
+        try:
+            streams = SegmentStreams(staging, INDEX_NAME, self._ix.schema, procs=procs, segment_docs=segment_docs,
+                                     limitmb=limitmb)
+            yield IndexStream(self, streams)
+        finally:
+            if streams is not None:
+                streams.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            owner.close()
+
+    def _add_staged(self, staged: list[StagedSegment]) -> None:
+        """Commit segments that stream writers finished, replacing the versions already indexed."""
+        context = self._writer()
+        with context:
+            _delete_versions(context.writer, [str(key) for s in staged for key in s.keys])
+            for s in staged:
+                for f in s.files():
+                    os.replace(f, self.path / f.name)
+            segments = [s.segment for s in staged]
+            context.commit = {"mergetype": lambda w, existing: _tiered_merge(w, existing) + segments}
 
     def delete(self, version_ids: Iterable[int]) -> int:
         ids = [str(v) for v in version_ids]
@@ -893,6 +927,71 @@ class WhooshIndex:
                 found = found + _find_strings(content, builder.highlight_strings)
             out[h.docnum] = make_snippet(content, found)
         return out
+
+
+class IndexStream:
+    """Versions streamed into the index as they are archived (see :meth:`WhooshIndex.stream`
+    and :class:`~docsvc.adapters.whoosh_write.SegmentStreams`). Each call returns the version
+    ids committed meanwhile. A commit the write lock keeps out is tried again with the next
+    finished segment; a failed writer ends the stream (:attr:`failed`) and the versions it had
+    not committed are the caller's to index another way."""
+
+    def __init__(self, index: WhooshIndex, streams: SegmentStreams) -> None:
+        self._index = index
+        self._streams = streams
+        self._staged: list[StagedSegment] = []
+
+    @property
+    def failed(self) -> str:
+        return self._streams.failed
+
+    def add(self, entry: IndexEntry) -> list[int]:
+        return self._commit(self._streams.add(entry.version_id, _to_fields(entry)))
+
+    def poll(self) -> list[int]:
+        """Commit the segments finished so far, without waiting for more."""
+        return self._commit(self._streams.ready())
+
+    def finish(self) -> list[int]:
+        """Finish every writer's segment and commit what is left."""
+        return self._commit(self._streams.finish())
+
+    def _commit(self, finished: list[StagedSegment]) -> list[int]:
+        if not finished:
+            return []
+        self._staged += finished
+        try:
+            self._index._add_staged(self._staged)
+        except Unavailable:
+            return []  # locked by another writer: tried again with the next segment
+        committed, self._staged = self._staged, []
+        return [key for s in committed for key in s.keys]
+
+
+def _delete_versions(writer: Any, version_ids: Iterable[str]) -> None:
+    """Delete the indexed documents of these versions, to replace them: one look-up for the
+    batch, not Whoosh's update_document, which opens a reader over every segment for each
+    document (~8 ms at 14 segments). The reader is not closed: its segment readers share the
+    writer's files."""
+    reader = writer.searcher().reader()
+    for version_id in version_ids:
+        key = version_id.encode()
+        if ("version_id", key) in reader:
+            for docnum in reader.postings("version_id", key).all_ids():
+                writer.delete_document(docnum)
+
+
+def _sweep_staging(root: Path) -> None:
+    """Remove the staging folders of streams whose process is gone (it held their lock)."""
+    for folder in root.iterdir():
+        try:
+            with open(folder / STAGING_LOCK, "rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live stream's
+        except OSError:
+            pass  # no lock file: a folder the stream had only just made, or damaged; gone too
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 MERGE_FACTOR = 8

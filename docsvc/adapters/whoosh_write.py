@@ -18,6 +18,8 @@ Segments record their codec by class path: DocsvcCodec must stay importable here
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import heapq
 import itertools
@@ -26,6 +28,7 @@ import pickle
 import struct
 import zlib
 from array import array
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -488,6 +491,14 @@ class DocsvcSegmentWriter(writing.SegmentWriter):
             lengths.close()
 
 
+def _writer_process() -> None:
+    """Set up a forked writer process: no cyclic garbage collection. A segment's pool holds a
+    list per term, millions of containers that each collection walked again (a third of the
+    writer's time at 1,000 documents); writing makes almost no cycles (a few dozen objects per
+    segment), and the process ends when the segment is written."""
+    gc.disable()
+
+
 def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
     """Write ``docs`` as ``procs`` new segments, one per forked process, in order; the caller
     holds the write lock and adds the segments to its commit. The processes inherit their
@@ -521,6 +532,7 @@ def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs
 
 def _write_segment(path: str, indexname: str, docs: list[dict[str, Any]], limitmb: int, send: Any) -> None:
     """In a forked process: write ``docs`` as one segment and send it back (or the error)."""
+    _writer_process()
     try:
         ix = FileStorage(path, supports_mmap=False).open_index(indexname)
         # _lk=False: the parent holds the lock. Never _finish()ed: that would remove the
@@ -533,6 +545,173 @@ def _write_segment(path: str, indexname: str, docs: list[dict[str, Any]], limitm
         send.send((False, f"{type(exc).__name__}: {exc}"))
     finally:
         send.close()
+
+
+@dataclass(frozen=True)
+class StagedSegment:
+    """A segment a stream writer finished, still in its staging folder, with the keys of its
+    documents in the order they were added."""
+
+    segment: Any
+    folder: Path
+    keys: tuple[Any, ...]
+
+    def files(self) -> list[Path]:
+        prefix = f"{self.segment.segment_id()}."  # as Whoosh's Segment.list_files
+        return sorted(p for p in self.folder.iterdir() if p.name.startswith(prefix))
+
+
+@dataclass
+class _StreamWorker:
+    process: Any
+    docs: Any  # the connection documents are sent on
+    results: Any  # the connection finished segments come back on
+    folder: Path
+    keys: list[Any] = field(default_factory=list)  # sent, not yet in a finished segment
+    done: bool = False
+
+
+class SegmentStreams:
+    """Documents streamed to ``procs`` forked writer processes as they arrive, each adding them
+    to a segment of its own in a staging folder and handing it back every ``segment_docs``
+    documents and at the end (:class:`StagedSegment`); the caller moves it into the index and
+    commits it.
+
+    For a bulk import, where documents arrive one by one: a batch had to fill before its
+    writers could start, and small segments cost their writing again when merged. Documents go
+    round robin, so the writers keep pace with each other; a full pipe holds the sender back.
+    Staging folders keep a writer's files away from other processes' commits, which delete
+    segment files that their table of contents does not name.
+
+    A writer that fails (raises, or dies) ends the stream: :attr:`failed` says why, documents
+    not yet in a finished segment are not indexed by it (the caller leaves them queued).
+    """
+
+    def __init__(self, staging: Path, indexname: str, schema: Any, *, procs: int, segment_docs: int,
+                 limitmb: int) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.staging = staging
+        self.indexname = indexname
+        self.failed = ""
+        self._workers: list[_StreamWorker] = []
+        self._turn = 0
+        for k in range(procs):
+            folder = staging / f"writer{k}"
+            folder.mkdir(parents=True)
+            docs_in, docs_out = ctx.Pipe(duplex=False)
+            results_in, results_out = ctx.Pipe(duplex=False)
+            # The parent's ends, this writer's and the earlier ones', are closed in the child:
+            # a writer holding a copy of a pipe's sending end would never see it close.
+            parents = [docs_out, results_in, *(c for w in self._workers for c in (w.docs, w.results))]
+            proc = ctx.Process(target=_stream_segments, daemon=True,
+                               args=(str(folder), indexname, schema, docs_in, results_out, segment_docs, limitmb,
+                                     parents))
+            proc.start()
+            docs_in.close()
+            results_out.close()
+            self._workers.append(_StreamWorker(proc, docs_out, results_in, folder))
+
+    def add(self, key: Any, doc: dict[str, Any]) -> list[StagedSegment]:
+        """Send ``doc`` to the next writer; returns the segments finished meanwhile."""
+        if self.failed:
+            return []
+        worker = self._workers[self._turn]
+        self._turn = (self._turn + 1) % len(self._workers)
+        try:
+            worker.docs.send(doc)
+        except OSError as exc:  # the writer is gone (BrokenPipeError)
+            self._fail(f"a writer process ended unexpectedly ({exc})")
+            return []
+        worker.keys.append(key)
+        return self.ready()
+
+    def ready(self) -> list[StagedSegment]:
+        """The segments finished so far, without waiting."""
+        out: list[StagedSegment] = []
+        for worker in self._workers:
+            while not self.failed and not worker.done and worker.results.poll():
+                out += self._receive(worker)
+        return out
+
+    def finish(self) -> list[StagedSegment]:
+        """Have every writer finish its segment; returns the segments not returned before."""
+        out = self.ready()
+        for worker in self._workers:
+            if not self.failed and not worker.done:
+                try:
+                    worker.docs.send(None)
+                except OSError as exc:
+                    self._fail(f"a writer process ended unexpectedly ({exc})")
+        for worker in self._workers:
+            while not self.failed and not worker.done:
+                out += self._receive(worker)
+        self.close()
+        return out
+
+    def close(self) -> None:
+        """Stop the writers (the staging folder is the caller's to remove)."""
+        for worker in self._workers:
+            worker.docs.close()
+            worker.process.join(timeout=0 if self.failed else 30)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.results.close()
+
+    def _receive(self, worker: _StreamWorker) -> list[StagedSegment]:
+        try:
+            kind, value = worker.results.recv()
+        except (EOFError, OSError):  # died without a word (killed, out of memory)
+            kind, value = "error", "a writer process ended unexpectedly"
+        if kind == "error":
+            self._fail(value)
+            return []
+        if kind == "done":
+            worker.done = True
+            return []
+        segment, count = value
+        keys, worker.keys = worker.keys[:count], worker.keys[count:]
+        return [StagedSegment(segment, worker.folder, tuple(keys))]
+
+    def _fail(self, reason: str) -> None:
+        self.failed = reason
+        for worker in self._workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+
+
+def _stream_segments(folder: str, indexname: str, schema: Any, docs: Any, results: Any, segment_docs: int,
+                     limitmb: int, parents: list[Any]) -> None:
+    """In a forked writer process: add the documents that arrive to a segment, send it back
+    every ``segment_docs`` documents and when None arrives, then "done" (or the error). The
+    parent's death closes ``docs``: the writer then stops."""
+    for conn in parents:
+        conn.close()
+    _writer_process()
+    try:
+        ix = FileStorage(folder, supports_mmap=False).create_index(schema, indexname)
+        writer, count = None, 0
+        while (doc := docs.recv()) is not None:
+            if writer is None:
+                # Never _finish()ed: that would remove the temporary folder the next one shares.
+                writer = DocsvcSegmentWriter(ix, _lk=False, codec=DocsvcCodec(), limitmb=limitmb)
+            writer.add_document(**doc)
+            count += 1
+            if count == segment_docs:
+                results.send(("segment", (writer._finalize_segment(), count)))
+                writer, count = None, 0
+        if writer is not None:
+            results.send(("segment", (writer._finalize_segment(), count)))
+        results.send(("done", None))
+    except EOFError:  # the parent went away: nothing to report to
+        pass
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the stream
+        with contextlib.suppress(OSError):
+            results.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        results.close()
 
 
 class DocsvcCodec(whoosh3.W3Codec):

@@ -11,23 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from docsvc.core.extract import EXTRACTOR_VERSION, extract_text
 from docsvc.errors import DocsvcError, InvalidInput, TooLarge
 from docsvc.services.archive import ArchiveService, SuggestionRecord
 from docsvc.services.classify import ClassifyService, model_tag
-from docsvc.services.search import IndexService
+from docsvc.services.search import REBUILD_CHUNK, BulkIndexing, IndexService
 
 SUFFIXES = {".docx", ".pdf", ".txt", ".md", ".markdown", ".csv"}
 SIDECAR = ".meta.json"
 LABELS = ("doc_type", "service_category")
-SYNC_EVERY = 250  # files per index batch: one commit each, written while the next batch is archived
-INDEX_PROCS = os.cpu_count() or 1  # a batch is analysed and written by one process per core
+INDEX_PROCS = os.cpu_count() or 1  # documents are analysed and written by one process per core
 
 
 class ImportStatus(StrEnum):
@@ -76,27 +73,20 @@ class Importer:
                      progress: Callable[[int], None] | None = None) -> ImportReport:
         model = self.classifier.model(refresh=True)  # once per run, not per file
         items = []
-        # Each batch is indexed in a thread while the next files are archived: its analysis
-        # runs in writer processes, so the two overlap on separate cores instead of taking
-        # turns. The thread only applies the outbox (in order); a write that fails stays queued.
-        with ThreadPoolExecutor(1, thread_name_prefix="docsvc-import-index") as indexing:
-            batches = []
-            for n, path in enumerate(paths, start=1):
+        # Each document goes to a writer process as soon as it is archived, so indexing runs on
+        # the other cores meanwhile instead of after the archiving.
+        with self.index.bulk(procs=INDEX_PROCS) as indexing:
+            for path in paths:
                 try:
-                    items.append(self._one(path, defaults, actor, model))
+                    items.append(self._one(path, defaults, actor, model, indexing))
                 except DocsvcError as exc:
                     items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
-                if n % SYNC_EVERY == 0:
-                    batches.append(indexing.submit(self.index.sync, batch=SYNC_EVERY, procs=INDEX_PROCS,
-                                                   limit=SYNC_EVERY))
                 if progress:
                     progress(1)
-        for batch in batches:
-            batch.result()  # an unexpected error of the background indexing surfaces here
-        self.index.sync(batch=SYNC_EVERY, procs=INDEX_PROCS)  # the rest, and a retry of any failure
+        self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS)  # what the stream did not index, if anything
         return ImportReport(items)
 
-    def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model) -> ImportItem:
+    def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model, indexing: BulkIndexing) -> ImportItem:
         try:
             if path.stat().st_size > self.archive.max_upload_bytes:
                 raise TooLarge(f"文件过大（上限 {self.archive.max_upload_bytes} 字节）。",
@@ -111,14 +101,11 @@ class Importer:
         if existing:
             return ImportItem(str(path), ImportStatus.DUPLICATE, document_id=existing[0].document_id)
         meta: dict[str, Any] = {"title": path.stem, **defaults, **_sidecar(path)}
+        # Extracted here, where the bytes are at hand: the stream indexes this text, and the
+        # cache keeps it for rebuilds and for showing the extraction status.
+        text = self.index.extract(sha, data, media_type)
         suggested = None
         if any(not meta.get(k) for k in LABELS):
-            text = extract_text(data, media_type, limits=self.index.extract_limits)
-            # Cache it: the indexer will need the same text in a moment.
-            self.index.catalog.put_extraction(sha, EXTRACTOR_VERSION, status=text.status.value, text=text.text,
-                                              pages=text.pages, detail=json.dumps(
-                                                  {"zh": text.detail_zh, "en": text.detail_en,
-                                                   "truncated": text.truncated}, ensure_ascii=False))
             s = self.classifier.suggest(text.text, meta["title"], model=model)
             for key in LABELS:
                 meta.setdefault(key, None)
@@ -129,6 +116,7 @@ class Importer:
             suggested = SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
         result = self.archive.add_document(data, path.name, meta, actor=actor, reason="批量导入 / bulk import",
                                            suggested=suggested)
+        indexing.add(result.version, result.document, text)
         return ImportItem(str(path), ImportStatus.ADDED, result.document.id, suggested=suggested is not None,
                           needs_review=bool(suggested and suggested.needs_review))
 

@@ -10,17 +10,18 @@ and identical content is parsed once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
-from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, SearchResult, WhooshIndex
+from docsvc.adapters.whoosh_index import IndexEntry, IndexStream, SearchRequest, SearchResult, WhooshIndex
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
 from docsvc.core.model import Document, Version
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, Unavailable
@@ -37,6 +38,9 @@ PARALLEL_MIN = 200
 # 500-document segments rewrote every posting again in the main process and halved the rate.
 # A crash loses at most one chunk of work.
 REBUILD_CHUNK = 4000
+# Versions per segment of each writer process of a bulk import's stream: as big as a rebuild's,
+# for the same reason.
+BULK_SEGMENT_DOCS = 2000
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,12 @@ class IndexService:
         except NotFound as exc:
             # Not cached: once the blob is restored from backup the next sync extracts it.
             return Extraction(ExtractionStatus.FAILED, detail_zh=exc.zh, detail_en=exc.en)
-        result = extract_text(data, version.media_type, limits=self.extract_limits)
-        self.catalog.put_extraction(version.sha256, EXTRACTOR_VERSION, status=result.status.value, text=result.text,
+        return self.extract(version.sha256, data, version.media_type)
+
+    def extract(self, sha256: str, data: bytes, media_type: str) -> Extraction:
+        """Extract ``data`` (content hash ``sha256``) under the limits and cache the result."""
+        result = extract_text(data, media_type, limits=self.extract_limits)
+        self.catalog.put_extraction(sha256, EXTRACTOR_VERSION, status=result.status.value, text=result.text,
                                     pages=result.pages, detail=json.dumps(
                                         {"zh": result.detail_zh, "en": result.detail_en,
                                          "truncated": result.truncated}, ensure_ascii=False))
@@ -117,8 +125,9 @@ class IndexService:
         known = self.catalog.extraction_statuses([v.sha256 for v in versions], EXTRACTOR_VERSION)
         return {v.id: known.get(v.sha256, "pending") for v in versions}
 
-    def _entry(self, version: Version, doc: Document, latest_version_id: int | None) -> IndexEntry:
-        text = self.extraction(version)
+    def _entry(self, version: Version, doc: Document, latest_version_id: int | None,
+               text: Extraction | None = None) -> IndexEntry:
+        text = text or self.extraction(version)
         year = (doc.metadata.effective_date or version.created_at).year
         return IndexEntry(
             version_id=version.id, document_id=doc.id, number=version.number, content=text.text, is_latest=version.id == latest_version_id, sha256=version.sha256,
@@ -170,7 +179,7 @@ class IndexService:
                 version = self.catalog.get_version_by_id(item.version_id)
                 if version is not None and item.document_id in docs:
                     entries.append(self._entry(version, docs[item.document_id], latest.get(item.document_id)))
-        self.index.upsert(entries, procs=procs if len(entries) >= PARALLEL_MIN else 1)
+        self.index.upsert(entries, procs=procs)
         # Each of these rewrites one document's versions in its own commit, so only documents
         # that need it: a first version is already the latest and has no siblings to flip.
         revised = {e.document_id for e in entries if e.number > 1}
@@ -180,6 +189,20 @@ class IndexService:
                 self.index.update_metadata(doc_id, _metadata_fields(docs[doc_id]))
             if doc_id in revised and doc_id in latest:
                 self.index.set_latest(doc_id, latest[doc_id])
+
+    @contextlib.contextmanager
+    def bulk(self, *, procs: int) -> Iterator["BulkIndexing"]:
+        """Index new documents while they are being archived (a bulk import), through
+        ``procs`` writer processes (it forks). The outbox rows of what it indexed are removed;
+        anything it did not get to (a writer failed, the index was locked to the end) stays
+        queued for :meth:`sync`, which the caller runs afterwards."""
+        if not self.ensure():
+            yield BulkIndexing(self, None)
+            return
+        with self.index.stream(procs=procs, segment_docs=BULK_SEGMENT_DOCS) as stream:
+            indexing = BulkIndexing(self, stream)
+            yield indexing
+            indexing.finish()
 
     # -- rebuild ------------------------------------------------------------------------
     def rebuild(self, *, chunk: int = REBUILD_CHUNK, procs: int = 1, resume: bool = True,
@@ -353,6 +376,28 @@ class BackgroundIndexer:
             tmp.replace(path)
         except OSError:
             pass  # the health page then shows no status; the index itself is unaffected
+
+
+class BulkIndexing:
+    """What :meth:`IndexService.bulk` yields: :meth:`add` each new document after archiving it."""
+
+    def __init__(self, service: IndexService, stream: IndexStream | None) -> None:
+        self._service = service
+        self._stream = stream
+
+    def add(self, version: Version, doc: Document, text: Extraction) -> None:
+        """Stream a new document's first version (a later version also flips its siblings'
+        latest flag, which :meth:`IndexService.sync` does)."""
+        if self._stream is not None and version.number == 1 and not self._stream.failed:
+            self._done(self._stream.add(self._service._entry(version, doc, version.id, text)))
+
+    def finish(self) -> None:
+        if self._stream is not None and not self._stream.failed:
+            self._done(self._stream.finish())
+
+    def _done(self, version_ids: list[int]) -> None:
+        if version_ids:
+            self._service.catalog.outbox_done(added_versions=version_ids)
 
 
 def _metadata_fields(doc: Document) -> dict[str, Any]:
