@@ -20,6 +20,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docsvc.adapters.tables import (
@@ -477,16 +479,17 @@ class SqlCatalog:
                                        extractions.c.extractor_version == extractor_version)).all()
         return {sha: status for sha, status in rows}
 
-    def put_extraction(self, sha256: str, extractor_version: str, *, status: str, text: str,
-                       pages: int | None, detail: str) -> None:
-        """Cache an extraction. Derived data, so a concurrent identical insert is harmless."""
-        try:
-            with self._write() as conn:
-                conn.execute(extractions.insert().values(
-                    sha256=sha256, extractor_version=extractor_version, status=status, text=text,
-                    chars=len(text), pages=pages, detail=detail, created_at=utcnow()))
-        except sa.exc.IntegrityError:
-            pass
+    def put_extractions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Cache extractions (``sha256``, ``extractor_version``, ``status``, ``text``, ``pages``,
+        ``detail``), in one transaction. Derived data: a row already there is left as it is (a
+        concurrent identical insert is harmless)."""
+        if not rows:
+            return
+        now = utcnow()
+        values = [{**row, "chars": len(row["text"]), "created_at": now} for row in rows]
+        insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(extractions)
+        with self._write() as conn:
+            conn.execute(insert.on_conflict_do_nothing(), values)
 
     def versions_after(self, after_id: int, *, limit: int, up_to: int | None = None) -> list[Version]:
         """Versions in id order, for chunked, resumable index rebuilds."""

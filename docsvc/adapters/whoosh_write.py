@@ -19,11 +19,13 @@ Segments record their codec by class path: DocsvcCodec must stay importable here
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import hashlib
 import heapq
 import itertools
 import math
+import os
 import pickle
 import struct
 import zlib
@@ -49,6 +51,7 @@ INLINE_POSTINGS = 4  # posting lists this short live in the term table (see Docs
 # reader takes the level from each block's header.
 COMPRESS_MIN = 512
 _INT = struct.Struct("!i")  # StructFile.write_int
+WRITER_NICENESS = 5  # see _writer_process
 
 
 class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
@@ -492,11 +495,20 @@ class DocsvcSegmentWriter(writing.SegmentWriter):
 
 
 def _writer_process() -> None:
-    """Set up a forked writer process: no cyclic garbage collection. A segment's pool holds a
-    list per term, millions of containers that each collection walked again (a third of the
-    writer's time at 1,000 documents); writing makes almost no cycles (a few dozen objects per
-    segment), and the process ends when the segment is written."""
+    """Set up a forked writer process.
+
+    No cyclic garbage collection: a segment's pool holds a list per term, millions of
+    containers that each collection walked again (a third of the writer's time at 1,000
+    documents); writing makes almost no cycles (a few dozen objects per segment), and the
+    process ends when its segments are written.
+
+    A lower priority: when the cores are short, the process that feeds the writers (archiving
+    an import, reading a rebuild's text) and the server's requests go first, and the writers
+    catch up from what is queued; the work gets done either way.
+    """
     gc.disable()
+    with contextlib.suppress(OSError):
+        os.nice(WRITER_NICENESS)
 
 
 def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
@@ -611,6 +623,7 @@ class SegmentStreams:
             proc.start()
             docs_in.close()
             results_out.close()
+            _widen_pipe(docs_out)
             self._workers.append(_StreamWorker(proc, docs_out, results_in, folder))
 
     def add(self, key: Any, doc: dict[str, Any]) -> list[StagedSegment]:
@@ -680,6 +693,13 @@ class SegmentStreams:
         for worker in self._workers:
             if worker.process.is_alive():
                 worker.process.kill()
+
+
+def _widen_pipe(conn: Any) -> None:
+    """Let a pipe hold ~80 documents instead of ~5: a writer then has work queued while the
+    sender waits on a disk flush, and the sender goes on while both writers are busy."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux only; capped by fs.pipe-max-size
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def _stream_segments(folder: str, indexname: str, schema: Any, docs: Any, results: Any, segment_docs: int,

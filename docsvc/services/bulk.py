@@ -103,7 +103,7 @@ class Importer:
         meta: dict[str, Any] = {"title": path.stem, **defaults, **_sidecar(path)}
         # Extracted here, where the bytes are at hand: the stream indexes this text, and the
         # cache keeps it for rebuilds and for showing the extraction status.
-        text = self.index.extract(sha, data, media_type)
+        text = indexing.extract(sha, data, media_type)
         suggested = None
         if any(not meta.get(k) for k in LABELS):
             s = self.classifier.suggest(text.text, meta["title"], model=model)
