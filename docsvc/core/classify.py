@@ -31,6 +31,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -303,8 +304,11 @@ def _compile(cues: Mapping[str, Mapping[str, float]]) -> _CueTable:
     alternatives = []
     for term in sorted(weights, key=lambda t: (-len(t), t)):
         alt = re.escape(term)
-        if term.isascii():  # "oa" must not match inside "load"
-            alt = rf"(?<![a-z0-9]){alt}(?![a-z0-9])"
+        if term.isascii():
+            # "oa" must not match inside "load". The look-behind comes after the term: when
+            # every alternative starts with a literal, the regex engine skips the positions no
+            # cue starts at (eight times faster than trying each alternative everywhere).
+            alt = rf"{alt}(?<![a-z0-9]{alt})(?![a-z0-9])"
         alternatives.append(alt)
     return _CueTable(re.compile("|".join(alternatives)), weights)
 
@@ -428,10 +432,6 @@ def needs_retrain(model: Model | None, labels_fingerprint: str) -> bool:
 def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMPLES) -> Model:
     """Learn both targets from confirmed labels. A target with fewer than ``min_samples``
     labelled samples or fewer than two distinct labels gets no model (the rules answer)."""
-    import sklearn
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
     samples = list(samples)
     rows: dict[Target, list[int]] = {}
     for target in TARGETS:
@@ -441,6 +441,11 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     vectorizer = None
     targets: dict[str, _TargetModel | None] = {t: None for t in TARGETS}
     if rows:
+        # Imported only now: without enough labels (a new archive) there is nothing to fit,
+        # and importing scikit-learn takes most of a second.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
         vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True, min_df=1)
         x = vectorizer.fit_transform([_doc(s.text, s.title) for s in samples]).tocsr()
         for target, idx in rows.items():
@@ -456,7 +461,7 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     return Model(
         model_version=MODEL_VERSION,
         features_version=FEATURES_VERSION,
-        sklearn_version=sklearn.__version__,
+        sklearn_version=_sklearn_version(),
         trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         n_samples=len(samples),
         labels_fingerprint=labels_fingerprint(samples),
@@ -575,11 +580,13 @@ def suggest_project(text: str, title: str, known_projects: Sequence[str]) -> str
 _MAGIC = b"docsvc-classifier\n"
 
 
-def _header() -> dict[str, object]:
-    import sklearn
+def _sklearn_version() -> str:
+    return metadata.version("scikit-learn")  # without importing it
 
+
+def _header() -> dict[str, object]:
     return {"model_version": MODEL_VERSION, "features_version": FEATURES_VERSION,
-            "sklearn_version": sklearn.__version__}
+            "sklearn_version": _sklearn_version()}
 
 
 def save(model: Model, path: str | os.PathLike[str]) -> None:
