@@ -51,6 +51,7 @@ INLINE_POSTINGS = 4  # posting lists this short live in the term table (see Docs
 # reader takes the level from each block's header.
 COMPRESS_MIN = 512
 _INT = struct.Struct("!i")  # StructFile.write_int
+_RECORD = struct.Struct("!ii")  # filetables._lengths: a term-table record's key and value sizes
 WRITER_NICENESS = 5  # see _writer_process
 
 
@@ -88,16 +89,37 @@ def _md5_hash(key: bytes) -> int:
 
 
 class _TermTable(filetables.OrderedHashWriter):
-    """Whoosh's term table (an ordered CDB-style hash file) with its 256 hash tables packed a
-    table at a time instead of a slot at a time: the same bytes, written once per table."""
+    """Whoosh's term table (an ordered CDB-style hash file), written the same, byte for byte,
+    with less work and memory per term: each record in one write at a position kept here
+    (``tell()`` is a system call), the hash slots kept in two arrays per table instead of a
+    tuple per term (150 MB for a 2,000-document segment's terms), and each of the 256 hash
+    tables packed at once instead of a slot at a time."""
+
+    def __init__(self, dbfile: Any) -> None:
+        super().__init__(dbfile)
+        self._pos = dbfile.tell()  # where the next record goes
+        self._hashes = [array("I") for _ in range(256)]
+        self._positions = [array("q") for _ in range(256)]
+
+    def add(self, key: bytes, value: bytes) -> None:
+        if key <= self.lastkey:
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
+        pos = self._pos
+        self.index.append(pos)
+        self.dbfile.write(_RECORD.pack(len(key), len(value)) + key + value)
+        h = _md5_hash(key)
+        self._hashes[h & 255].append(h)
+        self._positions[h & 255].append(pos)
+        self.lastkey = key
+        self._pos = pos + _RECORD.size + len(key) + len(value)
 
     def _write_hashes(self) -> None:
         dbfile = self.dbfile
-        for entries in self.buckets:
-            numslots = 2 * len(entries)
+        for bucket_hashes, bucket_positions in zip(self._hashes, self._positions):
+            numslots = 2 * len(bucket_hashes)
             self.directory.append((dbfile.tell(), numslots))
             hashes, positions = [0] * numslots, [0] * numslots
-            for hashval, position in entries:
+            for hashval, position in zip(bucket_hashes, bucket_positions):
                 slot = (hashval >> 8) % numslots
                 while positions[slot]:  # taken (no key sits at position 0: the header is there)
                     slot = (slot + 1) % numslots
@@ -225,7 +247,6 @@ class _TermWriter:
         self.blocklimit, self.inlinelimit, self.compression = blocklimit, inlinelimit, compression
         self.key_prefix = b""
         self.fixedsize: int | None = None
-        self._tpos = tindex.dbfile.tell()  # where the next term-table record goes
         self._ppos = postfile.tell()  # where the next posting list goes (tell() is a system call)
 
     def start_field(self, fieldid: int, format_: Any) -> None:
@@ -262,20 +283,8 @@ class _TermWriter:
                                length_to_byte(maxlen), maxweight, ids[0], ids[-1])
         self._add_term(btext, info + tail)
 
-    _record = struct.Struct("!ii")  # filetables._lengths: a term-table record's key and value sizes
-
     def _add_term(self, btext: bytes, value: bytes) -> None:
-        """OrderedHashWriter.add in one write, keeping the position itself (tell() per term
-        was a system call)."""
-        tindex, key, pos = self.tindex, self.key_prefix + btext, self._tpos
-        if key <= tindex.lastkey:
-            raise ValueError(f"Keys must increase: {tindex.lastkey!r}..{key!r}")
-        tindex.index.append(pos)
-        tindex.dbfile.write(self._record.pack(len(key), len(value)) + key + value)
-        h = _md5_hash(key)
-        tindex.buckets[h & 255].append((h, pos))
-        tindex.lastkey = key
-        self._tpos = pos + self._record.size + len(key) + len(value)
+        self.tindex.add(self.key_prefix + btext, value)
 
     def _write_blocks(self, ids: list[int], weights: list[float], w32: array, values: list[bytes],
                       lens: list[int]) -> tuple[float, int, int]:

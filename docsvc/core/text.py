@@ -200,13 +200,15 @@ def _identifier_parts(ident: str) -> list[tuple[str, int]]:
     return parts
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _cjk_words(run: str) -> tuple[tuple[str, int, bool], ...]:
     """(word, offset in run, sub) for a CJK run: each dictionary word inside a longer word,
     shortest first, then the word itself.
 
     Cached: runs are the stretches between punctuation, and business documents repeat them
     (boilerplate clauses, and every new version of a document repeats most of the previous one).
+    16,384 runs hold the boilerplate of a good many document kinds in ~17 MB per process
+    (every writer process has its own).
     """
     tk = load()
     has_word = tk.has_word
