@@ -22,7 +22,7 @@ from docsvc.adapters.whoosh_index import (
     MERGE_FACTOR, META_FILE, IndexEntry, SearchRequest, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema,
     make_snippet,
 )
-from docsvc.adapters.whoosh_write import DocsvcCodec, TermPool, merge_segments
+from docsvc.adapters.whoosh_write import DocsvcCodec, DocsvcSegmentWriter, TermPool, merge_segments
 from docsvc.errors import InvalidInput, Unavailable
 
 UTC = dt.timezone.utc
@@ -689,3 +689,96 @@ def test_a_segment_removed_while_a_reader_reopens_is_retried_not_fatal(tmp_path:
     monkeypatch.setattr(reading.SegmentReader, "__init__", vanishing_once)
     assert worker.search(SearchRequest("机房")).total == 2
     assert len(calls) >= 2 and not worker.needs_rebuild
+
+
+# --- streams (bulk import) -------------------------------------------------------------------
+
+
+def _wait_for(predicate, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_stream_commits_each_finished_segment_and_replaces_indexed_versions(tmp_path: Path) -> None:
+    index = WhooshIndex.open(tmp_path / "stream")
+    index.clear()
+    index.upsert([entry(1, 1, "旧报告", "旧版巡检记录")])
+    committed: list[int] = []
+    with index.stream(procs=2, segment_docs=2) as stream:
+        for i in range(1, 6):  # version 1 again, with new text: it replaces the indexed one
+            committed += stream.add(entry(i, i, f"报告{i}", f"第{i}号机房巡检，UPS 告警"))
+        # Each writer finishes a segment at its second document; they are committed while the
+        # stream goes on, and searchable at once.
+        assert _wait_for(lambda: committed.extend(stream.poll()) or len(committed) == 4)
+        assert sorted(committed) == [1, 2, 3, 4]
+        assert index.search(SearchRequest("告警")).total == 4
+        committed += stream.finish()
+    assert sorted(committed) == [1, 2, 3, 4, 5]
+    assert index.doc_count() == 5
+    assert index.search(SearchRequest("旧版")).total == 0
+    assert sorted(index.indexed_versions()) == [1, 2, 3, 4, 5]
+    assert list((tmp_path / "stream" / "staging").iterdir()) == []
+
+
+def test_a_stream_whose_writer_dies_ends_and_keeps_what_it_committed(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    index = WhooshIndex.open(tmp_path / "dies")
+    index.clear()
+    with index.stream(procs=2, segment_docs=1) as stream:
+        committed = stream.add(entry(1, 1, "报告", "机房巡检"))
+        assert _wait_for(lambda: committed.extend(stream.poll()) or committed == [1])
+        os.kill(stream._streams._workers[1].process.pid, signal.SIGKILL)  # the fault
+        for i in range(2, 8):
+            stream.add(entry(i, i, "报告", "机房巡检"))
+        assert stream.finish() == [] and "ended unexpectedly" in stream.failed
+    assert index.indexed_versions() == {1: "sha-1"}
+    assert list((tmp_path / "dies" / "staging").iterdir()) == []
+
+
+def test_the_staging_folder_of_a_dead_stream_is_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
+    import fcntl
+
+    index = WhooshIndex.open(tmp_path / "sweep")
+    index.clear()
+    staging = tmp_path / "sweep" / "staging"
+    for name in ("dead", "live"):
+        (staging / name / "writer0").mkdir(parents=True)
+        (staging / name / "writer0" / "MAIN_x.seg").write_bytes(b"x" * 1000)
+        (staging / f"{name}.lock").touch()
+    with open(staging / "live.lock", "rb") as live:
+        fcntl.flock(live, fcntl.LOCK_EX)  # held, as a running import's process holds it
+        with index.stream(procs=1, segment_docs=10) as stream:
+            stream.add(entry(1, 1, "报告", "机房巡检"))
+            assert stream.finish() == [1]
+        assert sorted(p.name for p in staging.iterdir()) == ["live", "live.lock"]
+
+
+def test_a_segment_written_through_spilled_runs_is_the_segment_written_in_memory(tmp_path: Path) -> None:
+    # The pool spills past its memory limit and merges the runs back at the flush: the
+    # segment's files are the same bytes either way.
+    import random
+
+    rng = random.Random(9)
+    words = [f"词{i}" for i in range(3000)] + ["服务", "合同", "sla-2026-001"]
+    entries = [entry(i, i, f"文档{i}", "，".join(rng.choices(words, k=400))) for i in range(1, 301)]
+
+    def segment(name: str, limitmb: int) -> tuple[int, dict[str, bytes]]:
+        path = tmp_path / name
+        ix = FileStorage(str(path)).create().create_index(build_schema(), "MAIN")
+        writer = DocsvcSegmentWriter(ix, codec=DocsvcCodec(), compound=False, limitmb=limitmb)
+        for e in entries:
+            writer.add_document(**_to_fields(e))
+        spilled = len(writer.pool.runs)
+        writer.commit(merge=False)
+        files = {p.suffix: p.read_bytes() for p in path.iterdir() if p.suffix in (".trm", ".pst")}
+        return spilled, files
+
+    (spilled, on_disk), (kept, in_memory) = segment("spilled", 1), segment("memory", 512)
+    assert spilled >= 2 and kept == 0
+    assert on_disk == in_memory and set(on_disk) == {".trm", ".pst"}

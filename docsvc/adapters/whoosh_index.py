@@ -62,7 +62,7 @@ from docsvc.errors import InvalidInput, Unavailable
 SCHEMA_VERSION = 2  # 2: Zh* formats (same postings, written faster)
 META_FILE = "docsvc_index.json"
 STAGING_DIR = "staging"  # streams' writer processes build their segments in here (see IndexStream)
-STAGING_LOCK = "owner.lock"
+STAGING_LOCK = ".lock"
 INDEX_NAME = "MAIN"
 
 TITLE_BOOST = 3.0  # a word in the title says more about a document than one in the body
@@ -485,15 +485,19 @@ class WhooshIndex:
     def stream(self, *, procs: int, segment_docs: int, limitmb: int = 128) -> Iterator["IndexStream"]:
         """Versions streamed in by ``procs`` writer processes as they come (a bulk import; it
         forks this process), each finished segment of ``segment_docs`` versions per writer
-        committed on its own. See :class:`IndexStream`."""
+        committed on its own. See :class:`IndexStream`.
+
+        The writers build their segments in a folder under ``staging/`` beside a lock file
+        this process holds while the stream lives; a stream that finds a lock file it can take
+        removes that folder, left by a stream whose process died."""
         self._require_index()
         root = self.path / STAGING_DIR
         root.mkdir(exist_ok=True)
         _sweep_staging(root)
-        staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
-        # Held while the stream lives: a sweeper that can take the lock knows the owner is gone.
-        owner = open(staging / STAGING_LOCK, "wb")
+        owner = tempfile.NamedTemporaryFile(prefix=f"{os.getpid()}-", suffix=STAGING_LOCK, dir=root)
         fcntl.flock(owner, fcntl.LOCK_EX)
+        staging = Path(owner.name[: -len(STAGING_LOCK)])
+        staging.mkdir()
         streams = None
         try:
             streams = SegmentStreams(staging, INDEX_NAME, self._ix.schema, procs=procs, segment_docs=segment_docs,
@@ -503,13 +507,13 @@ class WhooshIndex:
             if streams is not None:
                 streams.close()
             shutil.rmtree(staging, ignore_errors=True)
-            owner.close()
+            owner.close()  # removes the lock file
 
     def _add_staged(self, staged: list[StagedSegment]) -> None:
         """Commit segments that stream writers finished, replacing the versions already indexed."""
         context = self._writer()
-        with context:
-            _delete_versions(context.writer, [str(key) for s in staged for key in s.keys])
+        with context as writer:
+            _delete_versions(writer, [str(key) for s in staged for key in s.keys])
             for s in staged:
                 for f in s.files():
                     os.replace(f, self.path / f.name)
@@ -957,13 +961,16 @@ class IndexStream:
         return self._commit(self._streams.finish())
 
     def _commit(self, finished: list[StagedSegment]) -> list[int]:
-        if not finished:
+        if not finished or self.failed:
             return []
         self._staged += finished
         try:
             self._index._add_staged(self._staged)
         except Unavailable:
             return []  # locked by another writer: tried again with the next segment
+        except _STORAGE_ERRORS as exc:  # the index could not take them: the stream ends here
+            self._streams.stop(f"committing a segment failed ({type(exc).__name__}: {exc})")
+            return []
         committed, self._staged = self._staged, []
         return [key for s in committed for key in s.keys]
 
@@ -982,16 +989,15 @@ def _delete_versions(writer: Any, version_ids: Iterable[str]) -> None:
 
 
 def _sweep_staging(root: Path) -> None:
-    """Remove the staging folders of streams whose process is gone (it held their lock)."""
-    for folder in root.iterdir():
+    """Remove the staging folders of streams whose process is gone (see WhooshIndex.stream)."""
+    for lock in root.glob(f"*{STAGING_LOCK}"):
         try:
-            with open(folder / STAGING_LOCK, "rb") as fh:
+            with open(lock, "rb") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a live stream's
-        except OSError:
-            pass  # no lock file: a folder the stream had only just made, or damaged; gone too
-        shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(root / lock.name[: -len(STAGING_LOCK)], ignore_errors=True)
+                lock.unlink()
+        except OSError:  # BlockingIOError: a live stream's; or removed by its owner meanwhile
+            continue
 
 
 MERGE_FACTOR = 8

@@ -1,4 +1,4 @@
-"""Writing the Whoosh index fast enough: segments, merges and the codec.
+"""Writing the Whoosh index fast enough: segments, merges, the codec and the writer processes.
 
 Whoosh's writer handles every posting in Python several times over (a token object, a sorting
 pool, a posting writer, a term-info object; a merge decodes and re-encodes all of them). The
@@ -7,9 +7,10 @@ and do the same work per term or per block instead:
 
 - :class:`DocsvcCodec`: Whoosh's W3 codec with posting inlining repaired and a field writer
   (:class:`TermWritingFieldWriter`) that writes each term's postings in one pass.
-- :class:`DocsvcSegmentWriter`: Whoosh's segment writer whose sorting pool spills to disk a chunk
-  of postings per pickle call (:class:`ChunkedPostingPool`).
-- :func:`write_segments`: a batch as one segment per forked process.
+- :class:`DocsvcSegmentWriter`: Whoosh's segment writer that groups postings by term as they
+  arrive (:class:`TermPool`) instead of sorting one tuple per posting.
+- :func:`write_segments`: a batch as one segment per forked process (a rebuild, a sync).
+- :class:`SegmentStreams`: documents streamed to forked processes as they arrive (an import).
 - :func:`merge_segments`: segments merged a posting block at a time.
 
 Segments record their codec by class path: DocsvcCodec must stay importable here (and from
@@ -56,9 +57,12 @@ WRITER_NICENESS = 5  # see _writer_process
 
 
 class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
-    """Whoosh's posting writer with inlining repaired. Its ``finish_postings`` calls a misspelt
-    ``terminfo.set_inline`` (and its reader trips over value-less inlined postings), so W3Codec
-    ships with ``inlinelimit=1``, which never inlines."""
+    """Whoosh's posting writer with inlining repaired and short blocks left uncompressed (see
+    COMPRESS_MIN). Its ``finish_postings`` calls a misspelt ``terminfo.set_inline`` (and its
+    reader trips over value-less inlined postings), so W3Codec ships with ``inlinelimit=1``,
+    which never inlines. :class:`TermWritingFieldWriter` writes what this writes; this one is
+    kept for anything that still goes posting by posting, and as the reference the tests
+    compare with."""
 
     def finish_postings(self) -> Any:
         if self.written() or len(self) > self._inlinelimit:
@@ -129,11 +133,11 @@ class _TermTable(filetables.OrderedHashWriter):
 
 
 class TermWritingFieldWriter(whoosh3.W3FieldWriter):
-    """W3FieldWriter whose ``add_postings`` writes each term's postings in one pass over the
-    sorted pool: the same bytes as W3PostingsWriter with inlining repaired (a test compares the
-    files), without its per-posting method calls, type assertions and field-length look-ups
-    (one per posting; cached here per document and field). Flushes and merges both come here:
-    this was half of indexing a document."""
+    """W3FieldWriter that writes each term's postings in one pass (:meth:`add_terms` from a
+    :class:`TermPool`, :meth:`merge_terms` from segments): the same bytes as
+    :class:`_InliningPostingsWriter` (a test compares the files), without its per-posting
+    method calls, type assertions and field-length look-ups. Flushes and merges both come
+    here: this was half of indexing a document."""
 
     def __init__(self, codec: Any, storage: Any, segment: Any) -> None:
         # W3FieldWriter.__init__ with the term table as a _TermTable.
@@ -644,7 +648,7 @@ class SegmentStreams:
         try:
             worker.docs.send(doc)
         except OSError as exc:  # the writer is gone (BrokenPipeError)
-            self._fail(f"a writer process ended unexpectedly ({exc})")
+            self.stop(f"a writer process ended unexpectedly ({exc})")
             return []
         worker.keys.append(key)
         return self.ready()
@@ -665,7 +669,7 @@ class SegmentStreams:
                 try:
                     worker.docs.send(None)
                 except OSError as exc:
-                    self._fail(f"a writer process ended unexpectedly ({exc})")
+                    self.stop(f"a writer process ended unexpectedly ({exc})")
         for worker in self._workers:
             while not self.failed and not worker.done:
                 out += self._receive(worker)
@@ -688,7 +692,7 @@ class SegmentStreams:
         except (EOFError, OSError):  # died without a word (killed, out of memory)
             kind, value = "error", "a writer process ended unexpectedly"
         if kind == "error":
-            self._fail(value)
+            self.stop(value)
             return []
         if kind == "done":
             worker.done = True
@@ -697,7 +701,8 @@ class SegmentStreams:
         keys, worker.keys = worker.keys[:count], worker.keys[count:]
         return [StagedSegment(segment, worker.folder, tuple(keys))]
 
-    def _fail(self, reason: str) -> None:
+    def stop(self, reason: str) -> None:
+        """End the stream: :attr:`failed` says why; the writers are stopped."""
         self.failed = reason
         for worker in self._workers:
             if worker.process.is_alive():

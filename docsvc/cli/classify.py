@@ -43,7 +43,13 @@ def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> Non
     defaults = {k: v for k, v in defaults.items() if v not in (None, (), "")}
     paths = find_files(Path(folder))
     with click.progressbar(length=max(len(paths), 1), label="导入 importing", file=sys.stderr) as bar:
-        report = ctx.svc.importer.import_files(paths, defaults, actor=ctx.actor, progress=bar.update)
+
+        def finishing() -> None:
+            bar.label = "完成索引 finishing the index"
+            bar.render_progress()
+
+        report = ctx.svc.importer.import_files(paths, defaults, actor=ctx.actor, progress=bar.update,
+                                               finishing=finishing)
     if as_json:
         emit_json({"added": report.count(ImportStatus.ADDED), "duplicates": report.count(ImportStatus.DUPLICATE),
                    "failed": report.count(ImportStatus.FAILED), "items": [i.to_dict() for i in report.items]})

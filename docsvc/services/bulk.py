@@ -70,7 +70,10 @@ class Importer:
         self.classifier = classifier
 
     def import_files(self, paths: Iterable[Path], defaults: Mapping[str, Any], *, actor: str,
-                     progress: Callable[[int], None] | None = None) -> ImportReport:
+                     progress: Callable[[int], None] | None = None,
+                     finishing: Callable[[], None] | None = None) -> ImportReport:
+        """Import ``paths``; ``progress(1)`` after each file, ``finishing()`` once every file is
+        archived and the index writers finish their last segments (a few seconds)."""
         model = self.classifier.model(refresh=True)  # once per run, not per file
         items = []
         # Each document goes to a writer process as soon as it is archived, so indexing runs on
@@ -83,6 +86,8 @@ class Importer:
                     items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
                 if progress:
                     progress(1)
+            if finishing:
+                finishing()
         self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS)  # what the stream did not index, if anything
         return ImportReport(items)
 

@@ -3,9 +3,11 @@
 Changes reach the index through the outbox written in the same transaction as the change.
 ``sync`` applies it in order; a failed write leaves the rows queued (attempts counted) and is
 retried next time, so nothing is lost. ``rebuild`` recreates the index from the catalog and the
-archive in chunks, resumably, recording its cursor beside the index. Extracted text is cached in
-the catalog per content hash and extractor version, so a rebuild does not re-parse every file
-and identical content is parsed once.
+archive in chunks, resumably, recording its cursor beside the index. ``bulk`` indexes a bulk
+import's new documents while they are archived and removes the outbox rows of what it
+committed; the rest stays queued for ``sync``. Extracted text is cached in the catalog per
+content hash and extractor version, so a rebuild does not re-parse every file and identical
+content is parsed once.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class IndexService:
 
     def _entry(self, version: Version, doc: Document, latest_version_id: int | None,
                text: Extraction | None = None) -> IndexEntry:
-        text = text or self.extraction(version)
+        text = text if text is not None else self.extraction(version)
         year = (doc.metadata.effective_date or version.created_at).year
         return IndexEntry(
             version_id=version.id, document_id=doc.id, number=version.number, content=text.text, is_latest=version.id == latest_version_id, sha256=version.sha256,
@@ -145,8 +147,8 @@ class IndexService:
     def sync(self, *, batch: int = 200, procs: int = 1, limit: int | None = None,
              progress: Callable[[int], None] | None = None) -> SyncReport:
         """Apply the outbox in order until it is empty (or ``limit`` items are applied) or a
-        write fails. ``procs`` > 1 analyses large batches in that many processes (bulk import;
-        it forks, so not in the server)."""
+        write fails. ``procs`` > 1 writes each batch in that many forked processes (not in
+        the server)."""
         index = self.index
         if not self.ensure():
             return SyncReport(pending=self.catalog.counts()["outbox_pending"], error=index.rebuild_reason)
