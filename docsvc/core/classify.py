@@ -29,6 +29,7 @@ import os
 import pickle
 import re
 import tempfile
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -542,7 +543,7 @@ def suggest(text: str, title: str = "", *, model: Model | None = None,
     x = names = None
     if model is not None and model.vectorizer is not None:
         x = model.vectorizer.transform([_doc(text, title)])
-        names = model.vectorizer.get_feature_names_out()
+        names = _feature_names(model.vectorizer)
     labels: dict[Target, Label] = {}
     for target in TARGETS:
         rules, rule_probs = _rules_label(target, _rule_scores(target, zone, body))
@@ -554,6 +555,18 @@ def suggest(text: str, title: str = "", *, model: Model | None = None,
             labels[target] = _blend(rules, rule_probs, learnt, model_probs, tm.n_samples)
     return Suggestion(labels["doc_type"], labels["service_category"],
                       suggest_project(text, title, known_projects))
+
+
+_FEATURE_NAMES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _feature_names(vectorizer: Any) -> Any:
+    """The vectorizer's feature names, built once per model: scikit-learn sorts the whole
+    vocabulary into a new array on every call."""
+    names = _FEATURE_NAMES.get(vectorizer)
+    if names is None:
+        names = _FEATURE_NAMES[vectorizer] = vectorizer.get_feature_names_out()
+    return names
 
 
 def suggest_project(text: str, title: str, known_projects: Sequence[str]) -> str | None:

@@ -75,13 +75,14 @@ class Importer:
         """Import ``paths``; ``progress(1)`` after each file, ``finishing()`` once every file is
         archived and the index writers finish their last segments (a few seconds)."""
         model = self.classifier.model(refresh=True)  # once per run, not per file
+        projects = set(self.archive.catalog.project_names())  # and the files' own, as they come
         items = []
         # Each document goes to a writer process as soon as it is archived, so indexing runs on
         # the other cores meanwhile instead of after the archiving.
         with self.index.bulk(procs=INDEX_PROCS) as indexing:
             for path in paths:
                 try:
-                    items.append(self._one(path, defaults, actor, model, indexing))
+                    items.append(self._one(path, defaults, actor, model, projects, indexing))
                 except DocsvcError as exc:
                     items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
                 if progress:
@@ -91,7 +92,8 @@ class Importer:
         self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS)  # what the stream did not index, if anything
         return ImportReport(items)
 
-    def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model, indexing: BulkIndexing) -> ImportItem:
+    def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model, projects: set[str],
+             indexing: BulkIndexing) -> ImportItem:
         try:
             if path.stat().st_size > self.archive.max_upload_bytes:
                 raise TooLarge(f"文件过大（上限 {self.archive.max_upload_bytes} 字节）。",
@@ -111,7 +113,7 @@ class Importer:
         text = indexing.extract(sha, data, media_type)
         suggested = None
         if any(not meta.get(k) for k in LABELS):
-            s = self.classifier.suggest(text.text, meta["title"], model=model)
+            s = self.classifier.suggest(text.text, meta["title"], model=model, known_projects=sorted(projects))
             for key in LABELS:
                 meta.setdefault(key, None)
                 if not meta[key]:
@@ -122,6 +124,8 @@ class Importer:
         result = self.archive.add_document(data, path.name, meta, actor=actor, reason="批量导入 / bulk import",
                                            suggested=suggested)
         indexing.add(result.version, result.document, text)
+        if result.document.metadata.project:
+            projects.add(result.document.metadata.project)
         return ImportItem(str(path), ImportStatus.ADDED, result.document.id, suggested=suggested is not None,
                           needs_review=bool(suggested and suggested.needs_review))
 

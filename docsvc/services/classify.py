@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import classify
@@ -99,9 +99,13 @@ class ClassifyService:
         return model
 
     # -- suggestions --------------------------------------------------------------------
-    def suggest(self, text: str, title: str, *, model: classify.Model | None = None) -> classify.Suggestion:
+    def suggest(self, text: str, title: str, *, model: classify.Model | None = None,
+                known_projects: Sequence[str] | None = None) -> classify.Suggestion:
+        """Suggest labels; ``known_projects`` defaults to the archive's (a bulk import passes
+        its own list instead of reading every document's project for each file)."""
         return classify.suggest(text, title, model=model if model is not None else self.model(),
-                                known_projects=self.catalog.project_names())
+                                known_projects=self.catalog.project_names() if known_projects is None
+                                else known_projects)
 
     def suggest_document(self, document_id: int) -> classify.Suggestion:
         doc = self.archive.document(document_id)
