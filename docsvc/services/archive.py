@@ -124,6 +124,11 @@ class ArchiveService:
                 f"Document {document_id} has no version {number} (it has {doc.latest_version}).")
         return v
 
+    def _added(self, document_id: int, number: int) -> AddResult:
+        """The document and version just committed, as recorded (one read each)."""
+        doc = self.document(document_id)
+        return AddResult(doc, self.catalog.get_version(document_id, number), created=True)
+
     def _store_renditions(self, renditions: Sequence[RenditionInput]) -> list[tuple[RenditionInput, StoredBlob]]:
         return [(r, self.blobs.put(r.data)) for r in renditions]
 
@@ -161,7 +166,7 @@ class ArchiveService:
             fault_point("before_commit")
         fault_point("after_commit")
         self._committed()
-        return AddResult(self.document(doc_id), self.version(doc_id, 1), created=True)
+        return self._added(doc_id, 1)
 
     def add_version(self, document_id: int, data: bytes, filename: str, *, actor: str, reason: str,
                     source: VersionSource = VersionSource.UPLOAD,
@@ -206,7 +211,7 @@ class ArchiveService:
             fault_point("before_commit")
         fault_point("after_commit")
         self._committed()
-        return AddResult(self.document(document_id), self.version(document_id, number), created=True)
+        return self._added(document_id, number)
 
     def set_metadata(self, document_id: int, changes: Mapping[str, Any], *, actor: str,
                      reason: str = "") -> Document:
