@@ -129,22 +129,33 @@ class ZhTokenizer(Tokenizer):
             yield t
 
 
-class ZhPositions(formats.Positions):
-    """Whoosh's Positions format, fed straight from :mod:`docsvc.core.text`'s tuples when the
-    analyzer is a ZhTokenizer: Whoosh's own word_values goes through a mutable Token object
-    per token and cost as much as the analysis itself. Same values, same encoding. Pickled
-    with the schema, so this class must stay importable under this name."""
+class _ZhFormat:
+    """Whoosh's Positions and Characters formats fed straight from :mod:`docsvc.core.text`'s
+    tuples when the analyzer is a ZhTokenizer: Whoosh's own word_values goes through a mutable
+    Token object per token and cost as much as the analysis itself. Same values, same encoding.
+    :meth:`occurrences` picks what a posting keeps of each token."""
+
+    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
+        raise NotImplementedError
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple]:
         if not isinstance(analyzer, ZhTokenizer) or not isinstance(value, str):
-            yield from super().word_values(value, analyzer, **kwargs)
+            yield from super().word_values(value, analyzer, **kwargs)  # type: ignore[misc]
             return
+        fb = self.field_boost  # type: ignore[attr-defined]
+        for word, found in self.occurrences(value, analyzer).items():
+            yield word, len(found), len(found) * fb, self.encode(found)  # type: ignore[attr-defined]
+
+
+class ZhPositions(_ZhFormat, formats.Positions):
+    """Positions (see :class:`_ZhFormat`). Pickled with the schema, so this class must stay
+    importable under this name."""
+
+    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
         poses: dict[str, list[int]] = defaultdict(list)
         for word, pos, _start, _end, _sub in analyzer.tuples(value):
             poses[word].append(pos)
-        fb = self.field_boost
-        for word, poslist in poses.items():
-            yield word, len(poslist), len(poslist) * fb, self.encode(poslist)
+        return poses
 
     def encode(self, poslist: list[int]) -> bytes:
         # Positions.encode; a word's one position (most words of a document) without its loop.
@@ -153,19 +164,15 @@ class ZhPositions(formats.Positions):
         return super().encode(poslist)
 
 
-class ZhCharacters(formats.Characters):
-    """:class:`ZhPositions` for the Characters format (positions and character offsets)."""
+class ZhCharacters(_ZhFormat, formats.Characters):
+    """Positions and character offsets (see :class:`_ZhFormat`). Pickled with the schema, so
+    this class must stay importable under this name."""
 
-    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple]:
-        if not isinstance(analyzer, ZhTokenizer) or not isinstance(value, str):
-            yield from super().word_values(value, analyzer, **kwargs)
-            return
+    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
         seen: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         for word, pos, start, end, _sub in analyzer.tuples(value):
             seen[word].append((pos, start, end))
-        fb = self.field_boost
-        for word, poslist in seen.items():
-            yield word, len(poslist), len(poslist) * fb, self.encode(poslist)
+        return seen
 
     def encode(self, poslist: list[tuple[int, int, int]]) -> bytes:
         # Characters.encode; a word's one occurrence (most words of a document) without its loop.
