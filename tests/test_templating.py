@@ -257,6 +257,28 @@ def test_understated_sizes_do_not_let_a_member_inflate_past_its_header() -> None
     assert caught.value.details["reason"] in {"corrupt", "size_mismatch"}
 
 
+def test_a_part_seen_before_is_judged_by_its_bytes_not_by_its_header() -> None:
+    # Packages made from one template share their big parts (styles, theme): a part whose
+    # compressed bytes passed before is not inflated again, and its header still has to agree.
+    from docsvc.core import content
+
+    content._CLEAN_MEMBERS.clear()
+    first = make_template("甲方：{{ party_a.name }}")
+    second = make_template("乙方：{{ party_b.name }}")
+    check_docx_package(first)
+    assert content._CLEAN_MEMBERS  # styles.xml and the like, remembered by their bytes
+    remembered = dict(content._CLEAN_MEMBERS)
+    info = check_docx_package(second)
+    assert dict(content._CLEAN_MEMBERS).keys() >= remembered.keys()
+    content._CLEAN_MEMBERS.clear()
+    content._PASSED.clear()
+    assert check_docx_package(second) == info  # the same verdict as inflating everything
+    check_docx_package(first)
+    with pytest.raises(InvalidInput) as caught:  # same bytes, a header that understates them
+        check_docx_package(understate_sizes(second, "word/styles.xml", 1000))
+    assert caught.value.details["reason"] == "size_mismatch"
+
+
 def test_expanded_size_limit() -> None:
     data = raw_package(f"<w:p><w:r><w:t>{'A' * 3_000_000}</w:t></w:r></w:p>")
     with pytest.raises(TooLarge):

@@ -204,7 +204,7 @@ def _check_docx_package(data: bytes, *, max_members: int, max_expanded: int, max
             _check_directory(infos, max_members=max_members, max_expanded=max_expanded,
                              max_ratio=max_ratio, require=require)
             xml_members = _xml_member_names(zf, infos)
-            expanded = _inflate_all(zf, infos, xml_members, max_expanded=max_expanded)
+            expanded = _inflate_all(zf, data, infos, xml_members, max_expanded=max_expanded)
     except DocsvcError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError,
@@ -335,14 +335,54 @@ def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[
     }
 
 
-def _inflate_all(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], xml_members: set[str],
+# Members that passed, by the hash of their compressed bytes (with their method, declared CRC and
+# whether they are XML): the same bytes inflate to the same output, so its verdict stands.
+# Documents made from one template share most of their parts (styles, theme, numbering,
+# settings: 800 KB to inflate and scan in python-docx's own), so a package is then checked for
+# the price of hashing them. Member size → inflated size.
+_CLEAN_MEMBERS: OrderedDict[tuple, int] = OrderedDict()
+_CLEAN_MEMBERS_MAX = 4096
+_CLEAN_MEMBER_MIN = 4096  # compressed bytes: below this, inflating costs less than hashing
+
+
+def _inflate_all(zf: zipfile.ZipFile, data: bytes, infos: list[zipfile.ZipInfo], xml_members: set[str],
                  *, max_expanded: int) -> int:
     total = 0
     for info in infos:
-        size, _ = _inflate(zf, info, limit=max_expanded - total,
-                           is_xml=info.filename in xml_members)
+        is_xml = info.filename in xml_members
+        key = _member_key(data, info, is_xml)
+        with _passed_lock:
+            size = _CLEAN_MEMBERS.get(key) if key else None
+        if size is None:
+            size, _ = _inflate(zf, info, limit=max_expanded - total, is_xml=is_xml)
+            if key:
+                with _passed_lock:
+                    _CLEAN_MEMBERS[key] = size
+                    if len(_CLEAN_MEMBERS) > _CLEAN_MEMBERS_MAX:
+                        _CLEAN_MEMBERS.popitem(last=False)
+        elif size > max_expanded - total:
+            raise _too_big(max_expanded - total)
+        elif size > info.file_size:
+            raise _size_mismatch(info)
         total += size
     return total
+
+
+def _member_key(data: bytes, info: zipfile.ZipInfo, is_xml: bool) -> tuple | None:
+    """The key of a member's compressed bytes in _CLEAN_MEMBERS, or None (too small to be
+    worth it, or a local header that does not add up: the full check then says what is wrong)."""
+    if info.compress_size < _CLEAN_MEMBER_MIN:
+        return None
+    start = info.header_offset
+    if data[start:start + 4] != b"PK\x03\x04" or start + 30 > len(data):
+        return None
+    name_len, extra_len = struct.unpack_from("<HH", data, start + 26)
+    begin = start + 30 + name_len + extra_len
+    end = begin + info.compress_size
+    if end > len(data):
+        return None
+    raw = hashlib.sha256(memoryview(data)[begin:end]).digest()
+    return raw, info.compress_type, info.CRC, is_xml
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int,
@@ -367,10 +407,7 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: 
             if size > limit:
                 raise _too_big(limit)
             if size > info.file_size:  # more bytes than declared: the header lies
-                raise _bad_package(
-                    "size_mismatch", "文档部件的实际大小与声明不符，文件已损坏或被篡改。",
-                    "A member is larger than its declared size; the file is damaged or forged.",
-                    member=info.filename[:200])
+                raise _size_mismatch(info)
             # A marker may straddle two chunks: the seam is searched on its own (joining the
             # chunks would copy 64 KiB each time).
             if _has_dtd(chunk) or _has_dtd(tail + chunk[:16]):
@@ -382,6 +419,13 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: 
             if keep:
                 kept.append(chunk)
     return size, b"".join(kept)
+
+
+def _size_mismatch(info: zipfile.ZipInfo) -> InvalidInput:
+    return _bad_package(
+        "size_mismatch", "文档部件的实际大小与声明不符，文件已损坏或被篡改。",
+        "A member is larger than its declared size; the file is damaged or forged.",
+        member=info.filename[:200])
 
 
 def _has_dtd(data: bytes) -> bool:
