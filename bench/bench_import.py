@@ -4,8 +4,9 @@
 
 1. ``import``: N real .docx files of ~4,000 characters (Zipf-like words, bench/corpus.py) through
    the importer — content sniffing, zip checks, durable blob write, catalog + audit + outbox,
-   text extraction, indexing in batches — once with labels given and once with the classifier
-   suggesting them. Prints docs/s.
+   text extraction, indexing by the writer processes it streams to — once with labels given and
+   once with the classifier suggesting them. Prints docs/s and the peak memory of all the
+   import's processes together (PSS).
 2. ``upload-to-searchable``: with the server's background indexer running, the time from
    ``add_document`` returning until a search finds the new document; p50/p95 over 50 uploads.
 """
@@ -23,35 +24,52 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_search import PeakMemory  # noqa: E402
 from corpus import Vocabulary, docx_bytes, paragraph  # noqa: E402
 
 from docsvc.adapters.whoosh_index import SearchRequest  # noqa: E402
 from docsvc.app import open_docsvc  # noqa: E402
 
 
-def make_folder(folder: Path, count: int, chars: int, vocab: Vocabulary, seed: int) -> None:
+def make_folder(folder: Path, count: int, chars: int, seed: int) -> None:
+    """Write the files in a child process: the word list and the generator's garbage stay out
+    of the importing process, whose memory (and its writers', forked from it) is measured."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(target=_write_files, args=(folder, count, chars, seed))
+    child.start()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"generating the files failed (exit code {child.exitcode})")
+
+
+def _write_files(folder: Path, count: int, chars: int, seed: int) -> None:
+    vocab = Vocabulary.from_jieba()
     rng = random.Random(seed)
     for i in range(count):
         text = paragraph(vocab, rng, chars) + f" 合同编号 HT-2026-{seed}-{i:05d}"
         (folder / f"doc-{seed}-{i:05d}.docx").write_bytes(docx_bytes(text, f"项目文档 {i}"))
 
 
-def run_import(label: str, count: int, chars: int, vocab: Vocabulary, defaults: dict, seed: int) -> None:
+def run_import(label: str, count: int, chars: int, defaults: dict, seed: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"
         folder.mkdir()
-        make_folder(folder, count, chars, vocab, seed)
+        make_folder(folder, count, chars, seed)
         svc = open_docsvc({"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index",
                            "TEMPLATES_DIR": f"{tmp}/none"})
         svc.index.ensure()
         paths = sorted(folder.iterdir())
+        memory = PeakMemory()
         start = time.perf_counter()
         report = svc.importer.import_files(paths, defaults, actor="bench")
         took = time.perf_counter() - start
+        peak = memory.stop()
         added = sum(1 for i in report.items if i.status.value == "added")
-        assert svc.index.check().ok
+        assert svc.index.check().ok and svc.index.index.doc_count() == added
         svc.close()
-    print(f"import ({label}): {added} docx of ~{chars} chars in {took:.1f} s = {added / took:.1f} docs/s")
+    print(f"import ({label}): {added} docx of ~{chars} chars in {took:.1f} s = {added / took:.1f} docs/s, "
+          f"peak memory {peak:.0f} MB (PSS, all processes)")
 
 
 def run_latency(n: int, vocab: Vocabulary) -> None:
@@ -87,13 +105,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--chars", type=int, default=4000)
-    ap.add_argument("--latency-samples", type=int, default=50)
+    ap.add_argument("--latency-samples", type=int, default=50, help="uploads timed (0 to skip)")
     args = ap.parse_args()
-    vocab = Vocabulary.from_jieba()
-    run_import("labels given", args.count, args.chars, vocab,
+    run_import("labels given", args.count, args.chars,
                {"doc_type": "report", "service_category": "4.2", "doc_class": "site"}, seed=1)
-    run_import("labels suggested", args.count, args.chars, vocab, {"doc_class": "site"}, seed=2)
-    run_latency(args.latency_samples, vocab)
+    run_import("labels suggested", args.count, args.chars, {"doc_class": "site"}, seed=2)
+    if args.latency_samples:
+        run_latency(args.latency_samples, Vocabulary.from_jieba())
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
