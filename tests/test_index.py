@@ -782,3 +782,28 @@ def test_a_segment_written_through_spilled_runs_is_the_segment_written_in_memory
     (spilled, on_disk), (kept, in_memory) = segment("spilled", 1), segment("memory", 512)
     assert spilled >= 2 and kept == 0
     assert on_disk == in_memory and set(on_disk) == {".trm", ".pst"}
+
+
+def test_a_merge_reads_term_tables_across_chunk_boundaries(tmp_path: Path, monkeypatch) -> None:
+    # The term tables are read a chunk at a time; records that straddle chunks, and records
+    # bigger than a chunk, come out the same as with the whole table at once.
+    from docsvc.adapters import whoosh_write
+
+    entries = [entry(i, i, f"文档{i}", "，".join(["服务"] * (i * 50) + [f"词{i}", "合同", "sla-2026-001"]))
+               for i in range(1, 41)]
+
+    def merged(name: str) -> dict[str, bytes]:
+        path = tmp_path / name
+        ix = FileStorage(str(path)).create().create_index(build_schema(), "MAIN")
+        for batch in (entries[:15], entries[15:30], entries[30:]):
+            w = ix.writer(codec=DocsvcCodec(), compound=False)
+            for e in batch:
+                w.add_document(**_to_fields(e))
+            w.commit(merge=False)
+        ix.writer(codec=DocsvcCodec(), compound=False).commit(
+            mergetype=lambda writer, segments: [merge_segments(writer, segments)])
+        return {p.suffix: p.read_bytes() for p in path.iterdir() if p.suffix in (".trm", ".pst")}
+
+    whole = merged("whole")
+    monkeypatch.setattr(whoosh_write, "_READ_CHUNK", 64)  # smaller than most records
+    assert merged("chunked") == whole and set(whole) == {".trm", ".pst"}
