@@ -10,6 +10,7 @@ missing service into a failure instead of a silent skip.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -108,6 +109,17 @@ def bad_inputs(tmp_path_factory) -> Path:
 
 META = {"title": "大连港集团信息系统运维服务合同", "doc_type": "contract", "service_category": "4.2",
         "doc_class": "user", "project": "港口运维二期", "counterparty": "大连港集团有限公司"}
+
+
+def wait_for(predicate, timeout_s: float = 10.0) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout_s`` passes (False): for work that
+    another thread or process finishes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def add(svc: Docsvc, data: bytes = "合同正文：乙方提供7×24小时运维服务。".encode(), name: str = "合同.txt", **meta):

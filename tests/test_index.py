@@ -24,6 +24,7 @@ from docsvc.adapters.whoosh_index import (
 )
 from docsvc.adapters.whoosh_write import DocsvcCodec, DocsvcSegmentWriter, TermPool, merge_segments
 from docsvc.errors import InvalidInput, Unavailable
+from tests.conftest import wait_for
 
 UTC = dt.timezone.utc
 
@@ -694,15 +695,6 @@ def test_a_segment_removed_while_a_reader_reopens_is_retried_not_fatal(tmp_path:
 # --- streams (bulk import) -------------------------------------------------------------------
 
 
-def _wait_for(predicate, timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_a_stream_commits_each_finished_segment_and_replaces_indexed_versions(tmp_path: Path) -> None:
     index = WhooshIndex.open(tmp_path / "stream")
     index.clear()
@@ -713,7 +705,7 @@ def test_a_stream_commits_each_finished_segment_and_replaces_indexed_versions(tm
             committed += stream.add(entry(i, i, f"报告{i}", f"第{i}号机房巡检，UPS 告警"))
         # Each writer finishes a segment at its second document; they are committed while the
         # stream goes on, and searchable at once.
-        assert _wait_for(lambda: committed.extend(stream.poll()) or len(committed) == 4)
+        assert wait_for(lambda: committed.extend(stream.poll()) or len(committed) == 4)
         assert sorted(committed) == [1, 2, 3, 4]
         assert index.search(SearchRequest("告警")).total == 4
         committed += stream.finish()
@@ -732,7 +724,7 @@ def test_a_stream_whose_writer_dies_ends_and_keeps_what_it_committed(tmp_path: P
     index.clear()
     with index.stream(procs=2, segment_docs=1) as stream:
         committed = stream.add(entry(1, 1, "报告", "机房巡检"))
-        assert _wait_for(lambda: committed.extend(stream.poll()) or committed == [1])
+        assert wait_for(lambda: committed.extend(stream.poll()) or committed == [1])
         os.kill(stream._streams._workers[1].process.pid, signal.SIGKILL)  # the fault
         for i in range(2, 8):
             stream.add(entry(i, i, "报告", "机房巡检"))

@@ -10,7 +10,7 @@ from pypdf import PdfWriter
 from docsvc.adapters.whoosh_index import SearchRequest, WhooshIndex
 from docsvc.errors import Unavailable
 from docsvc.services.bulk import ImportStatus
-from tests.conftest import add
+from tests.conftest import add, wait_for
 
 SLA = "服务等级协议：乙方提供 7×24 小时运维服务，系统可用性不低于 99.9%，一级故障 15 分钟内响应。"
 CONTRACT = "信息服务管理合同：合同到期前三十日，双方协商续签事宜；争议提交大连仲裁委员会仲裁。"
@@ -133,17 +133,6 @@ def test_hostile_queries_get_clear_errors(filled):
             svc.index.search(SearchRequest(query=q))
         except InvalidInput as exc:
             assert exc.zh and exc.en
-
-
-def wait_for(predicate, timeout_s: float = 10.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_background_indexer_makes_uploads_searchable(svc):
