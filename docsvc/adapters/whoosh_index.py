@@ -944,8 +944,9 @@ class IndexStream:
     """Versions streamed into the index as they are archived (see :meth:`WhooshIndex.stream`
     and :class:`~docsvc.adapters.whoosh_write.SegmentStreams`). Each call returns the version
     ids committed meanwhile. A commit the write lock keeps out is tried again with the next
-    finished segment; a failed writer ends the stream (:attr:`failed`) and the versions it had
-    not committed are the caller's to index another way."""
+    finished segment; a failed writer, or a commit that fails otherwise, ends the stream
+    (:attr:`failed`): what was finished is still committed where it can be, and the versions
+    left are the caller's to index another way."""
 
     def __init__(self, index: WhooshIndex, streams: SegmentStreams) -> None:
         self._index = index
@@ -968,7 +969,7 @@ class IndexStream:
         return self._commit(self._streams.finish())
 
     def _commit(self, finished: list[StagedSegment]) -> list[int]:
-        if not finished or self.failed:
+        if not finished:  # (a stream that failed finishes no more segments)
             return []
         self._staged += finished
         try:

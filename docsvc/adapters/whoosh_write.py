@@ -215,7 +215,7 @@ class TermWritingFieldWriter(whoosh3.W3FieldWriter):
         term.start_field(self._fieldid, self._format)
 
 
-_READ_CHUNK = 1 << 20  # bytes of a term table or a posting list read at once in a merge
+_READ_CHUNK = 1 << 20  # bytes of a term table read at once in a merge (a posting list is read whole)
 
 
 def _numbered_terms(n: int, reader: Any) -> Iterator[tuple[tuple[str, bytes], int, bytes]]:
