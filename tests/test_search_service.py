@@ -222,3 +222,26 @@ def test_import_with_a_writer_process_dying_loses_nothing(svc, tmp_path, monkeyp
     assert not list((svc.index.index_dir / "staging").iterdir())
 
 
+
+
+def test_an_index_rebuilt_by_another_process_is_picked_up_without_a_restart(svc, config, monkeypatch):
+    from docsvc.app import open_docsvc
+    from docsvc.services import search
+
+    add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA", doc_type="sla")
+    svc.index.sync()
+    broken = svc.index.index
+    for f in svc.index.index_dir.iterdir():  # the fault: the index's files are gone (a bad restore)
+        if f.is_file() and "MAIN" in f.name:
+            f.unlink()
+    with pytest.raises(Unavailable):
+        broken.search(SearchRequest(query="可用性"))
+    assert broken.needs_rebuild and svc.index.index is broken  # kept for REOPEN_AFTER_S
+    other = open_docsvc(config)  # the operator's `docsvc index rebuild`, in another process
+    try:
+        assert other.index.rebuild() == 1
+    finally:
+        other.close()
+    monkeypatch.setattr(search, "REOPEN_AFTER_S", 0.0)
+    assert svc.index.index is not broken and not svc.index.index.needs_rebuild
+    assert [h.title for h in svc.index.index.search(SearchRequest(query="可用性")).hits] == ["港口运维 SLA"]

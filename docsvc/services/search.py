@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ REBUILD_CHUNK = 4000
 # Versions per segment of each writer process of a bulk import's stream: as big as a rebuild's,
 # for the same reason.
 BULK_SEGMENT_DOCS = 2000
+REOPEN_AFTER_S = 5.0  # see IndexService.index
 
 
 @dataclass(frozen=True)
@@ -84,14 +86,24 @@ class IndexService:
         self.extract_limits = extract_limits
         self._open_args = {"lock_timeout": lock_timeout_s, "search_timeout": search_timeout_s, "tz": tz}
         self._index: WhooshIndex | None = None
+        self._opened_at = 0.0
         self._lock = threading.Lock()
         self._rebuilding = threading.Lock()  # one rebuild at a time in this process
 
     @property
     def index(self) -> WhooshIndex:
+        """The index; one that needed a rebuild is opened again every REOPEN_AFTER_S (unless
+        this process is rebuilding it): a rebuild run by another process, or a read error that
+        passed, then heals a running server without a restart."""
         with self._lock:
+            now = time.monotonic()
+            if (self._index is not None and self._index.needs_rebuild and not self._rebuilding.locked()
+                    and now - self._opened_at >= REOPEN_AFTER_S):
+                self._index.close()
+                self._index = None
             if self._index is None:
                 self._index = WhooshIndex.open(self.index_dir, **self._open_args)
+                self._opened_at = now
             return self._index
 
     def close(self) -> None:
