@@ -339,7 +339,7 @@ def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[
 # whether they are XML): the same bytes inflate to the same output, so its verdict stands.
 # Documents made from one template share most of their parts (styles, theme, numbering,
 # settings: 800 KB to inflate and scan in python-docx's own), so a package is then checked for
-# the price of hashing them. Member size → inflated size.
+# the price of hashing them. The value is the member's inflated size.
 _CLEAN_MEMBERS: OrderedDict[tuple, int] = OrderedDict()
 _CLEAN_MEMBERS_MAX = 4096
 _CLEAN_MEMBER_MIN = 4096  # compressed bytes: below this, inflating costs less than hashing
@@ -415,7 +415,7 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: 
                     "dtd", "文档中不允许包含 DTD（<!DOCTYPE>）。",
                     "DTDs (<!DOCTYPE>) are not allowed in Office documents.",
                     member=info.filename[:200])
-            tail = chunk[-16:]
+            tail = (tail + chunk)[-16:] if len(chunk) < 16 else chunk[-16:]
             if keep:
                 kept.append(chunk)
     return size, b"".join(kept)
