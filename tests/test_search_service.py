@@ -245,3 +245,45 @@ def test_an_index_rebuilt_by_another_process_is_picked_up_without_a_restart(svc,
     monkeypatch.setattr(search, "REOPEN_AFTER_S", 0.0)
     assert svc.index.index is not broken and not svc.index.index.needs_rebuild
     assert [h.title for h in svc.index.index.search(SearchRequest(query="可用性")).hits] == ["港口运维 SLA"]
+
+
+def test_a_running_servers_indexer_leaves_an_imports_documents_to_it(svc, tmp_path):
+    svc.index.ensure()
+    applied = []
+
+    def progress(n: int) -> None:  # the server's background indexer, while the import goes on
+        applied.append(svc.index.sync().applied)
+
+    svc.importer.import_files(_inspection_folder(tmp_path, 6), {"doc_type": "report", "doc_class": "site",
+                                                                "service_category": "4.2"}, actor="导入员",
+                              progress=progress)
+    assert applied == [0] * 6  # claimed by the import, which indexes them itself
+    assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
+    assert svc.index.search(SearchRequest(query="巡检", per_page=50)).total == 6
+
+
+def test_edits_made_while_an_import_streams_a_document_reach_the_index(svc, tmp_path):
+    svc.index.ensure()
+    first: list[int] = []
+
+    def progress(n: int) -> None:  # someone edits the first two documents meanwhile
+        if first:
+            return
+        ids = sorted(svc.catalog.documents_by_id([1, 2]))
+        if len(ids) < 2:
+            return
+        first.extend(ids)
+        svc.archive.set_metadata(ids[0], {"project": "港口二期"}, actor="王芳")
+        svc.archive.add_version(ids[1], "第1号机房巡检记录（复核），无告警。".encode(), "巡检01.txt", actor="王芳",
+                                reason="复核")
+        svc.index.sync()  # the server's indexer: nothing of these documents is indexed yet
+
+    svc.importer.import_files(_inspection_folder(tmp_path, 5), {"doc_type": "report", "doc_class": "site",
+                                                                "service_category": "4.2"}, actor="导入员",
+                              progress=progress)
+    assert first and svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
+    edited = svc.index.search(SearchRequest(query="", filters={"project": ["港口二期"]})).hits
+    assert [h.document_id for h in edited] == [first[0]]
+    revised = svc.index.search(SearchRequest(query="巡检", filters={"document_id": [str(first[1])]},
+                                             all_versions=True, per_page=10)).hits
+    assert sorted((h.number, h.is_latest) for h in revised) == [(1, False), (2, True)]

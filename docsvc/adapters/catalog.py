@@ -242,9 +242,13 @@ class Tx:
                                                      suggestions.c.state == "pending")
                           .values(state=state, resolved_at=self.now, resolved_by=actor))
 
-    def enqueue_index(self, document_id: int, version_id: int | None, op: str) -> None:
+    def enqueue_index(self, document_id: int, version_id: int | None, op: str, *,
+                      claim_s: float | None = None) -> None:
+        """Queue an index change; ``claim_s``: the caller indexes it itself and other indexers
+        leave the row alone for that long (see SqlCatalog.outbox)."""
+        claimed = self.now + dt.timedelta(seconds=claim_s) if claim_s else None
         self.conn.execute(_INSERT_OUTBOX, {"document_id": document_id, "version_id": version_id, "op": op,
-                                           "created_at": self.now})
+                                           "created_at": self.now, "claimed_until": claimed})
 
 
 def _metadata_row(meta: Metadata) -> dict[str, Any]:
@@ -449,16 +453,29 @@ class SqlCatalog:
                           r["producer"]) for r in rows]
 
     # -- index outbox and extracted text ------------------------------------------------
-    def outbox(self, *, limit: int, after_id: int = 0) -> list[OutboxItem]:
+    def outbox(self, *, limit: int, after_id: int = 0, claimed: bool = False) -> list[OutboxItem]:
+        """Queued index changes in order; rows claimed by a bulk import that has not let them
+        go yet only with ``claimed``."""
+        query = sa.select(index_outbox).where(index_outbox.c.id > after_id)
+        if not claimed:
+            query = query.where(sa.or_(index_outbox.c.claimed_until.is_(None), index_outbox.c.claimed_until <= utcnow()))
         with self._read() as conn:
-            rows = conn.execute(sa.select(index_outbox).where(index_outbox.c.id > after_id)
-                                .order_by(index_outbox.c.id).limit(limit)).mappings().all()
+            rows = conn.execute(query.order_by(index_outbox.c.id).limit(limit)).mappings().all()
         return [OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"])
                 for r in rows]
 
     def outbox_max_id(self) -> int:
         with self._read() as conn:
             return conn.execute(sa.select(sa.func.max(index_outbox.c.id))).scalar() or 0
+
+    def requeue_index(self, changes: Sequence[tuple[int, int | None, str]]) -> None:
+        """Queue index changes ``(document id, version id or None, op)`` that derived data
+        needs again (not audited: nothing in the archive changed)."""
+        if changes:
+            now = utcnow()
+            with self._write() as conn:
+                conn.execute(_INSERT_OUTBOX, [{"document_id": d, "version_id": v, "op": op, "created_at": now}
+                                              for d, v, op in changes])
 
     def outbox_done(self, ids: Sequence[int] = (), *, up_to: int | None = None,
                     added_versions: Sequence[int] = ()) -> None:

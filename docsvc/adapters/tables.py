@@ -83,6 +83,8 @@ index_outbox = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
+    # Until then the row is left to whoever claimed it (a bulk import indexing its versions).
+    sa.Column("claimed_until", sa.DateTime(timezone=True)),
 )
 
 # Word templates: each version's .docx is a blob; its schema is kept as canonical JSON text.

@@ -94,7 +94,7 @@ def index() -> None:
 @handled
 def index_sync(ctx: Context, as_json: bool) -> None:
     """把待办队列中的变更写入索引 / apply pending changes to the index."""
-    report = ctx.svc.index.sync()
+    report = ctx.svc.index.sync(claimed=True)  # everything queued, a running import's rows included
     if as_json:
         emit_json(report.__dict__)
     elif report.error:

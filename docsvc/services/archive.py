@@ -137,7 +137,10 @@ class ArchiveService:
                      reason: str = "", source: VersionSource = VersionSource.UPLOAD,
                      provenance: Mapping[str, Any] | None = None,
                      renditions: Sequence[RenditionInput] = (),
-                     suggested: SuggestionRecord | None = None) -> AddResult:
+                     suggested: SuggestionRecord | None = None,
+                     claim_index_s: float | None = None) -> AddResult:
+        """A new document and its first version. ``claim_index_s``: the caller indexes the
+        version itself (a bulk import) and other indexers leave it that long."""
         meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
         media_type = self.inspect(data, filename)
         filename = clean_filename(filename)
@@ -162,7 +165,7 @@ class ArchiveService:
                 tx.append_audit("docsvc", AuditAction.LABELS_SUGGESTED, document_id=doc_id, version=1,
                                 details={"suggestion": dict(suggested.suggestion),
                                          "model": suggested.model_version})
-            tx.enqueue_index(doc_id, version_id, "add")
+            tx.enqueue_index(doc_id, version_id, "add", claim_s=claim_index_s)
             fault_point("before_commit")
         fault_point("after_commit")
         self._committed()

@@ -89,7 +89,8 @@ class Importer:
                     progress(1)
             if finishing:
                 finishing()
-        self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS)  # what the stream did not index, if anything
+        # What the stream did not index, if anything, and what changed meanwhile (its own rows included).
+        self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS, claimed=True)
         return ImportReport(items)
 
     def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model, projects: set[str],
@@ -122,7 +123,7 @@ class Importer:
                 meta["project"] = s.project
             suggested = SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
         result = self.archive.add_document(data, path.name, meta, actor=actor, reason="批量导入 / bulk import",
-                                           suggested=suggested)
+                                           suggested=suggested, claim_index_s=indexing.claim_s)
         indexing.add(result.version, result.document, text)
         if result.document.metadata.project:
             projects.add(result.document.metadata.project)

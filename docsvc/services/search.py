@@ -45,6 +45,9 @@ REBUILD_CHUNK = 4000
 # for the same reason.
 BULK_SEGMENT_DOCS = 2000
 REOPEN_AFTER_S = 5.0  # see IndexService.index
+# How long a bulk import's new versions are left to it by other indexers (a running server's):
+# it commits them within a segment's filling, a minute or two; if it dies, they wait this long.
+BULK_CLAIM_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -156,18 +159,18 @@ class IndexService:
         return not index.needs_rebuild
 
     # -- outbox -------------------------------------------------------------------------
-    def sync(self, *, batch: int = 200, procs: int = 1, limit: int | None = None,
+    def sync(self, *, batch: int = 200, procs: int = 1, limit: int | None = None, claimed: bool = False,
              progress: Callable[[int], None] | None = None) -> SyncReport:
         """Apply the outbox in order until it is empty (or ``limit`` items are applied) or a
         write fails. ``procs`` > 1 writes each batch in that many forked processes (not in
-        the server)."""
+        the server). Rows a bulk import claimed are left to it unless ``claimed``."""
         index = self.index
         if not self.ensure():
             return SyncReport(pending=self.catalog.counts()["outbox_pending"], error=index.rebuild_reason)
         applied = 0
         while True:
             size = batch if limit is None else min(batch, limit - applied)
-            items = self.catalog.outbox(limit=size) if size > 0 else []
+            items = self.catalog.outbox(limit=size, claimed=claimed) if size > 0 else []
             if not items:
                 return SyncReport(applied=applied)
             try:
@@ -406,6 +409,7 @@ class BulkIndexing:
         self._service = service
         self._stream = stream
         self._cache: list[dict[str, Any]] = []
+        self._streamed: dict[int, tuple[int, dict[str, Any]]] = {}  # version id → document id, metadata
 
     def extract(self, sha256: str, data: bytes, media_type: str) -> Extraction:
         """:meth:`IndexService.extract`, cached with the next hundred: a commit per file was a
@@ -421,19 +425,43 @@ class BulkIndexing:
         rows, self._cache = self._cache, []
         self._service.catalog.put_extractions(rows)
 
+    @property
+    def claim_s(self) -> float | None:
+        """How long the outbox rows of the documents this streams are left to it (pass to
+        ArchiveService.add_document); None when it indexes nothing itself."""
+        return BULK_CLAIM_S if self._stream is not None else None
+
     def add(self, version: Version, doc: Document, text: Extraction) -> None:
         """Stream a new document's first version (a later version also flips its siblings'
         latest flag, which :meth:`IndexService.sync` does)."""
         if self._stream is not None and version.number == 1 and not self._stream.failed:
-            self._done(self._stream.add(self._service._entry(version, doc, version.id, text)))
+            entry = self._service._entry(version, doc, version.id, text)
+            self._streamed[version.id] = (doc.id, _metadata_fields(doc))
+            self._done(self._stream.add(entry))
 
     def finish(self) -> None:
         if self._stream is not None and not self._stream.failed:
             self._done(self._stream.finish())
 
     def _done(self, version_ids: list[int]) -> None:
-        if version_ids:
-            self._service.catalog.outbox_done(added_versions=version_ids)
+        """The stream committed these versions: remove their outbox rows, and queue again what
+        changed meanwhile (the entry was made when the file was archived; someone may have
+        edited the document or added a version since, and the server's indexer then had
+        nothing of it to change yet)."""
+        if not version_ids:
+            return
+        streamed = {v: self._streamed.pop(v) for v in version_ids}
+        doc_ids = sorted({d for d, _ in streamed.values()})
+        docs = self._service.catalog.documents_by_id(doc_ids)
+        latest = self._service.catalog.latest_version_ids(doc_ids)
+        again: list[tuple[int, int | None, str]] = []
+        for version_id, (doc_id, fields) in streamed.items():
+            if doc_id in docs and _metadata_fields(docs[doc_id]) != fields:
+                again.append((doc_id, None, "metadata"))
+            if latest.get(doc_id, version_id) != version_id:
+                again.append((doc_id, latest[doc_id], "add"))
+        self._service.catalog.requeue_index(again)
+        self._service.catalog.outbox_done(added_versions=version_ids)
 
 
 def _extraction_row(sha256: str, result: Extraction) -> dict[str, Any]:
