@@ -429,7 +429,7 @@ class BulkIndexing:
     def claim_s(self) -> float | None:
         """How long the outbox rows of the documents this streams are left to it (pass to
         ArchiveService.add_document); None when it indexes nothing itself."""
-        return BULK_CLAIM_S if self._stream is not None else None
+        return BULK_CLAIM_S if self._stream is not None and not self._stream.failed else None
 
     def add(self, version: Version, doc: Document, text: Extraction) -> None:
         """Stream a new document's first version (a later version also flips its siblings'
