@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import PeakMemory  # noqa: E402
 from corpus import Vocabulary, docx_bytes, paragraph  # noqa: E402
 
-from docsvc.adapters.whoosh_index import SearchRequest  # noqa: E402
+from docsvc.core.search import SearchRequest  # noqa: E402
 from docsvc.app import open_docsvc  # noqa: E402
 
 

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import jieba
 
-from docsvc.adapters.whoosh_index import IndexEntry
+from docsvc.core.search import IndexEntry
 from docsvc.core.model import BUILTIN_DOC_TYPES, DocClass, ServiceCategory
 
 _CJK_WORD = re.compile(r"^[\u4e00-\u9fff]+$")

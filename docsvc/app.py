@@ -102,8 +102,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     archive = ArchiveService(catalog, blobs, vocab, max_upload_bytes=conf["MAX_UPLOAD_BYTES"],
                              package_limits=package_limits)
     index = IndexService(
-        catalog, blobs, Path(conf["INDEX_DIR"]), search_timeout_s=conf["SEARCH_TIMEOUT_S"],
-        lock_timeout_s=conf["INDEX_LOCK_TIMEOUT_S"], tz=_zone(conf["TIMEZONE"]),
+        catalog, blobs, _index_opener(conf, catalog), Path(conf["INDEX_DIR"]),
         extract_limits=ExtractLimits(max_input_bytes=conf["MAX_UPLOAD_BYTES"],
                                      pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
                                      pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),
@@ -118,6 +117,24 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
         templates.sync_shipped()
     return Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
                   Importer(archive, index, classifier), converter)
+
+
+def _index_opener(conf: Mapping[str, Any], catalog: SqlCatalog) -> Callable[[], Any]:
+    """How to open the search engine the settings name (see docsvc.core.search.SearchIndex)."""
+    tz = _zone(conf["TIMEZONE"])
+    if conf["SEARCH_BACKEND"] == "postgres":
+        from docsvc.adapters.pg_search import PostgresIndex
+
+        if catalog.engine.dialect.name != "postgresql":
+            raise InvalidInput(
+                "DOCSVC_SEARCH_BACKEND=postgres 需要 PostgreSQL 目录库：请同时设置 DOCSVC_DATABASE_URL=postgresql+psycopg://…。",
+                "DOCSVC_SEARCH_BACKEND=postgres needs the catalog on PostgreSQL: set "
+                "DOCSVC_DATABASE_URL=postgresql+psycopg://… too.", field="DOCSVC_SEARCH_BACKEND")
+        return lambda: PostgresIndex.open(catalog.engine, search_timeout=conf["SEARCH_TIMEOUT_S"], tz=tz)
+    from docsvc.adapters.whoosh_index import WhooshIndex
+
+    return lambda: WhooshIndex.open(Path(conf["INDEX_DIR"]), lock_timeout=conf["INDEX_LOCK_TIMEOUT_S"],
+                                    search_timeout=conf["SEARCH_TIMEOUT_S"], tz=tz)
 
 
 class LazyConverter:

@@ -30,6 +30,13 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _choice(value: Any, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise ValueError(f"not one of {allowed}: {value!r}")
+    return text
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -51,6 +58,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "", "目录库地址；留空则使用归档目录中的 SQLite（WAL）。设为 postgresql+psycopg://… 即切换到 PostgreSQL。",
             "Catalog URL; empty means SQLite (WAL) inside the archive folder. "
             "Set postgresql+psycopg://… to switch to PostgreSQL."),
+    Setting("SEARCH_BACKEND", "whoosh", "全文检索引擎：whoosh（默认，索引目录在本机）或 postgres（索引表在 PostgreSQL 目录库中，"
+            "多台服务器共用；切换后运行 docsvc index rebuild）。",
+            "Full-text search engine: whoosh (the default, an index folder on this machine) or postgres (index "
+            "tables in the PostgreSQL catalog, shared by any number of servers; run docsvc index rebuild after "
+            "switching).", lambda v: _choice(v, ("whoosh", "postgres"))),
     Setting("MAX_UPLOAD_BYTES", 50 * MiB, "单个上传文件的大小上限（字节）。",
             "Largest accepted upload, in bytes.", int),
     Setting("MAX_ZIP_MEMBERS", 1000, "Word 文档（ZIP 包）内允许的最多文件数。",

@@ -18,10 +18,8 @@ from whoosh import formats
 from whoosh.codec import whoosh3
 from whoosh.filedb.filestore import FileStorage
 
-from docsvc.adapters.whoosh_index import (
-    MERGE_FACTOR, META_FILE, IndexEntry, SearchRequest, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema,
-    make_snippet,
-)
+from docsvc.core.search import IndexEntry, SearchRequest, Snippet, make_snippet
+from docsvc.adapters.whoosh_index import MERGE_FACTOR, META_FILE, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema
 from docsvc.adapters.whoosh_write import DocsvcCodec, DocsvcSegmentWriter, TermPool, merge_segments
 from docsvc.errors import InvalidInput, Unavailable
 from tests.conftest import wait_for
@@ -115,7 +113,7 @@ def test_word_jieba_does_not_know_is_found_through_bigrams(ix: WhooshIndex) -> N
     index.upsert([entry(20, 20, "新词", "我们部署了赛博朋克风格的监控大屏。")])
     assert ids(index, "赛博朋克") == [20]
     hit = index.search(SearchRequest("赛博朋克")).hits[0]
-    assert "<mark>赛博朋克</mark>" in hit.snippet
+    assert "赛博朋克" in marked(hit.snippet)
 
 
 def test_unknown_name_glued_to_a_known_word_is_found(ix: WhooshIndex) -> None:
@@ -312,21 +310,26 @@ def test_sort_by_date_and_paging(ix: WhooshIndex) -> None:
         ix.search(SearchRequest("", sort="title"))
 
 
-def test_snippets_are_html_safe_and_marked(ix: WhooshIndex) -> None:
+def test_snippets_are_plain_text_with_marked_spans(ix: WhooshIndex) -> None:
     ix.upsert([entry(30, 30, "<b>标题</b>", '前言<script>alert("x")</script>&续签条款如下')])
     hit = ix.search(SearchRequest("续签 标题", filters={"document_id": ["30"]})).hits[0]
-    assert "<script>" not in hit.snippet
-    assert "&lt;script&gt;" in hit.snippet and "&amp;" in hit.snippet
-    assert "<mark>续签</mark>" in hit.snippet
+    assert hit.snippet.text == '前言<script>alert("x")</script>&续签条款如下'  # the face escapes it
+    assert marked(hit.snippet) == ["续签"]
     assert hit.title == "<b>标题</b>"  # plain value: the page template escapes it
-    assert not ix.search(SearchRequest("续签", highlight=False)).hits[0].snippet.count("<mark>")
+    assert not ix.search(SearchRequest("续签", highlight=False)).hits[0].snippet.marks
 
 
 def test_snippet_window() -> None:
     text = "无关内容。" * 100 + "这里是续签条款。" + "其他。" * 100
-    s = make_snippet(text, [(500, 502)])
-    assert "<mark>" in s and s.startswith("…") and s.endswith("…")
-    assert make_snippet("a<b", []) == "a&lt;b"
+    s = make_snippet(text, [(503, 505)])
+    assert marked(s) == ["续签"] and s.text.startswith("…") and s.text.endswith("…")
+    assert make_snippet("a<b\n\n  c", []) == Snippet("a<b c")
+    spaced = make_snippet("前  言\n续签", [(5, 7)])
+    assert spaced.text == "前 言 续签" and marked(spaced) == ["续签"]
+
+
+def marked(s: Snippet) -> list[str]:
+    return [s.text[a:b] for a, b in s.marks]
 
 
 # --- hostile queries ------------------------------------------------------------------------

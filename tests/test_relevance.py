@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, WhooshIndex
+from docsvc.core.search import IndexEntry, SearchRequest
+from docsvc.adapters.whoosh_index import WhooshIndex
 
 DATA = Path(__file__).parent / "data" / "search"
 QUERIES = json.loads((DATA / "queries.json").read_text(encoding="utf-8"))

@@ -7,7 +7,8 @@ import io
 import pytest
 from pypdf import PdfWriter
 
-from docsvc.adapters.whoosh_index import SearchRequest, WhooshIndex
+from docsvc.core.search import SearchRequest
+from docsvc.adapters.whoosh_index import WhooshIndex
 from docsvc.errors import Unavailable
 from docsvc.services.bulk import ImportStatus
 from tests.conftest import add, wait_for
@@ -103,7 +104,7 @@ def test_drift_is_reported_and_a_lost_index_is_rebuilt(filled):
     assert svc.index.check().ok
     # Losing the index's table of contents (a crash mid-commit) is detected at open.
     svc.index.close()
-    for toc in svc.index.index_dir.glob("_MAIN_*.toc"):
+    for toc in svc.index.state_dir.glob("_MAIN_*.toc"):
         toc.unlink()
     svc.index._index = None
     assert svc.index.index.needs_rebuild
@@ -190,7 +191,7 @@ def test_import_streams_each_document_to_the_writers_as_it_is_archived(svc, tmp_
     assert [h.title for h in svc.index.search(SearchRequest(query="xj-007")).hits] == ["巡检07"]
     # One segment per writer and two documents, and the leftovers of each writer at the end.
     assert sorted(seg.doc_count_all() for seg in svc.index.index._ix._segments()) == [1, 2, 2, 2, 2, 2]
-    assert not list((svc.index.index_dir / "staging").iterdir())  # the staging folder is gone
+    assert not list((svc.index.state_dir / "staging").iterdir())  # the staging folder is gone
 
 
 def test_import_with_a_writer_process_dying_loses_nothing(svc, tmp_path, monkeypatch):
@@ -219,7 +220,7 @@ def test_import_with_a_writer_process_dying_loses_nothing(svc, tmp_path, monkeyp
     # What the stream did not commit stayed queued, and the sync at the end indexed it.
     assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
     assert len(svc.index.search(SearchRequest(query="巡检", per_page=50)).hits) == 9
-    assert not list((svc.index.index_dir / "staging").iterdir())
+    assert not list((svc.index.state_dir / "staging").iterdir())
 
 
 
@@ -231,7 +232,7 @@ def test_an_index_rebuilt_by_another_process_is_picked_up_without_a_restart(svc,
     add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA", doc_type="sla")
     svc.index.sync()
     broken = svc.index.index
-    for f in svc.index.index_dir.iterdir():  # the fault: the index's files are gone (a bad restore)
+    for f in svc.index.state_dir.iterdir():  # the fault: the index's files are gone (a bad restore)
         if f.is_file() and "MAIN" in f.name:
             f.unlink()
     with pytest.raises(Unavailable):

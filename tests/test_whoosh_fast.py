@@ -13,7 +13,8 @@ from whoosh import collectors
 from whoosh import query as wq
 
 from docsvc.adapters import whoosh_fast, whoosh_index
-from docsvc.adapters.whoosh_index import IndexEntry, SearchRequest, SortOrder, WhooshIndex, _BoundedCollector, _QueryBuilder
+from docsvc.core.search import IndexEntry, SearchRequest, SortOrder
+from docsvc.adapters.whoosh_index import WhooshIndex, _BoundedCollector, _QueryBuilder
 from docsvc.core import query as q
 
 WORDS = ["服务", "运维", "巡检", "合同", "续签", "可用性", "故障", "响应", "备份", "数据库", "网络", "安全",

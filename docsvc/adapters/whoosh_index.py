@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import html
 import json
 import math
 import os
@@ -33,7 +32,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -57,20 +56,20 @@ from docsvc.adapters.whoosh_write import (
 from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.model import DocClass
+from docsvc.core.search import (
+    FACETS, MAX_QUERY_WORDS, TITLE_BOOST, Hit, IndexEntry, SearchRequest, SearchResult, Snippet, SortOrder,
+    check_metadata_changes, check_request, find_strings, make_snippet, resolve_filters, visible_site_projects,
+)
 from docsvc.errors import InvalidInput, Unavailable
 
 SCHEMA_VERSION = 2  # 2: Zh* formats (same postings, written faster)
 META_FILE = "docsvc_index.json"
+CURSOR_FILE = "docsvc_rebuild_cursor.json"  # where an unfinished rebuild stopped
 STAGING_DIR = "staging"  # streams' writer processes build their segments in here (see IndexStream)
 STAGING_LOCK = ".lock"
 INDEX_NAME = "MAIN"
 
-TITLE_BOOST = 3.0  # a word in the title says more about a document than one in the body
 COORD_SCALE = 0.9  # Whoosh's coordination bonus: documents matching more of the words rank higher
-MAX_QUERY_WORDS = 32  # analysed words per query, after stop words: bounds the query's cost
-MAX_PER_PAGE = 100
-MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
-SNIPPET_CHARS = 160
 
 
 # --- analyzers ------------------------------------------------------------------------------
@@ -231,107 +230,6 @@ def build_schema() -> Schema:
     )
 
 
-# --- values ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """One archived version as the index sees it (plain values, no Whoosh types)."""
-
-    version_id: int
-    document_id: int
-    number: int
-    title: str
-    content: str = ""
-    is_latest: bool = True
-    sha256: str = ""
-    original_filename: str = ""
-    doc_type: str = ""
-    service_category: str = ""
-    doc_class: str = ""
-    service_scope: str = ""
-    project: str = ""
-    counterparty: str = ""
-    tags: tuple[str, ...] = ()
-    status: str = ""
-    year: int | None = None
-    created_at: dt.datetime | None = None  # aware or UTC
-    effective_date: dt.date | None = None
-    review_due: dt.date | None = None
-    extraction_status: str = "ok"
-
-
-class SortOrder(StrEnum):
-    RELEVANCE = "relevance"
-    DATE = "date"  # newest first
-
-
-FACETS = ("doc_type", "service_category", "doc_class", "project", "counterparty", "year")
-
-# Filter names a caller may use (an allow-list: anything else is InvalidInput), and the field.
-FILTER_FIELDS: dict[str, str] = {
-    "doc_type": "doc_type", "service_category": "service_category", "doc_class": "doc_class",
-    "service_scope": "service_scope", "project": "project", "counterparty": "counterparty",
-    "tag": "tags", "tags": "tags", "status": "status", "year": "year",
-    "extraction_status": "extraction_status", "document_id": "document_id",
-}
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    query: str = ""
-    filters: Mapping[str, list[str]] = field(default_factory=dict)  # OR within a key, AND across keys
-    all_versions: bool = False
-    page: int = 1
-    per_page: int = 20
-    sort: str = SortOrder.RELEVANCE
-    highlight: bool = True
-    facets: bool = True
-    # Access control: when given, only these documents can appear in hits, totals and facets.
-    allowed_document_ids: frozenset[int] | None = None
-    # Access control for on-site documents (spec 9.2): when given, a version with doc_class
-    # "site" can appear only if its project is one of these; user documents (9.1) are not
-    # affected. A query filter, so totals and facet counts follow it (principal.site_projects).
-    site_projects: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
-class Hit:
-    version_id: int
-    document_id: int
-    number: int
-    title: str
-    original_filename: str
-    score: float
-    snippet: str  # HTML-safe: text escaped, matches wrapped in <mark>
-    is_latest: bool
-    sha256: str
-    doc_type: str
-    service_category: str
-    doc_class: str
-    service_scope: str
-    project: str
-    counterparty: str
-    tags: tuple[str, ...]
-    status: str
-    year: int | None
-    created_at: dt.datetime | None
-    effective_date: dt.date | None
-    review_due: dt.date | None
-    extraction_status: str
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    total: int
-    hits: list[Hit]
-    facets: dict[str, dict[str, int]]
-    page: int
-    per_page: int
-    partial: bool  # the time limit stopped the search: hits and counts are incomplete
-    took_ms: float
-
-
 # --- the index ------------------------------------------------------------------------------
 
 
@@ -460,6 +358,21 @@ class WhooshIndex:
         self.needs_rebuild = False
         self.rebuild_reason = ""
 
+    def rebuild_cursor(self) -> dict[str, int] | None:
+        try:
+            return {k: int(v) for k, v in json.loads((self.path / CURSOR_FILE).read_text("utf-8")).items()}
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def save_rebuild_cursor(self, cursor: Mapping[str, int] | None) -> None:
+        path = self.path / CURSOR_FILE
+        if cursor is None:
+            path.unlink(missing_ok=True)
+            return
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(cursor)), "utf-8")
+        tmp.replace(path)
+
     def optimize(self) -> None:
         """Merge all segments into one (slow: every posting is rewritten; for a quiet hour)."""
         with self._writer(commit={"optimize": True}):
@@ -542,16 +455,7 @@ class WhooshIndex:
 
     def update_metadata(self, document_id: int, changes: Mapping[str, Any]) -> int:
         """Apply metadata ``changes`` (IndexEntry field names) to every version of a document."""
-        allowed = {f.name for f in fields(IndexEntry)} - {"version_id", "document_id", "number", "content",
-                                                          "sha256", "is_latest"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise InvalidInput(f"不能修改索引字段：{', '.join(sorted(unknown))}",
-                               f"Index fields that cannot be updated: {', '.join(sorted(unknown))}",
-                               field=sorted(unknown)[0])
-        values = dict(changes)
-        if "tags" in values:
-            values["tags"] = tuple(values["tags"] or ())
+        values = check_metadata_changes(changes)
         return self._rewrite(document_id, lambda e: replace(e, **values))
 
     def _rewrite(self, document_id: int, change: Any) -> int:
@@ -775,7 +679,7 @@ class WhooshIndex:
 
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
-        _check_request(request)
+        check_request(request)
         node = q.parse_query(request.query)
         builder = _QueryBuilder(self.tz)
         main = builder.build_root(node) if node is not None else wq.Every()
@@ -922,7 +826,7 @@ class WhooshIndex:
             values.append(v)
         return np.array([codes_of[v] for v in raw], dtype=np.int64)
 
-    def _snippets(self, searcher: Any, hits: list[Any], builder: "_QueryBuilder") -> dict[int, str]:
+    def _snippets(self, searcher: Any, hits: list[Any], builder: "_QueryBuilder") -> dict[int, Snippet]:
         if not hits:
             return {}
         spans: dict[int, list[tuple[int, int]]] = {h.docnum: [] for h in hits}
@@ -930,12 +834,12 @@ class WhooshIndex:
         for word in sorted(builder.highlight_terms):
             for d, found in self._fast.characters(searcher, "content", word, docnums).items():
                 spans[d].extend(found)
-        out: dict[int, str] = {}
+        out: dict[int, Snippet] = {}
         for h in hits:
             content = h.get("content", "") or ""
             found = spans[h.docnum]
             if builder.highlight_strings:
-                found = found + _find_strings(content, builder.highlight_strings)
+                found = found + find_strings(content, builder.highlight_strings)
             out[h.docnum] = make_snippet(content, found)
         return out
 
@@ -1315,46 +1219,15 @@ class _QueryBuilder:
             # Not on-site, or on-site in one of the projects (an on-site document without a
             # project is in none of them).
             visible: list[wq.Query] = [wq.Not(wq.Term("doc_class", DocClass.SITE.value))]
-            visible += [wq.Term("project", p) for p in sorted(request.site_projects) if p.strip()]
+            visible += [wq.Term("project", p) for p in visible_site_projects(request.site_projects)]
             out.append(visible[0] if len(visible) == 1 else wq.Or(visible))
-        for key, values in request.filters.items():
-            name = FILTER_FIELDS.get(key)
-            if name is None:
-                raise InvalidInput(f"未知的筛选字段“{key}”。可用：{', '.join(sorted(FILTER_FIELDS))}",
-                                   f"Unknown filter '{key}'. Known filters: {', '.join(sorted(FILTER_FIELDS))}",
-                                   field=key)
-            if isinstance(values, str):
-                values = [values]
-            values = [str(v) for v in values if str(v).strip()]
-            if not values:
-                continue
-            if len(values) > 100:
-                raise InvalidInput("筛选值过多（最多 100 个）。", "Too many filter values (at most 100).", field=key)
-            if name == "year":
-                try:
-                    terms = [wq.Term("year", int(v)) for v in values]
-                except ValueError:
-                    raise InvalidInput("年份筛选必须是数字，例如 2026。", "The year filter must be a number, e.g. 2026.",
-                                       field=key) from None
-            elif name == "tags":
-                terms = [wq.Term("tags", v.strip().lower()) for v in values]
+        for f in resolve_filters(request):
+            if f.name in ("year", "document_id"):
+                terms = [wq.Term(f.name, v if f.name == "year" else str(v)) for v in f.values]
             else:
-                terms = [wq.Term(name, v.strip()) for v in values]
+                terms = [wq.Term(f.name, v) for v in f.values]
             out.append(terms[0] if len(terms) == 1 else wq.Or(terms))
         return out
-
-
-def _check_request(r: SearchRequest) -> None:
-    if r.page < 1 or not 1 <= r.per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"分页参数无效：page ≥ 1，per_page 为 1–{MAX_PER_PAGE}。",
-                           f"Invalid paging: page must be ≥ 1 and per_page 1–{MAX_PER_PAGE}.", field="page")
-    if r.page * r.per_page > MAX_RESULT_WINDOW:
-        raise InvalidInput(f"只能翻到前 {MAX_RESULT_WINDOW} 条结果，请缩小搜索范围。",
-                           f"Only the first {MAX_RESULT_WINDOW} results can be paged; narrow the search.",
-                           field="page")
-    if r.sort not in tuple(SortOrder):
-        raise InvalidInput(f"未知的排序方式“{r.sort}”，可选 relevance 或 date。",
-                           f"Unknown sort '{r.sort}'; use relevance or date.", field="sort")
 
 
 class _BoundedCollector(FilterCollector):
@@ -1490,80 +1363,9 @@ class _StoredHit:
         return self.stored.get(name, default)
 
 
-def _hit(h: Any, snippet: str | None) -> Hit:
+def _hit(h: Any, snippet: Snippet | None) -> Hit:
     e = _from_stored(h.fields())
-    if snippet is None:
-        snippet = make_snippet(e.content, [])
-    return Hit(
-        version_id=e.version_id, document_id=e.document_id, number=e.number, title=e.title,
-        original_filename=e.original_filename, score=float(h.score or 0.0), snippet=snippet,
-        is_latest=e.is_latest, sha256=e.sha256, doc_type=e.doc_type, service_category=e.service_category,
-        doc_class=e.doc_class, service_scope=e.service_scope, project=e.project, counterparty=e.counterparty,
-        tags=e.tags, status=e.status, year=e.year, created_at=e.created_at, effective_date=e.effective_date,
-        review_due=e.review_due, extraction_status=e.extraction_status,
-    )
+    return Hit.of(e, float(h.score or 0.0), snippet if snippet is not None else make_snippet(e.content, []))
 
 
-# --- snippets -------------------------------------------------------------------------------
-
-_WS_RE = re.compile(r"\s+")
-
-
-def _find_strings(content: str, needles: set[str]) -> list[tuple[int, int]]:
-    """Occurrences of normalised ``needles`` in ``content`` (for words found via bigrams, whose
-    offsets are not stored). Folding is per character, so offsets map back one to one."""
-    folded = text.normalize(content)
-    if len(folded) != len(content):
-        return []  # a character that folds to several: skip rather than mark the wrong place
-    spans = []
-    for needle in needles:
-        start = folded.find(needle)
-        while start >= 0 and len(spans) < 200:
-            spans.append((start, start + len(needle)))
-            start = folded.find(needle, start + len(needle))
-    return spans
-
-
-def make_snippet(content: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS) -> str:
-    """An HTML-safe excerpt of ``content`` around the densest cluster of ``spans``, with the
-    spans wrapped in ``<mark>``. Without spans: the beginning of the text."""
-    if not spans:
-        head = content[:width]
-        return _esc(head) + ("…" if len(content) > width else "")
-    merged: list[list[int]] = []
-    for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    best, best_count, j = 0, 0, 0
-    for i in range(len(merged)):
-        while j < len(merged) and merged[j][1] <= merged[i][0] + width:
-            j += 1
-        if j - i > best_count:
-            best, best_count = i, j - i
-    start = max(0, merged[best][0] - width // 4)
-    end = min(len(content), start + width)
-    parts = ["…" if start > 0 else ""]
-    cur = start
-    for s, e in merged[best:]:
-        if s >= end:
-            break
-        s, e = max(s, cur), min(e, end)
-        parts.append(_esc(content[cur:s]))
-        parts.append(f"<mark>{_esc(content[s:e])}</mark>")
-        cur = e
-    parts.append(_esc(content[cur:end]))
-    if end < len(content):
-        parts.append("…")
-    return "".join(parts)
-
-
-def _esc(s: str) -> str:
-    return html.escape(_WS_RE.sub(" ", s), quote=True)
-
-
-__all__ = [
-    "FACETS", "FILTER_FIELDS", "Hit", "IndexEntry", "SCHEMA_VERSION", "SearchRequest", "SearchResult",
-    "SortOrder", "WhooshIndex", "ZhTokenizer", "build_schema", "make_snippet",
-]
+__all__ = ["SCHEMA_VERSION", "WhooshIndex", "ZhTokenizer", "build_schema"]

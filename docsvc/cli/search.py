@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import sys
@@ -11,22 +10,25 @@ from typing import Any
 import click
 
 from docsvc import errors
-from docsvc.adapters.whoosh_index import Hit, SearchRequest
+from docsvc.core.search import Hit, SearchRequest, Snippet
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx, read_file
 from docsvc.services.search import parse_filters
 
 
 def hit_dict(h: Hit) -> dict[str, Any]:
     return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
-            "original_filename": h.original_filename, "score": round(h.score, 4), "snippet": h.snippet,
+            "original_filename": h.original_filename, "score": round(h.score, 4), "snippet": plain_snippet(h.snippet),
+            "highlights": [list(m) for m in h.snippet.marks],
             "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,
             "doc_class": h.doc_class, "project": h.project, "counterparty": h.counterparty,
             "extraction_status": h.extraction_status}
 
 
-def _plain_snippet(snippet: str) -> str:
-    """Terminal form of an HTML snippet: matches in 【】."""
-    return html.unescape(snippet.replace("<mark>", "【").replace("</mark>", "】"))
+def plain_snippet(snippet: Snippet, *, marked: bool = False) -> str:
+    """The excerpt for a terminal: with ``marked``, the matches in 【】."""
+    if not marked:
+        return snippet.text
+    return "".join(f"【{part}】" if hit else part for part, hit in snippet.parts())
 
 
 @cli.command()
@@ -76,8 +78,8 @@ def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: boo
     for i, h in enumerate(result.hits, start=(page - 1) * per_page + 1):
         latest = "" if h.is_latest else "（旧版本）"
         click.echo(f"\n{i}. [{h.document_id} v{h.number}{latest}] {h.title}  ({h.original_filename}, {h.score:.2f})")
-        if h.snippet:
-            click.echo(f"   {_plain_snippet(h.snippet)}")
+        if h.snippet.text:
+            click.echo(f"   {plain_snippet(h.snippet, marked=True)}")
     for facet, counts in result.facets.items():
         if counts:
             click.echo(f"\n{facet}: " + "  ".join(f"{k}({v})" for k, v in list(counts.items())[:8]))

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
 
 from docsvc.adapters import reports
 from docsvc.adapters.catalog import Rendition
-from docsvc.adapters.whoosh_index import SearchRequest, SearchResult
+from docsvc.core.search import SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.extract import ExtractLimits
@@ -469,7 +469,7 @@ class Guard:
         return Health(current == head, current, head, self.svc.catalog.counts(),
                       self.svc.catalog.audit_head()[0], self.svc.users.count(),
                       index=self.svc.index.status(),
-                      indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.index_dir),
+                      indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.state_dir),
                       converter=self.svc.converter.health())
 
     def integrity_check(self) -> CheckReport:

@@ -24,12 +24,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
-from docsvc.adapters.whoosh_index import IndexEntry, IndexStream, SearchRequest, SearchResult, WhooshIndex
+from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
 from docsvc.core.model import Document, Version
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, Unavailable
 
-CURSOR_FILE = "docsvc_rebuild_cursor.json"
 STATUS_FILE = "docsvc_indexer.json"  # the running index writer's status (see BackgroundIndexer)
 # Below this many versions a missing or outdated index is rebuilt inline (about a second per
 # hundred documents); above it the rebuild is an operator's or the server's background job.
@@ -81,20 +80,24 @@ class DriftReport:
 
 
 class IndexService:
-    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, index_dir: Path, *,
-                 extract_limits: ExtractLimits, search_timeout_s: float, lock_timeout_s: float, tz) -> None:
+    """The index as the rest of docsvc uses it, over whichever engine ``open_index`` opens
+    (the wiring chooses it from the settings). ``state_dir`` is this machine's folder for the
+    indexer's status file."""
+
+    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, open_index: Callable[[], SearchIndex],
+                 state_dir: Path, *, extract_limits: ExtractLimits) -> None:
         self.catalog = catalog
         self.blobs = blobs
-        self.index_dir = Path(index_dir)
+        self.state_dir = Path(state_dir)
         self.extract_limits = extract_limits
-        self._open_args = {"lock_timeout": lock_timeout_s, "search_timeout": search_timeout_s, "tz": tz}
-        self._index: WhooshIndex | None = None
+        self._open_index = open_index
+        self._index: SearchIndex | None = None
         self._opened_at = 0.0
         self._lock = threading.Lock()
         self._rebuilding = threading.Lock()  # one rebuild at a time in this process
 
     @property
-    def index(self) -> WhooshIndex:
+    def index(self) -> SearchIndex:
         """The index; one that needed a rebuild is opened again every REOPEN_AFTER_S (unless
         this process is rebuilding it): a rebuild run by another process, or a read error that
         passed, then heals a running server without a restart."""
@@ -105,7 +108,7 @@ class IndexService:
                 self._index.close()
                 self._index = None
             if self._index is None:
-                self._index = WhooshIndex.open(self.index_dir, **self._open_args)
+                self._index = self._open_index()
                 self._opened_at = now
             return self._index
 
@@ -237,13 +240,12 @@ class IndexService:
             self._rebuilding.release()
 
     def _rebuild(self, chunk: int, procs: int, resume: bool, progress: Callable[[int], None] | None) -> int:
-        cursor_path = self.index_dir / CURSOR_FILE
-        cursor = _read_cursor(cursor_path) if resume else None
         index = self.index
+        cursor = index.rebuild_cursor() if resume else None
         if cursor is None:
             cursor = {"after": 0, "up_to": self.catalog.max_version_id(), "outbox_up_to": self.catalog.outbox_max_id()}
             index.clear()  # marks the index incomplete until mark_complete()
-            _write_cursor(cursor_path, cursor)
+            index.save_rebuild_cursor(cursor)
         elif progress:
             progress(self._count_up_to(cursor["after"]))
         done = 0
@@ -258,14 +260,14 @@ class IndexService:
                 upcoming = reader.submit(self._chunk_entries, entries[-1].version_id, chunk, cursor["up_to"])
                 index.upsert(entries, procs=procs if len(entries) >= PARALLEL_MIN else 1)
                 cursor["after"] = entries[-1].version_id
-                _write_cursor(cursor_path, cursor)
+                index.save_rebuild_cursor(cursor)
                 done += len(entries)
                 if progress:
                     progress(len(entries))
         # Everything queued before the rebuild started is covered by it.
         self.catalog.outbox_done(up_to=cursor["outbox_up_to"])
         index.mark_complete()
-        cursor_path.unlink(missing_ok=True)
+        index.save_rebuild_cursor(None)
         self.sync()
         return done
 
@@ -281,7 +283,7 @@ class IndexService:
         return sum(1 for v in self.catalog.version_hashes() if v <= version_id)
 
     def rebuild_pending(self) -> bool:
-        return (self.index_dir / CURSOR_FILE).exists()
+        return self.index.rebuild_cursor() is not None
 
     # -- check and search ---------------------------------------------------------------
     def check(self) -> DriftReport:
@@ -390,7 +392,7 @@ class BackgroundIndexer:
 
     def _publish(self) -> None:
         """The status, for the health page of worker processes (``docsvc serve --workers``)."""
-        path = self.index.index_dir / STATUS_FILE
+        path = self.index.state_dir / STATUS_FILE
         try:
             tmp = path.with_name(path.name + ".part")
             tmp.write_text(json.dumps({**self.status(), "pid": os.getpid()}, default=str), "utf-8")
@@ -478,19 +480,6 @@ def _metadata_fields(doc: Document) -> dict[str, Any]:
             "doc_class": m.doc_class.value, "service_scope": m.service_scope.value if m.service_scope else "",
             "project": m.project, "counterparty": m.counterparty, "tags": m.tags, "status": m.status.value,
             "effective_date": m.effective_date, "review_due": m.review_due}
-
-
-def _read_cursor(path: Path) -> dict[str, int] | None:
-    try:
-        return {k: int(v) for k, v in json.loads(path.read_text("utf-8")).items()}
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _write_cursor(path: Path, cursor: Mapping[str, int]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(cursor)), "utf-8")
-    tmp.replace(path)
 
 
 def parse_filters(pairs: list[str]) -> dict[str, list[str]]:

@@ -14,14 +14,15 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
+from markupsafe import Markup, escape
 
 from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.reports import AuditFilter
-from docsvc.adapters.whoosh_index import Hit, SearchRequest, SearchResult
 from docsvc.app import Docsvc
 from docsvc.core.content import DOCX
 from docsvc.core.model import AuditAction, Version, iso, parse_date
 from docsvc.core.schema import Field
+from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
 from docsvc.services.export import BundleScope
@@ -191,9 +192,17 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def snippet_html(s: Snippet) -> Markup:
+    """The excerpt as HTML: its text escaped, the matches in ``<mark>``."""
+    return Markup("").join(Markup("<mark>%s</mark>") % part if marked else escape(part)
+                           for part, marked in s.parts())
+
+
 def hit_json(h: Hit) -> dict[str, Any]:
     return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
-            "original_filename": h.original_filename, "score": round(h.score, 4), "snippet": h.snippet,
+            "original_filename": h.original_filename, "score": round(h.score, 4),
+            "snippet": str(snippet_html(h.snippet)), "snippet_text": h.snippet.text,
+            "highlights": [list(m) for m in h.snippet.marks],
             "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,
             "doc_class": h.doc_class, "service_scope": h.service_scope, "project": h.project,
             "counterparty": h.counterparty, "tags": list(h.tags), "status": h.status, "year": h.year,

@@ -14,10 +14,10 @@ from math import ceil
 
 from flask import Blueprint, render_template, request, url_for
 
-from docsvc.adapters.whoosh_index import FACETS, MAX_RESULT_WINDOW, SearchRequest, SearchResult
 from docsvc.core.model import DocClass, ServiceCategory
+from docsvc.core.search import FACETS, MAX_RESULT_WINDOW, SearchRequest, SearchResult
 from docsvc.errors import InvalidInput, Unavailable
-from docsvc.web.api import search_request
+from docsvc.web.api import search_request, snippet_html
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import doc_type_label, pick
 
@@ -65,6 +65,7 @@ def search():
     filters = _filter_pairs(req)
     return render_template(
         "search.html", req=req, result=result, error=error, asked=asked, filters=filters, label_of=label,
+        snippet_html=snippet_html,
         q_invalid=isinstance(error, InvalidInput),
         active=[ActiveFilter(k, label(k, v), _url(req, [p for p in filters if p != (k, v)])) for k, v in filters],
         facets=_facets(req, result, filters) if result else [], pages=_pages(req, result)), status

@@ -1,0 +1,392 @@
+"""The search seam: the values a search speaks in and what every search engine must do.
+
+Engines (Whoosh in a folder, PostgreSQL full-text tables) sit behind :class:`SearchIndex` in
+``docsvc.adapters``; the services and the faces import only this module. The product's rules
+live here, above the seam, so that every engine applies them the same way:
+
+- a request is checked once (:func:`check_request`): paging within :data:`MAX_PER_PAGE` and
+  :data:`MAX_RESULT_WINDOW`, a known sort order, and filters only on :data:`FILTER_FIELDS`
+  (:func:`resolve_filters` gives each engine validated, typed values);
+- on-site documents (spec 9.2) are visible only to members of their project
+  (:attr:`SearchRequest.site_projects`, see :func:`site_visible`);
+- a hit's excerpt is a :class:`Snippet`: plain text with the spans to mark. The faces render
+  it (HTML-escaped with ``<mark>`` in the web, 【】 in a terminal), never the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
+
+from docsvc.core import text
+from docsvc.core.model import DocClass
+from docsvc.errors import InvalidInput
+
+MAX_PER_PAGE = 100
+MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
+MAX_FILTER_VALUES = 100
+SNIPPET_CHARS = 160
+_WS_RE = re.compile(r"\s+")
+TITLE_BOOST = 3.0  # a word in the title says more about a document than one in the body
+MAX_QUERY_WORDS = 32  # analysed words per query, after stop words: bounds the query's cost
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One archived version as an index sees it (plain values, no engine types)."""
+
+    version_id: int
+    document_id: int
+    number: int
+    title: str
+    content: str = ""
+    is_latest: bool = True
+    sha256: str = ""
+    original_filename: str = ""
+    doc_type: str = ""
+    service_category: str = ""
+    doc_class: str = ""
+    service_scope: str = ""
+    project: str = ""
+    counterparty: str = ""
+    tags: tuple[str, ...] = ()
+    status: str = ""
+    year: int | None = None
+    created_at: dt.datetime | None = None  # aware or UTC
+    effective_date: dt.date | None = None
+    review_due: dt.date | None = None
+    extraction_status: str = "ok"
+
+
+# Metadata an index may change in place (update_metadata): everything but identity and content.
+METADATA_FIELDS = frozenset({
+    "title", "original_filename", "doc_type", "service_category", "doc_class", "service_scope", "project",
+    "counterparty", "tags", "status", "year", "created_at", "effective_date", "review_due", "extraction_status",
+})
+
+
+class SortOrder(StrEnum):
+    RELEVANCE = "relevance"
+    DATE = "date"  # newest first
+
+
+FACETS = ("doc_type", "service_category", "doc_class", "project", "counterparty", "year")
+
+# Filter names a caller may use (an allow-list: anything else is InvalidInput), and the field.
+FILTER_FIELDS: dict[str, str] = {
+    "doc_type": "doc_type", "service_category": "service_category", "doc_class": "doc_class",
+    "service_scope": "service_scope", "project": "project", "counterparty": "counterparty",
+    "tag": "tags", "tags": "tags", "status": "status", "year": "year",
+    "extraction_status": "extraction_status", "document_id": "document_id",
+}
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str = ""
+    filters: Mapping[str, list[str]] = field(default_factory=dict)  # OR within a key, AND across keys
+    all_versions: bool = False
+    page: int = 1
+    per_page: int = 20
+    sort: str = SortOrder.RELEVANCE
+    highlight: bool = True
+    facets: bool = True
+    # Access control: when given, only these documents can appear in hits, totals and facets.
+    allowed_document_ids: frozenset[int] | None = None
+    # Access control for on-site documents (spec 9.2): when given, a version with doc_class
+    # "site" can appear only if its project is one of these; user documents (9.1) are not
+    # affected. A query filter, so totals and facet counts follow it (principal.site_projects).
+    site_projects: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """An excerpt of a hit's text: whitespace runs folded to one space, "…" where it was cut,
+    and ``marks``, the [start, end) spans of ``text`` that matched, sorted and disjoint."""
+
+    text: str
+    marks: tuple[tuple[int, int], ...] = ()
+
+    def parts(self) -> list[tuple[str, bool]]:
+        """The text in pieces, each with whether it is marked (for a face to render)."""
+        out: list[tuple[str, bool]] = []
+        cur = 0
+        for s, e in self.marks:
+            if s > cur:
+                out.append((self.text[cur:s], False))
+            out.append((self.text[s:e], True))
+            cur = e
+        if cur < len(self.text):
+            out.append((self.text[cur:], False))
+        return out
+
+
+@dataclass(frozen=True)
+class Hit:
+    version_id: int
+    document_id: int
+    number: int
+    title: str
+    original_filename: str
+    score: float
+    snippet: Snippet
+    is_latest: bool
+    sha256: str
+    doc_type: str
+    service_category: str
+    doc_class: str
+    service_scope: str
+    project: str
+    counterparty: str
+    tags: tuple[str, ...]
+    status: str
+    year: int | None
+    created_at: dt.datetime | None
+    effective_date: dt.date | None
+    review_due: dt.date | None
+    extraction_status: str
+
+    @classmethod
+    def of(cls, e: IndexEntry, score: float, snippet: Snippet) -> "Hit":
+        return cls(
+            version_id=e.version_id, document_id=e.document_id, number=e.number, title=e.title,
+            original_filename=e.original_filename, score=score, snippet=snippet, is_latest=e.is_latest,
+            sha256=e.sha256, doc_type=e.doc_type, service_category=e.service_category, doc_class=e.doc_class,
+            service_scope=e.service_scope, project=e.project, counterparty=e.counterparty, tags=e.tags,
+            status=e.status, year=e.year, created_at=e.created_at, effective_date=e.effective_date,
+            review_due=e.review_due, extraction_status=e.extraction_status)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, dict[str, int]]
+    page: int
+    per_page: int
+    partial: bool  # the time limit stopped the search: hits and counts are incomplete
+    took_ms: float
+
+
+# --- the rules above the seam ---------------------------------------------------------------
+
+
+def check_request(r: SearchRequest) -> None:
+    if r.page < 1 or not 1 <= r.per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"分页参数无效：page ≥ 1，per_page 为 1–{MAX_PER_PAGE}。",
+                           f"Invalid paging: page must be ≥ 1 and per_page 1–{MAX_PER_PAGE}.", field="page")
+    if r.page * r.per_page > MAX_RESULT_WINDOW:
+        raise InvalidInput(f"只能翻到前 {MAX_RESULT_WINDOW} 条结果，请缩小搜索范围。",
+                           f"Only the first {MAX_RESULT_WINDOW} results can be paged; narrow the search.",
+                           field="page")
+    if r.sort not in tuple(SortOrder):
+        raise InvalidInput(f"未知的排序方式“{r.sort}”，可选 relevance 或 date。",
+                           f"Unknown sort '{r.sort}'; use relevance or date.", field="sort")
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """A checked filter: the index field ``name`` has one of ``values`` (ints for year and
+    document_id, tags lowercased, the rest stripped strings)."""
+
+    name: str
+    values: tuple[Any, ...]
+
+
+def resolve_filters(request: SearchRequest) -> tuple[FieldFilter, ...]:
+    """The request's filters, checked against the allow-list and typed."""
+    out: list[FieldFilter] = []
+    for key, values in request.filters.items():
+        name = FILTER_FIELDS.get(key)
+        if name is None:
+            raise InvalidInput(f"未知的筛选字段“{key}”。可用：{', '.join(sorted(FILTER_FIELDS))}",
+                               f"Unknown filter '{key}'. Known filters: {', '.join(sorted(FILTER_FIELDS))}",
+                               field=key)
+        if isinstance(values, str):
+            values = [values]
+        kept = [str(v).strip() for v in values if str(v).strip()]
+        if not kept:
+            continue
+        if len(kept) > MAX_FILTER_VALUES:
+            raise InvalidInput(f"筛选值过多（最多 {MAX_FILTER_VALUES} 个）。",
+                               f"Too many filter values (at most {MAX_FILTER_VALUES}).", field=key)
+        if name in ("year", "document_id"):
+            try:
+                typed: tuple[Any, ...] = tuple(int(v) for v in kept)
+            except ValueError:
+                if name == "year":
+                    raise InvalidInput("年份筛选必须是数字，例如 2026。", "The year filter must be a number, e.g. 2026.",
+                                       field=key) from None
+                raise InvalidInput("文档编号筛选必须是数字。", "The document_id filter must be a number.",
+                                   field=key) from None
+        elif name == "tags":
+            typed = tuple(v.lower() for v in kept)
+        else:
+            typed = tuple(kept)
+        out.append(FieldFilter(name, typed))
+    return tuple(out)
+
+
+def site_visible(doc_class: str, project: str, site_projects: frozenset[str] | None) -> bool:
+    """The on-site rule (spec 9.2) every engine applies as a filter: a user document is always
+    visible; an on-site one only in a project the reader belongs to (one without a project is
+    in none)."""
+    if site_projects is None or doc_class != DocClass.SITE.value:
+        return True
+    return bool(project.strip()) and project in site_projects
+
+
+def visible_site_projects(site_projects: frozenset[str]) -> list[str]:
+    """The project names an engine matches on-site documents against (blank names match none)."""
+    return sorted(p for p in site_projects if p.strip())
+
+
+# --- snippets -------------------------------------------------------------------------------
+
+
+def make_snippet(content: str, spans: Iterable[tuple[int, int]], width: int = SNIPPET_CHARS) -> Snippet:
+    """An excerpt of ``content`` around the densest cluster of ``spans`` (character offsets in
+    ``content``), with those spans marked. Without spans: the beginning of the text."""
+    merged: list[list[int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    if not merged:
+        start, end, pieces = 0, min(len(content), width), [(content[:width], False)]
+    else:
+        best, best_count, j = 0, 0, 0
+        for i in range(len(merged)):
+            while j < len(merged) and merged[j][1] <= merged[i][0] + width:
+                j += 1
+            if j - i > best_count:
+                best, best_count = i, j - i
+        start = max(0, merged[best][0] - width // 4)
+        end = min(len(content), start + width)
+        pieces, cur = [], start
+        for s, e in merged[best:]:
+            if s >= end:
+                break
+            s, e = max(s, cur), min(e, end)
+            pieces.append((content[cur:s], False))
+            pieces.append((content[s:e], True))
+            cur = e
+        pieces.append((content[cur:end], False))
+    out: list[str] = ["…"] if start > 0 else []
+    size = len(out[0]) if out else 0
+    marks: list[tuple[int, int]] = []
+    for piece, marked in pieces:
+        piece = _WS_RE.sub(" ", piece)
+        if not piece:
+            continue
+        if marked:
+            marks.append((size, size + len(piece)))
+        out.append(piece)
+        size += len(piece)
+    if end < len(content):
+        out.append("…")
+    return Snippet("".join(out), tuple(marks))
+
+
+def find_strings(content: str, needles: Iterable[str], *, limit: int = 200) -> list[tuple[int, int]]:
+    """Occurrences of normalised ``needles`` in ``content`` (phrases and words an engine has no
+    offsets for). Folding is per character, so offsets map back one to one."""
+    folded = text.normalize(content)
+    if len(folded) != len(content):
+        return []  # a character that folds to several: skip rather than mark the wrong place
+    spans: list[tuple[int, int]] = []
+    for needle in needles:
+        if not needle:
+            continue
+        start = folded.find(needle)
+        while start >= 0 and len(spans) < limit:
+            spans.append((start, start + len(needle)))
+            start = folded.find(needle, start + len(needle))
+    return spans
+
+
+# --- the port -------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class IndexStream(Protocol):
+    """New versions streamed into an index while a bulk import archives them. Each call returns
+    the version ids committed meanwhile; ``failed`` says why the stream stopped taking entries
+    (the caller then indexes the rest another way)."""
+
+    @property
+    def failed(self) -> str: ...
+
+    def add(self, entry: IndexEntry) -> list[int]: ...
+
+    def finish(self) -> list[int]: ...
+
+
+@runtime_checkable
+class SearchIndex(Protocol):
+    """What a search engine must do for docsvc. Every engine passes tests/search_contract.py.
+
+    An index is derived data: it can always be rebuilt from the catalog. ``needs_rebuild`` is
+    True (with ``rebuild_reason``) when it is missing, from an older schema or analyzer, damaged,
+    or a rebuild has not finished. Writes raise :class:`~docsvc.errors.Unavailable` when the
+    engine cannot take them now (the caller keeps the work queued)."""
+
+    needs_rebuild: bool
+    rebuild_reason: str
+
+    def search(self, request: SearchRequest) -> SearchResult: ...
+
+    def upsert(self, entries: Iterable[IndexEntry], *, procs: int = 1) -> int:
+        """Add or replace versions (by version_id)."""
+
+    def delete(self, version_ids: Iterable[int]) -> int: ...
+
+    def set_latest(self, document_id: int, latest_version_id: int) -> int:
+        """Make this the document's only latest version; returns how many versions changed."""
+
+    def update_metadata(self, document_id: int, changes: Mapping[str, Any]) -> int:
+        """Apply metadata ``changes`` (:data:`METADATA_FIELDS`) to every version of a document."""
+
+    def stream(self, *, procs: int, segment_docs: int) -> ContextManager[IndexStream]: ...
+
+    def clear(self) -> None:
+        """Empty the index and mark it incomplete until :meth:`mark_complete`."""
+
+    def mark_complete(self) -> None: ...
+
+    def rebuild_cursor(self) -> dict[str, int] | None:
+        """Where an unfinished rebuild stopped (None: no rebuild in progress)."""
+
+    def save_rebuild_cursor(self, cursor: Mapping[str, int] | None) -> None: ...
+
+    def indexed_versions(self) -> dict[int, str]:
+        """version_id → sha256 of everything indexed (to compare with the catalog)."""
+
+    def doc_count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` for :meth:`SearchIndex.update_metadata`, checked and with tags as a tuple."""
+    unknown = set(changes) - METADATA_FIELDS
+    if unknown:
+        raise InvalidInput(f"不能修改索引字段：{', '.join(sorted(unknown))}",
+                           f"Index fields that cannot be updated: {', '.join(sorted(unknown))}",
+                           field=sorted(unknown)[0])
+    values = dict(changes)
+    if "tags" in values:
+        values["tags"] = tuple(values["tags"] or ())
+    return values
+
+
+__all__ = [
+    "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PER_PAGE",
+    "MAX_RESULT_WINDOW", "METADATA_FIELDS", "SearchIndex", "SearchRequest", "SearchResult", "Snippet", "SortOrder",
+    "check_metadata_changes", "check_request", "find_strings", "make_snippet", "resolve_filters", "site_visible",
+    "visible_site_projects",
+]
