@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import corpus  # noqa: E402
 
 from docsvc.core.search import IndexEntry, SearchRequest
-from docsvc.adapters.whoosh_index import WhooshIndex  # noqa: E402
+from docsvc.adapters.whoosh import WhooshIndex  # noqa: E402
 from docsvc.core import text  # noqa: E402
 from docsvc.core.content import DOCX, PDF  # noqa: E402
 from docsvc.core.extract import extract_text, warm_up  # noqa: E402

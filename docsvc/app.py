@@ -131,7 +131,7 @@ def _index_opener(conf: Mapping[str, Any], catalog: SqlCatalog) -> Callable[[], 
                 "DOCSVC_SEARCH_BACKEND=postgres needs the catalog on PostgreSQL: set "
                 "DOCSVC_DATABASE_URL=postgresql+psycopg://… too.", field="DOCSVC_SEARCH_BACKEND")
         return lambda: PostgresIndex.open(catalog.engine, search_timeout=conf["SEARCH_TIMEOUT_S"], tz=tz)
-    from docsvc.adapters.whoosh_index import WhooshIndex
+    from docsvc.adapters.whoosh import WhooshIndex
 
     return lambda: WhooshIndex.open(Path(conf["INDEX_DIR"]), lock_timeout=conf["INDEX_LOCK_TIMEOUT_S"],
                                     search_timeout=conf["SEARCH_TIMEOUT_S"], tz=tz)

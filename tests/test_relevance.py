@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from docsvc.core.search import IndexEntry, SearchRequest
-from docsvc.adapters.whoosh_index import WhooshIndex
+from docsvc.adapters.whoosh import WhooshIndex
 
 DATA = Path(__file__).parent / "data" / "search"
 QUERIES = json.loads((DATA / "queries.json").read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ import pytest
 from pypdf import PdfWriter
 
 from docsvc.core.search import SearchRequest
-from docsvc.adapters.whoosh_index import WhooshIndex
+from docsvc.adapters.whoosh import WhooshIndex
 from docsvc.errors import Unavailable
 from docsvc.services.bulk import ImportStatus
 from tests.conftest import add, wait_for
@@ -197,7 +197,7 @@ def test_import_streams_each_document_to_the_writers_as_it_is_archived(svc, tmp_
 def test_import_with_a_writer_process_dying_loses_nothing(svc, tmp_path, monkeypatch):
     import os
 
-    from docsvc.adapters import whoosh_write
+    from docsvc.adapters.whoosh import write as whoosh_write
 
     svc.index.ensure()
     real_stream, real_add = whoosh_write._stream_segments, whoosh_write.DocsvcSegmentWriter.add_document

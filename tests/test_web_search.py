@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from docsvc.core.search import IndexEntry, SearchRequest
-from docsvc.adapters.whoosh_index import WhooshIndex, _QueryBuilder
+from docsvc.adapters.whoosh import WhooshIndex
+from docsvc.adapters.whoosh.query import _QueryBuilder
 from docsvc.core import query as query_syntax
 from tests.webutil import SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
 

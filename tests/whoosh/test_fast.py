@@ -1,4 +1,4 @@
-"""The array path for word searches (docsvc.adapters.whoosh_fast) gives Whoosh's own results:
+"""The array path for word searches (docsvc.adapters.whoosh.fast) gives Whoosh's own results:
 the same matches, the same scores, the same order, on an index with several segments,
 deletions, filters and access lists."""
 
@@ -12,9 +12,10 @@ import pytest
 from whoosh import collectors
 from whoosh import query as wq
 
-from docsvc.adapters import whoosh_fast, whoosh_index
+from docsvc.adapters.whoosh import fast
+from docsvc.adapters.whoosh.index import WhooshIndex, _BoundedCollector, _docnums_for
+from docsvc.adapters.whoosh.query import _QueryBuilder
 from docsvc.core.search import IndexEntry, SearchRequest, SortOrder
-from docsvc.adapters.whoosh_index import WhooshIndex, _BoundedCollector, _QueryBuilder
 from docsvc.core import query as q
 
 WORDS = ["服务", "运维", "巡检", "合同", "续签", "可用性", "故障", "响应", "备份", "数据库", "网络", "安全",
@@ -61,13 +62,13 @@ def _whoosh(ix: WhooshIndex, query: wq.Query, allowed: set[int] | None) -> tuple
 
 def _truth(searcher, node) -> set[int]:
     """The documents a plan's tree matches, by plain set algebra over posting lists."""
-    if isinstance(node, whoosh_fast.TermNode):
+    if isinstance(node, fast.TermNode):
         reader = searcher.reader()
         btext = reader.schema[node.field].to_bytes(node.text)
         return set(reader.postings(node.field, btext).all_ids()) if (node.field, btext) in reader else set()
-    if isinstance(node, (whoosh_fast.PhraseNode, whoosh_fast.RangeNode)):
+    if isinstance(node, (fast.PhraseNode, fast.RangeNode)):
         return set(node.query.matcher(searcher).all_ids())
-    if isinstance(node, whoosh_fast.AllNode):
+    if isinstance(node, fast.AllNode):
         return set(searcher.reader().all_doc_ids())
     sets = [_truth(searcher, c) for c in node.children]
     if node.op == "or":
@@ -89,7 +90,7 @@ def _reference(top, node, docnum: int) -> float:
 
 
 def _scalar(top, sub, node, d: int) -> tuple[bool, float, int, int]:
-    if isinstance(node, whoosh_fast.TermNode):
+    if isinstance(node, fast.TermNode):
         reader = sub.reader()
         btext = reader.schema[node.field].to_bytes(node.text)
         if (node.field, btext) not in reader:
@@ -99,15 +100,15 @@ def _scalar(top, sub, node, d: int) -> tuple[bool, float, int, int]:
             m.skip_to(d)
         hit = m.is_active() and m.id() == d
         return hit, (m.score() * node.boost if hit else 0.0), 1, int(hit)
-    if isinstance(node, whoosh_fast.AllNode):
+    if isinstance(node, fast.AllNode):
         hit = not sub.reader().is_deleted(d)
         return hit, (node.boost if hit else 0.0), 0, 0
-    if isinstance(node, (whoosh_fast.PhraseNode, whoosh_fast.RangeNode)):
+    if isinstance(node, (fast.PhraseNode, fast.RangeNode)):
         m = node.query.matcher(sub)
         if m.is_active():
             m.skip_to(d)
         hit = m.is_active() and m.id() == d
-        terms = len(node.words) if isinstance(node, whoosh_fast.PhraseNode) and list(m.term_matchers()) else 0
+        terms = len(node.words) if isinstance(node, fast.PhraseNode) and list(m.term_matchers()) else 0
         return hit, (m.score() if hit else 0.0), terms, terms if hit else 0
     parts = [_scalar(top, sub, c, d) for c in node.children]
     terms, matching = sum(p[2] for p in parts), sum(p[3] for p in parts)
@@ -135,7 +136,7 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
     rng = random.Random(5)
     searcher = index._current_searcher()
     assert len(searcher.leaf_searchers()) > 1 and any(r.has_deletions() for r, _ in searcher.reader().leaf_readers())
-    evaluator = whoosh_fast.Evaluator()
+    evaluator = fast.Evaluator()
     checked = compared = 0
     for _ in range(120):
         words = rng.sample(WORDS + ["不存在的词", "客户满意度", "type:sla", "type:report", '"服务管理"', '"合同续签"',
@@ -144,7 +145,7 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
         text = words[0] + "".join(rng.choice([" ", " ", " OR ", " AND ", " NOT ", " -", " +"]) + w for w in words[1:])
         filters = rng.choice([{}, {"filters": {"doc_type": ["sla"]}}, {"all_versions": True}])
         query = _query(index, text, **filters)
-        plan = whoosh_fast.plan(query)
+        plan = fast.plan(query)
         if plan is None:
             continue
         allowed = set(rng.sample(range(searcher.doc_count_all()), 60)) if rng.random() < 0.3 else None
@@ -156,7 +157,7 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
         docs, scores, partial = evaluator.run(searcher, plan, allowed)
         assert not partial
         assert sorted(docs.tolist()) == sorted(truth), text
-        extra = whoosh_fast.FILTER_SCORE if plan.filter is not None else 0.0
+        extra = fast.FILTER_SCORE if plan.filter is not None else 0.0
         for d, score in zip(docs.tolist()[:50], scores.tolist()[:50]):
             assert score == pytest.approx(_reference(searcher, plan.root, d) + extra, rel=1e-9), (text, d)
         if not any(op in text for op in ("-", "+", "NOT", "AND", "OR", ":")):
@@ -165,7 +166,7 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
             # scores, e.g. "客户满意度 -安全 +type:report", so those are checked above only.)
             want_docs, want_top = _whoosh(index, query, allowed)
             assert want_docs == sorted(truth)
-            got_top = whoosh_fast.top(docs, scores, 20)
+            got_top = fast.top(docs, scores, 20)
             assert [d for d, _ in got_top] == [d for d, _ in want_top], (text, got_top[:3], want_top[:3])
             assert [s for _, s in got_top] == pytest.approx([s for _, s in want_top], rel=1e-9)
             compared += 1
@@ -177,7 +178,7 @@ def test_plan_takes_every_query_shape_the_search_box_makes(index: WhooshIndex) -
     for text in ["-合同", "-合同 -续签", "合同", "合同 续签 可用性", "SLA-2026-001", "合同 AND 续签", "合同 -续签", "+合同 续签",
                  "客户满意度 OR 安全", "type:sla 合同", "(合同 OR 续签) AND 运维 NOT 网络", '"季度报告"',
                  "year:2021..2022 合同", "云栖数服", '合同 "季度报告"', "date:2021-01-01..2021-12-31 合同"]:
-        assert whoosh_fast.plan(_query(index, text)) is not None, text
+        assert fast.plan(_query(index, text)) is not None, text
 
 
 def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index: WhooshIndex) -> None:
@@ -193,8 +194,8 @@ def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index
 
 
 def test_cache_is_bounded() -> None:
-    entry = 10 + whoosh_fast._Cache.ENTRY_BYTES  # an entry counts its own overhead too
-    cache = whoosh_fast._Cache(3 * entry)
+    entry = 10 + fast._Cache.ENTRY_BYTES  # an entry counts its own overhead too
+    cache = fast._Cache(3 * entry)
     for i in range(50):
         cache.put(i, i, 10)
     assert cache.size <= 3 * entry and cache.get(49) == 49 and cache.get(47) == 47 and cache.get(0) is None
@@ -224,7 +225,7 @@ def test_highlight_offsets_come_from_the_right_posting_block(tmp_path: Path) -> 
                for i in range(1, 301, 9)])  # deletions in the big segment, and a second segment
     ix.mark_complete()
     searcher = ix._current_searcher()
-    evaluator = whoosh_fast.Evaluator()
+    evaluator = fast.Evaluator()
     docnums = sorted(rng.sample(range(searcher.doc_count_all()), 80))
     for word in ["服务", "变更", "合同", "不存在"]:
         want: dict[int, list[tuple[int, int]]] = {}
@@ -249,8 +250,8 @@ def test_date_order_through_the_array_path_is_whoosh_s(index: WhooshIndex) -> No
                           ('"服务管理"', {}), ("客户满意度 OR 安全", {"all_versions": True}), ("不存在的词", {})]:
         allowed_ids = frozenset(rng.sample(range(1, 250), 80)) if "OR" in text else None
         query = _query(index, text, **({"filters": filters} if "doc_type" in filters else filters))
-        assert whoosh_fast.plan(query) is not None
-        allowed = None if allowed_ids is None else whoosh_index._docnums_for(searcher, allowed_ids)
+        assert fast.plan(query) is not None
+        allowed = None if allowed_ids is None else _docnums_for(searcher, allowed_ids)
         for page in (1, 2):
             request = SearchRequest(text, sort="date", page=page, per_page=15, allowed_document_ids=allowed_ids,
                                     **({"filters": filters} if "doc_type" in filters else filters))
@@ -263,7 +264,7 @@ def test_date_order_through_the_array_path_is_whoosh_s(index: WhooshIndex) -> No
 def test_empty_and_exclusion_only_queries_take_the_array_path(index: WhooshIndex) -> None:
     searcher = index._current_searcher()
     for text in ["-合同", "-合同 -续签"]:
-        plan = whoosh_fast.plan(_query(index, text))
+        plan = fast.plan(_query(index, text))
         truth = _truth(searcher, plan.root) & set(plan.filter.docs(searcher))  # latest versions only
         result = index.search(SearchRequest(text, per_page=100, facets=False))
         assert result.total == len(truth) > 0
@@ -272,7 +273,7 @@ def test_empty_and_exclusion_only_queries_take_the_array_path(index: WhooshIndex
     builder = _QueryBuilder(index.tz)
     request = SearchRequest("", filters={"doc_type": ["sla"]}, per_page=30)
     query = wq.And([wq.Every(), wq.ConstantScoreQuery(wq.And(builder.filters(request)), score=0.0)])
-    assert whoosh_fast.plan(query) is not None
+    assert fast.plan(query) is not None
     docs, ranked, _ = index._collect(searcher, query, SortOrder.DATE, 30, None, float("inf"))
     result = index.search(request)
     assert result.total == len(docs) > 30

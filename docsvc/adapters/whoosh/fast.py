@@ -108,7 +108,7 @@ def _node(q: wq.Query) -> Node | None:
         return TermNode(q.fieldname, q.text, q.boost)
     if type(q) is wq.Every and q.fieldname in (None, "", "*"):
         return AllNode(q.boost)
-    if isinstance(q, wq.Phrase) and hasattr(q, "offsets"):  # whoosh_index.OffsetPhrase
+    if isinstance(q, wq.Phrase) and hasattr(q, "offsets"):  # query.OffsetPhrase
         return PhraseNode(q, tuple(TermNode(q.fieldname, w, q.boost) for w in q.words))
     if q.boost != 1.0:
         return None

@@ -19,8 +19,10 @@ from whoosh.codec import whoosh3
 from whoosh.filedb.filestore import FileStorage
 
 from docsvc.core.search import IndexEntry, SearchRequest, Snippet, make_snippet
-from docsvc.adapters.whoosh_index import MERGE_FACTOR, META_FILE, WhooshIndex, ZhCharacters, ZhPositions, _to_fields, build_schema
-from docsvc.adapters.whoosh_write import DocsvcCodec, DocsvcSegmentWriter, TermPool, merge_segments
+from docsvc.adapters.whoosh.index import META_FILE, WhooshIndex, _to_fields
+from docsvc.adapters.whoosh.merge import MERGE_FACTOR
+from docsvc.adapters.whoosh.schema import ZhCharacters, ZhPositions, build_schema
+from docsvc.adapters.whoosh.write import DocsvcCodec, DocsvcSegmentWriter, TermPool, merge_segments
 from docsvc.errors import InvalidInput, Unavailable
 from tests.conftest import wait_for
 
@@ -74,7 +76,7 @@ def ids(ix: WhooshIndex, query: str = "", **kw) -> list[int]:
 
 
 def test_whoosh_tokenizer_gives_compact_offsets_and_keeps_character_offsets() -> None:
-    from docsvc.adapters.whoosh_index import BIGRAMS, WORDS
+    from docsvc.adapters.whoosh.schema import BIGRAMS, WORDS
 
     source = "乙方应在服务等级协议（SLA-2026-001）约定的时间内响应。"
     toks = [(t.text, t.pos, t.startchar, t.endchar) for t in WORDS(source, positions=True, chars=True)]
@@ -547,9 +549,9 @@ def test_a_killed_writers_sort_files_are_swept(tmp_path: Path) -> None:
 
 
 def test_automatic_merges_stop_at_the_cap_and_optimize_merges_everything(tmp_path: Path, monkeypatch) -> None:
-    from docsvc.adapters import whoosh_index
+    from docsvc.adapters.whoosh import merge
 
-    monkeypatch.setattr(whoosh_index, "MAX_MERGED_DOCS", 10)  # the cap, small enough to reach
+    monkeypatch.setattr(merge, "MAX_MERGED_DOCS", 10)  # the cap, small enough to reach
     index = WhooshIndex.open(tmp_path / "cap")
     index.clear()
     for i in range(1, 81):
@@ -652,7 +654,7 @@ def test_a_reader_in_another_process_sees_commits_and_keeps_unchanged_segments(t
 
 
 def test_a_failing_writer_process_changes_nothing(tmp_path: Path, monkeypatch) -> None:
-    from docsvc.adapters import whoosh_write
+    from docsvc.adapters.whoosh import write
 
     index = WhooshIndex.open(tmp_path / "mpfail")
     index.clear()
@@ -661,7 +663,7 @@ def test_a_failing_writer_process_changes_nothing(tmp_path: Path, monkeypatch) -
     def broken(self, **fields):  # the fault, inherited by the forked writer processes
         raise MemoryError("no memory left")
 
-    monkeypatch.setattr(whoosh_write.DocsvcSegmentWriter, "add_document", broken)
+    monkeypatch.setattr(write.DocsvcSegmentWriter, "add_document", broken)
     with pytest.raises(Unavailable) as err:
         index.upsert([entry(i, i, "报告", f"第{i}号机房巡检") for i in range(2, 12)], procs=2)
     assert "MemoryError" in err.value.en
@@ -786,7 +788,7 @@ def test_a_segment_written_through_spilled_runs_is_the_segment_written_in_memory
 def test_a_merge_reads_term_tables_across_chunk_boundaries(tmp_path: Path, monkeypatch) -> None:
     # The term tables are read a chunk at a time; records that straddle chunks, and records
     # bigger than a chunk, come out the same as with the whole table at once.
-    from docsvc.adapters import whoosh_write
+    from docsvc.adapters.whoosh import write
 
     entries = [entry(i, i, f"文档{i}", "，".join(["服务"] * (i * 50) + [f"词{i}", "合同", "sla-2026-001"]))
                for i in range(1, 41)]
@@ -804,5 +806,5 @@ def test_a_merge_reads_term_tables_across_chunk_boundaries(tmp_path: Path, monke
         return {p.suffix: p.read_bytes() for p in path.iterdir() if p.suffix in (".trm", ".pst")}
 
     whole = merged("whole")
-    monkeypatch.setattr(whoosh_write, "_READ_CHUNK", 64)  # smaller than most records
+    monkeypatch.setattr(write, "_READ_CHUNK", 64)  # smaller than most records
     assert merged("chunked") == whole and set(whole) == {".trm", ".pst"}

@@ -1,0 +1,300 @@
+"""Whoosh queries from the syntax tree of :mod:`docsvc.core.query`: :class:`_QueryBuilder`
+analyses words with the analyzer the index used (:mod:`docsvc.core.text`) and remembers what
+to highlight; :class:`OffsetPhrase` matches words at fixed offsets from each other, an exact
+substring match however jieba cut the text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from whoosh import matching
+from whoosh import query as wq
+from whoosh.query.spans import Span, SpanNear2
+
+from docsvc.adapters.whoosh.schema import _to_utc_naive
+from docsvc.core import query as q
+from docsvc.core import text
+from docsvc.core.model import DocClass
+from docsvc.core.search import MAX_QUERY_WORDS, TITLE_BOOST, SearchRequest, resolve_filters, visible_site_projects
+from docsvc.errors import InvalidInput
+
+COORD_SCALE = 0.9  # Whoosh's coordination bonus: documents matching more of the words rank higher
+
+_FIELD_NAMES: dict[q.Field, str] = {
+    q.Field.DOC_TYPE: "doc_type", q.Field.SERVICE_CATEGORY: "service_category", q.Field.DOC_CLASS: "doc_class",
+    q.Field.SERVICE_SCOPE: "service_scope", q.Field.TAG: "tags", q.Field.STATUS: "status",
+    q.Field.EXTRACTION: "extraction_status", q.Field.YEAR: "year", q.Field.CREATED: "created_at",
+    q.Field.EFFECTIVE: "effective_date", q.Field.REVIEW: "review_due",
+}
+_TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
+    None: ("content", "title"), q.Field.CONTENT: ("content",), q.Field.TITLE: ("title",),
+    q.Field.FILENAME: ("original_filename",),
+}
+
+
+class OffsetPhrase(wq.Phrase):
+    """Words each at a fixed offset from the first: ``offsets[i]`` is word i's compact
+    character offset in the query. The analyzer puts compact offsets in the position slot, so
+    this is an exact substring match that holds however jieba cut the text around the words."""
+
+    def __init__(self, fieldname: str, words: list[str], offsets: list[int], boost: float = 1.0) -> None:
+        super().__init__(fieldname, words, boost=boost)
+        self.offsets = list(offsets)
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other) and self.offsets == other.offsets  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return super().__hash__() ^ hash(tuple(self.offsets))
+
+    def __repr__(self) -> str:  # fast.py caches matches by repr: the offsets belong in it
+        return f"OffsetPhrase({self.fieldname!r}, {self.words!r}, {self.offsets!r}, boost={self.boost!r})"
+
+    def normalize(self) -> wq.Query:
+        return self
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        reader = searcher.reader()
+        if any((self.fieldname, w) not in reader for w in self.words):
+            return matching.NullMatcher()  # a word the index lacks: no document has the phrase
+        ms = [wq.Term(self.fieldname, w).matcher(searcher, context) for w in self.words]
+        m: Any = _OffsetMatcher(ms, self.offsets)
+        return matching.WrappingMatcher(m, boost=self.boost) if self.boost != 1.0 else m
+
+
+class _OffsetMatcher(SpanNear2.SpanNear2Matcher):
+    """Documents having every word, filtered to those where the words sit at their offsets."""
+
+    def __init__(self, ms: list[Any], offsets: list[int]) -> None:
+        self.offsets = offsets
+        super().__init__(ms)
+
+    def copy(self) -> "_OffsetMatcher":
+        return self.__class__([m.copy() for m in self.ms], self.offsets)
+
+    def _get_spans(self) -> list[Span]:
+        starts = {s.start - self.offsets[0] for s in self.ms[0].spans()}
+        for m, off in zip(self.ms[1:], self.offsets[1:]):
+            if not starts:
+                break
+            starts &= {s.start - off for s in m.spans()}
+        end = self.offsets[-1]
+        return [Span(p, p + end) for p in sorted(starts)]
+
+
+def _seq(fieldname: str, tokens: list[text.Token], boost: float = 1.0) -> wq.Query:
+    """``tokens`` (from one analysis of the query) adjacent as in the query, in one field."""
+    if len(tokens) == 1:
+        return wq.Term(fieldname, tokens[0].text, boost=boost)
+    first = tokens[0].pos
+    return OffsetPhrase(fieldname, [t.text for t in tokens], [t.pos - first for t in tokens], boost=boost)
+
+
+def _bigram_seq(run: str) -> wq.Query:
+    """A CJK run as consecutive bigrams in the bigram field (offsets 0, 1, 2 …)."""
+    grams = text.cjk_bigrams(run)
+    if len(grams) == 1:
+        return wq.Term("content_bigram", grams[0])
+    return OffsetPhrase("content_bigram", grams, list(range(len(grams))))
+
+
+def _boost(fieldname: str) -> float:
+    return TITLE_BOOST if fieldname == "title" else 1.0
+
+
+class _QueryBuilder:
+    """Turns the syntax tree of :mod:`docsvc.core.query` into a Whoosh query, analysing words
+    with the same analyzer the index used, and remembers what to highlight."""
+
+    def __init__(self, tz: dt.tzinfo) -> None:
+        self.tz = tz
+        self.highlight_terms: set[str] = set()  # content-field terms (offsets are stored)
+        self.highlight_strings: set[str] = set()  # normalised strings found by scanning
+        self.words = 0
+
+    # Roots and soft lists ---------------------------------------------------------------
+
+    def build_root(self, node: q.Node) -> wq.Query:
+        items = node.items if isinstance(node, q.Soft) else (node,)
+        return self._soft(items, positive=True)
+
+    def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
+        must: list[wq.Query] = []
+        should: list[tuple[str, wq.Query]] = []
+        must_not: list[wq.Query] = []
+        for item in items:
+            role = q.role(item)
+            if role is q.Role.MUST_NOT:
+                assert isinstance(item, q.Not)
+                must_not.append(self._build(item.item, positive=not positive))
+            elif role is q.Role.SHOULD:
+                assert isinstance(item, q.Text)
+                should.extend(self._clauses(item, positive=positive))
+            else:
+                must.append(self._build(item, positive=positive))
+        kept = self._without_stopwords(should)
+        core: wq.Query
+        if must:
+            core = must[0] if len(must) == 1 else wq.And(must)
+            if kept:
+                core = wq.AndMaybe(core, wq.Or(kept, scale=COORD_SCALE) if len(kept) > 1 else kept[0])
+        elif kept:
+            core = wq.Or(kept, scale=COORD_SCALE) if len(kept) > 1 else kept[0]
+        elif must_not:
+            core = wq.Every()
+        else:
+            return wq.NullQuery
+        if must_not:
+            core = wq.AndNot(core, wq.Or(must_not))
+        return core
+
+    def _build(self, node: q.Node, *, positive: bool) -> wq.Query:
+        if isinstance(node, q.Soft):
+            return self._soft(node.items, positive=positive)
+        if isinstance(node, q.And):
+            return wq.And([self._build(i, positive=positive) for i in node.items])
+        if isinstance(node, q.Or):
+            return wq.Or([self._build(i, positive=positive) for i in node.items])
+        if isinstance(node, q.Not):
+            return wq.Not(self._build(node.item, positive=not positive))
+        if isinstance(node, q.Required):
+            return self._build(node.item, positive=positive)
+        if isinstance(node, q.Text):
+            if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
+                return self._named(node)
+            clauses = self._without_stopwords(self._clauses(node, positive=positive))
+            if not clauses:
+                return wq.NullQuery
+            # Several words typed as one unit under AND/OR/NOT or in a field: all of them.
+            return clauses[0] if len(clauses) == 1 else wq.And(clauses)
+        if isinstance(node, q.Match):
+            name = _FIELD_NAMES[node.field]
+            terms = [wq.Term(name, v) for v in node.values]
+            return terms[0] if len(terms) == 1 else wq.Or(terms)
+        if isinstance(node, q.DateRange):
+            return self._date_range(node)
+        if isinstance(node, q.IntRange):
+            return wq.NumericRange("year", node.start, node.end)
+        raise TypeError(node)  # pragma: no cover - the parser makes nothing else
+
+    # Words ----------------------------------------------------------------------------------
+
+    def _without_stopwords(self, clauses: list[tuple[str, wq.Query]]) -> list[wq.Query]:
+        """Drop question words (怎么, 如何, 的 …) unless nothing else is left."""
+        kept = [c for w, c in clauses if w not in q.QUERY_STOPWORDS]
+        if not kept:
+            return [c for _, c in clauses]
+        if len(kept) < len(clauses):
+            self.highlight_terms -= q.QUERY_STOPWORDS
+        return kept
+
+    def _clauses(self, node: q.Text, *, positive: bool) -> list[tuple[str, wq.Query]]:
+        """(word, query) per searchable unit of ``node``: one per word for plain text, one for
+        a phrase."""
+        fieldnames = _TEXT_FIELDS[node.field]
+        with_bigrams = "content" in fieldnames
+        tokens = list(text.analyze(node.text))
+        if not tokens:
+            return []
+        if node.phrase:
+            return [(node.text, self._phrase(node.text, tokens, fieldnames, with_bigrams, positive))]
+        out: list[tuple[str, wq.Query]] = []
+        main = [t for t in tokens if not t.sub]
+        # A stretch of single CJK characters is a word jieba does not know (it cuts those into
+        # characters): search it as one unit, adjacent, and through the bigram field.
+        stretches = {i: j for i, j in text.single_stretches(main)}
+        i = 0
+        while i < len(main):
+            if i in stretches:
+                j = stretches[i]
+                run = "".join(t.text for t in main[i:j])
+                subs = self._stretch(run, main[i:j], fieldnames, with_bigrams)
+                if positive:
+                    self.highlight_strings.add(run)
+                out.append((run, wq.Or(subs)))
+                i = j
+            else:
+                word = main[i].text
+                if positive:
+                    self.highlight_terms.add(word)
+                subs = [wq.Term(f, word, boost=_boost(f)) for f in fieldnames]
+                out.append((word, subs[0] if len(subs) == 1 else wq.Or(subs)))
+                i += 1
+            self.words += 1
+            if self.words > MAX_QUERY_WORDS:
+                raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
+                                   f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.",
+                                   field="q")
+        return out
+
+    @staticmethod
+    def _stretch(run: str, chars: list[text.Token], fieldnames: tuple[str, ...],
+                 with_bigrams: bool) -> list[wq.Query]:
+        """A word jieba does not know (single characters in a row). In the content field the
+        bigram field stands in for the characters: wherever a document has them as single
+        words in a row, it has their bigrams too, and also where it glued the first or last
+        character to a neighbouring word. The bigrams are rarer terms, so the search is faster
+        than a phrase of common characters (高 个)."""
+        subs = [_seq(f, chars, _boost(f)) for f in fieldnames if not (with_bigrams and f == "content")]
+        if with_bigrams:
+            subs.append(_bigram_seq(run))
+        return subs
+
+    def _phrase(self, phrase: str, tokens: list[text.Token], fieldnames: tuple[str, ...], with_bigrams: bool,
+                positive: bool) -> wq.Query:
+        # The main words at their offsets: parts of longer document words are indexed at theirs,
+        # so 协议修订 matches inside 服务等级协议修订.
+        main = [t for t in tokens if not t.sub]
+        folded = "".join(text.normalize(phrase).split())
+        if text.single_stretches(main) == [(0, len(main))]:
+            subs = self._stretch(folded, main, fieldnames, with_bigrams)
+        else:
+            subs = [_seq(f, main, _boost(f)) for f in fieldnames]
+        if positive:
+            self.highlight_terms.update(t.text for t in main)
+            if text.has_cjk(folded):
+                # Marks the whole phrase where the text has it verbatim, also where jieba cut
+                # the document differently from the query.
+                self.highlight_strings.add(folded)
+        return subs[0] if len(subs) == 1 else wq.Or(subs)
+
+    def _named(self, node: q.Text) -> wq.Query:
+        """project:/counterparty: the exact name, or its words in order."""
+        exact, analysed = ("project", "project_text") if node.field is q.Field.PROJECT \
+            else ("counterparty", "counterparty_text")
+        words = [t for t in text.analyze(node.text) if not t.sub]
+        subs: list[wq.Query] = [wq.Term(exact, node.text.strip())]
+        if words:
+            subs.append(_seq(analysed, words))
+        return wq.Or(subs)
+
+    def _date_range(self, node: q.DateRange) -> wq.Query:
+        start = dt.datetime.combine(node.start, dt.time.min) if node.start else None
+        end = dt.datetime.combine(node.end, dt.time.max) if node.end else None
+        if node.field is q.Field.CREATED:
+            # created_at is stored in UTC; the dates people type are local days.
+            start = _to_utc_naive(start.replace(tzinfo=self.tz)) if start else None
+            end = _to_utc_naive(end.replace(tzinfo=self.tz)) if end else None
+        return wq.DateRange(_FIELD_NAMES[node.field], start, end)
+
+    # Filters ----------------------------------------------------------------------------------
+
+    def filters(self, request: SearchRequest) -> list[wq.Query]:
+        out: list[wq.Query] = []
+        if not request.all_versions:
+            out.append(wq.Term("is_latest", True))
+        if request.site_projects is not None:
+            # Not on-site, or on-site in one of the projects (an on-site document without a
+            # project is in none of them).
+            visible: list[wq.Query] = [wq.Not(wq.Term("doc_class", DocClass.SITE.value))]
+            visible += [wq.Term("project", p) for p in visible_site_projects(request.site_projects)]
+            out.append(visible[0] if len(visible) == 1 else wq.Or(visible))
+        for f in resolve_filters(request):
+            if f.name in ("year", "document_id"):
+                terms = [wq.Term(f.name, v if f.name == "year" else str(v)) for v in f.values]
+            else:
+                terms = [wq.Term(f.name, v) for v in f.values]
+            out.append(terms[0] if len(terms) == 1 else wq.Or(terms))
+        return out

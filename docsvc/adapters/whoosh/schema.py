@@ -1,0 +1,188 @@
+"""The Whoosh schema of the index: the Whoosh face of the Chinese analyzer (:class:`ZhTokenizer`),
+the posting formats fed straight from it (:class:`ZhPositions`, :class:`ZhCharacters`), the
+fields (:func:`build_schema`) and their version (SCHEMA_VERSION).
+
+Whoosh pickles the schema into the index's TOC by class path: indexes written before this
+package existed name these classes under ``docsvc.adapters.whoosh_index``, which re-exports them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from collections import defaultdict
+from typing import Any, Iterator
+
+from whoosh import formats
+from whoosh.analysis import Token as WToken
+from whoosh.analysis import Tokenizer
+from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+
+from docsvc.core import text
+
+SCHEMA_VERSION = 2  # 2: Zh* formats (same postings, written faster)
+
+
+# --- analyzers ------------------------------------------------------------------------------
+
+
+class ZhTokenizer(Tokenizer):
+    """Whoosh face of :mod:`docsvc.core.text`: ``kind`` "words" (jieba + identifiers) or
+    "bigrams" (:func:`docsvc.core.text.analyze_unknown`). Positions are compact character
+    offsets (see :mod:`docsvc.core.text`); start/end chars point into the original text.
+
+    The schema is pickled into the index's TOC, so this class must stay importable under this
+    name and must not hold the jieba instance (it lives in docsvc.core.text, loaded once).
+    """
+
+    def __init__(self, kind: str = "words") -> None:
+        if kind not in ("words", "bigrams"):
+            raise ValueError(kind)
+        self.kind = kind
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ZhTokenizer) and other.kind == self.kind
+
+    def __hash__(self) -> int:
+        return hash(("ZhTokenizer", self.kind))
+
+    def analyze(self, value: str) -> Iterator[text.Token]:
+        return text.analyze(value) if self.kind == "words" else text.analyze_unknown(value)
+
+    def tuples(self, value: str) -> Iterator[tuple[str, int, int, int, bool]]:
+        """:meth:`analyze` as plain tuples (text, pos, start, end, sub), for indexing."""
+        return text.token_tuples(value) if self.kind == "words" else text.bigram_tuples(value)
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", **kwargs: Any) -> Iterator[WToken]:
+        t = WToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            t.original = t.text = value
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar, t.endchar = start_char, start_char + len(value)
+            yield t
+            return
+        for tok in self.analyze(value):
+            t.text = tok.text
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = tok.text
+            if positions:
+                t.pos = start_pos + tok.pos
+            if chars:
+                t.startchar, t.endchar = start_char + tok.start, start_char + tok.end
+            yield t
+
+
+class _ZhFormat:
+    """Whoosh's Positions and Characters formats fed straight from :mod:`docsvc.core.text`'s
+    tuples when the analyzer is a ZhTokenizer: Whoosh's own word_values goes through a mutable
+    Token object per token and cost as much as the analysis itself. Same values, same encoding.
+    :meth:`occurrences` picks what a posting keeps of each token."""
+
+    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
+        raise NotImplementedError
+
+    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple]:
+        if not isinstance(analyzer, ZhTokenizer) or not isinstance(value, str):
+            yield from super().word_values(value, analyzer, **kwargs)  # type: ignore[misc]
+            return
+        fb = self.field_boost  # type: ignore[attr-defined]
+        for word, found in self.occurrences(value, analyzer).items():
+            yield word, len(found), len(found) * fb, self.encode(found)  # type: ignore[attr-defined]
+
+
+class ZhPositions(_ZhFormat, formats.Positions):
+    """Positions (see :class:`_ZhFormat`). Pickled with the schema, so this class must stay
+    importable under this name."""
+
+    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
+        poses: dict[str, list[int]] = defaultdict(list)
+        for word, pos, _start, _end, _sub in analyzer.tuples(value):
+            poses[word].append(pos)
+        return poses
+
+    def encode(self, poslist: list[int]) -> bytes:
+        # Positions.encode; a word's one position (most words of a document) without its loop.
+        if len(poslist) == 1:
+            return _ONE + pickle.dumps(poslist, 2)
+        return super().encode(poslist)
+
+
+class ZhCharacters(_ZhFormat, formats.Characters):
+    """Positions and character offsets (see :class:`_ZhFormat`). Pickled with the schema, so
+    this class must stay importable under this name."""
+
+    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
+        seen: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        for word, pos, start, end, _sub in analyzer.tuples(value):
+            seen[word].append((pos, start, end))
+        return seen
+
+    def encode(self, poslist: list[tuple[int, int, int]]) -> bytes:
+        # Characters.encode; a word's one occurrence (most words of a document) without its loop.
+        if len(poslist) == 1:
+            pos, start, end = poslist[0]
+            return _ONE + pickle.dumps([(pos, start, end - start)], 2)
+        return super().encode(poslist)
+
+
+_ONE = formats.pack_uint(1)  # the count that starts an encoded posting of one position
+
+
+def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TEXT:
+    field = TEXT(analyzer=analyzer, chars=chars, **kwargs)
+    field.format = (ZhCharacters if chars else ZhPositions)(field_boost=field.format.field_boost)
+    return field
+
+
+# ONE analyzer object for indexing and querying (the query builder calls docsvc.core.text with
+# the same functions these wrap).
+WORDS = ZhTokenizer("words")
+BIGRAMS = ZhTokenizer("bigrams")
+
+
+def build_schema() -> Schema:
+    facet = dict(stored=True, sortable=True)
+    return Schema(
+        # Columns (sortable) for version_id and sha256: indexed_versions() reads them without
+        # unpickling every stored document.
+        version_id=ID(stored=True, unique=True, sortable=True),
+        document_id=ID(stored=True, sortable=True),
+        number=NUMERIC(int, stored=True),
+        is_latest=BOOLEAN(stored=True),
+        sha256=ID(stored=True, sortable=True),
+        title=_zh_text(WORDS, stored=True),
+        original_filename=_zh_text(WORDS, stored=True),
+        # chars=True stores each posting's character offsets: highlighting reads them instead
+        # of re-analysing the hit (~10 ms per 3,600-character hit).
+        content=_zh_text(WORDS, stored=True, chars=True),
+        content_bigram=_zh_text(BIGRAMS),
+        doc_type=ID(**facet),
+        service_category=ID(**facet),
+        doc_class=ID(**facet),
+        service_scope=ID(**facet),
+        project=ID(**facet),
+        project_text=_zh_text(WORDS),
+        counterparty=ID(**facet),
+        counterparty_text=_zh_text(WORDS),
+        tags=KEYWORD(stored=True, commas=True, lowercase=True),
+        status=ID(**facet),
+        year=NUMERIC(int, stored=True, sortable=True),
+        created_at=DATETIME(stored=True, sortable=True),
+        effective_date=DATETIME(stored=True),
+        review_due=DATETIME(stored=True),
+        extraction_status=ID(stored=True),
+    )
+
+
+def _to_utc_naive(ts: dt.datetime) -> dt.datetime:
+    """Whoosh DATETIME compares naive datetimes: store UTC."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return ts
