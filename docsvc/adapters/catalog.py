@@ -115,6 +115,31 @@ class OutboxItem:
     last_error: str | None
 
 
+class OutboxClaim:
+    """Outbox rows an indexer took (see SqlCatalog.claim_outbox): mark them :meth:`done` once
+    applied, or :meth:`failed`."""
+
+    def __init__(self, items: list[OutboxItem]) -> None:
+        self.items = items
+        self.done_ids: list[int] = []
+        self.failed_ids: list[int] = []
+        self.error = ""
+
+    def done(self) -> None:
+        self.done_ids = [i.id for i in self.items]
+
+    def failed(self, error: str) -> None:
+        self.failed_ids, self.error = [i.id for i in self.items], error
+
+
+def _outbox_item(r: Mapping[str, Any]) -> OutboxItem:
+    return OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"])
+
+
+# The advisory-lock namespace of indexers (the document id is the second key).
+_INDEXER_LOCK = 0x646F63  # "doc"
+
+
 @dataclass(frozen=True)
 class Rendition:
     version_id: int
@@ -459,10 +484,49 @@ class SqlCatalog:
         query = sa.select(index_outbox).where(index_outbox.c.id > after_id)
         if not claimed:
             query = query.where(sa.or_(index_outbox.c.claimed_until.is_(None), index_outbox.c.claimed_until <= utcnow()))
+        return [_outbox_item(r) for r in self._read_rows(query.order_by(index_outbox.c.id).limit(limit))]
+
+    @contextmanager
+    def claim_outbox(self, *, limit: int, claimed: bool = False) -> Iterator["OutboxClaim"]:
+        """The next queued index changes, taken for this indexer alone until the block ends.
+
+        On PostgreSQL any number of indexers, in any process on any machine, drain the queue
+        together: rows are locked with ``FOR UPDATE SKIP LOCKED`` (each is taken by one
+        indexer), and a document's rows only by the indexer that holds the document's advisory
+        lock, so one document's changes are never applied by two at once. Rows marked done are
+        deleted when the block ends; the rest, and everything if the indexer dies, return to
+        the queue. On SQLite (one index writer per machine) the rows are only read."""
+        query = sa.select(index_outbox)
+        if not claimed:
+            query = query.where(sa.or_(index_outbox.c.claimed_until.is_(None), index_outbox.c.claimed_until <= utcnow()))
+        query = query.order_by(index_outbox.c.id).limit(limit)
+        if self.is_sqlite:
+            claim = OutboxClaim([_outbox_item(r) for r in self._read_rows(query)])
+            yield claim
+            if claim.done_ids:
+                self.outbox_done(claim.done_ids)
+            if claim.error:
+                self.outbox_failed(claim.failed_ids, claim.error)
+            return
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                rows = conn.execute(query.with_for_update(skip_locked=True)).mappings().all()
+                documents = sorted({r["document_id"] for r in rows})
+                mine = {d for d in documents
+                        if conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(_INDEXER_LOCK, d))).scalar()}
+                claim = OutboxClaim([_outbox_item(r) for r in rows if r["document_id"] in mine])
+                yield claim
+                if claim.done_ids:
+                    conn.execute(index_outbox.delete().where(index_outbox.c.id.in_(claim.done_ids)))
+                if claim.error:
+                    conn.execute(index_outbox.update().where(index_outbox.c.id.in_(claim.failed_ids))
+                                 .values(attempts=index_outbox.c.attempts + 1, last_error=claim.error[:2000]))
+        except (OperationalError, DBAPIError) as exc:
+            raise _unavailable(exc) from exc
+
+    def _read_rows(self, query: Any) -> list[Any]:
         with self._read() as conn:
-            rows = conn.execute(query.order_by(index_outbox.c.id).limit(limit)).mappings().all()
-        return [OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"])
-                for r in rows]
+            return conn.execute(query).mappings().all()
 
     def outbox_max_id(self) -> int:
         with self._read() as conn:

@@ -34,13 +34,14 @@ even where jieba glued its last character to the next word. Bigrams of known wor
 the words field already has them, and they would triple the index's terms.
 
 This module is pure: no Whoosh here (core imports no adapters). The Whoosh tokenizer in
-``docsvc.adapters.whoosh_index`` wraps :func:`analyze` and :func:`analyze_bigrams`.
+``docsvc.adapters.whoosh.schema`` wraps :func:`analyze` and :func:`analyze_unknown`; ``docsvc.adapters.pg_search`` writes their tokens as tsvectors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 import threading
 import unicodedata
 from functools import lru_cache
@@ -338,6 +339,44 @@ def single_stretches(words: list[Token]) -> list[tuple[int, int]]:
     return out
 
 
+def char_spans(text: str, found: Iterable[tuple[int, str]]) -> list[tuple[int, int]]:
+    """The [start, end) offsets in ``text`` of tokens known by compact offset and word, as an
+    index stores them (:func:`token_tuples`' ``pos`` and ``text``): highlights from stored
+    positions, without cutting the text with jieba again. Only the separators are located."""
+    found = sorted(found)
+    if not found:
+        return []
+    folded, origin = _fold_with_map(text)
+    # (compact start, folded start, length) of each stretch of counted characters, in order.
+    starts: list[int] = []
+    pieces: list[tuple[int, int]] = []
+    for m, gap in _runs(folded):
+        if m.lastgroup == "cjk":
+            starts.append(m.start() - gap)
+            pieces.append((m.start(), m.end() - m.start()))
+            continue
+        ident = m.group()
+        for seg in _SEGMENT_RE.finditer(ident):
+            starts.append(m.start() - gap + seg.start() - _separators(ident, seg.start()))
+            pieces.append((m.start() + seg.start(), seg.end() - seg.start()))
+    def folded_at(pos: int) -> int | None:
+        i = bisect_right(starts, pos) - 1
+        if i < 0 or pos - starts[i] >= pieces[i][1]:
+            return None
+        return pieces[i][0] + pos - starts[i]
+
+    out: list[tuple[int, int]] = []
+    for pos, word in found:
+        length = sum(1 for c in word if c.isalnum())
+        first, last = folded_at(pos), folded_at(pos + max(length, 1) - 1)
+        if first is None or last is None:
+            continue
+        if origin is not None:
+            first, last = origin[first], origin[last]
+        out.append((first, last + 1))
+    return out
+
+
 def words(text: str) -> list[str]:
     """The content analyzer's words: jieba search-mode words plus identifiers and their parts,
     NFKC + lowercase, single characters kept, punctuation and whitespace dropped."""
@@ -355,6 +394,7 @@ def cjk_bigrams(text: str) -> list[str]:
 
 
 __all__ = [
-    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "bigram_tuples", "cjk_bigrams", "has_cjk", "load",
+    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "bigram_tuples", "char_spans", "cjk_bigrams", "has_cjk",
+    "load",
     "normalize", "single_stretches", "token_tuples", "words",
 ]

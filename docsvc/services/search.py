@@ -173,18 +173,24 @@ class IndexService:
         applied = 0
         while True:
             size = batch if limit is None else min(batch, limit - applied)
-            items = self.catalog.outbox(limit=size, claimed=claimed) if size > 0 else []
-            if not items:
+            if size <= 0:
                 return SyncReport(applied=applied)
-            try:
-                self._apply(items, procs=procs)
-            except DocsvcError as exc:
-                self.catalog.outbox_failed([i.id for i in items], exc.en)
-                return SyncReport(applied, len(items), self.catalog.counts()["outbox_pending"], exc.en)
-            self.catalog.outbox_done([i.id for i in items])
-            applied += len(items)
+            with self.catalog.claim_outbox(limit=size, claimed=claimed) as claim:
+                if not claim.items:  # the queue is empty, or other indexers hold what is left
+                    return SyncReport(applied=applied)
+                try:
+                    self._apply(claim.items, procs=procs)
+                except DocsvcError as exc:
+                    claim.failed(exc.en)
+                    failed, error = len(claim.items), exc.en
+                else:
+                    claim.done()
+                    failed = 0
+            if failed:
+                return SyncReport(applied, failed, self.catalog.counts()["outbox_pending"], error)
+            applied += len(claim.items)
             if progress:
-                progress(len(items))
+                progress(len(claim.items))
 
     def _apply(self, items, *, procs: int = 1) -> None:
         doc_ids = sorted({i.document_id for i in items})

@@ -1,0 +1,214 @@
+"""Both search engines side by side, on the same generated corpus: prints figures, asserts nothing.
+
+    .venv/bin/python bench/bench_backends.py --docs 10000
+    .venv/bin/python bench/bench_backends.py --docs 100000 --queries 300 --backends postgres
+    .venv/bin/python bench/bench_backends.py --relevance-only
+
+For each engine (Whoosh in a temporary folder; PostgreSQL in a fresh database made on the server
+named by DOCSVC_BENCH_POSTGRES_URL, default the local ``test`` database's server, dropped
+afterwards unless ``--keep``):
+
+- bulk index: ``--docs`` generated ~4,000-character documents (bench/corpus.py, Zipf-like
+  Chinese) written as ``docsvc index rebuild`` writes them (chunks of REBUILD_CHUNK, ``--procs``
+  writer processes); docs/s, index size, peak memory of all processes (PSS);
+- upload-to-searchable: one version upserted, then searched for until found (p50/p95);
+- search p50/p95 with highlights and facets over the benchmark's query mix;
+- relevance on the development question set (``../shared/eval/plain-questions``, when present):
+  hit@10 and MRR@10 of the same questions on each engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import corpus  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from bench_search import PeakMemory, load_note, pct  # noqa: E402
+
+from docsvc.core.search import IndexEntry, SearchRequest  # noqa: E402
+from docsvc.services.search import REBUILD_CHUNK  # noqa: E402
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "plain-questions"
+
+
+class Engine:
+    """One engine, fresh and empty, and what it takes to measure it."""
+
+    def __init__(self, name: str, keep: bool) -> None:
+        self.name = name
+        self.keep = keep
+        self.folder = Path(tempfile.mkdtemp(prefix=f"docsvc-bench-{name}-"))
+        self.database = ""
+        self.index = self.open()
+
+    def open(self):
+        if self.name == "whoosh":
+            from docsvc.adapters.whoosh import WhooshIndex
+
+            ix = WhooshIndex.open(self.folder)
+        else:
+            from docsvc.adapters.catalog import SqlCatalog
+            from docsvc.adapters.pg_search import PostgresIndex
+
+            server = os.environ.get("DOCSVC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+            self.database = f"docsvc_bench_{uuid.uuid4().hex[:8]}"
+            self.admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+            with self.admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{self.database}"')
+            url = sa.engine.make_url(server).set(database=self.database).render_as_string(hide_password=False)
+            self.catalog = SqlCatalog(url)
+            self.catalog.migrate()
+            ix = PostgresIndex.open(self.catalog.engine)
+            print(f"  PostgreSQL database {self.database}")
+        ix.clear()
+        return ix
+
+    def size_mb(self) -> float:
+        if self.name == "whoosh":
+            return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file()) / 2**20
+        with self.catalog.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT pg_total_relation_size('search_entry') + "
+                                        "pg_total_relation_size('search_passage')")).scalar() / 2**20
+
+    def close(self) -> None:
+        self.index.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.database:
+            self.catalog.dispose()
+            if self.keep:
+                print(f"  kept database {self.database}")
+            else:
+                with self.admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+
+def bench_index(engine: Engine, n: int, procs: int, vocab: corpus.Vocabulary) -> None:
+    ix = engine.index
+    docs = corpus.entries(n, vocab=vocab)
+    elapsed = 0.0
+    memory = PeakMemory()
+    done = 0
+    while done < n:
+        chunk = list(itertools.islice(docs, REBUILD_CHUNK))
+        t = time.perf_counter()
+        ix.upsert(chunk, procs=procs)
+        elapsed += time.perf_counter() - t
+        done += len(chunk)
+        print(f"  indexed {done}/{n}: {done / elapsed:.0f} docs/s, {elapsed:.0f} s", flush=True)
+    ix.mark_complete()
+    print(f"{engine.name:8} INDEX {n} docs: {elapsed:.0f} s = {n / elapsed:.0f} docs/s (procs={procs}, {load_note()}); "
+          f"index {engine.size_mb():.0f} MB; peak memory (PSS, all processes) {memory.stop():.0f} MB", flush=True)
+
+
+def bench_upload(engine: Engine, vocab: corpus.Vocabulary, count: int = 40) -> None:
+    """One new version at a time, then searched for by a word only it has, until found."""
+    ix = engine.index
+    times = []
+    for i, e in enumerate(corpus.entries(count, vocab=vocab, seed=99)):
+        marker = f"upl{uuid.uuid4().hex[:10]}"
+        entry = IndexEntry(**{**e.__dict__, "version_id": 10_000_000 + i, "document_id": 10_000_000 + i,
+                              "is_latest": True, "content": e.content + " " + marker})
+        t = time.perf_counter()
+        ix.upsert([entry])
+        while ix.search(SearchRequest(marker, facets=False, highlight=False)).total == 0:
+            time.sleep(0.001)
+        times.append((time.perf_counter() - t) * 1000)
+    print(f"{engine.name:8} UPLOAD-TO-SEARCHABLE p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms "
+          f"({count} versions, index write + first search that finds it)", flush=True)
+
+
+def bench_search(engine: Engine, queries: list[str]) -> None:
+    ix = engine.index
+    for q in queries[:10]:  # warm caches
+        ix.search(SearchRequest(q))
+    times, totals = [], []
+    for q in queries:
+        t = time.perf_counter()
+        r = ix.search(SearchRequest(q))
+        times.append((time.perf_counter() - t) * 1000)
+        totals.append(r.total)
+    print(f"{engine.name:8} SEARCH highlights+facets: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
+          f"max {max(times):.0f} ms over {len(queries)} queries (median total {sorted(totals)[len(totals) // 2]})",
+          flush=True)
+
+
+def bench_relevance(engine: Engine) -> None:
+    if not (EVAL / "corpus.jsonl").exists():
+        print(f"{engine.name:8} RELEVANCE skipped: {EVAL} is not there")
+        return
+    ix = engine.index
+    ix.clear()
+    entries = []
+    for i, line in enumerate((EVAL / "corpus.jsonl").open(encoding="utf-8"), start=1):
+        d = json.loads(line)
+        # As score_questions.py imports it: a .txt file whose first line is the title.
+        entries.append(IndexEntry(version_id=i, document_id=i, number=1, title=d["title"],
+                                  content=f"{d['title']}\n\n{d['text']}\n", original_filename=f"{d['id']}.txt",
+                                  doc_type="other", doc_class="user", service_category="4.2"))
+    ix.upsert(entries, procs=2)
+    ix.mark_complete()
+    rel: dict[str, set[str]] = {}
+    with (EVAL / "qrels.tsv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            rel.setdefault(row["query_id"], set()).add(row["doc_id"])
+    qs = [json.loads(line) for line in (EVAL / "queries.jsonl").open(encoding="utf-8")]
+    qs = [q for q in qs if q["id"] in rel]
+    hit = mrr = 0.0
+    refused = 0
+    times = []
+    from docsvc.errors import DocsvcError
+
+    for q in qs:
+        t = time.perf_counter()
+        try:
+            r = ix.search(SearchRequest(q["text"].replace("\n", " "), per_page=10))
+        except DocsvcError:
+            refused += 1
+            continue
+        times.append((time.perf_counter() - t) * 1000)
+        got = [Path(h.original_filename).stem for h in r.hits]
+        ranks = [i for i, g in enumerate(got) if g in rel[q["id"]]]
+        if ranks:
+            hit += 1
+            mrr += 1 / (ranks[0] + 1)
+    print(f"{engine.name:8} RELEVANCE {len(qs)} questions over {len(entries)} articles: hit@10 {hit / len(qs):.3f}, "
+          f"MRR@10 {mrr / len(qs):.3f}, refused {refused}; p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms",
+          flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=10_000)
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--backends", default="whoosh,postgres")
+    ap.add_argument("--relevance-only", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    a = ap.parse_args()
+    vocab = None if a.relevance_only else corpus.Vocabulary.from_jieba()
+    for name in a.backends.split(","):
+        engine = Engine(name, a.keep)
+        try:
+            if not a.relevance_only:
+                bench_index(engine, a.docs, a.procs, vocab)
+                bench_search(engine, corpus.queries(vocab, a.queries))
+                bench_upload(engine, vocab)
+            bench_relevance(engine)
+        finally:
+            engine.close()
+
+
+if __name__ == "__main__":
+    main()
