@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import math
 import multiprocessing
@@ -43,7 +44,8 @@ from docsvc.core import text
 from docsvc.core.model import DocClass
 from docsvc.core.search import (
     FACETS, MAX_QUERY_WORDS, TITLE_BOOST, Hit, IndexEntry, SearchRequest, SearchResult, SortOrder,
-    check_metadata_changes, check_request, find_strings, make_snippet, resolve_filters, visible_site_projects,
+    check_metadata_changes, check_request, find_strings, make_snippet, rebuilding_elsewhere, resolve_filters,
+    visible_site_projects,
 )
 from docsvc.errors import InvalidInput, Unavailable
 
@@ -57,6 +59,7 @@ B, K1 = 0.75, 1.2  # BM25F's parameters, as in the Whoosh engine
 COORD_SCALE = 0.9  # the coordination bonus, as in the Whoosh engine
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
 STATS_TTL_S = 30.0
+_REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 PARALLEL_MIN = 200  # entries per writer process at least, and per transaction in each  # how long collection statistics (count, average lengths) are reused
 
 _TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
@@ -76,27 +79,33 @@ _HIT_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "t
 # --- tsvector and tsquery literals ----------------------------------------------------------
 
 
-def _quote(word: str) -> str:
+@functools.lru_cache(maxsize=1 << 17)
+def _quote(word: str) -> str | None:
+    """A lexeme as a tsvector/tsquery literal; None past PostgreSQL's 2,046 bytes for one.
+    Cached: documents share most of their words."""
+    if len(word.encode("utf-8")) > 2046:
+        return None
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _tsvector(occurrences: Mapping[str, list[int]], *, positions: bool = True) -> str:
     """A tsvector literal: each word with its (1-based, clamped, at most 256) positions."""
     parts = []
-    size = 0
     for word, poses in occurrences.items():
-        if len(word.encode("utf-8")) > 2046:
-            continue  # PostgreSQL's limit for one lexeme
-        if positions and poses:
-            kept = sorted({min(p + 1, MAX_POSITION) for p in poses})[:MAX_POSITIONS_PER_WORD]
-            part = _quote(word) + ":" + ",".join(map(str, kept))
+        quoted = _quote(word)
+        if quoted is None:
+            continue
+        if not positions:
+            parts.append(quoted)
+        elif len(poses) == 1:  # most words of a document
+            parts.append(f"{quoted}:{min(poses[0] + 1, MAX_POSITION)}")
         else:
-            part = _quote(word)
-        size += len(part)
-        parts.append(part)
-    if size > MAX_TSVECTOR_BYTES and positions:
+            kept = sorted({min(p + 1, MAX_POSITION) for p in poses})[:MAX_POSITIONS_PER_WORD]
+            parts.append(quoted + ":" + ",".join(map(str, kept)))
+    out = " ".join(parts)
+    if positions and len(out) > MAX_TSVECTOR_BYTES:
         return _tsvector(occurrences, positions=False)  # words still match; phrases use passages
-    return " ".join(parts)
+    return out
 
 
 @dataclass
@@ -109,9 +118,10 @@ class _Analysed:
     @classmethod
     def of(cls, value: str, tuples: Any = text.token_tuples) -> "_Analysed":
         out = cls()
-        for word, pos, _s, _e, _sub in tuples(value):
-            out.words[word].append(pos)
-            out.length += 1
+        words = out.words
+        for token in tuples(value):
+            words[token[0]].append(token[1])
+        out.length = sum(map(len, words.values()))
         return out
 
     def needs_passages(self) -> bool:
@@ -525,6 +535,19 @@ class PostgresIndex:
             conn.execute(sa.text("UPDATE search_state SET complete = TRUE, written_at = now()"))
             conn.execute(sa.text("ANALYZE search_entry"))
         self.needs_rebuild, self.rebuild_reason = False, ""
+
+    @contextlib.contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """A session advisory lock held while this process rebuilds: servers that start on an
+        empty index together do not rebuild it twice."""
+        with self.engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _REBUILD_LOCK}).scalar():
+                raise rebuilding_elsewhere()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _REBUILD_LOCK})
+                conn.commit()
 
     def rebuild_cursor(self) -> dict[str, int] | None:
         with self.engine.connect() as conn:

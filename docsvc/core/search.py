@@ -23,7 +23,7 @@ from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_che
 
 from docsvc.core import text
 from docsvc.core.model import DocClass
-from docsvc.errors import InvalidInput
+from docsvc.errors import InvalidInput, Unavailable
 
 MAX_PER_PAGE = 100
 MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
@@ -358,6 +358,10 @@ class SearchIndex(Protocol):
 
     def mark_complete(self) -> None: ...
 
+    def rebuilding(self) -> ContextManager[None]:
+        """Held while this process rebuilds the index; raises Unavailable (with a bilingual
+        message) when another process, here or on another machine, is rebuilding it."""
+
     def rebuild_cursor(self) -> dict[str, int] | None:
         """Where an unfinished rebuild stopped (None: no rebuild in progress)."""
 
@@ -369,6 +373,11 @@ class SearchIndex(Protocol):
     def doc_count(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+def rebuilding_elsewhere() -> Unavailable:
+    return Unavailable("另一个进程正在重建搜索索引，请稍后再试。",
+                       "Another process is rebuilding the search index; try again shortly.")
 
 
 def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,6 +396,7 @@ def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 __all__ = [
     "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PER_PAGE",
     "MAX_RESULT_WINDOW", "METADATA_FIELDS", "SearchIndex", "SearchRequest", "SearchResult", "Snippet", "SortOrder",
-    "check_metadata_changes", "check_request", "find_strings", "make_snippet", "resolve_filters", "site_visible",
+    "check_metadata_changes", "check_request", "find_strings", "make_snippet", "rebuilding_elsewhere",
+    "resolve_filters", "site_visible",
     "visible_site_projects",
 ]

@@ -241,7 +241,8 @@ class IndexService:
         if not self._rebuilding.acquire(blocking=False):
             raise Unavailable("索引正在重建中，请稍后再试。", "The index is being rebuilt; try again shortly.")
         try:
-            return self._rebuild(chunk, procs, resume, progress)
+            with self.index.rebuilding():  # and in no other process, on any machine
+                return self._rebuild(chunk, procs, resume, progress)
         finally:
             self._rebuilding.release()
 

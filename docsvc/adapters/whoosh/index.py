@@ -52,11 +52,12 @@ from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.search import (
     FACETS, Hit, IndexEntry, SearchRequest, SearchResult, Snippet, SortOrder,
-    check_metadata_changes, check_request, find_strings, make_snippet,
+    check_metadata_changes, check_request, rebuilding_elsewhere, find_strings, make_snippet,
 )
 from docsvc.errors import Unavailable
 
 META_FILE = "docsvc_index.json"
+REBUILD_LOCK = ".rebuild.lock"  # held by the process that rebuilds (see rebuilding())
 CURSOR_FILE = "docsvc_rebuild_cursor.json"  # where an unfinished rebuild stopped
 STAGING_DIR = "staging"  # streams' writer processes build their segments in here (see IndexStream)
 STAGING_LOCK = ".lock"
@@ -196,6 +197,19 @@ class WhooshIndex:
             return {k: int(v) for k, v in json.loads((self.path / CURSOR_FILE).read_text("utf-8")).items()}
         except (OSError, ValueError, AttributeError):
             return None
+
+    @contextlib.contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """A lock file beside the index held while this process rebuilds it."""
+        with open(self.path / REBUILD_LOCK, "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise rebuilding_elsewhere() from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def save_rebuild_cursor(self, cursor: Mapping[str, int] | None) -> None:
         path = self.path / CURSOR_FILE
