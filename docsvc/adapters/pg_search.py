@@ -533,6 +533,13 @@ class PostgresIndex:
     def mark_complete(self) -> None:
         with self._write() as conn:
             conn.execute(sa.text("UPDATE search_state SET complete = TRUE, written_at = now()"))
+            # A rebuild leaves its words in the GIN indexes' pending lists, which every search
+            # would read through: merge them into the indexes now.
+            for name in conn.execute(sa.text(
+                    "SELECT indexrelid::regclass::text FROM pg_index JOIN pg_class c ON c.oid = indexrelid "
+                    "JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'gin' "
+                    "AND indrelid IN ('search_entry'::regclass, 'search_passage'::regclass)")).scalars():
+                conn.execute(sa.text("SELECT gin_clean_pending_list(CAST(:i AS regclass))"), {"i": name})
             conn.execute(sa.text("ANALYZE search_entry"))
         self.needs_rebuild, self.rebuild_reason = False, ""
 
@@ -669,17 +676,20 @@ class PostgresIndex:
         first = (request.page - 1) * request.per_page
         try:
             with self.engine.begin() as conn:
-                conn.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}"))
-                # Every word is in a GIN index: a sequential scan would read each row's tsvector.
-                # (And so that no JIT compilation is paid for the cost that setting implies.)
-                conn.execute(sa.text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off"))
+                # Every word is in a GIN index: a sequential scan would read each row's tsvector (and
+                # no JIT compilation is paid for the cost that setting implies); parallel workers
+                # cost more to start than the small scans of one search take.
+                conn.execute(sa.text(
+                    f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}; "
+                    "SET LOCAL enable_seqscan = off; SET LOCAL jit = off; "
+                    "SET LOCAL max_parallel_workers_per_gather = 0"))
                 stats = self._collection(conn)
                 total, ranked, df, facets = self._match(conn, c, words, filters, leaves, sort, limit, stats,
                                                         facets=request.facets)
                 if sort is SortOrder.RELEVANCE and leaves:
                     scored = self._rank(conn, ranked, leaves, df, stats)
                 else:
-                    scored = [(v, 0.0) for v, _ in ranked]
+                    scored = [(v, 0.0) for v, _, _ in ranked]
                 page = scored[first:limit]
                 hits = self._hits(conn, page, c if request.highlight else None)
         except sa.exc.OperationalError as exc:
@@ -695,15 +705,17 @@ class PostgresIndex:
 
     def _match(self, conn: sa.Connection, c: _Compiler, words: str, filters: str, leaves: list[_Leaf],
                sort: SortOrder, limit: int, stats: Mapping[str, float], *, facets: bool
-               ) -> tuple[int, list[tuple[int, list[int]]], dict[int, int], dict[str, dict[str, int]]]:
-        """One statement: the total, the candidates in order (with the leaves each matches),
+               ) -> tuple[int, list[tuple[int, list[int], dict[str, int]]], dict[int, int], dict[str, dict[str, int]]]:
+        """One statement: the total, the candidates in order (with the leaves each matches and
+        its field lengths),
         each leaf's document frequency among the matches' population, and the facet counts.
 
         Candidates for relevance are the matches with the highest sum of their leaves' idf,
         from the GIN indexes alone; :meth:`_rank` then reads their term frequencies."""
         params = dict(c.params)
         params["n"] = max(stats["n"], 1.0)
-        columns = "e.version_id, e.created_at, " + ", ".join(f"e.{f}" for f in FACETS)
+        columns = ("e.version_id, e.created_at, " + ", ".join(f"e.{f}" for f in FACETS) + ", "
+                   + ", ".join(f"e.{n}" for n in _LENGTHS.values()))
         sets = []
         for i, leaf in enumerate(leaves):
             params[f"l{i}"] = leaf.tsquery
@@ -728,13 +740,15 @@ class PostgresIndex:
                      "s AS (SELECT u.version_id, sum(ln(:n / (df.n + 1)) + 1) AS idf, array_agg(u.leaf) AS leaves "
                      "FROM u JOIN df USING (leaf) GROUP BY u.version_id)"]
             order = "coalesce(s.idf, 0) DESC, m.version_id"
-            top = (f"SELECT m.version_id, coalesce(s.leaves, '{{}}') AS leaves, row_number() OVER (ORDER BY {order}) AS rn "
+            lengths = ", ".join(f"m.{n}" for n in _LENGTHS.values())
+            top = (f"SELECT m.version_id, coalesce(s.leaves, '{{}}') AS leaves, json_build_array({lengths}) AS lengths, "
+                   f"row_number() OVER (ORDER BY {order}) AS rn "
                    f"FROM m LEFT JOIN s USING (version_id) ORDER BY {order} LIMIT {max(MIN_CANDIDATES, 2 * limit)}")
             frequencies = "(SELECT json_object_agg(leaf, n) FROM df)"
         else:
             order = "created_at DESC NULLS FIRST, version_id"
-            top = (f"SELECT version_id, '{{}}'::int[] AS leaves, row_number() OVER (ORDER BY {order}) AS rn FROM m "
-                   f"ORDER BY {order} LIMIT {limit}")
+            top = (f"SELECT version_id, '{{}}'::int[] AS leaves, NULL AS lengths, row_number() OVER (ORDER BY {order}) AS rn "
+                   f"FROM m ORDER BY {order} LIMIT {limit}")
             frequencies = "NULL"
         grouped = "NULL"
         if facets:
@@ -744,10 +758,10 @@ class PostgresIndex:
                        f"FROM m GROUP BY GROUPING SETS ({sets_sql})) g)")
         row = conn.execute(sa.text(
             f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM m), "
-            f"(SELECT json_agg(json_build_array(version_id, leaves) ORDER BY rn) FROM ({top}) t), {frequencies}, "
+            f"(SELECT json_agg(json_build_array(version_id, leaves, lengths) ORDER BY rn) FROM ({top}) t), {frequencies}, "
             f"{grouped}"),
             params).one()
-        ranked = [(int(v), leaves_) for v, leaves_ in (row[1] or [])]
+        ranked = [(int(v), matched, dict(zip(_LENGTHS, lengths or ()))) for v, matched, lengths in (row[1] or [])]
         df = {int(k): int(v) for k, v in (row[2] or {}).items()}
         return row[0], ranked, df, _facet_counts(row[3] or []) if facets else {}
 
@@ -767,26 +781,22 @@ class PostgresIndex:
                 out.append(f"e.{f.name} = ANY({c.param(list(f.values))})")
         return out
 
-    def _rank(self, conn: sa.Connection, candidates: list[tuple[int, list[int]]], leaves: list[_Leaf],
+    def _rank(self, conn: sa.Connection, candidates: list[tuple[int, list[int], dict[str, int]]], leaves: list[_Leaf],
               df: Mapping[int, int], stats: Mapping[str, float]) -> list[tuple[int, float]]:
         """The candidates ordered by BM25F (as the Whoosh engine scores), from the term
         frequencies in their tsvectors."""
         if not candidates:
             return []
-        ids = [v for v, _ in candidates]
-        occurrences = self._occurrences(conn, ids, leaves)
-        lengths = {r[0]: dict(zip(_LENGTHS, r[1:])) for r in conn.execute(sa.text(
-            f"SELECT version_id, {', '.join(_LENGTHS.values())} FROM search_entry WHERE version_id = ANY(:ids)"),
-            {"ids": ids})}
+        occurrences = self._occurrences(conn, [v for v, _, _ in candidates], leaves)
         scored = []
-        for version_id, matched in candidates:
+        for version_id, matched, lengths in candidates:
             score = 0.0
             for i in set(matched):
                 leaf = leaves[i]
                 # At least once: a phrase found only in a long document's passages.
                 tf = max(_frequency(leaf, occurrences.get((version_id, leaf.column), {})), 1)
                 idf = math.log(stats["n"] / (df.get(i, 0) + 1)) + 1
-                fl = lengths.get(version_id, {}).get(leaf.column) or 1
+                fl = lengths.get(leaf.column) or 1
                 score += leaf.boost * idf * (tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / stats[leaf.column]))
             scored.append((version_id, _coordinated(score, len(set(matched)), len(leaves))))
         scored.sort(key=lambda vs: (-vs[1], vs[0]))
