@@ -13,9 +13,6 @@ branch_labels = None
 depends_on = None
 
 _TSV = "tsvector NOT NULL DEFAULT ''::tsvector"
-# New words wait in a GIN index's pending list until merged, and every search reads the list
-# through: a small one (256 kB instead of 4 MB) keeps that cheap between merges.
-_GIN = "gin_pending_list_limit = 256"
 
 
 def upgrade() -> None:
@@ -58,7 +55,7 @@ def upgrade() -> None:
         )""")
     for column in ("content_tsv", "bigram_tsv", "title_tsv", "filename_tsv", "project_tsv", "counterparty_tsv",
                    "tags"):
-        op.execute(f"CREATE INDEX ix_search_entry_{column} ON search_entry USING gin ({column}) WITH ({_GIN})")
+        op.execute(f"CREATE INDEX ix_search_entry_{column} ON search_entry USING gin ({column})")
     op.execute("CREATE INDEX ix_search_entry_document ON search_entry (document_id)")
     op.execute("CREATE INDEX ix_search_entry_created ON search_entry (created_at DESC NULLS FIRST, version_id)")
     # Long documents: PostgreSQL keeps positions up to 16,383 and 256 per word in a tsvector, so
@@ -72,8 +69,8 @@ def upgrade() -> None:
             bigram_tsv {_TSV},
             PRIMARY KEY (version_id, seq)
         )""")
-    op.execute(f"CREATE INDEX ix_search_passage_content_tsv ON search_passage USING gin (content_tsv) WITH ({_GIN})")
-    op.execute(f"CREATE INDEX ix_search_passage_bigram_tsv ON search_passage USING gin (bigram_tsv) WITH ({_GIN})")
+    op.execute(f"CREATE INDEX ix_search_passage_content_tsv ON search_passage USING gin (content_tsv)")
+    op.execute(f"CREATE INDEX ix_search_passage_bigram_tsv ON search_passage USING gin (bigram_tsv)")
     op.execute("""
         CREATE TABLE search_state (
             id integer PRIMARY KEY CHECK (id = 1),

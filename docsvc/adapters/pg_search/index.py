@@ -1,455 +1,41 @@
-"""Full-text search in PostgreSQL: the engine for more than one machine (DOCSVC_SEARCH_BACKEND=postgres).
-
-Every docsvc server and indexer on every machine reads and writes the same tables (migration
-0005), so there is no index folder, no single writer and no shared file system: PostgreSQL's
-own concurrency, replication and backups apply.
-
-- ``search_entry``: one row per archived version with its metadata (filters, facets and hits
-  are plain columns) and tsvectors under GIN indexes. The tsvectors hold docsvc's own analysis
-  (:mod:`docsvc.core.text`: jieba words and their parts, identifiers whole and in parts),
-  written as literals, so PostgreSQL never re-analyses: a query word is the same lexeme the
-  Whoosh engine would look up. A position is the token's *compact offset* plus one, so a
-  phrase is ``w1 <d1> w2 <d2> w3`` with the words' distances in the query, whichever way jieba
-  cut the document around them.
-- ``search_passage``: PostgreSQL keeps positions up to 16,383 and at most 256 per word. A
-  document past either limit also gets overlapping passages, positions counted from each
-  passage's start, in which phrases are matched; words are matched in the entry as usual.
-- ``search_state``: schema and analyzer version, whether a rebuild finished, its cursor.
-
-Ranking is BM25F as the Whoosh engine computes it (k1 1.2, b 0.75, the title boosted, Whoosh's
-idf and its coordination bonus for documents matching more of the words). Matching, totals and
-facets come from the GIN indexes and the metadata columns; the term frequencies of the best
-candidates are read from their tsvectors (``setweight``/``ts_filter`` keep just the query's
-words, in C), which also gives the highlights' positions without analysing a hit again.
-"""
+"""The PostgreSQL engine: :class:`PostgresIndex` (see the package docstring)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import json
 import math
-import multiprocessing
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
 
+from docsvc.adapters.pg_search.query import Compiler, Leaf
+from docsvc.adapters.pg_search.rows import (
+    LENGTHS, MAX_POSITION, PARALLEL_MIN, PASSAGE_COLUMNS, STEADY_PENDING_LIST, Analysed,
+    tsvector, utc, write_entries, write_in_processes,
+)
 from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.model import DocClass
 from docsvc.core.search import (
-    FACETS, MAX_QUERY_WORDS, TITLE_BOOST, Hit, IndexEntry, SearchRequest, SearchResult, SortOrder,
-    check_metadata_changes, check_request, find_strings, make_snippet, rebuilding_elsewhere, resolve_filters,
-    visible_site_projects,
+    FACETS, Hit, IndexEntry, SearchRequest, SearchResult, SortOrder, check_metadata_changes, check_request,
+    find_strings, make_snippet, rebuilding_elsewhere, resolve_filters, visible_site_projects,
 )
-from docsvc.errors import InvalidInput, Unavailable
+from docsvc.errors import Unavailable
 
 SCHEMA_VERSION = 1
-MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
-MAX_POSITIONS_PER_WORD = 256  # and the most it keeps per word
-PASSAGE = 4096  # compact characters a passage starts apart
-OVERLAP = 512  # and reaches past the next start: a phrase up to this long lies whole in one
-MAX_TSVECTOR_BYTES = 900_000  # PostgreSQL refuses a tsvector of 1 MB
 B, K1 = 0.75, 1.2  # BM25F's parameters, as in the Whoosh engine
 COORD_SCALE = 0.9  # the coordination bonus, as in the Whoosh engine
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
-STATS_TTL_S = 30.0
+STATS_TTL_S = 30.0  # how long collection statistics (count, average lengths) are reused
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
-PARALLEL_MIN = 200  # entries per writer process at least, and per transaction in each  # how long collection statistics (count, average lengths) are reused
-
-_TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
-    None: ("content", "title"), q.Field.CONTENT: ("content",), q.Field.TITLE: ("title",),
-    q.Field.FILENAME: ("filename",),
-}
-_COLUMNS: dict[q.Field, str] = {
-    q.Field.DOC_TYPE: "doc_type", q.Field.SERVICE_CATEGORY: "service_category", q.Field.DOC_CLASS: "doc_class",
-    q.Field.SERVICE_SCOPE: "service_scope", q.Field.STATUS: "status", q.Field.EXTRACTION: "extraction_status",
-    q.Field.PROJECT: "project", q.Field.COUNTERPARTY: "counterparty",
-}
 _HIT_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "title", "original_filename",
                 "doc_type", "service_category", "doc_class", "service_scope", "project", "counterparty", "tags",
                 "status", "year", "created_at", "effective_date", "review_due", "extraction_status")
-
-
-# --- tsvector and tsquery literals ----------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1 << 17)
-def _quote(word: str) -> str | None:
-    """A lexeme as a tsvector/tsquery literal; None past PostgreSQL's 2,046 bytes for one.
-    Cached: documents share most of their words."""
-    if len(word.encode("utf-8")) > 2046:
-        return None
-    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _tsvector(occurrences: Mapping[str, list[int]], *, positions: bool = True) -> str:
-    """A tsvector literal: each word with its (1-based, clamped, at most 256) positions."""
-    parts = []
-    for word, poses in occurrences.items():
-        quoted = _quote(word)
-        if quoted is None:
-            continue
-        if not positions:
-            parts.append(quoted)
-        elif len(poses) == 1:  # most words of a document
-            parts.append(f"{quoted}:{min(poses[0] + 1, MAX_POSITION)}")
-        else:
-            kept = sorted({min(p + 1, MAX_POSITION) for p in poses})[:MAX_POSITIONS_PER_WORD]
-            parts.append(quoted + ":" + ",".join(map(str, kept)))
-    out = " ".join(parts)
-    if positions and len(out) > MAX_TSVECTOR_BYTES:
-        return _tsvector(occurrences, positions=False)  # words still match; phrases use passages
-    return out
-
-
-@dataclass
-class _Analysed:
-    """What one text field contributes: words with compact offsets, and its length."""
-
-    words: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    length: int = 0  # tokens, as Whoosh counts a field's length
-
-    @classmethod
-    def of(cls, value: str, tuples: Any = text.token_tuples) -> "_Analysed":
-        out = cls()
-        words = out.words
-        for token in tuples(value):
-            words[token[0]].append(token[1])
-        out.length = sum(map(len, words.values()))
-        return out
-
-    def needs_passages(self) -> bool:
-        return any(len(p) > MAX_POSITIONS_PER_WORD or p[-1] + 1 > MAX_POSITION for p in self.words.values())
-
-    def passage(self, base: int) -> dict[str, list[int]]:
-        end = base + PASSAGE + OVERLAP
-        out: dict[str, list[int]] = {}
-        for word, poses in self.words.items():
-            inside = [p - base for p in poses if base <= p < end]
-            if inside:
-                out[word] = inside
-        return out
-
-    def last(self) -> int:
-        return max((p[-1] for p in self.words.values()), default=0)
-
-
-def _row(e: IndexEntry) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """An entry as a search_entry row and its passages' rows."""
-    content = _Analysed.of(e.content)
-    bigrams = _Analysed.of(e.content, text.bigram_tuples)
-    title = _Analysed.of(e.title)
-    filename = _Analysed.of(e.original_filename)
-    passages: list[dict[str, Any]] = []
-    if content.needs_passages() or bigrams.needs_passages():
-        for seq, base in enumerate(range(0, max(content.last(), bigrams.last()) + 1, PASSAGE)):
-            passages.append({"version_id": e.version_id, "seq": seq, "base": base,
-                             "content_tsv": _tsvector(content.passage(base)),
-                             "bigram_tsv": _tsvector(bigrams.passage(base))})
-    row = {
-        "version_id": e.version_id, "document_id": e.document_id, "number": e.number, "is_latest": bool(e.is_latest),
-        "sha256": e.sha256, "title": e.title, "original_filename": e.original_filename, "doc_type": e.doc_type,
-        "service_category": e.service_category, "doc_class": e.doc_class, "service_scope": e.service_scope,
-        "project": e.project.strip(), "counterparty": e.counterparty.strip(),
-        "tags": sorted({t.strip().lower() for t in e.tags if t.strip()}), "status": e.status, "year": e.year,
-        "created_at": _utc(e.created_at), "effective_date": e.effective_date, "review_due": e.review_due,
-        "extraction_status": e.extraction_status, "content": e.content,
-        "content_len": content.length, "title_len": title.length, "bigram_len": bigrams.length,
-        "filename_len": filename.length, "has_passages": bool(passages),
-        "content_tsv": _tsvector(content.words), "bigram_tsv": _tsvector(bigrams.words),
-        "title_tsv": _tsvector(title.words), "filename_tsv": _tsvector(filename.words),
-        "project_tsv": _tsvector(_Analysed.of(e.project).words),
-        "counterparty_tsv": _tsvector(_Analysed.of(e.counterparty).words),
-    }
-    return row, passages
-
-
-def _write_entries(conn: sa.Connection, entries: Sequence[IndexEntry]) -> None:
-    rows, passages = [], []
-    for e in entries:
-        row, parts = _row(e)
-        rows.append(row)
-        passages.extend(parts)
-    conn.execute(sa.text("DELETE FROM search_passage WHERE version_id = ANY(:ids)"), {"ids": [r["version_id"] for r in rows]})
-    conn.execute(_UPSERT, rows)
-    if passages:
-        conn.execute(_INSERT_PASSAGE, passages)
-
-
-def _write_in_processes(engine: sa.Engine, entries: list[IndexEntry], procs: int) -> None:
-    """Analyse and write ``entries`` in ``procs`` forked processes (they inherit the entries;
-    nothing is pickled), each its share in batches of PARALLEL_MIN. A process that fails
-    raises Unavailable here; what the others wrote stays (a rebuild resumes, upserts replace)."""
-    ctx = multiprocessing.get_context("fork")
-    children = [ctx.Process(target=_write_share, args=(engine, entries[i::procs]), daemon=True) for i in range(procs)]
-    for child in children:
-        child.start()
-    for child in children:
-        child.join()
-    failed = [c.exitcode for c in children if c.exitcode != 0]
-    if failed:
-        raise Unavailable("写入搜索索引的子进程失败，稍后会重试。",
-                          f"A search-index writer process failed (exit {failed[0]}); the work will be retried.")
-
-
-def _write_share(engine: sa.Engine, entries: list[IndexEntry]) -> None:
-    engine.dispose(close=False)  # the parent's pooled connections are not this process's to use
-    for lo in range(0, len(entries), PARALLEL_MIN):
-        with engine.begin() as conn:
-            _write_entries(conn, entries[lo:lo + PARALLEL_MIN])
-
-
-def _utc(ts: dt.datetime | None) -> dt.datetime | None:
-    if ts is None:
-        return None
-    return ts.replace(tzinfo=dt.timezone.utc) if ts.tzinfo is None else ts.astimezone(dt.timezone.utc)
-
-
-_ENTRY_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "title", "original_filename",
-                  "doc_type", "service_category", "doc_class", "service_scope", "project", "counterparty", "tags",
-                  "status", "year", "created_at", "effective_date", "review_due", "extraction_status", "content",
-                  "content_len", "title_len", "bigram_len", "filename_len", "has_passages", "content_tsv", "bigram_tsv", "title_tsv",
-                  "filename_tsv", "project_tsv", "counterparty_tsv")
-# Each scored column's length (in tokens), for BM25's length normalisation.
-_LENGTHS = {"content_tsv": "content_len", "title_tsv": "title_len", "bigram_tsv": "bigram_len",
-            "filename_tsv": "filename_len"}
-_PASSAGE_COLUMNS = ("content_tsv", "bigram_tsv")  # what search_passage repeats
-_TSV_COLUMNS = {"content_tsv", "bigram_tsv", "title_tsv", "filename_tsv", "project_tsv", "counterparty_tsv"}
-_UPSERT = sa.text(
-    "INSERT INTO search_entry (" + ", ".join(_ENTRY_COLUMNS) + ") VALUES ("
-    + ", ".join(f"CAST(:{c} AS tsvector)" if c in _TSV_COLUMNS else f":{c}" for c in _ENTRY_COLUMNS)
-    + ") ON CONFLICT (version_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS if c != "version_id"))
-_INSERT_PASSAGE = sa.text(
-    "INSERT INTO search_passage (version_id, seq, base, content_tsv, bigram_tsv) "
-    "VALUES (:version_id, :seq, :base, CAST(:content_tsv AS tsvector), CAST(:bigram_tsv AS tsvector))")
-
-
-# --- compiling a query ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Leaf:
-    """One scored term of the query in one column: a word, or words at fixed distances."""
-
-    column: str  # content_tsv, title_tsv, bigram_tsv, filename_tsv
-    words: tuple[str, ...]
-    offsets: tuple[int, ...]  # each word's offset from the first
-    boost: float
-
-    @property
-    def tsquery(self) -> str:
-        return _phrase_query(self.words, self.offsets)
-
-    @property
-    def is_phrase(self) -> bool:
-        return len(self.words) > 1
-
-
-def _phrase_query(words: Sequence[str], offsets: Sequence[int]) -> str:
-    out = _quote(words[0])
-    for i in range(1, len(words)):
-        out += f" <{offsets[i] - offsets[i - 1]}> " + _quote(words[i])
-    return out
-
-
-class _Compiler:
-    """The syntax tree of :mod:`docsvc.core.query` as a SQL condition on search_entry (``e``),
-    with bound parameters, plus the leaves to score and the words to highlight."""
-
-    def __init__(self, tz: dt.tzinfo) -> None:
-        self.tz = tz
-        self.params: dict[str, Any] = {}
-        self.leaves: list[_Leaf] = []  # positive, scored
-        self.highlight_words: set[str] = set()
-        self.highlight_strings: set[str] = set()
-        self.words = 0
-        self.only_leaves = False  # the query is nothing but optional words: it matches what any leaf does
-
-    def param(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f":{name}"
-
-    # Structure --------------------------------------------------------------------------------
-
-    def root(self, node: q.Node) -> str:
-        items = node.items if isinstance(node, q.Soft) else (node,)
-        self.only_leaves = all(q.role(i) is q.Role.SHOULD for i in items)
-        return self._soft(items, positive=True)
-
-    def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> str:
-        must: list[str] = []
-        should: list[tuple[str, str]] = []
-        must_not: list[str] = []
-        for item in items:
-            role = q.role(item)
-            if role is q.Role.MUST_NOT:
-                assert isinstance(item, q.Not)
-                must_not.append(self._build(item.item, positive=not positive))
-            elif role is q.Role.SHOULD:
-                assert isinstance(item, q.Text)
-                should.extend(self._units(item, positive=positive))
-            else:
-                must.append(self._build(item, positive=positive))
-        kept = self._without_stopwords(should, positive)
-        if must:
-            core = _and(must)  # the optional words only rank
-        elif kept:
-            core = _or(kept)
-        elif must_not:
-            core = "TRUE"
-        else:
-            return "FALSE"
-        if must_not:
-            core = f"({core} AND NOT {_or(must_not)})"
-        return core
-
-    def _build(self, node: q.Node, *, positive: bool) -> str:
-        if isinstance(node, q.Soft):
-            return self._soft(node.items, positive=positive)
-        if isinstance(node, q.And):
-            return _and([self._build(i, positive=positive) for i in node.items])
-        if isinstance(node, q.Or):
-            return _or([self._build(i, positive=positive) for i in node.items])
-        if isinstance(node, q.Not):
-            return f"(NOT {self._build(node.item, positive=not positive)})"
-        if isinstance(node, q.Required):
-            return self._build(node.item, positive=positive)
-        if isinstance(node, q.Text):
-            if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
-                return self._named(node)
-            units = self._without_stopwords(self._units(node, positive=positive), positive)
-            return _and(units) if units else "FALSE"
-        if isinstance(node, q.Match):
-            if node.field is q.Field.TAG:
-                return f"(e.tags && CAST({self.param(list(node.values))} AS text[]))"
-            return f"(e.{_COLUMNS[node.field]} = ANY({self.param(list(node.values))}))"
-        if isinstance(node, q.DateRange):
-            return self._date_range(node)
-        if isinstance(node, q.IntRange):
-            conds = []
-            if node.start is not None:
-                conds.append(f"e.year >= {self.param(node.start)}")
-            if node.end is not None:
-                conds.append(f"e.year <= {self.param(node.end)}")
-            return f"coalesce({' AND '.join(conds) or 'e.year IS NOT NULL'}, FALSE)"
-        raise TypeError(node)  # pragma: no cover - the parser makes nothing else
-
-    def _date_range(self, node: q.DateRange) -> str:
-        conds = []
-        if node.field is q.Field.CREATED:
-            # created_at is an instant; the dates people type are whole local days.
-            if node.start is not None:
-                start = dt.datetime.combine(node.start, dt.time.min).replace(tzinfo=self.tz)
-                conds.append(f"e.created_at >= {self.param(start)}")
-            if node.end is not None:
-                end = dt.datetime.combine(node.end + dt.timedelta(days=1), dt.time.min).replace(tzinfo=self.tz)
-                conds.append(f"e.created_at < {self.param(end)}")
-            column = "e.created_at"
-        else:
-            column = "e.effective_date" if node.field is q.Field.EFFECTIVE else "e.review_due"
-            if node.start is not None:
-                conds.append(f"{column} >= {self.param(node.start)}")
-            if node.end is not None:
-                conds.append(f"{column} <= {self.param(node.end)}")
-        return f"coalesce({' AND '.join(conds) or column + ' IS NOT NULL'}, FALSE)"
-
-    def _named(self, node: q.Text) -> str:
-        """project:/counterparty: the exact name, or its words in order."""
-        column = _COLUMNS[node.field]  # type: ignore[index]
-        exact = f"e.{column} = {self.param(node.text.strip())}"
-        words = [t for t in text.analyze(node.text) if not t.sub]
-        if not words:
-            return f"({exact})"
-        phrase = _phrase_query([t.text for t in words], [t.pos - words[0].pos for t in words])
-        return f"({exact} OR e.{column}_tsv @@ CAST({self.param(phrase)} AS tsquery))"
-
-    # Words ------------------------------------------------------------------------------------
-
-    def _without_stopwords(self, units: list[tuple[str, str]], positive: bool) -> list[str]:
-        """Drop question words (怎么, 如何, 的 …) unless nothing else is left."""
-        kept = [sql for w, sql in units if w not in q.QUERY_STOPWORDS]
-        if not kept:
-            return [sql for _, sql in units]
-        if len(kept) < len(units):
-            self.highlight_words -= q.QUERY_STOPWORDS
-            self.leaves = [leaf for leaf in self.leaves
-                           if not (len(leaf.words) == 1 and leaf.words[0] in q.QUERY_STOPWORDS)]
-        return kept
-
-    def _units(self, node: q.Text, *, positive: bool) -> list[tuple[str, str]]:
-        """(word, SQL condition) per searchable unit of ``node``: one per word for plain text
-        (a run of characters jieba does not know is one unit), one for a phrase."""
-        fields = _TEXT_FIELDS[node.field]
-        tokens = [t for t in text.analyze(node.text) if not t.sub]
-        if not tokens:
-            return []
-        if node.phrase:
-            folded = "".join(text.normalize(node.text).split())
-            if positive and text.has_cjk(folded):
-                self.highlight_strings.add(folded)
-            self._count()
-            return [(node.text, self._unit(tokens, fields, positive=positive,
-                                           unknown=text.single_stretches(tokens) == [(0, len(tokens))]))]
-        out: list[tuple[str, str]] = []
-        stretches = dict(text.single_stretches(tokens))
-        i = 0
-        while i < len(tokens):
-            j = stretches.get(i, i + 1)
-            run = tokens[i:j]
-            word = "".join(t.text for t in run)
-            self._count()
-            out.append((word, self._unit(run, fields, positive=positive, unknown=j - i > 1)))
-            if positive and j - i > 1:
-                self.highlight_strings.add(word)
-            i = j
-        return out
-
-    def _count(self) -> None:
-        self.words += 1
-        if self.words > MAX_QUERY_WORDS:
-            raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
-                               f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.", field="q")
-
-    def _unit(self, tokens: list[text.Token], fields: tuple[str, ...], *, positive: bool, unknown: bool) -> str:
-        """Words adjacent as in the query, in any of ``fields``; a run jieba does not know is
-        also looked up as character bigrams in the bigram column (see docsvc.core.text)."""
-        words = tuple(t.text for t in tokens)
-        offsets = tuple(t.pos - tokens[0].pos for t in tokens)
-        leaves = [_Leaf(f"{f}_tsv", words, offsets, TITLE_BOOST if f == "title" else 1.0) for f in fields]
-        if unknown and "content" in fields:
-            grams = text.cjk_bigrams("".join(words))
-            leaves.append(_Leaf("bigram_tsv", tuple(grams), tuple(range(len(grams))), 1.0))
-        if positive:
-            self.leaves.extend(leaves)
-            self.highlight_words.update(words)
-        return _or([self._match(leaf) for leaf in leaves])
-
-    def _match(self, leaf: _Leaf) -> str:
-        query = f"CAST({self.param(leaf.tsquery)} AS tsquery)"
-        if leaf.is_phrase and leaf.column in _PASSAGE_COLUMNS:
-            # Past the limits of one tsvector's positions, a phrase is matched in the passages.
-            return (f"e.version_id IN (SELECT version_id FROM search_entry WHERE {leaf.column} @@ {query} "
-                    f"UNION ALL SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query})")
-        return f"e.{leaf.column} @@ {query}"
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else "(" + " AND ".join(items) + ")"
-
-
-def _or(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
-
-
-# --- the index ------------------------------------------------------------------------------
 
 
 class PostgresIndex:
@@ -508,6 +94,7 @@ class PostgresIndex:
     def _write(self) -> Iterator[sa.Connection]:
         try:
             with self.engine.begin() as conn:
+                conn.execute(STEADY_PENDING_LIST)
                 yield conn
         except sa.exc.OperationalError as exc:
             raise Unavailable("写入搜索索引失败，稍后会重试。",
@@ -579,10 +166,10 @@ class PostgresIndex:
         if not latest:
             return 0
         if procs > 1 and len(latest) >= PARALLEL_MIN * procs:
-            _write_in_processes(self.engine, latest, procs)
+            write_in_processes(self.engine, latest, procs)
         else:
             with self._write() as conn:
-                _write_entries(conn, latest)
+                write_entries(conn, latest)
         return len(latest)
 
     def delete(self, version_ids: Iterable[int]) -> int:
@@ -611,13 +198,13 @@ class PostgresIndex:
             elif name in ("project", "counterparty"):
                 params[name] = (value or "").strip()
             elif name == "created_at":
-                params[name] = _utc(value)
+                params[name] = utc(value)
             sets.append(f"{name} = :{name}")
             column = {"title": "title_tsv", "original_filename": "filename_tsv", "project": "project_tsv",
                       "counterparty": "counterparty_tsv"}.get(name)
             if column:
-                analysed = _Analysed.of(value or "")
-                params[column] = _tsvector(analysed.words)
+                analysed = Analysed.of(value or "")
+                params[column] = tsvector(analysed.words)
                 sets.append(f"{column} = CAST(:{column} AS tsvector)")
                 if name in ("title", "original_filename"):
                     length = "title_len" if name == "title" else "filename_len"
@@ -657,7 +244,7 @@ class PostgresIndex:
                 return self._stats[1]
         row = conn.execute(sa.text("SELECT count(*), avg(content_len), avg(title_len), avg(bigram_len), "
                                    "avg(filename_len) FROM search_entry")).one()
-        stats = {"n": float(row[0] or 0), **{column: float(avg or 1) for column, avg in zip(_LENGTHS, row[1:])}}
+        stats = {"n": float(row[0] or 0), **{column: float(avg or 1) for column, avg in zip(LENGTHS, row[1:])}}
         with self._stats_lock:
             self._stats = (time.monotonic(), stats)
         return stats
@@ -667,7 +254,7 @@ class PostgresIndex:
         check_request(request)
         self._require()
         node = q.parse_query(request.query)
-        c = _Compiler(self.tz)
+        c = Compiler(self.tz)
         words = c.root(node) if node is not None else "TRUE"
         filters = " AND ".join(self._filters(request, c)) or "TRUE"
         leaves = list(dict.fromkeys(c.leaves))
@@ -703,7 +290,7 @@ class PostgresIndex:
         return SearchResult(total, hits, facets, request.page, request.per_page, False,
                             (time.perf_counter() - started) * 1000)
 
-    def _match(self, conn: sa.Connection, c: _Compiler, words: str, filters: str, leaves: list[_Leaf],
+    def _match(self, conn: sa.Connection, c: Compiler, words: str, filters: str, leaves: list[Leaf],
                sort: SortOrder, limit: int, stats: Mapping[str, float], *, facets: bool
                ) -> tuple[int, list[tuple[int, list[int], dict[str, int]]], dict[int, int], dict[str, dict[str, int]]]:
         """One statement: the total, the candidates in order (with the leaves each matches and
@@ -715,12 +302,12 @@ class PostgresIndex:
         params = dict(c.params)
         params["n"] = max(stats["n"], 1.0)
         columns = ("e.version_id, e.created_at, " + ", ".join(f"e.{f}" for f in FACETS) + ", "
-                   + ", ".join(f"e.{n}" for n in _LENGTHS.values()))
+                   + ", ".join(f"e.{n}" for n in LENGTHS.values()))
         sets = []
         for i, leaf in enumerate(leaves):
             params[f"l{i}"] = leaf.tsquery
             found = f"SELECT {i} AS leaf, e.version_id FROM search_entry e WHERE e.{leaf.column} @@ CAST(:l{i} AS tsquery)"
-            if leaf.is_phrase and leaf.column in _PASSAGE_COLUMNS:
+            if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
                 found += (f" UNION SELECT {i}, p.version_id FROM search_passage p "
                           f"WHERE p.{leaf.column} @@ CAST(:l{i} AS tsquery)")
                 found = f"SELECT x.leaf, e.version_id FROM ({found}) x JOIN search_entry e USING (version_id)"
@@ -740,7 +327,7 @@ class PostgresIndex:
                      "s AS (SELECT u.version_id, sum(ln(:n / (df.n + 1)) + 1) AS idf, array_agg(u.leaf) AS leaves "
                      "FROM u JOIN df USING (leaf) GROUP BY u.version_id)"]
             order = "coalesce(s.idf, 0) DESC, m.version_id"
-            lengths = ", ".join(f"m.{n}" for n in _LENGTHS.values())
+            lengths = ", ".join(f"m.{n}" for n in LENGTHS.values())
             top = (f"SELECT m.version_id, coalesce(s.leaves, '{{}}') AS leaves, json_build_array({lengths}) AS lengths, "
                    f"row_number() OVER (ORDER BY {order}) AS rn "
                    f"FROM m LEFT JOIN s USING (version_id) ORDER BY {order} LIMIT {max(MIN_CANDIDATES, 2 * limit)}")
@@ -761,11 +348,11 @@ class PostgresIndex:
             f"(SELECT json_agg(json_build_array(version_id, leaves, lengths) ORDER BY rn) FROM ({top}) t), {frequencies}, "
             f"{grouped}"),
             params).one()
-        ranked = [(int(v), matched, dict(zip(_LENGTHS, lengths or ()))) for v, matched, lengths in (row[1] or [])]
+        ranked = [(int(v), matched, dict(zip(LENGTHS, lengths or ()))) for v, matched, lengths in (row[1] or [])]
         df = {int(k): int(v) for k, v in (row[2] or {}).items()}
         return row[0], ranked, df, _facet_counts(row[3] or []) if facets else {}
 
-    def _filters(self, request: SearchRequest, c: _Compiler) -> list[str]:
+    def _filters(self, request: SearchRequest, c: Compiler) -> list[str]:
         out = []
         if not request.all_versions:
             out.append("e.is_latest")
@@ -781,7 +368,7 @@ class PostgresIndex:
                 out.append(f"e.{f.name} = ANY({c.param(list(f.values))})")
         return out
 
-    def _rank(self, conn: sa.Connection, candidates: list[tuple[int, list[int], dict[str, int]]], leaves: list[_Leaf],
+    def _rank(self, conn: sa.Connection, candidates: list[tuple[int, list[int], dict[str, int]]], leaves: list[Leaf],
               df: Mapping[int, int], stats: Mapping[str, float]) -> list[tuple[int, float]]:
         """The candidates ordered by BM25F (as the Whoosh engine scores), from the term
         frequencies in their tsvectors."""
@@ -802,7 +389,7 @@ class PostgresIndex:
         scored.sort(key=lambda vs: (-vs[1], vs[0]))
         return scored
 
-    def _occurrences(self, conn: sa.Connection, ids: list[int], leaves: list[_Leaf]
+    def _occurrences(self, conn: sa.Connection, ids: list[int], leaves: list[Leaf]
                      ) -> dict[tuple[int, str], dict[str, list[int]]]:
         """(version_id, column) → word → positions (compact offsets) of the leaves' words."""
         out: dict[tuple[int, str], dict[str, list[int]]] = defaultdict(dict)
@@ -823,7 +410,7 @@ class PostgresIndex:
             out[(version_id, column)][word] = [p - 1 for p in positions]
         return out
 
-    def _hits(self, conn: sa.Connection, page: list[tuple[int, float]], c: _Compiler | None) -> list[Hit]:
+    def _hits(self, conn: sa.Connection, page: list[tuple[int, float]], c: Compiler | None) -> list[Hit]:
         if not page:
             return []
         ids = [v for v, _ in page]
@@ -833,7 +420,7 @@ class PostgresIndex:
         spans: dict[int, list[tuple[int, int]]] = {v: [] for v in ids}
         if c is not None and c.highlight_words:
             words = sorted(c.highlight_words)
-            leaf = [_Leaf("content_tsv", tuple(words), tuple(range(len(words))), 1.0)]
+            leaf = [Leaf("content_tsv", tuple(words), tuple(range(len(words))), 1.0)]
             found = self._occurrences(conn, ids, leaf)
             for positions in found.values():  # the last position stands for every one past it
                 for word, at in positions.items():
@@ -874,7 +461,7 @@ def _entry(r: Mapping[str, Any]) -> IndexEntry:
     return IndexEntry(**values)
 
 
-def _frequency(leaf: _Leaf, positions: Mapping[str, list[int]]) -> int:
+def _frequency(leaf: Leaf, positions: Mapping[str, list[int]]) -> int:
     """How often the leaf occurs: a word's count, or the places where every word of a phrase
     sits at its offset."""
     if not leaf.is_phrase:
@@ -922,6 +509,3 @@ class _Stream:
             self.failed = exc.en
             return []
         return [e.version_id for e in pending]
-
-
-__all__ = ["PostgresIndex", "SCHEMA_VERSION"]

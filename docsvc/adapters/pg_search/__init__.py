@@ -1,0 +1,28 @@
+"""Full-text search in PostgreSQL: the engine for more than one machine (DOCSVC_SEARCH_BACKEND=postgres).
+
+Every docsvc server and indexer on every machine reads and writes the same tables (migration
+0005), so there is no index folder, no single writer and no shared file system: PostgreSQL's
+own concurrency, replication and backups apply.
+
+- ``search_entry``: one row per archived version with its metadata (filters, facets and hits
+  are plain columns) and tsvectors under GIN indexes. The tsvectors hold docsvc's own analysis
+  (:mod:`docsvc.core.text`: jieba words and their parts, identifiers whole and in parts),
+  written as literals, so PostgreSQL never re-analyses: a query word is the same lexeme the
+  Whoosh engine would look up. A position is the token's *compact offset* plus one, so a
+  phrase is ``w1 <d1> w2 <d2> w3`` with the words' distances in the query, whichever way jieba
+  cut the document around them.
+- ``search_passage``: PostgreSQL keeps positions up to 16,383 and at most 256 per word. A
+  document past either limit also gets overlapping passages, positions counted from each
+  passage's start, in which phrases are matched; words are matched in the entry as usual.
+- ``search_state``: schema and analyzer version, whether a rebuild finished, its cursor.
+
+Ranking is BM25F as the Whoosh engine computes it (k1 1.2, b 0.75, the title boosted, Whoosh's
+idf and its coordination bonus for documents matching more of the words). Matching, totals and
+facets come from the GIN indexes and the metadata columns; the term frequencies of the best
+candidates are read from their tsvectors (``setweight``/``ts_filter`` keep just the query's
+words, in C), which also gives the highlights' positions without analysing a hit again.
+"""
+
+from docsvc.adapters.pg_search.index import SCHEMA_VERSION, PostgresIndex
+
+__all__ = ["PostgresIndex", "SCHEMA_VERSION"]

@@ -1,0 +1,243 @@
+"""The search box's syntax tree (docsvc.core.query) as a SQL condition on ``search_entry e``.
+
+Words are analysed with the analyzer that wrote the index; a word or phrase becomes a tsquery on
+each column it may be in (the leaves, which are also what the ranking scores), a metadata
+field a plain column predicate. Every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from docsvc.adapters.pg_search.rows import PASSAGE_COLUMNS, quote
+from docsvc.core import query as q
+from docsvc.core import text
+from docsvc.core.search import MAX_QUERY_WORDS, TITLE_BOOST
+from docsvc.errors import InvalidInput
+
+_TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
+    None: ("content", "title"), q.Field.CONTENT: ("content",), q.Field.TITLE: ("title",),
+    q.Field.FILENAME: ("filename",),
+}
+_COLUMNS: dict[q.Field, str] = {
+    q.Field.DOC_TYPE: "doc_type", q.Field.SERVICE_CATEGORY: "service_category", q.Field.DOC_CLASS: "doc_class",
+    q.Field.SERVICE_SCOPE: "service_scope", q.Field.STATUS: "status", q.Field.EXTRACTION: "extraction_status",
+    q.Field.PROJECT: "project", q.Field.COUNTERPARTY: "counterparty",
+}
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One scored term of the query in one column: a word, or words at fixed distances."""
+
+    column: str  # content_tsv, title_tsv, bigram_tsv, filename_tsv
+    words: tuple[str, ...]
+    offsets: tuple[int, ...]  # each word's offset from the first
+    boost: float
+
+    @property
+    def tsquery(self) -> str:
+        return phrase_query(self.words, self.offsets)
+
+    @property
+    def is_phrase(self) -> bool:
+        return len(self.words) > 1
+
+
+def phrase_query(words: Sequence[str], offsets: Sequence[int]) -> str:
+    out = quote(words[0])
+    for i in range(1, len(words)):
+        out += f" <{offsets[i] - offsets[i - 1]}> " + quote(words[i])
+    return out
+
+
+class Compiler:
+    """The syntax tree of :mod:`docsvc.core.query` as a SQL condition on search_entry (``e``),
+    with bound parameters, plus the leaves to score and the words to highlight."""
+
+    def __init__(self, tz: dt.tzinfo) -> None:
+        self.tz = tz
+        self.params: dict[str, Any] = {}
+        self.leaves: list[Leaf] = []  # positive, scored
+        self.highlight_words: set[str] = set()
+        self.highlight_strings: set[str] = set()
+        self.words = 0
+        self.only_leaves = False  # the query is nothing but optional words: it matches what any leaf does
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    # Structure --------------------------------------------------------------------------------
+
+    def root(self, node: q.Node) -> str:
+        items = node.items if isinstance(node, q.Soft) else (node,)
+        self.only_leaves = all(q.role(i) is q.Role.SHOULD for i in items)
+        return self._soft(items, positive=True)
+
+    def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> str:
+        must: list[str] = []
+        should: list[tuple[str, str]] = []
+        must_not: list[str] = []
+        for item in items:
+            role = q.role(item)
+            if role is q.Role.MUST_NOT:
+                assert isinstance(item, q.Not)
+                must_not.append(self._build(item.item, positive=not positive))
+            elif role is q.Role.SHOULD:
+                assert isinstance(item, q.Text)
+                should.extend(self._units(item, positive=positive))
+            else:
+                must.append(self._build(item, positive=positive))
+        kept = self._without_stopwords(should, positive)
+        if must:
+            core = _and(must)  # the optional words only rank
+        elif kept:
+            core = _or(kept)
+        elif must_not:
+            core = "TRUE"
+        else:
+            return "FALSE"
+        if must_not:
+            core = f"({core} AND NOT {_or(must_not)})"
+        return core
+
+    def _build(self, node: q.Node, *, positive: bool) -> str:
+        if isinstance(node, q.Soft):
+            return self._soft(node.items, positive=positive)
+        if isinstance(node, q.And):
+            return _and([self._build(i, positive=positive) for i in node.items])
+        if isinstance(node, q.Or):
+            return _or([self._build(i, positive=positive) for i in node.items])
+        if isinstance(node, q.Not):
+            return f"(NOT {self._build(node.item, positive=not positive)})"
+        if isinstance(node, q.Required):
+            return self._build(node.item, positive=positive)
+        if isinstance(node, q.Text):
+            if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
+                return self._named(node)
+            units = self._without_stopwords(self._units(node, positive=positive), positive)
+            return _and(units) if units else "FALSE"
+        if isinstance(node, q.Match):
+            if node.field is q.Field.TAG:
+                return f"(e.tags && CAST({self.param(list(node.values))} AS text[]))"
+            return f"(e.{_COLUMNS[node.field]} = ANY({self.param(list(node.values))}))"
+        if isinstance(node, q.DateRange):
+            return self._date_range(node)
+        if isinstance(node, q.IntRange):
+            conds = []
+            if node.start is not None:
+                conds.append(f"e.year >= {self.param(node.start)}")
+            if node.end is not None:
+                conds.append(f"e.year <= {self.param(node.end)}")
+            return f"coalesce({' AND '.join(conds) or 'e.year IS NOT NULL'}, FALSE)"
+        raise TypeError(node)  # pragma: no cover - the parser makes nothing else
+
+    def _date_range(self, node: q.DateRange) -> str:
+        conds = []
+        if node.field is q.Field.CREATED:
+            # created_at is an instant; the dates people type are whole local days.
+            if node.start is not None:
+                start = dt.datetime.combine(node.start, dt.time.min).replace(tzinfo=self.tz)
+                conds.append(f"e.created_at >= {self.param(start)}")
+            if node.end is not None:
+                end = dt.datetime.combine(node.end + dt.timedelta(days=1), dt.time.min).replace(tzinfo=self.tz)
+                conds.append(f"e.created_at < {self.param(end)}")
+            column = "e.created_at"
+        else:
+            column = "e.effective_date" if node.field is q.Field.EFFECTIVE else "e.review_due"
+            if node.start is not None:
+                conds.append(f"{column} >= {self.param(node.start)}")
+            if node.end is not None:
+                conds.append(f"{column} <= {self.param(node.end)}")
+        return f"coalesce({' AND '.join(conds) or column + ' IS NOT NULL'}, FALSE)"
+
+    def _named(self, node: q.Text) -> str:
+        """project:/counterparty: the exact name, or its words in order."""
+        column = _COLUMNS[node.field]  # type: ignore[index]
+        exact = f"e.{column} = {self.param(node.text.strip())}"
+        words = [t for t in text.analyze(node.text) if not t.sub]
+        if not words:
+            return f"({exact})"
+        phrase = phrase_query([t.text for t in words], [t.pos - words[0].pos for t in words])
+        return f"({exact} OR e.{column}_tsv @@ CAST({self.param(phrase)} AS tsquery))"
+
+    # Words ------------------------------------------------------------------------------------
+
+    def _without_stopwords(self, units: list[tuple[str, str]], positive: bool) -> list[str]:
+        """Drop question words (怎么, 如何, 的 …) unless nothing else is left."""
+        kept = [sql for w, sql in units if w not in q.QUERY_STOPWORDS]
+        if not kept:
+            return [sql for _, sql in units]
+        if len(kept) < len(units):
+            self.highlight_words -= q.QUERY_STOPWORDS
+            self.leaves = [leaf for leaf in self.leaves
+                           if not (len(leaf.words) == 1 and leaf.words[0] in q.QUERY_STOPWORDS)]
+        return kept
+
+    def _units(self, node: q.Text, *, positive: bool) -> list[tuple[str, str]]:
+        """(word, SQL condition) per searchable unit of ``node``: one per word for plain text
+        (a run of characters jieba does not know is one unit), one for a phrase."""
+        fields = _TEXT_FIELDS[node.field]
+        tokens = [t for t in text.analyze(node.text) if not t.sub]
+        if not tokens:
+            return []
+        if node.phrase:
+            folded = "".join(text.normalize(node.text).split())
+            if positive and text.has_cjk(folded):
+                self.highlight_strings.add(folded)
+            self._count()
+            return [(node.text, self._unit(tokens, fields, positive=positive,
+                                           unknown=text.single_stretches(tokens) == [(0, len(tokens))]))]
+        out: list[tuple[str, str]] = []
+        stretches = dict(text.single_stretches(tokens))
+        i = 0
+        while i < len(tokens):
+            j = stretches.get(i, i + 1)
+            run = tokens[i:j]
+            word = "".join(t.text for t in run)
+            self._count()
+            out.append((word, self._unit(run, fields, positive=positive, unknown=j - i > 1)))
+            if positive and j - i > 1:
+                self.highlight_strings.add(word)
+            i = j
+        return out
+
+    def _count(self) -> None:
+        self.words += 1
+        if self.words > MAX_QUERY_WORDS:
+            raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
+                               f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.", field="q")
+
+    def _unit(self, tokens: list[text.Token], fields: tuple[str, ...], *, positive: bool, unknown: bool) -> str:
+        """Words adjacent as in the query, in any of ``fields``; a run jieba does not know is
+        also looked up as character bigrams in the bigram column (see docsvc.core.text)."""
+        words = tuple(t.text for t in tokens)
+        offsets = tuple(t.pos - tokens[0].pos for t in tokens)
+        leaves = [Leaf(f"{f}_tsv", words, offsets, TITLE_BOOST if f == "title" else 1.0) for f in fields]
+        if unknown and "content" in fields:
+            grams = text.cjk_bigrams("".join(words))
+            leaves.append(Leaf("bigram_tsv", tuple(grams), tuple(range(len(grams))), 1.0))
+        if positive:
+            self.leaves.extend(leaves)
+            self.highlight_words.update(words)
+        return _or([self._match(leaf) for leaf in leaves])
+
+    def _match(self, leaf: Leaf) -> str:
+        query = f"CAST({self.param(leaf.tsquery)} AS tsquery)"
+        if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
+            # Past the limits of one tsvector's positions, a phrase is matched in the passages.
+            return (f"e.version_id IN (SELECT version_id FROM search_entry WHERE {leaf.column} @@ {query} "
+                    f"UNION ALL SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query})")
+        return f"e.{leaf.column} @@ {query}"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else "(" + " AND ".join(items) + ")"
+
+
+def _or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
