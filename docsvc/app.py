@@ -86,6 +86,13 @@ class Docsvc:
 def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True) -> Docsvc:
     """Resolve settings, create the data folders and bring the catalog schema up to date."""
     conf = settings_mod.load(config)
+    catalog = SqlCatalog(conf["DATABASE_URL"])  # no connection yet
+    try:
+        # A search engine the catalog cannot carry is refused before anything is created.
+        open_index = _index_opener(conf, catalog)
+    except InvalidInput:
+        catalog.dispose()
+        raise
     archive_dir = Path(conf["ARCHIVE_DIR"])
     blobs = LocalBlobStore(archive_dir, fsync=conf["FSYNC"])
     blobs.init()
@@ -94,7 +101,6 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     for leftover in blobs.staging_leftovers(older_than_s=conf["ORPHAN_GRACE_S"]):
         leftover.unlink(missing_ok=True)
     Path(conf["INDEX_DIR"]).mkdir(parents=True, exist_ok=True)
-    catalog = SqlCatalog(conf["DATABASE_URL"])
     if migrate:
         catalog.migrate()
     vocab = Vocabulary.with_extra(conf["EXTRA_DOC_TYPES"])
@@ -102,7 +108,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     archive = ArchiveService(catalog, blobs, vocab, max_upload_bytes=conf["MAX_UPLOAD_BYTES"],
                              package_limits=package_limits)
     index = IndexService(
-        catalog, blobs, _index_opener(conf, catalog), Path(conf["INDEX_DIR"]),
+        catalog, blobs, open_index, Path(conf["INDEX_DIR"]),
         extract_limits=ExtractLimits(max_input_bytes=conf["MAX_UPLOAD_BYTES"],
                                      pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
                                      pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),
