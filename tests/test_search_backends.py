@@ -411,20 +411,10 @@ def test_a_document_held_by_one_indexer_is_left_to_it_by_another(svc, opened):
         {"港口运维服务等级协议"}
 
 
-# --- known bugs (strict xfails: they start failing, i.e. passing, once fixed) ----------------
-
-PG_STATS_BUG = (
-    "docsvc/adapters/pg_search/index.py: PostgresIndex._collection caches the collection statistics (document "
-    "count n, average lengths) for STATS_TTL_S=30 s and nothing invalidates them when entries are written, by "
-    "this process or another: a search of the empty index caches n=0, and the next searches that match anything "
-    "raise ValueError (math domain error) in _rank's idf = log(n / (df + 1)) + 1 for 30 s; a stale n below the "
-    "document frequency gives negative idf, so the best matches rank last")
+# --- statistics and relabelling (bugs found and fixed) ------------------------------------
 
 
-@pytest.mark.parametrize("db_url", [pytest.param("sqlite", id="whoosh-sqlite"), pytest.param(
-    "postgresql", id="postgres", marks=[pytest.mark.postgres,
-                                        pytest.mark.xfail(strict=True, raises=ValueError, reason=PG_STATS_BUG)])],
-    indirect=True)
+@BOTH_ENGINES
 def test_a_search_of_the_empty_index_does_not_break_the_next_ones(svc):
     assert svc.index.ensure()
     assert svc.index.search(SearchRequest(query="可用性")).total == 0  # a fresh server's first search
@@ -433,9 +423,7 @@ def test_a_search_of_the_empty_index_does_not_break_the_next_ones(svc):
     assert hits(svc, "可用性") == [(a, 1)]
 
 
-@pytest.mark.parametrize("db_url", [pytest.param("sqlite", id="whoosh-sqlite"), pytest.param(
-    "postgresql", id="postgres", marks=[pytest.mark.postgres, pytest.mark.xfail(strict=True, reason=PG_STATS_BUG)])],
-    indirect=True)
+@BOTH_ENGINES
 def test_ranking_follows_the_documents_added_since_the_last_search(svc):
     assert svc.index.ensure()
     add(svc, "会议纪要：讨论年度预算。".encode(), "m.txt", title="会议纪要")
@@ -450,15 +438,6 @@ def test_ranking_follows_the_documents_added_since_the_last_search(svc):
     assert all(h.score > 0 for h in result.hits)
 
 
-STALE_METADATA_BUG = (
-    "ArchiveService.add_version(metadata=...) (a template's regeneration passes rendered.metadata) changes the "
-    "document's metadata but queues only an 'add' row; IndexService._apply then writes the new version with the "
-    "new metadata and leaves the older versions with the old title/project/doc_class (all_versions searches, "
-    "facets and the on-site project rule see them), unlike set_metadata and unlike a rebuild; check() cannot see "
-    "it. Fix: queue a 'metadata' row too when add_version changes the metadata (docsvc/services/archive.py)")
-
-
-@pytest.mark.xfail(strict=True, reason=STALE_METADATA_BUG)
 @BOTH_ENGINES
 def test_a_version_added_with_new_metadata_relabels_every_version(svc):
     assert svc.index.ensure()

@@ -198,20 +198,5 @@ def _changes_through_one_server_are_found_through_the_other(a: Api, b: Api) -> N
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_servers_share_the_postgres_index(servers: list[Api]) -> None:
     a, b = servers
-    # One document in the archive first, indexed (told by health, not a search: a search of
-    # the empty index breaks the server's later searches, see the xfail below).
-    a.upload("年度培训计划", "培训计划.txt", "新员工入职教育：公司制度与信息安全课程。")
-    _until(lambda: _ready(a) and _ready(b), "the first document indexed")
-    _changes_through_one_server_are_found_through_the_other(a, b)
-
-
-@pytest.mark.xfail(strict=True, raises=ServerError, reason=(
-    "docsvc/adapters/pg_search/index.py: PostgresIndex._collection caches n=0 from a search of the empty "
-    "index for STATS_TTL_S=30 s; B's searches that match the upload then fail with 500 (ValueError: math "
-    "domain error in _rank). See "
-    "test_search_backends.test_a_search_of_the_empty_index_does_not_break_the_next_ones"))
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_two_servers_share_the_postgres_index_from_an_empty_archive(servers: list[Api]) -> None:
-    a, b = servers
     assert b.search("机房巡检") == []  # someone searches the new, empty archive through B
     _changes_through_one_server_are_found_through_the_other(a, b)

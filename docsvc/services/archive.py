@@ -210,6 +210,7 @@ class ArchiveService:
                 tx.update_metadata(document_id, new_meta)
                 tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
                                 details={"changes": doc.metadata.diff(new_meta), "reason": reason})
+                tx.enqueue_index(document_id, None, "metadata")  # the earlier versions are relabelled too
             tx.enqueue_index(document_id, version_id, "add")
             fault_point("before_commit")
         fault_point("after_commit")

@@ -31,7 +31,7 @@ SCHEMA_VERSION = 1
 B, K1 = 0.75, 1.2  # BM25F's parameters, as in the Whoosh engine
 COORD_SCALE = 0.9  # the coordination bonus, as in the Whoosh engine
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
-STATS_TTL_S = 30.0  # how long collection statistics (count, average lengths) are reused
+STATS_TTL_S = 10.0  # how long collection statistics (count, average lengths) are reused
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _HIT_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "title", "original_filename",
                 "doc_type", "service_category", "doc_class", "service_scope", "project", "counterparty", "tags",
@@ -99,6 +99,8 @@ class PostgresIndex:
         except sa.exc.OperationalError as exc:
             raise Unavailable("写入搜索索引失败，稍后会重试。",
                               f"Writing the search index failed ({type(exc).__name__}); it will be retried.") from exc
+        finally:
+            self._stats = None  # this process's next search reads the statistics afresh
 
     # -- state and rebuild ---------------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class PostgresIndex:
             return 0
         if procs > 1 and len(latest) >= PARALLEL_MIN * procs:
             write_in_processes(self.engine, latest, procs)
+            self._stats = None
         else:
             with self._write() as conn:
                 write_entries(conn, latest)
@@ -375,6 +378,9 @@ class PostgresIndex:
         if not candidates:
             return []
         occurrences = self._occurrences(conn, [v for v, _, _ in candidates], leaves)
+        # The count is read at most STATS_TTL_S ago, and other servers write meanwhile: never
+        # fewer documents than a word is in (the idf would turn negative).
+        n = max(stats["n"], max(df.values(), default=0) + 1)
         scored = []
         for version_id, matched, lengths in candidates:
             score = 0.0
@@ -382,7 +388,7 @@ class PostgresIndex:
                 leaf = leaves[i]
                 # At least once: a phrase found only in a long document's passages.
                 tf = max(_frequency(leaf, occurrences.get((version_id, leaf.column), {})), 1)
-                idf = math.log(stats["n"] / (df.get(i, 0) + 1)) + 1
+                idf = math.log(n / (df.get(i, 0) + 1)) + 1
                 fl = lengths.get(leaf.column) or 1
                 score += leaf.boost * idf * (tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / stats[leaf.column]))
             scored.append((version_id, _coordinated(score, len(set(matched)), len(leaves))))

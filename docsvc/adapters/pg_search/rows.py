@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import multiprocessing
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -126,11 +127,21 @@ BULK_PENDING_LIST = sa.text("SET LOCAL gin_pending_list_limit = 4096")
 
 
 def write_entries(conn: sa.Connection, entries: Sequence[IndexEntry]) -> None:
+    write_rows(conn, analyse(entries))
+
+
+def analyse(entries: Sequence[IndexEntry]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The search_entry and search_passage rows of ``entries``."""
     rows, passages = [], []
     for e in entries:
         row, parts = entry_rows(e)
         rows.append(row)
         passages.extend(parts)
+    return rows, passages
+
+
+def write_rows(conn: sa.Connection, analysed: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    rows, passages = analysed
     conn.execute(sa.text("DELETE FROM search_passage WHERE version_id = ANY(:ids)"), {"ids": [r["version_id"] for r in rows]})
     conn.execute(UPSERT, rows)
     if passages:
@@ -154,11 +165,24 @@ def write_in_processes(engine: sa.Engine, entries: list[IndexEntry], procs: int)
 
 
 def _write_share(engine: sa.Engine, entries: list[IndexEntry]) -> None:
+    """A writer process's share: each batch written by a thread while the next is analysed (the
+    thread waits on PostgreSQL without the GIL, so the server's work and the analysis overlap)."""
     engine.dispose(close=False)  # the parent's pooled connections are not this process's to use
-    for lo in range(0, len(entries), PARALLEL_MIN):
+
+    def write(analysed: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
         with engine.begin() as conn:
             conn.execute(BULK_PENDING_LIST)
-            write_entries(conn, entries[lo:lo + PARALLEL_MIN])
+            write_rows(conn, analysed)
+
+    with ThreadPoolExecutor(1) as writer:
+        pending: Future[None] | None = None
+        for lo in range(0, len(entries), PARALLEL_MIN):
+            analysed = analyse(entries[lo:lo + PARALLEL_MIN])
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write, analysed)
+        if pending is not None:
+            pending.result()
 
 
 def utc(ts: dt.datetime | None) -> dt.datetime | None:
