@@ -122,6 +122,24 @@ def wait_for(predicate, timeout_s: float = 10.0) -> bool:
     return False
 
 
+def poll_until(check, what: str, timeout_s: float = 20.0):
+    """Poll ``check`` until it returns something true (returned) or ``timeout_s`` passes (an
+    AssertionError naming ``what``); a server that is not listening yet counts as not yet."""
+    import http.client
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            got = check()
+            if got:
+                return got
+        except (OSError, http.client.HTTPException):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
 def add(svc: Docsvc, data: bytes = "合同正文：乙方提供7×24小时运维服务。".encode(), name: str = "合同.txt", **meta):
     return svc.archive.add_document(data, name, {**META, **meta}, actor="张伟")
 

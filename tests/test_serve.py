@@ -10,13 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from docsvc.app import open_docsvc
+from tests.conftest import poll_until
 
 
 def _free_port() -> int:
@@ -27,20 +27,6 @@ def _free_port() -> int:
 
 def _children(pid: int) -> set[int]:
     return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-
-
-def _until(check, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = check()
-            if got:
-                return got
-        except (OSError, http.client.HTTPException):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class Api:
@@ -83,21 +69,21 @@ def server(tmp_path: Path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     api = Api(port, token)
     try:
-        _until(lambda: api.call("GET", "/api/v1/me")[0] == 200, "the server")
+        poll_until(lambda: api.call("GET", "/api/v1/me")[0] == 200, "the server")
         yield proc, api
     finally:
         if proc.poll() is None:
             workers = _children(proc.pid)
             proc.kill()  # no goodbye: the workers must notice and leave on their own
             proc.wait(10)
-            _until(lambda: not any(Path(f"/proc/{w}").exists() and "zombie" not in
+            poll_until(lambda: not any(Path(f"/proc/{w}").exists() and "zombie" not in
                                    Path(f"/proc/{w}/status").read_text().lower() for w in workers),
                    "the orphaned workers to leave")
 
 
 def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server) -> None:
     proc, api = server
-    workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "two workers")
+    workers = poll_until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "two workers")
     assert len(workers) == 2
     # Uploads through whichever worker takes the connection become searchable: the worker's
     # commit wakes the writer in the main process.
@@ -105,17 +91,17 @@ def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server)
         status, body = api.upload(f"巡检报告{i}", f"机房巡检第{i}次，编号 MARKER{i}X。")
         assert status == 201, body
     for i in range(4):
-        _until(lambda: api.call("GET", f"/api/v1/search?q=MARKER{i}X")[1].get("total") == 1, f"upload {i} indexed")
+        poll_until(lambda: api.call("GET", f"/api/v1/search?q=MARKER{i}X")[1].get("total") == 1, f"upload {i} indexed")
     status, health = api.call("GET", "/api/v1/health")
     assert status == 200 and health["indexer"]["state"] in ("idle", "syncing")  # the writer's, from its process
 
 
 def test_a_dead_worker_is_replaced_and_sigterm_stops_everything(server) -> None:
     proc, api = server
-    workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "two workers")
+    workers = poll_until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "two workers")
     victim = sorted(workers)[0]
     os.kill(victim, signal.SIGKILL)
-    replaced = _until(lambda: (lambda c: len(c) == 2 and victim not in c and c)(_children(proc.pid)), "a replacement")
+    replaced = poll_until(lambda: (lambda c: len(c) == 2 and victim not in c and c)(_children(proc.pid)), "a replacement")
     assert api.call("GET", "/api/v1/me")[0] == 200
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0

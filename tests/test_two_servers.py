@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from docsvc.app import open_docsvc
+from tests.conftest import poll_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -92,21 +93,6 @@ class Api:
         return [(h["document_id"], h["version"], h["title"], h["project"]) for h in body["hits"]]
 
 
-def _until(check, what: str, timeout: float = 30.0):
-    """For start-up only (the servers build the empty index): poll ``check`` to a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = check()
-            if got:
-                return got
-        except (OSError, http.client.HTTPException):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def visible_within(check, seconds: float = VISIBLE_WITHIN_S) -> bool:
     """Whether ``check`` holds within ``seconds`` from now (the caller has just had the write's
     response); the last try starts before the deadline."""
@@ -158,7 +144,7 @@ def servers(db_url: str, tmp_path: Path):
                      "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT))
             apis.append(Api(name, port, token))
         for api, proc in zip(apis, procs):
-            _until(lambda: proc.poll() is not None or _ready(api), f"server {api.name}")
+            poll_until(lambda: proc.poll() is not None or _ready(api), f"server {api.name}", timeout_s=30.0)
             assert proc.poll() is None, (tmp_path / f"server-{api.name}.log").read_text("utf-8", "replace")
         yield apis
     finally:

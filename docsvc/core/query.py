@@ -175,6 +175,23 @@ class Role(StrEnum):
     MUST_NOT = "must_not"
 
 
+def split_soft(items: tuple[Node, ...]) -> tuple[list[Node], list[Text], list[Node]]:
+    """A juxtaposed list's items by role: the required ones, the optional words, and the
+    excluded ones (taken out of their :class:`Not`)."""
+    must: list[Node] = []
+    should: list[Text] = []
+    must_not: list[Node] = []
+    for item in items:
+        kind = role(item)
+        if kind is Role.MUST_NOT:
+            must_not.append(item.item)  # type: ignore[union-attr]
+        elif kind is Role.SHOULD:
+            should.append(item)  # type: ignore[arg-type]
+        else:
+            must.append(item)
+    return must, should, must_not
+
+
 def role(node: Node) -> Role:
     """The role of an item inside a :class:`Soft` list."""
     if isinstance(node, Not):
@@ -512,5 +529,5 @@ def _date_bound(text: str, raw: str, *, end: bool) -> dt.date | None:
 __all__ = [
     "And", "DateRange", "FIELD_ALIASES", "Field", "IntRange", "MAX_QUERY_CHARS", "Match", "Node",
     "Not", "Or", "QUERY_STOPWORDS", "Required", "Role", "Soft", "Text", "parse_query",
-    "resolve_value", "role",
+    "resolve_value", "role", "split_soft",
 ]

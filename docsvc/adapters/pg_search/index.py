@@ -266,14 +266,13 @@ class PostgresIndex:
         first = (request.page - 1) * request.per_page
         try:
             with self.engine.begin() as conn:
+                conn.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}"))
+                stats = self._collection(conn)  # (a scan of the small heap tuples: before the next line)
                 # Every word is in a GIN index: a sequential scan would read each row's tsvector (and
                 # no JIT compilation is paid for the cost that setting implies); parallel workers
                 # cost more to start than the small scans of one search take.
-                conn.execute(sa.text(
-                    f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}; "
-                    "SET LOCAL enable_seqscan = off; SET LOCAL jit = off; "
-                    "SET LOCAL max_parallel_workers_per_gather = 0"))
-                stats = self._collection(conn)
+                conn.execute(sa.text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off; "
+                                     "SET LOCAL max_parallel_workers_per_gather = 0"))
                 total, ranked, df, facets = self._match(conn, c, words, filters, leaves, sort, limit, stats,
                                                         facets=request.facets)
                 if sort is SortOrder.RELEVANCE and leaves:
@@ -304,22 +303,27 @@ class PostgresIndex:
         from the GIN indexes alone; :meth:`_rank` then reads their term frequencies."""
         params = dict(c.params)
         params["n"] = max(stats["n"], 1.0)
-        columns = ("e.version_id, e.created_at, " + ", ".join(f"e.{f}" for f in FACETS) + ", "
-                   + ", ".join(f"e.{n}" for n in LENGTHS.values()))
+        names = ["version_id", "created_at", *FACETS, *LENGTHS.values()]
+        columns = ", ".join(f"e.{n}" for n in names)
+        # Plain words: the matches are the documents that have any of them, and the leaves' scans
+        # read each match's columns as they pass (not again by version_id afterwards).
+        pure = bool(leaves) and c.only_leaves
         sets = []
         for i, leaf in enumerate(leaves):
             params[f"l{i}"] = leaf.tsquery
-            found = f"SELECT {i} AS leaf, e.version_id FROM search_entry e WHERE e.{leaf.column} @@ CAST(:l{i} AS tsquery)"
+            query = f"CAST(:l{i} AS tsquery)"
+            source = "search_entry e"
             if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
-                found += (f" UNION SELECT {i}, p.version_id FROM search_passage p "
-                          f"WHERE p.{leaf.column} @@ CAST(:l{i} AS tsquery)")
-                found = f"SELECT x.leaf, e.version_id FROM ({found}) x JOIN search_entry e USING (version_id)"
-            sets.append(f"{found} AND {filters}" if " JOIN " not in found else f"{found} WHERE {filters}")
-        if leaves and c.only_leaves:
-            # Plain words: the matches are the documents that have any of them.
+                source = (f"(SELECT version_id FROM search_entry WHERE {leaf.column} @@ {query} UNION "
+                          f"SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query}) x "
+                          "JOIN search_entry e USING (version_id)")
+                query = ""
+            found = f"e.{leaf.column} @@ {query} AND " if query else ""
+            sets.append(f"SELECT {i} AS leaf, {columns if pure else 'e.version_id'} FROM {source} "
+                        f"WHERE {found}{filters}")
+        if pure:
             ctes = [f"u AS MATERIALIZED ({' UNION ALL '.join(sets)})",
-                    f"m AS MATERIALIZED (SELECT {columns} FROM search_entry e WHERE e.version_id IN "
-                    "(SELECT version_id FROM u))"]
+                    f"m AS MATERIALIZED (SELECT DISTINCT {', '.join(names)} FROM u)"]
         else:
             ctes = [f"m AS MATERIALIZED (SELECT {columns} FROM search_entry e WHERE {words} AND {filters})"]
             if leaves:

@@ -79,20 +79,10 @@ class Compiler:
         return self._soft(items, positive=True)
 
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> str:
-        must: list[str] = []
-        should: list[tuple[str, str]] = []
-        must_not: list[str] = []
-        for item in items:
-            role = q.role(item)
-            if role is q.Role.MUST_NOT:
-                assert isinstance(item, q.Not)
-                must_not.append(self._build(item.item, positive=not positive))
-            elif role is q.Role.SHOULD:
-                assert isinstance(item, q.Text)
-                should.extend(self._units(item, positive=positive))
-            else:
-                must.append(self._build(item, positive=positive))
-        kept = self._without_stopwords(should, positive)
+        required, optional, excluded = q.split_soft(items)
+        must = [self._build(i, positive=positive) for i in required]
+        kept = self._without_stopwords([u for i in optional for u in self._units(i, positive=positive)], positive)
+        must_not = [self._build(i, positive=not positive) for i in excluded]
         if must:
             core = _and(must)  # the optional words only rank
         elif kept:
@@ -213,12 +203,17 @@ class Compiler:
                                f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.", field="q")
 
     def _unit(self, tokens: list[text.Token], fields: tuple[str, ...], *, positive: bool, unknown: bool) -> str:
-        """Words adjacent as in the query, in any of ``fields``; a run jieba does not know is
-        also looked up as character bigrams in the bigram column (see docsvc.core.text)."""
+        """Words adjacent as in the query, in any of ``fields``. In the content, a run jieba does
+        not know (single characters in a row) is looked up as character bigrams in the bigram
+        column instead: wherever a document has the characters as words in a row it has their
+        bigrams too, and a phrase of common characters (高 个) would be checked in every
+        document that has both (see docsvc.core.text)."""
         words = tuple(t.text for t in tokens)
         offsets = tuple(t.pos - tokens[0].pos for t in tokens)
-        leaves = [Leaf(f"{f}_tsv", words, offsets, TITLE_BOOST if f == "title" else 1.0) for f in fields]
-        if unknown and "content" in fields:
+        with_bigrams = unknown and "content" in fields
+        leaves = [Leaf(f"{f}_tsv", words, offsets, TITLE_BOOST if f == "title" else 1.0) for f in fields
+                  if not (with_bigrams and f == "content")]
+        if with_bigrams:
             grams = text.cjk_bigrams("".join(words))
             leaves.append(Leaf("bigram_tsv", tuple(grams), tuple(range(len(grams))), 1.0))
         if positive:

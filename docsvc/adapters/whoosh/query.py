@@ -121,20 +121,10 @@ class _QueryBuilder:
         return self._soft(items, positive=True)
 
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
-        must: list[wq.Query] = []
-        should: list[tuple[str, wq.Query]] = []
-        must_not: list[wq.Query] = []
-        for item in items:
-            role = q.role(item)
-            if role is q.Role.MUST_NOT:
-                assert isinstance(item, q.Not)
-                must_not.append(self._build(item.item, positive=not positive))
-            elif role is q.Role.SHOULD:
-                assert isinstance(item, q.Text)
-                should.extend(self._clauses(item, positive=positive))
-            else:
-                must.append(self._build(item, positive=positive))
-        kept = self._without_stopwords(should)
+        required, optional, excluded = q.split_soft(items)
+        must = [self._build(i, positive=positive) for i in required]
+        kept = self._without_stopwords([c for i in optional for c in self._clauses(i, positive=positive)])
+        must_not = [self._build(i, positive=not positive) for i in excluded]
         core: wq.Query
         if must:
             core = must[0] if len(must) == 1 else wq.And(must)
