@@ -122,14 +122,11 @@ class PostgresIndex:
     def mark_complete(self) -> None:
         with self._write() as conn:
             conn.execute(sa.text("UPDATE search_state SET complete = TRUE, written_at = now()"))
-            # A rebuild leaves its words in the GIN indexes' pending lists, which every search
-            # would read through: merge them into the indexes now.
-            for name in conn.execute(sa.text(
-                    "SELECT indexrelid::regclass::text FROM pg_index JOIN pg_class c ON c.oid = indexrelid "
-                    "JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'gin' "
-                    "AND indrelid IN ('search_entry'::regclass, 'search_passage'::regclass)")).scalars():
-                conn.execute(sa.text("SELECT gin_clean_pending_list(CAST(:i AS regclass))"), {"i": name})
-            conn.execute(sa.text("ANALYZE search_entry"))
+        # A rebuild leaves its words in the GIN indexes' pending lists, which every search would
+        # read through, and pages whose rows every search would check for visibility: VACUUM
+        # merges the lists and marks the pages, ANALYZE gives the planner the new sizes.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM (ANALYZE) search_entry, search_passage"))
         self.needs_rebuild, self.rebuild_reason = False, ""
 
     @contextlib.contextmanager
