@@ -33,13 +33,8 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
 }
 
 
-def _whoosh(tmp_path: Path) -> Iterator[SearchIndex]:
-    try:
-        from docsvc.adapters.whoosh import WhooshIndex
-    except ImportError:  # before the move to the package docsvc.adapters.whoosh
-        from docsvc.adapters.whoosh_index import WhooshIndex
-
-    index = WhooshIndex.open(tmp_path / "whoosh-index", lock_timeout=10.0, search_timeout=2.0, tz=TZ)
+def _fresh(index: SearchIndex) -> Iterator[SearchIndex]:
+    """``index`` emptied and complete for one test, closed afterwards."""
     try:
         index.clear()
         index.mark_complete()
@@ -48,12 +43,15 @@ def _whoosh(tmp_path: Path) -> Iterator[SearchIndex]:
         index.close()
 
 
+def _whoosh(tmp_path: Path) -> Iterator[SearchIndex]:
+    from docsvc.adapters.whoosh import WhooshIndex
+
+    yield from _fresh(WhooshIndex.open(tmp_path / "whoosh-index", lock_timeout=10.0, search_timeout=2.0, tz=TZ))
+
+
 def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
-    try:
-        from docsvc.adapters.pg_search import PostgresIndex
-    except ImportError:
-        pytest.skip("the PostgreSQL search backend is not built yet")
     from docsvc.adapters.catalog import make_engine
+    from docsvc.adapters.pg_search import PostgresIndex
 
     template = request.getfixturevalue("pg_template")
     name = f"docsvc_s_{uuid.uuid4().hex[:12]}"
@@ -63,13 +61,7 @@ def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         engine = make_engine(sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
         try:
-            index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)
-            try:
-                index.clear()
-                index.mark_complete()
-                yield index
-            finally:
-                index.close()
+            yield from _fresh(PostgresIndex.open(engine, search_timeout=2.0, tz=TZ))
         finally:
             engine.dispose()
     finally:
