@@ -11,6 +11,9 @@ downloadable, just not searchable by its text.
 - PDF: pypdf in a child process with RLIMIT_AS, RLIMIT_CPU, a wall-clock timeout and a page
   cap, because pypdf publishes a DoS advisory most months (reliability.md §1.4). Children are
   forked from a helper that has pypdf imported, so a child costs a fork, not an interpreter.
+  The child also repairs what the layout did to the text (:mod:`docsvc.core.pdftext`): lines
+  broken mid-word joined, layout spaces between CJK characters dropped, repeated headers and
+  footers kept once and page numbers removed.
 - Text: BOM, strict UTF-8, strict GB18030, then charset-normalizer's best guess.
 """
 
@@ -37,9 +40,13 @@ from importlib import metadata
 from typing import IO, Any, Iterator
 
 from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, PackageLimits, check_ooxml_package
+from docsvc.core.pdftext import repair_pages
 from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
 
-EXTRACTOR_VERSION = f"docsvc-extract/1 pypdf/{metadata.version('pypdf')}"
+# Extracted text is cached per (content hash, EXTRACTOR_VERSION): a change to what extraction
+# returns bumps the number, so the next index rebuild extracts again instead of reading the
+# cache. 2: PDF text repaired by docsvc.core.pdftext. (At most 32 characters: a table column.)
+EXTRACTOR_VERSION = f"docsvc-extract/2 pypdf/{metadata.version('pypdf')}"
 
 
 class ExtractionStatus(StrEnum):
@@ -476,11 +483,21 @@ def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, in
             break
     if errors == pages and pages and last_error is not None:
         raise last_error
-    text = "\n\n".join(texts)
+    text = _repair(texts)
     if total and not text.strip():
         return ("no_text_layer", "", total, "PDF 没有文本层（可能是扫描件），需要 OCR 才能检索。",
                 "The PDF has no text layer (probably a scan); it needs OCR to be searchable.", False)
     return ("ok", text, total, "", "", total > pages or size > max_chars)
+
+
+def _repair(texts: list[str]) -> str:
+    """The pages' text repaired; as pypdf gave it should the repair fail (it is not meant to)."""
+    try:
+        return repair_pages(texts)
+    except (MemoryError, RecursionError):
+        raise
+    except Exception:  # noqa: BLE001 - the text as it was beats no text
+        return "\n\n".join(texts)
 
 
 def warm_up() -> None:
