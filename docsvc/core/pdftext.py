@@ -70,6 +70,7 @@ _ZS_RUN_RE = re.compile("[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _CJK_SPACE_CJK_RE = re.compile(f"(?<=[{_CJK}])[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000](?=[{_CJK}])")
 # Invisible characters PDFs carry that only split words: soft hyphen, zero-width space, BOM.
 _INVISIBLE_RE = re.compile("[\u00ad\u200b\ufeff]")
+_SOFT_HYPHEN_BREAK_RE = re.compile("\u00ad[ \t]*(?:\r\n|\r|\n)[ \t]*")  # manage\u00ad|ment: one word
 
 # A line starting with one of these continues the previous one (they cannot start a line).
 _NO_START = frozenset("，。、；：？！）》〉」』】〕〗〙〛”’…‰℃・ー々ゝゞ～．％］｝,;:!?)]}")
@@ -100,7 +101,8 @@ _PAGE_NUMBER_RE = re.compile(
     f"|第[{_NUM_ZH}]{{1,6}}页(?:[,，/／]?共[{_NUM_ZH}]{{1,6}}页)?"
     r"|page\d{1,4}(?:of\d{1,4})?|\d{1,4}of\d{1,4}",                   # Page 3 of 12
     re.IGNORECASE)
-_BARE_PAGE_NUMBER_RE = re.compile(r"\d{1,4}(?:[/／]\d{1,4})?|[ivxlc]{1,7}", re.IGNORECASE)  # 3, 3 / 12, iv
+# 3, 3 / 12, iv (front matter): page numbers only when most pages have one, and not all the same.
+_BARE_PAGE_NUMBER_RE = re.compile(r"\d{1,4}(?:[/／]\d{1,4})?|x{0,3}(?:ix|iv|v?i{1,3}|v)|x{1,3}", re.IGNORECASE)
 _WHITESPACE_RE = re.compile(r"\s+")
 _DIGITS_RE = re.compile(r"\d+")
 _LATIN_WORD_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
@@ -136,7 +138,7 @@ def repair_text(text: str) -> str:
 def _lines(text: str) -> list[_Line]:
     """Stripped lines; an indented one may begin a paragraph."""
     out = []
-    text = _INVISIBLE_RE.sub("", text)
+    text = _INVISIBLE_RE.sub("", _SOFT_HYPHEN_BREAK_RE.sub("", text))
     for raw in text.splitlines():
         stripped = raw.strip()
         out.append(_Line(stripped, bool(stripped) and raw[:1].isspace()))
@@ -166,6 +168,7 @@ def _remove_furniture(page_lines: list[list[_Line]]) -> tuple[list[str], list[st
     keys: list[list[str | None]] = []
     counts: Counter[str] = Counter()
     bare_pages = 0
+    bare_values: set[str] = set()
     for lines, zone in zip(page_lines, zones):
         page_keys: list[str | None] = []
         bare = False
@@ -177,6 +180,7 @@ def _remove_furniture(page_lines: list[list[_Line]]) -> tuple[list[str], list[st
             compact = _WHITESPACE_RE.sub("", text)
             if _BARE_PAGE_NUMBER_RE.fullmatch(compact):
                 bare = True
+                bare_values.add(compact.lower())
             key = _DIGITS_RE.sub("#", compact)
             page_keys.append(key)
         counts.update(set(k for k in page_keys if k))
@@ -184,7 +188,7 @@ def _remove_furniture(page_lines: list[list[_Line]]) -> tuple[list[str], list[st
         keys.append(page_keys)
     needed = max(REPEATED_MIN_PAGES, REPEATED_SHARE * pages_with_text)
     repeated = {k for k, n in counts.items() if n >= needed}
-    drop_bare = bare_pages >= 2 and bare_pages >= 0.5 * pages_with_text
+    drop_bare = bare_pages >= 2 and bare_pages >= 0.5 * pages_with_text and len(bare_values) >= 2
     headers: list[str] = []
     footers: list[str] = []
     kept: set[str] = set()
