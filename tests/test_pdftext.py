@@ -344,6 +344,7 @@ def test_repair_pages_of_two_pages_without_page_numbers_loses_nothing(pages: lis
     ["服 " * 200_000, "a " * 200_000, "abc-\n" * 20_000],
     ["a" * 300_000 + " -\nb"],
     ["\ud800 服\udfff"],
+    ["服\r" * 200_000, "务\x0c" * 200_000],  # past MAX_LINES: left as it is
 ])
 def test_hostile_pages_are_repaired_quickly(pages: list[str]) -> None:
     started = time.monotonic()

@@ -494,9 +494,7 @@ def _repair(texts: list[str]) -> str:
     """The pages' text repaired; as pypdf gave it should the repair fail (it is not meant to)."""
     try:
         return repair_pages(texts)
-    except (MemoryError, RecursionError):
-        raise
-    except Exception:  # noqa: BLE001 - the text as it was beats no text
+    except (Exception, MemoryError):  # noqa: BLE001 - the text as it was beats no text
         return "\n\n".join(texts)
 
 

@@ -31,6 +31,9 @@ can backtrack over a line), and never raises for odd input:
    changes nothing. ``manage-\\nment`` loses its hyphen when the document spells the word
    without one elsewhere or never with one and both halves are lower case; ``SLA-2026-\\n0412``
    keeps it.
+
+Text of more than :data:`MAX_LINES` lines (no document has them; a hostile PDF may) is left as
+pypdf gave it rather than spend seconds of the extraction child's CPU limit on it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+MAX_LINES = 300_000  # more lines than 2,000 pages of prose have: left as they are (seconds of CPU)
 ZONE = 3  # lines at the top and at the bottom of a page that may be headers or footers
 REPEATED_SHARE = 0.6  # ... on at least this share of the pages with text
 REPEATED_MIN_PAGES = 3  # ... and on at least this many
@@ -69,6 +73,7 @@ _SPACE_RUN_RE = re.compile(f"[{_SPACES}]+")
 _ZS_RUN_RE = re.compile("[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _CJK_SPACE_CJK_RE = re.compile(f"(?<=[{_CJK}])[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000](?=[{_CJK}])")
 # Invisible characters PDFs carry that only split words: soft hyphen, zero-width space, BOM.
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # splitlines()
 _INVISIBLE_RE = re.compile("[\u00ad\u200b\ufeff]")
 _SOFT_HYPHEN_BREAK_RE = re.compile("\u00ad[ \t]*(?:\r\n|\r|\n)[ \t]*")  # manage\u00ad|ment: one word
 
@@ -110,7 +115,7 @@ _LATIN_HEAD_RE = re.compile(r"[A-Za-z]+")
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     text: str  # stripped
     indented: bool = False
@@ -119,6 +124,8 @@ class _Line:
 
 def repair_pages(pages: list[str]) -> str:
     """The text of a PDF's pages (as pypdf extracts them) as one repaired text."""
+    if sum(p.count(brk) for p in pages for brk in _LINE_BREAKS) > MAX_LINES:
+        return "\n\n".join(pages)  # no document: not worth seconds of CPU time
     page_lines = [_lines(p) for p in pages]
     headers, footers = _remove_furniture(page_lines)
     body = [line for lines in page_lines for line in lines]
@@ -141,7 +148,10 @@ def _lines(text: str) -> list[_Line]:
     text = _INVISIBLE_RE.sub("", _SOFT_HYPHEN_BREAK_RE.sub("", text))
     for raw in text.splitlines():
         stripped = raw.strip()
-        out.append(_Line(stripped, bool(stripped) and raw[:1].isspace()))
+        if stripped:
+            out.append(_Line(stripped, raw[:1].isspace(), _width(stripped)))
+        else:
+            out.append(_Line(""))
     return out
 
 
@@ -160,9 +170,6 @@ def _remove_furniture(page_lines: list[list[_Line]]) -> tuple[list[str], list[st
     """Blank page numbers and repeated headers and footers in place; the kept headers and footers."""
     zones = [_zone(lines) for lines in page_lines]
     pages_with_text = sum(1 for z in zones if z)
-    for lines in page_lines:
-        for line in lines:
-            line.width = _width(line.text)
     # A full line is body text, however often it comes back.
     longest = FULL_SHARE * _typical_width([line for lines in page_lines for line in lines])
     keys: list[list[str | None]] = []
@@ -283,8 +290,6 @@ def _break(a: _Line, b: _Line, full: bool) -> str:
 
 
 def _join(lines: list[_Line]) -> str:
-    for line in lines:
-        line.width = _width(line.text)
     typical = _typical_width(lines)
     threshold = max(FULL_MIN_WIDTH, FULL_SHARE * typical)
     words: set[str] | None = None
@@ -298,9 +303,7 @@ def _join(lines: list[_Line]) -> str:
             continue
         full = line.width >= threshold
         text = _normalise_spaces(line.text, full=full)
-        if not text:
-            continue
-        line = _Line(text, line.indented, line.width)
+        line.text = text
         if prev is None:
             out.append(text)
         elif blank:
