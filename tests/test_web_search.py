@@ -198,13 +198,13 @@ def test_search_page_hides_other_projects_from_members(world, corpus):
 
 
 def test_search_page_malformed_query_message_beside_the_box(world, corpus):
-    resp = world.login("alice").get('/search?q="未闭合')
+    resp = world.login("alice").get('/search?q=续签 date:2026-13')
     assert resp.status_code == 400
     html = resp.data.decode()
-    assert 'id="q-error"' in html and "引号没有闭合" in html
+    assert 'id="q-error"' in html and "日期“2026-13”无法识别" in html
     assert re.search(r'<input id="q"[^>]*aria-describedby="q-help-summary q-error"[^>]*aria-invalid="true"', html)
-    en = world.login("alice", lang="en").get('/search?q="x').data.decode()
-    assert "quotation mark is not closed" in en and "Search syntax" in en
+    en = world.login("alice", lang="en").get('/search?q=year:twenty').data.decode()
+    assert "should be four digits" in en and "Search syntax" in en
 
 
 def test_search_page_paging_sort_and_all_versions(world, corpus):

@@ -23,7 +23,16 @@ excluded: ``续签 type:合同`` means "contracts, best first those about 续签
 There is no wildcard, regex, fuzzy or boost syntax: ``*``, ``?``, ``~``, ``^`` and ``/`` are
 ordinary characters, which the analyzer drops as punctuation (``*a*`` searches ``a``). Leading
 wildcards cost seconds of CPU per query in Whoosh (reliability.md §1.7) and nobody types regex
-into a document search. Malformed input raises :class:`InvalidInput` with a bilingual message.
+into a document search.
+
+A question typed or pasted in plain language is never refused for its punctuation: a quotation
+mark without its partner is ordinary punctuation, and when the operators and brackets do not
+make a well-formed query (``合同（续签`` or ``AND 机房``) the text is read again as plain words,
+field filters kept. Only what clearly uses the query language and gets it wrong is refused, with a
+bilingual :class:`InvalidInput`: a date or year that is not one, nesting deeper than
+:data:`MAX_DEPTH`, more than :data:`MAX_NODES` terms joined by operators, a query longer than
+:data:`MAX_QUERY_CHARS`. How many words of a long question are searched is the engines' to cut
+(by how informative each is, see :data:`docsvc.core.search.MAX_QUERY_WORDS`).
 """
 
 from __future__ import annotations
@@ -234,6 +243,15 @@ def _invalid(zh: str, en: str) -> InvalidInput:
     return InvalidInput(f"搜索语句有误：{zh}", f"Invalid search query: {en}", field="q")
 
 
+class _Malformed(InvalidInput):
+    """Operators and brackets that do not make a query: :func:`parse_query` then reads the
+    text as plain words instead of refusing it."""
+
+
+def _malformed(zh: str, en: str) -> _Malformed:
+    return _Malformed(f"搜索语句有误：{zh}", f"Invalid search query: {en}", field="q")
+
+
 def _lex(q: str) -> list[_Tok]:
     toks: list[_Tok] = []
     i, n = 0, len(q)
@@ -249,8 +267,9 @@ def _lex(q: str) -> list[_Tok]:
             j = q.find(close, i + 1)
             if c in "“”" and j < 0:
                 j = q.find('"', i + 1)
-            if j < 0:
-                raise _invalid("引号没有闭合，请补上另一个引号。", "a quotation mark is not closed.")
+            if j < 0:  # a stray quotation mark in pasted text: punctuation, not a phrase
+                i += 1
+                continue
             toks.append(_Tok(_Kind.PHRASE, q[i + 1 : j]))
             i = j + 1
         elif c in "-+" and i + 1 < n and not q[i + 1].isspace() and (not toks or _follows_space(q, i)):
@@ -298,7 +317,7 @@ class _Parser:
         while (tok := self.peek()) is not None and tok.kind is not _Kind.RPAREN:
             items.append(self.or_expr(depth, field))
         if not items:
-            raise _invalid("括号或查询中缺少搜索词。", "empty query or parentheses.")
+            raise _malformed("括号或查询中缺少搜索词。", "empty query or parentheses.")
         return items[0] if len(items) == 1 else Soft(tuple(items))
 
     def or_expr(self, depth: int, field: Field | None) -> Node:
@@ -320,7 +339,7 @@ class _Parser:
         if tok is None or tok.kind in (_Kind.AND, _Kind.OR, _Kind.RPAREN):
             where_zh = f"“{tok.text}”前" if tok else "查询末尾"
             where_en = f"before '{tok.text}'" if tok else "at the end"
-            raise _invalid(f"{where_zh}缺少搜索词：AND、OR、NOT 两侧都需要搜索词（要搜索这些英文单词本身，请加引号）。",
+            raise _malformed(f"{where_zh}缺少搜索词：AND、OR、NOT 两侧都需要搜索词（要搜索这些英文单词本身，请加引号）。",
                            f"a search term is missing {where_en}: AND, OR and NOT need a term on each side "
                            "(to search for the words themselves, quote them).")
         if tok.kind is _Kind.NOT or tok.kind is _Kind.MINUS:
@@ -336,16 +355,16 @@ class _Parser:
         if tok.kind is _Kind.LPAREN:
             node = self.soft(depth + 1, field)
             if (close := self.peek()) is None or close.kind is not _Kind.RPAREN:
-                raise _invalid("括号没有闭合。", "a parenthesis is not closed.")
+                raise _malformed("括号没有闭合。", "a parenthesis is not closed.")
             self.take()
             return node
         if tok.kind is _Kind.FIELD:
             if field is not None:
-                raise _invalid("字段条件不能嵌套在另一个字段里。", "a field cannot be used inside another field.")
+                raise _malformed("字段条件不能嵌套在另一个字段里。", "a field cannot be used inside another field.")
             target = FIELD_ALIASES[tok.text]
             value = self.peek()
             if value is None or value.kind not in (_Kind.WORD, _Kind.PHRASE, _Kind.LPAREN):
-                raise _invalid(f"字段“{tok.text}:”后缺少值。", f"field '{tok.text}:' has no value.")
+                raise _malformed(f"字段“{tok.text}:”后缺少值。", f"field '{tok.text}:' has no value.")
             if value.kind is _Kind.LPAREN:
                 node = self.primary(depth, target)
                 if isinstance(node, Soft) and target not in TEXT_FIELDS:
@@ -376,13 +395,13 @@ class _Parser:
     def count(self, node: Node) -> Node:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise _invalid(f"搜索条件过多（最多 {MAX_NODES} 个）。", f"too many search terms (at most {MAX_NODES}).")
+            raise _malformed(f"搜索条件过多（最多 {MAX_NODES} 个）。", f"too many search terms (at most {MAX_NODES}).")
         return node
 
 
 def _text(text: str, field: Field | None, *, phrase: bool) -> Node:
     if not text.strip():
-        raise _invalid("引号中没有内容。", "an empty phrase.")
+        raise _malformed("引号中没有内容。", "an empty phrase.")
     return Text(text, field, phrase)
 
 
@@ -396,13 +415,37 @@ def parse_query(q: str) -> Node | None:
     q = unicodedata.normalize("NFKC", q).strip()
     if not q:
         return None
-    parser = _Parser(_lex(q))
+    toks = _lex(q)
+    parser = _Parser(toks)
     if parser.peek() is None:
         return None
-    node = parser.soft(0, None)
-    if parser.peek() is not None:  # a stray ")"
-        raise _invalid("多了一个右括号“)”。", "an unmatched ')'.")
+    try:
+        node = parser.soft(0, None)
+        if parser.peek() is not None:  # a stray ")"
+            raise _malformed("多了一个右括号“)”。", "an unmatched ')'.")
+    except _Malformed:
+        return _as_plain_words(toks)
     return node
+
+
+def _as_plain_words(toks: list[_Tok]) -> Node | None:
+    """The tokens of a query whose operators and brackets make no sense, read as a plain
+    question: words (AND, OR and NOT among them) and balanced phrases, field filters kept,
+    brackets and +/- dropped."""
+    parser = _Parser(toks)
+    items: list[Node] = []
+    while (tok := parser.peek()) is not None:
+        if tok.kind is _Kind.FIELD and parser.i + 1 < len(toks) and toks[parser.i + 1].kind in (_Kind.WORD, _Kind.PHRASE):
+            items.append(parser.primary(0, None))
+            continue
+        parser.take()
+        if tok.kind is _Kind.PHRASE and tok.text.strip():
+            items.append(Text(tok.text, phrase=True))
+        elif tok.kind in (_Kind.WORD, _Kind.AND, _Kind.OR, _Kind.NOT, _Kind.FIELD):
+            items.append(Text(tok.text if tok.kind is not _Kind.FIELD else tok.text + ":"))
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else Soft(tuple(items))
 
 
 # --- field values ---------------------------------------------------------------------------

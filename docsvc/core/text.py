@@ -383,6 +383,20 @@ def words(text: str) -> list[str]:
     return [t[0] for t in token_tuples(text)]
 
 
+def identifier_segments(word: str) -> list[Token]:
+    """The letter-and-digit segments of an identifier, with their compact offsets (empty for a
+    plain word): ``2026-0412`` typed alone is found inside ``SLA-2026-0412`` as its segments
+    at their distances, the way the document indexed them."""
+    if word.isalnum() or has_cjk(word):
+        return []
+    return sorted((t for t in analyze(word) if t.sub and t.text.isalnum()), key=lambda t: t.pos)
+
+
+def cjk_runs(text: str) -> list[str]:
+    """The runs of CJK characters in ``text``, normalised."""
+    return _CJK_RUN_RE.findall(normalize(text))
+
+
 def cjk_bigrams(text: str) -> list[str]:
     """Overlapping bigrams of the CJK runs in ``text``, normalised (a one-character run gives
     itself): the classifier's character features, and the bigram field's query terms."""
@@ -394,7 +408,8 @@ def cjk_bigrams(text: str) -> list[str]:
 
 
 __all__ = [
-    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "bigram_tuples", "char_spans", "cjk_bigrams", "has_cjk",
+    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "bigram_tuples", "char_spans", "cjk_bigrams",
+    "cjk_runs", "has_cjk", "identifier_segments",
     "load",
     "normalize", "single_stretches", "token_tuples", "words",
 ]

@@ -69,7 +69,8 @@ def test_a_new_index_names_the_package_modules(tmp_path: Path) -> None:
     write_index(tmp_path / "new")
     assert pickled_classes(tmp_path / "new") == {
         "docsvc.adapters.whoosh.schema.ZhTokenizer", "docsvc.adapters.whoosh.schema.ZhPositions",
-        "docsvc.adapters.whoosh.schema.ZhCharacters", "docsvc.adapters.whoosh.write.DocsvcCodec",
+        "docsvc.adapters.whoosh.schema.ZhCharacters", "docsvc.adapters.whoosh.schema.ZhFrequency",
+        "docsvc.adapters.whoosh.write.DocsvcCodec",
     }
 
 
@@ -88,6 +89,7 @@ def test_an_index_naming_the_old_modules_opens_searches_and_takes_writes(tmp_pat
     assert pickled_classes(path) == {
         "docsvc.adapters.whoosh_index.ZhTokenizer", "docsvc.adapters.whoosh_index.ZhPositions",
         "docsvc.adapters.whoosh_index.ZhCharacters", f"{codec_module}.DocsvcCodec",
+        "docsvc.adapters.whoosh.schema.ZhFrequency",  # newer than the old modules
     }
 
     index = WhooshIndex.open(path)

@@ -36,14 +36,14 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh import collectors, scoring, sorting
+from whoosh import collectors, sorting
 from whoosh.collectors import FilterCollector, TimeLimit
 from whoosh.filedb.filestore import FileStorage
 from whoosh.writing import LockError
 
 from docsvc.adapters.whoosh import fast
 from docsvc.adapters.whoosh.merge import _tiered_merge
-from docsvc.adapters.whoosh.query import _QueryBuilder
+from docsvc.adapters.whoosh.query import Weighting, _QueryBuilder
 from docsvc.adapters.whoosh.schema import SCHEMA_VERSION, _to_utc_naive, build_schema
 from docsvc.adapters.whoosh.write import (
     DocsvcCodec, DocsvcSegmentWriter, SegmentStreams, StagedSegment, write_segments,
@@ -422,7 +422,7 @@ class WhooshIndex:
             )
 
     def _new_searcher(self) -> Any:
-        return self._ix.searcher(weighting=scoring.BM25F())
+        return self._ix.searcher(weighting=Weighting())
 
     def _refresh(self) -> None:
         """After our own commit: drop the searcher; the next search opens one on the new
@@ -477,7 +477,7 @@ class WhooshIndex:
         if not readers:
             return self._new_searcher()
         # A MultiReader even for one segment: it carries the new generation (up_to_date()).
-        return Searcher(MultiReader(readers, generation=toc.generation), fromindex=self._ix, weighting=scoring.BM25F())
+        return Searcher(MultiReader(readers, generation=toc.generation), fromindex=self._ix, weighting=Weighting())
 
     def _current_searcher(self) -> Any:
         """The warm searcher, refreshed if another process committed meanwhile. Call with
@@ -528,10 +528,6 @@ class WhooshIndex:
         started = time.perf_counter()
         check_request(request)
         node = q.parse_query(request.query)
-        builder = _QueryBuilder(self.tz)
-        main = builder.build_root(node) if node is not None else wq.Every()
-        filters = builder.filters(request)
-        query = wq.And([main, wq.ConstantScoreQuery(wq.And(filters), score=0.0)]) if filters else main
         sort = SortOrder(request.sort)
         if node is None:
             sort = SortOrder.DATE  # nothing to rank by: newest first
@@ -540,6 +536,10 @@ class WhooshIndex:
             raise Unavailable("搜索繁忙，请稍后重试。", "Search is busy; try again shortly.")
         try:
             searcher = self._current_searcher()
+            builder = _QueryBuilder(self.tz, df=lambda word: searcher.doc_frequency("content", word))
+            main = builder.build_root(node) if node is not None else wq.Every()
+            filters = builder.filters(request)
+            query = wq.And([main, wq.ConstantScoreQuery(wq.And(filters), score=0.0)]) if filters else main
             allowed = None
             if request.allowed_document_ids is not None:
                 allowed = _docnums_for(searcher, request.allowed_document_ids)
@@ -821,6 +821,7 @@ def _to_fields(e: IndexEntry) -> dict[str, Any]:
         "original_filename": e.original_filename,
         "content": e.content,
         "content_bigram": e.content,
+        "content_grams": e.content,
         "doc_type": e.doc_type,
         "service_category": e.service_category,
         "doc_class": e.doc_class,

@@ -7,20 +7,32 @@ substring match however jieba cut the text.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Callable
 
-from whoosh import matching
+from whoosh import matching, scoring
 from whoosh import query as wq
 from whoosh.query.spans import Span, SpanNear2
 
 from docsvc.adapters.whoosh.schema import _to_utc_naive
 from docsvc.core import query as q
-from docsvc.core import text
+from docsvc.core import ranking, text
 from docsvc.core.model import DocClass
 from docsvc.core.search import MAX_QUERY_WORDS, TITLE_BOOST, SearchRequest, resolve_filters, visible_site_projects
 from docsvc.errors import InvalidInput
 
-COORD_SCALE = 0.9  # Whoosh's coordination bonus: documents matching more of the words rank higher
+
+
+class Weighting(scoring.BM25F):
+    """BM25F with docsvc's ranking (:mod:`docsvc.core.ranking`): its parameters and its
+    probabilistic idf, which the PostgreSQL engine computes too."""
+
+    def __init__(self) -> None:
+        super().__init__(B=ranking.B, K1=ranking.K1)
+
+    def idf(self, searcher: Any, fieldname: str, text: str) -> float:
+        parent = searcher.get_parent()
+        return ranking.idf(parent.doc_count_all(), parent.doc_frequency(fieldname, text))
+
 
 _FIELD_NAMES: dict[q.Field, str] = {
     q.Field.DOC_TYPE: "doc_type", q.Field.SERVICE_CATEGORY: "service_category", q.Field.DOC_CLASS: "doc_class",
@@ -106,32 +118,41 @@ def _boost(fieldname: str) -> float:
 
 class _QueryBuilder:
     """Turns the syntax tree of :mod:`docsvc.core.query` into a Whoosh query, analysing words
-    with the same analyzer the index used, and remembers what to highlight."""
+    with the same analyzer the index used, and remembers what to highlight. ``df`` tells how
+    many documents have a word (a long question keeps its rarest words)."""
 
-    def __init__(self, tz: dt.tzinfo) -> None:
+    def __init__(self, tz: dt.tzinfo, df: Callable[[str], float] = lambda word: 0) -> None:
         self.tz = tz
+        self.df = df
         self.highlight_terms: set[str] = set()  # content-field terms (offsets are stored)
         self.highlight_strings: set[str] = set()  # normalised strings found by scanning
+        self.gram_texts: list[str] = []  # what the question says, for the grams that rank
         self.words = 0
 
     # Roots and soft lists ---------------------------------------------------------------
 
     def build_root(self, node: q.Node) -> wq.Query:
         items = node.items if isinstance(node, q.Soft) else (node,)
-        return self._soft(items, positive=True)
+        core = self._soft(items, positive=True)
+        grams = [wq.Term("content_grams", g, boost=w) for g, w in ranking.query_grams(self.gram_texts).items()]
+        if grams and core is not wq.NullQuery:
+            # The grams rank what the words matched (docsvc.core.ranking); they match nothing.
+            core = wq.AndMaybe(core, wq.Or(grams) if len(grams) > 1 else grams[0])
+        return core
 
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
         required, optional, excluded = q.split_soft(items)
         must = [self._build(i, positive=positive) for i in required]
-        kept = self._without_stopwords([c for i in optional for c in self._clauses(i, positive=positive)])
+        kept = self._informative(self._without_stopwords(
+            [c for i in optional for c in self._clauses(i, positive=positive)]))
         must_not = [self._build(i, positive=not positive) for i in excluded]
         core: wq.Query
         if must:
             core = must[0] if len(must) == 1 else wq.And(must)
             if kept:
-                core = wq.AndMaybe(core, wq.Or(kept, scale=COORD_SCALE) if len(kept) > 1 else kept[0])
+                core = wq.AndMaybe(core, wq.Or(kept) if len(kept) > 1 else kept[0])
         elif kept:
-            core = wq.Or(kept, scale=COORD_SCALE) if len(kept) > 1 else kept[0]
+            core = wq.Or(kept) if len(kept) > 1 else kept[0]
         elif must_not:
             core = wq.Every()
         else:
@@ -155,10 +176,12 @@ class _QueryBuilder:
             if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
                 return self._named(node)
             clauses = self._without_stopwords(self._clauses(node, positive=positive))
+            self._count(len(clauses))
             if not clauses:
                 return wq.NullQuery
             # Several words typed as one unit under AND/OR/NOT or in a field: all of them.
-            return clauses[0] if len(clauses) == 1 else wq.And(clauses)
+            qs = [c for _, c in clauses]
+            return qs[0] if len(qs) == 1 else wq.And(qs)
         if isinstance(node, q.Match):
             name = _FIELD_NAMES[node.field]
             terms = [wq.Term(name, v) for v in node.values]
@@ -171,11 +194,25 @@ class _QueryBuilder:
 
     # Words ----------------------------------------------------------------------------------
 
-    def _without_stopwords(self, clauses: list[tuple[str, wq.Query]]) -> list[wq.Query]:
+    def _count(self, n: int) -> None:
+        """Words the query language joins (AND, OR, NOT, fields) are all searched: bounded."""
+        self.words += n
+        if self.words > MAX_QUERY_WORDS:
+            raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
+                               f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.",
+                               field="q")
+
+    def _informative(self, clauses: list[tuple[str, wq.Query]]) -> list[wq.Query]:
+        """A question's optional words, at most MAX_QUERY_WORDS of them: the rarest."""
+        keep = ranking.most_informative((w for w, _ in clauses), lambda w: self.df(w), MAX_QUERY_WORDS)
+        self.highlight_terms -= {w for w, _ in clauses} - keep
+        return [c for w, c in clauses if w in keep]
+
+    def _without_stopwords(self, clauses: list[tuple[str, wq.Query]]) -> list[tuple[str, wq.Query]]:
         """Drop question words (怎么, 如何, 的 …) unless nothing else is left."""
-        kept = [c for w, c in clauses if w not in q.QUERY_STOPWORDS]
+        kept = [(w, c) for w, c in clauses if w not in q.QUERY_STOPWORDS]
         if not kept:
-            return [c for _, c in clauses]
+            return clauses
         if len(kept) < len(clauses):
             self.highlight_terms -= q.QUERY_STOPWORDS
         return kept
@@ -188,6 +225,8 @@ class _QueryBuilder:
         tokens = list(text.analyze(node.text))
         if not tokens:
             return []
+        if positive and with_bigrams:
+            self.gram_texts.append(node.text)
         if node.phrase:
             return [(node.text, self._phrase(node.text, tokens, fieldnames, with_bigrams, positive))]
         out: list[tuple[str, wq.Query]] = []
@@ -210,13 +249,15 @@ class _QueryBuilder:
                 if positive:
                     self.highlight_terms.add(word)
                 subs = [wq.Term(f, word, boost=_boost(f)) for f in fieldnames]
+                # An identifier typed in part (2026-0412) is in the index as the segments of the
+                # whole one (SLA-2026-0412): also look for them at their distances.
+                segments = text.identifier_segments(word)
+                if segments:
+                    subs += [_seq(f, segments, _boost(f)) for f in fieldnames]
+                    if positive:
+                        self.highlight_terms.update(t.text for t in segments)
                 out.append((word, subs[0] if len(subs) == 1 else wq.Or(subs)))
                 i += 1
-            self.words += 1
-            if self.words > MAX_QUERY_WORDS:
-                raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
-                                   f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.",
-                                   field="q")
         return out
 
     @staticmethod

@@ -18,17 +18,18 @@ from whoosh.analysis import Token as WToken
 from whoosh.analysis import Tokenizer
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 
-from docsvc.core import text
+from docsvc.core import ranking, text
 
-SCHEMA_VERSION = 2  # 2: Zh* formats (same postings, written faster)
+SCHEMA_VERSION = 3  # 2: Zh* formats (same postings, written faster); 3: content_grams
 
 
 # --- analyzers ------------------------------------------------------------------------------
 
 
 class ZhTokenizer(Tokenizer):
-    """Whoosh face of :mod:`docsvc.core.text`: ``kind`` "words" (jieba + identifiers) or
-    "bigrams" (:func:`docsvc.core.text.analyze_unknown`). Positions are compact character
+    """Whoosh face of :mod:`docsvc.core.text`: ``kind`` "words" (jieba + identifiers),
+    "bigrams" (:func:`docsvc.core.text.analyze_unknown`) or "grams" (every character and
+    character bigram, :func:`docsvc.core.ranking.document_grams`, counted without positions). Positions are compact character
     offsets (see :mod:`docsvc.core.text`); start/end chars point into the original text.
 
     The schema is pickled into the index's TOC, so this class must stay importable under this
@@ -36,7 +37,7 @@ class ZhTokenizer(Tokenizer):
     """
 
     def __init__(self, kind: str = "words") -> None:
-        if kind not in ("words", "bigrams"):
+        if kind not in ("words", "bigrams", "grams"):
             raise ValueError(kind)
         self.kind = kind
 
@@ -47,6 +48,8 @@ class ZhTokenizer(Tokenizer):
         return hash(("ZhTokenizer", self.kind))
 
     def analyze(self, value: str) -> Iterator[text.Token]:
+        if self.kind == "grams":
+            return (text.Token(g, 0, 0, 0, False) for g, n in ranking.document_grams(value).items() for _ in range(n))
         return text.analyze(value) if self.kind == "words" else text.analyze_unknown(value)
 
     def tuples(self, value: str) -> Iterator[tuple[str, int, int, int, bool]]:
@@ -135,6 +138,20 @@ class ZhCharacters(_ZhFormat, formats.Characters):
 _ONE = formats.pack_uint(1)  # the count that starts an encoded posting of one position
 
 
+class ZhFrequency(formats.Frequency):
+    """Frequencies of the grams field, counted by :func:`docsvc.core.ranking.document_grams`
+    (Whoosh's own word_values builds a token object per character). Pickled with the schema,
+    so this class must stay importable under this name."""
+
+    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple]:
+        if not isinstance(analyzer, ZhTokenizer) or analyzer.kind != "grams" or not isinstance(value, str):
+            yield from super().word_values(value, analyzer, **kwargs)
+            return
+        fb = self.field_boost
+        for gram, freq in ranking.document_grams(value).items():
+            yield gram, freq, freq * fb, formats.pack_uint(freq)
+
+
 def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TEXT:
     field = TEXT(analyzer=analyzer, chars=chars, **kwargs)
     field.format = (ZhCharacters if chars else ZhPositions)(field_boost=field.format.field_boost)
@@ -145,6 +162,13 @@ def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TE
 # the same functions these wrap).
 WORDS = ZhTokenizer("words")
 BIGRAMS = ZhTokenizer("bigrams")
+GRAMS = ZhTokenizer("grams")
+
+
+def _grams_field() -> TEXT:
+    field = TEXT(analyzer=GRAMS, phrase=False)
+    field.format = ZhFrequency(field_boost=field.format.field_boost)
+    return field
 
 
 def build_schema() -> Schema:
@@ -163,6 +187,8 @@ def build_schema() -> Schema:
         # of re-analysing the hit (~10 ms per 3,600-character hit).
         content=_zh_text(WORDS, stored=True, chars=True),
         content_bigram=_zh_text(BIGRAMS),
+        # Ranks only (docsvc.core.ranking): every character and bigram, counted, no positions.
+        content_grams=_grams_field(),
         doc_type=ID(**facet),
         service_category=ID(**facet),
         doc_class=ID(**facet),

@@ -1,0 +1,88 @@
+"""How a plain-language question ranks documents: one definition for every search engine.
+
+A question and the clause that answers it rarely share many whole words: people write
+合同到期后服务怎么续签, the contract says 本合同期满前三十日内双方协商续订. The score adds three
+kinds of evidence, each weighted by BM25 (k1 = :data:`K1`, b = :data:`B`, the probabilistic idf of
+:func:`idf`):
+
+* **words** as the analyzer cuts them (docsvc.core.text), in the content and, weighted
+  :data:`~docsvc.core.search.TITLE_BOOST` times, in the title: what matches exactly;
+* **character bigrams** of the question's Chinese text, in every document's bigrams: what jieba
+  cut differently in the question and in the document (到期后 / 期满后, 服务等级协议 / 等级协议);
+* **characters** of the question (question particles left out, :data:`STOP_CHARS`), in every
+  document's characters: related words that share a character (续签 / 续订, 承租 / 租赁), which in
+  Chinese is often the word's meaning.
+
+The bigrams and characters only rank: which documents match is the words' business, so totals
+and facets do not change with them. The mix was measured on plain-language questions over formal
+text (bench/bench_relevance.py), where each kind of evidence alone ranks below the three
+together; no weight names a word of any particular domain.
+
+The probabilistic idf, rather than Whoosh's ``log(N / (df + 1)) + 1``, gives a character that
+is in most documents almost no weight: the ``+ 1`` made the commonest characters count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Callable, Iterable
+
+from docsvc.core import text
+
+K1 = 1.2
+B = 0.75
+BIGRAM_WEIGHT = 1.0
+CHAR_WEIGHT = 1.5  # characters carry a question's meaning across the words it chose
+MAX_GRAMS = 64  # bigrams and characters scored per question: a pasted paragraph stays cheap
+RANKING_VERSION = "rank-2"  # recorded with an index's build: bump when the grams indexed change
+
+# Particles and question words: in nearly every question, about nothing.
+STOP_CHARS = frozenset("的了吗呢吧啊呀么是在和与及或并也都就把被让给对从向由将还又怎样如何什哪为多少几请一下可以能否"
+                       "有没要应该会我你您他她它这那之等其所")
+
+
+def idf(n: float, df: float) -> float:
+    """BM25's probabilistic inverse document frequency, never negative."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def bm25(tf: float, length: float, average: float, weight: float, *, b: float = B) -> float:
+    """A term's BM25 score in one field, given its ``weight`` (idf times any boost)."""
+    return weight * (tf * (K1 + 1)) / (tf + K1 * ((1 - b) + b * length / (average or 1.0)))
+
+
+def most_informative(words: Iterable[str], df: Callable[[str], float], limit: int) -> set[str]:
+    """The ``limit`` distinct words of a long question that fewest documents have (ties: the
+    first typed): a pasted paragraph is searched by what distinguishes it, not refused."""
+    distinct = list(dict.fromkeys(words))
+    if len(distinct) <= limit:
+        return set(distinct)
+    order = sorted(range(len(distinct)), key=lambda i: (df(distinct[i]), i))
+    return {distinct[i] for i in order[:limit]}
+
+
+def query_grams(texts: Iterable[str]) -> dict[str, float]:
+    """The bigrams and characters of the question's Chinese text, each with its weight (its
+    kind's weight times how often the question has it), at most :data:`MAX_GRAMS` of them,
+    first come first kept."""
+    out: Counter[str] = Counter()
+    for t in texts:
+        grams = text.cjk_bigrams(t)
+        for g in grams:
+            if len(g) == 2:
+                out[g] += BIGRAM_WEIGHT
+        for c in text.normalize(t):
+            if text.has_cjk(c) and c not in STOP_CHARS:
+                out[c] += CHAR_WEIGHT
+    return dict(list(out.items())[:MAX_GRAMS])
+
+
+def document_grams(content: str) -> Counter[str]:
+    """How often each character and character bigram of the Chinese text occurs in a
+    document: what the engines index for :func:`query_grams` to find."""
+    counts: Counter[str] = Counter()
+    for run in text.cjk_runs(content):
+        counts.update(run)
+        counts.update(map(str.__add__, run, run[1:]))
+    return counts
