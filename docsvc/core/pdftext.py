@@ -7,10 +7,10 @@ characters (``服 务 等 级``), and every page repeats its header, footer and 
 can backtrack over a line), and never raises for odd input:
 
 1. Page furniture. In the first and last :data:`ZONE` lines of each page, page-number lines
-   (``- 3 -``, ``第 3 页``, ``第3页 共12页``, ``Page 3 of 12``; a bare ``3`` or ``3 / 12`` only
-   when most pages have one) are removed, and a line found there (digits ignored) on at least
-   60 % of the pages, and on at least three, is kept once: the headers before the body, the
-   footers after it, as DOCX extraction orders them.
+   (``- 3 -``, ``第 3 页``, ``第3页 共12页``, ``Page 3 of 12``; a bare ``3``, ``3 / 12`` or ``iv``
+   only when most pages have one and they differ) are removed, and a line found there (digits
+   ignored; not a full line, step 2) on at least 60 % of the pages, and on at least three, is
+   kept once: the headers before the body, the footers after it, as DOCX extraction orders them.
 2. The typical full line width of the document (a CJK character counts two, anything else one;
    the 90th percentile of the body lines). A line at least 85 % of it is *full*: the layout,
    not the author, broke it.
@@ -72,8 +72,8 @@ _SPACES = " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _SPACE_RUN_RE = re.compile(f"[{_SPACES}]+")
 _ZS_RUN_RE = re.compile("[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _CJK_SPACE_CJK_RE = re.compile(f"(?<=[{_CJK}])[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000](?=[{_CJK}])")
-# Invisible characters PDFs carry that only split words: soft hyphen, zero-width space, BOM.
 _LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # splitlines()
+# Invisible characters PDFs carry that only split words: soft hyphen, zero-width space, BOM.
 _INVISIBLE_RE = re.compile("[\u00ad\u200b\ufeff]")
 _SOFT_HYPHEN_BREAK_RE = re.compile("\u00ad[ \t]*(?:\r\n|\r|\n)[ \t]*")  # manage\u00ad|ment: one word
 
