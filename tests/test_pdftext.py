@@ -436,6 +436,9 @@ def contract_pdf() -> bytes:
         for i in range(0, len(text), 40):
             lines.append((72 + (21 if i == 0 else 0), y, text[i:i + 40]))
             y -= 16
+        if n == 1:  # 可用|性 across a line break
+            lines.append((72, y, ("乙方保证核心业务系统全年" * 4)[:36] + "系统可用"))
+            lines.append((72, y - 16, "性不低于百分之九十九点九。"))
         if n == 2:  # the page ends mid-sentence: 约定时|限 across the page break
             lines.append((72, y, ("如遇不可抗力等特殊情况" * 4)[:33] + "双方另行约定时"))
         if n == 3:
@@ -454,6 +457,7 @@ def test_extracted_pdf_text_is_repaired() -> None:
     assert text.count("大连云海信息技术有限公司") == 1
     assert "服务等级协议\n" in text  # the letter-spaced title
     assert text.count("在约定时限内响应甲方提出的故障报修请求") == 9  # every line break that cut it is joined
+    assert "系统可用性不低于百分之九十九点九。" in text  # across a line break
     assert "双方另行约定时限内，乙方应提交书面报告。" in text  # across the page break
     assert "页" not in text.replace("第一条", "")
 
@@ -464,7 +468,7 @@ def test_a_phrase_broken_across_pdf_lines_is_found_and_shown(svc) -> None:
     report = svc.index.sync()
     assert report.failed == 0
     assert svc.index.extraction_statuses([r.version]) == {r.version.id: "ok"}
-    for query in ('"约定时限"', '"另行约定时限内"', '"服务等级协议"', "故障报修请求"):
+    for query in ('"系统可用性不低于"', "可用性", '"另行约定时限内"', '"服务等级协议"', "故障报修请求"):
         result = svc.index.search(SearchRequest(query=query))
         assert [h.document_id for h in result.hits] == [r.document.id], query
     hit = svc.index.search(SearchRequest(query="书面报告")).hits[0]
