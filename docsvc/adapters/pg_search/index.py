@@ -19,7 +19,7 @@ from docsvc.adapters.pg_search.rows import (
     tsvector, utc, write_entries, write_in_processes,
 )
 from docsvc.core import query as q
-from docsvc.core import text
+from docsvc.core import ranking, text
 from docsvc.core.model import DocClass
 from docsvc.core.search import (
     FACETS, Hit, IndexEntry, SearchRequest, SearchResult, SortOrder, check_metadata_changes, check_request,
@@ -27,12 +27,14 @@ from docsvc.core.search import (
 )
 from docsvc.errors import Unavailable
 
-SCHEMA_VERSION = 1
-B, K1 = 0.75, 1.2  # BM25F's parameters, as in the Whoosh engine
-COORD_SCALE = 0.9  # the coordination bonus, as in the Whoosh engine
+SCHEMA_VERSION = 2  # 2: grams_tsv and search_gram (docsvc.core.ranking)
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
 STATS_TTL_S = 10.0  # how long collection statistics (count, average lengths) are reused
+# search_gram (how many documents have each gram) is counted again once the index has grown by
+# this share: idf moves slowly, and counting reads every document's grams.
+GRAMS_REFRESH_GROWTH = 0.25
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
+_GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
 _HIT_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "title", "original_filename",
                 "doc_type", "service_category", "doc_class", "service_scope", "project", "counterparty", "tags",
                 "status", "year", "created_at", "effective_date", "review_due", "extraction_status")
@@ -49,6 +51,7 @@ class PostgresIndex:
         self.needs_rebuild = False
         self.rebuild_reason = ""
         self._stats: tuple[float, dict[str, float]] | None = None
+        self._common: tuple[Mapping[str, float], dict[str, float]] | None = None
         self._stats_lock = threading.Lock()
 
     @classmethod
@@ -114,12 +117,14 @@ class PostgresIndex:
 
     def clear(self) -> None:
         with self._write() as conn:
-            conn.execute(sa.text("TRUNCATE search_passage, search_entry"))
+            conn.execute(sa.text("TRUNCATE search_passage, search_entry, search_gram"))
             self._save_state(conn, complete=False, cursor=None)
+            conn.execute(sa.text("UPDATE search_state SET grams_docs = NULL"))
         self._broken("索引重建尚未完成。", "A rebuild has not finished.")
         self._stats = None
 
     def mark_complete(self) -> None:
+        self.refresh_grams()
         with self._write() as conn:
             conn.execute(sa.text("UPDATE search_state SET complete = TRUE, written_at = now()"))
         # A rebuild leaves its words in the GIN indexes' pending lists, which every search would
@@ -170,7 +175,27 @@ class PostgresIndex:
         else:
             with self._write() as conn:
                 write_entries(conn, latest)
+        self._refresh_grams_if_grown()
         return len(latest)
+
+    def _refresh_grams_if_grown(self) -> None:
+        with self.engine.connect() as conn:
+            counted, n = conn.execute(sa.text(
+                "SELECT (SELECT grams_docs FROM search_state), (SELECT count(*) FROM search_entry)")).one()
+        if not counted or n > counted * (1 + GRAMS_REFRESH_GROWTH):
+            self.refresh_grams()
+
+    def refresh_grams(self) -> None:
+        """Count again how many documents have each gram (search_gram), unless another
+        process is counting: every document's grams are read once (a second at 10,000
+        documents). Searches meanwhile rank with the counts before."""
+        with self._write() as conn:
+            if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _GRAMS_LOCK}).scalar():
+                return
+            conn.execute(sa.text("DELETE FROM search_gram"))
+            conn.execute(sa.text("INSERT INTO search_gram (gram, df) "
+                                 "SELECT word, ndoc FROM ts_stat('SELECT grams_tsv FROM search_entry')"))
+            conn.execute(sa.text("UPDATE search_state SET grams_docs = (SELECT count(*) FROM search_entry)"))
 
     def delete(self, version_ids: Iterable[int]) -> int:
         ids = list(version_ids)
@@ -242,22 +267,35 @@ class PostgresIndex:
         with self._stats_lock:
             if self._stats is not None and time.monotonic() - self._stats[0] < STATS_TTL_S:
                 return self._stats[1]
-        row = conn.execute(sa.text("SELECT count(*), avg(content_len), avg(title_len), avg(bigram_len), "
-                                   "avg(filename_len) FROM search_entry")).one()
-        stats = {"n": float(row[0] or 0), **{column: float(avg or 1) for column, avg in zip(LENGTHS, row[1:])}}
+        averages = ", ".join(f"avg({length})" for length in LENGTHS.values())
+        row = conn.execute(sa.text(f"SELECT count(*), {averages}, (SELECT grams_docs FROM search_state) "
+                                   "FROM search_entry")).one()
+        stats = {"n": float(row[0] or 0), **{column: float(avg or 1) for column, avg in zip(LENGTHS, row[1:-1])},
+                 "grams_docs": float(row[-1] or 0)}
         with self._stats_lock:
             self._stats = (time.monotonic(), stats)
         return stats
+
+    def _common_words(self, conn: sa.Connection, stats: Mapping[str, float]) -> dict[str, float]:
+        """How many documents have each of the commonest words, as ANALYZE sampled them (the
+        rest are rarer): what a long question's words are ranked by to keep the rarest. Kept
+        with the collection statistics."""
+        with self._stats_lock:
+            if self._common is not None and self._common[0] is stats:
+                return self._common[1]
+        row = conn.execute(sa.text(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+            "WHERE tablename = 'search_entry' AND attname = 'content_tsv'")).first()
+        common = {w: f * stats["n"] for w, f in zip(row[0] or (), row[1] or ())} if row else {}
+        with self._stats_lock:
+            self._common = (stats, common)
+        return common
 
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         check_request(request)
         self._require()
         node = q.parse_query(request.query)
-        c = Compiler(self.tz)
-        words = c.root(node) if node is not None else "TRUE"
-        filters = " AND ".join(self._filters(request, c)) or "TRUE"
-        leaves = list(dict.fromkeys(c.leaves))
         sort = SortOrder(request.sort) if node is not None else SortOrder.DATE
         limit = request.page * request.per_page
         first = (request.page - 1) * request.per_page
@@ -265,6 +303,11 @@ class PostgresIndex:
             with self.engine.begin() as conn:
                 conn.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}"))
                 stats = self._collection(conn)  # (a scan of the small heap tuples: before the next line)
+                common = self._common_words(conn, stats)
+                c = Compiler(self.tz, df=lambda word: common.get(word, 0.0))
+                words = c.root(node) if node is not None else "TRUE"
+                filters = " AND ".join(self._filters(request, c)) or "TRUE"
+                leaves = list(dict.fromkeys(c.leaves))
                 # Every word is in a GIN index: a sequential scan would read each row's tsvector (and
                 # no JIT compilation is paid for the cost that setting implies); parallel workers
                 # cost more to start than the small scans of one search take.
@@ -273,7 +316,7 @@ class PostgresIndex:
                 total, ranked, df, facets = self._match(conn, c, words, filters, leaves, sort, limit, stats,
                                                         facets=request.facets)
                 if sort is SortOrder.RELEVANCE and leaves:
-                    scored = self._rank(conn, ranked, leaves, df, stats)
+                    scored = self._rank(conn, ranked, leaves, df, stats, ranking.query_grams(c.gram_texts))
                 else:
                     scored = [(v, 0.0) for v, _, _ in ranked]
                 page = scored[first:limit]
@@ -328,7 +371,7 @@ class PostgresIndex:
                             "WHERE version_id IN (SELECT version_id FROM m))")
         if sort is SortOrder.RELEVANCE and leaves:
             ctes += ["df AS (SELECT leaf, count(*) AS n FROM u GROUP BY leaf)",
-                     "s AS (SELECT u.version_id, sum(ln(:n / (df.n + 1)) + 1) AS idf, array_agg(u.leaf) AS leaves "
+                     "s AS (SELECT u.version_id, sum(ln(1 + (:n - df.n + 0.5) / (df.n + 0.5))) AS idf, array_agg(u.leaf) AS leaves "
                      "FROM u JOIN df USING (leaf) GROUP BY u.version_id)"]
             order = "coalesce(s.idf, 0) DESC, m.version_id"
             lengths = ", ".join(f"m.{n}" for n in LENGTHS.values())
@@ -373,15 +416,18 @@ class PostgresIndex:
         return out
 
     def _rank(self, conn: sa.Connection, candidates: list[tuple[int, list[int], dict[str, int]]], leaves: list[Leaf],
-              df: Mapping[int, int], stats: Mapping[str, float]) -> list[tuple[int, float]]:
-        """The candidates ordered by BM25F (as the Whoosh engine scores), from the term
-        frequencies in their tsvectors."""
+              df: Mapping[int, int], stats: Mapping[str, float], grams: Mapping[str, float]) -> list[tuple[int, float]]:
+        """The candidates ordered by docsvc's ranking (docsvc.core.ranking, as the Whoosh
+        engine scores): BM25F of the words from the term frequencies in their tsvectors, plus
+        the question's grams."""
         if not candidates:
             return []
-        occurrences = self._occurrences(conn, [v for v, _, _ in candidates], leaves)
+        ids = [v for v, _, _ in candidates]
+        occurrences = self._occurrences(conn, ids, leaves)
         # The count is read at most STATS_TTL_S ago, and other servers write meanwhile: never
-        # fewer documents than a word is in (the idf would turn negative).
-        n = max(stats["n"], max(df.values(), default=0) + 1)
+        # fewer documents than a word is in.
+        n = max(stats["n"], max(df.values(), default=0))
+        gram_tf, gram_weight = self._grams(conn, ids, grams, stats) if grams else ({}, {})
         scored = []
         for version_id, matched, lengths in candidates:
             score = 0.0
@@ -389,12 +435,31 @@ class PostgresIndex:
                 leaf = leaves[i]
                 # At least once: a phrase found only in a long document's passages.
                 tf = max(_frequency(leaf, occurrences.get((version_id, leaf.column), {})), 1)
-                idf = math.log(n / (df.get(i, 0) + 1)) + 1
-                fl = lengths.get(leaf.column) or 1
-                score += leaf.boost * idf * (tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / stats[leaf.column]))
-            scored.append((version_id, _coordinated(score, len(set(matched)), len(leaves))))
+                weight = leaf.boost * ranking.idf(n, df.get(i, 0))
+                score += ranking.bm25(tf, lengths.get(leaf.column) or 1, stats[leaf.column], weight)
+            length = lengths.get("grams_tsv") or 1
+            for gram, tf in gram_tf.get(version_id, {}).items():
+                score += ranking.bm25(tf, length, stats["grams_tsv"], gram_weight[gram])
+            scored.append((version_id, score))
         scored.sort(key=lambda vs: (-vs[1], vs[0]))
         return scored
+
+    def _grams(self, conn: sa.Connection, ids: list[int], grams: Mapping[str, float], stats: Mapping[str, float]
+               ) -> tuple[dict[int, dict[str, int]], dict[str, float]]:
+        """Each candidate's count of each of the question's grams, and each gram's weight (its
+        idf, from search_gram scaled to the documents there are now, times the question's)."""
+        words = sorted(grams)
+        tf: dict[int, dict[str, int]] = defaultdict(dict)
+        for version_id, gram, count in conn.execute(sa.text(
+                "SELECT version_id, w.lexeme, w.positions[1] FROM search_entry e, "
+                "unnest(ts_filter(setweight(e.grams_tsv, 'A', :g), '{a}')) w WHERE e.version_id = ANY(:ids)"),
+                {"ids": ids, "g": words}):
+            tf[version_id][gram] = count
+        counted = dict(conn.execute(sa.text("SELECT gram, df FROM search_gram WHERE gram = ANY(:g)"), {"g": words}).all())
+        n = stats["n"]
+        scale = n / stats["grams_docs"] if stats["grams_docs"] else 1.0
+        weight = {g: grams[g] * ranking.idf(n, min(counted.get(g, 0) * scale, n)) for g in words}
+        return tf, weight
 
     def _occurrences(self, conn: sa.Connection, ids: list[int], leaves: list[Leaf]
                      ) -> dict[tuple[int, str], dict[str, list[int]]]:
@@ -480,14 +545,6 @@ def _frequency(leaf: Leaf, positions: Mapping[str, list[int]]) -> int:
         if not starts:
             return 0
     return len(starts or ())
-
-
-def _coordinated(score: float, matching: int, termcount: int) -> float:
-    """Whoosh's coordination bonus (CoordMatcher's SQR with scale 0.9): documents that match
-    more of the query's terms rank higher."""
-    if termcount <= 1:
-        return score
-    return (score + (matching - 1) / (termcount - COORD_SCALE) ** 2) * ((termcount - 1) / termcount)
 
 
 class _Stream:

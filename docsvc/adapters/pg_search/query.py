@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from docsvc.adapters.pg_search.rows import PASSAGE_COLUMNS, quote
 from docsvc.core import query as q
-from docsvc.core import text
+from docsvc.core import ranking, text
 from docsvc.core.search import MAX_QUERY_WORDS, TITLE_BOOST
 from docsvc.errors import InvalidInput
 
@@ -53,16 +53,29 @@ def phrase_query(words: Sequence[str], offsets: Sequence[int]) -> str:
     return out
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A searchable unit of the query: its word, its SQL condition, the leaves that score it."""
+
+    word: str
+    sql: str
+    leaves: tuple[Leaf, ...]
+    highlight: tuple[str, ...]
+
+
 class Compiler:
     """The syntax tree of :mod:`docsvc.core.query` as a SQL condition on search_entry (``e``),
-    with bound parameters, plus the leaves to score and the words to highlight."""
+    with bound parameters, plus the leaves to score and the words to highlight. ``df`` tells
+    how many documents have a word (a long question keeps its rarest words)."""
 
-    def __init__(self, tz: dt.tzinfo) -> None:
+    def __init__(self, tz: dt.tzinfo, df: Callable[[str], float] = lambda word: 0) -> None:
         self.tz = tz
+        self.df = df
         self.params: dict[str, Any] = {}
         self.leaves: list[Leaf] = []  # positive, scored
         self.highlight_words: set[str] = set()
         self.highlight_strings: set[str] = set()
+        self.gram_texts: list[str] = []  # what the question says, for the grams that rank
         self.words = 0
         self.only_leaves = False  # the query is nothing but optional words: it matches what any leaf does
 
@@ -81,7 +94,9 @@ class Compiler:
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> str:
         required, optional, excluded = q.split_soft(items)
         must = [self._build(i, positive=positive) for i in required]
-        kept = self._without_stopwords([u for i in optional for u in self._units(i, positive=positive)], positive)
+        units = self._without_stopwords([u for i in optional for u in self._units(i, positive=positive)])
+        keep = ranking.most_informative((u.word for u in units), self.df, MAX_QUERY_WORDS)
+        kept = [self._take(u, positive) for u in units if u.word in keep]
         must_not = [self._build(i, positive=not positive) for i in excluded]
         if must:
             core = _and(must)  # the optional words only rank
@@ -109,8 +124,9 @@ class Compiler:
         if isinstance(node, q.Text):
             if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
                 return self._named(node)
-            units = self._without_stopwords(self._units(node, positive=positive), positive)
-            return _and(units) if units else "FALSE"
+            units = self._without_stopwords(self._units(node, positive=positive))
+            self._count(len(units))
+            return _and([self._take(u, positive) for u in units]) if units else "FALSE"
         if isinstance(node, q.Match):
             if node.field is q.Field.TAG:
                 return f"(e.tags && CAST({self.param(list(node.values))} AS text[]))"
@@ -157,57 +173,59 @@ class Compiler:
 
     # Words ------------------------------------------------------------------------------------
 
-    def _without_stopwords(self, units: list[tuple[str, str]], positive: bool) -> list[str]:
+    @staticmethod
+    def _without_stopwords(units: list[_Unit]) -> list[_Unit]:
         """Drop question words (怎么, 如何, 的 …) unless nothing else is left."""
-        kept = [sql for w, sql in units if w not in q.QUERY_STOPWORDS]
-        if not kept:
-            return [sql for _, sql in units]
-        if len(kept) < len(units):
-            self.highlight_words -= q.QUERY_STOPWORDS
-            self.leaves = [leaf for leaf in self.leaves
-                           if not (len(leaf.words) == 1 and leaf.words[0] in q.QUERY_STOPWORDS)]
-        return kept
+        return [u for u in units if u.word not in q.QUERY_STOPWORDS] or units
 
-    def _units(self, node: q.Text, *, positive: bool) -> list[tuple[str, str]]:
-        """(word, SQL condition) per searchable unit of ``node``: one per word for plain text
-        (a run of characters jieba does not know is one unit), one for a phrase."""
+    def _take(self, unit: _Unit, positive: bool) -> str:
+        """A unit the query keeps: its leaves score, its words are highlighted."""
+        if positive:
+            self.leaves.extend(unit.leaves)
+            self.highlight_words.update(unit.highlight)
+        return unit.sql
+
+    def _units(self, node: q.Text, *, positive: bool) -> list[_Unit]:
+        """The searchable units of ``node``: one per word for plain text (a run of characters
+        jieba does not know is one unit), one for a phrase."""
         fields = _TEXT_FIELDS[node.field]
         tokens = [t for t in text.analyze(node.text) if not t.sub]
         if not tokens:
             return []
+        if positive and "content" in fields:
+            self.gram_texts.append(node.text)
         if node.phrase:
             folded = "".join(text.normalize(node.text).split())
             if positive and text.has_cjk(folded):
                 self.highlight_strings.add(folded)
-            self._count()
-            return [(node.text, self._unit(tokens, fields, positive=positive,
-                                           unknown=text.single_stretches(tokens) == [(0, len(tokens))]))]
-        out: list[tuple[str, str]] = []
+            return [self._unit(node.text, tokens, fields, unknown=text.single_stretches(tokens) == [(0, len(tokens))])]
+        out: list[_Unit] = []
         stretches = dict(text.single_stretches(tokens))
         i = 0
         while i < len(tokens):
             j = stretches.get(i, i + 1)
             run = tokens[i:j]
             word = "".join(t.text for t in run)
-            self._count()
-            out.append((word, self._unit(run, fields, positive=positive, unknown=j - i > 1)))
+            out.append(self._unit(word, run, fields, unknown=j - i > 1))
             if positive and j - i > 1:
                 self.highlight_strings.add(word)
             i = j
         return out
 
-    def _count(self) -> None:
-        self.words += 1
+    def _count(self, n: int) -> None:
+        """Words the query language joins (AND, OR, NOT, fields) are all searched: bounded."""
+        self.words += n
         if self.words > MAX_QUERY_WORDS:
             raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
                                f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.", field="q")
 
-    def _unit(self, tokens: list[text.Token], fields: tuple[str, ...], *, positive: bool, unknown: bool) -> str:
+    def _unit(self, word: str, tokens: list[text.Token], fields: tuple[str, ...], *, unknown: bool) -> _Unit:
         """Words adjacent as in the query, in any of ``fields``. In the content, a run jieba does
         not know (single characters in a row) is looked up as character bigrams in the bigram
         column instead: wherever a document has the characters as words in a row it has their
         bigrams too, and a phrase of common characters (高 个) would be checked in every
-        document that has both (see docsvc.core.text)."""
+        document that has both (see docsvc.core.text). An identifier typed in part (2026-0412)
+        is also looked up as the segments the whole one (SLA-2026-0412) was indexed as."""
         words = tuple(t.text for t in tokens)
         offsets = tuple(t.pos - tokens[0].pos for t in tokens)
         with_bigrams = unknown and "content" in fields
@@ -216,10 +234,13 @@ class Compiler:
         if with_bigrams:
             grams = text.cjk_bigrams("".join(words))
             leaves.append(Leaf("bigram_tsv", tuple(grams), tuple(range(len(grams))), 1.0))
-        if positive:
-            self.leaves.extend(leaves)
-            self.highlight_words.update(words)
-        return _or([self._match(leaf) for leaf in leaves])
+        segments = text.identifier_segments(words[0]) if len(words) == 1 else []
+        if segments:
+            seg_words = tuple(t.text for t in segments)
+            seg_offsets = tuple(t.pos - segments[0].pos for t in segments)
+            leaves += [Leaf(f"{f}_tsv", seg_words, seg_offsets, TITLE_BOOST if f == "title" else 1.0) for f in fields]
+        return _Unit(word, _or([self._match(leaf) for leaf in leaves]), tuple(leaves), words + tuple(
+            t.text for t in segments))
 
     def _match(self, leaf: Leaf) -> str:
         query = f"CAST({self.param(leaf.tsquery)} AS tsquery)"

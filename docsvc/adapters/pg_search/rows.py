@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import sqlalchemy as sa
 
-from docsvc.core import text
+from docsvc.core import ranking, text
 from docsvc.core.search import IndexEntry
 from docsvc.errors import Unavailable
 
@@ -54,6 +54,13 @@ def tsvector(occurrences: Mapping[str, list[int]], *, positions: bool = True) ->
     if positions and len(out) > MAX_TSVECTOR_BYTES:
         return tsvector(occurrences, positions=False)  # words still match; phrases use passages
     return out
+
+
+def grams_tsvector(content: str) -> tuple[str, int]:
+    """The grams of ``content`` (docsvc.core.ranking) as a tsvector literal whose one position
+    per gram is its count (the column ranks; it is never searched for phrases), and their total."""
+    counts = ranking.document_grams(content)
+    return " ".join(f"{quote(g)}:{min(n, MAX_POSITION)}" for g, n in counts.items()), sum(counts.values())
 
 
 @dataclass
@@ -100,6 +107,7 @@ def entry_rows(e: IndexEntry) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             passages.append({"version_id": e.version_id, "seq": seq, "base": base,
                              "content_tsv": tsvector(content.passage(base)),
                              "bigram_tsv": tsvector(bigrams.passage(base))})
+    grams, grams_len = grams_tsvector(e.content)
     row = {
         "version_id": e.version_id, "document_id": e.document_id, "number": e.number, "is_latest": bool(e.is_latest),
         "sha256": e.sha256, "title": e.title, "original_filename": e.original_filename, "doc_type": e.doc_type,
@@ -114,6 +122,7 @@ def entry_rows(e: IndexEntry) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "title_tsv": tsvector(title.words), "filename_tsv": tsvector(filename.words),
         "project_tsv": tsvector(Analysed.of(e.project).words),
         "counterparty_tsv": tsvector(Analysed.of(e.counterparty).words),
+        "grams_tsv": grams, "grams_len": grams_len,
     }
     return row, passages
 
@@ -195,12 +204,12 @@ _ENTRY_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", 
                   "doc_type", "service_category", "doc_class", "service_scope", "project", "counterparty", "tags",
                   "status", "year", "created_at", "effective_date", "review_due", "extraction_status", "content",
                   "content_len", "title_len", "bigram_len", "filename_len", "has_passages", "content_tsv", "bigram_tsv", "title_tsv",
-                  "filename_tsv", "project_tsv", "counterparty_tsv")
+                  "filename_tsv", "project_tsv", "counterparty_tsv", "grams_tsv", "grams_len")
 # Each scored column's length (in tokens), for BM25's length normalisation.
 LENGTHS = {"content_tsv": "content_len", "title_tsv": "title_len", "bigram_tsv": "bigram_len",
-            "filename_tsv": "filename_len"}
+            "filename_tsv": "filename_len", "grams_tsv": "grams_len"}
 PASSAGE_COLUMNS = ("content_tsv", "bigram_tsv")  # what search_passage repeats
-_TSV_COLUMNS = {"content_tsv", "bigram_tsv", "title_tsv", "filename_tsv", "project_tsv", "counterparty_tsv"}
+_TSV_COLUMNS = {"content_tsv", "bigram_tsv", "title_tsv", "filename_tsv", "project_tsv", "counterparty_tsv", "grams_tsv"}
 UPSERT = sa.text(
     "INSERT INTO search_entry (" + ", ".join(_ENTRY_COLUMNS) + ") VALUES ("
     + ", ".join(f"CAST(:{c} AS tsvector)" if c in _TSV_COLUMNS else f":{c}" for c in _ENTRY_COLUMNS)
