@@ -36,14 +36,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from docsvc.core import text as textmod
 from docsvc.errors import InvalidInput
 
 # Bump when the Model layout, the features or the blending change: load() then refuses old
 # files and needs_retrain() says so.
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 # The features depend on the analyzer (jieba + domain dictionary) as well as on this module.
-FEATURES_VERSION = f"clf-features-1/{textmod.ANALYZER_VERSION}"
+FEATURES_VERSION = f"clf-features-2/{textmod.ANALYZER_VERSION}"
 
 # Classify on the head of the text: the kind and the subject of a document show in its first
 # pages, and jieba over a 300-page PDF would cost seconds for no gain.
@@ -108,28 +110,6 @@ class LabeledSample:
     doc_type: str | None = None
     service_category: str | None = None
     key: str = ""
-
-
-@dataclass(frozen=True)
-class _TargetModel:
-    classifier: object  # fitted LogisticRegression
-    n_samples: int  # samples that carried this target's label
-
-
-@dataclass(frozen=True)
-class Model:
-    """What :func:`train` learnt. ``targets[t]`` is None for a target that had too few labelled
-    samples; the rules answer for it. One vectorizer serves both targets, so a document is
-    analysed once."""
-
-    model_version: int
-    features_version: str
-    sklearn_version: str
-    trained_at: str
-    n_samples: int
-    labels_fingerprint: str
-    vectorizer: object | None  # fitted TfidfVectorizer; None when no target was trained
-    targets: Mapping[str, _TargetModel | None] = field(default_factory=dict)
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -396,19 +376,122 @@ def _top_terms(contrib: Mapping[str, float], n: int = 5) -> tuple[str, ...]:
 
 # --- features and model ----------------------------------------------------------------------
 
-
-def _features(doc: tuple[str, str]) -> list[str]:
-    """Features of (title, body): title words apart (a word in the title says more than the
-    same word in the body), body words, and CJK bigrams for words the dictionary lacks.
-    Module-level so that a pickled vectorizer can find it."""
-    title, body = doc
-    return ([f"t:{w}" for w in textmod.words(title)]
-            + [f"w:{w}" for w in textmod.words(body)]
-            + [f"b:{b}" for b in textmod.cjk_bigrams(body)])
+# The model reads the title and this much of the text: a document's kind and subject show in
+# its first pages, and the features cost about 1.5 ms per thousand characters, which a
+# suggestion (20 ms) and a training run over thousands of documents must afford.
+MODEL_HEAD_CHARS = 3000
+# Character n-grams carry short texts (a title, a one-line request, an app description) and
+# need no dictionary, so an organisation's own jargon counts from its first use; jieba's words
+# add whole terms, and the title's words count a second time, marked, because people name
+# documents after their kind and subject.
+CHAR_NGRAMS = (1, 3)
+# The word block's weight beside the character block (each block has unit length).
+WORD_WEIGHT = 1.0
+# The model keeps one float32 weight per class and feature, so the vocabulary is capped (the
+# most frequent features are kept): 20 classes × 300,000 features take 24 MB.
+MAX_CHAR_FEATURES = 200_000
+MAX_WORD_FEATURES = 100_000
+# The linear SVM's regularisation (scikit-learn's C). Chosen by cross-validation over several
+# labelled sets, see bench/eval_classify.py --grid.
+SVM_C = 0.5
+# Confidences are calibrated on held-out folds: the training set is cut into this many folds
+# (each class spread over them), and a model trained without a fold scores it, until
+# CALIBRATION_ROWS documents have been scored: past a thousand, more rows hardly move the two
+# numbers fitted on them, and each fold costs another training.
+CALIBRATION_FOLDS = 5
+CALIBRATION_ROWS = 1000
+# Candidate temperatures and rule weights for the calibration (see _calibrate).
+_TEMPERATURES = tuple(float(t) for t in (0.01 * 1.2 ** i for i in range(32)))  # 0.01 … 2.8
+_RULE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 def _doc(text: str, title: str) -> tuple[str, str]:
-    return (title or "", (text or "")[:HEAD_CHARS])
+    return (title or "", (text or "")[:MODEL_HEAD_CHARS])
+
+
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _char_grams(doc: tuple[str, str]) -> list[str]:
+    """Character 1–3-grams of the title and the text, normalised, a run of white space as one
+    space. Module-level so that a pickled vectorizer can find it."""
+    s = _SPACE_RE.sub(" ", textmod.normalize(f"{doc[0]}\n{doc[1]}")).strip()
+    lo, hi = CHAR_NGRAMS
+    return [s[i:i + n] for n in range(lo, hi + 1) for i in range(len(s) - n + 1)]
+
+
+def _word_features(doc: tuple[str, str]) -> list[str]:
+    """The analyzer's words of the title and the text, and the title's words again marked
+    ``t:`` (a word in the title says more than the same word in the body)."""
+    title, body = doc
+    title_words = textmod.words(title)
+    return [f"t:{w}" for w in title_words] + title_words + textmod.words(body)
+
+
+@dataclass(frozen=True)
+class _Features:
+    """Fitted vectorizers: TF-IDF (sublinear tf) of character n-grams beside TF-IDF of words,
+    one sparse row per document."""
+
+    chars: Any  # TfidfVectorizer over _char_grams
+    words: Any  # TfidfVectorizer over _word_features
+    word_weight: float
+    word_names: Any  # the word block's feature names (numpy array), for explanations
+
+    def transform(self, docs: Sequence[tuple[str, str]]) -> Any:
+        import scipy.sparse
+
+        return scipy.sparse.hstack([self.chars.transform(docs),
+                                    self.word_weight * self.words.transform(docs)], format="csr")
+
+
+def _fit_features(docs: Sequence[tuple[str, str]]) -> tuple[_Features, Any]:
+    """The fitted features and the documents' matrix (each document analysed once)."""
+    import scipy.sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    chars = TfidfVectorizer(analyzer=_char_grams, sublinear_tf=True,
+                            max_features=MAX_CHAR_FEATURES, dtype=np.float32)
+    words = TfidfVectorizer(analyzer=_word_features, sublinear_tf=True,
+                            max_features=MAX_WORD_FEATURES, dtype=np.float32)
+    x = scipy.sparse.hstack([chars.fit_transform(docs), WORD_WEIGHT * words.fit_transform(docs)],
+                            format="csr")
+    return _Features(chars, words, WORD_WEIGHT, words.get_feature_names_out()), x
+
+
+@dataclass(frozen=True)
+class _TargetModel:
+    """One target's model: a linear SVM per class (one against the rest) whose scores become
+    probabilities as softmax(score / temperature + rule_weight · log p_rules), the two numbers
+    fitted on held-out folds (see :func:`_calibrate`)."""
+
+    classes: tuple[str, ...]
+    coef: Any  # float32 array, classes × features
+    intercept: Any  # float32 array, one per class
+    temperature: float
+    rule_weight: float  # 0 when the rules know none of the classes or do not help
+    n_samples: int  # samples that carried this target's label
+    held_out_accuracy: float | None  # of the model alone on the held-out folds; None: no folds
+
+    def scores(self, x: Any) -> Any:
+        """Decision scores, documents × classes."""
+        return np.asarray(x @ self.coef.T) + self.intercept
+
+
+@dataclass(frozen=True)
+class Model:
+    """What :func:`train` learnt. ``targets[t]`` is None for a target that had too few labelled
+    samples; the rules answer for it. One set of features serves both targets, so a document is
+    analysed once."""
+
+    model_version: int
+    features_version: str
+    sklearn_version: str
+    trained_at: str
+    n_samples: int
+    labels_fingerprint: str
+    features: _Features | None  # None when no target was trained
+    targets: Mapping[str, _TargetModel | None] = field(default_factory=dict)
 
 
 def labels_fingerprint(samples: Iterable[LabeledSample]) -> str:
@@ -432,33 +515,26 @@ def needs_retrain(model: Model | None, labels_fingerprint: str) -> bool:
 
 def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMPLES) -> Model:
     """Learn both targets from confirmed labels. A target with fewer than ``min_samples``
-    labelled samples or fewer than two distinct labels gets no model (the rules answer)."""
+    labelled samples or fewer than two distinct labels gets no model (the rules answer).
+
+    Labels are free strings: the built-in doc types and categories, an organisation's own
+    types (``DOCSVC_EXTRA_DOC_TYPES``), or any other set of classes, from two to a few hundred;
+    a class with a single sample is learnt too."""
     samples = list(samples)
     rows: dict[Target, list[int]] = {}
     for target in TARGETS:
         idx = [i for i, s in enumerate(samples) if getattr(s, target)]
         if len(idx) >= min_samples and len({getattr(samples[i], target) for i in idx}) >= 2:
             rows[target] = idx
-    vectorizer = None
+    features = None
     targets: dict[str, _TargetModel | None] = {t: None for t in TARGETS}
     if rows:
-        # Imported only now: without enough labels (a new archive) there is nothing to fit,
-        # and importing scikit-learn takes most of a second.
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True, min_df=1)
-        x = vectorizer.fit_transform([_doc(s.text, s.title) for s in samples]).tocsr()
+        # scikit-learn is imported only now (inside _fit_features): without enough labels (a
+        # new archive) there is nothing to fit, and importing it takes most of a second.
+        features, x = _fit_features([_doc(s.text, s.title) for s in samples])
         for target, idx in rows.items():
-            # class_weight="balanced": confirmed labels are skewed (many contracts, few SLAs)
-            # and a rare class should still be reachable. C=10: few samples, many features;
-            # weak regularisation keeps the probabilities from collapsing towards uniform.
-            # newton-cg: on few samples × many features it converges in a handful of steps,
-            # 5× faster than lbfgs here, to the same solution.
-            classifier = LogisticRegression(C=10.0, class_weight="balanced", solver="newton-cg",
-                                            max_iter=1000)
-            classifier.fit(x[idx], [getattr(samples[i], target) for i in idx])
-            targets[target] = _TargetModel(classifier, len(idx))
+            labels = [str(getattr(samples[i], target)) for i in idx]
+            targets[target] = _fit_target(target, x[idx], labels, [samples[i] for i in idx])
     return Model(
         model_version=MODEL_VERSION,
         features_version=FEATURES_VERSION,
@@ -466,68 +542,158 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
         trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         n_samples=len(samples),
         labels_fingerprint=labels_fingerprint(samples),
-        vectorizer=vectorizer,
+        features=features,
         targets=targets,
     )
 
 
-def _model_label(tm: _TargetModel, x: Any, names: Sequence[str]) -> tuple[Label, dict[str, float]]:
-    """The model's label for one vectorised document ``x`` (feature names ``names``)."""
-    classes = [str(c) for c in tm.classifier.classes_]
-    proba = tm.classifier.predict_proba(x)[0]
-    probs = dict(zip(classes, (float(p) for p in proba)))
-    best = max(range(len(classes)), key=lambda i: proba[i])
-    # The words that pushed towards the winning class: feature value × its coefficient.
-    coef = tm.classifier.coef_
-    row = (coef[0] if best == 1 else -coef[0]) if len(classes) == 2 else coef[best]
-    x = x.tocoo()
-    weighted = sorted(((v * row[j], names[j].split(":", 1)[1]) for j, v in zip(x.col, x.data)),
-                      reverse=True)
-    terms = tuple(dict.fromkeys(w for s, w in weighted if s > 0))[:5]
-    return Label(classes[best], probs[classes[best]], terms, "model"), probs
+def _fit_svm(x: Any, y: Any, n_classes: int) -> tuple[Any, Any]:
+    """(coef, intercept) over all ``n_classes`` class indices; a class absent from ``y`` gets
+    a score no document reaches."""
+    from sklearn.svm import LinearSVC
+
+    present = np.unique(y)
+    coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
+    intercept = np.full(n_classes, -1e4, dtype=np.float32)
+    svm = LinearSVC(C=SVM_C).fit(x, y)
+    if len(present) == 2:  # one decision function for two classes: the second class's side
+        coef[present] = np.vstack([-svm.coef_[0], svm.coef_[0]])
+        intercept[present] = [-svm.intercept_[0], svm.intercept_[0]]
+    else:
+        coef[present] = svm.coef_
+        intercept[present] = svm.intercept_
+    return coef, intercept
 
 
-# How much the model's evidence counts, relative to the rules', once it is fully trusted (see
-# _blend). Chosen by 5-fold cross-validation on the train split (bench/eval_classify.py --cv).
-MODEL_WEIGHT = 3.0
-# The model's weight is halved at this many training samples and grows towards MODEL_WEIGHT.
-HALF_TRUST_SAMPLES = 30
+def _folds(y: Any, k: int) -> Any:
+    """A fold number per sample: each class's samples dealt round-robin in a fixed shuffled
+    order, so every fold sees every class with at least k samples."""
+    rng = np.random.default_rng(0)
+    fold = np.empty(len(y), dtype=np.int64)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        start = rng.integers(k)  # classes smaller than k do not all pile into fold 0
+        fold[rng.permutation(members)] = (start + np.arange(len(members))) % k
+    return fold
 
 
-def _blend(rules: Label, rule_probs: Mapping[str, float],
-           model: Label, model_probs: Mapping[str, float], n_samples: int) -> Label:
-    """Combine rules and model as a product of experts: p ∝ p_rules · p_model^β.
+def _rule_log_probs(target: Target, samples: Sequence[LabeledSample],
+                    classes: Sequence[str]) -> Any:
+    """The rules' log-probability of each class for each sample (documents × classes)."""
+    out = np.empty((len(samples), len(classes)))
+    for i, s in enumerate(samples):
+        zone, body = _zones(s.title, (s.text or "")[:HEAD_CHARS])
+        out[i] = _rule_log_prior(target, _rules_label(target, _rule_scores(target, zone, body))[1],
+                                 classes)
+    return out
 
-    Why a product rather than "model if confident, else rules": the two err differently. The
-    rules are precise when a title names the kind of document; the model knows the vocabulary
-    of what this organisation actually files, and is right where the title says nothing. In a
-    product, agreement makes the answer surer than either alone and a strong opinion outweighs
-    a weak one. β = MODEL_WEIGHT · n / (n + HALF_TRUST_SAMPLES) grows with the training-set
-    size; it is above 1 because a logistic regression over a dozen classes trained on a few
-    hundred documents gives flat probabilities (its top class rarely exceeds 0.5) even when
-    it is right.
 
-    The label's source is the one whose own first choice it is (the rules when both agree:
-    their cue words explain a suggestion better than model weights do).
-    """
-    beta = MODEL_WEIGHT * n_samples / (n_samples + HALF_TRUST_SAMPLES)
-    # A label the rules do not know (an organisation's own doc type, a parent category) gets
-    # the rules' probability for "none of mine" — their "other" — or, for categories, which
-    # have no such label, the uniform share: the rules have no opinion on it and must not
-    # veto it.
+def _rule_log_prior(target: Target, rule_probs: Mapping[str, float], classes: Sequence[str]) -> Any:
+    """log p_rules for each class. A label the rules do not know (an organisation's own doc
+    type) gets the rules' probability for "none of mine" — their "other" — or, for categories,
+    which have no such label, the uniform share: the rules have no opinion on it and must not
+    veto it."""
     unknown = rule_probs.get("other", 1.0 / max(len(rule_probs), 1))
-    floor = 1e-6
-    logp = {k: math.log(max(rule_probs.get(k, unknown), floor))
-            + beta * math.log(max(model_probs.get(k, 0.0), floor))
-            for k in set(rule_probs) | set(model_probs)}
-    mixed = _softmax(logp, 1.0)
-    value = max(mixed, key=lambda k: (mixed[k], k == rules.value))
-    if value == rules.value and rules.confidence > 0:
-        return Label(value, mixed[value], rules.terms, "rules")
-    if value == model.value:
-        return Label(value, mixed[value], model.terms, "model")
-    return Label(value, mixed[value], (), "model" if model_probs.get(value, 0.0)
-                 > rule_probs.get(value, 0.0) else "rules")
+    return np.log(np.maximum([rule_probs.get(c, unknown) for c in classes], 1e-6))
+
+
+def _fit_target(target: Target, x: Any, labels: Sequence[str],
+                samples: Sequence[LabeledSample]) -> _TargetModel:
+    classes = tuple(sorted(set(labels)))
+    y = np.searchsorted(classes, labels)
+    k = len(classes)
+    # Held-out scores: fold by fold, a model trained on the other folds scores this one.
+    fold = _folds(y, CALIBRATION_FOLDS)
+    held_scores: list[Any] = []
+    held_rows: list[Any] = []
+    for f in range(CALIBRATION_FOLDS):
+        if sum(len(r) for r in held_rows) >= CALIBRATION_ROWS:
+            break
+        held, rest = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
+        if len(held) == 0 or len(np.unique(y[rest])) < 2:
+            continue
+        coef, intercept = _fit_svm(x[rest], y[rest], k)
+        scores = np.asarray(x[held] @ coef.T) + intercept
+        # A document whose class the fold's model never saw says nothing about calibration.
+        seen = np.isin(y[held], y[rest])
+        held_scores.append(scores[seen])
+        held_rows.append(held[seen])
+    coef, intercept = _fit_svm(x, y, k)
+    temperature, rule_weight, accuracy = 1.0, 0.0, None
+    if held_rows:
+        rows = np.concatenate(held_rows)
+        scores = np.vstack(held_scores)
+        # The rules join only where they know some of the classes (the built-in targets).
+        rules = (_rule_log_probs(target, [samples[i] for i in rows], classes)
+                 if set(classes) & set(_LABELS[target]) else None)
+        temperature, rule_weight = _calibrate(scores, y[rows], rules)
+        accuracy = float(np.mean(scores.argmax(axis=1) == y[rows]))
+    return _TargetModel(classes, coef, intercept, temperature, rule_weight, len(labels), accuracy)
+
+
+def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float]:
+    """(temperature, rule weight) minimising the log loss of softmax(scores / temperature +
+    rule_weight · rules) on held-out documents.
+
+    One temperature for all classes rather than a calibrator per class: with a hundred classes,
+    many have a handful of samples, too few to fit anything of their own. The rule weight
+    decides how far the rules' opinion moves the model's: where titles name the kind of
+    document the rules are precise and the held-out documents show it; where the
+    organisation's classes are its own, the rules have nothing to say (weight 0)."""
+    best = (math.inf, 1.0, 0.0)
+    for rule_weight in _RULE_WEIGHTS if rules is not None else (0.0,):
+        prior = rule_weight * rules if rule_weight else 0.0
+        for temperature in _TEMPERATURES:
+            z = scores / temperature + prior
+            top = z.max(axis=1)
+            log_norm = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+            loss = float(np.mean(log_norm - z[np.arange(len(gold)), gold]))
+            if loss < best[0] - 1e-9:
+                best = (loss, temperature, rule_weight)
+    return best[1], best[2]
+
+
+def _model_label(tm: _TargetModel, x: Any, features: _Features,
+                 rules: Label, rule_probs: Mapping[str, float], target: Target) -> Label:
+    """The label for one vectorised document ``x``: the model's calibrated probabilities,
+    moved by the rules' as far as the held-out documents showed it right."""
+    z = tm.scores(x)[0].astype(np.float64) / tm.temperature
+    if tm.rule_weight:
+        z = z + tm.rule_weight * _rule_log_prior(target, rule_probs, tm.classes)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    best = int(p.argmax())
+    value, confidence = tm.classes[best], float(p[best])
+    if tm.rule_weight and value == rules.value and rules.confidence > 0:
+        # Agreement: the rules' cue words explain a suggestion better than model weights do.
+        return Label(value, confidence, rules.terms, "rules")
+    return Label(value, confidence, _model_terms(tm, best, x, features), "model")
+
+
+def _model_terms(tm: _TargetModel, best: int, x: Any, features: _Features) -> tuple[str, ...]:
+    """The words that pushed the document towards class ``best`` (feature value × weight),
+    strongest first; character n-grams of two or more characters when no word did."""
+    x = x.tocsr()
+    cols, vals = x.indices, x.data
+    weighted = vals * tm.coef[best, cols]
+    n_chars = len(features.chars.vocabulary_)
+    words: list[tuple[float, str]] = []
+    grams: list[tuple[float, str]] = []
+    char_names = None
+    for j, w in zip(cols, weighted):
+        if w <= 0:
+            continue
+        if j >= n_chars:
+            name = str(features.word_names[j - n_chars])
+            words.append((float(w), name[2:] if name.startswith("t:") else name))
+        else:
+            if char_names is None:
+                char_names = _char_names(features)
+            gram = str(char_names[j]).strip()
+            if len(gram) >= 2:
+                grams.append((float(w), gram))
+    ranked = sorted(words or grams, key=lambda t: (-t[0], t[1]))
+    return tuple(dict.fromkeys(w for _, w in ranked))[:5]
 
 
 # --- suggestion ------------------------------------------------------------------------------
@@ -536,36 +702,35 @@ def _blend(rules: Label, rule_probs: Mapping[str, float],
 def suggest(text: str, title: str = "", *, model: Model | None = None,
             known_projects: Sequence[str] = ()) -> Suggestion:
     """Suggest the document type, the service category and, among ``known_projects``, the
-    project this document names. Works on the first :data:`HEAD_CHARS` characters."""
+    project this document names. The rules read the first :data:`HEAD_CHARS` characters, the
+    model the first :data:`MODEL_HEAD_CHARS`."""
     text = text or ""
     title = title or ""
     zone, body = _zones(title, text[:HEAD_CHARS])
-    x = names = None
-    if model is not None and model.vectorizer is not None:
-        x = model.vectorizer.transform([_doc(text, title)])
-        names = _feature_names(model.vectorizer)
+    x = None
+    if model is not None and model.features is not None:
+        x = model.features.transform([_doc(text, title)])
     labels: dict[Target, Label] = {}
     for target in TARGETS:
         rules, rule_probs = _rules_label(target, _rule_scores(target, zone, body))
         tm = model.targets.get(target) if model is not None else None
-        if tm is None or x is None:
+        if tm is None or x is None or model is None or model.features is None:
             labels[target] = rules
         else:
-            learnt, model_probs = _model_label(tm, x, names)
-            labels[target] = _blend(rules, rule_probs, learnt, model_probs, tm.n_samples)
+            labels[target] = _model_label(tm, x, model.features, rules, rule_probs, target)
     return Suggestion(labels["doc_type"], labels["service_category"],
                       suggest_project(text, title, known_projects))
 
 
-_FEATURE_NAMES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_CHAR_NAMES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def _feature_names(vectorizer: Any) -> Any:
-    """The vectorizer's feature names, built once per model: scikit-learn sorts the whole
-    vocabulary into a new array on every call."""
-    names = _FEATURE_NAMES.get(vectorizer)
+def _char_names(features: _Features) -> Any:
+    """The character block's feature names, built once per model: scikit-learn sorts the
+    whole vocabulary into a new array on every call."""
+    names = _CHAR_NAMES.get(features.chars)
     if names is None:
-        names = _FEATURE_NAMES[vectorizer] = vectorizer.get_feature_names_out()
+        names = _CHAR_NAMES[features.chars] = features.chars.get_feature_names_out()
     return names
 
 
