@@ -30,6 +30,7 @@ import pickle
 import re
 import tempfile
 import weakref
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -414,7 +415,7 @@ _SPACE_RE = re.compile(r"\s+")
 
 def _char_grams(doc: tuple[str, str]) -> list[str]:
     """Character 1–3-grams of the title and the text, normalised, a run of white space as one
-    space. Module-level so that a pickled vectorizer can find it."""
+    space."""
     s = _SPACE_RE.sub(" ", textmod.normalize(f"{doc[0]}\n{doc[1]}")).strip()
     lo, hi = CHAR_NGRAMS
     return [s[i:i + n] for n in range(lo, hi + 1) for i in range(len(s) - n + 1)]
@@ -429,34 +430,93 @@ def _word_features(doc: tuple[str, str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Features:
-    """Fitted vectorizers: TF-IDF (sublinear tf) of character n-grams beside TF-IDF of words,
-    one sparse row per document."""
+class _Block:
+    """TF-IDF of one kind of feature as scikit-learn's TfidfVectorizer computes it (sublinear
+    tf, smoothed idf, unit length), written out because its vocabulary building sorts and
+    counts in Python per token and took most of a training run, and its per-call checks most
+    of a suggestion's time."""
 
-    chars: Any  # TfidfVectorizer over _char_grams
-    words: Any  # TfidfVectorizer over _word_features
+    vocabulary: dict[str, int]
+    idf: Any  # float32, per feature
+
+    @classmethod
+    def fit(cls, counts: Sequence[Counter[str]], max_features: int) -> _Block:
+        df: Counter[str] = Counter()
+        for c in counts:
+            df.update(c.keys())
+        # The features in most documents are kept: one seen once says little about a class.
+        kept = df.most_common(max_features) if len(df) > max_features else list(df.items())
+        n = len(counts)
+        vocabulary = {term: i for i, (term, _) in enumerate(kept)}
+        idf = np.log((1 + n) / (1 + np.array([d for _, d in kept], dtype=np.float64))) + 1
+        return cls(vocabulary, idf.astype(np.float32))
+
+    def rows(self, counts: Sequence[Counter[str]], weight: float) -> Any:
+        """One unit-length row per document, scaled by ``weight``."""
+        import scipy.sparse
+
+        vocabulary = self.vocabulary
+        indptr = [0]
+        indices: list[int] = []
+        tf: list[int] = []
+        for c in counts:
+            found = [(vocabulary[t], n) for t, n in c.items() if t in vocabulary]
+            indices.extend(j for j, _ in found)
+            tf.extend(n for _, n in found)
+            indptr.append(len(indices))
+        cols = np.array(indices, dtype=np.int64)
+        data = (1 + np.log(np.array(tf, dtype=np.float32))) * self.idf[cols]
+        x = scipy.sparse.csr_matrix((data, cols, np.array(indptr)),
+                                    shape=(len(counts), len(vocabulary)), dtype=np.float32)
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1
+        return scipy.sparse.diags((weight / norms).astype(np.float32)) @ x
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, for _NAMES
+class _Features:
+    """Character n-grams beside words, each block TF-IDF of unit length: one sparse row per
+    document (characters first)."""
+
+    chars: _Block
+    words: _Block
     word_weight: float
-    word_names: Any  # the word block's feature names (numpy array), for explanations
 
     def transform(self, docs: Sequence[tuple[str, str]]) -> Any:
         import scipy.sparse
 
-        return scipy.sparse.hstack([self.chars.transform(docs),
-                                    self.word_weight * self.words.transform(docs)], format="csr")
+        chars = self.chars.rows([Counter(_char_grams(d)) for d in docs], 1.0)
+        words = self.words.rows([Counter(_word_features(d)) for d in docs], self.word_weight)
+        return scipy.sparse.hstack([chars, words], format="csr")
+
+    @classmethod
+    def fit(cls, docs: Sequence[tuple[str, str]]) -> tuple[_Features, Any]:
+        """The fitted features and the documents' matrix (each document analysed once)."""
+        import scipy.sparse
+
+        char_counts = [Counter(_char_grams(d)) for d in docs]
+        word_counts = [Counter(_word_features(d)) for d in docs]
+        features = cls(_Block.fit(char_counts, MAX_CHAR_FEATURES),
+                       _Block.fit(word_counts, MAX_WORD_FEATURES), WORD_WEIGHT)
+        x = scipy.sparse.hstack([features.chars.rows(char_counts, 1.0),
+                                 features.words.rows(word_counts, WORD_WEIGHT)], format="csr")
+        return features, x
+
+    def names(self) -> list[str]:
+        """Feature names by column, built once per model (for explanations)."""
+        names = _NAMES.get(self)
+        if names is None:
+            names = [""] * (len(self.chars.vocabulary) + len(self.words.vocabulary))
+            for term, j in self.chars.vocabulary.items():
+                names[j] = term
+            offset = len(self.chars.vocabulary)
+            for term, j in self.words.vocabulary.items():
+                names[offset + j] = term
+            _NAMES[self] = names
+        return names
 
 
-def _fit_features(docs: Sequence[tuple[str, str]]) -> tuple[_Features, Any]:
-    """The fitted features and the documents' matrix (each document analysed once)."""
-    import scipy.sparse
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    chars = TfidfVectorizer(analyzer=_char_grams, sublinear_tf=True,
-                            max_features=MAX_CHAR_FEATURES, dtype=np.float32)
-    words = TfidfVectorizer(analyzer=_word_features, sublinear_tf=True,
-                            max_features=MAX_WORD_FEATURES, dtype=np.float32)
-    x = scipy.sparse.hstack([chars.fit_transform(docs), WORD_WEIGHT * words.fit_transform(docs)],
-                            format="csr")
-    return _Features(chars, words, WORD_WEIGHT, words.get_feature_names_out()), x
+_NAMES: weakref.WeakKeyDictionary[_Features, list[str]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -474,8 +534,10 @@ class _TargetModel:
     held_out_accuracy: float | None  # of the model alone on the held-out folds; None: no folds
 
     def scores(self, x: Any) -> Any:
-        """Decision scores, documents × classes."""
-        return np.asarray(x @ self.coef.T) + self.intercept
+        """Decision scores of one document (a 1-row sparse matrix), one per class. Only the
+        weights of the document's features are read: a product with the whole matrix would
+        copy it (megabytes) on every call."""
+        return self.coef[:, x.indices] @ x.data + self.intercept
 
 
 @dataclass(frozen=True)
@@ -529,9 +591,9 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     features = None
     targets: dict[str, _TargetModel | None] = {t: None for t in TARGETS}
     if rows:
-        # scikit-learn is imported only now (inside _fit_features): without enough labels (a
+        # scikit-learn is imported only now (in _fit_svm): without enough labels (a
         # new archive) there is nothing to fit, and importing it takes most of a second.
-        features, x = _fit_features([_doc(s.text, s.title) for s in samples])
+        features, x = _Features.fit([_doc(s.text, s.title) for s in samples])
         for target, idx in rows.items():
             labels = [str(getattr(samples[i], target)) for i in idx]
             targets[target] = _fit_target(target, x[idx], labels, [samples[i] for i in idx])
@@ -657,7 +719,7 @@ def _model_label(tm: _TargetModel, x: Any, features: _Features,
                  rules: Label, rule_probs: Mapping[str, float], target: Target) -> Label:
     """The label for one vectorised document ``x``: the model's calibrated probabilities,
     moved by the rules' as far as the held-out documents showed it right."""
-    z = tm.scores(x)[0].astype(np.float64) / tm.temperature
+    z = tm.scores(x).astype(np.float64) / tm.temperature
     if tm.rule_weight:
         z = z + tm.rule_weight * _rule_log_prior(target, rule_probs, tm.classes)
     p = np.exp(z - z.max())
@@ -673,27 +735,21 @@ def _model_label(tm: _TargetModel, x: Any, features: _Features,
 def _model_terms(tm: _TargetModel, best: int, x: Any, features: _Features) -> tuple[str, ...]:
     """The words that pushed the document towards class ``best`` (feature value × weight),
     strongest first; character n-grams of two or more characters when no word did."""
-    x = x.tocsr()
-    cols, vals = x.indices, x.data
-    weighted = vals * tm.coef[best, cols]
-    n_chars = len(features.chars.vocabulary_)
-    words: list[tuple[float, str]] = []
-    grams: list[tuple[float, str]] = []
-    char_names = None
-    for j, w in zip(cols, weighted):
-        if w <= 0:
-            continue
-        if j >= n_chars:
-            name = str(features.word_names[j - n_chars])
-            words.append((float(w), name[2:] if name.startswith("t:") else name))
-        else:
-            if char_names is None:
-                char_names = _char_names(features)
-            gram = str(char_names[j]).strip()
-            if len(gram) >= 2:
-                grams.append((float(w), gram))
-    ranked = sorted(words or grams, key=lambda t: (-t[0], t[1]))
-    return tuple(dict.fromkeys(w for _, w in ranked))[:5]
+    weighted = x.data * tm.coef[best, x.indices]
+    order = np.argsort(-weighted, kind="stable")
+    names = features.names()
+    n_chars = len(features.chars.vocabulary)
+    words: list[str] = []
+    grams: list[str] = []
+    for j in order:
+        if weighted[j] <= 0 or len(words) >= 5:
+            break
+        name = names[x.indices[j]]
+        if x.indices[j] >= n_chars:
+            words.append(name[2:] if name.startswith("t:") else name)
+        elif len(name.strip()) >= 2 and len(grams) < 5:
+            grams.append(name.strip())
+    return tuple(dict.fromkeys(words or grams))[:5]
 
 
 # --- suggestion ------------------------------------------------------------------------------
@@ -720,18 +776,6 @@ def suggest(text: str, title: str = "", *, model: Model | None = None,
             labels[target] = _model_label(tm, x, model.features, rules, rule_probs, target)
     return Suggestion(labels["doc_type"], labels["service_category"],
                       suggest_project(text, title, known_projects))
-
-
-_CHAR_NAMES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def _char_names(features: _Features) -> Any:
-    """The character block's feature names, built once per model: scikit-learn sorts the
-    whole vocabulary into a new array on every call."""
-    names = _CHAR_NAMES.get(features.chars)
-    if names is None:
-        names = _CHAR_NAMES[features.chars] = features.chars.get_feature_names_out()
-    return names
 
 
 def suggest_project(text: str, title: str, known_projects: Sequence[str]) -> str | None:

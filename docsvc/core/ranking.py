@@ -6,7 +6,8 @@ kinds of evidence, each weighted by BM25 (k1 = :data:`K1`, b = :data:`B`, the pr
 :func:`idf`):
 
 * **words** as the analyzer cuts them (docsvc.core.text), in the content and, weighted
-  :data:`~docsvc.core.search.TITLE_BOOST` times, in the title: what matches exactly;
+  :data:`~docsvc.core.search.TITLE_BOOST` times, in the title, combined as BM25F does
+  (:func:`bm25f`): what matches exactly;
 * **character bigrams** of the question's Chinese text, in every document's bigrams: what jieba
   cut differently in the question and in the document (到期后 / 期满后, 服务等级协议 / 等级协议);
 * **characters** of the question (question particles left out, :data:`STOP_CHARS`), in every
@@ -47,9 +48,14 @@ def idf(n: float, df: float) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def bm25(tf: float, length: float, average: float, weight: float, *, b: float = B) -> float:
-    """A term's BM25 score in one field, given its ``weight`` (idf times any boost)."""
-    return weight * (tf * (K1 + 1)) / (tf + K1 * ((1 - b) + b * length / (average or 1.0)))
+def bm25f(fields: Iterable[tuple[float, float, float, float]], weight: float) -> float:
+    """BM25F: a term's frequency in each field ``(tf, length, average length, boost)``,
+    length-normalised and weighted, summed, then saturated once, times ``weight`` (idf times
+    the question's own weight). A word in the title and in the body counts more than in either,
+    but never twice its idf: adding a BM25 score per field let titles that merely share a word
+    with the question outrank the clause that answers it."""
+    tf = sum(boost * f / ((1 - B) + B * length / (average or 1.0)) for f, length, average, boost in fields)
+    return weight * tf * (K1 + 1) / (tf + K1) if tf > 0 else 0.0
 
 
 def most_informative(words: Iterable[str], df: Callable[[str], float], limit: int) -> set[str]:

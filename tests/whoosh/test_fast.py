@@ -17,6 +17,7 @@ from docsvc.adapters.whoosh.index import WhooshIndex, _BoundedCollector, _docnum
 from docsvc.adapters.whoosh.query import _QueryBuilder
 from docsvc.core.search import IndexEntry, SearchRequest, SortOrder
 from docsvc.core import query as q
+from docsvc.core import ranking
 
 WORDS = ["服务", "运维", "巡检", "合同", "续签", "可用性", "故障", "响应", "备份", "数据库", "网络", "安全",
          "变更", "管理", "客户", "满意度", "机房", "报告", "季度", "SLA-2026-001", "service", "level"]
@@ -70,6 +71,8 @@ def _truth(searcher, node) -> set[int]:
         return set(node.query.matcher(searcher).all_ids())
     if isinstance(node, fast.AllNode):
         return set(searcher.reader().all_doc_ids())
+    if isinstance(node, fast.FieldsNode):
+        return set().union(*(_truth(searcher, fast.TermNode(f, node.text, 1.0)) for f, _ in node.fields))
     sets = [_truth(searcher, c) for c in node.children]
     if node.op == "or":
         return set().union(*sets)
@@ -90,6 +93,22 @@ def _reference(top, node, docnum: int) -> float:
 
 
 def _scalar(top, sub, node, d: int) -> tuple[bool, float, int, int]:
+    if isinstance(node, fast.FieldsNode):
+        # BM25F from the frequency and field length Whoosh's matcher and reader give.
+        parts, idfs = [], []
+        for field, boost in node.fields:
+            reader = sub.reader()
+            btext = reader.schema[field].to_bytes(node.text)
+            if top.doc_frequency(field, node.text):
+                idfs.append(top.idf(field, node.text))
+            if (field, btext) not in reader:
+                continue
+            m = reader.postings(field, btext)
+            if m.is_active():
+                m.skip_to(d)
+            if m.is_active() and m.id() == d:
+                parts.append((m.weight(), reader.doc_field_length(d, field, 1), top.avg_field_length(field), boost))
+        return bool(parts), ranking.bm25f(parts, min(idfs, default=0.0)), 1, int(bool(parts))
     if isinstance(node, fast.TermNode):
         reader = sub.reader()
         btext = reader.schema[node.field].to_bytes(node.text)
@@ -163,14 +182,15 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
         for d, score in zip(docs.tolist()[:50], scores.tolist()[:50]):
             assert score == pytest.approx(_reference(searcher, plan.root, d) + extra, rel=1e-9), (text, d)
         if not any(op in text for op in ("-", "+", "NOT", "AND", "OR", ":")):
-            # Plain words (the soft OR): exactly what Whoosh's collector ranked. (Whoosh's
-            # AndNot/AndMaybe matchers let some excluded documents through and skip some
-            # scores, e.g. "客户满意度 -安全 +type:report", so those are checked above only.)
-            # The grams only rank (an AndMaybe, checked against the reference above): the words.
-            words = _query(index, text, grams=False, **filters)
-            want_docs, want_top = _whoosh(index, words, allowed)
+            # Plain words (the soft OR): the matches are Whoosh's own, and the top 20 are the
+            # matches best by the reference scores. (Whoosh's AndNot/AndMaybe matchers let some
+            # excluded documents through and skip some scores, e.g. "客户满意度 -安全
+            # +type:report", and it sums a word's fields where docsvc takes BM25F, so its
+            # collector's order is not compared.)
+            want_docs, _ = _whoosh(index, _query(index, text, grams=False, **filters), allowed)
             assert want_docs == sorted(truth)
-            docs, scores, _ = evaluator.run(searcher, fast.plan(words), allowed)
+            want_top = sorted(((d, _reference(searcher, plan.root, d) + extra) for d in truth),
+                              key=lambda ds: (-ds[1], ds[0]))[:20]
             got_top = fast.top(docs, scores, 20)
             assert [d for d, _ in got_top] == [d for d, _ in want_top], (text, got_top[:3], want_top[:3])
             assert [s for _, s in got_top] == pytest.approx([s for _, s in want_top], rel=1e-9)

@@ -428,18 +428,24 @@ class PostgresIndex:
         # fewer documents than a word is in.
         n = max(stats["n"], max(df.values(), default=0))
         gram_tf, gram_weight = self._grams(conn, ids, grams, stats) if grams else ({}, {})
+        # A word's leaves in the content and the title are one term of BM25F, weighted by the
+        # idf of the field more documents have it in.
+        terms = [(leaf.words, leaf.offsets) for leaf in leaves]
+        idf: dict[tuple, float] = {}
+        for i, term in enumerate(terms):
+            idf[term] = min(idf.get(term, math.inf), ranking.idf(n, df.get(i, 0)))
         scored = []
         for version_id, matched, lengths in candidates:
-            score = 0.0
+            fields: dict[tuple, list[tuple[float, float, float, float]]] = defaultdict(list)
             for i in set(matched):
                 leaf = leaves[i]
                 # At least once: a phrase found only in a long document's passages.
                 tf = max(_frequency(leaf, occurrences.get((version_id, leaf.column), {})), 1)
-                weight = leaf.boost * ranking.idf(n, df.get(i, 0))
-                score += ranking.bm25(tf, lengths.get(leaf.column) or 1, stats[leaf.column], weight)
+                fields[terms[i]].append((tf, lengths.get(leaf.column) or 1, stats[leaf.column], leaf.boost))
+            score = sum(ranking.bm25f(parts, idf[term]) for term, parts in fields.items())
             length = lengths.get("grams_tsv") or 1
             for gram, tf in gram_tf.get(version_id, {}).items():
-                score += ranking.bm25(tf, length, stats["grams_tsv"], gram_weight[gram])
+                score += ranking.bm25f([(tf, length, stats["grams_tsv"], 1.0)], gram_weight[gram])
             scored.append((version_id, score))
         scored.sort(key=lambda vs: (-vs[1], vs[0]))
         return scored

@@ -33,6 +33,8 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching import ListMatcher
 from whoosh.matching.wrappers import FilterMatcher
 
+from docsvc.core import ranking
+
 CACHE_BYTES = 64 * 2**20  # posting arrays kept per index (the common words of recent searches)
 FILTER_SCORE = 1.0
 _ABSENT = ("absent",)  # cached: the segment does not have the term
@@ -43,6 +45,15 @@ class TermNode:
     field: str
     text: str
     boost: float
+
+
+@dataclass(frozen=True)
+class FieldsNode:
+    """A word in several fields (a FieldsTerm): one BM25F term (docsvc.core.ranking.bm25f), its
+    frequencies normalised and weighted per field, summed, saturated once."""
+
+    text: str
+    fields: tuple[tuple[str, float], ...]  # (field, boost)
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,7 @@ class AllNode:
     boost: float
 
 
-Node = TermNode | PhraseNode | RangeNode | BoolNode | AllNode
+Node = TermNode | FieldsNode | PhraseNode | RangeNode | BoolNode | AllNode
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,8 @@ def plan(query: wq.Query) -> Plan | None:
 def _node(q: wq.Query) -> Node | None:
     if type(q) is wq.Term:
         return TermNode(q.fieldname, q.text, q.boost)
+    if getattr(q, "bm25f_fields", None) and q.boost == 1.0:  # query.FieldsTerm
+        return FieldsNode(q.text, q.bm25f_fields)
     if type(q) is wq.Every and q.fieldname in (None, "", "*"):
         return AllNode(q.boost)
     if isinstance(q, wq.Phrase) and hasattr(q, "offsets"):  # query.OffsetPhrase
@@ -220,6 +233,8 @@ class Evaluator:
                 else:
                     score[at] = weights  # Whoosh's WeightScorer
             return hit, score * node.boost, terms, matching
+        if isinstance(node, FieldsNode):
+            return self._fields(node, top, segments, size)
         if isinstance(node, AllNode):
             hit = np.ones(size, dtype=bool)
             for seg in segments:
@@ -262,6 +277,33 @@ class Evaluator:
             coord = (score + (matching - 1) / (n - node.scale) ** 2) * ((n - 1) / n)
             score = np.where(terms > 0, coord, score)
         return hit, score, terms, matching
+
+    def _fields(self, node: FieldsNode, top: Any, segments: list["_Segment"],
+                size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """ranking.bm25f over arrays: each field's normalised, boosted frequency summed, then
+        saturated once; the idf of the field more documents have the word in (as PostgreSQL
+        takes it)."""
+        hit, tf = np.zeros(size, dtype=bool), np.zeros(size)
+        terms = np.zeros(size, dtype=np.int32)
+        idf = 0.0
+        for field, boost in node.fields:
+            if not top.doc_frequency(field, node.text):
+                continue  # (and no segment has postings of it)
+            field_idf, avgfl, b, _ = self._stats(top, field, node.text)
+            idf = field_idf if not idf else min(idf, field_idf)
+            for seg in segments:
+                reader = seg.reader
+                got = self._postings(reader, seg.key, field, reader.schema[field].to_bytes(node.text))
+                if got is None:
+                    continue
+                ids, weights = got
+                terms[seg.offset:seg.offset + seg.size] = 1
+                at = ids + seg.offset
+                hit[at] = True
+                lengths = self._lengths(reader, seg.key, field)[ids]
+                tf[at] += boost * weights / ((1 - b) + b * lengths / avgfl)
+        score = idf * tf * (ranking.K1 + 1) / (tf + ranking.K1)
+        return hit, score, terms, hit.astype(np.int32)
 
     def _global_matches(self, segments: list["_Segment"], query: wq.Query, size: int) -> np.ndarray:
         out = np.zeros(size, dtype=bool)

@@ -96,6 +96,29 @@ class _OffsetMatcher(SpanNear2.SpanNear2Matcher):
         return [Span(p, p + end) for p in sorted(starts)]
 
 
+class FieldsTerm(wq.Or):
+    """A word in several fields, each with its boost: fast.py scores it as one BM25F term
+    (docsvc.core.ranking.bm25f); Whoosh's own matcher, used only where fast.py is not (date
+    order, rare shapes), sums the fields' scores."""
+
+    def __init__(self, text: str, fields: tuple[tuple[str, float], ...]) -> None:
+        super().__init__([wq.Term(f, text, boost=b) for f, b in fields])
+        self.text = text
+        self.bm25f_fields = fields
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FieldsTerm) and (other.text, other.bm25f_fields) == (self.text, self.bm25f_fields)
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.bm25f_fields))
+
+    def __repr__(self) -> str:
+        return f"FieldsTerm({self.text!r}, {self.bm25f_fields!r})"
+
+    def normalize(self) -> wq.Query:
+        return self
+
+
 def _seq(fieldname: str, tokens: list[text.Token], boost: float = 1.0) -> wq.Query:
     """``tokens`` (from one analysis of the query) adjacent as in the query, in one field."""
     if len(tokens) == 1:
@@ -248,7 +271,7 @@ class _QueryBuilder:
                 word = main[i].text
                 if positive:
                     self.highlight_terms.add(word)
-                subs = [wq.Term(f, word, boost=_boost(f)) for f in fieldnames]
+                subs: list[wq.Query] = [FieldsTerm(word, tuple((f, _boost(f)) for f in fieldnames))]
                 # An identifier typed in part (2026-0412) is in the index as the segments of the
                 # whole one (SLA-2026-0412): also look for them at their distances.
                 segments = text.identifier_segments(word)
