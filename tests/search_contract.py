@@ -941,6 +941,30 @@ class SearchIndexContract:
         assert time.perf_counter() - started < HOSTILE_SECONDS
         assert index.doc_count() == 8  # nothing was dropped or written
 
+    def test_doc_frequencies_count_versions_having_a_word(self, index: SearchIndex) -> None:
+        load(index)
+        all_versions = id_set(index, "续签", all_versions=True)
+        got = index.doc_frequencies(["续签", "可用性", "从未出现的词", "续签"])
+        assert got == {"续签": len(all_versions), "可用性": len(id_set(index, "可用性", all_versions=True)),
+                       "从未出现的词": 0}
+
+    def test_plain_questions_with_stray_syntax_are_searched(self, index: SearchIndex) -> None:
+        load(index)
+        for query in ('合同到期后"怎么续签', "续签（合同", "合同 AND", "NOT", "((续签", "续签))", "OR 续签 AND"):
+            r = search(index, query)
+            assert 2 in [h.version_id for h in r.hits] or r.total == 0 and query == "NOT", query
+        # A question longer than the word limit keeps its rarest words: the distinctive one counts.
+        filler = "没有 一个 文档 写着 这些 日常 词语 比如 天气 早饭 午饭 晚饭 散步 跑步 看书 写字 唱歌 跳舞 画画 钓鱼 " \
+                 "爬山 游泳 旅行 电影 音乐 咖啡 茶叶 水果 蔬菜 米饭 面条 饺子 包子 馒头 豆浆 油条"
+        long = "请问 " + " ".join(["服务"] * 40) + " " + filler + " 可用性"
+        assert 3 in ids(index, long)
+
+    def test_identifier_typed_in_part_or_quoted(self, index: SearchIndex) -> None:
+        load(index, [entry(1, 1, "服务等级协议", "本协议编号 SLA-2026-0412，按季度评审。"),
+                     entry(2, 2, "其他", "编号 2026-9999 的另一份协议。")])
+        for query in ("SLA-2026-0412", "2026-0412", '"2026-0412"', "0412", "sla-2026"):
+            assert ids(index, query) == [1], query
+
     def test_hostile_characters_are_ordinary_text(self, index: SearchIndex) -> None:
         load(index)
         # No wildcard, regex, fuzzy, boost or tsquery syntax: the characters are punctuation.

@@ -60,11 +60,13 @@ def bm25f(fields: Iterable[tuple[float, float, float, float]], weight: float) ->
 
 def most_informative(words: Iterable[str], df: Callable[[str], float], limit: int) -> set[str]:
     """The ``limit`` distinct words of a long question that fewest documents have (ties: the
-    first typed): a pasted paragraph is searched by what distinguishes it, not refused."""
+    first typed), words no document has last (they cannot match): a pasted paragraph is
+    searched by what distinguishes it, not refused."""
     distinct = list(dict.fromkeys(words))
     if len(distinct) <= limit:
         return set(distinct)
-    order = sorted(range(len(distinct)), key=lambda i: (df(distinct[i]), i))
+    counts = [df(w) for w in distinct]
+    order = sorted(range(len(distinct)), key=lambda i: (counts[i] == 0, counts[i], i))
     return {distinct[i] for i in order[:limit]}
 
 

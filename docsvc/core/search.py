@@ -372,6 +372,11 @@ class SearchIndex(Protocol):
 
     def doc_count(self) -> int: ...
 
+    def doc_frequencies(self, words: Iterable[str]) -> dict[str, int]:
+        """How many indexed versions have each word (analysed as docsvc.core.text cuts it) in
+        their content: what makes a word distinctive. Counts may be estimates for the
+        commonest words; a word nowhere is 0."""
+
     def close(self) -> None: ...
 
 

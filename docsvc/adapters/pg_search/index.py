@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from docsvc.adapters.pg_search.query import Compiler, Leaf
 from docsvc.adapters.pg_search.rows import (
     LENGTHS, MAX_POSITION, PARALLEL_MIN, PASSAGE_COLUMNS, STEADY_PENDING_LIST, Analysed,
-    tsvector, utc, write_entries, write_in_processes,
+    quote, tsvector, utc, write_entries, write_in_processes,
 )
 from docsvc.core import query as q
 from docsvc.core import ranking, text
@@ -256,6 +256,25 @@ class PostgresIndex:
     def doc_count(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.text("SELECT count(*) FROM search_entry")).scalar_one()
+
+    def doc_frequencies(self, words: Iterable[str]) -> dict[str, int]:
+        """The commonest words as ANALYZE sampled them (counting them exactly would read most
+        of the index), the others counted through the GIN index."""
+        self._require()
+        wanted = list(dict.fromkeys(words))
+        with self.engine.connect() as conn:
+            common = self._common_words(conn, self._collection(conn))
+            out = {w: round(common[w]) for w in wanted if w in common}
+            rest = [w for w in wanted if w not in common and quote(w)]
+            if rest:
+                counts = ", ".join(f"count(*) FILTER (WHERE content_tsv @@ CAST(:w{i} AS tsquery))"
+                                   for i in range(len(rest)))
+                conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+                row = conn.execute(sa.text(
+                    f"SELECT {counts} FROM search_entry WHERE content_tsv @@ CAST(:any AS tsquery)"),
+                    {"any": " | ".join(quote(w) for w in rest), **{f"w{i}": quote(w) for i, w in enumerate(rest)}}).one()
+                out.update(zip(rest, row))
+        return {w: int(out.get(w, 0)) for w in wanted}
 
     def indexed_versions(self) -> dict[int, str]:
         with self.engine.connect() as conn:

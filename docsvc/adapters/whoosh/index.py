@@ -508,6 +508,11 @@ class WhooshIndex:
         with self._search_lock:
             return self._current_searcher().doc_count()
 
+    def doc_frequencies(self, words: Iterable[str]) -> dict[str, int]:
+        with self._search_lock:
+            searcher = self._current_searcher()
+            return {w: searcher.doc_frequency("content", w) for w in dict.fromkeys(words)}
+
     def indexed_versions(self) -> dict[int, str]:
         """version_id → sha256 of everything in the index (to compare with the catalog)."""
         with self._search_lock:

@@ -306,8 +306,11 @@ class _QueryBuilder:
             subs = self._stretch(folded, main, fieldnames, with_bigrams)
         else:
             subs = [_seq(f, main, _boost(f)) for f in fieldnames]
+        segments = text.identifier_segments(main[0].text) if len(main) == 1 else []
+        if segments:  # "2026-0412" inside SLA-2026-0412, as for a plain word
+            subs += [_seq(f, segments, _boost(f)) for f in fieldnames]
         if positive:
-            self.highlight_terms.update(t.text for t in main)
+            self.highlight_terms.update(t.text for t in main + segments)
             if text.has_cjk(folded):
                 # Marks the whole phrase where the text has it verbatim, also where jieba cut
                 # the document differently from the query.

@@ -1,0 +1,70 @@
+"""docsvc.core.ranking and the search box's reading of plain questions (docsvc.core.query)."""
+
+from __future__ import annotations
+
+import pytest
+
+from docsvc.core import query as q
+from docsvc.core import ranking
+from docsvc.errors import InvalidInput
+
+
+def test_idf_is_never_negative_and_falls_with_document_frequency() -> None:
+    values = [ranking.idf(1000, df) for df in (0, 1, 10, 500, 999, 1000)]
+    assert values == sorted(values, reverse=True) and values[-1] >= 0
+
+
+def test_bm25f_saturates_once_across_fields() -> None:
+    body = ranking.bm25f([(1, 100, 100, 1.0)], 2.0)
+    title = ranking.bm25f([(1, 5, 5, 3.0)], 2.0)
+    both = ranking.bm25f([(1, 100, 100, 1.0), (1, 5, 5, 3.0)], 2.0)
+    assert body < title < both < body + title  # more than either, less than the two summed
+    assert both < 2.0 * (ranking.K1 + 1)  # never past the term's ceiling
+    assert ranking.bm25f([], 2.0) == 0.0
+    # Longer fields weigh an occurrence less.
+    assert ranking.bm25f([(1, 400, 100, 1.0)], 1.0) < ranking.bm25f([(1, 50, 100, 1.0)], 1.0)
+
+
+def test_query_grams_leave_out_particles_and_are_bounded() -> None:
+    grams = ranking.query_grams(["合同到期后服务怎么续签？"])
+    assert grams["续签"] == ranking.BIGRAM_WEIGHT and grams["续"] == ranking.CHAR_WEIGHT
+    assert "么" not in grams and "怎" not in grams and "？" not in grams
+    assert len(ranking.query_grams(["条款" * 400])) <= ranking.MAX_GRAMS
+    assert ranking.query_grams(["SLA 2026"]) == {}
+
+
+def test_document_grams_count_characters_and_bigrams_of_chinese_runs() -> None:
+    counts = ranking.document_grams("续签续签。SLA 续")
+    assert counts["续签"] == 2 and counts["签续"] == 1 and counts["续"] == 3 and "。" not in counts
+    assert "签。" not in counts and not any(c.isascii() for c in counts)
+
+
+def test_most_informative_keeps_the_rarest_present_words() -> None:
+    df = {"服务": 900, "运维": 500, "续签": 3, "可用性": 40, "不存在": 0}.get
+    assert ranking.most_informative(["服务", "运维", "续签", "可用性", "不存在"], lambda w: df(w, 0), 2) == {
+        "续签", "可用性"}
+    assert ranking.most_informative(["服务", "服务", "续签"], lambda w: 0, 5) == {"服务", "续签"}
+
+
+@pytest.mark.parametrize("typed", ['"合同到期后续签', '合同到期后续签"', "“合同到期后续签", "合同（到期后续签",
+                                   "合同) 到期后续签", "AND 合同 到期后续签", "合同 到期后续签 OR", "NOT", "+", "()",
+                                   '""', "合同 AND AND 续签", "(合同 OR) 续签"])
+def test_plain_text_with_stray_syntax_is_read_as_words(typed: str) -> None:
+    node = q.parse_query(typed)  # never raises
+    texts = [n.text for n in (node.items if isinstance(node, q.Soft) else (node,) if node else ())
+             if isinstance(n, q.Text)]
+    assert all(isinstance(t, str) for t in texts)
+
+
+def test_balanced_quotes_still_make_a_phrase_and_filters_survive_a_malformed_rest() -> None:
+    assert q.parse_query("“服务等级协议” 续签") == q.Soft((q.Text("服务等级协议", phrase=True), q.Text("续签")))
+    node = q.parse_query("type:合同 (续签 AND")
+    assert isinstance(node, q.Soft)
+    assert q.Match(q.Field.DOC_TYPE, ("contract",)) in node.items and q.Text("续签") in node.items
+
+
+@pytest.mark.parametrize("typed", ["date:2026-13", "year:二〇二六", "(" * 9 + "合同" + ")" * 9, "x" * 501])
+def test_what_clearly_uses_the_query_language_wrongly_is_still_refused(typed: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        q.parse_query(typed)
+    assert err.value.zh and err.value.en
