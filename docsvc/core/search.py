@@ -247,47 +247,102 @@ def visible_site_projects(site_projects: frozenset[str]) -> list[str]:
 # --- snippets -------------------------------------------------------------------------------
 
 
+# Where a passage may start: after the end of a Chinese sentence or clause, or a line break
+# (not after ASCII ; ! ?, which also sit inside entities, URLs and code).
+_BOUNDARIES = "。！？；\n"
+
+
 def make_snippet(content: str, spans: Iterable[tuple[int, int]], width: int = SNIPPET_CHARS) -> Snippet:
-    """An excerpt of ``content`` around the densest cluster of ``spans`` (character offsets in
-    ``content``), with those spans marked. Without spans: the beginning of the text."""
+    """An excerpt of ``content`` that shows why it matched: the passage holding the most of
+    what the query found (``spans``, character offsets in ``content``; each distinct string
+    counts once, by its length, so a phrase outweighs a common word repeated), and a second
+    passage when another part of the text has query words the first lacks. Marked spans; a
+    passage starts at a sentence when one begins shortly before its first match. Without
+    spans: the beginning of the text."""
+    found = sorted({(s, e) for s, e in spans if s < e})
     merged: list[list[int]] = []
-    for s, e in sorted(spans):
+    for s, e in found:
         if merged and s <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], e)
         else:
             merged.append([s, e])
-    if not merged:
-        start, end, pieces = 0, min(len(content), width), [(content[:width], False)]
-    else:
-        best, best_count, j = 0, 0, 0
-        for i in range(len(merged)):
-            while j < len(merged) and merged[j][1] <= merged[i][0] + width:
-                j += 1
-            if j - i > best_count:
-                best, best_count = i, j - i
-        start = max(0, merged[best][0] - width // 4)
-        end = min(len(content), start + width)
-        pieces, cur = [], start
-        for s, e in merged[best:]:
-            if s >= end:
-                break
+    if not found:
+        return _render(content, [(0, min(len(content), width))], [])
+    keys = [text.normalize(content[s:e]) for s, e in found]
+    first = _best_window(found, keys, width, set())
+    windows = [first]
+    second = _best_window(found, keys, width, set(keys[first[0]:first[1]]), avoid=first)
+    if second is not None:
+        windows = sorted([first, second])
+    part = width if len(windows) == 1 else width * 2 // 3
+    passages = []
+    for i, _ in windows:
+        start = _passage_start(content, found[i][0], part)
+        if passages:
+            start = max(start, passages[-1][1])  # never the same text twice
+        passages.append((start, min(len(content), start + part)))
+    return _render(content, passages, merged)
+
+
+def _best_window(found: list[tuple[int, int]], keys: list[str], width: int, seen: set[str],
+                 avoid: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """[i, j) of the spans a window starting at span i holds, whose distinct strings not in
+    ``seen`` weigh most (ties: the earliest); None when no window adds anything."""
+    best, best_weight, j = None, 0, 0
+    for i in range(len(found)):
+        if avoid is not None and avoid[0] <= i < avoid[1]:
+            continue
+        j = max(j, i)
+        while j < len(found) and found[j][1] <= found[i][0] + width:
+            j += 1
+        if avoid is not None and i < avoid[0] < j:
+            j_end = avoid[0]  # the second passage never overlaps the first
+        else:
+            j_end = j
+        weight = sum(len(k) for k in set(keys[i:j_end]) - seen)
+        if weight > best_weight:
+            best, best_weight = (i, j_end), weight
+    return best
+
+
+def _passage_start(content: str, first: int, width: int) -> int:
+    lead = first - width // 4
+    if lead <= 0:
+        return 0  # the text's own beginning is near enough
+    cut = max(content.rfind(c, lead, first) for c in _BOUNDARIES)
+    return cut + 1 if cut >= 0 else lead
+
+
+def _render(content: str, passages: list[tuple[int, int]], merged: list[list[int]]) -> Snippet:
+    """The passages joined by ellipses, whitespace squeezed, the spans inside them marked."""
+    out: list[str] = []
+    marks: list[tuple[int, int]] = []
+    size = 0
+    for n, (start, end) in enumerate(passages):
+        if start > 0:
+            out.append("…" if n == 0 else " … ")
+        elif n > 0:
+            out.append(" … ")
+        size = sum(map(len, out))
+        cur = start
+        pieces: list[tuple[str, bool]] = []
+        for s, e in merged:
+            if e <= cur or s >= end:
+                continue
             s, e = max(s, cur), min(e, end)
             pieces.append((content[cur:s], False))
             pieces.append((content[s:e], True))
             cur = e
         pieces.append((content[cur:end], False))
-    out: list[str] = ["…"] if start > 0 else []
-    size = len(out[0]) if out else 0
-    marks: list[tuple[int, int]] = []
-    for piece, marked in pieces:
-        piece = _WS_RE.sub(" ", piece)
-        if not piece:
-            continue
-        if marked:
-            marks.append((size, size + len(piece)))
-        out.append(piece)
-        size += len(piece)
-    if end < len(content):
+        for piece, marked in pieces:
+            piece = _WS_RE.sub(" ", piece)
+            if not piece:
+                continue
+            if marked:
+                marks.append((size, size + len(piece)))
+            out.append(piece)
+            size += len(piece)
+    if passages and passages[-1][1] < len(content):
         out.append("…")
     return Snippet("".join(out), tuple(marks))
 
