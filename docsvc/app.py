@@ -25,6 +25,7 @@ from docsvc.core.content import PackageLimits
 from docsvc.core.extract import ExtractLimits
 from docsvc.errors import InvalidInput
 from docsvc.core.model import Vocabulary
+from docsvc.core.synonyms import load as load_synonyms
 from docsvc.services import integrity
 from docsvc.services.access import Guard
 from docsvc.services.archive import ArchiveService
@@ -108,7 +109,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     archive = ArchiveService(catalog, blobs, vocab, max_upload_bytes=conf["MAX_UPLOAD_BYTES"],
                              package_limits=package_limits)
     index = IndexService(
-        catalog, blobs, open_index, Path(conf["INDEX_DIR"]),
+        catalog, blobs, open_index, Path(conf["INDEX_DIR"]), synonyms=load_synonyms(conf["SYNONYMS_FILE"]),
         extract_limits=ExtractLimits(max_input_bytes=conf["MAX_UPLOAD_BYTES"],
                                      pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
                                      pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),

@@ -63,6 +63,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Full-text search engine: whoosh (the default, an index folder on this machine) or postgres (index "
             "tables in the PostgreSQL catalog, shared by any number of servers; run docsvc index rebuild after "
             "switching).", lambda v: _choice(v, ("whoosh", "postgres"))),
+    Setting("SYNONYMS_FILE", "", "检索同义词表文件（每行一组，用“=”分隔）；留空则使用 docsvc 自带的 docsvc/data/synonyms.txt。"
+            "修改前可用 docsvc synonyms check FILE 检查。",
+            "Search synonyms file (one group per line, terms separated by '='); empty means the one docsvc ships "
+            "(docsvc/data/synonyms.txt). Check a file with docsvc synonyms check FILE before using it."),
     Setting("MAX_UPLOAD_BYTES", 50 * MiB, "单个上传文件的大小上限（字节）。",
             "Largest accepted upload, in bytes.", int),
     Setting("MAX_ZIP_MEMBERS", 1000, "Word 文档（ZIP 包）内允许的最多文件数。",

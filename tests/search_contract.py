@@ -25,6 +25,7 @@ from docsvc.core import text
 from docsvc.core.search import (
     FACETS, MAX_PER_PAGE, MAX_RESULT_WINDOW, IndexEntry, SearchIndex, SearchRequest, SearchResult, Snippet,
 )
+from docsvc.core import synonyms
 from docsvc.errors import InvalidInput
 
 TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # the index's zone: open every engine with it
@@ -958,6 +959,27 @@ class SearchIndexContract:
                  "爬山 游泳 旅行 电影 音乐 咖啡 茶叶 水果 蔬菜 米饭 面条 饺子 包子 馒头 豆浆 油条"
         long = "请问 " + " ".join(["服务"] * 40) + " " + filler + " 可用性"
         assert 3 in ids(index, long)
+
+    def test_synonyms_find_the_other_terms_of_a_group_but_not_in_quotes(self, index: SearchIndex) -> None:
+        table = synonyms.parse("服务级别协议 = 服务等级协议 = SLA\n续签 = 续约")
+        load(index, [entry(1, 1, "港口服务等级协议", "本服务等级协议约定可用性。"),
+                     entry(2, 2, "SLA 附件", "SLA: availability 99.9%"),
+                     entry(3, 3, "运维合同", "合同期满前双方可协商续约。"),
+                     entry(4, 4, "无关", "机房巡检记录。")])
+
+        def found(query: str) -> SearchResult:
+            return index.search(SearchRequest(query, synonyms=table))
+
+        assert {h.version_id for h in found("服务级别协议").hits} == {1, 2}
+        assert {h.version_id for h in found("sla").hits} == {1, 2}
+        assert {h.version_id for h in found('"SLA"').hits} == {2}  # quoted: as typed
+        assert {h.version_id for h in found("合同怎么续签").hits} >= {3}
+        r = found("SLA 续签")
+        assert dict(r.expansions) == {"SLA": ("服务级别协议", "服务等级协议"), "续签": ("续约",)}
+        assert r.synonyms_version == table.version
+        assert {h.version_id for h in found("SLA AND 可用性").hits} == {1}
+        assert "续约" in marked(found("续签").hits[0].snippet)
+        assert index.search(SearchRequest("续签")).expansions == ()  # no table, no expansion
 
     def test_identifier_typed_in_part_or_quoted(self, index: SearchIndex) -> None:
         load(index, [entry(1, 1, "服务等级协议", "本协议编号 SLA-2026-0412，按季度评审。"),

@@ -1,4 +1,4 @@
-"""docsvc search, docsvc index sync | rebuild | check, docsvc import."""
+"""docsvc search, docsvc synonyms show | check, docsvc index sync | rebuild | check, docsvc import."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from docsvc import errors
-from docsvc.core.search import Hit, SearchRequest, Snippet
+from docsvc.core import synonyms as synonym_table
+from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx, read_file
 from docsvc.services.search import parse_filters
 
@@ -29,6 +30,43 @@ def plain_snippet(snippet: Snippet, *, marked: bool = False) -> str:
     if not marked:
         return snippet.text
     return "".join(f"【{part}】" if hit else part for part, hit in snippet.parts())
+
+
+def explanation(result: SearchResult) -> dict[str, Any]:
+    """What the synonym table added to the query, and the table's version."""
+    return {"expansions": [{"typed": typed, "also": list(others)} for typed, others in result.expansions],
+            "synonyms_version": result.synonyms_version}
+
+
+@cli.group()
+def synonyms() -> None:
+    """检索同义词表 / search synonyms (DOCSVC_SYNONYMS_FILE)."""
+
+
+@synonyms.command("show")
+@json_option
+@pass_ctx
+@handled
+def synonyms_show(ctx: Context, as_json: bool) -> None:
+    """列出在用的同义词 / list the synonyms in use."""
+    table = ctx.svc.index.synonyms
+    if as_json:
+        emit_json({"source": table.source, "version": table.version, "groups": [list(g) for g in table.groups]})
+        return
+    click.echo(f"{table.source}（{table.version}，{len(table.groups)} 组 / groups）")
+    for group in table.groups:
+        click.echo(" = ".join(group))
+
+
+@synonyms.command("check")
+@click.argument("path")
+@handled
+def synonyms_check(path: str) -> None:
+    """检查同义词文件，不启用它 / check a synonyms file without using it."""
+    table = synonym_table.load(path)
+    click.echo(f"同义词文件有效：{len(table.groups)} 组，版本 {table.version}。设置 DOCSVC_SYNONYMS_FILE={path} 即可启用。")
+    click.echo(f"The synonyms file is valid: {len(table.groups)} groups, version {table.version}. "
+               f"Set DOCSVC_SYNONYMS_FILE={path} to use it.")
 
 
 @cli.command()
@@ -62,7 +100,8 @@ def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: boo
                 continue
             try:
                 result = svc.index.search(request(q))
-                out = {"query": q, "total": result.total, "hits": [hit_dict(h) for h in result.hits]}
+                out = {"query": q, "total": result.total, "hits": [hit_dict(h) for h in result.hits],
+                       **explanation(result)}
             except errors.DocsvcError as exc:
                 out = {"query": q, "error": exc.to_dict()}
             click.echo(json.dumps(out, ensure_ascii=False))
@@ -71,10 +110,12 @@ def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: boo
     if as_json:
         emit_json({"total": result.total, "page": result.page, "per_page": result.per_page,
                    "partial": result.partial, "took_ms": round(result.took_ms, 1),
-                   "hits": [hit_dict(h) for h in result.hits], "facets": result.facets})
+                   "hits": [hit_dict(h) for h in result.hits], "facets": result.facets, **explanation(result)})
         return
     click.echo(f"共 {result.total} 条结果（{result.took_ms:.0f} ms）/ {result.total} result(s)"
                + ("；超时，结果不完整 / partial" if result.partial else ""))
+    for typed, others in result.expansions:
+        click.echo(f"同义词 / synonyms: {typed} → {'、'.join(others)}（{result.synonyms_version}）")
     for i, h in enumerate(result.hits, start=(page - 1) * per_page + 1):
         latest = "" if h.is_latest else "（旧版本）"
         click.echo(f"\n{i}. [{h.document_id} v{h.number}{latest}] {h.title}  ({h.original_filename}, {h.score:.2f})")

@@ -43,10 +43,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
+from docsvc.core.text import normalize
 from docsvc.core.model import BUILTIN_DOC_TYPES, DocClass, DocStatus, ServiceCategory, ServiceScope
 from docsvc.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from docsvc.core.synonyms import SynonymTable
 
 MAX_QUERY_CHARS = 500
 MAX_NODES = 64  # words, phrases and filters together
@@ -126,6 +130,16 @@ class Text:
 
 
 @dataclass(frozen=True)
+class Synonyms:
+    """A term of the synonym table (docsvc.core.synonyms) as typed, and its group: a document
+    with any of the terms matches (each as a phrase). Made by :func:`expand`, never typed."""
+
+    typed: str
+    terms: tuple[str, ...]
+    field: Field | None = None
+
+
+@dataclass(frozen=True)
 class Match:
     """An exact metadata value (already resolved: codes, not labels)."""
 
@@ -175,7 +189,7 @@ class Soft:
     items: tuple["Node", ...]
 
 
-Node = Union[Text, Match, DateRange, IntRange, And, Or, Not, Required, Soft]
+Node = Union[Text, Synonyms, Match, DateRange, IntRange, And, Or, Not, Required, Soft]
 
 
 class Role(StrEnum):
@@ -184,11 +198,11 @@ class Role(StrEnum):
     MUST_NOT = "must_not"
 
 
-def split_soft(items: tuple[Node, ...]) -> tuple[list[Node], list[Text], list[Node]]:
+def split_soft(items: tuple[Node, ...]) -> tuple[list[Node], list[Text | Synonyms], list[Node]]:
     """A juxtaposed list's items by role: the required ones, the optional words, and the
     excluded ones (taken out of their :class:`Not`)."""
     must: list[Node] = []
-    should: list[Text] = []
+    should: list[Text | Synonyms] = []
     must_not: list[Node] = []
     for item in items:
         kind = role(item)
@@ -205,7 +219,7 @@ def role(node: Node) -> Role:
     """The role of an item inside a :class:`Soft` list."""
     if isinstance(node, Not):
         return Role.MUST_NOT
-    if isinstance(node, Text) and node.field is None:
+    if isinstance(node, (Text, Synonyms)) and node.field is None:
         return Role.SHOULD
     return Role.MUST
 
@@ -448,6 +462,55 @@ def _as_plain_words(toks: list[_Tok]) -> Node | None:
     return items[0] if len(items) == 1 else Soft(tuple(items))
 
 
+# --- synonyms -------------------------------------------------------------------------------
+
+Expansion = tuple[str, tuple[str, ...]]  # a term as typed, and what else was searched for it
+
+
+def expand(node: Node | None, table: "SynonymTable | None") -> tuple[Node | None, tuple[Expansion, ...]]:
+    """``node`` with each term of the synonym table in its plain words (not in quotes, not in
+    a metadata field) searched as any of its group, and what was expanded."""
+    if node is None or table is None or not table.groups:
+        return node, ()
+    applied: dict[str, tuple[str, ...]] = {}
+
+    def words(t: Text) -> list[Node]:
+        if t.phrase or t.field not in (None, Field.CONTENT, Field.TITLE):
+            return [t]
+        found = table.find(t.text)
+        if not found:
+            return [t]
+        out: list[Node] = []
+        cur = 0
+        for start, end, group in found:
+            if t.text[cur:start].strip():
+                out.append(Text(t.text[cur:start], t.field))
+            typed = t.text[start:end]
+            out.append(Synonyms(typed, group, t.field))
+            applied[typed] = tuple(g for g in group if normalize(g) != normalize(typed))
+            cur = end
+        if t.text[cur:].strip():
+            out.append(Text(t.text[cur:], t.field))
+        return out
+
+    def walk(n: Node, *, soft: bool) -> list[Node]:
+        if isinstance(n, Text):
+            parts = words(n)
+            # Outside a juxtaposed list the words of one Text are all required: keep them so.
+            return parts if soft or len(parts) == 1 else [And(tuple(parts))]
+        if isinstance(n, Soft):
+            return [Soft(tuple(x for i in n.items for x in walk(i, soft=True)))]
+        if isinstance(n, (And, Or)):
+            return [type(n)(tuple(x for i in n.items for x in walk(i, soft=False)))]
+        if isinstance(n, (Not, Required)):
+            return [type(n)(walk(n.item, soft=False)[0])]
+        return [n]
+
+    top = walk(node, soft=True)
+    result = top[0] if len(top) == 1 else Soft(tuple(top))
+    return result, tuple(applied.items())
+
+
 # --- field values ---------------------------------------------------------------------------
 
 
@@ -571,6 +634,6 @@ def _date_bound(text: str, raw: str, *, end: bool) -> dt.date | None:
 
 __all__ = [
     "And", "DateRange", "FIELD_ALIASES", "Field", "IntRange", "MAX_QUERY_CHARS", "Match", "Node",
-    "Not", "Or", "QUERY_STOPWORDS", "Required", "Role", "Soft", "Text", "parse_query",
+    "Not", "Or", "QUERY_STOPWORDS", "Required", "Role", "Soft", "Synonyms", "Text", "expand", "parse_query",
     "resolve_value", "role", "split_soft",
 ]

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
 
+from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.model import DocClass
+from docsvc.core.synonyms import SynonymTable
 from docsvc.errors import InvalidInput, Unavailable
 
 MAX_PER_PAGE = 100
@@ -100,6 +102,8 @@ class SearchRequest:
     # "site" can appear only if its project is one of these; user documents (9.1) are not
     # affected. A query filter, so totals and facet counts follow it (principal.site_projects).
     site_projects: frozenset[str] | None = None
+    # The synonym table the query's plain words are expanded with (the service sets it).
+    synonyms: SynonymTable | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,15 @@ class SearchResult:
     per_page: int
     partial: bool  # the time limit stopped the search: hits and counts are incomplete
     took_ms: float
+    # What the synonym table added (a term as typed, the others searched for it), and the
+    # table's version: how a result can be explained later.
+    expansions: tuple[q.Expansion, ...] = ()
+    synonyms_version: str = ""
+
+
+def parse_request(request: SearchRequest) -> tuple[q.Node | None, tuple[q.Expansion, ...]]:
+    """The request's query parsed and expanded with its synonyms: what every engine searches."""
+    return q.expand(q.parse_query(request.query), request.synonyms)
 
 
 # --- the rules above the seam ---------------------------------------------------------------

@@ -18,13 +18,14 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
+from docsvc.core.synonyms import SynonymTable
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
 from docsvc.core.model import Document, Version
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, Unavailable
@@ -85,8 +86,9 @@ class IndexService:
     indexer's status file."""
 
     def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, open_index: Callable[[], SearchIndex],
-                 state_dir: Path, *, extract_limits: ExtractLimits) -> None:
+                 state_dir: Path, *, extract_limits: ExtractLimits, synonyms: SynonymTable | None = None) -> None:
         self.catalog = catalog
+        self.synonyms = synonyms if synonyms is not None else SynonymTable()
         self.blobs = blobs
         self.state_dir = Path(state_dir)
         self.extract_limits = extract_limits
@@ -323,13 +325,29 @@ class IndexService:
                 "catalog_versions": counts["versions"], "outbox_pending": counts["outbox_pending"],
                 "rebuild_in_progress": self._rebuilding.locked() or self.rebuild_pending()}
 
-    def search(self, request: SearchRequest) -> SearchResult:
+    def _searchable(self) -> SearchIndex:
         index = self.index
         if not self.ensure():
             raise Unavailable(f"搜索索引正在重建或需要重建，请稍后再试（{index.rebuild_reason}）。",
                               f"The search index is being rebuilt or needs a rebuild; try again shortly "
                               f"({index.rebuild_reason}).")
-        return index.search(request)
+        return index
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        if request.synonyms is None:
+            request = replace(request, synonyms=self.synonyms)
+        return self._searchable().search(request)
+
+    def doc_frequencies(self, words: list[str]) -> tuple[int, dict[str, int]]:
+        """How many versions are indexed, and how many of them have each word (for an idf)."""
+        index = self._searchable()
+        return index.doc_count(), index.doc_frequencies(words)
+
+    def cached_text(self, version: Version) -> str:
+        """The version's extracted text if the indexer has read it, else "": unlike
+        :meth:`extraction` this never parses a file, so a page can afford to ask."""
+        cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
+        return (cached["text"] or "") if cached is not None else ""
 
 
 def writer_status(index_dir: Path) -> dict[str, Any] | None:

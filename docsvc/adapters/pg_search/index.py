@@ -22,6 +22,7 @@ from docsvc.core import query as q
 from docsvc.core import ranking, text
 from docsvc.core.model import DocClass
 from docsvc.core.search import (
+    parse_request,
     FACETS, Hit, IndexEntry, SearchRequest, SearchResult, SortOrder, check_metadata_changes, check_request,
     find_strings, make_snippet, rebuilding_elsewhere, resolve_filters, visible_site_projects,
 )
@@ -314,7 +315,7 @@ class PostgresIndex:
         started = time.perf_counter()
         check_request(request)
         self._require()
-        node = q.parse_query(request.query)
+        node, expansions = parse_request(request)
         sort = SortOrder(request.sort) if node is not None else SortOrder.DATE
         limit = request.page * request.per_page
         first = (request.page - 1) * request.per_page
@@ -349,7 +350,8 @@ class PostgresIndex:
                               f"Search is unavailable (the database did not answer: {type(exc).__name__}); "
                               "try again shortly.") from exc
         return SearchResult(total, hits, facets, request.page, request.per_page, False,
-                            (time.perf_counter() - started) * 1000)
+                            (time.perf_counter() - started) * 1000, expansions,
+                            request.synonyms.version if request.synonyms else "")
 
     def _match(self, conn: sa.Connection, c: Compiler, words: str, filters: str, leaves: list[Leaf],
                sort: SortOrder, limit: int, stats: Mapping[str, float], *, facets: bool

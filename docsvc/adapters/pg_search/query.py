@@ -121,8 +121,8 @@ class Compiler:
             return f"(NOT {self._build(node.item, positive=not positive)})"
         if isinstance(node, q.Required):
             return self._build(node.item, positive=positive)
-        if isinstance(node, q.Text):
-            if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
+        if isinstance(node, (q.Text, q.Synonyms)):
+            if isinstance(node, q.Text) and node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
                 return self._named(node)
             units = self._without_stopwords(self._units(node, positive=positive))
             self._count(len(units))
@@ -185,10 +185,21 @@ class Compiler:
             self.highlight_words.update(unit.highlight)
         return unit.sql
 
-    def _units(self, node: q.Text, *, positive: bool) -> list[_Unit]:
+    def _units(self, node: q.Text | q.Synonyms, *, positive: bool) -> list[_Unit]:
         """The searchable units of ``node``: one per word for plain text (a run of characters
-        jieba does not know is one unit), one for a phrase."""
+        jieba does not know is one unit), one for a phrase, one for a synonym group (any of
+        its terms, each as a phrase)."""
         fields = _TEXT_FIELDS[node.field]
+        if isinstance(node, q.Synonyms):
+            if positive and "content" in fields:
+                self.gram_texts.append(node.typed)  # the grams of what was typed, not of every term
+            units = [u for t in node.terms for u in self._units(q.Text(t, node.field, phrase=True), positive=False)]
+            if positive:
+                self.highlight_strings.update(
+                    "".join(text.normalize(t).split()) for t in node.terms if text.has_cjk(t))
+            return [_Unit(text.normalize(node.typed), _or([u.sql for u in units]),
+                          tuple(leaf for u in units for leaf in u.leaves),
+                          tuple(w for u in units for w in u.highlight))] if units else []
         tokens = [t for t in text.analyze(node.text) if not t.sub]
         if not tokens:
             return []

@@ -51,6 +51,7 @@ from docsvc.adapters.whoosh.write import (
 from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.search import (
+    parse_request,
     FACETS, Hit, IndexEntry, SearchRequest, SearchResult, Snippet, SortOrder,
     check_metadata_changes, check_request, rebuilding_elsewhere, find_strings, make_snippet,
 )
@@ -532,7 +533,7 @@ class WhooshIndex:
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         check_request(request)
-        node = q.parse_query(request.query)
+        node, expansions = parse_request(request)
         sort = SortOrder(request.sort)
         if node is None:
             sort = SortOrder.DATE  # nothing to rank by: newest first
@@ -572,7 +573,8 @@ class WhooshIndex:
         finally:
             self._search_lock.release()
         return SearchResult(total, hits, facets, request.page, request.per_page, partial,
-                            (time.perf_counter() - started) * 1000)
+                            (time.perf_counter() - started) * 1000, expansions,
+                            request.synonyms.version if request.synonyms else "")
 
     @staticmethod
     def _collect(searcher: Any, query: wq.Query, sort: SortOrder, limit: int, allowed: set[int] | None,

@@ -195,8 +195,8 @@ class _QueryBuilder:
             return wq.Not(self._build(node.item, positive=not positive))
         if isinstance(node, q.Required):
             return self._build(node.item, positive=positive)
-        if isinstance(node, q.Text):
-            if node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
+        if isinstance(node, (q.Text, q.Synonyms)):
+            if isinstance(node, q.Text) and node.field in (q.Field.PROJECT, q.Field.COUNTERPARTY):
                 return self._named(node)
             clauses = self._without_stopwords(self._clauses(node, positive=positive))
             self._count(len(clauses))
@@ -240,10 +240,16 @@ class _QueryBuilder:
             self.highlight_terms -= q.QUERY_STOPWORDS
         return kept
 
-    def _clauses(self, node: q.Text, *, positive: bool) -> list[tuple[str, wq.Query]]:
+    def _clauses(self, node: q.Text | q.Synonyms, *, positive: bool) -> list[tuple[str, wq.Query]]:
         """(word, query) per searchable unit of ``node``: one per word for plain text, one for
-        a phrase."""
+        a phrase, one for a synonym group (any of its terms, each as a phrase)."""
         fieldnames = _TEXT_FIELDS[node.field]
+        if isinstance(node, q.Synonyms):
+            if positive and "content" in fieldnames:
+                self.gram_texts.append(node.typed)  # the grams of what was typed, not of every term
+            alternatives = [self._phrase(t, list(text.analyze(t)), fieldnames, "content" in fieldnames, positive)
+                            for t in node.terms if any(not tok.sub for tok in text.analyze(t))]
+            return [(text.normalize(node.typed), wq.Or(alternatives))] if alternatives else []
         with_bigrams = "content" in fieldnames
         tokens = list(text.analyze(node.text))
         if not tokens:
