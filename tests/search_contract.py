@@ -15,6 +15,7 @@ written for this suite (contracts, SLAs, 运维, 机房搬迁, 可用性 …).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import time
 from typing import Any
@@ -959,6 +960,29 @@ class SearchIndexContract:
                  "爬山 游泳 旅行 电影 音乐 咖啡 茶叶 水果 蔬菜 米饭 面条 饺子 包子 馒头 豆浆 油条"
         long = "请问 " + " ".join(["服务"] * 40) + " " + filler + " 可用性"
         assert 3 in ids(index, long)
+
+    def test_plain_questions_rank_the_answer_high(self, index: SearchIndex) -> None:
+        """Questions typed the way people ask them (tests/data/search/questions.json, over the
+        relevance corpus of tests/test_relevance.py), written from the documents without running
+        them first: hit@3 and MRR@10 must stay above a floor, so ranking cannot silently regress.
+        bench/bench_backends.py --relevance-only measures a larger, independent set."""
+        from tests.test_relevance import DATA, load_corpus
+
+        questions = json.loads((DATA / "questions.json").read_text(encoding="utf-8"))
+        load(index, load_corpus())
+        table = synonyms.load()
+        hit3 = mrr = 0.0
+        misses = []
+        for case in questions:
+            ranked = [f"{h.version_id:02d}" for h in index.search(SearchRequest(case["q"], synonyms=table)).hits]
+            ranks = [i for i, key in enumerate(ranked[:10]) if key in case["answers"]]
+            if ranks and ranks[0] < 3:
+                hit3 += 1
+            else:
+                misses.append((case["q"], ranked[:3]))
+            mrr += 1 / (ranks[0] + 1) if ranks else 0.0
+        n = len(questions)
+        assert hit3 / n >= 0.8 and mrr / n >= 0.7, (round(hit3 / n, 3), round(mrr / n, 3), misses)
 
     def test_synonyms_find_the_other_terms_of_a_group_but_not_in_quotes(self, index: SearchIndex) -> None:
         table = synonyms.parse("服务级别协议 = 服务等级协议 = SLA\n续签 = 续约")

@@ -5,6 +5,9 @@ silent regressions; the expectations were written from the documents, not tuned 
 Documents: ``tests/data/search/NN_*.md`` (the first line is the title); queries:
 ``tests/data/search/queries.json`` with ``first`` (rank 1), ``first_any`` (rank 1 is one of
 these) and ``top3`` (each in the first three).
+
+The plain-language questions over the same documents (``questions.json``) are part of the search
+contract, run on every engine (tests/search_contract.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from docsvc.adapters.whoosh import WhooshIndex
 
 DATA = Path(__file__).parent / "data" / "search"
 QUERIES = json.loads((DATA / "queries.json").read_text(encoding="utf-8"))
+
 
 
 def load_corpus() -> list[IndexEntry]:
@@ -58,3 +62,4 @@ def test_query_ranks_the_right_documents(index: WhooshIndex, case: dict) -> None
         assert ranked[:1] and ranked[0] in case["first_any"], ranked
     for key in case.get("top3", []):
         assert key in ranked[:3], (key, ranked)
+
