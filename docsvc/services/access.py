@@ -20,13 +20,13 @@ from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
 
 from docsvc.adapters import reports
 from docsvc.adapters.catalog import Rendition
-from docsvc.core.search import SearchRequest, SearchResult
+from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Corrupted, Forbidden, InvalidInput, NotFound
-from docsvc.services import compare, export
+from docsvc.services import compare, export, similar
 from docsvc.services.archive import AddResult, History
 from docsvc.services.templates import Rendered, Template
 from docsvc.services.integrity import CheckReport
@@ -309,6 +309,19 @@ class Guard:
         projects are filtered inside the index, so they are absent from hits, totals and facets."""
         self.require(Permission.READ, "search")
         return self.svc.index.search(replace(request, site_projects=self.p.site_projects))
+
+    def similar(self, document_id: int, limit: Any = similar.DEFAULT_LIMIT) -> list[Hit]:
+        """Documents like this one (docsvc.services.similar), found by :meth:`search` as this
+        principal, so they are exactly what a search would show them; never the document
+        itself. A document they may not read answers like a missing one."""
+        limit = similar.check_limit(limit)
+        doc = self._readable(document_id, "similar_documents")
+        latest = self.svc.catalog.get_version(document_id, doc.latest_version)
+        content = self.svc.index.cached_text(latest) if latest is not None else ""
+        query = similar.similar_query(doc.metadata.title, content, self.svc.index)
+        if not query:
+            return []
+        return similar.others(self.search(similar.similar_request(query, limit)).hits, document_id, limit)
 
     # -- documents: writes ------------------------------------------------------------------
     def editable(self, document_id: int) -> Document:

@@ -385,6 +385,18 @@ def search():
     return jsonify(search_json(guard().search(request_), request_.query))
 
 
+@bp.get("/api/v1/documents/<int:doc_id>/similar")
+def similar(doc_id: int):
+    """Documents like this one, found by a search as the caller (latest versions, best first)."""
+    hits = guard().similar(doc_id, request.args.get("limit"))
+    return jsonify({"document_id": doc_id, "items": [similar_json(h) for h in hits]})
+
+
+def similar_json(h: Hit) -> dict[str, Any]:
+    """A similar document: a hit without the excerpt (there is no question to explain)."""
+    return {k: v for k, v in hit_json(h).items() if k not in ("snippet", "snippet_text", "highlights")}
+
+
 # -- Word templates ---------------------------------------------------------------------------
 @bp.get("/api/v1/templates")
 def list_templates():

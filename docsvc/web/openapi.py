@@ -12,6 +12,7 @@ from typing import Any
 
 from docsvc.core.content import DOCX as DOCX_TYPE
 from docsvc.core.model import AuditAction, DocClass, DocStatus, PdcaPhase, ServiceCategory, ServiceScope
+from docsvc.services import similar
 from docsvc.services.users import AccountAction, Role
 
 
@@ -265,6 +266,20 @@ def _paths() -> dict[str, Any]:
                     "parameters": [_q("a", "older version (default: the one before the latest)", {"type": "integer"}),
                                    _q("b", "newer version (default: the latest)", {"type": "integer"})],
                     "responses": {"200": _json(_ref("Comparison"), "diff"), **_errors(*READ)}}},
+        "/api/v1/documents/{doc_id}/similar": {
+            "parameters": [DOC_ID],
+            "get": {"operationId": "similarDocuments",
+                    "summary": "Similar documents / 相似文档",
+                    "description": "Documents about the same things as this one (its title's words and its most "
+                                   "distinctive words, searched as you: what search would show you, latest "
+                                   "versions only, best first); never the document itself.",
+                    "parameters": [_q("limit", f"1-{similar.MAX_LIMIT}, default {similar.DEFAULT_LIMIT}",
+                                      {"type": "integer", "minimum": 1, "maximum": similar.MAX_LIMIT})],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "document_id": {"type": "integer"},
+                        "items": {"type": "array", "description": "hits without snippet, snippet_text, highlights",
+                                  "items": _ref("Hit")}}}, "similar documents"),
+                        **_errors(*READ)}}},
         "/api/v1/documents/{doc_id}/versions/{number}/renditions/{kind}": {
             "parameters": [DOC_ID, NUMBER, KIND],
             "get": {"operationId": "downloadRendition",

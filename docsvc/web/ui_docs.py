@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from docsvc.core.model import DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
-from docsvc.errors import DocsvcError, InvalidInput
+from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.web.api import send_rendition, send_version
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import pick
@@ -17,6 +17,7 @@ bp = Blueprint("ui_docs", __name__, template_folder="templates")
 bp.before_request(login_required(lambda: None))
 
 PAGE = 25
+SIMILAR_SHOWN = 5  # similar documents listed on a document's page
 FILTERS = ("title", "doc_type", "service_category", "doc_class", "status", "project", "counterparty", "tag",
            "review_due_before")
 SORTS = ("updated_at", "title", "created_at", "review_due", "effective_date", "id")
@@ -65,8 +66,14 @@ def documents():
 
 @bp.get("/documents/<int:doc_id>")
 def document(doc_id: int):
-    view = guard().document_view(doc_id)
-    return render_template("document.html", h=view.history, renditions=view.renditions, revise_with=view.template)
+    gd = guard()
+    view = gd.document_view(doc_id)
+    try:
+        similar = gd.similar(doc_id, SIMILAR_SHOWN)
+    except Unavailable:
+        similar = []  # the index is being rebuilt: the page still shows the document itself
+    return render_template("document.html", h=view.history, renditions=view.renditions, revise_with=view.template,
+                           similar=similar)
 
 
 @bp.route("/documents/<int:doc_id>/edit", methods=["GET", "POST"])
