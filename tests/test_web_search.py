@@ -119,6 +119,18 @@ def test_malformed_queries_are_400_with_a_message(world, corpus, params, field):
     assert e["code"] == "invalid_input" and e["message"] and e["message_en"] and e["field"] == field
 
 
+def test_synonyms_are_searched_and_shown(world, corpus):
+    api = search(world, "alice", q="续约")  # the shipped table: 续签 = 续约 = 续订
+    assert api.status_code == 200 and api.json["total"] >= 1
+    assert api.json["expansions"] == [{"typed": "续约", "also": ["续签", "续订", "延期续签"]}]
+    assert api.json["synonyms_version"].startswith("syn-")
+    assert search(world, "alice", q='"续约"').json["expansions"] == []  # quoted: as typed
+    html = world.login("alice").get("/search?q=续约").data.decode()
+    assert 'id="synonyms"' in html and "同时搜索了同义词" in html and "续签、续订" in html
+    en = world.login("alice", lang="en").get("/search?q=续约").data.decode()
+    assert "Also searched for synonyms" in en
+
+
 @pytest.mark.parametrize("q", ['"未闭合的引号 续签', "合同 AND", "续签（合同", "AND OR NOT 续签", "续签)"])
 def test_plain_text_with_stray_query_syntax_is_searched_not_refused(world, corpus, q):
     resp = search(world, "alice", q=q)

@@ -216,7 +216,9 @@ def hit_json(h: Hit) -> dict[str, Any]:
 
 def search_json(r: SearchResult, q: str) -> dict[str, Any]:
     return {"query": q, "total": r.total, "page": r.page, "per_page": r.per_page, "partial": r.partial,
-            "took_ms": round(r.took_ms, 1), "hits": [hit_json(h) for h in r.hits], "facets": r.facets}
+            "took_ms": round(r.took_ms, 1), "hits": [hit_json(h) for h in r.hits], "facets": r.facets,
+            "expansions": [{"typed": typed, "also": list(others)} for typed, others in r.expansions],
+            "synonyms_version": r.synonyms_version}
 
 
 def field_json(f: Field) -> dict[str, Any]:

@@ -148,7 +148,12 @@ SCHEMAS.update({
         "took_ms": {"type": "number"}, "hits": {"type": "array", "items": _ref("Hit")},
         "facets": {"type": "object", "description": "facet → value → count, for doc_type, service_category, doc_class, "
                                                     "project, counterparty, year",
-                   "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}}}},
+                   "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}},
+        "expansions": {"type": "array", "description": "terms of the synonym table found in the query's plain words: "
+                                                       "each as typed, and the other terms searched with it",
+                       "items": {"type": "object", "properties": {
+                           "typed": {"type": "string"}, "also": {"type": "array", "items": {"type": "string"}}}}},
+        "synonyms_version": {"type": "string", "description": "version of the synonym table used (a hash of its groups)"}}},
     "TemplateField": {"type": "object", "required": ["name", "path", "type", "label_zh", "label_en", "required"],
                       "properties": {
         "name": {"type": "string"}, "path": {"type": "string", "description": "party_a.name, services[].hours"},
