@@ -1,31 +1,67 @@
-"""Accuracy of docsvc.core.classify on the labelled set in tests/data/classify/.
+"""Accuracy, calibration and speed of docsvc.core.classify.
 
-    .venv/bin/python bench/eval_classify.py               # held-out test split (the figures)
-    .venv/bin/python bench/eval_classify.py --cv 5        # k-fold on the TRAIN split only
+    .venv/bin/python bench/eval_classify.py                # labelled set: held-out test split
+    .venv/bin/python bench/eval_classify.py --cv 5         # labelled set: k-fold on the TRAIN split
     .venv/bin/python bench/eval_classify.py --fit-temperature
+    .venv/bin/python bench/eval_classify.py --sets         # every set: docsvc vs the baseline
+    .venv/bin/python bench/eval_classify.py --sets ui,questions --folds 5
+    .venv/bin/python bench/eval_classify.py --grid         # model settings compared over the sets
+    .venv/bin/python bench/eval_classify.py --timing       # 5,000 documents: training, latency
 
-Rules and model settings are tuned with --cv and --fit-temperature, which never read the test
-split; the default run reports on the test split: rules only, and rules + a model trained on
-the train split.
+The labelled set is tests/data/classify/: rules and model settings are tuned with --cv and
+--fit-temperature, which never read its test split.
+
+--sets compares, under the same stratified k-fold cross-validation, docsvc (train() on the
+training folds, suggest() on the held-out one, the label as the doc type, or as the category
+for the labelled set's categories) with a plain baseline: TF-IDF of character 1–3-grams and a
+linear SVM, scikit-learn's defaults. The sets:
+
+* labelled-type, labelled-cat, untitled-type: tests/data/classify/ (the last without titles and
+  heading lines, as scans arrive);
+* statutes (articles → the law they belong to), civil-books (civil code articles → its book),
+  questions (plain-language questions → the law of the article that answers them): read from
+  /work/shared/eval/plain-questions/ when present, never copied into the repository;
+* ui: the Chinese translations of program messages installed on this machine
+  (/usr/share/locale/zh_CN) → the program they belong to: short texts, dozens of classes;
+* generated-short, generated-long: word salad from jieba's dictionary with each class's own
+  topic words, 60 classes of very unequal size (2 to 60 samples).
+
+--grid retrains docsvc with other settings (the module's constants) and prints the accuracy
+per set and the mean gain over the baseline: settings are chosen on that mean, never on one
+set.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
+import gettext
+import json
 import math
+import random
+import re
+import statistics
 import sys
 import time
+import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from docsvc.core import classify
 
 DATA = ROOT / "tests" / "data" / "classify"
+PLAIN_QUESTIONS = Path("/work/shared/eval/plain-questions")
+LOCALE = Path("/usr/share/locale/zh_CN/LC_MESSAGES")
+
+
+# --- the labelled set (train/test split) -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -143,12 +179,419 @@ def fit_temperature(train_docs: list[Doc]) -> None:
         print(f"{target}: temperature {best[0]} (log loss {best[1] / len(results):.3f})")
 
 
+# --- labelled sets for cross-validation -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    text: str
+    title: str
+    label: str
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    name: str
+    what: str
+    target: str  # the Suggestion field the label goes to
+    items: list[Item]
+
+
+def _labelled(target: str, untitled: bool = False) -> list[Item]:
+    docs = load_docs()
+    if untitled:
+        docs = [d.untitled() for d in docs]
+    return [Item(d.text, d.title, getattr(d, target)) for d in docs]
+
+
+_ARTICLE_RE = re.compile(r"第[零〇一二三四五六七八九十百千]+条.*$")
+
+
+def _law(title: str) -> str:
+    return _ARTICLE_RE.sub("", title)
+
+
+def _articles() -> list[dict[str, str]]:
+    with (PLAIN_QUESTIONS / "corpus.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def _at_least(items: list[Item], n: int) -> list[Item]:
+    sizes = Counter(i.label for i in items)
+    return [i for i in items if sizes[i.label] >= n]
+
+
+def statutes() -> list[Item]:
+    """Each article's text (its title, which names the law, left out) → its law."""
+    return _at_least([Item(a["text"], "", _law(a["title"])) for a in _articles()], 4)
+
+
+_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+_DIGITS["〇"] = 0
+_UNITS = {"十": 10, "百": 100, "千": 1000}
+# The civil code's books by their last article.
+_CIVIL_BOOKS = ((204, "总则"), (462, "物权"), (988, "合同"), (1039, "人格权"),
+                (1118, "婚姻家庭"), (1163, "继承"), (1260, "侵权责任"))
+
+
+def _chinese_number(s: str) -> int:
+    total = digit = 0
+    for ch in s:
+        if ch in _DIGITS:
+            digit = _DIGITS[ch]
+        else:
+            total += (digit or 1) * _UNITS[ch]
+            digit = 0
+    return total + digit
+
+
+def civil_books() -> list[Item]:
+    out = []
+    for a in _articles():
+        m = re.match(r"中华人民共和国民法典第([零〇一二三四五六七八九十百千]+)条", a["title"])
+        if m:
+            n = _chinese_number(m.group(1))
+            out.append(Item(a["text"], "", next(book for last, book in _CIVIL_BOOKS if n <= last)))
+    return out
+
+
+def questions() -> list[Item]:
+    """Each question → the law of the articles that answer it (the most frequent one)."""
+    law = {a["id"]: _law(a["title"]) for a in _articles()}
+    answers: dict[str, Counter[str]] = defaultdict(Counter)
+    with (PLAIN_QUESTIONS / "qrels.tsv").open(encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            q, d = line.split()
+            answers[q][law[d]] += 1
+    out = []
+    with (PLAIN_QUESTIONS / "queries.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            q = json.loads(line)
+            if answers[q["id"]]:
+                out.append(Item(q["text"], "", answers[q["id"]].most_common(1)[0][0]))
+    return _at_least(out, 4)
+
+
+def ui_messages(min_per_class: int = 25, cap: int = 60) -> list[Item]:
+    """Translated program messages → the program (message catalog) they come from; messages
+    found in more than one catalog and the ISO code lists (names of places and languages) are
+    left out, each catalog gives at most ``cap`` messages."""
+    by: dict[str, set[str]] = defaultdict(set)
+    for path in sorted(LOCALE.glob("*.mo")):
+        name = re.sub(r"-\d+$", "", path.stem)
+        if name.startswith("iso_"):
+            continue
+        try:
+            with path.open("rb") as f:
+                catalog = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
+        except Exception:
+            continue
+        for key, value in catalog.items():
+            if key and isinstance(value, str) and re.search("[\u4e00-\u9fff]", value):
+                by[name].add(value.strip())
+    owners = Counter(v for values in by.values() for v in values)
+    rng = random.Random(0)
+    out = []
+    for name in sorted(by):
+        values = sorted(v for v in by[name] if owners[v] == 1)
+        if len(values) >= min_per_class:
+            rng.shuffle(values)
+            out += [Item(v, "", name) for v in values[:cap]]
+    return out
+
+
+def generated(n_classes: int, words: tuple[int, int], *, seed: int, topic_share: float = 0.3,
+              sizes: tuple[int, int] = (2, 60)) -> list[Item]:
+    """Word salad from jieba's dictionary (weighted by frequency) where a share of the words
+    are the class's own topic words; classes overlap (each draws half its topic words from a
+    pool shared with its neighbours), and their sizes fall from sizes[1] to sizes[0]."""
+    from corpus import Vocabulary
+
+    vocab = Vocabulary.from_jieba()
+    rng = random.Random(seed)
+    pool = vocab.band(rng, 0.3, 0.95, 40 * n_classes)
+    topics = []
+    for c in range(n_classes):
+        shared = pool[(c // 3) * 30:(c // 3) * 30 + 30]  # three neighbouring classes share these
+        own = pool[len(pool) // 2 + c * 15: len(pool) // 2 + c * 15 + 15]
+        topics.append(own + rng.sample(shared, 15))
+    out = []
+    for c in range(n_classes):
+        size = round(sizes[1] * (sizes[0] / sizes[1]) ** (c / max(n_classes - 1, 1)))
+        for _ in range(size):
+            n = rng.randint(*words)
+            body = [rng.choice(topics[c]) if rng.random() < topic_share else w
+                    for w in vocab.sample(rng, n)]
+            out.append(Item("".join(body), "", f"类别{c:03d}"))
+    return out
+
+
+SETS: dict[str, tuple[str, str, Callable[[], list[Item]], Callable[[], bool]]] = {
+    # name: (what, target, loader, available)
+    "labelled-type": ("docsvc labelled set → document type (titled)", "doc_type",
+                      lambda: _labelled("doc_type"), lambda: True),
+    "labelled-cat": ("docsvc labelled set → service category (titled)", "service_category",
+                     lambda: _labelled("service_category"), lambda: True),
+    "untitled-type": ("docsvc labelled set → document type, no title or heading", "doc_type",
+                      lambda: _labelled("doc_type", untitled=True), lambda: True),
+    "statutes": ("statute articles → their law (laws with ≥ 4 articles)", "doc_type", statutes,
+                 lambda: (PLAIN_QUESTIONS / "corpus.jsonl").exists()),
+    "civil-books": ("civil code articles → its book", "doc_type", civil_books,
+                    lambda: (PLAIN_QUESTIONS / "corpus.jsonl").exists()),
+    "questions": ("plain-language legal questions → law of the answer", "doc_type", questions,
+                  lambda: (PLAIN_QUESTIONS / "qrels.tsv").exists()),
+    "ui": ("program messages (zh_CN) → program", "doc_type", ui_messages,
+           lambda: LOCALE.is_dir()),
+    "generated-short": ("generated, 60 classes, 6–15 words", "doc_type",
+                        lambda: generated(60, (6, 15), seed=1), lambda: True),
+    "generated-long": ("generated, 60 classes, 40–200 words", "doc_type",
+                       lambda: generated(60, (40, 200), seed=2, topic_share=0.1), lambda: True),
+}
+
+
+def load_set(name: str) -> LabelSet:
+    what, target, loader, _ = SETS[name]
+    return LabelSet(name, what, target, loader())
+
+
+def _splits(labels: list[str], k: int) -> list[tuple[list[int], list[int]]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # classes smaller than k
+        return [(list(a), list(b)) for a, b in
+                StratifiedKFold(k, shuffle=True, random_state=0).split(labels, labels)]
+
+
+@dataclass
+class Run:
+    gold: list[str]
+    pred: list[str]
+    conf: list[float]
+    train_s: list[float]
+    latency_ms: list[float]
+
+    @property
+    def accuracy(self) -> float:
+        return accuracy(self.gold, self.pred)
+
+
+def run_docsvc(ls: LabelSet, splits: list[tuple[list[int], list[int]]], *, timed: bool = True) -> Run:
+    run = Run([], [], [], [], [])
+    for train_idx, test_idx in splits:
+        samples = []
+        for i in train_idx:
+            it = ls.items[i]
+            samples.append(classify.LabeledSample(it.text, it.title, **{ls.target: it.label}))
+        t0 = time.perf_counter()
+        model = classify.train(samples)
+        run.train_s.append(time.perf_counter() - t0)
+        for i in test_idx:
+            it = ls.items[i]
+            t0 = time.perf_counter()
+            label = getattr(classify.suggest(it.text, it.title, model=model), ls.target)
+            if timed:
+                run.latency_ms.append((time.perf_counter() - t0) * 1000)
+            run.gold.append(it.label)
+            run.pred.append(label.value)
+            run.conf.append(label.confidence)
+    return run
+
+
+def run_baseline(ls: LabelSet, splits: list[tuple[list[int], list[int]]]) -> Run:
+    """TF-IDF of character 1–3-grams + LinearSVC, scikit-learn's defaults."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    run = Run([], [], [], [], [])
+    texts = [f"{it.title}\n{it.text}" for it in ls.items]
+    for train_idx, test_idx in splits:
+        t0 = time.perf_counter()
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3))
+        x = vec.fit_transform([texts[i] for i in train_idx])
+        svm = LinearSVC().fit(x, [ls.items[i].label for i in train_idx])
+        run.train_s.append(time.perf_counter() - t0)
+        run.pred.extend(svm.predict(vec.transform([texts[i] for i in test_idx])))
+        run.gold.extend(ls.items[i].label for i in test_idx)
+    return run
+
+
+def confused_pairs(run: Run, n: int = 5) -> list[tuple[str, str, int]]:
+    pairs = Counter((g, p) for g, p in zip(run.gold, run.pred) if g != p)
+    return [(g, p, c) for (g, p), c in pairs.most_common(n)]
+
+
+def calibration(run: Run) -> str:
+    """Accuracy within confidence bands: a confidence means what it says when the accuracy of
+    the suggestions given it is about the confidence."""
+    bands = [(0.0, 0.3), (0.3, 0.6), (0.6, 0.8), (0.8, 0.95), (0.95, 1.01)]
+    parts = []
+    for lo, hi in bands:
+        sel = [g == p for g, p, c in zip(run.gold, run.pred, run.conf) if lo <= c < hi]
+        if sel:
+            parts.append(f"[{lo:.2f},{min(hi, 1):.2f}) {len(sel)} at {sum(sel) / len(sel):.0%}")
+    return "; ".join(parts)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+def compare_sets(names: list[str], k: int) -> None:
+    rows = []
+    for name in names:
+        ls = load_set(name)
+        sizes = Counter(it.label for it in ls.items)
+        splits = _splits([it.label for it in ls.items], k)
+        base = run_baseline(ls, splits)
+        ours = run_docsvc(ls, splits)
+        lengths = sorted(len(it.title) + len(it.text) for it in ls.items)
+        print(f"\n== {name}: {ls.what}")
+        print(f"   {len(ls.items)} texts, {len(sizes)} classes ({min(sizes.values())}–"
+              f"{max(sizes.values())} per class), median {lengths[len(lengths) // 2]} characters; "
+              f"{k}-fold cross-validation")
+        print(f"   docsvc   accuracy {ours.accuracy:6.1%}   training {statistics.mean(ours.train_s):6.2f} s "
+              f"per fold   suggestion p50 {_percentile(ours.latency_ms, 0.5):5.1f} ms  "
+              f"p95 {_percentile(ours.latency_ms, 0.95):5.1f} ms")
+        print(f"   baseline accuracy {base.accuracy:6.1%}   training {statistics.mean(base.train_s):6.2f} s "
+              f"per fold   (char 1–3-gram TF-IDF + LinearSVC)")
+        sure = [g == p for g, p, c in zip(ours.gold, ours.pred, ours.conf) if c >= classify.REVIEW_THRESHOLD]
+        print(f"   confidence ≥ {classify.REVIEW_THRESHOLD}: {len(sure)}/{len(ours.gold)} suggestions, "
+              f"{(sum(sure) / len(sure)) if sure else float('nan'):.1%} right; bands: {calibration(ours)}")
+        print("   most confused (gold → suggested, times): "
+              + "; ".join(f"{g} → {p} ×{c}" for g, p, c in confused_pairs(ours)))
+        rows.append((name, ours.accuracy, base.accuracy, _percentile(ours.latency_ms, 0.95)))
+    print("\n| set | docsvc | baseline | gain | p95 ms |\n|---|---|---|---|---|")
+    for name, a, b, p95 in rows:
+        print(f"| {name} | {a:.1%} | {b:.1%} | {100 * (a - b):+.1f} | {p95:.1f} |")
+
+
+# Settings --grid tries: each a set of module constants.
+GRID: dict[str, dict[str, object]] = {
+    "current": {},
+    "idf only": {"WEIGHTINGS": (classify.Weighting(idf=True, c=0.5),)},
+    "tf only": {"WEIGHTINGS": (classify.Weighting(idf=False, c=1.0),)},
+    "idf, C=1": {"WEIGHTINGS": (classify.Weighting(idf=True, c=1.0),)},
+    "tf, C=0.5": {"WEIGHTINGS": (classify.Weighting(idf=False, c=0.5),)},
+    "words ×0.5": {"WORD_WEIGHT": 0.5},
+    "chars 1–4": {"CHAR_NGRAMS": (1, 4)},
+    "one fold": {"CALIBRATION_ROWS": 1},
+}
+
+
+def grid(names: list[str], k: int, settings: list[str]) -> None:
+    sets = [load_set(n) for n in names]
+    splits = {ls.name: _splits([it.label for it in ls.items], k) for ls in sets}
+    base = {ls.name: run_baseline(ls, splits[ls.name]).accuracy for ls in sets}
+    print(f"{'setting':14s}" + "".join(f"{n[:13]:>14s}" for n in names) + "   mean gain")
+    print(f"{'baseline':14s}" + "".join(f"{base[n]:14.1%}" for n in names))
+    for setting in settings:
+        saved = {key: getattr(classify, key) for key in GRID[setting]}
+        try:
+            for key, value in GRID[setting].items():
+                setattr(classify, key, value)
+            accs = {ls.name: run_docsvc(ls, splits[ls.name], timed=False).accuracy for ls in sets}
+        finally:
+            for key, value in saved.items():
+                setattr(classify, key, value)
+        gain = statistics.mean(100 * (accs[n] - base[n]) for n in names)
+        print(f"{setting:14s}" + "".join(f"{accs[n]:14.1%}" for n in names) + f"   {gain:+.2f}",
+              flush=True)
+
+
+# --- speed -----------------------------------------------------------------------------------
+
+
+def timing_samples(n: int, *, seed: int = 3) -> Iterator[classify.LabeledSample]:
+    """``n`` documents of 300–8,000 characters (median ~1,500), both labels confirmed: word
+    salad with each doc type's and category's topic words, and a title naming the type."""
+    from corpus import Vocabulary
+
+    from docsvc.core.model import BUILTIN_DOC_TYPES, ServiceCategory
+
+    vocab = Vocabulary.from_jieba()
+    rng = random.Random(seed)
+    types = [c.code for c in BUILTIN_DOC_TYPES]
+    categories = [c.value for c in ServiceCategory]
+    pool = vocab.band(rng, 0.3, 0.95, 40 * (len(types) + len(categories)))
+    topic = {label: pool[i * 40:(i + 1) * 40] for i, label in enumerate(types + categories)}
+    for i in range(n):
+        doc_type, category = rng.choice(types), rng.choice(categories)
+        chars = int(min(8000, max(300, rng.lognormvariate(math.log(1500), 0.8))))
+        words = []
+        size = 0
+        while size < chars:
+            r = rng.random()
+            w = (rng.choice(topic[doc_type]) if r < 0.05 else rng.choice(topic[category])
+                 if r < 0.1 else vocab.sample(rng, 1)[0])
+            words.append(w + ("。" if rng.random() < 0.08 else ""))
+            size += len(words[-1])
+        title = "".join(vocab.sample(rng, 2)) + rng.choice(topic[doc_type])
+        yield classify.LabeledSample("".join(words), title, doc_type, category, key=str(i))
+
+
+def timing(n: int) -> None:
+    samples = list(timing_samples(n + 500))
+    train, held = samples[:n], samples[n:]
+    t0 = time.perf_counter()
+    model = classify.train(train)
+    took = time.perf_counter() - t0
+    print(f"trained on {n} documents ({statistics.median(len(s.text) for s in train):.0f} "
+          f"characters median) in {took:.1f} s")
+    for t in classify.TARGETS:
+        tm = model.targets[t]
+        if tm is not None:
+            print(f"  {t}: {len(tm.classes)} classes, held-out accuracy {tm.held_out_accuracy:.1%}, "
+                  f"temperature {tm.temperature:.3f}, rule weight {tm.rule_weight}")
+    latencies = []
+    right = Counter()
+    for s in held:
+        t0 = time.perf_counter()
+        sug = classify.suggest(s.text, s.title, model=model)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        right["doc_type"] += sug.doc_type.value == s.doc_type
+        right["service_category"] += sug.service_category.value == s.service_category
+    print(f"suggestion latency over {len(held)} documents: p50 {_percentile(latencies, 0.5):.1f} ms, "
+          f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms; accuracy "
+          + ", ".join(f"{t} {c / len(held):.1%}" for t, c in right.items()))
+    for chars in (20_000, 100_000):
+        s = held[0]
+        text = (s.text * (chars // len(s.text) + 1))[:chars]
+        t0 = time.perf_counter()
+        for _ in range(5):
+            classify.suggest(text, s.title, model=model)
+        print(f"a {chars:,}-character document: {(time.perf_counter() - t0) / 5 * 1000:.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation on the train split")
     ap.add_argument("--fit-temperature", action="store_true")
     ap.add_argument("--detail", action="store_true", help="per-class figures and misses")
+    ap.add_argument("--sets", nargs="?", const="all", metavar="NAMES",
+                    help="compare docsvc with the baseline on these sets (comma-separated; all)")
+    ap.add_argument("--grid", nargs="?", const="all", metavar="SETTINGS",
+                    help=f"compare settings ({', '.join(GRID)}) on --sets")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--timing", type=int, nargs="?", const=5000, metavar="N",
+                    help="train on N generated documents, measure suggestion latency")
     args = ap.parse_args()
+
+    if args.sets or args.grid:
+        names = [n for n in SETS if SETS[n][3]()] if args.sets in (None, "all") else args.sets.split(",")
+        missing = [n for n in names if n not in SETS]
+        if missing:
+            sys.exit(f"unknown sets {missing}; known: {', '.join(SETS)}")
+        if args.grid:
+            grid(names, args.folds, list(GRID) if args.grid == "all" else args.grid.split(","))
+        else:
+            compare_sets(names, args.folds)
+        return
+    if args.timing:
+        timing(args.timing)
+        return
 
     docs = load_docs()
     train_docs = [d for d in docs if d.split == "train"]

@@ -30,10 +30,12 @@ import pickle
 import re
 import tempfile
 import weakref
-from collections import Counter
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import count, repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -389,20 +391,37 @@ CHAR_NGRAMS = (1, 3)
 # The word block's weight beside the character block (each block has unit length).
 WORD_WEIGHT = 1.0
 # The model keeps one float32 weight per class and feature, so the vocabulary is capped (the
-# most frequent features are kept): 20 classes × 300,000 features take 24 MB.
+# features in most documents are kept): 20 classes × 300,000 features take 24 MB.
 MAX_CHAR_FEATURES = 200_000
 MAX_WORD_FEATURES = 100_000
-# The linear SVM's regularisation (scikit-learn's C). Chosen by cross-validation over several
-# labelled sets, see bench/eval_classify.py --grid.
-SVM_C = 0.5
-# Confidences are calibrated on held-out folds: the training set is cut into this many folds
-# (each class spread over them), and a model trained without a fold scores it, until
-# CALIBRATION_ROWS documents have been scored: past a thousand, more rows hardly move the two
-# numbers fitted on them, and each fold costs another training.
+
+
+@dataclass(frozen=True)
+class Weighting:
+    """How features are weighed and how hard the SVM may fit them.
+
+    ``idf``: TF-IDF, or term frequency alone. Inverse document frequency says a rare feature
+    says more, which holds where classes are topics (news, disciplines: rare terms name them)
+    and fails where they are forms (contracts, minutes, reports: the signal is in common words
+    like 甲方, 会议, 本月, and idf drowns it in rare names and numbers). Cross-validation over
+    several sets found neither right everywhere, so each training run tries both on held-out
+    folds and keeps the better. ``c``: the SVM's C for that weighting (without idf the features
+    of a document are spread over common words, and it wants a looser fit)."""
+
+    idf: bool
+    c: float
+
+
+WEIGHTINGS: tuple[Weighting, ...] = (Weighting(idf=True, c=0.5), Weighting(idf=False, c=1.0))
+# Held-out folds: the training set is cut into this many folds (each class spread over them)
+# and a model trained without a fold scores it, fold after fold until CALIBRATION_ROWS
+# documents have been scored (past a thousand, more rows hardly move what is fitted on them,
+# and each fold costs a training). On them: the weighting is chosen, and the confidences are
+# calibrated.
 CALIBRATION_FOLDS = 5
 CALIBRATION_ROWS = 1000
 # Candidate temperatures and rule weights for the calibration (see _calibrate).
-_TEMPERATURES = tuple(float(t) for t in (0.01 * 1.2 ** i for i in range(32)))  # 0.01 … 2.8
+_TEMPERATURES = tuple(0.01 * 1.2 ** i for i in range(32))  # 0.01 … 2.8
 _RULE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -411,14 +430,35 @@ def _doc(text: str, title: str) -> tuple[str, str]:
 
 
 _SPACE_RE = re.compile(r"\s+")
+# A character n-gram is one integer: each code point + 1 in 21 bits (Unicode ends below 2**21),
+# the first character highest, so 1-, 2- and 3-grams never share a number and the analysis
+# runs in numpy. Counting n-gram strings in Python dictionaries took most of a training run.
+_CHAR_BITS = 21
+_CHAR_MASK = (1 << _CHAR_BITS) - 1
 
 
-def _char_grams(doc: tuple[str, str]) -> list[str]:
-    """Character 1–3-grams of the title and the text, normalised, a run of white space as one
-    space."""
+def _char_grams(doc: tuple[str, str]) -> tuple[Any, Any]:
+    """The character n-grams of the title and the text (normalised, a run of white space as
+    one space): their numbers, sorted and distinct, and their counts."""
     s = _SPACE_RE.sub(" ", textmod.normalize(f"{doc[0]}\n{doc[1]}")).strip()
+    codes = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + 1
     lo, hi = CHAR_NGRAMS
-    return [s[i:i + n] for n in range(lo, hi + 1) for i in range(len(s) - n + 1)]
+    grams = []
+    for n in range(lo, hi + 1):
+        if len(codes) >= n:
+            g = codes[:len(codes) - n + 1].copy()
+            for i in range(1, n):
+                g = (g << np.uint64(_CHAR_BITS)) | codes[i:len(codes) - n + 1 + i]
+            grams.append(g)
+    return np.unique(np.concatenate(grams) if grams else codes, return_counts=True)
+
+
+def _gram_text(gram: int) -> str:
+    chars = []
+    while gram:
+        chars.append(chr((gram & _CHAR_MASK) - 1))
+        gram >>= _CHAR_BITS
+    return "".join(reversed(chars))
 
 
 def _word_features(doc: tuple[str, str]) -> list[str]:
@@ -429,103 +469,160 @@ def _word_features(doc: tuple[str, str]) -> list[str]:
     return [f"t:{w}" for w in title_words] + title_words + textmod.words(body)
 
 
-@dataclass(frozen=True)
-class _Block:
-    """TF-IDF of one kind of feature as scikit-learn's TfidfVectorizer computes it (sublinear
-    tf, smoothed idf, unit length), written out because its vocabulary building sorts and
-    counts in Python per token and took most of a training run, and its per-call checks most
-    of a suggestion's time."""
+def _top(df: Any, max_features: int) -> Any:
+    """The features in most documents, in their original order: a feature seen once says
+    little about a class."""
+    if len(df) <= max_features:
+        return np.arange(len(df))
+    return np.sort(np.argsort(-df, kind="stable")[:max_features])
 
-    vocabulary: dict[str, int]
-    idf: Any  # float32, per feature
+
+def _tf_rows(lengths: Sequence[int], cols: Any, tf: Any, n_features: int) -> Any:
+    """CSR rows of sublinear term frequencies (1 + log tf) from each document's (column,
+    count) pairs; column -1 is a feature outside the vocabulary."""
+    import scipy.sparse
+
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    known = cols >= 0
+    row, cols = row[known], cols[known]
+    data = 1 + np.log(tf[known].astype(np.float32))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(lengths)))])
+    x = scipy.sparse.csr_matrix((data, cols, indptr), shape=(len(lengths), n_features))
+    x.sort_indices()
+    return x
+
+
+def _idf(df: Any, n_docs: int) -> Any:
+    """scikit-learn's smoothed idf."""
+    return (np.log((1 + n_docs) / (1 + df.astype(np.float64))) + 1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _CharBlock:
+    grams: Any  # sorted gram numbers (uint64); a gram's column is its position
+    idf: Any  # float32 per column
 
     @classmethod
-    def fit(cls, counts: Sequence[Counter[str]], max_features: int) -> _Block:
-        df: Counter[str] = Counter()
+    def fit(cls, analysed: Sequence[tuple[Any, Any]], max_features: int) -> tuple[_CharBlock, Any]:
+        """The block and the documents' term-frequency rows."""
+        all_ids = np.concatenate([ids for ids, _ in analysed])
+        grams, df = np.unique(all_ids, return_counts=True)
+        kept = _top(df, max_features)
+        block = cls(grams[kept], _idf(df[kept], len(analysed)))
+        return block, block.rows(analysed, all_ids)
+
+    def rows(self, analysed: Sequence[tuple[Any, Any]], all_ids: Any = None) -> Any:
+        if all_ids is None:
+            all_ids = np.concatenate([ids for ids, _ in analysed])
+        cols = np.searchsorted(self.grams, all_ids)
+        cols[cols == len(self.grams)] = 0
+        cols = np.where(self.grams[cols] == all_ids, cols, -1)
+        tf = np.concatenate([t for _, t in analysed])
+        return _tf_rows([len(ids) for ids, _ in analysed], cols, tf, len(self.grams))
+
+
+@dataclass(frozen=True)
+class _WordBlock:
+    vocabulary: dict[str, int]  # word → column
+    idf: Any
+
+    @classmethod
+    def fit(cls, counts: Sequence[Counter[str]], max_features: int) -> tuple[_WordBlock, Any]:
+        """The block and the documents' term-frequency rows."""
+        ids: defaultdict[str, int] = defaultdict(count().__next__)  # a new word: the next number
+        cols: list[int] = []
         for c in counts:
-            df.update(c.keys())
-        # The features in most documents are kept: one seen once says little about a class.
-        kept = df.most_common(max_features) if len(df) > max_features else list(df.items())
-        n = len(counts)
-        vocabulary = {term: i for i, (term, _) in enumerate(kept)}
-        idf = np.log((1 + n) / (1 + np.array([d for _, d in kept], dtype=np.float64))) + 1
-        return cls(vocabulary, idf.astype(np.float32))
+            cols.extend(map(ids.__getitem__, c))
+        all_cols = np.array(cols, dtype=np.int64)
+        df = np.bincount(all_cols, minlength=len(ids))
+        kept = _top(df, max_features)
+        column = np.full(len(ids), -1, dtype=np.int64)
+        column[kept] = np.arange(len(kept))
+        vocabulary = {w: int(column[i]) for w, i in ids.items() if column[i] >= 0}
+        tf = np.array([n for c in counts for n in c.values()], dtype=np.int64)
+        return (cls(vocabulary, _idf(df[kept], len(counts))),
+                _tf_rows([len(c) for c in counts], column[all_cols], tf, len(kept)))
 
-    def rows(self, counts: Sequence[Counter[str]], weight: float) -> Any:
-        """One unit-length row per document, scaled by ``weight``."""
-        import scipy.sparse
-
-        vocabulary = self.vocabulary
-        indptr = [0]
-        indices: list[int] = []
-        tf: list[int] = []
+    def rows(self, counts: Sequence[Counter[str]]) -> Any:
+        get = self.vocabulary.get
+        cols: list[int] = []
         for c in counts:
-            found = [(vocabulary[t], n) for t, n in c.items() if t in vocabulary]
-            indices.extend(j for j, _ in found)
-            tf.extend(n for _, n in found)
-            indptr.append(len(indices))
-        cols = np.array(indices, dtype=np.int64)
-        data = (1 + np.log(np.array(tf, dtype=np.float32))) * self.idf[cols]
-        x = scipy.sparse.csr_matrix((data, cols, np.array(indptr)),
-                                    shape=(len(counts), len(vocabulary)), dtype=np.float32)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-        norms[norms == 0] = 1
-        return scipy.sparse.diags((weight / norms).astype(np.float32)) @ x
+            cols.extend(map(get, c, repeat(-1)))  # -1: not in the vocabulary
+        tf = np.array([n for c in counts for n in c.values()], dtype=np.int64)
+        return _tf_rows([len(c) for c in counts], np.array(cols, dtype=np.int64), tf,
+                        len(self.vocabulary))
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, for _NAMES
+# Documents as term-frequency rows of both blocks, before a Weighting applies.
+_Counts = tuple[Any, Any]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, for _WORDS
 class _Features:
-    """Character n-grams beside words, each block TF-IDF of unit length: one sparse row per
-    document (characters first)."""
+    """Character n-grams beside words: sublinear term frequencies, weighed (with or without
+    idf, see :class:`Weighting`) and each block brought to unit length, the words' block then
+    times ``word_weight``; one sparse row per document, characters first. With idf, as
+    scikit-learn's TfidfVectorizer(sublinear_tf=True) computes it; written out because its
+    vocabulary building counts strings in Python token by token, which took most of a training
+    run, and its checks on every call most of a suggestion's time."""
 
-    chars: _Block
-    words: _Block
+    chars: _CharBlock
+    words: _WordBlock
     word_weight: float
 
-    def transform(self, docs: Sequence[tuple[str, str]]) -> Any:
-        import scipy.sparse
-
-        chars = self.chars.rows([Counter(_char_grams(d)) for d in docs], 1.0)
-        words = self.words.rows([Counter(_word_features(d)) for d in docs], self.word_weight)
-        return scipy.sparse.hstack([chars, words], format="csr")
-
     @classmethod
-    def fit(cls, docs: Sequence[tuple[str, str]]) -> tuple[_Features, Any]:
-        """The fitted features and the documents' matrix (each document analysed once)."""
+    def fit(cls, docs: Sequence[tuple[str, str]]) -> tuple[_Features, _Counts]:
+        """The fitted features and the documents' counts (each document analysed once)."""
+        chars, x_chars = _CharBlock.fit([_char_grams(d) for d in docs], MAX_CHAR_FEATURES)
+        words, x_words = _WordBlock.fit([Counter(_word_features(d)) for d in docs],
+                                        MAX_WORD_FEATURES)
+        return cls(chars, words, WORD_WEIGHT), (x_chars, x_words)
+
+    def counts(self, docs: Sequence[tuple[str, str]]) -> _Counts:
+        return (self.chars.rows([_char_grams(d) for d in docs]),
+                self.words.rows([Counter(_word_features(d)) for d in docs]))
+
+    def weigh(self, counts: _Counts, weighting: Weighting) -> Any:
         import scipy.sparse
 
-        char_counts = [Counter(_char_grams(d)) for d in docs]
-        word_counts = [Counter(_word_features(d)) for d in docs]
-        features = cls(_Block.fit(char_counts, MAX_CHAR_FEATURES),
-                       _Block.fit(word_counts, MAX_WORD_FEATURES), WORD_WEIGHT)
-        x = scipy.sparse.hstack([features.chars.rows(char_counts, 1.0),
-                                 features.words.rows(word_counts, WORD_WEIGHT)], format="csr")
-        return features, x
+        blocks = []
+        for x, block, weight in zip(counts, (self.chars, self.words), (1.0, self.word_weight)):
+            if weighting.idf:
+                x = x @ scipy.sparse.diags(block.idf)
+            norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+            norms[norms == 0] = 1
+            blocks.append(scipy.sparse.diags((weight / norms).astype(np.float32)) @ x)
+        return scipy.sparse.hstack(blocks, format="csr")
 
-    def names(self) -> list[str]:
-        """Feature names by column, built once per model (for explanations)."""
-        names = _NAMES.get(self)
-        if names is None:
-            names = [""] * (len(self.chars.vocabulary) + len(self.words.vocabulary))
-            for term, j in self.chars.vocabulary.items():
-                names[j] = term
-            offset = len(self.chars.vocabulary)
+    @property
+    def n_chars(self) -> int:
+        return len(self.chars.grams)
+
+    def name(self, column: int) -> str:
+        """A feature's name (for explanations): a character n-gram or a word."""
+        if column < self.n_chars:
+            return _gram_text(int(self.chars.grams[column]))
+        words = _WORDS.get(self)
+        if words is None:  # built once per model
+            words = [""] * len(self.words.vocabulary)
             for term, j in self.words.vocabulary.items():
-                names[offset + j] = term
-            _NAMES[self] = names
-        return names
+                words[j] = term
+            _WORDS[self] = words
+        return words[column - self.n_chars]
 
 
-_NAMES: weakref.WeakKeyDictionary[_Features, list[str]] = weakref.WeakKeyDictionary()
+_WORDS: weakref.WeakKeyDictionary[_Features, list[str]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
 class _TargetModel:
-    """One target's model: a linear SVM per class (one against the rest) whose scores become
-    probabilities as softmax(score / temperature + rule_weight · log p_rules), the two numbers
-    fitted on held-out folds (see :func:`_calibrate`)."""
+    """One target's model: a linear SVM per class (one against the rest) over features weighed
+    by ``weighting``, whose scores become probabilities as softmax(score / temperature +
+    rule_weight · log p_rules); the weighting and the two numbers are chosen on held-out folds
+    (see :func:`_fit_target`)."""
 
     classes: tuple[str, ...]
+    weighting: Weighting
     coef: Any  # float32 array, classes × features
     intercept: Any  # float32 array, one per class
     temperature: float
@@ -591,12 +688,12 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     features = None
     targets: dict[str, _TargetModel | None] = {t: None for t in TARGETS}
     if rows:
-        # scikit-learn is imported only now (in _fit_svm): without enough labels (a
-        # new archive) there is nothing to fit, and importing it takes most of a second.
-        features, x = _Features.fit([_doc(s.text, s.title) for s in samples])
+        features, counts = _Features.fit([_doc(s.text, s.title) for s in samples])
+        weighed = {w: features.weigh(counts, w) for w in WEIGHTINGS}
         for target, idx in rows.items():
             labels = [str(getattr(samples[i], target)) for i in idx]
-            targets[target] = _fit_target(target, x[idx], labels, [samples[i] for i in idx])
+            targets[target] = _fit_target(target, {w: x[idx] for w, x in weighed.items()},
+                                          labels, [samples[i] for i in idx])
     return Model(
         model_version=MODEL_VERSION,
         features_version=FEATURES_VERSION,
@@ -609,15 +706,17 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     )
 
 
-def _fit_svm(x: Any, y: Any, n_classes: int) -> tuple[Any, Any]:
-    """(coef, intercept) over all ``n_classes`` class indices; a class absent from ``y`` gets
+def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
+    """(coef, intercept) over all ``n_classes`` class numbers; a class absent from ``y`` gets
     a score no document reaches."""
+    # Imported only now: without enough labels (a new archive) there is nothing to fit, and
+    # importing scikit-learn takes most of a second.
     from sklearn.svm import LinearSVC
 
     present = np.unique(y)
     coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
     intercept = np.full(n_classes, -1e4, dtype=np.float32)
-    svm = LinearSVC(C=SVM_C).fit(x, y)
+    svm = LinearSVC(C=c).fit(x, y)
     if len(present) == 2:  # one decision function for two classes: the second class's side
         coef[present] = np.vstack([-svm.coef_[0], svm.coef_[0]])
         intercept[present] = [-svm.intercept_[0], svm.intercept_[0]]
@@ -659,43 +758,69 @@ def _rule_log_prior(target: Target, rule_probs: Mapping[str, float], classes: Se
     return np.log(np.maximum([rule_probs.get(c, unknown) for c in classes], 1e-6))
 
 
-def _fit_target(target: Target, x: Any, labels: Sequence[str],
+@dataclass(frozen=True)
+class _HeldOut:
+    """One weighting's scores on the held-out documents, and the calibration fitted on them."""
+
+    weighting: Weighting
+    scores: Any  # held-out documents × classes
+    temperature: float
+    rule_weight: float
+    accuracy: float
+    log_loss: float
+
+
+def _fit_target(target: Target, xs: Mapping[Weighting, Any], labels: Sequence[str],
                 samples: Sequence[LabeledSample]) -> _TargetModel:
+    """Train one target: held-out folds choose the weighting (the more accurate, then the
+    surer) and calibrate it, then the chosen weighting is trained on every sample."""
     classes = tuple(sorted(set(labels)))
     y = np.searchsorted(classes, labels)
     k = len(classes)
-    # Held-out scores: fold by fold, a model trained on the other folds scores this one.
     fold = _folds(y, CALIBRATION_FOLDS)
-    held_scores: list[Any] = []
-    held_rows: list[Any] = []
+    held_out: list[tuple[Any, Any]] = []  # (held, rest) row numbers
     for f in range(CALIBRATION_FOLDS):
-        if sum(len(r) for r in held_rows) >= CALIBRATION_ROWS:
+        if sum(len(held) for held, _ in held_out) >= CALIBRATION_ROWS:
             break
         held, rest = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
-        if len(held) == 0 or len(np.unique(y[rest])) < 2:
-            continue
-        coef, intercept = _fit_svm(x[rest], y[rest], k)
-        scores = np.asarray(x[held] @ coef.T) + intercept
         # A document whose class the fold's model never saw says nothing about calibration.
-        seen = np.isin(y[held], y[rest])
-        held_scores.append(scores[seen])
-        held_rows.append(held[seen])
-    coef, intercept = _fit_svm(x, y, k)
-    temperature, rule_weight, accuracy = 1.0, 0.0, None
-    if held_rows:
-        rows = np.concatenate(held_rows)
-        scores = np.vstack(held_scores)
-        # The rules join only where they know some of the classes (the built-in targets).
-        rules = (_rule_log_probs(target, [samples[i] for i in rows], classes)
-                 if set(classes) & set(_LABELS[target]) else None)
-        temperature, rule_weight = _calibrate(scores, y[rows], rules)
-        accuracy = float(np.mean(scores.argmax(axis=1) == y[rows]))
-    return _TargetModel(classes, coef, intercept, temperature, rule_weight, len(labels), accuracy)
+        held = held[np.isin(y[held], y[rest])]
+        if len(held) and len(np.unique(y[rest])) >= 2:
+            held_out.append((held, rest))
+    if not held_out:  # too few samples for any fold: the first weighting, uncalibrated
+        w = WEIGHTINGS[0]
+        coef, intercept = _fit_svm(xs[w], y, k, w.c)
+        return _TargetModel(classes, w, coef, intercept, 1.0, 0.0, len(labels), None)
+    rows = np.concatenate([held for held, _ in held_out])
+    # The rules join only where they know some of the classes (the built-in targets).
+    rules = (_rule_log_probs(target, [samples[i] for i in rows], classes)
+             if set(classes) & set(_LABELS[target]) else None)
+    # The fits are independent and liblinear releases the GIL: two at a time use both cores
+    # of a small server.
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        fits = {w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c) for _, rest in held_out]
+                for w in WEIGHTINGS}
+        results = []
+        for w, futures in fits.items():
+            scores = np.vstack([xs[w][held] @ f.result()[0].T + f.result()[1]
+                                for (held, _), f in zip(held_out, futures)])
+            results.append(_held_out_result(w, np.asarray(scores), y[rows], rules))
+    best = max(results, key=lambda r: (r.accuracy, -r.log_loss))
+    coef, intercept = _fit_svm(xs[best.weighting], y, k, best.weighting.c)
+    return _TargetModel(classes, best.weighting, coef, intercept, best.temperature,
+                        best.rule_weight, len(labels), best.accuracy)
 
 
-def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float]:
-    """(temperature, rule weight) minimising the log loss of softmax(scores / temperature +
-    rule_weight · rules) on held-out documents.
+def _held_out_result(w: Weighting, scores: Any, gold: Any, rules: Any | None) -> _HeldOut:
+    temperature, rule_weight, loss = _calibrate(scores, gold, rules)
+    z = scores / temperature + (rule_weight * rules if rule_weight else 0.0)
+    return _HeldOut(w, scores, temperature, rule_weight,
+                    float(np.mean(z.argmax(axis=1) == gold)), loss)
+
+
+def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float, float]:
+    """(temperature, rule weight, log loss): those minimising the log loss of
+    softmax(scores / temperature + rule_weight · rules) on held-out documents.
 
     One temperature for all classes rather than a calibrator per class: with a hundred classes,
     many have a handful of samples, too few to fit anything of their own. The rule weight
@@ -712,13 +837,13 @@ def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float]
             loss = float(np.mean(log_norm - z[np.arange(len(gold)), gold]))
             if loss < best[0] - 1e-9:
                 best = (loss, temperature, rule_weight)
-    return best[1], best[2]
+    return best[1], best[2], best[0]
 
 
 def _model_label(tm: _TargetModel, x: Any, features: _Features,
                  rules: Label, rule_probs: Mapping[str, float], target: Target) -> Label:
-    """The label for one vectorised document ``x``: the model's calibrated probabilities,
-    moved by the rules' as far as the held-out documents showed it right."""
+    """The label for one weighed document ``x``: the model's calibrated probabilities, moved
+    by the rules' as far as the held-out documents showed it right."""
     z = tm.scores(x).astype(np.float64) / tm.temperature
     if tm.rule_weight:
         z = z + tm.rule_weight * _rule_log_prior(target, rule_probs, tm.classes)
@@ -736,20 +861,20 @@ def _model_terms(tm: _TargetModel, best: int, x: Any, features: _Features) -> tu
     """The words that pushed the document towards class ``best`` (feature value × weight),
     strongest first; character n-grams of two or more characters when no word did."""
     weighted = x.data * tm.coef[best, x.indices]
-    order = np.argsort(-weighted, kind="stable")
-    names = features.names()
-    n_chars = len(features.chars.vocabulary)
-    words: list[str] = []
-    grams: list[str] = []
-    for j in order:
-        if weighted[j] <= 0 or len(words) >= 5:
-            break
-        name = names[x.indices[j]]
-        if x.indices[j] >= n_chars:
-            words.append(name[2:] if name.startswith("t:") else name)
-        elif len(name.strip()) >= 2 and len(grams) < 5:
-            grams.append(name.strip())
-    return tuple(dict.fromkeys(words or grams))[:5]
+    is_word = x.indices >= features.n_chars
+    for wanted in (is_word, ~is_word):
+        picked = np.flatnonzero(wanted & (weighted > 0))
+        terms: list[str] = []
+        for j in picked[np.argsort(-weighted[picked], kind="stable")]:
+            name = features.name(int(x.indices[j])).strip()
+            name = name[2:] if name.startswith("t:") else name
+            if len(name) >= 2 or wanted is is_word:
+                terms.append(name)
+            if len(dict.fromkeys(terms)) >= 5:
+                break
+        if terms:
+            return tuple(dict.fromkeys(terms))[:5]
+    return ()
 
 
 # --- suggestion ------------------------------------------------------------------------------
@@ -763,17 +888,20 @@ def suggest(text: str, title: str = "", *, model: Model | None = None,
     text = text or ""
     title = title or ""
     zone, body = _zones(title, text[:HEAD_CHARS])
-    x = None
-    if model is not None and model.features is not None:
-        x = model.features.transform([_doc(text, title)])
+    features = model.features if model is not None else None
+    counts = features.counts([_doc(text, title)]) if features is not None else None
+    weighed: dict[Weighting, Any] = {}
     labels: dict[Target, Label] = {}
     for target in TARGETS:
         rules, rule_probs = _rules_label(target, _rule_scores(target, zone, body))
         tm = model.targets.get(target) if model is not None else None
-        if tm is None or x is None or model is None or model.features is None:
+        if tm is None or features is None or counts is None:
             labels[target] = rules
-        else:
-            labels[target] = _model_label(tm, x, model.features, rules, rule_probs, target)
+            continue
+        if tm.weighting not in weighed:
+            weighed[tm.weighting] = features.weigh(counts, tm.weighting)
+        labels[target] = _model_label(tm, weighed[tm.weighting], features, rules, rule_probs,
+                                      target)
     return Suggestion(labels["doc_type"], labels["service_category"],
                       suggest_project(text, title, known_projects))
 
