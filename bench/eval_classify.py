@@ -301,6 +301,23 @@ def ui_messages(min_per_class: int = 25, cap: int = 60) -> list[Item]:
     return out
 
 
+def place_names(min_per_class: int = 8) -> list[Item]:
+    """Chinese names of the world's provinces and regions (the ISO 3166-2 list's translation
+    installed on this machine) → the country, itself named in Chinese: very short texts, a
+    hundred classes, where transliteration habits of each language are the cue."""
+    iso = Path("/usr/share/iso-codes/json")
+    with (LOCALE / "iso_3166-2.mo").open("rb") as f:
+        regions = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
+    with (LOCALE / "iso_3166-1.mo").open("rb") as f:
+        countries = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
+    country = {c["alpha_2"]: countries.get(c["name"], c["name"])
+               for c in json.loads((iso / "iso_3166-1.json").read_text(encoding="utf-8"))["3166-1"]}
+    out = [Item(regions[r["name"]], "", country[r["code"][:2]])
+           for r in json.loads((iso / "iso_3166-2.json").read_text(encoding="utf-8"))["3166-2"]
+           if regions.get(r["name"], r["name"]) != r["name"]]
+    return _at_least(out, min_per_class)
+
+
 def generated(n_classes: int, words: tuple[int, int], *, seed: int, topic_share: float = 0.3,
               sizes: tuple[int, int] = (2, 60)) -> list[Item]:
     """Word salad from jieba's dictionary (weighted by frequency) where a share of the words
@@ -343,6 +360,9 @@ SETS: dict[str, tuple[str, str, Callable[[], list[Item]], Callable[[], bool]]] =
                   lambda: (PLAIN_QUESTIONS / "qrels.tsv").exists()),
     "ui": ("program messages (zh_CN) → program", "doc_type", ui_messages,
            lambda: LOCALE.is_dir()),
+    "places": ("region names → country (both in Chinese)", "doc_type", place_names,
+               lambda: (LOCALE / "iso_3166-2.mo").exists()
+               and Path("/usr/share/iso-codes/json/iso_3166-2.json").exists()),
     "generated-short": ("generated, 60 classes, 6–15 words", "doc_type",
                         lambda: generated(60, (6, 15), seed=1), lambda: True),
     "generated-long": ("generated, 60 classes, 40–200 words", "doc_type",
@@ -431,7 +451,19 @@ def calibration(run: Run) -> str:
         sel = [g == p for g, p, c in zip(run.gold, run.pred, run.conf) if lo <= c < hi]
         if sel:
             parts.append(f"[{lo:.2f},{min(hi, 1):.2f}) {len(sel)} at {sum(sel) / len(sel):.0%}")
-    return "; ".join(parts)
+    return "; ".join(parts) + f" (ECE {expected_calibration_error(run):.3f})"
+
+
+def expected_calibration_error(run: Run, bins: int = 10) -> float:
+    """The mean gap between confidence and accuracy over ten equal-width bins, weighted by
+    how many suggestions fall in each."""
+    total = 0.0
+    for b in range(bins):
+        sel = [(g == p, c) for g, p, c in zip(run.gold, run.pred, run.conf)
+               if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c == 1.0)]
+        if sel:
+            total += abs(sum(r for r, _ in sel) - sum(c for _, c in sel))
+    return total / len(run.gold)
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -689,10 +689,9 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     targets: dict[str, _TargetModel | None] = {t: None for t in TARGETS}
     if rows:
         features, counts = _Features.fit([_doc(s.text, s.title) for s in samples])
-        weighed = {w: features.weigh(counts, w) for w in WEIGHTINGS}
         for target, idx in rows.items():
             labels = [str(getattr(samples[i], target)) for i in idx]
-            targets[target] = _fit_target(target, {w: x[idx] for w, x in weighed.items()},
+            targets[target] = _fit_target(target, features, (counts[0][idx], counts[1][idx]),
                                           labels, [samples[i] for i in idx])
     return Model(
         model_version=MODEL_VERSION,
@@ -770,13 +769,15 @@ class _HeldOut:
     log_loss: float
 
 
-def _fit_target(target: Target, xs: Mapping[Weighting, Any], labels: Sequence[str],
+def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Sequence[str],
                 samples: Sequence[LabeledSample]) -> _TargetModel:
-    """Train one target: held-out folds choose the weighting (the more accurate, then the
-    surer) and calibrate it, then the chosen weighting is trained on every sample."""
+    """Train one target on its labelled documents (``counts`` their rows): held-out folds
+    choose the weighting (the more accurate, then the surer) and calibrate it, then the chosen
+    weighting is trained on every sample."""
     classes = tuple(sorted(set(labels)))
     y = np.searchsorted(classes, labels)
     k = len(classes)
+    xs = {w: features.weigh(counts, w) for w in WEIGHTINGS}
     fold = _folds(y, CALIBRATION_FOLDS)
     held_out: list[tuple[Any, Any]] = []  # (held, rest) row numbers
     for f in range(CALIBRATION_FOLDS):
@@ -795,15 +796,31 @@ def _fit_target(target: Target, xs: Mapping[Weighting, Any], labels: Sequence[st
     # The rules join only where they know some of the classes (the built-in targets).
     rules = (_rule_log_probs(target, [samples[i] for i in rows], classes)
              if set(classes) & set(_LABELS[target]) else None)
+    # A held-out document is scored as a new one will be: without the features only it (or
+    # other held-out documents) has, which a new document's vocabulary would not contain.
+    # Left in, they dilute its vector and make the fold's scores less sure than the final
+    # model's. And a fold's model trains on fewer samples, which would loosen the fit: its C
+    # is raised to keep the balance of loss and regularisation (C multiplies a sum over
+    # samples).
+    import scipy.sparse
+
+    held_x: dict[Weighting, list[Any]] = {w: [] for w in WEIGHTINGS}
+    for held, rest in held_out:
+        masked = tuple(block[held] @ scipy.sparse.diags((block[rest].getnnz(axis=0) > 0)
+                                                        .astype(np.float32))
+                       for block in counts)
+        for w in WEIGHTINGS:
+            held_x[w].append(features.weigh(masked, w))
     # The fits are independent and liblinear releases the GIL: two at a time use both cores
     # of a small server.
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        fits = {w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c) for _, rest in held_out]
+        fits = {w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c * len(y) / len(rest))
+                    for _, rest in held_out]
                 for w in WEIGHTINGS}
         results = []
         for w, futures in fits.items():
-            scores = np.vstack([xs[w][held] @ f.result()[0].T + f.result()[1]
-                                for (held, _), f in zip(held_out, futures)])
+            scores = np.vstack([x @ f.result()[0].T + f.result()[1]
+                                for x, f in zip(held_x[w], futures)])
             results.append(_held_out_result(w, np.asarray(scores), y[rows], rules))
     best = max(results, key=lambda r: (r.accuracy, -r.log_loss))
     coef, intercept = _fit_svm(xs[best.weighting], y, k, best.weighting.c)
