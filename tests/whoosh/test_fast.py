@@ -144,11 +144,9 @@ def _scalar(top, sub, node, d: int) -> tuple[bool, float, int, int]:
     return hit, score, terms, matching
 
 
-def _query(ix: WhooshIndex, text: str, *, grams: bool = True, **filters) -> wq.Query:
+def _query(ix: WhooshIndex, text: str, **filters) -> wq.Query:
     builder = _QueryBuilder(ix.tz)
     main = builder.build_root(q.parse_query(text))
-    if not grams and isinstance(main, wq.AndMaybe):
-        main = main.a  # the words alone: Whoosh's AndMaybe matcher skips some of the grams' scores
     fs = builder.filters(SearchRequest(text, **filters))
     return wq.And([main, wq.ConstantScoreQuery(wq.And(fs), score=0.0)]) if fs else main
 
@@ -187,7 +185,7 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
             # excluded documents through and skip some scores, e.g. "客户满意度 -安全
             # +type:report", and it sums a word's fields where docsvc takes BM25F, so its
             # collector's order is not compared.)
-            want_docs, _ = _whoosh(index, _query(index, text, grams=False, **filters), allowed)
+            want_docs, _ = _whoosh(index, query, allowed)
             assert want_docs == sorted(truth)
             want_top = sorted(((d, _reference(searcher, plan.root, d) + extra) for d in truth),
                               key=lambda ds: (-ds[1], ds[0]))[:20]
@@ -206,21 +204,47 @@ def test_plan_takes_every_query_shape_the_search_box_makes(index: WhooshIndex) -
         assert fast.plan(_query(index, text)) is not None, text
 
 
+def _gram_score(top, docnum: int, text: str) -> float:
+    """The grams' share of a document's score (docsvc.core.ranking), one document at a time."""
+    builder = _QueryBuilder(dt.timezone.utc)
+    builder.build_root(q.parse_query(text))
+    for sub, offset in top.leaf_searchers():
+        if offset <= docnum < offset + sub.doc_count_all():
+            reader, d = sub.reader(), docnum - offset
+            break
+    total = 0.0
+    for gram, weight in builder.grams():
+        btext = reader.schema[fast.GRAMS_FIELD].to_bytes(gram)
+        if (fast.GRAMS_FIELD, btext) not in reader:
+            continue
+        m = reader.postings(fast.GRAMS_FIELD, btext)
+        m.skip_to(d)
+        if m.is_active() and m.id() == d:
+            parts = [(m.weight(), reader.doc_field_length(d, fast.GRAMS_FIELD, 1),
+                      top.avg_field_length(fast.GRAMS_FIELD), 1.0)]
+            total += ranking.bm25f(parts, weight * top.idf(fast.GRAMS_FIELD, gram))
+    return total
+
+
 def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index: WhooshIndex) -> None:
     searcher = index._current_searcher()
     for text, filters in [("合同 续签", {}), ("运维 巡检 可用性", {"doc_type": ["report"]}), ("服务", {})]:
         result = index.search(SearchRequest(text, per_page=10, filters=filters))
-        want_docs, _ = _whoosh(index, _query(index, text, grams=False, filters=filters), None)
+        want_docs, _ = _whoosh(index, _query(index, text, filters=filters), None)
         assert result.total == len(want_docs) > 0
         assert result.facets == index._facets(searcher, want_docs)
-        # The ranking: each match scored by Whoosh's own matchers, one document at a time.
+        # The ranking: each match scored by Whoosh's own matchers, one document at a time, the
+        # best of them with their grams (every page's hits are among the candidates).
         plan = fast.plan(_query(index, text, filters=filters))
         extra = fast.FILTER_SCORE if plan.filter is not None else 0.0
-        scored = sorted(((_reference(searcher, plan.root, d) + extra, d) for d in want_docs),
-                        key=lambda sd: (-sd[0], sd[1]))[:10]
-        want_versions = [int(searcher.stored_fields(d)["version_id"]) for _, d in scored]
+        words = {d: _reference(searcher, plan.root, d) + extra for d in want_docs}
+        best = sorted(words, key=lambda d: (-words[d], d))[:fast.RANK_CANDIDATES]
+        full = {d: words[d] + _gram_score(searcher, d, text) for d in best}
+        scored = sorted(full.items(), key=lambda ds: (-ds[1], ds[0]))[:10]
+        want_versions = [int(searcher.stored_fields(d)["version_id"]) for d, _ in scored]
         assert [h.version_id for h in result.hits] == want_versions
-        assert [h.score for h in result.hits] == pytest.approx([sc for sc, _ in scored], rel=1e-9)
+        assert [h.score for h in result.hits] == pytest.approx([sc for _, sc in scored], rel=1e-9)
+        assert any(_gram_score(searcher, d, text) > 0 for d, _ in scored)
 
 
 def test_cache_is_bounded() -> None:

@@ -98,20 +98,26 @@ Node = TermNode | FieldsNode | PhraseNode | RangeNode | BoolNode | AllNode
 
 @dataclass(frozen=True)
 class Plan:
-    """What :func:`plan` understood: the query tree and the filter query."""
+    """What :func:`plan` understood: the query tree and the filter query, and the question's
+    grams (gram, weight) that rank the best matches (docsvc.core.ranking)."""
 
     root: Node
     filter: wq.Query | None
+    grams: tuple[tuple[str, float], ...] = ()
 
 
-def plan(query: wq.Query) -> Plan | None:
+GRAMS_FIELD = "content_grams"
+RANK_CANDIDATES = 200  # the best matches by their words that the grams rank again
+
+
+def plan(query: wq.Query, grams: tuple[tuple[str, float], ...] = ()) -> Plan | None:
     """The plan for ``query`` if it has the shape this module evaluates, else None."""
     core, filt = query, None
     if isinstance(query, wq.And) and len(query.subqueries) == 2 and \
             isinstance(query.subqueries[1], wq.ConstantScoreQuery) and query.subqueries[1].score == 0.0:
         core, filt = query.subqueries[0], query.subqueries[1].child
     root = _node(core)
-    return Plan(root, filt) if root is not None else None
+    return Plan(root, filt, grams) if root is not None else None
 
 
 def _node(q: wq.Query) -> Node | None:
@@ -184,9 +190,10 @@ class Evaluator:
         self._memo_for: Any = None  # the searcher _memo belongs to
 
     def run(self, searcher: Any, p: Plan, allowed: set[int] | None,
-            deadline: float = math.inf) -> tuple[np.ndarray, np.ndarray, bool]:
+            deadline: float = math.inf, *, rank: int = 0) -> tuple[np.ndarray, np.ndarray, bool]:
         """(global docnums, scores, partial) of the matching documents, in docnum order;
-        ``partial`` (and nothing found) when the ``time.monotonic()`` deadline has passed."""
+        ``partial`` (and nothing found) when the ``time.monotonic()`` deadline has passed. With
+        ``rank`` (the results a page needs), the plan's grams rank the best matches too."""
         size = searcher.doc_count_all()
         if size == 0 or time.monotonic() > deadline:  # (and Whoosh's idf() would take log(0))
             return np.zeros(0, np.int64), np.zeros(0), size > 0
@@ -206,7 +213,43 @@ class Evaluator:
             # ConstantScoreQuery(score=0.0) scores 1.0 in Whoosh (its ListMatcher takes a weight
             # of 0.0 for "none given"): the same for every match, so ranking is unaffected.
             scores = scores + FILTER_SCORE
+        if p.grams and rank:
+            self._rank_by_grams(searcher, segments, p.grams, docs, scores, max(rank, RANK_CANDIDATES))
         return docs, scores, False
+
+    def _rank_by_grams(self, top: Any, segments: list["_Segment"], grams: tuple[tuple[str, float], ...],
+                       docs: np.ndarray, scores: np.ndarray, candidates: int) -> None:
+        """Add the grams' BM25 (docsvc.core.ranking) to the scores of the ``candidates`` best
+        matches, in place: only they can reach the page, and scoring every match for up to
+        MAX_GRAMS common characters would cost more than the words did."""
+        if len(docs) > candidates:
+            best = np.argpartition(-scores, candidates - 1)[:candidates]
+        else:
+            best = np.arange(len(docs))
+        chosen = docs[best]
+        extra = np.zeros(len(best))
+        for seg in segments:
+            inside = (chosen >= seg.offset) & (chosen < seg.offset + seg.size)
+            if not inside.any():
+                continue
+            local = chosen[inside] - seg.offset
+            reader = seg.reader
+            lengths = self._lengths(reader, seg.key, GRAMS_FIELD)[local]
+            part = np.zeros(len(local))
+            for gram, weight in grams:
+                got = self._postings(reader, seg.key, GRAMS_FIELD, reader.schema[GRAMS_FIELD].to_bytes(gram))
+                if got is None or not len(got[0]):  # (every posting deleted)
+                    continue
+                ids, tf = got
+                at = np.minimum(np.searchsorted(ids, local), len(ids) - 1)
+                found = ids[at] == local
+                if not found.any():
+                    continue
+                idf, avgfl, b, k1 = self._stats(top, GRAMS_FIELD, gram)
+                f = np.where(found, tf[at], 0.0)
+                part += weight * idf * f * (k1 + 1) / (f + k1 * ((1 - b) + b * lengths / avgfl))
+            extra[inside] = part
+        scores[best] += extra
 
     def _eval(self, node: Node, top: Any, segments: list["_Segment"],
               size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

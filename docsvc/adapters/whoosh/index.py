@@ -555,9 +555,10 @@ class WhooshIndex:
             deadline = time.monotonic() + self.search_timeout
             first = (request.page - 1) * request.per_page
             try:
-                planned = fast.plan(query)
+                planned = fast.plan(query, builder.grams())
                 if planned is not None:
-                    matched, scores, partial = self._fast.run(searcher, planned, allowed, deadline)
+                    matched, scores, partial = self._fast.run(
+                        searcher, planned, allowed, deadline, rank=limit if sort is SortOrder.RELEVANCE else 0)
                     ranked = fast.top(matched, scores, limit) if sort is SortOrder.RELEVANCE \
                         else self._newest(searcher, matched, scores, limit)
                     page_hits = [_StoredHit(d, s, searcher.stored_fields(d)) for d, s in ranked[first:]]

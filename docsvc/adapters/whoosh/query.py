@@ -156,12 +156,12 @@ class _QueryBuilder:
 
     def build_root(self, node: q.Node) -> wq.Query:
         items = node.items if isinstance(node, q.Soft) else (node,)
-        core = self._soft(items, positive=True)
-        grams = [wq.Term("content_grams", g, boost=w) for g, w in ranking.query_grams(self.gram_texts).items()]
-        if grams and core is not wq.NullQuery:
-            # The grams rank what the words matched (docsvc.core.ranking); they match nothing.
-            core = wq.AndMaybe(core, wq.Or(grams) if len(grams) > 1 else grams[0])
-        return core
+        return self._soft(items, positive=True)
+
+    def grams(self) -> tuple[tuple[str, float], ...]:
+        """The question's grams and their weights: they rank what the words matched
+        (docsvc.core.ranking, fast.Evaluator), and match nothing."""
+        return tuple(ranking.query_grams(self.gram_texts).items())
 
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
         required, optional, excluded = q.split_soft(items)
