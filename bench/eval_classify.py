@@ -505,8 +505,8 @@ GRID: dict[str, dict[str, object]] = {
     "current": {},
     "idf only": {"WEIGHTINGS": (classify.Weighting(idf=True, c=0.5),)},
     "tf only": {"WEIGHTINGS": (classify.Weighting(idf=False, c=1.0),)},
-    "idf, C=1": {"WEIGHTINGS": (classify.Weighting(idf=True, c=1.0),)},
-    "tf, C=0.5": {"WEIGHTINGS": (classify.Weighting(idf=False, c=0.5),)},
+    "idf C=1": {"WEIGHTINGS": (classify.Weighting(idf=True, c=1.0),)},
+    "tf C=0.5": {"WEIGHTINGS": (classify.Weighting(idf=False, c=0.5),)},
     "words ×0.5": {"WORD_WEIGHT": 0.5},
     "chars 1–4": {"CHAR_NGRAMS": (1, 4)},
     "one fold": {"CALIBRATION_ROWS": 1},
@@ -536,9 +536,10 @@ def grid(names: list[str], k: int, settings: list[str]) -> None:
 # --- speed -----------------------------------------------------------------------------------
 
 
-def timing_samples(n: int, *, seed: int = 3) -> Iterator[classify.LabeledSample]:
-    """``n`` documents of 300–8,000 characters (median ~1,500), both labels confirmed: word
-    salad with each doc type's and category's topic words, and a title naming the type."""
+def timing_samples(n: int, *, median: int = 1500, seed: int = 3) -> Iterator[classify.LabeledSample]:
+    """``n`` documents of 100–8,000 characters (``median``), both labels confirmed: word salad
+    with a few of each doc type's and category's topic words, and a title naming the type
+    with one of them."""
     from corpus import Vocabulary
 
     from docsvc.core.model import BUILTIN_DOC_TYPES, ServiceCategory
@@ -551,21 +552,21 @@ def timing_samples(n: int, *, seed: int = 3) -> Iterator[classify.LabeledSample]
     topic = {label: pool[i * 40:(i + 1) * 40] for i, label in enumerate(types + categories)}
     for i in range(n):
         doc_type, category = rng.choice(types), rng.choice(categories)
-        chars = int(min(8000, max(300, rng.lognormvariate(math.log(1500), 0.8))))
+        chars = int(min(8000, max(100, rng.lognormvariate(math.log(median), 0.8))))
         words = []
         size = 0
         while size < chars:
             r = rng.random()
-            w = (rng.choice(topic[doc_type]) if r < 0.05 else rng.choice(topic[category])
-                 if r < 0.1 else vocab.sample(rng, 1)[0])
+            w = (rng.choice(topic[doc_type]) if r < 0.01 else rng.choice(topic[category])
+                 if r < 0.02 else vocab.sample(rng, 1)[0])
             words.append(w + ("。" if rng.random() < 0.08 else ""))
             size += len(words[-1])
         title = "".join(vocab.sample(rng, 2)) + rng.choice(topic[doc_type])
         yield classify.LabeledSample("".join(words), title, doc_type, category, key=str(i))
 
 
-def timing(n: int) -> None:
-    samples = list(timing_samples(n + 500))
+def timing(n: int, median: int) -> None:
+    samples = list(timing_samples(n + 500, median=median))
     train, held = samples[:n], samples[n:]
     t0 = time.perf_counter()
     model = classify.train(train)
@@ -609,6 +610,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--timing", type=int, nargs="?", const=5000, metavar="N",
                     help="train on N generated documents, measure suggestion latency")
+    ap.add_argument("--median-chars", type=int, default=1500,
+                    help="--timing: the documents' median length")
     args = ap.parse_args()
 
     if args.sets or args.grid:
@@ -622,7 +625,7 @@ def main() -> None:
             compare_sets(names, args.folds)
         return
     if args.timing:
-        timing(args.timing)
+        timing(args.timing, args.median_chars)
         return
 
     docs = load_docs()

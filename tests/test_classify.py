@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -328,7 +329,8 @@ def test_a_foreign_file_is_rejected(tmp_path: Path) -> None:
 # --- organisations' own labels, many classes ---------------------------------------------------
 
 
-def _dictionary_words() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _dictionary_words() -> tuple[str, ...]:
     """Two- to four-character words of jieba's dictionary, in its order."""
     import jieba
 
@@ -338,7 +340,7 @@ def _dictionary_words() -> list[str]:
             w = line.split(" ", 1)[0]
             if 2 <= len(w) <= 4 and all("\u4e00" <= ch <= "\u9fff" for ch in w):
                 words.append(w)
-    return words
+    return tuple(words)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,7 +359,7 @@ def _generate(n_classes: int, *, topic_share: float, largest: int = 24, seed: in
     import random
 
     rng = random.Random(seed)
-    words = _dictionary_words()
+    words = list(_dictionary_words())
     # Organisation-defined names: Chinese, with spaces, punctuation, digits (the same for
     # every seed).
     labels = [f"{words[-1 - i]}类（{i:02d}）" if i % 3 else f"业务 {i}/B" for i in range(n_classes)]
