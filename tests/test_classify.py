@@ -176,6 +176,12 @@ def test_empty_text_gives_a_low_confidence_fallback(text: str) -> None:
     assert s.needs_review and s.project is None
 
 
+def test_an_empty_document_is_not_guessed_by_the_model(model: Model) -> None:
+    s = suggest("  \n", "", model=model)
+    assert (s.doc_type.value, s.doc_type.confidence, s.doc_type.source) == ("other", 0.0, "rules")
+    assert s.needs_review
+
+
 def test_english_text_does_not_crash(model: Model) -> None:
     text = ("Service Level Agreement. Availability target 99.9% per month; P1 response within "
             "15 minutes; service credits of 5% per missed target.")
@@ -305,6 +311,14 @@ def test_save_and_load_round_trip(model: Model, tmp_path: Path) -> None:
 
 def test_a_model_of_another_version_is_refused(model: Model, tmp_path: Path) -> None:
     path = tmp_path / "classifier.bin"
+    # A file of the first model (logistic regression over words and bigrams): refused from its
+    # header, before anything is unpickled, and the labels need training again.
+    path.write_bytes(b"docsvc-classifier\n" + json.dumps(
+        {"model_version": 1, "features_version": "clf-features-1/zh-2+0", "sklearn_version":
+         classify._sklearn_version()}).encode() + b"\n" + b"not unpickled")
+    assert classify.load(path) is None
+    assert classify.MODEL_VERSION >= 2
+    assert classify.needs_retrain(dataclasses.replace(model, model_version=1), model.labels_fingerprint)
     classify.save(dataclasses.replace(model, model_version=classify.MODEL_VERSION + 1), path)
     assert classify.load(path) is None
     classify.save(dataclasses.replace(model, features_version="clf-features-0/zh-0"), path)
@@ -467,6 +481,7 @@ def test_tiny_classes_do_not_break_training(sizes: tuple[int, ...]) -> None:
     """A class with one or two samples (common with a hundred classes) is learnt and can be
     suggested; folds that never saw it leave it out of the calibration."""
     samples = _generate(len(sizes), topic_share=0.6, seed=5, sizes=sizes).train
+    samples.append(LabeledSample("", "", samples[-1].doc_type, key="empty"))  # no text at all
     m = classify.train(samples)
     tm = m.targets["doc_type"]
     assert tm is not None and len(tm.classes) == len(sizes)

@@ -917,6 +917,8 @@ def suggest(text: str, title: str = "", *, model: Model | None = None,
     title = title or ""
     zone, body = _zones(title, text[:HEAD_CHARS])
     features = model.features if model is not None else None
+    if not (title.strip() or text.strip()):
+        features = None  # nothing to read: the rules' fallback says so, the model would guess
     counts = features.counts([_doc(text, title)]) if features is not None else None
     weighed: dict[Weighting, Any] = {}
     labels: dict[Target, Label] = {}
