@@ -637,7 +637,7 @@ class _TargetModel:
     temperature: float
     rule_weight: float  # 0 when the rules know none of the classes or do not help
     n_samples: int  # samples that carried this target's label
-    held_out_accuracy: float | None  # of the model alone on the held-out folds; None: no folds
+    held_out_accuracy: float | None  # on the held-out folds, rules included; None: no folds
 
     def scores(self, x: Any) -> Any:
         """Decision scores of one document (a 1-row sparse matrix), one per class. Only the
@@ -770,10 +770,9 @@ def _rule_log_prior(target: Target, rule_probs: Mapping[str, float], classes: Se
 
 @dataclass(frozen=True)
 class _HeldOut:
-    """One weighting's scores on the held-out documents, and the calibration fitted on them."""
+    """How one weighting did on the held-out documents, and the calibration fitted on them."""
 
     weighting: Weighting
-    scores: Any  # held-out documents × classes
     temperature: float
     rule_weight: float
     accuracy: float
@@ -842,7 +841,7 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
 def _held_out_result(w: Weighting, scores: Any, gold: Any, rules: Any | None) -> _HeldOut:
     temperature, rule_weight, loss = _calibrate(scores, gold, rules)
     z = scores / temperature + (rule_weight * rules if rule_weight else 0.0)
-    return _HeldOut(w, scores, temperature, rule_weight,
+    return _HeldOut(w, temperature, rule_weight,
                     float(np.mean(z.argmax(axis=1) == gold)), loss)
 
 
