@@ -508,8 +508,12 @@ GRID: dict[str, dict[str, object]] = {
     "idf C=1": {"WEIGHTINGS": (classify.Weighting(idf=True, c=1.0),)},
     "tf C=0.5": {"WEIGHTINGS": (classify.Weighting(idf=False, c=0.5),)},
     "words ×0.5": {"WORD_WEIGHT": 0.5},
+    "words ×0.7": {"WORD_WEIGHT": 0.7},
     "chars 1–4": {"CHAR_NGRAMS": (1, 4)},
     "one fold": {"CALIBRATION_ROWS": 1},
+    "three weightings": {"WEIGHTINGS": (classify.Weighting(idf=True, c=0.5),
+                                        classify.Weighting(idf=False, c=1.0),
+                                        classify.Weighting(idf=True, c=1.0))},
 }
 
 
