@@ -450,3 +450,41 @@ def test_a_version_added_with_new_metadata_relabels_every_version(svc):
     assert sorted((h.number, h.title, h.project) for h in every) == [
         (1, "巡检记录（复核）", "数据中心搬迁"), (2, "巡检记录（复核）", "数据中心搬迁")]
     assert svc.index.search(SearchRequest(query="", all_versions=True, filters={"project": ["港口运维二期"]})).total == 0
+
+
+@POSTGRES_ONLY
+def test_gram_counts_follow_a_growing_index_without_holding_up_the_write(svc, monkeypatch):
+    """How many documents have each character gram (search_gram, for the ranking's idf) is counted
+    again once the index has grown by a quarter: within the write while the index is small, in
+    the background past GRAMS_REFRESH_INLINE_DOCS, so the upload that crossed the threshold is
+    searchable without waiting for the count."""
+    import sqlalchemy as sa
+
+    from docsvc.adapters.pg_search import index as pg
+
+    assert svc.index.ensure()
+    engine = svc.index.index.engine
+
+    def counted() -> tuple[int | None, int]:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT (SELECT grams_docs FROM search_state), "
+                                        "(SELECT df FROM search_gram WHERE gram = '巡检')")).one()
+
+    add(svc, "机房巡检记录：一切正常。".encode(), "a.txt", title="巡检")
+    svc.index.sync()
+    assert counted() == (1, 1)  # small: counted within the write
+    monkeypatch.setattr(pg, "GRAMS_REFRESH_INLINE_DOCS", 0)
+    release = threading.Event()
+    real = pg.PostgresIndex.refresh_grams
+
+    def slow_refresh(self):
+        release.wait(10)
+        real(self)
+
+    monkeypatch.setattr(pg.PostgresIndex, "refresh_grams", slow_refresh)
+    add(svc, "第二份巡检报告：UPS 告警已处理。".encode(), "b.txt", title="巡检报告")
+    svc.index.sync()  # returns while the count waits
+    assert svc.index.search(SearchRequest(query="UPS")).total == 1
+    assert counted() == (1, 1)
+    release.set()
+    assert wait_for(lambda: counted() == (2, 2))

@@ -34,6 +34,7 @@ STATS_TTL_S = 10.0  # how long collection statistics (count, average lengths) ar
 # search_gram (how many documents have each gram) is counted again once the index has grown by
 # this share: idf moves slowly, and counting reads every document's grams.
 GRAMS_REFRESH_GROWTH = 0.25
+GRAMS_REFRESH_INLINE_DOCS = 5000  # up to this many documents the count is redone within the write
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
 _HIT_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "title", "original_filename",
@@ -183,8 +184,20 @@ class PostgresIndex:
         with self.engine.connect() as conn:
             counted, n = conn.execute(sa.text(
                 "SELECT (SELECT grams_docs FROM search_state), (SELECT count(*) FROM search_entry)")).one()
-        if not counted or n > counted * (1 + GRAMS_REFRESH_GROWTH):
+        if counted and n <= counted * (1 + GRAMS_REFRESH_GROWTH):
+            return
+        if n <= GRAMS_REFRESH_INLINE_DOCS:
+            self.refresh_grams()  # well under a second
+        else:
+            # Minutes at 100,000 documents: the write that crossed the threshold (an upload
+            # waiting to be searchable) does not wait for it.
+            threading.Thread(target=self._refresh_grams_quietly, name="docsvc-grams", daemon=True).start()
+
+    def _refresh_grams_quietly(self) -> None:
+        try:
             self.refresh_grams()
+        except (Unavailable, sa.exc.SQLAlchemyError):
+            pass  # the next write that finds the counts stale tries again
 
     def refresh_grams(self) -> None:
         """Count again how many documents have each gram (search_gram), unless another
