@@ -23,6 +23,8 @@ linear SVM, scikit-learn's defaults. The sets:
   /work/shared/eval/plain-questions/ when present, never copied into the repository;
 * ui: the Chinese translations of program messages installed on this machine
   (/usr/share/locale/zh_CN) → the program they belong to: short texts, dozens of classes;
+* places: the Chinese names of the world's regions (ISO 3166-2, as translated on this machine)
+  → their country: a hundred classes of four-character texts;
 * generated-short, generated-long: word salad from jieba's dictionary with each class's own
   topic words, 60 classes of very unequal size (2 to 60 samples).
 
@@ -34,7 +36,6 @@ set.
 from __future__ import annotations
 
 import argparse
-import collections
 import csv
 import gettext
 import json
