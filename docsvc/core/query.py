@@ -30,8 +30,8 @@ mark without its partner is ordinary punctuation, and when the operators and bra
 make a well-formed query (``合同（续签`` or ``AND 机房``) the text is read again as plain words,
 field filters kept. Only what clearly uses the query language and gets it wrong is refused, with a
 bilingual :class:`InvalidInput`: a date or year that is not one, nesting deeper than
-:data:`MAX_DEPTH`, more than :data:`MAX_NODES` terms joined by operators, a query longer than
-:data:`MAX_QUERY_CHARS`. How many words of a long question are searched is the engines' to cut
+:data:`MAX_DEPTH`, more than :data:`MAX_NODES` field filters, a query longer than
+:data:`MAX_QUERY_CHARS` (more than MAX_NODES words or operators are read as plain words). How many words of a long question are searched is the engines' to cut
 (by how informative each is, see :data:`docsvc.core.search.MAX_QUERY_WORDS`).
 """
 

@@ -15,9 +15,10 @@ kinds of evidence, each weighted by BM25 (k1 = :data:`K1`, b = :data:`B`, the pr
   Chinese is often the word's meaning.
 
 The bigrams and characters only rank: which documents match is the words' business, so totals
-and facets do not change with them. The mix was measured on plain-language questions over formal
-text (bench/bench_relevance.py), where each kind of evidence alone ranks below the three
-together; no weight names a word of any particular domain.
+and facets do not change with them, and each engine adds them to the best matches by their words
+(the page cannot come from further down). The mix was measured on plain-language questions over
+formal text (``bench/bench_backends.py --relevance-only``), where each kind of evidence alone
+ranks below the three together; no weight names a word of any particular domain.
 
 The probabilistic idf, rather than Whoosh's ``log(N / (df + 1)) + 1``, gives a character that
 is in most documents almost no weight: the ``+ 1`` made the commonest characters count.
@@ -36,7 +37,6 @@ B = 0.75
 BIGRAM_WEIGHT = 1.0
 CHAR_WEIGHT = 1.5  # characters carry a question's meaning across the words it chose
 MAX_GRAMS = 64  # bigrams and characters scored per question: a pasted paragraph stays cheap
-RANKING_VERSION = "rank-2"  # recorded with an index's build: bump when the grams indexed change
 
 # Particles and question words: in nearly every question, about nothing.
 STOP_CHARS = frozenset("的了吗呢吧啊呀么是在和与及或并也都就把被让给对从向由将还又怎样如何什哪为多少几请一下可以能否"
@@ -88,7 +88,8 @@ def query_grams(texts: Iterable[str]) -> dict[str, float]:
 
 def document_grams(content: str) -> Counter[str]:
     """How often each character and character bigram of the Chinese text occurs in a
-    document: what the engines index for :func:`query_grams` to find."""
+    document: what the engines index for :func:`query_grams` to find. (Both engines' schema
+    versions stand for what this counts: change one, bump them.)"""
     counts: Counter[str] = Counter()
     for run in text.cjk_runs(content):
         counts.update(run)

@@ -18,7 +18,6 @@ from docsvc.adapters.pg_search.rows import (
     LENGTHS, MAX_POSITION, PARALLEL_MIN, PASSAGE_COLUMNS, STEADY_PENDING_LIST, Analysed,
     quote, tsvector, utc, write_entries, write_in_processes,
 )
-from docsvc.core import query as q
 from docsvc.core import ranking, text
 from docsvc.core.model import DocClass
 from docsvc.core.search import (

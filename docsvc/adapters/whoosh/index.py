@@ -48,7 +48,6 @@ from docsvc.adapters.whoosh.schema import SCHEMA_VERSION, _to_utc_naive, build_s
 from docsvc.adapters.whoosh.write import (
     DocsvcCodec, DocsvcSegmentWriter, SegmentStreams, StagedSegment, write_segments,
 )
-from docsvc.core import query as q
 from docsvc.core import text
 from docsvc.core.search import (
     parse_request,

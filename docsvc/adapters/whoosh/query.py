@@ -21,7 +21,6 @@ from docsvc.core.search import MAX_QUERY_WORDS, TITLE_BOOST, SearchRequest, reso
 from docsvc.errors import InvalidInput
 
 
-
 class Weighting(scoring.BM25F):
     """BM25F with docsvc's ranking (:mod:`docsvc.core.ranking`): its parameters and its
     probabilistic idf, which the PostgreSQL engine computes too."""
