@@ -94,17 +94,10 @@ def svc(config):
 
 @pytest.fixture(scope="session")
 def bad_inputs(tmp_path_factory) -> Path:
-    """Hostile samples from the shared generator (zip bombs, XXE, broken PDFs …)."""
-    import subprocess
-    import sys
+    """Hostile samples (zip bombs, XXE, broken PDFs …), made by tests/hostile.py."""
+    from tests.hostile import write_samples
 
-    script = Path(__file__).resolve().parents[1].parent / "shared" / "badinputs" / "make_bad_inputs.py"
-    if not script.exists():
-        script = Path(os.environ.get("DOCSVC_BADINPUTS", "/nonexistent"))
-    require(script.exists(), "the hostile-sample generator shared/badinputs/make_bad_inputs.py is not beside the checkout")
-    out = tmp_path_factory.mktemp("badinputs")
-    subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
-    return out
+    return write_samples(tmp_path_factory.mktemp("badinputs"))
 
 
 META = {"title": "大连港集团信息系统运维服务合同", "doc_type": "contract", "service_category": "4.2",
