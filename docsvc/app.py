@@ -176,15 +176,17 @@ def _zone(name: str) -> dt.tzinfo:
                            field="DOCSVC_TIMEZONE") from None
 
 
-def _secret_key(conf: Mapping[str, Any]) -> str:
-    if conf["SECRET_KEY"]:
-        return conf["SECRET_KEY"]
-    path = Path(conf["ARCHIVE_DIR"]) / "secret_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip()
+def _secret_key(svc: Docsvc) -> str:
+    """The session-signing key: the setting, else one kept in the catalog, so that every server of
+    an installation signs alike and a user signed in on one stays signed in on the others."""
+    if svc.settings["SECRET_KEY"]:
+        return svc.settings["SECRET_KEY"]
+    legacy = Path(svc.settings["ARCHIVE_DIR"]) / "secret_key"  # where keys were kept before 0007
+
+    def make() -> str:
+        return legacy.read_text().strip() if legacy.is_file() else secrets.token_hex(32)
+
+    return svc.catalog.shared_secret("session", make)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -194,7 +196,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
     app.config.update(
-        SECRET_KEY=_secret_key(svc.settings),
+        SECRET_KEY=_secret_key(svc),
         # Leave room for the multipart envelope around the largest accepted file.
         MAX_CONTENT_LENGTH=svc.settings["MAX_UPLOAD_BYTES"] + 1024 * 1024,
         JSON_AS_ASCII=False,

@@ -115,8 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
             "writer stays in the main process).", int),
     Setting("COOKIE_SECURE", False, "会话 Cookie 只通过 HTTPS 发送（在 HTTPS 反向代理之后部署时打开）。",
             "Send the session cookie over HTTPS only (turn on when served behind HTTPS).", _bool),
-    Setting("SECRET_KEY", "", "会话签名密钥；留空则在归档目录生成并保存一个随机密钥。",
-            "Session signing key; empty means a random key generated and kept in the archive folder."),
+    Setting("SECRET_KEY", "", "会话签名密钥；留空则生成一个随机密钥并保存在目录库中，共用同一目录库的各台服务器都使用它。",
+            "Session signing key; empty means a random key generated once and kept in the catalog, so every "
+            "server sharing the catalog signs alike."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -13,7 +13,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Collection, Iterator, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from alembic import command
@@ -25,7 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docsvc.adapters.tables import (
-    audit_head, audit_log, documents, extractions, index_outbox, renditions, suggestions, templates, versions,
+    audit_head, audit_log, documents, extractions, index_outbox, instance_secrets, renditions, suggestions, templates,
+    versions,
 )
 from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
@@ -657,6 +658,16 @@ class SqlCatalog:
             raise
         except (OperationalError, DBAPIError) as exc:
             raise _unavailable(exc) from exc
+
+    def shared_secret(self, name: str, make: Callable[[], str]) -> str:
+        """The installation's secret ``name``; the first server to ask stores ``make()``, every
+        other server (and every later start) reads that same value."""
+        insert = (sqlite_insert if self.is_sqlite else postgresql_insert)(instance_secrets)
+        with self._write() as conn:
+            conn.execute(insert.values(name=name, value=make(), created_at=dt.datetime.now(dt.timezone.utc))
+                         .on_conflict_do_nothing(index_elements=["name"]))
+            return conn.execute(sa.select(instance_secrets.c.value)
+                                .where(instance_secrets.c.name == name)).scalar_one()
 
     def audit_head(self) -> tuple[int, str]:
         with self._read() as conn:

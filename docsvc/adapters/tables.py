@@ -192,3 +192,11 @@ project_members = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
 )
+
+# Secrets all servers of one installation share, e.g. the session-signing key (migration 0007).
+instance_secrets = sa.Table(
+    "instance_secrets", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
