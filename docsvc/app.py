@@ -21,6 +21,7 @@ from flask import Flask
 from docsvc import settings as settings_mod
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
+from docsvc.core.blobs import BlobStore
 from docsvc.core.content import PackageLimits
 from docsvc.core.extract import ExtractLimits
 from docsvc.errors import InvalidInput
@@ -40,7 +41,7 @@ from docsvc.services.users import Principal, UserService
 class Docsvc:
     settings: dict[str, Any]
     catalog: SqlCatalog
-    blobs: LocalBlobStore
+    blobs: BlobStore
     vocab: Vocabulary
     archive: ArchiveService
     templates: TemplateService
@@ -94,13 +95,8 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     except InvalidInput:
         catalog.dispose()
         raise
-    archive_dir = Path(conf["ARCHIVE_DIR"])
-    blobs = LocalBlobStore(archive_dir, fsync=conf["FSYNC"])
+    blobs = open_blob_store(conf)
     blobs.init()
-    # A crash mid-write leaves a staging file; sweep the ones older than the grace period
-    # (younger ones may belong to a write in flight in another process).
-    for leftover in blobs.staging_leftovers(older_than_s=conf["ORPHAN_GRACE_S"]):
-        leftover.unlink(missing_ok=True)
     Path(conf["INDEX_DIR"]).mkdir(parents=True, exist_ok=True)
     if migrate:
         catalog.migrate()
@@ -124,6 +120,26 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
         templates.sync_shipped()
     return Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
                   Importer(archive, index, classifier), converter)
+
+
+def open_blob_store(conf: Mapping[str, Any], url: str | None = None) -> BlobStore:
+    """The blob store ``url`` names (default: the settings' DOCSVC_BLOB_URL; empty is the
+    archive folder)."""
+    url = conf["BLOB_URL"] if url is None else url
+    if not url:
+        return LocalBlobStore(Path(conf["ARCHIVE_DIR"]), fsync=conf["FSYNC"], sweep_after_s=conf["ORPHAN_GRACE_S"])
+    if url.startswith("s3:"):
+        from docsvc.adapters.s3_blobstore import S3BlobStore
+
+        return S3BlobStore(url, endpoint_url=conf["S3_ENDPOINT_URL"], region=conf["S3_REGION"] or
+                           os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), timeout_s=conf["BLOB_TIMEOUT_S"],
+                           max_connections=max(10, conf["THREADS"] * 2))
+    if url.startswith("file:"):
+        return LocalBlobStore(Path(url.removeprefix("file://").removeprefix("file:")), fsync=conf["FSYNC"],
+                              sweep_after_s=conf["ORPHAN_GRACE_S"])
+    raise InvalidInput(f"无法识别的归档文件存放处“{url}”：应为空、file:///目录 或 s3://存储桶/前缀。",
+                       f"Unknown blob store {url!r}: expected empty, file:///FOLDER or s3://BUCKET/PREFIX.",
+                       field="DOCSVC_BLOB_URL")
 
 
 def _index_opener(conf: Mapping[str, Any], catalog: SqlCatalog) -> Callable[[], Any]:

@@ -53,6 +53,18 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("ARCHIVE_DIR", "./archive", "归档根目录：内容寻址的文件与默认 SQLite 目录库。",
             "Archive root: content-addressed files and the default SQLite catalog.", Path),
+    Setting("BLOB_URL", "", "归档文件存放处：留空即归档目录（本机）；设为 s3://存储桶/前缀 则存入 S3 兼容的对象存储，"
+            "多台服务器共用（访问密钥取自 AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY）。",
+            "Where archived files are kept: empty means the archive folder (this machine); s3://BUCKET/PREFIX "
+            "means an S3-compatible object store that any number of servers share (keys from "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."),
+    Setting("S3_ENDPOINT_URL", "", "S3 兼容对象存储的地址（MinIO、Ceph 等，如 http://minio:9000）；留空即 AWS S3。",
+            "Endpoint of an S3-compatible store (MinIO, Ceph…, e.g. http://minio:9000); empty means AWS S3."),
+    Setting("S3_REGION", "", "对象存储的区域；留空则取 AWS_DEFAULT_REGION 或 us-east-1。",
+            "Region of the object store; empty means AWS_DEFAULT_REGION, else us-east-1."),
+    Setting("BLOB_TIMEOUT_S", 10.0, "对象存储单次请求的超时（秒）；重试 3 次仍失败则返回 503，不记录任何内容。",
+            "Timeout of one object-store request, in seconds; after 3 failed attempts the request answers 503 "
+            "and nothing is recorded.", float),
     Setting("INDEX_DIR", "./index", "全文索引目录（派生数据，可随时从归档重建）。",
             "Full-text index folder (derived data, always rebuildable from the archive).", Path),
     Setting("DATABASE_URL", "", "目录库地址；留空则使用归档目录中的 SQLite（WAL）。设为 postgresql+psycopg://… 即切换到 PostgreSQL。",

@@ -162,3 +162,78 @@ def unoserver_venv(soffice: str) -> Path:
     except Unavailable as exc:
         require(False, f"no unoserver venv at {path}: {exc.en}")
     return path
+
+
+# -- an S3 protocol server on loopback (moto in server mode: real HTTP, not mocked in-process) ---
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "docsvc-test", "AWS_SECRET_ACCESS_KEY": "docsvc-test-secret",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+class S3Server:
+    """A moto S3 server on 127.0.0.1. ``stop()`` and ``start()`` take the store away and bring it
+    back on the same port with its objects (moto keeps them in this process's memory)."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._cls = ThreadedMotoServer
+        self.port = 0
+        self.start()
+
+    def start(self) -> None:
+        self._server = self._cls(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"])
+
+    def new_bucket(self) -> str:
+        name = f"docsvc-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+def _start_s3() -> S3Server:
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        require(False, "moto[server] is not installed; the S3 tests need it (pip install -e '.[test]')")
+    for key, value in S3_KEYS.items():
+        os.environ.setdefault(key, value)  # boto3 in docsvc (and in its child processes) reads these
+    return S3Server()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = _start_s3()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_s3_server():
+    """A server of the test's own, for tests that stop it."""
+    server = _start_s3()
+    yield server
+    try:
+        server.stop()
+    except Exception:  # noqa: BLE001 - already stopped by the test
+        pass
+
+
+@pytest.fixture
+def s3_config(config, s3_server) -> dict:
+    """``config`` with the blobs in a fresh bucket of the S3 server."""
+    return {**config, "BLOB_URL": f"s3://{s3_server.new_bucket()}/archive", "S3_ENDPOINT_URL": s3_server.endpoint}

@@ -13,7 +13,7 @@ from tests.conftest import META, add
 
 
 def blob_files(svc):
-    return list(svc.blobs.iter_hashes())
+    return [b.sha256 for b in svc.blobs.iter_blobs()]
 
 
 def test_add_version_history_and_exact_bytes(svc):

@@ -53,7 +53,7 @@ def test_kill_before_commit_records_nothing(config, svc, point):
     kinds = {p.kind.value for p in report.problems}
     assert kinds <= {"orphan_blob", "staging_leftover"}
     svc.gc(grace_s=0)
-    assert list(svc.blobs.iter_hashes()) == [] and list(svc.blobs.staging.iterdir()) == []
+    assert [b.sha256 for b in svc.blobs.iter_blobs()] == [] and list(svc.blobs.staging.iterdir()) == []
     assert svc.check().problems == []
 
 
@@ -94,7 +94,7 @@ def test_failing_rename_stores_nothing(svc, monkeypatch):
         add(svc)
     monkeypatch.undo()
     assert_nothing_recorded(svc)
-    assert list(svc.blobs.iter_hashes()) == [] and list(svc.blobs.staging.iterdir()) == []
+    assert [b.sha256 for b in svc.blobs.iter_blobs()] == [] and list(svc.blobs.staging.iterdir()) == []
 
 
 def test_fsync_eio_is_not_acknowledged(svc, monkeypatch):

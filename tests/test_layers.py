@@ -92,3 +92,20 @@ def test_the_import_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
         (4, "docsvc.core"), (4, "docsvc.core.text"),
         (7, "flask"), (7, "flask.g"),
     ]
+
+
+def test_only_the_s3_adapter_speaks_to_the_object_store() -> None:
+    s3 = DOCSVC / "adapters" / "s3_blobstore.py"
+    found = [where(path, line, module) for path in modules() if path != s3
+             for line, module in imports(path) if within(module, "boto3", "botocore")]
+    assert not found, "boto3 is used outside docsvc/adapters/s3_blobstore.py:\n" + "\n".join(found)
+
+
+def test_services_and_faces_speak_the_blob_port_not_an_engine() -> None:
+    # app.py picks the store; catalog.py maps disk errors with the local store's helper.
+    allowed = {APP, DOCSVC / "adapters" / "catalog.py"}
+    found = [where(path, line, module) for path in modules() if path not in allowed
+             and not path.is_relative_to(DOCSVC / "adapters")
+             for line, module in imports(path)
+             if within(module, "docsvc.adapters.blobstore", "docsvc.adapters.s3_blobstore")]
+    assert not found, "use docsvc.core.blobs instead:\n" + "\n".join(found)

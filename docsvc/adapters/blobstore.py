@@ -1,4 +1,5 @@
-"""Content-addressed, write-once file storage on the local disk.
+"""Content-addressed, write-once file storage on the local disk (the default
+:class:`docsvc.core.blobs.BlobStore`, for one machine).
 
 Layout: ``<root>/blobs/<sha256[:2]>/<sha256>``; files are written under ``<root>/staging``
 first. A blob is durable before it is returned: data fsynced, renamed into place, directory
@@ -13,21 +14,12 @@ import os
 import stat
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name
 from docsvc.core.faults import fault_point
 from docsvc.errors import NotFound, StorageError, StorageFull
-
-_HEX = set("0123456789abcdef")
-
-
-@dataclass(frozen=True)
-class StoredBlob:
-    sha256: str
-    size: int
-    created: bool  # False when identical content was already stored
 
 
 def storage_error(exc: OSError) -> StorageError:
@@ -39,20 +31,25 @@ def storage_error(exc: OSError) -> StorageError:
 
 
 class LocalBlobStore:
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, sweep_after_s: float | None = None) -> None:
         self.root = Path(root)
         self.blobs = self.root / "blobs"
         self.staging = self.root / "staging"
         self.fsync = fsync
+        self.location = str(self.blobs.resolve())
+        self.sweep_after_s = sweep_after_s
 
     def init(self) -> None:
         for d in (self.root, self.blobs, self.staging):
             d.mkdir(parents=True, exist_ok=True)
+        if self.sweep_after_s is not None:
+            # A crash mid-write leaves a staging file; sweep the ones older than the grace period
+            # (younger ones may belong to a write in flight in another process).
+            for leftover in self.leftovers(older_than_s=self.sweep_after_s):
+                self.remove_leftover(leftover.name)
 
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not set(sha256) <= _HEX:
-            raise NotFound(f"无效的内容哈希：{sha256[:80]}", f"Invalid content hash: {sha256[:80]}")
-        return self.blobs / sha256[:2] / sha256
+        return self.blobs / check_name(sha256)[:2] / sha256
 
     def put(self, data: bytes) -> StoredBlob:
         sha = hashlib.sha256(data).hexdigest()
@@ -112,26 +109,41 @@ class LocalBlobStore:
                 h.update(chunk)
         return h.hexdigest()
 
-    def iter_hashes(self) -> Iterator[str]:
+    def iter_blobs(self) -> Iterator[BlobInfo]:
         if not self.blobs.is_dir():
             return
+        now = time.time()
         for sub in sorted(self.blobs.iterdir()):
             if sub.is_dir():
                 for f in sorted(sub.iterdir()):
-                    yield f.name
-
-    def age_s(self, sha256: str) -> float:
-        return time.time() - self.path(sha256).stat().st_mtime
+                    try:
+                        st = f.stat()
+                    except FileNotFoundError:  # removed by a gc in another process meanwhile
+                        continue
+                    yield BlobInfo(f.name, st.st_size, now - st.st_mtime)
 
     def remove(self, sha256: str) -> None:
         """Only for garbage collection of blobs no version references."""
         self.path(sha256).unlink(missing_ok=True)
 
-    def staging_leftovers(self, older_than_s: float = 0) -> list[Path]:
+    def leftovers(self, *, older_than_s: float = 0) -> list[Leftover]:
         if not self.staging.is_dir():
             return []
         now = time.time()
-        return [p for p in self.staging.iterdir() if now - p.stat().st_mtime >= older_than_s]
+        found = []
+        for p in self.staging.iterdir():
+            try:
+                age = now - p.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age >= older_than_s:
+                found.append(Leftover(p.name, age))
+        return found
+
+    def remove_leftover(self, name: str) -> None:
+        if "/" in name or name.startswith("."):
+            raise NotFound(f"无效的暂存文件名：{name[:80]}", f"Invalid staging file name: {name[:80]}")
+        (self.staging / name).unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -442,6 +442,12 @@ class SqlCatalog:
                     refs[sha] = refs.get(sha, 0) + n
         return refs
 
+    def recorded_sizes(self) -> dict[str, int]:
+        """sha256 → the size recorded when it was archived (versions and renditions)."""
+        with self._read() as conn:
+            return {sha: size for table in (versions, renditions)
+                    for sha, size in conn.execute(sa.select(table.c.sha256, table.c.size).distinct())}
+
     def is_referenced(self, sha256: str) -> bool:
         with self._read() as conn:
             return any(conn.execute(sa.select(table.c.id).where(table.c.sha256 == sha256).limit(1)).first()

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping, Sequence
 
-from docsvc.adapters.blobstore import LocalBlobStore, StoredBlob
+from docsvc.core.blobs import BlobStore, StoredBlob
 from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, SqlCatalog
 from docsvc.core.audit import AuditEntry, canonical_json
 from docsvc.core.content import PackageLimits, detect_media_type
@@ -83,7 +83,7 @@ def _clean_reason(reason: str) -> str:
 
 
 class ArchiveService:
-    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, vocab: Vocabulary, *,
+    def __init__(self, catalog: SqlCatalog, blobs: BlobStore, vocab: Vocabulary, *,
                  max_upload_bytes: int, package_limits: PackageLimits) -> None:
         self.catalog = catalog
         self.blobs = blobs

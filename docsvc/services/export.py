@@ -25,7 +25,7 @@ from importlib import resources
 from typing import IO, Any
 
 from docsvc.adapters import reports
-from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.core.blobs import BlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core.audit import canonical_json
 from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT
@@ -104,7 +104,7 @@ def verifier_source() -> bytes:
     return (resources.files("docsvc.services") / "verify_bundle.py").read_bytes()
 
 
-def write_bundle(catalog: SqlCatalog, blobs: LocalBlobStore, scope: BundleScope, out: IO[bytes], *,
+def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out: IO[bytes], *,
                  actor: str, documents: dict[int, Document]) -> BundleSummary:
     """Write the bundle to ``out`` (a seekable binary file). ``documents`` maps the ids the caller
     has already checked access to; versions of other documents are left out."""

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable
 
-from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import audit
+from docsvc.core.blobs import BlobStore
 from docsvc.errors import DocsvcError
 from docsvc.services.search import DriftReport, IndexService
 
@@ -16,6 +16,7 @@ from docsvc.services.search import DriftReport, IndexService
 class ProblemKind(StrEnum):
     MISSING_BLOB = "missing_blob"
     CHECKSUM_MISMATCH = "checksum_mismatch"
+    SIZE_MISMATCH = "size_mismatch"
     ORPHAN_BLOB = "orphan_blob"
     AUDIT_CHAIN = "audit_chain"
     STAGING_LEFTOVER = "staging_leftover"
@@ -65,7 +66,7 @@ def verify_audit(catalog: SqlCatalog) -> audit.VerifyResult:
     return audit.verify(catalog.audit_entries(), catalog.audit_head())
 
 
-def check(catalog: SqlCatalog, blobs: LocalBlobStore, *, orphan_grace_s: float,
+def check(catalog: SqlCatalog, blobs: BlobStore, *, orphan_grace_s: float,
           progress: Callable[[int], None] | None = None, index: IndexService | None = None) -> CheckReport:
     problems: list[Problem] = []
     if index is not None:
@@ -86,14 +87,21 @@ def check(catalog: SqlCatalog, blobs: LocalBlobStore, *, orphan_grace_s: float,
         problems.append(Problem(ProblemKind.SCHEMA, f"数据库结构版本为 {current}，应为 {head}；请运行 docsvc init。",
                                 f"Catalog schema is at {current}, expected {head}; run docsvc init."))
     referenced = catalog.referenced_hashes()
+    sizes = catalog.recorded_sizes()
     stored = set()
     verified = 0
-    for sha in blobs.iter_hashes():
+    for blob in blobs.iter_blobs():
+        sha = blob.sha256
         stored.add(sha)
         if sha not in referenced:
             problems.append(Problem(ProblemKind.ORPHAN_BLOB, f"文件 {sha} 未被任何版本引用（孤立文件，可用 docsvc gc 清理）。",
                                     f"Blob {sha} is referenced by no version (orphan; `docsvc gc` removes it).", sha))
             continue
+        if sha in sizes and blob.size != sizes[sha]:
+            problems.append(Problem(ProblemKind.SIZE_MISMATCH,
+                                    f"文件 {sha} 的大小为 {blob.size} 字节，记录为 {sizes[sha]} 字节：内容已损坏或被截断。请从备份恢复。",
+                                    f"Blob {sha} holds {blob.size} bytes but {sizes[sha]} were recorded: damaged or "
+                                    "truncated. Restore it from backup.", sha))
         actual = blobs.hash_of(sha)
         verified += 1
         if progress:
@@ -108,9 +116,10 @@ def check(catalog: SqlCatalog, blobs: LocalBlobStore, *, orphan_grace_s: float,
             problems.append(Problem(ProblemKind.MISSING_BLOB,
                                     f"文件 {sha} 缺失，有 {n} 条记录引用它。请从备份恢复。",
                                     f"Blob {sha} is missing; {n} record(s) reference it. Restore it from backup.", sha))
-    for leftover in blobs.staging_leftovers(older_than_s=orphan_grace_s):
-        problems.append(Problem(ProblemKind.STAGING_LEFTOVER, f"暂存区残留文件 {leftover.name}（写入中断所致，可用 docsvc gc 清理）。",
-                                f"Staging leftover {leftover.name} (an interrupted write; `docsvc gc` removes it).",
+    for leftover in blobs.leftovers(older_than_s=orphan_grace_s):
+        problems.append(Problem(ProblemKind.STAGING_LEFTOVER,
+                                f"中断的写入留下的残余 {leftover.name}（可用 docsvc gc 清理）。",
+                                f"Leftover {leftover.name} of an interrupted write (`docsvc gc` removes it).",
                                 leftover.name))
     result = verify_audit(catalog)
     if not result.ok:
@@ -120,7 +129,7 @@ def check(catalog: SqlCatalog, blobs: LocalBlobStore, *, orphan_grace_s: float,
     return CheckReport(problems, stats, result)
 
 
-def collect_garbage(catalog: SqlCatalog, blobs: LocalBlobStore, *, grace_s: float) -> list[str]:
+def collect_garbage(catalog: SqlCatalog, blobs: BlobStore, *, grace_s: float) -> list[str]:
     """Remove orphan blobs and staging leftovers older than the grace period.
 
     The grace period protects a write in flight: its blob is stored before its version row
@@ -128,13 +137,13 @@ def collect_garbage(catalog: SqlCatalog, blobs: LocalBlobStore, *, grace_s: floa
     """
     removed = []
     referenced = catalog.referenced_hashes()
-    for sha in list(blobs.iter_hashes()):
-        if sha not in referenced and blobs.age_s(sha) >= grace_s:
+    for blob in list(blobs.iter_blobs()):
+        if blob.sha256 not in referenced and blob.age_s >= grace_s:
             # Re-check just before removing, in case a version was committed meanwhile.
-            if not catalog.is_referenced(sha):
-                blobs.remove(sha)
-                removed.append(sha)
-    for leftover in blobs.staging_leftovers(older_than_s=grace_s):
-        leftover.unlink(missing_ok=True)
+            if not catalog.is_referenced(blob.sha256):
+                blobs.remove(blob.sha256)
+                removed.append(blob.sha256)
+    for leftover in blobs.leftovers(older_than_s=grace_s):
+        blobs.remove_leftover(leftover.name)
         removed.append(leftover.name)
     return removed

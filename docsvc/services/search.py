@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.core.blobs import BlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
@@ -85,7 +85,7 @@ class IndexService:
     (the wiring chooses it from the settings). ``state_dir`` is this machine's folder for the
     indexer's status file."""
 
-    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, open_index: Callable[[], SearchIndex],
+    def __init__(self, catalog: SqlCatalog, blobs: BlobStore, open_index: Callable[[], SearchIndex],
                  state_dir: Path, *, extract_limits: ExtractLimits, synonyms: SynonymTable | None = None) -> None:
         self.catalog = catalog
         self.synonyms = synonyms if synonyms is not None else SynonymTable()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from docsvc import __version__
-from docsvc.adapters.blobstore import LocalBlobStore
+from docsvc.core.blobs import BlobStore
 from docsvc.adapters.catalog import SqlCatalog, TemplateRecord
 from docsvc.core import templating
 from docsvc.core.audit import canonical_json
@@ -99,7 +99,7 @@ def _versions() -> dict[str, str]:
 
 
 class TemplateService:
-    def __init__(self, catalog: SqlCatalog, blobs: LocalBlobStore, archive: ArchiveService, vocab: Vocabulary, *,
+    def __init__(self, catalog: SqlCatalog, blobs: BlobStore, archive: ArchiveService, vocab: Vocabulary, *,
                  shipped_dir: Path | None, limits: RenderLimits, package_limits: PackageLimits,
                  converter: Callable[[], Any]) -> None:
         self.catalog = catalog
