@@ -7,6 +7,7 @@ The web views and the CLI both call the same ``Docsvc`` object (the CLI builds i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import os
 import secrets
@@ -31,6 +32,8 @@ from docsvc.services import integrity
 from docsvc.services.access import Guard
 from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
+from docsvc.services import background
+from docsvc.services.jobs import JobRunner, JobService
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
 from docsvc.services.templates import RenderLimits, TemplateService
@@ -50,6 +53,20 @@ class Docsvc:
     importer: Importer
     converter: LazyConverter
     indexer: BackgroundIndexer | None = None
+    job_runner: JobRunner | None = None
+
+    @functools.cached_property
+    def jobs(self) -> JobService:
+        """The job queue shared by every server of the installation (docsvc.services.background)."""
+        return background.job_service(self)
+
+    def start_jobs(self) -> JobRunner:
+        """Start the server's job runner (``docsvc serve`` does, beside the index writer; a CLI
+        runs a job itself only when told to wait for it)."""
+        if self.job_runner is None:
+            self.job_runner = JobRunner(self.jobs)
+            self.job_runner.start()
+        return self.job_runner
 
     def start_indexer(self) -> BackgroundIndexer:
         """Start the server's index writer (``docsvc serve`` does; the CLI syncs inline)."""
@@ -61,6 +78,15 @@ class Docsvc:
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
         return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress, index=self.index)
+
+    def migrate_blobs(self, to_url: str, *, progress: Callable[[int], None] | None = None) -> integrity.MigrateReport:
+        """Copy the archive's blobs into the store ``to_url`` names (then point DOCSVC_BLOB_URL at it)."""
+        target = open_blob_store(self.settings, to_url)
+        if target.location == self.blobs.location:
+            raise InvalidInput("目标存储与当前存储相同，无需迁移。", "The target is the store in use; nothing to migrate.",
+                               field="to")
+        target.init()
+        return integrity.migrate_blobs(self.catalog, self.blobs, target, progress=progress)
 
     def verify_audit(self):
         return integrity.verify_audit(self.catalog)
@@ -78,6 +104,8 @@ class Docsvc:
         return Guard(self, principal)
 
     def close(self) -> None:
+        if self.job_runner is not None:
+            self.job_runner.stop()  # before the converter closes under a job
         if self.indexer is not None:
             self.indexer.stop()
         self.converter.close()

@@ -129,3 +129,46 @@ def test_cli_check_over_the_bucket(s3_config, monkeypatch):
         svc.close()
     result = CliRunner().invoke(cli, ["check"])
     assert result.exit_code == 0, result.output
+
+
+def test_blobs_migrate_copies_a_local_archive_into_the_bucket_resumably(config, s3_server, monkeypatch):
+    for key, value in config.items():
+        monkeypatch.setenv(f"DOCSVC_{key}", value)
+    monkeypatch.setenv("DOCSVC_S3_ENDPOINT_URL", s3_server.endpoint)
+    local = open_docsvc(config)
+    docs = [add(local, f"第 {i} 份运维月报：本月完成巡检 {i} 次。".encode(), f"月报{i}.txt") for i in range(4)]
+    damaged = add(local, "将被损坏的文件".encode(), "损坏.txt")
+    local.close()
+    path = local.blobs.path(damaged.version.sha256)
+    path.chmod(0o644)
+    path.write_bytes(b"bit rot")
+
+    url = f"s3://{s3_server.new_bucket()}/迁移"
+    result = CliRunner().invoke(cli, ["blobs", "migrate", "--to", url, "--json"])
+    assert result.exit_code == 1, result.output  # one damaged blob is reported, not copied
+    import json
+    report = json.loads(result.stdout)
+    assert (report["copied"], report["present"]) == (4, 0)
+    assert [p["kind"] for p in report["problems"]] == ["checksum_mismatch"]
+
+    # An interrupted run is resumed: only what the bucket lacks is copied.
+    moved = open_docsvc({**config, "BLOB_URL": url, "S3_ENDPOINT_URL": s3_server.endpoint})
+    try:
+        moved.blobs.remove(docs[0].version.sha256)
+        local.blobs.path(damaged.version.sha256).unlink()  # restore from "backup":
+        local.blobs.put("将被损坏的文件".encode())
+        again = CliRunner().invoke(cli, ["blobs", "migrate", "--to", url])
+        assert again.exit_code == 0, again.output
+        assert "已复制 2 个文件，目标中已有 3 个" in again.output and "DOCSVC_BLOB_URL" in again.output
+        for r in [*docs, damaged]:
+            assert moved.archive.read_version(r.document.id, actor="a")[1] == local.blobs.read(r.version.sha256)
+        assert moved.check().ok
+    finally:
+        moved.close()
+
+
+def test_blobs_migrate_refuses_a_bad_target(config, monkeypatch):
+    for key, value in config.items():
+        monkeypatch.setenv(f"DOCSVC_{key}", value)
+    result = CliRunner().invoke(cli, ["blobs", "migrate", "--to", "s3://"])
+    assert result.exit_code == 2 and "s3://" in result.output

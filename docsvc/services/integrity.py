@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable
@@ -9,7 +10,7 @@ from typing import Any, Callable
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import audit
 from docsvc.core.blobs import BlobStore
-from docsvc.errors import DocsvcError
+from docsvc.errors import DocsvcError, NotFound
 from docsvc.services.search import DriftReport, IndexService
 
 
@@ -147,3 +148,59 @@ def collect_garbage(catalog: SqlCatalog, blobs: BlobStore, *, grace_s: float) ->
         blobs.remove_leftover(leftover.name)
         removed.append(leftover.name)
     return removed
+
+
+@dataclass(frozen=True)
+class MigrateReport:
+    copied: int
+    present: int  # already in the target (an earlier, interrupted run): skipped
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "copied": self.copied, "present": self.present,
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+def migrate_blobs(catalog: SqlCatalog, source: BlobStore, target: BlobStore, *,
+                  progress: Callable[[int], None] | None = None) -> MigrateReport:
+    """Copy every blob the catalog references from ``source`` into ``target``.
+
+    Each blob is re-hashed as it is read (damage is reported, never copied) and the target
+    verifies what it stored (BlobStore.put). Run again after an interruption: what the target
+    already holds is skipped, so the copy resumes where it stopped. Orphans are not copied.
+    """
+    sizes = catalog.recorded_sizes()
+    in_target = {b.sha256: b.size for b in target.iter_blobs()}
+    copied = present = 0
+    problems: list[Problem] = []
+    for sha in sorted(catalog.referenced_hashes()):
+        if progress:
+            progress(1)
+        if sha in in_target:
+            if sha not in sizes or in_target[sha] == sizes[sha]:
+                present += 1
+            else:
+                problems.append(Problem(
+                    ProblemKind.SIZE_MISMATCH, f"目标存储中的 {sha} 大小不符（已损坏），未覆盖。请在目标中删除它后重新运行。",
+                    f"The target's copy of {sha} has the wrong size (damaged); not overwritten. Delete it in the "
+                    "target and run again.", sha))
+            continue
+        try:
+            data = source.read(sha)
+        except NotFound:
+            problems.append(Problem(ProblemKind.MISSING_BLOB, f"源存储中缺少文件 {sha}，未复制。请从备份恢复后重新运行。",
+                                    f"Blob {sha} is missing from the source; not copied. Restore it and run again.",
+                                    sha))
+            continue
+        if hashlib.sha256(data).hexdigest() != sha:
+            problems.append(Problem(ProblemKind.CHECKSUM_MISMATCH, f"源存储中的文件 {sha} 已损坏，未复制。请从备份恢复后重新运行。",
+                                    f"Blob {sha} is damaged in the source; not copied. Restore it and run again.",
+                                    sha))
+            continue
+        target.put(data)
+        copied += 1
+    return MigrateReport(copied, present, problems)
