@@ -130,6 +130,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SECRET_KEY", "", "会话签名密钥；留空则生成一个随机密钥并保存在目录库中，共用同一目录库的各台服务器都使用它。",
             "Session signing key; empty means a random key generated once and kept in the catalog, so every "
             "server sharing the catalog signs alike."),
+    Setting("NODE_NAME", "", "本服务器在后台任务队列中的名称（系统状态页显示哪台服务器运行了哪个任务、最近的心跳）；"
+            "留空为 主机名:进程号。共用一个目录库的各台服务器须各不相同。",
+            "This server's name in the background job queue (the health page shows which server ran each job "
+            "and its last heartbeat); empty means hostname:pid. Each server sharing a catalog needs its own."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

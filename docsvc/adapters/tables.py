@@ -200,3 +200,66 @@ instance_secrets = sa.Table(
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# --- background work that every server of an installation shares (migration 0008) -------------
+
+# The job queue: any server's runner claims a job (FOR UPDATE SKIP LOCKED on PostgreSQL), holds
+# it under a lease it keeps renewing, and records the outcome; a job whose lease ran out (its
+# server died) is claimed again. ``attempts`` is also the fencing token of the current run.
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON text
+    sa.Column("state", sa.String(16), nullable=False),  # docsvc.adapters.jobs.JobState
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("run_after", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("node", sa.String(200)),  # the server that claimed it last
+    sa.Column("error", sa.Text),  # JSON text: {"code", "message" (中文), "message_en"}
+    # What the job is about ("rendition.pdf:<version id>"), kept for finding the latest job of a
+    # subject; ``active_key`` holds the same while the job is queued or running and is unique, so
+    # asking twice (on any server) finds the job already there instead of queueing another.
+    sa.Column("key", sa.String(200)),
+    sa.Column("active_key", sa.String(200), unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("result", sa.Text),  # JSON text
+)
+sa.Index("ix_jobs_claim", jobs.c.state, jobs.c.run_after)
+sa.Index("ix_jobs_key", jobs.c.key)
+
+# Periodic jobs: the server whose conditional UPDATE moves next_run_at on (WHERE next_run_at <=
+# now) queues the period's job; every other server's UPDATE then matches no row.
+schedules = sa.Table(
+    "schedules", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_run_at", sa.DateTime(timezone=True)),
+    sa.Column("last_node", sa.String(200)),
+)
+
+# The servers (their job runners) and their heartbeats.
+nodes = sa.Table(
+    "nodes", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stopped_at", sa.DateTime(timezone=True)),
+)
+
+# Review reminders (spec 8.1.3): one row per document and review-due date it reached, so a
+# document is reminded of once per due date however many servers run the daily job.
+review_reminders = sa.Table(
+    "review_reminders", metadata,
+    sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), primary_key=True),
+    sa.Column("review_due", sa.Date, primary_key=True),
+    sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("job_id", sa.Integer),
+)

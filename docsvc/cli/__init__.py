@@ -116,7 +116,7 @@ def main() -> None:
 
 def _register() -> None:
     # Each noun lives in its own module; importing it attaches its commands to ``cli``.
-    from docsvc.cli import admin, audit, blobs, classify, doc, export, search, template, user  # noqa: F401
+    from docsvc.cli import admin, audit, blobs, classify, doc, export, job, search, template, user  # noqa: F401
 
 
 _register()

@@ -275,3 +275,36 @@ def doc_delete(ctx: Context, doc_id: int, reason: str) -> None:
     ctx.svc.archive.request_deletion(doc_id, actor=ctx.actor, reason=reason)
 
 
+
+
+@doc.command("pdf")
+@click.argument("doc_id", type=int)
+@click.option("--version", "number", type=int, default=None, help="版本号（默认最新）/ version (default latest)")
+@click.option("--wait", is_flag=True,
+              help="等待 PDF 生成完成；若没有服务器接手，就在本进程中转换 / wait until it is made; converts here "
+                   "when no server has taken it")
+@json_option
+@pass_ctx
+@handled
+def doc_pdf(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: bool) -> None:
+    """为 Word 版本生成 PDF（后台任务）/ make the PDF of a Word version (a background job)."""
+    svc = ctx.svc
+    asked = svc.guard(svc.users.principal_for_cli(ctx.actor)).request_rendition(doc_id, number, "pdf")
+    job = asked.job
+    if job is not None and wait:
+        job = svc.jobs.wait(job.id)
+    rendition = asked.rendition
+    if job is not None and job.state.value == "done":
+        rendition = next(r for r in svc.catalog.renditions(asked.version.id) if r.media_type == "application/pdf")
+    if as_json:
+        emit_json({"document_id": doc_id, "version": asked.version.number,
+                   "rendition": rendition.to_dict() if rendition else None, "job": job.to_dict() if job else None})
+    elif rendition is not None:
+        click.echo(f"文档 {doc_id} 第 {asked.version.number} 版的 PDF：sha256 {rendition.sha256}，{rendition.size} 字节"
+                   f"（docsvc doc show {doc_id}）/ PDF ready.")
+    elif job.state.value != "failed":
+        click.echo(f"已排队：任务 {job.id}（{job.state.value}），运行中的服务器会生成 PDF；用 docsvc job show {job.id} 查看"
+                   f" / queued as job {job.id}.")
+    if job is not None and job.state.value == "failed":
+        raise errors.Unavailable(f"PDF 生成失败（任务 {job.id}）：{job.error['message']}",
+                                 f"The PDF could not be made (job {job.id}): {job.error['message_en']}")

@@ -111,6 +111,8 @@ class AuditAction(LabelledEnum):
     TEMPLATE_ADDED = "template.added"
     LABELS_SUGGESTED = "labels.suggested"
     LABELS_CONFIRMED = "labels.confirmed"
+    RENDITION_ADDED = "rendition.added"  # a PDF made later, by a job, for an archived version
+    REVIEW_REMINDED = "review.reminded"  # the daily job found the document's review date reached
 
 
 _LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -170,6 +172,8 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "template.added": ("新增模板版本", "Template version added"),
         "labels.suggested": ("建议分类", "Labels suggested"),
         "labels.confirmed": ("确认分类", "Labels confirmed"),
+        "rendition.added": ("生成 PDF", "PDF made"),
+        "review.reminded": ("复审到期提醒", "Review reminder"),
     },
 }
 

@@ -20,13 +20,15 @@ from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
 
 from docsvc.adapters import reports
 from docsvc.adapters.catalog import Rendition
+from docsvc.adapters.jobs import Job, JobState
 from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Corrupted, Forbidden, InvalidInput, NotFound
-from docsvc.services import compare, export, similar
+from docsvc.services import background, compare, export, similar
+from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.templates import Rendered, Template
 from docsvc.services.integrity import CheckReport
@@ -74,6 +76,7 @@ class Dashboard:
     recent: list[Document]
     due_for_review: list[Document]
     today: dt.date
+    reminded: frozenset[int] = frozenset()  # documents the daily job reminded of, still unreviewed
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class DocumentView:
     history: History
     renditions: dict[int, list[Rendition]]
     template: Template | None
+    pdf_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest job making its PDF
 
 
 @dataclass(frozen=True)
@@ -149,12 +153,16 @@ class Health:
     index: dict[str, Any] = field(default_factory=dict)  # IndexService.status()
     indexer: dict[str, Any] | None = None  # the server's background indexer, when running
     converter: dict[str, Any] = field(default_factory=dict)  # the PDF converter's health()
+    jobs: dict[str, Any] = field(default_factory=dict)  # JobService.overview(): queue, nodes, recent jobs
+    runner: dict[str, Any] | None = None  # this server's job runner, when running
+    reviews: dict[str, Any] = field(default_factory=dict)  # open review reminders
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": "ok" if self.ok else "degraded",
                 "schema": {"current": self.schema_current, "head": self.schema_head},
                 **self.counts, "audit_head_seq": self.audit_head_seq, "users": self.users,
-                "index": self.index, "indexer": self.indexer, "converter": self.converter}
+                "index": self.index, "indexer": self.indexer, "converter": self.converter,
+                "jobs": self.jobs, "runner": self.runner, "reviews": self.reviews}
 
 
 class Guard:
@@ -221,7 +229,8 @@ class Guard:
         recent = self.list_documents({"sort": "-updated_at", "limit": RECENT}).items
         due = [d for d in self.svc.archive.due_for_review(today, within_days=REVIEW_WINDOW_DAYS)
                if can_read(self.p, d)]
-        return Dashboard(recent, due, today)
+        reminded = frozenset(background.open_reminders(self.svc, site_projects=self.p.site_projects))
+        return Dashboard(recent, due, today, reminded)
 
     def document(self, document_id: int) -> Document:
         return self._readable(document_id, "read_document")
@@ -269,7 +278,8 @@ class Guard:
         self._readable(document_id, "read_document")
         history = self.svc.archive.history(document_id)
         renditions = {v.id: self.svc.catalog.renditions(v.id) for v in history.versions}
-        return DocumentView(history, renditions, self._revisable_template(history.versions))
+        return DocumentView(history, renditions, self._revisable_template(history.versions),
+                            background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]))
 
     def _revisable_template(self, versions: list[Version]) -> Template | None:
         if not self.p.can(Permission.GENERATE):
@@ -302,6 +312,41 @@ class Guard:
             tx.append_audit(self.p.username, AuditAction.VERSION_DOWNLOADED, document_id=document_id,
                             version=number, details={"sha256": rendition.sha256, "rendition": media_type})
         return version, rendition, data
+
+    def request_rendition(self, document_id: int, number: int | None, kind: str = "pdf") -> RenditionRequest:
+        """Ask for a rendition (the PDF) of a DOCX version: the stored one if it exists, else the
+        job that makes it (the same job when asked again meanwhile). Whoever may download the
+        version may ask: the PDF is the same content, and the version itself is not changed."""
+        self._readable(document_id, "request_rendition")
+        return background.request_rendition(self.svc, document_id, number, kind, actor=self.p.username)
+
+    def job(self, job_id: int) -> Job:
+        """A job's state: a rendition job for whoever may read its document, any other job for
+        those who may see the system's health. A job of a document the principal may not read
+        answers like a job that does not exist."""
+        job = self.svc.jobs.get(job_id)
+        document_id = job.payload.get("document_id") if job.kind == background.RENDITION_PDF else None
+        if document_id is None:
+            self.require(Permission.AUDIT, "read_job")
+            return job
+        try:
+            self._readable(int(document_id), "read_job")
+        except NotFound:
+            raise NotFound(f"任务 {job_id} 不存在。", f"Job {job_id} does not exist.", field="job_id") from None
+        return job
+
+    def jobs(self, *, state: str | None = None, kind: str | None = None, limit: int = 50,
+             offset: int = 0) -> tuple[list[Job], int]:
+        """The job queue, newest first (those who may see the system's health)."""
+        self.require(Permission.AUDIT, "list_jobs")
+        states = {s.value for s in JobState}
+        if state and state not in states:
+            raise InvalidInput(f"未知任务状态“{state}”，可选：{', '.join(sorted(states))}。",
+                               f"Unknown job state '{state}'; use one of {', '.join(sorted(states))}.", field="state")
+        if not 1 <= limit <= MAX_AUDIT_PAGE or offset < 0:
+            raise InvalidInput(f"limit 须在 1 到 {MAX_AUDIT_PAGE} 之间，offset 不能为负。",
+                               f"limit must be 1-{MAX_AUDIT_PAGE} and offset not negative.", field="limit")
+        return self.svc.jobs.store.list_jobs(state=state, kind=kind, limit=limit, offset=offset)
 
     # -- search -----------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
@@ -483,7 +528,9 @@ class Guard:
                       self.svc.catalog.audit_head()[0], self.svc.users.count(),
                       index=self.svc.index.status(),
                       indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.state_dir),
-                      converter=self.svc.converter.health())
+                      converter=self.svc.converter.health(), jobs=self.svc.jobs.overview(),
+                      runner=self.svc.job_runner.status() if self.svc.job_runner else None,
+                      reviews=background.reminders_summary(self.svc))
 
     def integrity_check(self) -> CheckReport:
         self.require(Permission.AUDIT, "integrity_check")

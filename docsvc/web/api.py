@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file,
 from markupsafe import Markup, escape
 
 from docsvc.adapters.catalog import Rendition
+from docsvc.adapters.jobs import Job
 from docsvc.adapters.reports import AuditFilter
 from docsvc.app import Docsvc
 from docsvc.core.content import DOCX
@@ -25,6 +26,7 @@ from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
+from docsvc.services import background
 from docsvc.services.export import BundleScope
 from docsvc.services.templates import Template
 from docsvc.services.users import AccountAction, Permission
@@ -372,6 +374,33 @@ def download(doc_id: int, number: int | None = None):
 @bp.get("/api/v1/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")
 def download_rendition(doc_id: int, number: int, kind: str):
     return send_rendition(*guard().read_rendition(doc_id, number, kind))
+
+
+@bp.post("/api/v1/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")
+def request_rendition(doc_id: int, number: int, kind: str):
+    """Ask for a version's PDF: 200 with it when it exists, else 202 with the job making it."""
+    asked = guard().request_rendition(doc_id, number, kind)
+    if asked.rendition is not None:
+        return jsonify({"state": "done", "rendition": rendition_json(asked.rendition, asked.version)})
+    resp = jsonify({"state": asked.job.state.value, "job": job_json(asked.job),
+                    "status_url": url_for("api.show_job", job_id=asked.job.id)})
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("api.show_job", job_id=asked.job.id)
+    return resp
+
+
+@bp.get("/api/v1/jobs/<int:job_id>")
+def show_job(job_id: int):
+    return jsonify(job_json(guard().job(job_id)))
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as the API shows it; a finished rendition job links to the rendition it made."""
+    out = {**job.to_dict(), "status_url": url_for("api.show_job", job_id=job.id)}
+    made = background.job_result_rendition(svc(), job)
+    if made is not None:
+        out["rendition"] = rendition_json(made[1], made[0])
+    return out
 
 
 @bp.get("/api/v1/documents/<int:doc_id>/compare")

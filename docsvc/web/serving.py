@@ -4,7 +4,8 @@ Python runs one thread at a time per process, and a search is pure Python, so on
 one core. With ``workers`` > 1 the listening socket is bound first and that many worker
 processes are forked; each builds its own app and accepts connections on the shared socket (the
 kernel spreads them). The parent process keeps what there must be only one of: the index writer
-(Whoosh takes one writer at a time). A worker that commits a write sets a shared event, which
+(Whoosh takes one writer at a time) and the job runner (docsvc.services.jobs: one node per
+server in the queue, one LibreOffice). A worker that commits a write sets a shared event, which
 wakes the writer at once, so an upload is searchable as quickly as with one process; every worker
 sees the writer's commits at its next search. A worker that dies is replaced.
 """
@@ -33,6 +34,7 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
     if workers <= 1:
         app = create_app(config)
         app.extensions["docsvc"].start_indexer()
+        app.extensions["docsvc"].start_jobs()
         if on_ready:
             on_ready(bound)
         _waitress(app, sock, threads)
@@ -44,13 +46,15 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
     children = {_fork_worker(sock, wake, config, threads): time.monotonic() for _ in range(workers)}
     svc = open_docsvc(config)
     indexer = svc.start_indexer()
+    runner = svc.start_jobs()
     stopping = threading.Event()
 
-    def relay() -> None:  # a worker's commit → the writer
+    def relay() -> None:  # a worker's commit or queued job → the writer and the job runner
         while not stopping.is_set():
             if wake.wait(1.0):
                 wake.clear()
                 indexer.wake()
+                runner.wake()
 
     def stop(signum: int, _frame: Any) -> None:
         stopping.set()
@@ -95,6 +99,7 @@ def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -
         threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
         app = create_app(config)
         app.extensions["docsvc"].archive.on_commit.append(wake.set)
+        app.extensions["docsvc"].jobs.on_enqueue.append(wake.set)
         _waitress(app, sock, threads)
     except BaseException:  # noqa: BLE001 - report, then leave without running the parent's cleanup
         import traceback

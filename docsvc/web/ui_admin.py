@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from docsvc.adapters.jobs import JobState
 from docsvc.errors import Conflict, InvalidInput, NotFound
 from docsvc.services.users import Role
 from docsvc.web.auth import guard, login_required
@@ -74,4 +75,5 @@ def user(username: str):
 def health():
     gd = guard()
     report = gd.integrity_check() if request.method == "POST" else None
-    return render_template("admin_health.html", h=gd.health(), report=report)
+    return render_template("admin_health.html", h=gd.health(), report=report,
+                           job_states={s.value: s for s in JobState})

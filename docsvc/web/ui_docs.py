@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from docsvc.core.content import DOCX
 from docsvc.core.model import DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.web.api import send_rendition, send_version
@@ -73,7 +74,7 @@ def document(doc_id: int):
     except Unavailable:
         similar = []  # the index is being rebuilt: the page still shows the document itself
     return render_template("document.html", h=view.history, renditions=view.renditions, revise_with=view.template,
-                           similar=similar)
+                           similar=similar, pdf_jobs=view.pdf_jobs, docx_type=DOCX)
 
 
 @bp.route("/documents/<int:doc_id>/edit", methods=["GET", "POST"])
@@ -129,6 +130,22 @@ def download(doc_id: int, number: int):
 @bp.get("/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")
 def download_rendition(doc_id: int, number: int, kind: str):
     return send_rendition(*guard().read_rendition(doc_id, number, kind))
+
+
+@bp.post("/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")
+def request_rendition(doc_id: int, number: int, kind: str):
+    """The 生成 PDF button: queue the job (or find it, or the PDF), back to the document."""
+    asked = guard().request_rendition(doc_id, number, kind)
+    if asked.rendition is not None:
+        flash(pick(InvalidInput(f"第 {number} 版的 PDF 已经有了。", f"Version {number} has its PDF already.")), "info")
+    elif asked.queued:
+        flash(pick(InvalidInput(f"已排队生成第 {number} 版的 PDF，完成后会出现在该版本旁。",
+                                f"The PDF of version {number} is queued; it appears beside the version when done.")),
+              "ok")
+    else:
+        flash(pick(InvalidInput(f"第 {number} 版的 PDF 已在生成中。", f"The PDF of version {number} is already being made.")),
+              "info")
+    return redirect(url_for("ui_docs.document", doc_id=doc_id, _anchor="versions-h"))
 
 
 @bp.get("/documents/<int:doc_id>/compare")
