@@ -125,6 +125,8 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
         raise
     blobs = open_blob_store(conf)
     blobs.init()
+    # The archive folder holds the default SQLite catalog even when the blobs are elsewhere.
+    Path(conf["ARCHIVE_DIR"]).mkdir(parents=True, exist_ok=True)
     Path(conf["INDEX_DIR"]).mkdir(parents=True, exist_ok=True)
     if migrate:
         catalog.migrate()

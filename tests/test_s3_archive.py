@@ -172,3 +172,16 @@ def test_blobs_migrate_refuses_a_bad_target(config, monkeypatch):
         monkeypatch.setenv(f"DOCSVC_{key}", value)
     result = CliRunner().invoke(cli, ["blobs", "migrate", "--to", "s3://"])
     assert result.exit_code == 2 and "s3://" in result.output
+
+
+def test_a_new_installation_on_s3_keeps_its_default_catalog_in_the_archive_folder(tmp_path, s3_server):
+    (tmp_path / "no-templates").mkdir()
+    svc = open_docsvc({"ARCHIVE_DIR": str(tmp_path / "new" / "archive"), "INDEX_DIR": str(tmp_path / "new" / "index"),
+                       "TEMPLATES_DIR": str(tmp_path / "no-templates"),
+                       "BLOB_URL": f"s3://{s3_server.new_bucket()}/", "S3_ENDPOINT_URL": s3_server.endpoint})
+    try:
+        r = add(svc)
+        assert (tmp_path / "new" / "archive" / "catalog.sqlite3").is_file()
+        assert svc.archive.read_version(r.document.id, actor="a")[0].number == 1
+    finally:
+        svc.close()
