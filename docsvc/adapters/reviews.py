@@ -23,9 +23,11 @@ def remember(conn: sa.Connection, document_id: int, review_due: dt.date, *, job_
              now: dt.datetime) -> bool:
     """Record that the document was reminded of for this due date; False when it already was."""
     insert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(review_reminders)
-    result = conn.execute(insert.values(document_id=document_id, review_due=review_due, reminded_at=now,
-                                        job_id=job_id).on_conflict_do_nothing())
-    return result.rowcount == 1
+    # RETURNING, not rowcount: an INSERT … ON CONFLICT DO NOTHING reports no row count on psycopg.
+    inserted = conn.execute(insert.values(document_id=document_id, review_due=review_due, reminded_at=now,
+                                          job_id=job_id).on_conflict_do_nothing()
+                            .returning(review_reminders.c.document_id)).first()
+    return inserted is not None
 
 
 def open_reminders(conn: sa.Connection, *, site_projects: Collection[str] | None = None) -> list[int]:

@@ -118,7 +118,32 @@ SCHEMAS: dict[str, Any] = {
     "Health": {"type": "object", "properties": {
         "status": {"type": "string", "enum": ["ok", "degraded"]}, "schema": {"type": "object"},
         "documents": {"type": "integer"}, "versions": {"type": "integer"}, "audit_entries": {"type": "integer"},
-        "outbox_pending": {"type": "integer"}, "audit_head_seq": {"type": "integer"}, "users": {"type": "integer"}}},
+        "outbox_pending": {"type": "integer"}, "audit_head_seq": {"type": "integer"}, "users": {"type": "integer"},
+        "jobs": {"type": "object", "description": "the job queue: counts by state and by kind, oldest_queued_age_s, "
+                                                  "nodes with their last heartbeat, schedules, recent jobs"},
+        "runner": {"type": ["object", "null"], "description": "this server's job runner"},
+        "reviews": {"type": "object", "description": "open review reminders"}}},
+    "Job": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "kind": {"type": "string", "description": "rendition.pdf, review.reminders, "
+                                                                               "orphans.sweep"},
+        "payload": {"type": "object"}, "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+        "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},
+        "run_after": {"type": "string", "format": "date-time"},
+        "lease_until": {"type": ["string", "null"], "format": "date-time"},
+        "node": {"type": ["string", "null"], "description": "the server that ran (or runs) it"},
+        "error": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+            "code": {"type": "string"}, "message": {"type": "string", "description": "中文"},
+            "message_en": {"type": "string"}}}]},
+        "key": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"},
+        "created_by": {"type": "string"}, "started_at": {"type": ["string", "null"], "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "result": {"type": ["object", "null"]}, "status_url": {"type": "string"},
+        "rendition": {"$ref": "#/components/schemas/Rendition", "description": "a finished rendition job's PDF"}}},
+    "RenditionReady": {"type": "object", "properties": {
+        "state": {"const": "done"}, "rendition": {"$ref": "#/components/schemas/Rendition"}}},
+    "RenditionQueued": {"type": "object", "properties": {
+        "state": {"type": "string", "enum": ["queued", "running"]}, "job": {"$ref": "#/components/schemas/Job"},
+        "status_url": {"type": "string"}}},
     "CheckReport": {"type": "object", "properties": {
         "ok": {"type": "boolean"}, "stats": {"type": "object"}, "problems": {"type": "array", "items": {"type": "object"}},
         "audit": {"oneOf": [_ref("VerifyResult"), {"type": "null"}]}}},
@@ -291,7 +316,24 @@ def _paths() -> dict[str, Any]:
                     "summary": "Download a version's rendition (the PDF archived with a generated version)",
                     "responses": {"200": {"description": "The stored PDF, as an attachment; ETag is its SHA-256",
                                           "content": {"application/pdf": {"schema": {"type": "string"}}}},
-                                  **_errors(401, 404, 500)}}},
+                                  **_errors(401, 404, 500)}},
+            "post": {"operationId": "requestRendition",
+                     "summary": "Make the PDF of a Word (DOCX) version, in the background / 生成 PDF",
+                     "description": "Whoever may download the version may ask. When the PDF exists it is answered "
+                                    "at once (200); otherwise a job is queued that whichever server is free runs "
+                                    "(202, Location: the job's status URL). Asking again while that job is queued "
+                                    "or running answers the same job. A conversion that fails leaves no PDF and a "
+                                    "failed job whose error says why, in both languages.",
+                     "responses": {"200": _json(_ref("RenditionReady"), "the PDF exists already"),
+                                   "202": _json(_ref("RenditionQueued"), "queued (or already queued): poll status_url"),
+                                   "400": _json(_ref("Error"), "The version is not a Word (DOCX) document / 不是 Word 版本"),
+                                   **_errors(401, 404, 503)}}},
+        "/api/v1/jobs/{job_id}": {
+            "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "get": {"operationId": "showJob", "summary": "A background job's state, node, result or error / 后台任务",
+                    "description": "A rendition job for whoever may read its document (else 404, as for a job that "
+                                   "does not exist); other jobs for auditors, managers and administrators.",
+                    "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 403, 404, 503)}}},
         "/api/v1/search": {"get": {
             "operationId": "search",
             "summary": "Full-text search, Chinese first, over the documents you may read / 全文搜索",
