@@ -204,8 +204,8 @@ def test_s3_store_down_is_unavailable_and_comes_back(own_s3_server):
 def test_s3_wrong_credentials_say_what_to_fix(s3_server, monkeypatch):
     store = S3BlobStore(f"s3://{s3_server.new_bucket()}/x", endpoint_url=s3_server.endpoint)
     denied = {"Error": {"Code": "InvalidAccessKeyId", "Message": "no such key"}}
-    with mock.patch.object(store.client, "head_object",
-                           side_effect=bex.ClientError(denied, "HeadObject")):
+    with mock.patch.object(store.client, "put_object",
+                           side_effect=bex.ClientError(denied, "PutObject")):
         with pytest.raises(StorageError) as err:
             store.put(b"x")
     assert "InvalidAccessKeyId" in err.value.en and "DOCSVC_BLOB_URL" in err.value.en
@@ -223,3 +223,36 @@ def test_bad_store_urls_are_refused(url):
     with pytest.raises(InvalidInput) as err:
         S3BlobStore(url)
     assert err.value.field == "DOCSVC_BLOB_URL"
+
+
+def test_s3_bytes_the_store_damaged_silently_are_caught_before_put_returns(s3_server):
+    """A store that does not check checksums and stores something else is caught by the read-back."""
+    store = _s3(s3_server).store
+    real_put = store.client.put_object
+
+    def damaging(**kwargs):
+        kwargs.pop("ChecksumSHA256")
+        return real_put(**{**kwargs, "Body": kwargs["Body"][:-1] + b"?"})
+
+    with mock.patch.object(store.client, "put_object", side_effect=damaging):
+        with pytest.raises(StorageError) as err:
+            store.put("服务报告".encode() * 10)
+    assert "nothing was recorded" in err.value.en
+    assert list(store.iter_blobs()) == []  # the bad object is gone, so a retry stores the real bytes
+    stored = store.put("服务报告".encode() * 10)
+    assert stored.created and store.hash_of(stored.sha256) == stored.sha256
+
+
+def test_s3_a_store_that_confirms_the_checksum_is_not_read_back(s3_server):
+    """AWS S3 and MinIO check x-amz-checksum-sha256 and echo it: that is the verification."""
+    store = _s3(s3_server).store
+    real_put, reads = store.client.put_object, []
+
+    def confirming(**kwargs):
+        return {**real_put(**kwargs), "ChecksumSHA256": kwargs["ChecksumSHA256"]}
+
+    with mock.patch.object(store.client, "put_object", side_effect=confirming), \
+            mock.patch.object(store.client, "get_object", side_effect=lambda **kw: reads.append(kw)):
+        stored = store.put("服务报告".encode() * 10)
+    assert stored.created and reads == []
+    assert store.read(stored.sha256) == "服务报告".encode() * 10

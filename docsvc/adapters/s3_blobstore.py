@@ -7,9 +7,10 @@ promises (docsvc.core.blobs) is kept here:
 
 - *no overwrite*: every write is conditional (``If-None-Match: *``); a key that exists already
   holds the same bytes, since its name is their hash;
-- *durable and verified*: the SHA-256 travels with each request (stores that check it refuse
-  damaged bytes) and the object is read back and re-hashed before ``put`` returns, so a version
-  is recorded only over bytes known to be in the store, whatever the store checks itself;
+- *durable and verified*: the SHA-256 travels with each request. A store that checks it (AWS
+  S3, MinIO) refuses damaged bytes and confirms the checksum in its answer; from a store that
+  does not confirm it, the object is read back and re-hashed before ``put`` returns. Either
+  way a version is recorded only over bytes known to be in the store;
 - *interrupted writes*: a single request is atomic; a multipart upload (large files) that
   breaks off is aborted, and one that could not be aborted is a leftover ``docsvc gc`` removes;
 - *store down*: timeouts and a few retries, then :class:`Unavailable` (HTTP 503) — never a
@@ -80,48 +81,58 @@ class S3BlobStore:
         sha = hashlib.sha256(data).hexdigest()
         key = self.key(sha)
         with _errors("write"):
-            existing = self._size(key)
-            if existing is not None:
-                if existing != len(data):  # same name, other length: the stored object is damaged
-                    raise _damaged(sha, existing)
-                return StoredBlob(sha, len(data), created=False)
             if len(data) > self.multipart_threshold:
-                created = self._put_multipart(key, data, sha)
+                existing = self._size(key)  # a large file already there is not sent again
+                confirmed = None if existing is not None else self._put_multipart(key, data, sha)
             else:
-                created = self._conditional(self.client.put_object, Bucket=self.bucket, Key=key, Body=data,
-                                            ChecksumSHA256=_b64(hashlib.sha256(data).digest()),
-                                            Metadata={"sha256": sha}, IfNoneMatch="*")
-            self._verify(key, sha, len(data))
-        return StoredBlob(sha, len(data), created=created)
+                confirmed = self._put_single(key, data, sha)
+            if confirmed is None:  # the key exists: its name is the hash of the same bytes
+                size = self._size(key)
+                if size != len(data):  # same name, other length: the stored object is damaged
+                    raise _damaged(sha, size)
+                return StoredBlob(sha, len(data), created=False)
+            if not confirmed:
+                self._verify(key, sha, len(data))
+        return StoredBlob(sha, len(data), created=True)
 
-    def _conditional(self, call: Any, **kwargs: Any) -> bool:
-        """Write unless the key exists; False when it already did (same name, same bytes)."""
+    def _put_single(self, key: str, data: bytes, sha: str) -> bool | None:
+        """One conditional PUT: True when the store confirms it checked our SHA-256, False when
+        it stored the object without saying so, None when the key already existed."""
+        checksum = _b64(hashlib.sha256(data).digest())
+        resp = self._conditional(self.client.put_object, Bucket=self.bucket, Key=key, Body=data,
+                                 ChecksumSHA256=checksum, Metadata={"sha256": sha}, IfNoneMatch="*")
+        return None if resp is None else resp.get("ChecksumSHA256") == checksum
+
+    def _conditional(self, call: Any, **kwargs: Any) -> dict | None:
+        """Write unless the key exists: the response, or None when the key already existed."""
         for attempt in range(4):
             try:
-                call(**kwargs)
-                return True
+                return call(**kwargs)
             except bex.ClientError as exc:
                 if _code(exc) in _EXISTS:
-                    return False
+                    return None
                 if _code(exc) not in _RACING or attempt == 3:
                     raise
                 time.sleep(0.2 * (attempt + 1))  # the other writer's request finishes first
         raise AssertionError("unreachable")
 
-    def _put_multipart(self, key: str, data: bytes, sha: str) -> bool:
+    def _put_multipart(self, key: str, data: bytes, sha: str) -> bool | None:
+        """A multipart upload, each part with its SHA-256; as :meth:`_put_single` answers."""
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256",
                                                      Metadata={"sha256": sha})
         upload_id = upload["UploadId"]
         try:
-            parts = []
+            parts, confirmed = [], True
             for number, start in enumerate(range(0, len(data), self.part_size), 1):
                 chunk = data[start:start + self.part_size]
                 checksum = _b64(hashlib.sha256(chunk).digest())
                 resp = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                                Body=chunk, ChecksumSHA256=checksum)
+                confirmed = confirmed and resp.get("ChecksumSHA256") == checksum
                 parts.append({"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": checksum})
-            return self._conditional(self.client.complete_multipart_upload, Bucket=self.bucket, Key=key,
+            done = self._conditional(self.client.complete_multipart_upload, Bucket=self.bucket, Key=key,
                                      UploadId=upload_id, MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+            return None if done is None else confirmed
         except BaseException:
             try:  # best effort: an upload left open is a leftover that `docsvc gc` aborts
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
@@ -130,9 +141,12 @@ class S3BlobStore:
             raise
 
     def _verify(self, key: str, sha: str, size: int) -> None:
-        """Read the stored object back and re-hash it: the version may be recorded only now."""
+        """Read the stored object back and re-hash it (for stores that do not confirm checksums)."""
         actual_size, actual = self._hash(key)
         if actual != sha or actual_size != size:
+            # We just created this key and no version refers to it yet: remove the bad object,
+            # or a retry would find the name taken and trust it.
+            self.client.delete_object(Bucket=self.bucket, Key=key)
             raise _damaged(sha, actual_size)
 
     def remove(self, sha256: str) -> None:
