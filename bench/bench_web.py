@@ -61,15 +61,16 @@ def text(rng: random.Random, n: int = 60) -> str:
     return "。".join("".join(rng.choice(WORDS) for _ in range(3)) for _ in range(n // 3)) + "。"
 
 
-def fill(root: Path, count: int, chars: int) -> tuple[dict, list[str]]:
+def fill(root: Path, count: int, chars: int, extra: dict | None = None) -> tuple[dict, list[str]]:
     """Make an archive of ``count`` documents of about ``chars`` characters each — real contract,
     SLA and specification sentences resampled (bench/corpus.py), so that domain words are as common
-    as they are in a real archive — and tokens for the clients (a manager's and a project member's)."""
+    as they are in a real archive — and tokens for the clients (a manager's and a project member's).
+    ``extra`` adds settings (another catalog, search engine or blob store)."""
     import corpus
 
     from docsvc.app import open_docsvc
 
-    conf = {"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False}
+    conf = {"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False, **(extra or {})}
     svc = open_docsvc(conf)
     rng = random.Random(7)
     svc.users.create_user("bench", "manager", actor="bench", password="bench-password-1")
