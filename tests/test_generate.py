@@ -37,6 +37,40 @@ def test_shipped_templates_are_registered_once(svc, config):
     assert events.count(AuditAction.TEMPLATE_ADDED) == len(slugs)
 
 
+def test_servers_starting_together_register_each_shipped_template_once(config):
+    """Two servers start at the same moment on a new catalog: both find the shipped templates
+    new, and still each is registered once (the check is repeated under the audit-head lock)."""
+    import threading
+
+    first = open_docsvc(config)  # the schema, without shipped templates
+    first.close()
+    barrier, opened, errors = threading.Barrier(2), [], []
+
+    def start() -> None:
+        try:
+            svc = open_docsvc({**config, "TEMPLATES_DIR": str(SHIPPED)}, migrate=False)
+            barrier.wait()
+            svc.templates.sync_shipped()
+            opened.append(svc)
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors
+        templates = opened[0].templates.list()
+        assert templates and all(t.version == 1 for t in templates)
+        added = [e for e in opened[0].catalog.audit_entries() if e.action == AuditAction.TEMPLATE_ADDED]
+        assert len(added) == len(templates)
+    finally:
+        for svc in opened:
+            svc.close()
+
+
 def test_generate_contract_with_provenance(svc):
     sample = svc.templates.get("contract").schema.sample()
     result = svc.templates.generate("contract", sample, actor="起草人")

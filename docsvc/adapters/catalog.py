@@ -240,15 +240,22 @@ class Tx:
                                                      size=size, created_at=self.now, producer=producer))
 
     def insert_template(self, *, slug: str, sha256: str, schema_json: str, schema_sha256: str, name_zh: str,
-                        name_en: str, doc_type: str, lint: Mapping[str, Any], actor: str) -> int:
-        """The next version of template ``slug``; returns its version number."""
-        latest = self.conn.execute(sa.select(sa.func.max(templates.c.version))
-                                   .where(templates.c.slug == slug)).scalar() or 0
+                        name_en: str, doc_type: str, lint: Mapping[str, Any], actor: str) -> tuple[int, bool]:
+        """The next version of template ``slug``: (its number, True), or (the latest's number,
+        False) when the latest already holds this file and schema — another server starting at
+        the same moment registered the same shipped template first (this transaction holds the
+        audit head's lock, so the check and the insert cannot interleave with theirs)."""
+        latest = self.conn.execute(sa.select(templates.c.version, templates.c.sha256, templates.c.schema_sha256)
+                                   .where(templates.c.slug == slug)
+                                   .order_by(templates.c.version.desc()).limit(1)).first()
+        if latest is not None and (latest.sha256, latest.schema_sha256) == (sha256, schema_sha256):
+            return latest.version, False
+        version = (latest.version if latest else 0) + 1
         self.conn.execute(templates.insert().values(
-            slug=slug, version=latest + 1, sha256=sha256, schema=schema_json, schema_sha256=schema_sha256,
+            slug=slug, version=version, sha256=sha256, schema=schema_json, schema_sha256=schema_sha256,
             name_zh=name_zh, name_en=name_en, doc_type=doc_type, lint=json.dumps(lint, ensure_ascii=False),
             created_at=self.now, created_by=actor))
-        return latest + 1
+        return version, True
 
     def insert_suggestion(self, document_id: int, version_id: int, suggestion: Mapping[str, Any], *,
                           model_version: str, needs_review: bool) -> int:

@@ -188,12 +188,14 @@ class TemplateService:
                 field="template", details={"lint": lint_dict(report)})
         blob = self.blobs.put(docx)
         with self.catalog.transaction() as tx:
-            version = tx.insert_template(slug=schema.slug, sha256=blob.sha256, schema_json=schema_json,
-                                         schema_sha256=schema_sha, name_zh=schema.name_zh, name_en=schema.name_en,
-                                         doc_type=schema.doc_type, lint=lint_dict(report), actor=actor)
-            tx.append_audit(actor, AuditAction.TEMPLATE_ADDED, details={
-                "template": schema.slug, "template_version": version, "sha256": blob.sha256,
-                "schema_sha256": schema_sha, "warnings": len(report.warnings)})
+            version, created = tx.insert_template(
+                slug=schema.slug, sha256=blob.sha256, schema_json=schema_json, schema_sha256=schema_sha,
+                name_zh=schema.name_zh, name_en=schema.name_en, doc_type=schema.doc_type, lint=lint_dict(report),
+                actor=actor)
+            if created:
+                tx.append_audit(actor, AuditAction.TEMPLATE_ADDED, details={
+                    "template": schema.slug, "template_version": version, "sha256": blob.sha256,
+                    "schema_sha256": schema_sha, "warnings": len(report.warnings)})
         return self.get(schema.slug, version)
 
     def sync_shipped(self, *, actor: str = "docsvc") -> list[Template]:
