@@ -27,3 +27,46 @@ def test_migrate_is_idempotent(svc):
     assert svc.catalog.migrate() == []
     current, head = svc.catalog.schema_revision()
     assert current == head
+
+
+def test_servers_starting_together_migrate_a_new_database_once():
+    """Several servers started at once on an empty PostgreSQL database (SQLite has one writer)."""
+    import threading
+    import uuid
+
+    import sqlalchemy as sa
+    from tests.conftest import PG_URL, require
+
+    from docsvc.adapters.catalog import SqlCatalog
+
+    require(bool(PG_URL), "DOCSVC_TEST_POSTGRES_URL is not set; this test needs PostgreSQL")
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"docsvc_m_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    catalogs = [SqlCatalog(url) for _ in range(3)]
+    results, errors = [], []
+
+    def migrate(cat):
+        try:
+            results.append(cat.migrate())
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=migrate, args=(c,)) for c in catalogs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert sorted(len(r) for r in results) == [0, 0, 1]  # one migrated, the others found it done
+        current, head = catalogs[0].schema_revision()
+        assert current == head
+    finally:
+        for cat in catalogs:
+            cat.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

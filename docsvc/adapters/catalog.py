@@ -139,6 +139,9 @@ def _outbox_item(r: Mapping[str, Any]) -> OutboxItem:
 
 # The advisory-lock namespace of indexers (the document id is the second key).
 _INDEXER_LOCK = 0x646F63  # "doc"
+# Servers that start together on PostgreSQL migrate one at a time; the others then find the
+# schema current instead of failing on half-created tables.
+_MIGRATE_LOCK = 0x646F636D  # "docm"
 
 
 @dataclass(frozen=True)
@@ -347,6 +350,8 @@ class SqlCatalog:
         try:
             with self.engine.connect().execution_options(write=True) as conn:
                 with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATE_LOCK)))
                     before = MigrationContext.configure(conn).get_current_revision()
                     command.upgrade(_alembic_config(conn), "head")
                     after = MigrationContext.configure(conn).get_current_revision()
