@@ -255,12 +255,18 @@ class JobStore:
         ones this runner has handlers for); ``job_id``: only that job."""
         claimable = sa.or_(sa.and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
                            sa.and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now))
-        query = sa.select(jobs).where(claimable)
+        cond = [claimable]
         if kinds is not None:
-            query = query.where(jobs.c.kind.in_(sorted(kinds)))
+            cond.append(jobs.c.kind.in_(sorted(kinds)))
         if job_id is not None:
-            query = query.where(jobs.c.id == job_id)
-        query = query.order_by(jobs.c.run_after, jobs.c.id).limit(1).with_for_update(skip_locked=True)
+            cond.append(jobs.c.id == job_id)
+        # A plain read first: an idle runner looks every few seconds, and on SQLite a write
+        # transaction would take the database's one write lock each time.
+        with self._read() as conn:
+            if conn.execute(sa.select(jobs.c.id).where(*cond).limit(1)).first() is None:
+                return None
+        query = sa.select(jobs).where(*cond).order_by(jobs.c.run_after, jobs.c.id).limit(1) \
+            .with_for_update(skip_locked=True)
         with self._write() as conn:
             while True:
                 row = conn.execute(query).mappings().first()
