@@ -25,7 +25,7 @@ def _when(ts) -> str:
 @pass_ctx
 @handled
 def job_list(ctx: Context, state: str | None, kind: str | None, limit: int, as_json: bool) -> None:
-    """列出任务（最新的在前）与各服务器节点 / jobs, newest first, and the servers' nodes."""
+    """列出任务（最新的在前）；服务器节点见 docsvc 系统状态页 / jobs, newest first."""
     svc = ctx.svc
     jobs, total = svc.guard(svc.users.principal_for_cli(ctx.actor)).jobs(state=state, kind=kind, limit=limit)
     if as_json:
