@@ -519,3 +519,38 @@ def test_doc_pdf_wait_reports_a_failed_conversion(run, tmp_path, monkeypatch):
                             "--json").output)["document"]["id"]
     failed = run("doc", "pdf", str(doc_id), "--wait", code=3)
     assert "LibreOffice 无法把文档" in failed.stderr and "could not convert document" in failed.stderr
+
+
+# -- docsvc serve -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_docsvc_serve_runs_one_runner_in_its_main_process(config, tmp_path: Path):
+    """With forked workers, only the main process runs jobs (one node), as only it writes the
+    index; the workers answer health from the shared tables; SIGTERM marks the node stopped."""
+    from tests.test_serve import Api, _free_port
+    from tests.conftest import poll_until
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")},
+           **{f"DOCSVC_{k}": str(v) for k, v in config.items()}, "DOCSVC_FSYNC": "false", "DOCSVC_NODE_NAME": "served"}
+    setup = open_docsvc(config)
+    setup.users.create_user("mgr", "manager", actor="test", password="a-long-password-1")
+    token = setup.users.issue_token("mgr", actor="test").secret
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--workers", "2",
+                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    api = Api(port, token)
+    try:
+        def ran_both() -> dict | None:
+            health = api.call("GET", "/api/v1/health")[1]
+            done = {s["name"]: s["last_node"] for s in health.get("jobs", {}).get("schedules", [])}
+            return health if health["jobs"]["counts"]["done"] == 2 and len(done) == 2 else None
+        health = poll_until(ran_both, "the periodic jobs run by the server", timeout_s=WAIT_S)
+        assert [(n["name"], n["pid"], n["state"]) for n in health["jobs"]["nodes"]] == [("served", proc.pid, "running")]
+        assert {j["node"] for j in health["jobs"]["recent"]} == {"served"}
+        assert health["runner"] is None  # answered by a worker, which runs no jobs
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, proc.stdout.read().decode()[-2000:]
+    node = setup.jobs.store.nodes()[0]
+    assert node.name == "served" and node.stopped_at is not None
+    setup.close()
