@@ -25,8 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docsvc.adapters.tables import (
-    audit_head, audit_log, documents, extractions, index_outbox, instance_secrets, renditions, suggestions, templates,
-    versions,
+    audit_head, audit_log, derived_models, documents, extractions, index_outbox, instance_secrets, renditions,
+    suggestions, templates, versions,
 )
 from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
@@ -446,10 +446,11 @@ class SqlCatalog:
         return [_version(r) for r in rows]
 
     def referenced_hashes(self) -> dict[str, int]:
-        """sha256 → number of records (versions, template versions, renditions) referencing it."""
+        """sha256 → number of records (versions, template versions, renditions, current models)
+        referencing it."""
         refs: dict[str, int] = {}
         with self._read() as conn:
-            for table in (versions, templates, renditions):
+            for table in (versions, templates, renditions, derived_models):
                 for sha, n in conn.execute(sa.select(table.c.sha256, sa.func.count()).group_by(table.c.sha256)):
                     refs[sha] = refs.get(sha, 0) + n
         return refs
@@ -457,13 +458,13 @@ class SqlCatalog:
     def recorded_sizes(self) -> dict[str, int]:
         """sha256 → the size recorded when it was archived (versions and renditions)."""
         with self._read() as conn:
-            return {sha: size for table in (versions, renditions)
+            return {sha: size for table in (versions, renditions, derived_models)
                     for sha, size in conn.execute(sa.select(table.c.sha256, table.c.size).distinct())}
 
     def is_referenced(self, sha256: str) -> bool:
         with self._read() as conn:
-            return any(conn.execute(sa.select(table.c.id).where(table.c.sha256 == sha256).limit(1)).first()
-                       for table in (versions, templates, renditions))
+            return any(conn.execute(sa.select(table.c.sha256).where(table.c.sha256 == sha256).limit(1)).first()
+                       for table in (versions, templates, renditions, derived_models))
 
     def audit_entries(self, *, document_id: int | None = None, since: str | None = None,
                       actions: Sequence[str] = (), limit: int | None = None) -> Iterator[audit.AuditEntry]:
@@ -676,6 +677,23 @@ class SqlCatalog:
             raise
         except (OperationalError, DBAPIError) as exc:
             raise _unavailable(exc) from exc
+
+    def current_model(self, name: str) -> dict[str, Any] | None:
+        """The model every server uses now under ``name`` (its blob's hash and what made it)."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(derived_models).where(derived_models.c.name == name)).mappings().first()
+        return dict(row) if row else None
+
+    def record_model(self, name: str, *, sha256: str, size: int, model_version: str, labels_fingerprint: str,
+                     n_samples: int, trained_by: str) -> None:
+        """Make the stored blob ``sha256`` the current model ``name`` (derived data: not audited)."""
+        values = {"sha256": sha256, "size": size, "model_version": model_version,
+                  "labels_fingerprint": labels_fingerprint, "n_samples": n_samples,
+                  "trained_at": dt.datetime.now(dt.timezone.utc), "trained_by": trained_by}
+        insert = (sqlite_insert if self.is_sqlite else postgresql_insert)(derived_models)
+        with self._write() as conn:
+            conn.execute(insert.values(name=name, **values).on_conflict_do_update(index_elements=["name"],
+                                                                                  set_=values))
 
     def shared_secret(self, name: str, make: Callable[[], str]) -> str:
         """The installation's secret ``name``; the first server to ask stores ``make()``, every

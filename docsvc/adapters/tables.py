@@ -263,3 +263,18 @@ review_reminders = sa.Table(
     sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("job_id", sa.Integer),
 )
+
+# Derived models every server uses, each kept as a blob and named here (migration 0009): the
+# current classifier is the one row named "classifier". An older model's blob is then an
+# orphan that `docsvc gc` removes.
+derived_models = sa.Table(
+    "derived_models", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("labels_fingerprint", sa.String(64), nullable=False),
+    sa.Column("n_samples", sa.Integer, nullable=False),
+    sa.Column("trained_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("trained_by", sa.String(200), nullable=False),
+)

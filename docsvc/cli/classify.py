@@ -133,7 +133,7 @@ def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> 
 @handled
 def labels_train(ctx: Context, as_json: bool) -> None:
     """用已确认的分类重新训练模型 / retrain the classifier on confirmed labels."""
-    model = ctx.svc.classifier.train()
+    model = ctx.svc.classifier.train(actor=ctx.actor)
     trained = {t: (m.n_samples if m else 0) for t, m in model.targets.items()}
     if as_json:
         emit_json({"samples": model.n_samples, "trained": trained, "fingerprint": model.labels_fingerprint})

@@ -970,22 +970,51 @@ def _header() -> dict[str, object]:
             "sklearn_version": _sklearn_version()}
 
 
-def save(model: Model, path: str | os.PathLike[str]) -> None:
-    """Write ``model`` to ``path`` atomically (temp file, fsync, rename): a crash leaves the
-    previous model or the new one, never half a file.
-
-    Layout: a magic line, a JSON header line with the versions, then the pickled Model. The
-    header lets :func:`load` refuse a stale file without unpickling it.
-    """
-    path = Path(path)
+def dumps(model: Model) -> bytes:
+    """The model as bytes: a magic line, a JSON header line with the versions, then the pickled
+    Model. The header lets :func:`loads` refuse a stale model without unpickling it."""
     header = {"model_version": model.model_version, "features_version": model.features_version,
               "sklearn_version": model.sklearn_version}
+    return _MAGIC + json.dumps(header).encode() + b"\n" + pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads(data: bytes, name: str = "model") -> Model | None:
+    """Read a model made by :func:`dumps`.
+
+    Returns None when it was made by another ``MODEL_VERSION``, analyzer (``FEATURES_VERSION``)
+    or scikit-learn version: the caller should retrain. Raises :class:`InvalidInput` when the
+    bytes are not a docsvc classifier model at all.
+
+    Unpickling runs code: load only bytes docsvc itself wrote and whose SHA-256 the catalog
+    recorded. The magic and the header are checked before anything is unpickled, so a stale or
+    foreign model never reaches pickle.
+    """
+    magic, _, rest = data.partition(b"\n")
+    header_line, _, body = rest.partition(b"\n")
+    try:
+        header = json.loads(header_line) if magic + b"\n" == _MAGIC else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise InvalidInput(f"“{name}”不是 docsvc 分类模型。请删除它并重新训练。",
+                           f"'{name}' is not a docsvc classifier model; delete it and retrain.", field="model")
+    if header != _header():
+        return None
+    model = pickle.loads(body)
+    if not isinstance(model, Model):
+        raise InvalidInput(f"“{name}”的内容不是分类模型。请删除它并重新训练。",
+                           f"'{name}' does not contain a classifier model; delete it and retrain.", field="model")
+    return model
+
+
+def save(model: Model, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` to ``path`` atomically (temp file, fsync, rename): a crash leaves the
+    previous model or the new one, never half a file."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC)
-            f.write(json.dumps(header).encode() + b"\n")
-            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(dumps(model))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -995,43 +1024,13 @@ def save(model: Model, path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> Model | None:
-    """Read a model written by :func:`save`.
-
-    Returns None when the file does not exist or was written by another ``MODEL_VERSION``,
-    analyzer (``FEATURES_VERSION``) or scikit-learn version: the caller should retrain. Raises
-    :class:`InvalidInput` when the file is not a docsvc classifier file at all.
-
-    Unpickling runs code: load only the file docsvc itself wrote into its data directory. The
-    magic and the header are checked before anything is unpickled, so a stale or foreign file
-    never reaches pickle.
-    """
+    """Read a model file written by :func:`save` (None when there is none); see :func:`loads`."""
     path = Path(path)
     try:
-        f = path.open("rb")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    with f:
-        magic = f.readline()
-        try:
-            header = json.loads(f.readline()) if magic == _MAGIC else None
-        except ValueError:
-            header = None
-        if not isinstance(header, dict):
-            raise InvalidInput(
-                f"“{path.name}”不是 docsvc 分类模型文件。请删除它并重新训练。",
-                f"'{path.name}' is not a docsvc classifier model file; delete it and retrain.",
-                field="model",
-            )
-        if header != _header():
-            return None
-        model = pickle.load(f)
-    if not isinstance(model, Model):
-        raise InvalidInput(
-            f"“{path.name}”的内容不是分类模型。请删除它并重新训练。",
-            f"'{path.name}' does not contain a classifier model; delete it and retrain.",
-            field="model",
-        )
-    return model
+    return loads(data, path.name)
 
 
 __all__ = [
@@ -1043,6 +1042,8 @@ __all__ = [
     "REVIEW_THRESHOLD",
     "TARGETS",
     "Label",
+    "dumps",
+    "loads",
     "LabeledSample",
     "Model",
     "Suggestion",

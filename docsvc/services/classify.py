@@ -2,13 +2,16 @@
 
 Rules built on the specification's vocabulary answer from the first document on; a model
 trained on the archive's confirmed labels (labels a person set or confirmed) joins in once there
-are enough. The model is derived data in the index folder, records the versions that produced
-it and a fingerprint of the labels, and is retrained when either changes. A document whose
+are enough. The model is derived data: it records the versions that produced it and a
+fingerprint of the labels, and is retrained when either changes. It is kept as a blob (the
+archive folder or the object store) and named in the catalog, so every server suggests with the
+model any of them, or `docsvc classify train` on any machine, trained last. A document whose
 labels came from a suggestion stays on the review list until a person accepts or corrects it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +19,14 @@ from typing import Any, Sequence
 
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import classify
+from docsvc.core.blobs import BlobStore
+from docsvc.errors import Corrupted
 from docsvc.core.model import Document
 from docsvc.services.archive import ArchiveService
 from docsvc.services.search import IndexService
 
-MODEL_FILE = "classifier.model"
+MODEL_NAME = "classifier"
+LEGACY_MODEL_FILE = "classifier.model"  # where the index folder kept the model before migration 0009
 # Retraining segments every confirmed document; up to this many it happens on demand, beyond
 # it only through `docsvc classify train` (or a scheduled job).
 INLINE_TRAIN_LIMIT = 2000
@@ -52,13 +58,15 @@ def model_tag(model: classify.Model | None) -> str:
 
 
 class ClassifyService:
-    def __init__(self, catalog: SqlCatalog, index: IndexService, archive: ArchiveService, model_dir: Path) -> None:
+    def __init__(self, catalog: SqlCatalog, index: IndexService, archive: ArchiveService, blobs: BlobStore,
+                 legacy_dir: Path) -> None:
         self.catalog = catalog
         self.index = index
         self.archive = archive
-        self.model_path = Path(model_dir) / MODEL_FILE
+        self.blobs = blobs
+        self.legacy_path = Path(legacy_dir) / LEGACY_MODEL_FILE
         self._model: classify.Model | None = None
-        self._loaded = False
+        self._sha: str | None = None  # the blob the loaded model came from
         self._lock = threading.Lock()
 
     # -- the model ----------------------------------------------------------------------
@@ -77,9 +85,7 @@ class ClassifyService:
         """The current model; with ``refresh`` retrained first if the labels changed (when the
         archive is small enough to do it on the spot)."""
         with self._lock:
-            if not self._loaded:
-                self._model = classify.load(self.model_path)
-                self._loaded = True
+            self._load_current()
             if refresh:
                 fingerprint = classify.labels_fingerprint(self._samples(with_text=False))
                 if classify.needs_retrain(self._model, fingerprint) and \
@@ -87,16 +93,46 @@ class ClassifyService:
                     self._train_locked()
             return self._model
 
-    def train(self) -> classify.Model:
-        with self._lock:
-            return self._train_locked()
+    def _load_current(self) -> None:
+        """Follow the catalog: another server (or the CLI) may have trained a newer model."""
+        current = self.catalog.current_model(MODEL_NAME)
+        if current is None:
+            if self._sha is None and self.legacy_path.is_file():
+                self._adopt_legacy()
+            return
+        if current["sha256"] == self._sha:
+            return
+        data = self.blobs.read(current["sha256"])
+        if hashlib.sha256(data).hexdigest() != current["sha256"]:
+            # Never unpickle bytes other than those the catalog pinned.
+            raise Corrupted("分类模型文件校验失败（哈希不符），未加载。请运行 docsvc classify train 重新训练。",
+                            "The classifier model failed its checksum and was not loaded; run docsvc classify "
+                            "train to retrain.")
+        self._model, self._sha = classify.loads(data, MODEL_NAME), current["sha256"]
 
-    def _train_locked(self) -> classify.Model:
+    def _adopt_legacy(self) -> None:
+        """A model trained before 0009 sits in this machine's index folder: share it once."""
+        model = classify.load(self.legacy_path)
+        if model is not None:
+            self._store(model, trained_by="legacy")
+        self.legacy_path.unlink(missing_ok=True)
+
+    def train(self, *, actor: str = "docsvc") -> classify.Model:
+        with self._lock:
+            return self._train_locked(actor)
+
+    def _train_locked(self, actor: str = "docsvc") -> classify.Model:
         model = classify.train(self._samples(with_text=True))
-        self.model_path.parent.mkdir(parents=True, exist_ok=True)
-        classify.save(model, self.model_path)
-        self._model, self._loaded = model, True
+        self._store(model, trained_by=actor)
         return model
+
+    def _store(self, model: classify.Model, *, trained_by: str) -> None:
+        blob = self.blobs.put(classify.dumps(model))
+        self.catalog.record_model(MODEL_NAME, sha256=blob.sha256, size=blob.size,
+                                  model_version=str(model.model_version),
+                                  labels_fingerprint=model.labels_fingerprint, n_samples=model.n_samples,
+                                  trained_by=trained_by)
+        self._model, self._sha = model, blob.sha256
 
     # -- suggestions --------------------------------------------------------------------
     def suggest(self, text: str, title: str, *, model: classify.Model | None = None,

@@ -1,0 +1,79 @@
+"""The trained classifier is shared: kept as a blob and named in the catalog, so every server
+suggests with the model that any server (or `docsvc classify train` on any machine) trained last."""
+
+from __future__ import annotations
+
+import pytest
+
+from docsvc.app import open_docsvc
+from docsvc.core import classify
+from docsvc.errors import Corrupted
+from tests.test_classify import TEST, TRAIN
+
+pytestmark = pytest.mark.slow
+
+
+def _fill(svc, docs) -> None:
+    for d in docs:
+        svc.archive.add_document(d.text.encode(), d.filename, {
+            "title": d.title or d.filename, "doc_type": d.doc_type, "service_category": d.service_category,
+            "doc_class": "user"}, actor="张伟")
+
+
+@pytest.fixture
+def servers(s3_config, tmp_path):
+    a = open_docsvc(s3_config)
+    b = open_docsvc({**s3_config, "ARCHIVE_DIR": str(tmp_path / "b-archive"), "INDEX_DIR": str(tmp_path / "b-index")})
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_a_model_trained_on_one_server_is_used_by_the_other(servers):
+    a, b = servers
+    _fill(a, TRAIN)
+    assert b.classifier.model() is None  # nothing trained yet: rules only
+    trained = a.classifier.train(actor="张伟")
+    on_b = b.classifier.model()
+    assert on_b is not None and on_b.labels_fingerprint == trained.labels_fingerprint
+    for d in TEST[:5]:
+        assert b.classifier.suggest(d.text, d.title) == a.classifier.suggest(d.text, d.title)
+    current = a.catalog.current_model("classifier")
+    assert current["trained_by"] == "张伟" and current["n_samples"] == trained.n_samples
+    report = a.check()
+    assert report.ok and report.problems == []  # the model's blob is referenced, not an orphan
+
+    # Retrained after a change of labels: B follows, and the old model's blob becomes garbage.
+    old_sha = current["sha256"]
+    _fill(a, TEST[:3])
+    retrained = a.classifier.train()
+    assert b.classifier.model().labels_fingerprint == retrained.labels_fingerprint != trained.labels_fingerprint
+    assert a.gc(grace_s=0) == [old_sha]
+    assert b.classifier.model().labels_fingerprint == retrained.labels_fingerprint
+
+
+def test_a_tampered_model_is_never_unpickled(servers, s3_server):
+    a, b = servers
+    _fill(a, TRAIN)
+    a.classifier.train()
+    sha = a.catalog.current_model("classifier")["sha256"]
+    s3_server.client().put_object(Bucket=a.blobs.bucket, Key=a.blobs.key(sha), Body=b"docsvc-classifier\n{}\n!")
+    with pytest.raises(Corrupted) as err:
+        b.classifier.model()
+    assert "docsvc classify train" in err.value.en
+
+
+def test_a_model_file_of_an_older_installation_is_shared_once(svc, config):
+    _fill(svc, TRAIN)
+    model = classify.train([d.sample() for d in TRAIN])
+    legacy = svc.classifier.legacy_path
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    classify.save(model, legacy)
+    fresh = open_docsvc(config)
+    try:
+        adopted = fresh.classifier.model()
+        assert adopted is not None and adopted.labels_fingerprint == model.labels_fingerprint
+        assert not legacy.exists()
+        assert fresh.catalog.current_model("classifier")["trained_by"] == "legacy"
+    finally:
+        fresh.close()
