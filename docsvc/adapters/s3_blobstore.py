@@ -156,26 +156,17 @@ class S3BlobStore:
     # -- reads ----------------------------------------------------------------------------
     def read(self, sha256: str) -> bytes:
         key = self.key(sha256)
-        with _errors("read"):
-            try:
-                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            except bex.ClientError as exc:
-                if _code(exc) in _MISSING:
-                    raise _missing(sha256) from None
-                raise
+        with _errors("read", sha256):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def exists(self, sha256: str) -> bool:
         with _errors("read"):
             return self._size(self.key(sha256)) is not None
 
     def hash_of(self, sha256: str) -> str:
-        with _errors("read"):
-            try:
-                return self._hash(self.key(sha256))[1]
-            except bex.ClientError as exc:
-                if _code(exc) in _MISSING:
-                    raise _missing(sha256) from None
-                raise
+        key = self.key(sha256)
+        with _errors("read", sha256):
+            return self._hash(key)[1]
 
     def iter_blobs(self) -> Iterator[BlobInfo]:
         now = dt.datetime.now(dt.timezone.utc)
@@ -251,10 +242,11 @@ def _missing(sha256: str) -> NotFound:
 
 
 class _errors:
-    """Turn the object store's failures into docsvc's errors, each saying what to do."""
+    """Turn the object store's failures into docsvc's errors, each saying what to do; a missing
+    object is NotFound when the blob ``sha256`` was asked for."""
 
-    def __init__(self, what: str) -> None:
-        self.what = what
+    def __init__(self, what: str, sha256: str | None = None) -> None:
+        self.what, self.sha256 = what, sha256
 
     def __enter__(self) -> None:
         return None
@@ -268,6 +260,8 @@ class _errors:
             raise StorageError(
                 "没有对象存储的访问密钥：请设置 AWS_ACCESS_KEY_ID 和 AWS_SECRET_ACCESS_KEY。",
                 "No credentials for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.") from exc
+        if self.sha256 and isinstance(exc, bex.ClientError) and _code(exc) in _MISSING:
+            raise _missing(self.sha256) from None
         if isinstance(exc, bex.ClientError) and _code(exc) not in _BUSY:
             code = _code(exc) or "error"
             raise StorageError(
