@@ -33,21 +33,13 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_archive import document  # noqa: E402
 
 from docsvc.app import open_docsvc  # noqa: E402
 
-WORDS = ("服务 合同 甲方 乙方 运维 可用性 响应 故障 变更 验收 交付 数据 系统 集成 监理 测试 培训 保密 违约 "
-         "争议 仲裁 费用 支付 期限 服务等级 信息 管理 计划 目标 人员 职责 流程 质量 安全 可靠性 报告").split()
 META = {"doc_type": "report", "service_category": "4.2", "doc_class": "user", "project": "压测"}
-
-
-def document(rng: random.Random, size: int) -> bytes:
-    out, n = [], 0
-    while n < size:
-        w = rng.choice(WORDS)
-        out.append(w)
-        n += len(w.encode()) + 1
-    return " ".join(out).encode()
 
 
 def pct(values: list[float], p: float) -> float:
