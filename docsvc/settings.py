@@ -119,6 +119,9 @@ SETTINGS: tuple[Setting, ...] = (
             "fsync archive writes (turning it off loses crash safety; tests only).", _bool),
     Setting("ORPHAN_GRACE_S", 3600, "未被任何版本引用的文件在被清理前保留的时间（秒）。",
             "How long an unreferenced blob is kept before `docsvc gc` removes it, in seconds.", int),
+    Setting("JOB_RETENTION_DAYS", 30, "已完成或失败的后台任务（以及不再出现的服务器节点）保留的天数，之后由每日任务清除。",
+            "Days a finished or failed background job (and a server node no longer seen) is kept before the "
+            "daily job forgets it.", int),
     Setting("HOST", "127.0.0.1", "`docsvc serve` 监听的地址。", "Address `docsvc serve` listens on."),
     Setting("PORT", 5000, "`docsvc serve` 监听的端口。", "Port `docsvc serve` listens on.", int),
     Setting("THREADS", 8, "Web 服务器每个进程的工作线程数。", "Web server threads per worker process.", int),

@@ -542,7 +542,8 @@ def test_docsvc_serve_runs_one_runner_in_its_main_process(config, tmp_path: Path
         def ran_both() -> dict | None:
             health = api.call("GET", "/api/v1/health")[1]
             done = {s["name"]: s["last_node"] for s in health.get("jobs", {}).get("schedules", [])}
-            return health if health["jobs"]["counts"]["done"] == 2 and len(done) == 2 else None
+            periodic = len(setup.jobs.periodic)  # review.reminders, orphans.sweep, jobs.prune
+            return health if health["jobs"]["counts"]["done"] == periodic and len(done) == periodic else None
         health = poll_until(ran_both, "the periodic jobs run by the server", timeout_s=WAIT_S)
         assert [(n["name"], n["pid"], n["state"]) for n in health["jobs"]["nodes"]] == [("served", proc.pid, "running")]
         assert {j["node"] for j in health["jobs"]["recent"]} == {"served"}
@@ -554,3 +555,24 @@ def test_docsvc_serve_runs_one_runner_in_its_main_process(config, tmp_path: Path
     node = setup.jobs.store.nodes()[0]
     assert node.name == "served" and node.stopped_at is not None
     setup.close()
+
+
+def test_finished_jobs_and_silent_nodes_are_forgotten_after_the_retention(config):
+    server = open_docsvc({**config, "JOB_RETENTION_DAYS": 30})
+    try:
+        clock = Clock()
+        server.jobs.clock = clock
+        jobs = server.jobs
+        jobs.register("test.echo", lambda ctx: {"ok": True})
+        old, _ = jobs.enqueue("test.echo", {"n": 1}, actor="张伟")
+        jobs.run_next()
+        jobs.store.heartbeat("gone-node", host="h", pid=1, version="x", started_at=clock(), now=clock())
+        clock.advance(days=31)
+        recent, _ = jobs.enqueue("test.echo", {"n": 2}, actor="张伟")
+        jobs.tick()
+        prunes = [j for j in iter(jobs.run_next, None) if j.kind == background.JOBS_PRUNE]
+        assert len(prunes) == 1 and prunes[0].result == {"jobs": 1, "nodes": 1}
+        assert jobs.store.get(old.id) is None and jobs.store.get(recent.id).state == JobState.DONE
+        assert "gone-node" not in [n.name for n in jobs.store.nodes()]
+    finally:
+        server.close()

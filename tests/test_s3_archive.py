@@ -86,6 +86,7 @@ def test_store_down_records_nothing_and_answers_503(config, own_s3_server):
     svc = app.extensions["docsvc"]
     try:
         svc.users.create_user("wang", "drafter", actor="setup", password=PASSWORD)
+        svc.users.create_user("admin-ops", "admin", actor="setup", password=PASSWORD)
         token = svc.users.issue_token("wang", actor="setup", name="t").secret
         client = app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
@@ -103,7 +104,13 @@ def test_store_down_records_nothing_and_answers_503(config, own_s3_server):
             add(svc, b"CLI write during the outage")
         assert svc.catalog.counts() == before and svc.verify_audit().ok
 
+        health = svc.guard(svc.users.principal_for_cli("admin-ops")).health()
+        assert not health.ok and health.blobs["kind"] == "s3" and not health.blobs["ok"]
+        assert "unavailable" in health.blobs["error"]
+
         own_s3_server.start()
+        health = svc.guard(svc.users.principal_for_cli("admin-ops")).health()
+        assert health.ok and health.blobs == {"kind": "s3", "location": svc.blobs.location, "ok": True}
         resp = client.post("/api/v1/documents", data={**META, "file": (io.BytesIO(b"after"), "after.txt")},
                            content_type="multipart/form-data")
         assert resp.status_code == 201, resp.data[:300]
@@ -185,3 +192,22 @@ def test_a_new_installation_on_s3_keeps_its_default_catalog_in_the_archive_folde
         assert svc.archive.read_version(r.document.id, actor="a")[0].number == 1
     finally:
         svc.close()
+
+
+def test_blobs_migrate_into_another_folder(config, tmp_path, monkeypatch):
+    for key, value in config.items():
+        monkeypatch.setenv(f"DOCSVC_{key}", value)
+    svc = open_docsvc(config)
+    r = add(svc)
+    svc.close()
+    target = tmp_path / "新的归档盘"
+    result = CliRunner().invoke(cli, ["blobs", "migrate", "--to", f"file://{target}"])
+    assert result.exit_code == 0, result.output
+    moved = open_docsvc({**config, "BLOB_URL": f"file://{target}"})
+    try:
+        assert moved.archive.read_version(r.document.id, actor="a")[1] == "合同正文：乙方提供7×24小时运维服务。".encode()
+        assert moved.check().ok
+    finally:
+        moved.close()
+    same = CliRunner().invoke(cli, ["blobs", "migrate", "--to", f"file://{tmp_path / 'archive'}"])
+    assert same.exit_code == 2 and "nothing to migrate" in same.output

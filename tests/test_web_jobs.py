@@ -136,8 +136,8 @@ def test_who_may_ask_for_a_pdf(world):
     # the system's own jobs are for those who see the health page
     sweep = world.svc.jobs.tick()[0]
     err(world.api("alice").get(f"/api/v1/jobs/{sweep.id}"), 403, "forbidden")
-    assert world.api("audit").get(f"/api/v1/jobs/{sweep.id}").json["kind"] in (background.ORPHANS_SWEEP,
-                                                                              background.REVIEW_REMINDERS)
+    assert world.api("audit").get(f"/api/v1/jobs/{sweep.id}").json["kind"] in (
+        background.ORPHANS_SWEEP, background.REVIEW_REMINDERS, background.JOBS_PRUNE)
     err(world.api("mgr").get("/api/v1/jobs/99999"), 404, "not_found")
 
 
@@ -171,20 +171,23 @@ def test_the_document_page_button_queues_the_pdf(world):
 
 def test_the_health_page_shows_the_queue_the_nodes_and_which_node_ran_each_job(world):
     runner = world.svc.start_jobs()
-    assert wait_for(lambda: world.svc.jobs.store.stats().counts["done"] == 2, 60)  # the periodic jobs
+    periodic = len(world.svc.jobs.periodic)
+    assert wait_for(lambda: world.svc.jobs.store.stats().counts["done"] == periodic, 60)  # the periodic jobs
     runner.stop()
     node = world.svc.jobs.node
     page = world.login("mgr").get("/admin/health").data.decode()
-    for text in ("后台任务", "服务器节点", node, "orphans.sweep", "review.reminders", "最近的任务", "已停止"):
+    for text in ("后台任务", "服务器节点", node, "orphans.sweep", "review.reminders", "jobs.prune", "最近的任务",
+                 "已停止", "文件存储", "本机归档目录", "可访问"):
         assert text in page, text
-    assert page.count(f"<td>{node}</td>") >= 3  # the node's row and the two jobs it ran
+    assert page.count(f"<td>{node}</td>") >= 1 + periodic  # the node's row and the jobs it ran
     english = world.login("mgr", lang="en").get("/admin/health").data.decode()
-    assert "Background jobs" in english and "Recent jobs" in english
+    assert "Background jobs" in english and "Recent jobs" in english and "File store" in english
     health = world.api("audit").get("/api/v1/health").json
-    assert health["jobs"]["counts"]["done"] == 2 and health["jobs"]["oldest_queued_age_s"] is None
+    assert health["jobs"]["counts"]["done"] == periodic and health["jobs"]["oldest_queued_age_s"] is None
+    assert health["blobs"] == {"kind": "local", "location": world.svc.blobs.location, "ok": True}
     assert health["jobs"]["nodes"][0]["name"] == node and health["jobs"]["nodes"][0]["state"] == "stopped"
     assert {s["name"]: s["last_node"] for s in health["jobs"]["schedules"]} == {
-        background.ORPHANS_SWEEP: node, background.REVIEW_REMINDERS: node}
+        background.ORPHANS_SWEEP: node, background.REVIEW_REMINDERS: node, background.JOBS_PRUNE: node}
     err(world.api("alice").get("/api/v1/health"), 403)
 
 

@@ -15,7 +15,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name
 from docsvc.core.faults import fault_point
@@ -139,6 +139,11 @@ class LocalBlobStore:
             if age >= older_than_s:
                 found.append(Leftover(p.name, age))
         return found
+
+    def status(self) -> dict[str, Any]:
+        ok = self.blobs.is_dir() and os.access(self.blobs, os.W_OK)
+        return {"kind": "local", "location": self.location, "ok": ok,
+                **({} if ok else {"error": f"{self.blobs} is missing or not writable"})}
 
     def remove_leftover(self, name: str) -> None:
         if "/" in name or name.startswith("."):

@@ -13,7 +13,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, Callable, Collection, ContextManager, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from alembic import command
@@ -336,6 +336,20 @@ def _unavailable(exc: Exception) -> Unavailable:
     return Unavailable(f"目录数据库暂时不可用，未做任何修改，请稍后重试。（{type(exc).__name__}）",
                        f"The catalog database is unavailable; nothing was changed. Retry later. "
                        f"({type(exc).__name__})")
+
+
+@contextmanager
+def write_connection(engine: sa.Engine, unavailable: Callable[[Exception], Unavailable] = _unavailable
+                     ) -> Iterator[sa.Connection]:
+    """A connection in a write transaction; a database that is away is ``unavailable(exc)``
+    (integrity errors are the caller's to answer)."""
+    try:
+        with engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
+    except sa.exc.IntegrityError:
+        raise
+    except (OperationalError, DBAPIError) as exc:
+        raise unavailable(exc) from exc
 
 
 class SqlCatalog:
@@ -667,16 +681,9 @@ class SqlCatalog:
             return [p for (p,) in conn.execute(sa.select(documents.c.project).distinct()
                                                .where(documents.c.project != "")) if p]
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def _write(self) -> ContextManager[sa.Connection]:
         """A short write outside the audit chain (derived data only: outbox, text cache)."""
-        try:
-            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-                yield conn
-        except sa.exc.IntegrityError:
-            raise
-        except (OperationalError, DBAPIError) as exc:
-            raise _unavailable(exc) from exc
+        return write_connection(self.engine)
 
     def current_model(self, name: str) -> dict[str, Any] | None:
         """The model every server uses now under ``name`` (its blob's hash and what made it)."""

@@ -28,13 +28,14 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Collection, Iterator, Mapping
+from typing import Any, Collection, ContextManager, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from docsvc.adapters.catalog import write_connection
 from docsvc.adapters.tables import jobs, nodes, schedules
 from docsvc.core.model import iso
 from docsvc.errors import Conflict, Unavailable
@@ -195,15 +196,8 @@ class JobStore:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-                yield conn
-        except sa.exc.IntegrityError:
-            raise
-        except (OperationalError, DBAPIError) as exc:
-            raise _unavailable(exc) from exc
+    def _write(self) -> ContextManager[sa.Connection]:
+        return write_connection(self.engine, _unavailable)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -316,6 +310,15 @@ class JobStore:
             failed = conn.execute(jobs.update().where(_mine(job.id, job.node or "", job.attempts))
                                   .values(error=_dumps(dict(error)), lease_until=None, **values))
         return failed.rowcount == 1
+
+    def prune(self, *, before: dt.datetime) -> dict[str, int]:
+        """Forget finished jobs, and nodes not seen, since before ``before`` (queued and running
+        jobs are never touched: their outcome is not known yet)."""
+        with self._write() as conn:
+            gone = conn.execute(jobs.delete().where(
+                jobs.c.state.in_([JobState.DONE.value, JobState.FAILED.value]), jobs.c.finished_at < before))
+            silent = conn.execute(nodes.delete().where(nodes.c.last_seen_at < before))
+        return {"jobs": gone.rowcount, "nodes": silent.rowcount}
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, job_id: int) -> Job | None:

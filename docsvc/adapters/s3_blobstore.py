@@ -203,6 +203,14 @@ class S3BlobStore:
                 if _code(exc) not in {"NoSuchUpload", "404"}:
                     raise
 
+    def status(self) -> dict[str, Any]:
+        try:
+            with _errors("read"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except (Unavailable, StorageError) as exc:
+            return {"kind": "s3", "location": self.location, "ok": False, "error": exc.en}
+        return {"kind": "s3", "location": self.location, "ok": True}
+
     def _size(self, key: str) -> int | None:
         try:
             return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]

@@ -17,7 +17,7 @@ archive's guarantees rest on three promises every engine keeps:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 from docsvc.errors import NotFound
 
@@ -74,6 +74,9 @@ class BlobStore(Protocol):
     def leftovers(self, *, older_than_s: float = 0) -> list[Leftover]: ...
 
     def remove_leftover(self, name: str) -> None: ...
+
+    def status(self) -> dict[str, Any]:
+        """For the health page: ``kind``, ``location``, ``ok`` and, when not ok, ``error``."""
 
 
 def check_name(sha256: str) -> str:

@@ -156,13 +156,14 @@ class Health:
     jobs: dict[str, Any] = field(default_factory=dict)  # JobService.overview(): queue, nodes, recent jobs
     runner: dict[str, Any] | None = None  # this server's job runner, when running
     reviews: dict[str, Any] = field(default_factory=dict)  # open review reminders
+    blobs: dict[str, Any] = field(default_factory=dict)  # BlobStore.status(): where the files are, reachable
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": "ok" if self.ok else "degraded",
                 "schema": {"current": self.schema_current, "head": self.schema_head},
                 **self.counts, "audit_head_seq": self.audit_head_seq, "users": self.users,
                 "index": self.index, "indexer": self.indexer, "converter": self.converter,
-                "jobs": self.jobs, "runner": self.runner, "reviews": self.reviews}
+                "jobs": self.jobs, "runner": self.runner, "reviews": self.reviews, "blobs": self.blobs}
 
 
 class Guard:
@@ -524,13 +525,14 @@ class Guard:
     def health(self) -> Health:
         self.require(Permission.AUDIT, "read_health")
         current, head = self.svc.catalog.schema_revision()
-        return Health(current == head, current, head, self.svc.catalog.counts(),
+        blobs = self.svc.blobs.status()
+        return Health(current == head and blobs["ok"], current, head, self.svc.catalog.counts(),
                       self.svc.catalog.audit_head()[0], self.svc.users.count(),
                       index=self.svc.index.status(),
                       indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.state_dir),
                       converter=self.svc.converter.health(), jobs=self.svc.jobs.overview(),
                       runner=self.svc.job_runner.status() if self.svc.job_runner else None,
-                      reviews=background.reminders_summary(self.svc))
+                      reviews=background.reminders_summary(self.svc), blobs=blobs)
 
     def integrity_check(self) -> CheckReport:
         self.require(Permission.AUDIT, "integrity_check")

@@ -8,6 +8,8 @@
   recorded once per due date (``review_reminders`` and a ``review.reminded`` audit entry); the
   dashboard and the health page count the ones still open.
 - ``orphans.sweep`` (hourly): ``Docsvc.gc()``, unreferenced blobs past ORPHAN_GRACE_S.
+- ``jobs.prune`` (daily): finished jobs, and nodes not seen, older than JOB_RETENTION_DAYS, so the
+  queue table holds what is current, not every job ever run.
 
 The periodic ones run once per period across all servers (see JobService.tick).
 """
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 RENDITION_PDF = "rendition.pdf"
 REVIEW_REMINDERS = "review.reminders"
 ORPHANS_SWEEP = "orphans.sweep"
+JOBS_PRUNE = "jobs.prune"
 PRODUCER = "libreoffice"
 # Renditions a job can make, by the short name URLs use (…/renditions/pdf): kind → (media type, job).
 RENDITION_JOBS = {"pdf": (PDF, RENDITION_PDF)}
@@ -45,8 +48,11 @@ def job_service(svc: Docsvc) -> JobService:
     jobs.register(RENDITION_PDF, lambda ctx: make_pdf(svc, ctx))
     jobs.register(REVIEW_REMINDERS, lambda ctx: remind_reviews(svc, ctx))
     jobs.register(ORPHANS_SWEEP, lambda ctx: {"removed": len(svc.gc())})
+    jobs.register(JOBS_PRUNE, lambda ctx: jobs.store.prune(
+        before=jobs.clock() - dt.timedelta(days=svc.settings["JOB_RETENTION_DAYS"])))
     jobs.every(REVIEW_REMINDERS, REVIEW_REMINDERS, dt.timedelta(days=1))
     jobs.every(ORPHANS_SWEEP, ORPHANS_SWEEP, dt.timedelta(hours=1))
+    jobs.every(JOBS_PRUNE, JOBS_PRUNE, dt.timedelta(days=1))
     return jobs
 
 
