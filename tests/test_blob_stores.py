@@ -20,7 +20,7 @@ import pytest
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.s3_blobstore import S3BlobStore
 from docsvc.core.blobs import BlobStore
-from docsvc.errors import InvalidInput, NotFound, StorageError, Unavailable
+from docsvc.errors import Corrupted, InvalidInput, NotFound, StorageError, Unavailable
 
 MiB = 1024 * 1024
 
@@ -124,7 +124,9 @@ def test_damage_is_seen_by_rehashing(engine):
     stored = engine.store.put(data)
     engine.overwrite(stored.sha256, data[:-1] + b"!")
     assert engine.store.hash_of(stored.sha256) != stored.sha256
-    assert engine.store.read(stored.sha256) != data  # the store hands bytes back; callers re-hash
+    with pytest.raises(Corrupted) as err:  # damaged bytes are never handed out
+        engine.store.read(stored.sha256)
+    assert err.value.details == {"sha256": stored.sha256} and "docsvc check" in err.value.en
 
 
 def test_concurrent_writers_of_the_same_content_store_one_blob(engine):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name
+from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name, verified
 from docsvc.core.faults import fault_point
 from docsvc.errors import NotFound, StorageError, StorageFull
 
@@ -96,7 +96,7 @@ class LocalBlobStore:
 
     def read(self, sha256: str) -> bytes:
         with self.open(sha256) as fh:
-            return fh.read()
+            return verified(sha256, fh.read())
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()

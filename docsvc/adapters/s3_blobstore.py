@@ -30,7 +30,7 @@ import boto3
 import botocore.exceptions as bex
 from botocore.config import Config
 
-from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name
+from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name, verified
 from docsvc.errors import InvalidInput, NotFound, StorageError, Unavailable
 
 MiB = 1024 * 1024
@@ -157,7 +157,8 @@ class S3BlobStore:
     def read(self, sha256: str) -> bytes:
         key = self.key(sha256)
         with _errors("read", sha256):
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            data = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return verified(sha256, data)
 
     def exists(self, sha256: str) -> bool:
         with _errors("read"):

@@ -10,16 +10,19 @@ archive's guarantees rest on three promises every engine keeps:
   catalog may record the version that refers to them;
 - a write that is interrupted leaves at most an orphan or a *leftover* (a staging file, an
   unfinished multipart upload) that :meth:`BlobStore.leftovers` lists and ``docsvc gc`` removes;
+- :meth:`BlobStore.read` re-hashes what it hands back: damaged bytes raise
+  :class:`docsvc.errors.Corrupted` and are never served;
 - a store that cannot be reached raises :class:`docsvc.errors.Unavailable` and has written
   nothing the catalog knows of.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
-from docsvc.errors import NotFound
+from docsvc.errors import Corrupted, NotFound
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -58,7 +61,7 @@ class BlobStore(Protocol):
         """Store ``data`` under its SHA-256, durably and verified, or raise."""
 
     def read(self, sha256: str) -> bytes:
-        """The stored bytes as they are (callers re-hash them before serving); NotFound if absent."""
+        """The stored bytes, re-hashed (see :func:`verified`); NotFound if absent."""
 
     def exists(self, sha256: str) -> bool: ...
 
@@ -77,6 +80,16 @@ class BlobStore(Protocol):
 
     def status(self) -> dict[str, Any]:
         """For the health page: ``kind``, ``location``, ``ok`` and, when not ok, ``error``."""
+
+
+def verified(sha256: str, data: bytes) -> bytes:
+    """``data`` if it still hashes to its name ``sha256``; else Corrupted, so that no engine ever
+    hands out damaged bytes."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise Corrupted(f"归档内容 {sha256} 校验失败（哈希不符），已拒绝提供。请运行 docsvc check 并从备份恢复。",
+                        f"Stored content {sha256} fails its checksum; refusing to serve it. Run docsvc check and "
+                        "restore it from backup.", details={"sha256": sha256})
+    return data
 
 
 def check_name(sha256: str) -> str:

@@ -11,7 +11,6 @@ labels came from a suggestion stays on the review list until a person accepts or
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,12 +101,12 @@ class ClassifyService:
             return
         if current["sha256"] == self._sha:
             return
-        data = self.blobs.read(current["sha256"])
-        if hashlib.sha256(data).hexdigest() != current["sha256"]:
-            # Never unpickle bytes other than those the catalog pinned.
+        try:  # the store re-hashes: only the bytes the catalog pinned are ever unpickled
+            data = self.blobs.read(current["sha256"])
+        except Corrupted:
             raise Corrupted("分类模型文件校验失败（哈希不符），未加载。请运行 docsvc classify train 重新训练。",
                             "The classifier model failed its checksum and was not loaded; run docsvc classify "
-                            "train to retrain.")
+                            "train to retrain.") from None
         self._model, self._sha = classify.loads(data, MODEL_NAME), current["sha256"]
 
     def _adopt_legacy(self) -> None:

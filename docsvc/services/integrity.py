@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable
@@ -10,7 +9,7 @@ from typing import Any, Callable
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import audit
 from docsvc.core.blobs import BlobStore
-from docsvc.errors import DocsvcError, NotFound
+from docsvc.errors import Corrupted, DocsvcError, NotFound
 from docsvc.services.search import DriftReport, IndexService
 
 
@@ -190,13 +189,13 @@ def migrate_blobs(catalog: SqlCatalog, source: BlobStore, target: BlobStore, *,
                     "target and run again.", sha))
             continue
         try:
-            data = source.read(sha)
+            data = source.read(sha)  # re-hashed by the store
         except NotFound:
             problems.append(Problem(ProblemKind.MISSING_BLOB, f"源存储中缺少文件 {sha}，未复制。请从备份恢复后重新运行。",
                                     f"Blob {sha} is missing from the source; not copied. Restore it and run again.",
                                     sha))
             continue
-        if hashlib.sha256(data).hexdigest() != sha:
+        except Corrupted:
             problems.append(Problem(ProblemKind.CHECKSUM_MISMATCH, f"源存储中的文件 {sha} 已损坏，未复制。请从备份恢复后重新运行。",
                                     f"Blob {sha} is damaged in the source; not copied. Restore it and run again.",
                                     sha))

@@ -28,7 +28,7 @@ from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchReque
 from docsvc.core.synonyms import SynonymTable
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
 from docsvc.core.model import Document, Version
-from docsvc.errors import DocsvcError, InvalidInput, NotFound, Unavailable
+from docsvc.errors import Corrupted, DocsvcError, InvalidInput, NotFound, Unavailable
 
 STATUS_FILE = "docsvc_indexer.json"  # the running index writer's status (see BackgroundIndexer)
 # Below this many versions a missing or outdated index is rebuilt inline (about a second per
@@ -128,7 +128,7 @@ class IndexService:
                               detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False))
         try:
             data = self.blobs.read(version.sha256)
-        except NotFound as exc:
+        except (NotFound, Corrupted) as exc:
             # Not cached: once the blob is restored from backup the next sync extracts it.
             return Extraction(ExtractionStatus.FAILED, detail_zh=exc.zh, detail_en=exc.en)
         return self.extract(version.sha256, data, version.media_type)
