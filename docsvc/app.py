@@ -26,7 +26,7 @@ from docsvc.core.blobs import BlobStore
 from docsvc.core.content import PackageLimits
 from docsvc.core.extract import ExtractLimits
 from docsvc.errors import InvalidInput
-from docsvc.core.model import Vocabulary
+from docsvc.core.model import Vocabulary, utcnow
 from docsvc.core.synonyms import load as load_synonyms
 from docsvc.services import integrity
 from docsvc.services.access import Guard
@@ -54,6 +54,8 @@ class Docsvc:
     converter: LazyConverter
     indexer: BackgroundIndexer | None = None
     job_runner: JobRunner | None = None
+    # What "now" is for sign-in delays and lockouts; tests replace it instead of sleeping.
+    clock: Callable[[], dt.datetime] = utcnow
 
     @functools.cached_property
     def jobs(self) -> JobService:
@@ -97,7 +99,7 @@ class Docsvc:
 
     @property
     def users(self) -> UserService:
-        return UserService(self.catalog)  # stateless: holds only the catalog
+        return UserService(self.catalog, clock=self.clock)  # stateless: the catalog holds the state
 
     def guard(self, principal: Principal) -> Guard:
         """The archive as ``principal`` may use it: every role rule is applied there."""

@@ -1,4 +1,5 @@
-"""SQL for people: users, API tokens and project membership (tables from migration 0003).
+"""SQL for people: users, API tokens and project membership (tables from migration 0003), and the
+failed sign-in counters (migration 0010).
 
 Plain functions over a connection, so a write runs inside the caller's catalog transaction and
 lands atomically with its audit entry.
@@ -11,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 
-from docsvc.adapters.tables import api_tokens, project_members, users
+from docsvc.adapters.tables import api_tokens, login_failures, project_members, users
 
 Row = Mapping[str, Any]
 
@@ -97,3 +98,28 @@ def set_projects(conn: sa.Connection, user_id: int, projects: Iterable[str], *, 
     rows = [{"user_id": user_id, "project": p, "created_at": now, "created_by": actor} for p in projects]
     if rows:
         conn.execute(project_members.insert(), rows)
+
+
+def login_failure(conn: sa.Connection, scope: str, subject: str) -> Row | None:
+    return conn.execute(sa.select(login_failures).where(login_failures.c.scope == scope,
+                                                        login_failures.c.subject == subject)).mappings().first()
+
+
+def save_login_failure(conn: sa.Connection, row: Mapping[str, Any], *, exists: bool) -> None:
+    if exists:
+        conn.execute(login_failures.update().where(login_failures.c.scope == row["scope"],
+                                                   login_failures.c.subject == row["subject"]).values(**row))
+    else:
+        conn.execute(login_failures.insert().values(**row))
+
+
+def delete_login_failure(conn: sa.Connection, scope: str, subject: str) -> None:
+    conn.execute(login_failures.delete().where(login_failures.c.scope == scope, login_failures.c.subject == subject))
+
+
+def forget_login_failures(conn: sa.Connection, before: dt.datetime) -> None:
+    """Counters quiet since ``before`` and no longer locked: a sprayed list of made-up names
+    does not pile up rows."""
+    conn.execute(login_failures.delete().where(
+        login_failures.c.last_failure_at < before,
+        sa.or_(login_failures.c.locked_until.is_(None), login_failures.c.locked_until < before)))

@@ -201,6 +201,23 @@ instance_secrets = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Failed sign-ins per account ("account", username as typed) and per client address ("address",
+# IP), migration 0010: the delay and the lockout live here so that they hold across servers.
+# ``failures`` counts attempts in the current window, including ones still being checked.
+login_failures = sa.Table(
+    "login_failures", metadata,
+    sa.Column("scope", sa.String(16), primary_key=True),
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("retry_at", sa.DateTime(timezone=True)),
+    sa.Column("locked_until", sa.DateTime(timezone=True)),
+    sa.Column("lockouts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reasons", sa.JSON, nullable=False),
+)
+sa.Index("ix_login_failures_last", login_failures.c.last_failure_at)
+
 # --- background work that every server of an installation shares (migration 0008) -------------
 
 # The job queue: any server's runner claims a job (FOR UPDATE SKIP LOCKED on PostgreSQL), holds

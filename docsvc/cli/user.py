@@ -1,4 +1,4 @@
-"""docsvc user add | list | set-role | token | passwd.
+"""docsvc user add | list | set-role | token | passwd | unlock.
 
 These are operator commands: whoever runs them already holds the archive folder and the
 database, so they act directly (every change is still an audit entry, with ``--as`` as actor).
@@ -111,3 +111,17 @@ def user_passwd(ctx: Context, username: str, password_stdin: bool) -> None:
     new = password or random_password()
     ctx.svc.users.set_password(username, new, actor=ctx.actor)
     click.echo("密码已重置 / password reset." if password else f"新密码（只显示这一次）/ new password (shown once): {new}")
+
+
+@user.command("unlock")
+@click.argument("username", required=False)
+@click.option("--address", help="解除某个网络地址（IP）的锁定 / lift the lock of a client address instead")
+@pass_ctx
+@handled
+def user_unlock(ctx: Context, username: str | None, address: str | None) -> None:
+    """解除登录失败造成的锁定（记入审计日志）/ lift a lock from failed sign-ins (audited)."""
+    if bool(username) == bool(address):
+        raise InvalidInput("请指定用户名或 --address 之一。", "Give either a username or --address.", field="username")
+    lifted = ctx.svc.users.unlock(actor=ctx.actor, username=username, address=address)
+    who = username or address
+    click.echo(f"已解除 {who} 的登录锁定 / lock lifted." if lifted else f"{who} 没有被锁定 / {who} was not locked.")

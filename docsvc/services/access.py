@@ -555,6 +555,15 @@ class Guard:
         self.require(Permission.MANAGE_USERS, "reset_password")
         self.svc.users.set_password(username, password, actor=self.p.username)
 
+    def login_lock(self, username: str):
+        """Until when ``username`` may not sign in after failed attempts (None: not locked)."""
+        self.require(Permission.MANAGE_USERS, "read_user")
+        return self.svc.users.lock_of(username)
+
+    def unlock_user(self, username: str) -> bool:
+        self.require(Permission.MANAGE_USERS, "unlock_user")
+        return self.svc.users.unlock(actor=self.p.username, username=username)
+
     def issue_token(self, username: str, name: str) -> IssuedToken:
         if username != self.p.username:
             self.require(Permission.MANAGE_USERS, "issue_token")

@@ -6,7 +6,10 @@ REST API and the CLI all go through :class:`docsvc.services.access.Guard`, which
 
 Every change to an account is an audit entry written in the same transaction as the change
 (ISO 27001 A.12.4.3: privilege changes and administrator actions are logged), and so is every
-sign-in, successful or not (A.12.4.1).
+successful sign-in (A.12.4.1). Failed sign-ins are counted in the catalog (docsvc.services.throttle)
+and audited in aggregate: one entry when a burst of them locks an account or an address, and the
+count of earlier failures on the successful sign-in that ends a burst; one row per wrong guess
+would let anyone fill the audit log.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -25,6 +28,8 @@ from docsvc.adapters import accounts as db
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
+from docsvc.services import throttle
+from docsvc.services.throttle import LoginPolicy, Scope, TooManyAttempts
 
 
 class Unauthenticated(DocsvcError):
@@ -88,7 +93,9 @@ class AccountAction(StrEnum):
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     LOGIN = "login.succeeded"
-    LOGIN_FAILED = "login.failed"
+    LOGIN_FAILED = "login.failed"  # one entry per failure, before migration 0010
+    LOGIN_LOCKED = "login.locked"  # a burst of failures locked an account or an address
+    UNLOCKED = "login.unlocked"  # an administrator lifted such a lock
     LOGOUT = "logout"
 
     @property
@@ -109,6 +116,8 @@ _ACCOUNT_LABELS = {
     AccountAction.TOKEN_REVOKED: ("吊销 API 令牌", "API token revoked"),
     AccountAction.LOGIN: ("登录", "Signed in"),
     AccountAction.LOGIN_FAILED: ("登录失败", "Sign-in failed"),
+    AccountAction.LOGIN_LOCKED: ("登录失败过多，已锁定", "Locked after failed sign-ins"),
+    AccountAction.UNLOCKED: ("解除登录锁定", "Sign-in lock lifted"),
     AccountAction.LOGOUT: ("退出", "Signed out"),
 }
 
@@ -263,8 +272,11 @@ def random_password() -> str:
 
 
 class UserService:
-    def __init__(self, catalog: SqlCatalog) -> None:
+    def __init__(self, catalog: SqlCatalog, *, clock: Callable[[], dt.datetime] = utcnow,
+                 policy: LoginPolicy = LoginPolicy()) -> None:
         self.catalog = catalog
+        self.clock = clock  # sign-in delays and lockouts; tests move it instead of sleeping
+        self.policy = policy
 
     def _read(self):
         try:
@@ -405,23 +417,112 @@ class UserService:
                                 details={"username": row["username"], "token_id": token_id, "name": token["name"]})
 
     # -- authentication --------------------------------------------------------------------
-    def login(self, username: str, password: str, *, via: str = "ui") -> tuple[Principal, str]:
-        """Check a password; returns the principal and the session fingerprint. Both outcomes
-        are audit entries. The message never says whether the name or the password was wrong."""
+    def login(self, username: str, password: str, *, via: str = "ui",
+              address: str = "") -> tuple[Principal, str]:
+        """Check a password; returns the principal and the session fingerprint. The message never
+        says whether the name or the password was wrong. Too many failures for the name or for
+        the client ``address`` raise :class:`TooManyAttempts`, right password or not."""
         name = str(username or "").strip().lower()[:64]
+        subjects = ([(Scope.ACCOUNT, name)] if name else []) + ([(Scope.ADDRESS, address[:200])] if address else [])
+        self._count_attempt(subjects)
         with self._read() as conn:
             row = db.user_by_username(conn, name) if USERNAME_RE.match(name) else None
         ok = check_password_hash(row["password_hash"] if row else _DUMMY_HASH, str(password or "")[:MAX_PASSWORD])
         if not (row and ok and row["active"]):
             reason = "unknown_user" if row is None else ("inactive" if ok else "wrong_password")
-            with self.catalog.transaction() as tx:
-                tx.append_audit(name or "-", AccountAction.LOGIN_FAILED, details={"reason": reason, "via": via})
+            block = self._record_failure(subjects, reason, actor=name or "-", via=via, address=address)
+            if block is not None:
+                raise block
             raise Unauthenticated("用户名或密码不正确，或账户已停用。",
                                   "Wrong username or password, or the account is disabled.")
         with self.catalog.transaction() as tx:
             db.record_login(tx.conn, row["id"], tx.now)
-            tx.append_audit(row["username"], AccountAction.LOGIN, details={"via": via})
+            earlier = self._take_back(tx, subjects)
+            tx.append_audit(row["username"], AccountAction.LOGIN, details={"via": via, **earlier})
         return self._principal(row, via), session_fingerprint(row["password_hash"])
+
+    def _count_attempt(self, subjects: list[tuple[Scope, str]]) -> None:
+        """Count the attempt against every subject before the password is checked, or refuse it."""
+        if not subjects:
+            return
+        with self.catalog.transaction() as tx:
+            now = self.clock()
+            counted = []
+            for scope, subject in subjects:
+                row = db.login_failure(tx.conn, scope.value, subject)
+                outcome = throttle.attempt(throttle.counter_from_row(row) if row else None, scope, subject, now,
+                                           self.policy)
+                if isinstance(outcome, throttle.Block):
+                    raise outcome.error(now)  # rolls back what was counted for the other subject
+                counted.append((outcome, row is not None))
+            for counter, exists in counted:
+                db.save_login_failure(tx.conn, counter.to_row(), exists=exists)
+
+    def _record_failure(self, subjects: list[tuple[Scope, str]], reason: str, *, actor: str, via: str,
+                        address: str) -> TooManyAttempts | None:
+        """The counted attempts failed; a lockout that begins now is the burst's one audit entry."""
+        block = None
+        with self.catalog.transaction() as tx:
+            now = self.clock()
+            for scope, subject in subjects:
+                row = db.login_failure(tx.conn, scope.value, subject)
+                if row is None:  # unlocked, or ended by a sign-in, while this one was checked
+                    continue
+                counter, lockout = throttle.failed(throttle.counter_from_row(row), now, self.policy, reason)
+                db.save_login_failure(tx.conn, counter.to_row(), exists=True)
+                if lockout is not None:
+                    tx.append_audit(actor, AccountAction.LOGIN_LOCKED, details={
+                        "scope": scope.value, "subject": subject, "failures": lockout.failures,
+                        "reasons": dict(lockout.reasons), "locked_until": iso(counter.locked_until),
+                        "lockout": counter.lockouts, "via": via, "address": address})
+                    block = block or throttle.Block(scope, counter.locked_until, True).error(now)
+            db.forget_login_failures(tx.conn, now - self.policy.forget_after)
+        return block
+
+    def _take_back(self, tx, subjects: list[tuple[Scope, str]]) -> dict[str, Any]:
+        """A sign-in succeeded: its account starts afresh, and its address gets the attempt back.
+        Returns what the audit entry says about the failures it ends."""
+        earlier: dict[str, Any] = {}
+        for scope, subject in subjects:
+            row = db.login_failure(tx.conn, scope.value, subject)
+            if row is None:
+                continue
+            counter = throttle.succeeded(throttle.counter_from_row(row))
+            if scope is Scope.ACCOUNT:
+                db.delete_login_failure(tx.conn, scope.value, subject)
+                if counter.failures or counter.reasons:
+                    earlier = {"failures_before": sum(counter.reasons.values()), "reasons": dict(counter.reasons)}
+            else:
+                db.save_login_failure(tx.conn, counter.to_row(), exists=True)
+        return earlier
+
+    def lock_of(self, username: str) -> dt.datetime | None:
+        """Until when sign-ins to ``username`` are refused after failures (None: they are not)."""
+        with self._read() as conn:
+            row = db.login_failure(conn, Scope.ACCOUNT.value, str(username).strip().lower())
+        block = throttle.blocked(throttle.counter_from_row(row) if row else None, self.clock())
+        return block.until if block is not None and block.locked else None
+
+    def unlock(self, *, actor: str, username: str | None = None, address: str | None = None) -> bool:
+        """Lift the lockout (and forget the failures) of an account or a client address; audited.
+        False when there was nothing to lift."""
+        if not username and not address:
+            raise InvalidInput("请指定用户名或网络地址。", "Name a user or an address.", field="username")
+        scope, subject = ((Scope.ACCOUNT, str(username).strip().lower()) if username
+                          else (Scope.ADDRESS, str(address).strip()))
+        with self.catalog.transaction() as tx:
+            row = db.login_failure(tx.conn, scope.value, subject)
+            if row is None:
+                if scope is Scope.ACCOUNT and db.user_by_username(tx.conn, subject) is None:
+                    raise NotFound(f"用户“{subject}”不存在。", f"User '{subject}' does not exist.", field="username")
+                return False
+            counter = throttle.counter_from_row(row)
+            db.delete_login_failure(tx.conn, scope.value, subject)
+            tx.append_audit(actor, AccountAction.UNLOCKED, details={
+                "scope": scope.value, "subject": subject,
+                "locked_until": iso(counter.locked_until) if counter.locked_until else None,
+                "lockouts": counter.lockouts, "failures_since": sum(counter.reasons.values())})
+        return True
 
     def logout(self, principal: Principal) -> None:
         with self.catalog.transaction() as tx:

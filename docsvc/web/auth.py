@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from docsvc.app import Docsvc
 from docsvc.errors import InvalidInput
 from docsvc.services.access import Guard
+from docsvc.services.throttle import TooManyAttempts
 from docsvc.services.users import Permission, Principal, Unauthenticated
 from docsvc.web.i18n import LANG_COOKIE, LANGUAGES, pick
 
@@ -98,8 +99,9 @@ def login():
     error = None
     if request.method == "POST":
         try:
-            p, fingerprint = svc().users.login(request.form.get("username", ""), request.form.get("password", ""))
-        except Unauthenticated as exc:
+            p, fingerprint = svc().users.login(request.form.get("username", ""), request.form.get("password", ""),
+                                               address=request.remote_addr or "")
+        except (Unauthenticated, TooManyAttempts) as exc:
             error = exc
         else:
             session.clear()
@@ -108,8 +110,10 @@ def login():
             return redirect(_safe_next(request.args.get("next")))
     elif session_principal() is not None:
         return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error,
-                           initial_admin=g.get("initial_admin_created", False)), (401 if error else 200)
+    page = render_template("login.html", error=error, initial_admin=g.get("initial_admin_created", False))
+    if isinstance(error, TooManyAttempts):
+        return page, 429, {"Retry-After": str(error.retry_after_s)}
+    return page, (401 if error else 200)
 
 
 @bp.post("/logout")

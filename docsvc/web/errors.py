@@ -7,16 +7,18 @@ same information rendered in the page's language.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, jsonify, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from docsvc import errors as e
+from docsvc.services.throttle import TooManyAttempts
 from docsvc.services.users import Unauthenticated
 
 STATUS: list[tuple[type[e.DocsvcError], int]] = [
     # Most specific first.
     (e.TooLarge, 413),
+    (TooManyAttempts, 429),
     (e.UnsupportedType, 415),
     (e.InvalidContent, 422),
     (e.TemplateError, 422),
@@ -52,11 +54,19 @@ def error_response(exc: e.DocsvcError):
         if status == 401:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         resp = render_template("error.html", error=exc, status=status), status
-        return resp
+        return _retry_after(resp, exc)
     if status == 503:
         resp.headers["Retry-After"] = "5"
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="docsvc"'
+    return _retry_after(resp, exc)
+
+
+def _retry_after(resp, exc: e.DocsvcError):
+    """A refused sign-in says when the next one may be made (RFC 6585, 429)."""
+    if isinstance(exc, TooManyAttempts):
+        resp = make_response(resp)
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
     return resp
 
 

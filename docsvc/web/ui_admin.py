@@ -55,6 +55,10 @@ def user(username: str):
                 gd.reset_password(username, form.get("password", ""))
                 flash(pick(InvalidInput("密码已重置。", "Password reset.")), "ok")
                 return redirect(url_for("ui_admin.user", username=username))
+            if action == "unlock":
+                gd.unlock_user(username)
+                flash(pick(InvalidInput("已解除登录锁定。", "Sign-in lock lifted.")), "ok")
+                return redirect(url_for("ui_admin.user", username=username))
             if action == "token":
                 new_token = gd.issue_token(username, form.get("name", ""))
             if action == "revoke":
@@ -68,7 +72,7 @@ def user(username: str):
             errors = _errors(exc)
     u, tokens = gd.user(username)
     return render_template("admin_user.html", u=u, tokens=tokens, roles=list(Role), errors=errors,
-                           new_token=new_token), (400 if errors else 200)
+                           new_token=new_token, locked_until=gd.login_lock(username)), (400 if errors else 200)
 
 
 @bp.route("/admin/health", methods=["GET", "POST"])
