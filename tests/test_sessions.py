@@ -50,3 +50,26 @@ def test_a_key_file_of_an_older_installation_is_kept(config, tmp_path):
         assert upgraded.config["SECRET_KEY"] == "f" * 64
     finally:
         upgraded.extensions["docsvc"].close()
+
+
+def test_cookie_secure_setting_marks_the_session_cookie_secure(config, monkeypatch):
+    """DOCSVC_COOKIE_SECURE (environment or config file) reaches the cookie; off by default."""
+    for secure in (False, True):
+        if secure:
+            monkeypatch.setenv("DOCSVC_COOKIE_SECURE", "1")
+        served = create_app({**config, "TESTING": True, "FSYNC": False})
+        try:
+            svc = served.extensions["docsvc"]
+            if not svc.users.count():
+                svc.users.create_user("wang", "drafter", actor="setup", password=PASSWORD)
+            c = served.test_client()
+            resp = c.post("/login", data={"username": "wang", "password": PASSWORD,
+                                          "csrf_token": csrf_of(c.get("/login"))})
+            assert resp.status_code == 302
+            cookie = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith("docsvc_session=")][0]
+            assert ("; Secure" in cookie) is secure, cookie
+            assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+            lang = c.post("/lang", data={"lang": "en", "csrf_token": csrf_of(c.get("/"))})
+            assert ("; Secure" in lang.headers["Set-Cookie"]) is secure
+        finally:
+            served.extensions["docsvc"].close()

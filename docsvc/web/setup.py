@@ -31,7 +31,9 @@ csrf = CSRFProtect()
 
 
 def init_web(app: Flask) -> None:
-    secure = app.config.get("SESSION_COOKIE_SECURE", app.extensions["docsvc"].settings["COOKIE_SECURE"])
+    # Flask's defaults already hold SESSION_COOKIE_SECURE=False, so a .get() with the setting as
+    # fallback never saw the setting: either one turning it on is enough.
+    secure = app.config["SESSION_COOKIE_SECURE"] or app.extensions["docsvc"].settings["COOKIE_SECURE"]
     app.config.update(
         SESSION_COOKIE_NAME="docsvc_session",
         SESSION_COOKIE_HTTPONLY=True,
