@@ -237,6 +237,16 @@ def _secret_key(svc: Docsvc) -> str:
     return svc.catalog.shared_secret("session", make)
 
 
+# Room for the multipart envelope (boundaries, the metadata fields) around the largest accepted file.
+MULTIPART_ALLOWANCE = 1024 * 1024
+
+
+def request_body_limit(settings: Mapping[str, Any]) -> int:
+    """The largest request body accepted, in bytes: both the web server and the app refuse a
+    larger one before reading it."""
+    return int(settings["MAX_UPLOAD_BYTES"]) + MULTIPART_ALLOWANCE
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from docsvc.web import api, errors
 
@@ -245,8 +255,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
     app.config.update(
         SECRET_KEY=_secret_key(svc),
-        # Leave room for the multipart envelope around the largest accepted file.
-        MAX_CONTENT_LENGTH=svc.settings["MAX_UPLOAD_BYTES"] + 1024 * 1024,
+        MAX_CONTENT_LENGTH=request_body_limit(svc.settings),
         JSON_AS_ASCII=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

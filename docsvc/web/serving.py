@@ -121,7 +121,12 @@ def _exit_with_parent(parent: int) -> None:
 def _waitress(app: Any, sock: socket.socket, threads: int) -> None:
     import waitress
 
-    waitress.serve(app, sockets=[sock], threads=threads, ident="docsvc")
+    # waitress reads a whole request body (spooling it to disk) before the app sees the request,
+    # so a body over the limit must be refused here, when its headers arrive, not by the app after
+    # a gigabyte has been received. waitress refuses Content-Length >= max_request_body_size (and a
+    # chunked body once that much has come), hence the + 1: the same bodies as the app refuses.
+    waitress.serve(app, sockets=[sock], threads=threads, ident="docsvc",
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1)
 
 
 def _kill(pid: int, sig: int) -> None:

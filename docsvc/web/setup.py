@@ -21,6 +21,7 @@ from pathlib import Path
 from flask import Flask, current_app, g, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from docsvc.web import api, auth, i18n, ui_admin, ui_audit, ui_docs, ui_search, ui_templates
 
@@ -49,6 +50,8 @@ def init_web(app: Flask) -> None:
     app.static_folder = str(Path(__file__).parent / "static")
     # Flask() registered /static/<path> when the app was made; it serves from this folder.
 
+    # First of all hooks: before CSRF (which reads the form), authentication and any view.
+    app.before_request(_refuse_large_bodies)
     csrf.init_app(app)
     csrf.exempt(api.bp)
     Babel(app, locale_selector=i18n.select_locale)
@@ -59,6 +62,15 @@ def init_web(app: Flask) -> None:
     for bp in (auth.bp, ui_docs.bp, ui_search.bp, ui_templates.bp, ui_audit.bp, ui_admin.bp):
         app.register_blueprint(bp)
     auth.register(app)
+
+
+def _refuse_large_bodies() -> None:
+    """A declared Content-Length over the limit is answered 413 before anything reads the body or
+    checks who is asking (``docsvc serve``'s waitress refuses it even earlier; this covers any other
+    WSGI server). Werkzeug would only refuse it once a view touched ``request.form``."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
 
 
 def _bootstrap_admin() -> None:
