@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from docsvc.cli import cli
 from docsvc.core.model import utcnow
+from docsvc.errors import InvalidInput
 from docsvc.services.throttle import Scope, TooManyAttempts
 from docsvc.services.users import Unauthenticated
 from tests.webutil import PASSWORD, app, csrf_of, world  # noqa: F401 - fixtures
@@ -155,6 +156,30 @@ def test_attempts_still_being_checked_count(svc, clock):
         svc.users.login("li.na", PW)
 
 
+def test_wrong_current_passwords_count_against_the_account(svc, clock):
+    """A session left open is no way round the lockout: the password form counts too."""
+    svc.users.create_user("li.na", "member", actor="root", password=PW)
+    for _ in range(4):
+        with pytest.raises(InvalidInput):
+            svc.users.set_password("li.na", "another-password-1", actor="li.na", current_password="guess")
+        clock.advance(minutes=1)
+    with pytest.raises(TooManyAttempts):
+        svc.users.set_password("li.na", "another-password-1", actor="li.na", current_password="guess")
+    with pytest.raises(TooManyAttempts):
+        svc.users.set_password("li.na", "another-password-1", actor="li.na", current_password=PW)
+    with pytest.raises(TooManyAttempts):
+        svc.users.login("li.na", PW)
+    locked = list(svc.catalog.audit_entries(actions=["login.locked"]))
+    assert len(locked) == 1 and locked[0].details["reasons"] == {"wrong_current_password": 5}
+    # An administrator's reset needs no current password and is not throttled.
+    svc.users.set_password("li.na", "reset-by-admin-1", actor="root")
+    clock.advance(minutes=16)
+    with pytest.raises(InvalidInput):
+        svc.users.set_password("li.na", "another-password-1", actor="li.na", current_password="guess")
+    svc.users.set_password("li.na", "another-password-1", actor="li.na", current_password="reset-by-admin-1")
+    assert svc.users.login("li.na", "another-password-1")[0].username == "li.na"
+
+
 def test_unlock_from_the_command_line_is_audited(svc, clock, config, tmp_path, monkeypatch):
     svc.users.create_user("li.na", "member", actor="root", password=PW)
     wrong(svc, clock, n=5)
@@ -218,6 +243,18 @@ def test_an_administrator_unlocks_from_the_user_page(world):
     mgr = world.login("mgr")
     assert mgr.post("/admin/users/bob", data={"action": "unlock", "csrf_token": csrf_of(mgr.get("/"))}
                     ).status_code == 403
+
+
+def test_the_account_page_shows_the_lockout(world):
+    world.svc.clock = clock = Clock()
+    c = world.login("alice")
+    for _ in range(5):
+        resp = c.post("/account", data={"action": "password", "current_password": "guess",
+                                        "new_password": "another-password-1", "confirm_password": "another-password-1",
+                                        "csrf_token": csrf_of(c.get("/account"))})
+        clock.advance(minutes=1)
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
+    assert "已被暂时锁定" in resp.data.decode()
 
 
 def test_failures_on_one_server_lock_the_account_on_another(world, config, tmp_path):

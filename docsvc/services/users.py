@@ -382,13 +382,31 @@ class UserService:
     def set_password(self, username: str, new_password: str, *, actor: str,
                      current_password: str | None = None) -> None:
         """Set a password. Users changing their own pass ``current_password``; administrators
-        resetting someone else's do not."""
+        resetting someone else's do not. A wrong current password counts against the account
+        like a failed sign-in: a session left open is no way round the lockout."""
         check_password_policy(new_password)
         pw_hash = generate_password_hash(new_password)
+        subjects = [(Scope.ACCOUNT, str(username).strip().lower())] if current_password is not None else []
+        checked = None
+        if subjects:
+            self._count_attempt(subjects)
+            with self._read() as conn:
+                row = db.user_by_username(conn, subjects[0][1])
+            if row is not None and not check_password_hash(row["password_hash"], str(current_password)[:MAX_PASSWORD]):
+                block = self._record_failure(subjects, "wrong_current_password", actor=row["username"],
+                                             via="account", address="")
+                if block is not None:
+                    raise block
+                raise InvalidInput("当前密码不正确。", "The current password is wrong.", field="current_password")
+            checked = row["password_hash"] if row is not None else None
         with self.catalog.transaction() as tx:
             row = self._locked(tx, username)
-            if current_password is not None and not check_password_hash(row["password_hash"], current_password):
-                raise InvalidInput("当前密码不正确。", "The current password is wrong.", field="current_password")
+            if subjects:
+                if row["password_hash"] != checked:  # changed elsewhere while this one was checked
+                    raise Conflict("密码刚刚在别处被修改，请重新登录后再试。",
+                                   "The password was just changed elsewhere; sign in again and retry.",
+                                   field="current_password")
+                self._take_back(tx, subjects)
             db.update_user(tx.conn, row["id"], tx.now, password_hash=pw_hash)
             tx.append_audit(actor, AccountAction.PASSWORD_CHANGED,
                             details={"username": row["username"], "reset_by_other": actor != row["username"]})
@@ -445,6 +463,14 @@ class UserService:
         """Count the attempt against every subject before the password is checked, or refuse it."""
         if not subjects:
             return
+        # A read first: a locked-out flood is refused without queueing behind the catalog's writers.
+        with self._read() as conn:
+            now = self.clock()
+            for scope, subject in subjects:
+                row = db.login_failure(conn, scope.value, subject)
+                block = throttle.blocked(throttle.counter_from_row(row) if row else None, now)
+                if block is not None:
+                    raise block.error(now)
         with self.catalog.transaction() as tx:
             now = self.clock()
             counted = []

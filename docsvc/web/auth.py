@@ -141,6 +141,7 @@ def account():
     gd = guard()
     errors: dict[str, str] = {}
     new_token = None
+    retry_after = 0
     if request.method == "POST":
         form = request.form
         try:
@@ -159,11 +160,14 @@ def account():
                 gd.revoke_token(gd.p.username, _int_form("token_id"))
                 flash(pick(InvalidInput("令牌已吊销。", "Token revoked.")))
                 return redirect(url_for("auth.account"))
-        except InvalidInput as exc:
+        except (InvalidInput, TooManyAttempts) as exc:
             errors[exc.field or "_"] = pick(exc)
+            if isinstance(exc, TooManyAttempts):
+                retry_after = exc.retry_after_s
     user, tokens = gd.my_account()
-    return render_template("account.html", user=user, tokens=tokens, new_token=new_token, errors=errors,
-                           status=400 if errors else 200), (400 if errors else 200)
+    status = 429 if retry_after else (400 if errors else 200)
+    return (render_template("account.html", user=user, tokens=tokens, new_token=new_token, errors=errors,
+                            status=status), status, {"Retry-After": str(retry_after)} if retry_after else {})
 
 
 def _int_form(name: str) -> int:
