@@ -4,17 +4,14 @@ from its declared Content-Length, before authentication, CSRF or any view reads 
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from docsvc.app import MULTIPART_ALLOWANCE, create_app, open_docsvc
-from tests.conftest import poll_until
-from tests.test_serve import Api, _free_port
+from docsvc.app import MULTIPART_ALLOWANCE, create_app
+from tests.test_serve import start_serve
 
 SMALL = 100_000
 LIMIT = SMALL + MULTIPART_ALLOWANCE
@@ -63,22 +60,9 @@ def test_a_body_within_the_limit_still_reaches_authentication(small_app):
 
 
 def test_docsvc_serve_refuses_a_large_declared_body_without_receiving_it(tmp_path: Path):
-    env = {**os.environ, "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"), "DOCSVC_INDEX_DIR": str(tmp_path / "index"),
-           "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"), "DOCSVC_FSYNC": "false",
-           "DOCSVC_MAX_UPLOAD_BYTES": str(SMALL)}
-    env.pop("DOCSVC_DATABASE_URL", None)
-    (tmp_path / "no-templates").mkdir()
-    svc = open_docsvc({k[len("DOCSVC_"):]: v for k, v in env.items() if k.startswith("DOCSVC_")})
-    svc.users.create_user("manager", "manager", actor="test", password="a-long-password-1")
-    token = svc.users.issue_token("manager", actor="test").secret
-    svc.close()
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve",
-                             "--workers", "1", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, api = start_serve(tmp_path, workers=1, MAX_UPLOAD_BYTES=str(SMALL))
+    port, token = api.port, api.token
     try:
-        api = Api(port, token)
-        poll_until(lambda: api.call("GET", "/api/v1/me")[0] == 200, "the server")
         for declared in (LIMIT + 1, 2 * 1024 ** 3):
             with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
                 s.sendall((f"POST /api/v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"

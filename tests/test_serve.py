@@ -54,22 +54,35 @@ class Api:
         return self.call("POST", "/api/v1/documents", body, f"multipart/form-data; boundary={b}")
 
 
-@pytest.fixture()
-def server(tmp_path: Path):
+def start_serve(tmp_path: Path, *, workers: int, **settings: str) -> tuple[subprocess.Popen, Api]:
+    """`docsvc serve` on an embedded archive in ``tmp_path`` (plus DOCSVC_ ``settings``) and a
+    manager's API to it; the caller stops the process. Returns once the server answers."""
     env = {**os.environ, "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"), "DOCSVC_INDEX_DIR": str(tmp_path / "index"),
-           "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"), "DOCSVC_FSYNC": "false"}
-    (tmp_path / "no-templates").mkdir()
+           "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"), "DOCSVC_FSYNC": "false",
+           **{f"DOCSVC_{k}": v for k, v in settings.items()}}
+    env.pop("DOCSVC_DATABASE_URL", None)
+    (tmp_path / "no-templates").mkdir(exist_ok=True)
     svc = open_docsvc({k[len("DOCSVC_"):]: v for k, v in env.items() if k.startswith("DOCSVC_")})
     svc.users.create_user("manager", "manager", actor="test", password="a-long-password-1")
     token = svc.users.issue_token("manager", actor="test").secret
     svc.close()
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve",
-                             "--workers", "2", "--port", str(port)],
+                             "--workers", str(workers), "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     api = Api(port, token)
     try:
         poll_until(lambda: api.call("GET", "/api/v1/me")[0] == 200, "the server")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, api
+
+
+@pytest.fixture()
+def server(tmp_path: Path):
+    proc, api = start_serve(tmp_path, workers=2)
+    try:
         yield proc, api
     finally:
         if proc.poll() is None:
