@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from docsvc import settings as settings_mod
 from docsvc.adapters.blobstore import LocalBlobStore
@@ -261,6 +262,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.json.ensure_ascii = False
+    if svc.settings["PROXIES"] > 0:
+        # Behind a load balancer every connection comes from it: take the client's address and
+        # scheme from the headers the trusted proxies set, and from nobody else's.
+        n = svc.settings["PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["docsvc"] = svc
     errors.register(app)
     app.register_blueprint(api.bp)

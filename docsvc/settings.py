@@ -128,6 +128,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 0, "Web 服务器的工作进程数；0 表示每个 CPU 核一个，搜索因此并行（索引写入只在主进程）。",
             "Web server worker processes; 0 means one per CPU core, so searches run in parallel (the index "
             "writer stays in the main process).", int),
+    Setting("PROXIES", 0, "docsvc 前面可信的反向代理（负载均衡器）层数：设为 1 时取代理传来的 X-Forwarded-For / "
+            "X-Forwarded-Proto 作为客户端地址与协议（用于登录限流和审计）。直接对外提供服务时必须为 0，否则客户端可伪造地址。",
+            "How many trusted reverse proxies (load balancers) stand in front of docsvc: with 1, the client "
+            "address and scheme come from the proxy's X-Forwarded-For / X-Forwarded-Proto (for sign-in limits and "
+            "the audit log). Must be 0 when docsvc faces clients directly, or they could claim any address.", int),
     Setting("COOKIE_SECURE", False, "会话 Cookie 只通过 HTTPS 发送（在 HTTPS 反向代理之后部署时打开）。",
             "Send the session cookie over HTTPS only (turn on when served behind HTTPS).", _bool),
     Setting("SECRET_KEY", "", "会话签名密钥；留空则生成一个随机密钥并保存在目录库中，共用同一目录库的各台服务器都使用它。",

@@ -277,3 +277,27 @@ def test_failures_on_one_server_lock_the_account_on_another(world, config, tmp_p
         assert _post_login(a, "alice", PASSWORD).status_code == 302
     finally:
         other.extensions["docsvc"].close()
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_behind_a_trusted_proxy_the_address_limit_is_per_client(config, proxies):
+    """DOCSVC_PROXIES=1: the client's address comes from the load balancer's X-Forwarded-For, so
+    one client's guesses lock that client, not everyone behind the balancer; with 0 the header is
+    not believed (a client facing docsvc directly could claim any address)."""
+    from docsvc.app import create_app
+
+    app = create_app({**config, "TESTING": True, "FSYNC": False, "PROXIES": proxies})
+    svc = app.extensions["docsvc"]
+    try:
+        svc.clock = clock = Clock()
+        svc.users.create_user("zhou.li", "member", actor="root", password=PW)
+        guesser, other = app.test_client(), app.test_client()
+        guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.9"
+        other.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+        for i in range(20):  # a different unknown name each time: only the address limit is reached
+            assert _post_login(guesser, f"guess{i}", "nope").status_code in (401, 429)
+            clock.advance(minutes=0.5)
+        assert _post_login(guesser, "zhou.li", PW).status_code == 429
+        assert _post_login(other, "zhou.li", PW).status_code == (302 if proxies else 429)
+    finally:
+        svc.close()
