@@ -81,13 +81,14 @@ class S3BlobStore:
         sha = hashlib.sha256(data).hexdigest()
         key = self.key(sha)
         with _errors("write"):
+            existing = None
             if len(data) > self.multipart_threshold:
                 existing = self._size(key)  # a large file already there is not sent again
                 confirmed = None if existing is not None else self._put_multipart(key, data, sha)
             else:
                 confirmed = self._put_single(key, data, sha)
             if confirmed is None:  # the key exists: its name is the hash of the same bytes
-                size = self._size(key)
+                size = existing if existing is not None else self._size(key)
                 if size != len(data):  # same name, other length: the stored object is damaged
                     raise _damaged(sha, size)
                 return StoredBlob(sha, len(data), created=False)
