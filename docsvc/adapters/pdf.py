@@ -314,6 +314,29 @@ def _group_members(pgid: int) -> dict[int, str]:
     return members
 
 
+def libreoffice_processes(*, environ: tuple[str, str] | None = None) -> dict[int, str]:
+    """pid → command name of the LibreOffice processes alive (soffice, soffice.bin, oosplash and
+    the unoserver in front of them), optionally only those whose environment holds
+    ``KEY=VALUE`` (``environ``): children inherit it, so this finds what one command started.
+    Linux /proc; processes of other users whose environment cannot be read are left out."""
+    found = {}
+    wanted = None if environ is None else f"{environ[0]}={environ[1]}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            name = Path(f"/proc/{entry}/comm").read_text().strip()
+            if wanted is not None and wanted not in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                continue
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (name.startswith(("soffice", "oosplash")) or b"unoserver" in cmdline):
+            found[int(entry)] = name
+    return found
+
+
 class _TimeoutTransport(xmlrpc.client.Transport):
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
@@ -606,14 +629,19 @@ class LibreOfficeConverter:
         proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}", allow_none=True,
                                           transport=_TimeoutTransport(5))
         deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            try:
-                proxy.info()
-                return server
-            except (OSError, http.client.HTTPException, xmlrpc.client.Error):
-                time.sleep(0.25)
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    break
+                try:
+                    proxy.info()
+                    return server
+                except (OSError, http.client.HTTPException, xmlrpc.client.Error):
+                    time.sleep(0.25)
+        except BaseException:
+            # Interrupted while starting (SIGTERM, Ctrl+C): nobody holds this server yet.
+            _kill_group(proc)
+            raise
         _kill_group(proc)
         tail = (self._work_dir / "unoserver.log").read_bytes()[-400:].decode(errors="replace")
         raise _unavailable("start_failed", f"LibreOffice（unoserver）启动失败：{tail}",
@@ -660,7 +688,8 @@ class LibreOfficeConverter:
 
 __all__ = [
     "FONT_SUBSTITUTIONS", "LibreOfficeConverter", "PdfConverter", "SofficeConverter",
-    "default_unoserver_venv", "ensure_unoserver_venv", "find_soffice", "prepare_docx",
+    "default_unoserver_venv", "ensure_unoserver_venv", "find_soffice", "libreoffice_processes",
+    "prepare_docx",
     "prepare_profile",
 ]
 

@@ -86,6 +86,14 @@ class Context:
             self._svc = create_app().extensions["docsvc"]
         return self._svc
 
+    def close(self) -> None:
+        """Stop what the command started: above all LibreOffice (a warm server is a process
+        tree of ~200 MB that would otherwise outlive the command), the render workers' pool
+        is closed by its own atexit hook."""
+        if self._svc is not None:
+            svc, self._svc = self._svc, None
+            svc.close()
+
     def sync_index(self) -> None:
         """Bring the search index up to date after a write. The write itself already
         succeeded, so an index failure is a warning: the change stays queued."""
@@ -108,6 +116,20 @@ json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON 
 def cli(ctx: click.Context, actor: str | None) -> None:
     """docsvc：信息服务管理文档与报告服务 / document management and report generation."""
     ctx.obj = Context(actor or default_actor())
+    # Runs when the command ends, also after sys.exit() or an exception (click closes the context).
+    ctx.call_on_close(ctx.obj.close)
+    _stop_on_sigterm()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a timeout, systemd, a CI runner) ends the command like Ctrl+C would: Python's
+    default is to die without cleanup, which would leave LibreOffice running."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def main() -> None:

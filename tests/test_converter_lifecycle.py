@@ -1,0 +1,83 @@
+"""The converter's lifecycle: a CLI command that starts LibreOffice stops it before it exits.
+
+Run as a real process (``python -m docsvc``-style entry point in a subprocess), with a marker in
+its environment that every child inherits, so the processes it started can be found in /proc
+among those of anyone else on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from docsvc.adapters.pdf import libreoffice_processes
+
+SHIPPED = Path(__file__).resolve().parents[1] / "templates"
+CLI = [sys.executable, "-c", "from docsvc.cli import main; main()"]
+
+
+@pytest.fixture
+def marked(config, unoserver_venv):
+    """The command's environment with a marker of this test; what it leaves behind is killed
+    at the end, so a failing test does not leak LibreOffice into the next ones."""
+    marker = ("DOCSVC_TEST_RUN", uuid.uuid4().hex)
+    env = {**os.environ, "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+           "DOCSVC_ACTOR": "起草人", "DOCSVC_UNOSERVER_VENV": str(unoserver_venv), marker[0]: marker[1]}
+    yield marker, env
+    for pid in libreoffice_processes(environ=marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _sample(env, tmp_path) -> Path:
+    sample = subprocess.run([*CLI, "template", "sample", "sla"], env=env, capture_output=True, check=True)
+    data = tmp_path / "sla.json"
+    data.write_bytes(sample.stdout)
+    return data
+
+
+@pytest.mark.libreoffice
+def test_generate_pdf_leaves_no_libreoffice_running(marked, tmp_path):
+    marker, env = marked
+    data = _sample(env, tmp_path)
+    assert libreoffice_processes(environ=marker) == {}
+    done = subprocess.run([*CLI, "generate", "sla", "--data", str(data), "--pdf", "--json"], env=env,
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    out = json.loads(done.stdout)
+    # LibreOffice did run: the PDF is there …
+    assert [r["media_type"] for r in out["renditions"]] == ["application/pdf"]
+    # … and nothing it started is left (soffice.bin outlives its parent unless its group is killed).
+    assert libreoffice_processes(environ=marker) == {}
+
+
+@pytest.mark.libreoffice
+def test_terminated_command_stops_libreoffice_too(marked, tmp_path):
+    """SIGTERM while the converter runs (a CI timeout, systemd): the command still stops it."""
+    marker, env = marked
+    data = _sample(env, tmp_path)
+    proc = subprocess.Popen([*CLI, "generate", "sla", "--data", str(data), "--pdf"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = False
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(name.startswith("soffice") for name in libreoffice_processes(environ=marker).values()):
+            seen = True
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    proc.wait(60)
+    if not seen:
+        pytest.skip("the conversion finished before LibreOffice could be seen running")
+    assert proc.returncode != 0
+    assert libreoffice_processes(environ=marker) == {}
