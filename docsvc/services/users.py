@@ -635,9 +635,10 @@ class UserService:
             return len(db.open_sessions(conn, user.id, seen_since=self.clock() - self.sessions.idle))
 
     def forget_sessions(self, *, older_than: dt.timedelta) -> int:
-        """Remove sessions that ended, or were last seen, longer ago than ``older_than``."""
+        """Remove sessions that ended, or were last seen, longer ago than ``older_than`` (and than
+        the idle limit, past which they are over anyway)."""
         with write_connection(self.catalog.engine) as conn:
-            return db.forget_sessions(conn, self.clock() - older_than)
+            return db.forget_sessions(conn, self.clock() - max(older_than, self.sessions.idle))
 
     def principal_for_token(self, secret: str) -> Principal:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
