@@ -38,7 +38,7 @@ from docsvc.services.jobs import JobRunner, JobService
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
 from docsvc.services.templates import RenderLimits, TemplateService
-from docsvc.services.users import Principal, UserService
+from docsvc.services.users import Principal, SessionPolicy, UserService
 
 
 @dataclass
@@ -100,7 +100,8 @@ class Docsvc:
 
     @property
     def users(self) -> UserService:
-        return UserService(self.catalog, clock=self.clock)  # stateless: the catalog holds the state
+        # Stateless: the catalog holds the state.
+        return UserService(self.catalog, clock=self.clock, sessions=SessionPolicy.from_settings(self.settings))
 
     def guard(self, principal: Principal) -> Guard:
         """The archive as ``principal`` may use it: every role rule is applied there."""

@@ -133,8 +133,15 @@ SETTINGS: tuple[Setting, ...] = (
             "How many trusted reverse proxies (load balancers) stand in front of docsvc: with 1, the client "
             "address and scheme come from the proxy's X-Forwarded-For / X-Forwarded-Proto (for sign-in limits and "
             "the audit log). Must be 0 when docsvc faces clients directly, or they could claim any address.", int),
-    Setting("COOKIE_SECURE", False, "会话 Cookie 只通过 HTTPS 发送（在 HTTPS 反向代理之后部署时打开）。",
-            "Send the session cookie over HTTPS only (turn on when served behind HTTPS).", _bool),
+    Setting("COOKIE_SECURE", False, "会话 Cookie 只通过 HTTPS 发送（在 HTTPS 反向代理之后部署时打开）。经可信代理"
+            "（DOCSVC_PROXIES）以 HTTPS 到达的请求，其 Cookie 无论此项都带 Secure。",
+            "Send the session cookie over HTTPS only (turn on when served behind HTTPS). A request that came "
+            "over HTTPS through a trusted proxy (DOCSVC_PROXIES) gets Secure cookies whatever this says.", _bool),
+    Setting("SESSION_IDLE_MINUTES", 60, "登录会话闲置多少分钟后失效（需重新登录）；各台服务器一致生效。",
+            "Minutes without a request after which a sign-in session ends (sign in again); holds on every "
+            "server.", int),
+    Setting("SESSION_MAX_HOURS", 8, "登录会话最长有效小时数，无论是否活跃，到期须重新登录。",
+            "Hours after signing in at which a session ends however active it is.", int),
     Setting("SECRET_KEY", "", "会话签名密钥；留空则生成一个随机密钥并保存在目录库中，共用同一目录库的各台服务器都使用它。",
             "Session signing key; empty means a random key generated once and kept in the catalog, so every "
             "server sharing the catalog signs alike."),

@@ -1,5 +1,5 @@
-"""SQL for people: users, API tokens and project membership (tables from migration 0003), and the
-failed sign-in counters (migration 0010).
+"""SQL for people: users, API tokens and project membership (tables from migration 0003), the
+failed sign-in counters (migration 0010) and sign-in sessions (migration 0012).
 
 Plain functions over a connection, so a write runs inside the caller's catalog transaction and
 lands atomically with its audit entry.
@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 
-from docsvc.adapters.tables import api_tokens, login_failures, project_members, users
+from docsvc.adapters.tables import api_tokens, login_failures, project_members, sessions, users
 
 Row = Mapping[str, Any]
 
@@ -123,3 +123,46 @@ def forget_login_failures(conn: sa.Connection, before: dt.datetime) -> None:
     conn.execute(login_failures.delete().where(
         login_failures.c.last_failure_at < before,
         sa.or_(login_failures.c.locked_until.is_(None), login_failures.c.locked_until < before)))
+
+
+def insert_session(conn: sa.Connection, *, session_id: str, user_id: int, address: str, now: dt.datetime) -> None:
+    conn.execute(sessions.insert().values(id=session_id, user_id=user_id, created_at=now, last_seen_at=now,
+                                          address=address[:200]))
+
+
+def session_with_user(conn: sa.Connection, session_id: str) -> Row | None:
+    """The session row (``session_*`` keys) joined with its user's row."""
+    query = (sa.select(sessions.c.user_id.label("session_user_id"), sessions.c.created_at.label("session_created_at"),
+                       sessions.c.last_seen_at.label("session_last_seen_at"),
+                       sessions.c.ended_at.label("session_ended_at"), users)
+             .join(users, users.c.id == sessions.c.user_id)
+             .where(sessions.c.id == session_id))
+    return conn.execute(query).mappings().first()
+
+
+def touch_session(conn: sa.Connection, session_id: str, now: dt.datetime) -> None:
+    conn.execute(sessions.update().where(sessions.c.id == session_id, sessions.c.ended_at.is_(None))
+                 .values(last_seen_at=now))
+
+
+def end_session(conn: sa.Connection, session_id: str, reason: str, now: dt.datetime) -> int:
+    return conn.execute(sessions.update().where(sessions.c.id == session_id, sessions.c.ended_at.is_(None))
+                        .values(ended_at=now, end_reason=reason)).rowcount
+
+
+def end_sessions_of(conn: sa.Connection, user_id: int, reason: str, now: dt.datetime) -> int:
+    """End every open session of the user; returns how many there were."""
+    return conn.execute(sessions.update().where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
+                        .values(ended_at=now, end_reason=reason)).rowcount
+
+
+def open_sessions(conn: sa.Connection, user_id: int, *, seen_since: dt.datetime) -> list[Row]:
+    return list(conn.execute(sa.select(sessions).where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None),
+                                                       sessions.c.last_seen_at >= seen_since)
+                             .order_by(sessions.c.created_at)).mappings())
+
+
+def forget_sessions(conn: sa.Connection, before: dt.datetime) -> int:
+    """Sessions ended, or not seen, since ``before``: no longer of use to anyone."""
+    return conn.execute(sessions.delete().where(
+        sa.or_(sessions.c.ended_at < before, sessions.c.last_seen_at < before))).rowcount

@@ -35,7 +35,7 @@ from docsvc.core.model import (
     DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
     VersionSource, iso, utcnow,
 )
-from docsvc.errors import Unavailable
+from docsvc.errors import Corrupted, Unavailable
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:
@@ -175,6 +175,9 @@ FILTERABLE = ("doc_type", "service_category", "doc_class", "service_scope", "pdc
 # on every .values()/.where() call, a fifth of archiving a document; these take their values as
 # execution parameters (the same SQL).
 _LOCK_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+# Read after the lock is held (a statement of its own: on PostgreSQL a subquery of the locking
+# statement would see the snapshot from before the lock was granted).
+_ENTRY_HASH = sa.select(audit_log.c.hash).where(audit_log.c.seq == sa.bindparam("b_seq"))
 _SET_HEAD = audit_head.update().where(audit_head.c.id == 1)
 _INSERT_AUDIT = audit_log.insert()
 _INSERT_DOCUMENT = documents.insert()
@@ -202,10 +205,16 @@ class Tx:
         fault_point("audit_append")
         entry = audit.chain(self.head[0], self.head[1], ts=iso(self.now), actor=actor, action=action,
                             document_id=document_id, version=version, details=dict(details or {}))
-        self.conn.execute(_INSERT_AUDIT, {
-            "seq": entry.seq, "ts": entry.ts, "actor": entry.actor, "action": entry.action,
-            "document_id": entry.document_id, "version": entry.version,
-            "details": audit.canonical_json(entry.details), "prev_hash": entry.prev_hash, "hash": entry.hash})
+        try:
+            self.conn.execute(_INSERT_AUDIT, {
+                "seq": entry.seq, "ts": entry.ts, "actor": entry.actor, "action": entry.action,
+                "document_id": entry.document_id, "version": entry.version,
+                "details": audit.canonical_json(entry.details), "prev_hash": entry.prev_hash, "hash": entry.hash})
+        except sa.exc.IntegrityError:
+            # Only an entry already stored past the head takes this seq: someone wrote the log
+            # behind docsvc's back.
+            raise _tampered(f"第 {entry.seq} 条审计记录已存在，但链头记录只到第 {entry.seq - 1} 条",
+                            f"audit entry {entry.seq} exists already while the head says {entry.seq - 1}") from None
         self.head = (entry.seq, entry.hash)
         self.appended.append(entry)
         return entry
@@ -332,6 +341,22 @@ def _entry(row: Mapping[str, Any]) -> audit.AuditEntry:
                             row["version"], json.loads(row["details"]), row["prev_hash"], row["hash"])
 
 
+def _tampered(zh: str, en: str) -> Corrupted:
+    return Corrupted(f"{zh}：审计日志已被篡改，为免掩盖，docsvc 拒绝写入，未做任何修改。请运行 docsvc audit verify 查看详情，并从备份恢复目录库。",
+                     f"{en}: the audit log was tampered with, so docsvc refuses to write on top of it; nothing was "
+                     "changed. Run docsvc audit verify for details and restore the catalog from a backup.")
+
+
+def _entry_or_unreadable(row: Mapping[str, Any]) -> audit.AuditEntry | audit.Unreadable:
+    try:
+        entry = _entry(row)
+        if not isinstance(entry.details, dict) or not isinstance(entry.ts, str):
+            raise ValueError("details is not a JSON object" if isinstance(entry.ts, str) else "ts is not text")
+        return entry
+    except (ValueError, TypeError) as exc:
+        return audit.Unreadable(row["seq"], f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
 def _unavailable(exc: Exception) -> Unavailable:
     return Unavailable(f"目录数据库暂时不可用，未做任何修改，请稍后重试。（{type(exc).__name__}）",
                        f"The catalog database is unavailable; nothing was changed. Retry later. "
@@ -387,7 +412,16 @@ class SqlCatalog:
     def transaction(self) -> Iterator[Tx]:
         try:
             with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-                head = conn.execute(_LOCK_HEAD).one()
+                head = conn.execute(_LOCK_HEAD).first()
+                if head is None:
+                    raise _tampered("审计链头记录缺失", "The audit chain's head record is missing")
+                # A write never continues a chain whose head was moved: new entries would paper
+                # over the tampering.
+                stored = conn.execute(_ENTRY_HASH, {"b_seq": head.seq}).scalar() if head.seq else head.hash
+                if stored != head.hash:
+                    raise _tampered(f"链头记录指向的第 {head.seq} 条审计记录{'不存在' if stored is None else '与链头不符'}",
+                                    f"the head names audit entry {head.seq}, which "
+                                    f"{'does not exist' if stored is None else 'does not match it'}")
                 tx = Tx(conn, (head.seq, head.hash))
                 yield tx
                 if tx.appended:
@@ -712,10 +746,56 @@ class SqlCatalog:
             return conn.execute(sa.select(instance_secrets.c.value)
                                 .where(instance_secrets.c.name == name)).scalar_one()
 
-    def audit_head(self) -> tuple[int, str]:
+    def audit_head(self) -> tuple[int, str] | None:
+        """The head record's (seq, hash); None when it was deleted."""
         with self._read() as conn:
-            row = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
-        return row.seq, row.hash
+            row = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
+        return (row.seq, row.hash) if row else None
+
+    def audit_rows(self, *, after: int = 0, up_to: int | None = None,
+                   chunk: int = 2000) -> Iterator[audit.AuditEntry | audit.Unreadable]:
+        """Every entry after seq ``after`` (to ``up_to``) in seq order, for verification: a row that
+        cannot be decoded — even one the driver cannot read — is an :class:`audit.Unreadable`
+        naming its seq, never an exception that stops the walk."""
+        last = after
+        while True:
+            cond = [audit_log.c.seq > last] + ([audit_log.c.seq <= up_to] if up_to is not None else [])
+            try:
+                with self._read() as conn:
+                    rows = conn.execute(sa.select(audit_log).where(*cond).order_by(audit_log.c.seq)
+                                        .limit(chunk)).mappings().all()
+                batch = [_entry_or_unreadable(r) for r in rows]
+            except (OperationalError, DBAPIError) as exc:
+                batch = self._audit_rows_one_by_one(cond, chunk, exc)
+            if not batch:
+                return
+            yield from batch
+            last = batch[-1].seq
+
+    def _audit_rows_one_by_one(self, cond: list[Any], chunk: int,
+                               failure: Exception) -> list[audit.AuditEntry | audit.Unreadable]:
+        """A chunk the driver could not read (SQLite cannot decode invalid UTF-8): read its seq
+        numbers, then each row alone, to name the ones that fail."""
+        with self._read() as conn:
+            try:
+                seqs = conn.execute(sa.select(audit_log.c.seq).where(*cond).order_by(audit_log.c.seq)
+                                    .limit(chunk)).scalars().all()
+            except (OperationalError, DBAPIError):
+                raise _unavailable(failure) from failure
+            out: list[audit.AuditEntry | audit.Unreadable] = []
+            for seq in seqs:
+                try:
+                    row = conn.execute(sa.select(audit_log).where(audit_log.c.seq == seq)).mappings().one()
+                    out.append(_entry_or_unreadable(row))
+                except (OperationalError, DBAPIError) as exc:
+                    conn.rollback()  # PostgreSQL: the failed statement aborted the transaction
+                    out.append(audit.Unreadable(seq, str(getattr(exc, "orig", exc))[:200]))
+        return out
+
+    def audit_hash_at(self, seq: int) -> str | None:
+        """The stored hash of entry ``seq`` (None: there is no such entry)."""
+        with self._read() as conn:
+            return conn.execute(sa.select(audit_log.c.hash).where(audit_log.c.seq == seq)).scalar()
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:

@@ -218,6 +218,23 @@ login_failures = sa.Table(
 )
 sa.Index("ix_login_failures_last", login_failures.c.last_failure_at)
 
+# Sign-in sessions (migration 0012): the cookie carries a random secret, the catalog only its
+# SHA-256 (``id``), so reading the catalog gives no one a session. A session is valid while it is
+# not ended, its user is active, and it is within the idle and absolute limits (settings).
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Written at most once a minute (docsvc.services.users.SESSION_TOUCH_INTERVAL).
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("address", sa.String(200), nullable=False, server_default=""),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("end_reason", sa.String(32)),  # docsvc.services.users.SessionEnd
+)
+sa.Index("ix_sessions_user", sessions.c.user_id, sessions.c.ended_at)
+sa.Index("ix_sessions_last_seen", sessions.c.last_seen_at)
+
 # --- background work that every server of an installation shares (migration 0008) -------------
 
 # The job queue: any server's runner claims a job (FOR UPDATE SKIP LOCKED on PostgreSQL), holds

@@ -520,8 +520,9 @@ class Guard:
         self.require(Permission.AUDIT, "read_health")
         current, head = self.svc.catalog.schema_revision()
         blobs = self.svc.blobs.status()
-        return Health(current == head and blobs["ok"], current, head, self.svc.catalog.counts(),
-                      self.svc.catalog.audit_head()[0], self.svc.users.count(),
+        audit_head = self.svc.catalog.audit_head()  # None: deleted, and writes are refused
+        return Health(current == head and blobs["ok"] and audit_head is not None, current, head,
+                      self.svc.catalog.counts(), audit_head[0] if audit_head else -1, self.svc.users.count(),
                       index=self.svc.index.status(),
                       indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.state_dir),
                       converter=self.svc.converter.health(), jobs=self.svc.jobs.overview(),

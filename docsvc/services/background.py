@@ -9,7 +9,8 @@
   dashboard and the health page count the ones still open.
 - ``orphans.sweep`` (hourly): ``Docsvc.gc()``, unreferenced blobs past ORPHAN_GRACE_S.
 - ``jobs.prune`` (daily): finished jobs, and nodes not seen, older than JOB_RETENTION_DAYS, so the
-  queue table holds what is current, not every job ever run.
+  queue table holds what is current, not every job ever run; and sign-in sessions ended or unused
+  for a day.
 
 The periodic ones run once per period across all servers (see JobService.tick).
 """
@@ -48,8 +49,9 @@ def job_service(svc: Docsvc) -> JobService:
     jobs.register(RENDITION_PDF, lambda ctx: make_pdf(svc, ctx))
     jobs.register(REVIEW_REMINDERS, lambda ctx: remind_reviews(svc, ctx))
     jobs.register(ORPHANS_SWEEP, lambda ctx: {"removed": len(svc.gc())})
-    jobs.register(JOBS_PRUNE, lambda ctx: jobs.store.prune(
-        before=jobs.clock() - dt.timedelta(days=svc.settings["JOB_RETENTION_DAYS"])))
+    jobs.register(JOBS_PRUNE, lambda ctx: {
+        **jobs.store.prune(before=jobs.clock() - dt.timedelta(days=svc.settings["JOB_RETENTION_DAYS"])),
+        "sessions": svc.users.forget_sessions(older_than=dt.timedelta(days=1))})
     jobs.every(REVIEW_REMINDERS, REVIEW_REMINDERS, dt.timedelta(days=1))
     jobs.every(ORPHANS_SWEEP, ORPHANS_SWEEP, dt.timedelta(hours=1))
     jobs.every(JOBS_PRUNE, JOBS_PRUNE, dt.timedelta(days=1))

@@ -151,7 +151,7 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
                       "last_seq": entries[-1].seq if entries else None,
                       # A date range is one unbroken stretch of the chain; a document's entries are not.
                       "contiguous": scope.document_id is None,
-                      "chain_head_at_export": {"seq": head[0], "hash": head[1]},
+                      "chain_head_at_export": {"seq": head[0], "hash": head[1]} if head else None,
                       "algorithm": 'hash = sha256(prev_hash + "\\n" + canonical_json({seq, ts, actor, action, '
                                    'document_id, version, details}))'},
             "files": files,

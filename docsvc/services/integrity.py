@@ -63,7 +63,7 @@ class CheckReport:
 
 
 def verify_audit(catalog: SqlCatalog) -> audit.VerifyResult:
-    return audit.verify(catalog.audit_entries(), catalog.audit_head())
+    return audit.verify(catalog.audit_rows(), catalog.audit_head())
 
 
 def check(catalog: SqlCatalog, blobs: BlobStore, *, orphan_grace_s: float,

@@ -10,6 +10,11 @@ successful sign-in (A.12.4.1). Failed sign-ins are counted in the catalog (docsv
 and audited in aggregate: one entry when a burst of them locks an account or an address, and the
 count of earlier failures on the successful sign-in that ends a burst; one row per wrong guess
 would let anyone fill the audit log.
+
+Sign-in sessions are kept in the catalog (migration 0012): the cookie carries a random secret and
+the catalog its hash, so a session ends everywhere at once — on sign-out (every copy of that
+cookie), and for every session of the account on a password change, a role change, a disabled
+account or a lockout — and the idle and absolute limits hold on every server.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from docsvc.adapters import accounts as db
-from docsvc.adapters.catalog import SqlCatalog
+from docsvc.adapters.catalog import SqlCatalog, write_connection
 from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
 from docsvc.services import throttle
@@ -122,6 +127,31 @@ _ACCOUNT_LABELS = {
 }
 
 
+class SessionEnd(StrEnum):
+    """Why a session ended (``sessions.end_reason``)."""
+
+    LOGOUT = "logout"
+    PASSWORD_CHANGED = "password_changed"
+    ROLE_CHANGED = "role_changed"
+    DISABLED = "disabled"
+    LOCKED = "locked"  # failed sign-ins locked the account: whoever holds a session may be the guesser
+    IDLE = "idle"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long a session lasts: ``idle`` without a request, ``absolute`` after sign-in at most."""
+
+    idle: dt.timedelta = dt.timedelta(minutes=60)
+    absolute: dt.timedelta = dt.timedelta(hours=8)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "SessionPolicy":
+        return cls(dt.timedelta(minutes=settings["SESSION_IDLE_MINUTES"]),
+                   dt.timedelta(hours=settings["SESSION_MAX_HOURS"]))
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is asking, with what they may do. Built per request; never cached across requests, so
@@ -201,6 +231,9 @@ TOKEN_PREFIX = "dsv_"
 # A token's last-use time is written at most this often: a write per API read would serialise
 # every reader behind the catalog's write lock.
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
+# A session's last-seen time is written at most this often, for the same reason: the idle limit
+# is therefore kept to within a minute.
+SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 UNUSABLE_PASSWORD = "!"  # never matches: check_password_hash() rejects it
 # Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("docsvc-timing-equaliser")
@@ -228,9 +261,9 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def session_fingerprint(password_hash: str) -> str:
-    """Stored in the session cookie: changing the password ends every other session."""
-    return hashlib.sha256(f"docsvc-session\n{password_hash}".encode()).hexdigest()[:32]
+def new_session_secret() -> str:
+    """The secret a session cookie carries (256 random bits); the catalog keeps its hash."""
+    return secrets.token_urlsafe(32)
 
 
 def parse_role(value: Any) -> Role:
@@ -273,10 +306,11 @@ def random_password() -> str:
 
 class UserService:
     def __init__(self, catalog: SqlCatalog, *, clock: Callable[[], dt.datetime] = utcnow,
-                 policy: LoginPolicy = LoginPolicy()) -> None:
+                 policy: LoginPolicy = LoginPolicy(), sessions: SessionPolicy = SessionPolicy()) -> None:
         self.catalog = catalog
-        self.clock = clock  # sign-in delays and lockouts; tests move it instead of sleeping
+        self.clock = clock  # sign-in delays, lockouts, session limits; tests move it instead of sleeping
         self.policy = policy
+        self.sessions = sessions
 
     def _read(self):
         try:
@@ -369,8 +403,13 @@ class UserService:
                                    field="role" if "role" in diff else "active")
             if diff:
                 db.update_user(tx.conn, row["id"], tx.now, **{k: v["to"] for k, v in diff.items()})
+                ended = {}
+                if "role" in diff or diff.get("active", {}).get("to") is False:
+                    reason = (SessionEnd.DISABLED if diff.get("active", {}).get("to") is False
+                              else SessionEnd.ROLE_CHANGED)
+                    ended = {"sessions_ended": db.end_sessions_of(tx.conn, row["id"], reason, self.clock())}
                 tx.append_audit(actor, AccountAction.USER_CHANGED,
-                                details={"username": row["username"], "changes": diff})
+                                details={"username": row["username"], "changes": diff, **ended})
             if new_projects is not None:
                 old = db.projects_of(tx.conn, row["id"])
                 if old != new_projects:
@@ -408,8 +447,10 @@ class UserService:
                                    field="current_password")
                 self._take_back(tx, subjects)
             db.update_user(tx.conn, row["id"], tx.now, password_hash=pw_hash)
+            ended = db.end_sessions_of(tx.conn, row["id"], SessionEnd.PASSWORD_CHANGED, self.clock())
             tx.append_audit(actor, AccountAction.PASSWORD_CHANGED,
-                            details={"username": row["username"], "reset_by_other": actor != row["username"]})
+                            details={"username": row["username"], "reset_by_other": actor != row["username"],
+                                     "sessions_ended": ended})
 
     def issue_token(self, username: str, *, actor: str, name: str = "") -> IssuedToken:
         name = _clean_text(name or "api", "name", "令牌名称", 100) or "api"
@@ -437,7 +478,8 @@ class UserService:
     # -- authentication --------------------------------------------------------------------
     def login(self, username: str, password: str, *, via: str = "ui",
               address: str = "") -> tuple[Principal, str]:
-        """Check a password; returns the principal and the session fingerprint. The message never
+        """Check a password and open a session; returns the principal and the session's secret
+        (for the cookie: :meth:`principal_for_session` takes it back). The message never
         says whether the name or the password was wrong. Too many failures for the name or for
         the client ``address`` raise :class:`TooManyAttempts`, right password or not."""
         name = str(username or "").strip().lower()[:64]
@@ -453,11 +495,14 @@ class UserService:
                 raise block
             raise Unauthenticated("用户名或密码不正确，或账户已停用。",
                                   "Wrong username or password, or the account is disabled.")
+        secret = new_session_secret()
         with self.catalog.transaction() as tx:
             db.record_login(tx.conn, row["id"], tx.now)
+            db.insert_session(tx.conn, session_id=hash_token(secret), user_id=row["id"], address=address,
+                              now=self.clock())
             earlier = self._take_back(tx, subjects)
             tx.append_audit(row["username"], AccountAction.LOGIN, details={"via": via, **earlier})
-        return self._principal(row, via), session_fingerprint(row["password_hash"])
+        return self._principal(row, via), secret
 
     def _count_attempt(self, subjects: list[tuple[Scope, str]]) -> None:
         """Count the attempt against every subject before the password is checked, or refuse it."""
@@ -497,10 +542,14 @@ class UserService:
                 counter, lockout = throttle.failed(throttle.counter_from_row(row), now, self.policy, reason)
                 db.save_login_failure(tx.conn, counter.to_row(), exists=True)
                 if lockout is not None:
+                    ended = {}
+                    user = db.user_by_username(tx.conn, subject) if scope is Scope.ACCOUNT else None
+                    if user is not None:  # the guesser may already hold a session of the account
+                        ended = {"sessions_ended": db.end_sessions_of(tx.conn, user["id"], SessionEnd.LOCKED, now)}
                     tx.append_audit(actor, AccountAction.LOGIN_LOCKED, details={
                         "scope": scope.value, "subject": subject, "failures": lockout.failures,
                         "reasons": dict(lockout.reasons), "locked_until": iso(counter.locked_until),
-                        "lockout": counter.lockouts, "via": via, "address": address})
+                        "lockout": counter.lockouts, "via": via, "address": address, **ended})
                     block = block or throttle.Block(scope, counter.locked_until, True).error(now)
             db.forget_login_failures(tx.conn, now - self.policy.forget_after)
         return block
@@ -550,18 +599,46 @@ class UserService:
                 "lockouts": counter.lockouts, "failures_since": sum(counter.reasons.values())})
         return True
 
-    def logout(self, principal: Principal) -> None:
+    def logout(self, principal: Principal, session_secret: str | None = None) -> None:
+        """Sign out: the session ends for every copy of its cookie, on every server."""
         with self.catalog.transaction() as tx:
+            if session_secret:
+                db.end_session(tx.conn, hash_token(session_secret), SessionEnd.LOGOUT, self.clock())
             tx.append_audit(principal.username, AccountAction.LOGOUT, details={"via": principal.via})
 
-    def principal_for_session(self, user_id: int, fingerprint: str) -> Principal | None:
-        """None when the account is gone, disabled, or its password changed since sign-in."""
+    def principal_for_session(self, user_id: int, session_secret: str) -> Principal | None:
+        """The session's user, or None when the session ended, idled out or expired, or its
+        account is gone or disabled."""
+        session_id = hash_token(str(session_secret))
+        now = self.clock()
         with self._read() as conn:
-            row = db.user_by_id(conn, user_id)
-            if row is None or not row["active"] or not secrets.compare_digest(
-                    session_fingerprint(row["password_hash"]), str(fingerprint)):
+            row = db.session_with_user(conn, session_id)
+            if row is None or row["session_user_id"] != user_id or row["session_ended_at"] is not None \
+                    or not row["active"]:
                 return None
-            return self._principal(row, "ui", conn)
+            seen = _utc(row["session_last_seen_at"])
+            timed_out = (SessionEnd.EXPIRED if now - _utc(row["session_created_at"]) > self.sessions.absolute
+                         else SessionEnd.IDLE if now - seen > self.sessions.idle else None)
+            principal = None if timed_out else self._principal(row, "ui", conn)
+        if timed_out or now - seen > SESSION_TOUCH_INTERVAL:
+            with write_connection(self.catalog.engine) as conn:
+                if timed_out:
+                    db.end_session(conn, session_id, timed_out, now)
+                else:
+                    db.touch_session(conn, session_id, now)
+        return principal
+
+    def open_sessions(self, username: str) -> int:
+        """How many sessions of ``username`` are open now (not ended, not idled out)."""
+        user = self.get(username)
+        with self._read() as conn:
+            return len(db.open_sessions(conn, user.id, seen_since=self.clock() - self.sessions.idle))
+
+    def forget_sessions(self, *, older_than: dt.timedelta) -> int:
+        """Remove sessions that ended, or were last seen, longer ago than ``older_than`` (and than
+        the idle limit, past which they are over anyway)."""
+        with write_connection(self.catalog.engine) as conn:
+            return db.forget_sessions(conn, self.clock() - max(older_than, self.sessions.idle))
 
     def principal_for_token(self, secret: str) -> Principal:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
@@ -575,7 +652,7 @@ class UserService:
         now = utcnow()
         last = _utc(row["token_last_used_at"])
         if last is None or now - last > TOKEN_TOUCH_INTERVAL:
-            with self.catalog.engine.connect().execution_options(write=True) as conn, conn.begin():
+            with write_connection(self.catalog.engine) as conn:
                 db.touch_token(conn, row["token_id"], now)
         return principal
 

@@ -30,11 +30,13 @@ def svc() -> Docsvc:
 def session_principal() -> Principal | None:
     if "principal" not in g:
         p = None
-        uid, fp = session.get("uid"), session.get("auth")
-        if isinstance(uid, int) and isinstance(fp, str):
-            p = svc().users.principal_for_session(uid, fp)
+        uid, sid = session.get("uid"), session.get("sid")
+        if isinstance(uid, int) and isinstance(sid, str):
+            p = svc().users.principal_for_session(uid, sid)
             if p is None:
-                session.clear()  # account gone, disabled, or password changed elsewhere
+                session.clear()  # signed out, timed out, ended by an account change, or account gone
+        elif session.get("uid") is not None:
+            session.clear()  # a cookie from before server-side sessions: sign in again
         g.principal = p
     return g.principal
 
@@ -99,14 +101,14 @@ def login():
     error = None
     if request.method == "POST":
         try:
-            p, fingerprint = svc().users.login(request.form.get("username", ""), request.form.get("password", ""),
+            p, secret = svc().users.login(request.form.get("username", ""), request.form.get("password", ""),
                                                address=request.remote_addr or "")
         except (Unauthenticated, TooManyAttempts) as exc:
             error = exc
         else:
             session.clear()
             session.permanent = True
-            session["uid"], session["auth"] = p.user_id, fingerprint
+            session["uid"], session["sid"] = p.user_id, secret
             return redirect(_safe_next(request.args.get("next")))
     elif session_principal() is not None:
         return redirect(_safe_next(request.args.get("next")))
@@ -120,7 +122,7 @@ def login():
 def logout():
     p = session_principal()
     if p is not None:
-        svc().users.logout(p)
+        svc().users.logout(p, session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -131,7 +133,7 @@ def set_language():
     resp = redirect(_safe_next(request.form.get("next")))
     if lang in LANGUAGES:
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
-                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+                        secure=current_app.session_interface.get_cookie_secure(current_app))
     return resp
 
 
@@ -150,7 +152,7 @@ def account():
                     raise InvalidInput("两次输入的新密码不一致。", "The new passwords do not match.",
                                        field="confirm_password")
                 gd.change_my_password(form.get("current_password", ""), form.get("new_password", ""))
-                # The session fingerprint follows the password: sign in again with the new one.
+                # A new password ends every session of the account, this one too: sign in again.
                 session.clear()
                 flash(pick(InvalidInput("密码已修改，请用新密码重新登录。", "Password changed; sign in with the new one.")))
                 return redirect(url_for("auth.login"))

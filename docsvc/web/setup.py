@@ -3,7 +3,9 @@
 Security choices, in one place:
 
 - Session cookie: HttpOnly, SameSite=Lax, ``Secure`` when ``SESSION_COOKIE_SECURE`` (config) or
-  the ``DOCSVC_COOKIE_SECURE`` setting says the site is served over HTTPS.
+  the ``DOCSVC_COOKIE_SECURE`` setting says the site is served over HTTPS, and on any request that
+  came over HTTPS (through a trusted proxy, DOCSVC_PROXIES). The cookie holds only the user id and
+  a session secret; the session itself lives in the catalog (``sessions``), so it can be ended.
 - CSRF: Flask-WTF's ``CSRFProtect`` on every UI form; JavaScript sends ``X-CSRFToken``. The REST
   API is exempt because it authenticates with bearer tokens; a request that reaches it with the
   session cookie instead must carry a valid ``X-CSRFToken`` (see ``auth.api_principal``).
@@ -18,7 +20,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -40,13 +43,15 @@ def init_web(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(secure),
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        # The cookie lasts as long as the longest session; the catalog ends sessions sooner.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.extensions["docsvc"].settings["SESSION_MAX_HOURS"]),
         # The token lives as long as the session: a form left open over lunch still submits.
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="zh",
         BABEL_DEFAULT_TIMEZONE=app.extensions["docsvc"].settings.get("TIMEZONE", "Asia/Shanghai"),
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
+    app.session_interface = _SessionInterface()
     app.static_folder = str(Path(__file__).parent / "static")
     # Flask() registered /static/<path> when the app was made; it serves from this folder.
 
@@ -62,6 +67,13 @@ def init_web(app: Flask) -> None:
     for bp in (auth.bp, ui_docs.bp, ui_search.bp, ui_templates.bp, ui_audit.bp, ui_admin.bp):
         app.register_blueprint(bp)
     auth.register(app)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    def get_cookie_secure(self, app: Flask) -> bool:
+        # ProxyFix (DOCSVC_PROXIES) sets the scheme from the trusted proxy's X-Forwarded-Proto only;
+        # without it the scheme is the server's own, which a client cannot claim.
+        return bool(app.config["SESSION_COOKIE_SECURE"] or (has_request_context() and request.is_secure))
 
 
 def _refuse_large_bodies() -> None:
