@@ -147,7 +147,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     templates = TemplateService(
         catalog, blobs, archive, vocab, shipped_dir=conf["TEMPLATES_DIR"], package_limits=package_limits,
         limits=RenderLimits(conf["RENDER_TIMEOUT_S"], conf["RENDER_MEMORY_MB"], conf["MAX_UPLOAD_BYTES"]),
-        converter=converter)
+        converter=converter, author=conf["ORGANIZATION"])
     classifier = ClassifyService(catalog, index, archive, blobs, Path(conf["INDEX_DIR"]))
     if migrate:
         templates.sync_shipped()
