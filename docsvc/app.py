@@ -35,6 +35,7 @@ from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
 from docsvc.services import background
 from docsvc.services.jobs import JobRunner, JobService
+from docsvc.services.reports import ReportService
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
 from docsvc.services.templates import RenderLimits, TemplateService
@@ -97,6 +98,12 @@ class Docsvc:
     def gc(self, *, grace_s: float | None = None) -> list[str]:
         grace = self.settings["ORPHAN_GRACE_S"] if grace_s is None else grace_s
         return integrity.collect_garbage(self.catalog, self.blobs, grace_s=grace)
+
+    @functools.cached_property
+    def reports(self) -> ReportService:
+        """Management reports, filled from the archive's data and archived like any document."""
+        return ReportService(self.catalog, self.templates, self.vocab, organization=self.settings["ORGANIZATION"],
+                             tz=_zone(self.settings["TIMEZONE"]), verify=self.verify_audit)
 
     @property
     def users(self) -> UserService:

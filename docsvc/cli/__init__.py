@@ -164,7 +164,9 @@ def main() -> None:
 
 def _register() -> None:
     # Each noun lives in its own module; importing it attaches its commands to ``cli``.
-    from docsvc.cli import admin, audit, blobs, classify, doc, export, job, search, template, user  # noqa: F401
+    from docsvc.cli import (  # noqa: F401
+        admin, audit, blobs, classify, doc, export, job, report, search, template, user,
+    )
 
 
 _register()

@@ -193,7 +193,7 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
                               reason=reason)
     result = templates.generate_draft(draft, actor=ctx.actor, pdf=pdf or pdfa, pdf_a=pdfa)
     ctx.sync_index()
-    written = _write_outputs(ctx, result.version, target, force=force) if target is not None else []
+    written = write_version_files(ctx, result.version, target, force=force) if target is not None else []
     if as_json:
         emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
                    "created": result.created,
@@ -210,7 +210,7 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
         click.echo(f"  已写出 written: {path}")
 
 
-def _write_outputs(ctx: Context, version: Version, target: Path, *, force: bool,
+def write_version_files(ctx: Context, version: Version, target: Path, *, force: bool,
                    name: str | None = None) -> list[str]:
     """The version's DOCX and its renditions: into the folder ``target`` under the document's
     file name (or ``name``), or to the file ``target`` with the PDF beside it."""
@@ -247,7 +247,7 @@ def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: boo
                 name = f"{stem}（第{item.row}行）.{ext}"
             used.add(name)
             try:
-                written[item.row] = _write_outputs(ctx, added, target, force=force, name=name)
+                written[item.row] = write_version_files(ctx, added, target, force=force, name=name)
             except errors.DocsvcError as exc:  # archived, but not written: say so for this row
                 write_errors[item.row] = exc
     if as_json:

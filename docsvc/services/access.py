@@ -29,6 +29,7 @@ from docsvc.errors import Forbidden, InvalidInput, NotFound
 from docsvc.services import background, compare, export, similar
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
+from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import Rendered, Template
 from docsvc.services.integrity import CheckReport
 from docsvc.services.search import writer_status
@@ -453,6 +454,14 @@ class Guard:
             self._keeps_access(replace(doc, metadata=check_metadata(draft.metadata, self.svc.vocab,
                                                                     doc.metadata.to_dict())), "generate")
         result = self.svc.templates.generate_draft(draft, actor=self.p.username, pdf=pdf, pdf_a=pdf_a)
+        return Generated(result, self.svc.catalog.renditions(result.version.id))
+
+    def report(self, request: ReportRequest, *, pdf: bool = False, pdf_a: bool = False) -> Generated:
+        """A management report over the whole archive (every project, the audit log), archived as
+        a new document: for those who may read the audit log and generate documents."""
+        self.require(Permission.AUDIT, f"report_{request.kind.value}")
+        self.require(Permission.GENERATE, f"report_{request.kind.value}")
+        result = self.svc.reports.generate(request, actor=self.p.username, pdf=pdf, pdf_a=pdf_a)
         return Generated(result, self.svc.catalog.renditions(result.version.id))
 
     def revision(self, document_id: int) -> Revision:

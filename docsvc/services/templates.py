@@ -31,6 +31,8 @@ from docsvc.services.archive import (
     AddResult, ArchiveService, RenditionInput, change_reason_problem,
 )
 
+# Filled only by docsvc.services.reports (kept here so that prepare() can refuse them otherwise).
+REPORT_TEMPLATES = frozenset({"report_inventory", "report_audit", "report_reviews"})
 _SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _CACHED_TEMPLATES = 32  # template files kept in memory (a few hundred KB each)
 
@@ -251,7 +253,9 @@ class TemplateService:
         if self.shipped_dir is None or not self.shipped_dir.is_dir():
             return []
         added = []
-        for schema_path in sorted(self.shipped_dir.glob("*/schema.json")):
+        # The management reports' templates live in reports/ (docsvc.services.reports).
+        for schema_path in sorted([*self.shipped_dir.glob("*/schema.json"),
+                                   *self.shipped_dir.glob("reports/*/schema.json")]):
             docx_path = schema_path.parent / "template.docx"
             if not docx_path.is_file():
                 continue
@@ -264,15 +268,21 @@ class TemplateService:
 
     # -- drafting: prepare once, then render or generate ------------------------------------
     def prepare(self, template: Template | str, data: Mapping[str, Any], *, version: int | None = None,
-                document_id: int | None = None, reason: str = "") -> Draft:
+                document_id: int | None = None, reason: str = "", report: bool = False) -> Draft:
         """The one drafting path's first step (web form, REST API, CLI, batch rows, reports).
 
         Raises one InvalidInput whose ``details["errors"]`` lists every problem at once: the
         form's fields, the metadata they give, and for a new version of ``document_id`` its
-        change reason (spec 8.4.2).
+        change reason (spec 8.4.2). A management report's template is filled only by the report
+        service (``report=True``) from the archive's own data, never from typed-in figures.
         """
         if isinstance(template, str):
             template = self.get(template, version)
+        if template.slug in REPORT_TEMPLATES and not report:
+            raise InvalidInput(
+                f"模板“{template.slug}”是管理报告模板，报告由 docsvc report 或报告页面依据档案数据生成。",
+                f"'{template.slug}' is a management report template; reports are made from the archive's "
+                "data by `docsvc report` or the reports page.", field="template")
         problems: list[dict[str, Any]] = []
         if document_id is not None:
             self._check_same_template(document_id, template.slug)
@@ -314,7 +324,8 @@ class TemplateService:
         return {"title": draft.title, "author": author,
                 "subject": draft.template.record.name_zh}
 
-    def generate_draft(self, draft: Draft, *, actor: str, pdf: bool = False, pdf_a: bool = False) -> AddResult:
+    def generate_draft(self, draft: Draft, *, actor: str, pdf: bool = False, pdf_a: bool = False,
+                       provenance: Mapping[str, Any] | None = None) -> AddResult:
         """Render, optionally convert to PDF (``pdf_a``: PDF/A-2b, for archived signed copies),
         and archive — all of it or nothing. A draft of ``document_id`` becomes its new version,
         or nothing when neither the bytes nor the metadata changed."""
@@ -328,7 +339,7 @@ class TemplateService:
         provenance = {
             "template": rec.slug, "template_version": rec.version, "template_sha256": rec.sha256,
             "schema_sha256": rec.schema_sha256, "data": draft.data, "software": _versions(),
-            "output_sha256": hashlib.sha256(rendered.docx).hexdigest(),
+            "output_sha256": hashlib.sha256(rendered.docx).hexdigest(), **(provenance or {}),
         }
         filename = document_filename(draft.title, "docx")
         if draft.document_id is None:
