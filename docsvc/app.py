@@ -35,6 +35,7 @@ from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
 from docsvc.services import background
 from docsvc.services.jobs import JobRunner, JobService
+from docsvc.services.reports import ReportService
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
 from docsvc.services.templates import RenderLimits, TemplateService
@@ -98,6 +99,12 @@ class Docsvc:
         grace = self.settings["ORPHAN_GRACE_S"] if grace_s is None else grace_s
         return integrity.collect_garbage(self.catalog, self.blobs, grace_s=grace)
 
+    @functools.cached_property
+    def reports(self) -> ReportService:
+        """Management reports, filled from the archive's data and archived like any document."""
+        return ReportService(self.catalog, self.templates, self.vocab, organization=self.settings["ORGANIZATION"],
+                             tz=_zone(self.settings["TIMEZONE"]), verify=self.verify_audit)
+
     @property
     def users(self) -> UserService:
         # Stateless: the catalog holds the state.
@@ -148,7 +155,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     templates = TemplateService(
         catalog, blobs, archive, vocab, shipped_dir=conf["TEMPLATES_DIR"], package_limits=package_limits,
         limits=RenderLimits(conf["RENDER_TIMEOUT_S"], conf["RENDER_MEMORY_MB"], conf["MAX_UPLOAD_BYTES"]),
-        converter=converter)
+        converter=converter, author=conf["ORGANIZATION"])
     classifier = ClassifyService(catalog, index, archive, blobs, Path(conf["INDEX_DIR"]))
     if migrate:
         templates.sync_shipped()

@@ -98,6 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TEMPLATES_DIR", "", "随 docsvc 提供的 Word 模板目录（启动时登记，修改后的模板成为新版本）；留空即源码中的 templates/。",
             "Folder of the Word templates shipped with docsvc (registered at start; a changed one "
             "becomes a new version); empty means templates/ beside the docsvc package."),
+    Setting("ORGANIZATION", "", "本单位名称：生成文档（DOCX 与 PDF）属性中的作者，模板未指定作者字段时使用。",
+            "Your organisation's name: the author in generated documents' DOCX and PDF properties "
+            "when the template names no author field."),
     Setting("SOFFICE", "", "LibreOffice 的 soffice 路径；留空则在 PATH 中查找。用于生成 PDF。",
             "Path of LibreOffice's soffice; empty means look on PATH. Used for PDF output."),
     Setting("UNOSERVER_VENV", "", "常驻 LibreOffice 转换服务（unoserver）的虚拟环境目录；留空为 ~/.cache/docsvc/unoserver-版本。",

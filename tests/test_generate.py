@@ -252,7 +252,7 @@ def test_generate_with_pdf(svc, unoserver_venv):
 def test_pdf_failure_archives_nothing(svc, monkeypatch):
     from docsvc.errors import Unavailable
 
-    def no_libreoffice(docx: bytes) -> bytes:
+    def no_libreoffice(docx: bytes, **options) -> bytes:
         raise Unavailable("未安装 LibreOffice，无法生成 PDF", "LibreOffice is not installed")
     monkeypatch.setattr(svc.templates, "to_pdf", no_libreoffice)
     with pytest.raises(Unavailable):

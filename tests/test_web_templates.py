@@ -275,7 +275,7 @@ def test_pdf_rendition_download(world, monkeypatch):
     """The rendition routes (the real conversion is tested with LibreOffice in test_generate and
     the browser journey)."""
     fake_pdf = b"%PDF-1.4\n% docsvc test\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
-    monkeypatch.setattr(world.svc.templates, "to_pdf", lambda docx: fake_pdf)
+    monkeypatch.setattr(world.svc.templates, "to_pdf", lambda docx, **options: fake_pdf)
     resp = world.api("drafter").post("/api/v1/templates/sla/generate", json={"data": sample(world), "pdf": True})
     assert resp.status_code == 201
     rendition = resp.json["renditions"][0]

@@ -12,9 +12,10 @@ unoserver needs the ``uno`` module, which only Debian's own interpreter has (pac
 python3-uno), so it lives in a small venv made from ``/usr/bin/python3 --system-site-packages``
 (:func:`ensure_unoserver_venv`). docsvc talks to it with the stdlib XML-RPC client.
 
-Chinese: documents name fonts such as 宋体, 仿宋_GB2312 or 黑体 that a Linux server does not
+Fonts: documents name fonts such as 宋体, 仿宋_GB2312 or 黑体 that a Linux server does not
 have. Each converter runs LibreOffice with its own user profile whose font replacement table
-(:data:`FONT_SUBSTITUTIONS`) maps them to Noto Serif/Sans CJK SC, and the DOCX copy handed to
+(:data:`FONT_SUBSTITUTIONS`) maps them to Noto Serif/Sans CJK SC (and Times New Roman, Arial,
+Courier New to the metric-compatible Liberation fonts), and the DOCX copy handed to
 LibreOffice gets zh-CN as its default East Asian language when it declares none (without it
 LibreOffice shapes Han characters with the Japanese forms of the Noto CJK collection).
 
@@ -29,6 +30,7 @@ import fcntl
 import hashlib
 import http.client
 import io
+import json
 import os
 import shutil
 import signal
@@ -66,19 +68,25 @@ FONT_SUBSTITUTIONS: Mapping[str, str] = {
         "黑体", "SimHei", "微软雅黑", "Microsoft YaHei", "等线", "DengXian", "华文黑体", "STHeiti",
         "华文细黑", "STXihei", "幼圆", "YouYuan", "方正黑体_GBK", "PingFang SC", "Heiti SC"),
         SANS_CJK),
+    # Latin text: the metric-compatible Liberation fonts (fonts-liberation2), so lines and
+    # pages break where Word breaks them; without them LibreOffice falls back to DejaVu, which
+    # is wider.
+    "Times New Roman": "Liberation Serif", "Times": "Liberation Serif",
+    "Arial": "Liberation Sans", "Helvetica": "Liberation Sans",
+    "Courier New": "Liberation Mono", "Courier": "Liberation Mono",
 }
 
 _NOT_INSTALLED = (
-    "未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui 与 fonts-noto-cjk。",
-    "LibreOffice is not installed, so no PDF can be made; install libreoffice-writer-nogui and "
-    "fonts-noto-cjk.",
+    "未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui、fonts-noto-cjk 与 fonts-liberation2。",
+    "LibreOffice is not installed, so no PDF can be made; install libreoffice-writer-nogui, "
+    "fonts-noto-cjk and fonts-liberation2.",
 )
 
 
 class PdfConverter(Protocol):
     """What the services need from a PDF converter."""
 
-    def convert(self, docx: bytes, *, timeout_s: float | None = None) -> bytes: ...
+    def convert(self, docx: bytes, *, timeout_s: float | None = None, pdf_a: bool = False) -> bytes: ...
 
     def health(self) -> dict[str, Any]: ...
 
@@ -348,6 +356,11 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         return conn
 
 
+#: LibreOffice's PDF export option for PDF/A-2b (ISO 19005-2): fonts embedded, no encryption,
+#: no external content, so an archived signed copy still renders the same decades later.
+PDFA_VERSION = 2
+
+
 def _check_pdf(data: bytes) -> bytes:
     if not data.startswith(b"%PDF-"):
         raise _unavailable("conversion_failed", "LibreOffice 没有生成有效的 PDF。",
@@ -376,11 +389,13 @@ class SofficeConverter:
         self._conversions = 0
         self._last_error: str | None = None
 
-    def convert(self, docx: bytes, *, timeout_s: float | None = None) -> bytes:
+    def convert(self, docx: bytes, *, timeout_s: float | None = None, pdf_a: bool = False) -> bytes:
         soffice = find_soffice(self._soffice_arg)
         check_docx_package(docx)
         data = prepare_docx(docx)
         timeout = timeout_s or self.timeout_s
+        target_format = "pdf:writer_pdf_Export:" + json.dumps(
+            {"SelectPdfVersion": {"type": "long", "value": str(PDFA_VERSION)}}) if pdf_a else "pdf"
         with self._lock:
             profile = self._work_dir / "profile"
             prepare_profile(profile)
@@ -390,7 +405,7 @@ class SofficeConverter:
                 proc = subprocess.Popen(
                     [soffice, "--headless", "--norestore", "--nolockcheck", "--nologo",
                      "--nodefault", f"-env:UserInstallation={profile.as_uri()}",
-                     "--convert-to", "pdf", "--outdir", tmp, str(source)],
+                     "--convert-to", target_format, "--outdir", tmp, str(source)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     start_new_session=True)
                 try:
@@ -500,14 +515,14 @@ class LibreOfficeConverter:
         with self._queue():
             self._ensure_running()
 
-    def convert(self, docx: bytes, *, timeout_s: float | None = None) -> bytes:
+    def convert(self, docx: bytes, *, timeout_s: float | None = None, pdf_a: bool = False) -> bytes:
         soffice = find_soffice(self._soffice_arg)  # Unavailable says what to install
         check_docx_package(docx)
         data = prepare_docx(docx)
         timeout = timeout_s or self.timeout_s
         with self._queue():
             if self._cold is not None and time.monotonic() < self._warm_retry_at:
-                return self._cold.convert(docx, timeout_s=timeout)
+                return self._cold.convert(docx, timeout_s=timeout, pdf_a=pdf_a)
             try:
                 server = self._ensure_running(soffice)
             except Unavailable as exc:
@@ -517,9 +532,9 @@ class LibreOfficeConverter:
                 # retry the slow setup on every request.
                 self._mode = "cold"
                 self._warm_retry_at = time.monotonic() + self.warm_retry_s
-                return self._cold.convert(docx, timeout_s=timeout)
+                return self._cold.convert(docx, timeout_s=timeout, pdf_a=pdf_a)
             try:
-                pdf = self._rpc(server, data, timeout)
+                pdf = self._rpc(server, data, timeout, pdf_a=pdf_a)
             except TimeoutError:
                 self._fail(f"conversion timed out after {timeout:g} s")
                 raise _conversion_timeout(timeout) from None
@@ -647,12 +662,13 @@ class LibreOfficeConverter:
         raise _unavailable("start_failed", f"LibreOffice（unoserver）启动失败：{tail}",
                            f"LibreOffice (unoserver) failed to start: {tail}")
 
-    def _rpc(self, server: _Server, docx: bytes, timeout: float) -> bytes:
+    def _rpc(self, server: _Server, docx: bytes, timeout: float, *, pdf_a: bool = False) -> bytes:
         proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{server.port}", allow_none=True,
                                           transport=_TimeoutTransport(timeout))
         # convert(inpath, indata, outpath, convert_to, filtername, filter_options,
         #         update_index, infiltername, password): update_index refreshes a TOC.
-        result = proxy.convert(None, xmlrpc.client.Binary(docx), None, "pdf", None, [], True,
+        options = [f"SelectPdfVersion={PDFA_VERSION}"] if pdf_a else []
+        result = proxy.convert(None, xmlrpc.client.Binary(docx), None, "pdf", None, options, True,
                                None, None)
         return result.data
 

@@ -13,7 +13,7 @@ from typing import Iterator
 import sqlalchemy as sa
 
 from docsvc.adapters.catalog import _entry, _version  # the catalog's own row converters
-from docsvc.adapters.tables import audit_log, versions
+from docsvc.adapters.tables import audit_log, documents, suggestions, versions
 from docsvc.core.audit import AuditEntry
 from docsvc.core.model import Version
 
@@ -74,3 +74,59 @@ def versions_between(conn: sa.Connection, *, document_id: int | None, since: dt.
     rows = conn.execute(sa.select(versions).where(*cond)
                         .order_by(versions.c.document_id, versions.c.number)).mappings().all()
     return [_version(r) for r in rows]
+
+
+# -- management reports (docsvc.services.reports) -----------------------------------------------
+
+def inventory_groups(conn: sa.Connection) -> list[dict]:
+    """Per service category, document class and project: documents, versions and the latest
+    change, ordered by those three keys."""
+    d = documents
+    keys = (d.c.service_category, d.c.doc_class, d.c.project)
+    rows = conn.execute(
+        sa.select(*keys, sa.func.count().label("documents"), sa.func.sum(d.c.latest_version).label("versions"),
+                  sa.func.max(d.c.updated_at).label("updated_at"))
+        .group_by(*keys).order_by(*keys)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def latest_documents(conn: sa.Connection, *, limit: int) -> list[dict]:
+    """The most recently changed documents with their latest version numbers."""
+    d = documents
+    rows = conn.execute(sa.select(d.c.id, d.c.title, d.c.doc_type, d.c.service_category, d.c.doc_class,
+                                  d.c.project, d.c.latest_version, d.c.updated_at)
+                        .order_by(d.c.updated_at.desc(), d.c.id.desc()).limit(limit)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def unconfirmed_labels(conn: sa.Connection) -> list[dict]:
+    """Documents whose suggested labels still wait for a person to confirm them."""
+    d, s = documents, suggestions
+    rows = conn.execute(sa.select(d.c.id, d.c.title, d.c.service_category, d.c.project, s.c.doc_type.label("suggested_type"),
+                                  s.c.created_at)
+                        .join(s, s.c.document_id == d.c.id)
+                        .where(s.c.state == "pending", s.c.needs_review.is_(True))
+                        .order_by(d.c.id)).mappings().all()
+    seen: dict[int, dict] = {}
+    for r in rows:
+        seen.setdefault(r["id"], dict(r))
+    return list(seen.values())
+
+
+def audit_summary(conn: sa.Connection, f: AuditFilter) -> list[dict]:
+    """Entries per actor and action in the period."""
+    a = audit_log
+    rows = conn.execute(sa.select(a.c.actor, a.c.action, sa.func.count().label("count"))
+                        .where(*_audit_conditions(f)).group_by(a.c.actor, a.c.action)
+                        .order_by(a.c.actor, a.c.action)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def due_for_review(conn: sa.Connection, *, doc_types: tuple[str, ...], until: dt.date) -> list[dict]:
+    d = documents
+    rows = conn.execute(sa.select(d.c.id, d.c.title, d.c.doc_type, d.c.project, d.c.counterparty, d.c.owner,
+                                  d.c.review_due, d.c.latest_version, d.c.status)
+                        .where(d.c.doc_type.in_(doc_types), d.c.review_due.is_not(None), d.c.review_due <= until,
+                               d.c.status != "archived")
+                        .order_by(d.c.review_due, d.c.id)).mappings().all()
+    return [dict(r) for r in rows]

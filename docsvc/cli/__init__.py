@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -75,6 +76,31 @@ def read_file(path: str, *, limit: int | None = None) -> bytes:
                                   field="file") from None
 
 
+def write_output(target: Path, data: bytes, *, force: bool) -> Path:
+    """Write ``data`` to ``target`` whole or not at all; an existing file is replaced only with
+    ``force`` (several documents with one title must not silently overwrite each other)."""
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        tmp.write_bytes(data)
+        if force:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)  # atomic, and fails when the target exists
+    except FileExistsError:
+        raise errors.Conflict(f"文件“{target}”已存在，未覆盖；要覆盖请加 --force，或换一个输出位置。",
+                              f"'{target}' already exists and was not overwritten; add --force to "
+                              "overwrite it, or choose another output path.", field="output") from None
+    except OSError as exc:
+        raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
+                                  f"Cannot write '{target}': {exc.strerror or exc}.", field="output") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+force_option = click.option("--force", is_flag=True, help="覆盖已存在的输出文件 / overwrite existing output files.")
+
+
 class Context:
     def __init__(self, actor: str) -> None:
         self.actor = actor
@@ -138,7 +164,9 @@ def main() -> None:
 
 def _register() -> None:
     # Each noun lives in its own module; importing it attaches its commands to ``cli``.
-    from docsvc.cli import admin, audit, blobs, classify, doc, export, job, search, template, user  # noqa: F401
+    from docsvc.cli import (  # noqa: F401
+        admin, audit, blobs, classify, doc, export, job, report, search, template, user,
+    )
 
 
 _register()

@@ -10,11 +10,15 @@ from typing import Any, Callable
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, cli, emit_json, handled, json_option, pad, pass_ctx, read_file
+from docsvc.cli import (
+    Context, cli, emit_json, force_option, handled, json_option, pad, pass_ctx, read_file, write_output,
+)
 from docsvc.cli.search import hit_dict
 from docsvc.core.model import (
     EXTRACTION_STATUS_LABELS, AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version,
 )
+from docsvc.core.filenames import document_filename
+from docsvc.services.access import RENDITION_KINDS
 from docsvc.services.similar import DEFAULT_LIMIT, MAX_LIMIT
 
 @cli.group()
@@ -157,30 +161,37 @@ def summary(details: dict[str, Any]) -> str:
 @doc.command("get")
 @click.argument("doc_id", type=int)
 @click.option("--version", "number", type=int, default=None, help="版本号（默认最新）/ version (default latest)")
-@click.option("-o", "--output", required=True, help="输出文件路径，- 表示标准输出 / output path, - for stdout")
+@click.option("--rendition", type=click.Choice(sorted(RENDITION_KINDS)), default=None,
+              help="取该版本的其他格式（如 pdf）/ a rendition of the version, e.g. pdf")
+@click.option("-o", "--output", required=True, help="输出文件或目录，- 表示标准输出 / output file or folder, - for stdout")
+@force_option
 @json_option
 @pass_ctx
 @handled
-def doc_get(ctx: Context, doc_id: int, number: int | None, output: str, as_json: bool) -> None:
-    """取回某个版本的原始字节 / write a version's exact bytes."""
-    version, data = ctx.svc.archive.read_version(doc_id, number, actor=ctx.actor)
+def doc_get(ctx: Context, doc_id: int, number: int | None, rendition: str | None, output: str, force: bool,
+            as_json: bool) -> None:
+    """取回某个版本（或其 PDF）的原始字节 / write a version's (or its PDF's) exact bytes."""
+    if rendition is None:
+        version, data = ctx.svc.archive.read_version(doc_id, number, actor=ctx.actor)
+        name = version.original_filename
+    else:
+        svc = ctx.svc
+        gd = svc.guard(svc.users.principal_for_cli(ctx.actor))
+        number = number if number is not None else gd.document(doc_id).latest_version
+        version, _r, data = gd.read_rendition(doc_id, number, rendition)
+        name = document_filename(version.original_filename.rsplit(".", 1)[0], rendition)
     if output == "-":
         sys.stdout.buffer.write(data)
         return
     target = Path(output)
     if target.is_dir():
-        target = target / version.original_filename
-    try:
-        tmp = target.with_name(f".{target.name}.part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
-                                  f"Cannot write '{target}': {exc.strerror or exc}.", field="output") from None
+        target = target / name
+    write_output(target, data, force=force)
     if as_json:
-        emit_json({"path": str(target), "version": version.to_dict()})
+        emit_json({"path": str(target), "version": version.to_dict(), "rendition": rendition})
     else:
-        click.echo(f"已写出第 {version.number} 版到 {target}（{len(data)} 字节）/ written.")
+        click.echo(f"已写出第 {version.number} 版{f'（{rendition.upper()}）' if rendition else ''}到 {target}"
+                   f"（{len(data)} 字节）/ written.")
 
 
 @doc.command("list")

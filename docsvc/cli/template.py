@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx, read_file
+from docsvc.cli import Context, cli, emit_json, force_option, handled, json_option, pass_ctx, read_file, write_output
+from docsvc.core.model import Version
 from docsvc.core.tabular import read_rows
 from docsvc.services.templates import lint_dict
 
@@ -162,75 +163,113 @@ def _load_data(path: str) -> dict[str, Any]:
 @click.option("--data", "data_path", default=None, help="表单数据 JSON 文件（- 为标准输入）/ form data JSON")
 @click.option("--batch", "batch_path", default=None, help="批量：CSV 或 XLSX，每行一份文档 / one document per row")
 @click.option("--pdf", is_flag=True, help="同时生成 PDF / also produce the PDF")
+@click.option("--pdfa", is_flag=True, help="PDF 采用 PDF/A-2b 长期存档格式（用于归档签署件）/ the PDF as PDF/A-2b")
 @click.option("--doc", "document_id", type=int, default=None, help="作为该文档的新版本 / as a new version of")
 @click.option("--reason", default="", help="变更原因（--doc 时必填）/ change reason")
 @click.option("--template-version", type=int, default=None, help="使用指定模板版本 / template version")
-@click.option("-o", "--output", default=None, help="另存生成的 DOCX（目录或文件）/ also write the DOCX here")
+@click.option("-o", "--output", default=None,
+              help="另存生成的 DOCX（及 PDF）：目录或文件；批量时为目录 / also write the DOCX (and PDF) here")
+@force_option
 @json_option
 @pass_ctx
 @handled
-def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | None, pdf: bool,
+def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | None, pdf: bool, pdfa: bool,
              document_id: int | None, reason: str, template_version: int | None, output: str | None,
-             as_json: bool) -> None:
+             force: bool, as_json: bool) -> None:
     """由模板和表单数据生成文档并归档 / generate a document from a template and archive it."""
     if (data_path is None) == (batch_path is None):
         raise errors.InvalidInput("请二选一：--data 表单数据文件，或 --batch 批量文件。",
                                   "Give exactly one of --data (form data) or --batch (CSV/XLSX).")
     if batch_path is not None:
-        _generate_batch(ctx, slug, batch_path, pdf, as_json)
+        _generate_batch(ctx, slug, batch_path, pdf=pdf or pdfa, pdf_a=pdfa, output=output, force=force,
+                        as_json=as_json)
         return
-    result = ctx.svc.templates.generate(slug, _load_data(data_path), actor=ctx.actor, pdf=pdf,
-                                        document_id=document_id, reason=reason, version=template_version)
+    target = Path(output) if output else None
+    if target is not None and not target.is_dir() and not target.parent.is_dir():
+        raise errors.InvalidInput(f"输出位置“{target.parent}”不是已有目录。",
+                                  f"The output folder '{target.parent}' does not exist.", field="output")
+    templates = ctx.svc.templates
+    draft = templates.prepare(slug, _load_data(data_path), version=template_version, document_id=document_id,
+                              reason=reason)
+    result = templates.generate_draft(draft, actor=ctx.actor, pdf=pdf or pdfa, pdf_a=pdfa)
     ctx.sync_index()
-    written = []
-    if output:
-        written = _write_outputs(ctx, result, Path(output), pdf)
+    written = write_version_files(ctx, result.version, target, force=force) if target is not None else []
     if as_json:
         emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
+                   "created": result.created,
                    "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(result.version.id)],
                    "written": written})
         return
-    click.echo(f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
-               f" / generated document {result.document.id} v{result.version.number}")
+    if result.created:
+        click.echo(f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
+                   f" / generated document {result.document.id} v{result.version.number}")
+    else:
+        click.echo(f"内容与文档 {result.document.id} 第 {result.version.number} 版相同，未新增版本"
+                   f" / identical to document {result.document.id} v{result.version.number}; no version added")
     for path in written:
         click.echo(f"  已写出 written: {path}")
 
 
-def _write_outputs(ctx: Context, result, target: Path, pdf: bool) -> list[str]:
-    docx_path = target / result.version.original_filename if target.is_dir() else target
-    paths = [(docx_path, result.version.sha256)]
-    if pdf:
-        for r in ctx.svc.catalog.renditions(result.version.id):
-            paths.append((docx_path.with_suffix(".pdf"), r.sha256))
-    out = []
-    for path, sha in paths:
-        try:
-            path.write_bytes(ctx.svc.blobs.read(sha))
-        except OSError as exc:
-            raise errors.InvalidInput(f"无法写入“{path}”：{exc.strerror or exc}。",
-                                      f"Cannot write '{path}': {exc.strerror or exc}.", field="output") from None
-        out.append(str(path))
-    return out
+def write_version_files(ctx: Context, version: Version, target: Path, *, force: bool,
+                   name: str | None = None) -> list[str]:
+    """The version's DOCX and its renditions: into the folder ``target`` under the document's
+    file name (or ``name``), or to the file ``target`` with the PDF beside it."""
+    docx_path = target / (name or version.original_filename) if target.is_dir() else target
+    paths = [(docx_path, version.sha256)]
+    for r in ctx.svc.catalog.renditions(version.id):
+        paths.append((docx_path.with_suffix(".pdf"), r.sha256))
+    return [str(write_output(path, ctx.svc.blobs.read(sha), force=force)) for path, sha in paths]
 
 
-def _generate_batch(ctx: Context, slug: str, path: str, pdf: bool, as_json: bool) -> None:
+def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: bool, output: str | None,
+                    force: bool, as_json: bool) -> None:
+    target = Path(output) if output else None
+    if target is not None and not target.is_dir():
+        raise errors.InvalidInput(f"批量生成时 -o 应为已有目录：“{target}”不是目录。",
+                                  f"With --batch, -o must be an existing folder; '{target}' is not one.",
+                                  field="output")
     rows = read_rows(read_file(path), Path(path).name)
     with click.progressbar(length=len(rows), label="批量生成 generating", file=sys.stderr) as bar:
-        result = ctx.svc.templates.generate_batch(slug, rows, actor=ctx.actor, pdf=pdf, progress=bar.update)
+        result = ctx.svc.templates.generate_batch(slug, rows, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
+                                                  progress=bar.update)
     ctx.sync_index()
+    written: dict[int, list[str]] = {}
+    write_errors: dict[int, errors.DocsvcError] = {}
+    if target is not None:
+        used: set[str] = set()
+        for item in result.items:
+            if not item.ok:
+                continue
+            added = ctx.svc.archive.version(item.document_id, item.version)
+            name = added.original_filename
+            if name in used:  # two rows with one title: both files, each named after its row
+                stem, _dot, ext = name.rpartition(".")
+                name = f"{stem}（第{item.row}行）.{ext}"
+            used.add(name)
+            try:
+                written[item.row] = write_version_files(ctx, added, target, force=force, name=name)
+            except errors.DocsvcError as exc:  # archived, but not written: say so for this row
+                write_errors[item.row] = exc
     if as_json:
         emit_json({"succeeded": result.succeeded, "failed": result.failed,
-                   "items": [{"row": i.row, "document_id": i.document_id, "version": i.version, "error": i.error}
+                   "items": [{"row": i.row, "document_id": i.document_id, "version": i.version, "error": i.error,
+                              "written": written.get(i.row, []),
+                              **({"write_error": write_errors[i.row].to_dict()} if i.row in write_errors else {})}
                              for i in result.items]})
     else:
         for item in result.items:
             if item.ok:
                 click.echo(f"第 {item.row} 行：文档 {item.document_id} / row {item.row}: document {item.document_id}")
+                for p in written.get(item.row, []):
+                    click.echo(f"    已写出 written: {p}")
+                if item.row in write_errors:
+                    exc = write_errors[item.row]
+                    click.echo(f"    未写出 not written：{exc.zh} / {exc.en}")
             else:
                 click.echo(f"第 {item.row} 行失败 row {item.row} failed：{item.error['message']} / {item.error['message_en']}")
                 for e in item.error.get("details", {}).get("errors", []):
                     click.echo(f"    - {e.get('field')}: {e.get('zh')} / {e.get('en')}")
         click.echo(f"成功 {result.succeeded} 份，失败 {result.failed} 行 / {result.succeeded} generated, "
                    f"{result.failed} failed")
-    if result.failed:
+    if result.failed or write_errors:
         sys.exit(1 if result.succeeded else 2)

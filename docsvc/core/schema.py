@@ -245,6 +245,7 @@ class TemplateSchema:
     metadata_values: Mapping[str, str]  # metadata key -> fixed code (e.g. pdca_phase: "plan")
     fields: tuple[Field, ...]
     directory: Path | None = None  # where schema.json was read from, if from a file
+    author: str | None = None  # the text field naming who issues the document (DOCX/PDF author)
 
     @property
     def template_path(self) -> Path | None:
@@ -314,6 +315,12 @@ class TemplateSchema:
         _check_relations(self.fields, clean, clean, "", _Where("", ""), errors)
         errors.raise_if_any()
         return clean
+
+    def author_from(self, context: Mapping[str, Any]) -> str:
+        """The document's author (its DOCX and PDF properties) from clean form data; "" when
+        the schema names no author field or it is blank."""
+        value = _lookup(context, self.author) if self.author else _MISSING
+        return "" if value is _MISSING or value is None else str(value)
 
     def metadata_from(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Archive metadata for a document made from ``data`` (a raw form or a clean context).
@@ -448,7 +455,7 @@ class _Loader:
                                  f"must be {SCHEMA_VERSION}.")
         t = self._object(obj.get("template"), "template",
                          {"slug", "name_zh", "name_en", "description_zh", "description_en",
-                          "spec_ref", "doc_type", "doc_class", "metadata"})
+                          "spec_ref", "doc_type", "doc_class", "metadata", "author"})
         slug = self._str(t, "slug", "template")
         if not _NAME_RE.fullmatch(slug):
             raise _SchemaProblem("template.slug", "只能使用小写字母、数字和下划线，且以字母开头。",
@@ -481,7 +488,24 @@ class _Loader:
         )
         self._cross_references(partial)
         paths, values = self._metadata(t.get("metadata"), partial)
-        return replace(partial, metadata=paths, metadata_values=values)
+        return replace(partial, metadata=paths, metadata_values=values,
+                       author=self._author(t.get("author"), partial))
+
+    def _author(self, raw: Any, schema: TemplateSchema) -> str | None:
+        """Optional: the path of a text field outside any list (e.g. ``party_b.name``)."""
+        if raw is None:
+            return None
+        where = "template.author"
+        if not isinstance(raw, str):
+            raise _SchemaProblem(where, "应为字段路径字符串。", "must be a field path string.")
+        try:
+            f = schema.field(raw)
+        except KeyError:
+            raise _SchemaProblem(where, f"字段“{raw}”不存在。", f"no field '{raw}'.") from None
+        if "[]" in raw or f.type != "text":
+            raise _SchemaProblem(where, "应映射到 text 类型、且不在列表中的字段。",
+                                 "must map to a text field outside any list.")
+        return raw
 
     # -- pieces -----------------------------------------------------------------------------------
 

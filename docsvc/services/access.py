@@ -29,6 +29,7 @@ from docsvc.errors import Forbidden, InvalidInput, NotFound
 from docsvc.services import background, compare, export, similar
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
+from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import Rendered, Template
 from docsvc.services.integrity import CheckReport
 from docsvc.services.search import writer_status
@@ -428,53 +429,40 @@ class Guard:
         tpl = self.svc.templates.add(docx, schema_source, actor=self.p.username, slug=slug or None)
         return TemplateAdded(tpl, tpl.record.id not in before)
 
-    def preview(self, slug: str, data: Mapping[str, Any]) -> Preview:
+    def preview(self, template: Template | str, data: Mapping[str, Any]) -> Preview:
         """Render without archiving (nothing is stored or logged): the DOCX and its text."""
         self.require(Permission.GENERATE, "preview_template")
-        rendered = self.svc.templates.render(slug, data)
+        rendered = self.svc.templates.render_draft(self.svc.templates.prepare(template, data))
         side = compare.paragraphs_of(rendered.docx, DOCX, self._extract_limits())
         return Preview(rendered, side.paragraphs, side.notice_zh, side.notice_en)
 
-    def generate(self, slug: str, data: Mapping[str, Any], *, pdf: bool = False, document_id: int | None = None,
-                 reason: str = "") -> Generated:
-        """Fill a template into a new document, or (``document_id``) into a new version of a
-        document made from it. The resulting metadata must leave the document readable by the
-        drafter (an on-site document only in their own projects)."""
+    def generate(self, template: Template | str, data: Mapping[str, Any], *, pdf: bool = False,
+                 pdf_a: bool = False, document_id: int | None = None, reason: str = "") -> Generated:
+        """Fill a template (a Template already loaded, or its slug) into a new document, or
+        (``document_id``) into a new version of a document made from it: one
+        :meth:`TemplateService.prepare` (every form error at once), then the archive. The
+        resulting metadata must leave the document readable by the drafter (an on-site document
+        only in their own projects)."""
         self.require(Permission.GENERATE, "generate", document_id=document_id)
         doc = self._readable(document_id, "generate") if document_id is not None else None
-        template = self.svc.templates.get(slug)
-        generated = template.schema.metadata_from(self._validated(template, data, revision=doc is not None,
-                                                                  reason=reason))
+        draft = self.svc.templates.prepare(template, data, document_id=document_id, reason=reason)
         if doc is None:
-            meta = check_metadata(generated, self.svc.vocab, {"owner": self.p.username})
+            meta = check_metadata(draft.metadata, self.svc.vocab, {"owner": self.p.username})
             now = dt.datetime.now(dt.timezone.utc)
             self._keeps_access(Document(0, meta, now, self.p.username, now, 0), "generate")
         else:
-            self._keeps_access(replace(doc, metadata=check_metadata(generated, self.svc.vocab,
+            self._keeps_access(replace(doc, metadata=check_metadata(draft.metadata, self.svc.vocab,
                                                                     doc.metadata.to_dict())), "generate")
-        result = self.svc.templates.generate(slug, data, actor=self.p.username, pdf=pdf, document_id=document_id,
-                                             reason=reason)
+        result = self.svc.templates.generate_draft(draft, actor=self.p.username, pdf=pdf, pdf_a=pdf_a)
         return Generated(result, self.svc.catalog.renditions(result.version.id))
 
-    @staticmethod
-    def _validated(template: Template, data: Mapping[str, Any], *, revision: bool, reason: str) -> dict[str, Any]:
-        """The clean form data; a revision's missing change reason is reported together with
-        the form's own errors, so a form shows every problem at once."""
-        problems = []
-        if revision and not (reason or "").strip():
-            problems.append({"field": "reason", "zh": "修订时必须填写变更原因（规范 8.4.2）。",
-                             "en": "A revision needs a change reason (spec 8.4.2)."})
-        try:
-            context = template.schema.validate(data)
-        except InvalidInput as exc:
-            if not problems:
-                raise
-            raise InvalidInput(exc.zh, exc.en, field=exc.field,
-                               details={**exc.details, "errors": problems + list(exc.details.get("errors", []))}) \
-                from None
-        if problems:
-            raise InvalidInput(problems[0]["zh"], problems[0]["en"], field="reason", details={"errors": problems})
-        return context
+    def report(self, request: ReportRequest, *, pdf: bool = False, pdf_a: bool = False) -> Generated:
+        """A management report over the whole archive (every project, the audit log), archived as
+        a new document: for those who may read the audit log and generate documents."""
+        self.require(Permission.AUDIT, f"report_{request.kind.value}")
+        self.require(Permission.GENERATE, f"report_{request.kind.value}")
+        result = self.svc.reports.generate(request, actor=self.p.username, pdf=pdf, pdf_a=pdf_a)
+        return Generated(result, self.svc.catalog.renditions(result.version.id))
 
     def revision(self, document_id: int) -> Revision:
         """The form data of the document's latest generated version, to edit into a new version."""

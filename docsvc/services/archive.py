@@ -82,6 +82,20 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
+def change_reason_problem(reason: str) -> InvalidInput | None:
+    """Spec 8.4.2 (change management): every new version says why it was made. The one place
+    this rule and its message live; a form collects the problem with its other errors."""
+    try:
+        cleaned = _clean_reason(reason)
+    except InvalidInput as exc:
+        return exc
+    if not cleaned:
+        return InvalidInput("新版本必须填写变更原因（规范 8.4.2 变更管理）。",
+                            "A new version needs a change reason (spec 8.4.2, change management).",
+                            field="reason")
+    return None
+
+
 class ArchiveService:
     def __init__(self, catalog: SqlCatalog, blobs: BlobStore, vocab: Vocabulary, *,
                  max_upload_bytes: int, package_limits: PackageLimits) -> None:
@@ -177,11 +191,9 @@ class ArchiveService:
                     metadata: Mapping[str, Any] | None = None,
                     renditions: Sequence[RenditionInput] = ()) -> AddResult:
         """A new version; ``metadata`` (optional) changes the document's metadata with it."""
+        if problem := change_reason_problem(reason):
+            raise problem
         reason = _clean_reason(reason)
-        if not reason:
-            raise InvalidInput("新版本必须填写变更原因（规范 8.4.2 变更管理）。",
-                               "A new version needs a change reason (spec 8.4.2, change management).",
-                               field="reason")
         doc = self.document(document_id)
         new_meta = doc.metadata.update(metadata, self.vocab) if metadata else doc.metadata
         media_type = self.inspect(data, filename)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata as pkg_metadata
@@ -20,13 +22,19 @@ from docsvc.core.blobs import BlobStore
 from docsvc.adapters.catalog import SqlCatalog, TemplateRecord
 from docsvc.core import templating
 from docsvc.core.audit import canonical_json
+from docsvc.core.filenames import document_filename
 from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
-from docsvc.core.model import AuditAction, VersionSource, Vocabulary
+from docsvc.core.model import AuditAction, Metadata, VersionSource, Vocabulary
 from docsvc.core.schema import TemplateSchema, load_schema
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, TemplateError
-from docsvc.services.archive import AddResult, ArchiveService, RenditionInput, clean_filename
+from docsvc.services.archive import (
+    AddResult, ArchiveService, RenditionInput, change_reason_problem,
+)
 
+# Filled only by docsvc.services.reports (kept here so that prepare() can refuse them otherwise).
+REPORT_TEMPLATES = frozenset({"report_inventory", "report_audit", "report_reviews"})
 _SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+_CACHED_TEMPLATES = 32  # template files kept in memory (a few hundred KB each)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,27 @@ class Template:
     def to_dict(self) -> dict[str, Any]:
         return {**self.record.to_dict(), "description_zh": self.schema.description_zh,
                 "description_en": self.schema.description_en, "spec_ref": self.schema.spec_ref}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A document ready to be generated: what :meth:`TemplateService.prepare` made of one form.
+
+    The template was loaded and its schema parsed once, the form data validated once and the
+    archive metadata derived once; every problem with any of it was reported in one error.
+    Rendering and archiving use these values and never look at the raw form again.
+    """
+
+    template: Template
+    data: dict[str, Any]  # the form data as submitted, in canonical JSON form (the provenance)
+    context: dict[str, Any]  # the validated data the template is rendered with
+    metadata: dict[str, Any]  # the archive metadata the form gives the document
+    document_id: int | None = None  # a new version of this document, else a new document
+    reason: str = ""
+
+    @property
+    def title(self) -> str:
+        return str(self.metadata.get("title") or self.template.record.name_zh)
 
 
 @dataclass(frozen=True)
@@ -101,7 +130,7 @@ def _versions() -> dict[str, str]:
 class TemplateService:
     def __init__(self, catalog: SqlCatalog, blobs: BlobStore, archive: ArchiveService, vocab: Vocabulary, *,
                  shipped_dir: Path | None, limits: RenderLimits, package_limits: PackageLimits,
-                 converter: Callable[[], Any]) -> None:
+                 converter: Callable[[], Any], author: str = "") -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.archive = archive
@@ -110,6 +139,12 @@ class TemplateService:
         self.limits = limits
         self.package_limits = package_limits
         self._converter = converter  # built lazily: LibreOffice starts only when a PDF is wanted
+        self.author = author
+        # A template version never changes, so its parsed schema and its bytes are kept: a form
+        # submitted a thousand times parses the schema once and reads the blob once.
+        self._parsed: dict[int, Template] = {}
+        self._bytes: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- registry -----------------------------------------------------------------------
     def list(self) -> list[Template]:
@@ -138,7 +173,17 @@ class TemplateService:
                        f"Template '{slug}' has no version {version} (it has {len(records)}).", field="version")
 
     def template_bytes(self, template: Template) -> bytes:
-        return self.blobs.read(template.record.sha256)
+        sha = template.record.sha256
+        with self._cache_lock:
+            if (data := self._bytes.get(sha)) is not None:
+                self._bytes.move_to_end(sha)
+                return data
+        data = self.blobs.read(sha)  # re-hashed by the store: a damaged blob is never used
+        with self._cache_lock:
+            self._bytes[sha] = data
+            while len(self._bytes) > _CACHED_TEMPLATES:
+                self._bytes.popitem(last=False)
+        return data
 
     def _unknown(self, slug: str) -> NotFound:
         known = ", ".join(r.slug for r in self.list()) or "—"
@@ -146,7 +191,12 @@ class TemplateService:
                         f"No template named '{slug}'. Available: {known}", field="template")
 
     def _template(self, record: TemplateRecord) -> Template:
-        return Template(record, load_schema(json.loads(record.schema_json), doc_types=self.vocab.doc_types))
+        with self._cache_lock:
+            if (known := self._parsed.get(record.id)) is not None:
+                return known
+        template = Template(record, load_schema(json.loads(record.schema_json), doc_types=self.vocab.doc_types))
+        with self._cache_lock:
+            return self._parsed.setdefault(record.id, template)
 
     def lint(self, docx: bytes, schema: TemplateSchema | None) -> templating.LintReport:
         check_ooxml_package(docx, limits=self.package_limits)
@@ -203,7 +253,9 @@ class TemplateService:
         if self.shipped_dir is None or not self.shipped_dir.is_dir():
             return []
         added = []
-        for schema_path in sorted(self.shipped_dir.glob("*/schema.json")):
+        # The management reports' templates live in reports/ (docsvc.services.reports).
+        for schema_path in sorted([*self.shipped_dir.glob("*/schema.json"),
+                                   *self.shipped_dir.glob("reports/*/schema.json")]):
             docx_path = schema_path.parent / "template.docx"
             if not docx_path.is_file():
                 continue
@@ -214,52 +266,106 @@ class TemplateService:
                 added.append(tpl)
         return added
 
-    # -- generation ---------------------------------------------------------------------
-    def render(self, slug: str, data: Mapping[str, Any], *, version: int | None = None) -> Rendered:
-        """Validate the form data and render the DOCX; nothing is archived (a preview)."""
-        template = self.get(slug, version)
-        context = template.schema.validate(data)
-        docx = templating.render_docx(self.template_bytes(template), context, timeout_s=self.limits.timeout_s,
-                                      memory_mb=self.limits.memory_mb,
-                                      max_output_bytes=self.limits.max_output_bytes)
-        return Rendered(docx, template.schema.metadata_from(context), template, json.loads(canonical_json(data)))
+    # -- drafting: prepare once, then render or generate ------------------------------------
+    def prepare(self, template: Template | str, data: Mapping[str, Any], *, version: int | None = None,
+                document_id: int | None = None, reason: str = "", report: bool = False) -> Draft:
+        """The one drafting path's first step (web form, REST API, CLI, batch rows, reports).
 
-    def to_pdf(self, docx: bytes) -> bytes:
-        return self._converter().convert(docx)
-
-    def generate(self, slug: str, data: Mapping[str, Any], *, actor: str, pdf: bool = False,
-                 document_id: int | None = None, reason: str = "", version: int | None = None) -> AddResult:
-        """Render, optionally convert to PDF, and archive — all of it or nothing.
-
-        With ``document_id`` the result is a new version of that document (a revision with
-        edited data); otherwise a new document whose metadata comes from the form.
+        Raises one InvalidInput whose ``details["errors"]`` lists every problem at once: the
+        form's fields, the metadata they give, and for a new version of ``document_id`` its
+        change reason (spec 8.4.2). A management report's template is filled only by the report
+        service (``report=True``) from the archive's own data, never from typed-in figures.
         """
+        if isinstance(template, str):
+            template = self.get(template, version)
+        if template.slug in REPORT_TEMPLATES and not report:
+            raise InvalidInput(
+                f"模板“{template.slug}”是管理报告模板，报告由 docsvc report 或报告页面依据档案数据生成。",
+                f"'{template.slug}' is a management report template; reports are made from the archive's "
+                "data by `docsvc report` or the reports page.", field="template")
+        problems: list[dict[str, Any]] = []
         if document_id is not None:
-            self._check_same_template(document_id, slug)
-            if not (reason or "").strip():
-                raise InvalidInput("重新生成新版本时必须填写变更原因（规范 8.4.2）。",
-                                   "A regenerated version needs a change reason (spec 8.4.2).", field="reason")
-        rendered = self.render(slug, data, version=version)
+            self._check_same_template(document_id, template.slug)
+            if problem := change_reason_problem(reason):
+                problems.append(_problem(problem))
+        context: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
+        try:
+            context = template.schema.validate(data)
+        except InvalidInput as exc:
+            problems.extend(exc.details.get("errors") or [_problem(exc)])
+        else:
+            try:
+                metadata = template.schema.metadata_from(context)
+                Metadata.parse(metadata, self.vocab)  # e.g. a title longer than the archive keeps
+            except InvalidInput as exc:
+                problems.extend(exc.details.get("errors") or [_problem(exc)])
+        if problems:
+            first = problems[0]
+            zh = first["zh"] if len(problems) == 1 else f"表单有 {len(problems)} 处错误，第一处：{first['zh']}"
+            en = first["en"] if len(problems) == 1 else f"The form has {len(problems)} errors; the first: {first['en']}"
+            raise InvalidInput(zh, en, field=first.get("field"), details={"errors": problems})
+        return Draft(template, json.loads(canonical_json(data)), context, metadata, document_id, reason)
+
+    def render_draft(self, draft: Draft) -> Rendered:
+        """The DOCX of a draft; nothing is archived (a preview). Identical drafts give identical
+        bytes (fixed zip timestamps, properties from the data), so an unchanged regeneration is
+        recognised by its hash."""
+        docx = templating.render_docx(
+            self.template_bytes(draft.template), draft.context, timeout_s=self.limits.timeout_s,
+            memory_mb=self.limits.memory_mb, max_output_bytes=self.limits.max_output_bytes,
+            properties=self.properties(draft))
+        return Rendered(docx, draft.metadata, draft.template, draft.data)
+
+    def properties(self, draft: Draft) -> dict[str, str]:
+        """The DOCX core properties (and so the PDF's) of a draft: its real title and author,
+        never the template's name or the tool's."""
+        author = draft.template.schema.author_from(draft.context) or self.author
+        return {"title": draft.title, "author": author,
+                "subject": draft.template.record.name_zh}
+
+    def generate_draft(self, draft: Draft, *, actor: str, pdf: bool = False, pdf_a: bool = False,
+                       provenance: Mapping[str, Any] | None = None) -> AddResult:
+        """Render, optionally convert to PDF (``pdf_a``: PDF/A-2b, for archived signed copies),
+        and archive — all of it or nothing. A draft of ``document_id`` becomes its new version,
+        or nothing when neither the bytes nor the metadata changed."""
+        rendered = self.render_draft(draft)
         renditions = []
-        if pdf:
+        if pdf or pdf_a:
             # Converted before anything is stored: a failed PDF leaves nothing half-made.
-            renditions.append(RenditionInput(PDF, self.to_pdf(rendered.docx), "libreoffice"))
-        rec = rendered.template.record
+            renditions.append(RenditionInput(PDF, self.to_pdf(rendered.docx, pdf_a=pdf_a),
+                                              "libreoffice-pdfa" if pdf_a else "libreoffice"))
+        rec = draft.template.record
         provenance = {
             "template": rec.slug, "template_version": rec.version, "template_sha256": rec.sha256,
-            "schema_sha256": rec.schema_sha256, "data": rendered.data, "software": _versions(),
-            "output_sha256": hashlib.sha256(rendered.docx).hexdigest(),
+            "schema_sha256": rec.schema_sha256, "data": draft.data, "software": _versions(),
+            "output_sha256": hashlib.sha256(rendered.docx).hexdigest(), **(provenance or {}),
         }
-        title = rendered.metadata.get("title") or rec.name_zh
-        filename = clean_filename(f"{title}.docx")
-        if document_id is None:
-            return self.archive.add_document(rendered.docx, filename, rendered.metadata, actor=actor,
-                                             reason=reason or f"由模板“{rec.name_zh}”第 {rec.version} 版生成",
+        filename = document_filename(draft.title, "docx")
+        if draft.document_id is None:
+            return self.archive.add_document(rendered.docx, filename, draft.metadata, actor=actor,
+                                             reason=draft.reason or f"由模板“{rec.name_zh}”第 {rec.version} 版生成",
                                              source=VersionSource.GENERATED, provenance=provenance,
                                              renditions=renditions)
-        return self.archive.add_version(document_id, rendered.docx, filename, actor=actor, reason=reason,
-                                        source=VersionSource.GENERATED, provenance=provenance,
-                                        metadata=rendered.metadata, renditions=renditions)
+        return self.archive.add_version(draft.document_id, rendered.docx, filename, actor=actor,
+                                        reason=draft.reason, source=VersionSource.GENERATED,
+                                        provenance=provenance, metadata=draft.metadata, renditions=renditions)
+
+    def render(self, slug: str, data: Mapping[str, Any], *, version: int | None = None) -> Rendered:
+        """Validate the form data and render the DOCX; nothing is archived (a preview)."""
+        return self.render_draft(self.prepare(slug, data, version=version))
+
+    def to_pdf(self, docx: bytes, *, pdf_a: bool = False) -> bytes:
+        return self._converter().convert(docx, pdf_a=pdf_a)
+
+    def generate(self, slug: str, data: Mapping[str, Any], *, actor: str, pdf: bool = False,
+                 document_id: int | None = None, reason: str = "", version: int | None = None,
+                 pdf_a: bool = False) -> AddResult:
+        """:meth:`prepare` then :meth:`generate_draft`: with ``document_id`` the result is a new
+        version of that document (a revision with edited data); otherwise a new document whose
+        metadata comes from the form."""
+        draft = self.prepare(slug, data, version=version, document_id=document_id, reason=reason)
+        return self.generate_draft(draft, actor=actor, pdf=pdf, pdf_a=pdf_a)
 
     def _check_same_template(self, document_id: int, slug: str) -> None:
         latest = self.archive.version(document_id)
@@ -271,7 +377,7 @@ class TemplateService:
                 f"revised with template '{slug}'.", field="template")
 
     def generate_batch(self, slug: str, rows: Iterable[Mapping[str, Any]], *, actor: str, pdf: bool = False,
-                       progress: Callable[[int], None] | None = None) -> BatchResult:
+                       pdf_a: bool = False, progress: Callable[[int], None] | None = None) -> BatchResult:
         """One document per row. A failed row is reported and leaves nothing behind; the
         others go on (each generation is all-or-nothing on its own).
 
@@ -279,12 +385,12 @@ class TemplateService:
         processes, so with two cores a batch goes nearly twice as fast as one row at a time.
         Items come back in row order; ``progress`` is called from this thread.
         """
-        self.get(slug)  # an unknown template fails the whole batch at once
+        template = self.get(slug)  # an unknown template fails the whole batch at once
 
         def one(numbered: tuple[int, Mapping[str, Any]]) -> BatchItem:
             i, row = numbered
             try:
-                result = self.generate(slug, row, actor=actor, pdf=pdf)
+                result = self.generate_draft(self.prepare(template, row), actor=actor, pdf=pdf, pdf_a=pdf_a)
                 return BatchItem(i, result.document.id, result.version.number)
             except DocsvcError as exc:
                 return BatchItem(i, error=exc.to_dict())
@@ -296,6 +402,10 @@ class TemplateService:
                 if progress:
                     progress(1)
         return BatchResult(items)
+
+
+def _problem(exc: InvalidInput) -> dict[str, Any]:
+    return {"field": exc.field or "", "zh": exc.zh, "en": exc.en}
 
 
 def lint_dict(report: templating.LintReport) -> dict[str, Any]:

@@ -7,6 +7,7 @@ here, and a test keeps the two in step.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import tempfile
@@ -28,6 +29,7 @@ from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
 from docsvc.services import background
 from docsvc.services.export import BundleScope
+from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import Template
 from docsvc.services.users import AccountAction, Permission
 from docsvc.web import openapi
@@ -485,20 +487,46 @@ def preview_template(slug: str):
 @bp.post("/api/v1/templates/<slug>/generate")
 def generate(slug: str):
     body = _json_object()
-    unknown = set(body) - {"data", "pdf", "document_id", "reason"}
-    if unknown:
-        raise InvalidInput(f"未知字段：{', '.join(sorted(unknown))}。", f"Unknown field(s): {', '.join(sorted(unknown))}.",
-                           field=sorted(unknown)[0])
-    pdf = body.get("pdf", False)
-    if not isinstance(pdf, bool):
-        raise InvalidInput("pdf 必须是 true 或 false。", "pdf must be true or false.", field="pdf")
-    generated = guard().generate(slug, _form_data(body), pdf=pdf,
+    _known_fields(body, {"data", "pdf", "pdfa", "document_id", "reason"})
+    pdf, pdfa = _flag(body, "pdf"), _flag(body, "pdfa")
+    generated = guard().generate(slug, _form_data(body), pdf=pdf or pdfa, pdf_a=pdfa,
                                  document_id=_int(body.get("document_id"), "document_id"),
                                  reason=_string(body, "reason"))
     resp = jsonify(generated_json(generated))
     resp.status_code = 201 if generated.result.created else 200
     resp.headers["Location"] = url_for("api.show_document", doc_id=generated.result.document.id)
     return resp
+
+
+@bp.post("/api/v1/reports/<kind>")
+def generate_report(kind: str):
+    """A management report (inventory | audit | reviews), filled from the archive and archived."""
+    body = _json_object() if request.get_data() else {}
+    _known_fields(body, {"since", "until", "service_category", "pdf", "pdfa"})
+    pdf, pdfa = _flag(body, "pdf"), _flag(body, "pdfa")
+    gd = guard()
+    report = ReportRequest.parse(kind, today=dt.datetime.now(gd.svc.reports.tz).date(),
+                                 since=_string(body, "since") or None, until=_string(body, "until") or None,
+                                 service_category=_string(body, "service_category") or None)
+    generated = gd.report(report, pdf=pdf or pdfa, pdf_a=pdfa)
+    resp = jsonify({**generated_json(generated), "report": report.to_dict()})
+    resp.status_code = 201
+    resp.headers["Location"] = url_for("api.show_document", doc_id=generated.result.document.id)
+    return resp
+
+
+def _known_fields(body: dict[str, Any], known: set[str]) -> None:
+    unknown = set(body) - known
+    if unknown:
+        raise InvalidInput(f"未知字段：{', '.join(sorted(unknown))}。", f"Unknown field(s): {', '.join(sorted(unknown))}.",
+                           field=sorted(unknown)[0])
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} 必须是 true 或 false。", f"{name} must be true or false.", field=name)
+    return value
 
 
 def _form_data(body: dict[str, Any]) -> dict[str, Any]:

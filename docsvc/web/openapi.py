@@ -406,12 +406,29 @@ def _paths() -> dict[str, Any]:
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
                          "type": "object", "required": ["data"], "properties": {
                              "data": {"type": "object"}, "pdf": {"type": "boolean", "default": False},
+                             "pdfa": {"type": "boolean", "default": False,
+                                      "description": "the PDF as PDF/A-2b (archived signed copies); implies pdf"},
                              "document_id": {"type": ["integer", "null"]},
                              "reason": {"type": "string", "description": "change reason; required with document_id (8.4.2)"}}}}}},
                      "responses": {"201": _json(_ref("Generated"), "archived"),
                                    "200": _json(_ref("Generated"), "identical to the latest version: nothing added"),
                                    "400": _json(_ref("Error"), "Invalid form data: details.errors lists every field"),
                                    **_errors(401, 403, 404, 413, 422, 503)}}},
+        "/api/v1/reports/{kind}": {
+            "parameters": [{"name": "kind", "in": "path", "required": True,
+                            "schema": {"type": "string", "enum": ["inventory", "audit", "reviews"]}}],
+            "post": {"operationId": "generateReport",
+                     "summary": "A management report filled from the archive and archived as a new document "
+                                "(manager, admin): inventory, audit (since/until, default the last 30 days), "
+                                "reviews (SLAs and plans due by until, default in 30 days; spec 8.1.3)",
+                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {
+                             "since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
+                             "service_category": {"type": "string", "description": "filed under (default 4.2)"},
+                             "pdf": {"type": "boolean", "default": False}, "pdfa": {"type": "boolean", "default": False}}}}}},
+                     "responses": {"201": _json(_ref("Generated"), "archived"),
+                                   "400": _json(_ref("Error"), "Invalid dates, kind or category"),
+                                   **_errors(401, 403, 503)}}},
         "/api/v1/audit": {"get": {"operationId": "auditLog", "summary": "The audit log, newest first (auditor, manager, admin)",
                                   "parameters": audit_filters,
                                   "responses": {"200": _json(_ref("AuditPage"), "a page"), **_errors(400, 401, 403)}}},

@@ -1,13 +1,17 @@
-"""Audit pages: the log with filters, chain verification, bundle download."""
+"""Audit pages: the log with filters, chain verification, bundle download, management reports."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from docsvc.core.model import AuditAction, parse_date
-from docsvc.errors import InvalidInput
+from docsvc.core.model import AuditAction, ServiceCategory, parse_date
+from docsvc.errors import Forbidden, InvalidInput, Unavailable
 from docsvc.services.export import BundleScope
-from docsvc.services.users import AccountAction
+from docsvc.services.reports import ReportKind, ReportRequest
+from docsvc.services.users import AccountAction, Permission
+from docsvc.web.errors import status_for
 from docsvc.web.api import _audit_filter, send_bundle
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import pick
@@ -57,3 +61,27 @@ def export():
         flash(pick(exc), "error")
         return redirect(request.referrer if (request.referrer or "").startswith(request.host_url)
                         else url_for("ui_audit.audit_log"))
+
+
+@bp.route("/reports", methods=["GET", "POST"])
+def reports():
+    """Management reports: each is filled from the archive's data, archived as a new document
+    (DOCX, optionally PDF) and opened on its document page."""
+    gd = guard()
+    gd.require(Permission.AUDIT, "reports_page")
+    error, status = None, 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            report = ReportRequest.parse(form.get("kind", ""), today=dt.datetime.now(gd.svc.reports.tz).date(),
+                                         since=form.get("since"), until=form.get("until"),
+                                         service_category=form.get("service_category") or None)
+            generated = gd.report(report, pdf=form.get("pdf") == "1")
+        except (InvalidInput, Unavailable, Forbidden) as exc:
+            error, status = exc, status_for(exc)
+        else:
+            flash(pick(InvalidInput(f"报告已生成并归档：{generated.result.document.metadata.title}",
+                                    f"Report generated and archived: {generated.result.document.metadata.title}")), "ok")
+            return redirect(url_for("ui_docs.document", doc_id=generated.result.document.id))
+    return render_template("reports.html", error=error, kinds=list(ReportKind), categories=list(ServiceCategory),
+                           default_category=ReportRequest.service_category), status

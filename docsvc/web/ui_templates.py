@@ -67,11 +67,11 @@ def _submit(gd: Guard, template: Template, revision: Revision | None = None):
     reason = request.form.get("reason", "")
     try:
         if action != "generate":
-            preview = gd.preview(template.slug, data)
+            preview = gd.preview(template, data)
             if action == "preview_docx":
                 return send_preview(preview.rendered.docx, str(preview.rendered.metadata.get("title") or template.slug))
             return _page(template, data, revision=revision, preview=preview, reason=reason)
-        generated = gd.generate(template.slug, data, pdf=request.form.get("pdf") == "1",
+        generated = gd.generate(template, data, pdf=request.form.get("pdf") == "1",
                                 document_id=revision.document.id if revision else None, reason=reason)
     except InvalidInput as exc:  # the form's errors (TemplateError: the template failed to render)
         return _page(template, data, revision=revision, errors=errors_of(exc, en=is_en()), reason=reason,
