@@ -489,7 +489,7 @@ def _pdf_child(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
     # font's encoding where pypdf gives up. A scan gains nothing from it, and it is slower.
     if answer["status"] in ("failed", "no_text_layer") or (answer["status"] == "ok" and unreadable(answer["text"])):
         second = _pdf_answer(_pdfminer_text, data, max_pages, max_chars)
-        if second["status"] == "ok" and not unreadable(second["text"]):
+        if second["status"] == "ok" and second["text"].strip() and not unreadable(second["text"]):
             answer = {**second, "producer": f"pdfminer.six/{metadata.version('pdfminer.six')}"}
     return answer
 
