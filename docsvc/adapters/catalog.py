@@ -680,15 +680,19 @@ class SqlCatalog:
 
     def put_extractions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Cache extractions (``sha256``, ``extractor_version``, ``status``, ``text``, ``pages``,
-        ``detail``), in one transaction. Derived data: a row already there is left as it is (a
-        concurrent identical insert is harmless)."""
+        ``detail``), in one transaction. Derived data: a row already there is replaced (a
+        concurrent identical insert is harmless; an extraction that timed out is tried again)."""
         if not rows:
             return
         now = utcnow()
-        values = [{**row, "chars": len(row["text"]), "created_at": now} for row in rows]
+        # One row per key: PostgreSQL refuses to update a row twice in one statement.
+        values = list({(row["sha256"], row["extractor_version"]): {**row, "chars": len(row["text"]), "created_at": now}
+                       for row in rows}.values())
         insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(extractions)
+        replaced = {c: insert.excluded[c] for c in ("status", "text", "pages", "detail", "chars", "created_at")}
         with self._write() as conn:
-            conn.execute(insert.on_conflict_do_nothing(), values)
+            conn.execute(insert.on_conflict_do_update(index_elements=["sha256", "extractor_version"], set_=replaced),
+                         values)
 
     def versions_after(self, after_id: int, *, limit: int, up_to: int | None = None) -> list[Version]:
         """Versions in id order, for chunked, resumable index rebuilds."""
