@@ -18,7 +18,7 @@ from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, detect_media_typ
 from docsvc.core.extract import ExtractionStatus as S
 from docsvc.core.extract import ExtractLimits, extract_text
 from docsvc.errors import InvalidContent, UnsupportedType
-from tests.hostile import _pdf, _pdf_objects, _stream
+from tests.hostile import encrypted_office
 
 # --- docx -----------------------------------------------------------------------------------
 
@@ -157,33 +157,9 @@ def _rezip(data: bytes, change) -> bytes:
     return out.getvalue()
 
 
-def _with_printer_settings(data: bytes, settings: bytes) -> bytes:
-    """``data`` as Word for Mac saves it: with a binary printer-settings part."""
-    def change(name: str, b: bytes) -> bytes:
-        if name == "[Content_Types].xml":
-            return b.replace(b"</Types>", b'<Default Extension="bin" ContentType="application/vnd.openxmlformats-'
-                                          b'officedocument.wordprocessingml.printerSettings"/></Types>')
-        if name == "word/_rels/document.xml.rels":
-            return b.replace(b"</Relationships>", f'<Relationship Id="rIdP" Type="{REL}/printerSettings" '
-                                                  'Target="printerSettings/printerSettings1.bin"/></Relationships>'.encode())
-        return b
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        with zipfile.ZipFile(io.BytesIO(data)) as src:
-            for info in src.infolist():
-                dst.writestr(info.filename, change(info.filename, src.read(info)))
-        dst.writestr("word/printerSettings/printerSettings1.bin", settings)
-    return out.getvalue()
-
-
-def test_binary_parts_may_hold_any_bytes_but_xml_parts_no_dtd() -> None:
-    d = docx.Document()
-    d.add_paragraph("Mac 版 Word 保存的运维报告")
-    buf = io.BytesIO()
-    d.save(buf)
-    # A printer driver's private data: any bytes, here the ones a DTD starts with.
-    settings = b"\x00\x01PRINTER\x00" + bytes(range(256)) + b"<!DOCTYPE\x00<!ENTITY\xff" * 40
-    mac = _with_printer_settings(buf.getvalue(), settings)
+def test_binary_parts_may_hold_any_bytes_but_xml_parts_no_dtd(bad_inputs: Path) -> None:
+    mac = (bad_inputs / "mac_printer_settings.docx").read_bytes()
+    assert b"<!DOCTYPE" in zipfile.ZipFile(io.BytesIO(mac)).read("word/printerSettings/printerSettings1.bin")
     assert detect_media_type(mac, "报告.docx") == DOCX
     r = extract_text(mac, DOCX)
     assert r.status is S.OK and "Mac 版 Word 保存的运维报告" in r.text
@@ -196,19 +172,14 @@ def test_binary_parts_may_hold_any_bytes_but_xml_parts_no_dtd() -> None:
     assert extract_text(xml_dtd, DOCX).status is S.FAILED
 
 
-def test_encrypted_office_file_is_named_as_such() -> None:
-    from msoffcrypto.format.ooxml import OOXMLFile
-
-    d = docx.Document()
-    d.add_paragraph("加密的合同")
-    plain, encrypted = io.BytesIO(), io.BytesIO()
-    d.save(plain)
-    OOXMLFile(io.BytesIO(plain.getvalue())).encrypt("密码123", encrypted)
+def test_encrypted_office_file_is_named_as_such(bad_inputs: Path) -> None:
+    data = (bad_inputs / "encrypted_office.docx").read_bytes()
     with pytest.raises(UnsupportedType) as refused:
-        detect_media_type(encrypted.getvalue(), "合同.docx")
+        detect_media_type(data, "合同.docx")
     assert refused.value.details["reason"] == "encrypted"
     assert "加密" in refused.value.zh and "encrypted with a password" in refused.value.en
     assert "Encrypt with Password" in refused.value.en  # how to fix it
+    assert extract_text(data, DOCX).status is S.ENCRYPTED
 
 
 # --- garbage --------------------------------------------------------------------------------
@@ -233,47 +204,21 @@ def test_a_few_symbols_and_accents_stay_ok() -> None:
     assert r.status is S.OK and "\uf0b7" in r.text
 
 
-TO_PRIVATE_USE = _stream(b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def\n"
-                         b"1 begincodespacerange <00> <FF> endcodespacerange\n"
-                         b"1 beginbfrange <20> <7E> <E020> endbfrange\n"
-                         b"endcmap CMapName currentdict /CMap defineresource pop end end")
-
-
-def test_pdf_with_unmapped_glyphs_is_unreadable() -> None:
-    # The font maps every character to a private-use code point: garbage for every reader.
-    objects = _pdf_objects()
-    objects[4] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>"
-    r = extract_text(_pdf([*objects, TO_PRIVATE_USE]), PDF)
+def test_pdf_with_unmapped_glyphs_is_unreadable(bad_inputs: Path) -> None:
+    r = extract_text((bad_inputs / "private_use_glyphs.pdf").read_bytes(), PDF)
     assert r.status is S.UNREADABLE and r.pages == 1 and r.text == ""
 
 
-def _no_xref() -> bytes:
-    return _pdf(_pdf_objects()).split(b"xref")[0] + b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
-
-
-def _kids_not_an_array() -> bytes:
-    objects = _pdf_objects()
-    objects[1] = b"<< /Type /Pages /Kids 3 0 R /Count 1 >>"
-    return _pdf(objects)
-
-
-def _encoding_missing() -> bytes:
-    objects = _pdf_objects()  # pypdf reads the text as U+FFFD
-    objects[4] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding 99 0 R >>"
-    return _pdf(objects)
-
-
-@pytest.mark.parametrize("make", [_no_xref, _kids_not_an_array, _encoding_missing],
-                         ids=["no-xref", "kids-not-an-array", "garbage-from-pypdf"])
-def test_pdf_pypdf_cannot_read_is_read_by_pdfminer(make) -> None:
-    r = extract_text(make(), PDF)
+@pytest.mark.parametrize("name", ["no_xref.pdf", "kids_not_an_array.pdf", "encoding_missing.pdf"])
+def test_pdf_pypdf_cannot_read_is_read_by_pdfminer(bad_inputs: Path, name: str) -> None:
+    r = extract_text((bad_inputs / name).read_bytes(), PDF)
     assert r.status is S.OK, r
     assert r.text.strip() == "Hello docsvc" and r.pages == 1
     assert r.producer.startswith("pdfminer.six/")
 
 
-def test_pdf_nobody_can_read_stays_failed() -> None:
-    r = extract_text(_pdf(_pdf_objects())[:200], PDF)
+def test_pdf_nobody_can_read_stays_failed(bad_inputs: Path) -> None:
+    r = extract_text((bad_inputs / "truncated.pdf").read_bytes(), PDF)
     assert r.status is S.FAILED and r.producer == "" and not r.timed_out
 
 
@@ -442,6 +387,13 @@ EXPECTED = {
     "cyclic_pages.pdf": {S.OK},  # pypdf fails; pdfminer.six reads the page the tree holds
     "flate_bomb.pdf": {S.NO_TEXT_LAYER, S.TOO_LARGE, S.EMPTY},
     "huge_length.pdf": {S.TOO_LARGE, S.FAILED},
+    "strict_ooxml.docx": {S.OK},
+    "mac_printer_settings.docx": {S.OK},
+    "encrypted_office.docx": {S.ENCRYPTED},
+    "no_xref.pdf": {S.OK},
+    "kids_not_an_array.pdf": {S.OK},
+    "encoding_missing.pdf": {S.OK},
+    "private_use_glyphs.pdf": {S.UNREADABLE},
 }
 
 

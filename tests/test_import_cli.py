@@ -11,6 +11,7 @@ from pypdf import PdfWriter
 
 from docsvc.cli import cli
 from tests.docxutil import make_docx
+from tests.hostile import encrypted_office
 
 
 @pytest.fixture
@@ -134,14 +135,6 @@ def _content_type(main: bytes):
     return lambda name, body: body.replace(wordml, main) if name == "[Content_Types].xml" else body
 
 
-def _encrypted(data: bytes) -> bytes:
-    from msoffcrypto.format.ooxml import OOXMLFile
-
-    out = io.BytesIO()
-    OOXMLFile(io.BytesIO(data)).encrypt("密码123", out)
-    return out.getvalue()
-
-
 def _renamed_streams(cfb: bytes, names: dict[str, str]) -> bytes:
     """An OLE compound file with directory entries renamed (each entry: a 64-byte UTF-16LE
     name, then its length in bytes with the terminating NUL)."""
@@ -161,7 +154,7 @@ def test_import_takes_every_word_file_archives_templates_and_names_what_it_refus
         b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml")))
     (folder / "带宏的合同.docm").write_bytes(_repackage(body, _content_type(
         b"application/vnd.ms-word.document.macroEnabled.main+xml"), {"word/vbaProject.bin": b"\xd0\xcf\x11\xe0macro"}))
-    encrypted = _encrypted(make_docx("加密的合同正文"))
+    encrypted = encrypted_office(make_docx("加密的合同正文"))
     (folder / "加密的合同.docx").write_bytes(encrypted)
     (folder / "旧格式.doc").write_bytes(_renamed_streams(encrypted, {"EncryptedPackage": "WordDocument",
                                                                    "EncryptionInfo": "1Table"}))

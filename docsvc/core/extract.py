@@ -66,7 +66,7 @@ class ExtractionStatus(StrEnum):
     OK = "ok"
     EMPTY = "empty"  # the file holds no text at all
     UNREADABLE = "unreadable_text"  # the text is mostly garbage (unmapped glyphs): not indexed
-    ENCRYPTED = "encrypted"  # a PDF that needs a password we don't have
+    ENCRYPTED = "encrypted"  # a PDF or Office file that needs a password we don't have
     NO_TEXT_LAYER = "no_text_layer"  # a PDF with pages but no text (a scan): needs OCR
     TOO_LARGE = "too_large"  # over a size, memory or CPU limit
     FAILED = "failed"  # damaged or hostile content, or a parser error
@@ -231,10 +231,10 @@ def _extract_docx(data: bytes, limits: ExtractLimits) -> Extraction:
         check_ooxml_package(data, limits=limits.package)
     except TooLarge as exc:
         return _result(ExtractionStatus.TOO_LARGE, exc.zh, exc.en)
-    except UnsupportedType as exc:
-        return _result(ExtractionStatus.UNSUPPORTED, exc.zh, exc.en)
-    except InvalidInput as exc:
-        return _result(ExtractionStatus.FAILED, exc.zh, exc.en)
+    except InvalidInput as exc:  # a password-encrypted package, or one that is no .docx
+        status = (ExtractionStatus.ENCRYPTED if exc.details.get("reason") == "encrypted"
+                  else ExtractionStatus.UNSUPPORTED if isinstance(exc, UnsupportedType) else ExtractionStatus.FAILED)
+        return _result(status, exc.zh, exc.en)
     from lxml import etree
 
     out: list[str] = []
