@@ -3,13 +3,13 @@ lasts a short lease that the import renews while it runs, so the rows of an impo
 return to every indexer within a lease instead of after a fixed ten minutes.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
