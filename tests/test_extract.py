@@ -416,3 +416,15 @@ def test_every_hostile_sample_gets_a_status_within_its_limits(bad_inputs: Path) 
             assert r.detail_zh and r.detail_en
         assert "root:" not in r.text  # xxe: no file contents anywhere
     assert {"zipbomb.docx", "xxe.docx", "flate_bomb.pdf", "huge_length.pdf"} <= seen
+
+
+def test_the_second_reader_stops_at_its_share_of_the_time(bad_inputs: Path) -> None:
+    # Past its deadline pdfminer.six gives up and pypdf's answer stands (a long scan stays
+    # no_text_layer instead of running into the wall clock).
+    from docsvc.core.extract import _pdf_child
+
+    data = (bad_inputs / "no_xref.pdf").read_bytes()
+    late = _pdf_child(data, 10, 1000, deadline=time.monotonic() - 1)
+    assert late["status"] == "failed" and "producer" not in late
+    in_time = _pdf_child(data, 10, 1000, deadline=time.monotonic() + 60)
+    assert in_time["status"] == "ok" and in_time["producer"].startswith("pdfminer.six/")

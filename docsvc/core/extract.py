@@ -25,6 +25,7 @@ index service tries it again later with a longer limit before it records a failu
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import itertools
 import json
@@ -60,6 +61,9 @@ EXTRACTOR_VERSION = f"docsvc-extract/3 pypdf/{metadata.version('pypdf')}"
 # pdfminer finds pages by walking the page tree, so a hostile /Count does not matter, but a
 # file may hold millions of page objects: counting stops here (more than max_pdf_pages).
 MAX_PDFMINER_PAGES = 100_000
+# pdfminer.six reads a PDF again only until this share of the wall-clock limit has passed, so a
+# long scan ends as no_text_layer, not as a timeout.
+FALLBACK_SHARE = 0.8
 
 
 class ExtractionStatus(StrEnum):
@@ -449,7 +453,8 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
             resource.setrlimit(resource.RLIMIT_AS, (request["memory"], request["memory"]))
             resource.setrlimit(resource.RLIMIT_CPU, (request["cpu"], request["cpu"] + 1))
             signal.alarm(int(timeout) + 2)  # dies on its own even if the zygote is gone
-            answer = _pdf_child(data, request["pages"], request["chars"])
+            answer = _pdf_child(data, request["pages"], request["chars"],
+                                deadline=time.monotonic() + FALLBACK_SHARE * timeout)
             payload = json.dumps(answer).encode()
             with os.fdopen(write_fd, "wb") as out:
                 out.write(payload)
@@ -482,13 +487,14 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
         return limited
 
 
-def _pdf_child(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
+def _pdf_child(data: bytes, max_pages: int, max_chars: int, *, deadline: float) -> dict[str, Any]:
     answer = _pdf_answer(_pdf_text, data, max_pages, max_chars)
     # What pypdf could not read, or read as garbage, pdfminer.six often can: it finds pages in a
     # broken page tree, reads a file without a cross-reference table, and maps glyphs through a
-    # font's encoding where pypdf gives up. A scan gains nothing from it, and it is slower.
+    # font's encoding where pypdf gives up. It is slower, and a scan gains nothing from it: it
+    # stops at ``deadline``, short of the wall clock, so that pypdf's answer stands then.
     if answer["status"] in ("failed", "no_text_layer") or (answer["status"] == "ok" and unreadable(answer["text"])):
-        second = _pdf_answer(_pdfminer_text, data, max_pages, max_chars)
+        second = _pdf_answer(functools.partial(_pdfminer_text, deadline=deadline), data, max_pages, max_chars)
         if second["status"] == "ok" and second["text"].strip() and not unreadable(second["text"]):
             answer = {**second, "producer": f"pdfminer.six/{metadata.version('pdfminer.six')}"}
     return answer
@@ -572,7 +578,12 @@ def _pages_text(total: int, page_text: Any, max_pages: int, max_chars: int,
     return ("ok", text, total, "", "", total > pages or size > max_chars)
 
 
-def _pdfminer_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, int | None, str, str, bool]:
+class _OutOfTime(Exception):
+    """The second reader ran out of its share of the time."""
+
+
+def _pdfminer_text(data: bytes, max_pages: int, max_chars: int, *,
+                   deadline: float) -> tuple[str, str, int | None, str, str, bool]:
     """The second reader (see :func:`_pdf_child`). It reads pages from the page tree, or by
     scanning the file for page objects when there is no usable tree, as pypdf does not."""
     import logging
@@ -589,12 +600,14 @@ def _pdfminer_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, st
     interpreter = PDFPageInterpreter(resources, TextConverter(resources, out, laparams=LAParams()))
 
     def page_text(i: int) -> str:
+        if time.monotonic() > deadline:
+            raise _OutOfTime("pdfminer.six ran out of time")
         out.seek(0)
         out.truncate()
         interpreter.process_page(pages[i])
         return out.getvalue().replace("\f", "")
 
-    return _pages_text(len(pages), page_text, max_pages, max_chars, ())
+    return _pages_text(len(pages), page_text, max_pages, max_chars, (_OutOfTime,))
 
 
 def _repair(texts: list[str]) -> str:

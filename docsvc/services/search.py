@@ -279,8 +279,8 @@ class IndexService:
         while not done.wait(lease.seconds / 3):
             try:
                 self.catalog.renew_outbox_lease(lease)
-            except DocsvcError:
-                pass  # the database is away: try again; if the lease runs out meanwhile, others index them
+            except Exception:  # noqa: BLE001 - the database is away: try again; if the lease runs out meanwhile, others index them
+                pass
 
     # -- rebuild ------------------------------------------------------------------------
     def rebuild(self, *, chunk: int = REBUILD_CHUNK, procs: int = 1, resume: bool = True,
