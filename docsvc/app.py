@@ -150,7 +150,8 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
         extract_limits=ExtractLimits(max_input_bytes=conf["MAX_UPLOAD_BYTES"],
                                      pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
                                      pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),
-                                     pdf_timeout_seconds=conf["PARSE_TIMEOUT_S"], package=package_limits))
+                                     pdf_timeout_seconds=conf["PARSE_TIMEOUT_S"], package=package_limits),
+        lease_s=conf["INDEX_LEASE_S"], retry_after_s=conf["PARSE_RETRY_AFTER_S"])
     converter = LazyConverter(conf)
     templates = TemplateService(
         catalog, blobs, archive, vocab, shipped_dir=conf["TEMPLATES_DIR"], package_limits=package_limits,

@@ -89,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest compression ratio allowed for a zip member.", int),
     Setting("PARSE_TIMEOUT_S", 30, "解析不可信文件（PDF 等）的时间上限（秒）。",
             "Time limit for parsing an untrusted file (PDF etc.), in seconds.", float),
+    Setting("PARSE_RETRY_AFTER_S", 300.0, "PDF 解析超时后（多因机器繁忙），隔多久（秒）以加倍的时限重试；重试 2 次仍超时才记为失败。",
+            "How long after a PDF's parsing timed out (usually on a busy machine) it is tried again with "
+            "twice the time, in seconds; it is recorded as a failure only after 2 such retries.", float),
     Setting("PARSE_MEMORY_MB", 1024, "解析子进程的内存上限（MB）。",
             "Memory limit of the parsing child process, in MB.", int),
     Setting("RENDER_TIMEOUT_S", 10, "渲染 Word 模板的时间上限（秒）。",
@@ -114,6 +117,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Time zone in which date-range queries are meant (whole local days)."),
     Setting("SEARCH_TIMEOUT_S", 2.0, "单次搜索的时间上限（秒），超时返回部分结果。",
             "Time limit of one search, in seconds; past it partial results are returned.", float),
+    Setting("INDEX_LEASE_S", 30.0, "批量导入对其新文档索引任务的租约（秒），导入进程每隔三分之一续约；导入进程意外终止后，"
+            "其余索引进程在租约到期后接手。",
+            "The lease of a bulk import on the index work of its new documents, in seconds, renewed every "
+            "third of it while the import runs; if the import dies, any other indexer takes the work over "
+            "when the lease runs out.", float),
     Setting("INDEX_LOCK_TIMEOUT_S", 10.0, "等待索引写锁的时间上限（秒），超时后任务留在队列中稍后重试。",
             "How long to wait for the index write lock, in seconds; then the work stays queued.", float),
     Setting("EXTRA_DOC_TYPES", "", "自定义文档类型，格式 code:中文名:English，多个用逗号分隔。",

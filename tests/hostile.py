@@ -1,5 +1,7 @@
 """Hostile files for the extraction, archive and import tests, made here from nothing:
-disguised and damaged Word packages, zip bombs and XML entity attacks, damaged and bombing PDFs.
+disguised and damaged Word packages, zip bombs and XML entity attacks, damaged and bombing PDFs,
+and awkward but honest ones (Strict OOXML, Word for Mac's binary parts, a password-encrypted
+.docx, PDFs that pypdf cannot read or reads as garbage).
 :func:`write_samples` writes them to a folder with a ``manifest.json`` (file, what it is)."""
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+STRICT_W_NS = "http://purl.oclc.org/ooxml/wordprocessingml/main"
+PRINTER_SETTINGS = ('<Default Extension="bin" '
+                    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.printerSettings"/>')
 CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -27,15 +32,15 @@ RELS = (
     'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/></Relationships>')
 
 
-def _document(paragraphs: list[str], prolog: str = "") -> str:
+def _document(paragraphs: list[str], prolog: str = "", ns: str = W_NS) -> str:
     body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in paragraphs)
-    return f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<w:document xmlns:w="{W_NS}"><w:body>{body}</w:body></w:document>'
+    return f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<w:document xmlns:w="{ns}"><w:body>{body}</w:body></w:document>'
 
 
-def _package(document: str | bytes | None, extra: dict[str, bytes] | None = None) -> bytes:
+def _package(document: str | bytes | None, extra: dict[str, bytes] | None = None, types: str = "") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        z.writestr("[Content_Types].xml", CONTENT_TYPES.replace("</Types>", types + "</Types>"))
         z.writestr("_rels/.rels", RELS)
         if document is not None:
             z.writestr("word/document.xml", document)
@@ -75,6 +80,23 @@ def _crc_corrupt() -> bytes:
     start = headers[2] + 30 + struct.unpack("<H", data[headers[2] + 26:headers[2] + 28])[0]
     data[start + 10] ^= 0xFF
     return bytes(data)
+
+
+def _mac_printer_settings() -> bytes:
+    # Word for Mac keeps the printer driver's private data in a binary part: any bytes, here
+    # the ones a DTD starts with.
+    settings = b"\x00\x01PRINTER\x00" + bytes(range(256)) + b"<!DOCTYPE\x00<!ENTITY\xff" * 40
+    return _package(_document(["Mac 版 Word 保存的运维报告"]),
+                    {"word/printerSettings/printerSettings1.bin": settings}, PRINTER_SETTINGS)
+
+
+def encrypted_office(docx: bytes, password: str = "密码123") -> bytes:
+    """``docx`` encrypted with a password as Word does it (an OLE container)."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(docx)).encrypt(password, out)
+    return out.getvalue()
 
 
 def _png() -> bytes:
@@ -131,6 +153,32 @@ def _flate_bomb() -> bytes:
     return _pdf(objects)
 
 
+def _no_xref() -> bytes:
+    return _pdf(_pdf_objects()).split(b"xref")[0] + b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+def _kids_not_an_array() -> bytes:
+    objects = _pdf_objects()
+    objects[1] = b"<< /Type /Pages /Kids 3 0 R /Count 1 >>"
+    return _pdf(objects)
+
+
+def _encoding_missing() -> bytes:
+    objects = _pdf_objects()  # pypdf reads the text as U+FFFD
+    objects[4] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding 99 0 R >>"
+    return _pdf(objects)
+
+
+def _private_use_glyphs() -> bytes:
+    # The font maps every character to a private-use code point: garbage for every reader.
+    objects = _pdf_objects()
+    objects[4] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>"
+    return _pdf([*objects, _stream(b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def\n"
+                                   b"1 begincodespacerange <00> <FF> endcodespacerange\n"
+                                   b"1 beginbfrange <20> <7E> <E020> endbfrange\n"
+                                   b"endcmap CMapName currentdict /CMap defineresource pop end end")])
+
+
 def _huge_length() -> bytes:
     objects = _pdf_objects()
     objects[3] = b"<< /Length 99999999999 >>\nstream\nBT ET\nendstream"
@@ -158,6 +206,16 @@ SAMPLES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "cyclic_pages.pdf": ("a page tree that contains itself", _cyclic_pages),
     "flate_bomb.pdf": ("a content stream that inflates to 300 MB", _flate_bomb),
     "huge_length.pdf": ("a stream claiming 99,999,999,999 bytes", _huge_length),
+    "strict_ooxml.docx": ("a Strict Open XML document (ISO namespaces)",
+                          lambda: _package(_document(["严格模式的服务等级协议"], ns=STRICT_W_NS))),
+    "mac_printer_settings.docx": ("Word for Mac's binary printer settings, holding '<!DOCTYPE' bytes",
+                                  _mac_printer_settings),
+    "encrypted_office.docx": ("a .docx encrypted with a password (an OLE container)",
+                              lambda: encrypted_office(_package(_document(["加密的合同"])))),
+    "no_xref.pdf": ("no cross-reference table (pypdf fails, pdfminer.six reads it)", _no_xref),
+    "kids_not_an_array.pdf": ("a page tree whose /Kids is no array (pypdf fails)", _kids_not_an_array),
+    "encoding_missing.pdf": ("a font whose /Encoding is missing (pypdf reads garbage)", _encoding_missing),
+    "private_use_glyphs.pdf": ("a font that maps every glyph to a private-use code point", _private_use_glyphs),
 }
 
 

@@ -14,9 +14,11 @@ import pytest
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT
+from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, detect_media_type
 from docsvc.core.extract import ExtractionStatus as S
 from docsvc.core.extract import ExtractLimits, extract_text
+from docsvc.errors import InvalidContent, UnsupportedType
+from tests.hostile import encrypted_office
 
 # --- docx -----------------------------------------------------------------------------------
 
@@ -128,6 +130,96 @@ def test_docx_deep_nesting_fails_cleanly() -> None:
 def test_docx_text_cap() -> None:
     r = extract_text(build_docx(_p("合同条款" * 1000)), DOCX, limits=ExtractLimits(max_chars=1000))
     assert r.status is S.OK and r.truncated and len(r.text) <= 1000
+
+
+STRICT_W = "http://purl.oclc.org/ooxml/wordprocessingml/main"
+
+
+def test_strict_ooxml_document_is_read() -> None:
+    # Word's "Strict Open XML Document": the same elements in the ISO namespaces.
+    body = _p("严格模式的服务等级协议") + "<w:tbl><w:tr><w:tc>" + _p("可用性") + "</w:tc><w:tc>" + _p("99.9%") \
+        + "</w:tc></w:tr></w:tbl>"
+    parts = {"header": ("word/header1.xml", f'<?xml version="1.0"?><w:hdr xmlns:w="{STRICT_W}">{_p("页眉：内部")}</w:hdr>')}
+    data = _rezip(build_docx(body, parts), lambda name, b: b.replace(W_NS.split('"')[1].encode(), STRICT_W.encode())
+                  .replace(REL.encode(), b"http://purl.oclc.org/ooxml/officeDocument/relationships"))
+    assert b"schemas.openxmlformats.org/wordprocessingml" not in zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+    r = extract_text(data, DOCX)
+    assert r.status is S.OK, r
+    for s in ("页眉：内部", "严格模式的服务等级协议", "可用性", "99.9%"):
+        assert s in r.text, s
+
+
+def _rezip(data: bytes, change) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, change(info.filename, src.read(info)))
+    return out.getvalue()
+
+
+def test_binary_parts_may_hold_any_bytes_but_xml_parts_no_dtd(bad_inputs: Path) -> None:
+    mac = (bad_inputs / "mac_printer_settings.docx").read_bytes()
+    assert b"<!DOCTYPE" in zipfile.ZipFile(io.BytesIO(mac)).read("word/printerSettings/printerSettings1.bin")
+    assert detect_media_type(mac, "报告.docx") == DOCX
+    r = extract_text(mac, DOCX)
+    assert r.status is S.OK and "Mac 版 Word 保存的运维报告" in r.text
+    # The same bytes in an XML part are still refused.
+    xml_dtd = _rezip(mac, lambda name, b: b.replace(b"<w:document", b"<!DOCTYPE w:document><w:document", 1)
+                     if name == "word/document.xml" else b)
+    with pytest.raises(InvalidContent) as refused:
+        detect_media_type(xml_dtd, "报告.docx")
+    assert refused.value.details["reason"] == "dtd"
+    assert extract_text(xml_dtd, DOCX).status is S.FAILED
+
+
+def test_encrypted_office_file_is_named_as_such(bad_inputs: Path) -> None:
+    data = (bad_inputs / "encrypted_office.docx").read_bytes()
+    with pytest.raises(UnsupportedType) as refused:
+        detect_media_type(data, "合同.docx")
+    assert refused.value.details["reason"] == "encrypted"
+    assert "加密" in refused.value.zh and "encrypted with a password" in refused.value.en
+    assert "Encrypt with Password" in refused.value.en  # how to fix it
+    assert extract_text(data, DOCX).status is S.ENCRYPTED
+
+
+# --- garbage --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "\ufffd" * 50 + "合同",  # replacement characters
+    "".join(chr(0xF020 + i % 90) for i in range(200)),  # a symbol font's private-use glyphs
+    "信息服务管理合同，甲方应在合同到期前提出续签。".encode("gbk").decode("latin-1"),  # GBK read as Latin-1
+], ids=["replacement", "private-use", "mojibake"])
+def test_garbage_text_is_unreadable_not_ok(text: str) -> None:
+    r = extract_text(text.encode("utf-8"), TEXT)
+    assert r.status is S.UNREADABLE, r
+    assert r.text == "" and "乱码" in r.detail_zh and "garbage" in r.detail_en
+    r = extract_text(build_docx(_p(text)), DOCX)
+    assert r.status is S.UNREADABLE, r
+
+
+def test_a_few_symbols_and_accents_stay_ok() -> None:
+    text = "\n".join(f"\uf0b7 第{i}条 服务内容：Café résumé 机房巡检与故障处理。" for i in range(20))
+    r = extract_text(text.encode("utf-8"), TEXT)
+    assert r.status is S.OK and "\uf0b7" in r.text
+
+
+def test_pdf_with_unmapped_glyphs_is_unreadable(bad_inputs: Path) -> None:
+    r = extract_text((bad_inputs / "private_use_glyphs.pdf").read_bytes(), PDF)
+    assert r.status is S.UNREADABLE and r.pages == 1 and r.text == ""
+
+
+@pytest.mark.parametrize("name", ["no_xref.pdf", "kids_not_an_array.pdf", "encoding_missing.pdf"])
+def test_pdf_pypdf_cannot_read_is_read_by_pdfminer(bad_inputs: Path, name: str) -> None:
+    r = extract_text((bad_inputs / name).read_bytes(), PDF)
+    assert r.status is S.OK, r
+    assert r.text.strip() == "Hello docsvc" and r.pages == 1
+    assert r.producer.startswith("pdfminer.six/")
+
+
+def test_pdf_nobody_can_read_stays_failed(bad_inputs: Path) -> None:
+    r = extract_text((bad_inputs / "truncated.pdf").read_bytes(), PDF)
+    assert r.status is S.FAILED and r.producer == "" and not r.timed_out
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -251,7 +343,7 @@ def test_pdf_child_is_killed_at_the_wall_clock_limit() -> None:
     started = time.monotonic()
     r = extract_text(buf.getvalue(), PDF, limits=ExtractLimits(pdf_timeout_seconds=0.3))
     assert time.monotonic() - started < 3
-    assert r.status is S.FAILED and "timed out" in r.detail_en
+    assert r.status is S.FAILED and "timed out" in r.detail_en and r.timed_out
     # The helper survives a killed child.
     assert extract_text(make_pdf(["still working"]), PDF).status is S.OK
 
@@ -292,9 +384,16 @@ EXPECTED = {
     "ssti_dos_template.docx": {S.OK},
     "truncated.pdf": {S.FAILED},
     "cyclic_prev_xref.pdf": {S.OK, S.FAILED},
-    "cyclic_pages.pdf": {S.FAILED},
+    "cyclic_pages.pdf": {S.OK},  # pypdf fails; pdfminer.six reads the page the tree holds
     "flate_bomb.pdf": {S.NO_TEXT_LAYER, S.TOO_LARGE, S.EMPTY},
     "huge_length.pdf": {S.TOO_LARGE, S.FAILED},
+    "strict_ooxml.docx": {S.OK},
+    "mac_printer_settings.docx": {S.OK},
+    "encrypted_office.docx": {S.ENCRYPTED},
+    "no_xref.pdf": {S.OK},
+    "kids_not_an_array.pdf": {S.OK},
+    "encoding_missing.pdf": {S.OK},
+    "private_use_glyphs.pdf": {S.UNREADABLE},
 }
 
 
@@ -317,3 +416,15 @@ def test_every_hostile_sample_gets_a_status_within_its_limits(bad_inputs: Path) 
             assert r.detail_zh and r.detail_en
         assert "root:" not in r.text  # xxe: no file contents anywhere
     assert {"zipbomb.docx", "xxe.docx", "flate_bomb.pdf", "huge_length.pdf"} <= seen
+
+
+def test_the_second_reader_stops_at_its_share_of_the_time(bad_inputs: Path) -> None:
+    # Past its deadline pdfminer.six gives up and pypdf's answer stands (a long scan stays
+    # no_text_layer instead of running into the wall clock).
+    from docsvc.core.extract import _pdf_child
+
+    data = (bad_inputs / "no_xref.pdf").read_bytes()
+    late = _pdf_child(data, 10, 1000, deadline=time.monotonic() - 1)
+    assert late["status"] == "failed" and "producer" not in late
+    in_time = _pdf_child(data, 10, 1000, deadline=time.monotonic() + 60)
+    assert in_time["status"] == "ok" and in_time["producer"].startswith("pdfminer.six/")

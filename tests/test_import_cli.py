@@ -11,6 +11,7 @@ from pypdf import PdfWriter
 
 from docsvc.cli import cli
 from tests.docxutil import make_docx
+from tests.hostile import encrypted_office
 
 
 @pytest.fixture
@@ -115,3 +116,59 @@ def test_bad_search_input(run):
     assert "colour" in result.stderr
     result = run("import", "/nonexistent/folder", code=2)
     assert "不是文件夹" in result.stderr
+
+
+def _repackage(data: bytes, change, extra: dict[str, bytes] | None = None) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, change(info.filename, src.read(info)))
+        for name, body in (extra or {}).items():
+            dst.writestr(name, body)
+    return out.getvalue()
+
+
+def _content_type(main: bytes):
+    wordml = b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    return lambda name, body: body.replace(wordml, main) if name == "[Content_Types].xml" else body
+
+
+def _renamed_streams(cfb: bytes, names: dict[str, str]) -> bytes:
+    """An OLE compound file with directory entries renamed (each entry: a 64-byte UTF-16LE
+    name, then its length in bytes with the terminating NUL)."""
+    data = bytearray(cfb)
+    for old, new in names.items():
+        at = data.index(old.encode("utf-16-le") + b"\x00\x00")
+        data[at:at + 64] = (new.encode("utf-16-le") + b"\x00\x00").ljust(64, b"\x00")
+        data[at + 64:at + 66] = (2 * len(new) + 2).to_bytes(2, "little")
+    return bytes(data)
+
+
+def test_import_takes_every_word_file_archives_templates_and_names_what_it_refuses(run, tmp_path):
+    folder = tmp_path / "Word 文件"
+    folder.mkdir()
+    body = make_docx("信息系统运维服务合同模板", "甲方：{{ 甲方 }}")
+    (folder / "合同模板.dotx").write_bytes(_repackage(body, _content_type(
+        b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml")))
+    (folder / "带宏的合同.docm").write_bytes(_repackage(body, _content_type(
+        b"application/vnd.ms-word.document.macroEnabled.main+xml"), {"word/vbaProject.bin": b"\xd0\xcf\x11\xe0macro"}))
+    encrypted = encrypted_office(make_docx("加密的合同正文"))
+    (folder / "加密的合同.docx").write_bytes(encrypted)
+    (folder / "旧格式.doc").write_bytes(_renamed_streams(encrypted, {"EncryptedPackage": "WordDocument",
+                                                                   "EncryptionInfo": "1Table"}))
+    out = json.loads(run("import", str(folder), "--type", "contract", "--category", "4.2", "--json", code=1).stdout)
+    by_name = {item["path"].rsplit("/", 1)[-1]: item for item in out["items"]}
+    assert set(by_name) == {"合同模板.dotx", "带宏的合同.docm", "加密的合同.docx", "旧格式.doc"}  # none skipped
+    assert by_name["合同模板.dotx"]["status"] == "added"
+    shown = json.loads(run("doc", "show", str(by_name["合同模板.dotx"]["document_id"]), "--json").stdout)
+    assert shown["versions"][0]["original_filename"] == "合同模板.dotx"
+    assert shown["versions"][0]["extraction_status"] == "ok"
+    macros, locked, legacy = (by_name[n]["error"] for n in ("带宏的合同.docm", "加密的合同.docx", "旧格式.doc"))
+    assert macros["details"]["reason"] == "macros" and "宏" in macros["message"] and ".docx" in macros["message_en"]
+    assert locked["details"]["reason"] == "encrypted" and "加密" in locked["message"]
+    assert "encrypted with a password" in locked["message_en"]
+    assert legacy["details"]["reason"] == "legacy_format" and "97-2003" in legacy["message_en"]
+    text = run("import", str(folder), "--type", "contract", "--category", "4.2", code=1).stdout
+    assert "带宏的合同.docm" in text and "加密的合同.docx" in text and "旧格式.doc" in text

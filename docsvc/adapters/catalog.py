@@ -133,8 +133,25 @@ class OutboxClaim:
         self.failed_ids, self.error = [i.id for i in self.items], error
 
 
+@dataclass(frozen=True)
+class OutboxLease:
+    """A claim on outbox rows: other indexers leave them to ``owner`` for ``seconds`` after the
+    last :meth:`SqlCatalog.renew_outbox_lease`, so an owner that dies lets them go by itself."""
+
+    owner: str
+    seconds: float
+
+
 def _outbox_item(r: Mapping[str, Any]) -> OutboxItem:
     return OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"])
+
+
+def _free(query: Any, claimed: bool) -> Any:
+    """``query`` limited to the outbox rows an indexer may take now (unclaimed ones and those
+    whose lease or delay has passed), or with ``claimed`` every row."""
+    if claimed:
+        return query
+    return query.where(sa.or_(index_outbox.c.claimed_until.is_(None), index_outbox.c.claimed_until <= utcnow()))
 
 
 # The advisory-lock namespace of indexers (the document id is the second key).
@@ -288,12 +305,13 @@ class Tx:
                           .values(state=state, resolved_at=self.now, resolved_by=actor))
 
     def enqueue_index(self, document_id: int, version_id: int | None, op: str, *,
-                      claim_s: float | None = None) -> None:
-        """Queue an index change; ``claim_s``: the caller indexes it itself and other indexers
-        leave the row alone for that long (see SqlCatalog.outbox)."""
-        claimed = self.now + dt.timedelta(seconds=claim_s) if claim_s else None
+                      lease: OutboxLease | None = None) -> None:
+        """Queue an index change; ``lease``: the caller indexes it itself and other indexers
+        leave the row alone while the lease lasts (see SqlCatalog.outbox)."""
+        claimed = self.now + dt.timedelta(seconds=lease.seconds) if lease else None
         self.conn.execute(_INSERT_OUTBOX, {"document_id": document_id, "version_id": version_id, "op": op,
-                                           "created_at": self.now, "claimed_until": claimed})
+                                           "created_at": self.now, "claimed_until": claimed,
+                                           "claimed_by": lease.owner if lease else None})
 
 
 def _metadata_row(meta: Metadata) -> dict[str, Any]:
@@ -547,12 +565,31 @@ class SqlCatalog:
 
     # -- index outbox and extracted text ------------------------------------------------
     def outbox(self, *, limit: int, after_id: int = 0, claimed: bool = False) -> list[OutboxItem]:
-        """Queued index changes in order; rows claimed by a bulk import that has not let them
-        go yet only with ``claimed``."""
-        query = sa.select(index_outbox).where(index_outbox.c.id > after_id)
-        if not claimed:
-            query = query.where(sa.or_(index_outbox.c.claimed_until.is_(None), index_outbox.c.claimed_until <= utcnow()))
+        """Queued index changes in order; rows claimed by a bulk import whose lease lasts, and
+        rows put off until later, only with ``claimed``."""
+        query = _free(sa.select(index_outbox).where(index_outbox.c.id > after_id), claimed)
         return [_outbox_item(r) for r in self._read_rows(query.order_by(index_outbox.c.id).limit(limit))]
+
+    def renew_outbox_lease(self, lease: OutboxLease) -> int:
+        """Extend the lease on ``lease.owner``'s rows; how many it holds."""
+        with self._write() as conn:
+            return conn.execute(index_outbox.update().where(index_outbox.c.claimed_by == lease.owner)
+                                .values(claimed_until=utcnow() + dt.timedelta(seconds=lease.seconds))).rowcount
+
+    def release_outbox(self, owner: str) -> None:
+        """Let every indexer have ``owner``'s rows now (its import ended)."""
+        with self._write() as conn:
+            conn.execute(index_outbox.update().where(index_outbox.c.claimed_by == owner)
+                         .values(claimed_until=None, claimed_by=None))
+
+    def defer_outbox(self, version_ids: Sequence[int], *, delay_s: float) -> None:
+        """Put the "add" rows of these versions off for ``delay_s`` (for every indexer, their
+        claimant included): an extraction that timed out is tried again later."""
+        if version_ids:
+            with self._write() as conn:
+                conn.execute(index_outbox.update().where(index_outbox.c.op == "add",
+                                                         index_outbox.c.version_id.in_(list(version_ids)))
+                             .values(claimed_until=utcnow() + dt.timedelta(seconds=delay_s), claimed_by=None))
 
     @contextmanager
     def claim_outbox(self, *, limit: int, claimed: bool = False) -> Iterator["OutboxClaim"]:
@@ -563,11 +600,9 @@ class SqlCatalog:
         indexer), and a document's rows only by the indexer that holds the document's advisory
         lock, so one document's changes are never applied by two at once. Rows marked done are
         deleted when the block ends; the rest, and everything if the indexer dies, return to
-        the queue. On SQLite (one index writer per machine) the rows are only read."""
-        query = sa.select(index_outbox)
-        if not claimed:
-            query = query.where(sa.or_(index_outbox.c.claimed_until.is_(None), index_outbox.c.claimed_until <= utcnow()))
-        query = query.order_by(index_outbox.c.id).limit(limit)
+        the queue. On SQLite (one index writer per machine) the rows are only read. Leased
+        and deferred rows are skipped as by :meth:`outbox`."""
+        query = _free(sa.select(index_outbox), claimed).order_by(index_outbox.c.id).limit(limit)
         if self.is_sqlite:
             claim = OutboxClaim([_outbox_item(r) for r in self._read_rows(query)])
             yield claim
@@ -600,13 +635,15 @@ class SqlCatalog:
         with self._read() as conn:
             return conn.execute(sa.select(sa.func.max(index_outbox.c.id))).scalar() or 0
 
-    def requeue_index(self, changes: Sequence[tuple[int, int | None, str]]) -> None:
+    def requeue_index(self, changes: Sequence[tuple[int, int | None, str]], *, delay_s: float = 0) -> None:
         """Queue index changes ``(document id, version id or None, op)`` that derived data
-        needs again (not audited: nothing in the archive changed)."""
+        needs again (not audited: nothing in the archive changed), for ``delay_s`` from now on."""
         if changes:
             now = utcnow()
+            later = now + dt.timedelta(seconds=delay_s) if delay_s else None
             with self._write() as conn:
-                conn.execute(_INSERT_OUTBOX, [{"document_id": d, "version_id": v, "op": op, "created_at": now}
+                conn.execute(_INSERT_OUTBOX, [{"document_id": d, "version_id": v, "op": op, "created_at": now,
+                                               "claimed_until": later, "claimed_by": None}
                                               for d, v, op in changes])
 
     def outbox_done(self, ids: Sequence[int] = (), *, up_to: int | None = None,
@@ -643,15 +680,19 @@ class SqlCatalog:
 
     def put_extractions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Cache extractions (``sha256``, ``extractor_version``, ``status``, ``text``, ``pages``,
-        ``detail``), in one transaction. Derived data: a row already there is left as it is (a
-        concurrent identical insert is harmless)."""
+        ``detail``), in one transaction. Derived data: a row already there is replaced (a
+        concurrent identical insert is harmless; an extraction that timed out is tried again)."""
         if not rows:
             return
         now = utcnow()
-        values = [{**row, "chars": len(row["text"]), "created_at": now} for row in rows]
+        # One row per key: PostgreSQL refuses to update a row twice in one statement.
+        values = list({(row["sha256"], row["extractor_version"]): {**row, "chars": len(row["text"]), "created_at": now}
+                       for row in rows}.values())
         insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(extractions)
+        replaced = {c: insert.excluded[c] for c in ("status", "text", "pages", "detail", "chars", "created_at")}
         with self._write() as conn:
-            conn.execute(insert.on_conflict_do_nothing(), values)
+            conn.execute(insert.on_conflict_do_update(index_elements=["sha256", "extractor_version"], set_=replaced),
+                         values)
 
     def versions_after(self, after_id: int, *, limit: int, up_to: int | None = None) -> list[Version]:
         """Versions in id order, for chunked, resumable index rebuilds."""

@@ -83,8 +83,10 @@ index_outbox = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
-    # Until then the row is left to whoever claimed it (a bulk import indexing its versions).
+    # Until then the row is left to whoever claimed it (a bulk import indexing its versions, which
+    # renews the lease while it runs), or, unclaimed, to nobody (an extraction retried later).
     sa.Column("claimed_until", sa.DateTime(timezone=True)),
+    sa.Column("claimed_by", sa.String(64)),  # the lease holder (see SqlCatalog.renew_outbox_lease)
 )
 
 # Word templates: each version's .docx is a blob; its schema is kept as canonical JSON text.

@@ -39,7 +39,7 @@ def _label_line(name: str, label: dict[str, Any]) -> str:
 @pass_ctx
 @handled
 def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> None:
-    """批量导入文件夹中的文档（docx、pdf、txt、md、csv）/ bulk-import a folder."""
+    """批量导入文件夹中的文档（docx、dotx、pdf、txt、md、csv；docm、dotm、doc 列为失败并说明原因）/ bulk-import a folder."""
     defaults = {k: v for k, v in defaults.items() if v not in (None, (), "")}
     paths = find_files(Path(folder))
     with click.progressbar(length=max(len(paths), 1), label="导入 importing", file=sys.stderr) as bar:

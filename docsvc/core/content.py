@@ -56,6 +56,8 @@ def detect_media_type(data: bytes, filename: str = "", *, limits: PackageLimits 
     if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
         check_ooxml_package(data, limits=limits)
         return DOCX
+    if data.startswith(CFB_MAGIC):
+        raise ole_refusal(data)
     name = filename.lower()
     if _looks_like_text(data):
         if name.endswith((".docx", ".doc", ".docm", ".pdf")):
@@ -80,6 +82,43 @@ def detect_media_type(data: bytes, filename: str = "", *, limits: PackageLimits 
         field="file",
         details={"detected": seen},
     )
+
+
+CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE compound file (Office 97-2003, encrypted Office)
+
+
+def ole_refusal(data: bytes) -> UnsupportedType:
+    """Why an OLE compound file is refused: Office encrypts a .docx (or .xlsx) with a password by
+    wrapping it in one (an ``EncryptedPackage`` stream beside ``EncryptionInfo``), and Word
+    97-2003 saves .doc in one. Both used to be refused as "detected as application/x-ole-storage",
+    which told nobody what to do."""
+    import olefile  # imported lazily: only a compound file needs it
+
+    try:
+        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+            encrypted = ole.exists("EncryptedPackage") or ole.exists("EncryptionInfo")
+            legacy_word = ole.exists("WordDocument")
+    except Exception:  # noqa: BLE001 - a damaged compound file is refused below all the same
+        encrypted = legacy_word = False
+    if encrypted:
+        return UnsupportedType(
+            "文档已用密码加密（Office 文件加密），docsvc 无法读取其内容。请在 Word 中打开它，"
+            "在“文件 > 信息 > 保护文档 > 用密码进行加密”中清空密码并保存，然后重新上传。",
+            "The document is encrypted with a password (Office file encryption), so docsvc cannot read it. "
+            "Open it in Word, clear the password under File > Info > Protect Document > Encrypt with Password, "
+            "save, and upload it again.",
+            field="file", details={"reason": "encrypted", "detected": "application/x-ole-storage"})
+    if legacy_word:
+        return UnsupportedType(
+            "这是 Word 97-2003 格式（.doc）的文档，docsvc 只接受 .docx。请在 Word 中“另存为” Word 文档（.docx）后重新上传。",
+            "This is a Word 97-2003 (.doc) document; docsvc accepts .docx only. Save it as a Word Document "
+            "(.docx) in Word and upload it again.",
+            field="file", details={"reason": "legacy_format", "detected": "application/msword"})
+    return UnsupportedType(
+        "这是旧版 Office 格式（OLE 复合文件）的文件，不受支持。请另存为 Word 文档（.docx）或 PDF 后重新上传。",
+        "This is an old Office format (an OLE compound file), which is not supported. Save it as a Word "
+        "Document (.docx) or PDF and upload it again.",
+        field="file", details={"reason": "legacy_format", "detected": "application/x-ole-storage"})
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -223,6 +262,9 @@ def _check_docx_package(data: bytes, *, max_members: int, max_expanded: int, max
 def _not_a_zip(data: bytes) -> InvalidInput:
     import filetype  # imported lazily: only needed to name what the bytes really are
 
+    if data.startswith(CFB_MAGIC):
+        return ole_refusal(data)
+
     kind = filetype.guess_mime(data[:8192])
     if kind:
         return _bad_package(
@@ -302,8 +344,10 @@ def _too_big(limit: int) -> InvalidInput:
 
 
 def _macros() -> InvalidInput:
-    return _bad_package("macros", "不接受包含宏的文档（.docm）。",
-                        "Documents with macros (.docm) are not accepted.", UnsupportedType)
+    return _bad_package("macros", "不接受包含宏的文档（.docm/.dotm）：宏可能执行恶意代码。请在 Word 中“另存为” Word 文档（.docx，"
+                        "不含宏）后重新上传。",
+                        "Documents with macros (.docm/.dotm) are not accepted: macros can run harmful code. Save it as "
+                        "a Word Document (.docx, without macros) in Word and upload it again.", UnsupportedType)
 
 
 def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[str]:
@@ -392,7 +436,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int,
 
 def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: bool,
              keep: bool = False) -> tuple[int, bytes]:
-    """Inflate one member in chunks, counting bytes; stop past ``limit`` or at a DTD.
+    """Inflate one member in chunks, counting bytes; stop past ``limit`` or at a DTD in an XML part.
 
     Returns the inflated size, and the bytes only when ``keep`` is set.
     """
@@ -409,8 +453,9 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: 
             if size > info.file_size:  # more bytes than declared: the header lies
                 raise _size_mismatch(info)
             # A marker may straddle two chunks: the seam is searched on its own (joining the
-            # chunks would copy 64 KiB each time).
-            if _has_dtd(chunk) or _has_dtd(tail + chunk[:16]):
+            # chunks would copy 64 KiB each time). Only XML parts: nothing parses the others as
+            # XML, and binary parts (Word for Mac's printer settings, images) hold any bytes.
+            if is_xml and (_has_dtd(chunk) or _has_dtd(tail + chunk[:16])):
                 raise _bad_package(
                     "dtd", "文档中不允许包含 DTD（<!DOCTYPE>）。",
                     "DTDs (<!DOCTYPE>) are not allowed in Office documents.",

@@ -7,20 +7,27 @@ downloadable, just not searchable by its text.
 - DOCX: ``check_ooxml_package`` first (zip bombs, zip-slip, macros, DTDs), then a streaming
   lxml walk of the XML parts. The walk rather than python-docx because python-docx reads each
   part whole into memory and does not reach text boxes, content controls, footnotes or
-  endnotes; the walk sees every ``w:t`` in document order.
+  endnotes; the walk sees every ``w:t`` in document order, in Transitional and Strict OOXML.
 - PDF: pypdf in a child process with RLIMIT_AS, RLIMIT_CPU, a wall-clock timeout and a page
   cap, because pypdf publishes a DoS advisory most months (reliability.md §1.4). Children are
   forked from a helper that has pypdf imported, so a child costs a fork, not an interpreter.
+  What pypdf cannot read, or reads as garbage, the same child reads again with pdfminer.six.
   The child also repairs what the layout did to the text (:mod:`docsvc.core.pdftext`): lines
   broken mid-word joined, layout spaces between CJK characters dropped, repeated headers and
   footers kept once and page numbers removed.
 - Text: BOM, strict UTF-8, strict GB18030, then charset-normalizer's best guess.
+
+Text that is mostly garbage (:func:`unreadable`: fonts without a character map) is recorded as
+``unreadable_text``, not indexed. A PDF stopped by the wall clock says so (``timed_out``): the
+index service tries it again later with a longer limit before it records a failure.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -45,14 +52,25 @@ from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
 
 # Extracted text is cached per (content hash, EXTRACTOR_VERSION): a change to what extraction
 # returns bumps the number, so the next index rebuild extracts again instead of reading the
-# cache. 2: PDF text repaired by docsvc.core.pdftext. (At most 32 characters: a table column.)
-EXTRACTOR_VERSION = f"docsvc-extract/2 pypdf/{metadata.version('pypdf')}"
+# cache. 2: PDF text repaired by docsvc.core.pdftext. 3: Strict OOXML read, garbage recorded as
+# unreadable_text, pdfminer.six reads what pypdf cannot (the result names it as its producer), a
+# timeout retried. (At most 32 characters: a table column.)
+EXTRACTOR_VERSION = f"docsvc-extract/3 pypdf/{metadata.version('pypdf')}"
+
+
+# pdfminer finds pages by walking the page tree, so a hostile /Count does not matter, but a
+# file may hold millions of page objects: counting stops here (more than max_pdf_pages).
+MAX_PDFMINER_PAGES = 100_000
+# pdfminer.six reads a PDF again only until this share of the wall-clock limit has passed, so a
+# long scan ends as no_text_layer, not as a timeout.
+FALLBACK_SHARE = 0.8
 
 
 class ExtractionStatus(StrEnum):
     OK = "ok"
     EMPTY = "empty"  # the file holds no text at all
-    ENCRYPTED = "encrypted"  # a PDF that needs a password we don't have
+    UNREADABLE = "unreadable_text"  # the text is mostly garbage (unmapped glyphs): not indexed
+    ENCRYPTED = "encrypted"  # a PDF or Office file that needs a password we don't have
     NO_TEXT_LAYER = "no_text_layer"  # a PDF with pages but no text (a scan): needs OCR
     TOO_LARGE = "too_large"  # over a size, memory or CPU limit
     FAILED = "failed"  # damaged or hostile content, or a parser error
@@ -79,6 +97,9 @@ class Extraction:
     detail_en: str = ""
     truncated: bool = False
     extractor_version: str = EXTRACTOR_VERSION
+    # The wall-clock limit ended it: on a busy machine a longer one may not (see IndexService).
+    timed_out: bool = False
+    producer: str = ""  # the library that read the text when it was not the usual one
 
 
 def _result(status: ExtractionStatus, zh: str = "", en: str = "", **kw: Any) -> Extraction:
@@ -117,7 +138,14 @@ def _failed(exc: BaseException) -> Extraction:
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _finish(text: str, limits: ExtractLimits, *, pages: int | None = None, truncated: bool = False) -> Extraction:
+def _finish(text: str, limits: ExtractLimits, *, pages: int | None = None, truncated: bool = False,
+            producer: str = "") -> Extraction:
+    if unreadable(text):
+        return _result(ExtractionStatus.UNREADABLE,
+                       "文件中的文本大多是乱码（字体缺少字符映射或编码错误），未建立索引。可用原软件另存为 PDF/A 或 .docx 后上传新版本。",
+                       "Most of the file's text is garbage (fonts without a character map, or a wrong encoding); "
+                       "it was not indexed. Saving it again as PDF/A or .docx from the program that made it and "
+                       "adding that as a new version usually helps.", pages=pages, producer=producer)
     text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if len(text) > limits.max_chars:
         text, truncated = text[: limits.max_chars], True
@@ -126,8 +154,33 @@ def _finish(text: str, limits: ExtractLimits, *, pages: int | None = None, trunc
     if truncated:
         return _result(ExtractionStatus.OK, "文本过长，只索引了前面的部分。",
                        "The text is very long; only the beginning was indexed.",
-                       text=text, pages=pages, truncated=True)
-    return Extraction(ExtractionStatus.OK, text=text, pages=pages)
+                       text=text, pages=pages, truncated=True, producer=producer)
+    return Extraction(ExtractionStatus.OK, text=text, pages=pages, producer=producer)
+
+
+# What unmapped glyphs become: U+FFFD, private-use code points (a font's own glyph numbers), C1
+# control characters, and pdfminer's "(cid:123)" for a glyph it has no character for. (C0
+# controls are only removed: a text file may carry a few, and they say nothing of the rest.)
+_GARBAGE_RE = re.compile("[\ufffd\ue000-\uf8ff\U000f0000-\U0010fffd\x80-\x9f]")
+_CID_RE = re.compile(r"\(cid:\d+\)")
+# Chinese bytes (GBK, UTF-8) read as Latin-1 are a run of these: ÎÒÊÇ, åˆåŒ.
+_LATIN1_LETTER_RE = re.compile("[\u00c0-\u00ff]")
+_WHITESPACE_RE = re.compile(r"\s")
+GARBAGE_SHARE = 0.3  # of the visible characters; a symbol font's bullets are a few percent
+MOJIBAKE_SHARE = 0.4  # French or German text has a tenth of these at most
+_SAMPLE = 200_000  # characters looked at from each end of a long text
+
+
+def unreadable(text: str) -> bool:
+    """Whether ``text`` is mostly garbage: text a parser got from fonts it could not map."""
+    if len(text) > 2 * _SAMPLE:
+        text = text[:_SAMPLE] + text[-_SAMPLE:]
+    text = _CID_RE.sub("\ufffd", text)
+    visible = len(text) - len(_WHITESPACE_RE.findall(text))
+    if not visible:
+        return False
+    return (len(_GARBAGE_RE.findall(text)) >= GARBAGE_SHARE * visible
+            or len(_LATIN1_LETTER_RE.findall(text)) >= MOJIBAKE_SHARE * visible)
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -160,11 +213,20 @@ def decode_text(data: bytes) -> str:
 
 # --- docx -----------------------------------------------------------------------------------
 
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# WordprocessingML in its two namespaces: Transitional (what Word saves by default) and Strict
+# ISO/IEC 29500 ("Strict Open XML Document"), the same elements under another name.
+_WORD_NAMESPACES = ("http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+                    "http://purl.oclc.org/ooxml/wordprocessingml/main")
+
+
+def _w(local: str) -> frozenset[str]:
+    return frozenset(f"{{{ns}}}{local}" for ns in _WORD_NAMESPACES)
+
+
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
-_T, _P, _TAB, _BR, _CR, _HYPHEN = _W + "t", _W + "p", _W + "tab", _W + "br", _W + "cr", _W + "noBreakHyphen"
-_TC = _W + "tc"
+_T, _P, _HYPHEN = _w("t"), _w("p"), _w("noBreakHyphen")
+_TAB_OR_CELL, _BREAK = _w("tab") | _w("tc"), _w("br") | _w("cr")
 _PART_ORDER = ("header", "document", "footnotes", "endnotes", "footer")
 
 
@@ -173,10 +235,10 @@ def _extract_docx(data: bytes, limits: ExtractLimits) -> Extraction:
         check_ooxml_package(data, limits=limits.package)
     except TooLarge as exc:
         return _result(ExtractionStatus.TOO_LARGE, exc.zh, exc.en)
-    except UnsupportedType as exc:
-        return _result(ExtractionStatus.UNSUPPORTED, exc.zh, exc.en)
-    except InvalidInput as exc:
-        return _result(ExtractionStatus.FAILED, exc.zh, exc.en)
+    except InvalidInput as exc:  # a password-encrypted package, or one that is no .docx
+        status = (ExtractionStatus.ENCRYPTED if exc.details.get("reason") == "encrypted"
+                  else ExtractionStatus.UNSUPPORTED if isinstance(exc, UnsupportedType) else ExtractionStatus.FAILED)
+        return _result(status, exc.zh, exc.en)
     from lxml import etree
 
     out: list[str] = []
@@ -242,12 +304,12 @@ def _walk_part(zf: zipfile.ZipFile, name: str, etree: Any) -> Iterator[str]:
             if event == "start":
                 if tag == _MC_FALLBACK:
                     skip += 1
-                elif tag == _P:
+                elif tag in _P:
                     para_depth += 1
                 continue
             if tag == _MC_FALLBACK:
                 skip -= 1
-            elif tag == _P:
+            elif tag in _P:
                 para_depth -= 1
                 if not skip:
                     yield "\n"
@@ -259,14 +321,14 @@ def _walk_part(zf: zipfile.ZipFile, name: str, etree: Any) -> Iterator[str]:
                         del parent[0]
             elif skip:
                 continue
-            elif tag == _T:
+            elif tag in _T:
                 if el.text:
                     yield el.text
-            elif tag == _TAB or tag == _TC:
+            elif tag in _TAB_OR_CELL:
                 yield "\t"
-            elif tag == _BR or tag == _CR:
+            elif tag in _BREAK:
                 yield "\n"
-            elif tag == _HYPHEN:
+            elif tag in _HYPHEN:
                 yield "-"
 
 
@@ -347,7 +409,8 @@ def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
         answer = zygote.run(data, limits)
     except (OSError, EOFError, ValueError, TimeoutError, struct.error) as exc:
         zygote.close()  # in an unknown state: never reuse it
-        return _result(ExtractionStatus.FAILED, f"PDF 解析进程异常（{exc}）。", f"The PDF parser process failed ({exc}).")
+        return _result(ExtractionStatus.FAILED, f"PDF 解析进程异常（{exc}）。", f"The PDF parser process failed ({exc}).",
+                       timed_out=isinstance(exc, TimeoutError))
     with _pool_lock:
         if len(_idle) < _MAX_IDLE:
             _idle.append(zygote)
@@ -356,13 +419,15 @@ def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
         zygote.close()
     status = ExtractionStatus(answer["status"])
     if status is ExtractionStatus.OK:
-        return _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"])
-    return _result(status, answer["zh"], answer["en"], pages=answer["pages"])
+        return _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"],
+                       producer=answer.get("producer", ""))
+    return _result(status, answer["zh"], answer["en"], pages=answer["pages"], timed_out=answer.get("timed_out", False))
 
 
 def _zygote_main() -> None:
     """The helper's loop: read a request, fork a limited child, wait for it, answer."""
-    import pypdf  # noqa: F401 - imported once here so every forked child has it
+    import pdfminer.high_level  # noqa: F401 - imported once here so every forked child has them
+    import pypdf  # noqa: F401
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames may reach the caller's pipe
@@ -388,7 +453,8 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
             resource.setrlimit(resource.RLIMIT_AS, (request["memory"], request["memory"]))
             resource.setrlimit(resource.RLIMIT_CPU, (request["cpu"], request["cpu"] + 1))
             signal.alarm(int(timeout) + 2)  # dies on its own even if the zygote is gone
-            answer = _pdf_child(data, request["pages"], request["chars"])
+            answer = _pdf_child(data, request["pages"], request["chars"],
+                                deadline=time.monotonic() + FALLBACK_SHARE * timeout)
             payload = json.dumps(answer).encode()
             with os.fdopen(write_fd, "wb") as out:
                 out.write(payload)
@@ -412,7 +478,7 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     if timed_out:
-        return {**limited, "status": "failed",
+        return {**limited, "status": "failed", "timed_out": True,
                 "zh": f"PDF 解析超时（{timeout:g} 秒），已终止。",
                 "en": f"PDF parsing timed out after {timeout:g} s and was stopped."}
     try:
@@ -421,9 +487,23 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
         return limited
 
 
-def _pdf_child(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
+def _pdf_child(data: bytes, max_pages: int, max_chars: int, *, deadline: float) -> dict[str, Any]:
+    answer = _pdf_answer(_pdf_text, data, max_pages, max_chars)
+    # What pypdf could not read, or read as garbage, pdfminer.six often can: it finds pages in a
+    # broken page tree, reads a file without a cross-reference table, and maps glyphs through a
+    # font's encoding where pypdf gives up. It is slower, and a scan gains nothing from it: it
+    # stops at ``deadline``, short of the wall clock, so that pypdf's answer stands then.
+    if answer["status"] in ("failed", "no_text_layer") or (answer["status"] == "ok" and unreadable(answer["text"])):
+        second = _pdf_answer(functools.partial(_pdfminer_text, deadline=deadline), data, max_pages, max_chars)
+        if second["status"] == "ok" and second["text"].strip() and not unreadable(second["text"]):
+            answer = {**second, "producer": f"pdfminer.six/{metadata.version('pdfminer.six')}"}
+    return answer
+
+
+def _pdf_answer(parse: Any, data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
+    """One parser's answer; whatever it raises becomes a status."""
     try:
-        status, text, pages, zh, en, truncated = _pdf_text(data, max_pages, max_chars)
+        status, text, pages, zh, en, truncated = parse(data, max_pages, max_chars)
     except MemoryError:
         status, text, pages, zh, en, truncated = (
             "too_large", "", None, "PDF 解析超出内存限制。", "PDF parsing exceeded the memory limit.", False)
@@ -463,6 +543,14 @@ def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, in
             return ("encrypted", "", None, "PDF 已加密，需要密码，未提取文本。",
                     "The PDF is encrypted with a password; text was not extracted.", False)
     total = len(reader.pages)
+    return _pages_text(total, (lambda i: reader.pages[i].extract_text() or ""), max_pages, max_chars,
+                       (LimitReachedError, FileNotDecryptedError))
+
+
+def _pages_text(total: int, page_text: Any, max_pages: int, max_chars: int,
+                fatal: tuple[type[BaseException], ...]) -> tuple[str, str, int | None, str, str, bool]:
+    """The repaired text of the first ``max_pages`` of ``total`` pages, read by ``page_text(i)``
+    until ``max_chars``: one damaged page does not hide the others, unless every page is."""
     pages = min(total, max_pages)
     texts: list[str] = []
     size = 0
@@ -470,15 +558,15 @@ def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, in
     last_error: BaseException | None = None
     for i in range(pages):
         try:
-            page_text = reader.pages[i].extract_text() or ""
-        except (LimitReachedError, FileNotDecryptedError, MemoryError, RecursionError):
+            text = page_text(i)
+        except (*fatal, MemoryError, RecursionError):
             raise
         except Exception as exc:  # one damaged page should not hide the others
             errors += 1
             last_error = exc
             continue
-        texts.append(page_text)
-        size += len(page_text)
+        texts.append(text)
+        size += len(text)
         if size > max_chars:
             break
     if errors == pages and pages and last_error is not None:
@@ -488,6 +576,38 @@ def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, in
         return ("no_text_layer", "", total, "PDF 没有文本层（可能是扫描件），需要 OCR 才能检索。",
                 "The PDF has no text layer (probably a scan); it needs OCR to be searchable.", False)
     return ("ok", text, total, "", "", total > pages or size > max_chars)
+
+
+class _OutOfTime(Exception):
+    """The second reader ran out of its share of the time."""
+
+
+def _pdfminer_text(data: bytes, max_pages: int, max_chars: int, *,
+                   deadline: float) -> tuple[str, str, int | None, str, str, bool]:
+    """The second reader (see :func:`_pdf_child`). It reads pages from the page tree, or by
+    scanning the file for page objects when there is no usable tree, as pypdf does not."""
+    import logging
+
+    from pdfminer.converter import TextConverter
+    from pdfminer.layout import LAParams
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+
+    logging.getLogger("pdfminer").setLevel(logging.ERROR)
+    pages = list(itertools.islice(PDFPage.get_pages(io.BytesIO(data)), MAX_PDFMINER_PAGES))
+    resources = PDFResourceManager()
+    out = io.StringIO()
+    interpreter = PDFPageInterpreter(resources, TextConverter(resources, out, laparams=LAParams()))
+
+    def page_text(i: int) -> str:
+        if time.monotonic() > deadline:
+            raise _OutOfTime("pdfminer.six ran out of time")
+        out.seek(0)
+        out.truncate()
+        interpreter.process_page(pages[i])
+        return out.getvalue().replace("\f", "")
+
+    return _pages_text(len(pages), page_text, max_pages, max_chars, (_OutOfTime,))
 
 
 def _repair(texts: list[str]) -> str:

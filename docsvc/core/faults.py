@@ -2,7 +2,8 @@
 
 ``DOCSVC_FAULT=<point>:<n>[:<mode>]`` makes the n-th arrival at ``point`` in this process fail.
 Modes: ``exit`` (default; ``os._exit(137)``, as a kill -9 would), ``eio`` and ``enospc``
-(raise the matching ``OSError``). Points are named where the archive's guarantees could break:
+(raise the matching ``OSError``), ``hang`` (the arriving thread stops there for good, the
+process's other threads go on: a stalled process for a test to kill at a known point). Points are named where the archive's guarantees could break:
 ``after_stage_fsync``, ``after_link``, ``before_commit``, ``after_commit``, ``audit_append``.
 Unset in production; reading one environment variable costs nothing measurable.
 """
@@ -40,4 +41,6 @@ def fault_point(point: str) -> None:
         raise OSError(errno.EIO, f"injected I/O error at {point}")
     if mode == "enospc":
         raise OSError(errno.ENOSPC, f"injected disk full at {point}")
+    if mode == "hang":
+        threading.Event().wait()
     os._exit(137)

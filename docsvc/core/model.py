@@ -182,6 +182,7 @@ EXTRACTION_STATUS_LABELS: dict[str, tuple[str, str]] = {
     "ok": ("已提取", "extracted"),
     "pending": ("等待提取", "pending"),
     "empty": ("无文本", "no text"),
+    "unreadable_text": ("未索引：文本为乱码（字体无字符映射）", "not indexed: unreadable text (fonts without a character map)"),
     "encrypted": ("未索引：已加密", "not indexed: encrypted"),
     "no_text_layer": ("未索引：无文本层（扫描件）", "not indexed: no text layer (scan)"),
     "too_large": ("未索引：超出限制", "not indexed: over the limits"),

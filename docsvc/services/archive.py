@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from docsvc.core.blobs import BlobStore, StoredBlob
-from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, SqlCatalog
+from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, OutboxLease, SqlCatalog
 from docsvc.core.audit import AuditEntry, canonical_json
 from docsvc.core.content import PackageLimits, detect_media_type
 from docsvc.core.faults import fault_point
@@ -152,9 +152,9 @@ class ArchiveService:
                      provenance: Mapping[str, Any] | None = None,
                      renditions: Sequence[RenditionInput] = (),
                      suggested: SuggestionRecord | None = None,
-                     claim_index_s: float | None = None) -> AddResult:
-        """A new document and its first version. ``claim_index_s``: the caller indexes the
-        version itself (a bulk import) and other indexers leave it that long."""
+                     index_lease: OutboxLease | None = None) -> AddResult:
+        """A new document and its first version. ``index_lease``: the caller indexes the
+        version itself (a bulk import) and other indexers leave it alone while the lease lasts."""
         meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
         media_type = self.inspect(data, filename)
         filename = clean_filename(filename)
@@ -179,7 +179,7 @@ class ArchiveService:
                 tx.append_audit("docsvc", AuditAction.LABELS_SUGGESTED, document_id=doc_id, version=1,
                                 details={"suggestion": dict(suggested.suggestion),
                                          "model": suggested.model_version})
-            tx.enqueue_index(doc_id, version_id, "add", claim_s=claim_index_s)
+            tx.enqueue_index(doc_id, version_id, "add", lease=index_lease)
             fault_point("before_commit")
         fault_point("after_commit")
         self._committed()

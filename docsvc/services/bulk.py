@@ -21,7 +21,10 @@ from docsvc.services.archive import ArchiveService, SuggestionRecord
 from docsvc.services.classify import ClassifyService, model_tag
 from docsvc.services.search import REBUILD_CHUNK, BulkIndexing, IndexService
 
-SUFFIXES = {".docx", ".pdf", ".txt", ".md", ".markdown", ".csv"}
+# Word's other suffixes are imported too, never skipped unseen: a template (.dotx) is archived
+# like a document, and one with macros (.docm, .dotm) or in the 97-2003 format (.doc) is
+# refused with the reason and how to convert it, in the report.
+SUFFIXES = {".docx", ".dotx", ".docm", ".dotm", ".doc", ".pdf", ".txt", ".md", ".markdown", ".csv"}
 SIDECAR = ".meta.json"
 LABELS = ("doc_type", "service_category")
 INDEX_PROCS = os.cpu_count() or 1  # documents are analysed and written by one process per core
@@ -89,8 +92,9 @@ class Importer:
                     progress(1)
             if finishing:
                 finishing()
-        # What the stream did not index, if anything, and what changed meanwhile (its own rows included).
-        self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS, claimed=True)
+        # What the stream did not index, if anything, and what changed meanwhile (its own rows, let
+        # go when the stream ended, included; not those of another import still running).
+        self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS)
         return ImportReport(items)
 
     def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model, projects: set[str],
@@ -123,7 +127,7 @@ class Importer:
                 meta["project"] = s.project
             suggested = SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
         result = self.archive.add_document(data, path.name, meta, actor=actor, reason="批量导入 / bulk import",
-                                           suggested=suggested, claim_index_s=indexing.claim_s)
+                                           suggested=suggested, index_lease=indexing.lease)
         indexing.add(result.version, result.document, text)
         if result.document.metadata.project:
             projects.add(result.document.metadata.project)

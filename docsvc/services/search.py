@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from docsvc.core.blobs import BlobStore
-from docsvc.adapters.catalog import SqlCatalog
+from docsvc.adapters.catalog import OutboxLease, SqlCatalog
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
@@ -45,9 +47,14 @@ REBUILD_CHUNK = 4000
 # for the same reason.
 BULK_SEGMENT_DOCS = 2000
 REOPEN_AFTER_S = 5.0  # see IndexService.index
-# How long a bulk import's new versions are left to it by other indexers (a running server's):
-# it commits them within a segment's filling, a minute or two; if it dies, they wait this long.
-BULK_CLAIM_S = 600.0
+# How long a bulk import's new versions are left to it by other indexers (a running server's)
+# after it last renewed its lease (every third of it, while it runs): it commits them within a
+# segment's filling, a minute or two; if it dies, any indexer takes them once the lease is out.
+BULK_LEASE_S = 30.0
+# A PDF stopped by the wall clock (a busy machine) is tried again this many times, each later
+# and with twice the time, before its failure is recorded for good.
+TIMEOUT_RETRIES = 2
+RETRY_AFTER_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -86,8 +93,11 @@ class IndexService:
     indexer's status file."""
 
     def __init__(self, catalog: SqlCatalog, blobs: BlobStore, open_index: Callable[[], SearchIndex],
-                 state_dir: Path, *, extract_limits: ExtractLimits, synonyms: SynonymTable | None = None) -> None:
+                 state_dir: Path, *, extract_limits: ExtractLimits, synonyms: SynonymTable | None = None,
+                 lease_s: float = BULK_LEASE_S, retry_after_s: float = RETRY_AFTER_S) -> None:
         self.catalog = catalog
+        self.lease_s = lease_s
+        self.retry_after_s = retry_after_s
         self.synonyms = synonyms if synonyms is not None else SynonymTable()
         self.blobs = blobs
         self.state_dir = Path(state_dir)
@@ -120,24 +130,39 @@ class IndexService:
 
     # -- text ---------------------------------------------------------------------------
     def extraction(self, version: Version) -> Extraction:
-        """The version's text, from the cache or extracted now (under the extractor's limits)."""
+        """The version's text, from the cache or extracted now (under the extractor's limits);
+        one that timed out is extracted again, with a longer limit, until its retries are used."""
         cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
+        timeouts = 0
         if cached is not None:
             detail = json.loads(cached["detail"] or "{}")
-            return Extraction(ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
-                              detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False))
+            timeouts = detail.get("timeouts", 0)
+            if not _retry_due(timeouts):
+                return Extraction(ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
+                                  detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
+                                  producer=detail.get("producer", ""))
         try:
             data = self.blobs.read(version.sha256)
         except (NotFound, Corrupted) as exc:
             # Not cached: once the blob is restored from backup the next sync extracts it.
             return Extraction(ExtractionStatus.FAILED, detail_zh=exc.zh, detail_en=exc.en)
-        return self.extract(version.sha256, data, version.media_type)
+        return self.extract(version.sha256, data, version.media_type, timeouts=timeouts)
 
-    def extract(self, sha256: str, data: bytes, media_type: str) -> Extraction:
-        """Extract ``data`` (content hash ``sha256``) under the limits and cache the result."""
-        result = extract_text(data, media_type, limits=self.extract_limits)
-        self.catalog.put_extractions([_extraction_row(sha256, result)])
+    def extract(self, sha256: str, data: bytes, media_type: str, *, timeouts: int = 0) -> Extraction:
+        """Extract ``data`` (content hash ``sha256``) under the limits and cache the result.
+        ``timeouts``: how often it timed out before (each retry has twice the time)."""
+        result, row = self._extract(sha256, data, media_type, timeouts)
+        self.catalog.put_extractions([row])
         return result
+
+    def _extract(self, sha256: str, data: bytes, media_type: str, timeouts: int) -> tuple[Extraction, dict[str, Any]]:
+        limits = replace(self.extract_limits, pdf_timeout_seconds=self.extract_limits.pdf_timeout_seconds * 2 ** timeouts)
+        result = extract_text(data, media_type, limits=limits)
+        timed_out = result.timed_out
+        if timed_out:
+            timeouts += 1
+            result = _timed_out(result, timeouts)
+        return result, _extraction_row(sha256, result, timeouts if timed_out else 0)
 
     def extraction_statuses(self, versions: list[Version]) -> dict[int, str]:
         """version id → extraction status ("pending" until the indexer has read it)."""
@@ -147,6 +172,8 @@ class IndexService:
     def _entry(self, version: Version, doc: Document, latest_version_id: int | None,
                text: Extraction | None = None) -> IndexEntry:
         text = text if text is not None else self.extraction(version)
+        if text.timed_out:  # indexed as failed for now, and tried again later
+            self.catalog.requeue_index([(doc.id, version.id, "add")], delay_s=self.retry_after_s)
         year = (doc.metadata.effective_date or version.created_at).year
         return IndexEntry(
             version_id=version.id, document_id=doc.id, number=version.number, content=text.text, is_latest=version.id == latest_version_id, sha256=version.sha256,
@@ -168,7 +195,8 @@ class IndexService:
              progress: Callable[[int], None] | None = None) -> SyncReport:
         """Apply the outbox in order until it is empty (or ``limit`` items are applied) or a
         write fails. ``procs`` > 1 writes each batch in that many forked processes (not in
-        the server). Rows a bulk import claimed are left to it unless ``claimed``."""
+        the server). Rows a running bulk import holds, and rows put off until later (a timed
+        out extraction), are left unless ``claimed``."""
         index = self.index
         if not self.ensure():
             return SyncReport(pending=self.catalog.counts()["outbox_pending"], error=index.rebuild_reason)
@@ -228,13 +256,31 @@ class IndexService:
             finally:
                 indexing.flush()
             return
-        with self.index.stream(procs=procs, segment_docs=BULK_SEGMENT_DOCS) as stream:
-            indexing = BulkIndexing(self, stream)
+        lease = OutboxLease(f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}", self.lease_s)
+        done = threading.Event()
+        keeper = threading.Thread(target=self._keep_lease, args=(lease, done), daemon=True, name="docsvc-outbox-lease")
+        keeper.start()
+        try:
+            with self.index.stream(procs=procs, segment_docs=BULK_SEGMENT_DOCS) as stream:
+                indexing = BulkIndexing(self, stream, lease)
+                try:
+                    yield indexing
+                    indexing.finish()
+                finally:
+                    indexing.flush()
+        finally:
+            done.set()
+            keeper.join()
+            self.catalog.release_outbox(lease.owner)  # what the stream did not commit: anyone's now
+
+    def _keep_lease(self, lease: OutboxLease, done: threading.Event) -> None:
+        """Renew the import's lease on its outbox rows every third of it until ``done``. If this
+        process dies, nobody renews it, and the rows go to any indexer when it runs out."""
+        while not done.wait(lease.seconds / 3):
             try:
-                yield indexing
-                indexing.finish()
-            finally:
-                indexing.flush()
+                self.catalog.renew_outbox_lease(lease)
+            except Exception:  # noqa: BLE001 - the database is away: try again; if the lease runs out meanwhile, others index them
+                pass
 
     # -- rebuild ------------------------------------------------------------------------
     def rebuild(self, *, chunk: int = REBUILD_CHUNK, procs: int = 1, resume: bool = True,
@@ -432,17 +478,18 @@ class BulkIndexing:
 
     CACHE_BATCH = 100  # extractions cached per transaction
 
-    def __init__(self, service: IndexService, stream: IndexStream | None) -> None:
+    def __init__(self, service: IndexService, stream: IndexStream | None, lease: OutboxLease | None = None) -> None:
         self._service = service
         self._stream = stream
+        self._lease = lease
         self._cache: list[dict[str, Any]] = []
         self._streamed: dict[int, tuple[int, dict[str, Any]]] = {}  # version id → document id, metadata
 
     def extract(self, sha256: str, data: bytes, media_type: str) -> Extraction:
         """:meth:`IndexService.extract`, cached with the next hundred: a commit per file was a
         fifth of archiving it. A row lost to a crash is only extracted again."""
-        result = extract_text(data, media_type, limits=self._service.extract_limits)
-        self._cache.append(_extraction_row(sha256, result))
+        result, row = self._service._extract(sha256, data, media_type, 0)
+        self._cache.append(row)
         if len(self._cache) >= self.CACHE_BATCH:
             self.flush()
         return result
@@ -453,14 +500,19 @@ class BulkIndexing:
         self._service.catalog.put_extractions(rows)
 
     @property
-    def claim_s(self) -> float | None:
-        """How long the outbox rows of the documents this streams are left to it (pass to
-        ArchiveService.add_document); None when it indexes nothing itself."""
-        return BULK_CLAIM_S if self._stream is not None and not self._stream.failed else None
+    def lease(self) -> OutboxLease | None:
+        """The lease under which the outbox rows of the documents this streams are left to it
+        (pass to ArchiveService.add_document); None when it indexes nothing itself."""
+        return self._lease if self._stream is not None and not self._stream.failed else None
 
     def add(self, version: Version, doc: Document, text: Extraction) -> None:
         """Stream a new document's first version (a later version also flips its siblings'
-        latest flag, which :meth:`IndexService.sync` does)."""
+        latest flag, which :meth:`IndexService.sync` does). One whose extraction timed out
+        is left queued, put off until it is tried again."""
+        if text.timed_out:
+            self.flush()  # its extraction's retry count first
+            self._service.catalog.defer_outbox([version.id], delay_s=self._service.retry_after_s)
+            return
         if self._stream is not None and version.number == 1 and not self._stream.failed:
             entry = self._service._entry(version, doc, version.id, text)
             self._streamed[version.id] = (doc.id, _metadata_fields(doc))
@@ -491,12 +543,33 @@ class BulkIndexing:
         self._service.catalog.outbox_done(added_versions=version_ids)
 
 
-def _extraction_row(sha256: str, result: Extraction) -> dict[str, Any]:
-    """An extraction as the catalog caches it."""
+def _retry_due(timeouts: int) -> bool:
+    """Whether an extraction that timed out this often is to be tried again."""
+    return 0 < timeouts <= TIMEOUT_RETRIES
+
+
+def _timed_out(result: Extraction, timeouts: int) -> Extraction:
+    """A timed-out extraction, saying whether it will be tried again (and then still
+    ``timed_out``) or has failed for good."""
+    if _retry_due(timeouts):
+        return replace(result, detail_zh=f"{result.detail_zh}稍后会以更长的时限重试（第 {timeouts} 次超时，最多重试 {TIMEOUT_RETRIES} 次）。",
+                       detail_en=f"{result.detail_en} It will be tried again later with a longer limit "
+                                 f"(timeout {timeouts}; at most {TIMEOUT_RETRIES} retries).")
+    return replace(result, timed_out=False,
+                   detail_zh=f"{result.detail_zh}已重试 {TIMEOUT_RETRIES} 次（每次时限加倍）仍超时，记为失败。",
+                   detail_en=f"{result.detail_en} It timed out again after {TIMEOUT_RETRIES} retries, each with "
+                             "twice the time, and is recorded as a failure.")
+
+
+def _extraction_row(sha256: str, result: Extraction, timeouts: int = 0) -> dict[str, Any]:
+    """An extraction as the catalog caches it (``timeouts``: how often it timed out)."""
+    detail: dict[str, Any] = {"zh": result.detail_zh, "en": result.detail_en, "truncated": result.truncated}
+    if timeouts:
+        detail["timeouts"] = timeouts
+    if result.producer:
+        detail["producer"] = result.producer
     return {"sha256": sha256, "extractor_version": EXTRACTOR_VERSION, "status": result.status.value,
-            "text": result.text, "pages": result.pages,
-            "detail": json.dumps({"zh": result.detail_zh, "en": result.detail_en, "truncated": result.truncated},
-                                 ensure_ascii=False)}
+            "text": result.text, "pages": result.pages, "detail": json.dumps(detail, ensure_ascii=False)}
 
 
 def _metadata_fields(doc: Document) -> dict[str, Any]:
