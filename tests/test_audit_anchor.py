@@ -310,3 +310,76 @@ def test_periodic_checkpoint_period_is_a_setting(anchored):
         assert s.jobs.periodic[CHECKPOINT_JOB].every == dt.timedelta(minutes=15)
     finally:
         s.close()
+
+
+# -- signed audit bundles -----------------------------------------------------------------------
+def _run_verifier(path, *args, site: bool = True):
+    """The bundle's own verify_bundle.py in a separate, isolated interpreter (no docsvc; without
+    ``site`` not even the cryptography package)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        (path.parent / "verify_bundle.py").write_bytes(zf.read("verify_bundle.py"))
+    flags = ["-I"] + ([] if site else ["-S"])
+    return subprocess.run([sys.executable, *flags, str(path.parent / "verify_bundle.py"), str(path), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def signed_bundle(svc, tmp_path):
+    from tests.test_export import AUDITOR, bundle
+    from docsvc.services.export import BundleScope
+
+    doc = grow(svc, 2)
+    svc.write_checkpoint()  # a stored checkpoint at the document's last entry: shipped too
+    data, summary = bundle(svc, BundleScope(document_id=doc), AUDITOR)
+    path = tmp_path / summary.filename
+    path.write_bytes(data)
+    return path, svc.anchor.public_key
+
+
+def test_a_bundle_carries_a_checkpoint_signed_at_its_receipt(svc, signed_bundle):
+    import zipfile
+
+    path, public_key = signed_bundle
+    with zipfile.ZipFile(path) as zf:
+        cp = json.loads(zf.read("checkpoint.json"))
+        receipt = json.loads(zf.read("receipt.json"))
+        stored = [n for n in zf.namelist() if n.startswith("checkpoints/")]
+    assert (cp["seq"], cp["hash"]) == (receipt["seq"], receipt["hash"]) and len(stored) == 1
+    assert svc.verify_audit().anchor["latest"]["seq"] == receipt["seq"]  # and it is in the store
+    out = _run_verifier(path)
+    assert out.returncode == 0 and "signature valid" in out.stdout and svc.anchor.key_id in out.stdout, out.stdout
+    assert _run_verifier(path, "--public-key", public_key).returncode == 0
+    _, stranger = new_key_pem()
+    out = _run_verifier(path, "--public-key", stranger)
+    assert out.returncode == 1 and "not signed by the expected public key" in out.stdout
+
+
+def test_a_bundle_rewritten_with_recomputed_hashes_fails_its_signature(signed_bundle, tmp_path):
+    """Everything a forger can recompute (the manifest, the receipt's hash), the signature still
+    pins: checkpoint.json names the original receipt."""
+    import hashlib
+    import zipfile
+    from tests.test_export import rewrite
+
+    path, public_key = signed_bundle
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(path) as zf:
+        manifest = zf.read("manifest.json").replace("审计员小周".encode(), "别人".encode())
+        receipt = json.loads(zf.read("receipt.json"))
+    receipt["details"]["manifest_sha256"] = hashlib.sha256(manifest).hexdigest()
+    receipt["hash"] = audit.entry_hash(receipt["prev_hash"], {k: receipt[k] for k in (
+        "seq", "ts", "actor", "action", "document_id", "version", "details")})
+    rewrite(path, forged, lambda name, b: manifest if name == "manifest.json" else
+            (json.dumps(receipt, ensure_ascii=False).encode() if name == "receipt.json" else b))
+    out = _run_verifier(forged, "--public-key", public_key)
+    assert out.returncode == 1 and "does not sign this receipt" in out.stdout, out.stdout
+
+
+def test_without_the_cryptography_package_the_signature_is_not_passed_silently(signed_bundle):
+    path, _ = signed_bundle
+    out = _run_verifier(path, site=False)
+    assert out.returncode == 1 and "pip install cryptography" in out.stdout, out.stdout
