@@ -383,3 +383,29 @@ def test_without_the_cryptography_package_the_signature_is_not_passed_silently(s
     path, _ = signed_bundle
     out = _run_verifier(path, site=False)
     assert out.returncode == 1 and "pip install cryptography" in out.stdout, out.stdout
+
+
+def test_checkpoints_in_an_s3_bucket(config, tmp_path, s3_server):
+    """The same anchor with the checkpoints in a bucket (a moto S3 server on loopback): written
+    once (a second write of a name keeps the first object), listed by seq, tampering caught."""
+    pem, _ = new_key_pem()
+    (tmp_path / "audit.pem").write_bytes(pem)
+    bucket = s3_server.new_bucket()
+    s = open_docsvc({**config, "AUDIT_KEY_FILE": str(tmp_path / "audit.pem"),
+                     "AUDIT_CHECKPOINT_URL": f"s3://{bucket}/某公司/审计", "S3_ENDPOINT_URL": s3_server.endpoint})
+    try:
+        grow(s, 1)
+        first = s.write_checkpoint()
+        grow(s, 1)
+        second = s.write_checkpoint()
+        store = s.anchor.store
+        assert store.names() == [first.name, second.name] and store.location.startswith(f"s3://{bucket}/某公司/审计/")
+        store.put(first.name, b"{}")  # a name is never written twice
+        assert store.read(first.name) == first.to_bytes()
+        keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]]
+        assert all(k.startswith("某公司/审计/checkpoints/") for k in keys)
+        sql(s, "DELETE FROM audit_log WHERE seq > 3")
+        sql(s, "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_log WHERE seq = 3) WHERE id = 1")
+        assert kinds(s.verify_audit()) == [("checkpoint_beyond", 6)]
+    finally:
+        s.close()
