@@ -34,7 +34,8 @@ from docsvc.services.access import Guard
 from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
 from docsvc.services import background
-from docsvc.services.jobs import JobRunner, JobService
+from docsvc.services.anchoring import Anchor
+from docsvc.services.jobs import JobRunner, JobService, default_node_name
 from docsvc.services.reports import ReportService
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
@@ -54,6 +55,8 @@ class Docsvc:
     classifier: ClassifyService
     importer: Importer
     converter: LazyConverter
+    # Signed audit checkpoints outside the catalog (DOCSVC_AUDIT_KEY_FILE, …_CHECKPOINT_URL); None: off.
+    anchor: Anchor | None = None
     indexer: BackgroundIndexer | None = None
     job_runner: JobRunner | None = None
     # What "now" is for sign-in delays and lockouts; tests replace it instead of sleeping.
@@ -81,7 +84,8 @@ class Docsvc:
         return self.indexer
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
-        return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress, index=self.index)
+        return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress, index=self.index,
+                               anchor=self.anchor)
 
     def migrate_blobs(self, to_url: str, *, progress: Callable[[int], None] | None = None) -> integrity.MigrateReport:
         """Copy the archive's blobs into the store ``to_url`` names (then point DOCSVC_BLOB_URL at it)."""
@@ -93,7 +97,17 @@ class Docsvc:
         return integrity.migrate_blobs(self.catalog, self.blobs, target, progress=progress)
 
     def verify_audit(self):
-        return integrity.verify_audit(self.catalog)
+        return integrity.verify_audit(self.catalog, self.anchor)
+
+    def write_checkpoint(self):
+        """Sign and store a checkpoint of the audit chain's head now (None: nothing new since the
+        latest); InvalidInput when checkpoints are not configured."""
+        if self.anchor is None:
+            raise InvalidInput("未配置审计检查点：请设置 DOCSVC_AUDIT_KEY_FILE（docsvc audit keygen 生成）和 "
+                               "DOCSVC_AUDIT_CHECKPOINT_URL。",
+                               "Audit checkpoints are not configured: set DOCSVC_AUDIT_KEY_FILE (made by docsvc "
+                               "audit keygen) and DOCSVC_AUDIT_CHECKPOINT_URL.", field="DOCSVC_AUDIT_KEY_FILE")
+        return self.anchor.write(self.catalog)
 
     def gc(self, *, grace_s: float | None = None) -> list[str]:
         grace = self.settings["ORPHAN_GRACE_S"] if grace_s is None else grace_s
@@ -134,6 +148,9 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     except InvalidInput:
         catalog.dispose()
         raise
+    anchor = Anchor.from_settings(conf, node=conf["NODE_NAME"] or default_node_name())
+    if anchor is not None:
+        anchor.store.init()
     blobs = open_blob_store(conf)
     blobs.init()
     # The archive folder holds the default SQLite catalog even when the blobs are elsewhere.
@@ -161,7 +178,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     if migrate:
         templates.sync_shipped()
     return Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
-                  Importer(archive, index, classifier), converter)
+                  Importer(archive, index, classifier), converter, anchor)
 
 
 def open_blob_store(conf: Mapping[str, Any], url: str | None = None) -> BlobStore:

@@ -30,6 +30,20 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"not a positive whole number: {value!r}")
+    return number
+
+
+def _minutes_dividing_a_day(value: Any) -> int:
+    minutes = _positive_int(value)
+    if 1440 % minutes:
+        raise ValueError(f"must divide a day (1440 minutes): {value!r}")
+    return minutes
+
+
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:
     text = str(value).strip().lower()
     if text not in allowed:
@@ -133,6 +147,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_RETENTION_DAYS", 30, "已完成或失败的后台任务（以及不再出现的服务器节点）保留的天数，之后由每日任务清除。",
             "Days a finished or failed background job (and a server node no longer seen) is kept before the "
             "daily job forgets it.", int),
+    Setting("AUDIT_KEY_FILE", "", "审计检查点的 Ed25519 签名私钥文件（PEM，用 docsvc audit keygen 生成）。不要放在目录库或其所在磁盘上；"
+            "与 DOCSVC_AUDIT_CHECKPOINT_URL 同时设置即开启检查点。",
+            "Ed25519 private key file (PEM, made by docsvc audit keygen) that signs audit checkpoints. Keep it off "
+            "the catalog and its disk; set together with DOCSVC_AUDIT_CHECKPOINT_URL to turn checkpoints on."),
+    Setting("AUDIT_CHECKPOINT_URL", "", "审计检查点的存放处：file:///目录（应在目录库写入者无法改写的其他存储上）或 "
+            "s3://存储桶/前缀（建议开启对象锁定与默认保留期）。留空即不写检查点。",
+            "Where signed audit checkpoints are kept: file:///FOLDER (on storage the catalog's writers cannot "
+            "rewrite) or s3://BUCKET/PREFIX (object lock with a default retention recommended). Empty: no "
+            "checkpoints."),
+    Setting("AUDIT_CHECKPOINT_MINUTES", 10, "服务器每隔多少分钟签署一次审计检查点（链头有变化时；各服务器合计一次）；"
+            "须能整除一天（1440 分钟），如 5、10、15、60。",
+            "How often, in minutes, the servers sign an audit checkpoint (when the head moved; once across all "
+            "servers); must divide a day (1440 minutes), e.g. 5, 10, 15, 60.", _minutes_dividing_a_day),
     Setting("HOST", "127.0.0.1", "`docsvc serve` 监听的地址。", "Address `docsvc serve` listens on."),
     Setting("PORT", 5000, "`docsvc serve` 监听的端口。", "Port `docsvc serve` listens on.", int),
     Setting("THREADS", 8, "Web 服务器每个进程的工作线程数。", "Web server threads per worker process.", int),
@@ -150,9 +177,9 @@ SETTINGS: tuple[Setting, ...] = (
             "over HTTPS through a trusted proxy (DOCSVC_PROXIES) gets Secure cookies whatever this says.", _bool),
     Setting("SESSION_IDLE_MINUTES", 60, "登录会话闲置多少分钟后失效（需重新登录）；各台服务器一致生效。",
             "Minutes without a request after which a sign-in session ends (sign in again); holds on every "
-            "server.", int),
+            "server.", _positive_int),
     Setting("SESSION_MAX_HOURS", 8, "登录会话最长有效小时数，无论是否活跃，到期须重新登录。",
-            "Hours after signing in at which a session ends however active it is.", int),
+            "Hours after signing in at which a session ends however active it is.", _positive_int),
     Setting("SECRET_KEY", "", "会话签名密钥；留空则生成一个随机密钥并保存在目录库中，共用同一目录库的各台服务器都使用它。",
             "Session signing key; empty means a random key generated once and kept in the catalog, so every "
             "server sharing the catalog signs alike."),

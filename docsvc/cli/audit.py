@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 
 import click
@@ -11,6 +12,7 @@ import click
 from docsvc import errors
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx
 from docsvc.cli.doc import summary
+from docsvc.core.checkpoints import key_id, new_key_pem
 from docsvc.core.model import AuditAction, parse_date
 
 @cli.group()
@@ -23,16 +25,82 @@ def audit() -> None:
 @pass_ctx
 @handled
 def audit_verify(ctx: Context, as_json: bool) -> None:
-    """校验审计哈希链，指出第一条异常记录 / verify the hash chain."""
+    """校验审计哈希链及签名检查点，逐条指出异常记录 / verify the hash chain against the signed checkpoints."""
     result = ctx.svc.verify_audit()
     if as_json:
         emit_json(result.to_dict())
-    elif result.ok:
-        click.echo(f"审计链完整：共 {result.checked} 条记录 / OK: {result.checked} entries verified.")
     else:
-        click.echo(f"审计链异常：{result.reason_zh}\nAudit chain BROKEN: {result.reason_en}")
+        if result.ok:
+            click.echo(f"审计链完整：共 {result.checked} 条记录 / OK: {result.checked} entries verified.")
+        else:
+            click.echo("审计链异常 / Audit chain BROKEN:")
+            for p in result.problems:
+                click.echo(f"  #{p.seq if p.seq is not None else '-'}  {p.zh}\n          {p.en}")
+            if result.more_problems:
+                click.echo(f"  …另有 {result.more_problems} 处 / {result.more_problems} more")
+        click.echo(_anchor_line(result.anchor))
     if not result.ok:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _anchor_line(anchor: dict | None) -> str:
+    if anchor is None:
+        return ("提示：未配置签名检查点，能改写目录库的人可以不被发现地截断或重写审计链（见 DOCSVC_AUDIT_KEY_FILE）。\n"
+                "Note: no signed checkpoints are configured; whoever can write the catalog could truncate or rewrite "
+                "the chain unnoticed (see DOCSVC_AUDIT_KEY_FILE).")
+    latest = anchor["latest"]
+    if latest is None:
+        return (f"检查点：{anchor['location']} 中尚无有效检查点（密钥 {anchor['key_id']}）；运行 docsvc audit checkpoint。\n"
+                f"Checkpoints: none valid yet in {anchor['location']} (key {anchor['key_id']}); run docsvc audit checkpoint.")
+    return (f"检查点：最新为第 {latest['seq']} 条（{latest['ts']} 由 {latest['node']} 签署，密钥 {anchor['key_id']}），"
+            f"其后 {anchor['entries_after_latest']} 条仅受哈希链保护。\n"
+            f"Checkpoints: the latest is at entry {latest['seq']} (signed {latest['ts']} by {latest['node']}, key "
+            f"{anchor['key_id']}); the {anchor['entries_after_latest']} entries after it are protected by the chain only.")
+
+
+@audit.command("checkpoint")
+@json_option
+@pass_ctx
+@handled
+def audit_checkpoint(ctx: Context, as_json: bool) -> None:
+    """立即签署并保存审计链头的检查点 / sign and store a checkpoint of the chain's head now."""
+    cp = ctx.svc.write_checkpoint()
+    location = ctx.svc.anchor.store.location
+    if as_json:
+        emit_json({"written": cp is not None, "location": location,
+                   **({"name": cp.name, **cp.to_dict()} if cp else {})})
+    elif cp is None:
+        click.echo("链头自最新检查点以来没有变化，未写入新检查点。/ The head has not moved since the latest checkpoint; "
+                   "nothing written.")
+    else:
+        click.echo(f"已签署检查点：第 {cp.seq} 条，哈希 {cp.hash}\n  {location}/{cp.name}\n"
+                   f"Checkpoint signed at entry {cp.seq}.")
+
+
+@audit.command("keygen")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+@pass_ctx
+@handled
+def audit_keygen(ctx: Context, path: str, as_json: bool) -> None:
+    """生成审计检查点的 Ed25519 签名密钥（文件权限 0600，不覆盖已有文件）/ make a checkpoint signing key."""
+    pem, public_key = new_key_pem()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+    except FileExistsError:
+        raise errors.InvalidInput(f"“{path}”已存在，未覆盖。", f"'{path}' exists already; not overwritten.",
+                                  field="path") from None
+    except OSError as exc:
+        raise errors.InvalidInput(f"无法写入“{path}”：{exc.strerror or exc}。", f"Cannot write '{path}': {exc.strerror or exc}.",
+                                  field="path") from None
+    if as_json:
+        emit_json({"path": path, "public_key": public_key, "key_id": key_id(public_key)})
+        return
+    click.echo(f"已生成签名密钥 {path}（公钥 {public_key}，指纹 {key_id(public_key)}）。\n"
+               f"请设置 DOCSVC_AUDIT_KEY_FILE={path}，并把公钥交给审计员以便核对审计包。\n"
+               f"Key written to {path}. Set DOCSVC_AUDIT_KEY_FILE to it and give auditors the public key above.")
 
 
 @audit.command("log")

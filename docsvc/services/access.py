@@ -501,7 +501,7 @@ class Guard:
             self._readable(scope.document_id, "export_bundle")
         readable = {d.id: d for d in docs if can_read(self.p, d)}
         return export.write_bundle(self.svc.catalog, self.svc.blobs, scope, out, actor=self.p.username,
-                                   documents=readable)
+                                   documents=readable, anchor=self.svc.anchor)
 
     # -- system -----------------------------------------------------------------------------
     def health(self) -> Health:

@@ -8,6 +8,8 @@
   recorded once per due date (``review_reminders`` and a ``review.reminded`` audit entry); the
   dashboard and the health page count the ones still open.
 - ``orphans.sweep`` (hourly): ``Docsvc.gc()``, unreferenced blobs past ORPHAN_GRACE_S.
+- ``audit.checkpoint`` (every DOCSVC_AUDIT_CHECKPOINT_MINUTES, when checkpoints are configured): a
+  signed checkpoint of the audit chain's head, kept outside the catalog (docsvc.services.anchoring).
 - ``jobs.prune`` (daily): finished jobs, and nodes not seen, older than JOB_RETENTION_DAYS, so the
   queue table holds what is current, not every job ever run; and sign-in sessions ended or unused
   for a day.
@@ -28,6 +30,7 @@ from docsvc.adapters.jobs import Job, JobStore
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import AuditAction, Version, iso
 from docsvc.errors import InvalidContent, InvalidInput, NotFound, Unavailable
+from docsvc.services.anchoring import CHECKPOINT_JOB
 from docsvc.services.jobs import JobContext, JobService
 
 if TYPE_CHECKING:
@@ -55,7 +58,15 @@ def job_service(svc: Docsvc) -> JobService:
     jobs.every(REVIEW_REMINDERS, REVIEW_REMINDERS, dt.timedelta(days=1))
     jobs.every(ORPHANS_SWEEP, ORPHANS_SWEEP, dt.timedelta(hours=1))
     jobs.every(JOBS_PRUNE, JOBS_PRUNE, dt.timedelta(days=1))
+    if svc.anchor is not None:
+        jobs.register(CHECKPOINT_JOB, lambda ctx: checkpoint(svc))
+        jobs.every(CHECKPOINT_JOB, CHECKPOINT_JOB, dt.timedelta(minutes=svc.settings["AUDIT_CHECKPOINT_MINUTES"]))
     return jobs
+
+
+def checkpoint(svc: Docsvc) -> dict[str, Any]:
+    cp = svc.write_checkpoint()
+    return {"written": cp is not None, **({"seq": cp.seq, "hash": cp.hash, "name": cp.name} if cp else {})}
 
 
 # -- rendition.pdf ------------------------------------------------------------------------------

@@ -8,7 +8,11 @@ library only) and ``receipt.json``.
 Making a bundle is itself an audit event (``exported``). Its details carry the manifest's
 SHA-256, and the entry is written (committed) before the bundle is handed out, so the live
 chain vouches for the manifest: receipt.json is that entry, kept outside the manifest because
-it names the manifest's hash.
+it names the manifest's hash. When audit checkpoints are configured (docsvc.services.anchoring),
+a checkpoint is signed at that very entry and shipped as checkpoint.json: the signature covers
+the receipt's hash, which covers the manifest, which covers every file, so the bundle can be
+checked against the installation's public key without access to the live log. The stored
+checkpoints at entries the bundle holds are included too (``checkpoints/``).
 
 Paths inside the ZIP are made by docsvc (``documents/<id>/v<n>.<ext>``), never from uploaded
 filenames, so unpacking a bundle cannot write outside its folder.
@@ -31,6 +35,7 @@ from docsvc.core.audit import canonical_json
 from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT
 from docsvc.core.model import AuditAction, Document, iso, utcnow
 from docsvc.errors import InvalidInput, NotFound
+from docsvc.services.anchoring import Anchor
 
 FORMAT = "docsvc-audit-bundle/1"
 _EXT = {DOCX: "docx", PDF: "pdf", TEXT: "txt", MARKDOWN: "md", CSV: "csv"}
@@ -50,6 +55,10 @@ documents/<id>/     元数据、版本来源与每个版本的原始字节 / met
 receipt.json        本次导出的审计记录，含清单的 SHA-256 / the "exported" audit entry naming
                     the manifest's SHA-256: compare it with the live log
                     (docsvc audit log --action exported)
+checkpoint.json     （开启检查点时）对导出记录的 Ed25519 签名 / when checkpoints are on: the
+                    Ed25519-signed checkpoint at the receipt. Check it against the public key
+                    the operator gave you: python verify_bundle.py --public-key HEX
+                    (签名校验需要 pip install cryptography / needs the cryptography package)
 """
 
 
@@ -105,9 +114,10 @@ def verifier_source() -> bytes:
 
 
 def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out: IO[bytes], *,
-                 actor: str, documents: dict[int, Document]) -> BundleSummary:
+                 actor: str, documents: dict[int, Document], anchor: Anchor | None = None) -> BundleSummary:
     """Write the bundle to ``out`` (a seekable binary file). ``documents`` maps the ids the caller
-    has already checked access to; versions of other documents are left out."""
+    has already checked access to; versions of other documents are left out. With ``anchor``,
+    the receipt is signed (checkpoint.json)."""
     scope.validate()
     files: list[dict[str, Any]] = []
     audit_filter = reports.AuditFilter(document_id=scope.document_id, since=scope.since, until=scope.until)
@@ -141,6 +151,9 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
                                 "versions": [{"number": v["number"], "sha256": v["sha256"], "path": v["path"]}
                                              for v in listed]})
         put("audit/entries.jsonl", "".join(canonical_json(e.to_dict()) + "\n" for e in entries).encode("utf-8"))
+        if anchor is not None:
+            for name, data in anchor.checkpoints_in({e.seq for e in entries}):
+                put(f"checkpoints/{name}", data)
         manifest = {
             "format": FORMAT,
             "generated_at": iso(utcnow()),
@@ -156,6 +169,9 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
                                    'document_id, version, details}))'},
             "files": files,
         }
+        if anchor is not None:
+            manifest["anchor"] = {"public_key": anchor.public_key, "key_id": anchor.key_id,
+                                  "algorithm": "Ed25519 over canonical_json(checkpoint without its signature)"}
         manifest_bytes = _json(manifest)
         zf.writestr(_info("manifest.json"), manifest_bytes)
         manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
@@ -166,6 +182,10 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
                                                "manifest_sha256": manifest_sha, "files": len(files),
                                                "versions": len(chosen), "audit_entries": len(entries)})
         zf.writestr(_info("receipt.json"), _json(receipt.to_dict()))
+        if anchor is not None:
+            # None: a periodic checkpoint signed this very entry first; ship that one.
+            checkpoint = anchor.write(catalog, at=(receipt.seq, receipt.hash)) or anchor.latest(at_most=receipt.seq)[1]
+            zf.writestr(_info("checkpoint.json"), checkpoint.to_bytes())
     return BundleSummary(scope, len(doc_listing), len(chosen), len(entries), manifest_sha, receipt.seq,
                          scope.filename())
 

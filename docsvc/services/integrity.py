@@ -10,6 +10,7 @@ from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import audit
 from docsvc.core.blobs import BlobStore
 from docsvc.errors import Corrupted, DocsvcError, NotFound
+from docsvc.services.anchoring import Anchor
 from docsvc.services.search import DriftReport, IndexService
 
 
@@ -62,12 +63,15 @@ class CheckReport:
                 "audit": self.audit.to_dict() if self.audit else None}
 
 
-def verify_audit(catalog: SqlCatalog) -> audit.VerifyResult:
-    return audit.verify(catalog.audit_rows(), catalog.audit_head())
+def verify_audit(catalog: SqlCatalog, anchor: Anchor | None = None) -> audit.VerifyResult:
+    """The chain walked from the genesis, then compared with the signed checkpoints (if any)."""
+    result = audit.verify(catalog.audit_rows(), catalog.audit_head())
+    return anchor.check(catalog, result) if anchor is not None else result
 
 
 def check(catalog: SqlCatalog, blobs: BlobStore, *, orphan_grace_s: float,
-          progress: Callable[[int], None] | None = None, index: IndexService | None = None) -> CheckReport:
+          progress: Callable[[int], None] | None = None, index: IndexService | None = None,
+          anchor: Anchor | None = None) -> CheckReport:
     problems: list[Problem] = []
     if index is not None:
         try:
@@ -121,10 +125,9 @@ def check(catalog: SqlCatalog, blobs: BlobStore, *, orphan_grace_s: float,
                                 f"中断的写入留下的残余 {leftover.name}（可用 docsvc gc 清理）。",
                                 f"Leftover {leftover.name} of an interrupted write (`docsvc gc` removes it).",
                                 leftover.name))
-    result = verify_audit(catalog)
-    if not result.ok:
-        problems.append(Problem(ProblemKind.AUDIT_CHAIN, result.reason_zh, result.reason_en,
-                                str(result.broken_seq)))
+    result = verify_audit(catalog, anchor)
+    problems += [Problem(ProblemKind.AUDIT_CHAIN, p.zh, p.en, "" if p.seq is None else str(p.seq))
+                 for p in result.problems]
     stats = {**catalog.counts(), "blobs": len(stored), "blobs_verified": verified}
     return CheckReport(problems, stats, result)
 

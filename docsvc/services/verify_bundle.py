@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Verify a docsvc audit bundle without docsvc: standard library only, Python 3.8+.
+"""Verify a docsvc audit bundle without docsvc: Python 3.8+, standard library (plus the
+``cryptography`` package for the signature of checkpoint.json, when the bundle has one).
 
     python verify_bundle.py BUNDLE.zip       # or, inside an unpacked bundle:  python verify_bundle.py
+    python verify_bundle.py BUNDLE.zip --public-key HEX   # the key the operator gave you
 
 Checks, and prints OK or the first problems found (exit status 0 or 1):
 1. every file listed in manifest.json exists and has the SHA-256 recorded there, and no other
@@ -12,7 +14,12 @@ Checks, and prints OK or the first problems found (exit status 0 or 1):
    a date range holds a contiguous segment, so a missing seq there is an error too;
 4. receipt.json (the "exported" audit entry written when the bundle was made) is a well-formed
    entry whose details name this manifest's SHA-256. Compare that entry with the live audit log
-   (docsvc audit log --action exported) to tie the bundle to the archive's chain.
+   (docsvc audit log --action exported) to tie the bundle to the archive's chain;
+5. checkpoint.json (when the installation signs checkpoints): a valid Ed25519 signature, by the
+   key given with --public-key (else the one the manifest names: then compare its fingerprint,
+   printed, with the one the operator publishes), over the receipt's seq and hash. The signature
+   covers the receipt, which names the manifest, which covers every file. Checkpoints in
+   checkpoints/ are checked the same way against the entries of the bundle at their seq.
 
 校验 docsvc 审计包（仅需 Python 标准库）：文件哈希、版本内容哈希、审计链片段、导出回执。
 """
@@ -23,7 +30,8 @@ import os
 import sys
 import zipfile
 
-OUTSIDE_MANIFEST = {"manifest.json", "receipt.json"}
+OUTSIDE_MANIFEST = {"manifest.json", "receipt.json", "checkpoint.json"}
+CHECKPOINT_FORMAT = "docsvc-audit-checkpoint/1"
 
 
 def canonical_json(value):
@@ -60,7 +68,33 @@ class Bundle:
             return fh.read()
 
 
-def verify(path):
+def checkpoint_problem(cp, public_key):
+    """None when ``cp`` (a parsed checkpoint.json) is validly signed by ``public_key`` (hex)."""
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError:
+        return ("无法校验检查点签名：请先安装 cryptography（pip install cryptography）/ cannot check the checkpoint "
+                "signature: install the cryptography package (pip install cryptography)")
+    if not isinstance(cp, dict) or cp.get("format") != CHECKPOINT_FORMAT:
+        return "不是检查点 / not a checkpoint"
+    if cp.get("public_key") != public_key:
+        return "不是由指定公钥签署 / not signed by the expected public key"
+    body = {k: cp.get(k) for k in ("format", "seq", "hash", "ts", "node", "public_key")}
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
+            bytes.fromhex(cp.get("signature", "")), canonical_json(body).encode("utf-8"))
+    except (InvalidSignature, ValueError, TypeError):
+        return "签名无效 / invalid signature"
+    return None
+
+
+def key_id(public_key):
+    return hashlib.sha256(bytes.fromhex(public_key)).hexdigest()[:16]
+
+
+def verify(path, public_key=None, notes=None):
+    notes = [] if notes is None else notes
     problems = []
     b = Bundle(path)
     names = b.names()
@@ -112,6 +146,7 @@ def verify(path):
         problems.append("审计记录条数不符 / audit entry count differs: manifest %s, found %s" % (expected, len(entries)))
 
     # 4. the receipt
+    receipt = None
     if "receipt.json" in names:
         receipt = json.loads(b.read("receipt.json").decode("utf-8"))
         if entry_hash(receipt) != receipt.get("hash"):
@@ -120,14 +155,60 @@ def verify(path):
             problems.append("导出回执与清单不符 / receipt.json does not name this manifest")
     else:
         problems.append("导出回执缺失 / receipt.json is missing")
+
+    # 5. the signed checkpoints
+    anchor = manifest.get("anchor")
+    key = public_key or (anchor or {}).get("public_key")
+    if anchor is None and "checkpoint.json" not in names:
+        if public_key:
+            problems.append("审计包没有签名检查点 / the bundle has no signed checkpoint (checkpoint.json)")
+        else:
+            notes.append("未签名：安装未开启审计检查点，审计包仅由哈希校验 / not signed: the installation does not "
+                         "sign audit checkpoints, so the bundle is checked by its hashes only")
+        return problems
+    if "checkpoint.json" not in names:
+        problems.append("签名检查点缺失 / checkpoint.json is missing")
+        return problems
+    if public_key and anchor and anchor.get("public_key") != public_key:
+        problems.append("清单中的公钥与指定公钥不同 / the manifest names another public key than the one given")
+    cp = json.loads(b.read("checkpoint.json").decode("utf-8"))
+    why = checkpoint_problem(cp, key)
+    if why:
+        problems.append("签名检查点未通过 / checkpoint.json: " + why)
+    elif receipt is not None and (cp.get("seq"), cp.get("hash")) != (receipt.get("seq"), receipt.get("hash")):
+        problems.append("签名检查点与导出回执不符 / checkpoint.json does not sign this receipt")
+    by_seq = {e["seq"]: e for e in entries}
+    for name in sorted(n for n in names if n.startswith("checkpoints/")):
+        other = json.loads(b.read(name).decode("utf-8"))
+        why = checkpoint_problem(other, key)
+        entry = by_seq.get(other.get("seq") if isinstance(other, dict) else None)
+        if why:
+            problems.append("检查点 %s 未通过 / checkpoint %s: %s" % (name, name, why))
+        elif entry is not None and entry["hash"] != other.get("hash"):
+            problems.append("审计记录 %s 与签名检查点不符 / audit entry %s differs from the signed checkpoint %s"
+                            % (other["seq"], other["seq"], name))
+    if not problems:
+        notes.append("签名有效：公钥指纹 %s%s / signature valid: public key fingerprint %s%s" % (
+            key_id(key), "（已核对指定公钥）" if public_key else "（请与运营方公布的指纹核对）", key_id(key),
+            " (the key you gave)" if public_key else " (compare it with the one the operator publishes)"))
     return problems
 
 
 def main(argv):
-    path = argv[1] if len(argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    args = list(argv[1:])
+    public_key = None
+    if "--public-key" in args:
+        i = args.index("--public-key")
+        if i + 1 >= len(args):
+            print("用法 / usage: verify_bundle.py [BUNDLE] [--public-key HEX]")
+            return 2
+        public_key = args[i + 1].strip().lower()
+        del args[i:i + 2]
+    path = args[0] if args else os.path.dirname(os.path.abspath(__file__))
+    notes = []
     try:
-        problems = verify(path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        problems = verify(path, public_key, notes)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         problems = ["无法读取审计包 / cannot read the bundle: %s: %s" % (type(exc).__name__, exc)]
     if problems:
         print("校验失败 / FAILED")
@@ -135,6 +216,8 @@ def main(argv):
             print("  - " + p)
         return 1
     print("校验通过 / OK")
+    for n in notes:
+        print("  " + n)
     return 0
 
 

@@ -99,7 +99,21 @@ SCHEMAS: dict[str, Any] = {
         "events": {"type": "array", "items": _ref("AuditEntry")}}},
     "VerifyResult": {"type": "object", "properties": {
         "ok": {"type": "boolean"}, "checked": {"type": "integer"}, "broken_seq": {"type": ["integer", "null"]},
-        "reason": {"type": "string"}, "reason_en": {"type": "string"}}},
+        "reason": {"type": "string"}, "reason_en": {"type": "string"},
+        # Every problem found, each naming its entry (docsvc.core.audit.ChainProblem).
+        "problems": {"type": "array", "items": {"type": "object", "properties": {
+            "kind": {"type": "string", "enum": ["missing", "duplicate", "unreadable", "link", "altered",
+                                                "head_missing", "head_mismatch", "checkpoint_mismatch",
+                                                "checkpoint_beyond", "checkpoint_invalid"]},
+            "seq": {"type": ["integer", "null"]}, "message": {"type": "string"}, "message_en": {"type": "string"}}}},
+        "more_problems": {"type": "integer"},
+        # The signed checkpoints compared (null: checkpoints are not configured).
+        "anchor": {"type": ["object", "null"], "properties": {
+            "location": {"type": "string"}, "key_id": {"type": "string"}, "public_key": {"type": "string"},
+            "checkpoints": {"type": "integer"}, "entries_after_latest": {"type": ["integer", "null"]},
+            "latest": {"type": ["object", "null"], "properties": {
+                "seq": {"type": "integer"}, "hash": {"type": "string"}, "ts": {"type": "string"},
+                "node": {"type": "string"}, "name": {"type": "string"}}}}}}},
     "Comparison": {"type": "object", "properties": {
         "document_id": {"type": "integer"}, "a": {"type": "integer"}, "b": {"type": "integer"},
         "changed": {"type": "integer"}, "deleted": {"type": "integer"}, "inserted": {"type": "integer"},

@@ -41,8 +41,19 @@ def verify():
     if result.ok:
         flash(pick(InvalidInput(f"审计链完整：已校验 {result.checked} 条记录。",
                                 f"The audit chain is intact: {result.checked} entries verified.")), "ok")
-    else:
-        flash(pick(InvalidInput(f"审计链异常：{result.reason_zh}", f"Audit chain BROKEN: {result.reason_en}")), "error")
+    for p in result.problems:
+        flash(pick(InvalidInput(f"审计链异常（第 {p.seq} 条）：{p.zh}" if p.seq is not None else f"审计链异常：{p.zh}",
+                                f"Audit chain BROKEN (entry {p.seq}): {p.en}" if p.seq is not None
+                                else f"Audit chain BROKEN: {p.en}")), "error")
+    latest = (result.anchor or {}).get("latest")
+    if result.anchor is None:
+        flash(pick(InvalidInput("未配置签名检查点：能改写目录库的人可以不被发现地截断或重写审计链（见 DOCSVC_AUDIT_KEY_FILE）。",
+                                "No signed checkpoints are configured: whoever can write the catalog could truncate "
+                                "or rewrite the chain unnoticed (see DOCSVC_AUDIT_KEY_FILE).")), "error")
+    elif latest:
+        flash(pick(InvalidInput(f"最新签名检查点：第 {latest['seq']} 条（{latest['ts'][:19]}，密钥 {result.anchor['key_id']}）。",
+                                f"Latest signed checkpoint: entry {latest['seq']} ({latest['ts'][:19]}, key "
+                                f"{result.anchor['key_id']}).")), "ok")
     return redirect(url_for("ui_audit.audit_log"))
 
 
