@@ -271,7 +271,10 @@ class IndexService:
         finally:
             done.set()
             keeper.join()
-            self.catalog.release_outbox(lease.owner)  # what the stream did not commit: anyone's now
+            # What the stream did not commit is anyone's now; with the database away, it is
+            # once the lease runs out (and the error that ended the import is the one to report).
+            with contextlib.suppress(DocsvcError):
+                self.catalog.release_outbox(lease.owner)
 
     def _keep_lease(self, lease: OutboxLease, done: threading.Event) -> None:
         """Renew the import's lease on its outbox rows every third of it until ``done``. If this
@@ -279,8 +282,8 @@ class IndexService:
         while not done.wait(lease.seconds / 3):
             try:
                 self.catalog.renew_outbox_lease(lease)
-            except Exception:  # noqa: BLE001 - the database is away: try again; if the lease runs out meanwhile, others index them
-                pass
+            except DocsvcError:
+                pass  # the database is away: try again; if the lease runs out meanwhile, others index them
 
     # -- rebuild ------------------------------------------------------------------------
     def rebuild(self, *, chunk: int = REBUILD_CHUNK, procs: int = 1, resume: bool = True,
