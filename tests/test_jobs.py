@@ -571,7 +571,7 @@ def test_finished_jobs_and_silent_nodes_are_forgotten_after_the_retention(config
         recent, _ = jobs.enqueue("test.echo", {"n": 2}, actor="张伟")
         jobs.tick()
         prunes = [j for j in iter(jobs.run_next, None) if j.kind == background.JOBS_PRUNE]
-        assert len(prunes) == 1 and prunes[0].result == {"jobs": 1, "nodes": 1}
+        assert len(prunes) == 1 and prunes[0].result == {"jobs": 1, "nodes": 1, "sessions": 0}
         assert jobs.store.get(old.id) is None and jobs.store.get(recent.id).state == JobState.DONE
         assert "gone-node" not in [n.name for n in jobs.store.nodes()]
     finally:
