@@ -409,3 +409,13 @@ def test_checkpoints_in_an_s3_bucket(config, tmp_path, s3_server):
         assert kinds(s.verify_audit()) == [("checkpoint_beyond", 6)]
     finally:
         s.close()
+
+
+def test_the_log_is_still_listed_with_an_unreadable_row(plain, config):
+    """Listing the log (CLI, API, the audit page) shows a hand-edited row as what it is."""
+    sql(plain, "UPDATE audit_log SET details = '{不是 JSON' WHERE seq = 4")
+    entry = list(plain.catalog.audit_entries())[3]
+    assert entry.seq == 4 and entry.details == {"unreadable": "{不是 JSON"}
+    out = CliRunner().invoke(cli, ["audit", "log", "--format", "json"],
+                             env={f"DOCSVC_{k}": str(v) for k, v in config.items()})
+    assert out.exit_code == 0 and "不是 JSON" in out.output

@@ -354,9 +354,20 @@ def _template(row: Mapping[str, Any]) -> TemplateRecord:
                           json.loads(row["lint"]), _utc(row["created_at"]), row["created_by"])
 
 
-def _entry(row: Mapping[str, Any]) -> audit.AuditEntry:
+def _entry(row: Mapping[str, Any], *, strict: bool = False) -> audit.AuditEntry:
+    """An audit row as an entry. Details that are not a JSON object (a row someone edited by hand)
+    are shown as what they are, so listing the log never fails on them (``strict``: raise
+    ValueError instead; verification names such rows, see :func:`_entry_or_unreadable`)."""
+    try:
+        details = json.loads(row["details"])
+        if not isinstance(details, dict):
+            raise ValueError("details is not a JSON object")
+    except (ValueError, TypeError):
+        if strict:
+            raise
+        details = {"unreadable": str(row["details"])[:500]}
     return audit.AuditEntry(row["seq"], row["ts"], row["actor"], row["action"], row["document_id"],
-                            row["version"], json.loads(row["details"]), row["prev_hash"], row["hash"])
+                            row["version"], details, row["prev_hash"], row["hash"])
 
 
 def _tampered(zh: str, en: str) -> Corrupted:
@@ -367,9 +378,9 @@ def _tampered(zh: str, en: str) -> Corrupted:
 
 def _entry_or_unreadable(row: Mapping[str, Any]) -> audit.AuditEntry | audit.Unreadable:
     try:
-        entry = _entry(row)
-        if not isinstance(entry.details, dict) or not isinstance(entry.ts, str):
-            raise ValueError("details is not a JSON object" if isinstance(entry.ts, str) else "ts is not text")
+        entry = _entry(row, strict=True)
+        if not isinstance(entry.ts, str):
+            raise ValueError("ts is not text")
         return entry
     except (ValueError, TypeError) as exc:
         return audit.Unreadable(row["seq"], f"{type(exc).__name__}: {str(exc)[:200]}")
