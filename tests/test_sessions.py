@@ -261,3 +261,39 @@ def test_sessions_over_a_day_old_are_forgotten(two):
     clock.advance(hours=25)
     assert svc.users.forget_sessions(older_than=dt.timedelta(days=1)) == 2  # the ended one and the idle one
     assert svc.users.principal_for_session(svc.users.get("wang").id, kept) is None
+
+
+def test_ending_all_sessions_from_the_account_page_the_admin_page_and_the_cli(two, config):
+    from click.testing import CliRunner
+
+    from docsvc.cli import cli
+
+    svc, a, b, _ = two
+    # 王芳 herself, on the second server: every copy ends, this one too.
+    resp = b.post("/account", data={"action": "end_sessions", "csrf_token": csrf_of(b.get("/account"))})
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    assert not _signed_in(a) and not _signed_in(b)
+    # An administrator, on the user's page.
+    svc.users.login("wang", PASSWORD)
+    svc.users.login("wang", PASSWORD)
+    root = a.application.test_client()
+    root.post("/login", data={"username": "root", "password": PASSWORD, "csrf_token": csrf_of(root.get("/login"))})
+    page = root.get("/admin/users/wang").data.decode()
+    assert "当前打开的会话：2 个" in page
+    resp = root.post("/admin/users/wang", data={"action": "end_sessions", "csrf_token": csrf_of(root.get("/"))})
+    assert resp.status_code == 302 and svc.users.open_sessions("wang") == 0
+    # The command line.
+    svc.users.login("wang", PASSWORD)
+    out = CliRunner().invoke(cli, ["--as", "管理员", "user", "signout", "wang"],
+                             env={f"DOCSVC_{k}": str(v) for k, v in config.items()})
+    assert out.exit_code == 0 and "1 session(s) ended" in out.output
+    ended = [e for e in svc.catalog.audit_entries(actions=["sessions.ended"])]
+    assert [(e.actor, e.details["sessions_ended"]) for e in ended] == [("wang", 1), ("root", 2), ("管理员", 1)]
+
+
+def test_only_administrators_end_someone_elses_sessions(world):
+    from docsvc.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        world.guard("alice").end_sessions("bob")
+    assert world.guard("alice").end_sessions("alice") == 0

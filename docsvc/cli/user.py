@@ -1,4 +1,4 @@
-"""docsvc user add | list | set-role | token | passwd | unlock.
+"""docsvc user add | list | set-role | token | passwd | unlock | signout.
 
 These are operator commands: whoever runs them already holds the archive folder and the
 database, so they act directly (every change is still an audit entry, with ``--as`` as actor).
@@ -125,3 +125,13 @@ def user_unlock(ctx: Context, username: str | None, address: str | None) -> None
     lifted = ctx.svc.users.unlock(actor=ctx.actor, username=username, address=address)
     who = username or address
     click.echo(f"已解除 {who} 的登录锁定 / lock lifted." if lifted else f"{who} 没有被锁定 / {who} was not locked.")
+
+
+@user.command("signout")
+@click.argument("username")
+@pass_ctx
+@handled
+def user_signout(ctx: Context, username: str) -> None:
+    """结束该用户在所有设备上的登录会话（记入审计日志）/ end every sign-in session of a user (audited)."""
+    n = ctx.svc.users.end_sessions(username, actor=ctx.actor)
+    click.echo(f"已结束 {username} 的 {n} 个登录会话 / {n} session(s) ended.")

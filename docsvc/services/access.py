@@ -553,6 +553,16 @@ class Guard:
         self.require(Permission.MANAGE_USERS, "unlock_user")
         return self.svc.users.unlock(actor=self.p.username, username=username)
 
+    def open_sessions(self, username: str) -> int:
+        self.require(Permission.MANAGE_USERS, "read_user")
+        return self.svc.users.open_sessions(username)
+
+    def end_sessions(self, username: str) -> int:
+        """End every sign-in session of ``username`` (an administrator's, or one's own)."""
+        if username != self.p.username:
+            self.require(Permission.MANAGE_USERS, "end_sessions")
+        return self.svc.users.end_sessions(username, actor=self.p.username)
+
     def issue_token(self, username: str, name: str) -> IssuedToken:
         if username != self.p.username:
             self.require(Permission.MANAGE_USERS, "issue_token")

@@ -102,6 +102,7 @@ class AccountAction(StrEnum):
     LOGIN_LOCKED = "login.locked"  # a burst of failures locked an account or an address
     UNLOCKED = "login.unlocked"  # an administrator lifted such a lock
     LOGOUT = "logout"
+    SESSIONS_ENDED = "sessions.ended"  # every session of an account ended on request (lost device)
 
     @property
     def zh(self) -> str:
@@ -124,6 +125,7 @@ _ACCOUNT_LABELS = {
     AccountAction.LOGIN_LOCKED: ("登录失败过多，已锁定", "Locked after failed sign-ins"),
     AccountAction.UNLOCKED: ("解除登录锁定", "Sign-in lock lifted"),
     AccountAction.LOGOUT: ("退出", "Signed out"),
+    AccountAction.SESSIONS_ENDED: ("结束全部登录会话", "All sessions ended"),
 }
 
 
@@ -135,6 +137,7 @@ class SessionEnd(StrEnum):
     ROLE_CHANGED = "role_changed"
     DISABLED = "disabled"
     LOCKED = "locked"  # failed sign-ins locked the account: whoever holds a session may be the guesser
+    ENDED = "ended"  # the user, or an administrator, ended every session of the account
     IDLE = "idle"
     EXPIRED = "expired"
 
@@ -627,6 +630,16 @@ class UserService:
                 else:
                     db.touch_session(conn, session_id, now)
         return principal
+
+    def end_sessions(self, username: str, *, actor: str) -> int:
+        """End every session of ``username`` at once (a lost laptop, a shared computer); audited.
+        Returns how many were open."""
+        with self.catalog.transaction() as tx:
+            row = self._locked(tx, username)
+            ended = db.end_sessions_of(tx.conn, row["id"], SessionEnd.ENDED, self.clock())
+            tx.append_audit(actor, AccountAction.SESSIONS_ENDED,
+                            details={"username": row["username"], "sessions_ended": ended})
+        return ended
 
     def open_sessions(self, username: str) -> int:
         """How many sessions of ``username`` are open now (not ended, not idled out)."""

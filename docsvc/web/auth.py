@@ -156,6 +156,11 @@ def account():
                 session.clear()
                 flash(pick(InvalidInput("密码已修改，请用新密码重新登录。", "Password changed; sign in with the new one.")))
                 return redirect(url_for("auth.login"))
+            if form.get("action") == "end_sessions":  # e.g. signed in on a computer left behind
+                gd.end_sessions(gd.p.username)
+                session.clear()
+                flash(pick(InvalidInput("已在所有设备上退出登录，请重新登录。", "Signed out everywhere; sign in again.")))
+                return redirect(url_for("auth.login"))
             if form.get("action") == "token":
                 new_token = gd.issue_token(gd.p.username, form.get("name", ""))
             elif form.get("action") == "revoke":

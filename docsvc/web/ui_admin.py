@@ -59,6 +59,10 @@ def user(username: str):
                 gd.unlock_user(username)
                 flash(pick(InvalidInput("已解除登录锁定。", "Sign-in lock lifted.")), "ok")
                 return redirect(url_for("ui_admin.user", username=username))
+            if action == "end_sessions":
+                n = gd.end_sessions(username)
+                flash(pick(InvalidInput(f"已结束 {n} 个登录会话。", f"{n} session(s) ended.")), "ok")
+                return redirect(url_for("ui_admin.user", username=username))
             if action == "token":
                 new_token = gd.issue_token(username, form.get("name", ""))
             if action == "revoke":
@@ -72,7 +76,8 @@ def user(username: str):
             errors = _errors(exc)
     u, tokens = gd.user(username)
     return render_template("admin_user.html", u=u, tokens=tokens, roles=list(Role), errors=errors,
-                           new_token=new_token, locked_until=gd.login_lock(username)), (400 if errors else 200)
+                           new_token=new_token, locked_until=gd.login_lock(username),
+                           sessions=gd.open_sessions(username)), (400 if errors else 200)
 
 
 @bp.route("/admin/health", methods=["GET", "POST"])
