@@ -967,11 +967,11 @@ def build_sla() -> Builder:
     b.subsection("升级")
     b.clause("服务请求未能在时限内解决或影响扩大的，双方按下表逐级升级处理：")
     b.loop_table(
-        [("级别", "{{ row.level }}", 0.8, "c!"),
-         ("升级条件", "{{ row.trigger }}", 3.0, "l"),
-         ("甲方联系人", "{{ row.party_a_contact }}", 2.8, "c"),
-         ("乙方联系人", "{{ row.party_b_contact }}", 2.8, "c"),
-         ("乙方联系电话", "{{ row.phone }}", 2.1, "c!")],
+        [("级别", "{{ row.level }}", 1.0, "c!"),
+         ("升级条件", "{{ row.trigger }}", 2.6, "l"),
+         ("甲方联系人", "{{ row.party_a_contact }}", 2.9, "c"),
+         ("乙方联系人", "{{ row.party_b_contact }}", 2.9, "c"),
+         ("乙方联系电话", "{{ row.phone }}", 2.2, "c!")],
         "row in escalation",
     )
     b.subsection("应急处理")
@@ -1125,7 +1125,8 @@ def build_change_request() -> Builder:
     b.section("变更关闭记录")
     b.sign_table(
         [("实施结果", _boxes("closure_result", [("success", "成功"), ("partial", "部分成功"),
-                                             ("rolled_back", "已回退"), ("cancelled", "已取消")]),
+                                             ("rolled_back", "已回退"), ("cancelled", "已取消")],
+                             per_line=2),
           "", ""),
          ("验证情况", "{{ closure_notes }}", "", ""),
          ("配置记录", "☐已更新　☐无须更新", "", ""),
