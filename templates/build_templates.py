@@ -14,9 +14,14 @@ How a document is written:
   ``w:lang w:eastAsia="zh-CN"``, so Word and LibreOffice lay it out as Chinese and the PDF
   converter can map the fonts to installed CJK fonts.
 - Table rows repeat with docxtpl's ``{%tr for row in rows %}`` … ``{%tr endfor %}`` rows;
-  multi-paragraph text repeats with ``{%p for para in x_paragraphs %}``.
-- The names used are documented in docsvc/core/schema.py (``x_cn`` for dates and enum labels,
-  ``x.amount_cn`` for the upper-case Chinese amount, ``x_paragraphs`` for long text).
+  each line of a long-text field becomes a numbered clause (``clause_items``: 5.4, 5.5 …, or
+  ``5.{{ x_items|length + 4 }}`` for fixed clauses after it), so a document has one numbering
+  scheme and every clause can be cited.
+- Short table values (ratios, dates, phone numbers) get columns wide enough not to wrap (and
+  ``w:noWrap`` for Word); headings keep with the next paragraph; a signing block is kept with
+  the paragraphs before it, and an agreement's signing page is tied to it by the 签署页 line.
+- The names used are documented in docsvc/core/schema.py (``x_cn`` for dates, enum labels and
+  numerals, ``x.amount_cn`` and ``x.symbol`` for amounts, ``x_items`` for long text).
 """
 
 from __future__ import annotations
@@ -343,12 +348,6 @@ class Builder:
         """A paragraph holding only a ``{%p … %}`` tag; docxtpl removes the paragraph itself."""
         assert tag.startswith("{%p ") and tag.endswith("%}"), tag
         self._runs(self.doc.add_paragraph(style="Body Text"), [tag])
-
-    def paragraphs(self, field: str) -> None:
-        """Each line of a long-text field as a body paragraph of its own."""
-        self.control(f"{{%p for para in {field}_paragraphs %}}")
-        self.para("{{ para }}")
-        self.control("{%p endfor %}")
 
     def page_break(self) -> None:
         run = self.doc.add_paragraph(style="Normal").add_run()
