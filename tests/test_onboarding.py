@@ -92,3 +92,17 @@ def test_lint_cli_prints_places_and_fixes(config, tmp_path) -> None:
     assert "正文 第 1 段" in out and "正文 第 2 段" in out and "表格 1 第 1 行第 2 列" in out
     assert "建议 fix" in out and "改为 party_b" in out and "{% endif %}" in out
     assert "共 3 个错误" in out
+
+
+def test_the_web_form_offers_yes_or_no_for_a_tick_box(svc) -> None:
+    from docsvc.web.schema_form import build_form, data_from_form
+
+    draft = svc.templates.draft_schema(EXAMPLE.read_bytes(), slug="data_processing", name_zh="数据处理服务合同")
+    schema = load_schema(draft)
+    widgets, _errors = build_form(schema, schema.sample(), {}, en=False)
+    box = next(w for w in widgets if w.name == "数据收集")
+    assert box.kind == "enum" and box.choices == [("true", "是"), ("false", "否")] and box.value == "true"
+    choice = next(w for w in widgets if w.name == "争议解决方式")
+    assert [c for c, _ in choice.choices] == ["仲裁", "诉讼"]
+    posted = data_from_form(schema, {"数据收集": "false", "争议解决方式": "诉讼"})
+    assert posted["数据收集"] == "false" and posted["争议解决方式"] == "诉讼"
