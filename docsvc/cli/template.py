@@ -178,7 +178,7 @@ def _draft_schema(ctx: Context, file: str, slug: str | None, as_json: bool) -> N
     except OSError as exc:
         raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
                                   f"Cannot write '{target}': {exc.strerror or exc}.", field="schema") from None
-    fields = sum(1 for _ in draft["fields"])
+    fields = len(draft["fields"])
     if as_json:
         emit_json({"drafted": str(target), "fields": fields, "registered": False})
     else:
