@@ -163,10 +163,11 @@ def test_new_template_version_leaves_old_documents_alone(svc, tmp_path):
     assert svc.templates.get("sla").version == 2
     assert svc.archive.version(old.document.id).provenance["template_version"] == 1
     assert svc.blobs.read(sla.record.sha256) == svc.templates.template_bytes(svc.templates.get("sla", 1))
-    new = svc.templates.generate("sla", sla.schema.sample(), actor="a")
+    new = svc.templates.generate("sla", {**sla.schema.sample(), "sla_no": "ZHYF-SLA-2026-0316"}, actor="a")
     assert "一式两份" in docx_text(svc.archive.read_version(new.document.id, actor="a")[1])
     assert "一式两份" not in docx_text(svc.archive.read_version(old.document.id, actor="a")[1])
-    pinned = svc.templates.generate("sla", sla.schema.sample(), actor="a", version=1)
+    pinned = svc.templates.generate("sla", {**sla.schema.sample(), "sla_no": "ZHYF-SLA-2026-0317"}, actor="a",
+                                    version=1)
     assert pinned.version.provenance["template_version"] == 1
 
 

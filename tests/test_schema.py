@@ -183,8 +183,10 @@ def test_sample_validates_into_documented_context(small: TemplateSchema) -> None
     assert ctx["venue_cn"] == "仲裁"
     assert ctx["body_paragraphs"] == ["第一段", "第二段"]  # blank lines do not make paragraphs
     assert ctx["fee"] == {"amount": "123456.00", "currency": "CNY", "currency_zh": "人民币",
-                          "amount_grouped": "123,456.00", "amount_cn": "壹拾贰万叁仟肆佰伍拾陆元整"}
-    assert ctx["years"] == 5 and ctx["rate"] == "6"
+                          "amount_grouped": "123,456.00", "amount_cn": "壹拾贰万叁仟肆佰伍拾陆元整",
+                          "symbol": "¥", "unit_zh": "元"}
+    assert ctx["years"] == 5 and ctx["years_cn"] == "伍" and ctx["rate"] == "6"
+    assert ctx["body_items"] == ["第一段", "第二段"]
     assert ctx["party_a"]["name"] == "大连长兴湾物流集团有限公司"
     rows = ctx["payments"]
     assert rows[0]["amount"]["amount_cn"] == "叁万柒仟零叁拾陆元捌角整"
@@ -638,3 +640,43 @@ def test_list_shipped_refuses_a_renamed_directory(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as info:
         list_shipped(tmp_path)
     assert "sla_copy" in info.value.zh
+
+
+# ------------------------------------------------------------------------------- onboarding types
+
+def _one_field(field: dict) -> dict:
+    return {"schema_version": 1,
+            "template": {"slug": "t", "name_zh": "模板", "name_en": "T", "description_zh": "说明",
+                         "description_en": "d", "spec_ref": "7.1", "doc_type": "contract",
+                         "doc_class": "user", "metadata": {"title": "标题", "service_category": "类别"}},
+            "fields": [{"name": "标题", "label_zh": "标题", "label_en": "Title", "type": "text",
+                        "required": True, "default": None, "example": "合同", "max_length": 100},
+                       {"name": "类别", "label_zh": "类别", "label_en": "Category", "type": "enum",
+                        "required": True, "default": None, "example": "4.2",
+                        "choices_from": "service_category"}, field]}
+
+
+def test_chinese_field_names_and_booleans() -> None:
+    s = load_schema(_one_field({"name": "含个人信息", "label_zh": "含个人信息", "label_en": "PI",
+                                "type": "boolean", "required": False, "default": False,
+                                "example": True}))
+    for raw, value in ((True, True), ("是", True), ("☑", True), ("false", False), ("否", False),
+                       ("", False)):
+        ctx = s.validate({**s.sample(), "含个人信息": raw})
+        assert ctx["含个人信息"] is value and ctx["含个人信息_cn"] == ("是" if value else "否")
+    with pytest.raises(InvalidInput) as exc:
+        s.validate({**s.sample(), "含个人信息": "也许"})
+    assert exc.value.details["errors"][0]["field"] == "含个人信息"
+    for bad in ("PartyA", "甲方（委托方）", "_x", "甲方 名称"):
+        with pytest.raises(InvalidInput):
+            load_schema(_one_field({"name": bad, "label_zh": "x", "label_en": "x", "type": "text",
+                                    "required": False, "default": "", "example": None}))
+
+
+def test_longtext_items_drop_the_drafters_enumerators() -> None:
+    s = load_schema(_one_field({"name": "条款", "label_zh": "条款", "label_en": "Terms",
+                                "type": "longtext", "required": True, "default": None,
+                                "example": "（一）第一款\n2. 第二款\n三、第三款\n1.5 万元为限"}))
+    ctx = s.validate(s.sample())
+    assert ctx["条款_items"] == ["第一款", "第二款", "第三款", "1.5 万元为限"]
+    assert ctx["条款_paragraphs"][0] == "（一）第一款"

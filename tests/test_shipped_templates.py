@@ -21,6 +21,7 @@ from jinja2 import nodes
 from lxml import etree
 
 from docsvc.core.schema import TemplateSchema, list_shipped, load_schema
+from docsvc.errors import InvalidInput
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SLUGS = ["acceptance_report", "change_request", "contract", "service_plan", "sla"]
@@ -141,7 +142,7 @@ def test_every_template_has_a_schema_and_the_builder_knows_it() -> None:
 def test_committed_templates_are_what_the_builder_makes(tmp_path: Path) -> None:
     build_all = runpy.run_path(str(TEMPLATES / "build_templates.py"), run_name="build_templates")["build_all"]
     for path in build_all(tmp_path):
-        committed = TEMPLATES / path.parent.name / "template.docx"
+        committed = TEMPLATES / path.relative_to(tmp_path)
         assert path.read_bytes() == committed.read_bytes(), (
             f"{committed} is stale: run .venv/bin/python templates/build_templates.py")
 
@@ -269,20 +270,24 @@ def test_header_has_number_and_footer_has_page_x_of_y(slug: str) -> None:
 def test_contract_has_the_articles_of_spec_7_1() -> None:
     document = docx.Document(TEMPLATES / "contract" / "template.docx")
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
-    for needed in ("甲方的权利和义务", "乙方的权利和义务", "违约责任", "争议解决", "服务等级", "其他约定"):
+    for needed in ("甲方的权利和义务", "乙方的权利和义务", "违约责任", "争议解决", "服务等级", "其他",
+                   "服务验收", "转包分包", "数据安全与个人信息保护", "通知与送达"):
         assert any(needed in h for h in headings), needed
     assert headings[0].startswith("第一条")
+    body = "\n".join(p.text for p in document.paragraphs)
+    assert "规范第" not in body and "管理范畴" not in body, "no spec annotations in legal text"
 
 
 def test_plan_follows_spec_7_2_3_and_sla_spec_8_1_2() -> None:
     plan = [p.text for p in docx.Document(TEMPLATES / "service_plan" / "template.docx").paragraphs
             if p.style.name == "Heading 1"]
-    for item in ("服务类别和等级", "需求和内容", "管理目标", "技术和方法", "实施过程", "人员的职责", "工作制度"):
+    for item in ("服务类别和等级", "需求和内容", "管理目标", "技术和方法", "实施过程", "人员的职责", "工作制度",
+                 "质量和安全控制", "培训"):
         assert any(item in h for h in plan), item
     sla = [p.text for p in docx.Document(TEMPLATES / "sla" / "template.docx").paragraphs
            if p.style.name == "Heading 1"]
-    for item in ("用户需求", "服务目标", "服务职责", "服务类型和内容", "响应和应急", "服务质量", "服务成本",
-                 "其他", "修订"):
+    for item in ("用户需求", "服务目标", "服务职责", "服务类型和内容", "响应和应急", "服务质量", "服务费",
+                 "测量与报告", "免责情形", "修订"):
         assert any(item in h for h in sla), item
 
 
@@ -302,7 +307,7 @@ def expected_strings(schema: TemplateSchema, ctx: dict[str, Any]) -> Iterator[st
                 for row in value:
                     yield from scalar(f.fields, row)
             elif f.type == "longtext":
-                yield from values[f"{f.name}_paragraphs"]
+                yield from values[f"{f.name}_items"]  # each line, without its own enumerator
             elif f.type == "date" and value:
                 yield values[f"{f.name}_cn"]
             elif f.type == "money" and value:
@@ -331,10 +336,19 @@ def test_contract_render_shows_parties_rows_and_chinese_amount() -> None:
     text = all_text(document)
     assert "甲方（委托方）：大连长兴湾物流集团有限公司" in text
     assert "乙方（服务方）：大连智汇云帆信息技术有限公司" in text
-    assert "人民币（大写）肆拾捌万陆仟伍佰元整（小写：CNY 486,500.00）" in text
+    assert "人民币（大写）肆拾捌万陆仟伍佰元整（¥486,500.00）" in text and "CNY" not in text
+    assert "委托代理人：王晓丽" in text and "电子邮箱：contracts@zhyf-it.cn" in text
+    assert "（本页无正文，为《大连长兴湾物流集团信息系统运营和维护服务合同》（编号：ZHYF-HT-2026-0315）之签署页）" in text
+    assert "本合同于大连市高新技术产业园区签订" in text and "一式肆份，甲乙双方各执贰份" in text
+    assert "乙方经甲方事先书面同意，可以将非主体部分的服务分包" in text
+    assert "《中华人民共和国个人信息保护法》" in text and "本合同终止或解除后30日内" in text
+    # one numbering scheme: the project's own duties continue the article's clauses
+    assert "6.4　甲方应指定信息中心专人" in text and "6.5　甲方应在收到月度服务报告后" in text
+    assert "（一）" not in text
     assert "提交大连仲裁委员会" in text and "《服务等级协议》（编号：ZHYF-SLA-2026-0315）" in text
     table = next(t for t in document.tables if t.rows[0].cells[0].text == "期次")
     rows = [[c.text for c in row.cells] for row in table.rows]
+    assert rows[0][3] == "金额（元）"
     assert rows[1] == ["第一期", "本合同生效后 15 个工作日内", "30%", "145,950.00", "2026年3月20日"]
     assert rows[3][0] == "第三期" and rows[4][:4] == ["合计", "", "100%", "486,500.00"]
     assert len(rows) == 5
@@ -345,25 +359,42 @@ def test_contract_render_shows_parties_rows_and_chinese_amount() -> None:
 def test_contract_branches() -> None:
     contract = schema_of("contract")
     data = contract.sample()
-    data.update(sla_reference="", dispute_resolution="court",
-                dispute_venue="甲方所在地有管辖权的人民法院", sign_date=None, project_name="")
+    data.update(sla_reference="", dispute_resolution="court", subcontracting="forbidden",
+                personal_info=False, dispute_venue="甲方所在地有管辖权的人民法院", sign_date=None,
+                project_name="", party_b_duties="", breach_liability="")
+    data["party_a"]["agent"] = ""
     text = all_text(render(contract, data))
-    assert "本合同生效后三十日内，依据规范第8.1条签订" in text
-    assert "本合同附件" not in text
+    assert "本合同生效后三十日内签订服务等级协议" in text
+    assert "本合同附件：双方依第四条签订的服务等级协议" in text
     assert "向甲方所在地有管辖权的人民法院提起诉讼" in text and "仲裁" not in text
-    assert "签订日期：　　　　年　　月　　日" in text
+    assert "乙方亦不得将本合同项下的任何服务分包给第三方" in text
+    assert "本合同不涉及乙方受托处理个人信息" in text
+    assert "委托代理人：" not in text and "签订日期为" not in text
     assert "项目名称" not in text
+    # after an empty list of clauses the numbering goes on without a gap
+    assert "13.4　除前款情形" in text and "13.5" not in text
 
 
-def test_defaults_fill_the_standard_clauses() -> None:
+def test_defaults_are_shown_and_listed_never_silent() -> None:
     contract = schema_of("contract")
     data = contract.sample()
-    for key in ("party_a_duties", "confidentiality", "breach_liability", "other_terms", "tax_rate"):
+    for key in ("confidentiality_years", "late_fee_rate", "late_fee_cap", "copies", "copies_each"):
         del data[key]
+    checked = contract.check(data)
+    assert [d.field for d in checked.defaults] == [
+        "confidentiality_years", "late_fee_rate", "late_fee_cap", "copies", "copies_each"]
+    warning = checked.warnings[0]
+    assert "保密期限" in warning.zh or "confidentiality" in warning.en.lower()
+    assert "合同份数：4" in warning.zh and "Number of originals: 4" in warning.en
     text = all_text(render(contract, data))
-    assert "甲方应指定专人负责与乙方的日常联络" in text
-    assert "违约金总额不超过合同总价款的百分之五" in text
-    assert "增值税税率为6%" in text
+    assert "违约金总额不超过合同总价款的5%" in text and "在本合同终止后3年内" in text
+    # with legal weight and no sensible default: the drafter must choose
+    for key in ("sign_place", "tax_rate", "subcontracting", "personal_info"):
+        bad = contract.sample()
+        del bad[key]
+        with pytest.raises(InvalidInput) as exc:
+            contract.validate(bad)
+        assert exc.value.details["errors"][0]["field"] == key
 
 
 def test_other_templates_branches() -> None:
@@ -372,17 +403,69 @@ def test_other_templates_branches() -> None:
     data.update(issues="", measured_availability=None, sla_reference="")
     text = all_text(render(report, data))
     assert "遗留问题及整改要求\n无。" in text
-    assert "本次验收不涉及可用性指标" in text and "服务等级协议（编号" not in text
+    # no availability line and no fallback sentence that could contradict the checks table
+    assert "可用性为" not in text and "不涉及可用性" not in text and "服务等级协议（编号" not in text
+    assert "6.1　可靠性" in text
     change = schema_of("change_request")
     data = change.sample()
     del data["cost_impact"]
-    assert "本变更不涉及费用调整" in all_text(render(change, data))
+    data.update(service_interruption=False, downtime_window="", cab_conclusion=None)
+    text = all_text(render(change, data))
+    assert "本变更不涉及费用调整" in text and "服务中断\n否" in text
+    assert "☐同意实施　☐有条件同意" in text, "an open decision prints open boxes to tick by hand"
     text = all_text(render(change, change.sample()))
-    assert "叁万捌仟陆佰元整" in text and "一般变更" in text and "信息系统基础架构" in text
+    assert "叁万捌仟陆佰元整（¥38,600.00）" in text and "一般变更" in text and "信息系统基础架构" in text
+    assert "☑同意实施　☐有条件同意" in text and "☐成功　☐部分成功" in text
+    assert "CI-SRV-0231" in text and "测试与验证方案" in text and "本人确认以上内容真实、完整。" in text
+    assert "停机窗口：2026-06-20 22:00 至 2026-06-21 02:00" in text
     sla = schema_of("sla")
     text = all_text(render(sla, sla.sample()))
-    assert "P1（紧急）" in text and "不低于99.9%" in text and "每6个月" in text
+    assert "P1 紧急" in text and "不低于99.9%" in text and "每6个月" in text
     assert "下一次评审日期为2026年8月31日" in text
+    assert "5 个工作日" in text and "工作时间" in text and "7×24 小时" in text
+    assert "合计不超过当月服务费的20%" in text and "孙丽娟（服务总监）" in text
+    assert "每月5日前" in text
+
+
+def test_acceptance_report_lists_deliverables_team_and_method() -> None:
+    report = schema_of("acceptance_report")
+    document = render(report, report.sample())
+    text = all_text(document)
+    assert "系统资产清单及配置记录" in text and "数据核验：" in text
+    team = next(t for t in document.tables if t.rows[0].cells[1].text == "姓名")
+    assert [c.text for c in team.rows[1].cells][1:4] == ["赵国栋", "大连长兴湾物流集团有限公司", "组长"]
+    assert team.rows[0].cells[4].text == "签字"
+
+
+def test_plan_prints_the_archive_version_with_its_history() -> None:
+    plan = schema_of("service_plan")
+    data = plan.sample()
+    data["revisions"] = data["revisions"] + [
+        {"date": "2026-09-01", "author": "李明", "description": "按年中服务评审调整里程碑"}]
+    with pytest.raises(InvalidInput) as exc:
+        plan.validate(data)  # a preview is version 1: two history rows do not fit
+    assert exc.value.details["errors"][0]["field"] == "revisions"
+    ctx = plan.check(data, archive_version=2).context
+    assert ctx["archive_version"] == 2
+    tpl = DocxTemplate(plan.template_path)
+    tpl.render(ctx, jinja_env=sandbox(), autoescape=True)
+    out = io.BytesIO()
+    tpl.save(out)
+    document = docx.Document(io.BytesIO(out.getvalue()))
+    text = all_text(document)
+    assert "版　　本：V2.0" in text and "V1.0" in text and "按年中服务评审调整里程碑" in text
+    header = document.sections[0].header.paragraphs[0].text
+    assert header.endswith("V2.0")
+
+
+def test_no_template_numbers_a_clause_twice() -> None:
+    """One numbering scheme: every numbered paragraph of a rendered sample is unique."""
+    for slug in SLUGS:
+        schema = schema_of(slug)
+        document = render(schema, schema.sample())
+        numbers = [m.group(1) for p in document.paragraphs
+                   if (m := re.match(r"(\d+(?:\.\d+)+)\u3000", p.text))]
+        assert numbers and len(numbers) == len(set(numbers)), (slug, numbers)
 
 
 def test_a_long_table_renders_every_row() -> None:

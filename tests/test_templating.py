@@ -390,13 +390,45 @@ def test_lint_syntax_error_names_the_paragraph(pool: RenderPool) -> None:
     assert "模板语法错误" in issue.zh and "syntax error" in issue.en
 
 
-def test_lint_names_must_be_ascii_snake_case(pool: RenderPool) -> None:
-    report = lint_template(make_template("{{ 甲方名称 }}", "{{ party.Name }}", "{{ ok_name }}"),
-                           pool=pool)
+def test_lint_names_are_snake_case_or_chinese(pool: RenderPool) -> None:
+    report = lint_template(make_template("{{ 甲方名称 }}", "{{ party.Name }}", "{{ ok_name }}",
+                                         "{{ partyB }}"), pool=pool)
     bad = issues_by_code(report, "bad_name")
-    assert {i.subject for i in bad} == {"甲方名称", "Name"}
-    assert {i.location.text for i in bad} == {"{{ 甲方名称 }}", "{{ party.Name }}"}
+    assert {i.subject for i in bad} == {"Name", "partyB"}
+    assert {i.location.text for i in bad} == {"{{ party.Name }}", "{{ partyB }}"}
     assert all(i.severity == "error" for i in bad)
+    assert {i.fix_zh for i in bad} == {"改为 name", "改为 party_b"}
+
+
+def test_lint_reports_every_broken_tag_at_its_paragraph_or_cell(pool: RenderPool) -> None:
+    data = make_template("第一段", "金额：{{ amount | }}", "{{ 甲方（委托方）名称 }}",
+                         "{% if a %}有", "{% endfor %}",
+                         table=[["项目", "说明"], ["一", "{{ b + }}"]])
+    report = lint_template(data, pool=pool)
+    syntax = issues_by_code(report, "syntax_error")
+    assert [i.location.text for i in syntax] == ["金额：{{ amount | }}", "{{ 甲方（委托方）名称 }}",
+                                                 "{{ b + }}"]
+    assert [i.location.place for i in syntax] == ["第 2 段", "第 3 段", "表格 1 第 2 行第 2 列"]
+    assert "全角标点" in syntax[1].fix_zh and "{{ 甲方委托方名称 }}" in syntax[1].fix_zh
+    unbalanced = issues_by_code(report, "unbalanced_block")
+    assert {(i.subject, i.location.place) for i in unbalanced} == {
+        ("{% endfor %}", "第 5 段"), ("{% if a %}", "第 4 段")}
+    assert all(i.fix_zh and i.fix_en for i in report.issues)
+    assert str(syntax[2].location) == "正文 表格 1 第 2 行第 2 列：“{{ b + }}”"
+
+
+def test_lint_tick_boxes_are_fields(pool: RenderPool) -> None:
+    data = make_template("争议解决：{{☐ 争议解决方式:仲裁 }}　{{☐ 争议解决方式：诉讼 }}",
+                         "□ 是否出境：{{□ 数据出境 }}")
+    report = lint_template(data, {"争议解决方式", "数据出境"}, pool=pool)
+    assert report.issues == ()
+    fields = discover_fields(data, pool=pool)
+    assert fields.paths == {"争议解决方式", "数据出境"}
+    assert {(c.path, c.choices) for c in fields.checkboxes} == {
+        ("争议解决方式", ("仲裁", "诉讼")), ("数据出境", ())}
+    out = render_docx(data, {"争议解决方式": "诉讼", "数据出境": False}, pool=pool)
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(out)).paragraphs)
+    assert "争议解决：☐仲裁　☑诉讼" in text and "□ 是否出境：☐" in text
 
 
 def test_lint_split_runs_and_unclosed_tags(pool: RenderPool) -> None:

@@ -727,6 +727,29 @@ class SqlCatalog:
             rows = conn.execute(sa.select(documents).where(documents.c.id.in_(list(ids)))).mappings().all()
         return {r["id"]: _document(r) for r in rows}
 
+    def generated_with_value(self, template: str, field: str, value: str) -> list[tuple[int, str]]:
+        """(document id, title) of documents whose latest version was generated from
+        ``template`` with the form field ``field`` equal to ``value`` (the business checks'
+        view of the archive: numbers unique, references present)."""
+        # The provenance is JSON text written by one serializer on both databases, so the value
+        # as that serializer spells it narrows the rows in SQL; the exact test is done here.
+        spelled = json.dumps(value)[1:-1]
+        query = (sa.select(documents.c.id, documents.c.title, versions.c.provenance)
+                 .join(versions, versions.c.document_id == documents.c.id)
+                 .where(versions.c.number == documents.c.latest_version,
+                        versions.c.source == VersionSource.GENERATED.value,
+                        sa.cast(versions.c.provenance, sa.Text).contains(spelled, autoescape=True))
+                 .order_by(documents.c.id))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for doc_id, title, provenance in rows:
+            prov = provenance or {}
+            data = prov.get("data") or {}
+            if prov.get("template") == template and isinstance(data, dict) and str(data.get(field, "")).strip() == value:
+                out.append((doc_id, title))
+        return out
+
     def latest_version_ids(self, document_ids: Sequence[int]) -> dict[int, int]:
         """document id → id of its latest version."""
         with self._read() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,12 @@ def _print_lint(report: dict[str, Any]) -> None:
     for issue in report["issues"]:
         tag = "错误 ERROR" if issue["severity"] == "error" else "警告 WARN"
         click.echo(f"[{tag}] {issue['code']}: {issue['message']}\n        {issue['message_en']}\n"
-                   f"        位置 at: {issue['location']}")
+                   f"        位置 at: {issue['location'] or '—'}")
+        if issue.get("fix"):
+            click.echo(f"        建议 fix: {issue['fix']}\n                  {issue['fix_en']}")
+    errors = sum(1 for i in report["issues"] if i["severity"] == "error")
+    click.echo(f"共 {errors} 个错误、{len(report['issues']) - errors} 个提示 / {errors} error(s), "
+               f"{len(report['issues']) - errors} warning(s)")
     click.echo("检查通过 / lint passed" if report["ok"] else "检查未通过 / lint failed")
 
 
@@ -131,7 +137,13 @@ def template_lint(ctx: Context, file: str, schema_path: str | None, as_json: boo
 @pass_ctx
 @handled
 def template_add(ctx: Context, file: str, schema_path: str | None, slug: str | None, as_json: bool) -> None:
-    """登记新模板或模板新版本（须通过检查）/ add a template or a new version (lint must pass)."""
+    """登记新模板或模板新版本（须通过检查）/ add a template or a new version (lint must pass).
+
+    A new template without --schema: a schema is drafted from its tags into FILE.schema.json
+    for the drafter to complete, and nothing is registered yet."""
+    if schema_path is None and not (slug and ctx.svc.catalog.templates(slug)):
+        _draft_schema(ctx, file, slug, as_json)
+        return
     try:
         t = ctx.svc.templates.add(read_file(file), _load_schema_file(schema_path), actor=ctx.actor, slug=slug)
     except errors.TemplateError as exc:
@@ -144,6 +156,38 @@ def template_add(ctx: Context, file: str, schema_path: str | None, slug: str | N
         click.echo(f"已登记模板 {t.slug} 第 {t.version} 版 / template {t.slug} v{t.version} registered.")
         if t.record.lint.get("issues"):
             _print_lint(t.record.lint)
+
+
+def _draft_schema(ctx: Context, file: str, slug: str | None, as_json: bool) -> None:
+    source = Path(file)
+    slug = slug or re.sub(r"[^a-z0-9_]+", "_", source.stem.lower()).strip("_").lstrip("0123456789_")
+    if not slug:
+        raise errors.InvalidInput(
+            "无法从文件名得出模板名：请用 --name 指定（小写字母、数字和下划线），例如 --name data_processing。",
+            "Cannot derive a template name from the file name: give one with --name (lower-case "
+            "letters, digits and _), e.g. --name data_processing.", field="name")
+    target = source.with_name(source.stem + ".schema.json")
+    if target.exists():
+        raise errors.InvalidInput(
+            f"“{target}”已存在，未覆盖：完成后请运行 docsvc template add {file} --schema {target}。",
+            f"'{target}' exists and was not overwritten: when it is complete, run "
+            f"docsvc template add {file} --schema {target}.", field="schema")
+    draft = ctx.svc.templates.draft_schema(read_file(file), slug=slug, name_zh=source.stem)
+    try:
+        target.write_text(json.dumps(draft, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    except OSError as exc:
+        raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
+                                  f"Cannot write '{target}': {exc.strerror or exc}.", field="schema") from None
+    fields = len(draft["fields"])
+    if as_json:
+        emit_json({"drafted": str(target), "fields": fields, "registered": False})
+    else:
+        click.echo(f"模板尚未登记：已根据模板标签起草字段定义 {target}（{fields} 个字段）。请核对每个字段的类型、"
+                   f"是否必填、英文标签和示例，然后运行：\n  docsvc template add {file} --schema {target}\n"
+                   f"Not registered yet: a schema with {fields} fields was drafted from the template's tags "
+                   f"into {target}. Check each field's type, whether it is required, its English label and "
+                   f"example, then run the command above.")
+    sys.exit(1)
 
 
 def _load_data(path: str) -> dict[str, Any]:
@@ -194,11 +238,12 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
     result = templates.generate_draft(draft, actor=ctx.actor, pdf=pdf or pdfa, pdf_a=pdfa)
     ctx.sync_index()
     written = write_version_files(ctx, result.version, target, force=force) if target is not None else []
+    warnings = [w.to_dict() for w in draft.warnings]
     if as_json:
         emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
                    "created": result.created,
                    "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(result.version.id)],
-                   "written": written})
+                   "written": written, "warnings": warnings})
         return
     if result.created:
         click.echo(f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
@@ -208,6 +253,9 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
                    f" / identical to document {result.document.id} v{result.version.number}; no version added")
     for path in written:
         click.echo(f"  已写出 written: {path}")
+    for w in warnings:
+        link = f"（{w['link']}）" if w.get("link") else ""
+        click.echo(f"[警告 WARN] {w['field'] + '：' if w['field'] else ''}{w['zh']}{link}\n        {w['en']}", err=True)
 
 
 def write_version_files(ctx: Context, version: Version, target: Path, *, force: bool,

@@ -27,18 +27,27 @@ Schema format (``schema_version`` 1)
         "sums": [{"field": "ratio", "equals": "100"},
                  {"field": "amount", "equals_field": "total_fee"}]}]}
 
-Field types: ``text`` (one line, 2,000 characters unless ``max_length`` says otherwise),
+Field names are lower-case ASCII snake_case or Chinese (``甲方名称``), so a Chinese template's
+tags can keep their names. Field types: ``text`` (one line, 2,000 characters unless
+``max_length`` says otherwise),
 ``longtext`` (paragraphs, 20,000), ``date`` (ISO ``YYYY-MM-DD``; ``not_before`` names a
 sibling date it may not precede), ``money`` (``{"amount": "123456.00", "currency": "CNY"}``
 or a bare amount in the first of ``currencies``; never negative, at most two decimals),
 ``integer``, ``percent`` (0–100, at most three decimals), ``enum`` (``choices``
 ``[{value, zh, en}]`` or ``choices_from`` one of the model's vocabularies, e.g.
-``"service_category"`` for the spec's §4 categories), ``group`` (``fields``; a fixed set of
+``"service_category"`` for the spec's §4 categories), ``boolean`` (yes/no: true/false, 是/否,
+☑/☐), ``group`` (``fields``; a fixed set of
 named sub-fields such as a contract party) and ``list`` (``fields`` of one table row,
 ``min_items``/``max_items``, optional ``sums``). Groups and list rows hold scalar fields only:
 Word tables are flat, and so is the form. ``required`` fields have no ``default``; an optional
 field left blank takes its ``default``. Unknown keys anywhere in a schema are refused, so a typo
 like ``"requried"`` is an error rather than a silently optional field.
+
+``checks`` (optional, top level) declares business rules across fields, e.g.
+``{"rule": "share_of_total", "list": "payment_schedule", "share": "ratio", "amount": "amount",
+"total": "total_fee"}``; see the "Business checks" section below for the rules. They run with the
+form (:meth:`TemplateSchema.check`), their errors reported with the others, their warnings and
+the defaults that filled blank fields returned beside the clean context.
 
 ``template.metadata`` says where the archived document's metadata comes from: each key
 (``title``, ``service_category``, ``service_scope``, ``pdca_phase``, ``project``,
@@ -53,12 +62,18 @@ Render-context conventions (what a template may write)
   optional values with ``{% if field %}``.
 - ``<date>``: a ``datetime.date``; ``<date>_cn``: "2026年12月31日" ("" when blank).
 - ``<enum>``: the stored code ("4.2"); ``<enum>_cn``: its Chinese label ("" when blank).
+- ``<boolean>``: True/False (None when blank); ``<boolean>_cn``: 是/否.
 - ``<longtext>_paragraphs``: its non-empty lines, one Word paragraph each
-  (``{%p for para in x_paragraphs %}`` … ``{{ para }}`` … ``{%p endfor %}``).
+  (``{%p for para in x_paragraphs %}`` … ``{{ para }}`` … ``{%p endfor %}``);
+  ``<longtext>_items``: the same lines without a leading enumerator (（一）, 1., 一、), for
+  templates that number them as clauses themselves.
+- ``archive_version``: with a ``revision_history`` check, the archive version being generated.
 - ``<money>``: a dict with ``amount`` ("123456.00"), ``currency`` ("CNY"), ``currency_zh``
   ("人民币"), ``amount_grouped`` ("123,456.00") and ``amount_cn`` (the upper-case Chinese amount
-  used on contracts and invoices, "壹拾贰万叁仟肆佰伍拾陆元整").
-- ``<percent>``: a string without trailing zeros ("99.9"); ``<integer>``: an ``int``.
+  used on contracts and invoices, "壹拾贰万叁仟肆佰伍拾陆元整"), ``symbol`` ("¥") and ``unit_zh``
+  ("元"), as a Chinese contract writes amounts (never the ISO code).
+- ``<percent>``: a string without trailing zeros ("99.9"); ``<integer>``: an ``int``, and
+  ``<integer>_cn`` its upper-case numeral ("肆", as in 一式肆份).
 - Text is passed through as typed; the Jinja environment must autoescape it.
 
 Field paths (:meth:`TemplateSchema.field_paths`) use dots for groups and money parts and
@@ -87,7 +102,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from docsvc.core.model import (
     BUILTIN_DOC_TYPES,
@@ -105,7 +120,7 @@ SCHEMA_VERSION = 1
 SCHEMA_FILE = "schema.json"
 TEMPLATE_FILE = "template.docx"
 
-TYPES = ("text", "longtext", "date", "money", "integer", "percent", "enum", "list", "group")
+TYPES = ("text", "longtext", "date", "money", "integer", "percent", "enum", "boolean", "list", "group")
 SCALAR_TYPES = frozenset(TYPES) - {"list", "group"}
 
 # Size limits. Each is a ceiling on untrusted input: a 10 MB value is refused, not rendered.
@@ -124,6 +139,11 @@ CURRENCIES: dict[str, tuple[str, str]] = {
     "USD": ("美元", "US dollar"),
     "EUR": ("欧元", "Euro"),
     "HKD": ("港币", "Hong Kong dollar"),
+}
+# How a Chinese contract writes an amount: the sign before the figures (¥486,500.00) and the
+# unit in a table head (金额（元）); never the ISO code.
+CURRENCY_SIGNS: dict[str, tuple[str, str]] = {
+    "CNY": ("¥", "元"), "USD": ("US$", "美元"), "EUR": ("€", "欧元"), "HKD": ("HK$", "港元"),
 }
 
 # Vocabularies a schema may borrow with "choices_from", so the spec's codes live in one place.
@@ -147,9 +167,15 @@ METADATA_TARGETS: dict[str, tuple[str, str | None]] = {
 }
 REQUIRED_METADATA = ("title", "service_category")
 
-MONEY_KEYS = ("amount", "currency", "currency_zh", "amount_grouped", "amount_cn")
+ARCHIVE_VERSION = "archive_version"  # context key: the archive version being generated
+MONEY_KEYS = ("amount", "currency", "currency_zh", "amount_grouped", "amount_cn", "symbol", "unit_zh")
 
-_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_SLUG_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# A field name is ASCII snake_case or Chinese: a drafter onboarding a Chinese model contract
+# writes {{ 甲方名称 }} and keeps it (Jinja reads Unicode identifiers). Letters of other scripts,
+# capitals and full-width punctuation stay out: they look alike and would be typed wrongly.
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+FIELD_NAME_RE = re.compile(f"[a-z{_CJK}][a-z0-9_{_CJK}]{{0,62}}")
 # Field values become dict keys that templates read as ``row.name``. Jinja looks attributes up
 # before keys, so a field called "items" would render the dict method, not the value. Jinja
 # keywords and globals would be shadowed or unparsable too.
@@ -224,10 +250,10 @@ class Field:
 
     def derived_names(self) -> tuple[str, ...]:
         """Context keys this field adds beside its own name (see the module docstring)."""
-        if self.type in ("date", "enum"):
+        if self.type in ("date", "enum", "boolean", "integer"):
             return (f"{self.name}_cn",)
         if self.type == "longtext":
-            return (f"{self.name}_paragraphs",)
+            return (f"{self.name}_paragraphs", f"{self.name}_items")
         return ()
 
 
@@ -246,6 +272,7 @@ class TemplateSchema:
     fields: tuple[Field, ...]
     directory: Path | None = None  # where schema.json was read from, if from a file
     author: str | None = None  # the text field naming who issues the document (DOCX/PDF author)
+    checks: tuple[Check, ...] = ()  # business rules across fields (see "checks" above)
 
     @property
     def template_path(self) -> Path | None:
@@ -286,11 +313,14 @@ class TemplateSchema:
                 out[prefix + name] = f.path
             if f.type == "longtext":
                 out[f"{f.path}_paragraphs[]"] = f.path
+                out[f"{f.path}_items[]"] = f.path
             elif f.type == "list":
                 out[f"{f.path}[]"] = f.path
             elif f.type == "money":
                 for key in MONEY_KEYS:
                     out[f"{f.path}.{key}"] = f.path
+        if self.revision_list:
+            out[ARCHIVE_VERSION] = self.revision_list
         return out
 
     def field_paths(self) -> set[str]:
@@ -305,6 +335,25 @@ class TemplateSchema:
 
     def validate(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Clean, typed render context for ``data``, or InvalidInput listing every problem."""
+        return self.check(data).context
+
+    @property
+    def revision_list(self) -> str | None:
+        """The list a ``revision_history`` check ties to the archive version, if any."""
+        return next((c.params["list"] for c in self.checks if c.rule == "revision_history"), None)
+
+    def check(self, data: Mapping[str, Any], *, archive: GeneratedDocuments | None = None,
+              document_id: int | None = None, archive_version: int = 1) -> Checked:
+        """Convert ``data`` and run every check in one pass: field types, relations, the
+        schema's business ``checks`` and, given ``archive``, the checks against the archive
+        (numbers unique, references present). All errors come in one InvalidInput; warnings,
+        and the defaults that filled blank fields, come back with the context.
+
+        ``document_id``: the document being revised, which may of course keep its own number.
+        ``archive_version``: the version number the generated document will have in the
+        archive; a schema with a ``revision_history`` check shows it as ``archive_version``, so
+        the version printed in the document is the archive's, never a typed one.
+        """
         if not isinstance(data, Mapping):
             raise InvalidInput(
                 "表单数据应为对象（字段名到值的映射）。",
@@ -312,9 +361,21 @@ class TemplateSchema:
             )
         errors = _Errors()
         clean = _validate_scope(self.fields, data, "", _Where("", ""), errors)
+        converted = not errors.items  # the rules read converted values: none may be missing
         _check_relations(self.fields, clean, clean, "", _Where("", ""), errors)
+        if self.revision_list:
+            clean[ARCHIVE_VERSION] = archive_version
+        warnings = _Errors()
+        if converted:
+            for rule in self.checks:
+                sink = errors if rule.severity == "error" else warnings
+                _RULES[rule.rule].run(self, rule, clean, sink, warnings, archive, document_id)
         errors.raise_if_any()
-        return clean
+        findings = [Finding(w["field"], w["zh"], w["en"], link=w.get("link", ""))
+                    for w in warnings.items]
+        if errors.defaults:
+            findings.insert(0, _defaults_finding(errors.defaults))
+        return Checked(clean, tuple(findings), tuple(errors.defaults))
 
     def author_from(self, context: Mapping[str, Any]) -> str:
         """The document's author (its DOCX and PDF properties) from clean form data; "" when
@@ -436,6 +497,7 @@ _TYPE_KEYS = {
     "integer": {"min", "max"},
     "percent": {"min", "max"},
     "enum": {"choices", "choices_from"},
+    "boolean": set(),
     "list": {"fields", "min_items", "max_items", "sums"},
     "group": {"fields"},
 }
@@ -449,7 +511,7 @@ class _Loader:
         self.doc_types = doc_types
 
     def schema(self, raw: Any, directory: Path | None) -> TemplateSchema:
-        obj = self._object(raw, "schema", {"schema_version", "template", "fields"})
+        obj = self._object(raw, "schema", {"schema_version", "template", "fields", "checks"})
         if obj.get("schema_version") != SCHEMA_VERSION:
             raise _SchemaProblem("schema_version", f"应为 {SCHEMA_VERSION}。",
                                  f"must be {SCHEMA_VERSION}.")
@@ -457,7 +519,7 @@ class _Loader:
                          {"slug", "name_zh", "name_en", "description_zh", "description_en",
                           "spec_ref", "doc_type", "doc_class", "metadata", "author"})
         slug = self._str(t, "slug", "template")
-        if not _NAME_RE.fullmatch(slug):
+        if not _SLUG_RE.fullmatch(slug):
             raise _SchemaProblem("template.slug", "只能使用小写字母、数字和下划线，且以字母开头。",
                                  "use lower-case letters, digits and _, starting with a letter.")
         doc_type = self._str(t, "doc_type", "template")
@@ -488,8 +550,9 @@ class _Loader:
         )
         self._cross_references(partial)
         paths, values = self._metadata(t.get("metadata"), partial)
+        checks = self._checks(obj.get("checks"), partial)
         return replace(partial, metadata=paths, metadata_values=values,
-                       author=self._author(t.get("author"), partial))
+                       author=self._author(t.get("author"), partial), checks=checks)
 
     def _author(self, raw: Any, schema: TemplateSchema) -> str | None:
         """Optional: the path of a text field outside any list (e.g. ``party_b.name``)."""
@@ -506,6 +569,35 @@ class _Loader:
             raise _SchemaProblem(where, "应映射到 text 类型、且不在列表中的字段。",
                                  "must map to a text field outside any list.")
         return raw
+
+    def _checks(self, raw: Any, schema: TemplateSchema) -> tuple[Check, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise _SchemaProblem("checks", "应为列表。", "must be a list.")
+        out = []
+        for i, item in enumerate(raw):
+            where = f"checks[{i}]"
+            name = item.get("rule") if isinstance(item, Mapping) else None
+            rule = _RULES.get(name) if isinstance(name, str) else None
+            if rule is None:
+                raise _SchemaProblem(f"{where}.rule", f"应为以下之一：{'、'.join(_RULES)}。",
+                                     f"must be one of: {', '.join(_RULES)}.")
+            obj = self._object(item, where, {"rule", "severity", *rule.params})
+            severity = obj.get("severity", rule.severity)
+            if severity not in ("error", "warning"):
+                raise _SchemaProblem(f"{where}.severity", "应为 error 或 warning。",
+                                     "must be error or warning.")
+            params = {k: obj[k] for k in rule.params if k in obj}
+            missing = [k for k in rule.params if k not in params and k not in rule.optional]
+            if missing:
+                raise _SchemaProblem(f"{where}.{missing[0]}", "缺少此键。", "is missing.")
+            check = Check(name, severity, params)
+            problem = rule.verify(schema, check)
+            if problem:
+                raise _SchemaProblem(f"{where}.{problem[0]}", problem[1], problem[2])
+            out.append(check)
+        return tuple(out)
 
     # -- pieces -----------------------------------------------------------------------------------
 
@@ -574,12 +666,14 @@ class _Loader:
                                  f"type must be one of: {', '.join(TYPES)}.")
         self._object(raw, where, _COMMON_KEYS | _TYPE_KEYS[ftype])
         name = self._str(raw, "name", where)
-        if not _NAME_RE.fullmatch(name) or name in _RESERVED_NAMES:
+        if not FIELD_NAME_RE.fullmatch(name) or name in _RESERVED_NAMES:
             raise _SchemaProblem(
                 f"{where}.name",
-                f"字段名“{name}”无效：只能使用小写字母、数字和下划线，以字母开头，且不能是保留字。",
-                f"field name '{name}' is invalid: use lower-case letters, digits and _, start "
-                f"with a letter, and avoid reserved words ({', '.join(sorted(_RESERVED_NAMES))}).")
+                f"字段名“{name}”无效：只能使用汉字或小写字母、数字和下划线，以汉字或字母开头，"
+                f"且不能是保留字。",
+                f"field name '{name}' is invalid: use Chinese characters or lower-case letters, "
+                f"digits and _, start with a Chinese character or a letter, and avoid reserved "
+                f"words ({', '.join(sorted(_RESERVED_NAMES))}).")
         where = f"{where}({name})"
         required = raw.get("required")
         if not isinstance(required, bool):
@@ -802,14 +896,15 @@ class _Errors:
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []
         self.dropped = 0
+        self.defaults: list[DefaultUsed] = []  # blank fields the schema's default filled in
 
     @property
     def full(self) -> bool:
         return len(self.items) >= MAX_ERRORS
 
-    def add(self, path: str, zh: str, en: str) -> None:
+    def add(self, path: str, zh: str, en: str, *, link: str = "") -> None:
         if len(self.items) < MAX_ERRORS:
-            self.items.append({"field": path, "zh": zh, "en": en})
+            self.items.append({"field": path, "zh": zh, "en": en, **({"link": link} if link else {})})
         else:
             self.dropped += 1
 
@@ -924,6 +1019,7 @@ def _convert(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> An
         if _blank(f.default):
             return _empty(f)
         raw = f.default
+        errors.defaults.append(DefaultUsed(path, f.label_zh, f.label_en, _shown_default(f)))
     return _CONVERTERS[f.type](f, raw, path, here, errors)
 
 
@@ -1019,6 +1115,8 @@ def _money(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> dict
         "currency_zh": CURRENCIES[currency][0],
         "amount_grouped": f"{amount:,.2f}",
         "amount_cn": amount_in_words(amount),
+        "symbol": CURRENCY_SIGNS[currency][0],
+        "unit_zh": CURRENCY_SIGNS[currency][1],
     }
 
 
@@ -1065,7 +1163,25 @@ def _enum(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> str |
     return None
 
 
+_TRUE = frozenset({"true", "yes", "y", "1", "是", "☑", "☒", "■", "√", "✓"})
+_FALSE = frozenset({"false", "no", "n", "0", "否", "☐", "□"})
+
+
+def _boolean(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    text = raw.strip().lower() if isinstance(raw, str) else raw
+    if text in _TRUE or text == 1:
+        return True
+    if text in _FALSE or text == 0:
+        return False
+    errors.add(path, f"{here.zh}应为“是”或“否”，收到“{_shorten(raw)}”。",
+               f"{here.en} must be yes or no (true/false); got '{_shorten(raw)}'.")
+    return None
+
+
 _CONVERTERS: dict[str, Callable[[Field, Any, str, _Where, _Errors], Any]] = {
+    "boolean": _boolean,
     "text": _text,
     "longtext": _text,
     "date": _date,
@@ -1082,10 +1198,24 @@ def _derived(f: Field, value: Any) -> dict[str, Any]:
     if f.type == "enum":
         choice = f.choice(value) if value else None
         return {f"{f.name}_cn": choice.zh if choice else ""}
+    if f.type == "boolean":
+        return {f"{f.name}_cn": "" if value is None else ("是" if value else "否")}
     if f.type == "longtext":
-        lines = (line.strip() for line in _LINE_BREAK_RE.split(value or ""))
-        return {f"{f.name}_paragraphs": [line for line in lines if line]}
+        lines = [line.strip() for line in _LINE_BREAK_RE.split(value or "")]
+        lines = [line for line in lines if line]
+        # _items: the same lines without the drafter's own enumerators, for templates that
+        # number them as clauses (7.1, 7.2 …), so a document has one numbering scheme.
+        return {f"{f.name}_paragraphs": lines,
+                f"{f.name}_items": [_ENUMERATOR_RE.sub("", line, count=1) or line for line in lines]}
+    if f.type == "integer":
+        return {f"{f.name}_cn": "" if value is None else
+                ("零" if value == 0 else ("负" if value < 0 else "") + _integer_in_words(abs(value)))}
     return {}
+
+
+# （一） (1) 1. 1、 一、 ① at the start of a line
+_ENUMERATOR_RE = re.compile(r"^\s*(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[\d]{1,3}[.、．](?!\d)|"
+                            r"[一二三四五六七八九十]{1,3}、|[①-⑳])\s*")
 
 
 def _check_relations(fields: tuple[Field, ...], scope: Mapping[str, Any], root: Mapping[str, Any],
@@ -1242,6 +1372,446 @@ def _sample(fields: tuple[Field, ...]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Business checks across fields ("checks" in a schema)
+#
+# Type checks see one value; these see the document: the instalments of a payment table against
+# the contract price, the priorities of an SLA against each other, the review cycle against the
+# term, an acceptance conclusion against the results it concludes, and numbers against the
+# archive. Each rule is declared in schema.json with the field names it reads, e.g.
+#   {"rule": "share_of_total", "list": "payment_schedule", "share": "ratio",
+#    "amount": "amount", "total": "total_fee"}
+# and checked when the schema is loaded (the names must exist with the right types).
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    severity: str  # "error" stops generation; "warning" is reported and recorded
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A warning about filled-in form data: bilingual, naming the field, maybe with a link."""
+
+    field: str
+    zh: str
+    en: str
+    link: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "zh": self.zh, "en": self.en,
+                **({"link": self.link} if self.link else {})}
+
+
+@dataclass(frozen=True)
+class DefaultUsed:
+    """A blank field that took the schema's default: recorded in the document's provenance,
+    because a default with legal weight (VAT rate, years of confidentiality) is a choice too."""
+
+    field: str
+    label_zh: str
+    label_en: str
+    value: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "label_zh": self.label_zh, "label_en": self.label_en,
+                "value": self.value}
+
+
+@dataclass(frozen=True)
+class Checked:
+    context: dict[str, Any]
+    warnings: tuple[Finding, ...]
+    defaults: tuple[DefaultUsed, ...]
+
+
+class GeneratedDocuments(Protocol):
+    """The archive as the checks see it: documents generated with a given form value."""
+
+    def generated_with_value(self, template: str, field: str, value: str) -> list[tuple[int, str]]:
+        """(document id, title) of each document whose latest version was generated from
+        ``template`` with the top-level form field ``field`` equal to ``value``."""
+
+
+def _shown_default(f: Field) -> str:
+    if f.type == "money" and isinstance(f.default, Mapping):
+        return f"{f.default.get('amount')} {f.default.get('currency') or f.currencies[0]}"
+    if f.type == "enum":
+        choice = f.choice(str(f.default))
+        return choice.zh if choice else str(f.default)
+    if f.type == "longtext":
+        return _shorten(str(f.default), 30)
+    return str(f.default)
+
+
+def _defaults_finding(defaults: list[DefaultUsed]) -> Finding:
+    zh = "；".join(f"{d.label_zh}：{d.value}" for d in defaults)
+    en = "; ".join(f"{d.label_en}: {d.value}" for d in defaults)
+    return Finding("", f"下列未填写的字段使用了默认值，请确认是否符合本次约定：{zh}。",
+                   f"These blank fields took their default values; confirm they are what was "
+                   f"agreed: {en}.")
+
+
+_UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 1440, "workday": 1440, "week": 10080}
+
+
+def _months_later(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later, or the month's last day (1-31 + 1 month = 2-28)."""
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    for d in range(day.day, 27, -1):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    return dt.date(year, month, min(day.day, 28))
+
+
+class _Rule:
+    """One kind of check: the parameters it takes, how to verify them, how to run it."""
+
+    params: tuple[str, ...] = ()
+    optional: frozenset[str] = frozenset()
+    severity = "error"
+
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
+        return None
+
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+        raise NotImplementedError
+
+
+def _expect(schema: TemplateSchema, key: str, path: str, types: tuple[str, ...]
+            ) -> tuple[str, str, str] | None:
+    try:
+        f = schema.field(path)
+    except KeyError:
+        return key, f"字段“{path}”不存在。", f"there is no field '{path}'."
+    if f.type not in types:
+        return (key, f"字段“{path}”应为 {'/'.join(types)} 类型。",
+                f"field '{path}' must be of type {'/'.join(types)}.")
+    return None
+
+
+def _first(*problems: tuple[str, str, str] | None) -> tuple[str, str, str] | None:
+    return next((p for p in problems if p), None)
+
+
+class _ShareOfTotal(_Rule):
+    """Each row's share (%) of the total equals the row's amount (to the cent)."""
+
+    params = ("list", "share", "amount", "total")
+
+    def verify(self, schema, check):
+        p = check.params
+        return _first(_expect(schema, "list", p["list"], ("list",)),
+                      _expect(schema, "share", f"{p['list']}[].{p['share']}", ("percent",)),
+                      _expect(schema, "amount", f"{p['list']}[].{p['amount']}", ("money",)),
+                      _expect(schema, "total", p["total"], ("money",)))
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        p = check.params
+        total = clean.get(p["total"])
+        if not total:
+            return
+        lst = schema.field(p["list"])
+        share_f = schema.field(f"{p['list']}[].{p['share']}")
+        amount_f = schema.field(f"{p['list']}[].{p['amount']}")
+        total_f = schema.field(p["total"])
+        for i, row in enumerate(clean.get(p["list"]) or []):
+            share, amount = row.get(p["share"]), row.get(p["amount"])
+            if share is None or not amount:
+                continue
+            expected = (Decimal(total["amount"]) * Decimal(share) / 100).quantize(Decimal("0.01"))
+            actual = Decimal(amount["amount"])
+            if abs(actual - expected) > Decimal("0.01"):
+                sink.add(f"{p['list']}[{i}].{p['amount']}",
+                         f"“{lst.label_zh}”第 {i + 1} 行：“{share_f.label_zh}” {share}% × "
+                         f"“{total_f.label_zh}” {Decimal(total['amount']):,.2f} = {expected:,.2f}，"
+                         f"但“{amount_f.label_zh}”为 {actual:,.2f}；请核对比例或金额。",
+                         f"{lst.label_en}, row {i + 1}: {share_f.label_en} {share}% of "
+                         f"{total_f.label_en} {Decimal(total['amount']):,.2f} is {expected:,.2f}, "
+                         f"but {amount_f.label_en} is {actual:,.2f}; check the share or the amount.")
+
+
+class _Unique(_Rule):
+    """A column's values are unique; with ``complete``, every choice of an enum appears."""
+
+    params = ("list", "field", "complete")
+    optional = frozenset({"complete"})
+
+    def verify(self, schema, check):
+        p = check.params
+        if "complete" in p and not isinstance(p["complete"], bool):
+            return "complete", "应为 true 或 false。", "must be true or false."
+        return _first(_expect(schema, "list", p["list"], ("list",)),
+                      _expect(schema, "field", f"{p['list']}[].{p['field']}",
+                              ("text", "enum", "integer", "date")))
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        p = check.params
+        lst, col = schema.field(p["list"]), schema.field(f"{p['list']}[].{p['field']}")
+        seen: dict[Any, int] = {}
+        for i, row in enumerate(clean.get(p["list"]) or []):
+            value = row.get(p["field"])
+            if value in (None, ""):
+                continue
+            if value in seen:
+                sink.add(f"{p['list']}[{i}].{p['field']}",
+                         f"“{lst.label_zh}”第 {i + 1} 行的“{col.label_zh}”“{value}”与第 "
+                         f"{seen[value] + 1} 行重复；每个值只能出现一次。",
+                         f"{lst.label_en}, row {i + 1}: {col.label_en} '{value}' repeats row "
+                         f"{seen[value] + 1}; each value may appear only once.")
+            else:
+                seen[value] = i
+        if p.get("complete") and col.choices and seen:
+            missing = [c for c in col.choices if c.code not in seen]
+            if missing:
+                warnings.add(p["list"], f"“{lst.label_zh}”缺少“{col.label_zh}”："
+                             f"{'、'.join(c.code for c in missing)}；请确认是否有意省略。",
+                             f"{lst.label_en} has no row for {col.label_en} "
+                             f"{', '.join(c.code for c in missing)}; check this is intended.")
+
+
+class _Ascending(_Rule):
+    """In the order of an enum column (P1 → P4), a duration column never gets shorter."""
+
+    params = ("list", "field", "order_by", "unit")
+    optional = frozenset({"unit"})
+
+    def verify(self, schema, check):
+        p = check.params
+        problem = _first(_expect(schema, "list", p["list"], ("list",)),
+                         _expect(schema, "field", f"{p['list']}[].{p['field']}", ("integer", "percent")),
+                         _expect(schema, "order_by", f"{p['list']}[].{p['order_by']}", ("enum",)),
+                         _expect(schema, "unit", f"{p['list']}[].{p['unit']}", ("enum",))
+                         if "unit" in p else None)
+        if problem is None and "unit" in p:
+            unit = schema.field(f"{p['list']}[].{p['unit']}")
+            if any(c.code not in _UNIT_MINUTES for c in unit.choices):
+                return ("unit", f"时间单位的选项值应取自：{'、'.join(_UNIT_MINUTES)}。",
+                        f"the unit's choice values must be drawn from: {', '.join(_UNIT_MINUTES)}.")
+        return problem
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        p = check.params
+        lst = schema.field(p["list"])
+        col = schema.field(f"{p['list']}[].{p['field']}")
+        order = schema.field(f"{p['list']}[].{p['order_by']}")
+        unit_f = schema.field(f"{p['list']}[].{p['unit']}") if "unit" in p else None
+        rank = {c.code: n for n, c in enumerate(order.choices)}
+        rows = []
+        for i, row in enumerate(clean.get(p["list"]) or []):
+            value, key = row.get(p["field"]), row.get(p["order_by"])
+            unit = row.get(p["unit"]) if unit_f else "minute"
+            if value is None or key not in rank or unit not in _UNIT_MINUTES:
+                continue
+            shown = f"{value}" + (f" {unit_f.choice(unit).zh}" if unit_f else "")
+            rows.append((rank[key], i, Decimal(str(value)) * _UNIT_MINUTES[unit], key, shown))
+        rows.sort()
+        for (_, _, before, key_a, shown_a), (_, i, after, key_b, shown_b) in zip(rows, rows[1:]):
+            if after < before:
+                sink.add(f"{p['list']}[{i}].{p['field']}",
+                         f"“{lst.label_zh}”第 {i + 1} 行：{key_b} 的“{col.label_zh}”（{shown_b}）"
+                         f"短于 {key_a}（{shown_a}）；优先级越低，时限应越长。",
+                         f"{lst.label_en}, row {i + 1}: the {col.label_en} of {key_b} ({shown_b}) "
+                         f"is shorter than that of {key_a} ({shown_a}); lower priorities need "
+                         f"longer limits.")
+
+
+class _ReviewCycle(_Rule):
+    """The next review falls within one cycle of the start and within the term."""
+
+    params = ("start", "months", "next", "end")
+
+    def verify(self, schema, check):
+        p = check.params
+        return _first(_expect(schema, "start", p["start"], ("date",)),
+                      _expect(schema, "months", p["months"], ("integer",)),
+                      _expect(schema, "next", p["next"], ("date",)),
+                      _expect(schema, "end", p["end"], ("date",)))
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        p = check.params
+        start, months, nxt, end = (clean.get(p[k]) for k in ("start", "months", "next", "end"))
+        if None in (start, months, nxt, end):
+            return
+        f = {k: schema.field(p[k]) for k in ("start", "months", "next", "end")}
+        if nxt > end:
+            sink.add(p["next"], f"“{f['next'].label_zh}”（{date_cn(nxt)}）晚于“{f['end'].label_zh}”"
+                     f"（{date_cn(end)}）：期限内不会评审。请提前评审日期或缩短评审周期。",
+                     f"{f['next'].label_en} ({nxt}) is after {f['end'].label_en} ({end}): no review "
+                     f"would happen within the term. Move the review earlier.")
+            return
+        due = _months_later(start, months)
+        if nxt > due:
+            sink.add(p["next"], f"“{f['next'].label_zh}”（{date_cn(nxt)}）与“{f['months'].label_zh}”"
+                     f"（{months} 个月）不符：自{date_cn(start)}起，首次评审应不晚于{date_cn(due)}。",
+                     f"{f['next'].label_en} ({nxt}) does not match the {f['months'].label_en} "
+                     f"({months} months): counting from {start}, the first review is due by {due}.")
+        if due > end:
+            warnings.add(p["months"], f"“{f['months'].label_zh}”（{months} 个月）长于协议期限"
+                         f"（{date_cn(start)}至{date_cn(end)}）；请确认评审安排。",
+                         f"The {f['months'].label_en} ({months} months) is longer than the term "
+                         f"({start} to {end}); check the review arrangement.")
+
+
+class _Conclusion(_Rule):
+    """A conclusion is no better than the results it concludes (choices listed best first):
+    a failed check under a passing conclusion is an error; a check passed with remarks under
+    an unconditional pass is a warning."""
+
+    params = ("list", "field", "conclusion")
+
+    def verify(self, schema, check):
+        p = check.params
+        problem = _first(_expect(schema, "list", p["list"], ("list",)),
+                         _expect(schema, "field", f"{p['list']}[].{p['field']}", ("enum",)),
+                         _expect(schema, "conclusion", p["conclusion"], ("enum",)))
+        if problem is None and len(schema.field(p["conclusion"]).choices) != len(
+                schema.field(f"{p['list']}[].{p['field']}").choices):
+            return ("conclusion", "结论与结果的选项数应相同（均按由好到差排列）。",
+                    "the conclusion and the results need as many choices (both best first).")
+        return problem
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        p = check.params
+        conclusion = clean.get(p["conclusion"])
+        con_f, lst = schema.field(p["conclusion"]), schema.field(p["list"])
+        col = schema.field(f"{p['list']}[].{p['field']}")
+        rank_con = {c.code: n for n, c in enumerate(con_f.choices)}
+        rank_row = {c.code: n for n, c in enumerate(col.choices)}
+        rows = [(rank_row[r[p["field"]]], i, r[p["field"]])
+                for i, r in enumerate(clean.get(p["list"]) or []) if r.get(p["field"]) in rank_row]
+        if conclusion not in rank_con or not rows:
+            return
+        chosen, worst = con_f.choice(conclusion), max(r[0] for r in rows)
+        bad = [r for r in rows if r[0] > rank_con[conclusion]]
+        if bad:
+            which = "、".join(f"第 {i + 1} 行（{col.choice(v).zh}）" for _, i, v in bad)
+            which_en = ", ".join(f"row {i + 1} ({col.choice(v).en})" for _, i, v in bad)
+            failing = worst == len(col.choices) - 1
+            (sink if failing else warnings).add(
+                p["conclusion"], f"“{con_f.label_zh}”为“{chosen.zh}”，但“{lst.label_zh}”{which}的"
+                f"“{col.label_zh}”不支持这一结论；请修改结论或核对验收结果。",
+                f"The {con_f.label_en} '{chosen.en}' does not match {lst.label_en} {which_en}; "
+                f"change the conclusion or check the results.")
+        elif rank_con[conclusion] > worst:
+            warnings.add(p["conclusion"], f"“{con_f.label_zh}”为“{chosen.zh}”，比各项“{col.label_zh}”"
+                         f"都差；请确认。", f"The {con_f.label_en} '{chosen.en}' is worse than "
+                         f"every {col.label_en}; check it.")
+
+
+class _UniqueInArchive(_Rule):
+    """No other document generated from this template has the same number."""
+
+    params = ("field",)
+
+    def verify(self, schema, check):
+        return _expect(schema, "field", check.params["field"], ("text",))
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        field = check.params["field"]
+        value = clean.get(field)
+        if not value or archive is None:
+            return
+        f = schema.field(field)
+        for doc_id, title in archive.generated_with_value(schema.slug, field, value):
+            if doc_id == document_id:
+                continue
+            sink.add(field, f"“{f.label_zh}”“{value}”已由文档 {doc_id}《{title}》使用，编号在档案中"
+                     f"必须唯一；请换一个编号，或生成该文档的新版本。",
+                     f"{f.label_en} '{value}' is already used by document {doc_id} ({title}); "
+                     f"numbers must be unique in the archive. Use another number, or generate a "
+                     f"new version of that document.", link=f"/documents/{doc_id}")
+            return
+
+
+class _ExistsInArchive(_Rule):
+    """A referenced number (contract, SLA) belongs to a document in the archive."""
+
+    params = ("field", "template", "target")
+    severity = "warning"
+
+    def verify(self, schema, check):
+        p = check.params
+        if not isinstance(p["template"], str) or not _SLUG_RE.fullmatch(p["template"]):
+            return "template", "应为模板名（slug）。", "must be a template slug."
+        if not isinstance(p["target"], str) or not FIELD_NAME_RE.fullmatch(p["target"]):
+            return "target", "应为该模板的字段名。", "must be a field name of that template."
+        return _expect(schema, "field", p["field"], ("text",))
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        p = check.params
+        value = clean.get(p["field"])
+        if not value or archive is None:
+            return
+        if archive.generated_with_value(p["template"], p["target"], value):
+            return
+        f = schema.field(p["field"])
+        sink.add(p["field"], f"档案中没有编号为“{value}”的文档（{f.label_zh}）；请核对编号，"
+                 f"或先生成并归档该文档。",
+                 f"No document numbered '{value}' ({f.label_en}) is in the archive; check the "
+                 f"number, or generate and archive that document first.",
+                 link=f"/templates/{p['template']}/generate")
+
+
+class _RequiredIf(_Rule):
+    """A field becomes required when a yes/no field is yes (a downtime window when the
+    service is interrupted)."""
+
+    params = ("field", "when")
+
+    def verify(self, schema, check):
+        p = check.params
+        return _first(_expect(schema, "field", p["field"], tuple(sorted(SCALAR_TYPES))),
+                      _expect(schema, "when", p["when"], ("boolean",)))
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        p = check.params
+        if clean.get(p["when"]) and clean.get(p["field"]) in (None, ""):
+            f, when = schema.field(p["field"]), schema.field(p["when"])
+            sink.add(p["field"], f"“{when.label_zh}”为“是”时，“{f.label_zh}”为必填项，请填写。",
+                     f"{f.label_en} is required when {when.label_en} is yes; fill it in.")
+
+
+class _RevisionHistory(_Rule):
+    """A revision table has one row per archive version, the last for the one being made."""
+
+    params = ("list",)
+
+    def verify(self, schema, check):
+        return _expect(schema, "list", check.params["list"], ("list",))
+
+    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+        lst = schema.field(check.params["list"])
+        rows, version = len(clean.get(check.params["list"]) or []), clean[ARCHIVE_VERSION]
+        if rows != version:
+            sink.add(check.params["list"],
+                     f"“{lst.label_zh}”有 {rows} 行，但本次生成的是档案中的第 {version} 版：每一版一行，"
+                     f"最后一行记录本次修订，请{'补充' if rows < version else '删减'}。",
+                     f"{lst.label_en} has {rows} rows, but this is version {version} in the "
+                     f"archive: one row per version, the last for this revision; "
+                     f"{'add' if rows < version else 'remove'} rows.")
+
+
+_RULES: dict[str, _Rule] = {
+    "revision_history": _RevisionHistory(),
+    "required_if": _RequiredIf(),
+    "share_of_total": _ShareOfTotal(),
+    "unique": _Unique(),
+    "ascending": _Ascending(),
+    "review_cycle": _ReviewCycle(),
+    "conclusion": _Conclusion(),
+    "unique_in_archive": _UniqueInArchive(),
+    "exists_in_archive": _ExistsInArchive(),
+}
+RULES = tuple(_RULES)
+
+
+# ---------------------------------------------------------------------------------------------
 # Formatting helpers (also used by the rest of docsvc)
 
 
@@ -1325,6 +1895,7 @@ def uscc_is_valid(code: str) -> bool:
 
 
 __all__ = [
-    "CURRENCIES", "Field", "ListSum", "Pattern", "TemplateSchema", "amount_in_words", "date_cn",
+    "CURRENCIES", "Check", "Checked", "DefaultUsed", "Field", "Finding", "GeneratedDocuments",
+    "ListSum", "Pattern", "RULES", "TemplateSchema", "amount_in_words", "date_cn",
     "list_shipped", "load_schema", "uscc_check_char", "uscc_is_valid",
 ]

@@ -25,7 +25,8 @@ from docsvc.core.audit import canonical_json
 from docsvc.core.filenames import document_filename
 from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
 from docsvc.core.model import AuditAction, Metadata, VersionSource, Vocabulary
-from docsvc.core.schema import TemplateSchema, load_schema
+from docsvc.core.schema import DefaultUsed, Finding, TemplateSchema, load_schema
+from docsvc.core.schema_draft import draft_schema
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, TemplateError
 from docsvc.services.archive import (
     AddResult, ArchiveService, RenditionInput, change_reason_problem,
@@ -79,6 +80,8 @@ class Draft:
     metadata: dict[str, Any]  # the archive metadata the form gives the document
     document_id: int | None = None  # a new version of this document, else a new document
     reason: str = ""
+    warnings: tuple[Finding, ...] = ()  # the business checks' warnings, defaults included
+    defaults: tuple[DefaultUsed, ...] = ()  # blank fields the schema's defaults filled
 
     @property
     def title(self) -> str:
@@ -200,7 +203,19 @@ class TemplateService:
 
     def lint(self, docx: bytes, schema: TemplateSchema | None) -> templating.LintReport:
         check_ooxml_package(docx, limits=self.package_limits)
-        return templating.lint_template(docx, schema.field_sources() if schema else None)
+        report = templating.lint_template(docx, schema.field_sources() if schema else None)
+        if schema is None:
+            return report
+        # A field that only fills archive metadata (a title, a service category) is used.
+        metadata_only = set(schema.metadata.values())
+        return templating.LintReport(tuple(
+            i for i in report.issues if not (i.code == "unused_field" and i.subject in metadata_only)))
+
+    def draft_schema(self, docx: bytes, *, slug: str, name_zh: str) -> dict[str, Any]:
+        """A first schema for a new template, drafted from its tags for the drafter to
+        complete (see docsvc.core.schema_draft); it loads, and lints without errors."""
+        check_ooxml_package(docx, limits=self.package_limits)
+        return draft_schema(templating.discover_fields(docx), slug=slug, name_zh=name_zh)
 
     def add(self, docx: bytes, schema_source: Mapping[str, Any] | None, *, actor: str,
             slug: str | None = None) -> Template:
@@ -290,8 +305,14 @@ class TemplateService:
                 problems.append(_problem(problem))
         context: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
+        checked = None
+        # The business checks run with the form: numbers unique in the archive (the document
+        # being revised keeps its own), references present, a plan's history row per version.
+        next_version = self.archive.version(document_id).number + 1 if document_id is not None else 1
         try:
-            context = template.schema.validate(data)
+            checked = template.schema.check(data, archive=self.catalog, document_id=document_id,
+                                            archive_version=next_version)
+            context = checked.context
         except InvalidInput as exc:
             problems.extend(exc.details.get("errors") or [_problem(exc)])
         else:
@@ -305,7 +326,8 @@ class TemplateService:
             zh = first["zh"] if len(problems) == 1 else f"表单有 {len(problems)} 处错误，第一处：{first['zh']}"
             en = first["en"] if len(problems) == 1 else f"The form has {len(problems)} errors; the first: {first['en']}"
             raise InvalidInput(zh, en, field=first.get("field"), details={"errors": problems})
-        return Draft(template, json.loads(canonical_json(data)), context, metadata, document_id, reason)
+        return Draft(template, json.loads(canonical_json(data)), context, metadata, document_id, reason,
+                     checked.warnings, checked.defaults)
 
     def render_draft(self, draft: Draft) -> Rendered:
         """The DOCX of a draft; nothing is archived (a preview). Identical drafts give identical
@@ -339,7 +361,10 @@ class TemplateService:
         provenance = {
             "template": rec.slug, "template_version": rec.version, "template_sha256": rec.sha256,
             "schema_sha256": rec.schema_sha256, "data": draft.data, "software": _versions(),
-            "output_sha256": hashlib.sha256(rendered.docx).hexdigest(), **(provenance or {}),
+            "output_sha256": hashlib.sha256(rendered.docx).hexdigest(),
+            # What the drafter did not choose is on record: defaults used and checks' warnings.
+            "defaults_used": [d.to_dict() for d in draft.defaults],
+            "warnings": [w.to_dict() for w in draft.warnings], **(provenance or {}),
         }
         filename = document_filename(draft.title, "docx")
         if draft.document_id is None:
@@ -410,7 +435,9 @@ def _problem(exc: InvalidInput) -> dict[str, Any]:
 
 def lint_dict(report: templating.LintReport) -> dict[str, Any]:
     return {"ok": report.ok, "issues": [
-        {"severity": i.severity, "code": i.code, "message": i.zh, "message_en": i.en, "location": str(i.location) if i.location else ""}
+        {"severity": i.severity, "code": i.code, "message": i.zh, "message_en": i.en,
+         "location": str(i.location) if i.location else "",
+         "place": i.location.place if i.location else "", "fix": i.fix_zh, "fix_en": i.fix_en}
         for i in report.issues]}
 
 

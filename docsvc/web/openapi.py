@@ -197,7 +197,7 @@ SCHEMAS.update({
                       "properties": {
         "name": {"type": "string"}, "path": {"type": "string", "description": "party_a.name, services[].hours"},
         "type": {"type": "string", "enum": ["text", "longtext", "date", "money", "integer", "percent", "enum",
-                                           "group", "list"]},
+                                           "boolean", "group", "list"]},
         "label_zh": {"type": "string"}, "label_en": {"type": "string"}, "required": {"type": "boolean"},
         "default": {}, "example": {}, "help_zh": {"type": "string"}, "help_en": {"type": "string"},
         "max_length": {"type": "integer"}, "min": {"type": "string"}, "max": {"type": "string"},

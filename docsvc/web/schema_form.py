@@ -43,7 +43,7 @@ def input_id(path: str) -> str:
 class Widget:
     """One form control (or a fieldset of them) ready to render."""
 
-    kind: str  # the schema type: text, longtext, date, money, integer, percent, enum, group, list
+    kind: str  # the schema type: text, longtext, date, money, integer, percent, enum, group, list (a boolean shows as enum)
     name: str  # input name; for money the prefix of .amount and .currency
     id: str  # id of the (first) input, the target of the label and of error-summary links
     label: str
@@ -161,6 +161,11 @@ class _Builder:
         if f.type == "enum":
             w.choices = [(c.code, f"{c.code} · {self.text(c.zh, c.en)}" if _is_code(c.code) else self.text(c.zh, c.en))
                          for c in f.choices]
+        elif f.type == "boolean":  # a yes/no field (a ☐ tick box in the template): a 是/否 choice
+            w.kind = "enum"
+            w.choices = [("true", self.text("是", "Yes")), ("false", self.text("否", "No"))]
+            if isinstance(value, bool):
+                w.value = "true" if value else "false"
         elif f.type == "integer":
             w.step, w.min, w.max = "1", _num(f.min), _num(f.max)
         elif f.type == "percent":

@@ -82,6 +82,10 @@ def _submit(gd: Guard, template: Template, revision: Revision | None = None):
     extra = _msg("，含 PDF", " with a PDF") if generated.renditions else ""
     flash(_msg(f"已生成并归档第 {result.version.number} 版{extra}。", f"Version {result.version.number} generated and "
                                                                  f"archived{extra}."), "ok")
+    # The business checks' warnings and the defaults used, as recorded in the provenance.
+    for w in result.version.provenance.get("warnings", []):
+        link = f"（{w['link']}）" if w.get("link") else ""
+        flash(_msg(f"提示：{w['zh']}{link}", f"Note: {w['en']}{link}"), "info")
     return redirect(url_for("ui_docs.document", doc_id=result.document.id))
 
 
