@@ -149,6 +149,8 @@ def searchable_pdf(data: bytes, media_type: str, pages: Sequence[Any], *, title:
         pdf = pikepdf.new()
         font = _font(pdf)
         for number, (image, dpi) in enumerate(_images(data, media_type, limits), start=1):
+            if image is None:
+                continue
             ocr = by_number.get(number)
             w_px, h_px = image["width"], image["height"]
             dpi = dpi if 50 <= dpi <= 2400 else _DEFAULT_DPI
@@ -192,11 +194,14 @@ def _images(data: bytes, media_type: str, limits: Any):
     import pikepdf
     from PIL import Image, ImageOps
 
-    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    Image.MAX_IMAGE_PIXELS = None  # checked page by page below, as OCR did
     im = Image.open(io.BytesIO(data))
     frames = getattr(im, "n_frames", 1) if media_type == TIFF else 1
     for i in range(min(frames, limits.max_pages)):
         im.seek(i)
+        if im.width * im.height > limits.max_pixels:
+            yield None, 0.0  # refused by OCR too: not decoded, no page
+            continue
         dpi = float((im.info.get("dpi") or (0, 0))[0] or 0)
         frame = ImageOps.exif_transpose(im) if i == 0 else im
         unturned = i == 0 and frame is not im and im.getexif().get(0x0112, 1) in (0, 1)

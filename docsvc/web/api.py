@@ -26,7 +26,7 @@ from docsvc.core.model import AuditAction, Version, iso, parse_date
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
-from docsvc.services.access import RENDITION_KINDS, Generated, Guard
+from docsvc.services.access import Generated, Guard
 from docsvc.services import background
 from docsvc.services.export import BundleScope
 from docsvc.services.reports import ReportRequest
@@ -135,8 +135,8 @@ def version_json(v: Version, doc_id: int) -> dict[str, Any]:
 
 
 def rendition_json(r: Rendition, v: Version) -> dict[str, Any]:
-    kind = next(k for k, media_type in RENDITION_KINDS.items() if media_type == r.media_type)
-    return {**r.to_dict(), "kind": kind, "content_url": url_for("api.download_rendition", doc_id=v.document_id,
+    kind = r.kind
+    return {**r.to_dict(), "content_url": url_for("api.download_rendition", doc_id=v.document_id,
                                                                 number=v.number, kind=kind)}
 
 
@@ -164,10 +164,10 @@ def send_version(version: Version, data: bytes) -> Response:
 
 
 def send_rendition(version: Version, rendition: Rendition, data: bytes) -> Response:
-    kind = next(k for k, media_type in RENDITION_KINDS.items() if media_type == rendition.media_type)
+    ext = "ocr.pdf" if rendition.kind == "ocr-pdf" else rendition.kind  # 合同.ocr.pdf beside 合同.pdf
     stem = version.original_filename.rsplit(".", 1)[0] or f"document-{version.document_id}"
-    return send_attachment(data, rendition.media_type, f"{stem}.{kind}", rendition.sha256,
-                           f"document-{version.document_id}-v{version.number}.{kind}")
+    return send_attachment(data, rendition.media_type, f"{stem}.{ext}", rendition.sha256,
+                           f"document-{version.document_id}-v{version.number}.{ext}")
 
 
 def send_preview(data: bytes, title: str) -> Response:
