@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 MAX_AUDIT_PAGE = 500
 RECENT = 10
 REVIEW_WINDOW_DAYS = 30
+# Renditions a caller may ask for by a short name (URLs say .../renditions/pdf), with the file
+# name extension each is handed out under: 合同.pdf, and 扫描件.ocr.pdf for a scan's searchable PDF.
+RENDITION_KINDS = {"pdf": "pdf", "ocr-pdf": "ocr.pdf"}
 
 # A valid value for every required field, so each submitted field can be checked on its own.
 _NEUTRAL = {"title": "-", "doc_type": "other", "service_category": "4.1", "doc_class": "user"}
@@ -105,6 +108,7 @@ class DocumentView:
     pdf_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest job making its PDF
     ocr: dict[int, ocr.OcrInfo] = field(default_factory=dict)  # version id → how OCR read its text
     ocr_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest OCR job of its content
+    scan_status: dict[int, str] = field(default_factory=dict)  # version id → text status of PDFs and images
 
 
 @dataclass(frozen=True)
@@ -284,7 +288,7 @@ class Guard:
         read = {v.id: info for v in scans if queue is not None and (info := queue.info(v.sha256)) is not None}
         return DocumentView(history, renditions, self._revisable_template(history.versions),
                             background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]),
-                            read, ocr.latest_jobs(self.svc, scans))
+                            read, ocr.latest_jobs(self.svc, scans), self.svc.index.extraction_statuses(scans))
 
     def _revisable_template(self, versions: list[Version]) -> Template | None:
         if not self.p.can(Permission.GENERATE):
@@ -320,6 +324,16 @@ class Guard:
         version may ask: the PDF is the same content, and the version itself is not changed."""
         self._readable(document_id, "request_rendition")
         return background.request_rendition(self.svc, document_id, number, kind, actor=self.p.username)
+
+    def ocr_status(self, document_id: int, number: int | None = None) -> tuple[Version, str, Any, Job | None]:
+        """How a version's text was read: its status ("ocr_pending", "ok" …), the OCR record
+        (engine, version, confidence per page) when OCR read it, and the newest OCR job."""
+        self._readable(document_id, "read_document")
+        version = self.svc.archive.version(document_id, number)
+        status = self.svc.index.extraction_statuses([version])[version.id]
+        queue = self.svc.index.ocr
+        info = queue.info(version.sha256) if queue is not None and ocr.may_need_ocr(version) else None
+        return version, status, info, ocr.latest_jobs(self.svc, [version]).get(version.id)
 
     def rerun_ocr(self, document_id: int, number: int | None = None) -> tuple[Version, Job, bool]:
         """Read a scan's text again (managers: after the engine improved, or a page was

@@ -26,7 +26,7 @@ from docsvc.core.model import AuditAction, Version, iso, parse_date
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
-from docsvc.services.access import Generated, Guard
+from docsvc.services.access import RENDITION_KINDS, Generated, Guard
 from docsvc.services import background
 from docsvc.services.export import BundleScope
 from docsvc.services.reports import ReportRequest
@@ -164,7 +164,7 @@ def send_version(version: Version, data: bytes) -> Response:
 
 
 def send_rendition(version: Version, rendition: Rendition, data: bytes) -> Response:
-    ext = "ocr.pdf" if rendition.kind == "ocr-pdf" else rendition.kind  # 合同.ocr.pdf beside 合同.pdf
+    ext = RENDITION_KINDS.get(rendition.kind, rendition.kind)
     stem = version.original_filename.rsplit(".", 1)[0] or f"document-{version.document_id}"
     return send_attachment(data, rendition.media_type, f"{stem}.{ext}", rendition.sha256,
                            f"document-{version.document_id}-v{version.number}.{ext}")
@@ -388,6 +388,24 @@ def request_rendition(doc_id: int, number: int, kind: str):
                     "status_url": url_for("api.show_job", job_id=asked.job.id)})
     resp.status_code = 202
     resp.headers["Location"] = url_for("api.show_job", job_id=asked.job.id)
+    return resp
+
+
+@bp.get("/api/v1/documents/<int:doc_id>/versions/<int:number>/ocr")
+def ocr_status(doc_id: int, number: int):
+    """How the version's text was read: OCR's engine, version and confidence (per page)."""
+    version, status, info, job = guard().ocr_status(doc_id, number)
+    return jsonify({"document_id": doc_id, "version": version.number, "text_status": status,
+                    "ocr": info.to_dict() if info else None, "job": job_json(job) if job else None})
+
+
+@bp.post("/api/v1/documents/<int:doc_id>/versions/<int:number>/ocr")
+def rerun_ocr(doc_id: int, number: int):
+    """Read a scan's text again (managers): 202 with the OCR job."""
+    _version, job, _created = guard().rerun_ocr(doc_id, number)
+    resp = jsonify({"state": job.state.value, "job": job_json(job), "status_url": url_for("api.show_job", job_id=job.id)})
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("api.show_job", job_id=job.id)
     return resp
 
 
