@@ -24,6 +24,7 @@ from docsvc.core.ocr import OcrLimits, layout, OcrLine, run_ocr
 from docsvc.core.search import SearchRequest
 from tests import ocr_samples as samples
 from tests.conftest import META, require
+from tests.webutil import USER_DOC, app, csrf_of, world  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -258,3 +259,113 @@ def test_scan_is_searchable_after_background_ocr(svc, fonts):
     assert info.confidence > 0.9 and info.pages[0]["confidence"] > 0.9
     audit = [e for e in svc.catalog.audit_entries(document_id=doc.id) if e.action == "rendition.added"]
     assert audit and audit[-1].details["kind"] == "ocr-pdf"
+
+
+def test_failed_attempt_is_retried_and_loses_nothing(svc, fonts, monkeypatch):
+    """A crash of the OCR run (injected) leaves the version archived and "ocr_pending", the
+    job queued for a retry; the retry reads it."""
+    import datetime as dt
+
+    from docsvc.services import ocr as ocr_service
+
+    page = samples.degrade(samples.render(1), "jpeg")
+    doc = svc.archive.add_document(page, "验收报告.jpg", {**META, "title": "验收报告"}, actor="alice").document
+    version = svc.archive.version(doc.id)
+    svc.index.sync()
+    real = ocr_service.run_ocr
+
+    def crash(*args, **kwargs):
+        raise OSError("the machine lost power (injected)")
+
+    monkeypatch.setattr(ocr_service, "run_ocr", crash)
+    job = svc.jobs.run_next(kinds=(ocr_service.OCR_JOB,))
+    assert job.state.value == "queued" and job.attempts == 1 and "injected" in job.error["message_en"]
+    assert svc.index.extraction_statuses([version])[version.id] == "ocr_pending"
+    assert svc.catalog.renditions(version.id) == []
+    monkeypatch.setattr(ocr_service, "run_ocr", real)
+    later = svc.jobs.clock() + dt.timedelta(minutes=5)
+    monkeypatch.setattr(svc.jobs, "clock", lambda: later)
+    job = svc.jobs.run_next(kinds=(ocr_service.OCR_JOB,))
+    assert job.state.value == "done" and job.attempts == 2
+    svc.index.sync()
+    assert doc.id in _search(svc, "YS-2026-0630")
+    assert svc.archive.read_version(doc.id, 1, actor="alice")[1] == page
+
+
+def test_photo_through_api_and_web(world, fonts):
+    from docsvc.services.ocr import OCR_JOB
+
+    svc = world.svc
+    photo = samples.degrade(samples.render(1), "photo")
+    c = world.api("alice")
+    resp = c.post("/api/v1/documents", data={**USER_DOC, "title": "现场验收照片", "doc_class": "user",
+                                             "file": (io.BytesIO(photo), "现场照片.jpg")},
+                  content_type="multipart/form-data")
+    assert resp.status_code == 201, resp.json  # answered at once: OCR is not done in the request
+    doc_id = resp.json["document"]["id"]
+    svc.index.sync()
+    status = c.get(f"/api/v1/documents/{doc_id}/versions/1/ocr").json
+    assert status["text_status"] == "ocr_pending" and status["ocr"] is None and status["job"]["state"] == "queued"
+    page = world.login("alice").get(f"/documents/{doc_id}").data.decode()
+    assert "等待 OCR" in page and "rerun-ocr" not in page  # members may not re-run OCR
+    assert c.post(f"/api/v1/documents/{doc_id}/versions/1/ocr").status_code == 403
+    assert svc.jobs.run_next(kinds=(OCR_JOB,)).state.value == "done"
+    svc.index.sync()
+    status = c.get(f"/api/v1/documents/{doc_id}/versions/1/ocr").json
+    assert status["text_status"] == "ok" and status["ocr"]["engine_version"].startswith("rapidocr/")
+    assert status["ocr"]["confidence"] > 0.9 and status["ocr"]["pages"][0]["number"] == 1
+    pdf = c.get(f"/api/v1/documents/{doc_id}/versions/1/renditions/ocr-pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == PDF and ".ocr.pdf" in pdf.headers["Content-Disposition"]
+    assert "YS-2026-0630" in extract_text(pdf.data, PDF).text
+    hits = c.get("/api/v1/search", query_string={"q": "贰万叁仟元整"}).json
+    assert doc_id in [h["document_id"] for h in hits["hits"]]
+    mgr = world.login("mgr")
+    page = mgr.get(f"/documents/{doc_id}")
+    html = page.data.decode()
+    assert "文字来自 OCR" in html and "可检索 PDF" in html and "rerun-ocr-1" in html
+    resp = mgr.post(f"/documents/{doc_id}/versions/1/ocr", data={"csrf_token": csrf_of(page)})
+    assert resp.status_code == 302
+    [job] = [j for j in svc.jobs.store.list_jobs(kind=OCR_JOB)[0] if j.state.value == "queued"]
+    assert job.payload["force"] is True and job.created_by == "mgr"
+    text_doc = c.post("/api/v1/documents", data={**USER_DOC, "file": (io.BytesIO("正文".encode()), "a.txt")},
+                      content_type="multipart/form-data").json["document"]["id"]
+    svc.index.sync()
+    refused = world.api("mgr").post(f"/api/v1/documents/{text_doc}/versions/1/ocr")
+    assert refused.status_code == 400 and "text layer" in refused.json["error"]["message_en"]
+
+
+def test_cli_reads_scans_and_hands_out_the_searchable_pdf(config, tmp_path, monkeypatch, fonts):
+    from click.testing import CliRunner
+
+    from docsvc.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "张伟",
+           "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"]}
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0):
+        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == code, result.output + result.stderr
+        return result
+
+    scan = tmp_path / "验收报告.tif"
+    scan.write_bytes(_tiff([samples.degrade(samples.render(1), "clean")]))
+    run("init")
+    added = json.loads(run("doc", "add", str(scan), "--title", "验收报告", "--type", "acceptance_report",
+                           "--category", "4.2", "--class", "user", "--json").output)
+    doc_id = added["document"]["id"]
+    synced = json.loads(run("index", "sync", "--json").output)
+    assert synced["ocr_jobs"] == 1 and not synced["error"]
+    found = json.loads(run("search", "YS-2026-0630", "--json").output)
+    assert doc_id in [h["document_id"] for h in found["hits"]]
+    out = tmp_path / "out"
+    out.mkdir()
+    run("doc", "get", str(doc_id), "--rendition", "ocr-pdf", "-o", str(out))
+    pdf = (out / "验收报告.ocr.pdf").read_bytes()
+    assert "验收结论" in extract_text(pdf, PDF).text
+    again = json.loads(run("ocr", str(doc_id), "--json").output)
+    assert again["job"]["state"] == "done" and again["ocr"]["engine"].startswith("PP-OCRv4")
+    missing = run("doc", "get", str(doc_id), "--rendition", "pdf", "-o", str(out), code=2)
+    assert "PDF" in missing.stderr

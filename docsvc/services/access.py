@@ -341,8 +341,7 @@ class Guard:
         self.require(Permission.RERUN_OCR, "rerun_ocr", document_id=document_id)
         self._readable(document_id, "rerun_ocr")
         version = self.svc.archive.version(document_id, number)
-        if not ocr.may_need_ocr(version) or \
-                self.svc.index.extraction_statuses([version]).get(version.id) in ("ok", "empty", "pending"):
+        if self.svc.index.ocr is None or not self.svc.index.ocr.needs_ocr(version):
             raise InvalidInput(
                 f"文档 {document_id} 第 {version.number} 版有文本层，不需要 OCR；只有扫描件（无文本层的 PDF）和图片可以识别。",
                 f"Document {document_id} version {version.number} has a text layer and needs no OCR; only scans "

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from docsvc.adapters.ocr_rapid import ENGINE
 from docsvc.core.content import PDF, is_image
-from docsvc.core.extract import Extraction, ExtractionStatus
+from docsvc.core.extract import EXTRACTOR_VERSION, Extraction, ExtractionStatus
 from docsvc.core.model import AuditAction, Version
 from docsvc.core.ocr import OcrLimits, OcrResult, cache_key, make_searchable_pdf, run_ocr
 from docsvc.errors import NotFound
@@ -88,6 +88,13 @@ class OcrQueue:
                           detail_zh="等待 OCR：文字识别在后台进行，完成后即可检索。",
                           detail_en="OCR pending: the text is being recognised in the background and "
                                     "will be searchable when it is done.")
+
+    def needs_ocr(self, version: Version) -> bool:
+        """An image, or a PDF the extractor found no text layer in."""
+        if is_image(version.media_type):
+            return True
+        base = self.catalog.extraction_statuses([version.sha256], EXTRACTOR_VERSION).get(version.sha256)
+        return version.media_type == PDF and base == ExtractionStatus.NO_TEXT_LAYER.value
 
     def statuses(self, hashes: list[str]) -> dict[str, str]:
         return self.catalog.extraction_statuses(hashes, self.key)
