@@ -229,7 +229,7 @@ SCHEMAS.update({
 })
 
 UPLOAD_FIELDS = {"file": {"type": "string", "contentMediaType": "application/octet-stream",
-                          "description": "docx, pdf, txt, md or csv; the type is decided from the content"},
+                          "description": "docx, pdf, txt, md, csv, or a scan or photo (jpg, png, tif: its text is read by OCR in the background); the type is decided from the content"},
                  "reason": {"type": "string"}}
 
 
