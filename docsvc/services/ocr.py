@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from docsvc.services.jobs import JobContext
 
 OCR_JOB = "ocr"
+# What the extractor says of a file whose text only OCR can read: a scan or an image has no
+# text layer; a PDF whose fonts map no characters has garbage instead of one.
+NEEDS_OCR = frozenset({ExtractionStatus.NO_TEXT_LAYER.value, ExtractionStatus.UNREADABLE.value})
 
 
 def engine_version() -> str:
@@ -75,7 +78,7 @@ class OcrQueue:
     def text(self, version: Version, base: Extraction) -> Extraction:
         """``base`` (the extractor's result) when it needs no OCR; else the OCR text when it is
         cached, else "ocr_pending" (and the job that reads it is queued)."""
-        if base.status is not ExtractionStatus.NO_TEXT_LAYER or not self.enabled:
+        if not self.wants(base.status.value):
             return base
         cached = self.catalog.get_extraction(version.sha256, self.key)
         if cached is not None:
@@ -89,12 +92,16 @@ class OcrQueue:
                           detail_en="OCR pending: the text is being recognised in the background and "
                                     "will be searchable when it is done.")
 
+    def wants(self, status: str | None) -> bool:
+        """Whether text of this extraction status is OCR's to read."""
+        return self.enabled and status in NEEDS_OCR
+
     def needs_ocr(self, version: Version) -> bool:
-        """An image, or a PDF the extractor found no text layer in."""
+        """An image, or a PDF the extractor found no (readable) text layer in."""
         if is_image(version.media_type):
-            return True
+            return self.enabled
         base = self.catalog.extraction_statuses([version.sha256], EXTRACTOR_VERSION).get(version.sha256)
-        return version.media_type == PDF and base == ExtractionStatus.NO_TEXT_LAYER.value
+        return version.media_type == PDF and self.wants(base)
 
     def statuses(self, hashes: list[str]) -> dict[str, str]:
         return self.catalog.extraction_statuses(hashes, self.key)

@@ -175,8 +175,8 @@ class IndexService:
     def extraction_statuses(self, versions: list[Version]) -> dict[int, str]:
         """version id → extraction status ("pending" until the indexer has read it)."""
         known = self.catalog.extraction_statuses([v.sha256 for v in versions], EXTRACTOR_VERSION)
-        scans = [v.sha256 for v in versions if known.get(v.sha256) == ExtractionStatus.NO_TEXT_LAYER.value]
-        if scans and self.ocr is not None and self.ocr.enabled:
+        scans = [v.sha256 for v in versions if self.ocr is not None and self.ocr.wants(known.get(v.sha256))]
+        if scans:
             read = self.ocr.statuses(scans)
             known.update({sha: read.get(sha, ExtractionStatus.OCR_PENDING.value) for sha in scans})
         return {v.id: known.get(v.sha256, "pending") for v in versions}
@@ -410,7 +410,7 @@ class IndexService:
         """The version's extracted text if the indexer has read it, else "": unlike
         :meth:`extraction` this never parses a file, so a page can afford to ask."""
         cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
-        if cached is not None and cached["status"] == ExtractionStatus.NO_TEXT_LAYER.value and self.ocr is not None:
+        if cached is not None and self.ocr is not None and self.ocr.wants(cached["status"]):
             cached = self.catalog.get_extraction(version.sha256, self.ocr.key)
         return (cached["text"] or "") if cached is not None else ""
 
