@@ -183,11 +183,9 @@ class IndexService:
 
     def _entry(self, version: Version, doc: Document, latest_version_id: int | None,
                text: Extraction | None = None) -> IndexEntry:
-        return self._with_ocr(version, self.extract(version.sha256, data, version.media_type, timeouts=timeouts))
-
-    def _with_ocr(self, version: Version, text: Extraction) -> Extraction:
-        """A scan's or an image's OCR text when it has been read, else "ocr_pending" (queued)."""
-        return text if self.ocr is None else self.ocr.text(version, text)
+        text = self._with_ocr(version, text) if text is not None else self.extraction(version)
+        if text.timed_out:  # indexed as failed for now, and tried again later
+            self.catalog.requeue_index([(doc.id, version.id, "add")], delay_s=self.retry_after_s)
         year = (doc.metadata.effective_date or version.created_at).year
         return IndexEntry(
             version_id=version.id, document_id=doc.id, number=version.number, content=text.text, is_latest=version.id == latest_version_id, sha256=version.sha256,
