@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from docsvc.adapters.ocr_rapid import ENGINE  # noqa: E402
-from docsvc.core.content import PDF, detect_media_type  # noqa: E402
+from docsvc.core.content import detect_media_type  # noqa: E402
 from docsvc.core.ocr import OcrLimits, run_ocr  # noqa: E402
 from tests import ocr_samples as samples  # noqa: E402
 

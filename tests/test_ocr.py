@@ -215,7 +215,6 @@ def test_ocr_opens_no_network_connection(fonts, tmp_path):
         require(False, f"strace cannot trace here: {proc.stderr.strip()[:200]}")
     assert proc.stdout.split() == ["ok", "True"], proc.stderr[-2000:]
     calls = log.read_text()
-    assert "execve" not in calls or True
     network = [line for line in calls.splitlines() if re.search(r"AF_INET6?\b", line)]
     assert not network, "\n".join(network[:20])
     from docsvc.core.ocr import _child_env

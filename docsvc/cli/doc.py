@@ -352,4 +352,6 @@ def ocr_rerun(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json
     if job.state.value == "failed":
         raise errors.Unavailable(f"OCR 失败（任务 {job.id}）：{job.error['message']}",
                                  f"OCR failed (job {job.id}): {job.error['message_en']}")
+
+
 doc.add_command(ocr_rerun, name="ocr")  # docsvc doc ocr ID, as docsvc ocr ID

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -148,7 +149,7 @@ def index_sync(ctx: Context, as_json: bool) -> None:
             ocr_done += 1
         if ocr_done:
             again = ctx.svc.index.sync(claimed=True)
-            report = again.__class__(report.applied + again.applied, again.failed, again.pending, again.error)
+            report = replace(again, applied=report.applied + again.applied)
     if as_json:
         emit_json({**report.__dict__, "ocr_jobs": ocr_done})
     elif report.error:

@@ -22,7 +22,7 @@ from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.jobs import Job, JobState
 from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
-from docsvc.core.content import DOCX, PDF
+from docsvc.core.content import DOCX
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Forbidden, InvalidInput, NotFound

@@ -25,7 +25,7 @@ from docsvc.adapters.ocr_rapid import ENGINE
 from docsvc.core.content import PDF, is_image
 from docsvc.core.extract import EXTRACTOR_VERSION, Extraction, ExtractionStatus
 from docsvc.core.model import AuditAction, Version
-from docsvc.core.ocr import OcrLimits, OcrResult, cache_key, make_searchable_pdf, run_ocr
+from docsvc.core.ocr import OCR_PRODUCER, OcrLimits, OcrResult, cache_key, make_searchable_pdf, run_ocr
 from docsvc.errors import NotFound
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         pdf = make_searchable_pdf(data, version.media_type, result,
                                   title=doc.metadata.title if doc else version.original_filename, limits=limits)
     blob = svc.blobs.put(pdf) if pdf is not None else None
-    producer = f"{_producer(result)}"
+    producer = f"{OCR_PRODUCER} {result.engine_version} ({result.engine})"
     siblings = svc.catalog.versions_with_sha(version.sha256)
     with svc.catalog.transaction() as tx:
         ctx.fence(tx.conn)
@@ -182,12 +182,6 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     return {"document_id": version.document_id, "version": version.number, "status": result.status.value,
             "pages": len(result.pages), "confidence": _round(result.confidence),
             "rendition": blob.sha256 if blob is not None else None}
-
-
-def _producer(result: OcrResult) -> str:
-    from docsvc.core.ocr import OCR_PRODUCER
-
-    return f"{OCR_PRODUCER} {result.engine_version} ({result.engine})"
 
 
 def _round(x: float | None) -> float | None:

@@ -135,9 +135,8 @@ def version_json(v: Version, doc_id: int) -> dict[str, Any]:
 
 
 def rendition_json(r: Rendition, v: Version) -> dict[str, Any]:
-    kind = r.kind
     return {**r.to_dict(), "content_url": url_for("api.download_rendition", doc_id=v.document_id,
-                                                                number=v.number, kind=kind)}
+                                                  number=v.number, kind=r.kind)}
 
 
 def send_attachment(data: bytes, media_type: str, filename: str, sha256: str, fallback: str) -> Response:
@@ -506,7 +505,7 @@ def preview_template(slug: str):
 def generate(slug: str):
     body = _json_object()
     _known_fields(body, {"data", "pdf", "pdfa", "document_id", "reason"})
-    pdf, pdfa = _flag(body, "pdf"), _flag(body, "pdfa")
+    pdf, pdfa = _body_flag(body, "pdf"), _body_flag(body, "pdfa")
     generated = guard().generate(slug, _form_data(body), pdf=pdf or pdfa, pdf_a=pdfa,
                                  document_id=_int(body.get("document_id"), "document_id"),
                                  reason=_string(body, "reason"))
@@ -521,7 +520,7 @@ def generate_report(kind: str):
     """A management report (inventory | audit | reviews), filled from the archive and archived."""
     body = _json_object() if request.get_data() else {}
     _known_fields(body, {"since", "until", "service_category", "pdf", "pdfa"})
-    pdf, pdfa = _flag(body, "pdf"), _flag(body, "pdfa")
+    pdf, pdfa = _body_flag(body, "pdf"), _body_flag(body, "pdfa")
     gd = guard()
     report = ReportRequest.parse(kind, today=dt.datetime.now(gd.svc.reports.tz).date(),
                                  since=_string(body, "since") or None, until=_string(body, "until") or None,
@@ -540,7 +539,7 @@ def _known_fields(body: dict[str, Any], known: set[str]) -> None:
                            field=sorted(unknown)[0])
 
 
-def _flag(body: dict[str, Any], name: str) -> bool:
+def _body_flag(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
         raise InvalidInput(f"{name} 必须是 true 或 false。", f"{name} must be true or false.", field=name)
