@@ -37,6 +37,7 @@ from docsvc.services import background
 from docsvc.services.anchoring import Anchor
 from docsvc.services.jobs import JobRunner, JobService, default_node_name
 from docsvc.services.reports import ReportService
+from docsvc.services import ocr
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
 from docsvc.services.templates import RenderLimits, TemplateService
@@ -177,8 +178,11 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     classifier = ClassifyService(catalog, index, archive, blobs, Path(conf["INDEX_DIR"]))
     if migrate:
         templates.sync_shipped()
-    return Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
-                  Importer(archive, index, classifier), converter, anchor)
+    svc = Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
+                 Importer(archive, index, classifier), converter, anchor)
+    # The index writer queues the OCR of each scan it meets; the job runner reads it.
+    index.ocr = ocr.OcrQueue(catalog, lambda version: ocr.request(svc, version), enabled=conf["OCR"])
+    return svc
 
 
 def open_blob_store(conf: Mapping[str, Any], url: str | None = None) -> BlobStore:

@@ -99,11 +99,10 @@ def encrypted_office(docx: bytes, password: str = "密码123") -> bytes:
     return out.getvalue()
 
 
-def _png() -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+def _gif() -> bytes:
+    """A 1×1 GIF: an image type docsvc does not accept (JPEG, PNG and TIFF go to OCR)."""
+    return (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+            b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
 
 def _pdf(objects: list[bytes], trailer: bytes = b"") -> bytes:
@@ -196,7 +195,7 @@ SAMPLES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "crc_corrupt.docx": ("damaged compressed data", _crc_corrupt),
     "missing_main_part.docx": ("no word/document.xml", lambda: _package(None)),
     "empty.docx": ("a document without text", lambda: _package(_document([]))),
-    "png_disguised_as.docx": ("a PNG image named .docx", _png),
+    "gif_disguised_as.docx": ("a GIF image named .docx", _gif),
     "text_disguised_as.docx": ("plain text named .docx", lambda: "这不是 Word 文档。".encode("utf-8")),
     "ssti_template.docx": ("template syntax in the text", lambda: _package(_document(["{{ config.items() }}"]))),
     "ssti_dos_template.docx": ("a template loop in the text",

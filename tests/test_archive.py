@@ -101,7 +101,7 @@ def test_bad_dates_and_missing_fields(svc):
 def test_bad_files_are_refused_and_leave_nothing(svc, bad_inputs):
     cases = [
         (b"", "empty.txt", InvalidContent),
-        ((bad_inputs / "png_disguised_as.docx").read_bytes(), "png_disguised_as.docx", UnsupportedType),
+        ((bad_inputs / "gif_disguised_as.docx").read_bytes(), "gif_disguised_as.docx", UnsupportedType),
         ((bad_inputs / "text_disguised_as.docx").read_bytes(), "text_disguised_as.docx", UnsupportedType),
         ((bad_inputs / "zipbomb.docx").read_bytes(), "zipbomb.docx", TooLarge),
         ((bad_inputs / "zipslip.docx").read_bytes(), "zipslip.docx", InvalidContent),

@@ -260,7 +260,8 @@ def test_whitespace_only_is_empty_and_control_characters_are_removed() -> None:
 
 
 def test_unsupported_media_type() -> None:
-    assert extract_text(b"\x89PNG", "image/png").status is S.UNSUPPORTED
+    assert extract_text(b"GIF89a", "image/gif").status is S.UNSUPPORTED
+    assert extract_text(b"\x89PNG", "image/png").status is S.NO_TEXT_LAYER  # read by OCR later
 
 
 def test_input_over_limit() -> None:
@@ -378,7 +379,7 @@ EXPECTED = {
     "crc_corrupt.docx": {S.FAILED},
     "missing_main_part.docx": {S.FAILED},
     "empty.docx": {S.EMPTY},
-    "png_disguised_as.docx": {S.FAILED, S.UNSUPPORTED},
+    "gif_disguised_as.docx": {S.FAILED, S.UNSUPPORTED},
     "text_disguised_as.docx": {S.FAILED, S.UNSUPPORTED},
     "ssti_template.docx": {S.OK},
     "ssti_dos_template.docx": {S.OK},

@@ -31,6 +31,7 @@ from docsvc.adapters.tables import (
 from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
 from docsvc.core.faults import fault_point
+from docsvc.core.ocr import OCR_PRODUCER
 from docsvc.core.model import (
     DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
     VersionSource, iso, utcnow,
@@ -170,9 +171,17 @@ class Rendition:
     created_at: dt.datetime
     producer: str
 
+    @property
+    def kind(self) -> str:
+        """The short name URLs and the CLI use: "pdf" (LibreOffice's PDF of a DOCX) or
+        "ocr-pdf" (the searchable PDF of a scan, docsvc.core.ocr)."""
+        if self.producer.startswith(OCR_PRODUCER):
+            return "ocr-pdf"
+        return "pdf" if self.media_type == "application/pdf" else self.media_type
+
     def to_dict(self) -> dict[str, Any]:
         return {"media_type": self.media_type, "sha256": self.sha256, "size": self.size,
-                "created_at": iso(self.created_at), "producer": self.producer}
+                "created_at": iso(self.created_at), "producer": self.producer, "kind": self.kind}
 
 
 SORTABLE = {
@@ -264,9 +273,21 @@ class Tx:
         self.conn.execute(documents.update().where(documents.c.id == document_id)
                           .values(**_metadata_row(meta), updated_at=self.now))
 
-    def insert_rendition(self, version_id: int, media_type: str, sha256: str, size: int, producer: str) -> None:
+    def insert_rendition(self, version_id: int, media_type: str, sha256: str, size: int, producer: str, *,
+                         replace: bool = False) -> None:
+        """``replace``: a rendition made again (OCR re-run) takes the place of the old one,
+        whose blob `docsvc gc` then collects; renditions are derived, the version is untouched."""
+        if replace:
+            self.conn.execute(renditions.delete().where(renditions.c.version_id == version_id,
+                                                        renditions.c.media_type == media_type))
         self.conn.execute(renditions.insert().values(version_id=version_id, media_type=media_type, sha256=sha256,
                                                      size=size, created_at=self.now, producer=producer))
+
+    def put_extraction(self, row: Mapping[str, Any]) -> None:
+        """Cache one extraction, replacing the row of the same content and extractor (OCR run again)."""
+        self.conn.execute(extractions.delete().where(extractions.c.sha256 == row["sha256"],
+                                                     extractions.c.extractor_version == row["extractor_version"]))
+        self.conn.execute(extractions.insert().values(**row, chars=len(row["text"]), created_at=self.now))
 
     def insert_template(self, *, slug: str, sha256: str, schema_json: str, schema_sha256: str, name_zh: str,
                         name_en: str, doc_type: str, lint: Mapping[str, Any], actor: str) -> tuple[int, bool]:

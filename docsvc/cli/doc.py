@@ -162,7 +162,8 @@ def summary(details: dict[str, Any]) -> str:
 @click.argument("doc_id", type=int)
 @click.option("--version", "number", type=int, default=None, help="版本号（默认最新）/ version (default latest)")
 @click.option("--rendition", type=click.Choice(sorted(RENDITION_KINDS)), default=None,
-              help="取该版本的其他格式（如 pdf）/ a rendition of the version, e.g. pdf")
+              help="取该版本的派生文件而非原件：pdf（Word 的 PDF）或 ocr-pdf（扫描件的可检索 PDF）/ "
+                   "a rendition instead of the original: pdf, or ocr-pdf (a scan's searchable PDF)")
 @click.option("-o", "--output", required=True, help="输出文件或目录，- 表示标准输出 / output file or folder, - for stdout")
 @force_option
 @json_option
@@ -179,7 +180,7 @@ def doc_get(ctx: Context, doc_id: int, number: int | None, rendition: str | None
         gd = svc.guard(svc.users.principal_for_cli(ctx.actor))
         number = number if number is not None else gd.document(doc_id).latest_version
         version, _r, data = gd.read_rendition(doc_id, number, rendition)
-        name = document_filename(version.original_filename.rsplit(".", 1)[0], rendition)
+        name = document_filename(version.original_filename.rsplit(".", 1)[0], RENDITION_KINDS[rendition])
     if output == "-":
         sys.stdout.buffer.write(data)
         return
@@ -319,3 +320,38 @@ def doc_pdf(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: 
     if job is not None and job.state.value == "failed":
         raise errors.Unavailable(f"PDF 生成失败（任务 {job.id}）：{job.error['message']}",
                                  f"The PDF could not be made (job {job.id}): {job.error['message_en']}")
+
+
+@cli.command("ocr")
+@click.argument("doc_id", type=int)
+@click.option("--version", "number", type=int, default=None, help="版本号（默认最新）/ version (default latest)")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="等待识别完成；若没有服务器接手，就在本进程中识别 / wait until it is read; reads it here when "
+                   "no server has taken it")
+@json_option
+@pass_ctx
+@handled
+def ocr_rerun(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: bool) -> None:
+    """重新识别扫描件或图片的文字（OCR，需要管理员）/ read a scan's or image's text again (OCR; managers)."""
+    svc = ctx.svc
+    version, job, _created = svc.guard(svc.users.principal_for_cli(ctx.actor)).rerun_ocr(doc_id, number)
+    if wait:
+        job = svc.jobs.wait(job.id)
+        if job.state.value == "done":
+            svc.index.sync()
+    info = svc.index.ocr.info(version.sha256) if svc.index.ocr is not None else None
+    if as_json:
+        emit_json({"document_id": doc_id, "version": version.number, "job": job.to_dict(),
+                   "ocr": info.to_dict() if info else None})
+    elif job.state.value == "done" and info is not None:
+        conf = f"{info.confidence:.1%}" if info.confidence is not None else "-"
+        click.echo(f"文档 {doc_id} 第 {version.number} 版已重新识别：{info.engine} {info.engine_version}，"
+                   f"置信度 {conf}，{len(info.pages)} 页 / read again ({info.status}).")
+    elif job.state.value != "failed":
+        click.echo(f"已排队：任务 {job.id}（{job.state.value}）；用 docsvc job show {job.id} 查看 / queued as job {job.id}.")
+    if job.state.value == "failed":
+        raise errors.Unavailable(f"OCR 失败（任务 {job.id}）：{job.error['message']}",
+                                 f"OCR failed (job {job.id}): {job.error['message_en']}")
+
+
+doc.add_command(ocr_rerun, name="ocr")  # docsvc doc ocr ID, as docsvc ocr ID

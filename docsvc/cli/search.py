@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from docsvc import errors
 from docsvc.core import synonyms as synonym_table
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx, read_file
+from docsvc.services.ocr import OCR_JOB
 from docsvc.services.search import parse_filters
 
 
@@ -136,14 +138,26 @@ def index() -> None:
 @pass_ctx
 @handled
 def index_sync(ctx: Context, as_json: bool) -> None:
-    """把待办队列中的变更写入索引 / apply pending changes to the index."""
+    """把待办队列中的变更写入索引，并识别等待 OCR 的扫描件 / apply pending changes to the index and OCR
+    the scans waiting for it."""
     report = ctx.svc.index.sync(claimed=True)  # everything queued, a running import's rows included
+    ocr_done = 0
+    if not report.error:
+        # The scans the sync met are queued for OCR: read them here (a CLI without a server),
+        # then index their text. A server's job runner may take some meanwhile; that is fine.
+        while ctx.svc.jobs.run_next(kinds=(OCR_JOB,)) is not None:
+            ocr_done += 1
+        if ocr_done:
+            again = ctx.svc.index.sync(claimed=True)
+            report = replace(again, applied=report.applied + again.applied)
     if as_json:
-        emit_json(report.__dict__)
+        emit_json({**report.__dict__, "ocr_jobs": ocr_done})
     elif report.error:
         click.echo(f"索引同步未完成 / sync incomplete：{report.error}（待处理 pending {report.pending}）")
     else:
         click.echo(f"已同步 {report.applied} 项 / {report.applied} change(s) applied.")
+        if ocr_done:
+            click.echo(f"已完成 {ocr_done} 个 OCR 任务 / {ocr_done} OCR job(s) run.")
     if report.error:
         sys.exit(EXIT_PROBLEMS)
 

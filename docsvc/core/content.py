@@ -31,8 +31,18 @@ PDF = "application/pdf"
 TEXT = "text/plain"
 MARKDOWN = "text/markdown"
 CSV = "text/csv"
+# Scans and photos: archived as they are, read by OCR in the background (docsvc.core.ocr).
+JPEG = "image/jpeg"
+PNG = "image/png"
+TIFF = "image/tiff"
+IMAGES = (JPEG, PNG, TIFF)
 
-ACCEPTED = (DOCX, PDF, TEXT, MARKDOWN, CSV)
+ACCEPTED = (DOCX, PDF, TEXT, MARKDOWN, CSV, *IMAGES)
+_IMAGE_MAGIC = ((b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG), (b"II*\x00", TIFF), (b"MM\x00*", TIFF))
+
+
+def is_image(media_type: str) -> bool:
+    return media_type in IMAGES
 
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
@@ -53,6 +63,9 @@ def detect_media_type(data: bytes, filename: str = "", *, limits: PackageLimits 
                            field="file")
     if data.startswith(b"%PDF-"):
         return PDF
+    for magic, media_type in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return media_type
     if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
         check_ooxml_package(data, limits=limits)
         return DOCX
@@ -76,9 +89,10 @@ def detect_media_type(data: bytes, filename: str = "", *, limits: PackageLimits 
     kind = filetype.guess(data)
     seen = kind.mime if kind else "application/octet-stream"
     raise UnsupportedType(
-        f"不支持的文件内容（检测为 {seen}）。仅接受 Word 文档（.docx）、PDF 和 UTF-8/GB18030 文本（.txt/.md/.csv）。",
-        f"Unsupported content (detected as {seen}). Only Word .docx, PDF and text files "
-        f"(.txt/.md/.csv in UTF-8, UTF-16 or GB18030) are accepted.",
+        f"不支持的文件内容（检测为 {seen}）。仅接受 Word 文档（.docx）、PDF、UTF-8/GB18030 文本（.txt/.md/.csv）"
+        "以及扫描件或照片（JPEG、PNG、TIFF）。",
+        f"Unsupported content (detected as {seen}). Only Word .docx, PDF, text files "
+        f"(.txt/.md/.csv in UTF-8, UTF-16 or GB18030) and scans or photos (JPEG, PNG, TIFF) are accepted.",
         field="file",
         details={"detected": seen},
     )

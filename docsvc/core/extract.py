@@ -46,7 +46,7 @@ from enum import StrEnum
 from importlib import metadata
 from typing import IO, Any, Iterator
 
-from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, PackageLimits, check_ooxml_package
+from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, PackageLimits, check_ooxml_package, is_image
 from docsvc.core.pdftext import repair_pages
 from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
 
@@ -71,7 +71,8 @@ class ExtractionStatus(StrEnum):
     EMPTY = "empty"  # the file holds no text at all
     UNREADABLE = "unreadable_text"  # the text is mostly garbage (unmapped glyphs): not indexed
     ENCRYPTED = "encrypted"  # a PDF or Office file that needs a password we don't have
-    NO_TEXT_LAYER = "no_text_layer"  # a PDF with pages but no text (a scan): needs OCR
+    NO_TEXT_LAYER = "no_text_layer"  # a PDF with pages but no text (a scan), or an image: needs OCR
+    OCR_PENDING = "ocr_pending"  # needs OCR, which the background has not done yet (docsvc.core.ocr)
     TOO_LARGE = "too_large"  # over a size, memory or CPU limit
     FAILED = "failed"  # damaged or hostile content, or a parser error
     UNSUPPORTED = "unsupported"  # a media type we don't extract
@@ -120,6 +121,9 @@ def extract_text(data: bytes, media_type: str, *, limits: ExtractLimits = Extrac
             return _extract_pdf(data, limits)
         if media_type in (TEXT, MARKDOWN, CSV):
             return _finish(decode_text(data), limits)
+        if is_image(media_type):  # read by OCR, in the background (docsvc.core.ocr)
+            return _result(ExtractionStatus.NO_TEXT_LAYER, "图片没有文本层，需要 OCR 才能检索。",
+                           "An image has no text layer; it needs OCR to be searchable.")
     except MemoryError:
         return _result(ExtractionStatus.TOO_LARGE, "提取文本时内存不足。", "Out of memory while extracting text.")
     except Exception as exc:  # never raise for content: the archive records the status instead

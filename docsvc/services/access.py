@@ -22,11 +22,11 @@ from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.jobs import Job, JobState
 from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
-from docsvc.core.content import DOCX, PDF
+from docsvc.core.content import DOCX
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Forbidden, InvalidInput, NotFound
-from docsvc.services import background, compare, export, similar
+from docsvc.services import background, compare, export, ocr, similar
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.reports import ReportRequest
@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 MAX_AUDIT_PAGE = 500
 RECENT = 10
 REVIEW_WINDOW_DAYS = 30
-# Renditions a caller may ask for by a short name (URLs say .../renditions/pdf).
-RENDITION_KINDS = {"pdf": PDF}
+# Renditions a caller may ask for by a short name (URLs say .../renditions/pdf), with the file
+# name extension each is handed out under: 合同.pdf, and 扫描件.ocr.pdf for a scan's searchable PDF.
+RENDITION_KINDS = {"pdf": "pdf", "ocr-pdf": "ocr.pdf"}
 
 # A valid value for every required field, so each submitted field can be checked on its own.
 _NEUTRAL = {"title": "-", "doc_type": "other", "service_category": "4.1", "doc_class": "user"}
@@ -105,6 +106,9 @@ class DocumentView:
     renditions: dict[int, list[Rendition]]
     template: Template | None
     pdf_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest job making its PDF
+    ocr: dict[int, ocr.OcrInfo] = field(default_factory=dict)  # version id → how OCR read its text
+    ocr_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest OCR job of its content
+    scan_status: dict[int, str] = field(default_factory=dict)  # version id → text status of PDFs and images
 
 
 @dataclass(frozen=True)
@@ -279,8 +283,12 @@ class Guard:
         self._readable(document_id, "read_document")
         history = self.svc.archive.history(document_id)
         renditions = {v.id: self.svc.catalog.renditions(v.id) for v in history.versions}
+        scans = [v for v in history.versions if ocr.may_need_ocr(v)]
+        queue = self.svc.index.ocr
+        read = {v.id: info for v in scans if queue is not None and (info := queue.info(v.sha256)) is not None}
         return DocumentView(history, renditions, self._revisable_template(history.versions),
-                            background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]))
+                            background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]),
+                            read, ocr.latest_jobs(self.svc, scans), self.svc.index.extraction_statuses(scans))
 
     def _revisable_template(self, versions: list[Version]) -> Template | None:
         if not self.p.can(Permission.GENERATE):
@@ -298,8 +306,9 @@ class Guard:
         download and audited as one."""
         self._readable(document_id, "download")
         version = self.svc.archive.version(document_id, number)
-        media_type = RENDITION_KINDS.get(kind)
-        rendition = next((r for r in self.svc.catalog.renditions(version.id) if r.media_type == media_type), None)
+        number = version.number
+        rendition = next((r for r in self.svc.catalog.renditions(version.id) if r.kind == kind), None)
+        media_type = rendition.media_type if rendition is not None else ""
         if rendition is None:
             raise NotFound(f"文档 {document_id} 第 {number} 版没有 {kind.upper()} 格式的文件。",
                            f"Document {document_id} version {number} has no {kind.upper()} rendition.", field="kind")
@@ -316,12 +325,36 @@ class Guard:
         self._readable(document_id, "request_rendition")
         return background.request_rendition(self.svc, document_id, number, kind, actor=self.p.username)
 
+    def ocr_status(self, document_id: int, number: int | None = None) -> tuple[Version, str, Any, Job | None]:
+        """How a version's text was read: its status ("ocr_pending", "ok" …), the OCR record
+        (engine, version, confidence per page) when OCR read it, and the newest OCR job."""
+        self._readable(document_id, "read_document")
+        version = self.svc.archive.version(document_id, number)
+        status = self.svc.index.extraction_statuses([version])[version.id]
+        queue = self.svc.index.ocr
+        info = queue.info(version.sha256) if queue is not None and ocr.may_need_ocr(version) else None
+        return version, status, info, ocr.latest_jobs(self.svc, [version]).get(version.id)
+
+    def rerun_ocr(self, document_id: int, number: int | None = None) -> tuple[Version, Job, bool]:
+        """Read a scan's text again (managers: after the engine improved, or a page was
+        skipped): the OCR job of its content, queued now, or the one already queued."""
+        self.require(Permission.RERUN_OCR, "rerun_ocr", document_id=document_id)
+        self._readable(document_id, "rerun_ocr")
+        version = self.svc.archive.version(document_id, number)
+        if self.svc.index.ocr is None or not self.svc.index.ocr.needs_ocr(version):
+            raise InvalidInput(
+                f"文档 {document_id} 第 {version.number} 版有文本层，不需要 OCR；只有扫描件（无文本层的 PDF）和图片可以识别。",
+                f"Document {document_id} version {version.number} has a text layer and needs no OCR; only scans "
+                "(PDFs without a text layer) and images are read by OCR.", field="version")
+        job, created = ocr.request(self.svc, version, actor=self.p.username, force=True)
+        return version, job, created
+
     def job(self, job_id: int) -> Job:
         """A job's state: a rendition job for whoever may read its document, any other job for
         those who may see the system's health. A job of a document the principal may not read
         answers like a job that does not exist."""
         job = self.svc.jobs.get(job_id)
-        document_id = job.payload.get("document_id") if job.kind == background.RENDITION_PDF else None
+        document_id = job.payload.get("document_id") if job.kind in (background.RENDITION_PDF, ocr.OCR_JOB) else None
         if document_id is None:
             self.require(Permission.AUDIT, "read_job")
             return job

@@ -4,6 +4,8 @@
   page, ``POST …/renditions/pdf``, ``docsvc doc pdf``). LibreOffice takes seconds per document
   and one conversion at a time, so the request only queues it; whichever server is free
   converts it and records the rendition, with its audit entry, in one catalog transaction.
+- ``ocr``: the text of a scan or photo and its searchable PDF (docsvc.services.ocr), queued by the
+  index writer when it meets one; minutes for a long scan, so never in a request.
 - ``review.reminders`` (daily): every open document whose review date (spec 8.1.3) has come is
   recorded once per due date (``review_reminders`` and a ``review.reminded`` audit entry); the
   dashboard and the health page count the ones still open.
@@ -31,6 +33,7 @@ from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import AuditAction, Version, iso
 from docsvc.errors import InvalidContent, InvalidInput, NotFound, Unavailable
 from docsvc.services.anchoring import CHECKPOINT_JOB
+from docsvc.services import ocr
 from docsvc.services.jobs import JobContext, JobService
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ def job_service(svc: Docsvc) -> JobService:
     jobs = JobService(JobStore(svc.catalog.engine), node=svc.settings.get("NODE_NAME") or None,
                       tz=ZoneInfo(svc.settings["TIMEZONE"]))
     jobs.register(RENDITION_PDF, lambda ctx: make_pdf(svc, ctx))
+    jobs.register(ocr.OCR_JOB, lambda ctx: ocr.run_job(svc, ctx))
     jobs.register(REVIEW_REMINDERS, lambda ctx: remind_reviews(svc, ctx))
     jobs.register(ORPHANS_SWEEP, lambda ctx: {"removed": len(svc.gc())})
     jobs.register(JOBS_PRUNE, lambda ctx: {

@@ -24,7 +24,9 @@ from docsvc.services.search import REBUILD_CHUNK, BulkIndexing, IndexService
 # Word's other suffixes are imported too, never skipped unseen: a template (.dotx) is archived
 # like a document, and one with macros (.docm, .dotm) or in the 97-2003 format (.doc) is
 # refused with the reason and how to convert it, in the report.
-SUFFIXES = {".docx", ".dotx", ".docm", ".dotm", ".doc", ".pdf", ".txt", ".md", ".markdown", ".csv"}
+# Scans and photos are archived at once and read by OCR in the background (docsvc.services.ocr).
+SUFFIXES = {".docx", ".dotx", ".docm", ".dotm", ".doc", ".pdf", ".txt", ".md", ".markdown", ".csv",
+            ".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 SIDECAR = ".meta.json"
 LABELS = ("doc_type", "service_category")
 INDEX_PROCS = os.cpu_count() or 1  # documents are analysed and written by one process per core

@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import sqlalchemy as sa
 
@@ -153,12 +153,13 @@ class JobService:
         return fired
 
     # -- running ----------------------------------------------------------------------------
-    def run_next(self, node: str | None = None, *, job_id: int | None = None) -> Job | None:
-        """Claim the next due job this process has a handler for (or only ``job_id``) and run
-        it; the job as it ended this run, or None when there was nothing to do."""
+    def run_next(self, node: str | None = None, *, job_id: int | None = None,
+                 kinds: Collection[str] | None = None) -> Job | None:
+        """Claim the next due job this process has a handler for (or only ``job_id``, or only
+        of ``kinds``) and run it; the job as it ended this run, or None when there was nothing to do."""
         node = node or self.node
-        job = self.store.claim(node, lease_s=self.lease_s, now=self.clock(), kinds=self.handlers.keys(),
-                               job_id=job_id)
+        job = self.store.claim(node, lease_s=self.lease_s, now=self.clock(),
+                               kinds=self.handlers.keys() if kinds is None else kinds, job_id=job_id)
         return None if job is None else self.run(job, node)
 
     def run(self, job: Job, node: str) -> Job:

@@ -107,6 +107,9 @@ class IndexService:
         self._opened_at = 0.0
         self._lock = threading.Lock()
         self._rebuilding = threading.Lock()  # one rebuild at a time in this process
+        # Scans and images: their text comes from OCR, queued in the background (set by the
+        # wiring; docsvc.services.ocr.OcrQueue). None: they stay "no text layer".
+        self.ocr: Any = None
 
     @property
     def index(self) -> SearchIndex:
@@ -138,15 +141,20 @@ class IndexService:
             detail = json.loads(cached["detail"] or "{}")
             timeouts = detail.get("timeouts", 0)
             if not _retry_due(timeouts):
-                return Extraction(ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
-                                  detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
-                                  producer=detail.get("producer", ""))
+                return self._with_ocr(version, Extraction(
+                    ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
+                    detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
+                    producer=detail.get("producer", "")))
         try:
             data = self.blobs.read(version.sha256)
         except (NotFound, Corrupted) as exc:
             # Not cached: once the blob is restored from backup the next sync extracts it.
             return Extraction(ExtractionStatus.FAILED, detail_zh=exc.zh, detail_en=exc.en)
-        return self.extract(version.sha256, data, version.media_type, timeouts=timeouts)
+        return self._with_ocr(version, self.extract(version.sha256, data, version.media_type, timeouts=timeouts))
+
+    def _with_ocr(self, version: Version, text: Extraction) -> Extraction:
+        """A scan's or an image's OCR text when it has been read, else "ocr_pending" (queued)."""
+        return text if self.ocr is None else self.ocr.text(version, text)
 
     def extract(self, sha256: str, data: bytes, media_type: str, *, timeouts: int = 0) -> Extraction:
         """Extract ``data`` (content hash ``sha256``) under the limits and cache the result.
@@ -167,11 +175,15 @@ class IndexService:
     def extraction_statuses(self, versions: list[Version]) -> dict[int, str]:
         """version id → extraction status ("pending" until the indexer has read it)."""
         known = self.catalog.extraction_statuses([v.sha256 for v in versions], EXTRACTOR_VERSION)
+        scans = [v.sha256 for v in versions if self.ocr is not None and self.ocr.wants(known.get(v.sha256))]
+        if scans:
+            read = self.ocr.statuses(scans)
+            known.update({sha: read.get(sha, ExtractionStatus.OCR_PENDING.value) for sha in scans})
         return {v.id: known.get(v.sha256, "pending") for v in versions}
 
     def _entry(self, version: Version, doc: Document, latest_version_id: int | None,
                text: Extraction | None = None) -> IndexEntry:
-        text = text if text is not None else self.extraction(version)
+        text = self._with_ocr(version, text) if text is not None else self.extraction(version)
         if text.timed_out:  # indexed as failed for now, and tried again later
             self.catalog.requeue_index([(doc.id, version.id, "add")], delay_s=self.retry_after_s)
         year = (doc.metadata.effective_date or version.created_at).year
@@ -396,6 +408,8 @@ class IndexService:
         """The version's extracted text if the indexer has read it, else "": unlike
         :meth:`extraction` this never parses a file, so a page can afford to ask."""
         cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
+        if cached is not None and self.ocr is not None and self.ocr.wants(cached["status"]):
+            cached = self.catalog.get_extraction(version.sha256, self.ocr.key)
         return (cached["text"] or "") if cached is not None else ""
 
 

@@ -76,6 +76,7 @@ class Permission(StrEnum):
     MANAGE_TEMPLATES = "template.manage"  # add or change Word templates
     AUDIT = "audit.read"  # the whole audit log, chain verification, bundles, system health
     MANAGE_USERS = "user.manage"  # accounts, roles, tokens of others, project membership
+    RERUN_OCR = "ocr.rerun"  # read a scan's text again (after the engine improved): costs minutes of CPU
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

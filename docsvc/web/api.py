@@ -135,9 +135,8 @@ def version_json(v: Version, doc_id: int) -> dict[str, Any]:
 
 
 def rendition_json(r: Rendition, v: Version) -> dict[str, Any]:
-    kind = next(k for k, media_type in RENDITION_KINDS.items() if media_type == r.media_type)
-    return {**r.to_dict(), "kind": kind, "content_url": url_for("api.download_rendition", doc_id=v.document_id,
-                                                                number=v.number, kind=kind)}
+    return {**r.to_dict(), "content_url": url_for("api.download_rendition", doc_id=v.document_id,
+                                                  number=v.number, kind=r.kind)}
 
 
 def send_attachment(data: bytes, media_type: str, filename: str, sha256: str, fallback: str) -> Response:
@@ -164,10 +163,10 @@ def send_version(version: Version, data: bytes) -> Response:
 
 
 def send_rendition(version: Version, rendition: Rendition, data: bytes) -> Response:
-    kind = next(k for k, media_type in RENDITION_KINDS.items() if media_type == rendition.media_type)
+    ext = RENDITION_KINDS.get(rendition.kind, rendition.kind)
     stem = version.original_filename.rsplit(".", 1)[0] or f"document-{version.document_id}"
-    return send_attachment(data, rendition.media_type, f"{stem}.{kind}", rendition.sha256,
-                           f"document-{version.document_id}-v{version.number}.{kind}")
+    return send_attachment(data, rendition.media_type, f"{stem}.{ext}", rendition.sha256,
+                           f"document-{version.document_id}-v{version.number}.{ext}")
 
 
 def send_preview(data: bytes, title: str) -> Response:
@@ -391,6 +390,24 @@ def request_rendition(doc_id: int, number: int, kind: str):
     return resp
 
 
+@bp.get("/api/v1/documents/<int:doc_id>/versions/<int:number>/ocr")
+def ocr_status(doc_id: int, number: int):
+    """How the version's text was read: OCR's engine, version and confidence (per page)."""
+    version, status, info, job = guard().ocr_status(doc_id, number)
+    return jsonify({"document_id": doc_id, "version": version.number, "text_status": status,
+                    "ocr": info.to_dict() if info else None, "job": job_json(job) if job else None})
+
+
+@bp.post("/api/v1/documents/<int:doc_id>/versions/<int:number>/ocr")
+def rerun_ocr(doc_id: int, number: int):
+    """Read a scan's text again (managers): 202 with the OCR job."""
+    _version, job, _created = guard().rerun_ocr(doc_id, number)
+    resp = jsonify({"state": job.state.value, "job": job_json(job), "status_url": url_for("api.show_job", job_id=job.id)})
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("api.show_job", job_id=job.id)
+    return resp
+
+
 @bp.get("/api/v1/jobs/<int:job_id>")
 def show_job(job_id: int):
     return jsonify(job_json(guard().job(job_id)))
@@ -488,7 +505,7 @@ def preview_template(slug: str):
 def generate(slug: str):
     body = _json_object()
     _known_fields(body, {"data", "pdf", "pdfa", "document_id", "reason"})
-    pdf, pdfa = _flag(body, "pdf"), _flag(body, "pdfa")
+    pdf, pdfa = _body_flag(body, "pdf"), _body_flag(body, "pdfa")
     generated = guard().generate(slug, _form_data(body), pdf=pdf or pdfa, pdf_a=pdfa,
                                  document_id=_int(body.get("document_id"), "document_id"),
                                  reason=_string(body, "reason"))
@@ -503,7 +520,7 @@ def generate_report(kind: str):
     """A management report (inventory | audit | reviews), filled from the archive and archived."""
     body = _json_object() if request.get_data() else {}
     _known_fields(body, {"since", "until", "service_category", "pdf", "pdfa"})
-    pdf, pdfa = _flag(body, "pdf"), _flag(body, "pdfa")
+    pdf, pdfa = _body_flag(body, "pdf"), _body_flag(body, "pdfa")
     gd = guard()
     report = ReportRequest.parse(kind, today=dt.datetime.now(gd.svc.reports.tz).date(),
                                  since=_string(body, "since") or None, until=_string(body, "until") or None,
@@ -522,7 +539,7 @@ def _known_fields(body: dict[str, Any], known: set[str]) -> None:
                            field=sorted(unknown)[0])
 
 
-def _flag(body: dict[str, Any], name: str) -> bool:
+def _body_flag(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
         raise InvalidInput(f"{name} 必须是 true 或 false。", f"{name} must be true or false.", field=name)

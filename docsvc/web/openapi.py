@@ -42,7 +42,8 @@ NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "
 USERNAME = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
 SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "contract, service_plan, sla, change_request, acceptance_report, …"}
-KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": ["pdf"]}}
+KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": ["pdf", "ocr-pdf"]},
+        "description": "pdf: the PDF of a Word version; ocr-pdf: the searchable PDF (PDF/A-2b) of a scan or image"}
 READ = (400, 401, 404, 503)
 WRITE = (400, 401, 403, 404, 413, 415, 422, 503)
 
@@ -228,7 +229,7 @@ SCHEMAS.update({
 })
 
 UPLOAD_FIELDS = {"file": {"type": "string", "contentMediaType": "application/octet-stream",
-                          "description": "docx, pdf, txt, md or csv; the type is decided from the content"},
+                          "description": "docx, pdf, txt, md, csv, or a scan or photo (jpg, png, tif: its text is read by OCR in the background); the type is decided from the content"},
                  "reason": {"type": "string"}}
 
 
@@ -342,6 +343,29 @@ def _paths() -> dict[str, Any]:
                                    "202": _json(_ref("RenditionQueued"), "queued (or already queued): poll status_url"),
                                    "400": _json(_ref("Error"), "The version is not a Word (DOCX) document / 不是 Word 版本"),
                                    **_errors(401, 404, 503)}}},
+        "/api/v1/documents/{doc_id}/versions/{number}/ocr": {
+            "parameters": [DOC_ID, NUMBER],
+            "get": {"operationId": "ocrStatus",
+                    "summary": "How a version's text was read: OCR engine, version, confidence per page / OCR 信息",
+                    "description": "text_status is the extraction status (ocr_pending until the background has "
+                                   "read a scan or image, then ok, empty, too_large …); ocr is null for versions "
+                                   "OCR did not read.",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "document_id": {"type": "integer"}, "version": {"type": "integer"},
+                        "text_status": {"type": "string"},
+                        "ocr": {"type": ["object", "null"], "properties": {
+                            "status": {"type": "string"}, "engine": {"type": "string"},
+                            "engine_version": {"type": "string"}, "confidence": {"type": ["number", "null"]},
+                            "pages": {"type": "array", "items": {"type": "object"}},
+                            "detail_zh": {"type": "string"}, "detail_en": {"type": "string"}}},
+                        "job": {"oneOf": [_ref("Job"), {"type": "null"}]}}}, "the OCR record"),
+                        **_errors(*READ)}},
+            "post": {"operationId": "rerunOcr", "summary": "Read a scan's text again (managers) / 重新识别",
+                     "description": "Queues the OCR of the version's content (a PDF without a text layer or an "
+                                    "image); 400 for a version with a text layer. The job replaces the cached "
+                                    "text and the ocr-pdf rendition.",
+                     "responses": {"202": _json(_ref("RenditionQueued"), "queued (or already queued): poll status_url"),
+                                   **_errors(400, 401, 403, 404, 503)}}},
         "/api/v1/jobs/{job_id}": {
             "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             "get": {"operationId": "showJob", "summary": "A background job's state, node, result or error / 后台任务",

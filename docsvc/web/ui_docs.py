@@ -74,7 +74,8 @@ def document(doc_id: int):
     except Unavailable:
         similar = []  # the index is being rebuilt: the page still shows the document itself
     return render_template("document.html", h=view.history, renditions=view.renditions, revise_with=view.template,
-                           similar=similar, pdf_jobs=view.pdf_jobs, docx_type=DOCX)
+                           similar=similar, pdf_jobs=view.pdf_jobs, docx_type=DOCX, ocr=view.ocr,
+                           ocr_jobs=view.ocr_jobs, scan_status=view.scan_status)
 
 
 @bp.route("/documents/<int:doc_id>/edit", methods=["GET", "POST"])
@@ -130,6 +131,18 @@ def download(doc_id: int, number: int):
 @bp.get("/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")
 def download_rendition(doc_id: int, number: int, kind: str):
     return send_rendition(*guard().read_rendition(doc_id, number, kind))
+
+
+@bp.post("/documents/<int:doc_id>/versions/<int:number>/ocr")
+def rerun_ocr(doc_id: int, number: int):
+    """The 重新识别 button (managers): queue the scan's OCR again, back to the document."""
+    _version, _job, created = guard().rerun_ocr(doc_id, number)
+    if created:
+        flash(pick(InvalidInput(f"已排队重新识别第 {number} 版的文字，完成后即可检索。",
+                                f"Version {number} is queued to be read again; it is searchable when done.")), "ok")
+    else:
+        flash(pick(InvalidInput(f"第 {number} 版的文字已在识别中。", f"Version {number} is already being read.")), "info")
+    return redirect(url_for("ui_docs.document", doc_id=doc_id, _anchor="versions-h"))
 
 
 @bp.post("/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")

@@ -1,0 +1,256 @@
+"""The searchable PDF of a scan: the page images as they were, with the recognised lines laid
+over them as invisible text (PDF text render mode 3), aiming at PDF/A-2b.
+
+Each line is one text object placed on its box: its baseline along the box's lower edge (so a
+skewed or upside-down line is placed turned with it) and stretched (``Tz``) to the box's width.
+One object per line, not per word, so that a reader's search and a copy find a Chinese phrase
+as one run of characters (OCRmyPDF with Tesseract separates Chinese words by spaces). The font
+is a glyphless TrueType made here with fontTools (every character code draws an empty glyph),
+embedded as a CID font with Identity-H codes equal to the characters' UTF-16 and a ToUnicode map
+back, which is how text extraction gets the characters out again.
+
+For PDF/A-2b the file carries XMP metadata naming the part and conformance, an sRGB output
+intent (the profile made by Pillow's ImageCms), embedded fonts only and a document ID. A
+scanned PDF keeps its pages as they were (its own content must allow PDF/A for the result to
+conform; docsvc does not re-encode it); images become one page each, at their own resolution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import math
+from typing import Any, Sequence
+
+from docsvc.core.content import JPEG, PDF, TIFF
+
+_FONT = "/FOcr"
+_DEFAULT_DPI = 200.0  # an image that does not say its resolution is taken as a 200 dpi scan
+
+
+@functools.lru_cache(maxsize=1)
+def glyphless_font() -> bytes:
+    """A TrueType font whose glyph 1 is empty and 1000 units wide (1 em)."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder([".notdef", "blank"])
+    fb.setupCharacterMap({0x20: "blank"})
+    empty = TTGlyphPen(None).glyph()
+    fb.setupGlyf({".notdef": empty, "blank": empty})
+    fb.setupHorizontalMetrics({".notdef": (1000, 0), "blank": (1000, 0)})
+    fb.setupHorizontalHeader(ascent=880, descent=-120)
+    fb.setupNameTable({"familyName": "DocsvcOcrGlyphless", "styleName": "Regular"})
+    fb.setupOS2(sTypoAscender=880, sTypoDescender=-120, usWinAscent=880, usWinDescent=120, fsType=0)
+    fb.setupPost()
+    out = io.BytesIO()
+    fb.save(out)
+    return out.getvalue()
+
+
+def _to_unicode_cmap() -> bytes:
+    """Two-byte codes are UTF-16 code units: each maps to itself."""
+    ranges = [f"<{hi:02X}00> <{hi:02X}FF> <{hi:02X}00>" for hi in range(256) if not 0xD8 <= hi <= 0xDF]
+    body = []
+    for i in range(0, len(ranges), 100):
+        chunk = ranges[i:i + 100]
+        body.append(f"{len(chunk)} beginbfrange\n" + "\n".join(chunk) + "\nendbfrange")
+    return ("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+            "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+            "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+            + "\n".join(body) + "\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n").encode()
+
+
+def _font(pdf: Any) -> Any:
+    from pikepdf import Array, Dictionary, Name, Stream
+
+    font_file = Stream(pdf, glyphless_font())
+    descriptor = pdf.make_indirect(Dictionary(
+        Type=Name.FontDescriptor, FontName=Name("/DocsvcOcrGlyphless"), Flags=4, FontBBox=Array([0, -120, 1000, 880]),
+        ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=700, StemV=80, FontFile2=font_file))
+    # Every CID draws glyph 1 (the empty one): the map is that GID, 65,536 times.
+    cid_to_gid = Stream(pdf, b"\x00\x01" * 65536)
+    cid_font = pdf.make_indirect(Dictionary(
+        Type=Name.Font, Subtype=Name.CIDFontType2, BaseFont=Name("/DocsvcOcrGlyphless"),
+        CIDSystemInfo=Dictionary(Registry="Adobe", Ordering="Identity", Supplement=0),
+        FontDescriptor=descriptor, DW=1000, CIDToGIDMap=cid_to_gid))
+    return pdf.make_indirect(Dictionary(
+        Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/DocsvcOcrGlyphless"), Encoding=Name("/Identity-H"),
+        DescendantFonts=Array([cid_font]), ToUnicode=Stream(pdf, _to_unicode_cmap())))
+
+
+def _num(x: float) -> str:
+    return f"{x:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def text_layer(pages_lines: Sequence[tuple[Any, Any]], to_pdf: Any) -> bytes:
+    """The content stream of one page's invisible lines; ``to_pdf`` maps page pixels to PDF points."""
+    ops = ["BT", "3 Tr"]
+    for line in pages_lines:
+        text = "".join(ch for ch in line.text.strip() if ord(ch) <= 0xFFFF and not 0xD800 <= ord(ch) <= 0xDFFF)
+        if not text:
+            continue
+        tl, tr, _br, bl = (to_pdf(x, y) for x, y in line.box)
+        width = math.dist(tl, tr)
+        height = math.dist(tl, bl)
+        if width < 1 or height < 1:
+            continue
+        ux, uy = (tr[0] - tl[0]) / width, (tr[1] - tl[1]) / width  # along the baseline
+        vx, vy = (tl[0] - bl[0]) / height, (tl[1] - bl[1]) / height  # up the line
+        size = height * 0.85
+        origin = (bl[0] + vx * height * 0.12, bl[1] + vy * height * 0.12)  # the baseline above the descenders
+        scale = 100 * width / (len(text) * size)
+        ops.append(f"{_FONT} {_num(size)} Tf {_num(scale)} Tz "
+                   f"{_num(ux)} {_num(uy)} {_num(vx)} {_num(vy)} {_num(origin[0])} {_num(origin[1])} Tm "
+                   f"<{text.encode('utf-16-be').hex()}> Tj")
+    ops.append("ET")
+    return "\n".join(ops).encode()
+
+
+def _pixel_mapper(box: Sequence[float], rotate: int, scale_x: float, scale_y: float) -> Any:
+    """Page pixels (top-left origin, as rendered: the page's /Rotate applied) to PDF user space."""
+    x0, y0, x1, y1 = box
+
+    def to_pdf(px: float, py: float) -> tuple[float, float]:
+        dx, dy = px * scale_x, py * scale_y
+        if rotate == 90:
+            return x0 + dy, y0 + dx
+        if rotate == 180:
+            return x1 - dx, y0 + dy
+        if rotate == 270:
+            return x1 - dy, y1 - dx
+        return x0 + dx, y1 - dy
+
+    return to_pdf
+
+
+def searchable_pdf(data: bytes, media_type: str, pages: Sequence[Any], *, title: str, producer: str,
+                   limits: Any) -> bytes:
+    """The searchable PDF of ``data`` (a scanned PDF or an image) with ``pages`` (OcrPage) laid over it."""
+    import pikepdf
+
+    by_number = {p.number: p for p in pages}
+    if media_type == PDF:
+        pdf = pikepdf.open(io.BytesIO(data))
+        font = _font(pdf)
+        for number, page in enumerate(pdf.pages, start=1):
+            ocr = by_number.get(number)
+            if ocr is None or not ocr.lines or not ocr.width:
+                continue
+            box = [float(v) for v in page.cropbox]
+            rotate = int(page.obj.get("/Rotate", 0)) % 360
+            shown_w, shown_h = (box[3] - box[1], box[2] - box[0]) if rotate in (90, 270) else (box[2] - box[0], box[3] - box[1])
+            to_pdf = _pixel_mapper(box, rotate, shown_w / ocr.width, shown_h / ocr.height)
+            _overlay(pdf, page, font, text_layer(ocr.lines, to_pdf))
+    else:
+        pdf = pikepdf.new()
+        font = _font(pdf)
+        for number, (image, dpi) in enumerate(_images(data, media_type, limits), start=1):
+            if image is None:
+                continue
+            ocr = by_number.get(number)
+            w_px, h_px = image["width"], image["height"]
+            dpi = dpi if 50 <= dpi <= 2400 else _DEFAULT_DPI
+            w_pt, h_pt = w_px * 72 / dpi, h_px * 72 / dpi
+            pdf.add_blank_page(page_size=(w_pt, h_pt))
+            page = pdf.pages[-1]
+            xobj = pikepdf.Stream(pdf, image["data"])
+            for key, value in image["dict"].items():
+                xobj[key] = value
+            page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=xobj))
+            content = f"q {_num(w_pt)} 0 0 {_num(h_pt)} 0 0 cm /Im0 Do Q\n".encode()
+            if ocr is not None and ocr.lines:
+                content += text_layer(ocr.lines, _pixel_mapper((0, 0, w_pt, h_pt), 0, w_pt / w_px, h_pt / h_px))
+            page.Contents = pikepdf.Stream(pdf, content)
+            page.Resources.Font = pikepdf.Dictionary({_FONT: font})
+    _pdfa(pdf, title=title, producer=producer)
+    out = io.BytesIO()
+    pdf.save(out, fix_metadata_version=False, deterministic_id=True)
+    return out.getvalue()
+
+
+def _overlay(pdf: Any, page: Any, font: Any, content: bytes) -> None:
+    """The text layer on top of a page's own content, in its own graphics state."""
+    import pikepdf
+
+    page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
+    page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + content), prepend=False)
+    resources = page.obj.get("/Resources")
+    if resources is None:
+        page.obj.Resources = resources = pikepdf.Dictionary()
+    fonts = resources.get("/Font")
+    if fonts is None:
+        resources.Font = fonts = pikepdf.Dictionary()
+    fonts[_FONT] = font
+
+
+def _images(data: bytes, media_type: str, limits: Any):
+    """Each page of an image file as an image XObject's data and dictionary, with its dpi."""
+    import zlib
+
+    import pikepdf
+    from PIL import Image, ImageOps
+
+    Image.MAX_IMAGE_PIXELS = None  # checked page by page below, as OCR did
+    im = Image.open(io.BytesIO(data))
+    frames = getattr(im, "n_frames", 1) if media_type == TIFF else 1
+    for i in range(min(frames, limits.max_pages)):
+        im.seek(i)
+        if im.width * im.height > limits.max_pixels:
+            yield None, 0.0  # refused by OCR too: not decoded, no page
+            continue
+        dpi = float((im.info.get("dpi") or (0, 0))[0] or 0)
+        frame = ImageOps.exif_transpose(im) if i == 0 else im
+        unturned = i == 0 and frame is not im and im.getexif().get(0x0112, 1) in (0, 1)
+        if media_type == JPEG and im.mode in ("RGB", "L") and (frame is im or unturned):
+            # The camera's own JPEG, as it was: no second lossy pass.
+            colour = pikepdf.Name.DeviceRGB if im.mode == "RGB" else pikepdf.Name.DeviceGray
+            yield ({"data": data, "width": im.width, "height": im.height,
+                    "dict": {"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": im.width,
+                             "/Height": im.height, "/ColorSpace": colour, "/BitsPerComponent": 8,
+                             "/Filter": pikepdf.Name.DCTDecode}}, dpi)
+            continue
+        mode = "L" if frame.mode in ("1", "L", "LA", "I;16", "I", "F") else "RGB"
+        if frame.mode in ("RGBA", "LA", "P", "PA"):  # no transparency in the archive copy: onto white
+            rgba = frame.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            frame = Image.alpha_composite(background, rgba)
+        pixels = frame.convert(mode)
+        colour = pikepdf.Name.DeviceRGB if mode == "RGB" else pikepdf.Name.DeviceGray
+        yield ({"data": zlib.compress(pixels.tobytes(), 6), "width": pixels.width, "height": pixels.height,
+                "dict": {"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": pixels.width,
+                         "/Height": pixels.height, "/ColorSpace": colour, "/BitsPerComponent": 8,
+                         "/Filter": pikepdf.Name.FlateDecode}}, dpi)
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _pdfa(pdf: Any, *, title: str, producer: str) -> None:
+    """What PDF/A-2b asks of the file as a whole: XMP identification, an output intent."""
+    import pikepdf
+
+    icc = pikepdf.Stream(pdf, _srgb_profile())
+    icc.N = 3
+    pdf.Root.OutputIntents = pikepdf.Array([pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.OutputIntent, S=pikepdf.Name.GTS_PDFA1, OutputConditionIdentifier="sRGB",
+        Info="sRGB IEC61966-2.1", DestOutputProfile=icc))])
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+        meta["pdfaid:part"] = "2"
+        meta["pdfaid:conformance"] = "B"
+        meta["dc:title"] = title
+        meta["pdf:Producer"] = producer
+        meta["xmp:CreatorTool"] = producer
+        meta["xmp:CreateDate"] = now.isoformat()
+        meta["xmp:ModifyDate"] = now.isoformat()
+
+
+__all__ = ["glyphless_font", "searchable_pdf", "text_layer"]
