@@ -104,7 +104,7 @@ def test_unavailable_when_libreoffice_is_missing(tmp_path: Path) -> None:
         err = caught.value
         assert err.details["reason"] == "not_installed"
         assert err.zh.startswith(
-            "未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui 与 fonts-noto-cjk")
+            "未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui、fonts-noto-cjk")
         assert err.en.startswith("LibreOffice is not installed")
         assert converter.health()["state"] == "down"
         converter.close()

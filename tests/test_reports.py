@@ -108,6 +108,11 @@ def test_reports_page(world):
     assert world.login("drafter").get("/reports").status_code == 403
     en = world.login("mgr", lang="en").get("/reports").data.decode()
     assert "Archive inventory" in en and "Reviews due" in en
+    assert "/templates/report_inventory/versions" in en  # restyle: upload a new template version
+    versions = client.get("/templates/report_inventory/versions")
+    assert versions.status_code == 200
+    # Not in the drafting gallery: a report is never typed in.
+    assert "report_inventory" not in client.get("/templates").data.decode()
 
 
 def test_report_from_the_command_line(world, config, tmp_path):

@@ -20,6 +20,7 @@ import click
 
 from docsvc import errors
 from docsvc.app import Docsvc, create_app, default_actor
+from docsvc.core.model import Version
 
 EXIT_PROBLEMS, EXIT_INPUT, EXIT_STORAGE = 1, 2, 3
 
@@ -78,7 +79,8 @@ def read_file(path: str, *, limit: int | None = None) -> bytes:
 
 def write_output(target: Path, data: bytes, *, force: bool) -> Path:
     """Write ``data`` to ``target`` whole or not at all; an existing file is replaced only with
-    ``force`` (several documents with one title must not silently overwrite each other)."""
+    ``force`` (several documents with one title must not silently overwrite each other), unless
+    it already holds exactly these bytes."""
     tmp = target.with_name(f".{target.name}.part")
     try:
         tmp.write_bytes(data)
@@ -87,6 +89,8 @@ def write_output(target: Path, data: bytes, *, force: bool) -> Path:
         else:
             os.link(tmp, target)  # atomic, and fails when the target exists
     except FileExistsError:
+        if _holds(target, data):
+            return target  # the very same bytes are there already: nothing would be overwritten
         raise errors.Conflict(f"文件“{target}”已存在，未覆盖；要覆盖请加 --force，或换一个输出位置。",
                               f"'{target}' already exists and was not overwritten; add --force to "
                               "overwrite it, or choose another output path.", field="output") from None
@@ -96,6 +100,24 @@ def write_output(target: Path, data: bytes, *, force: bool) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def write_version_files(ctx: Context, version: Version, target: Path, *, force: bool,
+                        name: str | None = None) -> list[str]:
+    """The version's DOCX and its renditions: into the folder ``target`` under the document's
+    file name (or ``name``), or to the file ``target`` with the PDF beside it."""
+    docx_path = target / (name or version.original_filename) if target.is_dir() else target
+    paths = [(docx_path, version.sha256)]
+    for r in ctx.svc.catalog.renditions(version.id):
+        paths.append((docx_path.with_suffix(".pdf"), r.sha256))
+    return [str(write_output(path, ctx.svc.blobs.read(sha), force=force)) for path, sha in paths]
 
 
 force_option = click.option("--force", is_flag=True, help="覆盖已存在的输出文件 / overwrite existing output files.")

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, cli, emit_json, force_option, handled, json_option, pass_ctx
-from docsvc.cli.template import write_version_files
+from docsvc.cli import Context, cli, emit_json, force_option, handled, json_option, pass_ctx, write_version_files
 from docsvc.services.reports import ReportKind, ReportRequest
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, cli, emit_json, force_option, handled, json_option, pass_ctx, read_file, write_output
-from docsvc.core.model import Version
+from docsvc.cli import (
+    Context, cli, emit_json, force_option, handled, json_option, pass_ctx, read_file, write_version_files,
+)
 from docsvc.core.tabular import read_rows
 from docsvc.services.templates import lint_dict
 
@@ -256,17 +257,6 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
     for w in warnings:
         link = f"（{w['link']}）" if w.get("link") else ""
         click.echo(f"[警告 WARN] {w['field'] + '：' if w['field'] else ''}{w['zh']}{link}\n        {w['en']}", err=True)
-
-
-def write_version_files(ctx: Context, version: Version, target: Path, *, force: bool,
-                   name: str | None = None) -> list[str]:
-    """The version's DOCX and its renditions: into the folder ``target`` under the document's
-    file name (or ``name``), or to the file ``target`` with the PDF beside it."""
-    docx_path = target / (name or version.original_filename) if target.is_dir() else target
-    paths = [(docx_path, version.sha256)]
-    for r in ctx.svc.catalog.renditions(version.id):
-        paths.append((docx_path.with_suffix(".pdf"), r.sha256))
-    return [str(write_output(path, ctx.svc.blobs.read(sha), force=force)) for path, sha in paths]
 
 
 def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: bool, output: str | None,

@@ -30,7 +30,7 @@ from docsvc.services import background, compare, export, ocr, similar
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.reports import ReportRequest
-from docsvc.services.templates import Rendered, Template
+from docsvc.services.templates import REPORT_TEMPLATES, Rendered, Template
 from docsvc.services.integrity import CheckReport
 from docsvc.services.search import writer_status
 from docsvc.services.users import (
@@ -436,8 +436,10 @@ class Guard:
 
     # -- Word templates ---------------------------------------------------------------------
     def templates(self) -> list[Template]:
+        """The templates one drafts from (the management reports' own are filled by the report
+        service and listed on the reports page)."""
         self.require(Permission.READ, "list_templates")
-        return self.svc.templates.list()
+        return [t for t in self.svc.templates.list() if t.slug not in REPORT_TEMPLATES]
 
     def template(self, slug: str) -> Template:
         self.require(Permission.READ, "read_template")

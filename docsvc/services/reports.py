@@ -136,7 +136,7 @@ class ReportService:
         provenance records the request beside the template and the data."""
         draft = self.templates.prepare(self.templates.get(request.kind.template), self.data(request), report=True)
         return self.templates.generate_draft(draft, actor=actor, pdf=pdf, pdf_a=pdf_a,
-                                             provenance={"report": request.to_dict()})
+                                             also_record={"report": request.to_dict()})
 
     # -- the three reports -------------------------------------------------------------------
     def _inventory(self, conn, request: ReportRequest) -> dict[str, Any]:

@@ -347,10 +347,11 @@ class TemplateService:
                 "subject": draft.template.record.name_zh}
 
     def generate_draft(self, draft: Draft, *, actor: str, pdf: bool = False, pdf_a: bool = False,
-                       provenance: Mapping[str, Any] | None = None) -> AddResult:
+                       also_record: Mapping[str, Any] | None = None) -> AddResult:
         """Render, optionally convert to PDF (``pdf_a``: PDF/A-2b, for archived signed copies),
         and archive — all of it or nothing. A draft of ``document_id`` becomes its new version,
-        or nothing when neither the bytes nor the metadata changed."""
+        or nothing when neither the bytes nor the metadata changed. ``also_record``: more
+        provenance (a report records the request that produced its data)."""
         rendered = self.render_draft(draft)
         renditions = []
         if pdf or pdf_a:
@@ -364,7 +365,7 @@ class TemplateService:
             "output_sha256": hashlib.sha256(rendered.docx).hexdigest(),
             # What the drafter did not choose is on record: defaults used and checks' warnings.
             "defaults_used": [d.to_dict() for d in draft.defaults],
-            "warnings": [w.to_dict() for w in draft.warnings], **(provenance or {}),
+            "warnings": [w.to_dict() for w in draft.warnings], **(also_record or {}),
         }
         filename = document_filename(draft.title, "docx")
         if draft.document_id is None:
