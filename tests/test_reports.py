@@ -139,3 +139,19 @@ def test_request_defaults():
     assert ReportRequest.parse("reviews", today=today).until == dt.date(2026, 4, 30)
     with pytest.raises(InvalidInput):
         ReportRequest.parse("reviews", today=today, service_category="9.9")
+
+
+def test_report_templates_are_what_their_builder_makes_and_lint_clean(tmp_path):
+    import runpy
+
+    from docsvc.core.schema import load_schema
+    from docsvc.core.templating import lint_template
+
+    build_all = runpy.run_path(str(SHIPPED / "reports" / "build_reports.py"), run_name="build_reports")["build_all"]
+    for folder in build_all(tmp_path):
+        committed = SHIPPED / "reports" / folder.name
+        for name in ("template.docx", "schema.json"):
+            assert (folder / name).read_bytes() == (committed / name).read_bytes(), (
+                f"{committed / name} is stale: run .venv/bin/python templates/reports/build_reports.py")
+        report = lint_template((committed / "template.docx").read_bytes(), load_schema(committed).field_sources())
+        assert report.ok and not report.issues, report.issues

@@ -96,7 +96,7 @@ def new_document(title_tag: str, *, landscape: bool = False):
     return d
 
 
-def save(d, slug: str, schema: dict) -> None:
+def save(d, slug: str, schema: dict, out_dir: Path) -> Path:
     core = d.core_properties
     core.title, core.author, core.comments = schema["template"]["name_zh"], "", ""
     core.created = core.modified = BUILD_TIME
@@ -109,10 +109,11 @@ def save(d, slug: str, schema: dict) -> None:
             fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             zout.writestr(fixed, zin.read(info))
-    folder = HERE / slug
-    folder.mkdir(exist_ok=True)
+    folder = out_dir / slug
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "template.docx").write_bytes(out.getvalue())
     (folder / "schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    return folder
 
 
 # Report data is made by docsvc, never typed in: no field has a default.
@@ -152,7 +153,7 @@ def common(slug, name_zh, name_en, desc_zh, desc_en, spec_ref, fields):
                    *fields]}
 
 
-def inventory() -> None:
+def inventory(out_dir: Path) -> Path:
     schema = common("report_inventory", "档案清单报告", "Archive inventory report",
                     "按服务类别、文档类别和项目统计归档文档：数量、最新版本、尚未确认分类标签的文档（规范第 9 条）。",
                     "Archived documents by service category, document class and project: counts, latest "
@@ -188,10 +189,10 @@ def inventory() -> None:
     table(d, ["编号", "标题", "项目", "建议类型"],
           ["{{ r.id }}", "{{ r.title }}", "{{ r.project }}", "{{ r.suggested_type }}"], "unconfirmed",
           widths=[1.4, 8.6, 4.4, 3.0])
-    save(d, "report_inventory", schema)
+    return save(d, "report_inventory", schema, out_dir)
 
 
-def audit() -> None:
+def audit(out_dir: Path) -> Path:
     schema = common("report_audit", "审计报告", "Audit report",
                     "一段时间内的操作记录：谁做了什么、审计链核验结果、被拒绝的操作（规范第 8.4 条）。",
                     "A period's activity: who did what, the audit chain's verification, denied attempts (spec 8.4).",
@@ -223,10 +224,10 @@ def audit() -> None:
     para(d, "四、被拒绝的操作", heading=True, size=12)
     table(d, ["时间", "操作人", "内容"], ["{{ r.time }}", "{{ r.actor }}", "{{ r.what }}"], "denied",
           widths=[4.0, 3.6, 9.0])
-    save(d, "report_audit", schema)
+    return save(d, "report_audit", schema, out_dir)
 
 
-def reviews() -> None:
+def reviews(out_dir: Path) -> Path:
     schema = common("report_reviews", "到期复审报告", "Review due report",
                     "到期需评审的服务等级协议与服务管理计划（规范第 8.1.3 条：定期评审并按需更新）。",
                     "SLAs and service management plans due for review (spec 8.1.3: reviewed at planned "
@@ -247,10 +248,13 @@ def reviews() -> None:
     table(d, ["编号", "标题", "类型", "项目", "负责人", "复审日期", "状态"],
           ["{{ r.id }}", "{{ r.title }}", "{{ r.doc_type }}", "{{ r.project }}", "{{ r.owner }}",
            "{{ r.review_due }}", "{{ r.state }}"], "documents_due", widths=[1.3, 5.0, 2.2, 2.8, 1.8, 2.4, 2.0])
-    save(d, "report_reviews", schema)
+    return save(d, "report_reviews", schema, out_dir)
+
+
+def build_all(out_dir: Path = HERE) -> list[Path]:
+    """Write every report template into ``out_dir``/<slug>/; the folders written."""
+    return [inventory(out_dir), audit(out_dir), reviews(out_dir)]
 
 
 if __name__ == "__main__":
-    inventory()
-    audit()
-    reviews()
+    build_all()
