@@ -21,6 +21,7 @@ from docsvc.core.schema import TemplateSchema
 from docsvc.errors import InvalidInput
 from docsvc.services.archive import change_reason_problem
 from docsvc.services.users import Principal, Role
+from tests.webutil import world  # noqa: F401 - the world fixture
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 
@@ -196,3 +197,35 @@ def test_pdf_rendition_metadata_fonts_and_pdfa(svc, run, tmp_path, unoserver_ven
     plain = svc.templates.generate("sla", svc.templates.get("sla").schema.sample(), actor="起草人")
     missing = run("doc", "get", str(plain.document.id), "--rendition", "pdf", "-o", str(out), code=2)
     assert "PDF" in missing.stderr
+
+
+@pytest.fixture
+def app(config):
+    from docsvc.app import create_app
+
+    app = create_app({**config, "TEMPLATES_DIR": str(SHIPPED), "TESTING": True, "FSYNC": False})
+    yield app
+    app.extensions["docsvc"].close()
+
+
+@pytest.mark.libreoffice
+def test_web_form_makes_a_pdfa_copy(world, unoserver_venv):
+    import pypdf
+
+    from tests.webutil import csrf_of
+
+    from werkzeug.datastructures import MultiDict
+
+    from tests.test_web_templates import form_fields
+
+    client = world.login("drafter")
+    page = client.get("/templates/sla/generate?example=1")
+    assert 'name="pdfa"' in page.data.decode()
+    fields = [(k, v) for k, v in form_fields(page.data.decode()) if k not in ("pdf", "pdfa")]
+    resp = client.post("/templates/sla/generate", data=MultiDict([*fields, ("pdfa", "1"), ("action", "generate")]))
+    assert resp.status_code == 302, resp.data.decode()[:2000]
+    doc_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    version = world.svc.archive.version(doc_id)
+    (rendition,) = world.svc.catalog.renditions(version.id)
+    reader = pypdf.PdfReader(io.BytesIO(world.svc.blobs.read(rendition.sha256)))
+    assert "pdfaid" in reader.xmp_metadata.rdf_root.toxml()

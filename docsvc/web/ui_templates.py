@@ -71,7 +71,8 @@ def _submit(gd: Guard, template: Template, revision: Revision | None = None):
             if action == "preview_docx":
                 return send_preview(preview.rendered.docx, str(preview.rendered.metadata.get("title") or template.slug))
             return _page(template, data, revision=revision, preview=preview, reason=reason)
-        generated = gd.generate(template, data, pdf=request.form.get("pdf") == "1",
+        pdf_a = request.form.get("pdfa") == "1"
+        generated = gd.generate(template, data, pdf=request.form.get("pdf") == "1" or pdf_a, pdf_a=pdf_a,
                                 document_id=revision.document.id if revision else None, reason=reason)
     except InvalidInput as exc:  # the form's errors (TemplateError: the template failed to render)
         return _page(template, data, revision=revision, errors=errors_of(exc, en=is_en()), reason=reason,
@@ -99,7 +100,8 @@ def _page(template: Template, data: Mapping[str, Any], *, revision: Revision | N
         form_errors.summary.insert(0, (reason_error, "f-reason"))
     return render_template("generate.html", t=template, widgets=widgets, errors=form_errors, revision=revision,
                            preview=preview, reason=reason, reason_error=reason_error, notice=notice, example=example,
-                           placeholder=ROW_PLACEHOLDER, pdf=request.form.get("pdf") == "1"), status
+                           placeholder=ROW_PLACEHOLDER, pdf=request.form.get("pdf") == "1",
+                           pdfa=request.form.get("pdfa") == "1"), status
 
 
 @bp.route("/templates/<slug>/versions", methods=["GET", "POST"])
