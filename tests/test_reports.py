@@ -128,6 +128,9 @@ def test_report_from_the_command_line(world, config, tmp_path):
     written = Path(made["written"][0])
     assert written.parent == out and written.name.startswith("档案清单报告")
     assert "归档文档共 2 份" in _text(written.read_bytes())
+    again = CliRunner().invoke(cli, ["report", "inventory", "-o", str(out)], env=env)
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert world.svc.catalog.counts()["documents"] == 3  # refused before a second report was archived
     bad = CliRunner().invoke(cli, ["report", "audit", "--since", "明天"], env=env)
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.stderr
 

@@ -77,6 +77,21 @@ def read_file(path: str, *, limit: int | None = None) -> bytes:
                                   field="file") from None
 
 
+def _exists_error(target: Path) -> errors.Conflict:
+    return errors.Conflict(f"文件“{target}”已存在，未覆盖；要覆盖请加 --force，或换一个输出位置。",
+                           f"'{target}' already exists and was not overwritten; add --force to "
+                           "overwrite it, or choose another output path.", field="output")
+
+
+def refuse_existing(paths: list[Path], *, force: bool) -> None:
+    """Before any work: an output file that is there already stops the command (unless
+    ``force``), so nothing is archived that the person then cannot find where they asked."""
+    if not force:
+        for path in paths:
+            if path.exists():
+                raise _exists_error(path)
+
+
 def write_output(target: Path, data: bytes, *, force: bool) -> Path:
     """Write ``data`` to ``target`` whole or not at all; an existing file is replaced only with
     ``force`` (several documents with one title must not silently overwrite each other), unless
@@ -91,9 +106,7 @@ def write_output(target: Path, data: bytes, *, force: bool) -> Path:
     except FileExistsError:
         if _holds(target, data):
             return target  # the very same bytes are there already: nothing would be overwritten
-        raise errors.Conflict(f"文件“{target}”已存在，未覆盖；要覆盖请加 --force，或换一个输出位置。",
-                              f"'{target}' already exists and was not overwritten; add --force to "
-                              "overwrite it, or choose another output path.", field="output") from None
+        raise _exists_error(target) from None
     except OSError as exc:
         raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
                                   f"Cannot write '{target}': {exc.strerror or exc}.", field="output") from None
@@ -109,11 +122,18 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
+def output_paths(target: Path, name: str, *, pdf: bool) -> list[Path]:
+    """Where a document's DOCX (named ``name`` in the folder ``target``, or the file ``target``)
+    and its PDF beside it are written."""
+    docx_path = target / name if target.is_dir() else target
+    return [docx_path, docx_path.with_suffix(".pdf")] if pdf else [docx_path]
+
+
 def write_version_files(ctx: Context, version: Version, target: Path, *, force: bool,
                         name: str | None = None) -> list[str]:
     """The version's DOCX and its renditions: into the folder ``target`` under the document's
     file name (or ``name``), or to the file ``target`` with the PDF beside it."""
-    docx_path = target / (name or version.original_filename) if target.is_dir() else target
+    docx_path = output_paths(target, name or version.original_filename, pdf=False)[0]
     paths = [(docx_path, version.sha256)]
     for r in ctx.svc.catalog.renditions(version.id):
         paths.append((docx_path.with_suffix(".pdf"), r.sha256))

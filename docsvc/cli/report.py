@@ -8,7 +8,11 @@ from pathlib import Path
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, cli, emit_json, force_option, handled, json_option, pass_ctx, write_version_files
+from docsvc.cli import (
+    Context, cli, emit_json, force_option, handled, json_option, output_paths, pass_ctx, refuse_existing,
+    write_version_files,
+)
+from docsvc.core.filenames import document_filename
 from docsvc.services.reports import ReportKind, ReportRequest
 
 
@@ -41,10 +45,14 @@ def _report_command(kind: ReportKind, help_text: str, *, period: bool) -> None:
         svc = ctx.svc
         request = ReportRequest.parse(kind.value, today=dt.datetime.now(svc.reports.tz).date(), since=since,
                                       until=until, service_category=service_category)
+        target = Path(output) if output else None
+        if target is not None:
+            refuse_existing(output_paths(target, document_filename(request.title, "docx"), pdf=pdf or pdfa),
+                            force=force)
         generated = svc.guard(svc.users.principal_for_cli(ctx.actor)).report(request, pdf=pdf or pdfa, pdf_a=pdfa)
         ctx.sync_index()
         result = generated.result
-        written = write_version_files(ctx, result.version, Path(output), force=force) if output else []
+        written = write_version_files(ctx, result.version, target, force=force) if target is not None else []
         if as_json:
             emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
                        "renditions": [r.to_dict() for r in generated.renditions], "request": request.to_dict(),

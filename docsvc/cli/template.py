@@ -12,8 +12,10 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    Context, cli, emit_json, force_option, handled, json_option, pass_ctx, read_file, write_version_files,
+    Context, cli, emit_json, force_option, handled, json_option, output_paths, pass_ctx, read_file,
+    refuse_existing, write_version_files,
 )
+from docsvc.core.filenames import document_filename
 from docsvc.core.tabular import read_rows
 from docsvc.services.templates import lint_dict
 
@@ -236,6 +238,8 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
     templates = ctx.svc.templates
     draft = templates.prepare(slug, _load_data(data_path), version=template_version, document_id=document_id,
                               reason=reason)
+    if target is not None:
+        refuse_existing(output_paths(target, document_filename(draft.title, "docx"), pdf=pdf or pdfa), force=force)
     result = templates.generate_draft(draft, actor=ctx.actor, pdf=pdf or pdfa, pdf_a=pdfa)
     ctx.sync_index()
     written = write_version_files(ctx, result.version, target, force=force) if target is not None else []

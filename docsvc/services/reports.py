@@ -91,6 +91,13 @@ class ReportRequest:
                                field="service_category")
         return cls(k, today, s, u, category)
 
+    @property
+    def title(self) -> str:
+        """The report document's title (and so its file name)."""
+        return {ReportKind.INVENTORY: f"档案清单报告（截至{_cn(self.as_of)}）",
+                ReportKind.AUDIT: f"审计报告（{_cn(self.since)}至{_cn(self.until)}）",
+                ReportKind.REVIEWS: f"到期复审报告（截至{_cn(self.until)}）"}[self.kind]
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "as_of": self.as_of.isoformat(),
                 "since": self.since.isoformat() if self.since else None,
@@ -125,10 +132,7 @@ class ReportService:
         with self.catalog.engine.connect() as conn:
             body = {ReportKind.INVENTORY: self._inventory, ReportKind.AUDIT: self._audit,
                     ReportKind.REVIEWS: self._reviews}[request.kind](conn, request)
-        title = {ReportKind.INVENTORY: f"档案清单报告（截至{_cn(request.as_of)}）",
-                 ReportKind.AUDIT: f"审计报告（{_cn(request.since)}至{_cn(request.until)}）",
-                 ReportKind.REVIEWS: f"到期复审报告（截至{_cn(request.until)}）"}[request.kind]
-        return {"title": title, "service_category": request.service_category,
+        return {"title": request.title, "service_category": request.service_category,
                 "organization": self.organization, "as_of": request.as_of.isoformat(), **body}
 
     def generate(self, request: ReportRequest, *, actor: str, pdf: bool = False, pdf_a: bool = False) -> AddResult:
