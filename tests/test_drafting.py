@@ -232,3 +232,21 @@ def test_web_form_makes_a_pdfa_copy(world, unoserver_venv):
     (rendition,) = world.svc.catalog.renditions(version.id)
     reader = pypdf.PdfReader(io.BytesIO(world.svc.blobs.read(rendition.sha256)))
     assert "pdfaid" in reader.xmp_metadata.rdf_root.toxml()
+
+
+@pytest.mark.libreoffice
+def test_cold_converter_makes_pdfa_too(svc, soffice, tmp_path):
+    """The cold path (one soffice per document, the fallback when no warm server can run)."""
+    import pypdf
+
+    from docsvc.adapters.pdf import SofficeConverter
+
+    docx_bytes = svc.templates.render("sla", svc.templates.get("sla").schema.sample()).docx
+    converter = SofficeConverter(soffice=soffice, work_dir=tmp_path / "cold")
+    try:
+        plain = pypdf.PdfReader(io.BytesIO(converter.convert(docx_bytes)))
+        archival = pypdf.PdfReader(io.BytesIO(converter.convert(docx_bytes, pdf_a=True)))
+    finally:
+        converter.close()
+    assert "pdfaid" in archival.xmp_metadata.rdf_root.toxml()
+    assert plain.xmp_metadata is None or "pdfaid" not in plain.xmp_metadata.rdf_root.toxml()
