@@ -52,7 +52,7 @@ def test_suggestion_endpoint_archives_nothing(world: World):
     assert resp.json["service_category"]["value"] == "4.2" and "巡检" in resp.json["service_category"]["terms"]
     assert resp.json["needs_review"] is True
     assert world.svc.catalog.counts()["documents"] == 0
-    bad = api.post("/api/v1/suggestions", data={"file": (io.BytesIO(b"\x89PNG\r\n\x1a\n\x00"), "x.png")},
+    bad = api.post("/api/v1/suggestions", data={"file": (io.BytesIO(b"\x7fELF" + b"\x00" * 60), "x.exe")},
                    content_type="multipart/form-data")
     err(bad, 415)
     err(world.api("audit").post("/api/v1/suggestions", data={"file": (io.BytesIO(INSPECTION), "a.txt")},

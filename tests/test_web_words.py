@@ -26,7 +26,7 @@ SHARED = {"docsvc", "PDF", "DOCX", "SHA", "SLA", "PDCA", "API", "OpenAPI", "ISO"
           "YYYY", "MM", "DD", "KB", "MB", "GB", "Asia", "Shanghai", "manifest", "sha256", "JSON", "CSV", "ZIP", "CSRF",
           "Whoosh", "PostgreSQL", "SQLite", "LibreOffice", "Chromium", "docx", "pdf", "txt", "md", "csv", "Bearer",
           "token", "URL", "HTTP", "sqlite", "postgresql", "file", "P1", "P2", "P3", "P4", "PNG", "schema", "json",
-          "unoserver", "waitress", "serve", "jieba", "Noto", "CJK", "ID", "IT", "v1", "v2", "v3", "English", "SHA-256"}
+          "unoserver", "waitress", "serve", "REST", "Swagger", "UI", "jieba", "Noto", "CJK", "ID", "IT", "v1", "v2", "v3", "English", "SHA-256"}
 # Codes that must never be shown as such (the examples and their kin).
 CODES = re.compile(r"\b(doc_type|service_category|doc_class|service_scope|pdca_phase|review_due|effective_date|"
                    r"wrong_password|unknown_user|read_document|set_metadata|edit_form|upload_form|list_documents|"
@@ -95,7 +95,7 @@ def _pages(world: World) -> dict[str, list[str]]:
     return {
         "alice": common + [f"/documents/{doc}/edit", f"/documents/{doc}/versions/new", "/upload",
                            "/templates/sla/generate", "/labels/review?all=1"],
-        "root": ["/admin/users", "/admin/users/alice", "/admin/health", "/audit", "/audit?action=access.denied",
+        "root": ["/admin/users", "/admin/users/alice", "/admin/health", "/audit", "/audit?action=access.denied", "/reports",
                  "/templates/sla/versions", "/templates/contract/generate"],
         "audit": common + ["/audit", "/audit?action=login.locked", "/audit?action=metadata.changed", "/upload"],
     }
@@ -120,7 +120,7 @@ def test_every_page_speaks_one_language(config, lang):
         login = world.app.test_client()
         if lang == "en":
             login.set_cookie("docsvc_lang", "en")
-        pages = {"(signed out)": ["/login"], **_pages(world)}
+        pages = {"(signed out)": ["/login", "/api/docs"], **_pages(world)}
         for who, urls in pages.items():
             client = login if who == "(signed out)" else world.login(who, lang=lang)
             for url in urls:
