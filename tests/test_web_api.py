@@ -109,7 +109,7 @@ def test_repeated_tags_fields(world):
 
 @pytest.mark.parametrize("form,status,code,field", [
     ({"file": None}, 400, "invalid_input", "file"),
-    ({"doc_type": None}, 400, "invalid_input", "doc_type"),
+    ({"doc_class": "library"}, 400, "invalid_input", "doc_class"),  # a missing doc_type is suggested (test_web_labels)
     ({"doc_type": "poem"}, 400, "invalid_input", "doc_type"),
     ({"service_category": "9.9"}, 400, "invalid_input", "service_category"),
     ({"effective_date": "2026-02-30"}, 400, "invalid_input", "effective_date"),

@@ -176,7 +176,7 @@ def test_the_health_page_shows_the_queue_the_nodes_and_which_node_ran_each_job(w
     runner.stop()
     node = world.svc.jobs.node
     page = world.login("mgr").get("/admin/health").data.decode()
-    for text in ("后台任务", "服务器节点", node, "orphans.sweep", "review.reminders", "jobs.prune", "最近的任务",
+    for text in ("后台任务", "服务器节点", node, "清理孤立文件", "复审提醒", "清理旧任务", "最近的任务",
                  "已停止", "文件存储", "本机归档目录", "可访问"):
         assert text in page, text
     assert page.count(f"<td>{node}</td>") >= 1 + periodic  # the node's row and the jobs it ran

@@ -22,10 +22,10 @@ def count_users(conn: sa.Connection) -> int:
 
 
 def insert_user(conn: sa.Connection, *, username: str, display_name: str, role: str, password_hash: str,
-                actor: str, now: dt.datetime) -> int:
+                actor: str, now: dt.datetime, password_change_required: bool = False) -> int:
     result = conn.execute(users.insert().values(
         username=username, display_name=display_name, role=role, password_hash=password_hash, active=True,
-        created_at=now, created_by=actor, updated_at=now))
+        created_at=now, created_by=actor, updated_at=now, password_change_required=password_change_required))
     return int(result.inserted_primary_key[0])
 
 

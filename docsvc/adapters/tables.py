@@ -170,6 +170,8 @@ users = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_login_at", sa.DateTime(timezone=True)),
+    # Someone else chose the password (initial admin, generated, reset): the UI asks for a new one.
+    sa.Column("password_change_required", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # Only the SHA-256 of a token is stored: the token itself is shown once, when it is made.

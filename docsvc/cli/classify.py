@@ -21,7 +21,7 @@ def _category(code: str) -> str:
         return code
 
 
-def _label_line(name: str, label: dict[str, Any]) -> str:
+def label_line(name: str, label: dict[str, Any]) -> str:
     terms = "、".join(label["terms"][:5])
     value = _category(label["value"]) if name == "服务类别" else label["value"]
     return f"{name}: {value}  置信度 {label['confidence']:.0%}  依据 terms: {terms or '—'}"
@@ -77,8 +77,8 @@ def classify(ctx: Context, doc_id: int, as_json: bool) -> None:
     if as_json:
         emit_json(suggestion)
         return
-    click.echo(_label_line("文档类型", suggestion["doc_type"]))
-    click.echo(_label_line("服务类别", suggestion["service_category"]))
+    click.echo(label_line("文档类型", suggestion["doc_type"]))
+    click.echo(label_line("服务类别", suggestion["service_category"]))
     if suggestion["project"]:
         click.echo(f"项目: {suggestion['project']}")
     if suggestion["needs_review"]:
@@ -103,8 +103,8 @@ def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
         return
     for i in items:
         d = i.to_dict()
-        click.echo(f"文档 {d['document_id']}  {d['title']}\n  {_label_line('文档类型', d['doc_type'])}\n"
-                   f"  {_label_line('服务类别', d['service_category'])}")
+        click.echo(f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
+                   f"  {label_line('服务类别', d['service_category'])}")
     click.echo(f"共 {len(items)} 份待确认 / {len(items)} to review")
 
 

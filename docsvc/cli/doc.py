@@ -13,6 +13,7 @@ from docsvc import errors
 from docsvc.cli import (
     Context, cli, emit_json, force_option, handled, json_option, pad, pass_ctx, read_file, write_output,
 )
+from docsvc.cli.classify import label_line
 from docsvc.cli.search import hit_dict
 from docsvc.core.model import (
     EXTRACTION_STATUS_LABELS, AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version,
@@ -79,17 +80,27 @@ def metadata_options(fn: Callable) -> Callable:
 @pass_ctx
 @handled
 def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) -> None:
-    """归档一个新文档（docx、pdf、txt、md）/ archive a new document."""
+    """归档一个新文档（docx、pdf、txt、md）；未给出的类型、服务类别和项目由系统建议 /
+    archive a new document; the type, category and project left out are suggested."""
     meta = {k: v for k, v in meta.items() if v not in (None, (), "")}
     if "title" not in meta:
         meta["title"] = Path(file).stem
     data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
-    result = ctx.svc.archive.add_document(data, Path(file).name, meta, actor=ctx.actor, reason=reason)
+    meta, suggested = ctx.svc.classifier.label_upload(data, Path(file).name, meta)
+    result = ctx.svc.archive.add_document(data, Path(file).name, meta, actor=ctx.actor, reason=reason,
+                                          suggested=suggested)
     ctx.sync_index()
     if as_json:
-        emit_json({"document": result.document.to_dict(), "version": result.version.to_dict()})
-    else:
-        click.echo(f"已归档文档 {result.document.id}（第 1 版，sha256 {result.version.sha256}）/ archived.")
+        emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
+                   "suggestion": dict(suggested.suggestion) if suggested else None})
+        return
+    click.echo(f"已归档文档 {result.document.id}（第 1 版，sha256 {result.version.sha256}）/ archived.")
+    if suggested:
+        s = suggested.suggestion
+        click.echo(label_line("文档类型", s["doc_type"]))
+        click.echo(label_line("服务类别", s["service_category"]))
+        if s["needs_review"]:
+            click.echo("置信度较低，已列入待复核列表（docsvc labels review）/ low confidence: on the review list.")
 
 
 @doc.command("version")

@@ -22,7 +22,8 @@ class Choice:
     en: str
 
     def label(self) -> str:
-        return f"{self.code}（{self.zh} / {self.en}）"
+        """The code with its Chinese name, for a Chinese message listing the valid values."""
+        return f"{self.code}（{self.zh}）"
 
 
 class LabelledEnum(StrEnum):

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
 from docsvc.adapters import reports
 from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.jobs import Job, JobState
+from docsvc.core.classify import Suggestion
 from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.content import DOCX
@@ -29,6 +30,7 @@ from docsvc.errors import Forbidden, InvalidInput, NotFound
 from docsvc.services import background, compare, export, ocr, similar
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
+from docsvc.services.classify import ReviewItem
 from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import REPORT_TEMPLATES, Rendered, Template
 from docsvc.services.integrity import CheckReport
@@ -47,6 +49,37 @@ REVIEW_WINDOW_DAYS = 30
 # Renditions a caller may ask for by a short name (URLs say .../renditions/pdf), with the file
 # name extension each is handed out under: 合同.pdf, and 扫描件.ocr.pdf for a scan's searchable PDF.
 RENDITION_KINDS = {"pdf": "pdf", "ocr-pdf": "ocr.pdf"}
+
+# What each refused operation is called in a message (the audit log keeps the code).
+OPERATIONS: dict[str, tuple[str, str]] = {
+    "add_template": ("新增模板版本", "add a template version"), "add_version": ("上传新版本", "add a version"),
+    "compare": ("比较版本", "compare versions"), "confirm_labels": ("确认分类", "confirm labels"),
+    "create_user": ("创建用户", "create users"), "download": ("下载", "download"),
+    "edit_form": ("编辑元数据", "edit metadata"), "export_bundle": ("导出审计包", "export an audit bundle"),
+    "generate": ("按模板生成文档", "generate documents"), "generate_form": ("填写模板表单", "fill in a template"),
+    "integrity_check": ("完整性检查", "run the integrity check"), "issue_token": ("签发令牌", "issue tokens"),
+    "list_documents": ("查看文档列表", "list documents"), "list_jobs": ("查看任务队列", "list jobs"),
+    "list_template_versions": ("查看模板版本", "list template versions"),
+    "list_templates": ("查看模板", "list templates"), "list_users": ("查看用户", "list users"),
+    "preview_template": ("预览模板", "preview a template"), "read_audit_log": ("查看审计日志", "read the audit log"),
+    "read_document": ("查看文档", "read documents"), "read_health": ("查看系统状态", "read the system health"),
+    "read_history": ("查看历史", "read the history"), "read_job": ("查看任务", "read jobs"),
+    "read_template": ("查看模板", "read templates"), "read_user": ("查看用户", "read users"),
+    "request_deletion": ("申请删除", "request a deletion"), "request_rendition": ("生成 PDF", "request a PDF"),
+    "reset_password": ("重置密码", "reset passwords"), "review_labels": ("复核分类", "review labels"),
+    "revise": ("生成修订版", "revise from a template"), "revoke_token": ("吊销令牌", "revoke tokens"),
+    "search": ("搜索", "search"), "set_metadata": ("修改元数据", "change metadata"),
+    "similar_documents": ("查看相似文档", "see similar documents"), "suggest_labels": ("建议分类", "suggest labels"),
+    "unlock_user": ("解除锁定", "unlock accounts"), "update_user": ("修改用户", "change users"),
+    "upload": ("上传文档", "upload documents"), "upload_form": ("上传文档", "upload documents"),
+    "verify_audit_chain": ("校验审计链", "verify the audit chain"),
+}
+
+
+def operation_label(code: str) -> tuple[str, str]:
+    """(Chinese, English) name of an operation code; an unknown code names itself."""
+    return OPERATIONS.get(code, (code, code))
+
 
 # A valid value for every required field, so each submitted field can be checked on its own.
 _NEUTRAL = {"title": "-", "doc_type": "other", "service_category": "4.1", "doc_class": "user"}
@@ -186,9 +219,10 @@ class Guard:
                                      "role": self.p.role.value, "via": self.p.via})
         if hide:
             raise self._missing(document_id)
+        zh, en = operation_label(operation)
         raise Forbidden(
-            f"您的角色（{self.p.role.zh}）无权执行此操作：{operation}。此次尝试已记入审计日志。",
-            f"Your role ({self.p.role.en}) may not do this: {operation}. The attempt has been logged.",
+            f"您的角色（{self.p.role.zh}）无权{zh}。此次尝试已记入审计日志。",
+            f"Your role ({self.p.role.en}) may not {en}. The attempt has been logged.",
             details={"operation": operation, "permission": permission.value if permission else None})
 
     @staticmethod
@@ -265,7 +299,7 @@ class Guard:
         for n, name in ((a, "a"), (b, "b")):
             try:
                 v, data = self.svc.archive.read_version(document_id, n, actor=self.p.username,
-                                                        action=AuditAction.VERSION_VIEWED)
+                                                        action=AuditAction.VERSION_VIEWED, purpose="compare")
             except NotFound as exc:
                 raise NotFound(exc.zh, exc.en, field=name) from None
             chosen.append(v)
@@ -405,13 +439,43 @@ class Guard:
     def add_document(self, data: bytes, filename: str, metadata: Mapping[str, Any], *, reason: str = "",
                      source: VersionSource = VersionSource.UPLOAD,
                      provenance: Mapping[str, Any] | None = None) -> AddResult:
+        """Archive a new document; the type, category and project left out are suggested from
+        its content (``AddResult.suggested``), and a low-confidence suggestion goes on the
+        review list."""
         self.require(Permission.WRITE, "upload")
+        metadata, suggested = self.svc.classifier.label_upload(data, filename, metadata,
+                                                               known_projects=self._suggestable_projects())
         meta = check_metadata(metadata, self.svc.vocab, {"owner": self.p.username})
         self._keeps_access(Document(0, meta, dt.datetime.now(dt.timezone.utc), self.p.username,
                                     dt.datetime.now(dt.timezone.utc), 0), "upload")
         return self.svc.archive.add_document(data, filename, metadata,
                                              actor=self.p.username, reason=reason, source=source,
-                                             provenance=provenance)
+                                             provenance=provenance, suggested=suggested)
+
+    def _suggestable_projects(self) -> list[str] | None:
+        """Projects a suggestion may name: one's own, for those who may file on-site documents
+        only there (None: every project of the archive)."""
+        return None if self.p.site_projects is None else sorted(self.p.site_projects)
+
+    def suggest_labels(self, data: bytes, filename: str, title: str) -> Suggestion:
+        """What an upload of this file would be labelled, before it is archived (nothing is
+        stored but its extracted text, which the archiving reuses)."""
+        self.require(Permission.WRITE, "suggest_labels")
+        return self.svc.classifier.suggest_upload(data, filename, title, known_projects=self._suggestable_projects())
+
+    def review_list(self, *, all_pending: bool = False) -> list[ReviewItem]:
+        """Suggested labels waiting for a person, of the documents this principal may read."""
+        self.require(Permission.READ, "review_labels")
+        return [i for i in self.svc.classifier.review_list(all_pending=all_pending) if can_read(self.p, i.document)]
+
+    def confirm_labels(self, document_id: int, changes: Mapping[str, Any]) -> Document:
+        """Accept (no changes) or correct a document's suggested labels; either teaches the
+        classifier (the document joins its training set)."""
+        doc = self._writable(document_id, "confirm_labels")
+        if changes:
+            new = check_metadata(changes, self.svc.vocab, doc.metadata.to_dict())
+            self._keeps_access(replace(doc, metadata=new), "confirm_labels")
+        return self.svc.archive.confirm_labels(document_id, changes, actor=self.p.username)
 
     def add_version(self, document_id: int, data: bytes, filename: str, *, reason: str,
                     metadata: Mapping[str, Any] | None = None) -> AddResult:

@@ -20,7 +20,8 @@ from docsvc.core.audit import AuditEntry, canonical_json
 from docsvc.core.content import PackageLimits, detect_media_type
 from docsvc.core.faults import fault_point
 from docsvc.core.model import (
-    AuditAction, DocStatus, Document, Metadata, Version, VersionSource, Vocabulary, parse_date,
+    AuditAction, DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
+    VersionSource, Vocabulary, parse_date, parse_enum,
 )
 from docsvc.errors import Conflict, InvalidInput, NotFound, TooLarge
 
@@ -51,6 +52,7 @@ class AddResult:
     document: Document
     version: Version
     created: bool  # False when the content equals the latest version: nothing was added
+    suggested: SuggestionRecord | None = None  # the labels docsvc suggested for it, if any
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,10 @@ class ArchiveService:
                 f"Document {document_id} has no version {number} (it has {doc.latest_version}).")
         return v
 
-    def _added(self, document_id: int, number: int) -> AddResult:
+    def _added(self, document_id: int, number: int, suggested: SuggestionRecord | None = None) -> AddResult:
         """The document and version just committed, as recorded (one read each)."""
         doc = self.document(document_id)
-        return AddResult(doc, self.catalog.get_version(document_id, number), created=True)
+        return AddResult(doc, self.catalog.get_version(document_id, number), created=True, suggested=suggested)
 
     def _store_renditions(self, renditions: Sequence[RenditionInput]) -> list[tuple[RenditionInput, StoredBlob]]:
         return [(r, self.blobs.put(r.data)) for r in renditions]
@@ -183,7 +185,7 @@ class ArchiveService:
             fault_point("before_commit")
         fault_point("after_commit")
         self._committed()
-        return self._added(doc_id, 1)
+        return self._added(doc_id, 1, suggested)
 
     def add_version(self, document_id: int, data: bytes, filename: str, *, actor: str, reason: str,
                     source: VersionSource = VersionSource.UPLOAD,
@@ -276,13 +278,15 @@ class ArchiveService:
         return self.document(document_id)
 
     def read_version(self, document_id: int, number: int | None = None, *, actor: str,
-                     action: AuditAction = AuditAction.VERSION_DOWNLOADED) -> tuple[Version, bytes]:
-        """The exact stored bytes, verified against their hash, and an audit entry for the read."""
+                     action: AuditAction = AuditAction.VERSION_DOWNLOADED,
+                     purpose: str | None = None) -> tuple[Version, bytes]:
+        """The exact stored bytes, verified against their hash, and an audit entry for the read
+        (``purpose``: why docsvc read it for the actor — ``compare``, ``pdf`` — for the timeline)."""
         v = self.version(document_id, number)
         data = self.blobs.read(v.sha256)  # re-hashed by the store: damage is refused, never served
         with self.catalog.transaction() as tx:
             tx.append_audit(actor, action, document_id=document_id, version=v.number,
-                            details={"sha256": v.sha256})
+                            details={"sha256": v.sha256, **({"purpose": purpose} if purpose else {})})
         return v, data
 
     def request_deletion(self, document_id: int, *, actor: str, reason: str) -> None:
@@ -310,6 +314,12 @@ class ArchiveService:
                                f"Unknown filter(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(known))}",
                                field=sorted(unknown)[0])
         filters = {k: str(params[k]) for k in FILTERABLE if k in params}
+        # A value no document can have is a mistake, not an empty result: say what is valid.
+        if "doc_type" in filters:
+            self.vocab.doc_type(filters["doc_type"])
+        for name, (enum, zh) in _ENUM_FILTERS.items():
+            if name in filters:
+                parse_enum(enum, name, zh, filters[name])
         sort = str(params.get("sort", "-updated_at"))
         if sort.lstrip("-") not in SORTABLE:
             raise InvalidInput(f"无法按“{sort}”排序。可用：{', '.join(SORTABLE)}（前加 - 表示倒序）。",
@@ -332,6 +342,11 @@ class ArchiveService:
         page = self.catalog.list_documents({}, review_due_before=on + dt.timedelta(days=within_days),
                                            sort="review_due", limit=10000)
         return [d for d in page.items if d.metadata.status not in (DocStatus.SUPERSEDED, DocStatus.ARCHIVED)]
+
+
+_ENUM_FILTERS = {"service_category": (ServiceCategory, "服务类别"), "doc_class": (DocClass, "文档类别"),
+                 "service_scope": (ServiceScope, "服务范畴"), "pdca_phase": (PdcaPhase, "PDCA 阶段"),
+                 "status": (DocStatus, "状态")}
 
 
 def _int_param(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:

@@ -131,7 +131,7 @@ def make_pdf(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         # Read through the archive: the bytes are verified against their hash, and the read is
         # audited as one made for the person who asked.
         _, docx = svc.archive.read_version(version.document_id, version.number, actor=job.created_by,
-                                           action=AuditAction.VERSION_VIEWED)
+                                           action=AuditAction.VERSION_VIEWED, purpose="pdf")
         try:
             pdf = svc.templates.to_pdf(docx)
         except Unavailable as exc:

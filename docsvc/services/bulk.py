@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from docsvc.errors import DocsvcError, InvalidInput, TooLarge
-from docsvc.services.archive import ArchiveService, SuggestionRecord
-from docsvc.services.classify import ClassifyService, model_tag
+from docsvc.services.archive import ArchiveService
+from docsvc.services.classify import ClassifyService
 from docsvc.services.search import REBUILD_CHUNK, BulkIndexing, IndexService
 
 # Word's other suffixes are imported too, never skipped unseen: a template (.dotx) is archived
@@ -28,7 +28,6 @@ from docsvc.services.search import REBUILD_CHUNK, BulkIndexing, IndexService
 SUFFIXES = {".docx", ".dotx", ".docm", ".dotm", ".doc", ".pdf", ".txt", ".md", ".markdown", ".csv",
             ".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 SIDECAR = ".meta.json"
-LABELS = ("doc_type", "service_category")
 INDEX_PROCS = os.cpu_count() or 1  # documents are analysed and written by one process per core
 
 
@@ -118,16 +117,7 @@ class Importer:
         # Extracted here, where the bytes are at hand: the stream indexes this text, and the
         # cache keeps it for rebuilds and for showing the extraction status.
         text = indexing.extract(sha, data, media_type)
-        suggested = None
-        if any(not meta.get(k) for k in LABELS):
-            s = self.classifier.suggest(text.text, meta["title"], model=model, known_projects=sorted(projects))
-            for key in LABELS:
-                meta.setdefault(key, None)
-                if not meta[key]:
-                    meta[key] = getattr(s, key).value
-            if not meta.get("project") and s.project:
-                meta["project"] = s.project
-            suggested = SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
+        meta, suggested = self.classifier.fill_labels(meta, text.text, model=model, known_projects=sorted(projects))
         result = self.archive.add_document(data, path.name, meta, actor=actor, reason="批量导入 / bulk import",
                                            suggested=suggested, index_lease=indexing.lease)
         indexing.add(result.version, result.document, text)

@@ -11,21 +11,26 @@ labels came from a suggestion stays on the review list until a person accepts or
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import classify
 from docsvc.core.blobs import BlobStore
 from docsvc.errors import Corrupted
 from docsvc.core.model import Document
-from docsvc.services.archive import ArchiveService
+from docsvc.services.archive import ArchiveService, SuggestionRecord
 from docsvc.services.search import IndexService
 
 MODEL_NAME = "classifier"
 LEGACY_MODEL_FILE = "classifier.model"  # where the index folder kept the model before migration 0009
+# The labels a person may leave to docsvc; a project is suggested too when it is left out.
+LABELS = ("doc_type", "service_category")
+# Documents are user documents (9.1) unless the caller says otherwise, as `docsvc import` does.
+DEFAULT_CLASS = "user"
 # Retraining segments every confirmed document; up to this many it happens on demand, beyond
 # it only through `docsvc classify train` (or a scheduled job).
 INLINE_TRAIN_LIMIT = 2000
@@ -141,6 +146,44 @@ class ClassifyService:
         return classify.suggest(text, title, model=model if model is not None else self.model(),
                                 known_projects=self.catalog.project_names() if known_projects is None
                                 else known_projects)
+
+    def fill_labels(self, metadata: Mapping[str, Any], text: str, *, model: classify.Model | None,
+                    known_projects: Sequence[str]) -> tuple[dict[str, Any], SuggestionRecord | None]:
+        """``metadata`` with the labels the caller left out suggested (type, category and, when
+        one of the known projects is named, project), and the record of that suggestion for the
+        review list; labels the caller gave always win. Nothing left out: no suggestion."""
+        meta = {**metadata}
+        meta["doc_class"] = meta.get("doc_class") or DEFAULT_CLASS
+        if all(meta.get(k) for k in LABELS):
+            return meta, None
+        s = self.suggest(text, str(meta.get("title") or ""), model=model, known_projects=known_projects)
+        for key in LABELS:
+            if not meta.get(key):
+                meta[key] = getattr(s, key).value
+        if not meta.get("project") and s.project:
+            meta["project"] = s.project
+        return meta, SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
+
+    def label_upload(self, data: bytes, filename: str, metadata: Mapping[str, Any], *,
+                     known_projects: Sequence[str] | None = None) -> tuple[dict[str, Any], SuggestionRecord | None]:
+        """:meth:`fill_labels` for one uploaded file (web, API, CLI, watched folder): its text is
+        extracted only when a label is missing, and cached for the indexer."""
+        if all(metadata.get(k) for k in LABELS):
+            return {**metadata, "doc_class": metadata.get("doc_class") or DEFAULT_CLASS}, None
+        text = self.upload_text(data, filename)
+        return self.fill_labels(metadata, text, model=self.model(refresh=True),
+                                known_projects=self.catalog.project_names() if known_projects is None
+                                else known_projects)
+
+    def suggest_upload(self, data: bytes, filename: str, title: str, *,
+                       known_projects: Sequence[str] | None = None) -> classify.Suggestion:
+        """Suggested labels for a file not archived yet (the upload form shows them per file)."""
+        return self.suggest(self.upload_text(data, filename), title, model=self.model(refresh=True),
+                            known_projects=known_projects)
+
+    def upload_text(self, data: bytes, filename: str) -> str:
+        media_type = self.archive.inspect(data, filename)  # a refused file is refused here already
+        return self.index.extract(hashlib.sha256(data).hexdigest(), data, media_type).text
 
     def suggest_document(self, document_id: int) -> classify.Suggestion:
         doc = self.archive.document(document_id)

@@ -199,13 +199,14 @@ class User:
     updated_at: dt.datetime
     last_login_at: dt.datetime | None
     projects: tuple[str, ...] = ()
+    password_change_required: bool = False  # someone else chose the password: choose one at sign-in
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "username": self.username, "display_name": self.display_name,
                 "role": self.role.value, "active": self.active, "created_at": iso(self.created_at),
                 "created_by": self.created_by, "updated_at": iso(self.updated_at),
                 "last_login_at": iso(self.last_login_at) if self.last_login_at else None,
-                "projects": list(self.projects)}
+                "projects": list(self.projects), "password_change_required": self.password_change_required}
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ def _utc(ts: dt.datetime | None) -> dt.datetime | None:
 def _user(row: Mapping[str, Any], projects: Iterable[str] = ()) -> User:
     return User(row["id"], row["username"], row["display_name"], Role(row["role"]), bool(row["active"]),
                 _utc(row["created_at"]), row["created_by"], _utc(row["updated_at"]),
-                _utc(row["last_login_at"]), tuple(projects))
+                _utc(row["last_login_at"]), tuple(projects), bool(row.get("password_change_required")))
 
 
 def _token(row: Mapping[str, Any]) -> ApiToken:
@@ -362,7 +363,8 @@ class UserService:
                 raise Conflict(f"用户名“{username}”已被使用。", f"The username '{username}' is taken.",
                                field="username")
             user_id = db.insert_user(tx.conn, username=username, display_name=display_name, role=role.value,
-                                     password_hash=pw_hash, actor=actor, now=tx.now)
+                                     password_hash=pw_hash, actor=actor, now=tx.now,
+                                     password_change_required=generated is not None)
             db.set_projects(tx.conn, user_id, projects, actor=actor, now=tx.now)
             tx.append_audit(actor, AccountAction.USER_CREATED,
                             details={"username": username, "role": role.value, "projects": projects})
@@ -378,7 +380,7 @@ class UserService:
             if db.count_users(tx.conn):
                 return None
             db.insert_user(tx.conn, username="admin", display_name="管理员 Administrator", role=Role.ADMIN.value,
-                           password_hash=pw_hash, actor="docsvc", now=tx.now)
+                           password_hash=pw_hash, actor="docsvc", now=tx.now, password_change_required=True)
             tx.append_audit("docsvc", AccountAction.USER_CREATED,
                             details={"username": "admin", "role": Role.ADMIN.value, "initial": True})
         return password
@@ -450,7 +452,9 @@ class UserService:
                                    "The password was just changed elsewhere; sign in again and retry.",
                                    field="current_password")
                 self._take_back(tx, subjects)
-            db.update_user(tx.conn, row["id"], tx.now, password_hash=pw_hash)
+            # A password set for someone else is theirs to replace at their next sign-in.
+            db.update_user(tx.conn, row["id"], tx.now, password_hash=pw_hash,
+                           password_change_required=actor != row["username"])
             ended = db.end_sessions_of(tx.conn, row["id"], SessionEnd.PASSWORD_CHANGED, self.clock())
             tx.append_audit(actor, AccountAction.PASSWORD_CHANGED,
                             details={"username": row["username"], "reset_by_other": actor != row["username"],

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import tempfile
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
@@ -22,7 +22,7 @@ from docsvc.adapters.jobs import Job
 from docsvc.adapters.reports import AuditFilter
 from docsvc.app import Docsvc
 from docsvc.core.content import DOCX
-from docsvc.core.model import AuditAction, Version, iso, parse_date
+from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_date
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
@@ -38,6 +38,7 @@ from docsvc.web.auth import api_principal
 bp = Blueprint("api", __name__)
 
 PUBLIC = {"api.health", "api.openapi_json"}
+LABEL_FIELDS = ("doc_type", "service_category", "project")  # what a review may correct
 AUDIT_ACTIONS = {a.value for a in AuditAction} | {a.value for a in AccountAction}
 
 
@@ -324,10 +325,52 @@ def create_document():
         meta["title"] = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] or filename
     result = guard().add_document(data, filename, meta, reason=request.form.get("reason", ""))
     doc_id = result.document.id
-    resp = jsonify({"document": result.document.to_dict(), "version": version_json(result.version, doc_id)})
+    resp = jsonify({"document": result.document.to_dict(), "version": version_json(result.version, doc_id),
+                    "suggestion": suggestion_json(result.suggested.suggestion) if result.suggested else None})
     resp.status_code = 201
     resp.headers["Location"] = url_for("api.show_document", doc_id=doc_id)
     return resp
+
+
+def suggestion_json(s: Mapping[str, Any]) -> dict[str, Any]:
+    """A suggestion (Suggestion.to_dict()) with each value's Chinese and English label."""
+    vocab = svc().vocab
+
+    def labelled(key: str, label: Mapping[str, Any]) -> dict[str, Any]:
+        choice = vocab.doc_type(label["value"]) if key == "doc_type" else ServiceCategory(label["value"])
+        return {**label, "label": choice.zh, "label_en": choice.en}
+    return {"doc_type": labelled("doc_type", s["doc_type"]),
+            "service_category": labelled("service_category", s["service_category"]),
+            "project": s.get("project"), "needs_review": s["needs_review"]}
+
+
+@bp.post("/api/v1/suggestions")
+def suggest_labels():
+    """The labels an upload of this file would get, without archiving it (the upload form)."""
+    data, filename = _upload()
+    title = request.form.get("title") or filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] or filename
+    return jsonify(suggestion_json(guard().suggest_labels(data, filename, title).to_dict()))
+
+
+@bp.get("/api/v1/labels/review")
+def review_labels():
+    items = guard().review_list(all_pending=request.args.get("all") in ("1", "true"))
+    return jsonify({"items": [i.to_dict() for i in items]})
+
+
+@bp.post("/api/v1/documents/<int:doc_id>/labels")
+def confirm_labels(doc_id: int):
+    """Accept the suggested labels (an empty body or {}) or correct them ({"doc_type": …})."""
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise InvalidInput("请求体必须是 JSON 对象。", "The request body must be a JSON object.")
+    changes = {k: v for k, v in _metadata(body).items() if v}
+    for key in changes:
+        if key not in LABEL_FIELDS:
+            raise InvalidInput(f"只能更正 {', '.join(LABEL_FIELDS)}，不能更正“{key}”。",
+                               f"Only {', '.join(LABEL_FIELDS)} can be corrected here, not '{key}'.", field=key,
+                               details={"valid": list(LABEL_FIELDS)})
+    return jsonify(guard().confirm_labels(doc_id, changes).to_dict())
 
 
 @bp.get("/api/v1/documents/<int:doc_id>")

@@ -109,6 +109,11 @@ def login():
             session.clear()
             session.permanent = True
             session["uid"], session["sid"] = p.user_id, secret
+            if svc().users.get(p.username).password_change_required:
+                # A password someone else chose (the one-time admin password, a reset): the
+                # account page first, and nothing else until it is replaced.
+                session[MUST_CHANGE] = True
+                return redirect(url_for("auth.account"))
             return redirect(_safe_next(request.args.get("next")))
     elif session_principal() is not None:
         return redirect(_safe_next(request.args.get("next")))
@@ -134,6 +139,26 @@ def set_language():
     if lang in LANGUAGES:
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
                         secure=current_app.session_interface.get_cookie_secure(current_app))
+    return resp
+
+
+THEME_COOKIE = "docsvc_theme"
+THEMES = ("auto", "light", "dark")  # auto: the browser's prefers-color-scheme
+
+
+def theme() -> str:
+    value = request.cookies.get(THEME_COOKIE, "auto")
+    return value if value in THEMES else "auto"
+
+
+@bp.post("/theme")
+def set_theme():
+    """The appearance switch: a cookie, read when the page is made (no script, no flash)."""
+    value = request.form.get("theme", "auto")
+    resp = redirect(_safe_next(request.form.get("next")))
+    if value in THEMES:
+        resp.set_cookie(THEME_COOKIE, value, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
     return resp
 
 
@@ -174,7 +199,7 @@ def account():
     user, tokens = gd.my_account()
     status = 429 if retry_after else (400 if errors else 200)
     return (render_template("account.html", user=user, tokens=tokens, new_token=new_token, errors=errors,
-                            status=status), status, {"Retry-After": str(retry_after)} if retry_after else {})
+                            status=status, must_change=bool(session.get(MUST_CHANGE))), status, {"Retry-After": str(retry_after)} if retry_after else {})
 
 
 def _int_form(name: str) -> int:
@@ -184,7 +209,20 @@ def _int_form(name: str) -> int:
         raise InvalidInput(f"{name} 必须是整数。", f"{name} must be an integer.", field=name) from None
 
 
+MUST_CHANGE = "must_change_password"
+# What a signed-in person whose password must change may still reach.
+_BEFORE_NEW_PASSWORD = {"auth.account", "auth.logout", "auth.set_language", "auth.set_theme", "auth.login", "static"}
+
+
+def _password_first():
+    if session.get(MUST_CHANGE) and request.endpoint not in _BEFORE_NEW_PASSWORD \
+            and not request.path.startswith("/api/"):
+        return redirect(url_for("auth.account"))
+    return None
+
+
 def register(app: Flask) -> None:
+    app.before_request(_password_first)
     @app.context_processor
     def _principal_in_templates():
-        return {"principal": session_principal(), "Permission": Permission}
+        return {"principal": session_principal(), "Permission": Permission, "theme": theme}

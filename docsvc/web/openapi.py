@@ -72,6 +72,14 @@ SCHEMAS: dict[str, Any] = {
                        "message_en": {"type": "string"}, "field": {"type": "string"},
                        "details": {"type": "object"}}}}},
     "Metadata": {"type": "object", "properties": METADATA_PROPS},
+    "Label": {"type": "object", "properties": {
+        "value": {"type": "string"}, "label": {"type": "string", "description": "中文名称"},
+        "label_en": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "terms": {"type": "array", "items": {"type": "string"}, "description": "the words that drove it"},
+        "source": {"type": "string"}}},
+    "Suggestion": {"type": "object", "properties": {
+        "doc_type": _ref("Label"), "service_category": _ref("Label"), "project": {"type": ["string", "null"]},
+        "needs_review": {"type": "boolean", "description": "a confidence below the review threshold (0.6)"}}},
     "Document": {"type": "object", "properties": {
         "id": {"type": "integer"}, **METADATA_PROPS, "created_at": {"type": "string", "format": "date-time"},
         "created_by": {"type": "string"}, "updated_at": {"type": "string", "format": "date-time"},
@@ -266,12 +274,37 @@ def _paths() -> dict[str, Any]:
                     "parameters": doc_filters,
                     "responses": {"200": _json(_ref("DocumentPage"), "a page"), **_errors(400, 401)}},
             "post": {"operationId": "createDocument", "summary": "Upload a new document / 上传新文档",
+                     "description": "doc_type, service_category and project may be left out: they are "
+                                    "suggested from the content (returned as suggestion; one below the review "
+                                    "threshold goes on the review list). doc_class defaults to user.",
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["file"],
                          "properties": {**UPLOAD_FIELDS, **METADATA_PROPS}}}}},
                      "responses": {"201": _json({"type": "object", "properties": {
-                         "document": _ref("Document"), "version": _ref("Version")}}, "archived"),
+                         "document": _ref("Document"), "version": _ref("Version"),
+                         "suggestion": {"oneOf": [_ref("Suggestion"), {"type": "null"}]}}}, "archived"),
                          **_errors(*WRITE)}}},
+        "/api/v1/suggestions": {
+            "post": {"operationId": "suggestLabels", "summary": "Suggested labels for a file / 建议分类",
+                     "description": "What an upload of this file would be labelled, with confidence and the words "
+                                    "that drove it; nothing is archived.",
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                         "type": "object", "required": ["file"],
+                         "properties": {"file": UPLOAD_FIELDS["file"], "title": {"type": "string"}}}}}},
+                     "responses": {"200": _json(_ref("Suggestion"), "the suggestion"), **_errors(*WRITE)}}},
+        "/api/v1/labels/review": {
+            "get": {"operationId": "reviewLabels", "summary": "The review list of suggested labels / 待复核分类",
+                    "parameters": [_q("all", "1: every pending suggestion, not only the low-confidence ones")],
+                    "responses": {"200": _json({"type": "object"}, "items"), **_errors(401, 403)}}},
+        "/api/v1/documents/{doc_id}/labels": {
+            "parameters": [DOC_ID],
+            "post": {"operationId": "confirmLabels", "summary": "Accept or correct suggested labels / 确认或更正分类",
+                     "description": "An empty object accepts; doc_type, service_category or project correct. "
+                                    "Either teaches the classifier.",
+                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {k: METADATA_PROPS[k] for k in
+                                                          ("doc_type", "service_category", "project")}}}}},
+                     "responses": {"200": _json(_ref("Document"), "confirmed"), **_errors(400, 401, 403, 404, 409)}}},
         "/api/v1/documents/{doc_id}": {
             "parameters": [DOC_ID],
             "get": {"operationId": "showDocument", "summary": "Metadata and versions",

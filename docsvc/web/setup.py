@@ -26,7 +26,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docsvc.web import api, auth, i18n, ui_admin, ui_audit, ui_docs, ui_search, ui_templates
+from docsvc.web import api, apidocs, auth, i18n, ui_admin, ui_audit, ui_docs, ui_search, ui_templates
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -64,7 +64,7 @@ def init_web(app: Flask) -> None:
 
     app.before_request(_bootstrap_admin)
     app.after_request(_security_headers)
-    for bp in (auth.bp, ui_docs.bp, ui_search.bp, ui_templates.bp, ui_audit.bp, ui_admin.bp):
+    for bp in (auth.bp, ui_docs.bp, ui_search.bp, ui_templates.bp, ui_audit.bp, ui_admin.bp, apidocs.bp):
         app.register_blueprint(bp)
     auth.register(app)
 

@@ -6,9 +6,10 @@ import datetime as dt
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from docsvc.adapters.reports import AuditFilter
 from docsvc.core.model import AuditAction, ServiceCategory, parse_date
 from docsvc.errors import Forbidden, InvalidInput, Unavailable
-from docsvc.services.export import BundleScope
+from docsvc.services.export import MAX_RANGE_DAYS, BundleScope
 from docsvc.services.reports import ReportKind, ReportRequest
 from docsvc.services.users import AccountAction, Permission
 from docsvc.web.errors import status_for
@@ -25,14 +26,30 @@ PAGE = 50
 @bp.get("/audit")
 def audit_log():
     args = {k: v for k, v in request.args.items() if v}
-    error = page = None
+    error = page = scope = None
     try:
         offset = int(args.get("offset", 0)) if str(args.get("offset", "0")).isdigit() else 0
-        page = guard().audit_page(_audit_filter(request.args), limit=PAGE, offset=offset)
+        gd = guard()
+        f = _audit_filter(request.args)
+        page = gd.audit_page(f, limit=PAGE, offset=offset)
+        scope = _bundle_scope(gd, f, page.total)
     except InvalidInput as exc:
         error = exc
-    return render_template("audit.html", page=page, args=args, error=error,
+    return render_template("audit.html", page=page, args=args, error=error, scope=scope,
                            actions=[*AuditAction, *AccountAction]), (400 if error else 200)
+
+
+def _bundle_scope(gd, f: AuditFilter, total: int) -> BundleScope | None:
+    """The bundle that covers what the filtered log shows, so it is one click away: the
+    document filtered on, else the filter's dates, open ends closed by the oldest entry shown
+    and today (None when nothing is shown)."""
+    if f.document_id is not None:
+        return BundleScope(f.document_id, f.since, f.until)
+    if not total:
+        return None
+    until = f.until or dt.datetime.now(dt.timezone.utc).date()
+    since = f.since or dt.date.fromisoformat(gd.audit_page(f, limit=1, offset=total - 1).entries[0].ts[:10])
+    return BundleScope(None, max(since, until - dt.timedelta(days=MAX_RANGE_DAYS)), until)
 
 
 @bp.post("/audit/verify")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from docsvc.core.content import DOCX
-from docsvc.core.model import DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
+from docsvc.core.audit import AuditEntry
+from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
+from docsvc.services.users import Permission
 from docsvc.web.api import send_rendition, send_version
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import pick
@@ -22,6 +25,37 @@ SIMILAR_SHOWN = 5  # similar documents listed on a document's page
 FILTERS = ("title", "doc_type", "service_category", "doc_class", "status", "project", "counterparty", "tag",
            "review_due_before")
 SORTS = ("updated_at", "title", "created_at", "review_due", "effective_date", "id")
+
+
+# Reading events: a document read often would bury its changes under them, so a run of them
+# is one timeline entry that opens to the list.
+READS = frozenset({AuditAction.VERSION_VIEWED.value, AuditAction.VERSION_DOWNLOADED.value})
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One entry of a document's timeline: an event, or a run of reads (views and downloads)."""
+
+    event: AuditEntry | None = None
+    reads: tuple[AuditEntry, ...] = ()
+
+    @property
+    def readers(self) -> list[str]:
+        return list(dict.fromkeys(e.actor for e in self.reads))
+
+
+def timeline(events: list[AuditEntry]) -> list[TimelineItem]:
+    """Newest first; consecutive reads grouped."""
+    items: list[TimelineItem] = []
+    for e in reversed(events):
+        if e.action in READS:
+            if items and items[-1].reads:
+                items[-1] = TimelineItem(reads=(*items[-1].reads, e))
+            else:
+                items.append(TimelineItem(reads=(e,)))
+        else:
+            items.append(TimelineItem(event=e))
+    return items
 
 
 def _today() -> dt.date:
@@ -73,7 +107,8 @@ def document(doc_id: int):
         similar = gd.similar(doc_id, SIMILAR_SHOWN)
     except Unavailable:
         similar = []  # the index is being rebuilt: the page still shows the document itself
-    return render_template("document.html", h=view.history, renditions=view.renditions, revise_with=view.template,
+    return render_template("document.html", h=view.history, timeline=timeline(view.history.events),
+                           renditions=view.renditions, revise_with=view.template,
                            similar=similar, pdf_jobs=view.pdf_jobs, docx_type=DOCX, ocr=view.ocr,
                            ocr_jobs=view.ocr_jobs, scan_status=view.scan_status)
 
@@ -171,9 +206,11 @@ def compare(doc_id: int):
 
 @bp.route("/upload", methods=["GET", "POST"])
 def upload():
-    """The form's plain (no-JavaScript) path; with JavaScript, static/upload.js sends each file
-    to POST /api/v1/documents and shows per-file progress."""
+    """The form's plain (no-JavaScript) path; with JavaScript, static/upload.js asks
+    POST /api/v1/suggestions for each file's labels, sends each file to POST /api/v1/documents
+    and shows per-file suggestions, progress and a retry."""
     gd = guard()
+    gd.require(Permission.WRITE, "upload_form")  # not offered to a role that cannot upload
     results, errors = [], {}
     values = _metadata_form() if request.method == "POST" else {"doc_class": "user", "status": "draft"}
     if request.method == "POST":
@@ -185,7 +222,7 @@ def upload():
             meta["title"] = meta.get("title") or f.filename.rsplit(".", 1)[0]
             try:
                 r = gd.add_document(f.read(), f.filename, meta, reason=request.form.get("reason", ""))
-                results.append({"filename": f.filename, "document": r.document})
+                results.append({"filename": f.filename, "document": r.document, "suggested": r.suggested})
             except DocsvcError as exc:
                 results.append({"filename": f.filename, "error": pick(exc), "field": exc.field})
     status = 400 if errors or any("error" in r for r in results) else 200
@@ -193,3 +230,28 @@ def upload():
                            max_bytes=current_app.extensions["docsvc"].settings["MAX_UPLOAD_BYTES"],
                            **_choices()), status
 
+
+
+@bp.route("/labels/review", methods=["GET", "POST"])
+def review():
+    """The review list of suggested labels: each accepted or corrected with one click, which
+    teaches the classifier (the document joins its training set)."""
+    gd = guard()
+    all_pending = request.values.get("all") == "1"
+    if request.method == "POST":
+        doc_id = request.form.get("document_id", "")
+        if not doc_id.isdigit():
+            raise InvalidInput("缺少文档编号。", "The document id is missing.", field="document_id")
+        changes = {}
+        if request.form.get("action") == "correct":
+            doc = gd.document(int(doc_id))
+            current = doc.metadata.to_dict()
+            changes = {k: request.form[k] for k in ("doc_type", "service_category", "project")
+                       if k in request.form and request.form[k] != (current.get(k) or "")}
+        doc = gd.confirm_labels(int(doc_id), changes)
+        title = doc.metadata.title
+        flash(pick(InvalidInput(f"已{'更正' if changes else '确认'}“{title}”的分类。",
+                                f"Labels of “{title}” {'corrected' if changes else 'accepted'}.")), "ok")
+        return redirect(url_for("ui_docs.review", **({"all": "1"} if all_pending else {})))
+    return render_template("review.html", items=gd.review_list(all_pending=all_pending), all_pending=all_pending,
+                           can_write=gd.p.can(Permission.WRITE), **_choices())
