@@ -104,9 +104,10 @@ def test_upload_files_by_input_and_drop(site):
     (folder / "验收报告.docx").write_bytes(docx("验收报告", "系统已通过验收测试。"))
     page.set_input_files("#files", [str(folder / "会议纪要.txt"), str(folder / "验收报告.docx")])
     # The drag-and-drop path: a drop event carrying a DataTransfer, as the browser makes one.
+    # A GIF is a type docsvc does not take (scans come as JPEG, PNG or TIFF).
     handle = page.evaluate_handle("""() => {
         const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10, 0, 0])], "照片.png", {type: "image/png"}));
+        dt.items.add(new File([new Uint8Array([71, 73, 70, 56, 57, 97, 1, 0, 1, 0])], "动图.gif", {type: "image/gif"}));
         return dt; }""")
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": handle})
     assert page.locator("#filelist li").count() == 3
