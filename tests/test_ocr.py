@@ -170,15 +170,30 @@ def _blank(width: int = 300, height: int = 200) -> bytes:
     return out.getvalue()
 
 
+def _dense_page() -> bytes:
+    """An A4 page at 200 dpi filled with 60 lines of Chinese text."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(samples.font_path()), 26, index=samples.SC_INDEX)
+    img = Image.new("L", samples.A4_PX, 255)
+    draw = ImageDraw.Draw(img)
+    line = "乙方应在接到甲方通知后十五分钟内响应并在四小时内恢复服务，" * 2
+    for i in range(60):
+        draw.text((120, 80 + i * 36), f"{i + 1:02d} {line[i % 20:][:38]}", font=font, fill=0)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
 def test_page_count_limit_and_per_page_timeout(fonts):
     engine = _engine()
     three = _tiff([_blank(), _blank(), _blank()])
     capped = run_ocr(three, TIFF, engine=engine, limits=OcrLimits(max_pages=2))
     assert capped.total_pages == 3 and len(capped.pages) == 2 and capped.truncated
     assert capped.status is ExtractionStatus.EMPTY
-    # A page that takes longer than its limit is skipped, and the next page is still read.
-    text_page = samples.samples(("clean",))[0].image
-    slow = run_ocr(_tiff([text_page, _blank()]), TIFF, engine=engine, limits=OcrLimits(page_timeout_s=0.5))
+    # A page that takes longer than its limit is skipped, and the next page is still read. The
+    # dense page takes ten times the blank one's time, loaded machine or not.
+    slow = run_ocr(_tiff([_dense_page(), _blank()]), TIFF, engine=engine, limits=OcrLimits(page_timeout_s=8.0))
     assert [p.status for p in slow.pages] == ["too_large", "ok"]
     assert "timed out" in slow.pages[0].detail_en and slow.pages[0].number == 1
 
