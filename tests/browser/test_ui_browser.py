@@ -106,7 +106,7 @@ def test_upload_files_by_input_and_drop(site):
     # The drag-and-drop path: a drop event carrying a DataTransfer, as the browser makes one.
     handle = page.evaluate_handle("""() => {
         const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10, 0, 0])], "照片.png", {type: "image/png"}));
+        dt.items.add(new File([new Uint8Array([127, 69, 76, 70, 2, 1, 1, 0, 0, 0])], "程序.exe", {type: "application/octet-stream"}));
         return dt; }""")
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": handle})
     assert page.locator("#filelist li").count() == 3
