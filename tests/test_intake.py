@@ -88,9 +88,11 @@ def test_same_content_is_never_imported_twice(svc, intake):
 def test_a_failed_file_goes_to_error_with_its_reason(svc, intake):
     folder, clock = intake
     (folder.folder / "合同.docx").write_bytes(b"this is not a Word file")
+    (folder.folder / "setup.exe").write_bytes(b"\x7fELF" + b"\x00" * 60)  # not a document at all
     (folder.folder / "合同.docx.meta.json").write_text('{"project": "港口运维二期"}', "utf-8")
     _, report = _scan_settled(folder, clock)
-    assert len(report.failed) == 1 and svc.catalog.counts()["documents"] == 0
+    assert len(report.failed) == 2 and svc.catalog.counts()["documents"] == 0
+    assert (folder.folder / ERROR / "setup.exe.error.txt").exists()
     reason = (folder.folder / ERROR / "合同.docx.error.txt").read_text("utf-8").splitlines()
     assert reason[0] and reason[1] and any("\u4e00" <= ch <= "\u9fff" for ch in reason[0])
     assert (folder.folder / ERROR / "合同.docx.meta.json").exists()  # its metadata went with it

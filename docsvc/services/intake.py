@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from docsvc.services.bulk import SIDECAR, SUFFIXES, ImportItem, Importer, ImportStatus
+from docsvc.services.bulk import SIDECAR, ImportItem, Importer, ImportStatus
 
 DONE, ERROR = "done", "error"
 WRITING = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")  # still being written
@@ -48,12 +48,14 @@ class IntakeFolder:
             sub.mkdir(parents=True, exist_ok=True)
 
     def candidates(self) -> list[Path]:
-        """Files in the folder itself (done/ and error/ are not looked into) that docsvc reads."""
+        """Files in the folder itself (done/ and error/ are not looked into), but for those being
+        written and metadata sidecars. A type docsvc does not archive is taken too: it goes to
+        error/ with the reason, rather than lying there unexplained."""
         out = []
         for p in sorted(self.folder.iterdir()):
             name = p.name
             if not p.is_file() or name.startswith((".", "~$")) or name.endswith(SIDECAR) \
-                    or name.lower().endswith(WRITING) or p.suffix.lower() not in SUFFIXES:
+                    or name.lower().endswith(WRITING):
                 continue
             out.append(p)
         return out
