@@ -79,6 +79,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BLOB_TIMEOUT_S", 10.0, "对象存储单次请求的超时（秒）；重试 3 次仍失败则返回 503，不记录任何内容。",
             "Timeout of one object-store request, in seconds; after 3 failed attempts the request answers 503 "
             "and nothing is recorded.", float),
+    Setting("INTAKE_DIR", "", "收件文件夹：docsvc watch 归档放入其中的文件（按内容建议分类），成功的移入 done/，"
+            "失败的移入 error/ 并附原因文件；留空则不监视。",
+            "Intake folder: docsvc watch archives files dropped there (labels suggested from the content), "
+            "moves them to done/, or to error/ with a reason file; empty: nothing is watched."),
     Setting("INDEX_DIR", "./index", "全文索引目录（派生数据，可随时从归档重建）。",
             "Full-text index folder (derived data, always rebuildable from the archive).", Path),
     Setting("DATABASE_URL", "", "目录库地址；留空则使用归档目录中的 SQLite（WAL）。设为 postgresql+psycopg://… 即切换到 PostgreSQL。",

@@ -1,8 +1,9 @@
-"""docsvc import FOLDER, docsvc classify ID, docsvc labels review | confirm | train."""
+"""docsvc import FOLDER, docsvc watch, docsvc classify ID, docsvc labels review | confirm | train."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx
 from docsvc.core.model import ServiceCategory
 from docsvc.services.bulk import ImportStatus, find_files
+from docsvc.services.intake import IntakeFolder
 
 
 def _category(code: str) -> str:
@@ -143,3 +145,32 @@ def labels_train(ctx: Context, as_json: bool) -> None:
 
 
 
+
+
+@cli.command()
+@click.option("--folder", help="收件文件夹（默认取 DOCSVC_INTAKE_DIR）/ intake folder (default DOCSVC_INTAKE_DIR)")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True,
+              help="两次扫描的间隔（秒）；文件须在两次扫描间保持不变才会导入 / seconds between scans; a file "
+                   "is taken once it did not change between two")
+@click.option("--once", is_flag=True, help="扫描到没有未完成的文件为止，然后退出 / scan until nothing waits, then exit")
+@pass_ctx
+@handled
+def watch(ctx: Context, folder: str | None, interval: float, once: bool) -> None:
+    """监视收件文件夹并归档放入的文件 / watch the intake folder and archive what is dropped there."""
+    path = folder or str(ctx.svc.settings.get("INTAKE_DIR") or "")
+    if not path:
+        raise click.UsageError("请用 --folder 或 DOCSVC_INTAKE_DIR 指定收件文件夹 / give --folder or DOCSVC_INTAKE_DIR.")
+    intake = IntakeFolder(Path(path), ctx.svc.importer, settle_s=interval)
+    click.echo(f"监视 watching {intake.folder}（done/、error/）", err=True)
+    while True:
+        report = intake.scan()
+        for item in report.archived:
+            click.echo(f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
+                       f"{'（待复核 to review）' if item.needs_review else ''}")
+        for item in report.duplicates:
+            click.echo(f"重复 duplicate  {Path(item.path).name} = 文档 {item.document_id}")
+        for item in report.failed:
+            click.echo(f"失败 failed  {Path(item.path).name}: {item.error['message']} / {item.error['message_en']}")
+        if once and not report.waiting and not intake.candidates():
+            return
+        time.sleep(interval)

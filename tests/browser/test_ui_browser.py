@@ -104,10 +104,9 @@ def test_upload_files_by_input_and_drop(site):
     (folder / "验收报告.docx").write_bytes(docx("验收报告", "系统已通过验收测试。"))
     page.set_input_files("#files", [str(folder / "会议纪要.txt"), str(folder / "验收报告.docx")])
     # The drag-and-drop path: a drop event carrying a DataTransfer, as the browser makes one.
-    # A GIF is a type docsvc does not take (scans come as JPEG, PNG or TIFF).
     handle = page.evaluate_handle("""() => {
         const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array([71, 73, 70, 56, 57, 97, 1, 0, 1, 0])], "动图.gif", {type: "image/gif"}));
+        dt.items.add(new File([new Uint8Array([127, 69, 76, 70, 2, 1, 1, 0, 0, 0])], "程序.exe", {type: "application/octet-stream"}));
         return dt; }""")
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": handle})
     assert page.locator("#filelist li").count() == 3
