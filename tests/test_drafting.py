@@ -75,8 +75,8 @@ def test_a_submit_loads_and_validates_once(svc, monkeypatch):
     template = gd.drafting_template("sla")
     assert svc.templates.get("sla") is template  # parsed once, kept (a version never changes)
     calls = []
-    original = TemplateSchema.validate
-    monkeypatch.setattr(TemplateSchema, "validate", lambda self, data: calls.append(1) or original(self, data))
+    original = TemplateSchema.check
+    monkeypatch.setattr(TemplateSchema, "check", lambda self, data, **kw: calls.append(1) or original(self, data, **kw))
     generated = gd.generate(template, template.schema.sample())
     assert calls == [1] and generated.result.created
 
@@ -84,7 +84,8 @@ def test_a_submit_loads_and_validates_once(svc, monkeypatch):
 def test_identical_data_gives_identical_bytes_and_no_new_version(svc, run, tmp_path):
     data = svc.templates.get("contract").schema.sample()
     first = svc.templates.generate("contract", data, actor="起草人")
-    again = svc.templates.render("contract", data).docx
+    again = svc.templates.render_draft(svc.templates.prepare("contract", data, document_id=first.document.id,
+                                                             reason="再次生成")).docx
     assert hashlib.sha256(again).hexdigest() == first.version.sha256
     path = tmp_path / "data.json"
     path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
@@ -136,13 +137,18 @@ def test_titles_with_slashes_are_separate_files_and_never_overwritten(svc, run, 
     data = svc.templates.get("sla").schema.sample()
     out = tmp_path / "out"
     out.mkdir()
-    paths = []
-    for title in ("运维/一期 服务等级协议", "运维/二期 服务等级协议"):
-        path = tmp_path / "d.json"
-        path.write_text(json.dumps({**data, "title": title}, ensure_ascii=False), "utf-8")
-        paths.append(json.loads(run("generate", "sla", "--data", str(path), "-o", str(out), "--json").output)["written"])
+
+    def form(n: int, title: str) -> Path:
+        path = tmp_path / f"d{n}.json"
+        path.write_text(json.dumps({**data, "title": title, "sla_no": f"{data['sla_no']}-{n}"}, ensure_ascii=False),
+                        "utf-8")
+        return path
+
+    for n, title in enumerate(("运维/一期 服务等级协议", "运维/二期 服务等级协议")):
+        run("generate", "sla", "--data", str(form(n, title)), "-o", str(out))
     assert sorted(p.name for p in out.iterdir()) == ["运维／一期 服务等级协议.docx", "运维／二期 服务等级协议.docx"]
-    # The same title again: refused before anything is archived.
+    # The same title again (another SLA): refused before anything is archived.
+    path = form(2, "运维/二期 服务等级协议")
     refused = run("generate", "sla", "--data", str(path), "-o", str(out), code=2)
     assert "--force" in refused.stderr and "已存在" in refused.stderr
     assert svc.catalog.counts()["documents"] == 2
