@@ -102,7 +102,7 @@ def login():
     if request.method == "POST":
         try:
             p, secret = svc().users.login(request.form.get("username", ""), request.form.get("password", ""),
-                                               address=request.remote_addr or "")
+                                          address=request.remote_addr or "")
         except (Unauthenticated, TooManyAttempts) as exc:
             error = exc
         else:
@@ -158,7 +158,7 @@ def set_theme():
     resp = redirect(_safe_next(request.form.get("next")))
     if value in THEMES:
         resp.set_cookie(THEME_COOKIE, value, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
-                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+                        secure=current_app.session_interface.get_cookie_secure(current_app))
     return resp
 
 
