@@ -75,8 +75,7 @@ def json_formatter() -> logging.Formatter:
     extra fields, and ``exc_info`` when an exception is logged."""
     return JsonFormatter("%(levelname)s %(name)s %(message)s %(request_id)s",
                          rename_fields={"levelname": "level", "name": "logger"}, timestamp="ts",
-                         reserved_attrs=sorted(_STANDARD - {"request_id"}), json_ensure_ascii=False,
-                         json_default=str)
+                         reserved_attrs=sorted(_STANDARD - {"request_id"}), json_ensure_ascii=False)
 
 
 class _StderrHandler(logging.StreamHandler):
