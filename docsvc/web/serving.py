@@ -45,7 +45,9 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
         return
     # Migrations, folders, the first administrator and the session secret once, here, not raced
     # by the workers; closed again so that no worker inherits the catalog's connections.
-    create_app(config).extensions["docsvc"].close()
+    first = create_app(config).extensions["docsvc"]
+    first.close()
+    _log_start(first.settings, host, bound, workers, threads)  # before any worker answers
     wake = multiprocessing.get_context("fork").Event()
     children = {_fork_worker(sock, wake, config, threads): time.monotonic() for _ in range(workers)}
     svc = open_docsvc(config)
@@ -68,7 +70,6 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
     threading.Thread(target=relay, name="docsvc-wake", daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    _log_start(svc.settings, host, bound, workers, threads)
     if on_ready:
         on_ready(bound)
     try:
