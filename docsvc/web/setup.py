@@ -26,7 +26,9 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docsvc.web import api, apidocs, auth, i18n, request_log, ui_admin, ui_audit, ui_docs, ui_search, ui_templates
+from docsvc.web import (
+    api, apidocs, auth, i18n, request_log, ui_admin, ui_audit, ui_docs, ui_search, ui_templates,
+)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
