@@ -81,9 +81,6 @@ def json_formatter() -> logging.Formatter:
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a line is logged (a test runner swaps it)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self) -> Any:  # type: ignore[override]
         return sys.stderr

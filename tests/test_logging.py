@@ -216,3 +216,35 @@ def test_serve_logs_to_stderr(tmp_path):
     access = [line for line in access_lines(lines) if line["path"] == "/api/v1/me"][-1]
     assert access["status"] == 200 and access["request_id"] and access["user_id"]
     assert "session-key-Zt90" not in out and api.token not in out
+
+
+def test_jobs_and_index_batches_are_logged(svc, caplog, monkeypatch):
+    """A job's start (with how long it waited: the queue's lag) and end; an index batch applied
+    with its lag, and one that failed (a fault injected into the index), left queued."""
+    from docsvc.errors import Unavailable
+    from tests.conftest import add
+
+    caplog.set_level(logging.INFO, logger="docsvc")
+    job, _ = svc.jobs.enqueue("orphans.sweep", {}, actor="测试")
+    assert svc.jobs.run_next(job_id=job.id).state.value == "done"
+    started, done = [r for r in caplog.records if r.name == "docsvc.services.jobs"]
+    assert started.message == f"job {job.id} (orphans.sweep) started" and started.waited_s >= 0
+    assert done.message == f"job {job.id} (orphans.sweep) done" and done.duration_s >= 0 and done.attempt == 1
+
+    svc.index.sync()
+    add(svc)
+    caplog.clear()
+    assert svc.index.sync().applied == 1
+    [batch] = [r for r in caplog.records if r.name == "docsvc.services.search"]
+    assert batch.applied == 1 and batch.lag_s >= 0 and batch.levelname == "INFO"
+
+    add(svc, "第二份合同正文。".encode(), "合同二.txt")
+    caplog.clear()
+
+    def fail(*_args, **_kwargs):
+        raise Unavailable("索引暂不可用。", "The index is unavailable.")
+
+    monkeypatch.setattr(type(svc.index.index), "upsert", fail)
+    assert svc.index.sync().failed == 1
+    [failed] = [r for r in caplog.records if r.name == "docsvc.services.search"]
+    assert failed.levelname == "WARNING" and "The index is unavailable." in failed.message and failed.failed == 1

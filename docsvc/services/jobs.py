@@ -326,9 +326,11 @@ class JobRunner:
                     self.state, self.current = "idle", None
                 self.last_error = ""
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the runner
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.last_error:  # once per change, not at every poll while it lasts
+                    log.warning("job runner failing, trying again every %g s: %s", self.poll_s, error)
+                self.last_error = error
                 self.state, self.current = "idle", None
-                log.warning("job runner: %s; trying again in %g s", self.last_error, self.poll_s)
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
@@ -342,8 +344,9 @@ class JobRunner:
             self.service.store.heartbeat(self.node, host=host, pid=pid, version=__version__,
                                          started_at=self.started_at, now=self.service.clock())
         except DocsvcError as exc:
+            if self.last_error != f"heartbeat: {exc.en}":
+                log.warning("job runner %s: heartbeat failed: %s", self.node, exc.en)
             self.last_error = f"heartbeat: {exc.en}"
-            log.warning("job runner %s: %s", self.node, self.last_error)
 
 
 __all__ = ["HEARTBEAT_S", "LEASE_S", "Job", "JobContext", "JobRunner", "JobService", "JobState", "Periodic",

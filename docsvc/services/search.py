@@ -482,15 +482,17 @@ class BackgroundIndexer:
             log.exception("index rebuild failed; searches answer 503 until it succeeds")
         while not self._stop.is_set():
             self.state = "syncing"
+            before = self.last_error
             try:
                 self.last_sync = self.index.sync()
                 self.last_error = self.last_sync.error
-                if self.last_sync.error:
-                    log.warning("index sync stopped with %d change(s) pending: %s", self.last_sync.pending,
-                                self.last_sync.error, extra={"pending": self.last_sync.pending})
             except Exception as exc:  # a database hiccup must not kill the thread
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("index sync failed, retried in %.0f s: %s", self.interval_s, self.last_error)
+            if self.last_error != before:  # once per change, not every few seconds while it lasts
+                if self.last_error:
+                    log.warning("index sync failing, retried every %g s: %s", self.interval_s, self.last_error)
+                else:
+                    log.info("index sync works again")
             self.state = "idle"
             self._publish()
             self._wake.wait(self.interval_s)
