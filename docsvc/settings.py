@@ -206,6 +206,15 @@ SETTINGS: tuple[Setting, ...] = (
             "留空为 主机名:进程号。共用一个目录库的各台服务器须各不相同。",
             "This server's name in the background job queue (the health page shows which server ran each job "
             "and its last heartbeat); empty means hostname:pid. Each server sharing a catalog needs its own."),
+    Setting("LOG_LEVEL", "", "日志级别：debug、info、warning 或 error（只作用于 docsvc 自身；其他库只记警告及以上）；"
+            "留空则 docsvc serve 为 info，其他命令为 warning。日志写到标准错误输出，不含文档内容、密码、令牌与 Cookie。",
+            "Log level: debug, info, warning or error (docsvc's own lines; other libraries log warnings and "
+            "above); empty means info for docsvc serve, warning for other commands. Logs go to stderr and never "
+            "hold document text, passwords, tokens or cookies.",
+            lambda v: _choice(v, ("", "debug", "info", "warning", "error"))),
+    Setting("LOG_FORMAT", "plain", "日志格式：plain（便于阅读的文本行）或 json（每行一个 JSON 对象，供日志收集系统使用）。",
+            "Log format: plain (readable text lines) or json (one JSON object per line, for a log collector).",
+            lambda v: _choice(v, ("plain", "json"))),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -240,6 +249,18 @@ def load(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, st
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{Path(values['ARCHIVE_DIR']).resolve() / 'catalog.sqlite3'}"
     return values
+
+
+def redacted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings as they may be shown or logged: the session key masked, the database
+    password hidden."""
+    from sqlalchemy.engine import make_url
+
+    shown = {s.name: values[s.name] for s in SETTINGS}
+    shown["DATABASE_URL"] = make_url(shown["DATABASE_URL"]).render_as_string(hide_password=True)
+    if shown["SECRET_KEY"]:
+        shown["SECRET_KEY"] = "******"
+    return shown
 
 
 def markdown_table() -> str:

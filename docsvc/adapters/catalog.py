@@ -115,6 +115,7 @@ class OutboxItem:
     op: str  # "add" (a new version) or "metadata" (the document's metadata changed)
     attempts: int
     last_error: str | None
+    created_at: dt.datetime | None = None  # when it was queued (the indexer logs its lag)
 
 
 class OutboxClaim:
@@ -144,7 +145,8 @@ class OutboxLease:
 
 
 def _outbox_item(r: Mapping[str, Any]) -> OutboxItem:
-    return OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"])
+    return OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"],
+                      _utc(r["created_at"]))
 
 
 def _free(query: Any, claimed: bool) -> Any:

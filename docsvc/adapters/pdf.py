@@ -31,6 +31,7 @@ import hashlib
 import http.client
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -51,6 +52,8 @@ from lxml import etree
 
 from docsvc.core.templating import check_docx_package
 from docsvc.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 UNOSERVER_VERSION = "3.7"  # pinned: the XML-RPC API (v3) this module speaks
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -413,6 +416,7 @@ class SofficeConverter:
                 except subprocess.TimeoutExpired:
                     _kill_group(proc)
                     self._last_error = f"timeout after {timeout:g} s"
+                    log.warning("PDF conversion timed out after %g s; soffice killed", timeout)
                     raise _conversion_timeout(timeout) from None
                 target = Path(tmp) / "document.pdf"
                 if not target.is_file():
@@ -532,6 +536,8 @@ class LibreOfficeConverter:
                 # retry the slow setup on every request.
                 self._mode = "cold"
                 self._warm_retry_at = time.monotonic() + self.warm_retry_s
+                log.warning("no warm PDF converter (%s); converting with a cold soffice for %g s", exc.en,
+                            self.warm_retry_s)
                 return self._cold.convert(docx, timeout_s=timeout, pdf_a=pdf_a)
             try:
                 pdf = self._rpc(server, data, timeout, pdf_a=pdf_a)
@@ -602,6 +608,7 @@ class LibreOfficeConverter:
             return server
         if server is not None:  # it died while idle
             self._last_error = f"unoserver exited with {server.proc.returncode}"
+            log.warning("PDF converter exited while idle (%s); starting another", self._last_error)
             self._stop()
             self._restarts += 1
         return self._start(soffice or find_soffice(self._soffice_arg))
@@ -623,23 +630,26 @@ class LibreOfficeConverter:
                 raise last
         except Unavailable as exc:
             self._state, self._last_error = "down", exc.en
+            log.error("PDF converter failed to start: %s", exc.en)
             raise
         self._state, self._mode, self._since_start = "running", "warm", 0
+        log.info("PDF converter started (unoserver pid %d, port %d)", self._server.proc.pid, self._server.port,
+                 extra={"pid": self._server.proc.pid, "restarts": self._restarts})
         return self._server
 
     def _launch(self, python: Path, soffice: str) -> _Server:
         port, uno_port = _free_port(), _free_port()
         (self._work_dir / "tmp").mkdir(exist_ok=True)
-        log = open(self._work_dir / "unoserver.log", "ab")
+        output = open(self._work_dir / "unoserver.log", "ab")
         try:
             proc = subprocess.Popen(
                 [str(python), "-m", "unoserver.server", "--interface", "127.0.0.1",
                  "--port", str(port), "--uno-interface", "127.0.0.1", "--uno-port", str(uno_port),
                  "--executable", soffice, "--user-installation", str(self._work_dir / "profile"),
                  "--temp-dir", str(self._work_dir / "tmp")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+                stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True)
         finally:
-            log.close()
+            output.close()
         server = _Server(proc, port, time.monotonic())
         proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}", allow_none=True,
                                           transport=_TimeoutTransport(5))
@@ -680,6 +690,10 @@ class LibreOfficeConverter:
         """
         if error:
             self._last_error = error
+            log.warning("PDF converter restarting: %s", error, extra={"restarts": self._restarts + 1})
+        else:
+            log.info("PDF converter restarting after %d conversions (planned)", self._since_start,
+                     extra={"restarts": self._restarts + 1})
         old, self._server = self._server, None
         self._restarts += 1
         self._state = "down"

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import click
 
-from docsvc import errors
+from docsvc import errors, logs
+from docsvc import settings as settings_mod
 from docsvc.app import Docsvc, create_app, default_actor
 from docsvc.core.model import Version
 
@@ -183,10 +184,21 @@ json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON 
 @click.pass_context
 def cli(ctx: click.Context, actor: str | None) -> None:
     """docsvc：信息服务管理文档与报告服务 / document management and report generation."""
+    _configure_logging(server=ctx.invoked_subcommand == "serve")
     ctx.obj = Context(actor or default_actor())
     # Runs when the command ends, also after sys.exit() or an exception (click closes the context).
     ctx.call_on_close(ctx.obj.close)
     _stop_on_sigterm()
+
+
+def _configure_logging(*, server: bool) -> None:
+    """Once per command, before anything logs. Settings that do not load leave the defaults
+    here: the command itself reports them when it reads the settings."""
+    try:
+        conf = settings_mod.load()
+    except errors.InvalidInput:
+        conf = {"LOG_LEVEL": "", "LOG_FORMAT": "plain"}
+    logs.configure(conf, server=server)
 
 
 def _stop_on_sigterm() -> None:

@@ -115,10 +115,7 @@ def settings_cmd(markdown: bool, as_json: bool) -> None:
     if markdown:
         click.echo(settings_mod.markdown_table())
         return
-    values = settings_mod.load()
-    values["DATABASE_URL"] = _safe_url(values["DATABASE_URL"])
-    if values["SECRET_KEY"]:
-        values["SECRET_KEY"] = "******"
+    values = settings_mod.redacted(settings_mod.load())
     if as_json:
         emit_json({s.env: values[s.name] for s in settings_mod.SETTINGS})
         return

@@ -14,6 +14,7 @@ The web UI, the REST API and the CLI call a :class:`Guard` made for the principa
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
 
@@ -42,6 +43,8 @@ from docsvc.services.users import (
 if TYPE_CHECKING:
     from docsvc.adapters.catalog import DocumentPage
     from docsvc.app import Docsvc
+
+log = logging.getLogger(__name__)
 
 MAX_AUDIT_PAGE = 500
 RECENT = 10
@@ -217,6 +220,7 @@ class Guard:
             tx.append_audit(self.p.username, AuditAction.ACCESS_DENIED, document_id=document_id,
                             details={"operation": operation, "permission": permission.value if permission else None,
                                      "role": self.p.role.value, "via": self.p.via})
+        self._log_denied(operation, permission, document_id)
         if hide:
             raise self._missing(document_id)
         zh, en = operation_label(operation)
@@ -224,6 +228,12 @@ class Guard:
             f"您的角色（{self.p.role.zh}）无权{zh}。此次尝试已记入审计日志。",
             f"Your role ({self.p.role.en}) may not {en}. The attempt has been logged.",
             details={"operation": operation, "permission": permission.value if permission else None})
+
+    def _log_denied(self, operation: str, permission: Permission | None, document_id: int | None) -> None:
+        log.warning("access denied: %s may not %s", self.p.username, operation, extra={
+            "user": self.p.username, "user_id": self.p.user_id, "role": self.p.role.value, "via": self.p.via,
+            "operation": operation, "permission": permission.value if permission else None,
+            "document_id": document_id})
 
     @staticmethod
     def _missing(document_id: int | None) -> NotFound:
@@ -254,6 +264,7 @@ class Guard:
                                 details={"operation": operation, "permission": Permission.READ_ALL_SITES.value,
                                          "role": self.p.role.value, "via": self.p.via,
                                          "project": doc.metadata.project})
+            self._log_denied(operation, Permission.READ_ALL_SITES, doc.id or None)
             project = doc.metadata.project or "（无 / none）"
             raise Forbidden(f"您不是项目“{project}”的成员，不能在该项目中存放现场文档（9.2）。此次尝试已记入审计日志。",
                             f"You are not a member of project '{project}', so you cannot file on-site (9.2) "

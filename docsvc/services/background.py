@@ -22,6 +22,7 @@ The periodic ones run once per period across all servers (see JobService.tick).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Collection
 from zoneinfo import ZoneInfo
@@ -38,6 +39,8 @@ from docsvc.services.jobs import JobContext, JobService
 
 if TYPE_CHECKING:
     from docsvc.app import Docsvc
+
+log = logging.getLogger(__name__)
 
 RENDITION_PDF = "rendition.pdf"
 REVIEW_REMINDERS = "review.reminders"
@@ -151,6 +154,8 @@ def make_pdf(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
                             details={"media_type": PDF, "sha256": blob.sha256, "size": blob.size,
                                      "producer": PRODUCER, "job": job.id, "node": ctx.node})
         existing = _rendition(svc, version, PDF)
+        log.info("PDF of document %d version %d made: %d bytes", version.document_id, version.number, blob.size,
+                 extra={"job_id": job.id, "document_id": version.document_id, "version": version.number})
     return {"document_id": version.document_id, "version": version.number, "media_type": PDF,
             "sha256": existing.sha256, "size": existing.size}
 
@@ -171,6 +176,7 @@ def remind_reviews(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
                     "review_due": m.review_due.isoformat(), "overdue_days": (today - m.review_due).days,
                     "title": m.title, "owner": m.owner, "doc_type": m.doc_type, "job": ctx.job.id})
                 reminded.append(doc.id)
+    log.info("review reminders: %d document(s) due, %d newly reminded", len(due), len(reminded))
     return {"day": today.isoformat(), "due": len(due), "reminded": reminded}
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +22,8 @@ from docsvc.errors import DocsvcError, InvalidInput, TooLarge
 from docsvc.services.archive import ArchiveService
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import REBUILD_CHUNK, BulkIndexing, IndexService
+
+log = logging.getLogger(__name__)
 
 # Word's other suffixes are imported too, never skipped unseen: a template (.dotx) is archived
 # like a document, and one with macros (.docm, .dotm) or in the 97-2003 format (.doc) is
@@ -78,6 +82,7 @@ class Importer:
                      finishing: Callable[[], None] | None = None) -> ImportReport:
         """Import ``paths``; ``progress(1)`` after each file, ``finishing()`` once every file is
         archived and the index writers finish their last segments (a few seconds)."""
+        started = time.monotonic()
         model = self.classifier.model(refresh=True)  # once per run, not per file
         projects = set(self.archive.catalog.project_names())  # and the files' own, as they come
         items = []
@@ -89,6 +94,7 @@ class Importer:
                     items.append(self._one(path, defaults, actor, model, projects, indexing))
                 except DocsvcError as exc:
                     items.append(ImportItem(str(path), ImportStatus.FAILED, error=exc.to_dict()))
+                    log.warning("import of %s failed: %s", path, exc.en, extra={"path": str(path)})
                 if progress:
                     progress(1)
             if finishing:
@@ -96,7 +102,13 @@ class Importer:
         # What the stream did not index, if anything, and what changed meanwhile (its own rows, let
         # go when the stream ended, included; not those of another import still running).
         self.index.sync(batch=REBUILD_CHUNK, procs=INDEX_PROCS)
-        return ImportReport(items)
+        report = ImportReport(items)
+        log.info("import finished: %d added, %d duplicate, %d failed", report.count(ImportStatus.ADDED),
+                 report.count(ImportStatus.DUPLICATE), report.count(ImportStatus.FAILED), extra={
+                     "added": report.count(ImportStatus.ADDED), "duplicate": report.count(ImportStatus.DUPLICATE),
+                     "failed": report.count(ImportStatus.FAILED), "needs_review": sum(i.needs_review for i in items),
+                     "actor": actor, "duration_s": round(time.monotonic() - started, 1)})
+        return report
 
     def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model, projects: set[str],
              indexing: BulkIndexing) -> ImportItem:

@@ -16,6 +16,7 @@ transaction that calls :meth:`JobContext.fence` first, so a run that lost its jo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import threading
@@ -26,8 +27,10 @@ import sqlalchemy as sa
 
 from docsvc import __version__
 from docsvc.adapters.jobs import Job, JobState, JobStore, LeaseLost, fence
-from docsvc.core.model import utcnow
+from docsvc.core.model import iso, utcnow
 from docsvc.errors import Conflict, Corrupted, DocsvcError, Forbidden, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
 
 LEASE_S = 60.0  # a job's lease; renewed every third of it while the job runs
 HEARTBEAT_S = 5.0  # a runner's heartbeat
@@ -165,28 +168,42 @@ class JobService:
     def run(self, job: Job, node: str) -> Job:
         """Run a claimed job, renewing its lease meanwhile, and record how it ended."""
         ctx = JobContext(job, node, threading.Event())
+        fields = {"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "node": node}
+        started = self.clock()
+        # The queue's lag: how long the job waited past the time it was due.
+        log.info("job %d (%s) started", job.id, job.kind, extra={
+            **fields, "waited_s": round((started - max(job.run_after, job.created_at)).total_seconds(), 3)})
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job, ctx.lost, done), daemon=True,
                                   name=f"docsvc-lease-{job.id}")
         keeper.start()
         error: dict[str, Any] | None = None
+        trace: BaseException | None = None
         permanent = False
         try:
             result = self.handlers[job.kind](ctx)
         except LeaseLost:
+            log.warning("job %d (%s) lost its lease to another server", job.id, job.kind, extra=fields)
             return self.store.get(job.id) or job  # the server that took it over records the outcome
         except Exception as exc:  # noqa: BLE001 - any failure of the job is the job's outcome
             error, permanent = error_dict(exc), isinstance(exc, PERMANENT)
+            # A domain error is the job's outcome; anything else, a bug to trace.
+            trace = None if isinstance(exc, DocsvcError) else exc
         finally:
             done.set()
             keeper.join()
         now = self.clock()
+        fields["duration_s"] = round((now - started).total_seconds(), 3)
         if error is None:
             self.store.finish(job, result, now=now)
+            log.info("job %d (%s) done", job.id, job.kind, extra=fields)
         else:
             retry = not permanent and job.attempts < job.max_attempts
             retry_at = now + dt.timedelta(seconds=self.retry_base_s * 2 ** (job.attempts - 1)) if retry else None
             self.store.fail(job, error, now=now, retry_at=retry_at)
+            log.log(logging.WARNING if retry else logging.ERROR, "job %d (%s) failed%s: %s", job.id, job.kind,
+                    f", retried at {iso(retry_at)}" if retry_at else "", error["message_en"],
+                    extra=fields, exc_info=trace)
         return self.store.get(job.id) or job
 
     def _keep_lease(self, job: Job, lost: threading.Event, done: threading.Event) -> None:
@@ -264,6 +281,7 @@ class JobRunner:
         self.service.on_enqueue.append(self.wake)
         self.state = "idle"
         self._beat()  # the node shows up before the first job
+        log.info("job runner started on node %s", self.node, extra={"node": self.node})
         self._threads = [threading.Thread(target=self._run, name="docsvc-jobs", daemon=True),
                          threading.Thread(target=self._heartbeat, name="docsvc-heartbeat", daemon=True)]
         for t in self._threads:
@@ -308,7 +326,10 @@ class JobRunner:
                     self.state, self.current = "idle", None
                 self.last_error = ""
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the runner
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.last_error:  # once per change, not at every poll while it lasts
+                    log.warning("job runner failing, trying again every %g s: %s", self.poll_s, error)
+                self.last_error = error
                 self.state, self.current = "idle", None
             self._wake.wait(self.poll_s)
             self._wake.clear()
@@ -323,6 +344,8 @@ class JobRunner:
             self.service.store.heartbeat(self.node, host=host, pid=pid, version=__version__,
                                          started_at=self.started_at, now=self.service.clock())
         except DocsvcError as exc:
+            if self.last_error != f"heartbeat: {exc.en}":
+                log.warning("job runner %s: heartbeat failed: %s", self.node, exc.en)
             self.last_error = f"heartbeat: {exc.en}"
 
 

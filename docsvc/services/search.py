@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
@@ -29,8 +30,10 @@ from docsvc.adapters.catalog import OutboxLease, SqlCatalog
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
-from docsvc.core.model import Document, Version
+from docsvc.core.model import Document, Version, utcnow
 from docsvc.errors import Corrupted, DocsvcError, InvalidInput, NotFound, Unavailable
+
+log = logging.getLogger(__name__)
 
 STATUS_FILE = "docsvc_indexer.json"  # the running index writer's status (see BackgroundIndexer)
 # Below this many versions a missing or outdated index is rebuilt inline (about a second per
@@ -225,9 +228,13 @@ class IndexService:
                 except DocsvcError as exc:
                     claim.failed(exc.en)
                     failed, error = len(claim.items), exc.en
+                    log.warning("index batch of %d change(s) failed, left queued: %s", failed, error,
+                                extra={"failed": failed, "attempts": max(i.attempts for i in claim.items) + 1})
                 else:
                     claim.done()
                     failed = 0
+                    log.info("index batch applied: %d change(s)", len(claim.items),
+                             extra={"applied": len(claim.items), "lag_s": _lag_s(claim.items)})
             if failed:
                 return SyncReport(applied, failed, self.catalog.counts()["outbox_pending"], error)
             applied += len(claim.items)
@@ -316,8 +323,11 @@ class IndexService:
             cursor = {"after": 0, "up_to": self.catalog.max_version_id(), "outbox_up_to": self.catalog.outbox_max_id()}
             index.clear()  # marks the index incomplete until mark_complete()
             index.save_rebuild_cursor(cursor)
-        elif progress:
-            progress(self._count_up_to(cursor["after"]))
+            log.info("index rebuild started", extra={"up_to": cursor["up_to"]})
+        else:
+            log.info("index rebuild resumed after version id %d", cursor["after"], extra=dict(cursor))
+            if progress:
+                progress(self._count_up_to(cursor["after"]))
         done = 0
         # The next chunk's text is read (and extracted where not cached) in a thread while the
         # writer processes index this one.
@@ -332,12 +342,15 @@ class IndexService:
                 cursor["after"] = entries[-1].version_id
                 index.save_rebuild_cursor(cursor)
                 done += len(entries)
+                log.info("index rebuild: %d version(s) indexed, up to version id %d of %d", done, cursor["after"],
+                         cursor["up_to"], extra={"indexed": done, "after": cursor["after"], "up_to": cursor["up_to"]})
                 if progress:
                     progress(len(entries))
         # Everything queued before the rebuild started is covered by it.
         self.catalog.outbox_done(up_to=cursor["outbox_up_to"])
         index.mark_complete()
         index.save_rebuild_cursor(None)
+        log.info("index rebuild finished: %d version(s) indexed", done, extra={"indexed": done})
         self.sync()
         return done
 
@@ -458,19 +471,28 @@ class BackgroundIndexer:
                 "last_sync": self.last_sync.__dict__ if self.last_sync else None}
 
     def _run(self) -> None:
+        log.info("index writer started")
         try:
             if self.index.index.needs_rebuild:
                 self.state = "rebuilding"
+                log.info("index needs a rebuild (%s); rebuilding in the background", self.index.index.rebuild_reason)
                 self.index.rebuild(resume=True)
         except Exception as exc:  # keep serving; the operator sees it in health
             self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("index rebuild failed; searches answer 503 until it succeeds")
         while not self._stop.is_set():
             self.state = "syncing"
+            before = self.last_error
             try:
                 self.last_sync = self.index.sync()
                 self.last_error = self.last_sync.error
             except Exception as exc:  # a database hiccup must not kill the thread
                 self.last_error = f"{type(exc).__name__}: {exc}"
+            if self.last_error != before:  # once per change, not every few seconds while it lasts
+                if self.last_error:
+                    log.warning("index sync failing, retried every %g s: %s", self.interval_s, self.last_error)
+                else:
+                    log.info("index sync works again")
             self.state = "idle"
             self._publish()
             self._wake.wait(self.interval_s)
@@ -487,6 +509,12 @@ class BackgroundIndexer:
             tmp.replace(path)
         except OSError:
             pass  # the health page then shows no status; the index itself is unaffected
+
+
+def _lag_s(items: list[Any]) -> float | None:
+    """How long the oldest of ``items`` waited in the outbox, in seconds (the index's queue lag)."""
+    queued = [i.created_at for i in items if i.created_at is not None]
+    return round((utcnow() - min(queued)).total_seconds(), 3) if queued else None
 
 
 class BulkIndexing:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
 from docsvc.services import throttle
 from docsvc.services.throttle import LoginPolicy, Scope, TooManyAttempts
+
+log = logging.getLogger(__name__)
 
 
 class Unauthenticated(DocsvcError):
@@ -492,12 +495,18 @@ class UserService:
         the client ``address`` raise :class:`TooManyAttempts`, right password or not."""
         name = str(username or "").strip().lower()[:64]
         subjects = ([(Scope.ACCOUNT, name)] if name else []) + ([(Scope.ADDRESS, address[:200])] if address else [])
-        self._count_attempt(subjects)
+        try:
+            self._count_attempt(subjects)
+        except TooManyAttempts as exc:
+            log.warning("sign-in refused: too many failed attempts", extra={
+                "user": name, "address": address, "via": via, **exc.details})
+            raise
         with self._read() as conn:
             row = db.user_by_username(conn, name) if USERNAME_RE.match(name) else None
         ok = check_password_hash(row["password_hash"] if row else _DUMMY_HASH, str(password or "")[:MAX_PASSWORD])
         if not (row and ok and row["active"]):
             reason = "unknown_user" if row is None else ("inactive" if ok else "wrong_password")
+            log.warning("sign-in failed: %s", reason, extra={"user": name, "address": address, "via": via})
             block = self._record_failure(subjects, reason, actor=name or "-", via=via, address=address)
             if block is not None:
                 raise block
@@ -558,6 +567,9 @@ class UserService:
                         "scope": scope.value, "subject": subject, "failures": lockout.failures,
                         "reasons": dict(lockout.reasons), "locked_until": iso(counter.locked_until),
                         "lockout": counter.lockouts, "via": via, "address": address, **ended})
+                    log.warning("sign-in locked: %s %s after %d failures, until %s", scope.value, subject,
+                                lockout.failures, iso(counter.locked_until),
+                                extra={"lockout": counter.lockouts, "via": via, "address": address})
                     block = block or throttle.Block(scope, counter.locked_until, True).error(now)
             db.forget_login_failures(tx.conn, now - self.policy.forget_after)
         return block

@@ -12,16 +12,19 @@ sees the writer's commits at its next search. A worker that dies is replaced.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from typing import Any, Callable, Mapping
 
+from docsvc import settings as settings_mod
 from docsvc.app import create_app, open_docsvc
+
+log = logging.getLogger(__name__)
 
 Config = Mapping[str, Any] | None
 
@@ -35,13 +38,16 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
         app = create_app(config)
         app.extensions["docsvc"].start_indexer()
         app.extensions["docsvc"].start_jobs()
+        _log_start(app.extensions["docsvc"].settings, host, bound, workers, threads)
         if on_ready:
             on_ready(bound)
         _waitress(app, sock, threads)
         return
     # Migrations, folders, the first administrator and the session secret once, here, not raced
     # by the workers; closed again so that no worker inherits the catalog's connections.
-    create_app(config).extensions["docsvc"].close()
+    first = create_app(config).extensions["docsvc"]
+    first.close()
+    _log_start(first.settings, host, bound, workers, threads)  # before any worker answers
     wake = multiprocessing.get_context("fork").Event()
     children = {_fork_worker(sock, wake, config, threads): time.monotonic() for _ in range(workers)}
     svc = open_docsvc(config)
@@ -69,7 +75,7 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
     try:
         while children:
             try:
-                pid, _status = os.wait()
+                pid, status = os.wait()
             except ChildProcessError:
                 break
             except InterruptedError:  # pragma: no cover - PEP 475 retries os.wait
@@ -77,7 +83,7 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
             started = children.pop(pid, None)
             if started is None or stopping.is_set():
                 continue
-            print(f"docsvc: worker {pid} exited; starting another", file=sys.stderr, flush=True)
+            log.warning("worker %s exited (status %s); starting another", pid, status)
             if time.monotonic() - started < 5:
                 time.sleep(1)  # one that dies at start would otherwise be restarted in a tight loop
             children[_fork_worker(sock, wake, config, threads)] = time.monotonic()
@@ -86,6 +92,11 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
         indexer.stop()
         svc.close()
         sock.close()
+
+
+def _log_start(settings: Mapping[str, Any], host: str, port: int, workers: int, threads: int) -> None:
+    log.info("docsvc serving on http://%s:%s/", host, port, extra={
+        "workers": workers, "threads": threads, "settings": settings_mod.redacted(settings)})
 
 
 def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -> int:
@@ -102,9 +113,7 @@ def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -
         app.extensions["docsvc"].jobs.on_enqueue.append(wake.set)
         _waitress(app, sock, threads)
     except BaseException:  # noqa: BLE001 - report, then leave without running the parent's cleanup
-        import traceback
-
-        traceback.print_exc()
+        log.exception("worker %s failed", os.getpid())
         code = 1
     finally:
         os._exit(code)

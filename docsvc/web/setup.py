@@ -26,7 +26,9 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from docsvc.web import api, apidocs, auth, i18n, ui_admin, ui_audit, ui_docs, ui_search, ui_templates
+from docsvc.web import (
+    api, apidocs, auth, i18n, request_log, ui_admin, ui_audit, ui_docs, ui_search, ui_templates,
+)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -55,6 +57,7 @@ def init_web(app: Flask) -> None:
     app.static_folder = str(Path(__file__).parent / "static")
     # Flask() registered /static/<path> when the app was made; it serves from this folder.
 
+    request_log.register(app)  # the request id, before any hook that could answer early
     # First of all hooks: before CSRF (which reads the form), authentication and any view.
     app.before_request(_refuse_large_bodies)
     csrf.init_app(app)
