@@ -33,7 +33,7 @@ from docsvc.services import integrity
 from docsvc.services.access import Guard
 from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
-from docsvc.services import background
+from docsvc.services import background, thumbnails
 from docsvc.services.anchoring import Anchor
 from docsvc.services.jobs import JobRunner, JobService, default_node_name
 from docsvc.services.reports import ReportService
@@ -182,6 +182,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
                  Importer(archive, index, classifier), converter, anchor)
     # The index writer queues the OCR of each scan it meets; the job runner reads it.
     index.ocr = ocr.OcrQueue(catalog, lambda version: ocr.request(svc, version), enabled=conf["OCR"])
+    archive.on_commit.append(thumbnails.SweepOnCommit(svc))  # new versions' thumbnails, in the background
     return svc
 
 

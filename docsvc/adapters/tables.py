@@ -316,3 +316,23 @@ derived_models = sa.Table(
     sa.Column("trained_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("trained_by", sa.String(200), nullable=False),
 )
+
+# First-page thumbnails, derived data kept per (content hash, renderer version) (migration
+# 0018): versions with the same content share one, and a new renderer version makes them again.
+# The picture (a few kB of WebP) is kept in the row: it is remade from the archive at will, so it
+# needs neither the blob store's durability nor its garbage collection. A row that is not "ok"
+# records why there is no picture (encrypted, too large, failed), so it is not tried again.
+thumbnails = sa.Table(
+    "thumbnails", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),  # of the version's content
+    sa.Column("renderer", sa.String(64), primary_key=True),  # docsvc.core.thumbnail.THUMBNAILER_VERSION
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("media_type", sa.String(64), nullable=False),
+    sa.Column("data", sa.LargeBinary),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("pages", sa.Integer),
+    sa.Column("source_sha256", sa.String(64), nullable=False),  # what was drawn: the version, or its PDF
+    sa.Column("detail", sa.JSON, nullable=False),  # {"zh", "en"} when not ok; the rendering time
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

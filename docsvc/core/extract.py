@@ -382,15 +382,14 @@ class _Zygote:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
 
-    def run(self, data: bytes, limits: ExtractLimits) -> dict[str, Any]:
+    def run(self, request: dict[str, Any], data: bytes) -> dict[str, Any]:
+        """One request (``op``, ``memory``, ``cpu``, ``timeout`` and what the op needs) in a
+        limited child; the child's answer."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        header = json.dumps({"pages": limits.max_pdf_pages, "chars": limits.max_chars,
-                             "memory": limits.pdf_memory_bytes, "cpu": limits.pdf_cpu_seconds,
-                             "timeout": limits.pdf_timeout_seconds}).encode()
-        _write_frame(self.proc.stdin, header)
+        _write_frame(self.proc.stdin, json.dumps(request).encode())
         _write_frame(self.proc.stdin, data)
         fd = self.proc.stdout.fileno()
-        ready, _, _ = select.select([fd], [], [], limits.pdf_timeout_seconds + _GRACE_SECONDS)
+        ready, _, _ = select.select([fd], [], [], float(request["timeout"]) + _GRACE_SECONDS)
         if not ready:
             raise TimeoutError("PDF helper did not answer")
         return json.loads(_read_frame(self.proc.stdout))
@@ -404,23 +403,48 @@ _pool_lock = threading.Lock()
 _idle: list[_Zygote] = []
 
 
-def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
+class LimitedChildFailed(Exception):
+    """The helper or its child could not answer (crashed, killed, or silent past the limit)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.timed_out = isinstance(cause, TimeoutError)
+
+
+def run_limited(op: str, data: bytes, *, memory_bytes: int, cpu_seconds: int, timeout_seconds: float,
+                **params: Any) -> dict[str, Any]:
+    """Run ``op`` over untrusted ``data`` in a forked child with RLIMIT_AS, RLIMIT_CPU and a
+    wall clock (the zygote above): ``"pdf_text"`` here, ``"thumbnail"``
+    (docsvc.core.thumbnail). The child's JSON answer; a child stopped by a limit answers with
+    status ``too_large`` or (wall clock) ``failed`` and ``timed_out``. Raises
+    :class:`LimitedChildFailed` when the helper itself failed."""
+    request = {"op": op, "memory": memory_bytes, "cpu": cpu_seconds, "timeout": timeout_seconds, **params}
     with _pool_lock:
         zygote = _idle.pop() if _idle else None
     if zygote is None or zygote.proc.poll() is not None:
         zygote = _Zygote()
     try:
-        answer = zygote.run(data, limits)
+        answer = zygote.run(request, data)
     except (OSError, EOFError, ValueError, TimeoutError, struct.error) as exc:
         zygote.close()  # in an unknown state: never reuse it
-        return _result(ExtractionStatus.FAILED, f"PDF 解析进程异常（{exc}）。", f"The PDF parser process failed ({exc}).",
-                       timed_out=isinstance(exc, TimeoutError))
+        raise LimitedChildFailed(exc) from exc
     with _pool_lock:
         if len(_idle) < _MAX_IDLE:
             _idle.append(zygote)
             zygote = None
     if zygote is not None:
         zygote.close()
+    return answer
+
+
+def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
+    try:
+        answer = run_limited("pdf_text", data, memory_bytes=limits.pdf_memory_bytes, cpu_seconds=limits.pdf_cpu_seconds,
+                             timeout_seconds=limits.pdf_timeout_seconds, pages=limits.max_pdf_pages,
+                             chars=limits.max_chars)
+    except LimitedChildFailed as exc:
+        return _result(ExtractionStatus.FAILED, f"PDF 解析进程异常（{exc}）。", f"The PDF parser process failed ({exc}).",
+                       timed_out=exc.timed_out)
     status = ExtractionStatus(answer["status"])
     if status is ExtractionStatus.OK:
         return _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"],
@@ -432,6 +456,8 @@ def _zygote_main() -> None:
     """The helper's loop: read a request, fork a limited child, wait for it, answer."""
     import pdfminer.high_level  # noqa: F401 - imported once here so every forked child has them
     import pypdf  # noqa: F401
+
+    from docsvc.core import thumbnail  # noqa: F401 - and the thumbnail renderer's libraries
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames may reach the caller's pipe
@@ -457,8 +483,13 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
             resource.setrlimit(resource.RLIMIT_AS, (request["memory"], request["memory"]))
             resource.setrlimit(resource.RLIMIT_CPU, (request["cpu"], request["cpu"] + 1))
             signal.alarm(int(timeout) + 2)  # dies on its own even if the zygote is gone
-            answer = _pdf_child(data, request["pages"], request["chars"],
-                                deadline=time.monotonic() + FALLBACK_SHARE * timeout)
+            if request.get("op", "pdf_text") == "thumbnail":
+                from docsvc.core.thumbnail import thumbnail_child
+
+                answer = thumbnail_child(data, request)
+            else:
+                answer = _pdf_child(data, request["pages"], request["chars"],
+                                    deadline=time.monotonic() + FALLBACK_SHARE * timeout)
             payload = json.dumps(answer).encode()
             with os.fdopen(write_fd, "wb") as out:
                 out.write(payload)

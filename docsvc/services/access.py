@@ -16,10 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field, replace
-from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn
+from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn, Sequence
 
 from docsvc.adapters import reports
 from docsvc.adapters.catalog import Rendition
+from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.adapters.jobs import Job, JobState
 from docsvc.core.classify import Suggestion
 from docsvc.core.search import Hit, SearchRequest, SearchResult
@@ -28,7 +29,7 @@ from docsvc.core.content import DOCX
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Forbidden, InvalidInput, NotFound
-from docsvc.services import background, compare, export, ocr, similar
+from docsvc.services import background, compare, export, ocr, similar, thumbnails
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.classify import ReviewItem
@@ -362,6 +363,47 @@ class Guard:
             tx.append_audit(self.p.username, AuditAction.VERSION_DOWNLOADED, document_id=document_id,
                             version=number, details={"sha256": rendition.sha256, "rendition": media_type})
         return version, rendition, data
+
+    def thumbnail(self, document_id: int, number: int) -> tuple[Version, ThumbnailRecord]:
+        """The first-page thumbnail of a version, for whoever may read the document (an on-site
+        document's only for its project's members: NotFound to anyone else, as the document
+        itself). Not audited: it is derived data shown in lists, not a read of the file."""
+        self._readable(document_id, "thumbnail")
+        version = self.svc.archive.version(document_id, number)
+        kept = thumbnails.stored(self.svc, version.sha256)
+        if kept is None or kept.data is None:
+            raise NotFound(f"文档 {document_id} 第 {number} 版的缩略图尚未生成或无法生成。",
+                           f"Document {document_id} version {number} has no thumbnail (not made yet, or it "
+                           "cannot be made).", field="number")
+        return version, kept
+
+    def thumbnails(self, docs: Sequence[Document]) -> dict[int, thumbnails.DocThumb]:
+        """The thumbnails of the latest versions of documents this principal was shown."""
+        return thumbnails.for_documents(self.svc, [d for d in docs if can_read(self.p, d)])
+
+    def thumbnail_states(self, hits: Sequence[Hit]) -> dict[str, str]:
+        """sha256 → thumbnail state, for search hits (already filtered for this principal)."""
+        return thumbnails.states(self.svc, [h.sha256 for h in hits])
+
+    def pdf_to_view(self, document_id: int, number: int) -> tuple[Version, str, bytes]:
+        """The PDF of a version for the in-browser viewer: the version itself when it is a PDF,
+        else its PDF rendition; (version, sha256, bytes), verified by the store and audited as a
+        view of the version."""
+        self._readable(document_id, "view_pdf")
+        version = self.svc.archive.version(document_id, number)
+        if version.media_type == PDF:
+            _, data = self.svc.archive.read_version(document_id, number, actor=self.p.username,
+                                                    action=AuditAction.VERSION_VIEWED)
+            return version, version.sha256, data
+        rendition = next((r for r in self.svc.catalog.renditions(version.id) if r.media_type == PDF), None)
+        if rendition is None:
+            raise NotFound(f"文档 {document_id} 第 {number} 版没有 PDF 格式的文件。",
+                           f"Document {document_id} version {number} has no PDF rendition.", field="number")
+        data = self.svc.blobs.read(rendition.sha256)  # re-hashed by the store
+        with self.svc.catalog.transaction() as tx:
+            tx.append_audit(self.p.username, AuditAction.VERSION_VIEWED, document_id=document_id,
+                            version=number, details={"sha256": rendition.sha256, "rendition": PDF})
+        return version, rendition.sha256, data
 
     def request_rendition(self, document_id: int, number: int | None, kind: str = "pdf") -> RenditionRequest:
         """Ask for a rendition (the PDF) of a DOCX version: the stored one if it exists, else the

@@ -12,6 +12,8 @@
 - ``orphans.sweep`` (hourly): ``Docsvc.gc()``, unreferenced blobs past ORPHAN_GRACE_S.
 - ``audit.checkpoint`` (every DOCSVC_AUDIT_CHECKPOINT_MINUTES, when checkpoints are configured): a
   signed checkpoint of the audit chain's head, kept outside the catalog (docsvc.services.anchoring).
+- ``thumbnails.sweep`` (after each archive commit on a server, and every 5 minutes) and
+  ``thumbnail`` (one per content hash): first-page thumbnails (docsvc.services.thumbnails).
 - ``jobs.prune`` (daily): finished jobs, and nodes not seen, older than JOB_RETENTION_DAYS, so the
   queue table holds what is current, not every job ever run; and sign-in sessions ended or unused
   for a day.
@@ -33,6 +35,7 @@ from docsvc.adapters.jobs import Job, JobStore
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import AuditAction, Version, iso
 from docsvc.errors import InvalidContent, InvalidInput, NotFound, Unavailable
+from docsvc.services import thumbnails
 from docsvc.services.anchoring import CHECKPOINT_JOB
 from docsvc.services import ocr
 from docsvc.services.jobs import JobContext, JobService
@@ -65,6 +68,7 @@ def job_service(svc: Docsvc) -> JobService:
     jobs.every(REVIEW_REMINDERS, REVIEW_REMINDERS, dt.timedelta(days=1))
     jobs.every(ORPHANS_SWEEP, ORPHANS_SWEEP, dt.timedelta(hours=1))
     jobs.every(JOBS_PRUNE, JOBS_PRUNE, dt.timedelta(days=1))
+    thumbnails.register(svc, jobs)
     if svc.anchor is not None:
         jobs.register(CHECKPOINT_JOB, lambda ctx: checkpoint(svc))
         jobs.every(CHECKPOINT_JOB, CHECKPOINT_JOB, dt.timedelta(minutes=svc.settings["AUDIT_CHECKPOINT_MINUTES"]))
@@ -129,6 +133,15 @@ def make_pdf(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     version = svc.catalog.get_version_by_id(int(job.payload["version_id"]))
     if version is None:
         raise NotFound(f"版本 {job.payload['version_id']} 不存在。", f"Version {job.payload['version_id']} does not exist.")
+    existing = ensure_pdf(svc, ctx, version)
+    return {"document_id": version.document_id, "version": version.number, "media_type": PDF,
+            "sha256": existing.sha256, "size": existing.size}
+
+
+def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
+    """The PDF rendition of a DOCX version: the stored one, else made now with LibreOffice and
+    recorded (with its audit entry) in the job's fenced transaction."""
+    job = ctx.job
     existing = _rendition(svc, version, PDF)
     if existing is None:
         # Read through the archive: the bytes are verified against their hash, and the read is
@@ -156,8 +169,7 @@ def make_pdf(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         existing = _rendition(svc, version, PDF)
         log.info("PDF of document %d version %d made: %d bytes", version.document_id, version.number, blob.size,
                  extra={"job_id": job.id, "document_id": version.document_id, "version": version.number})
-    return {"document_id": version.document_id, "version": version.number, "media_type": PDF,
-            "sha256": existing.sha256, "size": existing.size}
+    return existing
 
 
 # -- review.reminders ---------------------------------------------------------------------------

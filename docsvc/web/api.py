@@ -20,8 +20,9 @@ from markupsafe import Markup, escape
 from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.jobs import Job
 from docsvc.adapters.reports import AuditFilter
+from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.app import Docsvc
-from docsvc.core.content import DOCX
+from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_date
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
@@ -39,6 +40,7 @@ bp = Blueprint("api", __name__)
 
 PUBLIC = {"api.health", "api.openapi_json"}
 LABEL_FIELDS = ("doc_type", "service_category", "project")  # what a review may correct
+THUMBNAIL_MAX_AGE_S = 300  # how stale a revoked reader's cached thumbnail may be
 AUDIT_ACTIONS = {a.value for a in AuditAction} | {a.value for a in AccountAction}
 
 
@@ -168,6 +170,33 @@ def send_rendition(version: Version, rendition: Rendition, data: bytes) -> Respo
     stem = version.original_filename.rsplit(".", 1)[0] or f"document-{version.document_id}"
     return send_attachment(data, rendition.media_type, f"{stem}.{ext}", rendition.sha256,
                            f"document-{version.document_id}-v{version.number}.{ext}")
+
+
+def send_thumbnail(version: Version, kept: ThumbnailRecord) -> Response:
+    """A version's thumbnail: the URL names one version and the picture never changes for it, so
+    a browser keeps it, privately (it shows a document only some may read), for a while before
+    it asks again; asking again with its ETag costs the access check and a 304."""
+    resp = Response(kept.data, mimetype=kept.media_type)
+    resp.headers["Cache-Control"] = f"private, max-age={THUMBNAIL_MAX_AGE_S}"
+    resp.headers["Vary"] = "Cookie, Authorization"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.set_etag(hashlib.sha256(kept.data or b"").hexdigest()[:32])
+    return resp.make_conditional(request)
+
+
+def send_pdf_inline(version: Version, sha256: str, data: bytes) -> Response:
+    """A PDF shown in the browser's own viewer inside the document page (same origin only): inline,
+    framable by docsvc's pages and nobody else's, no scripts or other content of its own."""
+    resp = Response(data, mimetype=PDF)
+    stem = version.original_filename.rsplit(".", 1)[0] or f"document-{version.document_id}"
+    resp.headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(stem + '.pdf')}"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+    # No 'sandbox' here: Chromium refuses to show a PDF in a sandboxed document.
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'self'"
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["ETag"] = f'"{sha256}"'
+    return resp
 
 
 def send_preview(data: bytes, title: str) -> Response:

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from docsvc.core.content import DOCX
+from docsvc.core.content import DOCX, PDF
 from docsvc.core.audit import AuditEntry
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.services.users import Permission
-from docsvc.web.api import send_rendition, send_version
+from docsvc.web.api import send_pdf_inline, send_rendition, send_thumbnail, send_version
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import pick
 
@@ -95,8 +95,9 @@ def documents():
         page = guard().list_documents({**args, "limit": PAGE})
     except InvalidInput as exc:
         page, error = None, exc
-    return render_template("documents.html", page=page, args=args, error=error, sorts=SORTS, **_choices()), \
-        (400 if error else 200)
+    thumbs = guard().thumbnails(page.items) if page else {}
+    return render_template("documents.html", page=page, args=args, error=error, sorts=SORTS, thumbs=thumbs,
+                           **_choices()), (400 if error else 200)
 
 
 @bp.get("/documents/<int:doc_id>")
@@ -110,7 +111,18 @@ def document(doc_id: int):
     return render_template("document.html", h=view.history, timeline=timeline(view.history.events),
                            renditions=view.renditions, revise_with=view.template,
                            similar=similar, pdf_jobs=view.pdf_jobs, docx_type=DOCX, ocr=view.ocr,
-                           ocr_jobs=view.ocr_jobs, scan_status=view.scan_status)
+                           ocr_jobs=view.ocr_jobs, scan_status=view.scan_status,
+                           viewing=_viewable(view, request.args.get("view", "")))
+
+
+def _viewable(view, asked: str):
+    """The version whose PDF the page shows in the viewer (``?view=N``): a PDF version, or one with
+    a PDF rendition; None when not asked for or there is none."""
+    version = next((v for v in view.history.versions if asked.isdigit() and v.number == int(asked)), None)
+    if version is None or not (version.media_type == PDF or
+                               any(r.media_type == PDF for r in view.renditions.get(version.id, ()))):
+        return None
+    return version
 
 
 @bp.route("/documents/<int:doc_id>/edit", methods=["GET", "POST"])
@@ -161,6 +173,17 @@ def new_version(doc_id: int):
 @bp.get("/documents/<int:doc_id>/versions/<int:number>/download")
 def download(doc_id: int, number: int):
     return send_version(*guard().read_version(doc_id, number))
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>/thumbnail")
+def thumbnail(doc_id: int, number: int):
+    return send_thumbnail(*guard().thumbnail(doc_id, number))
+
+
+@bp.get("/documents/<int:doc_id>/versions/<int:number>/view.pdf")
+def view_pdf(doc_id: int, number: int):
+    """The PDF the document page's viewer frames (the version's own, or its rendition)."""
+    return send_pdf_inline(*guard().pdf_to_view(doc_id, number))
 
 
 @bp.get("/documents/<int:doc_id>/versions/<int:number>/renditions/<kind>")

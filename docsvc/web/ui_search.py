@@ -65,7 +65,7 @@ def search():
     filters = _filter_pairs(req)
     return render_template(
         "search.html", req=req, result=result, error=error, asked=asked, filters=filters, label_of=label,
-        snippet_html=snippet_html,
+        snippet_html=snippet_html, thumbs=guard().thumbnail_states(result.hits) if result else {},
         q_invalid=isinstance(error, InvalidInput),
         active=[ActiveFilter(k, label(k, v), _url(req, [p for p in filters if p != (k, v)])) for k, v in filters],
         facets=_facets(req, result, filters) if result else [], pages=_pages(req, result)), status
