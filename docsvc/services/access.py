@@ -25,10 +25,11 @@ from docsvc.adapters.jobs import Job, JobState
 from docsvc.core.classify import Suggestion
 from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.audit import AuditEntry, VerifyResult
-from docsvc.core.content import DOCX
+from docsvc.core.content import DOCX, PDF
+from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
-from docsvc.errors import Forbidden, InvalidInput, NotFound
+from docsvc.errors import DocsvcError, Forbidden, InvalidInput, NotFound
 from docsvc.services import background, compare, export, ocr, similar, thumbnails
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
@@ -153,7 +154,7 @@ class Preview:
     """A rendered template that was not archived, with its text for showing on a page."""
 
     rendered: Rendered
-    paragraphs: tuple[str, ...] | None  # None when the text could not be extracted
+    blocks: tuple[Block, ...] | None  # paragraphs and tables; None when the body could not be read
     notice_zh: str = ""
     notice_en: str = ""
 
@@ -585,8 +586,13 @@ class Guard:
         """Render without archiving (nothing is stored or logged): the DOCX and its text."""
         self.require(Permission.GENERATE, "preview_template")
         rendered = self.svc.templates.render_draft(self.svc.templates.prepare(template, data))
-        side = compare.paragraphs_of(rendered.docx, DOCX, self._extract_limits())
-        return Preview(rendered, side.paragraphs, side.notice_zh, side.notice_en)
+        try:
+            return Preview(rendered, docx_blocks(rendered.docx, limits=self.svc.archive.package_limits))
+        except TooLargeToShow:
+            return Preview(rendered, None, "文档过大，无法在页面上预览，请下载预览 DOCX。",
+                           "The document is too large to preview on the page; download the preview DOCX.")
+        except DocsvcError as exc:
+            return Preview(rendered, None, f"无法读取预览：{exc.zh}", f"The preview could not be read: {exc.en}")
 
     def generate(self, template: Template | str, data: Mapping[str, Any], *, pdf: bool = False,
                  pdf_a: bool = False, document_id: int | None = None, reason: str = "") -> Generated:
