@@ -23,7 +23,7 @@ from typing import Any
 import pypdfium2 as pdfium
 from PIL import Image, ImageOps
 
-from docsvc.core.content import PDF
+from docsvc.core.content import IMAGES, PDF
 from docsvc.core.extract import LimitedChildFailed, run_limited
 
 WIDTH = 240  # pixels: twice the 120 CSS pixels lists show, for sharp thumbnails on dense screens
@@ -31,8 +31,8 @@ MAX_HEIGHT = 2 * WIDTH  # a very tall page or photo is shrunk to fit this box, n
 MAX_IMAGE_PIXELS = 100_000_000  # larger images are refused before they are decoded
 MEDIA_TYPE = "image/webp"  # a fifth of PNG's size for a page of text at the same sharpness
 QUALITY = 80
-# The image types a thumbnail is made of as they are (scans and photos; OCR accepts these).
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/tiff"})
+# The image types a thumbnail is made of as they are (scans and photos).
+IMAGE_TYPES = frozenset(IMAGES)
 # 1: the first page, WIDTH wide, WebP. (At most 64 characters: a table column.)
 THUMBNAILER_VERSION = (f"docsvc-thumb/1 w{WIDTH} pdfium/{metadata.version('pypdfium2')} "
                        f"pillow/{metadata.version('Pillow')}")
