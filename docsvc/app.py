@@ -72,7 +72,9 @@ class Docsvc:
         """Start the server's job runner (``docsvc serve`` does, beside the index writer; a CLI
         runs a job itself only when told to wait for it)."""
         if self.job_runner is None:
-            self.job_runner = JobRunner(self.jobs)
+            # Thumbnails take a fraction of a second each: in a lane of their own, a new upload's
+            # is there in seconds even while the main thread spends minutes on OCR or PDFs.
+            self.job_runner = JobRunner(self.jobs, lanes=[thumbnails.LANE])
             self.job_runner.start()
         return self.job_runner
 

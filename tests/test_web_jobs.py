@@ -9,7 +9,7 @@ import io
 import pytest
 
 from docsvc.errors import Unavailable
-from docsvc.services import background
+from docsvc.services import background, thumbnails
 from tests.conftest import poll_until, wait_for
 from tests.docxutil import make_docx
 from tests.webutil import SITE_DOC, USER_DOC, app, csrf_of, err, world  # noqa: F401
@@ -25,7 +25,8 @@ def upload(world, who: str, meta: dict, data: bytes, filename: str) -> int:
 
 
 def queued_jobs(world) -> int:
-    return world.svc.jobs.store.list_jobs()[1]
+    """Jobs other than thumbnails (every upload queues a thumbnail sweep: docsvc.services.thumbnails)."""
+    return sum(1 for j in world.svc.jobs.store.list_jobs(limit=1000)[0] if j.kind not in thumbnails.LANE)
 
 
 def converter_says(world, monkeypatch, reason: str) -> None:
@@ -85,7 +86,7 @@ def test_a_conversion_that_fails_leaves_no_pdf_and_a_failed_job_saying_why(world
     doc = upload(world, "alice", USER_DOC, make_docx(*SLA_TEXT), "协议.docx")
     alice = world.api("alice")
     job_id = alice.post(f"/api/v1/documents/{doc}/versions/1/renditions/pdf").json["job"]["id"]
-    assert world.svc.jobs.run_next().state.value == "failed"  # LibreOffice's refusal is final: no retries
+    assert world.svc.jobs.run_next(job_id=job_id).state.value == "failed"  # LibreOffice's refusal is final: no retries
     job = alice.get(f"/api/v1/jobs/{job_id}").json
     assert job["state"] == "failed" and job["attempts"] == 1 and "rendition" not in job
     assert job["error"]["message"].startswith(f"LibreOffice 无法把文档 {doc} 第 1 版转换为 PDF")
@@ -108,7 +109,7 @@ def test_a_converter_crash_is_retried_later_and_shown_meanwhile(world, monkeypat
     converter_says(world, monkeypatch, "crashed")
     doc = upload(world, "alice", USER_DOC, make_docx(*SLA_TEXT), "协议.docx")
     job_id = world.api("alice").post(f"/api/v1/documents/{doc}/versions/1/renditions/pdf").json["job"]["id"]
-    world.svc.jobs.run_next()
+    world.svc.jobs.run_next(job_id=job_id)
     job = world.api("alice").get(f"/api/v1/jobs/{job_id}").json
     assert job["state"] == "queued" and job["attempts"] == 1 and job["error"]["code"] == "unavailable"
     assert job["run_after"] > job["created_at"]  # not before the back-off
@@ -187,7 +188,8 @@ def test_the_health_page_shows_the_queue_the_nodes_and_which_node_ran_each_job(w
     assert health["blobs"] == {"kind": "local", "location": world.svc.blobs.location, "ok": True}
     assert health["jobs"]["nodes"][0]["name"] == node and health["jobs"]["nodes"][0]["state"] == "stopped"
     assert {s["name"]: s["last_node"] for s in health["jobs"]["schedules"]} == {
-        background.ORPHANS_SWEEP: node, background.REVIEW_REMINDERS: node, background.JOBS_PRUNE: node}
+        background.ORPHANS_SWEEP: node, background.REVIEW_REMINDERS: node, background.JOBS_PRUNE: node,
+        thumbnails.THUMBNAILS_SWEEP: node}
     err(world.api("alice").get("/api/v1/health"), 403)
 
 

@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -261,9 +261,13 @@ class JobRunner:
     one job at a time, and a thread that heartbeats the node."""
 
     def __init__(self, service: JobService, *, node: str | None = None, poll_s: float = POLL_S,
-                 heartbeat_s: float = HEARTBEAT_S) -> None:
+                 heartbeat_s: float = HEARTBEAT_S, lanes: Sequence[Collection[str]] = ()) -> None:
         self.service = service
         self.node = node or service.node
+        # Extra threads, each taking only its kinds, so that short jobs (thumbnails) do not wait
+        # behind long ones (OCR, PDF conversion) in the one main thread (which takes every kind).
+        self.lanes = tuple(tuple(kinds) for kinds in lanes)
+        self._lane_wakes = [threading.Event() for _ in self.lanes]
         self.poll_s = poll_s
         self.heartbeat_s = heartbeat_s
         self.started_at = service.clock()
@@ -283,18 +287,23 @@ class JobRunner:
         self._beat()  # the node shows up before the first job
         log.info("job runner started on node %s", self.node, extra={"node": self.node})
         self._threads = [threading.Thread(target=self._run, name="docsvc-jobs", daemon=True),
-                         threading.Thread(target=self._heartbeat, name="docsvc-heartbeat", daemon=True)]
+                         threading.Thread(target=self._heartbeat, name="docsvc-heartbeat", daemon=True),
+                         *(threading.Thread(target=self._run_lane, args=(kinds, wake), daemon=True,
+                                            name=f"docsvc-jobs-{kinds[0]}")
+                           for kinds, wake in zip(self.lanes, self._lane_wakes))]
         for t in self._threads:
             t.start()
 
     def wake(self) -> None:
         self._wake.set()
+        for wake in self._lane_wakes:
+            wake.set()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop after the job in hand (a job still running past ``timeout_s`` is left to its
         lease: another server takes it when the lease has run out)."""
         self._stop.set()
-        self._wake.set()
+        self.wake()
         for t in self._threads:
             t.join(timeout_s)
         if self._threads:
@@ -333,6 +342,21 @@ class JobRunner:
                 self.state, self.current = "idle", None
             self._wake.wait(self.poll_s)
             self._wake.clear()
+
+    def _run_lane(self, kinds: tuple[str, ...], wake: threading.Event) -> None:
+        while not self._stop.is_set():
+            try:
+                while not self._stop.is_set():
+                    job = self.service.store.claim(self.node, lease_s=self.service.lease_s, now=self.service.clock(),
+                                                   kinds=kinds)
+                    if job is None:
+                        break
+                    self.service.run(job, self.node)
+                    self.ran += 1
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the lane
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            wake.wait(self.poll_s)
+            wake.clear()
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):

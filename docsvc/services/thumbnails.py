@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 THUMBNAIL = "thumbnail"
 THUMBNAILS_SWEEP = "thumbnails.sweep"
+LANE = (THUMBNAIL, THUMBNAILS_SWEEP)  # the kinds a server's preview runner takes (Docsvc.start_jobs)
 SWEEP_EVERY = dt.timedelta(minutes=5)
 SWEEP_BATCH = 500
 SYSTEM_ACTOR = "docsvc"
@@ -197,5 +198,5 @@ def stored(svc: Docsvc, sha256: str) -> ThumbnailRecord | None:
         return rows.get(conn, sha256, THUMBNAILER_VERSION)
 
 
-__all__ = ["DRAWN_TYPES", "THUMBNAIL", "THUMBNAILS_SWEEP", "DocThumb", "ThumbState", "SweepOnCommit", "for_documents",
+__all__ = ["DRAWN_TYPES", "LANE", "THUMBNAIL", "THUMBNAILS_SWEEP", "DocThumb", "ThumbState", "SweepOnCommit", "for_documents",
            "register", "states", "stored", "sweep"]

@@ -21,6 +21,7 @@ bp = Blueprint("ui_docs", __name__, template_folder="templates")
 bp.before_request(login_required(lambda: None))
 
 PAGE = 25
+PER_PAGE = ("25", "50", "100")  # the list's page sizes (?per_page=)
 SIMILAR_SHOWN = 5  # similar documents listed on a document's page
 FILTERS = ("title", "doc_type", "service_category", "doc_class", "status", "project", "counterparty", "tag",
            "review_due_before")
@@ -89,10 +90,12 @@ def dashboard():
 
 @bp.get("/documents")
 def documents():
-    args = {k: v for k, v in request.args.items() if k in (*FILTERS, "sort", "offset") and v}
+    args = {k: v for k, v in request.args.items() if k in (*FILTERS, "sort", "offset", "per_page") and v}
+    if args.get("per_page") not in PER_PAGE:
+        args.pop("per_page", None)
     error = None
     try:
-        page = guard().list_documents({**args, "limit": PAGE})
+        page = guard().list_documents({**args, "limit": int(args.get("per_page", PAGE))})
     except InvalidInput as exc:
         page, error = None, exc
     thumbs = guard().thumbnails(page.items) if page else {}
