@@ -46,6 +46,7 @@ def pct(ms: list[float], p: float) -> float:
     return ms[min(len(ms) - 1, int(round(p / 100 * (len(ms) - 1))))] if ms else float("nan")
 
 PASSWORD = "bench-password-1"
+CLIENT_USERS = 50
 
 
 def scanned_page(rng: random.Random) -> bytes:
@@ -70,10 +71,13 @@ def fill(root: Path, pdfs: int, docx: int) -> dict:
     from docsvc.app import open_docsvc
     from tests.docxutil import make_docx
 
-    conf = {"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False}
+    # OCR off: the scans would otherwise be read by OCR beside the measurement (bench_ocr.py measures that).
+    conf = {"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False, "OCR": False}
     svc = open_docsvc(conf)
     rng = random.Random(7)
     svc.users.create_user("bench", "manager", actor="bench", password=PASSWORD)
+    for i in range(CLIENT_USERS):  # one account per browsing client, as people are
+        svc.users.create_user(f"reader-{i}", "manager", actor="bench", password=PASSWORD)
     token = svc.users.issue_token("bench", actor="bench", name="bench").secret
     meta = {"doc_type": "report", "service_category": "4.2", "doc_class": "user", "project": "港口运维二期"}
     for i in range(pdfs):
@@ -160,14 +164,14 @@ def _collect(svc, rows, renderer, pending, waits) -> None:
         waits.append((now - pending.pop(sha)) * 1000)
 
 
-def login(port: int) -> tuple[http.client.HTTPConnection, str]:
+def login(port: int, user: str) -> tuple[http.client.HTTPConnection, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", "/login")
     resp = conn.getresponse()
     page = resp.read().decode()
     cookie = session_cookie(resp, "")
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    conn.request("POST", "/login", body=urlencode({"username": "bench", "password": PASSWORD, "csrf_token": csrf}),
+    conn.request("POST", "/login", body=urlencode({"username": user, "password": PASSWORD, "csrf_token": csrf}),
                  headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
     resp = conn.getresponse()
     resp.read()
@@ -184,17 +188,15 @@ def session_cookie(resp, default: str) -> str:
 def browse(port: int, duration: float, clients: int) -> None:
     pages, thumbs, totals, errors = [], [], [], []
     lock = threading.Lock()
-    stop = time.perf_counter() + duration
 
-    def client() -> None:
+    def client(conn: http.client.HTTPConnection, cookie: str) -> None:
         try:
-            run_client()
+            run_client(conn, cookie)
         except Exception as exc:  # noqa: BLE001 - counted, and the others go on
             with lock:
                 errors.append(f"{type(exc).__name__}: {exc}")
 
-    def run_client() -> None:
-        conn, cookie = login(port)
+    def run_client(conn: http.client.HTTPConnection, cookie: str) -> None:
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
             conn.request("GET", "/documents?per_page=50", headers={"Cookie": cookie})
@@ -217,7 +219,9 @@ def browse(port: int, duration: float, clients: int) -> None:
                 if not ok or len(local) < 50:
                     errors.append((resp.status, len(local)))
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    sessions = [login(port, f"reader-{i % CLIENT_USERS}") for i in range(clients)]  # signed in before the clock runs
+    stop = time.perf_counter() + duration
+    threads = [threading.Thread(target=client, args=session) for session in sessions]
     for t in threads:
         t.start()
     for t in threads:

@@ -39,6 +39,14 @@ def test_list_shows_a_placeholder_then_the_thumbnail(world):
     page = alice.get("/documents").data.decode()
     assert f'<img class="thumb" src="/documents/{site}/versions/1/thumbnail" alt="" loading="lazy"' in page
     assert "thumb-pending" not in page and f"/documents/{text}/versions/1/thumbnail" not in page
+    # 50 a page (the benchmark's page): the page size is kept in the pager's and the filter's links.
+    for i in range(30):
+        upload(world, "alice", {**USER_DOC, "title": f"运维月报-{i}"}, f"月报 {i}。".encode(), f"月报-{i}.txt")
+    page = alice.get("/documents?per_page=50").data.decode()
+    assert page.count("<tr>") == 1 + 32 and "per_page=50" not in page  # one page: no pager
+    assert alice.get("/documents?per_page=7").data.decode().count("<tr>") == 1 + 25  # not a choice: the default
+    paged = alice.get("/documents?per_page=25").data.decode()
+    assert re.search(r'href="/documents\?[^"]*per_page=25[^"]*" rel="next"', paged)  # the size is kept
     en = world.login("alice", lang="en").get("/documents").data.decode()
     assert 'aria-label="No preview"' in en
 

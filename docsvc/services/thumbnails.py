@@ -41,6 +41,7 @@ THUMBNAIL = "thumbnail"
 THUMBNAILS_SWEEP = "thumbnails.sweep"
 LANE = (THUMBNAIL, THUMBNAILS_SWEEP)  # the kinds a server's preview runner takes (Docsvc.start_jobs)
 SWEEP_EVERY = dt.timedelta(minutes=5)
+SWEEP_KEYS = (THUMBNAILS_SWEEP, f"{THUMBNAILS_SWEEP}:again")
 SWEEP_BATCH = 500
 SYSTEM_ACTOR = "docsvc"
 # What has a first page to draw (DOCX through its PDF rendition).
@@ -75,8 +76,8 @@ class SweepOnCommit:
     """An archive commit hook (any process: a server, a worker, a CLI) that queues a sweep so
     that a new version's thumbnail is made by whichever server is free. While the sweep this
     process queued is still waiting, a commit costs a read, not a write; a commit that lands
-    while a sweep runs queues the next one (or, in the rare case it lands between that sweep's
-    last look and its end, the periodic sweep finds it)."""
+    while a sweep runs queues another under a second key (and should that one be running too,
+    the periodic sweep finds the version)."""
 
     def __init__(self, svc: Docsvc) -> None:
         self.svc = svc
@@ -88,8 +89,14 @@ class SweepOnCommit:
                 job = self.svc.jobs.store.get(self.waiting)
                 if job is not None and job.state is JobState.QUEUED:
                     return
-            job, _ = self.svc.jobs.enqueue(THUMBNAILS_SWEEP, {}, actor=SYSTEM_ACTOR, key=THUMBNAILS_SWEEP)
-            self.waiting = job.id if job.state is JobState.QUEUED else None
+            self.waiting = None
+            # A sweep already running may have looked before this commit: then a second key, so
+            # that one sweep starts after it.
+            for key in SWEEP_KEYS:
+                job, _ = self.svc.jobs.enqueue(THUMBNAILS_SWEEP, {}, actor=SYSTEM_ACTOR, key=key)
+                if job.state is JobState.QUEUED:
+                    self.waiting = job.id
+                    return
         except DocsvcError:
             self.waiting = None  # the catalog is away: the version is kept, the periodic sweep finds it
 

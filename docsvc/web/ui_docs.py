@@ -95,7 +95,8 @@ def documents():
         args.pop("per_page", None)
     error = None
     try:
-        page = guard().list_documents({**args, "limit": int(args.get("per_page", PAGE))})
+        page = guard().list_documents({**{k: v for k, v in args.items() if k != "per_page"},
+                                       "limit": int(args.get("per_page", PAGE))})
     except InvalidInput as exc:
         page, error = None, exc
     thumbs = guard().thumbnails(page.items) if page else {}
