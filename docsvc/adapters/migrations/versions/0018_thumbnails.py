@@ -2,13 +2,13 @@
 made by the background job queue; see docsvc.services.thumbnails).
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0013"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
