@@ -134,7 +134,7 @@ def test_a_new_renderer_version_makes_the_thumbnails_again(svc, monkeypatch):
 def test_a_docx_is_drawn_from_its_pdf_rendition_which_is_kept(svc, unoserver_venv):
     result = add(svc, make_docx("港口信息系统服务等级协议", "一级故障：十五分钟内响应。"), "服务等级协议.docx")
     ran = run_jobs(svc)
-    assert [j.state.value for j in ran if j.kind == "thumbnail"] == ["done"], [j.error for j in ran]
+    assert [j.state.value for j in ran if j.kind == thumbnails.THUMBNAIL_DOCX] == ["done"], [j.error for j in ran]
     pdf = [r for r in svc.catalog.renditions(result.version.id) if r.media_type == "application/pdf"]
     assert len(pdf) == 1  # the rendition the document page offers, made once
     kept = thumbnails.stored(svc, result.version.sha256)

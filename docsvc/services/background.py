@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Collection
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from docsvc.adapters import reviews
 from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.jobs import Job, JobStore
@@ -159,13 +161,21 @@ def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
                 "(the file may be damaged or hold content it does not support).",
                 details={"converter": exc.details.get("error", "")}) from None
         blob = svc.blobs.put(pdf)
-        with svc.catalog.transaction() as tx:
-            ctx.fence(tx.conn)
-            tx.insert_rendition(version.id, PDF, blob.sha256, blob.size, PRODUCER)
-            tx.append_audit(job.created_by, AuditAction.RENDITION_ADDED, document_id=version.document_id,
-                            version=version.number,
-                            details={"media_type": PDF, "sha256": blob.sha256, "size": blob.size,
-                                     "producer": PRODUCER, "job": job.id, "node": ctx.node})
+        try:
+            with svc.catalog.transaction() as tx:
+                ctx.fence(tx.conn)
+                tx.insert_rendition(version.id, PDF, blob.sha256, blob.size, PRODUCER)
+                tx.append_audit(job.created_by, AuditAction.RENDITION_ADDED, document_id=version.document_id,
+                                version=version.number,
+                                details={"media_type": PDF, "sha256": blob.sha256, "size": blob.size,
+                                         "producer": PRODUCER, "job": job.id, "node": ctx.node})
+        except sa.exc.IntegrityError:
+            # Another job made it meanwhile (the thumbnail of the same version, or a rendition.pdf
+            # job): theirs stands, nothing of this run is recorded (its blob is an orphan for gc).
+            existing = _rendition(svc, version, PDF)
+            if existing is None:
+                raise
+            return existing
         existing = _rendition(svc, version, PDF)
         log.info("PDF of document %d version %d made: %d bytes", version.document_id, version.number, blob.size,
                  extra={"job_id": job.id, "document_id": version.document_id, "version": version.number})

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from docsvc.app import Docsvc
 
 THUMBNAIL = "thumbnail"
+# A Word version's thumbnail needs its PDF from LibreOffice: a kind of its own, left to the main
+# runner thread, which also runs rendition.pdf jobs one at a time, so the two do not convert the
+# same version side by side (nor does a LibreOffice run hold up the thumbnail lane).
+THUMBNAIL_DOCX = "thumbnail.docx"
 THUMBNAILS_SWEEP = "thumbnails.sweep"
 LANE = (THUMBNAIL, THUMBNAILS_SWEEP)  # the kinds a server's preview runner takes (Docsvc.start_jobs)
 SWEEP_EVERY = dt.timedelta(minutes=5)
@@ -69,6 +73,7 @@ class DocThumb:
 def register(svc: Docsvc, jobs: JobService) -> None:
     jobs.register(THUMBNAILS_SWEEP, lambda ctx: sweep(svc, jobs))
     jobs.register(THUMBNAIL, lambda ctx: make(svc, ctx))
+    jobs.register(THUMBNAIL_DOCX, lambda ctx: make(svc, ctx))
     jobs.every(THUMBNAILS_SWEEP, THUMBNAILS_SWEEP, SWEEP_EVERY)
 
 
@@ -111,7 +116,8 @@ def sweep(svc: Docsvc, jobs: JobService) -> dict[str, Any]:
         if not fresh:  # nothing new since the last batch: the rest is queued already
             break
         for m in fresh:
-            _, created = jobs.enqueue(THUMBNAIL, {"sha256": m.sha256, "version_id": m.version_id},
+            _, created = jobs.enqueue(THUMBNAIL_DOCX if m.media_type == DOCX else THUMBNAIL,
+                                      {"sha256": m.sha256, "version_id": m.version_id},
                                       actor=SYSTEM_ACTOR, key=f"{THUMBNAIL}:{m.sha256}")
             queued += created
         seen += len(fresh)
@@ -205,5 +211,5 @@ def stored(svc: Docsvc, sha256: str) -> ThumbnailRecord | None:
         return rows.get(conn, sha256, THUMBNAILER_VERSION)
 
 
-__all__ = ["DRAWN_TYPES", "LANE", "THUMBNAIL", "THUMBNAILS_SWEEP", "DocThumb", "ThumbState", "SweepOnCommit", "for_documents",
+__all__ = ["DRAWN_TYPES", "LANE", "THUMBNAIL", "THUMBNAIL_DOCX", "THUMBNAILS_SWEEP", "DocThumb", "ThumbState", "SweepOnCommit", "for_documents",
            "register", "states", "stored", "sweep"]
