@@ -23,6 +23,7 @@ from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_che
 
 from docsvc.core import query as q
 from docsvc.core import text
+from docsvc.core.inputs import MAX_ID, parse_int, refuse_controls
 from docsvc.core.model import DocClass
 from docsvc.core.synonyms import SynonymTable
 from docsvc.errors import InvalidInput, Unavailable
@@ -220,21 +221,15 @@ def resolve_filters(request: SearchRequest) -> tuple[FieldFilter, ...]:
                                field=key)
         if isinstance(values, str):
             values = [values]
-        kept = [str(v).strip() for v in values if str(v).strip()]
+        kept = [refuse_controls(str(v).strip(), key, f"筛选条件 {key} ") for v in values if str(v).strip()]
         if not kept:
             continue
         if len(kept) > MAX_FILTER_VALUES:
             raise InvalidInput(f"筛选值过多（最多 {MAX_FILTER_VALUES} 个）。",
                                f"Too many filter values (at most {MAX_FILTER_VALUES}).", field=key)
         if name in ("year", "document_id"):
-            try:
-                typed: tuple[Any, ...] = tuple(int(v) for v in kept)
-            except ValueError:
-                if name == "year":
-                    raise InvalidInput("年份筛选必须是数字，例如 2026。", "The year filter must be a number, e.g. 2026.",
-                                       field=key) from None
-                raise InvalidInput("文档编号筛选必须是数字。", "The document_id filter must be a number.",
-                                   field=key) from None
+            high = 9999 if name == "year" else MAX_ID
+            typed: tuple[Any, ...] = tuple(parse_int(v, key, high=high) for v in kept)
         elif name == "tags":
             typed = tuple(v.lower() for v in kept)
         else:

@@ -31,6 +31,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from docsvc.adapters import accounts as db
 from docsvc.adapters.catalog import SqlCatalog, write_connection
+from docsvc.core.inputs import escape_controls
 from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
 from docsvc.services import throttle
@@ -490,7 +491,8 @@ class UserService:
         (for the cookie: :meth:`principal_for_session` takes it back). The message never
         says whether the name or the password was wrong. Too many failures for the name or for
         the client ``address`` raise :class:`TooManyAttempts`, right password or not."""
-        name = str(username or "").strip().lower()[:64]
+        # Escaped: the name is a throttle key and an audit actor even when no account has it.
+        name = escape_controls(str(username or "").strip().lower())[:64]
         subjects = ([(Scope.ACCOUNT, name)] if name else []) + ([(Scope.ADDRESS, address[:200])] if address else [])
         self._count_attempt(subjects)
         with self._read() as conn:

@@ -22,12 +22,14 @@ from docsvc.adapters.jobs import Job
 from docsvc.adapters.reports import AuditFilter
 from docsvc.app import Docsvc
 from docsvc.core.content import DOCX
+from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_date
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
 from docsvc.services import background
+from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT, MAX_LIMIT as SIMILAR_MAX
 from docsvc.services.export import BundleScope
 from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import Template
@@ -57,15 +59,21 @@ def _authenticate() -> None:
 
 
 # -- input parsing ----------------------------------------------------------------------------
+def _arg(args, name: str) -> str | None:
+    """One query parameter; given twice it is refused rather than one copy silently winning."""
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise InvalidInput(f"参数 {name} 只能给出一次。", f"The parameter {name} may be given only once.", field=name)
+    return values[0] if values else None
+
+
+def _arg_int(args, name: str, **bounds: Any) -> int | None:
+    return parse_int(_arg(args, name), name, **bounds)
+
+
 def _int(value: Any, name: str) -> int | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool):
-        value = "x"
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"参数 {name} 必须是整数。", f"{name} must be an integer.", field=name) from None
+    """An integer from a JSON body (null: absent)."""
+    return parse_int(value, name, from_text=False)
 
 
 def _json_object() -> dict[str, Any]:
@@ -125,10 +133,10 @@ def _audit_filter(args) -> AuditFilter:
         if a not in AUDIT_ACTIONS:
             raise InvalidInput(f"未知事件类型“{a}”。", f"Unknown action '{a}'.", field="action",
                                details={"valid": sorted(AUDIT_ACTIONS)})
-    return AuditFilter(actor=args.get("actor") or None, actions=actions,
-                       document_id=_int(args.get("document_id"), "document_id"),
-                       since=parse_date("since", "开始日期", args.get("since")),
-                       until=parse_date("until", "结束日期", args.get("until")))
+    return AuditFilter(actor=_arg(args, "actor") or None, actions=actions,
+                       document_id=_arg_int(args, "document_id"),
+                       since=parse_date("since", "开始日期", _arg(args, "since")),
+                       until=parse_date("until", "结束日期", _arg(args, "until")))
 
 
 def version_json(v: Version, doc_id: int) -> dict[str, Any]:
@@ -181,15 +189,17 @@ def search_request(args, *, per_page: int = 20) -> SearchRequest:
     ``per_page``, ``sort`` (relevance | date), ``all_versions``."""
     filters: dict[str, list[str]] = {}
     for raw in args.getlist("filter"):
+        if not raw.strip():
+            continue  # an empty box of a filter form: no filter
         key, sep, value = raw.partition(":")
         if not sep or not key.strip() or not value.strip():
             raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
                                f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
         filters.setdefault(key.strip(), []).append(value.strip())
-    page, size = _int(args.get("page"), "page"), _int(args.get("per_page"), "per_page")
-    return SearchRequest(query=args.get("q", ""), filters=filters, all_versions=_flag(args.get("all_versions")),
-                         page=1 if page is None else page, per_page=per_page if size is None else size,
-                         sort=args.get("sort") or "relevance")
+    return SearchRequest(query=_arg(args, "q") or "", filters=filters, all_versions=_flag(_arg(args, "all_versions")),
+                         page=_arg_int(args, "page", default=1),
+                         per_page=_arg_int(args, "per_page", default=per_page),
+                         sort=_arg(args, "sort") or "relevance")
 
 
 def _flag(value: str | None) -> bool:
@@ -467,7 +477,7 @@ def job_json(job: Job) -> dict[str, Any]:
 
 @bp.get("/api/v1/documents/<int:doc_id>/compare")
 def compare(doc_id: int):
-    c = guard().compare(doc_id, _int(request.args.get("a"), "a"), _int(request.args.get("b"), "b"))
+    c = guard().compare(doc_id, _arg_int(request.args, "a"), _arg_int(request.args, "b"))
     return jsonify({"document_id": doc_id, "a": c.a.number, "b": c.b.number, **c.result.to_dict()})
 
 
@@ -481,7 +491,7 @@ def search():
 @bp.get("/api/v1/documents/<int:doc_id>/similar")
 def similar(doc_id: int):
     """Documents like this one, found by a search as the caller (latest versions, best first)."""
-    hits = guard().similar(doc_id, request.args.get("limit"))
+    hits = guard().similar(doc_id, _arg_int(request.args, "limit", high=SIMILAR_MAX, default=SIMILAR_DEFAULT))
     return jsonify({"document_id": doc_id, "items": [similar_json(h) for h in hits]})
 
 
@@ -602,8 +612,8 @@ def _form_data(body: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/api/v1/audit")
 def audit_log():
     args = request.args
-    page = guard().audit_page(_audit_filter(args), limit=_int(args.get("limit"), "limit") or 50,
-                              offset=_int(args.get("offset"), "offset") or 0)
+    page = guard().audit_page(_audit_filter(args), limit=_arg_int(args, "limit", default=50),
+                              offset=_arg_int(args, "offset", low=0, high=MAX_OFFSET, default=0))
     return jsonify({"items": [e.to_dict() for e in page.entries], "total": page.total,
                     "limit": page.limit, "offset": page.offset})
 

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from docsvc.core.content import DOCX
 from docsvc.core.audit import AuditEntry
+from docsvc.core.inputs import parse_int
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.services.users import Permission
@@ -198,10 +199,8 @@ def request_rendition(doc_id: int, number: int, kind: str):
 
 @bp.get("/documents/<int:doc_id>/compare")
 def compare(doc_id: int):
-    def num(name: str) -> int | None:
-        v = request.args.get(name, "")
-        return int(v) if v.isdigit() else None
-    return render_template("compare.html", c=guard().compare(doc_id, num("a"), num("b")))
+    a, b = (parse_int(request.args.get(n) or None, n) for n in ("a", "b"))
+    return render_template("compare.html", c=guard().compare(doc_id, a, b))
 
 
 @bp.route("/upload", methods=["GET", "POST"])
