@@ -429,6 +429,14 @@ def _unavailable(exc: Exception) -> Unavailable:
                        f"({type(exc).__name__})")
 
 
+def refused_value(exc: Exception) -> InvalidInput:
+    """The database refused a value (out of range, malformed): the same request would fail
+    again, so it is bad input, not "unavailable, retry later"."""
+    return InvalidInput(f"数据库拒绝了请求中的某个值（超出范围或格式不对），未做任何修改。请检查输入。（{type(exc).__name__}）",
+                        f"The database refused a value of the request (out of range or malformed); nothing "
+                        f"was changed. Check the input. ({type(exc).__name__})")
+
+
 @contextmanager
 def write_connection(engine: sa.Engine, unavailable: Callable[[Exception], Unavailable] = _unavailable
                      ) -> Iterator[sa.Connection]:
@@ -439,6 +447,8 @@ def write_connection(engine: sa.Engine, unavailable: Callable[[Exception], Unava
             yield conn
     except sa.exc.IntegrityError:
         raise
+    except sa.exc.DataError as exc:
+        raise refused_value(exc) from exc
     except (OperationalError, DBAPIError) as exc:
         raise unavailable(exc) from exc
 
@@ -495,6 +505,8 @@ class SqlCatalog:
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, sa.exc.IntegrityError):
                 raise
+            if isinstance(exc, sa.exc.DataError):
+                raise refused_value(exc) from exc
             raise _unavailable(exc) from exc
         except OSError as exc:
             raise storage_error(exc) from exc
