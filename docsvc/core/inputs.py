@@ -30,6 +30,7 @@ _CC = "\\x00-\\x1f\\x7f-\\x9f"
 # Source"): not Cc, but never printed raw either.
 _BIDI = "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
 _TERMINAL_UNSAFE_RE = re.compile(f"[{_CC}{_BIDI}]")
+_JSON_UNSAFE_RE = re.compile(f"[\\x7f-\\x9f{_BIDI}]")  # json.dumps escapes C0 but not these
 
 
 def _controls_except(allowed: str) -> str:
@@ -103,4 +104,4 @@ def escape_controls(value: str, *, allowed: str = "") -> str:
 def json_escape_controls(text: str) -> str:
     """JSON text with C1 and bidi characters written as ``\\uXXXX`` (``json.dumps`` already
     escapes C0): the same data, safe on a terminal. Those characters only occur inside strings."""
-    return _TERMINAL_UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _JSON_UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
