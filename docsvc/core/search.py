@@ -30,6 +30,7 @@ from docsvc.errors import InvalidInput, Unavailable
 
 MAX_PER_PAGE = 100
 MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
+MAX_PAGE = MAX_RESULT_WINDOW // MAX_PER_PAGE  # so that any page with any per_page stays in the window
 MAX_FILTER_VALUES = 100
 SNIPPET_CHARS = 160
 _WS_RE = re.compile(r"\s+")
@@ -189,9 +190,9 @@ def parse_request(request: SearchRequest) -> tuple[q.Node | None, tuple[q.Expans
 
 
 def check_request(r: SearchRequest) -> None:
-    if r.page < 1 or not 1 <= r.per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"分页参数无效：page ≥ 1，per_page 为 1–{MAX_PER_PAGE}。",
-                           f"Invalid paging: page must be ≥ 1 and per_page 1–{MAX_PER_PAGE}.", field="page")
+    if not 1 <= r.page <= MAX_PAGE or not 1 <= r.per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"分页参数无效：page 为 1–{MAX_PAGE}，per_page 为 1–{MAX_PER_PAGE}。",
+                           f"Invalid paging: page must be 1–{MAX_PAGE} and per_page 1–{MAX_PER_PAGE}.", field="page")
     if r.page * r.per_page > MAX_RESULT_WINDOW:
         raise InvalidInput(f"只能翻到前 {MAX_RESULT_WINDOW} 条结果，请缩小搜索范围。",
                            f"Only the first {MAX_RESULT_WINDOW} results can be paged; narrow the search.",
@@ -462,7 +463,7 @@ def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PER_PAGE",
+    "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PAGE", "MAX_PER_PAGE",
     "MAX_RESULT_WINDOW", "METADATA_FIELDS", "SearchIndex", "SearchRequest", "SearchResult", "Snippet", "SortOrder",
     "check_metadata_changes", "check_request", "find_strings", "make_snippet", "rebuilding_elsewhere",
     "resolve_filters", "site_visible",

@@ -312,7 +312,8 @@ class ArchiveService:
     def list_documents(self, params: Mapping[str, Any], *,
                        site_projects: Collection[str] | None = None) -> DocumentPage:
         """``site_projects``: when given, on-site (9.2) documents only of these projects (access rules)."""
-        params = {k: v for k, v in params.items() if v not in (None, "")}
+        # An empty filter is no filter; an empty number is not a number.
+        params = {k: v for k, v in params.items() if v is not None and (v != "" or k in ("limit", "offset"))}
         known = set(FILTERABLE) | {"tag", "title", "review_due_before", "sort", "limit", "offset"}
         unknown = set(params) - known
         if unknown:

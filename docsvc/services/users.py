@@ -31,7 +31,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from docsvc.adapters import accounts as db
 from docsvc.adapters.catalog import SqlCatalog, write_connection
-from docsvc.core.inputs import escape_controls
+from docsvc.core.inputs import escape_controls, refuse_controls
 from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
 from docsvc.services import throttle
@@ -299,10 +299,9 @@ def check_password_policy(password: str) -> None:
 
 
 def _clean_text(value: Any, name: str, zh: str, limit: int) -> str:
-    text = str(value or "").strip()
-    if len(text) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise InvalidInput(f"{zh}无效：最多 {limit} 个字符，且不能包含控制字符。",
-                           f"Invalid {name}: at most {limit} characters, no control characters.", field=name)
+    text = refuse_controls(str(value or "").strip(), name, zh, allowed="")
+    if len(text) > limit:
+        raise InvalidInput(f"{zh}无效：最多 {limit} 个字符。", f"Invalid {name}: at most {limit} characters.", field=name)
     return text
 
 

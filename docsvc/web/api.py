@@ -41,6 +41,7 @@ bp = Blueprint("api", __name__)
 
 PUBLIC = {"api.health", "api.openapi_json"}
 LABEL_FIELDS = ("doc_type", "service_category", "project")  # what a review may correct
+FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 AUDIT_ACTIONS = {a.value for a in AuditAction} | {a.value for a in AccountAction}
 
 
@@ -69,6 +70,27 @@ def _arg(args, name: str) -> str | None:
 
 def _arg_int(args, name: str, **bounds: Any) -> int | None:
     return parse_int(_arg(args, name), name, **bounds)
+
+
+def _arg_date(args, name: str, zh_name: str) -> dt.date | None:
+    value = _arg(args, name)
+    return None if value is None else _date(value, name, zh_name)
+
+
+def _arg_flag(args, name: str) -> bool:
+    value = (_arg(args, name) or "false").strip().lower()
+    if value not in FLAGS:
+        raise InvalidInput(f"参数 {name} 应为 true 或 false。", f"{name} must be true or false.", field=name)
+    return FLAGS[value]
+
+
+def _date(value: Any, name: str, zh_name: str) -> dt.date | None:
+    """A date from a JSON body or query string: YYYY-MM-DD, or absent (None); never empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{zh_name}应为 YYYY-MM-DD 格式的日期。", f"{name} must be a date, YYYY-MM-DD.", field=name)
+    return parse_date(name, zh_name, value)
 
 
 def _int(value: Any, name: str) -> int | None:
@@ -135,8 +157,7 @@ def _audit_filter(args) -> AuditFilter:
                                details={"valid": sorted(AUDIT_ACTIONS)})
     return AuditFilter(actor=_arg(args, "actor") or None, actions=actions,
                        document_id=_arg_int(args, "document_id"),
-                       since=parse_date("since", "开始日期", _arg(args, "since")),
-                       until=parse_date("until", "结束日期", _arg(args, "until")))
+                       since=_arg_date(args, "since", "开始日期"), until=_arg_date(args, "until", "结束日期"))
 
 
 def version_json(v: Version, doc_id: int) -> dict[str, Any]:
@@ -196,14 +217,10 @@ def search_request(args, *, per_page: int = 20) -> SearchRequest:
             raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
                                f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
         filters.setdefault(key.strip(), []).append(value.strip())
-    return SearchRequest(query=_arg(args, "q") or "", filters=filters, all_versions=_flag(_arg(args, "all_versions")),
+    return SearchRequest(query=_arg(args, "q") or "", filters=filters, all_versions=_arg_flag(args, "all_versions"),
                          page=_arg_int(args, "page", default=1),
                          per_page=_arg_int(args, "per_page", default=per_page),
                          sort=_arg(args, "sort") or "relevance")
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def snippet_html(s: Snippet) -> Markup:
@@ -297,7 +314,7 @@ def health():
 
 @bp.get("/api/v1/openapi.json")
 def openapi_json():
-    return jsonify(openapi.spec())
+    return jsonify(openapi.spec(tuple(c.code for c in svc().vocab.doc_types)))
 
 
 @bp.get("/api/v1/health")
@@ -322,7 +339,7 @@ def me():
 # -- documents --------------------------------------------------------------------------------
 @bp.get("/api/v1/documents")
 def list_documents():
-    page = guard().list_documents(request.args.to_dict())
+    page = guard().list_documents({k: _arg(request.args, k) for k in request.args})
     return jsonify({"items": [d.to_dict() for d in page.items], "total": page.total,
                     "limit": page.limit, "offset": page.offset})
 
@@ -632,8 +649,8 @@ def audit_export():
     if not isinstance(body, dict):
         raise InvalidInput("请求体必须是 JSON 对象。", "The request body must be a JSON object.")
     scope = BundleScope(document_id=_int(body.get("document_id"), "document_id"),
-                        since=parse_date("since", "开始日期", body.get("since")),
-                        until=parse_date("until", "结束日期", body.get("until")))
+                        since=_date(body.get("since"), "since", "开始日期"),
+                        until=_date(body.get("until"), "until", "结束日期"))
     return send_bundle(guard(), scope)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Request
+from werkzeug.exceptions import NotFound
 from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter, Map
 
@@ -21,12 +22,21 @@ from docsvc.errors import InvalidInput
 
 
 class CatalogKey(IntegerConverter):
-    """An unsigned decimal integer from 1 to MAX_ID (what an INTEGER column can hold)."""
+    """An unsigned decimal integer from 1 to MAX_ID (what an INTEGER column can hold); any other
+    number is "no such URL" (404) whatever the method. (With min/max a number out of range only
+    fails this rule, and Werkzeug answers 405 when a rule for another method matched the path.)"""
+
+    regex = "[0-9]+"  # not \d, which matches the digits of every script
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("min", 1)
-        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+        self.min, self.max = 1, MAX_ID
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not self.min <= number <= self.max:
+            raise NotFound()
+        return number
 
 
 class _FormParser(FormDataParser):
