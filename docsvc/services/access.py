@@ -586,7 +586,9 @@ class Guard:
         _page_bounds(limit, offset)
         if f.actor:
             refuse_controls(f.actor, "actor", "操作人")  # PostgreSQL cannot even compare a NUL
-        # A filter whose end is before its start matches nothing (an empty page), like any other.
+        if f.since and f.until and f.until < f.since:
+            raise InvalidInput("结束日期不能早于开始日期。", "The end date cannot be before the start date.",
+                               field="until")
         with self.svc.catalog.engine.connect() as conn:
             entries, total = reports.audit_page(conn, f, limit=limit, offset=offset)
         return AuditPage(entries, total, limit, offset)

@@ -309,7 +309,7 @@ def _paths() -> dict[str, Any]:
                      {"name": "action", "in": "query", "required": False, "style": "form", "explode": True,
                       "description": "repeatable (any of them)", "schema": {"type": "array", "items": {"enum": actions}}},
                      _q("document_id", "document id", KEY), _q("since", "YYYY-MM-DD (inclusive)", DATE),
-                     _q("until", "YYYY-MM-DD (inclusive); before since matches nothing", DATE),
+                     _q("until", "YYYY-MM-DD (inclusive), not before since", DATE),
                      _q("limit", f"1-{MAX_AUDIT_PAGE}, default 50", {"type": "integer", "minimum": 1,
                                                                    "maximum": MAX_AUDIT_PAGE}),
                      _q("offset", "default 0", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET})]
