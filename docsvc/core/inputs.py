@@ -68,7 +68,7 @@ def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, defaul
         number = int(value)
     if number is None or not low <= number <= high:
         raise InvalidInput(f"参数 {name} 必须是 {low} 到 {high} 之间的整数。",
-                           f"{name} must be an integer between {low} and {high}.", field=name)
+                           f"{name} must be an integer from {low} to {high}.", field=name)
     return number
 
 
