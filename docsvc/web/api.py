@@ -381,7 +381,7 @@ def suggest_labels():
 
 @bp.get("/api/v1/labels/review")
 def review_labels():
-    items = guard().review_list(all_pending=request.args.get("all") in ("1", "true"))
+    items = guard().review_list(all_pending=_arg_flag(request.args, "all"))
     return jsonify({"items": [i.to_dict() for i in items]})
 
 

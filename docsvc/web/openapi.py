@@ -354,11 +354,12 @@ def _paths() -> dict[str, Any]:
                                     "that drove it; nothing is archived.",
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["file"],
-                         "properties": {"file": UPLOAD_FIELDS["file"], "title": {"type": "string"}}}}}},
+                         "properties": {"file": UPLOAD_FILE, "title": {"type": "string"}}}}}},
                      "responses": {"200": _json(_ref("Suggestion"), "the suggestion"), **_errors(*WRITE)}}},
         "/api/v1/labels/review": {
             "get": {"operationId": "reviewLabels", "summary": "The review list of suggested labels / 待复核分类",
-                    "parameters": [_q("all", "1: every pending suggestion, not only the low-confidence ones")],
+                    "parameters": [_q("all", "true: every pending suggestion, not only the low-confidence ones",
+                                      {"type": "boolean"})],
                     "responses": {"200": _json({"type": "object"}, "items"), **_errors(401, 403)}}},
         "/api/v1/documents/{doc_id}/labels": {
             "parameters": [DOC_ID],
@@ -366,8 +367,9 @@ def _paths() -> dict[str, Any]:
                      "description": "An empty object accepts; doc_type, service_category or project correct. "
                                     "Either teaches the classifier.",
                      "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                         "type": "object", "properties": {k: METADATA_PROPS[k] for k in
-                                                          ("doc_type", "service_category", "project")}}}}},
+                         "type": "object", "additionalProperties": False,
+                         "properties": {k: _nullable(METADATA_PROPS[k]) for k in
+                                        ("doc_type", "service_category", "project")}}}}},
                      "responses": {"200": _json(_ref("Document"), "confirmed"), **_errors(400, 401, 403, 404, 409)}}},
         "/api/v1/documents/{doc_id}": {
             "parameters": [DOC_ID],
@@ -565,9 +567,10 @@ def _paths() -> dict[str, Any]:
                                 "(manager, admin): inventory, audit (since/until, default the last 30 days), "
                                 "reviews (SLAs and plans due by until, default in 30 days; spec 8.1.3)",
                      "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                         "type": "object", "properties": {
-                             "since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
-                             "service_category": {"type": "string", "description": "filed under (default 4.2)"},
+                         "type": "object", "additionalProperties": False, "properties": {
+                             "since": {**DATE, "type": ["string", "null"]}, "until": {**DATE, "type": ["string", "null"]},
+                             "service_category": {"type": ["string", "null"], "description": "filed under (default 4.2)",
+                                                  "enum": [m.value for m in ServiceCategory] + ["", None]},
                              "pdf": {"type": "boolean", "default": False}, "pdfa": {"type": "boolean", "default": False}}}}}},
                      "responses": {"201": _json(_ref("Generated"), "archived"),
                                    "400": _json(_ref("Error"), "Invalid dates, kind or category"),
@@ -617,6 +620,14 @@ def spec(doc_types: tuple[str, ...] = tuple(c.code for c in BUILTIN_DOC_TYPES)) 
     doc["components"]["schemas"]["Metadata"]["properties"]["doc_type"] = {"type": "string", "enum": types}
     form = doc["paths"]["/api/v1/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     form["properties"]["doc_type"] = {"type": "string", "enum": types}
+    labels = doc["paths"]["/api/v1/documents/{doc_id}/labels"]["post"]["requestBody"]["content"]
+    labels["application/json"]["schema"]["properties"]["doc_type"] = {"type": ["string", "null"], "enum": [*types, "", None]}
+    for item in doc["paths"].values():  # any parameter may be malformed, or given twice
+        for method, op in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                op["responses"].setdefault("400", _json(_ref("Error"), "Invalid input / 输入无效"))
+    listing = doc["paths"]["/api/v1/documents"]["get"]["parameters"]
+    next(p for p in listing if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
     return doc
 
 

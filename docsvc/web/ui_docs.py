@@ -238,16 +238,14 @@ def review():
     gd = guard()
     all_pending = request.values.get("all") == "1"
     if request.method == "POST":
-        doc_id = request.form.get("document_id", "")
-        if not doc_id.isdigit():
-            raise InvalidInput("缺少文档编号。", "The document id is missing.", field="document_id")
+        doc_id = parse_int(request.form.get("document_id", ""), "document_id")
         changes = {}
         if request.form.get("action") == "correct":
-            doc = gd.document(int(doc_id))
+            doc = gd.document(doc_id)
             current = doc.metadata.to_dict()
             changes = {k: request.form[k] for k in ("doc_type", "service_category", "project")
                        if k in request.form and request.form[k] != (current.get(k) or "")}
-        doc = gd.confirm_labels(int(doc_id), changes)
+        doc = gd.confirm_labels(doc_id, changes)
         title = doc.metadata.title
         flash(pick(InvalidInput(f"已{'更正' if changes else '确认'}“{title}”的分类。",
                                 f"Labels of “{title}” {'corrected' if changes else 'accepted'}.")), "ok")
