@@ -11,7 +11,8 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, pad, pass_ctx, read_file, shown, write_output,
+    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, pad, pass_ctx, read_file, shown,
+    write_output,
 )
 from docsvc.cli.classify import label_line
 from docsvc.cli.search import hit_dict

@@ -9,7 +9,8 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    Context, cli, echo, emit_json, force_option, handled, json_option, output_paths, pass_ctx, refuse_existing, write_version_files,
+    Context, cli, echo, emit_json, force_option, handled, json_option, output_paths, pass_ctx, refuse_existing,
+    write_version_files,
 )
 from docsvc.core.filenames import document_filename
 from docsvc.services.reports import ReportKind, ReportRequest

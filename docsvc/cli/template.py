@@ -12,7 +12,8 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, output_paths, pass_ctx, read_file, refuse_existing, write_version_files,
+    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, output_paths, pass_ctx, read_file,
+    refuse_existing, write_version_files,
 )
 from docsvc.core.filenames import document_filename
 from docsvc.core.tabular import read_rows
