@@ -161,16 +161,16 @@ def watch(ctx: Context, folder: str | None, interval: float, once: bool) -> None
     if not path:
         raise click.UsageError("请用 --folder 或 DOCSVC_INTAKE_DIR 指定收件文件夹 / give --folder or DOCSVC_INTAKE_DIR.")
     intake = IntakeFolder(Path(path), ctx.svc.importer, settle_s=interval)
-    click.echo(f"监视 watching {intake.folder}（done/、error/）", err=True)
+    echo(f"监视 watching {intake.folder}（done/、error/）", err=True)
     while True:
         report = intake.scan()
         for item in report.archived:
-            click.echo(f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
-                       f"{'（待复核 to review）' if item.needs_review else ''}")
+            echo(f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
+                 f"{'（待复核 to review）' if item.needs_review else ''}")
         for item in report.duplicates:
-            click.echo(f"重复 duplicate  {Path(item.path).name} = 文档 {item.document_id}")
+            echo(f"重复 duplicate  {Path(item.path).name} = 文档 {item.document_id}")
         for item in report.failed:
-            click.echo(f"失败 failed  {Path(item.path).name}: {item.error['message']} / {item.error['message_en']}")
+            echo(f"失败 failed  {Path(item.path).name}: {item.error['message']} / {item.error['message_en']}")
         if once and not report.waiting and not intake.candidates():
             return
         time.sleep(interval)
