@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import json
 import tempfile
 from typing import Any, Mapping
@@ -78,7 +79,8 @@ def _arg_date(args, name: str, zh_name: str) -> dt.date | None:
 
 
 def _arg_flag(args, name: str) -> bool:
-    value = (_arg(args, name) or "false").strip().lower()
+    value = _arg(args, name)
+    value = "false" if value is None else value.strip().lower()
     if value not in FLAGS:
         raise InvalidInput(f"参数 {name} 应为 true 或 false。", f"{name} must be true or false.", field=name)
     return FLAGS[value]
@@ -231,7 +233,8 @@ def snippet_html(s: Snippet) -> Markup:
 
 def hit_json(h: Hit) -> dict[str, Any]:
     return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
-            "original_filename": h.original_filename, "score": round(h.score, 4),
+            "original_filename": h.original_filename,
+            "score": round(h.score, 4) if math.isfinite(h.score) else None,  # JSON has no NaN
             "snippet": str(snippet_html(h.snippet)), "snippet_text": h.snippet.text,
             "highlights": [list(m) for m in h.snippet.marks],
             "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,

@@ -72,6 +72,7 @@ REASON = {"type": "string", "maxLength": MAX_REASON, "pattern": no_controls_patt
 OPTIONAL_REASON = {**REASON, "type": ["string", "null"]}  # in JSON, null is no reason
 REQUIRED_REASON = {**REASON, "pattern": f"^{_REASON_ALLOWED}*{_SOLID}{_REASON_ALLOWED}*$"}
 DATE = {"type": "string", "format": "date"}
+FLAG = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}  # as a form sends it
 NAME = {"type": "string", "maxLength": 200, "pattern": no_controls_pattern()}
 PROJECTS = {"type": "array", "items": {"type": "string", "maxLength": 500, "pattern": no_controls_pattern()}}
 _TEXT_FILTERS = "|".join(k for k in FILTER_FIELDS if k not in ("year", "document_id"))
@@ -219,7 +220,8 @@ SCHEMAS: dict[str, Any] = {
 SCHEMAS.update({
     "Hit": {"type": "object", "properties": {
         "document_id": {"type": "integer"}, "version": {"type": "integer"}, "version_id": {"type": "integer"},
-        "title": {"type": "string"}, "original_filename": {"type": "string"}, "score": {"type": "number"},
+        "title": {"type": "string"}, "original_filename": {"type": "string"},
+        "score": {"type": ["number", "null"], "description": "null where the engine gives none"},
         "snippet": {"type": "string", "description": "HTML-safe excerpt: text escaped, matches wrapped in <mark>"},
         "snippet_text": {"type": "string", "description": "the same excerpt as plain text"},
         "highlights": {"type": "array", "description": "[start, end) character spans of snippet_text that matched",
@@ -300,7 +302,7 @@ def _paths() -> dict[str, Any]:
             ("service_scope", "support | provision | delivery", ServiceScope),
             ("pdca_phase", "plan | do | check | act", PdcaPhase),
             ("status", "draft | effective | superseded | archived", DocStatus))] + [
-        _q("review_due_before", "YYYY-MM-DD", DATE),
+        _q("review_due_before", "YYYY-MM-DD", {"anyOf": [DATE, {"const": ""}]}),
         _q("sort", "prefix - for descending", {"type": "string", "enum": [p + s for s in SORTABLE for p in ("", "-")]}),
         _q("limit", f"1-{MAX_LIST_PAGE}, default 50", {"type": "integer", "minimum": 1, "maximum": MAX_LIST_PAGE}),
         _q("offset", "default 0", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET})]
@@ -359,7 +361,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/labels/review": {
             "get": {"operationId": "reviewLabels", "summary": "The review list of suggested labels / 待复核分类",
                     "parameters": [_q("all", "true: every pending suggestion, not only the low-confidence ones",
-                                      {"type": "boolean"})],
+                                      FLAG)],
                     "responses": {"200": _json({"type": "object"}, "items"), **_errors(401, 403)}}},
         "/api/v1/documents/{doc_id}/labels": {
             "parameters": [DOC_ID],
@@ -493,7 +495,7 @@ def _paths() -> dict[str, Any]:
                 _q("per_page", f"1-{MAX_PER_PAGE}, default 20",
                    {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}),
                 _q("sort", "relevance (default) or date (newest first)", {"type": "string", "enum": ["relevance", "date"]}),
-                _q("all_versions", "1 to search every version, not only the latest", {"type": "boolean"})],
+                _q("all_versions", "1 to search every version, not only the latest", FLAG)],
             "responses": {"200": _json(_ref("SearchResult"), "hits, total and facets"),
                           "400": _json(_ref("Error"), "Malformed query or parameters / 查询语句或参数有误"),
                           **_errors(401),
