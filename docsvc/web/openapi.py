@@ -570,7 +570,8 @@ def _paths() -> dict[str, Any]:
                                 "reviews (SLAs and plans due by until, default in 30 days; spec 8.1.3)",
                      "requestBody": {"required": False, "content": {"application/json": {"schema": {
                          "type": "object", "additionalProperties": False, "properties": {
-                             "since": {**DATE, "type": ["string", "null"]}, "until": {**DATE, "type": ["string", "null"]},
+                             "since": {"anyOf": [DATE, {"enum": ["", None]}]},
+                             "until": {"anyOf": [DATE, {"enum": ["", None]}]},
                              "service_category": {"type": ["string", "null"], "description": "filed under (default 4.2)",
                                                   "enum": [m.value for m in ServiceCategory] + ["", None]},
                              "pdf": {"type": "boolean", "default": False}, "pdfa": {"type": "boolean", "default": False}}}}}},
