@@ -282,7 +282,7 @@ def request_body_limit(settings: Mapping[str, Any]) -> int:
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    from docsvc.web import api, errors
+    from docsvc.web import api, errors, inputs
 
     svc = open_docsvc(config)
     app = Flask(__name__)
@@ -302,6 +302,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["docsvc"] = svc
     errors.register(app)
+    inputs.register(app)  # bounded <int:…> URL parts and form checks, before any route exists
     app.register_blueprint(api.bp)
     from docsvc.web import setup
     setup.init_web(app)  # sessions, CSRF, Babel, security headers, the UI and REST API blueprints

@@ -36,7 +36,7 @@ from docsvc.core.model import (
     DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
     VersionSource, iso, utcnow,
 )
-from docsvc.errors import Corrupted, Unavailable
+from docsvc.errors import Corrupted, InvalidInput, Unavailable
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:
@@ -66,8 +66,24 @@ def make_engine(url: str) -> sa.Engine:
         def _on_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    sa.event.listen(engine, "before_cursor_execute", _refuse_nul, retval=True)
+    return engine
+
+
+def _refuse_nul(conn, cursor, statement, parameters, context, executemany):
+    """No text with a NUL reaches the database: PostgreSQL cannot store or even compare one (its
+    error would come back as a 500, or as "unavailable, retry later"), and SQLite must answer the
+    same. The faces refuse such input with a precise message first; this is the net under them."""
+    rows = parameters if executemany else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, Mapping) else row or ()
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise InvalidInput("输入中含有 NUL 字符（U+0000），无法保存或查找，未做任何修改。请删除该字符后重试。",
+                               "The input contains a NUL character (U+0000), which cannot be stored or "
+                               "looked up; nothing was changed. Remove it and try again.")
+    return statement, parameters
 
 
 def _alembic_config(conn: sa.Connection) -> Config:
@@ -415,6 +431,14 @@ def _unavailable(exc: Exception) -> Unavailable:
                        f"({type(exc).__name__})")
 
 
+def refused_value(exc: Exception) -> InvalidInput:
+    """The database refused a value (out of range, malformed): the same request would fail
+    again, so it is bad input, not "unavailable, retry later"."""
+    return InvalidInput(f"数据库拒绝了请求中的某个值（超出范围或格式不对），未做任何修改。请检查输入。（{type(exc).__name__}）",
+                        f"The database refused a value of the request (out of range or malformed); nothing "
+                        f"was changed. Check the input. ({type(exc).__name__})")
+
+
 @contextmanager
 def write_connection(engine: sa.Engine, unavailable: Callable[[Exception], Unavailable] = _unavailable
                      ) -> Iterator[sa.Connection]:
@@ -425,6 +449,8 @@ def write_connection(engine: sa.Engine, unavailable: Callable[[Exception], Unava
             yield conn
     except sa.exc.IntegrityError:
         raise
+    except sa.exc.DataError as exc:
+        raise refused_value(exc) from exc
     except (OperationalError, DBAPIError) as exc:
         raise unavailable(exc) from exc
 
@@ -481,6 +507,8 @@ class SqlCatalog:
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, sa.exc.IntegrityError):
                 raise
+            if isinstance(exc, sa.exc.DataError):
+                raise refused_value(exc) from exc
             raise _unavailable(exc) from exc
         except OSError as exc:
             raise storage_error(exc) from exc

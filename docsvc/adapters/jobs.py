@@ -33,9 +33,9 @@ from typing import Any, Collection, ContextManager, Iterator, Mapping
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
-from docsvc.adapters.catalog import write_connection
+from docsvc.adapters.catalog import refused_value, write_connection
 from docsvc.adapters.tables import jobs, nodes, schedules
 from docsvc.core.model import iso
 from docsvc.errors import Conflict, Unavailable
@@ -204,6 +204,8 @@ class JobStore:
         try:
             with self.engine.connect() as conn:
                 yield conn
+        except DataError as exc:
+            raise refused_value(exc) from exc
         except (OperationalError, DBAPIError) as exc:
             raise _unavailable(exc) from exc
 

@@ -21,6 +21,7 @@ import click
 from docsvc import errors, logs
 from docsvc import settings as settings_mod
 from docsvc.app import Docsvc, create_app, default_actor
+from docsvc.core.inputs import escape_controls, json_escape_controls, parse_int
 from docsvc.core.model import Version
 
 EXIT_PROBLEMS, EXIT_INPUT, EXIT_STORAGE = 1, 2, 3
@@ -33,11 +34,11 @@ def _exit_code(exc: errors.DocsvcError) -> int:
 
 
 def fail(exc: errors.DocsvcError) -> None:
-    click.echo(f"错误：{exc.zh}", err=True)
-    click.echo(f"Error: {exc.en}", err=True)
+    echo(f"错误：{exc.zh}", err=True)
+    echo(f"Error: {exc.en}", err=True)
     details = exc.details.get("errors") if exc.details else None
     for item in details or []:
-        click.echo(f"  - {item.get('field', '')}: {item.get('zh', '')} / {item.get('en', '')}", err=True)
+        echo(f"  - {item.get('field', '')}: {item.get('zh', '')} / {item.get('en', '')}", err=True)
     sys.exit(_exit_code(exc))
 
 
@@ -57,8 +58,28 @@ def pad(text: str, width: int) -> str:
     return text + " " * max(width - used, 1)
 
 
+def echo(message: Any = "", *, err: bool = False) -> None:
+    """Print a line for a person. What it shows may come from anyone (a title, a change reason,
+    a name tried at sign-in): control and bidi characters appear escaped (``\\x1b``), so none
+    reaches the terminal as an escape sequence; the line's own breaks and tabs are kept. Values
+    that may hold a line break of their own go through :func:`shown` first."""
+    click.echo(escape_controls(str(message), allowed="\n\t"), err=err)
+
+
+def shown(value: Any) -> str:
+    """A value inside a line: every control character escaped, line breaks included, so that a
+    value cannot start a line of its own (a fake audit entry, say)."""
+    return escape_controls(str(value))
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """JSON for scripts: the same data, with nothing a terminal would act on (json.dumps escapes
+    C0 itself; C1 and bidi characters are escaped here)."""
+    return json_escape_controls(json.dumps(value, ensure_ascii=False, default=str, **options))
+
+
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    click.echo(json_text(value, indent=2))
 
 
 def read_file(path: str, *, limit: int | None = None) -> bytes:
@@ -168,11 +189,24 @@ class Context:
         succeeded, so an index failure is a warning: the change stays queued."""
         report = self.svc.index.sync()
         if report.error:
-            click.echo(f"提示：搜索索引暂未更新（{report.pending} 项待处理），稍后 docsvc index sync 会补上。"
-                       f"\nNote: the search index is not updated yet ({report.pending} pending): {report.error}",
-                       err=True)
+            echo(f"提示：搜索索引暂未更新（{report.pending} 项待处理），稍后 docsvc index sync 会补上。"
+                 f"\nNote: the search index is not updated yet ({report.pending} pending): {report.error}",
+                 err=True)
 
 
+class CatalogKey(click.ParamType):
+    """An id or version number: 1 to MAX_ID (what the catalog's INTEGER columns hold)."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return parse_int(value, param.name if param else "id", from_text=not isinstance(value, int))
+        except errors.InvalidInput as exc:
+            self.fail(f"{exc.zh} / {exc.en}", param, ctx)
+
+
+KEY = CatalogKey()
 pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON / print JSON for scripts.")
 

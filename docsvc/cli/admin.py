@@ -11,7 +11,7 @@ import click
 from docsvc import errors
 from docsvc import settings as settings_mod
 from docsvc.web import serving
-from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.cli import EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, pass_ctx
 
 @cli.command()
 @json_option
@@ -28,14 +28,14 @@ def init(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json({**info, "initial_admin": {"username": "admin", "password": password} if password else None})
         return
-    click.echo("docsvc 已就绪 / ready")
+    echo("docsvc 已就绪 / ready")
     if password:
-        click.echo("已创建初始管理员账户 / initial administrator account created:\n"
-                   f"  用户名 username: admin\n  密码 password:   {password}\n"
-                   "  此密码只显示这一次，登录后请修改。/ Shown only this once; change it after signing in.")
-    click.echo(f"  归档目录 archive: {info['archive_dir']}")
-    click.echo(f"  索引目录 index:   {info['index_dir']}")
-    click.echo(f"  数据库 database:  {info['database']}（结构版本 schema {current}）")
+        echo("已创建初始管理员账户 / initial administrator account created:\n"
+             f"  用户名 username: admin\n  密码 password:   {password}\n"
+             "  此密码只显示这一次，登录后请修改。/ Shown only this once; change it after signing in.")
+    echo(f"  归档目录 archive: {info['archive_dir']}")
+    echo(f"  索引目录 index:   {info['index_dir']}")
+    echo(f"  数据库 database:  {info['database']}（结构版本 schema {current}）")
 
 
 def _safe_url(url: str) -> str:
@@ -58,12 +58,12 @@ def check(ctx: Context, as_json: bool) -> None:
         with click.progressbar(length=max(total, 1), label="校验文件 verifying blobs", file=sys.stderr) as bar:
             report = svc.check(progress=bar.update)
         s = report.stats
-        click.echo(f"文档 {s['documents']} 份，版本 {s['versions']} 个，文件 {s['blobs']} 个（已校验 {s['blobs_verified']}），"
-                   f"审计记录 {s['audit_entries']} 条。")
+        echo(f"文档 {s['documents']} 份，版本 {s['versions']} 个，文件 {s['blobs']} 个（已校验 {s['blobs_verified']}），"
+             f"审计记录 {s['audit_entries']} 条。")
         for p in report.problems:
             tag = "错误 ERROR" if p.is_error else "警告 WARN"
-            click.echo(f"[{tag}] {p.zh}\n        {p.en}")
-        click.echo("检查通过 / all checks passed" if report.ok else "发现问题 / problems found")
+            echo(f"[{tag}] {p.zh}\n        {p.en}")
+        echo("检查通过 / all checks passed" if report.ok else "发现问题 / problems found")
     if not report.ok:
         sys.exit(EXIT_PROBLEMS)
 
@@ -79,7 +79,7 @@ def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
     if as_json:
         emit_json({"removed": removed})
     else:
-        click.echo(f"已清理 {len(removed)} 个文件 / removed {len(removed)} file(s).")
+        echo(f"已清理 {len(removed)} 个文件 / removed {len(removed)} file(s).")
 
 
 @cli.command()
@@ -100,8 +100,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     workers = workers or conf["WORKERS"] or os.cpu_count() or 1
 
     def ready(bound: int) -> None:
-        click.echo(f"docsvc 正在 http://{host}:{bound}/ 提供服务（{workers} 个进程，Ctrl+C 停止）/ "
-                   f"serving on http://{host}:{bound}/ ({workers} process(es))")
+        echo(f"docsvc 正在 http://{host}:{bound}/ 提供服务（{workers} 个进程，Ctrl+C 停止）/ "
+             f"serving on http://{host}:{bound}/ ({workers} process(es))")
 
     serving.serve(host=host, port=port, workers=workers, threads=conf["THREADS"], on_ready=ready)
 
@@ -113,13 +113,13 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
 def settings_cmd(markdown: bool, as_json: bool) -> None:
     """列出全部设置及其当前值 / list settings and their current values."""
     if markdown:
-        click.echo(settings_mod.markdown_table())
+        echo(settings_mod.markdown_table())
         return
     values = settings_mod.redacted(settings_mod.load())
     if as_json:
         emit_json({s.env: values[s.name] for s in settings_mod.SETTINGS})
         return
     for s in settings_mod.SETTINGS:
-        click.echo(f"{s.env} = {values[s.name]}\n    {s.help_zh}")
+        echo(f"{s.env} = {values[s.name]}\n    {s.help_zh}")
 
 

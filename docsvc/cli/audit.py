@@ -10,7 +10,9 @@ import sys
 import click
 
 from docsvc import errors
-from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.cli import (
+    EXIT_PROBLEMS, KEY, Context, cli, echo, emit_json, handled, json_option, json_text, pass_ctx, shown,
+)
 from docsvc.cli.doc import summary
 from docsvc.core.checkpoints import key_id, new_key_pem
 from docsvc.core.model import AuditAction, parse_date
@@ -31,14 +33,14 @@ def audit_verify(ctx: Context, as_json: bool) -> None:
         emit_json(result.to_dict())
     else:
         if result.ok:
-            click.echo(f"审计链完整：共 {result.checked} 条记录 / OK: {result.checked} entries verified.")
+            echo(f"审计链完整：共 {result.checked} 条记录 / OK: {result.checked} entries verified.")
         else:
-            click.echo("审计链异常 / Audit chain BROKEN:")
+            echo("审计链异常 / Audit chain BROKEN:")
             for p in result.problems:
-                click.echo(f"  #{p.seq if p.seq is not None else '-'}  {p.zh}\n          {p.en}")
+                echo(f"  #{p.seq if p.seq is not None else '-'}  {p.zh}\n          {p.en}")
             if result.more_problems:
-                click.echo(f"  …另有 {result.more_problems} 处 / {result.more_problems} more")
-        click.echo(_anchor_line(result.anchor))
+                echo(f"  …另有 {result.more_problems} 处 / {result.more_problems} more")
+        echo(_anchor_line(result.anchor))
     if not result.ok:
         sys.exit(EXIT_PROBLEMS)
 
@@ -70,11 +72,11 @@ def audit_checkpoint(ctx: Context, as_json: bool) -> None:
         emit_json({"written": cp is not None, "location": location,
                    **({"name": cp.name, **cp.to_dict()} if cp else {})})
     elif cp is None:
-        click.echo("链头自最新检查点以来没有变化，未写入新检查点。/ The head has not moved since the latest checkpoint; "
-                   "nothing written.")
+        echo("链头自最新检查点以来没有变化，未写入新检查点。/ The head has not moved since the latest checkpoint; "
+             "nothing written.")
     else:
-        click.echo(f"已签署检查点：第 {cp.seq} 条，哈希 {cp.hash}\n  {location}/{cp.name}\n"
-                   f"Checkpoint signed at entry {cp.seq}.")
+        echo(f"已签署检查点：第 {cp.seq} 条，哈希 {cp.hash}\n  {location}/{cp.name}\n"
+             f"Checkpoint signed at entry {cp.seq}.")
 
 
 @audit.command("keygen")
@@ -98,13 +100,13 @@ def audit_keygen(ctx: Context, path: str, as_json: bool) -> None:
     if as_json:
         emit_json({"path": path, "public_key": public_key, "key_id": key_id(public_key)})
         return
-    click.echo(f"已生成签名密钥 {path}（公钥 {public_key}，指纹 {key_id(public_key)}）。\n"
-               f"请设置 DOCSVC_AUDIT_KEY_FILE={path}，并把公钥交给审计员以便核对审计包。\n"
-               f"Key written to {path}. Set DOCSVC_AUDIT_KEY_FILE to it and give auditors the public key above.")
+    echo(f"已生成签名密钥 {path}（公钥 {public_key}，指纹 {key_id(public_key)}）。\n"
+         f"请设置 DOCSVC_AUDIT_KEY_FILE={path}，并把公钥交给审计员以便核对审计包。\n"
+         f"Key written to {path}. Set DOCSVC_AUDIT_KEY_FILE to it and give auditors the public key above.")
 
 
 @audit.command("log")
-@click.option("--doc", "document_id", type=int, default=None, help="只看某文档 / one document")
+@click.option("--doc", "document_id", type=KEY, default=None, help="只看某文档 / one document")
 @click.option("--since", default=None, help="起始日期 YYYY-MM-DD（UTC）/ since date")
 @click.option("--action", "actions", multiple=True, help="事件类型，可重复 / action (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -123,23 +125,25 @@ def audit_log(ctx: Context, document_id: int | None, since: str | None, actions:
                                       f"Unknown action '{a}'. Valid: {', '.join(sorted(valid))}", field="action")
     entries = ctx.svc.catalog.audit_entries(document_id=document_id, since=since_ts, actions=actions)
     if fmt == "json":
-        click.echo("[")
+        echo("[")
         first = True
         for e in entries:
-            click.echo(("" if first else ",") + json.dumps(e.to_dict(), ensure_ascii=False))
+            click.echo(("" if first else ",") + json_text(e.to_dict()))
             first = False
-        click.echo("]")
+        echo("]")
     elif fmt == "csv":
         writer = csv.writer(sys.stdout)
+        # Into a file the cells are the exact values; onto a terminal, shown escaped.
+        cell = shown if sys.stdout.isatty() else str
         writer.writerow(["seq", "ts", "actor", "action", "document_id", "version", "details", "prev_hash", "hash"])
         for e in entries:
-            writer.writerow([e.seq, e.ts, e.actor, e.action, e.document_id or "", e.version or "",
-                             json.dumps(e.details, ensure_ascii=False, sort_keys=True), e.prev_hash, e.hash])
+            writer.writerow([cell(x) for x in (e.seq, e.ts, e.actor, e.action, e.document_id or "", e.version or "",
+                             json.dumps(e.details, ensure_ascii=False, sort_keys=True), e.prev_hash, e.hash)])
     else:
         for e in entries:
             label = AuditAction(e.action).zh if e.action in valid else e.action
-            click.echo(f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {e.actor:<16} {label:<8} "
-                       f"{'doc ' + str(e.document_id) if e.document_id else ''}{f' v{e.version}' if e.version else ''}"
-                       f"  {summary(e.details)}")
+            echo(f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {shown(e.actor):<16} {label:<8} "
+                 f"{'doc ' + str(e.document_id) if e.document_id else ''}{f' v{e.version}' if e.version else ''}"
+                 f"  {summary(e.details)}")
 
 

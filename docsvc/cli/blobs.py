@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.cli import EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, pass_ctx
 
 
 @cli.group()
@@ -32,12 +32,12 @@ def migrate(ctx: Context, to_url: str, as_json: bool) -> None:
         total = len(svc.catalog.referenced_hashes())
         with click.progressbar(length=max(total, 1), label="复制文件 copying blobs", file=sys.stderr) as bar:
             report = svc.migrate_blobs(to_url, progress=bar.update)
-        click.echo(f"已复制 {report.copied} 个文件，目标中已有 {report.present} 个。/ "
-                   f"copied {report.copied}, already present {report.present}.")
+        echo(f"已复制 {report.copied} 个文件，目标中已有 {report.present} 个。/ "
+             f"copied {report.copied}, already present {report.present}.")
         for p in report.problems:
-            click.echo(f"[错误 ERROR] {p.zh}\n        {p.en}")
+            echo(f"[错误 ERROR] {p.zh}\n        {p.en}")
         if report.ok:
-            click.echo(f"完成。请设置 DOCSVC_BLOB_URL={to_url} 并重启服务。/ Done: set DOCSVC_BLOB_URL={to_url} "
-                       "and restart.")
+            echo(f"完成。请设置 DOCSVC_BLOB_URL={to_url} 并重启服务。/ Done: set DOCSVC_BLOB_URL={to_url} "
+                 "and restart.")
     if not report.ok:
         sys.exit(EXIT_PROBLEMS)

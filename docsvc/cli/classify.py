@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 
-from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.cli import KEY, Context, cli, echo, emit_json, handled, json_option, pass_ctx
 from docsvc.core.model import ServiceCategory
 from docsvc.services.bulk import ImportStatus, find_files
 from docsvc.services.intake import IntakeFolder
@@ -58,18 +58,18 @@ def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> Non
     else:
         for item in report.items:
             if item.status is ImportStatus.FAILED:
-                click.echo(f"失败 failed  {item.path}: {item.error['message']} / {item.error['message_en']}")
+                echo(f"失败 failed  {item.path}: {item.error['message']} / {item.error['message_en']}")
             elif item.status is ImportStatus.DUPLICATE:
-                click.echo(f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}")
+                echo(f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}")
         review = sum(1 for i in report.items if i.needs_review)
-        click.echo(f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
-                   f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。")
+        echo(f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
+             f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。")
     if report.count(ImportStatus.FAILED):
         sys.exit(1)
 
 
 @cli.command()
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @json_option
 @pass_ctx
 @handled
@@ -79,12 +79,12 @@ def classify(ctx: Context, doc_id: int, as_json: bool) -> None:
     if as_json:
         emit_json(suggestion)
         return
-    click.echo(label_line("文档类型", suggestion["doc_type"]))
-    click.echo(label_line("服务类别", suggestion["service_category"]))
+    echo(label_line("文档类型", suggestion["doc_type"]))
+    echo(label_line("服务类别", suggestion["service_category"]))
     if suggestion["project"]:
-        click.echo(f"项目: {suggestion['project']}")
+        echo(f"项目: {suggestion['project']}")
     if suggestion["needs_review"]:
-        click.echo("置信度较低，建议人工确认 / low confidence: please review")
+        echo("置信度较低，建议人工确认 / low confidence: please review")
 
 
 @cli.group()
@@ -105,13 +105,13 @@ def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
         return
     for i in items:
         d = i.to_dict()
-        click.echo(f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
-                   f"  {label_line('服务类别', d['service_category'])}")
-    click.echo(f"共 {len(items)} 份待确认 / {len(items)} to review")
+        echo(f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
+             f"  {label_line('服务类别', d['service_category'])}")
+    echo(f"共 {len(items)} 份待确认 / {len(items)} to review")
 
 
 @labels.command("confirm")
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @click.option("--type", "doc_type", help="更正文档类型 / corrected type")
 @click.option("--category", "service_category", help="更正服务类别 / corrected category")
 @click.option("--project", help="更正项目 / corrected project")
@@ -126,7 +126,7 @@ def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> 
     if as_json:
         emit_json(doc.to_dict())
     else:
-        click.echo(f"文档 {doc_id} 的分类已{'更正' if changes else '确认'} / labels {'corrected' if changes else 'accepted'}.")
+        echo(f"文档 {doc_id} 的分类已{'更正' if changes else '确认'} / labels {'corrected' if changes else 'accepted'}.")
 
 
 @labels.command("train")
@@ -140,8 +140,8 @@ def labels_train(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json({"samples": model.n_samples, "trained": trained, "fingerprint": model.labels_fingerprint})
     else:
-        click.echo(f"已用 {model.n_samples} 份已确认文档训练 / trained on {model.n_samples} confirmed documents: "
-                   + "，".join(f"{t} {'模型' if n else '仅规则'}（{n}）" for t, n in trained.items()))
+        echo(f"已用 {model.n_samples} 份已确认文档训练 / trained on {model.n_samples} confirmed documents: "
+             + "，".join(f"{t} {'模型' if n else '仅规则'}（{n}）" for t, n in trained.items()))
 
 
 
@@ -161,16 +161,16 @@ def watch(ctx: Context, folder: str | None, interval: float, once: bool) -> None
     if not path:
         raise click.UsageError("请用 --folder 或 DOCSVC_INTAKE_DIR 指定收件文件夹 / give --folder or DOCSVC_INTAKE_DIR.")
     intake = IntakeFolder(Path(path), ctx.svc.importer, settle_s=interval)
-    click.echo(f"监视 watching {intake.folder}（done/、error/）", err=True)
+    echo(f"监视 watching {intake.folder}（done/、error/）", err=True)
     while True:
         report = intake.scan()
         for item in report.archived:
-            click.echo(f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
-                       f"{'（待复核 to review）' if item.needs_review else ''}")
+            echo(f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
+                 f"{'（待复核 to review）' if item.needs_review else ''}")
         for item in report.duplicates:
-            click.echo(f"重复 duplicate  {Path(item.path).name} = 文档 {item.document_id}")
+            echo(f"重复 duplicate  {Path(item.path).name} = 文档 {item.document_id}")
         for item in report.failed:
-            click.echo(f"失败 failed  {Path(item.path).name}: {item.error['message']} / {item.error['message_en']}")
+            echo(f"失败 failed  {Path(item.path).name}: {item.error['message']} / {item.error['message_en']}")
         if once and not report.waiting and not intake.candidates():
             return
         time.sleep(interval)

@@ -11,7 +11,8 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    Context, cli, emit_json, force_option, handled, json_option, pad, pass_ctx, read_file, write_output,
+    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, pad, pass_ctx, read_file, shown,
+    write_output,
 )
 from docsvc.cli.classify import label_line
 from docsvc.cli.search import hit_dict
@@ -41,14 +42,14 @@ def _print_document(d: Document, versions: list[Version], text_status: dict[int,
     ]
     for label, value in rows:
         if value not in ("", None):
-            click.echo(f"{pad(label, 24)}{value}")
+            echo(f"{pad(label, 24)}{shown(value)}")
     for v in versions:
         status = text_status.get(v.id, "")
         label = EXTRACTION_STATUS_LABELS.get(status, (status, status))
         text_note = "" if status == "ok" else f"  [文本 text: {label[0]} / {label[1]}]"
         made = f"  模板 {v.provenance['template']} v{v.provenance['template_version']}" if v.provenance.get("template") else ""
-        click.echo(f"  v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {v.created_by}  {v.size} B  {v.media_type}  "
-                   f"{v.original_filename}  sha256:{v.sha256[:12]}…  {v.reason}{made}{text_note}")
+        echo(f"  v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {shown(v.created_by)}  {v.size} B  {v.media_type}  "
+             f"{shown(v.original_filename)}  sha256:{v.sha256[:12]}…  {shown(v.reason)}{made}{text_note}")
 
 
 def metadata_options(fn: Callable) -> Callable:
@@ -94,17 +95,17 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
         emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
                    "suggestion": dict(suggested.suggestion) if suggested else None})
         return
-    click.echo(f"已归档文档 {result.document.id}（第 1 版，sha256 {result.version.sha256}）/ archived.")
+    echo(f"已归档文档 {result.document.id}（第 1 版，sha256 {result.version.sha256}）/ archived.")
     if suggested:
         s = suggested.suggestion
-        click.echo(label_line("文档类型", s["doc_type"]))
-        click.echo(label_line("服务类别", s["service_category"]))
+        echo(label_line("文档类型", s["doc_type"]))
+        echo(label_line("服务类别", s["service_category"]))
         if s["needs_review"]:
-            click.echo("置信度较低，已列入待复核列表（docsvc labels review）/ low confidence: on the review list.")
+            echo("置信度较低，已列入待复核列表（docsvc labels review）/ low confidence: on the review list.")
 
 
 @doc.command("version")
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @click.argument("file")
 @click.option("--reason", required=True, help="变更原因（必填）/ change reason (required)")
 @json_option
@@ -118,13 +119,13 @@ def doc_version(ctx: Context, doc_id: int, file: str, reason: str, as_json: bool
     if as_json:
         emit_json({"created": result.created, "version": result.version.to_dict()})
     elif result.created:
-        click.echo(f"文档 {doc_id} 新增第 {result.version.number} 版 / version {result.version.number} added.")
+        echo(f"文档 {doc_id} 新增第 {result.version.number} 版 / version {result.version.number} added.")
     else:
-        click.echo(f"内容与第 {result.version.number} 版相同，未新增版本 / unchanged, no version added.")
+        echo(f"内容与第 {result.version.number} 版相同，未新增版本 / unchanged, no version added.")
 
 
 @doc.command("show")
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @json_option
 @pass_ctx
 @handled
@@ -142,7 +143,7 @@ def doc_show(ctx: Context, doc_id: int, as_json: bool) -> None:
 
 
 @doc.command("history")
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @json_option
 @pass_ctx
 @handled
@@ -153,25 +154,26 @@ def doc_history(ctx: Context, doc_id: int, as_json: bool) -> None:
         emit_json({"document": h.document.to_dict(), "versions": [v.to_dict() for v in h.versions],
                    "events": [e.to_dict() for e in h.events]})
         return
-    click.echo(f"文档 {doc_id}：{h.document.metadata.title}")
+    echo(f"文档 {doc_id}：{shown(h.document.metadata.title)}")
     for e in h.events:
         label = AuditAction(e.action).zh if e.action in AuditAction._value2member_map_ else e.action
-        click.echo(f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {e.actor:<16} {label}"
-                   f"{f' v{e.version}' if e.version else ''}  {summary(e.details)}")
+        echo(f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {shown(e.actor):<16} {label}"
+             f"{f' v{e.version}' if e.version else ''}  {summary(e.details)}")
 
 
 def summary(details: dict[str, Any]) -> str:
+    """An audit entry's details on one line (its values escaped: see :func:`shown`)."""
     if "changes" in details:
-        return "；".join(f"{k}: {v['from']} → {v['to']}" for k, v in details["changes"].items())
-    parts = [str(details[k]) for k in ("reason", "filename") if details.get(k)]
+        return "；".join(f"{shown(k)}: {shown(v['from'])} → {shown(v['to'])}" for k, v in details["changes"].items())
+    parts = [shown(details[k]) for k in ("reason", "filename") if details.get(k)]
     if details.get("sha256"):
         parts.append(f"sha256:{details['sha256'][:12]}…")
     return "  ".join(parts)
 
 
 @doc.command("get")
-@click.argument("doc_id", type=int)
-@click.option("--version", "number", type=int, default=None, help="版本号（默认最新）/ version (default latest)")
+@click.argument("doc_id", type=KEY)
+@click.option("--version", "number", type=KEY, default=None, help="版本号（默认最新）/ version (default latest)")
 @click.option("--rendition", type=click.Choice(sorted(RENDITION_KINDS)), default=None,
               help="取该版本的派生文件而非原件：pdf（Word 的 PDF）或 ocr-pdf（扫描件的可检索 PDF）/ "
                    "a rendition instead of the original: pdf, or ocr-pdf (a scan's searchable PDF)")
@@ -202,8 +204,8 @@ def doc_get(ctx: Context, doc_id: int, number: int | None, rendition: str | None
     if as_json:
         emit_json({"path": str(target), "version": version.to_dict(), "rendition": rendition})
     else:
-        click.echo(f"已写出第 {version.number} 版{f'（{rendition.upper()}）' if rendition else ''}到 {target}"
-                   f"（{len(data)} 字节）/ written.")
+        echo(f"已写出第 {version.number} 版{f'（{rendition.upper()}）' if rendition else ''}到 {target}"
+             f"（{len(data)} 字节）/ written.")
 
 
 @doc.command("list")
@@ -232,12 +234,12 @@ def doc_list(ctx: Context, as_json: bool, **params: Any) -> None:
         return
     for d in page.items:
         m = d.metadata
-        click.echo(f"{d.id:>6}  {m.doc_type:<18} {m.service_category:<6} {m.status.value:<10} v{d.latest_version:<3} {m.title}")
-    click.echo(f"共 {page.total} 份 / {page.total} document(s)")
+        echo(f"{d.id:>6}  {m.doc_type:<18} {m.service_category:<6} {m.status.value:<10} v{d.latest_version:<3} {m.title}")
+    echo(f"共 {page.total} 份 / {page.total} document(s)")
 
 
 @doc.command("set")
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @click.argument("pairs", nargs=-1, required=True)
 @click.option("--reason", default="", help="修改原因 / reason")
 @json_option
@@ -256,11 +258,11 @@ def doc_set(ctx: Context, doc_id: int, pairs: tuple[str, ...], reason: str, as_j
     if as_json:
         emit_json(d.to_dict())
     else:
-        click.echo(f"文档 {doc_id} 元数据已更新 / metadata updated.")
+        echo(f"文档 {doc_id} 元数据已更新 / metadata updated.")
 
 
 @doc.command("similar")
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @click.option("--limit", type=int, default=DEFAULT_LIMIT, show_default=True,
               help=f"最多列出几份（1–{MAX_LIMIT}）/ how many (1–{MAX_LIMIT})")
 @click.option("--as", "actor", default=None, metavar="USER",
@@ -282,14 +284,14 @@ def doc_similar(ctx: Context, doc_id: int, limit: int, actor: str | None, as_jso
              "created_at": h.created_at.isoformat() if h.created_at else None} for h in hits]})
         return
     if not hits:
-        click.echo("没有相似文档 / no similar documents.")
+        echo("没有相似文档 / no similar documents.")
     for h in hits:
         day = h.effective_date or (h.created_at.date() if h.created_at else "")
-        click.echo(f"{h.document_id:>6}  {pad(h.doc_type, 18)}{day}  {h.title}")
+        echo(f"{h.document_id:>6}  {pad(h.doc_type, 18)}{day}  {h.title}")
 
 
 @doc.command("delete")
-@click.argument("doc_id", type=int)
+@click.argument("doc_id", type=KEY)
 @click.option("--reason", required=True, help="删除理由 / reason")
 @pass_ctx
 @handled
@@ -301,8 +303,8 @@ def doc_delete(ctx: Context, doc_id: int, reason: str) -> None:
 
 
 @doc.command("pdf")
-@click.argument("doc_id", type=int)
-@click.option("--version", "number", type=int, default=None, help="版本号（默认最新）/ version (default latest)")
+@click.argument("doc_id", type=KEY)
+@click.option("--version", "number", type=KEY, default=None, help="版本号（默认最新）/ version (default latest)")
 @click.option("--wait", is_flag=True,
               help="等待 PDF 生成完成；若没有服务器接手，就在本进程中转换 / wait until it is made; converts here "
                    "when no server has taken it")
@@ -323,19 +325,19 @@ def doc_pdf(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: 
         emit_json({"document_id": doc_id, "version": asked.version.number,
                    "rendition": rendition.to_dict() if rendition else None, "job": job.to_dict() if job else None})
     elif rendition is not None:
-        click.echo(f"文档 {doc_id} 第 {asked.version.number} 版的 PDF：sha256 {rendition.sha256}，{rendition.size} 字节"
-                   f"（docsvc doc show {doc_id}）/ PDF ready.")
+        echo(f"文档 {doc_id} 第 {asked.version.number} 版的 PDF：sha256 {rendition.sha256}，{rendition.size} 字节"
+             f"（docsvc doc show {doc_id}）/ PDF ready.")
     elif job.state.value != "failed":
-        click.echo(f"已排队：任务 {job.id}（{job.state.value}），运行中的服务器会生成 PDF；用 docsvc job show {job.id} 查看"
-                   f" / queued as job {job.id}.")
+        echo(f"已排队：任务 {job.id}（{job.state.value}），运行中的服务器会生成 PDF；用 docsvc job show {job.id} 查看"
+             f" / queued as job {job.id}.")
     if job is not None and job.state.value == "failed":
         raise errors.Unavailable(f"PDF 生成失败（任务 {job.id}）：{job.error['message']}",
                                  f"The PDF could not be made (job {job.id}): {job.error['message_en']}")
 
 
 @cli.command("ocr")
-@click.argument("doc_id", type=int)
-@click.option("--version", "number", type=int, default=None, help="版本号（默认最新）/ version (default latest)")
+@click.argument("doc_id", type=KEY)
+@click.option("--version", "number", type=KEY, default=None, help="版本号（默认最新）/ version (default latest)")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="等待识别完成；若没有服务器接手，就在本进程中识别 / wait until it is read; reads it here when "
                    "no server has taken it")
@@ -356,10 +358,10 @@ def ocr_rerun(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json
                    "ocr": info.to_dict() if info else None})
     elif job.state.value == "done" and info is not None:
         conf = f"{info.confidence:.1%}" if info.confidence is not None else "-"
-        click.echo(f"文档 {doc_id} 第 {version.number} 版已重新识别：{info.engine} {info.engine_version}，"
-                   f"置信度 {conf}，{len(info.pages)} 页 / read again ({info.status}).")
+        echo(f"文档 {doc_id} 第 {version.number} 版已重新识别：{info.engine} {info.engine_version}，"
+             f"置信度 {conf}，{len(info.pages)} 页 / read again ({info.status}).")
     elif job.state.value != "failed":
-        click.echo(f"已排队：任务 {job.id}（{job.state.value}）；用 docsvc job show {job.id} 查看 / queued as job {job.id}.")
+        echo(f"已排队：任务 {job.id}（{job.state.value}）；用 docsvc job show {job.id} 查看 / queued as job {job.id}.")
     if job.state.value == "failed":
         raise errors.Unavailable(f"OCR 失败（任务 {job.id}）：{job.error['message']}",
                                  f"OCR failed (job {job.id}): {job.error['message_en']}")

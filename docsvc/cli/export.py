@@ -8,14 +8,14 @@ from pathlib import Path
 import click
 
 from docsvc import errors
-from docsvc.cli import Context, emit_json, handled, json_option, pass_ctx
+from docsvc.cli import KEY, Context, echo, emit_json, handled, json_option, pass_ctx
 from docsvc.cli.audit import audit
 from docsvc.core.model import parse_date
 from docsvc.services.export import BundleScope
 
 
 @audit.command("export")
-@click.option("--doc", "document_id", type=int, default=None, help="文档编号 / document id")
+@click.option("--doc", "document_id", type=KEY, default=None, help="文档编号 / document id")
 @click.option("--since", default=None, help="开始日期 YYYY-MM-DD（含）/ first day (UTC)")
 @click.option("--until", default=None, help="结束日期 YYYY-MM-DD（含）/ last day (UTC)")
 @click.option("-o", "--output", required=True, help="输出 ZIP 路径 / output .zip path")
@@ -46,7 +46,7 @@ def audit_export(ctx: Context, document_id: int | None, since: str | None, until
     if as_json:
         emit_json({"path": str(target), **summary.to_dict()})
         return
-    click.echo(f"已导出审计包 {target}：文档 {summary.documents} 份，版本 {summary.versions} 个，"
-               f"审计记录 {summary.audit_entries} 条（导出记录 #{summary.receipt_seq}）/ bundle written.")
-    click.echo(f"manifest.json SHA-256: {summary.manifest_sha256}")
-    click.echo(f"校验 / verify: python verify_bundle.py {target.name}")
+    echo(f"已导出审计包 {target}：文档 {summary.documents} 份，版本 {summary.versions} 个，"
+         f"审计记录 {summary.audit_entries} 条（导出记录 #{summary.receipt_seq}）/ bundle written.")
+    echo(f"manifest.json SHA-256: {summary.manifest_sha256}")
+    echo(f"校验 / verify: python verify_bundle.py {target.name}")

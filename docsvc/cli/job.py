@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from docsvc.cli import Context, cli, emit_json, handled, json_option, pad, pass_ctx
+from docsvc.cli import KEY, Context, cli, echo, emit_json, handled, json_option, pad, pass_ctx
 from docsvc.services.jobs import Job
 
 
@@ -32,13 +32,13 @@ def job_list(ctx: Context, state: str | None, kind: str | None, limit: int, as_j
         emit_json({"items": [j.to_dict() for j in jobs], "total": total})
         return
     for j in jobs:
-        click.echo(f"{j.id:>6}  {pad(j.kind, 18)}{pad(f'{j.state.value} {j.state.zh}', 16)}{j.attempts}/{j.max_attempts}  "
-                   f"{pad(j.node or '—', 24)}{_when(j.created_at)}  {j.created_by}")
-    click.echo(f"共 {total} 个任务 / {total} job(s)")
+        echo(f"{j.id:>6}  {pad(j.kind, 18)}{pad(f'{j.state.value} {j.state.zh}', 16)}{j.attempts}/{j.max_attempts}  "
+             f"{pad(j.node or '—', 24)}{_when(j.created_at)}  {j.created_by}")
+    echo(f"共 {total} 个任务 / {total} job(s)")
 
 
 @job.command("show")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=KEY)
 @json_option
 @pass_ctx
 @handled
@@ -58,4 +58,4 @@ def job_show(ctx: Context, job_id: int, as_json: bool) -> None:
         rows.append(("错误 Error", f"{j.error.get('message', '')}\n{' ' * 24}{j.error.get('message_en', '')}"))
     for label, value in rows:
         if value not in ("", None):
-            click.echo(f"{pad(label, 24)}{value}")
+            echo(f"{pad(label, 24)}{value}")

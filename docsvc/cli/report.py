@@ -9,7 +9,7 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    Context, cli, emit_json, force_option, handled, json_option, output_paths, pass_ctx, refuse_existing,
+    Context, cli, echo, emit_json, force_option, handled, json_option, output_paths, pass_ctx, refuse_existing,
     write_version_files,
 )
 from docsvc.core.filenames import document_filename
@@ -58,10 +58,10 @@ def _report_command(kind: ReportKind, help_text: str, *, period: bool) -> None:
                        "renditions": [r.to_dict() for r in generated.renditions], "request": request.to_dict(),
                        "written": written})
             return
-        click.echo(f"已生成并归档报告：文档 {result.document.id}《{result.document.metadata.title}》"
-                   f" / report archived as document {result.document.id}")
+        echo(f"已生成并归档报告：文档 {result.document.id}《{result.document.metadata.title}》"
+             f" / report archived as document {result.document.id}")
         for path in written:
-            click.echo(f"  已写出 written: {path}")
+            echo(f"  已写出 written: {path}")
 
 
 _report_command(ReportKind.INVENTORY, "档案清单：按服务类别、文档类别与项目统计 / archive inventory.", period=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import replace
@@ -13,7 +12,9 @@ import click
 from docsvc import errors
 from docsvc.core import synonyms as synonym_table
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
-from docsvc.cli import EXIT_PROBLEMS, Context, cli, emit_json, handled, json_option, pass_ctx, read_file
+from docsvc.cli import (
+    EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, json_text, pass_ctx, read_file,
+)
 from docsvc.services.ocr import OCR_JOB
 from docsvc.services.search import parse_filters
 
@@ -55,9 +56,9 @@ def synonyms_show(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json({"source": table.source, "version": table.version, "groups": [list(g) for g in table.groups]})
         return
-    click.echo(f"{table.source}（{table.version}，{len(table.groups)} 组 / groups）")
+    echo(f"{table.source}（{table.version}，{len(table.groups)} 组 / groups）")
     for group in table.groups:
-        click.echo(" = ".join(group))
+        echo(" = ".join(group))
 
 
 @synonyms.command("check")
@@ -66,9 +67,9 @@ def synonyms_show(ctx: Context, as_json: bool) -> None:
 def synonyms_check(path: str) -> None:
     """检查同义词文件，不启用它 / check a synonyms file without using it."""
     table = synonym_table.load(path)
-    click.echo(f"同义词文件有效：{len(table.groups)} 组，版本 {table.version}。设置 DOCSVC_SYNONYMS_FILE={path} 即可启用。")
-    click.echo(f"The synonyms file is valid: {len(table.groups)} groups, version {table.version}. "
-               f"Set DOCSVC_SYNONYMS_FILE={path} to use it.")
+    echo(f"同义词文件有效：{len(table.groups)} 组，版本 {table.version}。设置 DOCSVC_SYNONYMS_FILE={path} 即可启用。")
+    echo(f"The synonyms file is valid: {len(table.groups)} groups, version {table.version}. "
+         f"Set DOCSVC_SYNONYMS_FILE={path} to use it.")
 
 
 @cli.command()
@@ -106,7 +107,7 @@ def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: boo
                        **explanation(result)}
             except errors.DocsvcError as exc:
                 out = {"query": q, "error": exc.to_dict()}
-            click.echo(json.dumps(out, ensure_ascii=False))
+            click.echo(json_text(out))
         return
     result = svc.index.search(request(query))
     if as_json:
@@ -114,18 +115,18 @@ def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: boo
                    "partial": result.partial, "took_ms": round(result.took_ms, 1),
                    "hits": [hit_dict(h) for h in result.hits], "facets": result.facets, **explanation(result)})
         return
-    click.echo(f"共 {result.total} 条结果（{result.took_ms:.0f} ms）/ {result.total} result(s)"
-               + ("；超时，结果不完整 / partial" if result.partial else ""))
+    echo(f"共 {result.total} 条结果（{result.took_ms:.0f} ms）/ {result.total} result(s)"
+         + ("；超时，结果不完整 / partial" if result.partial else ""))
     for typed, others in result.expansions:
-        click.echo(f"同义词 / synonyms: {typed} → {'、'.join(others)}（{result.synonyms_version}）")
+        echo(f"同义词 / synonyms: {typed} → {'、'.join(others)}（{result.synonyms_version}）")
     for i, h in enumerate(result.hits, start=(page - 1) * per_page + 1):
         latest = "" if h.is_latest else "（旧版本）"
-        click.echo(f"\n{i}. [{h.document_id} v{h.number}{latest}] {h.title}  ({h.original_filename}, {h.score:.2f})")
+        echo(f"\n{i}. [{h.document_id} v{h.number}{latest}] {h.title}  ({h.original_filename}, {h.score:.2f})")
         if h.snippet.text:
-            click.echo(f"   {plain_snippet(h.snippet, marked=True)}")
+            echo(f"   {plain_snippet(h.snippet, marked=True)}")
     for facet, counts in result.facets.items():
         if counts:
-            click.echo(f"\n{facet}: " + "  ".join(f"{k}({v})" for k, v in list(counts.items())[:8]))
+            echo(f"\n{facet}: " + "  ".join(f"{k}({v})" for k, v in list(counts.items())[:8]))
 
 
 @cli.group()
@@ -153,11 +154,11 @@ def index_sync(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json({**report.__dict__, "ocr_jobs": ocr_done})
     elif report.error:
-        click.echo(f"索引同步未完成 / sync incomplete：{report.error}（待处理 pending {report.pending}）")
+        echo(f"索引同步未完成 / sync incomplete：{report.error}（待处理 pending {report.pending}）")
     else:
-        click.echo(f"已同步 {report.applied} 项 / {report.applied} change(s) applied.")
+        echo(f"已同步 {report.applied} 项 / {report.applied} change(s) applied.")
         if ocr_done:
-            click.echo(f"已完成 {ocr_done} 个 OCR 任务 / {ocr_done} OCR job(s) run.")
+            echo(f"已完成 {ocr_done} 个 OCR 任务 / {ocr_done} OCR job(s) run.")
     if report.error:
         sys.exit(EXIT_PROBLEMS)
 
@@ -174,13 +175,13 @@ def index_rebuild(ctx: Context, restart: bool, procs: int, as_json: bool) -> Non
     svc = ctx.svc
     total = svc.catalog.counts()["versions"]
     if not as_json and svc.index.rebuild_pending() and not restart:
-        click.echo("续接上次中断的重建 / resuming an interrupted rebuild", err=True)
+        echo("续接上次中断的重建 / resuming an interrupted rebuild", err=True)
     with click.progressbar(length=max(total, 1), label="重建索引 rebuilding", file=sys.stderr) as bar:
         done = svc.index.rebuild(resume=not restart, procs=procs, progress=bar.update)
     if as_json:
         emit_json({"indexed": done})
     else:
-        click.echo(f"已重建索引，本次写入 {done} 个版本 / rebuilt: {done} version(s) indexed.")
+        echo(f"已重建索引，本次写入 {done} 个版本 / rebuilt: {done} version(s) indexed.")
 
 
 @index.command("check")
@@ -193,14 +194,14 @@ def index_check(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_dict())
     else:
-        click.echo(f"目录库版本 {report.catalog_versions} 个，索引中 {report.indexed_versions} 个，"
-                   f"待同步 {report.outbox_pending} 项。")
+        echo(f"目录库版本 {report.catalog_versions} 个，索引中 {report.indexed_versions} 个，"
+             f"待同步 {report.outbox_pending} 项。")
         if report.needs_rebuild:
-            click.echo(f"需要重建 / needs rebuild：{report.reason}")
+            echo(f"需要重建 / needs rebuild：{report.reason}")
         for label, ids in (("索引缺失 missing", report.missing), ("索引多余 extra", report.extra),
                            ("内容不符 mismatched", report.mismatched)):
             if ids:
-                click.echo(f"{label}: {', '.join(map(str, ids[:20]))}{' …' if len(ids) > 20 else ''}")
-        click.echo("索引与目录库一致 / index matches the catalog" if report.ok else "发现偏差 / drift found")
+                echo(f"{label}: {', '.join(map(str, ids[:20]))}{' …' if len(ids) > 20 else ''}")
+        echo("索引与目录库一致 / index matches the catalog" if report.ok else "发现偏差 / drift found")
     if not report.ok:
         sys.exit(EXIT_PROBLEMS)

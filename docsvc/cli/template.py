@@ -12,7 +12,7 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    Context, cli, emit_json, force_option, handled, json_option, output_paths, pass_ctx, read_file,
+    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, output_paths, pass_ctx, read_file,
     refuse_existing, write_version_files,
 )
 from docsvc.core.filenames import document_filename
@@ -36,12 +36,12 @@ def template_list(ctx: Context, as_json: bool) -> None:
         emit_json([t.to_dict() for t in items])
         return
     for t in items:
-        click.echo(f"{t.slug:<20} v{t.version:<3} {t.record.name_zh}（规范 {t.schema.spec_ref}） {t.record.name_en}")
+        echo(f"{t.slug:<20} v{t.version:<3} {t.record.name_zh}（规范 {t.schema.spec_ref}） {t.record.name_en}")
 
 
 @template.command("show")
 @click.argument("slug")
-@click.option("--version", type=int, default=None)
+@click.option("--version", type=KEY, default=None)
 @json_option
 @pass_ctx
 @handled
@@ -52,17 +52,17 @@ def template_show(ctx: Context, slug: str, version: int | None, as_json: bool) -
     if as_json:
         emit_json({**t.to_dict(), "versions": [v.record.to_dict() for v in versions]})
         return
-    click.echo(f"{t.record.name_zh} / {t.record.name_en}（{t.slug}，规范 {t.schema.spec_ref}）")
-    click.echo(t.schema.description_zh)
+    echo(f"{t.record.name_zh} / {t.record.name_en}（{t.slug}，规范 {t.schema.spec_ref}）")
+    echo(t.schema.description_zh)
     for v in versions:
         issues = len(v.record.lint.get("issues", []))
-        click.echo(f"  v{v.version}  {v.record.created_at:%Y-%m-%d %H:%M}  {v.record.created_by}  "
-                   f"sha256:{v.record.sha256[:12]}…  检查提示 {issues} 条")
+        echo(f"  v{v.version}  {v.record.created_at:%Y-%m-%d %H:%M}  {v.record.created_by}  "
+             f"sha256:{v.record.sha256[:12]}…  检查提示 {issues} 条")
 
 
 @template.command("fields")
 @click.argument("slug")
-@click.option("--version", type=int, default=None)
+@click.option("--version", type=KEY, default=None)
 @json_option
 @pass_ctx
 @handled
@@ -75,12 +75,12 @@ def template_fields(ctx: Context, slug: str, version: int | None, as_json: bool)
                     "required": f.required} for f in fields])
         return
     for f in fields:
-        click.echo(f"{f.path:<40} {f.type:<9} {'必填' if f.required else '选填'}  {f.label_zh} / {f.label_en}")
+        echo(f"{f.path:<40} {f.type:<9} {'必填' if f.required else '选填'}  {f.label_zh} / {f.label_en}")
 
 
 @template.command("sample")
 @click.argument("slug")
-@click.option("--version", type=int, default=None)
+@click.option("--version", type=KEY, default=None)
 @pass_ctx
 @handled
 def template_sample(ctx: Context, slug: str, version: int | None) -> None:
@@ -101,14 +101,14 @@ def _load_schema_file(path: str | None) -> dict[str, Any] | None:
 def _print_lint(report: dict[str, Any]) -> None:
     for issue in report["issues"]:
         tag = "错误 ERROR" if issue["severity"] == "error" else "警告 WARN"
-        click.echo(f"[{tag}] {issue['code']}: {issue['message']}\n        {issue['message_en']}\n"
-                   f"        位置 at: {issue['location'] or '—'}")
+        echo(f"[{tag}] {issue['code']}: {issue['message']}\n        {issue['message_en']}\n"
+             f"        位置 at: {issue['location'] or '—'}")
         if issue.get("fix"):
-            click.echo(f"        建议 fix: {issue['fix']}\n                  {issue['fix_en']}")
+            echo(f"        建议 fix: {issue['fix']}\n                  {issue['fix_en']}")
     errors = sum(1 for i in report["issues"] if i["severity"] == "error")
-    click.echo(f"共 {errors} 个错误、{len(report['issues']) - errors} 个提示 / {errors} error(s), "
-               f"{len(report['issues']) - errors} warning(s)")
-    click.echo("检查通过 / lint passed" if report["ok"] else "检查未通过 / lint failed")
+    echo(f"共 {errors} 个错误、{len(report['issues']) - errors} 个提示 / {errors} error(s), "
+         f"{len(report['issues']) - errors} warning(s)")
+    echo("检查通过 / lint passed" if report["ok"] else "检查未通过 / lint failed")
 
 
 @template.command("lint")
@@ -156,7 +156,7 @@ def template_add(ctx: Context, file: str, schema_path: str | None, slug: str | N
     if as_json:
         emit_json(t.to_dict())
     else:
-        click.echo(f"已登记模板 {t.slug} 第 {t.version} 版 / template {t.slug} v{t.version} registered.")
+        echo(f"已登记模板 {t.slug} 第 {t.version} 版 / template {t.slug} v{t.version} registered.")
         if t.record.lint.get("issues"):
             _print_lint(t.record.lint)
 
@@ -185,11 +185,11 @@ def _draft_schema(ctx: Context, file: str, slug: str | None, as_json: bool) -> N
     if as_json:
         emit_json({"drafted": str(target), "fields": fields, "registered": False})
     else:
-        click.echo(f"模板尚未登记：已根据模板标签起草字段定义 {target}（{fields} 个字段）。请核对每个字段的类型、"
-                   f"是否必填、英文标签和示例，然后运行：\n  docsvc template add {file} --schema {target}\n"
-                   f"Not registered yet: a schema with {fields} fields was drafted from the template's tags "
-                   f"into {target}. Check each field's type, whether it is required, its English label and "
-                   f"example, then run the command above.")
+        echo(f"模板尚未登记：已根据模板标签起草字段定义 {target}（{fields} 个字段）。请核对每个字段的类型、"
+             f"是否必填、英文标签和示例，然后运行：\n  docsvc template add {file} --schema {target}\n"
+             f"Not registered yet: a schema with {fields} fields was drafted from the template's tags "
+             f"into {target}. Check each field's type, whether it is required, its English label and "
+             f"example, then run the command above.")
     sys.exit(1)
 
 
@@ -211,9 +211,9 @@ def _load_data(path: str) -> dict[str, Any]:
 @click.option("--batch", "batch_path", default=None, help="批量：CSV 或 XLSX，每行一份文档 / one document per row")
 @click.option("--pdf", is_flag=True, help="同时生成 PDF / also produce the PDF")
 @click.option("--pdfa", is_flag=True, help="PDF 采用 PDF/A-2b 长期存档格式（用于归档签署件）/ the PDF as PDF/A-2b")
-@click.option("--doc", "document_id", type=int, default=None, help="作为该文档的新版本 / as a new version of")
+@click.option("--doc", "document_id", type=KEY, default=None, help="作为该文档的新版本 / as a new version of")
 @click.option("--reason", default="", help="变更原因（--doc 时必填）/ change reason")
-@click.option("--template-version", type=int, default=None, help="使用指定模板版本 / template version")
+@click.option("--template-version", type=KEY, default=None, help="使用指定模板版本 / template version")
 @click.option("-o", "--output", default=None,
               help="另存生成的 DOCX（及 PDF）：目录或文件；批量时为目录 / also write the DOCX (and PDF) here")
 @force_option
@@ -251,16 +251,16 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
                    "written": written, "warnings": warnings})
         return
     if result.created:
-        click.echo(f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
-                   f" / generated document {result.document.id} v{result.version.number}")
+        echo(f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
+             f" / generated document {result.document.id} v{result.version.number}")
     else:
-        click.echo(f"内容与文档 {result.document.id} 第 {result.version.number} 版相同，未新增版本"
-                   f" / identical to document {result.document.id} v{result.version.number}; no version added")
+        echo(f"内容与文档 {result.document.id} 第 {result.version.number} 版相同，未新增版本"
+             f" / identical to document {result.document.id} v{result.version.number}; no version added")
     for path in written:
-        click.echo(f"  已写出 written: {path}")
+        echo(f"  已写出 written: {path}")
     for w in warnings:
         link = f"（{w['link']}）" if w.get("link") else ""
-        click.echo(f"[警告 WARN] {w['field'] + '：' if w['field'] else ''}{w['zh']}{link}\n        {w['en']}", err=True)
+        echo(f"[警告 WARN] {w['field'] + '：' if w['field'] else ''}{w['zh']}{link}\n        {w['en']}", err=True)
 
 
 def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: bool, output: str | None,
@@ -301,17 +301,17 @@ def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: boo
     else:
         for item in result.items:
             if item.ok:
-                click.echo(f"第 {item.row} 行：文档 {item.document_id} / row {item.row}: document {item.document_id}")
+                echo(f"第 {item.row} 行：文档 {item.document_id} / row {item.row}: document {item.document_id}")
                 for p in written.get(item.row, []):
-                    click.echo(f"    已写出 written: {p}")
+                    echo(f"    已写出 written: {p}")
                 if item.row in write_errors:
                     exc = write_errors[item.row]
-                    click.echo(f"    未写出 not written：{exc.zh} / {exc.en}")
+                    echo(f"    未写出 not written：{exc.zh} / {exc.en}")
             else:
-                click.echo(f"第 {item.row} 行失败 row {item.row} failed：{item.error['message']} / {item.error['message_en']}")
+                echo(f"第 {item.row} 行失败 row {item.row} failed：{item.error['message']} / {item.error['message_en']}")
                 for e in item.error.get("details", {}).get("errors", []):
-                    click.echo(f"    - {e.get('field')}: {e.get('zh')} / {e.get('en')}")
-        click.echo(f"成功 {result.succeeded} 份，失败 {result.failed} 行 / {result.succeeded} generated, "
-                   f"{result.failed} failed")
+                    echo(f"    - {e.get('field')}: {e.get('zh')} / {e.get('en')}")
+        echo(f"成功 {result.succeeded} 份，失败 {result.failed} 行 / {result.succeeded} generated, "
+             f"{result.failed} failed")
     if result.failed or write_errors:
         sys.exit(1 if result.succeeded else 2)

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from docsvc.cli import Context, cli, emit_json, handled, json_option, pass_ctx
+from docsvc.cli import Context, cli, echo, emit_json, handled, json_option, pass_ctx
 from docsvc.errors import InvalidInput
 from docsvc.services.users import Role
 
@@ -45,9 +45,9 @@ def user_add(ctx: Context, username: str, role: str, display_name: str, projects
     if as_json:
         emit_json({"user": created.to_dict(), **({"password": generated} if generated else {})})
         return
-    click.echo(f"已创建用户 {created.username}（{created.role.zh}）/ user created.")
+    echo(f"已创建用户 {created.username}（{created.role.zh}）/ user created.")
     if generated:
-        click.echo(f"初始密码（只显示这一次）/ initial password (shown once): {generated}")
+        echo(f"初始密码（只显示这一次）/ initial password (shown once): {generated}")
 
 
 @user.command("list")
@@ -62,9 +62,9 @@ def user_list(ctx: Context, as_json: bool) -> None:
         return
     for u in users:
         state = "" if u.active else "  [停用 disabled]"
-        click.echo(f"{u.username:<20} {u.role.value:<8} {u.role.zh:<6} {u.display_name}"
-                   f"{'  项目: ' + '、'.join(u.projects) if u.projects else ''}{state}")
-    click.echo(f"共 {len(users)} 个用户 / {len(users)} user(s)")
+        echo(f"{u.username:<20} {u.role.value:<8} {u.role.zh:<6} {u.display_name}"
+             f"{'  项目: ' + '、'.join(u.projects) if u.projects else ''}{state}")
+    echo(f"共 {len(users)} 个用户 / {len(users)} user(s)")
 
 
 @user.command("set-role")
@@ -79,7 +79,7 @@ def user_set_role(ctx: Context, username: str, role: str, as_json: bool) -> None
     if as_json:
         emit_json(u.to_dict())
     else:
-        click.echo(f"{u.username} 的角色现为 {u.role.value}（{u.role.zh}）/ role set.")
+        echo(f"{u.username} 的角色现为 {u.role.value}（{u.role.zh}）/ role set.")
 
 
 @user.command("token")
@@ -94,9 +94,9 @@ def user_token(ctx: Context, username: str, name: str, as_json: bool) -> None:
     if as_json:
         emit_json({"token": issued.secret, **issued.token.to_dict()})
         return
-    click.echo(issued.secret)
-    click.echo("请立即保存：此令牌只显示这一次。用法：Authorization: Bearer <令牌>\n"
-               "Save it now: it is shown only once. Use it as: Authorization: Bearer <token>", err=True)
+    echo(issued.secret)
+    echo("请立即保存：此令牌只显示这一次。用法：Authorization: Bearer <令牌>\n"
+         "Save it now: it is shown only once. Use it as: Authorization: Bearer <token>", err=True)
 
 
 @user.command("passwd")
@@ -110,7 +110,7 @@ def user_passwd(ctx: Context, username: str, password_stdin: bool) -> None:
     from docsvc.services.users import random_password
     new = password or random_password()
     ctx.svc.users.set_password(username, new, actor=ctx.actor)
-    click.echo("密码已重置 / password reset." if password else f"新密码（只显示这一次）/ new password (shown once): {new}")
+    echo("密码已重置 / password reset." if password else f"新密码（只显示这一次）/ new password (shown once): {new}")
 
 
 @user.command("unlock")
@@ -124,7 +124,7 @@ def user_unlock(ctx: Context, username: str | None, address: str | None) -> None
         raise InvalidInput("请指定用户名或 --address 之一。", "Give either a username or --address.", field="username")
     lifted = ctx.svc.users.unlock(actor=ctx.actor, username=username, address=address)
     who = username or address
-    click.echo(f"已解除 {who} 的登录锁定 / lock lifted." if lifted else f"{who} 没有被锁定 / {who} was not locked.")
+    echo(f"已解除 {who} 的登录锁定 / lock lifted." if lifted else f"{who} 没有被锁定 / {who} was not locked.")
 
 
 @user.command("signout")
@@ -134,4 +134,4 @@ def user_unlock(ctx: Context, username: str | None, address: str | None) -> None
 def user_signout(ctx: Context, username: str) -> None:
     """结束该用户在所有设备上的登录会话（记入审计日志）/ end every sign-in session of a user (audited)."""
     n = ctx.svc.users.end_sessions(username, actor=ctx.actor)
-    click.echo(f"已结束 {username} 的 {n} 个登录会话 / {n} session(s) ended.")
+    echo(f"已结束 {username} 的 {n} 个登录会话 / {n} session(s) ended.")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Iterable, Mapping
 
+from docsvc.core.inputs import refuse_controls
 from docsvc.errors import InvalidInput
 
 
@@ -282,14 +283,8 @@ MAX_TAGS = 50
 
 def clean_text(name: str, zh_name: str, value: Any, *, required: bool = False) -> str:
     text = "" if value is None else str(value)
-    # Control characters in metadata break CSV exports and terminals; refuse them.
-    text = text.strip()
-    if any((ord(ch) < 32 and ch not in "\t") or ord(ch) == 127 for ch in text):
-        raise InvalidInput(
-            f"{zh_name}含有控制字符，请删除后重试。",
-            f"{name} contains control characters; remove them and try again.",
-            field=name,
-        )
+    # Control characters (C0, DEL and C1) in metadata break CSV exports and terminals.
+    text = refuse_controls(text.strip(), name, zh_name)
     if required and not text:
         raise InvalidInput(f"{zh_name}不能为空。", f"{name} is required.", field=name)
     if len(text) > MAX_TEXT:

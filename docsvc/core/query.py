@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Union
 
+from docsvc.core.inputs import strip_controls
 from docsvc.core.text import normalize
 from docsvc.core.model import BUILTIN_DOC_TYPES, DocClass, DocStatus, ServiceCategory, ServiceScope
 from docsvc.errors import InvalidInput
@@ -425,8 +426,9 @@ def parse_query(q: str) -> Node | None:
         raise InvalidInput(f"查询过长（{len(q)} 个字符），最多 {MAX_QUERY_CHARS} 个字符。",
                            f"The query is too long ({len(q)} characters); at most {MAX_QUERY_CHARS}.",
                            field="q")
-    # NFKC makes full-width （）：＋－ and ＡＮＤ work like their ASCII forms.
-    q = unicodedata.normalize("NFKC", q).strip()
+    # NFKC makes full-width （）：＋－ and ＡＮＤ work like their ASCII forms. Control characters
+    # mean nothing in a question (a pasted tab or line break separates words, like a space).
+    q = unicodedata.normalize("NFKC", strip_controls(q, allowed="", replacement=" ")).strip()
     if not q:
         return None
     toks = _lex(q)

@@ -23,12 +23,14 @@ from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_che
 
 from docsvc.core import query as q
 from docsvc.core import text
+from docsvc.core.inputs import MAX_ID, parse_int, refuse_controls
 from docsvc.core.model import DocClass
 from docsvc.core.synonyms import SynonymTable
 from docsvc.errors import InvalidInput, Unavailable
 
 MAX_PER_PAGE = 100
 MAX_RESULT_WINDOW = 10_000  # page * per_page: deep paging costs a full sort
+MAX_PAGE = MAX_RESULT_WINDOW // MAX_PER_PAGE  # so that any page with any per_page stays in the window
 MAX_FILTER_VALUES = 100
 SNIPPET_CHARS = 160
 _WS_RE = re.compile(r"\s+")
@@ -188,9 +190,9 @@ def parse_request(request: SearchRequest) -> tuple[q.Node | None, tuple[q.Expans
 
 
 def check_request(r: SearchRequest) -> None:
-    if r.page < 1 or not 1 <= r.per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"分页参数无效：page ≥ 1，per_page 为 1–{MAX_PER_PAGE}。",
-                           f"Invalid paging: page must be ≥ 1 and per_page 1–{MAX_PER_PAGE}.", field="page")
+    if not 1 <= r.page <= MAX_PAGE or not 1 <= r.per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"分页参数无效：page 为 1–{MAX_PAGE}，per_page 为 1–{MAX_PER_PAGE}。",
+                           f"Invalid paging: page must be 1–{MAX_PAGE} and per_page 1–{MAX_PER_PAGE}.", field="page")
     if r.page * r.per_page > MAX_RESULT_WINDOW:
         raise InvalidInput(f"只能翻到前 {MAX_RESULT_WINDOW} 条结果，请缩小搜索范围。",
                            f"Only the first {MAX_RESULT_WINDOW} results can be paged; narrow the search.",
@@ -220,21 +222,15 @@ def resolve_filters(request: SearchRequest) -> tuple[FieldFilter, ...]:
                                field=key)
         if isinstance(values, str):
             values = [values]
-        kept = [str(v).strip() for v in values if str(v).strip()]
+        kept = [refuse_controls(str(v).strip(), key, f"筛选条件 {key} ") for v in values if str(v).strip()]
         if not kept:
             continue
         if len(kept) > MAX_FILTER_VALUES:
             raise InvalidInput(f"筛选值过多（最多 {MAX_FILTER_VALUES} 个）。",
                                f"Too many filter values (at most {MAX_FILTER_VALUES}).", field=key)
         if name in ("year", "document_id"):
-            try:
-                typed: tuple[Any, ...] = tuple(int(v) for v in kept)
-            except ValueError:
-                if name == "year":
-                    raise InvalidInput("年份筛选必须是数字，例如 2026。", "The year filter must be a number, e.g. 2026.",
-                                       field=key) from None
-                raise InvalidInput("文档编号筛选必须是数字。", "The document_id filter must be a number.",
-                                   field=key) from None
+            high = 9999 if name == "year" else MAX_ID
+            typed: tuple[Any, ...] = tuple(parse_int(v, key, high=high) for v in kept)
         elif name == "tags":
             typed = tuple(v.lower() for v in kept)
         else:
@@ -467,7 +463,7 @@ def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PER_PAGE",
+    "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PAGE", "MAX_PER_PAGE",
     "MAX_RESULT_WINDOW", "METADATA_FIELDS", "SearchIndex", "SearchRequest", "SearchResult", "Snippet", "SortOrder",
     "check_metadata_changes", "check_request", "find_strings", "make_snippet", "rebuilding_elsewhere",
     "resolve_filters", "site_visible",

@@ -28,8 +28,9 @@ from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
 from docsvc.core.extract import ExtractLimits
+from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
-from docsvc.errors import DocsvcError, Forbidden, InvalidInput, NotFound
+from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
 from docsvc.services import background, compare, export, ocr, similar, thumbnails
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
@@ -84,6 +85,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
 def operation_label(code: str) -> tuple[str, str]:
     """(Chinese, English) name of an operation code; an unknown code names itself."""
     return OPERATIONS.get(code, (code, code))
+
+def _page_bounds(limit: int, offset: int) -> None:
+    """A page of the audit log or the job queue: at most MAX_AUDIT_PAGE entries, from offset."""
+    parse_int(limit, "limit", high=MAX_AUDIT_PAGE, from_text=False)
+    parse_int(offset, "offset", low=0, high=MAX_OFFSET, from_text=False)
 
 
 # A valid value for every required field, so each submitted field can be checked on its own.
@@ -302,11 +308,11 @@ class Guard:
     def compare(self, document_id: int, a: int | None, b: int | None) -> Comparison:
         doc = self._readable(document_id, "compare")
         versions = self.svc.catalog.versions(document_id)
-        if len(versions) < 2:
-            raise InvalidInput("该文档只有一个版本，无可比较。", "This document has only one version; nothing to compare.",
-                               field="a")
-        a = versions[-2].number if a is None else a
-        b = versions[-1].number if b is None else b
+        if len(versions) < 2:  # the document's state, not the request, is what stands in the way
+            raise Conflict("该文档只有一个版本，无可比较。", "This document has only one version; nothing to compare.",
+                           field="a")
+        a = versions[-2].number if a is None else parse_int(a, "a", from_text=False)
+        b = versions[-1].number if b is None else parse_int(b, "b", from_text=False)
         sides = []
         chosen = []
         for n, name in ((a, "a"), (b, "b")):
@@ -460,9 +466,7 @@ class Guard:
         if state and state not in states:
             raise InvalidInput(f"未知任务状态“{state}”，可选：{', '.join(sorted(states))}。",
                                f"Unknown job state '{state}'; use one of {', '.join(sorted(states))}.", field="state")
-        if not 1 <= limit <= MAX_AUDIT_PAGE or offset < 0:
-            raise InvalidInput(f"limit 须在 1 到 {MAX_AUDIT_PAGE} 之间，offset 不能为负。",
-                               f"limit must be 1-{MAX_AUDIT_PAGE} and offset not negative.", field="limit")
+        _page_bounds(limit, offset)
         return self.svc.jobs.store.list_jobs(state=state, kind=kind, limit=limit, offset=offset)
 
     # -- search -----------------------------------------------------------------------------
@@ -638,9 +642,9 @@ class Guard:
     # -- the audit log ----------------------------------------------------------------------
     def audit_page(self, f: reports.AuditFilter, *, limit: int = 50, offset: int = 0) -> AuditPage:
         self.require(Permission.AUDIT, "read_audit_log")
-        if not 1 <= limit <= MAX_AUDIT_PAGE or offset < 0:
-            raise InvalidInput(f"limit 须在 1 到 {MAX_AUDIT_PAGE} 之间，offset 不能为负。",
-                               f"limit must be 1-{MAX_AUDIT_PAGE} and offset not negative.", field="limit")
+        _page_bounds(limit, offset)
+        if f.actor:
+            refuse_controls(f.actor, "actor", "操作人")  # PostgreSQL cannot even compare a NUL
         if f.since and f.until and f.until < f.since:
             raise InvalidInput("结束日期不能早于开始日期。", "The end date cannot be before the start date.",
                                field="until")

@@ -19,6 +19,7 @@ from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, OutboxLe
 from docsvc.core.audit import AuditEntry, canonical_json
 from docsvc.core.content import PackageLimits, detect_media_type
 from docsvc.core.faults import fault_point
+from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import (
     AuditAction, DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
     VersionSource, Vocabulary, parse_date, parse_enum,
@@ -27,6 +28,7 @@ from docsvc.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 MAX_FILENAME = 255
 MAX_REASON = 2000
+MAX_PAGE = 1000  # documents in one list page
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,11 @@ def clean_filename(name: str) -> str:
 
 
 def _clean_reason(reason: str) -> str:
-    reason = (reason or "").strip()
+    # Checked before anything is stored: a reason the catalog cannot hold (PostgreSQL refuses
+    # NUL) must not leave a blob behind or come back as "retry later". Lines and tabs are fine
+    # (the form's box is multi-line; browsers send its line breaks as CR LF).
+    reason = (reason or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    refuse_controls(reason, "reason", "变更原因", allowed="\t\n")
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"变更原因过长（最多 {MAX_REASON} 个字符）。",
                            f"The change reason is too long (at most {MAX_REASON} characters).", field="reason")
@@ -306,7 +312,8 @@ class ArchiveService:
     def list_documents(self, params: Mapping[str, Any], *,
                        site_projects: Collection[str] | None = None) -> DocumentPage:
         """``site_projects``: when given, on-site (9.2) documents only of these projects (access rules)."""
-        params = {k: v for k, v in params.items() if v not in (None, "")}
+        # An empty filter is no filter; an empty number is not a number.
+        params = {k: v for k, v in params.items() if v is not None and (v != "" or k in ("limit", "offset"))}
         known = set(FILTERABLE) | {"tag", "title", "review_due_before", "sort", "limit", "offset"}
         unknown = set(params) - known
         if unknown:
@@ -314,6 +321,9 @@ class ArchiveService:
                                f"Unknown filter(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(known))}",
                                field=sorted(unknown)[0])
         filters = {k: str(params[k]) for k in FILTERABLE if k in params}
+        for name in (*filters, "tag", "title"):
+            if name in params:  # matched against metadata, which holds no control characters
+                refuse_controls(str(params[name]), name, f"筛选条件 {name} ")
         # A value no document can have is a mistake, not an empty result: say what is valid.
         if "doc_type" in filters:
             self.vocab.doc_type(filters["doc_type"])
@@ -325,8 +335,8 @@ class ArchiveService:
             raise InvalidInput(f"无法按“{sort}”排序。可用：{', '.join(SORTABLE)}（前加 - 表示倒序）。",
                                f"Cannot sort by '{sort}'. Use one of {', '.join(SORTABLE)} (prefix - for descending).",
                                field="sort")
-        limit = _int_param(params, "limit", 50, 1, 1000)
-        offset = _int_param(params, "offset", 0, 0, 10**9)
+        limit = parse_int(params.get("limit"), "limit", high=MAX_PAGE, default=50)
+        offset = parse_int(params.get("offset"), "offset", low=0, high=MAX_OFFSET, default=0)
         due = parse_date("review_due_before", "复审到期日", params.get("review_due_before"))
         return self.catalog.list_documents(filters, tag=params.get("tag"), title=params.get("title"),
                                            review_due_before=due, sort=sort, limit=limit, offset=offset,
@@ -347,18 +357,6 @@ class ArchiveService:
 _ENUM_FILTERS = {"service_category": (ServiceCategory, "服务类别"), "doc_class": (DocClass, "文档类别"),
                  "service_scope": (ServiceScope, "服务范畴"), "pdca_phase": (PdcaPhase, "PDCA 阶段"),
                  "status": (DocStatus, "状态")}
-
-
-def _int_param(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or not low <= value <= high:
-        raise InvalidInput(f"参数 {name} 必须是 {low} 到 {high} 之间的整数。",
-                           f"{name} must be an integer between {low} and {high}.", field=name)
-    return value
 
 
 def _version_details(sha256: str, size: int, media_type: str, filename: str, reason: str,

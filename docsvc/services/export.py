@@ -88,8 +88,8 @@ class BundleScope:
         parts = ["docsvc-audit"]
         if self.document_id is not None:
             parts.append(f"doc{self.document_id}")
-        if self.since:
-            parts.append(f"{self.since:%Y%m%d}-{self.until:%Y%m%d}")
+        if self.since or self.until:  # either end may be open: 20260101- or -20261231
+            parts.append("-".join(f"{d:%Y%m%d}" if d else "" for d in (self.since, self.until)))
         return "-".join(parts) + ".zip"
 
 

@@ -17,7 +17,7 @@ from docsvc.core import text
 from docsvc.core.query import MAX_QUERY_CHARS, QUERY_STOPWORDS
 from docsvc.core.ranking import idf
 from docsvc.core.search import Hit, SearchRequest
-from docsvc.errors import InvalidInput
+from docsvc.core.inputs import parse_int
 from docsvc.services.search import IndexService
 
 DEFAULT_LIMIT = 5
@@ -35,16 +35,7 @@ MAX_TERM_CHARS = 40  # a longer "word" is a URL or a hash: it names one document
 
 def check_limit(value: Any) -> int:
     """How many similar documents were asked for: an integer from 1 to :data:`MAX_LIMIT`."""
-    if value in (None, ""):
-        return DEFAULT_LIMIT
-    try:
-        limit = int(value) if not isinstance(value, bool) else 0
-    except (TypeError, ValueError):
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit 必须是 1 到 {MAX_LIMIT} 之间的整数。",
-                           f"limit must be an integer from 1 to {MAX_LIMIT}.", field="limit")
-    return limit
+    return parse_int(value, "limit", high=MAX_LIMIT, default=DEFAULT_LIMIT, from_text=isinstance(value, str))
 
 
 def _worth_searching(word: str) -> bool:

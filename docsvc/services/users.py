@@ -32,6 +32,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from docsvc.adapters import accounts as db
 from docsvc.adapters.catalog import SqlCatalog, write_connection
+from docsvc.core.inputs import escape_controls, refuse_controls
 from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
 from docsvc.services import throttle
@@ -301,10 +302,9 @@ def check_password_policy(password: str) -> None:
 
 
 def _clean_text(value: Any, name: str, zh: str, limit: int) -> str:
-    text = str(value or "").strip()
-    if len(text) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise InvalidInput(f"{zh}无效：最多 {limit} 个字符，且不能包含控制字符。",
-                           f"Invalid {name}: at most {limit} characters, no control characters.", field=name)
+    text = refuse_controls(str(value or "").strip(), name, zh, allowed="")
+    if len(text) > limit:
+        raise InvalidInput(f"{zh}无效：最多 {limit} 个字符。", f"Invalid {name}: at most {limit} characters.", field=name)
     return text
 
 
@@ -493,7 +493,8 @@ class UserService:
         (for the cookie: :meth:`principal_for_session` takes it back). The message never
         says whether the name or the password was wrong. Too many failures for the name or for
         the client ``address`` raise :class:`TooManyAttempts`, right password or not."""
-        name = str(username or "").strip().lower()[:64]
+        # Escaped: the name is a throttle key and an audit actor even when no account has it.
+        name = escape_controls(str(username or "").strip().lower())[:64]
         subjects = ([(Scope.ACCOUNT, name)] if name else []) + ([(Scope.ADDRESS, address[:200])] if address else [])
         try:
             self._count_attempt(subjects)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import json
 import tempfile
 from typing import Any, Mapping
@@ -23,12 +24,14 @@ from docsvc.adapters.reports import AuditFilter
 from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.app import Docsvc
 from docsvc.core.content import DOCX, PDF
+from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_date
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
 from docsvc.services import background
+from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT, MAX_LIMIT as SIMILAR_MAX
 from docsvc.services.export import BundleScope
 from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import Template
@@ -41,6 +44,7 @@ bp = Blueprint("api", __name__)
 PUBLIC = {"api.health", "api.openapi_json"}
 LABEL_FIELDS = ("doc_type", "service_category", "project")  # what a review may correct
 THUMBNAIL_MAX_AGE_S = 300  # how stale a revoked reader's cached thumbnail may be
+FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 AUDIT_ACTIONS = {a.value for a in AuditAction} | {a.value for a in AccountAction}
 
 
@@ -59,15 +63,43 @@ def _authenticate() -> None:
 
 
 # -- input parsing ----------------------------------------------------------------------------
-def _int(value: Any, name: str) -> int | None:
-    if value in (None, ""):
+def _arg(args, name: str) -> str | None:
+    """One query parameter; given twice it is refused rather than one copy silently winning."""
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise InvalidInput(f"参数 {name} 只能给出一次。", f"The parameter {name} may be given only once.", field=name)
+    return values[0] if values else None
+
+
+def _arg_int(args, name: str, **bounds: Any) -> int | None:
+    return parse_int(_arg(args, name), name, **bounds)
+
+
+def _arg_date(args, name: str, zh_name: str) -> dt.date | None:
+    value = _arg(args, name)
+    return None if value is None else _date(value, name, zh_name)
+
+
+def _arg_flag(args, name: str) -> bool:
+    value = _arg(args, name)
+    value = "false" if value is None else value.strip().lower()
+    if value not in FLAGS:
+        raise InvalidInput(f"参数 {name} 应为 true 或 false。", f"{name} must be true or false.", field=name)
+    return FLAGS[value]
+
+
+def _date(value: Any, name: str, zh_name: str) -> dt.date | None:
+    """A date from a JSON body or query string: YYYY-MM-DD, or absent (None); never empty."""
+    if value is None:
         return None
-    if isinstance(value, bool):
-        value = "x"
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"参数 {name} 必须是整数。", f"{name} must be an integer.", field=name) from None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{zh_name}应为 YYYY-MM-DD 格式的日期。", f"{name} must be a date, YYYY-MM-DD.", field=name)
+    return parse_date(name, zh_name, value)
+
+
+def _int(value: Any, name: str) -> int | None:
+    """An integer from a JSON body (null: absent)."""
+    return parse_int(value, name, from_text=False)
 
 
 def _json_object() -> dict[str, Any]:
@@ -127,10 +159,9 @@ def _audit_filter(args) -> AuditFilter:
         if a not in AUDIT_ACTIONS:
             raise InvalidInput(f"未知事件类型“{a}”。", f"Unknown action '{a}'.", field="action",
                                details={"valid": sorted(AUDIT_ACTIONS)})
-    return AuditFilter(actor=args.get("actor") or None, actions=actions,
-                       document_id=_int(args.get("document_id"), "document_id"),
-                       since=parse_date("since", "开始日期", args.get("since")),
-                       until=parse_date("until", "结束日期", args.get("until")))
+    return AuditFilter(actor=_arg(args, "actor") or None, actions=actions,
+                       document_id=_arg_int(args, "document_id"),
+                       since=_arg_date(args, "since", "开始日期"), until=_arg_date(args, "until", "结束日期"))
 
 
 def version_json(v: Version, doc_id: int) -> dict[str, Any]:
@@ -210,19 +241,17 @@ def search_request(args, *, per_page: int = 20) -> SearchRequest:
     ``per_page``, ``sort`` (relevance | date), ``all_versions``."""
     filters: dict[str, list[str]] = {}
     for raw in args.getlist("filter"):
+        if not raw.strip():
+            continue  # an empty box of a filter form: no filter
         key, sep, value = raw.partition(":")
         if not sep or not key.strip() or not value.strip():
             raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
                                f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
         filters.setdefault(key.strip(), []).append(value.strip())
-    page, size = _int(args.get("page"), "page"), _int(args.get("per_page"), "per_page")
-    return SearchRequest(query=args.get("q", ""), filters=filters, all_versions=_flag(args.get("all_versions")),
-                         page=1 if page is None else page, per_page=per_page if size is None else size,
-                         sort=args.get("sort") or "relevance")
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+    return SearchRequest(query=_arg(args, "q") or "", filters=filters, all_versions=_arg_flag(args, "all_versions"),
+                         page=_arg_int(args, "page", default=1),
+                         per_page=_arg_int(args, "per_page", default=per_page),
+                         sort=_arg(args, "sort") or "relevance")
 
 
 def snippet_html(s: Snippet) -> Markup:
@@ -233,7 +262,8 @@ def snippet_html(s: Snippet) -> Markup:
 
 def hit_json(h: Hit) -> dict[str, Any]:
     return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
-            "original_filename": h.original_filename, "score": round(h.score, 4),
+            "original_filename": h.original_filename,
+            "score": round(h.score, 4) if math.isfinite(h.score) else None,  # JSON has no NaN
             "snippet": str(snippet_html(h.snippet)), "snippet_text": h.snippet.text,
             "highlights": [list(m) for m in h.snippet.marks],
             "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,
@@ -316,7 +346,7 @@ def health():
 
 @bp.get("/api/v1/openapi.json")
 def openapi_json():
-    return jsonify(openapi.spec())
+    return jsonify(openapi.spec(tuple(c.code for c in svc().vocab.doc_types)))
 
 
 @bp.get("/api/v1/health")
@@ -341,7 +371,7 @@ def me():
 # -- documents --------------------------------------------------------------------------------
 @bp.get("/api/v1/documents")
 def list_documents():
-    page = guard().list_documents(request.args.to_dict())
+    page = guard().list_documents({k: _arg(request.args, k) for k in request.args})
     return jsonify({"items": [d.to_dict() for d in page.items], "total": page.total,
                     "limit": page.limit, "offset": page.offset})
 
@@ -383,7 +413,7 @@ def suggest_labels():
 
 @bp.get("/api/v1/labels/review")
 def review_labels():
-    items = guard().review_list(all_pending=request.args.get("all") in ("1", "true"))
+    items = guard().review_list(all_pending=_arg_flag(request.args, "all"))
     return jsonify({"items": [i.to_dict() for i in items]})
 
 
@@ -496,7 +526,7 @@ def job_json(job: Job) -> dict[str, Any]:
 
 @bp.get("/api/v1/documents/<int:doc_id>/compare")
 def compare(doc_id: int):
-    c = guard().compare(doc_id, _int(request.args.get("a"), "a"), _int(request.args.get("b"), "b"))
+    c = guard().compare(doc_id, _arg_int(request.args, "a"), _arg_int(request.args, "b"))
     return jsonify({"document_id": doc_id, "a": c.a.number, "b": c.b.number, **c.result.to_dict()})
 
 
@@ -510,7 +540,7 @@ def search():
 @bp.get("/api/v1/documents/<int:doc_id>/similar")
 def similar(doc_id: int):
     """Documents like this one, found by a search as the caller (latest versions, best first)."""
-    hits = guard().similar(doc_id, request.args.get("limit"))
+    hits = guard().similar(doc_id, _arg_int(request.args, "limit", high=SIMILAR_MAX, default=SIMILAR_DEFAULT))
     return jsonify({"document_id": doc_id, "items": [similar_json(h) for h in hits]})
 
 
@@ -631,8 +661,8 @@ def _form_data(body: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/api/v1/audit")
 def audit_log():
     args = request.args
-    page = guard().audit_page(_audit_filter(args), limit=_int(args.get("limit"), "limit") or 50,
-                              offset=_int(args.get("offset"), "offset") or 0)
+    page = guard().audit_page(_audit_filter(args), limit=_arg_int(args, "limit", default=50),
+                              offset=_arg_int(args, "offset", low=0, high=MAX_OFFSET, default=0))
     return jsonify({"items": [e.to_dict() for e in page.entries], "total": page.total,
                     "limit": page.limit, "offset": page.offset})
 
@@ -651,8 +681,8 @@ def audit_export():
     if not isinstance(body, dict):
         raise InvalidInput("请求体必须是 JSON 对象。", "The request body must be a JSON object.")
     scope = BundleScope(document_id=_int(body.get("document_id"), "document_id"),
-                        since=parse_date("since", "开始日期", body.get("since")),
-                        until=parse_date("until", "结束日期", body.get("until")))
+                        since=_date(body.get("since"), "since", "开始日期"),
+                        until=_date(body.get("until"), "until", "结束日期"))
     return send_bundle(guard(), scope)
 
 

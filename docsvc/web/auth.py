@@ -13,6 +13,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, validate_csrf
 
 from docsvc.app import Docsvc
+from docsvc.core.inputs import parse_int, strip_controls
 from docsvc.errors import InvalidInput
 from docsvc.services.access import Guard
 from docsvc.services.throttle import TooManyAttempts
@@ -86,8 +87,9 @@ def login_required(view: Callable) -> Callable:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never an absolute or scheme-relative URL (open redirect)."""
-    if not target:
+    """Only a path on this site: never an absolute or scheme-relative URL (open redirect), and
+    nothing a Location header cannot carry (CR, LF and other control characters)."""
+    if not target or strip_controls(target, allowed="") != target:
         return url_for("ui_docs.dashboard")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -189,7 +191,7 @@ def account():
             if form.get("action") == "token":
                 new_token = gd.issue_token(gd.p.username, form.get("name", ""))
             elif form.get("action") == "revoke":
-                gd.revoke_token(gd.p.username, _int_form("token_id"))
+                gd.revoke_token(gd.p.username, parse_int(form.get("token_id", ""), "token_id"))
                 flash(pick(InvalidInput("令牌已吊销。", "Token revoked.")))
                 return redirect(url_for("auth.account"))
         except (InvalidInput, TooManyAttempts) as exc:
@@ -200,13 +202,6 @@ def account():
     status = 429 if retry_after else (400 if errors else 200)
     return (render_template("account.html", user=user, tokens=tokens, new_token=new_token, errors=errors,
                             status=status, must_change=bool(session.get(MUST_CHANGE))), status, {"Retry-After": str(retry_after)} if retry_after else {})
-
-
-def _int_form(name: str) -> int:
-    try:
-        return int(request.form.get(name, ""))
-    except ValueError:
-        raise InvalidInput(f"{name} 必须是整数。", f"{name} must be an integer.", field=name) from None
 
 
 MUST_CHANGE = "must_change_password"

@@ -89,12 +89,15 @@ class HttpError(e.DocsvcError):
 def register(app: Flask) -> None:
     app.register_error_handler(e.DocsvcError, error_response)
 
-    def http(code: str, status: int, zh: str, en: str):
+    def http(code: str, status: int, zh: str, en: str, headers: dict[str, str] | None = None):
         if wants_json():
             resp = jsonify({"error": {"code": code, "message": zh, "message_en": en}})
             resp.status_code = status
-            return resp
-        return render_template("error.html", error=HttpError(code, status, zh, en), status=status), status
+        else:
+            resp = make_response(render_template("error.html", error=HttpError(code, status, zh, en), status=status),
+                                 status)
+        resp.headers.update(headers or {})
+        return resp
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc):
@@ -112,4 +115,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         zh, en = _HTTP_MESSAGES.get(exc.code or 500, (exc.name, exc.description or exc.name))
-        return http((exc.name or "error").lower().replace(" ", "_"), exc.code or 500, zh, en)
+        # 405 says which methods the URL does take (Allow, RFC 9110 15.5.6).
+        allow = {k: v for k, v in exc.get_headers() if k == "Allow"}
+        return http((exc.name or "error").lower().replace(" ", "_"), exc.code or 500, zh, en, allow)

@@ -7,12 +7,22 @@ described and every described operation exists.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from functools import lru_cache
 from typing import Any
 
-from docsvc.core.content import DOCX as DOCX_TYPE
-from docsvc.core.model import AuditAction, DocClass, DocStatus, PdcaPhase, ServiceCategory, ServiceScope
+from docsvc.adapters.catalog import SORTABLE
+from docsvc.core.content import ACCEPTED, DOCX as DOCX_TYPE
+from docsvc.core.inputs import MAX_ID, MAX_OFFSET, no_controls_pattern
+from docsvc.core.model import (
+    BUILTIN_DOC_TYPES, MAX_TAGS, MAX_TEXT, AuditAction, DocClass, DocStatus, PdcaPhase, ServiceCategory, ServiceScope,
+)
+from docsvc.core.query import MAX_QUERY_CHARS
+from docsvc.core.search import FILTER_FIELDS, MAX_FILTER_VALUES, MAX_PAGE, MAX_PER_PAGE
 from docsvc.services import similar
+from docsvc.services.access import MAX_AUDIT_PAGE
+from docsvc.services.archive import MAX_PAGE as MAX_LIST_PAGE, MAX_REASON
+from docsvc.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RE
 from docsvc.services.users import AccountAction, Role
 
 
@@ -32,13 +42,44 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same schema with null allowed too."""
+    if "anyOf" in schema:
+        takes_null = any(s.get("type") == "null" or None in s.get("enum", ()) for s in schema["anyOf"])
+        return schema if takes_null else {**schema, "anyOf": [*schema["anyOf"], {"type": "null"}]}
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    out = {**schema, "type": types if "null" in types else [*types, "null"]}
+    if "enum" in out and None not in out["enum"]:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
 def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": schema or {"type": "string"}}
 
 
-DOC_ID = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+# Constraints the server checks, stated so that a client (and schemathesis) knows them.
+KEY = {"type": "integer", "minimum": 1, "maximum": MAX_ID}  # ids and version numbers (INTEGER columns)
+# One line of text, as a filter or a metadata value: no control characters but tab.
+LINE = {"type": "string", "pattern": no_controls_pattern("\t")}
+_ALLOWED = "[^\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f]"
+_SOLID = "[^\\s\\x00-\\x1f\\x7f-\\x9f]"
+REQUIRED_LINE = {"type": "string", "maxLength": MAX_TEXT, "pattern": f"^{_ALLOWED}*{_SOLID}{_ALLOWED}*$"}
+_REASON_ALLOWED = "[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]"
+REASON = {"type": "string", "maxLength": MAX_REASON, "pattern": no_controls_pattern("\t\n\r"),
+          "description": "lines and tabs allowed, no other control characters"}
+OPTIONAL_REASON = {**REASON, "type": ["string", "null"]}  # in JSON, null is no reason
+REQUIRED_REASON = {**REASON, "pattern": f"^{_REASON_ALLOWED}*{_SOLID}{_REASON_ALLOWED}*$"}
+DATE = {"type": "string", "format": "date"}
+FLAG = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}  # as a form sends it
+NAME = {"type": "string", "maxLength": 200, "pattern": no_controls_pattern()}
+PROJECTS = {"type": "array", "items": {"type": "string", "maxLength": 500, "pattern": no_controls_pattern()}}
+_TEXT_FILTERS = "|".join(k for k in FILTER_FIELDS if k not in ("year", "document_id"))
+FILTER_PATTERN = (f"^(?:(?:{_TEXT_FILTERS}):{_ALLOWED}*{_SOLID}{_ALLOWED}*|year:[1-9][0-9]{{0,3}}"
+                  f"|document_id:[1-9][0-9]{{0,8}}|)$")
+DOC_ID = {"name": "doc_id", "in": "path", "required": True, "schema": KEY}
+NUMBER = {"name": "number", "in": "path", "required": True, "schema": KEY}
 USERNAME = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
 SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "contract, service_plan, sla, change_request, acceptance_report, …"}
@@ -50,19 +91,21 @@ WRITE = (400, 401, 403, 404, 413, 415, 422, 503)
 _enum = lambda e: {"type": "string", "enum": [m.value for m in e]}  # noqa: E731
 
 METADATA_PROPS: dict[str, Any] = {
-    "title": {"type": "string", "maxLength": 500},
+    "title": REQUIRED_LINE,
     "doc_type": {"type": "string", "description": "contract, service_plan, sla, … (and DOCSVC_EXTRA_DOC_TYPES)"},
     "service_category": _enum(ServiceCategory),
     "doc_class": _enum(DocClass),
-    "service_scope": {"type": ["string", "null"], "enum": [m.value for m in ServiceScope] + [None]},
-    "pdca_phase": {"type": ["string", "null"], "enum": [m.value for m in PdcaPhase] + [None]},
-    "project": {"type": "string"},
-    "counterparty": {"type": "string"},
-    "tags": {"type": "array", "items": {"type": "string"}},
-    "status": _enum(DocStatus),
-    "effective_date": {"type": ["string", "null"], "format": "date"},
-    "review_due": {"type": ["string", "null"], "format": "date"},
-    "owner": {"type": "string"},
+    # "" or null: none (for status: draft); for a date: no date.
+    "service_scope": {"type": ["string", "null"], "enum": [m.value for m in ServiceScope] + ["", None]},
+    "pdca_phase": {"type": ["string", "null"], "enum": [m.value for m in PdcaPhase] + ["", None]},
+    "project": {**LINE, "maxLength": MAX_TEXT},
+    "counterparty": {**LINE, "maxLength": MAX_TEXT},
+    "tags": {"anyOf": [{"type": "array", "maxItems": MAX_TAGS, "items": {**LINE, "maxLength": MAX_TEXT}},
+                       {**LINE, "description": "comma-separated (， too)"}, {"type": "null"}]},
+    "status": {"type": "string", "enum": [m.value for m in DocStatus] + [""]},
+    "effective_date": {"anyOf": [DATE, {"enum": ["", None]}]},
+    "review_due": {"anyOf": [DATE, {"enum": ["", None]}], "description": "not before effective_date / 不早于生效日期"},
+    "owner": {**LINE, "maxLength": MAX_TEXT},
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -71,7 +114,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"code": {"type": "string"}, "message": {"type": "string", "description": "中文"},
                        "message_en": {"type": "string"}, "field": {"type": "string"},
                        "details": {"type": "object"}}}}},
-    "Metadata": {"type": "object", "properties": METADATA_PROPS},
+    # In JSON, null is "" for every field (none, or for a required one: missing).
+    "Metadata": {"type": "object", "additionalProperties": False,
+                 "properties": {k: _nullable(s) for k, s in METADATA_PROPS.items()}},
     "Label": {"type": "object", "properties": {
         "value": {"type": "string"}, "label": {"type": "string", "description": "中文名称"},
         "label_en": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
@@ -175,7 +220,8 @@ SCHEMAS: dict[str, Any] = {
 SCHEMAS.update({
     "Hit": {"type": "object", "properties": {
         "document_id": {"type": "integer"}, "version": {"type": "integer"}, "version_id": {"type": "integer"},
-        "title": {"type": "string"}, "original_filename": {"type": "string"}, "score": {"type": "number"},
+        "title": {"type": "string"}, "original_filename": {"type": "string"},
+        "score": {"type": ["number", "null"], "description": "null where the engine gives none"},
         "snippet": {"type": "string", "description": "HTML-safe excerpt: text escaped, matches wrapped in <mark>"},
         "snippet_text": {"type": "string", "description": "the same excerpt as plain text"},
         "highlights": {"type": "array", "description": "[start, end) character spans of snippet_text that matched",
@@ -236,28 +282,44 @@ SCHEMAS.update({
         "renditions": {"type": "array", "items": _ref("Rendition")}}},
 })
 
-UPLOAD_FIELDS = {"file": {"type": "string", "contentMediaType": "application/octet-stream",
-                          "description": "docx, pdf, txt, md, csv, or a scan or photo (jpg, png, tif: its text is read by OCR in the background); the type is decided from the content"},
-                 "reason": {"type": "string"}}
+UPLOAD_FILE = {"type": "string", "contentMediaType": "application/octet-stream",
+               "description": "docx, pdf, txt, md, csv, or a scan or photo (jpg, png, tif: its text is read by OCR in "
+                              "the background); the type is decided from the content (else 415, or 422 for a damaged "
+                              "or unsafe file)"}
+# In a form a field is text: no nulls, and an empty field is an absent one.
+FORM_METADATA = {k: ({"type": "string", "enum": [v for v in s["enum"] if v is not None]} if "enum" in s
+                     else {"anyOf": [DATE, {"const": ""}]} if "anyOf" in s else s)
+                 for k, s in METADATA_PROPS.items()}
 
 
 def _paths() -> dict[str, Any]:
-    doc_filters = [_q(n, d) for n, d in (
-        ("doc_type", "文档类型 / document type"), ("service_category", "§4 code"), ("doc_class", "user | site"),
-        ("service_scope", "support | provision | delivery"), ("pdca_phase", "plan | do | check | act"),
-        ("project", "项目"), ("counterparty", "相对方"), ("status", "draft | effective | superseded | archived"),
-        ("owner", "负责人"), ("tag", "标签"), ("title", "title contains / 标题包含"),
-        ("review_due_before", "YYYY-MM-DD"))] + [
-        _q("sort", "id, title, created_at, updated_at, review_due, effective_date; prefix - for descending"),
-        _q("limit", "1-1000, default 50", {"type": "integer"}), _q("offset", "default 0", {"type": "integer"})]
-    audit_filters = [_q("actor", "exact username"), _q("action", "repeatable", {"type": "string"}),
-                     _q("document_id", "document id", {"type": "integer"}), _q("since", "YYYY-MM-DD (inclusive)"),
-                     _q("until", "YYYY-MM-DD (inclusive)"), _q("limit", "1-500, default 50", {"type": "integer"}),
-                     _q("offset", "default 0", {"type": "integer"})]
+    # Filters: an empty value is no filter; a value with control characters is refused.
+    doc_filters = [_q(n, d, LINE) for n, d in (
+        ("doc_type", "文档类型 / document type"), ("project", "项目"), ("counterparty", "相对方"),
+        ("owner", "负责人"), ("tag", "标签"), ("title", "title contains / 标题包含"))] + [
+        _q(n, d, {"type": "string", "enum": ["", *(m.value for m in e)]}) for n, d, e in (
+            ("service_category", "§4 code", ServiceCategory), ("doc_class", "user | site", DocClass),
+            ("service_scope", "support | provision | delivery", ServiceScope),
+            ("pdca_phase", "plan | do | check | act", PdcaPhase),
+            ("status", "draft | effective | superseded | archived", DocStatus))] + [
+        _q("review_due_before", "YYYY-MM-DD", {"anyOf": [DATE, {"const": ""}]}),
+        _q("sort", "prefix - for descending", {"type": "string", "enum": [p + s for s in SORTABLE for p in ("", "-")]}),
+        _q("limit", f"1-{MAX_LIST_PAGE}, default 50", {"type": "integer", "minimum": 1, "maximum": MAX_LIST_PAGE}),
+        _q("offset", "default 0", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET})]
+    actions = [a.value for a in AuditAction] + [a.value for a in AccountAction]
+    audit_filters = [_q("actor", "exact username", LINE),
+                     {"name": "action", "in": "query", "required": False, "style": "form", "explode": True,
+                      "description": "repeatable (any of them)", "schema": {"type": "array", "items": {"enum": actions}}},
+                     _q("document_id", "document id", KEY), _q("since", "YYYY-MM-DD (inclusive)", DATE),
+                     _q("until", "YYYY-MM-DD (inclusive), not before since", DATE),
+                     _q("limit", f"1-{MAX_AUDIT_PAGE}, default 50", {"type": "integer", "minimum": 1,
+                                                                   "maximum": MAX_AUDIT_PAGE}),
+                     _q("offset", "default 0", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET})]
     zip_response = {"description": "ZIP audit bundle (with verify_bundle.py)",
                     "content": {"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}}}
-    file_response = {"description": "The exact stored bytes, as an attachment; ETag is the SHA-256",
-                     "content": {"application/octet-stream": {"schema": {"type": "string"}}}}
+    file_response = {"description": "The exact stored bytes, as an attachment, with the media type decided "
+                                    "when they were stored; ETag is the SHA-256",
+                     "content": {t: {"schema": {"type": "string"}} for t in ACCEPTED}}
     return {
         "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
@@ -278,8 +340,12 @@ def _paths() -> dict[str, Any]:
                                     "suggested from the content (returned as suggestion; one below the review "
                                     "threshold goes on the review list). doc_class defaults to user.",
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                         "type": "object", "required": ["file"],
-                         "properties": {**UPLOAD_FIELDS, **METADATA_PROPS}}}}},
+                         "type": "object", "required": ["file", "doc_type", "service_category", "doc_class"],
+                         "properties": {"file": UPLOAD_FILE, "reason": REASON, **FORM_METADATA,
+                                        "title": {"type": "string", "maxLength": MAX_TEXT,
+                                                  "pattern": f"^(?:{_ALLOWED}*{_SOLID}{_ALLOWED}*)?$",
+                                                  "description": "default: the file's name"}},
+                         "additionalProperties": False}}}},
                      "responses": {"201": _json({"type": "object", "properties": {
                          "document": _ref("Document"), "version": _ref("Version"),
                          "suggestion": {"oneOf": [_ref("Suggestion"), {"type": "null"}]}}}, "archived"),
@@ -290,11 +356,12 @@ def _paths() -> dict[str, Any]:
                                     "that drove it; nothing is archived.",
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["file"],
-                         "properties": {"file": UPLOAD_FIELDS["file"], "title": {"type": "string"}}}}}},
+                         "properties": {"file": UPLOAD_FILE, "title": {"type": "string"}}}}}},
                      "responses": {"200": _json(_ref("Suggestion"), "the suggestion"), **_errors(*WRITE)}}},
         "/api/v1/labels/review": {
             "get": {"operationId": "reviewLabels", "summary": "The review list of suggested labels / 待复核分类",
-                    "parameters": [_q("all", "1: every pending suggestion, not only the low-confidence ones")],
+                    "parameters": [_q("all", "true: every pending suggestion, not only the low-confidence ones",
+                                      FLAG)],
                     "responses": {"200": _json({"type": "object"}, "items"), **_errors(401, 403)}}},
         "/api/v1/documents/{doc_id}/labels": {
             "parameters": [DOC_ID],
@@ -302,8 +369,9 @@ def _paths() -> dict[str, Any]:
                      "description": "An empty object accepts; doc_type, service_category or project correct. "
                                     "Either teaches the classifier.",
                      "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                         "type": "object", "properties": {k: METADATA_PROPS[k] for k in
-                                                          ("doc_type", "service_category", "project")}}}}},
+                         "type": "object", "additionalProperties": False,
+                         "properties": {k: _nullable(METADATA_PROPS[k]) for k in
+                                        ("doc_type", "service_category", "project")}}}}},
                      "responses": {"200": _json(_ref("Document"), "confirmed"), **_errors(400, 401, 403, 404, 409)}}},
         "/api/v1/documents/{doc_id}": {
             "parameters": [DOC_ID],
@@ -312,12 +380,13 @@ def _paths() -> dict[str, Any]:
             "patch": {"operationId": "updateDocument", "summary": "Change metadata (an audit event)",
                       "requestBody": {"required": True, "content": {"application/json": {"schema": {
                           "type": "object", "required": ["metadata"],
-                          "properties": {"metadata": _ref("Metadata"), "reason": {"type": "string"}}}}}},
+                          "properties": {"metadata": {**_ref("Metadata"), "minProperties": 1},
+                                         "reason": OPTIONAL_REASON}}}}},
                       "responses": {"200": _json(_ref("Document"), "updated"), **_errors(400, 401, 403, 404)}},
             "delete": {"operationId": "requestDeletion",
                        "summary": "Request deletion: logged and always refused (history is immutable)",
-                       "parameters": [_q("reason", "why")],
-                       "responses": _errors(401, 403, 404, 409)}},
+                       "parameters": [_q("reason", "why", REASON)],
+                       "responses": _errors(400, 401, 403, 404, 409)}},
         "/api/v1/documents/{doc_id}/history": {
             "parameters": [DOC_ID],
             "get": {"operationId": "history", "summary": "Every version and event: who, when, what, why",
@@ -326,7 +395,8 @@ def _paths() -> dict[str, Any]:
             "parameters": [DOC_ID],
             "post": {"operationId": "addVersion", "summary": "Add a version (a change reason is required, spec 8.4.2)",
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                         "type": "object", "required": ["file", "reason"], "properties": UPLOAD_FIELDS}}}},
+                         "type": "object", "required": ["file", "reason"],
+                         "properties": {"file": UPLOAD_FILE, "reason": REQUIRED_REASON}}}}},
                      "responses": {"201": _json({"type": "object"}, "version added"),
                                    "200": _json({"type": "object"}, "identical to the latest version: nothing added"),
                                    **_errors(*WRITE)}}},
@@ -341,9 +411,11 @@ def _paths() -> dict[str, Any]:
         "/api/v1/documents/{doc_id}/compare": {
             "parameters": [DOC_ID],
             "get": {"operationId": "compare", "summary": "Paragraph-level diff of versions a and b",
-                    "parameters": [_q("a", "older version (default: the one before the latest)", {"type": "integer"}),
-                                   _q("b", "newer version (default: the latest)", {"type": "integer"})],
-                    "responses": {"200": _json(_ref("Comparison"), "diff"), **_errors(*READ)}}},
+                    "parameters": [_q("a", "older version (default: the one before the latest)", KEY),
+                                   _q("b", "newer version (default: the latest)", KEY)],
+                    "responses": {"200": _json(_ref("Comparison"), "diff"),
+                                  "409": _json(_ref("Error"), "The document has only one version / 只有一个版本"),
+                                  **_errors(*READ)}}},
         "/api/v1/documents/{doc_id}/similar": {
             "parameters": [DOC_ID],
             "get": {"operationId": "similarDocuments",
@@ -400,7 +472,7 @@ def _paths() -> dict[str, Any]:
                      "responses": {"202": _json(_ref("RenditionQueued"), "queued (or already queued): poll status_url"),
                                    **_errors(400, 401, 403, 404, 503)}}},
         "/api/v1/jobs/{job_id}": {
-            "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": KEY}],
             "get": {"operationId": "showJob", "summary": "A background job's state, node, result or error / 后台任务",
                     "description": "A rendition job for whoever may read its document (else 404, as for a job that "
                                    "does not exist); other jobs for auditors, managers and administrators.",
@@ -412,16 +484,18 @@ def _paths() -> dict[str, Any]:
                            "(类型:合同, project:港口, year:2026), date:2026-01-01..2026-06-30. On-site documents (9.2) "
                            "of projects you are not in are left out of hits, totals and facets.",
             "parameters": [
-                _q("q", "the query (empty: everything, newest first)"),
+                _q("q", "the query (empty: everything, newest first); control characters are ignored",
+                   {"type": "string", "maxLength": MAX_QUERY_CHARS}),
                 {"name": "filter", "in": "query", "required": False, "style": "form", "explode": True,
-                 "description": "key:value, repeatable (OR within a key, AND across keys); keys: doc_type, "
-                                "service_category, doc_class, service_scope, project, counterparty, tag, status, "
-                                "year, extraction_status, document_id",
-                 "schema": {"type": "array", "items": {"type": "string"}}},
-                _q("page", "default 1", {"type": "integer", "minimum": 1}),
-                _q("per_page", "1-100, default 20", {"type": "integer", "minimum": 1, "maximum": 100}),
+                 "description": "key:value, repeatable (OR within a key, AND across keys); an empty one is no "
+                                "filter; year is 1-9999 and document_id an id",
+                 "schema": {"type": "array", "maxItems": MAX_FILTER_VALUES,
+                            "items": {"type": "string", "pattern": FILTER_PATTERN}}},
+                _q("page", f"1-{MAX_PAGE}, default 1", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+                _q("per_page", f"1-{MAX_PER_PAGE}, default 20",
+                   {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}),
                 _q("sort", "relevance (default) or date (newest first)", {"type": "string", "enum": ["relevance", "date"]}),
-                _q("all_versions", "1 to search every version, not only the latest", {"type": "boolean"})],
+                _q("all_versions", "1 to search every version, not only the latest", FLAG)],
             "responses": {"200": _json(_ref("SearchResult"), "hits, total and facets"),
                           "400": _json(_ref("Error"), "Malformed query or parameters / 查询语句或参数有误"),
                           **_errors(401),
@@ -434,8 +508,9 @@ def _paths() -> dict[str, Any]:
                      "summary": "Register a template or a new version of one (manager, admin); refused unless lint passes",
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["file"], "properties": {
-                             "file": {"type": "string", "contentMediaType": DOCX_TYPE, "description": "template.docx"},
-                             "schema": {"type": "string", "contentMediaType": "application/json",
+                             "file": {"type": "string", "format": "binary", "contentMediaType": DOCX_TYPE,
+                                      "description": "template.docx (a file part)"},
+                             "schema": {"type": "string", "format": "binary", "contentMediaType": "application/json",
                                         "description": "schema.json; optional for a new version of an existing template"},
                              "slug": {"type": "string", "description": "the template, for a new version without a schema"}}}}}},
                      "responses": {"201": _json({"type": "object", "properties": {
@@ -475,12 +550,13 @@ def _paths() -> dict[str, Any]:
             "post": {"operationId": "generate",
                      "summary": "Render and archive a new document, or with document_id a new version of it (drafter, manager, admin)",
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                         "type": "object", "required": ["data"], "properties": {
+                         "type": "object", "required": ["data"], "additionalProperties": False, "properties": {
                              "data": {"type": "object"}, "pdf": {"type": "boolean", "default": False},
                              "pdfa": {"type": "boolean", "default": False,
                                       "description": "the PDF as PDF/A-2b (archived signed copies); implies pdf"},
-                             "document_id": {"type": ["integer", "null"]},
-                             "reason": {"type": "string", "description": "change reason; required with document_id (8.4.2)"}}}}}},
+                             "document_id": {"oneOf": [KEY, {"type": "null"}]},
+                             "reason": {**OPTIONAL_REASON,
+                                        "description": "change reason; required with document_id (8.4.2)"}}}}}},
                      "responses": {"201": _json(_ref("Generated"), "archived"),
                                    "200": _json(_ref("Generated"), "identical to the latest version: nothing added"),
                                    "400": _json(_ref("Error"), "Invalid form data: details.errors lists every field"),
@@ -493,9 +569,11 @@ def _paths() -> dict[str, Any]:
                                 "(manager, admin): inventory, audit (since/until, default the last 30 days), "
                                 "reviews (SLAs and plans due by until, default in 30 days; spec 8.1.3)",
                      "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                         "type": "object", "properties": {
-                             "since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
-                             "service_category": {"type": "string", "description": "filed under (default 4.2)"},
+                         "type": "object", "additionalProperties": False, "properties": {
+                             "since": {"anyOf": [DATE, {"enum": ["", None]}]},
+                             "until": {"anyOf": [DATE, {"enum": ["", None]}]},
+                             "service_category": {"type": ["string", "null"], "description": "filed under (default 4.2)",
+                                                  "enum": [m.value for m in ServiceCategory] + ["", None]},
                              "pdf": {"type": "boolean", "default": False}, "pdfa": {"type": "boolean", "default": False}}}}}},
                      "responses": {"201": _json(_ref("Generated"), "archived"),
                                    "400": _json(_ref("Error"), "Invalid dates, kind or category"),
@@ -508,8 +586,8 @@ def _paths() -> dict[str, Any]:
         "/api/v1/audit/export": {"post": {
             "operationId": "auditExport", "summary": "Audit bundle for one document or a date range (an audit event)",
             "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
-                "document_id": {"type": "integer"}, "since": {"type": "string", "format": "date"},
-                "until": {"type": "string", "format": "date"}}}}}},
+                "document_id": {"oneOf": [KEY, {"type": "null"}]}, "since": {**DATE, "type": ["string", "null"]},
+                "until": {**DATE, "type": ["string", "null"]}}}}}},
             "responses": {"200": zip_response, **_errors(400, 401, 403, 404)}}},
         "/api/v1/users": {
             "get": {"operationId": "listUsers", "summary": "Users (admin)",
@@ -518,9 +596,10 @@ def _paths() -> dict[str, Any]:
             "post": {"operationId": "createUser", "summary": "Create a user (admin); without a password one is generated and returned once",
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
                          "type": "object", "required": ["username", "role"], "properties": {
-                             "username": {"type": "string"}, "role": _enum(Role), "display_name": {"type": "string"},
-                             "password": {"type": "string", "minLength": 10},
-                             "projects": {"type": "array", "items": {"type": "string"}}}}}}},
+                             "username": {"type": "string", "pattern": USERNAME_RE.pattern}, "role": _enum(Role),
+                             "display_name": {**NAME, "type": ["string", "null"]},
+                             "password": {"type": "string", "minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD},
+                             "projects": PROJECTS}}}}},
                      "responses": {"201": _json({"type": "object", "properties": {
                          "user": _ref("User"), "password": {"type": "string"}}}, "created"),
                          **_errors(400, 401, 403, 409)}}},
@@ -528,15 +607,34 @@ def _paths() -> dict[str, Any]:
             "parameters": [USERNAME],
             "patch": {"operationId": "updateUser", "summary": "Change role, active flag, display name, projects (admin)",
                       "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                          "type": "object", "properties": {"role": _enum(Role), "active": {"type": "boolean"},
-                                                           "display_name": {"type": "string"},
-                                                           "projects": {"type": "array", "items": {"type": "string"}}}}}}},
+                          "type": "object", "additionalProperties": False,
+                          "properties": {"role": _enum(Role), "active": {"type": "boolean"}, "display_name": NAME,
+                                         "projects": PROJECTS}}}}},
                       "responses": {"200": _json(_ref("User"), "updated"), **_errors(400, 401, 403, 404, 409)}}},
     }
 
 
-@lru_cache(maxsize=1)
-def spec() -> dict[str, Any]:
+@lru_cache(maxsize=4)
+def spec(doc_types: tuple[str, ...] = tuple(c.code for c in BUILTIN_DOC_TYPES)) -> dict[str, Any]:
+    """The document; ``doc_types``: the codes in force (the built-in ones plus DOCSVC_EXTRA_DOC_TYPES),
+    which a document's doc_type must be one of."""
+    doc = deepcopy(_spec())
+    types = list(doc_types)
+    doc["components"]["schemas"]["Metadata"]["properties"]["doc_type"] = {"type": "string", "enum": types}
+    form = doc["paths"]["/api/v1/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    form["properties"]["doc_type"] = {"type": "string", "enum": types}
+    labels = doc["paths"]["/api/v1/documents/{doc_id}/labels"]["post"]["requestBody"]["content"]
+    labels["application/json"]["schema"]["properties"]["doc_type"] = {"type": ["string", "null"], "enum": [*types, "", None]}
+    for item in doc["paths"].values():  # any parameter may be malformed, or given twice
+        for method, op in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                op["responses"].setdefault("400", _json(_ref("Error"), "Invalid input / 输入无效"))
+    listing = doc["paths"]["/api/v1/documents"]["get"]["parameters"]
+    next(p for p in listing if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
+    return doc
+
+
+def _spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "docsvc REST API", "version": "1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from docsvc.adapters.jobs import JobState
+from docsvc.core.inputs import parse_int
 from docsvc.errors import Conflict, InvalidInput, NotFound
 from docsvc.services.users import Role
 from docsvc.web.auth import guard, login_required
@@ -66,10 +67,7 @@ def user(username: str):
             if action == "token":
                 new_token = gd.issue_token(username, form.get("name", ""))
             if action == "revoke":
-                token_id = form.get("token_id", "")
-                if not token_id.isdigit():
-                    raise InvalidInput("令牌编号无效。", "Invalid token id.", field="token_id")
-                gd.revoke_token(username, int(token_id))
+                gd.revoke_token(username, parse_int(form.get("token_id", ""), "token_id"))
                 flash(pick(InvalidInput("令牌已吊销。", "Token revoked.")), "ok")
                 return redirect(url_for("ui_admin.user", username=username))
         except (InvalidInput, Conflict) as exc:

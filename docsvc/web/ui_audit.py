@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from docsvc.adapters.reports import AuditFilter
+from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, ServiceCategory, parse_date
 from docsvc.errors import Forbidden, InvalidInput, Unavailable
 from docsvc.services.export import MAX_RANGE_DAYS, BundleScope
@@ -28,9 +30,11 @@ def audit_log():
     args = {k: v for k, v in request.args.items() if v}
     error = page = scope = None
     try:
-        offset = int(args.get("offset", 0)) if str(args.get("offset", "0")).isdigit() else 0
+        # The filter form sends its empty fields too: empty means "any" here.
+        filled = MultiDict([(k, v) for k, v in request.args.items(multi=True) if v])
+        offset = parse_int(args.get("offset"), "offset", low=0, high=MAX_OFFSET, default=0)
         gd = guard()
-        f = _audit_filter(request.args)
+        f = _audit_filter(filled)
         page = gd.audit_page(f, limit=PAGE, offset=offset)
         scope = _bundle_scope(gd, f, page.total)
     except InvalidInput as exc:
@@ -79,10 +83,8 @@ def export():
     form = request.form
     gd = guard()
     try:
-        doc = form.get("document_id", "").strip()
-        if doc and not doc.isdigit():
-            raise InvalidInput("文档编号必须是数字。", "The document id must be a number.", field="document_id")
-        scope = BundleScope(int(doc) if doc else None, parse_date("since", "开始日期", form.get("since")),
+        scope = BundleScope(parse_int(form.get("document_id") or None, "document_id"),
+                            parse_date("since", "开始日期", form.get("since")),
                             parse_date("until", "结束日期", form.get("until")))
         return send_bundle(gd, scope)
     except InvalidInput as exc:

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.audit import AuditEntry
+from docsvc.core.inputs import parse_int
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.services.users import Permission
@@ -225,10 +226,8 @@ def request_rendition(doc_id: int, number: int, kind: str):
 
 @bp.get("/documents/<int:doc_id>/compare")
 def compare(doc_id: int):
-    def num(name: str) -> int | None:
-        v = request.args.get(name, "")
-        return int(v) if v.isdigit() else None
-    return render_template("compare.html", c=guard().compare(doc_id, num("a"), num("b")))
+    a, b = (parse_int(request.args.get(n) or None, n) for n in ("a", "b"))
+    return render_template("compare.html", c=guard().compare(doc_id, a, b))
 
 
 @bp.route("/upload", methods=["GET", "POST"])
@@ -266,16 +265,14 @@ def review():
     gd = guard()
     all_pending = request.values.get("all") == "1"
     if request.method == "POST":
-        doc_id = request.form.get("document_id", "")
-        if not doc_id.isdigit():
-            raise InvalidInput("缺少文档编号。", "The document id is missing.", field="document_id")
+        doc_id = parse_int(request.form.get("document_id", ""), "document_id")
         changes = {}
         if request.form.get("action") == "correct":
-            doc = gd.document(int(doc_id))
+            doc = gd.document(doc_id)
             current = doc.metadata.to_dict()
             changes = {k: request.form[k] for k in ("doc_type", "service_category", "project")
                        if k in request.form and request.form[k] != (current.get(k) or "")}
-        doc = gd.confirm_labels(int(doc_id), changes)
+        doc = gd.confirm_labels(doc_id, changes)
         title = doc.metadata.title
         flash(pick(InvalidInput(f"已{'更正' if changes else '确认'}“{title}”的分类。",
                                 f"Labels of “{title}” {'corrected' if changes else 'accepted'}.")), "ok")

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from math import ceil
 
 from flask import Blueprint, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from docsvc.core.model import DocClass, ServiceCategory
-from docsvc.core.search import FACETS, MAX_RESULT_WINDOW, SearchRequest, SearchResult
+from docsvc.core.search import FACETS, MAX_PAGE, MAX_RESULT_WINDOW, SearchRequest, SearchResult
 from docsvc.errors import InvalidInput, Unavailable
 from docsvc.web.api import search_request, snippet_html
 from docsvc.web.auth import guard, login_required
@@ -55,7 +56,8 @@ def search():
     asked = "q" in request.args or bool(request.args.getlist("filter"))
     req, result, error, status = SearchRequest(), None, None, 200
     try:
-        req = search_request(request.args, per_page=PER_PAGE)
+        # The search form sends its empty boxes too: empty means "not given" here.
+        req = search_request(MultiDict([(k, v) for k, v in request.args.items(multi=True) if v]), per_page=PER_PAGE)
         if asked:
             result = guard().search(req)
     except InvalidInput as exc:
@@ -117,7 +119,7 @@ def _facets(req: SearchRequest, result: SearchResult, filters: list[tuple[str, s
 def _pages(req: SearchRequest, result: SearchResult | None) -> dict | None:
     if result is None or result.total <= req.per_page:
         return None
-    last = max(1, min(ceil(result.total / req.per_page), MAX_RESULT_WINDOW // req.per_page))
+    last = max(1, min(ceil(result.total / req.per_page), MAX_RESULT_WINDOW // req.per_page, MAX_PAGE))
     filters = _filter_pairs(req)
     return {"current": req.page, "last": last,
             "prev": _url(req, filters, req.page - 1) if req.page > 1 else None,
