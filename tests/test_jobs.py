@@ -535,8 +535,10 @@ def test_docsvc_serve_runs_one_runner_in_its_main_process(config, tmp_path: Path
     setup.users.create_user("mgr", "manager", actor="test", password="a-long-password-1")
     token = setup.users.issue_token("mgr", actor="test").secret
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--workers", "2",
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = tmp_path / "serve.log"  # a file, not a pipe nobody reads: the access log would fill it and stall the server
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--workers", "2",
+                                 "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
     api = Api(port, token)
     try:
         def ran_both() -> dict | None:
@@ -551,7 +553,7 @@ def test_docsvc_serve_runs_one_runner_in_its_main_process(config, tmp_path: Path
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
-    assert code == 0, proc.stdout.read().decode()[-2000:]
+    assert code == 0, log.read_text("utf-8", "replace")[-2000:]
     node = setup.jobs.store.nodes()[0]
     assert node.name == "served" and node.stopped_at is not None
     setup.close()

@@ -207,7 +207,8 @@ def test_serve_logs_to_stderr(tmp_path):
         assert api.call("GET", "/api/v1/me")[0] == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+    out = (tmp_path / "serve.log").read_text("utf-8")
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert lines and all(JSON_KEYS <= line.keys() for line in lines)
     [start] = [line for line in lines if line["message"].startswith("docsvc serving on http://127.0.0.1:")]

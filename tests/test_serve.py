@@ -56,7 +56,8 @@ class Api:
 
 def start_serve(tmp_path: Path, *, workers: int, **settings: str) -> tuple[subprocess.Popen, Api]:
     """`docsvc serve` on an embedded archive in ``tmp_path`` (plus DOCSVC_ ``settings``) and a
-    manager's API to it; the caller stops the process. Returns once the server answers."""
+    manager's API to it; the caller stops the process; its output is in
+    ``tmp_path / "serve.log"``. Returns once the server answers."""
     env = {**os.environ, "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"), "DOCSVC_INDEX_DIR": str(tmp_path / "index"),
            "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"), "DOCSVC_FSYNC": "false",
            **{f"DOCSVC_{k}": v for k, v in settings.items()}}
@@ -67,9 +68,12 @@ def start_serve(tmp_path: Path, *, workers: int, **settings: str) -> tuple[subpr
     token = svc.users.issue_token("manager", actor="test").secret
     svc.close()
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve",
-                             "--workers", str(workers), "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Its output goes to tmp_path/serve.log, not to a pipe: nobody reads a pipe while the test
+    # runs, and once the access log has filled it the server would stall on its next line.
+    with (tmp_path / "serve.log").open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve",
+                                 "--workers", str(workers), "--port", str(port)],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
     api = Api(port, token)
     try:
         poll_until(lambda: api.call("GET", "/api/v1/me")[0] == 200, "the server")
