@@ -47,21 +47,22 @@ def require_axe() -> None:
     assert AXE.read_text(encoding="utf-8").startswith("/*! axe v4."), f"{AXE} is not axe-core 4"
 
 
-def pages(site) -> dict[str, str]:
+def pages(site) -> dict[str, tuple[str, str]]:
+    """name → (path, a selector that proves the page shows what it is for)."""
     return {
-        "login": "/login",
-        "dashboard": "/",
-        "documents": "/documents",
-        "document": f"/documents/{site['contract'].id}",
-        "upload": "/upload",
-        "search": "/search?q=运维",
-        "templates": "/templates",
-        "drafting-form": "/templates/sla/generate?example=1",
-        "review": "/labels/review?all=1",
-        "audit": "/audit",
-        "admin-users": "/admin/users",
-        "admin-health": "/admin/health",
-        "account": "/account",
+        "login": ("/login", "#username"),
+        "dashboard": ("/", "main h1"),
+        "documents": ("/documents", f"a[href='/documents/{site['contract'].id}']"),
+        "document": (f"/documents/{site['contract'].id}", "main h1"),
+        "upload": ("/upload", "input[type=file]"),
+        "search": ("/search?q=运维", ".hit mark"),
+        "templates": ("/templates", "li.tcard"),
+        "drafting-form": ("/templates/sla/generate?example=1", "#f-party_a-name"),
+        "review": ("/labels/review?all=1", ".review-item"),
+        "audit": ("/audit", "main table"),
+        "admin-users": ("/admin/users", "main table"),
+        "admin-health": ("/admin/health", "main h1"),
+        "account": ("/account", "main form"),
     }
 
 
@@ -98,7 +99,7 @@ def test_no_serious_or_critical_axe_violation(site, lang, width, theme):
     page.set_default_timeout(15000)
     failures = []
     try:
-        for name, path in pages(site).items():
+        for name, (path, shows) in pages(site).items():
             if name == "dashboard":  # sign in between the login page and the rest
                 page.fill("#username", "root")
                 page.fill("#password", PASSWORD)
@@ -108,6 +109,11 @@ def test_no_serious_or_critical_axe_violation(site, lang, width, theme):
                 page.goto(site["url"] + path)
             assert page.url.split("?")[0].endswith(path.split("?")[0]), f"{name}: landed on {page.url}"
             assert page.locator("html").get_attribute("lang") == ("en" if lang == "en" else "zh-CN")
+            assert page.locator(shows).count(), f"{name}: nothing matches {shows}"
+            menu = page.locator("button.menu-toggle")
+            if menu.is_visible():  # the phone layout: check the opened menu too
+                menu.click()
+                assert menu.get_attribute("aria-expanded") == "true"
             found = axe_violations(page)
             if found:
                 failures.append(report(f"{name} ({lang}, {width}px, {theme})", found))
