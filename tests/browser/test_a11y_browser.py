@@ -58,6 +58,7 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "search": ("/search?q=运维", ".hit mark"),
         "templates": ("/templates", "li.tcard"),
         "drafting-form": ("/templates/sla/generate?example=1", "#f-party_a-name"),
+        "drafting-form-errors": ("/templates/sla/generate?example=1", "#err-party_a-name:not(:empty)"),
         "review": ("/labels/review?all=1", ".review-item"),
         "audit": ("/audit", "main table"),
         "admin-users": ("/admin/users", "main table"),
@@ -107,6 +108,10 @@ def test_no_serious_or_critical_axe_violation(site, lang, width, theme):
                 page.wait_for_url(site["url"] + "/")
             else:
                 page.goto(site["url"] + path)
+            if name == "drafting-form-errors":  # the error summary and an inline error, as a user meets them
+                page.fill("#f-party_a-name", "")
+                page.locator("#generate-button").click()
+                page.locator("#form-errors").wait_for()
             assert page.url.split("?")[0].endswith(path.split("?")[0]), f"{name}: landed on {page.url}"
             assert page.locator("html").get_attribute("lang") == ("en" if lang == "en" else "zh-CN")
             assert page.locator(shows).count(), f"{name}: nothing matches {shows}"
