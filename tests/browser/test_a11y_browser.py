@@ -1,0 +1,123 @@
+"""Issue 15 item 11: an automated accessibility check. axe-core runs in Debian's Chromium on every
+main page of the web UI, signed in as an administrator, in Chinese and English, at 1280 px and
+390 px, in the light and the dark theme; any violation of impact "serious" or "critical" fails.
+
+axe-core is vendored as the single file ``vendor/axe.min.js`` (from the npm package ``axe-core``,
+MPL-2.0, licence header intact; see ``vendor/README.md`` for the version and how to refresh it), so
+a clean clone needs neither npm nor network. The site's CSP forbids inline scripts, and
+``add_script_tag`` injects one: the contexts of this check alone bypass the CSP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.site import docx, running_site
+from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+# The dark theme both ways the site offers it: the browser's preference (theme "auto") and the switch.
+THEMES = {"light": ("light", "light"), "dark-auto": ("dark", "auto"), "dark-switch": ("light", "dark")}
+
+
+def _seed(svc):
+    g = svc.guard(svc.users.principal_for_cli("drafter"))
+    contract = g.add_document(docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "第一条 乙方提供 7×24 小时运维服务。"),
+                              "运维服务合同.docx", {**USER_DOC, "review_due": "2026-12-20", "tags": "运维,合同"}).document
+    g.add_document("巡检记录：机房温度正常。".encode(), "巡检.txt", SITE_DOC)
+    # No type given: the classifier suggests one, which puts the document on the review list.
+    g.add_document("运维服务月报：本月故障 2 起，均在 30 分钟内响应。".encode(), "月报.txt",
+                   {k: v for k, v in SITE_DOC.items() if k != "doc_type"} | {"title": "运维服务月报"})
+    return {"contract": contract}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    assert AXE.read_text(encoding="utf-8").startswith("/*! axe v4."), f"{AXE} is not axe-core 4"
+    with running_site(tmp_path_factory.mktemp("a11y"), {"root": "系统管理员"}, _seed) as s:
+        yield s
+
+
+def pages(site) -> dict[str, tuple[str, str]]:
+    """name → (path, a selector that proves the page shows what it is for)."""
+    return {
+        "login": ("/login", "#username"),
+        "dashboard": ("/", "main h1"),
+        "documents": ("/documents", f"a[href='/documents/{site['contract'].id}']"),
+        "document": (f"/documents/{site['contract'].id}", "main h1"),
+        "upload": ("/upload", "input[type=file]"),
+        "search": ("/search?q=运维", ".hit mark"),
+        "templates": ("/templates", "li.tcard"),
+        "drafting-form": ("/templates/sla/generate?example=1", "#f-party_a-name"),
+        "drafting-form-errors": ("/templates/sla/generate?example=1", "#err-party_a-name:not(:empty)"),
+        "review": ("/labels/review?all=1", ".review-item"),
+        "audit": ("/audit", "main table"),
+        "admin-users": ("/admin/users", "main table"),
+        "admin-health": ("/admin/health", "main h1"),
+        "account": ("/account", "main form"),
+    }
+
+
+def axe_violations(page) -> list[dict]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                                       targets: v.nodes.map(n => n.target.join(' ')),
+                                       summary: v.nodes[0].failureSummary}));
+    }""")
+    return [v for v in result if v["impact"] in BLOCKING]
+
+
+def report(where: str, violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{where}: [{v['impact']}] {v['id']} — {v['help']} ({v['helpUrl']})")
+        lines += [f"      {t}" for t in v["targets"][:10]]
+        lines.append("      ↳ " + (v["summary"] or "").replace("\n", " "))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_serious_or_critical_axe_violation(site, lang, width, theme):
+    scheme, cookie = THEMES[theme]
+    context = site["browser"].new_context(locale="zh-CN", viewport={"width": width, "height": 860},
+                                          color_scheme=scheme, bypass_csp=True)
+    context.add_cookies([{"name": "docsvc_theme", "value": cookie, "url": site["url"]},
+                         {"name": "docsvc_lang", "value": lang, "url": site["url"]}])
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    failures = []
+    try:
+        for name, (path, shows) in pages(site).items():
+            if name == "dashboard":  # sign in between the login page and the rest
+                page.fill("#username", "root")
+                page.fill("#password", PASSWORD)
+                page.locator("form.stack button.primary").click()
+                page.wait_for_url(site["url"] + "/")
+            else:
+                page.goto(site["url"] + path)
+            if name == "drafting-form-errors":  # the error summary and an inline error, as a user meets them
+                page.fill("#f-party_a-name", "")
+                page.locator("#generate-button").click()
+                page.locator("#form-errors").wait_for()
+            assert page.url.split("?")[0].endswith(path.split("?")[0]), f"{name}: landed on {page.url}"
+            assert page.locator("html").get_attribute("lang") == ("en" if lang == "en" else "zh-CN")
+            assert page.locator(shows).count(), f"{name}: nothing matches {shows}"
+            menu = page.locator("button.menu-toggle")
+            if menu.is_visible():  # the phone layout: check the opened menu too
+                menu.click()
+                assert menu.get_attribute("aria-expanded") == "true"
+            found = axe_violations(page)
+            if found:
+                failures.append(report(f"{name} ({lang}, {width}px, {theme})", found))
+    finally:
+        context.close()
+    assert not failures, "axe-core found serious or critical violations:\n" + "\n".join(failures)
