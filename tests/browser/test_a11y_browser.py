@@ -2,24 +2,27 @@
 main page of the web UI, signed in as an administrator, in Chinese and English, at 1280 px and
 390 px, in the light and the dark theme; any violation of impact "serious" or "critical" fails.
 
-axe-core is vendored as the single file ``vendor/axe.min.js`` (from the npm package ``axe-core``,
-MPL-2.0, licence header intact; see ``vendor/README.md`` for the version and how to refresh it), so
-a clean clone needs neither npm nor network. The site's CSP forbids inline scripts, and
-``add_script_tag`` injects one: the contexts of this check alone bypass the CSP.
+axe-core comes from the npm registry, installed by .ci/run beside the checkout
+(``npm install --prefix .cache/axe axe-core@4.14.1``; ``DOCSVC_AXE_JS`` may name another copy of
+``axe.min.js``). The site's CSP forbids inline scripts, and ``add_script_tag`` injects one: the
+contexts of this check alone bypass the CSP.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.browser.site import docx, running_site
+from tests.conftest import require
 from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+AXE = Path(os.environ.get("DOCSVC_AXE_JS")
+           or Path(__file__).resolve().parents[2] / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js")
 BLOCKING = ("serious", "critical")
 # The dark theme both ways the site offers it: the browser's preference (theme "auto") and the switch.
 THEMES = {"light": ("light", "light"), "dark-auto": ("dark", "auto"), "dark-switch": ("light", "dark")}
@@ -38,6 +41,7 @@ def _seed(svc):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    require(AXE.is_file(), f"axe-core is not installed at {AXE}: npm install --prefix .cache/axe axe-core@4.14.1")
     assert AXE.read_text(encoding="utf-8").startswith("/*! axe v4."), f"{AXE} is not axe-core 4"
     with running_site(tmp_path_factory.mktemp("a11y"), {"root": "系统管理员"}, _seed) as s:
         yield s
