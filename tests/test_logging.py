@@ -17,7 +17,7 @@ from docsvc import logs
 from docsvc.app import create_app
 from docsvc.cli import cli
 from tests.test_serve import start_serve
-from tests.webutil import PASSWORD, PEOPLE, World, csrf_of
+from tests.webutil import PASSWORD, csrf_of, world  # noqa: F401 (world: the web users, over this module's app)
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 JSON_KEYS = {"ts", "level", "logger", "message", "request_id"}
@@ -62,16 +62,6 @@ def app(config):
     app = create_app({**config, "TEMPLATES_DIR": str(SHIPPED), "TESTING": True, "FSYNC": False})
     yield app
     app.extensions["docsvc"].close()
-
-
-@pytest.fixture
-def world(app) -> World:
-    svc = app.extensions["docsvc"]
-    tokens = {}
-    for name, (role, projects) in PEOPLE.items():
-        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects)
-        tokens[name] = svc.users.issue_token(name, actor="setup", name="test").secret
-    return World(app, tokens)
 
 
 def access_lines(lines: list[dict]) -> list[dict]:

@@ -361,15 +361,19 @@ class Guard:
         version = self.svc.archive.version(document_id, number)
         number = version.number
         rendition = next((r for r in self.svc.catalog.renditions(version.id) if r.kind == kind), None)
-        media_type = rendition.media_type if rendition is not None else ""
         if rendition is None:
             raise NotFound(f"文档 {document_id} 第 {number} 版没有 {kind.upper()} 格式的文件。",
                            f"Document {document_id} version {number} has no {kind.upper()} rendition.", field="kind")
-        data = self.svc.blobs.read(rendition.sha256)  # re-hashed by the store
-        with self.svc.catalog.transaction() as tx:
-            tx.append_audit(self.p.username, AuditAction.VERSION_DOWNLOADED, document_id=document_id,
-                            version=number, details={"sha256": rendition.sha256, "rendition": media_type})
+        data = self._rendition_bytes(document_id, number, rendition, AuditAction.VERSION_DOWNLOADED)
         return version, rendition, data
+
+    def _rendition_bytes(self, document_id: int, number: int, rendition: Rendition, action: AuditAction) -> bytes:
+        """A rendition's bytes, re-hashed by the store, and the read audited as ``action``."""
+        data = self.svc.blobs.read(rendition.sha256)
+        with self.svc.catalog.transaction() as tx:
+            tx.append_audit(self.p.username, action, document_id=document_id, version=number,
+                            details={"sha256": rendition.sha256, "rendition": rendition.media_type})
+        return data
 
     def thumbnail(self, document_id: int, number: int) -> tuple[Version, ThumbnailRecord]:
         """The first-page thumbnail of a version, for whoever may read the document (an on-site
@@ -406,11 +410,8 @@ class Guard:
         if rendition is None:
             raise NotFound(f"文档 {document_id} 第 {number} 版没有 PDF 格式的文件。",
                            f"Document {document_id} version {number} has no PDF rendition.", field="number")
-        data = self.svc.blobs.read(rendition.sha256)  # re-hashed by the store
-        with self.svc.catalog.transaction() as tx:
-            tx.append_audit(self.p.username, AuditAction.VERSION_VIEWED, document_id=document_id,
-                            version=number, details={"sha256": rendition.sha256, "rendition": PDF})
-        return version, rendition.sha256, data
+        return version, rendition.sha256, self._rendition_bytes(document_id, number, rendition,
+                                                                AuditAction.VERSION_VIEWED)
 
     def request_rendition(self, document_id: int, number: int | None, kind: str = "pdf") -> RenditionRequest:
         """Ask for a rendition (the PDF) of a DOCX version: the stored one if it exists, else the
