@@ -93,6 +93,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Full-text search engine: whoosh (the default, an index folder on this machine) or postgres (index "
             "tables in the PostgreSQL catalog, shared by any number of servers; run docsvc index rebuild after "
             "switching).", lambda v: _choice(v, ("whoosh", "postgres"))),
+    Setting("SEMANTIC", True, "检索时按语义重排最相关的结果（句向量模型 multilingual-e5-small，随软件安装，离线运行）；"
+            "文档的向量在建索引后于后台生成。关闭则只按词排序。",
+            "Reorder the best matches of a question by meaning (the sentence-embedding model multilingual-e5-small, "
+            "installed with docsvc, runs offline); documents' vectors are made in the background after indexing. "
+            "Off: ranked by their words alone.", _bool),
     Setting("SYNONYMS_FILE", "", "检索同义词表文件（每行一组，用“=”分隔）；留空则使用 docsvc 自带的 docsvc/data/synonyms.txt。"
             "修改前可用 docsvc synonyms check FILE 检查。",
             "Search synonyms file (one group per line, terms separated by '='); empty means the one docsvc ships "

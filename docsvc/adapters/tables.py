@@ -336,3 +336,17 @@ thumbnails = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),  # {"zh", "en"} when not ok; the rendering time
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Passage vectors of versions, for semantic ranking (migration 0023): derived data, one row per
+# version, made by the model named in ``model`` (docsvc.core.semantic.Embedder.version) from the
+# passages whose hash is ``text_key``; rows of another model are made again, never compared.
+passage_vectors = sa.Table(
+    "passage_vectors", metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("text_key", sa.String(64), nullable=False),
+    sa.Column("passages", sa.Integer, nullable=False),
+    sa.Column("vectors", sa.LargeBinary, nullable=False),  # float16, passages × dim
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_passage_vectors_key", "model", "text_key"),
+)

@@ -58,6 +58,7 @@ BULK_LEASE_S = 30.0
 # and with twice the time, before its failure is recorded for good.
 TIMEOUT_RETRIES = 2
 RETRY_AFTER_S = 300.0
+SEMANTIC_BATCH = 16  # versions the index writer embeds between two looks at the outbox
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class IndexService:
         # Scans and images: their text comes from OCR, queued in the background (set by the
         # wiring; docsvc.services.ocr.OcrQueue). None: they stay "no text layer".
         self.ocr: Any = None
+        # Questions ranked by meaning too (set by the wiring; docsvc.services.semantic). None:
+        # by their words alone.
+        self.semantic: Any = None
 
     @property
     def index(self) -> SearchIndex:
@@ -410,7 +414,8 @@ class IndexService:
     def search(self, request: SearchRequest) -> SearchResult:
         if request.synonyms is None:
             request = replace(request, synonyms=self.synonyms)
-        return self._searchable().search(request)
+        index = self._searchable()
+        return index.search(request) if self.semantic is None else self.semantic.search(request, index.search)
 
     def doc_frequencies(self, words: list[str]) -> tuple[int, dict[str, int]]:
         """How many versions are indexed, and how many of them have each word (for an idf)."""
@@ -493,12 +498,27 @@ class BackgroundIndexer:
                     log.warning("index sync failing, retried every %g s: %s", self.interval_s, self.last_error)
                 else:
                     log.info("index sync works again")
+            more = not self.last_error and self._embed()
             self.state = "idle"
             self._publish()
-            self._wake.wait(self.interval_s)
+            if not more:
+                self._wake.wait(self.interval_s)
             self._wake.clear()
         self.state = "stopped"
         self._publish()
+
+    def _embed(self) -> bool:
+        """Embed a batch of versions for semantic ranking, once the outbox is empty: a new
+        document is searchable by its words first. True when more are waiting."""
+        semantic = self.index.semantic
+        if semantic is None or (self.last_sync is not None and self.last_sync.pending):
+            return False
+        self.state = "embedding"
+        try:
+            return semantic.embed_pending(limit=SEMANTIC_BATCH) == SEMANTIC_BATCH
+        except Exception as exc:  # derived data: tried again on the next round
+            log.warning("embedding passages for semantic ranking failed: %s: %s", type(exc).__name__, exc)
+            return False
 
     def _publish(self) -> None:
         """The status, for the health page of worker processes (``docsvc serve --workers``)."""
