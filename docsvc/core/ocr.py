@@ -13,6 +13,9 @@ native code and needs most of a gigabyte:
 - an image's pixel count is read from its header and an image over ``max_pixels`` is refused
   before a byte of it is decoded (decompression bombs); PDF pages are rendered at ``dpi`` or
   less, so that no page exceeds ``max_pixels``; pages beyond ``max_pages`` are not read;
+- the caller names the pages to read (a mixed PDF's pages without a usable text layer) and the
+  pages an interrupted run read already, and is handed each page as soon as it is read, to keep
+  it: a crash costs the page being read, not the document (docsvc.services.ocr);
 - the child inherits ``ORT_DISABLE_TELEMETRY=1`` and loads the engine's models from its own
   package: nothing is downloaded, no connection is opened (tests/test_ocr.py watches it).
 
