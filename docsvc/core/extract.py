@@ -662,15 +662,16 @@ def _pages_text(data: bytes, total: int, page_text: Any, max_pages: int, max_cha
     if errors == pages and pages and last_error is not None:
         raise last_error
     truncated = total > pages or size > max_chars
-    usable = [i for i, t in read if usable_page(t)]
-    garbage = [i + 1 for i, t in read if t.strip() and not usable_page(t)]
+    usable = {i: usable_page(t) for i, t in read}
+    garbage = [i + 1 for i, t in read if t.strip() and not usable[i]]
     extra: dict[str, Any] = {"garbage_pages": garbage} if garbage else {}
-    if usable and len(usable) < len(read):
-        wanted = _drawn_pages(data, [i for i, t in read if not usable_page(t)])
+    if any(usable.values()) and not all(usable.values()):
+        wanted = _drawn_pages(data, [i for i, ok in usable.items() if not ok])
+        texts = [t for i, t in read if usable[i]]  # a blank page's nothing, a garbage page's garbage: out
         if wanted:
             runs: list[list[Any]] = []
             for i, t in read:
-                if not usable_page(t):
+                if not usable[i]:
                     continue
                 # A run goes on over blank pages; an OCR page (0-based w) ends it.
                 if runs and not any(runs[-1][1] <= w < i for w in wanted):
@@ -680,9 +681,6 @@ def _pages_text(data: bytes, total: int, page_text: Any, max_pages: int, max_cha
             repaired = [[first, last, _repair(ts)] for first, last, ts in runs]
             return ("partial_text_layer", "\n\n".join(r[2] for r in repaired), total, "", "", truncated,
                     {**extra, "ocr_pages": sorted(i + 1 for i in wanted), "runs": repaired})
-        texts = [t for i, t in read if usable_page(t)]
-    elif usable:
-        texts = [t for i, t in read]
     text = _repair(texts)
     if total and not text.strip():
         return ("no_text_layer", "", total, "PDF 没有文本层（可能是扫描件），需要 OCR 才能检索。",
@@ -699,7 +697,8 @@ def usable_page(text: str) -> bool:
 def _drawn_pages(data: bytes, indexes: list[int]) -> set[int]:
     """Those of the (0-based) pages that draw anything (an image, a path, a glyph, a form),
     as PDFium sees them: a page without a usable text layer that draws nothing is blank. When
-    PDFium cannot open the file, every page is taken to draw (OCR will tell)."""
+    PDFium cannot open the file, every page is taken to draw (OCR will tell). Pages are
+    numbered in the page tree, as pypdf and PDFium (which renders them for OCR) number them."""
     try:
         import pypdfium2 as pdfium
 
