@@ -172,8 +172,12 @@ def test_mixed_pdf_resumes_and_is_suggested_again(svc, parts, monkeypatch):
     assert not svc.catalog.suggestions(document_id=chosen.id, state=None)
     audit = [e for e in svc.catalog.audit_entries(document_id=first.id) if e.action == "labels.suggested"]
     assert audit[-1].details["source"] == "ocr"
+    # A retried job does not suggest again what it suggested from the same text.
+    assert ocr_service.resuggest(svc, version, whole) is False
+    assert [r["id"] for r in svc.catalog.suggestions(document_id=first.id)] == [pending["id"]]
     # A person's confirmation stands: OCR run again does not suggest anything.
     svc.archive.confirm_labels(first.id, {}, actor="mgr")
+    assert ocr_service.resuggest(svc, version, whole, again=True) is False
     assert ocr_service.resuggest(svc, version, whole) is False
     assert svc.archive.document(first.id).metadata.doc_type == "sla"
     json.dumps(job.result)  # what the jobs page shows

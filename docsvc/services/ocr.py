@@ -166,7 +166,12 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     queue = svc.index.ocr
     assert queue is not None
     if not job.payload.get("force") and queue.info(version.sha256) is not None:
-        return {"document_id": version.document_id, "version": version.number, "skipped": "already read"}
+        # (An attempt that died after caching the text may not have suggested the labels yet.)
+        text = svc.index.extraction(version).text
+        suggested = [v.document_id for v in svc.catalog.versions_with_sha(version.sha256)
+                     if text.strip() and resuggest(svc, v, text)]
+        return {"document_id": version.document_id, "version": version.number, "skipped": "already read",
+                "resuggested": suggested}
     base = svc.index.base_extraction(version) if version.media_type == PDF else None
     # A mixed PDF: only its pages without a usable text layer. Else every page.
     wanted = list(base.ocr_pages) if base is not None and base.status is ExtractionStatus.PARTIAL else None
@@ -206,7 +211,8 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
             tx.enqueue_index(v.document_id, v.id, "add")
     if svc.indexer is not None:
         svc.indexer.wake()
-    suggested = [v.document_id for v in siblings if text.text.strip() and resuggest(svc, v, text.text)]
+    suggested = [v.document_id for v in siblings
+                 if text.text.strip() and resuggest(svc, v, text.text, again=bool(job.payload.get("force")))]
     return {"document_id": version.document_id, "version": version.number, "status": text.status.value,
             "pages": len(result.pages), "confidence": _round(result.confidence),
             "rendition": blob.sha256 if blob is not None else None,
@@ -240,13 +246,19 @@ def _document_text(result: OcrResult, base: Extraction | None, key: str) -> Extr
                       else "", base.truncated or result.truncated, extractor_version=key)
 
 
-def resuggest(svc: Docsvc, version: Version, text: str) -> bool:
+# Ends the model_version recorded with a suggestion made from OCR text (at most 64 characters).
+FROM_OCR = " +ocr"
+
+
+def resuggest(svc: Docsvc, version: Version, text: str, *, again: bool = False) -> bool:
     """Suggest the labels of ``version``'s document again from its recognised ``text`` when
     they are still docsvc's suggestion (a pending one: made from the title alone, as a scan had
     no text yet) and ``version`` is its latest. A label a person set differs from the pending
     suggestion's and is kept; confirmed labels (no pending suggestion) are never touched; the
     project is not changed (it decides who may see an on-site document). The new suggestion
-    replaces the old one on the review list, for a person to accept or correct. Whether it did."""
+    replaces the old one on the review list, for a person to accept or correct. A pending
+    suggestion made from OCR text already is made again only when OCR ran ``again`` (a
+    manager's re-run): a retried job does not repeat it. Whether it did."""
     from docsvc.services.classify import model_tag
 
     pending = svc.catalog.suggestions(document_id=version.document_id)
@@ -254,6 +266,8 @@ def resuggest(svc: Docsvc, version: Version, text: str) -> bool:
     if not pending or doc is None or doc.latest_version != version.number:
         return False
     old = pending[-1]
+    if str(old["model_version"]).endswith(FROM_OCR) and old["version_id"] == version.id and not again:
+        return False
     model = svc.classifier.model()
     s = svc.classifier.suggest(text, doc.metadata.title, model=model)
     suggestion = {**s.to_dict(), "source": "ocr"}
@@ -277,8 +291,8 @@ def resuggest(svc: Docsvc, version: Version, text: str) -> bool:
                 "changes": diff, "reason": "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text"})
             tx.enqueue_index(version.document_id, None, "metadata")
         tx.resolve_suggestions(version.document_id, "superseded", "docsvc")
-        tx.insert_suggestion(version.document_id, version.id, suggestion, model_version=model_tag(model),
-                             needs_review=True)
+        tx.insert_suggestion(version.document_id, version.id, suggestion,
+                             model_version=(model_tag(model)[:64 - len(FROM_OCR)] + FROM_OCR), needs_review=True)
         tx.append_audit("docsvc", AuditAction.LABELS_SUGGESTED, document_id=version.document_id,
                         version=version.number, details={"suggestion": suggestion, "model": model_tag(model),
                                                           "source": "ocr"})
