@@ -241,9 +241,10 @@ def _document_text(result: OcrResult, base: Extraction | None, key: str) -> Extr
     text = "\n\n".join(t for _, t in sorted(parts, key=lambda part: part[0]) if t.strip())
     if not text.strip():
         return ocr
-    return Extraction(ExtractionStatus.OK, text, base.pages, ocr.detail_zh if result.status is not
-                      ExtractionStatus.EMPTY else "", ocr.detail_en if result.status is not ExtractionStatus.EMPTY
-                      else "", base.truncated or result.truncated, extractor_version=key)
+    # What OCR could not read is said (page 3 timed out); that it found nothing on a page is not news.
+    said = result.status is not ExtractionStatus.EMPTY
+    return Extraction(ExtractionStatus.OK, text, base.pages, ocr.detail_zh if said else "",
+                      ocr.detail_en if said else "", base.truncated or result.truncated, extractor_version=key)
 
 
 # Ends the model_version recorded with a suggestion made from OCR text (at most 64 characters).
