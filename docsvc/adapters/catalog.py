@@ -25,8 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docsvc.adapters.tables import (
-    audit_head, audit_log, derived_models, documents, extractions, index_outbox, instance_secrets, renditions,
-    suggestions, templates, versions,
+    audit_head, audit_log, derived_models, documents, extractions, index_outbox, instance_secrets, ocr_pages,
+    renditions, suggestions, templates, versions,
 )
 from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
@@ -337,6 +337,16 @@ class Tx:
                       "service_category": suggestion["service_category"]["terms"]},
             "model_version": model_version, "needs_review": needs_review, "state": "pending", "created_at": self.now})
         return int(result.inserted_primary_key[0])
+
+    def pending_suggestions(self, document_id: int) -> list[int]:
+        """Ids of the document's pending suggestions, read under the caller's lock."""
+        return [int(i) for (i,) in self.conn.execute(
+            sa.select(suggestions.c.id).where(suggestions.c.document_id == document_id,
+                                              suggestions.c.state == "pending"))]
+
+    def clear_ocr_pages(self, sha256: str, engine: str) -> None:
+        """The pages kept while a document was being read: its text is cached now."""
+        self.conn.execute(ocr_pages.delete().where(ocr_pages.c.sha256 == sha256, ocr_pages.c.engine == engine))
 
     def resolve_suggestions(self, document_id: int, state: str, actor: str) -> None:
         self.conn.execute(suggestions.update().where(suggestions.c.document_id == document_id,
@@ -755,6 +765,24 @@ class SqlCatalog:
         with self._write() as conn:
             conn.execute(insert.on_conflict_do_update(index_elements=["sha256", "extractor_version"], set_=replaced),
                          values)
+
+    def ocr_pages(self, sha256: str, engine: str) -> dict[int, str]:
+        """page number → the OCR result kept for it (JSON) while its document is being read."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(ocr_pages.c.page, ocr_pages.c.data)
+                                .where(ocr_pages.c.sha256 == sha256, ocr_pages.c.engine == engine)).all()
+        return {int(page): data for page, data in rows}
+
+    def put_ocr_page(self, sha256: str, engine: str, page: int, data: str) -> None:
+        """Keep one recognised page (derived data, outside the audit chain): a job interrupted
+        later goes on from the next page. A row already there (a second reader whose lease
+        overlapped) is replaced: both read the same content with the same engine."""
+        insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(ocr_pages)
+        with self._write() as conn:
+            conn.execute(insert.on_conflict_do_update(
+                index_elements=["sha256", "engine", "page"],
+                set_={"data": insert.excluded.data, "created_at": insert.excluded.created_at}),
+                {"sha256": sha256, "engine": engine, "page": page, "data": data, "created_at": utcnow()})
 
     def versions_after(self, after_id: int, *, limit: int, up_to: int | None = None) -> list[Version]:
         """Versions in id order, for chunked, resumable index rebuilds."""

@@ -134,6 +134,18 @@ extractions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# OCR results page by page (migration 0020), per content hash and OCR cache key
+# (docsvc.core.ocr.cache_key): written as each page is recognised, so that a job interrupted
+# mid-document goes on from there; removed when the document's text is cached in extractions.
+ocr_pages = sa.Table(
+    "ocr_pages", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("engine", sa.String(32), primary_key=True),
+    sa.Column("page", sa.Integer, primary_key=True),  # 1-based
+    sa.Column("data", sa.Text, nullable=False),  # docsvc.core.ocr.OcrPage.to_dict() as JSON
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # Classification suggestions; "pending" ones that need review form the review list.
 suggestions = sa.Table(
     "suggestions", metadata,

@@ -142,22 +142,28 @@ class IndexService:
     def extraction(self, version: Version) -> Extraction:
         """The version's text, from the cache or extracted now (under the extractor's limits);
         one that timed out is extracted again, with a longer limit, until its retries are used."""
+        return self._with_ocr(version, self.base_extraction(version))
+
+    def base_extraction(self, version: Version) -> Extraction:
+        """:meth:`extraction` as the extractor gave it, before OCR (its text layer only)."""
         cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
         timeouts = 0
         if cached is not None:
             detail = json.loads(cached["detail"] or "{}")
             timeouts = detail.get("timeouts", 0)
             if not _retry_due(timeouts):
-                return self._with_ocr(version, Extraction(
+                return Extraction(
                     ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
                     detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
-                    producer=detail.get("producer", "")))
+                    producer=detail.get("producer", ""), ocr_pages=tuple(detail.get("ocr_pages", ())),
+                    garbage_pages=tuple(detail.get("garbage_pages", ())),
+                    runs=tuple((int(a), int(b), str(t)) for a, b, t in detail.get("runs", ())))
         try:
             data = self.blobs.read(version.sha256)
         except (NotFound, Corrupted) as exc:
             # Not cached: once the blob is restored from backup the next sync extracts it.
             return Extraction(ExtractionStatus.FAILED, detail_zh=exc.zh, detail_en=exc.en)
-        return self._with_ocr(version, self.extract(version.sha256, data, version.media_type, timeouts=timeouts))
+        return self.extract(version.sha256, data, version.media_type, timeouts=timeouts)
 
     def _with_ocr(self, version: Version, text: Extraction) -> Extraction:
         """A scan's or an image's OCR text when it has been read, else "ocr_pending" (queued)."""
@@ -427,7 +433,9 @@ class IndexService:
         :meth:`extraction` this never parses a file, so a page can afford to ask."""
         cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
         if cached is not None and self.ocr is not None and self.ocr.wants(cached["status"]):
-            cached = self.catalog.get_extraction(version.sha256, self.ocr.key)
+            # Until OCR has read the rest, a partly scanned PDF has its text pages' text.
+            base = cached if cached["status"] == ExtractionStatus.PARTIAL.value else None
+            cached = self.catalog.get_extraction(version.sha256, self.ocr.key) or base
         return (cached["text"] or "") if cached is not None else ""
 
 
@@ -633,6 +641,12 @@ def _extraction_row(sha256: str, result: Extraction, timeouts: int = 0) -> dict[
         detail["timeouts"] = timeouts
     if result.producer:
         detail["producer"] = result.producer
+    # What OCR needs of a PDF whose text layer is missing or garbage on some pages.
+    if result.ocr_pages:
+        detail["ocr_pages"] = list(result.ocr_pages)
+        detail["runs"] = [list(r) for r in result.runs]
+    if result.garbage_pages:
+        detail["garbage_pages"] = list(result.garbage_pages)
     return {"sha256": sha256, "extractor_version": EXTRACTOR_VERSION, "status": result.status.value,
             "text": result.text, "pages": result.pages, "detail": json.dumps(detail, ensure_ascii=False)}
 
