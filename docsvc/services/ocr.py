@@ -209,6 +209,8 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
                                     "ocr_status": result.status.value, "confidence": _round(result.confidence),
                                     "pages": len(result.pages)})
             tx.enqueue_index(v.document_id, v.id, "add")
+    if svc.index.semantic is not None:  # its vectors were made from the text before OCR
+        svc.index.semantic.forget(version.sha256)
     if svc.indexer is not None:
         svc.indexer.wake()
     suggested = [v.document_id for v in siblings
