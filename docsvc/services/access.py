@@ -558,8 +558,9 @@ class Guard:
         values are checked first (400, nothing changed)."""
         self._selection_size(ids)
         check_metadata(change.fields, self.svc.vocab, _NEUTRAL)
-        if change.add_tags or change.remove_tags:
-            check_metadata({"tags": [*change.add_tags, *change.remove_tags]}, self.svc.vocab, _NEUTRAL)
+        for tags in (change.add_tags, change.remove_tags):
+            if tags:
+                check_metadata({"tags": list(tags)}, self.svc.vocab, _NEUTRAL)
         return selection.apply(self, selection.selected(self, ids), change)
 
     def selection_zip(self, ids: Sequence[int], out: IO[bytes]) -> selection.ZipSummary:

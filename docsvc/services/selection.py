@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.filenames import document_filename
-from docsvc.core.inputs import parse_int
+from docsvc.core.inputs import parse_int, refuse_controls
 from docsvc.core.model import Document, Version
 from docsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from docsvc.services.archive import MAX_REASON
 
 if TYPE_CHECKING:
     from docsvc.services.access import Guard
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 #: The labels a bulk change may set (the same for every selected document).
 SETTABLE = ("doc_type", "service_category", "project", "counterparty", "status")
 BULK_REASON = "批量修改 / bulk change"
+MAX_BULK_REASON = MAX_REASON - len(BULK_REASON) - 1  # the person's reason follows BULK_REASON in the audit entry
+_REQUIRED = ("doc_type", "service_category", "status")  # every document has one: "" is no value to set
 # Already compressed: stored as they are in the ZIP instead of compressed a second time.
 _STORED = {DOCX, PDF, "image/jpeg", "image/png", "image/tiff", "image/webp"}
 
@@ -73,10 +76,20 @@ class BulkChange:
         if both:
             raise InvalidInput(f"标签不能同时添加和移除：{'，'.join(both)}。",
                                f"A tag cannot be both added and removed: {', '.join(both)}.", field="add_tags")
+        for name in _REQUIRED:
+            if name in fields and not fields[name].strip():
+                raise InvalidInput(f"字段 {name} 不能为空；不修改就不要给出它。",
+                                   f"{name} cannot be empty; leave it out to keep each document's own.", field=name)
         reason = data.get("reason") or ""
         if not isinstance(reason, str):
             raise InvalidInput("reason 应为文本。", "reason must be text.", field="reason")
-        change = cls({k: v.strip() for k, v in fields.items()}, add, remove, reason.strip())
+        # Checked here, not per document: the reason is the same for all of them.
+        reason = refuse_controls(reason.replace("\r\n", "\n").replace("\r", "\n").strip(), "reason", "修改原因",
+                                 allowed="\t\n")
+        if len(reason) > MAX_BULK_REASON:
+            raise InvalidInput(f"修改原因过长（最多 {MAX_BULK_REASON} 个字符）。",
+                               f"The reason is too long (at most {MAX_BULK_REASON} characters).", field="reason")
+        change = cls({k: v.strip() for k, v in fields.items()}, add, remove, reason)
         if not (change.fields or change.add_tags or change.remove_tags):
             raise InvalidInput("请至少选择一项修改（类型、服务类别、项目、相对方、状态或标签）。",
                                "Choose at least one change (type, service category, project, counterparty, "
