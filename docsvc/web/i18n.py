@@ -149,7 +149,7 @@ def field_value(name: str, value: Any) -> str:
     if value in (None, "", [], ()):
         return "—"
     if isinstance(value, (list, tuple)):
-        return "、".join(str(v) for v in value)
+        return (", " if is_en() else "、").join(str(v) for v in value)
     if name == "doc_type":
         return doc_type_label(str(value))
     if name == "service_category":
