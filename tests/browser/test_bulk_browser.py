@@ -123,3 +123,33 @@ def test_cards_are_remembered_and_a_selection_downloads_as_zip(site, width):
         assert page.locator("li.doccard").count() == 0 and page.locator("table.cards").count() == 1
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_bulk_bar_and_result_have_no_serious_axe_violation(site, width):
+    from tests.browser.test_a11y_browser import AXE, axe_violations, report
+    from tests.conftest import require
+
+    require(AXE.is_file(), f"axe-core is not installed at {AXE}: npm install --prefix .cache/axe axe-core@4.14.1")
+    context = site["browser"].new_context(locale="zh-CN", viewport={"width": width, "height": 860}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        page.goto(site["url"] + "/login")
+        page.fill("#username", "alice")
+        page.fill("#password", PASSWORD)
+        page.locator("form.stack button.primary").click()
+        page.wait_for_url(site["url"] + "/")
+        page.goto(site["url"] + "/documents")
+        page.locator("details.bulkedit > summary").click()  # the open bar, as a user fills it in
+        failures = [report(f"documents with the bulk bar open ({width}px)", axe_violations(page))]
+        page.get_by_label("选择“港口运维二期现场巡检记录”").check()
+        page.get_by_label("选择“北京机房驻场记录”").check()
+        page.fill("#f-project", "别的项目")
+        page.get_by_role("button", name="应用到所选文档").click()
+        page.locator("tr.bulk-refused").wait_for()
+        failures.append(report(f"bulk result ({width}px)", axe_violations(page)))
+        failures = [f for f in failures if f]
+        assert not failures, "axe-core found serious or critical violations:\n" + "\n".join(failures)
+    finally:
+        context.close()
