@@ -73,7 +73,10 @@ def test_select_bulk_set_and_read_the_result(site, width):
         page.select_option("#f-status", "effective")
         page.fill("#f-project", f"数据中心{width}")
         page.fill("#f-add_tags", "年度整理")
-        page.get_by_role("button", name="应用到所选文档").click()
+        if width == 390:  # Enter in a field applies the change (not the ZIP button, first in the bar)
+            page.press("#f-add_tags", "Enter")
+        else:
+            page.get_by_role("button", name="应用到所选文档").click()
         page.wait_for_url(site["url"] + "/documents/bulk")
 
         summary = page.locator("[data-bulk-summary]")
