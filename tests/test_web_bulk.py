@@ -242,6 +242,13 @@ def test_bulk_api(world, docs):
     audit = world.api("audit").post("/api/v1/documents/bulk", json={"ids": ids, "set": {"status": "archived"}})
     assert audit.status_code == 200 and audit.json["counts"]["refused"] == 2
 
+    got = world.api("audit").post("/api/v1/documents/zip", json={"ids": ids})
+    assert got.status_code == 200 and got.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(got.data)) as zf:
+        assert zf.namelist() == ["阿里云采购合同.txt", "港口运维二期现场巡检记录.txt"]
+    err(world.api("bob").post("/api/v1/documents/zip", json={"ids": [ids[1]]}), 400, field="ids")
+    err(world.api("bob").post("/api/v1/documents/zip", json={"ids": ids, "set": {}}), 400, field="set")
+
 
 def test_cli_bulk_set_and_zip(world, docs, tmp_path):
     ids = [docs["阿里云采购合同"].id, docs["北京机房巡检"].id]
