@@ -104,6 +104,11 @@ SETTINGS: tuple[Setting, ...] = (
             "(docsvc/data/synonyms.txt). Check a file with docsvc synonyms check FILE before using it."),
     Setting("MAX_UPLOAD_BYTES", 50 * MiB, "单个上传文件的大小上限（字节）。",
             "Largest accepted upload, in bytes.", int),
+    Setting("BULK_MAX_DOCUMENTS", 500, "批量修改或打包下载一次最多可选的文档数。",
+            "Most documents one bulk change or ZIP download may select.", _positive_int),
+    Setting("BULK_ZIP_MAX_BYTES", 500 * MiB, "打包下载（ZIP）所选文件合计的大小上限（字节）；超过则拒绝并提示少选一些。",
+            "Largest total size, in bytes, of the files one ZIP download of selected documents may hold; "
+            "more is refused with a message to select fewer.", _positive_int),
     Setting("MAX_ZIP_MEMBERS", 1000, "Word 文档（ZIP 包）内允许的最多文件数。",
             "Most members allowed inside a Word (zip) package.", int),
     Setting("MAX_EXPANDED_BYTES", 50 * MiB, "Word 文档解压后的大小上限（字节），防止压缩炸弹。",

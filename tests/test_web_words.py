@@ -91,7 +91,7 @@ def _pages(world: World) -> dict[str, list[str]]:
     doc = world.doc_id
     common = ["/", "/documents", f"/documents/{doc}", f"/documents/{doc}/compare", "/search?q=99.9",
               "/search?q=", "/documents?doc_class=site", "/templates", "/account", "/labels/review", "/documents?doc_type=nonsense",
-              "/documents/999999"]
+              "/documents/999999", "/documents?view=cards", "/documents?view=table&sort=-project"]
     return {
         "alice": common + [f"/documents/{doc}/edit", f"/documents/{doc}/versions/new", "/upload",
                            "/templates/sla/generate", "/labels/review?all=1"],
@@ -129,6 +129,14 @@ def test_every_page_speaks_one_language(config, lang):
                 bad = _problems(_text(resp.data.decode(), form_text="/generate" not in url), lang)
                 if bad:
                     problems[f"{who} {url} ({resp.status_code})"] = bad
+            if who in ("alice", "audit"):  # the bulk-action result (a POST): per document, and refused
+                token = csrf_of(client.get("/documents"))
+                for form in ({"ids": [str(world.doc_id)], "status": "effective", "add_tags": "x", "reason": "y"},
+                             {"ids": ["999999"], "status": "effective"}):
+                    resp = client.post("/documents/bulk", data={**form, "action": "set", "csrf_token": token})
+                    bad = _problems(_text(resp.data.decode(), form_text=True), lang)
+                    if bad:
+                        problems[f"{who} POST /documents/bulk {form} ({resp.status_code})"] = bad
         assert problems == {}
     finally:
         world.svc.close()

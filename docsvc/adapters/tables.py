@@ -28,6 +28,11 @@ documents = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    # Pinyin sort keys (docsvc.core.collation, migration 0021): lists sorted by title, project
+    # or counterparty come in pinyin order, sorted and paged by the database.
+    sa.Column("title_key", sa.String(500), nullable=False, server_default=""),
+    sa.Column("project_key", sa.String(500), nullable=False, server_default=""),
+    sa.Column("counterparty_key", sa.String(500), nullable=False, server_default=""),
 )
 
 versions = sa.Table(

@@ -31,7 +31,7 @@ from docsvc.core.extract import ExtractLimits
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
-from docsvc.services import background, compare, export, ocr, similar, thumbnails
+from docsvc.services import background, compare, export, ocr, selection, similar, thumbnails
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.classify import ReviewItem
@@ -551,6 +551,30 @@ class Guard:
             new = check_metadata(changes, self.svc.vocab, doc.metadata.to_dict())
             self._keeps_access(replace(doc, metadata=new), "set_metadata")
         return self.svc.archive.set_metadata(document_id, changes, actor=self.p.username, reason=reason)
+
+    def bulk_set(self, ids: Sequence[int], change: selection.BulkChange) -> selection.BulkReport:
+        """One change made to each selected document by :meth:`set_metadata` (its checks, its
+        audit entry): per document changed, unchanged or refused with the reason. The ids and the
+        values are checked first (400, nothing changed)."""
+        self._selection_size(ids)
+        check_metadata(change.fields, self.svc.vocab, _NEUTRAL)
+        for tags in (change.add_tags, change.remove_tags):
+            if tags:
+                check_metadata({"tags": list(tags)}, self.svc.vocab, _NEUTRAL)
+        return selection.apply(self, selection.selected(self, ids), change)
+
+    def selection_zip(self, ids: Sequence[int], out: IO[bytes]) -> selection.ZipSummary:
+        """The latest version of each selected document in one ZIP, each read audited as a
+        download; too many or too large is refused before anything is read."""
+        self._selection_size(ids)
+        self.require(Permission.READ, "download")
+        chosen = selection.latest_versions(self, selection.selected(self, ids),
+                                           max_bytes=self.svc.settings["BULK_ZIP_MAX_BYTES"])
+        return selection.write_zip(self, chosen, out)
+
+    def _selection_size(self, ids: Sequence[int]) -> None:
+        # Callers parse with selection.parse_ids; this holds for any other caller too.
+        selection.parse_ids(list(ids), limit=self.svc.settings["BULK_MAX_DOCUMENTS"], from_text=False)
 
     def request_deletion(self, document_id: int, *, reason: str) -> NoReturn:
         self._writable(document_id, "request_deletion")

@@ -30,7 +30,7 @@ from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
 from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
-from docsvc.services import background
+from docsvc.services import background, selection
 from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT, MAX_LIMIT as SIMILAR_MAX
 from docsvc.services.export import BundleScope
 from docsvc.services.reports import ReportRequest
@@ -443,6 +443,43 @@ def update_document(doc_id: int):
     body = _json_object()
     doc = guard().set_metadata(doc_id, _metadata(body.get("metadata")), reason=_string(body, "reason"))
     return jsonify(doc.to_dict())
+
+
+BULK_KEYS = ("ids", "set", "add_tags", "remove_tags", "reason")
+
+
+def _selection(body: dict[str, Any], allowed: tuple[str, ...]) -> tuple[int, ...]:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"未知字段：{', '.join(unknown)}。可用：{', '.join(allowed)}。",
+                           f"Unknown field(s): {', '.join(unknown)}. Known: {', '.join(allowed)}.", field=unknown[0])
+    if not isinstance(body.get("ids"), list):
+        raise InvalidInput("ids 必须是文档编号的数组，如 [3, 5]。", "ids must be an array of document ids, e.g. [3, 5].",
+                           field="ids")
+    return selection.parse_ids(body["ids"], limit=svc().settings["BULK_MAX_DOCUMENTS"], from_text=False)
+
+
+@bp.post("/api/v1/documents/bulk")
+def bulk_documents():
+    """One change for each listed document (docsvc.services.selection): per document changed,
+    unchanged or refused with the reason; bad ids or values refuse the whole request (400)."""
+    body = _json_object()
+    ids = _selection(body, BULK_KEYS)
+    change = selection.BulkChange.parse({k: body[k] for k in BULK_KEYS[1:] if k in body})
+    return jsonify(guard().bulk_set(ids, change).to_dict())
+
+
+@bp.post("/api/v1/documents/zip")
+def zip_documents():
+    """The latest version of each listed document in one ZIP, each read audited as a download."""
+    ids = _selection(_json_object(), ("ids",))
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    summary = guard().selection_zip(ids, out)
+    out.seek(0)
+    resp = send_file(out, mimetype="application/zip", as_attachment=True,
+                     download_name=f"documents-{len(summary.names)}.zip")
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 @bp.delete("/api/v1/documents/<int:doc_id>")

@@ -21,6 +21,7 @@ from docsvc.core.query import MAX_QUERY_CHARS
 from docsvc.core.search import FILTER_FIELDS, MAX_FILTER_VALUES, MAX_PAGE, MAX_PER_PAGE
 from docsvc.services import similar
 from docsvc.services.access import MAX_AUDIT_PAGE
+from docsvc.services.selection import MAX_BULK_REASON, SETTABLE, BulkStatus
 from docsvc.services.archive import MAX_PAGE as MAX_LIST_PAGE, MAX_REASON
 from docsvc.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RE
 from docsvc.services.users import AccountAction, Role
@@ -108,7 +109,22 @@ METADATA_PROPS: dict[str, Any] = {
     "owner": {**LINE, "maxLength": MAX_TEXT},
 }
 
+# A selection of documents (docsvc.services.selection): ids, each once; at most DOCSVC_BULK_MAX_DOCUMENTS.
+SELECTION = {"type": "array", "minItems": 1, "items": KEY,
+             "description": "document ids; at most DOCSVC_BULK_MAX_DOCUMENTS (default 500), else 413"}
+BULK_SET = {**{k: METADATA_PROPS[k] for k in SETTABLE}, "status": _enum(DocStatus),  # "" is no value to set
+            "doc_type": {**REQUIRED_LINE, "maxLength": 64}}
+BULK_TAGS = {"anyOf": [{"type": "array", "maxItems": MAX_TAGS, "items": {**LINE, "maxLength": MAX_TEXT}},
+                       {**LINE, "description": "comma-separated (， too)"}, {"type": "null"}]}
+
 SCHEMAS: dict[str, Any] = {
+    "BulkReport": {"type": "object", "required": ["counts", "items"], "properties": {
+        "counts": {"type": "object", "properties": {s.value: {"type": "integer"} for s in BulkStatus}},
+        "items": {"type": "array", "items": {"type": "object", "required": ["document_id", "status"], "properties": {
+            "document_id": {"type": "integer"}, "title": {"type": "string"}, "status": _enum(BulkStatus),
+            "changes": {"type": "object", "description": "field → {from, to}"},
+            "error": {"anyOf": [{"type": "object", "description": "as in Error: code, message, message_en"},
+                                {"type": "null"}]}}}}}},
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message", "message_en"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string", "description": "中文"},
@@ -373,6 +389,32 @@ def _paths() -> dict[str, Any]:
                          "properties": {k: _nullable(METADATA_PROPS[k]) for k in
                                         ("doc_type", "service_category", "project")}}}}},
                      "responses": {"200": _json(_ref("Document"), "confirmed"), **_errors(400, 401, 403, 404, 409)}}},
+        "/api/v1/documents/bulk": {"post": {
+            "operationId": "bulkDocuments",
+            "summary": "One change for several documents (type, category, project, counterparty, status, tags), "
+                       "made and audited per document / 批量修改",
+            "description": "Each document goes through the single edit's checks: the result lists it as changed, "
+                           "unchanged or refused (with the error). An id that names no document you may see, an "
+                           "empty or too long selection, or an invalid value refuses the whole request and "
+                           "changes nothing.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ids"], "additionalProperties": False,
+                "properties": {"ids": SELECTION,
+                               "set": {"type": "object", "additionalProperties": False,
+                                       "properties": BULK_SET},
+                               "add_tags": BULK_TAGS, "remove_tags": BULK_TAGS,
+                               "reason": {**OPTIONAL_REASON, "maxLength": MAX_BULK_REASON}}}}}},
+            "responses": {"200": _json(_ref("BulkReport"), "per document"), **_errors(400, 401, 413)}}},
+        "/api/v1/documents/zip": {"post": {
+            "operationId": "zipDocuments",
+            "summary": "The latest version of each listed document in one ZIP, each read audited as a download / 打包下载",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ids"], "additionalProperties": False,
+                "properties": {"ids": SELECTION}}}}},
+            "responses": {"200": {"description": "ZIP of the files, named after the titles (UTF-8 names)",
+                                  "content": {"application/zip": {"schema": {
+                                      "type": "string", "contentMediaType": "application/zip"}}}},
+                          **_errors(400, 401, 403, 413)}}},
         "/api/v1/documents/{doc_id}": {
             "parameters": [DOC_ID],
             "get": {"operationId": "showDocument", "summary": "Metadata and versions",
@@ -629,6 +671,8 @@ def spec(doc_types: tuple[str, ...] = tuple(c.code for c in BUILTIN_DOC_TYPES)) 
         for method, op in item.items():
             if method in ("get", "post", "put", "patch", "delete"):
                 op["responses"].setdefault("400", _json(_ref("Error"), "Invalid input / 输入无效"))
+    bulk = doc["paths"]["/api/v1/documents/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    bulk["properties"]["set"]["properties"]["doc_type"] = {"type": "string", "enum": types}
     listing = doc["paths"]["/api/v1/documents"]["get"]["parameters"]
     next(p for p in listing if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
     return doc

@@ -53,6 +53,7 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "login": ("/login", "#username"),
         "dashboard": ("/", "main h1"),
         "documents": ("/documents", f"a[href='/documents/{site['contract'].id}']"),
+        "documents-cards": ("/documents?view=cards", "li.doccard input[data-select]"),
         "document": (f"/documents/{site['contract'].id}", "main h1"),
         "upload": ("/upload", "input[type=file]"),
         "search": ("/search?q=运维", ".hit mark"),
