@@ -2,7 +2,7 @@
 the document list sorts them in pinyin order in the database, page by page.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 """
 import sqlalchemy as sa
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from docsvc.core.collation import sort_key
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -2,13 +2,13 @@
 indexing; see docsvc.services.semantic), one row per version with the model that made it.
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0021
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
