@@ -27,7 +27,7 @@ from docsvc.core.content import DOCX, PDF
 from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_date
 from docsvc.core.schema import Field
-from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
+from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet, request_from_params
 from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
 from docsvc.services import background
@@ -238,20 +238,8 @@ def send_preview(data: bytes, title: str) -> Response:
 # -- search and templates: input and output shapes (shared with the pages) ----------------------
 def search_request(args, *, per_page: int = 20) -> SearchRequest:
     """``q``, ``filter=key:value`` (repeatable: OR within a key, AND across keys), ``page``,
-    ``per_page``, ``sort`` (relevance | date), ``all_versions``."""
-    filters: dict[str, list[str]] = {}
-    for raw in args.getlist("filter"):
-        if not raw.strip():
-            continue  # an empty box of a filter form: no filter
-        key, sep, value = raw.partition(":")
-        if not sep or not key.strip() or not value.strip():
-            raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
-                               f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
-        filters.setdefault(key.strip(), []).append(value.strip())
-    return SearchRequest(query=_arg(args, "q") or "", filters=filters, all_versions=_arg_flag(args, "all_versions"),
-                         page=_arg_int(args, "page", default=1),
-                         per_page=_arg_int(args, "per_page", default=per_page),
-                         sort=_arg(args, "sort") or "relevance")
+    ``per_page``, ``sort`` (relevance | date), ``all_versions`` (docsvc.core.search.request_from_params)."""
+    return request_from_params(args, per_page=per_page)
 
 
 def snippet_html(s: Snippet) -> Markup:
