@@ -37,6 +37,7 @@ MAX_NAME = 100
 MAX_PARAMS_CHARS = 4000  # the stored query string; a URL longer than this is no filter a person made
 MAX_VIEWS = 200  # per owner
 WIDGET_ROWS = 5  # results a dashboard widget shows
+MAX_RESULTS = 100  # results one evaluation returns (the search's page size limit)
 # Paging is where one is in the results, not part of what the view is.
 _PAGING = {"page", "per_page", "offset", "limit"}
 _SEARCH_KEYS = ("q", "filter", "sort", "all_versions")
@@ -225,6 +226,7 @@ class Views:
 
     def results(self, view: SavedView, *, limit: int = WIDGET_ROWS) -> ViewResult:
         """The view evaluated with the rights of the principal asking (never the owner's)."""
+        limit = max(1, min(limit, MAX_RESULTS))
         try:
             if view.kind is ViewKind.SEARCH:
                 req = request_from_params(_Pairs(view.params), per_page=limit)
