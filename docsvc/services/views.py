@@ -270,6 +270,8 @@ class Views:
         """Rename, change the parameters, share or stop sharing (owner or administrator); pin or
         unpin on one's own dashboard (anyone who sees it). Nothing changes when anything is wrong."""
         view = self.get(view_id)
+        if name is not None or params is not None or shared is not None:
+            self._owned(view, "change_view")  # before looking at the values: nothing to probe
         changes: dict[str, Any] = {}
         if name is not None:
             changes["name"] = clean_name(name)
@@ -277,8 +279,6 @@ class Views:
             changes["params"] = [list(p) for p in self._check(view.kind, params)]
         if shared is not None:
             changes["shared"] = bool(shared)
-        if changes:
-            self._owned(view, "change_view")
         now = self._now()
         user_id = self._user_id("change_view")
         with self._write() as conn:
