@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from docsvc.core.model import AuditAction
-from docsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
+from docsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from docsvc.services.views import ViewKind
 from tests.conftest import add
 
@@ -151,3 +151,17 @@ def test_the_dashboard_shows_only_what_its_reader_may_read(svc, people, archive)
     with pytest.raises(Forbidden):
         people("bob").views.delete(pinned.id)
     assert people("audit").dashboard(TODAY).activity[0].entry.action == "access.denied"
+
+
+def test_a_widget_says_why_it_cannot_be_shown_while_the_dashboard_still_opens(svc, people, archive, monkeypatch):
+    mgr = people("mgr")
+    mgr.views.create("巡检", "search", "q=巡检", pinned=True)
+    mgr.views.create("现场", "documents", "doc_class=site", pinned=True)
+
+    def rebuilding(request):  # the fault: the index is being rebuilt
+        raise Unavailable("搜索索引正在重建，请稍后再试。", "The search index is being rebuilt; retry later.")
+
+    monkeypatch.setattr(svc.index, "search", rebuilding)
+    widgets = {w.view.name: w for w in mgr.dashboard(TODAY).widgets}
+    assert widgets["巡检"].error is not None and widgets["巡检"].total == 0
+    assert widgets["现场"].error is None and widgets["现场"].total == 2

@@ -27,7 +27,7 @@ from docsvc.adapters import saved_views as store
 from docsvc.adapters.catalog import write_connection
 from docsvc.core.inputs import refuse_controls
 from docsvc.core.search import check_whole_request, request_from_params
-from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound
+from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
 from docsvc.services.users import Permission, Role
 
 if TYPE_CHECKING:
@@ -236,11 +236,7 @@ class Views:
             page = self.g.list_documents({**dict(view.params), "limit": limit})
             return ViewResult(view, page.total, tuple(ResultItem(d.id, d.metadata.title, d.latest_version)
                                                       for d in page.items[:limit]))
-        except (InvalidInput, NotFound, Conflict) as exc:  # e.g. a document type since removed
-            return ViewResult(view, 0, (), exc)
-        except DocsvcError as exc:
-            if exc.code != "unavailable":
-                raise
+        except (InvalidInput, Unavailable) as exc:  # a document type since removed; the index being rebuilt
             return ViewResult(view, 0, (), exc)
 
     def pinned(self) -> list[ViewResult]:
