@@ -64,6 +64,8 @@ def test_save_a_search_see_it_in_the_navigation_pin_it_and_see_the_widget(site, 
     row.locator("button[id^='pin-']").click()
     page.wait_for_url(site["url"] + "/views")
     assert row.locator("button[id^='unpin-']").count() == 1
+    assert page.evaluate(WIDER) == [], f"/views wider than {width} px"
+    page.screenshot(path=str(site["shots"] / f"views-page-{width}.png"), full_page=True)
 
     page.goto(site["url"] + "/")
     widget = page.locator("section.widget", has_text=name)
