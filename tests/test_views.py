@@ -47,6 +47,9 @@ def test_a_view_is_saved_listed_renamed_and_deleted(svc, people, archive):
     assert view.kind is ViewKind.DOCUMENTS and view.owner == "alice" and not view.shared and view.editable
     assert view.params == (("doc_class", "site"), ("project", "港口运维二期"))  # paging is not part of a view
     assert [v.name for v in alice.views.list()] == ["港口现场文档"]
+    asked = alice.views.create("续签", "search", "/search?q=怎么续签?&page=2")  # a whole URL; a ? in a value
+    assert asked.params == (("q", "怎么续签?"),)
+    alice.views.delete(asked.id)
     renamed = alice.views.update(view.id, name="  我的现场文档 ", shared=True)
     assert renamed.name == "我的现场文档" and renamed.shared and renamed.updated_at >= view.updated_at
     alice.views.delete(view.id)

@@ -53,7 +53,7 @@ class ViewKind(StrEnum):
 
     @property
     def en(self) -> str:
-        return {"search": "search", "documents": "document list"}[self.value]
+        return {"search": "Search", "documents": "Document list"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,9 @@ def clean_params(kind: ViewKind, raw: Any) -> tuple[tuple[str, str], ...]:
     and paging; checked only for shape here (:meth:`Views._check` checks the meaning)."""
     if isinstance(raw, str):
         text = raw.strip()
-        text = text.split("?", 1)[1] if "?" in text else text
+        if text.startswith(("/", "http://", "https://")):  # a page's whole URL: its query string
+            text = text.partition("?")[2]
+        text = text.removeprefix("?")  # a "?" further on belongs to a value (q=怎么续签?)
         if len(text) > MAX_PARAMS_CHARS:
             raise _too_long()
         pairs = parse_qsl(text, keep_blank_values=False)
