@@ -36,9 +36,10 @@ ROWS = re.compile(r"\b1 (?:rows|documents|results|days|versions|entries)\b")
 
 DATA = {
     "zh": {"title": "大连港集团信息系统运维服务合同", "project": "港口运维二期", "counterparty": "大连港集团有限公司",
-           "reason": "缩短故障响应时间", "display": "李娜", "other": "巡检记录"},
+           "reason": "缩短故障响应时间", "display": "李娜", "other": "巡检记录", "view": "待复审的服务计划"},
     "en": {"title": "Port operations service contract", "project": "Port phase two", "counterparty": "Dalian Port Group",
-           "reason": "Shorter response time", "display": "Alice Li", "other": "Inspection log"},
+           "reason": "Shorter response time", "display": "Alice Li", "other": "Inspection log",
+           "view": "Plans to review"},
 }
 
 
@@ -62,6 +63,8 @@ def _world(config, lang: str) -> World:
     g.set_metadata(doc.id, {"doc_type": "service_plan", "status": "effective"}, reason=d["reason"])
     g.read_version(doc.id, 1)
     g.add_document(d["other"].encode(), "log.txt", {"title": d["other"], "doc_class": "site", "project": d["project"]})
+    # A saved view, shared and pinned: the navigation, the views page and a dashboard widget.
+    g.views.create(d["view"], "documents", "doc_type=service_plan", shared=True, pinned=True)
     client = app.test_client()  # a failed sign-in and a refused action, for the audit page
     token = csrf_of(client.get("/login"))
     client.post("/login", data={"username": "alice", "password": "wrong", "csrf_token": token})
@@ -91,7 +94,7 @@ def _pages(world: World) -> dict[str, list[str]]:
     doc = world.doc_id
     common = ["/", "/documents", f"/documents/{doc}", f"/documents/{doc}/compare", "/search?q=99.9",
               "/search?q=", "/documents?doc_class=site", "/templates", "/account", "/labels/review", "/documents?doc_type=nonsense",
-              "/documents/999999", "/documents?view=cards", "/documents?view=table&sort=-project"]
+              "/documents/999999", "/documents?view=cards", "/documents?view=table&sort=-project", "/views"]
     return {
         "alice": common + [f"/documents/{doc}/edit", f"/documents/{doc}/versions/new", "/upload",
                            "/templates/sla/generate", "/labels/review?all=1"],

@@ -367,3 +367,27 @@ passage_vectors = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_passage_vectors_key", "model", "text_key"),
 )
+
+# Saved views (migration 0019): a search or a document-list filter under a name, per owner
+# (names unique per owner), optionally shared with every signed-in user. ``params`` holds the
+# query string's parameters as [name, value] pairs, checked by the same parser the page uses.
+saved_views = sa.Table(
+    "saved_views", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # docsvc.services.views.ViewKind
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("owner_id", "name", name="uq_saved_views_owner_name"),
+)
+
+# The views a user shows on their dashboard as widgets (their own, or shared ones).
+saved_view_pins = sa.Table(
+    "saved_view_pins", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("view_id", sa.Integer, sa.ForeignKey("saved_views.id"), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -19,7 +19,7 @@ from docsvc.core.model import (
 )
 from docsvc.core.query import MAX_QUERY_CHARS
 from docsvc.core.search import FILTER_FIELDS, MAX_FILTER_VALUES, MAX_PAGE, MAX_PER_PAGE
-from docsvc.services import similar
+from docsvc.services import similar, views
 from docsvc.services.access import MAX_AUDIT_PAGE
 from docsvc.services.selection import MAX_BULK_REASON, SETTABLE, BulkStatus
 from docsvc.services.archive import MAX_PAGE as MAX_LIST_PAGE, MAX_REASON
@@ -296,6 +296,40 @@ SCHEMAS.update({
     "Generated": {"type": "object", "properties": {
         "created": {"type": "boolean"}, "document": _ref("Document"), "version": _ref("Version"),
         "renditions": {"type": "array", "items": _ref("Rendition")}}},
+})
+
+# Saved views (docsvc.services.views): a name, a kind and the page's query parameters.
+VIEW_ID = {"name": "view_id", "in": "path", "required": True, "schema": KEY}
+VIEW_NAME = {"type": "string", "maxLength": views.MAX_NAME, "pattern": f"^{_ALLOWED}*{_SOLID}{_ALLOWED}*$",
+             "description": "unique per owner / 每人唯一"}
+VIEW_PARAMS = {"description": "the page's query string (q=合同&filter=doc_type:sla for a search; doc_class=site&sort=-updated_at "
+                              "for the document list), or [name, value] pairs; checked like the page checks it "
+                              "(400 with the field at fault); paging is dropped",
+               "anyOf": [{"type": "string", "maxLength": views.MAX_PARAMS_CHARS},
+                         {"type": "array", "items": {"type": "array", "items": {"type": "string"},
+                                                     "minItems": 2, "maxItems": 2}}]}
+SCHEMAS.update({
+    "SavedView": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "owner": {"type": "string"}, "name": {"type": "string"},
+        "kind": _enum(views.ViewKind), "params": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+        "query_string": {"type": "string"}, "shared": {"type": "boolean"},
+        "pinned": {"type": "boolean", "description": "on the caller's dashboard"},
+        "editable": {"type": "boolean", "description": "the caller may rename, change, share or delete it"},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+    "ViewResult": {"type": "object", "properties": {
+        "view": _ref("SavedView"), "total": {"type": "integer"},
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "document_id": {"type": "integer"}, "title": {"type": "string"}, "version": {"type": "integer"}}}},
+        "error": {"type": ["object", "null"], "description": "why the view cannot be evaluated now"}}},
+    "Dashboard": {"type": "object", "description": "counts, review list, SLAs and plans due, recent activity, "
+                                                   "shortcuts and pinned views: only what the caller may read",
+                  "properties": {
+        "today": DATE, "total": {"type": "integer"},
+        "by_category": {"type": "array", "items": {"type": "object"}}, "by_class": {"type": "array", "items": {"type": "object"}},
+        "review": {"type": ["object", "null"]}, "due_for_review": {"type": "array", "items": {"type": "object"}},
+        "recent": {"type": "array", "items": {"type": "object"}}, "activity": {"type": "array", "items": {"type": "object"}},
+        "shortcuts": {"type": "object", "properties": {"upload": {"type": "boolean"}, "drafting": {"type": "boolean"}}},
+        "widgets": {"type": "array", "items": _ref("ViewResult")}}},
 })
 
 UPLOAD_FILE = {"type": "string", "contentMediaType": "application/octet-stream",
@@ -631,6 +665,37 @@ def _paths() -> dict[str, Any]:
                 "document_id": {"oneOf": [KEY, {"type": "null"}]}, "since": {**DATE, "type": ["string", "null"]},
                 "until": {**DATE, "type": ["string", "null"]}}}}}},
             "responses": {"200": zip_response, **_errors(400, 401, 403, 404)}}},
+        "/api/v1/dashboard": {"get": {
+            "operationId": "dashboard", "summary": "The dashboard: counts, review list, SLAs due, activity, pinned views / 仪表板",
+            "responses": {"200": _json(_ref("Dashboard"), "the dashboard"), **_errors(401, 403, 503)}}},
+        "/api/v1/views": {
+            "get": {"operationId": "listViews", "summary": "Your saved views and the shared ones / 保存的视图",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("SavedView")}}}, "views"), **_errors(400, 401, 403)}},
+            "post": {"operationId": "createView", "summary": "Save a search or a document-list filter under a name",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["name", "kind", "params"], "additionalProperties": False,
+                         "properties": {"name": VIEW_NAME, "kind": _enum(views.ViewKind), "params": VIEW_PARAMS,
+                                        "shared": {"type": "boolean"}, "pinned": {"type": "boolean"}}}}}},
+                     "responses": {"201": _json(_ref("SavedView"), "saved"), **_errors(400, 401, 403, 409)}}},
+        "/api/v1/views/{view_id}": {
+            "parameters": [VIEW_ID],
+            "get": {"operationId": "showView", "summary": "A saved view (yours, a shared one; an administrator: any)",
+                    "responses": {"200": _json(_ref("SavedView"), "the view"), **_errors(400, 401, 404)}},
+            "patch": {"operationId": "updateView",
+                      "summary": "Rename, change, share (owner or administrator); pin to your dashboard (anyone who sees it)",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                          "type": "object", "additionalProperties": False,
+                          "properties": {"name": VIEW_NAME, "params": VIEW_PARAMS, "shared": {"type": "boolean"},
+                                         "pinned": {"type": "boolean"}}}}}},
+                      "responses": {"200": _json(_ref("SavedView"), "updated"), **_errors(400, 401, 403, 404, 409)}},
+            "delete": {"operationId": "deleteView", "summary": "Delete a saved view (owner or administrator)",
+                       "responses": {"204": {"description": "deleted"}, **_errors(400, 401, 403, 404)}}},
+        "/api/v1/views/{view_id}/results": {"get": {
+            "operationId": "viewResults", "summary": "The view evaluated with your rights: total and the first documents",
+            "parameters": [VIEW_ID, _q("limit", f"1-{views.MAX_RESULTS}, default {views.WIDGET_ROWS}",
+                                       {"type": "integer", "minimum": 1, "maximum": views.MAX_RESULTS})],
+            "responses": {"200": _json(_ref("ViewResult"), "total and results"), **_errors(400, 401, 404, 503)}}},
         "/api/v1/users": {
             "get": {"operationId": "listUsers", "summary": "Users (admin)",
                     "responses": {"200": _json({"type": "object", "properties": {

@@ -3,13 +3,13 @@ mid-document (a crash, a lost lease) goes on from the pages already recognised (
 see docsvc.services.ocr).
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
