@@ -186,3 +186,40 @@ def test_cli_import_embeds_with_progress_and_search_ranks_by_meaning(tmp_path):
     found = json.loads(run("search", QUESTION, "--json").stdout)
     assert [h["title"] for h in found["hits"]][0] == ANSWER
     assert json.loads(run("index", "sync", "--json").stdout)["embedded"] == 0  # nothing left to embed
+
+
+def test_plain_questions_over_it_service_documents_rank_as_well_or_better(tmp_path):
+    """The relevance corpus of tests/test_relevance.py (30 IT-service documents) archived, and
+    its plain-language questions (written from the documents, never tuned) asked by words alone
+    and with the meaning: the meaning must keep the floor the words keep and lose nothing."""
+    from tests.test_relevance import DATA
+
+    s = open_docsvc({"ARCHIVE_DIR": str(tmp_path / "archive"), "INDEX_DIR": str(tmp_path / "index"),
+                     "TEMPLATES_DIR": str(tmp_path), "SEMANTIC": True})
+    try:
+        keys = {}
+        for path in sorted(DATA.glob("*.md")):
+            body = path.read_text(encoding="utf-8")
+            doc = add(s, body.encode(), path.name, title=body.splitlines()[0].lstrip("# ").strip()).document
+            keys[doc.id] = path.name.split("_", 1)[0]
+        s.index.sync()
+        s.index.semantic.embed_pending()
+        questions = json.loads((DATA / "questions.json").read_text(encoding="utf-8"))
+
+        def measure() -> tuple[float, float]:
+            hit3 = mrr = 0.0
+            for case in questions:
+                ranked = [keys[h.document_id] for h in s.index.search(SearchRequest(case["q"])).hits]
+                ranks = [i for i, key in enumerate(ranked[:10]) if key in case["answers"]]
+                hit3 += bool(ranks) and ranks[0] < 3
+                mrr += 1 / (ranks[0] + 1) if ranks else 0.0
+            return hit3 / len(questions), mrr / len(questions)
+
+        with_meaning = measure()
+        semantic_ranking, s.index.semantic = s.index.semantic, None
+        words_only = measure()
+        s.index.semantic = semantic_ranking
+    finally:
+        s.close()
+    assert with_meaning[0] >= 0.8 and with_meaning[1] >= 0.7, (with_meaning, words_only)
+    assert with_meaning[1] >= words_only[1] - 0.02, (with_meaning, words_only)
