@@ -126,7 +126,7 @@ def extract_text(data: bytes, media_type: str, *, limits: ExtractLimits = Extrac
                            "An image has no text layer; it needs OCR to be searchable.")
     except MemoryError:
         return _result(ExtractionStatus.TOO_LARGE, "提取文本时内存不足。", "Out of memory while extracting text.")
-    except Exception as exc:  # never raise for content: the archive records the status instead
+    except Exception as exc:  # noqa: BLE001 - never raise for content: the archive records the status instead
         return _failed(exc)
     return _result(ExtractionStatus.UNSUPPORTED, f"不支持从 {media_type} 提取文本。",
                    f"Text extraction from {media_type} is not supported.")
@@ -596,7 +596,7 @@ def _pages_text(total: int, page_text: Any, max_pages: int, max_chars: int,
             text = page_text(i)
         except (*fatal, MemoryError, RecursionError):
             raise
-        except Exception as exc:  # one damaged page should not hide the others
+        except Exception as exc:  # noqa: BLE001 - one damaged page should not hide the others
             errors += 1
             last_error = exc
             continue

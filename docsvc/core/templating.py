@@ -1257,7 +1257,7 @@ def _run_task(env: DocxSandbox, task: str, payload: Any,
                              recycle=False), b""
     except MemoryError:
         return _error_header(_too_expensive(limits, "memory"), recycle=True), b""
-    except Exception as exc:  # an unexpected library error: report it, start a fresh worker
+    except Exception as exc:  # noqa: BLE001 - an unexpected library error: report it, start a fresh worker
         return _error_header(TemplateError(
             f"模板无法处理：{type(exc).__name__}: {str(exc)[:200]}",
             f"The template cannot be processed: {type(exc).__name__}: {str(exc)[:200]}",

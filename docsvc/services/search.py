@@ -486,7 +486,7 @@ class BackgroundIndexer:
             try:
                 self.last_sync = self.index.sync()
                 self.last_error = self.last_sync.error
-            except Exception as exc:  # a database hiccup must not kill the thread
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the thread
                 self.last_error = f"{type(exc).__name__}: {exc}"
             if self.last_error != before:  # once per change, not every few seconds while it lasts
                 if self.last_error:
