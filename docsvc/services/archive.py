@@ -29,6 +29,7 @@ from docsvc.errors import Conflict, InvalidInput, NotFound, TooLarge
 MAX_FILENAME = 255
 MAX_REASON = 2000
 MAX_PAGE = 1000  # documents in one list page
+SORT_KEYS: tuple[str, ...] = tuple(SORTABLE)  # what a document list sorts by (the API document names them)
 
 
 @dataclass(frozen=True)
