@@ -392,7 +392,8 @@ class _Zygote:
         ready, _, _ = select.select([fd], [], [], float(request["timeout"]) + _GRACE_SECONDS)
         if not ready:
             raise TimeoutError("PDF helper did not answer")
-        return json.loads(_read_frame(self.proc.stdout))
+        answer: dict[str, Any] = json.loads(_read_frame(self.proc.stdout))
+        return answer
 
     def close(self) -> None:
         self.proc.kill()
@@ -517,7 +518,8 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
                 "zh": f"PDF 解析超时（{timeout:g} 秒），已终止。",
                 "en": f"PDF parsing timed out after {timeout:g} s and was stopped."}
     try:
-        return json.loads(b"".join(chunks))
+        result: dict[str, Any] = json.loads(b"".join(chunks))
+        return result
     except ValueError:  # killed half-way (SIGXCPU, OOM killer) or crashed in native code
         return limited
 
@@ -594,7 +596,7 @@ def _pages_text(total: int, page_text: Any, max_pages: int, max_chars: int,
     for i in range(pages):
         try:
             text = page_text(i)
-        except (*fatal, MemoryError, RecursionError):
+        except (*fatal, MemoryError, RecursionError):  # type: ignore[misc]  # mypy reads no starred tuple here
             raise
         except Exception as exc:  # noqa: BLE001 - one damaged page should not hide the others
             errors += 1

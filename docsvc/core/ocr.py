@@ -297,7 +297,7 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen:
+def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-c", "from docsvc.core.ocr import _child_main; _child_main()"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=_child_env())
     assert proc.stdin is not None
@@ -310,7 +310,7 @@ def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen:
     return proc
 
 
-def _frames(proc: subprocess.Popen, first_s: float, each_s: float) -> Iterator[dict[str, Any]]:
+def _frames(proc: subprocess.Popen[bytes], first_s: float, each_s: float) -> Iterator[dict[str, Any]]:
     """The child's answers; raises TimeoutError when one is late, EOFError when it died."""
     assert proc.stdout is not None
     wait = first_s
@@ -456,7 +456,8 @@ def open_pages(data: bytes, media_type: str, limits: OcrLimits, *, start: int = 
                       f"OCR cannot read {media_type}.")
 
 
-def _image_pages(data: bytes, media_type: str, limits: OcrLimits, start: int):
+def _image_pages(data: bytes, media_type: str, limits: OcrLimits, start: int
+                 ) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     import numpy as np
     from PIL import Image, ImageOps
 
@@ -472,7 +473,7 @@ def _image_pages(data: bytes, media_type: str, limits: OcrLimits, start: int):
     if im.width * im.height > limits.max_pixels:
         raise _too_many_pixels(im.width, im.height, limits, "图片", "The image")
 
-    def pages():
+    def pages() -> Iterator[tuple[int, Any, float]]:
         for i in range(start - 1, min(total, limits.max_pages)):
             try:
                 im.seek(i)
@@ -498,7 +499,7 @@ def pdf_scale(width_pt: float, height_pt: float, limits: OcrLimits) -> float:
     return scale
 
 
-def _pdf_pages(data: bytes, limits: OcrLimits, start: int):
+def _pdf_pages(data: bytes, limits: OcrLimits, start: int) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     import numpy as np
     import pypdfium2 as pdfium
 
@@ -512,7 +513,7 @@ def _pdf_pages(data: bytes, limits: OcrLimits, start: int):
                           f"The PDF is damaged or cannot be parsed ({exc}).") from None
     total = len(pdf)
 
-    def pages():
+    def pages() -> Iterator[tuple[int, Any, float]]:
         for i in range(start - 1, min(total, limits.max_pages)):
             try:
                 page = pdf[i]

@@ -279,12 +279,13 @@ def make_snippet(content: str, spans: Iterable[tuple[int, int]], width: int = SN
         return _render(content, [(0, min(len(content), width))], [])
     keys = [text.normalize(content[s:e]) for s, e in found]
     first = _best_window(found, keys, width, set())
+    assert first is not None  # spans were found and nothing is seen yet: some window adds them
     windows = [first]
     second = _best_window(found, keys, width, set(keys[first[0]:first[1]]), avoid=first)
     if second is not None:
         windows = sorted([first, second])
     part = width if len(windows) == 1 else width * 2 // 3
-    passages = []
+    passages: list[tuple[int, int]] = []
     for i, _ in windows:
         start = _passage_start(content, found[i][0], part)
         if passages:

@@ -35,7 +35,7 @@ def read_rows(data: bytes, filename: str) -> list[dict[str, Any]]:
                            "e.g. contract_no, party_a.name.", field="file")
     for col in header:
         _split(col)  # validate every header up front
-    out = []
+    out: list[dict[str, Any]] = []
     for values in rows:
         if len(out) >= MAX_ROWS:
             raise InvalidInput(f"批量文件超过 {MAX_ROWS} 行，请拆分后再提交。",
