@@ -23,7 +23,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from docsvc import settings as settings_mod
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
+from docsvc.core.audit import VerifyResult
 from docsvc.core.blobs import BlobStore
+from docsvc.core.checkpoints import Checkpoint
 from docsvc.core.content import PackageLimits
 from docsvc.core.extract import ExtractLimits
 from docsvc.errors import InvalidInput
@@ -99,10 +101,10 @@ class Docsvc:
         target.init()
         return integrity.migrate_blobs(self.catalog, self.blobs, target, progress=progress)
 
-    def verify_audit(self):
+    def verify_audit(self) -> VerifyResult:
         return integrity.verify_audit(self.catalog, self.anchor)
 
-    def write_checkpoint(self):
+    def write_checkpoint(self) -> Checkpoint | None:
         """Sign and store a checkpoint of the audit chain's head now (None: nothing new since the
         latest); InvalidInput when checkpoints are not configured."""
         if self.anchor is None:

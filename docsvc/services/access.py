@@ -708,7 +708,7 @@ class Guard:
         self.require(Permission.MANAGE_USERS, "reset_password")
         self.svc.users.set_password(username, password, actor=self.p.username)
 
-    def login_lock(self, username: str):
+    def login_lock(self, username: str) -> dt.datetime | None:
         """Until when ``username`` may not sign in after failed attempts (None: not locked)."""
         self.require(Permission.MANAGE_USERS, "read_user")
         return self.svc.users.lock_of(username)
