@@ -296,12 +296,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
-    app.json.ensure_ascii = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it
     if svc.settings["PROXIES"] > 0:
         # Behind a load balancer every connection comes from it: take the client's address and
         # scheme from the headers the trusted proxies set, and from nobody else's.
         n = svc.settings["PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["docsvc"] = svc
     errors.register(app)
     inputs.register(app)  # bounded <int:…> URL parts and form checks, before any route exists
