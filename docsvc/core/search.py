@@ -19,7 +19,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
+from contextlib import AbstractContextManager
+from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
 
 from docsvc.core import query as q
 from docsvc.core import text
@@ -416,14 +417,14 @@ class SearchIndex(Protocol):
     def update_metadata(self, document_id: int, changes: Mapping[str, Any]) -> int:
         """Apply metadata ``changes`` (:data:`METADATA_FIELDS`) to every version of a document."""
 
-    def stream(self, *, procs: int, segment_docs: int) -> ContextManager[IndexStream]: ...
+    def stream(self, *, procs: int, segment_docs: int) -> AbstractContextManager[IndexStream]: ...
 
     def clear(self) -> None:
         """Empty the index and mark it incomplete until :meth:`mark_complete`."""
 
     def mark_complete(self) -> None: ...
 
-    def rebuilding(self) -> ContextManager[None]:
+    def rebuilding(self) -> AbstractContextManager[None]:
         """Held while this process rebuilds the index; raises Unavailable (with a bilingual
         message) when another process, here or on another machine, is rebuilding it."""
 
