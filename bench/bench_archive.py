@@ -15,7 +15,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import sqlalchemy as sa
 

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from docsvc.core import classify
+from docsvc.core import classify  # noqa: E402 - after the sys.path lines above
 
 DATA = ROOT / "tests" / "data" / "classify"
 PLAIN_QUESTIONS = Path("/work/shared/eval/plain-questions")
@@ -107,7 +107,7 @@ def evaluate(docs: list[Doc], model: classify.Model | None) -> dict[str, tuple[l
     for target in classify.TARGETS:
         gold = [getattr(d, target) for d in docs]
         labels = [getattr(s, target) for s in suggestions]
-        out[target] = (gold, [l.value for l in labels], [l.confidence for l in labels])
+        out[target] = (gold, [lab.value for lab in labels], [lab.confidence for lab in labels])
     return out
 
 
@@ -286,7 +286,7 @@ def ui_messages(min_per_class: int = 25, cap: int = 60) -> list[Item]:
         try:
             with path.open("rb") as f:
                 catalog = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unreadable catalogue is skipped
             continue
         for key, value in catalog.items():
             if key and isinstance(value, str) and re.search("[\u4e00-\u9fff]", value):

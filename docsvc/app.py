@@ -24,7 +24,9 @@ from docsvc import settings as settings_mod
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.adapters.embed_e5 import E5Embedder
+from docsvc.core.audit import VerifyResult
 from docsvc.core.blobs import BlobStore
+from docsvc.core.checkpoints import Checkpoint
 from docsvc.core.content import PackageLimits
 from docsvc.core.extract import ExtractLimits
 from docsvc.errors import InvalidInput
@@ -101,10 +103,10 @@ class Docsvc:
         target.init()
         return integrity.migrate_blobs(self.catalog, self.blobs, target, progress=progress)
 
-    def verify_audit(self):
+    def verify_audit(self) -> VerifyResult:
         return integrity.verify_audit(self.catalog, self.anchor)
 
-    def write_checkpoint(self):
+    def write_checkpoint(self) -> Checkpoint | None:
         """Sign and store a checkpoint of the audit chain's head now (None: nothing new since the
         latest); InvalidInput when checkpoints are not configured."""
         if self.anchor is None:
@@ -298,12 +300,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
-    app.json.ensure_ascii = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it
     if svc.settings["PROXIES"] > 0:
         # Behind a load balancer every connection comes from it: take the client's address and
         # scheme from the headers the trusted proxies set, and from nobody else's.
         n = svc.settings["PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["docsvc"] = svc
     errors.register(app)
     inputs.register(app)  # bounded <int:…> URL parts and form checks, before any route exists

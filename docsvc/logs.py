@@ -57,7 +57,7 @@ class PlainFormatter(logging.Formatter):
         try:
             line = super().format(record)
         finally:
-            del record.rid
+            delattr(record, "rid")
         fields = " ".join(f"{k}={_plain(v)}" for k, v in _extras(record).items() if k != "rid")
         if not fields:
             return line
@@ -82,7 +82,7 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a line is logged (a test runner swaps it)."""
 
     @property
-    def stream(self) -> Any:  # type: ignore[override]
+    def stream(self) -> Any:
         return sys.stderr
 
     @stream.setter

@@ -196,7 +196,7 @@ SAMPLES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "missing_main_part.docx": ("no word/document.xml", lambda: _package(None)),
     "empty.docx": ("a document without text", lambda: _package(_document([]))),
     "gif_disguised_as.docx": ("a GIF image named .docx", _gif),
-    "text_disguised_as.docx": ("plain text named .docx", lambda: "这不是 Word 文档。".encode("utf-8")),
+    "text_disguised_as.docx": ("plain text named .docx", lambda: "这不是 Word 文档。".encode()),
     "ssti_template.docx": ("template syntax in the text", lambda: _package(_document(["{{ config.items() }}"]))),
     "ssti_dos_template.docx": ("a template loop in the text",
                                lambda: _package(_document(["{% for i in range(10**9) %}x{% endfor %}"]))),

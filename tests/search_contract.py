@@ -938,7 +938,7 @@ class SearchIndexContract:
         except InvalidInput as exc:
             assert exc.zh and exc.en
         else:
-            assert 0 <= r.total and len(r.hits) <= min(r.total, 20)
+            assert r.total >= 0 and len(r.hits) <= min(r.total, 20)
             assert len({h.version_id for h in r.hits}) == len(r.hits)
         assert time.perf_counter() - started < HOSTILE_SECONDS
         assert index.doc_count() == 8  # nothing was dropped or written
@@ -954,7 +954,7 @@ class SearchIndexContract:
         load(index)
         for query in ('合同到期后"怎么续签', "续签（合同", "合同 AND", "NOT", "((续签", "续签))", "OR 续签 AND"):
             r = search(index, query)
-            assert 2 in [h.version_id for h in r.hits] or r.total == 0 and query == "NOT", query
+            assert 2 in [h.version_id for h in r.hits] or (r.total == 0 and query == "NOT"), query
         # A question longer than the word limit keeps its rarest words: the distinctive one counts.
         filler = "没有 一个 文档 写着 这些 日常 词语 比如 天气 早饭 午饭 晚饭 散步 跑步 看书 写字 唱歌 跳舞 画画 钓鱼 " \
                  "爬山 游泳 旅行 电影 音乐 咖啡 茶叶 水果 蔬菜 米饭 面条 饺子 包子 馒头 豆浆 油条"

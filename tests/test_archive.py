@@ -9,7 +9,7 @@ import pytest
 
 from docsvc.core.model import AuditAction, DocStatus
 from docsvc.errors import Conflict, InvalidContent, InvalidInput, NotFound, TooLarge, UnsupportedType
-from tests.conftest import META, add
+from tests.conftest import add
 
 
 def blob_files(svc):

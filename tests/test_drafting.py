@@ -221,7 +221,6 @@ def app(config):
 def test_web_form_makes_a_pdfa_copy(world, unoserver_venv):
     import pypdf
 
-    from tests.webutil import csrf_of
 
     from werkzeug.datastructures import MultiDict
 

@@ -87,14 +87,14 @@ def test_document_bundle_verifies_offline(svc, history, tmp_path):
 
 
 @pytest.mark.parametrize("target,change,expect", [
-    ("v1.txt", lambda b: b.replace("99.9".encode(), "99.0".encode()), "hash mismatch"),
+    ("v1.txt", lambda b: b.replace(b"99.9", b"99.0"), "hash mismatch"),
     ("entries.jsonl", lambda b: b.replace("提高可用性目标".encode(), "降低可用性目标".encode()), "altered"),
     ("entries.jsonl", lambda b: b"".join(b.splitlines(keepends=True)[:-1]), "count differs"),
     ("manifest.json", lambda b: b.replace(b'"contiguous": false', b'"contiguous": true '), "receipt.json does not name"),
-    ("receipt.json", lambda b: b.replace("审计员小周".encode(), "someone".encode()), "receipt.json was altered"),
+    ("receipt.json", lambda b: b.replace("审计员小周".encode(), b"someone"), "receipt.json was altered"),
 ])
 def test_tampering_is_detected(svc, history, tmp_path, target, change, expect):
-    data, summary = bundle(svc, BundleScope(document_id=history.id))
+    data, _summary = bundle(svc, BundleScope(document_id=history.id))
     good = tmp_path / "good.zip"
     good.write_bytes(data)
     bad = tmp_path / "bad.zip"
@@ -134,7 +134,7 @@ def test_date_range_bundle_is_a_contiguous_segment(svc, history, tmp_path):
     rewrite(path, bad, drop_second)
     out = verify(bad).stdout
     assert "missing between 1 and 3" in out
-    empty, summary = bundle(svc, BundleScope(since=dt.date(2000, 1, 1), until=dt.date(2000, 1, 2)))
+    _empty, summary = bundle(svc, BundleScope(since=dt.date(2000, 1, 1), until=dt.date(2000, 1, 2)))
     assert summary.versions == 0 and summary.audit_entries == 0
 
 

@@ -18,7 +18,6 @@ from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, detect_media_typ
 from docsvc.core.extract import ExtractionStatus as S
 from docsvc.core.extract import ExtractLimits, extract_text
 from docsvc.errors import InvalidContent, UnsupportedType
-from tests.hostile import encrypted_office
 
 # --- docx -----------------------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ def test_kill_after_commit_keeps_the_version(config, svc):
     proc = run_add_with_fault(config, "after_commit:1")
     assert proc.returncode == 137 and "returned" not in proc.stdout
     doc = svc.archive.list_documents({}).items[0]
-    version, data = svc.archive.read_version(doc.id, actor="auditor")
+    _version, data = svc.archive.read_version(doc.id, actor="auditor")
     assert data == "崩溃测试：服务交付验收。".encode()
     assert svc.catalog.counts()["outbox_pending"] == 1  # the index learns of it on the next sync
     assert svc.check().ok and svc.check().problems == []

@@ -323,7 +323,7 @@ def test_batch_file_errors_are_clear(tmp_path):
         read_rows(b"", "empty.csv")
     assert "表头" in err.value.zh
     with pytest.raises(InvalidInput) as err:
-        read_rows("a b,c\n1,2\n".encode(), "bad.csv")
+        read_rows(b"a b,c\n1,2\n", "bad.csv")
     assert "a b" in err.value.zh
     with pytest.raises(InvalidInput):
         read_rows(b"PK\x03\x04 not really a workbook", "x.xlsx")

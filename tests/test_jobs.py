@@ -96,7 +96,7 @@ def test_a_failing_job_is_retried_later_then_failed_with_its_error(svc):
         calls.append(ctx.job.attempts)
         raise Unavailable("转换服务暂时不可用。", "The converter is unavailable for now.")
     jobs.register("test.flaky", flaky, max_attempts=3)
-    job, _ = jobs.enqueue("test.flaky", {}, actor="x", key="flaky")
+    _job, _ = jobs.enqueue("test.flaky", {}, actor="x", key="flaky")
     first = jobs.run_next()
     assert first.state == JobState.QUEUED and first.attempts == 1
     assert first.error == {"code": "unavailable", "message": "转换服务暂时不可用。",

@@ -93,7 +93,7 @@ def test_upside_down_page_is_turned(quality):
 
 
 def test_multi_page_tiff_and_table_rows(quality):
-    sample, result, second = quality["clean"]
+    _sample, result, second = quality["clean"]
     assert result.total_pages == 2 and [p.number for p in result.pages] == [1, 2]
     assert samples.cer(second.truth, result.pages[1].text) <= 0.01
     assert "YS-2026-0630" in result.text

@@ -96,7 +96,7 @@ def test_rebuild_resumes_after_a_crash(svc):
 
 
 def test_drift_is_reported_and_a_lost_index_is_rebuilt(filled):
-    svc, a, b, c = filled
+    svc, a, b, _c = filled
     svc.index.index.delete([svc.archive.version(b).id])
     report = svc.index.check()
     assert not report.ok and report.missing == [svc.archive.version(b).id]

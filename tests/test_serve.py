@@ -108,7 +108,7 @@ def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server)
         status, body = api.upload(f"巡检报告{i}", f"机房巡检第{i}次，编号 MARKER{i}X。")
         assert status == 201, body
     for i in range(4):
-        poll_until(lambda: api.call("GET", f"/api/v1/search?q=MARKER{i}X")[1].get("total") == 1, f"upload {i} indexed")
+        poll_until(lambda i=i: api.call("GET", f"/api/v1/search?q=MARKER{i}X")[1].get("total") == 1, f"upload {i} indexed")
     status, health = api.call("GET", "/api/v1/health")
     assert status == 200 and health["indexer"]["state"] in ("idle", "syncing")  # the writer's, from its process
 

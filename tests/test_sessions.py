@@ -147,7 +147,7 @@ def test_an_account_change_ends_every_session_of_the_account(two, change):
 
 
 def test_changing_ones_own_password_ends_this_session_too(two):
-    svc, a, b, _ = two
+    _svc, a, b, _ = two
     resp = a.post("/account", data={"action": "password", "current_password": PASSWORD,
                                     "new_password": "新的密码-long-1", "confirm_password": "新的密码-long-1",
                                     "csrf_token": csrf_of(a.get("/account"))})
@@ -255,7 +255,7 @@ def test_https_through_a_trusted_proxy_makes_the_cookie_secure(config):
 
 
 def test_sessions_over_a_day_old_are_forgotten(two):
-    svc, a, b, clock = two
+    svc, a, _b, clock = two
     kept = svc.users.login("wang", PASSWORD)[1]
     assert a.post("/logout", data={"csrf_token": csrf_of(a.get("/"))}).status_code == 302
     clock.advance(hours=25)

@@ -144,7 +144,7 @@ def servers(db_url: str, tmp_path: Path):
                      "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT))
             apis.append(Api(name, port, token))
         for api, proc in zip(apis, procs):
-            poll_until(lambda: proc.poll() is not None or _ready(api), f"server {api.name}", timeout_s=30.0)
+            poll_until(lambda proc=proc, api=api: proc.poll() is not None or _ready(api), f"server {api.name}", timeout_s=30.0)
             assert proc.poll() is None, (tmp_path / f"server-{api.name}.log").read_text("utf-8", "replace")
         yield apis
     finally:

@@ -208,7 +208,7 @@ def test_idor_answers_like_a_missing_document_and_is_logged(world, docs, method,
 
 
 def test_version_of_another_document_is_not_reachable(world, docs):
-    user_doc, site_doc = docs
+    _user_doc, site_doc = docs
     err(world.api("alice").get(f"/api/v1/documents/{site_doc.id}/versions/2/content"), 404)
 
 

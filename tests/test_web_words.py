@@ -11,7 +11,6 @@ left out.
 
 from __future__ import annotations
 
-import io
 import re
 
 import lxml.html

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Collection, ContextManager, Iterator, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from alembic import command
@@ -896,7 +896,7 @@ class SqlCatalog:
             return [p for (p,) in conn.execute(sa.select(documents.c.project).distinct()
                                                .where(documents.c.project != "")) if p]
 
-    def _write(self) -> ContextManager[sa.Connection]:
+    def _write(self) -> AbstractContextManager[sa.Connection]:
         """A short write outside the audit chain (derived data only: outbox, text cache)."""
         return write_connection(self.engine)
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Collection, ContextManager, Iterator, Mapping
+from typing import Any, Collection, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -196,7 +196,7 @@ class JobStore:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
 
-    def _write(self) -> ContextManager[sa.Connection]:
+    def _write(self) -> AbstractContextManager[sa.Connection]:
         return write_connection(self.engine, _unavailable)
 
     @contextmanager

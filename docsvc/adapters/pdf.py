@@ -640,7 +640,7 @@ class LibreOfficeConverter:
     def _launch(self, python: Path, soffice: str) -> _Server:
         port, uno_port = _free_port(), _free_port()
         (self._work_dir / "tmp").mkdir(exist_ok=True)
-        output = open(self._work_dir / "unoserver.log", "ab")
+        output = open(self._work_dir / "unoserver.log", "ab")  # noqa: SIM115 - the server's, closed with it
         try:
             proc = subprocess.Popen(
                 [str(python), "-m", "unoserver.server", "--interface", "127.0.0.1",

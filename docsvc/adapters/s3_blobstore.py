@@ -23,7 +23,7 @@ import base64
 import datetime as dt
 import hashlib
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 from urllib.parse import urlsplit
 
 import boto3
@@ -261,7 +261,7 @@ class _errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, _type: Any, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, _type: Any, exc: BaseException | None, _tb: Any) -> Literal[False]:
         if exc is None or not isinstance(exc, (bex.BotoCoreError, bex.ClientError)):
             return False
         nothing = "未记录任何内容" if self.what == "write" else "未做任何修改"

@@ -23,7 +23,7 @@ def init(ctx: Context, as_json: bool) -> None:
     current, head = svc.catalog.schema_revision()
     info = {"archive_dir": str(Path(svc.settings["ARCHIVE_DIR"]).resolve()),
             "index_dir": str(Path(svc.settings["INDEX_DIR"]).resolve()),
-            "database": _safe_url(svc.settings["DATABASE_URL"]), "schema": current, "schema_head": head}
+            "database": settings_mod.redacted(svc.settings)["DATABASE_URL"], "schema": current, "schema_head": head}
     password = svc.users.ensure_initial_admin()
     if as_json:
         emit_json({**info, "initial_admin": {"username": "admin", "password": password} if password else None})
@@ -36,11 +36,6 @@ def init(ctx: Context, as_json: bool) -> None:
     echo(f"  归档目录 archive: {info['archive_dir']}")
     echo(f"  索引目录 index:   {info['index_dir']}")
     echo(f"  数据库 database:  {info['database']}（结构版本 schema {current}）")
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    return make_url(url).render_as_string(hide_password=True)
 
 
 @cli.command()

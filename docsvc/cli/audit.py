@@ -67,6 +67,7 @@ def _anchor_line(anchor: dict | None) -> str:
 def audit_checkpoint(ctx: Context, as_json: bool) -> None:
     """立即签署并保存审计链头的检查点 / sign and store a checkpoint of the chain's head now."""
     cp = ctx.svc.write_checkpoint()
+    assert ctx.svc.anchor is not None  # write_checkpoint refused otherwise
     location = ctx.svc.anchor.store.location
     if as_json:
         emit_json({"written": cp is not None, "location": location,

@@ -47,8 +47,8 @@ def _print_document(d: Document, versions: list[Version], text_status: dict[int,
             echo(f"{pad(label, 24)}{shown(value)}")
     for v in versions:
         status = text_status.get(v.id, "")
-        label = EXTRACTION_STATUS_LABELS.get(status, (status, status))
-        text_note = "" if status == "ok" else f"  [文本 text: {label[0]} / {label[1]}]"
+        names = EXTRACTION_STATUS_LABELS.get(status, (status, status))
+        text_note = "" if status == "ok" else f"  [文本 text: {names[0]} / {names[1]}]"
         made = f"  模板 {v.provenance['template']} v{v.provenance['template_version']}" if v.provenance.get("template") else ""
         echo(f"  v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {shown(v.created_by)}  {v.size} B  {v.media_type}  "
              f"{shown(v.original_filename)}  sha256:{v.sha256[:12]}…  {shown(v.reason)}{made}{text_note}")

@@ -305,8 +305,8 @@ def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: boo
                 for p in written.get(item.row, []):
                     echo(f"    已写出 written: {p}")
                 if item.row in write_errors:
-                    exc = write_errors[item.row]
-                    echo(f"    未写出 not written：{exc.zh} / {exc.en}")
+                    problem = write_errors[item.row]
+                    echo(f"    未写出 not written：{problem.zh} / {problem.en}")
             else:
                 echo(f"第 {item.row} 行失败 row {item.row} failed：{item.error['message']} / {item.error['message_en']}")
                 for e in item.error.get("details", {}).get("errors", []):

@@ -52,7 +52,7 @@ def canonical_json(value: Any) -> str:
 
 
 def entry_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{canonical_json(body)}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{prev_hash}\n{canonical_json(body)}".encode()).hexdigest()
 
 
 def chain(prev_seq: int, prev_hash: str, *, ts: str, actor: str, action: str,

@@ -597,7 +597,8 @@ class _Features:
         import scipy.sparse
 
         blocks = []
-        for x, block, weight in zip(counts, (self.chars, self.words), (1.0, self.word_weight)):
+        kinds: tuple[_CharBlock | _WordBlock, ...] = (self.chars, self.words)
+        for x, block, weight in zip(counts, kinds, (1.0, self.word_weight)):
             if weighting.idf:
                 x = x @ scipy.sparse.diags(block.idf)
             norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
@@ -842,7 +843,7 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
 
 def _held_out_result(w: Weighting, scores: Any, gold: Any, rules: Any | None) -> _HeldOut:
     temperature, rule_weight, loss = _calibrate(scores, gold, rules)
-    z = scores / temperature + (rule_weight * rules if rule_weight else 0.0)
+    z = scores / temperature + (rule_weight * rules if rule_weight and rules is not None else 0.0)
     return _HeldOut(w, temperature, rule_weight,
                     float(np.mean(z.argmax(axis=1) == gold)), loss)
 
@@ -858,7 +859,7 @@ def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float,
     organisation's classes are its own, the rules have nothing to say (weight 0)."""
     best = (math.inf, 1.0, 0.0)
     for rule_weight in _RULE_WEIGHTS if rules is not None else (0.0,):
-        prior = rule_weight * rules if rule_weight else 0.0
+        prior = rule_weight * rules if rule_weight and rules is not None else 0.0
         for temperature in _TEMPERATURES:
             z = scores / temperature + prior
             top = z.max(axis=1)

@@ -203,7 +203,7 @@ def _bad_package(reason: str, zh: str, en: str, cls: type[InvalidInput] = Invali
 # Packages that passed recently, by content hash and limits: one upload is checked when it
 # arrives, when it is archived and when its text is extracted, and a template at every render
 # (~2 ms of inflating each time). Passes only: a refusal is cheap and says why every time.
-_PASSED: OrderedDict[tuple, PackageInfo] = OrderedDict()
+_PASSED: OrderedDict[tuple[Any, ...], PackageInfo] = OrderedDict()
 _PASSED_MAX = 1024
 _passed_lock = threading.Lock()
 
@@ -398,7 +398,7 @@ def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[
 # Documents made from one template share most of their parts (styles, theme, numbering,
 # settings: 800 KB to inflate and scan in python-docx's own), so a package is then checked for
 # the price of hashing them. The value is the member's inflated size.
-_CLEAN_MEMBERS: OrderedDict[tuple, int] = OrderedDict()
+_CLEAN_MEMBERS: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 _CLEAN_MEMBERS_MAX = 4096
 _CLEAN_MEMBER_MIN = 4096  # compressed bytes: below this, inflating costs less than hashing
 
@@ -426,7 +426,7 @@ def _inflate_all(zf: zipfile.ZipFile, data: bytes, infos: list[zipfile.ZipInfo],
     return total
 
 
-def _member_key(data: bytes, info: zipfile.ZipInfo, is_xml: bool) -> tuple | None:
+def _member_key(data: bytes, info: zipfile.ZipInfo, is_xml: bool) -> tuple[Any, ...] | None:
     """The key of a member's compressed bytes in _CLEAN_MEMBERS, or None (too small to be
     worth it, or a local header that does not add up: the full check then says what is wrong)."""
     if info.compress_size < _CLEAN_MEMBER_MIN:

@@ -139,7 +139,7 @@ def extract_text(data: bytes, media_type: str, *, limits: ExtractLimits = Extrac
                            "An image has no text layer; it needs OCR to be searchable.")
     except MemoryError:
         return _result(ExtractionStatus.TOO_LARGE, "提取文本时内存不足。", "Out of memory while extracting text.")
-    except Exception as exc:  # never raise for content: the archive records the status instead
+    except Exception as exc:  # noqa: BLE001 - never raise for content: the archive records the status instead
         return _failed(exc)
     return _result(ExtractionStatus.UNSUPPORTED, f"不支持从 {media_type} 提取文本。",
                    f"Text extraction from {media_type} is not supported.")
@@ -409,7 +409,8 @@ class _Zygote:
         ready, _, _ = select.select([fd], [], [], float(request["timeout"]) + _GRACE_SECONDS)
         if not ready:
             raise TimeoutError("PDF helper did not answer")
-        return json.loads(_read_frame(self.proc.stdout))
+        answer: dict[str, Any] = json.loads(_read_frame(self.proc.stdout))
+        return answer
 
     def close(self) -> None:
         self.proc.kill()
@@ -549,7 +550,8 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
                 "zh": f"PDF 解析超时（{timeout:g} 秒），已终止。",
                 "en": f"PDF parsing timed out after {timeout:g} s and was stopped."}
     try:
-        return json.loads(b"".join(chunks))
+        result: dict[str, Any] = json.loads(b"".join(chunks))
+        return result
     except ValueError:  # killed half-way (SIGXCPU, OOM killer) or crashed in native code
         return limited
 
@@ -648,9 +650,9 @@ def _pages_text(data: bytes, total: int, page_text: Any, max_pages: int, max_cha
     for i in range(pages):
         try:
             text = page_text(i)
-        except (*fatal, MemoryError, RecursionError):
+        except (*fatal, MemoryError, RecursionError):  # type: ignore[misc]  # mypy reads no starred tuple here
             raise
-        except Exception as exc:  # one damaged page should not hide the others
+        except Exception as exc:  # noqa: BLE001 - one damaged page should not hide the others
             errors += 1
             last_error = exc
             continue

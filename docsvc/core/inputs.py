@@ -17,7 +17,7 @@ retry can fix.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, overload
 
 from docsvc.errors import InvalidInput
 
@@ -50,6 +50,12 @@ def no_controls_pattern(allowed: str = "") -> str:
     return "^" + _controls_except(allowed).replace("[", "[^", 1) + "*$"
 
 
+@overload
+def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: int,
+              from_text: bool = True) -> int: ...
+@overload
+def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: None = None,
+              from_text: bool = True) -> int | None: ...
 def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: int | None = None,
               from_text: bool = True) -> int | None:
     """An integer parameter between ``low`` and ``high``. ``value`` None (absent) gives

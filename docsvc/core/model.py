@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 from docsvc.core.inputs import refuse_controls
 from docsvc.errors import InvalidInput
@@ -254,7 +254,10 @@ def _invalid_choice(
     )
 
 
-def parse_enum(enum: type[LabelledEnum], name: str, zh_name: str, value: Any) -> LabelledEnum:
+E = TypeVar("E", bound=LabelledEnum)
+
+
+def parse_enum(enum: type[E], name: str, zh_name: str, value: Any) -> E:
     try:
         return enum(str(value).strip())
     except ValueError:
@@ -342,7 +345,7 @@ class Metadata:
 
     @classmethod
     def _build(cls, data: Mapping[str, Any], vocab: Vocabulary) -> "Metadata":
-        def opt(enum, name, zh):
+        def opt(enum: type[E], name: str, zh: str) -> E | None:
             v = data.get(name)
             return None if v in (None, "") else parse_enum(enum, name, zh, v)
 

@@ -321,7 +321,7 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen:
+def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-c", "from docsvc.core.ocr import _child_main; _child_main()"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=_child_env())
     assert proc.stdin is not None
@@ -334,7 +334,7 @@ def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen:
     return proc
 
 
-def _frames(proc: subprocess.Popen, first_s: float, each_s: float) -> Iterator[dict[str, Any]]:
+def _frames(proc: subprocess.Popen[bytes], first_s: float, each_s: float) -> Iterator[dict[str, Any]]:
     """The child's answers; raises TimeoutError when one is late, EOFError when it died."""
     assert proc.stdout is not None
     wait = first_s
@@ -494,7 +494,8 @@ def open_pages(data: bytes, media_type: str, limits: OcrLimits, *, pages: Sequen
                       f"OCR cannot read {media_type}.")
 
 
-def _image_pages(data: bytes, media_type: str, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]):
+def _image_pages(data: bytes, media_type: str, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]
+                 ) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     import numpy as np
     from PIL import Image, ImageOps
 
@@ -510,7 +511,7 @@ def _image_pages(data: bytes, media_type: str, limits: OcrLimits, wanted: Sequen
     if im.width * im.height > limits.max_pixels:
         raise _too_many_pixels(im.width, im.height, limits, "图片", "The image")
 
-    def pages():
+    def pages() -> Iterator[tuple[int, Any, float]]:
         for i in (n - 1 for n in pages_to_read(total, wanted, skip, limits)):
             try:
                 im.seek(i)
@@ -536,7 +537,8 @@ def pdf_scale(width_pt: float, height_pt: float, limits: OcrLimits) -> float:
     return scale
 
 
-def _pdf_pages(data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]):
+def _pdf_pages(data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]
+               ) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     import numpy as np
     import pypdfium2 as pdfium
 
@@ -550,7 +552,7 @@ def _pdf_pages(data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, ski
                           f"The PDF is damaged or cannot be parsed ({exc}).") from None
     total = len(pdf)
 
-    def pages():
+    def pages() -> Iterator[tuple[int, Any, float]]:
         for i in (n - 1 for n in pages_to_read(total, wanted, skip, limits)):
             try:
                 page = pdf[i]

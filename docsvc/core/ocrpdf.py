@@ -28,9 +28,12 @@ import datetime as dt
 import functools
 import io
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from docsvc.core.content import JPEG, PDF, TIFF
+
+if TYPE_CHECKING:
+    from docsvc.core.ocr import OcrLine
 
 _FONT = "/FOcr"
 _DEFAULT_DPI = 200.0  # an image that does not say its resolution is taken as a 200 dpi scan
@@ -93,7 +96,7 @@ def _num(x: float) -> str:
     return f"{x:.3f}".rstrip("0").rstrip(".") or "0"
 
 
-def text_layer(pages_lines: Sequence[tuple[Any, Any]], to_pdf: Any) -> bytes:
+def text_layer(pages_lines: Sequence[OcrLine], to_pdf: Any) -> bytes:
     """The content stream of one page's invisible lines; ``to_pdf`` maps page pixels to PDF points."""
     ops = ["BT", "3 Tr"]
     for line in pages_lines:
@@ -233,7 +236,7 @@ def _overlay(pdf: Any, page: Any, font: Any, content: bytes) -> None:
     fonts[_FONT] = font
 
 
-def _images(data: bytes, media_type: str, limits: Any):
+def _images(data: bytes, media_type: str, limits: Any) -> Iterator[tuple[dict[str, Any] | None, float]]:
     """Each page of an image file as an image XObject's data and dictionary, with its dpi."""
     import zlib
 

@@ -188,8 +188,7 @@ def _remove_furniture(page_lines: list[list[_Line]]) -> tuple[list[str], list[st
             if _BARE_PAGE_NUMBER_RE.fullmatch(compact):
                 bare = True
                 bare_values.add(compact.lower())
-            key = _DIGITS_RE.sub("#", compact)
-            page_keys.append(key)
+            page_keys.append(_DIGITS_RE.sub("#", compact))
         counts.update(set(k for k in page_keys if k))
         bare_pages += bare
         keys.append(page_keys)

@@ -43,7 +43,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from docsvc.core.inputs import strip_controls
 from docsvc.core.text import normalize
@@ -190,7 +190,7 @@ class Soft:
     items: tuple["Node", ...]
 
 
-Node = Union[Text, Synonyms, Match, DateRange, IntRange, And, Or, Not, Required, Soft]
+Node = Text | Synonyms | Match | DateRange | IntRange | And | Or | Not | Required | Soft
 
 
 class Role(StrEnum):

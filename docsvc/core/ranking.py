@@ -74,15 +74,15 @@ def query_grams(texts: Iterable[str]) -> dict[str, float]:
     """The bigrams and characters of the question's Chinese text, each with its weight (its
     kind's weight times how often the question has it), at most :data:`MAX_GRAMS` of them,
     first come first kept."""
-    out: Counter[str] = Counter()
+    out: dict[str, float] = {}
     for t in texts:
         grams = text.cjk_bigrams(t)
         for g in grams:
             if len(g) == 2:
-                out[g] += BIGRAM_WEIGHT
+                out[g] = out.get(g, 0.0) + BIGRAM_WEIGHT
         for c in text.normalize(t):
             if text.has_cjk(c) and c not in STOP_CHARS:
-                out[c] += CHAR_WEIGHT
+                out[c] = out.get(c, 0.0) + CHAR_WEIGHT
     return dict(list(out.items())[:MAX_GRAMS])
 
 

@@ -578,7 +578,7 @@ class _Loader:
         out = []
         for i, item in enumerate(raw):
             where = f"checks[{i}]"
-            name = item.get("rule") if isinstance(item, Mapping) else None
+            name: Any = item.get("rule") if isinstance(item, Mapping) else None
             rule = _RULES.get(name) if isinstance(name, str) else None
             if rule is None:
                 raise _SchemaProblem(f"{where}.rule", f"应为以下之一：{'、'.join(_RULES)}。",
@@ -1224,7 +1224,7 @@ def _check_relations(fields: tuple[Field, ...], scope: Mapping[str, Any], root: 
     by_name = {f.name: f for f in fields}
     for f in fields:
         path, here = prefix + f.name, where.child(f)
-        value = scope.get(f.name)
+        value: Any = scope.get(f.name)
         if f.type == "date" and f.not_before and value is not None:
             earlier = scope.get(f.not_before)
             if earlier is not None and value < earlier:
@@ -1246,9 +1246,10 @@ def _check_relations(fields: tuple[Field, ...], scope: Mapping[str, Any], root: 
 def _check_sum(f: Field, s: ListSum, rows: list[dict[str, Any]], root: Mapping[str, Any],
                path: str, here: _Where, errors: _Errors) -> None:
     column = next(c for c in f.fields if c.name == s.field)
-    values = [row.get(s.field) for row in rows]
+    values: list[Any] = [row.get(s.field) for row in rows]
     if not rows or any(v is None for v in values):
         return  # a blank or invalid cell is already reported; a sum of the rest would mislead
+    expected: Any
     if s.equals_field is not None:
         expected = root.get(s.equals_field)
         if expected is None:
@@ -1483,6 +1484,13 @@ class _Rule:
         raise NotImplementedError
 
 
+def _choice(f: Field, value: Any) -> Choice:
+    """The choice a validated form holds (validation refused every other value)."""
+    choice = f.choice(value)
+    assert choice is not None, (f.name, value)
+    return choice
+
+
 def _expect(schema: TemplateSchema, key: str, path: str, types: tuple[str, ...]
             ) -> tuple[str, str, str] | None:
     try:
@@ -1504,14 +1512,15 @@ class _ShareOfTotal(_Rule):
 
     params = ("list", "share", "amount", "total")
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
         return _first(_expect(schema, "list", p["list"], ("list",)),
                       _expect(schema, "share", f"{p['list']}[].{p['share']}", ("percent",)),
                       _expect(schema, "amount", f"{p['list']}[].{p['amount']}", ("money",)),
                       _expect(schema, "total", p["total"], ("money",)))
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         p = check.params
         total = clean.get(p["total"])
         if not total:
@@ -1542,7 +1551,7 @@ class _Unique(_Rule):
     params = ("list", "field", "complete")
     optional = frozenset({"complete"})
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
         if "complete" in p and not isinstance(p["complete"], bool):
             return "complete", "应为 true 或 false。", "must be true or false."
@@ -1550,7 +1559,8 @@ class _Unique(_Rule):
                       _expect(schema, "field", f"{p['list']}[].{p['field']}",
                               ("text", "enum", "integer", "date")))
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         p = check.params
         lst, col = schema.field(p["list"]), schema.field(f"{p['list']}[].{p['field']}")
         seen: dict[Any, int] = {}
@@ -1581,7 +1591,7 @@ class _Ascending(_Rule):
     params = ("list", "field", "order_by", "unit")
     optional = frozenset({"unit"})
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
         problem = _first(_expect(schema, "list", p["list"], ("list",)),
                          _expect(schema, "field", f"{p['list']}[].{p['field']}", ("integer", "percent")),
@@ -1595,7 +1605,8 @@ class _Ascending(_Rule):
                         f"the unit's choice values must be drawn from: {', '.join(_UNIT_MINUTES)}.")
         return problem
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         p = check.params
         lst = schema.field(p["list"])
         col = schema.field(f"{p['list']}[].{p['field']}")
@@ -1608,7 +1619,7 @@ class _Ascending(_Rule):
             unit = row.get(p["unit"]) if unit_f else "minute"
             if value is None or key not in rank or unit not in _UNIT_MINUTES:
                 continue
-            shown = f"{value}" + (f" {unit_f.choice(unit).zh}" if unit_f else "")
+            shown = f"{value}" + (f" {_choice(unit_f, unit).zh}" if unit_f else "")
             rows.append((rank[key], i, Decimal(str(value)) * _UNIT_MINUTES[unit], key, shown))
         rows.sort()
         for (_, _, before, key_a, shown_a), (_, i, after, key_b, shown_b) in zip(rows, rows[1:]):
@@ -1626,18 +1637,20 @@ class _ReviewCycle(_Rule):
 
     params = ("start", "months", "next", "end")
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
         return _first(_expect(schema, "start", p["start"], ("date",)),
                       _expect(schema, "months", p["months"], ("integer",)),
                       _expect(schema, "next", p["next"], ("date",)),
                       _expect(schema, "end", p["end"], ("date",)))
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         p = check.params
-        start, months, nxt, end = (clean.get(p[k]) for k in ("start", "months", "next", "end"))
-        if None in (start, months, nxt, end):
+        values: list[Any] = [clean.get(p[k]) for k in ("start", "months", "next", "end")]
+        if None in values:
             return
+        start, months, nxt, end = values
         f = {k: schema.field(p[k]) for k in ("start", "months", "next", "end")}
         if nxt > end:
             sink.add(p["next"], f"“{f['next'].label_zh}”（{date_cn(nxt)}）晚于“{f['end'].label_zh}”"
@@ -1665,7 +1678,7 @@ class _Conclusion(_Rule):
 
     params = ("list", "field", "conclusion")
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
         problem = _first(_expect(schema, "list", p["list"], ("list",)),
                          _expect(schema, "field", f"{p['list']}[].{p['field']}", ("enum",)),
@@ -1676,9 +1689,10 @@ class _Conclusion(_Rule):
                     "the conclusion and the results need as many choices (both best first).")
         return problem
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         p = check.params
-        conclusion = clean.get(p["conclusion"])
+        conclusion: Any = clean.get(p["conclusion"])
         con_f, lst = schema.field(p["conclusion"]), schema.field(p["list"])
         col = schema.field(f"{p['list']}[].{p['field']}")
         rank_con = {c.code: n for n, c in enumerate(con_f.choices)}
@@ -1687,11 +1701,11 @@ class _Conclusion(_Rule):
                 for i, r in enumerate(clean.get(p["list"]) or []) if r.get(p["field"]) in rank_row]
         if conclusion not in rank_con or not rows:
             return
-        chosen, worst = con_f.choice(conclusion), max(r[0] for r in rows)
+        chosen, worst = _choice(con_f, conclusion), max(r[0] for r in rows)
         bad = [r for r in rows if r[0] > rank_con[conclusion]]
         if bad:
-            which = "、".join(f"第 {i + 1} 行（{col.choice(v).zh}）" for _, i, v in bad)
-            which_en = ", ".join(f"row {i + 1} ({col.choice(v).en})" for _, i, v in bad)
+            which = "、".join(f"第 {i + 1} 行（{_choice(col, v).zh}）" for _, i, v in bad)
+            which_en = ", ".join(f"row {i + 1} ({_choice(col, v).en})" for _, i, v in bad)
             failing = worst == len(col.choices) - 1
             (sink if failing else warnings).add(
                 p["conclusion"], f"“{con_f.label_zh}”为“{chosen.zh}”，但“{lst.label_zh}”{which}的"
@@ -1709,10 +1723,11 @@ class _UniqueInArchive(_Rule):
 
     params = ("field",)
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         return _expect(schema, "field", check.params["field"], ("text",))
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         field = check.params["field"]
         value = clean.get(field)
         if not value or archive is None:
@@ -1735,7 +1750,7 @@ class _ExistsInArchive(_Rule):
     params = ("field", "template", "target")
     severity = "warning"
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
         if not isinstance(p["template"], str) or not _SLUG_RE.fullmatch(p["template"]):
             return "template", "应为模板名（slug）。", "must be a template slug."
@@ -1743,7 +1758,8 @@ class _ExistsInArchive(_Rule):
             return "target", "应为该模板的字段名。", "must be a field name of that template."
         return _expect(schema, "field", p["field"], ("text",))
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         p = check.params
         value = clean.get(p["field"])
         if not value or archive is None:
@@ -1764,12 +1780,13 @@ class _RequiredIf(_Rule):
 
     params = ("field", "when")
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
         return _first(_expect(schema, "field", p["field"], tuple(sorted(SCALAR_TYPES))),
                       _expect(schema, "when", p["when"], ("boolean",)))
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         p = check.params
         if clean.get(p["when"]) and clean.get(p["field"]) in (None, ""):
             f, when = schema.field(p["field"]), schema.field(p["when"])
@@ -1782,10 +1799,11 @@ class _RevisionHistory(_Rule):
 
     params = ("list",)
 
-    def verify(self, schema, check):
+    def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         return _expect(schema, "list", check.params["list"], ("list",))
 
-    def run(self, schema, check, clean, sink, warnings, archive, document_id):
+    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
+            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
         lst = schema.field(check.params["list"])
         rows, version = len(clean.get(check.params["list"]) or []), clean[ARCHIVE_VERSION]
         if rows != version:

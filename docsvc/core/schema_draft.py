@@ -41,8 +41,7 @@ def draft_schema(report: FieldReport, *, slug: str, name_zh: str) -> dict[str, A
     tree: dict[str, dict[str, Any]] = {}  # top-level name → {"kind", "type", "children"}
     for path in (f.path for f in report.fields):
         _place(tree, path)
-    fields = [_field(name, node, boxes) for name, node in tree.items()]
-    fields = [f for f in fields if f is not None]
+    fields = [f for f in (_field(name, node, boxes) for name, node in tree.items()) if f is not None]
     names = {f["name"] for f in fields}
     metadata: dict[str, Any] = {}
     title = next((n for n in _TITLE_NAMES if n in names and tree[n]["type"] in ("text", None)), None)
@@ -110,8 +109,8 @@ def _field(name: str, node: dict[str, Any], boxes: dict[str, tuple[str, ...]],
     if not FIELD_NAME_RE.fullmatch(name):
         return None  # lint reports the name; a draft cannot hold it
     if node["kind"] in ("group", "list") and node["children"]:
-        children = [_field(c, n, boxes, f"{prefix}{name}.") for c, n in node["children"].items()]
-        children = [c for c in children if c is not None and c["type"] not in ("group", "list")]
+        children = [c for c in (_field(c, n, boxes, f"{prefix}{name}.") for c, n in node["children"].items())
+                    if c is not None and c["type"] not in ("group", "list")]
         if node["kind"] == "group":
             return {"name": name, "label_zh": name, "label_en": name, "type": "group", "required": True,
                     "help_zh": DRAFT_HELP_ZH, "help_en": DRAFT_HELP_EN, "fields": children}

@@ -19,7 +19,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
+from contextlib import AbstractContextManager
+from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
 
 from docsvc.core import query as q
 from docsvc.core import text
@@ -324,12 +325,13 @@ def make_snippet(content: str, spans: Iterable[tuple[int, int]], width: int = SN
         return _render(content, [(0, min(len(content), width))], [])
     keys = [text.normalize(content[s:e]) for s, e in found]
     first = _best_window(found, keys, width, set())
+    assert first is not None  # spans were found and nothing is seen yet: some window adds them
     windows = [first]
     second = _best_window(found, keys, width, set(keys[first[0]:first[1]]), avoid=first)
     if second is not None:
         windows = sorted([first, second])
     part = width if len(windows) == 1 else width * 2 // 3
-    passages = []
+    passages: list[tuple[int, int]] = []
     for i, _ in windows:
         start = _passage_start(content, found[i][0], part)
         if passages:
@@ -460,14 +462,14 @@ class SearchIndex(Protocol):
     def update_metadata(self, document_id: int, changes: Mapping[str, Any]) -> int:
         """Apply metadata ``changes`` (:data:`METADATA_FIELDS`) to every version of a document."""
 
-    def stream(self, *, procs: int, segment_docs: int) -> ContextManager[IndexStream]: ...
+    def stream(self, *, procs: int, segment_docs: int) -> AbstractContextManager[IndexStream]: ...
 
     def clear(self) -> None:
         """Empty the index and mark it incomplete until :meth:`mark_complete`."""
 
     def mark_complete(self) -> None: ...
 
-    def rebuilding(self) -> ContextManager[None]:
+    def rebuilding(self) -> AbstractContextManager[None]:
         """Held while this process rebuilds the index; raises Unavailable (with a bilingual
         message) when another process, here or on another machine, is rebuilding it."""
 

@@ -35,7 +35,7 @@ def read_rows(data: bytes, filename: str) -> list[dict[str, Any]]:
                            "e.g. contract_no, party_a.name.", field="file")
     for col in header:
         _split(col)  # validate every header up front
-    out = []
+    out: list[dict[str, Any]] = []
     for values in rows:
         if len(out) >= MAX_ROWS:
             raise InvalidInput(f"批量文件超过 {MAX_ROWS} 行，请拆分后再提交。",
@@ -74,7 +74,7 @@ def _xlsx(data: bytes) -> tuple[list[str], list[list[Any]]]:
         wb.close()
     except InvalidInput:
         raise
-    except Exception as exc:  # openpyxl raises many kinds for damaged files
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for damaged files
         raise InvalidInput(f"无法读取 Excel 文件：{type(exc).__name__}。请另存为 .xlsx 或 CSV 后重试。",
                            f"Cannot read the Excel file ({type(exc).__name__}); save it as .xlsx or CSV.",
                            field="file") from None

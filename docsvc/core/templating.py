@@ -272,7 +272,7 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _PATCHED: OrderedDict[bytes, str] = OrderedDict()  # per worker process: template XML → patched
 
 
-class _DocxTemplate(DocxTemplate):
+class _DocxTemplate(DocxTemplate):  # type: ignore[misc]  # docxtpl ships no type information
     """docxtpl with three fixes.
 
     * docxtpl renders footnotes once per *section*: with two sections the second pass renders
@@ -324,7 +324,8 @@ class _DocxTemplate(DocxTemplate):
     def render_xml_part(self, src_xml: str, part: Any, context: dict[str, Any],
                         jinja_env: jinja2.Environment | None = None) -> str:
         try:
-            return super().render_xml_part(src_xml, part, context, jinja_env)
+            xml: str = super().render_xml_part(src_xml, part, context, jinja_env)
+            return xml
         except Exception as exc:
             # Remember where it happened so the error can name the paragraph.
             exc.docsvc_part = _part_name(part)  # type: ignore[attr-defined]
@@ -355,11 +356,11 @@ def _reproducible_save() -> Iterator[None]:
     """Save packages with :class:`_EpochZipWriter` (a worker process renders one document at a
     time, so swapping python-docx's writer for the duration of a save affects nothing else)."""
     original = _pkgwriter.PhysPkgWriter
-    _pkgwriter.PhysPkgWriter = _EpochZipWriter
+    _pkgwriter.PhysPkgWriter = _EpochZipWriter  # type: ignore[misc]  # a class swapped on purpose
     try:
         yield
     finally:
-        _pkgwriter.PhysPkgWriter = original
+        _pkgwriter.PhysPkgWriter = original  # type: ignore[misc]
 
 
 def _set_properties(tpl: DocxTemplate, properties: Mapping[str, str] | None) -> None:
@@ -587,7 +588,8 @@ class _FieldWalker:
 
     def _visit_for(self, node: nodes.For, scope: dict[str, str | None]) -> None:
         iterable = node.iter
-        while isinstance(iterable, nodes.Filter) and iterable.name in _ELEMENT_PRESERVING_FILTERS:
+        while (isinstance(iterable, nodes.Filter) and iterable.name in _ELEMENT_PRESERVING_FILTERS
+               and iterable.node is not None):
             self._visit_all(_call_arguments(iterable), scope)
             iterable = iterable.node
         pending: list[nodes.Node] = []
@@ -656,7 +658,7 @@ class _FieldWalker:
 
 
 def _call_arguments(node: nodes.Call | nodes.Filter) -> list[nodes.Node]:
-    args: list[nodes.Node] = list(node.args) + [kw.value for kw in node.kwargs]
+    args: list[nodes.Node] = [*node.args, *(kw.value for kw in node.kwargs)]
     args += [n for n in (node.dyn_args, node.dyn_kwargs) if n is not None]
     return args
 
@@ -692,7 +694,7 @@ def _parse_parts(env: jinja2.Environment, parts: list[_Part]
             parsed.append((part, env.parse(part.source)))
         except jinja2.TemplateSyntaxError as exc:
             found = _tag_problems(env, part)
-            issues += found or [_syntax_issue(part, exc.message, exc.lineno, "")]
+            issues += found or [_syntax_issue(part, exc.message or "", exc.lineno, "")]
     return parsed, issues
 
 
@@ -740,7 +742,7 @@ def _tag_problems(env: jinja2.Environment, part: _Part) -> list[LintIssue]:
                 try:
                     tree = env.parse(probe)
                 except jinja2.TemplateSyntaxError as exc:
-                    issues.append(_syntax_issue(part, exc.message, lineno, tag))
+                    issues.append(_syntax_issue(part, exc.message or "", lineno, tag))
                 else:  # a sound tag in a broken part: its names are still checked
                     issues += [dataclasses.replace(i, location=part.location(lineno))
                                for i in _lint_tree(part, tree, env.globals)]
@@ -907,8 +909,9 @@ def _lint_tree(part: _Part, tree: nodes.Template,
             part.location(node.lineno), name))
 
     for node in tree.find_all(_FORBIDDEN_NODES):
-        keyword = {nodes.Include: "include", nodes.Import: "import",
-                   nodes.FromImport: "from … import", nodes.Extends: "extends"}[type(node)]
+        keywords: dict[type[nodes.Node], str] = {nodes.Include: "include", nodes.Import: "import",
+                                                 nodes.FromImport: "from … import", nodes.Extends: "extends"}
+        keyword = keywords[type(node)]
         issues.append(LintIssue(
             "error", "forbidden_tag", f"模板中不允许使用 {{% {keyword} %}}。",
             f"{{% {keyword} %}} is not allowed in templates.", part.location(node.lineno),
@@ -934,7 +937,7 @@ def _lint_tree(part: _Part, tree: nodes.Template,
                     private(key, node)
                 elif not FIELD_NAME_RE.fullmatch(key):
                     bad_name(key, node)
-        elif node.name == "attr" and node.args and isinstance(node.args[0], nodes.Const):
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args and isinstance(node.args[0], nodes.Const):
             key = node.args[0].value
             if isinstance(key, str) and key.startswith("_"):
                 private(key, node)
@@ -1257,7 +1260,7 @@ def _run_task(env: DocxSandbox, task: str, payload: Any,
                              recycle=False), b""
     except MemoryError:
         return _error_header(_too_expensive(limits, "memory"), recycle=True), b""
-    except Exception as exc:  # an unexpected library error: report it, start a fresh worker
+    except Exception as exc:  # noqa: BLE001 - an unexpected library error: report it, start a fresh worker
         return _error_header(TemplateError(
             f"模板无法处理：{type(exc).__name__}: {str(exc)[:200]}",
             f"The template cannot be processed: {type(exc).__name__}: {str(exc)[:200]}",
@@ -1561,12 +1564,16 @@ def lint_template(docx_bytes: bytes,
 
 
 def _location_from_json(data: dict[str, str] | None) -> Location | None:
-    return None if data is None else Location(data["part"], data["text"], data["place"])
+    return None if data is None else _location(data)
+
+
+def _location(data: dict[str, str]) -> Location:
+    return Location(data["part"], data["text"], data["place"])
 
 
 def _field_report_from_json(data: dict[str, Any]) -> FieldReport:
     return FieldReport(
-        tuple(Field(f["path"], tuple(_location_from_json(loc) for loc in f["locations"]))
+        tuple(Field(f["path"], tuple(_location(loc) for loc in f["locations"]))
               for f in data["fields"]),
         tuple(Checkbox(c["path"], tuple(c["choices"])) for c in data["checkboxes"]))
 

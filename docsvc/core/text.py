@@ -77,7 +77,7 @@ class Token(NamedTuple):
 # --- normalisation -------------------------------------------------------------------------
 
 
-class _FoldTable(dict):
+class _FoldTable(dict[int, str]):
     """Code point → its fold (NFKC, then lowercase), filled in on first sight: ``str.translate``
     looks each character up at C speed (a cached function call per character was a tenth of
     analysing a document). One entry per code point ever seen, so it stays small."""

@@ -150,7 +150,7 @@ def _first_page(data: bytes) -> tuple[Image.Image, int]:
 def _image(data: bytes) -> Image.Image:
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # above it Pillow raises before decoding (a bomb)
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.draft("RGB", (WIDTH * 2, MAX_HEIGHT * 2))  # JPEG: decode at a reduced size, much faster
         image = ImageOps.exif_transpose(image)  # a phone photo the right way up
         image.load()

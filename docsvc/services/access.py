@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn, Sequence
 
 from docsvc.adapters import reports
+from docsvc.adapters.reports import AuditFilter
 from docsvc.adapters.catalog import Rendition
 from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.adapters.jobs import Job, JobState
@@ -731,7 +732,7 @@ class Guard:
         self.require(Permission.MANAGE_USERS, "reset_password")
         self.svc.users.set_password(username, password, actor=self.p.username)
 
-    def login_lock(self, username: str):
+    def login_lock(self, username: str) -> dt.datetime | None:
         """Until when ``username`` may not sign in after failed attempts (None: not locked)."""
         self.require(Permission.MANAGE_USERS, "read_user")
         return self.svc.users.lock_of(username)
@@ -774,4 +775,6 @@ def _last_generated(versions: list[Version]) -> Version | None:
 
 
 __all__ = ["AuditPage", "Comparison", "Dashboard", "DocumentView", "Generated", "Guard", "Health", "Preview",
-           "Revision", "Role", "TemplateAdded", "check_metadata"]
+           "Revision", "Role", "TemplateAdded", "check_metadata",
+           # The records the Guard takes and returns: the faces name them from here, not from the adapters.
+           "AuditFilter", "Job", "JobState", "Rendition", "ThumbnailRecord"]

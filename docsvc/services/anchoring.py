@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from docsvc.adapters.catalog import SqlCatalog
@@ -63,7 +64,7 @@ class Anchor:
                 "Audit checkpoints need both DOCSVC_AUDIT_KEY_FILE (the signing key file) and "
                 "DOCSVC_AUDIT_CHECKPOINT_URL (where they are kept).",
                 field="DOCSVC_AUDIT_KEY_FILE" if not key_file else "DOCSVC_AUDIT_CHECKPOINT_URL")
-        return cls(store, Signer.from_file(key_file), node=node)
+        return cls(store, Signer.from_file(Path(key_file)), node=node)
 
     @property
     def key_id(self) -> str:
@@ -98,7 +99,7 @@ class Anchor:
             found = self.load(names[i])
             if found.checkpoint is not None:
                 return i, found.checkpoint, problems
-            problems.append(found.problem)
+            problems += [found.problem] if found.problem is not None else []
             if len(problems) >= _MAX_SKIPPED:
                 break
         return -1, None, problems
@@ -116,7 +117,7 @@ class Anchor:
         if previous is not None and (previous.seq, previous.hash) == tuple(target):
             return None
         start = (previous.seq, previous.hash) if previous is not None else (0, audit.GENESIS)
-        result = audit.verify(catalog.audit_rows(after=start[0], up_to=target[0]), tuple(target), start=start)
+        result = audit.verify(catalog.audit_rows(after=start[0], up_to=target[0]), (target[0], target[1]), start=start)
         if not result.ok:
             raise Corrupted(f"审计链自上一个检查点（第 {start[0]} 条）以来未通过校验，不签署检查点：{result.reason_zh}",
                             f"The audit chain does not verify since the previous checkpoint (entry {start[0]}); no "
@@ -147,7 +148,7 @@ class Anchor:
         mismatch = self._mismatch(catalog, latest, None)
         if mismatch is not None:
             good = self._last_matching(catalog, names[:index], problems)
-            problems.append(self._mismatch(catalog, latest, good))
+            problems += [m for m in [self._mismatch(catalog, latest, good)] if m is not None]
         return result.with_problems(problems, info)
 
     def _last_matching(self, catalog: SqlCatalog, names: list[str], problems: list[ChainProblem]) -> Checkpoint | None:
@@ -158,7 +159,7 @@ class Anchor:
             mid = (lo + hi) // 2
             found = self.load(names[mid])
             if found.checkpoint is None:
-                problems.append(found.problem)
+                problems += [found.problem] if found.problem is not None else []
                 hi = mid - 1
             elif self._mismatch(catalog, found.checkpoint, None) is None:
                 good, lo = found.checkpoint, mid + 1

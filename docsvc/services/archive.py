@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from docsvc.core.blobs import BlobStore, StoredBlob
-from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, OutboxLease, SqlCatalog
+from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, OutboxLease, SqlCatalog, Tx
 from docsvc.core.audit import AuditEntry, canonical_json
 from docsvc.core.collation import sort_key
 from docsvc.core.content import PackageLimits, detect_media_type
@@ -30,6 +30,7 @@ from docsvc.errors import Conflict, InvalidInput, NotFound, TooLarge
 MAX_FILENAME = 255
 MAX_REASON = 2000
 MAX_PAGE = 1000  # documents in one list page
+SORT_KEYS: tuple[str, ...] = tuple(SORTABLE)  # what a document list sorts by (the API document names them)
 
 
 @dataclass(frozen=True)
@@ -147,10 +148,19 @@ class ArchiveService:
                 f"Document {document_id} has no version {number} (it has {doc.latest_version}).")
         return v
 
+    @staticmethod
+    def _lock(tx: Tx, document_id: int) -> Document:
+        """The document under the write lock; the caller read it before (documents are never removed)."""
+        doc = tx.lock_document(document_id)
+        assert doc is not None, document_id
+        return doc
+
     def _added(self, document_id: int, number: int, suggested: SuggestionRecord | None = None) -> AddResult:
         """The document and version just committed, as recorded (one read each)."""
         doc = self.document(document_id)
-        return AddResult(doc, self.catalog.get_version(document_id, number), created=True, suggested=suggested)
+        version = self.catalog.get_version(document_id, number)
+        assert version is not None  # committed before this read, and versions are never removed
+        return AddResult(doc, version, created=True, suggested=suggested)
 
     def _store_renditions(self, renditions: Sequence[RenditionInput]) -> list[tuple[RenditionInput, StoredBlob]]:
         return [(r, self.blobs.put(r.data)) for r in renditions]
@@ -215,7 +225,7 @@ class ArchiveService:
         with self.catalog.transaction() as tx:
             # Re-read under the write lock: concurrent adds get n+1 and n+2, and a metadata
             # change made meanwhile is kept, not overwritten.
-            current = tx.lock_document(document_id)
+            current = self._lock(tx, document_id)
             number = current.latest_version + 1
             if metadata:
                 doc, new_meta = current, current.metadata.update(metadata, self.vocab)
@@ -246,7 +256,7 @@ class ArchiveService:
         reason = _clean_reason(reason)
         self.document(document_id).metadata.update(changes, self.vocab)  # validate before locking
         with self.catalog.transaction() as tx:
-            doc = tx.lock_document(document_id)
+            doc = self._lock(tx, document_id)
             new_meta = doc.metadata.update(changes, self.vocab)
             diff = doc.metadata.diff(new_meta)
             if not diff:
@@ -268,7 +278,7 @@ class ArchiveService:
                            f"Document {document_id} has no pending classification suggestion.")
         doc.metadata.update(changes, self.vocab)  # validate before locking
         with self.catalog.transaction() as tx:
-            doc = tx.lock_document(document_id)
+            doc = self._lock(tx, document_id)
             new_meta = doc.metadata.update(changes, self.vocab) if changes else doc.metadata
             diff = doc.metadata.diff(new_meta)
             state = "corrected" if diff else "accepted"
@@ -381,6 +391,6 @@ def _version_details(sha256: str, size: int, media_type: str, filename: str, rea
     return details
 
 
-def _record_renditions(tx, version_id: int, stored: Sequence[tuple[RenditionInput, StoredBlob]]) -> None:
+def _record_renditions(tx: Tx, version_id: int, stored: Sequence[tuple[RenditionInput, StoredBlob]]) -> None:
     for r, blob in stored:
         tx.insert_rendition(version_id, r.media_type, blob.sha256, blob.size, r.producer)

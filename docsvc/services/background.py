@@ -177,6 +177,7 @@ def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
                 raise
             return existing
         existing = _rendition(svc, version, PDF)
+        assert existing is not None  # recorded just now
         log.info("PDF of document %d version %d made: %d bytes", version.document_id, version.number, blob.size,
                  extra={"job_id": job.id, "document_id": version.document_id, "version": version.number})
     return existing
@@ -193,6 +194,7 @@ def remind_reviews(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         ctx.fence(tx.conn)
         for doc in due:
             m = doc.metadata
+            assert m.review_due is not None  # due_for_review finds documents by that date
             if reviews.remember(tx.conn, doc.id, m.review_due, job_id=ctx.job.id, now=now):
                 tx.append_audit("docsvc", AuditAction.REVIEW_REMINDED, document_id=doc.id, details={
                     "review_due": m.review_due.isoformat(), "overdue_days": (today - m.review_due).days,
@@ -220,7 +222,7 @@ def job_result_rendition(svc: Docsvc, job: Job) -> tuple[Version, Rendition] | N
         return None
     version = svc.catalog.get_version_by_id(int(job.payload["version_id"]))
     rendition = _rendition(svc, version, PDF) if version else None
-    return (version, rendition) if rendition else None
+    return (version, rendition) if version and rendition else None
 
 
 __all__ = ["ORPHANS_SWEEP", "RENDITION_JOBS", "RENDITION_PDF", "REVIEW_REMINDERS", "RenditionRequest",

@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from docsvc.core import classify
 from docsvc.errors import DocsvcError, InvalidInput, TooLarge
 from docsvc.services.archive import ArchiveService
 from docsvc.services.classify import ClassifyService
@@ -110,7 +111,7 @@ class Importer:
                      "actor": actor, "duration_s": round(time.monotonic() - started, 1)})
         return report
 
-    def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model, projects: set[str],
+    def _one(self, path: Path, defaults: Mapping[str, Any], actor: str, model: classify.Model | None, projects: set[str],
              indexing: BulkIndexing) -> ImportItem:
         try:
             if path.stat().st_size > self.archive.max_upload_bytes:

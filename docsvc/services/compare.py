@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import Any
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -44,7 +45,7 @@ class DiffRow:
     right: tuple[Segment, ...] = ()
     skipped: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "left_no": self.left_no, "right_no": self.right_no,
                 "left": [[s.text, s.changed] for s in self.left], "right": [[s.text, s.changed] for s in self.right],
                 "skipped": self.skipped}
@@ -68,7 +69,7 @@ class DiffResult:
     notice_zh: str = ""
     notice_en: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"rows": [r.to_dict() for r in self.rows], "changed": self.changed, "deleted": self.deleted,
                 "inserted": self.inserted, "notice": self.notice_zh, "notice_en": self.notice_en}
 

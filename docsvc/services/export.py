@@ -185,6 +185,7 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
         if anchor is not None:
             # None: a periodic checkpoint signed this very entry first; ship that one.
             checkpoint = anchor.write(catalog, at=(receipt.seq, receipt.hash)) or anchor.latest(at_most=receipt.seq)[1]
+            assert checkpoint is not None  # written now, or the latest already holds this entry
             zf.writestr(_info("checkpoint.json"), checkpoint.to_bytes())
     return BundleSummary(scope, len(doc_listing), len(chosen), len(entries), manifest_sha, receipt.seq,
                          scope.filename())

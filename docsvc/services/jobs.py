@@ -146,11 +146,12 @@ class JobService:
                 self._scheduled.add(p.name)
         fired = []
         for s in self.store.schedules():
-            p = self.periodic.get(s.name)
-            if p is None or s.next_run_at > now:
+            due = self.periodic.get(s.name)
+            if due is None or s.next_run_at > now:
                 continue
-            job = self.store.fire(p.name, node=node, now=now, next_run_at=next_boundary(now, p.every, self.tz),
-                                  kind=p.kind, payload=p.payload, max_attempts=self.max_attempts.get(p.kind, MAX_ATTEMPTS))
+            job = self.store.fire(due.name, node=node, now=now, next_run_at=next_boundary(now, due.every, self.tz),
+                                  kind=due.kind, payload=due.payload,
+                                  max_attempts=self.max_attempts.get(due.kind, MAX_ATTEMPTS))
             if job is not None:
                 fired.append(job)
         return fired

@@ -80,7 +80,7 @@ class OcrInfo:
 class OcrQueue:
     """What the index writer asks of OCR: the cached text, or a job queued to make it."""
 
-    def __init__(self, catalog: SqlCatalog, enqueue: Callable[[Version], None], *, enabled: bool = True) -> None:
+    def __init__(self, catalog: SqlCatalog, enqueue: Callable[[Version], object], *, enabled: bool = True) -> None:
         self.catalog = catalog
         self.key = cache_key(engine_version())
         self._enqueue = enqueue

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Callable
 
+from sqlalchemy.engine import Connection
+
 from docsvc.adapters import reports as queries
 from docsvc.core.audit import AuditEntry
 from docsvc.core.model import AuditAction, DocClass, ServiceCategory, Vocabulary
@@ -143,7 +145,7 @@ class ReportService:
                                              also_record={"report": request.to_dict()})
 
     # -- the three reports -------------------------------------------------------------------
-    def _inventory(self, conn, request: ReportRequest) -> dict[str, Any]:
+    def _inventory(self, conn: Connection, request: ReportRequest) -> dict[str, Any]:
         groups = queries.inventory_groups(conn)
         unconfirmed = queries.unconfirmed_labels(conn)
         return {
@@ -161,7 +163,8 @@ class ReportService:
                              "suggested_type": self._doc_type(d["suggested_type"])} for d in unconfirmed][:MAX_ROWS],
         }
 
-    def _audit(self, conn, request: ReportRequest) -> dict[str, Any]:
+    def _audit(self, conn: Connection, request: ReportRequest) -> dict[str, Any]:
+        assert request.since is not None and request.until is not None  # ReportRequest.parse fills them
         period = queries.AuditFilter(since=request.since, until=request.until)
         summary = queries.audit_summary(conn, period)
         verified = list(queries.audit_range(conn, queries.AuditFilter(
@@ -181,7 +184,8 @@ class ReportService:
             "denied": [self._entry_row(e) for e in denied][-MAX_ROWS:],
         }
 
-    def _reviews(self, conn, request: ReportRequest) -> dict[str, Any]:
+    def _reviews(self, conn: Connection, request: ReportRequest) -> dict[str, Any]:
+        assert request.until is not None  # ReportRequest.parse fills it
         due = queries.due_for_review(conn, doc_types=REVIEWED_TYPES, until=request.until)
         rows = []
         for d in due[:MAX_ROWS]:

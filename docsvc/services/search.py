@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from docsvc.core.blobs import BlobStore
-from docsvc.adapters.catalog import OutboxLease, SqlCatalog
+from docsvc.adapters.catalog import OutboxItem, OutboxLease, SqlCatalog
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
 from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
@@ -251,7 +251,7 @@ class IndexService:
             if progress:
                 progress(len(claim.items))
 
-    def _apply(self, items, *, procs: int = 1) -> None:
+    def _apply(self, items: list[OutboxItem], *, procs: int = 1) -> None:
         doc_ids = sorted({i.document_id for i in items})
         docs = self.catalog.documents_by_id(doc_ids)
         latest = self.catalog.latest_version_ids(doc_ids)
@@ -442,7 +442,7 @@ class IndexService:
 def writer_status(index_dir: Path) -> dict[str, Any] | None:
     """The index writer's last published status, if its process is still running."""
     try:
-        status = json.loads((index_dir / STATUS_FILE).read_text("utf-8"))
+        status: dict[str, Any] = json.loads((index_dir / STATUS_FILE).read_text("utf-8"))
         os.kill(int(status.pop("pid")), 0)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -499,7 +499,7 @@ class BackgroundIndexer:
             try:
                 self.last_sync = self.index.sync()
                 self.last_error = self.last_sync.error
-            except Exception as exc:  # a database hiccup must not kill the thread
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the thread
                 self.last_error = f"{type(exc).__name__}: {exc}"
             if self.last_error != before:  # once per change, not every few seconds while it lasts
                 if self.last_error:

@@ -7,6 +7,7 @@ from, exactly the template and data that produced it (spec 8.4.2; auditors read 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import threading
@@ -157,7 +158,7 @@ class TemplateService:
             latest[rec.slug] = rec
         return [self._template(r) for r in sorted(latest.values(), key=lambda r: r.slug)]
 
-    def versions(self, slug: str) -> list[Template]:
+    def versions(self, slug: str) -> builtins.list[Template]:  # list: this class's method
         records = self.catalog.templates(slug)
         if not records:
             raise self._unknown(slug)
@@ -241,9 +242,9 @@ class TemplateService:
         schema_json = canonical_json(raw_schema)
         schema_sha = hashlib.sha256(schema_json.encode()).hexdigest()
         sha = hashlib.sha256(docx).hexdigest()
-        current = self.catalog.templates(schema.slug)
-        if current and current[-1].sha256 == sha and current[-1].schema_sha256 == schema_sha:
-            return self._template(current[-1])  # nothing changed: no new version
+        records = self.catalog.templates(schema.slug)
+        if records and records[-1].sha256 == sha and records[-1].schema_sha256 == schema_sha:
+            return self._template(records[-1])  # nothing changed: no new version
         report = self.lint(docx, schema)
         if not report.ok:
             raise TemplateError(
@@ -263,7 +264,7 @@ class TemplateService:
                     "schema_sha256": schema_sha, "warnings": len(report.warnings)})
         return self.get(schema.slug, version)
 
-    def sync_shipped(self, *, actor: str = "docsvc") -> list[Template]:
+    def sync_shipped(self, *, actor: str = "docsvc") -> builtins.list[Template]:
         """Register the templates shipped in ``templates/`` (a changed one becomes a new version)."""
         if self.shipped_dir is None or not self.shipped_dir.is_dir():
             return []
@@ -326,6 +327,7 @@ class TemplateService:
             zh = first["zh"] if len(problems) == 1 else f"表单有 {len(problems)} 处错误，第一处：{first['zh']}"
             en = first["en"] if len(problems) == 1 else f"The form has {len(problems)} errors; the first: {first['en']}"
             raise InvalidInput(zh, en, field=first.get("field"), details={"errors": problems})
+        assert checked is not None  # no problems: the checks ran
         return Draft(template, json.loads(canonical_json(data)), context, metadata, document_id, reason,
                      checked.warnings, checked.defaults)
 
@@ -382,7 +384,8 @@ class TemplateService:
         return self.render_draft(self.prepare(slug, data, version=version))
 
     def to_pdf(self, docx: bytes, *, pdf_a: bool = False) -> bytes:
-        return self._converter().convert(docx, pdf_a=pdf_a)
+        pdf: bytes = self._converter().convert(docx, pdf_a=pdf_a)
+        return pdf
 
     def generate(self, slug: str, data: Mapping[str, Any], *, actor: str, pdf: bool = False,
                  document_id: int | None = None, reason: str = "", version: int | None = None,

@@ -18,7 +18,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any, Mapping, overload
 
 from docsvc.errors import DocsvcError
 
@@ -46,7 +46,7 @@ class Limit:
     max_lockout: dt.timedelta = dt.timedelta(hours=24)
 
     def lockout_for(self, nth: int) -> dt.timedelta:
-        return min(self.lockout * 2 ** max(nth - 1, 0), self.max_lockout)
+        return min(self.lockout * (1 << max(nth - 1, 0)), self.max_lockout)
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,10 @@ def succeeded(c: Counter) -> Counter:
     return replace(c, failures=max(c.failures - 1, 0))
 
 
+@overload
+def _utc(ts: dt.datetime) -> dt.datetime: ...
+@overload
+def _utc(ts: None) -> None: ...
 def _utc(ts: dt.datetime | None) -> dt.datetime | None:
     if ts is None:
         return None

@@ -155,7 +155,7 @@ def make(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         last = ctx.job.attempts >= ctx.job.max_attempts
         if isinstance(exc, PERMANENT + (InvalidContent,)) or last:
             # Recorded as failed, so the sweep does not queue it again; the job keeps the error.
-            zh, en = (exc.zh, exc.en) if hasattr(exc, "zh") else (str(exc), str(exc))
+            zh, en = (exc.zh, exc.en) if isinstance(exc, DocsvcError) else (str(exc), str(exc))
             _record(svc, ctx, sha, status=ThumbnailStatus.FAILED.value, source_sha=sha, data=None, width=0, height=0,
                     pages=None, detail={"zh": zh, "en": en})
         raise

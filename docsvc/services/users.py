@@ -26,12 +26,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, overload
+
+from sqlalchemy.engine import Connection
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from docsvc.adapters import accounts as db
-from docsvc.adapters.catalog import SqlCatalog, write_connection
+from docsvc.adapters.catalog import SqlCatalog, Tx, write_connection
 from docsvc.core.inputs import escape_controls, refuse_controls
 from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
@@ -248,6 +250,10 @@ UNUSABLE_PASSWORD = "!"  # never matches: check_password_hash() rejects it
 _DUMMY_HASH = generate_password_hash("docsvc-timing-equaliser")
 
 
+@overload
+def _utc(ts: dt.datetime) -> dt.datetime: ...
+@overload
+def _utc(ts: None) -> None: ...
 def _utc(ts: dt.datetime | None) -> dt.datetime | None:
     if ts is None:
         return None
@@ -320,7 +326,7 @@ class UserService:
         self.policy = policy
         self.sessions = sessions
 
-    def _read(self):
+    def _read(self) -> Connection:
         try:
             return self.catalog.engine.connect()
         except Exception as exc:  # noqa: BLE001 - any driver error means the catalog is down
@@ -472,7 +478,9 @@ class UserService:
                                        actor=actor, now=tx.now)
             tx.append_audit(actor, AccountAction.TOKEN_CREATED,
                             details={"username": row["username"], "token_id": token_id, "name": name})
-            token = _token(db.token_by_id(tx.conn, token_id))
+            token_row = db.token_by_id(tx.conn, token_id)
+            assert token_row is not None  # inserted just now, in this transaction
+            token = _token(token_row)
         return IssuedToken(token, secret)
 
     def revoke_token(self, username: str, token_id: int, *, actor: str) -> None:
@@ -560,6 +568,7 @@ class UserService:
                 counter, lockout = throttle.failed(throttle.counter_from_row(row), now, self.policy, reason)
                 db.save_login_failure(tx.conn, counter.to_row(), exists=True)
                 if lockout is not None:
+                    assert counter.locked_until is not None  # a lockout sets it
                     ended = {}
                     user = db.user_by_username(tx.conn, subject) if scope is Scope.ACCOUNT else None
                     if user is not None:  # the guesser may already hold a session of the account
@@ -575,7 +584,7 @@ class UserService:
             db.forget_login_failures(tx.conn, now - self.policy.forget_after)
         return block
 
-    def _take_back(self, tx, subjects: list[tuple[Scope, str]]) -> dict[str, Any]:
+    def _take_back(self, tx: Tx, subjects: list[tuple[Scope, str]]) -> dict[str, Any]:
         """A sign-in succeeded: its account starts afresh, and its address gets the attempt back.
         Returns what the audit entry says about the failures it ends."""
         earlier: dict[str, Any] = {}
@@ -698,7 +707,7 @@ class UserService:
         return Principal(actor, Role.ADMIN, via="cli")
 
     # -- helpers ----------------------------------------------------------------------------
-    def _principal(self, row: Mapping[str, Any], via: str, conn=None) -> Principal:
+    def _principal(self, row: Mapping[str, Any], via: str, conn: Connection | None = None) -> Principal:
         if conn is None:
             with self._read() as c:
                 projects = db.projects_of(c, row["id"])
@@ -708,14 +717,14 @@ class UserService:
                          row["id"], via)
 
     @staticmethod
-    def _locked(tx, username: str) -> Mapping[str, Any]:
+    def _locked(tx: Tx, username: str) -> Mapping[str, Any]:
         row = db.user_by_username(tx.conn, str(username).strip().lower(), for_update=True)
         if row is None:
             raise NotFound(f"用户“{username}”不存在。", f"User '{username}' does not exist.", field="username")
         return row
 
     @staticmethod
-    def _last_active_admin(tx, user_id: int) -> bool:
+    def _last_active_admin(tx: Tx, user_id: int) -> bool:
         others = [r for r in db.list_users(tx.conn)
                   if r["id"] != user_id and r["role"] == Role.ADMIN and r["active"]]
         return not others

@@ -205,7 +205,7 @@ def main(argv):
         public_key = args[i + 1].strip().lower()
         del args[i:i + 2]
     path = args[0] if args else os.path.dirname(os.path.abspath(__file__))
-    notes = []
+    notes = []  # type: list[str]
     try:
         problems = verify(path, public_key, notes)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:

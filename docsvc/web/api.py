@@ -18,10 +18,6 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from markupsafe import Markup, escape
 
-from docsvc.adapters.catalog import Rendition
-from docsvc.adapters.jobs import Job
-from docsvc.adapters.reports import AuditFilter
-from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.app import Docsvc
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.inputs import MAX_OFFSET, parse_int
@@ -29,7 +25,7 @@ from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet, request_from_params
 from docsvc.errors import InvalidInput
-from docsvc.services.access import RENDITION_KINDS, Generated, Guard
+from docsvc.services.access import RENDITION_KINDS, AuditFilter, Generated, Guard, Job, Rendition, ThumbnailRecord
 from docsvc.services import background, selection
 from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT, MAX_LIMIT as SIMILAR_MAX
 from docsvc.services.export import BundleScope
@@ -314,7 +310,7 @@ def generated_json(g: Generated) -> dict[str, Any]:
 
 def send_bundle(gd: Guard, scope: BundleScope) -> Response:
     # Spooled: small bundles stay in memory, large ones go to a temporary file.
-    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - send_file closes it
     summary = gd.export_bundle(scope, out)
     out.seek(0)
     resp = send_file(out, mimetype="application/zip", as_attachment=True, download_name=summary.filename)

@@ -59,7 +59,7 @@ def api_principal() -> Principal:
     if session.get("uid") is not None:
         try:
             validate_csrf(request.headers.get("X-CSRFToken", ""))
-        except Exception:  # ValidationError: missing, expired or forged
+        except Exception:  # noqa: BLE001 - ValidationError: missing, expired or forged
             raise CSRFError("使用会话访问 API 时必须提供有效的 X-CSRFToken 请求头。") from None
         p = session_principal()
         if p is not None:

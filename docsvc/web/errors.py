@@ -7,6 +7,8 @@ same information rendered in the page's language.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, jsonify, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -45,8 +47,9 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/health"
 
 
-def error_response(exc: e.DocsvcError):
+def error_response(exc: e.DocsvcError) -> Any:
     status = status_for(exc)
+    resp: Any
     if wants_json():
         resp = jsonify({"error": exc.to_dict()})
         resp.status_code = status

@@ -34,6 +34,7 @@ class CatalogKey(IntegerConverter):
 
     def to_python(self, value: str) -> int:
         number = int(value)
+        assert self.min is not None and self.max is not None  # set in __init__
         if not self.min <= number <= self.max:
             raise NotFound()
         return number

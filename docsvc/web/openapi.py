@@ -11,7 +11,6 @@ from copy import deepcopy
 from functools import lru_cache
 from typing import Any
 
-from docsvc.adapters.catalog import SORTABLE
 from docsvc.core.content import ACCEPTED, DOCX as DOCX_TYPE
 from docsvc.core.inputs import MAX_ID, MAX_OFFSET, no_controls_pattern
 from docsvc.core.model import (
@@ -19,6 +18,7 @@ from docsvc.core.model import (
 )
 from docsvc.core.query import MAX_QUERY_CHARS
 from docsvc.core.search import FILTER_FIELDS, MAX_FILTER_VALUES, MAX_PAGE, MAX_PER_PAGE
+from docsvc.services.archive import SORT_KEYS
 from docsvc.services import similar, views
 from docsvc.services.access import MAX_AUDIT_PAGE
 from docsvc.services.selection import MAX_BULK_REASON, SETTABLE, BulkStatus
@@ -353,7 +353,7 @@ def _paths() -> dict[str, Any]:
             ("pdca_phase", "plan | do | check | act", PdcaPhase),
             ("status", "draft | effective | superseded | archived", DocStatus))] + [
         _q("review_due_before", "YYYY-MM-DD", {"anyOf": [DATE, {"const": ""}]}),
-        _q("sort", "prefix - for descending", {"type": "string", "enum": [p + s for s in SORTABLE for p in ("", "-")]}),
+        _q("sort", "prefix - for descending", {"type": "string", "enum": [p + s for s in SORT_KEYS for p in ("", "-")]}),
         _q("limit", f"1-{MAX_LIST_PAGE}, default 50", {"type": "integer", "minimum": 1, "maximum": MAX_LIST_PAGE}),
         _q("offset", "default 0", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET})]
     actions = [a.value for a in AuditAction] + [a.value for a in AccountAction]

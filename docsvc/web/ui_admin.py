@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from docsvc.adapters.jobs import JobState
+from docsvc.services.jobs import JobState
 from docsvc.core.inputs import parse_int
 from docsvc.errors import Conflict, InvalidInput, NotFound
 from docsvc.services.users import Role

@@ -7,10 +7,10 @@ import datetime as dt
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from docsvc.adapters.reports import AuditFilter
 from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, ServiceCategory, parse_date
 from docsvc.errors import Forbidden, InvalidInput, Unavailable
+from docsvc.services.access import AuditFilter
 from docsvc.services.export import MAX_RANGE_DAYS, BundleScope
 from docsvc.services.reports import ReportKind, ReportRequest
 from docsvc.services.users import AccountAction, Permission

@@ -32,8 +32,8 @@ def _seed(svc):
     g.add_document(docx("港口运维服务等级协议", "服务等级协议（SLA-2026-001）：可用性 99.9%，P1 故障 30 分钟响应。",
                         "协议每年复审一次，到期后续签。"), "SLA.docx",
                    {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla"})
-    g.add_document("Service renewal notice: the maintenance contract renews for one year unless either party "
-                   "objects in writing.".encode(), "renewal.txt",
+    g.add_document(b"Service renewal notice: the maintenance contract renews for one year unless either party "
+                   b"objects in writing.", "renewal.txt",
                    {**USER_DOC, "title": "Renewal notice (English)", "doc_type": "report",
                     "counterparty": "Dalian Port Group"})
     g.add_document("巡检记录：机房温度正常，续签前复核备份。".encode(), "巡检.txt", SITE_DOC)

@@ -290,7 +290,7 @@ def test_term_pool_spills_runs_and_merges_them_back_in_order(tmp_path: Path) -> 
             assert length == 3
             items = [(t, f, w * 2.0, v) for t, f, w, v in items]
         else:
-            for t, f, w, v in items:
+            for t, _f, w, v in items:
                 pool.add(("content", t, docnum, w, v))
         pool.add(("title", b"t%d" % (docnum % 5), docnum, 1.0, b""))
         for t, _, w, v in items:

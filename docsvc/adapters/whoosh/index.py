@@ -115,7 +115,7 @@ class WhooshIndex:
                 self._searcher.doc_count()
                 # Reading a stored document touches every segment file the TOC names.
                 self._verify_segments()
-        except Exception as exc:  # any failure to open means: rebuild it
+        except Exception as exc:  # noqa: BLE001 - any failure to open means: rebuild it
             self._ix = None
             return self._broken("索引已损坏。", f"the index is unreadable ({type(exc).__name__}: {exc})")
         if not meta.get("complete", False):
@@ -261,7 +261,7 @@ class WhooshIndex:
         root = self.path / STAGING_DIR
         root.mkdir(exist_ok=True)
         _sweep_staging(root)
-        owner = tempfile.NamedTemporaryFile(prefix=f"{os.getpid()}-", suffix=STAGING_LOCK, dir=root)
+        owner = tempfile.NamedTemporaryFile(prefix=f"{os.getpid()}-", suffix=STAGING_LOCK, dir=root)  # noqa: SIM115
         fcntl.flock(owner, fcntl.LOCK_EX)
         staging = Path(owner.name[: -len(STAGING_LOCK)])
         staging.mkdir()
@@ -488,7 +488,7 @@ class WhooshIndex:
                 self._searcher = self._new_searcher()
             elif not self._searcher.up_to_date():  # another process committed
                 self._searcher = self._reopened(self._searcher)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - unreadable now: report it, rebuild
             self._ix = None
             self._searcher = None
             self._broken("索引已损坏。", f"the index became unreadable ({type(exc).__name__}: {exc})")

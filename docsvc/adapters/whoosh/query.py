@@ -276,7 +276,7 @@ class _QueryBuilder:
                 word = main[i].text
                 if positive:
                     self.highlight_terms.add(word)
-                subs: list[wq.Query] = [FieldsTerm(word, tuple((f, _boost(f)) for f in fieldnames))]
+                subs = [FieldsTerm(word, tuple((f, _boost(f)) for f in fieldnames))]
                 # An identifier typed in part (2026-0412) is in the index as the segments of the
                 # whole one (SLA-2026-0412): also look for them at their distances.
                 segments = text.identifier_segments(word)

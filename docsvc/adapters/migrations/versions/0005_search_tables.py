@@ -69,8 +69,8 @@ def upgrade() -> None:
             bigram_tsv {_TSV},
             PRIMARY KEY (version_id, seq)
         )""")
-    op.execute(f"CREATE INDEX ix_search_passage_content_tsv ON search_passage USING gin (content_tsv)")
-    op.execute(f"CREATE INDEX ix_search_passage_bigram_tsv ON search_passage USING gin (bigram_tsv)")
+    op.execute("CREATE INDEX ix_search_passage_content_tsv ON search_passage USING gin (content_tsv)")
+    op.execute("CREATE INDEX ix_search_passage_bigram_tsv ON search_passage USING gin (bigram_tsv)")
     op.execute("""
         CREATE TABLE search_state (
             id integer PRIMARY KEY CHECK (id = 1),
