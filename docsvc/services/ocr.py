@@ -167,9 +167,9 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     assert queue is not None
     if not job.payload.get("force") and queue.info(version.sha256) is not None:
         # (An attempt that died after caching the text may not have suggested the labels yet.)
-        text = svc.index.extraction(version).text
+        known = svc.index.extraction(version).text
         suggested = [v.document_id for v in svc.catalog.versions_with_sha(version.sha256)
-                     if text.strip() and resuggest(svc, v, text)]
+                     if known.strip() and resuggest(svc, v, known)]
         return {"document_id": version.document_id, "version": version.number, "skipped": "already read",
                 "resuggested": suggested}
     base = svc.index.base_extraction(version) if version.media_type == PDF else None

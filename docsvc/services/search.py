@@ -523,8 +523,8 @@ class BackgroundIndexer:
             return False
         self.state = "embedding"
         try:
-            return semantic.embed_pending(limit=SEMANTIC_BATCH) == SEMANTIC_BATCH
-        except Exception as exc:  # derived data: tried again on the next round
+            return bool(semantic.embed_pending(limit=SEMANTIC_BATCH) == SEMANTIC_BATCH)
+        except Exception as exc:  # noqa: BLE001 - derived data: tried again on the next round
             log.warning("embedding passages for semantic ranking failed: %s: %s", type(exc).__name__, exc)
             return False
 

@@ -138,7 +138,7 @@ def parse_ids(raw: Any, *, limit: int, from_text: bool = True) -> tuple[int, ...
         raise TooLarge(f"一次最多处理 {limit} 份文档，已选择 {len(ids)} 份。请分批处理。",
                        f"At most {limit} documents can be handled at once; {len(ids)} are selected. "
                        "Work in smaller batches.", field="ids")
-    return ids
+    return tuple(i for i in ids if i is not None)
 
 
 @dataclass(frozen=True)

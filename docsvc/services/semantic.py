@@ -113,7 +113,7 @@ class SemanticRanking:
             if cached is not None:
                 self._queries.move_to_end(text)
                 return cached
-        vector = self.embedder.queries([text])[0]
+        vector: np.ndarray = np.asarray(self.embedder.queries([text])[0], dtype=np.float32)
         with self._lock:
             self._queries[text] = vector
             while len(self._queries) > QUERY_CACHE:

@@ -13,6 +13,7 @@ see a view may pin it to their own dashboard.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import unicodedata
 from contextlib import contextmanager
@@ -131,12 +132,12 @@ def clean_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("请为视图起一个名称，例如“待复审的 SLA”。", "Give the view a name, e.g. 'SLAs to review'.",
                            field="name")
-    name = unicodedata.normalize("NFC", name.strip())
+    name = unicodedata.normalize("NFC", str(name).strip())
     refuse_controls(name, "name", "视图名称")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"视图名称最多 {MAX_NAME} 个字符（现有 {len(name)} 个）。",
                            f"A view name has at most {MAX_NAME} characters (this one has {len(name)}).", field="name")
-    return name
+    return str(name)
 
 
 def clean_params(kind: ViewKind, raw: Any) -> tuple[tuple[str, str], ...]:
@@ -241,7 +242,7 @@ class Views:
         except (InvalidInput, Unavailable) as exc:  # a document type since removed; the index being rebuilt
             return ViewResult(view, 0, (), exc)
 
-    def pinned(self) -> list[ViewResult]:
+    def pinned(self) -> "builtins.list[ViewResult]":
         """The views on the principal's dashboard, evaluated with their rights."""
         return [self.results(v) for v in self.list() if v.pinned]
 

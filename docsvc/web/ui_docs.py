@@ -141,7 +141,7 @@ def bulk():
             raise InvalidInput("未知的批量操作。", "Unknown bulk action.", field="action")
         ids = selection.parse_ids(request.form.getlist("ids"), limit=settings["BULK_MAX_DOCUMENTS"])
         if action == "zip":
-            out = tempfile.SpooledTemporaryFile(max_size=ZIP_IN_MEMORY)
+            out = tempfile.SpooledTemporaryFile(max_size=ZIP_IN_MEMORY)  # noqa: SIM115 - send_file closes it
             summary = gd.selection_zip(ids, out)
             out.seek(0)
             name = pick(InvalidInput(f"文档-{len(summary.names)}份-{_today().isoformat()}.zip",
