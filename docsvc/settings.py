@@ -99,6 +99,12 @@ SETTINGS: tuple[Setting, ...] = (
             "(docsvc/data/synonyms.txt). Check a file with docsvc synonyms check FILE before using it."),
     Setting("MAX_UPLOAD_BYTES", 50 * MiB, "单个上传文件的大小上限（字节）。",
             "Largest accepted upload, in bytes.", int),
+    Setting("BATCH_MAX_ROWS", 500, "网页和 API 批量生成时，一个表格文件最多的数据行数（每行一份文档）。",
+            "Most data rows (one document each) in one spreadsheet for batch generation on the web and through "
+            "the API.", _positive_int),
+    Setting("BATCH_MAX_BYTES", 5 * MiB, "网页和 API 批量生成时，表格文件（CSV 或 XLSX）的大小上限（字节）。",
+            "Largest spreadsheet (CSV or XLSX) for batch generation on the web and through the API, in bytes.",
+            _positive_int),
     Setting("MAX_ZIP_MEMBERS", 1000, "Word 文档（ZIP 包）内允许的最多文件数。",
             "Most members allowed inside a Word (zip) package.", int),
     Setting("MAX_EXPANDED_BYTES", 50 * MiB, "Word 文档解压后的大小上限（字节），防止压缩炸弹。",

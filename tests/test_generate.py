@@ -12,7 +12,7 @@ import pytest
 
 from docsvc.app import open_docsvc
 from docsvc.core.model import AuditAction, VersionSource
-from docsvc.core.tabular import read_rows
+from docsvc.core.tabular import read_numbered, read_rows
 from docsvc.errors import InvalidInput, NotFound, TemplateError, UnsupportedType
 from tests.docxutil import docx_text
 
@@ -212,6 +212,9 @@ def test_batch_from_csv_reports_per_row(svc, tmp_path):
     assert (result.succeeded, result.failed) == (2, 1) and len(seen) == 3
     failed = [i for i in result.items if not i.ok][0]
     assert failed.row == 2 and failed.error["details"]["errors"][0]["field"] == header[0]
+    # Read with their spreadsheet numbers (header = row 1), the same rows say where they are.
+    numbered = read_numbered(path.read_bytes(), schema=svc.templates.get("change_request").schema)
+    assert [r.number for r in numbered] == [2, 3, 4]
     assert svc.catalog.counts()["documents"] == 2
 
 
@@ -309,7 +312,7 @@ def test_batch_from_the_command_line(svc, config, tmp_path):
     assert result.exit_code == 1, result.output  # some rows failed, some succeeded
     report = json.loads(result.stdout)
     assert (report["succeeded"], report["failed"]) == (2, 1)
-    assert [i["row"] for i in report["items"]] == [1, 2, 3]
+    assert [i["row"] for i in report["items"]] == [2, 3, 4]  # as the spreadsheet numbers them
     assert report["items"][1]["error"]["details"]["errors"][0]["field"] == header[0]
     made = [i["document_id"] for i in report["items"] if i["document_id"]]
     assert len(set(made)) == 2 and svc.catalog.counts()["documents"] == 2

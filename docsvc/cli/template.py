@@ -16,7 +16,7 @@ from docsvc.cli import (
     refuse_existing, write_version_files,
 )
 from docsvc.core.filenames import document_filename
-from docsvc.core.tabular import read_rows
+from docsvc.core.tabular import read_numbered
 from docsvc.services.templates import lint_dict
 
 
@@ -270,9 +270,12 @@ def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: boo
         raise errors.InvalidInput(f"批量生成时 -o 应为已有目录：“{target}”不是目录。",
                                   f"With --batch, -o must be an existing folder; '{target}' is not one.",
                                   field="output")
-    rows = read_rows(read_file(path), Path(path).name)
+    # The same reading as the web's batch page: headers are field labels or paths, and each row
+    # keeps its number in the spreadsheet (header = row 1), so errors name the row Excel shows.
+    template = ctx.svc.templates.get(slug)
+    rows = read_numbered(read_file(path), schema=template.schema)
     with click.progressbar(length=len(rows), label="批量生成 generating", file=sys.stderr) as bar:
-        result = ctx.svc.templates.generate_batch(slug, rows, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
+        result = ctx.svc.templates.generate_batch(template, rows, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
                                                   progress=bar.update)
     ctx.sync_index()
     written: dict[int, list[str]] = {}
