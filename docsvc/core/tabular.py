@@ -186,6 +186,14 @@ def _xlsx(data: bytes) -> tuple[list[str], list[list[Any]]]:
     try:
         # The same zip-bomb and DTD checks as for Word packages (minus the Word parts).
         check_ooxml_package(data, limits=PackageLimits(), require=("[Content_Types].xml", "xl/workbook.xml"))
+    except InvalidInput as exc:  # its words are about Word documents: say what this upload is
+        raise InvalidInput(
+            "无法作为 Excel 工作簿（.xlsx）读取：文件已损坏、不安全，或是另一种 Office 文件（如 Word 文档）。请在 Excel 或 "
+            "WPS 中另存为 .xlsx 或 CSV 后重新上传。",
+            "This cannot be read as an Excel workbook (.xlsx): it is damaged, unsafe, or another kind of Office "
+            "file (e.g. a Word document). Save it as .xlsx or CSV in Excel or WPS and upload it again.",
+            field="file", details={"reason": exc.en}) from None
+    try:
         # Not read-only: every row comes with its number and every cell with its type, so a
         # formula is seen as one (its cached value would hide it).
         wb = load_workbook(io.BytesIO(data), data_only=False)

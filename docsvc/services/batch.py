@@ -153,7 +153,7 @@ def start(svc: Docsvc, gd: Guard, template: Template, data: bytes, filename: str
         raise invalid_rows(template, invalid)
     bad = {i.row for i in invalid}
     skipped = [{"row": i.row, "errors": row_errors(template, i.error or {})} for i in invalid]
-    payload = {"template": template.slug, "template_version": template.version, "filename": filename[:200],
+    payload = {"account": gd.p.user_id is not None, "template": template.slug, "template_version": template.version, "filename": filename[:200],
                "pdf": pdf, "total": len(rows) - len(bad), "skipped": skipped,
                "rows": [{"row": r.number, "data": r.data} for r in rows if r.number not in bad]}
     key = f"{BATCH_JOB}:{gd.p.username}:{hashlib.sha256(data).hexdigest()}:{int(pdf)}:{int(skip_invalid)}"
@@ -165,7 +165,9 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     role and projects as they are now), recording each row's result as it comes."""
     job = ctx.job
     principal = svc.users.principal_for_cli(job.created_by)
-    if principal.user_id is None:  # deactivated since: their batch is not generated under another role
+    if job.payload.get("account", True) and principal.user_id is None:
+        # Started by a person who has been deactivated since: not generated under another role
+        # (the CLI's operator, who has no account, runs as the operator, as the CLI does).
         raise Forbidden(f"用户“{job.created_by}”已停用或不存在，其批量生成任务不再执行。",
                         f"User '{job.created_by}' is deactivated or gone; their batch is not generated.")
     gd = svc.guard(replace(principal, via="job"))
