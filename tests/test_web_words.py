@@ -96,7 +96,7 @@ def _pages(world: World) -> dict[str, list[str]]:
         "alice": common + [f"/documents/{doc}/edit", f"/documents/{doc}/versions/new", "/upload",
                            "/templates/sla/generate", "/labels/review?all=1"],
         "root": ["/admin/users", "/admin/users/alice", "/admin/health", "/audit", "/audit?action=access.denied", "/reports",
-                 "/templates/sla/versions", "/templates/contract/generate"],
+                 "/templates/sla/versions", "/templates/contract/generate", "/templates/sla/batch"],
         "audit": common + ["/audit", "/audit?action=login.locked", "/audit?action=metadata.changed", "/upload"],
     }
 
