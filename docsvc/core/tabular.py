@@ -298,7 +298,7 @@ def _by_code(fields: tuple[Field, ...], data: dict[str, Any]) -> dict[str, Any]:
 
 def _known(fields: tuple[Field, ...], parts: list[tuple[str, int | None]]) -> bool:
     """Whether a header's path names a field of the schema (a list cell with a row index, a
-    money field's amount or currency, or a whole list as JSON)."""
+    money field's amount or currency, or a whole list or group as JSON)."""
     (name, index), rest = parts[0], parts[1:]
     f = next((f for f in fields if f.name == name), None)
     if f is None:
@@ -310,7 +310,7 @@ def _known(fields: tuple[Field, ...], parts: list[tuple[str, int | None]]) -> bo
     if index is not None:
         return False
     if f.type == "group":
-        return bool(rest) and _known(f.fields, rest)
+        return not rest or _known(f.fields, rest)  # the whole group as JSON, or one of its fields
     if f.type == "money":
         return not rest or (len(rest) == 1 and rest[0] in (("amount", None), ("currency", None)))
     return not rest
