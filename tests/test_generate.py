@@ -307,8 +307,11 @@ def test_batch_from_the_command_line(svc, config, tmp_path):
     env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
            "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
            "DOCSVC_ACTOR": "批量起草人"}
-    result = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path), "--json"], env=env,
-                                catch_exceptions=False)
+    # By default every row is checked first: one invalid row, nothing generated (exit 2).
+    refused = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path)], env=env)
+    assert refused.exit_code == 2 and "第 3 行" in refused.output and svc.catalog.counts()["documents"] == 0
+    result = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path), "--skip-invalid", "--json"],
+                                env=env, catch_exceptions=False)
     assert result.exit_code == 1, result.output  # some rows failed, some succeeded
     report = json.loads(result.stdout)
     assert (report["succeeded"], report["failed"]) == (2, 1)
@@ -324,6 +327,9 @@ def test_batch_from_the_command_line(svc, config, tmp_path):
 def test_batch_file_errors_are_clear(tmp_path):
     with pytest.raises(InvalidInput) as err:
         read_rows(b"", "empty.csv")
+    assert "空" in err.value.zh and "empty" in err.value.en
+    with pytest.raises(InvalidInput) as err:
+        read_rows(b",,\n1,2,3\n", "no-header.csv")
     assert "表头" in err.value.zh
     with pytest.raises(InvalidInput) as err:
         read_rows("a b,c\n1,2\n".encode(), "bad.csv")
