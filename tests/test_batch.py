@@ -303,3 +303,13 @@ def test_the_api_and_the_job_status(world):
     assert z.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(z.data)).namelist()) == 2
     err(world.api("alice").post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(sk.data), "x.csv")},
                                 content_type="multipart/form-data"), 403)
+
+
+def test_the_health_page_names_and_links_a_batch(world):
+    api = world.api("drafter")
+    sk = api.get("/api/v1/templates/sla/batch/skeleton?format=csv")
+    resp = api.post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(1))), "一份.csv")},
+                    content_type="multipart/form-data")
+    world.svc.jobs.run_next()
+    html = world.login("mgr").get("/admin/health").data.decode()
+    assert "批量生成" in html and f'/templates/sla/batch/{resp.json["job_id"]}' in html and "一份.csv" in html
