@@ -18,7 +18,7 @@ from docsvc.cli import (
 from docsvc.core.filenames import document_filename
 from docsvc.core.tabular import read_numbered
 from docsvc.services import batch
-from docsvc.services.templates import lint_dict
+from docsvc.services.templates import BatchResult, lint_dict
 
 
 @cli.group()
@@ -287,9 +287,12 @@ def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: boo
                 for e in r["errors"]:
                     echo(f"第 {r['row']} 行 row {r['row']}：{e['zh']}\n        {e['en']}", err=True)
         raise refused
-    with click.progressbar(length=len(rows), label="批量生成 generating", file=sys.stderr) as bar:
-        result = ctx.svc.templates.generate_batch(template, rows, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
-                                                  progress=bar.update)
+    skipped = {i.row: i for i in invalid}  # --skip-invalid: reported with the others, never generated
+    valid = [r for r in rows if r.number not in skipped]
+    with click.progressbar(length=len(valid), label="批量生成 generating", file=sys.stderr) as bar:
+        made = ctx.svc.templates.generate_batch(template, valid, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
+                                                progress=bar.update)
+    result = BatchResult(sorted([*made.items, *skipped.values()], key=lambda i: i.row))
     ctx.sync_index()
     written: dict[int, list[str]] = {}
     write_errors: dict[int, errors.DocsvcError] = {}
