@@ -313,3 +313,32 @@ def test_the_health_page_names_and_links_a_batch(world):
     world.svc.jobs.run_next()
     html = world.login("mgr").get("/admin/health").data.decode()
     assert "批量生成" in html and f'/templates/sla/batch/{resp.json["job_id"]}' in html and "一份.csv" in html
+
+
+def test_the_cli_reads_the_web_spreadsheet_through_the_same_service(svc, config, tmp_path):
+    """`docsvc generate --batch` takes the skeleton the page hands out (Chinese headers), names rows
+    as the spreadsheet does and, like the page, generates nothing while one row is invalid."""
+    from click.testing import CliRunner
+
+    from docsvc.cli import cli
+
+    template = svc.templates.get("sla")
+    rows = two_slas(2)
+    path = tmp_path / "两份协议.xlsx"
+    path.write_bytes(fill_xlsx(batch.skeleton(template, "xlsx").data, rows))
+    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+           "DOCSVC_ACTOR": "批量起草人"}
+    rows[1]["服务可用性（%）"] = "150"
+    bad = tmp_path / "有错.xlsx"
+    bad.write_bytes(fill_xlsx(batch.skeleton(template, "xlsx").data, rows))
+    refused = CliRunner().invoke(cli, ["generate", "sla", "--batch", str(bad)], env=env)
+    assert refused.exit_code == 2 and "第 3 行" in refused.output and "服务可用性" in refused.output
+    assert svc.catalog.counts()["documents"] == 0
+    import json
+    done = CliRunner().invoke(cli, ["generate", "sla", "--batch", str(path), "--json"], env=env, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert [i["row"] for i in report["items"]] == [2, 3] and report["succeeded"] == 2
+    made = svc.archive.version(report["items"][0]["document_id"])
+    assert made.provenance["data"]["sla_no"] == "SLA-2026-010" and made.provenance["template"] == "sla"
