@@ -342,3 +342,29 @@ def test_the_cli_reads_the_web_spreadsheet_through_the_same_service(svc, config,
     assert [i["row"] for i in report["items"]] == [2, 3] and report["succeeded"] == 2
     made = svc.archive.version(report["items"][0]["document_id"])
     assert made.provenance["data"]["sla_no"] == "SLA-2026-010" and made.provenance["template"] == "sla"
+
+
+def test_a_batch_runs_as_its_drafter_as_they_are_when_it_runs(world):
+    """Queued by a drafter who is deactivated before it runs: the job fails (never run under
+    another role) and generates nothing; a stopped batch (its server lost the job) generates no
+    further rows."""
+    api = world.api("drafter")
+    sk = api.get("/api/v1/templates/sla/batch/skeleton?format=csv")
+    resp = api.post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(2))), "x.csv")},
+                    content_type="multipart/form-data")
+    world.svc.users.update("drafter", actor="root", active=False)
+    job = world.svc.jobs.run_next()
+    assert job.state.value == "failed" and job.error["code"] == "forbidden" and "drafter" in job.error["message"]
+    assert world.svc.catalog.counts()["documents"] == 0 and job.id == resp.json["job_id"]
+
+    import threading
+
+    from docsvc.core.tabular import Row
+
+    stop = threading.Event()
+    stop.set()
+    template = world.svc.templates.get("sla")
+    rows = [Row(2, template.schema.sample())]
+    result = world.svc.templates.generate_batch(template, rows, actor="mgr", stop=stop)
+    assert result.failed == 1 and result.items[0].row == 2 and "中止" in result.items[0].error["message"]
+    assert world.svc.catalog.counts()["documents"] == 0
