@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass, field, replace
-from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, NoReturn, Sequence
 
 from docsvc.adapters import reports
 from docsvc.adapters.catalog import Rendition
@@ -24,6 +25,7 @@ from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.adapters.jobs import Job, JobState
 from docsvc.core.classify import Suggestion
 from docsvc.core.search import Hit, SearchRequest, SearchResult
+from docsvc.core.tabular import Row
 from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
@@ -36,7 +38,7 @@ from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.classify import ReviewItem
 from docsvc.services.reports import ReportRequest
-from docsvc.services.templates import REPORT_TEMPLATES, BatchResult, Draft, Rendered, Template
+from docsvc.services.templates import REPORT_TEMPLATES, BatchItem, BatchResult, Draft, Rendered, Template
 from docsvc.services.integrity import CheckReport
 from docsvc.services.search import writer_status
 from docsvc.services.users import (
@@ -657,8 +659,9 @@ class Guard:
         return batch.start(self.svc, self, template, data, filename, pdf=pdf, skip_invalid=skip_invalid,
                            check=lambda d: self._may_file(d, "generate_batch", record=False))
 
-    def generate_batch(self, template: Template, rows: Sequence[Any], *, pdf: bool = False,
-                       on_item: Any = None, stop: Any = None) -> BatchResult:
+    def generate_batch(self, template: Template, rows: Sequence[Row], *, pdf: bool = False,
+                       on_item: Callable[[BatchItem], None] | None = None,
+                       stop: threading.Event | None = None) -> BatchResult:
         """The batch job's generation, as its drafter: each row as :meth:`generate` would do it."""
         self.require(Permission.GENERATE, "generate_batch")
         return self.svc.templates.generate_batch(template, rows, actor=self.p.username, pdf=pdf, on_item=on_item,

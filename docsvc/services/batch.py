@@ -21,10 +21,9 @@ were generated before it stopped.
 from __future__ import annotations
 
 import hashlib
-import io
 import zipfile
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping
 
 from docsvc.adapters.jobs import Job
 from docsvc.core.filenames import document_filename
@@ -195,7 +194,7 @@ def view(job: Job) -> Batch:
                  list(job.payload.get("skipped") or []))
 
 
-def write_zip(gd: Guard, batch: Batch, out: io.BufferedIOBase | Any) -> int:
+def write_zip(gd: Guard, batch: Batch, out: IO[bytes]) -> int:
     """The generated files (each version's DOCX, and its PDF when made) in one ZIP, read
     through the Guard (each read verified and audited, as a download is); returns the count."""
     used: set[str] = set()
