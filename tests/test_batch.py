@@ -157,6 +157,14 @@ def test_blank_rows_keep_the_numbers_of_the_others(svc):
     schema = svc.templates.get("sla").schema
     text = "协议编号,协议名称\nSLA-1,一\n,\n\nSLA-2,二\n"
     assert [r.number for r in read_numbered(text.encode(), schema=schema)] == [2, 5]
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["协议编号", "协议名称"])
+    ws.append(["SLA-1", "一"])
+    ws.cell(row=6, column=1, value="SLA-2")  # rows 3–5 never written (absent from the file)
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert [r.number for r in read_numbered(buf.getvalue(), schema=schema)] == [2, 6]
 
 
 def test_the_job_generates_each_row_with_provenance_and_progress(svc):

@@ -194,15 +194,17 @@ def _xlsx(data: bytes) -> tuple[list[str], list[list[Any]]]:
             "file (e.g. a Word document). Save it as .xlsx or CSV in Excel or WPS and upload it again.",
             field="file", details={"reason": exc.en}) from None
     try:
-        # Not read-only: every row comes with its number and every cell with its type, so a
-        # formula is seen as one (its cached value would hide it).
-        wb = load_workbook(io.BytesIO(data), data_only=False)
+        # Streamed (read-only), with every cell's type, so a formula is seen as one (its cached
+        # value would hide it). Missing rows come as empty ones, so the n-th row is row n; the
+        # dimensions the file claims are not trusted (some programs write them wrongly).
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
         sheet = wb.worksheets[0]
+        sheet.reset_dimensions()
         rows: list[list[Any]] = []
-        for cells in sheet.iter_rows(min_row=1):
+        for number, cells in enumerate(sheet.iter_rows(min_row=1), start=1):
             for i, c in enumerate(cells):
                 if c.data_type == "f" or (isinstance(c.value, str) and _FORMULA.match(c.value)):
-                    raise _formula(c.row, i)
+                    raise _formula(number, i)
             rows.append([c.value for c in cells])
         wb.close()
     except InvalidInput:
