@@ -279,6 +279,12 @@ def test_refusals_limits_and_csrf(world):
         resp = drafter.post("/templates/sla/batch", data={"csrf_token": csrf_of(page), **files},
                             content_type="multipart/form-data")
         assert resp.status_code == 400 and words in resp.data.decode(), words
+    world.svc.settings["BATCH_MAX_BYTES"] = 200  # a file over the size limit: 413, nothing queued
+    resp = drafter.post("/templates/sla/batch", data={"csrf_token": csrf_of(page),
+                                                      "file": (io.BytesIO(fill_csv(sheet, two_slas(1))), "x.csv")},
+                        content_type="multipart/form-data")
+    assert resp.status_code == 413 and "过大" in resp.data.decode()
+    world.svc.settings["BATCH_MAX_BYTES"] = 5 * 1024 * 1024
     assert not world.svc.jobs.store.list_jobs()[0] and world.svc.catalog.counts()["documents"] == 0
     # An on-site document (a change request is 9.2) in a project the drafter is not a member of.
     cr = drafter.get("/templates/change_request/batch/skeleton.csv").data
