@@ -15,7 +15,8 @@ afterwards unless ``--keep``):
   running, then searched for until found (p50/p95);
 - search p50/p95 with highlights and facets over the benchmark's query mix;
 - relevance on the development question set (``../shared/eval/plain-questions``, when present):
-  hit@10 and MRR@10 of the same questions on each engine.
+  hit@10 and MRR@10 of the same questions on each engine, by their words alone and reordered by
+  meaning (docsvc.core.semantic, as the search service does it).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ import corpus  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from bench_search import PeakMemory, load_note, pct  # noqa: E402
 
+from docsvc.adapters.embed_e5 import E5Embedder  # noqa: E402
 from docsvc.app import open_docsvc  # noqa: E402
+from docsvc.core import semantic  # noqa: E402
 from docsvc.core.search import IndexEntry, SearchRequest  # noqa: E402
 from docsvc.services.search import REBUILD_CHUNK  # noqa: E402
 
@@ -151,6 +154,9 @@ def bench_search(engine: Engine, queries: list[str]) -> None:
               f"past the time limit: {len(refused)} {refused[:5]}", flush=True)
 
 
+_VECTORS: dict = {}
+
+
 def bench_relevance(engine: Engine) -> None:
     if not (EVAL / "corpus.jsonl").exists():
         print(f"{engine.name:8} RELEVANCE skipped: {EVAL} is not there")
@@ -172,27 +178,48 @@ def bench_relevance(engine: Engine) -> None:
             rel.setdefault(row["query_id"], set()).add(row["doc_id"])
     qs = [json.loads(line) for line in (EVAL / "queries.jsonl").open(encoding="utf-8")]
     qs = [q for q in qs if q["id"] in rel]
-    hit = mrr = 0.0
-    refused = 0
-    times = []
     from docsvc.errors import DocsvcError
 
+    # The meaning, as docsvc.services.semantic ranks with it: each article's passage vectors
+    # (kept in the catalog by a server; here in memory, as these entries have no versions).
+    embedder = E5Embedder()
+    if not _VECTORS:  # the same articles for every engine: embedded once
+        t = time.perf_counter()
+        _VECTORS.update({e.version_id: embedder.passages(semantic.passages_of(e.content)) for e in entries})
+        print(f"{engine.name:8} RELEVANCE embedded {len(entries)} articles in {time.perf_counter() - t:.0f} s "
+              f"({embedder.version})", flush=True)
+    vectors = _VECTORS
+    scores = {"words": [0.0, 0.0], "words+meaning": [0.0, 0.0]}
+    refused = 0
+    times: dict[str, list[float]] = {"words": [], "words+meaning": []}
+
+    def count(kind: str, got: list[str], qid: str) -> None:
+        ranks = [i for i, g in enumerate(got[:10]) if g in rel[qid]]
+        if ranks:
+            scores[kind][0] += 1
+            scores[kind][1] += 1 / (ranks[0] + 1)
+
     for q in qs:
+        text = q["text"].replace("\n", " ")
         t = time.perf_counter()
         try:
-            r = ix.search(SearchRequest(q["text"].replace("\n", " "), per_page=10))
+            r = ix.search(SearchRequest(text, per_page=semantic.CANDIDATES))
         except DocsvcError:
             refused += 1
             continue
-        times.append((time.perf_counter() - t) * 1000)
-        got = [Path(h.original_filename).stem for h in r.hits]
-        ranks = [i for i, g in enumerate(got) if g in rel[q["id"]]]
-        if ranks:
-            hit += 1
-            mrr += 1 / (ranks[0] + 1)
-    print(f"{engine.name:8} RELEVANCE {len(qs)} questions over {len(entries)} articles: hit@10 {hit / len(qs):.3f}, "
-          f"MRR@10 {mrr / len(qs):.3f}, refused {refused}; p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms",
-          flush=True)
+        words_ms = (time.perf_counter() - t) * 1000
+        times["words"].append(words_ms)
+        count("words", [Path(h.original_filename).stem for h in r.hits], q["id"])
+        t = time.perf_counter()
+        question = embedder.queries([text])[0]
+        meaning = {i: semantic.closeness(question, vectors[h.version_id]) for i, h in enumerate(r.hits)}
+        order = semantic.reorder(list(range(len(r.hits))), [h.score for h in r.hits], meaning)
+        times["words+meaning"].append(words_ms + (time.perf_counter() - t) * 1000)
+        count("words+meaning", [Path(r.hits[i].original_filename).stem for i in order], q["id"])
+    for kind, (hit, mrr) in scores.items():
+        print(f"{engine.name:8} RELEVANCE {kind:13} {len(qs)} questions over {len(entries)} articles: "
+              f"hit@10 {hit / len(qs):.3f}, MRR@10 {mrr / len(qs):.3f}, refused {refused}; "
+              f"p50 {pct(times[kind], 50):.1f} ms, p95 {pct(times[kind], 95):.1f} ms", flush=True)
 
 
 def main() -> None:

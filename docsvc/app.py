@@ -23,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from docsvc import settings as settings_mod
 from docsvc.adapters.blobstore import LocalBlobStore
 from docsvc.adapters.catalog import SqlCatalog
+from docsvc.adapters.embed_e5 import E5Embedder
 from docsvc.core.blobs import BlobStore
 from docsvc.core.content import PackageLimits
 from docsvc.core.extract import ExtractLimits
@@ -40,6 +41,7 @@ from docsvc.services.reports import ReportService
 from docsvc.services import ocr
 from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
+from docsvc.services.semantic import SemanticRanking
 from docsvc.services.templates import RenderLimits, TemplateService
 from docsvc.services.users import Principal, SessionPolicy, UserService
 
@@ -182,6 +184,8 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
         templates.sync_shipped()
     svc = Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
                  Importer(archive, index, classifier), converter, anchor)
+    if conf["SEMANTIC"]:
+        index.semantic = SemanticRanking(catalog, E5Embedder(), index.cached_text)
     # The index writer queues the OCR of each scan it meets; the job runner reads it.
     index.ocr = ocr.OcrQueue(catalog, lambda version: ocr.request(svc, version), enabled=conf["OCR"])
     archive.on_commit.append(thumbnails.SweepOnCommit(svc))  # new versions' thumbnails, in the background

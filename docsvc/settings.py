@@ -93,6 +93,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Full-text search engine: whoosh (the default, an index folder on this machine) or postgres (index "
             "tables in the PostgreSQL catalog, shared by any number of servers; run docsvc index rebuild after "
             "switching).", lambda v: _choice(v, ("whoosh", "postgres"))),
+    Setting("SEMANTIC", True, "检索时按语义重排最相关的结果（句向量模型 multilingual-e5-small，随软件安装，离线运行）；"
+            "文档的向量在建索引后于后台生成。关闭则只按词排序。",
+            "Reorder the best matches of a question by meaning (the sentence-embedding model multilingual-e5-small, "
+            "installed with docsvc, runs offline); documents' vectors are made in the background after indexing. "
+            "Off: ranked by their words alone.", _bool),
     Setting("SYNONYMS_FILE", "", "检索同义词表文件（每行一组，用“=”分隔）；留空则使用 docsvc 自带的 docsvc/data/synonyms.txt。"
             "修改前可用 docsvc synonyms check FILE 检查。",
             "Search synonyms file (one group per line, terms separated by '='); empty means the one docsvc ships "
@@ -105,6 +110,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BATCH_MAX_BYTES", 5 * MiB, "网页和 API 批量生成时，表格文件（CSV 或 XLSX）的大小上限（字节）。",
             "Largest spreadsheet (CSV or XLSX) for batch generation on the web and through the API, in bytes.",
             _positive_int),
+    Setting("BULK_MAX_DOCUMENTS", 500, "批量修改或打包下载一次最多可选的文档数。",
+            "Most documents one bulk change or ZIP download may select.", _positive_int),
+    Setting("BULK_ZIP_MAX_BYTES", 500 * MiB, "打包下载（ZIP）所选文件合计的大小上限（字节）；超过则拒绝并提示少选一些。",
+            "Largest total size, in bytes, of the files one ZIP download of selected documents may hold; "
+            "more is refused with a message to select fewer.", _positive_int),
     Setting("MAX_ZIP_MEMBERS", 1000, "Word 文档（ZIP 包）内允许的最多文件数。",
             "Most members allowed inside a Word (zip) package.", int),
     Setting("MAX_EXPANDED_BYTES", 50 * MiB, "Word 文档解压后的大小上限（字节），防止压缩炸弹。",

@@ -19,6 +19,10 @@ import sqlalchemy as sa
 
 from docsvc.app import Docsvc, open_docsvc
 
+# Semantic ranking embeds every indexed version in the background (a CPU-second or so each):
+# off for the suite, which would pay it in every test that indexes; tests/test_semantic.py turns
+# it on where it is the point. CLI and server processes the tests start inherit this.
+os.environ["DOCSVC_SEMANTIC"] = "0"
 PG_URL = os.environ.get("DOCSVC_TEST_POSTGRES_URL", "")
 REQUIRE_ALL = os.environ.get("DOCSVC_REQUIRE_ALL", "") not in ("", "0", "false")
 

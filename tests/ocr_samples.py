@@ -202,3 +202,37 @@ def image_pdf(images: list[bytes]) -> bytes:
     import img2pdf
 
     return img2pdf.convert(images, rotation=img2pdf.Rotation.ifvalid)
+
+
+def join_pdfs(parts: list[bytes]) -> bytes:
+    """One PDF of the pages of ``parts`` in order (a report with a scanned page put in)."""
+    import pikepdf
+
+    out = pikepdf.new()
+    sources = [pikepdf.open(io.BytesIO(p)) for p in parts]
+    for src in sources:
+        out.pages.extend(src.pages)
+    buf = io.BytesIO()
+    out.save(buf)
+    for src in sources:
+        src.close()
+    return buf.getvalue()
+
+
+def small_page(page: int = 0, lines: int = 4):
+    """The first ``lines`` lines of a page, drawn on a page a quarter of A4 high: OCR reads it
+    in a fraction of a full page's time (for tests that read several pages)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    path = font_path()
+    if path is None:
+        raise FileNotFoundError("fonts-noto-cjk is not installed")
+    size = round(12 / 72 * DPI)
+    font = ImageFont.truetype(str(path), size, index=SC_INDEX)
+    img = Image.new("L", (A4_PX[0], round(size * 2.2 * lines + DPI)), 255)
+    draw = ImageDraw.Draw(img)
+    y = DPI // 2
+    for line in [line for line in PAGES[page] if isinstance(line, str)][:lines]:
+        draw.text((DPI, y), line, font=font, fill=0)
+        y += round(size * 2.2)
+    return img

@@ -70,3 +70,29 @@ def test_servers_starting_together_migrate_a_new_database_once():
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_saved_views_migration_0019_goes_down_and_up(svc):
+    """0019 adds the saved views and their pins beside the existing data, and takes them away again."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from docsvc.adapters.catalog import _alembic_config
+
+    svc.users.create_user("alice", "member", actor="setup", password="correct-horse-42", projects=["港口运维二期"])
+    guard = svc.guard(svc.users.principal_for_cli("alice"))
+    guard.views.create("我的合同", "documents", "doc_type=contract", pinned=True)
+
+    def tables() -> set[str]:
+        with svc.catalog.engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+
+    with svc.catalog.engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0018")
+    assert {"saved_views", "saved_view_pins"}.isdisjoint(tables()) and "users" in tables()
+    assert svc.catalog.migrate() != []  # up again, to the head
+    current, head = svc.catalog.schema_revision()
+    assert current == head
+    assert {"saved_views", "saved_view_pins"} <= tables()
+    assert guard.views.list() == []  # the views went with the downgrade; the user stayed
+    assert guard.views.create("我的合同", "documents", "doc_type=contract").name == "我的合同"

@@ -216,7 +216,7 @@ def test_cli_index_commands_and_search_on_postgres(svc, run):
     svc.archive.add_version(a, "服务等级协议（修订）：增加驻场工程师。".encode(), "sla2.txt", actor="李娜", reason="修订")
 
     assert json.loads(run("index", "sync", "--json").stdout) == {"applied": 3, "failed": 0, "pending": 0, "error": "",
-                                                                  "ocr_jobs": 0}
+                                                                  "ocr_jobs": 0, "embedded": 0}
     found = json.loads(run("search", "驻场工程师", "--json").stdout)
     assert [(h["document_id"], h["version"], h["is_latest"]) for h in found["hits"]] == [(a, 2, True)]
     assert json.loads(run("search", "一级故障", "--json").stdout)["total"] == 0  # version 1 is not the latest

@@ -96,8 +96,14 @@ def test_metadata_is_escaped_everywhere(world, doc):
 
 
 def test_dashboard_lists_recent_and_due(world, doc):
+    # Due for review: SLAs and service plans (spec 8.1.3, as in the reviews report); the contract is recent.
+    sla = world.guard("alice").add_document("服务等级协议：可用性 99.9%。".encode(), "sla.txt",
+                                            {**USER_DOC, "title": "年度服务等级协议", "doc_type": "sla",
+                                             "review_due": "2000-01-01"}).document
     html = world.login("alice").get("/").data.decode()
     assert "30 天内到期复审" in html and "已逾期" in html and f"/documents/{doc.id}" in html
+    due = html[html.index('id="due"'):html.index('id="review"')]
+    assert f"/documents/{sla.id}" in due and f"/documents/{doc.id}" not in due
 
 
 def test_document_list_filters_sorts_and_refuses_bad_sort(world, doc):

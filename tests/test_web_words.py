@@ -36,9 +36,10 @@ ROWS = re.compile(r"\b1 (?:rows|documents|results|days|versions|entries)\b")
 
 DATA = {
     "zh": {"title": "大连港集团信息系统运维服务合同", "project": "港口运维二期", "counterparty": "大连港集团有限公司",
-           "reason": "缩短故障响应时间", "display": "李娜", "other": "巡检记录"},
+           "reason": "缩短故障响应时间", "display": "李娜", "other": "巡检记录", "view": "待复审的服务计划"},
     "en": {"title": "Port operations service contract", "project": "Port phase two", "counterparty": "Dalian Port Group",
-           "reason": "Shorter response time", "display": "Alice Li", "other": "Inspection log"},
+           "reason": "Shorter response time", "display": "Alice Li", "other": "Inspection log",
+           "view": "Plans to review"},
 }
 
 
@@ -62,6 +63,8 @@ def _world(config, lang: str) -> World:
     g.set_metadata(doc.id, {"doc_type": "service_plan", "status": "effective"}, reason=d["reason"])
     g.read_version(doc.id, 1)
     g.add_document(d["other"].encode(), "log.txt", {"title": d["other"], "doc_class": "site", "project": d["project"]})
+    # A saved view, shared and pinned: the navigation, the views page and a dashboard widget.
+    g.views.create(d["view"], "documents", "doc_type=service_plan", shared=True, pinned=True)
     client = app.test_client()  # a failed sign-in and a refused action, for the audit page
     token = csrf_of(client.get("/login"))
     client.post("/login", data={"username": "alice", "password": "wrong", "csrf_token": token})
@@ -111,7 +114,7 @@ def _pages(world: World) -> dict[str, list[str]]:
     doc = world.doc_id
     common = ["/", "/documents", f"/documents/{doc}", f"/documents/{doc}/compare", "/search?q=99.9",
               "/search?q=", "/documents?doc_class=site", "/templates", "/account", "/labels/review", "/documents?doc_type=nonsense",
-              "/documents/999999"]
+              "/documents/999999", "/documents?view=cards", "/documents?view=table&sort=-project", "/views"]
     return {
         "alice": common + [f"/documents/{doc}/edit", f"/documents/{doc}/versions/new", "/upload",
                            "/templates/sla/generate", "/labels/review?all=1"],
@@ -150,6 +153,14 @@ def test_every_page_speaks_one_language(config, lang):
                 bad = _problems(_text(resp.data.decode(), form_text="/generate" not in url), lang)
                 if bad:
                     problems[f"{who} {url} ({resp.status_code})"] = bad
+            if who in ("alice", "audit"):  # the bulk-action result (a POST): per document, and refused
+                token = csrf_of(client.get("/documents"))
+                for form in ({"ids": [str(world.doc_id)], "status": "effective", "add_tags": "x", "reason": "y"},
+                             {"ids": ["999999"], "status": "effective"}):
+                    resp = client.post("/documents/bulk", data={**form, "action": "set", "csrf_token": token})
+                    bad = _problems(_text(resp.data.decode(), form_text=True), lang)
+                    if bad:
+                        problems[f"{who} POST /documents/bulk {form} ({resp.status_code})"] = bad
         assert problems == {}
     finally:
         world.svc.close()

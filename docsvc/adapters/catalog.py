@@ -25,11 +25,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docsvc.adapters.tables import (
-    audit_head, audit_log, derived_models, documents, extractions, index_outbox, instance_secrets, renditions,
-    suggestions, templates, versions,
+    audit_head, audit_log, derived_models, documents, extractions, index_outbox, instance_secrets, ocr_pages,
+    renditions, suggestions, templates, versions,
 )
 from docsvc.adapters.blobstore import storage_error
 from docsvc.core import audit
+from docsvc.core.collation import sort_key
 from docsvc.core.faults import fault_point
 from docsvc.core.ocr import OCR_PRODUCER
 from docsvc.core.model import (
@@ -204,12 +205,22 @@ class Rendition:
 
 SORTABLE = {
     "id": documents.c.id,
-    "title": documents.c.title,
+    "title": documents.c.title_key,  # pinyin order (docsvc.core.collation)
+    "doc_type": documents.c.doc_type,  # in the order the caller gives (list_documents' doc_type_order)
+    "service_category": sa.case({c.value: i for i, c in enumerate(ServiceCategory)},
+                                value=documents.c.service_category, else_=len(ServiceCategory)),
+    "project": documents.c.project_key,
+    "counterparty": documents.c.counterparty_key,
+    "status": sa.case({s.value: i for i, s in enumerate(DocStatus)}, value=documents.c.status,
+                      else_=len(DocStatus)),  # the life cycle's order: draft, effective, superseded, archived
     "created_at": documents.c.created_at,
     "updated_at": documents.c.updated_at,
     "review_due": documents.c.review_due,
     "effective_date": documents.c.effective_date,
 }
+# Sort keys compared byte by byte on every database: PostgreSQL's default collation (say
+# en_US.UTF-8) would otherwise skip spaces and punctuation where SQLite does not.
+_KEY_COLUMNS = frozenset({"title", "project", "counterparty"})
 
 FILTERABLE = ("doc_type", "service_category", "doc_class", "service_scope", "pdca_phase",
               "project", "counterparty", "status", "owner")
@@ -338,6 +349,16 @@ class Tx:
             "model_version": model_version, "needs_review": needs_review, "state": "pending", "created_at": self.now})
         return int(result.inserted_primary_key[0])
 
+    def pending_suggestions(self, document_id: int) -> list[int]:
+        """Ids of the document's pending suggestions, read under the caller's lock."""
+        return [int(i) for (i,) in self.conn.execute(
+            sa.select(suggestions.c.id).where(suggestions.c.document_id == document_id,
+                                              suggestions.c.state == "pending"))]
+
+    def clear_ocr_pages(self, sha256: str, engine: str) -> None:
+        """The pages kept while a document was being read: its text is cached now."""
+        self.conn.execute(ocr_pages.delete().where(ocr_pages.c.sha256 == sha256, ocr_pages.c.engine == engine))
+
     def resolve_suggestions(self, document_id: int, state: str, actor: str) -> None:
         self.conn.execute(suggestions.update().where(suggestions.c.document_id == document_id,
                                                      suggestions.c.state == "pending")
@@ -357,6 +378,9 @@ def _metadata_row(meta: Metadata) -> dict[str, Any]:
     d = meta.to_dict()
     d["effective_date"] = meta.effective_date
     d["review_due"] = meta.review_due
+    d["title_key"] = sort_key(meta.title)
+    d["project_key"] = sort_key(meta.project)
+    d["counterparty_key"] = sort_key(meta.counterparty)
     return d
 
 
@@ -527,7 +551,10 @@ class SqlCatalog:
 
     def list_documents(self, filters: Mapping[str, str], *, tag: str | None = None, title: str | None = None,
                        review_due_before: dt.date | None = None, sort: str = "-updated_at",
-                       limit: int = 50, offset: int = 0, site_projects: Collection[str] | None = None) -> DocumentPage:
+                       limit: int = 50, offset: int = 0, site_projects: Collection[str] | None = None,
+                       doc_type_order: Sequence[str] = ()) -> DocumentPage:
+        """``doc_type_order``: the type codes in the order a sort by doc_type lists them (the
+        vocabulary's, by their names in pinyin order); a code not in it comes last."""
         cond = [documents.c[k] == v for k, v in filters.items()]
         if site_projects is not None:
             # Access rule: on-site (9.2) documents only of the given projects.
@@ -536,12 +563,22 @@ class SqlCatalog:
             cond.append(documents.c.title.contains(title, autoescape=True))
         if review_due_before:
             cond.append(documents.c.review_due <= review_due_before)
-        column = SORTABLE[sort.lstrip("-")]
-        order = column.desc() if sort.startswith("-") else column.asc()
+        name = sort.lstrip("-")
+        column = SORTABLE[name]
+        if name == "doc_type" and doc_type_order:
+            column = sa.case({code: i for i, code in enumerate(doc_type_order)}, value=documents.c.doc_type,
+                             else_=len(doc_type_order))
+        if name in _KEY_COLUMNS and self.engine.dialect.name == "postgresql":
+            column = column.collate("C")
+        # Equal keys (the same title, type …) keep one order from page to page: the id's.
+        orders = [column.desc() if sort.startswith("-") else column.asc()]
+        if name == "title":
+            orders.append(documents.c.title.desc() if sort.startswith("-") else documents.c.title.asc())
+        orders.append(documents.c.id.desc())
         query = sa.select(documents).where(*cond)
         with self._read() as conn:
-            rows = conn.execute(query.order_by(order, documents.c.id.desc())).mappings().all() if tag else \
-                conn.execute(query.order_by(order, documents.c.id.desc()).limit(limit).offset(offset)).mappings().all()
+            rows = conn.execute(query.order_by(*orders)).mappings().all() if tag else \
+                conn.execute(query.order_by(*orders).limit(limit).offset(offset)).mappings().all()
             total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(*cond)).scalar_one()
         items = [_document(r) for r in rows]
         if tag:
@@ -755,6 +792,24 @@ class SqlCatalog:
         with self._write() as conn:
             conn.execute(insert.on_conflict_do_update(index_elements=["sha256", "extractor_version"], set_=replaced),
                          values)
+
+    def ocr_pages(self, sha256: str, engine: str) -> dict[int, str]:
+        """page number → the OCR result kept for it (JSON) while its document is being read."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(ocr_pages.c.page, ocr_pages.c.data)
+                                .where(ocr_pages.c.sha256 == sha256, ocr_pages.c.engine == engine)).all()
+        return {int(page): data for page, data in rows}
+
+    def put_ocr_page(self, sha256: str, engine: str, page: int, data: str) -> None:
+        """Keep one recognised page (derived data, outside the audit chain): a job interrupted
+        later goes on from the next page. A row already there (a second reader whose lease
+        overlapped) is replaced: both read the same content with the same engine."""
+        insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(ocr_pages)
+        with self._write() as conn:
+            conn.execute(insert.on_conflict_do_update(
+                index_elements=["sha256", "engine", "page"],
+                set_={"data": insert.excluded.data, "created_at": insert.excluded.created_at}),
+                {"sha256": sha256, "engine": engine, "page": page, "data": data, "created_at": utcnow()})
 
     def versions_after(self, after_id: int, *, limit: int, up_to: int | None = None) -> list[Version]:
         """Versions in id order, for chunked, resumable index rebuilds."""

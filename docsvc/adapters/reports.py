@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Collection, Iterator
 
 import sqlalchemy as sa
 
@@ -124,9 +124,26 @@ def audit_summary(conn: sa.Connection, f: AuditFilter) -> list[dict]:
 
 def due_for_review(conn: sa.Connection, *, doc_types: tuple[str, ...], until: dt.date) -> list[dict]:
     d = documents
-    rows = conn.execute(sa.select(d.c.id, d.c.title, d.c.doc_type, d.c.project, d.c.counterparty, d.c.owner,
-                                  d.c.review_due, d.c.latest_version, d.c.status)
+    rows = conn.execute(sa.select(d.c.id, d.c.title, d.c.doc_type, d.c.doc_class, d.c.project, d.c.counterparty,
+                                  d.c.owner, d.c.review_due, d.c.latest_version, d.c.status)
                         .where(d.c.doc_type.in_(doc_types), d.c.review_due.is_not(None), d.c.review_due <= until,
                                d.c.status != "archived")
                         .order_by(d.c.review_due, d.c.id)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def recent_activity(conn: sa.Connection, *, limit: int, documents_only: bool,
+                    site_projects: Collection[str] | None = None) -> list[tuple[AuditEntry, str | None]]:
+    """The newest audit entries with the title of their document (None: no document, or one
+    since gone). ``documents_only``: only entries about a document, refusals left out (what a
+    reader who may not read the audit log may see of it); ``site_projects``: on-site (9.2)
+    documents only of these projects."""
+    a, d = audit_log, documents
+    query = sa.select(a, d.c.title.label("document_title")).select_from(a.outerjoin(d, d.c.id == a.c.document_id))
+    if documents_only:
+        query = query.where(a.c.document_id.is_not(None), d.c.id.is_not(None), a.c.action != "access.denied")
+    if site_projects is not None:
+        query = query.where(sa.or_(a.c.document_id.is_(None), d.c.doc_class != "site",
+                                   d.c.project.in_(sorted(site_projects))))
+    rows = conn.execute(query.order_by(a.c.seq.desc()).limit(limit)).mappings().all()
+    return [(_entry(r), r["document_title"]) for r in rows]

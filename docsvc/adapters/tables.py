@@ -28,6 +28,11 @@ documents = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    # Pinyin sort keys (docsvc.core.collation, migration 0021): lists sorted by title, project
+    # or counterparty come in pinyin order, sorted and paged by the database.
+    sa.Column("title_key", sa.String(500), nullable=False, server_default=""),
+    sa.Column("project_key", sa.String(500), nullable=False, server_default=""),
+    sa.Column("counterparty_key", sa.String(500), nullable=False, server_default=""),
 )
 
 versions = sa.Table(
@@ -131,6 +136,18 @@ extractions = sa.Table(
     sa.Column("chars", sa.Integer, nullable=False),
     sa.Column("pages", sa.Integer),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# OCR results page by page (migration 0020), per content hash and OCR cache key
+# (docsvc.core.ocr.cache_key): written as each page is recognised, so that a job interrupted
+# mid-document goes on from there; removed when the document's text is cached in extractions.
+ocr_pages = sa.Table(
+    "ocr_pages", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("engine", sa.String(32), primary_key=True),
+    sa.Column("page", sa.Integer, primary_key=True),  # 1-based
+    sa.Column("data", sa.Text, nullable=False),  # docsvc.core.ocr.OcrPage.to_dict() as JSON
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -334,5 +351,43 @@ thumbnails = sa.Table(
     sa.Column("pages", sa.Integer),
     sa.Column("source_sha256", sa.String(64), nullable=False),  # what was drawn: the version, or its PDF
     sa.Column("detail", sa.JSON, nullable=False),  # {"zh", "en"} when not ok; the rendering time
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Passage vectors of versions, for semantic ranking (migration 0023): derived data, one row per
+# version, made by the model named in ``model`` (docsvc.core.semantic.Embedder.version) from the
+# passages whose hash is ``text_key``; rows of another model are made again, never compared.
+passage_vectors = sa.Table(
+    "passage_vectors", metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("text_key", sa.String(64), nullable=False),
+    sa.Column("passages", sa.Integer, nullable=False),
+    sa.Column("vectors", sa.LargeBinary, nullable=False),  # float16, passages × dim
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_passage_vectors_key", "model", "text_key"),
+)
+
+# Saved views (migration 0019): a search or a document-list filter under a name, per owner
+# (names unique per owner), optionally shared with every signed-in user. ``params`` holds the
+# query string's parameters as [name, value] pairs, checked by the same parser the page uses.
+saved_views = sa.Table(
+    "saved_views", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # docsvc.services.views.ViewKind
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("owner_id", "name", name="uq_saved_views_owner_name"),
+)
+
+# The views a user shows on their dashboard as widgets (their own, or shared ones).
+saved_view_pins = sa.Table(
+    "saved_view_pins", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("view_id", sa.Integer, sa.ForeignKey("saved_views.id"), primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )

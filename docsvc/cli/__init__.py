@@ -184,6 +184,19 @@ class Context:
             svc, self._svc = self._svc, None
             svc.close()
 
+    def embed_pending(self, *, quiet: bool = False) -> int:
+        """Make the vectors semantic ranking needs for what was just indexed (a CLI has no
+        server to do it in the background), with progress on stderr; how many versions."""
+        semantic = self.svc.index.semantic
+        if semantic is None:
+            return 0
+        total = semantic.pending()
+        if not total:
+            return 0
+        with click.progressbar(length=total, label="语义向量 embedding", file=sys.stderr,
+                               hidden=quiet) as bar:
+            return semantic.embed_pending(progress=bar.update)
+
     def sync_index(self) -> None:
         """Bring the search index up to date after a write. The write itself already
         succeeded, so an index failure is a warning: the change stays queued."""
@@ -253,7 +266,7 @@ def main() -> None:
 def _register() -> None:
     # Each noun lives in its own module; importing it attaches its commands to ``cli``.
     from docsvc.cli import (  # noqa: F401
-        admin, audit, blobs, classify, doc, export, job, report, search, template, user,
+        admin, audit, blobs, classify, doc, export, job, report, search, template, user, view,
     )
 
 

@@ -52,6 +52,7 @@ def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> Non
 
         report = ctx.svc.importer.import_files(paths, defaults, actor=ctx.actor, progress=bar.update,
                                                finishing=finishing)
+    ctx.embed_pending(quiet=as_json)
     if as_json:
         emit_json({"added": report.count(ImportStatus.ADDED), "duplicates": report.count(ImportStatus.DUPLICATE),
                    "failed": report.count(ImportStatus.FAILED), "items": [i.to_dict() for i in report.items]})

@@ -151,14 +151,17 @@ def index_sync(ctx: Context, as_json: bool) -> None:
         if ocr_done:
             again = ctx.svc.index.sync(claimed=True)
             report = replace(again, applied=report.applied + again.applied)
+    embedded = 0 if report.error else ctx.embed_pending(quiet=as_json)
     if as_json:
-        emit_json({**report.__dict__, "ocr_jobs": ocr_done})
+        emit_json({**report.__dict__, "ocr_jobs": ocr_done, "embedded": embedded})
     elif report.error:
         echo(f"索引同步未完成 / sync incomplete：{report.error}（待处理 pending {report.pending}）")
     else:
         echo(f"已同步 {report.applied} 项 / {report.applied} change(s) applied.")
         if ocr_done:
             echo(f"已完成 {ocr_done} 个 OCR 任务 / {ocr_done} OCR job(s) run.")
+        if embedded:
+            echo(f"已为 {embedded} 个版本生成语义向量 / {embedded} version(s) embedded for semantic ranking.")
     if report.error:
         sys.exit(EXIT_PROBLEMS)
 

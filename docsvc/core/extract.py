@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import metadata
 from typing import IO, Any, Iterator
@@ -54,8 +54,9 @@ from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
 # returns bumps the number, so the next index rebuild extracts again instead of reading the
 # cache. 2: PDF text repaired by docsvc.core.pdftext. 3: Strict OOXML read, garbage recorded as
 # unreadable_text, pdfminer.six reads what pypdf cannot (the result names it as its producer), a
-# timeout retried. (At most 32 characters: a table column.)
-EXTRACTOR_VERSION = f"docsvc-extract/3 pypdf/{metadata.version('pypdf')}"
+# timeout retried. 4: pages judged one by one: a PDF whose text layer covers some pages only is
+# "partial_text_layer", and its other pages go to OCR. (At most 32 characters: a table column.)
+EXTRACTOR_VERSION = f"docsvc-extract/4 pypdf/{metadata.version('pypdf')}"
 
 
 # pdfminer finds pages by walking the page tree, so a hostile /Count does not matter, but a
@@ -72,6 +73,9 @@ class ExtractionStatus(StrEnum):
     UNREADABLE = "unreadable_text"  # the text is mostly garbage (unmapped glyphs): not indexed
     ENCRYPTED = "encrypted"  # a PDF or Office file that needs a password we don't have
     NO_TEXT_LAYER = "no_text_layer"  # a PDF with pages but no text (a scan), or an image: needs OCR
+    # A PDF some of whose pages have a usable text layer and others not (scanned pages inserted
+    # into a report, a page of unmapped glyphs): its text is the text pages', OCR reads the rest.
+    PARTIAL = "partial_text_layer"
     OCR_PENDING = "ocr_pending"  # needs OCR, which the background has not done yet (docsvc.core.ocr)
     TOO_LARGE = "too_large"  # over a size, memory or CPU limit
     FAILED = "failed"  # damaged or hostile content, or a parser error
@@ -101,6 +105,15 @@ class Extraction:
     # The wall-clock limit ended it: on a busy machine a longer one may not (see IndexService).
     timed_out: bool = False
     producer: str = ""  # the library that read the text when it was not the usual one
+    # PDF pages (1-based) without a usable text layer that OCR is to read: those of a
+    # "partial_text_layer" PDF; empty for a PDF with no usable text at all (OCR reads every page).
+    ocr_pages: tuple[int, ...] = ()
+    # Pages whose text layer is garbage (unmapped glyphs): OCR reads them, and the searchable
+    # PDF shows them as a picture, as OCR saw them, under the recognised text (docsvc.core.ocrpdf).
+    garbage_pages: tuple[int, ...] = ()
+    # The text of a "partial_text_layer" PDF by runs of consecutive text pages (first page,
+    # last page, repaired text), for OCR to put its pages in between in page order.
+    runs: tuple[tuple[int, int, str], ...] = ()
 
 
 def _result(status: ExtractionStatus, zh: str = "", en: str = "", **kw: Any) -> Extraction:
@@ -142,6 +155,10 @@ def _failed(exc: BaseException) -> Extraction:
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def _clean(text: str) -> str:
+    return _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def _finish(text: str, limits: ExtractLimits, *, pages: int | None = None, truncated: bool = False,
             producer: str = "") -> Extraction:
     if unreadable(text):
@@ -150,7 +167,7 @@ def _finish(text: str, limits: ExtractLimits, *, pages: int | None = None, trunc
                        "Most of the file's text is garbage (fonts without a character map, or a wrong encoding); "
                        "it was not indexed. Saving it again as PDF/A or .docx from the program that made it and "
                        "adding that as a new version usually helps.", pages=pages, producer=producer)
-    text = _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _clean(text)
     if len(text) > limits.max_chars:
         text, truncated = text[: limits.max_chars], True
     if not text.strip():
@@ -446,10 +463,25 @@ def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
         return _result(ExtractionStatus.FAILED, f"PDF 解析进程异常（{exc}）。", f"The PDF parser process failed ({exc}).",
                        timed_out=exc.timed_out)
     status = ExtractionStatus(answer["status"])
+    garbage = tuple(answer.get("garbage_pages", ()))
     if status is ExtractionStatus.OK:
-        return _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"],
-                       producer=answer.get("producer", ""))
-    return _result(status, answer["zh"], answer["en"], pages=answer["pages"], timed_out=answer.get("timed_out", False))
+        result = _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"],
+                         producer=answer.get("producer", ""))
+        return replace(result, garbage_pages=garbage) if result.status is ExtractionStatus.UNREADABLE else result
+    if status is ExtractionStatus.PARTIAL:
+        result = _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"],
+                         producer=answer.get("producer", ""))
+        if result.status is not ExtractionStatus.OK:
+            return result
+        pages = tuple(answer["ocr_pages"])
+        numbers = "、".join(str(n) for n in pages[:20]) + ("……" if len(pages) > 20 else "")
+        return replace(result, status=status, ocr_pages=pages, garbage_pages=garbage,
+                       runs=tuple((int(a), int(b), _clean(t)) for a, b, t in answer["runs"]),
+                       detail_zh=f"第 {numbers} 页没有可用的文本层，需要 OCR 才能检索。{result.detail_zh}",
+                       detail_en=f"Page(s) {numbers.replace('、', ', ')} have no usable text layer; they need "
+                                 f"OCR to be searchable. {result.detail_en}".strip())
+    return _result(status, answer["zh"], answer["en"], pages=answer["pages"], timed_out=answer.get("timed_out", False),
+                   garbage_pages=garbage)
 
 
 def _zygote_main() -> None:
@@ -527,18 +559,31 @@ def _pdf_child(data: bytes, max_pages: int, max_chars: int, *, deadline: float) 
     # What pypdf could not read, or read as garbage, pdfminer.six often can: it finds pages in a
     # broken page tree, reads a file without a cross-reference table, and maps glyphs through a
     # font's encoding where pypdf gives up. It is slower, and a scan gains nothing from it: it
-    # stops at ``deadline``, short of the wall clock, so that pypdf's answer stands then.
-    if answer["status"] in ("failed", "no_text_layer") or (answer["status"] == "ok" and unreadable(answer["text"])):
+    # stops at ``deadline``, short of the wall clock, so that pypdf's answer stands then. Its
+    # answer is taken when it leaves fewer pages to OCR.
+    if answer["status"] in ("failed", "no_text_layer") or answer.get("garbage_pages") or \
+            (answer["status"] == "ok" and unreadable(answer["text"])):
         second = _pdf_answer(functools.partial(_pdfminer_text, deadline=deadline), data, max_pages, max_chars)
-        if second["status"] == "ok" and second["text"].strip() and not unreadable(second["text"]):
+        if second["status"] in ("ok", "partial_text_layer") and second["text"].strip() \
+                and not unreadable(second["text"]) and _to_ocr(second) < _to_ocr(answer):
             answer = {**second, "producer": f"pdfminer.six/{metadata.version('pdfminer.six')}"}
     return answer
 
 
+def _to_ocr(answer: dict[str, Any]) -> int:
+    """How many pages an answer leaves to OCR (every page when it has no usable text)."""
+    if answer["status"] == "ok" and not unreadable(answer["text"]):
+        return 0
+    if answer["status"] == "partial_text_layer":
+        return len(answer["ocr_pages"])
+    return (answer["pages"] or 0) + 1
+
+
 def _pdf_answer(parse: Any, data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
     """One parser's answer; whatever it raises becomes a status."""
+    extra: dict[str, Any] = {}
     try:
-        status, text, pages, zh, en, truncated = parse(data, max_pages, max_chars)
+        status, text, pages, zh, en, truncated, extra = parse(data, max_pages, max_chars)
     except MemoryError:
         status, text, pages, zh, en, truncated = (
             "too_large", "", None, "PDF 解析超出内存限制。", "PDF parsing exceeded the memory limit.", False)
@@ -546,7 +591,7 @@ def _pdf_answer(parse: Any, data: bytes, max_pages: int, max_chars: int) -> dict
         failed = _failed_pdf(exc)
         status, text, pages, zh, en, truncated = (
             failed.status.value, "", None, failed.detail_zh, failed.detail_en, False)
-    return {"status": status, "text": text, "pages": pages, "zh": zh, "en": en, "truncated": truncated}
+    return {"status": status, "text": text, "pages": pages, "zh": zh, "en": en, "truncated": truncated, **extra}
 
 
 def _failed_pdf(exc: BaseException) -> Extraction:
@@ -558,7 +603,10 @@ def _failed_pdf(exc: BaseException) -> Extraction:
     return _failed(exc)
 
 
-def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, int | None, str, str, bool]:
+_Answer = tuple[str, str, "int | None", str, str, bool, dict[str, Any]]
+
+
+def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> _Answer:
     import logging
 
     from pypdf import PasswordType, PdfReader
@@ -573,21 +621,27 @@ def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> tuple[str, str, in
             opened = reader.decrypt("") != PasswordType.NOT_DECRYPTED
         except DependencyError:
             return ("encrypted", "", None, "PDF 使用 AES 加密，需要安装 cryptography 才能读取。",
-                    "The PDF uses AES encryption; the cryptography package is needed to read it.", False)
+                    "The PDF uses AES encryption; the cryptography package is needed to read it.", False, {})
         if not opened:
             return ("encrypted", "", None, "PDF 已加密，需要密码，未提取文本。",
-                    "The PDF is encrypted with a password; text was not extracted.", False)
+                    "The PDF is encrypted with a password; text was not extracted.", False, {})
     total = len(reader.pages)
-    return _pages_text(total, (lambda i: reader.pages[i].extract_text() or ""), max_pages, max_chars,
+    return _pages_text(data, total, (lambda i: reader.pages[i].extract_text() or ""), max_pages, max_chars,
                        (LimitReachedError, FileNotDecryptedError))
 
 
-def _pages_text(total: int, page_text: Any, max_pages: int, max_chars: int,
-                fatal: tuple[type[BaseException], ...]) -> tuple[str, str, int | None, str, str, bool]:
+def _pages_text(data: bytes, total: int, page_text: Any, max_pages: int, max_chars: int,
+                fatal: tuple[type[BaseException], ...]) -> _Answer:
     """The repaired text of the first ``max_pages`` of ``total`` pages, read by ``page_text(i)``
-    until ``max_chars``: one damaged page does not hide the others, unless every page is."""
+    until ``max_chars``: one damaged page does not hide the others, unless every page is.
+
+    Each page is judged on its own (:func:`usable_page`). When some pages have a usable text
+    layer and others do not but draw something (:func:`_drawn_pages`), the answer is
+    "partial_text_layer": the text of the usable pages, by runs of consecutive pages, and the
+    pages OCR is to read. A page that draws nothing is blank: there is nothing to recognise."""
     pages = min(total, max_pages)
     texts: list[str] = []
+    read: list[tuple[int, str]] = []  # (0-based page, its text) of the pages read
     size = 0
     errors = 0
     last_error: BaseException | None = None
@@ -601,24 +655,77 @@ def _pages_text(total: int, page_text: Any, max_pages: int, max_chars: int,
             last_error = exc
             continue
         texts.append(text)
+        read.append((i, text))
         size += len(text)
         if size > max_chars:
             break
     if errors == pages and pages and last_error is not None:
         raise last_error
+    truncated = total > pages or size > max_chars
+    usable = {i: usable_page(t) for i, t in read}
+    garbage = [i + 1 for i, t in read if t.strip() and not usable[i]]
+    extra: dict[str, Any] = {"garbage_pages": garbage} if garbage else {}
+    if any(usable.values()) and not all(usable.values()):
+        wanted = _drawn_pages(data, [i for i, ok in usable.items() if not ok])
+        texts = [t for i, t in read if usable[i]]  # a blank page's nothing, a garbage page's garbage: out
+        if wanted:
+            runs: list[list[Any]] = []
+            for i, t in read:
+                if not usable[i]:
+                    continue
+                # A run goes on over blank pages; an OCR page (0-based w) ends it.
+                if runs and not any(runs[-1][1] <= w < i for w in wanted):
+                    runs[-1][1], runs[-1][2] = i + 1, runs[-1][2] + [t]
+                else:
+                    runs.append([i + 1, i + 1, [t]])
+            repaired = [[first, last, _repair(ts)] for first, last, ts in runs]
+            return ("partial_text_layer", "\n\n".join(r[2] for r in repaired), total, "", "", truncated,
+                    {**extra, "ocr_pages": sorted(i + 1 for i in wanted), "runs": repaired})
     text = _repair(texts)
     if total and not text.strip():
         return ("no_text_layer", "", total, "PDF 没有文本层（可能是扫描件），需要 OCR 才能检索。",
-                "The PDF has no text layer (probably a scan); it needs OCR to be searchable.", False)
-    return ("ok", text, total, "", "", total > pages or size > max_chars)
+                "The PDF has no text layer (probably a scan); it needs OCR to be searchable.", False, extra)
+    return ("ok", text, total, "", "", truncated, extra)
+
+
+def usable_page(text: str) -> bool:
+    """Whether one page's text layer is usable: it has text, and not mostly garbage
+    (:func:`unreadable`: replacement, private-use and C1 characters, ``(cid:N)``, mojibake)."""
+    return bool(text.strip()) and not unreadable(text)
+
+
+def _drawn_pages(data: bytes, indexes: list[int]) -> set[int]:
+    """Those of the (0-based) pages that draw anything (an image, a path, a glyph, a form),
+    as PDFium sees them: a page without a usable text layer that draws nothing is blank. When
+    PDFium cannot open the file, every page is taken to draw (OCR will tell). Pages are
+    numbered in the page tree, as pypdf and PDFium (which renders them for OCR) number them."""
+    try:
+        import pypdfium2 as pdfium
+
+        pdf = pdfium.PdfDocument(data)
+    except Exception:  # noqa: BLE001 - OCR reads the pages then, and says what it finds
+        return set(indexes)
+    out = set()
+    try:
+        for i in indexes:
+            try:
+                page = pdf[i]
+            except Exception:  # noqa: BLE001 - a page PDFium cannot load: OCR will say so
+                out.add(i)
+                continue
+            if next(iter(page.get_objects(max_depth=1)), None) is not None:
+                out.add(i)
+            page.close()
+    finally:
+        pdf.close()
+    return out
 
 
 class _OutOfTime(Exception):
     """The second reader ran out of its share of the time."""
 
 
-def _pdfminer_text(data: bytes, max_pages: int, max_chars: int, *,
-                   deadline: float) -> tuple[str, str, int | None, str, str, bool]:
+def _pdfminer_text(data: bytes, max_pages: int, max_chars: int, *, deadline: float) -> _Answer:
     """The second reader (see :func:`_pdf_child`). It reads pages from the page tree, or by
     scanning the file for page objects when there is no usable tree, as pypdf does not."""
     import logging
@@ -642,7 +749,7 @@ def _pdfminer_text(data: bytes, max_pages: int, max_chars: int, *,
         interpreter.process_page(pages[i])
         return out.getvalue().replace("\f", "")
 
-    return _pages_text(len(pages), page_text, max_pages, max_chars, (_OutOfTime,))
+    return _pages_text(data, len(pages), page_text, max_pages, max_chars, (_OutOfTime,))
 
 
 def _repair(texts: list[str]) -> str:

@@ -188,6 +188,7 @@ EXTRACTION_STATUS_LABELS: dict[str, tuple[str, str]] = {
     "encrypted": ("未索引：已加密", "not indexed: encrypted"),
     "no_text_layer": ("未索引：无文本层（扫描件）", "not indexed: no text layer (scan)"),
     "ocr_pending": ("等待 OCR", "OCR pending"),
+    "partial_text_layer": ("部分索引：部分页无文本层（扫描页未识别）", "partly indexed: some pages have no text layer (scanned pages not read)"),
     "too_large": ("未索引：超出限制", "not indexed: over the limits"),
     "failed": ("未索引：文件损坏或无法解析", "not indexed: damaged or unreadable"),
     "unsupported": ("未索引：不支持的类型", "not indexed: unsupported type"),

@@ -13,6 +13,9 @@ native code and needs most of a gigabyte:
 - an image's pixel count is read from its header and an image over ``max_pixels`` is refused
   before a byte of it is decoded (decompression bombs); PDF pages are rendered at ``dpi`` or
   less, so that no page exceeds ``max_pixels``; pages beyond ``max_pages`` are not read;
+- the caller names the pages to read (a mixed PDF's pages without a usable text layer) and the
+  pages an interrupted run read already, and is handed each page as soon as it is read, to keep
+  it: a crash costs the page being read, not the document (docsvc.services.ocr);
 - the child inherits ``ORT_DISABLE_TELEMETRY=1`` and loads the engine's models from its own
   package: nothing is downloaded, no connection is opened (tests/test_ocr.py watches it).
 
@@ -33,7 +36,7 @@ import select
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from docsvc.core.content import PDF, TIFF, is_image
 from docsvc.core.extract import Extraction, ExtractionStatus, _read_frame, _write_frame
@@ -114,6 +117,7 @@ class OcrResult:
     total_pages: int = 0
     detail_zh: str = ""
     detail_en: str = ""
+    truncated: bool = False  # pages to read lay beyond max_pages
 
     @property
     def text(self) -> str:
@@ -125,10 +129,6 @@ class OcrResult:
         if not chars:
             return None
         return sum(line.confidence * len(line.text) for p in self.pages for line in p.lines) / chars
-
-    @property
-    def truncated(self) -> bool:
-        return self.total_pages > len(self.pages)
 
     def summary(self) -> dict[str, Any]:
         """What the document page and the API show: the engine, its version, the confidence."""
@@ -236,38 +236,62 @@ def _turn_back(box: Sequence[tuple[float, float]], rotation: int, width: int, he
 # --- the child process -----------------------------------------------------------------------
 
 
-def run_ocr(data: bytes, media_type: str, *, engine: str, limits: OcrLimits = OcrLimits()) -> OcrResult:
-    """Recognise every page of ``data`` with the engine ``engine`` ("module:Class", built with
+def run_ocr(data: bytes, media_type: str, *, engine: str, limits: OcrLimits = OcrLimits(),
+            pages: Sequence[int] | None = None, done: Mapping[int, OcrPage] | None = None,
+            on_page: Callable[[OcrPage], None] | None = None) -> OcrResult:
+    """Recognise the pages of ``data`` with the engine ``engine`` ("module:Class", built with
     ``threads=``) in limited child processes. Never raises for the content: what could not be
-    read is a status, per page and for the document."""
-    pages: dict[int, OcrPage] = {}
+    read is a status, per page and for the document (``on_page`` may raise: that stops it).
+
+    ``pages``: the (1-based) pages to read, every page when None (a scan, an image); a mixed
+    PDF's text pages are not read. ``done``: pages already read by an earlier, interrupted run,
+    which are not read again. ``on_page`` is called with each page as it is read (or given up),
+    before the next one: the caller keeps it, so that a crash loses at most the page being read."""
+    results: dict[int, OcrPage] = dict(done or {})
+    wanted = None if pages is None else sorted({int(p) for p in pages if int(p) >= 1})
     info: dict[str, Any] = {}
-    start = 1
+
+    def got(page: OcrPage) -> None:
+        results[page.number] = page
+        if on_page is not None:
+            on_page(page)
+
     while True:
-        outcome = _one_child(data, media_type, engine, limits, start, pages, info)
-        if outcome == "done":
-            break
+        # The child reads the wanted pages in order, skipping those already read.
+        outcome = _one_child(data, media_type, engine, limits, wanted, set(results), got, info)
         if outcome == "error":
             return OcrResult(ExtractionStatus(info["error"]["status"]), info.get("engine", ""),
                              info.get("version", ""), detail_zh=info["error"]["zh"], detail_en=info["error"]["en"])
         if "total" not in info:  # died before it could even open the file
             return OcrResult(ExtractionStatus.FAILED, info.get("engine", ""), info.get("version", ""),
                              detail_zh=f"OCR 进程异常（{outcome}）。", detail_en=f"The OCR process failed ({outcome}).")
-        page = max(pages, default=start - 1) + 1  # the page the child was reading
-        if outcome == "timeout":
-            zh, en = (f"第 {page} 页识别超时（{limits.page_timeout_s:g} 秒），已跳过。",
-                      f"Page {page} timed out after {limits.page_timeout_s:g} s and was skipped.")
-        else:
-            zh, en = (f"第 {page} 页识别超出资源限制（CPU 或内存），已跳过。",
-                      f"Page {page} exceeded its CPU or memory limit and was skipped.")
-        pages[page] = OcrPage(page, status=ExtractionStatus.TOO_LARGE.value, detail_zh=zh, detail_en=en)
-        start = page + 1
-        if start > min(info["total"], limits.max_pages):
+        left = pages_to_read(info["total"], wanted, set(results), limits)
+        if outcome == "done" or not left:
             break
-    return _summarise(info, [pages[n] for n in sorted(pages)])
+        reading = left[0]  # the page the child was reading when it stopped
+        if outcome == "timeout":
+            zh, en = (f"第 {reading} 页识别超时（{limits.page_timeout_s:g} 秒），已跳过。",
+                      f"Page {reading} timed out after {limits.page_timeout_s:g} s and was skipped.")
+        else:
+            zh, en = (f"第 {reading} 页识别超出资源限制（CPU 或内存），已跳过。",
+                      f"Page {reading} exceeded its CPU or memory limit and was skipped.")
+        got(OcrPage(reading, status=ExtractionStatus.TOO_LARGE.value, detail_zh=zh, detail_en=en))
+    total = int(info.get("total", 0))
+    readable = min(total, limits.max_pages) if total else limits.max_pages
+    asked = wanted if wanted is not None else list(range(1, total + 1))
+    numbers = [n for n in asked if n <= readable]
+    return _summarise(info, [results[n] for n in numbers if n in results], truncated=len(numbers) < len(asked))
 
 
-def _summarise(info: dict[str, Any], pages: list[OcrPage]) -> OcrResult:
+def pages_to_read(total: int, wanted: Sequence[int] | None, skip: set[int], limits: OcrLimits) -> list[int]:
+    """The (1-based) pages a child reads, in order: the wanted ones (all when None) that exist,
+    are within ``max_pages`` and were not read already."""
+    last = min(total, limits.max_pages)
+    candidates = range(1, last + 1) if wanted is None else (n for n in wanted if n <= last)
+    return [n for n in candidates if n not in skip]
+
+
+def _summarise(info: dict[str, Any], pages: list[OcrPage], *, truncated: bool = False) -> OcrResult:
     total = int(info.get("total", len(pages)))
     engine, version = info.get("engine", ""), info.get("version", "")
     read = [p for p in pages if p.status == "ok"]
@@ -275,18 +299,18 @@ def _summarise(info: dict[str, Any], pages: list[OcrPage]) -> OcrResult:
     if not read and failed:
         first = failed[0]
         return OcrResult(ExtractionStatus(first.status), engine, version, tuple(pages), total,
-                         first.detail_zh, first.detail_en)
+                         first.detail_zh, first.detail_en, truncated)
     if not any(p.text for p in read):
         return OcrResult(ExtractionStatus.EMPTY, engine, version, tuple(pages), total,
-                         "OCR 没有识别出文字。", "OCR found no text.")
+                         "OCR 没有识别出文字。", "OCR found no text.", truncated)
     zh = en = ""
     if failed:
         numbers = "、".join(str(p.number) for p in failed[:20])
         zh, en = f"第 {numbers} 页未能识别。", f"Page(s) {numbers.replace('、', ', ')} could not be read."
-    elif total > len(pages):
-        zh, en = (f"只识别了前 {len(pages)} 页（共 {total} 页）。",
-                  f"Only the first {len(pages)} of {total} pages were read.")
-    return OcrResult(ExtractionStatus.OK, engine, version, tuple(pages), total, zh, en)
+    elif truncated:
+        last = min(total, info.get("max_pages", total))
+        zh, en = f"只识别了前 {last} 页（共 {total} 页）。", f"Only the first {last} of {total} pages were read."
+    return OcrResult(ExtractionStatus.OK, engine, version, tuple(pages), total, zh, en, truncated)
 
 
 def _child_env() -> dict[str, str]:
@@ -321,11 +345,17 @@ def _frames(proc: subprocess.Popen, first_s: float, each_s: float) -> Iterator[d
         wait = each_s
 
 
-def _one_child(data: bytes, media_type: str, engine: str, limits: OcrLimits, start: int,
-               pages: dict[int, OcrPage], info: dict[str, Any]) -> str:
-    """Run a child from page ``start``: "done", "error" (the file), "timeout" or "died"."""
-    request = {"task": "ocr", "engine": engine, "media_type": media_type, "start": start,
-               "limits": limits.__dict__}
+class _CallerFailed(Exception):
+    """``on_page`` raised: not the child's fault, so the run stops rather than skip a page."""
+
+
+def _one_child(data: bytes, media_type: str, engine: str, limits: OcrLimits, wanted: list[int] | None,
+               skip: set[int], got: Callable[[OcrPage], None], info: dict[str, Any]) -> str:
+    """Run a child over the wanted pages not in ``skip``: "done", "error" (the file),
+    "timeout" or "died"."""
+    request = {"task": "ocr", "engine": engine, "media_type": media_type, "pages": wanted,
+               "skip": sorted(skip), "limits": limits.__dict__}
+    info["max_pages"] = limits.max_pages
     proc = _spawn(request, data)
     try:
         for frame in _frames(proc, _STARTUP_S + limits.page_timeout_s, limits.page_timeout_s):
@@ -334,14 +364,19 @@ def _one_child(data: bytes, media_type: str, engine: str, limits: OcrLimits, sta
             if "total" in frame:
                 info["total"] = frame["total"]
             if "page" in frame:
-                page = OcrPage.from_dict(frame["page"])
-                pages[page.number] = page
+                try:
+                    got(OcrPage.from_dict(frame["page"]))
+                except Exception as exc:  # the caller's, not the child's: it stops the run
+                    raise _CallerFailed from exc
             if "error" in frame:
                 info["error"] = frame["error"]
                 return "error"
             if frame.get("done"):
                 return "done"
         return "died"
+    except _CallerFailed as failed:
+        assert failed.__cause__ is not None
+        raise failed.__cause__ from None
     except TimeoutError:
         return "timeout"
     except (EOFError, ValueError, OSError):
@@ -354,12 +389,14 @@ def _one_child(data: bytes, media_type: str, engine: str, limits: OcrLimits, sta
 
 
 def make_searchable_pdf(data: bytes, media_type: str, result: OcrResult, *, title: str,
-                        limits: OcrLimits = OcrLimits()) -> bytes | None:
+                        limits: OcrLimits = OcrLimits(), pictures: Sequence[int] = ()) -> bytes | None:
     """The searchable PDF (see :mod:`docsvc.core.ocrpdf`), made in a limited child as well:
-    it decodes the same images. None when the child failed or ran out of time."""
+    it decodes the same images. ``pictures``: PDF pages whose garbage text layer is replaced
+    by their picture. None when the child failed or ran out of time."""
     timeout = limits.page_timeout_s * max(1, len(result.pages))
     request = {"task": "pdf", "media_type": media_type, "title": title, "limits": limits.__dict__,
-               "pages": [p.to_dict() for p in result.pages], "engine": result.engine_version}
+               "pages": [p.to_dict() for p in result.pages], "engine": result.engine_version,
+               "pictures": sorted(pictures)}
     proc = _spawn(request, data)
     try:
         assert proc.stdout is not None
@@ -397,7 +434,7 @@ def _child_main() -> None:
         try:
             pdf = searchable_pdf(data, request["media_type"], [OcrPage.from_dict(p) for p in request["pages"]],
                                  title=request["title"], producer=f"{OCR_PRODUCER} {request['engine']}",
-                                 limits=limits)
+                                 limits=limits, pictures=request.get("pictures") or ())
         except Exception as exc:  # noqa: BLE001 - the caller records no rendition
             send({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
             return
@@ -410,7 +447,8 @@ def _child_main() -> None:
     engine = getattr(importlib.import_module(module), cls)(threads=limits.threads)
     send({"engine": engine.name, "version": engine.version})
     try:
-        total, images = open_pages(data, request["media_type"], limits, start=int(request["start"]))
+        total, images = open_pages(data, request["media_type"], limits, pages=request.get("pages"),
+                                   skip=set(request.get("skip") or ()))
     except PageRefused as exc:
         send({"error": {"status": exc.status, "zh": exc.zh, "en": exc.en}})
         return
@@ -444,19 +482,19 @@ def _too_many_pixels(width: int, height: int, limits: OcrLimits, what_zh: str, w
                        "decoded (it may be a decompression bomb). Scan it again at a lower resolution.")
 
 
-def open_pages(data: bytes, media_type: str, limits: OcrLimits, *, start: int = 1
-               ) -> tuple[int, Iterator[tuple[int, Any, float]]]:
+def open_pages(data: bytes, media_type: str, limits: OcrLimits, *, pages: Sequence[int] | None = None,
+               skip: set[int] | None = None) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     """The number of pages of ``data`` and an iterator of (page number, RGB array or
-    PageRefused, dpi) from page ``start`` on, at most ``limits.max_pages``."""
+    PageRefused, dpi) over :func:`pages_to_read` (``pages``: all when None; not those in ``skip``)."""
     if media_type == PDF:
-        return _pdf_pages(data, limits, start)
+        return _pdf_pages(data, limits, pages, skip or set())
     if is_image(media_type):
-        return _image_pages(data, media_type, limits, start)
+        return _image_pages(data, media_type, limits, pages, skip or set())
     raise PageRefused(ExtractionStatus.UNSUPPORTED.value, f"不能对 {media_type} 做 OCR。",
                       f"OCR cannot read {media_type}.")
 
 
-def _image_pages(data: bytes, media_type: str, limits: OcrLimits, start: int):
+def _image_pages(data: bytes, media_type: str, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]):
     import numpy as np
     from PIL import Image, ImageOps
 
@@ -473,7 +511,7 @@ def _image_pages(data: bytes, media_type: str, limits: OcrLimits, start: int):
         raise _too_many_pixels(im.width, im.height, limits, "图片", "The image")
 
     def pages():
-        for i in range(start - 1, min(total, limits.max_pages)):
+        for i in (n - 1 for n in pages_to_read(total, wanted, skip, limits)):
             try:
                 im.seek(i)
                 if im.width * im.height > limits.max_pixels:
@@ -498,7 +536,7 @@ def pdf_scale(width_pt: float, height_pt: float, limits: OcrLimits) -> float:
     return scale
 
 
-def _pdf_pages(data: bytes, limits: OcrLimits, start: int):
+def _pdf_pages(data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]):
     import numpy as np
     import pypdfium2 as pdfium
 
@@ -513,7 +551,7 @@ def _pdf_pages(data: bytes, limits: OcrLimits, start: int):
     total = len(pdf)
 
     def pages():
-        for i in range(start - 1, min(total, limits.max_pages)):
+        for i in (n - 1 for n in pages_to_read(total, wanted, skip, limits)):
             try:
                 page = pdf[i]
                 w, h = page.get_size()
@@ -530,4 +568,4 @@ def _pdf_pages(data: bytes, limits: OcrLimits, start: int):
 
 
 __all__ = ["OCR_PRODUCER", "OcrEngine", "OcrLimits", "OcrLine", "OcrPage", "OcrResult", "PageRefused", "cache_key",
-           "layout", "make_searchable_pdf", "open_pages", "page_text", "pdf_scale", "run_ocr"]
+           "layout", "make_searchable_pdf", "open_pages", "page_text", "pages_to_read", "pdf_scale", "run_ocr"]

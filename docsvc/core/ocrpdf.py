@@ -9,6 +9,13 @@ is a glyphless TrueType made here with fontTools (every character code draws an 
 embedded as a CID font with Identity-H codes equal to the characters' UTF-16 and a ToUnicode map
 back, which is how text extraction gets the characters out again.
 
+A mixed PDF gets the text layer only on the pages OCR read: a page with a text layer of its own
+keeps it alone, never a second one. A page whose own text layer is garbage (glyphs without a
+character map: search and copy give nonsense) is the exception: its garbage would stay under
+any invisible text, so that page is shown as the picture OCR read (rendered by PDFium at the
+OCR resolution, JPEG) with the recognised text over it, and its fonts are gone. The archived
+original keeps the page as it was.
+
 For PDF/A-2b the file carries XMP metadata naming the part and conformance, an sRGB output
 intent (the profile made by Pillow's ImageCms), embedded fonts only and a document ID. A
 scanned PDF keeps its pages as they were (its own content must allow PDF/A for the result to
@@ -128,8 +135,9 @@ def _pixel_mapper(box: Sequence[float], rotate: int, scale_x: float, scale_y: fl
 
 
 def searchable_pdf(data: bytes, media_type: str, pages: Sequence[Any], *, title: str, producer: str,
-                   limits: Any) -> bytes:
-    """The searchable PDF of ``data`` (a scanned PDF or an image) with ``pages`` (OcrPage) laid over it."""
+                   limits: Any, pictures: Sequence[int] = ()) -> bytes:
+    """The searchable PDF of ``data`` (a scanned PDF or an image) with ``pages`` (OcrPage) laid
+    over it; the PDF pages numbered in ``pictures`` (garbage text layers) become the picture OCR read."""
     import pikepdf
 
     by_number = {p.number: p for p in pages}
@@ -144,6 +152,10 @@ def searchable_pdf(data: bytes, media_type: str, pages: Sequence[Any], *, title:
             rotate = int(page.obj.get("/Rotate", 0)) % 360
             shown_w, shown_h = (box[3] - box[1], box[2] - box[0]) if rotate in (90, 270) else (box[2] - box[0], box[3] - box[1])
             to_pdf = _pixel_mapper(box, rotate, shown_w / ocr.width, shown_h / ocr.height)
+            if number in pictures:
+                _as_picture(pdf, page, font, _render(data, number, ocr), to_pdf, ocr,
+                            text_layer(ocr.lines, to_pdf))
+                continue
             _overlay(pdf, page, font, text_layer(ocr.lines, to_pdf))
     else:
         pdf = pikepdf.new()
@@ -170,6 +182,40 @@ def searchable_pdf(data: bytes, media_type: str, pages: Sequence[Any], *, title:
     out = io.BytesIO()
     pdf.save(out, fix_metadata_version=False, deterministic_id=True)
     return out.getvalue()
+
+
+def _render(data: bytes, number: int, ocr: Any) -> bytes:
+    """Page ``number`` as OCR saw it (PDFium, the same resolution), as a JPEG."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(data)
+    try:
+        image = doc[number - 1].render(scale=(ocr.dpi or _DEFAULT_DPI) / 72, rev_byteorder=True).to_pil().convert("RGB")
+    finally:
+        doc.close()
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def _as_picture(pdf: Any, page: Any, font: Any, jpeg: bytes, to_pdf: Any, ocr: Any, text: bytes) -> None:
+    """Replace the page's content (and its garbage fonts) by its picture under ``text``, in
+    the page's own geometry (box and /Rotate kept, so its links still point where they did)."""
+    import pikepdf
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg)) as im:
+        width, height = im.size
+    image = pikepdf.Stream(pdf, jpeg)
+    image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+    image.Width, image.Height, image.BitsPerComponent = width, height, 8
+    image.ColorSpace, image.Filter = pikepdf.Name.DeviceRGB, pikepdf.Name.DCTDecode
+    # The image's unit square onto the page: its corners where OCR's pixel corners are.
+    (ex, ey), (rx, ry), (tx, ty) = to_pdf(0, ocr.height), to_pdf(ocr.width, ocr.height), to_pdf(0, 0)
+    cm = " ".join(_num(v) for v in (rx - ex, ry - ey, tx - ex, ty - ey, ex, ey))
+    page.obj.Contents = pikepdf.Stream(pdf, f"q {cm} cm /ImOcr Do Q\n".encode() + text)
+    page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(ImOcr=image),
+                                            Font=pikepdf.Dictionary({_FONT: font}))
 
 
 def _overlay(pdf: Any, page: Any, font: Any, content: bytes) -> None:

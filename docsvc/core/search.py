@@ -186,6 +186,51 @@ def parse_request(request: SearchRequest) -> tuple[q.Node | None, tuple[q.Expans
     return q.expand(q.parse_query(request.query), request.synonyms)
 
 
+# --- a request from query parameters --------------------------------------------------------
+
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _one(args: Any, name: str) -> str | None:
+    """One query parameter; given twice it is refused rather than one copy silently winning."""
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise InvalidInput(f"参数 {name} 只能给出一次。", f"The parameter {name} may be given only once.", field=name)
+    return values[0] if values else None
+
+
+def request_from_params(args: Any, *, per_page: int = 20) -> SearchRequest:
+    """A search as a URL states it (``args``: anything with ``getlist(name)``, a query string's
+    parameters): ``q``, ``filter=key:value`` (repeatable: OR within a key, AND across keys),
+    ``page``, ``per_page``, ``sort`` (relevance | date), ``all_versions``. The search page, the
+    API and saved views read it here, so a saved search means what its URL means."""
+    filters: dict[str, list[str]] = {}
+    for raw in args.getlist("filter"):
+        if not raw.strip():
+            continue  # an empty box of a filter form: no filter
+        key, sep, value = raw.partition(":")
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
+                               f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
+        filters.setdefault(key.strip(), []).append(value.strip())
+    flag = (_one(args, "all_versions") or "false").strip().lower()
+    if flag not in _FLAGS:
+        raise InvalidInput("参数 all_versions 应为 true 或 false。", "all_versions must be true or false.",
+                           field="all_versions")
+    return SearchRequest(query=_one(args, "q") or "", filters=filters, all_versions=_FLAGS[flag],
+                         page=parse_int(_one(args, "page"), "page", default=1),
+                         per_page=parse_int(_one(args, "per_page"), "per_page", default=per_page),
+                         sort=_one(args, "sort") or "relevance")
+
+
+def check_whole_request(request: SearchRequest) -> None:
+    """Everything an engine would refuse about a request, without searching: paging, sort,
+    filters and the query's syntax."""
+    check_request(request)
+    resolve_filters(request)
+    parse_request(request)
+
+
 # --- the rules above the seam ---------------------------------------------------------------
 
 
@@ -465,7 +510,7 @@ def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 __all__ = [
     "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PAGE", "MAX_PER_PAGE",
     "MAX_RESULT_WINDOW", "METADATA_FIELDS", "SearchIndex", "SearchRequest", "SearchResult", "Snippet", "SortOrder",
-    "check_metadata_changes", "check_request", "find_strings", "make_snippet", "rebuilding_elsewhere",
-    "resolve_filters", "site_visible",
+    "check_metadata_changes", "check_request", "check_whole_request", "find_strings", "make_snippet",
+    "rebuilding_elsewhere", "request_from_params", "resolve_filters", "site_visible",
     "visible_site_projects",
 ]

@@ -33,14 +33,16 @@ from docsvc.core.extract import ExtractLimits
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
-from docsvc.services import background, batch, compare, export, ocr, similar, thumbnails
+from docsvc.services import background, batch, compare, dashboard, export, ocr, selection, similar, thumbnails
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.classify import ReviewItem
+from docsvc.services.dashboard import Dashboard
 from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import REPORT_TEMPLATES, BatchItem, BatchResult, Draft, Rendered, Template
 from docsvc.services.integrity import CheckReport
 from docsvc.services.search import writer_status
+from docsvc.services.views import Views
 from docsvc.services.users import (
     ApiToken, IssuedToken, Permission, Principal, Role, User, can_read,
 )
@@ -52,8 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_AUDIT_PAGE = 500
-RECENT = 10
-REVIEW_WINDOW_DAYS = 30
 # Renditions a caller may ask for by a short name (URLs say .../renditions/pdf), with the file
 # name extension each is handed out under: 合同.pdf, and 扫描件.ocr.pdf for a scan's searchable PDF.
 RENDITION_KINDS = {"pdf": "pdf", "ocr-pdf": "ocr.pdf"}
@@ -61,7 +61,9 @@ RENDITION_KINDS = {"pdf": "pdf", "ocr-pdf": "ocr.pdf"}
 # What each refused operation is called in a message (the audit log keeps the code).
 OPERATIONS: dict[str, tuple[str, str]] = {
     "add_template": ("新增模板版本", "add a template version"), "add_version": ("上传新版本", "add a version"),
+    "change_view": ("修改他人保存的视图", "change another user's saved view"),
     "compare": ("比较版本", "compare versions"), "confirm_labels": ("确认分类", "confirm labels"),
+    "dashboard": ("查看仪表板", "see the dashboard"), "delete_view": ("删除他人保存的视图", "delete another user's saved view"),
     "create_user": ("创建用户", "create users"), "download": ("下载", "download"),
     "edit_form": ("编辑元数据", "edit metadata"), "export_bundle": ("导出审计包", "export an audit bundle"),
     "generate": ("按模板生成文档", "generate documents"), "generate_form": ("填写模板表单", "fill in a template"),
@@ -70,13 +72,16 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "list_documents": ("查看文档列表", "list documents"), "list_jobs": ("查看任务队列", "list jobs"),
     "list_template_versions": ("查看模板版本", "list template versions"),
     "list_templates": ("查看模板", "list templates"), "list_users": ("查看用户", "list users"),
+    "list_views": ("查看保存的视图", "list saved views"),
     "preview_template": ("预览模板", "preview a template"), "read_audit_log": ("查看审计日志", "read the audit log"),
     "read_document": ("查看文档", "read documents"), "read_health": ("查看系统状态", "read the system health"),
     "read_history": ("查看历史", "read the history"), "read_job": ("查看任务", "read jobs"),
     "read_template": ("查看模板", "read templates"), "read_user": ("查看用户", "read users"),
+    "read_view": ("查看保存的视图", "read saved views"),
     "request_deletion": ("申请删除", "request a deletion"), "request_rendition": ("生成 PDF", "request a PDF"),
     "reset_password": ("重置密码", "reset passwords"), "review_labels": ("复核分类", "review labels"),
     "revise": ("生成修订版", "revise from a template"), "revoke_token": ("吊销令牌", "revoke tokens"),
+    "save_view": ("保存视图", "save views"),
     "search": ("搜索", "search"), "set_metadata": ("修改元数据", "change metadata"),
     "similar_documents": ("查看相似文档", "see similar documents"), "suggest_labels": ("建议分类", "suggest labels"),
     "unlock_user": ("解除锁定", "unlock accounts"), "update_user": ("修改用户", "change users"),
@@ -117,14 +122,6 @@ def check_metadata(data: Mapping[str, Any], vocab: Vocabulary, base: Mapping[str
     raise InvalidInput(first.zh, first.en, field=first.field,
                        details={**first.details, "errors": [{"field": f, "zh": e.zh, "en": e.en}
                                                            for f, e in problems.items()]})
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    recent: list[Document]
-    due_for_review: list[Document]
-    today: dt.date
-    reminded: frozenset[int] = frozenset()  # documents the daily job reminded of, still unreviewed
 
 
 @dataclass(frozen=True)
@@ -287,11 +284,14 @@ class Guard:
         return self.svc.archive.list_documents(params, site_projects=self.p.site_projects)
 
     def dashboard(self, today: dt.date) -> Dashboard:
-        recent = self.list_documents({"sort": "-updated_at", "limit": RECENT}).items
-        due = [d for d in self.svc.archive.due_for_review(today, within_days=REVIEW_WINDOW_DAYS)
-               if can_read(self.p, d)]
-        reminded = frozenset(background.open_reminders(self.svc, site_projects=self.p.site_projects))
-        return Dashboard(recent, due, today, reminded)
+        """The home page's read model (docsvc.services.dashboard), all of it what this principal may read."""
+        self.require(Permission.READ, "dashboard")
+        return dashboard.build(self, today)
+
+    @property
+    def views(self) -> Views:
+        """Saved views (docsvc.services.views): this principal's and the shared ones."""
+        return Views(self)
 
     def document(self, document_id: int) -> Document:
         return self._readable(document_id, "read_document")
@@ -556,6 +556,30 @@ class Guard:
             new = check_metadata(changes, self.svc.vocab, doc.metadata.to_dict())
             self._keeps_access(replace(doc, metadata=new), "set_metadata")
         return self.svc.archive.set_metadata(document_id, changes, actor=self.p.username, reason=reason)
+
+    def bulk_set(self, ids: Sequence[int], change: selection.BulkChange) -> selection.BulkReport:
+        """One change made to each selected document by :meth:`set_metadata` (its checks, its
+        audit entry): per document changed, unchanged or refused with the reason. The ids and the
+        values are checked first (400, nothing changed)."""
+        self._selection_size(ids)
+        check_metadata(change.fields, self.svc.vocab, _NEUTRAL)
+        for tags in (change.add_tags, change.remove_tags):
+            if tags:
+                check_metadata({"tags": list(tags)}, self.svc.vocab, _NEUTRAL)
+        return selection.apply(self, selection.selected(self, ids), change)
+
+    def selection_zip(self, ids: Sequence[int], out: IO[bytes]) -> selection.ZipSummary:
+        """The latest version of each selected document in one ZIP, each read audited as a
+        download; too many or too large is refused before anything is read."""
+        self._selection_size(ids)
+        self.require(Permission.READ, "download")
+        chosen = selection.latest_versions(self, selection.selected(self, ids),
+                                           max_bytes=self.svc.settings["BULK_ZIP_MAX_BYTES"])
+        return selection.write_zip(self, chosen, out)
+
+    def _selection_size(self, ids: Sequence[int]) -> None:
+        # Callers parse with selection.parse_ids; this holds for any other caller too.
+        selection.parse_ids(list(ids), limit=self.svc.settings["BULK_MAX_DOCUMENTS"], from_text=False)
 
     def request_deletion(self, document_id: int, *, reason: str) -> NoReturn:
         self._writable(document_id, "request_deletion")

@@ -17,6 +17,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 from docsvc.core.blobs import BlobStore, StoredBlob
 from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, OutboxLease, SqlCatalog
 from docsvc.core.audit import AuditEntry, canonical_json
+from docsvc.core.collation import sort_key
 from docsvc.core.content import PackageLimits, detect_media_type
 from docsvc.core.faults import fault_point
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
@@ -340,7 +341,11 @@ class ArchiveService:
         due = parse_date("review_due_before", "复审到期日", params.get("review_due_before"))
         return self.catalog.list_documents(filters, tag=params.get("tag"), title=params.get("title"),
                                            review_due_before=due, sort=sort, limit=limit, offset=offset,
-                                           site_projects=site_projects)
+                                           site_projects=site_projects, doc_type_order=self.doc_type_order())
+
+    def doc_type_order(self) -> list[str]:
+        """The document type codes by their Chinese names in pinyin order (a sort by type)."""
+        return [c.code for c in sorted(self.vocab.doc_types, key=lambda c: (sort_key(c.zh), c.code))]
 
     def history(self, document_id: int) -> History:
         doc = self.document(document_id)

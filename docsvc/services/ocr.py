@@ -12,6 +12,15 @@ finds their text. A server that dies mid-document leaves the job to another once
 run out; a failed attempt is retried (docsvc.services.jobs). Content that cannot be read is a
 cached status, not a failure, so it is not tried again until someone asks
 (``docsvc ocr ID``, the manager's button) or the engine's version changes.
+
+A PDF whose text layer covers some pages only ("partial_text_layer": scanned pages in a
+report, a page of unmapped glyphs) is indexed at once with the text of its text pages; OCR reads
+just the other pages, and the text then cached is every page in order (text pages as extracted,
+the others as recognised). Each page is kept as it is recognised (table ``ocr_pages``), so a
+job that dies on page 7 of 10 goes on at page 7 when it is tried again; the kept pages are
+removed with the transaction that caches the text. When the text came in and the document's
+labels are still docsvc's suggestion (not confirmed by a person), the suggestion is made again
+from the recognised text (:func:`resuggest`) and put on the review list.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from docsvc.adapters.ocr_rapid import ENGINE
 from docsvc.core.content import PDF, is_image
 from docsvc.core.extract import EXTRACTOR_VERSION, Extraction, ExtractionStatus
 from docsvc.core.model import AuditAction, Version
-from docsvc.core.ocr import OCR_PRODUCER, OcrLimits, OcrResult, cache_key, make_searchable_pdf, run_ocr
+from docsvc.core.ocr import OCR_PRODUCER, OcrLimits, OcrPage, OcrResult, cache_key, make_searchable_pdf, run_ocr
 from docsvc.errors import NotFound
 
 if TYPE_CHECKING:
@@ -35,8 +44,10 @@ if TYPE_CHECKING:
 
 OCR_JOB = "ocr"
 # What the extractor says of a file whose text only OCR can read: a scan or an image has no
-# text layer; a PDF whose fonts map no characters has garbage instead of one.
-NEEDS_OCR = frozenset({ExtractionStatus.NO_TEXT_LAYER.value, ExtractionStatus.UNREADABLE.value})
+# text layer; a PDF whose fonts map no characters has garbage instead of one; a mixed PDF has
+# a usable text layer on some pages only.
+NEEDS_OCR = frozenset({ExtractionStatus.NO_TEXT_LAYER.value, ExtractionStatus.UNREADABLE.value,
+                       ExtractionStatus.PARTIAL.value})
 
 
 def engine_version() -> str:
@@ -87,7 +98,9 @@ class OcrQueue:
                               detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
                               extractor_version=self.key)
         self._enqueue(version)
-        return Extraction(ExtractionStatus.OCR_PENDING, pages=base.pages,
+        # A mixed PDF's text pages are searchable meanwhile.
+        return Extraction(ExtractionStatus.OCR_PENDING, base.text if base.status is ExtractionStatus.PARTIAL else "",
+                          pages=base.pages,
                           detail_zh="等待 OCR：文字识别在后台进行，完成后即可检索。",
                           detail_en="OCR pending: the text is being recognised in the background and "
                                     "will be searchable when it is done.")
@@ -144,7 +157,8 @@ def request(svc: Docsvc, version: Version, *, actor: str = "docsvc", force: bool
 
 
 def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
-    """The ``ocr`` job: read the pages, cache the text, record the searchable PDF, re-index."""
+    """The ``ocr`` job: read the pages, cache the text, record the searchable PDF, re-index,
+    suggest the labels again."""
     job = ctx.job
     version = svc.catalog.get_version_by_id(int(job.payload["version_id"]))
     if version is None:
@@ -152,21 +166,39 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     queue = svc.index.ocr
     assert queue is not None
     if not job.payload.get("force") and queue.info(version.sha256) is not None:
-        return {"document_id": version.document_id, "version": version.number, "skipped": "already read"}
+        # (An attempt that died after caching the text may not have suggested the labels yet.)
+        text = svc.index.extraction(version).text
+        suggested = [v.document_id for v in svc.catalog.versions_with_sha(version.sha256)
+                     if text.strip() and resuggest(svc, v, text)]
+        return {"document_id": version.document_id, "version": version.number, "skipped": "already read",
+                "resuggested": suggested}
+    base = svc.index.base_extraction(version) if version.media_type == PDF else None
+    # A mixed PDF: only its pages without a usable text layer. Else every page.
+    wanted = list(base.ocr_pages) if base is not None and base.status is ExtractionStatus.PARTIAL else None
+    kept = _kept_pages(svc, version.sha256, queue.key, wanted)
     data = svc.blobs.read(version.sha256)  # re-hashed by the store
     limits = limits_from(svc.settings)
-    result = run_ocr(data, version.media_type, engine=ENGINE, limits=limits)
+    read: list[int] = []
+
+    def keep(page: OcrPage) -> None:
+        svc.catalog.put_ocr_page(version.sha256, queue.key, page.number, json.dumps(page.to_dict(), ensure_ascii=False))
+        read.append(page.number)
+
+    result = run_ocr(data, version.media_type, engine=ENGINE, limits=limits, pages=wanted, done=kept, on_page=keep)
+    text = _document_text(result, base, queue.key)
     doc = svc.catalog.get_document(version.document_id)
     pdf = None
     if any(p.lines for p in result.pages):
         pdf = make_searchable_pdf(data, version.media_type, result,
-                                  title=doc.metadata.title if doc else version.original_filename, limits=limits)
+                                  title=doc.metadata.title if doc else version.original_filename, limits=limits,
+                                  pictures=base.garbage_pages if base is not None else ())
     blob = svc.blobs.put(pdf) if pdf is not None else None
     producer = f"{OCR_PRODUCER} {result.engine_version} ({result.engine})"
     siblings = svc.catalog.versions_with_sha(version.sha256)
     with svc.catalog.transaction() as tx:
         ctx.fence(tx.conn)
-        tx.put_extraction(_row(version.sha256, queue.key, result))
+        tx.put_extraction(_row(version.sha256, queue.key, text, result))
+        tx.clear_ocr_pages(version.sha256, queue.key)
         for v in siblings:
             if blob is not None:
                 tx.insert_rendition(v.id, PDF, blob.sha256, blob.size, producer, replace=True)
@@ -177,19 +209,104 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
                                     "ocr_status": result.status.value, "confidence": _round(result.confidence),
                                     "pages": len(result.pages)})
             tx.enqueue_index(v.document_id, v.id, "add")
+    if svc.index.semantic is not None:  # its vectors were made from the text before OCR
+        svc.index.semantic.forget(version.sha256)
     if svc.indexer is not None:
         svc.indexer.wake()
-    return {"document_id": version.document_id, "version": version.number, "status": result.status.value,
+    suggested = [v.document_id for v in siblings
+                 if text.text.strip() and resuggest(svc, v, text.text, again=bool(job.payload.get("force")))]
+    return {"document_id": version.document_id, "version": version.number, "status": text.status.value,
             "pages": len(result.pages), "confidence": _round(result.confidence),
-            "rendition": blob.sha256 if blob is not None else None}
+            "rendition": blob.sha256 if blob is not None else None,
+            "read": sorted(read), "resumed": sorted(kept), "resuggested": suggested}
+
+
+def _kept_pages(svc: Docsvc, sha256: str, key: str, wanted: list[int] | None) -> dict[int, OcrPage]:
+    """The pages an interrupted run of this content and engine recognised already."""
+    kept = {}
+    for number, data in svc.catalog.ocr_pages(sha256, key).items():
+        if wanted is None or number in wanted:
+            try:
+                kept[number] = OcrPage.from_dict(json.loads(data))
+            except (ValueError, KeyError, TypeError):
+                continue  # unreadable: read the page again
+    return kept
+
+
+def _document_text(result: OcrResult, base: Extraction | None, key: str) -> Extraction:
+    """The version's text: OCR's, or for a mixed PDF every page in order — the text pages as
+    extracted, the others as recognised. The text pages' text stands when OCR read nothing."""
+    ocr = result.to_extraction(key)
+    if base is None or base.status is not ExtractionStatus.PARTIAL:
+        return ocr
+    parts = [(first, t) for first, _last, t in base.runs] + [(p.number, p.text) for p in result.pages]
+    text = "\n\n".join(t for _, t in sorted(parts, key=lambda part: part[0]) if t.strip())
+    if not text.strip():
+        return ocr
+    # What OCR could not read is said (page 3 timed out); that it found nothing on a page is not news.
+    said = result.status is not ExtractionStatus.EMPTY
+    return Extraction(ExtractionStatus.OK, text, base.pages, ocr.detail_zh if said else "",
+                      ocr.detail_en if said else "", base.truncated or result.truncated, extractor_version=key)
+
+
+# Ends the model_version recorded with a suggestion made from OCR text (at most 64 characters).
+FROM_OCR = " +ocr"
+
+
+def resuggest(svc: Docsvc, version: Version, text: str, *, again: bool = False) -> bool:
+    """Suggest the labels of ``version``'s document again from its recognised ``text`` when
+    they are still docsvc's suggestion (a pending one: made from the title alone, as a scan had
+    no text yet) and ``version`` is its latest. A label a person set differs from the pending
+    suggestion's and is kept; confirmed labels (no pending suggestion) are never touched; the
+    project is not changed (it decides who may see an on-site document). The new suggestion
+    replaces the old one on the review list, for a person to accept or correct. A pending
+    suggestion made from OCR text already is made again only when OCR ran ``again`` (a
+    manager's re-run): a retried job does not repeat it. Whether it did."""
+    from docsvc.services.classify import model_tag
+
+    pending = svc.catalog.suggestions(document_id=version.document_id)
+    doc = svc.catalog.get_document(version.document_id)
+    if not pending or doc is None or doc.latest_version != version.number:
+        return False
+    old = pending[-1]
+    if str(old["model_version"]).endswith(FROM_OCR) and old["version_id"] == version.id and not again:
+        return False
+    model = svc.classifier.model()
+    s = svc.classifier.suggest(text, doc.metadata.title, model=model)
+    suggestion = {**s.to_dict(), "source": "ocr"}
+    with svc.catalog.transaction() as tx:
+        current = tx.lock_document(version.document_id)
+        if current is None or current.latest_version != version.number:
+            return False
+        if old["id"] not in tx.pending_suggestions(version.document_id):
+            return False  # confirmed meanwhile
+        changes = {}
+        if current.metadata.doc_type == old["doc_type"] and s.doc_type.value != old["doc_type"]:
+            changes["doc_type"] = s.doc_type.value
+        if current.metadata.service_category.value == old["service_category"] \
+                and s.service_category.value != old["service_category"]:
+            changes["service_category"] = s.service_category.value
+        if changes:
+            new_meta = current.metadata.update(changes, svc.vocab)
+            diff = current.metadata.diff(new_meta)
+            tx.update_metadata(version.document_id, new_meta)
+            tx.append_audit("docsvc", AuditAction.METADATA_CHANGED, document_id=version.document_id, details={
+                "changes": diff, "reason": "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text"})
+            tx.enqueue_index(version.document_id, None, "metadata")
+        tx.resolve_suggestions(version.document_id, "superseded", "docsvc")
+        tx.insert_suggestion(version.document_id, version.id, suggestion,
+                             model_version=(model_tag(model)[:64 - len(FROM_OCR)] + FROM_OCR), needs_review=True)
+        tx.append_audit("docsvc", AuditAction.LABELS_SUGGESTED, document_id=version.document_id,
+                        version=version.number, details={"suggestion": suggestion, "model": model_tag(model),
+                                                          "source": "ocr"})
+    return True
 
 
 def _round(x: float | None) -> float | None:
     return round(x, 4) if x is not None else None
 
 
-def _row(sha256: str, key: str, result: OcrResult) -> dict[str, Any]:
-    ex = result.to_extraction(key)
+def _row(sha256: str, key: str, ex: Extraction, result: OcrResult) -> dict[str, Any]:
     return {"sha256": sha256, "extractor_version": key, "status": ex.status.value, "text": ex.text,
             "pages": ex.pages,
             "detail": json.dumps({"zh": ex.detail_zh, "en": ex.detail_en, "truncated": ex.truncated,
@@ -197,4 +314,4 @@ def _row(sha256: str, key: str, result: OcrResult) -> dict[str, Any]:
 
 
 __all__ = ["OCR_JOB", "OcrInfo", "OcrQueue", "engine_version", "latest_jobs", "limits_from", "may_need_ocr",
-           "request", "run_job"]
+           "request", "resuggest", "run_job"]

@@ -58,6 +58,7 @@ BULK_LEASE_S = 30.0
 # and with twice the time, before its failure is recorded for good.
 TIMEOUT_RETRIES = 2
 RETRY_AFTER_S = 300.0
+SEMANTIC_BATCH = 16  # versions the index writer embeds between two looks at the outbox
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class IndexService:
         # Scans and images: their text comes from OCR, queued in the background (set by the
         # wiring; docsvc.services.ocr.OcrQueue). None: they stay "no text layer".
         self.ocr: Any = None
+        # Questions ranked by meaning too (set by the wiring; docsvc.services.semantic). None:
+        # by their words alone.
+        self.semantic: Any = None
 
     @property
     def index(self) -> SearchIndex:
@@ -138,22 +142,28 @@ class IndexService:
     def extraction(self, version: Version) -> Extraction:
         """The version's text, from the cache or extracted now (under the extractor's limits);
         one that timed out is extracted again, with a longer limit, until its retries are used."""
+        return self._with_ocr(version, self.base_extraction(version))
+
+    def base_extraction(self, version: Version) -> Extraction:
+        """:meth:`extraction` as the extractor gave it, before OCR (its text layer only)."""
         cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
         timeouts = 0
         if cached is not None:
             detail = json.loads(cached["detail"] or "{}")
             timeouts = detail.get("timeouts", 0)
             if not _retry_due(timeouts):
-                return self._with_ocr(version, Extraction(
+                return Extraction(
                     ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
                     detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
-                    producer=detail.get("producer", "")))
+                    producer=detail.get("producer", ""), ocr_pages=tuple(detail.get("ocr_pages", ())),
+                    garbage_pages=tuple(detail.get("garbage_pages", ())),
+                    runs=tuple((int(a), int(b), str(t)) for a, b, t in detail.get("runs", ())))
         try:
             data = self.blobs.read(version.sha256)
         except (NotFound, Corrupted) as exc:
             # Not cached: once the blob is restored from backup the next sync extracts it.
             return Extraction(ExtractionStatus.FAILED, detail_zh=exc.zh, detail_en=exc.en)
-        return self._with_ocr(version, self.extract(version.sha256, data, version.media_type, timeouts=timeouts))
+        return self.extract(version.sha256, data, version.media_type, timeouts=timeouts)
 
     def _with_ocr(self, version: Version, text: Extraction) -> Extraction:
         """A scan's or an image's OCR text when it has been read, else "ocr_pending" (queued)."""
@@ -410,7 +420,8 @@ class IndexService:
     def search(self, request: SearchRequest) -> SearchResult:
         if request.synonyms is None:
             request = replace(request, synonyms=self.synonyms)
-        return self._searchable().search(request)
+        index = self._searchable()
+        return index.search(request) if self.semantic is None else self.semantic.search(request, index.search)
 
     def doc_frequencies(self, words: list[str]) -> tuple[int, dict[str, int]]:
         """How many versions are indexed, and how many of them have each word (for an idf)."""
@@ -422,7 +433,9 @@ class IndexService:
         :meth:`extraction` this never parses a file, so a page can afford to ask."""
         cached = self.catalog.get_extraction(version.sha256, EXTRACTOR_VERSION)
         if cached is not None and self.ocr is not None and self.ocr.wants(cached["status"]):
-            cached = self.catalog.get_extraction(version.sha256, self.ocr.key)
+            # Until OCR has read the rest, a partly scanned PDF has its text pages' text.
+            base = cached if cached["status"] == ExtractionStatus.PARTIAL.value else None
+            cached = self.catalog.get_extraction(version.sha256, self.ocr.key) or base
         return (cached["text"] or "") if cached is not None else ""
 
 
@@ -493,12 +506,27 @@ class BackgroundIndexer:
                     log.warning("index sync failing, retried every %g s: %s", self.interval_s, self.last_error)
                 else:
                     log.info("index sync works again")
+            more = not self.last_error and self._embed()
             self.state = "idle"
             self._publish()
-            self._wake.wait(self.interval_s)
+            if not more:
+                self._wake.wait(self.interval_s)
             self._wake.clear()
         self.state = "stopped"
         self._publish()
+
+    def _embed(self) -> bool:
+        """Embed a batch of versions for semantic ranking, once the outbox is empty: a new
+        document is searchable by its words first. True when more are waiting."""
+        semantic = self.index.semantic
+        if semantic is None or (self.last_sync is not None and self.last_sync.pending):
+            return False
+        self.state = "embedding"
+        try:
+            return semantic.embed_pending(limit=SEMANTIC_BATCH) == SEMANTIC_BATCH
+        except Exception as exc:  # derived data: tried again on the next round
+            log.warning("embedding passages for semantic ranking failed: %s: %s", type(exc).__name__, exc)
+            return False
 
     def _publish(self) -> None:
         """The status, for the health page of worker processes (``docsvc serve --workers``)."""
@@ -613,6 +641,12 @@ def _extraction_row(sha256: str, result: Extraction, timeouts: int = 0) -> dict[
         detail["timeouts"] = timeouts
     if result.producer:
         detail["producer"] = result.producer
+    # What OCR needs of a PDF whose text layer is missing or garbage on some pages.
+    if result.ocr_pages:
+        detail["ocr_pages"] = list(result.ocr_pages)
+        detail["runs"] = [list(r) for r in result.runs]
+    if result.garbage_pages:
+        detail["garbage_pages"] = list(result.garbage_pages)
     return {"sha256": sha256, "extractor_version": EXTRACTOR_VERSION, "status": result.status.value,
             "text": result.text, "pages": result.pages, "detail": json.dumps(detail, ensure_ascii=False)}
 

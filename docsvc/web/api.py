@@ -28,15 +28,16 @@ from docsvc.core.content import DOCX, PDF
 from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_date
 from docsvc.core.schema import Field
-from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
+from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet, request_from_params
 from docsvc.errors import InvalidInput
 from docsvc.services.access import RENDITION_KINDS, Generated, Guard
-from docsvc.services import background
+from docsvc.services import background, selection
 from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT, MAX_LIMIT as SIMILAR_MAX
 from docsvc.services.export import BundleScope
 from docsvc.services.reports import ReportRequest
 from docsvc.services.templates import Template
 from docsvc.services.users import AccountAction, Permission
+from docsvc.services.views import MAX_RESULTS as MAX_VIEW_RESULTS, WIDGET_ROWS
 from docsvc.web import openapi
 from docsvc.web.auth import api_principal
 
@@ -239,20 +240,8 @@ def send_preview(data: bytes, title: str) -> Response:
 # -- search and templates: input and output shapes (shared with the pages) ----------------------
 def search_request(args, *, per_page: int = 20) -> SearchRequest:
     """``q``, ``filter=key:value`` (repeatable: OR within a key, AND across keys), ``page``,
-    ``per_page``, ``sort`` (relevance | date), ``all_versions``."""
-    filters: dict[str, list[str]] = {}
-    for raw in args.getlist("filter"):
-        if not raw.strip():
-            continue  # an empty box of a filter form: no filter
-        key, sep, value = raw.partition(":")
-        if not sep or not key.strip() or not value.strip():
-            raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
-                               f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
-        filters.setdefault(key.strip(), []).append(value.strip())
-    return SearchRequest(query=_arg(args, "q") or "", filters=filters, all_versions=_arg_flag(args, "all_versions"),
-                         page=_arg_int(args, "page", default=1),
-                         per_page=_arg_int(args, "per_page", default=per_page),
-                         sort=_arg(args, "sort") or "relevance")
+    ``per_page``, ``sort`` (relevance | date), ``all_versions`` (docsvc.core.search.request_from_params)."""
+    return request_from_params(args, per_page=per_page)
 
 
 def snippet_html(s: Snippet) -> Markup:
@@ -444,6 +433,43 @@ def update_document(doc_id: int):
     body = _json_object()
     doc = guard().set_metadata(doc_id, _metadata(body.get("metadata")), reason=_string(body, "reason"))
     return jsonify(doc.to_dict())
+
+
+BULK_KEYS = ("ids", "set", "add_tags", "remove_tags", "reason")
+
+
+def _selection(body: dict[str, Any], allowed: tuple[str, ...]) -> tuple[int, ...]:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"未知字段：{', '.join(unknown)}。可用：{', '.join(allowed)}。",
+                           f"Unknown field(s): {', '.join(unknown)}. Known: {', '.join(allowed)}.", field=unknown[0])
+    if not isinstance(body.get("ids"), list):
+        raise InvalidInput("ids 必须是文档编号的数组，如 [3, 5]。", "ids must be an array of document ids, e.g. [3, 5].",
+                           field="ids")
+    return selection.parse_ids(body["ids"], limit=svc().settings["BULK_MAX_DOCUMENTS"], from_text=False)
+
+
+@bp.post("/api/v1/documents/bulk")
+def bulk_documents():
+    """One change for each listed document (docsvc.services.selection): per document changed,
+    unchanged or refused with the reason; bad ids or values refuse the whole request (400)."""
+    body = _json_object()
+    ids = _selection(body, BULK_KEYS)
+    change = selection.BulkChange.parse({k: body[k] for k in BULK_KEYS[1:] if k in body})
+    return jsonify(guard().bulk_set(ids, change).to_dict())
+
+
+@bp.post("/api/v1/documents/zip")
+def zip_documents():
+    """The latest version of each listed document in one ZIP, each read audited as a download."""
+    ids = _selection(_json_object(), ("ids",))
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    summary = guard().selection_zip(ids, out)
+    out.seek(0)
+    resp = send_file(out, mimetype="application/zip", as_attachment=True,
+                     download_name=f"documents-{len(summary.names)}.zip")
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 @bp.delete("/api/v1/documents/<int:doc_id>")
@@ -767,3 +793,69 @@ def update_user(username: str):
             _string(body, name)
     user = guard().update_user(username, **body)
     return jsonify(user.to_dict())
+
+
+# -- the dashboard and saved views ------------------------------------------------------------
+@bp.get("/api/v1/dashboard")
+def dashboard():
+    """The home page's read model as JSON: everything the caller may read, nothing else."""
+    gd = guard()
+    return jsonify(gd.dashboard(dt.datetime.now(gd.svc.reports.tz).date()).to_dict())
+
+
+@bp.get("/api/v1/views")
+def list_views():
+    return jsonify({"items": [v.to_dict() for v in guard().views.list()]})
+
+
+def _view_params(body: dict[str, Any]) -> Any:
+    """A view's parameters from JSON: a query string, or an array of [name, value] pairs."""
+    params = body.get("params")
+    if isinstance(params, str) or (isinstance(params, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in params)):
+        return params
+    raise InvalidInput("params 必须是查询字符串（如 q=合同）或 [名称, 值] 对的数组。",
+                       "params must be a query string (e.g. q=contract) or an array of [name, value] pairs.",
+                       field="params")
+
+
+@bp.post("/api/v1/views")
+def create_view():
+    body = _json_object()
+    _known_fields(body, {"name", "kind", "params", "shared", "pinned"})
+    view = guard().views.create(_string(body, "name"), _string(body, "kind"), _view_params(body),
+                                shared=_body_flag(body, "shared"), pinned=_body_flag(body, "pinned"))
+    resp = jsonify(view.to_dict())
+    resp.status_code = 201
+    resp.headers["Location"] = url_for("api.show_view", view_id=view.id)
+    return resp
+
+
+@bp.get("/api/v1/views/<int:view_id>")
+def show_view(view_id: int):
+    return jsonify(guard().views.get(view_id).to_dict())
+
+
+@bp.get("/api/v1/views/<int:view_id>/results")
+def view_results(view_id: int):
+    """The view evaluated with the caller's rights: the total and the first ``limit`` documents."""
+    limit = _arg_int(request.args, "limit", high=MAX_VIEW_RESULTS, default=WIDGET_ROWS)
+    views = guard().views
+    return jsonify(views.results(views.get(view_id), limit=limit).to_dict())
+
+
+@bp.patch("/api/v1/views/<int:view_id>")
+def update_view(view_id: int):
+    body = _json_object()
+    _known_fields(body, {"name", "params", "shared", "pinned"})
+    view = guard().views.update(view_id, name=_string(body, "name") if "name" in body else None,
+                                params=_view_params(body) if "params" in body else None,
+                                shared=_body_flag(body, "shared") if "shared" in body else None,
+                                pinned=_body_flag(body, "pinned") if "pinned" in body else None)
+    return jsonify(view.to_dict())
+
+
+@bp.delete("/api/v1/views/<int:view_id>")
+def delete_view(view_id: int):
+    guard().views.delete(view_id)
+    return "", 204

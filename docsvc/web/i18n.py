@@ -113,6 +113,7 @@ SYSTEM_REASONS: dict[str, tuple[str, str]] = {
     "初始版本 / initial version": ("初始版本", "Initial version"),
     "批量导入 / bulk import": ("批量导入", "Bulk import"),
     "更正分类建议 / corrected suggestion": ("更正分类建议", "Corrected suggestion"),
+    "批量修改 / bulk change": ("批量修改", "Bulk change"),  # docsvc.services.selection.BULK_REASON
 }
 # Why a sign-in failed (the audit details of login.failed / login.locked).
 LOGIN_REASONS: dict[str, tuple[str, str]] = {
@@ -149,7 +150,7 @@ def field_value(name: str, value: Any) -> str:
     if value in (None, "", [], ()):
         return "—"
     if isinstance(value, (list, tuple)):
-        return "、".join(str(v) for v in value)
+        return (", " if is_en() else "、").join(str(v) for v in value)
     if name == "doc_type":
         return doc_type_label(str(value))
     if name == "service_category":
@@ -163,7 +164,12 @@ def field_value(name: str, value: Any) -> str:
 
 
 def reason_text(reason: str) -> str:
-    return _labelled(SYSTEM_REASONS, reason) if reason in SYSTEM_REASONS else reason
+    if reason in SYSTEM_REASONS:
+        return _labelled(SYSTEM_REASONS, reason)
+    head, sep, rest = (reason or "").partition("：")  # a system reason with the person's own after it
+    if sep and head in SYSTEM_REASONS:
+        return f"{_labelled(SYSTEM_REASONS, head)}{'：' if not is_en() else ': '}{rest}"
+    return reason
 
 
 def percent(value: float) -> str:

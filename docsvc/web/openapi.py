@@ -19,8 +19,9 @@ from docsvc.core.model import (
 )
 from docsvc.core.query import MAX_QUERY_CHARS
 from docsvc.core.search import FILTER_FIELDS, MAX_FILTER_VALUES, MAX_PAGE, MAX_PER_PAGE
-from docsvc.services import similar
+from docsvc.services import similar, views
 from docsvc.services.access import MAX_AUDIT_PAGE
+from docsvc.services.selection import MAX_BULK_REASON, SETTABLE, BulkStatus
 from docsvc.services.archive import MAX_PAGE as MAX_LIST_PAGE, MAX_REASON
 from docsvc.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RE
 from docsvc.services.users import AccountAction, Role
@@ -108,7 +109,22 @@ METADATA_PROPS: dict[str, Any] = {
     "owner": {**LINE, "maxLength": MAX_TEXT},
 }
 
+# A selection of documents (docsvc.services.selection): ids, each once; at most DOCSVC_BULK_MAX_DOCUMENTS.
+SELECTION = {"type": "array", "minItems": 1, "items": KEY,
+             "description": "document ids; at most DOCSVC_BULK_MAX_DOCUMENTS (default 500), else 413"}
+BULK_SET = {**{k: METADATA_PROPS[k] for k in SETTABLE}, "status": _enum(DocStatus),  # "" is no value to set
+            "doc_type": {**REQUIRED_LINE, "maxLength": 64}}
+BULK_TAGS = {"anyOf": [{"type": "array", "maxItems": MAX_TAGS, "items": {**LINE, "maxLength": MAX_TEXT}},
+                       {**LINE, "description": "comma-separated (， too)"}, {"type": "null"}]}
+
 SCHEMAS: dict[str, Any] = {
+    "BulkReport": {"type": "object", "required": ["counts", "items"], "properties": {
+        "counts": {"type": "object", "properties": {s.value: {"type": "integer"} for s in BulkStatus}},
+        "items": {"type": "array", "items": {"type": "object", "required": ["document_id", "status"], "properties": {
+            "document_id": {"type": "integer"}, "title": {"type": "string"}, "status": _enum(BulkStatus),
+            "changes": {"type": "object", "description": "field → {from, to}"},
+            "error": {"anyOf": [{"type": "object", "description": "as in Error: code, message, message_en"},
+                                {"type": "null"}]}}}}}},
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message", "message_en"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string", "description": "中文"},
@@ -293,6 +309,40 @@ SCHEMAS.update({
         "renditions": {"type": "array", "items": _ref("Rendition")}}},
 })
 
+# Saved views (docsvc.services.views): a name, a kind and the page's query parameters.
+VIEW_ID = {"name": "view_id", "in": "path", "required": True, "schema": KEY}
+VIEW_NAME = {"type": "string", "maxLength": views.MAX_NAME, "pattern": f"^{_ALLOWED}*{_SOLID}{_ALLOWED}*$",
+             "description": "unique per owner / 每人唯一"}
+VIEW_PARAMS = {"description": "the page's query string (q=合同&filter=doc_type:sla for a search; doc_class=site&sort=-updated_at "
+                              "for the document list), or [name, value] pairs; checked like the page checks it "
+                              "(400 with the field at fault); paging is dropped",
+               "anyOf": [{"type": "string", "maxLength": views.MAX_PARAMS_CHARS},
+                         {"type": "array", "items": {"type": "array", "items": {"type": "string"},
+                                                     "minItems": 2, "maxItems": 2}}]}
+SCHEMAS.update({
+    "SavedView": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "owner": {"type": "string"}, "name": {"type": "string"},
+        "kind": _enum(views.ViewKind), "params": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+        "query_string": {"type": "string"}, "shared": {"type": "boolean"},
+        "pinned": {"type": "boolean", "description": "on the caller's dashboard"},
+        "editable": {"type": "boolean", "description": "the caller may rename, change, share or delete it"},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+    "ViewResult": {"type": "object", "properties": {
+        "view": _ref("SavedView"), "total": {"type": "integer"},
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "document_id": {"type": "integer"}, "title": {"type": "string"}, "version": {"type": "integer"}}}},
+        "error": {"type": ["object", "null"], "description": "why the view cannot be evaluated now"}}},
+    "Dashboard": {"type": "object", "description": "counts, review list, SLAs and plans due, recent activity, "
+                                                   "shortcuts and pinned views: only what the caller may read",
+                  "properties": {
+        "today": DATE, "total": {"type": "integer"},
+        "by_category": {"type": "array", "items": {"type": "object"}}, "by_class": {"type": "array", "items": {"type": "object"}},
+        "review": {"type": ["object", "null"]}, "due_for_review": {"type": "array", "items": {"type": "object"}},
+        "recent": {"type": "array", "items": {"type": "object"}}, "activity": {"type": "array", "items": {"type": "object"}},
+        "shortcuts": {"type": "object", "properties": {"upload": {"type": "boolean"}, "drafting": {"type": "boolean"}}},
+        "widgets": {"type": "array", "items": _ref("ViewResult")}}},
+})
+
 UPLOAD_FILE = {"type": "string", "contentMediaType": "application/octet-stream",
                "description": "docx, pdf, txt, md, csv, or a scan or photo (jpg, png, tif: its text is read by OCR in "
                               "the background); the type is decided from the content (else 415, or 422 for a damaged "
@@ -384,6 +434,32 @@ def _paths() -> dict[str, Any]:
                          "properties": {k: _nullable(METADATA_PROPS[k]) for k in
                                         ("doc_type", "service_category", "project")}}}}},
                      "responses": {"200": _json(_ref("Document"), "confirmed"), **_errors(400, 401, 403, 404, 409)}}},
+        "/api/v1/documents/bulk": {"post": {
+            "operationId": "bulkDocuments",
+            "summary": "One change for several documents (type, category, project, counterparty, status, tags), "
+                       "made and audited per document / 批量修改",
+            "description": "Each document goes through the single edit's checks: the result lists it as changed, "
+                           "unchanged or refused (with the error). An id that names no document you may see, an "
+                           "empty or too long selection, or an invalid value refuses the whole request and "
+                           "changes nothing.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ids"], "additionalProperties": False,
+                "properties": {"ids": SELECTION,
+                               "set": {"type": "object", "additionalProperties": False,
+                                       "properties": BULK_SET},
+                               "add_tags": BULK_TAGS, "remove_tags": BULK_TAGS,
+                               "reason": {**OPTIONAL_REASON, "maxLength": MAX_BULK_REASON}}}}}},
+            "responses": {"200": _json(_ref("BulkReport"), "per document"), **_errors(400, 401, 413)}}},
+        "/api/v1/documents/zip": {"post": {
+            "operationId": "zipDocuments",
+            "summary": "The latest version of each listed document in one ZIP, each read audited as a download / 打包下载",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ids"], "additionalProperties": False,
+                "properties": {"ids": SELECTION}}}}},
+            "responses": {"200": {"description": "ZIP of the files, named after the titles (UTF-8 names)",
+                                  "content": {"application/zip": {"schema": {
+                                      "type": "string", "contentMediaType": "application/zip"}}}},
+                          **_errors(400, 401, 403, 413)}}},
         "/api/v1/documents/{doc_id}": {
             "parameters": [DOC_ID],
             "get": {"operationId": "showDocument", "summary": "Metadata and versions",
@@ -640,6 +716,37 @@ def _paths() -> dict[str, Any]:
                 "document_id": {"oneOf": [KEY, {"type": "null"}]}, "since": {**DATE, "type": ["string", "null"]},
                 "until": {**DATE, "type": ["string", "null"]}}}}}},
             "responses": {"200": zip_response, **_errors(400, 401, 403, 404)}}},
+        "/api/v1/dashboard": {"get": {
+            "operationId": "dashboard", "summary": "The dashboard: counts, review list, SLAs due, activity, pinned views / 仪表板",
+            "responses": {"200": _json(_ref("Dashboard"), "the dashboard"), **_errors(401, 403, 503)}}},
+        "/api/v1/views": {
+            "get": {"operationId": "listViews", "summary": "Your saved views and the shared ones / 保存的视图",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("SavedView")}}}, "views"), **_errors(400, 401, 403)}},
+            "post": {"operationId": "createView", "summary": "Save a search or a document-list filter under a name",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["name", "kind", "params"], "additionalProperties": False,
+                         "properties": {"name": VIEW_NAME, "kind": _enum(views.ViewKind), "params": VIEW_PARAMS,
+                                        "shared": {"type": "boolean"}, "pinned": {"type": "boolean"}}}}}},
+                     "responses": {"201": _json(_ref("SavedView"), "saved"), **_errors(400, 401, 403, 409)}}},
+        "/api/v1/views/{view_id}": {
+            "parameters": [VIEW_ID],
+            "get": {"operationId": "showView", "summary": "A saved view (yours, a shared one; an administrator: any)",
+                    "responses": {"200": _json(_ref("SavedView"), "the view"), **_errors(400, 401, 404)}},
+            "patch": {"operationId": "updateView",
+                      "summary": "Rename, change, share (owner or administrator); pin to your dashboard (anyone who sees it)",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                          "type": "object", "additionalProperties": False,
+                          "properties": {"name": VIEW_NAME, "params": VIEW_PARAMS, "shared": {"type": "boolean"},
+                                         "pinned": {"type": "boolean"}}}}}},
+                      "responses": {"200": _json(_ref("SavedView"), "updated"), **_errors(400, 401, 403, 404, 409)}},
+            "delete": {"operationId": "deleteView", "summary": "Delete a saved view (owner or administrator)",
+                       "responses": {"204": {"description": "deleted"}, **_errors(400, 401, 403, 404)}}},
+        "/api/v1/views/{view_id}/results": {"get": {
+            "operationId": "viewResults", "summary": "The view evaluated with your rights: total and the first documents",
+            "parameters": [VIEW_ID, _q("limit", f"1-{views.MAX_RESULTS}, default {views.WIDGET_ROWS}",
+                                       {"type": "integer", "minimum": 1, "maximum": views.MAX_RESULTS})],
+            "responses": {"200": _json(_ref("ViewResult"), "total and results"), **_errors(400, 401, 404, 503)}}},
         "/api/v1/users": {
             "get": {"operationId": "listUsers", "summary": "Users (admin)",
                     "responses": {"200": _json({"type": "object", "properties": {
@@ -680,6 +787,8 @@ def spec(doc_types: tuple[str, ...] = tuple(c.code for c in BUILTIN_DOC_TYPES)) 
         for method, op in item.items():
             if method in ("get", "post", "put", "patch", "delete"):
                 op["responses"].setdefault("400", _json(_ref("Error"), "Invalid input / 输入无效"))
+    bulk = doc["paths"]["/api/v1/documents/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    bulk["properties"]["set"]["properties"]["doc_type"] = {"type": "string", "enum": types}
     listing = doc["paths"]["/api/v1/documents"]["get"]["parameters"]
     next(p for p in listing if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
     return doc

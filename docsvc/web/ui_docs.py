@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
 
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.audit import AuditEntry
 from docsvc.core.inputs import parse_int
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
+from docsvc.services import selection
 from docsvc.services.users import Permission
 from docsvc.web.api import send_pdf_inline, send_rendition, send_thumbnail, send_version
 from docsvc.web.auth import guard, login_required
+from docsvc.web.errors import status_for
 from docsvc.web.i18n import pick
 
 bp = Blueprint("ui_docs", __name__, template_folder="templates")
@@ -26,7 +30,12 @@ PER_PAGE = ("25", "50", "100")  # the list's page sizes (?per_page=)
 SIMILAR_SHOWN = 5  # similar documents listed on a document's page
 FILTERS = ("title", "doc_type", "service_category", "doc_class", "status", "project", "counterparty", "tag",
            "review_due_before")
-SORTS = ("updated_at", "title", "created_at", "review_due", "effective_date", "id")
+SORTS = ("updated_at", "title", "doc_type", "service_category", "project", "counterparty", "status", "created_at",
+         "review_due", "effective_date", "id")
+VIEWS = ("table", "cards")  # the list as a table or as cards with thumbnails (?view=, remembered)
+VIEW_COOKIE = "docsvc_list_view"
+VIEW_KEPT_S = 365 * 24 * 3600
+ZIP_IN_MEMORY = 32 * 1024 * 1024  # a larger ZIP is written to a temporary file while it is made
 
 
 # Reading events: a document read often would bury its changes under them, so a run of them
@@ -101,8 +110,51 @@ def documents():
     except InvalidInput as exc:
         page, error = None, exc
     thumbs = guard().thumbnails(page.items) if page else {}
-    return render_template("documents.html", page=page, args=args, error=error, sorts=SORTS, thumbs=thumbs,
-                           **_choices()), (400 if error else 200)
+    asked = request.args.get("view")
+    view = asked if asked in VIEWS else request.cookies.get(VIEW_COOKIE)
+    view = view if view in VIEWS else VIEWS[0]
+    resp = make_response(render_template("documents.html", page=page, args=args, error=error, sorts=SORTS,
+                                         thumbs=thumbs, view=view, views=VIEWS, **_choices()), (400 if error else 200))
+    if asked in VIEWS:  # remembered for this browser (each person's own)
+        resp.set_cookie(VIEW_COOKIE, asked, max_age=VIEW_KEPT_S, httponly=True, samesite="Lax",
+                        secure=request.is_secure)
+    return resp
+
+
+def _back_args() -> dict[str, str]:
+    """The list's filters, sort and page the bulk form came from (to link back to it)."""
+    back = dict(urllib.parse.parse_qsl(request.form.get("back", "")))
+    return {k: v for k, v in back.items() if k in (*FILTERS, "sort", "offset", "per_page") and v}
+
+
+@bp.post("/documents/bulk")
+def bulk():
+    """The list's bulk-action bar: the ticked documents get the chosen labels (action=set), or
+    come as one ZIP (action=zip). Each document goes through the single edit's or the single
+    download's checks and is audited on its own; the result page lists what was refused."""
+    gd = guard()
+    settings = current_app.extensions["docsvc"].settings
+    back = _back_args()
+    action = request.form.get("action", "set")
+    try:
+        if action not in ("set", "zip"):
+            raise InvalidInput("未知的批量操作。", "Unknown bulk action.", field="action")
+        ids = selection.parse_ids(request.form.getlist("ids"), limit=settings["BULK_MAX_DOCUMENTS"])
+        if action == "zip":
+            out = tempfile.SpooledTemporaryFile(max_size=ZIP_IN_MEMORY)
+            summary = gd.selection_zip(ids, out)
+            out.seek(0)
+            name = pick(InvalidInput(f"文档-{len(summary.names)}份-{_today().isoformat()}.zip",
+                                     f"documents-{len(summary.names)}-{_today().isoformat()}.zip"))
+            return send_file(out, mimetype="application/zip", as_attachment=True, download_name=name)
+        change = selection.BulkChange.parse({
+            "set": {k: v for k in selection.SETTABLE if (v := request.form.get(k, "").strip())},
+            "add_tags": request.form.get("add_tags", ""), "remove_tags": request.form.get("remove_tags", ""),
+            "reason": request.form.get("reason", "")})
+        report = gd.bulk_set(ids, change)
+    except InvalidInput as exc:
+        return render_template("bulk_result.html", report=None, error=exc, back=back), status_for(exc)
+    return render_template("bulk_result.html", report=report, error=None, back=back, results=selection.BulkStatus)
 
 
 @bp.get("/documents/<int:doc_id>")

@@ -36,6 +36,9 @@ def _seed(svc):
     # No type given: the classifier suggests one, which puts the document on the review list.
     g.add_document("运维服务月报：本月故障 2 起，均在 30 分钟内响应。".encode(), "月报.txt",
                    {k: v for k, v in SITE_DOC.items() if k != "doc_type"} | {"title": "运维服务月报"})
+    # A saved view the administrator pinned: the 视图 menu, the views page and a dashboard widget.
+    svc.guard(svc.users.principal_for_cli("root")).views.create("运维合同", "documents", "doc_type=contract",
+                                                                shared=True, pinned=True)
     return {"contract": contract}
 
 
@@ -53,6 +56,7 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "login": ("/login", "#username"),
         "dashboard": ("/", "main h1"),
         "documents": ("/documents", f"a[href='/documents/{site['contract'].id}']"),
+        "documents-cards": ("/documents?view=cards", "li.doccard input[data-select]"),
         "document": (f"/documents/{site['contract'].id}", "main h1"),
         "upload": ("/upload", "input[type=file]"),
         "search": ("/search?q=运维", ".hit mark"),
@@ -65,6 +69,7 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "admin-users": ("/admin/users", "main table"),
         "admin-health": ("/admin/health", "main h1"),
         "account": ("/account", "main form"),
+        "views": ("/views", "#views-table"),
     }
 
 

@@ -1,0 +1,124 @@
+"""Semantic ranking (docsvc.core.semantic) as the search service uses it.
+
+- :meth:`SemanticRanking.embed_pending` embeds the versions that the indexer has read and that
+  have no vectors by the running model yet, newest first, a batch at a time: the server's index
+  writer calls it whenever the outbox is empty, ``docsvc index sync`` and ``docsvc import`` until
+  none is left (with progress). The same text is embedded once.
+- :meth:`SemanticRanking.search` reorders the best matches of a question by meaning. Which
+  documents match, the totals and the facets stay the index's; a page past the first
+  :data:`~docsvc.core.semantic.CANDIDATES` results, a search sorted by date, a search with no
+  words, and candidates not embedded yet keep the words' order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Any, Callable
+
+import numpy as np
+
+from docsvc.adapters import vectors as rows
+from docsvc.adapters.catalog import SqlCatalog, write_connection
+from docsvc.core import semantic
+from docsvc.core.extract import EXTRACTOR_VERSION
+from docsvc.core.model import Version, utcnow
+from docsvc.core.search import SearchRequest, SearchResult, SortOrder, parse_request
+
+log = logging.getLogger(__name__)
+
+BATCH = 16  # versions embedded per transaction
+QUERY_CACHE = 256  # questions whose vectors are kept: people ask again, and page
+
+
+class SemanticRanking:
+    def __init__(self, catalog: SqlCatalog, embedder: semantic.Embedder,
+                 text_of: Callable[[Version], str]) -> None:
+        self.catalog = catalog
+        self.embedder = embedder
+        self.text_of = text_of
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- making vectors ---------------------------------------------------------------------
+    def pending(self) -> int:
+        with self.catalog.engine.connect() as conn:
+            return rows.count_pending(conn, self.embedder.version, EXTRACTOR_VERSION)
+
+    def embed_pending(self, *, limit: int | None = None, batch: int = BATCH,
+                      progress: Callable[[int], None] | None = None) -> int:
+        """Embed up to ``limit`` pending versions (all of them when None); how many were."""
+        done = 0
+        while limit is None or done < limit:
+            with self.catalog.engine.connect() as conn:
+                ids = rows.pending(conn, self.embedder.version, EXTRACTOR_VERSION,
+                                   batch if limit is None else min(batch, limit - done))
+            if not ids:
+                break
+            self._embed([v for v in map(self.catalog.get_version_by_id, ids) if v is not None])
+            done += len(ids)
+            if progress is not None:
+                progress(len(ids))
+        return done
+
+    def _embed(self, versions: list[Version]) -> None:
+        passages = {v.id: semantic.passages_of(self.text_of(v)) for v in versions}
+        keys = {vid: semantic.text_key(p) for vid, p in passages.items()}
+        with self.catalog.engine.connect() as conn:
+            known = rows.by_key(conn, self.embedder.version, keys.values())
+        todo = sorted({keys[vid]: vid for vid in keys if keys[vid] not in known}.values())
+        texts = [p for vid in todo for p in passages[vid]]
+        made = self.embedder.passages(texts) if texts else np.zeros((0, self.embedder.dim))
+        at = 0
+        for vid in todo:
+            n = len(passages[vid])
+            known[keys[vid]] = (n, semantic.encode(made[at:at + n]))
+            at += n
+        with write_connection(self.catalog.engine) as conn:
+            rows.put(conn, [{"version_id": vid, "text_key": keys[vid], "passages": known[keys[vid]][0],
+                             "vectors": known[keys[vid]][1]} for vid in keys], self.embedder.version, utcnow())
+
+    def forget(self, sha256: str) -> None:
+        """The content's text changed (OCR read it): its vectors are made again."""
+        with write_connection(self.catalog.engine) as conn:
+            rows.forget(conn, sha256)
+
+    # -- ranking ----------------------------------------------------------------------------
+    def search(self, request: SearchRequest, run: Callable[[SearchRequest], SearchResult]) -> SearchResult:
+        """``run(request)``, its best matches by their words reordered by meaning."""
+        end = request.page * request.per_page
+        if request.sort != SortOrder.RELEVANCE or end > semantic.CANDIDATES:
+            return run(request)
+        question = semantic.question_of(parse_request(request)[0])
+        if not question:
+            return run(request)
+        wide = run(replace(request, page=1, per_page=semantic.CANDIDATES))
+        hits = wide.hits
+        with self.catalog.engine.connect() as conn:
+            stored = rows.get(conn, [h.version_id for h in hits], self.embedder.version)
+        if len(hits) > 1 and stored:
+            query = self._question(question)
+            meaning = {i: semantic.closeness(query, semantic.decode(stored[h.version_id], self.embedder.dim))
+                       for i, h in enumerate(hits) if h.version_id in stored}
+            order = semantic.reorder(list(range(len(hits))), [h.score for h in hits], meaning)
+            hits = [hits[i] for i in order]
+        start = (request.page - 1) * request.per_page
+        return replace(wide, hits=hits[start:end], page=request.page, per_page=request.per_page)
+
+    def _question(self, text: str) -> np.ndarray:
+        with self._lock:
+            cached = self._queries.get(text)
+            if cached is not None:
+                self._queries.move_to_end(text)
+                return cached
+        vector = self.embedder.queries([text])[0]
+        with self._lock:
+            self._queries[text] = vector
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vector
+
+    def status(self) -> dict[str, Any]:
+        return {"model": self.embedder.version, "pending": self.pending()}
