@@ -104,6 +104,12 @@ SETTINGS: tuple[Setting, ...] = (
             "(docsvc/data/synonyms.txt). Check a file with docsvc synonyms check FILE before using it."),
     Setting("MAX_UPLOAD_BYTES", 50 * MiB, "单个上传文件的大小上限（字节）。",
             "Largest accepted upload, in bytes.", int),
+    Setting("BATCH_MAX_ROWS", 500, "网页和 API 批量生成时，一个表格文件最多的数据行数（每行一份文档）。",
+            "Most data rows (one document each) in one spreadsheet for batch generation on the web and through "
+            "the API.", _positive_int),
+    Setting("BATCH_MAX_BYTES", 5 * MiB, "网页和 API 批量生成时，表格文件（CSV 或 XLSX）的大小上限（字节）。",
+            "Largest spreadsheet (CSV or XLSX) for batch generation on the web and through the API, in bytes.",
+            _positive_int),
     Setting("BULK_MAX_DOCUMENTS", 500, "批量修改或打包下载一次最多可选的文档数。",
             "Most documents one bulk change or ZIP download may select.", _positive_int),
     Setting("BULK_ZIP_MAX_BYTES", 500 * MiB, "打包下载（ZIP）所选文件合计的大小上限（字节）；超过则拒绝并提示少选一些。",

@@ -171,13 +171,14 @@ def test_batch_writes_to_output_folder(svc, run, tmp_path):
         w = csv.DictWriter(fh, fieldnames=list(flat))
         w.writeheader()
         w.writerow(flat)
-        w.writerow(flat)  # the same title twice: two files, neither overwritten
+        # The same title twice (each report its own number): two files, neither overwritten.
+        w.writerow({**flat, "report_no": flat["report_no"] + "-2"})
     out = tmp_path / "batch"
     out.mkdir()
     report = json.loads(run("generate", "acceptance_report", "--batch", str(path), "-o", str(out), "--json").stdout)
     assert report["succeeded"] == 2
     names = sorted(p.name for p in out.iterdir())
-    assert len(names) == 2 and any("第2行" in n for n in names), names
+    assert len(names) == 2 and any("第3行" in n for n in names), names
     assert run("generate", "acceptance_report", "--batch", str(path), "-o", str(tmp_path / "无此目录"), code=2)
 
 

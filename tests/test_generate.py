@@ -12,7 +12,7 @@ import pytest
 
 from docsvc.app import open_docsvc
 from docsvc.core.model import AuditAction, VersionSource
-from docsvc.core.tabular import read_rows
+from docsvc.core.tabular import read_numbered, read_rows
 from docsvc.errors import InvalidInput, NotFound, TemplateError, UnsupportedType
 from tests.docxutil import docx_text
 
@@ -212,6 +212,9 @@ def test_batch_from_csv_reports_per_row(svc, tmp_path):
     assert (result.succeeded, result.failed) == (2, 1) and len(seen) == 3
     failed = [i for i in result.items if not i.ok][0]
     assert failed.row == 2 and failed.error["details"]["errors"][0]["field"] == header[0]
+    # Read with their spreadsheet numbers (header = row 1), the same rows say where they are.
+    numbered = read_numbered(path.read_bytes(), schema=svc.templates.get("change_request").schema)
+    assert [r.number for r in numbered] == [2, 3, 4]
     assert svc.catalog.counts()["documents"] == 2
 
 
@@ -304,12 +307,15 @@ def test_batch_from_the_command_line(svc, config, tmp_path):
     env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
            "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
            "DOCSVC_ACTOR": "批量起草人"}
-    result = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path), "--json"], env=env,
-                                catch_exceptions=False)
+    # By default every row is checked first: one invalid row, nothing generated (exit 2).
+    refused = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path)], env=env)
+    assert refused.exit_code == 2 and "第 3 行" in refused.output and svc.catalog.counts()["documents"] == 0
+    result = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path), "--skip-invalid", "--json"],
+                                env=env, catch_exceptions=False)
     assert result.exit_code == 1, result.output  # some rows failed, some succeeded
     report = json.loads(result.stdout)
     assert (report["succeeded"], report["failed"]) == (2, 1)
-    assert [i["row"] for i in report["items"]] == [1, 2, 3]
+    assert [i["row"] for i in report["items"]] == [2, 3, 4]  # as the spreadsheet numbers them
     assert report["items"][1]["error"]["details"]["errors"][0]["field"] == header[0]
     made = [i["document_id"] for i in report["items"] if i["document_id"]]
     assert len(set(made)) == 2 and svc.catalog.counts()["documents"] == 2
@@ -321,6 +327,9 @@ def test_batch_from_the_command_line(svc, config, tmp_path):
 def test_batch_file_errors_are_clear(tmp_path):
     with pytest.raises(InvalidInput) as err:
         read_rows(b"", "empty.csv")
+    assert "空" in err.value.zh and "empty" in err.value.en
+    with pytest.raises(InvalidInput) as err:
+        read_rows(b",,\n1,2,3\n", "no-header.csv")
     assert "表头" in err.value.zh
     with pytest.raises(InvalidInput) as err:
         read_rows(b"a b,c\n1,2\n", "bad.csv")

@@ -11,6 +11,8 @@ left out.
 
 from __future__ import annotations
 
+import io
+
 import re
 
 import lxml.html
@@ -70,7 +72,27 @@ def _world(config, lang: str) -> World:
     audit = world.login("audit", lang=lang)
     audit.get("/upload")
     world.doc_id = doc.id
+    world.batch_url = _batch(world, d)
     return world
+
+
+def _batch(world: World, d: dict) -> str:
+    """A finished batch with a generated row and a skipped one, for its results page."""
+    import csv
+
+    api = world.api("root")
+    lines = list(csv.reader(io.StringIO(api.get("/api/v1/templates/sla/batch/skeleton?format=csv").data.decode("utf-8-sig"))))
+    header, example = lines[0], lines[1]
+    title, number = header.index("协议名称"), header.index("协议编号")
+    good = [d["title"] if i == title else v for i, v in enumerate(example)]
+    bad = ["" if i == number else v for i, v in enumerate(good)]
+    out = io.StringIO()
+    csv.writer(out).writerows([header, good, bad])
+    resp = api.post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(out.getvalue().encode()), "batch.csv"),
+                                                          "skip_invalid": "true"}, content_type="multipart/form-data")
+    assert resp.status_code == 202, resp.data.decode()[:500]
+    world.svc.jobs.run_next()
+    return f"/templates/sla/batch/{resp.json['job_id']}"
 
 
 def _text(html: str, *, form_text: bool) -> str:
@@ -98,7 +120,8 @@ def _pages(world: World) -> dict[str, list[str]]:
         "alice": common + [f"/documents/{doc}/edit", f"/documents/{doc}/versions/new", "/upload",
                            "/templates/sla/generate", "/labels/review?all=1"],
         "root": ["/admin/users", "/admin/users/alice", "/admin/health", "/audit", "/audit?action=access.denied", "/reports",
-                 "/templates/sla/versions", "/templates/contract/generate"],
+                 "/templates/sla/versions", "/templates/contract/generate", "/templates/sla/batch",
+                 world.batch_url],
         "audit": common + ["/audit", "/audit?action=login.locked", "/audit?action=metadata.changed", "/upload"],
     }
 

@@ -293,6 +293,14 @@ class JobStore:
                                   .values(lease_until=now + dt.timedelta(seconds=lease_s)))
         return result.rowcount == 1
 
+    def progress(self, job: Job, result: Mapping[str, Any]) -> bool:
+        """Record how far a running job has come, as its result so far (a long batch shows
+        its rows done while it runs); False when the run no longer holds the job."""
+        with self._write() as conn:
+            done = conn.execute(jobs.update().where(_mine(job.id, job.node or "", job.attempts))
+                                .values(result=_dumps(dict(result))))
+        return done.rowcount == 1
+
     def finish(self, job: Job, result: Mapping[str, Any] | None, *, now: dt.datetime) -> bool:
         """Record a run's success; False when the run no longer held the job (nothing recorded)."""
         with self._write() as conn:

@@ -16,8 +16,9 @@ from docsvc.cli import (
     refuse_existing, write_version_files,
 )
 from docsvc.core.filenames import document_filename
-from docsvc.core.tabular import read_rows
-from docsvc.services.templates import lint_dict
+from docsvc.core.tabular import read_numbered
+from docsvc.services import batch
+from docsvc.services.templates import BatchResult, lint_dict
 
 
 @cli.group()
@@ -209,6 +210,8 @@ def _load_data(path: str) -> dict[str, Any]:
 @click.argument("slug")
 @click.option("--data", "data_path", default=None, help="表单数据 JSON 文件（- 为标准输入）/ form data JSON")
 @click.option("--batch", "batch_path", default=None, help="批量：CSV 或 XLSX，每行一份文档 / one document per row")
+@click.option("--skip-invalid", is_flag=True,
+              help="批量：有错误的行跳过，只生成无误的行（默认有错误则一份也不生成）/ batch: generate the valid rows only")
 @click.option("--pdf", is_flag=True, help="同时生成 PDF / also produce the PDF")
 @click.option("--pdfa", is_flag=True, help="PDF 采用 PDF/A-2b 长期存档格式（用于归档签署件）/ the PDF as PDF/A-2b")
 @click.option("--doc", "document_id", type=KEY, default=None, help="作为该文档的新版本 / as a new version of")
@@ -220,7 +223,8 @@ def _load_data(path: str) -> dict[str, Any]:
 @json_option
 @pass_ctx
 @handled
-def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | None, pdf: bool, pdfa: bool,
+def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | None, skip_invalid: bool, pdf: bool,
+             pdfa: bool,
              document_id: int | None, reason: str, template_version: int | None, output: str | None,
              force: bool, as_json: bool) -> None:
     """由模板和表单数据生成文档并归档 / generate a document from a template and archive it."""
@@ -229,7 +233,7 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
                                   "Give exactly one of --data (form data) or --batch (CSV/XLSX).")
     if batch_path is not None:
         _generate_batch(ctx, slug, batch_path, pdf=pdf or pdfa, pdf_a=pdfa, output=output, force=force,
-                        as_json=as_json)
+                        as_json=as_json, skip_invalid=skip_invalid)
         return
     target = Path(output) if output else None
     if target is not None and not target.is_dir() and not target.parent.is_dir():
@@ -264,16 +268,31 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
 
 
 def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: bool, output: str | None,
-                    force: bool, as_json: bool) -> None:
+                    force: bool, as_json: bool, skip_invalid: bool = False) -> None:
     target = Path(output) if output else None
     if target is not None and not target.is_dir():
         raise errors.InvalidInput(f"批量生成时 -o 应为已有目录：“{target}”不是目录。",
                                   f"With --batch, -o must be an existing folder; '{target}' is not one.",
                                   field="output")
-    rows = read_rows(read_file(path), Path(path).name)
-    with click.progressbar(length=len(rows), label="批量生成 generating", file=sys.stderr) as bar:
-        result = ctx.svc.templates.generate_batch(slug, rows, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
-                                                  progress=bar.update)
+    # The same reading as the web's batch page: headers are field labels or paths, and each row
+    # keeps its number in the spreadsheet (header = row 1), so errors name the row Excel shows.
+    template = ctx.svc.templates.get(slug)
+    rows = read_numbered(read_file(path), schema=template.schema)
+    # As on the web: every row checked first, and by default nothing generated while one is invalid.
+    invalid = ctx.svc.templates.check_batch(template, rows)
+    if invalid and not skip_invalid:
+        refused = batch.invalid_rows(template, invalid)
+        if not as_json:
+            for r in refused.details["rows"]:
+                for e in r["errors"]:
+                    echo(f"第 {r['row']} 行 row {r['row']}：{e['zh']}\n        {e['en']}", err=True)
+        raise refused
+    skipped = {i.row: i for i in invalid}  # --skip-invalid: reported with the others, never generated
+    valid = [r for r in rows if r.number not in skipped]
+    with click.progressbar(length=len(valid), label="批量生成 generating", file=sys.stderr) as bar:
+        made = ctx.svc.templates.generate_batch(template, valid, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
+                                                progress=bar.update)
+    result = BatchResult(sorted([*made.items, *skipped.values()], key=lambda i: i.row))
     ctx.sync_index()
     written: dict[int, list[str]] = {}
     write_errors: dict[int, errors.DocsvcError] = {}

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass, field, replace
-from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, NoReturn, Sequence
 
 from docsvc.adapters import reports
 from docsvc.adapters.reports import AuditFilter
@@ -25,6 +26,7 @@ from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.adapters.jobs import Job, JobState
 from docsvc.core.classify import Suggestion
 from docsvc.core.search import Hit, SearchRequest, SearchResult
+from docsvc.core.tabular import Row
 from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
@@ -32,13 +34,13 @@ from docsvc.core.extract import ExtractLimits
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
-from docsvc.services import background, compare, dashboard, export, ocr, selection, similar, thumbnails
+from docsvc.services import background, batch, compare, dashboard, export, ocr, selection, similar, thumbnails
 from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
 from docsvc.services.classify import ReviewItem
 from docsvc.services.dashboard import Dashboard
 from docsvc.services.reports import ReportRequest
-from docsvc.services.templates import REPORT_TEMPLATES, Rendered, Template
+from docsvc.services.templates import REPORT_TEMPLATES, BatchItem, BatchResult, Draft, Rendered, Template
 from docsvc.services.integrity import CheckReport
 from docsvc.services.search import writer_status
 from docsvc.services.views import Views
@@ -66,6 +68,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "create_user": ("创建用户", "create users"), "download": ("下载", "download"),
     "edit_form": ("编辑元数据", "edit metadata"), "export_bundle": ("导出审计包", "export an audit bundle"),
     "generate": ("按模板生成文档", "generate documents"), "generate_form": ("填写模板表单", "fill in a template"),
+    "generate_batch": ("批量生成文档", "generate documents in a batch"),
     "integrity_check": ("完整性检查", "run the integrity check"), "issue_token": ("签发令牌", "issue tokens"),
     "list_documents": ("查看文档列表", "list documents"), "list_jobs": ("查看任务队列", "list jobs"),
     "list_template_versions": ("查看模板版本", "list template versions"),
@@ -450,6 +453,8 @@ class Guard:
         those who may see the system's health. A job of a document the principal may not read
         answers like a job that does not exist."""
         job = self.svc.jobs.get(job_id)
+        if job.kind == batch.BATCH_JOB and job.created_by == self.p.username:
+            return job  # one's own batch
         document_id = job.payload.get("document_id") if job.kind in (background.RENDITION_PDF, ocr.OCR_JOB) else None
         if document_id is None:
             self.require(Permission.AUDIT, "read_job")
@@ -635,14 +640,70 @@ class Guard:
         doc = self._readable(document_id, "generate") if document_id is not None else None
         draft = self.svc.templates.prepare(template, data, document_id=document_id, reason=reason)
         if doc is None:
-            meta = check_metadata(draft.metadata, self.svc.vocab, {"owner": self.p.username})
-            now = dt.datetime.now(dt.timezone.utc)
-            self._keeps_access(Document(0, meta, now, self.p.username, now, 0), "generate")
+            self._may_file(draft, "generate")
         else:
             self._keeps_access(replace(doc, metadata=check_metadata(draft.metadata, self.svc.vocab,
                                                                     doc.metadata.to_dict())), "generate")
         result = self.svc.templates.generate_draft(draft, actor=self.p.username, pdf=pdf, pdf_a=pdf_a)
         return Generated(result, self.svc.catalog.renditions(result.version.id))
+
+    def _may_file(self, draft: Draft, operation: str, *, record: bool = True) -> None:
+        """A new document from ``draft`` must stay readable by its drafter (an on-site document
+        only in their own projects). ``record`` False: a check ahead of time (a batch's rows
+        before its job is queued) refuses without an audit entry; the generation itself records."""
+        meta = check_metadata(draft.metadata, self.svc.vocab, {"owner": self.p.username})
+        now = dt.datetime.now(dt.timezone.utc)
+        doc = Document(0, meta, now, self.p.username, now, 0)
+        if record:
+            self._keeps_access(doc, operation)
+        elif not can_read(self.p, doc):
+            project = meta.project or "（无 / none）"
+            raise Forbidden(f"您不是项目“{project}”的成员，不能在该项目中存放现场文档（9.2）。",
+                            f"You are not a member of project '{project}', so you cannot file on-site (9.2) "
+                            "documents there.", field="project")
+
+    # -- batch generation (docsvc.services.batch) ----------------------------------------------
+    def batch_template(self, slug: str) -> Template:
+        """A template one may generate a batch from (drafters, managers, administrators)."""
+        self.require(Permission.GENERATE, "generate_batch")
+        template = self.svc.templates.get(slug)
+        if template.slug in REPORT_TEMPLATES:
+            raise InvalidInput(f"模板“{slug}”是管理报告模板，不能批量填写。",
+                               f"'{slug}' is a management report template; it cannot be filled in a batch.",
+                               field="template")
+        return template
+
+    def batch_skeleton(self, slug: str, fmt: str) -> batch.Skeleton:
+        return batch.skeleton(self.batch_template(slug), fmt)
+
+    def start_batch(self, slug: str, data: bytes, filename: str, *, pdf: bool = False,
+                    skip_invalid: bool = False) -> tuple[Job, bool]:
+        """Check every row of an uploaded sheet (InvalidInput listing each invalid row, nothing
+        queued), then queue the job that generates them."""
+        template = self.batch_template(slug)
+        return batch.start(self.svc, self, template, data, filename, pdf=pdf, skip_invalid=skip_invalid,
+                           check=lambda d: self._may_file(d, "generate_batch", record=False))
+
+    def generate_batch(self, template: Template, rows: Sequence[Row], *, pdf: bool = False,
+                       on_item: Callable[[BatchItem], None] | None = None,
+                       stop: threading.Event | None = None) -> BatchResult:
+        """The batch job's generation, as its drafter: each row as :meth:`generate` would do it."""
+        self.require(Permission.GENERATE, "generate_batch")
+        return self.svc.templates.generate_batch(template, rows, actor=self.p.username, pdf=pdf, on_item=on_item,
+                                                 stop=stop, check=lambda d: self._may_file(d, "generate_batch"))
+
+    def batch(self, job_id: int) -> batch.Batch:
+        """A batch's progress and results: for the drafter who started it (and those who may
+        see the system's jobs); anyone else is answered as if it did not exist."""
+        job = self.svc.jobs.store.get(job_id)
+        if job is None or job.kind != batch.BATCH_JOB or (job.created_by != self.p.username
+                                                          and not self.p.can(Permission.AUDIT)):
+            raise NotFound(f"批量生成任务 {job_id} 不存在。", f"Batch {job_id} does not exist.", field="job_id")
+        return batch.view(job)
+
+    def batch_zip(self, job_id: int, out: IO[bytes]) -> int:
+        """The batch's generated files in one ZIP (each read verified and audited)."""
+        return batch.write_zip(self, self.batch(job_id), out)
 
     def report(self, request: ReportRequest, *, pdf: bool = False, pdf_a: bool = False) -> Generated:
         """A management report over the whole archive (every project, the audit log), archived as

@@ -14,6 +14,8 @@
   signed checkpoint of the audit chain's head, kept outside the catalog (docsvc.services.anchoring).
 - ``thumbnails.sweep`` (after each archive commit on a server, and every 5 minutes) and
   ``thumbnail`` (one per content hash): first-page thumbnails (docsvc.services.thumbnails).
+- ``template.batch``: one document per row of an uploaded spreadsheet (docsvc.services.batch),
+  its progress recorded as it goes; run once.
 - ``jobs.prune`` (daily): finished jobs, and nodes not seen, older than JOB_RETENTION_DAYS, so the
   queue table holds what is current, not every job ever run; and sign-in sessions ended or unused
   for a day.
@@ -37,7 +39,7 @@ from docsvc.adapters.jobs import Job, JobStore
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import AuditAction, Version, iso
 from docsvc.errors import InvalidContent, InvalidInput, NotFound, Unavailable
-from docsvc.services import thumbnails
+from docsvc.services import batch, thumbnails
 from docsvc.services.anchoring import CHECKPOINT_JOB
 from docsvc.services import ocr
 from docsvc.services.jobs import JobContext, JobService
@@ -62,6 +64,8 @@ def job_service(svc: Docsvc) -> JobService:
                       tz=ZoneInfo(svc.settings["TIMEZONE"]))
     jobs.register(RENDITION_PDF, lambda ctx: make_pdf(svc, ctx))
     jobs.register(ocr.OCR_JOB, lambda ctx: ocr.run_job(svc, ctx))
+    # Run once: its rows are archived one by one, and a repeat would archive the first ones twice.
+    jobs.register(batch.BATCH_JOB, lambda ctx: batch.run_job(svc, ctx), max_attempts=1)
     jobs.register(REVIEW_REMINDERS, lambda ctx: remind_reviews(svc, ctx))
     jobs.register(ORPHANS_SWEEP, lambda ctx: {"removed": len(svc.gc())})
     jobs.register(JOBS_PRUNE, lambda ctx: {

@@ -67,6 +67,13 @@ class JobContext:
     node: str
     lost: threading.Event  # set when the lease could not be renewed: another server has the job
 
+    def progress(self, store: JobStore, result: Mapping[str, Any]) -> None:
+        """Show how far the job has come (its result so far, read by the pages that poll it);
+        raises LeaseLost when another server has taken the job over."""
+        if self.lost.is_set() or not store.progress(self.job, result):
+            raise LeaseLost(f"任务 {self.job.id} 已由其他节点接手，本节点停止执行。",
+                            f"Job {self.job.id} was taken over by another node; this node stops running it.")
+
     def fence(self, conn: sa.Connection) -> None:
         """Call first inside the transaction that records the job's work (raises LeaseLost)."""
         fence(conn, self.job.id, self.node, self.job.attempts)

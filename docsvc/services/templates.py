@@ -28,7 +28,8 @@ from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
 from docsvc.core.model import AuditAction, Metadata, VersionSource, Vocabulary
 from docsvc.core.schema import DefaultUsed, Finding, TemplateSchema, load_schema
 from docsvc.core.schema_draft import draft_schema
-from docsvc.errors import DocsvcError, InvalidInput, NotFound, TemplateError
+from docsvc.core.tabular import Row
+from docsvc.errors import DocsvcError, InvalidInput, NotFound, TemplateError, Unavailable
 from docsvc.services.archive import (
     AddResult, ArchiveService, RenditionInput, change_reason_problem,
 )
@@ -99,14 +100,19 @@ class Rendered:
 
 @dataclass(frozen=True)
 class BatchItem:
-    row: int  # 1-based data row, as a spreadsheet user counts (header excluded)
+    row: int  # the row's number in the spreadsheet (header = row 1); 1, 2 … for rows given as plain dicts
     document_id: int | None = None
     version: int | None = None
     error: dict[str, Any] | None = None
+    title: str = ""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "document_id": self.document_id, "version": self.version, "title": self.title,
+                "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -405,32 +411,87 @@ class TemplateService:
                 f"Document {document_id} was generated from template '{made_by}'; it cannot be "
                 f"revised with template '{slug}'.", field="template")
 
-    def generate_batch(self, slug: str, rows: Iterable[Mapping[str, Any]], *, actor: str, pdf: bool = False,
-                       pdf_a: bool = False, progress: Callable[[int], None] | None = None) -> BatchResult:
+    def check_batch(self, template: Template | str, rows: Iterable[Row | Mapping[str, Any]], *,
+                    check: Callable[[Draft], None] | None = None) -> builtins.list[BatchItem]:
+        """Every row prepared as :meth:`generate_batch` will, nothing rendered or archived: one
+        item per row that cannot be generated, with all of its problems (``check`` adds the
+        caller's own, e.g. the drafter's access). Two rows with the same number where the
+        archive wants it unique (``unique_in_archive``) are caught here too, before either exists."""
+        template = self.get(template) if isinstance(template, str) else template
+        unique = [c.params["field"] for c in template.schema.checks if c.rule == "unique_in_archive"]
+        seen: dict[tuple[str, str], int] = {}
+        failed = []
+        for number, row in _numbered(rows):
+            try:
+                draft = self.prepare(template, row)
+                if check:
+                    check(draft)
+            except DocsvcError as exc:
+                failed.append(BatchItem(number, error=exc.to_dict()))
+                continue
+            for path in unique:
+                value = str(draft.context.get(path) or "")
+                if not value:
+                    continue
+                if (path, value) in seen:
+                    f = template.schema.field(path)
+                    failed.append(BatchItem(number, error=InvalidInput(
+                        f"“{f.label_zh}”为 {value}，与第 {seen[path, value]} 行相同；每份文档的编号必须唯一。",
+                        f"{f.label_en} {value} is the same as in row {seen[path, value]}; each document needs "
+                        "its own number.", field=path,
+                        details={"errors": [{"field": path, "zh": f"“{f.label_zh}”{value} 与第 {seen[path, value]} 行重复。",
+                                             "en": f"{f.label_en} {value} repeats row {seen[path, value]}."}]}).to_dict()))
+                else:
+                    seen[path, value] = number
+        return failed
+
+    def generate_batch(self, template: Template | str, rows: Iterable[Row | Mapping[str, Any]], *, actor: str,
+                       pdf: bool = False, pdf_a: bool = False, progress: Callable[[int], None] | None = None,
+                       check: Callable[[Draft], None] | None = None,
+                       on_item: Callable[[BatchItem], None] | None = None,
+                       stop: threading.Event | None = None) -> BatchResult:
         """One document per row. A failed row is reported and leaves nothing behind; the
         others go on (each generation is all-or-nothing on its own).
 
         Rows render concurrently, one per render worker: rendering runs in the workers'
         processes, so with two cores a batch goes nearly twice as fast as one row at a time.
-        Items come back in row order; ``progress`` is called from this thread.
+        Items come back in row order; ``progress`` and ``on_item`` are called from this thread.
+        ``check`` runs on each prepared row before it is generated (the caller's own rules);
+        once ``stop`` is set, rows not yet started are not generated (reported as stopped).
         """
-        template = self.get(slug)  # an unknown template fails the whole batch at once
+        template = self.get(template) if isinstance(template, str) else template  # unknown: the whole batch fails
 
         def one(numbered: tuple[int, Mapping[str, Any]]) -> BatchItem:
             i, row = numbered
+            if stop is not None and stop.is_set():
+                return BatchItem(i, error=_STOPPED.to_dict())
             try:
-                result = self.generate_draft(self.prepare(template, row), actor=actor, pdf=pdf, pdf_a=pdf_a)
-                return BatchItem(i, result.document.id, result.version.number)
+                draft = self.prepare(template, row)
+                if check:
+                    check(draft)
+                result = self.generate_draft(draft, actor=actor, pdf=pdf, pdf_a=pdf_a)
+                return BatchItem(i, result.document.id, result.version.number, title=draft.title)
             except DocsvcError as exc:
                 return BatchItem(i, error=exc.to_dict())
 
         items = []
         with ThreadPoolExecutor(templating.default_pool().size, thread_name_prefix="docsvc-batch") as workers:
-            for item in workers.map(one, enumerate(rows, start=1)):
+            for item in workers.map(one, _numbered(rows)):
                 items.append(item)
+                if on_item:
+                    on_item(item)
                 if progress:
                     progress(1)
         return BatchResult(items)
+
+
+_STOPPED = Unavailable("批量生成已中止：本行未生成。", "The batch was stopped; this row was not generated.")
+
+
+def _numbered(rows: Iterable[Row | Mapping[str, Any]]) -> Iterable[tuple[int, Mapping[str, Any]]]:
+    """(spreadsheet row number, form data): a Row keeps its own, plain dicts count from 1."""
+    for i, row in enumerate(rows, start=1):
+        yield (row.number, row.data) if isinstance(row, Row) else (i, row)
 
 
 def _problem(exc: InvalidInput) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import math
 import json
 import tempfile
@@ -637,6 +638,47 @@ def generate(slug: str):
     resp.status_code = 201 if generated.result.created else 200
     resp.headers["Location"] = url_for("api.show_document", doc_id=generated.result.document.id)
     return resp
+
+
+@bp.get("/api/v1/templates/<slug>/batch/skeleton")
+def batch_skeleton(slug: str):
+    """The spreadsheet to fill in for a batch: ``format`` xlsx (default) or csv (UTF-8 with BOM)."""
+    sk = guard().batch_skeleton(slug, _arg(request.args, "format") or "xlsx")
+    return send_attachment(sk.data, sk.media_type, sk.filename, hashlib.sha256(sk.data).hexdigest(),
+                           f"{slug}-batch.{sk.filename.rsplit('.', 1)[-1]}")
+
+
+@bp.post("/api/v1/templates/<slug>/batch")
+def start_batch(slug: str):
+    """multipart: ``file`` (CSV or XLSX), optional ``pdf`` and ``skip_invalid`` flags. Every row
+    is checked first (400 with ``details.rows``); then 202 with the job generating them."""
+    data, filename = _upload()
+    job, created = guard().start_batch(slug, data, filename, pdf=_arg_flag(request.form, "pdf"),
+                                       skip_invalid=_arg_flag(request.form, "skip_invalid"))
+    status_url = url_for("api.show_batch", slug=slug, job_id=job.id)
+    resp = jsonify({**batch_json(guard().batch(job.id), slug), "created": created})
+    resp.status_code = 202
+    resp.headers["Location"] = status_url
+    return resp
+
+
+@bp.get("/api/v1/templates/<slug>/batch/<int:job_id>")
+def show_batch(slug: str, job_id: int):
+    return jsonify(batch_json(guard().batch(job_id), slug))
+
+
+@bp.get("/api/v1/templates/<slug>/batch/<int:job_id>/files.zip")
+def batch_zip(slug: str, job_id: int):
+    buf = io.BytesIO()
+    guard().batch_zip(job_id, buf)
+    data = buf.getvalue()
+    return send_attachment(data, "application/zip", f"批量生成-{job_id}.zip", hashlib.sha256(data).hexdigest(),
+                           f"batch-{job_id}.zip")
+
+
+def batch_json(b, slug: str) -> dict[str, Any]:
+    return {**b.to_dict(), "status_url": url_for("api.show_batch", slug=slug, job_id=b.job.id),
+            "files_url": url_for("api.batch_zip", slug=slug, job_id=b.job.id)}
 
 
 @bp.post("/api/v1/reports/<kind>")

@@ -132,6 +132,7 @@ STATE_LABELS: dict[str, tuple[str, str]] = {
     "warm": ("常驻", "warm"), "silent": ("失联", "silent"),
     "rendition.pdf": ("生成 PDF", "make a PDF"), "review.reminders": ("复审提醒", "review reminders"),
     "orphans.sweep": ("清理孤立文件", "orphan sweep"), "jobs.prune": ("清理旧任务", "prune old jobs"),
+    "template.batch": ("批量生成", "batch generation"),
 }
 
 

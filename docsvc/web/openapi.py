@@ -280,6 +280,17 @@ SCHEMAS.update({
         "min_items": {"type": "integer"}, "max_items": {"type": "integer"},
         "sums": {"type": "array", "items": {"type": "object"}},
         "fields": {"type": "array", "items": {"$ref": "#/components/schemas/TemplateField"}}}},
+    "Batch": {"type": "object", "required": ["job_id", "state", "total", "done", "items"], "properties": {
+        "job_id": KEY, "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+        "template": {"type": "string"}, "filename": {"type": "string"},
+        "total": {"type": "integer"}, "done": {"type": "integer"}, "percent": {"type": "integer"},
+        "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
+        "items": {"type": "array", "description": "one per row done, in row order", "items": {"type": "object", "properties": {
+            "row": {"type": "integer", "description": "the row's number in the spreadsheet (header = 1)"},
+            "document_id": {"type": ["integer", "null"]}, "version": {"type": ["integer", "null"]},
+            "title": {"type": "string"}, "error": {"type": ["object", "null"]}}}},
+        "skipped": {"type": "array", "items": {"type": "object"}}, "error": {"type": ["object", "null"]},
+        "created": {"type": "boolean"}, "status_url": {"type": "string"}, "files_url": {"type": "string"}}},
     "Template": {"type": "object", "properties": {
         "slug": {"type": "string"}, "version": {"type": "integer"}, "sha256": {"type": "string"},
         "schema_sha256": {"type": "string"}, "name_zh": {"type": "string"}, "name_en": {"type": "string"},
@@ -637,6 +648,46 @@ def _paths() -> dict[str, Any]:
                                    "200": _json(_ref("Generated"), "identical to the latest version: nothing added"),
                                    "400": _json(_ref("Error"), "Invalid form data: details.errors lists every field"),
                                    **_errors(401, 403, 404, 413, 422, 503)}}},
+        "/api/v1/templates/{slug}/batch/skeleton": {
+            "parameters": [SLUG],
+            "get": {"operationId": "batchSkeleton",
+                    "summary": "The spreadsheet to fill in for a batch: the fields' Chinese labels as headers, one "
+                               "example row (drafter, manager, admin)",
+                    "parameters": [_q("format", "xlsx (default) or csv (UTF-8 with a byte-order mark, for Excel)",
+                                      {"type": "string", "enum": ["xlsx", "csv"]})],
+                    "responses": {"200": {"description": "The spreadsheet, as an attachment", "content": {
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string"}},
+                        "text/csv": {"schema": {"type": "string"}}}},
+                                  **_errors(400, 401, 403, 404)}}},
+        "/api/v1/templates/{slug}/batch": {
+            "parameters": [SLUG],
+            "post": {"operationId": "startBatch",
+                     "summary": "Check every row of a CSV or XLSX file, then generate one document per row in a "
+                                "background job (drafter, manager, admin). Rows are numbered as in the spreadsheet "
+                                "(header = row 1); with an invalid row nothing is generated unless skip_invalid",
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                         "type": "object", "required": ["file"], "properties": {
+                             "file": {"type": "string", "format": "binary", "description": "the CSV or XLSX file"},
+                             "pdf": {"type": "string", "enum": ["true", "false"], "default": "false"},
+                             "skip_invalid": {"type": "string", "enum": ["true", "false"], "default": "false",
+                                              "description": "generate the valid rows and list the others"}}}}}},
+                     "responses": {"202": _json(_ref("Batch"), "queued (or the same file's job still running); "
+                                                               "poll status_url"),
+                                   "400": _json(_ref("Error"), "A malformed file, or invalid rows: details.rows lists "
+                                                               "each row's problems ([{row, errors: [{field, label_zh, "
+                                                               "label_en, zh, en}]}])"),
+                                   **_errors(401, 403, 404, 413, 503)}}},
+        "/api/v1/templates/{slug}/batch/{job_id}": {
+            "parameters": [SLUG, {"name": "job_id", "in": "path", "required": True, "schema": KEY}],
+            "get": {"operationId": "showBatch", "summary": "A batch's progress and each row's result (its drafter; "
+                                                          "managers, auditors and admins)",
+                    "responses": {"200": _json(_ref("Batch"), "the batch"), **_errors(401, 404)}}},
+        "/api/v1/templates/{slug}/batch/{job_id}/files.zip": {
+            "parameters": [SLUG, {"name": "job_id", "in": "path", "required": True, "schema": KEY}],
+            "get": {"operationId": "batchFiles", "summary": "The batch's generated files (DOCX, and PDF when made) in "
+                                                           "one ZIP; each read is audited as a download",
+                    "responses": {"200": {"description": "ZIP", "content": {"application/zip": {"schema": {"type": "string"}}}},
+                                  **_errors(401, 404, 500)}}},
         "/api/v1/reports/{kind}": {
             "parameters": [{"name": "kind", "in": "path", "required": True,
                             "schema": {"type": "string", "enum": ["inventory", "audit", "reviews"]}}],

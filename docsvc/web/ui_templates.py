@@ -1,6 +1,9 @@
 """Drafting in the browser: the template gallery, the generate form built from a template's field
 schema (preview, generate, revise) and, for template managers, versions and uploads.
 
+The batch page (``/templates/<slug>/batch``) takes a spreadsheet of rows, checks them all and
+queues one background job (docsvc.services.batch); its own page shows the progress and results.
+
 The form's inputs are named by field path (see :mod:`docsvc.web.schema_form`), so every
 validation error the schema reports (``payment_schedule[2].amount``) is shown beside its input.
 Each POST does one thing through the Guard: preview (nothing archived), download the preview's
@@ -12,12 +15,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import hashlib
+import io
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from docsvc.errors import Forbidden, InvalidInput, TemplateError, Unavailable
 from docsvc.services.access import Guard, Preview, Revision
 from docsvc.services.templates import Template
-from docsvc.web.api import json_upload, send_preview
+from docsvc.web.api import json_upload, send_attachment, send_preview
 from docsvc.web.auth import guard, login_required
 from docsvc.web.errors import status_for
 from docsvc.web.i18n import is_en, pick
@@ -102,6 +108,60 @@ def _page(template: Template, data: Mapping[str, Any], *, revision: Revision | N
                            preview=preview, reason=reason, reason_error=reason_error, notice=notice, example=example,
                            placeholder=ROW_PLACEHOLDER, pdf=request.form.get("pdf") == "1",
                            pdfa=request.form.get("pdfa") == "1"), status
+
+
+# -- batch generation (docsvc.services.batch) ----------------------------------------------------
+@bp.route("/templates/<slug>/batch", methods=["GET", "POST"])
+def batch(slug: str):
+    """The batch page: the spreadsheet to download, the upload, and on a POST every row checked
+    (400 with each invalid row, nothing queued) before the job is queued (303 to its page)."""
+    gd = guard()
+    template = gd.batch_template(slug)
+    if request.method == "GET":
+        return _batch_page(template)
+    upload = request.files.get("file")
+    pdf, skip = request.form.get("pdf") == "1", request.form.get("skip_invalid") == "1"
+    try:
+        if upload is None or not upload.filename:
+            raise InvalidInput("请选择填好的表格文件（.xlsx 或 .csv）。", "Choose the filled-in spreadsheet (.xlsx or .csv).",
+                               field="file")
+        job, _created = gd.start_batch(slug, upload.read(), upload.filename, pdf=pdf, skip_invalid=skip)
+    except InvalidInput as exc:
+        return _batch_page(template, error=exc, pdf=pdf, skip=skip, status=status_for(exc))
+    return redirect(url_for("ui_templates.batch_job", slug=slug, job_id=job.id), code=303)
+
+
+def _batch_page(template: Template, *, error: InvalidInput | None = None, pdf: bool = False, skip: bool = False,
+                status: int = 200):
+    rows = (error.details or {}).get("rows") if error is not None else None
+    return render_template("batch.html", t=template, error=error, rows=rows or [], pdf=pdf, skip=skip,
+                           max_rows=current_app.extensions["docsvc"].settings["BATCH_MAX_ROWS"],
+                           max_mb=round(current_app.extensions["docsvc"].settings["BATCH_MAX_BYTES"] / 1024 / 1024, 1)), status
+
+
+@bp.get("/templates/<slug>/batch/skeleton.<fmt>")
+def batch_skeleton(slug: str, fmt: str):
+    sk = guard().batch_skeleton(slug, fmt)
+    return send_attachment(sk.data, sk.media_type, sk.filename, hashlib.sha256(sk.data).hexdigest(),
+                           f"{slug}-batch.{fmt}")
+
+
+@bp.get("/templates/<slug>/batch/<int:job_id>")
+def batch_job(slug: str, job_id: int):
+    """A batch's progress (the page reloads itself while it runs) and each row's result."""
+    b = guard().batch(job_id)
+    if b.template_slug != slug:
+        return redirect(url_for("ui_templates.batch_job", slug=b.template_slug, job_id=job_id))
+    return render_template("batch_job.html", t=guard().template(slug), b=b)
+
+
+@bp.get("/templates/<slug>/batch/<int:job_id>/files.zip")
+def batch_zip(slug: str, job_id: int):
+    buf = io.BytesIO()
+    guard().batch_zip(job_id, buf)
+    data = buf.getvalue()
+    return send_attachment(data, "application/zip", f"批量生成-{job_id}.zip", hashlib.sha256(data).hexdigest(),
+                           f"batch-{job_id}.zip")
 
 
 @bp.route("/templates/<slug>/versions", methods=["GET", "POST"])

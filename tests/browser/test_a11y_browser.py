@@ -63,6 +63,7 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "templates": ("/templates", "li.tcard"),
         "drafting-form": ("/templates/sla/generate?example=1", "#f-party_a-name"),
         "drafting-form-errors": ("/templates/sla/generate?example=1", "#err-party_a-name:not(:empty)"),
+        "batch": ("/templates/sla/batch", "#batch-file"),
         "review": ("/labels/review?all=1", ".review-item"),
         "audit": ("/audit", "main table"),
         "admin-users": ("/admin/users", "main table"),
