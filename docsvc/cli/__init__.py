@@ -186,7 +186,9 @@ class Context:
 
     def embed_pending(self, *, quiet: bool = False) -> int:
         """Make the vectors semantic ranking needs for what was just indexed (a CLI has no
-        server to do it in the background), with progress on stderr; how many versions."""
+        server to do it in the background), with progress on stderr; how many versions. Each
+        batch is kept as it is made: stopped (Ctrl-C), the rest is made by the next run or a
+        server's index writer."""
         semantic = self.svc.index.semantic
         if semantic is None:
             return 0

@@ -37,10 +37,14 @@ def label_line(name: str, label: dict[str, Any]) -> str:
 @click.option("--project", help="项目 / project")
 @click.option("--counterparty", help="相对方 / counterparty")
 @click.option("--tag", "tags", multiple=True, help="标签，可重复 / tag (repeatable)")
+@click.option("--no-embed", is_flag=True,
+              help="不在导入后生成语义向量，留给服务器后台或 docsvc index sync（按词即可检索）/ leave the "
+                   "vectors for semantic ranking to the server's background indexer or docsvc index sync "
+                   "(searchable by words at once)")
 @json_option
 @pass_ctx
 @handled
-def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> None:
+def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defaults: Any) -> None:
     """批量导入文件夹中的文档（docx、dotx、pdf、txt、md、csv；docm、dotm、doc 列为失败并说明原因）/ bulk-import a folder."""
     defaults = {k: v for k, v in defaults.items() if v not in (None, (), "")}
     paths = find_files(Path(folder))
@@ -52,7 +56,8 @@ def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> Non
 
         report = ctx.svc.importer.import_files(paths, defaults, actor=ctx.actor, progress=bar.update,
                                                finishing=finishing)
-    ctx.embed_pending(quiet=as_json)
+    if not no_embed:
+        ctx.embed_pending(quiet=as_json)
     if as_json:
         emit_json({"added": report.count(ImportStatus.ADDED), "duplicates": report.count(ImportStatus.DUPLICATE),
                    "failed": report.count(ImportStatus.FAILED), "items": [i.to_dict() for i in report.items]})

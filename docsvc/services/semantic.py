@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 16  # versions embedded per transaction
 QUERY_CACHE = 256  # questions whose vectors are kept: people ask again, and page
+_READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docsvc-question")
 
 
 class SemanticRanking:
@@ -94,12 +96,15 @@ class SemanticRanking:
         question = semantic.question_of(parse_request(request)[0])
         if not question:
             return run(request)
+        # The model reads the question while the index finds the candidates (the engine leaves
+        # Python's lock while it computes): the search costs the longer of the two, not both.
+        reading = _READERS.submit(self._question, question)
         wide = run(replace(request, page=1, per_page=semantic.CANDIDATES))
         hits = wide.hits
         with self.catalog.engine.connect() as conn:
             stored = rows.get(conn, [h.version_id for h in hits], self.embedder.version)
         if len(hits) > 1 and stored:
-            query = self._question(question)
+            query = reading.result()
             meaning = {i: semantic.closeness(query, semantic.decode(stored[h.version_id], self.embedder.dim))
                        for i, h in enumerate(hits) if h.version_id in stored}
             order = semantic.reorder(list(range(len(hits))), [h.score for h in hits], meaning)
