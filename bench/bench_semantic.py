@@ -77,12 +77,12 @@ def bench_search(svc, queries: list[str]) -> None:
     for name, engine in (("words", None), ("words+meaning", semantic_ranking)):
         svc.index.semantic = engine
         times = []
-        for rounds in range(2):  # the second round: questions read before are cached
+        for _ in range(2):  # the second round: questions read before are cached
             for q in queries:
                 t = time.perf_counter()
                 svc.index.search(SearchRequest(q))
                 times.append((time.perf_counter() - t) * 1000)
-            first = times[:len(queries)]
+        first = times[:len(queries)]
         print(f"SEARCH {name:13} p50 {pct(first, 50):.1f} ms, p95 {pct(first, 95):.1f} ms over {len(queries)} questions "
               f"(asked again: p50 {pct(times[len(queries):], 50):.1f} ms, p95 {pct(times[len(queries):], 95):.1f} ms); "
               f"{load_note()}", flush=True)
