@@ -92,7 +92,8 @@ def test_meaning_lifts_the_answer_above_a_page_that_shares_more_words(svc, sem):
     archive_all(sem)
     words_only = svc.index.search(SearchRequest(QUESTION))  # the same catalog and index, semantic off
     assert titles(words_only)[:2] == [DISTRACTOR, ANSWER]
-    assert sem.index.semantic.pending() == len(DOCS)
+    assert sem.index.status()["semantic"] == {"model": sem.index.semantic.embedder.version, "pending": len(DOCS)}
+    assert svc.index.status()["semantic"] is None  # off: the health page says so
     assert sem.index.semantic.embed_pending() == len(DOCS)
     assert sem.index.semantic.pending() == 0
     by_meaning = sem.index.search(SearchRequest(QUESTION))

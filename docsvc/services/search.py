@@ -407,7 +407,8 @@ class IndexService:
         return {"ok": not index.needs_rebuild and indexed == counts["versions"] and not counts["outbox_pending"],
                 "needs_rebuild": index.needs_rebuild, "reason": index.rebuild_reason, "indexed_versions": indexed,
                 "catalog_versions": counts["versions"], "outbox_pending": counts["outbox_pending"],
-                "rebuild_in_progress": self._rebuilding.locked() or self.rebuild_pending()}
+                "rebuild_in_progress": self._rebuilding.locked() or self.rebuild_pending(),
+                "semantic": self.semantic.status() if self.semantic is not None else None}
 
     def _searchable(self) -> SearchIndex:
         index = self.index

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +26,6 @@ from docsvc.core import semantic
 from docsvc.core.extract import EXTRACTOR_VERSION
 from docsvc.core.model import Version, utcnow
 from docsvc.core.search import SearchRequest, SearchResult, SortOrder, parse_request
-
-log = logging.getLogger(__name__)
 
 BATCH = 16  # versions embedded per transaction
 QUERY_CACHE = 256  # questions whose vectors are kept: people ask again, and page
@@ -126,4 +123,5 @@ class SemanticRanking:
         return vector
 
     def status(self) -> dict[str, Any]:
+        """For the health page: the model, and the versions still waiting for their vectors."""
         return {"model": self.embedder.version, "pending": self.pending()}

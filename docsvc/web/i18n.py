@@ -127,7 +127,7 @@ VIA_LABELS: dict[str, tuple[str, str]] = {
 # States the health page shows (index writer, PDF converter, job runner) and the job kinds.
 STATE_LABELS: dict[str, tuple[str, str]] = {
     "running": ("运行中", "running"), "idle": ("空闲", "idle"), "syncing": ("同步中", "syncing"),
-    "rebuilding": ("重建中", "rebuilding"), "stopped": ("已停止", "stopped"), "starting": ("启动中", "starting"),
+    "rebuilding": ("重建中", "rebuilding"), "embedding": ("生成语义向量", "embedding"), "stopped": ("已停止", "stopped"), "starting": ("启动中", "starting"),
     "down": ("不可用", "down"), "not started": ("未启动", "not started"), "cold": ("冷启动", "cold"),
     "warm": ("常驻", "warm"), "silent": ("失联", "silent"),
     "rendition.pdf": ("生成 PDF", "make a PDF"), "review.reminders": ("复审提醒", "review reminders"),
