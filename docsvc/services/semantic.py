@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,6 @@ from docsvc.core.search import SearchRequest, SearchResult, SortOrder, parse_req
 
 BATCH = 16  # versions embedded per transaction
 QUERY_CACHE = 256  # questions whose vectors are kept: people ask again, and page
-_READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docsvc-question")
 
 
 class SemanticRanking:
@@ -40,6 +40,7 @@ class SemanticRanking:
         self.text_of = text_of
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._readers: tuple[int, ThreadPoolExecutor] | None = None  # (process, its threads)
 
     # -- making vectors ---------------------------------------------------------------------
     def pending(self) -> int:
@@ -95,7 +96,7 @@ class SemanticRanking:
             return run(request)
         # The model reads the question while the index finds the candidates (the engine leaves
         # Python's lock while it computes): the search costs the longer of the two, not both.
-        reading = _READERS.submit(self._question, question)
+        reading = self._reader().submit(self._question, question)
         wide = run(replace(request, page=1, per_page=semantic.CANDIDATES))
         hits = wide.hits
         with self.catalog.engine.connect() as conn:
@@ -108,6 +109,14 @@ class SemanticRanking:
             hits = [hits[i] for i in order]
         start = (request.page - 1) * request.per_page
         return replace(wide, hits=hits[start:end], page=request.page, per_page=request.per_page)
+
+    def _reader(self) -> ThreadPoolExecutor:
+        """The threads that read questions, this process's own: a server's forked workers do
+        not inherit the threads of the process they were forked from."""
+        with self._lock:
+            if self._readers is None or self._readers[0] != os.getpid():
+                self._readers = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="docsvc-question"))
+            return self._readers[1]
 
     def _question(self, text: str) -> np.ndarray:
         with self._lock:
