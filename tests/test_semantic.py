@@ -39,7 +39,10 @@ DOCS = {
 
 @pytest.fixture
 def sem(config):
-    s = open_docsvc({**config, "SEMANTIC": True})
+    """docsvc with semantic ranking, on the search engine that goes with the catalog: Whoosh on
+    SQLite, PostgreSQL's own full-text tables on PostgreSQL (the meaning ranks above the seam)."""
+    backend = "postgres" if config["DATABASE_URL"].startswith("postgresql") else "whoosh"
+    s = open_docsvc({**config, "SEMANTIC": True, "SEARCH_BACKEND": backend})
     yield s
     s.close()
 
@@ -88,12 +91,19 @@ def test_meaning_reorders_but_an_unembedded_candidate_keeps_its_place():
 
 # -- the service, on both databases ---------------------------------------------------------
 
-def test_meaning_lifts_the_answer_above_a_page_that_shares_more_words(svc, sem):
+def words_alone(s, request: SearchRequest):
+    semantic_ranking, s.index.semantic = s.index.semantic, None
+    try:
+        return s.index.search(request)
+    finally:
+        s.index.semantic = semantic_ranking
+
+
+def test_meaning_lifts_the_answer_above_a_page_that_shares_more_words(sem):
     archive_all(sem)
-    words_only = svc.index.search(SearchRequest(QUESTION))  # the same catalog and index, semantic off
+    words_only = words_alone(sem, SearchRequest(QUESTION))
     assert titles(words_only)[:2] == [DISTRACTOR, ANSWER]
     assert sem.index.status()["semantic"] == {"model": sem.index.semantic.embedder.version, "pending": len(DOCS)}
-    assert svc.index.status()["semantic"] is None  # off: the health page says so
     assert sem.index.semantic.embed_pending() == len(DOCS)
     assert sem.index.semantic.pending() == 0
     by_meaning = sem.index.search(SearchRequest(QUESTION))
@@ -219,6 +229,7 @@ def test_plain_questions_over_it_service_documents_rank_as_well_or_better(tmp_pa
         with_meaning = measure()
         semantic_ranking, s.index.semantic = s.index.semantic, None
         words_only = measure()
+        assert s.index.status()["semantic"] is None  # off: the health page says so
         s.index.semantic = semantic_ranking
     finally:
         s.close()
