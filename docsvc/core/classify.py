@@ -430,11 +430,12 @@ WEIGHTINGS: tuple[Weighting, ...] = (Weighting(idf=True, c=0.5), Weighting(idf=F
 CALIBRATION_FOLDS = 5
 CALIBRATION_ROWS = 1000
 # Candidate temperatures and rule weights for the calibration (see _calibrate).
-_TEMPERATURES = tuple(0.01 * 1.2 ** i for i in range(32))  # 0.01 … 2.8
+_TEMPERATURES = tuple(0.01 * 1.2 ** i for i in range(40))  # 0.01 … 12 (a blend's scores are wider)
 _RULE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-# How much of the naive Bayes model joins the SVM's scores, in units of the spread of its
-# scores over the held-out documents (see _fit_target); the held-out folds choose, 0 included.
-NB_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+# How much of the naive Bayes model joins the SVM's scores, the spread of its scores over the
+# held-out documents matched to the SVM's (see _fit_target); the held-out folds choose, 0
+# included.
+NB_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 # Complement naive Bayes smoothing: 0.3 was better than 0.1 and 1.0 on the sets of
 # bench/eval_classify.py (each alone; in the blend the weight matters more).
 NB_ALPHA = 0.3
@@ -649,7 +650,7 @@ class _TargetModel:
     rule_weight: float  # 0 when the rules know none of the classes or do not help
     n_samples: int  # samples that carried this target's label
     held_out_accuracy: float | None  # on the held-out folds, rules included; None: no folds
-    nb_weight: float = 0.0  # the naive Bayes share, per unit of its held-out score spread
+    nb_weight: float = 0.0  # the naive Bayes share, its held-out score spread matched to the SVM's
 
     def scores(self, x: Any) -> Any:
         """Decision scores of one document (a 1-row sparse matrix), one per class. Only the
@@ -726,6 +727,10 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     )
 
 
+# The SVM's intercept for a class its training samples lack: a score no document reaches.
+_ABSENT = -1e4
+
+
 def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
     """(coef, intercept) over all ``n_classes`` class numbers; a class absent from ``y`` gets
     a score no document reaches."""
@@ -735,7 +740,7 @@ def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
 
     present = np.unique(y)
     coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
-    intercept = np.full(n_classes, -1e4, dtype=np.float32)
+    intercept = np.full(n_classes, _ABSENT, dtype=np.float32)
     # tol: scikit-learn's default (1e-4) is a thousandth of liblinear's own; at 1e-2 training is a
     # third faster and no set of bench/eval_classify.py changed its accuracy.
     svm = LinearSVC(C=c, tol=1e-2, random_state=0).fit(x, y)  # liblinear shuffles: same labels, same model
@@ -805,7 +810,7 @@ class _HeldOut:
     accuracy: float
     log_loss: float
     nb_weight: float = 0.0
-    nb_spread: float = 1.0
+    nb_ratio: float = 1.0  # the SVM's score spread per naive Bayes'
 
 
 def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Sequence[str],
@@ -863,23 +868,33 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
             nb = np.vstack([_centred(x @ nb_coef.T + nb_intercept)
                             for x, (_, rest) in zip(held_x[w], held_out)
                             for nb_coef, nb_intercept in [_fit_nb(xs[w][rest], y[rest], k)]])
-            # The naive Bayes scores in units of their spread, so that one set of weights suits
-            # a few short texts and thousands of long ones alike.
-            spread = float(nb.std()) or 1.0
+            # The naive Bayes scores join in units of the SVM's spread per their own, so that
+            # one set of weights suits a few short texts and thousands of long ones alike; the
+            # temperature then tempers the blend as a whole.
+            scores = np.asarray(scores)
+            seen = scores > _ABSENT / 2  # a class its fold never saw has no spread to speak of
+            ratio = _spread(scores, seen) / (_spread(nb, seen) or 1.0)
             for nb_weight in NB_WEIGHTS:
-                results.append(_held_out_result(w, np.asarray(scores), nb / spread, nb_weight,
-                                                y[rows], rules, spread))
+                results.append(_held_out_result(w, scores + nb_weight * ratio * nb, nb_weight,
+                                                ratio, y[rows], rules))
     best = max(results, key=lambda r: (r.accuracy, -r.log_loss))
     w = best.weighting
     coef, intercept = _fit_svm(xs[w], y, k, w.c)
     if best.nb_weight:
-        # score / T + a · nb / spread = (score + a · T / spread · nb) / T: one linear model.
         nb_coef, nb_intercept = _fit_nb(xs[w], y, k)
-        share = best.nb_weight * best.temperature / best.nb_spread
+        share = best.nb_weight * best.nb_ratio
         coef = (coef + share * nb_coef).astype(np.float32)
         intercept = (intercept + share * nb_intercept).astype(np.float32)
     return _TargetModel(classes, w, coef, intercept, best.temperature, best.rule_weight,
                         len(labels), best.accuracy, best.nb_weight)
+
+
+def _spread(scores: Any, mask: Any) -> float:
+    """The standard deviation of the scores within each document (row), over the entries in
+    ``mask``."""
+    n = np.maximum(mask.sum(axis=1, keepdims=True), 1)
+    dev = (scores - (scores * mask).sum(axis=1, keepdims=True) / n) * mask
+    return float(np.sqrt((dev ** 2).sum() / max(int(mask.sum()), 1)))
 
 
 def _centred(scores: Any) -> Any:
@@ -888,21 +903,17 @@ def _centred(scores: Any) -> Any:
     return scores - scores.mean(axis=1, keepdims=True)
 
 
-def _held_out_result(w: Weighting, scores: Any, nb: Any, nb_weight: float, gold: Any,
-                     rules: Any | None, nb_spread: float) -> _HeldOut:
-    prior = nb_weight * nb if nb_weight else None
-    temperature, rule_weight, loss = _calibrate(scores, gold, rules, prior)
+def _held_out_result(w: Weighting, scores: Any, nb_weight: float, nb_ratio: float, gold: Any,
+                     rules: Any | None) -> _HeldOut:
+    temperature, rule_weight, loss = _calibrate(scores, gold, rules)
     z = scores / temperature + (rule_weight * rules if rule_weight else 0.0)
-    if prior is not None:
-        z = z + prior
     return _HeldOut(w, temperature, rule_weight,
-                    float(np.mean(z.argmax(axis=1) == gold)), loss, nb_weight, nb_spread)
+                    float(np.mean(z.argmax(axis=1) == gold)), loss, nb_weight, nb_ratio)
 
 
-def _calibrate(scores: Any, gold: Any, rules: Any | None,
-               fixed: Any | None = None) -> tuple[float, float, float]:
+def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float, float]:
     """(temperature, rule weight, log loss): those minimising the log loss of
-    softmax(scores / temperature + rule_weight · rules + fixed) on held-out documents.
+    softmax(scores / temperature + rule_weight · rules) on held-out documents.
 
     One temperature for all classes rather than a calibrator per class: with a hundred classes,
     many have a handful of samples, too few to fit anything of their own. The rule weight
@@ -912,8 +923,6 @@ def _calibrate(scores: Any, gold: Any, rules: Any | None,
     best = (math.inf, 1.0, 0.0)
     for rule_weight in _RULE_WEIGHTS if rules is not None else (0.0,):
         prior = rule_weight * rules if rule_weight else 0.0
-        if fixed is not None:
-            prior = prior + fixed
         for temperature in _TEMPERATURES:
             z = scores / temperature + prior
             top = z.max(axis=1)
