@@ -500,10 +500,16 @@ def compare_sets(names: list[str], k: int) -> None:
               f"{(sum(sure) / len(sure)) if sure else float('nan'):.1%} right; bands: {calibration(ours)}")
         print("   most confused (gold → suggested, times): "
               + "; ".join(f"{g} → {p} ×{c}" for g, p, c in confused_pairs(ours)))
-        rows.append((name, ours.accuracy, base.accuracy, _percentile(ours.latency_ms, 0.95)))
-    print("\n| set | docsvc | baseline | gain | p95 ms |\n|---|---|---|---|---|")
-    for name, a, b, p95 in rows:
-        print(f"| {name} | {a:.1%} | {b:.1%} | {100 * (a - b):+.1f} | {p95:.1f} |")
+        rows.append((name, len(ls.items), len(sizes), lengths[len(lengths) // 2], ours.accuracy,
+                     base.accuracy, _percentile(ours.latency_ms, 0.95)))
+    print(f"\nclassify MODEL_VERSION {classify.MODEL_VERSION}, {k}-fold cross-validation")
+    print("| set | texts | classes | median length | docsvc | baseline | gain | p95 ms |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for name, n, c, median, a, b, p95 in rows:
+        print(f"| {name} | {n:,} | {c} | {median} | {a:.1%} | {b:.1%} | {100 * (a - b):+.1f} | {p95:.1f} |")
+    gains = [100 * (a - b) for *_, a, b, _ in rows]
+    print(f"gain over the baseline: mean {statistics.mean(gains):+.2f}, "
+          f"least {min(gains):+.1f}, most {max(gains):+.1f}")
 
 
 # Settings --grid tries: each a set of module constants.
