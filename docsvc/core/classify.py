@@ -863,11 +863,9 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
                 for w in WEIGHTINGS}
         results = []
         for w, futures in fits.items():
-            scores = np.vstack([x @ f.result()[0].T + f.result()[1]
-                                for x, f in zip(held_x[w], futures)])
-            nb = np.vstack([_centred(x @ nb_coef.T + nb_intercept)
-                            for x, (_, rest) in zip(held_x[w], held_out)
-                            for nb_coef, nb_intercept in [_fit_nb(xs[w][rest], y[rest], k)]])
+            scores = np.vstack([_linear(x, *f.result()) for x, f in zip(held_x[w], futures)])
+            nb = np.vstack([_centred(_linear(x, *_fit_nb(xs[w][rest], y[rest], k)))
+                            for x, (_, rest) in zip(held_x[w], held_out)])
             # The naive Bayes scores join in units of the SVM's spread per their own, so that
             # one set of weights suits a few short texts and thousands of long ones alike; the
             # temperature then tempers the blend as a whole.
@@ -887,6 +885,13 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
         intercept = (intercept + share * nb_intercept).astype(np.float32)
     return _TargetModel(classes, w, coef, intercept, best.temperature, best.rule_weight,
                         len(labels), best.accuracy, best.nb_weight)
+
+
+def _linear(x: Any, coef: Any, intercept: Any) -> Any:
+    """x · coefᵀ + intercept over the columns the documents ``x`` use: the product with the
+    whole (classes × features) matrix would copy it first."""
+    cols = np.unique(x.indices)
+    return np.asarray(x[:, cols] @ coef[:, cols].T) + intercept
 
 
 def _spread(scores: Any, mask: Any) -> float:
