@@ -12,8 +12,8 @@ Two sources of suggestions:
   types; an organisation's own types are learnt by the model.
 * **A model** learnt from confirmed labels (:func:`train`): character 1–3-grams beside the
   analyzer's words (:func:`docsvc.core.text.words`, title words also kept apart), weighed by
-  TF-IDF or by term frequency alone, whichever held-out folds of the labels find better (lower log loss),
-  and a linear SVM per class, blended with a complement naive Bayes model as far as the
+  TF-IDF or by term frequency alone, whichever held-out folds of the labels find better (the
+  lower log loss), and a linear SVM per class, blended with a complement naive Bayes model as far as the
   held-out folds find it helps (naive Bayes does better on small classes, where a one-against-
   the-rest SVM has a handful of positives). Its scores become confidences on held-out folds too
   (a temperature), where it is also measured how far the rules' opinion should move the
@@ -816,8 +816,8 @@ class _HeldOut:
 def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Sequence[str],
                 samples: Sequence[LabeledSample]) -> _TargetModel:
     """Train one target on its labelled documents (``counts`` their rows): held-out folds
-    choose the weighting and the naive Bayes share (the lower log loss) and calibrate them, then the chosen
-    weighting is trained on every sample."""
+    choose the weighting and the naive Bayes share (the lower log loss) and calibrate them,
+    then the chosen blend is trained on every sample."""
     classes = tuple(sorted(set(labels)))
     y = np.searchsorted(classes, labels)
     k = len(classes)
