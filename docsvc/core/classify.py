@@ -892,10 +892,8 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
 
 
 def _linear(x: Any, coef: Any, intercept: Any) -> Any:
-    """x · coefᵀ + intercept over the columns the documents ``x`` use: the product with the
-    whole (classes × features) matrix would copy it first."""
-    cols = np.unique(x.indices)
-    return np.asarray(x[:, cols] @ coef[:, cols].T) + intercept
+    """The scores x · coefᵀ + intercept of the documents ``x`` (rows)."""
+    return np.asarray(x @ coef.T) + intercept
 
 
 def _spread(scores: Any, mask: Any) -> float:
