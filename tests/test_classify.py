@@ -405,8 +405,8 @@ def many_model(many: Generated) -> Model:
 
 def test_a_model_learns_dozens_of_organisation_defined_labels(many: Generated, many_model: Model) -> None:
     """48 classes named by the organisation, 2 to 24 samples each, short texts. Measured:
-    88.9 % of the held-out texts right (a character n-gram baseline, TF-IDF + LinearSVC:
-    87.5 %)."""
+    93.1 % of the held-out texts right with MODEL_VERSION 3, 88.9 % with 2 (a character
+    n-gram baseline, TF-IDF + LinearSVC: 87.5 %)."""
     tm = many_model.targets["doc_type"]
     assert tm is not None and set(tm.classes) == set(many.labels)
     assert many_model.targets["service_category"] is None  # no category was confirmed
