@@ -13,9 +13,9 @@ Two sources of suggestions:
 * **A model** learnt from confirmed labels (:func:`train`): character 1–3-grams beside the
   analyzer's words (:func:`docsvc.core.text.words`, title words also kept apart), weighed by
   TF-IDF or by term frequency alone, whichever held-out folds of the labels find better (the
-  lower log loss), and a linear SVM per class, blended with a complement naive Bayes model as far as the
-  held-out folds find it helps (naive Bayes does better on small classes, where a one-against-
-  the-rest SVM has a handful of positives). Its scores become confidences on held-out folds too
+  lower log loss), and a linear SVM per class, blended with a complement naive Bayes model as
+  far as the held-out folds find it helps (naive Bayes does better on small classes, where a
+  one-against-the-rest SVM has a handful of positives). Its scores become confidences on held-out folds too
   (a temperature), where it is also measured how far the rules' opinion should move the
   model's (:func:`_calibrate`). Labels are free strings: the built-in types and categories, an
   organisation's own types, or any set of a few to a few hundred classes. A target's model
@@ -637,8 +637,9 @@ _WORDS: weakref.WeakKeyDictionary[_Features, list[str]] = weakref.WeakKeyDiction
 @dataclass(frozen=True)
 class _TargetModel:
     """One target's model: a linear SVM per class (one against the rest) over features weighed
-    by ``weighting``, plus ``nb_weight`` times a complement naive Bayes model's log-likelihoods
-    (both linear in the features, so they are added into one ``coef`` and ``intercept``); the
+    by ``weighting``, plus a share (``nb_weight``) of a complement naive Bayes model's
+    log-likelihoods (both linear in the features, so they are added into one ``coef`` and
+    ``intercept``); the
     scores become probabilities as softmax(score / temperature + rule_weight · log p_rules). The
     weighting and the three numbers are chosen on held-out folds (see :func:`_fit_target`)."""
 
@@ -755,15 +756,19 @@ def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
 
 def _fit_nb(x: Any, y: Any, n_classes: int) -> tuple[Any, Any]:
     """(coef, intercept) of complement naive Bayes over all ``n_classes`` class numbers: its
-    joint log-likelihood is linear in the features. A class absent from ``y`` gets the lowest
-    score any class has, which the SVM's part keeps out of reach."""
+    joint log-likelihood is linear in the features. Each feature's weights are taken less their
+    mean over the classes: every class's score moves by the same amount, which changes no
+    probability, and what is left says which classes a feature speaks for (so the words shown as
+    a suggestion's reasons are those). A class absent from ``y`` gets the lowest weights any
+    class has, and the SVM's part keeps it out of reach."""
     from sklearn.naive_bayes import ComplementNB
 
     present = np.unique(y)
     nb = ComplementNB(alpha=NB_ALPHA).fit(x, y)
+    log_prob = nb.feature_log_prob_ - nb.feature_log_prob_.mean(axis=0)
     coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
-    coef[present] = nb.feature_log_prob_
-    coef[np.setdiff1d(np.arange(n_classes), present)] = nb.feature_log_prob_.min(axis=0)
+    coef[present] = log_prob
+    coef[np.setdiff1d(np.arange(n_classes), present)] = log_prob.min(axis=0)
     intercept = np.zeros(n_classes, dtype=np.float32)
     return coef, intercept
 
