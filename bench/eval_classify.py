@@ -23,6 +23,8 @@ linear SVM, scikit-learn's defaults. The sets:
   /work/shared/eval/plain-questions/ when present, never copied into the repository;
 * ui: the Chinese translations of program messages installed on this machine
   (/usr/share/locale/zh_CN) → the program they belong to: short texts, dozens of classes;
+* ui-traditional: the same for the traditional-character (zh_TW) translations, another
+  vocabulary and other translators;
 * places: the Chinese names of the world's regions (ISO 3166-2, as translated on this machine)
   → their country: a hundred classes of four-character texts;
 * generated-short, generated-long: word salad from jieba's dictionary with each class's own
@@ -60,6 +62,7 @@ from docsvc.core import classify  # noqa: E402 - after the sys.path lines above
 DATA = ROOT / "tests" / "data" / "classify"
 PLAIN_QUESTIONS = Path("/work/shared/eval/plain-questions")
 LOCALE = Path("/usr/share/locale/zh_CN/LC_MESSAGES")
+LOCALE_TW = Path("/usr/share/locale/zh_TW/LC_MESSAGES")
 
 
 # --- the labelled set (train/test split) -------------------------------------------------------
@@ -274,12 +277,12 @@ def questions() -> list[Item]:
     return _at_least(out, 4)
 
 
-def ui_messages(min_per_class: int = 25, cap: int = 60) -> list[Item]:
+def ui_messages(min_per_class: int = 25, cap: int = 60, locale: Path = LOCALE) -> list[Item]:
     """Translated program messages → the program (message catalog) they come from; messages
     found in more than one catalog and the ISO code lists (names of places and languages) are
     left out, each catalog gives at most ``cap`` messages."""
     by: dict[str, set[str]] = defaultdict(set)
-    for path in sorted(LOCALE.glob("*.mo")):
+    for path in sorted(locale.glob("*.mo")):
         name = re.sub(r"-\d+$", "", path.stem)
         if name.startswith("iso_"):
             continue
@@ -361,6 +364,8 @@ SETS: dict[str, tuple[str, str, Callable[[], list[Item]], Callable[[], bool]]] =
                   lambda: (PLAIN_QUESTIONS / "qrels.tsv").exists()),
     "ui": ("program messages (zh_CN) → program", "doc_type", ui_messages,
            lambda: LOCALE.is_dir()),
+    "ui-traditional": ("program messages (zh_TW, traditional characters) → program", "doc_type",
+                       lambda: ui_messages(locale=LOCALE_TW), lambda: LOCALE_TW.is_dir()),
     "places": ("region names → country (both in Chinese)", "doc_type", place_names,
                lambda: (LOCALE / "iso_3166-2.mo").exists()
                and Path("/usr/share/iso-codes/json/iso_3166-2.json").exists()),
@@ -495,10 +500,16 @@ def compare_sets(names: list[str], k: int) -> None:
               f"{(sum(sure) / len(sure)) if sure else float('nan'):.1%} right; bands: {calibration(ours)}")
         print("   most confused (gold → suggested, times): "
               + "; ".join(f"{g} → {p} ×{c}" for g, p, c in confused_pairs(ours)))
-        rows.append((name, ours.accuracy, base.accuracy, _percentile(ours.latency_ms, 0.95)))
-    print("\n| set | docsvc | baseline | gain | p95 ms |\n|---|---|---|---|---|")
-    for name, a, b, p95 in rows:
-        print(f"| {name} | {a:.1%} | {b:.1%} | {100 * (a - b):+.1f} | {p95:.1f} |")
+        rows.append((name, len(ls.items), len(sizes), lengths[len(lengths) // 2], ours.accuracy,
+                     base.accuracy, _percentile(ours.latency_ms, 0.95)))
+    print(f"\nclassify MODEL_VERSION {classify.MODEL_VERSION}, {k}-fold cross-validation")
+    print("| set | texts | classes | median length | docsvc | baseline | gain | p95 ms |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for name, n, c, median, a, b, p95 in rows:
+        print(f"| {name} | {n:,} | {c} | {median} | {a:.1%} | {b:.1%} | {100 * (a - b):+.1f} | {p95:.1f} |")
+    gains = [100 * (a - b) for *_, a, b, _ in rows]
+    print(f"gain over the baseline: mean {statistics.mean(gains):+.2f}, "
+          f"least {min(gains):+.1f}, most {max(gains):+.1f}")
 
 
 # Settings --grid tries: each a set of module constants.
@@ -582,7 +593,8 @@ def timing(n: int, median: int) -> None:
         tm = model.targets[t]
         if tm is not None:
             print(f"  {t}: {len(tm.classes)} classes, held-out accuracy {tm.held_out_accuracy:.1%}, "
-                  f"temperature {tm.temperature:.3f}, rule weight {tm.rule_weight}")
+                  f"temperature {tm.temperature:.3f}, rule weight {tm.rule_weight}, "
+                  f"naive Bayes weight {tm.nb_weight}")
     latencies = []
     right = Counter()
     for s in held:

@@ -405,8 +405,8 @@ def many_model(many: Generated) -> Model:
 
 def test_a_model_learns_dozens_of_organisation_defined_labels(many: Generated, many_model: Model) -> None:
     """48 classes named by the organisation, 2 to 24 samples each, short texts. Measured:
-    88.9 % of the held-out texts right (a character n-gram baseline, TF-IDF + LinearSVC:
-    87.5 %)."""
+    93.1 % of the held-out texts right with MODEL_VERSION 3, 88.9 % with 2 (a character
+    n-gram baseline, TF-IDF + LinearSVC: 87.5 %)."""
     tm = many_model.targets["doc_type"]
     assert tm is not None and set(tm.classes) == set(many.labels)
     assert many_model.targets["service_category"] is None  # no category was confirmed
@@ -489,3 +489,22 @@ def test_tiny_classes_do_not_break_training(sizes: tuple[int, ...]) -> None:
         label = suggest(s.text, model=m).doc_type
         assert label.value in tm.classes and 0.0 <= label.confidence <= 1.0
     assert suggest(samples[0].text, model=m).doc_type.value == samples[0].doc_type
+
+
+def test_the_model_beats_a_character_ngram_baseline_on_short_texts() -> None:
+    """The behaviour the model is for: on short texts with many classes of very unequal size
+    (a generated set, not one the model was tuned on), it is at least as accurate as the plain
+    baseline it must beat — TF-IDF of character 1–3-grams and scikit-learn's LinearSVC with
+    its defaults, trained on the same samples."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    data = _generate(40, topic_share=0.25, largest=30, seed=23)
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3))
+    svm = LinearSVC().fit(vec.fit_transform([s.text for s in data.train]),
+                          [s.doc_type for s in data.train])
+    baseline = sum(p == s.doc_type for p, s in
+                   zip(svm.predict(vec.transform([s.text for s in data.test])), data.test))
+    model = classify.train(data.train)
+    ours = sum(suggest(s.text, model=model).doc_type.value == s.doc_type for s in data.test)
+    assert ours > baseline, (ours, baseline, len(data.test))

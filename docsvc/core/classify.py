@@ -12,10 +12,12 @@ Two sources of suggestions:
   types; an organisation's own types are learnt by the model.
 * **A model** learnt from confirmed labels (:func:`train`): character 1–3-grams beside the
   analyzer's words (:func:`docsvc.core.text.words`, title words also kept apart), weighed by
-  TF-IDF or by term frequency alone, whichever held-out folds of the labels find more accurate,
-  and a linear SVM per class. Its scores become confidences on held-out folds too (a
-  temperature), where it is also measured how far the rules' opinion should move the model's
-  (:func:`_calibrate`). Labels are free strings: the built-in types and categories, an
+  TF-IDF or by term frequency alone, whichever held-out folds of the labels find better (the
+  lower log loss), and a linear SVM per class, blended with a complement naive Bayes model as
+  far as the held-out folds find it helps (naive Bayes does better on small classes, where a
+  one-against-the-rest SVM has a handful of positives). Its scores become confidences on held-out folds too
+  (a temperature), where it is also measured how far the rules' opinion should move the
+  model's (:func:`_calibrate`). Labels are free strings: the built-in types and categories, an
   organisation's own types, or any set of a few to a few hundred classes. A target's model
   exists only when it was trained on enough samples.
 
@@ -50,7 +52,7 @@ from docsvc.errors import InvalidInput
 
 # Bump when the Model layout, the features or the blending change: load() then refuses old
 # files and needs_retrain() says so.
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 # The features depend on the analyzer (jieba + domain dictionary) as well as on this module.
 FEATURES_VERSION = f"clf-features-2/{textmod.ANALYZER_VERSION}"
 
@@ -428,8 +430,15 @@ WEIGHTINGS: tuple[Weighting, ...] = (Weighting(idf=True, c=0.5), Weighting(idf=F
 CALIBRATION_FOLDS = 5
 CALIBRATION_ROWS = 1000
 # Candidate temperatures and rule weights for the calibration (see _calibrate).
-_TEMPERATURES = tuple(0.01 * 1.2 ** i for i in range(32))  # 0.01 … 2.8
+_TEMPERATURES = tuple(0.01 * 1.2 ** i for i in range(40))  # 0.01 … 12 (a blend's scores are wider)
 _RULE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+# How much of the naive Bayes model joins the SVM's scores, the spread of its scores over the
+# held-out documents matched to the SVM's (see _fit_target); the held-out folds choose, 0
+# included.
+NB_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+# Complement naive Bayes smoothing: 0.3 was better than 0.1 and 1.0 on the sets of
+# bench/eval_classify.py (each alone; in the blend the weight matters more).
+NB_ALPHA = 0.3
 
 
 def _doc(text: str, title: str) -> tuple[str, str]:
@@ -629,9 +638,11 @@ _WORDS: weakref.WeakKeyDictionary[_Features, list[str]] = weakref.WeakKeyDiction
 @dataclass(frozen=True)
 class _TargetModel:
     """One target's model: a linear SVM per class (one against the rest) over features weighed
-    by ``weighting``, whose scores become probabilities as softmax(score / temperature +
-    rule_weight · log p_rules); the weighting and the two numbers are chosen on held-out folds
-    (see :func:`_fit_target`)."""
+    by ``weighting``, plus a share (``nb_weight``) of a complement naive Bayes model's
+    log-likelihoods (both linear in the features, so they are added into one ``coef`` and
+    ``intercept``); the
+    scores become probabilities as softmax(score / temperature + rule_weight · log p_rules). The
+    weighting and the three numbers are chosen on held-out folds (see :func:`_fit_target`)."""
 
     classes: tuple[str, ...]
     weighting: Weighting
@@ -641,6 +652,7 @@ class _TargetModel:
     rule_weight: float  # 0 when the rules know none of the classes or do not help
     n_samples: int  # samples that carried this target's label
     held_out_accuracy: float | None  # on the held-out folds, rules included; None: no folds
+    nb_weight: float = 0.0  # the naive Bayes share, its held-out score spread matched to the SVM's
 
     def scores(self, x: Any) -> Any:
         """Decision scores of one document (a 1-row sparse matrix), one per class. Only the
@@ -717,6 +729,10 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     )
 
 
+# The SVM's intercept for a class its training samples lack: a score no document reaches.
+_ABSENT = -1e4
+
+
 def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
     """(coef, intercept) over all ``n_classes`` class numbers; a class absent from ``y`` gets
     a score no document reaches."""
@@ -726,7 +742,7 @@ def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
 
     present = np.unique(y)
     coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
-    intercept = np.full(n_classes, -1e4, dtype=np.float32)
+    intercept = np.full(n_classes, _ABSENT, dtype=np.float32)
     # tol: scikit-learn's default (1e-4) is a thousandth of liblinear's own; at 1e-2 training is a
     # third faster and no set of bench/eval_classify.py changed its accuracy.
     svm = LinearSVC(C=c, tol=1e-2, random_state=0).fit(x, y)  # liblinear shuffles: same labels, same model
@@ -736,6 +752,25 @@ def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
     else:
         coef[present] = svm.coef_
         intercept[present] = svm.intercept_
+    return coef, intercept
+
+
+def _fit_nb(x: Any, y: Any, n_classes: int) -> tuple[Any, Any]:
+    """(coef, intercept) of complement naive Bayes over all ``n_classes`` class numbers: its
+    joint log-likelihood is linear in the features. Each feature's weights are taken less their
+    mean over the classes: every class's score moves by the same amount, which changes no
+    probability, and what is left says which classes a feature speaks for (so the words shown as
+    a suggestion's reasons are those). A class absent from ``y`` gets the lowest weights any
+    class has, and the SVM's part keeps it out of reach."""
+    from sklearn.naive_bayes import ComplementNB
+
+    present = np.unique(y)
+    nb = ComplementNB(alpha=NB_ALPHA).fit(x, y)
+    log_prob = nb.feature_log_prob_ - nb.feature_log_prob_.mean(axis=0)
+    coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
+    coef[present] = log_prob
+    coef[np.setdiff1d(np.arange(n_classes), present)] = log_prob.min(axis=0)
+    intercept = np.zeros(n_classes, dtype=np.float32)
     return coef, intercept
 
 
@@ -780,13 +815,15 @@ class _HeldOut:
     rule_weight: float
     accuracy: float
     log_loss: float
+    nb_weight: float = 0.0
+    nb_ratio: float = 1.0  # the SVM's score spread per naive Bayes'
 
 
 def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Sequence[str],
                 samples: Sequence[LabeledSample]) -> _TargetModel:
     """Train one target on its labelled documents (``counts`` their rows): held-out folds
-    choose the weighting (the more accurate, then the surer) and calibrate it, then the chosen
-    weighting is trained on every sample."""
+    choose the weighting and the naive Bayes share (the lower log loss) and calibrate them,
+    then the chosen blend is trained on every sample."""
     classes = tuple(sorted(set(labels)))
     y = np.searchsorted(classes, labels)
     k = len(classes)
@@ -801,7 +838,7 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
         held = held[np.isin(y[held], y[rest])]
         if len(held) and len(np.unique(y[rest])) >= 2:
             held_out.append((held, rest))
-    if not held_out:  # too few samples for any fold: the first weighting, uncalibrated
+    if not held_out:  # too few samples for any fold: the first weighting, SVM alone, uncalibrated
         w = WEIGHTINGS[0]
         coef, intercept = _fit_svm(xs[w], y, k, w.c)
         return _TargetModel(classes, w, coef, intercept, 1.0, 0.0, len(labels), None)
@@ -832,20 +869,59 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
                 for w in WEIGHTINGS}
         results = []
         for w, futures in fits.items():
-            scores = np.vstack([x @ f.result()[0].T + f.result()[1]
-                                for x, f in zip(held_x[w], futures)])
-            results.append(_held_out_result(w, np.asarray(scores), y[rows], rules))
-    best = max(results, key=lambda r: (r.accuracy, -r.log_loss))
-    coef, intercept = _fit_svm(xs[best.weighting], y, k, best.weighting.c)
-    return _TargetModel(classes, best.weighting, coef, intercept, best.temperature,
-                        best.rule_weight, len(labels), best.accuracy)
+            scores = np.vstack([_linear(x, *f.result()) for x, f in zip(held_x[w], futures)])
+            nb = np.vstack([_centred(_linear(x, *_fit_nb(xs[w][rest], y[rest], k)))
+                            for x, (_, rest) in zip(held_x[w], held_out)])
+            # The naive Bayes scores join in units of the SVM's spread per their own, so that
+            # one set of weights suits a few short texts and thousands of long ones alike; the
+            # temperature then tempers the blend as a whole.
+            scores = np.asarray(scores)
+            seen = scores > _ABSENT / 2  # a class its fold never saw has no spread to speak of
+            ratio = _spread(scores, seen) / (_spread(nb, seen) or 1.0)
+            for nb_weight in NB_WEIGHTS:
+                results.append(_held_out_result(w, scores + nb_weight * ratio * nb, nb_weight,
+                                                ratio, y[rows], rules))
+    # Chosen on the held-out log loss, not accuracy: with a weighting and a blend weight to
+    # choose, accuracy over a thousand documents ties or differs by a document or two, and picks
+    # by chance; the log loss also counts how sure the right and wrong answers were (it chose
+    # better on five sets of bench/eval_classify.py, worse on none).
+    best = min(results, key=lambda r: r.log_loss)
+    w = best.weighting
+    coef, intercept = _fit_svm(xs[w], y, k, w.c)
+    if best.nb_weight:
+        nb_coef, nb_intercept = _fit_nb(xs[w], y, k)
+        share = best.nb_weight * best.nb_ratio
+        coef = (coef + share * nb_coef).astype(np.float32)
+        intercept = (intercept + share * nb_intercept).astype(np.float32)
+    return _TargetModel(classes, w, coef, intercept, best.temperature, best.rule_weight,
+                        len(labels), best.accuracy, best.nb_weight)
 
 
-def _held_out_result(w: Weighting, scores: Any, gold: Any, rules: Any | None) -> _HeldOut:
+def _linear(x: Any, coef: Any, intercept: Any) -> Any:
+    """The scores x · coefᵀ + intercept of the documents ``x`` (rows)."""
+    return np.asarray(x @ coef.T) + intercept
+
+
+def _spread(scores: Any, mask: Any) -> float:
+    """The standard deviation of the scores within each document (row), over the entries in
+    ``mask``."""
+    n = np.maximum(mask.sum(axis=1, keepdims=True), 1)
+    dev = (scores - (scores * mask).sum(axis=1, keepdims=True) / n) * mask
+    return float(np.sqrt((dev ** 2).sum() / max(int(mask.sum()), 1)))
+
+
+def _centred(scores: Any) -> Any:
+    """Scores less each document's mean: a softmax does not see the difference, and the
+    spread of what is left is comparable across documents and models."""
+    return scores - scores.mean(axis=1, keepdims=True)
+
+
+def _held_out_result(w: Weighting, scores: Any, nb_weight: float, nb_ratio: float, gold: Any,
+                     rules: Any | None) -> _HeldOut:
     temperature, rule_weight, loss = _calibrate(scores, gold, rules)
     z = scores / temperature + (rule_weight * rules if rule_weight and rules is not None else 0.0)
     return _HeldOut(w, temperature, rule_weight,
-                    float(np.mean(z.argmax(axis=1) == gold)), loss)
+                    float(np.mean(z.argmax(axis=1) == gold)), loss, nb_weight, nb_ratio)
 
 
 def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float, float]:
