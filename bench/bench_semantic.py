@@ -46,9 +46,11 @@ def bench_embedding(svc, vocab: corpus.Vocabulary, n: int = 8) -> None:
         embedder.passages(p)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     count = sum(map(len, passages))
-    print(f"EMBED  {n} documents, {count} passages of ≤{semantic.PASSAGE_CHARS} characters: "
-          f"{cpu / count:.2f} CPU-s a passage, {cpu / n:.2f} CPU-s a document ({wall / n:.2f} s wall; {load_note()})",
-          flush=True)
+    print(
+        f"EMBED  {n} documents, {count} passages of ≤{semantic.PASSAGE_CHARS} characters: "
+        f"{cpu / count:.2f} CPU-s a passage, {cpu / n:.2f} CPU-s a document ({wall / n:.2f} s wall; {load_note()})",
+        flush=True,
+    )
 
 
 def stand_in_vectors(svc) -> int:
@@ -65,8 +67,9 @@ def stand_in_vectors(svc) -> int:
         for vid in ids:
             v = rng.standard_normal((semantic.MAX_PASSAGES, dim)).astype(np.float32)
             v /= np.linalg.norm(v, axis=1, keepdims=True)
-            batch.append({"version_id": vid, "text_key": f"stand-in-{vid}", "passages": len(v),
-                          "vectors": semantic.encode(v)})
+            batch.append(
+                {"version_id": vid, "text_key": f"stand-in-{vid}", "passages": len(v), "vectors": semantic.encode(v)}
+            )
         with write_connection(svc.catalog.engine) as conn:
             rows.put(conn, batch, model, utcnow())
         done += len(ids)
@@ -82,10 +85,13 @@ def bench_search(svc, queries: list[str]) -> None:
                 t = time.perf_counter()
                 svc.index.search(SearchRequest(q))
                 times.append((time.perf_counter() - t) * 1000)
-        first = times[:len(queries)]
-        print(f"SEARCH {name:13} p50 {pct(first, 50):.1f} ms, p95 {pct(first, 95):.1f} ms over {len(queries)} questions "
-              f"(asked again: p50 {pct(times[len(queries):], 50):.1f} ms, p95 {pct(times[len(queries):], 95):.1f} ms); "
-              f"{load_note()}", flush=True)
+        first = times[: len(queries)]
+        print(
+            f"SEARCH {name:13} p50 {pct(first, 50):.1f} ms, p95 {pct(first, 95):.1f} ms over {len(queries)} questions "
+            f"(asked again: p50 {pct(times[len(queries) :], 50):.1f} ms, p95 {pct(times[len(queries) :], 95):.1f} ms); "
+            f"{load_note()}",
+            flush=True,
+        )
     svc.index.semantic = semantic_ranking
 
 
@@ -97,8 +103,15 @@ def main() -> None:
     vocab = corpus.Vocabulary.from_jieba()
     folder = Path(tempfile.mkdtemp(prefix="docsvc-bench-semantic-"))
     (folder / "no-templates").mkdir()
-    svc = open_docsvc({"ARCHIVE_DIR": str(folder / "archive"), "INDEX_DIR": str(folder / "index"),
-                       "TEMPLATES_DIR": str(folder / "no-templates"), "FSYNC": False, "SEMANTIC": True})
+    svc = open_docsvc(
+        {
+            "ARCHIVE_DIR": str(folder / "archive"),
+            "INDEX_DIR": str(folder / "index"),
+            "TEMPLATES_DIR": str(folder / "no-templates"),
+            "FSYNC": False,
+            "SEMANTIC": True,
+        }
+    )
     try:
         bench_embedding(svc, vocab)
         files = folder / "docs"
@@ -106,8 +119,9 @@ def main() -> None:
         for i, e in enumerate(corpus.entries(a.docs, vocab=vocab)):
             (files / f"{i:06d}.txt").write_text(f"{e.title}\n\n{e.content}", encoding="utf-8")
         t = time.perf_counter()
-        svc.importer.import_files(sorted(files.iterdir()), {"doc_type": "contract", "service_category": "4.2"},
-                                  actor="bench")
+        svc.importer.import_files(
+            sorted(files.iterdir()), {"doc_type": "contract", "service_category": "4.2"}, actor="bench"
+        )
         print(f"IMPORT {a.docs} documents in {time.perf_counter() - t:.0f} s (words only)", flush=True)
         print(f"VECTORS stand-ins for {stand_in_vectors(svc)} versions", flush=True)
         questions = corpus.queries(vocab, a.queries)

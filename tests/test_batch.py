@@ -31,8 +31,7 @@ def svc(config):
 
 @pytest.fixture
 def app(config):
-    app = create_app({**config, "TEMPLATES_DIR": str(SHIPPED), "TESTING": True, "FSYNC": False,
-                      "BATCH_MAX_ROWS": 5})
+    app = create_app({**config, "TEMPLATES_DIR": str(SHIPPED), "TESTING": True, "FSYNC": False, "BATCH_MAX_ROWS": 5})
     yield app
     app.extensions["docsvc"].close()
 
@@ -96,9 +95,9 @@ def test_skeleton_headers_are_chinese_labels_and_the_example_validates(svc):
         assert row.number == 2
         svc.templates.prepare(template, row.data)  # the example row is a valid contract
         # Field keys are understood as headers too, and a choice by its Chinese name or its code.
-    assert read_numbered("contract_no,合同名称,服务类别\nHT-1,测试合同,计算机信息系统运营和维护服务\n".encode(),
-                         schema=template.schema)[0].data == {"contract_no": "HT-1", "title": "测试合同",
-                                                             "service_category": "4.2"}
+    assert read_numbered(
+        "contract_no,合同名称,服务类别\nHT-1,测试合同,计算机信息系统运营和维护服务\n".encode(), schema=template.schema
+    )[0].data == {"contract_no": "HT-1", "title": "测试合同", "service_category": "4.2"}
 
 
 def test_every_row_is_checked_before_anything_is_generated(svc):
@@ -124,13 +123,14 @@ def test_every_row_is_checked_before_anything_is_generated(svc):
 def test_malformed_files_are_refused_with_nothing_written(svc):
     schema = svc.templates.get("sla").schema
     cases = {
-        b"": "空", b"   \n": "空",
+        b"": "空",
+        b"   \n": "空",
         b"%PDF-1.7\n\x00\x01\x02\xff\xfe binary": "不是可读取",
         "协议编号,协议名称\n".encode("utf-16-le"): "不是可读取",  # UTF-16 without its BOM: NULs
         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an xls": ".xls",
         b"PK\x03\x04 not really a workbook": "Excel",
         "协议编号,协议名称,=1+2\nSLA-1,名称,x\n".encode(): "不是本模板",
-        "协议编号,协议名称\nSLA-1,=HYPERLINK(\"http://x\")\n".encode(): "公式",
+        '协议编号,协议名称\nSLA-1,=HYPERLINK("http://x")\n'.encode(): "公式",
         "协议编号,协议名称\nSLA-1,-cmd|' /C calc'!A0\n".encode(): "公式",
         "协议编号,无此字段\nSLA-1,x\n".encode(): "无此字段",
         "协议编号,sla_no\nSLA-1,x\n".encode(): "同一字段",
@@ -141,7 +141,7 @@ def test_malformed_files_are_refused_with_nothing_written(svc):
         assert words in e.value.zh and e.value.en and e.value.field == "file", (data, e.value.zh)
     wb = Workbook()
     wb.active.append(["协议编号", "协议名称"])
-    wb.active.append(["SLA-1", "=CONCAT(\"a\",\"b\")"])
+    wb.active.append(["SLA-1", '=CONCAT("a","b")'])
     buf = io.BytesIO()
     wb.save(buf)
     with pytest.raises(InvalidInput) as e:
@@ -223,8 +223,11 @@ def test_the_batch_page_end_to_end(world):
     assert xlsx.status_code == 200 and xlsx.headers["Content-Disposition"].startswith("attachment")
     filled = fill_xlsx(xlsx.data, two_slas(2))
     token = csrf_of(page)
-    resp = drafter.post("/templates/sla/batch", data={"csrf_token": token, "file": (io.BytesIO(filled), "两份.xlsx")},
-                        content_type="multipart/form-data")
+    resp = drafter.post(
+        "/templates/sla/batch",
+        data={"csrf_token": token, "file": (io.BytesIO(filled), "两份.xlsx")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 303, resp.data.decode()[:500]
     status_page = resp.headers["Location"]
     running = drafter.get(status_page).data.decode()
@@ -247,8 +250,11 @@ def test_invalid_rows_are_shown_per_row_in_the_pages_language(world, lang):
     rows = two_slas(2)
     rows[1]["服务可用性（%）"] = "150"
     data = fill_csv(drafter.get("/templates/sla/batch/skeleton.csv").data, rows)
-    resp = drafter.post("/templates/sla/batch", data={"csrf_token": csrf_of(page), "file": (io.BytesIO(data), "x.csv")},
-                        content_type="multipart/form-data")
+    resp = drafter.post(
+        "/templates/sla/batch",
+        data={"csrf_token": csrf_of(page), "file": (io.BytesIO(data), "x.csv")},
+        content_type="multipart/form-data",
+    )
     html = resp.data.decode()
     assert resp.status_code == 400 and 'id="row-errors"' in html
     if lang == "zh":
@@ -269,29 +275,40 @@ def test_refusals_limits_and_csrf(world):
     page = drafter.get("/templates/sla/batch")
     sheet = drafter.get("/templates/sla/batch/skeleton.csv").data
     # No CSRF token: refused, nothing queued.
-    no_token = drafter.post("/templates/sla/batch", data={"file": (io.BytesIO(fill_csv(sheet, two_slas(1))), "x.csv")},
-                            content_type="multipart/form-data")
+    no_token = drafter.post(
+        "/templates/sla/batch",
+        data={"file": (io.BytesIO(fill_csv(sheet, two_slas(1))), "x.csv")},
+        content_type="multipart/form-data",
+    )
     assert no_token.status_code == 400
     # More rows than BATCH_MAX_ROWS (5 here); a file that is no spreadsheet; no file.
-    for data, words in ((fill_csv(sheet, two_slas(6)), "超过 5 行"), (b"%PDF-1.4\x00\xff\xfe", "不是可读取"),
-                        (None, "请选择")):
+    for data, words in (
+        (fill_csv(sheet, two_slas(6)), "超过 5 行"),
+        (b"%PDF-1.4\x00\xff\xfe", "不是可读取"),
+        (None, "请选择"),
+    ):
         files = {"file": (io.BytesIO(data), "x.csv")} if data is not None else {}
-        resp = drafter.post("/templates/sla/batch", data={"csrf_token": csrf_of(page), **files},
-                            content_type="multipart/form-data")
+        resp = drafter.post(
+            "/templates/sla/batch", data={"csrf_token": csrf_of(page), **files}, content_type="multipart/form-data"
+        )
         assert resp.status_code == 400 and words in resp.data.decode(), words
     world.svc.settings["BATCH_MAX_BYTES"] = 200  # a file over the size limit: 413, nothing queued
-    resp = drafter.post("/templates/sla/batch", data={"csrf_token": csrf_of(page),
-                                                      "file": (io.BytesIO(fill_csv(sheet, two_slas(1))), "x.csv")},
-                        content_type="multipart/form-data")
+    resp = drafter.post(
+        "/templates/sla/batch",
+        data={"csrf_token": csrf_of(page), "file": (io.BytesIO(fill_csv(sheet, two_slas(1))), "x.csv")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 413 and "过大" in resp.data.decode()
     world.svc.settings["BATCH_MAX_BYTES"] = 5 * 1024 * 1024
     assert not world.svc.jobs.store.list_jobs()[0] and world.svc.catalog.counts()["documents"] == 0
     # An on-site document (a change request is 9.2) in a project the drafter is not a member of.
     cr = drafter.get("/templates/change_request/batch/skeleton.csv").data
     other = fill_csv(cr, [{"项目名称": "银行核心系统"}])
-    resp = drafter.post("/templates/change_request/batch",
-                        data={"csrf_token": csrf_of(page), "file": (io.BytesIO(other), "x.csv")},
-                        content_type="multipart/form-data")
+    resp = drafter.post(
+        "/templates/change_request/batch",
+        data={"csrf_token": csrf_of(page), "file": (io.BytesIO(other), "x.csv")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 400 and "银行核心系统" in resp.data.decode()
 
 
@@ -302,11 +319,21 @@ def test_the_api_and_the_job_status(world):
     err(api.get("/api/v1/templates/sla/batch/skeleton?format=xls"), 404)
     bad = two_slas(2)
     bad[0]["协议编号"] = ""
-    e = err(api.post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(fill_csv(sk.data, bad)), "x.csv")},
-                     content_type="multipart/form-data"), 400, field="file")
+    e = err(
+        api.post(
+            "/api/v1/templates/sla/batch",
+            data={"file": (io.BytesIO(fill_csv(sk.data, bad)), "x.csv")},
+            content_type="multipart/form-data",
+        ),
+        400,
+        field="file",
+    )
     assert e["details"]["rows"][0]["row"] == 2 and e["details"]["rows"][0]["errors"][0]["label_en"]
-    resp = api.post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(2))), "x.csv")},
-                    content_type="multipart/form-data")
+    resp = api.post(
+        "/api/v1/templates/sla/batch",
+        data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(2))), "x.csv")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 202 and resp.json["state"] == "queued" and resp.json["total"] == 2
     world.svc.jobs.run_next()
     status = api.get(resp.headers["Location"]).json
@@ -315,18 +342,27 @@ def test_the_api_and_the_job_status(world):
     err(world.api("bob").get(resp.headers["Location"]), 404)
     z = api.get(status["files_url"])
     assert z.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(z.data)).namelist()) == 2
-    err(world.api("alice").post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(sk.data), "x.csv")},
-                                content_type="multipart/form-data"), 403)
+    err(
+        world.api("alice").post(
+            "/api/v1/templates/sla/batch",
+            data={"file": (io.BytesIO(sk.data), "x.csv")},
+            content_type="multipart/form-data",
+        ),
+        403,
+    )
 
 
 def test_the_health_page_names_and_links_a_batch(world):
     api = world.api("drafter")
     sk = api.get("/api/v1/templates/sla/batch/skeleton?format=csv")
-    resp = api.post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(1))), "一份.csv")},
-                    content_type="multipart/form-data")
+    resp = api.post(
+        "/api/v1/templates/sla/batch",
+        data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(1))), "一份.csv")},
+        content_type="multipart/form-data",
+    )
     world.svc.jobs.run_next()
     html = world.login("mgr").get("/admin/health").data.decode()
-    assert "批量生成" in html and f'/templates/sla/batch/{resp.json["job_id"]}' in html and "一份.csv" in html
+    assert "批量生成" in html and f"/templates/sla/batch/{resp.json['job_id']}" in html and "一份.csv" in html
 
 
 def test_the_cli_reads_the_web_spreadsheet_through_the_same_service(svc, config, tmp_path):
@@ -340,9 +376,13 @@ def test_the_cli_reads_the_web_spreadsheet_through_the_same_service(svc, config,
     rows = two_slas(2)
     path = tmp_path / "两份协议.xlsx"
     path.write_bytes(fill_xlsx(batch.skeleton(template, "xlsx").data, rows))
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
-           "DOCSVC_ACTOR": "批量起草人"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+        "DOCSVC_ACTOR": "批量起草人",
+    }
     rows[1]["服务可用性（%）"] = "150"
     bad = tmp_path / "有错.xlsx"
     bad.write_bytes(fill_xlsx(batch.skeleton(template, "xlsx").data, rows))
@@ -350,6 +390,7 @@ def test_the_cli_reads_the_web_spreadsheet_through_the_same_service(svc, config,
     assert refused.exit_code == 2 and "第 3 行" in refused.output and "服务可用性" in refused.output
     assert svc.catalog.counts()["documents"] == 0
     import json
+
     done = CliRunner().invoke(cli, ["generate", "sla", "--batch", str(path), "--json"], env=env, catch_exceptions=False)
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
@@ -364,8 +405,11 @@ def test_a_batch_runs_as_its_drafter_as_they_are_when_it_runs(world):
     further rows."""
     api = world.api("drafter")
     sk = api.get("/api/v1/templates/sla/batch/skeleton?format=csv")
-    resp = api.post("/api/v1/templates/sla/batch", data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(2))), "x.csv")},
-                    content_type="multipart/form-data")
+    resp = api.post(
+        "/api/v1/templates/sla/batch",
+        data={"file": (io.BytesIO(fill_csv(sk.data, two_slas(2))), "x.csv")},
+        content_type="multipart/form-data",
+    )
     world.svc.users.update("drafter", actor="root", active=False)
     job = world.svc.jobs.run_next()
     assert job.state.value == "failed" and job.error["code"] == "forbidden" and "drafter" in job.error["message"]

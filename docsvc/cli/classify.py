@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-
 from docsvc.cli import KEY, Context, cli, echo, emit_json, handled, json_option, pass_ctx
 from docsvc.core.model import ServiceCategory
 from docsvc.services.bulk import ImportStatus, find_files
@@ -37,10 +36,13 @@ def label_line(name: str, label: dict[str, Any]) -> str:
 @click.option("--project", help="项目 / project")
 @click.option("--counterparty", help="相对方 / counterparty")
 @click.option("--tag", "tags", multiple=True, help="标签，可重复 / tag (repeatable)")
-@click.option("--no-embed", is_flag=True,
-              help="不在导入后生成语义向量，留给服务器后台或 docsvc index sync（按词即可检索）/ leave the "
-                   "vectors for semantic ranking to the server's background indexer or docsvc index sync "
-                   "(searchable by words at once)")
+@click.option(
+    "--no-embed",
+    is_flag=True,
+    help="不在导入后生成语义向量，留给服务器后台或 docsvc index sync（按词即可检索）/ leave the "
+    "vectors for semantic ranking to the server's background indexer or docsvc index sync "
+    "(searchable by words at once)",
+)
 @json_option
 @pass_ctx
 @handled
@@ -54,22 +56,33 @@ def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defau
             bar.label = "完成索引 finishing the index"
             bar.render_progress()
 
-        report = ctx.svc.importer.import_files(paths, defaults, actor=ctx.actor, progress=bar.update,
-                                               finishing=finishing)
+        report = ctx.svc.importer.import_files(
+            paths, defaults, actor=ctx.actor, progress=bar.update, finishing=finishing
+        )
     if not no_embed:
         ctx.embed_pending(quiet=as_json)
     if as_json:
-        emit_json({"added": report.count(ImportStatus.ADDED), "duplicates": report.count(ImportStatus.DUPLICATE),
-                   "failed": report.count(ImportStatus.FAILED), "items": [i.to_dict() for i in report.items]})
+        emit_json(
+            {
+                "added": report.count(ImportStatus.ADDED),
+                "duplicates": report.count(ImportStatus.DUPLICATE),
+                "failed": report.count(ImportStatus.FAILED),
+                "items": [i.to_dict() for i in report.items],
+            }
+        )
     else:
         for item in report.items:
             if item.status is ImportStatus.FAILED:
                 echo(f"失败 failed  {item.path}: {item.error['message']} / {item.error['message_en']}")
             elif item.status is ImportStatus.DUPLICATE:
-                echo(f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}")
+                echo(
+                    f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}"
+                )
         review = sum(1 for i in report.items if i.needs_review)
-        echo(f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
-             f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。")
+        echo(
+            f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
+            f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。"
+        )
     if report.count(ImportStatus.FAILED):
         sys.exit(1)
 
@@ -111,8 +124,10 @@ def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
         return
     for i in items:
         d = i.to_dict()
-        echo(f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
-             f"  {label_line('服务类别', d['service_category'])}")
+        echo(
+            f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
+            f"  {label_line('服务类别', d['service_category'])}"
+        )
     echo(f"共 {len(items)} 份待确认 / {len(items)} to review")
 
 
@@ -132,7 +147,9 @@ def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> 
     if as_json:
         emit_json(doc.to_dict())
     else:
-        echo(f"文档 {doc_id} 的分类已{'更正' if changes else '确认'} / labels {'corrected' if changes else 'accepted'}.")
+        echo(
+            f"文档 {doc_id} 的分类已{'更正' if changes else '确认'} / labels {'corrected' if changes else 'accepted'}."
+        )
 
 
 @labels.command("train")
@@ -146,18 +163,22 @@ def labels_train(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json({"samples": model.n_samples, "trained": trained, "fingerprint": model.labels_fingerprint})
     else:
-        echo(f"已用 {model.n_samples} 份已确认文档训练 / trained on {model.n_samples} confirmed documents: "
-             + "，".join(f"{t} {'模型' if n else '仅规则'}（{n}）" for t, n in trained.items()))
-
-
-
+        echo(
+            f"已用 {model.n_samples} 份已确认文档训练 / trained on {model.n_samples} confirmed documents: "
+            + "，".join(f"{t} {'模型' if n else '仅规则'}（{n}）" for t, n in trained.items())
+        )
 
 
 @cli.command()
 @click.option("--folder", help="收件文件夹（默认取 DOCSVC_INTAKE_DIR）/ intake folder (default DOCSVC_INTAKE_DIR)")
-@click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True,
-              help="两次扫描的间隔（秒）；文件须在两次扫描间保持不变才会导入 / seconds between scans; a file "
-                   "is taken once it did not change between two")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    help="两次扫描的间隔（秒）；文件须在两次扫描间保持不变才会导入 / seconds between scans; a file "
+    "is taken once it did not change between two",
+)
 @click.option("--once", is_flag=True, help="扫描到没有未完成的文件为止，然后退出 / scan until nothing waits, then exit")
 @pass_ctx
 @handled
@@ -165,14 +186,18 @@ def watch(ctx: Context, folder: str | None, interval: float, once: bool) -> None
     """监视收件文件夹并归档放入的文件 / watch the intake folder and archive what is dropped there."""
     path = folder or str(ctx.svc.settings.get("INTAKE_DIR") or "")
     if not path:
-        raise click.UsageError("请用 --folder 或 DOCSVC_INTAKE_DIR 指定收件文件夹 / give --folder or DOCSVC_INTAKE_DIR.")
+        raise click.UsageError(
+            "请用 --folder 或 DOCSVC_INTAKE_DIR 指定收件文件夹 / give --folder or DOCSVC_INTAKE_DIR."
+        )
     intake = IntakeFolder(Path(path), ctx.svc.importer, settle_s=interval)
     echo(f"监视 watching {intake.folder}（done/、error/）", err=True)
     while True:
         report = intake.scan()
         for item in report.archived:
-            echo(f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
-                 f"{'（待复核 to review）' if item.needs_review else ''}")
+            echo(
+                f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
+                f"{'（待复核 to review）' if item.needs_review else ''}"
+            )
         for item in report.duplicates:
             echo(f"重复 duplicate  {Path(item.path).name} = 文档 {item.document_id}")
         for item in report.failed:

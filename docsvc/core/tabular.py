@@ -25,8 +25,9 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from docsvc.core.content import decode_text
 from docsvc.core.schema import Field, TemplateSchema
@@ -68,9 +69,12 @@ def read_numbered(data: bytes, *, schema: TemplateSchema | None = None, max_rows
     header must name one of its fields."""
     header, rows = read_table(data)
     if not any(header):
-        raise InvalidInput("批量文件没有表头行。第一行应为字段名或字段标签，例如 contract_no 或 合同编号。",
-                           "The batch file has no header row. The first row must hold field names or labels, "
-                           "e.g. contract_no or 合同编号.", field="file")
+        raise InvalidInput(
+            "批量文件没有表头行。第一行应为字段名或字段标签，例如 contract_no 或 合同编号。",
+            "The batch file has no header row. The first row must hold field names or labels, "
+            "e.g. contract_no or 合同编号.",
+            field="file",
+        )
     paths = _header_paths(header, header_map(schema) if schema else {})
     if schema is not None:
         for i, path in enumerate(paths):
@@ -80,15 +84,20 @@ def read_numbered(data: bytes, *, schema: TemplateSchema | None = None, max_rows
                     "表格模板中的表头（字段的中文标签），或字段路径（如 party_a.name）。",
                     f"The header '{header[i]}' in row 1, column {column_letter(i)} is not a field of the template "
                     f"'{schema.name_en}'. Use the headers of the downloaded spreadsheet (the fields' labels) or "
-                    "field paths (e.g. party_a.name).", field="file", details={"column": column_letter(i)})
+                    "field paths (e.g. party_a.name).",
+                    field="file",
+                    details={"column": column_letter(i)},
+                )
     out: list[Row] = []
     for number, values in rows:
         if all(v in (None, "") for v in values):
             continue
         if len(out) >= max_rows:
-            raise InvalidInput(f"批量文件超过 {max_rows} 行数据，请拆分后分批提交。",
-                               f"The batch file has more than {max_rows} data rows; split it into several files.",
-                               field="file")
+            raise InvalidInput(
+                f"批量文件超过 {max_rows} 行数据，请拆分后分批提交。",
+                f"The batch file has more than {max_rows} data rows; split it into several files.",
+                field="file",
+            )
         for i, v in enumerate(values):
             if isinstance(v, str) and _FORMULA.match(v):
                 raise _formula(number, i)
@@ -100,9 +109,11 @@ def read_numbered(data: bytes, *, schema: TemplateSchema | None = None, max_rows
 def read_table(data: bytes) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     """The header and the numbered rows of a CSV or XLSX file, as text (dates in ISO form)."""
     if not data.strip():
-        raise InvalidInput("批量文件是空的。请下载表格模板，填写后再上传。",
-                           "The batch file is empty. Download the spreadsheet template, fill it in and upload it.",
-                           field="file")
+        raise InvalidInput(
+            "批量文件是空的。请下载表格模板，填写后再上传。",
+            "The batch file is empty. Download the spreadsheet template, fill it in and upload it.",
+            field="file",
+        )
     if data.startswith(b"PK\x03\x04"):
         header, rows = _xlsx(data)
     else:
@@ -122,7 +133,9 @@ def _header_paths(header: list[str], columns: Mapping[str, str]) -> list[str]:
                 raise InvalidInput(
                     f"第 1 行的 {column_letter(seen[path])} 列和 {column_letter(i)} 列填的是同一字段“{col}”，请删除其中一列。",
                     f"Columns {column_letter(seen[path])} and {column_letter(i)} of row 1 are the same field "
-                    f"'{col}'; remove one of them.", field="file")
+                    f"'{col}'; remove one of them.",
+                    field="file",
+                )
             seen[path] = i
         paths.append(path)
     return paths
@@ -144,7 +157,10 @@ def _formula(number: int, index: int) -> InvalidInput:
         "请把公式复制后“选择性粘贴为数值”，或在开头加一个撇号（'）。未生成任何文档。",
         f"Row {number}, column {column_letter(index)} holds a formula (it starts with =, @ …). A batch file takes "
         "values and text only: paste the formulas as values, or start the cell with an apostrophe ('). "
-        "Nothing was generated.", field="file", details={"row": number, "column": column_letter(index)})
+        "Nothing was generated.",
+        field="file",
+        details={"row": number, "column": column_letter(index)},
+    )
 
 
 def _not_a_sheet() -> InvalidInput:
@@ -153,14 +169,18 @@ def _not_a_sheet() -> InvalidInput:
         "另存为“Excel 工作簿（.xlsx）”或“CSV UTF-8（逗号分隔）”后重新上传。",
         "This is not a readable CSV or Excel (.xlsx) file: it holds binary data or text in an encoding docsvc "
         "cannot recognise. Save it from Excel or WPS as an Excel workbook (.xlsx) or as CSV UTF-8 "
-        "(comma delimited) and upload it again.", field="file")
+        "(comma delimited) and upload it again.",
+        field="file",
+    )
 
 
 def _csv(data: bytes) -> tuple[list[str], list[list[Any]]]:
     if data.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE file: Excel 97-2003 (.xls) or an old Word file
-        raise InvalidInput("不支持 Excel 97-2003（.xls）格式：请在 Excel 或 WPS 中另存为 .xlsx 后重新上传。",
-                           "Excel 97-2003 (.xls) files are not supported: save it as .xlsx in Excel or WPS and "
-                           "upload it again.", field="file")
+        raise InvalidInput(
+            "不支持 Excel 97-2003（.xls）格式：请在 Excel 或 WPS 中另存为 .xlsx 后重新上传。",
+            "Excel 97-2003 (.xls) files are not supported: save it as .xlsx in Excel or WPS and upload it again.",
+            field="file",
+        )
     text = decode_text(data)
     # decode_text never fails (it replaces what it cannot read): a replaced or NUL character
     # means binary data or an encoding other than UTF-8, UTF-16 and GB18030.
@@ -192,7 +212,9 @@ def _xlsx(data: bytes) -> tuple[list[str], list[list[Any]]]:
             "WPS 中另存为 .xlsx 或 CSV 后重新上传。",
             "This cannot be read as an Excel workbook (.xlsx): it is damaged, unsafe, or another kind of Office "
             "file (e.g. a Word document). Save it as .xlsx or CSV in Excel or WPS and upload it again.",
-            field="file", details={"reason": exc.en}) from None
+            field="file",
+            details={"reason": exc.en},
+        ) from None
     try:
         # Streamed (read-only), with every cell's type, so a formula is seen as one (its cached
         # value would hide it). Missing rows come as empty ones, so the n-th row is row n; the
@@ -210,9 +232,11 @@ def _xlsx(data: bytes) -> tuple[list[str], list[list[Any]]]:
     except InvalidInput:
         raise
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for damaged files
-        raise InvalidInput(f"无法读取 Excel 文件：{type(exc).__name__}。请另存为 .xlsx 或 CSV 后重试。",
-                           f"Cannot read the Excel file ({type(exc).__name__}); save it as .xlsx or CSV.",
-                           field="file") from None
+        raise InvalidInput(
+            f"无法读取 Excel 文件：{type(exc).__name__}。请另存为 .xlsx 或 CSV 后重试。",
+            f"Cannot read the Excel file ({type(exc).__name__}); save it as .xlsx or CSV.",
+            field="file",
+        ) from None
     if not rows:
         return [], []
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
@@ -237,10 +261,13 @@ def _split(column: str, *, column_index: int | None = None) -> list[tuple[str, i
         if not m:
             where = f"第 1 行 {column_letter(column_index)} 列的" if column_index is not None else ""
             where_en = f"in row 1, column {column_letter(column_index)} " if column_index is not None else ""
-            raise InvalidInput(f"{where}表头“{column}”不是本模板的字段标签或字段路径（例如 合同编号、party_a.name 或 "
-                               "payment_schedule[0].amount）。",
-                               f"Header '{column}' {where_en}is neither a field label of this template nor a field "
-                               "path (e.g. 合同编号, party_a.name or payment_schedule[0].amount).", field="file")
+            raise InvalidInput(
+                f"{where}表头“{column}”不是本模板的字段标签或字段路径（例如 合同编号、party_a.name 或 "
+                "payment_schedule[0].amount）。",
+                f"Header '{column}' {where_en}is neither a field label of this template nor a field "
+                "path (e.g. 合同编号, party_a.name or payment_schedule[0].amount).",
+                field="file",
+            )
         parts.append((m["name"], int(m["index"]) if m["index"] is not None else None))
     return parts
 
@@ -367,8 +394,10 @@ def _row_label(f: Field, i: int, c: Field) -> str:
 def _scalar_columns(f: Field, path: str, header: str, value: Any) -> list[Column]:
     if f.type == "money" and len(f.currencies) > 1:
         money = value if isinstance(value, Mapping) else {"amount": value}
-        return [Column(f"{header}{SEP}金额", f"{path}.amount", _text(money.get("amount"))),
-                Column(f"{header}{SEP}币种", f"{path}.currency", _text(money.get("currency")))]
+        return [
+            Column(f"{header}{SEP}金额", f"{path}.amount", _text(money.get("amount"))),
+            Column(f"{header}{SEP}币种", f"{path}.currency", _text(money.get("currency"))),
+        ]
     if f.type == "money" and isinstance(value, Mapping):
         value = value.get("amount")
     if f.type == "boolean" and isinstance(value, bool):

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import IO, TYPE_CHECKING, Any, Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 from docsvc.adapters.jobs import Job
 from docsvc.core.filenames import document_filename
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
     from docsvc.services.access import Guard
 
 BATCH_JOB = "template.batch"
-FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-           "csv": "text/csv; charset=utf-8"}
+FORMATS = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
 
 
 @dataclass(frozen=True)
@@ -76,17 +79,30 @@ class Batch:
         return 100 if not self.total else int(100 * self.done / self.total)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job.id, "state": self.job.state.value, "template": self.template_slug,
-                "filename": self.filename, "total": self.total, "done": self.done, "percent": self.percent,
-                "succeeded": self.succeeded, "failed": self.failed, "items": self.items, "skipped": self.skipped,
-                "error": self.job.error}
+        return {
+            "job_id": self.job.id,
+            "state": self.job.state.value,
+            "template": self.template_slug,
+            "filename": self.filename,
+            "total": self.total,
+            "done": self.done,
+            "percent": self.percent,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "items": self.items,
+            "skipped": self.skipped,
+            "error": self.job.error,
+        }
 
 
 def skeleton(template: Template, fmt: str) -> Skeleton:
     """The spreadsheet to fill in: the fields' Chinese labels as headers, one example row."""
     if fmt not in FORMATS:
-        raise NotFound(f"表格模板只有 xlsx 和 csv 两种格式，没有“{fmt}”。",
-                       f"The spreadsheet comes as xlsx or csv, not '{fmt}'.", field="format")
+        raise NotFound(
+            f"表格模板只有 xlsx 和 csv 两种格式，没有“{fmt}”。",
+            f"The spreadsheet comes as xlsx or csv, not '{fmt}'.",
+            field="format",
+        )
     columns = skeleton_columns(template.schema)
     data = skeleton_xlsx(columns) if fmt == "xlsx" else skeleton_csv(columns)
     return Skeleton(f"{template.record.name_zh}-批量生成.{fmt}", FORMATS[fmt], data)
@@ -96,14 +112,18 @@ def read(svc: Docsvc, template: Template, data: bytes) -> list[Row]:
     """The rows of an uploaded sheet, within the installation's limits."""
     limit = svc.settings["BATCH_MAX_BYTES"]
     if len(data) > limit:
-        raise TooLarge(f"批量文件过大（{len(data)} 字节），上限为 {limit} 字节，请拆分后分批上传。",
-                       f"The batch file is too large ({len(data)} bytes; the limit is {limit}); split it.",
-                       field="file")
+        raise TooLarge(
+            f"批量文件过大（{len(data)} 字节），上限为 {limit} 字节，请拆分后分批上传。",
+            f"The batch file is too large ({len(data)} bytes; the limit is {limit}); split it.",
+            field="file",
+        )
     rows = read_numbered(data, schema=template.schema, max_rows=svc.settings["BATCH_MAX_ROWS"])
     if not rows:
-        raise InvalidInput("批量文件只有表头，没有数据行：请从第 2 行起每行填写一份文档。",
-                           "The batch file has a header and no data rows: fill in one document per row, "
-                           "from row 2.", field="file")
+        raise InvalidInput(
+            "批量文件只有表头，没有数据行：请从第 2 行起每行填写一份文档。",
+            "The batch file has a header and no data rows: fill in one document per row, from row 2.",
+            field="file",
+        )
     return rows
 
 
@@ -116,16 +136,27 @@ def invalid_rows(template: Template, items: list[BatchItem]) -> InvalidInput:
     return InvalidInput(
         f"批量文件有 {len(rows)} 行需要修改（第 {numbers} 行），未生成任何文档。第 {rows[0]['row']} 行：{first['zh']}",
         f"{len(rows)} row(s) of the batch file need fixing (row {numbers_en}); nothing was generated. "
-        f"Row {rows[0]['row']}: {first['en']}", field="file", details={"rows": rows})
+        f"Row {rows[0]['row']}: {first['en']}",
+        field="file",
+        details={"rows": rows},
+    )
 
 
 def row_errors(template: Template, error: Mapping[str, Any]) -> list[dict[str, str]]:
     """A row's problems, each with the field's label in both languages (a table's cell named
     with its row: 付款计划 第 2 行 金额)."""
     listed = (error.get("details") or {}).get("errors") or [
-        {"field": error.get("field") or "", "zh": error.get("message", ""), "en": error.get("message_en", "")}]
-    return [{"field": e.get("field") or "", **_labels(template, e.get("field") or ""),
-             "zh": e.get("zh", ""), "en": e.get("en", "")} for e in listed]
+        {"field": error.get("field") or "", "zh": error.get("message", ""), "en": error.get("message_en", "")}
+    ]
+    return [
+        {
+            "field": e.get("field") or "",
+            **_labels(template, e.get("field") or ""),
+            "zh": e.get("zh", ""),
+            "en": e.get("en", ""),
+        }
+        for e in listed
+    ]
 
 
 def _labels(template: Template, path: str) -> dict[str, str]:
@@ -142,8 +173,17 @@ def _labels(template: Template, path: str) -> dict[str, str]:
     return {"label_zh": " · ".join(zh), "label_en": " · ".join(en)}
 
 
-def start(svc: Docsvc, gd: Guard, template: Template, data: bytes, filename: str, *, pdf: bool = False,
-          skip_invalid: bool = False, check: Callable[[Draft], None] | None = None) -> tuple[Job, bool]:
+def start(
+    svc: Docsvc,
+    gd: Guard,
+    template: Template,
+    data: bytes,
+    filename: str,
+    *,
+    pdf: bool = False,
+    skip_invalid: bool = False,
+    check: Callable[[Draft], None] | None = None,
+) -> tuple[Job, bool]:
     """Check every row, then queue the job that generates them (the same file uploaded again
     while its job is still queued or running finds that job: ``created`` False)."""
     rows = read(svc, template, data)
@@ -152,9 +192,16 @@ def start(svc: Docsvc, gd: Guard, template: Template, data: bytes, filename: str
         raise invalid_rows(template, invalid)
     bad = {i.row for i in invalid}
     skipped = [{"row": i.row, "errors": row_errors(template, i.error or {})} for i in invalid]
-    payload = {"account": gd.p.user_id is not None, "template": template.slug, "template_version": template.version, "filename": filename[:200],
-               "pdf": pdf, "total": len(rows) - len(bad), "skipped": skipped,
-               "rows": [{"row": r.number, "data": r.data} for r in rows if r.number not in bad]}
+    payload = {
+        "account": gd.p.user_id is not None,
+        "template": template.slug,
+        "template_version": template.version,
+        "filename": filename[:200],
+        "pdf": pdf,
+        "total": len(rows) - len(bad),
+        "skipped": skipped,
+        "rows": [{"row": r.number, "data": r.data} for r in rows if r.number not in bad],
+    }
     key = f"{BATCH_JOB}:{gd.p.username}:{hashlib.sha256(data).hexdigest()}:{int(pdf)}:{int(skip_invalid)}"
     return svc.jobs.enqueue(BATCH_JOB, payload, actor=gd.p.username, key=key[:200])
 
@@ -167,8 +214,10 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     if job.payload.get("account", True) and principal.user_id is None:
         # Started by a person who has been deactivated since: not generated under another role
         # (the CLI's operator, who has no account, runs as the operator, as the CLI does).
-        raise Forbidden(f"用户“{job.created_by}”已停用或不存在，其批量生成任务不再执行。",
-                        f"User '{job.created_by}' is deactivated or gone; their batch is not generated.")
+        raise Forbidden(
+            f"用户“{job.created_by}”已停用或不存在，其批量生成任务不再执行。",
+            f"User '{job.created_by}' is deactivated or gone; their batch is not generated.",
+        )
     gd = svc.guard(replace(principal, via="job"))
     template = svc.templates.get(job.payload["template"], job.payload["template_version"])
     rows = [Row(int(r["row"]), r["data"]) for r in job.payload["rows"]]
@@ -183,15 +232,24 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
 
 
 def _result(job: Job, items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"total": job.payload.get("total", 0), "done": len(items),
-            "succeeded": sum(1 for i in items if not i.get("error")), "items": items}
+    return {
+        "total": job.payload.get("total", 0),
+        "done": len(items),
+        "succeeded": sum(1 for i in items if not i.get("error")),
+        "items": items,
+    }
 
 
 def view(job: Job) -> Batch:
     result = job.result or {}
-    return Batch(job, job.payload.get("template", ""), job.payload.get("filename", ""),
-                 int(job.payload.get("total") or 0), list(result.get("items") or []),
-                 list(job.payload.get("skipped") or []))
+    return Batch(
+        job,
+        job.payload.get("template", ""),
+        job.payload.get("filename", ""),
+        int(job.payload.get("total") or 0),
+        list(result.get("items") or []),
+        list(job.payload.get("skipped") or []),
+    )
 
 
 def write_zip(gd: Guard, batch: Batch, out: IO[bytes]) -> int:

@@ -24,6 +24,7 @@ def site(tmp_path_factory):
     def start_runner(svc):
         svc.start_jobs()  # what docsvc serve does: the batch job is taken by this server's runner
         return {}
+
     with running_site(tmp_path_factory.mktemp("batch"), {"drafter": "王芳"}, start_runner) as s:
         yield s
 
@@ -57,9 +58,14 @@ def test_download_fill_upload_watch_and_see_results(site, width):
 
     tmp = site["tmp"]
     # First a sheet with an error in its second data row (row 3 in Excel): shown, nothing made.
-    bad = fill(skeleton, [{"协议编号": f"SLA-B{width}-1", "协议名称": f"批量协议{width}甲"},
-                          {"协议编号": f"SLA-B{width}-2", "协议名称": f"批量协议{width}乙", "服务可用性（%）": "150"}],
-               tmp / f"服务等级协议（有误）-{width}.xlsx")
+    bad = fill(
+        skeleton,
+        [
+            {"协议编号": f"SLA-B{width}-1", "协议名称": f"批量协议{width}甲"},
+            {"协议编号": f"SLA-B{width}-2", "协议名称": f"批量协议{width}乙", "服务可用性（%）": "150"},
+        ],
+        tmp / f"服务等级协议（有误）-{width}.xlsx",
+    )
     before = site["svc"].catalog.counts()["documents"]
     page.set_input_files("#batch-file", str(bad))
     page.locator("#batch-upload").click()
@@ -71,8 +77,14 @@ def test_download_fill_upload_watch_and_see_results(site, width):
         shot(site, page, "batch-invalid")
     assert site["svc"].catalog.counts()["documents"] == before
 
-    good = fill(skeleton, [{"协议编号": f"SLA-G{width}-1", "协议名称": f"批量协议{width}甲"},
-                           {"协议编号": f"SLA-G{width}-2", "协议名称": f"批量协议{width}乙"}], tmp / f"服务等级协议-两份-{width}.xlsx")
+    good = fill(
+        skeleton,
+        [
+            {"协议编号": f"SLA-G{width}-1", "协议名称": f"批量协议{width}甲"},
+            {"协议编号": f"SLA-G{width}-2", "协议名称": f"批量协议{width}乙"},
+        ],
+        tmp / f"服务等级协议-两份-{width}.xlsx",
+    )
     page.set_input_files("#batch-file", str(good))
     page.locator("#batch-upload").click()
     page.wait_for_url("**/templates/sla/batch/*")
@@ -90,6 +102,7 @@ def test_download_fill_upload_watch_and_see_results(site, width):
     with page.expect_download() as z:
         page.locator("#batch-zip").click()
     import zipfile
+
     names = zipfile.ZipFile(io.BytesIO(Path(z.value.path()).read_bytes())).namelist()
     # Both DOCX files (and a PDF where the thumbnail job has already made one).
     assert sorted(n for n in names if n.endswith(".docx")) == [f"批量协议{width}乙.docx", f"批量协议{width}甲.docx"]
