@@ -78,7 +78,10 @@ class SortOrder(StrEnum):
     DATE = "date"  # newest first
 
 
-FACETS = ("doc_type", "service_category", "doc_class", "project", "counterparty", "year")
+FACETS = ("doc_type", "service_category", "doc_class", "project", "counterparty", "tags", "year")
+# Facets of a field holding a list: a version counts once under each of its values, keyed by the
+# value as the engines match it (lower case: the filter tags:ISO finds the tag "iso" too).
+LIST_FACETS = frozenset({"tags"})
 
 # Filter names a caller may use (an allow-list: anything else is InvalidInput), and the field.
 FILTER_FIELDS: dict[str, str] = {
@@ -510,7 +513,7 @@ def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "FACETS", "FILTER_FIELDS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PAGE", "MAX_PER_PAGE",
+    "FACETS", "FILTER_FIELDS", "LIST_FACETS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PAGE", "MAX_PER_PAGE",
     "MAX_RESULT_WINDOW", "METADATA_FIELDS", "SearchIndex", "SearchRequest", "SearchResult", "Snippet", "SortOrder",
     "check_metadata_changes", "check_request", "check_whole_request", "find_strings", "make_snippet",
     "rebuilding_elsewhere", "request_from_params", "resolve_filters", "site_visible",
