@@ -129,7 +129,7 @@ def test_bad_input_is_refused_and_changes_nothing(svc, people, docs):
              (lambda: tags.rename("没有", "有"), NotFound, "name"),
              (lambda: tags.merge("等保", "等保"), InvalidInput, "into"),
              (lambda: tags.merge("等保", "没有"), NotFound, "into"),
-             (lambda: tags.recolour("等保", ""), None, None),  # the default colour: allowed
+             (lambda: tags.recolour("等保", ""), InvalidInput, "colour"),
              (lambda: cps.recolour("沈阳某银行", "red"), InvalidInput, "colour"),
              (lambda: cps.create("x" * 201), InvalidInput, "name"),
              (lambda: cps.rename("沈阳某银行", "大连港集团有限公司"), Conflict, "new_name")]

@@ -134,7 +134,8 @@ def clean_name(kind: TermKind, name: Any, field: str = "name") -> str:
 
 
 def parse_colour(colour: Any) -> str:
-    if colour in (None, ""):
+    """A colour of the palette; None (not given) is the default, grey."""
+    if colour is None:
         return DEFAULT_COLOUR
     if not isinstance(colour, str) or colour.strip() not in PALETTE:
         raise InvalidInput(f"未知的颜色“{str(colour)[:40]}”，可选：{', '.join(PALETTE)}。",
@@ -190,7 +191,7 @@ class Terms:
         self._require("create")
         name = clean_name(self.kind, name)
         chosen = parse_colour(colour) if self.kind is TermKind.TAG else None
-        if colour not in (None, "") and self.kind is not TermKind.TAG:
+        if colour is not None and self.kind is not TermKind.TAG:
             raise self._no_colour()
         self._free(name)
         with self._write() as tx:
