@@ -27,7 +27,8 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from docsvc.web import (
-    api, apidocs, auth, i18n, request_log, ui_admin, ui_audit, ui_docs, ui_search, ui_templates, ui_views,
+    api, apidocs, auth, i18n, request_log, ui_admin, ui_audit, ui_docs, ui_search, ui_templates, ui_terms,
+    ui_views,
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -68,7 +69,7 @@ def init_web(app: Flask) -> None:
     app.before_request(_bootstrap_admin)
     app.after_request(_security_headers)
     for bp in (auth.bp, ui_docs.bp, ui_search.bp, ui_templates.bp, ui_audit.bp, ui_admin.bp, ui_views.bp,
-               apidocs.bp):
+               ui_terms.bp, apidocs.bp):
         app.register_blueprint(bp)
     auth.register(app)
 
