@@ -266,7 +266,7 @@ def main() -> None:
 def _register() -> None:
     # Each noun lives in its own module; importing it attaches its commands to ``cli``.
     from docsvc.cli import (  # noqa: F401
-        admin, audit, blobs, classify, doc, export, job, report, search, template, user, view,
+        admin, audit, blobs, classify, doc, export, job, report, search, template, term, user, view,
     )
 
 
