@@ -22,6 +22,7 @@ counterparties and tags of another project's on-site documents never leak throug
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import unicodedata
 from contextlib import contextmanager
@@ -161,7 +162,7 @@ class Terms:
         self._require("list")
         return self._existing(clean_name(self.kind, name))
 
-    def suggest(self, prefix: Any = "", *, limit: int = MAX_SUGGESTIONS) -> list[str]:
+    def suggest(self, prefix: Any = "", *, limit: int = MAX_SUGGESTIONS) -> builtins.list[str]:
         """Names for an autocomplete: those starting with ``prefix`` (case and width folded), then
         those containing it, in pinyin order; only names this principal may see (module doc)."""
         self.g.require(Permission.READ, f"suggest_{self.kind.value}")
@@ -307,7 +308,7 @@ class Terms:
         tags = [new if t == old else t for t in doc.metadata.tags]
         return {"tags": list(dict.fromkeys(tags))}  # merged into a tag it had already: once
 
-    def _all(self) -> list[Term]:
+    def _all(self) -> builtins.list[Term]:
         with self.svc.catalog.engine.connect() as conn:
             counts = store.usage(conn, self.kind.value)
             rows = {r["name"]: r for r in store.rows(conn, self.kind.value)}
