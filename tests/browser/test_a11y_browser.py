@@ -39,6 +39,7 @@ def _seed(svc):
     # A saved view the administrator pinned: the 视图 menu, the views page and a dashboard widget.
     svc.guard(svc.users.principal_for_cli("root")).views.create("运维合同", "documents", "doc_type=contract",
                                                                 shared=True, pinned=True)
+    svc.guard(svc.users.principal_for_cli("root")).terms("tag").recolour("运维", "teal")  # a colour chip
     return {"contract": contract}
 
 
@@ -69,6 +70,8 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "admin-health": ("/admin/health", "main h1"),
         "account": ("/account", "main form"),
         "views": ("/views", "#views-table"),
+        "tags": ("/tags", "#terms-table .tag.chip-teal"),
+        "counterparties": ("/counterparties", "#terms-table"),
     }
 
 
