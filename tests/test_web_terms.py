@@ -125,6 +125,7 @@ def test_suggestions_hide_other_projects_on_site_names(world, docs):
     assert alice.get("/api/v1/tags?prefix=等&limit=1").json["items"] == ["等保"]
     err(alice.get("/api/v1/tags?limit=0"), 400, field="limit")
     err(alice.get("/api/v1/tags?prefix=%00"), 400, field="prefix")
+    err(alice.get("/api/v1/tags?prefix=" + "等" * 201), 400, field="prefix")
     # The pages ask with the session and its CSRF header (static/terms.js).
     c = world.login("alice")
     upload = c.get("/upload").data.decode()

@@ -80,8 +80,10 @@ class BulkChange:
             if name in fields and not fields[name].strip():
                 raise InvalidInput(f"字段 {name} 不能为空；不修改就不要给出它。",
                                    f"{name} cannot be empty; leave it out to keep each document's own.", field=name)
-        reason = data.get("reason") or ""
-        if not isinstance(reason, str):
+        reason = data.get("reason")
+        if reason is None:
+            reason = ""
+        if not isinstance(reason, str):  # {} or [] is no reason either: refused, not read as empty
             raise InvalidInput("reason 应为文本。", "reason must be text.", field="reason")
         # Checked here, not per document: the reason is the same for all of them.
         reason = refuse_controls(reason.replace("\r\n", "\n").replace("\r", "\n").strip(), "reason", "修改原因",

@@ -167,7 +167,10 @@ class Terms:
         those containing it, in pinyin order; only names this principal may see (module doc)."""
         self.g.require(Permission.READ, f"suggest_{self.kind.value}")
         text = prefix if isinstance(prefix, str) else ""
-        text = refuse_controls(unicodedata.normalize("NFKC", text.strip())[:MAX_COUNTERPARTY], "prefix", "前缀")
+        if len(text) > MAX_COUNTERPARTY:
+            raise InvalidInput(f"前缀最多 {MAX_COUNTERPARTY} 个字符。", f"The prefix has at most {MAX_COUNTERPARTY} characters.",
+                               field="prefix")
+        text = refuse_controls(unicodedata.normalize("NFKC", text.strip()), "prefix", "前缀")
         sites = self.g.p.site_projects
         with self.svc.catalog.engine.connect() as conn:
             counts = store.usage(conn, self.kind.value)

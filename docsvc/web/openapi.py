@@ -761,7 +761,7 @@ def _term_paths(plural: str, kind: str, op: str, zh: str) -> dict[str, Any]:
         base: {
             "get": {"operationId": f"suggest{op}s", "summary": f"{zh}: names for an autocomplete (only those on "
                                                                  "documents you may read, and unused catalog names)",
-                    "parameters": [_q("prefix", "what was typed so far", {**LINE, "maxLength": 200}),
+                    "parameters": [_q("prefix", "what was typed so far", {**LINE, "maxLength": terms.MAX_COUNTERPARTY}),
                                    _q("limit", f"1-{terms.MAX_SUGGESTIONS}",
                                       {"type": "integer", "minimum": 1, "maximum": terms.MAX_SUGGESTIONS})],
                     "responses": {"200": _json({"type": "object", "properties": {
