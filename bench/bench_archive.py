@@ -20,8 +20,10 @@ import sqlalchemy as sa
 
 from docsvc.app import open_docsvc
 
-WORDS = ("服务 合同 甲方 乙方 运维 可用性 响应 故障 变更 验收 交付 数据 系统 集成 监理 测试 培训 保密 违约 "
-         "争议 仲裁 费用 支付 期限 服务等级 信息 管理 计划 目标 人员 职责 流程 质量 安全 可靠性 报告").split()
+WORDS = (
+    "服务 合同 甲方 乙方 运维 可用性 响应 故障 变更 验收 交付 数据 系统 集成 监理 测试 培训 保密 违约 "
+    "争议 仲裁 费用 支付 期限 服务等级 信息 管理 计划 目标 人员 职责 流程 质量 安全 可靠性 报告"
+).split()
 
 
 def document(rng: random.Random, size: int = 10_000) -> bytes:
@@ -45,16 +47,27 @@ def run(label: str, url: str | None, count: int) -> None:
         start = time.perf_counter()
         for i, data in enumerate(payloads):
             t0 = time.perf_counter()
-            svc.archive.add_document(data, f"doc-{i}.txt", {
-                "title": f"运维报告 {i}", "doc_type": "report", "service_category": "4.2", "doc_class": "site",
-                "project": f"项目{i % 20}"}, actor="bench")
+            svc.archive.add_document(
+                data,
+                f"doc-{i}.txt",
+                {
+                    "title": f"运维报告 {i}",
+                    "doc_type": "report",
+                    "service_category": "4.2",
+                    "doc_class": "site",
+                    "project": f"项目{i % 20}",
+                },
+                actor="bench",
+            )
             times.append(time.perf_counter() - t0)
         total = time.perf_counter() - start
         assert svc.verify_audit().ok
         svc.close()
     q = statistics.quantiles(times, n=100)
-    print(f"{label:<11} {count} adds in {total:.2f} s = {count / total:7.1f} adds/s   "
-          f"p50 {q[49] * 1000:.2f} ms   p95 {q[94] * 1000:.2f} ms")
+    print(
+        f"{label:<11} {count} adds in {total:.2f} s = {count / total:7.1f} adds/s   "
+        f"p50 {q[49] * 1000:.2f} ms   p95 {q[94] * 1000:.2f} ms"
+    )
 
 
 def main() -> None:

@@ -35,8 +35,13 @@ def run(label: str, url: str | None, args) -> None:
     blocks alike, where whole runs one after the other would differ by more than what is measured."""
     rng = random.Random(42)
     with tempfile.TemporaryDirectory() as tmp:
-        conf = {"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index", "TEMPLATES_DIR": f"{tmp}/nt",
-                "AUDIT_KEY_FILE": f"{tmp}/audit.pem", "AUDIT_CHECKPOINT_URL": f"file://{tmp}/checkpoints"}
+        conf = {
+            "ARCHIVE_DIR": f"{tmp}/archive",
+            "INDEX_DIR": f"{tmp}/index",
+            "TEMPLATES_DIR": f"{tmp}/nt",
+            "AUDIT_KEY_FILE": f"{tmp}/audit.pem",
+            "AUDIT_CHECKPOINT_URL": f"file://{tmp}/checkpoints",
+        }
         Path(f"{tmp}/nt").mkdir()
         Path(f"{tmp}/audit.pem").write_bytes(new_key_pem()[0])
         if url:
@@ -62,9 +67,18 @@ def run(label: str, url: str | None, args) -> None:
             (on.set if anchored else on.clear)()
             start = time.perf_counter()
             for _ in range(args.block):
-                svc.archive.add_document(document(rng) + f" #{n}".encode(), f"运维报告-{n}.txt", {
-                    "title": f"运维报告 {n}", "doc_type": "report", "service_category": "4.2", "doc_class": "site",
-                    "project": f"港口运维{n % 20}期"}, actor="张伟")
+                svc.archive.add_document(
+                    document(rng) + f" #{n}".encode(),
+                    f"运维报告-{n}.txt",
+                    {
+                        "title": f"运维报告 {n}",
+                        "doc_type": "report",
+                        "service_category": "4.2",
+                        "doc_class": "site",
+                        "project": f"港口运维{n % 20}期",
+                    },
+                    actor="张伟",
+                )
                 n += 1
             spent[anchored] += time.perf_counter() - start
             added[anchored] += args.block
@@ -77,11 +91,16 @@ def run(label: str, url: str | None, args) -> None:
         assert result.ok, result.to_dict()
         svc.close()
     off, with_cp = added[False] / spent[False], added[True] / spent[True]
-    print(f"{label:<10} {added[False]} adds without checkpoints: {off:7.1f} adds/s; {added[True]} adds with one signed "
-          f"every {args.every:g} s: {with_cp:7.1f} adds/s ({(1 - with_cp / off) * 100:+.1f} % slower; target ≤ 5 %)")
-    print(f"{'':<10} {len(signing)} checkpoints, p50 {statistics.median(signing) * 1000 if signing else 0:.1f} ms each "
-          f"(mostly the two fsyncs); audit verify of {result.checked} entries with the checkpoints compared: "
-          f"{verify_s * 1000:.0f} ms", flush=True)
+    print(
+        f"{label:<10} {added[False]} adds without checkpoints: {off:7.1f} adds/s; {added[True]} adds with one signed "
+        f"every {args.every:g} s: {with_cp:7.1f} adds/s ({(1 - with_cp / off) * 100:+.1f} % slower; target ≤ 5 %)"
+    )
+    print(
+        f"{'':<10} {len(signing)} checkpoints, p50 {statistics.median(signing) * 1000 if signing else 0:.1f} ms each "
+        f"(mostly the two fsyncs); audit verify of {result.checked} entries with the checkpoints compared: "
+        f"{verify_s * 1000:.0f} ms",
+        flush=True,
+    )
 
 
 def main() -> None:

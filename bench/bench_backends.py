@@ -57,8 +57,12 @@ class Engine:
         self.keep = keep
         self.folder = Path(tempfile.mkdtemp(prefix=f"docsvc-bench-{name}-"))
         self.database = ""
-        config = {"ARCHIVE_DIR": str(self.folder / "archive"), "INDEX_DIR": str(self.folder / "index"),
-                  "TEMPLATES_DIR": str(self.folder / "no-templates"), "FSYNC": False}
+        config = {
+            "ARCHIVE_DIR": str(self.folder / "archive"),
+            "INDEX_DIR": str(self.folder / "index"),
+            "TEMPLATES_DIR": str(self.folder / "no-templates"),
+            "FSYNC": False,
+        }
         (self.folder / "no-templates").mkdir()
         if name == "postgres":
             server = os.environ.get("DOCSVC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -67,8 +71,9 @@ class Engine:
             if not reuse:
                 with self.admin.connect() as conn:
                     conn.exec_driver_sql(f'CREATE DATABASE "{self.database}"')
-            config["DATABASE_URL"] = sa.engine.make_url(server).set(database=self.database).render_as_string(
-                hide_password=False)
+            config["DATABASE_URL"] = (
+                sa.engine.make_url(server).set(database=self.database).render_as_string(hide_password=False)
+            )
             config["SEARCH_BACKEND"] = "postgres"
             print(f"  PostgreSQL database {self.database}")
         self.svc = open_docsvc(config)
@@ -80,8 +85,12 @@ class Engine:
         if self.name == "whoosh":
             return sum(f.stat().st_size for f in (self.folder / "index").rglob("*") if f.is_file()) / 2**20
         with self.svc.catalog.engine.connect() as conn:
-            return conn.execute(sa.text("SELECT pg_total_relation_size('search_entry') + "
-                                        "pg_total_relation_size('search_passage')")).scalar() / 2**20
+            return (
+                conn.execute(
+                    sa.text("SELECT pg_total_relation_size('search_entry') + pg_total_relation_size('search_passage')")
+                ).scalar()
+                / 2**20
+            )
 
     def close(self) -> None:
         self.svc.close()
@@ -97,8 +106,10 @@ class Engine:
 def bench_index(engine: Engine, n: int, procs: int, vocab: corpus.Vocabulary) -> None:
     ix = engine.index
     # Version ids past the catalog's own, which bench_upload's documents take.
-    docs = (IndexEntry(**{**e.__dict__, "version_id": e.version_id + ID_OFFSET, "document_id": e.document_id + ID_OFFSET})
-            for e in corpus.entries(n, vocab=vocab))
+    docs = (
+        IndexEntry(**{**e.__dict__, "version_id": e.version_id + ID_OFFSET, "document_id": e.document_id + ID_OFFSET})
+        for e in corpus.entries(n, vocab=vocab)
+    )
     elapsed = 0.0
     memory = PeakMemory()
     done = 0
@@ -110,8 +121,11 @@ def bench_index(engine: Engine, n: int, procs: int, vocab: corpus.Vocabulary) ->
         done += len(chunk)
         print(f"  indexed {done}/{n}: {done / elapsed:.0f} docs/s, {elapsed:.0f} s", flush=True)
     ix.mark_complete()
-    print(f"{engine.name:8} INDEX {n} docs: {elapsed:.0f} s = {n / elapsed:.0f} docs/s (procs={procs}, {load_note()}); "
-          f"index {engine.size_mb():.0f} MB; peak memory (PSS, all processes) {memory.stop():.0f} MB", flush=True)
+    print(
+        f"{engine.name:8} INDEX {n} docs: {elapsed:.0f} s = {n / elapsed:.0f} docs/s (procs={procs}, {load_note()}); "
+        f"index {engine.size_mb():.0f} MB; peak memory (PSS, all processes) {memory.stop():.0f} MB",
+        flush=True,
+    )
 
 
 def bench_upload(engine: Engine, vocab: corpus.Vocabulary, count: int = 40) -> None:
@@ -123,15 +137,21 @@ def bench_upload(engine: Engine, vocab: corpus.Vocabulary, count: int = 40) -> N
     for i, e in enumerate(corpus.entries(count, vocab=vocab, seed=99)):
         marker = f"upl{uuid.uuid4().hex[:10]}"
         t = time.perf_counter()
-        svc.archive.add_document(f"{e.title}\n\n{e.content} {marker}".encode(), f"上传{i}.txt",
-                                 {"title": e.title, "doc_type": "report", "service_category": "4.2",
-                                  "doc_class": "user"}, actor="bench")
+        svc.archive.add_document(
+            f"{e.title}\n\n{e.content} {marker}".encode(),
+            f"上传{i}.txt",
+            {"title": e.title, "doc_type": "report", "service_category": "4.2", "doc_class": "user"},
+            actor="bench",
+        )
         while svc.index.search(SearchRequest(marker, facets=False, highlight=False)).total == 0:
             time.sleep(0.002)
         times.append((time.perf_counter() - t) * 1000)
     svc.indexer.stop()
-    print(f"{engine.name:8} UPLOAD-TO-SEARCHABLE p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms "
-          f"({count} .txt uploads through the archive, the background indexer applying them)", flush=True)
+    print(
+        f"{engine.name:8} UPLOAD-TO-SEARCHABLE p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms "
+        f"({count} .txt uploads through the archive, the background indexer applying them)",
+        flush=True,
+    )
 
 
 def bench_search(engine: Engine, queries: list[str]) -> None:
@@ -149,9 +169,12 @@ def bench_search(engine: Engine, queries: list[str]) -> None:
             else:
                 totals.append(r.total)
             times.append((time.perf_counter() - t) * 1000)
-        print(f"{engine.name:8} SEARCH {name}, highlights+facets: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
-              f"max {max(times):.0f} ms over {len(queries)} queries (median total {sorted(totals)[len(totals) // 2]}); "
-              f"past the time limit: {len(refused)} {refused[:5]}", flush=True)
+        print(
+            f"{engine.name:8} SEARCH {name}, highlights+facets: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
+            f"max {max(times):.0f} ms over {len(queries)} queries (median total {sorted(totals)[len(totals) // 2]}); "
+            f"past the time limit: {len(refused)} {refused[:5]}",
+            flush=True,
+        )
 
 
 _VECTORS: dict = {}
@@ -167,9 +190,19 @@ def bench_relevance(engine: Engine) -> None:
     for i, line in enumerate((EVAL / "corpus.jsonl").open(encoding="utf-8"), start=1):
         d = json.loads(line)
         # As score_questions.py imports it: a .txt file whose first line is the title.
-        entries.append(IndexEntry(version_id=ID_OFFSET + i, document_id=ID_OFFSET + i, number=1, title=d["title"],
-                                  content=f"{d['title']}\n\n{d['text']}\n", original_filename=f"{d['id']}.txt",
-                                  doc_type="other", doc_class="user", service_category="4.2"))
+        entries.append(
+            IndexEntry(
+                version_id=ID_OFFSET + i,
+                document_id=ID_OFFSET + i,
+                number=1,
+                title=d["title"],
+                content=f"{d['title']}\n\n{d['text']}\n",
+                original_filename=f"{d['id']}.txt",
+                doc_type="other",
+                doc_class="user",
+                service_category="4.2",
+            )
+        )
     ix.upsert(entries, procs=2)
     ix.mark_complete()
     rel: dict[str, set[str]] = {}
@@ -186,8 +219,11 @@ def bench_relevance(engine: Engine) -> None:
     if not _VECTORS:  # the same articles for every engine: embedded once
         t = time.perf_counter()
         _VECTORS.update({e.version_id: embedder.passages(semantic.passages_of(e.content)) for e in entries})
-        print(f"{engine.name:8} RELEVANCE embedded {len(entries)} articles in {time.perf_counter() - t:.0f} s "
-              f"({embedder.version})", flush=True)
+        print(
+            f"{engine.name:8} RELEVANCE embedded {len(entries)} articles in {time.perf_counter() - t:.0f} s "
+            f"({embedder.version})",
+            flush=True,
+        )
     vectors = _VECTORS
     scores = {"words": [0.0, 0.0], "words+meaning": [0.0, 0.0]}
     refused = 0
@@ -217,9 +253,12 @@ def bench_relevance(engine: Engine) -> None:
         times["words+meaning"].append(words_ms + (time.perf_counter() - t) * 1000)
         count("words+meaning", [Path(r.hits[i].original_filename).stem for i in order], q["id"])
     for kind, (hit, mrr) in scores.items():
-        print(f"{engine.name:8} RELEVANCE {kind:13} {len(qs)} questions over {len(entries)} articles: "
-              f"hit@10 {hit / len(qs):.3f}, MRR@10 {mrr / len(qs):.3f}, refused {refused}; "
-              f"p50 {pct(times[kind], 50):.1f} ms, p95 {pct(times[kind], 95):.1f} ms", flush=True)
+        print(
+            f"{engine.name:8} RELEVANCE {kind:13} {len(qs)} questions over {len(entries)} articles: "
+            f"hit@10 {hit / len(qs):.3f}, MRR@10 {mrr / len(qs):.3f}, refused {refused}; "
+            f"p50 {pct(times[kind], 50):.1f} ms, p95 {pct(times[kind], 95):.1f} ms",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -230,8 +269,12 @@ def main() -> None:
     ap.add_argument("--backends", default="whoosh,postgres")
     ap.add_argument("--relevance-only", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
-    ap.add_argument("--reuse", metavar="DATABASE", default="",
-                    help="search an index a kept run built (postgres only; skips indexing and relevance)")
+    ap.add_argument(
+        "--reuse",
+        metavar="DATABASE",
+        default="",
+        help="search an index a kept run built (postgres only; skips indexing and relevance)",
+    )
     a = ap.parse_args()
     vocab = None if a.relevance_only else corpus.Vocabulary.from_jieba()
     for name in a.backends.split(","):

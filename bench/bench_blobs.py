@@ -25,9 +25,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import sqlalchemy as sa
 
@@ -53,9 +53,11 @@ def start_s3() -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     # moto's S3 served by waitress: HTTP/1.1 keep-alive like a real store (moto's own werkzeug
     # server opens a new connection per request, which would be measured instead of docsvc).
-    serve = ("import waitress; from moto.moto_server.werkzeug_app import DomainDispatcherApplication, "
-             f"create_backend_app; waitress.serve(DomainDispatcherApplication(create_backend_app), "
-             f"host='127.0.0.1', port={port}, threads=8, _quiet=True)")
+    serve = (
+        "import waitress; from moto.moto_server.werkzeug_app import DomainDispatcherApplication, "
+        f"create_backend_app; waitress.serve(DomainDispatcherApplication(create_backend_app), "
+        f"host='127.0.0.1', port={port}, threads=8, _quiet=True)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", serve], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -85,8 +87,13 @@ def fresh_database(url: str) -> tuple[str, Callable[[], None]]:
 def run(label: str, extra: dict, args, payloads: list[bytes]) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="docsvc-bench-blobs-"))
     drop = None
-    conf = {"ARCHIVE_DIR": str(tmp / "archive"), "INDEX_DIR": str(tmp / "index"), "FSYNC": True,
-            "THREADS": args.threads, **extra}
+    conf = {
+        "ARCHIVE_DIR": str(tmp / "archive"),
+        "INDEX_DIR": str(tmp / "index"),
+        "FSYNC": True,
+        "THREADS": args.threads,
+        **extra,
+    }
     if args.postgres:
         conf["DATABASE_URL"], drop = fresh_database(args.postgres)
     svc = open_docsvc(conf)
@@ -106,8 +113,10 @@ def run(label: str, extra: dict, args, payloads: list[bytes]) -> dict[str, float
             svc.archive.read_version(ids[i % len(ids)], actor="bench")
             return time.perf_counter() - t0
 
-        for kind, fn, n_one, n_many in (("add", add, half, len(payloads) - half),
-                                        ("download", download, args.count, args.count)):
+        for kind, fn, n_one, n_many in (
+            ("add", add, half, len(payloads) - half),
+            ("download", download, args.count, args.count),
+        ):
             t0 = time.perf_counter()
             one = [fn(i) for i in range(n_one)]
             rate_one = n_one / (time.perf_counter() - t0)
@@ -120,8 +129,11 @@ def run(label: str, extra: dict, args, payloads: list[bytes]) -> dict[str, float
                 with svc.catalog.engine.connect() as conn:
                     ids = [r[0] for r in conn.exec_driver_sql("select id from documents")]
             figures[f"{kind}_1"], figures[f"{kind}_n"] = rate_one, rate_many
-            print(f"{label:<8}{kind:<10}{rate_one:>10.1f}{pct(one, 50):>9.1f}{pct(one, 95):>9.1f}"
-                  f"{rate_many:>12.1f}{pct(many, 50):>9.1f}{pct(many, 95):>9.1f}", flush=True)
+            print(
+                f"{label:<8}{kind:<10}{rate_one:>10.1f}{pct(one, 50):>9.1f}{pct(one, 95):>9.1f}"
+                f"{rate_many:>12.1f}{pct(many, 50):>9.1f}{pct(many, 95):>9.1f}",
+                flush=True,
+            )
         assert svc.check().ok
     finally:
         svc.close()
@@ -157,18 +169,29 @@ def main() -> None:
         rng = random.Random(42)
         payloads = [document(rng, args.size) + f" #{i}".encode() for i in range(args.count)]
         catalog = "PostgreSQL" if args.postgres else "SQLite"
-        print(f"{args.count} documents of {args.size / 1000:.0f} KB, {catalog} catalog, fsync on; "
-              f"S3 at {endpoint}{' (moto, its own process)' if proc else ''}")
-        print(f"{'store':<8}{'op':<10}{'1 thread/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
-              f"{f'{args.threads} threads/s':>12}{'p50 ms':>9}{'p95 ms':>9}")
+        print(
+            f"{args.count} documents of {args.size / 1000:.0f} KB, {catalog} catalog, fsync on; "
+            f"S3 at {endpoint}{' (moto, its own process)' if proc else ''}"
+        )
+        print(
+            f"{'store':<8}{'op':<10}{'1 thread/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
+            f"{f'{args.threads} threads/s':>12}{'p50 ms':>9}{'p95 ms':>9}"
+        )
         local = run("local", {}, args, payloads)
-        s3 = run("s3", {"BLOB_URL": f"s3://{bucket}/bench-{uuid.uuid4().hex[:6]}", "S3_ENDPOINT_URL": endpoint},
-                 args, payloads)
-        print("\nS3 as a share of the local folder: "
-              + ", ".join(f"{k.replace('_1', ' 1 thread').replace('_n', f' {args.threads} threads')} "
-                          f"{s3[k] / local[k]:.2f}" for k in local))
-        print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-              + f" ({os.cpu_count()} CPUs)")
+        s3 = run(
+            "s3",
+            {"BLOB_URL": f"s3://{bucket}/bench-{uuid.uuid4().hex[:6]}", "S3_ENDPOINT_URL": endpoint},
+            args,
+            payloads,
+        )
+        print(
+            "\nS3 as a share of the local folder: "
+            + ", ".join(
+                f"{k.replace('_1', ' 1 thread').replace('_n', f' {args.threads} threads')} {s3[k] / local[k]:.2f}"
+                for k in local
+            )
+        )
+        print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" ({os.cpu_count()} CPUs)")
     finally:
         if proc:
             proc.terminate()

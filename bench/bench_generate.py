@@ -75,8 +75,7 @@ def raw_rate(template: bytes, context: dict, n: int) -> float:
     start = time.perf_counter()
     for _ in range(n):
         tpl = DocxTemplate(io.BytesIO(template))
-        tpl.render(context, jinja_env=SandboxedEnvironment(undefined=StrictUndefined, autoescape=True),
-                   autoescape=True)
+        tpl.render(context, jinja_env=SandboxedEnvironment(undefined=StrictUndefined, autoescape=True), autoescape=True)
         tpl.save(io.BytesIO())
     return n / (time.perf_counter() - start)
 
@@ -108,8 +107,10 @@ def generate_rate(svc, slug: str, data: dict, n: int, threads: int) -> tuple[flo
 
 
 def bench_templates(svc, args) -> None:
-    print(f"{'template':<20}{'raw docxtpl':>14}{'generate 1×':>14}{'ratio':>7}"
-          f"{f'generate {args.threads}×':>14}{'ratio':>7}   p50 (1×)")
+    print(
+        f"{'template':<20}{'raw docxtpl':>14}{'generate 1×':>14}{'ratio':>7}"
+        f"{f'generate {args.threads}×':>14}{'ratio':>7}   p50 (1×)"
+    )
     for t in svc.templates.list():
         if t.slug.startswith("report_"):
             continue
@@ -119,12 +120,15 @@ def bench_templates(svc, args) -> None:
         raw = raw_rate(svc.templates.template_bytes(t), draft.context, args.count)
         serial, times = generate_rate(svc, t.slug, data, args.count, 1)
         parallel, _ = generate_rate(svc, t.slug, data, args.count, args.threads)
-        print(f"{t.slug:<20}{raw:>10.1f}/s  {serial:>10.1f}/s {serial / raw:>5.2f}×{parallel:>10.1f}/s "
-              f"{parallel / raw:>5.2f}×   {statistics.median(times) * 1000:.0f} ms")
+        print(
+            f"{t.slug:<20}{raw:>10.1f}/s  {serial:>10.1f}/s {serial / raw:>5.2f}×{parallel:>10.1f}/s "
+            f"{parallel / raw:>5.2f}×   {statistics.median(times) * 1000:.0f} ms"
+        )
     data = form_data(svc, "contract")
     start = time.perf_counter()
-    batch = svc.templates.generate_batch("contract", [numbered(svc, "contract", data) for _ in range(args.count)],
-                                         actor="bench")
+    batch = svc.templates.generate_batch(
+        "contract", [numbered(svc, "contract", data) for _ in range(args.count)], actor="bench"
+    )
     assert batch.failed == 0
     print(f"generate_batch contract, {args.count} rows: {args.count / (time.perf_counter() - start):.1f} docs/s")
 
@@ -134,8 +138,7 @@ def bench_warm_pdf(svc, n: int) -> None:
     converter = svc.converter()
     t0 = time.perf_counter()
     converter.convert(docx)  # starts LibreOffice
-    print(f"warm converter start + first PDF: {time.perf_counter() - t0:.1f} s "
-          f"(mode {converter.health()['mode']})")
+    print(f"warm converter start + first PDF: {time.perf_counter() - t0:.1f} s (mode {converter.health()['mode']})")
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -149,21 +152,30 @@ def bench_cli(tmp: str) -> None:
     from docsvc.adapters.pdf import libreoffice_processes
 
     marker = ("DOCSVC_BENCH_RUN", uuid.uuid4().hex)
-    env = {**os.environ, "DOCSVC_ARCHIVE_DIR": f"{tmp}/cli-archive", "DOCSVC_INDEX_DIR": f"{tmp}/cli-index",
-           "DOCSVC_TEMPLATES_DIR": str(ROOT / "templates"), "DOCSVC_ACTOR": "bench", marker[0]: marker[1]}
+    env = {
+        **os.environ,
+        "DOCSVC_ARCHIVE_DIR": f"{tmp}/cli-archive",
+        "DOCSVC_INDEX_DIR": f"{tmp}/cli-index",
+        "DOCSVC_TEMPLATES_DIR": str(ROOT / "templates"),
+        "DOCSVC_ACTOR": "bench",
+        marker[0]: marker[1],
+    }
     env.pop("DOCSVC_DATABASE_URL", None)
     cli = [sys.executable, "-c", "from docsvc.cli import main; main()"]
     sample = subprocess.run([*cli, "template", "sample", "contract"], env=env, capture_output=True, check=True)
     path = Path(tmp) / "contract.json"
     path.write_bytes(sample.stdout)
     t0 = time.perf_counter()
-    done = subprocess.run([*cli, "generate", "contract", "--data", str(path), "--pdf", "--json"], env=env,
-                          capture_output=True)
+    done = subprocess.run(
+        [*cli, "generate", "contract", "--data", str(path), "--pdf", "--json"], env=env, capture_output=True
+    )
     took = time.perf_counter() - t0
     left = libreoffice_processes(environ=marker)
     ok = done.returncode == 0 and json.loads(done.stdout)["renditions"]
-    print(f"CLI generate contract --pdf: {took:.1f} s wall{'' if ok else ' (FAILED: ' + done.stderr.decode()[-200:] + ')'}"
-          f"   LibreOffice processes alive afterwards: {len(left)} (target 0)")
+    print(
+        f"CLI generate contract --pdf: {took:.1f} s wall{'' if ok else ' (FAILED: ' + done.stderr.decode()[-200:] + ')'}"
+        f"   LibreOffice processes alive afterwards: {len(left)} (target 0)"
+    )
     for pid in left:  # never leave them behind, even when the figure is wrong
         os.kill(pid, 9)
 
@@ -177,8 +189,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        svc = open_docsvc({"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index",
-                           "TEMPLATES_DIR": str(ROOT / "templates")})
+        svc = open_docsvc(
+            {"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index", "TEMPLATES_DIR": str(ROOT / "templates")}
+        )
         try:
             bench_templates(svc, args)
             if not args.no_pdf:

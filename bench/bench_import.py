@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import PeakMemory  # noqa: E402
 from corpus import Vocabulary, docx_bytes, paragraph  # noqa: E402
 
-from docsvc.core.search import SearchRequest  # noqa: E402
 from docsvc.app import open_docsvc  # noqa: E402
+from docsvc.core.search import SearchRequest  # noqa: E402
 
 
 def make_folder(folder: Path, count: int, chars: int, seed: int) -> None:
@@ -56,8 +56,9 @@ def run_import(label: str, count: int, chars: int, defaults: dict, seed: int) ->
         folder = Path(tmp) / "in"
         folder.mkdir()
         make_folder(folder, count, chars, seed)
-        svc = open_docsvc({"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index",
-                           "TEMPLATES_DIR": f"{tmp}/none"})
+        svc = open_docsvc(
+            {"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index", "TEMPLATES_DIR": f"{tmp}/none"}
+        )
         svc.index.ensure()
         paths = sorted(folder.iterdir())
         memory = PeakMemory()
@@ -68,28 +69,37 @@ def run_import(label: str, count: int, chars: int, defaults: dict, seed: int) ->
         added = sum(1 for i in report.items if i.status.value == "added")
         assert svc.index.check().ok and svc.index.index.doc_count() == added
         svc.close()
-    print(f"import ({label}): {added} docx of ~{chars} chars in {took:.1f} s = {added / took:.1f} docs/s, "
-          f"peak memory {peak:.0f} MB (PSS, all processes)")
+    print(
+        f"import ({label}): {added} docx of ~{chars} chars in {took:.1f} s = {added / took:.1f} docs/s, "
+        f"peak memory {peak:.0f} MB (PSS, all processes)"
+    )
 
 
 def run_latency(n: int, vocab: Vocabulary) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
-        svc = open_docsvc({"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index",
-                           "TEMPLATES_DIR": f"{tmp}/none"})
+        svc = open_docsvc(
+            {"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index", "TEMPLATES_DIR": f"{tmp}/none"}
+        )
         for i in range(200):  # a non-empty index, so commits merge segments as in real life
-            svc.archive.add_document(docx_bytes(paragraph(vocab, rng, 4000), f"背景 {i}"), f"b{i}.docx",
-                                     {"title": f"背景 {i}", "doc_type": "report", "service_category": "4.2",
-                                      "doc_class": "site"}, actor="bench")
+            svc.archive.add_document(
+                docx_bytes(paragraph(vocab, rng, 4000), f"背景 {i}"),
+                f"b{i}.docx",
+                {"title": f"背景 {i}", "doc_type": "report", "service_category": "4.2", "doc_class": "site"},
+                actor="bench",
+            )
         svc.index.sync()
         indexer = svc.start_indexer()
         times = []
         for i in range(n):
             marker = f"BENCHMARK{i:04d}X"
             data = docx_bytes(paragraph(vocab, rng, 4000) + f" {marker}", f"上传 {i}")
-            svc.archive.add_document(data, f"u{i}.docx", {"title": f"上传 {i}", "doc_type": "report",
-                                                          "service_category": "4.2", "doc_class": "site"},
-                                     actor="bench")
+            svc.archive.add_document(
+                data,
+                f"u{i}.docx",
+                {"title": f"上传 {i}", "doc_type": "report", "service_category": "4.2", "doc_class": "site"},
+                actor="bench",
+            )
             t0 = time.perf_counter()
             while not svc.index.search(SearchRequest(query=marker.lower(), facets=False, highlight=False)).hits:
                 time.sleep(0.005)
@@ -97,8 +107,10 @@ def run_latency(n: int, vocab: Vocabulary) -> None:
         indexer.stop()
         svc.close()
     q = statistics.quantiles(times, n=20)
-    print(f"upload-to-searchable (background indexer, 200-doc index): p50 {statistics.median(times) * 1000:.0f} ms"
-          f"   p95 {q[18] * 1000:.0f} ms   over {n} uploads")
+    print(
+        f"upload-to-searchable (background indexer, 200-doc index): p50 {statistics.median(times) * 1000:.0f} ms"
+        f"   p95 {q[18] * 1000:.0f} ms   over {n} uploads"
+    )
 
 
 def main() -> None:
@@ -107,8 +119,13 @@ def main() -> None:
     ap.add_argument("--chars", type=int, default=4000)
     ap.add_argument("--latency-samples", type=int, default=50, help="uploads timed (0 to skip)")
     args = ap.parse_args()
-    run_import("labels given", args.count, args.chars,
-               {"doc_type": "report", "service_category": "4.2", "doc_class": "site"}, seed=1)
+    run_import(
+        "labels given",
+        args.count,
+        args.chars,
+        {"doc_type": "report", "service_category": "4.2", "doc_class": "site"},
+        seed=1,
+    )
     run_import("labels suggested", args.count, args.chars, {"doc_class": "site"}, seed=2)
     if args.latency_samples:
         run_latency(args.latency_samples, Vocabulary.from_jieba())

@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import sqlalchemy as sa  # noqa: E402
-
 from bench_blobs import fresh_database, start_s3  # noqa: E402
 from bench_web import Client, fill, pct, rss_mb, start_server  # noqa: E402
 
@@ -52,7 +51,7 @@ class FailoverClient(Client):
 
     def __init__(self, n: int, nodes: list[int], *args, **kwargs) -> None:
         super().__init__(n, "127.0.0.1", nodes[n % len(nodes)], *args, **kwargs)
-        self.nodes = nodes[n % len(nodes):] + nodes[:n % len(nodes)]  # home first
+        self.nodes = nodes[n % len(nodes) :] + nodes[: n % len(nodes)]  # home first
         self.conns = {port: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for port in self.nodes}
         self.acknowledged: list[str] = []
         self.failovers = 0
@@ -93,8 +92,11 @@ class FailoverClient(Client):
     def recorded(self, port: int, title: str) -> bool:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
-            conn.request("GET", f"/api/v1/documents?title={quote(title)}&limit=5",
-                         headers={"Authorization": f"Bearer {self.token}"})
+            conn.request(
+                "GET",
+                f"/api/v1/documents?title={quote(title)}&limit=5",
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
             resp = conn.getresponse()
             return resp.status == 200 and json.loads(resp.read())["total"] > 0
         finally:
@@ -107,15 +109,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(label: str, nodes: list[tuple[int, dict]], tokens: list[str], ids: dict[str, list[int]], args,
-        tmp: Path, *, kill: bool) -> tuple[list[str], dict]:
-    procs = {port: start_server(env, port, args.threads, args.workers, tmp / f"server-{port}.log")
-             for port, env in nodes}
+def run(
+    label: str,
+    nodes: list[tuple[int, dict]],
+    tokens: list[str],
+    ids: dict[str, list[int]],
+    args,
+    tmp: Path,
+    *,
+    kill: bool,
+) -> tuple[list[str], dict]:
+    procs = {
+        port: start_server(env, port, args.threads, args.workers, tmp / f"server-{port}.log") for port, env in nodes
+    }
     ports = [port for port, _ in nodes]
     results: dict[str, list] = defaultdict(list)
     stop_at = time.time() + args.duration
-    clients = [FailoverClient(i, ports, tokens[i % len(tokens)], ids[tokens[i % len(tokens)]], stop_at, "search",
-                              args.think, results) for i in range(args.clients)]
+    clients = [
+        FailoverClient(
+            i, ports, tokens[i % len(tokens)], ids[tokens[i % len(tokens)]], stop_at, "search", args.think, results
+        )
+        for i in range(args.clients)
+    ]
     events = []
 
     def kill_and_restart() -> None:
@@ -152,10 +167,20 @@ def run(label: str, nodes: list[tuple[int, dict]], tokens: list[str], ids: dict[
     rows = [r for kind in results for r in results[kind]]
     errors = [s for _, ok, s in rows if not ok]
     searches = [t for t, _, _ in results["search"]]
-    figures = {"label": label, "requests": len(rows), "rps": len(rows) / wall, "errors": len(errors),
-               "statuses": sorted(set(errors)), "search_p50": pct(searches, 50), "search_p95": pct(searches, 95),
-               "all_p95": pct([t for t, _, _ in rows], 95), "uploads": len(results["upload"]),
-               "failovers": sum(c.failovers for c in clients), "rss_start": rss, "events": events}
+    figures = {
+        "label": label,
+        "requests": len(rows),
+        "rps": len(rows) / wall,
+        "errors": len(errors),
+        "statuses": sorted(set(errors)),
+        "search_p50": pct(searches, 50),
+        "search_p95": pct(searches, 95),
+        "all_p95": pct([t for t, _, _ in rows], 95),
+        "uploads": len(results["upload"]),
+        "failovers": sum(c.failovers for c in clients),
+        "rss_start": rss,
+        "events": events,
+    }
     return [t for c in clients for t in c.acknowledged], figures
 
 
@@ -172,8 +197,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="processes per node (default 1)")
     args = ap.parse_args()
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         os.environ.setdefault(key, value)
     tmp = Path(tempfile.mkdtemp(prefix="docsvc-bench-nodes-"))
     s3, endpoint = start_s3()
@@ -183,45 +211,67 @@ def main() -> None:
 
         bucket = f"docsvc-bench-{uuid.uuid4().hex[:8]}"
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-        shared = {"DATABASE_URL": url, "SEARCH_BACKEND": "postgres", "BLOB_URL": f"s3://{bucket}/docsvc",
-                  "S3_ENDPOINT_URL": endpoint}
-        print(f"filling {args.docs} documents (PostgreSQL catalog and search, blobs in S3 at {endpoint}) …",
-              flush=True)
+        shared = {
+            "DATABASE_URL": url,
+            "SEARCH_BACKEND": "postgres",
+            "BLOB_URL": f"s3://{bucket}/docsvc",
+            "S3_ENDPOINT_URL": endpoint,
+        }
+        print(f"filling {args.docs} documents (PostgreSQL catalog and search, blobs in S3 at {endpoint}) …", flush=True)
         env, tokens = fill(tmp, args.docs, args.chars, shared)
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             all_ids = [r[0] for r in conn.exec_driver_sql("select id from documents order by id limit 1000")]
-            member = [r[0] for r in conn.exec_driver_sql(
-                "select id from documents where doc_class = 'user' or project = '港口运维二期' order by id limit 1000")]
+            member = [
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "select id from documents where doc_class = 'user' or project = '港口运维二期' order by id limit 1000"
+                )
+            ]
         ids = {tokens[0]: all_ids, tokens[1]: member}
 
         def node(name: str) -> tuple[int, dict]:
-            return free_port(), {**env, "DOCSVC_ARCHIVE_DIR": str(tmp / f"archive-{name}"),
-                                 "DOCSVC_INDEX_DIR": str(tmp / f"index-{name}"), "DOCSVC_NODE_NAME": name}
+            return free_port(), {
+                **env,
+                "DOCSVC_ARCHIVE_DIR": str(tmp / f"archive-{name}"),
+                "DOCSVC_INDEX_DIR": str(tmp / f"index-{name}"),
+                "DOCSVC_NODE_NAME": name,
+            }
 
-        print(f"{args.clients} clients, {args.duration:.0f} s per run, {args.workers} process(es) × {args.threads} "
-              "threads per node …", flush=True)
+        print(
+            f"{args.clients} clients, {args.duration:.0f} s per run, {args.workers} process(es) × {args.threads} "
+            "threads per node …",
+            flush=True,
+        )
         acknowledged, one = run("1 node", [node("solo")], tokens, ids, args, tmp, kill=False)
         more, two = run("2 nodes", [node("a"), node("b")], tokens, ids, args, tmp, kill=True)
         acknowledged += more
         with engine.connect() as conn:
-            counts = dict(conn.execute(sa.text(
-                "select title, count(*) from documents where title like '压测上传-%' group by title")).all())
+            counts = dict(
+                conn.execute(
+                    sa.text("select title, count(*) from documents where title like '压测上传-%' group by title")
+                ).all()
+            )
         engine.dispose()
         lost = [t for t in acknowledged if t not in counts]
         duplicated = [t for t, n in counts.items() if n > 1]
 
-        print(f"\n{'run':<9}{'requests':>10}{'req/s':>8}{'errors':>8}{'search p50':>12}{'search p95':>12}"
-              f"{'all p95':>9}{'uploads':>9}{'failovers':>11}")
+        print(
+            f"\n{'run':<9}{'requests':>10}{'req/s':>8}{'errors':>8}{'search p50':>12}{'search p95':>12}"
+            f"{'all p95':>9}{'uploads':>9}{'failovers':>11}"
+        )
         for f in (one, two):
-            print(f"{f['label']:<9}{f['requests']:>10}{f['rps']:>8.1f}{f['errors']:>8}{f['search_p50']:>12.1f}"
-                  f"{f['search_p95']:>12.1f}{f['all_p95']:>9.1f}{f['uploads']:>9}{f['failovers']:>11}"
-                  + (f"   statuses {f['statuses']}" if f["statuses"] else ""))
+            print(
+                f"{f['label']:<9}{f['requests']:>10}{f['rps']:>8.1f}{f['errors']:>8}{f['search_p50']:>12.1f}"
+                f"{f['search_p95']:>12.1f}{f['all_p95']:>9.1f}{f['uploads']:>9}{f['failovers']:>11}"
+                + (f"   statuses {f['statuses']}" if f["statuses"] else "")
+            )
         print("2 nodes: " + "; ".join(two["events"]))
-        print(f"uploads acknowledged {len(acknowledged)}: lost {len(lost)}, duplicated {len(duplicated)}"
-              + (f" — lost {lost[:5]}, duplicated {duplicated[:5]}" if lost or duplicated else ""))
-        print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-              + f" ({os.cpu_count()} CPUs)")
+        print(
+            f"uploads acknowledged {len(acknowledged)}: lost {len(lost)}, duplicated {len(duplicated)}"
+            + (f" — lost {lost[:5]}, duplicated {duplicated[:5]}" if lost or duplicated else "")
+        )
+        print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" ({os.cpu_count()} CPUs)")
         if lost or duplicated or one["errors"] or two["errors"]:
             sys.exit(1)
     finally:

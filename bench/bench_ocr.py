@@ -76,23 +76,53 @@ def quality(variants: list[str], pages: int, threads: int, with_tesseract: bool)
         page = result.pages[0] if result.pages else None
         empty_lines += sum(1 for line in (page.lines if page else ()) if not line.text.strip())
         found, total = recall(result.text)
-        rows.append(("PP-OCRv4", s.variant, s.name, samples.cer(s.truth, result.text), bag_cer(s.truth, result.text),
-                     found, total, cpu, wall, page.rotation if page else 0))
+        rows.append(
+            (
+                "PP-OCRv4",
+                s.variant,
+                s.name,
+                samples.cer(s.truth, result.text),
+                bag_cer(s.truth, result.text),
+                found,
+                total,
+                cpu,
+                wall,
+                page.rotation if page else 0,
+            )
+        )
         if with_tesseract:
             text, tcpu, twall = tesseract(s.image)
             found, total = recall(text)
-            rows.append(("tesseract", s.variant, s.name, samples.cer(s.truth, text), bag_cer(s.truth, text),
-                         found, total, tcpu, twall, 0))
+            rows.append(
+                (
+                    "tesseract",
+                    s.variant,
+                    s.name,
+                    samples.cer(s.truth, text),
+                    bag_cer(s.truth, text),
+                    found,
+                    total,
+                    tcpu,
+                    twall,
+                    0,
+                )
+            )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"{'engine':10} {'variant':12} {'page':22} {'CER':>7} {'CER-order':>9} {'terms':>6} {'CPU-s':>6} "
-          f"{'wall-s':>6} turn")
+    print(
+        f"{'engine':10} {'variant':12} {'page':22} {'CER':>7} {'CER-order':>9} {'terms':>6} {'CPU-s':>6} "
+        f"{'wall-s':>6} turn"
+    )
     for engine, variant, name, c, b, found, total, cpu, wall, rot in rows:
-        print(f"{engine:10} {variant:12} {name:22} {c:7.2%} {b:9.2%} {found:>3}/{total:<2} {cpu:6.1f} {wall:6.1f} {rot:>4}")
+        print(
+            f"{engine:10} {variant:12} {name:22} {c:7.2%} {b:9.2%} {found:>3}/{total:<2} {cpu:6.1f} {wall:6.1f} {rot:>4}"
+        )
     for engine in sorted({r[0] for r in rows}):
         mine = [r for r in rows if r[0] == engine]
         hits = sum(r[5] for r in mine) / sum(r[6] for r in mine)
-        print(f"{engine}: key-term recall {hits:.1%}, {statistics.mean(r[7] for r in mine):.1f} CPU-s/page, "
-              f"{statistics.mean(r[8] for r in mine):.1f} s/page")
+        print(
+            f"{engine}: key-term recall {hits:.1%}, {statistics.mean(r[7] for r in mine):.1f} CPU-s/page, "
+            f"{statistics.mean(r[8] for r in mine):.1f} s/page"
+        )
     print(f"peak memory of an OCR child (max RSS): {peak:.0f} MB; empty lines: {empty_lines}")
     if empty_lines:
         print("FAIL: the engine detected lines it returned empty", file=sys.stderr)
@@ -110,20 +140,35 @@ def end_to_end(n_pages: int, threads: int) -> None:
     scan = samples.image_pdf(images)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "t").mkdir()
-        svc = open_docsvc({"ARCHIVE_DIR": f"{tmp}/archive", "INDEX_DIR": f"{tmp}/index",
-                           "DATABASE_URL": f"sqlite:///{tmp}/catalog.sqlite3", "TEMPLATES_DIR": f"{tmp}/t",
-                           "OCR_THREADS": threads})
+        svc = open_docsvc(
+            {
+                "ARCHIVE_DIR": f"{tmp}/archive",
+                "INDEX_DIR": f"{tmp}/index",
+                "DATABASE_URL": f"sqlite:///{tmp}/catalog.sqlite3",
+                "TEMPLATES_DIR": f"{tmp}/t",
+                "OCR_THREADS": threads,
+            }
+        )
         try:
-            filler = [svc.archive.add_document(f"运维周报第{i}期：事件处理与变更记录。".encode(), f"周报{i}.txt",
-                                               {"title": f"周报{i}", "doc_type": "report", "service_category": "4.2",
-                                                "doc_class": "user"}, actor="bench") for i in range(50)]
+            filler = [
+                svc.archive.add_document(
+                    f"运维周报第{i}期：事件处理与变更记录。".encode(),
+                    f"周报{i}.txt",
+                    {"title": f"周报{i}", "doc_type": "report", "service_category": "4.2", "doc_class": "user"},
+                    actor="bench",
+                )
+                for i in range(50)
+            ]
             svc.index.sync()
             svc.start_indexer()
             svc.start_jobs()
             t0 = time.perf_counter()
-            doc = svc.archive.add_document(scan, "验收与服务等级协议扫描件.pdf",
-                                           {"title": "扫描件", "doc_type": "contract", "service_category": "4.2",
-                                            "doc_class": "user"}, actor="bench").document
+            doc = svc.archive.add_document(
+                scan,
+                "验收与服务等级协议扫描件.pdf",
+                {"title": "扫描件", "doc_type": "contract", "service_category": "4.2", "doc_class": "user"},
+                actor="bench",
+            ).document
             uploaded = time.perf_counter() - t0
             latencies: list[float] = []
             terms = ("人民币肆拾捌万陆仟伍佰元整", "SLA-2026-0412", "YS-2026-0630", "服务等级协议")
@@ -138,9 +183,15 @@ def end_to_end(n_pages: int, threads: int) -> None:
                 time.sleep(0.5)
             latencies.sort()
             p95 = latencies[int(0.95 * (len(latencies) - 1))] * 1000
-            print(f"end to end: {n_pages}-page scan uploaded in {uploaded * 1000:.0f} ms; searchable after "
-                  f"{searchable:.1f} s" if searchable else "end to end: NOT searchable within 900 s")
-            print(f"searches meanwhile: {len(latencies) * len(terms)}, p95 {p95:.1f} ms (beside {len(filler)} documents)")
+            print(
+                f"end to end: {n_pages}-page scan uploaded in {uploaded * 1000:.0f} ms; searchable after "
+                f"{searchable:.1f} s"
+                if searchable
+                else "end to end: NOT searchable within 900 s"
+            )
+            print(
+                f"searches meanwhile: {len(latencies) * len(terms)}, p95 {p95:.1f} ms (beside {len(filler)} documents)"
+            )
         finally:
             svc.close()
 

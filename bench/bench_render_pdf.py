@@ -51,13 +51,15 @@ def builtin_contract() -> tuple[bytes, dict[str, Any]]:
         d.add_paragraph(
             f"第{i + 1}条 甲方 {{{{ party_a.name }}}} 委托乙方 {{{{ party_b.name }}}} 提供信息系统运行维护"
             "服务，服务期限自 {{ start_date }} 起，乙方应按照服务等级协议约定的响应时间和可用性目标"
-            "履行义务，甲方应按期支付服务费用。")
+            "履行义务，甲方应按期支付服务费用。"
+        )
     table = d.add_table(rows=4, cols=4)
     for cell, text in zip(table.rows[0].cells, ("期次", "金额（元）", "付款条件", "日期")):
         cell.text = text
     table.rows[1].cells[0].text = "{%tr for row in payment_schedule %}"
-    for cell, text in zip(table.rows[2].cells, ("{{ row.phase }}", "{{ row.amount }}",
-                                                "{{ row.condition }}", "{{ row.due_date }}")):
+    for cell, text in zip(
+        table.rows[2].cells, ("{{ row.phase }}", "{{ row.amount }}", "{{ row.condition }}", "{{ row.due_date }}")
+    ):
         cell.text = text
     table.rows[3].cells[0].text = "{%tr endfor %}"
     d.sections[0].header.paragraphs[0].text = "合同编号：{{ contract_no }}"
@@ -65,12 +67,19 @@ def builtin_contract() -> tuple[bytes, dict[str, Any]]:
     buf = io.BytesIO()
     d.save(buf)
     context = {
-        "contract_no": "ZHYF-HT-2026-0315", "start_date": "2026年1月1日",
-        "party_a": {"name": "大连长兴湾物流集团有限公司"}, "party_b": {"name": "大连云海信息技术有限公司"},
+        "contract_no": "ZHYF-HT-2026-0315",
+        "start_date": "2026年1月1日",
+        "party_a": {"name": "大连长兴湾物流集团有限公司"},
+        "party_b": {"name": "大连云海信息技术有限公司"},
         "payment_schedule": [
-            {"phase": f"第{i + 1}期", "amount": f"{(i + 1) * 12500:,}.00",
-             "condition": "上一季度服务验收合格后支付", "due_date": f"2026年{i % 12 + 1}月15日"}
-            for i in range(ROWS)],
+            {
+                "phase": f"第{i + 1}期",
+                "amount": f"{(i + 1) * 12500:,}.00",
+                "condition": "上一季度服务验收合格后支付",
+                "due_date": f"2026年{i % 12 + 1}月15日",
+            }
+            for i in range(ROWS)
+        ],
     }
     return buf.getvalue(), context
 
@@ -120,8 +129,7 @@ def bench_raw(template: bytes, context: dict[str, Any], n: int) -> list[float]:
     return times
 
 
-def bench_isolated(template: bytes, context: dict[str, Any], n: int, threads: int
-                   ) -> tuple[float, list[float]]:
+def bench_isolated(template: bytes, context: dict[str, Any], n: int, threads: int) -> tuple[float, list[float]]:
     pool = RenderPool(threads)
     pool.warm()
     render_docx(template, context, pool=pool)  # compile caches in every worker, roughly
@@ -147,8 +155,7 @@ def bench_isolated(template: bytes, context: dict[str, Any], n: int, threads: in
     return per_thread * threads / wall, times
 
 
-def bench_interleaved(template: bytes, context: dict[str, Any], n: int
-                      ) -> tuple[list[float], list[float]]:
+def bench_interleaved(template: bytes, context: dict[str, Any], n: int) -> tuple[list[float], list[float]]:
     """Raw docxtpl and render_docx (one worker) in alternating blocks, serially.
 
     On a shared machine the load moves during a run; alternating gives both the same load.
@@ -201,8 +208,10 @@ def bench_pdf(rendered: bytes, warm_n: int, cold_n: int) -> None:
             started = time.perf_counter()
             pdf = warm.convert(rendered)
             times.append(time.perf_counter() - started)
-        print(f"PDF warm (unoserver):   p50 {ms(statistics.median(times))}  "
-              f"p95 {ms(pct(times, 0.95))}  n={warm_n}  ({len(pdf) // 1024} KiB)")
+        print(
+            f"PDF warm (unoserver):   p50 {ms(statistics.median(times))}  "
+            f"p95 {ms(pct(times, 0.95))}  n={warm_n}  ({len(pdf) // 1024} KiB)"
+        )
     finally:
         warm.close()
     cold = SofficeConverter()
@@ -212,8 +221,7 @@ def bench_pdf(rendered: bytes, warm_n: int, cold_n: int) -> None:
             started = time.perf_counter()
             cold.convert(rendered)
             times.append(time.perf_counter() - started)
-        print(f"PDF cold (soffice CLI): p50 {ms(statistics.median(times))}  "
-              f"p95 {ms(pct(times, 0.95))}  n={cold_n}")
+        print(f"PDF cold (soffice CLI): p50 {ms(statistics.median(times))}  p95 {ms(pct(times, 0.95))}  n={cold_n}")
     finally:
         cold.close()
 
@@ -224,16 +232,19 @@ def main() -> int:
     parser.add_argument("--pdfs", type=int, default=20)
     parser.add_argument("--cold", type=int, default=8)
     parser.add_argument("--no-pdf", action="store_true")
-    parser.add_argument("--builtin", action="store_true",
-                        help="use the built-in contract even when templates/contract exists")
+    parser.add_argument(
+        "--builtin", action="store_true", help="use the built-in contract even when templates/contract exists"
+    )
     args = parser.parse_args()
 
     shipped = None if args.builtin else shipped_contract()
     template, context = shipped or builtin_contract()
     cores = os.cpu_count() or 1
-    print(f"template: {'templates/contract (shipped)' if shipped else 'built-in contract'}, "
-          f"{len(template) // 1024} KiB, lists stretched to {ROWS} rows; {cores} cores; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"template: {'templates/contract (shipped)' if shipped else 'built-in contract'}, "
+        f"{len(template) // 1024} KiB, lists stretched to {ROWS} rows; {cores} cores; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     rendered = render_docx(template, context, pool=RenderPool(1))
     pages_hint = len(docx.Document(io.BytesIO(rendered)).paragraphs)
@@ -241,19 +252,27 @@ def main() -> int:
 
     bench_raw(template, context, 5)
     raw, isolated = bench_interleaved(template, context, args.renders)
-    print(f"raw docxtpl, in-process, serial:     {len(raw) / sum(raw):6.1f} renders/s  "
-          f"p50 {ms(statistics.median(raw))}  p95 {ms(pct(raw, 0.95))}")
-    print(f"render_docx, 1 worker, serial:       {len(isolated) / sum(isolated):6.1f} renders/s  "
-          f"p50 {ms(statistics.median(isolated))}  p95 {ms(pct(isolated, 0.95))}  "
-          f"(same run, alternating blocks of 10)")
+    print(
+        f"raw docxtpl, in-process, serial:     {len(raw) / sum(raw):6.1f} renders/s  "
+        f"p50 {ms(statistics.median(raw))}  p95 {ms(pct(raw, 0.95))}"
+    )
+    print(
+        f"render_docx, 1 worker, serial:       {len(isolated) / sum(isolated):6.1f} renders/s  "
+        f"p50 {ms(statistics.median(isolated))}  p95 {ms(pct(isolated, 0.95))}  "
+        f"(same run, alternating blocks of 10)"
+    )
     rate, times = bench_isolated(template, context, args.renders, cores)
-    print(f"render_docx, {cores} workers, {cores} threads:   {rate:6.1f} renders/s  "
-          f"p50 {ms(statistics.median(times))}  p95 {ms(pct(times, 0.95))}")
+    print(
+        f"render_docx, {cores} workers, {cores} threads:   {rate:6.1f} renders/s  "
+        f"p50 {ms(statistics.median(times))}  p95 {ms(pct(times, 0.95))}"
+    )
     small = io.BytesIO()
     docx.Document().save(small)
     starts = bench_worker_start(small.getvalue())
-    print(f"new worker's first render minus its second (process start, imports, empty "
-          f"compile cache): p50 {ms(statistics.median(starts))}")
+    print(
+        f"new worker's first render minus its second (process start, imports, empty "
+        f"compile cache): p50 {ms(statistics.median(starts))}"
+    )
     print(f"load average after rendering: {os.getloadavg()[0]:.2f}")
 
     if not args.no_pdf:

@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import corpus  # noqa: E402
 
-from docsvc.core.search import IndexEntry, SearchRequest
 from docsvc.adapters.whoosh import WhooshIndex  # noqa: E402
 from docsvc.core import text  # noqa: E402
 from docsvc.core.content import DOCX, PDF  # noqa: E402
 from docsvc.core.extract import extract_text, warm_up  # noqa: E402
+from docsvc.core.search import IndexEntry, SearchRequest
 from docsvc.services.search import REBUILD_CHUNK  # noqa: E402
 
 
@@ -132,18 +132,23 @@ def bench_index(path: Path, n: int, procs: int, batch: int, vocab: corpus.Vocabu
         elapsed += time.perf_counter() - t
         done += len(chunk)
         if done % (batch * 5) == 0 or done == n:
-            print(f"  indexed {done}/{n}: {done / elapsed:.0f} docs/s, {elapsed:.0f} s, "
-                  f"peak memory (PSS, all processes) {memory.peak:.0f} MB", flush=True)
+            print(
+                f"  indexed {done}/{n}: {done / elapsed:.0f} docs/s, {elapsed:.0f} s, "
+                f"peak memory (PSS, all processes) {memory.peak:.0f} MB",
+                flush=True,
+            )
     ix.mark_complete()
     cpu = cpu_seconds() - cpu
     peak = memory.stop()
     own, child = peak_mb()
     size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
-    print(f"INDEX  {n} docs of {chars / n:.0f} characters in {elapsed:.1f} s of index writes = {n / elapsed:.0f} docs/s "
-          f"(+{generate_s:.0f} s generating them), {n / cpu:.0f} docs per CPU-second (procs={procs}, batch={batch}, "
-          f"{load_note()}); index {size:.0f} MB in {len(ix._ix._segments())} segments; "
-          f"peak memory of all its processes together {peak:.0f} MB (PSS; RSS self {own:.0f} MB, "
-          f"largest child {child:.0f} MB)")
+    print(
+        f"INDEX  {n} docs of {chars / n:.0f} characters in {elapsed:.1f} s of index writes = {n / elapsed:.0f} docs/s "
+        f"(+{generate_s:.0f} s generating them), {n / cpu:.0f} docs per CPU-second (procs={procs}, batch={batch}, "
+        f"{load_note()}); index {size:.0f} MB in {len(ix._ix._segments())} segments; "
+        f"peak memory of all its processes together {peak:.0f} MB (PSS; RSS self {own:.0f} MB, "
+        f"largest child {child:.0f} MB)"
+    )
     return ix
 
 
@@ -152,8 +157,11 @@ def bench_docx_pipeline(path: Path, n: int, procs: int, vocab: corpus.Vocabulary
 
     rng = random.Random(7)
     sentences = corpus.business_sentences()
-    make = (lambda: corpus.paragraph(vocab, rng, 4000)) if kind == "generated" \
+    make = (
+        (lambda: corpus.paragraph(vocab, rng, 4000))
+        if kind == "generated"
         else (lambda: corpus.business_paragraph(sentences, rng, 4000))
+    )
     files = [corpus.docx_bytes(make(), f"文档{i}") for i in range(n)]
     ix = WhooshIndex.open(path)
     ix.clear()
@@ -172,23 +180,34 @@ def bench_docx_pipeline(path: Path, n: int, procs: int, vocab: corpus.Vocabulary
     ix.upsert(batch, procs=procs)
     elapsed = time.perf_counter() - t
     cpu = cpu_seconds() - cpu
-    print(f"DOCX   {n} {kind} files of ~4,000 characters, extract + index: {n / elapsed:.0f} docs/s wall, "
-          f"{n / cpu:.0f} docs per CPU-second (extraction {extract_s / n * 1000:.1f} ms/file, procs={procs}, "
-          f"{load_note()})")
+    print(
+        f"DOCX   {n} {kind} files of ~4,000 characters, extract + index: {n / elapsed:.0f} docs/s wall, "
+        f"{n / cpu:.0f} docs per CPU-second (extraction {extract_s / n * 1000:.1f} ms/file, procs={procs}, "
+        f"{load_note()})"
+    )
 
 
 def bench_pdf(n: int) -> None:
-    from pypdf import PdfWriter
-    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
     import io
 
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
     w = PdfWriter()
-    font = w._add_object(DictionaryObject({NameObject("/Type"): NameObject("/Font"),
-                                           NameObject("/Subtype"): NameObject("/Type1"),
-                                           NameObject("/BaseFont"): NameObject("/Helvetica")}))
+    font = w._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
     for _ in range(3):
         page = w.add_blank_page(300, 200)
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+        )
         s = DecodedStreamObject()
         s.set_data(b"BT /F1 12 Tf 20 100 Td (Service level agreement, availability 99.9%) Tj ET")
         page[NameObject("/Contents")] = w._add_object(s)
@@ -221,9 +240,11 @@ def bench_search(ix: WhooshIndex, queries: list[str]) -> None:
             times.append((time.perf_counter() - t) * 1000)
             totals.append(r.total)
             partial += r.partial
-        print(f"SEARCH highlight={'on ' if highlight else 'off'}: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
-              f"max {max(times):.0f} ms over {len(queries)} queries (facets on; median hits {statistics.median(totals):.0f}, "
-              f"partial {partial})")
+        print(
+            f"SEARCH highlight={'on ' if highlight else 'off'}: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
+            f"max {max(times):.0f} ms over {len(queries)} queries (facets on; median hits {statistics.median(totals):.0f}, "
+            f"partial {partial})"
+        )
     times = []
     for q in queries:
         t = time.perf_counter()

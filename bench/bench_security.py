@@ -59,13 +59,14 @@ def sign_in(port: int, username: str, password: str, *, source: str = "127.0.0.1
         conn.request("GET", "/login")
         resp = conn.getresponse()
         page = resp.read().decode("utf-8", "replace")
-        cookie = next((c.split(";", 1)[0] for c in resp.headers.get_all("Set-Cookie") or []
-                       if c.startswith(COOKIE + "=")), "")
+        cookie = next(
+            (c.split(";", 1)[0] for c in resp.headers.get_all("Set-Cookie") or [] if c.startswith(COOKIE + "=")), ""
+        )
         match = _TOKEN.search(page)
-        body = urlencode({"csrf_token": match.group(1) if match else "", "username": username,
-                          "password": password})
-        conn.request("POST", "/login", body=body, headers={
-            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        body = urlencode({"csrf_token": match.group(1) if match else "", "username": username, "password": password})
+        conn.request(
+            "POST", "/login", body=body, headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        )
         resp = conn.getresponse()
         resp.read()
         return resp.status, time.perf_counter() - started
@@ -105,8 +106,10 @@ def huge_body(port: int, declared: int = 1 << 30) -> tuple[str, float, int]:
     chunk = b"\0" * (64 << 10)
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.setblocking(False)
-    head = (f"POST /api/v1/documents HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {declared}\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/documents HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {declared}\r\n\r\n"
+    ).encode()
     started = time.perf_counter()
     pending, sent, reply = head, 0, b""
     deadline = started + 60
@@ -149,16 +152,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="docsvc-bench-security-") as tmp:
         base = Path(tmp)
         (base / "templates").mkdir()
-        env = {**os.environ, "DOCSVC_ARCHIVE_DIR": str(base / "archive"), "DOCSVC_INDEX_DIR": str(base / "index"),
-               "DOCSVC_TEMPLATES_DIR": str(base / "templates"), "DOCSVC_FSYNC": "false"}
+        env = {
+            **os.environ,
+            "DOCSVC_ARCHIVE_DIR": str(base / "archive"),
+            "DOCSVC_INDEX_DIR": str(base / "index"),
+            "DOCSVC_TEMPLATES_DIR": str(base / "templates"),
+            "DOCSVC_FSYNC": "false",
+        }
         env.pop("DOCSVC_DATABASE_URL", None)
-        svc = open_docsvc({k[len("DOCSVC_"):]: v for k, v in env.items() if k.startswith("DOCSVC_")})
+        svc = open_docsvc({k[len("DOCSVC_") :]: v for k, v in env.items() if k.startswith("DOCSVC_")})
         for name, role in (("alice", "manager"), ("admin", "admin")):
             svc.users.create_user(name, role, actor="bench", password=PASSWORD)
         svc.close()
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--workers", "2", "--port", str(port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from docsvc.cli import main; main()",
+                "serve",
+                "--workers",
+                "2",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             for _ in range(600):
                 try:
@@ -189,8 +210,10 @@ def main() -> None:
     print(f"sign-in alone ({args.signins}):                {figures(alone)}")
     print(f"sign-in under {args.rate:g} guesses/s ({args.signins}):  {figures(attacked)}   (target p95 ≤ 300 ms)")
     print("the attacker's answers: " + ", ".join(f"{n}× {code}" for code, n in sorted(answers.items())))
-    print(f"1 GiB unauthenticated body: {status!r} after {seconds * 1000:.0f} ms, "
-          f"{sent / (1 << 20):.2f} MiB taken before it (target: ≤ 1 s, a few MiB)")
+    print(
+        f"1 GiB unauthenticated body: {status!r} after {seconds * 1000:.0f} ms, "
+        f"{sent / (1 << 20):.2f} MiB taken before it (target: ≤ 1 s, a few MiB)"
+    )
 
 
 if __name__ == "__main__":

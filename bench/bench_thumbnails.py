@@ -45,6 +45,7 @@ def pct(ms: list[float], p: float) -> float:
     ms = sorted(ms)
     return ms[min(len(ms) - 1, int(round(p / 100 * (len(ms) - 1))))] if ms else float("nan")
 
+
 PASSWORD = "bench-password-1"
 CLIENT_USERS = 50
 
@@ -81,10 +82,16 @@ def fill(root: Path, pdfs: int, docx: int) -> dict:
     token = svc.users.issue_token("bench", actor="bench", name="bench").secret
     meta = {"doc_type": "report", "service_category": "4.2", "doc_class": "user", "project": "港口运维二期"}
     for i in range(pdfs):
-        svc.archive.add_document(scanned_page(rng), f"scan-{i}.pdf", {**meta, "title": f"巡检扫描件-{i}"}, actor="bench")
+        svc.archive.add_document(
+            scanned_page(rng), f"scan-{i}.pdf", {**meta, "title": f"巡检扫描件-{i}"}, actor="bench"
+        )
     for i in range(docx):
-        svc.archive.add_document(make_docx(f"运维服务月报 {i}", "一、本月服务概况：可用性 99.95%。" * 20),
-                                 f"report-{i}.docx", {**meta, "title": f"运维服务月报-{i}"}, actor="bench")
+        svc.archive.add_document(
+            make_docx(f"运维服务月报 {i}", "一、本月服务概况：可用性 99.95%。" * 20),
+            f"report-{i}.docx",
+            {**meta, "title": f"运维服务月报-{i}"},
+            actor="bench",
+        )
     svc.close()
     return {"env": {f"DOCSVC_{k}": str(v) for k, v in conf.items()}, "token": token, "conf": conf}
 
@@ -112,33 +119,45 @@ def backlog_report(svc, expected: int, timeout_s: float) -> None:
     by_type: dict[str, list[float]] = {"pdf": [], "docx": []}
     for j in done:
         if j.result and "seconds" in j.result:
-            by_type["docx" if j.result["source_sha256"] != j.result["sha256"] else "pdf"].append(j.result["seconds"] * 1000)
+            by_type["docx" if j.result["source_sha256"] != j.result["sha256"] else "pdf"].append(
+                j.result["seconds"] * 1000
+            )
     delays = [(j.started_at - j.created_at).total_seconds() * 1000 for j in done if j.started_at]
     span = (max(j.finished_at for j in done) - min(j.created_at for j in done)).total_seconds() if done else 0
-    print(f"backlog: {len(done)} thumbnails in {span:.1f} s ({len(done) / span if span else 0:.1f}/s), "
-          f"{len(failed)} failed")
+    print(
+        f"backlog: {len(done)} thumbnails in {span:.1f} s ({len(done) / span if span else 0:.1f}/s), "
+        f"{len(failed)} failed"
+    )
     for kind, ms in by_type.items():
         if ms:
-            print(f"  cost per page, {kind}: p50 {pct(ms, 50):.0f} ms  p95 {pct(ms, 95):.0f} ms  "
-                  f"(n={len(ms)}; docx includes LibreOffice's PDF)")
+            print(
+                f"  cost per page, {kind}: p50 {pct(ms, 50):.0f} ms  p95 {pct(ms, 95):.0f} ms  "
+                f"(n={len(ms)}; docx includes LibreOffice's PDF)"
+            )
     if delays:
-        print(f"  backlog queue delay (queued → started): p50 {pct(delays, 50):.0f} ms  p95 {pct(delays, 95):.0f} ms  "
-              f"max {max(delays):.0f} ms")
+        print(
+            f"  backlog queue delay (queued → started): p50 {pct(delays, 50):.0f} ms  p95 {pct(delays, 95):.0f} ms  "
+            f"max {max(delays):.0f} ms"
+        )
 
 
 def upload_delays(port: int, token: str, svc, count: int) -> None:
-    from docsvc.core.thumbnail import THUMBNAILER_VERSION
     from docsvc.adapters import thumbnails as rows
+    from docsvc.core.thumbnail import THUMBNAILER_VERSION
 
     rng = random.Random(11)
     waits = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     pending: dict[str, float] = {}
     for i in range(count):
-        body, ctype = multipart({"title": f"新上传扫描件-{i}", "doc_type": "report", "service_category": "4.2",
-                                 "doc_class": "user"}, f"new-{i}.pdf", scanned_page(rng))
-        conn.request("POST", "/api/v1/documents", body=body,
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": ctype})
+        body, ctype = multipart(
+            {"title": f"新上传扫描件-{i}", "doc_type": "report", "service_category": "4.2", "doc_class": "user"},
+            f"new-{i}.pdf",
+            scanned_page(rng),
+        )
+        conn.request(
+            "POST", "/api/v1/documents", body=body, headers={"Authorization": f"Bearer {token}", "Content-Type": ctype}
+        )
         resp = conn.getresponse()
         answer = json.loads(resp.read())
         if resp.status != 201:
@@ -152,8 +171,11 @@ def upload_delays(port: int, token: str, svc, count: int) -> None:
         time.sleep(0.05)
         _collect(svc, rows, THUMBNAILER_VERSION, pending, waits)
     if waits:
-        print(f"upload → thumbnail there ({len(waits)} uploads, one per 0.5 s): p50 {pct(waits, 50):.0f} ms  "
-              f"p95 {pct(waits, 95):.0f} ms  max {max(waits):.0f} ms" + (f"; {len(pending)} never came" if pending else ""))
+        print(
+            f"upload → thumbnail there ({len(waits)} uploads, one per 0.5 s): p50 {pct(waits, 50):.0f} ms  "
+            f"p95 {pct(waits, 95):.0f} ms  max {max(waits):.0f} ms"
+            + (f"; {len(pending)} never came" if pending else "")
+        )
 
 
 def _collect(svc, rows, renderer, pending, waits) -> None:
@@ -171,8 +193,12 @@ def login(port: int, user: str) -> tuple[http.client.HTTPConnection, str]:
     page = resp.read().decode()
     cookie = session_cookie(resp, "")
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    conn.request("POST", "/login", body=urlencode({"username": user, "password": PASSWORD, "csrf_token": csrf}),
-                 headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+    conn.request(
+        "POST",
+        "/login",
+        body=urlencode({"username": user, "password": PASSWORD, "csrf_token": csrf}),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
     resp = conn.getresponse()
     resp.read()
     if resp.status != 302:
@@ -226,8 +252,10 @@ def browse(port: int, duration: float, clients: int) -> None:
         t.start()
     for t in threads:
         t.join()
-    print(f"document list with 50 thumbnails, {clients} clients, {duration:.0f} s: {len(pages)} pages, "
-          f"{len(thumbs)} thumbnails, {len(errors)} errors" + (f" (first: {errors[0]})" if errors else ""))
+    print(
+        f"document list with 50 thumbnails, {clients} clients, {duration:.0f} s: {len(pages)} pages, "
+        f"{len(thumbs)} thumbnails, {len(errors)} errors" + (f" (first: {errors[0]})" if errors else "")
+    )
     for name, ms in (("page", pages), ("thumbnail", thumbs), ("page + 50 thumbnails", totals)):
         if ms:
             print(f"  {name}: p50 {pct(ms, 50):.0f} ms  p95 {pct(ms, 95):.0f} ms  p99 {pct(ms, 99):.0f} ms")

@@ -48,12 +48,40 @@ sys.path.insert(0, str(ROOT / "bench"))
 CATEGORIES = ["4.1", "4.2", "4.3.2", "4.4", "4.6", "4.9.2"]
 TYPES = ["contract", "sla", "service_plan", "report", "meeting_minutes"]
 PROJECTS = ["港口运维二期", "银行核心系统", "政务云迁移", "医院信息平台"]
-WORDS = ["服务等级协议", "可用性", "故障响应", "运维", "巡检", "变更管理", "数据库", "备份", "网络", "安全",
-         "SLA-2026-001", "GB/T 28827.1-2012", "季度报告", "客户满意度"]
+WORDS = [
+    "服务等级协议",
+    "可用性",
+    "故障响应",
+    "运维",
+    "巡检",
+    "变更管理",
+    "数据库",
+    "备份",
+    "网络",
+    "安全",
+    "SLA-2026-001",
+    "GB/T 28827.1-2012",
+    "季度报告",
+    "客户满意度",
+]
 # What people type: words, phrases, a question, English, identifiers, field queries.
-QUERIES = ["服务等级协议", "故障响应", "运维 巡检", "变更管理", "SLA-2026-001", "数据库 备份", '"季度报告"',
-           "可用性怎么保证？", "客户满意度 OR 安全", "备份 -网络", "类型:合同 运维", "project:港口运维二期 巡检",
-           "GB/T 28827.1-2012", "service level", "year:2026 变更管理"]
+QUERIES = [
+    "服务等级协议",
+    "故障响应",
+    "运维 巡检",
+    "变更管理",
+    "SLA-2026-001",
+    "数据库 备份",
+    '"季度报告"',
+    "可用性怎么保证？",
+    "客户满意度 OR 安全",
+    "备份 -网络",
+    "类型:合同 运维",
+    "project:港口运维二期 巡检",
+    "GB/T 28827.1-2012",
+    "service level",
+    "year:2026 变更管理",
+]
 FILTERS = ["", "", "", "doc_type:sla", "doc_class:user", "service_category:4.2", f"project:{PROJECTS[0]}"]
 
 
@@ -74,16 +102,19 @@ def fill(root: Path, count: int, chars: int, extra: dict | None = None) -> tuple
     svc = open_docsvc(conf)
     rng = random.Random(7)
     svc.users.create_user("bench", "manager", actor="bench", password="bench-password-1")
-    svc.users.create_user("bench-member", "member", actor="bench", password="bench-password-1",
-                          projects=[PROJECTS[0]])
+    svc.users.create_user("bench-member", "member", actor="bench", password="bench-password-1", projects=[PROJECTS[0]])
     tokens = [svc.users.issue_token(name, actor="bench", name="bench").secret for name in ("bench", "bench-member")]
     sentences = corpus.business_sentences()
     started = time.perf_counter()
     for i in range(count):
-        meta = {"title": f"{rng.choice(PROJECTS)}{rng.choice(['运维服务合同', '服务等级协议', '巡检报告', '会议纪要'])}-{i}",
-                "doc_type": rng.choice(TYPES), "service_category": rng.choice(CATEGORIES),
-                "doc_class": rng.choice(["user", "site"]), "project": rng.choice(PROJECTS),
-                "review_due": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"}
+        meta = {
+            "title": f"{rng.choice(PROJECTS)}{rng.choice(['运维服务合同', '服务等级协议', '巡检报告', '会议纪要'])}-{i}",
+            "doc_type": rng.choice(TYPES),
+            "service_category": rng.choice(CATEGORIES),
+            "doc_class": rng.choice(["user", "site"]),
+            "project": rng.choice(PROJECTS),
+            "review_due": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        }
         body = corpus.business_paragraph(sentences, rng, rng.randint(chars // 2, chars * 3 // 2))
         svc.archive.add_document(f"{meta['title']}\n{body}".encode(), f"doc-{i}.txt", meta, actor="bench")
         if (i + 1) % 2000 == 0:
@@ -104,10 +135,23 @@ def fill(root: Path, count: int, chars: int, extra: dict | None = None) -> tuple
 def start_server(env: dict, port: int, threads: int, workers: int, log: Path) -> subprocess.Popen:
     # The server's output goes to a file: an unread pipe fills up and blocks the server.
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers)],
-        env={**os.environ, **env, "DOCSVC_THREADS": str(threads)}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+        [
+            sys.executable,
+            "-c",
+            "from docsvc.cli import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env={**os.environ, **env, "DOCSVC_THREADS": str(threads)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -139,17 +183,32 @@ def rss_mb(pid: int | None) -> float | None:
 
 def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                 "Content-Type: text/plain\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: text/plain\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 class Client(threading.Thread):
-    def __init__(self, n: int, host: str, port: int, token: str, ids: list[int], stop_at: float,
-                 mix: str, think_s: float, results: dict) -> None:
+    def __init__(
+        self,
+        n: int,
+        host: str,
+        port: int,
+        token: str,
+        ids: list[int],
+        stop_at: float,
+        mix: str,
+        think_s: float,
+        results: dict,
+    ) -> None:
         super().__init__(daemon=True)
         self.rng = random.Random(n)
         self.host, self.port, self.token, self.ids = host, port, token, ids
@@ -180,15 +239,30 @@ class Client(threading.Thread):
             if self.mix == "search":
                 return "search", "GET", self.search_path(), None, None
             if self.rng.random() < 0.5:
-                q = self.rng.choice([f"doc_type={self.rng.choice(TYPES)}", f"service_category={self.rng.choice(CATEGORIES)}",
-                                     "sort=-updated_at", "sort=review_due", "sort=title", ""])
+                q = self.rng.choice(
+                    [
+                        f"doc_type={self.rng.choice(TYPES)}",
+                        f"service_category={self.rng.choice(CATEGORIES)}",
+                        "sort=-updated_at",
+                        "sort=review_due",
+                        "sort=title",
+                        "",
+                    ]
+                )
                 return "list", "GET", f"/api/v1/documents?limit=20&offset={self.rng.randint(0, 200)}&{q}", None, None
             return "detail", "GET", f"/api/v1/documents/{doc}", None, None
         if r < 0.95:
             return "download", "GET", f"/api/v1/documents/{doc}/content", None, None
-        body, ctype = multipart({"title": f"压测上传-{uuid.uuid4().hex[:8]}", "doc_type": "report",
-                                 "service_category": "4.2", "doc_class": "user"},
-                                "upload.txt", text(self.rng).encode())
+        body, ctype = multipart(
+            {
+                "title": f"压测上传-{uuid.uuid4().hex[:8]}",
+                "doc_type": "report",
+                "service_category": "4.2",
+                "doc_class": "user",
+            },
+            "upload.txt",
+            text(self.rng).encode(),
+        )
         return "upload", "POST", "/api/v1/documents", body, ctype
 
     def search_path(self) -> str:
@@ -231,26 +305,46 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=10_000, help="documents to fill first (default 10000)")
     ap.add_argument("--duration", type=float, default=60, help="seconds of load (default 60)")
     ap.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
-    ap.add_argument("--think", type=float, default=0.0,
-                    help="mean pause between a client's requests in seconds (default 0: saturation, each client "
-                         "sends its next request as soon as the last one is answered)")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean pause between a client's requests in seconds (default 0: saturation, each client "
+        "sends its next request as soon as the last one is answered)",
+    )
     ap.add_argument("--chars", type=int, default=2000, help="mean characters per filled document (default 2000)")
     ap.add_argument("--threads", type=int, default=8, help="waitress threads per server process (default 8)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                    help="server processes (docsvc serve --workers; default: the number of cores)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes (docsvc serve --workers; default: the number of cores)",
+    )
     ap.add_argument("--port", type=int, default=0, help="port for the started server (default: a free one)")
     ap.add_argument("--url", help="use a running server instead (loopback only); needs --token")
-    ap.add_argument("--token", action="append",
-                    help="API token for --url (repeat to alternate clients between tokens, e.g. a manager's and a "
-                         "member's)")
+    ap.add_argument(
+        "--token",
+        action="append",
+        help="API token for --url (repeat to alternate clients between tokens, e.g. a manager's and a member's)",
+    )
     ap.add_argument("--pid", type=int, help="pid of the --url server, for its RSS")
-    ap.add_argument("--mix", choices=["search", "browse"], default="search",
-                    help="what the 80 %% reads are: searches (default) or list/detail (browse)")
-    ap.add_argument("--search", action="store_const", const="search", dest="mix",
-                    help="the search mix (the default; kept for scripts that pass it)")
+    ap.add_argument(
+        "--mix",
+        choices=["search", "browse"],
+        default="search",
+        help="what the 80 %% reads are: searches (default) or list/detail (browse)",
+    )
+    ap.add_argument(
+        "--search",
+        action="store_const",
+        const="search",
+        dest="mix",
+        help="the search mix (the default; kept for scripts that pass it)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary archive")
-    ap.add_argument("--archive", type=Path,
-                    help="fill this folder once and reuse it on later runs (their uploads stay in it)")
+    ap.add_argument(
+        "--archive", type=Path, help="fill this folder once and reuse it on later runs (their uploads stay in it)"
+    )
     args = ap.parse_args()
 
     tmp = None
@@ -277,6 +371,7 @@ def main() -> None:
             tmp = Path(tempfile.mkdtemp(prefix="docsvc-bench-web-"))
             env, tokens = fill(tmp, args.docs, args.chars)
         import socket
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", args.port))
             port = s.getsockname()[1]
@@ -295,13 +390,27 @@ def main() -> None:
         rss_start = rss_mb(pid)
         results: dict[str, list] = defaultdict(list)
         stop_at = time.time() + args.duration
-        clients = [Client(i, host, port, tokens[i % len(tokens)], readable[tokens[i % len(tokens)]], stop_at, args.mix,
-                          args.think, results) for i in range(args.clients)]
+        clients = [
+            Client(
+                i,
+                host,
+                port,
+                tokens[i % len(tokens)],
+                readable[tokens[i % len(tokens)]],
+                stop_at,
+                args.mix,
+                args.think,
+                results,
+            )
+            for i in range(args.clients)
+        ]
         think = f", think {args.think:g} s" if args.think else ", no think time"
-        print(f"{args.clients} clients{think} for {args.duration:.0f} s against {host}:{port}, {args.mix} mix "
-              f"({total} documents; {len(tokens)} token(s); server {args.workers if proc else '?'} process(es) × "
-              f"{args.threads if proc else '?'} threads) …",
-              flush=True)
+        print(
+            f"{args.clients} clients{think} for {args.duration:.0f} s against {host}:{port}, {args.mix} mix "
+            f"({total} documents; {len(tokens)} token(s); server {args.workers if proc else '?'} process(es) × "
+            f"{args.threads if proc else '?'} threads) …",
+            flush=True,
+        )
         t0 = time.perf_counter()
         for c in clients:
             c.start()
@@ -330,17 +439,21 @@ def main() -> None:
             bad = [s for _, ok, s in rows if not ok]
             errors += len(bad)
             all_times += times
-            print(f"{kind:<10}{len(rows):>10}{len(bad):>8}{len(rows) / wall:>9.1f}{pct(times, 50):>9.1f}"
-                  f"{pct(times, 95):>9.1f}{pct(times, 99):>9.1f}"
-                  + (f"   statuses {sorted(set(bad))}" if bad else ""))
-        print(f"{'all':<10}{len(all_times):>10}{errors:>8}{len(all_times) / wall:>9.1f}{pct(all_times, 50):>9.1f}"
-              f"{pct(all_times, 95):>9.1f}{pct(all_times, 99):>9.1f}")
+            print(
+                f"{kind:<10}{len(rows):>10}{len(bad):>8}{len(rows) / wall:>9.1f}{pct(times, 50):>9.1f}"
+                f"{pct(times, 95):>9.1f}{pct(times, 99):>9.1f}" + (f"   statuses {sorted(set(bad))}" if bad else "")
+            )
+        print(
+            f"{'all':<10}{len(all_times):>10}{errors:>8}{len(all_times) / wall:>9.1f}{pct(all_times, 50):>9.1f}"
+            f"{pct(all_times, 95):>9.1f}{pct(all_times, 99):>9.1f}"
+        )
         if rss_start is not None:
-            print(f"\nserver RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end; every 10 s: "
-                  + " ".join(f"{r:.0f}" for r in rss_seen if r is not None))
+            print(
+                f"\nserver RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end; every 10 s: "
+                + " ".join(f"{r:.0f}" for r in rss_seen if r is not None)
+            )
         # The machine may be shared: the figures mean little if something else was busy.
-        print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-              + f" ({os.cpu_count()} CPUs)")
+        print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" ({os.cpu_count()} CPUs)")
         if errors and statistics.mean(ok for _, ok, _ in sum(results.values(), [])) < 0.99:
             sys.exit(1)
     finally:

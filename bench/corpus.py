@@ -13,14 +13,14 @@ import datetime as dt
 import itertools
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import jieba
 
-from docsvc.core.search import IndexEntry
 from docsvc.core.model import BUILTIN_DOC_TYPES, DocClass, ServiceCategory
+from docsvc.core.search import IndexEntry
 
 _CJK_WORD = re.compile(r"^[\u4e00-\u9fff]+$")
 
@@ -31,7 +31,7 @@ class Vocabulary:
     cum_weights: list[int]
 
     @classmethod
-    def from_jieba(cls) -> "Vocabulary":
+    def from_jieba(cls) -> Vocabulary:
         path = Path(jieba.__file__).parent / "dict.txt"
         words, cum, total = [], [], 0
         with open(path, encoding="utf-8") as fh:
@@ -51,7 +51,9 @@ class Vocabulary:
         """``k`` words whose frequency rank lies between quantiles ``lo`` and ``hi`` of the
         probability mass (0 = most common): for picking query words of a given rarity."""
         total = self.cum_weights[-1]
-        by_freq = sorted(range(len(self.words)), key=lambda i: -(self.cum_weights[i] - (self.cum_weights[i - 1] if i else 0)))
+        by_freq = sorted(
+            range(len(self.words)), key=lambda i: -(self.cum_weights[i] - (self.cum_weights[i - 1] if i else 0))
+        )
         mass, chosen = 0, []
         for i in by_freq:
             w = self.cum_weights[i] - (self.cum_weights[i - 1] if i else 0)
@@ -110,7 +112,7 @@ _PARTIES = [f"大连客户{i:02d}有限公司" for i in range(60)]
 def entries(n: int, *, chars: int = 4000, seed: int = 1, vocab: Vocabulary | None = None) -> Iterator[IndexEntry]:
     vocab = vocab or Vocabulary.from_jieba()
     rng = random.Random(seed)
-    start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     for i in itertools.count(1):
         if i > n:
             return
@@ -170,11 +172,10 @@ def docx_bytes(text: str, title: str) -> bytes:
     d = docx.Document()
     d.add_heading(title, level=1)
     for k in range(0, len(text), 200):
-        d.add_paragraph(text[k:k + 200])
+        d.add_paragraph(text[k : k + 200])
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
 
 
 __all__ = ["Vocabulary", "business_paragraph", "business_sentences", "docx_bytes", "entries", "paragraph", "queries"]
-

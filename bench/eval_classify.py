@@ -80,15 +80,22 @@ class Doc:
         return Doc(self.filename, "", body, self.doc_type, self.service_category, self.split)
 
     def sample(self) -> classify.LabeledSample:
-        return classify.LabeledSample(self.text, self.title, self.doc_type,
-                                      self.service_category, key=self.filename)
+        return classify.LabeledSample(self.text, self.title, self.doc_type, self.service_category, key=self.filename)
 
 
 def load_docs() -> list[Doc]:
     with (DATA / "labels.csv").open(encoding="utf-8", newline="") as f:
-        return [Doc(r["filename"], r["title"], (DATA / r["filename"]).read_text(encoding="utf-8"),
-                    r["doc_type"], r["service_category"], r["split"])
-                for r in csv.DictReader(f)]
+        return [
+            Doc(
+                r["filename"],
+                r["title"],
+                (DATA / r["filename"]).read_text(encoding="utf-8"),
+                r["doc_type"],
+                r["service_category"],
+                r["split"],
+            )
+            for r in csv.DictReader(f)
+        ]
 
 
 def per_class(gold: list[str], pred: list[str]) -> list[tuple[str, float, float, int]]:
@@ -122,15 +129,18 @@ def report(name: str, docs: list[Doc], model: classify.Model | None, detail: boo
         acc = accuracy(gold, pred)
         sure = [(g, p) for g, p, c in zip(gold, pred, conf) if c >= classify.REVIEW_THRESHOLD]
         sure_acc = accuracy([g for g, _ in sure], [p for _, p in sure]) if sure else float("nan")
-        print(f"{target:17s} accuracy {acc:6.1%}   "
-              f"confident (>= {classify.REVIEW_THRESHOLD}) {len(sure)}/{len(gold)} at {sure_acc:6.1%}")
+        print(
+            f"{target:17s} accuracy {acc:6.1%}   "
+            f"confident (>= {classify.REVIEW_THRESHOLD}) {len(sure)}/{len(gold)} at {sure_acc:6.1%}"
+        )
         if detail:
             print(f"  {'label':18s} {'precision':>9s} {'recall':>7s} {'n':>3s}")
             for label, p, r, n in per_class(gold, pred):
                 print(f"  {label:18s} {p:9.0%} {r:7.0%} {n:3d}")
     if detail:
-        wrong = [(d.filename, t, g, p) for t, (gold, pred, _) in res.items()
-                 for d, g, p in zip(docs, gold, pred) if g != p]
+        wrong = [
+            (d.filename, t, g, p) for t, (gold, pred, _) in res.items() for d, g, p in zip(docs, gold, pred) if g != p
+        ]
         for fn, t, g, p in wrong:
             print(f"  miss {fn} {t}: {g} -> {p}")
 
@@ -166,7 +176,7 @@ def fit_temperature(train_docs: list[Doc]) -> None:
     for target in classify.TARGETS:
         results = []
         for d in train_docs:
-            zone, body = classify._zones(d.title, d.text[:classify.HEAD_CHARS])
+            zone, body = classify._zones(d.title, d.text[: classify.HEAD_CHARS])
             results.append((classify._rule_scores(target, zone, body), getattr(d, target)))
         best = None
         for t10 in range(5, 201, 5):
@@ -231,8 +241,15 @@ _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
 _DIGITS["〇"] = 0
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 # The civil code's books by their last article.
-_CIVIL_BOOKS = ((204, "总则"), (462, "物权"), (988, "合同"), (1039, "人格权"),
-                (1118, "婚姻家庭"), (1163, "继承"), (1260, "侵权责任"))
+_CIVIL_BOOKS = (
+    (204, "总则"),
+    (462, "物权"),
+    (988, "合同"),
+    (1039, "人格权"),
+    (1118, "婚姻家庭"),
+    (1163, "继承"),
+    (1260, "侵权责任"),
+)
 
 
 def _chinese_number(s: str) -> int:
@@ -311,16 +328,21 @@ def place_names(min_per_class: int = 8) -> list[Item]:
         regions = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
     with (LOCALE / "iso_3166-1.mo").open("rb") as f:
         countries = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
-    country = {c["alpha_2"]: countries.get(c["name"], c["name"])
-               for c in json.loads((iso / "iso_3166-1.json").read_text(encoding="utf-8"))["3166-1"]}
-    out = [Item(regions[r["name"]], "", country[r["code"][:2]])
-           for r in json.loads((iso / "iso_3166-2.json").read_text(encoding="utf-8"))["3166-2"]
-           if regions.get(r["name"], r["name"]) != r["name"]]
+    country = {
+        c["alpha_2"]: countries.get(c["name"], c["name"])
+        for c in json.loads((iso / "iso_3166-1.json").read_text(encoding="utf-8"))["3166-1"]
+    }
+    out = [
+        Item(regions[r["name"]], "", country[r["code"][:2]])
+        for r in json.loads((iso / "iso_3166-2.json").read_text(encoding="utf-8"))["3166-2"]
+        if regions.get(r["name"], r["name"]) != r["name"]
+    ]
     return _at_least(out, min_per_class)
 
 
-def generated(n_classes: int, words: tuple[int, int], *, seed: int, topic_share: float = 0.3,
-              sizes: tuple[int, int] = (2, 60)) -> list[Item]:
+def generated(
+    n_classes: int, words: tuple[int, int], *, seed: int, topic_share: float = 0.3, sizes: tuple[int, int] = (2, 60)
+) -> list[Item]:
     """Word salad from jieba's dictionary (weighted by frequency) where a share of the words
     are the class's own topic words; classes overlap (each draws half its topic words from a
     pool shared with its neighbours), and their sizes fall from sizes[1] to sizes[0]."""
@@ -331,43 +353,76 @@ def generated(n_classes: int, words: tuple[int, int], *, seed: int, topic_share:
     pool = vocab.band(rng, 0.3, 0.95, 40 * n_classes)
     topics = []
     for c in range(n_classes):
-        shared = pool[(c // 3) * 30:(c // 3) * 30 + 30]  # three neighbouring classes share these
-        own = pool[len(pool) // 2 + c * 15: len(pool) // 2 + c * 15 + 15]
+        shared = pool[(c // 3) * 30 : (c // 3) * 30 + 30]  # three neighbouring classes share these
+        own = pool[len(pool) // 2 + c * 15 : len(pool) // 2 + c * 15 + 15]
         topics.append(own + rng.sample(shared, 15))
     out = []
     for c in range(n_classes):
         size = round(sizes[1] * (sizes[0] / sizes[1]) ** (c / max(n_classes - 1, 1)))
         for _ in range(size):
             n = rng.randint(*words)
-            body = [rng.choice(topics[c]) if rng.random() < topic_share else w
-                    for w in vocab.sample(rng, n)]
+            body = [rng.choice(topics[c]) if rng.random() < topic_share else w for w in vocab.sample(rng, n)]
             out.append(Item("".join(body), "", f"类别{c:03d}"))
     return out
 
 
 SETS: dict[str, tuple[str, str, Callable[[], list[Item]], Callable[[], bool]]] = {
     # name: (what, target, loader, available)
-    "labelled-type": ("docsvc labelled set → document type (titled)", "doc_type",
-                      lambda: _labelled("doc_type"), lambda: True),
-    "labelled-cat": ("docsvc labelled set → service category (titled)", "service_category",
-                     lambda: _labelled("service_category"), lambda: True),
-    "untitled-type": ("docsvc labelled set → document type, no title or heading", "doc_type",
-                      lambda: _labelled("doc_type", untitled=True), lambda: True),
-    "statutes": ("statute articles → their law (laws with ≥ 4 articles)", "doc_type", statutes,
-                 lambda: (PLAIN_QUESTIONS / "corpus.jsonl").exists()),
-    "civil-books": ("civil code articles → its book", "doc_type", civil_books,
-                    lambda: (PLAIN_QUESTIONS / "corpus.jsonl").exists()),
-    "questions": ("plain-language legal questions → law of the answer", "doc_type", questions,
-                  lambda: (PLAIN_QUESTIONS / "qrels.tsv").exists()),
-    "ui": ("program messages (zh_CN) → program", "doc_type", ui_messages,
-           lambda: LOCALE.is_dir()),
-    "places": ("region names → country (both in Chinese)", "doc_type", place_names,
-               lambda: (LOCALE / "iso_3166-2.mo").exists()
-               and Path("/usr/share/iso-codes/json/iso_3166-2.json").exists()),
-    "generated-short": ("generated, 60 classes, 6–15 words", "doc_type",
-                        lambda: generated(60, (6, 15), seed=1), lambda: True),
-    "generated-long": ("generated, 60 classes, 40–200 words", "doc_type",
-                       lambda: generated(60, (40, 200), seed=2, topic_share=0.1), lambda: True),
+    "labelled-type": (
+        "docsvc labelled set → document type (titled)",
+        "doc_type",
+        lambda: _labelled("doc_type"),
+        lambda: True,
+    ),
+    "labelled-cat": (
+        "docsvc labelled set → service category (titled)",
+        "service_category",
+        lambda: _labelled("service_category"),
+        lambda: True,
+    ),
+    "untitled-type": (
+        "docsvc labelled set → document type, no title or heading",
+        "doc_type",
+        lambda: _labelled("doc_type", untitled=True),
+        lambda: True,
+    ),
+    "statutes": (
+        "statute articles → their law (laws with ≥ 4 articles)",
+        "doc_type",
+        statutes,
+        lambda: (PLAIN_QUESTIONS / "corpus.jsonl").exists(),
+    ),
+    "civil-books": (
+        "civil code articles → its book",
+        "doc_type",
+        civil_books,
+        lambda: (PLAIN_QUESTIONS / "corpus.jsonl").exists(),
+    ),
+    "questions": (
+        "plain-language legal questions → law of the answer",
+        "doc_type",
+        questions,
+        lambda: (PLAIN_QUESTIONS / "qrels.tsv").exists(),
+    ),
+    "ui": ("program messages (zh_CN) → program", "doc_type", ui_messages, lambda: LOCALE.is_dir()),
+    "places": (
+        "region names → country (both in Chinese)",
+        "doc_type",
+        place_names,
+        lambda: (LOCALE / "iso_3166-2.mo").exists() and Path("/usr/share/iso-codes/json/iso_3166-2.json").exists(),
+    ),
+    "generated-short": (
+        "generated, 60 classes, 6–15 words",
+        "doc_type",
+        lambda: generated(60, (6, 15), seed=1),
+        lambda: True,
+    ),
+    "generated-long": (
+        "generated, 60 classes, 40–200 words",
+        "doc_type",
+        lambda: generated(60, (40, 200), seed=2, topic_share=0.1),
+        lambda: True,
+    ),
 }
 
 
@@ -381,8 +436,7 @@ def _splits(labels: list[str], k: int) -> list[tuple[list[int], list[int]]]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # classes smaller than k
-        return [(list(a), list(b)) for a, b in
-                StratifiedKFold(k, shuffle=True, random_state=0).split(labels, labels)]
+        return [(list(a), list(b)) for a, b in StratifiedKFold(k, shuffle=True, random_state=0).split(labels, labels)]
 
 
 @dataclass
@@ -460,8 +514,11 @@ def expected_calibration_error(run: Run, bins: int = 10) -> float:
     how many suggestions fall in each."""
     total = 0.0
     for b in range(bins):
-        sel = [(g == p, c) for g, p, c in zip(run.gold, run.pred, run.conf)
-               if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c == 1.0)]
+        sel = [
+            (g == p, c)
+            for g, p, c in zip(run.gold, run.pred, run.conf)
+            if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c == 1.0)
+        ]
         if sel:
             total += abs(sum(r for r, _ in sel) - sum(c for _, c in sel))
     return total / len(run.gold)
@@ -482,19 +539,29 @@ def compare_sets(names: list[str], k: int) -> None:
         ours = run_docsvc(ls, splits)
         lengths = sorted(len(it.title) + len(it.text) for it in ls.items)
         print(f"\n== {name}: {ls.what}")
-        print(f"   {len(ls.items)} texts, {len(sizes)} classes ({min(sizes.values())}–"
-              f"{max(sizes.values())} per class), median {lengths[len(lengths) // 2]} characters; "
-              f"{k}-fold cross-validation")
-        print(f"   docsvc   accuracy {ours.accuracy:6.1%}   training {statistics.mean(ours.train_s):6.2f} s "
-              f"per fold   suggestion p50 {_percentile(ours.latency_ms, 0.5):5.1f} ms  "
-              f"p95 {_percentile(ours.latency_ms, 0.95):5.1f} ms")
-        print(f"   baseline accuracy {base.accuracy:6.1%}   training {statistics.mean(base.train_s):6.2f} s "
-              f"per fold   (char 1–3-gram TF-IDF + LinearSVC)")
+        print(
+            f"   {len(ls.items)} texts, {len(sizes)} classes ({min(sizes.values())}–"
+            f"{max(sizes.values())} per class), median {lengths[len(lengths) // 2]} characters; "
+            f"{k}-fold cross-validation"
+        )
+        print(
+            f"   docsvc   accuracy {ours.accuracy:6.1%}   training {statistics.mean(ours.train_s):6.2f} s "
+            f"per fold   suggestion p50 {_percentile(ours.latency_ms, 0.5):5.1f} ms  "
+            f"p95 {_percentile(ours.latency_ms, 0.95):5.1f} ms"
+        )
+        print(
+            f"   baseline accuracy {base.accuracy:6.1%}   training {statistics.mean(base.train_s):6.2f} s "
+            f"per fold   (char 1–3-gram TF-IDF + LinearSVC)"
+        )
         sure = [g == p for g, p, c in zip(ours.gold, ours.pred, ours.conf) if c >= classify.REVIEW_THRESHOLD]
-        print(f"   confidence ≥ {classify.REVIEW_THRESHOLD}: {len(sure)}/{len(ours.gold)} suggestions, "
-              f"{(sum(sure) / len(sure)) if sure else float('nan'):.1%} right; bands: {calibration(ours)}")
-        print("   most confused (gold → suggested, times): "
-              + "; ".join(f"{g} → {p} ×{c}" for g, p, c in confused_pairs(ours)))
+        print(
+            f"   confidence ≥ {classify.REVIEW_THRESHOLD}: {len(sure)}/{len(ours.gold)} suggestions, "
+            f"{(sum(sure) / len(sure)) if sure else float('nan'):.1%} right; bands: {calibration(ours)}"
+        )
+        print(
+            "   most confused (gold → suggested, times): "
+            + "; ".join(f"{g} → {p} ×{c}" for g, p, c in confused_pairs(ours))
+        )
         rows.append((name, ours.accuracy, base.accuracy, _percentile(ours.latency_ms, 0.95)))
     print("\n| set | docsvc | baseline | gain | p95 ms |\n|---|---|---|---|---|")
     for name, a, b, p95 in rows:
@@ -512,9 +579,13 @@ GRID: dict[str, dict[str, object]] = {
     "words ×0.7": {"WORD_WEIGHT": 0.7},
     "chars 1–4": {"CHAR_NGRAMS": (1, 4)},
     "one fold": {"CALIBRATION_ROWS": 1},
-    "three weightings": {"WEIGHTINGS": (classify.Weighting(idf=True, c=0.5),
-                                        classify.Weighting(idf=False, c=1.0),
-                                        classify.Weighting(idf=True, c=1.0))},
+    "three weightings": {
+        "WEIGHTINGS": (
+            classify.Weighting(idf=True, c=0.5),
+            classify.Weighting(idf=False, c=1.0),
+            classify.Weighting(idf=True, c=1.0),
+        )
+    },
 }
 
 
@@ -534,8 +605,7 @@ def grid(names: list[str], k: int, settings: list[str]) -> None:
             for key, value in saved.items():
                 setattr(classify, key, value)
         gain = statistics.mean(100 * (accs[n] - base[n]) for n in names)
-        print(f"{setting:14s}" + "".join(f"{accs[n]:14.1%}" for n in names) + f"   {gain:+.2f}",
-              flush=True)
+        print(f"{setting:14s}" + "".join(f"{accs[n]:14.1%}" for n in names) + f"   {gain:+.2f}", flush=True)
 
 
 # --- speed -----------------------------------------------------------------------------------
@@ -554,7 +624,7 @@ def timing_samples(n: int, *, median: int = 1500, seed: int = 3) -> Iterator[cla
     types = [c.code for c in BUILTIN_DOC_TYPES]
     categories = [c.value for c in ServiceCategory]
     pool = vocab.band(rng, 0.3, 0.95, 40 * (len(types) + len(categories)))
-    topic = {label: pool[i * 40:(i + 1) * 40] for i, label in enumerate(types + categories)}
+    topic = {label: pool[i * 40 : (i + 1) * 40] for i, label in enumerate(types + categories)}
     for i in range(n):
         doc_type, category = rng.choice(types), rng.choice(categories)
         chars = int(min(8000, max(100, rng.lognormvariate(math.log(median), 0.8))))
@@ -562,8 +632,13 @@ def timing_samples(n: int, *, median: int = 1500, seed: int = 3) -> Iterator[cla
         size = 0
         while size < chars:
             r = rng.random()
-            w = (rng.choice(topic[doc_type]) if r < 0.01 else rng.choice(topic[category])
-                 if r < 0.02 else vocab.sample(rng, 1)[0])
+            w = (
+                rng.choice(topic[doc_type])
+                if r < 0.01
+                else rng.choice(topic[category])
+                if r < 0.02
+                else vocab.sample(rng, 1)[0]
+            )
             words.append(w + ("。" if rng.random() < 0.08 else ""))
             size += len(words[-1])
         title = "".join(vocab.sample(rng, 2)) + rng.choice(topic[doc_type])
@@ -576,13 +651,17 @@ def timing(n: int, median: int) -> None:
     t0 = time.perf_counter()
     model = classify.train(train)
     took = time.perf_counter() - t0
-    print(f"trained on {n} documents ({statistics.median(len(s.text) for s in train):.0f} "
-          f"characters median) in {took:.1f} s")
+    print(
+        f"trained on {n} documents ({statistics.median(len(s.text) for s in train):.0f} "
+        f"characters median) in {took:.1f} s"
+    )
     for t in classify.TARGETS:
         tm = model.targets[t]
         if tm is not None:
-            print(f"  {t}: {len(tm.classes)} classes, held-out accuracy {tm.held_out_accuracy:.1%}, "
-                  f"temperature {tm.temperature:.3f}, rule weight {tm.rule_weight}")
+            print(
+                f"  {t}: {len(tm.classes)} classes, held-out accuracy {tm.held_out_accuracy:.1%}, "
+                f"temperature {tm.temperature:.3f}, rule weight {tm.rule_weight}"
+            )
     latencies = []
     right = Counter()
     for s in held:
@@ -591,9 +670,11 @@ def timing(n: int, median: int) -> None:
         latencies.append((time.perf_counter() - t0) * 1000)
         right["doc_type"] += sug.doc_type.value == s.doc_type
         right["service_category"] += sug.service_category.value == s.service_category
-    print(f"suggestion latency over {len(held)} documents: p50 {_percentile(latencies, 0.5):.1f} ms, "
-          f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms; accuracy "
-          + ", ".join(f"{t} {c / len(held):.1%}" for t, c in right.items()))
+    print(
+        f"suggestion latency over {len(held)} documents: p50 {_percentile(latencies, 0.5):.1f} ms, "
+        f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms; accuracy "
+        + ", ".join(f"{t} {c / len(held):.1%}" for t, c in right.items())
+    )
     for chars in (20_000, 100_000):
         s = held[0]
         text = (s.text * (chars // len(s.text) + 1))[:chars]
@@ -608,15 +689,26 @@ def main() -> None:
     ap.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation on the train split")
     ap.add_argument("--fit-temperature", action="store_true")
     ap.add_argument("--detail", action="store_true", help="per-class figures and misses")
-    ap.add_argument("--sets", nargs="?", const="all", metavar="NAMES",
-                    help="compare docsvc with the baseline on these sets (comma-separated; all)")
-    ap.add_argument("--grid", nargs="?", const="all", metavar="SETTINGS",
-                    help=f"compare settings ({', '.join(GRID)}) on --sets")
+    ap.add_argument(
+        "--sets",
+        nargs="?",
+        const="all",
+        metavar="NAMES",
+        help="compare docsvc with the baseline on these sets (comma-separated; all)",
+    )
+    ap.add_argument(
+        "--grid", nargs="?", const="all", metavar="SETTINGS", help=f"compare settings ({', '.join(GRID)}) on --sets"
+    )
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--timing", type=int, nargs="?", const=5000, metavar="N",
-                    help="train on N generated documents, measure suggestion latency")
-    ap.add_argument("--median-chars", type=int, default=1500,
-                    help="--timing: the documents' median length")
+    ap.add_argument(
+        "--timing",
+        type=int,
+        nargs="?",
+        const=5000,
+        metavar="N",
+        help="train on N generated documents, measure suggestion latency",
+    )
+    ap.add_argument("--median-chars", type=int, default=1500, help="--timing: the documents' median length")
     args = ap.parse_args()
 
     if args.sets or args.grid:
@@ -645,8 +737,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     model = classify.train(d.sample() for d in train_docs)
-    print(f"trained on {model.n_samples} documents in {time.perf_counter() - t0:.1f} s "
-          f"(model {classify.MODEL_VERSION}, features {classify.FEATURES_VERSION})")
+    print(
+        f"trained on {model.n_samples} documents in {time.perf_counter() - t0:.1f} s "
+        f"(model {classify.MODEL_VERSION}, features {classify.FEATURES_VERSION})"
+    )
     report("rules only, test split", test_docs, None, detail=args.detail)
     report("rules + model, test split", test_docs, model, detail=args.detail)
     untitled = [d.untitled() for d in test_docs]

@@ -12,9 +12,10 @@ import getpass
 import os
 import secrets
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
@@ -29,19 +30,17 @@ from docsvc.core.blobs import BlobStore
 from docsvc.core.checkpoints import Checkpoint
 from docsvc.core.content import PackageLimits
 from docsvc.core.extract import ExtractLimits
-from docsvc.errors import InvalidInput
 from docsvc.core.model import Vocabulary, utcnow
 from docsvc.core.synonyms import load as load_synonyms
-from docsvc.services import integrity
+from docsvc.errors import InvalidInput
+from docsvc.services import background, integrity, ocr, thumbnails
 from docsvc.services.access import Guard
+from docsvc.services.anchoring import Anchor
 from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
-from docsvc.services import background, thumbnails
-from docsvc.services.anchoring import Anchor
+from docsvc.services.classify import ClassifyService
 from docsvc.services.jobs import JobRunner, JobService, default_node_name
 from docsvc.services.reports import ReportService
-from docsvc.services import ocr
-from docsvc.services.classify import ClassifyService
 from docsvc.services.search import BackgroundIndexer, IndexService
 from docsvc.services.semantic import SemanticRanking
 from docsvc.services.templates import RenderLimits, TemplateService
@@ -91,15 +90,17 @@ class Docsvc:
         return self.indexer
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
-        return integrity.check(self.catalog, self.blobs, orphan_grace_s=0, progress=progress, index=self.index,
-                               anchor=self.anchor)
+        return integrity.check(
+            self.catalog, self.blobs, orphan_grace_s=0, progress=progress, index=self.index, anchor=self.anchor
+        )
 
     def migrate_blobs(self, to_url: str, *, progress: Callable[[int], None] | None = None) -> integrity.MigrateReport:
         """Copy the archive's blobs into the store ``to_url`` names (then point DOCSVC_BLOB_URL at it)."""
         target = open_blob_store(self.settings, to_url)
         if target.location == self.blobs.location:
-            raise InvalidInput("目标存储与当前存储相同，无需迁移。", "The target is the store in use; nothing to migrate.",
-                               field="to")
+            raise InvalidInput(
+                "目标存储与当前存储相同，无需迁移。", "The target is the store in use; nothing to migrate.", field="to"
+            )
         target.init()
         return integrity.migrate_blobs(self.catalog, self.blobs, target, progress=progress)
 
@@ -110,10 +111,13 @@ class Docsvc:
         """Sign and store a checkpoint of the audit chain's head now (None: nothing new since the
         latest); InvalidInput when checkpoints are not configured."""
         if self.anchor is None:
-            raise InvalidInput("未配置审计检查点：请设置 DOCSVC_AUDIT_KEY_FILE（docsvc audit keygen 生成）和 "
-                               "DOCSVC_AUDIT_CHECKPOINT_URL。",
-                               "Audit checkpoints are not configured: set DOCSVC_AUDIT_KEY_FILE (made by docsvc "
-                               "audit keygen) and DOCSVC_AUDIT_CHECKPOINT_URL.", field="DOCSVC_AUDIT_KEY_FILE")
+            raise InvalidInput(
+                "未配置审计检查点：请设置 DOCSVC_AUDIT_KEY_FILE（docsvc audit keygen 生成）和 "
+                "DOCSVC_AUDIT_CHECKPOINT_URL。",
+                "Audit checkpoints are not configured: set DOCSVC_AUDIT_KEY_FILE (made by docsvc "
+                "audit keygen) and DOCSVC_AUDIT_CHECKPOINT_URL.",
+                field="DOCSVC_AUDIT_KEY_FILE",
+            )
         return self.anchor.write(self.catalog)
 
     def gc(self, *, grace_s: float | None = None) -> list[str]:
@@ -123,8 +127,14 @@ class Docsvc:
     @functools.cached_property
     def reports(self) -> ReportService:
         """Management reports, filled from the archive's data and archived like any document."""
-        return ReportService(self.catalog, self.templates, self.vocab, organization=self.settings["ORGANIZATION"],
-                             tz=_zone(self.settings["TIMEZONE"]), verify=self.verify_audit)
+        return ReportService(
+            self.catalog,
+            self.templates,
+            self.vocab,
+            organization=self.settings["ORGANIZATION"],
+            tz=_zone(self.settings["TIMEZONE"]),
+            verify=self.verify_audit,
+        )
 
     @property
     def users(self) -> UserService:
@@ -167,25 +177,53 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
         catalog.migrate()
     vocab = Vocabulary.with_extra(conf["EXTRA_DOC_TYPES"])
     package_limits = PackageLimits(conf["MAX_ZIP_MEMBERS"], conf["MAX_EXPANDED_BYTES"], conf["MAX_ZIP_RATIO"])
-    archive = ArchiveService(catalog, blobs, vocab, max_upload_bytes=conf["MAX_UPLOAD_BYTES"],
-                             package_limits=package_limits)
+    archive = ArchiveService(
+        catalog, blobs, vocab, max_upload_bytes=conf["MAX_UPLOAD_BYTES"], package_limits=package_limits
+    )
     index = IndexService(
-        catalog, blobs, open_index, Path(conf["INDEX_DIR"]), synonyms=load_synonyms(conf["SYNONYMS_FILE"]),
-        extract_limits=ExtractLimits(max_input_bytes=conf["MAX_UPLOAD_BYTES"],
-                                     pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
-                                     pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),
-                                     pdf_timeout_seconds=conf["PARSE_TIMEOUT_S"], package=package_limits),
-        lease_s=conf["INDEX_LEASE_S"], retry_after_s=conf["PARSE_RETRY_AFTER_S"])
+        catalog,
+        blobs,
+        open_index,
+        Path(conf["INDEX_DIR"]),
+        synonyms=load_synonyms(conf["SYNONYMS_FILE"]),
+        extract_limits=ExtractLimits(
+            max_input_bytes=conf["MAX_UPLOAD_BYTES"],
+            pdf_memory_bytes=conf["PARSE_MEMORY_MB"] * 1024 * 1024,
+            pdf_cpu_seconds=int(conf["PARSE_TIMEOUT_S"]),
+            pdf_timeout_seconds=conf["PARSE_TIMEOUT_S"],
+            package=package_limits,
+        ),
+        lease_s=conf["INDEX_LEASE_S"],
+        retry_after_s=conf["PARSE_RETRY_AFTER_S"],
+    )
     converter = LazyConverter(conf)
     templates = TemplateService(
-        catalog, blobs, archive, vocab, shipped_dir=conf["TEMPLATES_DIR"], package_limits=package_limits,
+        catalog,
+        blobs,
+        archive,
+        vocab,
+        shipped_dir=conf["TEMPLATES_DIR"],
+        package_limits=package_limits,
         limits=RenderLimits(conf["RENDER_TIMEOUT_S"], conf["RENDER_MEMORY_MB"], conf["MAX_UPLOAD_BYTES"]),
-        converter=converter, author=conf["ORGANIZATION"])
+        converter=converter,
+        author=conf["ORGANIZATION"],
+    )
     classifier = ClassifyService(catalog, index, archive, blobs, Path(conf["INDEX_DIR"]))
     if migrate:
         templates.sync_shipped()
-    svc = Docsvc(conf, catalog, blobs, vocab, archive, templates, index, classifier,
-                 Importer(archive, index, classifier), converter, anchor)
+    svc = Docsvc(
+        conf,
+        catalog,
+        blobs,
+        vocab,
+        archive,
+        templates,
+        index,
+        classifier,
+        Importer(archive, index, classifier),
+        converter,
+        anchor,
+    )
     if conf["SEMANTIC"]:
         index.semantic = SemanticRanking(catalog, E5Embedder(), index.cached_text)
     # The index writer queues the OCR of each scan it meets; the job runner reads it.
@@ -203,15 +241,24 @@ def open_blob_store(conf: Mapping[str, Any], url: str | None = None) -> BlobStor
     if url.startswith("s3:"):
         from docsvc.adapters.s3_blobstore import S3BlobStore
 
-        return S3BlobStore(url, endpoint_url=conf["S3_ENDPOINT_URL"], region=conf["S3_REGION"] or
-                           os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), timeout_s=conf["BLOB_TIMEOUT_S"],
-                           max_connections=max(10, conf["THREADS"] * 2))
+        return S3BlobStore(
+            url,
+            endpoint_url=conf["S3_ENDPOINT_URL"],
+            region=conf["S3_REGION"] or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            timeout_s=conf["BLOB_TIMEOUT_S"],
+            max_connections=max(10, conf["THREADS"] * 2),
+        )
     if url.startswith("file:"):
-        return LocalBlobStore(Path(url.removeprefix("file://").removeprefix("file:")), fsync=conf["FSYNC"],
-                              sweep_after_s=conf["ORPHAN_GRACE_S"])
-    raise InvalidInput(f"无法识别的归档文件存放处“{url}”：应为空、file:///目录 或 s3://存储桶/前缀。",
-                       f"Unknown blob store {url!r}: expected empty, file:///FOLDER or s3://BUCKET/PREFIX.",
-                       field="DOCSVC_BLOB_URL")
+        return LocalBlobStore(
+            Path(url.removeprefix("file://").removeprefix("file:")),
+            fsync=conf["FSYNC"],
+            sweep_after_s=conf["ORPHAN_GRACE_S"],
+        )
+    raise InvalidInput(
+        f"无法识别的归档文件存放处“{url}”：应为空、file:///目录 或 s3://存储桶/前缀。",
+        f"Unknown blob store {url!r}: expected empty, file:///FOLDER or s3://BUCKET/PREFIX.",
+        field="DOCSVC_BLOB_URL",
+    )
 
 
 def _index_opener(conf: Mapping[str, Any], catalog: SqlCatalog) -> Callable[[], Any]:
@@ -224,12 +271,18 @@ def _index_opener(conf: Mapping[str, Any], catalog: SqlCatalog) -> Callable[[], 
             raise InvalidInput(
                 "DOCSVC_SEARCH_BACKEND=postgres 需要 PostgreSQL 目录库：请同时设置 DOCSVC_DATABASE_URL=postgresql+psycopg://…。",
                 "DOCSVC_SEARCH_BACKEND=postgres needs the catalog on PostgreSQL: set "
-                "DOCSVC_DATABASE_URL=postgresql+psycopg://… too.", field="DOCSVC_SEARCH_BACKEND")
+                "DOCSVC_DATABASE_URL=postgresql+psycopg://… too.",
+                field="DOCSVC_SEARCH_BACKEND",
+            )
         return lambda: PostgresIndex.open(catalog.engine, search_timeout=conf["SEARCH_TIMEOUT_S"], tz=tz)
     from docsvc.adapters.whoosh import WhooshIndex
 
-    return lambda: WhooshIndex.open(Path(conf["INDEX_DIR"]), lock_timeout=conf["INDEX_LOCK_TIMEOUT_S"],
-                                    search_timeout=conf["SEARCH_TIMEOUT_S"], tz=tz)
+    return lambda: WhooshIndex.open(
+        Path(conf["INDEX_DIR"]),
+        lock_timeout=conf["INDEX_LOCK_TIMEOUT_S"],
+        search_timeout=conf["SEARCH_TIMEOUT_S"],
+        tz=tz,
+    )
 
 
 class LazyConverter:
@@ -245,6 +298,7 @@ class LazyConverter:
         with self._lock:
             if self._converter is None:
                 from docsvc.adapters.pdf import LibreOfficeConverter
+
                 self._converter = LibreOfficeConverter.from_settings(self.settings)
             return self._converter
 
@@ -260,8 +314,11 @@ def _zone(name: str) -> dt.tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"未知时区“{name}”，例如 Asia/Shanghai。", f"Unknown time zone '{name}', e.g. Asia/Shanghai.",
-                           field="DOCSVC_TIMEZONE") from None
+        raise InvalidInput(
+            f"未知时区“{name}”，例如 Asia/Shanghai。",
+            f"Unknown time zone '{name}', e.g. Asia/Shanghai.",
+            field="DOCSVC_TIMEZONE",
+        ) from None
 
 
 def _secret_key(svc: Docsvc) -> str:
@@ -311,6 +368,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     inputs.register(app)  # bounded <int:…> URL parts and form checks, before any route exists
     app.register_blueprint(api.bp)
     from docsvc.web import setup
+
     setup.init_web(app)  # sessions, CSRF, Babel, security headers, the UI and REST API blueprints
     return app
 

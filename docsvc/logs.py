@@ -22,7 +22,8 @@ import contextvars
 import json
 import logging
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -73,9 +74,13 @@ def _plain(value: Any) -> str:
 def json_formatter() -> logging.Formatter:
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, ``request_id``, the
     extra fields, and ``exc_info`` when an exception is logged."""
-    return JsonFormatter("%(levelname)s %(name)s %(message)s %(request_id)s",
-                         rename_fields={"levelname": "level", "name": "logger"}, timestamp="ts",
-                         reserved_attrs=sorted(_STANDARD - {"request_id"}), json_ensure_ascii=False)
+    return JsonFormatter(
+        "%(levelname)s %(name)s %(message)s %(request_id)s",
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp="ts",
+        reserved_attrs=sorted(_STANDARD - {"request_id"}),
+        json_ensure_ascii=False,
+    )
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -109,4 +114,3 @@ def configure(settings: Mapping[str, Any], *, server: bool) -> None:
     root.setLevel(max(level, logging.WARNING))  # other libraries: warnings and above
     logging.getLogger("docsvc").setLevel(level)
     logging.captureWarnings(True)
-

@@ -78,9 +78,13 @@ def _public_members(cls: ast.ClassDef) -> set[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             names.add(node.name)
             if node.name == "__init__":
-                names |= {t.attr for n in ast.walk(node) if isinstance(n, ast.Assign | ast.AnnAssign)
-                          for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
-                          if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+                names |= {
+                    t.attr
+                    for n in ast.walk(node)
+                    if isinstance(n, ast.Assign | ast.AnnAssign)
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+                }
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
         elif isinstance(node, ast.Assign):
@@ -100,13 +104,15 @@ def _classes() -> list[tuple[str, ast.ClassDef]]:
 def ports() -> list[tuple[str, list[str]]]:
     """Each Protocol class (``module.Name``) with the classes whose own methods cover it."""
     classes = _classes()
-    protocols = [(m, c) for m, c in classes
-                 if any(isinstance(b, ast.Name) and b.id == "Protocol" for b in c.bases)]
+    protocols = [(m, c) for m, c in classes if any(isinstance(b, ast.Name) and b.id == "Protocol" for b in c.bases)]
     out = []
     for module, proto in protocols:
         needed = _public_members(proto)
-        makers = [f"{m}.{c.name}" for m, c in classes if c is not proto and needed
-                  and (m, c) not in protocols and needed <= _public_members(c)]
+        makers = [
+            f"{m}.{c.name}"
+            for m, c in classes
+            if c is not proto and needed and (m, c) not in protocols and needed <= _public_members(c)
+        ]
         out.append((f"{module}.{proto.name}", makers))
     return out
 

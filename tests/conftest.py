@@ -55,6 +55,7 @@ def pg_template():
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = sa.engine.make_url(PG_URL).set(database=name)
     from docsvc.adapters.catalog import SqlCatalog
+
     cat = SqlCatalog(url.render_as_string(hide_password=False))
     cat.migrate()
     cat.dispose()
@@ -85,8 +86,12 @@ def config(tmp_path, db_url) -> dict:
     # No shipped templates here: archive tests count blobs and audit entries from zero.
     # Template tests use the `shipped` config below.
     (tmp_path / "no-templates").mkdir(exist_ok=True)
-    return {"ARCHIVE_DIR": str(tmp_path / "archive"), "INDEX_DIR": str(tmp_path / "index"),
-            "DATABASE_URL": db_url, "TEMPLATES_DIR": str(tmp_path / "no-templates")}
+    return {
+        "ARCHIVE_DIR": str(tmp_path / "archive"),
+        "INDEX_DIR": str(tmp_path / "index"),
+        "DATABASE_URL": db_url,
+        "TEMPLATES_DIR": str(tmp_path / "no-templates"),
+    }
 
 
 @pytest.fixture
@@ -104,8 +109,14 @@ def bad_inputs(tmp_path_factory) -> Path:
     return write_samples(tmp_path_factory.mktemp("badinputs"))
 
 
-META = {"title": "大连港集团信息系统运维服务合同", "doc_type": "contract", "service_category": "4.2",
-        "doc_class": "user", "project": "港口运维二期", "counterparty": "大连港集团有限公司"}
+META = {
+    "title": "大连港集团信息系统运维服务合同",
+    "doc_type": "contract",
+    "service_category": "4.2",
+    "doc_class": "user",
+    "project": "港口运维二期",
+    "counterparty": "大连港集团有限公司",
+}
 
 
 def wait_for(predicate, timeout_s: float = 10.0) -> bool:
@@ -169,8 +180,11 @@ def unoserver_venv(soffice: str) -> Path:
 
 
 # -- an S3 protocol server on loopback (moto in server mode: real HTTP, not mocked in-process) ---
-S3_KEYS = {"AWS_ACCESS_KEY_ID": "docsvc-test", "AWS_SECRET_ACCESS_KEY": "docsvc-test-secret",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+S3_KEYS = {
+    "AWS_ACCESS_KEY_ID": "docsvc-test",
+    "AWS_SECRET_ACCESS_KEY": "docsvc-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 class S3Server:
@@ -199,9 +213,13 @@ class S3Server:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"])
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def new_bucket(self) -> str:
         name = f"docsvc-{uuid.uuid4().hex[:16]}"

@@ -11,30 +11,36 @@ import json
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 STRICT_W_NS = "http://purl.oclc.org/ooxml/wordprocessingml/main"
-PRINTER_SETTINGS = ('<Default Extension="bin" '
-                    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.printerSettings"/>')
+PRINTER_SETTINGS = (
+    '<Default Extension="bin" '
+    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.printerSettings"/>'
+)
 CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
     '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
     '<Override PartName="/word/document.xml" '
-    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
+    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
 RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
     '<Relationship Id="rId1" Target="word/document.xml" '
-    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/></Relationships>')
+    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/></Relationships>'
+)
 
 
 def _document(paragraphs: list[str], prolog: str = "", ns: str = W_NS) -> str:
     body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in paragraphs)
-    return f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<w:document xmlns:w="{ns}"><w:body>{body}</w:body></w:document>'
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<w:document xmlns:w="{ns}"><w:body>{body}</w:body></w:document>'
+    )
 
 
 def _package(document: str | bytes | None, extra: dict[str, bytes] | None = None, types: str = "") -> bytes:
@@ -76,8 +82,8 @@ def _zipslip() -> bytes:
 def _crc_corrupt() -> bytes:
     data = bytearray(_package(_document(["校验和被破坏的文档正文，足够长以便被压缩。" * 20])))
     # Flip a byte inside the document part's compressed data (the third member).
-    headers = [i for i in range(len(data)) if data[i:i + 4] == b"PK\x03\x04"]
-    start = headers[2] + 30 + struct.unpack("<H", data[headers[2] + 26:headers[2] + 28])[0]
+    headers = [i for i in range(len(data)) if data[i : i + 4] == b"PK\x03\x04"]
+    start = headers[2] + 30 + struct.unpack("<H", data[headers[2] + 26 : headers[2] + 28])[0]
     data[start + 10] ^= 0xFF
     return bytes(data)
 
@@ -86,8 +92,11 @@ def _mac_printer_settings() -> bytes:
     # Word for Mac keeps the printer driver's private data in a binary part: any bytes, here
     # the ones a DTD starts with.
     settings = b"\x00\x01PRINTER\x00" + bytes(range(256)) + b"<!DOCTYPE\x00<!ENTITY\xff" * 40
-    return _package(_document(["Mac 版 Word 保存的运维报告"]),
-                    {"word/printerSettings/printerSettings1.bin": settings}, PRINTER_SETTINGS)
+    return _package(
+        _document(["Mac 版 Word 保存的运维报告"]),
+        {"word/printerSettings/printerSettings1.bin": settings},
+        PRINTER_SETTINGS,
+    )
 
 
 def encrypted_office(docx: bytes, password: str = "密码123") -> bytes:
@@ -101,8 +110,10 @@ def encrypted_office(docx: bytes, password: str = "密码123") -> bytes:
 
 def _gif() -> bytes:
     """A 1×1 GIF: an image type docsvc does not accept (JPEG, PNG and TIFF go to OCR)."""
-    return (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
-            b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+    return (
+        b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+        b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    )
 
 
 def _pdf(objects: list[bytes], trailer: bytes = b"") -> bytes:
@@ -124,12 +135,14 @@ def _stream(data: bytes, extra: bytes = b"") -> bytes:
 
 
 def _pdf_objects(content: bytes = b"BT /F1 12 Tf 72 720 Td (Hello docsvc) Tj ET") -> list[bytes]:
-    return [b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-            b"/Resources << /Font << /F1 5 0 R >> >> >>",
-            _stream(content),
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    return [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        _stream(content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
 
 
 def _cyclic_prev_xref() -> bytes:
@@ -172,10 +185,17 @@ def _private_use_glyphs() -> bytes:
     # The font maps every character to a private-use code point: garbage for every reader.
     objects = _pdf_objects()
     objects[4] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>"
-    return _pdf([*objects, _stream(b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def\n"
-                                   b"1 begincodespacerange <00> <FF> endcodespacerange\n"
-                                   b"1 beginbfrange <20> <7E> <E020> endbfrange\n"
-                                   b"endcmap CMapName currentdict /CMap defineresource pop end end")])
+    return _pdf(
+        [
+            *objects,
+            _stream(
+                b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def\n"
+                b"1 begincodespacerange <00> <FF> endcodespacerange\n"
+                b"1 beginbfrange <20> <7E> <E020> endbfrange\n"
+                b"endcmap CMapName currentdict /CMap defineresource pop end end"
+            ),
+        ]
+    )
 
 
 def _huge_length() -> bytes:
@@ -198,19 +218,27 @@ SAMPLES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "gif_disguised_as.docx": ("a GIF image named .docx", _gif),
     "text_disguised_as.docx": ("plain text named .docx", lambda: "这不是 Word 文档。".encode()),
     "ssti_template.docx": ("template syntax in the text", lambda: _package(_document(["{{ config.items() }}"]))),
-    "ssti_dos_template.docx": ("a template loop in the text",
-                               lambda: _package(_document(["{% for i in range(10**9) %}x{% endfor %}"]))),
+    "ssti_dos_template.docx": (
+        "a template loop in the text",
+        lambda: _package(_document(["{% for i in range(10**9) %}x{% endfor %}"])),
+    ),
     "truncated.pdf": ("a PDF cut in half", lambda: _pdf(_pdf_objects())[:200]),
     "cyclic_prev_xref.pdf": ("an xref chain that points at itself", _cyclic_prev_xref),
     "cyclic_pages.pdf": ("a page tree that contains itself", _cyclic_pages),
     "flate_bomb.pdf": ("a content stream that inflates to 300 MB", _flate_bomb),
     "huge_length.pdf": ("a stream claiming 99,999,999,999 bytes", _huge_length),
-    "strict_ooxml.docx": ("a Strict Open XML document (ISO namespaces)",
-                          lambda: _package(_document(["严格模式的服务等级协议"], ns=STRICT_W_NS))),
-    "mac_printer_settings.docx": ("Word for Mac's binary printer settings, holding '<!DOCTYPE' bytes",
-                                  _mac_printer_settings),
-    "encrypted_office.docx": ("a .docx encrypted with a password (an OLE container)",
-                              lambda: encrypted_office(_package(_document(["加密的合同"])))),
+    "strict_ooxml.docx": (
+        "a Strict Open XML document (ISO namespaces)",
+        lambda: _package(_document(["严格模式的服务等级协议"], ns=STRICT_W_NS)),
+    ),
+    "mac_printer_settings.docx": (
+        "Word for Mac's binary printer settings, holding '<!DOCTYPE' bytes",
+        _mac_printer_settings,
+    ),
+    "encrypted_office.docx": (
+        "a .docx encrypted with a password (an OLE container)",
+        lambda: encrypted_office(_package(_document(["加密的合同"]))),
+    ),
     "no_xref.pdf": ("no cross-reference table (pypdf fails, pdfminer.six reads it)", _no_xref),
     "kids_not_an_array.pdf": ("a page tree whose /Kids is no array (pypdf fails)", _kids_not_an_array),
     "encoding_missing.pdf": ("a font whose /Encoding is missing (pypdf reads garbage)", _encoding_missing),

@@ -20,8 +20,14 @@ SC_INDEX = 2  # the Simplified Chinese face in Debian's .ttc collections
 DPI = 200
 A4_PX = (round(8.27 * DPI), round(11.69 * DPI))
 
-KEY_TERMS = ("服务等级协议", "人民币肆拾捌万陆仟伍佰元整", "486,500.00", "2026年4月12日", "2027年4月11日",
-             "SLA-2026-0412")
+KEY_TERMS = (
+    "服务等级协议",
+    "人民币肆拾捌万陆仟伍佰元整",
+    "486,500.00",
+    "2026年4月12日",
+    "2027年4月11日",
+    "SLA-2026-0412",
+)
 
 PAGES: tuple[tuple[str, ...], ...] = (
     (

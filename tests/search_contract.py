@@ -22,15 +22,21 @@ from typing import Any
 
 import pytest
 
-from docsvc.core import text
+from docsvc.core import synonyms, text
 from docsvc.core.search import (
-    FACETS, MAX_PER_PAGE, MAX_RESULT_WINDOW, IndexEntry, SearchIndex, SearchRequest, SearchResult, Snippet,
+    FACETS,
+    MAX_PER_PAGE,
+    MAX_RESULT_WINDOW,
+    IndexEntry,
+    SearchIndex,
+    SearchRequest,
+    SearchResult,
+    Snippet,
 )
-from docsvc.core import synonyms
 from docsvc.errors import InvalidInput
 
 TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # the index's zone: open every engine with it
-UTC = dt.timezone.utc
+UTC = dt.UTC
 HOSTILE_SECONDS = 2.0  # the one timing bound of the contract
 
 
@@ -104,43 +110,129 @@ def facet_total(r: SearchResult, name: str) -> int:
 # local time in TZ for most, UTC for version 6 (2026-06-30 16:30 UTC is 2026-07-01 00:30 in TZ),
 # and version 5 was created 2026-04-01 07:30 in TZ, which is still 2026-03-31 in UTC.
 CORPUS: list[IndexEntry] = [
-    entry(1, 1, "港口运维服务合同（2025版）",
-          "本合同有效期一年，自签订之日起计算。合同到期后，双方可协商续签，续签条件另行约定。乙方提供7×24小时运维服务。",
-          number=1, is_latest=False, doc_type="contract", service_category="4.2", doc_class="user",
-          service_scope="delivery", project="港口运维二期", counterparty="大连港集团有限公司", tags=("续签",),
-          status="superseded", year=2025, created_at=local(2025, 3, 1, 10), original_filename="运维服务合同.docx"),
-    entry(2, 1, "港口运维服务合同",
-          "本合同到期前三十日内，甲方可书面提出续签申请，续签条件不变。乙方负责港口信息系统的日常运维，违约责任按第九条执行。",
-          number=2, doc_type="contract", service_category="4.2", doc_class="user", service_scope="delivery",
-          project="港口运维二期", counterparty="大连港集团有限公司", tags=("续签", "运维"), status="effective",
-          year=2026, created_at=local(2026, 2, 10), effective_date=dt.date(2026, 3, 1),
-          original_filename="运维服务合同v2.docx"),
-    entry(3, 2, "服务等级协议（SLA）",
-          "本服务等级协议修订版规定：核心系统可用性不低于99.9%，一级故障15分钟内响应，4小时内恢复。"
-          "协议编号SLA-2026-001，监控平台版本v2.3.1，联系人邮箱 zhang.wei@example.com 。",
-          doc_type="sla", service_category="4.2", doc_class="user", service_scope="provision",
-          project="港口运维二期", counterparty="大连港集团有限公司", status="effective", year=2026,
-          created_at=local(2026, 1, 5, 14), review_due=dt.date(2026, 12, 31), original_filename="SLA-2026-001.pdf"),
-    entry(4, 3, "服务质量说明", "依据ＩＴＳＳ标准，服务质量等级分为三级。具体协议另行约定，不在本说明范围内。",
-          doc_type="report", service_category="4.9.2", doc_class="user", year=2025,
-          created_at=local(2025, 6, 30, 20)),
-    entry(5, 4, "数据中心机房巡检报告", "本月数据中心机房巡检发现UPS告警两次，已更换电池。Service level agreement met.",
-          doc_type="report", service_category="4.2", doc_class="site", project="数据中心托管", tags=("巡检",),
-          status="effective", year=2026, created_at=local(2026, 4, 1, 7, 30)),
-    entry(6, 5, "软件测试验收报告", "系统通过验收测试，性能指标满足要求。The level of service in the agreement was met.",
-          doc_type="acceptance_report", service_category="4.9.1", doc_class="site", counterparty="沈阳某银行",
-          year=2026, created_at=dt.datetime(2026, 6, 30, 16, 30, tzinfo=UTC)),
-    entry(7, 6, "数据中心机房搬迁实施方案",
-          "为保障业务连续性，机房搬迁分三批实施，每批割接窗口不超过四小时。搬迁前完成数据备份与回退演练，"
-          "搬迁后由运维团队连续观察七十二小时，费用按合同约定结算。",
-          doc_type="service_plan", service_category="4.1", doc_class="site", project="港口运维二期",
-          counterparty="大连港集团有限公司", tags=("搬迁", "割接"), status="draft", year=2026,
-          created_at=local(2026, 5, 18, 22)),
-    entry(8, 7, "Disaster Recovery Runbook",
-          "This runbook describes failover of the core database to the standby site. "
-          "Recovery point objective: 15 minutes. 容灾切换演练每半年一次。",
-          doc_type="other", service_category="4.6", doc_class="user", counterparty="Acme Cloud Ltd",
-          tags=("DR", "容灾"), year=2024, created_at=local(2024, 11, 20)),
+    entry(
+        1,
+        1,
+        "港口运维服务合同（2025版）",
+        "本合同有效期一年，自签订之日起计算。合同到期后，双方可协商续签，续签条件另行约定。乙方提供7×24小时运维服务。",
+        number=1,
+        is_latest=False,
+        doc_type="contract",
+        service_category="4.2",
+        doc_class="user",
+        service_scope="delivery",
+        project="港口运维二期",
+        counterparty="大连港集团有限公司",
+        tags=("续签",),
+        status="superseded",
+        year=2025,
+        created_at=local(2025, 3, 1, 10),
+        original_filename="运维服务合同.docx",
+    ),
+    entry(
+        2,
+        1,
+        "港口运维服务合同",
+        "本合同到期前三十日内，甲方可书面提出续签申请，续签条件不变。乙方负责港口信息系统的日常运维，违约责任按第九条执行。",
+        number=2,
+        doc_type="contract",
+        service_category="4.2",
+        doc_class="user",
+        service_scope="delivery",
+        project="港口运维二期",
+        counterparty="大连港集团有限公司",
+        tags=("续签", "运维"),
+        status="effective",
+        year=2026,
+        created_at=local(2026, 2, 10),
+        effective_date=dt.date(2026, 3, 1),
+        original_filename="运维服务合同v2.docx",
+    ),
+    entry(
+        3,
+        2,
+        "服务等级协议（SLA）",
+        "本服务等级协议修订版规定：核心系统可用性不低于99.9%，一级故障15分钟内响应，4小时内恢复。"
+        "协议编号SLA-2026-001，监控平台版本v2.3.1，联系人邮箱 zhang.wei@example.com 。",
+        doc_type="sla",
+        service_category="4.2",
+        doc_class="user",
+        service_scope="provision",
+        project="港口运维二期",
+        counterparty="大连港集团有限公司",
+        status="effective",
+        year=2026,
+        created_at=local(2026, 1, 5, 14),
+        review_due=dt.date(2026, 12, 31),
+        original_filename="SLA-2026-001.pdf",
+    ),
+    entry(
+        4,
+        3,
+        "服务质量说明",
+        "依据ＩＴＳＳ标准，服务质量等级分为三级。具体协议另行约定，不在本说明范围内。",
+        doc_type="report",
+        service_category="4.9.2",
+        doc_class="user",
+        year=2025,
+        created_at=local(2025, 6, 30, 20),
+    ),
+    entry(
+        5,
+        4,
+        "数据中心机房巡检报告",
+        "本月数据中心机房巡检发现UPS告警两次，已更换电池。Service level agreement met.",
+        doc_type="report",
+        service_category="4.2",
+        doc_class="site",
+        project="数据中心托管",
+        tags=("巡检",),
+        status="effective",
+        year=2026,
+        created_at=local(2026, 4, 1, 7, 30),
+    ),
+    entry(
+        6,
+        5,
+        "软件测试验收报告",
+        "系统通过验收测试，性能指标满足要求。The level of service in the agreement was met.",
+        doc_type="acceptance_report",
+        service_category="4.9.1",
+        doc_class="site",
+        counterparty="沈阳某银行",
+        year=2026,
+        created_at=dt.datetime(2026, 6, 30, 16, 30, tzinfo=UTC),
+    ),
+    entry(
+        7,
+        6,
+        "数据中心机房搬迁实施方案",
+        "为保障业务连续性，机房搬迁分三批实施，每批割接窗口不超过四小时。搬迁前完成数据备份与回退演练，"
+        "搬迁后由运维团队连续观察七十二小时，费用按合同约定结算。",
+        doc_type="service_plan",
+        service_category="4.1",
+        doc_class="site",
+        project="港口运维二期",
+        counterparty="大连港集团有限公司",
+        tags=("搬迁", "割接"),
+        status="draft",
+        year=2026,
+        created_at=local(2026, 5, 18, 22),
+    ),
+    entry(
+        8,
+        7,
+        "Disaster Recovery Runbook",
+        "This runbook describes failover of the core database to the standby site. "
+        "Recovery point objective: 15 minutes. 容灾切换演练每半年一次。",
+        doc_type="other",
+        service_category="4.6",
+        doc_class="user",
+        counterparty="Acme Cloud Ltd",
+        tags=("DR", "容灾"),
+        year=2024,
+        created_at=local(2024, 11, 20),
+    ),
 ]
 LATEST = {2, 3, 4, 5, 6, 7, 8}
 NEWEST_FIRST = [6, 7, 5, 2, 3, 4, 8]
@@ -249,7 +341,7 @@ HOSTILE: list[tuple[str, str]] = [
     ("ts-weights", "合同:AB & !续签:*"),
     ("ts-operators-only", "&|!:<->"),
     ("backslash", "\\"),
-    ("backslashes", "合同\\ \\\\ \\\"续签"),
+    ("backslashes", '合同\\ \\\\ \\"续签'),
     ("control-chars", "\x01\x02\x03合同\x1b[31m\x7f"),
     ("tabs-newlines", "合同\t续签\r\n巡检"),
     ("zero-width", "\u200b合同\u200b\ufeff"),
@@ -304,10 +396,20 @@ class SearchIndexContract:
         [hit] = search(index, "可用性").hits
         e = CORPUS[2]
         assert (hit.version_id, hit.document_id, hit.number, hit.is_latest, hit.sha256) == (3, 2, 1, True, "sha-3")
-        assert (hit.title, hit.original_filename, hit.doc_type, hit.service_category, hit.doc_class) == \
-            (e.title, e.original_filename, "sla", "4.2", "user")
-        assert (hit.service_scope, hit.project, hit.counterparty, hit.status, hit.year) == \
-            ("provision", "港口运维二期", "大连港集团有限公司", "effective", 2026)
+        assert (hit.title, hit.original_filename, hit.doc_type, hit.service_category, hit.doc_class) == (
+            e.title,
+            e.original_filename,
+            "sla",
+            "4.2",
+            "user",
+        )
+        assert (hit.service_scope, hit.project, hit.counterparty, hit.status, hit.year) == (
+            "provision",
+            "港口运维二期",
+            "大连港集团有限公司",
+            "effective",
+            2026,
+        )
         assert hit.created_at == e.created_at and hit.created_at.utcoffset() is not None
         assert hit.review_due == dt.date(2026, 12, 31) and hit.effective_date is None
         assert hit.extraction_status == "ok"
@@ -424,84 +526,90 @@ class SearchIndexContract:
 
     # -- fields ---------------------------------------------------------------------------------
 
-    @pytest.mark.parametrize("query, expected", [
-        ("type:contract", {2}),
-        ("类型:合同", {2}),
-        ("doc_type:sla", {3}),
-        ("文档类型:服务等级协议", {3}),
-        ("type:(contract sla)", {2, 3}),
-        ("type:report", {4, 5}),
-        ("category:4.2", {2, 3, 5}),
-        ("类别:运维", {2, 3, 5}),
-        ("服务类别:4.9", {4, 6}),  # a parent category includes its children
-        ("cat:咨询", {4}),
-        ("class:user", {2, 3, 4, 8}),
-        ("文档类别:现场", {5, 6, 7}),
-        ("class:site", {5, 6, 7}),
-        ("scope:provision", {3}),
-        ("范畴:服务交付", {2}),
-        ("project:港口运维二期", {2, 3, 7}),
-        ("项目:数据中心托管", {5}),
-        ("项目:港口运维", {2, 3, 7}),  # the words of a name, in order
-        ('project:"港口运维二期"', {2, 3, 7}),
-        ("project:智慧城市", set()),
-        ("counterparty:大连港集团有限公司", {2, 3, 7}),
-        ("客户:沈阳某银行", {6}),
-        ('party:"Acme Cloud Ltd"', {8}),
-        ("tag:续签", {2}),
-        ("标签:巡检", {5}),
-        ("tags:割接", {7}),
-        ("tag:dr", {8}),
-        ("tag:DR", {8}),
-        ("status:effective", {2, 3, 5}),
-        ("状态:生效", {2, 3, 5}),
-        ("状态:草稿", {7}),
-        ("title:验收", {6}),
-        ("标题:协议", {3}),
-        ("title:runbook", {8}),
-        ("title:续签", set()),  # in the content only
-        ("正文:续签", {2}),
-        ("filename:运维服务合同v2.docx", {2}),
-        ("文件名:SLA-2026-001.pdf", {3}),
-        ("year:2025", {4}),
-        ("年份:2024", {8}),
-        ("year:2024..2025", {4, 8}),
-        ("year:2026..2026", {2, 3, 5, 6, 7}),
-        ("year:..2025", {4, 8}),
-        ("year:2025..", {2, 3, 4, 5, 6, 7}),
-        ("year:[2024 TO 2025]", {4, 8}),
-        ("生效:2026-03", {2}),
-        ("复审:2026", {3}),
-        ("review:..2026-06-30", set()),
-        ("续签 type:contract", {2}),
-        ("type:report 巡检", {4, 5}),
-        ("类型:报告 -巡检", {4}),
-        ("type:report AND category:4.2", {5}),
-        ("type:report OR type:sla", {3, 4, 5}),
-    ])
+    @pytest.mark.parametrize(
+        "query, expected",
+        [
+            ("type:contract", {2}),
+            ("类型:合同", {2}),
+            ("doc_type:sla", {3}),
+            ("文档类型:服务等级协议", {3}),
+            ("type:(contract sla)", {2, 3}),
+            ("type:report", {4, 5}),
+            ("category:4.2", {2, 3, 5}),
+            ("类别:运维", {2, 3, 5}),
+            ("服务类别:4.9", {4, 6}),  # a parent category includes its children
+            ("cat:咨询", {4}),
+            ("class:user", {2, 3, 4, 8}),
+            ("文档类别:现场", {5, 6, 7}),
+            ("class:site", {5, 6, 7}),
+            ("scope:provision", {3}),
+            ("范畴:服务交付", {2}),
+            ("project:港口运维二期", {2, 3, 7}),
+            ("项目:数据中心托管", {5}),
+            ("项目:港口运维", {2, 3, 7}),  # the words of a name, in order
+            ('project:"港口运维二期"', {2, 3, 7}),
+            ("project:智慧城市", set()),
+            ("counterparty:大连港集团有限公司", {2, 3, 7}),
+            ("客户:沈阳某银行", {6}),
+            ('party:"Acme Cloud Ltd"', {8}),
+            ("tag:续签", {2}),
+            ("标签:巡检", {5}),
+            ("tags:割接", {7}),
+            ("tag:dr", {8}),
+            ("tag:DR", {8}),
+            ("status:effective", {2, 3, 5}),
+            ("状态:生效", {2, 3, 5}),
+            ("状态:草稿", {7}),
+            ("title:验收", {6}),
+            ("标题:协议", {3}),
+            ("title:runbook", {8}),
+            ("title:续签", set()),  # in the content only
+            ("正文:续签", {2}),
+            ("filename:运维服务合同v2.docx", {2}),
+            ("文件名:SLA-2026-001.pdf", {3}),
+            ("year:2025", {4}),
+            ("年份:2024", {8}),
+            ("year:2024..2025", {4, 8}),
+            ("year:2026..2026", {2, 3, 5, 6, 7}),
+            ("year:..2025", {4, 8}),
+            ("year:2025..", {2, 3, 4, 5, 6, 7}),
+            ("year:[2024 TO 2025]", {4, 8}),
+            ("生效:2026-03", {2}),
+            ("复审:2026", {3}),
+            ("review:..2026-06-30", set()),
+            ("续签 type:contract", {2}),
+            ("type:report 巡检", {4, 5}),
+            ("类型:报告 -巡检", {4}),
+            ("type:report AND category:4.2", {5}),
+            ("type:report OR type:sla", {3, 4, 5}),
+        ],
+    )
     def test_field_queries(self, index: SearchIndex, query: str, expected: set[int]) -> None:
         load(index)
         assert id_set(index, query) == expected
 
-    @pytest.mark.parametrize("query, expected", [
-        ("date:2026-01-01..2026-03-31", {2, 3}),  # 5 is 2026-04-01 07:30 here, 03-31 in UTC
-        ("created:[2026-01 TO 2026-06]", {2, 3, 5, 7}),  # 6 is 2026-07-01 00:30 here
-        ("date:2026-06", set()),
-        ("date:2026-07", {6}),
-        ("date:2026-07-01", {6}),
-        ("日期:2026-04-01", {5}),
-        ("date:2026-03-31", set()),
-        ("date:2026-03", set()),
-        ("date:..2025-06-30", {4, 8}),  # 4 is 2025-06-30 20:00 here: the whole last day counts
-        ("date:..2025-06-29", {8}),
-        ("date:[2026-05 TO]", {6, 7}),
-        ("created:2026-05-18..", {6, 7}),
-        ("创建日期:2025", {4}),
-        ("date:2024..2025", {4, 8}),
-        ("date:2026-02-10", {2}),
-        ("date:2026-02-10..2026-02-10", {2}),
-        ("date:2026-02-11..2026-03-31", set()),
-    ])
+    @pytest.mark.parametrize(
+        "query, expected",
+        [
+            ("date:2026-01-01..2026-03-31", {2, 3}),  # 5 is 2026-04-01 07:30 here, 03-31 in UTC
+            ("created:[2026-01 TO 2026-06]", {2, 3, 5, 7}),  # 6 is 2026-07-01 00:30 here
+            ("date:2026-06", set()),
+            ("date:2026-07", {6}),
+            ("date:2026-07-01", {6}),
+            ("日期:2026-04-01", {5}),
+            ("date:2026-03-31", set()),
+            ("date:2026-03", set()),
+            ("date:..2025-06-30", {4, 8}),  # 4 is 2025-06-30 20:00 here: the whole last day counts
+            ("date:..2025-06-29", {8}),
+            ("date:[2026-05 TO]", {6, 7}),
+            ("created:2026-05-18..", {6, 7}),
+            ("创建日期:2025", {4}),
+            ("date:2024..2025", {4, 8}),
+            ("date:2026-02-10", {2}),
+            ("date:2026-02-10..2026-02-10", {2}),
+            ("date:2026-02-11..2026-03-31", set()),
+        ],
+    )
     def test_date_ranges_are_whole_local_days(self, index: SearchIndex, query: str, expected: set[int]) -> None:
         load(index)
         assert id_set(index, query) == expected
@@ -510,9 +618,21 @@ class SearchIndexContract:
 
     def test_identifiers_whole_and_in_parts(self, index: SearchIndex) -> None:
         load(index)
-        for query in ("SLA-2026-001", "sla-2026-001", "ＳＬＡ－２０２６－００１", "2026", "SLA", '"SLA-2026-001"',
-                      "v2.3.1", "V2.3.1", "2.3.1", "zhang.wei@example.com", "ZHANG.WEI@EXAMPLE.COM",
-                      "zhang.wei", "example.com"):
+        for query in (
+            "SLA-2026-001",
+            "sla-2026-001",
+            "ＳＬＡ－２０２６－００１",
+            "2026",
+            "SLA",
+            '"SLA-2026-001"',
+            "v2.3.1",
+            "V2.3.1",
+            "2.3.1",
+            "zhang.wei@example.com",
+            "ZHANG.WEI@EXAMPLE.COM",
+            "zhang.wei",
+            "example.com",
+        ):
             assert ids(index, query) == [3], query
         assert ids(index, "SLA-2026-002") == []
         assert ids(index, "v2.3.2") == []
@@ -525,8 +645,14 @@ class SearchIndexContract:
         r = search(index, "", per_page=1)
         assert r.total == 7 and len(r.hits) == 1
         assert set(FACETS) <= set(r.facets)
-        assert r.facets["doc_type"] == {"report": 2, "contract": 1, "sla": 1, "acceptance_report": 1,
-                                        "service_plan": 1, "other": 1}
+        assert r.facets["doc_type"] == {
+            "report": 2,
+            "contract": 1,
+            "sla": 1,
+            "acceptance_report": 1,
+            "service_plan": 1,
+            "other": 1,
+        }
         assert r.facets["service_category"] == {"4.2": 3, "4.9.2": 1, "4.9.1": 1, "4.1": 1, "4.6": 1}
         assert r.facets["doc_class"] == {"user": 4, "site": 3}
         assert r.facets["project"] == {"港口运维二期": 3, "数据中心托管": 1}
@@ -574,12 +700,14 @@ class SearchIndexContract:
 
     def test_relevance_ranks_the_document_about_the_query_first(self, index: SearchIndex) -> None:
         filler = "本季度完成了服务台值守、网络设备配置核查、数据库备份检查和人员培训等日常工作，各项指标基本达标。"
-        index.upsert([
-            entry(31, 31, "季度工作总结", filler + "其中包括一次机房巡视。" + filler),
-            entry(32, 32, "机房搬迁方案", "机房搬迁分三批实施，搬迁前完成备份，搬迁窗口安排在周末。"),
-            entry(33, 33, "网络改造说明", "核心交换机更换后，机房与办公区之间的链路需要在搬迁完成后重新测试。"),
-            entry(34, 34, "培训通知", "下周组织服务台人员参加信息安全培训。"),
-        ])
+        index.upsert(
+            [
+                entry(31, 31, "季度工作总结", filler + "其中包括一次机房巡视。" + filler),
+                entry(32, 32, "机房搬迁方案", "机房搬迁分三批实施，搬迁前完成备份，搬迁窗口安排在周末。"),
+                entry(33, 33, "网络改造说明", "核心交换机更换后，机房与办公区之间的链路需要在搬迁完成后重新测试。"),
+                entry(34, 34, "培训通知", "下周组织服务台人员参加信息安全培训。"),
+            ]
+        )
         r = search(index, "机房 搬迁")
         found = [h.version_id for h in r.hits]
         assert set(found) == {31, 32, 33}
@@ -601,10 +729,15 @@ class SearchIndexContract:
 
     def test_sort_by_date_ties_are_stable(self, index: SearchIndex) -> None:
         same = local(2026, 3, 3, 10)
-        index.upsert([entry(40 + i, 40 + i, f"周报{i}", "机房巡检周报：设备运行正常。", created_at=same)
-                      for i in range(12)])
-        index.upsert([entry(60, 60, "月报", "机房巡检月报。", created_at=local(2026, 3, 4)),
-                      entry(61, 61, "旧月报", "机房巡检月报（上月）。", created_at=local(2026, 2, 1))])
+        index.upsert(
+            [entry(40 + i, 40 + i, f"周报{i}", "机房巡检周报：设备运行正常。", created_at=same) for i in range(12)]
+        )
+        index.upsert(
+            [
+                entry(60, 60, "月报", "机房巡检月报。", created_at=local(2026, 3, 4)),
+                entry(61, 61, "旧月报", "机房巡检月报（上月）。", created_at=local(2026, 2, 1)),
+            ]
+        )
         for query in ("", "机房 巡检"):
             first = ids(index, query, sort="date", per_page=50)
             assert first[0] == 60 and first[-1] == 61 and sorted(first[1:-1]) == list(range(40, 52))
@@ -622,8 +755,18 @@ class SearchIndexContract:
 
     def test_pages_are_disjoint_and_totals_stable(self, index: SearchIndex) -> None:
         # Identical text: every score ties, and the pages must still not overlap.
-        index.upsert([entry(100 + i, 100 + i, "巡检记录", "机房巡检记录：温度湿度正常，UPS运行正常。",
-                            created_at=local(2026, 1, 1 + i % 28)) for i in range(25)])
+        index.upsert(
+            [
+                entry(
+                    100 + i,
+                    100 + i,
+                    "巡检记录",
+                    "机房巡检记录：温度湿度正常，UPS运行正常。",
+                    created_at=local(2026, 1, 1 + i % 28),
+                )
+                for i in range(25)
+            ]
+        )
         for query, sort in (("巡检", "relevance"), ("巡检", "date"), ("", "relevance"), ("", "date")):
             pages = [search(index, query, sort=sort, per_page=10, page=p) for p in (1, 2, 3, 4)]
             assert [r.total for r in pages] == [25] * 4
@@ -636,11 +779,20 @@ class SearchIndexContract:
         r = search(index, "巡检", per_page=MAX_PER_PAGE, page=deepest)
         assert r.total == 25 and r.hits == []
 
-    @pytest.mark.parametrize("kw", [
-        {"per_page": 0}, {"per_page": MAX_PER_PAGE + 1}, {"per_page": -5}, {"page": 0}, {"page": -1},
-        {"page": MAX_RESULT_WINDOW // MAX_PER_PAGE + 1, "per_page": MAX_PER_PAGE},
-        {"page": MAX_RESULT_WINDOW // 20 + 1, "per_page": 20}, {"sort": "title"}, {"sort": ""},
-    ])
+    @pytest.mark.parametrize(
+        "kw",
+        [
+            {"per_page": 0},
+            {"per_page": MAX_PER_PAGE + 1},
+            {"per_page": -5},
+            {"page": 0},
+            {"page": -1},
+            {"page": MAX_RESULT_WINDOW // MAX_PER_PAGE + 1, "per_page": MAX_PER_PAGE},
+            {"page": MAX_RESULT_WINDOW // 20 + 1, "per_page": 20},
+            {"sort": "title"},
+            {"sort": ""},
+        ],
+    )
     def test_paging_and_sort_limits_raise_invalid_input(self, index: SearchIndex, kw: dict) -> None:
         load(index)
         with pytest.raises(InvalidInput):
@@ -705,9 +857,16 @@ class SearchIndexContract:
         assert r.facets["doc_type"].get("report") == 1 and "acceptance_report" not in r.facets["doc_type"]
         assert sum(r.facets["year"].values()) == 5
         # 数据中心托管's on-site document: no title, snippet, total or count by any way in.
-        for query, kw in (("UPS 告警", {}), ('"机房巡检"', {}), ("project:数据中心托管", {}), ("标签:巡检", {}),
-                          ("", {"filters": {"document_id": ["4"]}}), ("", {"filters": {"project": ["数据中心托管"]}}),
-                          ("巡检", {"all_versions": True}), ("type:report -服务", {})):
+        for query, kw in (
+            ("UPS 告警", {}),
+            ('"机房巡检"', {}),
+            ("project:数据中心托管", {}),
+            ("标签:巡检", {}),
+            ("", {"filters": {"document_id": ["4"]}}),
+            ("", {"filters": {"project": ["数据中心托管"]}}),
+            ("巡检", {"all_versions": True}),
+            ("type:report -服务", {}),
+        ):
             r = search(index, query, site_projects=port, **kw)
             assert 5 not in {h.version_id for h in r.hits}, query
             assert r.total == len(r.hits), query
@@ -726,8 +885,9 @@ class SearchIndexContract:
         # None: no restriction.
         assert id_set(index, "", site_projects=None) == LATEST
         # With allowed_document_ids: both apply.
-        assert id_set(index, "", allowed_document_ids=frozenset({4, 5, 6}),
-                      site_projects=frozenset({"数据中心托管"})) == {5}
+        assert id_set(
+            index, "", allowed_document_ids=frozenset({4, 5, 6}), site_projects=frozenset({"数据中心托管"})
+        ) == {5}
 
     # -- filters --------------------------------------------------------------------------------
 
@@ -756,10 +916,18 @@ class SearchIndexContract:
         assert id_set(index, "type:report", filters={"year": ["2026"]}) == {5}
         assert id_set(index, "合同", filters={"doc_type": ["sla"]}) == set()
 
-    @pytest.mark.parametrize("filters", [
-        {"owner": ["alice"]}, {"title": ["合同"]}, {"content": ["续签"]}, {"year": ["二〇二六"]},
-        {"year": ["2026", "last year"]}, {"document_id": ["abc"]}, {"doc_type": [f"t{i}" for i in range(101)]},
-    ])
+    @pytest.mark.parametrize(
+        "filters",
+        [
+            {"owner": ["alice"]},
+            {"title": ["合同"]},
+            {"content": ["续签"]},
+            {"year": ["二〇二六"]},
+            {"year": ["2026", "last year"]},
+            {"document_id": ["abc"]},
+            {"doc_type": [f"t{i}" for i in range(101)]},
+        ],
+    )
     def test_bad_filters_raise_invalid_input(self, index: SearchIndex, filters: dict) -> None:
         load(index)
         with pytest.raises(InvalidInput):
@@ -783,16 +951,39 @@ class SearchIndexContract:
 
     def test_upsert_replaces_the_same_version(self, index: SearchIndex) -> None:
         load(index)
-        assert index.upsert([entry(5, 4, "数据中心机房巡检报告", "改写后的内容：精密空调告警一次。", doc_type="report",
-                                   doc_class="site", project="数据中心托管", year=2026, sha256="sha-5b",
-                                   created_at=local(2026, 4, 1, 7, 30))]) == 1
+        assert (
+            index.upsert(
+                [
+                    entry(
+                        5,
+                        4,
+                        "数据中心机房巡检报告",
+                        "改写后的内容：精密空调告警一次。",
+                        doc_type="report",
+                        doc_class="site",
+                        project="数据中心托管",
+                        year=2026,
+                        sha256="sha-5b",
+                        created_at=local(2026, 4, 1, 7, 30),
+                    )
+                ]
+            )
+            == 1
+        )
         assert index.doc_count() == 8
         assert ids(index, "空调") == [5] and ids(index, "UPS") == []
         assert search(index, "巡检").total == 1  # the title still has it, once
         assert index.indexed_versions()[5] == "sha-5b"
         # Twice in one batch: one copy, the last one.
-        assert index.upsert([entry(50, 50, "变更单", "初稿：更换核心交换机和出口路由器。"),
-                             entry(50, 50, "变更单", "定稿：更换核心交换机并升级固件。")]) >= 1
+        assert (
+            index.upsert(
+                [
+                    entry(50, 50, "变更单", "初稿：更换核心交换机和出口路由器。"),
+                    entry(50, 50, "变更单", "定稿：更换核心交换机并升级固件。"),
+                ]
+            )
+            >= 1
+        )
         assert index.doc_count() == 9
         assert ids(index, "交换机") == [50] and ids(index, "固件") == [50] and ids(index, "路由器") == []
         # Upserting the whole corpus again changes nothing.
@@ -801,7 +992,12 @@ class SearchIndexContract:
 
     def test_update_metadata_changes_what_filters_and_fields_find(self, index: SearchIndex) -> None:
         load(index)
-        changes = {"status": "archived", "tags": ["归档"], "project": "港口运维三期", "title": "港口运维服务合同（已归档）"}
+        changes = {
+            "status": "archived",
+            "tags": ["归档"],
+            "project": "港口运维三期",
+            "title": "港口运维服务合同（已归档）",
+        }
         assert index.update_metadata(1, changes) == 2
         assert index.doc_count() == 8
         assert id_set(index, "status:archived", all_versions=True) == {1, 2}
@@ -825,8 +1021,16 @@ class SearchIndexContract:
         assert id_set(index, "", filters={"year": ["2024"]}) == set()
         assert index.update_metadata(999, {"status": "draft"}) == 0
 
-    @pytest.mark.parametrize("changes", [{"content": "新内容"}, {"version_id": 3}, {"document_id": 9},
-                                         {"is_latest": False}, {"owner": "alice", "status": "draft"}])
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"content": "新内容"},
+            {"version_id": 3},
+            {"document_id": 9},
+            {"is_latest": False},
+            {"owner": "alice", "status": "draft"},
+        ],
+    )
     def test_update_metadata_rejects_unknown_fields(self, index: SearchIndex, changes: dict) -> None:
         load(index)
         with pytest.raises(InvalidInput):
@@ -887,12 +1091,33 @@ class SearchIndexContract:
 
     def test_stream_entries_are_searchable_after_finish(self, index: SearchIndex) -> None:
         load(index)
-        entries = [entry(200 + i, 200 + i, f"巡检记录{i}", f"第{i}号机房巡检，空调告警编号 XJ-{i:03d}。",
-                         doc_type="report", doc_class="site", project="数据中心托管", year=2026,
-                         created_at=local(2026, 8, 1 + i)) for i in range(7)]
+        entries = [
+            entry(
+                200 + i,
+                200 + i,
+                f"巡检记录{i}",
+                f"第{i}号机房巡检，空调告警编号 XJ-{i:03d}。",
+                doc_type="report",
+                doc_class="site",
+                project="数据中心托管",
+                year=2026,
+                created_at=local(2026, 8, 1 + i),
+            )
+            for i in range(7)
+        ]
         # Version 5 again, with new text: it replaces the indexed one.
-        entries.append(entry(5, 4, "数据中心机房巡检报告", "流式导入的新内容：柴油发电机试运行。", doc_type="report",
-                             doc_class="site", project="数据中心托管", year=2026))
+        entries.append(
+            entry(
+                5,
+                4,
+                "数据中心机房巡检报告",
+                "流式导入的新内容：柴油发电机试运行。",
+                doc_type="report",
+                doc_class="site",
+                project="数据中心托管",
+                year=2026,
+            )
+        )
         committed: list[int] = []
         with index.stream(procs=1, segment_docs=3) as stream:
             for e in entries:
@@ -915,9 +1140,16 @@ class SearchIndexContract:
         assert "续签" in hit.snippet.text
         assert_marks_match(hit.snippet, "续签")
         assert marked(hit.snippet).count("续签") == 2
-        for query, expected in (("可用性", "可用性"), ('"服务等级协议"', "服务等级协议"), ("SLA-2026-001", "SLA-2026-001"),
-                                ("ＵＰＳ", "UPS"), ("RUNBOOK", "runbook"), ('"协议修订"', "协议修订"),
-                                ("机房 AND UPS", "UPS"), ("割接 type:service_plan", "割接")):
+        for query, expected in (
+            ("可用性", "可用性"),
+            ('"服务等级协议"', "服务等级协议"),
+            ("SLA-2026-001", "SLA-2026-001"),
+            ("ＵＰＳ", "UPS"),
+            ("RUNBOOK", "runbook"),
+            ('"协议修订"', "协议修订"),
+            ("机房 AND UPS", "UPS"),
+            ("割接 type:service_plan", "割接"),
+        ):
             [hit] = search(index, query).hits
             assert expected in hit.snippet.text, (query, hit.snippet.text)
             assert_marks_match(hit.snippet, query)
@@ -936,8 +1168,12 @@ class SearchIndexContract:
 
     def test_html_in_content_stays_plain_text(self, index: SearchIndex) -> None:
         content = '<p>前言</p><script>alert("x")</script>&amp;续签条款如下 <b>第九条</b>'
-        index.upsert([entry(30, 30, "<b>标题</b> & <i>合同</i>", content),
-                      entry(31, 31, "多行", "第一段说明。\n\n\n    续签条款\t\t见附件。")])
+        index.upsert(
+            [
+                entry(30, 30, "<b>标题</b> & <i>合同</i>", content),
+                entry(31, 31, "多行", "第一段说明。\n\n\n    续签条款\t\t见附件。"),
+            ]
+        )
         [hit] = search(index, "续签", filters={"document_id": ["30"]}).hits
         assert '<script>alert("x")</script>&amp;续签' in hit.snippet.text  # the face escapes it
         assert "&lt;" not in hit.snippet.text and "&quot;" not in hit.snippet.text
@@ -967,8 +1203,11 @@ class SearchIndexContract:
         load(index)
         all_versions = id_set(index, "续签", all_versions=True)
         got = index.doc_frequencies(["续签", "可用性", "从未出现的词", "续签"])
-        assert got == {"续签": len(all_versions), "可用性": len(id_set(index, "可用性", all_versions=True)),
-                       "从未出现的词": 0}
+        assert got == {
+            "续签": len(all_versions),
+            "可用性": len(id_set(index, "可用性", all_versions=True)),
+            "从未出现的词": 0,
+        }
 
     def test_plain_questions_with_stray_syntax_are_searched(self, index: SearchIndex) -> None:
         load(index)
@@ -976,8 +1215,10 @@ class SearchIndexContract:
             r = search(index, query)
             assert 2 in [h.version_id for h in r.hits] or (r.total == 0 and query == "NOT"), query
         # A question longer than the word limit keeps its rarest words: the distinctive one counts.
-        filler = "没有 一个 文档 写着 这些 日常 词语 比如 天气 早饭 午饭 晚饭 散步 跑步 看书 写字 唱歌 跳舞 画画 钓鱼 " \
-                 "爬山 游泳 旅行 电影 音乐 咖啡 茶叶 水果 蔬菜 米饭 面条 饺子 包子 馒头 豆浆 油条"
+        filler = (
+            "没有 一个 文档 写着 这些 日常 词语 比如 天气 早饭 午饭 晚饭 散步 跑步 看书 写字 唱歌 跳舞 画画 钓鱼 "
+            "爬山 游泳 旅行 电影 音乐 咖啡 茶叶 水果 蔬菜 米饭 面条 饺子 包子 馒头 豆浆 油条"
+        )
         long = "请问 " + " ".join(["服务"] * 40) + " " + filler + " 可用性"
         assert 3 in ids(index, long)
 
@@ -1006,10 +1247,15 @@ class SearchIndexContract:
 
     def test_synonyms_find_the_other_terms_of_a_group_but_not_in_quotes(self, index: SearchIndex) -> None:
         table = synonyms.parse("服务级别协议 = 服务等级协议 = SLA\n续签 = 续约")
-        load(index, [entry(1, 1, "港口服务等级协议", "本服务等级协议约定可用性。"),
-                     entry(2, 2, "SLA 附件", "SLA: availability 99.9%"),
-                     entry(3, 3, "运维合同", "合同期满前双方可协商续约。"),
-                     entry(4, 4, "无关", "机房巡检记录。")])
+        load(
+            index,
+            [
+                entry(1, 1, "港口服务等级协议", "本服务等级协议约定可用性。"),
+                entry(2, 2, "SLA 附件", "SLA: availability 99.9%"),
+                entry(3, 3, "运维合同", "合同期满前双方可协商续约。"),
+                entry(4, 4, "无关", "机房巡检记录。"),
+            ],
+        )
 
         def found(query: str) -> SearchResult:
             return index.search(SearchRequest(query, synonyms=table))
@@ -1026,8 +1272,13 @@ class SearchIndexContract:
         assert index.search(SearchRequest("续签")).expansions == ()  # no table, no expansion
 
     def test_identifier_typed_in_part_or_quoted(self, index: SearchIndex) -> None:
-        load(index, [entry(1, 1, "服务等级协议", "本协议编号 SLA-2026-0412，按季度评审。"),
-                     entry(2, 2, "其他", "编号 2026-9999 的另一份协议。")])
+        load(
+            index,
+            [
+                entry(1, 1, "服务等级协议", "本协议编号 SLA-2026-0412，按季度评审。"),
+                entry(2, 2, "其他", "编号 2026-9999 的另一份协议。"),
+            ],
+        )
         for query in ("SLA-2026-0412", "2026-0412", '"2026-0412"', "0412", "sla-2026"):
             assert ids(index, query) == [1], query
 
@@ -1069,8 +1320,9 @@ class SearchIndexContract:
         for part in ("潜水", "水泵", "城建", "档案", "永久", "保存"):
             assert "".join(_FILLER).count(part) == 0, part
         load(index)
-        index.upsert([entry(90, 90, "港口运维服务合同（全文扫描）", content, doc_type="contract",
-                            created_at=local(2026, 3, 15))])
+        index.upsert(
+            [entry(90, 90, "港口运维服务合同（全文扫描）", content, doc_type="contract", created_at=local(2026, 3, 15))]
+        )
         for query in (f'"{LONG_END_PHRASE}"', LONG_END_PHRASE, "永久保存", '"档案馆永久保存"'):
             r = search(index, query)
             assert [h.version_id for h in r.hits] == [90], query

@@ -47,8 +47,9 @@ def test_operator_health_shows_index_and_converter(app, client):
 def test_list_show_history_download(app, client):
     svc = app.extensions["docsvc"]
     r = add(svc, "服务等级协议：可用性 99.9%。".encode(), "SLA 2026.txt", doc_type="sla", title="港口 SLA")
-    svc.archive.add_version(r.document.id, "服务等级协议：可用性 99.95%。".encode(), "SLA 2027.txt",
-                            actor="李娜", reason="提高可用性目标")
+    svc.archive.add_version(
+        r.document.id, "服务等级协议：可用性 99.95%。".encode(), "SLA 2027.txt", actor="李娜", reason="提高可用性目标"
+    )
     listed = client.get("/api/v1/documents?doc_type=sla").json
     assert listed["total"] == 1 and listed["items"][0]["title"] == "港口 SLA"
     shown = client.get(f"/api/v1/documents/{r.document.id}").json
@@ -69,14 +70,17 @@ def test_list_show_history_download(app, client):
     assert events.count("version.downloaded") == 2
 
 
-@pytest.mark.parametrize("url,status,code", [
-    ("/api/v1/documents/999", 404, "not_found"),
-    ("/api/v1/documents/999/versions/1/content", 404, "not_found"),
-    ("/api/v1/documents?sort=title;DROP", 400, "invalid_input"),
-    ("/api/v1/documents?limit=abc", 400, "invalid_input"),
-    ("/api/v1/documents?colour=red", 400, "invalid_input"),
-    ("/api/v1/nowhere", 404, "not_found"),
-])
+@pytest.mark.parametrize(
+    "url,status,code",
+    [
+        ("/api/v1/documents/999", 404, "not_found"),
+        ("/api/v1/documents/999/versions/1/content", 404, "not_found"),
+        ("/api/v1/documents?sort=title;DROP", 400, "invalid_input"),
+        ("/api/v1/documents?limit=abc", 400, "invalid_input"),
+        ("/api/v1/documents?colour=red", 400, "invalid_input"),
+        ("/api/v1/nowhere", 404, "not_found"),
+    ],
+)
 def test_errors_have_one_shape(client, url, status, code):
     resp = client.get(url)
     assert resp.status_code == status

@@ -30,21 +30,40 @@ def test_the_api_matches_its_openapi_document(tmp_path):
         # phase's links lead to real records.
         for title in ("港口运维月报", "银行核心系统巡检记录"):
             assert api.upload(title, f"{title}：本月完成巡检 12 次。")[0] == 201
-        settings = {"ARCHIVE_DIR": str(tmp_path / "archive"), "INDEX_DIR": str(tmp_path / "index"),
-                    "TEMPLATES_DIR": str(ROOT / "templates"), "FSYNC": "false"}
+        settings = {
+            "ARCHIVE_DIR": str(tmp_path / "archive"),
+            "INDEX_DIR": str(tmp_path / "index"),
+            "TEMPLATES_DIR": str(ROOT / "templates"),
+            "FSYNC": "false",
+        }
         svc = open_docsvc(settings)
         try:
-            svc.archive.add_version(1, "第二版：本月完成巡检 13 次。".encode(), "v2.txt", actor="manager",
-                                    reason="更正次数")
+            svc.archive.add_version(
+                1, "第二版：本月完成巡检 13 次。".encode(), "v2.txt", actor="manager", reason="更正次数"
+            )
             svc.users.create_user("root", "admin", actor="test", password="a-long-password-2")
             token = svc.users.issue_token("root", actor="test").secret
         finally:
             svc.close()
         run = subprocess.run(
-            [str(cli), "--config-file", str(ROOT / "tests" / "schemathesis.toml"), "run",
-             f"http://127.0.0.1:{api.port}/api/v1/openapi.json", "--checks", "all",
-             "--max-time", str(BUDGET_S), "-H", f"Authorization: Bearer {token}"],
-            capture_output=True, text=True, timeout=BUDGET_S + 120, cwd=tmp_path)
+            [
+                str(cli),
+                "--config-file",
+                str(ROOT / "tests" / "schemathesis.toml"),
+                "run",
+                f"http://127.0.0.1:{api.port}/api/v1/openapi.json",
+                "--checks",
+                "all",
+                "--max-time",
+                str(BUDGET_S),
+                "-H",
+                f"Authorization: Bearer {token}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=BUDGET_S + 120,
+            cwd=tmp_path,
+        )
         report = run.stdout + run.stderr
         assert run.returncode == 0, report[-20000:]
         assert "no issues found" in report.lower() or " passed" in report, report[-5000:]

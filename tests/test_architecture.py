@@ -9,14 +9,22 @@ from tests import architecture
 def test_the_architecture_document_is_current() -> None:
     text = architecture.DOC.read_text(encoding="utf-8")
     assert text == architecture.render(text), (
-        "docs/architecture.md is stale: run  .venv/bin/python -m tests.architecture  and commit it")
+        "docs/architecture.md is stale: run  .venv/bin/python -m tests.architecture  and commit it"
+    )
 
 
 def test_every_upward_arrow_is_a_named_debt() -> None:
     # The same rule as the layers contract, read off the picture: an arrow from a lower layer to a
     # higher one is drawn only when pyproject.toml names each of its imports as a known debt.
-    order = ["docsvc.cli", "docsvc.web", "docsvc.app", "docsvc.services", "docsvc.adapters", "docsvc.core",
-             "docsvc.errors"]
+    order = [
+        "docsvc.cli",
+        "docsvc.web",
+        "docsvc.app",
+        "docsvc.services",
+        "docsvc.adapters",
+        "docsvc.core",
+        "docsvc.errors",
+    ]
     edges, debts = architecture.package_edges()
     upward = {(a, b) for a, b in edges if a in order and b in order and order.index(a) > order.index(b)}
     assert upward == debts, f"upward imports not named in the layers contract: {sorted(upward - debts)}"
@@ -26,6 +34,8 @@ def test_every_search_engine_and_blob_store_is_found_as_an_adapter() -> None:
     # The ports table is only as good as its matching: the engines docsvc ships must be found.
     found = dict(architecture.ports())
     assert {"docsvc.adapters.whoosh.index.WhooshIndex", "docsvc.adapters.pg_search.index.PostgresIndex"} <= set(
-        found["docsvc.core.search.SearchIndex"])
+        found["docsvc.core.search.SearchIndex"]
+    )
     assert {"docsvc.adapters.blobstore.LocalBlobStore", "docsvc.adapters.s3_blobstore.S3BlobStore"} <= set(
-        found["docsvc.core.blobs.BlobStore"])
+        found["docsvc.core.blobs.BlobStore"]
+    )

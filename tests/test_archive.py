@@ -53,8 +53,9 @@ def test_identical_content_is_stored_once(svc):
 
 def test_unchanged_new_version_adds_nothing(svc):
     r = add(svc)
-    again = svc.archive.add_version(r.document.id, "合同正文：乙方提供7×24小时运维服务。".encode(), "x.txt",
-                                    actor="李娜", reason="重复上传")
+    again = svc.archive.add_version(
+        r.document.id, "合同正文：乙方提供7×24小时运维服务。".encode(), "x.txt", actor="李娜", reason="重复上传"
+    )
     assert not again.created and again.version.number == 1
     assert len(svc.archive.history(r.document.id).events) == 2
 
@@ -67,13 +68,16 @@ def test_new_version_needs_a_reason(svc):
     assert svc.catalog.versions(r.document.id)[-1].number == 1
 
 
-@pytest.mark.parametrize("field,value,expect", [
-    ("doc_type", "invoice", "contract"),
-    ("service_category", "4.10", "4.3.1"),
-    ("doc_class", "public", "site"),
-    ("status", "deleted", "superseded"),
-    ("service_scope", "sales", "delivery"),
-])
+@pytest.mark.parametrize(
+    "field,value,expect",
+    [
+        ("doc_type", "invoice", "contract"),
+        ("service_category", "4.10", "4.3.1"),
+        ("doc_class", "public", "site"),
+        ("status", "deleted", "superseded"),
+        ("service_scope", "sales", "delivery"),
+    ],
+)
 def test_invalid_metadata_lists_valid_values_and_stores_nothing(svc, field, value, expect):
     with pytest.raises(InvalidInput) as err:
         add(svc, **{field: value})
@@ -121,6 +125,7 @@ def test_bad_files_are_refused_and_leave_nothing(svc, bad_inputs):
 
 def test_upload_size_limit(config):
     from docsvc.app import open_docsvc
+
     small = open_docsvc({**config, "MAX_UPLOAD_BYTES": 100})
     with pytest.raises(TooLarge):
         add(small, b"x" * 101)
@@ -137,14 +142,17 @@ def test_media_type_comes_from_content_not_name(svc, bad_inputs):
     assert r.version.media_type == "text/markdown"
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("../../etc/passwd", "passwd"),
-    ("..\\..\\windows\\system.ini", "system.ini"),
-    ("合同\x00.txt", "合同.txt"),
-    ("\u202egnp.txt", "gnp.txt"),
-    ("", "unnamed"),
-    ("长" * 300 + ".txt", "长" * 251 + ".txt"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\system.ini", "system.ini"),
+        ("合同\x00.txt", "合同.txt"),
+        ("\u202egnp.txt", "gnp.txt"),
+        ("", "unnamed"),
+        ("长" * 300 + ".txt", "长" * 251 + ".txt"),
+    ],
+)
 def test_filenames_are_metadata_only(svc, name, expected):
     r = add(svc, f"content for {name!r}".encode("unicode_escape"), name)
     assert r.version.original_filename == expected
@@ -166,8 +174,12 @@ def test_not_found_errors(svc):
 
 def test_set_metadata_records_the_change(svc):
     r = add(svc)
-    d = svc.archive.set_metadata(r.document.id, {"status": "effective", "review_due": "2027-06-30",
-                                                 "tags": "运维,年度"}, actor="王芳", reason="合同签署生效")
+    d = svc.archive.set_metadata(
+        r.document.id,
+        {"status": "effective", "review_due": "2027-06-30", "tags": "运维,年度"},
+        actor="王芳",
+        reason="合同签署生效",
+    )
     assert d.metadata.status is DocStatus.EFFECTIVE and d.metadata.tags == ("运维", "年度")
     event = svc.archive.history(r.document.id).events[-1]
     assert event.action == AuditAction.METADATA_CHANGED and event.actor == "王芳"
@@ -210,6 +222,7 @@ def test_list_filters_sorting_and_paging(svc):
 
 def test_review_due_list(svc):
     import datetime as dt
+
     add(svc, b"a", title="SLA 到期", doc_type="sla", review_due="2026-12-10")
     add(svc, b"b", title="SLA 未到期", doc_type="sla", review_due="2027-06-10")
     add(svc, b"c", title="已归档", doc_type="sla", review_due="2026-12-01", status="archived")
@@ -226,8 +239,9 @@ def test_concurrent_versions_get_distinct_numbers(svc):
         barrier.wait()
         try:
             for j in range(5):
-                svc.archive.add_version(r.document.id, f"线程 {i} 第 {j} 次".encode(), "v.txt",
-                                        actor=f"user{i}", reason=f"并发修改 {i}-{j}")
+                svc.archive.add_version(
+                    r.document.id, f"线程 {i} 第 {j} 次".encode(), "v.txt", actor=f"user{i}", reason=f"并发修改 {i}-{j}"
+                )
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -256,9 +270,11 @@ def test_metadata_changes_are_not_lost_between_writers(svc, config, monkeypatch)
         # The other writer has read the document; now a third party changes it.
         svc.archive.set_metadata(r.document.id, {"status": "effective"}, actor="王芳")
         return real_inspect(data, filename)
+
     monkeypatch.setattr(other.archive, "inspect", inspect_then_race)
-    other.archive.add_version(r.document.id, b"second version", "v2.txt", actor="李娜", reason="修订",
-                              metadata={"title": "新标题"})
+    other.archive.add_version(
+        r.document.id, b"second version", "v2.txt", actor="李娜", reason="修订", metadata={"title": "新标题"}
+    )
     final = svc.archive.document(r.document.id).metadata
     assert final.title == "新标题" and final.status is DocStatus.EFFECTIVE
     other.close()

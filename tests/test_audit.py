@@ -65,21 +65,45 @@ def test_inserted_entry_is_caught(chained):
     # A forger renumbers the tail to make room, then inserts a plausible entry at seq 6.
     sql(chained, "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 6")
     sql(chained, "UPDATE audit_log SET seq = seq - 99 WHERE seq >= 106")
-    row = dict(seq=6, ts="2026-11-25T00:00:00.000000+00:00", actor="黑客", action="version.viewed",
-               document_id=1, version=1, details="{}", prev_hash="0" * 64, hash="f" * 64)
-    sql(chained, "INSERT INTO audit_log (seq, ts, actor, action, document_id, version, details, prev_hash, hash) "
-                 "VALUES (:seq, :ts, :actor, :action, :document_id, :version, :details, :prev_hash, :hash)", **row)
+    row = dict(
+        seq=6,
+        ts="2026-11-25T00:00:00.000000+00:00",
+        actor="黑客",
+        action="version.viewed",
+        document_id=1,
+        version=1,
+        details="{}",
+        prev_hash="0" * 64,
+        hash="f" * 64,
+    )
+    sql(
+        chained,
+        "INSERT INTO audit_log (seq, ts, actor, action, document_id, version, details, prev_hash, hash) "
+        "VALUES (:seq, :ts, :actor, :action, :document_id, :version, :details, :prev_hash, :hash)",
+        **row,
+    )
     result = chained.verify_audit()
     assert not result.ok and result.broken_seq == 6
 
 
 def test_appended_forgery_is_caught(chained):
     head_seq, head_hash = chained.catalog.audit_head()
-    forged = audit.chain(head_seq, head_hash, ts="2026-11-25T00:00:00.000000+00:00", actor="黑客",
-                         action="version.viewed", document_id=1, version=1, details={})
-    sql(chained, "INSERT INTO audit_log (seq, ts, actor, action, document_id, version, details, prev_hash, hash) "
-                 "VALUES (:seq, :ts, :actor, :action, :document_id, :version, :details, :prev_hash, :hash)",
-        **{**forged.to_dict(), "details": "{}"})
+    forged = audit.chain(
+        head_seq,
+        head_hash,
+        ts="2026-11-25T00:00:00.000000+00:00",
+        actor="黑客",
+        action="version.viewed",
+        document_id=1,
+        version=1,
+        details={},
+    )
+    sql(
+        chained,
+        "INSERT INTO audit_log (seq, ts, actor, action, document_id, version, details, prev_hash, hash) "
+        "VALUES (:seq, :ts, :actor, :action, :document_id, :version, :details, :prev_hash, :hash)",
+        **{**forged.to_dict(), "details": "{}"},
+    )
     # The forger did not (or could not) move the head: the extra tail entry is detected.
     assert not chained.verify_audit().ok
 
@@ -107,8 +131,15 @@ def test_standalone_verification_matches(chained):
 
     prev = "0" * 64
     for e in chained.catalog.audit_entries():
-        body = {"seq": e.seq, "ts": e.ts, "actor": e.actor, "action": e.action,
-                "document_id": e.document_id, "version": e.version, "details": e.details}
+        body = {
+            "seq": e.seq,
+            "ts": e.ts,
+            "actor": e.actor,
+            "action": e.action,
+            "document_id": e.document_id,
+            "version": e.version,
+            "details": e.details,
+        }
         text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         assert hashlib.sha256(f"{prev}\n{text}".encode()).hexdigest() == e.hash
         prev = e.hash
@@ -121,8 +152,9 @@ def _append_many(config: dict, doc_id: int, worker: int, n: int, start) -> None:
         if i % 2:
             svc.archive.read_version(doc_id, 1, actor=f"proc{worker}")
         else:
-            svc.archive.add_version(doc_id, f"进程 {worker} 版本 {i}".encode(), "p.txt",
-                                    actor=f"proc{worker}", reason=f"并发 {worker}-{i}")
+            svc.archive.add_version(
+                doc_id, f"进程 {worker} 版本 {i}".encode(), "p.txt", actor=f"proc{worker}", reason=f"并发 {worker}-{i}"
+            )
     svc.close()
 
 

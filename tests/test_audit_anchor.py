@@ -29,8 +29,11 @@ def anchored(config, tmp_path):
     pem, _ = new_key_pem()
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "audit.pem").write_bytes(pem)
-    return {**config, "AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.pem"),
-            "AUDIT_CHECKPOINT_URL": f"file://{tmp_path / 'checkpoints'}"}
+    return {
+        **config,
+        "AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.pem"),
+        "AUDIT_CHECKPOINT_URL": f"file://{tmp_path / 'checkpoints'}",
+    }
 
 
 @pytest.fixture
@@ -45,8 +48,13 @@ def grow(svc, versions: int) -> int:
     entries: the document's creation and its first version come first); its id."""
     doc = add(svc).document.id
     for i in range(versions):
-        svc.archive.add_version(doc, f"第 {i + 2} 版：补充服务等级条款".encode(), "合同.txt", actor="李娜",
-                                reason=f"修订第 {i + 1} 次：客户要求调整响应时限")
+        svc.archive.add_version(
+            doc,
+            f"第 {i + 2} 版：补充服务等级条款".encode(),
+            "合同.txt",
+            actor="李娜",
+            reason=f"修订第 {i + 1} 次：客户要求调整响应时限",
+        )
     return doc
 
 
@@ -65,13 +73,22 @@ def rewrite_from(svc, seq: int, **changes) -> None:
     entries = list(svc.catalog.audit_entries())
     prev = entries[seq - 2].hash if seq > 1 else audit.GENESIS
     with svc.catalog.engine.begin() as conn:
-        for e in entries[seq - 1:]:
+        for e in entries[seq - 1 :]:
             body = {**e.body(), **(changes if e.seq == seq else {})}
             new_hash = audit.entry_hash(prev, body)
-            conn.execute(sa.text("UPDATE audit_log SET actor = :actor, details = :details, prev_hash = :prev, "
-                                 "hash = :hash WHERE seq = :seq"),
-                         {"actor": body["actor"], "details": audit.canonical_json(body["details"]), "prev": prev,
-                          "hash": new_hash, "seq": e.seq})
+            conn.execute(
+                sa.text(
+                    "UPDATE audit_log SET actor = :actor, details = :details, prev_hash = :prev, "
+                    "hash = :hash WHERE seq = :seq"
+                ),
+                {
+                    "actor": body["actor"],
+                    "details": audit.canonical_json(body["details"]),
+                    "prev": prev,
+                    "hash": new_hash,
+                    "seq": e.seq,
+                },
+            )
             prev = new_hash
         conn.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": prev})
 
@@ -175,8 +192,13 @@ def test_settings_must_name_both_the_key_and_the_store(config, tmp_path):
     assert exc.value.field == "DOCSVC_AUDIT_KEY_FILE"
     (tmp_path / "not-a-key.pem").write_text("密钥")
     with pytest.raises(InvalidInput) as exc:
-        open_docsvc({**config, "AUDIT_CHECKPOINT_URL": f"file://{tmp_path / 'cps'}",
-                     "AUDIT_KEY_FILE": str(tmp_path / "not-a-key.pem")})
+        open_docsvc(
+            {
+                **config,
+                "AUDIT_CHECKPOINT_URL": f"file://{tmp_path / 'cps'}",
+                "AUDIT_KEY_FILE": str(tmp_path / "not-a-key.pem"),
+            }
+        )
     assert "Ed25519" in exc.value.en
     with pytest.raises(InvalidInput):
         open_docsvc({**config, "AUDIT_CHECKPOINT_MINUTES": "7"})
@@ -232,11 +254,22 @@ def test_a_head_moved_back_is_reported_and_writes_are_refused(plain):
 
 def test_an_entry_past_the_head_makes_writes_refuse(plain):
     head_seq, head_hash = plain.catalog.audit_head()
-    forged = audit.chain(head_seq, head_hash, ts="2026-12-05T00:00:00.000000+00:00", actor="黑客",
-                         action="version.viewed", document_id=1, version=1, details={})
-    sql(plain, "INSERT INTO audit_log (seq, ts, actor, action, document_id, version, details, prev_hash, hash) "
-               "VALUES (:seq, :ts, :actor, :action, :document_id, :version, '{}', :prev_hash, :hash)",
-        **{k: v for k, v in forged.to_dict().items() if k != "details"})
+    forged = audit.chain(
+        head_seq,
+        head_hash,
+        ts="2026-12-05T00:00:00.000000+00:00",
+        actor="黑客",
+        action="version.viewed",
+        document_id=1,
+        version=1,
+        details={},
+    )
+    sql(
+        plain,
+        "INSERT INTO audit_log (seq, ts, actor, action, document_id, version, details, prev_hash, hash) "
+        "VALUES (:seq, :ts, :actor, :action, :document_id, :version, '{}', :prev_hash, :hash)",
+        **{k: v for k, v in forged.to_dict().items() if k != "details"},
+    )
     assert kinds(plain.verify_audit()) == [("head_mismatch", 7)]
     with pytest.raises(Corrupted) as exc:
         plain.archive.add_version(1, "新版本".encode(), "合同.txt", actor="张伟", reason="补充")
@@ -266,8 +299,16 @@ def test_gaps_duplicates_and_order_in_the_walk():
     """The walk itself, over entries as a damaged table could yield them."""
     entries, prev = [], audit.GENESIS
     for i in range(1, 7):
-        e = audit.chain(i - 1, prev, ts=f"2026-12-05T00:00:0{i}.000000+00:00", actor="张三", action="version.viewed",
-                        document_id=1, version=1, details={"原因": "核对"})
+        e = audit.chain(
+            i - 1,
+            prev,
+            ts=f"2026-12-05T00:00:0{i}.000000+00:00",
+            actor="张三",
+            action="version.viewed",
+            document_id=1,
+            version=1,
+            details={"原因": "核对"},
+        )
         entries.append(e)
         prev = e.hash
     head = (6, prev)
@@ -294,8 +335,11 @@ def test_the_api_answers_a_write_on_a_tampered_chain_with_a_clear_error(config):
         doc = add(svc).document.id
         sql(svc, "DELETE FROM audit_head")
         client = app.test_client()
-        resp = client.patch(f"/api/v1/documents/{doc}", json={"metadata": {"status": "effective"}, "reason": "生效"},
-                            headers={"Authorization": f"Bearer {token}"})
+        resp = client.patch(
+            f"/api/v1/documents/{doc}",
+            json={"metadata": {"status": "effective"}, "reason": "生效"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert resp.status_code == 500 and resp.json["error"]["code"] == "corrupted"
         assert "审计日志已被篡改" in resp.json["error"]["message"] and "tampered" in resp.json["error"]["message_en"]
         verify = client.get("/api/v1/audit/verify", headers={"Authorization": f"Bearer {token}"})
@@ -323,14 +367,18 @@ def _run_verifier(path, *args, site: bool = True):
     with zipfile.ZipFile(path) as zf:
         (path.parent / "verify_bundle.py").write_bytes(zf.read("verify_bundle.py"))
     flags = ["-I"] + ([] if site else ["-S"])
-    return subprocess.run([sys.executable, *flags, str(path.parent / "verify_bundle.py"), str(path), *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, *flags, str(path.parent / "verify_bundle.py"), str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
 def signed_bundle(svc, tmp_path):
-    from tests.test_export import AUDITOR, bundle
     from docsvc.services.export import BundleScope
+    from tests.test_export import AUDITOR, bundle
 
     doc = grow(svc, 2)
     svc.write_checkpoint()  # a stored checkpoint at the document's last entry: shipped too
@@ -363,6 +411,7 @@ def test_a_bundle_rewritten_with_recomputed_hashes_fails_its_signature(signed_bu
     pins: checkpoint.json names the original receipt."""
     import hashlib
     import zipfile
+
     from tests.test_export import rewrite
 
     path, public_key = signed_bundle
@@ -371,10 +420,19 @@ def test_a_bundle_rewritten_with_recomputed_hashes_fails_its_signature(signed_bu
         manifest = zf.read("manifest.json").replace("审计员小周".encode(), "别人".encode())
         receipt = json.loads(zf.read("receipt.json"))
     receipt["details"]["manifest_sha256"] = hashlib.sha256(manifest).hexdigest()
-    receipt["hash"] = audit.entry_hash(receipt["prev_hash"], {k: receipt[k] for k in (
-        "seq", "ts", "actor", "action", "document_id", "version", "details")})
-    rewrite(path, forged, lambda name, b: manifest if name == "manifest.json" else
-            (json.dumps(receipt, ensure_ascii=False).encode() if name == "receipt.json" else b))
+    receipt["hash"] = audit.entry_hash(
+        receipt["prev_hash"],
+        {k: receipt[k] for k in ("seq", "ts", "actor", "action", "document_id", "version", "details")},
+    )
+    rewrite(
+        path,
+        forged,
+        lambda name, b: (
+            manifest
+            if name == "manifest.json"
+            else (json.dumps(receipt, ensure_ascii=False).encode() if name == "receipt.json" else b)
+        ),
+    )
     out = _run_verifier(forged, "--public-key", public_key)
     assert out.returncode == 1 and "does not sign this receipt" in out.stdout, out.stdout
 
@@ -391,8 +449,14 @@ def test_checkpoints_in_an_s3_bucket(config, tmp_path, s3_server):
     pem, _ = new_key_pem()
     (tmp_path / "audit.pem").write_bytes(pem)
     bucket = s3_server.new_bucket()
-    s = open_docsvc({**config, "AUDIT_KEY_FILE": str(tmp_path / "audit.pem"),
-                     "AUDIT_CHECKPOINT_URL": f"s3://{bucket}/某公司/审计", "S3_ENDPOINT_URL": s3_server.endpoint})
+    s = open_docsvc(
+        {
+            **config,
+            "AUDIT_KEY_FILE": str(tmp_path / "audit.pem"),
+            "AUDIT_CHECKPOINT_URL": f"s3://{bucket}/某公司/审计",
+            "S3_ENDPOINT_URL": s3_server.endpoint,
+        }
+    )
     try:
         grow(s, 1)
         first = s.write_checkpoint()
@@ -416,6 +480,7 @@ def test_the_log_is_still_listed_with_an_unreadable_row(plain, config):
     sql(plain, "UPDATE audit_log SET details = '{不是 JSON' WHERE seq = 4")
     entry = list(plain.catalog.audit_entries())[3]
     assert entry.seq == 4 and entry.details == {"unreadable": "{不是 JSON"}
-    out = CliRunner().invoke(cli, ["audit", "log", "--format", "json"],
-                             env={f"DOCSVC_{k}": str(v) for k, v in config.items()})
+    out = CliRunner().invoke(
+        cli, ["audit", "log", "--format", "json"], env={f"DOCSVC_{k}": str(v) for k, v in config.items()}
+    )
     assert out.exit_code == 0 and "不是 JSON" in out.output

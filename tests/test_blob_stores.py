@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from unittest import mock
 
 import botocore.exceptions as bex
@@ -151,6 +151,7 @@ def test_concurrent_writers_of_the_same_content_store_one_blob(engine):
 
 # -- engine-specific behaviour ----------------------------------------------------------------
 
+
 def test_s3_upload_interrupted_midway_leaves_a_leftover_that_gc_can_remove(s3_server):
     engine = _s3(s3_server, multipart_threshold=5 * MiB, part_size=5 * MiB)
     store = engine.store
@@ -164,9 +165,12 @@ def test_s3_upload_interrupted_midway_leaves_a_leftover_that_gc_can_remove(s3_se
         return real_upload(**kwargs)
 
     data = os.urandom(11 * MiB)
-    with mock.patch.object(store.client, "upload_part", side_effect=flaky), \
-            mock.patch.object(store.client, "abort_multipart_upload",
-                              side_effect=bex.ConnectionClosedError(endpoint_url="http://store")):
+    with (
+        mock.patch.object(store.client, "upload_part", side_effect=flaky),
+        mock.patch.object(
+            store.client, "abort_multipart_upload", side_effect=bex.ConnectionClosedError(endpoint_url="http://store")
+        ),
+    ):
         with pytest.raises(Unavailable):
             store.put(data)
     assert calls == [1, 2]
@@ -206,8 +210,7 @@ def test_s3_store_down_is_unavailable_and_comes_back(own_s3_server):
 def test_s3_wrong_credentials_say_what_to_fix(s3_server, monkeypatch):
     store = S3BlobStore(f"s3://{s3_server.new_bucket()}/x", endpoint_url=s3_server.endpoint)
     denied = {"Error": {"Code": "InvalidAccessKeyId", "Message": "no such key"}}
-    with mock.patch.object(store.client, "put_object",
-                           side_effect=bex.ClientError(denied, "PutObject")):
+    with mock.patch.object(store.client, "put_object", side_effect=bex.ClientError(denied, "PutObject")):
         with pytest.raises(StorageError) as err:
             store.put(b"x")
     assert "InvalidAccessKeyId" in err.value.en and "DOCSVC_BLOB_URL" in err.value.en
@@ -253,8 +256,10 @@ def test_s3_a_store_that_confirms_the_checksum_is_not_read_back(s3_server):
     def confirming(**kwargs):
         return {**real_put(**kwargs), "ChecksumSHA256": kwargs["ChecksumSHA256"]}
 
-    with mock.patch.object(store.client, "put_object", side_effect=confirming), \
-            mock.patch.object(store.client, "get_object", side_effect=lambda **kw: reads.append(kw)):
+    with (
+        mock.patch.object(store.client, "put_object", side_effect=confirming),
+        mock.patch.object(store.client, "get_object", side_effect=lambda **kw: reads.append(kw)),
+    ):
         stored = store.put("服务报告".encode() * 10)
     assert stored.created and reads == []
     assert store.read(stored.sha256) == "服务报告".encode() * 10

@@ -51,7 +51,8 @@ def test_a_cent_of_rounding_is_accepted() -> None:
     data["total_fee"]["amount"] = "100000.00"
     data["payment_schedule"] = [
         {"phase": f"第{n}期", "condition": "按季度", "ratio": r, "amount": {"amount": a, "currency": "CNY"}}
-        for n, r, a in ((1, "33.33", "33330.00"), (2, "33.33", "33330.00"), (3, "33.34", "33340.00"))]
+        for n, r, a in ((1, "33.33", "33330.00"), (2, "33.33", "33330.00"), (3, "33.34", "33340.00"))
+    ]
     schema("contract").validate(data)
 
 
@@ -142,18 +143,32 @@ def _with_checks(checks: list) -> dict:
     return raw
 
 
-@pytest.mark.parametrize("checks, where", [
-    ([{"rule": "nonsense"}], "checks[0].rule"),
-    ([{"rule": "unique", "list": "priorities"}], "checks[0].field"),
-    ([{"rule": "unique", "list": "priorities", "field": "nope"}], "checks[0].field"),
-    ([{"rule": "ascending", "list": "priorities", "field": "description", "order_by": "priority"}],
-     "checks[0].field"),
-    ([{"rule": "review_cycle", "start": "effective_date", "months": "title", "next": "next_review_date",
-       "end": "end_date"}], "checks[0].months"),
-    ([{"rule": "unique", "list": "priorities", "field": "priority", "severity": "fatal"}],
-     "checks[0].severity"),
-    ([{"rule": "unique", "list": "priorities", "field": "priority", "typo": 1}], "checks[0].typo"),
-])
+@pytest.mark.parametrize(
+    "checks, where",
+    [
+        ([{"rule": "nonsense"}], "checks[0].rule"),
+        ([{"rule": "unique", "list": "priorities"}], "checks[0].field"),
+        ([{"rule": "unique", "list": "priorities", "field": "nope"}], "checks[0].field"),
+        (
+            [{"rule": "ascending", "list": "priorities", "field": "description", "order_by": "priority"}],
+            "checks[0].field",
+        ),
+        (
+            [
+                {
+                    "rule": "review_cycle",
+                    "start": "effective_date",
+                    "months": "title",
+                    "next": "next_review_date",
+                    "end": "end_date",
+                }
+            ],
+            "checks[0].months",
+        ),
+        ([{"rule": "unique", "list": "priorities", "field": "priority", "severity": "fatal"}], "checks[0].severity"),
+        ([{"rule": "unique", "list": "priorities", "field": "priority", "typo": 1}], "checks[0].typo"),
+    ],
+)
 def test_a_malformed_check_is_refused_where_it_is(checks, where) -> None:
     with pytest.raises(InvalidInput) as exc:
         load_schema(_with_checks(checks))
@@ -161,8 +176,7 @@ def test_a_malformed_check_is_refused_where_it_is(checks, where) -> None:
 
 
 def test_a_check_can_be_a_warning() -> None:
-    raw = _with_checks([{"rule": "unique", "list": "priorities", "field": "priority",
-                         "severity": "warning"}])
+    raw = _with_checks([{"rule": "unique", "list": "priorities", "field": "priority", "severity": "warning"}])
     s = load_schema(raw)
     data = s.sample()
     data["priorities"][2]["priority"] = "P2"
@@ -191,8 +205,13 @@ def test_numbers_are_unique_in_the_archive(shipped) -> None:
     assert error["link"] == f"/documents/{first.document.id}"
     assert shipped.catalog.counts()["documents"] == 1
     # a new version of the same document keeps its number
-    again = shipped.templates.generate("contract", {**data, "project_name": "二期"}, actor="起草人",
-                                       document_id=first.document.id, reason="项目名称更正")
+    again = shipped.templates.generate(
+        "contract",
+        {**data, "project_name": "二期"},
+        actor="起草人",
+        document_id=first.document.id,
+        reason="项目名称更正",
+    )
     assert again.version.number == 2
     # another template's numbers are another matter
     other = copy.deepcopy(shipped.templates.get("sla").schema.sample())
@@ -208,11 +227,10 @@ def test_missing_reference_is_a_warning_with_a_link(shipped) -> None:
     assert sla["contract_ref"] in ref["zh"] and ref["link"] == "/templates/contract/generate"
     # once the contract is in the archive, the plan's and the report's references are found
     shipped.templates.generate("contract", shipped.templates.get("contract").schema.sample(), actor="起草人")
-    report = shipped.templates.generate("acceptance_report",
-                                        shipped.templates.get("acceptance_report").schema.sample(),
-                                        actor="起草人")
-    assert not [w for w in report.version.provenance["warnings"]
-                if w["field"] in ("contract_no", "sla_reference")]
+    report = shipped.templates.generate(
+        "acceptance_report", shipped.templates.get("acceptance_report").schema.sample(), actor="起草人"
+    )
+    assert not [w for w in report.version.provenance["warnings"] if w["field"] in ("contract_no", "sla_reference")]
 
 
 def test_defaults_used_are_in_the_provenance(shipped) -> None:
@@ -221,7 +239,9 @@ def test_defaults_used_are_in_the_provenance(shipped) -> None:
         del data[key]
     prov = shipped.templates.generate("contract", data, actor="起草人").version.provenance
     assert [(d["field"], d["value"]) for d in prov["defaults_used"]] == [
-        ("confidentiality_years", "3"), ("copies", "4")]
+        ("confidentiality_years", "3"),
+        ("copies", "4"),
+    ]
     assert "保密期限（年）：3" in prov["warnings"][0]["zh"]
 
 
@@ -229,12 +249,14 @@ def test_plan_revision_needs_its_history_row(shipped) -> None:
     data = shipped.templates.get("service_plan").schema.sample()
     first = shipped.templates.generate("service_plan", data, actor="起草人")
     with pytest.raises(InvalidInput) as exc:
-        shipped.templates.generate("service_plan", data, actor="起草人", document_id=first.document.id,
-                                   reason="年中调整")
+        shipped.templates.generate(
+            "service_plan", data, actor="起草人", document_id=first.document.id, reason="年中调整"
+        )
     assert exc.value.details["errors"][0]["field"] == "revisions"
     data["revisions"].append({"date": "2026-09-01", "author": "李明", "description": "年中调整"})
-    second = shipped.templates.generate("service_plan", data, actor="起草人", document_id=first.document.id,
-                                        reason="年中调整")
+    second = shipped.templates.generate(
+        "service_plan", data, actor="起草人", document_id=first.document.id, reason="年中调整"
+    )
     assert second.version.number == 2
 
 

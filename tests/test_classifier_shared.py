@@ -15,9 +15,17 @@ pytestmark = pytest.mark.slow
 
 def _fill(svc, docs) -> None:
     for d in docs:
-        svc.archive.add_document(d.text.encode(), d.filename, {
-            "title": d.title or d.filename, "doc_type": d.doc_type, "service_category": d.service_category,
-            "doc_class": "user"}, actor="张伟")
+        svc.archive.add_document(
+            d.text.encode(),
+            d.filename,
+            {
+                "title": d.title or d.filename,
+                "doc_type": d.doc_type,
+                "service_category": d.service_category,
+                "doc_class": "user",
+            },
+            actor="张伟",
+        )
 
 
 @pytest.fixture

@@ -36,8 +36,7 @@ class Doc:
     split: str
 
     def sample(self) -> LabeledSample:
-        return LabeledSample(self.text, self.title, self.doc_type, self.service_category,
-                             key=self.filename)
+        return LabeledSample(self.text, self.title, self.doc_type, self.service_category, key=self.filename)
 
     def untitled(self) -> Doc:
         """As a scan arrives: no title, heading line lost."""
@@ -47,9 +46,17 @@ class Doc:
 
 def _load() -> list[Doc]:
     with (DATA / "labels.csv").open(encoding="utf-8", newline="") as f:
-        return [Doc(r["filename"], r["title"], (DATA / r["filename"]).read_text(encoding="utf-8"),
-                    r["doc_type"], r["service_category"], r["split"])
-                for r in csv.DictReader(f)]
+        return [
+            Doc(
+                r["filename"],
+                r["title"],
+                (DATA / r["filename"]).read_text(encoding="utf-8"),
+                r["doc_type"],
+                r["service_category"],
+                r["split"],
+            )
+            for r in csv.DictReader(f)
+        ]
 
 
 DOCS = _load()
@@ -63,8 +70,7 @@ def model() -> Model:
 
 
 def _correct(docs: list[Doc], target: str, model: Model | None) -> int:
-    return sum(getattr(suggest(d.text, d.title, model=model), target).value == getattr(d, target)
-               for d in docs)
+    return sum(getattr(suggest(d.text, d.title, model=model), target).value == getattr(d, target) for d in docs)
 
 
 # --- the labelled set itself ------------------------------------------------------------------
@@ -84,54 +90,76 @@ def test_labelled_set_is_large_varied_and_valid() -> None:
 # --- rules ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("title", "expected"), [
-    ("信息系统运行维护服务合同", "contract"),
-    ("机房运维外包服务协议书", "contract"),
-    ("服务等级协议（合同附件二）", "sla"),  # an SLA, though 协议 alone means a contract
-    ("2024年度信息系统运维服务方案", "service_plan"),
-    ("全民健康信息平台监理规划", "service_plan"),
-    ("核心交换机型号变更申请单", "change_request"),
-    ("数据中心集成项目竣工验收报告", "acceptance_report"),  # not a plain 报告
-    ("第23次监理例会会议纪要", "meeting_minutes"),
-    ("运维服务月报（2024年5月）", "report"),
-    ("培训签到表", "other"),
-])
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("信息系统运行维护服务合同", "contract"),
+        ("机房运维外包服务协议书", "contract"),
+        ("服务等级协议（合同附件二）", "sla"),  # an SLA, though 协议 alone means a contract
+        ("2024年度信息系统运维服务方案", "service_plan"),
+        ("全民健康信息平台监理规划", "service_plan"),
+        ("核心交换机型号变更申请单", "change_request"),
+        ("数据中心集成项目竣工验收报告", "acceptance_report"),  # not a plain 报告
+        ("第23次监理例会会议纪要", "meeting_minutes"),
+        ("运维服务月报（2024年5月）", "report"),
+        ("培训签到表", "other"),
+    ],
+)
 def test_rules_pick_the_type_from_the_title(title: str, expected: str) -> None:
     label = suggest("", title).doc_type
     assert (label.value, label.source) == (expected, "rules")
     assert label.confidence >= classify.REVIEW_THRESHOLD
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    (("甲方：大连某银行\n乙方：某科技公司\n双方经协商一致订立本合同。违约责任：逾期按日支付违约金。"
-     "争议解决：协商不成的，提交大连仲裁委员会仲裁。本合同自双方签字盖章之日起生效。"), "contract"),
-    (("时间：3月5日下午\n主持人：王主任\n参会人员：信息科、承建单位\n议定：一、下周完成割接；"
-     "二、监理单位负责跟踪。\n记录人：李明"), "meeting_minutes"),
-    (("变更原因：厂商停产。变更内容：更换交换机型号。影响分析：工期不变。回退方案：借用旧设备。"
-     "申请人：刘工  审批：同意"), "change_request"),
-    (("本月核心系统可用率99.99%，环比上升；本月受理请求412件，累计完成变更37项。下月计划："
-     "存储扩容。"), "report"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            (
+                "甲方：大连某银行\n乙方：某科技公司\n双方经协商一致订立本合同。违约责任：逾期按日支付违约金。"
+                "争议解决：协商不成的，提交大连仲裁委员会仲裁。本合同自双方签字盖章之日起生效。"
+            ),
+            "contract",
+        ),
+        (
+            (
+                "时间：3月5日下午\n主持人：王主任\n参会人员：信息科、承建单位\n议定：一、下周完成割接；"
+                "二、监理单位负责跟踪。\n记录人：李明"
+            ),
+            "meeting_minutes",
+        ),
+        (
+            (
+                "变更原因：厂商停产。变更内容：更换交换机型号。影响分析：工期不变。回退方案：借用旧设备。"
+                "申请人：刘工  审批：同意"
+            ),
+            "change_request",
+        ),
+        (("本月核心系统可用率99.99%，环比上升；本月受理请求412件，累计完成变更37项。下月计划：存储扩容。"), "report"),
+    ],
+)
 def test_rules_pick_the_type_from_the_body(body: str, expected: str) -> None:
     assert suggest(body).doc_type.value == expected
 
 
 # Each category's own definition in spec §4 (DSIA02012007), abridged.
 SPEC_DEFINITIONS = [
-    ("4.1", ("根据用户的业务需求和质量要求，规划、设计、整合基础硬件平台、系统软件平台、支撑软件系统、"
+    (
+        "4.1",
+        (
+            "根据用户的业务需求和质量要求，规划、设计、整合基础硬件平台、系统软件平台、支撑软件系统、"
             "应用软件系统、安全防护体系，建构跨厂商、多协议、面向各种应用的互联、互操作的计算机信息系统"
-            "体系结构。")),
-    ("4.2", ("为保证信息系统长期、稳定、持续运行，做出的运营和维护保障，包括系统运行监测和预警、"
-            "应急故障处理等。")),
+            "体系结构。"
+        ),
+    ),
+    ("4.2", ("为保证信息系统长期、稳定、持续运行，做出的运营和维护保障，包括系统运行监测和预警、应急故障处理等。")),
     ("4.3.1", "基础软件的提供、安装、调试、技术支持、维护；基础软件包括操作系统、中间件、工具软件。"),
     ("4.3.2", "除基础软件外的专业领域应用软件的研发、提供、销售、安装、调试、技术支持、维护。"),
     ("4.3.3", "根据特定的业务需求提供相应的定制软件研发、编制、安装、调试服务。"),
-    ("4.4", ("提供数据录入、加工、存储、编辑，包括数据录入服务、CAD 服务、DTP 服务、呼叫中心服务、"
-            "数据中心服务。")),
+    ("4.4", ("提供数据录入、加工、存储、编辑，包括数据录入服务、CAD 服务、DTP 服务、呼叫中心服务、数据中心服务。")),
     ("4.5", "通过互联网提供信息服务，包括电子邮件、电子公告、网络游戏、动漫制作、搜索引擎、新闻。"),
     ("4.6", "提供数据资源服务，包括数据资源开发、数据收集、数据存储、联机数据库等服务。"),
-    ("4.7", ("利用互联网络资源提供交易、支付等商业服务，包括选购和交易、支付和结算、交易凭证交换、"
-            "商情广告。")),
+    ("4.7", ("利用互联网络资源提供交易、支付等商业服务，包括选购和交易、支付和结算、交易凭证交换、商情广告。")),
     ("4.8", "第三方监理机构受用户委托，依据监理工程合同，对信息系统工程实施监督、审核、控制和协调。"),
     ("4.9.1", "检测和评价软件的需求分析、设计规格、代码编制，验证软件的功能、性能是否满足需求：软件测试。"),
     ("4.9.2", "以专业化的知识、经验为资源，提供解决特定问题的建议、方案的咨询服务。"),
@@ -183,8 +211,10 @@ def test_an_empty_document_is_not_guessed_by_the_model(model: Model) -> None:
 
 
 def test_english_text_does_not_crash(model: Model) -> None:
-    text = ("Service Level Agreement. Availability target 99.9% per month; P1 response within "
-            "15 minutes; service credits of 5% per missed target.")
+    text = (
+        "Service Level Agreement. Availability target 99.9% per month; P1 response within "
+        "15 minutes; service credits of 5% per missed target."
+    )
     for m in (None, model):
         s = suggest(text, "SLA for managed services", model=m)
         assert s.doc_type.value in DOC_TYPES
@@ -206,11 +236,14 @@ def test_project_is_suggested_when_the_text_names_a_known_one() -> None:
     known = ["全民健康信息平台", "全民健康信息平台（二期）", "港区生产调度信息系统集成项目", "ERP"]
     text = "项目名称：全民健康信息平台(二期)建设项目\n本月监理工作……"  # half-width brackets
     assert suggest(text, known_projects=known).project == "全民健康信息平台（二期）"
-    assert suggest("港区生产调度信息系统集成项目初步验收", known_projects=known).project == \
-        "港区生产调度信息系统集成项目"
+    assert (
+        suggest("港区生产调度信息系统集成项目初步验收", known_projects=known).project == "港区生产调度信息系统集成项目"
+    )
     # The title outweighs a mention in the body.
-    assert suggest("参照全民健康信息平台的做法", "港区生产调度信息系统集成项目周报",
-                   known_projects=known).project == "港区生产调度信息系统集成项目"
+    assert (
+        suggest("参照全民健康信息平台的做法", "港区生产调度信息系统集成项目周报", known_projects=known).project
+        == "港区生产调度信息系统集成项目"
+    )
     assert suggest("与本档案无关的文字", known_projects=known).project is None
     assert suggest(text).project is None
 
@@ -273,8 +306,12 @@ def test_a_doc_type_the_rules_do_not_know_can_be_learnt() -> None:
     """Organisations add their own doc types (DOCSVC_EXTRA_DOC_TYPES); the rules call them
     "other", and must not veto a label they have no opinion on."""
     forms = {"d011.txt", "d025.txt", "d077.txt", "d087.txt", "d097.txt", "d136.txt", "d142.txt"}
-    samples = [LabeledSample(d.text, d.title, "form" if d.filename in forms else d.doc_type,
-                             d.service_category, key=d.filename) for d in DOCS]
+    samples = [
+        LabeledSample(
+            d.text, d.title, "form" if d.filename in forms else d.doc_type, d.service_category, key=d.filename
+        )
+        for d in DOCS
+    ]
     m = classify.train(samples)
     sign_in = "课程签到表\n日期：2024年9月2日  地点：302教室\n序号 姓名 部门 签到 备注\n1 王强 开发中心 √\n"
     assert suggest(sign_in, model=m).doc_type.value == "form"
@@ -313,9 +350,18 @@ def test_a_model_of_another_version_is_refused(model: Model, tmp_path: Path) -> 
     path = tmp_path / "classifier.bin"
     # A file of the first model (logistic regression over words and bigrams): refused from its
     # header, before anything is unpickled, and the labels need training again.
-    path.write_bytes(b"docsvc-classifier\n" + json.dumps(
-        {"model_version": 1, "features_version": "clf-features-1/zh-2+0", "sklearn_version":
-         classify._sklearn_version()}).encode() + b"\n" + b"not unpickled")
+    path.write_bytes(
+        b"docsvc-classifier\n"
+        + json.dumps(
+            {
+                "model_version": 1,
+                "features_version": "clf-features-1/zh-2+0",
+                "sklearn_version": classify._sklearn_version(),
+            }
+        ).encode()
+        + b"\n"
+        + b"not unpickled"
+    )
     assert classify.load(path) is None
     assert classify.MODEL_VERSION >= 2
     assert classify.needs_retrain(dataclasses.replace(model, model_version=1), model.labels_fingerprint)
@@ -368,8 +414,9 @@ class Generated:
     labels: list[str]
 
 
-def _generate(n_classes: int, *, topic_share: float, largest: int = 24, seed: int = 7,
-              sizes: Sequence[int] = ()) -> Generated:
+def _generate(
+    n_classes: int, *, topic_share: float, largest: int = 24, seed: int = 7, sizes: Sequence[int] = ()
+) -> Generated:
     import random
 
     rng = random.Random(seed)
@@ -379,11 +426,13 @@ def _generate(n_classes: int, *, topic_share: float, largest: int = 24, seed: in
     labels = [f"{words[-1 - i]}类（{i:02d}）" if i % 3 else f"业务 {i}/B" for i in range(n_classes)]
     rng.shuffle(words)
     common, rest = words[:300], words[300:]
-    topics = [rest[i * 12:(i + 1) * 12] for i in range(n_classes)]
+    topics = [rest[i * 12 : (i + 1) * 12] for i in range(n_classes)]
 
     def text(c: int) -> str:
-        return "".join(rng.choice(topics[c]) if rng.random() < topic_share else rng.choice(common)
-                       for _ in range(rng.randint(6, 16)))
+        return "".join(
+            rng.choice(topics[c]) if rng.random() < topic_share else rng.choice(common)
+            for _ in range(rng.randint(6, 16))
+        )
 
     train, test = [], []
     for c in range(n_classes):
@@ -431,7 +480,8 @@ def test_high_confidence_suggestions_are_right_more_often() -> None:
     for s in hard.test + _generate(30, topic_share=0.2, seed=12).test:
         label = suggest(s.text, model=model).doc_type
         (sure if label.confidence >= classify.REVIEW_THRESHOLD else unsure).append(
-            (label.value == s.doc_type, label.confidence))
+            (label.value == s.doc_type, label.confidence)
+        )
     assert len(sure) >= 20 and len(unsure) >= 20, (len(sure), len(unsure))
     sure_acc = sum(r for r, _ in sure) / len(sure)
     unsure_acc = sum(r for r, _ in unsure) / len(unsure)
@@ -441,8 +491,9 @@ def test_high_confidence_suggestions_are_right_more_often() -> None:
         assert abs(mean_conf - acc) <= 0.2, (mean_conf, acc)
 
 
-def test_organisation_labels_round_trip_through_a_saved_model(many: Generated, many_model: Model,
-                                                              tmp_path: Path) -> None:
+def test_organisation_labels_round_trip_through_a_saved_model(
+    many: Generated, many_model: Model, tmp_path: Path
+) -> None:
     path = tmp_path / "classifier.model"
     classify.save(many_model, path)
     loaded = classify.load(path)
@@ -460,13 +511,20 @@ def test_extra_doc_types_from_the_settings_are_learnt_beside_the_built_in_ones()
     vocab = Vocabulary.with_extra("invoice:发票:Invoice, duty_roster:值班表:Duty roster")
     extra = {c.code for c in vocab.doc_types} - DOC_TYPES
     assert extra == {"invoice", "duty_roster"}
-    invoices = [f"增值税专用发票\n发票代码：{3100 + i}\n开票日期：2026年{i % 12 + 1}月\n购买方：某公司\n"
-                f"价税合计：{1000 + 37 * i}元 税额 税率 销售方 开票人" for i in range(12)]
-    rosters = [f"运维值班表\n日期：{i % 28 + 1}日  白班：张工  夜班：李工  值班电话：{8000 + i}\n"
-               f"交接班记录 值班人员 签到" for i in range(12)]
-    samples = [*(d.sample() for d in TRAIN),
-               *(LabeledSample(t, "", "invoice", "4.2", key=f"inv{i}") for i, t in enumerate(invoices)),
-               *(LabeledSample(t, "", "duty_roster", "4.2", key=f"rost{i}") for i, t in enumerate(rosters))]
+    invoices = [
+        f"增值税专用发票\n发票代码：{3100 + i}\n开票日期：2026年{i % 12 + 1}月\n购买方：某公司\n"
+        f"价税合计：{1000 + 37 * i}元 税额 税率 销售方 开票人"
+        for i in range(12)
+    ]
+    rosters = [
+        f"运维值班表\n日期：{i % 28 + 1}日  白班：张工  夜班：李工  值班电话：{8000 + i}\n交接班记录 值班人员 签到"
+        for i in range(12)
+    ]
+    samples = [
+        *(d.sample() for d in TRAIN),
+        *(LabeledSample(t, "", "invoice", "4.2", key=f"inv{i}") for i, t in enumerate(invoices)),
+        *(LabeledSample(t, "", "duty_roster", "4.2", key=f"rost{i}") for i, t in enumerate(rosters)),
+    ]
     m = classify.train(samples)
     assert set(m.targets["doc_type"].classes) == DOC_TYPES | extra
     new_invoice = "增值税普通发票\n发票代码：9999\n购买方：大连某银行\n价税合计：5600元 税额 开票人"
@@ -475,8 +533,7 @@ def test_extra_doc_types_from_the_settings_are_learnt_beside_the_built_in_ones()
     assert suggest(TEST[0].text, TEST[0].title, model=m).doc_type.value == TEST[0].doc_type
 
 
-@pytest.mark.parametrize("sizes", [(1, 1, 1, 40), (2, 3, 5, 30), (1, 39)],
-                         ids=["singletons", "tiny", "two-classes"])
+@pytest.mark.parametrize("sizes", [(1, 1, 1, 40), (2, 3, 5, 30), (1, 39)], ids=["singletons", "tiny", "two-classes"])
 def test_tiny_classes_do_not_break_training(sizes: tuple[int, ...]) -> None:
     """A class with one or two samples (common with a hundred classes) is learnt and can be
     suggested; folds that never saw it leave it out of the calibration."""

@@ -15,9 +15,13 @@ from docsvc.cli import cli
 @pytest.fixture
 def run(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "张伟",
-           "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"]}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "张伟",
+        "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
+    }
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True):
@@ -25,6 +29,7 @@ def run(config, tmp_path, monkeypatch):
         if ok:
             assert result.exit_code == 0, result.output + result.stderr
         return result
+
     return invoke
 
 
@@ -40,9 +45,30 @@ def test_full_lifecycle(run, sample, tmp_path):
     assert "就绪" in first and "username: admin" in first  # the first init makes the administrator
     second = run("init").output
     assert "就绪" in second and "admin" not in second  # running it twice is harmless
-    out = json.loads(run("doc", "add", str(sample), "--type", "contract", "--category", "4.2", "--class", "user",
-                         "--project", "港口运维二期", "--counterparty", "大连港集团", "--tag", "运维", "--tag", "合同",
-                         "--review-due", "2027-06-30", "--json").output)
+    out = json.loads(
+        run(
+            "doc",
+            "add",
+            str(sample),
+            "--type",
+            "contract",
+            "--category",
+            "4.2",
+            "--class",
+            "user",
+            "--project",
+            "港口运维二期",
+            "--counterparty",
+            "大连港集团",
+            "--tag",
+            "运维",
+            "--tag",
+            "合同",
+            "--review-due",
+            "2027-06-30",
+            "--json",
+        ).output
+    )
     doc_id = out["document"]["id"]
     assert out["document"]["title"] == "运维服务合同" and out["document"]["tags"] == ["运维", "合同"]
     assert out["version"]["original_filename"] == "运维服务合同.txt"
@@ -58,8 +84,12 @@ def test_full_lifecycle(run, sample, tmp_path):
 
     run("doc", "set", str(doc_id), "status=effective", "owner=王芳", "--reason", "签署生效")
     history = json.loads(run("doc", "history", str(doc_id), "--json").output)
-    assert [e["action"] for e in history["events"]] == ["document.created", "version.added", "version.added",
-                                                       "metadata.changed"]
+    assert [e["action"] for e in history["events"]] == [
+        "document.created",
+        "version.added",
+        "version.added",
+        "metadata.changed",
+    ]
     assert "增加驻场人员" in run("doc", "history", str(doc_id)).output
 
     out1 = tmp_path / "v1.out"
@@ -112,8 +142,9 @@ def test_check_fails_on_damage(run, sample, config):
     import os
     from pathlib import Path
 
-    out = json.loads(run("doc", "add", str(sample), "--type", "contract", "--category", "4.2", "--class", "user",
-                         "--json").output)
+    out = json.loads(
+        run("doc", "add", str(sample), "--type", "contract", "--category", "4.2", "--class", "user", "--json").output
+    )
     sha = out["version"]["sha256"]
     blob = Path(config["ARCHIVE_DIR"]) / "blobs" / sha[:2] / sha
     os.chmod(blob, 0o644)
@@ -125,8 +156,9 @@ def test_check_fails_on_damage(run, sample, config):
 
 
 def test_deletion_is_refused(run, sample):
-    out = json.loads(run("doc", "add", str(sample), "--type", "contract", "--category", "4.2", "--class", "user",
-                         "--json").output)
+    out = json.loads(
+        run("doc", "add", str(sample), "--type", "contract", "--category", "4.2", "--class", "user", "--json").output
+    )
     result = run("doc", "delete", str(out["document"]["id"]), "--reason", "不需要了", ok=False)
     assert result.exit_code == 2 and "不可删除" in result.stderr
     log = json.loads(run("audit", "log", "--format", "json").output)

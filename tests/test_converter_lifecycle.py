@@ -30,9 +30,16 @@ def marked(config, unoserver_venv):
     """The command's environment with a marker of this test; what it leaves behind is killed
     at the end, so a failing test does not leak LibreOffice into the next ones."""
     marker = ("DOCSVC_TEST_RUN", uuid.uuid4().hex)
-    env = {**os.environ, "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
-           "DOCSVC_ACTOR": "起草人", "DOCSVC_UNOSERVER_VENV": str(unoserver_venv), marker[0]: marker[1]}
+    env = {
+        **os.environ,
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+        "DOCSVC_ACTOR": "起草人",
+        "DOCSVC_UNOSERVER_VENV": str(unoserver_venv),
+        marker[0]: marker[1],
+    }
     yield marker, env
     for pid in libreoffice_processes(environ=marker):
         with contextlib.suppress(ProcessLookupError):
@@ -51,8 +58,9 @@ def test_generate_pdf_leaves_no_libreoffice_running(marked, tmp_path):
     marker, env = marked
     data = _sample(env, tmp_path)
     assert libreoffice_processes(environ=marker) == {}
-    done = subprocess.run([*CLI, "generate", "sla", "--data", str(data), "--pdf", "--json"], env=env,
-                          capture_output=True, timeout=300)
+    done = subprocess.run(
+        [*CLI, "generate", "sla", "--data", str(data), "--pdf", "--json"], env=env, capture_output=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr.decode()
     out = json.loads(done.stdout)
     # LibreOffice did run: the PDF is there …
@@ -66,8 +74,12 @@ def test_terminated_command_stops_libreoffice_too(marked, tmp_path):
     """SIGTERM while the converter runs (a CI timeout, systemd): the command still stops it."""
     marker, env = marked
     data = _sample(env, tmp_path)
-    proc = subprocess.Popen([*CLI, "generate", "sla", "--data", str(data), "--pdf"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, "generate", "sla", "--data", str(data), "--pdf"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     seen = False
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:

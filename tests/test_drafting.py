@@ -35,14 +35,19 @@ def svc(config):
 
 @pytest.fixture
 def run(config):
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
-           "DOCSVC_ACTOR": "起草人"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+        "DOCSVC_ACTOR": "起草人",
+    }
 
     def invoke(*args: str, code: int = 0):
         result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
         assert result.exit_code == code, result.output + result.stderr
         return result
+
     return invoke
 
 
@@ -84,18 +89,34 @@ def test_a_submit_loads_and_validates_once(svc, monkeypatch):
 def test_identical_data_gives_identical_bytes_and_no_new_version(svc, run, tmp_path):
     data = svc.templates.get("contract").schema.sample()
     first = svc.templates.generate("contract", data, actor="起草人")
-    again = svc.templates.render_draft(svc.templates.prepare("contract", data, document_id=first.document.id,
-                                                             reason="再次生成")).docx
+    again = svc.templates.render_draft(
+        svc.templates.prepare("contract", data, document_id=first.document.id, reason="再次生成")
+    ).docx
     assert hashlib.sha256(again).hexdigest() == first.version.sha256
     path = tmp_path / "data.json"
     path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
-    out = json.loads(run("generate", "contract", "--data", str(path), "--doc", str(first.document.id),
-                         "--reason", "重新生成", "--json").output)
+    out = json.loads(
+        run(
+            "generate",
+            "contract",
+            "--data",
+            str(path),
+            "--doc",
+            str(first.document.id),
+            "--reason",
+            "重新生成",
+            "--json",
+        ).output
+    )
     assert out["created"] is False and out["version"]["number"] == 1
     assert svc.catalog.counts()["versions"] == 1
     changed = {**data, "service_location": data["service_location"] + "（含备用机房）"}
-    assert svc.templates.generate("contract", changed, actor="起草人", document_id=first.document.id,
-                                  reason="增加备用机房").version.number == 2
+    assert (
+        svc.templates.generate(
+            "contract", changed, actor="起草人", document_id=first.document.id, reason="增加备用机房"
+        ).version.number
+        == 2
+    )
 
 
 def test_docx_properties_are_the_documents_own(svc):
@@ -116,13 +137,16 @@ def test_organization_is_the_author_when_the_template_names_none(config):
         s.close()
 
 
-@pytest.mark.parametrize("title, name", [
-    ("运维/开发服务合同", "运维／开发服务合同.docx"),
-    ("A\\B: C*D?\"E\"<F>|G", "A＼B： C＊D？＂E＂＜F＞｜G.docx"),
-    ("  .合同\x00\u202e. ", "合同.docx"),
-    ("CON", "CON_.docx"),
-    ("", "document.docx"),
-])
+@pytest.mark.parametrize(
+    "title, name",
+    [
+        ("运维/开发服务合同", "运维／开发服务合同.docx"),
+        ('A\\B: C*D?"E"<F>|G', "A＼B： C＊D？＂E＂＜F＞｜G.docx"),
+        ("  .合同\x00\u202e. ", "合同.docx"),
+        ("CON", "CON_.docx"),
+        ("", "document.docx"),
+    ],
+)
 def test_file_names_keep_the_whole_title(title, name):
     assert document_filename(title, "docx") == name
 
@@ -140,8 +164,9 @@ def test_titles_with_slashes_are_separate_files_and_never_overwritten(svc, run, 
 
     def form(n: int, title: str) -> Path:
         path = tmp_path / f"d{n}.json"
-        path.write_text(json.dumps({**data, "title": title, "sla_no": f"{data['sla_no']}-{n}"}, ensure_ascii=False),
-                        "utf-8")
+        path.write_text(
+            json.dumps({**data, "title": title, "sla_no": f"{data['sla_no']}-{n}"}, ensure_ascii=False), "utf-8"
+        )
         return path
 
     for n, title in enumerate(("运维/一期 服务等级协议", "运维/二期 服务等级协议")):
@@ -199,8 +224,11 @@ def test_pdf_rendition_metadata_fonts_and_pdfa(svc, run, tmp_path, unoserver_ven
     assert reader.metadata.title == data["title"] and reader.metadata.author == data["party_b"]["name"]
     xmp = reader.xmp_metadata
     assert xmp is not None and "pdfaid" in xmp.rdf_root.toxml()  # PDF/A identification
-    fonts = {str(f.get_object().get("/BaseFont")) for page in reader.pages
-             for f in (page.get("/Resources", {}).get("/Font", {}) or {}).values()}
+    fonts = {
+        str(f.get_object().get("/BaseFont"))
+        for page in reader.pages
+        for f in (page.get("/Resources", {}).get("/Font", {}) or {}).values()
+    }
     assert any("LiberationSerif" in f for f in fonts) and not any("DejaVu" in f for f in fonts), fonts
     # A document with no PDF says so.
     plain = svc.templates.generate("sla", svc.templates.get("sla").schema.sample(), actor="起草人")
@@ -220,8 +248,6 @@ def app(config):
 @pytest.mark.libreoffice
 def test_web_form_makes_a_pdfa_copy(world, unoserver_venv):
     import pypdf
-
-
     from werkzeug.datastructures import MultiDict
 
     from tests.test_web_templates import form_fields

@@ -33,8 +33,12 @@ def verify(path: Path) -> subprocess.CompletedProcess:
     docsvc on the path), as an auditor would on their own machine."""
     with zipfile.ZipFile(path) as zf:
         (path.parent / "verify_bundle.py").write_bytes(zf.read("verify_bundle.py"))
-    return subprocess.run([sys.executable, "-I", str(path.parent / "verify_bundle.py"), str(path)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-I", str(path.parent / "verify_bundle.py"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def rewrite(src: Path, dst: Path, change) -> None:
@@ -46,8 +50,9 @@ def rewrite(src: Path, dst: Path, change) -> None:
 @pytest.fixture
 def history(svc):
     r = add(svc, "服务等级协议：可用性 99.9%。".encode(), "SLA.txt", doc_type="sla")
-    svc.archive.add_version(r.document.id, "服务等级协议：可用性 99.95%。".encode(), "SLA v2.txt", actor="李娜",
-                            reason="提高可用性目标")
+    svc.archive.add_version(
+        r.document.id, "服务等级协议：可用性 99.95%。".encode(), "SLA v2.txt", actor="李娜", reason="提高可用性目标"
+    )
     svc.archive.set_metadata(r.document.id, {"status": "effective"}, actor="李娜", reason="签署")
     add(svc, b"another document", "other.txt")
     return r.document
@@ -66,8 +71,12 @@ def test_document_bundle_verifies_offline(svc, history, tmp_path):
         assert versions[1]["reason"] == "提高可用性目标" and versions[1]["original_filename"] == "SLA v2.txt"
         assert json.loads(zf.read(f"documents/{history.id}/metadata.json"))["status"] == "effective"
         lines = zf.read("audit/entries.jsonl").decode().splitlines()
-        assert [json.loads(x)["action"] for x in lines] == ["document.created", "version.added", "version.added",
-                                                          "metadata.changed"]
+        assert [json.loads(x)["action"] for x in lines] == [
+            "document.created",
+            "version.added",
+            "version.added",
+            "metadata.changed",
+        ]
         assert all(not n.startswith(("/", "..")) and ".." not in n for n in zf.namelist())
     assert manifest["audit"]["contiguous"] is False and manifest["scope"]["document_id"] == history.id
     assert receipt["action"] == "exported" and receipt["actor"] == "审计员小周"
@@ -86,13 +95,20 @@ def test_document_bundle_verifies_offline(svc, history, tmp_path):
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("target,change,expect", [
-    ("v1.txt", lambda b: b.replace(b"99.9", b"99.0"), "hash mismatch"),
-    ("entries.jsonl", lambda b: b.replace("提高可用性目标".encode(), "降低可用性目标".encode()), "altered"),
-    ("entries.jsonl", lambda b: b"".join(b.splitlines(keepends=True)[:-1]), "count differs"),
-    ("manifest.json", lambda b: b.replace(b'"contiguous": false', b'"contiguous": true '), "receipt.json does not name"),
-    ("receipt.json", lambda b: b.replace("审计员小周".encode(), b"someone"), "receipt.json was altered"),
-])
+@pytest.mark.parametrize(
+    "target,change,expect",
+    [
+        ("v1.txt", lambda b: b.replace(b"99.9", b"99.0"), "hash mismatch"),
+        ("entries.jsonl", lambda b: b.replace("提高可用性目标".encode(), "降低可用性目标".encode()), "altered"),
+        ("entries.jsonl", lambda b: b"".join(b.splitlines(keepends=True)[:-1]), "count differs"),
+        (
+            "manifest.json",
+            lambda b: b.replace(b'"contiguous": false', b'"contiguous": true '),
+            "receipt.json does not name",
+        ),
+        ("receipt.json", lambda b: b.replace("审计员小周".encode(), b"someone"), "receipt.json was altered"),
+    ],
+)
 def test_tampering_is_detected(svc, history, tmp_path, target, change, expect):
     data, _summary = bundle(svc, BundleScope(document_id=history.id))
     good = tmp_path / "good.zip"
@@ -114,7 +130,7 @@ def test_extra_file_is_detected(svc, history, tmp_path):
 
 
 def test_date_range_bundle_is_a_contiguous_segment(svc, history, tmp_path):
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     data, summary = bundle(svc, BundleScope(since=today, until=today))
     assert summary.documents == 2 and summary.versions == 3
     path = tmp_path / "range.zip"
@@ -131,6 +147,7 @@ def test_date_range_bundle_is_a_contiguous_segment(svc, history, tmp_path):
             lines = b.splitlines(keepends=True)
             return b"".join(lines[:1] + lines[2:])
         return b
+
     rewrite(path, bad, drop_second)
     out = verify(bad).stdout
     assert "missing between 1 and 3" in out
@@ -138,8 +155,14 @@ def test_date_range_bundle_is_a_contiguous_segment(svc, history, tmp_path):
     assert summary.versions == 0 and summary.audit_entries == 0
 
 
-@pytest.mark.parametrize("scope,field", [(BundleScope(), "since"), (BundleScope(since=dt.date(2026, 1, 1)), "since"),
-                                         (BundleScope(since=dt.date(2026, 2, 1), until=dt.date(2026, 1, 1)), "until")])
+@pytest.mark.parametrize(
+    "scope,field",
+    [
+        (BundleScope(), "since"),
+        (BundleScope(since=dt.date(2026, 1, 1)), "since"),
+        (BundleScope(since=dt.date(2026, 2, 1), until=dt.date(2026, 1, 1)), "until"),
+    ],
+)
 def test_scope_must_be_complete(svc, scope, field):
     with pytest.raises(InvalidInput) as exc:
         bundle(svc, scope)
@@ -154,15 +177,21 @@ def test_only_audit_roles_export(svc, history):
 
 def test_cli_audit_export(svc, history, config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "ops"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "ops",
+    }
     runner = CliRunner()
     out = tmp_path / "bundle.zip"
     result = runner.invoke(cli, ["audit", "export", "--doc", str(history.id), "-o", str(out)], env=env)
     assert result.exit_code == 0, result.output + result.stderr
     assert "manifest.json SHA-256" in result.output and verify(out).returncode == 0
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
-    result = runner.invoke(cli, ["audit", "export", "--since", today, "--until", today, "-o", str(out), "--json"], env=env)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    result = runner.invoke(
+        cli, ["audit", "export", "--since", today, "--until", today, "-o", str(out), "--json"], env=env
+    )
     assert json.loads(result.output)["documents"] == 2
     result = runner.invoke(cli, ["audit", "export", "-o", str(out)], env=env)
     assert result.exit_code == 2 and "起止日期" in result.stderr

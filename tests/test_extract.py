@@ -38,11 +38,21 @@ def test_docx_made_by_python_docx_body_table_header_footer() -> None:
     r = extract_text(buf.getvalue(), DOCX)
     assert r.status is S.OK, r
     t = r.text
-    for s in ("大连某某科技有限公司", "第一条 服务内容", "服务项目", "响应时间", "机房巡检", "30分钟",
-              "第二条 违约责任", "第 1 页 机密"):
+    for s in (
+        "大连某某科技有限公司",
+        "第一条 服务内容",
+        "服务项目",
+        "响应时间",
+        "机房巡检",
+        "30分钟",
+        "第二条 违约责任",
+        "第 1 页 机密",
+    ):
         assert s in t
     # Reading order: header, body (table cells row by row), footer.
-    order = [t.index(s) for s in ("大连某某", "第一条", "服务项目", "响应时间", "机房巡检", "30分钟", "第二条", "第 1 页")]
+    order = [
+        t.index(s) for s in ("大连某某", "第一条", "服务项目", "响应时间", "机房巡检", "30分钟", "第二条", "第 1 页")
+    ]
     assert order == sorted(order)
 
 
@@ -52,7 +62,7 @@ REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
 def _p(text: str) -> str:
-    return f"<w:p><w:r><w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>"
+    return f'<w:p><w:r><w:t xml:space="preserve">{text}</w:t></w:r></w:p>'
 
 
 def build_docx(body: str, parts: dict[str, tuple[str, str]] | None = None) -> bytes:
@@ -64,19 +74,27 @@ def build_docx(body: str, parts: dict[str, tuple[str, str]] | None = None) -> by
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml",
-                   '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                   '<Default Extension="xml" ContentType="application/xml"/>'
-                   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-                   '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-                   'wordprocessingml.document.main+xml"/></Types>')
-        z.writestr("_rels/.rels",
-                   '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                   f'<Relationship Id="rId1" Type="{REL}/officeDocument" Target="word/document.xml"/></Relationships>')
-        z.writestr("word/_rels/document.xml.rels",
-                   '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                   f"{rels}</Relationships>")
-        z.writestr("word/document.xml", f'<?xml version="1.0"?><w:document {W_NS} {MC_NS}><w:body>{body}</w:body></w:document>')
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+            'wordprocessingml.document.main+xml"/></Types>',
+        )
+        z.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{REL}/officeDocument" Target="word/document.xml"/></Relationships>',
+        )
+        z.writestr(
+            "word/_rels/document.xml.rels",
+            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f"{rels}</Relationships>",
+        )
+        z.writestr(
+            "word/document.xml", f'<?xml version="1.0"?><w:document {W_NS} {MC_NS}><w:body>{body}</w:body></w:document>'
+        )
         for name, xml in parts.values():
             z.writestr(name, xml)
     return buf.getvalue()
@@ -85,11 +103,11 @@ def build_docx(body: str, parts: dict[str, tuple[str, str]] | None = None) -> by
 def test_docx_footnotes_endnotes_text_boxes_content_controls() -> None:
     textbox = (
         "<w:p><w:r><mc:AlternateContent>"
-        f"<mc:Choice Requires=\"wps\"><w:drawing><w:txbxContent>{_p('文本框里的验收结论')}</w:txbxContent></w:drawing></mc:Choice>"
+        f'<mc:Choice Requires="wps"><w:drawing><w:txbxContent>{_p("文本框里的验收结论")}</w:txbxContent></w:drawing></mc:Choice>'
         f"<mc:Fallback><w:pict><w:txbxContent>{_p('文本框里的验收结论')}</w:txbxContent></w:pict></mc:Fallback>"
         "</mc:AlternateContent></w:r></w:p>"
     )
-    sdt = f"<w:sdt><w:sdtPr><w:alias w:val=\"甲方\"/></w:sdtPr><w:sdtContent>{_p('甲方：大连数据中心')}</w:sdtContent></w:sdt>"
+    sdt = f'<w:sdt><w:sdtPr><w:alias w:val="甲方"/></w:sdtPr><w:sdtContent>{_p("甲方：大连数据中心")}</w:sdtContent></w:sdt>'
     inline_sdt = "<w:p><w:r><w:t>项目编号：</w:t></w:r><w:sdt><w:sdtContent><w:r><w:t>HT-DL-2026-0042</w:t></w:r></w:sdtContent></w:sdt></w:p>"
     deleted = "<w:p><w:del><w:r><w:delText>已删除的旧条款</w:delText></w:r></w:del><w:r><w:instrText>PAGE</w:instrText></w:r></w:p>"
     body = _p("正文第一段") + textbox + sdt + inline_sdt + deleted + _p("正文最后一段")
@@ -107,8 +125,17 @@ def test_docx_footnotes_endnotes_text_boxes_content_controls() -> None:
     r = extract_text(build_docx(body, parts), DOCX)
     assert r.status is S.OK, r
     t = r.text
-    for s in ("正文第一段", "文本框里的验收结论", "甲方：大连数据中心", "项目编号：HT-DL-2026-0042", "正文最后一段",
-              "页眉：保密", "页脚：第1页", "脚注：依据GB/T 28827.1-2012", "尾注：争议解决条款"):
+    for s in (
+        "正文第一段",
+        "文本框里的验收结论",
+        "甲方：大连数据中心",
+        "项目编号：HT-DL-2026-0042",
+        "正文最后一段",
+        "页眉：保密",
+        "页脚：第1页",
+        "脚注：依据GB/T 28827.1-2012",
+        "尾注：争议解决条款",
+    ):
         assert s in t, s
     assert t.count("文本框里的验收结论") == 1  # the VML fallback copy is skipped
     assert "已删除的旧条款" not in t and "PAGE" not in t
@@ -136,12 +163,26 @@ STRICT_W = "http://purl.oclc.org/ooxml/wordprocessingml/main"
 
 def test_strict_ooxml_document_is_read() -> None:
     # Word's "Strict Open XML Document": the same elements in the ISO namespaces.
-    body = _p("严格模式的服务等级协议") + "<w:tbl><w:tr><w:tc>" + _p("可用性") + "</w:tc><w:tc>" + _p("99.9%") \
+    body = (
+        _p("严格模式的服务等级协议")
+        + "<w:tbl><w:tr><w:tc>"
+        + _p("可用性")
+        + "</w:tc><w:tc>"
+        + _p("99.9%")
         + "</w:tc></w:tr></w:tbl>"
-    parts = {"header": ("word/header1.xml", f'<?xml version="1.0"?><w:hdr xmlns:w="{STRICT_W}">{_p("页眉：内部")}</w:hdr>')}
-    data = _rezip(build_docx(body, parts), lambda name, b: b.replace(W_NS.split('"')[1].encode(), STRICT_W.encode())
-                  .replace(REL.encode(), b"http://purl.oclc.org/ooxml/officeDocument/relationships"))
-    assert b"schemas.openxmlformats.org/wordprocessingml" not in zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+    )
+    parts = {
+        "header": ("word/header1.xml", f'<?xml version="1.0"?><w:hdr xmlns:w="{STRICT_W}">{_p("页眉：内部")}</w:hdr>')
+    }
+    data = _rezip(
+        build_docx(body, parts),
+        lambda name, b: b.replace(W_NS.split('"')[1].encode(), STRICT_W.encode()).replace(
+            REL.encode(), b"http://purl.oclc.org/ooxml/officeDocument/relationships"
+        ),
+    )
+    assert b"schemas.openxmlformats.org/wordprocessingml" not in zipfile.ZipFile(io.BytesIO(data)).read(
+        "word/document.xml"
+    )
     r = extract_text(data, DOCX)
     assert r.status is S.OK, r
     for s in ("页眉：内部", "严格模式的服务等级协议", "可用性", "99.9%"):
@@ -163,8 +204,12 @@ def test_binary_parts_may_hold_any_bytes_but_xml_parts_no_dtd(bad_inputs: Path) 
     r = extract_text(mac, DOCX)
     assert r.status is S.OK and "Mac 版 Word 保存的运维报告" in r.text
     # The same bytes in an XML part are still refused.
-    xml_dtd = _rezip(mac, lambda name, b: b.replace(b"<w:document", b"<!DOCTYPE w:document><w:document", 1)
-                     if name == "word/document.xml" else b)
+    xml_dtd = _rezip(
+        mac,
+        lambda name, b: (
+            b.replace(b"<w:document", b"<!DOCTYPE w:document><w:document", 1) if name == "word/document.xml" else b
+        ),
+    )
     with pytest.raises(InvalidContent) as refused:
         detect_media_type(xml_dtd, "报告.docx")
     assert refused.value.details["reason"] == "dtd"
@@ -184,11 +229,15 @@ def test_encrypted_office_file_is_named_as_such(bad_inputs: Path) -> None:
 # --- garbage --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [
-    "\ufffd" * 50 + "合同",  # replacement characters
-    "".join(chr(0xF020 + i % 90) for i in range(200)),  # a symbol font's private-use glyphs
-    "信息服务管理合同，甲方应在合同到期前提出续签。".encode("gbk").decode("latin-1"),  # GBK read as Latin-1
-], ids=["replacement", "private-use", "mojibake"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufffd" * 50 + "合同",  # replacement characters
+        "".join(chr(0xF020 + i % 90) for i in range(200)),  # a symbol font's private-use glyphs
+        "信息服务管理合同，甲方应在合同到期前提出续签。".encode("gbk").decode("latin-1"),  # GBK read as Latin-1
+    ],
+    ids=["replacement", "private-use", "mojibake"],
+)
 def test_garbage_text_is_unreadable_not_ok(text: str) -> None:
     r = extract_text(text.encode("utf-8"), TEXT)
     assert r.status is S.UNREADABLE, r
@@ -226,15 +275,19 @@ def test_pdf_nobody_can_read_stays_failed(bad_inputs: Path) -> None:
 CHINESE = "信息服务管理合同：甲方应在合同到期前三十日提出续签申请。\n"
 
 
-@pytest.mark.parametrize("data", [
-    CHINESE.encode("utf-8"),
-    codecs.BOM_UTF8 + CHINESE.encode("utf-8"),
-    CHINESE.encode("gb18030"),
-    CHINESE.encode("gbk"),
-    codecs.BOM_UTF16_LE + CHINESE.encode("utf-16-le"),
-    codecs.BOM_UTF16_BE + CHINESE.encode("utf-16-be"),
-    CHINESE.encode("utf-16"),
-], ids=["utf8", "utf8-bom", "gb18030", "gbk", "utf16le-bom", "utf16be-bom", "utf16"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        CHINESE.encode("utf-8"),
+        codecs.BOM_UTF8 + CHINESE.encode("utf-8"),
+        CHINESE.encode("gb18030"),
+        CHINESE.encode("gbk"),
+        codecs.BOM_UTF16_LE + CHINESE.encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + CHINESE.encode("utf-16-be"),
+        CHINESE.encode("utf-16"),
+    ],
+    ids=["utf8", "utf8-bom", "gb18030", "gbk", "utf16le-bom", "utf16be-bom", "utf16"],
+)
 def test_text_encodings(data: bytes) -> None:
     r = extract_text(data, TEXT)
     assert r.status is S.OK
@@ -275,15 +328,21 @@ def test_input_over_limit() -> None:
 def make_pdf(pages: list[str], *, user_password: str | None = None, owner_password: str | None = None) -> bytes:
     """A PDF with one Helvetica text line per page ("" for a page without text)."""
     w = PdfWriter()
-    font = w._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-        NameObject("/BaseFont"): NameObject("/Helvetica"),
-    }))
+    font = w._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
     for line in pages:
         page = w.add_blank_page(300, 200)
         if line:
             page[NameObject("/Resources")] = DictionaryObject(
-                {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+                {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+            )
             stream = DecodedStreamObject()
             stream.set_data(f"BT /F1 12 Tf 20 100 Td ({line}) Tj ET".encode("latin-1"))
             page[NameObject("/Contents")] = w._add_object(stream)
@@ -329,12 +388,19 @@ def test_pdf_page_cap() -> None:
 def test_pdf_child_is_killed_at_the_wall_clock_limit() -> None:
     # 400,000 text operators: pypdf needs about 3 s for them.
     w = PdfWriter()
-    font = w._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-        NameObject("/BaseFont"): NameObject("/Helvetica"),
-    }))
+    font = w._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
     page = w.add_blank_page(300, 200)
-    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+    )
     stream = DecodedStreamObject()
     stream.set_data(b"BT /F1 12 Tf " + b"(x) Tj " * 400_000 + b"ET")
     page[NameObject("/Contents")] = w._add_object(stream)
@@ -350,8 +416,9 @@ def test_pdf_child_is_killed_at_the_wall_clock_limit() -> None:
 
 def test_pdf_child_memory_limit(bad_inputs: Path) -> None:
     bad = bad_inputs
-    r = extract_text((bad / "flate_bomb.pdf").read_bytes(), PDF,
-                     limits=ExtractLimits(pdf_memory_bytes=64 * 1024 * 1024))
+    r = extract_text(
+        (bad / "flate_bomb.pdf").read_bytes(), PDF, limits=ExtractLimits(pdf_memory_bytes=64 * 1024 * 1024)
+    )
     assert r.status in (S.TOO_LARGE, S.NO_TEXT_LAYER, S.FAILED)
     assert extract_text(make_pdf(["after the bomb"]), PDF).status is S.OK
 

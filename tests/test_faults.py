@@ -27,8 +27,13 @@ print("returned")
 
 def run_add_with_fault(config: dict, spec: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DOCSVC_FAULT": spec}
-    return subprocess.run([sys.executable, "-c", ADD_SCRIPT, json.dumps(config), json.dumps(META)],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", ADD_SCRIPT, json.dumps(config), json.dumps(META)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -67,13 +72,16 @@ def test_kill_after_commit_keeps_the_version(config, svc):
     assert svc.check().ok and svc.check().problems == []
 
 
-@pytest.mark.parametrize("point,mode,error", [
-    ("after_stage_fsync", "eio", StorageError),
-    ("after_stage_fsync", "enospc", StorageFull),
-    ("after_link", "eio", StorageError),
-    ("audit_append", "eio", StorageError),
-    ("before_commit", "enospc", StorageError),
-])
+@pytest.mark.parametrize(
+    "point,mode,error",
+    [
+        ("after_stage_fsync", "eio", StorageError),
+        ("after_stage_fsync", "enospc", StorageFull),
+        ("after_link", "eio", StorageError),
+        ("audit_append", "eio", StorageError),
+        ("before_commit", "enospc", StorageError),
+    ],
+)
 def test_io_errors_are_clean_and_retryable(svc, monkeypatch, point, mode, error):
     monkeypatch.setenv("DOCSVC_FAULT", f"{point}:1:{mode}")
     with pytest.raises(error) as err:
@@ -89,6 +97,7 @@ def test_io_errors_are_clean_and_retryable(svc, monkeypatch, point, mode, error)
 def test_failing_rename_stores_nothing(svc, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
+
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(StorageError):
         add(svc)
@@ -100,6 +109,7 @@ def test_failing_rename_stores_nothing(svc, monkeypatch):
 def test_fsync_eio_is_not_acknowledged(svc, monkeypatch):
     def broken_fsync(fd):
         raise OSError(errno.EIO, "Input/output error")
+
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(StorageError) as err:
         add(svc)

@@ -87,8 +87,9 @@ def test_generate_contract_with_provenance(svc):
     meta = result.document.metadata
     assert meta.doc_type == "contract" and meta.service_category.value == sample["service_category"]
     assert meta.counterparty  # taken from the form
-    audit = [e for e in svc.catalog.audit_entries(document_id=result.document.id)
-             if e.action == AuditAction.VERSION_ADDED][0]
+    audit = [
+        e for e in svc.catalog.audit_entries(document_id=result.document.id) if e.action == AuditAction.VERSION_ADDED
+    ][0]
     assert "data" not in audit.details["provenance"] and len(audit.details["provenance"]["data_sha256"]) == 64
 
 
@@ -100,16 +101,22 @@ def test_revision_is_a_new_version_of_the_same_document(svc):
     assert err.value.field == "reason"
     revised = json.loads(json.dumps(data))
     revised["title"] = revised["title"] + "（2027 年修订）"
-    second = svc.templates.generate("sla", revised, actor="起草人", document_id=first.document.id,
-                                    reason="年度复审（规范 8.1.3）")
+    second = svc.templates.generate(
+        "sla", revised, actor="起草人", document_id=first.document.id, reason="年度复审（规范 8.1.3）"
+    )
     assert second.version.number == 2 and second.document.id == first.document.id
     assert second.document.metadata.title.endswith("（2027 年修订）")
     history = svc.archive.history(first.document.id)
     assert [v.provenance["data"]["title"] for v in history.versions] == [data["title"], revised["title"]]
     assert any(e.action == AuditAction.METADATA_CHANGED for e in history.events)
     with pytest.raises(InvalidInput) as err:
-        svc.templates.generate("contract", svc.templates.get("contract").schema.sample(), actor="x",
-                               document_id=first.document.id, reason="换模板")
+        svc.templates.generate(
+            "contract",
+            svc.templates.get("contract").schema.sample(),
+            actor="x",
+            document_id=first.document.id,
+            reason="换模板",
+        )
     assert err.value.field == "template"
 
 
@@ -134,8 +141,11 @@ def test_bad_form_data_names_every_field_and_archives_nothing(svc):
 def test_values_with_markup_render_literally(svc):
     data = svc.templates.get("change_request").schema.sample()
     schema = svc.templates.get("change_request").schema
-    text_field = next(f.name for f in schema.fields if f.type == "text" and f.name not in ("request_no",)
-                      and not f.fields and not getattr(f, "pattern", None))
+    text_field = next(
+        f.name
+        for f in schema.fields
+        if f.type == "text" and f.name not in ("request_no",) and not f.fields and not getattr(f, "pattern", None)
+    )
     data[text_field] = "A & B </w:t><w:p>{{7*7}}"
     result = svc.templates.generate("change_request", data, actor="a")
     body = docx_text(svc.archive.read_version(result.document.id, actor="a")[1])
@@ -166,8 +176,9 @@ def test_new_template_version_leaves_old_documents_alone(svc, tmp_path):
     new = svc.templates.generate("sla", {**sla.schema.sample(), "sla_no": "ZHYF-SLA-2026-0316"}, actor="a")
     assert "一式两份" in docx_text(svc.archive.read_version(new.document.id, actor="a")[1])
     assert "一式两份" not in docx_text(svc.archive.read_version(old.document.id, actor="a")[1])
-    pinned = svc.templates.generate("sla", {**sla.schema.sample(), "sla_no": "ZHYF-SLA-2026-0317"}, actor="a",
-                                    version=1)
+    pinned = svc.templates.generate(
+        "sla", {**sla.schema.sample(), "sla_no": "ZHYF-SLA-2026-0317"}, actor="a", version=1
+    )
     assert pinned.version.provenance["template_version"] == 1
 
 
@@ -241,9 +252,12 @@ def test_generate_with_pdf(svc, unoserver_venv):
     squeezed = "".join(text.split())
     assert "".join(data["party_a"]["name"].split()) in squeezed
     assert "".join(data["title"].split()) in squeezed
-    fonts = {str(f.get("/BaseFont")) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
-             for f in (page.get("/Resources", {}).get("/Font", {}) or {}).values()
-             for f in [f.get_object()]}
+    fonts = {
+        str(f.get("/BaseFont"))
+        for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+        for f in (page.get("/Resources", {}).get("/Font", {}) or {}).values()
+        for f in [f.get_object()]
+    }
     assert any("NotoSerifCJK" in f or "NotoSansCJK" in f for f in fonts), fonts
     event = [e for e in svc.catalog.audit_entries(document_id=result.document.id) if e.action == "version.added"][0]
     assert event.details["renditions"][0]["sha256"] == renditions[0].sha256
@@ -255,6 +269,7 @@ def test_pdf_failure_archives_nothing(svc, monkeypatch):
 
     def no_libreoffice(docx: bytes, **options) -> bytes:
         raise Unavailable("未安装 LibreOffice，无法生成 PDF", "LibreOffice is not installed")
+
     monkeypatch.setattr(svc.templates, "to_pdf", no_libreoffice)
     with pytest.raises(Unavailable):
         svc.templates.generate("sla", svc.templates.get("sla").schema.sample(), actor="a", pdf=True)
@@ -301,11 +316,16 @@ def test_batch_from_the_command_line(svc, config, tmp_path):
     from docsvc.cli import cli
 
     path, header = _batch_csv(svc, tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
-           "DOCSVC_ACTOR": "批量起草人"}
-    result = CliRunner().invoke(cli, ["generate", "change_request", "--batch", str(path), "--json"], env=env,
-                                catch_exceptions=False)
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+        "DOCSVC_ACTOR": "批量起草人",
+    }
+    result = CliRunner().invoke(
+        cli, ["generate", "change_request", "--batch", str(path), "--json"], env=env, catch_exceptions=False
+    )
     assert result.exit_code == 1, result.output  # some rows failed, some succeeded
     report = json.loads(result.stdout)
     assert (report["succeeded"], report["failed"]) == (2, 1)

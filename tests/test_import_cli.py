@@ -24,6 +24,7 @@ def run(config, tmp_path, monkeypatch):
         result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
         assert result.exit_code == code, result.output + result.stderr
         return result
+
     return invoke
 
 
@@ -31,12 +32,21 @@ def run(config, tmp_path, monkeypatch):
 def folder(tmp_path, bad_inputs):
     f = tmp_path / "现场文档"
     (f / "子目录").mkdir(parents=True)
-    (f / "运维服务合同.docx").write_bytes(make_docx(
-        "信息系统运维服务合同", "甲方：大连港集团有限公司", "乙方负责服务器、网络设备的日常运行维护和故障处理，"
-        "提供 7×24 小时监控预警与应急响应。", "合同到期前一个月双方协商续签。"))
-    (f / "验收报告.txt").write_bytes("服务交付验收报告\n项目：港口调度系统集成\n验收结论：系统集成项目通过验收，"
-                                     "服务器与存储上架完成，联调测试合格。".encode("gb18030"))
-    (f / "子目录" / "会议纪要.md").write_text("# 项目周例会会议纪要\n参会人员：张伟、李娜。议题：软件测试进度。", "utf-8")
+    (f / "运维服务合同.docx").write_bytes(
+        make_docx(
+            "信息系统运维服务合同",
+            "甲方：大连港集团有限公司",
+            "乙方负责服务器、网络设备的日常运行维护和故障处理，提供 7×24 小时监控预警与应急响应。",
+            "合同到期前一个月双方协商续签。",
+        )
+    )
+    (f / "验收报告.txt").write_bytes(
+        "服务交付验收报告\n项目：港口调度系统集成\n验收结论：系统集成项目通过验收，"
+        "服务器与存储上架完成，联调测试合格。".encode("gb18030")
+    )
+    (f / "子目录" / "会议纪要.md").write_text(
+        "# 项目周例会会议纪要\n参会人员：张伟、李娜。议题：软件测试进度。", "utf-8"
+    )
     (f / "子目录" / "重复.md").write_text("# 项目周例会会议纪要\n参会人员：张伟、李娜。议题：软件测试进度。", "utf-8")
     (f / "损坏.docx").write_bytes((bad_inputs / "crc_corrupt.docx").read_bytes())
     writer = PdfWriter()
@@ -46,8 +56,9 @@ def folder(tmp_path, bad_inputs):
     writer.write(buf)
     (f / "加密扫描件.pdf").write_bytes(buf.getvalue())
     (f / "培训计划.txt").write_text("IT 培训计划：面向运维人员的认证培训课程安排。", "utf-8")
-    (f / "培训计划.txt.meta.json").write_text(json.dumps({"title": "2027 年度培训计划", "project": "人才培养"},
-                                                        ensure_ascii=False), "utf-8")
+    (f / "培训计划.txt.meta.json").write_text(
+        json.dumps({"title": "2027 年度培训计划", "project": "人才培养"}, ensure_ascii=False), "utf-8"
+    )
     (f / ".hidden.txt").write_text("不应导入", "utf-8")
     return f
 
@@ -141,8 +152,8 @@ def _renamed_streams(cfb: bytes, names: dict[str, str]) -> bytes:
     data = bytearray(cfb)
     for old, new in names.items():
         at = data.index(old.encode("utf-16-le") + b"\x00\x00")
-        data[at:at + 64] = (new.encode("utf-16-le") + b"\x00\x00").ljust(64, b"\x00")
-        data[at + 64:at + 66] = (2 * len(new) + 2).to_bytes(2, "little")
+        data[at : at + 64] = (new.encode("utf-16-le") + b"\x00\x00").ljust(64, b"\x00")
+        data[at + 64 : at + 66] = (2 * len(new) + 2).to_bytes(2, "little")
     return bytes(data)
 
 
@@ -150,14 +161,23 @@ def test_import_takes_every_word_file_archives_templates_and_names_what_it_refus
     folder = tmp_path / "Word 文件"
     folder.mkdir()
     body = make_docx("信息系统运维服务合同模板", "甲方：{{ 甲方 }}")
-    (folder / "合同模板.dotx").write_bytes(_repackage(body, _content_type(
-        b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml")))
-    (folder / "带宏的合同.docm").write_bytes(_repackage(body, _content_type(
-        b"application/vnd.ms-word.document.macroEnabled.main+xml"), {"word/vbaProject.bin": b"\xd0\xcf\x11\xe0macro"}))
+    (folder / "合同模板.dotx").write_bytes(
+        _repackage(
+            body, _content_type(b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml")
+        )
+    )
+    (folder / "带宏的合同.docm").write_bytes(
+        _repackage(
+            body,
+            _content_type(b"application/vnd.ms-word.document.macroEnabled.main+xml"),
+            {"word/vbaProject.bin": b"\xd0\xcf\x11\xe0macro"},
+        )
+    )
     encrypted = encrypted_office(make_docx("加密的合同正文"))
     (folder / "加密的合同.docx").write_bytes(encrypted)
-    (folder / "旧格式.doc").write_bytes(_renamed_streams(encrypted, {"EncryptedPackage": "WordDocument",
-                                                                   "EncryptionInfo": "1Table"}))
+    (folder / "旧格式.doc").write_bytes(
+        _renamed_streams(encrypted, {"EncryptedPackage": "WordDocument", "EncryptionInfo": "1Table"})
+    )
     out = json.loads(run("import", str(folder), "--type", "contract", "--category", "4.2", "--json", code=1).stdout)
     by_name = {item["path"].rsplit("/", 1)[-1]: item for item in out["items"]}
     assert set(by_name) == {"合同模板.dotx", "带宏的合同.docm", "加密的合同.docx", "旧格式.doc"}  # none skipped

@@ -32,8 +32,12 @@ META = {"doc_type": "report", "service_category": "4.2", "doc_class": "site"}
 
 def _leases(svc) -> list[tuple[str | None, object]]:
     with svc.catalog.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.select(index_outbox.c.claimed_by, index_outbox.c.claimed_until)
-                                               .order_by(index_outbox.c.id))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(index_outbox.c.claimed_by, index_outbox.c.claimed_until).order_by(index_outbox.c.id)
+            )
+        ]
 
 
 def _found(svc) -> set[int]:
@@ -46,14 +50,32 @@ def test_a_killed_import_is_indexed_by_another_indexer_once_its_lease_runs_out(s
     folder.mkdir()
     for i in range(8):
         (folder / f"巡检{i}.txt").write_text(f"第 {i} 号机房巡检记录：{WORD}每月空载试运行，蓄电池组 {i} 组。", "utf-8")
-    env = {**os.environ, **{f"DOCSVC_{k}": v for k, v in config.items()},
-           "DOCSVC_INDEX_LEASE_S": str(LEASE_S), "DOCSVC_ACTOR": "导入员",
-           # The fifth document is committed, then the import stalls there: killed before its
-           # index commit, which comes after the last file.
-           "DOCSVC_FAULT": "after_commit:5:hang"}
-    proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "import", str(folder),
-                             "--type", "report", "--category", "4.2"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        **{f"DOCSVC_{k}": v for k, v in config.items()},
+        "DOCSVC_INDEX_LEASE_S": str(LEASE_S),
+        "DOCSVC_ACTOR": "导入员",
+        # The fifth document is committed, then the import stalls there: killed before its
+        # index commit, which comes after the last file.
+        "DOCSVC_FAULT": "after_commit:5:hang",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from docsvc.cli import main; main()",
+            "import",
+            str(folder),
+            "--type",
+            "report",
+            "--category",
+            "4.2",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert wait_for(lambda: len(_leases(svc)) == 5, 60), (proc.poll(), _leases(svc))
         first = _leases(svc)
@@ -93,8 +115,7 @@ def test_an_interrupted_import_lets_go_of_its_rows_at_once(svc, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        svc.importer.import_files(sorted(tmp_path.glob("*.txt")), META,
-                                  actor="导入员", progress=interrupted)
+        svc.importer.import_files(sorted(tmp_path.glob("*.txt")), META, actor="导入员", progress=interrupted)
     assert _leases(svc) == [(None, None)]
     assert _found(svc) == set()
     assert svc.index.sync().applied == 1 and len(_found(svc)) == 1
@@ -106,11 +127,19 @@ def test_an_interrupted_import_lets_go_of_its_rows_at_once(svc, tmp_path):
 def _slow_pdf(ops: int = 1_000_000) -> bytes:
     """One page with a million text operators: pypdf needs several seconds for it."""
     w = PdfWriter()
-    font = w._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-        NameObject("/BaseFont"): NameObject("/Helvetica")}))
+    font = w._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
     page = w.add_blank_page(300, 200)
-    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+    )
     stream = DecodedStreamObject()
     stream.set_data(b"BT /F1 12 Tf (diesel generator) Tj " + b"(x) Tj " * ops + b"ET")
     page[NameObject("/Contents")] = w._add_object(stream)
@@ -158,8 +187,12 @@ def test_a_timeout_on_a_busy_machine_heals_on_the_retry(svc, monkeypatch, tmp_pa
     def busy_once(data, media_type, *, limits):  # the fault: the first try ran out of time
         limits_seen.append(limits.pdf_timeout_seconds)
         if len(limits_seen) == 1:
-            return Extraction(ExtractionStatus.FAILED, detail_zh="PDF 解析超时（30 秒），已终止。",
-                              detail_en="PDF parsing timed out after 30 s and was stopped.", timed_out=True)
+            return Extraction(
+                ExtractionStatus.FAILED,
+                detail_zh="PDF 解析超时（30 秒），已终止。",
+                detail_en="PDF parsing timed out after 30 s and was stopped.",
+                timed_out=True,
+            )
         return real(data, media_type, limits=limits)
 
     monkeypatch.setattr(search_service, "extract_text", busy_once)
@@ -168,8 +201,7 @@ def test_a_timeout_on_a_busy_machine_heals_on_the_retry(svc, monkeypatch, tmp_pa
     folder = tmp_path / "f"
     folder.mkdir()
     (folder / "巡检.pdf").write_bytes(_slow_pdf(10))
-    report = svc.importer.import_files([folder / "巡检.pdf"], META,
-                                       actor="导入员")
+    report = svc.importer.import_files([folder / "巡检.pdf"], META, actor="导入员")
     version = svc.catalog.get_version(report.items[0].document_id, 1)
     assert _detail(svc, version.sha256)["timeouts"] == 1
     assert svc.index.search(SearchRequest(query="diesel")).hits == []

@@ -9,8 +9,10 @@ import pytest
 
 from docsvc.services.intake import DONE, ERROR, IntakeFolder
 
-CONTRACT = ("甲方：大连港集团有限公司\n乙方：大连华信计算机技术股份有限公司\n"
-            "第一条 服务内容：乙方提供信息系统运维服务。\n第二条 合同期限一年。").encode()
+CONTRACT = (
+    "甲方：大连港集团有限公司\n乙方：大连华信计算机技术股份有限公司\n"
+    "第一条 服务内容：乙方提供信息系统运维服务。\n第二条 合同期限一年。"
+).encode()
 
 
 class Clock:
@@ -117,9 +119,13 @@ def test_docsvc_watch_once(config, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "收件"
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
-           "DOCSVC_INTAKE_DIR": str(folder)}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
+        "DOCSVC_INTAKE_DIR": str(folder),
+    }
     runner = CliRunner()
     assert runner.invoke(cli, ["init"], env=env).exit_code == 0
     folder.mkdir()

@@ -31,7 +31,7 @@ from docsvc.services.jobs import JobRunner, JobService, next_boundary, node_stat
 from tests.conftest import add, wait_for
 from tests.docxutil import make_docx
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2026, 12, 4, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai
 WAIT_S = 60.0  # generous bound for work another thread or process finishes (never a timing assertion)
 
@@ -95,12 +95,16 @@ def test_a_failing_job_is_retried_later_then_failed_with_its_error(svc):
     def flaky(ctx):
         calls.append(ctx.job.attempts)
         raise Unavailable("转换服务暂时不可用。", "The converter is unavailable for now.")
+
     jobs.register("test.flaky", flaky, max_attempts=3)
     _job, _ = jobs.enqueue("test.flaky", {}, actor="x", key="flaky")
     first = jobs.run_next()
     assert first.state == JobState.QUEUED and first.attempts == 1
-    assert first.error == {"code": "unavailable", "message": "转换服务暂时不可用。",
-                           "message_en": "The converter is unavailable for now."}
+    assert first.error == {
+        "code": "unavailable",
+        "message": "转换服务暂时不可用。",
+        "message_en": "The converter is unavailable for now.",
+    }
     assert first.run_after == T0 + dt.timedelta(seconds=30)
     assert jobs.run_next() is None  # not due yet
     clock.advance(seconds=30)
@@ -120,11 +124,14 @@ def test_a_job_whose_input_is_wrong_fails_at_once(svc):
 
     def bad(ctx):
         raise InvalidInput("版本不是 Word 文档。", "The version is not a Word document.")
+
     jobs.register("test.bad", bad)
     jobs.enqueue("test.bad", {}, actor="x")
     failed = jobs.run_next()
     assert failed.state == JobState.FAILED and failed.attempts == 1
-    assert failed.error["code"] == "invalid_input" and failed.error["message_en"] == "The version is not a Word document."
+    assert (
+        failed.error["code"] == "invalid_input" and failed.error["message_en"] == "The version is not a Word document."
+    )
 
 
 def test_an_unexpected_exception_is_kept_as_a_bilingual_error(svc):
@@ -164,6 +171,7 @@ def test_a_run_that_lost_its_job_records_nothing(svc, other):
     store_b.claim("b", lease_s=10, now=T0 + dt.timedelta(seconds=11))
     before = svc.catalog.audit_head()
     from docsvc.adapters.jobs import fence
+
     with pytest.raises(LeaseLost) as exc:
         with svc.catalog.transaction() as tx:
             tx.append_audit("a", AuditAction.RENDITION_ADDED, details={"would": "duplicate"})
@@ -203,6 +211,7 @@ def test_concurrent_claims_never_take_a_job_twice(svc, other):
         while (job := store.claim(node, lease_s=60, now=T0)) is not None:
             with lock:
                 claimed.append((job.id, node))
+
     threads = [threading.Thread(target=claimer, args=(n,)) for n in range(6)]
     for t in threads:
         t.start()
@@ -253,8 +262,9 @@ def test_a_periodic_job_fires_once_per_period_across_servers(svc, other, config)
     third = open_docsvc(config)
     clock = Clock(dt.datetime(2026, 12, 4, 3, 20, tzinfo=UTC))
     try:
-        servers = [service(s, f"node-{i}", clock, tz=ZoneInfo("Asia/Shanghai"))
-                   for i, s in enumerate((svc, other, third))]
+        servers = [
+            service(s, f"node-{i}", clock, tz=ZoneInfo("Asia/Shanghai")) for i, s in enumerate((svc, other, third))
+        ]
         for s in servers:
             s.register("test.hourly", lambda ctx: {"at": ctx.job.payload["scheduled_at"]})
             s.every("hourly", "test.hourly", dt.timedelta(hours=1))
@@ -267,6 +277,7 @@ def test_a_periodic_job_fires_once_per_period_across_servers(svc, other, config)
                 got = s.tick()
                 with lock:
                     fired.extend(got)
+
             threads = [threading.Thread(target=tick, args=(s,)) for s in servers]
             for t in threads:
                 t.start()
@@ -338,8 +349,12 @@ def test_a_job_of_a_server_killed_with_sigkill_is_taken_over_after_its_lease(svc
     job, _ = svc.jobs.enqueue("test.hang", {"what": "mid-job"}, actor="张伟")
     marker = tmp_path / "started"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config), str(marker)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(config), str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         assert wait_for(lambda: marker.exists() or child.poll() is not None, WAIT_S)
         assert child.poll() is None, child.stdout.read().decode()
@@ -434,8 +449,10 @@ def test_the_hourly_sweep_removes_orphans_once_across_servers(config):
 def test_health_shows_the_queue_the_nodes_and_who_ran_what(svc, other):
     clock = Clock()
     svc.jobs.clock = clock
+
     def bad(ctx):
         raise InvalidInput("坏。", "Bad.")
+
     svc.jobs.register("test.ok", lambda ctx: None)
     svc.jobs.register("test.bad", bad)
     svc.jobs.enqueue("test.ok", {}, actor="x")
@@ -446,8 +463,9 @@ def test_health_shows_the_queue_the_nodes_and_who_ran_what(svc, other):
     svc.jobs.enqueue("test.ok", {}, actor="x")
     clock.advance(seconds=50)
     # the heartbeat a running server sends (JobRunner does every HEARTBEAT_S)
-    JobStore(other.catalog.engine).heartbeat("server-b", host="host-b", pid=4242, version="0.1.0",
-                                             started_at=T0, now=clock.now)
+    JobStore(other.catalog.engine).heartbeat(
+        "server-b", host="host-b", pid=4242, version="0.1.0", started_at=T0, now=clock.now
+    )
     health = svc.guard(svc.users.principal_for_cli("op")).health()
     q = health.to_dict()["jobs"]
     assert q["counts"] == {"queued": 1, "running": 0, "done": 1, "failed": 1}
@@ -455,7 +473,10 @@ def test_health_shows_the_queue_the_nodes_and_who_ran_what(svc, other):
     assert q["oldest_queued_age_s"] == 50.0
     assert [(n["name"], n["state"]) for n in q["nodes"]] == [("server-b", "running")]
     assert [(j["kind"], j["state"], j["node"]) for j in q["recent"]] == [
-        ("test.ok", "queued", None), ("test.bad", "failed", "server-a"), ("test.ok", "done", "server-a")]
+        ("test.ok", "queued", None),
+        ("test.bad", "failed", "server-a"),
+        ("test.ok", "done", "server-a"),
+    ]
     assert q["recent"][1]["error"]["message_en"] == "Bad."
 
 
@@ -463,15 +484,21 @@ def test_health_shows_the_queue_the_nodes_and_who_ran_what(svc, other):
 @pytest.fixture
 def run(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "张伟",
-           "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"], "DOCSVC_NODE_NAME": "cli-node"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "张伟",
+        "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
+        "DOCSVC_NODE_NAME": "cli-node",
+    }
     runner = CliRunner()
 
     def invoke(*args: str, code: int = 0):
         result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
         assert result.exit_code == code, result.output + result.stderr
         return result
+
     return invoke
 
 
@@ -482,8 +509,9 @@ def test_doc_pdf_and_job_commands(run, tmp_path, monkeypatch):
     monkeypatch.setattr(TemplateService, "to_pdf", lambda self, docx: b"%PDF-1.4\n% docsvc test\n%%EOF\n")
     word = tmp_path / "服务等级协议.docx"
     word.write_bytes(make_docx("服务等级协议", "一级故障十五分钟内响应。"))
-    doc_id = json.loads(run("doc", "add", str(word), "--type", "sla", "--category", "4.2", "--class", "user",
-                            "--json").output)["document"]["id"]
+    doc_id = json.loads(
+        run("doc", "add", str(word), "--type", "sla", "--category", "4.2", "--class", "user", "--json").output
+    )["document"]["id"]
     queued = json.loads(run("doc", "pdf", str(doc_id), "--json").output)
     assert queued["rendition"] is None and queued["job"]["state"] == "queued"
     job_id = queued["job"]["id"]
@@ -499,8 +527,9 @@ def test_doc_pdf_and_job_commands(run, tmp_path, monkeypatch):
     assert "Unknown job state" in run("job", "list", "--state", "lost", code=2).stderr
     text = tmp_path / "说明.txt"
     text.write_text("不是 Word 文档。", "utf-8")
-    text_id = json.loads(run("doc", "add", str(text), "--type", "other", "--category", "4.2", "--class", "user",
-                             "--json").output)["document"]["id"]
+    text_id = json.loads(
+        run("doc", "add", str(text), "--type", "other", "--category", "4.2", "--class", "user", "--json").output
+    )["document"]["id"]
     refused = run("doc", "pdf", str(text_id), code=2)
     assert "只能为 Word" in refused.stderr and "Only a Word (DOCX) version" in refused.stderr
     assert "does not exist" in run("job", "show", "999", code=2).stderr
@@ -510,13 +539,18 @@ def test_doc_pdf_wait_reports_a_failed_conversion(run, tmp_path, monkeypatch):
     from docsvc.services.templates import TemplateService
 
     def cannot(self, docx):
-        raise Unavailable("LibreOffice 无法转换此文档。", "LibreOffice could not convert this document.",
-                          details={"reason": "conversion_failed", "error": "General Error"})
+        raise Unavailable(
+            "LibreOffice 无法转换此文档。",
+            "LibreOffice could not convert this document.",
+            details={"reason": "conversion_failed", "error": "General Error"},
+        )
+
     monkeypatch.setattr(TemplateService, "to_pdf", cannot)
     word = tmp_path / "合同.docx"
     word.write_bytes(make_docx("合同"))
-    doc_id = json.loads(run("doc", "add", str(word), "--type", "contract", "--category", "4.2", "--class", "user",
-                            "--json").output)["document"]["id"]
+    doc_id = json.loads(
+        run("doc", "add", str(word), "--type", "contract", "--category", "4.2", "--class", "user", "--json").output
+    )["document"]["id"]
     failed = run("doc", "pdf", str(doc_id), "--wait", code=3)
     assert "LibreOffice 无法把文档" in failed.stderr and "could not convert document" in failed.stderr
 
@@ -526,26 +560,45 @@ def test_doc_pdf_wait_reports_a_failed_conversion(run, tmp_path, monkeypatch):
 def test_docsvc_serve_runs_one_runner_in_its_main_process(config, tmp_path: Path):
     """With forked workers, only the main process runs jobs (one node), as only it writes the
     index; the workers answer health from the shared tables; SIGTERM marks the node stopped."""
-    from tests.test_serve import Api, _free_port
     from tests.conftest import poll_until
+    from tests.test_serve import Api, _free_port
 
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")},
-           **{f"DOCSVC_{k}": str(v) for k, v in config.items()}, "DOCSVC_FSYNC": "false", "DOCSVC_NODE_NAME": "served"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")},
+        **{f"DOCSVC_{k}": str(v) for k, v in config.items()},
+        "DOCSVC_FSYNC": "false",
+        "DOCSVC_NODE_NAME": "served",
+    }
     setup = open_docsvc(config)
     setup.users.create_user("mgr", "manager", actor="test", password="a-long-password-1")
     token = setup.users.issue_token("mgr", actor="test").secret
     port = _free_port()
     log = tmp_path / "serve.log"  # a file, not a pipe nobody reads: the access log would fill it and stall the server
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--workers", "2",
-                                 "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from docsvc.cli import main; main()",
+                "serve",
+                "--workers",
+                "2",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     api = Api(port, token)
     try:
+
         def ran_both() -> dict | None:
             health = api.call("GET", "/api/v1/health")[1]
             done = {s["name"]: s["last_node"] for s in health.get("jobs", {}).get("schedules", [])}
             periodic = len(setup.jobs.periodic)  # review.reminders, orphans.sweep, jobs.prune
             return health if health["jobs"]["counts"]["done"] == periodic and len(done) == periodic else None
+
         health = poll_until(ran_both, "the periodic jobs run by the server", timeout_s=WAIT_S)
         assert [(n["name"], n["pid"], n["state"]) for n in health["jobs"]["nodes"]] == [("served", proc.pid, "running")]
         assert {j["node"] for j in health["jobs"]["recent"]} == {"served"}

@@ -49,8 +49,13 @@ def where(path: Path, line: int, module: str) -> str:
 
 
 def test_only_the_whoosh_package_imports_whoosh() -> None:
-    found = [where(path, line, module) for path in modules() if not path.is_relative_to(WHOOSH_PACKAGE)
-             for line, module in imports(path) if within(module, "whoosh")]
+    found = [
+        where(path, line, module)
+        for path in modules()
+        if not path.is_relative_to(WHOOSH_PACKAGE)
+        for line, module in imports(path)
+        if within(module, "whoosh")
+    ]
     assert not found, "Whoosh is used outside docsvc/adapters/whoosh/:\n" + "\n".join(found)
 
 
@@ -65,16 +70,22 @@ def test_the_whoosh_package_is_reached_only_through_the_app_wiring() -> None:
             if within(module, "docsvc.adapters.whoosh_index", "docsvc.adapters.whoosh_write"):
                 found.append(where(path, line, module))
             elif within(module, "docsvc.adapters.whoosh"):
-                allowed = path in SHIMS or (path == APP and module in ("docsvc.adapters.whoosh",
-                                                                        "docsvc.adapters.whoosh.WhooshIndex"))
+                allowed = path in SHIMS or (
+                    path == APP and module in ("docsvc.adapters.whoosh", "docsvc.adapters.whoosh.WhooshIndex")
+                )
                 if not allowed:
                     found.append(where(path, line, module))
     assert not found, "The Whoosh package is imported past its seam:\n" + "\n".join(found)
 
 
 def test_core_imports_no_adapter_service_face_or_framework() -> None:
-    found = [where(path, line, module) for path in modules() if path.is_relative_to(DOCSVC / "core")
-             for line, module in imports(path) if within(module, *CORE_MAY_NOT_IMPORT)]
+    found = [
+        where(path, line, module)
+        for path in modules()
+        if path.is_relative_to(DOCSVC / "core")
+        for line, module in imports(path)
+        if within(module, *CORE_MAY_NOT_IMPORT)
+    ]
     assert not found, "docsvc/core/ depends on an outer layer:\n" + "\n".join(found)
 
 
@@ -83,29 +94,44 @@ def test_the_import_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
     package = tmp_path / "docsvc" / "core"
     package.mkdir(parents=True)
     source = package / "sample.py"
-    source.write_text("import whoosh.query as wq\nfrom docsvc.adapters import whoosh\nfrom ..services import search\n"
-                      "from . import text\n\ndef f():\n    from flask import g\n", encoding="utf-8")
+    source.write_text(
+        "import whoosh.query as wq\nfrom docsvc.adapters import whoosh\nfrom ..services import search\n"
+        "from . import text\n\ndef f():\n    from flask import g\n",
+        encoding="utf-8",
+    )
     assert sorted(imports(source, root=tmp_path)) == [
         (1, "whoosh.query"),
-        (2, "docsvc.adapters"), (2, "docsvc.adapters.whoosh"),
-        (3, "docsvc.services"), (3, "docsvc.services.search"),
-        (4, "docsvc.core"), (4, "docsvc.core.text"),
-        (7, "flask"), (7, "flask.g"),
+        (2, "docsvc.adapters"),
+        (2, "docsvc.adapters.whoosh"),
+        (3, "docsvc.services"),
+        (3, "docsvc.services.search"),
+        (4, "docsvc.core"),
+        (4, "docsvc.core.text"),
+        (7, "flask"),
+        (7, "flask.g"),
     ]
 
 
 def test_only_the_s3_adapter_speaks_to_the_object_store() -> None:
     s3 = DOCSVC / "adapters" / "s3_blobstore.py"
-    found = [where(path, line, module) for path in modules() if path != s3
-             for line, module in imports(path) if within(module, "boto3", "botocore")]
+    found = [
+        where(path, line, module)
+        for path in modules()
+        if path != s3
+        for line, module in imports(path)
+        if within(module, "boto3", "botocore")
+    ]
     assert not found, "boto3 is used outside docsvc/adapters/s3_blobstore.py:\n" + "\n".join(found)
 
 
 def test_services_and_faces_speak_the_blob_port_not_an_engine() -> None:
     # app.py picks the store; catalog.py maps disk errors with the local store's helper.
     allowed = {APP, DOCSVC / "adapters" / "catalog.py"}
-    found = [where(path, line, module) for path in modules() if path not in allowed
-             and not path.is_relative_to(DOCSVC / "adapters")
-             for line, module in imports(path)
-             if within(module, "docsvc.adapters.blobstore", "docsvc.adapters.s3_blobstore")]
+    found = [
+        where(path, line, module)
+        for path in modules()
+        if path not in allowed and not path.is_relative_to(DOCSVC / "adapters")
+        for line, module in imports(path)
+        if within(module, "docsvc.adapters.blobstore", "docsvc.adapters.s3_blobstore")
+    ]
     assert not found, "use docsvc.core.blobs instead:\n" + "\n".join(found)

@@ -90,9 +90,21 @@ def test_access_log_and_request_id(world, captured):
 
 def test_every_line_of_a_request_carries_its_id(world, captured):
     """A denied access logs from the Guard, inside the request: both lines carry the request's id."""
-    doc = world.guard("mgr").add_document("银行核心系统巡检记录".encode(), "巡检.txt", {
-        "title": "巡检", "doc_type": "report", "service_category": "4.2", "doc_class": "site",
-        "project": "银行核心系统"}).document
+    doc = (
+        world.guard("mgr")
+        .add_document(
+            "银行核心系统巡检记录".encode(),
+            "巡检.txt",
+            {
+                "title": "巡检",
+                "doc_type": "report",
+                "service_category": "4.2",
+                "doc_class": "site",
+                "project": "银行核心系统",
+            },
+        )
+        .document
+    )
     captured()
     resp = world.api("alice").get(f"/api/v1/documents/{doc.id}")
     assert resp.status_code == 404
@@ -115,7 +127,7 @@ def test_request_id_from_a_trusted_proxy_only(config, captured):
         assert request_id(direct, "lb-7f3a-0001") != "lb-7f3a-0001"  # a client could claim any id
         assert request_id(behind, "lb-7f3a-0001") == "lb-7f3a-0001"
         # Not an id: spaces, quotes (a forged field), other letters or too long; a new one instead.
-        for forged in ("a b", "x\" level=\"ERROR", "é", "x" * 129):
+        for forged in ("a b", 'x" level="ERROR', "é", "x" * 129):
             assert request_id(behind, forged) != forged
     finally:
         direct.extensions["docsvc"].close()
@@ -138,16 +150,26 @@ def test_no_document_text_or_secrets_in_logs(world, captured):
     wrong = "wrong-password-Qx81"
     client = world.app.test_client()
     page = client.get("/login")
-    assert client.post("/login", data={"username": "drafter", "password": wrong,
-                                       "csrf_token": csrf_of(page)}).status_code == 401
+    assert (
+        client.post("/login", data={"username": "drafter", "password": wrong, "csrf_token": csrf_of(page)}).status_code
+        == 401
+    )
     ui = world.login("drafter")
     cookie = ui.get_cookie("docsvc_session").value
     assert ui.get("/").status_code == 200
     api = world.api("drafter")
-    resp = api.post("/api/v1/documents", data={
-        "file": (io.BytesIO(body.encode()), "结算说明.txt"), "title": "结算说明", "doc_type": "report",
-        "service_category": "4.2", "doc_class": "user", "project": "港口运维二期"},
-        content_type="multipart/form-data")
+    resp = api.post(
+        "/api/v1/documents",
+        data={
+            "file": (io.BytesIO(body.encode()), "结算说明.txt"),
+            "title": "结算说明",
+            "doc_type": "report",
+            "service_category": "4.2",
+            "doc_class": "user",
+            "project": "港口运维二期",
+        },
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 201, resp.json
     world.svc.index.sync()
     hits = api.get("/api/v1/search", query_string={"q": "青鸾七号"}).json["hits"]
@@ -159,10 +181,20 @@ def test_no_document_text_or_secrets_in_logs(world, captured):
     text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
     assert "sign-in failed: wrong_password" in {line["message"] for line in lines}
     assert {"docsvc.services.users", "docsvc.services.search", "docsvc.web.request_log"} <= {
-        line["logger"] for line in lines}
+        line["logger"] for line in lines
+    }
     assert len(access_lines(lines)) >= 6
-    secrets = [PASSWORD, wrong, cookie, world.app.config["SECRET_KEY"], *world.tokens.values(),
-               "青鸾七号", "结算暗号", "玄武九一四", data["party_a"]["phone"]]
+    secrets = [
+        PASSWORD,
+        wrong,
+        cookie,
+        world.app.config["SECRET_KEY"],
+        *world.tokens.values(),
+        "青鸾七号",
+        "结算暗号",
+        "玄武九一四",
+        data["party_a"]["phone"],
+    ]
     assert [s for s in secrets if s in text] == []
 
 
@@ -179,8 +211,11 @@ def test_cli_configures_logging_once_from_the_settings(config, tmp_path, monkeyp
         assert quiet.exit_code == 0, quiet.output
         assert "import finished" not in quiet.stderr  # a one-off command logs warnings only by default
         folder.joinpath("周报.txt").write_text("本周完成服务器巡检。", "utf-8")
-        told = CliRunner().invoke(cli, ["import", str(folder), "--class", "user", "--json"],
-                                  env={**env, "DOCSVC_LOG_LEVEL": "info", "DOCSVC_LOG_FORMAT": "json"})
+        told = CliRunner().invoke(
+            cli,
+            ["import", str(folder), "--class", "user", "--json"],
+            env={**env, "DOCSVC_LOG_LEVEL": "info", "DOCSVC_LOG_FORMAT": "json"},
+        )
         assert told.exit_code == 0, told.output
         [summary] = [json.loads(line) for line in told.stderr.splitlines() if "import finished" in line]
         assert summary["added"] == 1 and summary["duplicate"] == 1 and summary["failed"] == 0

@@ -184,8 +184,13 @@ def test_unlock_from_the_command_line_is_audited(svc, clock, config, tmp_path, m
     svc.users.create_user("li.na", "member", actor="root", password=PW)
     wrong(svc, clock, n=5)
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "ops", "DOCSVC_FSYNC": "0"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "ops",
+        "DOCSVC_FSYNC": "0",
+    }
     runner = CliRunner()
     result = runner.invoke(cli, ["user", "unlock", "li.na"], env=env, catch_exceptions=False)
     assert result.exit_code == 0 and "已解除 li.na 的登录锁定" in result.output
@@ -203,8 +208,9 @@ def test_unlock_from_the_command_line_is_audited(svc, clock, config, tmp_path, m
 
 # -- web ----------------------------------------------------------------------------------------
 def _post_login(client, name, password):
-    return client.post("/login", data={"username": name, "password": password,
-                                       "csrf_token": csrf_of(client.get("/login"))})
+    return client.post(
+        "/login", data={"username": name, "password": password, "csrf_token": csrf_of(client.get("/login"))}
+    )
 
 
 def test_the_login_page_says_when_to_retry(world):
@@ -241,17 +247,25 @@ def test_an_administrator_unlocks_from_the_user_page(world):
     assert world.audit_actions("root").count("login.unlocked") == 1
     # Only administrators may.
     mgr = world.login("mgr")
-    assert mgr.post("/admin/users/bob", data={"action": "unlock", "csrf_token": csrf_of(mgr.get("/"))}
-                    ).status_code == 403
+    assert (
+        mgr.post("/admin/users/bob", data={"action": "unlock", "csrf_token": csrf_of(mgr.get("/"))}).status_code == 403
+    )
 
 
 def test_the_account_page_shows_the_lockout(world):
     world.svc.clock = clock = Clock()
     c = world.login("alice")
     for _ in range(5):
-        resp = c.post("/account", data={"action": "password", "current_password": "guess",
-                                        "new_password": "another-password-1", "confirm_password": "another-password-1",
-                                        "csrf_token": csrf_of(c.get("/account"))})
+        resp = c.post(
+            "/account",
+            data={
+                "action": "password",
+                "current_password": "guess",
+                "new_password": "another-password-1",
+                "confirm_password": "another-password-1",
+                "csrf_token": csrf_of(c.get("/account")),
+            },
+        )
         clock.advance(minutes=1)
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
     assert "已被暂时锁定" in resp.data.decode()

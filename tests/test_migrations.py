@@ -35,9 +35,9 @@ def test_servers_starting_together_migrate_a_new_database_once():
     import uuid
 
     import sqlalchemy as sa
-    from tests.conftest import PG_URL, require
 
     from docsvc.adapters.catalog import SqlCatalog
+    from tests.conftest import PG_URL, require
 
     require(bool(PG_URL), "DOCSVC_TEST_POSTGRES_URL is not set; this test needs PostgreSQL")
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")

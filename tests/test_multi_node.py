@@ -41,8 +41,9 @@ class Node(Api):
         super().__init__(name, port, token)
         self.proc, self.log = proc, log
 
-    def raw(self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None,
-            auth: bool = True) -> tuple[int, dict[str, str], bytes]:
+    def raw(
+        self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None, auth: bool = True
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         hdrs = {"Authorization": f"Bearer {self.token}"} if auth else {}
         try:
@@ -71,12 +72,28 @@ class Cluster:
     def start(self, name: str) -> Node:
         port = self.nodes[name].port if name in self.nodes else _free_port()
         log = self.tmp / f"server-{name}.log"
-        env = {**self.env, "DOCSVC_ARCHIVE_DIR": str(self.tmp / f"archive-{name}"),
-               "DOCSVC_INDEX_DIR": str(self.tmp / f"index-{name}"), "DOCSVC_NODE_NAME": f"node-{name}"}
+        env = {
+            **self.env,
+            "DOCSVC_ARCHIVE_DIR": str(self.tmp / f"archive-{name}"),
+            "DOCSVC_INDEX_DIR": str(self.tmp / f"index-{name}"),
+            "DOCSVC_NODE_NAME": f"node-{name}",
+        }
         with open(log, "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve",
-                                     "--workers", "1", "--port", str(port)],
-                                    env=env, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from docsvc.cli import main; main()",
+                    "serve",
+                    "--workers",
+                    "1",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         node = Node(name, port, self.token, proc, log)
         self.nodes[name] = node
         poll_until(lambda: proc.poll() is not None or _ready(node), f"server {name}", timeout_s=30.0)
@@ -85,16 +102,23 @@ class Cluster:
 
     def admin(self):
         """The archive as an operator's shell on a third machine sees it."""
-        return open_docsvc({**self.config, "ARCHIVE_DIR": str(self.tmp / "archive-ops"),
-                            "INDEX_DIR": str(self.tmp / "index-ops")})
+        return open_docsvc(
+            {**self.config, "ARCHIVE_DIR": str(self.tmp / "archive-ops"), "INDEX_DIR": str(self.tmp / "index-ops")}
+        )
 
 
 @pytest.fixture
 def cluster(db_url: str, own_s3_server, tmp_path: Path):
     (tmp_path / "no-templates").mkdir()
-    config = {"DATABASE_URL": db_url, "SEARCH_BACKEND": "postgres",
-              "BLOB_URL": f"s3://{own_s3_server.new_bucket()}/docsvc", "S3_ENDPOINT_URL": own_s3_server.endpoint,
-              "BLOB_TIMEOUT_S": "2", "TEMPLATES_DIR": str(tmp_path / "no-templates"), "FSYNC": "false"}
+    config = {
+        "DATABASE_URL": db_url,
+        "SEARCH_BACKEND": "postgres",
+        "BLOB_URL": f"s3://{own_s3_server.new_bucket()}/docsvc",
+        "S3_ENDPOINT_URL": own_s3_server.endpoint,
+        "BLOB_TIMEOUT_S": "2",
+        "TEMPLATES_DIR": str(tmp_path / "no-templates"),
+        "FSYNC": "false",
+    }
     base = {k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")}
     c = Cluster({}, config, {**base, **{f"DOCSVC_{k}": v for k, v in config.items()}}, tmp_path)
     setup = c.admin()
@@ -140,8 +164,13 @@ def test_a_sign_in_on_one_node_holds_on_the_other(cluster: Cluster) -> None:
     csrf = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
     cookie = headers["set-cookie"].split(";")[0]
     form = f"username=manager&password={PASSWORD}&csrf_token={csrf}".encode()
-    status, headers, _ = a.raw("POST", "/login", body=form, auth=False, headers={
-        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    status, headers, _ = a.raw(
+        "POST",
+        "/login",
+        body=form,
+        auth=False,
+        headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 302
     session = headers["set-cookie"].split(";")[0]
     status, _, page = b.raw("GET", "/", auth=False, headers={"Cookie": session})
@@ -189,8 +218,11 @@ def test_killing_a_node_mid_stream_loses_no_acknowledged_upload(cluster: Cluster
         assert ops.verify_audit().ok
         # What A committed but had not indexed is indexed by B's indexer (it polls the shared
         # queue); at most the upload in flight is left as an orphan (a warning gc removes).
-        report = poll_until(lambda: (r := ops.check()).ok and all(p.kind.value == "orphan_blob" for p in r.problems)
-                            and r, "a clean check after the kill", timeout_s=30)
+        report = poll_until(
+            lambda: (r := ops.check()).ok and all(p.kind.value == "orphan_blob" for p in r.problems) and r,
+            "a clean check after the kill",
+            timeout_s=30,
+        )
         assert len(report.problems) <= 1
         assert ops.catalog.counts()["documents"] >= len(acknowledged)
     finally:

@@ -20,7 +20,7 @@ import pytest
 
 from docsvc.core.content import JPEG, PDF, PNG, TIFF, detect_media_type
 from docsvc.core.extract import ExtractionStatus, extract_text
-from docsvc.core.ocr import OcrLimits, layout, OcrLine, run_ocr
+from docsvc.core.ocr import OcrLimits, OcrLine, layout, run_ocr
 from docsvc.core.search import SearchRequest
 from tests import ocr_samples as samples
 from tests.conftest import META, require
@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _engine() -> str:
     try:
-        from docsvc.adapters.ocr_rapid import ENGINE
         import rapidocr_onnxruntime  # noqa: F401
+
+        from docsvc.adapters.ocr_rapid import ENGINE
     except ImportError as exc:
         require(False, f"rapidocr-onnxruntime is not installed ({exc})")
     return ENGINE
@@ -111,8 +112,11 @@ def test_layout_takes_out_skew_and_orders_rows():
         pts = [(0, 0), (w, 0), (w, h), (0, h)]
         return tuple((x + px * c - py * s, y + px * s + py * c) for px, py in pts)
 
-    lines = [OcrLine("右", 0.9, box(1000, 135, 200, 40)), OcrLine("下一行", 0.9, box(0, 160, 300, 40)),
-             OcrLine("左", 0.9, box(0, 100, 200, 40))]
+    lines = [
+        OcrLine("右", 0.9, box(1000, 135, 200, 40)),
+        OcrLine("下一行", 0.9, box(0, 160, 300, 40)),
+        OcrLine("左", 0.9, box(0, 100, 200, 40)),
+    ]
     ordered = layout(lines)
     assert [(line.text, line.row) for line in ordered] == [("左", 0), ("右", 0), ("下一行", 1)]
 
@@ -150,8 +154,12 @@ def _png_header(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_decompression_bomb_is_refused_undecoded():
@@ -179,7 +187,7 @@ def _dense_page() -> bytes:
     draw = ImageDraw.Draw(img)
     line = "乙方应在接到甲方通知后十五分钟内响应并在四小时内恢复服务，" * 2
     for i in range(60):
-        draw.text((120, 80 + i * 36), f"{i + 1:02d} {line[i % 20:][:38]}", font=font, fill=0)
+        draw.text((120, 80 + i * 36), f"{i + 1:02d} {line[i % 20 :][:38]}", font=font, fill=0)
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()
@@ -224,8 +232,14 @@ def test_ocr_opens_no_network_connection(fonts, tmp_path):
     """)
     log = tmp_path / "strace.log"
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
-    proc = subprocess.run([strace, "-f", "-e", "trace=socket,connect,sendto", "-o", str(log), sys.executable, "-c", script],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    proc = subprocess.run(
+        [strace, "-f", "-e", "trace=socket,connect,sendto", "-o", str(log), sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     if "ptrace" in proc.stderr and "Operation not permitted" in proc.stderr:
         require(False, f"strace cannot trace here: {proc.stderr.strip()[:200]}")
     assert proc.stdout.split() == ["ok", "True"], proc.stderr[-2000:]
@@ -312,9 +326,11 @@ def test_photo_through_api_and_web(world, fonts):
     svc = world.svc
     photo = samples.degrade(samples.render(1), "photo")
     c = world.api("alice")
-    resp = c.post("/api/v1/documents", data={**USER_DOC, "title": "现场验收照片", "doc_class": "user",
-                                             "file": (io.BytesIO(photo), "现场照片.jpg")},
-                  content_type="multipart/form-data")
+    resp = c.post(
+        "/api/v1/documents",
+        data={**USER_DOC, "title": "现场验收照片", "doc_class": "user", "file": (io.BytesIO(photo), "现场照片.jpg")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 201, resp.json  # answered at once: OCR is not done in the request
     doc_id = resp.json["document"]["id"]
     svc.index.sync()
@@ -341,8 +357,11 @@ def test_photo_through_api_and_web(world, fonts):
     assert resp.status_code == 302
     [job] = [j for j in svc.jobs.store.list_jobs(kind=OCR_JOB)[0] if j.state.value == "queued"]
     assert job.payload["force"] is True and job.created_by == "mgr"
-    text_doc = c.post("/api/v1/documents", data={**USER_DOC, "file": (io.BytesIO("正文".encode()), "a.txt")},
-                      content_type="multipart/form-data").json["document"]["id"]
+    text_doc = c.post(
+        "/api/v1/documents",
+        data={**USER_DOC, "file": (io.BytesIO("正文".encode()), "a.txt")},
+        content_type="multipart/form-data",
+    ).json["document"]["id"]
     svc.index.sync()
     refused = world.api("mgr").post(f"/api/v1/documents/{text_doc}/versions/1/ocr")
     assert refused.status_code == 400 and "text layer" in refused.json["error"]["message_en"]
@@ -354,9 +373,13 @@ def test_cli_reads_scans_and_hands_out_the_searchable_pdf(config, tmp_path, monk
     from docsvc.cli import cli
 
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "张伟",
-           "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"]}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "张伟",
+        "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
+    }
     runner = CliRunner()
 
     def run(*args: str, code: int = 0):
@@ -367,8 +390,22 @@ def test_cli_reads_scans_and_hands_out_the_searchable_pdf(config, tmp_path, monk
     scan = tmp_path / "验收报告.tif"
     scan.write_bytes(_tiff([samples.degrade(samples.render(1), "clean")]))
     run("init")
-    added = json.loads(run("doc", "add", str(scan), "--title", "验收报告", "--type", "acceptance_report",
-                           "--category", "4.2", "--class", "user", "--json").output)
+    added = json.loads(
+        run(
+            "doc",
+            "add",
+            str(scan),
+            "--title",
+            "验收报告",
+            "--type",
+            "acceptance_report",
+            "--category",
+            "4.2",
+            "--class",
+            "user",
+            "--json",
+        ).output
+    )
     doc_id = added["document"]["id"]
     synced = json.loads(run("index", "sync", "--json").output)
     assert synced["ocr_jobs"] == 1 and not synced["error"]

@@ -90,14 +90,18 @@ def test_mixed_pdf_resumes_and_is_suggested_again(svc, parts, monkeypatch):
     text, scan, garbage, _ = parts
     mixed = samples.join_pdfs([text, scan, garbage])
     # Labels left to docsvc: suggested from the text page alone (the scan's text is not known yet).
-    meta, suggested = svc.classifier.label_upload(mixed, "附件扫描件.pdf", {**META, "title": "附件扫描件",
-                                                                          "doc_type": "", "service_category": ""})
+    meta, suggested = svc.classifier.label_upload(
+        mixed, "附件扫描件.pdf", {**META, "title": "附件扫描件", "doc_type": "", "service_category": ""}
+    )
     assert suggested is not None and meta["doc_type"] != "sla"
     first = svc.archive.add_document(mixed, "附件扫描件.pdf", meta, actor="alice", suggested=suggested).document
     # The same file filed by a person who chose its labels: never relabelled.
-    chosen = svc.archive.add_document(mixed, "附件扫描件（已分类）.pdf",
-                                      {**META, "title": "附件扫描件", "doc_type": "contract", "service_category": "4.2"},
-                                      actor="bob").document
+    chosen = svc.archive.add_document(
+        mixed,
+        "附件扫描件（已分类）.pdf",
+        {**META, "title": "附件扫描件", "doc_type": "contract", "service_category": "4.2"},
+        actor="bob",
+    ).document
     version = svc.archive.version(first.id)
     svc.index.sync()
     # Indexed at once with its text page; the scanned page waits for OCR.
@@ -159,8 +163,10 @@ def test_mixed_pdf_resumes_and_is_suggested_again(svc, parts, monkeypatch):
     # on the review list; the labels a person chose are as they were.
     expected = svc.classifier.suggest(whole, "附件扫描件")
     doc = svc.archive.document(first.id)
-    assert (doc.metadata.doc_type, doc.metadata.service_category.value) == \
-        (expected.doc_type.value, expected.service_category.value)
+    assert (doc.metadata.doc_type, doc.metadata.service_category.value) == (
+        expected.doc_type.value,
+        expected.service_category.value,
+    )
     assert doc.metadata.doc_type == "sla"
     [pending] = svc.catalog.suggestions(document_id=first.id)
     assert pending["doc_type"] == "sla" and pending["needs_review"] and pending["version_id"] == version.id

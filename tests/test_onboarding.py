@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from docsvc.app import open_docsvc
 from docsvc.core.schema import load_schema
 
-EXAMPLE = (Path(__file__).resolve().parents[1] / "templates" / "examples"
-           / "数据处理服务合同（示范式样）.docx")
+EXAMPLE = Path(__file__).resolve().parents[1] / "templates" / "examples" / "数据处理服务合同（示范式样）.docx"
 
 
 @pytest.fixture
@@ -44,8 +43,15 @@ def test_a_drafted_schema_registers_and_generates(svc) -> None:
 
     template = svc.templates.add(data, draft, actor="管理员")
     form = schema.sample()
-    form.update({"争议解决方式": "诉讼", "管辖法院": "大连市中级人民法院", "数据加工": "否",
-                 "含重要数据": False, "合同编号": "SJCL-2026-001"})
+    form.update(
+        {
+            "争议解决方式": "诉讼",
+            "管辖法院": "大连市中级人民法院",
+            "数据加工": "否",
+            "含重要数据": False,
+            "合同编号": "SJCL-2026-001",
+        }
+    )
     form["甲方"]["名称"] = "大连长兴湾物流集团有限公司"
     result = svc.templates.generate(template.slug, form, actor="起草人")
     body = docx.Document(io.BytesIO(svc.archive.read_version(result.document.id, actor="a")[1]))

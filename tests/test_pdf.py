@@ -47,11 +47,15 @@ def warm(unoserver_venv: Path) -> Iterator[LibreOfficeConverter]:
 
 # ------------------------------------------------------------------------------- helpers
 
+
 def chinese_docx(lang: str | None = None) -> bytes:
     """Runs in fonts a Linux server does not have: 宋体 (serif) and 黑体 (sans)."""
     d = docx.Document()
-    for text, font in (("甲方：大连云海信息技术有限公司", "宋体"), ("乙方：服务等级协议 SLA-2026-001", "黑体"),
-                       ("仿宋段落：信息服务管理规范", "仿宋_GB2312")):
+    for text, font in (
+        ("甲方：大连云海信息技术有限公司", "宋体"),
+        ("乙方：服务等级协议 SLA-2026-001", "黑体"),
+        ("仿宋段落：信息服务管理规范", "仿宋_GB2312"),
+    ):
         run = d.add_paragraph().add_run(text)
         run.font.name = font
         run._element.rPr.rFonts.set(qn("w:eastAsia"), font)
@@ -96,15 +100,17 @@ def soffice_pid(converter: LibreOfficeConverter) -> int:
 
 # ---------------------------------------------------------------------- no LibreOffice needed
 
+
 def test_unavailable_when_libreoffice_is_missing(tmp_path: Path) -> None:
-    for converter in (LibreOfficeConverter(soffice="/nonexistent/soffice", work_dir=tmp_path / "w"),
-                      SofficeConverter(soffice="/nonexistent/soffice", work_dir=tmp_path / "c")):
+    for converter in (
+        LibreOfficeConverter(soffice="/nonexistent/soffice", work_dir=tmp_path / "w"),
+        SofficeConverter(soffice="/nonexistent/soffice", work_dir=tmp_path / "c"),
+    ):
         with pytest.raises(Unavailable) as caught:
             converter.convert(chinese_docx())
         err = caught.value
         assert err.details["reason"] == "not_installed"
-        assert err.zh.startswith(
-            "未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui、fonts-noto-cjk")
+        assert err.zh.startswith("未安装 LibreOffice，无法生成 PDF；请安装 libreoffice-writer-nogui、fonts-noto-cjk")
         assert err.en.startswith("LibreOffice is not installed")
         assert converter.health()["state"] == "down"
         converter.close()
@@ -158,8 +164,7 @@ def test_profile_maps_chinese_fonts_and_disables_macros_and_links(tmp_path: Path
 @pytest.mark.libreoffice
 def test_cold_fallback_when_no_warm_server_can_be_made(soffice: str, tmp_path: Path) -> None:
     # Fault injection: the venv cannot be created (a path under /proc).
-    converter = LibreOfficeConverter(unoserver_venv=Path("/proc/docsvc-no-venv"),
-                                     work_dir=tmp_path)
+    converter = LibreOfficeConverter(unoserver_venv=Path("/proc/docsvc-no-venv"), work_dir=tmp_path)
     try:
         assert_chinese_pdf(converter.convert(chinese_docx()))
         health = converter.health()
@@ -169,6 +174,7 @@ def test_cold_fallback_when_no_warm_server_can_be_made(soffice: str, tmp_path: P
 
 
 # ------------------------------------------------------------------------------- LibreOffice
+
 
 @pytest.mark.libreoffice
 def test_cold_converter_embeds_noto_cjk_and_keeps_the_text(soffice: str, tmp_path: Path) -> None:
@@ -199,10 +205,14 @@ def test_rendered_contract_values_reach_the_pdf(warm: LibreOfficeConverter) -> N
     d.save(buf)
     pool = RenderPool(1)
     try:
-        rendered = render_docx(buf.getvalue(), {
-            "party_a": {"name": "大连星海运维服务有限公司"},
-            "payment_schedule": [{"phase": f"第{i}期", "amount": f"{i * 1000}"} for i in (1, 2, 3)],
-        }, pool=pool)
+        rendered = render_docx(
+            buf.getvalue(),
+            {
+                "party_a": {"name": "大连星海运维服务有限公司"},
+                "payment_schedule": [{"phase": f"第{i}期", "amount": f"{i * 1000}"} for i in (1, 2, 3)],
+            },
+            pool=pool,
+        )
     finally:
         pool.close()
     text = pdf_text(warm.convert(rendered)).replace(" ", "")
@@ -256,7 +266,8 @@ def docx_with_external_image(url: str) -> bytes:
         '<pic:blipFill><a:blip r:link="rIdExt1"/><a:stretch><a:fillRect/></a:stretch>'
         '</pic:blipFill><pic:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="914400" cy="914400"/>'
         '</a:xfrm><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></pic:spPr></pic:pic>'
-        "</a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>")
+        "</a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>"
+    )
     src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
@@ -265,10 +276,14 @@ def docx_with_external_image(url: str) -> bytes:
             if item.filename == "word/document.xml":
                 data = data.replace(b"<w:body>", b"<w:body>" + drawing.encode(), 1)
             elif item.filename == "word/_rels/document.xml.rels":
-                data = data.replace(b"</Relationships>", (
-                    '<Relationship Id="rIdExt1" Type="http://schemas.openxmlformats.org/'
-                    f'officeDocument/2006/relationships/image" Target="{url}" '
-                    'TargetMode="External"/></Relationships>').encode())
+                data = data.replace(
+                    b"</Relationships>",
+                    (
+                        '<Relationship Id="rIdExt1" Type="http://schemas.openxmlformats.org/'
+                        f'officeDocument/2006/relationships/image" Target="{url}" '
+                        'TargetMode="External"/></Relationships>'
+                    ).encode(),
+                )
             z.writestr(item, data)
     return out.getvalue()
 
@@ -289,8 +304,7 @@ def test_crash_is_followed_by_a_restart(warm: LibreOfficeConverter) -> None:
 
 @pytest.mark.libreoffice
 @pytest.mark.slow
-def test_hang_times_out_restarts_and_the_next_conversion_works(
-        warm: LibreOfficeConverter) -> None:
+def test_hang_times_out_restarts_and_the_next_conversion_works(warm: LibreOfficeConverter) -> None:
     before = warm.health()
     os.kill(soffice_pid(warm), signal.SIGSTOP)  # fault injection: LibreOffice hangs
     started = time.monotonic()
@@ -309,8 +323,9 @@ def test_hang_times_out_restarts_and_the_next_conversion_works(
 @pytest.mark.libreoffice
 @pytest.mark.slow
 def test_restart_after_n_conversions(unoserver_venv: Path, tmp_path: Path) -> None:
-    converter = LibreOfficeConverter(unoserver_venv=unoserver_venv, work_dir=tmp_path,
-                                     restart_after=2, cold_fallback=False)
+    converter = LibreOfficeConverter(
+        unoserver_venv=unoserver_venv, work_dir=tmp_path, restart_after=2, cold_fallback=False
+    )
     try:
         converter.start()
         first_pid = converter.health()["pid"]

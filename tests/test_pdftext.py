@@ -100,15 +100,27 @@ def test_libreoffice_contract_lines_joined_and_page_furniture_counted_once() -> 
     # Page numbers are gone, however LibreOffice spaced them.
     assert "页共" not in text and "第1" not in text
     # Broken lines are one paragraph again, so words and phrases across the breaks are whole.
-    assert ("乙方应按照本合同附件所列服务等级协议的要求，在约定时限内响应甲方提出的故障报修请求，"
-            "对于一级故障应在三十分钟内到达现场并在四小时内恢复业务系统的正常运行。") in paragraphs
-    assert "乙方未能在约定时限内完成故障处理的，每超过一小时按照当月服务费的百分之一支付违约金，" \
-           "累计违约金不超过当月服务费的百分之二十；因甲方原因造成延误的除外。" in paragraphs
+    assert (
+        "乙方应按照本合同附件所列服务等级协议的要求，在约定时限内响应甲方提出的故障报修请求，"
+        "对于一级故障应在三十分钟内到达现场并在四小时内恢复业务系统的正常运行。"
+    ) in paragraphs
+    assert (
+        "乙方未能在约定时限内完成故障处理的，每超过一小时按照当月服务费的百分之一支付违约金，"
+        "累计违约金不超过当月服务费的百分之二十；因甲方原因造成延误的除外。" in paragraphs
+    )
     assert "驻场工程师" in text and "不少于5 名持有ITSS 认证" in text
     # Structure stays: clause headings, numbered items and table rows are lines of their own.
-    for line in ("第一条服务内容", "第二条服务范围", "（一）一级故障：核心业务系统中断；", "（二）二级故障：部分功能不可用；",
-                 "3.2 乙方应建立服务台。", "服务项目\t响应时间\t恢复时间", "一级故障 30 分钟 4 小时",
-                 "信息系统运维服务合同", "合同编号：SLA-2026-0412"):
+    for line in (
+        "第一条服务内容",
+        "第二条服务范围",
+        "（一）一级故障：核心业务系统中断；",
+        "（二）二级故障：部分功能不可用；",
+        "3.2 乙方应建立服务台。",
+        "服务项目\t响应时间\t恢复时间",
+        "一级故障 30 分钟 4 小时",
+        "信息系统运维服务合同",
+        "合同编号：SLA-2026-0412",
+    ):
         assert line in paragraphs, line
     # A paragraph that ends without 。 and a short line: a blank line, not a join.
     assert "提供7×24 小时运维服务\n\n服务项目" in text
@@ -121,61 +133,74 @@ def test_libreoffice_report_letter_spacing_urls_latin_and_lists() -> None:
     paragraphs = text.split("\n")
     assert paragraphs[0] == "信息系统运维服务报告" and text.count("信息系统运维服务报告") == 1
     assert "服务等级协议" in paragraphs and "甲方签章" in paragraphs
-    assert "运维平台https://ops.example.com/tickets/2026/04/12/incident-report-detail-page，并由甲方的信息中心负责人确认签字后" in text
-    assert ("The service desk shall record every incident in the ticketing system, including the time of the "
-            "report, the manage-ment decision and the resolution, within one working day.") in paragraphs
+    assert (
+        "运维平台https://ops.example.com/tickets/2026/04/12/incident-report-detail-page，并由甲方的信息中心负责人确认签字后"
+        in text
+    )
+    assert (
+        "The service desk shall record every incident in the ticketing system, including the time of the "
+        "report, the manage-ment decision and the resolution, within one working day."
+    ) in paragraphs
     assert "服务项目名称与范围说明\t响应时间要求（工作日）\t恢复时间" in paragraphs
-    for line in ("一、总则", "• 服务台7×24 小时值守", "- 每月提交服务报告", "1. 首次响应",
-                 "《信息技术服务运行维护第1 部分：通用要求》"):
+    for line in (
+        "一、总则",
+        "• 服务台7×24 小时值守",
+        "- 每月提交服务报告",
+        "1. 首次响应",
+        "《信息技术服务运行维护第1 部分：通用要求》",
+    ):
         assert line in paragraphs, line
     assert not re.search(r"^- \d+ -$", text, re.M)
 
 
 # --- line breaks ----------------------------------------------------------------------------
 
-FULL = "乙方应按照本合同附件所列服务等级协议的要求在约定时限内响应甲方" # 30 characters, no punctuation
+FULL = "乙方应按照本合同附件所列服务等级协议的要求在约定时限内响应甲方"  # 30 characters, no punctuation
 
 
-@pytest.mark.parametrize(("raw", "repaired"), [
-    # A full line ending in a CJK character continues on the next.
-    (f"{FULL}提出的\n故障报修请求。", f"{FULL}提出的故障报修请求。"),
-    (f"{FULL[:-3]}约定时\n限内完成。\n{FULL}。", f"{FULL[:-3]}约定时限内完成。\n{FULL}。"),
-    # A line may not start with these: whatever the width, the break is the layout's.
-    ("双方约定时限\n，乙方应响应。", "双方约定时限，乙方应响应。"),
-    ("详见《服务规范\n》第三条。", "详见《服务规范》第三条。"),
-    # A line ending in ， or 、 goes on.
-    ("甲方、\n乙方和丙方。", "甲方、乙方和丙方。"),
-    ("双方协商，\n签订本合同。", "双方协商，签订本合同。"),
-    # A sentence end keeps the break; so does a numbered clause, item or bullet after it.
-    (f"{FULL}。\n{FULL}。", f"{FULL}。\n{FULL}。"),
-    (f"{FULL}：\n{FULL}。", f"{FULL}：\n{FULL}。"),
-    (f"{FULL}（见附件。）\n{FULL}。", f"{FULL}（见附件。）\n{FULL}。"),
-    (f"{FULL}\n第三条 服务期限", f"{FULL}\n第三条\t服务期限"),
-    (f"{FULL}\n3.2 服务台", f"{FULL}\n3.2 服务台"),
-    (f"{FULL}\n3.2.1\u3000服务台", f"{FULL}\n3.2.1 服务台"),
-    (f"{FULL}\n（一）一级故障", f"{FULL}\n（一）一级故障"),
-    (f"{FULL}\n(2) 二级故障", f"{FULL}\n(2) 二级故障"),
-    (f"{FULL}\n一、总则", f"{FULL}\n一、总则"),
-    (f"{FULL}\n1. 首次响应", f"{FULL}\n1. 首次响应"),
-    (f"{FULL}\n1、首次响应", f"{FULL}\n1、首次响应"),
-    (f"{FULL}\n• 服务台", f"{FULL}\n• 服务台"),
-    (f"{FULL}\n- 每月报告", f"{FULL}\n- 每月报告"),
-    (f"{FULL}\n①巡检", f"{FULL}\n①巡检"),
-    # ... but an amount or a time is no clause number.
-    (f"{FULL}为人民币\n3.2万元。", f"{FULL}为人民币3.2万元。"),
-    (f"{FULL}在\n2026年4月12日前。", f"{FULL}在2026年4月12日前。"),
-    (f"{FULL}在\n3.5小时内。", f"{FULL}在3.5小时内。"),
-    # A short line is a paragraph's last: a blank line says so.
-    (f"第一条 服务内容\n{FULL}。", "第一条\t服务内容\n\n" + f"{FULL}。"),
-    (f"{FULL}\n{FULL[:8]}\n{FULL}。", f"{FULL}{FULL[:8]}\n\n{FULL}。"),
-    # An indented line begins a paragraph.
-    (f"{FULL}\n\u3000\u3000{FULL}。", f"{FULL}\n\n{FULL}。"),
-    # A blank line stays one.
-    (f"{FULL}\n\n\n{FULL}。", f"{FULL}\n\n{FULL}。"),
-    # CJK and Latin meet without a space, as Chinese is written.
-    (f"{FULL}持有\nITSS认证。", f"{FULL}持有ITSS认证。"),
-    (f"{FULL}ITSS\n认证。", f"{FULL}ITSS认证。"),
-])
+@pytest.mark.parametrize(
+    ("raw", "repaired"),
+    [
+        # A full line ending in a CJK character continues on the next.
+        (f"{FULL}提出的\n故障报修请求。", f"{FULL}提出的故障报修请求。"),
+        (f"{FULL[:-3]}约定时\n限内完成。\n{FULL}。", f"{FULL[:-3]}约定时限内完成。\n{FULL}。"),
+        # A line may not start with these: whatever the width, the break is the layout's.
+        ("双方约定时限\n，乙方应响应。", "双方约定时限，乙方应响应。"),
+        ("详见《服务规范\n》第三条。", "详见《服务规范》第三条。"),
+        # A line ending in ， or 、 goes on.
+        ("甲方、\n乙方和丙方。", "甲方、乙方和丙方。"),
+        ("双方协商，\n签订本合同。", "双方协商，签订本合同。"),
+        # A sentence end keeps the break; so does a numbered clause, item or bullet after it.
+        (f"{FULL}。\n{FULL}。", f"{FULL}。\n{FULL}。"),
+        (f"{FULL}：\n{FULL}。", f"{FULL}：\n{FULL}。"),
+        (f"{FULL}（见附件。）\n{FULL}。", f"{FULL}（见附件。）\n{FULL}。"),
+        (f"{FULL}\n第三条 服务期限", f"{FULL}\n第三条\t服务期限"),
+        (f"{FULL}\n3.2 服务台", f"{FULL}\n3.2 服务台"),
+        (f"{FULL}\n3.2.1\u3000服务台", f"{FULL}\n3.2.1 服务台"),
+        (f"{FULL}\n（一）一级故障", f"{FULL}\n（一）一级故障"),
+        (f"{FULL}\n(2) 二级故障", f"{FULL}\n(2) 二级故障"),
+        (f"{FULL}\n一、总则", f"{FULL}\n一、总则"),
+        (f"{FULL}\n1. 首次响应", f"{FULL}\n1. 首次响应"),
+        (f"{FULL}\n1、首次响应", f"{FULL}\n1、首次响应"),
+        (f"{FULL}\n• 服务台", f"{FULL}\n• 服务台"),
+        (f"{FULL}\n- 每月报告", f"{FULL}\n- 每月报告"),
+        (f"{FULL}\n①巡检", f"{FULL}\n①巡检"),
+        # ... but an amount or a time is no clause number.
+        (f"{FULL}为人民币\n3.2万元。", f"{FULL}为人民币3.2万元。"),
+        (f"{FULL}在\n2026年4月12日前。", f"{FULL}在2026年4月12日前。"),
+        (f"{FULL}在\n3.5小时内。", f"{FULL}在3.5小时内。"),
+        # A short line is a paragraph's last: a blank line says so.
+        (f"第一条 服务内容\n{FULL}。", "第一条\t服务内容\n\n" + f"{FULL}。"),
+        (f"{FULL}\n{FULL[:8]}\n{FULL}。", f"{FULL}{FULL[:8]}\n\n{FULL}。"),
+        # An indented line begins a paragraph.
+        (f"{FULL}\n\u3000\u3000{FULL}。", f"{FULL}\n\n{FULL}。"),
+        # A blank line stays one.
+        (f"{FULL}\n\n\n{FULL}。", f"{FULL}\n\n{FULL}。"),
+        # CJK and Latin meet without a space, as Chinese is written.
+        (f"{FULL}持有\nITSS认证。", f"{FULL}持有ITSS认证。"),
+        (f"{FULL}ITSS\n认证。", f"{FULL}ITSS认证。"),
+    ],
+)
 def test_line_breaks(raw: str, repaired: str) -> None:
     assert repair_text(raw) == repaired
 
@@ -183,20 +208,29 @@ def test_line_breaks(raw: str, repaired: str) -> None:
 LATIN = "The service desk shall record every incident in the ticketing system and the"  # 76 wide
 
 
-@pytest.mark.parametrize(("raw", "repaired"), [
-    (f"{LATIN}\nresolution within one day.", f"{LATIN} resolution within one day."),
-    (f"{LATIN[:-4]} manage-\nment decision.", f"{LATIN[:-4]} management decision."),
-    # The document spells it with a hyphen elsewhere: the hyphen is the author's.
-    (f"{LATIN[:-4]} self-\nservice portal.\nA self-service kiosk.", f"{LATIN[:-4]} self-service portal.\nA self-service kiosk."),
-    # An identifier keeps its hyphens, and gets no space.
-    (f"{LATIN[:-4]} SLA-2026-\n0412 applies.", f"{LATIN[:-4]} SLA-2026-0412 applies."),
-    (f"{FULL}编号SLA-2026-\n0412。", f"{FULL}编号SLA-2026-0412。"),
-    # A soft hyphen is invisible either way.
-    (f"{LATIN[:-4]} manage\u00ad\nment decision.", f"{LATIN[:-4]} management decision."),
-    (f"{LATIN[:-4]} https://ops.example.com/\ntickets/12 lists it.", f"{LATIN[:-4]} https://ops.example.com/tickets/12 lists it."),
-    (f"{LATIN}.\nNext sentence.", f"{LATIN}.\nNext sentence."),
-    ("Service Levels\nThe provider shall respond.", "Service Levels\n\nThe provider shall respond."),
-])
+@pytest.mark.parametrize(
+    ("raw", "repaired"),
+    [
+        (f"{LATIN}\nresolution within one day.", f"{LATIN} resolution within one day."),
+        (f"{LATIN[:-4]} manage-\nment decision.", f"{LATIN[:-4]} management decision."),
+        # The document spells it with a hyphen elsewhere: the hyphen is the author's.
+        (
+            f"{LATIN[:-4]} self-\nservice portal.\nA self-service kiosk.",
+            f"{LATIN[:-4]} self-service portal.\nA self-service kiosk.",
+        ),
+        # An identifier keeps its hyphens, and gets no space.
+        (f"{LATIN[:-4]} SLA-2026-\n0412 applies.", f"{LATIN[:-4]} SLA-2026-0412 applies."),
+        (f"{FULL}编号SLA-2026-\n0412。", f"{FULL}编号SLA-2026-0412。"),
+        # A soft hyphen is invisible either way.
+        (f"{LATIN[:-4]} manage\u00ad\nment decision.", f"{LATIN[:-4]} management decision."),
+        (
+            f"{LATIN[:-4]} https://ops.example.com/\ntickets/12 lists it.",
+            f"{LATIN[:-4]} https://ops.example.com/tickets/12 lists it.",
+        ),
+        (f"{LATIN}.\nNext sentence.", f"{LATIN}.\nNext sentence."),
+        ("Service Levels\nThe provider shall respond.", "Service Levels\n\nThe provider shall respond."),
+    ],
+)
 def test_latin_line_breaks(raw: str, repaired: str) -> None:
     assert repair_text(raw) == repaired
 
@@ -204,44 +238,65 @@ def test_latin_line_breaks(raw: str, repaired: str) -> None:
 # --- spaces ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "repaired"), [
-    ("服 务 等 级 协 议", "服务等级协议"),  # distributed alignment, character spacing, OCR layers
-    ("甲 方 签 章", "甲方签章"),
-    ("甲方（盖章） 乙方（盖章）", "甲方（盖章）\t乙方（盖章）"),  # fields of a short line
-    ("服务项目  响应时间", "服务项目\t响应时间"),  # a column gap
-    ("服务项目\u3000\u3000响应时间", "服务项目\t响应时间"),
-    ("服务项目\t响应时间", "服务项目\t响应时间"),
-    ("一级故障 30 分钟 4 小时", "一级故障 30 分钟 4 小时"),  # CJK next to digits or Latin keeps its space
-    ("一级故障  30分钟", "一级故障\t30分钟"),
-    ("The  service  desk", "The service desk"),  # justified Latin
-    ("Service\u3000availability", "Service availability"),
-    ("\u3000 \u3000大连云海", "大连云海"),
-])
+@pytest.mark.parametrize(
+    ("raw", "repaired"),
+    [
+        ("服 务 等 级 协 议", "服务等级协议"),  # distributed alignment, character spacing, OCR layers
+        ("甲 方 签 章", "甲方签章"),
+        ("甲方（盖章） 乙方（盖章）", "甲方（盖章）\t乙方（盖章）"),  # fields of a short line
+        ("服务项目  响应时间", "服务项目\t响应时间"),  # a column gap
+        ("服务项目\u3000\u3000响应时间", "服务项目\t响应时间"),
+        ("服务项目\t响应时间", "服务项目\t响应时间"),
+        ("一级故障 30 分钟 4 小时", "一级故障 30 分钟 4 小时"),  # CJK next to digits or Latin keeps its space
+        ("一级故障  30分钟", "一级故障\t30分钟"),
+        ("The  service  desk", "The service desk"),  # justified Latin
+        ("Service\u3000availability", "Service availability"),
+        ("\u3000 \u3000大连云海", "大连云海"),
+    ],
+)
 def test_spaces_in_a_short_line(raw: str, repaired: str) -> None:
     assert repair_text(f"{FULL}。\n{FULL}。\n{raw}") == f"{FULL}。\n{FULL}。\n{repaired}"
 
 
 def test_spaces_in_a_justified_line_are_dropped() -> None:
     lines = [f"{FULL}提出的", "乙方应按照本合同 附件所列服务等级协议的要求在约定时限内响应甲方提出的", "故障报修请求。"]
-    assert repair_text("\n".join(lines)) == f"{FULL}提出的乙方应按照本合同附件所列服务等级协议的要求在约定时限内响应甲方提出的故障报修请求。"
+    assert (
+        repair_text("\n".join(lines))
+        == f"{FULL}提出的乙方应按照本合同附件所列服务等级协议的要求在约定时限内响应甲方提出的故障报修请求。"
+    )
 
 
 # --- page furniture -------------------------------------------------------------------------
 
 
-LONG = "乙方应按照本合同附件所列服务等级协议的要求在约定时限内响应甲方提出的故障报修请求对于一级故障应在三十分钟内到达现场"
+LONG = (
+    "乙方应按照本合同附件所列服务等级协议的要求在约定时限内响应甲方提出的故障报修请求对于一级故障应在三十分钟内到达现场"
+)
 
 
 def body(n: int) -> str:
     """Three full lines (30 characters) of a paragraph, different on every page, ending mid-sentence."""
     text = (LONG[n:] + LONG[:n]) * 2
-    return "\n".join(text[i:i + 30] for i in range(0, 90, 30))
+    return "\n".join(text[i : i + 30] for i in range(0, 90, 30))
 
 
-@pytest.mark.parametrize("footer", [
-    "{n}", "- {n} -", "— {n} —", "第 {n} 页", "第{n}页 共12页", "第 {n} 页，共 12 页", "共 12 页 第 {n} 页",
-    "Page {n} of 12", "page {n}", "{n} / 12", "{n}/12", "第 {n}/12 页",
-])
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "{n}",
+        "- {n} -",
+        "— {n} —",
+        "第 {n} 页",
+        "第{n}页 共12页",
+        "第 {n} 页，共 12 页",
+        "共 12 页 第 {n} 页",
+        "Page {n} of 12",
+        "page {n}",
+        "{n} / 12",
+        "{n}/12",
+        "第 {n}/12 页",
+    ],
+)
 def test_page_numbers_are_removed(footer: str) -> None:
     pages = [f"大连云海 运维合同\n{body(n)}\n{footer.format(n=n)}" for n in range(1, 6)]
     text = repair_pages(pages)
@@ -250,15 +305,21 @@ def test_page_numbers_are_removed(footer: str) -> None:
 
 
 def test_a_sentence_across_a_page_break_is_joined() -> None:
-    pages = [f"运维服务报告\n{FULL}\n{FULL}约定时\n第 1 页", f"运维服务报告\n限内完成。\n{FULL}。\n第 2 页",
-             f"运维服务报告\n{FULL}。\n第 3 页"]
+    pages = [
+        f"运维服务报告\n{FULL}\n{FULL}约定时\n第 1 页",
+        f"运维服务报告\n限内完成。\n{FULL}。\n第 2 页",
+        f"运维服务报告\n{FULL}。\n第 3 页",
+    ]
     text = repair_pages(pages)
     assert "约定时限内完成。" in text
     assert text.split("\n")[0] == "运维服务报告" and text.count("运维服务报告") == 1
 
 
 def test_repeated_header_and_footer_lines_count_once() -> None:
-    pages = [f"大连云海信息技术有限公司\n信息系统运维服务合同（2026版）\n{body(n)}\n机密 请勿外传\n- {n} -" for n in range(1, 8)]
+    pages = [
+        f"大连云海信息技术有限公司\n信息系统运维服务合同（2026版）\n{body(n)}\n机密 请勿外传\n- {n} -"
+        for n in range(1, 8)
+    ]
     text = repair_pages(pages)
     assert text.count("大连云海信息技术有限公司") == 1 and text.count("信息系统运维服务合同（2026版）") == 1
     assert text.count("机密") == 1 and text.endswith("机密\t请勿外传")
@@ -290,8 +351,13 @@ def test_a_full_line_is_never_furniture() -> None:
 
 # --- properties -----------------------------------------------------------------------------
 
-CHARS = st.sampled_from(list("服务等级协议约定时限乙方甲方报修请求第一条三页共abcxyzSLA0123456789"
-                             "，。、；：？！）》（《“”•·-.,:;/() \u3000\t\n\n\n") + ["\u00ad", "\r\n", "  "])
+CHARS = st.sampled_from(
+    list(
+        "服务等级协议约定时限乙方甲方报修请求第一条三页共abcxyzSLA0123456789"
+        "，。、；：？！）》（《“”•·-.,:;/() \u3000\t\n\n\n"
+    )
+    + ["\u00ad", "\r\n", "  "]
+)
 TEXTS = st.lists(CHARS, max_size=300).map("".join)
 
 
@@ -325,27 +391,34 @@ def test_repair_pages_only_removes_whole_lines(pages: list[str]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(CHARS.filter(lambda c: not c.isdigit() and c not in "第页ivxIVX"), max_size=200).map("".join),
-                max_size=2))
+@given(
+    st.lists(
+        st.lists(CHARS.filter(lambda c: not c.isdigit() and c not in "第页ivxIVX"), max_size=200).map("".join),
+        max_size=2,
+    )
+)
 def test_repair_pages_of_two_pages_without_page_numbers_loses_nothing(pages: list[str]) -> None:
     out = repair_pages(pages)
     lost = visible("".join(pages)) - visible(out)
     assert set(lost) <= {"-"}, lost
 
 
-@pytest.mark.parametrize("pages", [
-    [],
-    [""] * 3,
-    [" \n\t\n\u3000"] * 2,
-    ["\n".join("服务，。a1-•"[i % 8] for i in range(10_000))] * 3,  # 10,000 one-character lines
-    ["שלום עולם\nمرحبا بالعالم\n" * 50] * 4,  # RTL
-    ["".join(chr(i % 0x40) for i in range(20_000))],  # control characters
-    [" " * 200_000 + "x", "服" + "\u3000" * 200_000 + "务"],
-    ["服 " * 200_000, "a " * 200_000, "abc-\n" * 20_000],
-    ["a" * 300_000 + " -\nb"],
-    ["\ud800 服\udfff"],
-    ["服\r" * 200_000, "务\x0c" * 200_000],  # past MAX_LINES: left as it is
-])
+@pytest.mark.parametrize(
+    "pages",
+    [
+        [],
+        [""] * 3,
+        [" \n\t\n\u3000"] * 2,
+        ["\n".join("服务，。a1-•"[i % 8] for i in range(10_000))] * 3,  # 10,000 one-character lines
+        ["שלום עולם\nمرحبا بالعالم\n" * 50] * 4,  # RTL
+        ["".join(chr(i % 0x40) for i in range(20_000))],  # control characters
+        [" " * 200_000 + "x", "服" + "\u3000" * 200_000 + "务"],
+        ["服 " * 200_000, "a " * 200_000, "abc-\n" * 20_000],
+        ["a" * 300_000 + " -\nb"],
+        ["\ud800 服\udfff"],
+        ["服\r" * 200_000, "务\x0c" * 200_000],  # past MAX_LINES: left as it is
+    ],
+)
 def test_hostile_pages_are_repaired_quickly(pages: list[str]) -> None:
     started = time.monotonic()
     out = repair_pages(pages)
@@ -366,13 +439,18 @@ def test_two_hundred_pages_cost_little() -> None:
 def _to_unicode_cmap() -> bytes:
     """ToUnicode for Identity-H codes that are the characters' own code points (BMP)."""
     ranges = [f"<{hi:02X}00> <{hi:02X}FF> <{hi:02X}00>" for hi in range(256) if not 0xD8 <= hi <= 0xDF]
-    blocks = "".join(f"{len(ranges[i:i + 100])} beginbfrange\n" + "\n".join(ranges[i:i + 100]) + "\nendbfrange\n"
-                     for i in range(0, len(ranges), 100))
-    return ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
-            "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
-            "/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
-            "1 begincodespacerange <0000> <FFFF> endcodespacerange\n" + blocks +
-            "endcmap CMapName currentdict /CMap defineresource pop end end\n").encode()
+    blocks = "".join(
+        f"{len(ranges[i : i + 100])} beginbfrange\n" + "\n".join(ranges[i : i + 100]) + "\nendbfrange\n"
+        for i in range(0, len(ranges), 100)
+    )
+    return (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
+        "1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+        + blocks
+        + "endcmap CMapName currentdict /CMap defineresource pop end end\n"
+    ).encode()
 
 
 Run = str | int  # text, or a TJ adjustment in thousandths of an em (negative: further right)
@@ -384,21 +462,40 @@ def cjk_pdf(pages: list[list[tuple[float, float, str | list[Run]]]]) -> bytes:
     w = PdfWriter()
     cmap = DecodedStreamObject()
     cmap.set_data(_to_unicode_cmap())
-    cid_font = w._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/CIDFontType2"),
-        NameObject("/BaseFont"): NameObject("/NotoSansCJKsc-Regular"), NameObject("/DW"): NumberObject(1000),
-        NameObject("/CIDSystemInfo"): DictionaryObject({
-            NameObject("/Registry"): TextStringObject("Adobe"), NameObject("/Ordering"): TextStringObject("Identity"),
-            NameObject("/Supplement"): NumberObject(0)}),
-    }))
-    font = w._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type0"),
-        NameObject("/BaseFont"): NameObject("/NotoSansCJKsc-Regular"), NameObject("/Encoding"): NameObject("/Identity-H"),
-        NameObject("/DescendantFonts"): ArrayObject([cid_font]), NameObject("/ToUnicode"): w._add_object(cmap),
-    }))
+    cid_font = w._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/CIDFontType2"),
+                NameObject("/BaseFont"): NameObject("/NotoSansCJKsc-Regular"),
+                NameObject("/DW"): NumberObject(1000),
+                NameObject("/CIDSystemInfo"): DictionaryObject(
+                    {
+                        NameObject("/Registry"): TextStringObject("Adobe"),
+                        NameObject("/Ordering"): TextStringObject("Identity"),
+                        NameObject("/Supplement"): NumberObject(0),
+                    }
+                ),
+            }
+        )
+    )
+    font = w._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type0"),
+                NameObject("/BaseFont"): NameObject("/NotoSansCJKsc-Regular"),
+                NameObject("/Encoding"): NameObject("/Identity-H"),
+                NameObject("/DescendantFonts"): ArrayObject([cid_font]),
+                NameObject("/ToUnicode"): w._add_object(cmap),
+            }
+        )
+    )
     for lines in pages:
         page = w.add_blank_page(595, 842)
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+        )
         ops = ["BT /F1 10.5 Tf"]
         for x, y, text in lines:
             runs = [text] if isinstance(text, str) else text
@@ -416,11 +513,15 @@ def cjk_pdf(pages: list[list[tuple[float, float, str | list[Run]]]]) -> bytes:
 def contract_pdf() -> bytes:
     """Three A4 pages of a contract: header, footer with page numbers, 40 characters a line,
     a title letter-spaced with TJ adjustments, phrases broken across lines and pages."""
-    clause = ("乙方应按照本合同附件所列服务等级协议的要求，在约定时限内响应甲方提出的故障报修请求，对于一级故障应在"
-              "三十分钟内到达现场并在四小时内恢复业务系统的正常运行。")
+    clause = (
+        "乙方应按照本合同附件所列服务等级协议的要求，在约定时限内响应甲方提出的故障报修请求，对于一级故障应在"
+        "三十分钟内到达现场并在四小时内恢复业务系统的正常运行。"
+    )
     pages = []
     for n in range(1, 4):
-        lines: list[tuple[float, float, str | list[Run]]] = [(72, 790, "大连云海信息技术有限公司　信息系统运维服务合同")]
+        lines: list[tuple[float, float, str | list[Run]]] = [
+            (72, 790, "大连云海信息技术有限公司　信息系统运维服务合同")
+        ]
         y = 740
         if n == 1:
             spaced: list[Run] = []
@@ -434,7 +535,7 @@ def contract_pdf() -> bytes:
         if n == 2:
             text = "续" + text
         for i in range(0, len(text), 40):
-            lines.append((72 + (21 if i == 0 else 0), y, text[i:i + 40]))
+            lines.append((72 + (21 if i == 0 else 0), y, text[i : i + 40]))
             y -= 16
         if n == 1:  # 可用|性 across a line break
             lines.append((72, y, ("乙方保证核心业务系统全年" * 4)[:36] + "系统可用"))
@@ -494,12 +595,30 @@ def _page_field(paragraph, instr: str) -> None:
 
 
 CLAUSES = [
-    ("服务内容", "乙方应按照本合同附件所列服务等级协议的要求，在约定时限内响应甲方提出的故障报修请求，对于一级故障应在三十分钟内到达现场并在四小时内恢复业务系统的正常运行。"),
-    ("服务费用", "甲方按季度向乙方支付运维服务费，每季度服务费为人民币壹拾贰万元整，乙方应在每季度首月十日前开具增值税专用发票，甲方在收到发票后三十日内付款。"),
-    ("违约责任", "乙方未能在约定时限内完成故障处理的，每超过一小时按照当月服务费的百分之一支付违约金，累计违约金不超过当月服务费的百分之二十；因甲方原因造成延误的除外。"),
-    ("保密条款", "双方对在履行本合同过程中知悉的对方商业秘密、技术资料和用户数据负有保密义务，未经对方书面同意不得向任何第三方披露，保密期限自本合同签订之日起至合同终止后五年。"),
-    ("知识产权", "乙方在提供服务过程中形成的运维文档、配置清单和巡检报告的所有权归甲方所有，乙方为履行本合同而使用的自有工具软件的知识产权仍归乙方所有。"),
-    ("服务验收", "每季度末由甲方信息中心组织服务质量考核，考核内容包括故障响应及时率、问题解决率、巡检完成率和用户满意度，考核结果作为支付当季服务费的依据。"),
+    (
+        "服务内容",
+        "乙方应按照本合同附件所列服务等级协议的要求，在约定时限内响应甲方提出的故障报修请求，对于一级故障应在三十分钟内到达现场并在四小时内恢复业务系统的正常运行。",
+    ),
+    (
+        "服务费用",
+        "甲方按季度向乙方支付运维服务费，每季度服务费为人民币壹拾贰万元整，乙方应在每季度首月十日前开具增值税专用发票，甲方在收到发票后三十日内付款。",
+    ),
+    (
+        "违约责任",
+        "乙方未能在约定时限内完成故障处理的，每超过一小时按照当月服务费的百分之一支付违约金，累计违约金不超过当月服务费的百分之二十；因甲方原因造成延误的除外。",
+    ),
+    (
+        "保密条款",
+        "双方对在履行本合同过程中知悉的对方商业秘密、技术资料和用户数据负有保密义务，未经对方书面同意不得向任何第三方披露，保密期限自本合同签订之日起至合同终止后五年。",
+    ),
+    (
+        "知识产权",
+        "乙方在提供服务过程中形成的运维文档、配置清单和巡检报告的所有权归甲方所有，乙方为履行本合同而使用的自有工具软件的知识产权仍归乙方所有。",
+    ),
+    (
+        "服务验收",
+        "每季度末由甲方信息中心组织服务质量考核，考核内容包括故障响应及时率、问题解决率、巡检完成率和用户满意度，考核结果作为支付当季服务费的依据。",
+    ),
 ]
 
 

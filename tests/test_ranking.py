@@ -42,17 +42,35 @@ def test_document_grams_count_characters_and_bigrams_of_chinese_runs() -> None:
 def test_most_informative_keeps_the_rarest_present_words() -> None:
     df = {"服务": 900, "运维": 500, "续签": 3, "可用性": 40, "不存在": 0}.get
     assert ranking.most_informative(["服务", "运维", "续签", "可用性", "不存在"], lambda w: df(w, 0), 2) == {
-        "续签", "可用性"}
+        "续签",
+        "可用性",
+    }
     assert ranking.most_informative(["服务", "服务", "续签"], lambda w: 0, 5) == {"服务", "续签"}
 
 
-@pytest.mark.parametrize("typed", ['"合同到期后续签', '合同到期后续签"', "“合同到期后续签", "合同（到期后续签",
-                                   "合同) 到期后续签", "AND 合同 到期后续签", "合同 到期后续签 OR", "NOT", "+", "()",
-                                   '""', "合同 AND AND 续签", "(合同 OR) 续签"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '"合同到期后续签',
+        '合同到期后续签"',
+        "“合同到期后续签",
+        "合同（到期后续签",
+        "合同) 到期后续签",
+        "AND 合同 到期后续签",
+        "合同 到期后续签 OR",
+        "NOT",
+        "+",
+        "()",
+        '""',
+        "合同 AND AND 续签",
+        "(合同 OR) 续签",
+    ],
+)
 def test_plain_text_with_stray_syntax_is_read_as_words(typed: str) -> None:
     node = q.parse_query(typed)  # never raises
-    texts = [n.text for n in (node.items if isinstance(node, q.Soft) else (node,) if node else ())
-             if isinstance(n, q.Text)]
+    texts = [
+        n.text for n in (node.items if isinstance(node, q.Soft) else (node,) if node else ()) if isinstance(n, q.Text)
+    ]
     assert all(isinstance(t, str) for t in texts)
 
 

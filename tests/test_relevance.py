@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from docsvc.core.search import IndexEntry, SearchRequest
 from docsvc.adapters.whoosh import WhooshIndex
+from docsvc.core.search import IndexEntry, SearchRequest
 
 DATA = Path(__file__).parent / "data" / "search"
 QUERIES = json.loads((DATA / "queries.json").read_text(encoding="utf-8"))
-
 
 
 def load_corpus() -> list[IndexEntry]:
@@ -31,8 +30,16 @@ def load_corpus() -> list[IndexEntry]:
         key = path.name.split("_", 1)[0]
         body = path.read_text(encoding="utf-8")
         title = body.splitlines()[0].lstrip("# ").strip()
-        entries.append(IndexEntry(version_id=int(key), document_id=int(key), number=1, title=title,
-                                  content=body, original_filename=path.name))
+        entries.append(
+            IndexEntry(
+                version_id=int(key),
+                document_id=int(key),
+                number=1,
+                title=title,
+                content=body,
+                original_filename=path.name,
+            )
+        )
     return entries
 
 
@@ -62,4 +69,3 @@ def test_query_ranks_the_right_documents(index: WhooshIndex, case: dict) -> None
         assert ranked[:1] and ranked[0] in case["first_any"], ranked
     for key in case.get("top3", []):
         assert key in ranked[:3], (key, ranked)
-

@@ -22,8 +22,12 @@ def test_a_part_starting_with_crlf_and_no_line_break_is_answered(world):
     """CVE-2023-46136: Werkzeug before 3.0.1 spent quadratic time on such a part. 8 MB of it is
     parsed and the file judged by its bytes (not text): a 4xx, nothing stored."""
     b = uuid.uuid4().hex
-    body = (f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n'.encode()
-            + b"\r\n" + b"\xff" * (8 * 2**20) + f"\r\n--{b}--\r\n".encode())
+    body = (
+        f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n'.encode()
+        + b"\r\n"
+        + b"\xff" * (8 * 2**20)
+        + f"\r\n--{b}--\r\n".encode()
+    )
     before = world.svc.catalog.engine.connect().exec_driver_sql("select count(*) from versions").scalar()
     r = world.api("mgr").post("/api/v1/documents", data=body, content_type=f"multipart/form-data; boundary={b}")
     assert 400 <= r.status_code < 500, r.data[:300]
@@ -38,8 +42,12 @@ def test_a_trickling_upload_does_not_hold_up_other_requests(tmp_path):
     proc, api = start_serve(tmp_path, workers=1)
     slow = socket.create_connection(("127.0.0.1", api.port))
     try:
-        slow.sendall((f"POST /api/v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {api.token}\r\n"
-                      "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n").encode())
+        slow.sendall(
+            (
+                f"POST /api/v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {api.token}\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+            ).encode()
+        )
         stop = threading.Event()
 
         def trickle() -> None:
@@ -49,6 +57,7 @@ def test_a_trickling_upload_does_not_hold_up_other_requests(tmp_path):
                 except OSError:
                     return
                 time.sleep(0.05)
+
         t = threading.Thread(target=trickle, daemon=True)
         t.start()
         for _ in range(5):  # more requests than the server has threads to spare for a stuck one
@@ -66,26 +75,34 @@ def _docx_with_external_link(url: str) -> bytes:
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("[Content_Types].xml",
-                   '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-                   '<Default Extension="xml" ContentType="application/xml"/>'
-                   '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-                   'wordprocessingml.document.main+xml"/></Types>')
-        z.writestr("_rels/.rels",
-                   f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-                   f'relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="word/document.xml"/>'
-                   "</Relationships>")
-        z.writestr("word/_rels/document.xml.rels",
-                   f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-                   f'relationships"><Relationship Id="rId5" Type="{rel}/image" Target="{url}" TargetMode="External"/>'
-                   f'<Relationship Id="rId6" Type="{rel}/hyperlink" Target="{url}x" TargetMode="External"/>'
-                   "</Relationships>")
-        z.writestr("word/document.xml",
-                   '<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/'
-                   '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><w:body>'
-                   '<w:p><w:hyperlink r:id="rId6"><w:r><w:t>外部链接的运维报告</w:t></w:r></w:hyperlink></w:p>'
-                   "</w:body></w:document>")
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+            'wordprocessingml.document.main+xml"/></Types>',
+        )
+        z.writestr(
+            "_rels/.rels",
+            f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+            f'relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="word/document.xml"/>'
+            "</Relationships>",
+        )
+        z.writestr(
+            "word/_rels/document.xml.rels",
+            f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+            f'relationships"><Relationship Id="rId5" Type="{rel}/image" Target="{url}" TargetMode="External"/>'
+            f'<Relationship Id="rId6" Type="{rel}/hyperlink" Target="{url}x" TargetMode="External"/>'
+            "</Relationships>",
+        )
+        z.writestr(
+            "word/document.xml",
+            '<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/'
+            '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><w:body>'
+            '<w:p><w:hyperlink r:id="rId6"><w:r><w:t>外部链接的运维报告</w:t></w:r></w:hyperlink></w:p>'
+            "</w:body></w:document>",
+        )
     return buf.getvalue()
 
 
@@ -106,6 +123,7 @@ def test_an_external_relationship_is_never_fetched(svc):
                 connections.append(listener.accept())
             except OSError:
                 continue
+
     t = threading.Thread(target=watch, daemon=True)
     t.start()
     try:

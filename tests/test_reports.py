@@ -23,16 +23,24 @@ SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 
 @pytest.fixture
 def app(config):
-    app = create_app({**config, "TEMPLATES_DIR": str(SHIPPED), "TESTING": True, "FSYNC": False,
-                      "ORGANIZATION": "大连某信息技术有限公司"})
+    app = create_app(
+        {
+            **config,
+            "TEMPLATES_DIR": str(SHIPPED),
+            "TESTING": True,
+            "FSYNC": False,
+            "ORGANIZATION": "大连某信息技术有限公司",
+        }
+    )
     yield app
     app.extensions["docsvc"].close()
 
 
 def _text(data: bytes) -> str:
     d = docx.Document(io.BytesIO(data))
-    return "\n".join([p.text for p in d.paragraphs] +
-                     ["|".join(c.text for c in row.cells) for t in d.tables for row in t.rows])
+    return "\n".join(
+        [p.text for p in d.paragraphs] + ["|".join(c.text for c in row.cells) for t in d.tables for row in t.rows]
+    )
 
 
 def _archive_some(world: World) -> tuple[int, int]:
@@ -41,8 +49,9 @@ def _archive_some(world: World) -> tuple[int, int]:
     sla = svc.templates.get("sla").schema.sample()
     overdue = svc.templates.generate("sla", sla, actor="drafter").document.id
     svc.archive.set_metadata(overdue, {"review_due": (today - dt.timedelta(days=3)).isoformat()}, actor="mgr")
-    plan = svc.templates.generate("service_plan", svc.templates.get("service_plan").schema.sample(),
-                                  actor="drafter").document.id
+    plan = svc.templates.generate(
+        "service_plan", svc.templates.get("service_plan").schema.sample(), actor="drafter"
+    ).document.id
     svc.archive.set_metadata(plan, {"review_due": (today + dt.timedelta(days=10)).isoformat()}, actor="mgr")
     return overdue, plan
 
@@ -60,7 +69,9 @@ def test_reports_from_the_api_are_archived_with_provenance(world):
     assert "已逾期 3 天" in text and "10 天后到期" in text and "其中 1 份已逾期" in text
     assert str(overdue) in text and str(plan) in text
 
-    audit = world.api("mgr").post("/api/v1/reports/audit", json={"since": (dt.date.today() - dt.timedelta(days=1)).isoformat()})
+    audit = world.api("mgr").post(
+        "/api/v1/reports/audit", json={"since": (dt.date.today() - dt.timedelta(days=1)).isoformat()}
+    )
     assert audit.status_code == 201
     text = _text(world.svc.blobs.read(world.svc.archive.version(audit.json["document"]["id"]).sha256))
     assert "drafter|拒绝访问" in text  # who did what: the drafter was refused the audit log
@@ -72,7 +83,9 @@ def test_reports_from_the_api_are_archived_with_provenance(world):
     inv = world.svc.archive.version(inventory.json["document"]["id"])
     text = _text(world.svc.blobs.read(inv.sha256))
     assert "4.2 " in text and "用户文档" in text and "现场文档" in text
-    assert docx.Document(io.BytesIO(world.svc.blobs.read(inv.sha256))).core_properties.author == "大连某信息技术有限公司"
+    assert (
+        docx.Document(io.BytesIO(world.svc.blobs.read(inv.sha256))).core_properties.author == "大连某信息技术有限公司"
+    )
 
 
 def test_who_may_make_reports_and_bad_input(world):
@@ -80,8 +93,11 @@ def test_who_may_make_reports_and_bad_input(world):
     err(world.api("audit").post("/api/v1/reports/inventory", json={}), 403)  # auditors write nothing
     assert "access.denied" in world.audit_actions("audit")
     err(world.api("mgr").post("/api/v1/reports/weekly", json={}), 400, field="kind")
-    err(world.api("mgr").post("/api/v1/reports/audit", json={"since": "2026-02-01", "until": "2026-01-01"}), 400,
-        field="until")
+    err(
+        world.api("mgr").post("/api/v1/reports/audit", json={"since": "2026-02-01", "until": "2026-01-01"}),
+        400,
+        field="until",
+    )
     err(world.api("mgr").post("/api/v1/reports/audit", json={"since": "1.1.2026"}), 400, field="since")
     err(world.api("mgr").post("/api/v1/reports/audit", json={"pdf": "yes"}), 400, field="pdf")
     assert world.svc.catalog.counts()["documents"] == 0
@@ -90,8 +106,11 @@ def test_who_may_make_reports_and_bad_input(world):
 def test_report_templates_are_not_filled_by_hand(world):
     """A report is the archive's own data: its template cannot be drafted with typed-in figures."""
     sample = world.svc.templates.get("report_inventory").schema.sample()
-    err(world.api("mgr").post("/api/v1/templates/report_inventory/generate", json={"data": sample}), 400,
-        field="template")
+    err(
+        world.api("mgr").post("/api/v1/templates/report_inventory/generate", json={"data": sample}),
+        400,
+        field="template",
+    )
     with pytest.raises(InvalidInput):
         world.svc.templates.generate("report_inventory", sample, actor="mgr")
 
@@ -117,9 +136,13 @@ def test_reports_page(world):
 
 def test_report_from_the_command_line(world, config, tmp_path):
     _archive_some(world)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
-           "DOCSVC_ACTOR": "运维经理"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_TEMPLATES_DIR": str(SHIPPED),
+        "DOCSVC_ACTOR": "运维经理",
+    }
     out = tmp_path / "out"
     out.mkdir()
     result = CliRunner().invoke(cli, ["report", "inventory", "-o", str(out), "--json"], env=env, catch_exceptions=False)
@@ -155,6 +178,7 @@ def test_report_templates_are_what_their_builder_makes_and_lint_clean(tmp_path):
         committed = SHIPPED / "reports" / folder.name
         for name in ("template.docx", "schema.json"):
             assert (folder / name).read_bytes() == (committed / name).read_bytes(), (
-                f"{committed / name} is stale: run .venv/bin/python templates/reports/build_reports.py")
+                f"{committed / name} is stale: run .venv/bin/python templates/reports/build_reports.py"
+            )
         report = lint_template((committed / "template.docx").read_bytes(), load_schema(committed).field_sources())
         assert report.ok and not report.issues, report.issues

@@ -32,8 +32,9 @@ def _objects(svc) -> list[str]:
 
 def test_versions_live_in_the_bucket_and_nothing_in_the_local_folder(s3svc, s3_config, tmp_path):
     r = add(s3svc)
-    r2 = s3svc.archive.add_version(r.document.id, "合同正文：第二版，响应时间 15 分钟。".encode(), "合同.txt", actor="张伟",
-                                      reason="修订响应时间")
+    r2 = s3svc.archive.add_version(
+        r.document.id, "合同正文：第二版，响应时间 15 分钟。".encode(), "合同.txt", actor="张伟", reason="修订响应时间"
+    )
     assert _objects(s3svc) == sorted({r.version.sha256, r2.version.sha256})
     assert not (tmp_path / "archive" / "blobs").exists() or not any((tmp_path / "archive" / "blobs").rglob("*/*"))
     version, data = s3svc.archive.read_version(r.document.id, 1, actor="审计员")
@@ -81,8 +82,16 @@ def test_gc_removes_orphans_in_the_bucket(s3svc):
 
 def test_store_down_records_nothing_and_answers_503(config, own_s3_server):
     bucket = own_s3_server.new_bucket()
-    app = create_app({**config, "BLOB_URL": f"s3://{bucket}/a", "S3_ENDPOINT_URL": own_s3_server.endpoint,
-                      "BLOB_TIMEOUT_S": 1, "TESTING": True, "FSYNC": False})
+    app = create_app(
+        {
+            **config,
+            "BLOB_URL": f"s3://{bucket}/a",
+            "S3_ENDPOINT_URL": own_s3_server.endpoint,
+            "BLOB_TIMEOUT_S": 1,
+            "TESTING": True,
+            "FSYNC": False,
+        }
+    )
     svc = app.extensions["docsvc"]
     try:
         svc.users.create_user("wang", "drafter", actor="setup", password=PASSWORD)
@@ -94,8 +103,11 @@ def test_store_down_records_nothing_and_answers_503(config, own_s3_server):
         before = svc.catalog.counts()
         own_s3_server.stop()
 
-        resp = client.post("/api/v1/documents", data={**META, "file": (io.BytesIO(b"outage"), "outage.txt")},
-                           content_type="multipart/form-data")
+        resp = client.post(
+            "/api/v1/documents",
+            data={**META, "file": (io.BytesIO(b"outage"), "outage.txt")},
+            content_type="multipart/form-data",
+        )
         e = err(resp, 503, "unavailable")
         assert "对象存储" in e["message"] and "object store" in e["message_en"]
         assert resp.headers["Retry-After"]
@@ -111,8 +123,11 @@ def test_store_down_records_nothing_and_answers_503(config, own_s3_server):
         own_s3_server.start()
         health = svc.guard(svc.users.principal_for_cli("admin-ops")).health()
         assert health.ok and health.blobs == {"kind": "s3", "location": svc.blobs.location, "ok": True}
-        resp = client.post("/api/v1/documents", data={**META, "file": (io.BytesIO(b"after"), "after.txt")},
-                           content_type="multipart/form-data")
+        resp = client.post(
+            "/api/v1/documents",
+            data={**META, "file": (io.BytesIO(b"after"), "after.txt")},
+            content_type="multipart/form-data",
+        )
         assert resp.status_code == 201, resp.data[:300]
         assert client.get(f"/api/v1/documents/{kept.document.id}/versions/1/content").status_code == 200
         assert svc.check().ok
@@ -154,6 +169,7 @@ def test_blobs_migrate_copies_a_local_archive_into_the_bucket_resumably(config, 
     result = CliRunner().invoke(cli, ["blobs", "migrate", "--to", url, "--json"])
     assert result.exit_code == 1, result.output  # one damaged blob is reported, not copied
     import json
+
     report = json.loads(result.stdout)
     assert (report["copied"], report["present"]) == (4, 0)
     assert [p["kind"] for p in report["problems"]] == ["checksum_mismatch"]
@@ -183,9 +199,15 @@ def test_blobs_migrate_refuses_a_bad_target(config, monkeypatch):
 
 def test_a_new_installation_on_s3_keeps_its_default_catalog_in_the_archive_folder(tmp_path, s3_server):
     (tmp_path / "no-templates").mkdir()
-    svc = open_docsvc({"ARCHIVE_DIR": str(tmp_path / "new" / "archive"), "INDEX_DIR": str(tmp_path / "new" / "index"),
-                       "TEMPLATES_DIR": str(tmp_path / "no-templates"),
-                       "BLOB_URL": f"s3://{s3_server.new_bucket()}/", "S3_ENDPOINT_URL": s3_server.endpoint})
+    svc = open_docsvc(
+        {
+            "ARCHIVE_DIR": str(tmp_path / "new" / "archive"),
+            "INDEX_DIR": str(tmp_path / "new" / "index"),
+            "TEMPLATES_DIR": str(tmp_path / "no-templates"),
+            "BLOB_URL": f"s3://{s3_server.new_bucket()}/",
+            "S3_ENDPOINT_URL": s3_server.endpoint,
+        }
+    )
     try:
         r = add(svc)
         assert (tmp_path / "new" / "archive" / "catalog.sqlite3").is_file()
@@ -205,7 +227,9 @@ def test_blobs_migrate_into_another_folder(config, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     moved = open_docsvc({**config, "BLOB_URL": f"file://{target}"})
     try:
-        assert moved.archive.read_version(r.document.id, actor="a")[1] == "合同正文：乙方提供7×24小时运维服务。".encode()
+        assert (
+            moved.archive.read_version(r.document.id, actor="a")[1] == "合同正文：乙方提供7×24小时运维服务。".encode()
+        )
         assert moved.check().ok
     finally:
         moved.close()

@@ -33,66 +33,212 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 SMALL: dict[str, Any] = {
     "schema_version": 1,
     "template": {
-        "slug": "small", "name_zh": "测试合同", "name_en": "Test contract",
-        "description_zh": "测试用。", "description_en": "For tests.", "spec_ref": "7.1",
-        "doc_type": "contract", "doc_class": "user",
-        "metadata": {"title": "title", "service_category": "service_category",
-                     "counterparty": "party_a.name", "effective_date": "start",
-                     "review_due": "end"},
+        "slug": "small",
+        "name_zh": "测试合同",
+        "name_en": "Test contract",
+        "description_zh": "测试用。",
+        "description_en": "For tests.",
+        "spec_ref": "7.1",
+        "doc_type": "contract",
+        "doc_class": "user",
+        "metadata": {
+            "title": "title",
+            "service_category": "service_category",
+            "counterparty": "party_a.name",
+            "effective_date": "start",
+            "review_due": "end",
+        },
     },
     "fields": [
-        {"name": "title", "label_zh": "合同名称", "label_en": "Title", "type": "text",
-         "required": True, "default": None, "example": "运维服务合同", "max_length": 50},
-        {"name": "note", "label_zh": "备注", "label_en": "Note", "type": "text",
-         "required": False, "default": "无", "example": "加急"},
-        {"name": "body", "label_zh": "正文", "label_en": "Body", "type": "longtext",
-         "required": False, "default": "", "example": "第一段\n\n第二段"},
-        {"name": "service_category", "label_zh": "服务类别", "label_en": "Service category",
-         "type": "enum", "required": True, "default": None, "example": "4.2",
-         "choices_from": "service_category"},
-        {"name": "venue", "label_zh": "争议解决方式", "label_en": "Dispute resolution",
-         "type": "enum", "required": False, "default": "court", "example": "arbitration",
-         "choices": [{"value": "arbitration", "zh": "仲裁", "en": "Arbitration"},
-                     {"value": "court", "zh": "诉讼", "en": "Court"}]},
-        {"name": "start", "label_zh": "开始日期", "label_en": "Start", "type": "date",
-         "required": True, "default": None, "example": "2026-03-01"},
-        {"name": "end", "label_zh": "结束日期", "label_en": "End", "type": "date",
-         "required": False, "default": None, "example": "2027-02-28", "not_before": "start"},
-        {"name": "fee", "label_zh": "总价", "label_en": "Fee", "type": "money", "required": True,
-         "default": None, "example": {"amount": "123456.00", "currency": "CNY"},
-         "currencies": ["CNY", "USD"]},
-        {"name": "years", "label_zh": "保密年限", "label_en": "Years", "type": "integer",
-         "required": False, "default": 3, "example": 5, "min": 1, "max": 20},
-        {"name": "rate", "label_zh": "税率", "label_en": "Rate", "type": "percent",
-         "required": False, "default": None, "example": "6"},
-        {"name": "party_a", "label_zh": "甲方", "label_en": "Party A", "type": "group",
-         "required": True, "fields": [
-             {"name": "name", "label_zh": "名称", "label_en": "Name", "type": "text",
-              "required": True, "default": None, "example": "大连长兴湾物流集团有限公司",
-              "max_length": 100},
-             {"name": "credit_code", "label_zh": "统一社会信用代码", "label_en": "Credit code",
-              "type": "text", "required": True, "default": None, "example": "91210231MA0Y4R7K35",
-              "max_length": 18, "checksum": "gb32100",
-              "pattern": {"regex": "[0-9A-HJ-NPQRTUWXY]{18}", "zh": "应为 18 位数字或大写字母。",
-                          "en": "must be 18 digits or capital letters."}},
-         ]},
-        {"name": "payments", "label_zh": "付款计划", "label_en": "Payments", "type": "list",
-         "required": True, "default": None, "min_items": 1, "max_items": 3,
-         "sums": [{"field": "ratio", "equals": 100}, {"field": "amount", "equals_field": "fee"}],
-         "example": [
-             {"phase": "第一期", "ratio": "30", "amount": "37036.80", "due": "2026-03-20"},
-             {"phase": "第二期", "ratio": "70", "amount": "86419.20"},
-         ],
-         "fields": [
-             {"name": "phase", "label_zh": "期次", "label_en": "Instalment", "type": "text",
-              "required": True, "default": None, "example": "第一期"},
-             {"name": "ratio", "label_zh": "比例", "label_en": "Share", "type": "percent",
-              "required": True, "default": None, "example": "30"},
-             {"name": "amount", "label_zh": "金额", "label_en": "Amount", "type": "money",
-              "required": True, "default": None, "example": "1000.00", "currencies": ["CNY", "USD"]},
-             {"name": "due", "label_zh": "付款日期", "label_en": "Due", "type": "date",
-              "required": False, "default": None, "example": "2026-03-20"},
-         ]},
+        {
+            "name": "title",
+            "label_zh": "合同名称",
+            "label_en": "Title",
+            "type": "text",
+            "required": True,
+            "default": None,
+            "example": "运维服务合同",
+            "max_length": 50,
+        },
+        {
+            "name": "note",
+            "label_zh": "备注",
+            "label_en": "Note",
+            "type": "text",
+            "required": False,
+            "default": "无",
+            "example": "加急",
+        },
+        {
+            "name": "body",
+            "label_zh": "正文",
+            "label_en": "Body",
+            "type": "longtext",
+            "required": False,
+            "default": "",
+            "example": "第一段\n\n第二段",
+        },
+        {
+            "name": "service_category",
+            "label_zh": "服务类别",
+            "label_en": "Service category",
+            "type": "enum",
+            "required": True,
+            "default": None,
+            "example": "4.2",
+            "choices_from": "service_category",
+        },
+        {
+            "name": "venue",
+            "label_zh": "争议解决方式",
+            "label_en": "Dispute resolution",
+            "type": "enum",
+            "required": False,
+            "default": "court",
+            "example": "arbitration",
+            "choices": [
+                {"value": "arbitration", "zh": "仲裁", "en": "Arbitration"},
+                {"value": "court", "zh": "诉讼", "en": "Court"},
+            ],
+        },
+        {
+            "name": "start",
+            "label_zh": "开始日期",
+            "label_en": "Start",
+            "type": "date",
+            "required": True,
+            "default": None,
+            "example": "2026-03-01",
+        },
+        {
+            "name": "end",
+            "label_zh": "结束日期",
+            "label_en": "End",
+            "type": "date",
+            "required": False,
+            "default": None,
+            "example": "2027-02-28",
+            "not_before": "start",
+        },
+        {
+            "name": "fee",
+            "label_zh": "总价",
+            "label_en": "Fee",
+            "type": "money",
+            "required": True,
+            "default": None,
+            "example": {"amount": "123456.00", "currency": "CNY"},
+            "currencies": ["CNY", "USD"],
+        },
+        {
+            "name": "years",
+            "label_zh": "保密年限",
+            "label_en": "Years",
+            "type": "integer",
+            "required": False,
+            "default": 3,
+            "example": 5,
+            "min": 1,
+            "max": 20,
+        },
+        {
+            "name": "rate",
+            "label_zh": "税率",
+            "label_en": "Rate",
+            "type": "percent",
+            "required": False,
+            "default": None,
+            "example": "6",
+        },
+        {
+            "name": "party_a",
+            "label_zh": "甲方",
+            "label_en": "Party A",
+            "type": "group",
+            "required": True,
+            "fields": [
+                {
+                    "name": "name",
+                    "label_zh": "名称",
+                    "label_en": "Name",
+                    "type": "text",
+                    "required": True,
+                    "default": None,
+                    "example": "大连长兴湾物流集团有限公司",
+                    "max_length": 100,
+                },
+                {
+                    "name": "credit_code",
+                    "label_zh": "统一社会信用代码",
+                    "label_en": "Credit code",
+                    "type": "text",
+                    "required": True,
+                    "default": None,
+                    "example": "91210231MA0Y4R7K35",
+                    "max_length": 18,
+                    "checksum": "gb32100",
+                    "pattern": {
+                        "regex": "[0-9A-HJ-NPQRTUWXY]{18}",
+                        "zh": "应为 18 位数字或大写字母。",
+                        "en": "must be 18 digits or capital letters.",
+                    },
+                },
+            ],
+        },
+        {
+            "name": "payments",
+            "label_zh": "付款计划",
+            "label_en": "Payments",
+            "type": "list",
+            "required": True,
+            "default": None,
+            "min_items": 1,
+            "max_items": 3,
+            "sums": [{"field": "ratio", "equals": 100}, {"field": "amount", "equals_field": "fee"}],
+            "example": [
+                {"phase": "第一期", "ratio": "30", "amount": "37036.80", "due": "2026-03-20"},
+                {"phase": "第二期", "ratio": "70", "amount": "86419.20"},
+            ],
+            "fields": [
+                {
+                    "name": "phase",
+                    "label_zh": "期次",
+                    "label_en": "Instalment",
+                    "type": "text",
+                    "required": True,
+                    "default": None,
+                    "example": "第一期",
+                },
+                {
+                    "name": "ratio",
+                    "label_zh": "比例",
+                    "label_en": "Share",
+                    "type": "percent",
+                    "required": True,
+                    "default": None,
+                    "example": "30",
+                },
+                {
+                    "name": "amount",
+                    "label_zh": "金额",
+                    "label_en": "Amount",
+                    "type": "money",
+                    "required": True,
+                    "default": None,
+                    "example": "1000.00",
+                    "currencies": ["CNY", "USD"],
+                },
+                {
+                    "name": "due",
+                    "label_zh": "付款日期",
+                    "label_en": "Due",
+                    "type": "date",
+                    "required": False,
+                    "default": None,
+                    "example": "2026-03-20",
+                },
+            ],
+        },
     ],
 }
 
@@ -129,23 +275,26 @@ def with_(sample: dict[str, Any], **changes: Any) -> dict[str, Any]:
 # Formatting helpers
 
 
-@pytest.mark.parametrize("amount, words", [
-    ("123456", "壹拾贰万叁仟肆佰伍拾陆元整"),
-    ("0", "零元整"),
-    ("0.05", "伍分"),
-    ("0.50", "伍角整"),
-    ("1.05", "壹元零伍分"),
-    ("1.55", "壹元伍角伍分"),
-    ("10", "壹拾元整"),
-    ("1010", "壹仟零壹拾元整"),
-    ("105000", "壹拾万伍仟元整"),
-    ("1000.05", "壹仟元零伍分"),
-    ("100000000", "壹亿元整"),
-    ("100010000", "壹亿零壹万元整"),
-    ("100001000", "壹亿零壹仟元整"),
-    ("486500.00", "肆拾捌万陆仟伍佰元整"),
-    ("999999999999.99", "玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖元玖角玖分"),
-])
+@pytest.mark.parametrize(
+    "amount, words",
+    [
+        ("123456", "壹拾贰万叁仟肆佰伍拾陆元整"),
+        ("0", "零元整"),
+        ("0.05", "伍分"),
+        ("0.50", "伍角整"),
+        ("1.05", "壹元零伍分"),
+        ("1.55", "壹元伍角伍分"),
+        ("10", "壹拾元整"),
+        ("1010", "壹仟零壹拾元整"),
+        ("105000", "壹拾万伍仟元整"),
+        ("1000.05", "壹仟元零伍分"),
+        ("100000000", "壹亿元整"),
+        ("100010000", "壹亿零壹万元整"),
+        ("100001000", "壹亿零壹仟元整"),
+        ("486500.00", "肆拾捌万陆仟伍佰元整"),
+        ("999999999999.99", "玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖元玖角玖分"),
+    ],
+)
 def test_amount_in_words(amount: str, words: str) -> None:
     assert amount_in_words(Decimal(amount)) == words
 
@@ -182,9 +331,15 @@ def test_sample_validates_into_documented_context(small: TemplateSchema) -> None
     assert ctx["service_category_cn"] == ServiceCategory("4.2").zh
     assert ctx["venue_cn"] == "仲裁"
     assert ctx["body_paragraphs"] == ["第一段", "第二段"]  # blank lines do not make paragraphs
-    assert ctx["fee"] == {"amount": "123456.00", "currency": "CNY", "currency_zh": "人民币",
-                          "amount_grouped": "123,456.00", "amount_cn": "壹拾贰万叁仟肆佰伍拾陆元整",
-                          "symbol": "¥", "unit_zh": "元"}
+    assert ctx["fee"] == {
+        "amount": "123456.00",
+        "currency": "CNY",
+        "currency_zh": "人民币",
+        "amount_grouped": "123,456.00",
+        "amount_cn": "壹拾贰万叁仟肆佰伍拾陆元整",
+        "symbol": "¥",
+        "unit_zh": "元",
+    }
     assert ctx["years"] == 5 and ctx["years_cn"] == "伍" and ctx["rate"] == "6"
     assert ctx["body_items"] == ["第一段", "第二段"]
     assert ctx["party_a"]["name"] == "大连长兴湾物流集团有限公司"
@@ -207,14 +362,17 @@ def test_blank_optional_fields_take_defaults_or_empties(small: TemplateSchema) -
     assert ctx["rate"] is None
 
 
-@pytest.mark.parametrize("raw, amount", [
-    ("123456", "123456.00"),
-    ("123,456.5", "123456.50"),
-    (123456, "123456.00"),
-    (123456.78, "123456.78"),
-    (Decimal("0.1"), "0.10"),
-    ({"amount": "99.9"}, "99.90"),
-])
+@pytest.mark.parametrize(
+    "raw, amount",
+    [
+        ("123456", "123456.00"),
+        ("123,456.5", "123456.50"),
+        (123456, "123456.00"),
+        (123456.78, "123456.78"),
+        (Decimal("0.1"), "0.10"),
+        ({"amount": "99.9"}, "99.90"),
+    ],
+)
 def test_money_accepts_plain_amounts(small: TemplateSchema, raw: Any, amount: str) -> None:
     data = with_(small.sample(), fee=raw, payments=[{"phase": "一次性", "ratio": "100", "amount": raw}])
     ctx = small.validate(data)
@@ -223,8 +381,7 @@ def test_money_accepts_plain_amounts(small: TemplateSchema, raw: Any, amount: st
 
 def test_money_keeps_a_listed_currency(small: TemplateSchema) -> None:
     fee = {"amount": "100", "currency": "USD"}
-    ctx = small.validate(with_(small.sample(), fee=fee,
-                               payments=[{"phase": "一次性", "ratio": "100", "amount": fee}]))
+    ctx = small.validate(with_(small.sample(), fee=fee, payments=[{"phase": "一次性", "ratio": "100", "amount": fee}]))
     assert ctx["fee"]["currency_zh"] == "美元" and ctx["fee"]["amount_cn"] == "壹佰元整"
 
 
@@ -325,16 +482,19 @@ def test_date_not_before(small: TemplateSchema) -> None:
     assert "不能早于" in e["zh"] and "开始日期" in e["zh"]
 
 
-@pytest.mark.parametrize("fee, path", [
-    ("12.345", "fee.amount"),
-    ("-100", "fee.amount"),
-    ("¥100", "fee.amount"),
-    ("1e5", "fee.amount"),
-    (True, "fee.amount"),
-    ("1000000000000", "fee.amount"),
-    ({"currency": "CNY"}, "fee.amount"),
-    ({"amount": "100", "currency": "JPY"}, "fee.currency"),
-])
+@pytest.mark.parametrize(
+    "fee, path",
+    [
+        ("12.345", "fee.amount"),
+        ("-100", "fee.amount"),
+        ("¥100", "fee.amount"),
+        ("1e5", "fee.amount"),
+        (True, "fee.amount"),
+        ("1000000000000", "fee.amount"),
+        ({"currency": "CNY"}, "fee.amount"),
+        ({"amount": "100", "currency": "JPY"}, "fee.currency"),
+    ],
+)
 def test_bad_money(small: TemplateSchema, fee: Any, path: str) -> None:
     e = error_at(small, with_(small.sample(), fee=fee), path)
     assert "总价" in e["zh"]
@@ -403,13 +563,25 @@ def test_list_sums(small: TemplateSchema) -> None:
 
 def test_every_problem_is_reported_at_once(small: TemplateSchema) -> None:
     data = {
-        "title": "长" * 60, "service_category": "9.9", "start": "2026-13-01",
-        "fee": "abc", "party_a": {"credit_code": "x"}, "extra": 1,
+        "title": "长" * 60,
+        "service_category": "9.9",
+        "start": "2026-13-01",
+        "fee": "abc",
+        "party_a": {"credit_code": "x"},
+        "extra": 1,
         "payments": [{"phase": "第一期", "ratio": "100", "amount": "1.001"}],
     }
     fields = {e["field"] for e in errors_of(small, data)}
-    assert {"title", "service_category", "start", "fee.amount", "party_a.name",
-            "party_a.credit_code", "extra", "payments[0].amount.amount"} <= fields
+    assert {
+        "title",
+        "service_category",
+        "start",
+        "fee.amount",
+        "party_a.name",
+        "party_a.credit_code",
+        "extra",
+        "payments[0].amount.amount",
+    } <= fields
     with pytest.raises(InvalidInput) as info:
         small.validate(data)
     assert info.value.field == "extra" or info.value.field in fields
@@ -429,8 +601,7 @@ def test_hostile_values_are_refused_cheaply_and_not_echoed(small: TemplateSchema
     deep: Any = []
     for _ in range(100_000):
         deep = [deep]  # str() of this would overflow the stack
-    data = with_(small.sample(), service_category=deep, start=deep, years=deep, rate=deep,
-                 fee="9" * 1_000_000)
+    data = with_(small.sample(), service_category=deep, start=deep, years=deep, rate=deep, fee="9" * 1_000_000)
     data["k" * 1_000_000] = 1
     started = time.perf_counter()
     errors = errors_of(small, data)
@@ -463,9 +634,21 @@ def test_optional_group_left_blank_is_fine() -> None:
 
 def test_field_paths_cover_declared_and_derived_names(small: TemplateSchema) -> None:
     paths = small.field_paths()
-    for p in ("title", "start", "start_cn", "service_category_cn", "body_paragraphs",
-              "body_paragraphs[]", "fee.amount_cn", "fee.amount_grouped", "party_a.name",
-              "payments", "payments[]", "payments[].amount.amount_cn", "payments[].due_cn"):
+    for p in (
+        "title",
+        "start",
+        "start_cn",
+        "service_category_cn",
+        "body_paragraphs",
+        "body_paragraphs[]",
+        "fee.amount_cn",
+        "fee.amount_grouped",
+        "party_a.name",
+        "payments",
+        "payments[]",
+        "payments[].amount.amount_cn",
+        "payments[].due_cn",
+    ):
         assert p in paths, p
     assert "payments.phase" not in paths and "fee_cn" not in paths
     sources = small.field_sources()
@@ -478,9 +661,15 @@ def test_metadata_from_raw_or_clean_data(small: TemplateSchema) -> None:
     raw = small.sample()
     meta = small.metadata_from(raw)
     assert meta == small.metadata_from(small.validate(raw))
-    assert meta == {"doc_type": "contract", "doc_class": "user", "title": "运维服务合同",
-                    "service_category": "4.2", "counterparty": "大连长兴湾物流集团有限公司",
-                    "effective_date": dt.date(2026, 3, 1), "review_due": dt.date(2027, 2, 28)}
+    assert meta == {
+        "doc_type": "contract",
+        "doc_class": "user",
+        "title": "运维服务合同",
+        "service_category": "4.2",
+        "counterparty": "大连长兴湾物流集团有限公司",
+        "effective_date": dt.date(2026, 3, 1),
+        "review_due": dt.date(2027, 2, 28),
+    }
     Metadata.parse(meta, Vocabulary())
 
 
@@ -503,40 +692,42 @@ def broken(mutate) -> InvalidInput:
     return info.value
 
 
-@pytest.mark.parametrize("mutate, where", [
-    (lambda s: s.update(schema_version=2), "schema_version"),
-    (lambda s: s["template"].update(doc_type="memo"), "template.doc_type"),
-    (lambda s: s["template"].update(doc_class="public"), "template.doc_class"),
-    (lambda s: s["template"].update(slug="Bad Slug"), "template.slug"),
-    (lambda s: s["fields"][0].update(requried=True), "requried"),
-    (lambda s: s["fields"][0].update(type="string"), "type"),
-    (lambda s: s["fields"][0].update(required="yes"), "required"),
-    (lambda s: s["fields"][0].pop("example"), "example"),
-    (lambda s: s["fields"][0].update(default="x"), "default"),
-    (lambda s: s["fields"][0].update(name="items"), "name"),
-    (lambda s: s["fields"][0].update(name="Title"), "name"),
-    (lambda s: s["fields"][1].update(name="title"), "name"),
-    (lambda s: s["fields"][1].update(name="start_cn"), "name"),
-    (lambda s: s["fields"][0].update(max_length=10_000_000), "max_length"),
-    (lambda s: s["fields"][0].update(pattern={"regex": "(", "zh": "x", "en": "x"}), "regex"),
-    (lambda s: s["fields"][0].update(example="长" * 51), "example"),
-    (lambda s: s["fields"][3].pop("choices_from"), "fields[3]"),
-    (lambda s: s["fields"][3].update(choices_from="colours"), "choices_from"),
-    (lambda s: s["fields"][4]["choices"].append({"value": "court", "zh": "法院", "en": "Court"}),
-     "choices"),
-    (lambda s: s["fields"][6].update(not_before="title"), "not_before"),
-    (lambda s: s["fields"][7].update(currencies=["BTC"]), "currencies"),
-    (lambda s: s["fields"][10]["fields"].append(copy.deepcopy(SMALL["fields"][10])), "type"),
-    (lambda s: s["fields"][11].update(min_items=5), "min_items"),
-    (lambda s: s["fields"][11]["sums"].append({"field": "phase", "equals": 1}), "sums"),
-    (lambda s: s["fields"][11]["sums"].append({"field": "ratio", "equals_field": "fee"}), "sums"),
-    (lambda s: s["template"]["metadata"].update(project="nowhere"), "metadata.project"),
-    (lambda s: s["template"]["metadata"].update(effective_date="title"), "metadata.effective_date"),
-    (lambda s: s["template"]["metadata"].pop("title"), "metadata.title"),
-    (lambda s: s["template"]["metadata"].update(service_category="venue"), "metadata.service_category"),
-    (lambda s: s["template"]["metadata"].update(pdca_phase={"value": "later"}), "metadata.pdca_phase"),
-    (lambda s: s["template"]["metadata"].update(title={"value": "合同"}), "metadata.title"),
-])
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda s: s.update(schema_version=2), "schema_version"),
+        (lambda s: s["template"].update(doc_type="memo"), "template.doc_type"),
+        (lambda s: s["template"].update(doc_class="public"), "template.doc_class"),
+        (lambda s: s["template"].update(slug="Bad Slug"), "template.slug"),
+        (lambda s: s["fields"][0].update(requried=True), "requried"),
+        (lambda s: s["fields"][0].update(type="string"), "type"),
+        (lambda s: s["fields"][0].update(required="yes"), "required"),
+        (lambda s: s["fields"][0].pop("example"), "example"),
+        (lambda s: s["fields"][0].update(default="x"), "default"),
+        (lambda s: s["fields"][0].update(name="items"), "name"),
+        (lambda s: s["fields"][0].update(name="Title"), "name"),
+        (lambda s: s["fields"][1].update(name="title"), "name"),
+        (lambda s: s["fields"][1].update(name="start_cn"), "name"),
+        (lambda s: s["fields"][0].update(max_length=10_000_000), "max_length"),
+        (lambda s: s["fields"][0].update(pattern={"regex": "(", "zh": "x", "en": "x"}), "regex"),
+        (lambda s: s["fields"][0].update(example="长" * 51), "example"),
+        (lambda s: s["fields"][3].pop("choices_from"), "fields[3]"),
+        (lambda s: s["fields"][3].update(choices_from="colours"), "choices_from"),
+        (lambda s: s["fields"][4]["choices"].append({"value": "court", "zh": "法院", "en": "Court"}), "choices"),
+        (lambda s: s["fields"][6].update(not_before="title"), "not_before"),
+        (lambda s: s["fields"][7].update(currencies=["BTC"]), "currencies"),
+        (lambda s: s["fields"][10]["fields"].append(copy.deepcopy(SMALL["fields"][10])), "type"),
+        (lambda s: s["fields"][11].update(min_items=5), "min_items"),
+        (lambda s: s["fields"][11]["sums"].append({"field": "phase", "equals": 1}), "sums"),
+        (lambda s: s["fields"][11]["sums"].append({"field": "ratio", "equals_field": "fee"}), "sums"),
+        (lambda s: s["template"]["metadata"].update(project="nowhere"), "metadata.project"),
+        (lambda s: s["template"]["metadata"].update(effective_date="title"), "metadata.effective_date"),
+        (lambda s: s["template"]["metadata"].pop("title"), "metadata.title"),
+        (lambda s: s["template"]["metadata"].update(service_category="venue"), "metadata.service_category"),
+        (lambda s: s["template"]["metadata"].update(pdca_phase={"value": "later"}), "metadata.pdca_phase"),
+        (lambda s: s["template"]["metadata"].update(title={"value": "合同"}), "metadata.title"),
+    ],
+)
 def test_malformed_schema(mutate, where: str) -> None:
     err = broken(mutate)
     assert where in err.zh and where in err.en
@@ -644,24 +835,62 @@ def test_list_shipped_refuses_a_renamed_directory(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------- onboarding types
 
+
 def _one_field(field: dict) -> dict:
-    return {"schema_version": 1,
-            "template": {"slug": "t", "name_zh": "模板", "name_en": "T", "description_zh": "说明",
-                         "description_en": "d", "spec_ref": "7.1", "doc_type": "contract",
-                         "doc_class": "user", "metadata": {"title": "标题", "service_category": "类别"}},
-            "fields": [{"name": "标题", "label_zh": "标题", "label_en": "Title", "type": "text",
-                        "required": True, "default": None, "example": "合同", "max_length": 100},
-                       {"name": "类别", "label_zh": "类别", "label_en": "Category", "type": "enum",
-                        "required": True, "default": None, "example": "4.2",
-                        "choices_from": "service_category"}, field]}
+    return {
+        "schema_version": 1,
+        "template": {
+            "slug": "t",
+            "name_zh": "模板",
+            "name_en": "T",
+            "description_zh": "说明",
+            "description_en": "d",
+            "spec_ref": "7.1",
+            "doc_type": "contract",
+            "doc_class": "user",
+            "metadata": {"title": "标题", "service_category": "类别"},
+        },
+        "fields": [
+            {
+                "name": "标题",
+                "label_zh": "标题",
+                "label_en": "Title",
+                "type": "text",
+                "required": True,
+                "default": None,
+                "example": "合同",
+                "max_length": 100,
+            },
+            {
+                "name": "类别",
+                "label_zh": "类别",
+                "label_en": "Category",
+                "type": "enum",
+                "required": True,
+                "default": None,
+                "example": "4.2",
+                "choices_from": "service_category",
+            },
+            field,
+        ],
+    }
 
 
 def test_chinese_field_names_and_booleans() -> None:
-    s = load_schema(_one_field({"name": "含个人信息", "label_zh": "含个人信息", "label_en": "PI",
-                                "type": "boolean", "required": False, "default": False,
-                                "example": True}))
-    for raw, value in ((True, True), ("是", True), ("☑", True), ("false", False), ("否", False),
-                       ("", False)):
+    s = load_schema(
+        _one_field(
+            {
+                "name": "含个人信息",
+                "label_zh": "含个人信息",
+                "label_en": "PI",
+                "type": "boolean",
+                "required": False,
+                "default": False,
+                "example": True,
+            }
+        )
+    )
+    for raw, value in ((True, True), ("是", True), ("☑", True), ("false", False), ("否", False), ("", False)):
         ctx = s.validate({**s.sample(), "含个人信息": raw})
         assert ctx["含个人信息"] is value and ctx["含个人信息_cn"] == ("是" if value else "否")
     with pytest.raises(InvalidInput) as exc:
@@ -669,14 +898,35 @@ def test_chinese_field_names_and_booleans() -> None:
     assert exc.value.details["errors"][0]["field"] == "含个人信息"
     for bad in ("PartyA", "甲方（委托方）", "_x", "甲方 名称"):
         with pytest.raises(InvalidInput):
-            load_schema(_one_field({"name": bad, "label_zh": "x", "label_en": "x", "type": "text",
-                                    "required": False, "default": "", "example": None}))
+            load_schema(
+                _one_field(
+                    {
+                        "name": bad,
+                        "label_zh": "x",
+                        "label_en": "x",
+                        "type": "text",
+                        "required": False,
+                        "default": "",
+                        "example": None,
+                    }
+                )
+            )
 
 
 def test_longtext_items_drop_the_drafters_enumerators() -> None:
-    s = load_schema(_one_field({"name": "条款", "label_zh": "条款", "label_en": "Terms",
-                                "type": "longtext", "required": True, "default": None,
-                                "example": "（一）第一款\n2. 第二款\n三、第三款\n1.5 万元为限"}))
+    s = load_schema(
+        _one_field(
+            {
+                "name": "条款",
+                "label_zh": "条款",
+                "label_en": "Terms",
+                "type": "longtext",
+                "required": True,
+                "default": None,
+                "example": "（一）第一款\n2. 第二款\n三、第三款\n1.5 万元为限",
+            }
+        )
+    )
     ctx = s.validate(s.sample())
     assert ctx["条款_items"] == ["第一款", "第二款", "第三款", "1.5 万元为限"]
     assert ctx["条款_paragraphs"][0] == "（一）第一款"

@@ -58,6 +58,7 @@ def opened(conf):
     def open_one():
         made.append(open_docsvc(conf))
         return made[-1]
+
     yield open_one
     for s in made:
         s.close()
@@ -71,8 +72,9 @@ def indexed_entries(svc) -> list:
     """Every version in the index, as hits (read through the engine's own search)."""
     out, page = [], 1
     while True:
-        result = svc.index.search(SearchRequest(query="", all_versions=True, per_page=100, page=page,
-                                                facets=False, highlight=False))
+        result = svc.index.search(
+            SearchRequest(query="", all_versions=True, per_page=100, page=page, facets=False, highlight=False)
+        )
         out.extend(result.hits)
         if len(result.hits) < 100:
             return out
@@ -125,8 +127,13 @@ def test_a_fresh_index_is_built_inline_and_follows_the_archive(svc):
     assert [(h.document_id, h.title, h.project) for h in found] == [(b, "大连港仲裁条款备忘", "港口二期")]
 
     # A new version: only the latest is found by default, every version with all_versions.
-    svc.archive.add_version(a, "服务等级协议（修订）：可用性提高到 99.95%，增加驻场工程师。".encode(), "sla2.txt",
-                            actor="李娜", reason="年度修订")
+    svc.archive.add_version(
+        a,
+        "服务等级协议（修订）：可用性提高到 99.95%，增加驻场工程师。".encode(),
+        "sla2.txt",
+        actor="李娜",
+        reason="年度修订",
+    )
     assert svc.index.sync().applied == 1
     assert hits(svc, "驻场工程师") == [(a, 2)]
     assert hits(svc, "一级故障") == []
@@ -151,7 +158,9 @@ def _fill(svc, docs: int = 5) -> list[int]:
         r = add(svc, f"第 {i} 份运维月报，巡检服务器 {i} 台。".encode(), f"r{i}.txt", title=f"月报 {i}")
         ids.append(r.document.id)
     for i in ids[:2]:
-        svc.archive.add_version(i, f"运维月报（修订）{i}：补充巡检结论。".encode(), f"r{i}b.txt", actor="李娜", reason="补充")
+        svc.archive.add_version(
+            i, f"运维月报（修订）{i}：补充巡检结论。".encode(), f"r{i}b.txt", actor="李娜", reason="补充"
+        )
     return ids
 
 
@@ -172,6 +181,7 @@ def test_rebuild_from_scratch_and_resume_after_a_failed_chunk(svc, monkeypatch):
         if len(calls) == 2:
             raise Unavailable("注入的故障", "injected fault")
         return real_upsert(entries, **kw)
+
     monkeypatch.setattr(index, "upsert", second_write_fails)
     with pytest.raises(Unavailable):
         svc.index.rebuild(chunk=3, resume=False)
@@ -196,15 +206,22 @@ def test_rebuild_from_scratch_and_resume_after_a_failed_chunk(svc, monkeypatch):
 @pytest.fixture
 def run(conf, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": conf["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": conf["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": conf["DATABASE_URL"], "DOCSVC_SEARCH_BACKEND": conf["SEARCH_BACKEND"],
-           "DOCSVC_TEMPLATES_DIR": conf["TEMPLATES_DIR"], "DOCSVC_ACTOR": "张伟", "DOCSVC_FSYNC": "false"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": conf["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": conf["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": conf["DATABASE_URL"],
+        "DOCSVC_SEARCH_BACKEND": conf["SEARCH_BACKEND"],
+        "DOCSVC_TEMPLATES_DIR": conf["TEMPLATES_DIR"],
+        "DOCSVC_ACTOR": "张伟",
+        "DOCSVC_FSYNC": "false",
+    }
     runner = CliRunner()
 
     def invoke(*args: str, code: int = 0, extra: dict | None = None):
         result = runner.invoke(cli, list(args), env={**env, **(extra or {})}, catch_exceptions=False)
         assert result.exit_code == code, result.output
         return result
+
     return invoke
 
 
@@ -213,17 +230,27 @@ def test_cli_index_commands_and_search_on_postgres(svc, run):
     assert svc.index.ensure()
     a = add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA", doc_type="sla").document.id
     b = add(svc, CONTRACT.encode(), "contract.txt", title="运维服务合同", doc_type="contract").document.id
-    svc.archive.add_version(a, "服务等级协议（修订）：增加驻场工程师。".encode(), "sla2.txt", actor="李娜", reason="修订")
+    svc.archive.add_version(
+        a, "服务等级协议（修订）：增加驻场工程师。".encode(), "sla2.txt", actor="李娜", reason="修订"
+    )
 
-    assert json.loads(run("index", "sync", "--json").stdout) == {"applied": 3, "failed": 0, "pending": 0, "error": "",
-                                                                  "ocr_jobs": 0, "embedded": 0}
+    assert json.loads(run("index", "sync", "--json").stdout) == {
+        "applied": 3,
+        "failed": 0,
+        "pending": 0,
+        "error": "",
+        "ocr_jobs": 0,
+        "embedded": 0,
+    }
     found = json.loads(run("search", "驻场工程师", "--json").stdout)
     assert [(h["document_id"], h["version"], h["is_latest"]) for h in found["hits"]] == [(a, 2, True)]
     assert json.loads(run("search", "一级故障", "--json").stdout)["total"] == 0  # version 1 is not the latest
     every = json.loads(run("search", "一级故障", "--all-versions", "--json").stdout)
     assert [(h["document_id"], h["version"]) for h in every["hits"]] == [(a, 1)]
-    assert [h["document_id"] for h in json.loads(run("search", "仲裁", "--filter", "doc_type=contract",
-                                                     "--json").stdout)["hits"]] == [b]
+    assert [
+        h["document_id"]
+        for h in json.loads(run("search", "仲裁", "--filter", "doc_type=contract", "--json").stdout)["hits"]
+    ] == [b]
     checked = json.loads(run("index", "check", "--json").stdout)
     assert checked["ok"] and checked["catalog_versions"] == checked["indexed_versions"] == 3
 
@@ -268,15 +295,29 @@ def _queue_a_busy_archive(svc, docs: int = 60, versions: int = 5) -> dict[int, i
     """``docs`` documents of ``versions`` versions each, with metadata edits in between (by
     themselves and with a new version), written round-robin so that every document's rows are
     spread over the queue. Returns document id → the number of its latest version."""
-    ids = [add(svc, f"第{d}号机房巡检记录第1版：UPS 编号 XJ{d:03d}A1。".encode(), f"巡检{d}.txt",
-               title=f"巡检记录 {d}", project=PROJECTS[0]).document.id for d in range(docs)]
+    ids = [
+        add(
+            svc,
+            f"第{d}号机房巡检记录第1版：UPS 编号 XJ{d:03d}A1。".encode(),
+            f"巡检{d}.txt",
+            title=f"巡检记录 {d}",
+            project=PROJECTS[0],
+        ).document.id
+        for d in range(docs)
+    ]
     for n in range(2, versions + 1):
         for d, doc_id in enumerate(ids):
             if (d + n) % 3 == 0:
                 svc.archive.set_metadata(doc_id, {"title": f"巡检记录 {d}（第{n}次修订）"}, actor="王芳")
             meta = {"project": PROJECTS[(d + n) % len(PROJECTS)]} if (d + n) % 4 == 0 else None
-            svc.archive.add_version(doc_id, f"第{d}号机房巡检记录第{n}版：UPS 编号 XJ{d:03d}A{n}。".encode(),
-                                    f"巡检{d}.txt", actor="李娜", reason=f"第{n}次巡检", metadata=meta)
+            svc.archive.add_version(
+                doc_id,
+                f"第{d}号机房巡检记录第{n}版：UPS 编号 XJ{d:03d}A{n}。".encode(),
+                f"巡检{d}.txt",
+                actor="李娜",
+                reason=f"第{n}次巡检",
+                metadata=meta,
+            )
     return {doc_id: versions for doc_id in ids}
 
 
@@ -320,8 +361,11 @@ def test_three_indexers_drain_one_queue_and_split_it(svc, opened):
     # the drain, so each one's queued change brings every version up to date).
     docs = svc.catalog.documents_by_id(sorted(latest))
     entries = indexed_entries(svc)
-    assert [(h.document_id, h.number) for h in entries
-            if (h.title, h.project) != (docs[h.document_id].metadata.title, docs[h.document_id].metadata.project)] == []
+    assert [
+        (h.document_id, h.number)
+        for h in entries
+        if (h.title, h.project) != (docs[h.document_id].metadata.title, docs[h.document_id].metadata.project)
+    ] == []
 
 
 def _sync_killed_inside_apply(conf, inside) -> None:
@@ -341,8 +385,12 @@ def _sync_killed_inside_apply(conf, inside) -> None:
 @POSTGRES_ONLY
 def test_a_killed_indexers_rows_return_to_the_queue(svc, conf):
     assert svc.index.ensure()
-    ids = [add(svc, f"第{i}份应急预案：机房断电时启动柴油发电机 {i} 号。".encode(), f"plan{i}.txt",
-               title=f"应急预案 {i}").document.id for i in range(4)]
+    ids = [
+        add(
+            svc, f"第{i}份应急预案：机房断电时启动柴油发电机 {i} 号。".encode(), f"plan{i}.txt", title=f"应急预案 {i}"
+        ).document.id
+        for i in range(4)
+    ]
     svc.archive.set_metadata(ids[0], {"project": "数据中心搬迁"}, actor="王芳")
     queued = {i.id for i in svc.catalog.outbox(limit=100)}
     assert len(queued) == 5
@@ -364,14 +412,18 @@ def test_a_killed_indexers_rows_return_to_the_queue(svc, conf):
     assert wait_for(lambda: applied.append(svc.index.sync().applied) or sum(applied) == 5, 10), applied
     assert_index_matches_catalog(svc)
     assert sorted(d for d, _ in hits(svc, "柴油发电机", per_page=10)) == sorted(ids)
-    assert [h.document_id for h in svc.index.search(SearchRequest(filters={"project": ["数据中心搬迁"]})).hits] == [ids[0]]
+    assert [h.document_id for h in svc.index.search(SearchRequest(filters={"project": ["数据中心搬迁"]})).hits] == [
+        ids[0]
+    ]
 
 
 @POSTGRES_ONLY
 def test_a_document_held_by_one_indexer_is_left_to_it_by_another(svc, opened):
     assert svc.index.ensure()
     d = add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA", doc_type="sla").document.id
-    svc.archive.add_version(d, "服务等级协议（修订）：增加驻场工程师。".encode(), "sla2.txt", actor="李娜", reason="修订")
+    svc.archive.add_version(
+        d, "服务等级协议（修订）：增加驻场工程师。".encode(), "sla2.txt", actor="李娜", reason="修订"
+    )
     e = add(svc, CONTRACT.encode(), "contract.txt", title="运维服务合同").document.id
     f = add(svc, MINUTES.encode(), "minutes.md", title="项目例会纪要").document.id
     svc.archive.set_metadata(d, {"title": "港口运维服务等级协议"}, actor="王芳")
@@ -386,6 +438,7 @@ def test_a_document_held_by_one_indexer_is_left_to_it_by_another(svc, opened):
         inside.set()
         release.wait(20)
         return real_apply(items, **kw)
+
     first.index._apply = paused
     result: list = []
     holder = threading.Thread(target=lambda: result.append(first.index.sync(batch=2, limit=2)))
@@ -396,8 +449,11 @@ def test_a_document_held_by_one_indexer_is_left_to_it_by_another(svc, opened):
         # later metadata change) queued.
         report = svc.index.sync()
         assert (report.applied, report.failed) == (2, 0)
-        assert [(r.id, r.document_id) for r in svc.catalog.outbox(limit=100)] == \
-            [(rows[0].id, d), (rows[1].id, d), (rows[4].id, d)]
+        assert [(r.id, r.document_id) for r in svc.catalog.outbox(limit=100)] == [
+            (rows[0].id, d),
+            (rows[1].id, d),
+            (rows[4].id, d),
+        ]
         assert hits(svc, "续签") == [(e, 1)] and hits(svc, '"机房搬迁"') == [(f, 1)]
         assert hits(svc, "驻场工程师", all_versions=True) == [] and hits(svc, "可用性", all_versions=True) == []
     finally:
@@ -408,8 +464,9 @@ def test_a_document_held_by_one_indexer_is_left_to_it_by_another(svc, opened):
     assert svc.index.sync().applied == 1
     assert_index_matches_catalog(svc)
     assert hits(svc, "驻场工程师") == [(d, 2)]
-    assert {h.title for h in svc.index.search(SearchRequest(query="服务等级协议", all_versions=True)).hits} == \
-        {"港口运维服务等级协议"}
+    assert {h.title for h in svc.index.search(SearchRequest(query="服务等级协议", all_versions=True)).hits} == {
+        "港口运维服务等级协议"
+    }
 
 
 # --- statistics and relabelling (bugs found and fixed) ------------------------------------
@@ -430,8 +487,9 @@ def test_ranking_follows_the_documents_added_since_the_last_search(svc):
     add(svc, "会议纪要：讨论年度预算。".encode(), "m.txt", title="会议纪要")
     svc.index.sync()
     assert svc.index.search(SearchRequest(query="预算")).total == 1  # statistics of a one-document index
-    others = [add(svc, f"机房巡检记录 {i}：一切正常。".encode(), f"x{i}.txt", title=f"记录{i}").document.id
-              for i in range(4)]
+    others = [
+        add(svc, f"机房巡检记录 {i}：一切正常。".encode(), f"x{i}.txt", title=f"记录{i}").document.id for i in range(4)
+    ]
     best = add(svc, "巡检巡检巡检：机房巡检发现告警，巡检员复查。".encode(), "x.txt", title="巡检记录").document.id
     svc.index.sync()
     result = svc.index.search(SearchRequest(query="巡检"))
@@ -444,13 +502,23 @@ def test_a_version_added_with_new_metadata_relabels_every_version(svc):
     assert svc.index.ensure()
     d = add(svc, "第一版：机房巡检记录。".encode(), "a.txt", title="巡检记录", project="港口运维二期").document.id
     svc.index.sync()
-    svc.archive.add_version(d, "第二版：机房巡检记录（复核）。".encode(), "a.txt", actor="李娜", reason="复核",
-                            metadata={"title": "巡检记录（复核）", "project": "数据中心搬迁"})
+    svc.archive.add_version(
+        d,
+        "第二版：机房巡检记录（复核）。".encode(),
+        "a.txt",
+        actor="李娜",
+        reason="复核",
+        metadata={"title": "巡检记录（复核）", "project": "数据中心搬迁"},
+    )
     svc.index.sync()
     every = svc.index.search(SearchRequest(query="巡检", all_versions=True)).hits
     assert sorted((h.number, h.title, h.project) for h in every) == [
-        (1, "巡检记录（复核）", "数据中心搬迁"), (2, "巡检记录（复核）", "数据中心搬迁")]
-    assert svc.index.search(SearchRequest(query="", all_versions=True, filters={"project": ["港口运维二期"]})).total == 0
+        (1, "巡检记录（复核）", "数据中心搬迁"),
+        (2, "巡检记录（复核）", "数据中心搬迁"),
+    ]
+    assert (
+        svc.index.search(SearchRequest(query="", all_versions=True, filters={"project": ["港口运维二期"]})).total == 0
+    )
 
 
 @POSTGRES_ONLY
@@ -468,8 +536,11 @@ def test_gram_counts_follow_a_growing_index_without_holding_up_the_write(svc, mo
 
     def counted() -> tuple[int | None, int]:
         with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT (SELECT grams_docs FROM search_state), "
-                                        "(SELECT df FROM search_gram WHERE gram = '巡检')")).one()
+            return conn.execute(
+                sa.text(
+                    "SELECT (SELECT grams_docs FROM search_state), (SELECT df FROM search_gram WHERE gram = '巡检')"
+                )
+            ).one()
 
     add(svc, "机房巡检记录：一切正常。".encode(), "a.txt", title="巡检")
     svc.index.sync()

@@ -4,8 +4,8 @@ and PostgreSQL full-text tables in a database cloned from the migrated template.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -19,17 +19,23 @@ from tests.search_contract import TZ, SearchIndexContract  # noqa: E402
 
 # (engine, contract test) → why the engine fails it: marked xfail(strict=True) for that engine only.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("whoosh", "test_phrase_spaced_out_in_the_document"):
-        "Whoosh searches a phrase or word that jieba keeps as one dictionary word (服务等级协议) as that "
-        "single term, so a text layer that spaces it out (服务 等级 协议) is not found by \"服务等级协议\" or "
-        "服务等级协议, although the analyzer's compact offsets are meant to make it the same phrase",
-    ("postgres", "test_phrase_spaced_out_in_the_document"):
-        "the same as Whoosh: both engines look up the query's analysis, in which 服务等级协议 is one "
-        "dictionary word; the document's spaced-out words are three",
-    ("whoosh", "test_indexed_versions_lists_a_version_without_a_sha256"):
-        "indexed_versions() raises IndexError when a segment has no sha256 column (every version in its "
-        "commit had an empty sha256, which _to_fields leaves out): the multi-segment column reader "
-        "reads past its end",
+    (
+        "whoosh",
+        "test_phrase_spaced_out_in_the_document",
+    ): "Whoosh searches a phrase or word that jieba keeps as one dictionary word (服务等级协议) as that "
+    'single term, so a text layer that spaces it out (服务 等级 协议) is not found by "服务等级协议" or '
+    "服务等级协议, although the analyzer's compact offsets are meant to make it the same phrase",
+    (
+        "postgres",
+        "test_phrase_spaced_out_in_the_document",
+    ): "the same as Whoosh: both engines look up the query's analysis, in which 服务等级协议 is one "
+    "dictionary word; the document's spaced-out words are three",
+    (
+        "whoosh",
+        "test_indexed_versions_lists_a_version_without_a_sha256",
+    ): "indexed_versions() raises IndexError when a segment has no sha256 column (every version in its "
+    "commit had an empty sha256, which _to_fields leaves out): the multi-segment column reader "
+    "reads past its end",
 }
 
 

@@ -7,8 +7,8 @@ import io
 import pytest
 from pypdf import PdfWriter
 
-from docsvc.core.search import SearchRequest
 from docsvc.adapters.whoosh import WhooshIndex
+from docsvc.core.search import SearchRequest
 from docsvc.errors import Unavailable
 from docsvc.services.bulk import ImportStatus
 from tests.conftest import add, wait_for
@@ -26,8 +26,15 @@ def hits(svc, q, **kw):
 def filled(svc):
     a = add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA", doc_type="sla")
     b = add(svc, CONTRACT.encode(), "contract.txt", title="运维服务合同", doc_type="contract")
-    c = add(svc, MINUTES.encode(), "minutes.md", title="项目例会纪要", doc_type="meeting_minutes",
-            doc_class="site", project="数据中心搬迁")
+    c = add(
+        svc,
+        MINUTES.encode(),
+        "minutes.md",
+        title="项目例会纪要",
+        doc_type="meeting_minutes",
+        doc_class="site",
+        project="数据中心搬迁",
+    )
     report = svc.index.sync()  # the first sync builds the missing index from the catalog
     assert report.failed == 0 and svc.catalog.counts()["outbox_pending"] == 0
     return svc, a.document.id, b.document.id, c.document.id
@@ -43,8 +50,13 @@ def test_added_documents_become_searchable(filled):
 
 def test_new_version_replaces_latest_but_all_versions_keep_it(filled):
     svc, a, *_ = filled
-    svc.archive.add_version(a, "服务等级协议（修订）：可用性提高到 99.95%，增加驻场工程师。".encode(), "sla2.txt",
-                            actor="李娜", reason="年度修订")
+    svc.archive.add_version(
+        a,
+        "服务等级协议（修订）：可用性提高到 99.95%，增加驻场工程师。".encode(),
+        "sla2.txt",
+        actor="李娜",
+        reason="年度修订",
+    )
     svc.index.sync()
     assert hits(svc, "驻场工程师") == [(a, 2)]
     assert hits(svc, "一级故障") == []  # only in version 1, which is no longer the latest
@@ -66,6 +78,7 @@ def test_failed_index_write_stays_queued_and_is_retried(filled, monkeypatch):
 
     def locked(self, entries, **kw):
         raise Unavailable("索引被锁定", "index locked")
+
     monkeypatch.setattr(WhooshIndex, "upsert", locked)
     report = svc.index.sync()
     assert report.failed == 1 and report.pending == 1 and "locked" in report.error
@@ -86,6 +99,7 @@ def test_rebuild_resumes_after_a_crash(svc):
 
     def crash_after_first_chunk(n):
         raise Crash()
+
     with pytest.raises(Crash):
         svc.index.rebuild(chunk=3, resume=False, progress=crash_after_first_chunk)
     assert svc.index.rebuild_pending() and svc.index.index.needs_rebuild
@@ -161,6 +175,7 @@ def test_aes_encrypted_pdfs_are_read_when_the_password_is_empty():
         buf = io.BytesIO()
         writer.write(buf)
         return buf.getvalue()
+
     assert extract_text(pdf(""), PDF).status is ExtractionStatus.NO_TEXT_LAYER  # opened: a blank page
     assert extract_text(pdf("secret"), PDF).status is ExtractionStatus.ENCRYPTED
 
@@ -181,8 +196,11 @@ def test_import_streams_each_document_to_the_writers_as_it_is_archived(svc, tmp_
     synced = []
     real_sync = svc.index.sync
     monkeypatch.setattr(svc.index, "sync", lambda **kw: synced.append(real_sync(**kw)) or synced[-1])
-    report = svc.importer.import_files(_inspection_folder(tmp_path, 11), {"doc_type": "report", "doc_class": "site",
-                                                                          "service_category": "4.2"}, actor="导入员")
+    report = svc.importer.import_files(
+        _inspection_folder(tmp_path, 11),
+        {"doc_type": "report", "doc_class": "site", "service_category": "4.2"},
+        actor="导入员",
+    )
     assert report.count(ImportStatus.ADDED) == 11
     # The stream indexed everything: the sync after it found nothing left in the outbox.
     assert [r.applied for r in synced] == [0]
@@ -214,15 +232,16 @@ def test_import_with_a_writer_process_dying_loses_nothing(svc, tmp_path, monkeyp
 
     monkeypatch.setattr(whoosh_write, "_stream_segments", stream)
     monkeypatch.setattr(whoosh_write.DocsvcSegmentWriter, "add_document", dies)
-    report = svc.importer.import_files(_inspection_folder(tmp_path, 9), {"doc_type": "report", "doc_class": "site",
-                                                                         "service_category": "4.2"}, actor="导入员")
+    report = svc.importer.import_files(
+        _inspection_folder(tmp_path, 9),
+        {"doc_type": "report", "doc_class": "site", "service_category": "4.2"},
+        actor="导入员",
+    )
     assert [i.status.value for i in report.items] == ["added"] * 9
     # What the stream did not commit stayed queued, and the sync at the end indexed it.
     assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
     assert len(svc.index.search(SearchRequest(query="巡检", per_page=50)).hits) == 9
     assert not list((svc.index.state_dir / "staging").iterdir())
-
-
 
 
 def test_an_index_rebuilt_by_another_process_is_picked_up_without_a_restart(svc, config, monkeypatch):
@@ -255,9 +274,12 @@ def test_a_running_servers_indexer_leaves_an_imports_documents_to_it(svc, tmp_pa
     def progress(n: int) -> None:  # the server's background indexer, while the import goes on
         applied.append(svc.index.sync().applied)
 
-    svc.importer.import_files(_inspection_folder(tmp_path, 6), {"doc_type": "report", "doc_class": "site",
-                                                                "service_category": "4.2"}, actor="导入员",
-                              progress=progress)
+    svc.importer.import_files(
+        _inspection_folder(tmp_path, 6),
+        {"doc_type": "report", "doc_class": "site", "service_category": "4.2"},
+        actor="导入员",
+        progress=progress,
+    )
     assert applied == [0] * 6  # claimed by the import, which indexes them itself
     assert svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
     assert svc.index.search(SearchRequest(query="巡检", per_page=50)).total == 6
@@ -275,16 +297,21 @@ def test_edits_made_while_an_import_streams_a_document_reach_the_index(svc, tmp_
             return
         first.extend(ids)
         svc.archive.set_metadata(ids[0], {"project": "港口二期"}, actor="王芳")
-        svc.archive.add_version(ids[1], "第1号机房巡检记录（复核），无告警。".encode(), "巡检01.txt", actor="王芳",
-                                reason="复核")
+        svc.archive.add_version(
+            ids[1], "第1号机房巡检记录（复核），无告警。".encode(), "巡检01.txt", actor="王芳", reason="复核"
+        )
         svc.index.sync()  # the server's indexer: nothing of these documents is indexed yet
 
-    svc.importer.import_files(_inspection_folder(tmp_path, 5), {"doc_type": "report", "doc_class": "site",
-                                                                "service_category": "4.2"}, actor="导入员",
-                              progress=progress)
+    svc.importer.import_files(
+        _inspection_folder(tmp_path, 5),
+        {"doc_type": "report", "doc_class": "site", "service_category": "4.2"},
+        actor="导入员",
+        progress=progress,
+    )
     assert first and svc.catalog.counts()["outbox_pending"] == 0 and svc.index.check().ok
     edited = svc.index.search(SearchRequest(query="", filters={"project": ["港口二期"]})).hits
     assert [h.document_id for h in edited] == [first[0]]
-    revised = svc.index.search(SearchRequest(query="巡检", filters={"document_id": [str(first[1])]},
-                                             all_versions=True, per_page=10)).hits
+    revised = svc.index.search(
+        SearchRequest(query="巡检", filters={"document_id": [str(first[1])]}, all_versions=True, per_page=10)
+    ).hits
     assert sorted((h.number, h.is_latest) for h in revised) == [(1, False), (2, True)]

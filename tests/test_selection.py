@@ -33,11 +33,20 @@ def test_sort_keys_follow_pinyin():
 def test_list_sorts_titles_projects_counterparties_in_pinyin_order_page_by_page(svc):
     names = ["招商银行服务合同", "长沙运维方案", "阿里云采购合同", "北京驻场记录"]
     for i, title in enumerate(names):
-        add(svc, f"正文{i}".encode(), title=title, project=names[-1 - i][:2] + "项目",
-            counterparty=names[i][:2] + "公司")
+        add(
+            svc,
+            f"正文{i}".encode(),
+            title=title,
+            project=names[-1 - i][:2] + "项目",
+            counterparty=names[i][:2] + "公司",
+        )
     pages = [svc.archive.list_documents({"sort": "title", "limit": 2, "offset": o}).items for o in (0, 2)]
     assert [d.metadata.title for page in pages for d in page] == [
-        "阿里云采购合同", "北京驻场记录", "长沙运维方案", "招商银行服务合同"]
+        "阿里云采购合同",
+        "北京驻场记录",
+        "长沙运维方案",
+        "招商银行服务合同",
+    ]
     desc = svc.archive.list_documents({"sort": "-title"}).items
     assert [d.metadata.title for d in desc] == ["招商银行服务合同", "长沙运维方案", "北京驻场记录", "阿里云采购合同"]
     projects = [d.metadata.project for d in svc.archive.list_documents({"sort": "project"}).items]
@@ -69,10 +78,15 @@ def test_bulk_set_changes_each_document_with_its_own_audit_entry(svc):
     docs = [add(svc, f"合同{i}".encode(), title=f"合同{i}", tags=["运维"]).document for i in range(3)]
     gd = svc.guard(MANAGER)
     ids = [d.id for d in docs]
-    svc.archive.set_metadata(ids[2], {"status": "effective", "doc_type": "sla", "tags": ["运维", "2024"]},
-                             actor="张伟")
-    change = BulkChange.parse({"set": {"status": "effective", "doc_type": "sla", "project": "长沙项目"},
-                               "add_tags": "2024，重要", "remove_tags": ["运维"], "reason": "年度整理"})
+    svc.archive.set_metadata(ids[2], {"status": "effective", "doc_type": "sla", "tags": ["运维", "2024"]}, actor="张伟")
+    change = BulkChange.parse(
+        {
+            "set": {"status": "effective", "doc_type": "sla", "project": "长沙项目"},
+            "add_tags": "2024，重要",
+            "remove_tags": ["运维"],
+            "reason": "年度整理",
+        }
+    )
     report = gd.bulk_set(ids, change)
     assert [i.status for i in report.items] == [BulkStatus.CHANGED] * 3
     for doc_id in ids:
@@ -95,8 +109,7 @@ def test_bulk_set_refuses_per_document_what_the_role_does_not_allow(svc):
     other_site = add(svc, b"other", title="别的项目现场记录", doc_class="site", project="别的项目").document
 
     # A member moving an on-site document out of their own projects: refused for it alone.
-    report = svc.guard(MEMBER).bulk_set([user_doc.id, own_site.id],
-                                        BulkChange.parse({"set": {"project": "别的项目"}}))
+    report = svc.guard(MEMBER).bulk_set([user_doc.id, own_site.id], BulkChange.parse({"set": {"project": "别的项目"}}))
     assert [i.status for i in report.items] == [BulkStatus.CHANGED, BulkStatus.REFUSED]
     assert report.refused[0].document_id == own_site.id and "别的项目" in report.refused[0].error["message"]
     assert svc.archive.document(own_site.id).metadata.project == "港口运维二期"
@@ -113,24 +126,32 @@ def test_bulk_set_refuses_per_document_what_the_role_does_not_allow(svc):
     assert _audit(svc, other_site.id, AuditAction.ACCESS_DENIED)
 
     # An auditor reads everything and changes nothing: each document refused, each logged.
-    report = svc.guard(AUDITOR).bulk_set([user_doc.id, other_site.id], BulkChange.parse({"set": {"status": "archived"}}))
+    report = svc.guard(AUDITOR).bulk_set(
+        [user_doc.id, other_site.id], BulkChange.parse({"set": {"status": "archived"}})
+    )
     assert report.count(BulkStatus.REFUSED) == 2
-    assert "审计员" in report.items[0].error["message"] and "may not change metadata" in report.items[0].error["message_en"]
+    assert (
+        "审计员" in report.items[0].error["message"]
+        and "may not change metadata" in report.items[0].error["message_en"]
+    )
     for doc_id in (user_doc.id, other_site.id):
         assert svc.archive.document(doc_id).metadata.status is DocStatus.DRAFT
         assert any(e.actor == "审计员赵敏" for e in _audit(svc, doc_id, AuditAction.ACCESS_DENIED))
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"set": {"doc_type": "no_such_type"}}, "doc_type"),
-    ({"set": {"service_category": "9.9"}}, "service_category"),
-    ({"set": {"status": "gone"}}, "status"),
-    ({"set": {"title": "全部改名"}}, "title"),
-    ({"set": {}}, "set"),
-    ({"add_tags": ["甲"], "remove_tags": "甲"}, "add_tags"),
-    ({"set": {"project": "\x00"}}, "project"),
-    ({"set": {"status": "draft"}, "reason": {}}, "reason"),  # an empty object is no reason: refused
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"set": {"doc_type": "no_such_type"}}, "doc_type"),
+        ({"set": {"service_category": "9.9"}}, "service_category"),
+        ({"set": {"status": "gone"}}, "status"),
+        ({"set": {"title": "全部改名"}}, "title"),
+        ({"set": {}}, "set"),
+        ({"add_tags": ["甲"], "remove_tags": "甲"}, "add_tags"),
+        ({"set": {"project": "\x00"}}, "project"),
+        ({"set": {"status": "draft"}, "reason": {}}, "reason"),  # an empty object is no reason: refused
+    ],
+)
 def test_bad_change_is_refused_before_anything_changes(svc, body, field):
     doc = add(svc).document
     before = len(list(svc.catalog.audit_entries()))
@@ -143,8 +164,17 @@ def test_bad_change_is_refused_before_anything_changes(svc, body, field):
 def test_bad_selections_are_refused():
     assert parse_ids(["3", "1", "3", ""], limit=5) == (3, 1)
     assert parse_ids("4,5", limit=5) == (4, 5)
-    for raw, from_text in (([], True), ("", True), ([str(2**63)], True), ([2**63], False), (["-1"], True),
-                           (["一"], True), ([True], False), (["7"], False), ({"a": 1}, False)):
+    for raw, from_text in (
+        ([], True),
+        ("", True),
+        ([str(2**63)], True),
+        ([2**63], False),
+        (["-1"], True),
+        (["一"], True),
+        ([True], False),
+        (["7"], False),
+        ({"a": 1}, False),
+    ):
         with pytest.raises(InvalidInput) as exc:
             parse_ids(raw, limit=5, from_text=from_text)
         assert exc.value.field == "ids"

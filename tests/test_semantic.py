@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import add, wait_for
 from docsvc.adapters import vectors as rows
 from docsvc.app import open_docsvc
 from docsvc.core import query as q
 from docsvc.core import semantic
 from docsvc.core.search import SearchRequest, SortOrder
 from docsvc.services.search import BackgroundIndexer
+from tests.conftest import add, wait_for
 
 # A few clauses of an IT-service archive. The question shares its words (机房, 搬迁) with the
 # clause on keeping the systems up during a move more than with the clause that answers it
@@ -56,8 +56,11 @@ def archive_all(s) -> dict[str, int]:
 
 # -- the pure parts -------------------------------------------------------------------------
 
+
 def test_passages_are_bounded_and_keep_short_text_whole():
-    assert semantic.passages_of("第一条 总则。\n本合同自双方签字之日起生效。") == ["第一条 总则。 本合同自双方签字之日起生效。"]
+    assert semantic.passages_of("第一条 总则。\n本合同自双方签字之日起生效。") == [
+        "第一条 总则。 本合同自双方签字之日起生效。"
+    ]
     long = "。".join(f"第{i}条 乙方应按约定提供运维服务并提交月度服务报告" for i in range(400))
     parts = semantic.passages_of(long)
     assert len(parts) == semantic.MAX_PASSAGES
@@ -87,6 +90,7 @@ def test_meaning_reorders_but_an_unembedded_candidate_keeps_its_place():
 
 
 # -- the service, on both databases ---------------------------------------------------------
+
 
 def test_meaning_lifts_the_answer_above_a_page_that_shares_more_words(svc, sem):
     archive_all(sem)
@@ -172,13 +176,23 @@ def test_cli_import_embeds_with_progress_and_search_ranks_by_meaning(tmp_path):
     folder.mkdir()
     for title, body in DOCS.items():
         (folder / f"{title}.txt").write_text(f"{title}\n\n{body}\n", encoding="utf-8")
-    env = {**os.environ, "DOCSVC_SEMANTIC": "1", "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"),
-           "DOCSVC_INDEX_DIR": str(tmp_path / "index")}
+    env = {
+        **os.environ,
+        "DOCSVC_SEMANTIC": "1",
+        "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"),
+        "DOCSVC_INDEX_DIR": str(tmp_path / "index"),
+    }
     env.pop("DOCSVC_DATABASE_URL", None)
 
     def run(*args):
-        return subprocess.run([str(Path(sys.executable).with_name("docsvc")), *args], env=env, capture_output=True,
-                              text=True, check=True, cwd=tmp_path)
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("docsvc")), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp_path,
+        )
 
     run("init")
     imported = run("import", str(folder))
@@ -194,8 +208,14 @@ def test_plain_questions_over_it_service_documents_rank_as_well_or_better(tmp_pa
     and with the meaning: the meaning must keep the floor the words keep and lose nothing."""
     from tests.test_relevance import DATA
 
-    s = open_docsvc({"ARCHIVE_DIR": str(tmp_path / "archive"), "INDEX_DIR": str(tmp_path / "index"),
-                     "TEMPLATES_DIR": str(tmp_path), "SEMANTIC": True})
+    s = open_docsvc(
+        {
+            "ARCHIVE_DIR": str(tmp_path / "archive"),
+            "INDEX_DIR": str(tmp_path / "index"),
+            "TEMPLATES_DIR": str(tmp_path),
+            "SEMANTIC": True,
+        }
+    )
     try:
         keys = {}
         for path in sorted(DATA.glob("*.md")):

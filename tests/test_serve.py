@@ -47,10 +47,17 @@ class Api:
     def upload(self, title: str, text: str) -> tuple[int, dict]:
         b = uuid.uuid4().hex
         fields = {"title": title, "doc_type": "report", "service_category": "4.2", "doc_class": "site"}
-        body = b"".join(f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                        for k, v in fields.items())
-        body += (f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{title}.txt"\r\n'
-                 "Content-Type: text/plain\r\n\r\n").encode() + text.encode() + f"\r\n--{b}--\r\n".encode()
+        body = b"".join(
+            f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+        )
+        body += (
+            (
+                f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{title}.txt"\r\n'
+                "Content-Type: text/plain\r\n\r\n"
+            ).encode()
+            + text.encode()
+            + f"\r\n--{b}--\r\n".encode()
+        )
         return self.call("POST", "/api/v1/documents", body, f"multipart/form-data; boundary={b}")
 
 
@@ -58,12 +65,17 @@ def start_serve(tmp_path: Path, *, workers: int, **settings: str) -> tuple[subpr
     """`docsvc serve` on an embedded archive in ``tmp_path`` (plus DOCSVC_ ``settings``) and a
     manager's API to it; the caller stops the process; its output is in
     ``tmp_path / "serve.log"``. Returns once the server answers."""
-    env = {**os.environ, "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"), "DOCSVC_INDEX_DIR": str(tmp_path / "index"),
-           "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"), "DOCSVC_FSYNC": "false",
-           **{f"DOCSVC_{k}": v for k, v in settings.items()}}
+    env = {
+        **os.environ,
+        "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"),
+        "DOCSVC_INDEX_DIR": str(tmp_path / "index"),
+        "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"),
+        "DOCSVC_FSYNC": "false",
+        **{f"DOCSVC_{k}": v for k, v in settings.items()},
+    }
     env.pop("DOCSVC_DATABASE_URL", None)
     (tmp_path / "no-templates").mkdir(exist_ok=True)
-    svc = open_docsvc({k[len("DOCSVC_"):]: v for k, v in env.items() if k.startswith("DOCSVC_")})
+    svc = open_docsvc({k[len("DOCSVC_") :]: v for k, v in env.items() if k.startswith("DOCSVC_")})
     svc.users.create_user("manager", "manager", actor="test", password="a-long-password-1")
     token = svc.users.issue_token("manager", actor="test").secret
     svc.close()
@@ -71,9 +83,21 @@ def start_serve(tmp_path: Path, *, workers: int, **settings: str) -> tuple[subpr
     # Its output goes to tmp_path/serve.log, not to a pipe: nobody reads a pipe while the test
     # runs, and once the access log has filled it the server would stall on its next line.
     with (tmp_path / "serve.log").open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", "from docsvc.cli import main; main()", "serve",
-                                 "--workers", str(workers), "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from docsvc.cli import main; main()",
+                "serve",
+                "--workers",
+                str(workers),
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     api = Api(port, token)
     try:
         poll_until(lambda: api.call("GET", "/api/v1/me")[0] == 200, "the server")
@@ -93,9 +117,15 @@ def server(tmp_path: Path):
             workers = _children(proc.pid)
             proc.kill()  # no goodbye: the workers must notice and leave on their own
             proc.wait(10)
-            poll_until(lambda: not any(Path(f"/proc/{w}").exists() and "zombie" not in
-                                   Path(f"/proc/{w}/status").read_text().lower() for w in workers),
-                   "the orphaned workers to leave")
+            poll_until(
+                lambda: (
+                    not any(
+                        Path(f"/proc/{w}").exists() and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()
+                        for w in workers
+                    )
+                ),
+                "the orphaned workers to leave",
+            )
 
 
 def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server) -> None:
@@ -108,7 +138,9 @@ def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server)
         status, body = api.upload(f"巡检报告{i}", f"机房巡检第{i}次，编号 MARKER{i}X。")
         assert status == 201, body
     for i in range(4):
-        poll_until(lambda i=i: api.call("GET", f"/api/v1/search?q=MARKER{i}X")[1].get("total") == 1, f"upload {i} indexed")
+        poll_until(
+            lambda i=i: api.call("GET", f"/api/v1/search?q=MARKER{i}X")[1].get("total") == 1, f"upload {i} indexed"
+        )
     status, health = api.call("GET", "/api/v1/health")
     assert status == 200 and health["indexer"]["state"] in ("idle", "syncing")  # the writer's, from its process
 
@@ -118,7 +150,9 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_everything(server) -> None:
     workers = poll_until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "two workers")
     victim = sorted(workers)[0]
     os.kill(victim, signal.SIGKILL)
-    replaced = poll_until(lambda: (lambda c: len(c) == 2 and victim not in c and c)(_children(proc.pid)), "a replacement")
+    replaced = poll_until(
+        lambda: (lambda c: len(c) == 2 and victim not in c and c)(_children(proc.pid)), "a replacement"
+    )
     assert api.call("GET", "/api/v1/me")[0] == 200
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0

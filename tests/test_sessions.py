@@ -15,8 +15,16 @@ from tests.webutil import PASSWORD, app, csrf_of, world  # noqa: F401 - app and 
 
 def _second_server(config, tmp_path, **extra):
     """Another server on the same catalog, with its own local folders."""
-    return create_app({**config, "ARCHIVE_DIR": str(tmp_path / "b-archive"), "INDEX_DIR": str(tmp_path / "b-index"),
-                       "TESTING": True, "FSYNC": False, **extra})
+    return create_app(
+        {
+            **config,
+            "ARCHIVE_DIR": str(tmp_path / "b-archive"),
+            "INDEX_DIR": str(tmp_path / "b-index"),
+            "TESTING": True,
+            "FSYNC": False,
+            **extra,
+        }
+    )
 
 
 def test_a_session_made_on_one_server_is_honoured_by_another(app, config, tmp_path):
@@ -69,8 +77,9 @@ def test_cookie_secure_setting_marks_the_session_cookie_secure(config, monkeypat
             if not svc.users.count():
                 svc.users.create_user("wang", "drafter", actor="setup", password=PASSWORD)
             c = served.test_client()
-            resp = c.post("/login", data={"username": "wang", "password": PASSWORD,
-                                          "csrf_token": csrf_of(c.get("/login"))})
+            resp = c.post(
+                "/login", data={"username": "wang", "password": PASSWORD, "csrf_token": csrf_of(c.get("/login"))}
+            )
             assert resp.status_code == 302
             cookie = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith("docsvc_session=")][0]
             assert ("; Secure" in cookie) is secure, cookie
@@ -84,6 +93,7 @@ def test_cookie_secure_setting_marks_the_session_cookie_secure(config, monkeypat
 # -- sessions that end ------------------------------------------------------------------------
 # Sessions live in the catalog (migration 0012): the cookie is only a key to one, so ending it
 # ends every copy of the cookie on every server. Time is a clock the tests move, never a sleep.
+
 
 class Clock:
     def __init__(self) -> None:
@@ -107,8 +117,12 @@ def two(app, config, tmp_path):
     clock = Clock()
     svc.clock = other.extensions["docsvc"].clock = clock
     a = app.test_client()
-    assert a.post("/login", data={"username": "wang", "password": PASSWORD,
-                                  "csrf_token": csrf_of(a.get("/login"))}).status_code == 302
+    assert (
+        a.post(
+            "/login", data={"username": "wang", "password": PASSWORD, "csrf_token": csrf_of(a.get("/login"))}
+        ).status_code
+        == 302
+    )
     b = other.test_client()
     b.set_cookie("docsvc_session", a.get_cookie("docsvc_session").value)
     assert _signed_in(a) and _signed_in(b)
@@ -148,9 +162,16 @@ def test_an_account_change_ends_every_session_of_the_account(two, change):
 
 def test_changing_ones_own_password_ends_this_session_too(two):
     _svc, a, b, _ = two
-    resp = a.post("/account", data={"action": "password", "current_password": PASSWORD,
-                                    "new_password": "新的密码-long-1", "confirm_password": "新的密码-long-1",
-                                    "csrf_token": csrf_of(a.get("/account"))})
+    resp = a.post(
+        "/account",
+        data={
+            "action": "password",
+            "current_password": PASSWORD,
+            "new_password": "新的密码-long-1",
+            "confirm_password": "新的密码-long-1",
+            "csrf_token": csrf_of(a.get("/account")),
+        },
+    )
     assert resp.status_code == 302
     assert not _signed_in(b)
 
@@ -188,8 +209,7 @@ def test_a_session_idles_out_and_expires(two):
 
 
 def test_session_limits_come_from_the_settings(config, tmp_path):
-    served = create_app({**config, "TESTING": True, "FSYNC": False, "SESSION_IDLE_MINUTES": 5,
-                         "SESSION_MAX_HOURS": 1})
+    served = create_app({**config, "TESTING": True, "FSYNC": False, "SESSION_IDLE_MINUTES": 5, "SESSION_MAX_HOURS": 1})
     try:
         svc = served.extensions["docsvc"]
         svc.clock = clock = Clock()
@@ -242,11 +262,15 @@ def test_https_through_a_trusted_proxy_makes_the_cookie_secure(config):
                 svc.users.create_user("wang", "drafter", actor="setup", password=PASSWORD)
             c = served.test_client()
             # (Flask-WTF checks the Referer of a form posted over HTTPS.)
-            headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7",
-                       "Referer": "https://localhost/login"}
+            headers = {
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-For": "198.51.100.7",
+                "Referer": "https://localhost/login",
+            }
             page = c.get("/login", headers=headers)
-            resp = c.post("/login", headers=headers, data={"username": "wang", "password": PASSWORD,
-                                                           "csrf_token": csrf_of(page)})
+            resp = c.post(
+                "/login", headers=headers, data={"username": "wang", "password": PASSWORD, "csrf_token": csrf_of(page)}
+            )
             assert resp.status_code == 302
             cookie = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith("docsvc_session=")][0]
             assert ("; Secure" in cookie) is secure, cookie
@@ -284,8 +308,9 @@ def test_ending_all_sessions_from_the_account_page_the_admin_page_and_the_cli(tw
     assert resp.status_code == 302 and svc.users.open_sessions("wang") == 0
     # The command line.
     svc.users.login("wang", PASSWORD)
-    out = CliRunner().invoke(cli, ["--as", "管理员", "user", "signout", "wang"],
-                             env={f"DOCSVC_{k}": str(v) for k, v in config.items()})
+    out = CliRunner().invoke(
+        cli, ["--as", "管理员", "user", "signout", "wang"], env={f"DOCSVC_{k}": str(v) for k, v in config.items()}
+    )
     assert out.exit_code == 0 and "1 session(s) ended" in out.output
     ended = [e for e in svc.catalog.audit_entries(actions=["sessions.ended"])]
     assert [(e.actor, e.details["sessions_ended"]) for e in ended] == [("wang", 1), ("root", 2), ("管理员", 1)]

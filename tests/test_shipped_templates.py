@@ -96,8 +96,7 @@ def _path_of(expr: nodes.Node, scope: dict[str, str]) -> str | None:
     if isinstance(expr, nodes.Getattr):
         base = _path_of(expr.node, scope)
         return f"{base}.{expr.attr}" if base else None
-    if isinstance(expr, nodes.Getitem) and isinstance(expr.arg, nodes.Const) \
-            and isinstance(expr.arg.value, str):
+    if isinstance(expr, nodes.Getitem) and isinstance(expr.arg, nodes.Const) and isinstance(expr.arg.value, str):
         base = _path_of(expr.node, scope)
         return f"{base}.{expr.arg.value}" if base else None
     return None
@@ -144,7 +143,8 @@ def test_committed_templates_are_what_the_builder_makes(tmp_path: Path) -> None:
     for path in build_all(tmp_path):
         committed = TEMPLATES / path.relative_to(tmp_path)
         assert path.read_bytes() == committed.read_bytes(), (
-            f"{committed} is stale: run .venv/bin/python templates/build_templates.py")
+            f"{committed} is stale: run .venv/bin/python templates/build_templates.py"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,12 +164,13 @@ def test_template_uses_only_declared_fields_and_every_field(slug: str) -> None:
 
 
 def test_the_walker_resolves_loops_and_nested_names() -> None:
-    source = ("{% for row in payment_schedule %}{{ row.amount.amount_cn }}{{ loop.index }}"
-              "{% endfor %}{% if party_a.name %}{{ total_fee['amount_cn'] }}{% endif %}")
+    source = (
+        "{% for row in payment_schedule %}{{ row.amount.amount_cn }}{{ loop.index }}"
+        "{% endfor %}{% if party_a.name %}{{ total_fee['amount_cn'] }}{% endif %}"
+    )
     used: set[str] = set()
     _visit(sandbox().parse(source), {}, used)
-    assert used == {"payment_schedule", "payment_schedule[].amount.amount_cn", "party_a.name",
-                    "total_fee.amount_cn"}
+    assert used == {"payment_schedule", "payment_schedule[].amount.amount_cn", "party_a.name", "total_fee.amount_cn"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,17 +196,15 @@ def test_every_run_is_chinese_with_east_asian_fonts(slug: str) -> None:
 # refuses to open a file whose properties are out of order.
 SCHEMA_ORDER = {
     "pPr": "pStyle keepNext keepLines pageBreakBefore framePr widowControl numPr "
-           "suppressLineNumbers pBdr shd tabs suppressAutoHyphens kinsoku wordWrap overflowPunct "
-           "topLinePunct autoSpaceDE autoSpaceDN bidi adjustRightInd snapToGrid spacing ind "
-           "contextualSpacing mirrorIndents suppressOverlap jc textDirection textAlignment "
-           "textboxTightWrap outlineLvl divId cnfStyle rPr sectPr pPrChange",
+    "suppressLineNumbers pBdr shd tabs suppressAutoHyphens kinsoku wordWrap overflowPunct "
+    "topLinePunct autoSpaceDE autoSpaceDN bidi adjustRightInd snapToGrid spacing ind "
+    "contextualSpacing mirrorIndents suppressOverlap jc textDirection textAlignment "
+    "textboxTightWrap outlineLvl divId cnfStyle rPr sectPr pPrChange",
     "rPr": "rStyle rFonts b bCs i iCs caps smallCaps strike dstrike outline shadow emboss imprint "
-           "noProof snapToGrid vanish webHidden color spacing w kern position sz szCs highlight u "
-           "effect bdr shd fitText vertAlign rtl cs em lang eastAsianLayout specVanish oMath",
-    "tcPr": "cnfStyle tcW gridSpan hMerge vMerge tcBorders shd noWrap tcMar textDirection "
-            "tcFitText vAlign hideMark",
-    "trPr": "cnfStyle divId gridBefore gridAfter wBefore wAfter cantSplit trHeight tblHeader "
-            "tblCellSpacing jc hidden",
+    "noProof snapToGrid vanish webHidden color spacing w kern position sz szCs highlight u "
+    "effect bdr shd fitText vertAlign rtl cs em lang eastAsianLayout specVanish oMath",
+    "tcPr": "cnfStyle tcW gridSpan hMerge vMerge tcBorders shd noWrap tcMar textDirection tcFitText vAlign hideMark",
+    "trPr": "cnfStyle divId gridBefore gridAfter wBefore wAfter cantSplit trHeight tblHeader tblCellSpacing jc hidden",
 }
 
 
@@ -247,8 +246,7 @@ def test_every_jinja_tag_sits_in_one_run(slug: str) -> None:
             whole += len(TAG.findall(text))
             rest = TAG.sub("", text)
             assert not re.search(r"{{|}}|{%|%}|{#|#}", rest), f"{slug}/{name}: split tag in {text!r}"
-        paragraphs = "".join("".join(t.text or "" for t in p.iter(f"{W}t")) + "\n"
-                             for p in root.iter(f"{W}p"))
+        paragraphs = "".join("".join(t.text or "" for t in p.iter(f"{W}t")) + "\n" for p in root.iter(f"{W}p"))
         assert len(TAG.findall(paragraphs)) == whole  # no tag spans two runs
 
 
@@ -270,8 +268,18 @@ def test_header_has_number_and_footer_has_page_x_of_y(slug: str) -> None:
 def test_contract_has_the_articles_of_spec_7_1() -> None:
     document = docx.Document(TEMPLATES / "contract" / "template.docx")
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
-    for needed in ("甲方的权利和义务", "乙方的权利和义务", "违约责任", "争议解决", "服务等级", "其他",
-                   "服务验收", "转包分包", "数据安全与个人信息保护", "通知与送达"):
+    for needed in (
+        "甲方的权利和义务",
+        "乙方的权利和义务",
+        "违约责任",
+        "争议解决",
+        "服务等级",
+        "其他",
+        "服务验收",
+        "转包分包",
+        "数据安全与个人信息保护",
+        "通知与送达",
+    ):
         assert any(needed in h for h in headings), needed
     assert headings[0].startswith("第一条")
     body = "\n".join(p.text for p in document.paragraphs)
@@ -279,15 +287,36 @@ def test_contract_has_the_articles_of_spec_7_1() -> None:
 
 
 def test_plan_follows_spec_7_2_3_and_sla_spec_8_1_2() -> None:
-    plan = [p.text for p in docx.Document(TEMPLATES / "service_plan" / "template.docx").paragraphs
-            if p.style.name == "Heading 1"]
-    for item in ("服务类别和等级", "需求和内容", "管理目标", "技术和方法", "实施过程", "人员的职责", "工作制度",
-                 "质量和安全控制", "培训"):
+    plan = [
+        p.text
+        for p in docx.Document(TEMPLATES / "service_plan" / "template.docx").paragraphs
+        if p.style.name == "Heading 1"
+    ]
+    for item in (
+        "服务类别和等级",
+        "需求和内容",
+        "管理目标",
+        "技术和方法",
+        "实施过程",
+        "人员的职责",
+        "工作制度",
+        "质量和安全控制",
+        "培训",
+    ):
         assert any(item in h for h in plan), item
-    sla = [p.text for p in docx.Document(TEMPLATES / "sla" / "template.docx").paragraphs
-           if p.style.name == "Heading 1"]
-    for item in ("用户需求", "服务目标", "服务职责", "服务类型和内容", "响应和应急", "服务质量", "服务费",
-                 "测量与报告", "免责情形", "修订"):
+    sla = [p.text for p in docx.Document(TEMPLATES / "sla" / "template.docx").paragraphs if p.style.name == "Heading 1"]
+    for item in (
+        "用户需求",
+        "服务目标",
+        "服务职责",
+        "服务类型和内容",
+        "响应和应急",
+        "服务质量",
+        "服务费",
+        "测量与报告",
+        "免责情形",
+        "修订",
+    ):
         assert any(item in h for h in sla), item
 
 
@@ -338,7 +367,9 @@ def test_contract_render_shows_parties_rows_and_chinese_amount() -> None:
     assert "乙方（服务方）：大连智汇云帆信息技术有限公司" in text
     assert "人民币（大写）肆拾捌万陆仟伍佰元整（¥486,500.00）" in text and "CNY" not in text
     assert "委托代理人：王晓丽" in text and "电子邮箱：contracts@zhyf-it.cn" in text
-    assert "（本页无正文，为《大连长兴湾物流集团信息系统运营和维护服务合同》（编号：ZHYF-HT-2026-0315）之签署页）" in text
+    assert (
+        "（本页无正文，为《大连长兴湾物流集团信息系统运营和维护服务合同》（编号：ZHYF-HT-2026-0315）之签署页）" in text
+    )
     assert "本合同于大连市高新技术产业园区签订" in text and "一式肆份，甲乙双方各执贰份" in text
     assert "乙方经甲方事先书面同意，可以将非主体部分的服务分包" in text
     assert "《中华人民共和国个人信息保护法》" in text and "本合同终止或解除后30日内" in text
@@ -359,9 +390,17 @@ def test_contract_render_shows_parties_rows_and_chinese_amount() -> None:
 def test_contract_branches() -> None:
     contract = schema_of("contract")
     data = contract.sample()
-    data.update(sla_reference="", dispute_resolution="court", subcontracting="forbidden",
-                personal_info=False, dispute_venue="甲方所在地有管辖权的人民法院", sign_date=None,
-                project_name="", party_b_duties="", breach_liability="")
+    data.update(
+        sla_reference="",
+        dispute_resolution="court",
+        subcontracting="forbidden",
+        personal_info=False,
+        dispute_venue="甲方所在地有管辖权的人民法院",
+        sign_date=None,
+        project_name="",
+        party_b_duties="",
+        breach_liability="",
+    )
     data["party_a"]["agent"] = ""
     text = all_text(render(contract, data))
     assert "本合同生效后三十日内签订服务等级协议" in text
@@ -382,7 +421,12 @@ def test_defaults_are_shown_and_listed_never_silent() -> None:
         del data[key]
     checked = contract.check(data)
     assert [d.field for d in checked.defaults] == [
-        "confidentiality_years", "late_fee_rate", "late_fee_cap", "copies", "copies_each"]
+        "confidentiality_years",
+        "late_fee_rate",
+        "late_fee_cap",
+        "copies",
+        "copies_each",
+    ]
     warning = checked.warnings[0]
     assert "保密期限" in warning.zh or "confidentiality" in warning.en.lower()
     assert "合同份数：4" in warning.zh and "Number of originals: 4" in warning.en
@@ -441,7 +485,8 @@ def test_plan_prints_the_archive_version_with_its_history() -> None:
     plan = schema_of("service_plan")
     data = plan.sample()
     data["revisions"] = data["revisions"] + [
-        {"date": "2026-09-01", "author": "李明", "description": "按年中服务评审调整里程碑"}]
+        {"date": "2026-09-01", "author": "李明", "description": "按年中服务评审调整里程碑"}
+    ]
     with pytest.raises(InvalidInput) as exc:
         plan.validate(data)  # a preview is version 1: two history rows do not fit
     assert exc.value.details["errors"][0]["field"] == "revisions"
@@ -463,16 +508,17 @@ def test_no_template_numbers_a_clause_twice() -> None:
     for slug in SLUGS:
         schema = schema_of(slug)
         document = render(schema, schema.sample())
-        numbers = [m.group(1) for p in document.paragraphs
-                   if (m := re.match(r"(\d+(?:\.\d+)+)\u3000", p.text))]
+        numbers = [m.group(1) for p in document.paragraphs if (m := re.match(r"(\d+(?:\.\d+)+)\u3000", p.text))]
         assert numbers and len(numbers) == len(set(numbers)), (slug, numbers)
 
 
 def test_a_long_table_renders_every_row() -> None:
     plan = schema_of("service_plan")
     data = plan.sample()
-    data["milestones"] = [{"name": f"第{i}阶段", "deliverables": "阶段报告", "due_date": "2026-06-30",
-                           "owner": "张伟"} for i in range(1, 31)]
+    data["milestones"] = [
+        {"name": f"第{i}阶段", "deliverables": "阶段报告", "due_date": "2026-06-30", "owner": "张伟"}
+        for i in range(1, 31)
+    ]
     document = render(plan, data)
     table = next(t for t in document.tables if t.rows[0].cells[1].text == "里程碑")
     assert len(table.rows) == 31 and table.rows[30].cells[0].text == "30"

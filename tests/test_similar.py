@@ -14,24 +14,32 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from docsvc.app import create_app
 from docsvc.cli import cli
 from docsvc.errors import Unavailable
 from docsvc.services import similar as similar_mod
 from docsvc.services.access import Guard
-from docsvc.app import create_app
 from tests.webutil import USER_DOC, World, err, world  # noqa: F401
 
-PORT_SLA = ("服务等级协议。甲方：大连港集团有限公司；乙方：大连华信计算机技术股份有限公司。乙方为甲方的集装箱码头"
-            "调度系统和港口闸口系统提供机房运维服务：可用性不低于 99.9%，一级故障响应 30 分钟，每月提交服务报告。")
-PORT_SLA_2 = ("服务等级协议。甲方：大连港集团有限公司；乙方：大连华信计算机技术股份有限公司。乙方为甲方的集装箱码头"
-              "调度网络和港口闸口网络提供网络运维服务：可用性不低于 99.95%，一级故障响应 15 分钟。")
-BANK_SLA = ("服务等级协议。甲方：招商银行股份有限公司。乙方为甲方的核心账务系统、柜面系统和网银系统提供运维服务："
-            "可用性不低于 99.99%，一级故障响应 5 分钟。")
+PORT_SLA = (
+    "服务等级协议。甲方：大连港集团有限公司；乙方：大连华信计算机技术股份有限公司。乙方为甲方的集装箱码头"
+    "调度系统和港口闸口系统提供机房运维服务：可用性不低于 99.9%，一级故障响应 30 分钟，每月提交服务报告。"
+)
+PORT_SLA_2 = (
+    "服务等级协议。甲方：大连港集团有限公司；乙方：大连华信计算机技术股份有限公司。乙方为甲方的集装箱码头"
+    "调度网络和港口闸口网络提供网络运维服务：可用性不低于 99.95%，一级故障响应 15 分钟。"
+)
+BANK_SLA = (
+    "服务等级协议。甲方：招商银行股份有限公司。乙方为甲方的核心账务系统、柜面系统和网银系统提供运维服务："
+    "可用性不低于 99.99%，一级故障响应 5 分钟。"
+)
 HANDBOOK = "员工考勤管理制度：上班时间九点，迟到三次扣绩效；年假按工龄计算，病假须提供医院证明。"
 # An on-site record of another project that reads almost like the port SLA: a close match, for
 # those who may see it.
-BANK_SITE = ("现场记录：大连港集团有限公司集装箱码头调度系统和港口闸口系统机房运维服务巡检，服务等级协议约定可用性 "
-             "99.9%，一级故障响应 30 分钟，大连华信计算机技术股份有限公司驻场。")
+BANK_SITE = (
+    "现场记录：大连港集团有限公司集装箱码头调度系统和港口闸口系统机房运维服务巡检，服务等级协议约定可用性 "
+    "99.9%，一级故障响应 30 分钟，大连华信计算机技术股份有限公司驻场。"
+)
 
 
 def backend(config) -> str:
@@ -51,20 +59,35 @@ def docs(world: World):
     alice, mgr = world.guard("alice"), world.guard("mgr")
     sla = {**USER_DOC, "doc_type": "sla", "counterparty": "大连港集团有限公司"}
     out = {
-        "port_sla": alice.add_document(PORT_SLA.encode(), "sla1.txt",
-                                       {**sla, "title": "大连港集团机房运维服务等级协议"}).document,
-        "port_sla_2": alice.add_document(PORT_SLA_2.encode(), "sla2.txt",
-                                         {**sla, "title": "大连港集团网络运维服务等级协议",
-                                          "effective_date": "2026-03-01"}).document,
-        "bank_sla": mgr.add_document(BANK_SLA.encode(), "bank.txt",
-                                     {**sla, "title": "招商银行核心系统服务等级协议", "counterparty": "招商银行",
-                                      "project": "银行核心系统"}).document,
-        "handbook": mgr.add_document(HANDBOOK.encode(), "handbook.txt",
-                                     {**USER_DOC, "title": "员工考勤管理制度", "doc_type": "other",
-                                      "project": "", "counterparty": ""}).document,
-        "bank_site": mgr.add_document(BANK_SITE.encode(), "site.txt",
-                                      {**USER_DOC, "title": "银行核心系统现场巡检记录", "doc_type": "report",
-                                       "doc_class": "site", "project": "银行核心系统"}).document,
+        "port_sla": alice.add_document(
+            PORT_SLA.encode(), "sla1.txt", {**sla, "title": "大连港集团机房运维服务等级协议"}
+        ).document,
+        "port_sla_2": alice.add_document(
+            PORT_SLA_2.encode(),
+            "sla2.txt",
+            {**sla, "title": "大连港集团网络运维服务等级协议", "effective_date": "2026-03-01"},
+        ).document,
+        "bank_sla": mgr.add_document(
+            BANK_SLA.encode(),
+            "bank.txt",
+            {**sla, "title": "招商银行核心系统服务等级协议", "counterparty": "招商银行", "project": "银行核心系统"},
+        ).document,
+        "handbook": mgr.add_document(
+            HANDBOOK.encode(),
+            "handbook.txt",
+            {**USER_DOC, "title": "员工考勤管理制度", "doc_type": "other", "project": "", "counterparty": ""},
+        ).document,
+        "bank_site": mgr.add_document(
+            BANK_SITE.encode(),
+            "site.txt",
+            {
+                **USER_DOC,
+                "title": "银行核心系统现场巡检记录",
+                "doc_type": "report",
+                "doc_class": "site",
+                "project": "银行核心系统",
+            },
+        ).document,
     }
     world.svc.index.sync()
     return out
@@ -97,8 +120,9 @@ def test_the_document_itself_is_never_listed(world, docs):
     for doc in docs.values():
         assert doc.id not in ids(similar(world, "mgr", doc.id, limit=20))
     # Another version of the document is not "another document" either.
-    world.guard("alice").add_version(docs["port_sla"].id, (PORT_SLA + "新增：每季度演练一次。").encode(), "v2.txt",
-                                     reason="增加演练")
+    world.guard("alice").add_version(
+        docs["port_sla"].id, (PORT_SLA + "新增：每季度演练一次。").encode(), "v2.txt", reason="增加演练"
+    )
     world.svc.index.sync()
     found = ids(similar(world, "alice", docs["port_sla"].id, limit=20))
     assert docs["port_sla"].id not in found and found[0] == docs["port_sla_2"].id
@@ -149,7 +173,7 @@ def test_document_page_lists_similar_documents(world, docs):
     client = world.login("alice")
     page = client.get(f"/documents/{docs['port_sla'].id}").data.decode()
     assert "相似文档" in page and 'id="similar"' in page
-    section = page[page.index('id="similar"'):]
+    section = page[page.index('id="similar"') :]
     assert f'href="/documents/{docs["port_sla_2"].id}"' in section and "大连港集团网络运维服务等级协议" in section
     assert "2026-03-01" in section and "服务等级协议" in section  # its date and type
     english = world.login("alice", lang="en").get(f"/documents/{docs['port_sla'].id}").data.decode()
@@ -166,6 +190,7 @@ def test_document_page_without_similar_documents_shows_no_section(world):
 def test_document_page_still_works_while_the_index_is_rebuilt(world, docs, monkeypatch):
     def rebuilding(self, document_id, limit=5):
         raise Unavailable("索引重建中。", "The index is being rebuilt.")
+
     monkeypatch.setattr(Guard, "similar", rebuilding)
     resp = world.login("alice").get(f"/documents/{docs['port_sla'].id}")
     assert resp.status_code == 200 and 'id="similar"' not in resp.data.decode()
@@ -175,12 +200,18 @@ def test_document_page_still_works_while_the_index_is_rebuilt(world, docs, monke
 # -- the CLI ----------------------------------------------------------------------------------
 @pytest.fixture
 def run(config, world, docs):
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "operator",
-           "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"], "DOCSVC_SEARCH_BACKEND": backend(config)}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "operator",
+        "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
+        "DOCSVC_SEARCH_BACKEND": backend(config),
+    }
 
     def invoke(*args: str):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
     return invoke
 
 
@@ -200,12 +231,15 @@ def test_cli_doc_similar(run, docs):
     assert "银行核心系统现场巡检记录" not in run("--as", "alice", "doc", "similar", str(docs["port_sla"].id)).output
 
 
-@pytest.mark.parametrize("args,words", [
-    (("999999",), ("文档 999999 不存在", "Document 999999 does not exist")),
-    (("{bank_site}", "--as", "alice"), ("不存在", "does not exist")),
-    (("{port_sla}", "--limit", "0"), ("1 到 20", "1 to 20")),
-    (("{port_sla}", "--limit", "21"), ("1 到 20", "1 to 20")),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (("999999",), ("文档 999999 不存在", "Document 999999 does not exist")),
+        (("{bank_site}", "--as", "alice"), ("不存在", "does not exist")),
+        (("{port_sla}", "--limit", "0"), ("1 到 20", "1 to 20")),
+        (("{port_sla}", "--limit", "21"), ("1 到 20", "1 to 20")),
+    ],
+)
 def test_cli_doc_similar_errors(run, docs, args, words):
     result = run("doc", "similar", *(a.format(**{k: d.id for k, d in docs.items()}) for a in args))
     assert result.exit_code == 2 and result.stdout == ""

@@ -58,8 +58,10 @@ def test_short_text_is_shown_whole() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet="续签合同服务。 \n，ab", max_size=600),
-       st.lists(st.tuples(st.integers(0, 600), st.integers(1, 8)), max_size=12))
+@given(
+    st.text(alphabet="续签合同服务。 \n，ab", max_size=600),
+    st.lists(st.tuples(st.integers(0, 600), st.integers(1, 8)), max_size=12),
+)
 def test_marks_are_disjoint_spans_of_the_text_covering_only_what_was_found(content, raw) -> None:
     spans = [(a, min(a + n, len(content))) for a, n in raw if a < len(content)]
     s = make_snippet(content, spans)

@@ -33,8 +33,17 @@ def test_longest_term_first_and_latin_terms_as_whole_words() -> None:
     assert table.find("ＳＬＡ") and table.find("SLA-2026") and not table.find("SLAB")
 
 
-@pytest.mark.parametrize("raw,line", [("续签\n", 1), ("a = b\n续签 = \n", 2), ("续签 = 续约\n续约 = 延期\n", 2),
-                                      ("a = !!!\n", 1), ("x = " + "长" * 41, 1), (" = ".join(["词"] * 21), 1)])
+@pytest.mark.parametrize(
+    "raw,line",
+    [
+        ("续签\n", 1),
+        ("a = b\n续签 = \n", 2),
+        ("续签 = 续约\n续约 = 延期\n", 2),
+        ("a = !!!\n", 1),
+        ("x = " + "长" * 41, 1),
+        (" = ".join(["词"] * 21), 1),
+    ],
+)
 def test_bad_files_are_refused_with_the_line(raw: str, line: int) -> None:
     with pytest.raises(InvalidInput) as err:
         synonyms.parse(raw, "mine.txt")
@@ -43,7 +52,7 @@ def test_bad_files_are_refused_with_the_line(raw: str, line: int) -> None:
 
 def test_expansion_keeps_phrases_fields_and_structure() -> None:
     table = synonyms.parse("服务级别协议 = 服务等级协议 = SLA\n续签 = 续约")
-    node, applied = q.expand(q.parse_query("SLA 合同怎么续签 title:续签 \"续签\" project:续签"), table)
+    node, applied = q.expand(q.parse_query('SLA 合同怎么续签 title:续签 "续签" project:续签'), table)
     assert isinstance(node, q.Soft)
     kinds = [type(i).__name__ for i in node.items]
     assert kinds.count("Synonyms") == 3  # SLA, 续签 in the question, title:续签
@@ -58,8 +67,12 @@ def test_expansion_keeps_phrases_fields_and_structure() -> None:
 @pytest.fixture
 def run(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"]}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
+    }
     return lambda *args: CliRunner().invoke(cli, list(args), env=env)
 
 

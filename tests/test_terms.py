@@ -20,9 +20,14 @@ PASSWORD = "correct-horse-42"
 
 @pytest.fixture
 def people(svc):
-    for name, role, projects in (("root", "admin", ()), ("mgr", "manager", ()), ("drafter", "drafter", ("港口运维二期",)),
-                                 ("alice", "member", ("港口运维二期",)), ("bob", "member", ("银行核心系统",)),
-                                 ("audit", "auditor", ())):
+    for name, role, projects in (
+        ("root", "admin", ()),
+        ("mgr", "manager", ()),
+        ("drafter", "drafter", ("港口运维二期",)),
+        ("alice", "member", ("港口运维二期",)),
+        ("bob", "member", ("银行核心系统",)),
+        ("audit", "auditor", ()),
+    ):
         svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects)
     return lambda who: svc.guard(svc.users.principal_for_cli(who))
 
@@ -31,10 +36,24 @@ def people(svc):
 def docs(svc):
     a = add(svc, title="运维服务合同", tags=["等保", "合同"], counterparty="大连港集团有限公司").document
     b = add(svc, title="年度服务等级协议", doc_type="sla", tags=["等保"], counterparty="大连港集团有限公司").document
-    c = add(svc, title="港口现场巡检记录", doc_type="report", doc_class="site", project="港口运维二期",
-            tags=["巡检", "等保"], counterparty="港口秘密客户").document
-    d = add(svc, title="银行现场巡检记录", doc_type="report", doc_class="site", project="银行核心系统",
-            tags=["机密标签"], counterparty="沈阳某银行").document
+    c = add(
+        svc,
+        title="港口现场巡检记录",
+        doc_type="report",
+        doc_class="site",
+        project="港口运维二期",
+        tags=["巡检", "等保"],
+        counterparty="港口秘密客户",
+    ).document
+    d = add(
+        svc,
+        title="银行现场巡检记录",
+        doc_type="report",
+        doc_class="site",
+        project="银行核心系统",
+        tags=["机密标签"],
+        counterparty="沈阳某银行",
+    ).document
     return {"a": a, "b": b, "c": c, "d": d}
 
 
@@ -104,14 +123,26 @@ def test_recolour_and_remove_only_when_unused(svc, people, docs):
 @pytest.mark.parametrize("who", ["drafter", "alice", "audit"])
 def test_other_roles_are_refused_and_logged(svc, people, docs, who):
     terms = people(who).terms("tag")
-    for call in (terms.list, lambda: terms.create("新标签"), lambda: terms.rename("等保", "x"),
-                 lambda: terms.merge("合同", "等保"), lambda: terms.recolour("等保", "red"), lambda: terms.remove("等保")):
+    for call in (
+        terms.list,
+        lambda: terms.create("新标签"),
+        lambda: terms.rename("等保", "x"),
+        lambda: terms.merge("合同", "等保"),
+        lambda: terms.recolour("等保", "red"),
+        lambda: terms.remove("等保"),
+    ):
         with pytest.raises(Forbidden) as caught:
             call()
         assert caught.value.zh and caught.value.en
     denied = [e for e in svc.catalog.audit_entries() if e.action == AuditAction.ACCESS_DENIED and e.actor == who]
-    assert {e.details["operation"] for e in denied} == {"list_tag", "create_tag", "rename_tag", "merge_tag",
-                                                         "recolour_tag", "remove_tag"}
+    assert {e.details["operation"] for e in denied} == {
+        "list_tag",
+        "create_tag",
+        "rename_tag",
+        "merge_tag",
+        "recolour_tag",
+        "remove_tag",
+    }
     assert svc.archive.document(docs["a"].id).metadata.tags == ("等保", "合同")
 
 
@@ -119,20 +150,25 @@ def test_bad_input_is_refused_and_changes_nothing(svc, people, docs):
     mgr = people("mgr")
     tags, cps = mgr.terms("tag"), mgr.terms("counterparty")
     before = [svc.archive.document(d.id).metadata for d in docs.values()]
-    cases = [(lambda: tags.create(""), InvalidInput, "name"), (lambda: tags.create("  "), InvalidInput, "name"),
-             (lambda: tags.create("坏\x07标签"), InvalidInput, "name"), (lambda: tags.create("长" * 51), InvalidInput, "name"),
-             (lambda: tags.create("甲,乙"), InvalidInput, "name"), (lambda: tags.create("等保"), Conflict, "name"),
-             (lambda: tags.create("新", "magenta"), InvalidInput, "colour"),
-             (lambda: tags.rename("等保", ""), InvalidInput, "new_name"),
-             (lambda: tags.rename("等保", "合同"), Conflict, "new_name"),
-             (lambda: tags.rename("等保", "等保"), InvalidInput, "new_name"),
-             (lambda: tags.rename("没有", "有"), NotFound, "name"),
-             (lambda: tags.merge("等保", "等保"), InvalidInput, "into"),
-             (lambda: tags.merge("等保", "没有"), NotFound, "into"),
-             (lambda: tags.recolour("等保", ""), InvalidInput, "colour"),
-             (lambda: cps.recolour("沈阳某银行", "red"), InvalidInput, "colour"),
-             (lambda: cps.create("x" * 201), InvalidInput, "name"),
-             (lambda: cps.rename("沈阳某银行", "大连港集团有限公司"), Conflict, "new_name")]
+    cases = [
+        (lambda: tags.create(""), InvalidInput, "name"),
+        (lambda: tags.create("  "), InvalidInput, "name"),
+        (lambda: tags.create("坏\x07标签"), InvalidInput, "name"),
+        (lambda: tags.create("长" * 51), InvalidInput, "name"),
+        (lambda: tags.create("甲,乙"), InvalidInput, "name"),
+        (lambda: tags.create("等保"), Conflict, "name"),
+        (lambda: tags.create("新", "magenta"), InvalidInput, "colour"),
+        (lambda: tags.rename("等保", ""), InvalidInput, "new_name"),
+        (lambda: tags.rename("等保", "合同"), Conflict, "new_name"),
+        (lambda: tags.rename("等保", "等保"), InvalidInput, "new_name"),
+        (lambda: tags.rename("没有", "有"), NotFound, "name"),
+        (lambda: tags.merge("等保", "等保"), InvalidInput, "into"),
+        (lambda: tags.merge("等保", "没有"), NotFound, "into"),
+        (lambda: tags.recolour("等保", ""), InvalidInput, "colour"),
+        (lambda: cps.recolour("沈阳某银行", "red"), InvalidInput, "colour"),
+        (lambda: cps.create("x" * 201), InvalidInput, "name"),
+        (lambda: cps.rename("沈阳某银行", "大连港集团有限公司"), Conflict, "new_name"),
+    ]
     for call, error, field in cases:
         if error is None:
             call()

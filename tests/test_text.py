@@ -12,21 +12,25 @@ from docsvc.core.text import analyze, analyze_unknown, cjk_bigrams, normalize, w
 
 def spans(s: str) -> list[tuple[str, str]]:
     """(token, the original text it covers)."""
-    return [(t.text, s[t.start:t.end]) for t in analyze(s)]
+    return [(t.text, s[t.start : t.end]) for t in analyze(s)]
 
 
 def test_positions_are_compact_offsets_and_offsets_point_into_the_original_text() -> None:
     s = "甲方应在合同到期前三十日提出续签申请。"
     toks = list(analyze(s))
     for t in toks:
-        assert normalize(s[t.start:t.end]) == t.text
+        assert normalize(s[t.start : t.end]) == t.text
         assert t.pos == t.start  # no separators before the full stop
     # Separators do not count: spaced-out text (as PDF extraction gives) keeps the offsets of
     # the unspaced text, and a part of a hyphenated word sits where the word would.
     spaced = [(t.text, t.pos) for t in analyze("服务 等级，协议") if not t.sub]
     assert spaced == [("服务", 0), ("等级", 2), ("协议", 4)]
-    assert [(t.text, t.pos) for t in analyze("service-level agreement")] == \
-        [("service-level", 0), ("service", 0), ("level", 7), ("agreement", 12)]
+    assert [(t.text, t.pos) for t in analyze("service-level agreement")] == [
+        ("service-level", 0),
+        ("service", 0),
+        ("level", 7),
+        ("agreement", 12),
+    ]
 
 
 def test_offsets_survive_full_width_folding() -> None:
@@ -57,11 +61,29 @@ def test_punctuation_and_whitespace_are_dropped() -> None:
     assert words("，。！？、；：“”（）《》 \n\t…—") == []
 
 
-@pytest.mark.parametrize("term", [
-    "信息服务管理", "服务等级协议", "服务级别协议", "变更管理", "服务支持", "服务提供", "服务交付",
-    "系统集成", "运营和维护", "运维", "数据加工", "信息化工程监理", "验收报告", "可用性", "违约责任",
-    "争议解决", "知识产权", "保密",
-])
+@pytest.mark.parametrize(
+    "term",
+    [
+        "信息服务管理",
+        "服务等级协议",
+        "服务级别协议",
+        "变更管理",
+        "服务支持",
+        "服务提供",
+        "服务交付",
+        "系统集成",
+        "运营和维护",
+        "运维",
+        "数据加工",
+        "信息化工程监理",
+        "验收报告",
+        "可用性",
+        "违约责任",
+        "争议解决",
+        "知识产权",
+        "保密",
+    ],
+)
 def test_domain_dictionary_keeps_spec_terms_whole(term: str) -> None:
     assert term in words(f"根据{term}的要求执行")
     assert [t.text for t in analyze(term) if not t.sub] == [term]
@@ -76,14 +98,21 @@ def test_dictionary_words_inside_longer_words_are_emitted_as_parts() -> None:
     assert {"信息", "服务", "管理", "规范", "信息服务", "信息服务管理"} <= parts
 
 
-@pytest.mark.parametrize("source, whole, parts", [
-    ("GB/T 28827.1-2012", ["gb/t", "28827.1-2012"], ["gb", "t", "28827.1", "28827", "2012"]),
-    ("ISO/IEC 20000", ["iso/iec", "20000"], ["iso", "iec"]),
-    ("SLA-2026-001", ["sla-2026-001"], ["sla", "2026", "001"]),
-    ("HT-DL-2026-0042", ["ht-dl-2026-0042"], ["ht", "dl", "2026", "0042"]),
-    ("zhang.san@example.com", ["zhang.san@example.com"], ["zhang.san", "example.com", "zhang", "san", "example", "com"]),
-    ("版本v2.3.1发布", ["v2.3.1"], ["2.3.1", "v2", "3", "1"]),
-])
+@pytest.mark.parametrize(
+    "source, whole, parts",
+    [
+        ("GB/T 28827.1-2012", ["gb/t", "28827.1-2012"], ["gb", "t", "28827.1", "28827", "2012"]),
+        ("ISO/IEC 20000", ["iso/iec", "20000"], ["iso", "iec"]),
+        ("SLA-2026-001", ["sla-2026-001"], ["sla", "2026", "001"]),
+        ("HT-DL-2026-0042", ["ht-dl-2026-0042"], ["ht", "dl", "2026", "0042"]),
+        (
+            "zhang.san@example.com",
+            ["zhang.san@example.com"],
+            ["zhang.san", "example.com", "zhang", "san", "example", "com"],
+        ),
+        ("版本v2.3.1发布", ["v2.3.1"], ["2.3.1", "v2", "3", "1"]),
+    ],
+)
 def test_identifiers_are_kept_whole_and_in_parts(source: str, whole: list[str], parts: list[str]) -> None:
     toks = list(analyze(source))
     assert [t.text for t in toks if not t.sub and t.text in whole] == whole
@@ -104,7 +133,7 @@ def test_unknown_bigrams_cover_only_what_jieba_does_not_know() -> None:
     # 云栖数 are single characters to jieba (an unknown name), 服务 and 平台 are words: bigrams
     # over the stretch, one character of context on each side, none inside known words.
     s = "甲方使用云栖数服务平台。"
-    got = [(t.text, t.pos, s[t.start:t.end]) for t in analyze_unknown(s)]
+    got = [(t.text, t.pos, s[t.start : t.end]) for t in analyze_unknown(s)]
     assert got == [("用云", 3, "用云"), ("云栖", 4, "云栖"), ("栖数", 5, "栖数"), ("数服", 6, "数服")]
     words_pos = {t.text: t.pos for t in analyze(s) if not t.sub}
     assert {g[0]: g[1] for g in got}["云栖"] == words_pos["云"]  # the same offsets as the words
@@ -116,7 +145,7 @@ def test_query_and_document_analyse_the_same_way() -> None:
     doc = words("本服务等级协议自签订之日起生效")
     phrase = words("服务等级协议")
     n = len(phrase)
-    assert any(doc[i:i + n] == phrase for i in range(len(doc)))
+    assert any(doc[i : i + n] == phrase for i in range(len(doc)))
 
 
 def test_jieba_loads_once_across_threads() -> None:
@@ -169,5 +198,5 @@ def test_jieba_rs_cuts_as_python_jieba_does() -> None:
     runs = {m.group() for t in texts for m in text._CJK_RUN_RE.finditer(normalize(t))}
     assert len(runs) > 2000
     assert [r for r in runs if rs.cut(r, False) != _python_jieba_cut(py, r)] == []
-    grams = {r[i:i + n] for r in list(runs)[:500] for n in (2, 3, 4) for i in range(len(r) - n + 1)}
+    grams = {r[i : i + n] for r in list(runs)[:500] for n in (2, 3, 4) for i in range(len(r) - n + 1)}
     assert [g for g in grams if rs.has_word(g) != bool(py.FREQ.get(g))] == []

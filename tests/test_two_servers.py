@@ -58,10 +58,13 @@ class Api:
 
     def _multipart(self, fields: dict[str, str], filename: str, text: str) -> tuple[bytes, str]:
         b = uuid.uuid4().hex
-        body = b"".join(f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                        for k, v in fields.items())
-        body += (f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                 "Content-Type: text/plain; charset=utf-8\r\n\r\n").encode()
+        body = b"".join(
+            f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+        )
+        body += (
+            f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        ).encode()
         body += text.encode() + f"\r\n--{b}--\r\n".encode()
         return body, f"multipart/form-data; boundary={b}"
 
@@ -72,14 +75,19 @@ class Api:
         return body
 
     def add_version(self, doc_id: int, filename: str, text: str, reason: str) -> dict:
-        status, body = self.call("POST", f"/api/v1/documents/{doc_id}/versions",
-                                 *self._multipart({"reason": reason}, filename, text))
+        status, body = self.call(
+            "POST", f"/api/v1/documents/{doc_id}/versions", *self._multipart({"reason": reason}, filename, text)
+        )
         assert status == 201, (self.name, status, body)
         return body
 
     def set_metadata(self, doc_id: int, reason: str, **changes: str) -> dict:
-        status, body = self.call("PATCH", f"/api/v1/documents/{doc_id}",
-                                 json.dumps({"metadata": changes, "reason": reason}).encode(), "application/json")
+        status, body = self.call(
+            "PATCH",
+            f"/api/v1/documents/{doc_id}",
+            json.dumps({"metadata": changes, "reason": reason}).encode(),
+            "application/json",
+        )
         assert status == 200, (self.name, status, body)
         return body
 
@@ -109,22 +117,32 @@ def _ready(api: Api) -> bool:
     """Serving, and the shared index built, synced and usable by this server's process. Health,
     not a search: see test_search_backends' stats test (a search of the empty index)."""
     status, health = api.call("GET", "/api/v1/health")
-    return status == 200 and health["index"]["ok"] and health["indexer"]["state"] == "idle" \
+    return (
+        status == 200
+        and health["index"]["ok"]
+        and health["indexer"]["state"] == "idle"
         and not health["indexer"]["last_error"]
+    )
 
 
 @pytest.fixture
 def servers(db_url: str, tmp_path: Path):
     """Servers A and B, started and ready, and a manager's API token that both accept."""
     (tmp_path / "no-templates").mkdir()
-    shared = {"DOCSVC_DATABASE_URL": db_url, "DOCSVC_SEARCH_BACKEND": "postgres",
-              "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"), "DOCSVC_SECRET_KEY": uuid.uuid4().hex,
-              "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"), "DOCSVC_FSYNC": "false"}
+    shared = {
+        "DOCSVC_DATABASE_URL": db_url,
+        "DOCSVC_SEARCH_BACKEND": "postgres",
+        "DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"),
+        "DOCSVC_SECRET_KEY": uuid.uuid4().hex,
+        "DOCSVC_TEMPLATES_DIR": str(tmp_path / "no-templates"),
+        "DOCSVC_FSYNC": "false",
+    }
     base = {k: v for k, v in os.environ.items() if not k.startswith("DOCSVC_")}
     # The administrator's setup, once: a manager with an API token (kept in the catalog, so
     # both servers accept it).
-    setup = open_docsvc({k.removeprefix("DOCSVC_"): v for k, v in shared.items()}
-                        | {"INDEX_DIR": str(tmp_path / "index-setup")})
+    setup = open_docsvc(
+        {k.removeprefix("DOCSVC_"): v for k, v in shared.items()} | {"INDEX_DIR": str(tmp_path / "index-setup")}
+    )
     try:
         setup.users.create_user("manager", "manager", actor="test", password="a-long-password-1")
         token = setup.users.issue_token("manager", actor="test").secret
@@ -139,12 +157,28 @@ def servers(db_url: str, tmp_path: Path):
             log = tmp_path / f"server-{name}.log"
             env = {**base, **shared, "DOCSVC_INDEX_DIR": str(tmp_path / f"index-{name}")}
             with open(log, "wb") as out:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-c", "from docsvc.cli import main; main()", "serve", "--workers", "1",
-                     "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-c",
+                            "from docsvc.cli import main; main()",
+                            "serve",
+                            "--workers",
+                            "1",
+                            "--port",
+                            str(port),
+                        ],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             apis.append(Api(name, port, token))
         for api, proc in zip(apis, procs):
-            poll_until(lambda proc=proc, api=api: proc.poll() is not None or _ready(api), f"server {api.name}", timeout_s=30.0)
+            poll_until(
+                lambda proc=proc, api=api: proc.poll() is not None or _ready(api), f"server {api.name}", timeout_s=30.0
+            )
             assert proc.poll() is None, (tmp_path / f"server-{api.name}.log").read_text("utf-8", "replace")
         yield apis
     finally:
@@ -164,19 +198,25 @@ def _changes_through_one_server_are_found_through_the_other(a: Api, b: Api) -> N
     # An upload through A is found through B.
     text_v1 = "大连港集团信息系统运维服务合同：乙方提供驻场运维，每周两次机房巡检，一级故障十五分钟内响应。"
     d = a.upload("港口信息系统运维合同", "运维合同.txt", text_v1, project="港口运维二期")["document"]["id"]
-    assert visible_within(lambda: b.search("机房巡检") == [(d, 1, "港口信息系统运维合同", "港口运维二期")]), \
-        b.search("机房巡检")
+    assert visible_within(lambda: b.search("机房巡检") == [(d, 1, "港口信息系统运维合同", "港口运维二期")]), b.search(
+        "机房巡检"
+    )
 
     # A metadata change through B is what A finds.
     b.set_metadata(d, "项目更名", title="智慧港口运维服务合同", project="智慧港口")
-    assert visible_within(lambda: a.search("机房巡检") == [(d, 1, "智慧港口运维服务合同", "智慧港口")]
-                          and a.search("", filter="project:港口运维二期") == []), a.search("机房巡检")
+    assert visible_within(
+        lambda: (
+            a.search("机房巡检") == [(d, 1, "智慧港口运维服务合同", "智慧港口")]
+            and a.search("", filter="project:港口运维二期") == []
+        )
+    ), a.search("机房巡检")
 
     # A new version through B: A finds its text, and no longer the old (latest only).
     text_v2 = "智慧港口运维服务合同（第二版）：增加数据中心灾备演练，每季度一次，驻场工程师两名。"
     assert b.add_version(d, "运维合同-v2.txt", text_v2, "增加灾备演练")["version"]["number"] == 2
-    assert visible_within(lambda: a.search("灾备演练") == [(d, 2, "智慧港口运维服务合同", "智慧港口")]
-                          and a.search("机房巡检") == []), (a.search("灾备演练"), a.search("机房巡检"))
+    assert visible_within(
+        lambda: a.search("灾备演练") == [(d, 2, "智慧港口运维服务合同", "智慧港口")] and a.search("机房巡检") == []
+    ), (a.search("灾备演练"), a.search("机房巡检"))
     assert [h[:2] for h in a.search("机房巡检", all_versions="1")] == [(d, 1)]
     assert [h[:2] for h in b.search("灾备演练")] == [(d, 2)]
 

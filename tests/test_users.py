@@ -11,7 +11,12 @@ from docsvc.cli import cli
 from docsvc.core.model import DocClass
 from docsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from docsvc.services.users import (
-    ROLE_PERMISSIONS, Permission, Principal, Role, Unauthenticated, can_read,
+    ROLE_PERMISSIONS,
+    Permission,
+    Principal,
+    Role,
+    Unauthenticated,
+    can_read,
 )
 from tests.conftest import add
 
@@ -23,8 +28,14 @@ def actions(svc):
 
 
 def test_create_login_and_audit(svc):
-    user, generated = svc.users.create_user("Wang.Fang", "drafter", actor="root", password=PW, display_name="王芳",
-                                            projects=["港口运维二期", "港口运维二期", " "])
+    user, generated = svc.users.create_user(
+        "Wang.Fang",
+        "drafter",
+        actor="root",
+        password=PW,
+        display_name="王芳",
+        projects=["港口运维二期", "港口运维二期", " "],
+    )
     assert generated is None and user.username == "wang.fang" and user.projects == ("港口运维二期",)
     p, fingerprint = svc.users.login("WANG.FANG", PW)
     assert p.role is Role.DRAFTER and p.projects == {"港口运维二期"}
@@ -33,8 +44,10 @@ def test_create_login_and_audit(svc):
     assert svc.users.get("wang.fang").last_login_at is not None
 
 
-@pytest.mark.parametrize("username,password", [("wang.fang", "wrong-password"), ("nobody", PW), ("", ""),
-                                               ("x" * 5000, PW), ("'; DROP TABLE users;--", PW)])
+@pytest.mark.parametrize(
+    "username,password",
+    [("wang.fang", "wrong-password"), ("nobody", PW), ("", ""), ("x" * 5000, PW), ("'; DROP TABLE users;--", PW)],
+)
 def test_failed_logins_answer_with_one_message_and_are_audited_in_aggregate(svc, username, password):
     svc.users.create_user("wang.fang", "member", actor="root", password=PW)
     with pytest.raises(Unauthenticated) as exc:
@@ -73,11 +86,18 @@ def test_password_change_ends_other_sessions(svc):
     assert svc.users.login("li.na", "another-password-1")[0].username == "li.na"
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    ({"username": "a b"}, "username"), ({"username": "张三"}, "username"), ({"username": ""}, "username"),
-    ({"role": "superuser"}, "role"), ({"password": "short"}, "password"), ({"password": "x" * 201}, "password"),
-    ({"display_name": "a\nb"}, "display_name"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"username": "a b"}, "username"),
+        ({"username": "张三"}, "username"),
+        ({"username": ""}, "username"),
+        ({"role": "superuser"}, "role"),
+        ({"password": "short"}, "password"),
+        ({"password": "x" * 201}, "password"),
+        ({"display_name": "a\nb"}, "display_name"),
+    ],
+)
 def test_create_rejects_bad_input(svc, kwargs, field):
     args = {"username": "ok", "role": "member", "password": PW, **kwargs}
     with pytest.raises(InvalidInput) as exc:
@@ -141,7 +161,10 @@ def test_role_table():
     assert ROLE_PERMISSIONS[Role.ADMIN] == set(Permission)
     assert Permission.MANAGE_USERS not in ROLE_PERMISSIONS[Role.MANAGER]
     assert not ROLE_PERMISSIONS[Role.AUDITOR] & {Permission.WRITE, Permission.GENERATE, Permission.MANAGE_TEMPLATES}
-    assert Permission.GENERATE in ROLE_PERMISSIONS[Role.DRAFTER] and Permission.GENERATE not in ROLE_PERMISSIONS[Role.MEMBER]
+    assert (
+        Permission.GENERATE in ROLE_PERMISSIONS[Role.DRAFTER]
+        and Permission.GENERATE not in ROLE_PERMISSIONS[Role.MEMBER]
+    )
 
 
 def test_read_rule(svc):
@@ -173,8 +196,13 @@ def test_guard_refuses_and_logs(svc):
 @pytest.fixture
 def run(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "ops", "DOCSVC_FSYNC": "0"}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "ops",
+        "DOCSVC_FSYNC": "0",
+    }
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True, input: str | None = None):
@@ -182,6 +210,7 @@ def run(config, tmp_path, monkeypatch):
         if ok:
             assert result.exit_code == 0, result.output + result.stderr
         return result
+
     return invoke
 
 
@@ -191,7 +220,9 @@ def test_user_cli(run):
     run("user", "add", "li.na", "--role", "auditor", "--password-stdin", input="a-long-password\n")
     listed = json.loads(run("user", "list", "--json").output)["items"]
     assert [(u["username"], u["role"], u["projects"]) for u in listed] == [
-        ("li.na", "auditor", []), ("wang.fang", "drafter", ["港口运维二期"])]
+        ("li.na", "auditor", []),
+        ("wang.fang", "drafter", ["港口运维二期"]),
+    ]
     assert "manager" in run("user", "set-role", "wang.fang", "manager").output
     token = run("user", "token", "li.na", "--name", "审计脚本").stdout.strip().splitlines()[0]
     assert token.startswith("dsv_")
@@ -201,7 +232,10 @@ def test_user_cli(run):
     assert bad.exit_code == 2
     bad = run("user", "add", "x", "--role", "member", "--password-stdin", input="short\n", ok=False)
     assert bad.exit_code == 2 and "10" in bad.stderr
-    log = [e for e in json.loads(run("audit", "log", "--format", "json").output)
-           if e["action"].startswith(("user.", "token."))]
+    log = [
+        e
+        for e in json.loads(run("audit", "log", "--format", "json").output)
+        if e["action"].startswith(("user.", "token."))
+    ]
     assert [e["action"] for e in log] == ["user.created", "user.created", "user.changed", "token.created"]
     assert {e["actor"] for e in log} == {"ops"}

@@ -20,9 +20,14 @@ TODAY = dt.date(2026, 12, 5)
 
 @pytest.fixture
 def people(svc):
-    for name, role, projects in (("root", "admin", ()), ("mgr", "manager", ()), ("drafter", "drafter", ("港口运维二期",)),
-                                 ("alice", "member", ("港口运维二期",)), ("bob", "member", ("银行核心系统",)),
-                                 ("audit", "auditor", ())):
+    for name, role, projects in (
+        ("root", "admin", ()),
+        ("mgr", "manager", ()),
+        ("drafter", "drafter", ("港口运维二期",)),
+        ("alice", "member", ("港口运维二期",)),
+        ("bob", "member", ("银行核心系统",)),
+        ("audit", "auditor", ()),
+    ):
         svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects)
     return lambda who: svc.guard(svc.users.principal_for_cli(who))
 
@@ -32,10 +37,24 @@ def archive(svc):
     """A user SLA due in ten days, an on-site inspection log and an on-site SLA of 港口运维二期,
     and a contract: indexed for search."""
     sla = add(svc, title="年度服务等级协议", doc_type="sla", review_due="2026-12-15").document
-    site = add(svc, "现场巡检记录：机房温度正常。".encode(), "巡检.txt", title="港口运维二期现场巡检记录",
-               doc_type="report", doc_class="site", project="港口运维二期", service_category="4.4").document
-    site_sla = add(svc, title="港口现场服务等级协议", doc_type="sla", doc_class="site", project="港口运维二期",
-                   review_due="2026-12-01").document
+    site = add(
+        svc,
+        "现场巡检记录：机房温度正常。".encode(),
+        "巡检.txt",
+        title="港口运维二期现场巡检记录",
+        doc_type="report",
+        doc_class="site",
+        project="港口运维二期",
+        service_category="4.4",
+    ).document
+    site_sla = add(
+        svc,
+        title="港口现场服务等级协议",
+        doc_type="sla",
+        doc_class="site",
+        project="港口运维二期",
+        review_due="2026-12-01",
+    ).document
     contract = add(svc, title="大连港集团信息系统运维服务合同").document
     svc.index.sync()
     return {"sla": sla, "site": site, "site_sla": site_sla, "contract": contract}
@@ -61,15 +80,23 @@ def test_a_view_is_saved_listed_renamed_and_deleted(svc, people, archive):
 def test_bad_views_are_refused_and_nothing_is_saved(svc, people, archive):
     alice = people("alice")
     alice.views.create("合同", "search", "q=合同")
-    bad = [("", "search", "q=合同", "name"), ("x" * 101, "search", "q=合同", "name"),
-           ("合同", "search", "q=协议", "name"),  # the name is taken (409)
-           ("坏查询", "search", "q=date:abc", "q"), ("坏筛选", "search", "filter=colour:red", "colour"),
-           ("缺键", "search", "filter=sla", "filter"), ("空搜索", "search", "sort=date", "params"),
-           ("未知参数", "search", "q=合同&colour=red", "colour"), ("坏排序", "documents", "sort=title;DROP", "sort"),
-           ("坏类别", "documents", "service_category=9.9", "service_category"),
-           ("坏类型", "documents", "doc_type=nonsense", "doc_type"), ("未知", "documents", "colour=red", "colour"),
-           ("两次", "documents", "status=draft&status=effective", "status"),
-           ("坏种类", "report", "q=合同", "kind"), ("控制符", "documents", "title=a%00b", "title")]
+    bad = [
+        ("", "search", "q=合同", "name"),
+        ("x" * 101, "search", "q=合同", "name"),
+        ("合同", "search", "q=协议", "name"),  # the name is taken (409)
+        ("坏查询", "search", "q=date:abc", "q"),
+        ("坏筛选", "search", "filter=colour:red", "colour"),
+        ("缺键", "search", "filter=sla", "filter"),
+        ("空搜索", "search", "sort=date", "params"),
+        ("未知参数", "search", "q=合同&colour=red", "colour"),
+        ("坏排序", "documents", "sort=title;DROP", "sort"),
+        ("坏类别", "documents", "service_category=9.9", "service_category"),
+        ("坏类型", "documents", "doc_type=nonsense", "doc_type"),
+        ("未知", "documents", "colour=red", "colour"),
+        ("两次", "documents", "status=draft&status=effective", "status"),
+        ("坏种类", "report", "q=合同", "kind"),
+        ("控制符", "documents", "title=a%00b", "title"),
+    ]
     for name, kind, params, field in bad:
         with pytest.raises((InvalidInput, Conflict)) as caught:
             alice.views.create(name, kind, params)

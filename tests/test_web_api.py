@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from docsvc.app import create_app
-from tests.webutil import err, PASSWORD, SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
+from tests.webutil import PASSWORD, SITE_DOC, USER_DOC, World, app, csrf_of, err, world  # noqa: F401
 
 TEXT_V1 = "合同正文：乙方提供7×24小时运维服务。\n服务可用性 99.9%。\n".encode()
 TEXT_V2 = "合同正文：乙方提供7×24小时运维服务。\n服务可用性 99.95%。\n新增：每月巡检一次。\n".encode()
@@ -73,8 +73,12 @@ def test_session_cookie_needs_csrf_header_on_the_api(world, docs):
     token = csrf_of(client.get("/"))
     assert client.get("/api/v1/documents", headers={"X-CSRFToken": token}).status_code == 200
     err(client.get("/api/v1/documents", headers={"X-CSRFToken": token + "x"}), 400, "csrf_failed")
-    resp = client.post("/api/v1/documents", headers={"X-CSRFToken": token},
-                       data={**USER_DOC, "file": (io.BytesIO(b"hello"), "a.txt")}, content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/documents",
+        headers={"X-CSRFToken": token},
+        data={**USER_DOC, "file": (io.BytesIO(b"hello"), "a.txt")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 201, resp.json
 
 
@@ -104,22 +108,33 @@ def test_upload_title_defaults_to_the_file_name(world):
 def test_repeated_tags_fields(world):
     c = world.api("alice")
     form = {**USER_DOC, "tags": ["甲", "乙"], "file": (io.BytesIO(b"x"), "x.txt")}
-    assert c.post("/api/v1/documents", data=form, content_type="multipart/form-data").json["document"]["tags"] == ["甲", "乙"]
+    assert c.post("/api/v1/documents", data=form, content_type="multipart/form-data").json["document"]["tags"] == [
+        "甲",
+        "乙",
+    ]
 
 
-@pytest.mark.parametrize("form,status,code,field", [
-    ({"file": None}, 400, "invalid_input", "file"),
-    ({"doc_class": "library"}, 400, "invalid_input", "doc_class"),  # a missing doc_type is suggested (test_web_labels)
-    ({"doc_type": "poem"}, 400, "invalid_input", "doc_type"),
-    ({"service_category": "9.9"}, 400, "invalid_input", "service_category"),
-    ({"effective_date": "2026-02-30"}, 400, "invalid_input", "effective_date"),
-    ({"colour": "red"}, 400, "invalid_input", "colour"),
-    ({"title": "x" * 501}, 400, "invalid_input", "title"),
-    ({"title": "a\x00b"}, 400, "invalid_input", "title"),
-    ({"data": b""}, 422, "invalid_content", "file"),
-    ({"data": b"GIF89a" + b"\x00" * 64, "name": "x.gif"}, 415, "unsupported_type", "file"),
-    ({"data": b"just text", "name": "contract.docx"}, 415, "unsupported_type", "file"),
-])
+@pytest.mark.parametrize(
+    "form,status,code,field",
+    [
+        ({"file": None}, 400, "invalid_input", "file"),
+        (
+            {"doc_class": "library"},
+            400,
+            "invalid_input",
+            "doc_class",
+        ),  # a missing doc_type is suggested (test_web_labels)
+        ({"doc_type": "poem"}, 400, "invalid_input", "doc_type"),
+        ({"service_category": "9.9"}, 400, "invalid_input", "service_category"),
+        ({"effective_date": "2026-02-30"}, 400, "invalid_input", "effective_date"),
+        ({"colour": "red"}, 400, "invalid_input", "colour"),
+        ({"title": "x" * 501}, 400, "invalid_input", "title"),
+        ({"title": "a\x00b"}, 400, "invalid_input", "title"),
+        ({"data": b""}, 422, "invalid_content", "file"),
+        ({"data": b"GIF89a" + b"\x00" * 64, "name": "x.gif"}, 415, "unsupported_type", "file"),
+        ({"data": b"just text", "name": "contract.docx"}, 415, "unsupported_type", "file"),
+    ],
+)
 def test_create_rejects_bad_input(world, form, status, code, field):
     c = world.api("alice")
     form = dict(form)  # the parameter dict is shared by the SQLite and PostgreSQL runs
@@ -156,8 +171,16 @@ def test_hostile_values_are_stored_as_text(world):
     assert world.svc.catalog.counts()["documents"] == 1
 
 
-@pytest.mark.parametrize("query,field", [("limit=abc", "limit"), ("limit=0", "limit"), ("offset=-1", "offset"),
-                                         ("colour=red", "colour"), ("review_due_before=soon", "review_due_before")])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("limit=abc", "limit"),
+        ("limit=0", "limit"),
+        ("offset=-1", "offset"),
+        ("colour=red", "colour"),
+        ("review_due_before=soon", "review_due_before"),
+    ],
+)
 def test_list_rejects_bad_parameters(world, query, field):
     err(world.api("alice").get(f"/api/v1/documents?{query}"), 400, "invalid_input", field)
 
@@ -181,18 +204,31 @@ def test_upload_limits(config, tmp_path):
 # -- access rules -----------------------------------------------------------------------------
 def test_site_documents_only_for_their_project(world, docs):
     user_doc, site_doc = docs
-    for who, sees in (("alice", True), ("drafter", True), ("bob", False), ("mgr", True), ("root", True), ("audit", True)):
+    for who, sees in (
+        ("alice", True),
+        ("drafter", True),
+        ("bob", False),
+        ("mgr", True),
+        ("root", True),
+        ("audit", True),
+    ):
         ids = {d["id"] for d in world.api(who).get("/api/v1/documents").json["items"]}
         assert user_doc.id in ids
         assert (site_doc.id in ids) is sees, who
 
 
-@pytest.mark.parametrize("method,path", [
-    ("get", "/api/v1/documents/{id}"), ("get", "/api/v1/documents/{id}/history"),
-    ("get", "/api/v1/documents/{id}/content"), ("get", "/api/v1/documents/{id}/versions/1/content"),
-    ("get", "/api/v1/documents/{id}/compare?a=1&b=1"), ("patch", "/api/v1/documents/{id}"),
-    ("delete", "/api/v1/documents/{id}"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/api/v1/documents/{id}"),
+        ("get", "/api/v1/documents/{id}/history"),
+        ("get", "/api/v1/documents/{id}/content"),
+        ("get", "/api/v1/documents/{id}/versions/1/content"),
+        ("get", "/api/v1/documents/{id}/compare?a=1&b=1"),
+        ("patch", "/api/v1/documents/{id}"),
+        ("delete", "/api/v1/documents/{id}"),
+    ],
+)
 def test_idor_answers_like_a_missing_document_and_is_logged(world, docs, method, path):
     _, site_doc = docs
     bob = world.api("bob")
@@ -200,8 +236,9 @@ def test_idor_answers_like_a_missing_document_and_is_logged(world, docs, method,
     hidden = getattr(bob, method)(path.format(id=site_doc.id), **kwargs)
     missing = getattr(bob, method)(path.format(id=99999), **kwargs)
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.json["error"]["message"].replace(str(site_doc.id), "N") == \
-        missing.json["error"]["message"].replace("99999", "N")
+    assert hidden.json["error"]["message"].replace(str(site_doc.id), "N") == missing.json["error"]["message"].replace(
+        "99999", "N"
+    )
     denied = [e for e in world.svc.catalog.audit_entries(actions=["access.denied"])]
     assert len(denied) == 1 and denied[0].actor == "bob" and denied[0].document_id == site_doc.id
     assert world.svc.verify_audit().ok
@@ -212,14 +249,17 @@ def test_version_of_another_document_is_not_reachable(world, docs):
     err(world.api("alice").get(f"/api/v1/documents/{site_doc.id}/versions/2/content"), 404)
 
 
-@pytest.mark.parametrize("method,path,kwargs", [
-    ("post", "/api/v1/documents", None),
-    ("patch", "/api/v1/documents/{id}", {"json": {"metadata": {"status": "effective"}}}),
-    ("post", "/api/v1/documents/{id}/versions", "file"),
-    ("delete", "/api/v1/documents/{id}", {"json": {"reason": "x"}}),
-    ("post", "/api/v1/users", {"json": {"username": "eve", "role": "admin"}}),
-    ("patch", "/api/v1/users/bob", {"json": {"role": "admin"}}),
-])
+@pytest.mark.parametrize(
+    "method,path,kwargs",
+    [
+        ("post", "/api/v1/documents", None),
+        ("patch", "/api/v1/documents/{id}", {"json": {"metadata": {"status": "effective"}}}),
+        ("post", "/api/v1/documents/{id}/versions", "file"),
+        ("delete", "/api/v1/documents/{id}", {"json": {"reason": "x"}}),
+        ("post", "/api/v1/users", {"json": {"username": "eve", "role": "admin"}}),
+        ("patch", "/api/v1/users/bob", {"json": {"role": "admin"}}),
+    ],
+)
 def test_auditor_writes_get_403_and_are_logged(world, docs, method, path, kwargs):
     user_doc, _ = docs
     c = world.api("audit")
@@ -227,8 +267,11 @@ def test_auditor_writes_get_403_and_are_logged(world, docs, method, path, kwargs
     if kwargs is None:
         resp = upload(c)
     elif kwargs == "file":
-        resp = c.post(path.format(id=user_doc.id), data={"reason": "r", "file": (io.BytesIO(b"new"), "n.txt")},
-                      content_type="multipart/form-data")
+        resp = c.post(
+            path.format(id=user_doc.id),
+            data={"reason": "r", "file": (io.BytesIO(b"new"), "n.txt")},
+            content_type="multipart/form-data",
+        )
     else:
         resp = getattr(c, method)(path.format(id=user_doc.id), **kwargs)
     e = err(resp, 403, "forbidden")
@@ -259,21 +302,29 @@ def test_member_cannot_move_a_site_document_out_of_reach(world, docs):
 def test_patch_metadata(world, docs):
     user_doc, _ = docs
     c = world.api("alice")
-    resp = c.patch(f"/api/v1/documents/{user_doc.id}",
-                   json={"metadata": {"status": "effective", "review_due": "2027-06-30", "tags": ["SLA"]},
-                         "reason": "签署生效"})
+    resp = c.patch(
+        f"/api/v1/documents/{user_doc.id}",
+        json={"metadata": {"status": "effective", "review_due": "2027-06-30", "tags": ["SLA"]}, "reason": "签署生效"},
+    )
     assert resp.status_code == 200 and resp.json["status"] == "effective" and resp.json["tags"] == ["SLA"]
     ev = c.get(f"/api/v1/documents/{user_doc.id}/history").json["events"][-1]
     assert ev["action"] == "metadata.changed" and ev["details"]["reason"] == "签署生效"
     assert ev["details"]["changes"]["status"] == {"from": "draft", "to": "effective"}
 
 
-@pytest.mark.parametrize("body,field", [
-    ("not json", None), ([1, 2], None), ({"metadata": "status=effective"}, "metadata"),
-    ({"metadata": {"title": 123}}, "title"), ({"metadata": {"status": "gone"}}, "status"),
-    ({"metadata": {}}, None), ({"metadata": {"status": "draft"}, "reason": 5}, "reason"),
-    ({"metadata": {"effective_date": "2027-01-01", "review_due": "2026-01-01"}}, "review_due"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ("not json", None),
+        ([1, 2], None),
+        ({"metadata": "status=effective"}, "metadata"),
+        ({"metadata": {"title": 123}}, "title"),
+        ({"metadata": {"status": "gone"}}, "status"),
+        ({"metadata": {}}, None),
+        ({"metadata": {"status": "draft"}, "reason": 5}, "reason"),
+        ({"metadata": {"effective_date": "2027-01-01", "review_due": "2026-01-01"}}, "review_due"),
+    ],
+)
 def test_patch_rejects_bad_input(world, docs, body, field):
     user_doc, _ = docs
     c = world.api("alice")
@@ -288,16 +339,34 @@ def test_add_version(world, docs):
     user_doc, _ = docs
     c = world.api("drafter")
     new = "第三版：响应时间 15 分钟。".encode()
-    resp = c.post(f"/api/v1/documents/{user_doc.id}/versions",
-                  data={"reason": "缩短响应时间", "file": (io.BytesIO(new), "v3.txt")}, content_type="multipart/form-data")
+    resp = c.post(
+        f"/api/v1/documents/{user_doc.id}/versions",
+        data={"reason": "缩短响应时间", "file": (io.BytesIO(new), "v3.txt")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 201 and resp.json["created"] and resp.json["version"]["number"] == 3
-    same = c.post(f"/api/v1/documents/{user_doc.id}/versions",
-                  data={"reason": "重复", "file": (io.BytesIO(new), "v3.txt")}, content_type="multipart/form-data")
+    same = c.post(
+        f"/api/v1/documents/{user_doc.id}/versions",
+        data={"reason": "重复", "file": (io.BytesIO(new), "v3.txt")},
+        content_type="multipart/form-data",
+    )
     assert same.status_code == 200 and not same.json["created"]
-    err(c.post(f"/api/v1/documents/{user_doc.id}/versions", data={"file": (io.BytesIO(b"v4"), "v4.txt")},
-               content_type="multipart/form-data"), 400, "invalid_input", "reason")
-    err(c.post(f"/api/v1/documents/{user_doc.id}/versions", data={"reason": "x"},
-               content_type="multipart/form-data"), 400, "invalid_input", "file")
+    err(
+        c.post(
+            f"/api/v1/documents/{user_doc.id}/versions",
+            data={"file": (io.BytesIO(b"v4"), "v4.txt")},
+            content_type="multipart/form-data",
+        ),
+        400,
+        "invalid_input",
+        "reason",
+    )
+    err(
+        c.post(f"/api/v1/documents/{user_doc.id}/versions", data={"reason": "x"}, content_type="multipart/form-data"),
+        400,
+        "invalid_input",
+        "file",
+    )
 
 
 def test_versions_cannot_be_deleted_and_deletion_is_refused(world, docs):
@@ -357,9 +426,16 @@ def test_audit_log_filters_and_paging(world, docs):
     assert c.get("/api/v1/audit?until=2000-01-01").json["total"] == 0
 
 
-@pytest.mark.parametrize("query,field", [("action=drop.table", "action"), ("since=yesterday", "since"),
-                                         ("limit=1000", "limit"), ("document_id=abc", "document_id"),
-                                         ("since=2026-02-01&until=2026-01-01", "until")])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("action=drop.table", "action"),
+        ("since=yesterday", "since"),
+        ("limit=1000", "limit"),
+        ("document_id=abc", "document_id"),
+        ("since=2026-02-01&until=2026-01-01", "until"),
+    ],
+)
 def test_audit_log_rejects_bad_filters(world, query, field):
     err(world.api("audit").get(f"/api/v1/audit?{query}"), 400, "invalid_input", field)
 
@@ -383,12 +459,22 @@ def test_audit_export(world, docs):
     assert f"doc{user_doc.id}" in resp.headers["Content-Disposition"]
     with zipfile.ZipFile(io.BytesIO(resp.data)) as zf:
         names = set(zf.namelist())
-        assert {"manifest.json", "verify_bundle.py", "receipt.json", "audit/entries.jsonl",
-                f"documents/{user_doc.id}/v1.txt", f"documents/{user_doc.id}/v2.txt"} <= names
+        assert {
+            "manifest.json",
+            "verify_bundle.py",
+            "receipt.json",
+            "audit/entries.jsonl",
+            f"documents/{user_doc.id}/v1.txt",
+            f"documents/{user_doc.id}/v2.txt",
+        } <= names
         assert json.loads(zf.read("receipt.json"))["details"]["manifest_sha256"] == resp.headers["X-Manifest-SHA256"]
     assert world.audit_actions("audit")[-1] == "exported"
-    for body, field in (({}, "since"), ({"document_id": "x"}, "document_id"), ({"since": "2026-01-01"}, "since"),
-                        ({"since": "2026-02-01", "until": "2026-01-01"}, "until")):
+    for body, field in (
+        ({}, "since"),
+        ({"document_id": "x"}, "document_id"),
+        ({"since": "2026-01-01"}, "since"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, "until"),
+    ):
         err(world.api("audit").post("/api/v1/audit/export", json=body), 400, "invalid_input", field)
     err(world.api("audit").post("/api/v1/audit/export", json={"document_id": 9999}), 404)
 
@@ -398,8 +484,10 @@ def test_users_admin(world):
     c = world.api("root")
     names = [u["username"] for u in c.get("/api/v1/users").json["items"]]
     assert names == sorted(names) and "alice" in names
-    resp = c.post("/api/v1/users", json={"username": "Wang.Fang", "role": "drafter", "display_name": "王芳",
-                                         "projects": ["银行核心系统"]})
+    resp = c.post(
+        "/api/v1/users",
+        json={"username": "Wang.Fang", "role": "drafter", "display_name": "王芳", "projects": ["银行核心系统"]},
+    )
     assert resp.status_code == 201 and resp.json["user"]["username"] == "wang.fang" and len(resp.json["password"]) >= 12
     assert world.svc.users.login("wang.fang", resp.json["password"])[0].role.value == "drafter"
     changed = c.patch("/api/v1/users/wang.fang", json={"role": "manager", "active": False}).json
@@ -408,18 +496,21 @@ def test_users_admin(world):
     assert entry.actor == "root" and entry.details["changes"]["role"] == {"from": "drafter", "to": "manager"}
 
 
-@pytest.mark.parametrize("method,path,body,status,field", [
-    ("post", "/api/v1/users", {"username": "alice", "role": "member"}, 409, "username"),
-    ("post", "/api/v1/users", {"username": "x y", "role": "member"}, 400, "username"),
-    ("post", "/api/v1/users", {"username": "carol", "role": "god"}, 400, "role"),
-    ("post", "/api/v1/users", {"username": "carol", "role": "member", "password": "short"}, 400, "password"),
-    ("post", "/api/v1/users", {"username": "carol", "role": "member", "projects": "p"}, 400, "projects"),
-    ("post", "/api/v1/users", {"username": ["carol"], "role": "member"}, 400, "username"),
-    ("patch", "/api/v1/users/alice", {"active": "no"}, 400, "active"),
-    ("patch", "/api/v1/users/alice", {"password": "x"}, 400, "password"),
-    ("patch", "/api/v1/users/nobody", {"role": "member"}, 404, "username"),
-    ("patch", "/api/v1/users/root", {"role": "member"}, 409, "role"),
-])
+@pytest.mark.parametrize(
+    "method,path,body,status,field",
+    [
+        ("post", "/api/v1/users", {"username": "alice", "role": "member"}, 409, "username"),
+        ("post", "/api/v1/users", {"username": "x y", "role": "member"}, 400, "username"),
+        ("post", "/api/v1/users", {"username": "carol", "role": "god"}, 400, "role"),
+        ("post", "/api/v1/users", {"username": "carol", "role": "member", "password": "short"}, 400, "password"),
+        ("post", "/api/v1/users", {"username": "carol", "role": "member", "projects": "p"}, 400, "projects"),
+        ("post", "/api/v1/users", {"username": ["carol"], "role": "member"}, 400, "username"),
+        ("patch", "/api/v1/users/alice", {"active": "no"}, 400, "active"),
+        ("patch", "/api/v1/users/alice", {"password": "x"}, 400, "password"),
+        ("patch", "/api/v1/users/nobody", {"role": "member"}, 404, "username"),
+        ("patch", "/api/v1/users/root", {"role": "member"}, 409, "role"),
+    ],
+)
 def test_users_reject_bad_input(world, method, path, body, status, field):
     err(getattr(world.api("root"), method)(path, json=body), status, field=field)
 
@@ -446,8 +537,19 @@ def test_too_many_multipart_parts_are_refused(world):
     assert world.svc.catalog.counts()["documents"] == 0
 
 
-@pytest.mark.parametrize("name", ["a\x00b.txt", "evil\u202etxt.exe.txt", "CON", "长" * 300 + ".txt",
-                                  "ｆｕｌｌ－ｗｉｄｔｈ.txt", "", "..", "C:\\Windows\\system32\\x.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a\x00b.txt",
+        "evil\u202etxt.exe.txt",
+        "CON",
+        "长" * 300 + ".txt",
+        "ｆｕｌｌ－ｗｉｄｔｈ.txt",
+        "",
+        "..",
+        "C:\\Windows\\system32\\x.txt",
+    ],
+)
 def test_hostile_filenames_are_sanitised(world, name):
     resp = upload(world.api("alice"), b"content", name, title="t")
     if resp.status_code != 201:  # Werkzeug may drop a part whose name it cannot parse

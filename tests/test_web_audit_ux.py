@@ -23,10 +23,17 @@ def doc(world: World):
     return d
 
 
-@pytest.mark.parametrize("query,field,valid", [
-    ("doc_type=nonsense", "doc_type", "contract"), ("service_category=9.9", "service_category", "4.2"),
-    ("doc_class=library", "doc_class", "site"), ("status=gone", "status", "effective"),
-    ("service_scope=x", "service_scope", "delivery"), ("pdca_phase=x", "pdca_phase", "check")])
+@pytest.mark.parametrize(
+    "query,field,valid",
+    [
+        ("doc_type=nonsense", "doc_type", "contract"),
+        ("service_category=9.9", "service_category", "4.2"),
+        ("doc_class=library", "doc_class", "site"),
+        ("status=gone", "status", "effective"),
+        ("service_scope=x", "service_scope", "delivery"),
+        ("pdca_phase=x", "pdca_phase", "check"),
+    ],
+)
 def test_impossible_list_filter_is_400_with_the_valid_values(world: World, query, field, valid):
     e = err(world.api("alice").get(f"/api/v1/documents?{query}"), 400, "invalid_input", field)
     assert valid in e["details"]["valid"] and valid in e["message_en"]
@@ -50,8 +57,13 @@ def test_timeline_groups_reads_and_says_what_was_read(world: World, doc):
     # Five reads in a row (three downloads, two views by the comparison) are one entry, newest first.
     assert html.count('class="ev ev-reads"') == 1 and "查看与下载 5 次" in html
     labels = re.findall(r'class="read read-version-(\w+)">([^<]+)<', html)
-    assert [label.strip() for _, label in labels] == ["比较时查看第 2 版", "比较时查看第 1 版", "下载第 1 版（原文件）",
-                                                     "下载第 2 版（原文件）", "下载第 1 版（原文件）"]
+    assert [label.strip() for _, label in labels] == [
+        "比较时查看第 2 版",
+        "比较时查看第 1 版",
+        "下载第 1 版（原文件）",
+        "下载第 2 版（原文件）",
+        "下载第 1 版（原文件）",
+    ]
     assert "新增版本" in html and "补充乙方" in html  # the changes stay entries of their own
     en = world.login("alice", lang="en").get(f"/documents/{doc.id}").data.decode()
     assert "Viewed or downloaded" in en and "Downloaded version 1 (the original file)" in en

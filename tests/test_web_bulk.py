@@ -24,8 +24,13 @@ def docs(world: World):
     for title in ("招商银行运维合同", "长沙驻场方案", "阿里云采购合同", "北京机房巡检"):
         made[title] = g.add_document(title.encode(), f"{title}.txt", {**USER_DOC, "title": title}).document
     made["site"] = g.add_document("现场".encode(), "现场.txt", SITE_DOC).document
-    made["bob"] = world.guard("bob").add_document("银行".encode(), "银行.txt", {
-        **SITE_DOC, "title": "银行核心系统现场记录", "project": "银行核心系统"}).document
+    made["bob"] = (
+        world.guard("bob")
+        .add_document(
+            "银行".encode(), "银行.txt", {**SITE_DOC, "title": "银行核心系统现场记录", "project": "银行核心系统"}
+        )
+        .document
+    )
     return made
 
 
@@ -65,8 +70,17 @@ def test_every_column_sorts_both_ways_titles_in_pinyin_order(world, docs):
     assert two[0] == expected  # bob's on-site document of another project is not shown to alice
     tree = lxml.html.fromstring(c.get("/documents?view=table").data.decode())
     sortable = {re.search(r"sort=-?(\w+)", a.get("href")).group(1) for a in tree.xpath("//thead//th/a")}
-    assert sortable == {"id", "title", "doc_type", "service_category", "project", "counterparty", "status",
-                        "review_due", "updated_at"}
+    assert sortable == {
+        "id",
+        "title",
+        "doc_type",
+        "service_category",
+        "project",
+        "counterparty",
+        "status",
+        "review_due",
+        "updated_at",
+    }
     for key in sortable | {"created_at", "effective_date"}:
         for way in ("", "-"):
             assert c.get(f"/documents?sort={way}{key}").status_code == 200, key
@@ -92,9 +106,18 @@ def test_bulk_set_through_the_web_reports_per_document(world, docs):
     c = world.login("alice")
     token = csrf_of(c.get("/documents"))
     ids = [docs["阿里云采购合同"].id, docs["site"].id]
-    resp = c.post("/documents/bulk", data={"ids": [str(i) for i in ids], "action": "set", "project": "别的项目",
-                                           "status": "effective", "add_tags": "年度，重要", "csrf_token": token,
-                                           "back": "sort=title&evil=1"})
+    resp = c.post(
+        "/documents/bulk",
+        data={
+            "ids": [str(i) for i in ids],
+            "action": "set",
+            "project": "别的项目",
+            "status": "effective",
+            "add_tags": "年度，重要",
+            "csrf_token": token,
+            "back": "sort=title&evil=1",
+        },
+    )
     assert resp.status_code == 200
     page = resp.data.decode()
     tree = lxml.html.fromstring(page)
@@ -108,22 +131,27 @@ def test_bulk_set_through_the_web_reports_per_document(world, docs):
     assert _metadata_changes(world, ids[0])[-1].actor == "alice"
     # In English too.
     c.set_cookie("docsvc_lang", "en")
-    en = c.post("/documents/bulk", data={"ids": [str(i) for i in ids], "action": "set", "status": "archived",
-                                         "csrf_token": token}).data.decode()
+    en = c.post(
+        "/documents/bulk",
+        data={"ids": [str(i) for i in ids], "action": "set", "status": "archived", "csrf_token": token},
+    ).data.decode()
     assert "Changed 2, already so 0, refused 0." in en  # the status alone: allowed for both
     assert world.svc.archive.document(ids[1]).metadata.status.value == "archived"
 
 
-@pytest.mark.parametrize("form, status", [
-    ({"ids": [], "status": "effective"}, 400),
-    ({"ids": ["999999"], "status": "effective"}, 400),
-    ({"ids": [str(2**63)], "status": "effective"}, 400),
-    ({"ids": ["abc"], "status": "effective"}, 400),
-    ({"doc_type": "no_such_type"}, 400),
-    ({"service_category": "9.9"}, 400),
-    ({}, 400),
-    ({"action": "drop"}, 400),
-])
+@pytest.mark.parametrize(
+    "form, status",
+    [
+        ({"ids": [], "status": "effective"}, 400),
+        ({"ids": ["999999"], "status": "effective"}, 400),
+        ({"ids": [str(2**63)], "status": "effective"}, 400),
+        ({"ids": ["abc"], "status": "effective"}, 400),
+        ({"doc_type": "no_such_type"}, 400),
+        ({"service_category": "9.9"}, 400),
+        ({}, 400),
+        ({"action": "drop"}, 400),
+    ],
+)
 def test_bad_bulk_input_is_refused_and_changes_nothing(world, docs, form, status):
     c = world.login("alice")
     token = csrf_of(c.get("/documents"))
@@ -140,8 +168,9 @@ def test_bad_bulk_input_is_refused_and_changes_nothing(world, docs, form, status
 def test_bulk_needs_the_csrf_token(world, docs):
     c = world.login("alice")
     doc_id = docs["阿里云采购合同"].id
-    resp = c.post("/documents/bulk", data={"ids": [str(doc_id)], "action": "set", "status": "effective",
-                                           "csrf_token": "forged"})
+    resp = c.post(
+        "/documents/bulk", data={"ids": [str(doc_id)], "action": "set", "status": "effective", "csrf_token": "forged"}
+    )
     assert resp.status_code == 400
     assert world.svc.archive.document(doc_id).metadata.status.value == "draft"
 
@@ -149,8 +178,10 @@ def test_bulk_needs_the_csrf_token(world, docs):
 def test_hidden_document_answers_like_a_missing_one(world, docs):
     c = world.login("alice")
     token = csrf_of(c.get("/documents"))
-    pages = [c.post("/documents/bulk", data={"ids": [str(i)], "action": "set", "status": "effective",
-                                             "csrf_token": token}) for i in (docs["bob"].id, 999999)]
+    pages = [
+        c.post("/documents/bulk", data={"ids": [str(i)], "action": "set", "status": "effective", "csrf_token": token})
+        for i in (docs["bob"].id, 999999)
+    ]
     assert [p.status_code for p in pages] == [400, 400]
     messages = [lxml.html.fromstring(p.data.decode()).xpath("//*[@role='alert']")[0].text_content() for p in pages]
     assert messages[0].replace(str(docs["bob"].id), "N") == messages[1].replace("999999", "N")
@@ -161,12 +192,16 @@ def test_auditor_is_refused_per_document(world, docs):
     c = world.login("audit")
     token = csrf_of(c.get("/documents"))
     ids = [docs["阿里云采购合同"].id, docs["bob"].id]
-    resp = c.post("/documents/bulk", data={"ids": [str(i) for i in ids], "action": "set", "status": "archived",
-                                           "csrf_token": token})
+    resp = c.post(
+        "/documents/bulk",
+        data={"ids": [str(i) for i in ids], "action": "set", "status": "archived", "csrf_token": token},
+    )
     tree = lxml.html.fromstring(resp.data.decode())
     assert resp.status_code == 200 and len(tree.xpath("//tr[@class='bulk-refused']")) == 2
     for doc_id in ids:
-        denied = [e for e in world.svc.catalog.audit_entries(document_id=doc_id) if e.action == AuditAction.ACCESS_DENIED]
+        denied = [
+            e for e in world.svc.catalog.audit_entries(document_id=doc_id) if e.action == AuditAction.ACCESS_DENIED
+        ]
         assert denied and denied[-1].actor == "audit"
 
 
@@ -181,12 +216,16 @@ def test_download_selected_as_zip(world, docs):
         assert zf.namelist() == ["阿里云采购合同.txt", "银行核心系统现场记录.txt"]
         assert zf.read("阿里云采购合同.txt") == "阿里云采购合同".encode()
     for doc_id in ids:
-        reads = [e for e in world.svc.catalog.audit_entries(document_id=doc_id) if e.action == AuditAction.VERSION_DOWNLOADED]
+        reads = [
+            e for e in world.svc.catalog.audit_entries(document_id=doc_id) if e.action == AuditAction.VERSION_DOWNLOADED
+        ]
         assert reads[-1].actor == "audit"
     # A member cannot fetch an on-site document of another project this way either.
     alice = world.login("alice")
-    hidden = alice.post("/documents/bulk", data={"ids": [str(docs["bob"].id)], "action": "zip",
-                                                 "csrf_token": csrf_of(alice.get("/documents"))})
+    hidden = alice.post(
+        "/documents/bulk",
+        data={"ids": [str(docs["bob"].id)], "action": "zip", "csrf_token": csrf_of(alice.get("/documents"))},
+    )
     assert hidden.status_code == 400 and hidden.mimetype == "text/html"
 
 
@@ -194,20 +233,27 @@ def test_zip_over_the_limit_is_refused_in_both_languages(config):
     from docsvc.app import create_app
     from tests.webutil import PASSWORD
 
-    application = create_app({**config, "TESTING": True, "FSYNC": False, "BULK_ZIP_MAX_BYTES": 4,
-                              "BULK_MAX_DOCUMENTS": 2})
+    application = create_app(
+        {**config, "TESTING": True, "FSYNC": False, "BULK_ZIP_MAX_BYTES": 4, "BULK_MAX_DOCUMENTS": 2}
+    )
     try:
         svc = application.extensions["docsvc"]
         svc.users.create_user("mgr", "manager", actor="setup", password=PASSWORD)
         w = World(application, {})
-        ids = [svc.guard(svc.users.principal_for_cli("mgr")).add_document(
-            f"正文内容{i}".encode(), "a.txt", {**USER_DOC, "title": f"文档{i}"}).document.id for i in range(3)]
+        ids = [
+            svc.guard(svc.users.principal_for_cli("mgr"))
+            .add_document(f"正文内容{i}".encode(), "a.txt", {**USER_DOC, "title": f"文档{i}"})
+            .document.id
+            for i in range(3)
+        ]
         c = w.login("mgr")
         token = csrf_of(c.get("/documents"))
         big = c.post("/documents/bulk", data={"ids": [str(ids[0])], "action": "zip", "csrf_token": token})
         assert big.status_code == 413 and "打包下载上限" in big.data.decode()
-        many = c.post("/documents/bulk", data={"ids": [str(i) for i in ids], "action": "set", "status": "effective",
-                                               "csrf_token": token})
+        many = c.post(
+            "/documents/bulk",
+            data={"ids": [str(i) for i in ids], "action": "set", "status": "effective", "csrf_token": token},
+        )
         assert many.status_code == 413 and "一次最多处理 2 份文档" in many.data.decode()
         c.set_cookie("docsvc_lang", "en")
         en = c.post("/documents/bulk", data={"ids": [str(ids[0])], "action": "zip", "csrf_token": token})
@@ -218,8 +264,15 @@ def test_zip_over_the_limit_is_refused_in_both_languages(config):
 
 def test_bulk_api(world, docs):
     ids = [docs["阿里云采购合同"].id, docs["site"].id]
-    resp = world.api("alice").post("/api/v1/documents/bulk", json={
-        "ids": ids, "set": {"counterparty": "北京某公司", "project": "别的项目"}, "add_tags": ["重要"], "reason": "整理"})
+    resp = world.api("alice").post(
+        "/api/v1/documents/bulk",
+        json={
+            "ids": ids,
+            "set": {"counterparty": "北京某公司", "project": "别的项目"},
+            "add_tags": ["重要"],
+            "reason": "整理",
+        },
+    )
     assert resp.status_code == 200, resp.json
     body = resp.json
     assert body["counts"] == {"changed": 1, "unchanged": 0, "refused": 1}
@@ -232,7 +285,9 @@ def test_bulk_api(world, docs):
     err(api.post("/api/v1/documents/bulk", json={"ids": [], "set": {"status": "draft"}}), 400, field="ids")
     err(api.post("/api/v1/documents/bulk", json={"ids": [2**63], "set": {"status": "draft"}}), 400, field="ids")
     err(api.post("/api/v1/documents/bulk", json={"ids": ["1"], "set": {"status": "draft"}}), 400, field="ids")
-    err(api.post("/api/v1/documents/bulk", json={"ids": [docs["bob"].id], "set": {"status": "draft"}}), 400, field="ids")
+    err(
+        api.post("/api/v1/documents/bulk", json={"ids": [docs["bob"].id], "set": {"status": "draft"}}), 400, field="ids"
+    )
     err(api.post("/api/v1/documents/bulk", json={"ids": ids, "set": {"doc_type": "x"}}), 400, field="doc_type")
     err(api.post("/api/v1/documents/bulk", json={"ids": ids, "set": {"owner": "x"}}), 400, field="owner")
     err(api.post("/api/v1/documents/bulk", json={"ids": ids, "wat": 1}), 400)
@@ -253,12 +308,29 @@ def test_bulk_api(world, docs):
 def test_cli_bulk_set_and_zip(world, docs, tmp_path):
     ids = [docs["阿里云采购合同"].id, docs["北京机房巡检"].id]
     runner = CliRunner()
-    env = {"DOCSVC_DATABASE_URL": world.svc.settings["DATABASE_URL"] or "",
-           "DOCSVC_ARCHIVE_DIR": str(world.svc.settings["ARCHIVE_DIR"]),
-           "DOCSVC_INDEX_DIR": str(world.svc.settings["INDEX_DIR"]),
-           "DOCSVC_TEMPLATES_DIR": str(world.svc.settings["TEMPLATES_DIR"])}
-    result = runner.invoke(cli, ["--as", "mgr", "doc", "bulk-set", *map(str, ids), "status=effective",
-                                  "--add-tag", "年度", "--reason", "年度审核", "--json"], env=env)
+    env = {
+        "DOCSVC_DATABASE_URL": world.svc.settings["DATABASE_URL"] or "",
+        "DOCSVC_ARCHIVE_DIR": str(world.svc.settings["ARCHIVE_DIR"]),
+        "DOCSVC_INDEX_DIR": str(world.svc.settings["INDEX_DIR"]),
+        "DOCSVC_TEMPLATES_DIR": str(world.svc.settings["TEMPLATES_DIR"]),
+    }
+    result = runner.invoke(
+        cli,
+        [
+            "--as",
+            "mgr",
+            "doc",
+            "bulk-set",
+            *map(str, ids),
+            "status=effective",
+            "--add-tag",
+            "年度",
+            "--reason",
+            "年度审核",
+            "--json",
+        ],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["counts"]["changed"] == 2
@@ -276,6 +348,7 @@ def test_cli_bulk_set_and_zip(world, docs, tmp_path):
     assert made.exit_code == 0, made.output
     with zipfile.ZipFile(target) as zf:
         assert zf.namelist() == ["阿里云采购合同.txt", "北京机房巡检.txt"]
-    hidden = runner.invoke(cli, ["--as", "alice", "doc", "zip", str(docs["bob"].id), "-o", str(tmp_path / "x.zip")],
-                           env=env)
+    hidden = runner.invoke(
+        cli, ["--as", "alice", "doc", "zip", str(docs["bob"].id), "-o", str(tmp_path / "x.zip")], env=env
+    )
     assert hidden.exit_code != 0 and not (tmp_path / "x.zip").exists()

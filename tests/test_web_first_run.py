@@ -29,8 +29,16 @@ def test_one_time_admin_password_must_be_replaced_first(app):
         blocked = c.get(url)
         assert blocked.status_code == 302 and blocked.headers["Location"].endswith("/account"), url
     token = csrf_of(page)
-    changed = c.post("/account", data={"csrf_token": token, "action": "password", "current_password": one_time,
-                                       "new_password": NEW, "confirm_password": NEW})
+    changed = c.post(
+        "/account",
+        data={
+            "csrf_token": token,
+            "action": "password",
+            "current_password": one_time,
+            "new_password": NEW,
+            "confirm_password": NEW,
+        },
+    )
     assert changed.status_code == 302 and "/login" in changed.headers["Location"]
     assert not svc.users.get("admin").password_change_required
     again = app.test_client()

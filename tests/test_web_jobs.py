@@ -18,8 +18,9 @@ SLA_TEXT = ("港口信息系统服务等级协议", "一级故障：十五分钟
 
 
 def upload(world, who: str, meta: dict, data: bytes, filename: str) -> int:
-    resp = world.api(who).post("/api/v1/documents", data={**meta, "file": (io.BytesIO(data), filename)},
-                               content_type="multipart/form-data")
+    resp = world.api(who).post(
+        "/api/v1/documents", data={**meta, "file": (io.BytesIO(data), filename)}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 201, resp.data.decode()[:500]
     return resp.json["document"]["id"]
 
@@ -31,9 +32,14 @@ def queued_jobs(world) -> int:
 
 def converter_says(world, monkeypatch, reason: str) -> None:
     """LibreOffice answering as it does when it cannot convert a document (or crashes)."""
+
     def fail(docx: bytes) -> bytes:
-        raise Unavailable("LibreOffice 无法转换此文档。", "LibreOffice could not convert this document.",
-                          details={"reason": reason, "error": "SfxBaseModel::impl_store failed"})
+        raise Unavailable(
+            "LibreOffice 无法转换此文档。",
+            "LibreOffice could not convert this document.",
+            details={"reason": reason, "error": "SfxBaseModel::impl_store failed"},
+        )
+
     monkeypatch.setattr(world.svc.templates, "to_pdf", fail)
 
 
@@ -52,8 +58,9 @@ def test_a_pdf_asked_for_through_the_api_is_made_by_the_servers_runner(world, un
     assert again.status_code == 202 and again.json["job"]["id"] == job_id  # asked twice: one job
 
     world.svc.start_jobs()  # what docsvc serve does
-    status = poll_until(lambda: (s := alice.get(status_url).json)["state"] in ("done", "failed") and s,
-                        "the PDF job", timeout_s=240)
+    status = poll_until(
+        lambda: (s := alice.get(status_url).json)["state"] in ("done", "failed") and s, "the PDF job", timeout_s=240
+    )
     assert status["state"] == "done", status
     assert status["node"] == world.svc.jobs.node and status["attempts"] == 1 and status["error"] is None
 
@@ -138,7 +145,10 @@ def test_who_may_ask_for_a_pdf(world):
     sweep = world.svc.jobs.tick()[0]
     err(world.api("alice").get(f"/api/v1/jobs/{sweep.id}"), 403, "forbidden")
     assert world.api("audit").get(f"/api/v1/jobs/{sweep.id}").json["kind"] in (
-        background.ORPHANS_SWEEP, background.REVIEW_REMINDERS, background.JOBS_PRUNE)
+        background.ORPHANS_SWEEP,
+        background.REVIEW_REMINDERS,
+        background.JOBS_PRUNE,
+    )
     err(world.api("mgr").get("/api/v1/jobs/99999"), 404, "not_found")
 
 
@@ -177,8 +187,19 @@ def test_the_health_page_shows_the_queue_the_nodes_and_which_node_ran_each_job(w
     runner.stop()
     node = world.svc.jobs.node
     page = world.login("mgr").get("/admin/health").data.decode()
-    for text in ("后台任务", "服务器节点", node, "清理孤立文件", "复审提醒", "清理旧任务", "最近的任务",
-                 "已停止", "文件存储", "本机归档目录", "可访问"):
+    for text in (
+        "后台任务",
+        "服务器节点",
+        node,
+        "清理孤立文件",
+        "复审提醒",
+        "清理旧任务",
+        "最近的任务",
+        "已停止",
+        "文件存储",
+        "本机归档目录",
+        "可访问",
+    ):
         assert text in page, text
     assert page.count(f"<td>{node}</td>") >= 1 + periodic  # the node's row and the jobs it ran
     english = world.login("mgr", lang="en").get("/admin/health").data.decode()
@@ -188,22 +209,27 @@ def test_the_health_page_shows_the_queue_the_nodes_and_which_node_ran_each_job(w
     assert health["blobs"] == {"kind": "local", "location": world.svc.blobs.location, "ok": True}
     assert health["jobs"]["nodes"][0]["name"] == node and health["jobs"]["nodes"][0]["state"] == "stopped"
     assert {s["name"]: s["last_node"] for s in health["jobs"]["schedules"]} == {
-        background.ORPHANS_SWEEP: node, background.REVIEW_REMINDERS: node, background.JOBS_PRUNE: node,
-        thumbnails.THUMBNAILS_SWEEP: node}
+        background.ORPHANS_SWEEP: node,
+        background.REVIEW_REMINDERS: node,
+        background.JOBS_PRUNE: node,
+        thumbnails.THUMBNAILS_SWEEP: node,
+    }
     err(world.api("alice").get("/api/v1/health"), 403)
 
 
 def test_the_dashboard_counts_the_documents_reminded_of(world):
     past = (dt.date.today() - dt.timedelta(days=3)).isoformat()
     # An SLA: the dashboard lists SLAs and service plans due for review (as the reviews report does).
-    doc = upload(world, "alice", {**USER_DOC, "doc_type": "sla", "review_due": past}, "年度服务等级协议。".encode(),
-                 "sla.txt")
+    doc = upload(
+        world, "alice", {**USER_DOC, "doc_type": "sla", "review_due": past}, "年度服务等级协议。".encode(), "sla.txt"
+    )
     world.svc.jobs.tick()
     while world.svc.jobs.run_next() is not None:
         pass
     page = world.login("mgr").get("/").data.decode()
     assert "复审提醒：1 份文档已到复审日期，尚未复审。" in page and "已提醒" in page
     assert world.api("mgr").get("/api/v1/health").json["reviews"]["open"] == 1
-    world.api("alice").patch(f"/api/v1/documents/{doc}", json={"metadata": {"review_due": "2099-01-01"},
-                                                               "reason": "已复审"})
+    world.api("alice").patch(
+        f"/api/v1/documents/{doc}", json={"metadata": {"review_due": "2099-01-01"}, "reason": "已复审"}
+    )
     assert "复审提醒" not in world.login("mgr").get("/").data.decode()

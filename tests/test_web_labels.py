@@ -13,14 +13,17 @@ from click.testing import CliRunner
 from docsvc.cli import cli
 from tests.webutil import SITE_DOC, World, app, csrf_of, err, world  # noqa: F401
 
-CONTRACT = ("甲方：大连港集团有限公司\n乙方：大连华信计算机技术股份有限公司\n"
-            "第一条 服务内容：乙方提供信息系统运维服务。\n第二条 合同期限一年。").encode()
+CONTRACT = (
+    "甲方：大连港集团有限公司\n乙方：大连华信计算机技术股份有限公司\n"
+    "第一条 服务内容：乙方提供信息系统运维服务。\n第二条 合同期限一年。"
+).encode()
 INSPECTION = "巡检记录：机房温度正常，空调运行正常。".encode()  # a type the rules are unsure of
 
 
 def _upload(client, data: bytes, name: str, **form):
-    return client.post("/api/v1/documents", data={"file": (io.BytesIO(data), name), **form},
-                       content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/documents", data={"file": (io.BytesIO(data), name), **form}, content_type="multipart/form-data"
+    )
 
 
 def test_api_suggests_what_is_left_out(world: World):
@@ -35,8 +38,9 @@ def test_api_suggests_what_is_left_out(world: World):
     assert s["doc_type"]["label_en"] == "Contract" and s["doc_type"]["confidence"] >= 0.6
     assert "合同" in s["doc_type"]["terms"] and s["needs_review"] is False
     # Given labels win and are not suggested; a confident upload is not on the review list.
-    given = _upload(api, INSPECTION, "巡检.txt", doc_type="report", service_category="4.2", doc_class="site",
-                    project="港口运维二期")
+    given = _upload(
+        api, INSPECTION, "巡检.txt", doc_type="report", service_category="4.2", doc_class="site", project="港口运维二期"
+    )
     assert given.status_code == 201 and given.json["suggestion"] is None
     assert given.json["document"]["doc_type"] == "report"
     assert world.api("alice").get("/api/v1/labels/review").json["items"] == []
@@ -46,17 +50,25 @@ def test_api_suggests_what_is_left_out(world: World):
 
 def test_suggestion_endpoint_archives_nothing(world: World):
     api = world.api("alice")
-    resp = api.post("/api/v1/suggestions", data={"file": (io.BytesIO(INSPECTION), "巡检.txt")},
-                    content_type="multipart/form-data")
+    resp = api.post(
+        "/api/v1/suggestions", data={"file": (io.BytesIO(INSPECTION), "巡检.txt")}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 200
     assert resp.json["service_category"]["value"] == "4.2" and "巡检" in resp.json["service_category"]["terms"]
     assert resp.json["needs_review"] is True
     assert world.svc.catalog.counts()["documents"] == 0
-    bad = api.post("/api/v1/suggestions", data={"file": (io.BytesIO(b"\x7fELF" + b"\x00" * 60), "x.exe")},
-                   content_type="multipart/form-data")
+    bad = api.post(
+        "/api/v1/suggestions",
+        data={"file": (io.BytesIO(b"\x7fELF" + b"\x00" * 60), "x.exe")},
+        content_type="multipart/form-data",
+    )
     err(bad, 415)
-    err(world.api("audit").post("/api/v1/suggestions", data={"file": (io.BytesIO(INSPECTION), "a.txt")},
-                                content_type="multipart/form-data"), 403)
+    err(
+        world.api("audit").post(
+            "/api/v1/suggestions", data={"file": (io.BytesIO(INSPECTION), "a.txt")}, content_type="multipart/form-data"
+        ),
+        403,
+    )
 
 
 def test_low_confidence_goes_to_review_and_confirming_teaches(world: World):
@@ -88,13 +100,29 @@ def test_review_page_confirms_and_corrects_with_one_click(world: World):
     assert page.status_code == 200 and "巡检一" in html and "巡检二" in html and "依据" in html
     assert f'id="confirm-{first["id"]}"' in html
     token = csrf_of(page)
-    resp = c.post("/labels/review", data={"csrf_token": token, "document_id": first["id"], "action": "confirm",
-                                          "doc_type": "contract", "service_category": "4.1"})
+    resp = c.post(
+        "/labels/review",
+        data={
+            "csrf_token": token,
+            "document_id": first["id"],
+            "action": "confirm",
+            "doc_type": "contract",
+            "service_category": "4.1",
+        },
+    )
     assert resp.status_code == 302
     confirmed = world.svc.catalog.get_document(first["id"]).metadata
     assert confirmed.doc_type == first["doc_type"]  # confirm keeps the suggestion, whatever the selects say
-    resp = c.post("/labels/review", data={"csrf_token": token, "document_id": second["id"], "action": "correct",
-                                          "doc_type": "report", "service_category": "4.2"})
+    resp = c.post(
+        "/labels/review",
+        data={
+            "csrf_token": token,
+            "document_id": second["id"],
+            "action": "correct",
+            "doc_type": "report",
+            "service_category": "4.2",
+        },
+    )
     assert resp.status_code == 302
     assert world.svc.catalog.get_document(second["id"]).metadata.doc_type == "report"
     after = c.get(resp.headers["Location"]).data.decode()
@@ -119,13 +147,25 @@ def test_review_list_hides_what_one_may_not_read(world: World):
 def test_suggested_project_is_one_the_uploader_may_file_in(world: World):
     # The archive knows 银行核心系统, and the text names it; alice is not a member, so her on-site
     # upload is not filed there (which she could not read back) but left without a project.
-    _upload(world.api("bob"), "银行核心系统的运维合同。".encode(), "a.txt", doc_class="site", project="银行核心系统",
-            doc_type="contract", service_category="4.2")
+    _upload(
+        world.api("bob"),
+        "银行核心系统的运维合同。".encode(),
+        "a.txt",
+        doc_class="site",
+        project="银行核心系统",
+        doc_type="contract",
+        service_category="4.2",
+    )
     text = "银行核心系统巡检记录：机房温度正常。".encode()
-    assert world.api("mgr").post("/api/v1/suggestions", data={"file": (io.BytesIO(text), "b.txt")},
-                                 content_type="multipart/form-data").json["project"] == "银行核心系统"
-    mine = world.api("alice").post("/api/v1/suggestions", data={"file": (io.BytesIO(text), "b.txt")},
-                                   content_type="multipart/form-data")
+    assert (
+        world.api("mgr")
+        .post("/api/v1/suggestions", data={"file": (io.BytesIO(text), "b.txt")}, content_type="multipart/form-data")
+        .json["project"]
+        == "银行核心系统"
+    )
+    mine = world.api("alice").post(
+        "/api/v1/suggestions", data={"file": (io.BytesIO(text), "b.txt")}, content_type="multipart/form-data"
+    )
     assert mine.json["project"] is None
 
 
@@ -134,9 +174,16 @@ def test_upload_page_without_javascript_suggests(world: World):
     page = c.get("/upload")
     html = page.data.decode()
     assert "按内容建议" in html and 'id="f-doc_type" name="doc_type" required' not in html
-    resp = c.post("/upload", data={"csrf_token": csrf_of(page), "doc_class": "user", "status": "draft",
-                                   "file": [(io.BytesIO(CONTRACT), "运维合同.txt"), (io.BytesIO(INSPECTION), "巡检.txt")]},
-                  content_type="multipart/form-data")
+    resp = c.post(
+        "/upload",
+        data={
+            "csrf_token": csrf_of(page),
+            "doc_class": "user",
+            "status": "draft",
+            "file": [(io.BytesIO(CONTRACT), "运维合同.txt"), (io.BytesIO(INSPECTION), "巡检.txt")],
+        },
+        content_type="multipart/form-data",
+    )
     html = resp.data.decode()
     assert resp.status_code == 200, html[:2000]
     assert "建议：合同 99%" in html and 'href="/labels/review"' in html
@@ -145,9 +192,13 @@ def test_upload_page_without_javascript_suggests(world: World):
 
 def test_cli_doc_add_suggests(config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"], "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
-           "DOCSVC_DATABASE_URL": config["DATABASE_URL"], "DOCSVC_ACTOR": "张伟",
-           "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"]}
+    env = {
+        "DOCSVC_ARCHIVE_DIR": config["ARCHIVE_DIR"],
+        "DOCSVC_INDEX_DIR": config["INDEX_DIR"],
+        "DOCSVC_DATABASE_URL": config["DATABASE_URL"],
+        "DOCSVC_ACTOR": "张伟",
+        "DOCSVC_TEMPLATES_DIR": config["TEMPLATES_DIR"],
+    }
     runner = CliRunner()
     (tmp_path / "合同.txt").write_bytes(CONTRACT)
     (tmp_path / "巡检.txt").write_bytes(INSPECTION)
@@ -160,13 +211,21 @@ def test_cli_doc_add_suggests(config, tmp_path, monkeypatch):
     assert body["suggestion"]["needs_review"] and body["document"]["service_category"] == "4.2"
     review = runner.invoke(cli, ["labels", "review", "--json"], env=env, catch_exceptions=False)
     assert body["document"]["id"] in [i["document_id"] for i in json.loads(review.output)]
-    given = runner.invoke(cli, ["doc", "add", "巡检.txt", "--title", "另一份", "--type", "report", "--category", "4.2",
-                                "--json"], env=env, catch_exceptions=False)
+    given = runner.invoke(
+        cli,
+        ["doc", "add", "巡检.txt", "--title", "另一份", "--type", "report", "--category", "4.2", "--json"],
+        env=env,
+        catch_exceptions=False,
+    )
     assert json.loads(given.output)["suggestion"] is None
 
 
 def test_site_upload_keeps_access_rule(world: World):
     # An on-site document into a project one is not in is still refused, suggested or not.
-    resp = _upload(world.api("alice"), INSPECTION, "巡检.txt", **{**SITE_DOC, "project": "银行核心系统",
-                                                                 "doc_type": "", "service_category": ""})
+    resp = _upload(
+        world.api("alice"),
+        INSPECTION,
+        "巡检.txt",
+        **{**SITE_DOC, "project": "银行核心系统", "doc_type": "", "service_category": ""},
+    )
     err(resp, 403, field="project")

@@ -22,8 +22,12 @@ def test_every_route_is_documented_and_vice_versa(app):
         if rule.rule.startswith("/api/v1"):
             path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
             routes |= {(path, m.lower()) for m in rule.methods - IGNORED}
-    documented = {(path, method) for path, item in spec()["paths"].items()
-                  for method in item if method in ("get", "post", "put", "patch", "delete")}
+    documented = {
+        (path, method)
+        for path, item in spec()["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
     assert routes - documented == set(), "routes missing from openapi.json"
     assert documented - routes == set(), "documented operations that do not exist"
 

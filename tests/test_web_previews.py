@@ -20,8 +20,9 @@ SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 
 
 def upload(world, who: str, meta: dict, data: bytes, filename: str) -> int:
-    resp = world.api(who).post("/api/v1/documents", data={**meta, "file": (io.BytesIO(data), filename)},
-                               content_type="multipart/form-data")
+    resp = world.api(who).post(
+        "/api/v1/documents", data={**meta, "file": (io.BytesIO(data), filename)}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 201, resp.data.decode()[:500]
     return resp.json["document"]["id"]
 
@@ -32,7 +33,7 @@ def test_list_shows_a_placeholder_then_the_thumbnail(world):
     alice = world.login("alice")
     page = alice.get("/documents").data.decode()
     assert "thumb-pending" in page and 'aria-label="预览生成中"' in page
-    assert f'/documents/{site}/versions/1/thumbnail' not in page
+    assert f"/documents/{site}/versions/1/thumbnail" not in page
     assert re.search(r'thumb-none" role="img" aria-label="无预览"[^>]*><span aria-hidden="true">TXT', page)
     assert alice.get(f"/documents/{site}/versions/1/thumbnail").status_code == 404  # not made yet
     run_jobs(world.svc)  # what the server's job runner does in the background
@@ -79,7 +80,7 @@ def test_search_results_show_thumbnails(world):
     run_jobs(world.svc)
     world.svc.index.sync()
     page = world.login("alice").get("/search?q=运维合同").data.decode()
-    assert f'/documents/{doc}/versions/1/thumbnail' in page and 'class="hitthumb"' in page
+    assert f"/documents/{doc}/versions/1/thumbnail" in page and 'class="hitthumb"' in page
 
 
 def test_the_document_page_shows_a_pdf_in_the_browsers_viewer(world):
@@ -95,7 +96,10 @@ def test_the_document_page_shows_a_pdf_in_the_browsers_viewer(world):
     pdf = alice.get(f"/documents/{doc}/versions/1/view.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data == page_pdf()
     assert pdf.headers["Content-Disposition"].startswith("inline;")
-    assert pdf.headers["X-Frame-Options"] == "SAMEORIGIN" and "frame-ancestors 'self'" in pdf.headers["Content-Security-Policy"]
+    assert (
+        pdf.headers["X-Frame-Options"] == "SAMEORIGIN"
+        and "frame-ancestors 'self'" in pdf.headers["Content-Security-Policy"]
+    )
     assert "sandbox" not in pdf.headers["Content-Security-Policy"]
     views = [e for e in world.svc.catalog.audit_entries() if e.action == "version.viewed" and e.actor == "alice"]
     assert views and views[-1].document_id == doc
@@ -117,23 +121,30 @@ def shipped_world(config):
     svc.close()
 
 
-@pytest.mark.parametrize("slug, header, row", [
-    ("contract", ["期次", "付款条件", "比例"], "第一期"),
-    ("sla", ["优先级", "定义"], "P1 紧急"),
-])
+@pytest.mark.parametrize(
+    "slug, header, row",
+    [
+        ("contract", ["期次", "付款条件", "比例"], "第一期"),
+        ("sla", ["优先级", "定义"], "P1 紧急"),
+    ],
+)
 def test_the_template_preview_shows_tables_as_tables(shipped_world, slug, header, row):
     c = shipped_world.login("drafter")
     fields = form_fields(c.get(f"/templates/{slug}/generate?example=1").data.decode())
     page = c.post(f"/templates/{slug}/generate", data=MultiDict(fields + [("action", "preview")])).data.decode()
-    paper = page[page.index('<div class="paper">'):]
+    paper = page[page.index('<div class="paper">') :]
     tables = re.findall(r"<table>(.*?)</table>", paper, re.S)
     wanted = next(t for t in tables if header[0] in t)
     heads = re.findall(r'<th scope="col">([^<]*)</th>', wanted)
-    assert heads[:len(header)] == header and len(heads) >= 4
+    assert heads[: len(header)] == header and len(heads) >= 4
     first = re.findall(r"<tr>(.*?)</tr>", wanted, re.S)[1]
     assert re.findall(r"<td>([^<]*)</td>", first)[0] == row
     if slug == "sla":
-        assert [re.findall(r"<td>([^<]*)</td>", r)[0][:2] for r in re.findall(r"<tr>(.*?)</tr>", wanted, re.S)[1:]] == \
-            ["P1", "P2", "P3", "P4"]
+        assert [re.findall(r"<td>([^<]*)</td>", r)[0][:2] for r in re.findall(r"<tr>(.*?)</tr>", wanted, re.S)[1:]] == [
+            "P1",
+            "P2",
+            "P3",
+            "P4",
+        ]
     # The signature block is a layout table: cells, no header.
     assert any("甲方（盖章）" in t and "<th" not in t for t in tables)

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from docsvc.core.search import IndexEntry, SearchRequest
 from docsvc.adapters.whoosh import WhooshIndex
 from docsvc.adapters.whoosh.query import _QueryBuilder
 from docsvc.core import query as query_syntax
+from docsvc.core.search import IndexEntry, SearchRequest
 from tests.webutil import SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
 
-RENEWAL = "合同到期后，乙方继续提供运维服务；双方应在到期前三十日协商续签。Service renewal: both parties renew in writing."
+RENEWAL = (
+    "合同到期后，乙方继续提供运维服务；双方应在到期前三十日协商续签。Service renewal: both parties renew in writing."
+)
 
 
 @pytest.fixture
@@ -26,14 +28,23 @@ def corpus(world: World):
     """Documents of two projects, user (9.1) and on-site (9.2), one with two versions."""
     g, mgr = world.guard("alice"), world.guard("mgr")
     contract = g.add_document(RENEWAL.encode(), "运维合同.txt", USER_DOC).document
-    g.add_version(contract.id, (RENEWAL + "\n新增：每季度提交服务报告。").encode(), "运维合同v2.txt", reason="增加季度报告")
-    sla = g.add_document("服务等级协议：可用性 99.9%，故障响应 30 分钟。SLA-2026-001".encode(), "SLA.txt",
-                         {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla"}).document
+    g.add_version(
+        contract.id, (RENEWAL + "\n新增：每季度提交服务报告。").encode(), "运维合同v2.txt", reason="增加季度报告"
+    )
+    sla = g.add_document(
+        "服务等级协议：可用性 99.9%，故障响应 30 分钟。SLA-2026-001".encode(),
+        "SLA.txt",
+        {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla"},
+    ).document
     port_site = g.add_document("港口机房巡检记录：温度正常，续签前复核备份。".encode(), "巡检.txt", SITE_DOC).document
-    bank_site = mgr.add_document("银行核心系统机房巡检记录：续签前完成容灾演练。".encode(), "bank.txt",
-                                 {**SITE_DOC, "title": "银行核心系统现场巡检", "project": "银行核心系统"}).document
-    orphan = mgr.add_document("无项目的现场记录：续签。".encode(), "orphan.txt",
-                              {**SITE_DOC, "title": "无项目现场记录", "project": ""}).document
+    bank_site = mgr.add_document(
+        "银行核心系统机房巡检记录：续签前完成容灾演练。".encode(),
+        "bank.txt",
+        {**SITE_DOC, "title": "银行核心系统现场巡检", "project": "银行核心系统"},
+    ).document
+    orphan = mgr.add_document(
+        "无项目的现场记录：续签。".encode(), "orphan.txt", {**SITE_DOC, "title": "无项目现场记录", "project": ""}
+    ).document
     world.svc.index.sync()
     return {"contract": contract, "sla": sla, "port_site": port_site, "bank_site": bank_site, "orphan": orphan}
 
@@ -57,7 +68,15 @@ def test_search_chinese_question_and_english(world, corpus):
     assert hit["version"] == 2 and hit["is_latest"] and hit["title"] == USER_DOC["title"]
     assert "<mark>" in hit["snippet"] and hit["url"].endswith(f"/api/v1/documents/{corpus['contract'].id}")
     assert hit["content_url"].endswith("/versions/2/content")
-    assert set(body["facets"]) == {"doc_type", "service_category", "doc_class", "project", "counterparty", "tags", "year"}
+    assert set(body["facets"]) == {
+        "doc_type",
+        "service_category",
+        "doc_class",
+        "project",
+        "counterparty",
+        "tags",
+        "year",
+    }
     assert body["total"] == len(body["hits"]) and body["page"] == 1 and body["per_page"] == 20
     assert ids(search(world, "alice", q="renewal")) == {corpus["contract"].id}
     assert ids(search(world, "alice", q='"服务等级协议"')) == {corpus["sla"].id}
@@ -93,25 +112,32 @@ def test_members_never_see_other_projects_site_documents(world, corpus):
     assert ids(search(world, "bob", q="", filter=f"document_id:{corpus['port_site'].id}")) == set()
     # alice is in 港口运维二期.
     alice = search(world, "alice", q="").json
-    assert {h["document_id"] for h in alice["hits"]} == {corpus["contract"].id, corpus["sla"].id, corpus["port_site"].id}
+    assert {h["document_id"] for h in alice["hits"]} == {
+        corpus["contract"].id,
+        corpus["sla"].id,
+        corpus["port_site"].id,
+    }
     assert alice["facets"]["doc_class"] == {"user": 2, "site": 1}
     # Managers and auditors read every project's on-site documents, and the project-less one.
     for who in ("mgr", "audit", "root"):
         assert ids(search(world, who, q="", per_page=100)) == everything, who
 
 
-@pytest.mark.parametrize("params,field", [
-    ({"q": "year:二〇二六"}, "q"),
-    ({"q": "(" * 9 + "合同" + ")" * 9}, "q"),
-    ({"q": "x" * 501}, "q"),
-    ({"q": "date:2026-13-45"}, "q"),
-    ({"q": "", "filter": "colour:red"}, "colour"),
-    ({"q": "", "filter": "doc_type"}, "filter"),
-    ({"q": "", "page": "0"}, "page"),
-    ({"q": "", "page": "x"}, "page"),
-    ({"q": "", "per_page": "1000"}, "page"),
-    ({"q": "", "sort": "random"}, "sort"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"q": "year:二〇二六"}, "q"),
+        ({"q": "(" * 9 + "合同" + ")" * 9}, "q"),
+        ({"q": "x" * 501}, "q"),
+        ({"q": "date:2026-13-45"}, "q"),
+        ({"q": "", "filter": "colour:red"}, "colour"),
+        ({"q": "", "filter": "doc_type"}, "filter"),
+        ({"q": "", "page": "0"}, "page"),
+        ({"q": "", "page": "x"}, "page"),
+        ({"q": "", "per_page": "1000"}, "page"),
+        ({"q": "", "sort": "random"}, "sort"),
+    ],
+)
 def test_malformed_queries_are_400_with_a_message(world, corpus, params, field):
     resp = search(world, "alice", **params)
     assert resp.status_code == 400, resp.data.decode()[:300]
@@ -174,11 +200,18 @@ def test_an_empty_archive_finds_nothing(world):
 
 def test_snippets_and_titles_are_escaped(world):
     g = world.guard("alice")
-    g.add_document("<script>alert('续签')</script> 续签条款 <b>加粗</b>".encode(), "x.txt",
-                   {**USER_DOC, "title": "<img src=x onerror=alert(1)>续签说明"})
+    g.add_document(
+        "<script>alert('续签')</script> 续签条款 <b>加粗</b>".encode(),
+        "x.txt",
+        {**USER_DOC, "title": "<img src=x onerror=alert(1)>续签说明"},
+    )
     world.svc.index.sync()
     hit = search(world, "alice", q="续签").json["hits"][0]
-    assert "<script>" not in hit["snippet"] and "&lt;script&gt;" in hit["snippet"] and "<mark>续签</mark>" in hit["snippet"]
+    assert (
+        "<script>" not in hit["snippet"]
+        and "&lt;script&gt;" in hit["snippet"]
+        and "<mark>续签</mark>" in hit["snippet"]
+    )
     html = world.login("alice").get("/search?q=续签").data.decode()
     assert "<script>alert" not in html and "<img src=x" not in html and "<b>加粗" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;续签说明" in html
@@ -217,19 +250,21 @@ def test_search_page_hides_other_projects_from_members(world, corpus):
 
 
 def test_search_page_malformed_query_message_beside_the_box(world, corpus):
-    resp = world.login("alice").get('/search?q=续签 date:2026-13')
+    resp = world.login("alice").get("/search?q=续签 date:2026-13")
     assert resp.status_code == 400
     html = resp.data.decode()
     assert 'id="q-error"' in html and "日期“2026-13”无法识别" in html
     assert re.search(r'<input id="q"[^>]*aria-describedby="q-help-summary q-error"[^>]*aria-invalid="true"', html)
-    en = world.login("alice", lang="en").get('/search?q=year:twenty').data.decode()
+    en = world.login("alice", lang="en").get("/search?q=year:twenty").data.decode()
     assert "should be four digits" in en and "Search syntax" in en
 
 
 def test_search_page_paging_sort_and_all_versions(world, corpus):
     c = world.login("mgr")
     for i in range(12):
-        world.guard("mgr").add_document(f"分页测试文档 {i}：续签".encode(), f"p{i}.txt", {**USER_DOC, "title": f"分页{i}"})
+        world.guard("mgr").add_document(
+            f"分页测试文档 {i}：续签".encode(), f"p{i}.txt", {**USER_DOC, "title": f"分页{i}"}
+        )
     world.svc.index.sync()
     page1 = c.get("/search?q=分页测试").data.decode()
     assert page1.count('class="hit"') == 10 and "第 1 / 2 页" in page1
@@ -252,10 +287,12 @@ def test_search_page_is_csp_clean(world, corpus):
 def test_site_projects_filter_in_the_index(tmp_path: Path):
     ix = WhooshIndex.open(tmp_path / "ix")
     ix.clear()
-    entries = [IndexEntry(1, 1, 1, "甲", "巡检", doc_class="site", project="甲项目"),
-               IndexEntry(2, 2, 1, "乙", "巡检", doc_class="site", project="乙项目"),
-               IndexEntry(3, 3, 1, "无", "巡检", doc_class="site", project=""),
-               IndexEntry(4, 4, 1, "用户", "巡检", doc_class="user", project="乙项目")]
+    entries = [
+        IndexEntry(1, 1, 1, "甲", "巡检", doc_class="site", project="甲项目"),
+        IndexEntry(2, 2, 1, "乙", "巡检", doc_class="site", project="乙项目"),
+        IndexEntry(3, 3, 1, "无", "巡检", doc_class="site", project=""),
+        IndexEntry(4, 4, 1, "用户", "巡检", doc_class="user", project="乙项目"),
+    ]
     ix.upsert(entries)
     ix.mark_complete()
 
@@ -274,17 +311,31 @@ def test_totals_and_facets_count_every_match(tmp_path: Path):
     """The page shows "共 N 条结果" and facet counts: every match must be counted, including the
     documents a top-10 ranking would never show (Whoosh's default collector skips them once
     they cannot reach the top N)."""
-    sentences = ["乙方按服务等级协议提供运维服务。", "双方每季度巡检一次机房。", "故障响应时间为三十分钟。",
-                 "变更管理按流程审批。", "合同到期前协商续签。", "本报告记录巡检结果。"]
+    sentences = [
+        "乙方按服务等级协议提供运维服务。",
+        "双方每季度巡检一次机房。",
+        "故障响应时间为三十分钟。",
+        "变更管理按流程审批。",
+        "合同到期前协商续签。",
+        "本报告记录巡检结果。",
+    ]
     rng = random.Random(7)
     kinds = ["运维服务合同", "服务等级协议", "巡检报告", "会议纪要"]
     ix = WhooshIndex.open(tmp_path / "ix")
     ix.clear()
-    entries = [IndexEntry(i, i, 1, f"港口{rng.choice(kinds)}-{i}",
-                          "".join(rng.choice(sentences) for _ in range(rng.randint(3, 40))),
-                          doc_type=rng.choice(["contract", "sla"])) for i in range(1, 801)]
+    entries = [
+        IndexEntry(
+            i,
+            i,
+            1,
+            f"港口{rng.choice(kinds)}-{i}",
+            "".join(rng.choice(sentences) for _ in range(rng.randint(3, 40))),
+            doc_type=rng.choice(["contract", "sla"]),
+        )
+        for i in range(1, 801)
+    ]
     for k in range(0, len(entries), 100):  # several segments, as a growing archive has
-        ix.upsert(entries[k:k + 100])
+        ix.upsert(entries[k : k + 100])
     ix.mark_complete()
     searcher = ix._new_searcher()
     for q in ("服务等级协议", "运维 巡检", "续签 OR 变更管理"):

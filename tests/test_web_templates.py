@@ -20,8 +20,8 @@ from werkzeug.datastructures import MultiDict
 
 from docsvc.app import create_app
 from docsvc.core.content import PDF
-from tests.webutil import err, PASSWORD, PEOPLE, World, csrf_of, world  # noqa: F401
 from tests.docxutil import docx_text
+from tests.webutil import PASSWORD, PEOPLE, World, csrf_of, err, world  # noqa: F401
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -123,8 +123,11 @@ def test_list_show_and_sample(world):
     assert fields["effective_date"]["type"] == "date" and fields["party_a"]["type"] == "group"
     assert [f["name"] for f in fields["party_a"]["fields"]] == ["name", "contact", "phone"]
     assert fields["services"]["type"] == "list" and fields["services"]["min_items"] == 1
-    assert {"value": "4.2", "zh": "计算机信息系统运营和维护服务", "en": "Information system operation and maintenance"} \
-        in fields["service_category"]["choices"]
+    assert {
+        "value": "4.2",
+        "zh": "计算机信息系统运营和维护服务",
+        "en": "Information system operation and maintenance",
+    } in fields["service_category"]["choices"]
     assert fields["service_fee"]["currencies"] == ["CNY"]
     body = c.get("/api/v1/templates/sla/sample").json
     assert body["template"] == "sla" and body["data"] == sample(world)
@@ -163,28 +166,50 @@ def test_generate_then_revise(world):
     assert resp.json["version"]["reason"] == "提高可用性"
     # A document made from another template cannot be revised with this one.
     contract = c.post("/api/v1/templates/contract/generate", json={"data": sample(world, "contract")}).json
-    err(c.post("/api/v1/templates/sla/generate",
-               json={"data": data, "document_id": contract["document"]["id"], "reason": "x"}), 400, field="template")
+    err(
+        c.post(
+            "/api/v1/templates/sla/generate",
+            json={"data": data, "document_id": contract["document"]["id"], "reason": "x"},
+        ),
+        400,
+        field="template",
+    )
     # A document this drafter may not read answers like a missing one.
-    site = world.guard("mgr").add_document(b"x", "x.txt", {"title": "t", "doc_type": "report", "service_category": "4.2",
-                                                           "doc_class": "site", "project": "银行核心系统"}).document
+    site = (
+        world.guard("mgr")
+        .add_document(
+            b"x",
+            "x.txt",
+            {
+                "title": "t",
+                "doc_type": "report",
+                "service_category": "4.2",
+                "doc_class": "site",
+                "project": "银行核心系统",
+            },
+        )
+        .document
+    )
     err(c.post("/api/v1/templates/sla/generate", json={"data": data, "document_id": site.id, "reason": "x"}), 404)
     err(c.post("/api/v1/templates/sla/generate", json={"data": data, "document_id": 99999, "reason": "x"}), 404)
 
 
-@pytest.mark.parametrize("change,paths", [
-    ({"party_a": {"name": "", "contact": "王", "phone": "0411-1234567"}}, {"party_a.name"}),
-    ({"service_fee": "一百万"}, {"service_fee.amount"}),
-    ({"service_fee": {"amount": "10", "currency": "XYZ"}}, {"service_fee.currency"}),
-    ({"availability": "150"}, {"availability"}),
-    ({"effective_date": "2026-02-30", "end_date": "someday"}, {"effective_date", "end_date"}),
-    ({"services": []}, {"services"}),
-    ({"services": [{"name": "服务台", "content": "", "hours": "7×24"}]}, {"services[0].content"}),
-    ({"service_category": "9.9"}, {"service_category"}),
-    ({"sla_no": "x" * 30_000}, {"sla_no"}),
-    ({"user_requirements": "需求" * 20_000}, {"user_requirements"}),
-    ({"colour": "red"}, {"colour"}),
-])
+@pytest.mark.parametrize(
+    "change,paths",
+    [
+        ({"party_a": {"name": "", "contact": "王", "phone": "0411-1234567"}}, {"party_a.name"}),
+        ({"service_fee": "一百万"}, {"service_fee.amount"}),
+        ({"service_fee": {"amount": "10", "currency": "XYZ"}}, {"service_fee.currency"}),
+        ({"availability": "150"}, {"availability"}),
+        ({"effective_date": "2026-02-30", "end_date": "someday"}, {"effective_date", "end_date"}),
+        ({"services": []}, {"services"}),
+        ({"services": [{"name": "服务台", "content": "", "hours": "7×24"}]}, {"services[0].content"}),
+        ({"service_category": "9.9"}, {"service_category"}),
+        ({"sla_no": "x" * 30_000}, {"sla_no"}),
+        ({"user_requirements": "需求" * 20_000}, {"user_requirements"}),
+        ({"colour": "red"}, {"colour"}),
+    ],
+)
 def test_generate_names_every_bad_field(world, change, paths):
     data = {**sample(world), **json.loads(json.dumps(change))}  # the parameter dicts are shared across runs
     for url in ("/api/v1/templates/sla/generate", "/api/v1/templates/sla/preview"):
@@ -195,23 +220,36 @@ def test_generate_names_every_bad_field(world, change, paths):
     assert world.svc.catalog.counts()["documents"] == 0
 
 
-@pytest.mark.parametrize("body,field", [
-    (None, None), ([], None), ({"data": "x"}, "data"), ({"data": {}, "pdf": "yes"}, "pdf"),
-    ({"data": {}, "document_id": "abc"}, "document_id"), ({"data": {}, "reason": 5}, "reason"),
-    ({"data": {}, "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        (None, None),
+        ([], None),
+        ({"data": "x"}, "data"),
+        ({"data": {}, "pdf": "yes"}, "pdf"),
+        ({"data": {}, "document_id": "abc"}, "document_id"),
+        ({"data": {}, "reason": 5}, "reason"),
+        ({"data": {}, "extra": 1}, "extra"),
+    ],
+)
 def test_generate_rejects_malformed_bodies(world, body, field):
     c = world.api("drafter")
-    resp = c.post("/api/v1/templates/sla/generate", data="not json" if body is None else json.dumps(body),
-                  content_type="application/json")
+    resp = c.post(
+        "/api/v1/templates/sla/generate",
+        data="not json" if body is None else json.dumps(body),
+        content_type="application/json",
+    )
     err(resp, 400, "invalid_input", field)
 
 
 def test_oversized_body_and_unknown_template(world):
     c = world.api("drafter")
     limit = world.app.config["MAX_CONTENT_LENGTH"]
-    resp = c.post("/api/v1/templates/sla/generate", data=b'{"data": "' + b"x" * (limit + 10) + b'"}',
-                  content_type="application/json")
+    resp = c.post(
+        "/api/v1/templates/sla/generate",
+        data=b'{"data": "' + b"x" * (limit + 10) + b'"}',
+        content_type="application/json",
+    )
     err(resp, 413, "too_large")
     err(c.post("/api/v1/templates/poem/generate", json={"data": {}}), 404, field="template")
     err(c.post("/api/v1/templates/poem/preview", json={"data": {}}), 404, field="template")
@@ -264,8 +302,11 @@ def test_session_needs_csrf_header_on_template_api(world):
     client = world.login("drafter")
     err(client.post("/api/v1/templates/sla/generate", json={"data": sample(world)}), 400, "csrf_failed")
     token = csrf_of(client.get("/"))
-    err(client.post("/api/v1/templates/sla/generate", json={"data": sample(world)},
-                    headers={"X-CSRFToken": "forged"}), 400, "csrf_failed")
+    err(
+        client.post("/api/v1/templates/sla/generate", json={"data": sample(world)}, headers={"X-CSRFToken": "forged"}),
+        400,
+        "csrf_failed",
+    )
     assert world.svc.catalog.counts()["documents"] == 0
     resp = client.post("/api/v1/templates/sla/generate", json={"data": sample(world)}, headers={"X-CSRFToken": token})
     assert resp.status_code == 201
@@ -281,8 +322,10 @@ def test_pdf_rendition_download(world, monkeypatch):
     rendition = resp.json["renditions"][0]
     assert rendition["kind"] == "pdf" and rendition["media_type"] == PDF and rendition["size"] == len(fake_pdf)
     doc_id = resp.json["document"]["id"]
-    for client, url in ((world.api("alice"), rendition["content_url"]),
-                        (world.login("alice"), f"/documents/{doc_id}/versions/1/renditions/pdf")):
+    for client, url in (
+        (world.api("alice"), rendition["content_url"]),
+        (world.login("alice"), f"/documents/{doc_id}/versions/1/renditions/pdf"),
+    ):
         dl = client.get(url)
         assert dl.status_code == 200 and dl.data == fake_pdf and dl.mimetype == PDF
         assert dl.headers["ETag"] == f'"{rendition["sha256"]}"'
@@ -336,8 +379,9 @@ def test_add_template_version_lint_and_roles(world):
     # Documents are made from the latest version now; an older document keeps its provenance.
     made = world.api("drafter").post("/api/v1/templates/sla/generate", json={"data": sample(world)}).json
     assert made["version"]["provenance"]["template_version"] == 2
-    assert "修订记录：协议 ZHYF-SLA-2026-0315" in docx_text(world.svc.archive.read_version(made["document"]["id"], 1,
-                                                                                      actor="t")[1])
+    assert "修订记录：协议 ZHYF-SLA-2026-0315" in docx_text(
+        world.svc.archive.read_version(made["document"]["id"], 1, actor="t")[1]
+    )
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -352,7 +396,7 @@ def test_gallery_cards_and_buttons_by_role(world):
         assert page.count('class="card tcard"') == 5 and "/generate" not in page, who
     assert 'href="/templates/sla/versions"' in world.login("mgr").get("/templates").data.decode()
     en = world.login("drafter", lang="en").get("/templates").data.decode()
-    assert "Fill in and generate" in en and "<h2 id=\"t-sla\">Service level agreement</h2>" in en
+    assert "Fill in and generate" in en and '<h2 id="t-sla">Service level agreement</h2>' in en
 
 
 def test_generate_form_widgets_from_the_schema(world):
@@ -363,14 +407,16 @@ def test_generate_form_widgets_from_the_schema(world):
     assert '<option value="4.2" >4.2 · 计算机信息系统运营和维护服务</option>' in html
     assert re.search(r'<textarea id="f-user_requirements" name="user_requirements" required[^>]*rows="4"', html)
     assert re.search(r'<fieldset class="group" id="f-party_a"[^>]*>\s*<legend>甲方（用户方） <span class="req"', html)
-    assert re.search(r'<input type="number" inputmode="decimal" id="f-service_fee-amount" name="service_fee.amount"', html)
+    assert re.search(
+        r'<input type="number" inputmode="decimal" id="f-service_fee-amount" name="service_fee.amount"', html
+    )
     assert 'name="service_fee.currency" aria-label="币种"' in html
     assert re.search(r'id="f-availability" name="availability" required[^>]*step="0.001"', html)
     # Lists: a table with empty rows (no JavaScript needed) and a row template for "add row".
     assert 'name="services[0].name"' in html and 'name="services[2].name"' in html
     assert 'name="services[__i__].name"' in html and "<template>" in html
     assert 'aria-labelledby="f-services-name-h f-services-0-row"' in html
-    assert 'data-add-row hidden' in html and 'src="/static/drafting.js"' in html
+    assert "data-add-row hidden" in html and 'src="/static/drafting.js"' in html
     assert 'value="服务等级协议"' in html  # the title's default
     assert 'placeholder="例如：ZHYF-SLA-2026-0315"' in html
     assert "填入示例" in html and "带 * 的为必填项" in html
@@ -390,7 +436,7 @@ def test_form_round_trip_preview_errors_and_generate(world):
     resp = c.post("/templates/sla/generate", data=MultiDict(fields + [("action", "preview")]))
     assert resp.status_code == 200, field_errors(resp.data.decode())
     page = resp.data.decode()
-    assert "预览（未归档）" in page and "大连长兴湾物流集团有限公司" in page and 'data-autofocus' in page
+    assert "预览（未归档）" in page and "大连长兴湾物流集团有限公司" in page and "data-autofocus" in page
     docx_resp = c.post("/templates/sla/generate", data=MultiDict(fields + [("action", "preview_docx")]))
     assert docx_resp.mimetype == DOCX and "大连长兴湾物流集团有限公司" in docx_text(docx_resp.data)
     assert world.svc.catalog.counts()["documents"] == 0
@@ -402,16 +448,25 @@ def test_form_round_trip_preview_errors_and_generate(world):
     errors = field_errors(page)
     assert set(errors) == {"party_a-name", "availability", "services-1-content", "service_fee-amount"}, errors
     assert "必填" in errors["party_a-name"] and "150" in errors["availability"]
-    assert re.search(r'id="f-services-1-content"[^>]*aria-describedby="err-services-1-content" aria-invalid="true"', page)
-    assert re.search(r'id="f-party_a-name"[^>]*aria-describedby="hint-party_a-name err-party_a-name" aria-invalid="true"',
-                     page)
+    assert re.search(
+        r'id="f-services-1-content"[^>]*aria-describedby="err-services-1-content" aria-invalid="true"', page
+    )
+    assert re.search(
+        r'id="f-party_a-name"[^>]*aria-describedby="hint-party_a-name err-party_a-name" aria-invalid="true"', page
+    )
     assert 'href="#f-availability"' in page and "有 4 处需要修改" in page  # the summary links to each input
     assert 'value="12.345"' in page
     assert world.svc.catalog.counts()["documents"] == 0
     # Blank rows are dropped and rows renumbered: an error path still points at its input.
     rows = [(k, v) for k, v in fields if not k.startswith("services[")]
-    rows += [("services[0].name", "服务台"), ("services[0].content", "受理请求"), ("services[0].hours", "7×24"),
-             ("services[7].name", "巡检"), ("services[7].content", ""), ("services[7].hours", "每月")]
+    rows += [
+        ("services[0].name", "服务台"),
+        ("services[0].content", "受理请求"),
+        ("services[0].hours", "7×24"),
+        ("services[7].name", "巡检"),
+        ("services[7].content", ""),
+        ("services[7].hours", "每月"),
+    ]
     page = c.post("/templates/sla/generate", data=MultiDict(rows + [("action", "preview")])).data.decode()
     assert set(field_errors(page)) == {"services-1-content"}
     assert re.search(r'name="services\[1\]\.name"[^>]*value="巡检"', page)
@@ -439,8 +494,10 @@ def test_revise_prefills_asks_for_a_reason_and_adds_a_version(world):
     resp = c.post(f"/documents/{doc_id}/revise", data=changed(fields, availability="99.95") | {"action": "generate"})
     assert resp.status_code == 400 and "err-reason" in resp.data.decode()
     assert world.svc.archive.document(doc_id).latest_version == 1
-    resp = c.post(f"/documents/{doc_id}/revise",
-                  data=changed(fields, availability="99.95", reason="提高可用性目标") | {"action": "generate"})
+    resp = c.post(
+        f"/documents/{doc_id}/revise",
+        data=changed(fields, availability="99.95", reason="提高可用性目标") | {"action": "generate"},
+    )
     assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/documents/{doc_id}")
     v2 = world.svc.archive.version(doc_id)
     assert v2.number == 2 and v2.reason == "提高可用性目标" and v2.provenance["data"]["availability"] == "99.95"
@@ -448,8 +505,9 @@ def test_revise_prefills_asks_for_a_reason_and_adds_a_version(world):
     assert "提高可用性目标" in page and "v2" in page
     # Members see no revision action and cannot force one; an uploaded document has none.
     assert "/revise" not in world.login("alice").get(f"/documents/{doc_id}").data.decode()
-    uploaded = world.guard("drafter").add_document(b"x", "x.txt", {"title": "t", "doc_type": "report",
-                                                                    "service_category": "4.2", "doc_class": "user"})
+    uploaded = world.guard("drafter").add_document(
+        b"x", "x.txt", {"title": "t", "doc_type": "report", "service_category": "4.2", "doc_class": "user"}
+    )
     assert "/revise" not in c.get(f"/documents/{uploaded.document.id}").data.decode()
     assert c.get(f"/documents/{uploaded.document.id}/revise").status_code == 400
 
@@ -470,8 +528,9 @@ def test_members_and_auditors_get_403_on_forms_and_forced_posts(world):
 
 def test_form_post_without_csrf_changes_nothing(world):
     c = world.login("drafter")
-    fields = [(k, v) for k, v in form_fields(c.get("/templates/sla/generate?example=1").data.decode())
-              if k != "csrf_token"]
+    fields = [
+        (k, v) for k, v in form_fields(c.get("/templates/sla/generate?example=1").data.decode()) if k != "csrf_token"
+    ]
     resp = c.post("/templates/sla/generate", data=MultiDict(fields + [("action", "generate"), ("csrf_token", "x")]))
     assert resp.status_code == 400 and "CSRF" in resp.data.decode()
     assert world.svc.catalog.counts()["documents"] == 0
@@ -483,14 +542,20 @@ def test_template_versions_page_and_upload(world):
     assert "模板版本：服务等级协议" in html and "第 1 版" in html and "检查：0 个错误" in html
     token = csrf_of(c.get("/templates/sla/versions"))
     shipped = (SHIPPED / "sla" / "template.docx").read_bytes()
-    resp = c.post("/templates/sla/versions", data={"csrf_token": token, "file": (io.BytesIO(
-        _with_paragraph(shipped, "坏标签：{{ sla_no ")), "bad.docx")}, content_type="multipart/form-data")
+    resp = c.post(
+        "/templates/sla/versions",
+        data={"csrf_token": token, "file": (io.BytesIO(_with_paragraph(shipped, "坏标签：{{ sla_no ")), "bad.docx")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 422
     page = resp.data.decode()
     assert "上传的模板未被接受" in page and 'class="lint-error"' in page and 'id="upload-error"' in page
-    resp = c.post("/templates/sla/versions", data={"csrf_token": token, "file": (io.BytesIO(
-        _with_paragraph(shipped, "附注：{{ sla_no }}")), "good.docx")}, content_type="multipart/form-data",
-        follow_redirects=True)
+    resp = c.post(
+        "/templates/sla/versions",
+        data={"csrf_token": token, "file": (io.BytesIO(_with_paragraph(shipped, "附注：{{ sla_no }}")), "good.docx")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert resp.status_code == 200 and "已登记第 2 版" in resp.data.decode()
     resp = c.post("/templates/sla/versions", data={"csrf_token": token}, content_type="multipart/form-data")
     assert resp.status_code == 400 and "请选择模板文件" in resp.data.decode()

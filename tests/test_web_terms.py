@@ -19,11 +19,26 @@ from tests.webutil import SITE_DOC, USER_DOC, World, app, csrf_of, err, world  #
 def docs(world: World):
     g = world.guard("alice")
     user = g.add_document("运维服务合同正文。".encode(), "合同.txt", {**USER_DOC, "tags": "等保,合同"}).document
-    site = g.add_document("现场巡检记录：机房温度正常。".encode(), "巡检.txt",
-                          {**SITE_DOC, "tags": "巡检", "counterparty": "港口现场客户"}).document
-    bank = world.guard("bob").add_document("银行巡检。".encode(), "银行.txt",
-                                           {**SITE_DOC, "project": "银行核心系统", "title": "银行现场巡检记录",
-                                            "tags": "机密", "counterparty": "沈阳某银行"}).document
+    site = g.add_document(
+        "现场巡检记录：机房温度正常。".encode(),
+        "巡检.txt",
+        {**SITE_DOC, "tags": "巡检", "counterparty": "港口现场客户"},
+    ).document
+    bank = (
+        world.guard("bob")
+        .add_document(
+            "银行巡检。".encode(),
+            "银行.txt",
+            {
+                **SITE_DOC,
+                "project": "银行核心系统",
+                "title": "银行现场巡检记录",
+                "tags": "机密",
+                "counterparty": "沈阳某银行",
+            },
+        )
+        .document
+    )
     world.svc.index.sync()
     return {"user": user, "site": site, "bank": bank}
 
@@ -41,8 +56,11 @@ def test_a_manager_renames_a_tag_on_the_page_and_every_document_follows(world, d
     resp = _post(c, "/tags", action="rename", name="等保", new_name="等级保护")
     assert resp.status_code == 302 and resp.headers["Location"] == "/tags"
     assert world.svc.archive.document(docs["user"].id).metadata.tags == ("等级保护", "合同")
-    entries = [e for e in world.svc.catalog.audit_entries(document_id=docs["user"].id)
-               if e.action == AuditAction.METADATA_CHANGED]
+    entries = [
+        e
+        for e in world.svc.catalog.audit_entries(document_id=docs["user"].id)
+        if e.action == AuditAction.METADATA_CHANGED
+    ]
     assert entries[-1].details["reason"] == "标签改名 / tag renamed：等保 → 等级保护" and entries[-1].actor == "mgr"
     assert _post(c, "/tags", action="colour", name="等级保护", colour="purple").status_code == 302
     doc_page = c.get(f"/documents/{docs['user'].id}").data.decode()
@@ -50,7 +68,9 @@ def test_a_manager_renames_a_tag_on_the_page_and_every_document_follows(world, d
     assert 'class="tag chip-purple">等级保护<' in c.get("/documents").data.decode()
     assert _post(c, "/tags", action="create", name="临时", colour="red").status_code == 302
     assert _post(c, "/tags", action="remove", name="临时").status_code == 302
-    assert _post(c, "/counterparties", action="merge", name="港口现场客户", into="大连港集团有限公司").status_code == 302
+    assert (
+        _post(c, "/counterparties", action="merge", name="港口现场客户", into="大连港集团有限公司").status_code == 302
+    )
     assert world.svc.archive.document(docs["site"].id).metadata.counterparty == "大连港集团有限公司"
     audit = world.login("audit").get("/audit?action=terms.changed").data.decode()
     assert "等保 → 等级保护" in audit
@@ -58,14 +78,16 @@ def test_a_manager_renames_a_tag_on_the_page_and_every_document_follows(world, d
 
 def test_bad_input_on_the_page_is_refused_with_nothing_changed(world, docs):
     c = world.login("root")
-    for form, status, words in (({"action": "create", "name": ""}, 400, "不能为空"),
-                                ({"action": "create", "name": "坏\x07"}, 400, "控制字符"),
-                                ({"action": "create", "name": "长" * 51}, 400, "最多 50"),
-                                ({"action": "rename", "name": "等保", "new_name": "合同"}, 409, "已存在"),
-                                ({"action": "merge", "name": "等保", "into": "等保"}, 400, "合并到它自己"),
-                                ({"action": "merge", "name": "不存在", "into": "等保"}, 404, "不存在"),
-                                ({"action": "remove", "name": "等保"}, 409, "仍用于"),
-                                ({"action": "explode", "name": "等保"}, 400, "未知操作")):
+    for form, status, words in (
+        ({"action": "create", "name": ""}, 400, "不能为空"),
+        ({"action": "create", "name": "坏\x07"}, 400, "控制字符"),
+        ({"action": "create", "name": "长" * 51}, 400, "最多 50"),
+        ({"action": "rename", "name": "等保", "new_name": "合同"}, 409, "已存在"),
+        ({"action": "merge", "name": "等保", "into": "等保"}, 400, "合并到它自己"),
+        ({"action": "merge", "name": "不存在", "into": "等保"}, 404, "不存在"),
+        ({"action": "remove", "name": "等保"}, 409, "仍用于"),
+        ({"action": "explode", "name": "等保"}, 400, "未知操作"),
+    ):
         resp = _post(c, "/tags", **form)
         assert resp.status_code == status and words in resp.data.decode(), (form, resp.data.decode()[:300])
     en = world.login("root", lang="en")
@@ -82,11 +104,17 @@ def test_other_roles_get_no_page_no_link_and_are_logged(world, docs, who):
     assert 'href="/tags"' not in home and 'href="/counterparties"' not in home
     assert c.get("/tags").status_code == 403 and c.get("/counterparties").status_code == 403
     token = csrf_of(c.get("/"))
-    assert c.post("/tags", data={"action": "rename", "name": "等保", "new_name": "x", "csrf_token": token}).status_code == 403
+    assert (
+        c.post("/tags", data={"action": "rename", "name": "等保", "new_name": "x", "csrf_token": token}).status_code
+        == 403
+    )
     err(world.api(who).post("/api/v1/tags/merge", json={"name": "合同", "into": "等保"}), 403, "forbidden")
     err(world.api(who).get("/api/v1/counterparties/catalog"), 403)
-    denied = [e.details["operation"] for e in world.svc.catalog.audit_entries()
-              if e.action == AuditAction.ACCESS_DENIED and e.actor == who]
+    denied = [
+        e.details["operation"]
+        for e in world.svc.catalog.audit_entries()
+        if e.action == AuditAction.ACCESS_DENIED and e.actor == who
+    ]
     assert {"list_tag", "rename_tag", "merge_tag", "list_counterparty"} <= set(denied)
     assert world.svc.archive.document(docs["user"].id).metadata.tags == ("等保", "合同")
 
@@ -101,7 +129,11 @@ def test_the_api_same_use_case(world, docs):
     assert merged.status_code == 200 and merged.json["counts"]["changed"] == 1 and merged.json["previous"] == "合同"
     assert api.post("/api/v1/tags/colour", json={"name": "等保", "colour": "blue"}).json["colour"] == "blue"
     renamed = api.post("/api/v1/counterparties/rename", json={"name": "沈阳某银行", "new_name": "沈阳银行"})
-    assert renamed.status_code == 200 and renamed.json["term"]["name"] == "沈阳银行" and "colour" not in renamed.json["term"]
+    assert (
+        renamed.status_code == 200
+        and renamed.json["term"]["name"] == "沈阳银行"
+        and "colour" not in renamed.json["term"]
+    )
     assert api.post("/api/v1/tags/remove", json={"name": "安全"}).json["name"] == "安全"
     err(api.post("/api/v1/tags", json={"name": ""}), 400, field="name")
     err(api.post("/api/v1/tags", json={"name": "x", "colour": ""}), 400, field="colour")

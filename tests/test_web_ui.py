@@ -21,8 +21,11 @@ WEB = Path(__file__).resolve().parents[1] / "docsvc" / "web"
 @pytest.fixture
 def doc(world: World):
     g = world.guard("alice")
-    d = g.add_document("第一段：甲方。\n服务可用性 99.9%。".encode(), "合同.txt",
-                       {**USER_DOC, "title": "<script>alert('x')</script>运维合同", "review_due": "2000-01-01"}).document
+    d = g.add_document(
+        "第一段：甲方。\n服务可用性 99.9%。".encode(),
+        "合同.txt",
+        {**USER_DOC, "title": "<script>alert('x')</script>运维合同", "review_due": "2000-01-01"},
+    ).document
     g.add_version(d.id, "第一段：甲方。\n服务可用性 99.95%。".encode(), "合同v2.txt", reason="提高<b>可用性</b>")
     return d
 
@@ -43,10 +46,16 @@ def test_login_logout_and_safe_redirects(world):
     page = c.get("/login")
     bad = c.post("/login", data={"username": "alice", "password": "nope", "csrf_token": csrf_of(page)})
     assert bad.status_code == 401 and "用户名或密码不正确" in bad.data.decode()
-    for target, expect in (("/documents?x=1", "/documents?x=1"), ("//evil.example/", "/"),
-                           ("https://evil.example/", "/"), ("/\\evil.example", "/")):
-        resp = c.post(f"/login?next={target}", data={"username": "alice", "password": PASSWORD,
-                                                     "csrf_token": csrf_of(c.get("/login"))})
+    for target, expect in (
+        ("/documents?x=1", "/documents?x=1"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ):
+        resp = c.post(
+            f"/login?next={target}",
+            data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_of(c.get("/login"))},
+        )
         assert resp.headers["Location"] == expect, target
         c.post("/logout", data={"csrf_token": csrf_of(c.get("/"))})
     assert world.audit_actions("alice").count("login.succeeded") == 4
@@ -64,8 +73,9 @@ def test_security_headers_and_cookie(world, doc):
     html = resp.data.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)", html) and " style=" not in html and "onclick" not in html
     cookie = world.app.test_client()
-    login = cookie.post("/login", data={"username": "alice", "password": PASSWORD,
-                                        "csrf_token": csrf_of(cookie.get("/login"))})
+    login = cookie.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_of(cookie.get("/login"))}
+    )
     set_cookie = login.headers["Set-Cookie"]
     assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Secure" not in set_cookie
 
@@ -97,12 +107,18 @@ def test_metadata_is_escaped_everywhere(world, doc):
 
 def test_dashboard_lists_recent_and_due(world, doc):
     # Due for review: SLAs and service plans (spec 8.1.3, as in the reviews report); the contract is recent.
-    sla = world.guard("alice").add_document("服务等级协议：可用性 99.9%。".encode(), "sla.txt",
-                                            {**USER_DOC, "title": "年度服务等级协议", "doc_type": "sla",
-                                             "review_due": "2000-01-01"}).document
+    sla = (
+        world.guard("alice")
+        .add_document(
+            "服务等级协议：可用性 99.9%。".encode(),
+            "sla.txt",
+            {**USER_DOC, "title": "年度服务等级协议", "doc_type": "sla", "review_due": "2000-01-01"},
+        )
+        .document
+    )
     html = world.login("alice").get("/").data.decode()
     assert "30 天内到期复审" in html and "已逾期" in html and f"/documents/{doc.id}" in html
-    due = html[html.index('id="due"'):html.index('id="review"')]
+    due = html[html.index('id="due"') : html.index('id="review"')]
     assert f"/documents/{sla.id}" in due and f"/documents/{doc.id}" not in due
 
 
@@ -125,9 +141,17 @@ def test_edit_metadata_inline_errors(world, doc):
     assert re.search(r'id="f-effective_date"[^>]*aria-describedby="err-effective_date"[^>]*aria-invalid="true"', html)
     assert 'id="err-effective_date"' in html and "YYYY-MM-DD" in html
     assert 'value="2026-02-30"' in html  # what was typed stays in the field
-    resp = c.post(url, data={**USER_DOC, "status": "effective", "effective_date": "2026-03-01", "review_due": "",
-                             "reason": "签署",
-                             "csrf_token": token})
+    resp = c.post(
+        url,
+        data={
+            **USER_DOC,
+            "status": "effective",
+            "effective_date": "2026-03-01",
+            "review_due": "",
+            "reason": "签署",
+            "csrf_token": token,
+        },
+    )
     assert resp.status_code == 302
     assert world.svc.catalog.get_document(doc.id).metadata.status.value == "effective"
 
@@ -135,8 +159,12 @@ def test_edit_metadata_inline_errors(world, doc):
 def test_upload_without_javascript(world):
     c = world.login("alice")
     token = form_of(c, "/upload")
-    data = {**USER_DOC, "title": "", "csrf_token": token,
-            "file": [(io.BytesIO("甲".encode()), "一.txt"), (io.BytesIO(b"GIF89a\x00\x00"), "二.gif")]}
+    data = {
+        **USER_DOC,
+        "title": "",
+        "csrf_token": token,
+        "file": [(io.BytesIO("甲".encode()), "一.txt"), (io.BytesIO(b"GIF89a\x00\x00"), "二.gif")],
+    }
     resp = c.post("/upload", data=data, content_type="multipart/form-data")
     html = resp.data.decode()
     assert resp.status_code == 400 and "✓ 一.txt" in html and "✗ 二.gif" in html and "不支持" in html
@@ -149,11 +177,15 @@ def test_new_version_form(world, doc):
     c = world.login("drafter")
     url = f"/documents/{doc.id}/versions/new"
     token = form_of(c, url)
-    resp = c.post(url, data={"csrf_token": token, "file": (io.BytesIO(b"v3"), "v3.txt")},
-                  content_type="multipart/form-data")
+    resp = c.post(
+        url, data={"csrf_token": token, "file": (io.BytesIO(b"v3"), "v3.txt")}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 400 and 'id="err-reason"' in resp.data.decode()
-    resp = c.post(url, data={"csrf_token": token, "reason": "第三版", "file": (io.BytesIO(b"v3"), "v3.txt")},
-                  content_type="multipart/form-data")
+    resp = c.post(
+        url,
+        data={"csrf_token": token, "reason": "第三版", "file": (io.BytesIO(b"v3"), "v3.txt")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 302 and world.svc.catalog.get_document(doc.id).latest_version == 3
     assert "已新增第 3 版" in c.get(resp.headers["Location"]).data.decode()
 
@@ -177,8 +209,11 @@ def test_auditor_reads_but_cannot_write(world, doc):
     token = csrf_of(c.get("/"))
     forced = c.post(f"/documents/{doc.id}/edit", data={**USER_DOC, "status": "effective", "csrf_token": token})
     assert forced.status_code == 403 and "审计日志" in forced.data.decode()
-    forced = c.post("/upload", data={**USER_DOC, "csrf_token": token, "file": (io.BytesIO(b"x"), "x.txt")},
-                    content_type="multipart/form-data")
+    forced = c.post(
+        "/upload",
+        data={**USER_DOC, "csrf_token": token, "file": (io.BytesIO(b"x"), "x.txt")},
+        content_type="multipart/form-data",
+    )
     assert forced.status_code == 403  # the upload page is not offered to a role that cannot upload
     assert world.audit_actions("audit") == ["login.succeeded", "access.denied", "access.denied", "access.denied"]
     assert world.svc.catalog.get_document(doc.id).metadata.status.value == "draft"
@@ -210,14 +245,25 @@ def test_audit_page_verify_and_bundle(world, doc):
 def test_admin_manages_users(world):
     c = world.login("root")
     token = form_of(c, "/admin/users")
-    resp = c.post("/admin/users", data={"csrf_token": token, "username": "zhou", "display_name": "周敏",
-                                        "role": "auditor", "projects": "甲, 乙"})
+    resp = c.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "zhou", "display_name": "周敏", "role": "auditor", "projects": "甲, 乙"},
+    )
     html = resp.data.decode()
     assert resp.status_code == 200 and "已创建用户 zhou" in html and 'class="secret"' in html
     dup = c.post("/admin/users", data={"csrf_token": token, "username": "zhou", "role": "member"})
     assert dup.status_code == 400 and "已被使用" in dup.data.decode()
-    resp = c.post("/admin/users/zhou", data={"csrf_token": token, "action": "update", "role": "manager",
-                                             "active": "on", "display_name": "周敏", "projects": "甲"})
+    resp = c.post(
+        "/admin/users/zhou",
+        data={
+            "csrf_token": token,
+            "action": "update",
+            "role": "manager",
+            "active": "on",
+            "display_name": "周敏",
+            "projects": "甲",
+        },
+    )
     assert resp.status_code == 302
     u = world.svc.users.get("zhou")
     assert u.role.value == "manager" and u.projects == ("甲",)
@@ -231,11 +277,27 @@ def test_admin_manages_users(world):
 def test_account_password_change(world):
     c = world.login("bob")
     token = form_of(c, "/account")
-    resp = c.post("/account", data={"csrf_token": token, "action": "password", "current_password": PASSWORD,
-                                    "new_password": "new-password-123", "confirm_password": "different-123"})
+    resp = c.post(
+        "/account",
+        data={
+            "csrf_token": token,
+            "action": "password",
+            "current_password": PASSWORD,
+            "new_password": "new-password-123",
+            "confirm_password": "different-123",
+        },
+    )
     assert resp.status_code == 400 and "不一致" in resp.data.decode()
-    resp = c.post("/account", data={"csrf_token": token, "action": "password", "current_password": PASSWORD,
-                                    "new_password": "new-password-123", "confirm_password": "new-password-123"})
+    resp = c.post(
+        "/account",
+        data={
+            "csrf_token": token,
+            "action": "password",
+            "current_password": PASSWORD,
+            "new_password": "new-password-123",
+            "confirm_password": "new-password-123",
+        },
+    )
     assert resp.status_code == 302 and c.get("/").status_code == 302  # signed out: sign in again
     assert world.svc.users.login("bob", "new-password-123")[0].username == "bob"
 
@@ -259,8 +321,11 @@ def test_oversized_upload_page(config):
         app.extensions["docsvc"].users.create_user("u", "member", actor="t", password=PASSWORD)
         c = app.test_client()
         c.post("/login", data={"username": "u", "password": PASSWORD})
-        resp = c.post("/upload", data={**USER_DOC, "file": (io.BytesIO(b"x" * (2 * 1024 * 1024)), "big.txt")},
-                      content_type="multipart/form-data")
+        resp = c.post(
+            "/upload",
+            data={**USER_DOC, "file": (io.BytesIO(b"x" * (2 * 1024 * 1024)), "big.txt")},
+            content_type="multipart/form-data",
+        )
         html = resp.data.decode()
         assert resp.status_code == 413 and "请求体过大" in html and "<html" in html
     finally:
@@ -281,10 +346,13 @@ def test_first_start_makes_an_admin_once(app, capsys):
 def test_english_catalogue_is_complete_and_compiled():
     po = read_po((WEB / "translations/en/LC_MESSAGES/messages.po").open("rb"))
     mo = read_mo((WEB / "translations/en/LC_MESSAGES/messages.mo").open("rb"))
+
     def key(value):  # a plural entry (ngettext) has its forms as a list or tuple
         return tuple(value) if isinstance(value, (list, tuple)) else value
 
     used = {key(msg[2]) for msg in extract_from_dir(str(WEB), [("**/templates/**.html", "jinja2")])}
     translated = {key(m.id): key(m.string) for m in po if m.id and m.string}
     assert used - set(translated) == set(), "run pybabel extract/update and translate (docs/web.md)"
-    assert {key(m.id): key(m.string) for m in mo if m.id} == translated, "run pybabel compile -d docsvc/web/translations"
+    assert {key(m.id): key(m.string) for m in mo if m.id} == translated, (
+        "run pybabel compile -d docsvc/web/translations"
+    )

@@ -18,15 +18,20 @@ def docs(world: World):
     g = world.guard("alice")
     user = g.add_document("运维服务合同正文。".encode(), "合同.txt", USER_DOC).document
     site = g.add_document("现场巡检记录：机房温度正常。".encode(), "巡检.txt", SITE_DOC).document
-    sla = g.add_document("服务等级协议：可用性 99.9%。".encode(), "sla.txt",
-                         {**USER_DOC, "title": "年度服务等级协议", "doc_type": "sla", "review_due": "2000-01-01"}).document
+    sla = g.add_document(
+        "服务等级协议：可用性 99.9%。".encode(),
+        "sla.txt",
+        {**USER_DOC, "title": "年度服务等级协议", "doc_type": "sla", "review_due": "2000-01-01"},
+    ).document
     world.svc.index.sync()
     return {"user": user, "site": site, "sla": sla}
 
 
 def _save(client, kind: str, params: str, name: str, **extra):
-    return client.post("/views", data={"kind": kind, "params": params, "name": name,
-                                       "csrf_token": csrf_of(client.get("/views")), **extra})
+    return client.post(
+        "/views",
+        data={"kind": kind, "params": params, "name": name, "csrf_token": csrf_of(client.get("/views")), **extra},
+    )
 
 
 def test_save_a_search_as_a_view_see_it_in_the_navigation_and_pin_it(world, docs):
@@ -51,7 +56,10 @@ def test_save_a_document_list_filter_and_manage_it(world, docs):
     assert _save(c, "documents", "doc_class=site&sort=title", "现场文档").status_code == 302
     view = world.guard("alice").views.list()[0]
     token = csrf_of(c.get("/views"))
-    assert c.post(f"/views/{view.id}", data={"action": "rename", "name": "我的现场文档", "csrf_token": token}).status_code == 302
+    assert (
+        c.post(f"/views/{view.id}", data={"action": "rename", "name": "我的现场文档", "csrf_token": token}).status_code
+        == 302
+    )
     assert c.post(f"/views/{view.id}", data={"action": "share", "csrf_token": token}).status_code == 302
     assert c.post(f"/views/{view.id}", data={"action": "pin", "csrf_token": token}).status_code == 302
     got = world.guard("alice").views.get(view.id)
@@ -63,8 +71,11 @@ def test_save_a_document_list_filter_and_manage_it(world, docs):
 def test_bad_views_from_the_page_are_refused_with_nothing_saved(world, docs):
     c = world.login("alice")
     for kind, params, name, status, words in (
-            ("documents", "sort=title;DROP", "坏排序", 400, "无法按"), ("search", "q=year:x", "坏查询", 400, "年份"),
-            ("search", "q=合同", "", 400, "名称"), ("report", "q=合同", "x", 400, "视图类型")):
+        ("documents", "sort=title;DROP", "坏排序", 400, "无法按"),
+        ("search", "q=year:x", "坏查询", 400, "年份"),
+        ("search", "q=合同", "", 400, "名称"),
+        ("report", "q=合同", "x", 400, "视图类型"),
+    ):
         resp = _save(c, kind, params, name)
         assert resp.status_code == status and words in resp.data.decode(), (params, resp.data.decode()[:300])
     assert _save(c, "search", "q=合同", "合同").status_code == 302
@@ -94,7 +105,9 @@ def test_a_member_sees_no_count_or_title_of_other_projects_on_site_documents(wor
     assert "巡检" not in json.dumps(dash, ensure_ascii=False)
     alice = world.api("alice").get("/api/v1/dashboard").json
     assert alice["total"] == 3 and alice["widgets"] == [] and alice["shortcuts"] == {"upload": True, "drafting": False}
-    assert [d["title"] for d in alice["due_for_review"]] == ["年度服务等级协议"] and alice["due_for_review"][0]["days"] < 0
+    assert [d["title"] for d in alice["due_for_review"]] == ["年度服务等级协议"] and alice["due_for_review"][0][
+        "days"
+    ] < 0
     assert alice["review"] is not None
 
 
@@ -134,12 +147,14 @@ def test_views_through_the_api(world, docs):
     assert results["total"] == 1 and results["items"][0]["title"] == "港口运维二期现场巡检记录"
     changed = api.patch(f"/api/v1/views/{view_id}", json={"params": "doc_class=user", "shared": True}).json
     assert changed["params"] == [["doc_class", "user"]] and changed["shared"]
-    for body, field in (({"name": "x", "kind": "search", "params": "q=date:abc"}, "q"),
-                        ({"name": "x", "kind": "search", "params": 3}, "params"),
-                        ({"name": "x", "kind": "documents", "params": "doc_type=nonsense"}, "doc_type"),
-                        ({"name": "x", "kind": "documents", "params": "", "colour": 1}, "colour"),
-                        ({"name": "x" * 101, "kind": "search", "params": "q=合同"}, "name"),
-                        ({"name": "x", "kind": "search", "params": "q=合同", "shared": "yes"}, "shared")):
+    for body, field in (
+        ({"name": "x", "kind": "search", "params": "q=date:abc"}, "q"),
+        ({"name": "x", "kind": "search", "params": 3}, "params"),
+        ({"name": "x", "kind": "documents", "params": "doc_type=nonsense"}, "doc_type"),
+        ({"name": "x", "kind": "documents", "params": "", "colour": 1}, "colour"),
+        ({"name": "x" * 101, "kind": "search", "params": "q=合同"}, "name"),
+        ({"name": "x", "kind": "search", "params": "q=合同", "shared": "yes"}, "shared"),
+    ):
         err(api.post("/api/v1/views", json=body), 400, field=field)
     err(api.post("/api/v1/views", json={"name": "现场", "kind": "search", "params": "q=合同"}), 409, field="name")
     err(api.get(f"/api/v1/views/{view_id}/results?limit=0"), 400, field="limit")
@@ -153,8 +168,23 @@ def test_views_from_the_command_line(world, docs, config, monkeypatch):
     for key, value in config.items():
         monkeypatch.setenv(f"DOCSVC_{key}", str(value))
     run = CliRunner().invoke
-    added = run(cli, ["--as", "alice", "view", "add", "待复审合同", "--kind", "documents", "--query",
-                      "doc_type=sla&review_due_before=2026-12-31", "--shared", "--pin", "--json"])
+    added = run(
+        cli,
+        [
+            "--as",
+            "alice",
+            "view",
+            "add",
+            "待复审合同",
+            "--kind",
+            "documents",
+            "--query",
+            "doc_type=sla&review_due_before=2026-12-31",
+            "--shared",
+            "--pin",
+            "--json",
+        ],
+    )
     assert added.exit_code == 0, added.output
     view_id = json.loads(added.output)["id"]
     listed = run(cli, ["--as", "bob", "view", "list", "--results", "--json"])

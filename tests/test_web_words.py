@@ -21,24 +21,103 @@ from tests.test_web_templates import SHIPPED
 from tests.webutil import PASSWORD, PEOPLE, World, csrf_of
 
 # Words that are the same in both languages: the product, formats, standards, units.
-SHARED = {"docsvc", "PDF", "DOCX", "SHA", "SLA", "PDCA", "API", "OpenAPI", "ISO", "IEC", "DSIA", "UTC", "Word",
-          "YYYY", "MM", "DD", "KB", "MB", "GB", "Asia", "Shanghai", "manifest", "sha256", "JSON", "CSV", "ZIP", "CSRF",
-          "Whoosh", "PostgreSQL", "SQLite", "LibreOffice", "Chromium", "docx", "pdf", "txt", "md", "csv", "Bearer",
-          "token", "URL", "HTTP", "sqlite", "postgresql", "file", "P1", "P2", "P3", "P4", "PNG", "schema", "json",
-          "unoserver", "waitress", "serve", "REST", "Swagger", "UI", "jieba", "Noto", "CJK", "ID", "IT", "v1", "v2", "v3", "English", "SHA-256"}
+SHARED = {
+    "docsvc",
+    "PDF",
+    "DOCX",
+    "SHA",
+    "SLA",
+    "PDCA",
+    "API",
+    "OpenAPI",
+    "ISO",
+    "IEC",
+    "DSIA",
+    "UTC",
+    "Word",
+    "YYYY",
+    "MM",
+    "DD",
+    "KB",
+    "MB",
+    "GB",
+    "Asia",
+    "Shanghai",
+    "manifest",
+    "sha256",
+    "JSON",
+    "CSV",
+    "ZIP",
+    "CSRF",
+    "Whoosh",
+    "PostgreSQL",
+    "SQLite",
+    "LibreOffice",
+    "Chromium",
+    "docx",
+    "pdf",
+    "txt",
+    "md",
+    "csv",
+    "Bearer",
+    "token",
+    "URL",
+    "HTTP",
+    "sqlite",
+    "postgresql",
+    "file",
+    "P1",
+    "P2",
+    "P3",
+    "P4",
+    "PNG",
+    "schema",
+    "json",
+    "unoserver",
+    "waitress",
+    "serve",
+    "REST",
+    "Swagger",
+    "UI",
+    "jieba",
+    "Noto",
+    "CJK",
+    "ID",
+    "IT",
+    "v1",
+    "v2",
+    "v3",
+    "English",
+    "SHA-256",
+}
 # Codes that must never be shown as such (the issue's examples and their kin).
-CODES = re.compile(r"\b(doc_type|service_category|doc_class|service_scope|pdca_phase|review_due|effective_date|"
-                   r"wrong_password|unknown_user|read_document|set_metadata|edit_form|upload_form|list_documents|"
-                   r"read_audit_log|(?:document|version|metadata|labels|login|user|access|template)\.[a-z_]+)\b")
+CODES = re.compile(
+    r"\b(doc_type|service_category|doc_class|service_scope|pdca_phase|review_due|effective_date|"
+    r"wrong_password|unknown_user|read_document|set_metadata|edit_form|upload_form|list_documents|"
+    r"read_audit_log|(?:document|version|metadata|labels|login|user|access|template)\.[a-z_]+)\b"
+)
 CJK = re.compile(r"[\u3400-\u9fff\uff01-\uff5e\u3000-\u303f]")
 ROWS = re.compile(r"\b1 (?:rows|documents|results|days|versions|entries)\b")
 
 DATA = {
-    "zh": {"title": "大连港集团信息系统运维服务合同", "project": "港口运维二期", "counterparty": "大连港集团有限公司",
-           "reason": "缩短故障响应时间", "display": "李娜", "other": "巡检记录", "view": "待复审的服务计划"},
-    "en": {"title": "Port operations service contract", "project": "Port phase two", "counterparty": "Dalian Port Group",
-           "reason": "Shorter response time", "display": "Alice Li", "other": "Inspection log",
-           "view": "Plans to review"},
+    "zh": {
+        "title": "大连港集团信息系统运维服务合同",
+        "project": "港口运维二期",
+        "counterparty": "大连港集团有限公司",
+        "reason": "缩短故障响应时间",
+        "display": "李娜",
+        "other": "巡检记录",
+        "view": "待复审的服务计划",
+    },
+    "en": {
+        "title": "Port operations service contract",
+        "project": "Port phase two",
+        "counterparty": "Dalian Port Group",
+        "reason": "Shorter response time",
+        "display": "Alice Li",
+        "other": "Inspection log",
+        "view": "Plans to review",
+    },
 }
 
 
@@ -49,15 +128,31 @@ def _world(config, lang: str) -> World:
     tokens = {}
     for name, (role, _projects) in PEOPLE.items():
         projects = (d["project"],) if role in ("member", "drafter") else ()
-        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects,
-                              display_name=d["display"] if name == "alice" else "")
+        svc.users.create_user(
+            name,
+            role,
+            actor="setup",
+            password=PASSWORD,
+            projects=projects,
+            display_name=d["display"] if name == "alice" else "",
+        )
         tokens[name] = svc.users.issue_token(name, actor="setup", name="test").secret
     world = World(app, tokens)
     g = world.guard("alice")
-    doc = g.add_document(f"{d['title']}\n{d['counterparty']} 99.9%".encode(), "contract.txt",
-                         {"title": d["title"], "doc_type": "other", "service_category": "4.2", "doc_class": "user",
-                          "project": d["project"], "counterparty": d["counterparty"], "tags": d["project"],
-                          "review_due": "2026-12-31"}).document
+    doc = g.add_document(
+        f"{d['title']}\n{d['counterparty']} 99.9%".encode(),
+        "contract.txt",
+        {
+            "title": d["title"],
+            "doc_type": "other",
+            "service_category": "4.2",
+            "doc_class": "user",
+            "project": d["project"],
+            "counterparty": d["counterparty"],
+            "tags": d["project"],
+            "review_due": "2026-12-31",
+        },
+    ).document
     g.add_version(doc.id, f"{d['title']}\n{d['counterparty']} 99.95%".encode(), "contract-v2.txt", reason=d["reason"])
     g.set_metadata(doc.id, {"doc_type": "service_plan", "status": "effective"}, reason=d["reason"])
     g.read_version(doc.id, 1)
@@ -89,21 +184,55 @@ def _text(html: str, *, form_text: bool) -> str:
     parts = [tree.text_content()]
     # What a person also reads: placeholders, titles, image alternatives, labels for screen readers.
     for attr in (("placeholder",) if form_text else ()) + ("title", "alt", "aria-label"):
-        parts += [el.get(attr) for el in tree.xpath(f"//*[@{attr}]") if not el.xpath("ancestor-or-self::*[@lang and not(self::html)]")]
+        parts += [
+            el.get(attr)
+            for el in tree.xpath(f"//*[@{attr}]")
+            if not el.xpath("ancestor-or-self::*[@lang and not(self::html)]")
+        ]
     return "\n".join(p for p in parts if p)
 
 
 def _pages(world: World) -> dict[str, list[str]]:
     doc = world.doc_id
-    common = ["/", "/documents", f"/documents/{doc}", f"/documents/{doc}/compare", "/search?q=99.9",
-              "/search?q=", "/documents?doc_class=site", "/templates", "/account", "/labels/review", "/documents?doc_type=nonsense",
-              "/documents/999999", "/documents?view=cards", "/documents?view=table&sort=-project", "/views"]
+    common = [
+        "/",
+        "/documents",
+        f"/documents/{doc}",
+        f"/documents/{doc}/compare",
+        "/search?q=99.9",
+        "/search?q=",
+        "/documents?doc_class=site",
+        "/templates",
+        "/account",
+        "/labels/review",
+        "/documents?doc_type=nonsense",
+        "/documents/999999",
+        "/documents?view=cards",
+        "/documents?view=table&sort=-project",
+        "/views",
+    ]
     return {
-        "alice": common + [f"/documents/{doc}/edit", f"/documents/{doc}/versions/new", "/upload",
-                           "/templates/sla/generate", "/labels/review?all=1"],
-        "root": ["/admin/users", "/admin/users/alice", "/admin/health", "/audit", "/audit?action=access.denied", "/reports",
-                 "/tags", "/counterparties", "/audit?action=terms.changed",
-                 "/templates/sla/versions", "/templates/contract/generate"],
+        "alice": common
+        + [
+            f"/documents/{doc}/edit",
+            f"/documents/{doc}/versions/new",
+            "/upload",
+            "/templates/sla/generate",
+            "/labels/review?all=1",
+        ],
+        "root": [
+            "/admin/users",
+            "/admin/users/alice",
+            "/admin/health",
+            "/audit",
+            "/audit?action=access.denied",
+            "/reports",
+            "/tags",
+            "/counterparties",
+            "/audit?action=terms.changed",
+            "/templates/sla/versions",
+            "/templates/contract/generate",
+        ],
         "audit": common + ["/audit", "/audit?action=login.locked", "/audit?action=metadata.changed", "/upload"],
     }
 
@@ -138,8 +267,10 @@ def test_every_page_speaks_one_language(config, lang):
                     problems[f"{who} {url} ({resp.status_code})"] = bad
             if who in ("alice", "audit"):  # the bulk-action result (a POST): per document, and refused
                 token = csrf_of(client.get("/documents"))
-                for form in ({"ids": [str(world.doc_id)], "status": "effective", "add_tags": "x", "reason": "y"},
-                             {"ids": ["999999"], "status": "effective"}):
+                for form in (
+                    {"ids": [str(world.doc_id)], "status": "effective", "add_tags": "x", "reason": "y"},
+                    {"ids": ["999999"], "status": "effective"},
+                ):
                     resp = client.post("/documents/bulk", data={**form, "action": "set", "csrf_token": token})
                     bad = _problems(_text(resp.data.decode(), form_text=True), lang)
                     if bad:

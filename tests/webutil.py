@@ -22,10 +22,21 @@ PEOPLE = {
     "audit": ("auditor", ()),
 }
 
-USER_DOC = {"title": "大连港集团信息系统运维服务合同", "doc_type": "contract", "service_category": "4.2",
-            "doc_class": "user", "project": "港口运维二期", "counterparty": "大连港集团有限公司"}
-SITE_DOC = {"title": "港口运维二期现场巡检记录", "doc_type": "report", "service_category": "4.2",
-            "doc_class": "site", "project": "港口运维二期"}
+USER_DOC = {
+    "title": "大连港集团信息系统运维服务合同",
+    "doc_type": "contract",
+    "service_category": "4.2",
+    "doc_class": "user",
+    "project": "港口运维二期",
+    "counterparty": "大连港集团有限公司",
+}
+SITE_DOC = {
+    "title": "港口运维二期现场巡检记录",
+    "doc_type": "report",
+    "service_category": "4.2",
+    "doc_class": "site",
+    "project": "港口运维二期",
+}
 
 
 @dataclass

@@ -14,8 +14,9 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name, verified
 from docsvc.core.faults import fault_point
@@ -24,10 +25,14 @@ from docsvc.errors import NotFound, StorageError, StorageFull
 
 def storage_error(exc: OSError) -> StorageError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFull("归档磁盘空间不足，文件未保存。请清理磁盘后重试。",
-                           "The archive disk is full; nothing was stored. Free space and retry.")
-    return StorageError(f"归档写入失败（{exc.strerror or exc}），文件未保存，请稍后重试。",
-                        f"Writing to the archive failed ({exc.strerror or exc}); nothing was stored. Retry later.")
+        return StorageFull(
+            "归档磁盘空间不足，文件未保存。请清理磁盘后重试。",
+            "The archive disk is full; nothing was stored. Free space and retry.",
+        )
+    return StorageError(
+        f"归档写入失败（{exc.strerror or exc}），文件未保存，请稍后重试。",
+        f"Writing to the archive failed ({exc.strerror or exc}); nothing was stored. Retry later.",
+    )
 
 
 class LocalBlobStore:
@@ -91,8 +96,10 @@ class LocalBlobStore:
         try:
             return open(self.path(sha256), "rb")
         except FileNotFoundError:
-            raise NotFound(f"归档中缺少内容 {sha256}，请运行 docsvc check。",
-                           f"Content {sha256} is missing from the archive; run docsvc check.") from None
+            raise NotFound(
+                f"归档中缺少内容 {sha256}，请运行 docsvc check。",
+                f"Content {sha256} is missing from the archive; run docsvc check.",
+            ) from None
 
     def read(self, sha256: str) -> bytes:
         with self.open(sha256) as fh:
@@ -142,8 +149,12 @@ class LocalBlobStore:
 
     def status(self) -> dict[str, Any]:
         ok = self.blobs.is_dir() and os.access(self.blobs, os.W_OK)
-        return {"kind": "local", "location": self.location, "ok": ok,
-                **({} if ok else {"error": f"{self.blobs} is missing or not writable"})}
+        return {
+            "kind": "local",
+            "location": self.location,
+            "ok": ok,
+            **({} if ok else {"error": f"{self.blobs} is missing or not writable"}),
+        }
 
     def remove_leftover(self, name: str) -> None:
         if "/" in name or name.startswith("."):

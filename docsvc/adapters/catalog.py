@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -24,25 +25,44 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from docsvc.adapters.tables import (
-    audit_head, audit_log, derived_models, documents, extractions, index_outbox, instance_secrets, ocr_pages,
-    renditions, suggestions, templates, versions,
-)
 from docsvc.adapters.blobstore import storage_error
+from docsvc.adapters.tables import (
+    audit_head,
+    audit_log,
+    derived_models,
+    documents,
+    extractions,
+    index_outbox,
+    instance_secrets,
+    ocr_pages,
+    renditions,
+    suggestions,
+    templates,
+    versions,
+)
 from docsvc.core import audit
 from docsvc.core.collation import sort_key
 from docsvc.core.faults import fault_point
-from docsvc.core.ocr import OCR_PRODUCER
 from docsvc.core.model import (
-    DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
-    VersionSource, iso, utcnow,
+    DocClass,
+    DocStatus,
+    Document,
+    Metadata,
+    PdcaPhase,
+    ServiceCategory,
+    ServiceScope,
+    Version,
+    VersionSource,
+    iso,
+    utcnow,
 )
+from docsvc.core.ocr import OCR_PRODUCER
 from docsvc.errors import Corrupted, InvalidInput, Unavailable
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:
     # SQLite hands back naive datetimes; everything docsvc stores is UTC.
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -81,9 +101,11 @@ def _refuse_nul(conn, cursor, statement, parameters, context, executemany):
     for row in rows:
         values = row.values() if isinstance(row, Mapping) else row or ()
         if any(isinstance(v, str) and "\x00" in v for v in values):
-            raise InvalidInput("输入中含有 NUL 字符（U+0000），无法保存或查找，未做任何修改。请删除该字符后重试。",
-                               "The input contains a NUL character (U+0000), which cannot be stored or "
-                               "looked up; nothing was changed. Remove it and try again.")
+            raise InvalidInput(
+                "输入中含有 NUL 字符（U+0000），无法保存或查找，未做任何修改。请删除该字符后重试。",
+                "The input contains a NUL character (U+0000), which cannot be stored or "
+                "looked up; nothing was changed. Remove it and try again.",
+            )
     return statement, parameters
 
 
@@ -118,10 +140,18 @@ class TemplateRecord:
     created_by: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"slug": self.slug, "version": self.version, "sha256": self.sha256,
-                "schema_sha256": self.schema_sha256, "name_zh": self.name_zh, "name_en": self.name_en,
-                "doc_type": self.doc_type, "lint": self.lint, "created_at": iso(self.created_at),
-                "created_by": self.created_by}
+        return {
+            "slug": self.slug,
+            "version": self.version,
+            "sha256": self.sha256,
+            "schema_sha256": self.schema_sha256,
+            "name_zh": self.name_zh,
+            "name_en": self.name_en,
+            "doc_type": self.doc_type,
+            "lint": self.lint,
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+        }
 
 
 @dataclass(frozen=True)
@@ -162,8 +192,9 @@ class OutboxLease:
 
 
 def _outbox_item(r: Mapping[str, Any]) -> OutboxItem:
-    return OutboxItem(r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"],
-                      _utc(r["created_at"]))
+    return OutboxItem(
+        r["id"], r["document_id"], r["version_id"], r["op"], r["attempts"], r["last_error"], _utc(r["created_at"])
+    )
 
 
 def _free(query: Any, claimed: bool) -> Any:
@@ -199,20 +230,30 @@ class Rendition:
         return "pdf" if self.media_type == "application/pdf" else self.media_type
 
     def to_dict(self) -> dict[str, Any]:
-        return {"media_type": self.media_type, "sha256": self.sha256, "size": self.size,
-                "created_at": iso(self.created_at), "producer": self.producer, "kind": self.kind}
+        return {
+            "media_type": self.media_type,
+            "sha256": self.sha256,
+            "size": self.size,
+            "created_at": iso(self.created_at),
+            "producer": self.producer,
+            "kind": self.kind,
+        }
 
 
 SORTABLE = {
     "id": documents.c.id,
     "title": documents.c.title_key,  # pinyin order (docsvc.core.collation)
     "doc_type": documents.c.doc_type,  # in the order the caller gives (list_documents' doc_type_order)
-    "service_category": sa.case({c.value: i for i, c in enumerate(ServiceCategory)},
-                                value=documents.c.service_category, else_=len(ServiceCategory)),
+    "service_category": sa.case(
+        {c.value: i for i, c in enumerate(ServiceCategory)},
+        value=documents.c.service_category,
+        else_=len(ServiceCategory),
+    ),
     "project": documents.c.project_key,
     "counterparty": documents.c.counterparty_key,
-    "status": sa.case({s.value: i for i, s in enumerate(DocStatus)}, value=documents.c.status,
-                      else_=len(DocStatus)),  # the life cycle's order: draft, effective, superseded, archived
+    "status": sa.case(
+        {s.value: i for i, s in enumerate(DocStatus)}, value=documents.c.status, else_=len(DocStatus)
+    ),  # the life cycle's order: draft, effective, superseded, archived
     "created_at": documents.c.created_at,
     "updated_at": documents.c.updated_at,
     "review_due": documents.c.review_due,
@@ -222,8 +263,17 @@ SORTABLE = {
 # en_US.UTF-8) would otherwise skip spaces and punctuation where SQLite does not.
 _KEY_COLUMNS = frozenset({"title", "project", "counterparty"})
 
-FILTERABLE = ("doc_type", "service_category", "doc_class", "service_scope", "pdca_phase",
-              "project", "counterparty", "status", "owner")
+FILTERABLE = (
+    "doc_type",
+    "service_category",
+    "doc_class",
+    "service_scope",
+    "pdca_phase",
+    "project",
+    "counterparty",
+    "status",
+    "owner",
+)
 
 
 # The statements of archiving a document, built once: SQLAlchemy builds and coerces a statement
@@ -241,8 +291,9 @@ _SET_LATEST_VERSION = documents.update().where(documents.c.id == sa.bindparam("b
 _INSERT_SUGGESTION = suggestions.insert()
 _INSERT_OUTBOX = index_outbox.insert()
 _GET_DOCUMENT = sa.select(documents).where(documents.c.id == sa.bindparam("b_id"))
-_GET_VERSION = sa.select(versions).where(versions.c.document_id == sa.bindparam("b_document_id"),
-                                         versions.c.number == sa.bindparam("b_number"))
+_GET_VERSION = sa.select(versions).where(
+    versions.c.document_id == sa.bindparam("b_document_id"), versions.c.number == sa.bindparam("b_number")
+)
 _VERSIONS_WITH_SHA = sa.select(versions).where(versions.c.sha256 == sa.bindparam("b_sha256")).order_by(versions.c.id)
 
 
@@ -255,123 +306,251 @@ class Tx:
         self.now = utcnow()
         self.appended: list[audit.AuditEntry] = []
 
-    def append_audit(self, actor: str, action: str, *, document_id: int | None = None,
-                     version: int | None = None, details: Mapping[str, Any] | None = None) -> audit.AuditEntry:
+    def append_audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        document_id: int | None = None,
+        version: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> audit.AuditEntry:
         fault_point("audit_append")
-        entry = audit.chain(self.head[0], self.head[1], ts=iso(self.now), actor=actor, action=action,
-                            document_id=document_id, version=version, details=dict(details or {}))
+        entry = audit.chain(
+            self.head[0],
+            self.head[1],
+            ts=iso(self.now),
+            actor=actor,
+            action=action,
+            document_id=document_id,
+            version=version,
+            details=dict(details or {}),
+        )
         try:
-            self.conn.execute(_INSERT_AUDIT, {
-                "seq": entry.seq, "ts": entry.ts, "actor": entry.actor, "action": entry.action,
-                "document_id": entry.document_id, "version": entry.version,
-                "details": audit.canonical_json(entry.details), "prev_hash": entry.prev_hash, "hash": entry.hash})
+            self.conn.execute(
+                _INSERT_AUDIT,
+                {
+                    "seq": entry.seq,
+                    "ts": entry.ts,
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "document_id": entry.document_id,
+                    "version": entry.version,
+                    "details": audit.canonical_json(entry.details),
+                    "prev_hash": entry.prev_hash,
+                    "hash": entry.hash,
+                },
+            )
         except sa.exc.IntegrityError:
             # Only an entry already stored past the head takes this seq: someone wrote the log
             # behind docsvc's back.
-            raise _tampered(f"第 {entry.seq} 条审计记录已存在，但链头记录只到第 {entry.seq - 1} 条",
-                            f"audit entry {entry.seq} exists already while the head says {entry.seq - 1}") from None
+            raise _tampered(
+                f"第 {entry.seq} 条审计记录已存在，但链头记录只到第 {entry.seq - 1} 条",
+                f"audit entry {entry.seq} exists already while the head says {entry.seq - 1}",
+            ) from None
         self.head = (entry.seq, entry.hash)
         self.appended.append(entry)
         return entry
 
     def insert_document(self, meta: Metadata, actor: str) -> int:
         row = _metadata_row(meta)
-        result = self.conn.execute(_INSERT_DOCUMENT, {
-            **row, "created_at": self.now, "created_by": actor, "updated_at": self.now, "latest_version": 0})
+        result = self.conn.execute(
+            _INSERT_DOCUMENT,
+            {**row, "created_at": self.now, "created_by": actor, "updated_at": self.now, "latest_version": 0},
+        )
         return int(result.inserted_primary_key[0])
 
     def lock_document(self, document_id: int) -> Document | None:
         """The document as it is now, read under the write lock (for read-modify-write)."""
-        row = self.conn.execute(
-            sa.select(documents).where(documents.c.id == document_id).with_for_update()
-        ).mappings().first()
+        row = (
+            self.conn.execute(sa.select(documents).where(documents.c.id == document_id).with_for_update())
+            .mappings()
+            .first()
+        )
         return _document(row) if row else None
 
-    def insert_version(self, document_id: int, number: int, *, sha256: str, size: int, media_type: str,
-                       original_filename: str, actor: str, reason: str, source: VersionSource,
-                       provenance: Mapping[str, Any]) -> int:
-        result = self.conn.execute(_INSERT_VERSION, {
-            "document_id": document_id, "number": number, "sha256": sha256, "size": size, "media_type": media_type,
-            "original_filename": original_filename, "created_at": self.now, "created_by": actor, "reason": reason,
-            "source": source.value, "provenance": dict(provenance)})
-        self.conn.execute(_SET_LATEST_VERSION, {"b_document_id": document_id, "latest_version": number,
-                                                "updated_at": self.now})
+    def insert_version(
+        self,
+        document_id: int,
+        number: int,
+        *,
+        sha256: str,
+        size: int,
+        media_type: str,
+        original_filename: str,
+        actor: str,
+        reason: str,
+        source: VersionSource,
+        provenance: Mapping[str, Any],
+    ) -> int:
+        result = self.conn.execute(
+            _INSERT_VERSION,
+            {
+                "document_id": document_id,
+                "number": number,
+                "sha256": sha256,
+                "size": size,
+                "media_type": media_type,
+                "original_filename": original_filename,
+                "created_at": self.now,
+                "created_by": actor,
+                "reason": reason,
+                "source": source.value,
+                "provenance": dict(provenance),
+            },
+        )
+        self.conn.execute(
+            _SET_LATEST_VERSION, {"b_document_id": document_id, "latest_version": number, "updated_at": self.now}
+        )
         return int(result.inserted_primary_key[0])
 
     def update_metadata(self, document_id: int, meta: Metadata) -> None:
-        self.conn.execute(documents.update().where(documents.c.id == document_id)
-                          .values(**_metadata_row(meta), updated_at=self.now))
+        self.conn.execute(
+            documents.update().where(documents.c.id == document_id).values(**_metadata_row(meta), updated_at=self.now)
+        )
 
-    def insert_rendition(self, version_id: int, media_type: str, sha256: str, size: int, producer: str, *,
-                         replace: bool = False) -> None:
+    def insert_rendition(
+        self, version_id: int, media_type: str, sha256: str, size: int, producer: str, *, replace: bool = False
+    ) -> None:
         """``replace``: a rendition made again (OCR re-run) takes the place of the old one,
         whose blob `docsvc gc` then collects; renditions are derived, the version is untouched."""
         if replace:
-            self.conn.execute(renditions.delete().where(renditions.c.version_id == version_id,
-                                                        renditions.c.media_type == media_type))
-        self.conn.execute(renditions.insert().values(version_id=version_id, media_type=media_type, sha256=sha256,
-                                                     size=size, created_at=self.now, producer=producer))
+            self.conn.execute(
+                renditions.delete().where(renditions.c.version_id == version_id, renditions.c.media_type == media_type)
+            )
+        self.conn.execute(
+            renditions.insert().values(
+                version_id=version_id,
+                media_type=media_type,
+                sha256=sha256,
+                size=size,
+                created_at=self.now,
+                producer=producer,
+            )
+        )
 
     def put_extraction(self, row: Mapping[str, Any]) -> None:
         """Cache one extraction, replacing the row of the same content and extractor (OCR run again)."""
-        self.conn.execute(extractions.delete().where(extractions.c.sha256 == row["sha256"],
-                                                     extractions.c.extractor_version == row["extractor_version"]))
+        self.conn.execute(
+            extractions.delete().where(
+                extractions.c.sha256 == row["sha256"], extractions.c.extractor_version == row["extractor_version"]
+            )
+        )
         self.conn.execute(extractions.insert().values(**row, chars=len(row["text"]), created_at=self.now))
 
-    def insert_template(self, *, slug: str, sha256: str, schema_json: str, schema_sha256: str, name_zh: str,
-                        name_en: str, doc_type: str, lint: Mapping[str, Any], actor: str) -> tuple[int, bool]:
+    def insert_template(
+        self,
+        *,
+        slug: str,
+        sha256: str,
+        schema_json: str,
+        schema_sha256: str,
+        name_zh: str,
+        name_en: str,
+        doc_type: str,
+        lint: Mapping[str, Any],
+        actor: str,
+    ) -> tuple[int, bool]:
         """The next version of template ``slug``: (its number, True), or (the latest's number,
         False) when the latest already holds this file and schema — another server starting at
         the same moment registered the same shipped template first (this transaction holds the
         audit head's lock, so the check and the insert cannot interleave with theirs)."""
-        latest = self.conn.execute(sa.select(templates.c.version, templates.c.sha256, templates.c.schema_sha256)
-                                   .where(templates.c.slug == slug)
-                                   .order_by(templates.c.version.desc()).limit(1)).first()
+        latest = self.conn.execute(
+            sa.select(templates.c.version, templates.c.sha256, templates.c.schema_sha256)
+            .where(templates.c.slug == slug)
+            .order_by(templates.c.version.desc())
+            .limit(1)
+        ).first()
         if latest is not None and (latest.sha256, latest.schema_sha256) == (sha256, schema_sha256):
             return latest.version, False
         version = (latest.version if latest else 0) + 1
-        self.conn.execute(templates.insert().values(
-            slug=slug, version=version, sha256=sha256, schema=schema_json, schema_sha256=schema_sha256,
-            name_zh=name_zh, name_en=name_en, doc_type=doc_type, lint=json.dumps(lint, ensure_ascii=False),
-            created_at=self.now, created_by=actor))
+        self.conn.execute(
+            templates.insert().values(
+                slug=slug,
+                version=version,
+                sha256=sha256,
+                schema=schema_json,
+                schema_sha256=schema_sha256,
+                name_zh=name_zh,
+                name_en=name_en,
+                doc_type=doc_type,
+                lint=json.dumps(lint, ensure_ascii=False),
+                created_at=self.now,
+                created_by=actor,
+            )
+        )
         return version, True
 
-    def insert_suggestion(self, document_id: int, version_id: int, suggestion: Mapping[str, Any], *,
-                          model_version: str, needs_review: bool) -> int:
-        result = self.conn.execute(_INSERT_SUGGESTION, {
-            "document_id": document_id, "version_id": version_id, "doc_type": suggestion["doc_type"]["value"],
-            "doc_type_confidence": suggestion["doc_type"]["confidence"],
-            "service_category": suggestion["service_category"]["value"],
-            "service_category_confidence": suggestion["service_category"]["confidence"],
-            "project": suggestion.get("project"),
-            "terms": {"doc_type": suggestion["doc_type"]["terms"],
-                      "service_category": suggestion["service_category"]["terms"]},
-            "model_version": model_version, "needs_review": needs_review, "state": "pending", "created_at": self.now})
+    def insert_suggestion(
+        self,
+        document_id: int,
+        version_id: int,
+        suggestion: Mapping[str, Any],
+        *,
+        model_version: str,
+        needs_review: bool,
+    ) -> int:
+        result = self.conn.execute(
+            _INSERT_SUGGESTION,
+            {
+                "document_id": document_id,
+                "version_id": version_id,
+                "doc_type": suggestion["doc_type"]["value"],
+                "doc_type_confidence": suggestion["doc_type"]["confidence"],
+                "service_category": suggestion["service_category"]["value"],
+                "service_category_confidence": suggestion["service_category"]["confidence"],
+                "project": suggestion.get("project"),
+                "terms": {
+                    "doc_type": suggestion["doc_type"]["terms"],
+                    "service_category": suggestion["service_category"]["terms"],
+                },
+                "model_version": model_version,
+                "needs_review": needs_review,
+                "state": "pending",
+                "created_at": self.now,
+            },
+        )
         return int(result.inserted_primary_key[0])
 
     def pending_suggestions(self, document_id: int) -> list[int]:
         """Ids of the document's pending suggestions, read under the caller's lock."""
-        return [int(i) for (i,) in self.conn.execute(
-            sa.select(suggestions.c.id).where(suggestions.c.document_id == document_id,
-                                              suggestions.c.state == "pending"))]
+        return [
+            int(i)
+            for (i,) in self.conn.execute(
+                sa.select(suggestions.c.id).where(
+                    suggestions.c.document_id == document_id, suggestions.c.state == "pending"
+                )
+            )
+        ]
 
     def clear_ocr_pages(self, sha256: str, engine: str) -> None:
         """The pages kept while a document was being read: its text is cached now."""
         self.conn.execute(ocr_pages.delete().where(ocr_pages.c.sha256 == sha256, ocr_pages.c.engine == engine))
 
     def resolve_suggestions(self, document_id: int, state: str, actor: str) -> None:
-        self.conn.execute(suggestions.update().where(suggestions.c.document_id == document_id,
-                                                     suggestions.c.state == "pending")
-                          .values(state=state, resolved_at=self.now, resolved_by=actor))
+        self.conn.execute(
+            suggestions.update()
+            .where(suggestions.c.document_id == document_id, suggestions.c.state == "pending")
+            .values(state=state, resolved_at=self.now, resolved_by=actor)
+        )
 
-    def enqueue_index(self, document_id: int, version_id: int | None, op: str, *,
-                      lease: OutboxLease | None = None) -> None:
+    def enqueue_index(
+        self, document_id: int, version_id: int | None, op: str, *, lease: OutboxLease | None = None
+    ) -> None:
         """Queue an index change; ``lease``: the caller indexes it itself and other indexers
         leave the row alone while the lease lasts (see SqlCatalog.outbox)."""
         claimed = self.now + dt.timedelta(seconds=lease.seconds) if lease else None
-        self.conn.execute(_INSERT_OUTBOX, {"document_id": document_id, "version_id": version_id, "op": op,
-                                           "created_at": self.now, "claimed_until": claimed,
-                                           "claimed_by": lease.owner if lease else None})
+        self.conn.execute(
+            _INSERT_OUTBOX,
+            {
+                "document_id": document_id,
+                "version_id": version_id,
+                "op": op,
+                "created_at": self.now,
+                "claimed_until": claimed,
+                "claimed_by": lease.owner if lease else None,
+            },
+        )
 
 
 def _metadata_row(meta: Metadata) -> dict[str, Any]:
@@ -400,21 +579,43 @@ def _document(row: Mapping[str, Any]) -> Document:
         review_due=row["review_due"],
         owner=row["owner"],
     )
-    return Document(row["id"], meta, _utc(row["created_at"]), row["created_by"],
-                    _utc(row["updated_at"]), row["latest_version"])
+    return Document(
+        row["id"], meta, _utc(row["created_at"]), row["created_by"], _utc(row["updated_at"]), row["latest_version"]
+    )
 
 
 def _version(row: Mapping[str, Any]) -> Version:
-    return Version(row["id"], row["document_id"], row["number"], row["sha256"], row["size"],
-                   row["media_type"], row["original_filename"], _utc(row["created_at"]),
-                   row["created_by"], row["reason"], VersionSource(row["source"]),
-                   dict(row["provenance"] or {}))
+    return Version(
+        row["id"],
+        row["document_id"],
+        row["number"],
+        row["sha256"],
+        row["size"],
+        row["media_type"],
+        row["original_filename"],
+        _utc(row["created_at"]),
+        row["created_by"],
+        row["reason"],
+        VersionSource(row["source"]),
+        dict(row["provenance"] or {}),
+    )
 
 
 def _template(row: Mapping[str, Any]) -> TemplateRecord:
-    return TemplateRecord(row["id"], row["slug"], row["version"], row["sha256"], row["schema"],
-                          row["schema_sha256"], row["name_zh"], row["name_en"], row["doc_type"],
-                          json.loads(row["lint"]), _utc(row["created_at"]), row["created_by"])
+    return TemplateRecord(
+        row["id"],
+        row["slug"],
+        row["version"],
+        row["sha256"],
+        row["schema"],
+        row["schema_sha256"],
+        row["name_zh"],
+        row["name_en"],
+        row["doc_type"],
+        json.loads(row["lint"]),
+        _utc(row["created_at"]),
+        row["created_by"],
+    )
 
 
 def _entry(row: Mapping[str, Any], *, strict: bool = False) -> audit.AuditEntry:
@@ -429,14 +630,25 @@ def _entry(row: Mapping[str, Any], *, strict: bool = False) -> audit.AuditEntry:
         if strict:
             raise
         details = {"unreadable": str(row["details"])[:500]}
-    return audit.AuditEntry(row["seq"], row["ts"], row["actor"], row["action"], row["document_id"],
-                            row["version"], details, row["prev_hash"], row["hash"])
+    return audit.AuditEntry(
+        row["seq"],
+        row["ts"],
+        row["actor"],
+        row["action"],
+        row["document_id"],
+        row["version"],
+        details,
+        row["prev_hash"],
+        row["hash"],
+    )
 
 
 def _tampered(zh: str, en: str) -> Corrupted:
-    return Corrupted(f"{zh}：审计日志已被篡改，为免掩盖，docsvc 拒绝写入，未做任何修改。请运行 docsvc audit verify 查看详情，并从备份恢复目录库。",
-                     f"{en}: the audit log was tampered with, so docsvc refuses to write on top of it; nothing was "
-                     "changed. Run docsvc audit verify for details and restore the catalog from a backup.")
+    return Corrupted(
+        f"{zh}：审计日志已被篡改，为免掩盖，docsvc 拒绝写入，未做任何修改。请运行 docsvc audit verify 查看详情，并从备份恢复目录库。",
+        f"{en}: the audit log was tampered with, so docsvc refuses to write on top of it; nothing was "
+        "changed. Run docsvc audit verify for details and restore the catalog from a backup.",
+    )
 
 
 def _entry_or_unreadable(row: Mapping[str, Any]) -> audit.AuditEntry | audit.Unreadable:
@@ -450,22 +662,26 @@ def _entry_or_unreadable(row: Mapping[str, Any]) -> audit.AuditEntry | audit.Unr
 
 
 def _unavailable(exc: Exception) -> Unavailable:
-    return Unavailable(f"目录数据库暂时不可用，未做任何修改，请稍后重试。（{type(exc).__name__}）",
-                       f"The catalog database is unavailable; nothing was changed. Retry later. "
-                       f"({type(exc).__name__})")
+    return Unavailable(
+        f"目录数据库暂时不可用，未做任何修改，请稍后重试。（{type(exc).__name__}）",
+        f"The catalog database is unavailable; nothing was changed. Retry later. ({type(exc).__name__})",
+    )
 
 
 def refused_value(exc: Exception) -> InvalidInput:
     """The database refused a value (out of range, malformed): the same request would fail
     again, so it is bad input, not "unavailable, retry later"."""
-    return InvalidInput(f"数据库拒绝了请求中的某个值（超出范围或格式不对），未做任何修改。请检查输入。（{type(exc).__name__}）",
-                        f"The database refused a value of the request (out of range or malformed); nothing "
-                        f"was changed. Check the input. ({type(exc).__name__})")
+    return InvalidInput(
+        f"数据库拒绝了请求中的某个值（超出范围或格式不对），未做任何修改。请检查输入。（{type(exc).__name__}）",
+        f"The database refused a value of the request (out of range or malformed); nothing "
+        f"was changed. Check the input. ({type(exc).__name__})",
+    )
 
 
 @contextmanager
-def write_connection(engine: sa.Engine, unavailable: Callable[[Exception], Unavailable] = _unavailable
-                     ) -> Iterator[sa.Connection]:
+def write_connection(
+    engine: sa.Engine, unavailable: Callable[[Exception], Unavailable] = _unavailable
+) -> Iterator[sa.Connection]:
     """A connection in a write transaction; a database that is away is ``unavailable(exc)``
     (integrity errors are the caller's to answer)."""
     try:
@@ -521,9 +737,11 @@ class SqlCatalog:
                 # over the tampering.
                 stored = conn.execute(_ENTRY_HASH, {"b_seq": head.seq}).scalar() if head.seq else head.hash
                 if stored != head.hash:
-                    raise _tampered(f"链头记录指向的第 {head.seq} 条审计记录{'不存在' if stored is None else '与链头不符'}",
-                                    f"the head names audit entry {head.seq}, which "
-                                    f"{'does not exist' if stored is None else 'does not match it'}")
+                    raise _tampered(
+                        f"链头记录指向的第 {head.seq} 条审计记录{'不存在' if stored is None else '与链头不符'}",
+                        f"the head names audit entry {head.seq}, which "
+                        f"{'does not exist' if stored is None else 'does not match it'}",
+                    )
                 tx = Tx(conn, (head.seq, head.hash))
                 yield tx
                 if tx.appended:
@@ -549,10 +767,19 @@ class SqlCatalog:
             row = conn.execute(_GET_DOCUMENT, {"b_id": document_id}).mappings().first()
         return _document(row) if row else None
 
-    def list_documents(self, filters: Mapping[str, str], *, tag: str | None = None, title: str | None = None,
-                       review_due_before: dt.date | None = None, sort: str = "-updated_at",
-                       limit: int = 50, offset: int = 0, site_projects: Collection[str] | None = None,
-                       doc_type_order: Sequence[str] = ()) -> DocumentPage:
+    def list_documents(
+        self,
+        filters: Mapping[str, str],
+        *,
+        tag: str | None = None,
+        title: str | None = None,
+        review_due_before: dt.date | None = None,
+        sort: str = "-updated_at",
+        limit: int = 50,
+        offset: int = 0,
+        site_projects: Collection[str] | None = None,
+        doc_type_order: Sequence[str] = (),
+    ) -> DocumentPage:
         """``doc_type_order``: the type codes in the order a sort by doc_type lists them (the
         vocabulary's, by their names in pinyin order); a code not in it comes last."""
         cond = [documents.c[k] == v for k, v in filters.items()]
@@ -566,8 +793,11 @@ class SqlCatalog:
         name = sort.lstrip("-")
         column = SORTABLE[name]
         if name == "doc_type" and doc_type_order:
-            column = sa.case({code: i for i, code in enumerate(doc_type_order)}, value=documents.c.doc_type,
-                             else_=len(doc_type_order))
+            column = sa.case(
+                {code: i for i, code in enumerate(doc_type_order)},
+                value=documents.c.doc_type,
+                else_=len(doc_type_order),
+            )
         if name in _KEY_COLUMNS and self.engine.dialect.name == "postgresql":
             column = column.collate("C")
         # Equal keys (the same title, type …) keep one order from page to page: the id's.
@@ -577,8 +807,11 @@ class SqlCatalog:
         orders.append(documents.c.id.desc())
         query = sa.select(documents).where(*cond)
         with self._read() as conn:
-            rows = conn.execute(query.order_by(*orders)).mappings().all() if tag else \
-                conn.execute(query.order_by(*orders).limit(limit).offset(offset)).mappings().all()
+            rows = (
+                conn.execute(query.order_by(*orders)).mappings().all()
+                if tag
+                else conn.execute(query.order_by(*orders).limit(limit).offset(offset)).mappings().all()
+            )
             total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(*cond)).scalar_one()
         items = [_document(r) for r in rows]
         if tag:
@@ -586,13 +819,18 @@ class SqlCatalog:
             # are rare, so they are applied here.
             items = [d for d in items if tag in d.metadata.tags]
             total = len(items)
-            items = items[offset: offset + limit]
+            items = items[offset : offset + limit]
         return DocumentPage(items, total, limit, offset)
 
     def versions(self, document_id: int) -> list[Version]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(versions).where(versions.c.document_id == document_id)
-                                .order_by(versions.c.number)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(versions).where(versions.c.document_id == document_id).order_by(versions.c.number)
+                )
+                .mappings()
+                .all()
+            )
         return [_version(r) for r in rows]
 
     def get_version(self, document_id: int, number: int) -> Version | None:
@@ -623,16 +861,27 @@ class SqlCatalog:
     def recorded_sizes(self) -> dict[str, int]:
         """sha256 → the size recorded when it was archived (versions and renditions)."""
         with self._read() as conn:
-            return {sha: size for table in (versions, renditions, derived_models)
-                    for sha, size in conn.execute(sa.select(table.c.sha256, table.c.size).distinct())}
+            return {
+                sha: size
+                for table in (versions, renditions, derived_models)
+                for sha, size in conn.execute(sa.select(table.c.sha256, table.c.size).distinct())
+            }
 
     def is_referenced(self, sha256: str) -> bool:
         with self._read() as conn:
-            return any(conn.execute(sa.select(table.c.sha256).where(table.c.sha256 == sha256).limit(1)).first()
-                       for table in (versions, templates, renditions, derived_models))
+            return any(
+                conn.execute(sa.select(table.c.sha256).where(table.c.sha256 == sha256).limit(1)).first()
+                for table in (versions, templates, renditions, derived_models)
+            )
 
-    def audit_entries(self, *, document_id: int | None = None, since: str | None = None,
-                      actions: Sequence[str] = (), limit: int | None = None) -> Iterator[audit.AuditEntry]:
+    def audit_entries(
+        self,
+        *,
+        document_id: int | None = None,
+        since: str | None = None,
+        actions: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> Iterator[audit.AuditEntry]:
         query = sa.select(audit_log).order_by(audit_log.c.seq)
         if document_id is not None:
             query = query.where(audit_log.c.document_id == document_id)
@@ -657,10 +906,17 @@ class SqlCatalog:
 
     def renditions(self, version_id: int) -> list[Rendition]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(renditions).where(renditions.c.version_id == version_id)
-                                .order_by(renditions.c.media_type)).mappings().all()
-        return [Rendition(r["version_id"], r["media_type"], r["sha256"], r["size"], _utc(r["created_at"]),
-                          r["producer"]) for r in rows]
+            rows = (
+                conn.execute(
+                    sa.select(renditions).where(renditions.c.version_id == version_id).order_by(renditions.c.media_type)
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            Rendition(r["version_id"], r["media_type"], r["sha256"], r["size"], _utc(r["created_at"]), r["producer"])
+            for r in rows
+        ]
 
     # -- index outbox and extracted text ------------------------------------------------
     def outbox(self, *, limit: int, after_id: int = 0, claimed: bool = False) -> list[OutboxItem]:
@@ -672,26 +928,34 @@ class SqlCatalog:
     def renew_outbox_lease(self, lease: OutboxLease) -> int:
         """Extend the lease on ``lease.owner``'s rows; how many it holds."""
         with self._write() as conn:
-            return conn.execute(index_outbox.update().where(index_outbox.c.claimed_by == lease.owner)
-                                .values(claimed_until=utcnow() + dt.timedelta(seconds=lease.seconds))).rowcount
+            return conn.execute(
+                index_outbox.update()
+                .where(index_outbox.c.claimed_by == lease.owner)
+                .values(claimed_until=utcnow() + dt.timedelta(seconds=lease.seconds))
+            ).rowcount
 
     def release_outbox(self, owner: str) -> None:
         """Let every indexer have ``owner``'s rows now (its import ended)."""
         with self._write() as conn:
-            conn.execute(index_outbox.update().where(index_outbox.c.claimed_by == owner)
-                         .values(claimed_until=None, claimed_by=None))
+            conn.execute(
+                index_outbox.update()
+                .where(index_outbox.c.claimed_by == owner)
+                .values(claimed_until=None, claimed_by=None)
+            )
 
     def defer_outbox(self, version_ids: Sequence[int], *, delay_s: float) -> None:
         """Put the "add" rows of these versions off for ``delay_s`` (for every indexer, their
         claimant included): an extraction that timed out is tried again later."""
         if version_ids:
             with self._write() as conn:
-                conn.execute(index_outbox.update().where(index_outbox.c.op == "add",
-                                                         index_outbox.c.version_id.in_(list(version_ids)))
-                             .values(claimed_until=utcnow() + dt.timedelta(seconds=delay_s), claimed_by=None))
+                conn.execute(
+                    index_outbox.update()
+                    .where(index_outbox.c.op == "add", index_outbox.c.version_id.in_(list(version_ids)))
+                    .values(claimed_until=utcnow() + dt.timedelta(seconds=delay_s), claimed_by=None)
+                )
 
     @contextmanager
-    def claim_outbox(self, *, limit: int, claimed: bool = False) -> Iterator["OutboxClaim"]:
+    def claim_outbox(self, *, limit: int, claimed: bool = False) -> Iterator[OutboxClaim]:
         """The next queued index changes, taken for this indexer alone until the block ends.
 
         On PostgreSQL any number of indexers, in any process on any machine, drain the queue
@@ -714,15 +978,21 @@ class SqlCatalog:
             with self.engine.connect() as conn, conn.begin():
                 rows = conn.execute(query.with_for_update(skip_locked=True)).mappings().all()
                 documents = sorted({r["document_id"] for r in rows})
-                mine = {d for d in documents
-                        if conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(_INDEXER_LOCK, d))).scalar()}
+                mine = {
+                    d
+                    for d in documents
+                    if conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(_INDEXER_LOCK, d))).scalar()
+                }
                 claim = OutboxClaim([_outbox_item(r) for r in rows if r["document_id"] in mine])
                 yield claim
                 if claim.done_ids:
                     conn.execute(index_outbox.delete().where(index_outbox.c.id.in_(claim.done_ids)))
                 if claim.error:
-                    conn.execute(index_outbox.update().where(index_outbox.c.id.in_(claim.failed_ids))
-                                 .values(attempts=index_outbox.c.attempts + 1, last_error=claim.error[:2000]))
+                    conn.execute(
+                        index_outbox.update()
+                        .where(index_outbox.c.id.in_(claim.failed_ids))
+                        .values(attempts=index_outbox.c.attempts + 1, last_error=claim.error[:2000])
+                    )
         except (OperationalError, DBAPIError) as exc:
             raise _unavailable(exc) from exc
 
@@ -741,12 +1011,24 @@ class SqlCatalog:
             now = utcnow()
             later = now + dt.timedelta(seconds=delay_s) if delay_s else None
             with self._write() as conn:
-                conn.execute(_INSERT_OUTBOX, [{"document_id": d, "version_id": v, "op": op, "created_at": now,
-                                               "claimed_until": later, "claimed_by": None}
-                                              for d, v, op in changes])
+                conn.execute(
+                    _INSERT_OUTBOX,
+                    [
+                        {
+                            "document_id": d,
+                            "version_id": v,
+                            "op": op,
+                            "created_at": now,
+                            "claimed_until": later,
+                            "claimed_by": None,
+                        }
+                        for d, v, op in changes
+                    ],
+                )
 
-    def outbox_done(self, ids: Sequence[int] = (), *, up_to: int | None = None,
-                    added_versions: Sequence[int] = ()) -> None:
+    def outbox_done(
+        self, ids: Sequence[int] = (), *, up_to: int | None = None, added_versions: Sequence[int] = ()
+    ) -> None:
         """Remove applied outbox rows: by id, every row up to an id (after a rebuild), or the
         "add" rows of versions that were indexed another way (a bulk import's stream)."""
         with self._write() as conn:
@@ -755,26 +1037,40 @@ class SqlCatalog:
             if up_to is not None:
                 conn.execute(index_outbox.delete().where(index_outbox.c.id <= up_to))
             for lo in range(0, len(added_versions), 500):
-                conn.execute(index_outbox.delete().where(index_outbox.c.op == "add",
-                                                         index_outbox.c.version_id.in_(list(added_versions[lo:lo + 500]))))
+                conn.execute(
+                    index_outbox.delete().where(
+                        index_outbox.c.op == "add", index_outbox.c.version_id.in_(list(added_versions[lo : lo + 500]))
+                    )
+                )
 
     def outbox_failed(self, ids: Sequence[int], error: str) -> None:
         with self._write() as conn:
-            conn.execute(index_outbox.update().where(index_outbox.c.id.in_(list(ids)))
-                         .values(attempts=index_outbox.c.attempts + 1, last_error=error[:2000]))
+            conn.execute(
+                index_outbox.update()
+                .where(index_outbox.c.id.in_(list(ids)))
+                .values(attempts=index_outbox.c.attempts + 1, last_error=error[:2000])
+            )
 
     def get_extraction(self, sha256: str, extractor_version: str) -> dict[str, Any] | None:
         with self._read() as conn:
-            row = conn.execute(sa.select(extractions).where(extractions.c.sha256 == sha256,
-                                                            extractions.c.extractor_version == extractor_version)
-                               ).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(extractions).where(
+                        extractions.c.sha256 == sha256, extractions.c.extractor_version == extractor_version
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     def extraction_statuses(self, hashes: Sequence[str], extractor_version: str) -> dict[str, str]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(extractions.c.sha256, extractions.c.status)
-                                .where(extractions.c.sha256.in_(list(hashes)),
-                                       extractions.c.extractor_version == extractor_version)).all()
+            rows = conn.execute(
+                sa.select(extractions.c.sha256, extractions.c.status).where(
+                    extractions.c.sha256.in_(list(hashes)), extractions.c.extractor_version == extractor_version
+                )
+            ).all()
         return {sha: status for sha, status in rows}
 
     def put_extractions(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -785,19 +1081,27 @@ class SqlCatalog:
             return
         now = utcnow()
         # One row per key: PostgreSQL refuses to update a row twice in one statement.
-        values = list({(row["sha256"], row["extractor_version"]): {**row, "chars": len(row["text"]), "created_at": now}
-                       for row in rows}.values())
+        values = list(
+            {
+                (row["sha256"], row["extractor_version"]): {**row, "chars": len(row["text"]), "created_at": now}
+                for row in rows
+            }.values()
+        )
         insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(extractions)
         replaced = {c: insert.excluded[c] for c in ("status", "text", "pages", "detail", "chars", "created_at")}
         with self._write() as conn:
-            conn.execute(insert.on_conflict_do_update(index_elements=["sha256", "extractor_version"], set_=replaced),
-                         values)
+            conn.execute(
+                insert.on_conflict_do_update(index_elements=["sha256", "extractor_version"], set_=replaced), values
+            )
 
     def ocr_pages(self, sha256: str, engine: str) -> dict[int, str]:
         """page number → the OCR result kept for it (JSON) while its document is being read."""
         with self._read() as conn:
-            rows = conn.execute(sa.select(ocr_pages.c.page, ocr_pages.c.data)
-                                .where(ocr_pages.c.sha256 == sha256, ocr_pages.c.engine == engine)).all()
+            rows = conn.execute(
+                sa.select(ocr_pages.c.page, ocr_pages.c.data).where(
+                    ocr_pages.c.sha256 == sha256, ocr_pages.c.engine == engine
+                )
+            ).all()
         return {int(page): data for page, data in rows}
 
     def put_ocr_page(self, sha256: str, engine: str, page: int, data: str) -> None:
@@ -806,10 +1110,13 @@ class SqlCatalog:
         overlapped) is replaced: both read the same content with the same engine."""
         insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(ocr_pages)
         with self._write() as conn:
-            conn.execute(insert.on_conflict_do_update(
-                index_elements=["sha256", "engine", "page"],
-                set_={"data": insert.excluded.data, "created_at": insert.excluded.created_at}),
-                {"sha256": sha256, "engine": engine, "page": page, "data": data, "created_at": utcnow()})
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["sha256", "engine", "page"],
+                    set_={"data": insert.excluded.data, "created_at": insert.excluded.created_at},
+                ),
+                {"sha256": sha256, "engine": engine, "page": page, "data": data, "created_at": utcnow()},
+            )
 
     def versions_after(self, after_id: int, *, limit: int, up_to: int | None = None) -> list[Version]:
         """Versions in id order, for chunked, resumable index rebuilds."""
@@ -840,34 +1147,49 @@ class SqlCatalog:
         # The provenance is JSON text written by one serializer on both databases, so the value
         # as that serializer spells it narrows the rows in SQL; the exact test is done here.
         spelled = json.dumps(value)[1:-1]
-        query = (sa.select(documents.c.id, documents.c.title, versions.c.provenance)
-                 .join(versions, versions.c.document_id == documents.c.id)
-                 .where(versions.c.number == documents.c.latest_version,
-                        versions.c.source == VersionSource.GENERATED.value,
-                        sa.cast(versions.c.provenance, sa.Text).contains(spelled, autoescape=True))
-                 .order_by(documents.c.id))
+        query = (
+            sa.select(documents.c.id, documents.c.title, versions.c.provenance)
+            .join(versions, versions.c.document_id == documents.c.id)
+            .where(
+                versions.c.number == documents.c.latest_version,
+                versions.c.source == VersionSource.GENERATED.value,
+                sa.cast(versions.c.provenance, sa.Text).contains(spelled, autoescape=True),
+            )
+            .order_by(documents.c.id)
+        )
         with self._read() as conn:
             rows = conn.execute(query).all()
         out = []
         for doc_id, title, provenance in rows:
             prov = provenance or {}
             data = prov.get("data") or {}
-            if prov.get("template") == template and isinstance(data, dict) and str(data.get(field, "")).strip() == value:
+            if (
+                prov.get("template") == template
+                and isinstance(data, dict)
+                and str(data.get(field, "")).strip() == value
+            ):
                 out.append((doc_id, title))
         return out
 
     def latest_version_ids(self, document_ids: Sequence[int]) -> dict[int, int]:
         """document id → id of its latest version."""
         with self._read() as conn:
-            rows = conn.execute(sa.select(versions.c.document_id, versions.c.id)
-                                .join(documents, documents.c.id == versions.c.document_id)
-                                .where(versions.c.document_id.in_(list(document_ids)),
-                                       versions.c.number == documents.c.latest_version)).all()
+            rows = conn.execute(
+                sa.select(versions.c.document_id, versions.c.id)
+                .join(documents, documents.c.id == versions.c.document_id)
+                .where(versions.c.document_id.in_(list(document_ids)), versions.c.number == documents.c.latest_version)
+            ).all()
         return {d: v for d, v in rows}
 
     # -- classification suggestions -----------------------------------------------------
-    def suggestions(self, *, state: str | None = "pending", review_only: bool = False,
-                    document_id: int | None = None, suggestion_id: int | None = None) -> list[dict[str, Any]]:
+    def suggestions(
+        self,
+        *,
+        state: str | None = "pending",
+        review_only: bool = False,
+        document_id: int | None = None,
+        suggestion_id: int | None = None,
+    ) -> list[dict[str, Any]]:
         query = sa.select(suggestions).order_by(suggestions.c.id)
         if state is not None:
             query = query.where(suggestions.c.state == state)
@@ -884,17 +1206,25 @@ class SqlCatalog:
         """(document id, latest version sha256, doc_type, service_category) of every document
         whose labels a person set or confirmed (no pending suggestion)."""
         pending = sa.select(suggestions.c.document_id).where(suggestions.c.state == "pending")
-        query = (sa.select(documents.c.id, versions.c.sha256, documents.c.doc_type, documents.c.service_category)
-                 .join(versions, sa.and_(versions.c.document_id == documents.c.id,
-                                         versions.c.number == documents.c.latest_version))
-                 .where(documents.c.id.not_in(pending)).order_by(documents.c.id))
+        query = (
+            sa.select(documents.c.id, versions.c.sha256, documents.c.doc_type, documents.c.service_category)
+            .join(
+                versions,
+                sa.and_(versions.c.document_id == documents.c.id, versions.c.number == documents.c.latest_version),
+            )
+            .where(documents.c.id.not_in(pending))
+            .order_by(documents.c.id)
+        )
         with self._read() as conn:
             return [tuple(r) for r in conn.execute(query)]
 
     def project_names(self) -> list[str]:
         with self._read() as conn:
-            return [p for (p,) in conn.execute(sa.select(documents.c.project).distinct()
-                                               .where(documents.c.project != "")) if p]
+            return [
+                p
+                for (p,) in conn.execute(sa.select(documents.c.project).distinct().where(documents.c.project != ""))
+                if p
+            ]
 
     def _write(self) -> AbstractContextManager[sa.Connection]:
         """A short write outside the audit chain (derived data only: outbox, text cache)."""
@@ -906,26 +1236,42 @@ class SqlCatalog:
             row = conn.execute(sa.select(derived_models).where(derived_models.c.name == name)).mappings().first()
         return dict(row) if row else None
 
-    def record_model(self, name: str, *, sha256: str, size: int, model_version: str, labels_fingerprint: str,
-                     n_samples: int, trained_by: str) -> None:
+    def record_model(
+        self,
+        name: str,
+        *,
+        sha256: str,
+        size: int,
+        model_version: str,
+        labels_fingerprint: str,
+        n_samples: int,
+        trained_by: str,
+    ) -> None:
         """Make the stored blob ``sha256`` the current model ``name`` (derived data: not audited)."""
-        values = {"sha256": sha256, "size": size, "model_version": model_version,
-                  "labels_fingerprint": labels_fingerprint, "n_samples": n_samples,
-                  "trained_at": dt.datetime.now(dt.timezone.utc), "trained_by": trained_by}
+        values = {
+            "sha256": sha256,
+            "size": size,
+            "model_version": model_version,
+            "labels_fingerprint": labels_fingerprint,
+            "n_samples": n_samples,
+            "trained_at": dt.datetime.now(dt.UTC),
+            "trained_by": trained_by,
+        }
         insert = (sqlite_insert if self.is_sqlite else postgresql_insert)(derived_models)
         with self._write() as conn:
-            conn.execute(insert.values(name=name, **values).on_conflict_do_update(index_elements=["name"],
-                                                                                  set_=values))
+            conn.execute(insert.values(name=name, **values).on_conflict_do_update(index_elements=["name"], set_=values))
 
     def shared_secret(self, name: str, make: Callable[[], str]) -> str:
         """The installation's secret ``name``; the first server to ask stores ``make()``, every
         other server (and every later start) reads that same value."""
         insert = (sqlite_insert if self.is_sqlite else postgresql_insert)(instance_secrets)
         with self._write() as conn:
-            conn.execute(insert.values(name=name, value=make(), created_at=dt.datetime.now(dt.timezone.utc))
-                         .on_conflict_do_nothing(index_elements=["name"]))
-            return conn.execute(sa.select(instance_secrets.c.value)
-                                .where(instance_secrets.c.name == name)).scalar_one()
+            conn.execute(
+                insert.values(name=name, value=make(), created_at=dt.datetime.now(dt.UTC)).on_conflict_do_nothing(
+                    index_elements=["name"]
+                )
+            )
+            return conn.execute(sa.select(instance_secrets.c.value).where(instance_secrets.c.name == name)).scalar_one()
 
     def audit_head(self) -> tuple[int, str] | None:
         """The head record's (seq, hash); None when it was deleted."""
@@ -933,8 +1279,9 @@ class SqlCatalog:
             row = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
         return (row.seq, row.hash) if row else None
 
-    def audit_rows(self, *, after: int = 0, up_to: int | None = None,
-                   chunk: int = 2000) -> Iterator[audit.AuditEntry | audit.Unreadable]:
+    def audit_rows(
+        self, *, after: int = 0, up_to: int | None = None, chunk: int = 2000
+    ) -> Iterator[audit.AuditEntry | audit.Unreadable]:
         """Every entry after seq ``after`` (to ``up_to``) in seq order, for verification: a row that
         cannot be decoded — even one the driver cannot read — is an :class:`audit.Unreadable`
         naming its seq, never an exception that stops the walk."""
@@ -943,8 +1290,11 @@ class SqlCatalog:
             cond = [audit_log.c.seq > last] + ([audit_log.c.seq <= up_to] if up_to is not None else [])
             try:
                 with self._read() as conn:
-                    rows = conn.execute(sa.select(audit_log).where(*cond).order_by(audit_log.c.seq)
-                                        .limit(chunk)).mappings().all()
+                    rows = (
+                        conn.execute(sa.select(audit_log).where(*cond).order_by(audit_log.c.seq).limit(chunk))
+                        .mappings()
+                        .all()
+                    )
                 batch = [_entry_or_unreadable(r) for r in rows]
             except (OperationalError, DBAPIError) as exc:
                 batch = self._audit_rows_one_by_one(cond, chunk, exc)
@@ -953,14 +1303,18 @@ class SqlCatalog:
             yield from batch
             last = batch[-1].seq
 
-    def _audit_rows_one_by_one(self, cond: list[Any], chunk: int,
-                               failure: Exception) -> list[audit.AuditEntry | audit.Unreadable]:
+    def _audit_rows_one_by_one(
+        self, cond: list[Any], chunk: int, failure: Exception
+    ) -> list[audit.AuditEntry | audit.Unreadable]:
         """A chunk the driver could not read (SQLite cannot decode invalid UTF-8): read its seq
         numbers, then each row alone, to name the ones that fail."""
         with self._read() as conn:
             try:
-                seqs = conn.execute(sa.select(audit_log.c.seq).where(*cond).order_by(audit_log.c.seq)
-                                    .limit(chunk)).scalars().all()
+                seqs = (
+                    conn.execute(sa.select(audit_log.c.seq).where(*cond).order_by(audit_log.c.seq).limit(chunk))
+                    .scalars()
+                    .all()
+                )
             except (OperationalError, DBAPIError):
                 raise _unavailable(failure) from failure
             out: list[audit.AuditEntry | audit.Unreadable] = []

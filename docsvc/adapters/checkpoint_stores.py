@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from docsvc.adapters.blobstore import _fsync_dir, storage_error
 from docsvc.core.checkpoints import CheckpointStore, seq_of
@@ -81,8 +82,9 @@ class S3Checkpoints:
         # The blob store's client: the same endpoint, region, timeouts, retries and error mapping.
         self._s3 = S3BlobStore(url, **client_options)
         self.prefix = f"{self._s3.prefix}checkpoints/"
-        self.location = self._s3.location.replace(f"s3://{self._s3.bucket}/{self._s3.prefix}",
-                                                  f"s3://{self._s3.bucket}/{self.prefix}", 1)
+        self.location = self._s3.location.replace(
+            f"s3://{self._s3.bucket}/{self._s3.prefix}", f"s3://{self._s3.bucket}/{self.prefix}", 1
+        )
 
     def init(self) -> None:
         """Nothing to create (the bucket exists or every write says so)."""
@@ -92,8 +94,9 @@ class S3Checkpoints:
 
         s3 = self._s3
         with _errors("write"):
-            s3._conditional(s3.client.put_object, Bucket=s3.bucket, Key=self.prefix + _check(name), Body=data,
-                            IfNoneMatch="*")
+            s3._conditional(
+                s3.client.put_object, Bucket=s3.bucket, Key=self.prefix + _check(name), Body=data, IfNoneMatch="*"
+            )
 
     def names(self) -> list[str]:
         from docsvc.adapters.s3_blobstore import _errors
@@ -102,8 +105,11 @@ class S3Checkpoints:
         out = []
         with _errors("list"):
             for page in s3.client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix=self.prefix):
-                out += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])
-                        if seq_of(o["Key"][len(self.prefix):]) is not None]
+                out += [
+                    o["Key"][len(self.prefix) :]
+                    for o in page.get("Contents", [])
+                    if seq_of(o["Key"][len(self.prefix) :]) is not None
+                ]
         return sorted(out)
 
     def read(self, name: str) -> bytes:
@@ -126,11 +132,16 @@ def open_checkpoint_store(conf: Mapping[str, Any]) -> CheckpointStore | None:
     if not url:
         return None
     if url.startswith("s3:"):
-        return S3Checkpoints(url, endpoint_url=conf["S3_ENDPOINT_URL"],
-                             region=conf["S3_REGION"] or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                             timeout_s=conf["BLOB_TIMEOUT_S"])
+        return S3Checkpoints(
+            url,
+            endpoint_url=conf["S3_ENDPOINT_URL"],
+            region=conf["S3_REGION"] or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            timeout_s=conf["BLOB_TIMEOUT_S"],
+        )
     if url.startswith("file:") or url.startswith("/"):
         return FolderCheckpoints(Path(url.removeprefix("file://").removeprefix("file:")), fsync=conf["FSYNC"])
-    raise InvalidInput(f"无法识别的审计检查点存放处“{url}”：应为 file:///目录 或 s3://存储桶/前缀。",
-                       f"Unknown audit checkpoint store {url!r}: expected file:///FOLDER or s3://BUCKET/PREFIX.",
-                       field="DOCSVC_AUDIT_CHECKPOINT_URL")
+    raise InvalidInput(
+        f"无法识别的审计检查点存放处“{url}”：应为 file:///目录 或 s3://存储桶/前缀。",
+        f"Unknown audit checkpoint store {url!r}: expected file:///FOLDER or s3://BUCKET/PREFIX.",
+        field="DOCSVC_AUDIT_CHECKPOINT_URL",
+    )

@@ -36,8 +36,13 @@ class RapidOcrEngine:
 
         self.version = f"rapidocr/{metadata.version('rapidocr-onnxruntime')}"
         # text_score 0: every detected line is returned, so a line read as nothing is seen.
-        self._ocr = RapidOCR(use_cls=False, text_score=0.0, intra_op_num_threads=max(1, threads),
-                             inter_op_num_threads=1, print_verbose=False)
+        self._ocr = RapidOCR(
+            use_cls=False,
+            text_score=0.0,
+            intra_op_num_threads=max(1, threads),
+            inter_op_num_threads=1,
+            print_verbose=False,
+        )
 
     def recognise(self, image: Any) -> tuple[list[OcrLine], int]:
         import cv2
@@ -45,11 +50,14 @@ class RapidOcrEngine:
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         rotation = self._orientation(bgr)
         if rotation:
-            bgr = cv2.rotate(bgr, {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
-                                   270: cv2.ROTATE_90_COUNTERCLOCKWISE}[rotation])
+            bgr = cv2.rotate(
+                bgr, {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[rotation]
+            )
         result, _ = self._ocr(bgr, use_cls=False)
-        lines = [OcrLine(str(text), float(score), tuple((float(x), float(y)) for x, y in box))
-                 for box, text, score in (result or ())]
+        lines = [
+            OcrLine(str(text), float(score), tuple((float(x), float(y)) for x, y in box))
+            for box, text, score in (result or ())
+        ]
         return lines, rotation
 
     def _orientation(self, bgr: Any) -> int:

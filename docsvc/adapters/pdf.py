@@ -62,21 +62,64 @@ SERIF_CJK = "Noto Serif CJK SC"
 SANS_CJK = "Noto Sans CJK SC"
 #: Chinese font names found in Word documents → the installed font that replaces them.
 FONT_SUBSTITUTIONS: Mapping[str, str] = {
-    **dict.fromkeys((
-        "宋体", "SimSun", "新宋体", "NSimSun", "仿宋", "FangSong", "仿宋_GB2312", "FangSong_GB2312",
-        "楷体", "KaiTi", "楷体_GB2312", "KaiTi_GB2312", "华文宋体", "STSong", "华文仿宋",
-        "STFangsong", "华文楷体", "STKaiti", "华文中宋", "STZhongsong", "方正小标宋简体",
-        "方正仿宋_GBK", "方正楷体_GBK", "Songti SC"), SERIF_CJK),
-    **dict.fromkeys((
-        "黑体", "SimHei", "微软雅黑", "Microsoft YaHei", "等线", "DengXian", "华文黑体", "STHeiti",
-        "华文细黑", "STXihei", "幼圆", "YouYuan", "方正黑体_GBK", "PingFang SC", "Heiti SC"),
-        SANS_CJK),
+    **dict.fromkeys(
+        (
+            "宋体",
+            "SimSun",
+            "新宋体",
+            "NSimSun",
+            "仿宋",
+            "FangSong",
+            "仿宋_GB2312",
+            "FangSong_GB2312",
+            "楷体",
+            "KaiTi",
+            "楷体_GB2312",
+            "KaiTi_GB2312",
+            "华文宋体",
+            "STSong",
+            "华文仿宋",
+            "STFangsong",
+            "华文楷体",
+            "STKaiti",
+            "华文中宋",
+            "STZhongsong",
+            "方正小标宋简体",
+            "方正仿宋_GBK",
+            "方正楷体_GBK",
+            "Songti SC",
+        ),
+        SERIF_CJK,
+    ),
+    **dict.fromkeys(
+        (
+            "黑体",
+            "SimHei",
+            "微软雅黑",
+            "Microsoft YaHei",
+            "等线",
+            "DengXian",
+            "华文黑体",
+            "STHeiti",
+            "华文细黑",
+            "STXihei",
+            "幼圆",
+            "YouYuan",
+            "方正黑体_GBK",
+            "PingFang SC",
+            "Heiti SC",
+        ),
+        SANS_CJK,
+    ),
     # Latin text: the metric-compatible Liberation fonts (fonts-liberation2), so lines and
     # pages break where Word breaks them; without them LibreOffice falls back to DejaVu, which
     # is wider.
-    "Times New Roman": "Liberation Serif", "Times": "Liberation Serif",
-    "Arial": "Liberation Sans", "Helvetica": "Liberation Sans",
-    "Courier New": "Liberation Mono", "Courier": "Liberation Mono",
+    "Times New Roman": "Liberation Serif",
+    "Times": "Liberation Serif",
+    "Arial": "Liberation Sans",
+    "Helvetica": "Liberation Sans",
+    "Courier New": "Liberation Mono",
+    "Courier": "Liberation Mono",
 }
 
 _NOT_INSTALLED = (
@@ -102,8 +145,7 @@ def _unavailable(reason: str, zh: str, en: str, **details: Any) -> Unavailable:
 
 def find_soffice(explicit: str | os.PathLike[str] | None = None) -> str:
     """The soffice executable, or :class:`Unavailable` saying what to install."""
-    candidate = str(explicit) if explicit else (
-        shutil.which("soffice") or shutil.which("libreoffice") or "")
+    candidate = str(explicit) if explicit else (shutil.which("soffice") or shutil.which("libreoffice") or "")
     if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
         return candidate
     raise _unavailable("not_installed", *_NOT_INSTALLED, soffice=candidate or None)
@@ -112,6 +154,7 @@ def find_soffice(explicit: str | os.PathLike[str] | None = None) -> str:
 # ---------------------------------------------------------------------------------------------
 # The LibreOffice user profile and the DOCX copy
 # ---------------------------------------------------------------------------------------------
+
 
 def _registry_items() -> list[str]:
     def prop(name: str, value: str | int | bool) -> str:
@@ -124,16 +167,21 @@ def _registry_items() -> list[str]:
     common = "/org.openoffice.Office.Common"
     items = [
         item(f"{common}/Font/Substitution", prop("Replacement", True)),
-        item(f"{common}/Security/Scripting", prop("MacroSecurityLevel", 3),
-             prop("DisableMacrosExecution", True), prop("BlockUntrustedRefererLinks", True)),
+        item(
+            f"{common}/Security/Scripting",
+            prop("MacroSecurityLevel", 3),
+            prop("DisableMacrosExecution", True),
+            prop("BlockUntrustedRefererLinks", True),
+        ),
         item("/org.openoffice.Office.Writer/Content/Update", prop("Link", 0)),  # 0: never
     ]
     for i, (font, substitute) in enumerate(sorted(FONT_SUBSTITUTIONS.items())):
         items.append(
             f'<item oor:path="{common}/Font/Substitution/FontPairs">'
             f'<node oor:name="docsvc{i}" oor:op="replace">'
-            f'{prop("Always", True)}{prop("OnScreenOnly", False)}'
-            f'{prop("ReplaceFont", font)}{prop("SubstituteFont", substitute)}</node></item>')
+            f"{prop('Always', True)}{prop('OnScreenOnly', False)}"
+            f"{prop('ReplaceFont', font)}{prop('SubstituteFont', substitute)}</node></item>"
+        )
     return items
 
 
@@ -154,8 +202,9 @@ def prepare_profile(profile_dir: Path) -> None:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<oor:items xmlns:oor="http://openoffice.org/2001/registry" '
         'xmlns:xs="http://www.w3.org/2001/XMLSchema" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-        + "\n".join(items) + "\n</oor:items>\n", encoding="utf-8")
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n' + "\n".join(items) + "\n</oor:items>\n",
+        encoding="utf-8",
+    )
     stamp_file.write_text(stamp)
 
 
@@ -212,6 +261,7 @@ def _child(parent: etree._Element, name: str, *, first: bool = False) -> etree._
 # The unoserver helper venv
 # ---------------------------------------------------------------------------------------------
 
+
 def default_unoserver_venv() -> Path:
     """``$DOCSVC_UNOSERVER_VENV``, else ``$XDG_CACHE_HOME/docsvc/unoserver-<version>``."""
     if path := os.environ.get("DOCSVC_UNOSERVER_VENV"):
@@ -220,8 +270,9 @@ def default_unoserver_venv() -> Path:
     return cache / "docsvc" / f"unoserver-{UNOSERVER_VERSION}"
 
 
-def ensure_unoserver_venv(path: Path, *, python: str = DEBIAN_PYTHON,
-                          version: str = UNOSERVER_VERSION, timeout_s: float = 600) -> Path:
+def ensure_unoserver_venv(
+    path: Path, *, python: str = DEBIAN_PYTHON, version: str = UNOSERVER_VERSION, timeout_s: float = 600
+) -> Path:
     """Make (once) a venv at ``path`` with unoserver; return its python.
 
     Built beside ``path`` and renamed into place when complete, under a file lock, so
@@ -231,17 +282,24 @@ def ensure_unoserver_venv(path: Path, *, python: str = DEBIAN_PYTHON,
     venv_python = path / "bin" / "python"
     if _venv_ready(path):
         return venv_python
-    if not os.path.isfile(python) or subprocess.run(
-            [python, "-c", "import uno"], capture_output=True, timeout=60).returncode != 0:
+    if (
+        not os.path.isfile(python)
+        or subprocess.run([python, "-c", "import uno"], capture_output=True, timeout=60).returncode != 0
+    ):
         raise _unavailable(
-            "no_uno", f"{python} 不可用或缺少 uno 模块；请安装 python3-uno。",
-            f"{python} is missing or has no uno module; install python3-uno.")
+            "no_uno",
+            f"{python} 不可用或缺少 uno 模块；请安装 python3-uno。",
+            f"{python} is missing or has no uno module; install python3-uno.",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return _build_venv(path, python, version, timeout_s)
     except OSError as exc:
-        raise _unavailable("unoserver_install", f"无法创建 unoserver 环境 {path}：{exc}",
-                           f"Could not create the unoserver venv {path}: {exc}") from None
+        raise _unavailable(
+            "unoserver_install",
+            f"无法创建 unoserver 环境 {path}：{exc}",
+            f"Could not create the unoserver venv {path}: {exc}",
+        ) from None
 
 
 def _build_venv(path: Path, python: str, version: str, timeout_s: float) -> Path:
@@ -252,17 +310,34 @@ def _build_venv(path: Path, python: str, version: str, timeout_s: float) -> Path
         building = path.parent / f".{path.name}.building"
         shutil.rmtree(building, ignore_errors=True)
         try:
-            subprocess.run([python, "-m", "venv", "--system-site-packages", str(building)],
-                           check=True, capture_output=True, timeout=timeout_s)
-            subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "-q",
-                            "--disable-pip-version-check", f"unoserver=={version}"],
-                           check=True, capture_output=True, timeout=timeout_s)
+            subprocess.run(
+                [python, "-m", "venv", "--system-site-packages", str(building)],
+                check=True,
+                capture_output=True,
+                timeout=timeout_s,
+            )
+            subprocess.run(
+                [
+                    str(building / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    f"unoserver=={version}",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=timeout_s,
+            )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             shutil.rmtree(building, ignore_errors=True)
             output = (getattr(exc, "stderr", b"") or b"")[-300:].decode(errors="replace")
             raise _unavailable(
-                "unoserver_install", f"无法安装 unoserver（{path}）：{output}",
-                f"Could not install unoserver into {path}: {output}") from None
+                "unoserver_install",
+                f"无法安装 unoserver（{path}）：{output}",
+                f"Could not install unoserver into {path}: {output}",
+            ) from None
         # We start it as `python -m unoserver.server`, so the moved venv needs no rewritten
         # script paths.
         os.replace(building, path)
@@ -271,8 +346,7 @@ def _build_venv(path: Path, python: str, version: str, timeout_s: float) -> Path
 
 def _venv_ready(path: Path) -> bool:
     """A venv (ours or one an operator made) whose python can run unoserver.server."""
-    return (path / "bin" / "python").exists() and any(
-        path.glob("lib/python3*/site-packages/unoserver/server.py"))
+    return (path / "bin" / "python").exists() and any(path.glob("lib/python3*/site-packages/unoserver/server.py"))
 
 
 @contextlib.contextmanager
@@ -288,6 +362,7 @@ def _file_lock(path: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 # Process helpers
 # ---------------------------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -318,8 +393,8 @@ def _group_members(pgid: int) -> dict[int, str]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[2]) == pgid and fields[0] != "Z":
             members[int(entry)] = name
     return members
@@ -366,14 +441,16 @@ PDFA_VERSION = 2
 
 def _check_pdf(data: bytes) -> bytes:
     if not data.startswith(b"%PDF-"):
-        raise _unavailable("conversion_failed", "LibreOffice 没有生成有效的 PDF。",
-                           "LibreOffice did not produce a valid PDF.")
+        raise _unavailable(
+            "conversion_failed", "LibreOffice 没有生成有效的 PDF。", "LibreOffice did not produce a valid PDF."
+        )
     return data
 
 
 # ---------------------------------------------------------------------------------------------
 # Cold: one soffice per document
 # ---------------------------------------------------------------------------------------------
+
 
 class SofficeConverter:
     """``soffice --headless --convert-to pdf``, one process per document (about 1 s each).
@@ -382,8 +459,9 @@ class SofficeConverter:
     Conversions are serialised: two soffice processes cannot share one user profile.
     """
 
-    def __init__(self, *, soffice: str | os.PathLike[str] | None = None,
-                 work_dir: Path | None = None, timeout_s: float = 120) -> None:
+    def __init__(
+        self, *, soffice: str | os.PathLike[str] | None = None, work_dir: Path | None = None, timeout_s: float = 120
+    ) -> None:
         self._soffice_arg = soffice
         self._own_dir = work_dir is None
         self._work_dir = Path(work_dir or tempfile.mkdtemp(prefix="docsvc-soffice-"))
@@ -397,8 +475,11 @@ class SofficeConverter:
         check_docx_package(docx)
         data = prepare_docx(docx)
         timeout = timeout_s or self.timeout_s
-        target_format = "pdf:writer_pdf_Export:" + json.dumps(
-            {"SelectPdfVersion": {"type": "long", "value": str(PDFA_VERSION)}}) if pdf_a else "pdf"
+        target_format = (
+            "pdf:writer_pdf_Export:" + json.dumps({"SelectPdfVersion": {"type": "long", "value": str(PDFA_VERSION)}})
+            if pdf_a
+            else "pdf"
+        )
         with self._lock:
             profile = self._work_dir / "profile"
             prepare_profile(profile)
@@ -406,11 +487,25 @@ class SofficeConverter:
                 source = Path(tmp) / "document.docx"
                 source.write_bytes(data)
                 proc = subprocess.Popen(
-                    [soffice, "--headless", "--norestore", "--nolockcheck", "--nologo",
-                     "--nodefault", f"-env:UserInstallation={profile.as_uri()}",
-                     "--convert-to", target_format, "--outdir", tmp, str(source)],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                    start_new_session=True)
+                    [
+                        soffice,
+                        "--headless",
+                        "--norestore",
+                        "--nolockcheck",
+                        "--nologo",
+                        "--nodefault",
+                        f"-env:UserInstallation={profile.as_uri()}",
+                        "--convert-to",
+                        target_format,
+                        "--outdir",
+                        tmp,
+                        str(source),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
                 try:
                     _out, err = proc.communicate(timeout=timeout)
                 except subprocess.TimeoutExpired:
@@ -421,9 +516,12 @@ class SofficeConverter:
                 target = Path(tmp) / "document.pdf"
                 if not target.is_file():
                     self._last_error = err.decode(errors="replace")[-300:]
-                    raise _unavailable("conversion_failed", "LibreOffice 转换 PDF 失败。",
-                                       "LibreOffice failed to convert the document to PDF.",
-                                       error=self._last_error)
+                    raise _unavailable(
+                        "conversion_failed",
+                        "LibreOffice 转换 PDF 失败。",
+                        "LibreOffice failed to convert the document to PDF.",
+                        error=self._last_error,
+                    )
                 self._conversions += 1
                 return _check_pdf(target.read_bytes())
 
@@ -433,8 +531,14 @@ class SofficeConverter:
             state = "running"  # nothing stays running; "ready to convert"
         except Unavailable as exc:
             state, self._last_error = "down", exc.en
-        return {"state": state, "mode": "cold", "pid": None, "conversions": self._conversions,
-                "restarts": 0, "last_error": self._last_error}
+        return {
+            "state": state,
+            "mode": "cold",
+            "pid": None,
+            "conversions": self._conversions,
+            "restarts": 0,
+            "last_error": self._last_error,
+        }
 
     def close(self) -> None:
         if self._own_dir:
@@ -443,14 +547,18 @@ class SofficeConverter:
 
 def _conversion_timeout(timeout: float) -> Unavailable:
     return _unavailable(
-        "timeout", f"PDF 转换超过 {timeout:g} 秒未完成，已中止；LibreOffice 正在重启，请稍后重试。",
+        "timeout",
+        f"PDF 转换超过 {timeout:g} 秒未完成，已中止；LibreOffice 正在重启，请稍后重试。",
         f"The PDF conversion did not finish within {timeout:g} s and was stopped; LibreOffice "
-        "is restarting, try again shortly.", limit_s=timeout)
+        "is restarting, try again shortly.",
+        limit_s=timeout,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Warm: a managed unoserver
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Server:
@@ -489,8 +597,7 @@ class LibreOfficeConverter:
         self.start_timeout_s = start_timeout_s
         self.restart_after = restart_after
         self.queue_timeout_s = queue_timeout_s
-        self._cold = SofficeConverter(soffice=soffice, work_dir=self._work_dir / "cold") \
-            if cold_fallback else None
+        self._cold = SofficeConverter(soffice=soffice, work_dir=self._work_dir / "cold") if cold_fallback else None
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._state = "down"
@@ -508,10 +615,12 @@ class LibreOfficeConverter:
     def from_settings(cls, settings: Mapping[str, Any]) -> LibreOfficeConverter:
         """Optional settings: SOFFICE, UNOSERVER_VENV, PDF_TIMEOUT_S, PDF_RESTART_AFTER."""
         venv = settings.get("UNOSERVER_VENV")
-        return cls(soffice=settings.get("SOFFICE") or None,
-                   unoserver_venv=Path(venv) if venv else None,
-                   timeout_s=float(settings.get("PDF_TIMEOUT_S") or 60),
-                   restart_after=int(settings.get("PDF_RESTART_AFTER") or 200))
+        return cls(
+            soffice=settings.get("SOFFICE") or None,
+            unoserver_venv=Path(venv) if venv else None,
+            timeout_s=float(settings.get("PDF_TIMEOUT_S") or 60),
+            restart_after=int(settings.get("PDF_RESTART_AFTER") or 200),
+        )
 
     # -- public -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -536,8 +645,9 @@ class LibreOfficeConverter:
                 # retry the slow setup on every request.
                 self._mode = "cold"
                 self._warm_retry_at = time.monotonic() + self.warm_retry_s
-                log.warning("no warm PDF converter (%s); converting with a cold soffice for %g s", exc.en,
-                            self.warm_retry_s)
+                log.warning(
+                    "no warm PDF converter (%s); converting with a cold soffice for %g s", exc.en, self.warm_retry_s
+                )
                 return self._cold.convert(docx, timeout_s=timeout, pdf_a=pdf_a)
             try:
                 pdf = self._rpc(server, data, timeout, pdf_a=pdf_a)
@@ -547,15 +657,19 @@ class LibreOfficeConverter:
             except xmlrpc.client.Fault as fault:
                 # LibreOffice answered: it could not load or export this document.
                 self._last_error = fault.faultString[-300:]
-                raise _unavailable("conversion_failed", "LibreOffice 无法转换此文档。",
-                                   "LibreOffice could not convert this document.",
-                                   error=self._last_error) from None
+                raise _unavailable(
+                    "conversion_failed",
+                    "LibreOffice 无法转换此文档。",
+                    "LibreOffice could not convert this document.",
+                    error=self._last_error,
+                ) from None
             except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
                 self._fail(f"LibreOffice crashed: {type(exc).__name__}: {exc}")
                 raise _unavailable(
-                    "crashed", "LibreOffice 在转换时崩溃，正在重启，请稍后重试。",
-                    "LibreOffice crashed during the conversion; it is restarting, try again "
-                    "shortly.") from None
+                    "crashed",
+                    "LibreOffice 在转换时崩溃，正在重启，请稍后重试。",
+                    "LibreOffice crashed during the conversion; it is restarting, try again shortly.",
+                ) from None
             self._conversions += 1
             self._since_start += 1
             if self._since_start >= self.restart_after:
@@ -567,15 +681,23 @@ class LibreOfficeConverter:
         alive = server is not None and server.proc.poll() is None
         soffice_pid = None
         if alive:
-            soffice_pid = next((pid for pid, name in _group_members(server.proc.pid).items()
-                                if name.startswith("soffice.bin")), None)
+            soffice_pid = next(
+                (pid for pid, name in _group_members(server.proc.pid).items() if name.startswith("soffice.bin")), None
+            )
         state = self._state if (alive or self._state != "running") else "down"
-        return {"state": state, "mode": self._mode, "pid": server.proc.pid if alive else None,
-                "soffice_pid": soffice_pid, "port": server.port if alive else None,
-                "uptime_s": round(time.monotonic() - server.started_at, 1) if alive else None,
-                "conversions": self._conversions, "since_start": self._since_start,
-                "restart_after": self.restart_after, "restarts": self._restarts,
-                "last_error": self._last_error}
+        return {
+            "state": state,
+            "mode": self._mode,
+            "pid": server.proc.pid if alive else None,
+            "soffice_pid": soffice_pid,
+            "port": server.port if alive else None,
+            "uptime_s": round(time.monotonic() - server.started_at, 1) if alive else None,
+            "conversions": self._conversions,
+            "since_start": self._since_start,
+            "restart_after": self.restart_after,
+            "restarts": self._restarts,
+            "last_error": self._last_error,
+        }
 
     def close(self) -> None:
         self._closed = True
@@ -593,8 +715,7 @@ class LibreOfficeConverter:
     @contextlib.contextmanager
     def _queue(self) -> Iterator[None]:
         if not self._lock.acquire(timeout=self.queue_timeout_s):
-            raise _unavailable("busy", "PDF 转换繁忙，请稍后重试。",
-                               "The PDF converter is busy; try again shortly.")
+            raise _unavailable("busy", "PDF 转换繁忙，请稍后重试。", "The PDF converter is busy; try again shortly.")
         try:
             if self._closed:
                 raise _unavailable("closed", "PDF 转换器已关闭。", "The PDF converter is closed.")
@@ -633,8 +754,12 @@ class LibreOfficeConverter:
             log.error("PDF converter failed to start: %s", exc.en)
             raise
         self._state, self._mode, self._since_start = "running", "warm", 0
-        log.info("PDF converter started (unoserver pid %d, port %d)", self._server.proc.pid, self._server.port,
-                 extra={"pid": self._server.proc.pid, "restarts": self._restarts})
+        log.info(
+            "PDF converter started (unoserver pid %d, port %d)",
+            self._server.proc.pid,
+            self._server.port,
+            extra={"pid": self._server.proc.pid, "restarts": self._restarts},
+        )
         return self._server
 
     def _launch(self, python: Path, soffice: str) -> _Server:
@@ -643,16 +768,34 @@ class LibreOfficeConverter:
         output = open(self._work_dir / "unoserver.log", "ab")  # noqa: SIM115 - the server's, closed with it
         try:
             proc = subprocess.Popen(
-                [str(python), "-m", "unoserver.server", "--interface", "127.0.0.1",
-                 "--port", str(port), "--uno-interface", "127.0.0.1", "--uno-port", str(uno_port),
-                 "--executable", soffice, "--user-installation", str(self._work_dir / "profile"),
-                 "--temp-dir", str(self._work_dir / "tmp")],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True)
+                [
+                    str(python),
+                    "-m",
+                    "unoserver.server",
+                    "--interface",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--uno-interface",
+                    "127.0.0.1",
+                    "--uno-port",
+                    str(uno_port),
+                    "--executable",
+                    soffice,
+                    "--user-installation",
+                    str(self._work_dir / "profile"),
+                    "--temp-dir",
+                    str(self._work_dir / "tmp"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+            )
         finally:
             output.close()
         server = _Server(proc, port, time.monotonic())
-        proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}", allow_none=True,
-                                          transport=_TimeoutTransport(5))
+        proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}", allow_none=True, transport=_TimeoutTransport(5))
         deadline = time.monotonic() + self.start_timeout_s
         try:
             while time.monotonic() < deadline:
@@ -669,17 +812,20 @@ class LibreOfficeConverter:
             raise
         _kill_group(proc)
         tail = (self._work_dir / "unoserver.log").read_bytes()[-400:].decode(errors="replace")
-        raise _unavailable("start_failed", f"LibreOffice（unoserver）启动失败：{tail}",
-                           f"LibreOffice (unoserver) failed to start: {tail}")
+        raise _unavailable(
+            "start_failed",
+            f"LibreOffice（unoserver）启动失败：{tail}",
+            f"LibreOffice (unoserver) failed to start: {tail}",
+        )
 
     def _rpc(self, server: _Server, docx: bytes, timeout: float, *, pdf_a: bool = False) -> bytes:
-        proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{server.port}", allow_none=True,
-                                          transport=_TimeoutTransport(timeout))
+        proxy = xmlrpc.client.ServerProxy(
+            f"http://127.0.0.1:{server.port}", allow_none=True, transport=_TimeoutTransport(timeout)
+        )
         # convert(inpath, indata, outpath, convert_to, filtername, filter_options,
         #         update_index, infiltername, password): update_index refreshes a TOC.
         options = [f"SelectPdfVersion={PDFA_VERSION}"] if pdf_a else []
-        result = proxy.convert(None, xmlrpc.client.Binary(docx), None, "pdf", None, options, True,
-                               None, None)
+        result = proxy.convert(None, xmlrpc.client.Binary(docx), None, "pdf", None, options, True, None, None)
         return result.data
 
     def _fail(self, error: str | None) -> None:
@@ -692,15 +838,19 @@ class LibreOfficeConverter:
             self._last_error = error
             log.warning("PDF converter restarting: %s", error, extra={"restarts": self._restarts + 1})
         else:
-            log.info("PDF converter restarting after %d conversions (planned)", self._since_start,
-                     extra={"restarts": self._restarts + 1})
+            log.info(
+                "PDF converter restarting after %d conversions (planned)",
+                self._since_start,
+                extra={"restarts": self._restarts + 1},
+            )
         old, self._server = self._server, None
         self._restarts += 1
         self._state = "down"
         # A planned restart lets LibreOffice exit cleanly; a hung or crashed one is killed.
         grace = 2.0 if error is None else 0.0
-        self._restarter = threading.Thread(target=self._replace, args=(old, grace),
-                                           name="docsvc-lo-restart", daemon=True)
+        self._restarter = threading.Thread(
+            target=self._replace, args=(old, grace), name="docsvc-lo-restart", daemon=True
+        )
         self._restarter.start()
 
     def _replace(self, old: _Server | None, grace_s: float) -> None:
@@ -717,8 +867,14 @@ class LibreOfficeConverter:
 
 
 __all__ = [
-    "FONT_SUBSTITUTIONS", "LibreOfficeConverter", "PdfConverter", "SofficeConverter",
-    "default_unoserver_venv", "ensure_unoserver_venv", "find_soffice", "libreoffice_processes",
+    "FONT_SUBSTITUTIONS",
+    "LibreOfficeConverter",
+    "PdfConverter",
+    "SofficeConverter",
+    "default_unoserver_venv",
+    "ensure_unoserver_venv",
+    "find_soffice",
+    "libreoffice_processes",
     "prepare_docx",
     "prepare_profile",
 ]

@@ -7,7 +7,7 @@ transaction, with its audit entry.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Collection
+from collections.abc import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -19,14 +19,17 @@ from docsvc.adapters.tables import documents, review_reminders
 _CLOSED = ("superseded", "archived")
 
 
-def remember(conn: sa.Connection, document_id: int, review_due: dt.date, *, job_id: int | None,
-             now: dt.datetime) -> bool:
+def remember(
+    conn: sa.Connection, document_id: int, review_due: dt.date, *, job_id: int | None, now: dt.datetime
+) -> bool:
     """Record that the document was reminded of for this due date; False when it already was."""
     insert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(review_reminders)
     # RETURNING, not rowcount: an INSERT … ON CONFLICT DO NOTHING reports no row count on psycopg.
-    inserted = conn.execute(insert.values(document_id=document_id, review_due=review_due, reminded_at=now,
-                                          job_id=job_id).on_conflict_do_nothing()
-                            .returning(review_reminders.c.document_id)).first()
+    inserted = conn.execute(
+        insert.values(document_id=document_id, review_due=review_due, reminded_at=now, job_id=job_id)
+        .on_conflict_do_nothing()
+        .returning(review_reminders.c.document_id)
+    ).first()
     return inserted is not None
 
 
@@ -37,8 +40,16 @@ def open_reminders(conn: sa.Connection, *, site_projects: Collection[str] | None
     cond = [documents.c.status.not_in(_CLOSED)]
     if site_projects is not None:
         cond.append(sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects))))
-    query = (sa.select(documents.c.id)
-             .join(review_reminders, sa.and_(review_reminders.c.document_id == documents.c.id,
-                                             review_reminders.c.review_due == documents.c.review_due))
-             .where(*cond).order_by(documents.c.review_due, documents.c.id))
+    query = (
+        sa.select(documents.c.id)
+        .join(
+            review_reminders,
+            sa.and_(
+                review_reminders.c.document_id == documents.c.id,
+                review_reminders.c.review_due == documents.c.review_due,
+            ),
+        )
+        .where(*cond)
+        .order_by(documents.c.review_due, documents.c.id)
+    )
     return [i for (i,) in conn.execute(query)]

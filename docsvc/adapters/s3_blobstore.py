@@ -23,7 +23,8 @@ import base64
 import datetime as dt
 import hashlib
 import time
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import boto3
@@ -45,29 +46,44 @@ def parse_url(url: str) -> tuple[str, str]:
     """``s3://bucket/prefix`` → (bucket, "prefix/")."""
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
-        raise InvalidInput(f"对象存储地址“{url}”无效，应为 s3://存储桶/前缀。",
-                           f"Object store URL {url!r} is not valid; expected s3://BUCKET/PREFIX.",
-                           field="DOCSVC_BLOB_URL")
+        raise InvalidInput(
+            f"对象存储地址“{url}”无效，应为 s3://存储桶/前缀。",
+            f"Object store URL {url!r} is not valid; expected s3://BUCKET/PREFIX.",
+            field="DOCSVC_BLOB_URL",
+        )
     prefix = parts.path.strip("/")
     return parts.netloc, f"{prefix}/" if prefix else ""
 
 
 class S3BlobStore:
-    def __init__(self, url: str, *, endpoint_url: str = "", region: str = "", timeout_s: float = 10.0,
-                 attempts: int = 3, multipart_threshold: int = 16 * MiB, part_size: int = 8 * MiB,
-                 max_connections: int = 16) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint_url: str = "",
+        region: str = "",
+        timeout_s: float = 10.0,
+        attempts: int = 3,
+        multipart_threshold: int = 16 * MiB,
+        part_size: int = 8 * MiB,
+        max_connections: int = 16,
+    ) -> None:
         self.bucket, self.prefix = parse_url(url)
         self.location = f"s3://{self.bucket}/{self.prefix}" + (f" @ {endpoint_url}" if endpoint_url else "")
         self.multipart_threshold = multipart_threshold
         self.part_size = max(part_size, 5 * MiB)  # S3's smallest part but the last
-        config = Config(connect_timeout=min(timeout_s, 5.0), read_timeout=timeout_s,
-                        retries={"max_attempts": attempts, "mode": "standard"},
-                        max_pool_connections=max_connections,
-                        # Path-style addressing is what S3-compatible stores on a host name
-                        # without wildcard DNS (MinIO, Ceph, a test server) understand.
-                        s3={"addressing_style": "path" if endpoint_url else "auto"})
+        config = Config(
+            connect_timeout=min(timeout_s, 5.0),
+            read_timeout=timeout_s,
+            retries={"max_attempts": attempts, "mode": "standard"},
+            max_pool_connections=max_connections,
+            # Path-style addressing is what S3-compatible stores on a host name
+            # without wildcard DNS (MinIO, Ceph, a test server) understand.
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+        )
         self.client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region or None, config=config)
+            "s3", endpoint_url=endpoint_url or None, region_name=region or None, config=config
+        )
 
     def key(self, sha256: str) -> str:
         return f"{self.prefix}blobs/{check_name(sha256)[:2]}/{sha256}"
@@ -100,8 +116,15 @@ class S3BlobStore:
         """One conditional PUT: True when the store confirms it checked our SHA-256, False when
         it stored the object without saying so, None when the key already existed."""
         checksum = _b64(hashlib.sha256(data).digest())
-        resp = self._conditional(self.client.put_object, Bucket=self.bucket, Key=key, Body=data,
-                                 ChecksumSHA256=checksum, Metadata={"sha256": sha}, IfNoneMatch="*")
+        resp = self._conditional(
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ChecksumSHA256=checksum,
+            Metadata={"sha256": sha},
+            IfNoneMatch="*",
+        )
         return None if resp is None else resp.get("ChecksumSHA256") == checksum
 
     def _conditional(self, call: Any, **kwargs: Any) -> dict | None:
@@ -119,20 +142,33 @@ class S3BlobStore:
 
     def _put_multipart(self, key: str, data: bytes, sha: str) -> bool | None:
         """A multipart upload, each part with its SHA-256; as :meth:`_put_single` answers."""
-        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256",
-                                                     Metadata={"sha256": sha})
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256", Metadata={"sha256": sha}
+        )
         upload_id = upload["UploadId"]
         try:
             parts, confirmed = [], True
             for number, start in enumerate(range(0, len(data), self.part_size), 1):
-                chunk = data[start:start + self.part_size]
+                chunk = data[start : start + self.part_size]
                 checksum = _b64(hashlib.sha256(chunk).digest())
-                resp = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                                               Body=chunk, ChecksumSHA256=checksum)
+                resp = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=chunk,
+                    ChecksumSHA256=checksum,
+                )
                 confirmed = confirmed and resp.get("ChecksumSHA256") == checksum
                 parts.append({"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": checksum})
-            done = self._conditional(self.client.complete_multipart_upload, Bucket=self.bucket, Key=key,
-                                     UploadId=upload_id, MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+            done = self._conditional(
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            )
             return None if done is None else confirmed
         except BaseException:
             try:  # best effort: an upload left open is a leftover that `docsvc gc` aborts
@@ -171,10 +207,11 @@ class S3BlobStore:
             return self._hash(key)[1]
 
     def iter_blobs(self) -> Iterator[BlobInfo]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         with _errors("list"):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                          Prefix=f"{self.prefix}blobs/")
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
                     name = obj["Key"].rsplit("/", 1)[-1]
@@ -182,11 +219,12 @@ class S3BlobStore:
                         yield BlobInfo(name, obj["Size"], (now - obj["LastModified"]).total_seconds())
 
     def leftovers(self, *, older_than_s: float = 0) -> list[Leftover]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         found = []
         with _errors("list"):
-            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
-                                                                                 Prefix=f"{self.prefix}blobs/")
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"
+            )
             for page in pages:
                 for upload in page.get("Uploads", []):
                     age = (now - upload["Initiated"]).total_seconds()
@@ -243,12 +281,15 @@ def _damaged(sha256: str, size: int) -> StorageError:
     return StorageError(
         f"对象存储中的 {sha256} 与上传的内容不符（大小 {size} 字节），未记录任何内容。请运行 docsvc check 并检查对象存储。",
         f"The object store holds {sha256} with other bytes than uploaded ({size} bytes); nothing was recorded. "
-        "Run docsvc check and inspect the object store.")
+        "Run docsvc check and inspect the object store.",
+    )
 
 
 def _missing(sha256: str) -> NotFound:
-    return NotFound(f"归档中缺少内容 {sha256}，请运行 docsvc check。",
-                    f"Content {sha256} is missing from the archive; run docsvc check.")
+    return NotFound(
+        f"归档中缺少内容 {sha256}，请运行 docsvc check。",
+        f"Content {sha256} is missing from the archive; run docsvc check.",
+    )
 
 
 class _errors:
@@ -269,7 +310,8 @@ class _errors:
         if isinstance(exc, bex.NoCredentialsError):
             raise StorageError(
                 "没有对象存储的访问密钥：请设置 AWS_ACCESS_KEY_ID 和 AWS_SECRET_ACCESS_KEY。",
-                "No credentials for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.") from exc
+                "No credentials for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+            ) from exc
         if self.sha256 and isinstance(exc, bex.ClientError) and _code(exc) in _MISSING:
             raise _missing(self.sha256) from None
         if isinstance(exc, bex.ClientError) and _code(exc) not in _BUSY:
@@ -277,7 +319,9 @@ class _errors:
             raise StorageError(
                 f"对象存储拒绝了请求（{code}），{nothing}。请检查 DOCSVC_BLOB_URL、存储桶与访问密钥。",
                 f"The object store refused the request ({code}); {nothing_en}. Check DOCSVC_BLOB_URL, the "
-                "bucket and the access keys.") from exc
+                "bucket and the access keys.",
+            ) from exc
         raise Unavailable(
             f"对象存储暂时无法访问（{type(exc).__name__}），{nothing}，请稍后重试。",
-            f"The object store is unavailable ({type(exc).__name__}); {nothing_en}. Retry later.") from exc
+            f"The object store is unavailable ({type(exc).__name__}); {nothing_en}. Retry later.",
+        ) from exc

@@ -26,16 +26,25 @@ def get(conn: sa.Connection, view_id: int) -> dict[str, Any] | None:
 
 
 def is_pinned(conn: sa.Connection, view_id: int, user_id: int) -> bool:
-    return conn.execute(sa.select(saved_view_pins.c.view_id).where(
-        saved_view_pins.c.view_id == view_id, saved_view_pins.c.user_id == user_id)).first() is not None
+    return (
+        conn.execute(
+            sa.select(saved_view_pins.c.view_id).where(
+                saved_view_pins.c.view_id == view_id, saved_view_pins.c.user_id == user_id
+            )
+        ).first()
+        is not None
+    )
 
 
 def visible(conn: sa.Connection, user_id: int) -> list[dict[str, Any]]:
     """The user's own views, then the views others shared, each with ``pinned`` (on this
     user's dashboard), ordered by owner then name."""
     pinned = sa.exists().where(saved_view_pins.c.view_id == saved_views.c.id, saved_view_pins.c.user_id == user_id)
-    query = (sa.select(*_COLUMNS, pinned.label("pinned")).join(users, users.c.id == saved_views.c.owner_id)
-             .where(sa.or_(saved_views.c.owner_id == user_id, saved_views.c.shared.is_(True))))
+    query = (
+        sa.select(*_COLUMNS, pinned.label("pinned"))
+        .join(users, users.c.id == saved_views.c.owner_id)
+        .where(sa.or_(saved_views.c.owner_id == user_id, saved_views.c.shared.is_(True)))
+    )
     own_first = sa.case((saved_views.c.owner_id == user_id, 0), else_=1)
     rows = conn.execute(query.order_by(own_first, users.c.username, saved_views.c.name, saved_views.c.id)).mappings()
     return [dict(r) for r in rows]
@@ -49,14 +58,19 @@ def name_taken(conn: sa.Connection, owner_id: int, name: str, *, other_than: int
 
 
 def count_owned(conn: sa.Connection, owner_id: int) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(saved_views)
-                        .where(saved_views.c.owner_id == owner_id)).scalar_one()
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(saved_views).where(saved_views.c.owner_id == owner_id)
+    ).scalar_one()
 
 
-def insert(conn: sa.Connection, *, owner_id: int, name: str, kind: str, params: list[list[str]], shared: bool,
-           now: dt.datetime) -> int:
-    result = conn.execute(sa.insert(saved_views).values(owner_id=owner_id, name=name, kind=kind, params=params,
-                                                        shared=shared, created_at=now, updated_at=now))
+def insert(
+    conn: sa.Connection, *, owner_id: int, name: str, kind: str, params: list[list[str]], shared: bool, now: dt.datetime
+) -> int:
+    result = conn.execute(
+        sa.insert(saved_views).values(
+            owner_id=owner_id, name=name, kind=kind, params=params, shared=shared, created_at=now, updated_at=now
+        )
+    )
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -73,8 +87,9 @@ def delete(conn: sa.Connection, view_id: int) -> None:
 
 def unshare(conn: sa.Connection, view_id: int, owner_id: int) -> None:
     """A view no longer shared leaves the other users' dashboards."""
-    conn.execute(sa.delete(saved_view_pins).where(saved_view_pins.c.view_id == view_id,
-                                                  saved_view_pins.c.user_id != owner_id))
+    conn.execute(
+        sa.delete(saved_view_pins).where(saved_view_pins.c.view_id == view_id, saved_view_pins.c.user_id != owner_id)
+    )
 
 
 def pin(conn: sa.Connection, view_id: int, user_id: int, *, pinned: bool, now: dt.datetime) -> None:
@@ -82,5 +97,6 @@ def pin(conn: sa.Connection, view_id: int, user_id: int, *, pinned: bool, now: d
     if pinned and not exists:
         conn.execute(sa.insert(saved_view_pins).values(view_id=view_id, user_id=user_id, created_at=now))
     elif not pinned and exists:
-        conn.execute(sa.delete(saved_view_pins).where(saved_view_pins.c.view_id == view_id,
-                                                      saved_view_pins.c.user_id == user_id))
+        conn.execute(
+            sa.delete(saved_view_pins).where(saved_view_pins.c.view_id == view_id, saved_view_pins.c.user_id == user_id)
+        )

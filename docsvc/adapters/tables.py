@@ -9,7 +9,8 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 documents = sa.Table(
-    "documents", metadata,
+    "documents",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("title", sa.String(500), nullable=False),
     sa.Column("doc_type", sa.String(64), nullable=False),
@@ -36,7 +37,8 @@ documents = sa.Table(
 )
 
 versions = sa.Table(
-    "versions", metadata,
+    "versions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), nullable=False),
     sa.Column("number", sa.Integer, nullable=False),
@@ -54,7 +56,8 @@ versions = sa.Table(
 sa.Index("ix_versions_sha256", versions.c.sha256)
 
 audit_log = sa.Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("ts", sa.String(40), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
@@ -72,7 +75,8 @@ sa.Index("ix_audit_log_document", audit_log.c.document_id, audit_log.c.seq)
 # One row (id = 1): the last seq and hash. Every write transaction locks it first, which
 # serialises appends so two processes can never fork the chain.
 audit_head = sa.Table(
-    "audit_head", metadata,
+    "audit_head",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
@@ -80,7 +84,8 @@ audit_head = sa.Table(
 
 # Changes waiting to reach the search index, written in the same transaction as the change.
 index_outbox = sa.Table(
-    "index_outbox", metadata,
+    "index_outbox",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("document_id", sa.Integer, nullable=False),
     sa.Column("version_id", sa.Integer),
@@ -96,7 +101,8 @@ index_outbox = sa.Table(
 
 # Word templates: each version's .docx is a blob; its schema is kept as canonical JSON text.
 templates = sa.Table(
-    "templates", metadata,
+    "templates",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("slug", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -114,7 +120,8 @@ templates = sa.Table(
 
 # Derived files of a version (the PDF of a generated DOCX): blobs too, never replacing the version.
 renditions = sa.Table(
-    "renditions", metadata,
+    "renditions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
     sa.Column("media_type", sa.String(200), nullable=False),
@@ -128,7 +135,8 @@ renditions = sa.Table(
 # Extracted text per content hash and extractor version: derived, recomputed when the
 # extractor changes, shared by identical content.
 extractions = sa.Table(
-    "extractions", metadata,
+    "extractions",
+    metadata,
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("extractor_version", sa.String(32), primary_key=True),
     sa.Column("status", sa.String(32), nullable=False),
@@ -143,7 +151,8 @@ extractions = sa.Table(
 # (docsvc.core.ocr.cache_key): written as each page is recognised, so that a job interrupted
 # mid-document goes on from there; removed when the document's text is cached in extractions.
 ocr_pages = sa.Table(
-    "ocr_pages", metadata,
+    "ocr_pages",
+    metadata,
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("engine", sa.String(32), primary_key=True),
     sa.Column("page", sa.Integer, primary_key=True),  # 1-based
@@ -153,7 +162,8 @@ ocr_pages = sa.Table(
 
 # Classification suggestions; "pending" ones that need review form the review list.
 suggestions = sa.Table(
-    "suggestions", metadata,
+    "suggestions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), nullable=False),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
@@ -175,7 +185,8 @@ sa.Index("ix_suggestions_state", suggestions.c.state, suggestions.c.needs_review
 # --- people: accounts, API tokens, project membership (migration 0003) -----------------------
 
 users = sa.Table(
-    "users", metadata,
+    "users",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("username", sa.String(64), nullable=False, unique=True),
     sa.Column("display_name", sa.String(200), nullable=False, server_default=""),
@@ -193,7 +204,8 @@ users = sa.Table(
 
 # Only the SHA-256 of a token is stored: the token itself is shown once, when it is made.
 api_tokens = sa.Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
@@ -207,7 +219,8 @@ sa.Index("ix_api_tokens_user", api_tokens.c.user_id)
 
 # Who works on which project: decides who may read on-site (9.2) documents of that project.
 project_members = sa.Table(
-    "project_members", metadata,
+    "project_members",
+    metadata,
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("project", sa.String(500), primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -216,7 +229,8 @@ project_members = sa.Table(
 
 # Secrets all servers of one installation share, e.g. the session-signing key (migration 0007).
 instance_secrets = sa.Table(
-    "instance_secrets", metadata,
+    "instance_secrets",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -226,7 +240,8 @@ instance_secrets = sa.Table(
 # IP), migration 0010: the delay and the lockout live here so that they hold across servers.
 # ``failures`` counts attempts in the current window, including ones still being checked.
 login_failures = sa.Table(
-    "login_failures", metadata,
+    "login_failures",
+    metadata,
     sa.Column("scope", sa.String(16), primary_key=True),
     sa.Column("subject", sa.String(200), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
@@ -243,7 +258,8 @@ sa.Index("ix_login_failures_last", login_failures.c.last_failure_at)
 # SHA-256 (``id``), so reading the catalog gives no one a session. A session is valid while it is
 # not ended, its user is active, and it is within the idle and absolute limits (settings).
 sessions = sa.Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -262,7 +278,8 @@ sa.Index("ix_sessions_last_seen", sessions.c.last_seen_at)
 # it under a lease it keeps renewing, and records the outcome; a job whose lease ran out (its
 # server died) is claimed again. ``attempts`` is also the fencing token of the current run.
 jobs = sa.Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),  # JSON text
@@ -290,7 +307,8 @@ sa.Index("ix_jobs_key", jobs.c.key)
 # Periodic jobs: the server whose conditional UPDATE moves next_run_at on (WHERE next_run_at <=
 # now) queues the period's job; every other server's UPDATE then matches no row.
 schedules = sa.Table(
-    "schedules", metadata,
+    "schedules",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_run_at", sa.DateTime(timezone=True)),
@@ -299,7 +317,8 @@ schedules = sa.Table(
 
 # The servers (their job runners) and their heartbeats.
 nodes = sa.Table(
-    "nodes", metadata,
+    "nodes",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("host", sa.String(200), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
@@ -312,7 +331,8 @@ nodes = sa.Table(
 # Review reminders (spec 8.1.3): one row per document and review-due date it reached, so a
 # document is reminded of once per due date however many servers run the daily job.
 review_reminders = sa.Table(
-    "review_reminders", metadata,
+    "review_reminders",
+    metadata,
     sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id"), primary_key=True),
     sa.Column("review_due", sa.Date, primary_key=True),
     sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=False),
@@ -323,7 +343,8 @@ review_reminders = sa.Table(
 # current classifier is the one row named "classifier". An older model's blob is then an
 # orphan that `docsvc gc` removes.
 derived_models = sa.Table(
-    "derived_models", metadata,
+    "derived_models",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
@@ -340,7 +361,8 @@ derived_models = sa.Table(
 # needs neither the blob store's durability nor its garbage collection. A row that is not "ok"
 # records why there is no picture (encrypted, too large, failed), so it is not tried again.
 thumbnails = sa.Table(
-    "thumbnails", metadata,
+    "thumbnails",
+    metadata,
     sa.Column("sha256", sa.String(64), primary_key=True),  # of the version's content
     sa.Column("renderer", sa.String(64), primary_key=True),  # docsvc.core.thumbnail.THUMBNAILER_VERSION
     sa.Column("status", sa.String(16), nullable=False),
@@ -358,7 +380,8 @@ thumbnails = sa.Table(
 # version, made by the model named in ``model`` (docsvc.core.semantic.Embedder.version) from the
 # passages whose hash is ``text_key``; rows of another model are made again, never compared.
 passage_vectors = sa.Table(
-    "passage_vectors", metadata,
+    "passage_vectors",
+    metadata,
     sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("model", sa.String(100), nullable=False),
     sa.Column("text_key", sa.String(64), nullable=False),
@@ -372,7 +395,8 @@ passage_vectors = sa.Table(
 # (names unique per owner), optionally shared with every signed-in user. ``params`` holds the
 # query string's parameters as [name, value] pairs, checked by the same parser the page uses.
 saved_views = sa.Table(
-    "saved_views", metadata,
+    "saved_views",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
@@ -386,7 +410,8 @@ saved_views = sa.Table(
 
 # The views a user shows on their dashboard as widgets (their own, or shared ones).
 saved_view_pins = sa.Table(
-    "saved_view_pins", metadata,
+    "saved_view_pins",
+    metadata,
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("view_id", sa.Integer, sa.ForeignKey("saved_views.id"), primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -394,7 +419,8 @@ saved_view_pins = sa.Table(
 
 # Managed tags and counterparties (migration 0024, docsvc.services.terms): documents keep the names.
 tag_catalog = sa.Table(
-    "tag_catalog", metadata,
+    "tag_catalog",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(500), nullable=False, unique=True),
     sa.Column("colour", sa.String(16), nullable=False, server_default="grey"),
@@ -403,7 +429,8 @@ tag_catalog = sa.Table(
 )
 
 counterparty_catalog = sa.Table(
-    "counterparty_catalog", metadata,
+    "counterparty_catalog",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(500), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

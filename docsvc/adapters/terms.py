@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -38,9 +39,11 @@ def usage(conn: sa.Connection, kind: str, *, site_projects: Collection[str] | No
     """How many documents carry each name (of those ``site_projects`` lets one read)."""
     counts: Counter[str] = Counter()
     if kind == "counterparty":
-        query = (sa.select(documents.c.counterparty, sa.func.count()).where(documents.c.counterparty != "",
-                                                                           *_visible(site_projects))
-                 .group_by(documents.c.counterparty))
+        query = (
+            sa.select(documents.c.counterparty, sa.func.count())
+            .where(documents.c.counterparty != "", *_visible(site_projects))
+            .group_by(documents.c.counterparty)
+        )
         counts.update({name: n for name, n in conn.execute(query)})
         return counts
     # Tags are a JSON list: counted here (portable across SQLite and PostgreSQL), streamed.

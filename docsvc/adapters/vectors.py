@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Collection
+from collections.abc import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -25,15 +25,20 @@ def pending(conn: sa.Connection, model: str, extractor_version: str, limit: int)
 
 
 def count_pending(conn: sa.Connection, model: str, extractor_version: str) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(_missing(model, extractor_version).subquery())).scalar_one()
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(_missing(model, extractor_version).subquery())
+    ).scalar_one()
 
 
 def by_key(conn: sa.Connection, model: str, keys: Collection[str]) -> dict[str, tuple[int, bytes]]:
     """text key → (passages, vectors) already made by ``model``: the same text is embedded once."""
     if not keys:
         return {}
-    rows = conn.execute(sa.select(passage_vectors.c.text_key, passage_vectors.c.passages, passage_vectors.c.vectors)
-                        .where(passage_vectors.c.model == model, passage_vectors.c.text_key.in_(sorted(set(keys)))))
+    rows = conn.execute(
+        sa.select(passage_vectors.c.text_key, passage_vectors.c.passages, passage_vectors.c.vectors).where(
+            passage_vectors.c.model == model, passage_vectors.c.text_key.in_(sorted(set(keys)))
+        )
+    )
     return {key: (n, data) for key, n, data in rows}
 
 
@@ -44,18 +49,24 @@ def put(conn: sa.Connection, rows: list[dict], model: str, now: dt.datetime) -> 
         return
     insert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(passage_vectors)
     values = [{**r, "model": model, "created_at": now} for r in rows]
-    conn.execute(insert.on_conflict_do_update(
-        index_elements=["version_id"],
-        set_={c: insert.excluded[c] for c in ("model", "text_key", "passages", "vectors", "created_at")}), values)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["version_id"],
+            set_={c: insert.excluded[c] for c in ("model", "text_key", "passages", "vectors", "created_at")},
+        ),
+        values,
+    )
 
 
 def get(conn: sa.Connection, version_ids: Collection[int], model: str) -> dict[int, bytes]:
     """version id → vectors by ``model``, for the versions that have them."""
     if not version_ids:
         return {}
-    rows = conn.execute(sa.select(passage_vectors.c.version_id, passage_vectors.c.vectors)
-                        .where(passage_vectors.c.model == model,
-                               passage_vectors.c.version_id.in_(sorted(set(version_ids)))))
+    rows = conn.execute(
+        sa.select(passage_vectors.c.version_id, passage_vectors.c.vectors).where(
+            passage_vectors.c.model == model, passage_vectors.c.version_id.in_(sorted(set(version_ids)))
+        )
+    )
     return {vid: data for vid, data in rows}
 
 

@@ -13,8 +13,9 @@ import json
 import os
 import sys
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -49,6 +50,7 @@ def handled(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except errors.DocsvcError as exc:
             fail(exc)
+
     return wrapper
 
 
@@ -89,20 +91,27 @@ def read_file(path: str, *, limit: int | None = None) -> bytes:
         if p.is_dir():
             raise IsADirectoryError(errno.EISDIR, "Is a directory")
         if limit is not None and p.stat().st_size > limit:
-            raise errors.TooLarge(f"文件“{path}”过大（{p.stat().st_size} 字节），上限为 {limit} 字节。",
-                                  f"File '{path}' is too large ({p.stat().st_size} bytes); the limit is {limit}.",
-                                  field="file")
+            raise errors.TooLarge(
+                f"文件“{path}”过大（{p.stat().st_size} 字节），上限为 {limit} 字节。",
+                f"File '{path}' is too large ({p.stat().st_size} bytes); the limit is {limit}.",
+                field="file",
+            )
         return p.read_bytes()
     except OSError as exc:
-        raise errors.InvalidInput(f"无法读取文件“{path}”：{exc.strerror or exc}。请检查路径和权限。",
-                                  f"Cannot read file '{path}': {exc.strerror or exc}. Check the path and permissions.",
-                                  field="file") from None
+        raise errors.InvalidInput(
+            f"无法读取文件“{path}”：{exc.strerror or exc}。请检查路径和权限。",
+            f"Cannot read file '{path}': {exc.strerror or exc}. Check the path and permissions.",
+            field="file",
+        ) from None
 
 
 def _exists_error(target: Path) -> errors.Conflict:
-    return errors.Conflict(f"文件“{target}”已存在，未覆盖；要覆盖请加 --force，或换一个输出位置。",
-                           f"'{target}' already exists and was not overwritten; add --force to "
-                           "overwrite it, or choose another output path.", field="output")
+    return errors.Conflict(
+        f"文件“{target}”已存在，未覆盖；要覆盖请加 --force，或换一个输出位置。",
+        f"'{target}' already exists and was not overwritten; add --force to "
+        "overwrite it, or choose another output path.",
+        field="output",
+    )
 
 
 def refuse_existing(paths: list[Path], *, force: bool) -> None:
@@ -130,8 +139,11 @@ def write_output(target: Path, data: bytes, *, force: bool) -> Path:
             return target  # the very same bytes are there already: nothing would be overwritten
         raise _exists_error(target) from None
     except OSError as exc:
-        raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
-                                  f"Cannot write '{target}': {exc.strerror or exc}.", field="output") from None
+        raise errors.InvalidInput(
+            f"无法写入“{target}”：{exc.strerror or exc}。",
+            f"Cannot write '{target}': {exc.strerror or exc}.",
+            field="output",
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
@@ -151,8 +163,9 @@ def output_paths(target: Path, name: str, *, pdf: bool) -> list[Path]:
     return [docx_path, docx_path.with_suffix(".pdf")] if pdf else [docx_path]
 
 
-def write_version_files(ctx: Context, version: Version, target: Path, *, force: bool,
-                        name: str | None = None) -> list[str]:
+def write_version_files(
+    ctx: Context, version: Version, target: Path, *, force: bool, name: str | None = None
+) -> list[str]:
     """The version's DOCX and its renditions: into the folder ``target`` under the document's
     file name (or ``name``), or to the file ``target`` with the PDF beside it."""
     docx_path = output_paths(target, name or version.original_filename, pdf=False)[0]
@@ -193,8 +206,7 @@ class Context:
         total = semantic.pending()
         if not total:
             return 0
-        with click.progressbar(length=total, label="语义向量 embedding", file=sys.stderr,
-                               hidden=quiet) as bar:
+        with click.progressbar(length=total, label="语义向量 embedding", file=sys.stderr, hidden=quiet) as bar:
             return semantic.embed_pending(progress=bar.update)
 
     def sync_index(self) -> None:
@@ -202,9 +214,11 @@ class Context:
         succeeded, so an index failure is a warning: the change stays queued."""
         report = self.svc.index.sync()
         if report.error:
-            echo(f"提示：搜索索引暂未更新（{report.pending} 项待处理），稍后 docsvc index sync 会补上。"
-                 f"\nNote: the search index is not updated yet ({report.pending} pending): {report.error}",
-                 err=True)
+            echo(
+                f"提示：搜索索引暂未更新（{report.pending} 项待处理），稍后 docsvc index sync 会补上。"
+                f"\nNote: the search index is not updated yet ({report.pending} pending): {report.error}",
+                err=True,
+            )
 
 
 class CatalogKey(click.ParamType):
@@ -225,8 +239,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON 
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--as", "actor", default=None, metavar="USER",
-              help="记录在审计日志中的操作人（默认：DOCSVC_ACTOR 或当前系统用户）/ actor recorded in the audit log.")
+@click.option(
+    "--as",
+    "actor",
+    default=None,
+    metavar="USER",
+    help="记录在审计日志中的操作人（默认：DOCSVC_ACTOR 或当前系统用户）/ actor recorded in the audit log.",
+)
 @click.version_option(package_name="docsvc")
 @click.pass_context
 def cli(ctx: click.Context, actor: str | None) -> None:
@@ -254,8 +273,7 @@ def _stop_on_sigterm() -> None:
     import signal
     import threading
 
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
@@ -266,7 +284,19 @@ def main() -> None:
 def _register() -> None:
     # Each noun lives in its own module; importing it attaches its commands to ``cli``.
     from docsvc.cli import (  # noqa: F401
-        admin, audit, blobs, classify, doc, export, job, report, search, template, term, user, view,
+        admin,
+        audit,
+        blobs,
+        classify,
+        doc,
+        export,
+        job,
+        report,
+        search,
+        template,
+        term,
+        user,
+        view,
     )
 
 

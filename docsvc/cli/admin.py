@@ -10,8 +10,9 @@ import click
 
 from docsvc import errors
 from docsvc import settings as settings_mod
-from docsvc.web import serving
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, pass_ctx
+from docsvc.web import serving
+
 
 @cli.command()
 @json_option
@@ -21,18 +22,24 @@ def init(ctx: Context, as_json: bool) -> None:
     """初始化归档目录、索引目录与数据库（可重复执行）/ create folders and the catalog schema (idempotent)."""
     svc = ctx.svc
     current, head = svc.catalog.schema_revision()
-    info = {"archive_dir": str(Path(svc.settings["ARCHIVE_DIR"]).resolve()),
-            "index_dir": str(Path(svc.settings["INDEX_DIR"]).resolve()),
-            "database": settings_mod.redacted(svc.settings)["DATABASE_URL"], "schema": current, "schema_head": head}
+    info = {
+        "archive_dir": str(Path(svc.settings["ARCHIVE_DIR"]).resolve()),
+        "index_dir": str(Path(svc.settings["INDEX_DIR"]).resolve()),
+        "database": settings_mod.redacted(svc.settings)["DATABASE_URL"],
+        "schema": current,
+        "schema_head": head,
+    }
     password = svc.users.ensure_initial_admin()
     if as_json:
         emit_json({**info, "initial_admin": {"username": "admin", "password": password} if password else None})
         return
     echo("docsvc 已就绪 / ready")
     if password:
-        echo("已创建初始管理员账户 / initial administrator account created:\n"
-             f"  用户名 username: admin\n  密码 password:   {password}\n"
-             "  此密码只显示这一次，登录后请修改。/ Shown only this once; change it after signing in.")
+        echo(
+            "已创建初始管理员账户 / initial administrator account created:\n"
+            f"  用户名 username: admin\n  密码 password:   {password}\n"
+            "  此密码只显示这一次，登录后请修改。/ Shown only this once; change it after signing in."
+        )
     echo(f"  归档目录 archive: {info['archive_dir']}")
     echo(f"  索引目录 index:   {info['index_dir']}")
     echo(f"  数据库 database:  {info['database']}（结构版本 schema {current}）")
@@ -53,8 +60,10 @@ def check(ctx: Context, as_json: bool) -> None:
         with click.progressbar(length=max(total, 1), label="校验文件 verifying blobs", file=sys.stderr) as bar:
             report = svc.check(progress=bar.update)
         s = report.stats
-        echo(f"文档 {s['documents']} 份，版本 {s['versions']} 个，文件 {s['blobs']} 个（已校验 {s['blobs_verified']}），"
-             f"审计记录 {s['audit_entries']} 条。")
+        echo(
+            f"文档 {s['documents']} 份，版本 {s['versions']} 个，文件 {s['blobs']} 个（已校验 {s['blobs_verified']}），"
+            f"审计记录 {s['audit_entries']} 条。"
+        )
         for p in report.problems:
             tag = "错误 ERROR" if p.is_error else "警告 WARN"
             echo(f"[{tag}] {p.zh}\n        {p.en}")
@@ -80,8 +89,9 @@ def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default=None, help="监听地址 / address (DOCSVC_HOST).")
 @click.option("--port", default=None, type=int, help="端口 / port (DOCSVC_PORT).")
-@click.option("--workers", default=None, type=click.IntRange(1, 64),
-              help="工作进程数 / worker processes (DOCSVC_WORKERS).")
+@click.option(
+    "--workers", default=None, type=click.IntRange(1, 64), help="工作进程数 / worker processes (DOCSVC_WORKERS)."
+)
 @pass_ctx
 @handled
 def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
@@ -89,14 +99,18 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     conf = settings_mod.load()
     host, port = host or conf["HOST"], port or conf["PORT"]
     if conf["WORKERS"] < 0:
-        raise errors.InvalidInput("DOCSVC_WORKERS 不能为负数（0 表示每个 CPU 核一个进程）。",
-                                  "DOCSVC_WORKERS cannot be negative (0 means one process per CPU core).",
-                                  field="DOCSVC_WORKERS")
+        raise errors.InvalidInput(
+            "DOCSVC_WORKERS 不能为负数（0 表示每个 CPU 核一个进程）。",
+            "DOCSVC_WORKERS cannot be negative (0 means one process per CPU core).",
+            field="DOCSVC_WORKERS",
+        )
     workers = workers or conf["WORKERS"] or os.cpu_count() or 1
 
     def ready(bound: int) -> None:
-        echo(f"docsvc 正在 http://{host}:{bound}/ 提供服务（{workers} 个进程，Ctrl+C 停止）/ "
-             f"serving on http://{host}:{bound}/ ({workers} process(es))")
+        echo(
+            f"docsvc 正在 http://{host}:{bound}/ 提供服务（{workers} 个进程，Ctrl+C 停止）/ "
+            f"serving on http://{host}:{bound}/ ({workers} process(es))"
+        )
 
     serving.serve(host=host, port=port, workers=workers, threads=conf["THREADS"], on_ready=ready)
 
@@ -116,5 +130,3 @@ def settings_cmd(markdown: bool, as_json: bool) -> None:
         return
     for s in settings_mod.SETTINGS:
         echo(f"{s.env} = {values[s.name]}\n    {s.help_zh}")
-
-

@@ -15,8 +15,13 @@ def blobs() -> None:
 
 
 @blobs.command("migrate")
-@click.option("--to", "to_url", required=True, metavar="URL",
-              help="目标存储：s3://存储桶/前缀 或 file:///目录 / the target store: s3://BUCKET/PREFIX or file:///FOLDER.")
+@click.option(
+    "--to",
+    "to_url",
+    required=True,
+    metavar="URL",
+    help="目标存储：s3://存储桶/前缀 或 file:///目录 / the target store: s3://BUCKET/PREFIX or file:///FOLDER.",
+)
 @json_option
 @pass_ctx
 @handled
@@ -32,12 +37,13 @@ def migrate(ctx: Context, to_url: str, as_json: bool) -> None:
         total = len(svc.catalog.referenced_hashes())
         with click.progressbar(length=max(total, 1), label="复制文件 copying blobs", file=sys.stderr) as bar:
             report = svc.migrate_blobs(to_url, progress=bar.update)
-        echo(f"已复制 {report.copied} 个文件，目标中已有 {report.present} 个。/ "
-             f"copied {report.copied}, already present {report.present}.")
+        echo(
+            f"已复制 {report.copied} 个文件，目标中已有 {report.present} 个。/ "
+            f"copied {report.copied}, already present {report.present}."
+        )
         for p in report.problems:
             echo(f"[错误 ERROR] {p.zh}\n        {p.en}")
         if report.ok:
-            echo(f"完成。请设置 DOCSVC_BLOB_URL={to_url} 并重启服务。/ Done: set DOCSVC_BLOB_URL={to_url} "
-                 "and restart.")
+            echo(f"完成。请设置 DOCSVC_BLOB_URL={to_url} 并重启服务。/ Done: set DOCSVC_BLOB_URL={to_url} and restart.")
     if not report.ok:
         sys.exit(EXIT_PROBLEMS)

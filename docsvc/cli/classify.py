@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-
 from docsvc.cli import KEY, Context, cli, echo, emit_json, handled, json_option, pass_ctx
 from docsvc.core.model import ServiceCategory
 from docsvc.services.bulk import ImportStatus, find_files
@@ -50,21 +49,32 @@ def import_cmd(ctx: Context, folder: str, as_json: bool, **defaults: Any) -> Non
             bar.label = "完成索引 finishing the index"
             bar.render_progress()
 
-        report = ctx.svc.importer.import_files(paths, defaults, actor=ctx.actor, progress=bar.update,
-                                               finishing=finishing)
+        report = ctx.svc.importer.import_files(
+            paths, defaults, actor=ctx.actor, progress=bar.update, finishing=finishing
+        )
     ctx.embed_pending(quiet=as_json)
     if as_json:
-        emit_json({"added": report.count(ImportStatus.ADDED), "duplicates": report.count(ImportStatus.DUPLICATE),
-                   "failed": report.count(ImportStatus.FAILED), "items": [i.to_dict() for i in report.items]})
+        emit_json(
+            {
+                "added": report.count(ImportStatus.ADDED),
+                "duplicates": report.count(ImportStatus.DUPLICATE),
+                "failed": report.count(ImportStatus.FAILED),
+                "items": [i.to_dict() for i in report.items],
+            }
+        )
     else:
         for item in report.items:
             if item.status is ImportStatus.FAILED:
                 echo(f"失败 failed  {item.path}: {item.error['message']} / {item.error['message_en']}")
             elif item.status is ImportStatus.DUPLICATE:
-                echo(f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}")
+                echo(
+                    f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}"
+                )
         review = sum(1 for i in report.items if i.needs_review)
-        echo(f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
-             f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。")
+        echo(
+            f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
+            f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。"
+        )
     if report.count(ImportStatus.FAILED):
         sys.exit(1)
 
@@ -106,8 +116,10 @@ def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
         return
     for i in items:
         d = i.to_dict()
-        echo(f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
-             f"  {label_line('服务类别', d['service_category'])}")
+        echo(
+            f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
+            f"  {label_line('服务类别', d['service_category'])}"
+        )
     echo(f"共 {len(items)} 份待确认 / {len(items)} to review")
 
 
@@ -127,7 +139,9 @@ def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> 
     if as_json:
         emit_json(doc.to_dict())
     else:
-        echo(f"文档 {doc_id} 的分类已{'更正' if changes else '确认'} / labels {'corrected' if changes else 'accepted'}.")
+        echo(
+            f"文档 {doc_id} 的分类已{'更正' if changes else '确认'} / labels {'corrected' if changes else 'accepted'}."
+        )
 
 
 @labels.command("train")
@@ -141,18 +155,22 @@ def labels_train(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json({"samples": model.n_samples, "trained": trained, "fingerprint": model.labels_fingerprint})
     else:
-        echo(f"已用 {model.n_samples} 份已确认文档训练 / trained on {model.n_samples} confirmed documents: "
-             + "，".join(f"{t} {'模型' if n else '仅规则'}（{n}）" for t, n in trained.items()))
-
-
-
+        echo(
+            f"已用 {model.n_samples} 份已确认文档训练 / trained on {model.n_samples} confirmed documents: "
+            + "，".join(f"{t} {'模型' if n else '仅规则'}（{n}）" for t, n in trained.items())
+        )
 
 
 @cli.command()
 @click.option("--folder", help="收件文件夹（默认取 DOCSVC_INTAKE_DIR）/ intake folder (default DOCSVC_INTAKE_DIR)")
-@click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True,
-              help="两次扫描的间隔（秒）；文件须在两次扫描间保持不变才会导入 / seconds between scans; a file "
-                   "is taken once it did not change between two")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    help="两次扫描的间隔（秒）；文件须在两次扫描间保持不变才会导入 / seconds between scans; a file "
+    "is taken once it did not change between two",
+)
 @click.option("--once", is_flag=True, help="扫描到没有未完成的文件为止，然后退出 / scan until nothing waits, then exit")
 @pass_ctx
 @handled
@@ -160,14 +178,18 @@ def watch(ctx: Context, folder: str | None, interval: float, once: bool) -> None
     """监视收件文件夹并归档放入的文件 / watch the intake folder and archive what is dropped there."""
     path = folder or str(ctx.svc.settings.get("INTAKE_DIR") or "")
     if not path:
-        raise click.UsageError("请用 --folder 或 DOCSVC_INTAKE_DIR 指定收件文件夹 / give --folder or DOCSVC_INTAKE_DIR.")
+        raise click.UsageError(
+            "请用 --folder 或 DOCSVC_INTAKE_DIR 指定收件文件夹 / give --folder or DOCSVC_INTAKE_DIR."
+        )
     intake = IntakeFolder(Path(path), ctx.svc.importer, settle_s=interval)
     echo(f"监视 watching {intake.folder}（done/、error/）", err=True)
     while True:
         report = intake.scan()
         for item in report.archived:
-            echo(f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
-                 f"{'（待复核 to review）' if item.needs_review else ''}")
+            echo(
+                f"已归档 archived  {Path(item.path).name} → 文档 {item.document_id}"
+                f"{'（待复核 to review）' if item.needs_review else ''}"
+            )
         for item in report.duplicates:
             echo(f"重复 duplicate  {Path(item.path).name} = 文档 {item.document_id}")
         for item in report.failed:

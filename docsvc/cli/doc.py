@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from docsvc import errors
 from docsvc.cli import (
-    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, pad, pass_ctx, read_file, shown,
+    KEY,
+    Context,
+    cli,
+    echo,
+    emit_json,
+    force_option,
+    handled,
+    json_option,
+    pad,
+    pass_ctx,
+    read_file,
+    shown,
     write_output,
 )
 from docsvc.cli.classify import label_line
 from docsvc.cli.search import hit_dict
-from docsvc.core.model import (
-    EXTRACTION_STATUS_LABELS, AuditAction, DocClass, DocStatus, Document, ServiceCategory, Version,
-)
 from docsvc.core.filenames import document_filename
+from docsvc.core.model import (
+    EXTRACTION_STATUS_LABELS,
+    AuditAction,
+    DocClass,
+    DocStatus,
+    Document,
+    ServiceCategory,
+    Version,
+)
 from docsvc.services import selection
 from docsvc.services.access import RENDITION_KINDS
 from docsvc.services.similar import DEFAULT_LIMIT, MAX_LIMIT
+
 
 @cli.group()
 def doc() -> None:
@@ -33,13 +52,21 @@ def _print_document(d: Document, versions: list[Version], text_status: dict[int,
     m = d.metadata
     cat = ServiceCategory(m.service_category)
     rows = [
-        ("编号 ID", d.id), ("标题 Title", m.title), ("类型 Type", m.doc_type),
-        ("服务类别 Category", f"{cat.value} {cat.zh}"), ("文档类别 Class", f"{m.doc_class.value} {DocClass(m.doc_class).zh}"),
-        ("服务范畴 Scope", m.service_scope.zh if m.service_scope else ""), ("项目 Project", m.project),
-        ("相对方 Counterparty", m.counterparty), ("标签 Tags", "、".join(m.tags)),
-        ("状态 Status", f"{m.status.value} {DocStatus(m.status).zh}"), ("生效日期 Effective", m.effective_date or ""),
-        ("复审到期 Review due", m.review_due or ""), ("负责人 Owner", m.owner),
-        ("最新版本 Latest", d.latest_version), ("更新于 Updated", d.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("编号 ID", d.id),
+        ("标题 Title", m.title),
+        ("类型 Type", m.doc_type),
+        ("服务类别 Category", f"{cat.value} {cat.zh}"),
+        ("文档类别 Class", f"{m.doc_class.value} {DocClass(m.doc_class).zh}"),
+        ("服务范畴 Scope", m.service_scope.zh if m.service_scope else ""),
+        ("项目 Project", m.project),
+        ("相对方 Counterparty", m.counterparty),
+        ("标签 Tags", "、".join(m.tags)),
+        ("状态 Status", f"{m.status.value} {DocStatus(m.status).zh}"),
+        ("生效日期 Effective", m.effective_date or ""),
+        ("复审到期 Review due", m.review_due or ""),
+        ("负责人 Owner", m.owner),
+        ("最新版本 Latest", d.latest_version),
+        ("更新于 Updated", d.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
     ]
     for label, value in rows:
         if value not in ("", None):
@@ -48,9 +75,15 @@ def _print_document(d: Document, versions: list[Version], text_status: dict[int,
         status = text_status.get(v.id, "")
         names = EXTRACTION_STATUS_LABELS.get(status, (status, status))
         text_note = "" if status == "ok" else f"  [文本 text: {names[0]} / {names[1]}]"
-        made = f"  模板 {v.provenance['template']} v{v.provenance['template_version']}" if v.provenance.get("template") else ""
-        echo(f"  v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {shown(v.created_by)}  {v.size} B  {v.media_type}  "
-             f"{shown(v.original_filename)}  sha256:{v.sha256[:12]}…  {shown(v.reason)}{made}{text_note}")
+        made = (
+            f"  模板 {v.provenance['template']} v{v.provenance['template_version']}"
+            if v.provenance.get("template")
+            else ""
+        )
+        echo(
+            f"  v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {shown(v.created_by)}  {v.size} B  {v.media_type}  "
+            f"{shown(v.original_filename)}  sha256:{v.sha256[:12]}…  {shown(v.reason)}{made}{text_note}"
+        )
 
 
 def metadata_options(fn: Callable) -> Callable:
@@ -89,12 +122,18 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
         meta["title"] = Path(file).stem
     data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
     meta, suggested = ctx.svc.classifier.label_upload(data, Path(file).name, meta)
-    result = ctx.svc.archive.add_document(data, Path(file).name, meta, actor=ctx.actor, reason=reason,
-                                          suggested=suggested)
+    result = ctx.svc.archive.add_document(
+        data, Path(file).name, meta, actor=ctx.actor, reason=reason, suggested=suggested
+    )
     ctx.sync_index()
     if as_json:
-        emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
-                   "suggestion": dict(suggested.suggestion) if suggested else None})
+        emit_json(
+            {
+                "document": result.document.to_dict(),
+                "version": result.version.to_dict(),
+                "suggestion": dict(suggested.suggestion) if suggested else None,
+            }
+        )
         return
     echo(f"已归档文档 {result.document.id}（第 1 版，sha256 {result.version.sha256}）/ archived.")
     if suggested:
@@ -136,9 +175,19 @@ def doc_show(ctx: Context, doc_id: int, as_json: bool) -> None:
     versions = ctx.svc.catalog.versions(doc_id)
     text_status = ctx.svc.index.extraction_statuses(versions)
     if as_json:
-        emit_json({**d.to_dict(), "versions": [{**v.to_dict(), "extraction_status": text_status[v.id],
-                                                "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(v.id)]}
-                                               for v in versions]})
+        emit_json(
+            {
+                **d.to_dict(),
+                "versions": [
+                    {
+                        **v.to_dict(),
+                        "extraction_status": text_status[v.id],
+                        "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(v.id)],
+                    }
+                    for v in versions
+                ],
+            }
+        )
     else:
         _print_document(d, versions, text_status)
 
@@ -152,14 +201,21 @@ def doc_history(ctx: Context, doc_id: int, as_json: bool) -> None:
     """完整历史：每个版本与每个事件（谁、何时、做了什么、为什么）/ full history."""
     h = ctx.svc.archive.history(doc_id)
     if as_json:
-        emit_json({"document": h.document.to_dict(), "versions": [v.to_dict() for v in h.versions],
-                   "events": [e.to_dict() for e in h.events]})
+        emit_json(
+            {
+                "document": h.document.to_dict(),
+                "versions": [v.to_dict() for v in h.versions],
+                "events": [e.to_dict() for e in h.events],
+            }
+        )
         return
     echo(f"文档 {doc_id}：{shown(h.document.metadata.title)}")
     for e in h.events:
         label = AuditAction(e.action).zh if e.action in AuditAction._value2member_map_ else e.action
-        echo(f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {shown(e.actor):<16} {label}"
-             f"{f' v{e.version}' if e.version else ''}  {summary(e.details)}")
+        echo(
+            f"#{e.seq:<6} {e.ts[:19].replace('T', ' ')}  {shown(e.actor):<16} {label}"
+            f"{f' v{e.version}' if e.version else ''}  {summary(e.details)}"
+        )
 
 
 def summary(details: dict[str, Any]) -> str:
@@ -175,16 +231,23 @@ def summary(details: dict[str, Any]) -> str:
 @doc.command("get")
 @click.argument("doc_id", type=KEY)
 @click.option("--version", "number", type=KEY, default=None, help="版本号（默认最新）/ version (default latest)")
-@click.option("--rendition", type=click.Choice(sorted(RENDITION_KINDS)), default=None,
-              help="取该版本的派生文件而非原件：pdf（Word 的 PDF）或 ocr-pdf（扫描件的可检索 PDF）/ "
-                   "a rendition instead of the original: pdf, or ocr-pdf (a scan's searchable PDF)")
-@click.option("-o", "--output", required=True, help="输出文件或目录，- 表示标准输出 / output file or folder, - for stdout")
+@click.option(
+    "--rendition",
+    type=click.Choice(sorted(RENDITION_KINDS)),
+    default=None,
+    help="取该版本的派生文件而非原件：pdf（Word 的 PDF）或 ocr-pdf（扫描件的可检索 PDF）/ "
+    "a rendition instead of the original: pdf, or ocr-pdf (a scan's searchable PDF)",
+)
+@click.option(
+    "-o", "--output", required=True, help="输出文件或目录，- 表示标准输出 / output file or folder, - for stdout"
+)
 @force_option
 @json_option
 @pass_ctx
 @handled
-def doc_get(ctx: Context, doc_id: int, number: int | None, rendition: str | None, output: str, force: bool,
-            as_json: bool) -> None:
+def doc_get(
+    ctx: Context, doc_id: int, number: int | None, rendition: str | None, output: str, force: bool, as_json: bool
+) -> None:
     """取回某个版本（或其 PDF）的原始字节 / write a version's (or its PDF's) exact bytes."""
     if rendition is None:
         version, data = ctx.svc.archive.read_version(doc_id, number, actor=ctx.actor)
@@ -205,8 +268,10 @@ def doc_get(ctx: Context, doc_id: int, number: int | None, rendition: str | None
     if as_json:
         emit_json({"path": str(target), "version": version.to_dict(), "rendition": rendition})
     else:
-        echo(f"已写出第 {version.number} 版{f'（{rendition.upper()}）' if rendition else ''}到 {target}"
-             f"（{len(data)} 字节）/ written.")
+        echo(
+            f"已写出第 {version.number} 版{f'（{rendition.upper()}）' if rendition else ''}到 {target}"
+            f"（{len(data)} 字节）/ written."
+        )
 
 
 @doc.command("list")
@@ -235,7 +300,9 @@ def doc_list(ctx: Context, as_json: bool, **params: Any) -> None:
         return
     for d in page.items:
         m = d.metadata
-        echo(f"{d.id:>6}  {m.doc_type:<18} {m.service_category:<6} {m.status.value:<10} v{d.latest_version:<3} {m.title}")
+        echo(
+            f"{d.id:>6}  {m.doc_type:<18} {m.service_category:<6} {m.status.value:<10} v{d.latest_version:<3} {m.title}"
+        )
     echo(f"共 {page.total} 份 / {page.total} document(s)")
 
 
@@ -270,8 +337,14 @@ def doc_set(ctx: Context, doc_id: int, pairs: tuple[str, ...], reason: str, as_j
 @json_option
 @pass_ctx
 @handled
-def doc_bulk_set(ctx: Context, items: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
-                 reason: str, as_json: bool) -> None:
+def doc_bulk_set(
+    ctx: Context,
+    items: tuple[str, ...],
+    add_tags: tuple[str, ...],
+    remove_tags: tuple[str, ...],
+    reason: str,
+    as_json: bool,
+) -> None:
     """批量修改多份文档的类型、服务类别、项目、相对方、状态或标签，如
     docsvc doc bulk-set 3 5 8 status=effective --add-tag 年度 / change several documents at once.
     每份文档单独检查权限并记入审计；有文档被拒绝时退出码为 1 / each document is checked and
@@ -282,8 +355,9 @@ def doc_bulk_set(ctx: Context, items: tuple[str, ...], add_tags: tuple[str, ...]
     for pair in (i for i in items if "=" in i):
         key, _, value = pair.partition("=")
         fields[key.strip()] = value
-    change = selection.BulkChange.parse({"set": fields, "add_tags": list(add_tags), "remove_tags": list(remove_tags),
-                                         "reason": reason})
+    change = selection.BulkChange.parse(
+        {"set": fields, "add_tags": list(add_tags), "remove_tags": list(remove_tags), "reason": reason}
+    )
     ids = selection.parse_ids(ids_text, limit=svc.settings["BULK_MAX_DOCUMENTS"])
     report = svc.guard(svc.users.principal_for_cli(ctx.actor)).bulk_set(ids, change)
     ctx.sync_index()
@@ -297,8 +371,10 @@ def doc_bulk_set(ctx: Context, items: tuple[str, ...], add_tags: tuple[str, ...]
                 line += f"\n          {shown(item.error['message'])} / {shown(item.error['message_en'])}"
             echo(line)
         counts = report.to_dict()["counts"]
-        echo(f"已修改 {counts['changed']} 份，无需修改 {counts['unchanged']} 份，被拒绝 {counts['refused']} 份 / "
-             f"{counts['changed']} changed, {counts['unchanged']} unchanged, {counts['refused']} refused.")
+        echo(
+            f"已修改 {counts['changed']} 份，无需修改 {counts['unchanged']} 份，被拒绝 {counts['refused']} 份 / "
+            f"{counts['changed']} changed, {counts['unchanged']} unchanged, {counts['refused']} refused."
+        )
     if report.refused:
         sys.exit(1)
 
@@ -326,10 +402,20 @@ def doc_zip(ctx: Context, ids: tuple[str, ...], output: str, force: bool, as_jso
 
 @doc.command("similar")
 @click.argument("doc_id", type=KEY)
-@click.option("--limit", type=int, default=DEFAULT_LIMIT, show_default=True,
-              help=f"最多列出几份（1–{MAX_LIMIT}）/ how many (1–{MAX_LIMIT})")
-@click.option("--as", "actor", default=None, metavar="USER",
-              help="按该用户的权限查找（默认同 docsvc --as）/ find as this user (default: docsvc --as)")
+@click.option(
+    "--limit",
+    type=int,
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    help=f"最多列出几份（1–{MAX_LIMIT}）/ how many (1–{MAX_LIMIT})",
+)
+@click.option(
+    "--as",
+    "actor",
+    default=None,
+    metavar="USER",
+    help="按该用户的权限查找（默认同 docsvc --as）/ find as this user (default: docsvc --as)",
+)
 @json_option
 @pass_ctx
 @handled
@@ -341,10 +427,19 @@ def doc_similar(ctx: Context, doc_id: int, limit: int, actor: str | None, as_jso
     svc.index.sync()  # like docsvc search: what was just archived is found too
     hits = svc.guard(svc.users.principal_for_cli(actor or ctx.actor)).similar(doc_id, limit)
     if as_json:
-        emit_json({"document_id": doc_id, "items": [
-            {**{k: v for k, v in hit_dict(h).items() if k not in ("snippet", "highlights")},
-             "effective_date": h.effective_date.isoformat() if h.effective_date else None,
-             "created_at": h.created_at.isoformat() if h.created_at else None} for h in hits]})
+        emit_json(
+            {
+                "document_id": doc_id,
+                "items": [
+                    {
+                        **{k: v for k, v in hit_dict(h).items() if k not in ("snippet", "highlights")},
+                        "effective_date": h.effective_date.isoformat() if h.effective_date else None,
+                        "created_at": h.created_at.isoformat() if h.created_at else None,
+                    }
+                    for h in hits
+                ],
+            }
+        )
         return
     if not hits:
         echo("没有相似文档 / no similar documents.")
@@ -363,14 +458,15 @@ def doc_delete(ctx: Context, doc_id: int, reason: str) -> None:
     ctx.svc.archive.request_deletion(doc_id, actor=ctx.actor, reason=reason)
 
 
-
-
 @doc.command("pdf")
 @click.argument("doc_id", type=KEY)
 @click.option("--version", "number", type=KEY, default=None, help="版本号（默认最新）/ version (default latest)")
-@click.option("--wait", is_flag=True,
-              help="等待 PDF 生成完成；若没有服务器接手，就在本进程中转换 / wait until it is made; converts here "
-                   "when no server has taken it")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="等待 PDF 生成完成；若没有服务器接手，就在本进程中转换 / wait until it is made; converts here "
+    "when no server has taken it",
+)
 @json_option
 @pass_ctx
 @handled
@@ -385,25 +481,41 @@ def doc_pdf(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: 
     if job is not None and job.state.value == "done":
         rendition = next(r for r in svc.catalog.renditions(asked.version.id) if r.media_type == "application/pdf")
     if as_json:
-        emit_json({"document_id": doc_id, "version": asked.version.number,
-                   "rendition": rendition.to_dict() if rendition else None, "job": job.to_dict() if job else None})
+        emit_json(
+            {
+                "document_id": doc_id,
+                "version": asked.version.number,
+                "rendition": rendition.to_dict() if rendition else None,
+                "job": job.to_dict() if job else None,
+            }
+        )
     elif rendition is not None:
-        echo(f"文档 {doc_id} 第 {asked.version.number} 版的 PDF：sha256 {rendition.sha256}，{rendition.size} 字节"
-             f"（docsvc doc show {doc_id}）/ PDF ready.")
+        echo(
+            f"文档 {doc_id} 第 {asked.version.number} 版的 PDF：sha256 {rendition.sha256}，{rendition.size} 字节"
+            f"（docsvc doc show {doc_id}）/ PDF ready."
+        )
     elif job.state.value != "failed":
-        echo(f"已排队：任务 {job.id}（{job.state.value}），运行中的服务器会生成 PDF；用 docsvc job show {job.id} 查看"
-             f" / queued as job {job.id}.")
+        echo(
+            f"已排队：任务 {job.id}（{job.state.value}），运行中的服务器会生成 PDF；用 docsvc job show {job.id} 查看"
+            f" / queued as job {job.id}."
+        )
     if job is not None and job.state.value == "failed":
-        raise errors.Unavailable(f"PDF 生成失败（任务 {job.id}）：{job.error['message']}",
-                                 f"The PDF could not be made (job {job.id}): {job.error['message_en']}")
+        raise errors.Unavailable(
+            f"PDF 生成失败（任务 {job.id}）：{job.error['message']}",
+            f"The PDF could not be made (job {job.id}): {job.error['message_en']}",
+        )
 
 
 @cli.command("ocr")
 @click.argument("doc_id", type=KEY)
 @click.option("--version", "number", type=KEY, default=None, help="版本号（默认最新）/ version (default latest)")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="等待识别完成；若没有服务器接手，就在本进程中识别 / wait until it is read; reads it here when "
-                   "no server has taken it")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="等待识别完成；若没有服务器接手，就在本进程中识别 / wait until it is read; reads it here when "
+    "no server has taken it",
+)
 @json_option
 @pass_ctx
 @handled
@@ -417,17 +529,27 @@ def ocr_rerun(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json
             svc.index.sync()
     info = svc.index.ocr.info(version.sha256) if svc.index.ocr is not None else None
     if as_json:
-        emit_json({"document_id": doc_id, "version": version.number, "job": job.to_dict(),
-                   "ocr": info.to_dict() if info else None})
+        emit_json(
+            {
+                "document_id": doc_id,
+                "version": version.number,
+                "job": job.to_dict(),
+                "ocr": info.to_dict() if info else None,
+            }
+        )
     elif job.state.value == "done" and info is not None:
         conf = f"{info.confidence:.1%}" if info.confidence is not None else "-"
-        echo(f"文档 {doc_id} 第 {version.number} 版已重新识别：{info.engine} {info.engine_version}，"
-             f"置信度 {conf}，{len(info.pages)} 页 / read again ({info.status}).")
+        echo(
+            f"文档 {doc_id} 第 {version.number} 版已重新识别：{info.engine} {info.engine_version}，"
+            f"置信度 {conf}，{len(info.pages)} 页 / read again ({info.status})."
+        )
     elif job.state.value != "failed":
         echo(f"已排队：任务 {job.id}（{job.state.value}）；用 docsvc job show {job.id} 查看 / queued as job {job.id}.")
     if job.state.value == "failed":
-        raise errors.Unavailable(f"OCR 失败（任务 {job.id}）：{job.error['message']}",
-                                 f"OCR failed (job {job.id}): {job.error['message_en']}")
+        raise errors.Unavailable(
+            f"OCR 失败（任务 {job.id}）：{job.error['message']}",
+            f"OCR failed (job {job.id}): {job.error['message_en']}",
+        )
 
 
 doc.add_command(ocr_rerun, name="ocr")  # docsvc doc ocr ID, as docsvc ocr ID

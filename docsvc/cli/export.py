@@ -22,8 +22,9 @@ from docsvc.services.export import BundleScope
 @json_option
 @pass_ctx
 @handled
-def audit_export(ctx: Context, document_id: int | None, since: str | None, until: str | None, output: str,
-                 as_json: bool) -> None:
+def audit_export(
+    ctx: Context, document_id: int | None, since: str | None, until: str | None, output: str, as_json: bool
+) -> None:
     """导出审计包：各版本原件、元数据、审计记录、SHA-256 清单与 verify_bundle.py / export an audit bundle."""
     scope = BundleScope(document_id, parse_date("since", "开始日期", since), parse_date("until", "结束日期", until))
     scope.validate()
@@ -38,15 +39,20 @@ def audit_export(ctx: Context, document_id: int | None, since: str | None, until
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
-                                  f"Cannot write '{target}': {exc.strerror or exc}.", field="output") from None
+        raise errors.InvalidInput(
+            f"无法写入“{target}”：{exc.strerror or exc}。",
+            f"Cannot write '{target}': {exc.strerror or exc}.",
+            field="output",
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if as_json:
         emit_json({"path": str(target), **summary.to_dict()})
         return
-    echo(f"已导出审计包 {target}：文档 {summary.documents} 份，版本 {summary.versions} 个，"
-         f"审计记录 {summary.audit_entries} 条（导出记录 #{summary.receipt_seq}）/ bundle written.")
+    echo(
+        f"已导出审计包 {target}：文档 {summary.documents} 份，版本 {summary.versions} 个，"
+        f"审计记录 {summary.audit_entries} 条（导出记录 #{summary.receipt_seq}）/ bundle written."
+    )
     echo(f"manifest.json SHA-256: {summary.manifest_sha256}")
     echo(f"校验 / verify: python verify_bundle.py {target.name}")

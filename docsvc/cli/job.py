@@ -32,8 +32,10 @@ def job_list(ctx: Context, state: str | None, kind: str | None, limit: int, as_j
         emit_json({"items": [j.to_dict() for j in jobs], "total": total})
         return
     for j in jobs:
-        echo(f"{j.id:>6}  {pad(j.kind, 18)}{pad(f'{j.state.value} {j.state.zh}', 16)}{j.attempts}/{j.max_attempts}  "
-             f"{pad(j.node or '—', 24)}{_when(j.created_at)}  {j.created_by}")
+        echo(
+            f"{j.id:>6}  {pad(j.kind, 18)}{pad(f'{j.state.value} {j.state.zh}', 16)}{j.attempts}/{j.max_attempts}  "
+            f"{pad(j.node or '—', 24)}{_when(j.created_at)}  {j.created_by}"
+        )
     echo(f"共 {total} 个任务 / {total} job(s)")
 
 
@@ -49,11 +51,18 @@ def job_show(ctx: Context, job_id: int, as_json: bool) -> None:
     if as_json:
         emit_json(j.to_dict())
         return
-    rows = [("任务 Job", j.id), ("类型 Kind", j.kind), ("状态 State", f"{j.state.value} {j.state.zh}"),
-            ("参数 Payload", j.payload), ("尝试 Attempts", f"{j.attempts}/{j.max_attempts}"),
-            ("节点 Node", j.node or "—"), ("创建 Created", f"{_when(j.created_at)}  {j.created_by}"),
-            ("开始 Started", _when(j.started_at)), ("结束 Finished", _when(j.finished_at)),
-            ("结果 Result", j.result or "")]
+    rows = [
+        ("任务 Job", j.id),
+        ("类型 Kind", j.kind),
+        ("状态 State", f"{j.state.value} {j.state.zh}"),
+        ("参数 Payload", j.payload),
+        ("尝试 Attempts", f"{j.attempts}/{j.max_attempts}"),
+        ("节点 Node", j.node or "—"),
+        ("创建 Created", f"{_when(j.created_at)}  {j.created_by}"),
+        ("开始 Started", _when(j.started_at)),
+        ("结束 Finished", _when(j.finished_at)),
+        ("结果 Result", j.result or ""),
+    ]
     if j.error:
         rows.append(("错误 Error", f"{j.error.get('message', '')}\n{' ' * 24}{j.error.get('message_en', '')}"))
     for label, value in rows:

@@ -10,22 +10,42 @@ from typing import Any
 import click
 
 from docsvc import errors
+from docsvc.cli import (
+    EXIT_PROBLEMS,
+    Context,
+    cli,
+    echo,
+    emit_json,
+    handled,
+    json_option,
+    json_text,
+    pass_ctx,
+    read_file,
+)
 from docsvc.core import synonyms as synonym_table
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
-from docsvc.cli import (
-    EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, json_text, pass_ctx, read_file,
-)
 from docsvc.services.ocr import OCR_JOB
 from docsvc.services.search import parse_filters
 
 
 def hit_dict(h: Hit) -> dict[str, Any]:
-    return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
-            "original_filename": h.original_filename, "score": round(h.score, 4), "snippet": plain_snippet(h.snippet),
-            "highlights": [list(m) for m in h.snippet.marks],
-            "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,
-            "doc_class": h.doc_class, "project": h.project, "counterparty": h.counterparty,
-            "extraction_status": h.extraction_status}
+    return {
+        "document_id": h.document_id,
+        "version": h.number,
+        "version_id": h.version_id,
+        "title": h.title,
+        "original_filename": h.original_filename,
+        "score": round(h.score, 4),
+        "snippet": plain_snippet(h.snippet),
+        "highlights": [list(m) for m in h.snippet.marks],
+        "is_latest": h.is_latest,
+        "doc_type": h.doc_type,
+        "service_category": h.service_category,
+        "doc_class": h.doc_class,
+        "project": h.project,
+        "counterparty": h.counterparty,
+        "extraction_status": h.extraction_status,
+    }
 
 
 def plain_snippet(snippet: Snippet, *, marked: bool = False) -> str:
@@ -37,8 +57,10 @@ def plain_snippet(snippet: Snippet, *, marked: bool = False) -> str:
 
 def explanation(result: SearchResult) -> dict[str, Any]:
     """What the synonym table added to the query, and the table's version."""
-    return {"expansions": [{"typed": typed, "also": list(others)} for typed, others in result.expansions],
-            "synonyms_version": result.synonyms_version}
+    return {
+        "expansions": [{"typed": typed, "also": list(others)} for typed, others in result.expansions],
+        "synonyms_version": result.synonyms_version,
+    }
 
 
 @cli.group()
@@ -68,33 +90,54 @@ def synonyms_check(path: str) -> None:
     """检查同义词文件，不启用它 / check a synonyms file without using it."""
     table = synonym_table.load(path)
     echo(f"同义词文件有效：{len(table.groups)} 组，版本 {table.version}。设置 DOCSVC_SYNONYMS_FILE={path} 即可启用。")
-    echo(f"The synonyms file is valid: {len(table.groups)} groups, version {table.version}. "
-         f"Set DOCSVC_SYNONYMS_FILE={path} to use it.")
+    echo(
+        f"The synonyms file is valid: {len(table.groups)} groups, version {table.version}. "
+        f"Set DOCSVC_SYNONYMS_FILE={path} to use it."
+    )
 
 
 @cli.command()
 @click.argument("query", required=False, default="")
-@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="筛选，如 doc_type=sla、project=港口运维（可重复）/ filter (repeatable)")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="筛选，如 doc_type=sla、project=港口运维（可重复）/ filter (repeatable)",
+)
 @click.option("--all-versions", is_flag=True, help="搜索所有版本（默认只搜最新版本）/ search every version")
 @click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
 @click.option("--page", default=1, show_default=True)
 @click.option("--per-page", default=10, show_default=True)
-@click.option("--queries", "queries_file", default=None,
-              help="批量：每行一个查询，输出 JSON Lines / one query per line, JSON Lines out")
+@click.option(
+    "--queries",
+    "queries_file",
+    default=None,
+    help="批量：每行一个查询，输出 JSON Lines / one query per line, JSON Lines out",
+)
 @json_option
 @pass_ctx
 @handled
-def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: bool, sort: str, page: int,
-           per_page: int, queries_file: str | None, as_json: bool) -> None:
+def search(
+    ctx: Context,
+    query: str,
+    filters: tuple[str, ...],
+    all_versions: bool,
+    sort: str,
+    page: int,
+    per_page: int,
+    queries_file: str | None,
+    as_json: bool,
+) -> None:
     """全文搜索（中文优先）/ full-text search, Chinese first."""
     svc = ctx.svc
     svc.index.sync()
     parsed = parse_filters(list(filters))
 
     def request(q: str) -> SearchRequest:
-        return SearchRequest(query=q, filters=parsed, all_versions=all_versions, page=page, per_page=per_page,
-                             sort=sort)
+        return SearchRequest(
+            query=q, filters=parsed, all_versions=all_versions, page=page, per_page=per_page, sort=sort
+        )
 
     if queries_file is not None:
         lines = read_file(queries_file).decode("utf-8-sig", errors="replace").splitlines()
@@ -103,20 +146,35 @@ def search(ctx: Context, query: str, filters: tuple[str, ...], all_versions: boo
                 continue
             try:
                 result = svc.index.search(request(q))
-                out = {"query": q, "total": result.total, "hits": [hit_dict(h) for h in result.hits],
-                       **explanation(result)}
+                out = {
+                    "query": q,
+                    "total": result.total,
+                    "hits": [hit_dict(h) for h in result.hits],
+                    **explanation(result),
+                }
             except errors.DocsvcError as exc:
                 out = {"query": q, "error": exc.to_dict()}
             click.echo(json_text(out))
         return
     result = svc.index.search(request(query))
     if as_json:
-        emit_json({"total": result.total, "page": result.page, "per_page": result.per_page,
-                   "partial": result.partial, "took_ms": round(result.took_ms, 1),
-                   "hits": [hit_dict(h) for h in result.hits], "facets": result.facets, **explanation(result)})
+        emit_json(
+            {
+                "total": result.total,
+                "page": result.page,
+                "per_page": result.per_page,
+                "partial": result.partial,
+                "took_ms": round(result.took_ms, 1),
+                "hits": [hit_dict(h) for h in result.hits],
+                "facets": result.facets,
+                **explanation(result),
+            }
+        )
         return
-    echo(f"共 {result.total} 条结果（{result.took_ms:.0f} ms）/ {result.total} result(s)"
-         + ("；超时，结果不完整 / partial" if result.partial else ""))
+    echo(
+        f"共 {result.total} 条结果（{result.took_ms:.0f} ms）/ {result.total} result(s)"
+        + ("；超时，结果不完整 / partial" if result.partial else "")
+    )
     for typed, others in result.expansions:
         echo(f"同义词 / synonyms: {typed} → {'、'.join(others)}（{result.synonyms_version}）")
     for i, h in enumerate(result.hits, start=(page - 1) * per_page + 1):
@@ -168,8 +226,13 @@ def index_sync(ctx: Context, as_json: bool) -> None:
 
 @index.command("rebuild")
 @click.option("--restart", is_flag=True, help="从头重建，不续接上次中断的重建 / start over")
-@click.option("--procs", type=click.IntRange(1, 64), default=os.cpu_count() or 1, show_default="CPU 核数 / CPU cores",
-              help="分词与写入进程数 / analysis and writer processes")
+@click.option(
+    "--procs",
+    type=click.IntRange(1, 64),
+    default=os.cpu_count() or 1,
+    show_default="CPU 核数 / CPU cores",
+    help="分词与写入进程数 / analysis and writer processes",
+)
 @json_option
 @pass_ctx
 @handled
@@ -197,12 +260,17 @@ def index_check(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_dict())
     else:
-        echo(f"目录库版本 {report.catalog_versions} 个，索引中 {report.indexed_versions} 个，"
-             f"待同步 {report.outbox_pending} 项。")
+        echo(
+            f"目录库版本 {report.catalog_versions} 个，索引中 {report.indexed_versions} 个，"
+            f"待同步 {report.outbox_pending} 项。"
+        )
         if report.needs_rebuild:
             echo(f"需要重建 / needs rebuild：{report.reason}")
-        for label, ids in (("索引缺失 missing", report.missing), ("索引多余 extra", report.extra),
-                           ("内容不符 mismatched", report.mismatched)):
+        for label, ids in (
+            ("索引缺失 missing", report.missing),
+            ("索引多余 extra", report.extra),
+            ("内容不符 mismatched", report.mismatched),
+        ):
             if ids:
                 echo(f"{label}: {', '.join(map(str, ids[:20]))}{' …' if len(ids) > 20 else ''}")
         echo("索引与目录库一致 / index matches the catalog" if report.ok else "发现偏差 / drift found")

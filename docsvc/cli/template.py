@@ -12,8 +12,19 @@ import click
 
 from docsvc import errors
 from docsvc.cli import (
-    KEY, Context, cli, echo, emit_json, force_option, handled, json_option, output_paths, pass_ctx, read_file,
-    refuse_existing, write_version_files,
+    KEY,
+    Context,
+    cli,
+    echo,
+    emit_json,
+    force_option,
+    handled,
+    json_option,
+    output_paths,
+    pass_ctx,
+    read_file,
+    refuse_existing,
+    write_version_files,
 )
 from docsvc.core.filenames import document_filename
 from docsvc.core.tabular import read_rows
@@ -56,8 +67,10 @@ def template_show(ctx: Context, slug: str, version: int | None, as_json: bool) -
     echo(t.schema.description_zh)
     for v in versions:
         issues = len(v.record.lint.get("issues", []))
-        echo(f"  v{v.version}  {v.record.created_at:%Y-%m-%d %H:%M}  {v.record.created_by}  "
-             f"sha256:{v.record.sha256[:12]}…  检查提示 {issues} 条")
+        echo(
+            f"  v{v.version}  {v.record.created_at:%Y-%m-%d %H:%M}  {v.record.created_by}  "
+            f"sha256:{v.record.sha256[:12]}…  检查提示 {issues} 条"
+        )
 
 
 @template.command("fields")
@@ -71,8 +84,12 @@ def template_fields(ctx: Context, slug: str, version: int | None, as_json: bool)
     t = ctx.svc.templates.get(slug, version)
     fields = list(t.schema.iter_fields())
     if as_json:
-        emit_json([{"path": f.path, "label_zh": f.label_zh, "label_en": f.label_en, "type": f.type,
-                    "required": f.required} for f in fields])
+        emit_json(
+            [
+                {"path": f.path, "label_zh": f.label_zh, "label_en": f.label_en, "type": f.type, "required": f.required}
+                for f in fields
+            ]
+        )
         return
     for f in fields:
         echo(f"{f.path:<40} {f.type:<9} {'必填' if f.required else '选填'}  {f.label_zh} / {f.label_en}")
@@ -94,20 +111,27 @@ def _load_schema_file(path: str | None) -> dict[str, Any] | None:
     try:
         return json.loads(read_file(path).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.InvalidInput(f"字段定义文件“{path}”不是有效的 UTF-8 JSON：{exc}",
-                                  f"Schema file '{path}' is not valid UTF-8 JSON: {exc}", field="schema") from None
+        raise errors.InvalidInput(
+            f"字段定义文件“{path}”不是有效的 UTF-8 JSON：{exc}",
+            f"Schema file '{path}' is not valid UTF-8 JSON: {exc}",
+            field="schema",
+        ) from None
 
 
 def _print_lint(report: dict[str, Any]) -> None:
     for issue in report["issues"]:
         tag = "错误 ERROR" if issue["severity"] == "error" else "警告 WARN"
-        echo(f"[{tag}] {issue['code']}: {issue['message']}\n        {issue['message_en']}\n"
-             f"        位置 at: {issue['location'] or '—'}")
+        echo(
+            f"[{tag}] {issue['code']}: {issue['message']}\n        {issue['message_en']}\n"
+            f"        位置 at: {issue['location'] or '—'}"
+        )
         if issue.get("fix"):
             echo(f"        建议 fix: {issue['fix']}\n                  {issue['fix_en']}")
     errors = sum(1 for i in report["issues"] if i["severity"] == "error")
-    echo(f"共 {errors} 个错误、{len(report['issues']) - errors} 个提示 / {errors} error(s), "
-         f"{len(report['issues']) - errors} warning(s)")
+    echo(
+        f"共 {errors} 个错误、{len(report['issues']) - errors} 个提示 / {errors} error(s), "
+        f"{len(report['issues']) - errors} warning(s)"
+    )
     echo("检查通过 / lint passed" if report["ok"] else "检查未通过 / lint failed")
 
 
@@ -168,28 +192,37 @@ def _draft_schema(ctx: Context, file: str, slug: str | None, as_json: bool) -> N
         raise errors.InvalidInput(
             "无法从文件名得出模板名：请用 --name 指定（小写字母、数字和下划线），例如 --name data_processing。",
             "Cannot derive a template name from the file name: give one with --name (lower-case "
-            "letters, digits and _), e.g. --name data_processing.", field="name")
+            "letters, digits and _), e.g. --name data_processing.",
+            field="name",
+        )
     target = source.with_name(source.stem + ".schema.json")
     if target.exists():
         raise errors.InvalidInput(
             f"“{target}”已存在，未覆盖：完成后请运行 docsvc template add {file} --schema {target}。",
             f"'{target}' exists and was not overwritten: when it is complete, run "
-            f"docsvc template add {file} --schema {target}.", field="schema")
+            f"docsvc template add {file} --schema {target}.",
+            field="schema",
+        )
     draft = ctx.svc.templates.draft_schema(read_file(file), slug=slug, name_zh=source.stem)
     try:
         target.write_text(json.dumps(draft, ensure_ascii=False, indent=2) + "\n", "utf-8")
     except OSError as exc:
-        raise errors.InvalidInput(f"无法写入“{target}”：{exc.strerror or exc}。",
-                                  f"Cannot write '{target}': {exc.strerror or exc}.", field="schema") from None
+        raise errors.InvalidInput(
+            f"无法写入“{target}”：{exc.strerror or exc}。",
+            f"Cannot write '{target}': {exc.strerror or exc}.",
+            field="schema",
+        ) from None
     fields = len(draft["fields"])
     if as_json:
         emit_json({"drafted": str(target), "fields": fields, "registered": False})
     else:
-        echo(f"模板尚未登记：已根据模板标签起草字段定义 {target}（{fields} 个字段）。请核对每个字段的类型、"
-             f"是否必填、英文标签和示例，然后运行：\n  docsvc template add {file} --schema {target}\n"
-             f"Not registered yet: a schema with {fields} fields was drafted from the template's tags "
-             f"into {target}. Check each field's type, whether it is required, its English label and "
-             f"example, then run the command above.")
+        echo(
+            f"模板尚未登记：已根据模板标签起草字段定义 {target}（{fields} 个字段）。请核对每个字段的类型、"
+            f"是否必填、英文标签和示例，然后运行：\n  docsvc template add {file} --schema {target}\n"
+            f"Not registered yet: a schema with {fields} fields was drafted from the template's tags "
+            f"into {target}. Check each field's type, whether it is required, its English label and "
+            f"example, then run the command above."
+        )
     sys.exit(1)
 
 
@@ -198,8 +231,11 @@ def _load_data(path: str) -> dict[str, Any]:
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.InvalidInput(f"表单数据文件不是有效的 UTF-8 JSON：{exc}",
-                                  f"The form data file is not valid UTF-8 JSON: {exc}", field="data") from None
+        raise errors.InvalidInput(
+            f"表单数据文件不是有效的 UTF-8 JSON：{exc}",
+            f"The form data file is not valid UTF-8 JSON: {exc}",
+            field="data",
+        ) from None
     if not isinstance(data, dict):
         raise errors.InvalidInput("表单数据应为 JSON 对象。", "Form data must be a JSON object.", field="data")
     return data
@@ -214,30 +250,50 @@ def _load_data(path: str) -> dict[str, Any]:
 @click.option("--doc", "document_id", type=KEY, default=None, help="作为该文档的新版本 / as a new version of")
 @click.option("--reason", default="", help="变更原因（--doc 时必填）/ change reason")
 @click.option("--template-version", type=KEY, default=None, help="使用指定模板版本 / template version")
-@click.option("-o", "--output", default=None,
-              help="另存生成的 DOCX（及 PDF）：目录或文件；批量时为目录 / also write the DOCX (and PDF) here")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    help="另存生成的 DOCX（及 PDF）：目录或文件；批量时为目录 / also write the DOCX (and PDF) here",
+)
 @force_option
 @json_option
 @pass_ctx
 @handled
-def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | None, pdf: bool, pdfa: bool,
-             document_id: int | None, reason: str, template_version: int | None, output: str | None,
-             force: bool, as_json: bool) -> None:
+def generate(
+    ctx: Context,
+    slug: str,
+    data_path: str | None,
+    batch_path: str | None,
+    pdf: bool,
+    pdfa: bool,
+    document_id: int | None,
+    reason: str,
+    template_version: int | None,
+    output: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
     """由模板和表单数据生成文档并归档 / generate a document from a template and archive it."""
     if (data_path is None) == (batch_path is None):
-        raise errors.InvalidInput("请二选一：--data 表单数据文件，或 --batch 批量文件。",
-                                  "Give exactly one of --data (form data) or --batch (CSV/XLSX).")
+        raise errors.InvalidInput(
+            "请二选一：--data 表单数据文件，或 --batch 批量文件。",
+            "Give exactly one of --data (form data) or --batch (CSV/XLSX).",
+        )
     if batch_path is not None:
-        _generate_batch(ctx, slug, batch_path, pdf=pdf or pdfa, pdf_a=pdfa, output=output, force=force,
-                        as_json=as_json)
+        _generate_batch(ctx, slug, batch_path, pdf=pdf or pdfa, pdf_a=pdfa, output=output, force=force, as_json=as_json)
         return
     target = Path(output) if output else None
     if target is not None and not target.is_dir() and not target.parent.is_dir():
-        raise errors.InvalidInput(f"输出位置“{target.parent}”不是已有目录。",
-                                  f"The output folder '{target.parent}' does not exist.", field="output")
+        raise errors.InvalidInput(
+            f"输出位置“{target.parent}”不是已有目录。",
+            f"The output folder '{target.parent}' does not exist.",
+            field="output",
+        )
     templates = ctx.svc.templates
-    draft = templates.prepare(slug, _load_data(data_path), version=template_version, document_id=document_id,
-                              reason=reason)
+    draft = templates.prepare(
+        slug, _load_data(data_path), version=template_version, document_id=document_id, reason=reason
+    )
     if target is not None:
         refuse_existing(output_paths(target, document_filename(draft.title, "docx"), pdf=pdf or pdfa), force=force)
     result = templates.generate_draft(draft, actor=ctx.actor, pdf=pdf or pdfa, pdf_a=pdfa)
@@ -245,17 +301,27 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
     written = write_version_files(ctx, result.version, target, force=force) if target is not None else []
     warnings = [w.to_dict() for w in draft.warnings]
     if as_json:
-        emit_json({"document": result.document.to_dict(), "version": result.version.to_dict(),
-                   "created": result.created,
-                   "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(result.version.id)],
-                   "written": written, "warnings": warnings})
+        emit_json(
+            {
+                "document": result.document.to_dict(),
+                "version": result.version.to_dict(),
+                "created": result.created,
+                "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(result.version.id)],
+                "written": written,
+                "warnings": warnings,
+            }
+        )
         return
     if result.created:
-        echo(f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
-             f" / generated document {result.document.id} v{result.version.number}")
+        echo(
+            f"已生成并归档文档 {result.document.id} 第 {result.version.number} 版：{result.document.metadata.title}"
+            f" / generated document {result.document.id} v{result.version.number}"
+        )
     else:
-        echo(f"内容与文档 {result.document.id} 第 {result.version.number} 版相同，未新增版本"
-             f" / identical to document {result.document.id} v{result.version.number}; no version added")
+        echo(
+            f"内容与文档 {result.document.id} 第 {result.version.number} 版相同，未新增版本"
+            f" / identical to document {result.document.id} v{result.version.number}; no version added"
+        )
     for path in written:
         echo(f"  已写出 written: {path}")
     for w in warnings:
@@ -263,17 +329,21 @@ def generate(ctx: Context, slug: str, data_path: str | None, batch_path: str | N
         echo(f"[警告 WARN] {w['field'] + '：' if w['field'] else ''}{w['zh']}{link}\n        {w['en']}", err=True)
 
 
-def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: bool, output: str | None,
-                    force: bool, as_json: bool) -> None:
+def _generate_batch(
+    ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: bool, output: str | None, force: bool, as_json: bool
+) -> None:
     target = Path(output) if output else None
     if target is not None and not target.is_dir():
-        raise errors.InvalidInput(f"批量生成时 -o 应为已有目录：“{target}”不是目录。",
-                                  f"With --batch, -o must be an existing folder; '{target}' is not one.",
-                                  field="output")
+        raise errors.InvalidInput(
+            f"批量生成时 -o 应为已有目录：“{target}”不是目录。",
+            f"With --batch, -o must be an existing folder; '{target}' is not one.",
+            field="output",
+        )
     rows = read_rows(read_file(path), Path(path).name)
     with click.progressbar(length=len(rows), label="批量生成 generating", file=sys.stderr) as bar:
-        result = ctx.svc.templates.generate_batch(slug, rows, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a,
-                                                  progress=bar.update)
+        result = ctx.svc.templates.generate_batch(
+            slug, rows, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a, progress=bar.update
+        )
     ctx.sync_index()
     written: dict[int, list[str]] = {}
     write_errors: dict[int, errors.DocsvcError] = {}
@@ -293,11 +363,23 @@ def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: boo
             except errors.DocsvcError as exc:  # archived, but not written: say so for this row
                 write_errors[item.row] = exc
     if as_json:
-        emit_json({"succeeded": result.succeeded, "failed": result.failed,
-                   "items": [{"row": i.row, "document_id": i.document_id, "version": i.version, "error": i.error,
-                              "written": written.get(i.row, []),
-                              **({"write_error": write_errors[i.row].to_dict()} if i.row in write_errors else {})}
-                             for i in result.items]})
+        emit_json(
+            {
+                "succeeded": result.succeeded,
+                "failed": result.failed,
+                "items": [
+                    {
+                        "row": i.row,
+                        "document_id": i.document_id,
+                        "version": i.version,
+                        "error": i.error,
+                        "written": written.get(i.row, []),
+                        **({"write_error": write_errors[i.row].to_dict()} if i.row in write_errors else {}),
+                    }
+                    for i in result.items
+                ],
+            }
+        )
     else:
         for item in result.items:
             if item.ok:
@@ -308,10 +390,14 @@ def _generate_batch(ctx: Context, slug: str, path: str, *, pdf: bool, pdf_a: boo
                     problem = write_errors[item.row]
                     echo(f"    未写出 not written：{problem.zh} / {problem.en}")
             else:
-                echo(f"第 {item.row} 行失败 row {item.row} failed：{item.error['message']} / {item.error['message_en']}")
+                echo(
+                    f"第 {item.row} 行失败 row {item.row} failed：{item.error['message']} / {item.error['message_en']}"
+                )
                 for e in item.error.get("details", {}).get("errors", []):
                     echo(f"    - {e.get('field')}: {e.get('zh')} / {e.get('en')}")
-        echo(f"成功 {result.succeeded} 份，失败 {result.failed} 行 / {result.succeeded} generated, "
-             f"{result.failed} failed")
+        echo(
+            f"成功 {result.succeeded} 份，失败 {result.failed} 行 / {result.succeeded} generated, "
+            f"{result.failed} failed"
+        )
     if result.failed or write_errors:
         sys.exit(1 if result.succeeded else 2)

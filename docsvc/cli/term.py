@@ -34,8 +34,10 @@ def _changed(change: TermChange, kind: TermKind, as_json: bool, verb_zh: str, ve
         emit_json(change.to_dict())
         return
     n = len(change.report.items)
-    echo(f"{kind.zh}“{shown(change.previous)}”已{verb_zh}“{shown(change.term.name)}”，{n} 份文档已更新（每份记入审计日志）"
-         f"/ {kind.en} {verb_en} '{shown(change.term.name)}': {n} document(s) updated, each audited.")
+    echo(
+        f"{kind.zh}“{shown(change.previous)}”已{verb_zh}“{shown(change.term.name)}”，{n} 份文档已更新（每份记入审计日志）"
+        f"/ {kind.en} {verb_en} '{shown(change.term.name)}': {n} document(s) updated, each audited."
+    )
 
 
 @cli.group()

@@ -32,16 +32,28 @@ def _read_password() -> str:
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="角色 / role")
 @click.option("--name", "display_name", default="", help="显示名称 / display name")
 @click.option("--project", "projects", multiple=True, help="所属项目，可重复 / project (repeatable)")
-@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码；否则生成随机密码并显示一次 / read the password from stdin")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="从标准输入读取密码；否则生成随机密码并显示一次 / read the password from stdin",
+)
 @json_option
 @pass_ctx
 @handled
-def user_add(ctx: Context, username: str, role: str, display_name: str, projects: tuple[str, ...],
-             password_stdin: bool, as_json: bool) -> None:
+def user_add(
+    ctx: Context,
+    username: str,
+    role: str,
+    display_name: str,
+    projects: tuple[str, ...],
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
     """新建用户 / create a user."""
     password = _read_password() if password_stdin else None
-    created, generated = ctx.svc.users.create_user(username, role, actor=ctx.actor, password=password,
-                                                   display_name=display_name, projects=projects)
+    created, generated = ctx.svc.users.create_user(
+        username, role, actor=ctx.actor, password=password, display_name=display_name, projects=projects
+    )
     if as_json:
         emit_json({"user": created.to_dict(), **({"password": generated} if generated else {})})
         return
@@ -62,8 +74,10 @@ def user_list(ctx: Context, as_json: bool) -> None:
         return
     for u in users:
         state = "" if u.active else "  [停用 disabled]"
-        echo(f"{u.username:<20} {u.role.value:<8} {u.role.zh:<6} {u.display_name}"
-             f"{'  项目: ' + '、'.join(u.projects) if u.projects else ''}{state}")
+        echo(
+            f"{u.username:<20} {u.role.value:<8} {u.role.zh:<6} {u.display_name}"
+            f"{'  项目: ' + '、'.join(u.projects) if u.projects else ''}{state}"
+        )
     echo(f"共 {len(users)} 个用户 / {len(users)} user(s)")
 
 
@@ -95,8 +109,11 @@ def user_token(ctx: Context, username: str, name: str, as_json: bool) -> None:
         emit_json({"token": issued.secret, **issued.token.to_dict()})
         return
     echo(issued.secret)
-    echo("请立即保存：此令牌只显示这一次。用法：Authorization: Bearer <令牌>\n"
-         "Save it now: it is shown only once. Use it as: Authorization: Bearer <token>", err=True)
+    echo(
+        "请立即保存：此令牌只显示这一次。用法：Authorization: Bearer <令牌>\n"
+        "Save it now: it is shown only once. Use it as: Authorization: Bearer <token>",
+        err=True,
+    )
 
 
 @user.command("passwd")
@@ -108,6 +125,7 @@ def user_passwd(ctx: Context, username: str, password_stdin: bool) -> None:
     """重置密码 / reset a password."""
     password = _read_password() if password_stdin else None
     from docsvc.services.users import random_password
+
     new = password or random_password()
     ctx.svc.users.set_password(username, new, actor=ctx.actor)
     echo("密码已重置 / password reset." if password else f"新密码（只显示这一次）/ new password (shown once): {new}")

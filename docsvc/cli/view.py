@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from docsvc.cli import Context, KEY, cli, echo, emit_json, handled, json_option, pad, pass_ctx, shown
+from docsvc.cli import KEY, Context, cli, echo, emit_json, handled, json_option, pad, pass_ctx, shown
 from docsvc.errors import InvalidInput
 from docsvc.services.views import ViewKind
 
@@ -40,16 +40,26 @@ def view_list(ctx: Context, results: bool, as_json: bool) -> None:
     for v in items:
         flags = "、".join(x for x in ("共享" if v.shared else "", "仪表板" if v.pinned else "") if x)
         total = f"  {counted[v.id].total} 条 results" if results else ""
-        echo(f"{v.id:>5}  {pad(shown(v.name), 28)}{pad(v.kind.zh, 10)}{pad(shown(v.owner), 14)}"
-             f"{pad(flags or '-', 14)}{shown(v.query_string)}{total}")
+        echo(
+            f"{v.id:>5}  {pad(shown(v.name), 28)}{pad(v.kind.zh, 10)}{pad(shown(v.owner), 14)}"
+            f"{pad(flags or '-', 14)}{shown(v.query_string)}{total}"
+        )
 
 
 @view.command("add")
 @click.argument("name")
-@click.option("--kind", required=True, type=click.Choice([k.value for k in ViewKind]),
-              help="search（搜索）或 documents（文档列表）/ search or documents")
-@click.option("--query", "params", required=True,
-              help="页面的查询字符串，如 'q=合同&filter=doc_type:sla' 或 'doc_class=site' / the page's query string")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([k.value for k in ViewKind]),
+    help="search（搜索）或 documents（文档列表）/ search or documents",
+)
+@click.option(
+    "--query",
+    "params",
+    required=True,
+    help="页面的查询字符串，如 'q=合同&filter=doc_type:sla' 或 'doc_class=site' / the page's query string",
+)
 @click.option("--shared", is_flag=True, help="共享给所有用户 / share with every user")
 @click.option("--pin", is_flag=True, help="显示在仪表板 / show on the dashboard")
 @json_option
@@ -77,8 +87,11 @@ def view_remove(ctx: Context, view: str, as_json: bool) -> None:
     else:
         mine = [v for v in views.list() if v.name == view.strip() and v.owner == views.p.username]
         if not mine:
-            raise InvalidInput(f"您没有名为“{view.strip()}”的视图；可用 docsvc view list 查看编号。",
-                               f"You have no view named '{view.strip()}'; docsvc view list shows the ids.", field="view")
+            raise InvalidInput(
+                f"您没有名为“{view.strip()}”的视图；可用 docsvc view list 查看编号。",
+                f"You have no view named '{view.strip()}'; docsvc view list shows the ids.",
+                field="view",
+            )
         view_id = mine[0].id
     removed = views.delete(view_id)
     if as_json:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Iterable
+from typing import Any
 
 GENESIS = "0" * 64
 
@@ -55,8 +56,17 @@ def entry_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}\n{canonical_json(body)}".encode()).hexdigest()
 
 
-def chain(prev_seq: int, prev_hash: str, *, ts: str, actor: str, action: str,
-          document_id: int | None, version: int | None, details: dict[str, Any]) -> AuditEntry:
+def chain(
+    prev_seq: int,
+    prev_hash: str,
+    *,
+    ts: str,
+    actor: str,
+    action: str,
+    document_id: int | None,
+    version: int | None,
+    details: dict[str, Any],
+) -> AuditEntry:
     """The next entry after (prev_seq, prev_hash)."""
     # Round-trip details through JSON so what is hashed is exactly what is stored and read back.
     details = json.loads(canonical_json(details))
@@ -125,20 +135,27 @@ class VerifyResult:
     def reason_en(self) -> str:
         return self.problems[0].en if self.problems else ""
 
-    def with_problems(self, problems: Iterable[ChainProblem], anchor: dict[str, Any] | None) -> "VerifyResult":
+    def with_problems(self, problems: Iterable[ChainProblem], anchor: dict[str, Any] | None) -> VerifyResult:
         found = list(self.problems) + list(problems)
         extra = max(len(found) - MAX_PROBLEMS, 0)
         return VerifyResult(self.checked, tuple(found[:MAX_PROBLEMS]), self.more_problems + extra, anchor)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "broken_seq": self.broken_seq,
-                "reason": self.reason_zh, "reason_en": self.reason_en,
-                "problems": [p.to_dict() for p in self.problems], "more_problems": self.more_problems,
-                "anchor": self.anchor}
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "broken_seq": self.broken_seq,
+            "reason": self.reason_zh,
+            "reason_en": self.reason_en,
+            "problems": [p.to_dict() for p in self.problems],
+            "more_problems": self.more_problems,
+            "anchor": self.anchor,
+        }
 
 
-def verify(entries: Iterable[AuditEntry | Unreadable], head: tuple[int, str] | None, *,
-           start: tuple[int, str] = (0, GENESIS)) -> VerifyResult:
+def verify(
+    entries: Iterable[AuditEntry | Unreadable], head: tuple[int, str] | None, *, start: tuple[int, str] = (0, GENESIS)
+) -> VerifyResult:
     """Walk the chain in seq order and name every entry that does not fit, each with its seq.
 
     ``head`` is the head record (None: it is missing). ``start`` is where the walk begins: the
@@ -158,37 +175,63 @@ def verify(entries: Iterable[AuditEntry | Unreadable], head: tuple[int, str] | N
     for e in entries:
         expected = last_seq + 1
         if e.seq < expected:
-            report(ChainProblemKind.DUPLICATE, e.seq, f"第 {e.seq} 条审计记录重复或顺序错乱。",
-                   f"Audit entry {e.seq} is duplicated or out of order.")
+            report(
+                ChainProblemKind.DUPLICATE,
+                e.seq,
+                f"第 {e.seq} 条审计记录重复或顺序错乱。",
+                f"Audit entry {e.seq} is duplicated or out of order.",
+            )
             continue
         if e.seq > expected:
             gap = f"{expected}" if e.seq == expected + 1 else f"{expected}–{e.seq - 1}"
-            report(ChainProblemKind.MISSING, expected, f"第 {gap} 条审计记录缺失（已被删除）。",
-                   f"Audit entr{'y' if e.seq == expected + 1 else 'ies'} {gap} {'is' if e.seq == expected + 1 else 'are'} "
-                   "missing (deleted).")
+            report(
+                ChainProblemKind.MISSING,
+                expected,
+                f"第 {gap} 条审计记录缺失（已被删除）。",
+                f"Audit entr{'y' if e.seq == expected + 1 else 'ies'} {gap} {'is' if e.seq == expected + 1 else 'are'} "
+                "missing (deleted).",
+            )
             linked = False
         last_seq = e.seq
         if isinstance(e, Unreadable):
-            report(ChainProblemKind.UNREADABLE, e.seq, f"第 {e.seq} 条审计记录无法读取（内容已损坏或被篡改）：{e.error}",
-                   f"Audit entry {e.seq} cannot be read (damaged or tampered with): {e.error}")
+            report(
+                ChainProblemKind.UNREADABLE,
+                e.seq,
+                f"第 {e.seq} 条审计记录无法读取（内容已损坏或被篡改）：{e.error}",
+                f"Audit entry {e.seq} cannot be read (damaged or tampered with): {e.error}",
+            )
             linked = False
             continue
         if linked and e.prev_hash != prev:
-            report(ChainProblemKind.LINK, e.seq, f"第 {e.seq} 条审计记录的前序哈希不匹配（记录被插入、删除或重排）。",
-                   f"Audit entry {e.seq}: previous hash does not match (an entry was inserted, removed or reordered).")
+            report(
+                ChainProblemKind.LINK,
+                e.seq,
+                f"第 {e.seq} 条审计记录的前序哈希不匹配（记录被插入、删除或重排）。",
+                f"Audit entry {e.seq}: previous hash does not match (an entry was inserted, removed or reordered).",
+            )
         if entry_hash(e.prev_hash, e.body()) != e.hash:
-            report(ChainProblemKind.ALTERED, e.seq, f"第 {e.seq} 条审计记录的内容已被修改（哈希不符）。",
-                   f"Audit entry {e.seq} was altered (hash mismatch).")
+            report(
+                ChainProblemKind.ALTERED,
+                e.seq,
+                f"第 {e.seq} 条审计记录的内容已被修改（哈希不符）。",
+                f"Audit entry {e.seq} was altered (hash mismatch).",
+            )
         prev, linked, checked = e.hash, True, checked + 1
     if head is None:
-        report(ChainProblemKind.HEAD_MISSING, last_seq or None,
-               f"审计链头记录缺失（最后一条记录为第 {last_seq} 条）：目录库已被篡改，docsvc 拒绝继续写入。请从备份恢复目录库。",
-               f"The audit chain's head record is missing (the last entry is {last_seq}): the catalog was tampered "
-               "with, and docsvc refuses further writes. Restore the catalog from a backup.")
+        report(
+            ChainProblemKind.HEAD_MISSING,
+            last_seq or None,
+            f"审计链头记录缺失（最后一条记录为第 {last_seq} 条）：目录库已被篡改，docsvc 拒绝继续写入。请从备份恢复目录库。",
+            f"The audit chain's head record is missing (the last entry is {last_seq}): the catalog was tampered "
+            "with, and docsvc refuses further writes. Restore the catalog from a backup.",
+        )
     elif head[0] != last_seq or (linked and head[1] != prev):
         seq = last_seq + 1 if head[0] > last_seq else (head[0] + 1 if head[0] < last_seq else head[0])
-        report(ChainProblemKind.HEAD_MISMATCH, seq,
-               f"审计日志末尾与链头记录不符（链头为第 {head[0]} 条，实际最后一条为第 {last_seq} 条）：记录被截断、追加或链头被篡改。",
-               f"The end of the audit log does not match its head (head says {head[0]}, the last entry is "
-               f"{last_seq}): entries were truncated or appended, or the head was altered.")
+        report(
+            ChainProblemKind.HEAD_MISMATCH,
+            seq,
+            f"审计日志末尾与链头记录不符（链头为第 {head[0]} 条，实际最后一条为第 {last_seq} 条）：记录被截断、追加或链头被篡改。",
+            f"The end of the audit log does not match its head (head says {head[0]}, the last entry is "
+            f"{last_seq}): entries were truncated or appended, or the head was altered.",
+        )
     return VerifyResult(checked).with_problems(problems, None)

@@ -19,8 +19,9 @@ archive's guarantees rest on three promises every engine keeps:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from docsvc.errors import Corrupted, NotFound
 
@@ -86,9 +87,12 @@ def verified(sha256: str, data: bytes) -> bytes:
     """``data`` if it still hashes to its name ``sha256``; else Corrupted, so that no engine ever
     hands out damaged bytes."""
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise Corrupted(f"归档内容 {sha256} 校验失败（哈希不符），已拒绝提供。请运行 docsvc check 并从备份恢复。",
-                        f"Stored content {sha256} fails its checksum; refusing to serve it. Run docsvc check and "
-                        "restore it from backup.", details={"sha256": sha256})
+        raise Corrupted(
+            f"归档内容 {sha256} 校验失败（哈希不符），已拒绝提供。请运行 docsvc check 并从备份恢复。",
+            f"Stored content {sha256} fails its checksum; refusing to serve it. Run docsvc check and "
+            "restore it from backup.",
+            details={"sha256": sha256},
+        )
     return data
 
 

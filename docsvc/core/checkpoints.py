@@ -74,8 +74,14 @@ class Checkpoint:
     signature: str = ""
 
     def body(self) -> dict[str, Any]:
-        return {"format": FORMAT, "seq": self.seq, "hash": self.hash, "ts": self.ts, "node": self.node,
-                "public_key": self.public_key}
+        return {
+            "format": FORMAT,
+            "seq": self.seq,
+            "hash": self.hash,
+            "ts": self.ts,
+            "node": self.node,
+            "public_key": self.public_key,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.body(), "signature": self.signature}
@@ -93,7 +99,8 @@ class Checkpoint:
             return False
         try:
             Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
-                bytes.fromhex(self.signature), canonical_json(self.body()).encode("utf-8"))
+                bytes.fromhex(self.signature), canonical_json(self.body()).encode("utf-8")
+            )
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -119,9 +126,13 @@ def parse(data: bytes) -> Checkpoint:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise ValueError(f"not a {FORMAT} document")
     cp = Checkpoint(d["seq"], d["hash"], d["ts"], d["node"], d["public_key"], d["signature"])
-    if not (isinstance(cp.seq, int) and cp.seq >= 0 and all(isinstance(v, str) for v in
-                                                            (cp.hash, cp.ts, cp.node, cp.public_key, cp.signature))
-            and _HEX64.match(cp.hash) and _HEX64.match(cp.public_key)):
+    if not (
+        isinstance(cp.seq, int)
+        and cp.seq >= 0
+        and all(isinstance(v, str) for v in (cp.hash, cp.ts, cp.node, cp.public_key, cp.signature))
+        and _HEX64.match(cp.hash)
+        and _HEX64.match(cp.public_key)
+    ):
         raise ValueError("malformed fields")
     return cp
 
@@ -131,24 +142,29 @@ class Signer:
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
-        self.public_key = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+        self.public_key = (
+            private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+        )
 
     @classmethod
-    def from_file(cls, path: Path) -> "Signer":
+    def from_file(cls, path: Path) -> Signer:
         """The key in a PEM (PKCS#8) file, as ``docsvc audit keygen`` writes it."""
         try:
             key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
         except OSError as exc:
-            raise InvalidInput(f"无法读取审计签名密钥文件“{path}”：{exc.strerror or exc}。请检查 DOCSVC_AUDIT_KEY_FILE。",
-                               f"Cannot read the audit signing key file '{path}': {exc.strerror or exc}. Check "
-                               "DOCSVC_AUDIT_KEY_FILE.", field="DOCSVC_AUDIT_KEY_FILE") from None
+            raise InvalidInput(
+                f"无法读取审计签名密钥文件“{path}”：{exc.strerror or exc}。请检查 DOCSVC_AUDIT_KEY_FILE。",
+                f"Cannot read the audit signing key file '{path}': {exc.strerror or exc}. Check DOCSVC_AUDIT_KEY_FILE.",
+                field="DOCSVC_AUDIT_KEY_FILE",
+            ) from None
         except (ValueError, TypeError):
             key = None
         if not isinstance(key, Ed25519PrivateKey):
-            raise InvalidInput(f"“{path}”不是未加密的 Ed25519 私钥（PEM）。请用 docsvc audit keygen 生成。",
-                               f"'{path}' is not an unencrypted Ed25519 private key (PEM). Make one with "
-                               "docsvc audit keygen.", field="DOCSVC_AUDIT_KEY_FILE")
+            raise InvalidInput(
+                f"“{path}”不是未加密的 Ed25519 私钥（PEM）。请用 docsvc audit keygen 生成。",
+                f"'{path}' is not an unencrypted Ed25519 private key (PEM). Make one with docsvc audit keygen.",
+                field="DOCSVC_AUDIT_KEY_FILE",
+            )
         return cls(key)
 
     def sign(self, seq: int, hash: str, *, ts: str, node: str) -> Checkpoint:
@@ -160,6 +176,5 @@ class Signer:
 def new_key_pem() -> tuple[bytes, str]:
     """A new Ed25519 private key as PEM (PKCS#8, unencrypted), and its public key (hex)."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return pem, Signer(key).public_key

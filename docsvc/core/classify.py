@@ -35,8 +35,8 @@ import re
 import tempfile
 import weakref
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from itertools import count, repeat
@@ -84,8 +84,12 @@ class Label:
     source: Source
 
     def to_dict(self) -> dict[str, object]:
-        return {"value": self.value, "confidence": round(self.confidence, 3),
-                "terms": list(self.terms), "source": self.source}
+        return {
+            "value": self.value,
+            "confidence": round(self.confidence, 3),
+            "terms": list(self.terms),
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,12 @@ class Suggestion:
         return min(self.doc_type.confidence, self.service_category.confidence) < REVIEW_THRESHOLD
 
     def to_dict(self) -> dict[str, object]:
-        return {"doc_type": self.doc_type.to_dict(),
-                "service_category": self.service_category.to_dict(),
-                "project": self.project, "needs_review": self.needs_review}
+        return {
+            "doc_type": self.doc_type.to_dict(),
+            "service_category": self.service_category.to_dict(),
+            "project": self.project,
+            "needs_review": self.needs_review,
+        }
 
 
 @dataclass(frozen=True)
@@ -138,139 +145,536 @@ OTHER_PRIOR = 3.0
 # 1 = supporting. Title-zone matches are multiplied by TITLE_WEIGHT.
 DOC_TYPE_CUES: dict[str, dict[str, float]] = {
     "contract": {
-        "合同": 3, "合同书": 3, "协议书": 3, "协议": 2, "联合运营协议": 3, "补充协议": 2,
-        "甲方": 1, "乙方": 1, "委托方": 1, "受托方": 1, "发包人": 1, "承包人": 1,
-        "违约": 2, "违约责任": 2, "违约金": 2, "争议解决": 2, "争议": 1, "仲裁": 2,
-        "人民法院": 2, "不可抗力": 2, "本合同": 2, "签字盖章": 1, "盖章": 1, "生效": 1,
-        "一式": 1, "合同价款": 2, "合同总价": 2, "付款方式": 1, "支付方式": 1, "知识产权": 1,
-        "保密义务": 1, "权利和义务": 2,
+        "合同": 3,
+        "合同书": 3,
+        "协议书": 3,
+        "协议": 2,
+        "联合运营协议": 3,
+        "补充协议": 2,
+        "甲方": 1,
+        "乙方": 1,
+        "委托方": 1,
+        "受托方": 1,
+        "发包人": 1,
+        "承包人": 1,
+        "违约": 2,
+        "违约责任": 2,
+        "违约金": 2,
+        "争议解决": 2,
+        "争议": 1,
+        "仲裁": 2,
+        "人民法院": 2,
+        "不可抗力": 2,
+        "本合同": 2,
+        "签字盖章": 1,
+        "盖章": 1,
+        "生效": 1,
+        "一式": 1,
+        "合同价款": 2,
+        "合同总价": 2,
+        "付款方式": 1,
+        "支付方式": 1,
+        "知识产权": 1,
+        "保密义务": 1,
+        "权利和义务": 2,
     },
     "sla": {
-        "服务等级协议": 3, "服务级别协议": 3, "服务水平协议": 3, "sla": 3,
-        "服务水平约定": 3, "服务标准约定": 3, "服务水平要求": 3, "服务等级": 2, "服务级别": 2,
-        "服务水平": 1, "可用性": 2, "可用率": 1, "响应时间": 2, "响应时限": 2, "解决时间": 2,
-        "恢复时间": 2, "响应": 1, "服务时间": 1, "服务指标": 1, "考核": 1, "扣减": 2,
-        "赔偿": 1, "补偿": 1, "赔付": 1, "达标": 1, "本协议": 2, "p1": 1, "p2": 1,
-        "优先级": 1, "计划维护": 2, "不计入": 1, "复审": 1, "修订": 1,
+        "服务等级协议": 3,
+        "服务级别协议": 3,
+        "服务水平协议": 3,
+        "sla": 3,
+        "服务水平约定": 3,
+        "服务标准约定": 3,
+        "服务水平要求": 3,
+        "服务等级": 2,
+        "服务级别": 2,
+        "服务水平": 1,
+        "可用性": 2,
+        "可用率": 1,
+        "响应时间": 2,
+        "响应时限": 2,
+        "解决时间": 2,
+        "恢复时间": 2,
+        "响应": 1,
+        "服务时间": 1,
+        "服务指标": 1,
+        "考核": 1,
+        "扣减": 2,
+        "赔偿": 1,
+        "补偿": 1,
+        "赔付": 1,
+        "达标": 1,
+        "本协议": 2,
+        "p1": 1,
+        "p2": 1,
+        "优先级": 1,
+        "计划维护": 2,
+        "不计入": 1,
+        "复审": 1,
+        "修订": 1,
     },
     "service_plan": {
-        "计划": 3, "方案": 3, "规划": 3, "实施细则": 3, "服务管理计划": 3, "实施方案": 3,
-        "工作方案": 3, "保障方案": 3, "服务方案": 3, "培训方案": 3,
-        "目标": 1, "工作目标": 2, "建设目标": 1, "服务目标": 1, "实施步骤": 2, "进度安排": 2,
-        "工作安排": 2, "时间安排": 2, "里程碑": 1, "阶段": 1, "人员分工": 2, "职责": 1,
-        "组织机构": 1, "项目组织": 2, "风险": 1, "保障措施": 2, "应急预案": 1, "应急处置": 1,
-        "质量控制": 1, "质量保证": 1, "工作制度": 1, "拟": 1,
+        "计划": 3,
+        "方案": 3,
+        "规划": 3,
+        "实施细则": 3,
+        "服务管理计划": 3,
+        "实施方案": 3,
+        "工作方案": 3,
+        "保障方案": 3,
+        "服务方案": 3,
+        "培训方案": 3,
+        "目标": 1,
+        "工作目标": 2,
+        "建设目标": 1,
+        "服务目标": 1,
+        "实施步骤": 2,
+        "进度安排": 2,
+        "工作安排": 2,
+        "时间安排": 2,
+        "里程碑": 1,
+        "阶段": 1,
+        "人员分工": 2,
+        "职责": 1,
+        "组织机构": 1,
+        "项目组织": 2,
+        "风险": 1,
+        "保障措施": 2,
+        "应急预案": 1,
+        "应急处置": 1,
+        "质量控制": 1,
+        "质量保证": 1,
+        "工作制度": 1,
+        "拟": 1,
     },
     "change_request": {
-        "变更申请": 3, "变更单": 3, "变更请求": 3, "变更申请单": 3, "变更申请表": 3,
-        "紧急变更": 3, "需求变更": 3, "rfc": 3, "变更": 2, "调整申请": 3, "范围调整": 2,
-        "调整": 1, "要改": 1, "变更原因": 2, "变更内容": 2, "变更理由": 2, "变更类型": 2,
-        "影响分析": 2, "影响评估": 2, "影响范围": 1, "影响": 1, "回退": 2, "回退方案": 2,
-        "回滚": 2, "回退措施": 2, "审批": 1, "申请人": 1, "申请": 1, "工作量": 1, "人天": 1,
-        "顺延": 1, "实施时间": 1,
+        "变更申请": 3,
+        "变更单": 3,
+        "变更请求": 3,
+        "变更申请单": 3,
+        "变更申请表": 3,
+        "紧急变更": 3,
+        "需求变更": 3,
+        "rfc": 3,
+        "变更": 2,
+        "调整申请": 3,
+        "范围调整": 2,
+        "调整": 1,
+        "要改": 1,
+        "变更原因": 2,
+        "变更内容": 2,
+        "变更理由": 2,
+        "变更类型": 2,
+        "影响分析": 2,
+        "影响评估": 2,
+        "影响范围": 1,
+        "影响": 1,
+        "回退": 2,
+        "回退方案": 2,
+        "回滚": 2,
+        "回退措施": 2,
+        "审批": 1,
+        "申请人": 1,
+        "申请": 1,
+        "工作量": 1,
+        "人天": 1,
+        "顺延": 1,
+        "实施时间": 1,
     },
     "acceptance_report": {
-        "验收报告": 3, "验收单": 3, "验收意见": 3, "验收确认": 3, "验收确认单": 3,
-        "验收确认书": 3, "验收意见书": 3, "初步验收": 3, "竣工验收": 3, "验收": 2,
-        "竣工验收报告": 3, "初步验收报告": 3, "终验报告": 3,
-        "验收组": 2, "验收小组": 2, "验收结论": 3, "同意验收": 3, "通过验收": 3,
-        "同意通过": 1, "验收依据": 2, "交付物": 1, "交付内容": 1, "试运行": 1, "抽检": 1,
-        "遗留": 1, "整改": 1,
+        "验收报告": 3,
+        "验收单": 3,
+        "验收意见": 3,
+        "验收确认": 3,
+        "验收确认单": 3,
+        "验收确认书": 3,
+        "验收意见书": 3,
+        "初步验收": 3,
+        "竣工验收": 3,
+        "验收": 2,
+        "竣工验收报告": 3,
+        "初步验收报告": 3,
+        "终验报告": 3,
+        "验收组": 2,
+        "验收小组": 2,
+        "验收结论": 3,
+        "同意验收": 3,
+        "通过验收": 3,
+        "同意通过": 1,
+        "验收依据": 2,
+        "交付物": 1,
+        "交付内容": 1,
+        "试运行": 1,
+        "抽检": 1,
+        "遗留": 1,
+        "整改": 1,
     },
     "meeting_minutes": {
-        "会议纪要": 3, "纪要": 3, "会议记录": 3, "例会": 3, "会议": 2, "协调会": 3,
-        "评审会": 3, "启动会": 3, "推进会": 3, "复盘会": 3, "沟通会": 3, "专题会": 3,
-        "周会": 3, "电话会": 3, "筹备会": 3, "汇报会": 3, "访谈记录": 3,
-        "参会": 2, "参会人员": 2, "与会": 2, "出席": 2, "参加": 1, "主持": 2, "主持人": 2,
-        "记录人": 2, "记录": 1, "议定": 2, "会议决定": 2, "下次会议": 2, "会议时间": 2,
-        "会议地点": 2, "议题": 1, "会议认为": 2, "会议要求": 2, "与会各方": 2,
+        "会议纪要": 3,
+        "纪要": 3,
+        "会议记录": 3,
+        "例会": 3,
+        "会议": 2,
+        "协调会": 3,
+        "评审会": 3,
+        "启动会": 3,
+        "推进会": 3,
+        "复盘会": 3,
+        "沟通会": 3,
+        "专题会": 3,
+        "周会": 3,
+        "电话会": 3,
+        "筹备会": 3,
+        "汇报会": 3,
+        "访谈记录": 3,
+        "参会": 2,
+        "参会人员": 2,
+        "与会": 2,
+        "出席": 2,
+        "参加": 1,
+        "主持": 2,
+        "主持人": 2,
+        "记录人": 2,
+        "记录": 1,
+        "议定": 2,
+        "会议决定": 2,
+        "下次会议": 2,
+        "会议时间": 2,
+        "会议地点": 2,
+        "议题": 1,
+        "会议认为": 2,
+        "会议要求": 2,
+        "与会各方": 2,
     },
     "report": {
-        "报告": 3, "月报": 3, "周报": 3, "季报": 3, "年报": 3, "总结": 3, "分析报告": 3,
-        "工作总结": 3, "运行情况": 2, "进展": 2, "简报": 3,
-        "本月": 2, "本周": 2, "本季度": 2, "本期": 1, "报告期": 2, "环比": 2, "同比": 2,
-        "统计": 1, "累计": 1, "下月": 2, "下季度": 2, "下阶段": 1, "完成情况": 2,
-        "特此报告": 3, "存在问题": 1, "问题与建议": 2, "改进建议": 1, "结论": 1,
+        "报告": 3,
+        "月报": 3,
+        "周报": 3,
+        "季报": 3,
+        "年报": 3,
+        "总结": 3,
+        "分析报告": 3,
+        "工作总结": 3,
+        "运行情况": 2,
+        "进展": 2,
+        "简报": 3,
+        "本月": 2,
+        "本周": 2,
+        "本季度": 2,
+        "本期": 1,
+        "报告期": 2,
+        "环比": 2,
+        "同比": 2,
+        "统计": 1,
+        "累计": 1,
+        "下月": 2,
+        "下季度": 2,
+        "下阶段": 1,
+        "完成情况": 2,
+        "特此报告": 3,
+        "存在问题": 1,
+        "问题与建议": 2,
+        "改进建议": 1,
+        "结论": 1,
     },
     "other": {
-        "通知": 2, "通知单": 3, "签到表": 3, "登记表": 3, "记录表": 3, "申请表": 2,
-        "指导书": 3, "作业指导书": 3, "说明书": 2, "需求规格说明书": 3, "接口说明": 3,
-        "手册": 2, "操作指南": 3, "指南": 2, "提纲": 3, "证明": 2, "签收单": 3, "清单": 2,
-        "排班表": 3, "日志": 2, "监理日志": 3, "缺陷报告单": 3, "授权证明": 3,
+        "通知": 2,
+        "通知单": 3,
+        "签到表": 3,
+        "登记表": 3,
+        "记录表": 3,
+        "申请表": 2,
+        "指导书": 3,
+        "作业指导书": 3,
+        "说明书": 2,
+        "需求规格说明书": 3,
+        "接口说明": 3,
+        "手册": 2,
+        "操作指南": 3,
+        "指南": 2,
+        "提纲": 3,
+        "证明": 2,
+        "签收单": 3,
+        "清单": 2,
+        "排班表": 3,
+        "日志": 2,
+        "监理日志": 3,
+        "缺陷报告单": 3,
+        "授权证明": 3,
     },
 }
 
 CATEGORY_CUES: dict[str, dict[str, float]] = {
     "4.1": {
-        "系统集成": 3, "信息系统集成": 3, "集成项目": 3, "集成服务": 3, "集成": 2,
-        "综合布线": 3, "弱电": 3, "智能化": 2, "机房建设": 3, "网络设备": 1, "交换机": 1,
-        "核心交换机": 2, "设备清单": 2, "设备到货": 2, "到货": 1, "安装调试": 1, "联调": 1,
-        "互联互通": 2, "割接": 2, "承建单位": 1, "硬件平台": 2, "网络拓扑": 2, "竣工": 1,
-        "虚拟化": 1, "上架": 1, "无线ap": 2, "ap": 1, "跨厂商": 3, "多协议": 2, "互操作": 3,
-        "体系结构": 1, "整合": 1,
+        "系统集成": 3,
+        "信息系统集成": 3,
+        "集成项目": 3,
+        "集成服务": 3,
+        "集成": 2,
+        "综合布线": 3,
+        "弱电": 3,
+        "智能化": 2,
+        "机房建设": 3,
+        "网络设备": 1,
+        "交换机": 1,
+        "核心交换机": 2,
+        "设备清单": 2,
+        "设备到货": 2,
+        "到货": 1,
+        "安装调试": 1,
+        "联调": 1,
+        "互联互通": 2,
+        "割接": 2,
+        "承建单位": 1,
+        "硬件平台": 2,
+        "网络拓扑": 2,
+        "竣工": 1,
+        "虚拟化": 1,
+        "上架": 1,
+        "无线ap": 2,
+        "ap": 1,
+        "跨厂商": 3,
+        "多协议": 2,
+        "互操作": 3,
+        "体系结构": 1,
+        "整合": 1,
     },
     "4.2": {
-        "运维": 3, "运行维护": 3, "运营和维护": 3, "运维服务": 3, "巡检": 2, "监控": 1,
-        "监测": 1, "预警": 2, "告警": 1, "故障": 1, "故障处理": 2, "事件": 1, "应急": 1,
-        "值守": 2, "值班": 2, "服务台": 2, "可用率": 1, "备份": 1, "驻场": 1, "机房": 1,
-        "ups": 1, "精密空调": 2, "itsm": 2, "p1": 1, "重要时期保障": 3, "运行保障": 3,
+        "运维": 3,
+        "运行维护": 3,
+        "运营和维护": 3,
+        "运维服务": 3,
+        "巡检": 2,
+        "监控": 1,
+        "监测": 1,
+        "预警": 2,
+        "告警": 1,
+        "故障": 1,
+        "故障处理": 2,
+        "事件": 1,
+        "应急": 1,
+        "值守": 2,
+        "值班": 2,
+        "服务台": 2,
+        "可用率": 1,
+        "备份": 1,
+        "驻场": 1,
+        "机房": 1,
+        "ups": 1,
+        "精密空调": 2,
+        "itsm": 2,
+        "p1": 1,
+        "重要时期保障": 3,
+        "运行保障": 3,
     },
     "4.3.1": {
-        "基础软件": 3, "操作系统": 3, "中间件": 3, "系统软件": 3, "支撑软件": 3,
-        "工具软件": 3, "数据库管理系统": 3, "麒麟": 3, "统信": 3, "uos": 2, "达梦": 3,
-        "oracle": 1, "weblogic": 2, "tongweb": 3, "国产化": 2, "信创": 3, "原厂": 2,
-        "许可": 1, "授权": 1, "补丁": 1, "维保": 1, "jvm": 1,
+        "基础软件": 3,
+        "操作系统": 3,
+        "中间件": 3,
+        "系统软件": 3,
+        "支撑软件": 3,
+        "工具软件": 3,
+        "数据库管理系统": 3,
+        "麒麟": 3,
+        "统信": 3,
+        "uos": 2,
+        "达梦": 3,
+        "oracle": 1,
+        "weblogic": 2,
+        "tongweb": 3,
+        "国产化": 2,
+        "信创": 3,
+        "原厂": 2,
+        "许可": 1,
+        "授权": 1,
+        "补丁": 1,
+        "维保": 1,
+        "jvm": 1,
     },
     "4.3.2": {
-        "应用软件": 3, "除基础软件外": 3, "专业领域": 2, "管理软件": 3, "erp": 3, "oa": 2, "协同办公": 3, "财务软件": 3,
-        "his": 2, "saas": 3, "软件即服务": 3, "电子病历": 1, "实施顾问": 2, "关键用户": 2,
-        "模块": 1, "上线": 1, "用户数": 1, "蓝图": 1, "应用系统": 1, "软件产品": 1,
+        "应用软件": 3,
+        "除基础软件外": 3,
+        "专业领域": 2,
+        "管理软件": 3,
+        "erp": 3,
+        "oa": 2,
+        "协同办公": 3,
+        "财务软件": 3,
+        "his": 2,
+        "saas": 3,
+        "软件即服务": 3,
+        "电子病历": 1,
+        "实施顾问": 2,
+        "关键用户": 2,
+        "模块": 1,
+        "上线": 1,
+        "用户数": 1,
+        "蓝图": 1,
+        "应用系统": 1,
+        "软件产品": 1,
     },
     "4.3.3": {
-        "定制": 3, "定制开发": 3, "定制软件": 3, "软件开发": 2, "委托开发": 3,
-        "技术开发": 3, "开发": 1, "需求规格说明书": 2, "源代码": 2, "迭代": 2, "小程序": 2,
-        "原型": 2, "编码": 1, "接口开发": 1, "著作权": 1, "需求变更": 1, "前端": 1,
+        "定制": 3,
+        "定制开发": 3,
+        "定制软件": 3,
+        "软件开发": 2,
+        "委托开发": 3,
+        "技术开发": 3,
+        "开发": 1,
+        "需求规格说明书": 2,
+        "源代码": 2,
+        "迭代": 2,
+        "小程序": 2,
+        "原型": 2,
+        "编码": 1,
+        "接口开发": 1,
+        "著作权": 1,
+        "需求变更": 1,
+        "前端": 1,
         "后端": 1,
     },
     "4.4": {
-        "数据录入": 3, "录入": 2, "数据加工": 3, "数据处理": 2, "加工": 1, "呼叫中心": 3,
-        "座席": 3, "话务": 3, "热线": 2, "数据中心服务": 3, "托管": 2, "机柜": 2, "idc": 3,
-        "数字化加工": 3, "扫描": 2, "著录": 2, "cad": 2, "dtp": 3, "ocr": 2, "标注": 1,
+        "数据录入": 3,
+        "录入": 2,
+        "数据加工": 3,
+        "数据处理": 2,
+        "加工": 1,
+        "呼叫中心": 3,
+        "座席": 3,
+        "话务": 3,
+        "热线": 2,
+        "数据中心服务": 3,
+        "托管": 2,
+        "机柜": 2,
+        "idc": 3,
+        "数字化加工": 3,
+        "扫描": 2,
+        "著录": 2,
+        "cad": 2,
+        "dtp": 3,
+        "ocr": 2,
+        "标注": 1,
         "接通率": 3,
     },
     "4.5": {
-        "内容和增值服务": 3, "网络游戏": 3, "游戏": 2, "动漫": 3, "动画": 2,
-        "搜索引擎": 3, "电子邮件": 3, "邮箱": 2, "电子公告": 3, "新闻": 2, "内容运营": 3,
-        "新媒体": 2, "公众号": 1, "防沉迷": 3, "网站": 1, "短视频": 2, "发布": 1, "稿件": 2,
+        "内容和增值服务": 3,
+        "网络游戏": 3,
+        "游戏": 2,
+        "动漫": 3,
+        "动画": 2,
+        "搜索引擎": 3,
+        "电子邮件": 3,
+        "邮箱": 2,
+        "电子公告": 3,
+        "新闻": 2,
+        "内容运营": 3,
+        "新媒体": 2,
+        "公众号": 1,
+        "防沉迷": 3,
+        "网站": 1,
+        "短视频": 2,
+        "发布": 1,
+        "稿件": 2,
     },
     "4.6": {
-        "数据库服务": 3, "数据资源": 3, "数据收集": 3, "数据采集": 2, "数据存储": 2,
-        "联机数据库": 3, "数据归集": 3, "数据共享": 2, "专题数据库": 3, "元数据": 2,
-        "数据治理": 2, "数据质量": 2, "基础库": 2, "数据接口": 1, "数据库": 1,
+        "数据库服务": 3,
+        "数据资源": 3,
+        "数据收集": 3,
+        "数据采集": 2,
+        "数据存储": 2,
+        "联机数据库": 3,
+        "数据归集": 3,
+        "数据共享": 2,
+        "专题数据库": 3,
+        "元数据": 2,
+        "数据治理": 2,
+        "数据质量": 2,
+        "基础库": 2,
+        "数据接口": 1,
+        "数据库": 1,
     },
     "4.7": {
-        "电子商务": 3, "电商": 3, "网上商城": 3, "商城": 2, "交易": 1, "支付": 2,
-        "结算": 1, "订单": 1, "商家": 2, "店铺": 2, "网店": 3, "选购": 2, "交易凭证": 3,
-        "商情": 3, "广告": 1, "gmv": 3, "大促": 3, "满减": 3, "秒杀": 2, "代运营": 3,
+        "电子商务": 3,
+        "电商": 3,
+        "网上商城": 3,
+        "商城": 2,
+        "交易": 1,
+        "支付": 2,
+        "结算": 1,
+        "订单": 1,
+        "商家": 2,
+        "店铺": 2,
+        "网店": 3,
+        "选购": 2,
+        "交易凭证": 3,
+        "商情": 3,
+        "广告": 1,
+        "gmv": 3,
+        "大促": 3,
+        "满减": 3,
+        "秒杀": 2,
+        "代运营": 3,
     },
     "4.8": {
-        "监理": 3, "信息化工程监理": 3, "监理单位": 3, "总监理工程师": 3, "监理工程师": 3,
-        "旁站": 3, "监理通知单": 3, "监理规划": 3, "监理月报": 3, "四控三管一协调": 3,
-        "建设单位": 1, "承建单位": 1,
+        "监理": 3,
+        "信息化工程监理": 3,
+        "监理单位": 3,
+        "总监理工程师": 3,
+        "监理工程师": 3,
+        "旁站": 3,
+        "监理通知单": 3,
+        "监理规划": 3,
+        "监理月报": 3,
+        "四控三管一协调": 3,
+        "建设单位": 1,
+        "承建单位": 1,
     },
     "4.9.1": {
-        "软件测试": 3, "测试服务": 3, "测试": 2, "测试用例": 3, "缺陷": 2, "性能测试": 3,
-        "功能测试": 3, "回归测试": 3, "测评": 1, "压测": 2, "测试报告": 3, "安全测试": 2,
-        "渗透测试": 1, "用例": 2,
+        "软件测试": 3,
+        "测试服务": 3,
+        "测试": 2,
+        "测试用例": 3,
+        "缺陷": 2,
+        "性能测试": 3,
+        "功能测试": 3,
+        "回归测试": 3,
+        "测评": 1,
+        "压测": 2,
+        "测试报告": 3,
+        "安全测试": 2,
+        "渗透测试": 1,
+        "用例": 2,
     },
     "4.9.2": {
-        "咨询": 3, "咨询服务": 3, "咨询方": 3, "顾问": 2, "诊断": 2, "调研": 1,
-        "访谈": 2, "建议": 1, "评估": 1, "差距分析": 3, "蓝图": 1, "成熟度": 2,
-        "规划": 1, "辅导": 2,
+        "咨询": 3,
+        "咨询服务": 3,
+        "咨询方": 3,
+        "顾问": 2,
+        "诊断": 2,
+        "调研": 1,
+        "访谈": 2,
+        "建议": 1,
+        "评估": 1,
+        "差距分析": 3,
+        "蓝图": 1,
+        "成熟度": 2,
+        "规划": 1,
+        "辅导": 2,
     },
     "4.9.3": {
-        "培训": 3, "教育": 2, "认证培训": 3, "职业培训": 3, "基础培训": 3, "学员": 3,
-        "讲师": 3, "课程": 2, "学时": 3, "实训": 3, "结业": 3, "签到": 1, "授课": 3,
+        "培训": 3,
+        "教育": 2,
+        "认证培训": 3,
+        "职业培训": 3,
+        "基础培训": 3,
+        "学员": 3,
+        "讲师": 3,
+        "课程": 2,
+        "学时": 3,
+        "实训": 3,
+        "结业": 3,
+        "签到": 1,
+        "授课": 3,
     },
 }
 
@@ -428,7 +832,7 @@ WEIGHTINGS: tuple[Weighting, ...] = (Weighting(idf=True, c=0.5), Weighting(idf=F
 CALIBRATION_FOLDS = 5
 CALIBRATION_ROWS = 1000
 # Candidate temperatures and rule weights for the calibration (see _calibrate).
-_TEMPERATURES = tuple(0.01 * 1.2 ** i for i in range(32))  # 0.01 … 2.8
+_TEMPERATURES = tuple(0.01 * 1.2**i for i in range(32))  # 0.01 … 2.8
 _RULE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -457,9 +861,9 @@ def _char_grams(doc: tuple[str, str]) -> tuple[Any, Any]:
     grams = []
     for n in range(lo, hi + 1):
         if len(codes) >= n:
-            g = codes[:len(codes) - n + 1].copy()
+            g = codes[: len(codes) - n + 1].copy()
             for i in range(1, n):
-                g = (g << np.uint64(_CHAR_BITS)) | codes[i:len(codes) - n + 1 + i]
+                g = (g << np.uint64(_CHAR_BITS)) | codes[i : len(codes) - n + 1 + i]
             grams.append(g)
     return np.unique(np.concatenate(grams) if grams else codes, return_counts=True)
 
@@ -551,8 +955,10 @@ class _WordBlock:
         column[kept] = np.arange(len(kept))
         vocabulary = {w: int(column[i]) for w, i in ids.items() if column[i] >= 0}
         tf = np.array([n for c in counts for n in c.values()], dtype=np.int64)
-        return (cls(vocabulary, _idf(df[kept], len(counts))),
-                _tf_rows([len(c) for c in counts], column[all_cols], tf, len(kept)))
+        return (
+            cls(vocabulary, _idf(df[kept], len(counts))),
+            _tf_rows([len(c) for c in counts], column[all_cols], tf, len(kept)),
+        )
 
     def rows(self, counts: Sequence[Counter[str]]) -> Any:
         get = self.vocabulary.get
@@ -560,8 +966,7 @@ class _WordBlock:
         for c in counts:
             cols.extend(map(get, c, repeat(-1)))  # -1: not in the vocabulary
         tf = np.array([n for c in counts for n in c.values()], dtype=np.int64)
-        return _tf_rows([len(c) for c in counts], np.array(cols, dtype=np.int64), tf,
-                        len(self.vocabulary))
+        return _tf_rows([len(c) for c in counts], np.array(cols, dtype=np.int64), tf, len(self.vocabulary))
 
 
 # Documents as term-frequency rows of both blocks, before a Weighting applies.
@@ -585,13 +990,14 @@ class _Features:
     def fit(cls, docs: Sequence[tuple[str, str]]) -> tuple[_Features, _Counts]:
         """The fitted features and the documents' counts (each document analysed once)."""
         chars, x_chars = _CharBlock.fit([_char_grams(d) for d in docs], MAX_CHAR_FEATURES)
-        words, x_words = _WordBlock.fit([Counter(_word_features(d)) for d in docs],
-                                        MAX_WORD_FEATURES)
+        words, x_words = _WordBlock.fit([Counter(_word_features(d)) for d in docs], MAX_WORD_FEATURES)
         return cls(chars, words, WORD_WEIGHT), (x_chars, x_words)
 
     def counts(self, docs: Sequence[tuple[str, str]]) -> _Counts:
-        return (self.chars.rows([_char_grams(d) for d in docs]),
-                self.words.rows([Counter(_word_features(d)) for d in docs]))
+        return (
+            self.chars.rows([_char_grams(d) for d in docs]),
+            self.words.rows([Counter(_word_features(d)) for d in docs]),
+        )
 
     def weigh(self, counts: _Counts, weighting: Weighting) -> Any:
         import scipy.sparse
@@ -678,10 +1084,12 @@ def labels_fingerprint(samples: Iterable[LabeledSample]) -> str:
 def needs_retrain(model: Model | None, labels_fingerprint: str) -> bool:
     """True when there is no model, it was made by another version of this module or the
     analyzer, or the confirmed labels changed since it was trained."""
-    return (model is None
-            or model.model_version != MODEL_VERSION
-            or model.features_version != FEATURES_VERSION
-            or model.labels_fingerprint != labels_fingerprint)
+    return (
+        model is None
+        or model.model_version != MODEL_VERSION
+        or model.features_version != FEATURES_VERSION
+        or model.labels_fingerprint != labels_fingerprint
+    )
 
 
 def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMPLES) -> Model:
@@ -703,8 +1111,9 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
         features, counts = _Features.fit([_doc(s.text, s.title) for s in samples])
         for target, idx in rows.items():
             labels = [str(getattr(samples[i], target)) for i in idx]
-            targets[target] = _fit_target(target, features, (counts[0][idx], counts[1][idx]),
-                                          labels, [samples[i] for i in idx])
+            targets[target] = _fit_target(
+                target, features, (counts[0][idx], counts[1][idx]), labels, [samples[i] for i in idx]
+            )
     return Model(
         model_version=MODEL_VERSION,
         features_version=FEATURES_VERSION,
@@ -751,14 +1160,12 @@ def _folds(y: Any, k: int) -> Any:
     return fold
 
 
-def _rule_log_probs(target: Target, samples: Sequence[LabeledSample],
-                    classes: Sequence[str]) -> Any:
+def _rule_log_probs(target: Target, samples: Sequence[LabeledSample], classes: Sequence[str]) -> Any:
     """The rules' log-probability of each class for each sample (documents × classes)."""
     out = np.empty((len(samples), len(classes)))
     for i, s in enumerate(samples):
         zone, body = _zones(s.title, (s.text or "")[:HEAD_CHARS])
-        out[i] = _rule_log_prior(target, _rules_label(target, _rule_scores(target, zone, body))[1],
-                                 classes)
+        out[i] = _rule_log_prior(target, _rules_label(target, _rule_scores(target, zone, body))[1], classes)
     return out
 
 
@@ -782,8 +1189,9 @@ class _HeldOut:
     log_loss: float
 
 
-def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Sequence[str],
-                samples: Sequence[LabeledSample]) -> _TargetModel:
+def _fit_target(
+    target: Target, features: _Features, counts: _Counts, labels: Sequence[str], samples: Sequence[LabeledSample]
+) -> _TargetModel:
     """Train one target on its labelled documents (``counts`` their rows): held-out folds
     choose the weighting (the more accurate, then the surer) and calibrate it, then the chosen
     weighting is trained on every sample."""
@@ -807,8 +1215,9 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
         return _TargetModel(classes, w, coef, intercept, 1.0, 0.0, len(labels), None)
     rows = np.concatenate([held for held, _ in held_out])
     # The rules join only where they know some of the classes (the built-in targets).
-    rules = (_rule_log_probs(target, [samples[i] for i in rows], classes)
-             if set(classes) & set(_LABELS[target]) else None)
+    rules = (
+        _rule_log_probs(target, [samples[i] for i in rows], classes) if set(classes) & set(_LABELS[target]) else None
+    )
     # A held-out document is scored as a new one will be: without the features only it (or
     # other held-out documents) has, which a new document's vocabulary would not contain.
     # Left in, they dilute its vector and make the fold's scores less sure than the final
@@ -819,33 +1228,33 @@ def _fit_target(target: Target, features: _Features, counts: _Counts, labels: Se
 
     held_x: dict[Weighting, list[Any]] = {w: [] for w in WEIGHTINGS}
     for held, rest in held_out:
-        masked = tuple(block[held] @ scipy.sparse.diags((block[rest].getnnz(axis=0) > 0)
-                                                        .astype(np.float32))
-                       for block in counts)
+        masked = tuple(
+            block[held] @ scipy.sparse.diags((block[rest].getnnz(axis=0) > 0).astype(np.float32)) for block in counts
+        )
         for w in WEIGHTINGS:
             held_x[w].append(features.weigh(masked, w))
     # The fits are independent and liblinear releases the GIL: two at a time use both cores
     # of a small server.
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        fits = {w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c * len(y) / len(rest))
-                    for _, rest in held_out]
-                for w in WEIGHTINGS}
+        fits = {
+            w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c * len(y) / len(rest)) for _, rest in held_out]
+            for w in WEIGHTINGS
+        }
         results = []
         for w, futures in fits.items():
-            scores = np.vstack([x @ f.result()[0].T + f.result()[1]
-                                for x, f in zip(held_x[w], futures)])
+            scores = np.vstack([x @ f.result()[0].T + f.result()[1] for x, f in zip(held_x[w], futures)])
             results.append(_held_out_result(w, np.asarray(scores), y[rows], rules))
     best = max(results, key=lambda r: (r.accuracy, -r.log_loss))
     coef, intercept = _fit_svm(xs[best.weighting], y, k, best.weighting.c)
-    return _TargetModel(classes, best.weighting, coef, intercept, best.temperature,
-                        best.rule_weight, len(labels), best.accuracy)
+    return _TargetModel(
+        classes, best.weighting, coef, intercept, best.temperature, best.rule_weight, len(labels), best.accuracy
+    )
 
 
 def _held_out_result(w: Weighting, scores: Any, gold: Any, rules: Any | None) -> _HeldOut:
     temperature, rule_weight, loss = _calibrate(scores, gold, rules)
     z = scores / temperature + (rule_weight * rules if rule_weight and rules is not None else 0.0)
-    return _HeldOut(w, temperature, rule_weight,
-                    float(np.mean(z.argmax(axis=1) == gold)), loss)
+    return _HeldOut(w, temperature, rule_weight, float(np.mean(z.argmax(axis=1) == gold)), loss)
 
 
 def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float, float]:
@@ -870,8 +1279,9 @@ def _calibrate(scores: Any, gold: Any, rules: Any | None) -> tuple[float, float,
     return best[1], best[2], best[0]
 
 
-def _model_label(tm: _TargetModel, x: Any, features: _Features,
-                 rules: Label, rule_probs: Mapping[str, float], target: Target) -> Label:
+def _model_label(
+    tm: _TargetModel, x: Any, features: _Features, rules: Label, rule_probs: Mapping[str, float], target: Target
+) -> Label:
     """The label for one weighed document ``x``: the model's calibrated probabilities, moved
     by the rules' as far as the held-out documents showed it right."""
     z = tm.scores(x).astype(np.float64) / tm.temperature
@@ -910,8 +1320,9 @@ def _model_terms(tm: _TargetModel, best: int, x: Any, features: _Features) -> tu
 # --- suggestion ------------------------------------------------------------------------------
 
 
-def suggest(text: str, title: str = "", *, model: Model | None = None,
-            known_projects: Sequence[str] = ()) -> Suggestion:
+def suggest(
+    text: str, title: str = "", *, model: Model | None = None, known_projects: Sequence[str] = ()
+) -> Suggestion:
     """Suggest the document type, the service category and, among ``known_projects``, the
     project this document names. The rules read the first :data:`HEAD_CHARS` characters, the
     model the first :data:`MODEL_HEAD_CHARS`."""
@@ -932,10 +1343,8 @@ def suggest(text: str, title: str = "", *, model: Model | None = None,
             continue
         if tm.weighting not in weighed:
             weighed[tm.weighting] = features.weigh(counts, tm.weighting)
-        labels[target] = _model_label(tm, weighed[tm.weighting], features, rules, rule_probs,
-                                      target)
-    return Suggestion(labels["doc_type"], labels["service_category"],
-                      suggest_project(text, title, known_projects))
+        labels[target] = _model_label(tm, weighed[tm.weighting], features, rules, rule_probs, target)
+    return Suggestion(labels["doc_type"], labels["service_category"], suggest_project(text, title, known_projects))
 
 
 def suggest_project(text: str, title: str, known_projects: Sequence[str]) -> str | None:
@@ -967,15 +1376,17 @@ def _sklearn_version() -> str:
 
 
 def _header() -> dict[str, object]:
-    return {"model_version": MODEL_VERSION, "features_version": FEATURES_VERSION,
-            "sklearn_version": _sklearn_version()}
+    return {"model_version": MODEL_VERSION, "features_version": FEATURES_VERSION, "sklearn_version": _sklearn_version()}
 
 
 def dumps(model: Model) -> bytes:
     """The model as bytes: a magic line, a JSON header line with the versions, then the pickled
     Model. The header lets :func:`loads` refuse a stale model without unpickling it."""
-    header = {"model_version": model.model_version, "features_version": model.features_version,
-              "sklearn_version": model.sklearn_version}
+    header = {
+        "model_version": model.model_version,
+        "features_version": model.features_version,
+        "sklearn_version": model.sklearn_version,
+    }
     return _MAGIC + json.dumps(header).encode() + b"\n" + pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -997,14 +1408,20 @@ def loads(data: bytes, name: str = "model") -> Model | None:
     except ValueError:
         header = None
     if not isinstance(header, dict):
-        raise InvalidInput(f"“{name}”不是 docsvc 分类模型。请删除它并重新训练。",
-                           f"'{name}' is not a docsvc classifier model; delete it and retrain.", field="model")
+        raise InvalidInput(
+            f"“{name}”不是 docsvc 分类模型。请删除它并重新训练。",
+            f"'{name}' is not a docsvc classifier model; delete it and retrain.",
+            field="model",
+        )
     if header != _header():
         return None
     model = pickle.loads(body)
     if not isinstance(model, Model):
-        raise InvalidInput(f"“{name}”的内容不是分类模型。请删除它并重新训练。",
-                           f"'{name}' does not contain a classifier model; delete it and retrain.", field="model")
+        raise InvalidInput(
+            f"“{name}”的内容不是分类模型。请删除它并重新训练。",
+            f"'{name}' does not contain a classifier model; delete it and retrain.",
+            field="model",
+        )
     return model
 
 

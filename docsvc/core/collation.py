@@ -11,8 +11,9 @@ ordered by the database itself, so paging stays correct on SQLite and PostgreSQL
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any
 
 MAX_KEY = 500  # characters kept: a longer title is ordered by its first ~70 Chinese characters
 

@@ -44,6 +44,7 @@ _IMAGE_MAGIC = ((b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG), (b"II*\x00
 def is_image(media_type: str) -> bool:
     return media_type in IMAGES
 
+
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -59,8 +60,9 @@ class PackageLimits:
 def detect_media_type(data: bytes, filename: str = "", *, limits: PackageLimits = PackageLimits()) -> str:
     """Return the accepted media type of ``data`` or raise a 4xx-class domain error."""
     if not data:
-        raise InvalidContent("文件为空，请选择有内容的文件。", "The file is empty; choose a file with content.",
-                           field="file")
+        raise InvalidContent(
+            "文件为空，请选择有内容的文件。", "The file is empty; choose a file with content.", field="file"
+        )
     if data.startswith(b"%PDF-"):
         return PDF
     for magic, media_type in _IMAGE_MAGIC:
@@ -121,18 +123,24 @@ def ole_refusal(data: bytes) -> UnsupportedType:
             "The document is encrypted with a password (Office file encryption), so docsvc cannot read it. "
             "Open it in Word, clear the password under File > Info > Protect Document > Encrypt with Password, "
             "save, and upload it again.",
-            field="file", details={"reason": "encrypted", "detected": "application/x-ole-storage"})
+            field="file",
+            details={"reason": "encrypted", "detected": "application/x-ole-storage"},
+        )
     if legacy_word:
         return UnsupportedType(
             "这是 Word 97-2003 格式（.doc）的文档，docsvc 只接受 .docx。请在 Word 中“另存为” Word 文档（.docx）后重新上传。",
             "This is a Word 97-2003 (.doc) document; docsvc accepts .docx only. Save it as a Word Document "
             "(.docx) in Word and upload it again.",
-            field="file", details={"reason": "legacy_format", "detected": "application/msword"})
+            field="file",
+            details={"reason": "legacy_format", "detected": "application/msword"},
+        )
     return UnsupportedType(
         "这是旧版 Office 格式（OLE 复合文件）的文件，不受支持。请另存为 Word 文档（.docx）或 PDF 后重新上传。",
         "This is an old Office format (an OLE compound file), which is not supported. Save it as a Word "
         "Document (.docx) or PDF and upload it again.",
-        field="file", details={"reason": "legacy_format", "detected": "application/x-ole-storage"})
+        field="file",
+        details={"reason": "legacy_format", "detected": "application/x-ole-storage"},
+    )
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -157,8 +165,11 @@ def _looks_like_text(data: bytes) -> bool:
 
 def decode_text(data: bytes) -> str:
     """Decode a text upload: BOMs first, then strict UTF-8, then GB18030 (a superset of GBK)."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                          (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
     for encoding in ("utf-8", "gb18030"):
@@ -169,11 +180,17 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def check_ooxml_package(data: bytes, *, limits: PackageLimits = PackageLimits(),
-                        require: tuple[str, ...] = WORD_PARTS) -> PackageInfo:
+def check_ooxml_package(
+    data: bytes, *, limits: PackageLimits = PackageLimits(), require: tuple[str, ...] = WORD_PARTS
+) -> PackageInfo:
     """Refuse zip bombs, zip-slip names, macros and DTDs before python-docx sees the bytes."""
-    return check_docx_package(data, max_members=limits.max_members, max_expanded=limits.max_expanded_bytes,
-                              max_ratio=limits.max_ratio, require=require)
+    return check_docx_package(
+        data,
+        max_members=limits.max_members,
+        max_expanded=limits.max_expanded_bytes,
+        max_ratio=limits.max_ratio,
+        require=require,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,8 +212,9 @@ class PackageInfo:
     expanded_bytes: int
 
 
-def _bad_package(reason: str, zh: str, en: str, cls: type[InvalidInput] = InvalidContent,
-                  **details: Any) -> InvalidInput:
+def _bad_package(
+    reason: str, zh: str, en: str, cls: type[InvalidInput] = InvalidContent, **details: Any
+) -> InvalidInput:
     return cls(zh, en, details={"reason": reason, **details})
 
 
@@ -232,8 +250,9 @@ def check_docx_package(
         if info is not None:
             _PASSED.move_to_end(key)
             return info
-    info = _check_docx_package(data, max_members=max_members, max_expanded=max_expanded, max_ratio=max_ratio,
-                               require=require)
+    info = _check_docx_package(
+        data, max_members=max_members, max_expanded=max_expanded, max_ratio=max_ratio, require=require
+    )
     with _passed_lock:
         _PASSED[key] = info
         if len(_PASSED) > _PASSED_MAX:
@@ -241,8 +260,9 @@ def check_docx_package(
     return info
 
 
-def _check_docx_package(data: bytes, *, max_members: int, max_expanded: int, max_ratio: int,
-                        require: tuple[str, ...]) -> PackageInfo:
+def _check_docx_package(
+    data: bytes, *, max_members: int, max_expanded: int, max_ratio: int, require: tuple[str, ...]
+) -> PackageInfo:
     if not data:
         raise _bad_package("empty", "文件为空。", "The file is empty.")
     if not data.startswith(b"PK\x03\x04"):
@@ -254,14 +274,25 @@ def _check_docx_package(data: bytes, *, max_members: int, max_expanded: int, max
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
-            _check_directory(infos, max_members=max_members, max_expanded=max_expanded,
-                             max_ratio=max_ratio, require=require)
+            _check_directory(
+                infos, max_members=max_members, max_expanded=max_expanded, max_ratio=max_ratio, require=require
+            )
             xml_members = _xml_member_names(zf, infos)
             expanded = _inflate_all(zf, data, infos, xml_members, max_expanded=max_expanded)
     except DocsvcError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError,
-            NotImplementedError, RuntimeError, struct.error, etree.LxmlError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        KeyError,
+        ValueError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+        struct.error,
+        etree.LxmlError,
+    ) as exc:
         # zlib.error and a bad CRC (BadZipFile) both mean a damaged file; KeyError comes from
         # a central directory that names members the file does not hold.
         raise _bad_package(
@@ -282,16 +313,23 @@ def _not_a_zip(data: bytes) -> InvalidInput:
     kind = filetype.guess_mime(data[:8192])
     if kind:
         return _bad_package(
-            "not_docx", f"文件内容是 {kind}，不是 Word 文档（.docx）。",
-            f"The content is {kind}, not a Word document (.docx).", UnsupportedType,
-            detected=kind)
+            "not_docx",
+            f"文件内容是 {kind}，不是 Word 文档（.docx）。",
+            f"The content is {kind}, not a Word document (.docx).",
+            UnsupportedType,
+            detected=kind,
+        )
     return _bad_package(
-        "not_docx", "文件不是 Word 文档（.docx 应为 ZIP 包）。",
-        "The file is not a Word document (a .docx is a ZIP package).", UnsupportedType)
+        "not_docx",
+        "文件不是 Word 文档（.docx 应为 ZIP 包）。",
+        "The file is not a Word document (a .docx is a ZIP package).",
+        UnsupportedType,
+    )
 
 
-def _check_directory(infos: list[zipfile.ZipInfo], *, max_members: int, max_expanded: int,
-                     max_ratio: int, require: tuple[str, ...]) -> None:
+def _check_directory(
+    infos: list[zipfile.ZipInfo], *, max_members: int, max_expanded: int, max_ratio: int, require: tuple[str, ...]
+) -> None:
     if len(infos) > max_members:
         raise _too_many_members(len(infos), max_members)
     names: set[str] = set()
@@ -299,39 +337,56 @@ def _check_directory(infos: list[zipfile.ZipInfo], *, max_members: int, max_expa
     for info in infos:
         name = info.filename
         parts = re.split(r"[/\\]", name)
-        if (not name or name.startswith(("/", "\\")) or ".." in parts or "\x00" in name
-                or re.match(r"^[A-Za-z]:", name)):
-            raise _bad_package("unsafe_name", "文档包含不安全的部件名称。",
-                               "The package contains an unsafe member name.", member=name[:200])
+        if not name or name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or re.match(r"^[A-Za-z]:", name):
+            raise _bad_package(
+                "unsafe_name",
+                "文档包含不安全的部件名称。",
+                "The package contains an unsafe member name.",
+                member=name[:200],
+            )
         if name in names:
-            raise _bad_package("duplicate_member", "文档包含重复的部件名称。",
-                               "The package contains a duplicated member name.",
-                               member=name[:200])
+            raise _bad_package(
+                "duplicate_member",
+                "文档包含重复的部件名称。",
+                "The package contains a duplicated member name.",
+                member=name[:200],
+            )
         names.add(name)
         if info.flag_bits & 0x1:
-            raise _bad_package("encrypted", "文档已加密，请去掉密码后再上传。",
-                               "The document is encrypted; remove the password and upload again.")
+            raise _bad_package(
+                "encrypted",
+                "文档已加密，请去掉密码后再上传。",
+                "The document is encrypted; remove the password and upload again.",
+            )
         if info.compress_type not in _ZIP_STORED_OR_DEFLATED:
-            raise _bad_package("compression", "文档使用了不支持的压缩方式。",
-                               "The package uses an unsupported compression method.",
-                               member=name[:200])
+            raise _bad_package(
+                "compression",
+                "文档使用了不支持的压缩方式。",
+                "The package uses an unsupported compression method.",
+                member=name[:200],
+            )
         if _MACRO_MEMBER.search(name):
             raise _macros()
         declared_total += info.file_size
-        if info.file_size >= _NEAR_RATIO_FLOOR and info.file_size > max_ratio * max(
-                info.compress_size, 1):
+        if info.file_size >= _NEAR_RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
             raise _bad_package(
-                "zip_bomb", "文档压缩比异常（疑似压缩炸弹），已拒绝。",
+                "zip_bomb",
+                "文档压缩比异常（疑似压缩炸弹），已拒绝。",
                 "The package's compression ratio is abnormal (a zip bomb?); refused.",
-                TooLarge, member=name[:200], ratio=info.file_size // max(info.compress_size, 1))
+                TooLarge,
+                member=name[:200],
+                ratio=info.file_size // max(info.compress_size, 1),
+            )
     if declared_total > max_expanded:
         raise _too_big(max_expanded)
     for required in require:
         if required not in names:
             raise _bad_package(
-                "missing_part", f"文档缺少必需的部件 {required}，不是有效的 Word 文档。",
-                f"The package lacks the required part {required}; it is not a valid Word "
-                "document.", missing=required)
+                "missing_part",
+                f"文档缺少必需的部件 {required}，不是有效的 Word 文档。",
+                f"The package lacks the required part {required}; it is not a valid Word document.",
+                missing=required,
+            )
 
 
 def _eocd_member_count(data: bytes) -> int | None:
@@ -345,23 +400,34 @@ def _eocd_member_count(data: bytes) -> int | None:
 
 def _too_many_members(count: int, limit: int) -> InvalidInput:
     return _bad_package(
-        "too_many_members", f"文档包含 {count} 个部件，超过上限 {limit}。",
+        "too_many_members",
+        f"文档包含 {count} 个部件，超过上限 {limit}。",
         f"The package has {count} members, more than the limit of {limit}.",
-        TooLarge, members=count, limit=limit)
+        TooLarge,
+        members=count,
+        limit=limit,
+    )
 
 
 def _too_big(limit: int) -> InvalidInput:
     return _bad_package(
-        "too_large", f"文档解压后超过 {limit // MiB} MiB 上限。",
-        f"The document expands to more than the {limit // MiB} MiB limit.", TooLarge,
-        limit=limit)
+        "too_large",
+        f"文档解压后超过 {limit // MiB} MiB 上限。",
+        f"The document expands to more than the {limit // MiB} MiB limit.",
+        TooLarge,
+        limit=limit,
+    )
 
 
 def _macros() -> InvalidInput:
-    return _bad_package("macros", "不接受包含宏的文档（.docm/.dotm）：宏可能执行恶意代码。请在 Word 中“另存为” Word 文档（.docx，"
-                        "不含宏）后重新上传。",
-                        "Documents with macros (.docm/.dotm) are not accepted: macros can run harmful code. Save it as "
-                        "a Word Document (.docx, without macros) in Word and upload it again.", UnsupportedType)
+    return _bad_package(
+        "macros",
+        "不接受包含宏的文档（.docm/.dotm）：宏可能执行恶意代码。请在 Word 中“另存为” Word 文档（.docx，"
+        "不含宏）后重新上传。",
+        "Documents with macros (.docm/.dotm) are not accepted: macros can run harmful code. Save it as "
+        "a Word Document (.docx, without macros) in Word and upload it again.",
+        UnsupportedType,
+    )
 
 
 def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[str]:
@@ -376,8 +442,7 @@ def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[
         raise _macros()
     root = etree.fromstring(ct, SAFE_XML_PARSER)
     xml_types = {
-        el.get("Extension", "").lower(): el.get("ContentType", "")
-        for el in root if el.tag.endswith("}Default")
+        el.get("Extension", "").lower(): el.get("ContentType", "") for el in root if el.tag.endswith("}Default")
     }
     xml_exts = {ext for ext, ctype in xml_types.items() if ctype.endswith(("+xml", "/xml"))}
     overrides = {
@@ -386,7 +451,8 @@ def _xml_member_names(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[
         if el.tag.endswith("}Override") and el.get("ContentType", "").endswith(("+xml", "/xml"))
     }
     return {
-        i.filename for i in infos
+        i.filename
+        for i in infos
         if i.filename.lower().endswith((".xml", ".rels"))
         or i.filename.rsplit(".", 1)[-1].lower() in xml_exts
         or i.filename in overrides
@@ -403,8 +469,9 @@ _CLEAN_MEMBERS_MAX = 4096
 _CLEAN_MEMBER_MIN = 4096  # compressed bytes: below this, inflating costs less than hashing
 
 
-def _inflate_all(zf: zipfile.ZipFile, data: bytes, infos: list[zipfile.ZipInfo], xml_members: set[str],
-                 *, max_expanded: int) -> int:
+def _inflate_all(
+    zf: zipfile.ZipFile, data: bytes, infos: list[zipfile.ZipInfo], xml_members: set[str], *, max_expanded: int
+) -> int:
     total = 0
     for info in infos:
         is_xml = info.filename in xml_members
@@ -432,7 +499,7 @@ def _member_key(data: bytes, info: zipfile.ZipInfo, is_xml: bool) -> tuple[Any, 
     if info.compress_size < _CLEAN_MEMBER_MIN:
         return None
     start = info.header_offset
-    if data[start:start + 4] != b"PK\x03\x04" or start + 30 > len(data):
+    if data[start : start + 4] != b"PK\x03\x04" or start + 30 > len(data):
         return None
     name_len, extra_len = struct.unpack_from("<HH", data, start + 26)
     begin = start + 30 + name_len + extra_len
@@ -443,13 +510,13 @@ def _member_key(data: bytes, info: zipfile.ZipInfo, is_xml: bool) -> tuple[Any, 
     return raw, info.compress_type, info.CRC, is_xml
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int,
-                 is_xml: bool) -> bytes:
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: bool) -> bytes:
     return _inflate(zf, info, limit=limit, is_xml=is_xml, keep=True)[1]
 
 
-def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: bool,
-             keep: bool = False) -> tuple[int, bytes]:
+def _inflate(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: bool, keep: bool = False
+) -> tuple[int, bytes]:
     """Inflate one member in chunks, counting bytes; stop past ``limit`` or at a DTD in an XML part.
 
     Returns the inflated size, and the bytes only when ``keep`` is set.
@@ -471,9 +538,11 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: 
             # XML, and binary parts (Word for Mac's printer settings, images) hold any bytes.
             if is_xml and (_has_dtd(chunk) or _has_dtd(tail + chunk[:16])):
                 raise _bad_package(
-                    "dtd", "文档中不允许包含 DTD（<!DOCTYPE>）。",
+                    "dtd",
+                    "文档中不允许包含 DTD（<!DOCTYPE>）。",
                     "DTDs (<!DOCTYPE>) are not allowed in Office documents.",
-                    member=info.filename[:200])
+                    member=info.filename[:200],
+                )
             tail = (tail + chunk)[-16:] if len(chunk) < 16 else chunk[-16:]
             if keep:
                 kept.append(chunk)
@@ -482,9 +551,11 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, is_xml: 
 
 def _size_mismatch(info: zipfile.ZipInfo) -> InvalidInput:
     return _bad_package(
-        "size_mismatch", "文档部件的实际大小与声明不符，文件已损坏或被篡改。",
+        "size_mismatch",
+        "文档部件的实际大小与声明不符，文件已损坏或被篡改。",
         "A member is larger than its declared size; the file is damaged or forged.",
-        member=info.filename[:200])
+        member=info.filename[:200],
+    )
 
 
 def _has_dtd(data: bytes) -> bool:
@@ -498,10 +569,14 @@ def _check_xml_encoding(head: bytes, name: str) -> None:
     stripped = body.lstrip(b" \t\r\n")
     decl = _XML_DECL_ENCODING.match(stripped)
     if (stripped and not stripped.startswith(b"<")) or (
-            decl and decl.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii")):
-        raise _bad_package("xml_encoding", "文档中的 XML 部件必须使用 UTF-8 编码。",
-                           "XML parts must be encoded in UTF-8.", member=name[:200])
+        decl and decl.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii")
+    ):
+        raise _bad_package(
+            "xml_encoding",
+            "文档中的 XML 部件必须使用 UTF-8 编码。",
+            "XML parts must be encoded in UTF-8.",
+            member=name[:200],
+        )
 
 
-SAFE_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                   huge_tree=False)
+SAFE_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)

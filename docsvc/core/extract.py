@@ -41,10 +41,11 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import metadata
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, PackageLimits, check_ooxml_package, is_image
 from docsvc.core.pdftext import repair_pages
@@ -123,8 +124,11 @@ def _result(status: ExtractionStatus, zh: str = "", en: str = "", **kw: Any) -> 
 def extract_text(data: bytes, media_type: str, *, limits: ExtractLimits = ExtractLimits()) -> Extraction:
     """Extract the text of ``data`` (of the already detected ``media_type``)."""
     if len(data) > limits.max_input_bytes:
-        return _result(ExtractionStatus.TOO_LARGE, f"文件超过 {limits.max_input_bytes} 字节，未提取文本。",
-                       f"The file is over {limits.max_input_bytes} bytes; text was not extracted.")
+        return _result(
+            ExtractionStatus.TOO_LARGE,
+            f"文件超过 {limits.max_input_bytes} 字节，未提取文本。",
+            f"The file is over {limits.max_input_bytes} bytes; text was not extracted.",
+        )
     if not data:
         return _result(ExtractionStatus.EMPTY, "文件为空。", "The file is empty.")
     try:
@@ -135,20 +139,29 @@ def extract_text(data: bytes, media_type: str, *, limits: ExtractLimits = Extrac
         if media_type in (TEXT, MARKDOWN, CSV):
             return _finish(decode_text(data), limits)
         if is_image(media_type):  # read by OCR, in the background (docsvc.core.ocr)
-            return _result(ExtractionStatus.NO_TEXT_LAYER, "图片没有文本层，需要 OCR 才能检索。",
-                           "An image has no text layer; it needs OCR to be searchable.")
+            return _result(
+                ExtractionStatus.NO_TEXT_LAYER,
+                "图片没有文本层，需要 OCR 才能检索。",
+                "An image has no text layer; it needs OCR to be searchable.",
+            )
     except MemoryError:
         return _result(ExtractionStatus.TOO_LARGE, "提取文本时内存不足。", "Out of memory while extracting text.")
     except Exception as exc:  # noqa: BLE001 - never raise for content: the archive records the status instead
         return _failed(exc)
-    return _result(ExtractionStatus.UNSUPPORTED, f"不支持从 {media_type} 提取文本。",
-                   f"Text extraction from {media_type} is not supported.")
+    return _result(
+        ExtractionStatus.UNSUPPORTED,
+        f"不支持从 {media_type} 提取文本。",
+        f"Text extraction from {media_type} is not supported.",
+    )
 
 
 def _failed(exc: BaseException) -> Extraction:
     what = f"{type(exc).__name__}: {exc}"[:300]
-    return _result(ExtractionStatus.FAILED, f"文件已损坏或无法解析（{what}）。",
-                   f"The file is damaged or cannot be parsed ({what}).")
+    return _result(
+        ExtractionStatus.FAILED,
+        f"文件已损坏或无法解析（{what}）。",
+        f"The file is damaged or cannot be parsed ({what}).",
+    )
 
 
 # Control characters (other than tab and newline) break HTML snippets, CSV exports and XML.
@@ -159,23 +172,34 @@ def _clean(text: str) -> str:
     return _CONTROL_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def _finish(text: str, limits: ExtractLimits, *, pages: int | None = None, truncated: bool = False,
-            producer: str = "") -> Extraction:
+def _finish(
+    text: str, limits: ExtractLimits, *, pages: int | None = None, truncated: bool = False, producer: str = ""
+) -> Extraction:
     if unreadable(text):
-        return _result(ExtractionStatus.UNREADABLE,
-                       "文件中的文本大多是乱码（字体缺少字符映射或编码错误），未建立索引。可用原软件另存为 PDF/A 或 .docx 后上传新版本。",
-                       "Most of the file's text is garbage (fonts without a character map, or a wrong encoding); "
-                       "it was not indexed. Saving it again as PDF/A or .docx from the program that made it and "
-                       "adding that as a new version usually helps.", pages=pages, producer=producer)
+        return _result(
+            ExtractionStatus.UNREADABLE,
+            "文件中的文本大多是乱码（字体缺少字符映射或编码错误），未建立索引。可用原软件另存为 PDF/A 或 .docx 后上传新版本。",
+            "Most of the file's text is garbage (fonts without a character map, or a wrong encoding); "
+            "it was not indexed. Saving it again as PDF/A or .docx from the program that made it and "
+            "adding that as a new version usually helps.",
+            pages=pages,
+            producer=producer,
+        )
     text = _clean(text)
     if len(text) > limits.max_chars:
         text, truncated = text[: limits.max_chars], True
     if not text.strip():
         return _result(ExtractionStatus.EMPTY, "文件中没有文本。", "The file contains no text.", pages=pages)
     if truncated:
-        return _result(ExtractionStatus.OK, "文本过长，只索引了前面的部分。",
-                       "The text is very long; only the beginning was indexed.",
-                       text=text, pages=pages, truncated=True, producer=producer)
+        return _result(
+            ExtractionStatus.OK,
+            "文本过长，只索引了前面的部分。",
+            "The text is very long; only the beginning was indexed.",
+            text=text,
+            pages=pages,
+            truncated=True,
+            producer=producer,
+        )
     return Extraction(ExtractionStatus.OK, text=text, pages=pages, producer=producer)
 
 
@@ -200,15 +224,20 @@ def unreadable(text: str) -> bool:
     visible = len(text) - len(_WHITESPACE_RE.findall(text))
     if not visible:
         return False
-    return (len(_GARBAGE_RE.findall(text)) >= GARBAGE_SHARE * visible
-            or len(_LATIN1_LETTER_RE.findall(text)) >= MOJIBAKE_SHARE * visible)
+    return (
+        len(_GARBAGE_RE.findall(text)) >= GARBAGE_SHARE * visible
+        or len(_LATIN1_LETTER_RE.findall(text)) >= MOJIBAKE_SHARE * visible
+    )
 
 
 # --- text -----------------------------------------------------------------------------------
 
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same prefix
-    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same prefix
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
 )
 
 
@@ -226,7 +255,7 @@ def decode_text(data: bytes) -> str:
                 pass
     import charset_normalizer  # only for the rare file the strict decodes refuse
 
-    best = charset_normalizer.from_bytes(data[:1024 * 1024]).best()
+    best = charset_normalizer.from_bytes(data[: 1024 * 1024]).best()
     if best is not None:
         return data.decode(best.encoding, errors="replace")
     return data.decode("utf-8", errors="replace")
@@ -236,8 +265,10 @@ def decode_text(data: bytes) -> str:
 
 # WordprocessingML in its two namespaces: Transitional (what Word saves by default) and Strict
 # ISO/IEC 29500 ("Strict Open XML Document"), the same elements under another name.
-_WORD_NAMESPACES = ("http://schemas.openxmlformats.org/wordprocessingml/2006/main",
-                    "http://purl.oclc.org/ooxml/wordprocessingml/main")
+_WORD_NAMESPACES = (
+    "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+    "http://purl.oclc.org/ooxml/wordprocessingml/main",
+)
 
 
 def _w(local: str) -> frozenset[str]:
@@ -257,8 +288,13 @@ def _extract_docx(data: bytes, limits: ExtractLimits) -> Extraction:
     except TooLarge as exc:
         return _result(ExtractionStatus.TOO_LARGE, exc.zh, exc.en)
     except InvalidInput as exc:  # a password-encrypted package, or one that is no .docx
-        status = (ExtractionStatus.ENCRYPTED if exc.details.get("reason") == "encrypted"
-                  else ExtractionStatus.UNSUPPORTED if isinstance(exc, UnsupportedType) else ExtractionStatus.FAILED)
+        status = (
+            ExtractionStatus.ENCRYPTED
+            if exc.details.get("reason") == "encrypted"
+            else ExtractionStatus.UNSUPPORTED
+            if isinstance(exc, UnsupportedType)
+            else ExtractionStatus.FAILED
+        )
         return _result(status, exc.zh, exc.en)
     from lxml import etree
 
@@ -318,8 +354,16 @@ def _walk_part(zf: zipfile.ZipFile, name: str, etree: Any) -> Iterator[str]:
     skip = 0  # depth inside mc:Fallback
     para_depth = 0  # text boxes nest paragraphs inside paragraphs
     with zf.open(name) as fh:
-        parser = etree.iterparse(fh, events=("start", "end"), resolve_entities=False, no_network=True,
-                                 load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
+        parser = etree.iterparse(
+            fh,
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
         for event, el in parser:
             tag = el.tag
             if event == "start":
@@ -396,7 +440,9 @@ class _Zygote:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from docsvc.core.extract import _zygote_main; _zygote_main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
         )
 
     def run(self, request: dict[str, Any], data: bytes) -> dict[str, Any]:
@@ -429,8 +475,9 @@ class LimitedChildFailed(Exception):
         self.timed_out = isinstance(cause, TimeoutError)
 
 
-def run_limited(op: str, data: bytes, *, memory_bytes: int, cpu_seconds: int, timeout_seconds: float,
-                **params: Any) -> dict[str, Any]:
+def run_limited(
+    op: str, data: bytes, *, memory_bytes: int, cpu_seconds: int, timeout_seconds: float, **params: Any
+) -> dict[str, Any]:
     """Run ``op`` over untrusted ``data`` in a forked child with RLIMIT_AS, RLIMIT_CPU and a
     wall clock (the zygote above): ``"pdf_text"`` here, ``"thumbnail"``
     (docsvc.core.thumbnail). The child's JSON answer; a child stopped by a limit answers with
@@ -457,32 +504,63 @@ def run_limited(op: str, data: bytes, *, memory_bytes: int, cpu_seconds: int, ti
 
 def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
     try:
-        answer = run_limited("pdf_text", data, memory_bytes=limits.pdf_memory_bytes, cpu_seconds=limits.pdf_cpu_seconds,
-                             timeout_seconds=limits.pdf_timeout_seconds, pages=limits.max_pdf_pages,
-                             chars=limits.max_chars)
+        answer = run_limited(
+            "pdf_text",
+            data,
+            memory_bytes=limits.pdf_memory_bytes,
+            cpu_seconds=limits.pdf_cpu_seconds,
+            timeout_seconds=limits.pdf_timeout_seconds,
+            pages=limits.max_pdf_pages,
+            chars=limits.max_chars,
+        )
     except LimitedChildFailed as exc:
-        return _result(ExtractionStatus.FAILED, f"PDF 解析进程异常（{exc}）。", f"The PDF parser process failed ({exc}).",
-                       timed_out=exc.timed_out)
+        return _result(
+            ExtractionStatus.FAILED,
+            f"PDF 解析进程异常（{exc}）。",
+            f"The PDF parser process failed ({exc}).",
+            timed_out=exc.timed_out,
+        )
     status = ExtractionStatus(answer["status"])
     garbage = tuple(answer.get("garbage_pages", ()))
     if status is ExtractionStatus.OK:
-        result = _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"],
-                         producer=answer.get("producer", ""))
+        result = _finish(
+            answer["text"],
+            limits,
+            pages=answer["pages"],
+            truncated=answer["truncated"],
+            producer=answer.get("producer", ""),
+        )
         return replace(result, garbage_pages=garbage) if result.status is ExtractionStatus.UNREADABLE else result
     if status is ExtractionStatus.PARTIAL:
-        result = _finish(answer["text"], limits, pages=answer["pages"], truncated=answer["truncated"],
-                         producer=answer.get("producer", ""))
+        result = _finish(
+            answer["text"],
+            limits,
+            pages=answer["pages"],
+            truncated=answer["truncated"],
+            producer=answer.get("producer", ""),
+        )
         if result.status is not ExtractionStatus.OK:
             return result
         pages = tuple(answer["ocr_pages"])
         numbers = "、".join(str(n) for n in pages[:20]) + ("……" if len(pages) > 20 else "")
-        return replace(result, status=status, ocr_pages=pages, garbage_pages=garbage,
-                       runs=tuple((int(a), int(b), _clean(t)) for a, b, t in answer["runs"]),
-                       detail_zh=f"第 {numbers} 页没有可用的文本层，需要 OCR 才能检索。{result.detail_zh}",
-                       detail_en=f"Page(s) {numbers.replace('、', ', ')} have no usable text layer; they need "
-                                 f"OCR to be searchable. {result.detail_en}".strip())
-    return _result(status, answer["zh"], answer["en"], pages=answer["pages"], timed_out=answer.get("timed_out", False),
-                   garbage_pages=garbage)
+        return replace(
+            result,
+            status=status,
+            ocr_pages=pages,
+            garbage_pages=garbage,
+            runs=tuple((int(a), int(b), _clean(t)) for a, b, t in answer["runs"]),
+            detail_zh=f"第 {numbers} 页没有可用的文本层，需要 OCR 才能检索。{result.detail_zh}",
+            detail_en=f"Page(s) {numbers.replace('、', ', ')} have no usable text layer; they need "
+            f"OCR to be searchable. {result.detail_en}".strip(),
+        )
+    return _result(
+        status,
+        answer["zh"],
+        answer["en"],
+        pages=answer["pages"],
+        timed_out=answer.get("timed_out", False),
+        garbage_pages=garbage,
+    )
 
 
 def _zygote_main() -> None:
@@ -504,9 +582,14 @@ def _zygote_main() -> None:
 
 
 def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
-    limited = {"status": "too_large", "text": "", "pages": None, "truncated": False,
-               "zh": "PDF 解析超出资源限制（CPU 或内存），已终止。",
-               "en": "PDF parsing exceeded its CPU or memory limit and was stopped."}
+    limited = {
+        "status": "too_large",
+        "text": "",
+        "pages": None,
+        "truncated": False,
+        "zh": "PDF 解析超出资源限制（CPU 或内存），已终止。",
+        "en": "PDF parsing exceeded its CPU or memory limit and was stopped.",
+    }
     timeout = float(request["timeout"])
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -521,8 +604,9 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
 
                 answer = thumbnail_child(data, request)
             else:
-                answer = _pdf_child(data, request["pages"], request["chars"],
-                                    deadline=time.monotonic() + FALLBACK_SHARE * timeout)
+                answer = _pdf_child(
+                    data, request["pages"], request["chars"], deadline=time.monotonic() + FALLBACK_SHARE * timeout
+                )
             payload = json.dumps(answer).encode()
             with os.fdopen(write_fd, "wb") as out:
                 out.write(payload)
@@ -546,9 +630,13 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     if timed_out:
-        return {**limited, "status": "failed", "timed_out": True,
-                "zh": f"PDF 解析超时（{timeout:g} 秒），已终止。",
-                "en": f"PDF parsing timed out after {timeout:g} s and was stopped."}
+        return {
+            **limited,
+            "status": "failed",
+            "timed_out": True,
+            "zh": f"PDF 解析超时（{timeout:g} 秒），已终止。",
+            "en": f"PDF parsing timed out after {timeout:g} s and was stopped.",
+        }
     try:
         result: dict[str, Any] = json.loads(b"".join(chunks))
         return result
@@ -563,11 +651,18 @@ def _pdf_child(data: bytes, max_pages: int, max_chars: int, *, deadline: float) 
     # font's encoding where pypdf gives up. It is slower, and a scan gains nothing from it: it
     # stops at ``deadline``, short of the wall clock, so that pypdf's answer stands then. Its
     # answer is taken when it leaves fewer pages to OCR.
-    if answer["status"] in ("failed", "no_text_layer") or answer.get("garbage_pages") or \
-            (answer["status"] == "ok" and unreadable(answer["text"])):
+    if (
+        answer["status"] in ("failed", "no_text_layer")
+        or answer.get("garbage_pages")
+        or (answer["status"] == "ok" and unreadable(answer["text"]))
+    ):
         second = _pdf_answer(functools.partial(_pdfminer_text, deadline=deadline), data, max_pages, max_chars)
-        if second["status"] in ("ok", "partial_text_layer") and second["text"].strip() \
-                and not unreadable(second["text"]) and _to_ocr(second) < _to_ocr(answer):
+        if (
+            second["status"] in ("ok", "partial_text_layer")
+            and second["text"].strip()
+            and not unreadable(second["text"])
+            and _to_ocr(second) < _to_ocr(answer)
+        ):
             answer = {**second, "producer": f"pdfminer.six/{metadata.version('pdfminer.six')}"}
     return answer
 
@@ -588,11 +683,23 @@ def _pdf_answer(parse: Any, data: bytes, max_pages: int, max_chars: int) -> dict
         status, text, pages, zh, en, truncated, extra = parse(data, max_pages, max_chars)
     except MemoryError:
         status, text, pages, zh, en, truncated = (
-            "too_large", "", None, "PDF 解析超出内存限制。", "PDF parsing exceeded the memory limit.", False)
+            "too_large",
+            "",
+            None,
+            "PDF 解析超出内存限制。",
+            "PDF parsing exceeded the memory limit.",
+            False,
+        )
     except BaseException as exc:  # noqa: BLE001 - everything becomes a status for the caller
         failed = _failed_pdf(exc)
         status, text, pages, zh, en, truncated = (
-            failed.status.value, "", None, failed.detail_zh, failed.detail_en, False)
+            failed.status.value,
+            "",
+            None,
+            failed.detail_zh,
+            failed.detail_en,
+            False,
+        )
     return {"status": status, "text": text, "pages": pages, "zh": zh, "en": en, "truncated": truncated, **extra}
 
 
@@ -600,8 +707,11 @@ def _failed_pdf(exc: BaseException) -> Extraction:
     from pypdf.errors import LimitReachedError
 
     if isinstance(exc, LimitReachedError):
-        return _result(ExtractionStatus.TOO_LARGE, f"PDF 超出解析限制（{str(exc)[:200]}）。",
-                       f"The PDF exceeds a parser limit ({str(exc)[:200]}).")
+        return _result(
+            ExtractionStatus.TOO_LARGE,
+            f"PDF 超出解析限制（{str(exc)[:200]}）。",
+            f"The PDF exceeds a parser limit ({str(exc)[:200]}).",
+        )
     return _failed(exc)
 
 
@@ -622,18 +732,39 @@ def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> _Answer:
         try:
             opened = reader.decrypt("") != PasswordType.NOT_DECRYPTED
         except DependencyError:
-            return ("encrypted", "", None, "PDF 使用 AES 加密，需要安装 cryptography 才能读取。",
-                    "The PDF uses AES encryption; the cryptography package is needed to read it.", False, {})
+            return (
+                "encrypted",
+                "",
+                None,
+                "PDF 使用 AES 加密，需要安装 cryptography 才能读取。",
+                "The PDF uses AES encryption; the cryptography package is needed to read it.",
+                False,
+                {},
+            )
         if not opened:
-            return ("encrypted", "", None, "PDF 已加密，需要密码，未提取文本。",
-                    "The PDF is encrypted with a password; text was not extracted.", False, {})
+            return (
+                "encrypted",
+                "",
+                None,
+                "PDF 已加密，需要密码，未提取文本。",
+                "The PDF is encrypted with a password; text was not extracted.",
+                False,
+                {},
+            )
     total = len(reader.pages)
-    return _pages_text(data, total, (lambda i: reader.pages[i].extract_text() or ""), max_pages, max_chars,
-                       (LimitReachedError, FileNotDecryptedError))
+    return _pages_text(
+        data,
+        total,
+        (lambda i: reader.pages[i].extract_text() or ""),
+        max_pages,
+        max_chars,
+        (LimitReachedError, FileNotDecryptedError),
+    )
 
 
-def _pages_text(data: bytes, total: int, page_text: Any, max_pages: int, max_chars: int,
-                fatal: tuple[type[BaseException], ...]) -> _Answer:
+def _pages_text(
+    data: bytes, total: int, page_text: Any, max_pages: int, max_chars: int, fatal: tuple[type[BaseException], ...]
+) -> _Answer:
     """The repaired text of the first ``max_pages`` of ``total`` pages, read by ``page_text(i)``
     until ``max_chars``: one damaged page does not hide the others, unless every page is.
 
@@ -681,12 +812,26 @@ def _pages_text(data: bytes, total: int, page_text: Any, max_pages: int, max_cha
                 else:
                     runs.append([i + 1, i + 1, [t]])
             repaired = [[first, last, _repair(ts)] for first, last, ts in runs]
-            return ("partial_text_layer", "\n\n".join(r[2] for r in repaired), total, "", "", truncated,
-                    {**extra, "ocr_pages": sorted(i + 1 for i in wanted), "runs": repaired})
+            return (
+                "partial_text_layer",
+                "\n\n".join(r[2] for r in repaired),
+                total,
+                "",
+                "",
+                truncated,
+                {**extra, "ocr_pages": sorted(i + 1 for i in wanted), "runs": repaired},
+            )
     text = _repair(texts)
     if total and not text.strip():
-        return ("no_text_layer", "", total, "PDF 没有文本层（可能是扫描件），需要 OCR 才能检索。",
-                "The PDF has no text layer (probably a scan); it needs OCR to be searchable.", False, extra)
+        return (
+            "no_text_layer",
+            "",
+            total,
+            "PDF 没有文本层（可能是扫描件），需要 OCR 才能检索。",
+            "The PDF has no text layer (probably a scan); it needs OCR to be searchable.",
+            False,
+            extra,
+        )
     return ("ok", text, total, "", "", truncated, extra)
 
 
@@ -773,5 +918,12 @@ _TINY_PDF = (
     b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 )
 
-__all__ = ["EXTRACTOR_VERSION", "ExtractLimits", "Extraction", "ExtractionStatus", "decode_text",
-           "extract_text", "warm_up"]
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "ExtractLimits",
+    "Extraction",
+    "ExtractionStatus",
+    "decode_text",
+    "extract_text",
+    "warm_up",
+]

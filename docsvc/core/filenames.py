@@ -10,9 +10,19 @@ from __future__ import annotations
 import unicodedata
 
 #: Characters not allowed in Windows file names (and / on every system) → full-width look-alikes.
-_REPLACEMENTS = str.maketrans({
-    "/": "／", "\\": "＼", ":": "：", "*": "＊", "?": "？", '"': "＂", "<": "＜", ">": "＞", "|": "｜",
-})
+_REPLACEMENTS = str.maketrans(
+    {
+        "/": "／",
+        "\\": "＼",
+        ":": "：",
+        "*": "＊",
+        "?": "？",
+        '"': "＂",
+        "<": "＜",
+        ">": "＞",
+        "|": "｜",
+    }
+)
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 MAX_NAME_BYTES = 255  # ext4, NTFS (in UTF-16 units, more than this), APFS
 
@@ -25,14 +35,15 @@ def document_filename(title: str, ext: str, *, fallback: str = "document") -> st
     boundary, with "…" marking the cut.
     """
     name = unicodedata.normalize("NFC", title or "").translate(_REPLACEMENTS)
-    name = "".join(" " if ch in "\t\n\r" else ch for ch in name
-                   if ch in "\t\n\r" or unicodedata.category(ch) not in ("Cc", "Cf"))
+    name = "".join(
+        " " if ch in "\t\n\r" else ch for ch in name if ch in "\t\n\r" or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
     name = " ".join(name.split()).strip(" .") or fallback
     if name.split(".")[0].upper() in _RESERVED:
         name = f"{name}_"
     suffix = f".{ext}" if ext else ""
     budget = MAX_NAME_BYTES - len(suffix.encode())
     if len(name.encode()) > budget:
-        cut = name.encode()[:budget - len("…".encode())].decode("utf-8", "ignore").rstrip(" .")
+        cut = name.encode()[: budget - len("…".encode())].decode("utf-8", "ignore").rstrip(" .")
         name = f"{cut}…"
     return name + suffix

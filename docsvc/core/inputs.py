@@ -35,7 +35,7 @@ _JSON_UNSAFE_RE = re.compile(f"[\\x7f-\\x9f{_BIDI}]")  # json.dumps escapes C0 b
 
 def _controls_except(allowed: str) -> str:
     """A character class of the Cc characters other than ``allowed`` (e.g. tab and newline)."""
-    codes = [c for c in (*range(0x00, 0x20), *range(0x7f, 0xa0)) if chr(c) not in allowed]
+    codes = [c for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if chr(c) not in allowed]
     runs: list[list[int]] = []
     for c in codes:
         if runs and c == runs[-1][1] + 1:
@@ -51,13 +51,16 @@ def no_controls_pattern(allowed: str = "") -> str:
 
 
 @overload
-def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: int,
-              from_text: bool = True) -> int: ...
+def parse_int(
+    value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: int, from_text: bool = True
+) -> int: ...
 @overload
-def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: None = None,
-              from_text: bool = True) -> int | None: ...
-def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: int | None = None,
-              from_text: bool = True) -> int | None:
+def parse_int(
+    value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: None = None, from_text: bool = True
+) -> int | None: ...
+def parse_int(
+    value: Any, name: str, *, low: int = 1, high: int = MAX_ID, default: int | None = None, from_text: bool = True
+) -> int | None:
     """An integer parameter between ``low`` and ``high``. ``value`` None (absent) gives
     ``default``; from a query string or form (``from_text``) it must be decimal digits, from
     JSON a number with no fraction (``true`` and ``"12"`` are not numbers)."""
@@ -73,8 +76,11 @@ def parse_int(value: Any, name: str, *, low: int = 1, high: int = MAX_ID, defaul
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     if number is None or not low <= number <= high:
-        raise InvalidInput(f"参数 {name} 必须是 {low} 到 {high} 之间的整数。",
-                           f"{name} must be an integer from {low} to {high}.", field=name)
+        raise InvalidInput(
+            f"参数 {name} 必须是 {low} 到 {high} 之间的整数。",
+            f"{name} must be an integer from {low} to {high}.",
+            field=name,
+        )
     return number
 
 
@@ -82,9 +88,11 @@ def refuse_controls(value: str, name: str, zh_name: str, *, allowed: str = "\t")
     """``value`` unchanged, or InvalidInput naming the first control character in it."""
     bad = re.search(_controls_except(allowed), value)
     if bad:
-        raise InvalidInput(f"{zh_name}含有控制字符（U+{ord(bad.group()):04X}），请删除后重试。",
-                           f"{name} contains a control character (U+{ord(bad.group()):04X}); remove it and "
-                           "try again.", field=name)
+        raise InvalidInput(
+            f"{zh_name}含有控制字符（U+{ord(bad.group()):04X}），请删除后重试。",
+            f"{name} contains a control character (U+{ord(bad.group()):04X}); remove it and try again.",
+            field=name,
+        )
     return value
 
 
@@ -104,6 +112,7 @@ def escape_controls(value: str, *, allowed: str = "") -> str:
         if ch in allowed:
             return ch
         return names.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
     return _TERMINAL_UNSAFE_RE.sub(shown, value)
 
 

@@ -8,9 +8,10 @@ stored. Document types are the one vocabulary an organisation may extend (settin
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from docsvc.core.inputs import refuse_controls
 from docsvc.errors import InvalidInput
@@ -186,11 +187,17 @@ EXTRACTION_STATUS_LABELS: dict[str, tuple[str, str]] = {
     "ok": ("已提取", "extracted"),
     "pending": ("等待提取", "pending"),
     "empty": ("无文本", "no text"),
-    "unreadable_text": ("未索引：文本为乱码（字体无字符映射）", "not indexed: unreadable text (fonts without a character map)"),
+    "unreadable_text": (
+        "未索引：文本为乱码（字体无字符映射）",
+        "not indexed: unreadable text (fonts without a character map)",
+    ),
     "encrypted": ("未索引：已加密", "not indexed: encrypted"),
     "no_text_layer": ("未索引：无文本层（扫描件）", "not indexed: no text layer (scan)"),
     "ocr_pending": ("等待 OCR", "OCR pending"),
-    "partial_text_layer": ("部分索引：部分页无文本层（扫描页未识别）", "partly indexed: some pages have no text layer (scanned pages not read)"),
+    "partial_text_layer": (
+        "部分索引：部分页无文本层（扫描页未识别）",
+        "partly indexed: some pages have no text layer (scanned pages not read)",
+    ),
     "too_large": ("未索引：超出限制", "not indexed: over the limits"),
     "failed": ("未索引：文件损坏或无法解析", "not indexed: damaged or unreadable"),
     "unsupported": ("未索引：不支持的类型", "not indexed: unsupported type"),
@@ -215,7 +222,7 @@ class Vocabulary:
     doc_types: tuple[Choice, ...] = BUILTIN_DOC_TYPES
 
     @classmethod
-    def with_extra(cls, extra: str) -> "Vocabulary":
+    def with_extra(cls, extra: str) -> Vocabulary:
         """``extra`` is ``code:中文:English`` entries separated by commas or semicolons."""
         types = list(BUILTIN_DOC_TYPES)
         known = {c.code for c in types}
@@ -243,9 +250,7 @@ class Vocabulary:
         raise _invalid_choice("doc_type", "文档类型", "document type", code, self.doc_types)
 
 
-def _invalid_choice(
-    name: str, zh_name: str, en_name: str, value: Any, valid: Iterable[Choice]
-) -> InvalidInput:
+def _invalid_choice(name: str, zh_name: str, en_name: str, value: Any, valid: Iterable[Choice]) -> InvalidInput:
     valid = list(valid)
     listing = "；".join(c.label() for c in valid)
     return InvalidInput(
@@ -325,7 +330,7 @@ class Metadata:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any], vocab: Vocabulary) -> "Metadata":
+    def parse(cls, data: Mapping[str, Any], vocab: Vocabulary) -> Metadata:
         """Validate raw input (strings from a form, CLI or JSON) into a Metadata value."""
         unknown = set(data) - set(cls.field_names())
         if unknown:
@@ -335,18 +340,21 @@ class Metadata:
                 f"Known fields: {', '.join(cls.field_names())}",
                 field=sorted(unknown)[0],
             )
-        for name, zh in (("title", "标题"), ("doc_type", "文档类型"),
-                         ("service_category", "服务类别"), ("doc_class", "文档类别")):
+        for name, zh in (
+            ("title", "标题"),
+            ("doc_type", "文档类型"),
+            ("service_category", "服务类别"),
+            ("doc_class", "文档类别"),
+        ):
             if data.get(name) in (None, ""):
-                raise InvalidInput(f"缺少必填字段：{zh}（{name}）。", f"Missing required field: {name}.",
-                                   field=name)
+                raise InvalidInput(f"缺少必填字段：{zh}（{name}）。", f"Missing required field: {name}.", field=name)
         return cls._build(data, vocab)
 
-    def update(self, changes: Mapping[str, Any], vocab: Vocabulary) -> "Metadata":
+    def update(self, changes: Mapping[str, Any], vocab: Vocabulary) -> Metadata:
         return Metadata.parse({**self.to_dict(), **changes}, vocab)
 
     @classmethod
-    def _build(cls, data: Mapping[str, Any], vocab: Vocabulary) -> "Metadata":
+    def _build(cls, data: Mapping[str, Any], vocab: Vocabulary) -> Metadata:
         def opt(enum: type[E], name: str, zh: str) -> E | None:
             v = data.get(name)
             return None if v in (None, "") else parse_enum(enum, name, zh, v)
@@ -356,8 +364,7 @@ class Metadata:
             tags_raw = [t for t in tags_raw.replace("，", ",").split(",")]
         tags = tuple(dict.fromkeys(clean_text("tags", "标签", t) for t in tags_raw if str(t).strip()))
         if len(tags) > MAX_TAGS:
-            raise InvalidInput(f"标签过多，最多 {MAX_TAGS} 个。", f"Too many tags; at most {MAX_TAGS}.",
-                               field="tags")
+            raise InvalidInput(f"标签过多，最多 {MAX_TAGS} 个。", f"Too many tags; at most {MAX_TAGS}.", field="tags")
         effective = parse_date("effective_date", "生效日期", data.get("effective_date"))
         review = parse_date("review_due", "复审到期日", data.get("review_due"))
         if effective and review and review < effective:
@@ -369,8 +376,7 @@ class Metadata:
         return cls(
             title=clean_text("title", "标题", data.get("title"), required=True),
             doc_type=vocab.doc_type(str(data.get("doc_type")).strip()).code,
-            service_category=parse_enum(ServiceCategory, "service_category", "服务类别",
-                                        data.get("service_category")),
+            service_category=parse_enum(ServiceCategory, "service_category", "服务类别", data.get("service_category")),
             doc_class=parse_enum(DocClass, "doc_class", "文档类别", data.get("doc_class")),
             service_scope=opt(ServiceScope, "service_scope", "服务范畴"),
             pdca_phase=opt(PdcaPhase, "pdca_phase", "PDCA 阶段"),
@@ -397,7 +403,7 @@ class Metadata:
             out[f.name] = v
         return out
 
-    def diff(self, other: "Metadata") -> dict[str, dict[str, Any]]:
+    def diff(self, other: Metadata) -> dict[str, dict[str, Any]]:
         a, b = self.to_dict(), other.to_dict()
         return {k: {"from": a[k], "to": b[k]} for k in a if a[k] != b[k]}
 
@@ -457,16 +463,31 @@ class Version:
 def iso(ts: dt.datetime) -> str:
     """UTC timestamps, always with an explicit offset."""
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        ts = ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 __all__ = [
-    "AuditAction", "BUILTIN_DOC_TYPES", "Choice", "DocClass", "DocStatus", "Document",
-    "Metadata", "PdcaPhase", "ServiceCategory", "ServiceScope", "Version", "VersionSource",
-    "Vocabulary", "iso", "parse_date", "parse_enum", "replace", "utcnow",
+    "AuditAction",
+    "BUILTIN_DOC_TYPES",
+    "Choice",
+    "DocClass",
+    "DocStatus",
+    "Document",
+    "Metadata",
+    "PdcaPhase",
+    "ServiceCategory",
+    "ServiceScope",
+    "Version",
+    "VersionSource",
+    "Vocabulary",
+    "iso",
+    "parse_date",
+    "parse_enum",
+    "replace",
+    "utcnow",
 ]

@@ -35,8 +35,9 @@ import resource
 import select
 import subprocess
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from docsvc.core.content import PDF, TIFF, is_image
 from docsvc.core.extract import Extraction, ExtractionStatus, _read_frame, _write_frame
@@ -65,7 +66,9 @@ class OcrLimits:
 class OcrLine:
     text: str
     confidence: float
-    box: tuple[tuple[float, float], ...]  # 4 corners in page pixels: text's top-left, top-right, bottom-right, bottom-left
+    box: tuple[
+        tuple[float, float], ...
+    ]  # 4 corners in page pixels: text's top-left, top-right, bottom-right, bottom-left
     row: int = 0  # lines with the same row number are cells of one row (set by layout)
 
 
@@ -94,18 +97,36 @@ class OcrPage:
         return sum(line.confidence * len(line.text) for line in self.lines) / chars
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "width": self.width, "height": self.height, "dpi": self.dpi,
-                "rotation": self.rotation, "status": self.status, "zh": self.detail_zh, "en": self.detail_en,
-                "lines": [[line.text, round(line.confidence, 4), [list(p) for p in line.box], line.row]
-                          for line in self.lines]}
+        return {
+            "number": self.number,
+            "width": self.width,
+            "height": self.height,
+            "dpi": self.dpi,
+            "rotation": self.rotation,
+            "status": self.status,
+            "zh": self.detail_zh,
+            "en": self.detail_en,
+            "lines": [
+                [line.text, round(line.confidence, 4), [list(p) for p in line.box], line.row] for line in self.lines
+            ],
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "OcrPage":
-        return cls(int(d["number"]), int(d.get("width", 0)), int(d.get("height", 0)), float(d.get("dpi", 0)),
-                   int(d.get("rotation", 0)),
-                   tuple(OcrLine(t, float(c), tuple((float(x), float(y)) for x, y in b), int(r))
-                         for t, c, b, r in d.get("lines", ())),
-                   d.get("status", "ok"), d.get("zh", ""), d.get("en", ""))
+    def from_dict(cls, d: dict[str, Any]) -> OcrPage:
+        return cls(
+            int(d["number"]),
+            int(d.get("width", 0)),
+            int(d.get("height", 0)),
+            float(d.get("dpi", 0)),
+            int(d.get("rotation", 0)),
+            tuple(
+                OcrLine(t, float(c), tuple((float(x), float(y)) for x, y in b), int(r))
+                for t, c, b, r in d.get("lines", ())
+            ),
+            d.get("status", "ok"),
+            d.get("zh", ""),
+            d.get("en", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -132,15 +153,31 @@ class OcrResult:
 
     def summary(self) -> dict[str, Any]:
         """What the document page and the API show: the engine, its version, the confidence."""
-        return {"engine": self.engine, "engine_version": self.engine_version,
-                "confidence": round(self.confidence, 4) if self.confidence is not None else None,
-                "pages": [{"number": p.number, "status": p.status, "rotation": p.rotation,
-                           "confidence": round(p.confidence, 4) if p.confidence is not None else None}
-                          for p in self.pages]}
+        return {
+            "engine": self.engine,
+            "engine_version": self.engine_version,
+            "confidence": round(self.confidence, 4) if self.confidence is not None else None,
+            "pages": [
+                {
+                    "number": p.number,
+                    "status": p.status,
+                    "rotation": p.rotation,
+                    "confidence": round(p.confidence, 4) if p.confidence is not None else None,
+                }
+                for p in self.pages
+            ],
+        }
 
     def to_extraction(self, version: str) -> Extraction:
-        return Extraction(self.status, self.text, self.total_pages or None, self.detail_zh, self.detail_en,
-                          self.truncated, extractor_version=version)
+        return Extraction(
+            self.status,
+            self.text,
+            self.total_pages or None,
+            self.detail_zh,
+            self.detail_en,
+            self.truncated,
+            extractor_version=version,
+        )
 
 
 class OcrEngine(Protocol):
@@ -217,7 +254,9 @@ def page_text(lines: Sequence[OcrLine]) -> str:
     return repair_text("\n".join("\t".join(cells) for cells in rows))
 
 
-def _turn_back(box: Sequence[tuple[float, float]], rotation: int, width: int, height: int) -> tuple[tuple[float, float], ...]:
+def _turn_back(
+    box: Sequence[tuple[float, float]], rotation: int, width: int, height: int
+) -> tuple[tuple[float, float], ...]:
     """A box in the pixels of the page turned by ``rotation`` (clockwise) mapped back onto the
     page as it was given (``width`` × ``height``), keeping the corners' reading order."""
     out = []
@@ -236,9 +275,16 @@ def _turn_back(box: Sequence[tuple[float, float]], rotation: int, width: int, he
 # --- the child process -----------------------------------------------------------------------
 
 
-def run_ocr(data: bytes, media_type: str, *, engine: str, limits: OcrLimits = OcrLimits(),
-            pages: Sequence[int] | None = None, done: Mapping[int, OcrPage] | None = None,
-            on_page: Callable[[OcrPage], None] | None = None) -> OcrResult:
+def run_ocr(
+    data: bytes,
+    media_type: str,
+    *,
+    engine: str,
+    limits: OcrLimits = OcrLimits(),
+    pages: Sequence[int] | None = None,
+    done: Mapping[int, OcrPage] | None = None,
+    on_page: Callable[[OcrPage], None] | None = None,
+) -> OcrResult:
     """Recognise the pages of ``data`` with the engine ``engine`` ("module:Class", built with
     ``threads=``) in limited child processes. Never raises for the content: what could not be
     read is a status, per page and for the document (``on_page`` may raise: that stops it).
@@ -260,21 +306,35 @@ def run_ocr(data: bytes, media_type: str, *, engine: str, limits: OcrLimits = Oc
         # The child reads the wanted pages in order, skipping those already read.
         outcome = _one_child(data, media_type, engine, limits, wanted, set(results), got, info)
         if outcome == "error":
-            return OcrResult(ExtractionStatus(info["error"]["status"]), info.get("engine", ""),
-                             info.get("version", ""), detail_zh=info["error"]["zh"], detail_en=info["error"]["en"])
+            return OcrResult(
+                ExtractionStatus(info["error"]["status"]),
+                info.get("engine", ""),
+                info.get("version", ""),
+                detail_zh=info["error"]["zh"],
+                detail_en=info["error"]["en"],
+            )
         if "total" not in info:  # died before it could even open the file
-            return OcrResult(ExtractionStatus.FAILED, info.get("engine", ""), info.get("version", ""),
-                             detail_zh=f"OCR 进程异常（{outcome}）。", detail_en=f"The OCR process failed ({outcome}).")
+            return OcrResult(
+                ExtractionStatus.FAILED,
+                info.get("engine", ""),
+                info.get("version", ""),
+                detail_zh=f"OCR 进程异常（{outcome}）。",
+                detail_en=f"The OCR process failed ({outcome}).",
+            )
         left = pages_to_read(info["total"], wanted, set(results), limits)
         if outcome == "done" or not left:
             break
         reading = left[0]  # the page the child was reading when it stopped
         if outcome == "timeout":
-            zh, en = (f"第 {reading} 页识别超时（{limits.page_timeout_s:g} 秒），已跳过。",
-                      f"Page {reading} timed out after {limits.page_timeout_s:g} s and was skipped.")
+            zh, en = (
+                f"第 {reading} 页识别超时（{limits.page_timeout_s:g} 秒），已跳过。",
+                f"Page {reading} timed out after {limits.page_timeout_s:g} s and was skipped.",
+            )
         else:
-            zh, en = (f"第 {reading} 页识别超出资源限制（CPU 或内存），已跳过。",
-                      f"Page {reading} exceeded its CPU or memory limit and was skipped.")
+            zh, en = (
+                f"第 {reading} 页识别超出资源限制（CPU 或内存），已跳过。",
+                f"Page {reading} exceeded its CPU or memory limit and was skipped.",
+            )
         got(OcrPage(reading, status=ExtractionStatus.TOO_LARGE.value, detail_zh=zh, detail_en=en))
     total = int(info.get("total", 0))
     readable = min(total, limits.max_pages) if total else limits.max_pages
@@ -298,11 +358,27 @@ def _summarise(info: dict[str, Any], pages: list[OcrPage], *, truncated: bool = 
     failed = [p for p in pages if p.status != "ok"]
     if not read and failed:
         first = failed[0]
-        return OcrResult(ExtractionStatus(first.status), engine, version, tuple(pages), total,
-                         first.detail_zh, first.detail_en, truncated)
+        return OcrResult(
+            ExtractionStatus(first.status),
+            engine,
+            version,
+            tuple(pages),
+            total,
+            first.detail_zh,
+            first.detail_en,
+            truncated,
+        )
     if not any(p.text for p in read):
-        return OcrResult(ExtractionStatus.EMPTY, engine, version, tuple(pages), total,
-                         "OCR 没有识别出文字。", "OCR found no text.", truncated)
+        return OcrResult(
+            ExtractionStatus.EMPTY,
+            engine,
+            version,
+            tuple(pages),
+            total,
+            "OCR 没有识别出文字。",
+            "OCR found no text.",
+            truncated,
+        )
     zh = en = ""
     if failed:
         numbers = "、".join(str(p.number) for p in failed[:20])
@@ -322,8 +398,13 @@ def _child_env() -> dict[str, str]:
 
 
 def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", "from docsvc.core.ocr import _child_main; _child_main()"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=_child_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from docsvc.core.ocr import _child_main; _child_main()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        close_fds=True,
+        env=_child_env(),
+    )
     assert proc.stdin is not None
     try:
         _write_frame(proc.stdin, json.dumps(request).encode())
@@ -349,12 +430,26 @@ class _CallerFailed(Exception):
     """``on_page`` raised: not the child's fault, so the run stops rather than skip a page."""
 
 
-def _one_child(data: bytes, media_type: str, engine: str, limits: OcrLimits, wanted: list[int] | None,
-               skip: set[int], got: Callable[[OcrPage], None], info: dict[str, Any]) -> str:
+def _one_child(
+    data: bytes,
+    media_type: str,
+    engine: str,
+    limits: OcrLimits,
+    wanted: list[int] | None,
+    skip: set[int],
+    got: Callable[[OcrPage], None],
+    info: dict[str, Any],
+) -> str:
     """Run a child over the wanted pages not in ``skip``: "done", "error" (the file),
     "timeout" or "died"."""
-    request = {"task": "ocr", "engine": engine, "media_type": media_type, "pages": wanted,
-               "skip": sorted(skip), "limits": limits.__dict__}
+    request = {
+        "task": "ocr",
+        "engine": engine,
+        "media_type": media_type,
+        "pages": wanted,
+        "skip": sorted(skip),
+        "limits": limits.__dict__,
+    }
     info["max_pages"] = limits.max_pages
     proc = _spawn(request, data)
     try:
@@ -388,15 +483,28 @@ def _one_child(data: bytes, media_type: str, engine: str, limits: OcrLimits, wan
             proc.stdout.close()
 
 
-def make_searchable_pdf(data: bytes, media_type: str, result: OcrResult, *, title: str,
-                        limits: OcrLimits = OcrLimits(), pictures: Sequence[int] = ()) -> bytes | None:
+def make_searchable_pdf(
+    data: bytes,
+    media_type: str,
+    result: OcrResult,
+    *,
+    title: str,
+    limits: OcrLimits = OcrLimits(),
+    pictures: Sequence[int] = (),
+) -> bytes | None:
     """The searchable PDF (see :mod:`docsvc.core.ocrpdf`), made in a limited child as well:
     it decodes the same images. ``pictures``: PDF pages whose garbage text layer is replaced
     by their picture. None when the child failed or ran out of time."""
     timeout = limits.page_timeout_s * max(1, len(result.pages))
-    request = {"task": "pdf", "media_type": media_type, "title": title, "limits": limits.__dict__,
-               "pages": [p.to_dict() for p in result.pages], "engine": result.engine_version,
-               "pictures": sorted(pictures)}
+    request = {
+        "task": "pdf",
+        "media_type": media_type,
+        "title": title,
+        "limits": limits.__dict__,
+        "pages": [p.to_dict() for p in result.pages],
+        "engine": result.engine_version,
+        "pictures": sorted(pictures),
+    }
     proc = _spawn(request, data)
     try:
         assert proc.stdout is not None
@@ -432,9 +540,15 @@ def _child_main() -> None:
         from docsvc.core.ocrpdf import searchable_pdf
 
         try:
-            pdf = searchable_pdf(data, request["media_type"], [OcrPage.from_dict(p) for p in request["pages"]],
-                                 title=request["title"], producer=f"{OCR_PRODUCER} {request['engine']}",
-                                 limits=limits, pictures=request.get("pictures") or ())
+            pdf = searchable_pdf(
+                data,
+                request["media_type"],
+                [OcrPage.from_dict(p) for p in request["pages"]],
+                title=request["title"],
+                producer=f"{OCR_PRODUCER} {request['engine']}",
+                limits=limits,
+                pictures=request.get("pictures") or (),
+            )
         except Exception as exc:  # noqa: BLE001 - the caller records no rendition
             send({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
             return
@@ -447,8 +561,9 @@ def _child_main() -> None:
     engine = getattr(importlib.import_module(module), cls)(threads=limits.threads)
     send({"engine": engine.name, "version": engine.version})
     try:
-        total, images = open_pages(data, request["media_type"], limits, pages=request.get("pages"),
-                                   skip=set(request.get("skip") or ()))
+        total, images = open_pages(
+            data, request["media_type"], limits, pages=request.get("pages"), skip=set(request.get("skip") or ())
+        )
     except PageRefused as exc:
         send({"error": {"status": exc.status, "zh": exc.zh, "en": exc.en}})
         return
@@ -462,8 +577,10 @@ def _child_main() -> None:
             continue
         height, width = image.shape[:2]
         lines, rotation = engine.recognise(image)
-        ordered = [OcrLine(line.text, line.confidence, _turn_back(line.box, rotation, width, height), line.row)
-                   for line in layout(lines)]
+        ordered = [
+            OcrLine(line.text, line.confidence, _turn_back(line.box, rotation, width, height), line.row)
+            for line in layout(lines)
+        ]
         send({"page": OcrPage(number, width, height, dpi, rotation, tuple(ordered)).to_dict()})
     send({"done": True})
 
@@ -475,27 +592,32 @@ class PageRefused(Exception):
 
 
 def _too_many_pixels(width: int, height: int, limits: OcrLimits, what_zh: str, what_en: str) -> PageRefused:
-    return PageRefused(ExtractionStatus.TOO_LARGE.value,
-                       f"{what_zh}为 {width}×{height} 像素，超过上限 {limits.max_pixels} 像素，未解码（可能是解压炸弹）。"
-                       "请以较低分辨率重新扫描。",
-                       f"{what_en} is {width}×{height} pixels, over the limit of {limits.max_pixels}; it was not "
-                       "decoded (it may be a decompression bomb). Scan it again at a lower resolution.")
+    return PageRefused(
+        ExtractionStatus.TOO_LARGE.value,
+        f"{what_zh}为 {width}×{height} 像素，超过上限 {limits.max_pixels} 像素，未解码（可能是解压炸弹）。"
+        "请以较低分辨率重新扫描。",
+        f"{what_en} is {width}×{height} pixels, over the limit of {limits.max_pixels}; it was not "
+        "decoded (it may be a decompression bomb). Scan it again at a lower resolution.",
+    )
 
 
-def open_pages(data: bytes, media_type: str, limits: OcrLimits, *, pages: Sequence[int] | None = None,
-               skip: set[int] | None = None) -> tuple[int, Iterator[tuple[int, Any, float]]]:
+def open_pages(
+    data: bytes, media_type: str, limits: OcrLimits, *, pages: Sequence[int] | None = None, skip: set[int] | None = None
+) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     """The number of pages of ``data`` and an iterator of (page number, RGB array or
     PageRefused, dpi) over :func:`pages_to_read` (``pages``: all when None; not those in ``skip``)."""
     if media_type == PDF:
         return _pdf_pages(data, limits, pages, skip or set())
     if is_image(media_type):
         return _image_pages(data, media_type, limits, pages, skip or set())
-    raise PageRefused(ExtractionStatus.UNSUPPORTED.value, f"不能对 {media_type} 做 OCR。",
-                      f"OCR cannot read {media_type}.")
+    raise PageRefused(
+        ExtractionStatus.UNSUPPORTED.value, f"不能对 {media_type} 做 OCR。", f"OCR cannot read {media_type}."
+    )
 
 
-def _image_pages(data: bytes, media_type: str, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]
-                 ) -> tuple[int, Iterator[tuple[int, Any, float]]]:
+def _image_pages(
+    data: bytes, media_type: str, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]
+) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     import numpy as np
     from PIL import Image, ImageOps
 
@@ -505,8 +627,11 @@ def _image_pages(data: bytes, media_type: str, limits: OcrLimits, wanted: Sequen
     try:
         im = Image.open(io.BytesIO(data))  # reads the header only
     except Exception as exc:  # noqa: BLE001 - a damaged file is a status
-        raise PageRefused(ExtractionStatus.FAILED.value, f"图片已损坏或无法解析（{exc}）。",
-                          f"The image is damaged or cannot be read ({exc}).") from None
+        raise PageRefused(
+            ExtractionStatus.FAILED.value,
+            f"图片已损坏或无法解析（{exc}）。",
+            f"The image is damaged or cannot be read ({exc}).",
+        ) from None
     total = getattr(im, "n_frames", 1) if media_type == TIFF else 1
     if im.width * im.height > limits.max_pixels:
         raise _too_many_pixels(im.width, im.height, limits, "图片", "The image")
@@ -522,8 +647,15 @@ def _image_pages(data: bytes, media_type: str, limits: OcrLimits, wanted: Sequen
                 frame = ImageOps.exif_transpose(im) if i == 0 else im  # phones record how they were held
                 yield i + 1, np.asarray(frame.convert("RGB")), dpi
             except (OSError, ValueError, SyntaxError) as exc:
-                yield i + 1, PageRefused(ExtractionStatus.FAILED.value, f"第 {i + 1} 页已损坏（{exc}）。",
-                                         f"Page {i + 1} is damaged ({exc})."), 0.0
+                yield (
+                    i + 1,
+                    PageRefused(
+                        ExtractionStatus.FAILED.value,
+                        f"第 {i + 1} 页已损坏（{exc}）。",
+                        f"Page {i + 1} is damaged ({exc}).",
+                    ),
+                    0.0,
+                )
 
     return total, pages()
 
@@ -537,8 +669,9 @@ def pdf_scale(width_pt: float, height_pt: float, limits: OcrLimits) -> float:
     return scale
 
 
-def _pdf_pages(data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]
-               ) -> tuple[int, Iterator[tuple[int, Any, float]]]:
+def _pdf_pages(
+    data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, skip: set[int]
+) -> tuple[int, Iterator[tuple[int, Any, float]]]:
     import numpy as np
     import pypdfium2 as pdfium
 
@@ -546,10 +679,16 @@ def _pdf_pages(data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, ski
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
-            raise PageRefused(ExtractionStatus.ENCRYPTED.value, "PDF 已加密，需要密码，无法识别。",
-                              "The PDF is encrypted with a password; it cannot be read.") from None
-        raise PageRefused(ExtractionStatus.FAILED.value, f"PDF 已损坏或无法解析（{exc}）。",
-                          f"The PDF is damaged or cannot be parsed ({exc}).") from None
+            raise PageRefused(
+                ExtractionStatus.ENCRYPTED.value,
+                "PDF 已加密，需要密码，无法识别。",
+                "The PDF is encrypted with a password; it cannot be read.",
+            ) from None
+        raise PageRefused(
+            ExtractionStatus.FAILED.value,
+            f"PDF 已损坏或无法解析（{exc}）。",
+            f"The PDF is damaged or cannot be parsed ({exc}).",
+        ) from None
     total = len(pdf)
 
     def pages() -> Iterator[tuple[int, Any, float]]:
@@ -561,13 +700,35 @@ def _pdf_pages(data: bytes, limits: OcrLimits, wanted: Sequence[int] | None, ski
                 bitmap = page.render(scale=scale, rev_byteorder=True)  # RGB(A)
                 arr = np.asarray(bitmap.to_pil().convert("RGB"))
             except pdfium.PdfiumError as exc:
-                yield i + 1, PageRefused(ExtractionStatus.FAILED.value, f"第 {i + 1} 页无法渲染（{exc}）。",
-                                         f"Page {i + 1} cannot be rendered ({exc})."), 0.0
+                yield (
+                    i + 1,
+                    PageRefused(
+                        ExtractionStatus.FAILED.value,
+                        f"第 {i + 1} 页无法渲染（{exc}）。",
+                        f"Page {i + 1} cannot be rendered ({exc}).",
+                    ),
+                    0.0,
+                )
                 continue
             yield i + 1, arr, scale * 72
 
     return total, pages()
 
 
-__all__ = ["OCR_PRODUCER", "OcrEngine", "OcrLimits", "OcrLine", "OcrPage", "OcrResult", "PageRefused", "cache_key",
-           "layout", "make_searchable_pdf", "open_pages", "page_text", "pages_to_read", "pdf_scale", "run_ocr"]
+__all__ = [
+    "OCR_PRODUCER",
+    "OcrEngine",
+    "OcrLimits",
+    "OcrLine",
+    "OcrPage",
+    "OcrResult",
+    "PageRefused",
+    "cache_key",
+    "layout",
+    "make_searchable_pdf",
+    "open_pages",
+    "page_text",
+    "pages_to_read",
+    "pdf_scale",
+    "run_ocr",
+]

@@ -28,7 +28,8 @@ import datetime as dt
 import functools
 import io
 import math
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from docsvc.core.content import JPEG, PDF, TIFF
 
@@ -65,31 +66,59 @@ def _to_unicode_cmap() -> bytes:
     ranges = [f"<{hi:02X}00> <{hi:02X}FF> <{hi:02X}00>" for hi in range(256) if not 0xD8 <= hi <= 0xDF]
     body = []
     for i in range(0, len(ranges), 100):
-        chunk = ranges[i:i + 100]
+        chunk = ranges[i : i + 100]
         body.append(f"{len(chunk)} beginbfrange\n" + "\n".join(chunk) + "\nendbfrange")
-    return ("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
-            "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
-            "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
-            "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
-            + "\n".join(body) + "\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n").encode()
+    return (
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+        + "\n".join(body)
+        + "\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
+    ).encode()
 
 
 def _font(pdf: Any) -> Any:
     from pikepdf import Array, Dictionary, Name, Stream
 
     font_file = Stream(pdf, glyphless_font())
-    descriptor = pdf.make_indirect(Dictionary(
-        Type=Name.FontDescriptor, FontName=Name("/DocsvcOcrGlyphless"), Flags=4, FontBBox=Array([0, -120, 1000, 880]),
-        ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=700, StemV=80, FontFile2=font_file))
+    descriptor = pdf.make_indirect(
+        Dictionary(
+            Type=Name.FontDescriptor,
+            FontName=Name("/DocsvcOcrGlyphless"),
+            Flags=4,
+            FontBBox=Array([0, -120, 1000, 880]),
+            ItalicAngle=0,
+            Ascent=880,
+            Descent=-120,
+            CapHeight=700,
+            StemV=80,
+            FontFile2=font_file,
+        )
+    )
     # Every CID draws glyph 1 (the empty one): the map is that GID, 65,536 times.
     cid_to_gid = Stream(pdf, b"\x00\x01" * 65536)
-    cid_font = pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.CIDFontType2, BaseFont=Name("/DocsvcOcrGlyphless"),
-        CIDSystemInfo=Dictionary(Registry="Adobe", Ordering="Identity", Supplement=0),
-        FontDescriptor=descriptor, DW=1000, CIDToGIDMap=cid_to_gid))
-    return pdf.make_indirect(Dictionary(
-        Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/DocsvcOcrGlyphless"), Encoding=Name("/Identity-H"),
-        DescendantFonts=Array([cid_font]), ToUnicode=Stream(pdf, _to_unicode_cmap())))
+    cid_font = pdf.make_indirect(
+        Dictionary(
+            Type=Name.Font,
+            Subtype=Name.CIDFontType2,
+            BaseFont=Name("/DocsvcOcrGlyphless"),
+            CIDSystemInfo=Dictionary(Registry="Adobe", Ordering="Identity", Supplement=0),
+            FontDescriptor=descriptor,
+            DW=1000,
+            CIDToGIDMap=cid_to_gid,
+        )
+    )
+    return pdf.make_indirect(
+        Dictionary(
+            Type=Name.Font,
+            Subtype=Name.Type0,
+            BaseFont=Name("/DocsvcOcrGlyphless"),
+            Encoding=Name("/Identity-H"),
+            DescendantFonts=Array([cid_font]),
+            ToUnicode=Stream(pdf, _to_unicode_cmap()),
+        )
+    )
 
 
 def _num(x: float) -> str:
@@ -113,9 +142,11 @@ def text_layer(pages_lines: Sequence[OcrLine], to_pdf: Any) -> bytes:
         size = height * 0.85
         origin = (bl[0] + vx * height * 0.12, bl[1] + vy * height * 0.12)  # the baseline above the descenders
         scale = 100 * width / (len(text) * size)
-        ops.append(f"{_FONT} {_num(size)} Tf {_num(scale)} Tz "
-                   f"{_num(ux)} {_num(uy)} {_num(vx)} {_num(vy)} {_num(origin[0])} {_num(origin[1])} Tm "
-                   f"<{text.encode('utf-16-be').hex()}> Tj")
+        ops.append(
+            f"{_FONT} {_num(size)} Tf {_num(scale)} Tz "
+            f"{_num(ux)} {_num(uy)} {_num(vx)} {_num(vy)} {_num(origin[0])} {_num(origin[1])} Tm "
+            f"<{text.encode('utf-16-be').hex()}> Tj"
+        )
     ops.append("ET")
     return "\n".join(ops).encode()
 
@@ -137,8 +168,16 @@ def _pixel_mapper(box: Sequence[float], rotate: int, scale_x: float, scale_y: fl
     return to_pdf
 
 
-def searchable_pdf(data: bytes, media_type: str, pages: Sequence[Any], *, title: str, producer: str,
-                   limits: Any, pictures: Sequence[int] = ()) -> bytes:
+def searchable_pdf(
+    data: bytes,
+    media_type: str,
+    pages: Sequence[Any],
+    *,
+    title: str,
+    producer: str,
+    limits: Any,
+    pictures: Sequence[int] = (),
+) -> bytes:
     """The searchable PDF of ``data`` (a scanned PDF or an image) with ``pages`` (OcrPage) laid
     over it; the PDF pages numbered in ``pictures`` (garbage text layers) become the picture OCR read."""
     import pikepdf
@@ -153,11 +192,12 @@ def searchable_pdf(data: bytes, media_type: str, pages: Sequence[Any], *, title:
                 continue
             box = [float(v) for v in page.cropbox]
             rotate = int(page.obj.get("/Rotate", 0)) % 360
-            shown_w, shown_h = (box[3] - box[1], box[2] - box[0]) if rotate in (90, 270) else (box[2] - box[0], box[3] - box[1])
+            shown_w, shown_h = (
+                (box[3] - box[1], box[2] - box[0]) if rotate in (90, 270) else (box[2] - box[0], box[3] - box[1])
+            )
             to_pdf = _pixel_mapper(box, rotate, shown_w / ocr.width, shown_h / ocr.height)
             if number in pictures:
-                _as_picture(pdf, page, font, _render(data, number, ocr), to_pdf, ocr,
-                            text_layer(ocr.lines, to_pdf))
+                _as_picture(pdf, page, font, _render(data, number, ocr), to_pdf, ocr, text_layer(ocr.lines, to_pdf))
                 continue
             _overlay(pdf, page, font, text_layer(ocr.lines, to_pdf))
     else:
@@ -217,8 +257,9 @@ def _as_picture(pdf: Any, page: Any, font: Any, jpeg: bytes, to_pdf: Any, ocr: A
     (ex, ey), (rx, ry), (tx, ty) = to_pdf(0, ocr.height), to_pdf(ocr.width, ocr.height), to_pdf(0, 0)
     cm = " ".join(_num(v) for v in (rx - ex, ry - ey, tx - ex, ty - ey, ex, ey))
     page.obj.Contents = pikepdf.Stream(pdf, f"q {cm} cm /ImOcr Do Q\n".encode() + text)
-    page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(ImOcr=image),
-                                            Font=pikepdf.Dictionary({_FONT: font}))
+    page.obj.Resources = pikepdf.Dictionary(
+        XObject=pikepdf.Dictionary(ImOcr=image), Font=pikepdf.Dictionary({_FONT: font})
+    )
 
 
 def _overlay(pdf: Any, page: Any, font: Any, content: bytes) -> None:
@@ -257,10 +298,23 @@ def _images(data: bytes, media_type: str, limits: Any) -> Iterator[tuple[dict[st
         if media_type == JPEG and im.mode in ("RGB", "L") and (frame is im or unturned):
             # The camera's own JPEG, as it was: no second lossy pass.
             colour = pikepdf.Name.DeviceRGB if im.mode == "RGB" else pikepdf.Name.DeviceGray
-            yield ({"data": data, "width": im.width, "height": im.height,
-                    "dict": {"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": im.width,
-                             "/Height": im.height, "/ColorSpace": colour, "/BitsPerComponent": 8,
-                             "/Filter": pikepdf.Name.DCTDecode}}, dpi)
+            yield (
+                {
+                    "data": data,
+                    "width": im.width,
+                    "height": im.height,
+                    "dict": {
+                        "/Type": pikepdf.Name.XObject,
+                        "/Subtype": pikepdf.Name.Image,
+                        "/Width": im.width,
+                        "/Height": im.height,
+                        "/ColorSpace": colour,
+                        "/BitsPerComponent": 8,
+                        "/Filter": pikepdf.Name.DCTDecode,
+                    },
+                },
+                dpi,
+            )
             continue
         mode = "L" if frame.mode in ("1", "L", "LA", "I;16", "I", "F") else "RGB"
         if frame.mode in ("RGBA", "LA", "P", "PA"):  # no transparency in the archive copy: onto white
@@ -269,10 +323,23 @@ def _images(data: bytes, media_type: str, limits: Any) -> Iterator[tuple[dict[st
             frame = Image.alpha_composite(background, rgba)
         pixels = frame.convert(mode)
         colour = pikepdf.Name.DeviceRGB if mode == "RGB" else pikepdf.Name.DeviceGray
-        yield ({"data": zlib.compress(pixels.tobytes(), 6), "width": pixels.width, "height": pixels.height,
-                "dict": {"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": pixels.width,
-                         "/Height": pixels.height, "/ColorSpace": colour, "/BitsPerComponent": 8,
-                         "/Filter": pikepdf.Name.FlateDecode}}, dpi)
+        yield (
+            {
+                "data": zlib.compress(pixels.tobytes(), 6),
+                "width": pixels.width,
+                "height": pixels.height,
+                "dict": {
+                    "/Type": pikepdf.Name.XObject,
+                    "/Subtype": pikepdf.Name.Image,
+                    "/Width": pixels.width,
+                    "/Height": pixels.height,
+                    "/ColorSpace": colour,
+                    "/BitsPerComponent": 8,
+                    "/Filter": pikepdf.Name.FlateDecode,
+                },
+            },
+            dpi,
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -288,10 +355,20 @@ def _pdfa(pdf: Any, *, title: str, producer: str) -> None:
 
     icc = pikepdf.Stream(pdf, _srgb_profile())
     icc.N = 3
-    pdf.Root.OutputIntents = pikepdf.Array([pdf.make_indirect(pikepdf.Dictionary(
-        Type=pikepdf.Name.OutputIntent, S=pikepdf.Name.GTS_PDFA1, OutputConditionIdentifier="sRGB",
-        Info="sRGB IEC61966-2.1", DestOutputProfile=icc))])
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    pdf.Root.OutputIntents = pikepdf.Array(
+        [
+            pdf.make_indirect(
+                pikepdf.Dictionary(
+                    Type=pikepdf.Name.OutputIntent,
+                    S=pikepdf.Name.GTS_PDFA1,
+                    OutputConditionIdentifier="sRGB",
+                    Info="sRGB IEC61966-2.1",
+                    DestOutputProfile=icc,
+                )
+            )
+        ]
+    )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
         meta["pdfaid:part"] = "2"
         meta["pdfaid:conformance"] = "B"

@@ -53,20 +53,26 @@ _HEADER_MAX_CHARS = 120  # a longer line is body text, not a header
 _WIDTH_CHARS = 2000  # widths are counted this far
 
 # Letters of CJK scripts (ideographs, kana, hangul, bopomofo, radicals, 〇々).
-_CJK_WORD = ("\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3038-\u303c\u3040-\u30ff\u3100-\u312f\u3131-\u318e"
-             "\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-             "\U00020000-\U0003134f")
+_CJK_WORD = (
+    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3038-\u303c\u3040-\u30ff\u3100-\u312f\u3131-\u318e"
+    "\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+    "\U00020000-\U0003134f"
+)
 # CJK punctuation and full-width symbols (not the full-width digits and letters, which NFKC
 # makes ASCII), and the quotes, dash, ellipsis and middle dot Chinese text shares with Latin.
-_CJK_PUNCT = ("\u3001-\u3004\u3008-\u3020\u3030\u303d\u30fb\ufe10-\ufe19\ufe30-\ufe4f"
-              "\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\uffe0-\uffe6"
-              "\u2018\u2019\u201c\u201d\u2014\u2026\u00b7")
+_CJK_PUNCT = (
+    "\u3001-\u3004\u3008-\u3020\u3030\u303d\u30fb\ufe10-\ufe19\ufe30-\ufe4f"
+    "\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\uffe0-\uffe6"
+    "\u2018\u2019\u201c\u201d\u2014\u2026\u00b7"
+)
 _CJK = _CJK_WORD + _CJK_PUNCT
 _CJK_RE = re.compile(f"[{_CJK}]")
 _CJK_ONLY_RE = re.compile(f"[{_CJK}]+")
 # Characters a terminal shows two columns wide.
-_WIDE_RE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3040-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f"
-                      "\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
+_WIDE_RE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3040-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f"
+    "\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]"
+)
 # Space separators (Unicode Zs) and tabs; other whitespace is a line break to splitlines().
 _SPACES = " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _SPACE_RUN_RE = re.compile(f"[{_SPACES}]+")
@@ -86,26 +92,27 @@ _HYPHENS = frozenset("-\u2010\u2011")
 
 _NUM_ZH = "一二三四五六七八九十百千零〇两"
 _MARKER_RE = re.compile(
-    f"第[{_NUM_ZH}\\d]{{1,6}}[条章节款项部篇编卷]"                    # 第三条 第一章
-    f"|[{_NUM_ZH}]{{1,3}}[、.．]"                                    # 一、
-    f"|[（(](?:[{_NUM_ZH}]{{1,3}}|\\d{{1,3}}|[a-zA-Z])[）)]"          # （一） (1) (a)
-    r"|\d{1,3}(?:[、)）]|[.．](?!\d))"                               # 1、 1) 1.
-    f"|\\d{{1,3}}(?:[.．]\\d{{1,3}}){{1,4}}(?:[.．、)）]|[{_SPACES}])"      # 3.2 3.2.1 (not 3.2万元)
-    r"|[a-zA-Z][.)]\s"                                               # a. b)
-    "|[\u2460-\u249b\u2776-\u2793\u3220-\u3229\u3280-\u3289]"       # ① ⑴ ⒈ ❶ ㈠ ㊀
-    "|[•●○■□◆◇▪▫►▶▸➢✓✔√★☆※→◎◉]"                                  # bullets
-    f"|[-–—*·](?:[{_SPACES}]|[{_CJK_WORD}])"                        # - item, —— no
+    f"第[{_NUM_ZH}\\d]{{1,6}}[条章节款项部篇编卷]"  # 第三条 第一章
+    f"|[{_NUM_ZH}]{{1,3}}[、.．]"  # 一、
+    f"|[（(](?:[{_NUM_ZH}]{{1,3}}|\\d{{1,3}}|[a-zA-Z])[）)]"  # （一） (1) (a)
+    r"|\d{1,3}(?:[、)）]|[.．](?!\d))"  # 1、 1) 1.
+    f"|\\d{{1,3}}(?:[.．]\\d{{1,3}}){{1,4}}(?:[.．、)）]|[{_SPACES}])"  # 3.2 3.2.1 (not 3.2万元)
+    r"|[a-zA-Z][.)]\s"  # a. b)
+    "|[\u2460-\u249b\u2776-\u2793\u3220-\u3229\u3280-\u3289]"  # ① ⑴ ⒈ ❶ ㈠ ㊀
+    "|[•●○■□◆◇▪▫►▶▸➢✓✔√★☆※→◎◉]"  # bullets
+    f"|[-–—*·](?:[{_SPACES}]|[{_CJK_WORD}])"  # - item, —— no
 )
 
 # Page numbers, matched against a line without its whitespace.
 _PAGE_NUMBER_RE = re.compile(
-    r"[-–—_~]\d{1,4}[-–—_~]"                                         # - 3 -
-    r"|第\d{1,4}页(?:[,，/／]?共\d{1,4}页)?"                           # 第 3 页, 第3页 共12页
+    r"[-–—_~]\d{1,4}[-–—_~]"  # - 3 -
+    r"|第\d{1,4}页(?:[,，/／]?共\d{1,4}页)?"  # 第 3 页, 第3页 共12页
     r"|共\d{1,4}页[,，/／]?第\d{1,4}页"
     r"|第\d{1,4}[/／]\d{1,4}页"
     f"|第[{_NUM_ZH}]{{1,6}}页(?:[,，/／]?共[{_NUM_ZH}]{{1,6}}页)?"
-    r"|page\d{1,4}(?:of\d{1,4})?|\d{1,4}of\d{1,4}",                   # Page 3 of 12
-    re.IGNORECASE)
+    r"|page\d{1,4}(?:of\d{1,4})?|\d{1,4}of\d{1,4}",  # Page 3 of 12
+    re.IGNORECASE,
+)
 # 3, 3 / 12, iv (front matter): page numbers only when most pages have one, and not all the same.
 _BARE_PAGE_NUMBER_RE = re.compile(r"\d{1,4}(?:[/／]\d{1,4})?|x{0,3}(?:ix|iv|v?i{1,3}|v)|x{1,3}", re.IGNORECASE)
 _WHITESPACE_RE = re.compile(r"\s+")
@@ -316,8 +323,7 @@ def _join(lines: list[_Line]) -> str:
                         words = _latin_words(lines)
                     if _drop_hyphen(prev.text, text, words):
                         out[-1] = out[-1][:-1]
-                elif not _CJK_RE.match(last) and not _CJK_RE.match(first) and last != "/" \
-                        and first not in _NO_START:
+                elif not _CJK_RE.match(last) and not _CJK_RE.match(first) and last != "/" and first not in _NO_START:
                     sep = " "
             out += (sep, text)
         prev, prev_full, blank = line, full, False

@@ -46,8 +46,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from docsvc.core.inputs import strip_controls
-from docsvc.core.text import normalize
 from docsvc.core.model import BUILTIN_DOC_TYPES, DocClass, DocStatus, ServiceCategory, ServiceScope
+from docsvc.core.text import normalize
 from docsvc.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -82,24 +82,48 @@ class Field(StrEnum):
 # Names accepted before the colon (lowercased), English and Chinese.
 FIELD_ALIASES: dict[str, Field] = {
     **{f.value: f for f in Field},
-    "正文": Field.CONTENT, "内容": Field.CONTENT, "text": Field.CONTENT,
+    "正文": Field.CONTENT,
+    "内容": Field.CONTENT,
+    "text": Field.CONTENT,
     "标题": Field.TITLE,
-    "file": Field.FILENAME, "original_filename": Field.FILENAME, "文件名": Field.FILENAME, "文件": Field.FILENAME,
-    "type": Field.DOC_TYPE, "类型": Field.DOC_TYPE, "文档类型": Field.DOC_TYPE,
-    "category": Field.SERVICE_CATEGORY, "cat": Field.SERVICE_CATEGORY, "类别": Field.SERVICE_CATEGORY,
+    "file": Field.FILENAME,
+    "original_filename": Field.FILENAME,
+    "文件名": Field.FILENAME,
+    "文件": Field.FILENAME,
+    "type": Field.DOC_TYPE,
+    "类型": Field.DOC_TYPE,
+    "文档类型": Field.DOC_TYPE,
+    "category": Field.SERVICE_CATEGORY,
+    "cat": Field.SERVICE_CATEGORY,
+    "类别": Field.SERVICE_CATEGORY,
     "服务类别": Field.SERVICE_CATEGORY,
-    "class": Field.DOC_CLASS, "文档类别": Field.DOC_CLASS, "文档分类": Field.DOC_CLASS,
-    "scope": Field.SERVICE_SCOPE, "范畴": Field.SERVICE_SCOPE, "服务范畴": Field.SERVICE_SCOPE,
+    "class": Field.DOC_CLASS,
+    "文档类别": Field.DOC_CLASS,
+    "文档分类": Field.DOC_CLASS,
+    "scope": Field.SERVICE_SCOPE,
+    "范畴": Field.SERVICE_SCOPE,
+    "服务范畴": Field.SERVICE_SCOPE,
     "项目": Field.PROJECT,
-    "party": Field.COUNTERPARTY, "相对方": Field.COUNTERPARTY, "客户": Field.COUNTERPARTY,
+    "party": Field.COUNTERPARTY,
+    "相对方": Field.COUNTERPARTY,
+    "客户": Field.COUNTERPARTY,
     "对方": Field.COUNTERPARTY,
-    "tags": Field.TAG, "标签": Field.TAG,
+    "tags": Field.TAG,
+    "标签": Field.TAG,
     "状态": Field.STATUS,
-    "年份": Field.YEAR, "年": Field.YEAR,
-    "date": Field.CREATED, "created_at": Field.CREATED, "日期": Field.CREATED, "创建": Field.CREATED,
+    "年份": Field.YEAR,
+    "年": Field.YEAR,
+    "date": Field.CREATED,
+    "created_at": Field.CREATED,
+    "日期": Field.CREATED,
+    "创建": Field.CREATED,
     "创建日期": Field.CREATED,
-    "effective_date": Field.EFFECTIVE, "生效": Field.EFFECTIVE, "生效日期": Field.EFFECTIVE,
-    "review_due": Field.REVIEW, "复审": Field.REVIEW, "复审日期": Field.REVIEW,
+    "effective_date": Field.EFFECTIVE,
+    "生效": Field.EFFECTIVE,
+    "生效日期": Field.EFFECTIVE,
+    "review_due": Field.REVIEW,
+    "复审": Field.REVIEW,
+    "复审日期": Field.REVIEW,
     "extraction_status": Field.EXTRACTION,
 }
 
@@ -164,22 +188,22 @@ class IntRange:
 
 @dataclass(frozen=True)
 class And:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Node"
+    item: Node
 
 
 @dataclass(frozen=True)
 class Required:
-    item: "Node"
+    item: Node
 
 
 @dataclass(frozen=True)
@@ -187,7 +211,7 @@ class Soft:
     """Juxtaposed items: plain words are optional and ranked by coordination, the rest keep
     their role (see :func:`role`)."""
 
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 Node = Text | Synonyms | Match | DateRange | IntRange | And | Or | Not | Required | Soft
@@ -354,9 +378,11 @@ class _Parser:
         if tok is None or tok.kind in (_Kind.AND, _Kind.OR, _Kind.RPAREN):
             where_zh = f"“{tok.text}”前" if tok else "查询末尾"
             where_en = f"before '{tok.text}'" if tok else "at the end"
-            raise _malformed(f"{where_zh}缺少搜索词：AND、OR、NOT 两侧都需要搜索词（要搜索这些英文单词本身，请加引号）。",
-                           f"a search term is missing {where_en}: AND, OR and NOT need a term on each side "
-                           "(to search for the words themselves, quote them).")
+            raise _malformed(
+                f"{where_zh}缺少搜索词：AND、OR、NOT 两侧都需要搜索词（要搜索这些英文单词本身，请加引号）。",
+                f"a search term is missing {where_en}: AND, OR and NOT need a term on each side "
+                "(to search for the words themselves, quote them).",
+            )
         if tok.kind is _Kind.NOT or tok.kind is _Kind.MINUS:
             self.take()
             return Not(self.unary(depth, field))
@@ -423,9 +449,11 @@ def _text(text: str, field: Field | None, *, phrase: bool) -> Node:
 def parse_query(q: str) -> Node | None:
     """Parse the search box. ``None`` for an empty query (list everything, e.g. with filters)."""
     if len(q) > MAX_QUERY_CHARS:
-        raise InvalidInput(f"查询过长（{len(q)} 个字符），最多 {MAX_QUERY_CHARS} 个字符。",
-                           f"The query is too long ({len(q)} characters); at most {MAX_QUERY_CHARS}.",
-                           field="q")
+        raise InvalidInput(
+            f"查询过长（{len(q)} 个字符），最多 {MAX_QUERY_CHARS} 个字符。",
+            f"The query is too long ({len(q)} characters); at most {MAX_QUERY_CHARS}.",
+            field="q",
+        )
     # NFKC makes full-width （）：＋－ and ＡＮＤ work like their ASCII forms. Control characters
     # mean nothing in a question (a pasted tab or line break separates words, like a space).
     q = unicodedata.normalize("NFKC", strip_controls(q, allowed="", replacement=" ")).strip()
@@ -451,7 +479,11 @@ def _as_plain_words(toks: list[_Tok]) -> Node | None:
     parser = _Parser(toks)
     items: list[Node] = []
     while (tok := parser.peek()) is not None:
-        if tok.kind is _Kind.FIELD and parser.i + 1 < len(toks) and toks[parser.i + 1].kind in (_Kind.WORD, _Kind.PHRASE):
+        if (
+            tok.kind is _Kind.FIELD
+            and parser.i + 1 < len(toks)
+            and toks[parser.i + 1].kind in (_Kind.WORD, _Kind.PHRASE)
+        ):
             items.append(parser.primary(0, None))
             continue
         parser.take()
@@ -469,7 +501,7 @@ def _as_plain_words(toks: list[_Tok]) -> Node | None:
 Expansion = tuple[str, tuple[str, ...]]  # a term as typed, and what else was searched for it
 
 
-def expand(node: Node | None, table: "SynonymTable | None") -> tuple[Node | None, tuple[Expansion, ...]]:
+def expand(node: Node | None, table: SynonymTable | None) -> tuple[Node | None, tuple[Expansion, ...]]:
     """``node`` with each term of the synonym table in its plain words (not in quotes, not in
     a metadata field) searched as any of its group, and what was expanded."""
     if node is None or table is None or not table.groups:
@@ -534,8 +566,12 @@ def _choices(field: Field) -> list[tuple[str, tuple[str, ...]]]:
     """(code, names it may be called by) for an enumerated field."""
     if field is Field.DOC_TYPE:
         return [(c.code, (c.code, c.zh, c.en.lower())) for c in BUILTIN_DOC_TYPES]
-    enum = {Field.SERVICE_CATEGORY: ServiceCategory, Field.DOC_CLASS: DocClass,
-            Field.SERVICE_SCOPE: ServiceScope, Field.STATUS: DocStatus}.get(field)
+    enum = {
+        Field.SERVICE_CATEGORY: ServiceCategory,
+        Field.DOC_CLASS: DocClass,
+        Field.SERVICE_SCOPE: ServiceScope,
+        Field.STATUS: DocStatus,
+    }.get(field)
     if enum is None:
         return []
     out = []
@@ -607,8 +643,10 @@ def _year(text: str, raw: str) -> int | None:
     if text in ("", "*"):
         return None
     if not re.fullmatch(r"\d{4}", text):
-        raise _invalid(f"年份“{raw}”应为四位数字，例如 year:2026 或 year:2024..2026。",
-                       f"year '{raw}' should be four digits, e.g. year:2026 or year:2024..2026.")
+        raise _invalid(
+            f"年份“{raw}”应为四位数字，例如 year:2026 或 year:2024..2026。",
+            f"year '{raw}' should be four digits, e.g. year:2026 or year:2024..2026.",
+        )
     return int(text)
 
 
@@ -635,7 +673,25 @@ def _date_bound(text: str, raw: str, *, end: bool) -> dt.date | None:
 
 
 __all__ = [
-    "And", "DateRange", "FIELD_ALIASES", "Field", "IntRange", "MAX_QUERY_CHARS", "Match", "Node",
-    "Not", "Or", "QUERY_STOPWORDS", "Required", "Role", "Soft", "Synonyms", "Text", "expand", "parse_query",
-    "resolve_value", "role", "split_soft",
+    "And",
+    "DateRange",
+    "FIELD_ALIASES",
+    "Field",
+    "IntRange",
+    "MAX_QUERY_CHARS",
+    "Match",
+    "Node",
+    "Not",
+    "Or",
+    "QUERY_STOPWORDS",
+    "Required",
+    "Role",
+    "Soft",
+    "Synonyms",
+    "Text",
+    "expand",
+    "parse_query",
+    "resolve_value",
+    "role",
+    "split_soft",
 ]

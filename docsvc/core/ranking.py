@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from docsvc.core import text
 
@@ -39,8 +39,10 @@ CHAR_WEIGHT = 1.5  # characters carry a question's meaning across the words it c
 MAX_GRAMS = 64  # bigrams and characters scored per question: a pasted paragraph stays cheap
 
 # Particles and question words: in nearly every question, about nothing.
-STOP_CHARS = frozenset("的了吗呢吧啊呀么是在和与及或并也都就把被让给对从向由将还又怎样如何什哪为多少几请一下可以能否"
-                       "有没要应该会我你您他她它这那之等其所")
+STOP_CHARS = frozenset(
+    "的了吗呢吧啊呀么是在和与及或并也都就把被让给对从向由将还又怎样如何什哪为多少几请一下可以能否"
+    "有没要应该会我你您他她它这那之等其所"
+)
 
 
 def idf(n: float, df: float) -> float:

@@ -143,7 +143,10 @@ CURRENCIES: dict[str, tuple[str, str]] = {
 # How a Chinese contract writes an amount: the sign before the figures (¥486,500.00) and the
 # unit in a table head (金额（元）); never the ISO code.
 CURRENCY_SIGNS: dict[str, tuple[str, str]] = {
-    "CNY": ("¥", "元"), "USD": ("US$", "美元"), "EUR": ("€", "欧元"), "HKD": ("HK$", "港元"),
+    "CNY": ("¥", "元"),
+    "USD": ("US$", "美元"),
+    "EUR": ("€", "欧元"),
+    "HKD": ("HK$", "港元"),
 }
 
 # Vocabularies a schema may borrow with "choices_from", so the spec's codes live in one place.
@@ -342,8 +345,14 @@ class TemplateSchema:
         """The list a ``revision_history`` check ties to the archive version, if any."""
         return next((c.params["list"] for c in self.checks if c.rule == "revision_history"), None)
 
-    def check(self, data: Mapping[str, Any], *, archive: GeneratedDocuments | None = None,
-              document_id: int | None = None, archive_version: int = 1) -> Checked:
+    def check(
+        self,
+        data: Mapping[str, Any],
+        *,
+        archive: GeneratedDocuments | None = None,
+        document_id: int | None = None,
+        archive_version: int = 1,
+    ) -> Checked:
         """Convert ``data`` and run every check in one pass: field types, relations, the
         schema's business ``checks`` and, given ``archive``, the checks against the archive
         (numbers unique, references present). All errors come in one InvalidInput; warnings,
@@ -371,8 +380,7 @@ class TemplateSchema:
                 sink = errors if rule.severity == "error" else warnings
                 _RULES[rule.rule].run(self, rule, clean, sink, warnings, archive, document_id)
         errors.raise_if_any()
-        findings = [Finding(w["field"], w["zh"], w["en"], link=w.get("link", ""))
-                    for w in warnings.items]
+        findings = [Finding(w["field"], w["zh"], w["en"], link=w.get("link", "")) for w in warnings.items]
         if errors.defaults:
             findings.insert(0, _defaults_finding(errors.defaults))
         return Checked(clean, tuple(findings), tuple(errors.defaults))
@@ -389,8 +397,7 @@ class TemplateSchema:
         The result is ready for :meth:`docsvc.core.model.Metadata.parse`: codes as strings,
         dates as ``date``; unmapped or blank values are left out.
         """
-        out: dict[str, Any] = {"doc_type": self.doc_type, "doc_class": self.doc_class,
-                               **self.metadata_values}
+        out: dict[str, Any] = {"doc_type": self.doc_type, "doc_class": self.doc_class, **self.metadata_values}
         errors = _Errors()
         for key, path in self.metadata.items():
             f = self.field(path)
@@ -407,8 +414,9 @@ class TemplateSchema:
 # Loading
 
 
-def load_schema(source: str | Path | Mapping[str, Any], *,
-                doc_types: tuple[Choice, ...] = BUILTIN_DOC_TYPES) -> TemplateSchema:
+def load_schema(
+    source: str | Path | Mapping[str, Any], *, doc_types: tuple[Choice, ...] = BUILTIN_DOC_TYPES
+) -> TemplateSchema:
     """Read a schema from a ``schema.json`` path, its directory, or an already-parsed dict.
 
     ``doc_types`` is the vocabulary in force (see ``Vocabulary.doc_types``). A malformed schema
@@ -428,16 +436,21 @@ def load_schema(source: str | Path | Mapping[str, Any], *,
             with path.open("rb") as fh:
                 blob = fh.read(MAX_SCHEMA_BYTES + 1)
         except OSError as exc:
-            raise InvalidInput(f"无法读取模板字段定义文件 {path}：{exc.strerror}。",
-                               f"Cannot read template schema {path}: {exc.strerror}.") from None
+            raise InvalidInput(
+                f"无法读取模板字段定义文件 {path}：{exc.strerror}。",
+                f"Cannot read template schema {path}: {exc.strerror}.",
+            ) from None
         if len(blob) > MAX_SCHEMA_BYTES:
-            raise InvalidInput(f"模板字段定义文件 {path} 过大（超过 1 MB）。",
-                               f"Template schema {path} is too large (over 1 MB).")
+            raise InvalidInput(
+                f"模板字段定义文件 {path} 过大（超过 1 MB）。", f"Template schema {path} is too large (over 1 MB)."
+            )
         try:
             raw = json.loads(blob.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"模板字段定义文件 {path} 不是有效的 UTF-8 JSON：{exc}。",
-                               f"Template schema {path} is not valid UTF-8 JSON: {exc}.") from None
+            raise InvalidInput(
+                f"模板字段定义文件 {path} 不是有效的 UTF-8 JSON：{exc}。",
+                f"Template schema {path} is not valid UTF-8 JSON: {exc}.",
+            ) from None
     try:
         schema = _Loader(doc_types).schema(raw, directory)
     except _SchemaProblem as p:
@@ -453,8 +466,7 @@ def load_schema(source: str | Path | Mapping[str, Any], *,
         first = errors[0] if errors else {"field": "", "zh": exc.zh, "en": exc.en}
         raise InvalidInput(
             f"模板字段定义 {origin} 的示例数据未通过校验：{first['field']}：{first['zh']}",
-            f"The examples in template schema {origin} do not validate: "
-            f"{first['field']}: {first['en']}",
+            f"The examples in template schema {origin} do not validate: {first['field']}: {first['en']}",
             field="example",
             details=exc.details,
         ) from None
@@ -473,8 +485,7 @@ def list_shipped(templates_dir: str | Path) -> list[TemplateSchema]:
         if schema.slug != schema_path.parent.name:
             raise InvalidInput(
                 f"模板目录名“{schema_path.parent.name}”与字段定义中的 slug“{schema.slug}”不一致。",
-                f"Template directory '{schema_path.parent.name}' does not match the schema's "
-                f"slug '{schema.slug}'.",
+                f"Template directory '{schema_path.parent.name}' does not match the schema's slug '{schema.slug}'.",
                 field="template.slug",
             )
         out.append(schema)
@@ -487,8 +498,7 @@ class _SchemaProblem(Exception):
         self.where, self.zh, self.en = where, zh, en
 
 
-_COMMON_KEYS = {"name", "label_zh", "label_en", "type", "required", "default", "example",
-                "help_zh", "help_en"}
+_COMMON_KEYS = {"name", "label_zh", "label_en", "type", "required", "default", "example", "help_zh", "help_en"}
 _TYPE_KEYS = {
     "text": {"max_length", "pattern", "checksum"},
     "longtext": {"max_length"},
@@ -513,26 +523,42 @@ class _Loader:
     def schema(self, raw: Any, directory: Path | None) -> TemplateSchema:
         obj = self._object(raw, "schema", {"schema_version", "template", "fields", "checks"})
         if obj.get("schema_version") != SCHEMA_VERSION:
-            raise _SchemaProblem("schema_version", f"应为 {SCHEMA_VERSION}。",
-                                 f"must be {SCHEMA_VERSION}.")
-        t = self._object(obj.get("template"), "template",
-                         {"slug", "name_zh", "name_en", "description_zh", "description_en",
-                          "spec_ref", "doc_type", "doc_class", "metadata", "author"})
+            raise _SchemaProblem("schema_version", f"应为 {SCHEMA_VERSION}。", f"must be {SCHEMA_VERSION}.")
+        t = self._object(
+            obj.get("template"),
+            "template",
+            {
+                "slug",
+                "name_zh",
+                "name_en",
+                "description_zh",
+                "description_en",
+                "spec_ref",
+                "doc_type",
+                "doc_class",
+                "metadata",
+                "author",
+            },
+        )
         slug = self._str(t, "slug", "template")
         if not _SLUG_RE.fullmatch(slug):
-            raise _SchemaProblem("template.slug", "只能使用小写字母、数字和下划线，且以字母开头。",
-                                 "use lower-case letters, digits and _, starting with a letter.")
+            raise _SchemaProblem(
+                "template.slug",
+                "只能使用小写字母、数字和下划线，且以字母开头。",
+                "use lower-case letters, digits and _, starting with a letter.",
+            )
         doc_type = self._str(t, "doc_type", "template")
         if doc_type not in {c.code for c in self.doc_types}:
             raise _SchemaProblem(
-                "template.doc_type", f"文档类型“{doc_type}”未定义。可选值："
-                f"{'、'.join(c.code for c in self.doc_types)}。",
-                f"unknown document type '{doc_type}'. Valid values: "
-                f"{', '.join(c.code for c in self.doc_types)}.")
+                "template.doc_type",
+                f"文档类型“{doc_type}”未定义。可选值：{'、'.join(c.code for c in self.doc_types)}。",
+                f"unknown document type '{doc_type}'. Valid values: {', '.join(c.code for c in self.doc_types)}.",
+            )
         doc_class = self._str(t, "doc_class", "template")
         if doc_class not in {c.value for c in DocClass}:
-            raise _SchemaProblem("template.doc_class", "应为 user（用户文档）或 site（现场文档）。",
-                                 "must be user or site.")
+            raise _SchemaProblem(
+                "template.doc_class", "应为 user（用户文档）或 site（现场文档）。", "must be user or site."
+            )
         fields = self._fields(obj.get("fields"), "fields", "", top=True)
         partial = TemplateSchema(
             slug=slug,
@@ -551,8 +577,13 @@ class _Loader:
         self._cross_references(partial)
         paths, values = self._metadata(t.get("metadata"), partial)
         checks = self._checks(obj.get("checks"), partial)
-        return replace(partial, metadata=paths, metadata_values=values,
-                       author=self._author(t.get("author"), partial), checks=checks)
+        return replace(
+            partial,
+            metadata=paths,
+            metadata_values=values,
+            author=self._author(t.get("author"), partial),
+            checks=checks,
+        )
 
     def _author(self, raw: Any, schema: TemplateSchema) -> str | None:
         """Optional: the path of a text field outside any list (e.g. ``party_b.name``)."""
@@ -566,8 +597,9 @@ class _Loader:
         except KeyError:
             raise _SchemaProblem(where, f"字段“{raw}”不存在。", f"no field '{raw}'.") from None
         if "[]" in raw or f.type != "text":
-            raise _SchemaProblem(where, "应映射到 text 类型、且不在列表中的字段。",
-                                 "must map to a text field outside any list.")
+            raise _SchemaProblem(
+                where, "应映射到 text 类型、且不在列表中的字段。", "must map to a text field outside any list."
+            )
         return raw
 
     def _checks(self, raw: Any, schema: TemplateSchema) -> tuple[Check, ...]:
@@ -581,13 +613,13 @@ class _Loader:
             name: Any = item.get("rule") if isinstance(item, Mapping) else None
             rule = _RULES.get(name) if isinstance(name, str) else None
             if rule is None:
-                raise _SchemaProblem(f"{where}.rule", f"应为以下之一：{'、'.join(_RULES)}。",
-                                     f"must be one of: {', '.join(_RULES)}.")
+                raise _SchemaProblem(
+                    f"{where}.rule", f"应为以下之一：{'、'.join(_RULES)}。", f"must be one of: {', '.join(_RULES)}."
+                )
             obj = self._object(item, where, {"rule", "severity", *rule.params})
             severity = obj.get("severity", rule.severity)
             if severity not in ("error", "warning"):
-                raise _SchemaProblem(f"{where}.severity", "应为 error 或 warning。",
-                                     "must be error or warning.")
+                raise _SchemaProblem(f"{where}.severity", "应为 error 或 warning。", "must be error or warning.")
             params = {k: obj[k] for k in rule.params if k in obj}
             missing = [k for k in rule.params if k not in params and k not in rule.optional]
             if missing:
@@ -609,7 +641,8 @@ class _Loader:
             raise _SchemaProblem(
                 f"{where}.{unknown[0]}",
                 f"未知的键“{unknown[0]}”。允许的键：{'、'.join(sorted(allowed))}。",
-                f"unknown key '{unknown[0]}'. Allowed keys: {', '.join(sorted(allowed))}.")
+                f"unknown key '{unknown[0]}'. Allowed keys: {', '.join(sorted(allowed))}.",
+            )
         return raw
 
     def _str(self, obj: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> str:
@@ -631,29 +664,30 @@ class _Loader:
         except InvalidOperation:
             raise _SchemaProblem(f"{where}.{key}", "应为数字。", "must be a number.") from None
 
-    def _int(self, obj: Mapping[str, Any], key: str, where: str, lo: int, hi: int,
-             default: int | None) -> int | None:
+    def _int(self, obj: Mapping[str, Any], key: str, where: str, lo: int, hi: int, default: int | None) -> int | None:
         value = obj.get(key, default)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise _SchemaProblem(f"{where}.{key}", f"应为 {lo} 到 {hi} 之间的整数。",
-                                 f"must be an integer from {lo} to {hi}.")
+            raise _SchemaProblem(
+                f"{where}.{key}", f"应为 {lo} 到 {hi} 之间的整数。", f"must be an integer from {lo} to {hi}."
+            )
         return value
 
     def _fields(self, raw: Any, where: str, prefix: str, *, top: bool) -> tuple[Field, ...]:
         if not isinstance(raw, list) or not raw:
             raise _SchemaProblem(where, "应为非空的字段列表。", "must be a non-empty list of fields.")
-        fields = tuple(self._field(item, f"{where}[{i}]", prefix, top=top)
-                       for i, item in enumerate(raw))
+        fields = tuple(self._field(item, f"{where}[{i}]", prefix, top=top) for i, item in enumerate(raw))
         names = [f.name for f in fields]
         taken: set[str] = set()
         for i, f in enumerate(fields):
             for name in (f.name, *f.derived_names()):
                 if name in taken or (name != f.name and name in names):
                     raise _SchemaProblem(
-                        f"{where}[{i}].name", f"字段名“{name}”重复或与其它字段的派生名冲突。",
-                        f"field name '{name}' is duplicated or clashes with a derived name.")
+                        f"{where}[{i}].name",
+                        f"字段名“{name}”重复或与其它字段的派生名冲突。",
+                        f"field name '{name}' is duplicated or clashes with a derived name.",
+                    )
                 taken.add(name)
         return fields
 
@@ -662,48 +696,57 @@ class _Loader:
             raise _SchemaProblem(where, "应为 JSON 对象。", "must be a JSON object.")
         ftype = raw.get("type")
         if ftype not in TYPES:
-            raise _SchemaProblem(f"{where}.type", f"类型应为以下之一：{'、'.join(TYPES)}。",
-                                 f"type must be one of: {', '.join(TYPES)}.")
+            raise _SchemaProblem(
+                f"{where}.type", f"类型应为以下之一：{'、'.join(TYPES)}。", f"type must be one of: {', '.join(TYPES)}."
+            )
         self._object(raw, where, _COMMON_KEYS | _TYPE_KEYS[ftype])
         name = self._str(raw, "name", where)
         if not FIELD_NAME_RE.fullmatch(name) or name in _RESERVED_NAMES:
             raise _SchemaProblem(
                 f"{where}.name",
-                f"字段名“{name}”无效：只能使用汉字或小写字母、数字和下划线，以汉字或字母开头，"
-                f"且不能是保留字。",
+                f"字段名“{name}”无效：只能使用汉字或小写字母、数字和下划线，以汉字或字母开头，且不能是保留字。",
                 f"field name '{name}' is invalid: use Chinese characters or lower-case letters, "
                 f"digits and _, start with a Chinese character or a letter, and avoid reserved "
-                f"words ({', '.join(sorted(_RESERVED_NAMES))}).")
+                f"words ({', '.join(sorted(_RESERVED_NAMES))}).",
+            )
         where = f"{where}({name})"
         required = raw.get("required")
         if not isinstance(required, bool):
             raise _SchemaProblem(f"{where}.required", "应为 true 或 false。", "must be true or false.")
         for key in ("default", "example"):
             if key not in raw and ftype != "group":
-                raise _SchemaProblem(f"{where}.{key}", "缺少此键（没有时写 null）。",
-                                     "is missing (write null when there is none).")
+                raise _SchemaProblem(
+                    f"{where}.{key}", "缺少此键（没有时写 null）。", "is missing (write null when there is none)."
+                )
         default, example = raw.get("default"), raw.get("example")
         if ftype == "group" and (default is not None or example is not None):
-            raise _SchemaProblem(where, "分组字段的默认值和示例来自其子字段，不能单独设置。",
-                                 "a group's default and example come from its fields.")
+            raise _SchemaProblem(
+                where,
+                "分组字段的默认值和示例来自其子字段，不能单独设置。",
+                "a group's default and example come from its fields.",
+            )
         if required and default is not None:
-            raise _SchemaProblem(f"{where}.default", "必填字段不能有默认值。",
-                                 "a required field cannot have a default.")
+            raise _SchemaProblem(
+                f"{where}.default", "必填字段不能有默认值。", "a required field cannot have a default."
+            )
         path = prefix + name
-        nested = (ftype in ("group", "list"))
+        nested = ftype in ("group", "list")
         if nested and not top:
-            raise _SchemaProblem(f"{where}.type", "分组和列表只能出现在顶层。",
-                                 "groups and lists may only appear at the top level.")
+            raise _SchemaProblem(
+                f"{where}.type", "分组和列表只能出现在顶层。", "groups and lists may only appear at the top level."
+            )
         kw: dict[str, Any] = {}
         if ftype in ("text", "longtext"):
-            kw["max_length"] = self._int(raw, "max_length", where, 1, MAX_MAX_LENGTH,
-                                         DEFAULT_MAX_LENGTH[ftype])
+            kw["max_length"] = self._int(raw, "max_length", where, 1, MAX_MAX_LENGTH, DEFAULT_MAX_LENGTH[ftype])
         if ftype == "text":
             kw["pattern"] = self._pattern(raw.get("pattern"), f"{where}.pattern")
             checksum = raw.get("checksum")
             if checksum is not None and checksum not in CHECKSUMS:
-                raise _SchemaProblem(f"{where}.checksum", f"应为以下之一：{'、'.join(CHECKSUMS)}。",
-                                     f"must be one of: {', '.join(CHECKSUMS)}.")
+                raise _SchemaProblem(
+                    f"{where}.checksum",
+                    f"应为以下之一：{'、'.join(CHECKSUMS)}。",
+                    f"must be one of: {', '.join(CHECKSUMS)}.",
+                )
             kw["checksum"] = checksum
         if ftype in ("money", "integer", "percent"):
             kw["min"] = self._number(raw, "min", where)
@@ -712,33 +755,41 @@ class _Loader:
                 raise _SchemaProblem(f"{where}.min", "最小值大于最大值。", "min is greater than max.")
         if ftype == "money":
             currencies = raw.get("currencies", ["CNY"])
-            if (not isinstance(currencies, list) or not currencies
-                    or any(c not in CURRENCIES for c in currencies)):
-                raise _SchemaProblem(f"{where}.currencies",
-                                     f"应为非空列表，元素取自：{'、'.join(CURRENCIES)}。",
-                                     f"must be a non-empty list drawn from: {', '.join(CURRENCIES)}.")
+            if not isinstance(currencies, list) or not currencies or any(c not in CURRENCIES for c in currencies):
+                raise _SchemaProblem(
+                    f"{where}.currencies",
+                    f"应为非空列表，元素取自：{'、'.join(CURRENCIES)}。",
+                    f"must be a non-empty list drawn from: {', '.join(CURRENCIES)}.",
+                )
             kw["currencies"] = tuple(currencies)
         if ftype == "date":
             kw["not_before"] = raw.get("not_before")
         if ftype == "enum":
             kw["choices"], kw["choices_from"] = self._choices(raw, where)
         if nested:
-            kw["fields"] = self._fields(raw.get("fields"), f"{where}.fields",
-                                        path + ("[]." if ftype == "list" else "."), top=False)
+            kw["fields"] = self._fields(
+                raw.get("fields"), f"{where}.fields", path + ("[]." if ftype == "list" else "."), top=False
+            )
         if ftype == "list":
             kw["min_items"] = self._int(raw, "min_items", where, 0, MAX_MAX_ITEMS, 0)
-            kw["max_items"] = self._int(raw, "max_items", where, 1, MAX_MAX_ITEMS,
-                                        DEFAULT_MAX_ITEMS)
+            kw["max_items"] = self._int(raw, "max_items", where, 1, MAX_MAX_ITEMS, DEFAULT_MAX_ITEMS)
             if kw["min_items"] > kw["max_items"]:
-                raise _SchemaProblem(f"{where}.min_items", "最少行数大于最多行数。",
-                                     "min_items is greater than max_items.")
+                raise _SchemaProblem(
+                    f"{where}.min_items", "最少行数大于最多行数。", "min_items is greater than max_items."
+                )
             kw["sums"] = self._list_sums(raw.get("sums"), f"{where}.sums", kw["fields"])
         f = Field(
-            name=name, path=path, type=ftype, required=required,
-            label_zh=self._str(raw, "label_zh", where), label_en=self._str(raw, "label_en", where),
+            name=name,
+            path=path,
+            type=ftype,
+            required=required,
+            label_zh=self._str(raw, "label_zh", where),
+            label_en=self._str(raw, "label_en", where),
             help_zh=self._str(raw, "help_zh", where, optional=True),
             help_en=self._str(raw, "help_en", where, optional=True),
-            default=copy.deepcopy(default), example=copy.deepcopy(example), **kw,
+            default=copy.deepcopy(default),
+            example=copy.deepcopy(example),
+            **kw,
         )
         # Defaults and examples of scalars must themselves be valid values.
         for key, value in (("default", default), ("example", example)):
@@ -746,11 +797,11 @@ class _Loader:
                 errors = _Errors()
                 _convert(f, value, path, _Where(f"“{f.label_zh}”", f.label_en), errors)
                 if errors.items:
-                    raise _SchemaProblem(f"{where}.{key}", errors.items[0]["zh"],
-                                         errors.items[0]["en"])
+                    raise _SchemaProblem(f"{where}.{key}", errors.items[0]["zh"], errors.items[0]["en"])
         if f.type == "list" and default is not None and default != []:
-            raise _SchemaProblem(f"{where}.default", "列表的默认值只能是 null 或 []。",
-                                 "a list's default can only be null or [].")
+            raise _SchemaProblem(
+                f"{where}.default", "列表的默认值只能是 null 或 []。", "a list's default can only be null or []."
+            )
         return f
 
     def _pattern(self, raw: Any, where: str) -> Pattern | None:
@@ -760,20 +811,26 @@ class _Loader:
         try:
             regex = re.compile(self._str(obj, "regex", where))
         except re.error as exc:
-            raise _SchemaProblem(f"{where}.regex", f"正则表达式无效：{exc}。",
-                                 f"invalid regular expression: {exc}.") from None
+            raise _SchemaProblem(
+                f"{where}.regex", f"正则表达式无效：{exc}。", f"invalid regular expression: {exc}."
+            ) from None
         return Pattern(regex, self._str(obj, "zh", where), self._str(obj, "en", where))
 
     def _choices(self, raw: Mapping[str, Any], where: str) -> tuple[tuple[Choice, ...], str | None]:
         source, listed = raw.get("choices_from"), raw.get("choices")
         if (source is None) == (listed is None):
-            raise _SchemaProblem(where, "枚举字段须且只能设置 choices 或 choices_from 之一。",
-                                 "an enum needs exactly one of choices or choices_from.")
+            raise _SchemaProblem(
+                where,
+                "枚举字段须且只能设置 choices 或 choices_from 之一。",
+                "an enum needs exactly one of choices or choices_from.",
+            )
         if source is not None:
             if source not in VOCABULARIES:
-                raise _SchemaProblem(f"{where}.choices_from",
-                                     f"应为以下之一：{'、'.join(VOCABULARIES)}。",
-                                     f"must be one of: {', '.join(VOCABULARIES)}.")
+                raise _SchemaProblem(
+                    f"{where}.choices_from",
+                    f"应为以下之一：{'、'.join(VOCABULARIES)}。",
+                    f"must be one of: {', '.join(VOCABULARIES)}.",
+                )
             return tuple(VOCABULARIES[source].choices()), source
         if not isinstance(listed, list) or not listed:
             raise _SchemaProblem(f"{where}.choices", "应为非空列表。", "must be a non-empty list.")
@@ -781,8 +838,7 @@ class _Loader:
         for i, item in enumerate(listed):
             w = f"{where}.choices[{i}]"
             obj = self._object(item, w, {"value", "zh", "en"})
-            choices.append(Choice(self._str(obj, "value", w), self._str(obj, "zh", w),
-                                  self._str(obj, "en", w)))
+            choices.append(Choice(self._str(obj, "value", w), self._str(obj, "zh", w), self._str(obj, "en", w)))
         if len({c.code for c in choices}) != len(choices):
             raise _SchemaProblem(f"{where}.choices", "选项值重复。", "choice values are duplicated.")
         return tuple(choices), None
@@ -799,13 +855,17 @@ class _Loader:
             obj = self._object(item, w, {"field", "equals", "equals_field"})
             name = self._str(obj, "field", w)
             if by_name.get(name) is None or by_name[name].type not in ("money", "integer", "percent"):
-                raise _SchemaProblem(f"{w}.field", "应为本列表中金额、整数或百分比类型的列。",
-                                     "must name a money, integer or percent column of this list.")
+                raise _SchemaProblem(
+                    f"{w}.field",
+                    "应为本列表中金额、整数或百分比类型的列。",
+                    "must name a money, integer or percent column of this list.",
+                )
             equals = self._number(obj, "equals", w)
             equals_field = obj.get("equals_field")
             if (equals is None) == (equals_field is None):
-                raise _SchemaProblem(w, "须且只能设置 equals 或 equals_field 之一。",
-                                     "needs exactly one of equals or equals_field.")
+                raise _SchemaProblem(
+                    w, "须且只能设置 equals 或 equals_field 之一。", "needs exactly one of equals or equals_field."
+                )
             out.append(ListSum(name, equals, equals_field))
         return tuple(out)
 
@@ -817,17 +877,22 @@ class _Loader:
                 siblings = {s.name: s for s in _scope_of(schema, f)}
                 target = siblings.get(f.not_before)
                 if target is None or target.type != "date":
-                    raise _SchemaProblem(f"{f.path}.not_before", "应为同一层级中日期字段的名称。",
-                                         "must name a date field at the same level.")
+                    raise _SchemaProblem(
+                        f"{f.path}.not_before",
+                        "应为同一层级中日期字段的名称。",
+                        "must name a date field at the same level.",
+                    )
             for s in f.sums:
                 if s.equals_field is None:
                     continue
                 target = top.get(s.equals_field)
                 column = next(c for c in f.fields if c.name == s.field)
                 if target is None or target.type != column.type:
-                    raise _SchemaProblem(f"{f.path}.sums", f"equals_field 应为与列“{s.field}”同类型的顶层字段。",
-                                         f"equals_field must name a top-level field of the same "
-                                         f"type as column '{s.field}'.")
+                    raise _SchemaProblem(
+                        f"{f.path}.sums",
+                        f"equals_field 应为与列“{s.field}”同类型的顶层字段。",
+                        f"equals_field must name a top-level field of the same type as column '{s.field}'.",
+                    )
 
     def _metadata(self, raw: Any, schema: TemplateSchema) -> tuple[dict[str, str], dict[str, str]]:
         """Each key maps to a field path, or for vocabularies to a fixed ``{"value": code}``."""
@@ -843,8 +908,9 @@ class _Loader:
                 code = self._object(path, where, {"value"}).get("value")
                 valid = [c.value for c in VOCABULARIES[vocab]]
                 if code not in valid:
-                    raise _SchemaProblem(f"{where}.value", f"应为以下之一：{'、'.join(valid)}。",
-                                         f"must be one of: {', '.join(valid)}.")
+                    raise _SchemaProblem(
+                        f"{where}.value", f"应为以下之一：{'、'.join(valid)}。", f"must be one of: {', '.join(valid)}."
+                    )
                 values[key] = code
                 continue
             if not isinstance(path, str):
@@ -855,13 +921,18 @@ class _Loader:
                 raise _SchemaProblem(where, f"字段“{path}”不存在。", f"no field '{path}'.") from None
             if "[]" in path or f.type != ftype or (vocab and f.choices_from != vocab):
                 wanted = f"{ftype}（choices_from={vocab}）" if vocab else ftype
-                raise _SchemaProblem(where, f"应映射到 {wanted} 类型、且不在列表中的字段。",
-                                     f"must map to a {ftype} field outside any list"
-                                     + (f" with choices_from={vocab}." if vocab else "."))
+                raise _SchemaProblem(
+                    where,
+                    f"应映射到 {wanted} 类型、且不在列表中的字段。",
+                    f"must map to a {ftype} field outside any list"
+                    + (f" with choices_from={vocab}." if vocab else "."),
+                )
             if ftype == "text" and (f.max_length or 0) > MAX_TEXT:
-                raise _SchemaProblem(where, f"元数据文本最多 {MAX_TEXT} 个字符，该字段的 max_length 过大。",
-                                     f"metadata text holds at most {MAX_TEXT} characters; "
-                                     f"lower the field's max_length.")
+                raise _SchemaProblem(
+                    where,
+                    f"元数据文本最多 {MAX_TEXT} 个字符，该字段的 max_length 过大。",
+                    f"metadata text holds at most {MAX_TEXT} characters; lower the field's max_length.",
+                )
             paths[key] = path
         return paths, values
 
@@ -920,15 +991,15 @@ class _Errors:
             details["not_listed"] = self.dropped
         raise InvalidInput(
             "表单数据有误，请修改后重试：" + "；".join(e["zh"] for e in head) + more_zh,
-            "The form data is invalid; fix it and try again: "
-            + "; ".join(e["en"] for e in head) + more_en,
+            "The form data is invalid; fix it and try again: " + "; ".join(e["en"] for e in head) + more_en,
             field=self.items[0]["field"],
             details=details,
         )
 
 
-def _validate_scope(fields: tuple[Field, ...], data: Mapping[str, Any], prefix: str,
-                    where: _Where, errors: _Errors) -> dict[str, Any]:
+def _validate_scope(
+    fields: tuple[Field, ...], data: Mapping[str, Any], prefix: str, where: _Where, errors: _Errors
+) -> dict[str, Any]:
     """Convert one level (the form, a group or a list row); unknown keys are errors."""
     known = {f.name for f in fields}
     for key in data:
@@ -965,13 +1036,13 @@ def _validate_group(f: Field, raw: Any, path: str, here: _Where, errors: _Errors
         # An optional group left blank stays blank: its fields take their defaults and their own
         # "required" does not apply (e.g. an optional guarantor). A required one reports them.
         sink = errors if f.required else _Errors()
-        return _validate_scope(f.fields, raw if isinstance(raw, Mapping) else {}, path + ".",
-                               inner, sink)
+        return _validate_scope(f.fields, raw if isinstance(raw, Mapping) else {}, path + ".", inner, sink)
     if not isinstance(raw, Mapping):
-        errors.add(path, f"{here.zh}应为对象（包含 {'、'.join(c.name for c in f.fields)} 等字段），"
-                         f"收到的是{_type_zh(raw)}。",
-                   f"{here.en} must be an object with the fields "
-                   f"{', '.join(c.name for c in f.fields)}; got {_type_en(raw)}.")
+        errors.add(
+            path,
+            f"{here.zh}应为对象（包含 {'、'.join(c.name for c in f.fields)} 等字段），收到的是{_type_zh(raw)}。",
+            f"{here.en} must be an object with the fields {', '.join(c.name for c in f.fields)}; got {_type_en(raw)}.",
+        )
         raw = {}
     return _validate_scope(f.fields, raw, path + ".", inner, errors)
 
@@ -979,28 +1050,43 @@ def _validate_group(f: Field, raw: Any, path: str, here: _Where, errors: _Errors
 def _validate_list(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> list[dict[str, Any]]:
     if _blank(raw):
         if f.required:
-            errors.add(path, f"{here.zh}为必填项，请至少填写 {max(f.min_items, 1)} 行。",
-                       f"{here.en} is required; add at least {max(f.min_items, 1)} row(s).")
+            errors.add(
+                path,
+                f"{here.zh}为必填项，请至少填写 {max(f.min_items, 1)} 行。",
+                f"{here.en} is required; add at least {max(f.min_items, 1)} row(s).",
+            )
             return []
         raw = f.default if f.default is not None else []
     if not isinstance(raw, (list, tuple)):
-        errors.add(path, f"{here.zh}应为列表（每行一个对象），收到的是{_type_zh(raw)}。",
-                   f"{here.en} must be a list of rows (objects); got {_type_en(raw)}.")
+        errors.add(
+            path,
+            f"{here.zh}应为列表（每行一个对象），收到的是{_type_zh(raw)}。",
+            f"{here.en} must be a list of rows (objects); got {_type_en(raw)}.",
+        )
         return []
     if len(raw) > f.max_items:
-        errors.add(path, f"{here.zh}最多 {f.max_items} 行，当前 {len(raw)} 行，请删减。",
-                   f"{here.en} has {len(raw)} rows; at most {f.max_items} are allowed.")
+        errors.add(
+            path,
+            f"{here.zh}最多 {f.max_items} 行，当前 {len(raw)} 行，请删减。",
+            f"{here.en} has {len(raw)} rows; at most {f.max_items} are allowed.",
+        )
         raw = raw[: f.max_items]  # check the rows that would be kept, and no more work than that
     elif len(raw) < f.min_items:
-        errors.add(path, f"{here.zh}至少需要 {f.min_items} 行，当前 {len(raw)} 行，请补充。",
-                   f"{here.en} needs at least {f.min_items} rows; it has {len(raw)}.")
+        errors.add(
+            path,
+            f"{here.zh}至少需要 {f.min_items} 行，当前 {len(raw)} 行，请补充。",
+            f"{here.en} needs at least {f.min_items} rows; it has {len(raw)}.",
+        )
     rows = []
     for i, row in enumerate(raw):
         row_path = f"{path}[{i}]"
         row_where = _Where(f"{here.zh}第 {i + 1} 行的", f"{here.en}, row {i + 1}: ")
         if not isinstance(row, Mapping):
-            errors.add(row_path, f"{here.zh}第 {i + 1} 行应为对象，收到的是{_type_zh(row)}。",
-                       f"{here.en}, row {i + 1} must be an object; got {_type_en(row)}.")
+            errors.add(
+                row_path,
+                f"{here.zh}第 {i + 1} 行应为对象，收到的是{_type_zh(row)}。",
+                f"{here.en}, row {i + 1} must be an object; got {_type_en(row)}.",
+            )
             row = {}
         rows.append(_validate_scope(f.fields, row, row_path + ".", row_where, errors))
     return rows
@@ -1029,29 +1115,38 @@ def _empty(f: Field) -> Any:
 
 def _text(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> str | None:
     if not isinstance(raw, str):
-        errors.add(path, f"{here.zh}应为文本，收到的是{_type_zh(raw)}。",
-                   f"{here.en} must be text; got {_type_en(raw)}.")
+        errors.add(
+            path, f"{here.zh}应为文本，收到的是{_type_zh(raw)}。", f"{here.en} must be text; got {_type_en(raw)}."
+        )
         return None
     value = raw.strip()
     limit = f.max_length or DEFAULT_MAX_LENGTH[f.type]
     if len(value) > limit:
         # Checked before any regex, so a huge value is refused in linear time and never scanned.
-        errors.add(path, f"{here.zh}过长（{len(value)} 个字符），最多 {limit} 个字符，请删减。",
-                   f"{here.en} is too long ({len(value)} characters); at most {limit}.")
+        errors.add(
+            path,
+            f"{here.zh}过长（{len(value)} 个字符），最多 {limit} 个字符，请删减。",
+            f"{here.en} is too long ({len(value)} characters); at most {limit}.",
+        )
         return None
     bad = _XML_INVALID_RE.search(value) or (f.type == "text" and _LINE_BREAK_RE.search(value))
     if bad:
         kind_zh = "换行" if bad.group() in "\r\n\u2028\u2029" else "控制字符"
-        errors.add(path, f"{here.zh}含有不允许的{kind_zh}（U+{ord(bad.group()):04X}），请删除后重试。",
-                   f"{here.en} contains a character that is not allowed "
-                   f"(U+{ord(bad.group()):04X}); remove it and try again.")
+        errors.add(
+            path,
+            f"{here.zh}含有不允许的{kind_zh}（U+{ord(bad.group()):04X}），请删除后重试。",
+            f"{here.en} contains a character that is not allowed (U+{ord(bad.group()):04X}); remove it and try again.",
+        )
         return None
     if f.pattern and not f.pattern.regex.fullmatch(value):
         errors.add(path, f"{here.zh}格式不正确：{f.pattern.zh}", f"{here.en} is malformed: {f.pattern.en}")
         return None
     if f.checksum == "gb32100" and not uscc_is_valid(value):
-        errors.add(path, f"{here.zh}“{value}”的校验位不符（GB 32100-2015），请核对是否输错。",
-                   f"{here.en} '{value}' fails the GB 32100-2015 check digit; check for a typo.")
+        errors.add(
+            path,
+            f"{here.zh}“{value}”的校验位不符（GB 32100-2015），请核对是否输错。",
+            f"{here.en} '{value}' fails the GB 32100-2015 check digit; check for a typo.",
+        )
         return None
     return value
 
@@ -1067,8 +1162,11 @@ def _date(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> dt.da
         except ValueError:  # 2026-02-30
             pass
     shown = _shorten(raw)
-    errors.add(path, f"{here.zh}的值“{shown}”不是有效日期，请使用 YYYY-MM-DD 格式，例如 2026-12-31。",
-               f"{here.en} '{shown}' is not a valid date; use YYYY-MM-DD, e.g. 2026-12-31.")
+    errors.add(
+        path,
+        f"{here.zh}的值“{shown}”不是有效日期，请使用 YYYY-MM-DD 格式，例如 2026-12-31。",
+        f"{here.en} '{shown}' is not a valid date; use YYYY-MM-DD, e.g. 2026-12-31.",
+    )
     return None
 
 
@@ -1077,36 +1175,46 @@ def _money(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> dict
     if isinstance(raw, Mapping):
         unknown = sorted(_shorten(k) for k in raw if k not in ("amount", "currency"))
         if unknown:
-            errors.add(f"{path}.{unknown[0]}",
-                       f"{here.zh}含未知字段“{unknown[0]}”，金额只包含 amount 和 currency。",
-                       f"{here.en} has an unknown key '{unknown[0]}'; money has only amount and "
-                       f"currency.")
+            errors.add(
+                f"{path}.{unknown[0]}",
+                f"{here.zh}含未知字段“{unknown[0]}”，金额只包含 amount 和 currency。",
+                f"{here.en} has an unknown key '{unknown[0]}'; money has only amount and currency.",
+            )
             return None
         currency = raw.get("currency") or currency
         raw = raw.get("amount")
         if _blank(raw):
-            errors.add(f"{path}.amount", f"{here.zh}缺少金额，请填写，例如 123456.00。",
-                       f"{here.en} has no amount; fill it in, e.g. 123456.00.")
+            errors.add(
+                f"{path}.amount",
+                f"{here.zh}缺少金额，请填写，例如 123456.00。",
+                f"{here.en} has no amount; fill it in, e.g. 123456.00.",
+            )
             return None
     if currency not in f.currencies:
         listing_zh = "、".join(f"{c}（{CURRENCIES[c][0]}）" for c in f.currencies)
-        errors.add(f"{path}.currency", f"{here.zh}的币种“{_shorten(currency)}”无效，可选：{listing_zh}。",
-                   f"{here.en}: invalid currency '{_shorten(currency)}'. Valid: "
-                   f"{', '.join(f.currencies)}.")
+        errors.add(
+            f"{path}.currency",
+            f"{here.zh}的币种“{_shorten(currency)}”无效，可选：{listing_zh}。",
+            f"{here.en}: invalid currency '{_shorten(currency)}'. Valid: {', '.join(f.currencies)}.",
+        )
         return None
     amount = _decimal(raw, _MONEY_RE, allow_float=True)
     lo = f.min if f.min is not None else Decimal(0)
     hi = min(f.max, MAX_MONEY) if f.max is not None else MAX_MONEY
     if amount is None:
-        errors.add(f"{path}.amount",
-                   f"{here.zh}的金额“{_shorten(raw)}”无效：请填写不含货币符号的数字，最多两位小数，"
-                   f"例如 123456.00。",
-                   f"{here.en}: invalid amount '{_shorten(raw)}'; write a plain number with at most "
-                   f"two decimals, e.g. 123456.00.")
+        errors.add(
+            f"{path}.amount",
+            f"{here.zh}的金额“{_shorten(raw)}”无效：请填写不含货币符号的数字，最多两位小数，例如 123456.00。",
+            f"{here.en}: invalid amount '{_shorten(raw)}'; write a plain number with at most "
+            f"two decimals, e.g. 123456.00.",
+        )
         return None
     if not lo <= amount <= hi:
-        errors.add(f"{path}.amount", f"{here.zh}应在 {lo:,.2f} 到 {hi:,.2f} 之间，当前为 {amount:,.2f}。",
-                   f"{here.en} must be from {lo:,.2f} to {hi:,.2f}; it is {amount:,.2f}.")
+        errors.add(
+            f"{path}.amount",
+            f"{here.zh}应在 {lo:,.2f} 到 {hi:,.2f} 之间，当前为 {amount:,.2f}。",
+            f"{here.en} must be from {lo:,.2f} to {hi:,.2f}; it is {amount:,.2f}.",
+        )
         return None
     amount = amount.quantize(Decimal("0.01"))
     return {
@@ -1127,12 +1235,16 @@ def _integer(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> in
     elif isinstance(raw, str) and _INTEGER_RE.fullmatch(raw.strip()):
         value = int(raw.strip())
     if value is None:
-        errors.add(path, f"{here.zh}应为整数，收到“{_shorten(raw)}”，例如 12。",
-                   f"{here.en} must be a whole number, e.g. 12; got '{_shorten(raw)}'.")
+        errors.add(
+            path,
+            f"{here.zh}应为整数，收到“{_shorten(raw)}”，例如 12。",
+            f"{here.en} must be a whole number, e.g. 12; got '{_shorten(raw)}'.",
+        )
         return None
     if not _in_range(f, Decimal(value)):
-        errors.add(path, f"{here.zh}应在 {_range_zh(f)}，当前为 {value}。",
-                   f"{here.en} must be {_range_en(f)}; it is {value}.")
+        errors.add(
+            path, f"{here.zh}应在 {_range_zh(f)}，当前为 {value}。", f"{here.en} must be {_range_en(f)}; it is {value}."
+        )
         return None
     return value
 
@@ -1144,10 +1256,12 @@ def _percent(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> st
     lo = f.min if f.min is not None else Decimal(0)
     hi = f.max if f.max is not None else Decimal(100)
     if value is None or not lo <= value <= hi:
-        errors.add(path, f"{here.zh}应为 {lo} 到 {hi} 之间的百分数（最多三位小数，不含 % 号），"
-                         f"例如 99.9，收到“{_shorten(raw)}”。",
-                   f"{here.en} must be a percentage from {lo} to {hi} with at most three decimals, "
-                   f"e.g. 99.9; got '{_shorten(raw)}'.")
+        errors.add(
+            path,
+            f"{here.zh}应为 {lo} 到 {hi} 之间的百分数（最多三位小数，不含 % 号），例如 99.9，收到“{_shorten(raw)}”。",
+            f"{here.en} must be a percentage from {lo} to {hi} with at most three decimals, "
+            f"e.g. 99.9; got '{_shorten(raw)}'.",
+        )
         return None
     return _plain(value)
 
@@ -1156,10 +1270,13 @@ def _enum(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> str |
     value = raw.strip() if isinstance(raw, str) else raw
     if isinstance(value, str) and f.choice(value):
         return value
-    errors.add(path, f"{here.zh}的值“{_shorten(raw)}”无效。可选值："
-                     + "；".join(f"{c.code}（{c.zh}）" for c in f.choices) + "。",
-               f"{here.en}: invalid value '{_shorten(raw)}'. Valid values: "
-               + "; ".join(f"{c.code} ({c.en})" for c in f.choices) + ".")
+    errors.add(
+        path,
+        f"{here.zh}的值“{_shorten(raw)}”无效。可选值：" + "；".join(f"{c.code}（{c.zh}）" for c in f.choices) + "。",
+        f"{here.en}: invalid value '{_shorten(raw)}'. Valid values: "
+        + "; ".join(f"{c.code} ({c.en})" for c in f.choices)
+        + ".",
+    )
     return None
 
 
@@ -1175,8 +1292,11 @@ def _boolean(f: Field, raw: Any, path: str, here: _Where, errors: _Errors) -> bo
         return True
     if text in _FALSE or text == 0:
         return False
-    errors.add(path, f"{here.zh}应为“是”或“否”，收到“{_shorten(raw)}”。",
-               f"{here.en} must be yes or no (true/false); got '{_shorten(raw)}'.")
+    errors.add(
+        path,
+        f"{here.zh}应为“是”或“否”，收到“{_shorten(raw)}”。",
+        f"{here.en} must be yes or no (true/false); got '{_shorten(raw)}'.",
+    )
     return None
 
 
@@ -1205,21 +1325,34 @@ def _derived(f: Field, value: Any) -> dict[str, Any]:
         lines = [line for line in lines if line]
         # _items: the same lines without the drafter's own enumerators, for templates that
         # number them as clauses (7.1, 7.2 …), so a document has one numbering scheme.
-        return {f"{f.name}_paragraphs": lines,
-                f"{f.name}_items": [_ENUMERATOR_RE.sub("", line, count=1) or line for line in lines]}
+        return {
+            f"{f.name}_paragraphs": lines,
+            f"{f.name}_items": [_ENUMERATOR_RE.sub("", line, count=1) or line for line in lines],
+        }
     if f.type == "integer":
-        return {f"{f.name}_cn": "" if value is None else
-                ("零" if value == 0 else ("负" if value < 0 else "") + _integer_in_words(abs(value)))}
+        return {
+            f"{f.name}_cn": ""
+            if value is None
+            else ("零" if value == 0 else ("负" if value < 0 else "") + _integer_in_words(abs(value)))
+        }
     return {}
 
 
 # （一） (1) 1. 1、 一、 ① at the start of a line
-_ENUMERATOR_RE = re.compile(r"^\s*(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[\d]{1,3}[.、．](?!\d)|"
-                            r"[一二三四五六七八九十]{1,3}、|[①-⑳])\s*")
+_ENUMERATOR_RE = re.compile(
+    r"^\s*(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[\d]{1,3}[.、．](?!\d)|"
+    r"[一二三四五六七八九十]{1,3}、|[①-⑳])\s*"
+)
 
 
-def _check_relations(fields: tuple[Field, ...], scope: Mapping[str, Any], root: Mapping[str, Any],
-                     prefix: str, where: _Where, errors: _Errors) -> None:
+def _check_relations(
+    fields: tuple[Field, ...],
+    scope: Mapping[str, Any],
+    root: Mapping[str, Any],
+    prefix: str,
+    where: _Where,
+    errors: _Errors,
+) -> None:
     """Checks between fields, run once every value is converted (invalid ones are None)."""
     by_name = {f.name: f for f in fields}
     for f in fields:
@@ -1229,22 +1362,30 @@ def _check_relations(fields: tuple[Field, ...], scope: Mapping[str, Any], root: 
             earlier = scope.get(f.not_before)
             if earlier is not None and value < earlier:
                 other = where.child(by_name[f.not_before])
-                errors.add(path, f"{here.zh}（{date_cn(value)}）不能早于{other.zh}（{date_cn(earlier)}）。",
-                           f"{here.en} ({value}) cannot be earlier than {other.en} ({earlier}).")
+                errors.add(
+                    path,
+                    f"{here.zh}（{date_cn(value)}）不能早于{other.zh}（{date_cn(earlier)}）。",
+                    f"{here.en} ({value}) cannot be earlier than {other.en} ({earlier}).",
+                )
         elif f.type == "group":
-            _check_relations(f.fields, value, root, path + ".",
-                             _Where(f"{here.zh}的", f"{here.en}: "), errors)
+            _check_relations(f.fields, value, root, path + ".", _Where(f"{here.zh}的", f"{here.en}: "), errors)
         elif f.type == "list":
             for i, row in enumerate(value):
-                _check_relations(f.fields, row, root, f"{path}[{i}].",
-                                 _Where(f"{here.zh}第 {i + 1} 行的", f"{here.en}, row {i + 1}: "),
-                                 errors)
+                _check_relations(
+                    f.fields,
+                    row,
+                    root,
+                    f"{path}[{i}].",
+                    _Where(f"{here.zh}第 {i + 1} 行的", f"{here.en}, row {i + 1}: "),
+                    errors,
+                )
             for s in f.sums:
                 _check_sum(f, s, value, root, path, here, errors)
 
 
-def _check_sum(f: Field, s: ListSum, rows: list[dict[str, Any]], root: Mapping[str, Any],
-               path: str, here: _Where, errors: _Errors) -> None:
+def _check_sum(
+    f: Field, s: ListSum, rows: list[dict[str, Any]], root: Mapping[str, Any], path: str, here: _Where, errors: _Errors
+) -> None:
     column = next(c for c in f.fields if c.name == s.field)
     values: list[Any] = [row.get(s.field) for row in rows]
     if not rows or any(v is None for v in values):
@@ -1262,8 +1403,11 @@ def _check_sum(f: Field, s: ListSum, rows: list[dict[str, Any]], root: Mapping[s
         if isinstance(expected, dict):
             currencies.add(expected["currency"])
         if len(currencies) > 1:
-            errors.add(path, f"{here.zh}各行“{column.label_zh}”的币种应与合计一致。",
-                       f"{here.en}: every row's {column.label_en} must use the same currency.")
+            errors.add(
+                path,
+                f"{here.zh}各行“{column.label_zh}”的币种应与合计一致。",
+                f"{here.en}: every row's {column.label_en} must use the same currency.",
+            )
             return
         total = sum((Decimal(v["amount"]) for v in values), Decimal(0))
         target = Decimal(expected["amount"]) if isinstance(expected, dict) else Decimal(expected)
@@ -1273,10 +1417,11 @@ def _check_sum(f: Field, s: ListSum, rows: list[dict[str, Any]], root: Mapping[s
         target = Decimal(str(expected))
     if total != target:
         shown_total, shown_target = show(total), show(target)
-        errors.add(path,
-                   f"{here.zh}各行“{column.label_zh}”合计为 {shown_total}，应为 {shown_target}，请调整。",
-                   f"{here.en}: the rows' {column.label_en} add up to {shown_total}; they must add "
-                   f"up to {shown_target}.")
+        errors.add(
+            path,
+            f"{here.zh}各行“{column.label_zh}”合计为 {shown_total}，应为 {shown_target}，请调整。",
+            f"{here.en}: the rows' {column.label_en} add up to {shown_total}; they must add up to {shown_target}.",
+        )
 
 
 def _decimal(raw: Any, pattern: re.Pattern[str], *, allow_float: bool) -> Decimal | None:
@@ -1401,8 +1546,7 @@ class Finding:
     link: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"field": self.field, "zh": self.zh, "en": self.en,
-                **({"link": self.link} if self.link else {})}
+        return {"field": self.field, "zh": self.zh, "en": self.en, **({"link": self.link} if self.link else {})}
 
 
 @dataclass(frozen=True)
@@ -1416,8 +1560,7 @@ class DefaultUsed:
     value: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"field": self.field, "label_zh": self.label_zh, "label_en": self.label_en,
-                "value": self.value}
+        return {"field": self.field, "label_zh": self.label_zh, "label_en": self.label_en, "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -1449,9 +1592,11 @@ def _shown_default(f: Field) -> str:
 def _defaults_finding(defaults: list[DefaultUsed]) -> Finding:
     zh = "；".join(f"{d.label_zh}：{d.value}" for d in defaults)
     en = "; ".join(f"{d.label_en}: {d.value}" for d in defaults)
-    return Finding("", f"下列未填写的字段使用了默认值，请确认是否符合本次约定：{zh}。",
-                   f"These blank fields took their default values; confirm they are what was "
-                   f"agreed: {en}.")
+    return Finding(
+        "",
+        f"下列未填写的字段使用了默认值，请确认是否符合本次约定：{zh}。",
+        f"These blank fields took their default values; confirm they are what was agreed: {en}.",
+    )
 
 
 _UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 1440, "workday": 1440, "week": 10080}
@@ -1479,8 +1624,16 @@ class _Rule:
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         return None
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         raise NotImplementedError
 
 
@@ -1491,15 +1644,13 @@ def _choice(f: Field, value: Any) -> Choice:
     return choice
 
 
-def _expect(schema: TemplateSchema, key: str, path: str, types: tuple[str, ...]
-            ) -> tuple[str, str, str] | None:
+def _expect(schema: TemplateSchema, key: str, path: str, types: tuple[str, ...]) -> tuple[str, str, str] | None:
     try:
         f = schema.field(path)
     except KeyError:
         return key, f"字段“{path}”不存在。", f"there is no field '{path}'."
     if f.type not in types:
-        return (key, f"字段“{path}”应为 {'/'.join(types)} 类型。",
-                f"field '{path}' must be of type {'/'.join(types)}.")
+        return (key, f"字段“{path}”应为 {'/'.join(types)} 类型。", f"field '{path}' must be of type {'/'.join(types)}.")
     return None
 
 
@@ -1514,13 +1665,23 @@ class _ShareOfTotal(_Rule):
 
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
-        return _first(_expect(schema, "list", p["list"], ("list",)),
-                      _expect(schema, "share", f"{p['list']}[].{p['share']}", ("percent",)),
-                      _expect(schema, "amount", f"{p['list']}[].{p['amount']}", ("money",)),
-                      _expect(schema, "total", p["total"], ("money",)))
+        return _first(
+            _expect(schema, "list", p["list"], ("list",)),
+            _expect(schema, "share", f"{p['list']}[].{p['share']}", ("percent",)),
+            _expect(schema, "amount", f"{p['list']}[].{p['amount']}", ("money",)),
+            _expect(schema, "total", p["total"], ("money",)),
+        )
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         p = check.params
         total = clean.get(p["total"])
         if not total:
@@ -1536,13 +1697,15 @@ class _ShareOfTotal(_Rule):
             expected = (Decimal(total["amount"]) * Decimal(share) / 100).quantize(Decimal("0.01"))
             actual = Decimal(amount["amount"])
             if abs(actual - expected) > Decimal("0.01"):
-                sink.add(f"{p['list']}[{i}].{p['amount']}",
-                         f"“{lst.label_zh}”第 {i + 1} 行：“{share_f.label_zh}” {share}% × "
-                         f"“{total_f.label_zh}” {Decimal(total['amount']):,.2f} = {expected:,.2f}，"
-                         f"但“{amount_f.label_zh}”为 {actual:,.2f}；请核对比例或金额。",
-                         f"{lst.label_en}, row {i + 1}: {share_f.label_en} {share}% of "
-                         f"{total_f.label_en} {Decimal(total['amount']):,.2f} is {expected:,.2f}, "
-                         f"but {amount_f.label_en} is {actual:,.2f}; check the share or the amount.")
+                sink.add(
+                    f"{p['list']}[{i}].{p['amount']}",
+                    f"“{lst.label_zh}”第 {i + 1} 行：“{share_f.label_zh}” {share}% × "
+                    f"“{total_f.label_zh}” {Decimal(total['amount']):,.2f} = {expected:,.2f}，"
+                    f"但“{amount_f.label_zh}”为 {actual:,.2f}；请核对比例或金额。",
+                    f"{lst.label_en}, row {i + 1}: {share_f.label_en} {share}% of "
+                    f"{total_f.label_en} {Decimal(total['amount']):,.2f} is {expected:,.2f}, "
+                    f"but {amount_f.label_en} is {actual:,.2f}; check the share or the amount.",
+                )
 
 
 class _Unique(_Rule):
@@ -1555,12 +1718,21 @@ class _Unique(_Rule):
         p = check.params
         if "complete" in p and not isinstance(p["complete"], bool):
             return "complete", "应为 true 或 false。", "must be true or false."
-        return _first(_expect(schema, "list", p["list"], ("list",)),
-                      _expect(schema, "field", f"{p['list']}[].{p['field']}",
-                              ("text", "enum", "integer", "date")))
+        return _first(
+            _expect(schema, "list", p["list"], ("list",)),
+            _expect(schema, "field", f"{p['list']}[].{p['field']}", ("text", "enum", "integer", "date")),
+        )
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         p = check.params
         lst, col = schema.field(p["list"]), schema.field(f"{p['list']}[].{p['field']}")
         seen: dict[Any, int] = {}
@@ -1569,20 +1741,24 @@ class _Unique(_Rule):
             if value in (None, ""):
                 continue
             if value in seen:
-                sink.add(f"{p['list']}[{i}].{p['field']}",
-                         f"“{lst.label_zh}”第 {i + 1} 行的“{col.label_zh}”“{value}”与第 "
-                         f"{seen[value] + 1} 行重复；每个值只能出现一次。",
-                         f"{lst.label_en}, row {i + 1}: {col.label_en} '{value}' repeats row "
-                         f"{seen[value] + 1}; each value may appear only once.")
+                sink.add(
+                    f"{p['list']}[{i}].{p['field']}",
+                    f"“{lst.label_zh}”第 {i + 1} 行的“{col.label_zh}”“{value}”与第 "
+                    f"{seen[value] + 1} 行重复；每个值只能出现一次。",
+                    f"{lst.label_en}, row {i + 1}: {col.label_en} '{value}' repeats row "
+                    f"{seen[value] + 1}; each value may appear only once.",
+                )
             else:
                 seen[value] = i
         if p.get("complete") and col.choices and seen:
             missing = [c for c in col.choices if c.code not in seen]
             if missing:
-                warnings.add(p["list"], f"“{lst.label_zh}”缺少“{col.label_zh}”："
-                             f"{'、'.join(c.code for c in missing)}；请确认是否有意省略。",
-                             f"{lst.label_en} has no row for {col.label_en} "
-                             f"{', '.join(c.code for c in missing)}; check this is intended.")
+                warnings.add(
+                    p["list"],
+                    f"“{lst.label_zh}”缺少“{col.label_zh}”：{'、'.join(c.code for c in missing)}；请确认是否有意省略。",
+                    f"{lst.label_en} has no row for {col.label_en} "
+                    f"{', '.join(c.code for c in missing)}; check this is intended.",
+                )
 
 
 class _Ascending(_Rule):
@@ -1593,20 +1769,32 @@ class _Ascending(_Rule):
 
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
-        problem = _first(_expect(schema, "list", p["list"], ("list",)),
-                         _expect(schema, "field", f"{p['list']}[].{p['field']}", ("integer", "percent")),
-                         _expect(schema, "order_by", f"{p['list']}[].{p['order_by']}", ("enum",)),
-                         _expect(schema, "unit", f"{p['list']}[].{p['unit']}", ("enum",))
-                         if "unit" in p else None)
+        problem = _first(
+            _expect(schema, "list", p["list"], ("list",)),
+            _expect(schema, "field", f"{p['list']}[].{p['field']}", ("integer", "percent")),
+            _expect(schema, "order_by", f"{p['list']}[].{p['order_by']}", ("enum",)),
+            _expect(schema, "unit", f"{p['list']}[].{p['unit']}", ("enum",)) if "unit" in p else None,
+        )
         if problem is None and "unit" in p:
             unit = schema.field(f"{p['list']}[].{p['unit']}")
             if any(c.code not in _UNIT_MINUTES for c in unit.choices):
-                return ("unit", f"时间单位的选项值应取自：{'、'.join(_UNIT_MINUTES)}。",
-                        f"the unit's choice values must be drawn from: {', '.join(_UNIT_MINUTES)}.")
+                return (
+                    "unit",
+                    f"时间单位的选项值应取自：{'、'.join(_UNIT_MINUTES)}。",
+                    f"the unit's choice values must be drawn from: {', '.join(_UNIT_MINUTES)}.",
+                )
         return problem
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         p = check.params
         lst = schema.field(p["list"])
         col = schema.field(f"{p['list']}[].{p['field']}")
@@ -1624,12 +1812,14 @@ class _Ascending(_Rule):
         rows.sort()
         for (_, _, before, key_a, shown_a), (_, i, after, key_b, shown_b) in zip(rows, rows[1:]):
             if after < before:
-                sink.add(f"{p['list']}[{i}].{p['field']}",
-                         f"“{lst.label_zh}”第 {i + 1} 行：{key_b} 的“{col.label_zh}”（{shown_b}）"
-                         f"短于 {key_a}（{shown_a}）；优先级越低，时限应越长。",
-                         f"{lst.label_en}, row {i + 1}: the {col.label_en} of {key_b} ({shown_b}) "
-                         f"is shorter than that of {key_a} ({shown_a}); lower priorities need "
-                         f"longer limits.")
+                sink.add(
+                    f"{p['list']}[{i}].{p['field']}",
+                    f"“{lst.label_zh}”第 {i + 1} 行：{key_b} 的“{col.label_zh}”（{shown_b}）"
+                    f"短于 {key_a}（{shown_a}）；优先级越低，时限应越长。",
+                    f"{lst.label_en}, row {i + 1}: the {col.label_en} of {key_b} ({shown_b}) "
+                    f"is shorter than that of {key_a} ({shown_a}); lower priorities need "
+                    f"longer limits.",
+                )
 
 
 class _ReviewCycle(_Rule):
@@ -1639,13 +1829,23 @@ class _ReviewCycle(_Rule):
 
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
-        return _first(_expect(schema, "start", p["start"], ("date",)),
-                      _expect(schema, "months", p["months"], ("integer",)),
-                      _expect(schema, "next", p["next"], ("date",)),
-                      _expect(schema, "end", p["end"], ("date",)))
+        return _first(
+            _expect(schema, "start", p["start"], ("date",)),
+            _expect(schema, "months", p["months"], ("integer",)),
+            _expect(schema, "next", p["next"], ("date",)),
+            _expect(schema, "end", p["end"], ("date",)),
+        )
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         p = check.params
         values: list[Any] = [clean.get(p[k]) for k in ("start", "months", "next", "end")]
         if None in values:
@@ -1653,22 +1853,31 @@ class _ReviewCycle(_Rule):
         start, months, nxt, end = values
         f = {k: schema.field(p[k]) for k in ("start", "months", "next", "end")}
         if nxt > end:
-            sink.add(p["next"], f"“{f['next'].label_zh}”（{date_cn(nxt)}）晚于“{f['end'].label_zh}”"
-                     f"（{date_cn(end)}）：期限内不会评审。请提前评审日期或缩短评审周期。",
-                     f"{f['next'].label_en} ({nxt}) is after {f['end'].label_en} ({end}): no review "
-                     f"would happen within the term. Move the review earlier.")
+            sink.add(
+                p["next"],
+                f"“{f['next'].label_zh}”（{date_cn(nxt)}）晚于“{f['end'].label_zh}”"
+                f"（{date_cn(end)}）：期限内不会评审。请提前评审日期或缩短评审周期。",
+                f"{f['next'].label_en} ({nxt}) is after {f['end'].label_en} ({end}): no review "
+                f"would happen within the term. Move the review earlier.",
+            )
             return
         due = _months_later(start, months)
         if nxt > due:
-            sink.add(p["next"], f"“{f['next'].label_zh}”（{date_cn(nxt)}）与“{f['months'].label_zh}”"
-                     f"（{months} 个月）不符：自{date_cn(start)}起，首次评审应不晚于{date_cn(due)}。",
-                     f"{f['next'].label_en} ({nxt}) does not match the {f['months'].label_en} "
-                     f"({months} months): counting from {start}, the first review is due by {due}.")
+            sink.add(
+                p["next"],
+                f"“{f['next'].label_zh}”（{date_cn(nxt)}）与“{f['months'].label_zh}”"
+                f"（{months} 个月）不符：自{date_cn(start)}起，首次评审应不晚于{date_cn(due)}。",
+                f"{f['next'].label_en} ({nxt}) does not match the {f['months'].label_en} "
+                f"({months} months): counting from {start}, the first review is due by {due}.",
+            )
         if due > end:
-            warnings.add(p["months"], f"“{f['months'].label_zh}”（{months} 个月）长于协议期限"
-                         f"（{date_cn(start)}至{date_cn(end)}）；请确认评审安排。",
-                         f"The {f['months'].label_en} ({months} months) is longer than the term "
-                         f"({start} to {end}); check the review arrangement.")
+            warnings.add(
+                p["months"],
+                f"“{f['months'].label_zh}”（{months} 个月）长于协议期限"
+                f"（{date_cn(start)}至{date_cn(end)}）；请确认评审安排。",
+                f"The {f['months'].label_en} ({months} months) is longer than the term "
+                f"({start} to {end}); check the review arrangement.",
+            )
 
 
 class _Conclusion(_Rule):
@@ -1680,25 +1889,42 @@ class _Conclusion(_Rule):
 
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
-        problem = _first(_expect(schema, "list", p["list"], ("list",)),
-                         _expect(schema, "field", f"{p['list']}[].{p['field']}", ("enum",)),
-                         _expect(schema, "conclusion", p["conclusion"], ("enum",)))
+        problem = _first(
+            _expect(schema, "list", p["list"], ("list",)),
+            _expect(schema, "field", f"{p['list']}[].{p['field']}", ("enum",)),
+            _expect(schema, "conclusion", p["conclusion"], ("enum",)),
+        )
         if problem is None and len(schema.field(p["conclusion"]).choices) != len(
-                schema.field(f"{p['list']}[].{p['field']}").choices):
-            return ("conclusion", "结论与结果的选项数应相同（均按由好到差排列）。",
-                    "the conclusion and the results need as many choices (both best first).")
+            schema.field(f"{p['list']}[].{p['field']}").choices
+        ):
+            return (
+                "conclusion",
+                "结论与结果的选项数应相同（均按由好到差排列）。",
+                "the conclusion and the results need as many choices (both best first).",
+            )
         return problem
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         p = check.params
         conclusion: Any = clean.get(p["conclusion"])
         con_f, lst = schema.field(p["conclusion"]), schema.field(p["list"])
         col = schema.field(f"{p['list']}[].{p['field']}")
         rank_con = {c.code: n for n, c in enumerate(con_f.choices)}
         rank_row = {c.code: n for n, c in enumerate(col.choices)}
-        rows = [(rank_row[r[p["field"]]], i, r[p["field"]])
-                for i, r in enumerate(clean.get(p["list"]) or []) if r.get(p["field"]) in rank_row]
+        rows = [
+            (rank_row[r[p["field"]]], i, r[p["field"]])
+            for i, r in enumerate(clean.get(p["list"]) or [])
+            if r.get(p["field"]) in rank_row
+        ]
         if conclusion not in rank_con or not rows:
             return
         chosen, worst = _choice(con_f, conclusion), max(r[0] for r in rows)
@@ -1708,14 +1934,18 @@ class _Conclusion(_Rule):
             which_en = ", ".join(f"row {i + 1} ({_choice(col, v).en})" for _, i, v in bad)
             failing = worst == len(col.choices) - 1
             (sink if failing else warnings).add(
-                p["conclusion"], f"“{con_f.label_zh}”为“{chosen.zh}”，但“{lst.label_zh}”{which}的"
+                p["conclusion"],
+                f"“{con_f.label_zh}”为“{chosen.zh}”，但“{lst.label_zh}”{which}的"
                 f"“{col.label_zh}”不支持这一结论；请修改结论或核对验收结果。",
                 f"The {con_f.label_en} '{chosen.en}' does not match {lst.label_en} {which_en}; "
-                f"change the conclusion or check the results.")
+                f"change the conclusion or check the results.",
+            )
         elif rank_con[conclusion] > worst:
-            warnings.add(p["conclusion"], f"“{con_f.label_zh}”为“{chosen.zh}”，比各项“{col.label_zh}”"
-                         f"都差；请确认。", f"The {con_f.label_en} '{chosen.en}' is worse than "
-                         f"every {col.label_en}; check it.")
+            warnings.add(
+                p["conclusion"],
+                f"“{con_f.label_zh}”为“{chosen.zh}”，比各项“{col.label_zh}”都差；请确认。",
+                f"The {con_f.label_en} '{chosen.en}' is worse than every {col.label_en}; check it.",
+            )
 
 
 class _UniqueInArchive(_Rule):
@@ -1726,8 +1956,16 @@ class _UniqueInArchive(_Rule):
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         return _expect(schema, "field", check.params["field"], ("text",))
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         field = check.params["field"]
         value = clean.get(field)
         if not value or archive is None:
@@ -1736,11 +1974,15 @@ class _UniqueInArchive(_Rule):
         for doc_id, title in archive.generated_with_value(schema.slug, field, value):
             if doc_id == document_id:
                 continue
-            sink.add(field, f"“{f.label_zh}”“{value}”已由文档 {doc_id}《{title}》使用，编号在档案中"
-                     f"必须唯一；请换一个编号，或生成该文档的新版本。",
-                     f"{f.label_en} '{value}' is already used by document {doc_id} ({title}); "
-                     f"numbers must be unique in the archive. Use another number, or generate a "
-                     f"new version of that document.", link=f"/documents/{doc_id}")
+            sink.add(
+                field,
+                f"“{f.label_zh}”“{value}”已由文档 {doc_id}《{title}》使用，编号在档案中"
+                f"必须唯一；请换一个编号，或生成该文档的新版本。",
+                f"{f.label_en} '{value}' is already used by document {doc_id} ({title}); "
+                f"numbers must be unique in the archive. Use another number, or generate a "
+                f"new version of that document.",
+                link=f"/documents/{doc_id}",
+            )
             return
 
 
@@ -1758,8 +2000,16 @@ class _ExistsInArchive(_Rule):
             return "target", "应为该模板的字段名。", "must be a field name of that template."
         return _expect(schema, "field", p["field"], ("text",))
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         p = check.params
         value = clean.get(p["field"])
         if not value or archive is None:
@@ -1767,11 +2017,13 @@ class _ExistsInArchive(_Rule):
         if archive.generated_with_value(p["template"], p["target"], value):
             return
         f = schema.field(p["field"])
-        sink.add(p["field"], f"档案中没有编号为“{value}”的文档（{f.label_zh}）；请核对编号，"
-                 f"或先生成并归档该文档。",
-                 f"No document numbered '{value}' ({f.label_en}) is in the archive; check the "
-                 f"number, or generate and archive that document first.",
-                 link=f"/templates/{p['template']}/generate")
+        sink.add(
+            p["field"],
+            f"档案中没有编号为“{value}”的文档（{f.label_zh}）；请核对编号，或先生成并归档该文档。",
+            f"No document numbered '{value}' ({f.label_en}) is in the archive; check the "
+            f"number, or generate and archive that document first.",
+            link=f"/templates/{p['template']}/generate",
+        )
 
 
 class _RequiredIf(_Rule):
@@ -1782,16 +2034,29 @@ class _RequiredIf(_Rule):
 
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         p = check.params
-        return _first(_expect(schema, "field", p["field"], tuple(sorted(SCALAR_TYPES))),
-                      _expect(schema, "when", p["when"], ("boolean",)))
+        return _first(
+            _expect(schema, "field", p["field"], tuple(sorted(SCALAR_TYPES))),
+            _expect(schema, "when", p["when"], ("boolean",)),
+        )
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         p = check.params
         if clean.get(p["when"]) and clean.get(p["field"]) in (None, ""):
             f, when = schema.field(p["field"]), schema.field(p["when"])
-            sink.add(p["field"], f"“{when.label_zh}”为“是”时，“{f.label_zh}”为必填项，请填写。",
-                     f"{f.label_en} is required when {when.label_en} is yes; fill it in.")
+            sink.add(
+                p["field"],
+                f"“{when.label_zh}”为“是”时，“{f.label_zh}”为必填项，请填写。",
+                f"{f.label_en} is required when {when.label_en} is yes; fill it in.",
+            )
 
 
 class _RevisionHistory(_Rule):
@@ -1802,17 +2067,27 @@ class _RevisionHistory(_Rule):
     def verify(self, schema: TemplateSchema, check: Check) -> tuple[str, str, str] | None:
         return _expect(schema, "list", check.params["list"], ("list",))
 
-    def run(self, schema: TemplateSchema, check: Check, clean: dict[str, Any], sink: _Errors,
-            warnings: _Errors, archive: GeneratedDocuments | None, document_id: int | None) -> None:
+    def run(
+        self,
+        schema: TemplateSchema,
+        check: Check,
+        clean: dict[str, Any],
+        sink: _Errors,
+        warnings: _Errors,
+        archive: GeneratedDocuments | None,
+        document_id: int | None,
+    ) -> None:
         lst = schema.field(check.params["list"])
         rows, version = len(clean.get(check.params["list"]) or []), clean[ARCHIVE_VERSION]
         if rows != version:
-            sink.add(check.params["list"],
-                     f"“{lst.label_zh}”有 {rows} 行，但本次生成的是档案中的第 {version} 版：每一版一行，"
-                     f"最后一行记录本次修订，请{'补充' if rows < version else '删减'}。",
-                     f"{lst.label_en} has {rows} rows, but this is version {version} in the "
-                     f"archive: one row per version, the last for this revision; "
-                     f"{'add' if rows < version else 'remove'} rows.")
+            sink.add(
+                check.params["list"],
+                f"“{lst.label_zh}”有 {rows} 行，但本次生成的是档案中的第 {version} 版：每一版一行，"
+                f"最后一行记录本次修订，请{'补充' if rows < version else '删减'}。",
+                f"{lst.label_en} has {rows} rows, but this is version {version} in the "
+                f"archive: one row per version, the last for this revision; "
+                f"{'add' if rows < version else 'remove'} rows.",
+            )
 
 
 _RULES: dict[str, _Rule] = {
@@ -1913,7 +2188,21 @@ def uscc_is_valid(code: str) -> bool:
 
 
 __all__ = [
-    "CURRENCIES", "Check", "Checked", "DefaultUsed", "Field", "Finding", "GeneratedDocuments",
-    "ListSum", "Pattern", "RULES", "TemplateSchema", "amount_in_words", "date_cn",
-    "list_shipped", "load_schema", "uscc_check_char", "uscc_is_valid",
+    "CURRENCIES",
+    "Check",
+    "Checked",
+    "DefaultUsed",
+    "Field",
+    "Finding",
+    "GeneratedDocuments",
+    "ListSum",
+    "Pattern",
+    "RULES",
+    "TemplateSchema",
+    "amount_in_words",
+    "date_cn",
+    "list_shipped",
+    "load_schema",
+    "uscc_check_char",
+    "uscc_is_valid",
 ]

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from contextlib import AbstractContextManager
-from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from docsvc.core import query as q
 from docsvc.core import text
@@ -67,10 +68,25 @@ class IndexEntry:
 
 
 # Metadata an index may change in place (update_metadata): everything but identity and content.
-METADATA_FIELDS = frozenset({
-    "title", "original_filename", "doc_type", "service_category", "doc_class", "service_scope", "project",
-    "counterparty", "tags", "status", "year", "created_at", "effective_date", "review_due", "extraction_status",
-})
+METADATA_FIELDS = frozenset(
+    {
+        "title",
+        "original_filename",
+        "doc_type",
+        "service_category",
+        "doc_class",
+        "service_scope",
+        "project",
+        "counterparty",
+        "tags",
+        "status",
+        "year",
+        "created_at",
+        "effective_date",
+        "review_due",
+        "extraction_status",
+    }
+)
 
 
 class SortOrder(StrEnum):
@@ -85,10 +101,18 @@ LIST_FACETS = frozenset({"tags"})
 
 # Filter names a caller may use (an allow-list: anything else is InvalidInput), and the field.
 FILTER_FIELDS: dict[str, str] = {
-    "doc_type": "doc_type", "service_category": "service_category", "doc_class": "doc_class",
-    "service_scope": "service_scope", "project": "project", "counterparty": "counterparty",
-    "tag": "tags", "tags": "tags", "status": "status", "year": "year",
-    "extraction_status": "extraction_status", "document_id": "document_id",
+    "doc_type": "doc_type",
+    "service_category": "service_category",
+    "doc_class": "doc_class",
+    "service_scope": "service_scope",
+    "project": "project",
+    "counterparty": "counterparty",
+    "tag": "tags",
+    "tags": "tags",
+    "status": "status",
+    "year": "year",
+    "extraction_status": "extraction_status",
+    "document_id": "document_id",
 }
 
 
@@ -160,14 +184,31 @@ class Hit:
     extraction_status: str
 
     @classmethod
-    def of(cls, e: IndexEntry, score: float, snippet: Snippet) -> "Hit":
+    def of(cls, e: IndexEntry, score: float, snippet: Snippet) -> Hit:
         return cls(
-            version_id=e.version_id, document_id=e.document_id, number=e.number, title=e.title,
-            original_filename=e.original_filename, score=score, snippet=snippet, is_latest=e.is_latest,
-            sha256=e.sha256, doc_type=e.doc_type, service_category=e.service_category, doc_class=e.doc_class,
-            service_scope=e.service_scope, project=e.project, counterparty=e.counterparty, tags=e.tags,
-            status=e.status, year=e.year, created_at=e.created_at, effective_date=e.effective_date,
-            review_due=e.review_due, extraction_status=e.extraction_status)
+            version_id=e.version_id,
+            document_id=e.document_id,
+            number=e.number,
+            title=e.title,
+            original_filename=e.original_filename,
+            score=score,
+            snippet=snippet,
+            is_latest=e.is_latest,
+            sha256=e.sha256,
+            doc_type=e.doc_type,
+            service_category=e.service_category,
+            doc_class=e.doc_class,
+            service_scope=e.service_scope,
+            project=e.project,
+            counterparty=e.counterparty,
+            tags=e.tags,
+            status=e.status,
+            year=e.year,
+            created_at=e.created_at,
+            effective_date=e.effective_date,
+            review_due=e.review_due,
+            extraction_status=e.extraction_status,
+        )
 
 
 @dataclass(frozen=True)
@@ -214,17 +255,25 @@ def request_from_params(args: Any, *, per_page: int = 20) -> SearchRequest:
             continue  # an empty box of a filter form: no filter
         key, sep, value = raw.partition(":")
         if not sep or not key.strip() or not value.strip():
-            raise InvalidInput(f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
-                               f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.", field="filter")
+            raise InvalidInput(
+                f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
+                f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.",
+                field="filter",
+            )
         filters.setdefault(key.strip(), []).append(value.strip())
     flag = (_one(args, "all_versions") or "false").strip().lower()
     if flag not in _FLAGS:
-        raise InvalidInput("参数 all_versions 应为 true 或 false。", "all_versions must be true or false.",
-                           field="all_versions")
-    return SearchRequest(query=_one(args, "q") or "", filters=filters, all_versions=_FLAGS[flag],
-                         page=parse_int(_one(args, "page"), "page", default=1),
-                         per_page=parse_int(_one(args, "per_page"), "per_page", default=per_page),
-                         sort=_one(args, "sort") or "relevance")
+        raise InvalidInput(
+            "参数 all_versions 应为 true 或 false。", "all_versions must be true or false.", field="all_versions"
+        )
+    return SearchRequest(
+        query=_one(args, "q") or "",
+        filters=filters,
+        all_versions=_FLAGS[flag],
+        page=parse_int(_one(args, "page"), "page", default=1),
+        per_page=parse_int(_one(args, "per_page"), "per_page", default=per_page),
+        sort=_one(args, "sort") or "relevance",
+    )
 
 
 def check_whole_request(request: SearchRequest) -> None:
@@ -240,15 +289,23 @@ def check_whole_request(request: SearchRequest) -> None:
 
 def check_request(r: SearchRequest) -> None:
     if not 1 <= r.page <= MAX_PAGE or not 1 <= r.per_page <= MAX_PER_PAGE:
-        raise InvalidInput(f"分页参数无效：page 为 1–{MAX_PAGE}，per_page 为 1–{MAX_PER_PAGE}。",
-                           f"Invalid paging: page must be 1–{MAX_PAGE} and per_page 1–{MAX_PER_PAGE}.", field="page")
+        raise InvalidInput(
+            f"分页参数无效：page 为 1–{MAX_PAGE}，per_page 为 1–{MAX_PER_PAGE}。",
+            f"Invalid paging: page must be 1–{MAX_PAGE} and per_page 1–{MAX_PER_PAGE}.",
+            field="page",
+        )
     if r.page * r.per_page > MAX_RESULT_WINDOW:
-        raise InvalidInput(f"只能翻到前 {MAX_RESULT_WINDOW} 条结果，请缩小搜索范围。",
-                           f"Only the first {MAX_RESULT_WINDOW} results can be paged; narrow the search.",
-                           field="page")
+        raise InvalidInput(
+            f"只能翻到前 {MAX_RESULT_WINDOW} 条结果，请缩小搜索范围。",
+            f"Only the first {MAX_RESULT_WINDOW} results can be paged; narrow the search.",
+            field="page",
+        )
     if r.sort not in tuple(SortOrder):
-        raise InvalidInput(f"未知的排序方式“{r.sort}”，可选 relevance 或 date。",
-                           f"Unknown sort '{r.sort}'; use relevance or date.", field="sort")
+        raise InvalidInput(
+            f"未知的排序方式“{r.sort}”，可选 relevance 或 date。",
+            f"Unknown sort '{r.sort}'; use relevance or date.",
+            field="sort",
+        )
 
 
 @dataclass(frozen=True)
@@ -266,17 +323,22 @@ def resolve_filters(request: SearchRequest) -> tuple[FieldFilter, ...]:
     for key, values in request.filters.items():
         name = FILTER_FIELDS.get(key)
         if name is None:
-            raise InvalidInput(f"未知的筛选字段“{key}”。可用：{', '.join(sorted(FILTER_FIELDS))}",
-                               f"Unknown filter '{key}'. Known filters: {', '.join(sorted(FILTER_FIELDS))}",
-                               field=key)
+            raise InvalidInput(
+                f"未知的筛选字段“{key}”。可用：{', '.join(sorted(FILTER_FIELDS))}",
+                f"Unknown filter '{key}'. Known filters: {', '.join(sorted(FILTER_FIELDS))}",
+                field=key,
+            )
         if isinstance(values, str):
             values = [values]
         kept = [refuse_controls(str(v).strip(), key, f"筛选条件 {key} ") for v in values if str(v).strip()]
         if not kept:
             continue
         if len(kept) > MAX_FILTER_VALUES:
-            raise InvalidInput(f"筛选值过多（最多 {MAX_FILTER_VALUES} 个）。",
-                               f"Too many filter values (at most {MAX_FILTER_VALUES}).", field=key)
+            raise InvalidInput(
+                f"筛选值过多（最多 {MAX_FILTER_VALUES} 个）。",
+                f"Too many filter values (at most {MAX_FILTER_VALUES}).",
+                field=key,
+            )
         if name in ("year", "document_id"):
             high = 9999 if name == "year" else MAX_ID
             typed: tuple[Any, ...] = tuple(parse_int(v, key, high=high) for v in kept)
@@ -330,7 +392,7 @@ def make_snippet(content: str, spans: Iterable[tuple[int, int]], width: int = SN
     first = _best_window(found, keys, width, set())
     assert first is not None  # spans were found and nothing is seen yet: some window adds them
     windows = [first]
-    second = _best_window(found, keys, width, set(keys[first[0]:first[1]]), avoid=first)
+    second = _best_window(found, keys, width, set(keys[first[0] : first[1]]), avoid=first)
     if second is not None:
         windows = sorted([first, second])
     part = width if len(windows) == 1 else width * 2 // 3
@@ -343,8 +405,9 @@ def make_snippet(content: str, spans: Iterable[tuple[int, int]], width: int = SN
     return _render(content, passages, merged)
 
 
-def _best_window(found: list[tuple[int, int]], keys: list[str], width: int, seen: set[str],
-                 avoid: tuple[int, int] | None = None) -> tuple[int, int] | None:
+def _best_window(
+    found: list[tuple[int, int]], keys: list[str], width: int, seen: set[str], avoid: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
     """[i, j) of the spans a window starting at span i holds, whose distinct strings not in
     ``seen`` weigh most (ties: the earliest); None when no window adds anything."""
     best, best_weight, j = None, 0, 0
@@ -495,17 +558,20 @@ class SearchIndex(Protocol):
 
 
 def rebuilding_elsewhere() -> Unavailable:
-    return Unavailable("另一个进程正在重建搜索索引，请稍后再试。",
-                       "Another process is rebuilding the search index; try again shortly.")
+    return Unavailable(
+        "另一个进程正在重建搜索索引，请稍后再试。", "Another process is rebuilding the search index; try again shortly."
+    )
 
 
 def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     """``changes`` for :meth:`SearchIndex.update_metadata`, checked and with tags as a tuple."""
     unknown = set(changes) - METADATA_FIELDS
     if unknown:
-        raise InvalidInput(f"不能修改索引字段：{', '.join(sorted(unknown))}",
-                           f"Index fields that cannot be updated: {', '.join(sorted(unknown))}",
-                           field=sorted(unknown)[0])
+        raise InvalidInput(
+            f"不能修改索引字段：{', '.join(sorted(unknown))}",
+            f"Index fields that cannot be updated: {', '.join(sorted(unknown))}",
+            field=sorted(unknown)[0],
+        )
     values = dict(changes)
     if "tags" in values:
         values["tags"] = tuple(values["tags"] or ())
@@ -513,9 +579,30 @@ def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "FACETS", "FILTER_FIELDS", "LIST_FACETS", "FieldFilter", "Hit", "IndexEntry", "IndexStream", "MAX_PAGE", "MAX_PER_PAGE",
-    "MAX_RESULT_WINDOW", "METADATA_FIELDS", "SearchIndex", "SearchRequest", "SearchResult", "Snippet", "SortOrder",
-    "check_metadata_changes", "check_request", "check_whole_request", "find_strings", "make_snippet",
-    "rebuilding_elsewhere", "request_from_params", "resolve_filters", "site_visible",
+    "FACETS",
+    "FILTER_FIELDS",
+    "LIST_FACETS",
+    "FieldFilter",
+    "Hit",
+    "IndexEntry",
+    "IndexStream",
+    "MAX_PAGE",
+    "MAX_PER_PAGE",
+    "MAX_RESULT_WINDOW",
+    "METADATA_FIELDS",
+    "SearchIndex",
+    "SearchRequest",
+    "SearchResult",
+    "Snippet",
+    "SortOrder",
+    "check_metadata_changes",
+    "check_request",
+    "check_whole_request",
+    "find_strings",
+    "make_snippet",
+    "rebuilding_elsewhere",
+    "request_from_params",
+    "resolve_filters",
+    "site_visible",
     "visible_site_projects",
 ]

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def reorder(keys: Sequence[int], word_scores: Sequence[float], meaning: Mapping[
     return [keys[i] for i in sorted(range(len(keys)), key=lambda i: (-fused[i], i))]
 
 
-def question_of(node: "q.Node | None") -> str:
+def question_of(node: q.Node | None) -> str:
     """The text a search's question is embedded from: its plain words and phrases as typed
     (synonym groups as typed), without operators, field filters or what it excludes."""
     parts: list[str] = []

@@ -71,27 +71,39 @@ def parse(raw: str, source: str = "") -> SynonymTable:
         terms = tuple(" ".join(t.split()) for t in line.split("="))
         where_zh, where_en = f"同义词表 {source} 第 {number} 行", f"synonyms {source} line {number}"
         if len(terms) < 2 or any(not t for t in terms):
-            raise InvalidInput(f"{where_zh}：每行至少两个说法，用“=”分隔，且不能为空。",
-                               f"{where_en}: a line needs two or more non-empty terms separated by '='.",
-                               field="synonyms")
+            raise InvalidInput(
+                f"{where_zh}：每行至少两个说法，用“=”分隔，且不能为空。",
+                f"{where_en}: a line needs two or more non-empty terms separated by '='.",
+                field="synonyms",
+            )
         if len(terms) > MAX_TERMS or any(len(t) > MAX_TERM_CHARS for t in terms):
-            raise InvalidInput(f"{where_zh}：一组最多 {MAX_TERMS} 个说法，每个最多 {MAX_TERM_CHARS} 个字符。",
-                               f"{where_en}: at most {MAX_TERMS} terms of {MAX_TERM_CHARS} characters each.",
-                               field="synonyms")
+            raise InvalidInput(
+                f"{where_zh}：一组最多 {MAX_TERMS} 个说法，每个最多 {MAX_TERM_CHARS} 个字符。",
+                f"{where_en}: at most {MAX_TERMS} terms of {MAX_TERM_CHARS} characters each.",
+                field="synonyms",
+            )
         for t in terms:
             key = text.normalize(t)
             if not any(c.isalnum() for c in key):
-                raise InvalidInput(f"{where_zh}：“{t}”不含文字或数字。", f"{where_en}: '{t}' has no letters or digits.",
-                                   field="synonyms")
+                raise InvalidInput(
+                    f"{where_zh}：“{t}”不含文字或数字。",
+                    f"{where_en}: '{t}' has no letters or digits.",
+                    field="synonyms",
+                )
             if key in seen:
-                raise InvalidInput(f"{where_zh}：“{t}”已出现在第 {seen[key]} 行；一个说法只能属于一组。",
-                                   f"{where_en}: '{t}' is already on line {seen[key]}; a term belongs to one group only.",
-                                   field="synonyms")
+                raise InvalidInput(
+                    f"{where_zh}：“{t}”已出现在第 {seen[key]} 行；一个说法只能属于一组。",
+                    f"{where_en}: '{t}' is already on line {seen[key]}; a term belongs to one group only.",
+                    field="synonyms",
+                )
             seen[key] = number
         groups.append(terms)
         if len(groups) > MAX_GROUPS:
-            raise InvalidInput(f"同义词表 {source} 超过 {MAX_GROUPS} 组。", f"synonyms {source}: more than {MAX_GROUPS} groups.",
-                               field="synonyms")
+            raise InvalidInput(
+                f"同义词表 {source} 超过 {MAX_GROUPS} 组。",
+                f"synonyms {source}: more than {MAX_GROUPS} groups.",
+                field="synonyms",
+            )
     return SynonymTable(tuple(groups), source)
 
 
@@ -103,8 +115,9 @@ def load(path: str | Path | None = None) -> SynonymTable:
     try:
         raw = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"无法读取同义词文件 {path}：{exc}", f"Cannot read the synonyms file {path}: {exc}",
-                           field="synonyms") from None
+        raise InvalidInput(
+            f"无法读取同义词文件 {path}：{exc}", f"Cannot read the synonyms file {path}: {exc}", field="synonyms"
+        ) from None
     return parse(raw, str(path))
 
 

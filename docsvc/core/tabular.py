@@ -30,16 +30,21 @@ def read_rows(data: bytes, filename: str) -> list[dict[str, Any]]:
     else:
         header, rows = _csv(data)
     if not header:
-        raise InvalidInput("批量文件没有表头行。第一行应为字段名，例如 contract_no, party_a.name。",
-                           "The batch file has no header row. The first row must hold field names, "
-                           "e.g. contract_no, party_a.name.", field="file")
+        raise InvalidInput(
+            "批量文件没有表头行。第一行应为字段名，例如 contract_no, party_a.name。",
+            "The batch file has no header row. The first row must hold field names, e.g. contract_no, party_a.name.",
+            field="file",
+        )
     for col in header:
         _split(col)  # validate every header up front
     out: list[dict[str, Any]] = []
     for values in rows:
         if len(out) >= MAX_ROWS:
-            raise InvalidInput(f"批量文件超过 {MAX_ROWS} 行，请拆分后再提交。",
-                               f"The batch file has more than {MAX_ROWS} rows; split it.", field="file")
+            raise InvalidInput(
+                f"批量文件超过 {MAX_ROWS} 行，请拆分后再提交。",
+                f"The batch file has more than {MAX_ROWS} rows; split it.",
+                field="file",
+            )
         if all(v in (None, "") for v in values):
             continue
         out.append(unflatten({h: v for h, v in zip(header, values) if v not in (None, "")}))
@@ -75,9 +80,11 @@ def _xlsx(data: bytes) -> tuple[list[str], list[list[Any]]]:
     except InvalidInput:
         raise
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for damaged files
-        raise InvalidInput(f"无法读取 Excel 文件：{type(exc).__name__}。请另存为 .xlsx 或 CSV 后重试。",
-                           f"Cannot read the Excel file ({type(exc).__name__}); save it as .xlsx or CSV.",
-                           field="file") from None
+        raise InvalidInput(
+            f"无法读取 Excel 文件：{type(exc).__name__}。请另存为 .xlsx 或 CSV 后重试。",
+            f"Cannot read the Excel file ({type(exc).__name__}); save it as .xlsx or CSV.",
+            field="file",
+        ) from None
     if not rows:
         return [], []
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
@@ -100,9 +107,11 @@ def _split(column: str) -> list[tuple[str, int | None]]:
     for piece in column.split("."):
         m = _PART.match(piece.strip())
         if not m:
-            raise InvalidInput(f"表头“{column}”不是有效的字段路径（例如 party_a.name 或 payment_schedule[0].amount）。",
-                               f"Header '{column}' is not a field path (e.g. party_a.name or "
-                               "payment_schedule[0].amount).", field=column)
+            raise InvalidInput(
+                f"表头“{column}”不是有效的字段路径（例如 party_a.name 或 payment_schedule[0].amount）。",
+                f"Header '{column}' is not a field path (e.g. party_a.name or payment_schedule[0].amount).",
+                field=column,
+            )
         parts.append((m["name"], int(m["index"]) if m["index"] is not None else None))
     return parts
 

@@ -80,7 +80,6 @@ MiB = 1024 * 1024
 # ---------------------------------------------------------------------------------------------
 
 
-
 # ---------------------------------------------------------------------------------------------
 # 2. Results: fields, locations, lint issues
 # ---------------------------------------------------------------------------------------------
@@ -89,8 +88,14 @@ _LOCATION_TEXT_MAX = 60
 _LOCATIONS_PER_FIELD = 20
 
 
-_PART_NAMES = (("word/document.xml", "正文"), ("word/header", "页眉"), ("word/footer", "页脚"),
-               ("word/footnotes", "脚注"), ("word/endnotes", "尾注"), ("docProps/core.xml", "文档属性"))
+_PART_NAMES = (
+    ("word/document.xml", "正文"),
+    ("word/header", "页眉"),
+    ("word/footer", "页脚"),
+    ("word/footnotes", "脚注"),
+    ("word/endnotes", "尾注"),
+    ("docProps/core.xml", "文档属性"),
+)
 
 
 @dataclass(frozen=True)
@@ -222,13 +227,16 @@ class DocxSandbox(SandboxedEnvironment):
         self._charge(len(rng))
         return rng
 
-    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
-                   right: Any) -> Any:
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and (
-                    right > MAX_INT_BITS or left.bit_length() * right > MAX_INT_BITS):
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and abs(left) > 1
+                and (right > MAX_INT_BITS or left.bit_length() * right > MAX_INT_BITS)
+            ):
                 raise _TooExpensive(f"{left} ** {right}")
-            return left ** right
+            return left**right
         # operator == "*"
         for seq, times in ((left, right), (right, left)):
             if isinstance(seq, (str, bytes, list, tuple)) and isinstance(times, int):
@@ -237,8 +245,7 @@ class DocxSandbox(SandboxedEnvironment):
                     raise _TooExpensive(f"sequence of {items} items")
                 self._charge(max(items, 0))
                 return left * right
-        if (isinstance(left, int) and isinstance(right, int)
-                and left.bit_length() + right.bit_length() > MAX_INT_BITS):
+        if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise _TooExpensive("integer product too large")
         return left * right
 
@@ -299,8 +306,7 @@ class _DocxTemplate(DocxTemplate):  # type: ignore[misc]  # docxtpl ships no typ
             _PATCHED.move_to_end(key)
         return patched
 
-    def render_footnotes(self, context: dict[str, Any],
-                         jinja_env: jinja2.Environment | None = None) -> None:
+    def render_footnotes(self, context: dict[str, Any], jinja_env: jinja2.Environment | None = None) -> None:
         for part in self.docx.part.package.iter_parts():
             if part.content_type in _NOTES_CT:
                 xml = self.patch_xml(part.blob.decode("utf-8"))
@@ -308,8 +314,7 @@ class _DocxTemplate(DocxTemplate):  # type: ignore[misc]  # docxtpl ships no typ
                 etree.fromstring(xml.encode("utf-8"), _SAFE_XML_PARSER)  # must stay well-formed
                 part._blob = xml.encode("utf-8")
 
-    def render_properties(self, context: dict[str, Any],
-                          jinja_env: jinja2.Environment | None = None) -> None:
+    def render_properties(self, context: dict[str, Any], jinja_env: jinja2.Environment | None = None) -> None:
         assert jinja_env is not None
         jinja_env.autoescape = False
         try:
@@ -321,8 +326,9 @@ class _DocxTemplate(DocxTemplate):  # type: ignore[misc]  # docxtpl ships no typ
         etree.fromstring(xml, _SAFE_XML_PARSER)
         return super().fix_tables(xml)
 
-    def render_xml_part(self, src_xml: str, part: Any, context: dict[str, Any],
-                        jinja_env: jinja2.Environment | None = None) -> str:
+    def render_xml_part(
+        self, src_xml: str, part: Any, context: dict[str, Any], jinja_env: jinja2.Environment | None = None
+    ) -> str:
         try:
             xml: str = super().render_xml_part(src_xml, part, context, jinja_env)
             return xml
@@ -381,8 +387,7 @@ def _set_properties(tpl: DocxTemplate, properties: Mapping[str, str] | None) -> 
 # "{{☐ 争议解决方式:仲裁 }}　{{☐ 争议解决方式:诉讼 }}" (the chosen one prints ☑仲裁, the others
 # ☐诉讼), and "☐ 涉及数据出境" becomes "{{☐ 数据出境 }} 涉及数据出境" (☑ when yes). □ works as ☐.
 # The choice is plain text: no quotes, braces or markup, so it can be a Jinja string as is.
-_CHECKBOX_RE = re.compile(
-    r"\{\{\s*[☐□]\s*([^\W\d][\w.]*)\s*(?:[:：]\s*([^{}<>&\"'\s:：][^{}<>&\"'：]*?))?\s*\}\}")
+_CHECKBOX_RE = re.compile(r"\{\{\s*[☐□]\s*([^\W\d][\w.]*)\s*(?:[:：]\s*([^{}<>&\"'\s:：][^{}<>&\"'：]*?))?\s*\}\}")
 
 
 def _checkbox_tags(xml: str) -> tuple[str, dict[str, list[str]]]:
@@ -447,7 +452,7 @@ def _mark_paragraphs(xml: str) -> str:
 
 
 def _places(root: etree._Element) -> tuple[str, ...]:
-    """"第 3 段" or "表格 2 第 4 行第 1 列" for every paragraph, in document order."""
+    """ "第 3 段" or "表格 2 第 4 行第 1 列" for every paragraph, in document order."""
     out: list[str] = []
     tables: dict[etree._Element, int] = {}
     body = 0
@@ -489,8 +494,10 @@ def _open_template(data: bytes) -> _DocxTemplate:
         # A sound zip that is not a Word document: no main part relationship, or the main
         # part has another content type (a spreadsheet, a .dotm…).
         raise UnsupportedType(
-            "文件不是有效的 Word 文档（.docx）。", "The file is not a valid Word document (.docx).",
-            details={"reason": "not_word_document", "error": f"{type(exc).__name__}: {exc}"[:200]}) from None
+            "文件不是有效的 Word 文档（.docx）。",
+            "The file is not a valid Word document (.docx).",
+            details={"reason": "not_word_document", "error": f"{type(exc).__name__}: {exc}"[:200]},
+        ) from None
     return tpl
 
 
@@ -501,8 +508,13 @@ def _template_parts(data: bytes) -> list[_Part]:
 
     def xml_part(name: str, raw: str) -> _Part:
         places = _places(etree.fromstring(raw.encode("utf-8"), _SAFE_XML_PARSER))
-        return _Part(name, raw, _with_paragraph_lines(tpl.patch_xml(_mark_paragraphs(raw))),
-                     places=places, raw_patched=DocxTemplate.patch_xml(tpl, raw))
+        return _Part(
+            name,
+            raw,
+            _with_paragraph_lines(tpl.patch_xml(_mark_paragraphs(raw))),
+            places=places,
+            raw_patched=DocxTemplate.patch_xml(tpl, raw),
+        )
 
     parts.append(xml_part("word/document.xml", tpl.get_xml()))
     for uri in (tpl.HEADER_URI, tpl.FOOTER_URI):
@@ -524,7 +536,8 @@ def _template_parts(data: bytes) -> list[_Part]:
 
 # Filters that keep the elements of a list, so `for row in rows|sort(...)` still has rows.
 _ELEMENT_PRESERVING_FILTERS = frozenset(
-    {"sort", "reverse", "list", "unique", "selectattr", "rejectattr", "select", "reject"})
+    {"sort", "reverse", "list", "unique", "selectattr", "rejectattr", "select", "reject"}
+)
 _LOCAL_NAMES = frozenset({"loop", "caller", "varargs", "kwargs"})
 
 
@@ -588,8 +601,11 @@ class _FieldWalker:
 
     def _visit_for(self, node: nodes.For, scope: dict[str, str | None]) -> None:
         iterable = node.iter
-        while (isinstance(iterable, nodes.Filter) and iterable.name in _ELEMENT_PRESERVING_FILTERS
-               and iterable.node is not None):
+        while (
+            isinstance(iterable, nodes.Filter)
+            and iterable.name in _ELEMENT_PRESERVING_FILTERS
+            and iterable.node is not None
+        ):
             self._visit_all(_call_arguments(iterable), scope)
             iterable = iterable.node
         pending: list[nodes.Node] = []
@@ -629,8 +645,7 @@ class _FieldWalker:
                 self._bind(item, None, scope)
         # NSRef (ns.total = …) writes into a namespace object: nothing to bind.
 
-    def _chain(self, node: nodes.Node, scope: dict[str, str | None],
-               pending: list[nodes.Node]) -> str | None:
+    def _chain(self, node: nodes.Node, scope: dict[str, str | None], pending: list[nodes.Node]) -> str | None:
         """The field path of a Name/Getattr/Getitem chain, or None if it is not a field."""
         if isinstance(node, nodes.Name):
             if node.name in scope:
@@ -663,8 +678,7 @@ def _call_arguments(node: nodes.Call | nodes.Filter) -> list[nodes.Node]:
     return args
 
 
-def _collect_fields(parsed: list[tuple[_Part, nodes.Template]],
-                    global_names: Iterable[str]) -> FieldReport:
+def _collect_fields(parsed: list[tuple[_Part, nodes.Template]], global_names: Iterable[str]) -> FieldReport:
     found: dict[str, list[Location]] = {}
     for part, tree in parsed:
         walker = _FieldWalker(global_names)
@@ -680,12 +694,15 @@ def _collect_fields(parsed: list[tuple[_Part, nodes.Template]],
             for name, choices in _checkbox_tags(part.raw_patched)[1].items():
                 known = boxes.setdefault(name, [])
                 known += [c for c in choices if c not in known]
-    return FieldReport(tuple(Field(p, tuple(locs)) for p, locs in found.items()),
-                       tuple(Checkbox(name, tuple(choices)) for name, choices in boxes.items()))
+    return FieldReport(
+        tuple(Field(p, tuple(locs)) for p, locs in found.items()),
+        tuple(Checkbox(name, tuple(choices)) for name, choices in boxes.items()),
+    )
 
 
-def _parse_parts(env: jinja2.Environment, parts: list[_Part]
-                 ) -> tuple[list[tuple[_Part, nodes.Template]], list[LintIssue]]:
+def _parse_parts(
+    env: jinja2.Environment, parts: list[_Part]
+) -> tuple[list[tuple[_Part, nodes.Template]], list[LintIssue]]:
     """Parse each part; for a part that does not parse, find every broken tag and every
     unbalanced block in it (Jinja itself stops at the first error)."""
     parsed, issues = [], []
@@ -700,23 +717,39 @@ def _parse_parts(env: jinja2.Environment, parts: list[_Part]
 
 _TAG_RE = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
 _BLOCK_RE = re.compile(r"{%-?\s*(\w+)")
-_OPENERS = {"if": "endif", "for": "endfor", "with": "endwith", "macro": "endmacro",
-            "call": "endcall", "filter": "endfilter", "raw": "endraw"}
+_OPENERS = {
+    "if": "endif",
+    "for": "endfor",
+    "with": "endwith",
+    "macro": "endmacro",
+    "call": "endcall",
+    "filter": "endfilter",
+    "raw": "endraw",
+}
 _MIDDLES = {"elif": "if", "else": ("if", "for")}
 _FULLWIDTH = "（）：，。；“”‘’【】｛｝＝！＜＞"
 
 
 def _syntax_issue(part: _Part, message: str, lineno: int | None, tag: str) -> LintIssue:
-    fix_zh, fix_en = "检查该段中标签的写法，例如 {{ 字段名 }}、{% if 字段名 %}…{% endif %}。", \
-        "Check how the tags in this paragraph are written, e.g. {{ name }}, {% if name %}…{% endif %}."
+    fix_zh, fix_en = (
+        "检查该段中标签的写法，例如 {{ 字段名 }}、{% if 字段名 %}…{% endif %}。",
+        "Check how the tags in this paragraph are written, e.g. {{ name }}, {% if name %}…{% endif %}.",
+    )
     bad = [ch for ch in tag if ch in _FULLWIDTH]
     if bad:
         fixed = "".join(ch for ch in tag if ch not in _FULLWIDTH)
         fix_zh = f"标签中不能有全角标点（{''.join(dict.fromkeys(bad))}），例如改为 {fixed}。"
         fix_en = f"Tags cannot hold full-width punctuation ({''.join(dict.fromkeys(bad))}); e.g. write {fixed}."
-    return LintIssue("error", "syntax_error", f"模板语法错误：{message}" + (f"（{tag}）" if tag else ""),
-                     f"Template syntax error: {message}" + (f" ({tag})" if tag else ""),
-                     part.location(lineno), tag, fix_zh, fix_en)
+    return LintIssue(
+        "error",
+        "syntax_error",
+        f"模板语法错误：{message}" + (f"（{tag}）" if tag else ""),
+        f"Template syntax error: {message}" + (f" ({tag})" if tag else ""),
+        part.location(lineno),
+        tag,
+        fix_zh,
+        fix_en,
+    )
 
 
 def _tag_problems(env: jinja2.Environment, part: _Part) -> list[LintIssue]:
@@ -744,8 +777,10 @@ def _tag_problems(env: jinja2.Environment, part: _Part) -> list[LintIssue]:
                 except jinja2.TemplateSyntaxError as exc:
                     issues.append(_syntax_issue(part, exc.message or "", lineno, tag))
                 else:  # a sound tag in a broken part: its names are still checked
-                    issues += [dataclasses.replace(i, location=part.location(lineno))
-                               for i in _lint_tree(part, tree, env.globals)]
+                    issues += [
+                        dataclasses.replace(i, location=part.location(lineno))
+                        for i in _lint_tree(part, tree, env.globals)
+                    ]
             if word in _OPENERS:
                 stack.append((word, lineno, tag))
             elif word.startswith("end"):
@@ -757,20 +792,34 @@ def _tag_problems(env: jinja2.Environment, part: _Part) -> list[LintIssue]:
                         issues.append(_unclosed_block(part, *stack.pop()))
                     stack.pop()
                 else:
-                    issues.append(LintIssue(
-                        "error", "unbalanced_block", f"{tag} 前面没有对应的 {{% {opener} … %}}。",
-                        f"{tag} has no matching {{% {opener} … %}} before it.", part.location(lineno),
-                        tag, f"删除 {tag}，或在前面的段落中补上对应的开始标签。",
-                        f"Delete {tag}, or add the opening tag in an earlier paragraph."))
+                    issues.append(
+                        LintIssue(
+                            "error",
+                            "unbalanced_block",
+                            f"{tag} 前面没有对应的 {{% {opener} … %}}。",
+                            f"{tag} has no matching {{% {opener} … %}} before it.",
+                            part.location(lineno),
+                            tag,
+                            f"删除 {tag}，或在前面的段落中补上对应的开始标签。",
+                            f"Delete {tag}, or add the opening tag in an earlier paragraph.",
+                        )
+                    )
     issues += [_unclosed_block(part, *item) for item in reversed(stack)]
     return issues
 
 
 def _unclosed_block(part: _Part, opener: str, lineno: int, tag: str) -> LintIssue:
     end = "{% " + _OPENERS[opener] + " %}"
-    return LintIssue("error", "unbalanced_block", f"{tag} 没有对应的 {end}。", f"{tag} is never closed by {end}.",
-                     part.location(lineno), tag, f"在该块结束处补上 {end}（{{%p …%}} 与 {{%tr …%}} 须成对使用）。",
-                     f"Add {end} where the block ends ({{%p …%}} and {{%tr …%}} come in pairs).")
+    return LintIssue(
+        "error",
+        "unbalanced_block",
+        f"{tag} 没有对应的 {end}。",
+        f"{tag} is never closed by {end}.",
+        part.location(lineno),
+        tag,
+        f"在该块结束处补上 {end}（{{%p …%}} 与 {{%tr …%}} 须成对使用）。",
+        f"Add {end} where the block ends ({{%p …%}} and {{%tr …%}} come in pairs).",
+    )
 
 
 def _discover_local(env: DocxSandbox, data: bytes) -> FieldReport:
@@ -778,8 +827,11 @@ def _discover_local(env: DocxSandbox, data: bytes) -> FieldReport:
     parsed, issues = _parse_parts(env, _template_parts(data))
     if issues:
         first = issues[0]
-        raise TemplateError(first.zh + f"（{first.location}）", first.en + f" ({first.location})",
-                            details={"reason": "syntax", "location": str(first.location)})
+        raise TemplateError(
+            first.zh + f"（{first.location}）",
+            first.en + f" ({first.location})",
+            details={"reason": "syntax", "location": str(first.location)},
+        )
     return _collect_fields(parsed, env.globals)
 
 
@@ -791,12 +843,10 @@ _TAG_OPEN = re.compile(r"\{[{%#]")
 _TAG_CLOSE = {"{": "}}", "%": "%}", "#": "#}"}
 _SMART_QUOTES = "“”‘’"
 _STRAIGHT = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
-_FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (
-    nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+_FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
 
-def _lint_local(env: DocxSandbox, data: bytes,
-                declared: Mapping[str, str] | None) -> LintReport:
+def _lint_local(env: DocxSandbox, data: bytes, declared: Mapping[str, str] | None) -> LintReport:
     check_docx_package(data)
     parts = _template_parts(data)
     issues: list[LintIssue] = []
@@ -815,8 +865,7 @@ def _lint_local(env: DocxSandbox, data: bytes,
 def _paragraph_runs(root: etree._Element) -> Iterator[tuple[int, list[str]]]:
     """(index in document order, the texts of its runs) of each paragraph with text."""
     for n, p in enumerate(root.iter(f"{_W}p")):
-        texts = [t.text or "" for t in p.iter(f"{_W}t")
-                 if next(t.iterancestors(f"{_W}p"), None) is p]
+        texts = [t.text or "" for t in p.iter(f"{_W}t") if next(t.iterancestors(f"{_W}p"), None) is p]
         if texts:
             yield n, texts
 
@@ -829,48 +878,71 @@ def _lint_runs(part: _Part) -> list[LintIssue]:
         joined = "".join(texts)
         where = Location(part.name, _truncate(joined), part.places[n] if n < len(part.places) else "")
         if "｛" in joined or "｝" in joined:
-            issues.append(LintIssue(
-                "warning", "fullwidth_brace",
-                "段落中有全角括号“｛ ｝”，模板不会识别为标签；请改用半角 {{ }} 或 {% %}。",
-                "The paragraph has full-width braces '｛ ｝', which are not template tags; "
-                "use ASCII {{ }} or {% %}.", where, "",
-                "把“｛｛”“｝｝”改为半角的“{{”“}}”（关闭输入法全角后重新输入）。",
-                "Retype '｛｛' and '｝｝' as ASCII '{{' and '}}' (switch the input method to half-width)."))
+            issues.append(
+                LintIssue(
+                    "warning",
+                    "fullwidth_brace",
+                    "段落中有全角括号“｛ ｝”，模板不会识别为标签；请改用半角 {{ }} 或 {% %}。",
+                    "The paragraph has full-width braces '｛ ｝', which are not template tags; "
+                    "use ASCII {{ }} or {% %}.",
+                    where,
+                    "",
+                    "把“｛｛”“｝｝”改为半角的“{{”“}}”（关闭输入法全角后重新输入）。",
+                    "Retype '｛｛' and '｝｝' as ASCII '{{' and '}}' (switch the input method to half-width).",
+                )
+            )
         ends = list(_accumulate(len(t) for t in texts))
         run_of = functools.partial(bisect.bisect_right, ends)
         pos = 0
         while m := _TAG_OPEN.search(joined, pos):
             close = joined.find(_TAG_CLOSE[m.group()[1]], m.end())
             if close < 0:
-                issues.append(LintIssue(
-                    "error", "unclosed_tag",
-                    f"标签“{_truncate(joined[m.start():])}”没有在同一段落内结束；一个标签必须写在同一段中。",
-                    f"The tag '{_truncate(joined[m.start():])}' is not closed in the same "
-                    "paragraph; a tag must stay within one paragraph.", where,
-                    joined[m.start():m.start() + 40],
-                    f"在同一段内补上“{_TAG_CLOSE[m.group()[1]]}”，不要在标签中间换行或分段。",
-                    f"Close it with '{_TAG_CLOSE[m.group()[1]]}' in the same paragraph; no line or "
-                    "paragraph break inside a tag."))
+                issues.append(
+                    LintIssue(
+                        "error",
+                        "unclosed_tag",
+                        f"标签“{_truncate(joined[m.start() :])}”没有在同一段落内结束；一个标签必须写在同一段中。",
+                        f"The tag '{_truncate(joined[m.start() :])}' is not closed in the same "
+                        "paragraph; a tag must stay within one paragraph.",
+                        where,
+                        joined[m.start() : m.start() + 40],
+                        f"在同一段内补上“{_TAG_CLOSE[m.group()[1]]}”，不要在标签中间换行或分段。",
+                        f"Close it with '{_TAG_CLOSE[m.group()[1]]}' in the same paragraph; no line or "
+                        "paragraph break inside a tag.",
+                    )
+                )
                 break
-            tag = joined[m.start():close + 2]
+            tag = joined[m.start() : close + 2]
             if run_of(m.start()) != run_of(close + 1):
-                issues.append(LintIssue(
-                    "warning", "split_tag",
-                    f"标签 {tag} 被 Word 拆分到多个文本片段（格式不一致或修订记录造成）；"
-                    "渲染时会合并，但建议删除后一次性重新输入。",
-                    f"The tag {tag} is split across several Word runs (mixed formatting or "
-                    "revisions); it will be joined when rendering, but retype it in one go.",
-                    where, tag, f"选中 {tag}，删除后一次性重新输入（或清除格式）。",
-                    f"Select {tag}, delete it and type it again in one go (or clear its formatting)."))
+                issues.append(
+                    LintIssue(
+                        "warning",
+                        "split_tag",
+                        f"标签 {tag} 被 Word 拆分到多个文本片段（格式不一致或修订记录造成）；"
+                        "渲染时会合并，但建议删除后一次性重新输入。",
+                        f"The tag {tag} is split across several Word runs (mixed formatting or "
+                        "revisions); it will be joined when rendering, but retype it in one go.",
+                        where,
+                        tag,
+                        f"选中 {tag}，删除后一次性重新输入（或清除格式）。",
+                        f"Select {tag}, delete it and type it again in one go (or clear its formatting).",
+                    )
+                )
             if any(q in tag for q in _SMART_QUOTES):
-                issues.append(LintIssue(
-                    "warning", "smart_quotes",
-                    f"标签 {tag} 中有弯引号（“ ” ‘ ’）；请改为英文直引号，并关闭 Word 的"
-                    "“自动套用格式：直引号替换为弯引号”。",
-                    f"The tag {tag} contains curly quotes (“ ” ‘ ’); use straight quotes and "
-                    "turn off Word's AutoFormat 'straight quotes with smart quotes'.",
-                    where, tag, "改为 " + tag.translate(_STRAIGHT),
-                    "Write " + tag.translate(_STRAIGHT)))
+                issues.append(
+                    LintIssue(
+                        "warning",
+                        "smart_quotes",
+                        f"标签 {tag} 中有弯引号（“ ” ‘ ’）；请改为英文直引号，并关闭 Word 的"
+                        "“自动套用格式：直引号替换为弯引号”。",
+                        f"The tag {tag} contains curly quotes (“ ” ‘ ’); use straight quotes and "
+                        "turn off Word's AutoFormat 'straight quotes with smart quotes'.",
+                        where,
+                        tag,
+                        "改为 " + tag.translate(_STRAIGHT),
+                        "Write " + tag.translate(_STRAIGHT),
+                    )
+                )
             pos = close + 2
     return issues
 
@@ -882,42 +954,59 @@ def _accumulate(lengths: Iterable[int]) -> Iterator[int]:
         yield total
 
 
-def _lint_tree(part: _Part, tree: nodes.Template,
-               global_names: Iterable[str]) -> list[LintIssue]:
+def _lint_tree(part: _Part, tree: nodes.Template, global_names: Iterable[str]) -> list[LintIssue]:
     issues: list[LintIssue] = []
     allowed = frozenset(global_names) | _LOCAL_NAMES
 
     def bad_name(name: str, node: nodes.Node) -> None:
         better = _suggest_name(name)
-        issues.append(LintIssue(
-            "error", "bad_name",
-            f"字段名“{name}”不符合要求：只能使用汉字或小写英文字母、数字和下划线，并以汉字或字母"
-            "开头（例如 甲方名称、party_a_name）。",
-            f"The name '{name}' is not allowed: use Chinese characters or lowercase letters, "
-            "digits and underscores, starting with a Chinese character or a letter (e.g. 甲方名称, "
-            "party_a_name).",
-            part.location(node.lineno), name,
-            f"改为 {better}" if better else "换一个由汉字或小写字母组成的名称。",
-            f"Rename it {better}" if better else "Choose a name of Chinese characters or "
-                                                 "lowercase letters."))
+        issues.append(
+            LintIssue(
+                "error",
+                "bad_name",
+                f"字段名“{name}”不符合要求：只能使用汉字或小写英文字母、数字和下划线，并以汉字或字母"
+                "开头（例如 甲方名称、party_a_name）。",
+                f"The name '{name}' is not allowed: use Chinese characters or lowercase letters, "
+                "digits and underscores, starting with a Chinese character or a letter (e.g. 甲方名称, "
+                "party_a_name).",
+                part.location(node.lineno),
+                name,
+                f"改为 {better}" if better else "换一个由汉字或小写字母组成的名称。",
+                f"Rename it {better}" if better else "Choose a name of Chinese characters or lowercase letters.",
+            )
+        )
 
     def private(name: str, node: nodes.Node) -> None:
-        issues.append(LintIssue(
-            "error", "private_attribute",
-            f"不允许访问以下划线开头的属性“{name}”。",
-            f"Attributes starting with an underscore ('{name}') are not allowed.",
-            part.location(node.lineno), name))
+        issues.append(
+            LintIssue(
+                "error",
+                "private_attribute",
+                f"不允许访问以下划线开头的属性“{name}”。",
+                f"Attributes starting with an underscore ('{name}') are not allowed.",
+                part.location(node.lineno),
+                name,
+            )
+        )
 
     for node in tree.find_all(_FORBIDDEN_NODES):
-        keywords: dict[type[nodes.Node], str] = {nodes.Include: "include", nodes.Import: "import",
-                                                 nodes.FromImport: "from … import", nodes.Extends: "extends"}
+        keywords: dict[type[nodes.Node], str] = {
+            nodes.Include: "include",
+            nodes.Import: "import",
+            nodes.FromImport: "from … import",
+            nodes.Extends: "extends",
+        }
         keyword = keywords[type(node)]
-        issues.append(LintIssue(
-            "error", "forbidden_tag", f"模板中不允许使用 {{% {keyword} %}}。",
-            f"{{% {keyword} %}} is not allowed in templates.", part.location(node.lineno),
-            keyword))
-    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Filter,
-                               nodes.Macro)):
+        issues.append(
+            LintIssue(
+                "error",
+                "forbidden_tag",
+                f"模板中不允许使用 {{% {keyword} %}}。",
+                f"{{% {keyword} %}} is not allowed in templates.",
+                part.location(node.lineno),
+                keyword,
+            )
+        )
+    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Macro)):
         if isinstance(node, (nodes.Name, nodes.Macro)):
             if node.name not in allowed and not FIELD_NAME_RE.fullmatch(node.name):
                 bad_name(node.name, node)
@@ -937,7 +1026,12 @@ def _lint_tree(part: _Part, tree: nodes.Template,
                     private(key, node)
                 elif not FIELD_NAME_RE.fullmatch(key):
                     bad_name(key, node)
-        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args and isinstance(node.args[0], nodes.Const):
+        elif (
+            isinstance(node, nodes.Filter)
+            and node.name == "attr"
+            and node.args
+            and isinstance(node.args[0], nodes.Const)
+        ):
             key = node.args[0].value
             if isinstance(key, str) and key.startswith("_"):
                 private(key, node)
@@ -962,6 +1056,7 @@ def _lint_declared(report: FieldReport, declared: Mapping[str, str]) -> list[Lin
     any of its paths is used or has a used field below it (``rows[]`` is used when
     ``rows[].amount`` is).
     """
+
     def below(child: str, parent: str) -> bool:
         return child.startswith(parent + ".") or child.startswith(parent + "[]")
 
@@ -970,23 +1065,33 @@ def _lint_declared(report: FieldReport, declared: Mapping[str, str]) -> list[Lin
     for fld in report.fields:
         if fld.path not in declared and not any(below(d, fld.path) for d in declared):
             close = difflib.get_close_matches(fld.path, list(declared), n=1, cutoff=0.75)
-            issues.append(LintIssue(
-                "error", "undeclared_field",
-                f"模板使用了字段定义中没有的字段 {fld.path}。",
-                f"The template uses the field {fld.path}, which the field schema does not declare.",
-                fld.locations[0] if fld.locations else None, fld.path,
-                (f"是否应为 {close[0]}？改正拼写，" if close else "") + f"或在字段定义中声明 {fld.path}。",
-                (f"Did you mean {close[0]}? Fix the spelling, " if close else "")
-                + f"or declare {fld.path} in the schema."))
-    used_sources = {source for path, source in declared.items()
-                    if path in used or any(below(u, path) for u in used)}
+            issues.append(
+                LintIssue(
+                    "error",
+                    "undeclared_field",
+                    f"模板使用了字段定义中没有的字段 {fld.path}。",
+                    f"The template uses the field {fld.path}, which the field schema does not declare.",
+                    fld.locations[0] if fld.locations else None,
+                    fld.path,
+                    (f"是否应为 {close[0]}？改正拼写，" if close else "") + f"或在字段定义中声明 {fld.path}。",
+                    (f"Did you mean {close[0]}? Fix the spelling, " if close else "")
+                    + f"or declare {fld.path} in the schema.",
+                )
+            )
+    used_sources = {source for path, source in declared.items() if path in used or any(below(u, path) for u in used)}
     for source in sorted(set(declared.values()) - used_sources):
-        issues.append(LintIssue(
-            "warning", "unused_field",
-            f"字段定义中声明的字段 {source} 在模板中没有用到。",
-            f"The declared field {source} is not used by the template.", None, source,
-            f"在模板中加入 {{{{ {source} }}}}，或从字段定义中删除该字段。",
-            f"Show it in the template with {{{{ {source} }}}}, or remove it from the schema."))
+        issues.append(
+            LintIssue(
+                "warning",
+                "unused_field",
+                f"字段定义中声明的字段 {source} 在模板中没有用到。",
+                f"The declared field {source} is not used by the template.",
+                None,
+                source,
+                f"在模板中加入 {{{{ {source} }}}}，或从字段定义中删除该字段。",
+                f"Show it in the template with {{{{ {source} }}}}, or remove it from the schema.",
+            )
+        )
     return issues
 
 
@@ -1017,8 +1122,13 @@ def _xml_safe(value: Any) -> Any:
     return value
 
 
-def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
-                  max_output_bytes: int, properties: Mapping[str, str] | None = None) -> bytes:
+def _render_local(
+    env: DocxSandbox,
+    data: bytes,
+    context: dict[str, Any],
+    max_output_bytes: int,
+    properties: Mapping[str, str] | None = None,
+) -> bytes:
     check_docx_package(data)  # remembered per content: a template is inflated once per worker
     tpl = _open_template(data)
     context = _xml_safe(context)
@@ -1036,12 +1146,15 @@ def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
         raise TemplateError(
             f"模板语法错误：{exc.message}（{where}）",
             f"Template syntax error: {exc.message} ({where})",
-            details={"reason": "syntax", "location": str(where)}) from None
+            details={"reason": "syntax", "location": str(where)},
+        ) from None
     except jinja2.TemplateError as exc:
         where = _error_location(exc)
         raise TemplateError(
-            f"模板无法渲染：{exc}（{where}）", f"The template cannot be rendered: {exc} ({where})",
-            details={"reason": "render", "location": str(where)}) from None
+            f"模板无法渲染：{exc}（{where}）",
+            f"The template cannot be rendered: {exc} ({where})",
+            details={"reason": "render", "location": str(where)},
+        ) from None
     except etree.XMLSyntaxError as exc:
         if "memory" in str(exc).lower():
             raise MemoryError from None
@@ -1053,7 +1166,8 @@ def _render_local(env: DocxSandbox, data: bytes, context: dict[str, Any],
             "The template's structure is broken: the result is not valid Word XML (usually an "
             "{% if %}/{% for %} and its end tag sit at different levels, e.g. one in a "
             "paragraph and one in a table row).",
-            details={"reason": "structure", "error": str(exc)[:200]}) from None
+            details={"reason": "structure", "error": str(exc)[:200]},
+        ) from None
     _set_properties(tpl, properties)
     buf = io.BytesIO()
     with _reproducible_save():
@@ -1091,11 +1205,13 @@ def _unsafe_error(exc: BaseException) -> TemplateError:
     return TemplateError(
         f"模板包含不安全的表达式，已拒绝（{where}）。",
         f"The template contains an unsafe expression and was refused ({where}).",
-        details={"reason": "unsafe", "error": str(exc)[:200], "location": str(where)})
+        details={"reason": "unsafe", "error": str(exc)[:200], "location": str(where)},
+    )
 
 
-def _missing_field_error(env: DocxSandbox, data: bytes, context: Mapping[str, Any],
-                         exc: jinja2.UndefinedError) -> TemplateError:
+def _missing_field_error(
+    env: DocxSandbox, data: bytes, context: Mapping[str, Any], exc: jinja2.UndefinedError
+) -> TemplateError:
     # Jinja says "'dict object' has no attribute 'name'"; the field report knows the path.
     try:
         report = _discover_local(env, data)
@@ -1111,7 +1227,8 @@ def _missing_field_error(env: DocxSandbox, data: bytes, context: Mapping[str, An
         f"缺少模板字段的数据：{names}（{where}）。",
         f"No value given for template field(s): {', '.join(missing) or exc} ({where}).",
         field=missing[0] if missing else None,
-        details={"reason": "missing_field", "missing": missing, "location": str(where)})
+        details={"reason": "missing_field", "missing": missing, "location": str(where)},
+    )
 
 
 _PATH_TOKEN = re.compile(r"\[\]|\.?([^.\[]+)")
@@ -1152,6 +1269,7 @@ def _has_path(value: Any, path: str) -> bool:
 # a JSON header and raw bytes, never a pickle, so even a subverted worker could not run code
 # in the service process. Frames are an 8-byte length and the payload.
 
+
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 10.0
@@ -1160,7 +1278,8 @@ class Limits:
 
 
 _ERROR_CLASSES: dict[str, type[DocsvcError]] = {
-    cls.__name__: cls for cls in (InvalidInput, TooLarge, UnsupportedType, TemplateError)}
+    cls.__name__: cls for cls in (InvalidInput, TooLarge, UnsupportedType, TemplateError)
+}
 _FRAME = struct.Struct(">Q")
 _READY = b"docsvc-template-worker-ready"
 _WORKER_START_TIMEOUT_S = 30.0
@@ -1173,7 +1292,8 @@ def _too_expensive(limits: Limits, reason: str, **details: Any) -> TemplateError
         f"The template is too expensive to render: it ran over the time or memory limit "
         f"({limits.timeout_s:g} s / {limits.memory_mb} MB) and was stopped; check its loops "
         "and repetitions.",
-        details={"reason": reason, **details})
+        details={"reason": reason, **details},
+    )
 
 
 def _send_frame(sock: socket.socket, payload: bytes) -> None:
@@ -1198,8 +1318,7 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     return bytes(buf)
 
 
-def _recv_frame(sock: socket.socket, deadline: float | None = None,
-                maxlength: int | None = None) -> bytes:
+def _recv_frame(sock: socket.socket, deadline: float | None = None, maxlength: int | None = None) -> bytes:
     (n,) = _FRAME.unpack(_recv_exact(sock, _FRAME.size, deadline))
     if maxlength is not None and n > maxlength:
         raise EOFError(f"frame of {n} bytes over {maxlength}")
@@ -1229,17 +1348,14 @@ def _apply_limits(limits: Limits) -> None:
     # A template cannot call setrlimit: the sandbox allows no module access.
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     memory = limits.memory_mb * MiB
-    resource.setrlimit(resource.RLIMIT_AS,
-                       (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
+    resource.setrlimit(resource.RLIMIT_AS, (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     cpu = int(usage.ru_utime + usage.ru_stime + limits.timeout_s) + 2
-    resource.setrlimit(resource.RLIMIT_CPU,
-                       (cpu if hard == resource.RLIM_INFINITY else min(cpu, hard), hard))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu if hard == resource.RLIM_INFINITY else min(cpu, hard), hard))
 
 
-def _run_task(env: DocxSandbox, task: str, payload: Any,
-              limits: Limits) -> tuple[dict[str, Any], bytes]:
+def _run_task(env: DocxSandbox, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
     env.reset_budget()
     try:
         if task == "render":
@@ -1256,21 +1372,26 @@ def _run_task(env: DocxSandbox, task: str, payload: Any,
     except (RecursionError, _TooExpensive) as exc:
         # Refused before anything was damaged: the stack unwound, the worker is fine.
         reason = "recursion" if isinstance(exc, RecursionError) else "budget"
-        return _error_header(_too_expensive(limits, reason, error=str(exc)[:200]),
-                             recycle=False), b""
+        return _error_header(_too_expensive(limits, reason, error=str(exc)[:200]), recycle=False), b""
     except MemoryError:
         return _error_header(_too_expensive(limits, "memory"), recycle=True), b""
     except Exception as exc:  # noqa: BLE001 - an unexpected library error: report it, start a fresh worker
-        return _error_header(TemplateError(
-            f"模板无法处理：{type(exc).__name__}: {str(exc)[:200]}",
-            f"The template cannot be processed: {type(exc).__name__}: {str(exc)[:200]}",
-            details={"reason": "internal"}), recycle=True), b""
+        return _error_header(
+            TemplateError(
+                f"模板无法处理：{type(exc).__name__}: {str(exc)[:200]}",
+                f"The template cannot be processed: {type(exc).__name__}: {str(exc)[:200]}",
+                details={"reason": "internal"},
+            ),
+            recycle=True,
+        ), b""
 
 
 def _error_header(exc: DocsvcError, *, recycle: bool) -> dict[str, Any]:
-    return {"ok": False, "recycle": recycle,
-            "error": {"class": type(exc).__name__, "zh": exc.zh, "en": exc.en,
-                      "field": exc.field, "details": exc.details}}
+    return {
+        "ok": False,
+        "recycle": recycle,
+        "error": {"class": type(exc).__name__, "zh": exc.zh, "en": exc.en, "field": exc.field, "details": exc.details},
+    }
 
 
 class _WorkerLost(Exception):
@@ -1291,11 +1412,16 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c",
-                 f"from docsvc.core.templating import _worker_entry; "
-                 f"_worker_entry({theirs.fileno()})"],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, env=env)
+                [
+                    sys.executable,
+                    "-c",
+                    f"from docsvc.core.templating import _worker_entry; _worker_entry({theirs.fileno()})",
+                ],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
         finally:
             theirs.close()
         self.sock = ours
@@ -1345,8 +1471,9 @@ class RenderPool:
     and a replacement is started in the background (about 0.2 s).
     """
 
-    def __init__(self, size: int | None = None, *, max_tasks_per_worker: int = 1000,
-                 acquire_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, size: int | None = None, *, max_tasks_per_worker: int = 1000, acquire_timeout_s: float = 30.0
+    ) -> None:
         self.size = size or max(1, min(os.cpu_count() or 1, 4))
         self.max_tasks_per_worker = max_tasks_per_worker
         self.acquire_timeout_s = acquire_timeout_s
@@ -1371,8 +1498,13 @@ class RenderPool:
 
     def stats(self) -> dict[str, int]:
         with self._cond:
-            return {"size": self.size, "live": self._live, "idle": len(self._idle),
-                    "tasks": self.tasks, "replaced": self.replaced}
+            return {
+                "size": self.size,
+                "live": self._live,
+                "idle": len(self._idle),
+                "tasks": self.tasks,
+                "replaced": self.replaced,
+            }
 
     def run(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
         with self._cond:
@@ -1444,8 +1576,7 @@ class RenderPool:
             self.replaced += replace
         worker.kill()
         if replace:
-            threading.Thread(target=self._add_worker, name="docsvc-template-worker-start",
-                             daemon=True).start()
+            threading.Thread(target=self._add_worker, name="docsvc-template-worker-start", daemon=True).start()
         else:
             with self._cond:
                 self._live -= 1
@@ -1469,14 +1600,13 @@ class RenderPool:
 
 
 def _pool_busy() -> DocsvcError:
-    return Unavailable("模板渲染繁忙，请稍后重试。",
-                       "Template rendering is busy; try again shortly.",
-                       details={"reason": "busy"})
+    return Unavailable(
+        "模板渲染繁忙，请稍后重试。", "Template rendering is busy; try again shortly.", details={"reason": "busy"}
+    )
 
 
 def _pool_closed() -> DocsvcError:
-    return Unavailable("模板渲染服务已关闭。", "Template rendering has been shut down.",
-                       details={"reason": "closed"})
+    return Unavailable("模板渲染服务已关闭。", "Template rendering has been shut down.", details={"reason": "closed"})
 
 
 _default_pool: RenderPool | None = None
@@ -1493,8 +1623,7 @@ def default_pool() -> RenderPool:
         return _default_pool
 
 
-def _call(pool: RenderPool | None, task: str, payload: Any,
-          limits: Limits) -> tuple[dict[str, Any], bytes]:
+def _call(pool: RenderPool | None, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
     header, body = (pool or default_pool()).run(task, payload, limits)
     if not header["ok"]:
         err = header["error"]
@@ -1506,6 +1635,7 @@ def _call(pool: RenderPool | None, task: str, payload: Any,
 # ---------------------------------------------------------------------------------------------
 # 9. The public entry points
 # ---------------------------------------------------------------------------------------------
+
 
 def render_docx(
     template_bytes: bytes,
@@ -1531,21 +1661,25 @@ def render_docx(
     if not isinstance(context, Mapping):
         raise InvalidInput("表单数据必须是键值对象。", "The form data must be a mapping.")
     limits = Limits(timeout_s, memory_mb, max_output_bytes)
-    _header, body = _call(pool, "render", (bytes(template_bytes), dict(context),
-                                           dict(properties) if properties else None), limits)
+    _header, body = _call(
+        pool, "render", (bytes(template_bytes), dict(context), dict(properties) if properties else None), limits
+    )
     return body
 
 
-def discover_fields(docx_bytes: bytes, *, timeout_s: float = 10,
-                    pool: RenderPool | None = None) -> FieldReport:
+def discover_fields(docx_bytes: bytes, *, timeout_s: float = 10, pool: RenderPool | None = None) -> FieldReport:
     """Every field the template reads, with where it is used (header, footer, notes too)."""
     header, _ = _call(pool, "discover", bytes(docx_bytes), Limits(timeout_s))
     return _field_report_from_json(header["result"])
 
 
-def lint_template(docx_bytes: bytes,
-                  declared: set[str] | frozenset[str] | Mapping[str, str] | None = None, *,
-                  timeout_s: float = 10, pool: RenderPool | None = None) -> LintReport:
+def lint_template(
+    docx_bytes: bytes,
+    declared: set[str] | frozenset[str] | Mapping[str, str] | None = None,
+    *,
+    timeout_s: float = 10,
+    pool: RenderPool | None = None,
+) -> LintReport:
     """Check a template for problems an author can fix in Word; see the issue ``code``\\ s.
 
     ``declared``: the field paths the schema allows, as a set, or as a mapping from each
@@ -1554,13 +1688,25 @@ def lint_template(docx_bytes: bytes,
     declared/used comparison. Raises :class:`InvalidInput` when the package itself is
     unreadable or unsafe.
     """
-    sources = None if declared is None else (
-        dict(declared) if isinstance(declared, Mapping) else {p: p for p in declared})
+    sources = (
+        None if declared is None else (dict(declared) if isinstance(declared, Mapping) else {p: p for p in declared})
+    )
     header, _ = _call(pool, "lint", (bytes(docx_bytes), sources), Limits(timeout_s))
-    return LintReport(tuple(
-        LintIssue(i["severity"], i["code"], i["zh"], i["en"], _location_from_json(i["location"]),
-                  i["subject"], i["fix_zh"], i["fix_en"])
-        for i in header["result"]["issues"]))
+    return LintReport(
+        tuple(
+            LintIssue(
+                i["severity"],
+                i["code"],
+                i["zh"],
+                i["en"],
+                _location_from_json(i["location"]),
+                i["subject"],
+                i["fix_zh"],
+                i["fix_en"],
+            )
+            for i in header["result"]["issues"]
+        )
+    )
 
 
 def _location_from_json(data: dict[str, str] | None) -> Location | None:
@@ -1573,13 +1719,25 @@ def _location(data: dict[str, str]) -> Location:
 
 def _field_report_from_json(data: dict[str, Any]) -> FieldReport:
     return FieldReport(
-        tuple(Field(f["path"], tuple(_location(loc) for loc in f["locations"]))
-              for f in data["fields"]),
-        tuple(Checkbox(c["path"], tuple(c["choices"])) for c in data["checkboxes"]))
+        tuple(Field(f["path"], tuple(_location(loc) for loc in f["locations"])) for f in data["fields"]),
+        tuple(Checkbox(c["path"], tuple(c["choices"])) for c in data["checkboxes"]),
+    )
 
 
 __all__ = [
-    "Checkbox", "DocxSandbox", "Field", "FieldReport", "LintIssue", "LintReport", "Limits", "Location",
-    "PackageInfo", "RenderPool", "check_docx_package", "default_pool", "discover_fields",
-    "lint_template", "render_docx",
+    "Checkbox",
+    "DocxSandbox",
+    "Field",
+    "FieldReport",
+    "LintIssue",
+    "LintReport",
+    "Limits",
+    "Location",
+    "PackageInfo",
+    "RenderPool",
+    "check_docx_package",
+    "default_pool",
+    "discover_fields",
+    "lint_template",
+    "render_docx",
 ]

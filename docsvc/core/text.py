@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
 import threading
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import rjieba
@@ -116,11 +117,11 @@ def normalize(text: str) -> str:
 
 # --- jieba, loaded once per process ---------------------------------------------------------
 
-_jieba: "rjieba.Jieba | None" = None
+_jieba: rjieba.Jieba | None = None
 _jieba_lock = threading.Lock()
 
 
-def load() -> "rjieba.Jieba":
+def load() -> rjieba.Jieba:
     """Load the segmenter and the domain dictionary, once per process, thread-safe.
 
     jieba-rs (through rjieba) rather than the pure-Python jieba: it ships jieba's dictionary
@@ -299,7 +300,7 @@ def bigram_tuples(text: str) -> Iterator[tuple[str, int, int, int, bool]]:
                 pos = s - gap
                 if origin is not None:
                     s, e = origin[s], origin[e - 1] + 1
-                yield run[i:i + 2], pos, s, e, False
+                yield run[i : i + 2], pos, s, e, False
                 done = i + 1
 
 
@@ -329,9 +330,14 @@ def single_stretches(words: list[Token]) -> list[tuple[int, int]]:
     i = 0
     while i < len(words):
         j = i
-        while (j + 1 < len(words) and len(words[j].text) == 1 and len(words[j + 1].text) == 1
-               and has_cjk(words[j].text) and has_cjk(words[j + 1].text)
-               and words[j].end == words[j + 1].start):
+        while (
+            j + 1 < len(words)
+            and len(words[j].text) == 1
+            and len(words[j + 1].text) == 1
+            and has_cjk(words[j].text)
+            and has_cjk(words[j + 1].text)
+            and words[j].end == words[j + 1].start
+        ):
             j += 1
         if j > i:
             out.append((i, j + 1))
@@ -359,6 +365,7 @@ def char_spans(text: str, found: Iterable[tuple[int, str]]) -> list[tuple[int, i
         for seg in _SEGMENT_RE.finditer(ident):
             starts.append(m.start() - gap + seg.start() - _separators(ident, seg.start()))
             pieces.append((m.start() + seg.start(), seg.end() - seg.start()))
+
     def folded_at(pos: int) -> int | None:
         i = bisect_right(starts, pos) - 1
         if i < 0 or pos - starts[i] >= pieces[i][1]:
@@ -403,13 +410,24 @@ def cjk_bigrams(text: str) -> list[str]:
     out: list[str] = []
     for m in _CJK_RUN_RE.finditer(normalize(text)):
         run = m.group()
-        out.extend([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
+        out.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
     return out
 
 
 __all__ = [
-    "ANALYZER_VERSION", "Token", "analyze", "analyze_unknown", "bigram_tuples", "char_spans", "cjk_bigrams",
-    "cjk_runs", "has_cjk", "identifier_segments",
+    "ANALYZER_VERSION",
+    "Token",
+    "analyze",
+    "analyze_unknown",
+    "bigram_tuples",
+    "char_spans",
+    "cjk_bigrams",
+    "cjk_runs",
+    "has_cjk",
+    "identifier_segments",
     "load",
-    "normalize", "single_stretches", "token_tuples", "words",
+    "normalize",
+    "single_stretches",
+    "token_tuples",
+    "words",
 ]

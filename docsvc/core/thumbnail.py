@@ -34,8 +34,9 @@ QUALITY = 80
 # The image types a thumbnail is made of as they are (scans and photos).
 IMAGE_TYPES = frozenset(IMAGES)
 # 1: the first page, WIDTH wide, WebP. (At most 64 characters: a table column.)
-THUMBNAILER_VERSION = (f"docsvc-thumb/1 w{WIDTH} pdfium/{metadata.version('pypdfium2')} "
-                       f"pillow/{metadata.version('Pillow')}")
+THUMBNAILER_VERSION = (
+    f"docsvc-thumb/1 w{WIDTH} pdfium/{metadata.version('pypdfium2')} pillow/{metadata.version('Pillow')}"
+)
 
 
 class ThumbnailStatus(StrEnum):
@@ -74,24 +75,46 @@ def can_render(media_type: str) -> bool:
 def render_thumbnail(data: bytes, media_type: str, *, limits: ThumbnailLimits = ThumbnailLimits()) -> Thumbnail:
     """The first page of a PDF, or an image, as a WIDTH-wide WebP; never raises for content."""
     if not can_render(media_type):
-        return Thumbnail(ThumbnailStatus.UNSUPPORTED, detail_zh=f"{media_type} 没有可显示的页面。",
-                         detail_en=f"A {media_type} file has no page to show.")
+        return Thumbnail(
+            ThumbnailStatus.UNSUPPORTED,
+            detail_zh=f"{media_type} 没有可显示的页面。",
+            detail_en=f"A {media_type} file has no page to show.",
+        )
     try:
-        answer = run_limited("thumbnail", data, memory_bytes=limits.memory_bytes, cpu_seconds=limits.cpu_seconds,
-                             timeout_seconds=limits.timeout_seconds, source="pdf" if media_type == PDF else "image")
+        answer = run_limited(
+            "thumbnail",
+            data,
+            memory_bytes=limits.memory_bytes,
+            cpu_seconds=limits.cpu_seconds,
+            timeout_seconds=limits.timeout_seconds,
+            source="pdf" if media_type == PDF else "image",
+        )
     except LimitedChildFailed as exc:
-        return Thumbnail(ThumbnailStatus.FAILED, detail_zh=f"缩略图进程异常（{exc}）。",
-                         detail_en=f"The thumbnail process failed ({exc}).", timed_out=exc.timed_out)
+        return Thumbnail(
+            ThumbnailStatus.FAILED,
+            detail_zh=f"缩略图进程异常（{exc}）。",
+            detail_en=f"The thumbnail process failed ({exc}).",
+            timed_out=exc.timed_out,
+        )
     status = ThumbnailStatus(answer["status"])
     if status is ThumbnailStatus.OK:
-        return Thumbnail(status, base64.b64decode(answer["data"]), answer["width"], answer["height"], answer.get("pages"))
+        return Thumbnail(
+            status, base64.b64decode(answer["data"]), answer["width"], answer["height"], answer.get("pages")
+        )
     if answer.get("timed_out"):
-        return Thumbnail(status, detail_zh=f"生成缩略图超时（{limits.timeout_seconds:g} 秒），已终止。",
-                         detail_en=f"Making the thumbnail timed out after {limits.timeout_seconds:g} s.", timed_out=True)
+        return Thumbnail(
+            status,
+            detail_zh=f"生成缩略图超时（{limits.timeout_seconds:g} 秒），已终止。",
+            detail_en=f"Making the thumbnail timed out after {limits.timeout_seconds:g} s.",
+            timed_out=True,
+        )
     if status is ThumbnailStatus.TOO_LARGE and "zh" in answer and "PDF 解析" in answer["zh"]:
         # The helper's own words are about parsing; say what was stopped.
-        return Thumbnail(status, detail_zh="生成缩略图超出资源限制（CPU 或内存），已终止。",
-                         detail_en="Making the thumbnail exceeded its CPU or memory limit and was stopped.")
+        return Thumbnail(
+            status,
+            detail_zh="生成缩略图超出资源限制（CPU 或内存），已终止。",
+            detail_en="Making the thumbnail exceeded its CPU or memory limit and was stopped.",
+        )
     return Thumbnail(status, detail_zh=answer.get("zh", ""), detail_en=answer.get("en", ""), pages=answer.get("pages"))
 
 
@@ -106,18 +129,30 @@ def thumbnail_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
     except _Refused as exc:
         return {"status": exc.status, "zh": exc.zh, "en": exc.en}
     except MemoryError:
-        return {"status": "too_large", "zh": "生成缩略图时内存不足。", "en": "Out of memory while making the thumbnail."}
+        return {
+            "status": "too_large",
+            "zh": "生成缩略图时内存不足。",
+            "en": "Out of memory while making the thumbnail.",
+        }
     except Exception as exc:  # noqa: BLE001 - damaged content of any kind is the answer, not a crash
         text = f"{type(exc).__name__}: {exc}"[:300]
-        return {"status": "failed", "zh": f"无法读取文件以生成缩略图（{text}）。",
-                "en": f"The file could not be read for a thumbnail ({text})."}
+        return {
+            "status": "failed",
+            "zh": f"无法读取文件以生成缩略图（{text}）。",
+            "en": f"The file could not be read for a thumbnail ({text}).",
+        }
     image.thumbnail((WIDTH, MAX_HEIGHT), Image.Resampling.LANCZOS)
     if image.mode not in ("RGB", "L"):
         image = _on_white(image)
     out = io.BytesIO()
     image.save(out, "WEBP", quality=QUALITY, method=4)
-    return {"status": "ok", "data": base64.b64encode(out.getvalue()).decode(), "width": image.width,
-            "height": image.height, "pages": pages}
+    return {
+        "status": "ok",
+        "data": base64.b64encode(out.getvalue()).decode(),
+        "width": image.width,
+        "height": image.height,
+        "pages": pages,
+    }
 
 
 class _Refused(Exception):
@@ -131,8 +166,11 @@ def _first_page(data: bytes) -> tuple[Image.Image, int]:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
-            raise _Refused("encrypted", "PDF 已加密，需要密码，无法生成缩略图。",
-                           "The PDF is encrypted and needs a password; no thumbnail.") from None
+            raise _Refused(
+                "encrypted",
+                "PDF 已加密，需要密码，无法生成缩略图。",
+                "The PDF is encrypted and needs a password; no thumbnail.",
+            ) from None
         raise
     pages = len(pdf)
     if pages == 0:
@@ -155,8 +193,11 @@ def _image(data: bytes) -> Image.Image:
         image = ImageOps.exif_transpose(image)  # a phone photo the right way up
         image.load()
     except Image.DecompressionBombError:
-        raise _Refused("too_large", f"图像超过 {MAX_IMAGE_PIXELS} 像素，未生成缩略图。",
-                       f"The image has more than {MAX_IMAGE_PIXELS} pixels; no thumbnail was made.") from None
+        raise _Refused(
+            "too_large",
+            f"图像超过 {MAX_IMAGE_PIXELS} 像素，未生成缩略图。",
+            f"The image has more than {MAX_IMAGE_PIXELS} pixels; no thumbnail was made.",
+        ) from None
     return image
 
 
@@ -168,5 +209,13 @@ def _on_white(image: Image.Image) -> Image.Image:
     return flat
 
 
-__all__ = ["IMAGE_TYPES", "MEDIA_TYPE", "THUMBNAILER_VERSION", "Thumbnail", "ThumbnailLimits", "ThumbnailStatus",
-           "can_render", "render_thumbnail"]
+__all__ = [
+    "IMAGE_TYPES",
+    "MEDIA_TYPE",
+    "THUMBNAILER_VERSION",
+    "Thumbnail",
+    "ThumbnailLimits",
+    "ThumbnailStatus",
+    "can_render",
+    "render_thumbnail",
+]

@@ -15,37 +15,44 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import IO, TYPE_CHECKING, Any, Mapping, NoReturn, Sequence
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from docsvc.adapters import reports
-from docsvc.adapters.reports import AuditFilter
 from docsvc.adapters.catalog import Rendition
-from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.adapters.jobs import Job, JobState
-from docsvc.core.classify import Suggestion
-from docsvc.core.search import Hit, SearchRequest, SearchResult
+from docsvc.adapters.reports import AuditFilter
+from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.core.audit import AuditEntry, VerifyResult
+from docsvc.core.classify import Suggestion
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
 from docsvc.core.extract import ExtractLimits
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
+from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
 from docsvc.services import background, compare, dashboard, export, ocr, selection, similar, thumbnails
-from docsvc.services.background import RenditionRequest
 from docsvc.services.archive import AddResult, History
+from docsvc.services.background import RenditionRequest
 from docsvc.services.classify import ReviewItem
 from docsvc.services.dashboard import Dashboard
-from docsvc.services.reports import ReportRequest
-from docsvc.services.templates import REPORT_TEMPLATES, Rendered, Template
 from docsvc.services.integrity import CheckReport
+from docsvc.services.reports import ReportRequest
 from docsvc.services.search import writer_status
+from docsvc.services.templates import REPORT_TEMPLATES, Rendered, Template
 from docsvc.services.terms import TermKind, Terms
-from docsvc.services.views import Views
 from docsvc.services.users import (
-    ApiToken, IssuedToken, Permission, Principal, Role, User, can_read,
+    ApiToken,
+    IssuedToken,
+    Permission,
+    Principal,
+    Role,
+    User,
+    can_read,
 )
+from docsvc.services.views import Views
 
 if TYPE_CHECKING:
     from docsvc.adapters.catalog import DocumentPage
@@ -60,43 +67,72 @@ RENDITION_KINDS = {"pdf": "pdf", "ocr-pdf": "ocr.pdf"}
 
 # What each refused operation is called in a message (the audit log keeps the code).
 OPERATIONS: dict[str, tuple[str, str]] = {
-    "add_template": ("新增模板版本", "add a template version"), "add_version": ("上传新版本", "add a version"),
+    "add_template": ("新增模板版本", "add a template version"),
+    "add_version": ("上传新版本", "add a version"),
     "change_view": ("修改他人保存的视图", "change another user's saved view"),
-    "compare": ("比较版本", "compare versions"), "confirm_labels": ("确认分类", "confirm labels"),
-    "dashboard": ("查看仪表板", "see the dashboard"), "delete_view": ("删除他人保存的视图", "delete another user's saved view"),
-    "create_user": ("创建用户", "create users"), "download": ("下载", "download"),
-    "edit_form": ("编辑元数据", "edit metadata"), "export_bundle": ("导出审计包", "export an audit bundle"),
-    "generate": ("按模板生成文档", "generate documents"), "generate_form": ("填写模板表单", "fill in a template"),
-    "integrity_check": ("完整性检查", "run the integrity check"), "issue_token": ("签发令牌", "issue tokens"),
-    "list_documents": ("查看文档列表", "list documents"), "list_jobs": ("查看任务队列", "list jobs"),
+    "compare": ("比较版本", "compare versions"),
+    "confirm_labels": ("确认分类", "confirm labels"),
+    "dashboard": ("查看仪表板", "see the dashboard"),
+    "delete_view": ("删除他人保存的视图", "delete another user's saved view"),
+    "create_user": ("创建用户", "create users"),
+    "download": ("下载", "download"),
+    "edit_form": ("编辑元数据", "edit metadata"),
+    "export_bundle": ("导出审计包", "export an audit bundle"),
+    "generate": ("按模板生成文档", "generate documents"),
+    "generate_form": ("填写模板表单", "fill in a template"),
+    "integrity_check": ("完整性检查", "run the integrity check"),
+    "issue_token": ("签发令牌", "issue tokens"),
+    "list_documents": ("查看文档列表", "list documents"),
+    "list_jobs": ("查看任务队列", "list jobs"),
     "list_template_versions": ("查看模板版本", "list template versions"),
-    "list_templates": ("查看模板", "list templates"), "list_users": ("查看用户", "list users"),
+    "list_templates": ("查看模板", "list templates"),
+    "list_users": ("查看用户", "list users"),
     "list_views": ("查看保存的视图", "list saved views"),
-    "preview_template": ("预览模板", "preview a template"), "read_audit_log": ("查看审计日志", "read the audit log"),
-    "read_document": ("查看文档", "read documents"), "read_health": ("查看系统状态", "read the system health"),
-    "read_history": ("查看历史", "read the history"), "read_job": ("查看任务", "read jobs"),
-    "read_template": ("查看模板", "read templates"), "read_user": ("查看用户", "read users"),
+    "preview_template": ("预览模板", "preview a template"),
+    "read_audit_log": ("查看审计日志", "read the audit log"),
+    "read_document": ("查看文档", "read documents"),
+    "read_health": ("查看系统状态", "read the system health"),
+    "read_history": ("查看历史", "read the history"),
+    "read_job": ("查看任务", "read jobs"),
+    "read_template": ("查看模板", "read templates"),
+    "read_user": ("查看用户", "read users"),
     "read_view": ("查看保存的视图", "read saved views"),
-    "request_deletion": ("申请删除", "request a deletion"), "request_rendition": ("生成 PDF", "request a PDF"),
-    "reset_password": ("重置密码", "reset passwords"), "review_labels": ("复核分类", "review labels"),
-    "revise": ("生成修订版", "revise from a template"), "revoke_token": ("吊销令牌", "revoke tokens"),
+    "request_deletion": ("申请删除", "request a deletion"),
+    "request_rendition": ("生成 PDF", "request a PDF"),
+    "reset_password": ("重置密码", "reset passwords"),
+    "review_labels": ("复核分类", "review labels"),
+    "revise": ("生成修订版", "revise from a template"),
+    "revoke_token": ("吊销令牌", "revoke tokens"),
     "save_view": ("保存视图", "save views"),
-    "search": ("搜索", "search"), "set_metadata": ("修改元数据", "change metadata"),
-    "similar_documents": ("查看相似文档", "see similar documents"), "suggest_labels": ("建议分类", "suggest labels"),
-    "unlock_user": ("解除锁定", "unlock accounts"), "update_user": ("修改用户", "change users"),
-    "upload": ("上传文档", "upload documents"), "upload_form": ("上传文档", "upload documents"),
+    "search": ("搜索", "search"),
+    "set_metadata": ("修改元数据", "change metadata"),
+    "similar_documents": ("查看相似文档", "see similar documents"),
+    "suggest_labels": ("建议分类", "suggest labels"),
+    "unlock_user": ("解除锁定", "unlock accounts"),
+    "update_user": ("修改用户", "change users"),
+    "upload": ("上传文档", "upload documents"),
+    "upload_form": ("上传文档", "upload documents"),
     "verify_audit_chain": ("校验审计链", "verify the audit chain"),
-    **{f"{op}_{kind}": (f"{zh}{kind_zh}", f"{en} {kind_en}")
-       for kind, kind_zh, kind_en in (("tag", "标签", "tags"), ("counterparty", "相对方", "counterparties"))
-       for op, zh, en in (("list", "管理", "manage"), ("create", "新建", "create"), ("rename", "重命名", "rename"),
-                          ("merge", "合并", "merge"), ("recolour", "修改颜色：", "recolour"),
-                          ("remove", "删除", "remove"), ("suggest", "查询", "look up"))},
+    **{
+        f"{op}_{kind}": (f"{zh}{kind_zh}", f"{en} {kind_en}")
+        for kind, kind_zh, kind_en in (("tag", "标签", "tags"), ("counterparty", "相对方", "counterparties"))
+        for op, zh, en in (
+            ("list", "管理", "manage"),
+            ("create", "新建", "create"),
+            ("rename", "重命名", "rename"),
+            ("merge", "合并", "merge"),
+            ("recolour", "修改颜色：", "recolour"),
+            ("remove", "删除", "remove"),
+            ("suggest", "查询", "look up"),
+        )
+    },
 }
 
 
 def operation_label(code: str) -> tuple[str, str]:
     """(Chinese, English) name of an operation code; an unknown code names itself."""
     return OPERATIONS.get(code, (code, code))
+
 
 def _page_bounds(limit: int, offset: int) -> None:
     """A page of the audit log or the job queue: at most MAX_AUDIT_PAGE entries, from offset."""
@@ -123,9 +159,12 @@ def check_metadata(data: Mapping[str, Any], vocab: Vocabulary, base: Mapping[str
         except InvalidInput as exc:
             problems[exc.field or ""] = exc
     first = next(iter(problems.values()))
-    raise InvalidInput(first.zh, first.en, field=first.field,
-                       details={**first.details, "errors": [{"field": f, "zh": e.zh, "en": e.en}
-                                                           for f, e in problems.items()]})
+    raise InvalidInput(
+        first.zh,
+        first.en,
+        field=first.field,
+        details={**first.details, "errors": [{"field": f, "zh": e.zh, "en": e.en} for f, e in problems.items()]},
+    )
 
 
 @dataclass(frozen=True)
@@ -211,11 +250,20 @@ class Health:
     blobs: dict[str, Any] = field(default_factory=dict)  # BlobStore.status(): where the files are, reachable
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "degraded",
-                "schema": {"current": self.schema_current, "head": self.schema_head},
-                **self.counts, "audit_head_seq": self.audit_head_seq, "users": self.users,
-                "index": self.index, "indexer": self.indexer, "converter": self.converter,
-                "jobs": self.jobs, "runner": self.runner, "reviews": self.reviews, "blobs": self.blobs}
+        return {
+            "status": "ok" if self.ok else "degraded",
+            "schema": {"current": self.schema_current, "head": self.schema_head},
+            **self.counts,
+            "audit_head_seq": self.audit_head_seq,
+            "users": self.users,
+            "index": self.index,
+            "indexer": self.indexer,
+            "converter": self.converter,
+            "jobs": self.jobs,
+            "runner": self.runner,
+            "reviews": self.reviews,
+            "blobs": self.blobs,
+        }
 
 
 class Guard:
@@ -226,12 +274,26 @@ class Guard:
         self.p = principal
 
     # -- refusals ---------------------------------------------------------------------------
-    def _deny(self, operation: str, *, permission: Permission | None = None, document_id: int | None = None,
-              hide: bool = False) -> NoReturn:
+    def _deny(
+        self,
+        operation: str,
+        *,
+        permission: Permission | None = None,
+        document_id: int | None = None,
+        hide: bool = False,
+    ) -> NoReturn:
         with self.svc.catalog.transaction() as tx:
-            tx.append_audit(self.p.username, AuditAction.ACCESS_DENIED, document_id=document_id,
-                            details={"operation": operation, "permission": permission.value if permission else None,
-                                     "role": self.p.role.value, "via": self.p.via})
+            tx.append_audit(
+                self.p.username,
+                AuditAction.ACCESS_DENIED,
+                document_id=document_id,
+                details={
+                    "operation": operation,
+                    "permission": permission.value if permission else None,
+                    "role": self.p.role.value,
+                    "via": self.p.via,
+                },
+            )
         self._log_denied(operation, permission, document_id)
         if hide:
             raise self._missing(document_id)
@@ -239,13 +301,24 @@ class Guard:
         raise Forbidden(
             f"您的角色（{self.p.role.zh}）无权{zh}。此次尝试已记入审计日志。",
             f"Your role ({self.p.role.en}) may not {en}. The attempt has been logged.",
-            details={"operation": operation, "permission": permission.value if permission else None})
+            details={"operation": operation, "permission": permission.value if permission else None},
+        )
 
     def _log_denied(self, operation: str, permission: Permission | None, document_id: int | None) -> None:
-        log.warning("access denied: %s may not %s", self.p.username, operation, extra={
-            "user": self.p.username, "user_id": self.p.user_id, "role": self.p.role.value, "via": self.p.via,
-            "operation": operation, "permission": permission.value if permission else None,
-            "document_id": document_id})
+        log.warning(
+            "access denied: %s may not %s",
+            self.p.username,
+            operation,
+            extra={
+                "user": self.p.username,
+                "user_id": self.p.user_id,
+                "role": self.p.role.value,
+                "via": self.p.via,
+                "operation": operation,
+                "permission": permission.value if permission else None,
+                "document_id": document_id,
+            },
+        )
 
     @staticmethod
     def _missing(document_id: int | None) -> NotFound:
@@ -272,15 +345,26 @@ class Guard:
         document into a project they are not a member of)."""
         if not can_read(self.p, doc):
             with self.svc.catalog.transaction() as tx:
-                tx.append_audit(self.p.username, AuditAction.ACCESS_DENIED, document_id=doc.id or None,
-                                details={"operation": operation, "permission": Permission.READ_ALL_SITES.value,
-                                         "role": self.p.role.value, "via": self.p.via,
-                                         "project": doc.metadata.project})
+                tx.append_audit(
+                    self.p.username,
+                    AuditAction.ACCESS_DENIED,
+                    document_id=doc.id or None,
+                    details={
+                        "operation": operation,
+                        "permission": Permission.READ_ALL_SITES.value,
+                        "role": self.p.role.value,
+                        "via": self.p.via,
+                        "project": doc.metadata.project,
+                    },
+                )
             self._log_denied(operation, Permission.READ_ALL_SITES, doc.id or None)
             project = doc.metadata.project or "（无 / none）"
-            raise Forbidden(f"您不是项目“{project}”的成员，不能在该项目中存放现场文档（9.2）。此次尝试已记入审计日志。",
-                            f"You are not a member of project '{project}', so you cannot file on-site (9.2) "
-                            "documents there. The attempt has been logged.", field="project")
+            raise Forbidden(
+                f"您不是项目“{project}”的成员，不能在该项目中存放现场文档（9.2）。此次尝试已记入审计日志。",
+                f"You are not a member of project '{project}', so you cannot file on-site (9.2) "
+                "documents there. The attempt has been logged.",
+                field="project",
+            )
 
     # -- documents: reads -------------------------------------------------------------------
     def list_documents(self, params: Mapping[str, Any]) -> DocumentPage:
@@ -320,16 +404,18 @@ class Guard:
         doc = self._readable(document_id, "compare")
         versions = self.svc.catalog.versions(document_id)
         if len(versions) < 2:  # the document's state, not the request, is what stands in the way
-            raise Conflict("该文档只有一个版本，无可比较。", "This document has only one version; nothing to compare.",
-                           field="a")
+            raise Conflict(
+                "该文档只有一个版本，无可比较。", "This document has only one version; nothing to compare.", field="a"
+            )
         a = versions[-2].number if a is None else parse_int(a, "a", from_text=False)
         b = versions[-1].number if b is None else parse_int(b, "b", from_text=False)
         sides = []
         chosen = []
         for n, name in ((a, "a"), (b, "b")):
             try:
-                v, data = self.svc.archive.read_version(document_id, n, actor=self.p.username,
-                                                        action=AuditAction.VERSION_VIEWED, purpose="compare")
+                v, data = self.svc.archive.read_version(
+                    document_id, n, actor=self.p.username, action=AuditAction.VERSION_VIEWED, purpose="compare"
+                )
             except NotFound as exc:
                 raise NotFound(exc.zh, exc.en, field=name) from None
             chosen.append(v)
@@ -338,10 +424,13 @@ class Guard:
 
     def _extract_limits(self) -> ExtractLimits:
         s = self.svc.settings
-        return ExtractLimits(max_input_bytes=s["MAX_UPLOAD_BYTES"], pdf_timeout_seconds=s["PARSE_TIMEOUT_S"],
-                             pdf_cpu_seconds=int(s["PARSE_TIMEOUT_S"]),
-                             pdf_memory_bytes=s["PARSE_MEMORY_MB"] * 1024 * 1024,
-                             package=self.svc.archive.package_limits)
+        return ExtractLimits(
+            max_input_bytes=s["MAX_UPLOAD_BYTES"],
+            pdf_timeout_seconds=s["PARSE_TIMEOUT_S"],
+            pdf_cpu_seconds=int(s["PARSE_TIMEOUT_S"]),
+            pdf_memory_bytes=s["PARSE_MEMORY_MB"] * 1024 * 1024,
+            package=self.svc.archive.package_limits,
+        )
 
     def document_view(self, document_id: int) -> DocumentView:
         self._readable(document_id, "read_document")
@@ -350,9 +439,15 @@ class Guard:
         scans = [v for v in history.versions if ocr.may_need_ocr(v)]
         queue = self.svc.index.ocr
         read = {v.id: info for v in scans if queue is not None and (info := queue.info(v.sha256)) is not None}
-        return DocumentView(history, renditions, self._revisable_template(history.versions),
-                            background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]),
-                            read, ocr.latest_jobs(self.svc, scans), self.svc.index.extraction_statuses(scans))
+        return DocumentView(
+            history,
+            renditions,
+            self._revisable_template(history.versions),
+            background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]),
+            read,
+            ocr.latest_jobs(self.svc, scans),
+            self.svc.index.extraction_statuses(scans),
+        )
 
     def _revisable_template(self, versions: list[Version]) -> Template | None:
         if not self.p.can(Permission.GENERATE):
@@ -373,8 +468,11 @@ class Guard:
         number = version.number
         rendition = next((r for r in self.svc.catalog.renditions(version.id) if r.kind == kind), None)
         if rendition is None:
-            raise NotFound(f"文档 {document_id} 第 {number} 版没有 {kind.upper()} 格式的文件。",
-                           f"Document {document_id} version {number} has no {kind.upper()} rendition.", field="kind")
+            raise NotFound(
+                f"文档 {document_id} 第 {number} 版没有 {kind.upper()} 格式的文件。",
+                f"Document {document_id} version {number} has no {kind.upper()} rendition.",
+                field="kind",
+            )
         data = self._rendition_bytes(document_id, number, rendition, AuditAction.VERSION_DOWNLOADED)
         return version, rendition, data
 
@@ -382,8 +480,13 @@ class Guard:
         """A rendition's bytes, re-hashed by the store, and the read audited as ``action``."""
         data = self.svc.blobs.read(rendition.sha256)
         with self.svc.catalog.transaction() as tx:
-            tx.append_audit(self.p.username, action, document_id=document_id, version=number,
-                            details={"sha256": rendition.sha256, "rendition": rendition.media_type})
+            tx.append_audit(
+                self.p.username,
+                action,
+                document_id=document_id,
+                version=number,
+                details={"sha256": rendition.sha256, "rendition": rendition.media_type},
+            )
         return data
 
     def thumbnail(self, document_id: int, number: int) -> tuple[Version, ThumbnailRecord]:
@@ -394,9 +497,11 @@ class Guard:
         version = self.svc.archive.version(document_id, number)
         kept = thumbnails.stored(self.svc, version.sha256)
         if kept is None or kept.data is None:
-            raise NotFound(f"文档 {document_id} 第 {number} 版的缩略图尚未生成或无法生成。",
-                           f"Document {document_id} version {number} has no thumbnail (not made yet, or it "
-                           "cannot be made).", field="number")
+            raise NotFound(
+                f"文档 {document_id} 第 {number} 版的缩略图尚未生成或无法生成。",
+                f"Document {document_id} version {number} has no thumbnail (not made yet, or it cannot be made).",
+                field="number",
+            )
         return version, kept
 
     def thumbnails(self, docs: Sequence[Document]) -> dict[int, thumbnails.DocThumb]:
@@ -414,15 +519,22 @@ class Guard:
         self._readable(document_id, "view_pdf")
         version = self.svc.archive.version(document_id, number)
         if version.media_type == PDF:
-            _, data = self.svc.archive.read_version(document_id, number, actor=self.p.username,
-                                                    action=AuditAction.VERSION_VIEWED)
+            _, data = self.svc.archive.read_version(
+                document_id, number, actor=self.p.username, action=AuditAction.VERSION_VIEWED
+            )
             return version, version.sha256, data
         rendition = next((r for r in self.svc.catalog.renditions(version.id) if r.media_type == PDF), None)
         if rendition is None:
-            raise NotFound(f"文档 {document_id} 第 {number} 版没有 PDF 格式的文件。",
-                           f"Document {document_id} version {number} has no PDF rendition.", field="number")
-        return version, rendition.sha256, self._rendition_bytes(document_id, number, rendition,
-                                                                AuditAction.VERSION_VIEWED)
+            raise NotFound(
+                f"文档 {document_id} 第 {number} 版没有 PDF 格式的文件。",
+                f"Document {document_id} version {number} has no PDF rendition.",
+                field="number",
+            )
+        return (
+            version,
+            rendition.sha256,
+            self._rendition_bytes(document_id, number, rendition, AuditAction.VERSION_VIEWED),
+        )
 
     def request_rendition(self, document_id: int, number: int | None, kind: str = "pdf") -> RenditionRequest:
         """Ask for a rendition (the PDF) of a DOCX version: the stored one if it exists, else the
@@ -451,7 +563,9 @@ class Guard:
             raise InvalidInput(
                 f"文档 {document_id} 第 {version.number} 版有文本层，不需要 OCR；只有扫描件（无文本层的 PDF）和图片可以识别。",
                 f"Document {document_id} version {version.number} has a text layer and needs no OCR; only scans "
-                "(PDFs without a text layer) and images are read by OCR.", field="version")
+                "(PDFs without a text layer) and images are read by OCR.",
+                field="version",
+            )
         job, created = ocr.request(self.svc, version, actor=self.p.username, force=True)
         return version, job, created
 
@@ -470,14 +584,18 @@ class Guard:
             raise NotFound(f"任务 {job_id} 不存在。", f"Job {job_id} does not exist.", field="job_id") from None
         return job
 
-    def jobs(self, *, state: str | None = None, kind: str | None = None, limit: int = 50,
-             offset: int = 0) -> tuple[list[Job], int]:
+    def jobs(
+        self, *, state: str | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Job], int]:
         """The job queue, newest first (those who may see the system's health)."""
         self.require(Permission.AUDIT, "list_jobs")
         states = {s.value for s in JobState}
         if state and state not in states:
-            raise InvalidInput(f"未知任务状态“{state}”，可选：{', '.join(sorted(states))}。",
-                               f"Unknown job state '{state}'; use one of {', '.join(sorted(states))}.", field="state")
+            raise InvalidInput(
+                f"未知任务状态“{state}”，可选：{', '.join(sorted(states))}。",
+                f"Unknown job state '{state}'; use one of {', '.join(sorted(states))}.",
+                field="state",
+            )
         _page_bounds(limit, offset)
         return self.svc.jobs.store.list_jobs(state=state, kind=kind, limit=limit, offset=offset)
 
@@ -506,21 +624,37 @@ class Guard:
         """The document, if this principal may change it (for showing an edit form)."""
         return self._writable(document_id, "edit_form")
 
-    def add_document(self, data: bytes, filename: str, metadata: Mapping[str, Any], *, reason: str = "",
-                     source: VersionSource = VersionSource.UPLOAD,
-                     provenance: Mapping[str, Any] | None = None) -> AddResult:
+    def add_document(
+        self,
+        data: bytes,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        reason: str = "",
+        source: VersionSource = VersionSource.UPLOAD,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> AddResult:
         """Archive a new document; the type, category and project left out are suggested from
         its content (``AddResult.suggested``), and a low-confidence suggestion goes on the
         review list."""
         self.require(Permission.WRITE, "upload")
-        metadata, suggested = self.svc.classifier.label_upload(data, filename, metadata,
-                                                               known_projects=self._suggestable_projects())
+        metadata, suggested = self.svc.classifier.label_upload(
+            data, filename, metadata, known_projects=self._suggestable_projects()
+        )
         meta = check_metadata(metadata, self.svc.vocab, {"owner": self.p.username})
-        self._keeps_access(Document(0, meta, dt.datetime.now(dt.timezone.utc), self.p.username,
-                                    dt.datetime.now(dt.timezone.utc), 0), "upload")
-        return self.svc.archive.add_document(data, filename, metadata,
-                                             actor=self.p.username, reason=reason, source=source,
-                                             provenance=provenance, suggested=suggested)
+        self._keeps_access(
+            Document(0, meta, dt.datetime.now(dt.UTC), self.p.username, dt.datetime.now(dt.UTC), 0), "upload"
+        )
+        return self.svc.archive.add_document(
+            data,
+            filename,
+            metadata,
+            actor=self.p.username,
+            reason=reason,
+            source=source,
+            provenance=provenance,
+            suggested=suggested,
+        )
 
     def _suggestable_projects(self) -> list[str] | None:
         """Projects a suggestion may name: one's own, for those who may file on-site documents
@@ -547,14 +681,16 @@ class Guard:
             self._keeps_access(replace(doc, metadata=new), "confirm_labels")
         return self.svc.archive.confirm_labels(document_id, changes, actor=self.p.username)
 
-    def add_version(self, document_id: int, data: bytes, filename: str, *, reason: str,
-                    metadata: Mapping[str, Any] | None = None) -> AddResult:
+    def add_version(
+        self, document_id: int, data: bytes, filename: str, *, reason: str, metadata: Mapping[str, Any] | None = None
+    ) -> AddResult:
         doc = self._writable(document_id, "add_version")
         if metadata:
             new = check_metadata(metadata, self.svc.vocab, doc.metadata.to_dict())
             self._keeps_access(replace(doc, metadata=new), "add_version")
-        return self.svc.archive.add_version(document_id, data, filename, actor=self.p.username, reason=reason,
-                                            metadata=metadata)
+        return self.svc.archive.add_version(
+            document_id, data, filename, actor=self.p.username, reason=reason, metadata=metadata
+        )
 
     def set_metadata(self, document_id: int, changes: Mapping[str, Any], *, reason: str = "") -> Document:
         doc = self._writable(document_id, "set_metadata")
@@ -579,8 +715,9 @@ class Guard:
         download; too many or too large is refused before anything is read."""
         self._selection_size(ids)
         self.require(Permission.READ, "download")
-        chosen = selection.latest_versions(self, selection.selected(self, ids),
-                                           max_bytes=self.svc.settings["BULK_ZIP_MAX_BYTES"])
+        chosen = selection.latest_versions(
+            self, selection.selected(self, ids), max_bytes=self.svc.settings["BULK_ZIP_MAX_BYTES"]
+        )
         return selection.write_zip(self, chosen, out)
 
     def _selection_size(self, ids: Sequence[int]) -> None:
@@ -613,8 +750,9 @@ class Guard:
         self.require(Permission.MANAGE_TEMPLATES, "list_template_versions")
         return self.svc.templates.versions(slug)
 
-    def add_template(self, docx: bytes, schema_source: Mapping[str, Any] | None, *,
-                     slug: str | None = None) -> TemplateAdded:
+    def add_template(
+        self, docx: bytes, schema_source: Mapping[str, Any] | None, *, slug: str | None = None
+    ) -> TemplateAdded:
         """Lint and register a template version; refused (TemplateError with the lint report)
         when lint fails."""
         self.require(Permission.MANAGE_TEMPLATES, "add_template")
@@ -629,13 +767,25 @@ class Guard:
         try:
             return Preview(rendered, docx_blocks(rendered.docx, limits=self.svc.archive.package_limits))
         except TooLargeToShow:
-            return Preview(rendered, None, "文档过大，无法在页面上预览，请下载预览 DOCX。",
-                           "The document is too large to preview on the page; download the preview DOCX.")
+            return Preview(
+                rendered,
+                None,
+                "文档过大，无法在页面上预览，请下载预览 DOCX。",
+                "The document is too large to preview on the page; download the preview DOCX.",
+            )
         except DocsvcError as exc:
             return Preview(rendered, None, f"无法读取预览：{exc.zh}", f"The preview could not be read: {exc.en}")
 
-    def generate(self, template: Template | str, data: Mapping[str, Any], *, pdf: bool = False,
-                 pdf_a: bool = False, document_id: int | None = None, reason: str = "") -> Generated:
+    def generate(
+        self,
+        template: Template | str,
+        data: Mapping[str, Any],
+        *,
+        pdf: bool = False,
+        pdf_a: bool = False,
+        document_id: int | None = None,
+        reason: str = "",
+    ) -> Generated:
         """Fill a template (a Template already loaded, or its slug) into a new document, or
         (``document_id``) into a new version of a document made from it: one
         :meth:`TemplateService.prepare` (every form error at once), then the archive. The
@@ -646,11 +796,13 @@ class Guard:
         draft = self.svc.templates.prepare(template, data, document_id=document_id, reason=reason)
         if doc is None:
             meta = check_metadata(draft.metadata, self.svc.vocab, {"owner": self.p.username})
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             self._keeps_access(Document(0, meta, now, self.p.username, now, 0), "generate")
         else:
-            self._keeps_access(replace(doc, metadata=check_metadata(draft.metadata, self.svc.vocab,
-                                                                    doc.metadata.to_dict())), "generate")
+            self._keeps_access(
+                replace(doc, metadata=check_metadata(draft.metadata, self.svc.vocab, doc.metadata.to_dict())),
+                "generate",
+            )
         result = self.svc.templates.generate_draft(draft, actor=self.p.username, pdf=pdf, pdf_a=pdf_a)
         return Generated(result, self.svc.catalog.renditions(result.version.id))
 
@@ -668,9 +820,11 @@ class Guard:
         doc = self._readable(document_id, "revise")
         made = _last_generated(self.svc.catalog.versions(document_id))
         if made is None:
-            raise InvalidInput(f"文档 {document_id} 不是由模板生成的，无法按模板修订。请上传新版本。",
-                               f"Document {document_id} was not generated from a template; upload a new "
-                               "version instead.", field="document_id")
+            raise InvalidInput(
+                f"文档 {document_id} 不是由模板生成的，无法按模板修订。请上传新版本。",
+                f"Document {document_id} was not generated from a template; upload a new version instead.",
+                field="document_id",
+            )
         template = self.svc.templates.get(made.provenance["template"])
         data = made.provenance.get("data")
         return Revision(doc, made, template, dict(data) if isinstance(data, Mapping) else {})
@@ -682,8 +836,9 @@ class Guard:
         if f.actor:
             refuse_controls(f.actor, "actor", "操作人")  # PostgreSQL cannot even compare a NUL
         if f.since and f.until and f.until < f.since:
-            raise InvalidInput("结束日期不能早于开始日期。", "The end date cannot be before the start date.",
-                               field="until")
+            raise InvalidInput(
+                "结束日期不能早于开始日期。", "The end date cannot be before the start date.", field="until"
+            )
         with self.svc.catalog.engine.connect() as conn:
             entries, total = reports.audit_page(conn, f, limit=limit, offset=offset)
         return AuditPage(entries, total, limit, offset)
@@ -698,8 +853,15 @@ class Guard:
         if scope.document_id is not None:
             self._readable(scope.document_id, "export_bundle")
         readable = {d.id: d for d in docs if can_read(self.p, d)}
-        return export.write_bundle(self.svc.catalog, self.svc.blobs, scope, out, actor=self.p.username,
-                                   documents=readable, anchor=self.svc.anchor)
+        return export.write_bundle(
+            self.svc.catalog,
+            self.svc.blobs,
+            scope,
+            out,
+            actor=self.p.username,
+            documents=readable,
+            anchor=self.svc.anchor,
+        )
 
     # -- system -----------------------------------------------------------------------------
     def health(self) -> Health:
@@ -707,13 +869,21 @@ class Guard:
         current, head = self.svc.catalog.schema_revision()
         blobs = self.svc.blobs.status()
         audit_head = self.svc.catalog.audit_head()  # None: deleted, and writes are refused
-        return Health(current == head and blobs["ok"] and audit_head is not None, current, head,
-                      self.svc.catalog.counts(), audit_head[0] if audit_head else -1, self.svc.users.count(),
-                      index=self.svc.index.status(),
-                      indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.state_dir),
-                      converter=self.svc.converter.health(), jobs=self.svc.jobs.overview(),
-                      runner=self.svc.job_runner.status() if self.svc.job_runner else None,
-                      reviews=background.reminders_summary(self.svc), blobs=blobs)
+        return Health(
+            current == head and blobs["ok"] and audit_head is not None,
+            current,
+            head,
+            self.svc.catalog.counts(),
+            audit_head[0] if audit_head else -1,
+            self.svc.users.count(),
+            index=self.svc.index.status(),
+            indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.state_dir),
+            converter=self.svc.converter.health(),
+            jobs=self.svc.jobs.overview(),
+            runner=self.svc.job_runner.status() if self.svc.job_runner else None,
+            reviews=background.reminders_summary(self.svc),
+            blobs=blobs,
+        )
 
     def integrity_check(self) -> CheckReport:
         self.require(Permission.AUDIT, "integrity_check")
@@ -728,11 +898,13 @@ class Guard:
         self.require(Permission.MANAGE_USERS, "read_user")
         return self.svc.users.get(username), self.svc.users.tokens(username)
 
-    def create_user(self, username: str, role: str, *, password: str | None = None, display_name: str = "",
-                    projects: Any = ()) -> tuple[User, str | None]:
+    def create_user(
+        self, username: str, role: str, *, password: str | None = None, display_name: str = "", projects: Any = ()
+    ) -> tuple[User, str | None]:
         self.require(Permission.MANAGE_USERS, "create_user")
-        return self.svc.users.create_user(username, role, actor=self.p.username, password=password,
-                                          display_name=display_name, projects=projects)
+        return self.svc.users.create_user(
+            username, role, actor=self.p.username, password=password, display_name=display_name, projects=projects
+        )
 
     def update_user(self, username: str, **changes: Any) -> User:
         self.require(Permission.MANAGE_USERS, "update_user")
@@ -784,7 +956,23 @@ def _last_generated(versions: list[Version]) -> Version | None:
     return next((v for v in reversed(versions) if v.provenance.get("template")), None)
 
 
-__all__ = ["AuditPage", "Comparison", "Dashboard", "DocumentView", "Generated", "Guard", "Health", "Preview",
-           "Revision", "Role", "TemplateAdded", "check_metadata",
-           # The records the Guard takes and returns: the faces name them from here, not from the adapters.
-           "AuditFilter", "Job", "JobState", "Rendition", "ThumbnailRecord"]
+__all__ = [
+    "AuditPage",
+    "Comparison",
+    "Dashboard",
+    "DocumentView",
+    "Generated",
+    "Guard",
+    "Health",
+    "Preview",
+    "Revision",
+    "Role",
+    "TemplateAdded",
+    "check_metadata",
+    # The records the Guard takes and returns: the faces name them from here, not from the adapters.
+    "AuditFilter",
+    "Job",
+    "JobState",
+    "Rendition",
+    "ThumbnailRecord",
+]

@@ -15,9 +15,10 @@ bounds where the tampering happened.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.adapters.checkpoint_stores import open_checkpoint_store
@@ -43,8 +44,9 @@ class Found:
 
 
 class Anchor:
-    def __init__(self, store: CheckpointStore, signer: Signer, *, node: str = "docsvc",
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self, store: CheckpointStore, signer: Signer, *, node: str = "docsvc", clock: Callable[[], dt.datetime] = utcnow
+    ) -> None:
         self.store = store
         self.signer = signer
         self.public_key = signer.public_key
@@ -52,7 +54,7 @@ class Anchor:
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, conf: Mapping[str, Any], *, node: str) -> "Anchor | None":
+    def from_settings(cls, conf: Mapping[str, Any], *, node: str) -> Anchor | None:
         """The anchor the settings describe; None when checkpoints are off (neither is set)."""
         store = open_checkpoint_store(conf)
         key_file = str(conf["AUDIT_KEY_FILE"] or "")
@@ -63,7 +65,8 @@ class Anchor:
                 "审计检查点需要同时设置 DOCSVC_AUDIT_KEY_FILE（签名私钥文件）和 DOCSVC_AUDIT_CHECKPOINT_URL（存放处）。",
                 "Audit checkpoints need both DOCSVC_AUDIT_KEY_FILE (the signing key file) and "
                 "DOCSVC_AUDIT_CHECKPOINT_URL (where they are kept).",
-                field="DOCSVC_AUDIT_KEY_FILE" if not key_file else "DOCSVC_AUDIT_CHECKPOINT_URL")
+                field="DOCSVC_AUDIT_KEY_FILE" if not key_file else "DOCSVC_AUDIT_CHECKPOINT_URL",
+            )
         return cls(store, Signer.from_file(Path(key_file)), node=node)
 
     @property
@@ -76,19 +79,37 @@ class Anchor:
         try:
             cp = parse(self.store.read(name))
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            return Found(name, None, ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, seq, f"检查点 {name} 无法读取（{type(exc).__name__}）：存放处中有不是 docsvc 写入的文件。",
-                f"Checkpoint {name} cannot be read ({type(exc).__name__}): the store holds a file docsvc did not write."))
+            return Found(
+                name,
+                None,
+                ChainProblem(
+                    ChainProblemKind.CHECKPOINT_INVALID,
+                    seq,
+                    f"检查点 {name} 无法读取（{type(exc).__name__}）：存放处中有不是 docsvc 写入的文件。",
+                    f"Checkpoint {name} cannot be read ({type(exc).__name__}): the store holds a file docsvc did not write.",
+                ),
+            )
         if cp.seq != seq or not cp.signed_by(self.public_key):
-            why_zh, why_en = (("签名无效或不是本安装的密钥签署的", "its signature is invalid or not made by this installation's key")
-                              if cp.seq == seq else ("内容与文件名不符", "its content does not match its name"))
-            return Found(name, None, ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, seq, f"检查点 {name} {why_zh}：检查点存放处被篡改，或密钥已更换。",
-                f"Checkpoint {name}: {why_en}. The checkpoint store was tampered with, or the key was changed."))
+            why_zh, why_en = (
+                ("签名无效或不是本安装的密钥签署的", "its signature is invalid or not made by this installation's key")
+                if cp.seq == seq
+                else ("内容与文件名不符", "its content does not match its name")
+            )
+            return Found(
+                name,
+                None,
+                ChainProblem(
+                    ChainProblemKind.CHECKPOINT_INVALID,
+                    seq,
+                    f"检查点 {name} {why_zh}：检查点存放处被篡改，或密钥已更换。",
+                    f"Checkpoint {name}: {why_en}. The checkpoint store was tampered with, or the key was changed.",
+                ),
+            )
         return Found(name, cp)
 
-    def latest(self, names: list[str] | None = None, *,
-               at_most: int | None = None) -> tuple[int, Checkpoint | None, list[ChainProblem]]:
+    def latest(
+        self, names: list[str] | None = None, *, at_most: int | None = None
+    ) -> tuple[int, Checkpoint | None, list[ChainProblem]]:
         """The newest validly signed checkpoint (of seq ≤ ``at_most``), its index in ``names``,
         and the problems of the invalid ones passed over on the way."""
         names = self.store.names() if names is None else names
@@ -111,17 +132,22 @@ class Anchor:
         checkpoint already holds it. Corrupted, and nothing signed, when the chain does not verify."""
         target = at if at is not None else catalog.audit_head()
         if target is None:
-            raise Corrupted("审计链头记录缺失，不签署检查点：请运行 docsvc audit verify。",
-                            "The audit chain's head record is missing; no checkpoint signed. Run docsvc audit verify.")
+            raise Corrupted(
+                "审计链头记录缺失，不签署检查点：请运行 docsvc audit verify。",
+                "The audit chain's head record is missing; no checkpoint signed. Run docsvc audit verify.",
+            )
         _, previous, _ = self.latest(at_most=target[0])
         if previous is not None and (previous.seq, previous.hash) == tuple(target):
             return None
         start = (previous.seq, previous.hash) if previous is not None else (0, audit.GENESIS)
         result = audit.verify(catalog.audit_rows(after=start[0], up_to=target[0]), (target[0], target[1]), start=start)
         if not result.ok:
-            raise Corrupted(f"审计链自上一个检查点（第 {start[0]} 条）以来未通过校验，不签署检查点：{result.reason_zh}",
-                            f"The audit chain does not verify since the previous checkpoint (entry {start[0]}); no "
-                            f"checkpoint signed: {result.reason_en}", details={"seq": result.broken_seq})
+            raise Corrupted(
+                f"审计链自上一个检查点（第 {start[0]} 条）以来未通过校验，不签署检查点：{result.reason_zh}",
+                f"The audit chain does not verify since the previous checkpoint (entry {start[0]}); no "
+                f"checkpoint signed: {result.reason_en}",
+                details={"seq": result.broken_seq},
+            )
         checkpoint = self.signer.sign(target[0], target[1], ts=iso(self.clock()), node=self.node)
         self.store.put(checkpoint.name, checkpoint.to_bytes())
         return checkpoint
@@ -129,21 +155,40 @@ class Anchor:
     # -- checking ------------------------------------------------------------------------------
     def check(self, catalog: SqlCatalog, result: audit.VerifyResult) -> audit.VerifyResult:
         """``result`` (the chain's own verification) with what the checkpoints say added."""
-        info: dict[str, Any] = {"location": self.store.location, "key_id": self.key_id, "public_key": self.public_key,
-                                "checkpoints": 0, "latest": None, "entries_after_latest": None}
+        info: dict[str, Any] = {
+            "location": self.store.location,
+            "key_id": self.key_id,
+            "public_key": self.public_key,
+            "checkpoints": 0,
+            "latest": None,
+            "entries_after_latest": None,
+        }
         try:
             names = self.store.names()
         except DocsvcError as exc:
-            return result.with_problems([ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, None, f"无法读取审计检查点存放处：{exc.zh}",
-                f"The audit checkpoint store cannot be read: {exc.en}")], info)
+            return result.with_problems(
+                [
+                    ChainProblem(
+                        ChainProblemKind.CHECKPOINT_INVALID,
+                        None,
+                        f"无法读取审计检查点存放处：{exc.zh}",
+                        f"The audit checkpoint store cannot be read: {exc.en}",
+                    )
+                ],
+                info,
+            )
         info["checkpoints"] = len(names)
         index, latest, problems = self.latest(names)
         if latest is None:
             return result.with_problems(problems, info)
         head = catalog.audit_head()
-        info["latest"] = {"seq": latest.seq, "hash": latest.hash, "ts": latest.ts, "node": latest.node,
-                          "name": names[index]}
+        info["latest"] = {
+            "seq": latest.seq,
+            "hash": latest.hash,
+            "ts": latest.ts,
+            "node": latest.node,
+            "name": names[index],
+        }
         info["entries_after_latest"] = max(head[0] - latest.seq, 0) if head else None
         mismatch = self._mismatch(catalog, latest, None)
         if mismatch is not None:
@@ -173,20 +218,27 @@ class Anchor:
         if stored == cp.hash:
             return None
         since_zh = f"最后一个仍然匹配的检查点在第 {good.seq} 条" if good else "没有更早的检查点仍然匹配"
-        since_en = f"the last checkpoint that still matches is at entry {good.seq}" if good else \
-            "no earlier checkpoint still matches"
+        since_en = (
+            f"the last checkpoint that still matches is at entry {good.seq}"
+            if good
+            else "no earlier checkpoint still matches"
+        )
         first = good.seq + 1 if good else 1
         if stored is None:
             return ChainProblem(
-                ChainProblemKind.CHECKPOINT_BEYOND, cp.seq,
+                ChainProblemKind.CHECKPOINT_BEYOND,
+                cp.seq,
                 f"第 {cp.seq} 条审计记录已不存在，但 {cp.ts} 签署的检查点记录过它：日志被截断或删除了记录（{since_zh}）。",
                 f"Audit entry {cp.seq} no longer exists, but the checkpoint signed at {cp.ts} saw it: the log was "
-                f"truncated or entries were deleted ({since_en}).")
+                f"truncated or entries were deleted ({since_en}).",
+            )
         return ChainProblem(
-            ChainProblemKind.CHECKPOINT_MISMATCH, first,
+            ChainProblemKind.CHECKPOINT_MISMATCH,
+            first,
             f"第 {first}–{cp.seq} 条审计记录之间有记录被改写：第 {cp.seq} 条的哈希与 {cp.ts} 签署的检查点不符（{since_zh}）。",
             f"Audit entries between {first} and {cp.seq} were rewritten: entry {cp.seq}'s hash differs from the "
-            f"checkpoint signed at {cp.ts} ({since_en}).")
+            f"checkpoint signed at {cp.ts} ({since_en}).",
+        )
 
     def checkpoints_in(self, seqs: set[int]) -> list[tuple[str, bytes]]:
         """The stored checkpoints at any of ``seqs`` (name, bytes), for an audit bundle."""

@@ -11,19 +11,31 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import unicodedata
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any
 
-from docsvc.core.blobs import BlobStore, StoredBlob
 from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, OutboxLease, SqlCatalog, Tx
 from docsvc.core.audit import AuditEntry, canonical_json
+from docsvc.core.blobs import BlobStore, StoredBlob
 from docsvc.core.collation import sort_key
 from docsvc.core.content import PackageLimits, detect_media_type
 from docsvc.core.faults import fault_point
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import (
-    AuditAction, DocClass, DocStatus, Document, Metadata, PdcaPhase, ServiceCategory, ServiceScope, Version,
-    VersionSource, Vocabulary, parse_date, parse_enum,
+    AuditAction,
+    DocClass,
+    DocStatus,
+    Document,
+    Metadata,
+    PdcaPhase,
+    ServiceCategory,
+    ServiceScope,
+    Version,
+    VersionSource,
+    Vocabulary,
+    parse_date,
+    parse_enum,
 )
 from docsvc.errors import Conflict, InvalidInput, NotFound, TooLarge
 
@@ -87,8 +99,11 @@ def _clean_reason(reason: str) -> str:
     reason = (reason or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     refuse_controls(reason, "reason", "变更原因", allowed="\t\n")
     if len(reason) > MAX_REASON:
-        raise InvalidInput(f"变更原因过长（最多 {MAX_REASON} 个字符）。",
-                           f"The change reason is too long (at most {MAX_REASON} characters).", field="reason")
+        raise InvalidInput(
+            f"变更原因过长（最多 {MAX_REASON} 个字符）。",
+            f"The change reason is too long (at most {MAX_REASON} characters).",
+            field="reason",
+        )
     return reason
 
 
@@ -100,15 +115,24 @@ def change_reason_problem(reason: str) -> InvalidInput | None:
     except InvalidInput as exc:
         return exc
     if not cleaned:
-        return InvalidInput("新版本必须填写变更原因（规范 8.4.2 变更管理）。",
-                            "A new version needs a change reason (spec 8.4.2, change management).",
-                            field="reason")
+        return InvalidInput(
+            "新版本必须填写变更原因（规范 8.4.2 变更管理）。",
+            "A new version needs a change reason (spec 8.4.2, change management).",
+            field="reason",
+        )
     return None
 
 
 class ArchiveService:
-    def __init__(self, catalog: SqlCatalog, blobs: BlobStore, vocab: Vocabulary, *,
-                 max_upload_bytes: int, package_limits: PackageLimits) -> None:
+    def __init__(
+        self,
+        catalog: SqlCatalog,
+        blobs: BlobStore,
+        vocab: Vocabulary,
+        *,
+        max_upload_bytes: int,
+        package_limits: PackageLimits,
+    ) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.vocab = vocab
@@ -128,14 +152,17 @@ class ArchiveService:
             raise TooLarge(
                 f"文件过大（{len(data)} 字节），上限为 {self.max_upload_bytes} 字节。",
                 f"The file is too large ({len(data)} bytes); the limit is {self.max_upload_bytes} bytes.",
-                field="file")
+                field="file",
+            )
         return detect_media_type(data, filename, limits=self.package_limits)
 
     def document(self, document_id: int) -> Document:
         doc = self.catalog.get_document(document_id)
         if doc is None:
-            raise NotFound(f"文档 {document_id} 不存在。请用 docsvc doc list 查看现有文档。",
-                           f"Document {document_id} does not exist. List documents with `docsvc doc list`.")
+            raise NotFound(
+                f"文档 {document_id} 不存在。请用 docsvc doc list 查看现有文档。",
+                f"Document {document_id} does not exist. List documents with `docsvc doc list`.",
+            )
         return doc
 
     def version(self, document_id: int, number: int | None = None) -> Version:
@@ -145,7 +172,8 @@ class ArchiveService:
         if v is None:
             raise NotFound(
                 f"文档 {document_id} 没有第 {number} 版（共 {doc.latest_version} 版）。",
-                f"Document {document_id} has no version {number} (it has {doc.latest_version}).")
+                f"Document {document_id} has no version {number} (it has {doc.latest_version}).",
+            )
         return v
 
     @staticmethod
@@ -166,12 +194,20 @@ class ArchiveService:
         return [(r, self.blobs.put(r.data)) for r in renditions]
 
     # -- writes -------------------------------------------------------------------------
-    def add_document(self, data: bytes, filename: str, metadata: Mapping[str, Any], *, actor: str,
-                     reason: str = "", source: VersionSource = VersionSource.UPLOAD,
-                     provenance: Mapping[str, Any] | None = None,
-                     renditions: Sequence[RenditionInput] = (),
-                     suggested: SuggestionRecord | None = None,
-                     index_lease: OutboxLease | None = None) -> AddResult:
+    def add_document(
+        self,
+        data: bytes,
+        filename: str,
+        metadata: Mapping[str, Any],
+        *,
+        actor: str,
+        reason: str = "",
+        source: VersionSource = VersionSource.UPLOAD,
+        provenance: Mapping[str, Any] | None = None,
+        renditions: Sequence[RenditionInput] = (),
+        suggested: SuggestionRecord | None = None,
+        index_lease: OutboxLease | None = None,
+    ) -> AddResult:
         """A new document and its first version. ``index_lease``: the caller indexes the
         version itself (a bulk import) and other indexers leave it alone while the lease lasts."""
         meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
@@ -182,33 +218,65 @@ class ArchiveService:
         stored = self._store_renditions(renditions)
         with self.catalog.transaction() as tx:
             doc_id = tx.insert_document(meta, actor)
-            tx.append_audit(actor, AuditAction.DOCUMENT_CREATED, document_id=doc_id,
-                            details={"metadata": meta.to_dict()})
-            version_id = tx.insert_version(doc_id, 1, sha256=blob.sha256, size=blob.size,
-                                           media_type=media_type, original_filename=filename,
-                                           actor=actor, reason=reason, source=source,
-                                           provenance=provenance or {})
-            tx.append_audit(actor, AuditAction.VERSION_ADDED, document_id=doc_id, version=1,
-                            details=_version_details(blob.sha256, blob.size, media_type, filename,
-                                                     reason, source, provenance, stored))
+            tx.append_audit(
+                actor, AuditAction.DOCUMENT_CREATED, document_id=doc_id, details={"metadata": meta.to_dict()}
+            )
+            version_id = tx.insert_version(
+                doc_id,
+                1,
+                sha256=blob.sha256,
+                size=blob.size,
+                media_type=media_type,
+                original_filename=filename,
+                actor=actor,
+                reason=reason,
+                source=source,
+                provenance=provenance or {},
+            )
+            tx.append_audit(
+                actor,
+                AuditAction.VERSION_ADDED,
+                document_id=doc_id,
+                version=1,
+                details=_version_details(
+                    blob.sha256, blob.size, media_type, filename, reason, source, provenance, stored
+                ),
+            )
             _record_renditions(tx, version_id, stored)
             if suggested is not None:
-                tx.insert_suggestion(doc_id, version_id, suggested.suggestion,
-                                     model_version=suggested.model_version, needs_review=suggested.needs_review)
-                tx.append_audit("docsvc", AuditAction.LABELS_SUGGESTED, document_id=doc_id, version=1,
-                                details={"suggestion": dict(suggested.suggestion),
-                                         "model": suggested.model_version})
+                tx.insert_suggestion(
+                    doc_id,
+                    version_id,
+                    suggested.suggestion,
+                    model_version=suggested.model_version,
+                    needs_review=suggested.needs_review,
+                )
+                tx.append_audit(
+                    "docsvc",
+                    AuditAction.LABELS_SUGGESTED,
+                    document_id=doc_id,
+                    version=1,
+                    details={"suggestion": dict(suggested.suggestion), "model": suggested.model_version},
+                )
             tx.enqueue_index(doc_id, version_id, "add", lease=index_lease)
             fault_point("before_commit")
         fault_point("after_commit")
         self._committed()
         return self._added(doc_id, 1, suggested)
 
-    def add_version(self, document_id: int, data: bytes, filename: str, *, actor: str, reason: str,
-                    source: VersionSource = VersionSource.UPLOAD,
-                    provenance: Mapping[str, Any] | None = None,
-                    metadata: Mapping[str, Any] | None = None,
-                    renditions: Sequence[RenditionInput] = ()) -> AddResult:
+    def add_version(
+        self,
+        document_id: int,
+        data: bytes,
+        filename: str,
+        *,
+        actor: str,
+        reason: str,
+        source: VersionSource = VersionSource.UPLOAD,
+        provenance: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        renditions: Sequence[RenditionInput] = (),
+    ) -> AddResult:
         """A new version; ``metadata`` (optional) changes the document's metadata with it."""
         if problem := change_reason_problem(reason):
             raise problem
@@ -229,18 +297,36 @@ class ArchiveService:
             number = current.latest_version + 1
             if metadata:
                 doc, new_meta = current, current.metadata.update(metadata, self.vocab)
-            version_id = tx.insert_version(document_id, number, sha256=blob.sha256, size=blob.size,
-                                           media_type=media_type, original_filename=filename,
-                                           actor=actor, reason=reason, source=source,
-                                           provenance=provenance or {})
-            tx.append_audit(actor, AuditAction.VERSION_ADDED, document_id=document_id, version=number,
-                            details=_version_details(blob.sha256, blob.size, media_type, filename,
-                                                     reason, source, provenance, stored))
+            version_id = tx.insert_version(
+                document_id,
+                number,
+                sha256=blob.sha256,
+                size=blob.size,
+                media_type=media_type,
+                original_filename=filename,
+                actor=actor,
+                reason=reason,
+                source=source,
+                provenance=provenance or {},
+            )
+            tx.append_audit(
+                actor,
+                AuditAction.VERSION_ADDED,
+                document_id=document_id,
+                version=number,
+                details=_version_details(
+                    blob.sha256, blob.size, media_type, filename, reason, source, provenance, stored
+                ),
+            )
             _record_renditions(tx, version_id, stored)
             if new_meta != doc.metadata:
                 tx.update_metadata(document_id, new_meta)
-                tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
-                                details={"changes": doc.metadata.diff(new_meta), "reason": reason})
+                tx.append_audit(
+                    actor,
+                    AuditAction.METADATA_CHANGED,
+                    document_id=document_id,
+                    details={"changes": doc.metadata.diff(new_meta), "reason": reason},
+                )
                 tx.enqueue_index(document_id, None, "metadata")  # the earlier versions are relabelled too
             tx.enqueue_index(document_id, version_id, "add")
             fault_point("before_commit")
@@ -248,11 +334,12 @@ class ArchiveService:
         self._committed()
         return self._added(document_id, number)
 
-    def set_metadata(self, document_id: int, changes: Mapping[str, Any], *, actor: str,
-                     reason: str = "") -> Document:
+    def set_metadata(self, document_id: int, changes: Mapping[str, Any], *, actor: str, reason: str = "") -> Document:
         if not changes:
-            raise InvalidInput("没有要修改的字段。请使用 key=value 形式，例如 status=effective。",
-                               "Nothing to change. Give key=value pairs, e.g. status=effective.")
+            raise InvalidInput(
+                "没有要修改的字段。请使用 key=value 形式，例如 status=effective。",
+                "Nothing to change. Give key=value pairs, e.g. status=effective.",
+            )
         reason = _clean_reason(reason)
         self.document(document_id).metadata.update(changes, self.vocab)  # validate before locking
         with self.catalog.transaction() as tx:
@@ -262,8 +349,12 @@ class ArchiveService:
             if not diff:
                 return doc
             tx.update_metadata(document_id, new_meta)
-            tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
-                            details={"changes": diff, "reason": reason})
+            tx.append_audit(
+                actor,
+                AuditAction.METADATA_CHANGED,
+                document_id=document_id,
+                details={"changes": diff, "reason": reason},
+            )
             tx.enqueue_index(document_id, None, "metadata")
         self._committed()
         return self.document(document_id)
@@ -274,8 +365,10 @@ class ArchiveService:
         doc = self.document(document_id)
         pending = self.catalog.suggestions(document_id=document_id)
         if not pending:
-            raise Conflict(f"文档 {document_id} 没有待确认的分类建议。",
-                           f"Document {document_id} has no pending classification suggestion.")
+            raise Conflict(
+                f"文档 {document_id} 没有待确认的分类建议。",
+                f"Document {document_id} has no pending classification suggestion.",
+            )
         doc.metadata.update(changes, self.vocab)  # validate before locking
         with self.catalog.transaction() as tx:
             doc = self._lock(tx, document_id)
@@ -284,53 +377,81 @@ class ArchiveService:
             state = "corrected" if diff else "accepted"
             if diff:
                 tx.update_metadata(document_id, new_meta)
-                tx.append_audit(actor, AuditAction.METADATA_CHANGED, document_id=document_id,
-                                details={"changes": diff, "reason": "更正分类建议 / corrected suggestion"})
+                tx.append_audit(
+                    actor,
+                    AuditAction.METADATA_CHANGED,
+                    document_id=document_id,
+                    details={"changes": diff, "reason": "更正分类建议 / corrected suggestion"},
+                )
                 tx.enqueue_index(document_id, None, "metadata")
             tx.resolve_suggestions(document_id, state, actor)
-            tx.append_audit(actor, AuditAction.LABELS_CONFIRMED, document_id=document_id,
-                            details={"state": state, "doc_type": new_meta.doc_type,
-                                     "service_category": new_meta.service_category.value})
+            tx.append_audit(
+                actor,
+                AuditAction.LABELS_CONFIRMED,
+                document_id=document_id,
+                details={
+                    "state": state,
+                    "doc_type": new_meta.doc_type,
+                    "service_category": new_meta.service_category.value,
+                },
+            )
         self._committed()
         return self.document(document_id)
 
-    def read_version(self, document_id: int, number: int | None = None, *, actor: str,
-                     action: AuditAction = AuditAction.VERSION_DOWNLOADED,
-                     purpose: str | None = None) -> tuple[Version, bytes]:
+    def read_version(
+        self,
+        document_id: int,
+        number: int | None = None,
+        *,
+        actor: str,
+        action: AuditAction = AuditAction.VERSION_DOWNLOADED,
+        purpose: str | None = None,
+    ) -> tuple[Version, bytes]:
         """The exact stored bytes, verified against their hash, and an audit entry for the read
         (``purpose``: why docsvc read it for the actor — ``compare``, ``pdf`` — for the timeline)."""
         v = self.version(document_id, number)
         data = self.blobs.read(v.sha256)  # re-hashed by the store: damage is refused, never served
         with self.catalog.transaction() as tx:
-            tx.append_audit(actor, action, document_id=document_id, version=v.number,
-                            details={"sha256": v.sha256, **({"purpose": purpose} if purpose else {})})
+            tx.append_audit(
+                actor,
+                action,
+                document_id=document_id,
+                version=v.number,
+                details={"sha256": v.sha256, **({"purpose": purpose} if purpose else {})},
+            )
         return v, data
 
     def request_deletion(self, document_id: int, *, actor: str, reason: str) -> None:
         """Versions are immutable records: a deletion request is logged and refused."""
         doc = self.document(document_id)
         with self.catalog.transaction() as tx:
-            tx.append_audit(actor, AuditAction.DELETION_REQUESTED, document_id=doc.id,
-                            details={"reason": _clean_reason(reason)})
-            tx.append_audit(actor, AuditAction.DELETION_REFUSED, document_id=doc.id,
-                            details={"rule": "immutable_history"})
+            tx.append_audit(
+                actor, AuditAction.DELETION_REQUESTED, document_id=doc.id, details={"reason": _clean_reason(reason)}
+            )
+            tx.append_audit(
+                actor, AuditAction.DELETION_REFUSED, document_id=doc.id, details={"rule": "immutable_history"}
+            )
         raise Conflict(
             "归档记录不可删除：版本历史是不可变的。如文档不再使用，请将状态改为 archived（已归档）。",
             "Archived records cannot be deleted: version history is immutable. "
-            "Set status=archived for a document no longer in use.")
+            "Set status=archived for a document no longer in use.",
+        )
 
     # -- reads --------------------------------------------------------------------------
-    def list_documents(self, params: Mapping[str, Any], *,
-                       site_projects: Collection[str] | None = None) -> DocumentPage:
+    def list_documents(
+        self, params: Mapping[str, Any], *, site_projects: Collection[str] | None = None
+    ) -> DocumentPage:
         """``site_projects``: when given, on-site (9.2) documents only of these projects (access rules)."""
         # An empty filter is no filter; an empty number is not a number.
         params = {k: v for k, v in params.items() if v is not None and (v != "" or k in ("limit", "offset"))}
         known = set(FILTERABLE) | {"tag", "title", "review_due_before", "sort", "limit", "offset"}
         unknown = set(params) - known
         if unknown:
-            raise InvalidInput(f"未知的筛选条件：{', '.join(sorted(unknown))}。可用：{', '.join(sorted(known))}",
-                               f"Unknown filter(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(known))}",
-                               field=sorted(unknown)[0])
+            raise InvalidInput(
+                f"未知的筛选条件：{', '.join(sorted(unknown))}。可用：{', '.join(sorted(known))}",
+                f"Unknown filter(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(known))}",
+                field=sorted(unknown)[0],
+            )
         filters = {k: str(params[k]) for k in FILTERABLE if k in params}
         for name in (*filters, "tag", "title"):
             if name in params:  # matched against metadata, which holds no control characters
@@ -343,15 +464,25 @@ class ArchiveService:
                 parse_enum(enum, name, zh, filters[name])
         sort = str(params.get("sort", "-updated_at"))
         if sort.lstrip("-") not in SORTABLE:
-            raise InvalidInput(f"无法按“{sort}”排序。可用：{', '.join(SORTABLE)}（前加 - 表示倒序）。",
-                               f"Cannot sort by '{sort}'. Use one of {', '.join(SORTABLE)} (prefix - for descending).",
-                               field="sort")
+            raise InvalidInput(
+                f"无法按“{sort}”排序。可用：{', '.join(SORTABLE)}（前加 - 表示倒序）。",
+                f"Cannot sort by '{sort}'. Use one of {', '.join(SORTABLE)} (prefix - for descending).",
+                field="sort",
+            )
         limit = parse_int(params.get("limit"), "limit", high=MAX_PAGE, default=50)
         offset = parse_int(params.get("offset"), "offset", low=0, high=MAX_OFFSET, default=0)
         due = parse_date("review_due_before", "复审到期日", params.get("review_due_before"))
-        return self.catalog.list_documents(filters, tag=params.get("tag"), title=params.get("title"),
-                                           review_due_before=due, sort=sort, limit=limit, offset=offset,
-                                           site_projects=site_projects, doc_type_order=self.doc_type_order())
+        return self.catalog.list_documents(
+            filters,
+            tag=params.get("tag"),
+            title=params.get("title"),
+            review_due_before=due,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            site_projects=site_projects,
+            doc_type_order=self.doc_type_order(),
+        )
 
     def doc_type_order(self) -> list[str]:
         """The document type codes by their Chinese names in pinyin order (a sort by type)."""
@@ -359,26 +490,45 @@ class ArchiveService:
 
     def history(self, document_id: int) -> History:
         doc = self.document(document_id)
-        return History(doc, self.catalog.versions(document_id),
-                       list(self.catalog.audit_entries(document_id=document_id)))
+        return History(
+            doc, self.catalog.versions(document_id), list(self.catalog.audit_entries(document_id=document_id))
+        )
 
     def due_for_review(self, on: dt.date, *, within_days: int = 30) -> list[Document]:
         """Spec 8.1.3: documents (SLAs above all) whose review date falls within the window."""
-        page = self.catalog.list_documents({}, review_due_before=on + dt.timedelta(days=within_days),
-                                           sort="review_due", limit=10000)
+        page = self.catalog.list_documents(
+            {}, review_due_before=on + dt.timedelta(days=within_days), sort="review_due", limit=10000
+        )
         return [d for d in page.items if d.metadata.status not in (DocStatus.SUPERSEDED, DocStatus.ARCHIVED)]
 
 
-_ENUM_FILTERS = {"service_category": (ServiceCategory, "服务类别"), "doc_class": (DocClass, "文档类别"),
-                 "service_scope": (ServiceScope, "服务范畴"), "pdca_phase": (PdcaPhase, "PDCA 阶段"),
-                 "status": (DocStatus, "状态")}
+_ENUM_FILTERS = {
+    "service_category": (ServiceCategory, "服务类别"),
+    "doc_class": (DocClass, "文档类别"),
+    "service_scope": (ServiceScope, "服务范畴"),
+    "pdca_phase": (PdcaPhase, "PDCA 阶段"),
+    "status": (DocStatus, "状态"),
+}
 
 
-def _version_details(sha256: str, size: int, media_type: str, filename: str, reason: str,
-                     source: VersionSource, provenance: Mapping[str, Any] | None,
-                     renditions: Sequence[tuple[RenditionInput, StoredBlob]]) -> dict[str, Any]:
-    details: dict[str, Any] = {"sha256": sha256, "size": size, "media_type": media_type, "filename": filename,
-                               "reason": reason, "source": source.value}
+def _version_details(
+    sha256: str,
+    size: int,
+    media_type: str,
+    filename: str,
+    reason: str,
+    source: VersionSource,
+    provenance: Mapping[str, Any] | None,
+    renditions: Sequence[tuple[RenditionInput, StoredBlob]],
+) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "sha256": sha256,
+        "size": size,
+        "media_type": media_type,
+        "filename": filename,
+        "reason": reason,
+        "source": source.value,
+    }
     if provenance:
         # The form data can be long: the audit entry carries its hash, the version row the data.
         prov = {k: v for k, v in provenance.items() if k != "data"}
@@ -386,8 +536,9 @@ def _version_details(sha256: str, size: int, media_type: str, filename: str, rea
             prov["data_sha256"] = hashlib.sha256(canonical_json(provenance["data"]).encode()).hexdigest()
         details["provenance"] = prov
     if renditions:
-        details["renditions"] = [{"media_type": r.media_type, "sha256": b.sha256, "size": b.size}
-                                 for r, b in renditions]
+        details["renditions"] = [
+            {"media_type": r.media_type, "sha256": b.sha256, "size": b.size} for r, b in renditions
+        ]
     return details
 
 

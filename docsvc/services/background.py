@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Collection
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -37,9 +38,8 @@ from docsvc.adapters.jobs import Job, JobStore
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import AuditAction, Version, iso
 from docsvc.errors import InvalidContent, InvalidInput, NotFound, Unavailable
-from docsvc.services import thumbnails
+from docsvc.services import ocr, thumbnails
 from docsvc.services.anchoring import CHECKPOINT_JOB
-from docsvc.services import ocr
 from docsvc.services.jobs import JobContext, JobService
 
 if TYPE_CHECKING:
@@ -58,15 +58,20 @@ RENDITION_JOBS = {"pdf": (PDF, RENDITION_PDF)}
 
 def job_service(svc: Docsvc) -> JobService:
     """The server's JobService with docsvc's job kinds and periodic jobs registered."""
-    jobs = JobService(JobStore(svc.catalog.engine), node=svc.settings.get("NODE_NAME") or None,
-                      tz=ZoneInfo(svc.settings["TIMEZONE"]))
+    jobs = JobService(
+        JobStore(svc.catalog.engine), node=svc.settings.get("NODE_NAME") or None, tz=ZoneInfo(svc.settings["TIMEZONE"])
+    )
     jobs.register(RENDITION_PDF, lambda ctx: make_pdf(svc, ctx))
     jobs.register(ocr.OCR_JOB, lambda ctx: ocr.run_job(svc, ctx))
     jobs.register(REVIEW_REMINDERS, lambda ctx: remind_reviews(svc, ctx))
     jobs.register(ORPHANS_SWEEP, lambda ctx: {"removed": len(svc.gc())})
-    jobs.register(JOBS_PRUNE, lambda ctx: {
-        **jobs.store.prune(before=jobs.clock() - dt.timedelta(days=svc.settings["JOB_RETENTION_DAYS"])),
-        "sessions": svc.users.forget_sessions(older_than=dt.timedelta(days=1))})
+    jobs.register(
+        JOBS_PRUNE,
+        lambda ctx: {
+            **jobs.store.prune(before=jobs.clock() - dt.timedelta(days=svc.settings["JOB_RETENTION_DAYS"])),
+            "sessions": svc.users.forget_sessions(older_than=dt.timedelta(days=1)),
+        },
+    )
     jobs.every(REVIEW_REMINDERS, REVIEW_REMINDERS, dt.timedelta(days=1))
     jobs.every(ORPHANS_SWEEP, ORPHANS_SWEEP, dt.timedelta(hours=1))
     jobs.every(JOBS_PRUNE, JOBS_PRUNE, dt.timedelta(days=1))
@@ -98,25 +103,32 @@ def rendition_key(version_id: int, kind: str = "pdf") -> str:
     return f"{RENDITION_JOBS[kind][1]}:{version_id}"
 
 
-def request_rendition(svc: Docsvc, document_id: int, number: int | None, kind: str, *,
-                      actor: str) -> RenditionRequest:
+def request_rendition(svc: Docsvc, document_id: int, number: int | None, kind: str, *, actor: str) -> RenditionRequest:
     """Queue the making of a rendition of a DOCX version (the caller has checked access)."""
     if kind not in RENDITION_JOBS:
-        raise NotFound(f"不支持生成 {kind} 格式；可生成：{', '.join(RENDITION_JOBS)}。",
-                       f"Cannot make a '{kind}' rendition; available: {', '.join(RENDITION_JOBS)}.", field="kind")
+        raise NotFound(
+            f"不支持生成 {kind} 格式；可生成：{', '.join(RENDITION_JOBS)}。",
+            f"Cannot make a '{kind}' rendition; available: {', '.join(RENDITION_JOBS)}.",
+            field="kind",
+        )
     media_type, job_kind = RENDITION_JOBS[kind]
     version = svc.archive.version(document_id, number)
     if version.media_type != DOCX:
         raise InvalidInput(
             f"只能为 Word（DOCX）版本生成 PDF；文档 {document_id} 第 {version.number} 版是 {version.media_type}。",
             f"Only a Word (DOCX) version can be made into a PDF; document {document_id} version "
-            f"{version.number} is {version.media_type}.", field="version")
+            f"{version.number} is {version.media_type}.",
+            field="version",
+        )
     existing = _rendition(svc, version, media_type)
     if existing is not None:
         return RenditionRequest(version, existing, None)
-    job, created = svc.jobs.enqueue(job_kind, {"document_id": document_id, "version": version.number,
-                                               "version_id": version.id},
-                                    actor=actor, key=rendition_key(version.id, kind))
+    job, created = svc.jobs.enqueue(
+        job_kind,
+        {"document_id": document_id, "version": version.number, "version_id": version.id},
+        actor=actor,
+        key=rendition_key(version.id, kind),
+    )
     return RenditionRequest(version, None, job, queued=created)
 
 
@@ -134,10 +146,17 @@ def make_pdf(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     job = ctx.job
     version = svc.catalog.get_version_by_id(int(job.payload["version_id"]))
     if version is None:
-        raise NotFound(f"版本 {job.payload['version_id']} 不存在。", f"Version {job.payload['version_id']} does not exist.")
+        raise NotFound(
+            f"版本 {job.payload['version_id']} 不存在。", f"Version {job.payload['version_id']} does not exist."
+        )
     existing = ensure_pdf(svc, ctx, version)
-    return {"document_id": version.document_id, "version": version.number, "media_type": PDF,
-            "sha256": existing.sha256, "size": existing.size}
+    return {
+        "document_id": version.document_id,
+        "version": version.number,
+        "media_type": PDF,
+        "sha256": existing.sha256,
+        "size": existing.size,
+    }
 
 
 def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
@@ -148,8 +167,9 @@ def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
     if existing is None:
         # Read through the archive: the bytes are verified against their hash, and the read is
         # audited as one made for the person who asked.
-        _, docx = svc.archive.read_version(version.document_id, version.number, actor=job.created_by,
-                                           action=AuditAction.VERSION_VIEWED, purpose="pdf")
+        _, docx = svc.archive.read_version(
+            version.document_id, version.number, actor=job.created_by, action=AuditAction.VERSION_VIEWED, purpose="pdf"
+        )
         try:
             pdf = svc.templates.to_pdf(docx)
         except Unavailable as exc:
@@ -159,16 +179,27 @@ def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
                 f"LibreOffice 无法把文档 {version.document_id} 第 {version.number} 版转换为 PDF（文件可能已损坏或包含不支持的内容）。",
                 f"LibreOffice could not convert document {version.document_id} version {version.number} to PDF "
                 "(the file may be damaged or hold content it does not support).",
-                details={"converter": exc.details.get("error", "")}) from None
+                details={"converter": exc.details.get("error", "")},
+            ) from None
         blob = svc.blobs.put(pdf)
         try:
             with svc.catalog.transaction() as tx:
                 ctx.fence(tx.conn)
                 tx.insert_rendition(version.id, PDF, blob.sha256, blob.size, PRODUCER)
-                tx.append_audit(job.created_by, AuditAction.RENDITION_ADDED, document_id=version.document_id,
-                                version=version.number,
-                                details={"media_type": PDF, "sha256": blob.sha256, "size": blob.size,
-                                         "producer": PRODUCER, "job": job.id, "node": ctx.node})
+                tx.append_audit(
+                    job.created_by,
+                    AuditAction.RENDITION_ADDED,
+                    document_id=version.document_id,
+                    version=version.number,
+                    details={
+                        "media_type": PDF,
+                        "sha256": blob.sha256,
+                        "size": blob.size,
+                        "producer": PRODUCER,
+                        "job": job.id,
+                        "node": ctx.node,
+                    },
+                )
         except sa.exc.IntegrityError:
             # Another job made it meanwhile (the thumbnail of the same version, or a rendition.pdf
             # job): theirs stands, nothing of this run is recorded (its blob is an orphan for gc).
@@ -178,8 +209,13 @@ def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
             return existing
         existing = _rendition(svc, version, PDF)
         assert existing is not None  # recorded just now
-        log.info("PDF of document %d version %d made: %d bytes", version.document_id, version.number, blob.size,
-                 extra={"job_id": job.id, "document_id": version.document_id, "version": version.number})
+        log.info(
+            "PDF of document %d version %d made: %d bytes",
+            version.document_id,
+            version.number,
+            blob.size,
+            extra={"job_id": job.id, "document_id": version.document_id, "version": version.number},
+        )
     return existing
 
 
@@ -196,9 +232,19 @@ def remind_reviews(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
             m = doc.metadata
             assert m.review_due is not None  # due_for_review finds documents by that date
             if reviews.remember(tx.conn, doc.id, m.review_due, job_id=ctx.job.id, now=now):
-                tx.append_audit("docsvc", AuditAction.REVIEW_REMINDED, document_id=doc.id, details={
-                    "review_due": m.review_due.isoformat(), "overdue_days": (today - m.review_due).days,
-                    "title": m.title, "owner": m.owner, "doc_type": m.doc_type, "job": ctx.job.id})
+                tx.append_audit(
+                    "docsvc",
+                    AuditAction.REVIEW_REMINDED,
+                    document_id=doc.id,
+                    details={
+                        "review_due": m.review_due.isoformat(),
+                        "overdue_days": (today - m.review_due).days,
+                        "title": m.title,
+                        "owner": m.owner,
+                        "doc_type": m.doc_type,
+                        "job": ctx.job.id,
+                    },
+                )
                 reminded.append(doc.id)
     log.info("review reminders: %d document(s) due, %d newly reminded", len(due), len(reminded))
     return {"day": today.isoformat(), "due": len(due), "reminded": reminded}
@@ -212,8 +258,10 @@ def open_reminders(svc: Docsvc, *, site_projects: Collection[str] | None = None)
 
 def reminders_summary(svc: Docsvc) -> dict[str, Any]:
     schedule = next((s for s in svc.jobs.store.schedules() if s.name == REVIEW_REMINDERS), None)
-    return {"open": len(open_reminders(svc)),
-            "last_run_at": iso(schedule.last_run_at) if schedule and schedule.last_run_at else None}
+    return {
+        "open": len(open_reminders(svc)),
+        "last_run_at": iso(schedule.last_run_at) if schedule and schedule.last_run_at else None,
+    }
 
 
 def job_result_rendition(svc: Docsvc, job: Job) -> tuple[Version, Rendition] | None:
@@ -225,5 +273,14 @@ def job_result_rendition(svc: Docsvc, job: Job) -> tuple[Version, Rendition] | N
     return (version, rendition) if version and rendition else None
 
 
-__all__ = ["ORPHANS_SWEEP", "RENDITION_JOBS", "RENDITION_PDF", "REVIEW_REMINDERS", "RenditionRequest",
-           "job_service", "open_reminders", "rendition_jobs", "request_rendition"]
+__all__ = [
+    "ORPHANS_SWEEP",
+    "RENDITION_JOBS",
+    "RENDITION_PDF",
+    "REVIEW_REMINDERS",
+    "RenditionRequest",
+    "job_service",
+    "open_reminders",
+    "rendition_jobs",
+    "request_rendition",
+]

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import classify
 from docsvc.core.blobs import BlobStore
-from docsvc.errors import Corrupted
 from docsvc.core.model import Document
+from docsvc.errors import Corrupted
 from docsvc.services.archive import ArchiveService, SuggestionRecord
 from docsvc.services.search import IndexService
 
@@ -44,14 +45,23 @@ class ReviewItem:
 
     def to_dict(self) -> dict[str, Any]:
         s = self.suggestion
-        return {"suggestion_id": self.suggestion_id, "document_id": self.document.id,
-                "title": self.document.metadata.title,
-                "doc_type": {"value": s["doc_type"], "confidence": round(s["doc_type_confidence"], 3),
-                             "terms": s["terms"].get("doc_type", [])},
-                "service_category": {"value": s["service_category"],
-                                     "confidence": round(s["service_category_confidence"], 3),
-                                     "terms": s["terms"].get("service_category", [])},
-                "project": s["project"], "needs_review": s["needs_review"]}
+        return {
+            "suggestion_id": self.suggestion_id,
+            "document_id": self.document.id,
+            "title": self.document.metadata.title,
+            "doc_type": {
+                "value": s["doc_type"],
+                "confidence": round(s["doc_type_confidence"], 3),
+                "terms": s["terms"].get("doc_type", []),
+            },
+            "service_category": {
+                "value": s["service_category"],
+                "confidence": round(s["service_category_confidence"], 3),
+                "terms": s["terms"].get("service_category", []),
+            },
+            "project": s["project"],
+            "needs_review": s["needs_review"],
+        }
 
 
 def model_tag(model: classify.Model | None) -> str:
@@ -62,8 +72,9 @@ def model_tag(model: classify.Model | None) -> str:
 
 
 class ClassifyService:
-    def __init__(self, catalog: SqlCatalog, index: IndexService, archive: ArchiveService, blobs: BlobStore,
-                 legacy_dir: Path) -> None:
+    def __init__(
+        self, catalog: SqlCatalog, index: IndexService, archive: ArchiveService, blobs: BlobStore, legacy_dir: Path
+    ) -> None:
         self.catalog = catalog
         self.index = index
         self.archive = archive
@@ -92,8 +103,10 @@ class ClassifyService:
             self._load_current()
             if refresh:
                 fingerprint = classify.labels_fingerprint(self._samples(with_text=False))
-                if classify.needs_retrain(self._model, fingerprint) and \
-                        len(self.catalog.confirmed_labels()) <= INLINE_TRAIN_LIMIT:
+                if (
+                    classify.needs_retrain(self._model, fingerprint)
+                    and len(self.catalog.confirmed_labels()) <= INLINE_TRAIN_LIMIT
+                ):
                     self._train_locked()
             return self._model
 
@@ -109,9 +122,10 @@ class ClassifyService:
         try:  # the store re-hashes: only the bytes the catalog pinned are ever unpickled
             data = self.blobs.read(current["sha256"])
         except Corrupted:
-            raise Corrupted("分类模型文件校验失败（哈希不符），未加载。请运行 docsvc classify train 重新训练。",
-                            "The classifier model failed its checksum and was not loaded; run docsvc classify "
-                            "train to retrain.") from None
+            raise Corrupted(
+                "分类模型文件校验失败（哈希不符），未加载。请运行 docsvc classify train 重新训练。",
+                "The classifier model failed its checksum and was not loaded; run docsvc classify train to retrain.",
+            ) from None
         self._model, self._sha = classify.loads(data, MODEL_NAME), current["sha256"]
 
     def _adopt_legacy(self) -> None:
@@ -132,23 +146,33 @@ class ClassifyService:
 
     def _store(self, model: classify.Model, *, trained_by: str) -> None:
         blob = self.blobs.put(classify.dumps(model))
-        self.catalog.record_model(MODEL_NAME, sha256=blob.sha256, size=blob.size,
-                                  model_version=str(model.model_version),
-                                  labels_fingerprint=model.labels_fingerprint, n_samples=model.n_samples,
-                                  trained_by=trained_by)
+        self.catalog.record_model(
+            MODEL_NAME,
+            sha256=blob.sha256,
+            size=blob.size,
+            model_version=str(model.model_version),
+            labels_fingerprint=model.labels_fingerprint,
+            n_samples=model.n_samples,
+            trained_by=trained_by,
+        )
         self._model, self._sha = model, blob.sha256
 
     # -- suggestions --------------------------------------------------------------------
-    def suggest(self, text: str, title: str, *, model: classify.Model | None = None,
-                known_projects: Sequence[str] | None = None) -> classify.Suggestion:
+    def suggest(
+        self, text: str, title: str, *, model: classify.Model | None = None, known_projects: Sequence[str] | None = None
+    ) -> classify.Suggestion:
         """Suggest labels; ``known_projects`` defaults to the archive's (a bulk import passes
         its own list instead of reading every document's project for each file)."""
-        return classify.suggest(text, title, model=model if model is not None else self.model(),
-                                known_projects=self.catalog.project_names() if known_projects is None
-                                else known_projects)
+        return classify.suggest(
+            text,
+            title,
+            model=model if model is not None else self.model(),
+            known_projects=self.catalog.project_names() if known_projects is None else known_projects,
+        )
 
-    def fill_labels(self, metadata: Mapping[str, Any], text: str, *, model: classify.Model | None,
-                    known_projects: Sequence[str]) -> tuple[dict[str, Any], SuggestionRecord | None]:
+    def fill_labels(
+        self, metadata: Mapping[str, Any], text: str, *, model: classify.Model | None, known_projects: Sequence[str]
+    ) -> tuple[dict[str, Any], SuggestionRecord | None]:
         """``metadata`` with the labels the caller left out suggested (type, category and, when
         one of the known projects is named, project), and the record of that suggestion for the
         review list; labels the caller gave always win. Nothing left out: no suggestion."""
@@ -164,22 +188,28 @@ class ClassifyService:
             meta["project"] = s.project
         return meta, SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
 
-    def label_upload(self, data: bytes, filename: str, metadata: Mapping[str, Any], *,
-                     known_projects: Sequence[str] | None = None) -> tuple[dict[str, Any], SuggestionRecord | None]:
+    def label_upload(
+        self, data: bytes, filename: str, metadata: Mapping[str, Any], *, known_projects: Sequence[str] | None = None
+    ) -> tuple[dict[str, Any], SuggestionRecord | None]:
         """:meth:`fill_labels` for one uploaded file (web, API, CLI, watched folder): its text is
         extracted only when a label is missing, and cached for the indexer."""
         if all(metadata.get(k) for k in LABELS):
             return {**metadata, "doc_class": metadata.get("doc_class") or DEFAULT_CLASS}, None
         text = self.upload_text(data, filename)
-        return self.fill_labels(metadata, text, model=self.model(refresh=True),
-                                known_projects=self.catalog.project_names() if known_projects is None
-                                else known_projects)
+        return self.fill_labels(
+            metadata,
+            text,
+            model=self.model(refresh=True),
+            known_projects=self.catalog.project_names() if known_projects is None else known_projects,
+        )
 
-    def suggest_upload(self, data: bytes, filename: str, title: str, *,
-                       known_projects: Sequence[str] | None = None) -> classify.Suggestion:
+    def suggest_upload(
+        self, data: bytes, filename: str, title: str, *, known_projects: Sequence[str] | None = None
+    ) -> classify.Suggestion:
         """Suggested labels for a file not archived yet (the upload form shows them per file)."""
-        return self.suggest(self.upload_text(data, filename), title, model=self.model(refresh=True),
-                            known_projects=known_projects)
+        return self.suggest(
+            self.upload_text(data, filename), title, model=self.model(refresh=True), known_projects=known_projects
+        )
 
     def upload_text(self, data: bytes, filename: str) -> str:
         media_type = self.archive.inspect(data, filename)  # a refused file is refused here already

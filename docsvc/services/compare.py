@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from docsvc.core.extract import ExtractLimits, ExtractionStatus, extract_text
+from docsvc.core.extract import ExtractionStatus, ExtractLimits, extract_text
 
 # Above these sizes difflib's quadratic worst case gets slow; the page says so instead.
 MAX_PARAGRAPHS = 20_000
@@ -46,9 +46,14 @@ class DiffRow:
     skipped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "left_no": self.left_no, "right_no": self.right_no,
-                "left": [[s.text, s.changed] for s in self.left], "right": [[s.text, s.changed] for s in self.right],
-                "skipped": self.skipped}
+        return {
+            "kind": self.kind.value,
+            "left_no": self.left_no,
+            "right_no": self.right_no,
+            "left": [[s.text, s.changed] for s in self.left],
+            "right": [[s.text, s.changed] for s in self.right],
+            "skipped": self.skipped,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,14 @@ class DiffResult:
     notice_en: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": [r.to_dict() for r in self.rows], "changed": self.changed, "deleted": self.deleted,
-                "inserted": self.inserted, "notice": self.notice_zh, "notice_en": self.notice_en}
+        return {
+            "rows": [r.to_dict() for r in self.rows],
+            "changed": self.changed,
+            "deleted": self.deleted,
+            "inserted": self.inserted,
+            "notice": self.notice_zh,
+            "notice_en": self.notice_en,
+        }
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_]+|\s+|.", re.S)
@@ -92,8 +103,11 @@ def paragraphs_of(data: bytes, media_type: str, limits: ExtractLimits) -> Side:
     # Blank lines carry no content but shift alignment; keep them out of the comparison.
     paras = tuple(p for p in paras if p.strip())
     if len(paras) > MAX_PARAGRAPHS or sum(map(len, paras)) > MAX_CHARS:
-        return Side(None, "文档过大，无法逐段比较。请下载两个版本后在本地比较。",
-                    "The document is too large to compare paragraph by paragraph; download both versions.")
+        return Side(
+            None,
+            "文档过大，无法逐段比较。请下载两个版本后在本地比较。",
+            "The document is too large to compare paragraph by paragraph; download both versions.",
+        )
     return Side(paras)
 
 
@@ -129,8 +143,9 @@ def diff(left: tuple[str, ...], right: tuple[str, ...], *, context: int = CONTEX
             for k in shown:
                 if k != last + 1:
                     rows.append(DiffRow(RowKind.SKIPPED, skipped=k - last - 1))
-                rows.append(DiffRow(RowKind.EQUAL, i1 + k + 1, j1 + k + 1,
-                                    (Segment(left[i1 + k]),), (Segment(right[j1 + k]),)))
+                rows.append(
+                    DiffRow(RowKind.EQUAL, i1 + k + 1, j1 + k + 1, (Segment(left[i1 + k]),), (Segment(right[j1 + k]),))
+                )
                 last = k
             if last != n - 1:
                 rows.append(DiffRow(RowKind.SKIPPED, skipped=n - 1 - last))

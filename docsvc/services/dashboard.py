@@ -76,19 +76,47 @@ class Dashboard:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "today": self.today.isoformat(), "total": self.total,
+            "today": self.today.isoformat(),
+            "total": self.total,
             "by_category": [{"service_category": c.code, "documents": c.documents} for c in self.by_category],
             "by_class": [{"doc_class": c.code, "documents": c.documents} for c in self.by_class],
             "review": {"total": self.review_total, "items": [i.to_dict() for i in self.review_items]}
-            if self.can_review else None,
-            "due_for_review": [{"id": d.id, "title": d.title, "doc_type": d.doc_type, "project": d.project,
-                                "counterparty": d.counterparty, "review_due": d.review_due.isoformat(),
-                                "days": d.days, "reminded": d.id in self.reminded} for d in self.due_for_review],
-            "recent": [{"id": d.id, "title": d.metadata.title, "latest_version": d.latest_version,
-                        "updated_at": d.updated_at.isoformat()} for d in self.recent],
-            "activity": [{"seq": a.entry.seq, "ts": a.entry.ts, "actor": a.entry.actor, "action": a.entry.action,
-                          "document_id": a.entry.document_id, "version": a.entry.version,
-                          "document_title": a.document_title} for a in self.activity],
+            if self.can_review
+            else None,
+            "due_for_review": [
+                {
+                    "id": d.id,
+                    "title": d.title,
+                    "doc_type": d.doc_type,
+                    "project": d.project,
+                    "counterparty": d.counterparty,
+                    "review_due": d.review_due.isoformat(),
+                    "days": d.days,
+                    "reminded": d.id in self.reminded,
+                }
+                for d in self.due_for_review
+            ],
+            "recent": [
+                {
+                    "id": d.id,
+                    "title": d.metadata.title,
+                    "latest_version": d.latest_version,
+                    "updated_at": d.updated_at.isoformat(),
+                }
+                for d in self.recent
+            ],
+            "activity": [
+                {
+                    "seq": a.entry.seq,
+                    "ts": a.entry.ts,
+                    "actor": a.entry.actor,
+                    "action": a.entry.action,
+                    "document_id": a.entry.document_id,
+                    "version": a.entry.version,
+                    "document_title": a.document_title,
+                }
+                for a in self.activity
+            ],
             "shortcuts": {"upload": self.can_upload, "drafting": self.can_draft},
             "widgets": [w.to_dict() for w in self.widgets],
         }
@@ -101,24 +129,45 @@ def build(g: Guard, today: dt.date) -> Dashboard:
     until = today + dt.timedelta(days=REVIEW_WINDOW_DAYS)
     with g.svc.catalog.engine.connect() as conn:
         groups = [r for r in queries.inventory_groups(conn) if site_visible(r["doc_class"], r["project"] or "", sites)]
-        due_rows = [r for r in queries.due_for_review(conn, doc_types=REVIEWED_TYPES, until=until)
-                    if site_visible(r["doc_class"], r["project"] or "", sites)]
+        due_rows = [
+            r
+            for r in queries.due_for_review(conn, doc_types=REVIEWED_TYPES, until=until)
+            if site_visible(r["doc_class"], r["project"] or "", sites)
+        ]
         everything = p.can(Permission.AUDIT)  # the whole log; others see events on documents they may read
-        activity = queries.recent_activity(conn, limit=ACTIVITY, documents_only=not everything,
-                                           site_projects=None if everything else sites)
-    due = [DueItem(r["id"], r["title"], r["doc_type"], r["project"] or "", r["counterparty"] or "", r["review_due"],
-                   (r["review_due"] - today).days) for r in due_rows]
+        activity = queries.recent_activity(
+            conn, limit=ACTIVITY, documents_only=not everything, site_projects=None if everything else sites
+        )
+    due = [
+        DueItem(
+            r["id"],
+            r["title"],
+            r["doc_type"],
+            r["project"] or "",
+            r["counterparty"] or "",
+            r["review_due"],
+            (r["review_due"] - today).days,
+        )
+        for r in due_rows
+    ]
     can_review = p.can(Permission.WRITE)
     review = g.review_list() if can_review else []
     return Dashboard(
-        today, recent, due, frozenset(background.open_reminders(g.svc, site_projects=sites)),
+        today,
+        recent,
+        due,
+        frozenset(background.open_reminders(g.svc, site_projects=sites)),
         total=sum(r["documents"] for r in groups),
         by_category=_counts(groups, "service_category", [c.value for c in ServiceCategory]),
         by_class=_counts(groups, "doc_class", [c.value for c in DocClass]),
-        review_total=len(review), review_items=review[:REVIEW_SHOWN],
+        review_total=len(review),
+        review_items=review[:REVIEW_SHOWN],
         activity=[Activity(e, t) for e, t in activity],
-        can_upload=p.can(Permission.WRITE), can_draft=p.can(Permission.GENERATE), can_review=can_review,
-        widgets=g.views.pinned() if p.user_id is not None else [])
+        can_upload=p.can(Permission.WRITE),
+        can_draft=p.can(Permission.GENERATE),
+        can_review=can_review,
+        widgets=g.views.pinned() if p.user_id is not None else [],
+    )
 
 
 def _counts(groups: list[dict[str, Any]], key: str, order: list[str]) -> list[Count]:

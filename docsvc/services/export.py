@@ -29,9 +29,9 @@ from importlib import resources
 from typing import IO, Any
 
 from docsvc.adapters import reports
-from docsvc.core.blobs import BlobStore
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core.audit import canonical_json
+from docsvc.core.blobs import BlobStore
 from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT
 from docsvc.core.model import AuditAction, Document, iso, utcnow
 from docsvc.errors import InvalidInput, NotFound
@@ -70,19 +70,27 @@ class BundleScope:
 
     def validate(self) -> None:
         if self.document_id is None and (self.since is None or self.until is None):
-            raise InvalidInput("请指定文档编号，或同时指定起止日期。",
-                               "Give a document id, or both a start and an end date.", field="since")
+            raise InvalidInput(
+                "请指定文档编号，或同时指定起止日期。",
+                "Give a document id, or both a start and an end date.",
+                field="since",
+            )
         if self.since and self.until:
             if self.until < self.since:
-                raise InvalidInput("结束日期不能早于开始日期。", "The end date cannot be before the start date.",
-                                   field="until")
+                raise InvalidInput(
+                    "结束日期不能早于开始日期。", "The end date cannot be before the start date.", field="until"
+                )
             if (self.until - self.since).days > MAX_RANGE_DAYS:
-                raise InvalidInput("日期范围过大（最多 10 年）。", "The date range is too long (at most 10 years).",
-                                   field="until")
+                raise InvalidInput(
+                    "日期范围过大（最多 10 年）。", "The date range is too long (at most 10 years).", field="until"
+                )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"document_id": self.document_id, "since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None}
+        return {
+            "document_id": self.document_id,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
 
     def filename(self) -> str:
         parts = ["docsvc-audit"]
@@ -104,17 +112,31 @@ class BundleSummary:
     filename: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scope": self.scope.to_dict(), "documents": self.documents, "versions": self.versions,
-                "audit_entries": self.audit_entries, "manifest_sha256": self.manifest_sha256,
-                "receipt_seq": self.receipt_seq, "filename": self.filename}
+        return {
+            "scope": self.scope.to_dict(),
+            "documents": self.documents,
+            "versions": self.versions,
+            "audit_entries": self.audit_entries,
+            "manifest_sha256": self.manifest_sha256,
+            "receipt_seq": self.receipt_seq,
+            "filename": self.filename,
+        }
 
 
 def verifier_source() -> bytes:
     return (resources.files("docsvc.services") / "verify_bundle.py").read_bytes()
 
 
-def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out: IO[bytes], *,
-                 actor: str, documents: dict[int, Document], anchor: Anchor | None = None) -> BundleSummary:
+def write_bundle(
+    catalog: SqlCatalog,
+    blobs: BlobStore,
+    scope: BundleScope,
+    out: IO[bytes],
+    *,
+    actor: str,
+    documents: dict[int, Document],
+    anchor: Anchor | None = None,
+) -> BundleSummary:
     """Write the bundle to ``out`` (a seekable binary file). ``documents`` maps the ids the caller
     has already checked access to; versions of other documents are left out. With ``anchor``,
     the receipt is signed (checkpoint.json)."""
@@ -122,16 +144,17 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
     files: list[dict[str, Any]] = []
     audit_filter = reports.AuditFilter(document_id=scope.document_id, since=scope.since, until=scope.until)
     with catalog.engine.connect() as conn:
-        all_versions = reports.versions_between(conn, document_id=scope.document_id, since=scope.since,
-                                                until=scope.until)
+        all_versions = reports.versions_between(
+            conn, document_id=scope.document_id, since=scope.since, until=scope.until
+        )
         entries = list(reports.audit_range(conn, audit_filter))
     head = catalog.audit_head()
     chosen = [v for v in all_versions if v.document_id in documents]
 
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+
         def put(path: str, data: bytes, *, stored: bool = False) -> None:
-            zf.writestr(_info(path), data,
-                        compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+            zf.writestr(_info(path), data, compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
             files.append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
 
         put("README.txt", README.encode("utf-8"))
@@ -147,9 +170,13 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
                 put(path, data, stored=v.media_type in _STORED)
                 listed.append({**v.to_dict(), "path": path})
             put(f"documents/{doc_id}/versions.json", _json(listed))
-            doc_listing.append({"id": doc_id, "title": doc.metadata.title,
-                                "versions": [{"number": v["number"], "sha256": v["sha256"], "path": v["path"]}
-                                             for v in listed]})
+            doc_listing.append(
+                {
+                    "id": doc_id,
+                    "title": doc.metadata.title,
+                    "versions": [{"number": v["number"], "sha256": v["sha256"], "path": v["path"]} for v in listed],
+                }
+            )
         put("audit/entries.jsonl", "".join(canonical_json(e.to_dict()) + "\n" for e in entries).encode("utf-8"))
         if anchor is not None:
             for name, data in anchor.checkpoints_in({e.seq for e in entries}):
@@ -160,35 +187,51 @@ def write_bundle(catalog: SqlCatalog, blobs: BlobStore, scope: BundleScope, out:
             "generated_by": actor,
             "scope": scope.to_dict(),
             "documents": doc_listing,
-            "audit": {"entries": len(entries), "first_seq": entries[0].seq if entries else None,
-                      "last_seq": entries[-1].seq if entries else None,
-                      # A date range is one unbroken stretch of the chain; a document's entries are not.
-                      "contiguous": scope.document_id is None,
-                      "chain_head_at_export": {"seq": head[0], "hash": head[1]} if head else None,
-                      "algorithm": 'hash = sha256(prev_hash + "\\n" + canonical_json({seq, ts, actor, action, '
-                                   'document_id, version, details}))'},
+            "audit": {
+                "entries": len(entries),
+                "first_seq": entries[0].seq if entries else None,
+                "last_seq": entries[-1].seq if entries else None,
+                # A date range is one unbroken stretch of the chain; a document's entries are not.
+                "contiguous": scope.document_id is None,
+                "chain_head_at_export": {"seq": head[0], "hash": head[1]} if head else None,
+                "algorithm": 'hash = sha256(prev_hash + "\\n" + canonical_json({seq, ts, actor, action, '
+                "document_id, version, details}))",
+            },
             "files": files,
         }
         if anchor is not None:
-            manifest["anchor"] = {"public_key": anchor.public_key, "key_id": anchor.key_id,
-                                  "algorithm": "Ed25519 over canonical_json(checkpoint without its signature)"}
+            manifest["anchor"] = {
+                "public_key": anchor.public_key,
+                "key_id": anchor.key_id,
+                "algorithm": "Ed25519 over canonical_json(checkpoint without its signature)",
+            }
         manifest_bytes = _json(manifest)
         zf.writestr(_info("manifest.json"), manifest_bytes)
         manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
         # The export is recorded before the bundle leaves: no audit entry, no bundle.
         with catalog.transaction() as tx:
-            receipt = tx.append_audit(actor, AuditAction.EXPORTED, document_id=scope.document_id,
-                                      details={"kind": "audit_bundle", "scope": scope.to_dict(),
-                                               "manifest_sha256": manifest_sha, "files": len(files),
-                                               "versions": len(chosen), "audit_entries": len(entries)})
+            receipt = tx.append_audit(
+                actor,
+                AuditAction.EXPORTED,
+                document_id=scope.document_id,
+                details={
+                    "kind": "audit_bundle",
+                    "scope": scope.to_dict(),
+                    "manifest_sha256": manifest_sha,
+                    "files": len(files),
+                    "versions": len(chosen),
+                    "audit_entries": len(entries),
+                },
+            )
         zf.writestr(_info("receipt.json"), _json(receipt.to_dict()))
         if anchor is not None:
             # None: a periodic checkpoint signed this very entry first; ship that one.
             checkpoint = anchor.write(catalog, at=(receipt.seq, receipt.hash)) or anchor.latest(at_most=receipt.seq)[1]
             assert checkpoint is not None  # written now, or the latest already holds this entry
             zf.writestr(_info("checkpoint.json"), checkpoint.to_bytes())
-    return BundleSummary(scope, len(doc_listing), len(chosen), len(entries), manifest_sha, receipt.seq,
-                         scope.filename())
+    return BundleSummary(
+        scope, len(doc_listing), len(chosen), len(entries), manifest_sha, receipt.seq, scope.filename()
+    )
 
 
 def documents_in_scope(catalog: SqlCatalog, scope: BundleScope) -> list[Document]:
@@ -200,8 +243,12 @@ def documents_in_scope(catalog: SqlCatalog, scope: BundleScope) -> list[Document
             raise NotFound(f"文档 {scope.document_id} 不存在。", f"Document {scope.document_id} does not exist.")
         return [doc]
     with catalog.engine.connect() as conn:
-        ids = sorted({v.document_id for v in reports.versions_between(conn, document_id=None, since=scope.since,
-                                                                       until=scope.until)})
+        ids = sorted(
+            {
+                v.document_id
+                for v in reports.versions_between(conn, document_id=None, since=scope.since, until=scope.until)
+            }
+        )
     return [d for d in (catalog.get_document(i) for i in ids) if d is not None]
 
 
@@ -210,7 +257,7 @@ def _json(value: Any) -> bytes:
 
 
 def _info(path: str) -> zipfile.ZipInfo:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     info = zipfile.ZipInfo(path, (now.year, now.month, now.day, now.hour, now.minute, now.second))
     info.external_attr = 0o644 << 16  # unpacked files readable, never executable
     return info

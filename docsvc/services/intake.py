@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from docsvc.services.bulk import SIDECAR, ImportItem, Importer, ImportStatus
+from docsvc.services.bulk import SIDECAR, Importer, ImportItem, ImportStatus
 
 DONE, ERROR = "done", "error"
 WRITING = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")  # still being written
@@ -37,8 +37,9 @@ class IntakeReport:
 
 
 class IntakeFolder:
-    def __init__(self, folder: Path, importer: Importer, *, settle_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, folder: Path, importer: Importer, *, settle_s: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.folder = Path(folder)
         self.importer = importer
         self.settle_s = settle_s
@@ -54,8 +55,12 @@ class IntakeFolder:
         out = []
         for p in sorted(self.folder.iterdir()):
             name = p.name
-            if not p.is_file() or name.startswith((".", "~$")) or name.endswith(SIDECAR) \
-                    or name.lower().endswith(WRITING):
+            if (
+                not p.is_file()
+                or name.startswith((".", "~$"))
+                or name.endswith(SIDECAR)
+                or name.lower().endswith(WRITING)
+            ):
                 continue
             out.append(p)
         return out
@@ -95,13 +100,16 @@ class IntakeFolder:
                 target = _move(path, self.folder / DONE)
                 target.with_name(target.name + ".duplicate.txt").write_text(
                     f"内容与已归档的文档 {item.document_id} 相同，未重复导入。\n"
-                    f"Same content as archived document {item.document_id}; not imported again.\n", "utf-8")
+                    f"Same content as archived document {item.document_id}; not imported again.\n",
+                    "utf-8",
+                )
                 report.duplicates.append(item)
             else:
                 target = _move(path, self.folder / ERROR)
                 err = item.error or {}
                 target.with_name(target.name + ".error.txt").write_text(
-                    f"{err.get('message', '')}\n{err.get('message_en', '')}\n", "utf-8")
+                    f"{err.get('message', '')}\n{err.get('message_en', '')}\n", "utf-8"
+                )
                 report.failed.append(item)
         return report
 

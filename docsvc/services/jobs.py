@@ -20,8 +20,9 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -81,7 +82,7 @@ def next_boundary(now: dt.datetime, every: dt.timedelta, tz: dt.tzinfo) -> dt.da
     local = now.astimezone(tz)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     elapsed = local - midnight
-    return (midnight + every * (elapsed // every + 1)).astimezone(dt.timezone.utc)
+    return (midnight + every * (elapsed // every + 1)).astimezone(dt.UTC)
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -93,9 +94,16 @@ def error_dict(exc: BaseException) -> dict[str, Any]:
 
 
 class JobService:
-    def __init__(self, store: JobStore, *, node: str | None = None, tz: dt.tzinfo = dt.timezone.utc,
-                 clock: Callable[[], dt.datetime] = utcnow, lease_s: float = LEASE_S,
-                 retry_base_s: float = RETRY_BASE_S) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        node: str | None = None,
+        tz: dt.tzinfo = dt.UTC,
+        clock: Callable[[], dt.datetime] = utcnow,
+        lease_s: float = LEASE_S,
+        retry_base_s: float = RETRY_BASE_S,
+    ) -> None:
         self.store = store
         self.node = node or default_node_name()
         self.tz = tz
@@ -123,8 +131,14 @@ class JobService:
     def enqueue(self, kind: str, payload: Mapping[str, Any], *, actor: str, key: str | None = None) -> tuple[Job, bool]:
         """Queue a job (``created`` True), or with ``key`` return the one of that key already
         queued or running (``created`` False)."""
-        job, created = self.store.enqueue(kind, payload, actor=actor, now=self.clock(), key=key,
-                                          max_attempts=self.max_attempts.get(kind, MAX_ATTEMPTS))
+        job, created = self.store.enqueue(
+            kind,
+            payload,
+            actor=actor,
+            now=self.clock(),
+            key=key,
+            max_attempts=self.max_attempts.get(kind, MAX_ATTEMPTS),
+        )
         if created:
             for hook in self.on_enqueue:
                 hook()
@@ -149,21 +163,33 @@ class JobService:
             due = self.periodic.get(s.name)
             if due is None or s.next_run_at > now:
                 continue
-            job = self.store.fire(due.name, node=node, now=now, next_run_at=next_boundary(now, due.every, self.tz),
-                                  kind=due.kind, payload=due.payload,
-                                  max_attempts=self.max_attempts.get(due.kind, MAX_ATTEMPTS))
+            job = self.store.fire(
+                due.name,
+                node=node,
+                now=now,
+                next_run_at=next_boundary(now, due.every, self.tz),
+                kind=due.kind,
+                payload=due.payload,
+                max_attempts=self.max_attempts.get(due.kind, MAX_ATTEMPTS),
+            )
             if job is not None:
                 fired.append(job)
         return fired
 
     # -- running ----------------------------------------------------------------------------
-    def run_next(self, node: str | None = None, *, job_id: int | None = None,
-                 kinds: Collection[str] | None = None) -> Job | None:
+    def run_next(
+        self, node: str | None = None, *, job_id: int | None = None, kinds: Collection[str] | None = None
+    ) -> Job | None:
         """Claim the next due job this process has a handler for (or only ``job_id``, or only
         of ``kinds``) and run it; the job as it ended this run, or None when there was nothing to do."""
         node = node or self.node
-        job = self.store.claim(node, lease_s=self.lease_s, now=self.clock(),
-                               kinds=self.handlers.keys() if kinds is None else kinds, job_id=job_id)
+        job = self.store.claim(
+            node,
+            lease_s=self.lease_s,
+            now=self.clock(),
+            kinds=self.handlers.keys() if kinds is None else kinds,
+            job_id=job_id,
+        )
         return None if job is None else self.run(job, node)
 
     def run(self, job: Job, node: str) -> Job:
@@ -172,11 +198,16 @@ class JobService:
         fields = {"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "node": node}
         started = self.clock()
         # The queue's lag: how long the job waited past the time it was due.
-        log.info("job %d (%s) started", job.id, job.kind, extra={
-            **fields, "waited_s": round((started - max(job.run_after, job.created_at)).total_seconds(), 3)})
+        log.info(
+            "job %d (%s) started",
+            job.id,
+            job.kind,
+            extra={**fields, "waited_s": round((started - max(job.run_after, job.created_at)).total_seconds(), 3)},
+        )
         done = threading.Event()
-        keeper = threading.Thread(target=self._keep_lease, args=(job, ctx.lost, done), daemon=True,
-                                  name=f"docsvc-lease-{job.id}")
+        keeper = threading.Thread(
+            target=self._keep_lease, args=(job, ctx.lost, done), daemon=True, name=f"docsvc-lease-{job.id}"
+        )
         keeper.start()
         error: dict[str, Any] | None = None
         trace: BaseException | None = None
@@ -202,9 +233,16 @@ class JobService:
             retry = not permanent and job.attempts < job.max_attempts
             retry_at = now + dt.timedelta(seconds=self.retry_base_s * 2 ** (job.attempts - 1)) if retry else None
             self.store.fail(job, error, now=now, retry_at=retry_at)
-            log.log(logging.WARNING if retry else logging.ERROR, "job %d (%s) failed%s: %s", job.id, job.kind,
-                    f", retried at {iso(retry_at)}" if retry_at else "", error["message_en"],
-                    extra=fields, exc_info=trace)
+            log.log(
+                logging.WARNING if retry else logging.ERROR,
+                "job %d (%s) failed%s: %s",
+                job.id,
+                job.kind,
+                f", retried at {iso(retry_at)}" if retry_at else "",
+                error["message_en"],
+                extra=fields,
+                exc_info=trace,
+            )
         return self.store.get(job.id) or job
 
     def _keep_lease(self, job: Job, lost: threading.Event, done: threading.Event) -> None:
@@ -216,8 +254,9 @@ class JobService:
             except DocsvcError:
                 pass  # the database is away: try again; if the lease runs out meanwhile, so be it
 
-    def wait(self, job_id: int, *, run_here: bool = True, poll_s: float = 0.5,
-             on_poll: Callable[[Job], None] | None = None) -> Job:
+    def wait(
+        self, job_id: int, *, run_here: bool = True, poll_s: float = 0.5, on_poll: Callable[[Job], None] | None = None
+    ) -> Job:
         """Until the job has finished: run it in this process when it is due and no server has
         it (a CLI without a server), else wait for the server that has it."""
         stop = threading.Event()
@@ -240,14 +279,23 @@ class JobService:
         now = self.clock()
         stats = self.store.stats()
         jobs, _ = self.store.list_jobs(limit=recent)
-        return {"counts": stats.counts, "by_kind": stats.by_kind,
-                "oldest_queued_age_s": round((now - stats.oldest_queued_at).total_seconds(), 1)
-                if stats.oldest_queued_at else None,
-                "nodes": [{**n.to_dict(), "state": node_state(n, now),
-                           "seen_s_ago": round((now - n.last_seen_at).total_seconds(), 1)}
-                          for n in self.store.nodes()],
-                "schedules": [s.to_dict() for s in self.store.schedules()],
-                "recent": [j.to_dict() for j in jobs]}
+        return {
+            "counts": stats.counts,
+            "by_kind": stats.by_kind,
+            "oldest_queued_age_s": round((now - stats.oldest_queued_at).total_seconds(), 1)
+            if stats.oldest_queued_at
+            else None,
+            "nodes": [
+                {
+                    **n.to_dict(),
+                    "state": node_state(n, now),
+                    "seen_s_ago": round((now - n.last_seen_at).total_seconds(), 1),
+                }
+                for n in self.store.nodes()
+            ],
+            "schedules": [s.to_dict() for s in self.store.schedules()],
+            "recent": [j.to_dict() for j in jobs],
+        }
 
 
 def node_state(n: Any, now: dt.datetime) -> str:
@@ -261,8 +309,15 @@ class JobRunner:
     """One server's job runner: a thread that fires due periodic jobs and drains the queue,
     one job at a time, and a thread that heartbeats the node."""
 
-    def __init__(self, service: JobService, *, node: str | None = None, poll_s: float = POLL_S,
-                 heartbeat_s: float = HEARTBEAT_S, lanes: Sequence[Collection[str]] = ()) -> None:
+    def __init__(
+        self,
+        service: JobService,
+        *,
+        node: str | None = None,
+        poll_s: float = POLL_S,
+        heartbeat_s: float = HEARTBEAT_S,
+        lanes: Sequence[Collection[str]] = (),
+    ) -> None:
         self.service = service
         self.node = node or service.node
         # Extra threads, each taking only its kinds, so that short jobs (thumbnails) do not wait
@@ -287,11 +342,14 @@ class JobRunner:
         self.state = "idle"
         self._beat()  # the node shows up before the first job
         log.info("job runner started on node %s", self.node, extra={"node": self.node})
-        self._threads = [threading.Thread(target=self._run, name="docsvc-jobs", daemon=True),
-                         threading.Thread(target=self._heartbeat, name="docsvc-heartbeat", daemon=True),
-                         *(threading.Thread(target=self._run_lane, args=(kinds, wake), daemon=True,
-                                            name=f"docsvc-jobs-{kinds[0]}")
-                           for kinds, wake in zip(self.lanes, self._lane_wakes))]
+        self._threads = [
+            threading.Thread(target=self._run, name="docsvc-jobs", daemon=True),
+            threading.Thread(target=self._heartbeat, name="docsvc-heartbeat", daemon=True),
+            *(
+                threading.Thread(target=self._run_lane, args=(kinds, wake), daemon=True, name=f"docsvc-jobs-{kinds[0]}")
+                for kinds, wake in zip(self.lanes, self._lane_wakes)
+            ),
+        ]
         for t in self._threads:
             t.start()
 
@@ -318,16 +376,25 @@ class JobRunner:
         self.state = "stopped"
 
     def status(self) -> dict[str, Any]:
-        return {"node": self.node, "state": self.state, "current_job": self.current, "jobs_run": self.ran,
-                "last_error": self.last_error}
+        return {
+            "node": self.node,
+            "state": self.state,
+            "current_job": self.current,
+            "jobs_run": self.ran,
+            "last_error": self.last_error,
+        }
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.service.tick(self.node)
                 while not self._stop.is_set():
-                    job = self.service.store.claim(self.node, lease_s=self.service.lease_s, now=self.service.clock(),
-                                                   kinds=self.service.handlers.keys())
+                    job = self.service.store.claim(
+                        self.node,
+                        lease_s=self.service.lease_s,
+                        now=self.service.clock(),
+                        kinds=self.service.handlers.keys(),
+                    )
                     if job is None:
                         break
                     self.state, self.current = "running", job.id
@@ -348,8 +415,9 @@ class JobRunner:
         while not self._stop.is_set():
             try:
                 while not self._stop.is_set():
-                    job = self.service.store.claim(self.node, lease_s=self.service.lease_s, now=self.service.clock(),
-                                                   kinds=kinds)
+                    job = self.service.store.claim(
+                        self.node, lease_s=self.service.lease_s, now=self.service.clock(), kinds=kinds
+                    )
                     if job is None:
                         break
                     self.service.run(job, self.node)
@@ -366,13 +434,25 @@ class JobRunner:
     def _beat(self) -> None:
         try:
             host, pid = socket.gethostname(), os.getpid()
-            self.service.store.heartbeat(self.node, host=host, pid=pid, version=__version__,
-                                         started_at=self.started_at, now=self.service.clock())
+            self.service.store.heartbeat(
+                self.node, host=host, pid=pid, version=__version__, started_at=self.started_at, now=self.service.clock()
+            )
         except DocsvcError as exc:
             if self.last_error != f"heartbeat: {exc.en}":
                 log.warning("job runner %s: heartbeat failed: %s", self.node, exc.en)
             self.last_error = f"heartbeat: {exc.en}"
 
 
-__all__ = ["HEARTBEAT_S", "LEASE_S", "Job", "JobContext", "JobRunner", "JobService", "JobState", "Periodic",
-           "default_node_name", "next_boundary", "node_state"]
+__all__ = [
+    "HEARTBEAT_S",
+    "LEASE_S",
+    "Job",
+    "JobContext",
+    "JobRunner",
+    "JobService",
+    "JobState",
+    "Periodic",
+    "default_node_name",
+    "next_boundary",
+    "node_state",
+]

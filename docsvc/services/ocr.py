@@ -26,9 +26,10 @@ from the recognised text (:func:`resuggest`) and put on the review list.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from docsvc.adapters.ocr_rapid import ENGINE
 from docsvc.core.content import PDF, is_image
@@ -46,8 +47,9 @@ OCR_JOB = "ocr"
 # What the extractor says of a file whose text only OCR can read: a scan or an image has no
 # text layer; a PDF whose fonts map no characters has garbage instead of one; a mixed PDF has
 # a usable text layer on some pages only.
-NEEDS_OCR = frozenset({ExtractionStatus.NO_TEXT_LAYER.value, ExtractionStatus.UNREADABLE.value,
-                       ExtractionStatus.PARTIAL.value})
+NEEDS_OCR = frozenset(
+    {ExtractionStatus.NO_TEXT_LAYER.value, ExtractionStatus.UNREADABLE.value, ExtractionStatus.PARTIAL.value}
+)
 
 
 def engine_version() -> str:
@@ -72,9 +74,15 @@ class OcrInfo:
     detail_en: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "engine": self.engine, "engine_version": self.engine_version,
-                "confidence": self.confidence, "pages": self.pages, "detail_zh": self.detail_zh,
-                "detail_en": self.detail_en}
+        return {
+            "status": self.status,
+            "engine": self.engine,
+            "engine_version": self.engine_version,
+            "confidence": self.confidence,
+            "pages": self.pages,
+            "detail_zh": self.detail_zh,
+            "detail_en": self.detail_en,
+        }
 
 
 class OcrQueue:
@@ -94,16 +102,25 @@ class OcrQueue:
         cached = self.catalog.get_extraction(version.sha256, self.key)
         if cached is not None:
             detail = json.loads(cached["detail"] or "{}")
-            return Extraction(ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
-                              detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
-                              extractor_version=self.key)
+            return Extraction(
+                ExtractionStatus(cached["status"]),
+                cached["text"],
+                cached["pages"],
+                detail.get("zh", ""),
+                detail.get("en", ""),
+                detail.get("truncated", False),
+                extractor_version=self.key,
+            )
         self._enqueue(version)
         # A mixed PDF's text pages are searchable meanwhile.
-        return Extraction(ExtractionStatus.OCR_PENDING, base.text if base.status is ExtractionStatus.PARTIAL else "",
-                          pages=base.pages,
-                          detail_zh="等待 OCR：文字识别在后台进行，完成后即可检索。",
-                          detail_en="OCR pending: the text is being recognised in the background and "
-                                    "will be searchable when it is done.")
+        return Extraction(
+            ExtractionStatus.OCR_PENDING,
+            base.text if base.status is ExtractionStatus.PARTIAL else "",
+            pages=base.pages,
+            detail_zh="等待 OCR：文字识别在后台进行，完成后即可检索。",
+            detail_en="OCR pending: the text is being recognised in the background and "
+            "will be searchable when it is done.",
+        )
 
     def wants(self, status: str | None) -> bool:
         """Whether text of this extraction status is OCR's to read."""
@@ -125,8 +142,15 @@ class OcrQueue:
             return None
         detail = json.loads(cached["detail"] or "{}")
         ocr = detail.get("ocr", {})
-        return OcrInfo(cached["status"], ocr.get("engine", ""), ocr.get("engine_version", ""),
-                       ocr.get("confidence"), ocr.get("pages", []), detail.get("zh", ""), detail.get("en", ""))
+        return OcrInfo(
+            cached["status"],
+            ocr.get("engine", ""),
+            ocr.get("engine_version", ""),
+            ocr.get("confidence"),
+            ocr.get("pages", []),
+            detail.get("zh", ""),
+            detail.get("en", ""),
+        )
 
 
 def may_need_ocr(version: Version) -> bool:
@@ -143,17 +167,25 @@ def latest_jobs(svc: Docsvc, versions: list[Version]) -> dict[int, Any]:
 
 
 def limits_from(settings: Mapping[str, Any]) -> OcrLimits:
-    return OcrLimits(max_pages=settings["OCR_MAX_PAGES"], max_pixels=settings["OCR_MAX_PIXELS"],
-                     dpi=settings["OCR_DPI"], page_timeout_s=settings["OCR_PAGE_TIMEOUT_S"],
-                     page_cpu_s=int(settings["OCR_PAGE_TIMEOUT_S"]),
-                     memory_bytes=settings["OCR_MEMORY_MB"] * 1024 * 1024, threads=settings["OCR_THREADS"])
+    return OcrLimits(
+        max_pages=settings["OCR_MAX_PAGES"],
+        max_pixels=settings["OCR_MAX_PIXELS"],
+        dpi=settings["OCR_DPI"],
+        page_timeout_s=settings["OCR_PAGE_TIMEOUT_S"],
+        page_cpu_s=int(settings["OCR_PAGE_TIMEOUT_S"]),
+        memory_bytes=settings["OCR_MEMORY_MB"] * 1024 * 1024,
+        threads=settings["OCR_THREADS"],
+    )
 
 
 def request(svc: Docsvc, version: Version, *, actor: str = "docsvc", force: bool = False) -> tuple[Any, bool]:
     """Queue the OCR of ``version``'s content (one job per content hash at a time)."""
-    return svc.jobs.enqueue(OCR_JOB, {"document_id": version.document_id, "version": version.number,
-                                      "version_id": version.id, "force": force},
-                            actor=actor, key=job_key(version.sha256))
+    return svc.jobs.enqueue(
+        OCR_JOB,
+        {"document_id": version.document_id, "version": version.number, "version_id": version.id, "force": force},
+        actor=actor,
+        key=job_key(version.sha256),
+    )
 
 
 def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
@@ -162,16 +194,25 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     job = ctx.job
     version = svc.catalog.get_version_by_id(int(job.payload["version_id"]))
     if version is None:
-        raise NotFound(f"版本 {job.payload['version_id']} 不存在。", f"Version {job.payload['version_id']} does not exist.")
+        raise NotFound(
+            f"版本 {job.payload['version_id']} 不存在。", f"Version {job.payload['version_id']} does not exist."
+        )
     queue = svc.index.ocr
     assert queue is not None
     if not job.payload.get("force") and queue.info(version.sha256) is not None:
         # (An attempt that died after caching the text may not have suggested the labels yet.)
         known = svc.index.extraction(version).text
-        suggested = [v.document_id for v in svc.catalog.versions_with_sha(version.sha256)
-                     if known.strip() and resuggest(svc, v, known)]
-        return {"document_id": version.document_id, "version": version.number, "skipped": "already read",
-                "resuggested": suggested}
+        suggested = [
+            v.document_id
+            for v in svc.catalog.versions_with_sha(version.sha256)
+            if known.strip() and resuggest(svc, v, known)
+        ]
+        return {
+            "document_id": version.document_id,
+            "version": version.number,
+            "skipped": "already read",
+            "resuggested": suggested,
+        }
     base = svc.index.base_extraction(version) if version.media_type == PDF else None
     # A mixed PDF: only its pages without a usable text layer. Else every page.
     wanted = list(base.ocr_pages) if base is not None and base.status is ExtractionStatus.PARTIAL else None
@@ -189,9 +230,14 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     doc = svc.catalog.get_document(version.document_id)
     pdf = None
     if any(p.lines for p in result.pages):
-        pdf = make_searchable_pdf(data, version.media_type, result,
-                                  title=doc.metadata.title if doc else version.original_filename, limits=limits,
-                                  pictures=base.garbage_pages if base is not None else ())
+        pdf = make_searchable_pdf(
+            data,
+            version.media_type,
+            result,
+            title=doc.metadata.title if doc else version.original_filename,
+            limits=limits,
+            pictures=base.garbage_pages if base is not None else (),
+        )
     blob = svc.blobs.put(pdf) if pdf is not None else None
     producer = f"{OCR_PRODUCER} {result.engine_version} ({result.engine})"
     siblings = svc.catalog.versions_with_sha(version.sha256)
@@ -202,23 +248,45 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         for v in siblings:
             if blob is not None:
                 tx.insert_rendition(v.id, PDF, blob.sha256, blob.size, producer, replace=True)
-                tx.append_audit(job.created_by, AuditAction.RENDITION_ADDED, document_id=v.document_id,
-                                version=v.number, details={
-                                    "kind": "ocr-pdf", "media_type": PDF, "sha256": blob.sha256, "size": blob.size,
-                                    "producer": producer, "job": job.id, "node": ctx.node,
-                                    "ocr_status": result.status.value, "confidence": _round(result.confidence),
-                                    "pages": len(result.pages)})
+                tx.append_audit(
+                    job.created_by,
+                    AuditAction.RENDITION_ADDED,
+                    document_id=v.document_id,
+                    version=v.number,
+                    details={
+                        "kind": "ocr-pdf",
+                        "media_type": PDF,
+                        "sha256": blob.sha256,
+                        "size": blob.size,
+                        "producer": producer,
+                        "job": job.id,
+                        "node": ctx.node,
+                        "ocr_status": result.status.value,
+                        "confidence": _round(result.confidence),
+                        "pages": len(result.pages),
+                    },
+                )
             tx.enqueue_index(v.document_id, v.id, "add")
     if svc.index.semantic is not None:  # its vectors were made from the text before OCR
         svc.index.semantic.forget(version.sha256)
     if svc.indexer is not None:
         svc.indexer.wake()
-    suggested = [v.document_id for v in siblings
-                 if text.text.strip() and resuggest(svc, v, text.text, again=bool(job.payload.get("force")))]
-    return {"document_id": version.document_id, "version": version.number, "status": text.status.value,
-            "pages": len(result.pages), "confidence": _round(result.confidence),
-            "rendition": blob.sha256 if blob is not None else None,
-            "read": sorted(read), "resumed": sorted(kept), "resuggested": suggested}
+    suggested = [
+        v.document_id
+        for v in siblings
+        if text.text.strip() and resuggest(svc, v, text.text, again=bool(job.payload.get("force")))
+    ]
+    return {
+        "document_id": version.document_id,
+        "version": version.number,
+        "status": text.status.value,
+        "pages": len(result.pages),
+        "confidence": _round(result.confidence),
+        "rendition": blob.sha256 if blob is not None else None,
+        "read": sorted(read),
+        "resumed": sorted(kept),
+        "resuggested": suggested,
+    }
 
 
 def _kept_pages(svc: Docsvc, sha256: str, key: str, wanted: list[int] | None) -> dict[int, OcrPage]:
@@ -245,8 +313,15 @@ def _document_text(result: OcrResult, base: Extraction | None, key: str) -> Extr
         return ocr
     # What OCR could not read is said (page 3 timed out); that it found nothing on a page is not news.
     said = result.status is not ExtractionStatus.EMPTY
-    return Extraction(ExtractionStatus.OK, text, base.pages, ocr.detail_zh if said else "",
-                      ocr.detail_en if said else "", base.truncated or result.truncated, extractor_version=key)
+    return Extraction(
+        ExtractionStatus.OK,
+        text,
+        base.pages,
+        ocr.detail_zh if said else "",
+        ocr.detail_en if said else "",
+        base.truncated or result.truncated,
+        extractor_version=key,
+    )
 
 
 # Ends the model_version recorded with a suggestion made from OCR text (at most 64 characters).
@@ -283,22 +358,40 @@ def resuggest(svc: Docsvc, version: Version, text: str, *, again: bool = False) 
         changes = {}
         if current.metadata.doc_type == old["doc_type"] and s.doc_type.value != old["doc_type"]:
             changes["doc_type"] = s.doc_type.value
-        if current.metadata.service_category.value == old["service_category"] \
-                and s.service_category.value != old["service_category"]:
+        if (
+            current.metadata.service_category.value == old["service_category"]
+            and s.service_category.value != old["service_category"]
+        ):
             changes["service_category"] = s.service_category.value
         if changes:
             new_meta = current.metadata.update(changes, svc.vocab)
             diff = current.metadata.diff(new_meta)
             tx.update_metadata(version.document_id, new_meta)
-            tx.append_audit("docsvc", AuditAction.METADATA_CHANGED, document_id=version.document_id, details={
-                "changes": diff, "reason": "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text"})
+            tx.append_audit(
+                "docsvc",
+                AuditAction.METADATA_CHANGED,
+                document_id=version.document_id,
+                details={
+                    "changes": diff,
+                    "reason": "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text",
+                },
+            )
             tx.enqueue_index(version.document_id, None, "metadata")
         tx.resolve_suggestions(version.document_id, "superseded", "docsvc")
-        tx.insert_suggestion(version.document_id, version.id, suggestion,
-                             model_version=(model_tag(model)[:64 - len(FROM_OCR)] + FROM_OCR), needs_review=True)
-        tx.append_audit("docsvc", AuditAction.LABELS_SUGGESTED, document_id=version.document_id,
-                        version=version.number, details={"suggestion": suggestion, "model": model_tag(model),
-                                                          "source": "ocr"})
+        tx.insert_suggestion(
+            version.document_id,
+            version.id,
+            suggestion,
+            model_version=(model_tag(model)[: 64 - len(FROM_OCR)] + FROM_OCR),
+            needs_review=True,
+        )
+        tx.append_audit(
+            "docsvc",
+            AuditAction.LABELS_SUGGESTED,
+            document_id=version.document_id,
+            version=version.number,
+            details={"suggestion": suggestion, "model": model_tag(model), "source": "ocr"},
+        )
     return True
 
 
@@ -307,11 +400,28 @@ def _round(x: float | None) -> float | None:
 
 
 def _row(sha256: str, key: str, ex: Extraction, result: OcrResult) -> dict[str, Any]:
-    return {"sha256": sha256, "extractor_version": key, "status": ex.status.value, "text": ex.text,
-            "pages": ex.pages,
-            "detail": json.dumps({"zh": ex.detail_zh, "en": ex.detail_en, "truncated": ex.truncated,
-                                  "ocr": result.summary()}, ensure_ascii=False)}
+    return {
+        "sha256": sha256,
+        "extractor_version": key,
+        "status": ex.status.value,
+        "text": ex.text,
+        "pages": ex.pages,
+        "detail": json.dumps(
+            {"zh": ex.detail_zh, "en": ex.detail_en, "truncated": ex.truncated, "ocr": result.summary()},
+            ensure_ascii=False,
+        ),
+    }
 
 
-__all__ = ["OCR_JOB", "OcrInfo", "OcrQueue", "engine_version", "latest_jobs", "limits_from", "may_need_ocr",
-           "request", "resuggest", "run_job"]
+__all__ = [
+    "OCR_JOB",
+    "OcrInfo",
+    "OcrQueue",
+    "engine_version",
+    "latest_jobs",
+    "limits_from",
+    "may_need_ocr",
+    "request",
+    "resuggest",
+    "run_job",
+]

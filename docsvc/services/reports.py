@@ -12,9 +12,10 @@ and the question that produced it).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -35,8 +36,13 @@ MAX_PERIOD_DAYS = 3660
 REVIEWED_TYPES = ("sla", "service_plan")  # spec 8.1.3: reviewed at planned intervals
 #: Who was refused something: the Guard's refusals, failed and locked sign-ins, rejected uploads,
 #: refused deletions.
-DENIED = (AuditAction.ACCESS_DENIED, AccountAction.LOGIN_FAILED, AccountAction.LOGIN_LOCKED,
-          AuditAction.UPLOAD_REJECTED, AuditAction.DELETION_REFUSED)
+DENIED = (
+    AuditAction.ACCESS_DENIED,
+    AccountAction.LOGIN_FAILED,
+    AccountAction.LOGIN_LOCKED,
+    AuditAction.UPLOAD_REJECTED,
+    AuditAction.DELETION_REFUSED,
+)
 #: Someone checked something: audit bundles exported for an auditor, labels a person confirmed.
 VERIFIED = (AuditAction.EXPORTED, AuditAction.LABELS_CONFIRMED)
 
@@ -51,8 +57,6 @@ class ReportKind(StrEnum):
         return f"report_{self.value}"  # one of templates.REPORT_TEMPLATES
 
 
-
-
 @dataclass(frozen=True)
 class ReportRequest:
     kind: ReportKind
@@ -62,26 +66,37 @@ class ReportRequest:
     service_category: str = ServiceCategory.OPERATION_MAINTENANCE.value  # filed under (metadata)
 
     @classmethod
-    def parse(cls, kind: str, *, today: dt.date, since: str | dt.date | None = None,
-              until: str | dt.date | None = None, service_category: str | None = None) -> ReportRequest:
+    def parse(
+        cls,
+        kind: str,
+        *,
+        today: dt.date,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        service_category: str | None = None,
+    ) -> ReportRequest:
         """From user input (CLI options, a form, JSON), with defaults a person would expect:
         an audit report covers the last 30 days, a review report the next 30."""
         try:
             k = ReportKind(kind)
         except ValueError:
-            raise InvalidInput(f"未知的报告类型“{kind}”，可选：{'、'.join(ReportKind)}。",
-                               f"Unknown report '{kind}'; choose one of: {', '.join(ReportKind)}.",
-                               field="kind") from None
+            raise InvalidInput(
+                f"未知的报告类型“{kind}”，可选：{'、'.join(ReportKind)}。",
+                f"Unknown report '{kind}'; choose one of: {', '.join(ReportKind)}.",
+                field="kind",
+            ) from None
         s, u = _day(since, "since"), _day(until, "until")
         if k is ReportKind.AUDIT:
             u = u or today
             s = s or u - dt.timedelta(days=30)
             if u < s:
-                raise InvalidInput("结束日期不能早于开始日期。", "The end date cannot be before the start date.",
-                                   field="until")
+                raise InvalidInput(
+                    "结束日期不能早于开始日期。", "The end date cannot be before the start date.", field="until"
+                )
             if (u - s).days > MAX_PERIOD_DAYS:
-                raise InvalidInput("审计报告的期间最长 10 年。", "An audit report covers at most 10 years.",
-                                   field="since")
+                raise InvalidInput(
+                    "审计报告的期间最长 10 年。", "An audit report covers at most 10 years.", field="since"
+                )
         elif k is ReportKind.REVIEWS:
             u = u or today + dt.timedelta(days=30)
             s = None
@@ -89,22 +104,30 @@ class ReportRequest:
             s = u = None
         category = service_category or cls.service_category
         if category not in {c.value for c in ServiceCategory}:
-            raise InvalidInput(f"未知的服务类别“{category}”，例如 4.2。", f"Unknown service category '{category}', e.g. 4.2.",
-                               field="service_category")
+            raise InvalidInput(
+                f"未知的服务类别“{category}”，例如 4.2。",
+                f"Unknown service category '{category}', e.g. 4.2.",
+                field="service_category",
+            )
         return cls(k, today, s, u, category)
 
     @property
     def title(self) -> str:
         """The report document's title (and so its file name)."""
-        return {ReportKind.INVENTORY: f"档案清单报告（截至{_cn(self.as_of)}）",
-                ReportKind.AUDIT: f"审计报告（{_cn(self.since)}至{_cn(self.until)}）",
-                ReportKind.REVIEWS: f"到期复审报告（截至{_cn(self.until)}）"}[self.kind]
+        return {
+            ReportKind.INVENTORY: f"档案清单报告（截至{_cn(self.as_of)}）",
+            ReportKind.AUDIT: f"审计报告（{_cn(self.since)}至{_cn(self.until)}）",
+            ReportKind.REVIEWS: f"到期复审报告（截至{_cn(self.until)}）",
+        }[self.kind]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "as_of": self.as_of.isoformat(),
-                "since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None,
-                "service_category": self.service_category}
+        return {
+            "kind": self.kind.value,
+            "as_of": self.as_of.isoformat(),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "service_category": self.service_category,
+        }
 
 
 def _day(value: str | dt.date | None, field: str) -> dt.date | None:
@@ -115,13 +138,22 @@ def _day(value: str | dt.date | None, field: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise InvalidInput(f"日期“{value}”无效，应为 YYYY-MM-DD。", f"Invalid date '{value}'; use YYYY-MM-DD.",
-                           field=field) from None
+        raise InvalidInput(
+            f"日期“{value}”无效，应为 YYYY-MM-DD。", f"Invalid date '{value}'; use YYYY-MM-DD.", field=field
+        ) from None
 
 
 class ReportService:
-    def __init__(self, catalog: SqlCatalog, templates: TemplateService, vocab: Vocabulary, *,
-                 organization: str, tz: dt.tzinfo, verify: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        catalog: SqlCatalog,
+        templates: TemplateService,
+        vocab: Vocabulary,
+        *,
+        organization: str,
+        tz: dt.tzinfo,
+        verify: Callable[[], Any],
+    ) -> None:
         self.catalog = catalog
         self.templates = templates
         self.vocab = vocab
@@ -132,17 +164,26 @@ class ReportService:
     def data(self, request: ReportRequest) -> dict[str, Any]:
         """The report's form data, from the archive as it is now."""
         with self.catalog.engine.connect() as conn:
-            body = {ReportKind.INVENTORY: self._inventory, ReportKind.AUDIT: self._audit,
-                    ReportKind.REVIEWS: self._reviews}[request.kind](conn, request)
-        return {"title": request.title, "service_category": request.service_category,
-                "organization": self.organization, "as_of": request.as_of.isoformat(), **body}
+            body = {
+                ReportKind.INVENTORY: self._inventory,
+                ReportKind.AUDIT: self._audit,
+                ReportKind.REVIEWS: self._reviews,
+            }[request.kind](conn, request)
+        return {
+            "title": request.title,
+            "service_category": request.service_category,
+            "organization": self.organization,
+            "as_of": request.as_of.isoformat(),
+            **body,
+        }
 
     def generate(self, request: ReportRequest, *, actor: str, pdf: bool = False, pdf_a: bool = False) -> AddResult:
         """Fill the report's template and archive it, like any generated document; the
         provenance records the request beside the template and the data."""
         draft = self.templates.prepare(self.templates.get(request.kind.template), self.data(request), report=True)
-        return self.templates.generate_draft(draft, actor=actor, pdf=pdf, pdf_a=pdf_a,
-                                             also_record={"report": request.to_dict()})
+        return self.templates.generate_draft(
+            draft, actor=actor, pdf=pdf, pdf_a=pdf_a, also_record={"report": request.to_dict()}
+        )
 
     # -- the three reports -------------------------------------------------------------------
     def _inventory(self, conn: Connection, request: ReportRequest) -> dict[str, Any]:
@@ -152,34 +193,69 @@ class ReportService:
             "total_documents": sum(g["documents"] for g in groups),
             "total_versions": sum(int(g["versions"] or 0) for g in groups),
             "unconfirmed_count": len(unconfirmed),
-            "groups": [{"category": _category(g["service_category"]), "doc_class": _doc_class(g["doc_class"]),
-                        "project": g["project"] or "", "documents": g["documents"], "versions": int(g["versions"] or 0),
-                        "updated": self._local_day(g["updated_at"])} for g in groups][:MAX_ROWS],
-            "latest": [{"id": d["id"], "title": d["title"], "doc_type": self._doc_type(d["doc_type"]),
-                        "project": d["project"] or "", "version": d["latest_version"],
-                        "updated": self._local_day(d["updated_at"])}
-                       for d in queries.latest_documents(conn, limit=LATEST)],
-            "unconfirmed": [{"id": d["id"], "title": d["title"], "project": d["project"] or "",
-                             "suggested_type": self._doc_type(d["suggested_type"])} for d in unconfirmed][:MAX_ROWS],
+            "groups": [
+                {
+                    "category": _category(g["service_category"]),
+                    "doc_class": _doc_class(g["doc_class"]),
+                    "project": g["project"] or "",
+                    "documents": g["documents"],
+                    "versions": int(g["versions"] or 0),
+                    "updated": self._local_day(g["updated_at"]),
+                }
+                for g in groups
+            ][:MAX_ROWS],
+            "latest": [
+                {
+                    "id": d["id"],
+                    "title": d["title"],
+                    "doc_type": self._doc_type(d["doc_type"]),
+                    "project": d["project"] or "",
+                    "version": d["latest_version"],
+                    "updated": self._local_day(d["updated_at"]),
+                }
+                for d in queries.latest_documents(conn, limit=LATEST)
+            ],
+            "unconfirmed": [
+                {
+                    "id": d["id"],
+                    "title": d["title"],
+                    "project": d["project"] or "",
+                    "suggested_type": self._doc_type(d["suggested_type"]),
+                }
+                for d in unconfirmed
+            ][:MAX_ROWS],
         }
 
     def _audit(self, conn: Connection, request: ReportRequest) -> dict[str, Any]:
         assert request.since is not None and request.until is not None  # ReportRequest.parse fills them
         period = queries.AuditFilter(since=request.since, until=request.until)
         summary = queries.audit_summary(conn, period)
-        verified = list(queries.audit_range(conn, queries.AuditFilter(
-            since=request.since, until=request.until, actions=tuple(VERIFIED))))
-        denied = list(queries.audit_range(conn, queries.AuditFilter(
-            since=request.since, until=request.until, actions=tuple(DENIED))))
+        verified = list(
+            queries.audit_range(
+                conn, queries.AuditFilter(since=request.since, until=request.until, actions=tuple(VERIFIED))
+            )
+        )
+        denied = list(
+            queries.audit_range(
+                conn, queries.AuditFilter(since=request.since, until=request.until, actions=tuple(DENIED))
+            )
+        )
         chain = self._verify()
-        chain_text = (f"完整：已逐条核验 {chain.checked} 条记录，哈希链无断裂。" if chain.ok else
-                      f"发现问题：第 {chain.broken_seq} 条记录处链断裂（{chain.reason_zh}）。")
+        chain_text = (
+            f"完整：已逐条核验 {chain.checked} 条记录，哈希链无断裂。"
+            if chain.ok
+            else f"发现问题：第 {chain.broken_seq} 条记录处链断裂（{chain.reason_zh}）。"
+        )
         return {
-            "since": request.since.isoformat(), "until": request.until.isoformat(),
-            "entries": sum(r["count"] for r in summary), "actor_count": len({r["actor"] for r in summary}),
-            "denied_count": len(denied), "chain": chain_text,
-            "activity": [{"actor": r["actor"], "action": _action(r["action"]), "count": r["count"]}
-                         for r in summary][:MAX_ROWS],
+            "since": request.since.isoformat(),
+            "until": request.until.isoformat(),
+            "entries": sum(r["count"] for r in summary),
+            "actor_count": len({r["actor"] for r in summary}),
+            "denied_count": len(denied),
+            "chain": chain_text,
+            "activity": [{"actor": r["actor"], "action": _action(r["action"]), "count": r["count"]} for r in summary][
+                :MAX_ROWS
+            ],
             "verifications": [self._entry_row(e) for e in verified][-MAX_ROWS:],
             "denied": [self._entry_row(e) for e in denied][-MAX_ROWS:],
         }
@@ -191,16 +267,28 @@ class ReportService:
         for d in due[:MAX_ROWS]:
             days = (d["review_due"] - request.as_of).days
             state = f"已逾期 {-days} 天" if days < 0 else ("今日到期" if days == 0 else f"{days} 天后到期")
-            rows.append({"id": d["id"], "title": d["title"], "doc_type": self._doc_type(d["doc_type"]),
-                         "project": d["project"] or "", "owner": d["owner"] or "",
-                         "review_due": d["review_due"].isoformat(), "state": state})
-        return {"until": request.until.isoformat(), "count": len(due),
-                "overdue_count": sum(1 for d in due if d["review_due"] < request.as_of), "documents_due": rows}
+            rows.append(
+                {
+                    "id": d["id"],
+                    "title": d["title"],
+                    "doc_type": self._doc_type(d["doc_type"]),
+                    "project": d["project"] or "",
+                    "owner": d["owner"] or "",
+                    "review_due": d["review_due"].isoformat(),
+                    "state": state,
+                }
+            )
+        return {
+            "until": request.until.isoformat(),
+            "count": len(due),
+            "overdue_count": sum(1 for d in due if d["review_due"] < request.as_of),
+            "documents_due": rows,
+        }
 
     # -- shaping ------------------------------------------------------------------------------
     def _local_day(self, when: dt.datetime) -> str:
         if when.tzinfo is None:  # SQLite gives naive UTC
-            when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.replace(tzinfo=dt.UTC)
         return when.astimezone(self.tz).date().isoformat()
 
     def _doc_type(self, code: str) -> str:
@@ -210,10 +298,15 @@ class ReportService:
         ts = dt.datetime.fromisoformat(e.ts.replace("Z", "+00:00")).astimezone(self.tz)
         what = _action(e.action)
         details = e.details or {}
-        extra = [f"文档 {e.document_id}" if e.document_id else "",
-                 str(details.get("operation") or details.get("reason") or details.get("filename") or "")]
-        return {"time": ts.strftime("%Y-%m-%d %H:%M"), "actor": e.actor,
-                "what": "；".join(x for x in (what, *extra) if x)[:1000]}
+        extra = [
+            f"文档 {e.document_id}" if e.document_id else "",
+            str(details.get("operation") or details.get("reason") or details.get("filename") or ""),
+        ]
+        return {
+            "time": ts.strftime("%Y-%m-%d %H:%M"),
+            "actor": e.actor,
+            "what": "；".join(x for x in (what, *extra) if x)[:1000],
+        }
 
 
 def _cn(day: dt.date | None) -> str:
@@ -241,4 +334,3 @@ def _action(action: str) -> str:
         except (ValueError, KeyError):
             continue
     return action
-

@@ -20,17 +20,18 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from docsvc.core.blobs import BlobStore
 from docsvc.adapters.catalog import OutboxItem, OutboxLease, SqlCatalog
+from docsvc.core.blobs import BlobStore
+from docsvc.core.extract import EXTRACTOR_VERSION, Extraction, ExtractionStatus, ExtractLimits, extract_text
+from docsvc.core.model import Document, Version, utcnow
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
-from docsvc.core.extract import EXTRACTOR_VERSION, ExtractLimits, Extraction, ExtractionStatus, extract_text
-from docsvc.core.model import Document, Version, utcnow
 from docsvc.errors import Corrupted, DocsvcError, InvalidInput, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,17 @@ class DriftReport:
         return not (self.needs_rebuild or self.missing or self.extra or self.mismatched)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "needs_rebuild": self.needs_rebuild, "reason": self.reason,
-                "catalog_versions": self.catalog_versions, "indexed_versions": self.indexed_versions,
-                "missing": self.missing[:100], "extra": self.extra[:100], "mismatched": self.mismatched[:100],
-                "outbox_pending": self.outbox_pending}
+        return {
+            "ok": self.ok,
+            "needs_rebuild": self.needs_rebuild,
+            "reason": self.reason,
+            "catalog_versions": self.catalog_versions,
+            "indexed_versions": self.indexed_versions,
+            "missing": self.missing[:100],
+            "extra": self.extra[:100],
+            "mismatched": self.mismatched[:100],
+            "outbox_pending": self.outbox_pending,
+        }
 
 
 class IndexService:
@@ -96,9 +104,18 @@ class IndexService:
     (the wiring chooses it from the settings). ``state_dir`` is this machine's folder for the
     indexer's status file."""
 
-    def __init__(self, catalog: SqlCatalog, blobs: BlobStore, open_index: Callable[[], SearchIndex],
-                 state_dir: Path, *, extract_limits: ExtractLimits, synonyms: SynonymTable | None = None,
-                 lease_s: float = BULK_LEASE_S, retry_after_s: float = RETRY_AFTER_S) -> None:
+    def __init__(
+        self,
+        catalog: SqlCatalog,
+        blobs: BlobStore,
+        open_index: Callable[[], SearchIndex],
+        state_dir: Path,
+        *,
+        extract_limits: ExtractLimits,
+        synonyms: SynonymTable | None = None,
+        lease_s: float = BULK_LEASE_S,
+        retry_after_s: float = RETRY_AFTER_S,
+    ) -> None:
         self.catalog = catalog
         self.lease_s = lease_s
         self.retry_after_s = retry_after_s
@@ -125,8 +142,12 @@ class IndexService:
         passed, then heals a running server without a restart."""
         with self._lock:
             now = time.monotonic()
-            if (self._index is not None and self._index.needs_rebuild and not self._rebuilding.locked()
-                    and now - self._opened_at >= REOPEN_AFTER_S):
+            if (
+                self._index is not None
+                and self._index.needs_rebuild
+                and not self._rebuilding.locked()
+                and now - self._opened_at >= REOPEN_AFTER_S
+            ):
                 self._index.close()
                 self._index = None
             if self._index is None:
@@ -153,11 +174,17 @@ class IndexService:
             timeouts = detail.get("timeouts", 0)
             if not _retry_due(timeouts):
                 return Extraction(
-                    ExtractionStatus(cached["status"]), cached["text"], cached["pages"],
-                    detail.get("zh", ""), detail.get("en", ""), detail.get("truncated", False),
-                    producer=detail.get("producer", ""), ocr_pages=tuple(detail.get("ocr_pages", ())),
+                    ExtractionStatus(cached["status"]),
+                    cached["text"],
+                    cached["pages"],
+                    detail.get("zh", ""),
+                    detail.get("en", ""),
+                    detail.get("truncated", False),
+                    producer=detail.get("producer", ""),
+                    ocr_pages=tuple(detail.get("ocr_pages", ())),
                     garbage_pages=tuple(detail.get("garbage_pages", ())),
-                    runs=tuple((int(a), int(b), str(t)) for a, b, t in detail.get("runs", ())))
+                    runs=tuple((int(a), int(b), str(t)) for a, b, t in detail.get("runs", ())),
+                )
         try:
             data = self.blobs.read(version.sha256)
         except (NotFound, Corrupted) as exc:
@@ -177,7 +204,7 @@ class IndexService:
         return result
 
     def _extract(self, sha256: str, data: bytes, media_type: str, timeouts: int) -> tuple[Extraction, dict[str, Any]]:
-        limits = replace(self.extract_limits, pdf_timeout_seconds=self.extract_limits.pdf_timeout_seconds * 2 ** timeouts)
+        limits = replace(self.extract_limits, pdf_timeout_seconds=self.extract_limits.pdf_timeout_seconds * 2**timeouts)
         result = extract_text(data, media_type, limits=limits)
         timed_out = result.timed_out
         if timed_out:
@@ -194,30 +221,46 @@ class IndexService:
             known.update({sha: read.get(sha, ExtractionStatus.OCR_PENDING.value) for sha in scans})
         return {v.id: known.get(v.sha256, "pending") for v in versions}
 
-    def _entry(self, version: Version, doc: Document, latest_version_id: int | None,
-               text: Extraction | None = None) -> IndexEntry:
+    def _entry(
+        self, version: Version, doc: Document, latest_version_id: int | None, text: Extraction | None = None
+    ) -> IndexEntry:
         text = self._with_ocr(version, text) if text is not None else self.extraction(version)
         if text.timed_out:  # indexed as failed for now, and tried again later
             self.catalog.requeue_index([(doc.id, version.id, "add")], delay_s=self.retry_after_s)
         year = (doc.metadata.effective_date or version.created_at).year
         return IndexEntry(
-            version_id=version.id, document_id=doc.id, number=version.number, content=text.text, is_latest=version.id == latest_version_id, sha256=version.sha256,
-            original_filename=version.original_filename, **_metadata_fields(doc), year=year,
-            created_at=version.created_at, extraction_status=text.status.value)
+            version_id=version.id,
+            document_id=doc.id,
+            number=version.number,
+            content=text.text,
+            is_latest=version.id == latest_version_id,
+            sha256=version.sha256,
+            original_filename=version.original_filename,
+            **_metadata_fields(doc),
+            year=year,
+            created_at=version.created_at,
+            extraction_status=text.status.value,
+        )
 
     def ensure(self, *, inline_limit: int = INLINE_REBUILD_LIMIT) -> bool:
         """Rebuild a missing or outdated index on the spot when the archive is small (a fresh
         install, a test); a large one waits for ``docsvc index rebuild`` or the server's
         background rebuild. Returns whether the index is usable."""
         index = self.index
-        if index.needs_rebuild and not self._rebuilding.locked() and \
-                self.catalog.counts()["versions"] <= inline_limit:
+        if index.needs_rebuild and not self._rebuilding.locked() and self.catalog.counts()["versions"] <= inline_limit:
             self.rebuild(resume=True)
         return not index.needs_rebuild
 
     # -- outbox -------------------------------------------------------------------------
-    def sync(self, *, batch: int = 200, procs: int = 1, limit: int | None = None, claimed: bool = False,
-             progress: Callable[[int], None] | None = None) -> SyncReport:
+    def sync(
+        self,
+        *,
+        batch: int = 200,
+        procs: int = 1,
+        limit: int | None = None,
+        claimed: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> SyncReport:
         """Apply the outbox in order until it is empty (or ``limit`` items are applied) or a
         write fails. ``procs`` > 1 writes each batch in that many forked processes (not in
         the server). Rows a running bulk import holds, and rows put off until later (a timed
@@ -238,13 +281,20 @@ class IndexService:
                 except DocsvcError as exc:
                     claim.failed(exc.en)
                     failed, error = len(claim.items), exc.en
-                    log.warning("index batch of %d change(s) failed, left queued: %s", failed, error,
-                                extra={"failed": failed, "attempts": max(i.attempts for i in claim.items) + 1})
+                    log.warning(
+                        "index batch of %d change(s) failed, left queued: %s",
+                        failed,
+                        error,
+                        extra={"failed": failed, "attempts": max(i.attempts for i in claim.items) + 1},
+                    )
                 else:
                     claim.done()
                     failed = 0
-                    log.info("index batch applied: %d change(s)", len(claim.items),
-                             extra={"applied": len(claim.items), "lag_s": _lag_s(claim.items)})
+                    log.info(
+                        "index batch applied: %d change(s)",
+                        len(claim.items),
+                        extra={"applied": len(claim.items), "lag_s": _lag_s(claim.items)},
+                    )
             if failed:
                 return SyncReport(applied, failed, self.catalog.counts()["outbox_pending"], error)
             applied += len(claim.items)
@@ -273,7 +323,7 @@ class IndexService:
                 self.index.set_latest(doc_id, latest[doc_id])
 
     @contextlib.contextmanager
-    def bulk(self, *, procs: int) -> Iterator["BulkIndexing"]:
+    def bulk(self, *, procs: int) -> Iterator[BulkIndexing]:
         """Index new documents while they are being archived (a bulk import), through
         ``procs`` writer processes (it forks). The outbox rows of what it indexed are removed;
         anything it did not get to (a writer failed, the index was locked to the end) stays
@@ -315,8 +365,14 @@ class IndexService:
                 pass  # the database is away: try again; if the lease runs out meanwhile, others index them
 
     # -- rebuild ------------------------------------------------------------------------
-    def rebuild(self, *, chunk: int = REBUILD_CHUNK, procs: int = 1, resume: bool = True,
-                progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(
+        self,
+        *,
+        chunk: int = REBUILD_CHUNK,
+        procs: int = 1,
+        resume: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Recreate the index from the catalog; after a crash it resumes from its cursor."""
         if not self._rebuilding.acquire(blocking=False):
             raise Unavailable("索引正在重建中，请稍后再试。", "The index is being rebuilt; try again shortly.")
@@ -352,8 +408,13 @@ class IndexService:
                 cursor["after"] = entries[-1].version_id
                 index.save_rebuild_cursor(cursor)
                 done += len(entries)
-                log.info("index rebuild: %d version(s) indexed, up to version id %d of %d", done, cursor["after"],
-                         cursor["up_to"], extra={"indexed": done, "after": cursor["after"], "up_to": cursor["up_to"]})
+                log.info(
+                    "index rebuild: %d version(s) indexed, up to version id %d of %d",
+                    done,
+                    cursor["after"],
+                    cursor["up_to"],
+                    extra={"indexed": done, "after": cursor["after"], "up_to": cursor["up_to"]},
+                )
                 if progress:
                     progress(len(entries))
         # Everything queued before the rebuild started is covered by it.
@@ -388,11 +449,15 @@ class IndexService:
             return DriftReport(True, index.rebuild_reason, len(catalog), 0, outbox_pending=pending)
         indexed = index.indexed_versions()
         return DriftReport(
-            False, "", len(catalog), len(indexed),
+            False,
+            "",
+            len(catalog),
+            len(indexed),
             missing=sorted(set(catalog) - set(indexed)),
             extra=sorted(set(indexed) - set(catalog)),
             mismatched=sorted(v for v in set(catalog) & set(indexed) if catalog[v] != indexed[v]),
-            outbox_pending=pending)
+            outbox_pending=pending,
+        )
 
     def status(self) -> dict[str, Any]:
         """A cheap summary for the health page (the full drift check reads every entry)."""
@@ -404,17 +469,23 @@ class IndexService:
                 indexed = index.doc_count()
             except DocsvcError:
                 indexed = None
-        return {"ok": not index.needs_rebuild and indexed == counts["versions"] and not counts["outbox_pending"],
-                "needs_rebuild": index.needs_rebuild, "reason": index.rebuild_reason, "indexed_versions": indexed,
-                "catalog_versions": counts["versions"], "outbox_pending": counts["outbox_pending"],
-                "rebuild_in_progress": self._rebuilding.locked() or self.rebuild_pending()}
+        return {
+            "ok": not index.needs_rebuild and indexed == counts["versions"] and not counts["outbox_pending"],
+            "needs_rebuild": index.needs_rebuild,
+            "reason": index.rebuild_reason,
+            "indexed_versions": indexed,
+            "catalog_versions": counts["versions"],
+            "outbox_pending": counts["outbox_pending"],
+            "rebuild_in_progress": self._rebuilding.locked() or self.rebuild_pending(),
+        }
 
     def _searchable(self) -> SearchIndex:
         index = self.index
         if not self.ensure():
-            raise Unavailable(f"搜索索引正在重建或需要重建，请稍后再试（{index.rebuild_reason}）。",
-                              f"The search index is being rebuilt or needs a rebuild; try again shortly "
-                              f"({index.rebuild_reason}).")
+            raise Unavailable(
+                f"搜索索引正在重建或需要重建，请稍后再试（{index.rebuild_reason}）。",
+                f"The search index is being rebuilt or needs a rebuild; try again shortly ({index.rebuild_reason}).",
+            )
         return index
 
     def search(self, request: SearchRequest) -> SearchResult:
@@ -480,8 +551,11 @@ class BackgroundIndexer:
             self._thread = None
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "last_error": self.last_error,
-                "last_sync": self.last_sync.__dict__ if self.last_sync else None}
+        return {
+            "state": self.state,
+            "last_error": self.last_error,
+            "last_sync": self.last_sync.__dict__ if self.last_sync else None,
+        }
 
     def _run(self) -> None:
         log.info("index writer started")
@@ -625,13 +699,19 @@ def _timed_out(result: Extraction, timeouts: int) -> Extraction:
     """A timed-out extraction, saying whether it will be tried again (and then still
     ``timed_out``) or has failed for good."""
     if _retry_due(timeouts):
-        return replace(result, detail_zh=f"{result.detail_zh}稍后会以更长的时限重试（第 {timeouts} 次超时，最多重试 {TIMEOUT_RETRIES} 次）。",
-                       detail_en=f"{result.detail_en} It will be tried again later with a longer limit "
-                                 f"(timeout {timeouts}; at most {TIMEOUT_RETRIES} retries).")
-    return replace(result, timed_out=False,
-                   detail_zh=f"{result.detail_zh}已重试 {TIMEOUT_RETRIES} 次（每次时限加倍）仍超时，记为失败。",
-                   detail_en=f"{result.detail_en} It timed out again after {TIMEOUT_RETRIES} retries, each with "
-                             "twice the time, and is recorded as a failure.")
+        return replace(
+            result,
+            detail_zh=f"{result.detail_zh}稍后会以更长的时限重试（第 {timeouts} 次超时，最多重试 {TIMEOUT_RETRIES} 次）。",
+            detail_en=f"{result.detail_en} It will be tried again later with a longer limit "
+            f"(timeout {timeouts}; at most {TIMEOUT_RETRIES} retries).",
+        )
+    return replace(
+        result,
+        timed_out=False,
+        detail_zh=f"{result.detail_zh}已重试 {TIMEOUT_RETRIES} 次（每次时限加倍）仍超时，记为失败。",
+        detail_en=f"{result.detail_en} It timed out again after {TIMEOUT_RETRIES} retries, each with "
+        "twice the time, and is recorded as a failure.",
+    )
 
 
 def _extraction_row(sha256: str, result: Extraction, timeouts: int = 0) -> dict[str, Any]:
@@ -647,16 +727,31 @@ def _extraction_row(sha256: str, result: Extraction, timeouts: int = 0) -> dict[
         detail["runs"] = [list(r) for r in result.runs]
     if result.garbage_pages:
         detail["garbage_pages"] = list(result.garbage_pages)
-    return {"sha256": sha256, "extractor_version": EXTRACTOR_VERSION, "status": result.status.value,
-            "text": result.text, "pages": result.pages, "detail": json.dumps(detail, ensure_ascii=False)}
+    return {
+        "sha256": sha256,
+        "extractor_version": EXTRACTOR_VERSION,
+        "status": result.status.value,
+        "text": result.text,
+        "pages": result.pages,
+        "detail": json.dumps(detail, ensure_ascii=False),
+    }
 
 
 def _metadata_fields(doc: Document) -> dict[str, Any]:
     m = doc.metadata
-    return {"title": m.title, "doc_type": m.doc_type, "service_category": m.service_category.value,
-            "doc_class": m.doc_class.value, "service_scope": m.service_scope.value if m.service_scope else "",
-            "project": m.project, "counterparty": m.counterparty, "tags": m.tags, "status": m.status.value,
-            "effective_date": m.effective_date, "review_due": m.review_due}
+    return {
+        "title": m.title,
+        "doc_type": m.doc_type,
+        "service_category": m.service_category.value,
+        "doc_class": m.doc_class.value,
+        "service_scope": m.service_scope.value if m.service_scope else "",
+        "project": m.project,
+        "counterparty": m.counterparty,
+        "tags": m.tags,
+        "status": m.status.value,
+        "effective_date": m.effective_date,
+        "review_due": m.review_due,
+    }
 
 
 def parse_filters(pairs: list[str]) -> dict[str, list[str]]:
@@ -665,7 +760,10 @@ def parse_filters(pairs: list[str]) -> dict[str, list[str]]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput(f"筛选条件“{pair}”格式不对，应为 key=value，例如 doc_type=sla。",
-                               f"Filter '{pair}' is not key=value, e.g. doc_type=sla.", field="filter")
+            raise InvalidInput(
+                f"筛选条件“{pair}”格式不对，应为 key=value，例如 doc_type=sla。",
+                f"Filter '{pair}' is not key=value, e.g. doc_type=sla.",
+                field="filter",
+            )
         out.setdefault(key.strip(), []).append(value.strip())
     return out

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from docsvc.core.content import DOCX, PDF
@@ -55,47 +56,64 @@ class BulkChange:
     reason: str = ""
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> "BulkChange":
+    def parse(cls, data: Mapping[str, Any]) -> BulkChange:
         """From a form, a JSON body or the CLI: ``set`` (or the fields themselves), ``add_tags``,
         ``remove_tags`` (a list, or text separated by commas), ``reason``. The values are checked
         against the vocabulary by the Guard (:meth:`Guard.bulk_set`)."""
         fields = data.get("set", {})
         if not isinstance(fields, Mapping):
-            raise InvalidInput("set 应为对象，如 {\"status\": \"effective\"}。",
-                               "set must be an object, e.g. {\"status\": \"effective\"}.", field="set")
+            raise InvalidInput(
+                'set 应为对象，如 {"status": "effective"}。',
+                'set must be an object, e.g. {"status": "effective"}.',
+                field="set",
+            )
         unknown = sorted(set(fields) - set(SETTABLE))
         if unknown:
-            raise InvalidInput(f"批量修改不能设置字段：{', '.join(unknown)}。可设置：{', '.join(SETTABLE)}。",
-                               f"A bulk change cannot set: {', '.join(unknown)}. It can set: {', '.join(SETTABLE)}.",
-                               field=unknown[0])
+            raise InvalidInput(
+                f"批量修改不能设置字段：{', '.join(unknown)}。可设置：{', '.join(SETTABLE)}。",
+                f"A bulk change cannot set: {', '.join(unknown)}. It can set: {', '.join(SETTABLE)}.",
+                field=unknown[0],
+            )
         for name, value in fields.items():
             if not isinstance(value, str):
                 raise InvalidInput(f"字段 {name} 的值应为文本。", f"The value of {name} must be text.", field=name)
         add, remove = _tags(data.get("add_tags"), "add_tags"), _tags(data.get("remove_tags"), "remove_tags")
         both = sorted(set(add) & set(remove))
         if both:
-            raise InvalidInput(f"标签不能同时添加和移除：{'，'.join(both)}。",
-                               f"A tag cannot be both added and removed: {', '.join(both)}.", field="add_tags")
+            raise InvalidInput(
+                f"标签不能同时添加和移除：{'，'.join(both)}。",
+                f"A tag cannot be both added and removed: {', '.join(both)}.",
+                field="add_tags",
+            )
         for name in _REQUIRED:
             if name in fields and not fields[name].strip():
-                raise InvalidInput(f"字段 {name} 不能为空；不修改就不要给出它。",
-                                   f"{name} cannot be empty; leave it out to keep each document's own.", field=name)
+                raise InvalidInput(
+                    f"字段 {name} 不能为空；不修改就不要给出它。",
+                    f"{name} cannot be empty; leave it out to keep each document's own.",
+                    field=name,
+                )
         reason = data.get("reason")
         if reason is None:
             reason = ""
         if not isinstance(reason, str):  # {} or [] is no reason either: refused, not read as empty
             raise InvalidInput("reason 应为文本。", "reason must be text.", field="reason")
         # Checked here, not per document: the reason is the same for all of them.
-        reason = refuse_controls(reason.replace("\r\n", "\n").replace("\r", "\n").strip(), "reason", "修改原因",
-                                 allowed="\t\n")
+        reason = refuse_controls(
+            reason.replace("\r\n", "\n").replace("\r", "\n").strip(), "reason", "修改原因", allowed="\t\n"
+        )
         if len(reason) > MAX_BULK_REASON:
-            raise InvalidInput(f"修改原因过长（最多 {MAX_BULK_REASON} 个字符）。",
-                               f"The reason is too long (at most {MAX_BULK_REASON} characters).", field="reason")
+            raise InvalidInput(
+                f"修改原因过长（最多 {MAX_BULK_REASON} 个字符）。",
+                f"The reason is too long (at most {MAX_BULK_REASON} characters).",
+                field="reason",
+            )
         change = cls({k: v.strip() for k, v in fields.items()}, add, remove, reason)
         if not (change.fields or change.add_tags or change.remove_tags):
-            raise InvalidInput("请至少选择一项修改（类型、服务类别、项目、相对方、状态或标签）。",
-                               "Choose at least one change (type, service category, project, counterparty, "
-                               "status or tags).", field="set")
+            raise InvalidInput(
+                "请至少选择一项修改（类型、服务类别、项目、相对方、状态或标签）。",
+                "Choose at least one change (type, service category, project, counterparty, status or tags).",
+                field="set",
+            )
         return change
 
     def changes_for(self, doc: Document) -> dict[str, Any]:
@@ -117,8 +135,11 @@ def _tags(raw: Any, name: str) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = raw.replace("，", ",").split(",")
     if not isinstance(raw, (list, tuple)) or not all(isinstance(t, str) for t in raw):
-        raise InvalidInput(f"{name} 应为标签列表，或用逗号分隔的文本。",
-                           f"{name} must be a list of tags, or text separated by commas.", field=name)
+        raise InvalidInput(
+            f"{name} 应为标签列表，或用逗号分隔的文本。",
+            f"{name} must be a list of tags, or text separated by commas.",
+            field=name,
+        )
     return tuple(dict.fromkeys(t.strip() for t in raw if t.strip()))
 
 
@@ -131,15 +152,25 @@ def parse_ids(raw: Any, *, limit: int, from_text: bool = True) -> tuple[int, ...
         raw = raw.replace("，", ",").split(",")
     if not isinstance(raw, (list, tuple)):
         raise InvalidInput("ids 应为文档编号的列表。", "ids must be a list of document ids.", field="ids")
-    ids = tuple(dict.fromkeys(parse_int(i.strip() if isinstance(i, str) else i, "ids", from_text=from_text)
-                              for i in raw if not (isinstance(i, str) and not i.strip())))
+    ids = tuple(
+        dict.fromkeys(
+            parse_int(i.strip() if isinstance(i, str) else i, "ids", from_text=from_text)
+            for i in raw
+            if not (isinstance(i, str) and not i.strip())
+        )
+    )
     if not ids:
-        raise InvalidInput("未选择任何文档。请先勾选要处理的文档。",
-                           "No document is selected. Tick the documents to act on first.", field="ids")
+        raise InvalidInput(
+            "未选择任何文档。请先勾选要处理的文档。",
+            "No document is selected. Tick the documents to act on first.",
+            field="ids",
+        )
     if len(ids) > limit:
-        raise TooLarge(f"一次最多处理 {limit} 份文档，已选择 {len(ids)} 份。请分批处理。",
-                       f"At most {limit} documents can be handled at once; {len(ids)} are selected. "
-                       "Work in smaller batches.", field="ids")
+        raise TooLarge(
+            f"一次最多处理 {limit} 份文档，已选择 {len(ids)} 份。请分批处理。",
+            f"At most {limit} documents can be handled at once; {len(ids)} are selected. Work in smaller batches.",
+            field="ids",
+        )
     return tuple(i for i in ids if i is not None)
 
 
@@ -152,8 +183,13 @@ class BulkItem:
     error: Mapping[str, Any] | None = None  # DocsvcError.to_dict(), when refused
 
     def to_dict(self) -> dict[str, Any]:
-        return {"document_id": self.document_id, "title": self.title, "status": self.status.value,
-                "changes": dict(self.changes), "error": dict(self.error) if self.error else None}
+        return {
+            "document_id": self.document_id,
+            "title": self.title,
+            "status": self.status.value,
+            "changes": dict(self.changes),
+            "error": dict(self.error) if self.error else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -168,8 +204,7 @@ class BulkReport:
         return [i for i in self.items if i.status is BulkStatus.REFUSED]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": {s.value: self.count(s) for s in BulkStatus},
-                "items": [i.to_dict() for i in self.items]}
+        return {"counts": {s.value: self.count(s) for s in BulkStatus}, "items": [i.to_dict() for i in self.items]}
 
 
 def selected(guard: Guard, ids: Iterable[int]) -> list[Document]:
@@ -182,9 +217,13 @@ def selected(guard: Guard, ids: Iterable[int]) -> list[Document]:
         except NotFound:
             missing.append(str(doc_id))
     if missing:
-        raise InvalidInput(f"以下文档不存在：{', '.join(missing)}。请刷新列表后重新选择；未做任何修改。",
-                           f"These documents do not exist: {', '.join(missing)}. Reload the list and select "
-                           "again; nothing was changed.", field="ids", details={"missing": missing})
+        raise InvalidInput(
+            f"以下文档不存在：{', '.join(missing)}。请刷新列表后重新选择；未做任何修改。",
+            f"These documents do not exist: {', '.join(missing)}. Reload the list and select "
+            "again; nothing was changed.",
+            field="ids",
+            details={"missing": missing},
+        )
     return docs
 
 
@@ -199,8 +238,9 @@ def apply(guard: Guard, docs: Iterable[Document], change: BulkChange) -> BulkRep
             items.append(BulkItem(doc.id, doc.metadata.title, BulkStatus.REFUSED, error=exc.to_dict()))
             continue
         diff = doc.metadata.diff(after.metadata)
-        items.append(BulkItem(doc.id, after.metadata.title, BulkStatus.CHANGED if diff else BulkStatus.UNCHANGED,
-                              changes=diff))
+        items.append(
+            BulkItem(doc.id, after.metadata.title, BulkStatus.CHANGED if diff else BulkStatus.UNCHANGED, changes=diff)
+        )
     return BulkReport(tuple(items))
 
 
@@ -217,10 +257,13 @@ def latest_versions(guard: Guard, docs: Iterable[Document], *, max_bytes: int) -
     total = sum(v.size for _, v in chosen)
     if total > max_bytes:
         mib = 1024 * 1024
-        raise TooLarge(f"所选文件共 {total / mib:.1f} MiB，超过打包下载上限 {max_bytes / mib:.0f} MiB。请少选一些文档。",
-                       f"The selected files total {total / mib:.1f} MiB, over the {max_bytes / mib:.0f} MiB "
-                       "limit of a ZIP download. Select fewer documents.", field="ids",
-                       details={"size": total, "limit": max_bytes})
+        raise TooLarge(
+            f"所选文件共 {total / mib:.1f} MiB，超过打包下载上限 {max_bytes / mib:.0f} MiB。请少选一些文档。",
+            f"The selected files total {total / mib:.1f} MiB, over the {max_bytes / mib:.0f} MiB "
+            "limit of a ZIP download. Select fewer documents.",
+            field="ids",
+            details={"size": total, "limit": max_bytes},
+        )
     return chosen
 
 

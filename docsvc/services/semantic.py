@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,7 @@ QUERY_CACHE = 256  # questions whose vectors are kept: people ask again, and pag
 
 
 class SemanticRanking:
-    def __init__(self, catalog: SqlCatalog, embedder: semantic.Embedder,
-                 text_of: Callable[[Version], str]) -> None:
+    def __init__(self, catalog: SqlCatalog, embedder: semantic.Embedder, text_of: Callable[[Version], str]) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.text_of = text_of
@@ -47,14 +47,16 @@ class SemanticRanking:
         with self.catalog.engine.connect() as conn:
             return rows.count_pending(conn, self.embedder.version, EXTRACTOR_VERSION)
 
-    def embed_pending(self, *, limit: int | None = None, batch: int = BATCH,
-                      progress: Callable[[int], None] | None = None) -> int:
+    def embed_pending(
+        self, *, limit: int | None = None, batch: int = BATCH, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Embed up to ``limit`` pending versions (all of them when None); how many were."""
         done = 0
         while limit is None or done < limit:
             with self.catalog.engine.connect() as conn:
-                ids = rows.pending(conn, self.embedder.version, EXTRACTOR_VERSION,
-                                   batch if limit is None else min(batch, limit - done))
+                ids = rows.pending(
+                    conn, self.embedder.version, EXTRACTOR_VERSION, batch if limit is None else min(batch, limit - done)
+                )
             if not ids:
                 break
             self._embed([v for v in map(self.catalog.get_version_by_id, ids) if v is not None])
@@ -74,11 +76,23 @@ class SemanticRanking:
         at = 0
         for vid in todo:
             n = len(passages[vid])
-            known[keys[vid]] = (n, semantic.encode(made[at:at + n]))
+            known[keys[vid]] = (n, semantic.encode(made[at : at + n]))
             at += n
         with write_connection(self.catalog.engine) as conn:
-            rows.put(conn, [{"version_id": vid, "text_key": keys[vid], "passages": known[keys[vid]][0],
-                             "vectors": known[keys[vid]][1]} for vid in keys], self.embedder.version, utcnow())
+            rows.put(
+                conn,
+                [
+                    {
+                        "version_id": vid,
+                        "text_key": keys[vid],
+                        "passages": known[keys[vid]][0],
+                        "vectors": known[keys[vid]][1],
+                    }
+                    for vid in keys
+                ],
+                self.embedder.version,
+                utcnow(),
+            )
 
     def forget(self, sha256: str) -> None:
         """The content's text changed (OCR read it): its vectors are made again."""
@@ -100,8 +114,11 @@ class SemanticRanking:
             stored = rows.get(conn, [h.version_id for h in hits], self.embedder.version)
         if len(hits) > 1 and stored:
             query = self._question(question)
-            meaning = {i: semantic.closeness(query, semantic.decode(stored[h.version_id], self.embedder.dim))
-                       for i, h in enumerate(hits) if h.version_id in stored}
+            meaning = {
+                i: semantic.closeness(query, semantic.decode(stored[h.version_id], self.embedder.dim))
+                for i, h in enumerate(hits)
+                if h.version_id in stored
+            }
             order = semantic.reorder(list(range(len(hits))), [h.score for h in hits], meaning)
             hits = [hits[i] for i in order]
         start = (request.page - 1) * request.per_page

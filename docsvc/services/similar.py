@@ -14,10 +14,10 @@ from collections import Counter
 from typing import Any
 
 from docsvc.core import text
+from docsvc.core.inputs import parse_int
 from docsvc.core.query import MAX_QUERY_CHARS, QUERY_STOPWORDS
 from docsvc.core.ranking import idf
 from docsvc.core.search import Hit, SearchRequest
-from docsvc.core.inputs import parse_int
 from docsvc.services.search import IndexService
 
 DEFAULT_LIMIT = 5
@@ -41,8 +41,12 @@ def check_limit(value: Any) -> int:
 def _worth_searching(word: str) -> bool:
     """Stop words, single characters (a lone 年 or 的 matches everything) and numbers (30, 99.9,
     2026-01-01 say nothing about a subject) are left out."""
-    return (len(word) > 1 and len(word) <= MAX_TERM_CHARS and word not in QUERY_STOPWORDS
-            and any(ch.isalpha() for ch in word))
+    return (
+        len(word) > 1
+        and len(word) <= MAX_TERM_CHARS
+        and word not in QUERY_STOPWORDS
+        and any(ch.isalpha() for ch in word)
+    )
 
 
 def _main_words(s: str) -> list[str]:
@@ -93,5 +97,12 @@ def others(hits: list[Hit], document_id: int, limit: int) -> list[Hit]:
     return [h for h in hits if h.document_id != document_id][:limit]
 
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "check_limit", "distinctive_words", "others", "similar_query",
-           "similar_request"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "check_limit",
+    "distinctive_words",
+    "others",
+    "similar_query",
+    "similar_request",
+]

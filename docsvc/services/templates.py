@@ -12,25 +12,29 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata as pkg_metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from docsvc import __version__
-from docsvc.core.blobs import BlobStore
 from docsvc.adapters.catalog import SqlCatalog, TemplateRecord
 from docsvc.core import templating
 from docsvc.core.audit import canonical_json
-from docsvc.core.filenames import document_filename
+from docsvc.core.blobs import BlobStore
 from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
+from docsvc.core.filenames import document_filename
 from docsvc.core.model import AuditAction, Metadata, VersionSource, Vocabulary
 from docsvc.core.schema import DefaultUsed, Finding, TemplateSchema, load_schema
 from docsvc.core.schema_draft import draft_schema
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, TemplateError
 from docsvc.services.archive import (
-    AddResult, ArchiveService, RenditionInput, change_reason_problem,
+    AddResult,
+    ArchiveService,
+    RenditionInput,
+    change_reason_problem,
 )
 
 # Filled only by docsvc.services.reports (kept here so that prepare() can refuse them otherwise).
@@ -62,8 +66,12 @@ class Template:
         return self.record.version
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.record.to_dict(), "description_zh": self.schema.description_zh,
-                "description_en": self.schema.description_en, "spec_ref": self.schema.spec_ref}
+        return {
+            **self.record.to_dict(),
+            "description_zh": self.schema.description_zh,
+            "description_en": self.schema.description_en,
+            "spec_ref": self.schema.spec_ref,
+        }
 
 
 @dataclass(frozen=True)
@@ -128,13 +136,24 @@ def _versions() -> dict[str, str]:
             return pkg_metadata.version(pkg)
         except pkg_metadata.PackageNotFoundError:
             return "unknown"
+
     return {"docsvc": __version__, "docxtpl": v("docxtpl"), "python-docx": v("python-docx"), "jinja2": v("Jinja2")}
 
 
 class TemplateService:
-    def __init__(self, catalog: SqlCatalog, blobs: BlobStore, archive: ArchiveService, vocab: Vocabulary, *,
-                 shipped_dir: Path | None, limits: RenderLimits, package_limits: PackageLimits,
-                 converter: Callable[[], Any], author: str = "") -> None:
+    def __init__(
+        self,
+        catalog: SqlCatalog,
+        blobs: BlobStore,
+        archive: ArchiveService,
+        vocab: Vocabulary,
+        *,
+        shipped_dir: Path | None,
+        limits: RenderLimits,
+        package_limits: PackageLimits,
+        converter: Callable[[], Any],
+        author: str = "",
+    ) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.archive = archive
@@ -173,8 +192,11 @@ class TemplateService:
         for r in records:
             if r.version == version:
                 return self._template(r)
-        raise NotFound(f"模板“{slug}”没有第 {version} 版（共 {len(records)} 版）。",
-                       f"Template '{slug}' has no version {version} (it has {len(records)}).", field="version")
+        raise NotFound(
+            f"模板“{slug}”没有第 {version} 版（共 {len(records)} 版）。",
+            f"Template '{slug}' has no version {version} (it has {len(records)}).",
+            field="version",
+        )
 
     def template_bytes(self, template: Template) -> bytes:
         sha = template.record.sha256
@@ -191,8 +213,11 @@ class TemplateService:
 
     def _unknown(self, slug: str) -> NotFound:
         known = ", ".join(r.slug for r in self.list()) or "—"
-        return NotFound(f"没有名为“{slug}”的模板。可用模板：{known}",
-                        f"No template named '{slug}'. Available: {known}", field="template")
+        return NotFound(
+            f"没有名为“{slug}”的模板。可用模板：{known}",
+            f"No template named '{slug}'. Available: {known}",
+            field="template",
+        )
 
     def _template(self, record: TemplateRecord) -> Template:
         with self._cache_lock:
@@ -209,8 +234,9 @@ class TemplateService:
             return report
         # A field that only fills archive metadata (a title, a service category) is used.
         metadata_only = set(schema.metadata.values())
-        return templating.LintReport(tuple(
-            i for i in report.issues if not (i.code == "unused_field" and i.subject in metadata_only)))
+        return templating.LintReport(
+            tuple(i for i in report.issues if not (i.code == "unused_field" and i.subject in metadata_only))
+        )
 
     def draft_schema(self, docx: bytes, *, slug: str, name_zh: str) -> dict[str, Any]:
         """A first schema for a new template, drafted from its tags for the drafter to
@@ -218,27 +244,35 @@ class TemplateService:
         check_ooxml_package(docx, limits=self.package_limits)
         return draft_schema(templating.discover_fields(docx), slug=slug, name_zh=name_zh)
 
-    def add(self, docx: bytes, schema_source: Mapping[str, Any] | None, *, actor: str,
-            slug: str | None = None) -> Template:
+    def add(
+        self, docx: bytes, schema_source: Mapping[str, Any] | None, *, actor: str, slug: str | None = None
+    ) -> Template:
         """Lint and register a new template version. ``schema_source`` may be omitted for a new
         version of an existing template, which then keeps its current schema."""
         if schema_source is None:
             if not slug:
-                raise InvalidInput("新模板必须同时提供字段定义文件（schema.json）。",
-                                   "A new template needs its field schema (schema.json).", field="schema")
+                raise InvalidInput(
+                    "新模板必须同时提供字段定义文件（schema.json）。",
+                    "A new template needs its field schema (schema.json).",
+                    field="schema",
+                )
             current = self.get(slug)
             schema, raw_schema = current.schema, json.loads(current.record.schema_json)
         else:
             schema = load_schema(schema_source, doc_types=self.vocab.doc_types)
             raw_schema = dict(schema_source)
         if slug and slug != schema.slug:
-            raise InvalidInput(f"模板名“{slug}”与字段定义中的 slug“{schema.slug}”不一致。",
-                               f"Template name '{slug}' differs from the schema's slug '{schema.slug}'.",
-                               field="slug")
+            raise InvalidInput(
+                f"模板名“{slug}”与字段定义中的 slug“{schema.slug}”不一致。",
+                f"Template name '{slug}' differs from the schema's slug '{schema.slug}'.",
+                field="slug",
+            )
         if not set(schema.slug) <= _SLUG_CHARS or not schema.slug[:1].isalpha():
-            raise InvalidInput("模板 slug 只能使用小写字母、数字、- 和 _，并以字母开头。",
-                               "A template slug may use lower-case letters, digits, - and _ and must "
-                               "start with a letter.", field="slug")
+            raise InvalidInput(
+                "模板 slug 只能使用小写字母、数字、- 和 _，并以字母开头。",
+                "A template slug may use lower-case letters, digits, - and _ and must start with a letter.",
+                field="slug",
+            )
         schema_json = canonical_json(raw_schema)
         schema_sha = hashlib.sha256(schema_json.encode()).hexdigest()
         sha = hashlib.sha256(docx).hexdigest()
@@ -251,17 +285,34 @@ class TemplateService:
                 f"模板未通过检查，共 {len(report.errors)} 个错误，未被接受：{report.errors[0].zh}",
                 f"The template failed lint with {len(report.errors)} error(s) and was not accepted: "
                 f"{report.errors[0].en}",
-                field="template", details={"lint": lint_dict(report)})
+                field="template",
+                details={"lint": lint_dict(report)},
+            )
         blob = self.blobs.put(docx)
         with self.catalog.transaction() as tx:
             version, created = tx.insert_template(
-                slug=schema.slug, sha256=blob.sha256, schema_json=schema_json, schema_sha256=schema_sha,
-                name_zh=schema.name_zh, name_en=schema.name_en, doc_type=schema.doc_type, lint=lint_dict(report),
-                actor=actor)
+                slug=schema.slug,
+                sha256=blob.sha256,
+                schema_json=schema_json,
+                schema_sha256=schema_sha,
+                name_zh=schema.name_zh,
+                name_en=schema.name_en,
+                doc_type=schema.doc_type,
+                lint=lint_dict(report),
+                actor=actor,
+            )
             if created:
-                tx.append_audit(actor, AuditAction.TEMPLATE_ADDED, details={
-                    "template": schema.slug, "template_version": version, "sha256": blob.sha256,
-                    "schema_sha256": schema_sha, "warnings": len(report.warnings)})
+                tx.append_audit(
+                    actor,
+                    AuditAction.TEMPLATE_ADDED,
+                    details={
+                        "template": schema.slug,
+                        "template_version": version,
+                        "sha256": blob.sha256,
+                        "schema_sha256": schema_sha,
+                        "warnings": len(report.warnings),
+                    },
+                )
         return self.get(schema.slug, version)
 
     def sync_shipped(self, *, actor: str = "docsvc") -> builtins.list[Template]:
@@ -270,21 +321,34 @@ class TemplateService:
             return []
         added = []
         # The management reports' templates live in reports/ (docsvc.services.reports).
-        for schema_path in sorted([*self.shipped_dir.glob("*/schema.json"),
-                                   *self.shipped_dir.glob("reports/*/schema.json")]):
+        for schema_path in sorted(
+            [*self.shipped_dir.glob("*/schema.json"), *self.shipped_dir.glob("reports/*/schema.json")]
+        ):
             docx_path = schema_path.parent / "template.docx"
             if not docx_path.is_file():
                 continue
             before = self.catalog.templates(schema_path.parent.name)
-            tpl = self.add(docx_path.read_bytes(), json.loads(schema_path.read_text("utf-8")), actor=actor,
-                           slug=schema_path.parent.name)
+            tpl = self.add(
+                docx_path.read_bytes(),
+                json.loads(schema_path.read_text("utf-8")),
+                actor=actor,
+                slug=schema_path.parent.name,
+            )
             if not before or before[-1].version != tpl.version:
                 added.append(tpl)
         return added
 
     # -- drafting: prepare once, then render or generate ------------------------------------
-    def prepare(self, template: Template | str, data: Mapping[str, Any], *, version: int | None = None,
-                document_id: int | None = None, reason: str = "", report: bool = False) -> Draft:
+    def prepare(
+        self,
+        template: Template | str,
+        data: Mapping[str, Any],
+        *,
+        version: int | None = None,
+        document_id: int | None = None,
+        reason: str = "",
+        report: bool = False,
+    ) -> Draft:
         """The one drafting path's first step (web form, REST API, CLI, batch rows, reports).
 
         Raises one InvalidInput whose ``details["errors"]`` lists every problem at once: the
@@ -298,7 +362,9 @@ class TemplateService:
             raise InvalidInput(
                 f"模板“{template.slug}”是管理报告模板，报告由 docsvc report 或报告页面依据档案数据生成。",
                 f"'{template.slug}' is a management report template; reports are made from the archive's "
-                "data by `docsvc report` or the reports page.", field="template")
+                "data by `docsvc report` or the reports page.",
+                field="template",
+            )
         problems: list[dict[str, Any]] = []
         if document_id is not None:
             self._check_same_template(document_id, template.slug)
@@ -311,8 +377,9 @@ class TemplateService:
         # being revised keeps its own), references present, a plan's history row per version.
         next_version = self.archive.version(document_id).number + 1 if document_id is not None else 1
         try:
-            checked = template.schema.check(data, archive=self.catalog, document_id=document_id,
-                                            archive_version=next_version)
+            checked = template.schema.check(
+                data, archive=self.catalog, document_id=document_id, archive_version=next_version
+            )
             context = checked.context
         except InvalidInput as exc:
             problems.extend(exc.details.get("errors") or [_problem(exc)])
@@ -328,28 +395,46 @@ class TemplateService:
             en = first["en"] if len(problems) == 1 else f"The form has {len(problems)} errors; the first: {first['en']}"
             raise InvalidInput(zh, en, field=first.get("field"), details={"errors": problems})
         assert checked is not None  # no problems: the checks ran
-        return Draft(template, json.loads(canonical_json(data)), context, metadata, document_id, reason,
-                     checked.warnings, checked.defaults)
+        return Draft(
+            template,
+            json.loads(canonical_json(data)),
+            context,
+            metadata,
+            document_id,
+            reason,
+            checked.warnings,
+            checked.defaults,
+        )
 
     def render_draft(self, draft: Draft) -> Rendered:
         """The DOCX of a draft; nothing is archived (a preview). Identical drafts give identical
         bytes (fixed zip timestamps, properties from the data), so an unchanged regeneration is
         recognised by its hash."""
         docx = templating.render_docx(
-            self.template_bytes(draft.template), draft.context, timeout_s=self.limits.timeout_s,
-            memory_mb=self.limits.memory_mb, max_output_bytes=self.limits.max_output_bytes,
-            properties=self.properties(draft))
+            self.template_bytes(draft.template),
+            draft.context,
+            timeout_s=self.limits.timeout_s,
+            memory_mb=self.limits.memory_mb,
+            max_output_bytes=self.limits.max_output_bytes,
+            properties=self.properties(draft),
+        )
         return Rendered(docx, draft.metadata, draft.template, draft.data)
 
     def properties(self, draft: Draft) -> dict[str, str]:
         """The DOCX core properties (and so the PDF's) of a draft: its real title and author,
         never the template's name or the tool's."""
         author = draft.template.schema.author_from(draft.context) or self.author
-        return {"title": draft.title, "author": author,
-                "subject": draft.template.record.name_zh}
+        return {"title": draft.title, "author": author, "subject": draft.template.record.name_zh}
 
-    def generate_draft(self, draft: Draft, *, actor: str, pdf: bool = False, pdf_a: bool = False,
-                       also_record: Mapping[str, Any] | None = None) -> AddResult:
+    def generate_draft(
+        self,
+        draft: Draft,
+        *,
+        actor: str,
+        pdf: bool = False,
+        pdf_a: bool = False,
+        also_record: Mapping[str, Any] | None = None,
+    ) -> AddResult:
         """Render, optionally convert to PDF (``pdf_a``: PDF/A-2b, for archived signed copies),
         and archive — all of it or nothing. A draft of ``document_id`` becomes its new version,
         or nothing when neither the bytes nor the metadata changed. ``also_record``: more
@@ -358,26 +443,48 @@ class TemplateService:
         renditions = []
         if pdf or pdf_a:
             # Converted before anything is stored: a failed PDF leaves nothing half-made.
-            renditions.append(RenditionInput(PDF, self.to_pdf(rendered.docx, pdf_a=pdf_a),
-                                              "libreoffice-pdfa" if pdf_a else "libreoffice"))
+            renditions.append(
+                RenditionInput(
+                    PDF, self.to_pdf(rendered.docx, pdf_a=pdf_a), "libreoffice-pdfa" if pdf_a else "libreoffice"
+                )
+            )
         rec = draft.template.record
         provenance = {
-            "template": rec.slug, "template_version": rec.version, "template_sha256": rec.sha256,
-            "schema_sha256": rec.schema_sha256, "data": draft.data, "software": _versions(),
+            "template": rec.slug,
+            "template_version": rec.version,
+            "template_sha256": rec.sha256,
+            "schema_sha256": rec.schema_sha256,
+            "data": draft.data,
+            "software": _versions(),
             "output_sha256": hashlib.sha256(rendered.docx).hexdigest(),
             # What the drafter did not choose is on record: defaults used and checks' warnings.
             "defaults_used": [d.to_dict() for d in draft.defaults],
-            "warnings": [w.to_dict() for w in draft.warnings], **(also_record or {}),
+            "warnings": [w.to_dict() for w in draft.warnings],
+            **(also_record or {}),
         }
         filename = document_filename(draft.title, "docx")
         if draft.document_id is None:
-            return self.archive.add_document(rendered.docx, filename, draft.metadata, actor=actor,
-                                             reason=draft.reason or f"由模板“{rec.name_zh}”第 {rec.version} 版生成",
-                                             source=VersionSource.GENERATED, provenance=provenance,
-                                             renditions=renditions)
-        return self.archive.add_version(draft.document_id, rendered.docx, filename, actor=actor,
-                                        reason=draft.reason, source=VersionSource.GENERATED,
-                                        provenance=provenance, metadata=draft.metadata, renditions=renditions)
+            return self.archive.add_document(
+                rendered.docx,
+                filename,
+                draft.metadata,
+                actor=actor,
+                reason=draft.reason or f"由模板“{rec.name_zh}”第 {rec.version} 版生成",
+                source=VersionSource.GENERATED,
+                provenance=provenance,
+                renditions=renditions,
+            )
+        return self.archive.add_version(
+            draft.document_id,
+            rendered.docx,
+            filename,
+            actor=actor,
+            reason=draft.reason,
+            source=VersionSource.GENERATED,
+            provenance=provenance,
+            metadata=draft.metadata,
+            renditions=renditions,
+        )
 
     def render(self, slug: str, data: Mapping[str, Any], *, version: int | None = None) -> Rendered:
         """Validate the form data and render the DOCX; nothing is archived (a preview)."""
@@ -387,9 +494,18 @@ class TemplateService:
         pdf: bytes = self._converter().convert(docx, pdf_a=pdf_a)
         return pdf
 
-    def generate(self, slug: str, data: Mapping[str, Any], *, actor: str, pdf: bool = False,
-                 document_id: int | None = None, reason: str = "", version: int | None = None,
-                 pdf_a: bool = False) -> AddResult:
+    def generate(
+        self,
+        slug: str,
+        data: Mapping[str, Any],
+        *,
+        actor: str,
+        pdf: bool = False,
+        document_id: int | None = None,
+        reason: str = "",
+        version: int | None = None,
+        pdf_a: bool = False,
+    ) -> AddResult:
         """:meth:`prepare` then :meth:`generate_draft`: with ``document_id`` the result is a new
         version of that document (a revision with edited data); otherwise a new document whose
         metadata comes from the form."""
@@ -403,10 +519,20 @@ class TemplateService:
             raise InvalidInput(
                 f"文档 {document_id} 由模板“{made_by}”生成，不能用模板“{slug}”生成其新版本。",
                 f"Document {document_id} was generated from template '{made_by}'; it cannot be "
-                f"revised with template '{slug}'.", field="template")
+                f"revised with template '{slug}'.",
+                field="template",
+            )
 
-    def generate_batch(self, slug: str, rows: Iterable[Mapping[str, Any]], *, actor: str, pdf: bool = False,
-                       pdf_a: bool = False, progress: Callable[[int], None] | None = None) -> BatchResult:
+    def generate_batch(
+        self,
+        slug: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        actor: str,
+        pdf: bool = False,
+        pdf_a: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> BatchResult:
         """One document per row. A failed row is reported and leaves nothing behind; the
         others go on (each generation is all-or-nothing on its own).
 
@@ -438,10 +564,19 @@ def _problem(exc: InvalidInput) -> dict[str, Any]:
 
 
 def lint_dict(report: templating.LintReport) -> dict[str, Any]:
-    return {"ok": report.ok, "issues": [
-        {"severity": i.severity, "code": i.code, "message": i.zh, "message_en": i.en,
-         "location": str(i.location) if i.location else "",
-         "place": i.location.place if i.location else "", "fix": i.fix_zh, "fix_en": i.fix_en}
-        for i in report.issues]}
-
-
+    return {
+        "ok": report.ok,
+        "issues": [
+            {
+                "severity": i.severity,
+                "code": i.code,
+                "message": i.zh,
+                "message_en": i.en,
+                "location": str(i.location) if i.location else "",
+                "place": i.location.place if i.location else "",
+                "fix": i.fix_zh,
+                "fix_en": i.fix_en,
+            }
+            for i in report.issues
+        ],
+    }

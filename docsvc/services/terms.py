@@ -25,17 +25,18 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from docsvc.adapters import terms as store
 from docsvc.core.collation import sort_key
 from docsvc.core.inputs import refuse_controls
-from docsvc.core.model import AuditAction, MAX_TEXT, Document
+from docsvc.core.model import MAX_TEXT, AuditAction, Document
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound
 from docsvc.services.selection import BulkItem, BulkReport, BulkStatus
 from docsvc.services.users import Permission
@@ -49,8 +50,14 @@ MAX_SUGGESTIONS = 20
 DEFAULT_COLOUR = "grey"
 # A fixed palette: each colour has a light and a dark pair in app.css, both AA contrast.
 PALETTE: dict[str, tuple[str, str]] = {
-    "grey": ("灰色", "Grey"), "red": ("红色", "Red"), "orange": ("橙色", "Orange"), "yellow": ("黄色", "Yellow"),
-    "green": ("绿色", "Green"), "teal": ("青色", "Teal"), "blue": ("蓝色", "Blue"), "purple": ("紫色", "Purple"),
+    "grey": ("灰色", "Grey"),
+    "red": ("红色", "Red"),
+    "orange": ("橙色", "Orange"),
+    "yellow": ("黄色", "Yellow"),
+    "green": ("绿色", "Green"),
+    "teal": ("青色", "Teal"),
+    "blue": ("蓝色", "Blue"),
+    "purple": ("紫色", "Purple"),
     "pink": ("粉色", "Pink"),
 }
 
@@ -82,8 +89,13 @@ class Term:
     updated_at: dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind.value, "name": self.name, "documents": self.documents,
-                               "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+        out: dict[str, Any] = {
+            "kind": self.kind.value,
+            "name": self.name,
+            "documents": self.documents,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
         if self.kind is TermKind.TAG:
             out["colour"] = self.colour
         return out
@@ -104,15 +116,18 @@ class TermChange:
 def _iso(when: dt.datetime | None) -> str | None:
     if when is None:
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).isoformat()
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def parse_kind(kind: Any) -> TermKind:
     try:
         return TermKind(kind)
     except ValueError:
-        raise InvalidInput(f"未知的类别“{str(kind)[:40]}”，可选：tag（标签）、counterparty（相对方）。",
-                           f"Unknown kind '{str(kind)[:40]}'; use tag or counterparty.", field="kind") from None
+        raise InvalidInput(
+            f"未知的类别“{str(kind)[:40]}”，可选：tag（标签）、counterparty（相对方）。",
+            f"Unknown kind '{str(kind)[:40]}'; use tag or counterparty.",
+            field="kind",
+        ) from None
 
 
 def clean_name(kind: TermKind, name: Any, field: str = "name") -> str:
@@ -120,17 +135,23 @@ def clean_name(kind: TermKind, name: Any, field: str = "name") -> str:
     has no comma either (forms separate tags with commas)."""
     if not isinstance(name, str) or not name.strip():
         example = "等保测评" if kind is TermKind.TAG else "大连港集团有限公司"
-        raise InvalidInput(f"{kind.zh}名称不能为空，例如“{example}”。", f"The {kind.en} name cannot be empty.",
-                           field=field)
+        raise InvalidInput(
+            f"{kind.zh}名称不能为空，例如“{example}”。", f"The {kind.en} name cannot be empty.", field=field
+        )
     text = unicodedata.normalize("NFC", name.strip())
     refuse_controls(text, field, f"{kind.zh}名称")
     if len(text) > min(kind.max_len, MAX_TEXT):
-        raise InvalidInput(f"{kind.zh}名称最多 {kind.max_len} 个字符（现有 {len(text)} 个）。",
-                           f"A {kind.en} name has at most {kind.max_len} characters (this one has {len(text)}).",
-                           field=field)
+        raise InvalidInput(
+            f"{kind.zh}名称最多 {kind.max_len} 个字符（现有 {len(text)} 个）。",
+            f"A {kind.en} name has at most {kind.max_len} characters (this one has {len(text)}).",
+            field=field,
+        )
     if kind is TermKind.TAG and ("," in text or "，" in text):
-        raise InvalidInput("标签名称不能含逗号（表单中用逗号分隔多个标签）。",
-                           "A tag name cannot contain a comma (forms separate tags with commas).", field=field)
+        raise InvalidInput(
+            "标签名称不能含逗号（表单中用逗号分隔多个标签）。",
+            "A tag name cannot contain a comma (forms separate tags with commas).",
+            field=field,
+        )
     return text
 
 
@@ -139,8 +160,11 @@ def parse_colour(colour: Any) -> str:
     if colour is None:
         return DEFAULT_COLOUR
     if not isinstance(colour, str) or colour.strip() not in PALETTE:
-        raise InvalidInput(f"未知的颜色“{str(colour)[:40]}”，可选：{', '.join(PALETTE)}。",
-                           f"Unknown colour '{str(colour)[:40]}'; use one of {', '.join(PALETTE)}.", field="colour")
+        raise InvalidInput(
+            f"未知的颜色“{str(colour)[:40]}”，可选：{', '.join(PALETTE)}。",
+            f"Unknown colour '{str(colour)[:40]}'; use one of {', '.join(PALETTE)}.",
+            field="colour",
+        )
     return colour.strip()
 
 
@@ -168,8 +192,11 @@ class Terms:
         self.g.require(Permission.READ, f"suggest_{self.kind.value}")
         text = prefix if isinstance(prefix, str) else ""
         if len(text) > MAX_COUNTERPARTY:
-            raise InvalidInput(f"前缀最多 {MAX_COUNTERPARTY} 个字符。", f"The prefix has at most {MAX_COUNTERPARTY} characters.",
-                               field="prefix")
+            raise InvalidInput(
+                f"前缀最多 {MAX_COUNTERPARTY} 个字符。",
+                f"The prefix has at most {MAX_COUNTERPARTY} characters.",
+                field="prefix",
+            )
         text = refuse_controls(unicodedata.normalize("NFKC", text.strip()), "prefix", "前缀")
         sites = self.g.p.site_projects
         with self.svc.catalog.engine.connect() as conn:
@@ -181,7 +208,7 @@ class Terms:
         folded = text.casefold()
         starts = [n for n in names if unicodedata.normalize("NFKC", n).casefold().startswith(folded)]
         inside = [n for n in names if n not in starts and folded in unicodedata.normalize("NFKC", n).casefold()]
-        return (sorted(starts, key=sort_key) + sorted(inside, key=sort_key))[:max(1, min(limit, MAX_SUGGESTIONS))]
+        return (sorted(starts, key=sort_key) + sorted(inside, key=sort_key))[: max(1, min(limit, MAX_SUGGESTIONS))]
 
     def colours(self) -> dict[str, str]:
         """Tag → colour, for showing tag chips (no counts, no access needed beyond reading)."""
@@ -222,9 +249,12 @@ class Terms:
         self._require("remove")
         term = self._existing(clean_name(self.kind, name))
         if term.documents:
-            raise Conflict(f"{self.kind.zh}“{term.name}”仍用于 {term.documents} 份文档，不能删除；请先把它合并到另一个{self.kind.zh}。",
-                           f"The {self.kind.en} '{term.name}' is still on {term.documents} document(s) and cannot be "
-                           f"removed; merge it into another {self.kind.en} first.", field="name")
+            raise Conflict(
+                f"{self.kind.zh}“{term.name}”仍用于 {term.documents} 份文档，不能删除；请先把它合并到另一个{self.kind.zh}。",
+                f"The {self.kind.en} '{term.name}' is still on {term.documents} document(s) and cannot be "
+                f"removed; merge it into another {self.kind.en} first.",
+                field="name",
+            )
         with self._write() as tx:
             store.delete(tx.conn, self.kind.value, term.name)
             self._audit(tx, "removed", term.name)
@@ -237,8 +267,9 @@ class Terms:
         term = self._existing(clean_name(self.kind, name))
         new = clean_name(self.kind, new_name, "new_name")
         if new == term.name:
-            raise InvalidInput(f"新名称与原名称相同：“{new}”。", f"The new name is the same as the old one: '{new}'.",
-                               field="new_name")
+            raise InvalidInput(
+                f"新名称与原名称相同：“{new}”。", f"The new name is the same as the old one: '{new}'.", field="new_name"
+            )
         self._free(new, besides=term.name)
         return self._move(term, new, merge=False)
 
@@ -248,16 +279,21 @@ class Terms:
         term = self._existing(clean_name(self.kind, name))
         target = self._existing(clean_name(self.kind, into, "into"), field="into")
         if target.name == term.name:
-            raise InvalidInput(f"不能把{self.kind.zh}“{term.name}”合并到它自己。请选择另一个{self.kind.zh}。",
-                               f"A {self.kind.en} cannot be merged into itself ('{term.name}'). Choose another one.",
-                               field="into")
+            raise InvalidInput(
+                f"不能把{self.kind.zh}“{term.name}”合并到它自己。请选择另一个{self.kind.zh}。",
+                f"A {self.kind.en} cannot be merged into itself ('{term.name}'). Choose another one.",
+                field="into",
+            )
         return self._move(term, target.name, merge=True)
 
     # -- helpers -----------------------------------------------------------------------------
     def _move(self, term: Term, new: str, *, merge: bool) -> TermChange:
         kind = self.kind
-        what = ("标签合并 / tags merged" if merge else "标签改名 / tag renamed") if kind is TermKind.TAG else \
-            ("相对方合并 / counterparties merged" if merge else "相对方改名 / counterparty renamed")
+        what = (
+            ("标签合并 / tags merged" if merge else "标签改名 / tag renamed")
+            if kind is TermKind.TAG
+            else ("相对方合并 / counterparties merged" if merge else "相对方改名 / counterparty renamed")
+        )
         reason = f"{what}：{term.name} → {new}"
         with self.svc.catalog.engine.connect() as conn:
             ids = store.documents_with(conn, kind.value, term.name)
@@ -278,8 +314,11 @@ class Terms:
                 items.append(BulkItem(doc.id, doc.metadata.title, BulkStatus.REFUSED, error=exc.to_dict()))
                 break
             diff = doc.metadata.diff(after.metadata)
-            items.append(BulkItem(doc.id, after.metadata.title, BulkStatus.CHANGED if diff else BulkStatus.UNCHANGED,
-                                  changes=diff))
+            items.append(
+                BulkItem(
+                    doc.id, after.metadata.title, BulkStatus.CHANGED if diff else BulkStatus.UNCHANGED, changes=diff
+                )
+            )
         report = BulkReport(tuple(items))
         if failed is not None:
             done = report.count(BulkStatus.CHANGED) + report.count(BulkStatus.UNCHANGED)
@@ -288,7 +327,10 @@ class Terms:
                 f"请再次把“{term.name}”合并到“{new}”以完成；已完成的不会重复。",
                 f"The {kind.en} '{term.name}' became '{new}' on only {done} of {len(plans)} documents; the others "
                 f"were not changed ({failed.en}). Merge '{term.name}' into '{new}' again to finish; what is done is "
-                "not done twice.", field="name", details=report.to_dict())
+                "not done twice.",
+                field="name",
+                details=report.to_dict(),
+            )
         with self._write() as tx:
             old_row = store.get(tx.conn, kind.value, term.name)
             target_row = store.get(tx.conn, kind.value, new)
@@ -296,8 +338,9 @@ class Terms:
                 if old_row is not None:
                     store.delete(tx.conn, kind.value, term.name)
                 if target_row is None:
-                    store.insert(tx.conn, kind.value, new, colour=old_row.get("colour") if old_row else None,
-                                 now=tx.now)
+                    store.insert(
+                        tx.conn, kind.value, new, colour=old_row.get("colour") if old_row else None, now=tx.now
+                    )
             elif old_row is not None:
                 store.update(tx.conn, kind.value, term.name, {"name": new}, now=tx.now)
             else:
@@ -315,8 +358,17 @@ class Terms:
         with self.svc.catalog.engine.connect() as conn:
             counts = store.usage(conn, self.kind.value)
             rows = {r["name"]: r for r in store.rows(conn, self.kind.value)}
-        terms = [Term(self.kind, name, counts.get(name, 0), row.get("colour") or DEFAULT_COLOUR,
-                      row["created_at"], row["updated_at"]) for name, row in rows.items()]
+        terms = [
+            Term(
+                self.kind,
+                name,
+                counts.get(name, 0),
+                row.get("colour") or DEFAULT_COLOUR,
+                row["created_at"],
+                row["updated_at"],
+            )
+            for name, row in rows.items()
+        ]
         terms += [Term(self.kind, name, n) for name, n in counts.items() if name not in rows]
         return sorted(terms, key=lambda t: (sort_key(t.name), t.name))
 
@@ -324,9 +376,11 @@ class Terms:
         for term in self._all():
             if term.name == name:
                 return term
-        raise NotFound(f"{self.kind.zh}“{name}”不存在。请检查名称，或在{self.kind.zh}列表中查看。",
-                       f"There is no {self.kind.en} '{name}'. Check the name, or see the list of {self.kind.en}s.",
-                       field=field)
+        raise NotFound(
+            f"{self.kind.zh}“{name}”不存在。请检查名称，或在{self.kind.zh}列表中查看。",
+            f"There is no {self.kind.en} '{name}'. Check the name, or see the list of {self.kind.en}s.",
+            field=field,
+        )
 
     def _free(self, name: str, *, besides: str | None = None) -> None:
         """Refused when the name, ignoring case and width (the search matches them alike), is
@@ -334,20 +388,31 @@ class Terms:
         folded = unicodedata.normalize("NFKC", name).casefold()
         for term in self._all():
             if term.name != besides and unicodedata.normalize("NFKC", term.name).casefold() == folded:
-                raise Conflict(f"{self.kind.zh}“{term.name}”已存在。要把两者合为一个，请使用“合并”。",
-                               f"The {self.kind.en} '{term.name}' exists already. To make the two one, merge them.",
-                               field="new_name" if besides else "name")
+                raise Conflict(
+                    f"{self.kind.zh}“{term.name}”已存在。要把两者合为一个，请使用“合并”。",
+                    f"The {self.kind.en} '{term.name}' exists already. To make the two one, merge them.",
+                    field="new_name" if besides else "name",
+                )
 
     def _no_colour(self) -> InvalidInput:
-        return InvalidInput("只有标签有颜色，相对方没有。", "Only tags have a colour; counterparties do not.", field="colour")
+        return InvalidInput(
+            "只有标签有颜色，相对方没有。", "Only tags have a colour; counterparties do not.", field="colour"
+        )
 
     def _require(self, operation: str) -> None:
         self.g.require(Permission.MANAGE_TERMS, f"{operation}_{self.kind.value}")
 
     def _audit(self, tx: Any, op: str, name: str, **details: Any) -> None:
-        tx.append_audit(self.g.p.username, AuditAction.TERMS_CHANGED,
-                        details={"kind": self.kind.value, "op": op, "name": name,
-                                 **{k: v for k, v in details.items() if v is not None}})
+        tx.append_audit(
+            self.g.p.username,
+            AuditAction.TERMS_CHANGED,
+            details={
+                "kind": self.kind.value,
+                "op": op,
+                "name": name,
+                **{k: v for k, v in details.items() if v is not None},
+            },
+        )
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
@@ -357,9 +422,12 @@ class Terms:
             with self.svc.catalog.transaction() as tx:
                 yield tx
         except sa.exc.IntegrityError:
-            raise Conflict(f"{self.kind.zh}目录刚被同时修改（名称已被占用），未做任何修改，请重试。",
-                           f"The {self.kind.en} list was changed at the same moment (the name is taken); nothing "
-                           "was changed. Try again.", field="name") from None
+            raise Conflict(
+                f"{self.kind.zh}目录刚被同时修改（名称已被占用），未做任何修改，请重试。",
+                f"The {self.kind.en} list was changed at the same moment (the name is taken); nothing "
+                "was changed. Try again.",
+                field="name",
+            ) from None
 
 
 __all__ = ["PALETTE", "Term", "TermChange", "TermKind", "Terms", "clean_name", "parse_colour", "parse_kind"]

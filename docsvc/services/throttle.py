@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Mapping, overload
+from typing import Any, overload
 
 from docsvc.errors import DocsvcError
 
@@ -85,16 +86,31 @@ class Counter:
     reasons: Mapping[str, int] = field(default_factory=dict)
 
     def to_row(self) -> dict[str, Any]:
-        return {"scope": self.scope.value, "subject": self.subject, "failures": self.failures,
-                "window_start": self.window_start, "last_failure_at": self.last_failure_at,
-                "retry_at": self.retry_at, "locked_until": self.locked_until, "lockouts": self.lockouts,
-                "reasons": dict(self.reasons)}
+        return {
+            "scope": self.scope.value,
+            "subject": self.subject,
+            "failures": self.failures,
+            "window_start": self.window_start,
+            "last_failure_at": self.last_failure_at,
+            "retry_at": self.retry_at,
+            "locked_until": self.locked_until,
+            "lockouts": self.lockouts,
+            "reasons": dict(self.reasons),
+        }
 
 
 def counter_from_row(row: Mapping[str, Any]) -> Counter:
-    return Counter(Scope(row["scope"]), row["subject"], int(row["failures"]), _utc(row["window_start"]),
-                   _utc(row["last_failure_at"]), _utc(row["retry_at"]), _utc(row["locked_until"]),
-                   int(row["lockouts"]), dict(row["reasons"] or {}))
+    return Counter(
+        Scope(row["scope"]),
+        row["subject"],
+        int(row["failures"]),
+        _utc(row["window_start"]),
+        _utc(row["last_failure_at"]),
+        _utc(row["retry_at"]),
+        _utc(row["locked_until"]),
+        int(row["lockouts"]),
+        dict(row["reasons"] or {}),
+    )
 
 
 @dataclass(frozen=True)
@@ -107,20 +123,28 @@ class Block:
 
     def error(self, now: dt.datetime) -> TooManyAttempts:
         seconds = max(1, math.ceil((self.until - now).total_seconds()))
-        details = {"scope": self.scope.value, "retry_at": self.until.isoformat(timespec="seconds"),
-                   "retry_after_s": seconds}
+        details = {
+            "scope": self.scope.value,
+            "retry_at": self.until.isoformat(timespec="seconds"),
+            "retry_after_s": seconds,
+        }
         if not self.locked:
-            return TooManyAttempts(f"登录失败次数较多，请在 {seconds} 秒后重试。",
-                                   f"Several failed sign-ins: wait {seconds} seconds before trying again.",
-                                   details=details)
+            return TooManyAttempts(
+                f"登录失败次数较多，请在 {seconds} 秒后重试。",
+                f"Several failed sign-ins: wait {seconds} seconds before trying again.",
+                details=details,
+            )
         minutes = math.ceil(seconds / 60)
         at = self.until.strftime("%H:%M")
-        who_zh, who_en = (("该账户", "this account") if self.scope is Scope.ACCOUNT
-                          else ("您所在的网络地址", "your network address"))
+        who_zh, who_en = (
+            ("该账户", "this account") if self.scope is Scope.ACCOUNT else ("您所在的网络地址", "your network address")
+        )
         return TooManyAttempts(
             f"登录失败次数过多，{who_zh}已被暂时锁定：请在约 {minutes} 分钟后（UTC {at}）重试，或请管理员解除锁定。",
             f"Too many failed sign-ins: {who_en} is locked for now. Retry in about {minutes} minutes "
-            f"(at {at} UTC), or ask an administrator to unlock it.", details=details)
+            f"(at {at} UTC), or ask an administrator to unlock it.",
+            details=details,
+        )
 
 
 @dataclass(frozen=True)
@@ -165,8 +189,15 @@ def failed(c: Counter, now: dt.datetime, policy: LoginPolicy, reason: str) -> tu
     reasons = {**c.reasons, reason: c.reasons.get(reason, 0) + 1}
     if c.failures >= limit.max_failures:
         nth = c.lockouts + 1
-        locked = replace(c, failures=0, window_start=now, retry_at=None, locked_until=now + limit.lockout_for(nth),
-                         lockouts=nth, reasons={})
+        locked = replace(
+            c,
+            failures=0,
+            window_start=now,
+            retry_at=None,
+            locked_until=now + limit.lockout_for(nth),
+            lockouts=nth,
+            reasons={},
+        )
         return locked, Lockout(locked, c.failures, reasons)
     delay = policy.delay(c.scope, c.failures)
     return replace(c, retry_at=now + delay if delay else None, reasons=reasons), None
@@ -184,4 +215,4 @@ def _utc(ts: None) -> None: ...
 def _utc(ts: dt.datetime | None) -> dt.datetime | None:
     if ts is None:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 from docsvc.adapters import thumbnails as rows
 from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import Document
-from docsvc.core.thumbnail import (IMAGE_TYPES, THUMBNAILER_VERSION, ThumbnailLimits, ThumbnailStatus,
-                                   render_thumbnail)
+from docsvc.core.thumbnail import IMAGE_TYPES, THUMBNAILER_VERSION, ThumbnailLimits, ThumbnailStatus, render_thumbnail
 from docsvc.errors import DocsvcError, InvalidContent, NotFound
 from docsvc.services.jobs import PERMANENT, JobContext, JobService, JobState
 
@@ -116,9 +116,12 @@ def sweep(svc: Docsvc, jobs: JobService) -> dict[str, Any]:
         if not fresh:  # nothing new since the last batch: the rest is queued already
             break
         for m in fresh:
-            _, created = jobs.enqueue(THUMBNAIL_DOCX if m.media_type == DOCX else THUMBNAIL,
-                                      {"sha256": m.sha256, "version_id": m.version_id},
-                                      actor=SYSTEM_ACTOR, key=f"{THUMBNAIL}:{m.sha256}")
+            _, created = jobs.enqueue(
+                THUMBNAIL_DOCX if m.media_type == DOCX else THUMBNAIL,
+                {"sha256": m.sha256, "version_id": m.version_id},
+                actor=SYSTEM_ACTOR,
+                key=f"{THUMBNAIL}:{m.sha256}",
+            )
             queued += created
         seen += len(fresh)
         last |= {m.sha256 for m in batch}
@@ -128,8 +131,11 @@ def sweep(svc: Docsvc, jobs: JobService) -> dict[str, Any]:
 
 
 def limits(settings: Mapping[str, Any]) -> ThumbnailLimits:
-    return ThumbnailLimits(memory_bytes=settings["PARSE_MEMORY_MB"] * 1024 * 1024,
-                           cpu_seconds=int(settings["PARSE_TIMEOUT_S"]), timeout_seconds=settings["PARSE_TIMEOUT_S"])
+    return ThumbnailLimits(
+        memory_bytes=settings["PARSE_MEMORY_MB"] * 1024 * 1024,
+        cpu_seconds=int(settings["PARSE_TIMEOUT_S"]),
+        timeout_seconds=settings["PARSE_TIMEOUT_S"],
+    )
 
 
 def make(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
@@ -142,7 +148,9 @@ def make(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         return {"sha256": sha, "status": kept.status, "made": False}
     version = svc.catalog.get_version_by_id(int(ctx.job.payload["version_id"]))
     if version is None or version.sha256 != sha:
-        raise NotFound(f"版本 {ctx.job.payload['version_id']} 不存在。", f"Version {ctx.job.payload['version_id']} does not exist.")
+        raise NotFound(
+            f"版本 {ctx.job.payload['version_id']} 不存在。", f"Version {ctx.job.payload['version_id']} does not exist."
+        )
     started = time.perf_counter()
     try:
         if version.media_type == DOCX:
@@ -156,30 +164,81 @@ def make(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
         if isinstance(exc, PERMANENT + (InvalidContent,)) or last:
             # Recorded as failed, so the sweep does not queue it again; the job keeps the error.
             zh, en = (exc.zh, exc.en) if isinstance(exc, DocsvcError) else (str(exc), str(exc))
-            _record(svc, ctx, sha, status=ThumbnailStatus.FAILED.value, source_sha=sha, data=None, width=0, height=0,
-                    pages=None, detail={"zh": zh, "en": en})
+            _record(
+                svc,
+                ctx,
+                sha,
+                status=ThumbnailStatus.FAILED.value,
+                source_sha=sha,
+                data=None,
+                width=0,
+                height=0,
+                pages=None,
+                detail={"zh": zh, "en": en},
+            )
         raise
     if thumb.status is not ThumbnailStatus.OK and thumb.timed_out and ctx.job.attempts < ctx.job.max_attempts:
         # On a busy machine the wall clock may end it; another attempt later may not.
         raise TimeoutError(thumb.detail_en)
     elapsed = round(time.perf_counter() - started, 3)
-    detail = {"seconds": elapsed} if thumb.status is ThumbnailStatus.OK else \
-        {"zh": thumb.detail_zh, "en": thumb.detail_en, "seconds": elapsed}
-    _record(svc, ctx, sha, status=thumb.status.value, source_sha=source_sha, data=thumb.data or None,
-            width=thumb.width, height=thumb.height, pages=thumb.pages, detail=detail)
-    return {"sha256": sha, "status": thumb.status.value, "made": True, "seconds": elapsed,
-            "source_sha256": source_sha, "renderer": THUMBNAILER_VERSION}
+    detail = (
+        {"seconds": elapsed}
+        if thumb.status is ThumbnailStatus.OK
+        else {"zh": thumb.detail_zh, "en": thumb.detail_en, "seconds": elapsed}
+    )
+    _record(
+        svc,
+        ctx,
+        sha,
+        status=thumb.status.value,
+        source_sha=source_sha,
+        data=thumb.data or None,
+        width=thumb.width,
+        height=thumb.height,
+        pages=thumb.pages,
+        detail=detail,
+    )
+    return {
+        "sha256": sha,
+        "status": thumb.status.value,
+        "made": True,
+        "seconds": elapsed,
+        "source_sha256": source_sha,
+        "renderer": THUMBNAILER_VERSION,
+    }
 
 
-def _record(svc: Docsvc, ctx: JobContext, sha: str, *, status: str, source_sha: str, data: bytes | None, width: int,
-            height: int, pages: int | None, detail: dict[str, Any]) -> None:
+def _record(
+    svc: Docsvc,
+    ctx: JobContext,
+    sha: str,
+    *,
+    status: str,
+    source_sha: str,
+    data: bytes | None,
+    width: int,
+    height: int,
+    pages: int | None,
+    detail: dict[str, Any],
+) -> None:
     # Not the catalog's audited transaction: a thumbnail is a cache, and this keeps the audit
     # head's lock free for writers.
     with svc.catalog.engine.connect().execution_options(write=True) as conn, conn.begin():
         ctx.fence(conn)
-        rows.record(conn, sha256=sha, renderer=THUMBNAILER_VERSION, status=status, media_type="image/webp",
-                    data=data, width=width, height=height, pages=pages, source_sha256=source_sha, detail=detail,
-                    now=svc.jobs.clock())
+        rows.record(
+            conn,
+            sha256=sha,
+            renderer=THUMBNAILER_VERSION,
+            status=status,
+            media_type="image/webp",
+            data=data,
+            width=width,
+            height=height,
+            pages=pages,
+            source_sha256=source_sha,
+            detail=detail,
+            now=svc.jobs.clock(),
+        )
 
 
 def states(svc: Docsvc, shas: Collection[str]) -> dict[str, str]:
@@ -195,8 +254,10 @@ def for_documents(svc: Docsvc, docs: Collection[Document]) -> dict[int, DocThumb
     with svc.catalog.engine.connect() as conn:
         latest = rows.latest_versions(conn, [d.id for d in docs])
         made = rows.states(conn, [sha for _, sha, _ in latest.values()], THUMBNAILER_VERSION)
-    return {doc_id: DocThumb(doc_id, number, _state(made.get(sha), media_type), media_type)
-            for doc_id, (number, sha, media_type) in latest.items()}
+    return {
+        doc_id: DocThumb(doc_id, number, _state(made.get(sha), media_type), media_type)
+        for doc_id, (number, sha, media_type) in latest.items()
+    }
 
 
 def _state(status: str | None, media_type: str) -> str:
@@ -211,5 +272,18 @@ def stored(svc: Docsvc, sha256: str) -> ThumbnailRecord | None:
         return rows.get(conn, sha256, THUMBNAILER_VERSION)
 
 
-__all__ = ["DRAWN_TYPES", "LANE", "THUMBNAIL", "THUMBNAIL_DOCX", "THUMBNAILS_SWEEP", "DocThumb", "ThumbState", "SweepOnCommit", "for_documents",
-           "register", "states", "stored", "sweep"]
+__all__ = [
+    "DRAWN_TYPES",
+    "LANE",
+    "THUMBNAIL",
+    "THUMBNAIL_DOCX",
+    "THUMBNAILS_SWEEP",
+    "DocThumb",
+    "ThumbState",
+    "SweepOnCommit",
+    "for_documents",
+    "register",
+    "states",
+    "stored",
+    "sweep",
+]

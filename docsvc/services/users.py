@@ -24,12 +24,12 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Mapping, overload
+from typing import Any, overload
 
 from sqlalchemy.engine import Connection
-
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from docsvc.adapters import accounts as db
@@ -158,9 +158,10 @@ class SessionPolicy:
     absolute: dt.timedelta = dt.timedelta(hours=8)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> "SessionPolicy":
-        return cls(dt.timedelta(minutes=settings["SESSION_IDLE_MINUTES"]),
-                   dt.timedelta(hours=settings["SESSION_MAX_HOURS"]))
+    def from_settings(cls, settings: Mapping[str, Any]) -> SessionPolicy:
+        return cls(
+            dt.timedelta(minutes=settings["SESSION_IDLE_MINUTES"]), dt.timedelta(hours=settings["SESSION_MAX_HOURS"])
+        )
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,19 @@ class User:
     password_change_required: bool = False  # someone else chose the password: choose one at sign-in
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "display_name": self.display_name,
-                "role": self.role.value, "active": self.active, "created_at": iso(self.created_at),
-                "created_by": self.created_by, "updated_at": iso(self.updated_at),
-                "last_login_at": iso(self.last_login_at) if self.last_login_at else None,
-                "projects": list(self.projects), "password_change_required": self.password_change_required}
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role.value,
+            "active": self.active,
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+            "updated_at": iso(self.updated_at),
+            "last_login_at": iso(self.last_login_at) if self.last_login_at else None,
+            "projects": list(self.projects),
+            "password_change_required": self.password_change_required,
+        }
 
 
 @dataclass(frozen=True)
@@ -226,9 +235,14 @@ class ApiToken:
     revoked_at: dt.datetime | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "created_at": iso(self.created_at), "created_by": self.created_by,
-                "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
-                "revoked_at": iso(self.revoked_at) if self.revoked_at else None}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+            "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
+            "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -258,18 +272,34 @@ def _utc(ts: None) -> None: ...
 def _utc(ts: dt.datetime | None) -> dt.datetime | None:
     if ts is None:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 def _user(row: Mapping[str, Any], projects: Iterable[str] = ()) -> User:
-    return User(row["id"], row["username"], row["display_name"], Role(row["role"]), bool(row["active"]),
-                _utc(row["created_at"]), row["created_by"], _utc(row["updated_at"]),
-                _utc(row["last_login_at"]), tuple(projects), bool(row.get("password_change_required")))
+    return User(
+        row["id"],
+        row["username"],
+        row["display_name"],
+        Role(row["role"]),
+        bool(row["active"]),
+        _utc(row["created_at"]),
+        row["created_by"],
+        _utc(row["updated_at"]),
+        _utc(row["last_login_at"]),
+        tuple(projects),
+        bool(row.get("password_change_required")),
+    )
 
 
 def _token(row: Mapping[str, Any]) -> ApiToken:
-    return ApiToken(row["id"], row["name"], _utc(row["created_at"]), row["created_by"],
-                    _utc(row["last_used_at"]), _utc(row["revoked_at"]))
+    return ApiToken(
+        row["id"],
+        row["name"],
+        _utc(row["created_at"]),
+        row["created_by"],
+        _utc(row["last_used_at"]),
+        _utc(row["revoked_at"]),
+    )
 
 
 def hash_token(secret: str) -> str:
@@ -287,31 +317,41 @@ def parse_role(value: Any) -> Role:
         return Role(str(value).strip().lower())
     except ValueError:
         valid = ", ".join(f"{r.value}（{r.zh}）" for r in Role)
-        raise InvalidInput(f"角色“{value}”无效。可选：{valid}",
-                           f"Invalid role '{value}'. Valid roles: {', '.join(r.value for r in Role)}",
-                           field="role", details={"valid": [r.value for r in Role]}) from None
+        raise InvalidInput(
+            f"角色“{value}”无效。可选：{valid}",
+            f"Invalid role '{value}'. Valid roles: {', '.join(r.value for r in Role)}",
+            field="role",
+            details={"valid": [r.value for r in Role]},
+        ) from None
 
 
 def clean_username(value: Any) -> str:
     name = str(value or "").strip().lower()
     if not USERNAME_RE.match(name):
-        raise InvalidInput("用户名只能包含小写英文字母、数字、点、下划线和连字符，以字母或数字开头，最多 64 个字符。",
-                           "A username is 1-64 lowercase letters, digits, dots, underscores or hyphens, "
-                           "starting with a letter or digit.", field="username")
+        raise InvalidInput(
+            "用户名只能包含小写英文字母、数字、点、下划线和连字符，以字母或数字开头，最多 64 个字符。",
+            "A username is 1-64 lowercase letters, digits, dots, underscores or hyphens, "
+            "starting with a letter or digit.",
+            field="username",
+        )
     return name
 
 
 def check_password_policy(password: str) -> None:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(f"密码长度须为 {MIN_PASSWORD} 到 {MAX_PASSWORD} 个字符。",
-                           f"A password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long.",
-                           field="password")
+        raise InvalidInput(
+            f"密码长度须为 {MIN_PASSWORD} 到 {MAX_PASSWORD} 个字符。",
+            f"A password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long.",
+            field="password",
+        )
 
 
 def _clean_text(value: Any, name: str, zh: str, limit: int) -> str:
     text = refuse_controls(str(value or "").strip(), name, zh, allowed="")
     if len(text) > limit:
-        raise InvalidInput(f"{zh}无效：最多 {limit} 个字符。", f"Invalid {name}: at most {limit} characters.", field=name)
+        raise InvalidInput(
+            f"{zh}无效：最多 {limit} 个字符。", f"Invalid {name}: at most {limit} characters.", field=name
+        )
     return text
 
 
@@ -320,8 +360,14 @@ def random_password() -> str:
 
 
 class UserService:
-    def __init__(self, catalog: SqlCatalog, *, clock: Callable[[], dt.datetime] = utcnow,
-                 policy: LoginPolicy = LoginPolicy(), sessions: SessionPolicy = SessionPolicy()) -> None:
+    def __init__(
+        self,
+        catalog: SqlCatalog,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        policy: LoginPolicy = LoginPolicy(),
+        sessions: SessionPolicy = SessionPolicy(),
+    ) -> None:
         self.catalog = catalog
         self.clock = clock  # sign-in delays, lockouts, session limits; tests move it instead of sleeping
         self.policy = policy
@@ -331,8 +377,9 @@ class UserService:
         try:
             return self.catalog.engine.connect()
         except Exception as exc:  # noqa: BLE001 - any driver error means the catalog is down
-            raise Unavailable("目录数据库暂时不可用，请稍后重试。",
-                              "The catalog database is unavailable; retry later.") from exc
+            raise Unavailable(
+                "目录数据库暂时不可用，请稍后重试。", "The catalog database is unavailable; retry later."
+            ) from exc
 
     # -- reads ----------------------------------------------------------------------------
     def count(self) -> int:
@@ -356,8 +403,16 @@ class UserService:
             return [_token(r) for r in db.tokens_of(conn, user.id)]
 
     # -- account changes (each one an audit entry in the same transaction) -----------------
-    def create_user(self, username: str, role: str | Role, *, actor: str, password: str | None = None,
-                    display_name: str = "", projects: Iterable[str] = ()) -> tuple[User, str | None]:
+    def create_user(
+        self,
+        username: str,
+        role: str | Role,
+        *,
+        actor: str,
+        password: str | None = None,
+        display_name: str = "",
+        projects: Iterable[str] = (),
+    ) -> tuple[User, str | None]:
         """Returns the user and, when no password was given, the random one made for it (once)."""
         username = clean_username(username)
         role = parse_role(role)
@@ -370,14 +425,25 @@ class UserService:
         pw_hash = generate_password_hash(password)
         with self.catalog.transaction() as tx:
             if db.user_by_username(tx.conn, username) is not None:
-                raise Conflict(f"用户名“{username}”已被使用。", f"The username '{username}' is taken.",
-                               field="username")
-            user_id = db.insert_user(tx.conn, username=username, display_name=display_name, role=role.value,
-                                     password_hash=pw_hash, actor=actor, now=tx.now,
-                                     password_change_required=generated is not None)
+                raise Conflict(
+                    f"用户名“{username}”已被使用。", f"The username '{username}' is taken.", field="username"
+                )
+            user_id = db.insert_user(
+                tx.conn,
+                username=username,
+                display_name=display_name,
+                role=role.value,
+                password_hash=pw_hash,
+                actor=actor,
+                now=tx.now,
+                password_change_required=generated is not None,
+            )
             db.set_projects(tx.conn, user_id, projects, actor=actor, now=tx.now)
-            tx.append_audit(actor, AccountAction.USER_CREATED,
-                            details={"username": username, "role": role.value, "projects": projects})
+            tx.append_audit(
+                actor,
+                AccountAction.USER_CREATED,
+                details={"username": username, "role": role.value, "projects": projects},
+            )
         return self.get(username), generated
 
     def ensure_initial_admin(self) -> str | None:
@@ -389,14 +455,33 @@ class UserService:
             # Counted under the write lock: two processes starting at once make one admin.
             if db.count_users(tx.conn):
                 return None
-            db.insert_user(tx.conn, username="admin", display_name="管理员 Administrator", role=Role.ADMIN.value,
-                           password_hash=pw_hash, actor="docsvc", now=tx.now, password_change_required=True)
-            tx.append_audit("docsvc", AccountAction.USER_CREATED,
-                            details={"username": "admin", "role": Role.ADMIN.value, "initial": True})
+            db.insert_user(
+                tx.conn,
+                username="admin",
+                display_name="管理员 Administrator",
+                role=Role.ADMIN.value,
+                password_hash=pw_hash,
+                actor="docsvc",
+                now=tx.now,
+                password_change_required=True,
+            )
+            tx.append_audit(
+                "docsvc",
+                AccountAction.USER_CREATED,
+                details={"username": "admin", "role": Role.ADMIN.value, "initial": True},
+            )
         return password
 
-    def update(self, username: str, *, actor: str, role: str | Role | None = None, active: bool | None = None,
-               display_name: str | None = None, projects: Iterable[str] | None = None) -> User:
+    def update(
+        self,
+        username: str,
+        *,
+        actor: str,
+        role: str | Role | None = None,
+        active: bool | None = None,
+        display_name: str | None = None,
+        projects: Iterable[str] | None = None,
+    ) -> User:
         """Change role, active flag, display name and/or projects; one audit entry per kind."""
         changes: dict[str, Any] = {}
         if role is not None:
@@ -414,28 +499,36 @@ class UserService:
             diff = {k: {"from": before[k], "to": v} for k, v in changes.items() if before[k] != v}
             if diff.get("role", {}).get("from") == Role.ADMIN or diff.get("active", {}).get("from") is True:
                 if row["role"] == Role.ADMIN and self._last_active_admin(tx, row["id"]):
-                    raise Conflict("不能降级或停用最后一个启用的管理员。",
-                                   "The last active administrator cannot be demoted or deactivated.",
-                                   field="role" if "role" in diff else "active")
+                    raise Conflict(
+                        "不能降级或停用最后一个启用的管理员。",
+                        "The last active administrator cannot be demoted or deactivated.",
+                        field="role" if "role" in diff else "active",
+                    )
             if diff:
                 db.update_user(tx.conn, row["id"], tx.now, **{k: v["to"] for k, v in diff.items()})
                 ended = {}
                 if "role" in diff or diff.get("active", {}).get("to") is False:
-                    reason = (SessionEnd.DISABLED if diff.get("active", {}).get("to") is False
-                              else SessionEnd.ROLE_CHANGED)
+                    reason = (
+                        SessionEnd.DISABLED if diff.get("active", {}).get("to") is False else SessionEnd.ROLE_CHANGED
+                    )
                     ended = {"sessions_ended": db.end_sessions_of(tx.conn, row["id"], reason, self.clock())}
-                tx.append_audit(actor, AccountAction.USER_CHANGED,
-                                details={"username": row["username"], "changes": diff, **ended})
+                tx.append_audit(
+                    actor, AccountAction.USER_CHANGED, details={"username": row["username"], "changes": diff, **ended}
+                )
             if new_projects is not None:
                 old = db.projects_of(tx.conn, row["id"])
                 if old != new_projects:
                     db.set_projects(tx.conn, row["id"], new_projects, actor=actor, now=tx.now)
-                    tx.append_audit(actor, AccountAction.PROJECTS_CHANGED,
-                                    details={"username": row["username"], "from": old, "to": new_projects})
+                    tx.append_audit(
+                        actor,
+                        AccountAction.PROJECTS_CHANGED,
+                        details={"username": row["username"], "from": old, "to": new_projects},
+                    )
         return self.get(username)
 
-    def set_password(self, username: str, new_password: str, *, actor: str,
-                     current_password: str | None = None) -> None:
+    def set_password(
+        self, username: str, new_password: str, *, actor: str, current_password: str | None = None
+    ) -> None:
         """Set a password. Users changing their own pass ``current_password``; administrators
         resetting someone else's do not. A wrong current password counts against the account
         like a failed sign-in: a session left open is no way round the lockout."""
@@ -448,8 +541,9 @@ class UserService:
             with self._read() as conn:
                 row = db.user_by_username(conn, subjects[0][1])
             if row is not None and not check_password_hash(row["password_hash"], str(current_password)[:MAX_PASSWORD]):
-                block = self._record_failure(subjects, "wrong_current_password", actor=row["username"],
-                                             via="account", address="")
+                block = self._record_failure(
+                    subjects, "wrong_current_password", actor=row["username"], via="account", address=""
+                )
                 if block is not None:
                     raise block
                 raise InvalidInput("当前密码不正确。", "The current password is wrong.", field="current_password")
@@ -458,27 +552,40 @@ class UserService:
             row = self._locked(tx, username)
             if subjects:
                 if row["password_hash"] != checked:  # changed elsewhere while this one was checked
-                    raise Conflict("密码刚刚在别处被修改，请重新登录后再试。",
-                                   "The password was just changed elsewhere; sign in again and retry.",
-                                   field="current_password")
+                    raise Conflict(
+                        "密码刚刚在别处被修改，请重新登录后再试。",
+                        "The password was just changed elsewhere; sign in again and retry.",
+                        field="current_password",
+                    )
                 self._take_back(tx, subjects)
             # A password set for someone else is theirs to replace at their next sign-in.
-            db.update_user(tx.conn, row["id"], tx.now, password_hash=pw_hash,
-                           password_change_required=actor != row["username"])
+            db.update_user(
+                tx.conn, row["id"], tx.now, password_hash=pw_hash, password_change_required=actor != row["username"]
+            )
             ended = db.end_sessions_of(tx.conn, row["id"], SessionEnd.PASSWORD_CHANGED, self.clock())
-            tx.append_audit(actor, AccountAction.PASSWORD_CHANGED,
-                            details={"username": row["username"], "reset_by_other": actor != row["username"],
-                                     "sessions_ended": ended})
+            tx.append_audit(
+                actor,
+                AccountAction.PASSWORD_CHANGED,
+                details={
+                    "username": row["username"],
+                    "reset_by_other": actor != row["username"],
+                    "sessions_ended": ended,
+                },
+            )
 
     def issue_token(self, username: str, *, actor: str, name: str = "") -> IssuedToken:
         name = _clean_text(name or "api", "name", "令牌名称", 100) or "api"
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.catalog.transaction() as tx:
             row = self._locked(tx, username)
-            token_id = db.insert_token(tx.conn, user_id=row["id"], name=name, token_hash=hash_token(secret),
-                                       actor=actor, now=tx.now)
-            tx.append_audit(actor, AccountAction.TOKEN_CREATED,
-                            details={"username": row["username"], "token_id": token_id, "name": name})
+            token_id = db.insert_token(
+                tx.conn, user_id=row["id"], name=name, token_hash=hash_token(secret), actor=actor, now=tx.now
+            )
+            tx.append_audit(
+                actor,
+                AccountAction.TOKEN_CREATED,
+                details={"username": row["username"], "token_id": token_id, "name": name},
+            )
             token_row = db.token_by_id(tx.conn, token_id)
             assert token_row is not None  # inserted just now, in this transaction
             token = _token(token_row)
@@ -492,12 +599,14 @@ class UserService:
                 raise NotFound(f"令牌 {token_id} 不存在。", f"Token {token_id} does not exist.", field="token_id")
             if token["revoked_at"] is None:
                 db.revoke_token(tx.conn, token_id, tx.now)
-                tx.append_audit(actor, AccountAction.TOKEN_REVOKED,
-                                details={"username": row["username"], "token_id": token_id, "name": token["name"]})
+                tx.append_audit(
+                    actor,
+                    AccountAction.TOKEN_REVOKED,
+                    details={"username": row["username"], "token_id": token_id, "name": token["name"]},
+                )
 
     # -- authentication --------------------------------------------------------------------
-    def login(self, username: str, password: str, *, via: str = "ui",
-              address: str = "") -> tuple[Principal, str]:
+    def login(self, username: str, password: str, *, via: str = "ui", address: str = "") -> tuple[Principal, str]:
         """Check a password and open a session; returns the principal and the session's secret
         (for the cookie: :meth:`principal_for_session` takes it back). The message never
         says whether the name or the password was wrong. Too many failures for the name or for
@@ -508,8 +617,10 @@ class UserService:
         try:
             self._count_attempt(subjects)
         except TooManyAttempts as exc:
-            log.warning("sign-in refused: too many failed attempts", extra={
-                "user": name, "address": address, "via": via, **exc.details})
+            log.warning(
+                "sign-in refused: too many failed attempts",
+                extra={"user": name, "address": address, "via": via, **exc.details},
+            )
             raise
         with self._read() as conn:
             row = db.user_by_username(conn, name) if USERNAME_RE.match(name) else None
@@ -520,13 +631,15 @@ class UserService:
             block = self._record_failure(subjects, reason, actor=name or "-", via=via, address=address)
             if block is not None:
                 raise block
-            raise Unauthenticated("用户名或密码不正确，或账户已停用。",
-                                  "Wrong username or password, or the account is disabled.")
+            raise Unauthenticated(
+                "用户名或密码不正确，或账户已停用。", "Wrong username or password, or the account is disabled."
+            )
         secret = new_session_secret()
         with self.catalog.transaction() as tx:
             db.record_login(tx.conn, row["id"], tx.now)
-            db.insert_session(tx.conn, session_id=hash_token(secret), user_id=row["id"], address=address,
-                              now=self.clock())
+            db.insert_session(
+                tx.conn, session_id=hash_token(secret), user_id=row["id"], address=address, now=self.clock()
+            )
             earlier = self._take_back(tx, subjects)
             tx.append_audit(row["username"], AccountAction.LOGIN, details={"via": via, **earlier})
         return self._principal(row, via), secret
@@ -548,16 +661,18 @@ class UserService:
             counted = []
             for scope, subject in subjects:
                 row = db.login_failure(tx.conn, scope.value, subject)
-                outcome = throttle.attempt(throttle.counter_from_row(row) if row else None, scope, subject, now,
-                                           self.policy)
+                outcome = throttle.attempt(
+                    throttle.counter_from_row(row) if row else None, scope, subject, now, self.policy
+                )
                 if isinstance(outcome, throttle.Block):
                     raise outcome.error(now)  # rolls back what was counted for the other subject
                 counted.append((outcome, row is not None))
             for counter, exists in counted:
                 db.save_login_failure(tx.conn, counter.to_row(), exists=exists)
 
-    def _record_failure(self, subjects: list[tuple[Scope, str]], reason: str, *, actor: str, via: str,
-                        address: str) -> TooManyAttempts | None:
+    def _record_failure(
+        self, subjects: list[tuple[Scope, str]], reason: str, *, actor: str, via: str, address: str
+    ) -> TooManyAttempts | None:
         """The counted attempts failed; a lockout that begins now is the burst's one audit entry."""
         block = None
         with self.catalog.transaction() as tx:
@@ -574,13 +689,29 @@ class UserService:
                     user = db.user_by_username(tx.conn, subject) if scope is Scope.ACCOUNT else None
                     if user is not None:  # the guesser may already hold a session of the account
                         ended = {"sessions_ended": db.end_sessions_of(tx.conn, user["id"], SessionEnd.LOCKED, now)}
-                    tx.append_audit(actor, AccountAction.LOGIN_LOCKED, details={
-                        "scope": scope.value, "subject": subject, "failures": lockout.failures,
-                        "reasons": dict(lockout.reasons), "locked_until": iso(counter.locked_until),
-                        "lockout": counter.lockouts, "via": via, "address": address, **ended})
-                    log.warning("sign-in locked: %s %s after %d failures, until %s", scope.value, subject,
-                                lockout.failures, iso(counter.locked_until),
-                                extra={"lockout": counter.lockouts, "via": via, "address": address})
+                    tx.append_audit(
+                        actor,
+                        AccountAction.LOGIN_LOCKED,
+                        details={
+                            "scope": scope.value,
+                            "subject": subject,
+                            "failures": lockout.failures,
+                            "reasons": dict(lockout.reasons),
+                            "locked_until": iso(counter.locked_until),
+                            "lockout": counter.lockouts,
+                            "via": via,
+                            "address": address,
+                            **ended,
+                        },
+                    )
+                    log.warning(
+                        "sign-in locked: %s %s after %d failures, until %s",
+                        scope.value,
+                        subject,
+                        lockout.failures,
+                        iso(counter.locked_until),
+                        extra={"lockout": counter.lockouts, "via": via, "address": address},
+                    )
                     block = block or throttle.Block(scope, counter.locked_until, True).error(now)
             db.forget_login_failures(tx.conn, now - self.policy.forget_after)
         return block
@@ -614,8 +745,9 @@ class UserService:
         False when there was nothing to lift."""
         if not username and not address:
             raise InvalidInput("请指定用户名或网络地址。", "Name a user or an address.", field="username")
-        scope, subject = ((Scope.ACCOUNT, str(username).strip().lower()) if username
-                          else (Scope.ADDRESS, str(address).strip()))
+        scope, subject = (
+            (Scope.ACCOUNT, str(username).strip().lower()) if username else (Scope.ADDRESS, str(address).strip())
+        )
         with self.catalog.transaction() as tx:
             row = db.login_failure(tx.conn, scope.value, subject)
             if row is None:
@@ -624,10 +756,17 @@ class UserService:
                 return False
             counter = throttle.counter_from_row(row)
             db.delete_login_failure(tx.conn, scope.value, subject)
-            tx.append_audit(actor, AccountAction.UNLOCKED, details={
-                "scope": scope.value, "subject": subject,
-                "locked_until": iso(counter.locked_until) if counter.locked_until else None,
-                "lockouts": counter.lockouts, "failures_since": sum(counter.reasons.values())})
+            tx.append_audit(
+                actor,
+                AccountAction.UNLOCKED,
+                details={
+                    "scope": scope.value,
+                    "subject": subject,
+                    "locked_until": iso(counter.locked_until) if counter.locked_until else None,
+                    "lockouts": counter.lockouts,
+                    "failures_since": sum(counter.reasons.values()),
+                },
+            )
         return True
 
     def logout(self, principal: Principal, session_secret: str | None = None) -> None:
@@ -644,12 +783,21 @@ class UserService:
         now = self.clock()
         with self._read() as conn:
             row = db.session_with_user(conn, session_id)
-            if row is None or row["session_user_id"] != user_id or row["session_ended_at"] is not None \
-                    or not row["active"]:
+            if (
+                row is None
+                or row["session_user_id"] != user_id
+                or row["session_ended_at"] is not None
+                or not row["active"]
+            ):
                 return None
             seen = _utc(row["session_last_seen_at"])
-            timed_out = (SessionEnd.EXPIRED if now - _utc(row["session_created_at"]) > self.sessions.absolute
-                         else SessionEnd.IDLE if now - seen > self.sessions.idle else None)
+            timed_out = (
+                SessionEnd.EXPIRED
+                if now - _utc(row["session_created_at"]) > self.sessions.absolute
+                else SessionEnd.IDLE
+                if now - seen > self.sessions.idle
+                else None
+            )
             principal = None if timed_out else self._principal(row, "ui", conn)
         if timed_out or now - seen > SESSION_TOUCH_INTERVAL:
             with write_connection(self.catalog.engine) as conn:
@@ -665,8 +813,9 @@ class UserService:
         with self.catalog.transaction() as tx:
             row = self._locked(tx, username)
             ended = db.end_sessions_of(tx.conn, row["id"], SessionEnd.ENDED, self.clock())
-            tx.append_audit(actor, AccountAction.SESSIONS_ENDED,
-                            details={"username": row["username"], "sessions_ended": ended})
+            tx.append_audit(
+                actor, AccountAction.SESSIONS_ENDED, details={"username": row["username"], "sessions_ended": ended}
+            )
         return ended
 
     def open_sessions(self, username: str) -> int:
@@ -687,8 +836,10 @@ class UserService:
         with self._read() as conn:
             row = db.token_with_user(conn, hash_token(secret))
             if row is None or row["token_revoked_at"] is not None or not row["active"]:
-                raise Unauthenticated("API 令牌无效、已吊销，或其账户已停用。",
-                                      "The API token is invalid or revoked, or its account is disabled.")
+                raise Unauthenticated(
+                    "API 令牌无效、已吊销，或其账户已停用。",
+                    "The API token is invalid or revoked, or its account is disabled.",
+                )
             principal = self._principal(row, f"api-token:{row['token_name']}", conn)
         now = utcnow()
         last = _utc(row["token_last_used_at"])
@@ -714,8 +865,7 @@ class UserService:
                 projects = db.projects_of(c, row["id"])
         else:
             projects = db.projects_of(conn, row["id"])
-        return Principal(row["username"], Role(row["role"]), frozenset(projects), row["display_name"],
-                         row["id"], via)
+        return Principal(row["username"], Role(row["role"]), frozenset(projects), row["display_name"], row["id"], via)
 
     @staticmethod
     def _locked(tx: Tx, username: str) -> Mapping[str, Any]:
@@ -726,8 +876,7 @@ class UserService:
 
     @staticmethod
     def _last_active_admin(tx: Tx, user_id: int) -> bool:
-        others = [r for r in db.list_users(tx.conn)
-                  if r["id"] != user_id and r["role"] == Role.ADMIN and r["active"]]
+        others = [r for r in db.list_users(tx.conn) if r["id"] != user_id and r["role"] == Role.ADMIN and r["active"]]
         return not others
 
     @staticmethod

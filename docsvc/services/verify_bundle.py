@@ -74,8 +74,10 @@ def checkpoint_problem(cp, public_key):
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     except ImportError:
-        return ("无法校验检查点签名：请先安装 cryptography（pip install cryptography）/ cannot check the checkpoint "
-                "signature: install the cryptography package (pip install cryptography)")
+        return (
+            "无法校验检查点签名：请先安装 cryptography（pip install cryptography）/ cannot check the checkpoint "
+            "signature: install the cryptography package (pip install cryptography)"
+        )
     if not isinstance(cp, dict) or cp.get("format") != CHECKPOINT_FORMAT:
         return "不是检查点 / not a checkpoint"
     if cp.get("public_key") != public_key:
@@ -83,7 +85,8 @@ def checkpoint_problem(cp, public_key):
     body = {k: cp.get(k) for k in ("format", "seq", "hash", "ts", "node", "public_key")}
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
-            bytes.fromhex(cp.get("signature", "")), canonical_json(body).encode("utf-8"))
+            bytes.fromhex(cp.get("signature", "")), canonical_json(body).encode("utf-8")
+        )
     except (InvalidSignature, ValueError, TypeError):
         return "签名无效 / invalid signature"
     return None
@@ -135,15 +138,21 @@ def verify(path, public_key=None, notes=None):
             if e["seq"] <= prev["seq"]:
                 problems.append("审计记录顺序错乱 / audit entries out of order at seq %s" % e["seq"])
             elif e["seq"] == prev["seq"] + 1 and e["prev_hash"] != prev["hash"]:
-                problems.append("审计记录 %s 与前一条不相连 / audit entry %s does not link to %s"
-                                % (e["seq"], e["seq"], prev["seq"]))
+                problems.append(
+                    "审计记录 %s 与前一条不相连 / audit entry %s does not link to %s"
+                    % (e["seq"], e["seq"], prev["seq"])
+                )
             elif e["seq"] > prev["seq"] + 1 and manifest.get("audit", {}).get("contiguous"):
-                problems.append("审计记录 %s 到 %s 之间缺失 / audit entries missing between %s and %s"
-                                % (prev["seq"], e["seq"], prev["seq"], e["seq"]))
+                problems.append(
+                    "审计记录 %s 到 %s 之间缺失 / audit entries missing between %s and %s"
+                    % (prev["seq"], e["seq"], prev["seq"], e["seq"])
+                )
         prev = e
     expected = manifest.get("audit", {}).get("entries")
     if expected is not None and expected != len(entries):
-        problems.append("审计记录条数不符 / audit entry count differs: manifest %s, found %s" % (expected, len(entries)))
+        problems.append(
+            "审计记录条数不符 / audit entry count differs: manifest %s, found %s" % (expected, len(entries))
+        )
 
     # 4. the receipt
     receipt = None
@@ -163,8 +172,10 @@ def verify(path, public_key=None, notes=None):
         if public_key:
             problems.append("审计包没有签名检查点 / the bundle has no signed checkpoint (checkpoint.json)")
         else:
-            notes.append("未签名：安装未开启审计检查点，审计包仅由哈希校验 / not signed: the installation does not "
-                         "sign audit checkpoints, so the bundle is checked by its hashes only")
+            notes.append(
+                "未签名：安装未开启审计检查点，审计包仅由哈希校验 / not signed: the installation does not "
+                "sign audit checkpoints, so the bundle is checked by its hashes only"
+            )
         return problems
     if "checkpoint.json" not in names:
         problems.append("签名检查点缺失 / checkpoint.json is missing")
@@ -185,12 +196,20 @@ def verify(path, public_key=None, notes=None):
         if why:
             problems.append("检查点 %s 未通过 / checkpoint %s: %s" % (name, name, why))
         elif entry is not None and entry["hash"] != other.get("hash"):
-            problems.append("审计记录 %s 与签名检查点不符 / audit entry %s differs from the signed checkpoint %s"
-                            % (other["seq"], other["seq"], name))
+            problems.append(
+                "审计记录 %s 与签名检查点不符 / audit entry %s differs from the signed checkpoint %s"
+                % (other["seq"], other["seq"], name)
+            )
     if not problems:
-        notes.append("签名有效：公钥指纹 %s%s / signature valid: public key fingerprint %s%s" % (
-            key_id(key), "（已核对指定公钥）" if public_key else "（请与运营方公布的指纹核对）", key_id(key),
-            " (the key you gave)" if public_key else " (compare it with the one the operator publishes)"))
+        notes.append(
+            "签名有效：公钥指纹 %s%s / signature valid: public key fingerprint %s%s"
+            % (
+                key_id(key),
+                "（已核对指定公钥）" if public_key else "（请与运营方公布的指纹核对）",
+                key_id(key),
+                " (the key you gave)" if public_key else " (compare it with the one the operator publishes)",
+            )
+        )
     return problems
 
 
@@ -203,7 +222,7 @@ def main(argv):
             print("用法 / usage: verify_bundle.py [BUNDLE] [--public-key HEX]")
             return 2
         public_key = args[i + 1].strip().lower()
-        del args[i:i + 2]
+        del args[i : i + 2]
     path = args[0] if args else os.path.dirname(os.path.abspath(__file__))
     notes = []  # type: list[str]
     try:

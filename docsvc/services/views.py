@@ -16,10 +16,11 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
@@ -75,10 +76,19 @@ class SavedView:
         return urlencode(self.params)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "owner": self.owner, "name": self.name, "kind": self.kind.value,
-                "params": [list(p) for p in self.params], "query_string": self.query_string,
-                "shared": self.shared, "pinned": self.pinned, "editable": self.editable,
-                "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "name": self.name,
+            "kind": self.kind.value,
+            "params": [list(p) for p in self.params],
+            "query_string": self.query_string,
+            "shared": self.shared,
+            "pinned": self.pinned,
+            "editable": self.editable,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -100,10 +110,14 @@ class ViewResult:
     error: DocsvcError | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"view": self.view.to_dict(), "total": self.total,
-                "items": [{"document_id": i.document_id, "title": i.title, "version": i.version} for i in self.items],
-                "error": {"code": self.error.code, "message": self.error.zh, "message_en": self.error.en}
-                if self.error else None}
+        return {
+            "view": self.view.to_dict(),
+            "total": self.total,
+            "items": [{"document_id": i.document_id, "title": i.title, "version": i.version} for i in self.items],
+            "error": {"code": self.error.code, "message": self.error.zh, "message_en": self.error.en}
+            if self.error
+            else None,
+        }
 
 
 class _Pairs:
@@ -117,26 +131,33 @@ class _Pairs:
 
 
 def _iso(when: dt.datetime) -> str:
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).isoformat()
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def parse_kind(kind: Any) -> ViewKind:
     try:
         return ViewKind(kind)
     except ValueError:
-        raise InvalidInput(f"未知的视图类型“{str(kind)[:40]}”，可选：search（搜索）、documents（文档列表）。",
-                           f"Unknown view kind '{str(kind)[:40]}'; use search or documents.", field="kind") from None
+        raise InvalidInput(
+            f"未知的视图类型“{str(kind)[:40]}”，可选：search（搜索）、documents（文档列表）。",
+            f"Unknown view kind '{str(kind)[:40]}'; use search or documents.",
+            field="kind",
+        ) from None
 
 
 def clean_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("请为视图起一个名称，例如“待复审的 SLA”。", "Give the view a name, e.g. 'SLAs to review'.",
-                           field="name")
+        raise InvalidInput(
+            "请为视图起一个名称，例如“待复审的 SLA”。", "Give the view a name, e.g. 'SLAs to review'.", field="name"
+        )
     name = unicodedata.normalize("NFC", str(name).strip())
     refuse_controls(name, "name", "视图名称")
     if len(name) > MAX_NAME:
-        raise InvalidInput(f"视图名称最多 {MAX_NAME} 个字符（现有 {len(name)} 个）。",
-                           f"A view name has at most {MAX_NAME} characters (this one has {len(name)}).", field="name")
+        raise InvalidInput(
+            f"视图名称最多 {MAX_NAME} 个字符（现有 {len(name)} 个）。",
+            f"A view name has at most {MAX_NAME} characters (this one has {len(name)}).",
+            field="name",
+        )
     return str(name)
 
 
@@ -171,30 +192,42 @@ def clean_params(kind: ViewKind, raw: Any) -> tuple[tuple[str, str], ...]:
     if kind is ViewKind.SEARCH:
         unknown = sorted({k for k, _ in kept} - set(_SEARCH_KEYS))
         if unknown:
-            raise InvalidInput(f"搜索视图不认识参数：{', '.join(unknown)}。可用：{', '.join(_SEARCH_KEYS)}。",
-                               f"Unknown search parameter(s): {', '.join(unknown)}. Known: {', '.join(_SEARCH_KEYS)}.",
-                               field=unknown[0])
+            raise InvalidInput(
+                f"搜索视图不认识参数：{', '.join(unknown)}。可用：{', '.join(_SEARCH_KEYS)}。",
+                f"Unknown search parameter(s): {', '.join(unknown)}. Known: {', '.join(_SEARCH_KEYS)}.",
+                field=unknown[0],
+            )
         if not any(k in ("q", "filter") for k, _ in kept):
-            raise InvalidInput("搜索视图需要搜索词（q）或至少一个筛选条件（filter）。",
-                               "A search view needs search words (q) or at least one filter.", field="params")
+            raise InvalidInput(
+                "搜索视图需要搜索词（q）或至少一个筛选条件（filter）。",
+                "A search view needs search words (q) or at least one filter.",
+                field="params",
+            )
     else:
         names = [k for k, _ in kept]
         twice = sorted({k for k in names if names.count(k) > 1})
         if twice:
-            raise InvalidInput(f"参数 {twice[0]} 只能给出一次。", f"The parameter {twice[0]} may be given only once.",
-                               field=twice[0])
+            raise InvalidInput(
+                f"参数 {twice[0]} 只能给出一次。", f"The parameter {twice[0]} may be given only once.", field=twice[0]
+            )
     return kept
 
 
 def _bad_params() -> InvalidInput:
-    return InvalidInput("视图参数应为查询字符串（如 q=合同&filter=doc_type:sla）或 [名称, 值] 对的列表。",
-                        "View parameters must be a query string (e.g. q=contract&filter=doc_type:sla) or a list "
-                        "of [name, value] pairs.", field="params")
+    return InvalidInput(
+        "视图参数应为查询字符串（如 q=合同&filter=doc_type:sla）或 [名称, 值] 对的列表。",
+        "View parameters must be a query string (e.g. q=contract&filter=doc_type:sla) or a list "
+        "of [name, value] pairs.",
+        field="params",
+    )
 
 
 def _too_long() -> InvalidInput:
-    return InvalidInput(f"视图参数过长（最多 {MAX_PARAMS_CHARS} 个字符）。",
-                        f"The view's parameters are too long (at most {MAX_PARAMS_CHARS} characters).", field="params")
+    return InvalidInput(
+        f"视图参数过长（最多 {MAX_PARAMS_CHARS} 个字符）。",
+        f"The view's parameters are too long (at most {MAX_PARAMS_CHARS} characters).",
+        field="params",
+    )
 
 
 def _missing(view_id: int) -> NotFound:
@@ -234,15 +267,19 @@ class Views:
             if view.kind is ViewKind.SEARCH:
                 req = request_from_params(_Pairs(view.params), per_page=limit)
                 found = self.g.search(req)
-                return ViewResult(view, found.total, tuple(ResultItem(h.document_id, h.title, h.number)
-                                                           for h in found.hits[:limit]))
+                return ViewResult(
+                    view, found.total, tuple(ResultItem(h.document_id, h.title, h.number) for h in found.hits[:limit])
+                )
             page = self.g.list_documents({**dict(view.params), "limit": limit})
-            return ViewResult(view, page.total, tuple(ResultItem(d.id, d.metadata.title, d.latest_version)
-                                                      for d in page.items[:limit]))
+            return ViewResult(
+                view,
+                page.total,
+                tuple(ResultItem(d.id, d.metadata.title, d.latest_version) for d in page.items[:limit]),
+            )
         except (InvalidInput, Unavailable) as exc:  # a document type since removed; the index being rebuilt
             return ViewResult(view, 0, (), exc)
 
-    def pinned(self) -> "builtins.list[ViewResult]":
+    def pinned(self) -> builtins.list[ViewResult]:
         """The views on the principal's dashboard, evaluated with their rights."""
         return [self.results(v) for v in self.list() if v.pinned]
 
@@ -256,16 +293,33 @@ class Views:
             if store.name_taken(conn, user_id, name):
                 raise _name_taken(name)
             if store.count_owned(conn, user_id) >= MAX_VIEWS:
-                raise Conflict(f"每人最多保存 {MAX_VIEWS} 个视图，请先删除不用的。",
-                               f"Each user may keep at most {MAX_VIEWS} views; delete some first.", field="name")
-            view_id = store.insert(conn, owner_id=user_id, name=name, kind=kind.value,
-                                   params=[list(p) for p in pairs], shared=bool(shared), now=now)
+                raise Conflict(
+                    f"每人最多保存 {MAX_VIEWS} 个视图，请先删除不用的。",
+                    f"Each user may keep at most {MAX_VIEWS} views; delete some first.",
+                    field="name",
+                )
+            view_id = store.insert(
+                conn,
+                owner_id=user_id,
+                name=name,
+                kind=kind.value,
+                params=[list(p) for p in pairs],
+                shared=bool(shared),
+                now=now,
+            )
             if pinned:
                 store.pin(conn, view_id, user_id, pinned=True, now=now)
         return self.get(view_id)
 
-    def update(self, view_id: int, *, name: Any = None, params: Any = None, shared: bool | None = None,
-               pinned: bool | None = None) -> SavedView:
+    def update(
+        self,
+        view_id: int,
+        *,
+        name: Any = None,
+        params: Any = None,
+        shared: bool | None = None,
+        pinned: bool | None = None,
+    ) -> SavedView:
         """Rename, change the parameters, share or stop sharing (owner or administrator); pin or
         unpin on one's own dashboard (anyone who sees it). Nothing changes when anything is wrong."""
         view = self.get(view_id)
@@ -281,8 +335,9 @@ class Views:
         now = self._now()
         user_id = self._user_id("change_view")
         with self._write() as conn:
-            if "name" in changes and store.name_taken(conn, _owner_id(conn, view_id), changes["name"],
-                                                      other_than=view_id):
+            if "name" in changes and store.name_taken(
+                conn, _owner_id(conn, view_id), changes["name"], other_than=view_id
+            ):
                 raise _name_taken(changes["name"])
             if changes:
                 store.update(conn, view_id, changes, now=now)
@@ -306,9 +361,11 @@ class Views:
     def _user_id(self, operation: str) -> int:
         self.g.require(Permission.READ, operation)
         if self.p.user_id is None:
-            raise InvalidInput("保存的视图属于某个 docsvc 用户：请以用户身份登录，或在命令行加 --as 用户名。",
-                               "Saved views belong to a docsvc user: sign in, or add --as USERNAME on the "
-                               "command line.", field="user")
+            raise InvalidInput(
+                "保存的视图属于某个 docsvc 用户：请以用户身份登录，或在命令行加 --as 用户名。",
+                "Saved views belong to a docsvc user: sign in, or add --as USERNAME on the command line.",
+                field="user",
+            )
         return self.p.user_id
 
     def _is_admin(self) -> bool:
@@ -333,12 +390,21 @@ class Views:
         except ValueError:
             kind = ViewKind.DOCUMENTS
         params = tuple((str(k), str(v)) for k, v in (row["params"] or []))
-        return SavedView(row["id"], row["owner"], row["name"], kind, params, bool(row["shared"]),
-                         row["created_at"], row["updated_at"], bool(row.get("pinned")),
-                         row["owner_id"] == self.p.user_id or self._is_admin())
+        return SavedView(
+            row["id"],
+            row["owner"],
+            row["name"],
+            kind,
+            params,
+            bool(row["shared"]),
+            row["created_at"],
+            row["updated_at"],
+            bool(row.get("pinned")),
+            row["owner_id"] == self.p.user_id or self._is_admin(),
+        )
 
     def _now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -348,9 +414,11 @@ class Views:
             with write_connection(self.svc.catalog.engine) as conn:
                 yield conn
         except sa.exc.IntegrityError:
-            raise Conflict("视图刚被同时修改（名称已被占用），未做任何修改，请重试。",
-                           "The view was changed at the same moment (the name is taken); nothing was changed. "
-                           "Try again.", field="name") from None
+            raise Conflict(
+                "视图刚被同时修改（名称已被占用），未做任何修改，请重试。",
+                "The view was changed at the same moment (the name is taken); nothing was changed. Try again.",
+                field="name",
+            ) from None
 
 
 def _owner_id(conn: sa.Connection, view_id: int) -> int:
@@ -361,8 +429,11 @@ def _owner_id(conn: sa.Connection, view_id: int) -> int:
 
 
 def _name_taken(name: str) -> Conflict:
-    return Conflict(f"您已有名为“{name}”的视图，请换一个名称。", f"You already have a view named '{name}'; choose another name.",
-                    field="name")
+    return Conflict(
+        f"您已有名为“{name}”的视图，请换一个名称。",
+        f"You already have a view named '{name}'; choose another name.",
+        field="name",
+    )
 
 
 __all__ = ["ResultItem", "SavedView", "ViewKind", "ViewResult", "Views", "clean_name", "clean_params", "parse_kind"]

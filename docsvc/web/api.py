@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 import json
+import math
 import tempfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
@@ -25,15 +26,17 @@ from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_
 from docsvc.core.schema import Field
 from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet, request_from_params
 from docsvc.errors import InvalidInput
-from docsvc.services.access import RENDITION_KINDS, AuditFilter, Generated, Guard, Job, Rendition, ThumbnailRecord
 from docsvc.services import background, selection
-from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT, MAX_LIMIT as SIMILAR_MAX
+from docsvc.services.access import RENDITION_KINDS, AuditFilter, Generated, Guard, Job, Rendition, ThumbnailRecord
 from docsvc.services.export import BundleScope
 from docsvc.services.reports import ReportRequest
+from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT
+from docsvc.services.similar import MAX_LIMIT as SIMILAR_MAX
 from docsvc.services.templates import Template
 from docsvc.services.terms import MAX_SUGGESTIONS, TermKind
 from docsvc.services.users import AccountAction, Permission
-from docsvc.services.views import MAX_RESULTS as MAX_VIEW_RESULTS, WIDGET_ROWS
+from docsvc.services.views import MAX_RESULTS as MAX_VIEW_RESULTS
+from docsvc.services.views import WIDGET_ROWS
 from docsvc.web import openapi
 from docsvc.web.auth import api_principal
 
@@ -103,8 +106,10 @@ def _int(value: Any, name: str) -> int | None:
 def _json_object() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InvalidInput("请求体必须是 JSON 对象（Content-Type: application/json）。",
-                           "The request body must be a JSON object (Content-Type: application/json).")
+        raise InvalidInput(
+            "请求体必须是 JSON 对象（Content-Type: application/json）。",
+            "The request body must be a JSON object (Content-Type: application/json).",
+        )
     return body
 
 
@@ -146,8 +151,11 @@ def _form_metadata() -> dict[str, Any]:
 def _upload() -> tuple[bytes, str]:
     f = request.files.get("file")
     if f is None:
-        raise InvalidInput("缺少文件：请在 multipart 字段 file 中上传。", "No file: upload it in the multipart field 'file'.",
-                           field="file")
+        raise InvalidInput(
+            "缺少文件：请在 multipart 字段 file 中上传。",
+            "No file: upload it in the multipart field 'file'.",
+            field="file",
+        )
     return f.read(), f.filename or ""
 
 
@@ -155,11 +163,19 @@ def _audit_filter(args) -> AuditFilter:
     actions = tuple(a for a in args.getlist("action") if a)
     for a in actions:
         if a not in AUDIT_ACTIONS:
-            raise InvalidInput(f"未知事件类型“{a}”。", f"Unknown action '{a}'.", field="action",
-                               details={"valid": sorted(AUDIT_ACTIONS)})
-    return AuditFilter(actor=_arg(args, "actor") or None, actions=actions,
-                       document_id=_arg_int(args, "document_id"),
-                       since=_arg_date(args, "since", "开始日期"), until=_arg_date(args, "until", "结束日期"))
+            raise InvalidInput(
+                f"未知事件类型“{a}”。",
+                f"Unknown action '{a}'.",
+                field="action",
+                details={"valid": sorted(AUDIT_ACTIONS)},
+            )
+    return AuditFilter(
+        actor=_arg(args, "actor") or None,
+        actions=actions,
+        document_id=_arg_int(args, "document_id"),
+        since=_arg_date(args, "since", "开始日期"),
+        until=_arg_date(args, "until", "结束日期"),
+    )
 
 
 def version_json(v: Version, doc_id: int) -> dict[str, Any]:
@@ -167,8 +183,10 @@ def version_json(v: Version, doc_id: int) -> dict[str, Any]:
 
 
 def rendition_json(r: Rendition, v: Version) -> dict[str, Any]:
-    return {**r.to_dict(), "content_url": url_for("api.download_rendition", doc_id=v.document_id,
-                                                  number=v.number, kind=r.kind)}
+    return {
+        **r.to_dict(),
+        "content_url": url_for("api.download_rendition", doc_id=v.document_id, number=v.number, kind=r.kind),
+    }
 
 
 def send_attachment(data: bytes, media_type: str, filename: str, sha256: str, fallback: str) -> Response:
@@ -178,7 +196,7 @@ def send_attachment(data: bytes, media_type: str, filename: str, sha256: str, fa
     ascii_name = "".join(ch for ch in filename.encode("ascii", "ignore").decode() if ch not in '"\\;')
     if not any(ch.isalnum() for ch in ascii_name.rsplit(".", 1)[0]):
         ascii_name = fallback  # a Chinese name leaves only ".docx": name it by docsvc instead
-    resp.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename)}'
+    resp.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     resp.headers["ETag"] = f'"{sha256}"'
@@ -197,8 +215,13 @@ def send_version(version: Version, data: bytes) -> Response:
 def send_rendition(version: Version, rendition: Rendition, data: bytes) -> Response:
     ext = RENDITION_KINDS.get(rendition.kind, rendition.kind)
     stem = version.original_filename.rsplit(".", 1)[0] or f"document-{version.document_id}"
-    return send_attachment(data, rendition.media_type, f"{stem}.{ext}", rendition.sha256,
-                           f"document-{version.document_id}-v{version.number}.{ext}")
+    return send_attachment(
+        data,
+        rendition.media_type,
+        f"{stem}.{ext}",
+        rendition.sha256,
+        f"document-{version.document_id}-v{version.number}.{ext}",
+    )
 
 
 def send_thumbnail(version: Version, kept: ThumbnailRecord) -> Response:
@@ -242,48 +265,83 @@ def search_request(args, *, per_page: int = 20) -> SearchRequest:
 
 def snippet_html(s: Snippet) -> Markup:
     """The excerpt as HTML: its text escaped, the matches in ``<mark>``."""
-    return Markup("").join(Markup("<mark>%s</mark>") % part if marked else escape(part)
-                           for part, marked in s.parts())
+    return Markup("").join(Markup("<mark>%s</mark>") % part if marked else escape(part) for part, marked in s.parts())
 
 
 def hit_json(h: Hit) -> dict[str, Any]:
-    return {"document_id": h.document_id, "version": h.number, "version_id": h.version_id, "title": h.title,
-            "original_filename": h.original_filename,
-            "score": round(h.score, 4) if math.isfinite(h.score) else None,  # JSON has no NaN
-            "snippet": str(snippet_html(h.snippet)), "snippet_text": h.snippet.text,
-            "highlights": [list(m) for m in h.snippet.marks],
-            "is_latest": h.is_latest, "doc_type": h.doc_type, "service_category": h.service_category,
-            "doc_class": h.doc_class, "service_scope": h.service_scope, "project": h.project,
-            "counterparty": h.counterparty, "tags": list(h.tags), "status": h.status, "year": h.year,
-            "created_at": iso(h.created_at) if h.created_at else None,
-            "effective_date": h.effective_date.isoformat() if h.effective_date else None,
-            "review_due": h.review_due.isoformat() if h.review_due else None,
-            "extraction_status": h.extraction_status,
-            "url": url_for("api.show_document", doc_id=h.document_id),
-            "content_url": url_for("api.download", doc_id=h.document_id, number=h.number)}
+    return {
+        "document_id": h.document_id,
+        "version": h.number,
+        "version_id": h.version_id,
+        "title": h.title,
+        "original_filename": h.original_filename,
+        "score": round(h.score, 4) if math.isfinite(h.score) else None,  # JSON has no NaN
+        "snippet": str(snippet_html(h.snippet)),
+        "snippet_text": h.snippet.text,
+        "highlights": [list(m) for m in h.snippet.marks],
+        "is_latest": h.is_latest,
+        "doc_type": h.doc_type,
+        "service_category": h.service_category,
+        "doc_class": h.doc_class,
+        "service_scope": h.service_scope,
+        "project": h.project,
+        "counterparty": h.counterparty,
+        "tags": list(h.tags),
+        "status": h.status,
+        "year": h.year,
+        "created_at": iso(h.created_at) if h.created_at else None,
+        "effective_date": h.effective_date.isoformat() if h.effective_date else None,
+        "review_due": h.review_due.isoformat() if h.review_due else None,
+        "extraction_status": h.extraction_status,
+        "url": url_for("api.show_document", doc_id=h.document_id),
+        "content_url": url_for("api.download", doc_id=h.document_id, number=h.number),
+    }
 
 
 def search_json(r: SearchResult, q: str) -> dict[str, Any]:
-    return {"query": q, "total": r.total, "page": r.page, "per_page": r.per_page, "partial": r.partial,
-            "took_ms": round(r.took_ms, 1), "hits": [hit_json(h) for h in r.hits], "facets": r.facets,
-            "expansions": [{"typed": typed, "also": list(others)} for typed, others in r.expansions],
-            "synonyms_version": r.synonyms_version}
+    return {
+        "query": q,
+        "total": r.total,
+        "page": r.page,
+        "per_page": r.per_page,
+        "partial": r.partial,
+        "took_ms": round(r.took_ms, 1),
+        "hits": [hit_json(h) for h in r.hits],
+        "facets": r.facets,
+        "expansions": [{"typed": typed, "also": list(others)} for typed, others in r.expansions],
+        "synonyms_version": r.synonyms_version,
+    }
 
 
 def field_json(f: Field) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": f.name, "path": f.path, "type": f.type, "label_zh": f.label_zh,
-                           "label_en": f.label_en, "required": f.required}
-    optional = {"default": f.default, "example": f.example, "help_zh": f.help_zh, "help_en": f.help_en,
-                "max_length": f.max_length, "min": _plain(f.min), "max": _plain(f.max),
-                "not_before": f.not_before, "currencies": list(f.currencies) or None,
-                "choices": [{"value": c.code, "zh": c.zh, "en": c.en} for c in f.choices] or None,
-                "pattern": {"regex": f.pattern.regex.pattern, "zh": f.pattern.zh, "en": f.pattern.en}
-                if f.pattern else None}
+    out: dict[str, Any] = {
+        "name": f.name,
+        "path": f.path,
+        "type": f.type,
+        "label_zh": f.label_zh,
+        "label_en": f.label_en,
+        "required": f.required,
+    }
+    optional = {
+        "default": f.default,
+        "example": f.example,
+        "help_zh": f.help_zh,
+        "help_en": f.help_en,
+        "max_length": f.max_length,
+        "min": _plain(f.min),
+        "max": _plain(f.max),
+        "not_before": f.not_before,
+        "currencies": list(f.currencies) or None,
+        "choices": [{"value": c.code, "zh": c.zh, "en": c.en} for c in f.choices] or None,
+        "pattern": {"regex": f.pattern.regex.pattern, "zh": f.pattern.zh, "en": f.pattern.en} if f.pattern else None,
+    }
     out.update({k: v for k, v in optional.items() if v not in (None, "")})
     if f.type == "list":
-        out.update(min_items=f.min_items, max_items=f.max_items,
-                   sums=[{"field": x.field, "equals": _plain(x.equals), "equals_field": x.equals_field}
-                         for x in f.sums])
+        out.update(
+            min_items=f.min_items,
+            max_items=f.max_items,
+            sums=[{"field": x.field, "equals": _plain(x.equals), "equals_field": x.equals_field} for x in f.sums],
+        )
     if f.fields:
         out["fields"] = [field_json(c) for c in f.fields]
     return out
@@ -294,9 +352,12 @@ def _plain(value: Any) -> str | None:
 
 
 def template_json(t: Template, *, fields: bool = False) -> dict[str, Any]:
-    out = {**t.to_dict(), "doc_class": t.schema.doc_class,
-           "url": url_for("api.show_template", slug=t.slug),
-           "sample_url": url_for("api.template_sample", slug=t.slug)}
+    out = {
+        **t.to_dict(),
+        "doc_class": t.schema.doc_class,
+        "url": url_for("api.show_template", slug=t.slug),
+        "sample_url": url_for("api.template_sample", slug=t.slug),
+    }
     if fields:
         out["fields"] = [field_json(f) for f in t.schema.fields]
     return out
@@ -304,9 +365,12 @@ def template_json(t: Template, *, fields: bool = False) -> dict[str, Any]:
 
 def generated_json(g: Generated) -> dict[str, Any]:
     doc_id = g.result.document.id
-    return {"created": g.result.created, "document": g.result.document.to_dict(),
-            "version": version_json(g.result.version, doc_id),
-            "renditions": [rendition_json(r, g.result.version) for r in g.renditions]}
+    return {
+        "created": g.result.created,
+        "document": g.result.document.to_dict(),
+        "version": version_json(g.result.version, doc_id),
+        "renditions": [rendition_json(r, g.result.version) for r in g.renditions],
+    }
 
 
 def send_bundle(gd: Guard, scope: BundleScope) -> Response:
@@ -326,8 +390,9 @@ def health():
     """Public liveness: only whether the service and its schema are in order."""
     current, head = svc().catalog.schema_revision()
     ok = current == head
-    return jsonify({"status": "ok" if ok else "degraded", "schema": {"current": current, "head": head}}), \
-        (200 if ok else 503)
+    return jsonify({"status": "ok" if ok else "degraded", "schema": {"current": current, "head": head}}), (
+        200 if ok else 503
+    )
 
 
 @bp.get("/api/v1/openapi.json")
@@ -349,17 +414,25 @@ def integrity_check():
 @bp.get("/api/v1/me")
 def me():
     p = api_principal()
-    return jsonify({"username": p.username, "display_name": p.display_name, "role": p.role.value,
-                    "projects": sorted(p.projects), "via": p.via,
-                    "permissions": sorted(x.value for x in Permission if p.can(x))})
+    return jsonify(
+        {
+            "username": p.username,
+            "display_name": p.display_name,
+            "role": p.role.value,
+            "projects": sorted(p.projects),
+            "via": p.via,
+            "permissions": sorted(x.value for x in Permission if p.can(x)),
+        }
+    )
 
 
 # -- documents --------------------------------------------------------------------------------
 @bp.get("/api/v1/documents")
 def list_documents():
     page = guard().list_documents({k: _arg(request.args, k) for k in request.args})
-    return jsonify({"items": [d.to_dict() for d in page.items], "total": page.total,
-                    "limit": page.limit, "offset": page.offset})
+    return jsonify(
+        {"items": [d.to_dict() for d in page.items], "total": page.total, "limit": page.limit, "offset": page.offset}
+    )
 
 
 @bp.post("/api/v1/documents")
@@ -370,8 +443,13 @@ def create_document():
         meta["title"] = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] or filename
     result = guard().add_document(data, filename, meta, reason=request.form.get("reason", ""))
     doc_id = result.document.id
-    resp = jsonify({"document": result.document.to_dict(), "version": version_json(result.version, doc_id),
-                    "suggestion": suggestion_json(result.suggested.suggestion) if result.suggested else None})
+    resp = jsonify(
+        {
+            "document": result.document.to_dict(),
+            "version": version_json(result.version, doc_id),
+            "suggestion": suggestion_json(result.suggested.suggestion) if result.suggested else None,
+        }
+    )
     resp.status_code = 201
     resp.headers["Location"] = url_for("api.show_document", doc_id=doc_id)
     return resp
@@ -384,9 +462,13 @@ def suggestion_json(s: Mapping[str, Any]) -> dict[str, Any]:
     def labelled(key: str, label: Mapping[str, Any]) -> dict[str, Any]:
         choice = vocab.doc_type(label["value"]) if key == "doc_type" else ServiceCategory(label["value"])
         return {**label, "label": choice.zh, "label_en": choice.en}
-    return {"doc_type": labelled("doc_type", s["doc_type"]),
-            "service_category": labelled("service_category", s["service_category"]),
-            "project": s.get("project"), "needs_review": s["needs_review"]}
+
+    return {
+        "doc_type": labelled("doc_type", s["doc_type"]),
+        "service_category": labelled("service_category", s["service_category"]),
+        "project": s.get("project"),
+        "needs_review": s["needs_review"],
+    }
 
 
 @bp.post("/api/v1/suggestions")
@@ -412,9 +494,12 @@ def confirm_labels(doc_id: int):
     changes = {k: v for k, v in _metadata(body).items() if v}
     for key in changes:
         if key not in LABEL_FIELDS:
-            raise InvalidInput(f"只能更正 {', '.join(LABEL_FIELDS)}，不能更正“{key}”。",
-                               f"Only {', '.join(LABEL_FIELDS)} can be corrected here, not '{key}'.", field=key,
-                               details={"valid": list(LABEL_FIELDS)})
+            raise InvalidInput(
+                f"只能更正 {', '.join(LABEL_FIELDS)}，不能更正“{key}”。",
+                f"Only {', '.join(LABEL_FIELDS)} can be corrected here, not '{key}'.",
+                field=key,
+                details={"valid": list(LABEL_FIELDS)},
+            )
     return jsonify(guard().confirm_labels(doc_id, changes).to_dict())
 
 
@@ -437,11 +522,15 @@ BULK_KEYS = ("ids", "set", "add_tags", "remove_tags", "reason")
 def _selection(body: dict[str, Any], allowed: tuple[str, ...]) -> tuple[int, ...]:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise InvalidInput(f"未知字段：{', '.join(unknown)}。可用：{', '.join(allowed)}。",
-                           f"Unknown field(s): {', '.join(unknown)}. Known: {', '.join(allowed)}.", field=unknown[0])
+        raise InvalidInput(
+            f"未知字段：{', '.join(unknown)}。可用：{', '.join(allowed)}。",
+            f"Unknown field(s): {', '.join(unknown)}. Known: {', '.join(allowed)}.",
+            field=unknown[0],
+        )
     if not isinstance(body.get("ids"), list):
-        raise InvalidInput("ids 必须是文档编号的数组，如 [3, 5]。", "ids must be an array of document ids, e.g. [3, 5].",
-                           field="ids")
+        raise InvalidInput(
+            "ids 必须是文档编号的数组，如 [3, 5]。", "ids must be an array of document ids, e.g. [3, 5].", field="ids"
+        )
     return selection.parse_ids(body["ids"], limit=svc().settings["BULK_MAX_DOCUMENTS"], from_text=False)
 
 
@@ -462,8 +551,9 @@ def zip_documents():
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - send_file closes it
     summary = guard().selection_zip(ids, out)
     out.seek(0)
-    resp = send_file(out, mimetype="application/zip", as_attachment=True,
-                     download_name=f"documents-{len(summary.names)}.zip")
+    resp = send_file(
+        out, mimetype="application/zip", as_attachment=True, download_name=f"documents-{len(summary.names)}.zip"
+    )
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 
@@ -478,8 +568,13 @@ def delete_document(doc_id: int):
 @bp.get("/api/v1/documents/<int:doc_id>/history")
 def history(doc_id: int):
     h = guard().history(doc_id)
-    return jsonify({"document": h.document.to_dict(), "versions": [version_json(v, doc_id) for v in h.versions],
-                    "events": [e.to_dict() for e in h.events]})
+    return jsonify(
+        {
+            "document": h.document.to_dict(),
+            "versions": [version_json(v, doc_id) for v in h.versions],
+            "events": [e.to_dict() for e in h.events],
+        }
+    )
 
 
 @bp.post("/api/v1/documents/<int:doc_id>/versions")
@@ -508,8 +603,13 @@ def request_rendition(doc_id: int, number: int, kind: str):
     asked = guard().request_rendition(doc_id, number, kind)
     if asked.rendition is not None:
         return jsonify({"state": "done", "rendition": rendition_json(asked.rendition, asked.version)})
-    resp = jsonify({"state": asked.job.state.value, "job": job_json(asked.job),
-                    "status_url": url_for("api.show_job", job_id=asked.job.id)})
+    resp = jsonify(
+        {
+            "state": asked.job.state.value,
+            "job": job_json(asked.job),
+            "status_url": url_for("api.show_job", job_id=asked.job.id),
+        }
+    )
     resp.status_code = 202
     resp.headers["Location"] = url_for("api.show_job", job_id=asked.job.id)
     return resp
@@ -519,15 +619,24 @@ def request_rendition(doc_id: int, number: int, kind: str):
 def ocr_status(doc_id: int, number: int):
     """How the version's text was read: OCR's engine, version and confidence (per page)."""
     version, status, info, job = guard().ocr_status(doc_id, number)
-    return jsonify({"document_id": doc_id, "version": version.number, "text_status": status,
-                    "ocr": info.to_dict() if info else None, "job": job_json(job) if job else None})
+    return jsonify(
+        {
+            "document_id": doc_id,
+            "version": version.number,
+            "text_status": status,
+            "ocr": info.to_dict() if info else None,
+            "job": job_json(job) if job else None,
+        }
+    )
 
 
 @bp.post("/api/v1/documents/<int:doc_id>/versions/<int:number>/ocr")
 def rerun_ocr(doc_id: int, number: int):
     """Read a scan's text again (managers): 202 with the OCR job."""
     _version, job, _created = guard().rerun_ocr(doc_id, number)
-    resp = jsonify({"state": job.state.value, "job": job_json(job), "status_url": url_for("api.show_job", job_id=job.id)})
+    resp = jsonify(
+        {"state": job.state.value, "job": job_json(job), "status_url": url_for("api.show_job", job_id=job.id)}
+    )
     resp.status_code = 202
     resp.headers["Location"] = url_for("api.show_job", job_id=job.id)
     return resp
@@ -596,8 +705,11 @@ def json_upload(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"字段定义文件不是有效的 UTF-8 JSON：{exc}。", f"The schema file is not valid UTF-8 JSON: {exc}.",
-                           field="schema") from None
+        raise InvalidInput(
+            f"字段定义文件不是有效的 UTF-8 JSON：{exc}。",
+            f"The schema file is not valid UTF-8 JSON: {exc}.",
+            field="schema",
+        ) from None
     if not isinstance(value, dict):
         raise InvalidInput("字段定义文件必须是 JSON 对象。", "The schema file must be a JSON object.", field="schema")
     return value
@@ -631,9 +743,14 @@ def generate(slug: str):
     body = _json_object()
     _known_fields(body, {"data", "pdf", "pdfa", "document_id", "reason"})
     pdf, pdfa = _body_flag(body, "pdf"), _body_flag(body, "pdfa")
-    generated = guard().generate(slug, _form_data(body), pdf=pdf or pdfa, pdf_a=pdfa,
-                                 document_id=_int(body.get("document_id"), "document_id"),
-                                 reason=_string(body, "reason"))
+    generated = guard().generate(
+        slug,
+        _form_data(body),
+        pdf=pdf or pdfa,
+        pdf_a=pdfa,
+        document_id=_int(body.get("document_id"), "document_id"),
+        reason=_string(body, "reason"),
+    )
     resp = jsonify(generated_json(generated))
     resp.status_code = 201 if generated.result.created else 200
     resp.headers["Location"] = url_for("api.show_document", doc_id=generated.result.document.id)
@@ -647,9 +764,13 @@ def generate_report(kind: str):
     _known_fields(body, {"since", "until", "service_category", "pdf", "pdfa"})
     pdf, pdfa = _body_flag(body, "pdf"), _body_flag(body, "pdfa")
     gd = guard()
-    report = ReportRequest.parse(kind, today=dt.datetime.now(gd.svc.reports.tz).date(),
-                                 since=_string(body, "since") or None, until=_string(body, "until") or None,
-                                 service_category=_string(body, "service_category") or None)
+    report = ReportRequest.parse(
+        kind,
+        today=dt.datetime.now(gd.svc.reports.tz).date(),
+        since=_string(body, "since") or None,
+        until=_string(body, "until") or None,
+        service_category=_string(body, "service_category") or None,
+    )
     generated = gd.report(report, pdf=pdf or pdfa, pdf_a=pdfa)
     resp = jsonify({**generated_json(generated), "report": report.to_dict()})
     resp.status_code = 201
@@ -660,8 +781,11 @@ def generate_report(kind: str):
 def _known_fields(body: dict[str, Any], known: set[str]) -> None:
     unknown = set(body) - known
     if unknown:
-        raise InvalidInput(f"未知字段：{', '.join(sorted(unknown))}。", f"Unknown field(s): {', '.join(sorted(unknown))}.",
-                           field=sorted(unknown)[0])
+        raise InvalidInput(
+            f"未知字段：{', '.join(sorted(unknown))}。",
+            f"Unknown field(s): {', '.join(sorted(unknown))}.",
+            field=sorted(unknown)[0],
+        )
 
 
 def _body_flag(body: dict[str, Any], name: str) -> bool:
@@ -674,9 +798,11 @@ def _body_flag(body: dict[str, Any], name: str) -> bool:
 def _form_data(body: dict[str, Any]) -> dict[str, Any]:
     data = body.get("data")
     if not isinstance(data, dict):
-        raise InvalidInput("data 必须是 JSON 对象（字段名到值），可从 …/sample 取得示例。",
-                           "data must be a JSON object (field name to value); …/sample gives an example.",
-                           field="data")
+        raise InvalidInput(
+            "data 必须是 JSON 对象（字段名到值），可从 …/sample 取得示例。",
+            "data must be a JSON object (field name to value); …/sample gives an example.",
+            field="data",
+        )
     return data
 
 
@@ -684,10 +810,14 @@ def _form_data(body: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/api/v1/audit")
 def audit_log():
     args = request.args
-    page = guard().audit_page(_audit_filter(args), limit=_arg_int(args, "limit", default=50),
-                              offset=_arg_int(args, "offset", low=0, high=MAX_OFFSET, default=0))
-    return jsonify({"items": [e.to_dict() for e in page.entries], "total": page.total,
-                    "limit": page.limit, "offset": page.offset})
+    page = guard().audit_page(
+        _audit_filter(args),
+        limit=_arg_int(args, "limit", default=50),
+        offset=_arg_int(args, "offset", low=0, high=MAX_OFFSET, default=0),
+    )
+    return jsonify(
+        {"items": [e.to_dict() for e in page.entries], "total": page.total, "limit": page.limit, "offset": page.offset}
+    )
 
 
 @bp.get("/api/v1/audit/verify")
@@ -703,9 +833,11 @@ def audit_export():
     body = body if body is not None else {}
     if not isinstance(body, dict):
         raise InvalidInput("请求体必须是 JSON 对象。", "The request body must be a JSON object.")
-    scope = BundleScope(document_id=_int(body.get("document_id"), "document_id"),
-                        since=_date(body.get("since"), "since", "开始日期"),
-                        until=_date(body.get("until"), "until", "结束日期"))
+    scope = BundleScope(
+        document_id=_int(body.get("document_id"), "document_id"),
+        since=_date(body.get("since"), "since", "开始日期"),
+        until=_date(body.get("until"), "until", "结束日期"),
+    )
     return send_bundle(guard(), scope)
 
 
@@ -724,8 +856,13 @@ def create_user():
     password = body.get("password")
     if password is not None and not isinstance(password, str):
         raise InvalidInput("password 必须是字符串。", "password must be a string.", field="password")
-    user, generated = guard().create_user(_string(body, "username"), _string(body, "role"), password=password,
-                                          display_name=_string(body, "display_name"), projects=projects)
+    user, generated = guard().create_user(
+        _string(body, "username"),
+        _string(body, "role"),
+        password=password,
+        display_name=_string(body, "display_name"),
+        projects=projects,
+    )
     resp = jsonify({"user": user.to_dict(), **({"password": generated} if generated else {})})
     resp.status_code = 201
     return resp
@@ -736,12 +873,16 @@ def update_user(username: str):
     body = _json_object()
     unknown = set(body) - {"role", "active", "display_name", "projects"}
     if unknown:
-        raise InvalidInput(f"未知字段：{', '.join(sorted(unknown))}。", f"Unknown field(s): {', '.join(sorted(unknown))}.",
-                           field=sorted(unknown)[0])
+        raise InvalidInput(
+            f"未知字段：{', '.join(sorted(unknown))}。",
+            f"Unknown field(s): {', '.join(sorted(unknown))}.",
+            field=sorted(unknown)[0],
+        )
     if "active" in body and not isinstance(body["active"], bool):
         raise InvalidInput("active 必须是 true 或 false。", "active must be true or false.", field="active")
-    if "projects" in body and (not isinstance(body["projects"], list)
-                               or not all(isinstance(p, str) for p in body["projects"])):
+    if "projects" in body and (
+        not isinstance(body["projects"], list) or not all(isinstance(p, str) for p in body["projects"])
+    ):
         raise InvalidInput("projects 必须是字符串数组。", "projects must be an array of strings.", field="projects")
     for name in ("role", "display_name"):
         if name in body:
@@ -766,20 +907,29 @@ def list_views():
 def _view_params(body: dict[str, Any]) -> Any:
     """A view's parameters from JSON: a query string, or an array of [name, value] pairs."""
     params = body.get("params")
-    if isinstance(params, str) or (isinstance(params, list) and all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in params)):
+    if isinstance(params, str) or (
+        isinstance(params, list)
+        and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in params)
+    ):
         return params
-    raise InvalidInput("params 必须是查询字符串（如 q=合同）或 [名称, 值] 对的数组。",
-                       "params must be a query string (e.g. q=contract) or an array of [name, value] pairs.",
-                       field="params")
+    raise InvalidInput(
+        "params 必须是查询字符串（如 q=合同）或 [名称, 值] 对的数组。",
+        "params must be a query string (e.g. q=contract) or an array of [name, value] pairs.",
+        field="params",
+    )
 
 
 @bp.post("/api/v1/views")
 def create_view():
     body = _json_object()
     _known_fields(body, {"name", "kind", "params", "shared", "pinned"})
-    view = guard().views.create(_string(body, "name"), _string(body, "kind"), _view_params(body),
-                                shared=_body_flag(body, "shared"), pinned=_body_flag(body, "pinned"))
+    view = guard().views.create(
+        _string(body, "name"),
+        _string(body, "kind"),
+        _view_params(body),
+        shared=_body_flag(body, "shared"),
+        pinned=_body_flag(body, "pinned"),
+    )
     resp = jsonify(view.to_dict())
     resp.status_code = 201
     resp.headers["Location"] = url_for("api.show_view", view_id=view.id)
@@ -803,10 +953,13 @@ def view_results(view_id: int):
 def update_view(view_id: int):
     body = _json_object()
     _known_fields(body, {"name", "params", "shared", "pinned"})
-    view = guard().views.update(view_id, name=_string(body, "name") if "name" in body else None,
-                                params=_view_params(body) if "params" in body else None,
-                                shared=_body_flag(body, "shared") if "shared" in body else None,
-                                pinned=_body_flag(body, "pinned") if "pinned" in body else None)
+    view = guard().views.update(
+        view_id,
+        name=_string(body, "name") if "name" in body else None,
+        params=_view_params(body) if "params" in body else None,
+        shared=_body_flag(body, "shared") if "shared" in body else None,
+        pinned=_body_flag(body, "pinned") if "pinned" in body else None,
+    )
     return jsonify(view.to_dict())
 
 
@@ -859,9 +1012,14 @@ def _terms_routes(plural: str, kind: TermKind) -> None:
         _known_fields(body, {"name"})
         return jsonify(guard().terms(kind).remove(_string(body, "name")).to_dict())
 
-    views: list[tuple[str, str, Any]] = [("", "GET", suggest), ("/catalog", "GET", catalog), ("", "POST", create),
-                                         ("/rename", "POST", rename), ("/merge", "POST", merge),
-                                         ("/remove", "POST", remove)]
+    views: list[tuple[str, str, Any]] = [
+        ("", "GET", suggest),
+        ("/catalog", "GET", catalog),
+        ("", "POST", create),
+        ("/rename", "POST", rename),
+        ("/merge", "POST", merge),
+        ("/remove", "POST", remove),
+    ]
     if kind is TermKind.TAG:
         views.append(("/colour", "POST", colour))
     for suffix, method, view in views:

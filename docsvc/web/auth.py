@@ -3,12 +3,21 @@ language switch and the "my account" page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for,
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_wtf.csrf import CSRFError, validate_csrf
 
@@ -51,8 +60,9 @@ def api_principal() -> Principal:
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("Authorization 头格式应为：Bearer <令牌>。",
-                                  "The Authorization header must be: Bearer <token>.")
+            raise Unauthenticated(
+                "Authorization 头格式应为：Bearer <令牌>。", "The Authorization header must be: Bearer <token>."
+            )
         p = svc().users.principal_for_token(token.strip())
         g.principal = Principal(p.username, p.role, p.projects, p.display_name, p.user_id, "api:" + p.via)
         return g.principal
@@ -65,8 +75,10 @@ def api_principal() -> Principal:
         if p is not None:
             g.principal = Principal(p.username, p.role, p.projects, p.display_name, p.user_id, "api:session")
             return g.principal
-    raise Unauthenticated("需要登录：请在 Authorization 头中提供 API 令牌（Bearer）。",
-                          "Authentication required: send an API token as 'Authorization: Bearer <token>'.")
+    raise Unauthenticated(
+        "需要登录：请在 Authorization 头中提供 API 令牌（Bearer）。",
+        "Authentication required: send an API token as 'Authorization: Bearer <token>'.",
+    )
 
 
 def guard() -> Guard:
@@ -83,6 +95,7 @@ def login_required(view: Callable) -> Callable:
         if session_principal() is None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
+
     return wrapper
 
 
@@ -103,8 +116,9 @@ def login():
     error = None
     if request.method == "POST":
         try:
-            p, secret = svc().users.login(request.form.get("username", ""), request.form.get("password", ""),
-                                          address=request.remote_addr or "")
+            p, secret = svc().users.login(
+                request.form.get("username", ""), request.form.get("password", ""), address=request.remote_addr or ""
+            )
         except (Unauthenticated, TooManyAttempts) as exc:
             error = exc
         else:
@@ -139,8 +153,14 @@ def set_language():
     lang = request.form.get("lang", "zh")
     resp = redirect(_safe_next(request.form.get("next")))
     if lang in LANGUAGES:
-        resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
-                        secure=current_app.session_interface.get_cookie_secure(current_app))
+        resp.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=current_app.session_interface.get_cookie_secure(current_app),
+        )
     return resp
 
 
@@ -159,8 +179,14 @@ def set_theme():
     value = request.form.get("theme", "auto")
     resp = redirect(_safe_next(request.form.get("next")))
     if value in THEMES:
-        resp.set_cookie(THEME_COOKIE, value, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
-                        secure=current_app.session_interface.get_cookie_secure(current_app))
+        resp.set_cookie(
+            THEME_COOKIE,
+            value,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=current_app.session_interface.get_cookie_secure(current_app),
+        )
     return resp
 
 
@@ -176,17 +202,24 @@ def account():
         try:
             if form.get("action") == "password":
                 if form.get("new_password") != form.get("confirm_password"):
-                    raise InvalidInput("两次输入的新密码不一致。", "The new passwords do not match.",
-                                       field="confirm_password")
+                    raise InvalidInput(
+                        "两次输入的新密码不一致。", "The new passwords do not match.", field="confirm_password"
+                    )
                 gd.change_my_password(form.get("current_password", ""), form.get("new_password", ""))
                 # A new password ends every session of the account, this one too: sign in again.
                 session.clear()
-                flash(pick(InvalidInput("密码已修改，请用新密码重新登录。", "Password changed; sign in with the new one.")))
+                flash(
+                    pick(
+                        InvalidInput("密码已修改，请用新密码重新登录。", "Password changed; sign in with the new one.")
+                    )
+                )
                 return redirect(url_for("auth.login"))
             if form.get("action") == "end_sessions":  # e.g. signed in on a computer left behind
                 gd.end_sessions(gd.p.username)
                 session.clear()
-                flash(pick(InvalidInput("已在所有设备上退出登录，请重新登录。", "Signed out everywhere; sign in again.")))
+                flash(
+                    pick(InvalidInput("已在所有设备上退出登录，请重新登录。", "Signed out everywhere; sign in again."))
+                )
                 return redirect(url_for("auth.login"))
             if form.get("action") == "token":
                 new_token = gd.issue_token(gd.p.username, form.get("name", ""))
@@ -200,8 +233,19 @@ def account():
                 retry_after = exc.retry_after_s
     user, tokens = gd.my_account()
     status = 429 if retry_after else (400 if errors else 200)
-    return (render_template("account.html", user=user, tokens=tokens, new_token=new_token, errors=errors,
-                            status=status, must_change=bool(session.get(MUST_CHANGE))), status, {"Retry-After": str(retry_after)} if retry_after else {})
+    return (
+        render_template(
+            "account.html",
+            user=user,
+            tokens=tokens,
+            new_token=new_token,
+            errors=errors,
+            status=status,
+            must_change=bool(session.get(MUST_CHANGE)),
+        ),
+        status,
+        {"Retry-After": str(retry_after)} if retry_after else {},
+    )
 
 
 MUST_CHANGE = "must_change_password"
@@ -210,14 +254,18 @@ _BEFORE_NEW_PASSWORD = {"auth.account", "auth.logout", "auth.set_language", "aut
 
 
 def _password_first():
-    if session.get(MUST_CHANGE) and request.endpoint not in _BEFORE_NEW_PASSWORD \
-            and not request.path.startswith("/api/"):
+    if (
+        session.get(MUST_CHANGE)
+        and request.endpoint not in _BEFORE_NEW_PASSWORD
+        and not request.path.startswith("/api/")
+    ):
         return redirect(url_for("auth.account"))
     return None
 
 
 def register(app: Flask) -> None:
     app.before_request(_password_first)
+
     @app.context_processor
     def _principal_in_templates():
         return {"principal": session_principal(), "Permission": Permission, "theme": theme}

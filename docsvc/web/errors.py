@@ -97,8 +97,9 @@ def register(app: Flask) -> None:
             resp = jsonify({"error": {"code": code, "message": zh, "message_en": en}})
             resp.status_code = status
         else:
-            resp = make_response(render_template("error.html", error=HttpError(code, status, zh, en), status=status),
-                                 status)
+            resp = make_response(
+                render_template("error.html", error=HttpError(code, status, zh, en), status=status), status
+            )
         resp.headers.update(headers or {})
         return resp
 
@@ -106,14 +107,22 @@ def register(app: Flask) -> None:
     def too_large(_exc):
         limit = app.config.get("MAX_CONTENT_LENGTH") or 0
         mib = limit / 1024 / 1024
-        return http("too_large", 413, f"请求体过大：上限约为 {mib:.0f} MB。请上传更小的文件，或分次上传。",
-                    f"The request is too large: the limit is about {mib:.0f} MB. Upload a smaller file, "
-                    "or fewer files at once.")
+        return http(
+            "too_large",
+            413,
+            f"请求体过大：上限约为 {mib:.0f} MB。请上传更小的文件，或分次上传。",
+            f"The request is too large: the limit is about {mib:.0f} MB. Upload a smaller file, "
+            "or fewer files at once.",
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_failed(_exc):
-        return http("csrf_failed", 400, "安全令牌（CSRF）缺失或已失效，操作未执行。请刷新页面后重试。",
-                    "The security (CSRF) token is missing or invalid; nothing was changed. Reload the page and retry.")
+        return http(
+            "csrf_failed",
+            400,
+            "安全令牌（CSRF）缺失或已失效，操作未执行。请刷新页面后重试。",
+            "The security (CSRF) token is missing or invalid; nothing was changed. Reload the page and retry.",
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -72,7 +72,7 @@ def when(value: Any) -> str:
         value = dt.datetime.fromisoformat(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return format_datetime(value, "yyyy-MM-dd HH:mm:ss")
     return str(value)
 
@@ -97,17 +97,31 @@ def category_label(code: str) -> str:
 
 # Names of metadata fields, for a page that lists changes (the audit log, a timeline).
 FIELD_LABELS: dict[str, tuple[str, str]] = {
-    "title": ("标题", "Title"), "doc_type": ("文档类型", "Document type"),
-    "service_category": ("服务类别", "Service category"), "doc_class": ("文档类别", "Document class"),
-    "service_scope": ("服务范畴", "Service scope"), "pdca_phase": ("PDCA 阶段", "PDCA phase"),
-    "project": ("项目", "Project"), "counterparty": ("相对方", "Counterparty"), "tags": ("标签", "Tags"),
-    "status": ("状态", "Status"), "effective_date": ("生效日期", "Effective date"),
-    "review_due": ("复审到期日", "Review due"), "owner": ("负责人", "Owner"),
-    "display_name": ("显示名称", "Display name"), "role": ("角色", "Role"), "projects": ("项目", "Projects"),
+    "title": ("标题", "Title"),
+    "doc_type": ("文档类型", "Document type"),
+    "service_category": ("服务类别", "Service category"),
+    "doc_class": ("文档类别", "Document class"),
+    "service_scope": ("服务范畴", "Service scope"),
+    "pdca_phase": ("PDCA 阶段", "PDCA phase"),
+    "project": ("项目", "Project"),
+    "counterparty": ("相对方", "Counterparty"),
+    "tags": ("标签", "Tags"),
+    "status": ("状态", "Status"),
+    "effective_date": ("生效日期", "Effective date"),
+    "review_due": ("复审到期日", "Review due"),
+    "owner": ("负责人", "Owner"),
+    "display_name": ("显示名称", "Display name"),
+    "role": ("角色", "Role"),
+    "projects": ("项目", "Projects"),
     "active": ("启用", "Active"),
 }
-_ENUM_FIELDS = {"service_scope": ServiceScope, "pdca_phase": PdcaPhase, "doc_class": DocClass, "status": DocStatus,
-                "role": Role}
+_ENUM_FIELDS = {
+    "service_scope": ServiceScope,
+    "pdca_phase": PdcaPhase,
+    "doc_class": DocClass,
+    "status": DocStatus,
+    "role": Role,
+}
 # Reasons docsvc itself writes, stored in both languages ("中文 / English"): shown in one.
 SYSTEM_REASONS: dict[str, tuple[str, str]] = {
     "初始版本 / initial version": ("初始版本", "Initial version"),
@@ -115,27 +129,42 @@ SYSTEM_REASONS: dict[str, tuple[str, str]] = {
     "更正分类建议 / corrected suggestion": ("更正分类建议", "Corrected suggestion"),
     "批量修改 / bulk change": ("批量修改", "Bulk change"),  # docsvc.services.selection.BULK_REASON
     # docsvc.services.terms: a rename or merge of a tag or counterparty, per document ("：旧 → 新" follows)
-    "标签改名 / tag renamed": ("标签改名", "Tag renamed"), "标签合并 / tags merged": ("标签合并", "Tags merged"),
+    "标签改名 / tag renamed": ("标签改名", "Tag renamed"),
+    "标签合并 / tags merged": ("标签合并", "Tags merged"),
     "相对方改名 / counterparty renamed": ("相对方改名", "Counterparty renamed"),
     "相对方合并 / counterparties merged": ("相对方合并", "Counterparties merged"),
 }
 # Why a sign-in failed (the audit details of login.failed / login.locked).
 LOGIN_REASONS: dict[str, tuple[str, str]] = {
-    "wrong_password": ("密码错误", "wrong password"), "unknown_user": ("用户不存在", "unknown user"),
-    "inactive": ("账户已停用", "account disabled"), "locked": ("已锁定", "locked"),
+    "wrong_password": ("密码错误", "wrong password"),
+    "unknown_user": ("用户不存在", "unknown user"),
+    "inactive": ("账户已停用", "account disabled"),
+    "locked": ("已锁定", "locked"),
 }
 # Where a request came from (audit details "via").
 VIA_LABELS: dict[str, tuple[str, str]] = {
-    "ui": ("网页", "web"), "api": ("API", "API"), "cli": ("命令行", "command line"), "account": ("账户页", "account page"),
+    "ui": ("网页", "web"),
+    "api": ("API", "API"),
+    "cli": ("命令行", "command line"),
+    "account": ("账户页", "account page"),
 }
 # States the health page shows (index writer, PDF converter, job runner) and the job kinds.
 STATE_LABELS: dict[str, tuple[str, str]] = {
-    "running": ("运行中", "running"), "idle": ("空闲", "idle"), "syncing": ("同步中", "syncing"),
-    "rebuilding": ("重建中", "rebuilding"), "stopped": ("已停止", "stopped"), "starting": ("启动中", "starting"),
-    "down": ("不可用", "down"), "not started": ("未启动", "not started"), "cold": ("冷启动", "cold"),
-    "warm": ("常驻", "warm"), "silent": ("失联", "silent"),
-    "rendition.pdf": ("生成 PDF", "make a PDF"), "review.reminders": ("复审提醒", "review reminders"),
-    "orphans.sweep": ("清理孤立文件", "orphan sweep"), "jobs.prune": ("清理旧任务", "prune old jobs"),
+    "running": ("运行中", "running"),
+    "idle": ("空闲", "idle"),
+    "syncing": ("同步中", "syncing"),
+    "rebuilding": ("重建中", "rebuilding"),
+    "stopped": ("已停止", "stopped"),
+    "starting": ("启动中", "starting"),
+    "down": ("不可用", "down"),
+    "not started": ("未启动", "not started"),
+    "cold": ("冷启动", "cold"),
+    "warm": ("常驻", "warm"),
+    "silent": ("失联", "silent"),
+    "rendition.pdf": ("生成 PDF", "make a PDF"),
+    "review.reminders": ("复审提醒", "review reminders"),
+    "orphans.sweep": ("清理孤立文件", "orphan sweep"),
+    "jobs.prune": ("清理旧任务", "prune old jobs"),
 }
 
 
@@ -180,12 +209,21 @@ def percent(value: float) -> str:
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.globals.update(pick=pick, action_label=action_label, is_en=is_en, lang=select_locale,
-                                 doc_type_label=doc_type_label, category_label=category_label,
-                                 field_label=field_label, field_value=field_value, operation_label=operation_label,
-                                 login_reason=lambda r: _labelled(LOGIN_REASONS, r),
-                                 via_label=lambda v: _labelled(VIA_LABELS, v),
-                                 state_label=lambda s: _labelled(STATE_LABELS, s), role_label=role_label)
+    app.jinja_env.globals.update(
+        pick=pick,
+        action_label=action_label,
+        is_en=is_en,
+        lang=select_locale,
+        doc_type_label=doc_type_label,
+        category_label=category_label,
+        field_label=field_label,
+        field_value=field_value,
+        operation_label=operation_label,
+        login_reason=lambda r: _labelled(LOGIN_REASONS, r),
+        via_label=lambda v: _labelled(VIA_LABELS, v),
+        state_label=lambda s: _labelled(STATE_LABELS, s),
+        role_label=role_label,
+    )
     app.jinja_env.filters["reason"] = reason_text
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["percent"] = percent

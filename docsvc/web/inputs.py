@@ -44,9 +44,11 @@ class _FormParser(FormDataParser):
     def _parse_multipart(self, *args: Any, **kwargs: Any):
         stream, form, files = super()._parse_multipart(*args, **kwargs)
         if None in form or None in files:
-            raise InvalidInput("multipart 请求中有一个部分没有字段名（Content-Disposition 缺少 name）。请为每个部分写明 name。",
-                               "A part of the multipart body has no field name (no name in its "
-                               "Content-Disposition); give every part a name.")
+            raise InvalidInput(
+                "multipart 请求中有一个部分没有字段名（Content-Disposition 缺少 name）。请为每个部分写明 name。",
+                "A part of the multipart body has no field name (no name in its "
+                "Content-Disposition); give every part a name.",
+            )
         return stream, form, files
 
 

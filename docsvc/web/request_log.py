@@ -48,10 +48,20 @@ def _access(resp: Response) -> Response:
         _begin()
     resp.headers[HEADER] = g.request_id
     principal = g.get("principal")
-    log.info("%s %s %s", request.method, request.path, resp.status_code, extra={
-        "method": request.method, "path": request.path, "query_keys": ",".join(sorted(set(request.args))),
-        "status": resp.status_code, "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1),
-        "user_id": principal.user_id if principal is not None else None})
+    log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        resp.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "query_keys": ",".join(sorted(set(request.args))),
+            "status": resp.status_code,
+            "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1),
+            "user_id": principal.user_id if principal is not None else None,
+        },
+    )
     return resp
 
 

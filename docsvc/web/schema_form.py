@@ -19,9 +19,10 @@ rendered again after an error (so error paths and inputs stay in step).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from docsvc.core.schema import CURRENCIES, Field, TemplateSchema
 from docsvc.errors import DocsvcError
@@ -58,16 +59,18 @@ class Widget:
     min: str = ""
     max: str = ""
     step: str = ""
-    children: list["Widget"] = field(default_factory=list)  # a group's fields; a list's columns
-    rows: list[list["Widget"]] = field(default_factory=list)  # a list's rows
-    row_template: list["Widget"] = field(default_factory=list)  # a list's row with ROW_PLACEHOLDER
+    children: list[Widget] = field(default_factory=list)  # a group's fields; a list's columns
+    rows: list[list[Widget]] = field(default_factory=list)  # a list's rows
+    row_template: list[Widget] = field(default_factory=list)  # a list's row with ROW_PLACEHOLDER
     min_items: int = 0
     max_items: int = 0
 
     @property
     def wide(self) -> bool:
         """Spans the whole form row: paragraphs, and choices with long names (the spec's categories)."""
-        return self.kind == "longtext" or (self.kind == "enum" and max((len(t) for _, t in self.choices), default=0) > 16)
+        return self.kind == "longtext" or (
+            self.kind == "enum" and max((len(t) for _, t in self.choices), default=0) > 16
+        )
 
     @property
     def hint_id(self) -> str:
@@ -111,12 +114,19 @@ def errors_of(exc: DocsvcError, *, en: bool) -> dict[str, str]:
 
 
 # -- schema + values + errors → widgets ---------------------------------------------------------
-def build_form(schema: TemplateSchema, data: Mapping[str, Any], errors: Mapping[str, str] | None = None, *,
-               en: bool, extra_rows: int = EXTRA_ROWS) -> tuple[list[Widget], FormErrors]:
+def build_form(
+    schema: TemplateSchema,
+    data: Mapping[str, Any],
+    errors: Mapping[str, str] | None = None,
+    *,
+    en: bool,
+    extra_rows: int = EXTRA_ROWS,
+) -> tuple[list[Widget], FormErrors]:
     """Widgets for every field of ``schema``, filled from ``data``, each with its own errors."""
     builder = _Builder(dict(errors or {}), en, extra_rows)
-    widgets = [builder.widget(f, f.name, data.get(f.name) if isinstance(data, Mapping) else None)
-               for f in schema.fields]
+    widgets = [
+        builder.widget(f, f.name, data.get(f.name) if isinstance(data, Mapping) else None) for f in schema.fields
+    ]
     summary = [(msg, builder.targets.get(path, "")) for path, msg in (errors or {}).items()]
     return widgets, FormErrors(dict(errors or {}), summary)
 
@@ -141,8 +151,14 @@ class _Builder:
         return " ".join(found)
 
     def widget(self, f: Field, path: str, value: Any) -> Widget:
-        w = Widget(kind=f.type, name=path, id=input_id(path), label=self.text(f.label_zh, f.label_en),
-                   required=f.required, help=self.text(f.help_zh, f.help_en))
+        w = Widget(
+            kind=f.type,
+            name=path,
+            id=input_id(path),
+            label=self.text(f.label_zh, f.label_en),
+            required=f.required,
+            help=self.text(f.help_zh, f.help_en),
+        )
         if f.type == "group":
             inner = value if isinstance(value, Mapping) else {}
             w.children = [self.widget(c, f"{path}.{c.name}", inner.get(c.name)) for c in f.fields]
@@ -159,8 +175,10 @@ class _Builder:
         w.value = _as_text(value)
         w.max_length = f.max_length
         if f.type == "enum":
-            w.choices = [(c.code, f"{c.code} · {self.text(c.zh, c.en)}" if _is_code(c.code) else self.text(c.zh, c.en))
-                         for c in f.choices]
+            w.choices = [
+                (c.code, f"{c.code} · {self.text(c.zh, c.en)}" if _is_code(c.code) else self.text(c.zh, c.en))
+                for c in f.choices
+            ]
         elif f.type == "boolean":  # a yes/no field (a ☐ tick box in the template): a 是/否 choice
             w.kind = "enum"
             w.choices = [("true", self.text("是", "Yes")), ("false", self.text("否", "No"))]
@@ -192,8 +210,10 @@ class _Builder:
         w.min_items, w.max_items = f.min_items, f.max_items
         blanks = max(f.min_items - len(rows), 0) + self.extra_rows
         blanks = max(min(blanks, f.max_items - len(rows)), 0)
-        w.rows = [[self.widget(c, f"{path}[{i}].{c.name}", row.get(c.name)) for c in f.fields]
-                  for i, row in enumerate(rows + [{}] * blanks)]
+        w.rows = [
+            [self.widget(c, f"{path}[{i}].{c.name}", row.get(c.name)) for c in f.fields]
+            for i, row in enumerate(rows + [{}] * blanks)
+        ]
         w.children = [self.widget(c, f"{path}[].{c.name}", None) for c in f.fields]  # column heads
         w.row_template = [self.widget(c, f"{path}[{ROW_PLACEHOLDER}].{c.name}", None) for c in f.fields]
         first = w.rows[0][0].id if w.rows and w.rows[0] else w.id
@@ -271,5 +291,14 @@ def _defaults(fields: tuple[Field, ...]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["EXTRA_ROWS", "FormErrors", "ROW_PLACEHOLDER", "Widget", "build_form", "data_from_form", "errors_of",
-           "initial_data", "input_id"]
+__all__ = [
+    "EXTRA_ROWS",
+    "FormErrors",
+    "ROW_PLACEHOLDER",
+    "Widget",
+    "build_form",
+    "data_from_form",
+    "errors_of",
+    "initial_data",
+    "input_id",
+]

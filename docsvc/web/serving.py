@@ -19,7 +19,8 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from docsvc import settings as settings_mod
 from docsvc.app import create_app, open_docsvc
@@ -29,8 +30,15 @@ log = logging.getLogger(__name__)
 Config = Mapping[str, Any] | None
 
 
-def serve(*, host: str, port: int, workers: int, threads: int, config: Config = None,
-          on_ready: Callable[[int], None] | None = None) -> None:
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    config: Config = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT. ``on_ready`` gets the bound port (0 picks a free one)."""
     sock = socket.create_server((host, port))
     bound = sock.getsockname()[1]
@@ -95,8 +103,12 @@ def serve(*, host: str, port: int, workers: int, threads: int, config: Config = 
 
 
 def _log_start(settings: Mapping[str, Any], host: str, port: int, workers: int, threads: int) -> None:
-    log.info("docsvc serving on http://%s:%s/", host, port, extra={
-        "workers": workers, "threads": threads, "settings": settings_mod.redacted(settings)})
+    log.info(
+        "docsvc serving on http://%s:%s/",
+        host,
+        port,
+        extra={"workers": workers, "threads": threads, "settings": settings_mod.redacted(settings)},
+    )
 
 
 def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -> int:
@@ -134,8 +146,9 @@ def _waitress(app: Any, sock: socket.socket, threads: int) -> None:
     # so a body over the limit must be refused here, when its headers arrive, not by the app after
     # a gigabyte has been received. waitress refuses Content-Length >= max_request_body_size (and a
     # chunked body once that much has come), hence the + 1: the same bodies as the app refuses.
-    waitress.serve(app, sockets=[sock], threads=threads, ident="docsvc",
-                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1)
+    waitress.serve(
+        app, sockets=[sock], threads=threads, ident="docsvc", max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1
+    )
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -27,12 +27,24 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from docsvc.web import (
-    api, apidocs, auth, i18n, request_log, ui_admin, ui_audit, ui_docs, ui_search, ui_templates, ui_terms,
+    api,
+    apidocs,
+    auth,
+    i18n,
+    request_log,
+    ui_admin,
+    ui_audit,
+    ui_docs,
+    ui_search,
+    ui_templates,
+    ui_terms,
     ui_views,
 )
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 csrf = CSRFProtect()
 
@@ -68,8 +80,17 @@ def init_web(app: Flask) -> None:
 
     app.before_request(_bootstrap_admin)
     app.after_request(_security_headers)
-    for bp in (auth.bp, ui_docs.bp, ui_search.bp, ui_templates.bp, ui_audit.bp, ui_admin.bp, ui_views.bp,
-               ui_terms.bp, apidocs.bp):
+    for bp in (
+        auth.bp,
+        ui_docs.bp,
+        ui_search.bp,
+        ui_templates.bp,
+        ui_audit.bp,
+        ui_admin.bp,
+        ui_views.bp,
+        ui_terms.bp,
+        apidocs.bp,
+    ):
         app.register_blueprint(bp)
     auth.register(app)
 
@@ -99,12 +120,15 @@ def _bootstrap_admin() -> None:
     password = svc.users.ensure_initial_admin()
     if password:
         g.initial_admin_created = True
-        print("\n" + "=" * 72 + "\n"
-              "docsvc：已创建初始管理员账户 / initial administrator account created\n"
-              f"  用户名 username: admin\n  密码 password:   {password}\n"
-              "登录后请在“我的账户”中修改密码。此密码只显示这一次。\n"
-              "Change it under 'My account' after signing in. It is shown only this once.\n"
-              + "=" * 72 + "\n", file=sys.stderr, flush=True)
+        print(
+            "\n" + "=" * 72 + "\n"
+            "docsvc：已创建初始管理员账户 / initial administrator account created\n"
+            f"  用户名 username: admin\n  密码 password:   {password}\n"
+            "登录后请在“我的账户”中修改密码。此密码只显示这一次。\n"
+            "Change it under 'My account' after signing in. It is shown only this once.\n" + "=" * 72 + "\n",
+            file=sys.stderr,
+            flush=True,
+        )
     current_app.extensions["docsvc.has_users"] = True
 
 

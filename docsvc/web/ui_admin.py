@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from docsvc.services.jobs import JobState
 from docsvc.core.inputs import parse_int
 from docsvc.errors import Conflict, InvalidInput, NotFound
+from docsvc.services.jobs import JobState
 from docsvc.services.users import Role
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import pick
@@ -27,15 +27,24 @@ def users():
     form = request.form
     if request.method == "POST":
         try:
-            created, password = gd.create_user(form.get("username", ""), form.get("role", ""),
-                                               password=form.get("password") or None,
-                                               display_name=form.get("display_name", ""),
-                                               projects=form.get("projects", ""))
+            created, password = gd.create_user(
+                form.get("username", ""),
+                form.get("role", ""),
+                password=form.get("password") or None,
+                display_name=form.get("display_name", ""),
+                projects=form.get("projects", ""),
+            )
         except (InvalidInput, Conflict) as exc:
             errors = _errors(exc)
-    return render_template("admin_users.html", users=gd.users(), roles=list(Role), errors=errors,
-                           created=created, password=password, values=form if errors else {}), \
-        (400 if errors else 200)
+    return render_template(
+        "admin_users.html",
+        users=gd.users(),
+        roles=list(Role),
+        errors=errors,
+        created=created,
+        password=password,
+        values=form if errors else {},
+    ), (400 if errors else 200)
 
 
 @bp.route("/admin/users/<username>", methods=["GET", "POST"])
@@ -48,8 +57,13 @@ def user(username: str):
         action = form.get("action")
         try:
             if action == "update":
-                gd.update_user(username, role=form.get("role"), active=form.get("active") == "on",
-                               display_name=form.get("display_name", ""), projects=form.get("projects", ""))
+                gd.update_user(
+                    username,
+                    role=form.get("role"),
+                    active=form.get("active") == "on",
+                    display_name=form.get("display_name", ""),
+                    projects=form.get("projects", ""),
+                )
                 flash(pick(InvalidInput("用户已更新。", "User updated.")), "ok")
                 return redirect(url_for("ui_admin.user", username=username))
             if action == "password":
@@ -73,14 +87,20 @@ def user(username: str):
         except (InvalidInput, Conflict) as exc:
             errors = _errors(exc)
     u, tokens = gd.user(username)
-    return render_template("admin_user.html", u=u, tokens=tokens, roles=list(Role), errors=errors,
-                           new_token=new_token, locked_until=gd.login_lock(username),
-                           sessions=gd.open_sessions(username)), (400 if errors else 200)
+    return render_template(
+        "admin_user.html",
+        u=u,
+        tokens=tokens,
+        roles=list(Role),
+        errors=errors,
+        new_token=new_token,
+        locked_until=gd.login_lock(username),
+        sessions=gd.open_sessions(username),
+    ), (400 if errors else 200)
 
 
 @bp.route("/admin/health", methods=["GET", "POST"])
 def health():
     gd = guard()
     report = gd.integrity_check() if request.method == "POST" else None
-    return render_template("admin_health.html", h=gd.health(), report=report,
-                           job_states={s.value: s for s in JobState})
+    return render_template("admin_health.html", h=gd.health(), report=report, job_states={s.value: s for s in JobState})

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
 
-from docsvc.core.content import DOCX, PDF
 from docsvc.core.audit import AuditEntry
+from docsvc.core.content import DOCX, PDF
 from docsvc.core.inputs import parse_int
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
@@ -28,10 +28,30 @@ bp.before_request(login_required(lambda: None))
 PAGE = 25
 PER_PAGE = ("25", "50", "100")  # the list's page sizes (?per_page=)
 SIMILAR_SHOWN = 5  # similar documents listed on a document's page
-FILTERS = ("title", "doc_type", "service_category", "doc_class", "status", "project", "counterparty", "tag",
-           "review_due_before")
-SORTS = ("updated_at", "title", "doc_type", "service_category", "project", "counterparty", "status", "created_at",
-         "review_due", "effective_date", "id")
+FILTERS = (
+    "title",
+    "doc_type",
+    "service_category",
+    "doc_class",
+    "status",
+    "project",
+    "counterparty",
+    "tag",
+    "review_due_before",
+)
+SORTS = (
+    "updated_at",
+    "title",
+    "doc_type",
+    "service_category",
+    "project",
+    "counterparty",
+    "status",
+    "created_at",
+    "review_due",
+    "effective_date",
+    "id",
+)
 VIEWS = ("table", "cards")  # the list as a table or as cards with thumbnails (?view=, remembered)
 VIEW_COOKIE = "docsvc_list_view"
 VIEW_KEPT_S = 365 * 24 * 3600
@@ -76,9 +96,14 @@ def _today() -> dt.date:
 
 def _choices() -> dict:
     """Everything a metadata form offers, for the templates."""
-    return {"doc_types": current_app.extensions["docsvc"].vocab.doc_types,
-            "categories": list(ServiceCategory), "classes": list(DocClass), "scopes": list(ServiceScope),
-            "phases": list(PdcaPhase), "statuses": list(DocStatus)}
+    return {
+        "doc_types": current_app.extensions["docsvc"].vocab.doc_types,
+        "categories": list(ServiceCategory),
+        "classes": list(DocClass),
+        "scopes": list(ServiceScope),
+        "phases": list(PdcaPhase),
+        "statuses": list(DocStatus),
+    }
 
 
 def _field_errors(exc: DocsvcError) -> dict[str, str]:
@@ -105,19 +130,33 @@ def documents():
         args.pop("per_page", None)
     error = None
     try:
-        page = guard().list_documents({**{k: v for k, v in args.items() if k != "per_page"},
-                                       "limit": int(args.get("per_page", PAGE))})
+        page = guard().list_documents(
+            {**{k: v for k, v in args.items() if k != "per_page"}, "limit": int(args.get("per_page", PAGE))}
+        )
     except InvalidInput as exc:
         page, error = None, exc
     thumbs = guard().thumbnails(page.items) if page else {}
     asked = request.args.get("view")
     view = asked if asked in VIEWS else request.cookies.get(VIEW_COOKIE)
     view = view if view in VIEWS else VIEWS[0]
-    resp = make_response(render_template("documents.html", page=page, args=args, error=error, sorts=SORTS,
-                                         thumbs=thumbs, view=view, views=VIEWS, **_choices()), (400 if error else 200))
+    resp = make_response(
+        render_template(
+            "documents.html",
+            page=page,
+            args=args,
+            error=error,
+            sorts=SORTS,
+            thumbs=thumbs,
+            view=view,
+            views=VIEWS,
+            **_choices(),
+        ),
+        (400 if error else 200),
+    )
     if asked in VIEWS:  # remembered for this browser (each person's own)
-        resp.set_cookie(VIEW_COOKIE, asked, max_age=VIEW_KEPT_S, httponly=True, samesite="Lax",
-                        secure=request.is_secure)
+        resp.set_cookie(
+            VIEW_COOKIE, asked, max_age=VIEW_KEPT_S, httponly=True, samesite="Lax", secure=request.is_secure
+        )
     return resp
 
 
@@ -144,13 +183,21 @@ def bulk():
             out = tempfile.SpooledTemporaryFile(max_size=ZIP_IN_MEMORY)  # noqa: SIM115 - send_file closes it
             summary = gd.selection_zip(ids, out)
             out.seek(0)
-            name = pick(InvalidInput(f"文档-{len(summary.names)}份-{_today().isoformat()}.zip",
-                                     f"documents-{len(summary.names)}-{_today().isoformat()}.zip"))
+            name = pick(
+                InvalidInput(
+                    f"文档-{len(summary.names)}份-{_today().isoformat()}.zip",
+                    f"documents-{len(summary.names)}-{_today().isoformat()}.zip",
+                )
+            )
             return send_file(out, mimetype="application/zip", as_attachment=True, download_name=name)
-        change = selection.BulkChange.parse({
-            "set": {k: v for k in selection.SETTABLE if (v := request.form.get(k, "").strip())},
-            "add_tags": request.form.get("add_tags", ""), "remove_tags": request.form.get("remove_tags", ""),
-            "reason": request.form.get("reason", "")})
+        change = selection.BulkChange.parse(
+            {
+                "set": {k: v for k in selection.SETTABLE if (v := request.form.get(k, "").strip())},
+                "add_tags": request.form.get("add_tags", ""),
+                "remove_tags": request.form.get("remove_tags", ""),
+                "reason": request.form.get("reason", ""),
+            }
+        )
         report = gd.bulk_set(ids, change)
     except InvalidInput as exc:
         return render_template("bulk_result.html", report=None, error=exc, back=back), status_for(exc)
@@ -165,19 +212,29 @@ def document(doc_id: int):
         similar = gd.similar(doc_id, SIMILAR_SHOWN)
     except Unavailable:
         similar = []  # the index is being rebuilt: the page still shows the document itself
-    return render_template("document.html", h=view.history, timeline=timeline(view.history.events),
-                           renditions=view.renditions, revise_with=view.template,
-                           similar=similar, pdf_jobs=view.pdf_jobs, docx_type=DOCX, ocr=view.ocr,
-                           ocr_jobs=view.ocr_jobs, scan_status=view.scan_status,
-                           viewing=_viewable(view, request.args.get("view", "")))
+    return render_template(
+        "document.html",
+        h=view.history,
+        timeline=timeline(view.history.events),
+        renditions=view.renditions,
+        revise_with=view.template,
+        similar=similar,
+        pdf_jobs=view.pdf_jobs,
+        docx_type=DOCX,
+        ocr=view.ocr,
+        ocr_jobs=view.ocr_jobs,
+        scan_status=view.scan_status,
+        viewing=_viewable(view, request.args.get("view", "")),
+    )
 
 
 def _viewable(view, asked: str):
     """The version whose PDF the page shows in the viewer (``?view=N``): a PDF version, or one with
     a PDF rendition; None when not asked for or there is none."""
     version = next((v for v in view.history.versions if asked.isdigit() and v.number == int(asked)), None)
-    if version is None or not (version.media_type == PDF or
-                               any(r.media_type == PDF for r in view.renditions.get(version.id, ()))):
+    if version is None or not (
+        version.media_type == PDF or any(r.media_type == PDF for r in view.renditions.get(version.id, ()))
+    ):
         return None
     return version
 
@@ -198,8 +255,7 @@ def edit(doc_id: int):
             flash(pick(InvalidInput("元数据已保存。", "Metadata saved.")), "ok")
             return redirect(url_for("ui_docs.document", doc_id=doc_id))
         values["reason"] = request.form.get("reason", "")
-    return render_template("edit.html", doc=doc, values=values, errors=errors, **_choices()), \
-        (400 if errors else 200)
+    return render_template("edit.html", doc=doc, values=values, errors=errors, **_choices()), (400 if errors else 200)
 
 
 @bp.route("/documents/<int:doc_id>/versions/new", methods=["GET", "POST"])
@@ -217,14 +273,28 @@ def new_version(doc_id: int):
             errors = _field_errors(exc)
         else:
             if result.created:
-                flash(pick(InvalidInput(f"已新增第 {result.version.number} 版。",
-                                        f"Version {result.version.number} added.")), "ok")
+                flash(
+                    pick(
+                        InvalidInput(
+                            f"已新增第 {result.version.number} 版。", f"Version {result.version.number} added."
+                        )
+                    ),
+                    "ok",
+                )
             else:
-                flash(pick(InvalidInput("内容与最新版本相同，未新增版本。",
-                                        "The content equals the latest version; nothing was added.")), "info")
+                flash(
+                    pick(
+                        InvalidInput(
+                            "内容与最新版本相同，未新增版本。",
+                            "The content equals the latest version; nothing was added.",
+                        )
+                    ),
+                    "info",
+                )
             return redirect(url_for("ui_docs.document", doc_id=doc_id))
-    return render_template("new_version.html", doc=doc, errors=errors, reason=request.form.get("reason", "")), \
-        (400 if errors else 200)
+    return render_template("new_version.html", doc=doc, errors=errors, reason=request.form.get("reason", "")), (
+        400 if errors else 200
+    )
 
 
 @bp.get("/documents/<int:doc_id>/versions/<int:number>/download")
@@ -253,10 +323,19 @@ def rerun_ocr(doc_id: int, number: int):
     """The 重新识别 button (managers): queue the scan's OCR again, back to the document."""
     _version, _job, created = guard().rerun_ocr(doc_id, number)
     if created:
-        flash(pick(InvalidInput(f"已排队重新识别第 {number} 版的文字，完成后即可检索。",
-                                f"Version {number} is queued to be read again; it is searchable when done.")), "ok")
+        flash(
+            pick(
+                InvalidInput(
+                    f"已排队重新识别第 {number} 版的文字，完成后即可检索。",
+                    f"Version {number} is queued to be read again; it is searchable when done.",
+                )
+            ),
+            "ok",
+        )
     else:
-        flash(pick(InvalidInput(f"第 {number} 版的文字已在识别中。", f"Version {number} is already being read.")), "info")
+        flash(
+            pick(InvalidInput(f"第 {number} 版的文字已在识别中。", f"Version {number} is already being read.")), "info"
+        )
     return redirect(url_for("ui_docs.document", doc_id=doc_id, _anchor="versions-h"))
 
 
@@ -267,12 +346,24 @@ def request_rendition(doc_id: int, number: int, kind: str):
     if asked.rendition is not None:
         flash(pick(InvalidInput(f"第 {number} 版的 PDF 已经有了。", f"Version {number} has its PDF already.")), "info")
     elif asked.queued:
-        flash(pick(InvalidInput(f"已排队生成第 {number} 版的 PDF，完成后会出现在该版本旁。",
-                                f"The PDF of version {number} is queued; it appears beside the version when done.")),
-              "ok")
+        flash(
+            pick(
+                InvalidInput(
+                    f"已排队生成第 {number} 版的 PDF，完成后会出现在该版本旁。",
+                    f"The PDF of version {number} is queued; it appears beside the version when done.",
+                )
+            ),
+            "ok",
+        )
     else:
-        flash(pick(InvalidInput(f"第 {number} 版的 PDF 已在生成中。", f"The PDF of version {number} is already being made.")),
-              "info")
+        flash(
+            pick(
+                InvalidInput(
+                    f"第 {number} 版的 PDF 已在生成中。", f"The PDF of version {number} is already being made."
+                )
+            ),
+            "info",
+        )
     return redirect(url_for("ui_docs.document", doc_id=doc_id, _anchor="versions-h"))
 
 
@@ -304,10 +395,14 @@ def upload():
             except DocsvcError as exc:
                 results.append({"filename": f.filename, "error": pick(exc), "field": exc.field})
     status = 400 if errors or any("error" in r for r in results) else 200
-    return render_template("upload.html", values=values, errors=errors, results=results,
-                           max_bytes=current_app.extensions["docsvc"].settings["MAX_UPLOAD_BYTES"],
-                           **_choices()), status
-
+    return render_template(
+        "upload.html",
+        values=values,
+        errors=errors,
+        results=results,
+        max_bytes=current_app.extensions["docsvc"].settings["MAX_UPLOAD_BYTES"],
+        **_choices(),
+    ), status
 
 
 @bp.route("/labels/review", methods=["GET", "POST"])
@@ -322,12 +417,27 @@ def review():
         if request.form.get("action") == "correct":
             doc = gd.document(doc_id)
             current = doc.metadata.to_dict()
-            changes = {k: request.form[k] for k in ("doc_type", "service_category", "project")
-                       if k in request.form and request.form[k] != (current.get(k) or "")}
+            changes = {
+                k: request.form[k]
+                for k in ("doc_type", "service_category", "project")
+                if k in request.form and request.form[k] != (current.get(k) or "")
+            }
         doc = gd.confirm_labels(doc_id, changes)
         title = doc.metadata.title
-        flash(pick(InvalidInput(f"已{'更正' if changes else '确认'}“{title}”的分类。",
-                                f"Labels of “{title}” {'corrected' if changes else 'accepted'}.")), "ok")
+        flash(
+            pick(
+                InvalidInput(
+                    f"已{'更正' if changes else '确认'}“{title}”的分类。",
+                    f"Labels of “{title}” {'corrected' if changes else 'accepted'}.",
+                )
+            ),
+            "ok",
+        )
         return redirect(url_for("ui_docs.review", **({"all": "1"} if all_pending else {})))
-    return render_template("review.html", items=gd.review_list(all_pending=all_pending), all_pending=all_pending,
-                           can_write=gd.p.can(Permission.WRITE), **_choices())
+    return render_template(
+        "review.html",
+        items=gd.review_list(all_pending=all_pending),
+        all_pending=all_pending,
+        can_write=gd.p.can(Permission.WRITE),
+        **_choices(),
+    )

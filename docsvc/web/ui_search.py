@@ -67,11 +67,20 @@ def search():
         error, status = exc, 503
     filters = _filter_pairs(req)
     return render_template(
-        "search.html", req=req, result=result, error=error, asked=asked, filters=filters, label_of=label,
-        snippet_html=snippet_html, thumbs=guard().thumbnail_states(result.hits) if result else {},
+        "search.html",
+        req=req,
+        result=result,
+        error=error,
+        asked=asked,
+        filters=filters,
+        label_of=label,
+        snippet_html=snippet_html,
+        thumbs=guard().thumbnail_states(result.hits) if result else {},
         q_invalid=isinstance(error, InvalidInput),
         active=[ActiveFilter(k, label(k, v), _url(req, [p for p in filters if p != (k, v)])) for k, v in filters],
-        facets=_facets(req, result, filters) if result else [], pages=_pages(req, result)), status
+        facets=_facets(req, result, filters) if result else [],
+        pages=_pages(req, result),
+    ), status
 
 
 def label(name: str, value: str) -> str:
@@ -112,8 +121,15 @@ def _facets(req: SearchRequest, result: SearchResult, filters: list[tuple[str, s
         for value, count in list(result.facets.get(name, {}).items())[:FACET_VALUES]:
             pair = (name, value)
             active = pair in filters
-            values.append(FacetValue(value, label(name, value), count, active,
-                                     _url(req, [p for p in filters if p != pair] if active else filters + [pair])))
+            values.append(
+                FacetValue(
+                    value,
+                    label(name, value),
+                    count,
+                    active,
+                    _url(req, [p for p in filters if p != pair] if active else filters + [pair]),
+                )
+            )
         if values:
             out.append(Facet(name, values))
     return out
@@ -124,6 +140,9 @@ def _pages(req: SearchRequest, result: SearchResult | None) -> dict | None:
         return None
     last = max(1, min(ceil(result.total / req.per_page), MAX_RESULT_WINDOW // req.per_page, MAX_PAGE))
     filters = _filter_pairs(req)
-    return {"current": req.page, "last": last,
-            "prev": _url(req, filters, req.page - 1) if req.page > 1 else None,
-            "next": _url(req, filters, req.page + 1) if req.page < last else None}
+    return {
+        "current": req.page,
+        "last": last,
+        "prev": _url(req, filters, req.page - 1) if req.page > 1 else None,
+        "next": _url(req, filters, req.page + 1) if req.page < last else None,
+    }

@@ -10,7 +10,8 @@ there.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
@@ -34,8 +35,9 @@ def _msg(zh: str, en: str) -> str:
 
 @bp.get("/templates")
 def gallery():
-    by_section = sorted(guard().templates(), key=lambda t: [int(n) if n.isdigit() else 0
-                                                            for n in t.schema.spec_ref.split(".")])
+    by_section = sorted(
+        guard().templates(), key=lambda t: [int(n) if n.isdigit() else 0 for n in t.schema.spec_ref.split(".")]
+    )
     return render_template("templates.html", templates=by_section, label_of=label)
 
 
@@ -72,17 +74,35 @@ def _submit(gd: Guard, template: Template, revision: Revision | None = None):
                 return send_preview(preview.rendered.docx, str(preview.rendered.metadata.get("title") or template.slug))
             return _page(template, data, revision=revision, preview=preview, reason=reason)
         pdf_a = request.form.get("pdfa") == "1"
-        generated = gd.generate(template, data, pdf=request.form.get("pdf") == "1" or pdf_a, pdf_a=pdf_a,
-                                document_id=revision.document.id if revision else None, reason=reason)
+        generated = gd.generate(
+            template,
+            data,
+            pdf=request.form.get("pdf") == "1" or pdf_a,
+            pdf_a=pdf_a,
+            document_id=revision.document.id if revision else None,
+            reason=reason,
+        )
     except InvalidInput as exc:  # the form's errors (TemplateError: the template failed to render)
-        return _page(template, data, revision=revision, errors=errors_of(exc, en=is_en()), reason=reason,
-                     notice=pick(exc) if isinstance(exc, TemplateError) else "", status=status_for(exc))
+        return _page(
+            template,
+            data,
+            revision=revision,
+            errors=errors_of(exc, en=is_en()),
+            reason=reason,
+            notice=pick(exc) if isinstance(exc, TemplateError) else "",
+            status=status_for(exc),
+        )
     except (Unavailable, Forbidden) as exc:  # PDF converter down; a project the drafter is not in
         return _page(template, data, revision=revision, reason=reason, notice=pick(exc), status=status_for(exc))
     result = generated.result
     extra = _msg("，含 PDF", " with a PDF") if generated.renditions else ""
-    flash(_msg(f"已生成并归档第 {result.version.number} 版{extra}。", f"Version {result.version.number} generated and "
-                                                                 f"archived{extra}."), "ok")
+    flash(
+        _msg(
+            f"已生成并归档第 {result.version.number} 版{extra}。",
+            f"Version {result.version.number} generated and archived{extra}.",
+        ),
+        "ok",
+    )
     # The business checks' warnings and the defaults used, as recorded in the provenance.
     for w in result.version.provenance.get("warnings", []):
         link = f"（{w['link']}）" if w.get("link") else ""
@@ -90,18 +110,39 @@ def _submit(gd: Guard, template: Template, revision: Revision | None = None):
     return redirect(url_for("ui_docs.document", doc_id=result.document.id))
 
 
-def _page(template: Template, data: Mapping[str, Any], *, revision: Revision | None = None,
-          preview: Preview | None = None, errors: Mapping[str, str] | None = None, reason: str = "",
-          notice: str = "", example: bool = False, status: int = 200):
+def _page(
+    template: Template,
+    data: Mapping[str, Any],
+    *,
+    revision: Revision | None = None,
+    preview: Preview | None = None,
+    errors: Mapping[str, str] | None = None,
+    reason: str = "",
+    notice: str = "",
+    example: bool = False,
+    status: int = 200,
+):
     reason_error = (errors or {}).get("reason", "")
-    widgets, form_errors = build_form(template.schema, data, {k: v for k, v in (errors or {}).items() if k != "reason"},
-                                      en=is_en())
+    widgets, form_errors = build_form(
+        template.schema, data, {k: v for k, v in (errors or {}).items() if k != "reason"}, en=is_en()
+    )
     if reason_error:
         form_errors.summary.insert(0, (reason_error, "f-reason"))
-    return render_template("generate.html", t=template, widgets=widgets, errors=form_errors, revision=revision,
-                           preview=preview, reason=reason, reason_error=reason_error, notice=notice, example=example,
-                           placeholder=ROW_PLACEHOLDER, pdf=request.form.get("pdf") == "1",
-                           pdfa=request.form.get("pdfa") == "1"), status
+    return render_template(
+        "generate.html",
+        t=template,
+        widgets=widgets,
+        errors=form_errors,
+        revision=revision,
+        preview=preview,
+        reason=reason,
+        reason_error=reason_error,
+        notice=notice,
+        example=example,
+        placeholder=ROW_PLACEHOLDER,
+        pdf=request.form.get("pdf") == "1",
+        pdfa=request.form.get("pdfa") == "1",
+    ), status
 
 
 @bp.route("/templates/<slug>/versions", methods=["GET", "POST"])
@@ -122,13 +163,19 @@ def versions(slug: str):
             failed = exc.details.get("lint") if exc.details else None
         else:
             t = added.template
-            flash(_msg(f"已登记第 {t.version} 版，检查通过（{len(t.record.lint.get('issues', []))} 条提示）。",
-                       f"Version {t.version} registered; lint passed ({len(t.record.lint.get('issues', []))} note(s)).")
-                  if added.created else _msg("与最新版本相同，未新增版本。", "Identical to the latest version; nothing added."),
-                  "ok" if added.created else "info")
+            flash(
+                _msg(
+                    f"已登记第 {t.version} 版，检查通过（{len(t.record.lint.get('issues', []))} 条提示）。",
+                    f"Version {t.version} registered; lint passed ({len(t.record.lint.get('issues', []))} note(s)).",
+                )
+                if added.created
+                else _msg("与最新版本相同，未新增版本。", "Identical to the latest version; nothing added."),
+                "ok" if added.created else "info",
+            )
             return redirect(url_for("ui_templates.versions", slug=slug))
-    return render_template("template_versions.html", versions=list(reversed(gd.template_versions(slug))),
-                           error=error, failed=failed), status
+    return render_template(
+        "template_versions.html", versions=list(reversed(gd.template_versions(slug))), error=error, failed=failed
+    ), status
 
 
 def _schema_upload() -> dict[str, Any] | None:

@@ -61,8 +61,9 @@ def _message(zh: str, en: str) -> str:
 
 
 def _page(kind: TermKind, error: DocsvcError | None = None, form: dict[str, str] | None = None, status: int = 200):
-    return render_template("terms.html", kind=kind, terms=guard().terms(kind).list(), error=error, form=form or {},
-                           page=PAGES[kind]), status
+    return render_template(
+        "terms.html", kind=kind, terms=guard().terms(kind).list(), error=error, form=form or {}, page=PAGES[kind]
+    ), status
 
 
 @bp.get("/tags")
@@ -96,13 +97,21 @@ def _change(kind: TermKind):
             term = terms.create(form["name"], form["colour"] if kind is TermKind.TAG else None)
             flash(_message(f"已新建{kind.zh}“{term.name}”。", f"{kind.en.capitalize()} “{term.name}” created."), "ok")
         elif action in ("rename", "merge"):
-            change = terms.rename(form["name"], form["new_name"]) if action == "rename" else \
-                terms.merge(form["name"], form["into"])
+            change = (
+                terms.rename(form["name"], form["new_name"])
+                if action == "rename"
+                else terms.merge(form["name"], form["into"])
+            )
             n = len(change.report.items)
-            flash(_message(f"“{change.previous}”已{'改名为' if action == 'rename' else '合并到'}“{change.term.name}”，"
-                           f"{n} 份文档已更新并各自记入审计日志。",
-                           f"“{change.previous}” {'renamed to' if action == 'rename' else 'merged into'} "
-                           f"“{change.term.name}”; {n} document(s) updated, each in the audit log."), "ok")
+            flash(
+                _message(
+                    f"“{change.previous}”已{'改名为' if action == 'rename' else '合并到'}“{change.term.name}”，"
+                    f"{n} 份文档已更新并各自记入审计日志。",
+                    f"“{change.previous}” {'renamed to' if action == 'rename' else 'merged into'} "
+                    f"“{change.term.name}”; {n} document(s) updated, each in the audit log.",
+                ),
+                "ok",
+            )
         elif action == "colour":
             term = terms.recolour(form["name"], form["colour"])
             flash(_message(f"标签“{term.name}”的颜色已修改。", f"The colour of tag “{term.name}” was changed."), "ok")

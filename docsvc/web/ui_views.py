@@ -62,8 +62,9 @@ def create():
     """Save the page's parameters (sent as its query string) under a name."""
     form = {k: request.form.get(k, "") for k in ("name", "kind", "params")}
     try:
-        view = guard().views.create(form["name"], form["kind"], form["params"], shared=_flag("shared"),
-                                    pinned=_flag("pinned"))
+        view = guard().views.create(
+            form["name"], form["kind"], form["params"], shared=_flag("shared"), pinned=_flag("pinned")
+        )
     except (InvalidInput, Conflict) as exc:
         return _page(exc, form, 409 if isinstance(exc, Conflict) else 400)
     flash(_message(f"已保存视图“{view.name}”。", f"View “{view.name}” saved."), "ok")
@@ -90,16 +91,23 @@ def change(view_id: int):
             flash(_message(f"视图已改名为“{view.name}”。", f"View renamed to “{view.name}”."), "ok")
         elif action in ("share", "unshare"):
             view = views.update(view_id, shared=action == "share")
-            flash(_message(f"视图“{view.name}”已共享给所有用户。", f"View “{view.name}” is shared with everyone.")
-                  if view.shared else _message(f"视图“{view.name}”已取消共享。", f"View “{view.name}” is no longer shared."),
-                  "ok")
+            flash(
+                _message(f"视图“{view.name}”已共享给所有用户。", f"View “{view.name}” is shared with everyone.")
+                if view.shared
+                else _message(f"视图“{view.name}”已取消共享。", f"View “{view.name}” is no longer shared."),
+                "ok",
+            )
         else:
             view = views.pin(view_id, pinned=action == "pin")
-            flash(_message(f"视图“{view.name}”已显示在仪表板。", f"View “{view.name}” is on the dashboard.")
-                  if view.pinned else _message(f"视图“{view.name}”已从仪表板移除。",
-                                               f"View “{view.name}” was taken off the dashboard."), "ok")
+            flash(
+                _message(f"视图“{view.name}”已显示在仪表板。", f"View “{view.name}” is on the dashboard.")
+                if view.pinned
+                else _message(f"视图“{view.name}”已从仪表板移除。", f"View “{view.name}” was taken off the dashboard."),
+                "ok",
+            )
     except (InvalidInput, Conflict) as exc:
-        return _page(exc, {"id": view_id, "name": request.form.get("name", "")},
-                     409 if isinstance(exc, Conflict) else 400)
+        return _page(
+            exc, {"id": view_id, "name": request.form.get("name", "")}, 409 if isinstance(exc, Conflict) else 400
+        )
     back = request.form.get("next", "")
     return redirect(back if back == url_for("ui_docs.dashboard") else url_for("ui_views.manage"))

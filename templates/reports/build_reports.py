@@ -42,13 +42,22 @@ def _run_fonts(run, *, east_asia: str, size: float, bold: bool = False) -> None:
     rpr.append(lang)
 
 
-def para(container, text: str, *, size: float = 10.5, bold: bool = False, heading: bool = False,
-         align=None, keep_next: bool = False):
+def para(
+    container,
+    text: str,
+    *,
+    size: float = 10.5,
+    bold: bool = False,
+    heading: bool = False,
+    align=None,
+    keep_next: bool = False,
+):
     p = container.add_paragraph()
     for piece in _TAG_RE.split(text):
         if piece:
-            _run_fonts(p.add_run(piece), east_asia=HEADING_FONT if heading else BODY_FONT, size=size,
-                       bold=bold or heading)
+            _run_fonts(
+                p.add_run(piece), east_asia=HEADING_FONT if heading else BODY_FONT, size=size, bold=bold or heading
+            )
     if align is not None:
         p.alignment = align
     p.paragraph_format.keep_with_next = keep_next or heading
@@ -59,8 +68,9 @@ def cell_text(cell, text: str, *, bold: bool = False) -> None:
     cell.paragraphs[0].text = ""
     for piece in _TAG_RE.split(text):
         if piece:
-            _run_fonts(cell.paragraphs[0].add_run(piece), east_asia=HEADING_FONT if bold else BODY_FONT,
-                       size=9, bold=bold)
+            _run_fonts(
+                cell.paragraphs[0].add_run(piece), east_asia=HEADING_FONT if bold else BODY_FONT, size=9, bold=bold
+            )
 
 
 def table(document, headers: list[str], cells: list[str], loop: str, *, widths: list[float]):
@@ -118,136 +128,317 @@ def save(d, slug: str, schema: dict, out_dir: Path) -> Path:
 
 # Report data is made by docsvc, never typed in: no field has a default.
 def text(name, zh, en, *, required=True, example="", max_length=500):
-    return {"name": name, "label_zh": zh, "label_en": en, "type": "text", "required": required,
-            "default": None, "example": example or zh, "max_length": max_length}
+    return {
+        "name": name,
+        "label_zh": zh,
+        "label_en": en,
+        "type": "text",
+        "required": required,
+        "default": None,
+        "example": example or zh,
+        "max_length": max_length,
+    }
 
 
 def integer(name, zh, en, *, example=1):
-    return {"name": name, "label_zh": zh, "label_en": en, "type": "integer", "required": True, "default": None,
-            "example": example}
+    return {
+        "name": name,
+        "label_zh": zh,
+        "label_en": en,
+        "type": "integer",
+        "required": True,
+        "default": None,
+        "example": example,
+    }
 
 
 def date(name, zh, en, *, required=True, example="2026-06-30"):
-    return {"name": name, "label_zh": zh, "label_en": en, "type": "date", "required": required, "default": None,
-            "example": example}
+    return {
+        "name": name,
+        "label_zh": zh,
+        "label_en": en,
+        "type": "date",
+        "required": required,
+        "default": None,
+        "example": example,
+    }
 
 
 def rows(name, zh, en, fields):
-    return {"name": name, "label_zh": zh, "label_en": en, "type": "list", "required": False, "default": None,
-            "example": None,
-            "max_items": 1000, "fields": fields}
+    return {
+        "name": name,
+        "label_zh": zh,
+        "label_en": en,
+        "type": "list",
+        "required": False,
+        "default": None,
+        "example": None,
+        "max_items": 1000,
+        "fields": fields,
+    }
 
 
 def common(slug, name_zh, name_en, desc_zh, desc_en, spec_ref, fields):
-    return {"schema_version": 1, "template": {
-        "slug": slug, "name_zh": name_zh, "name_en": name_en, "description_zh": desc_zh,
-        "description_en": desc_en, "spec_ref": spec_ref, "doc_type": "report", "doc_class": "user",
-        "author": "organization",
-        "metadata": {"title": "title", "service_category": "service_category"}},
-        "fields": [text("title", "报告标题", "Report title", example="档案清单报告"),
-                   {"name": "service_category", "label_zh": "服务类别", "label_en": "Service category",
-                    "type": "enum", "required": True, "default": None, "choices_from": "service_category",
-                    "example": "4.2"},
-                   text("organization", "编制单位", "Issued by", required=False, example="大连某信息技术有限公司"),
-                   date("as_of", "统计时间", "As of"),
-                   *fields]}
+    return {
+        "schema_version": 1,
+        "template": {
+            "slug": slug,
+            "name_zh": name_zh,
+            "name_en": name_en,
+            "description_zh": desc_zh,
+            "description_en": desc_en,
+            "spec_ref": spec_ref,
+            "doc_type": "report",
+            "doc_class": "user",
+            "author": "organization",
+            "metadata": {"title": "title", "service_category": "service_category"},
+        },
+        "fields": [
+            text("title", "报告标题", "Report title", example="档案清单报告"),
+            {
+                "name": "service_category",
+                "label_zh": "服务类别",
+                "label_en": "Service category",
+                "type": "enum",
+                "required": True,
+                "default": None,
+                "choices_from": "service_category",
+                "example": "4.2",
+            },
+            text("organization", "编制单位", "Issued by", required=False, example="大连某信息技术有限公司"),
+            date("as_of", "统计时间", "As of"),
+            *fields,
+        ],
+    }
 
 
 def inventory(out_dir: Path) -> Path:
-    schema = common("report_inventory", "档案清单报告", "Archive inventory report",
-                    "按服务类别、文档类别和项目统计归档文档：数量、最新版本、尚未确认分类标签的文档（规范第 9 条）。",
-                    "Archived documents by service category, document class and project: counts, latest "
-                    "versions, documents whose labels are not confirmed (spec 9).", "9", [
-        integer("total_documents", "文档总数", "Documents"), integer("total_versions", "版本总数", "Versions"),
-        integer("unconfirmed_count", "待确认标签文档数", "Documents with unconfirmed labels"),
-        rows("groups", "分组统计", "Groups", [
-            text("category", "服务类别", "Category"), text("doc_class", "文档类别", "Class"),
-            text("project", "项目", "Project", required=False), integer("documents", "文档数", "Documents"),
-            integer("versions", "版本数", "Versions"), date("updated", "最近更新", "Last change")]),
-        rows("latest", "最新版本", "Latest versions", [
-            integer("id", "编号", "ID"), text("title", "标题", "Title"), text("doc_type", "类型", "Type"),
-            text("project", "项目", "Project", required=False), integer("version", "版本", "Version"),
-            date("updated", "更新日期", "Changed")]),
-        rows("unconfirmed", "待确认标签的文档", "Unconfirmed labels", [
-            integer("id", "编号", "ID"), text("title", "标题", "Title"),
-            text("project", "项目", "Project", required=False),
-            text("suggested_type", "建议类型", "Suggested type")]),
-    ])
+    schema = common(
+        "report_inventory",
+        "档案清单报告",
+        "Archive inventory report",
+        "按服务类别、文档类别和项目统计归档文档：数量、最新版本、尚未确认分类标签的文档（规范第 9 条）。",
+        "Archived documents by service category, document class and project: counts, latest "
+        "versions, documents whose labels are not confirmed (spec 9).",
+        "9",
+        [
+            integer("total_documents", "文档总数", "Documents"),
+            integer("total_versions", "版本总数", "Versions"),
+            integer("unconfirmed_count", "待确认标签文档数", "Documents with unconfirmed labels"),
+            rows(
+                "groups",
+                "分组统计",
+                "Groups",
+                [
+                    text("category", "服务类别", "Category"),
+                    text("doc_class", "文档类别", "Class"),
+                    text("project", "项目", "Project", required=False),
+                    integer("documents", "文档数", "Documents"),
+                    integer("versions", "版本数", "Versions"),
+                    date("updated", "最近更新", "Last change"),
+                ],
+            ),
+            rows(
+                "latest",
+                "最新版本",
+                "Latest versions",
+                [
+                    integer("id", "编号", "ID"),
+                    text("title", "标题", "Title"),
+                    text("doc_type", "类型", "Type"),
+                    text("project", "项目", "Project", required=False),
+                    integer("version", "版本", "Version"),
+                    date("updated", "更新日期", "Changed"),
+                ],
+            ),
+            rows(
+                "unconfirmed",
+                "待确认标签的文档",
+                "Unconfirmed labels",
+                [
+                    integer("id", "编号", "ID"),
+                    text("title", "标题", "Title"),
+                    text("project", "项目", "Project", required=False),
+                    text("suggested_type", "建议类型", "Suggested type"),
+                ],
+            ),
+        ],
+    )
     d = new_document("{{ title }}")
     para(d, "编制单位：{{ organization }}　　统计时间：{{ as_of_cn }}", align=WD_ALIGN_PARAGRAPH.CENTER)
     para(d, "一、总体情况", heading=True, size=12)
-    para(d, "归档文档共 {{ total_documents }} 份、{{ total_versions }} 个版本；其中 {{ unconfirmed_count }} 份文档的分类标签尚待确认。")
+    para(
+        d,
+        "归档文档共 {{ total_documents }} 份、{{ total_versions }} 个版本；其中 {{ unconfirmed_count }} 份文档的分类标签尚待确认。",
+    )
     para(d, "二、按服务类别、文档类别和项目统计", heading=True, size=12)
-    table(d, ["服务类别", "文档类别", "项目", "文档数", "版本数", "最近更新"],
-          ["{{ r.category }}", "{{ r.doc_class }}", "{{ r.project }}", "{{ r.documents }}", "{{ r.versions }}",
-           "{{ r.updated }}"], "groups", widths=[4.2, 2.2, 4.2, 1.6, 1.6, 2.6])
+    table(
+        d,
+        ["服务类别", "文档类别", "项目", "文档数", "版本数", "最近更新"],
+        [
+            "{{ r.category }}",
+            "{{ r.doc_class }}",
+            "{{ r.project }}",
+            "{{ r.documents }}",
+            "{{ r.versions }}",
+            "{{ r.updated }}",
+        ],
+        "groups",
+        widths=[4.2, 2.2, 4.2, 1.6, 1.6, 2.6],
+    )
     para(d, "三、最近更新的文档及其最新版本", heading=True, size=12)
-    table(d, ["编号", "标题", "类型", "项目", "版本", "更新日期"],
-          ["{{ r.id }}", "{{ r.title }}", "{{ r.doc_type }}", "{{ r.project }}", "V{{ r.version }}", "{{ r.updated }}"],
-          "latest", widths=[1.4, 6.4, 2.2, 3.4, 1.4, 2.6])
+    table(
+        d,
+        ["编号", "标题", "类型", "项目", "版本", "更新日期"],
+        ["{{ r.id }}", "{{ r.title }}", "{{ r.doc_type }}", "{{ r.project }}", "V{{ r.version }}", "{{ r.updated }}"],
+        "latest",
+        widths=[1.4, 6.4, 2.2, 3.4, 1.4, 2.6],
+    )
     para(d, "四、分类标签尚待确认的文档", heading=True, size=12)
-    table(d, ["编号", "标题", "项目", "建议类型"],
-          ["{{ r.id }}", "{{ r.title }}", "{{ r.project }}", "{{ r.suggested_type }}"], "unconfirmed",
-          widths=[1.4, 8.6, 4.4, 3.0])
+    table(
+        d,
+        ["编号", "标题", "项目", "建议类型"],
+        ["{{ r.id }}", "{{ r.title }}", "{{ r.project }}", "{{ r.suggested_type }}"],
+        "unconfirmed",
+        widths=[1.4, 8.6, 4.4, 3.0],
+    )
     return save(d, "report_inventory", schema, out_dir)
 
 
 def audit(out_dir: Path) -> Path:
-    schema = common("report_audit", "审计报告", "Audit report",
-                    "一段时间内的操作记录：谁做了什么、审计链核验结果、被拒绝的操作（规范第 8.4 条）。",
-                    "A period's activity: who did what, the audit chain's verification, denied attempts (spec 8.4).",
-                    "8.4", [
-        date("since", "起始日期", "From"), date("until", "截止日期", "To"),
-        integer("entries", "记录条数", "Entries"), integer("actor_count", "操作人数", "Actors"),
-        integer("denied_count", "被拒绝的操作", "Denied attempts"),
-        text("chain", "审计链核验结果", "Audit chain verification", max_length=1000),
-        rows("activity", "操作统计", "Activity", [
-            text("actor", "操作人", "Actor"), text("action", "操作", "Action"), integer("count", "次数", "Count")]),
-        rows("verifications", "核验记录", "Verifications", [
-            text("time", "时间", "Time"), text("actor", "操作人", "Actor"), text("what", "内容", "What", max_length=1000)]),
-        rows("denied", "被拒绝的操作", "Denied attempts", [
-            text("time", "时间", "Time"), text("actor", "操作人", "Actor"),
-            text("what", "内容", "What", max_length=1000)]),
-    ])
+    schema = common(
+        "report_audit",
+        "审计报告",
+        "Audit report",
+        "一段时间内的操作记录：谁做了什么、审计链核验结果、被拒绝的操作（规范第 8.4 条）。",
+        "A period's activity: who did what, the audit chain's verification, denied attempts (spec 8.4).",
+        "8.4",
+        [
+            date("since", "起始日期", "From"),
+            date("until", "截止日期", "To"),
+            integer("entries", "记录条数", "Entries"),
+            integer("actor_count", "操作人数", "Actors"),
+            integer("denied_count", "被拒绝的操作", "Denied attempts"),
+            text("chain", "审计链核验结果", "Audit chain verification", max_length=1000),
+            rows(
+                "activity",
+                "操作统计",
+                "Activity",
+                [text("actor", "操作人", "Actor"), text("action", "操作", "Action"), integer("count", "次数", "Count")],
+            ),
+            rows(
+                "verifications",
+                "核验记录",
+                "Verifications",
+                [
+                    text("time", "时间", "Time"),
+                    text("actor", "操作人", "Actor"),
+                    text("what", "内容", "What", max_length=1000),
+                ],
+            ),
+            rows(
+                "denied",
+                "被拒绝的操作",
+                "Denied attempts",
+                [
+                    text("time", "时间", "Time"),
+                    text("actor", "操作人", "Actor"),
+                    text("what", "内容", "What", max_length=1000),
+                ],
+            ),
+        ],
+    )
     d = new_document("{{ title }}")
-    para(d, "编制单位：{{ organization }}　　统计期间：{{ since_cn }}至{{ until_cn }}　　生成时间：{{ as_of_cn }}",
-         align=WD_ALIGN_PARAGRAPH.CENTER)
+    para(
+        d,
+        "编制单位：{{ organization }}　　统计期间：{{ since_cn }}至{{ until_cn }}　　生成时间：{{ as_of_cn }}",
+        align=WD_ALIGN_PARAGRAPH.CENTER,
+    )
     para(d, "一、概况", heading=True, size=12)
     para(d, "本期共有审计记录 {{ entries }} 条，涉及操作人 {{ actor_count }} 名；被拒绝的操作 {{ denied_count }} 次。")
     para(d, "审计链核验：{{ chain }}")
     para(d, "二、谁做了什么", heading=True, size=12)
-    table(d, ["操作人", "操作", "次数"], ["{{ r.actor }}", "{{ r.action }}", "{{ r.count }}"], "activity",
-          widths=[5.0, 9.0, 2.6])
+    table(
+        d,
+        ["操作人", "操作", "次数"],
+        ["{{ r.actor }}", "{{ r.action }}", "{{ r.count }}"],
+        "activity",
+        widths=[5.0, 9.0, 2.6],
+    )
     para(d, "三、核验记录", heading=True, size=12)
-    table(d, ["时间", "操作人", "内容"], ["{{ r.time }}", "{{ r.actor }}", "{{ r.what }}"], "verifications",
-          widths=[4.0, 3.6, 9.0])
+    table(
+        d,
+        ["时间", "操作人", "内容"],
+        ["{{ r.time }}", "{{ r.actor }}", "{{ r.what }}"],
+        "verifications",
+        widths=[4.0, 3.6, 9.0],
+    )
     para(d, "四、被拒绝的操作", heading=True, size=12)
-    table(d, ["时间", "操作人", "内容"], ["{{ r.time }}", "{{ r.actor }}", "{{ r.what }}"], "denied",
-          widths=[4.0, 3.6, 9.0])
+    table(
+        d,
+        ["时间", "操作人", "内容"],
+        ["{{ r.time }}", "{{ r.actor }}", "{{ r.what }}"],
+        "denied",
+        widths=[4.0, 3.6, 9.0],
+    )
     return save(d, "report_audit", schema, out_dir)
 
 
 def reviews(out_dir: Path) -> Path:
-    schema = common("report_reviews", "到期复审报告", "Review due report",
-                    "到期需评审的服务等级协议与服务管理计划（规范第 8.1.3 条：定期评审并按需更新）。",
-                    "SLAs and service management plans due for review (spec 8.1.3: reviewed at planned "
-                    "intervals and updated as needed).", "8.1.3", [
-        date("until", "复审截止", "Due by"), integer("count", "待复审文档数", "Documents due"),
-        integer("overdue_count", "已逾期", "Overdue"),
-        rows("documents_due", "待复审文档", "Documents due", [
-            integer("id", "编号", "ID"), text("title", "标题", "Title"), text("doc_type", "类型", "Type"),
-            text("project", "项目", "Project", required=False),
-            text("owner", "负责人", "Owner", required=False), date("review_due", "复审日期", "Review date"),
-            text("state", "状态", "State")]),
-    ])
+    schema = common(
+        "report_reviews",
+        "到期复审报告",
+        "Review due report",
+        "到期需评审的服务等级协议与服务管理计划（规范第 8.1.3 条：定期评审并按需更新）。",
+        "SLAs and service management plans due for review (spec 8.1.3: reviewed at planned "
+        "intervals and updated as needed).",
+        "8.1.3",
+        [
+            date("until", "复审截止", "Due by"),
+            integer("count", "待复审文档数", "Documents due"),
+            integer("overdue_count", "已逾期", "Overdue"),
+            rows(
+                "documents_due",
+                "待复审文档",
+                "Documents due",
+                [
+                    integer("id", "编号", "ID"),
+                    text("title", "标题", "Title"),
+                    text("doc_type", "类型", "Type"),
+                    text("project", "项目", "Project", required=False),
+                    text("owner", "负责人", "Owner", required=False),
+                    date("review_due", "复审日期", "Review date"),
+                    text("state", "状态", "State"),
+                ],
+            ),
+        ],
+    )
     d = new_document("{{ title }}")
-    para(d, "编制单位：{{ organization }}　　复审截止：{{ until_cn }}　　统计时间：{{ as_of_cn }}",
-         align=WD_ALIGN_PARAGRAPH.CENTER)
-    para(d, "依据规范第 8.1.3 条，服务等级协议与服务管理计划应定期评审并按需更新。截至{{ until_cn }}，"
-            "共有 {{ count }} 份文档到期需复审，其中 {{ overdue_count }} 份已逾期。")
-    table(d, ["编号", "标题", "类型", "项目", "负责人", "复审日期", "状态"],
-          ["{{ r.id }}", "{{ r.title }}", "{{ r.doc_type }}", "{{ r.project }}", "{{ r.owner }}",
-           "{{ r.review_due }}", "{{ r.state }}"], "documents_due", widths=[1.3, 5.0, 2.2, 2.8, 1.8, 2.4, 2.0])
+    para(
+        d,
+        "编制单位：{{ organization }}　　复审截止：{{ until_cn }}　　统计时间：{{ as_of_cn }}",
+        align=WD_ALIGN_PARAGRAPH.CENTER,
+    )
+    para(
+        d,
+        "依据规范第 8.1.3 条，服务等级协议与服务管理计划应定期评审并按需更新。截至{{ until_cn }}，"
+        "共有 {{ count }} 份文档到期需复审，其中 {{ overdue_count }} 份已逾期。",
+    )
+    table(
+        d,
+        ["编号", "标题", "类型", "项目", "负责人", "复审日期", "状态"],
+        [
+            "{{ r.id }}",
+            "{{ r.title }}",
+            "{{ r.doc_type }}",
+            "{{ r.project }}",
+            "{{ r.owner }}",
+            "{{ r.review_due }}",
+            "{{ r.state }}",
+        ],
+        "documents_due",
+        widths=[1.3, 5.0, 2.2, 2.8, 1.8, 2.4, 2.0],
+    )
     return save(d, "report_reviews", schema, out_dir)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from docsvc.app import Docsvc, create_app
 from tests.conftest import require
@@ -16,13 +17,20 @@ from tests.webutil import PASSWORD, PEOPLE
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying hosts this network refuses.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @contextmanager
-def running_site(root: Path, display_names: dict[str, str],
-                 seed: Callable[[Docsvc], dict[str, Any]] = lambda svc: {}) -> Iterator[dict[str, Any]]:
+def running_site(
+    root: Path, display_names: dict[str, str], seed: Callable[[Docsvc], dict[str, Any]] = lambda svc: {}
+) -> Iterator[dict[str, Any]]:
     """Yield ``{"url", "browser", "svc", "shots", "tmp", **seed(svc)}`` with the server running."""
     require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; apt-get install -y chromium fonts-noto-cjk")
     try:
@@ -31,12 +39,19 @@ def running_site(root: Path, display_names: dict[str, str],
         require(False, "playwright is not installed (pip install -e '.[test]')")
     from waitress.server import create_server
 
-    app = create_app({"ARCHIVE_DIR": str(root / "archive"), "INDEX_DIR": str(root / "index"), "FSYNC": False,
-                      "DATABASE_URL": f"sqlite:///{root / 'catalog.sqlite3'}"})
+    app = create_app(
+        {
+            "ARCHIVE_DIR": str(root / "archive"),
+            "INDEX_DIR": str(root / "index"),
+            "FSYNC": False,
+            "DATABASE_URL": f"sqlite:///{root / 'catalog.sqlite3'}",
+        }
+    )
     svc = app.extensions["docsvc"]
     for name, (role, projects) in PEOPLE.items():
-        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects,
-                              display_name=display_names.get(name, ""))
+        svc.users.create_user(
+            name, role, actor="setup", password=PASSWORD, projects=projects, display_name=display_names.get(name, "")
+        )
     extra = seed(svc)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     threading.Thread(target=server.run, daemon=True).start()
@@ -46,8 +61,14 @@ def running_site(root: Path, display_names: dict[str, str],
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                yield {"url": f"http://127.0.0.1:{server.effective_port}", "browser": browser, "svc": svc,
-                       "shots": shots, "tmp": root, **extra}
+                yield {
+                    "url": f"http://127.0.0.1:{server.effective_port}",
+                    "browser": browser,
+                    "svc": svc,
+                    "shots": shots,
+                    "tmp": root,
+                    **extra,
+                }
             finally:
                 browser.close()
     finally:

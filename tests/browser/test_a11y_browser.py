@@ -21,8 +21,10 @@ from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(os.environ.get("DOCSVC_AXE_JS")
-           or Path(__file__).resolve().parents[2] / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js")
+AXE = Path(
+    os.environ.get("DOCSVC_AXE_JS")
+    or Path(__file__).resolve().parents[2] / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+)
 BLOCKING = ("serious", "critical")
 # The dark theme both ways the site offers it: the browser's preference (theme "auto") and the switch.
 THEMES = {"light": ("light", "light"), "dark-auto": ("dark", "auto"), "dark-switch": ("light", "dark")}
@@ -30,15 +32,22 @@ THEMES = {"light": ("light", "light"), "dark-auto": ("dark", "auto"), "dark-swit
 
 def _seed(svc):
     g = svc.guard(svc.users.principal_for_cli("drafter"))
-    contract = g.add_document(docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "第一条 乙方提供 7×24 小时运维服务。"),
-                              "运维服务合同.docx", {**USER_DOC, "review_due": "2026-12-20", "tags": "运维,合同"}).document
+    contract = g.add_document(
+        docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "第一条 乙方提供 7×24 小时运维服务。"),
+        "运维服务合同.docx",
+        {**USER_DOC, "review_due": "2026-12-20", "tags": "运维,合同"},
+    ).document
     g.add_document("巡检记录：机房温度正常。".encode(), "巡检.txt", SITE_DOC)
     # No type given: the classifier suggests one, which puts the document on the review list.
-    g.add_document("运维服务月报：本月故障 2 起，均在 30 分钟内响应。".encode(), "月报.txt",
-                   {k: v for k, v in SITE_DOC.items() if k != "doc_type"} | {"title": "运维服务月报"})
+    g.add_document(
+        "运维服务月报：本月故障 2 起，均在 30 分钟内响应。".encode(),
+        "月报.txt",
+        {k: v for k, v in SITE_DOC.items() if k != "doc_type"} | {"title": "运维服务月报"},
+    )
     # A saved view the administrator pinned: the 视图 menu, the views page and a dashboard widget.
-    svc.guard(svc.users.principal_for_cli("root")).views.create("运维合同", "documents", "doc_type=contract",
-                                                                shared=True, pinned=True)
+    svc.guard(svc.users.principal_for_cli("root")).views.create(
+        "运维合同", "documents", "doc_type=contract", shared=True, pinned=True
+    )
     svc.guard(svc.users.principal_for_cli("root")).terms("tag").recolour("运维", "teal")  # a colour chip
     return {"contract": contract}
 
@@ -100,10 +109,15 @@ def report(where: str, violations: list[dict]) -> str:
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_no_serious_or_critical_axe_violation(site, lang, width, theme):
     scheme, cookie = THEMES[theme]
-    context = site["browser"].new_context(locale="zh-CN", viewport={"width": width, "height": 860},
-                                          color_scheme=scheme, bypass_csp=True)
-    context.add_cookies([{"name": "docsvc_theme", "value": cookie, "url": site["url"]},
-                         {"name": "docsvc_lang", "value": lang, "url": site["url"]}])
+    context = site["browser"].new_context(
+        locale="zh-CN", viewport={"width": width, "height": 860}, color_scheme=scheme, bypass_csp=True
+    )
+    context.add_cookies(
+        [
+            {"name": "docsvc_theme", "value": cookie, "url": site["url"]},
+            {"name": "docsvc_lang", "value": lang, "url": site["url"]},
+        ]
+    )
     page = context.new_page()
     page.set_default_timeout(15000)
     failures = []

@@ -21,8 +21,9 @@ def _seed(svc):
     g = svc.guard(svc.users.principal_for_cli("alice"))
     docs = {t: g.add_document(f"{t}：正文。".encode(), f"{t}.txt", {**USER_DOC, "title": t}).document for t in TITLES}
     # On-site (9.2) in alice's own project: she may change it, but not move it out of her projects.
-    site_doc = g.add_document("巡检记录：机房温度正常。".encode(), "巡检.txt",
-                              {**SITE_DOC, "title": "港口运维二期现场巡检记录"}).document
+    site_doc = g.add_document(
+        "巡检记录：机房温度正常。".encode(), "巡检.txt", {**SITE_DOC, "title": "港口运维二期现场巡检记录"}
+    ).document
     return {"docs": docs, "site_doc": site_doc}
 
 
@@ -33,8 +34,9 @@ def site(tmp_path_factory):
 
 
 def _sign_in(site, width: int):
-    context = site["browser"].new_context(locale="zh-CN", viewport={"width": width, "height": 860},
-                                          accept_downloads=True)
+    context = site["browser"].new_context(
+        locale="zh-CN", viewport={"width": width, "height": 860}, accept_downloads=True
+    )
     page = context.new_page()
     page.set_default_timeout(15000)
     page.goto(site["url"] + "/login")
@@ -55,8 +57,13 @@ def test_select_bulk_set_and_read_the_result(site, width):
     try:
         page.goto(site["url"] + "/documents?sort=title")
         titles = page.locator("td.card-title > a").all_inner_texts()
-        assert titles == ["阿里云资源采购合同", "北京机房驻场记录", "长沙数据中心巡检方案", "港口运维二期现场巡检记录",
-                          "招商银行运维服务合同"]
+        assert titles == [
+            "阿里云资源采购合同",
+            "北京机房驻场记录",
+            "长沙数据中心巡检方案",
+            "港口运维二期现场巡检记录",
+            "招商银行运维服务合同",
+        ]
         if width == 390:  # the table is shown as cards on a phone, its checkboxes still there
             assert page.locator("table.cards thead").is_hidden()
             assert page.locator("input[data-select]").first.is_visible()

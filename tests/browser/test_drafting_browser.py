@@ -100,14 +100,16 @@ def test_form_errors_rows_keyboard_and_preview(site):
     with page.expect_download() as info:
         page.locator("#preview-docx").click()
     import docx as python_docx
+
     d = python_docx.Document(io.BytesIO(Path(info.value.path()).read_bytes()))
     assert any("安全巡检" in c.text for t in d.tables for row in t.rows for c in row.cells)
     page.context.close()
 
 
 def test_form_works_without_javascript(site):
-    context = site["browser"].new_context(locale="zh-CN", viewport={"width": 1280, "height": 860},
-                                          java_script_enabled=False)
+    context = site["browser"].new_context(
+        locale="zh-CN", viewport={"width": 1280, "height": 860}, java_script_enabled=False
+    )
     page = context.new_page()
     page.goto(site["url"] + "/login")
     page.fill("#username", "drafter")
@@ -144,6 +146,7 @@ def test_drafting_journey_generate_pdf_download_and_revise(site, unoserver_venv)
     with page.expect_download() as info:
         page.locator("a.download:not(.pdf)").first.click()
     import docx as python_docx
+
     d = python_docx.Document(io.BytesIO(Path(info.value.path()).read_bytes()))
     assert any("安全巡检" in c.text for t in d.tables for row in t.rows for c in row.cells)
     assert info.value.suggested_filename.endswith(".docx")

@@ -12,14 +12,28 @@ from tests.webutil import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-CONTRACT = ("甲方：大连港集团有限公司\n乙方：大连华信计算机技术股份有限公司\n"
-            "第一条 服务内容：乙方提供信息系统运维服务。\n第二条 合同期限一年。")
+CONTRACT = (
+    "甲方：大连港集团有限公司\n乙方：大连华信计算机技术股份有限公司\n"
+    "第一条 服务内容：乙方提供信息系统运维服务。\n第二条 合同期限一年。"
+)
 INSPECTION = "巡检记录：机房温度正常，空调运行正常。"
 WIDTHS = [(1280, "zh"), (1280, "en"), (390, "zh"), (390, "en")]
-TEXT = {"zh": {"terms": "依据", "done": "成功 2 个，失败 0 个", "failed": "失败", "review": "待复核的分类",
-               "confirmed": "已确认"},
-        "en": {"terms": "Because of", "done": "2 succeeded, 0 failed", "failed": "Failed",
-               "review": "Suggested labels to review", "confirmed": "accepted"}}
+TEXT = {
+    "zh": {
+        "terms": "依据",
+        "done": "成功 2 个，失败 0 个",
+        "failed": "失败",
+        "review": "待复核的分类",
+        "confirmed": "已确认",
+    },
+    "en": {
+        "terms": "Because of",
+        "done": "2 succeeded, 0 failed",
+        "failed": "Failed",
+        "review": "Suggested labels to review",
+        "confirmed": "accepted",
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +101,7 @@ def test_upload_suggests_per_file_retries_and_reviews(site, width, lang):
             route.abort()
         else:
             route.continue_()
+
     page.route("**/api/v1/documents", drop_first)
     page.locator("#upload-button").click()
     expect(contract.locator(".fresult")).to_contain_text(t["failed"])
@@ -142,7 +157,8 @@ def test_navigation_fits_one_row_at_1280(site, lang):
     page = open_as(site, "root", lang, 1280)  # the administrator sees every menu entry
     # The entries of the bar itself: its links and the 视图 menu's button (not the menu's own links).
     tops = page.locator("nav.mainnav > a, nav.mainnav > details > summary").evaluate_all(
-        "links => links.map(a => a.getBoundingClientRect().top)")
+        "links => links.map(a => a.getBoundingClientRect().top)"
+    )
     assert len(tops) >= 10 and len(set(tops)) == 1, tops
     bar = page.locator("header.topbar").bounding_box()
     assert bar["height"] < 70
@@ -153,8 +169,11 @@ def test_navigation_fits_one_row_at_1280(site, lang):
 def _document_with_reads(site) -> int:
     svc = site["svc"]
     g = svc.guard(svc.users.principal_for_cli("alice"))
-    doc = g.add_document("第一条 服务内容。".encode(), "合同.txt",
-                         {"title": "运维合同", "doc_type": "contract", "service_category": "4.2"}).document
+    doc = g.add_document(
+        "第一条 服务内容。".encode(),
+        "合同.txt",
+        {"title": "运维合同", "doc_type": "contract", "service_category": "4.2"},
+    ).document
     g.add_version(doc.id, "第一条 服务内容与范围。".encode(), "合同v2.txt", reason="补充范围")
     for n in (1, 2, 2):
         g.read_version(doc.id, n)
@@ -171,8 +190,9 @@ def test_timeline_groups_reads_and_audit_bundle_is_one_click(site, width, lang):
     group.locator("summary").click()
     reads = group.locator("li.read")
     expect(reads).to_have_count(3)
-    assert ("下载第 2 版（原文件）" if lang == "zh" else "Downloaded version 2 (the original file)") in \
-        reads.first.inner_text()
+    assert (
+        "下载第 2 版（原文件）" if lang == "zh" else "Downloaded version 2 (the original file)"
+    ) in reads.first.inner_text()
     assert no_sideways_scroll(page)
     page.screenshot(path=str(site["shots"] / f"timeline-{width}-{lang}.png"), full_page=True)
     page.goto(f"{site['url']}/audit?action=version.added")
@@ -227,8 +247,11 @@ def _seed_search(site) -> None:
         return
     g = svc.guard(svc.users.principal_for_cli("alice"))
     for i in range(3):
-        g.add_document(f"运维服务合同 第{i}份：甲方、乙方，合同期限一年。".encode(), f"c{i}.txt",
-                       {"title": f"运维服务合同 {i}", "doc_type": "contract", "service_category": "4.2"})
+        g.add_document(
+            f"运维服务合同 第{i}份：甲方、乙方，合同期限一年。".encode(),
+            f"c{i}.txt",
+            {"title": f"运维服务合同 {i}", "doc_type": "contract", "service_category": "4.2"},
+        )
     svc.index.sync()
 
 
@@ -274,7 +297,8 @@ def test_dark_mode_follows_the_system_and_the_switch(site, width, lang):
 
     def background() -> tuple[int, ...]:
         rgb = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
-        return tuple(int(x) for x in rgb[rgb.index("(") + 1:-1].split(",")[:3])
+        return tuple(int(x) for x in rgb[rgb.index("(") + 1 : -1].split(",")[:3])
+
     assert sum(background()) < 150  # dark, as the system prefers
     page.screenshot(path=str(site["shots"] / f"login-dark-{width}-{lang}.png"))
     page.locator("#theme-switch").click()  # auto → dark: stays dark whatever the system says

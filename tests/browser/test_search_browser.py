@@ -16,33 +16,61 @@ from tests.webutil import SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
 
-CONTRACT_V1 = docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "乙方：大连华信计算机技术股份有限公司",
-                   "第一条 服务内容：乙方提供 7×24 小时运维服务。", "第二条 服务可用性不低于 99.9%。",
-                   "第三条 合同到期前三十日，双方协商续签；到期后服务按原条款延续九十日。")
-CONTRACT_V2 = docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "乙方：大连华信计算机技术股份有限公司",
-                   "第一条 服务内容：乙方提供 7×24 小时运维及巡检服务。", "第二条 服务可用性不低于 99.95%。",
-                   "第三条 合同到期前六十日，双方协商续签；到期后服务按原条款延续九十日。",
-                   "第四条 每季度提交一次服务报告。")
+CONTRACT_V1 = docx(
+    "信息系统运维服务合同",
+    "甲方：大连港集团有限公司",
+    "乙方：大连华信计算机技术股份有限公司",
+    "第一条 服务内容：乙方提供 7×24 小时运维服务。",
+    "第二条 服务可用性不低于 99.9%。",
+    "第三条 合同到期前三十日，双方协商续签；到期后服务按原条款延续九十日。",
+)
+CONTRACT_V2 = docx(
+    "信息系统运维服务合同",
+    "甲方：大连港集团有限公司",
+    "乙方：大连华信计算机技术股份有限公司",
+    "第一条 服务内容：乙方提供 7×24 小时运维及巡检服务。",
+    "第二条 服务可用性不低于 99.95%。",
+    "第三条 合同到期前六十日，双方协商续签；到期后服务按原条款延续九十日。",
+    "第四条 每季度提交一次服务报告。",
+)
 
 
 def _seed(svc):
     g, mgr = svc.guard(svc.users.principal_for_cli("alice")), svc.guard(svc.users.principal_for_cli("mgr"))
     contract = g.add_document(CONTRACT_V1, "运维服务合同.docx", {**USER_DOC, "effective_date": "2026-01-01"}).document
     g.add_version(contract.id, CONTRACT_V2, "运维服务合同（修订）.docx", reason="提前协商续签，增加季度报告")
-    g.add_document(docx("港口运维服务等级协议", "服务等级协议（SLA-2026-001）：可用性 99.9%，P1 故障 30 分钟响应。",
-                        "协议每年复审一次，到期后续签。"), "SLA.docx",
-                   {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla"})
-    g.add_document(b"Service renewal notice: the maintenance contract renews for one year unless either party "
-                   b"objects in writing.", "renewal.txt",
-                   {**USER_DOC, "title": "Renewal notice (English)", "doc_type": "report",
-                    "counterparty": "Dalian Port Group"})
+    g.add_document(
+        docx(
+            "港口运维服务等级协议",
+            "服务等级协议（SLA-2026-001）：可用性 99.9%，P1 故障 30 分钟响应。",
+            "协议每年复审一次，到期后续签。",
+        ),
+        "SLA.docx",
+        {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla"},
+    )
+    g.add_document(
+        b"Service renewal notice: the maintenance contract renews for one year unless either party objects in writing.",
+        "renewal.txt",
+        {**USER_DOC, "title": "Renewal notice (English)", "doc_type": "report", "counterparty": "Dalian Port Group"},
+    )
     g.add_document("巡检记录：机房温度正常，续签前复核备份。".encode(), "巡检.txt", SITE_DOC)
-    mgr.add_document("银行核心系统巡检：续签前完成容灾演练。".encode(), "bank.txt",
-                     {**SITE_DOC, "title": "银行核心系统现场巡检", "project": "银行核心系统"})
+    mgr.add_document(
+        "银行核心系统巡检：续签前完成容灾演练。".encode(),
+        "bank.txt",
+        {**SITE_DOC, "title": "银行核心系统现场巡检", "project": "银行核心系统"},
+    )
     for i in range(3):
-        g.add_document(f"会议纪要 {i}：讨论服务等级协议的续签安排。".encode(), f"纪要{i}.txt",
-                       {**USER_DOC, "title": f"项目周例会纪要 {i + 1}", "doc_type": "meeting_minutes",
-                        "service_category": "4.9.2", "project": "港口运维二期"})
+        g.add_document(
+            f"会议纪要 {i}：讨论服务等级协议的续签安排。".encode(),
+            f"纪要{i}.txt",
+            {
+                **USER_DOC,
+                "title": f"项目周例会纪要 {i + 1}",
+                "doc_type": "meeting_minutes",
+                "service_category": "4.9.2",
+                "project": "港口运维二期",
+            },
+        )
     svc.index.sync()
     return {"contract": contract}
 

@@ -16,11 +16,15 @@ pytestmark = pytest.mark.browser
 
 def _seed(svc):
     g = svc.guard(svc.users.principal_for_cli("alice"))
-    doc = g.add_document("运维服务合同：7×24 小时巡检与值守。".encode(), "合同.txt",
-                         {**USER_DOC, "tags": "等保1280,等保390,合同"}).document
+    doc = g.add_document(
+        "运维服务合同：7×24 小时巡检与值守。".encode(), "合同.txt", {**USER_DOC, "tags": "等保1280,等保390,合同"}
+    ).document
     bob = svc.guard(svc.users.principal_for_cli("bob"))
-    bob.add_document("银行现场巡检。".encode(), "银行.txt", {**SITE_DOC, "project": "银行核心系统",
-                                                          "title": "银行现场巡检记录", "counterparty": "大连银行秘密分行"})
+    bob.add_document(
+        "银行现场巡检。".encode(),
+        "银行.txt",
+        {**SITE_DOC, "project": "银行核心系统", "title": "银行现场巡检记录", "counterparty": "大连银行秘密分行"},
+    )
     svc.guard(svc.users.principal_for_cli("mgr")).terms("tag").recolour("合同", "teal")
     svc.index.sync()
     return {"doc": doc.id}
@@ -53,8 +57,9 @@ def test_a_manager_renames_a_tag_and_sees_it_on_the_document(site, width):
     assert chip.is_visible()
     assert page.locator("#doc-tags .tag", has_text=f"等保{width}").count() == 0
     teal = page.locator("#doc-tags .tag.chip-teal", has_text="合同")
-    assert teal.is_visible() and teal.evaluate("el => getComputedStyle(el).backgroundColor") != \
-        chip.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert teal.is_visible() and teal.evaluate("el => getComputedStyle(el).backgroundColor") != chip.evaluate(
+        "el => getComputedStyle(el).backgroundColor"
+    )
     page.context.close()
 
 

@@ -19,23 +19,46 @@ from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
 
-CONTRACT_V1 = docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "乙方：大连华信计算机技术股份有限公司",
-                   "第一条 服务内容：乙方提供 7×24 小时运维服务。", "第二条 服务可用性不低于 99.9%。",
-                   "第三条 故障响应时间为 30 分钟。", "第四条 合同期限一年。")
-CONTRACT_V2 = docx("信息系统运维服务合同", "甲方：大连港集团有限公司", "乙方：大连华信计算机技术股份有限公司",
-                   "第一条 服务内容：乙方提供 7×24 小时运维及巡检服务。", "第二条 服务可用性不低于 99.95%。",
-                   "第三条 故障响应时间为 15 分钟，重大故障 5 分钟内通知甲方。", "第四条 合同期限一年。",
-                   "第五条 每季度提交一次服务报告。")
+CONTRACT_V1 = docx(
+    "信息系统运维服务合同",
+    "甲方：大连港集团有限公司",
+    "乙方：大连华信计算机技术股份有限公司",
+    "第一条 服务内容：乙方提供 7×24 小时运维服务。",
+    "第二条 服务可用性不低于 99.9%。",
+    "第三条 故障响应时间为 30 分钟。",
+    "第四条 合同期限一年。",
+)
+CONTRACT_V2 = docx(
+    "信息系统运维服务合同",
+    "甲方：大连港集团有限公司",
+    "乙方：大连华信计算机技术股份有限公司",
+    "第一条 服务内容：乙方提供 7×24 小时运维及巡检服务。",
+    "第二条 服务可用性不低于 99.95%。",
+    "第三条 故障响应时间为 15 分钟，重大故障 5 分钟内通知甲方。",
+    "第四条 合同期限一年。",
+    "第五条 每季度提交一次服务报告。",
+)
 
 
 def _seed(svc):
     g = svc.guard(svc.users.principal_for_cli("drafter"))
-    contract = g.add_document(CONTRACT_V1, "运维服务合同.docx",
-                              {**USER_DOC, "review_due": "2026-12-20", "tags": "运维,合同", "status": "effective",
-                               "effective_date": "2026-01-01"}).document
+    contract = g.add_document(
+        CONTRACT_V1,
+        "运维服务合同.docx",
+        {
+            **USER_DOC,
+            "review_due": "2026-12-20",
+            "tags": "运维,合同",
+            "status": "effective",
+            "effective_date": "2026-01-01",
+        },
+    ).document
     g.add_version(contract.id, CONTRACT_V2, "运维服务合同（修订）.docx", reason="缩短故障响应时间，增加季度报告")
-    g.add_document("服务等级协议：可用性 99.9%。".encode(), "SLA.txt",
-                   {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla", "review_due": "2026-12-10"})
+    g.add_document(
+        "服务等级协议：可用性 99.9%。".encode(),
+        "SLA.txt",
+        {**USER_DOC, "title": "港口运维服务等级协议", "doc_type": "sla", "review_due": "2026-12-10"},
+    )
     g.add_document("巡检记录：机房温度正常。".encode(), "巡检.txt", SITE_DOC)
 
     return {"contract": contract}
@@ -49,8 +72,9 @@ def site(tmp_path_factory):
 
 
 def open_as(site, who: str, lang: str | None = None):
-    context = site["browser"].new_context(locale="zh-CN", viewport={"width": 1280, "height": 860},
-                                          accept_downloads=True)
+    context = site["browser"].new_context(
+        locale="zh-CN", viewport={"width": 1280, "height": 860}, accept_downloads=True
+    )
     page = context.new_page()
     page.set_default_timeout(15000)
     page.goto(site["url"] + "/login")
@@ -176,11 +200,14 @@ def test_auditor_reads_verifies_and_exports(site):
     with zipfile.ZipFile(info.value.path()) as zf:
         assert json.loads(zf.read("receipt.json"))["actor"] == "audit"
     # A forced write (the form is not shown, but the URL is known) is refused and logged.
-    status = page.evaluate("""async (id) => {
+    status = page.evaluate(
+        """async (id) => {
         const token = document.querySelector("meta[name='csrf-token']").content;
         const body = new URLSearchParams({csrf_token: token, title: "x", doc_type: "contract",
                                           service_category: "4.2", doc_class: "user"});
-        return (await fetch(`/documents/${id}/edit`, {method: "POST", body})).status; }""", site["contract"].id)
+        return (await fetch(`/documents/${id}/edit`, {method: "POST", body})).status; }""",
+        site["contract"].id,
+    )
     assert status == 403
     page.goto(site["url"] + "/audit")
     page.locator("#verify-chain").click()

@@ -16,8 +16,11 @@ pytestmark = pytest.mark.browser
 def _seed(svc):
     g = svc.guard(svc.users.principal_for_cli("alice"))
     g.add_document("现场巡检记录：机房温度正常，UPS 巡检完成。".encode(), "巡检.txt", SITE_DOC)
-    g.add_document("服务等级协议：可用性 99.9%，每年复审。".encode(), "sla.txt",
-                   {**USER_DOC, "title": "年度服务等级协议", "doc_type": "sla", "review_due": "2026-12-20"})
+    g.add_document(
+        "服务等级协议：可用性 99.9%，每年复审。".encode(),
+        "sla.txt",
+        {**USER_DOC, "title": "年度服务等级协议", "doc_type": "sla", "review_due": "2026-12-20"},
+    )
     g.add_document("运维服务合同：7×24 小时巡检与值守。".encode(), "合同.txt", USER_DOC)
     svc.index.sync()
     return {}
@@ -79,8 +82,9 @@ def test_save_a_search_see_it_in_the_navigation_pin_it_and_see_the_widget(site, 
 
 def test_a_shared_view_shows_another_projects_member_nothing_of_its_site_documents(site):
     svc = site["svc"]
-    view = svc.guard(svc.users.principal_for_cli("alice")).views.create("现场文档（共享）", "documents", "doc_class=site",
-                                                                       shared=True)
+    view = svc.guard(svc.users.principal_for_cli("alice")).views.create(
+        "现场文档（共享）", "documents", "doc_class=site", shared=True
+    )
     svc.guard(svc.users.principal_for_cli("bob")).views.pin(view.id)
     page = open_as(site, "bob", "zh", 1280)
     widget = page.locator(f"#widget-{view.id}")

@@ -15,19 +15,43 @@ from whoosh import query as wq
 from docsvc.adapters.whoosh import fast
 from docsvc.adapters.whoosh.index import WhooshIndex, _BoundedCollector, _docnums_for
 from docsvc.adapters.whoosh.query import _QueryBuilder
-from docsvc.core.search import IndexEntry, SearchRequest, SortOrder
 from docsvc.core import query as q
 from docsvc.core import ranking
+from docsvc.core.search import IndexEntry, SearchRequest, SortOrder
 
-WORDS = ["服务", "运维", "巡检", "合同", "续签", "可用性", "故障", "响应", "备份", "数据库", "网络", "安全",
-         "变更", "管理", "客户", "满意度", "机房", "报告", "季度", "SLA-2026-001", "service", "level"]
+WORDS = [
+    "服务",
+    "运维",
+    "巡检",
+    "合同",
+    "续签",
+    "可用性",
+    "故障",
+    "响应",
+    "备份",
+    "数据库",
+    "网络",
+    "安全",
+    "变更",
+    "管理",
+    "客户",
+    "满意度",
+    "机房",
+    "报告",
+    "季度",
+    "SLA-2026-001",
+    "service",
+    "level",
+]
 TYPES = ["contract", "sla", "report"]
 
 
 def _text(rng: random.Random) -> str:
     # Zipf-like: early words are common, late ones rare.
-    return "，".join("".join(rng.choices(WORDS, weights=[1 / (i + 1) for i in range(len(WORDS))], k=rng.randint(1, 4)))
-                    for _ in range(rng.randint(3, 40)))
+    return "，".join(
+        "".join(rng.choices(WORDS, weights=[1 / (i + 1) for i in range(len(WORDS))], k=rng.randint(1, 4)))
+        for _ in range(rng.randint(3, 40))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +64,26 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> WhooshIndex:
         entries = []
         for _ in range(40):
             vid += 1
-            entries.append(IndexEntry(version_id=vid, document_id=vid, number=1, title=_text(rng)[:20],
-                                      content=_text(rng), doc_type=rng.choice(TYPES), year=2020 + batch,
-                                      created_at=dt.datetime(2020 + batch, 1, 1, tzinfo=dt.timezone.utc)))
+            entries.append(
+                IndexEntry(
+                    version_id=vid,
+                    document_id=vid,
+                    number=1,
+                    title=_text(rng)[:20],
+                    content=_text(rng),
+                    doc_type=rng.choice(TYPES),
+                    year=2020 + batch,
+                    created_at=dt.datetime(2020 + batch, 1, 1, tzinfo=dt.UTC),
+                )
+            )
         ix.upsert(entries)
     # Replacing versions deletes their old Whoosh documents: segments with deletions.
-    ix.upsert([IndexEntry(version_id=v, document_id=v, number=1, title="改版", content=_text(rng), doc_type="sla")
-               for v in range(1, vid, 7)])
+    ix.upsert(
+        [
+            IndexEntry(version_id=v, document_id=v, number=1, title="改版", content=_text(rng), doc_type="sla")
+            for v in range(1, vid, 7)
+        ]
+    )
     for doc in range(3, 40, 5):
         ix.set_latest(doc, doc + 1000)  # marks those versions not latest (rewritten again)
     ix.mark_complete()
@@ -139,8 +176,9 @@ def _scalar(top, sub, node, d: int) -> tuple[bool, float, int, int]:
     hit = all(p[0] for p in parts) if node.op == "and" else any(p[0] for p in parts)
     score = sum(p[1] for p in parts) if hit else 0.0
     if node.scale and terms:
-        score = 0.0 if terms == node.scale else \
-            (score + (matching - 1) / (terms - node.scale) ** 2) * ((terms - 1) / terms)
+        score = (
+            0.0 if terms == node.scale else (score + (matching - 1) / (terms - node.scale) ** 2) * ((terms - 1) / terms)
+        )
     return hit, score, terms, matching
 
 
@@ -158,8 +196,22 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
     evaluator = fast.Evaluator()
     checked = compared = 0
     for _ in range(120):
-        words = rng.sample(WORDS + ["不存在的词", "客户满意度", "type:sla", "type:report", '"服务管理"', '"合同续签"',
-                                    '"续签合同"', "year:2021..2023", "year:2024", "云栖数服"], rng.randint(1, 4))
+        words = rng.sample(
+            WORDS
+            + [
+                "不存在的词",
+                "客户满意度",
+                "type:sla",
+                "type:report",
+                '"服务管理"',
+                '"合同续签"',
+                '"续签合同"',
+                "year:2021..2023",
+                "year:2024",
+                "云栖数服",
+            ],
+            rng.randint(1, 4),
+        )
         # Plain words, and the operators people type: OR, AND, NOT, -, +.
         text = words[0] + "".join(rng.choice([" ", " ", " OR ", " AND ", " NOT ", " -", " +"]) + w for w in words[1:])
         filters = rng.choice([{}, {"filters": {"doc_type": ["sla"]}}, {"all_versions": True}])
@@ -187,8 +239,9 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
             # collector's order is not compared.)
             want_docs, _ = _whoosh(index, query, allowed)
             assert want_docs == sorted(truth)
-            want_top = sorted(((d, _reference(searcher, plan.root, d) + extra) for d in truth),
-                              key=lambda ds: (-ds[1], ds[0]))[:20]
+            want_top = sorted(
+                ((d, _reference(searcher, plan.root, d) + extra) for d in truth), key=lambda ds: (-ds[1], ds[0])
+            )[:20]
             got_top = fast.top(docs, scores, 20)
             assert [d for d, _ in got_top] == [d for d, _ in want_top], (text, got_top[:3], want_top[:3])
             assert [s for _, s in got_top] == pytest.approx([s for _, s in want_top], rel=1e-9)
@@ -198,15 +251,30 @@ def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) ->
 
 
 def test_plan_takes_every_query_shape_the_search_box_makes(index: WhooshIndex) -> None:
-    for text in ["-合同", "-合同 -续签", "合同", "合同 续签 可用性", "SLA-2026-001", "合同 AND 续签", "合同 -续签", "+合同 续签",
-                 "客户满意度 OR 安全", "type:sla 合同", "(合同 OR 续签) AND 运维 NOT 网络", '"季度报告"',
-                 "year:2021..2022 合同", "云栖数服", '合同 "季度报告"', "date:2021-01-01..2021-12-31 合同"]:
+    for text in [
+        "-合同",
+        "-合同 -续签",
+        "合同",
+        "合同 续签 可用性",
+        "SLA-2026-001",
+        "合同 AND 续签",
+        "合同 -续签",
+        "+合同 续签",
+        "客户满意度 OR 安全",
+        "type:sla 合同",
+        "(合同 OR 续签) AND 运维 NOT 网络",
+        '"季度报告"',
+        "year:2021..2022 合同",
+        "云栖数服",
+        '合同 "季度报告"',
+        "date:2021-01-01..2021-12-31 合同",
+    ]:
         assert fast.plan(_query(index, text)) is not None, text
 
 
 def _gram_score(top, docnum: int, text: str) -> float:
     """The grams' share of a document's score (docsvc.core.ranking), one document at a time."""
-    builder = _QueryBuilder(dt.timezone.utc)
+    builder = _QueryBuilder(dt.UTC)
     builder.build_root(q.parse_query(text))
     for sub, offset in top.leaf_searchers():
         if offset <= docnum < offset + sub.doc_count_all():
@@ -220,8 +288,14 @@ def _gram_score(top, docnum: int, text: str) -> float:
         m = reader.postings(fast.GRAMS_FIELD, btext)
         m.skip_to(d)
         if m.is_active() and m.id() == d:
-            parts = [(m.weight(), reader.doc_field_length(d, fast.GRAMS_FIELD, 1),
-                      top.avg_field_length(fast.GRAMS_FIELD), 1.0)]
+            parts = [
+                (
+                    m.weight(),
+                    reader.doc_field_length(d, fast.GRAMS_FIELD, 1),
+                    top.avg_field_length(fast.GRAMS_FIELD),
+                    1.0,
+                )
+            ]
             total += ranking.bm25f(parts, weight * top.idf(fast.GRAMS_FIELD, gram))
     return total
 
@@ -238,7 +312,7 @@ def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index
         plan = fast.plan(_query(index, text, filters=filters))
         extra = fast.FILTER_SCORE if plan.filter is not None else 0.0
         words = {d: _reference(searcher, plan.root, d) + extra for d in want_docs}
-        best = sorted(words, key=lambda d: (-words[d], d))[:fast.RANK_CANDIDATES]
+        best = sorted(words, key=lambda d: (-words[d], d))[: fast.RANK_CANDIDATES]
         full = {d: words[d] + _gram_score(searcher, d, text) for d in best}
         scored = sorted(full.items(), key=lambda ds: (-ds[1], ds[0]))[:10]
         want_versions = [int(searcher.stored_fields(d)["version_id"]) for d, _ in scored]
@@ -259,8 +333,9 @@ def test_excluded_words_never_come_back(index: WhooshIndex) -> None:
     # Whoosh's own AndNot matcher let documents with 安全 through for this query.
     searcher = index._current_searcher()
     reader = searcher.reader()
-    excluded = set(reader.postings("content", "安全".encode()).all_ids()) | \
-        set(reader.postings("title", "安全".encode()).all_ids())
+    excluded = set(reader.postings("content", "安全".encode()).all_ids()) | set(
+        reader.postings("title", "安全".encode()).all_ids()
+    )
     for text in ["客户满意度 -安全 +type:report", "合同 NOT 安全", "服务 -安全"]:
         result = index.search(SearchRequest(text, per_page=100, all_versions=True))
         assert result.total > 0
@@ -273,10 +348,18 @@ def test_highlight_offsets_come_from_the_right_posting_block(tmp_path: Path) -> 
     ix = WhooshIndex.open(tmp_path / "blocks")
     ix.clear()
     # 300 documents in one commit: 服务 is in every one, so its postings span three blocks of 128.
-    ix.upsert([IndexEntry(version_id=i, document_id=i, number=1, title="t", content="服务" + _text(rng))
-               for i in range(1, 301)])
-    ix.upsert([IndexEntry(version_id=i, document_id=i, number=1, title="t", content="服务变更" + _text(rng))
-               for i in range(1, 301, 9)])  # deletions in the big segment, and a second segment
+    ix.upsert(
+        [
+            IndexEntry(version_id=i, document_id=i, number=1, title="t", content="服务" + _text(rng))
+            for i in range(1, 301)
+        ]
+    )
+    ix.upsert(
+        [
+            IndexEntry(version_id=i, document_id=i, number=1, title="t", content="服务变更" + _text(rng))
+            for i in range(1, 301, 9)
+        ]
+    )  # deletions in the big segment, and a second segment
     ix.mark_complete()
     searcher = ix._current_searcher()
     evaluator = fast.Evaluator()
@@ -300,18 +383,30 @@ def test_date_order_through_the_array_path_is_whoosh_s(index: WhooshIndex) -> No
     # filters, access lists and paging.
     searcher = index._current_searcher()
     rng = random.Random(3)
-    for text, filters in [("服务", {}), ("合同 续签", {}), ("运维 -巡检", {"doc_type": ["report"]}),
-                          ('"服务管理"', {}), ("客户满意度 OR 安全", {"all_versions": True}), ("不存在的词", {})]:
+    for text, filters in [
+        ("服务", {}),
+        ("合同 续签", {}),
+        ("运维 -巡检", {"doc_type": ["report"]}),
+        ('"服务管理"', {}),
+        ("客户满意度 OR 安全", {"all_versions": True}),
+        ("不存在的词", {}),
+    ]:
         allowed_ids = frozenset(rng.sample(range(1, 250), 80)) if "OR" in text else None
         query = _query(index, text, **({"filters": filters} if "doc_type" in filters else filters))
         assert fast.plan(query) is not None
         allowed = None if allowed_ids is None else _docnums_for(searcher, allowed_ids)
         for page in (1, 2):
-            request = SearchRequest(text, sort="date", page=page, per_page=15, allowed_document_ids=allowed_ids,
-                                    **({"filters": filters} if "doc_type" in filters else filters))
+            request = SearchRequest(
+                text,
+                sort="date",
+                page=page,
+                per_page=15,
+                allowed_document_ids=allowed_ids,
+                **({"filters": filters} if "doc_type" in filters else filters),
+            )
             got = [h.version_id for h in index.search(request).hits]
             _, ranked, _ = index._collect(searcher, query, SortOrder.DATE, page * 15, allowed, float("inf"))
-            want = [int(h["version_id"]) for h in ranked[(page - 1) * 15:page * 15]]
+            want = [int(h["version_id"]) for h in ranked[(page - 1) * 15 : page * 15]]
             assert got == want, (text, page)
 
 

@@ -13,20 +13,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from whoosh import formats
 from whoosh.codec import whoosh3
 from whoosh.filedb.filestore import FileStorage
 
-from docsvc.core.search import IndexEntry, SearchRequest, Snippet, make_snippet
 from docsvc.adapters.whoosh.index import META_FILE, WhooshIndex, _to_fields
 from docsvc.adapters.whoosh.merge import MERGE_FACTOR
 from docsvc.adapters.whoosh.schema import ZhCharacters, ZhPositions, build_schema
 from docsvc.adapters.whoosh.write import DocsvcCodec, DocsvcSegmentWriter, TermPool, merge_segments
+from docsvc.core.search import IndexEntry, SearchRequest, Snippet, make_snippet
 from docsvc.errors import InvalidInput, Unavailable
 from tests.conftest import wait_for
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def entry(vid: int, doc: int, title: str, content: str, **kw) -> IndexEntry:
@@ -36,26 +35,90 @@ def entry(vid: int, doc: int, title: str, content: str, **kw) -> IndexEntry:
 
 
 DOCS = [
-    entry(1, 1, "信息服务管理合同（旧版）", "本合同到期后双方可协商续签。", number=1, is_latest=False, doc_type="contract",
-          service_category="4.2", doc_class="site", project="智慧城市运维", counterparty="大连数据科技有限公司",
-          tags=("续签",), status="superseded", year=2025, created_at=dt.datetime(2025, 12, 1, tzinfo=UTC)),
-    entry(2, 1, "信息服务管理合同", "本合同到期前三十日，甲方可书面提出续签申请，续签条件不变。违约责任按第九条执行。",
-          number=2, doc_type="contract", service_category="4.2", doc_class="site", project="智慧城市运维",
-          counterparty="大连数据科技有限公司", tags=("续签", "运维"), status="effective", year=2026,
-          created_at=dt.datetime(2026, 2, 10, tzinfo=UTC), effective_date=dt.date(2026, 3, 1),
-          original_filename="信息服务管理合同v2.docx"),
-    entry(3, 2, "服务等级协议", "服务等级协议规定核心系统可用性不低于99.9%，故障响应时间30分钟。编号SLA-2026-001。",
-          doc_type="sla", service_category="4.2", doc_class="user", project="智慧城市运维", year=2026,
-          created_at=dt.datetime(2026, 1, 5, tzinfo=UTC), review_due=dt.date(2026, 12, 31)),
-    entry(4, 3, "服务质量说明", "服务质量等级分为三级。具体协议另行约定，不在本说明范围内。",
-          doc_type="report", service_category="4.9.2", doc_class="user", year=2025,
-          created_at=dt.datetime(2025, 6, 30, 20, tzinfo=UTC)),
-    entry(5, 4, "数据中心机房巡检报告", "本月数据中心机房巡检发现UPS告警两次，已更换电池。Service level agreement met.",
-          doc_type="report", service_category="4.2", doc_class="site", project="数据中心托管", tags=("巡检",),
-          year=2026, created_at=dt.datetime(2026, 4, 2, tzinfo=UTC)),
-    entry(6, 5, "软件测试验收报告", "系统通过验收测试。The level of service in the agreement was met.",
-          doc_type="acceptance_report", service_category="4.9.1", doc_class="site", counterparty="沈阳某银行",
-          year=2026, created_at=dt.datetime(2026, 6, 30, 23, 30, tzinfo=UTC)),
+    entry(
+        1,
+        1,
+        "信息服务管理合同（旧版）",
+        "本合同到期后双方可协商续签。",
+        number=1,
+        is_latest=False,
+        doc_type="contract",
+        service_category="4.2",
+        doc_class="site",
+        project="智慧城市运维",
+        counterparty="大连数据科技有限公司",
+        tags=("续签",),
+        status="superseded",
+        year=2025,
+        created_at=dt.datetime(2025, 12, 1, tzinfo=UTC),
+    ),
+    entry(
+        2,
+        1,
+        "信息服务管理合同",
+        "本合同到期前三十日，甲方可书面提出续签申请，续签条件不变。违约责任按第九条执行。",
+        number=2,
+        doc_type="contract",
+        service_category="4.2",
+        doc_class="site",
+        project="智慧城市运维",
+        counterparty="大连数据科技有限公司",
+        tags=("续签", "运维"),
+        status="effective",
+        year=2026,
+        created_at=dt.datetime(2026, 2, 10, tzinfo=UTC),
+        effective_date=dt.date(2026, 3, 1),
+        original_filename="信息服务管理合同v2.docx",
+    ),
+    entry(
+        3,
+        2,
+        "服务等级协议",
+        "服务等级协议规定核心系统可用性不低于99.9%，故障响应时间30分钟。编号SLA-2026-001。",
+        doc_type="sla",
+        service_category="4.2",
+        doc_class="user",
+        project="智慧城市运维",
+        year=2026,
+        created_at=dt.datetime(2026, 1, 5, tzinfo=UTC),
+        review_due=dt.date(2026, 12, 31),
+    ),
+    entry(
+        4,
+        3,
+        "服务质量说明",
+        "服务质量等级分为三级。具体协议另行约定，不在本说明范围内。",
+        doc_type="report",
+        service_category="4.9.2",
+        doc_class="user",
+        year=2025,
+        created_at=dt.datetime(2025, 6, 30, 20, tzinfo=UTC),
+    ),
+    entry(
+        5,
+        4,
+        "数据中心机房巡检报告",
+        "本月数据中心机房巡检发现UPS告警两次，已更换电池。Service level agreement met.",
+        doc_type="report",
+        service_category="4.2",
+        doc_class="site",
+        project="数据中心托管",
+        tags=("巡检",),
+        year=2026,
+        created_at=dt.datetime(2026, 4, 2, tzinfo=UTC),
+    ),
+    entry(
+        6,
+        5,
+        "软件测试验收报告",
+        "系统通过验收测试。The level of service in the agreement was met.",
+        doc_type="acceptance_report",
+        service_category="4.9.1",
+        doc_class="site",
+        counterparty="沈阳某银行",
+        year=2026,
+        created_at=dt.datetime(2026, 6, 30, 23, 30, tzinfo=UTC),
+    ),
 ]
 
 
@@ -121,8 +184,9 @@ def test_word_jieba_does_not_know_is_found_through_bigrams(ix: WhooshIndex) -> N
 def test_unknown_name_glued_to_a_known_word_is_found(ix: WhooshIndex) -> None:
     # jieba cuts 云栖数服务 as 云/栖/数/服务: the name's last character went into 服务, so the
     # words field has no 服 at that offset; the bigram field (云栖 栖数 数服) still has the name.
-    ix.upsert([entry(21, 21, "平台", "我们采购了云栖数服务平台的运维服务。"),
-               entry(22, 22, "无关", "云栖小镇的数据服务。")])
+    ix.upsert(
+        [entry(21, 21, "平台", "我们采购了云栖数服务平台的运维服务。"), entry(22, 22, "无关", "云栖小镇的数据服务。")]
+    )
     assert ids(ix, "云栖数服") == [21]
     assert ids(ix, '"云栖数服"') == [21]
     assert ids(ix, '"栖数服务"') == [21]
@@ -143,36 +207,39 @@ def test_identifiers(ix: WhooshIndex) -> None:
     assert ids(ix, "ＳＬＡ－２０２６－００１") == [3]
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("type:contract", {2}),
-    ("类型:合同", {2}),
-    ("doc_type:sla", {3}),
-    ("category:4.2", {2, 3, 5}),
-    ("类别:运维", {2, 3, 5}),
-    ("category:4.9", {4, 6}),
-    ("class:user", {3, 4}),
-    ("文档类别:现场", {2, 5, 6}),
-    ("project:智慧城市运维", {2, 3}),
-    ("项目:数据中心", {5}),
-    ("counterparty:沈阳某银行", {6}),
-    ("tag:续签", {2}),
-    ("标签:巡检", {5}),
-    ("status:生效", {2}),
-    ("filename:信息服务管理合同v2.docx", {2}),
-    ("title:验收", {6}),
-    ("标题:协议", {3}),
-    ("year:2025", {4}),
-    ("year:2026..2026", {2, 3, 5, 6}),
-    ("date:2026-01-01..2026-03-31", {2, 3}),
-    ("created:[2026-01 TO 2026-06]", {2, 3, 5, 6}),
-    ("date:2026-06", {6}),
-    ("date:..2025-12-31", {4}),
-    ("date:[2026-04 TO]", {5, 6}),
-    ("生效:2026-03", {2}),
-    ("复审:2026", {3}),
-    ("type:(contract sla)", {2, 3}),
-    ("续签 type:contract", {2}),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("type:contract", {2}),
+        ("类型:合同", {2}),
+        ("doc_type:sla", {3}),
+        ("category:4.2", {2, 3, 5}),
+        ("类别:运维", {2, 3, 5}),
+        ("category:4.9", {4, 6}),
+        ("class:user", {3, 4}),
+        ("文档类别:现场", {2, 5, 6}),
+        ("project:智慧城市运维", {2, 3}),
+        ("项目:数据中心", {5}),
+        ("counterparty:沈阳某银行", {6}),
+        ("tag:续签", {2}),
+        ("标签:巡检", {5}),
+        ("status:生效", {2}),
+        ("filename:信息服务管理合同v2.docx", {2}),
+        ("title:验收", {6}),
+        ("标题:协议", {3}),
+        ("year:2025", {4}),
+        ("year:2026..2026", {2, 3, 5, 6}),
+        ("date:2026-01-01..2026-03-31", {2, 3}),
+        ("created:[2026-01 TO 2026-06]", {2, 3, 5, 6}),
+        ("date:2026-06", {6}),
+        ("date:..2025-12-31", {4}),
+        ("date:[2026-04 TO]", {5, 6}),
+        ("生效:2026-03", {2}),
+        ("复审:2026", {3}),
+        ("type:(contract sla)", {2, 3}),
+        ("续签 type:contract", {2}),
+    ],
+)
 def test_field_filters(ix: WhooshIndex, query: str, expected: set[int]) -> None:
     assert set(ids(ix, query)) == expected
 
@@ -337,10 +404,32 @@ def marked(s: Snippet) -> list[str]:
 # --- hostile queries ------------------------------------------------------------------------
 
 HOSTILE = [
-    "*a*", "a*", "?????????*", 'r"(a|aa)*b.*"', "(a|aa)*b.*", "content:(", '"unterminated', "AND OR NOT",
-    "((((((((((a))))))))))", ")", "(", "合同 NOT", "type:", "date:2026-13-45", "year:abc", "title:(a:(b))",
-    "x~2", "x^10", "/regex/", "\\", "'; DROP TABLE versions;--", "\x00\x01", "一" * 500,
-    " ".join(["合同"] * 100), "a " * 240, "标题:" + "长" * 490,
+    "*a*",
+    "a*",
+    "?????????*",
+    'r"(a|aa)*b.*"',
+    "(a|aa)*b.*",
+    "content:(",
+    '"unterminated',
+    "AND OR NOT",
+    "((((((((((a))))))))))",
+    ")",
+    "(",
+    "合同 NOT",
+    "type:",
+    "date:2026-13-45",
+    "year:abc",
+    "title:(a:(b))",
+    "x~2",
+    "x^10",
+    "/regex/",
+    "\\",
+    "'; DROP TABLE versions;--",
+    "\x00\x01",
+    "一" * 500,
+    " ".join(["合同"] * 100),
+    "a " * 240,
+    "标题:" + "长" * 490,
 ]
 
 
@@ -580,16 +669,27 @@ def test_term_writer_writes_the_bytes_whooshs_posting_writer_writes(tmp_path: Pa
     rng = random.Random(5)
     common = ["服务", "合同", "续签", "协议", "运维", "sla-2026-001", "故障", "响应"]
     rare = [f"词{i}" for i in range(300)]
-    entries = [entry(i, i, f"文档{i}", "，".join(rng.choices(common, k=30) + rng.choices(rare, k=20)),
-                     doc_type=rng.choice(["contract", "report"]), year=2020 + i % 7, tags=("运维",) * (i % 2))
-               for i in range(1, 400)]
+    entries = [
+        entry(
+            i,
+            i,
+            f"文档{i}",
+            "，".join(rng.choices(common, k=30) + rng.choices(rare, k=20)),
+            doc_type=rng.choice(["contract", "report"]),
+            year=2020 + i % 7,
+            tags=("运维",) * (i % 2),
+        )
+        for i in range(1, 400)
+    ]
 
     def segment_files(path: Path, tag: str) -> dict[str, list[bytes]]:
         # Segment names are random: the files' contents by kind instead. The term table and the
         # postings are ours to write; the rest (stored fields, lengths, columns) is Whoosh's code
         # in both, compared to show that a merge copies it whole.
         files = [p for p in path.iterdir() if p.is_file() and p.suffix not in (".toc", ".lock")]
-        return {tag + ext: sorted(p.read_bytes() for p in files if p.suffix == ext) for ext in {p.suffix for p in files}}
+        return {
+            tag + ext: sorted(p.read_bytes() for p in files if p.suffix == ext) for ext in {p.suffix for p in files}
+        }
 
     def stock_schema():
         # Whoosh's own Positions/Characters formats in place of ZhPositions/ZhCharacters.
@@ -615,8 +715,12 @@ def test_term_writer_writes_the_bytes_whooshs_posting_writer_writes(tmp_path: Pa
         return flushed | segment_files(path, "merge")
 
     # Ours merges with merge_segments (a block at a time); Whoosh's optimize goes posting by posting.
-    ours = write(DocsvcCodec, build_schema(), "ours",
-                 lambda w: w.commit(mergetype=lambda writer, segments: [merge_segments(writer, segments)]))
+    ours = write(
+        DocsvcCodec,
+        build_schema(),
+        "ours",
+        lambda w: w.commit(mergetype=lambda writer, segments: [merge_segments(writer, segments)]),
+    )
     stock = write(StockCodec, stock_schema(), "stock", lambda w: w.commit(optimize=True))
     assert sorted(ours) == sorted(stock)
     assert (len(ours["flush.trm"]), len(ours["flush.pst"]), len(ours["merge.trm"])) == (2, 2, 1)
@@ -790,8 +894,10 @@ def test_a_merge_reads_term_tables_across_chunk_boundaries(tmp_path: Path, monke
     # bigger than a chunk, come out the same as with the whole table at once.
     from docsvc.adapters.whoosh import write
 
-    entries = [entry(i, i, f"文档{i}", "，".join(["服务"] * (i * 50) + [f"词{i}", "合同", "sla-2026-001"]))
-               for i in range(1, 41)]
+    entries = [
+        entry(i, i, f"文档{i}", "，".join(["服务"] * (i * 50) + [f"词{i}", "合同", "sla-2026-001"]))
+        for i in range(1, 41)
+    ]
 
     def merged(name: str) -> dict[str, bytes]:
         path = tmp_path / name
@@ -802,7 +908,8 @@ def test_a_merge_reads_term_tables_across_chunk_boundaries(tmp_path: Path, monke
                 w.add_document(**_to_fields(e))
             w.commit(merge=False)
         ix.writer(codec=DocsvcCodec(), compound=False).commit(
-            mergetype=lambda writer, segments: [merge_segments(writer, segments)])
+            mergetype=lambda writer, segments: [merge_segments(writer, segments)]
+        )
         return {p.suffix: p.read_bytes() for p in path.iterdir() if p.suffix in (".trm", ".pst")}
 
     whole = merged("whole")

@@ -20,10 +20,24 @@ from docsvc.adapters.whoosh.write import DocsvcCodec
 from docsvc.core.search import IndexEntry, SearchRequest
 
 ENTRIES = [
-    IndexEntry(version_id=1, document_id=1, number=1, title="信息服务管理合同", sha256="sha-1",
-               content="本合同到期前三十日，甲方可书面提出续签申请。", doc_type="contract"),
-    IndexEntry(version_id=2, document_id=2, number=1, title="服务等级协议", sha256="sha-2",
-               content="服务等级协议规定核心系统可用性不低于99.9%。", doc_type="sla"),
+    IndexEntry(
+        version_id=1,
+        document_id=1,
+        number=1,
+        title="信息服务管理合同",
+        sha256="sha-1",
+        content="本合同到期前三十日，甲方可书面提出续签申请。",
+        doc_type="contract",
+    ),
+    IndexEntry(
+        version_id=2,
+        document_id=2,
+        number=1,
+        title="服务等级协议",
+        sha256="sha-2",
+        content="服务等级协议规定核心系统可用性不低于99.9%。",
+        doc_type="sla",
+    ),
 ]
 
 
@@ -68,16 +82,19 @@ def write_index(path: Path) -> None:
 def test_a_new_index_names_the_package_modules(tmp_path: Path) -> None:
     write_index(tmp_path / "new")
     assert pickled_classes(tmp_path / "new") == {
-        "docsvc.adapters.whoosh.schema.ZhTokenizer", "docsvc.adapters.whoosh.schema.ZhPositions",
-        "docsvc.adapters.whoosh.schema.ZhCharacters", "docsvc.adapters.whoosh.schema.ZhFrequency",
+        "docsvc.adapters.whoosh.schema.ZhTokenizer",
+        "docsvc.adapters.whoosh.schema.ZhPositions",
+        "docsvc.adapters.whoosh.schema.ZhCharacters",
+        "docsvc.adapters.whoosh.schema.ZhFrequency",
         "docsvc.adapters.whoosh.write.DocsvcCodec",
     }
 
 
 # Before docsvc.adapters.whoosh_write existed, the codec too lived in docsvc.adapters.whoosh_index.
 @pytest.mark.parametrize("codec_module", ["docsvc.adapters.whoosh_write", "docsvc.adapters.whoosh_index"])
-def test_an_index_naming_the_old_modules_opens_searches_and_takes_writes(tmp_path: Path, monkeypatch,
-                                                                         codec_module: str) -> None:
+def test_an_index_naming_the_old_modules_opens_searches_and_takes_writes(
+    tmp_path: Path, monkeypatch, codec_module: str
+) -> None:
     # Pickle names a class by its __module__: while the index is written, the classes claim the
     # modules older code defined them in, and the TOC names those, as an older index's does.
     for cls in (ZhTokenizer, ZhPositions, ZhCharacters):
@@ -87,8 +104,10 @@ def test_an_index_naming_the_old_modules_opens_searches_and_takes_writes(tmp_pat
     write_index(path)
     monkeypatch.undo()
     assert pickled_classes(path) == {
-        "docsvc.adapters.whoosh_index.ZhTokenizer", "docsvc.adapters.whoosh_index.ZhPositions",
-        "docsvc.adapters.whoosh_index.ZhCharacters", f"{codec_module}.DocsvcCodec",
+        "docsvc.adapters.whoosh_index.ZhTokenizer",
+        "docsvc.adapters.whoosh_index.ZhPositions",
+        "docsvc.adapters.whoosh_index.ZhCharacters",
+        f"{codec_module}.DocsvcCodec",
         "docsvc.adapters.whoosh.schema.ZhFrequency",  # newer than the old modules
     }
 
@@ -97,7 +116,12 @@ def test_an_index_naming_the_old_modules_opens_searches_and_takes_writes(tmp_pat
     assert [h.version_id for h in index.search(SearchRequest("续签")).hits] == [1]
     assert index.search(SearchRequest("可用性")).hits[0].snippet.marks  # offsets the ZhCharacters postings keep
     # A commit rewrites the TOC with the new paths; the old segments are still read.
-    index.upsert([IndexEntry(version_id=3, document_id=3, number=1, title="巡检报告", sha256="sha-3",
-                             content="机房巡检，服务正常。")])
+    index.upsert(
+        [
+            IndexEntry(
+                version_id=3, document_id=3, number=1, title="巡检报告", sha256="sha-3", content="机房巡检，服务正常。"
+            )
+        ]
+    )
     assert index.search(SearchRequest("服务")).total == 3
     assert "docsvc.adapters.whoosh.schema.ZhTokenizer" in pickled_classes(path)

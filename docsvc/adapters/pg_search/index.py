@@ -9,21 +9,43 @@ import math
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
 from docsvc.adapters.pg_search.query import Compiler, Leaf
 from docsvc.adapters.pg_search.rows import (
-    LENGTHS, MAX_POSITION, PARALLEL_MIN, PASSAGE_COLUMNS, STEADY_PENDING_LIST, Analysed,
-    quote, tsvector, utc, write_entries, write_in_processes,
+    LENGTHS,
+    MAX_POSITION,
+    PARALLEL_MIN,
+    PASSAGE_COLUMNS,
+    STEADY_PENDING_LIST,
+    Analysed,
+    quote,
+    tsvector,
+    utc,
+    write_entries,
+    write_in_processes,
 )
 from docsvc.core import ranking, text
 from docsvc.core.model import DocClass
 from docsvc.core.search import (
+    FACETS,
+    LIST_FACETS,
+    Hit,
+    IndexEntry,
+    SearchRequest,
+    SearchResult,
+    SortOrder,
+    check_metadata_changes,
+    check_request,
+    find_strings,
+    make_snippet,
     parse_request,
-    FACETS, LIST_FACETS, Hit, IndexEntry, SearchRequest, SearchResult, SortOrder, check_metadata_changes, check_request,
-    find_strings, make_snippet, rebuilding_elsewhere, resolve_filters, visible_site_projects,
+    rebuilding_elsewhere,
+    resolve_filters,
+    visible_site_projects,
 )
 from docsvc.errors import Unavailable
 
@@ -36,9 +58,28 @@ GRAMS_REFRESH_GROWTH = 0.25
 GRAMS_REFRESH_INLINE_DOCS = 5000  # up to this many documents the count is redone within the write
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
-_HIT_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "title", "original_filename",
-                "doc_type", "service_category", "doc_class", "service_scope", "project", "counterparty", "tags",
-                "status", "year", "created_at", "effective_date", "review_due", "extraction_status")
+_HIT_COLUMNS = (
+    "version_id",
+    "document_id",
+    "number",
+    "is_latest",
+    "sha256",
+    "title",
+    "original_filename",
+    "doc_type",
+    "service_category",
+    "doc_class",
+    "service_scope",
+    "project",
+    "counterparty",
+    "tags",
+    "status",
+    "year",
+    "created_at",
+    "effective_date",
+    "review_due",
+    "extraction_status",
+)
 
 
 class PostgresIndex:
@@ -56,7 +97,7 @@ class PostgresIndex:
         self._stats_lock = threading.Lock()
 
     @classmethod
-    def open(cls, engine: sa.Engine, *, search_timeout: float = 2.0, tz: dt.tzinfo = dt.timezone.utc) -> "PostgresIndex":
+    def open(cls, engine: sa.Engine, *, search_timeout: float = 2.0, tz: dt.tzinfo = dt.UTC) -> PostgresIndex:
         """Open the index in ``engine``'s database, never raising for a missing or outdated one:
         check ``needs_rebuild``."""
         self = cls(engine, search_timeout=search_timeout, tz=tz)
@@ -67,11 +108,16 @@ class PostgresIndex:
     def _read_state(self) -> None:
         try:
             with self.engine.connect() as conn:
-                state = conn.execute(sa.text("SELECT schema_version, analyzer_version, complete FROM search_state")
-                                     ).mappings().first()
+                state = (
+                    conn.execute(sa.text("SELECT schema_version, analyzer_version, complete FROM search_state"))
+                    .mappings()
+                    .first()
+                )
         except sa.exc.ProgrammingError:
-            self._broken("搜索表不存在，请先运行 docsvc init（数据库迁移）。",
-                         "the search tables are missing; run docsvc init (database migrations) first")
+            self._broken(
+                "搜索表不存在，请先运行 docsvc init（数据库迁移）。",
+                "the search tables are missing; run docsvc init (database migrations) first",
+            )
             return
         except sa.exc.OperationalError as exc:
             self._broken("无法连接数据库。", f"the database is unreachable ({type(exc).__name__})")
@@ -79,9 +125,11 @@ class PostgresIndex:
         if state is None:
             self._broken("索引尚未建立。", "the index has not been built")
         elif state["schema_version"] != SCHEMA_VERSION or state["analyzer_version"] != text.ANALYZER_VERSION:
-            self._broken("索引结构或分词器版本已变化。",
-                         f"schema/analyzer changed ({state['schema_version']}/{state['analyzer_version']} → "
-                         f"{SCHEMA_VERSION}/{text.ANALYZER_VERSION})")
+            self._broken(
+                "索引结构或分词器版本已变化。",
+                f"schema/analyzer changed ({state['schema_version']}/{state['analyzer_version']} → "
+                f"{SCHEMA_VERSION}/{text.ANALYZER_VERSION})",
+            )
         elif not state["complete"]:
             self._broken("索引重建尚未完成。", "A rebuild has not finished.")
         else:
@@ -101,20 +149,25 @@ class PostgresIndex:
                 conn.execute(STEADY_PENDING_LIST)
                 yield conn
         except sa.exc.OperationalError as exc:
-            raise Unavailable("写入搜索索引失败，稍后会重试。",
-                              f"Writing the search index failed ({type(exc).__name__}); it will be retried.") from exc
+            raise Unavailable(
+                "写入搜索索引失败，稍后会重试。",
+                f"Writing the search index failed ({type(exc).__name__}); it will be retried.",
+            ) from exc
         finally:
             self._stats = None  # this process's next search reads the statistics afresh
 
     # -- state and rebuild ---------------------------------------------------------------------
 
     def _save_state(self, conn: sa.Connection, **values: Any) -> None:
-        conn.execute(sa.text(
-            "INSERT INTO search_state (id, schema_version, analyzer_version, complete, rebuild_cursor, written_at) "
-            "VALUES (1, :schema, :analyzer, :complete, CAST(:cursor AS jsonb), now()) ON CONFLICT (id) DO UPDATE SET "
-            "schema_version = excluded.schema_version, analyzer_version = excluded.analyzer_version, "
-            "complete = excluded.complete, rebuild_cursor = excluded.rebuild_cursor, written_at = now()"),
-            {"schema": SCHEMA_VERSION, "analyzer": text.ANALYZER_VERSION, **values})
+        conn.execute(
+            sa.text(
+                "INSERT INTO search_state (id, schema_version, analyzer_version, complete, rebuild_cursor, written_at) "
+                "VALUES (1, :schema, :analyzer, :complete, CAST(:cursor AS jsonb), now()) ON CONFLICT (id) DO UPDATE SET "
+                "schema_version = excluded.schema_version, analyzer_version = excluded.analyzer_version, "
+                "complete = excluded.complete, rebuild_cursor = excluded.rebuild_cursor, written_at = now()"
+            ),
+            {"schema": SCHEMA_VERSION, "analyzer": text.ANALYZER_VERSION, **values},
+        )
 
     def clear(self) -> None:
         with self._write() as conn:
@@ -158,8 +211,10 @@ class PostgresIndex:
 
     def save_rebuild_cursor(self, cursor: Mapping[str, int] | None) -> None:
         with self._write() as conn:
-            conn.execute(sa.text("UPDATE search_state SET rebuild_cursor = CAST(:c AS jsonb), written_at = now()"),
-                         {"c": json.dumps(dict(cursor)) if cursor is not None else None})
+            conn.execute(
+                sa.text("UPDATE search_state SET rebuild_cursor = CAST(:c AS jsonb), written_at = now()"),
+                {"c": json.dumps(dict(cursor)) if cursor is not None else None},
+            )
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -181,8 +236,9 @@ class PostgresIndex:
 
     def _refresh_grams_if_grown(self) -> None:
         with self.engine.connect() as conn:
-            counted, n = conn.execute(sa.text(
-                "SELECT (SELECT grams_docs FROM search_state), (SELECT count(*) FROM search_entry)")).one()
+            counted, n = conn.execute(
+                sa.text("SELECT (SELECT grams_docs FROM search_state), (SELECT count(*) FROM search_entry)")
+            ).one()
         if counted and n <= counted * (1 + GRAMS_REFRESH_GROWTH):
             return
         if n <= GRAMS_REFRESH_INLINE_DOCS:
@@ -206,8 +262,12 @@ class PostgresIndex:
             if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _GRAMS_LOCK}).scalar():
                 return
             conn.execute(sa.text("DELETE FROM search_gram"))
-            conn.execute(sa.text("INSERT INTO search_gram (gram, df) "
-                                 "SELECT word, ndoc FROM ts_stat('SELECT grams_tsv FROM search_entry')"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO search_gram (gram, df) "
+                    "SELECT word, ndoc FROM ts_stat('SELECT grams_tsv FROM search_entry')"
+                )
+            )
             conn.execute(sa.text("UPDATE search_state SET grams_docs = (SELECT count(*) FROM search_entry)"))
 
     def delete(self, version_ids: Iterable[int]) -> int:
@@ -219,10 +279,13 @@ class PostgresIndex:
 
     def set_latest(self, document_id: int, latest_version_id: int) -> int:
         with self._write() as conn:
-            return conn.execute(sa.text(
-                "UPDATE search_entry SET is_latest = (version_id = :v) "
-                "WHERE document_id = :d AND is_latest <> (version_id = :v)"),
-                {"d": document_id, "v": latest_version_id}).rowcount
+            return conn.execute(
+                sa.text(
+                    "UPDATE search_entry SET is_latest = (version_id = :v) "
+                    "WHERE document_id = :d AND is_latest <> (version_id = :v)"
+                ),
+                {"d": document_id, "v": latest_version_id},
+            ).rowcount
 
     def update_metadata(self, document_id: int, changes: Mapping[str, Any]) -> int:
         values = check_metadata_changes(changes)
@@ -238,8 +301,12 @@ class PostgresIndex:
             elif name == "created_at":
                 params[name] = utc(value)
             sets.append(f"{name} = :{name}")
-            column = {"title": "title_tsv", "original_filename": "filename_tsv", "project": "project_tsv",
-                      "counterparty": "counterparty_tsv"}.get(name)
+            column = {
+                "title": "title_tsv",
+                "original_filename": "filename_tsv",
+                "project": "project_tsv",
+                "counterparty": "counterparty_tsv",
+            }.get(name)
             if column:
                 analysed = Analysed.of(value or "")
                 params[column] = tsvector(analysed.words)
@@ -249,11 +316,12 @@ class PostgresIndex:
                     params[length] = analysed.length
                     sets.append(f"{length} = :{length}")
         with self._write() as conn:
-            return conn.execute(sa.text(f"UPDATE search_entry SET {', '.join(sets)} WHERE document_id = :d"),
-                                params).rowcount
+            return conn.execute(
+                sa.text(f"UPDATE search_entry SET {', '.join(sets)} WHERE document_id = :d"), params
+            ).rowcount
 
     @contextlib.contextmanager
-    def stream(self, *, procs: int, segment_docs: int) -> Iterator["_Stream"]:
+    def stream(self, *, procs: int, segment_docs: int) -> Iterator[_Stream]:
         """A bulk import's new versions, written a batch at a time as they come."""
         yield _Stream(self, batch=max(1, min(segment_docs, 200)))
 
@@ -264,7 +332,8 @@ class PostgresIndex:
             raise Unavailable(
                 f"搜索索引不可用，需要重建（{self.rebuild_reason}）。请运行 docsvc index rebuild。",
                 f"The search index is unavailable and must be rebuilt ({self.rebuild_reason}). "
-                "Run: docsvc index rebuild.")
+                "Run: docsvc index rebuild.",
+            )
 
     def doc_count(self) -> int:
         with self.engine.connect() as conn:
@@ -280,12 +349,14 @@ class PostgresIndex:
             out = {w: round(common[w]) for w in wanted if w in common}
             rest = [w for w in wanted if w not in common and quote(w)]
             if rest:
-                counts = ", ".join(f"count(*) FILTER (WHERE content_tsv @@ CAST(:w{i} AS tsquery))"
-                                   for i in range(len(rest)))
+                counts = ", ".join(
+                    f"count(*) FILTER (WHERE content_tsv @@ CAST(:w{i} AS tsquery))" for i in range(len(rest))
+                )
                 conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
-                row = conn.execute(sa.text(
-                    f"SELECT {counts} FROM search_entry WHERE content_tsv @@ CAST(:any AS tsquery)"),
-                    {"any": " | ".join(quote(w) for w in rest), **{f"w{i}": quote(w) for i, w in enumerate(rest)}}).one()
+                row = conn.execute(
+                    sa.text(f"SELECT {counts} FROM search_entry WHERE content_tsv @@ CAST(:any AS tsquery)"),
+                    {"any": " | ".join(quote(w) for w in rest), **{f"w{i}": quote(w) for i, w in enumerate(rest)}},
+                ).one()
                 out.update(zip(rest, row))
         return {w: int(out.get(w, 0)) for w in wanted}
 
@@ -300,10 +371,14 @@ class PostgresIndex:
             if self._stats is not None and time.monotonic() - self._stats[0] < STATS_TTL_S:
                 return self._stats[1]
         averages = ", ".join(f"avg({length})" for length in LENGTHS.values())
-        row = conn.execute(sa.text(f"SELECT count(*), {averages}, (SELECT grams_docs FROM search_state) "
-                                   "FROM search_entry")).one()
-        stats = {"n": float(row[0] or 0), **{column: float(avg or 1) for column, avg in zip(LENGTHS, row[1:-1])},
-                 "grams_docs": float(row[-1] or 0)}
+        row = conn.execute(
+            sa.text(f"SELECT count(*), {averages}, (SELECT grams_docs FROM search_state) FROM search_entry")
+        ).one()
+        stats = {
+            "n": float(row[0] or 0),
+            **{column: float(avg or 1) for column, avg in zip(LENGTHS, row[1:-1])},
+            "grams_docs": float(row[-1] or 0),
+        }
         with self._stats_lock:
             self._stats = (time.monotonic(), stats)
         return stats
@@ -315,9 +390,12 @@ class PostgresIndex:
         with self._stats_lock:
             if self._common is not None and self._common[0] is stats:
                 return self._common[1]
-        row = conn.execute(sa.text(
-            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-            "WHERE tablename = 'search_entry' AND attname = 'content_tsv'")).first()
+        row = conn.execute(
+            sa.text(
+                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                "WHERE tablename = 'search_entry' AND attname = 'content_tsv'"
+            )
+        ).first()
         common = {w: f * stats["n"] for w, f in zip(row[0] or (), row[1] or ())} if row else {}
         with self._stats_lock:
             self._common = (stats, common)
@@ -343,10 +421,15 @@ class PostgresIndex:
                 # Every word is in a GIN index: a sequential scan would read each row's tsvector (and
                 # no JIT compilation is paid for the cost that setting implies); parallel workers
                 # cost more to start than the small scans of one search take.
-                conn.execute(sa.text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off; "
-                                     "SET LOCAL max_parallel_workers_per_gather = 0"))
-                total, ranked, df, facets = self._match(conn, c, words, filters, leaves, sort, limit, stats,
-                                                        facets=request.facets)
+                conn.execute(
+                    sa.text(
+                        "SET LOCAL enable_seqscan = off; SET LOCAL jit = off; "
+                        "SET LOCAL max_parallel_workers_per_gather = 0"
+                    )
+                )
+                total, ranked, df, facets = self._match(
+                    conn, c, words, filters, leaves, sort, limit, stats, facets=request.facets
+                )
                 if sort is SortOrder.RELEVANCE and leaves:
                     scored = self._rank(conn, ranked, leaves, df, stats, ranking.query_grams(c.gram_texts))
                 else:
@@ -355,19 +438,39 @@ class PostgresIndex:
                 hits = self._hits(conn, page, c if request.highlight else None)
         except sa.exc.OperationalError as exc:
             if "statement timeout" in str(exc) or "canceling statement" in str(exc):
-                raise Unavailable(f"搜索超过 {self.search_timeout:g} 秒未完成，请缩小搜索范围后重试。",
-                                  f"The search took longer than {self.search_timeout:g} s; narrow it and try again."
-                                  ) from exc
-            raise Unavailable("搜索暂时不可用（数据库无响应），请稍后重试。",
-                              f"Search is unavailable (the database did not answer: {type(exc).__name__}); "
-                              "try again shortly.") from exc
-        return SearchResult(total, hits, facets, request.page, request.per_page, False,
-                            (time.perf_counter() - started) * 1000, expansions,
-                            request.synonyms.version if request.synonyms else "")
+                raise Unavailable(
+                    f"搜索超过 {self.search_timeout:g} 秒未完成，请缩小搜索范围后重试。",
+                    f"The search took longer than {self.search_timeout:g} s; narrow it and try again.",
+                ) from exc
+            raise Unavailable(
+                "搜索暂时不可用（数据库无响应），请稍后重试。",
+                f"Search is unavailable (the database did not answer: {type(exc).__name__}); try again shortly.",
+            ) from exc
+        return SearchResult(
+            total,
+            hits,
+            facets,
+            request.page,
+            request.per_page,
+            False,
+            (time.perf_counter() - started) * 1000,
+            expansions,
+            request.synonyms.version if request.synonyms else "",
+        )
 
-    def _match(self, conn: sa.Connection, c: Compiler, words: str, filters: str, leaves: list[Leaf],
-               sort: SortOrder, limit: int, stats: Mapping[str, float], *, facets: bool
-               ) -> tuple[int, list[tuple[int, list[int], dict[str, int]]], dict[int, int], dict[str, dict[str, int]]]:
+    def _match(
+        self,
+        conn: sa.Connection,
+        c: Compiler,
+        words: str,
+        filters: str,
+        leaves: list[Leaf],
+        sort: SortOrder,
+        limit: int,
+        stats: Mapping[str, float],
+        *,
+        facets: bool,
+    ) -> tuple[int, list[tuple[int, list[int], dict[str, int]]], dict[int, int], dict[str, dict[str, int]]]:
         """One statement: the total, the candidates in order (with the leaves each matches and
         its field lengths),
         each leaf's document frequency among the matches' population, and the facet counts.
@@ -387,52 +490,76 @@ class PostgresIndex:
             query = f"CAST(:l{i} AS tsquery)"
             source = "search_entry e"
             if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
-                source = (f"(SELECT version_id FROM search_entry WHERE {leaf.column} @@ {query} UNION "
-                          f"SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query}) x "
-                          "JOIN search_entry e USING (version_id)")
+                source = (
+                    f"(SELECT version_id FROM search_entry WHERE {leaf.column} @@ {query} UNION "
+                    f"SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query}) x "
+                    "JOIN search_entry e USING (version_id)"
+                )
                 query = ""
             found = f"e.{leaf.column} @@ {query} AND " if query else ""
-            sets.append(f"SELECT {i} AS leaf, {columns if pure else 'e.version_id'} FROM {source} "
-                        f"WHERE {found}{filters}")
+            sets.append(
+                f"SELECT {i} AS leaf, {columns if pure else 'e.version_id'} FROM {source} WHERE {found}{filters}"
+            )
         if pure:
-            ctes = [f"u AS MATERIALIZED ({' UNION ALL '.join(sets)})",
-                    f"m AS MATERIALIZED (SELECT DISTINCT {', '.join(names)} FROM u)"]
+            ctes = [
+                f"u AS MATERIALIZED ({' UNION ALL '.join(sets)})",
+                f"m AS MATERIALIZED (SELECT DISTINCT {', '.join(names)} FROM u)",
+            ]
         else:
             ctes = [f"m AS MATERIALIZED (SELECT {columns} FROM search_entry e WHERE {words} AND {filters})"]
             if leaves:
-                ctes.append(f"u AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(sets)}) x "
-                            "WHERE version_id IN (SELECT version_id FROM m))")
+                ctes.append(
+                    f"u AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(sets)}) x "
+                    "WHERE version_id IN (SELECT version_id FROM m))"
+                )
         if sort is SortOrder.RELEVANCE and leaves:
-            ctes += ["df AS (SELECT leaf, count(*) AS n FROM u GROUP BY leaf)",
-                     "s AS (SELECT u.version_id, sum(ln(1 + (:n - df.n + 0.5) / (df.n + 0.5))) AS idf, array_agg(u.leaf) AS leaves "
-                     "FROM u JOIN df USING (leaf) GROUP BY u.version_id)"]
+            ctes += [
+                "df AS (SELECT leaf, count(*) AS n FROM u GROUP BY leaf)",
+                "s AS (SELECT u.version_id, sum(ln(1 + (:n - df.n + 0.5) / (df.n + 0.5))) AS idf, array_agg(u.leaf) AS leaves "
+                "FROM u JOIN df USING (leaf) GROUP BY u.version_id)",
+            ]
             order = "coalesce(s.idf, 0) DESC, m.version_id"
             lengths = ", ".join(f"m.{n}" for n in LENGTHS.values())
-            top = (f"SELECT m.version_id, coalesce(s.leaves, '{{}}') AS leaves, json_build_array({lengths}) AS lengths, "
-                   f"row_number() OVER (ORDER BY {order}) AS rn "
-                   f"FROM m LEFT JOIN s USING (version_id) ORDER BY {order} LIMIT {max(MIN_CANDIDATES, 2 * limit)}")
+            top = (
+                f"SELECT m.version_id, coalesce(s.leaves, '{{}}') AS leaves, json_build_array({lengths}) AS lengths, "
+                f"row_number() OVER (ORDER BY {order}) AS rn "
+                f"FROM m LEFT JOIN s USING (version_id) ORDER BY {order} LIMIT {max(MIN_CANDIDATES, 2 * limit)}"
+            )
             frequencies = "(SELECT json_object_agg(leaf, n) FROM df)"
         else:
             order = "created_at DESC NULLS FIRST, version_id"
-            top = (f"SELECT version_id, '{{}}'::int[] AS leaves, NULL AS lengths, row_number() OVER (ORDER BY {order}) AS rn "
-                   f"FROM m ORDER BY {order} LIMIT {limit}")
+            top = (
+                f"SELECT version_id, '{{}}'::int[] AS leaves, NULL AS lengths, row_number() OVER (ORDER BY {order}) AS rn "
+                f"FROM m ORDER BY {order} LIMIT {limit}"
+            )
             frequencies = "NULL"
         grouped = "NULL"
         lists = "NULL"
         if facets:
             grouping = ", ".join(f"GROUPING({f}) AS g{i}" for i, f in enumerate(SCALAR_FACETS))
             sets_sql = ", ".join(f"({f})" for f in SCALAR_FACETS)
-            grouped = (f"(SELECT json_agg(g) FROM (SELECT {grouping}, {', '.join(SCALAR_FACETS)}, count(*) "
-                       f"FROM m GROUP BY GROUPING SETS ({sets_sql})) g)")
+            grouped = (
+                f"(SELECT json_agg(g) FROM (SELECT {grouping}, {', '.join(SCALAR_FACETS)}, count(*) "
+                f"FROM m GROUP BY GROUPING SETS ({sets_sql})) g)"
+            )
             # A list (tags) counts each version once under each of its values.
-            lists = "json_build_object(" + ", ".join(
-                f"'{f}', (SELECT json_object_agg(v, n) FROM (SELECT v, count(*) AS n FROM m, unnest(m.{f}) AS v "
-                f"GROUP BY v) x)" for f in sorted(LIST_FACETS)) + ")"
-        row = conn.execute(sa.text(
-            f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM m), "
-            f"(SELECT json_agg(json_build_array(version_id, leaves, lengths) ORDER BY rn) FROM ({top}) t), {frequencies}, "
-            f"{grouped}, {lists}"),
-            params).one()
+            lists = (
+                "json_build_object("
+                + ", ".join(
+                    f"'{f}', (SELECT json_object_agg(v, n) FROM (SELECT v, count(*) AS n FROM m, unnest(m.{f}) AS v "
+                    f"GROUP BY v) x)"
+                    for f in sorted(LIST_FACETS)
+                )
+                + ")"
+            )
+        row = conn.execute(
+            sa.text(
+                f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM m), "
+                f"(SELECT json_agg(json_build_array(version_id, leaves, lengths) ORDER BY rn) FROM ({top}) t), {frequencies}, "
+                f"{grouped}, {lists}"
+            ),
+            params,
+        ).one()
         ranked = [(int(v), matched, dict(zip(LENGTHS, lengths or ()))) for v, matched, lengths in (row[1] or [])]
         df = {int(k): int(v) for k, v in (row[2] or {}).items()}
         return row[0], ranked, df, _facet_counts(row[3] or [], row[4] or {}) if facets else {}
@@ -444,8 +571,10 @@ class PostgresIndex:
         if request.allowed_document_ids is not None:
             out.append(f"e.document_id = ANY({c.param(sorted(request.allowed_document_ids))})")
         if request.site_projects is not None:
-            out.append(f"(e.doc_class <> {c.param(DocClass.SITE.value)} OR "
-                       f"e.project = ANY({c.param(visible_site_projects(request.site_projects))}))")
+            out.append(
+                f"(e.doc_class <> {c.param(DocClass.SITE.value)} OR "
+                f"e.project = ANY({c.param(visible_site_projects(request.site_projects))}))"
+            )
         for f in resolve_filters(request):
             if f.name == "tags":
                 out.append(f"e.tags && CAST({c.param(list(f.values))} AS text[])")
@@ -453,8 +582,15 @@ class PostgresIndex:
                 out.append(f"e.{f.name} = ANY({c.param(list(f.values))})")
         return out
 
-    def _rank(self, conn: sa.Connection, candidates: list[tuple[int, list[int], dict[str, int]]], leaves: list[Leaf],
-              df: Mapping[int, int], stats: Mapping[str, float], grams: Mapping[str, float]) -> list[tuple[int, float]]:
+    def _rank(
+        self,
+        conn: sa.Connection,
+        candidates: list[tuple[int, list[int], dict[str, int]]],
+        leaves: list[Leaf],
+        df: Mapping[int, int],
+        stats: Mapping[str, float],
+        grams: Mapping[str, float],
+    ) -> list[tuple[int, float]]:
         """The candidates ordered by docsvc's ranking (docsvc.core.ranking, as the Whoosh
         engine scores): BM25F of the words from the term frequencies in their tsvectors, plus
         the question's grams."""
@@ -488,25 +624,32 @@ class PostgresIndex:
         scored.sort(key=lambda vs: (-vs[1], vs[0]))
         return scored
 
-    def _grams(self, conn: sa.Connection, ids: list[int], grams: Mapping[str, float], stats: Mapping[str, float]
-               ) -> tuple[dict[int, dict[str, int]], dict[str, float]]:
+    def _grams(
+        self, conn: sa.Connection, ids: list[int], grams: Mapping[str, float], stats: Mapping[str, float]
+    ) -> tuple[dict[int, dict[str, int]], dict[str, float]]:
         """Each candidate's count of each of the question's grams, and each gram's weight (its
         idf, from search_gram scaled to the documents there are now, times the question's)."""
         words = sorted(grams)
         tf: dict[int, dict[str, int]] = defaultdict(dict)
-        for version_id, gram, count in conn.execute(sa.text(
+        for version_id, gram, count in conn.execute(
+            sa.text(
                 "SELECT version_id, w.lexeme, w.positions[1] FROM search_entry e, "
-                "unnest(ts_filter(setweight(e.grams_tsv, 'A', :g), '{a}')) w WHERE e.version_id = ANY(:ids)"),
-                {"ids": ids, "g": words}):
+                "unnest(ts_filter(setweight(e.grams_tsv, 'A', :g), '{a}')) w WHERE e.version_id = ANY(:ids)"
+            ),
+            {"ids": ids, "g": words},
+        ):
             tf[version_id][gram] = count
-        counted = dict(conn.execute(sa.text("SELECT gram, df FROM search_gram WHERE gram = ANY(:g)"), {"g": words}).all())
+        counted = dict(
+            conn.execute(sa.text("SELECT gram, df FROM search_gram WHERE gram = ANY(:g)"), {"g": words}).all()
+        )
         n = stats["n"]
         scale = n / stats["grams_docs"] if stats["grams_docs"] else 1.0
         weight = {g: grams[g] * ranking.idf(n, min(counted.get(g, 0) * scale, n)) for g in words}
         return tf, weight
 
-    def _occurrences(self, conn: sa.Connection, ids: list[int], leaves: list[Leaf]
-                     ) -> dict[tuple[int, str], dict[str, list[int]]]:
+    def _occurrences(
+        self, conn: sa.Connection, ids: list[int], leaves: list[Leaf]
+    ) -> dict[tuple[int, str], dict[str, list[int]]]:
         """(version_id, column) → word → positions (compact offsets) of the leaves' words."""
         out: dict[tuple[int, str], dict[str, list[int]]] = defaultdict(dict)
         by_column: dict[str, set[str]] = defaultdict(set)
@@ -519,9 +662,11 @@ class PostgresIndex:
             params[f"w{i}"] = sorted(words)
             # setweight marks the query's words, ts_filter keeps just them: a small tsvector to
             # unnest instead of every word of the document.
-            parts.append(f"SELECT version_id, '{column}' AS col, w.lexeme, w.positions FROM search_entry e, "
-                         f"unnest(ts_filter(setweight(e.{column}, 'A', :w{i}), '{{a}}')) w "
-                         f"WHERE e.version_id = ANY(:ids)")
+            parts.append(
+                f"SELECT version_id, '{column}' AS col, w.lexeme, w.positions FROM search_entry e, "
+                f"unnest(ts_filter(setweight(e.{column}, 'A', :w{i}), '{{a}}')) w "
+                f"WHERE e.version_id = ANY(:ids)"
+            )
         for version_id, column, word, positions in conn.execute(sa.text(" UNION ALL ".join(parts)), params):
             out[(version_id, column)][word] = [p - 1 for p in positions]
         return out
@@ -530,9 +675,15 @@ class PostgresIndex:
         if not page:
             return []
         ids = [v for v, _ in page]
-        rows = {r["version_id"]: r for r in conn.execute(sa.text(
-            f"SELECT {', '.join(_HIT_COLUMNS)}, content, has_passages FROM search_entry WHERE version_id = ANY(:ids)"),
-            {"ids": ids}).mappings()}
+        rows = {
+            r["version_id"]: r
+            for r in conn.execute(
+                sa.text(
+                    f"SELECT {', '.join(_HIT_COLUMNS)}, content, has_passages FROM search_entry WHERE version_id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            ).mappings()
+        }
         spans: dict[int, list[tuple[int, int]]] = {v: [] for v in ids}
         if c is not None and c.highlight_words:
             words = sorted(c.highlight_words)
@@ -543,10 +694,14 @@ class PostgresIndex:
                     positions[word] = [p for p in at if p < MAX_POSITION - 1]
             long_ids = [v for v in ids if rows[v]["has_passages"]]
             if long_ids:  # positions past the limits: from the passages
-                for version_id, base, word, positions in conn.execute(sa.text(
+                for version_id, base, word, positions in conn.execute(
+                    sa.text(
                         "SELECT version_id, base, w.lexeme, w.positions FROM search_passage p, "
                         "unnest(ts_filter(setweight(p.content_tsv, 'A', :w), '{a}')) w "
-                        "WHERE p.version_id = ANY(:ids)"), {"ids": long_ids, "w": words}):
+                        "WHERE p.version_id = ANY(:ids)"
+                    ),
+                    {"ids": long_ids, "w": words},
+                ):
                     found[(version_id, "content_tsv")].setdefault(word, []).extend(base + p - 1 for p in positions)
             for v in ids:
                 at = {(p, w) for w, ps in found.get((v, "content_tsv"), {}).items() for p in ps}
@@ -566,7 +721,7 @@ def _facet_counts(rows: list[list[Any]], lists: Mapping[str, Any]) -> dict[str, 
     n = len(SCALAR_FACETS)
     for g in rows:
         row = list(g.values())  # json_agg of a record: its columns in order
-        grouping, values, count = row[:n], row[n:2 * n], row[-1]
+        grouping, values, count = row[:n], row[n : 2 * n], row[-1]
         for i, name in enumerate(SCALAR_FACETS):
             if grouping[i] == 0 and values[i] not in (None, ""):
                 out[name][str(values[i])] = count
@@ -579,7 +734,7 @@ def _entry(r: Mapping[str, Any]) -> IndexEntry:
     values = {k: r[k] for k in _HIT_COLUMNS}
     values["tags"] = tuple(r["tags"] or ())
     if r["created_at"] is not None:
-        values["created_at"] = r["created_at"].astimezone(dt.timezone.utc)
+        values["created_at"] = r["created_at"].astimezone(dt.UTC)
     return IndexEntry(**values)
 
 

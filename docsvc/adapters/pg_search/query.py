@@ -8,8 +8,9 @@ field a plain column predicate. Every value is a bound parameter.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from docsvc.adapters.pg_search.rows import PASSAGE_COLUMNS, quote
 from docsvc.core import query as q
@@ -18,13 +19,20 @@ from docsvc.core.search import MAX_QUERY_WORDS, TITLE_BOOST
 from docsvc.errors import InvalidInput
 
 _TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
-    None: ("content", "title"), q.Field.CONTENT: ("content",), q.Field.TITLE: ("title",),
+    None: ("content", "title"),
+    q.Field.CONTENT: ("content",),
+    q.Field.TITLE: ("title",),
     q.Field.FILENAME: ("filename",),
 }
 _COLUMNS: dict[q.Field, str] = {
-    q.Field.DOC_TYPE: "doc_type", q.Field.SERVICE_CATEGORY: "service_category", q.Field.DOC_CLASS: "doc_class",
-    q.Field.SERVICE_SCOPE: "service_scope", q.Field.STATUS: "status", q.Field.EXTRACTION: "extraction_status",
-    q.Field.PROJECT: "project", q.Field.COUNTERPARTY: "counterparty",
+    q.Field.DOC_TYPE: "doc_type",
+    q.Field.SERVICE_CATEGORY: "service_category",
+    q.Field.DOC_CLASS: "doc_class",
+    q.Field.SERVICE_SCOPE: "service_scope",
+    q.Field.STATUS: "status",
+    q.Field.EXTRACTION: "extraction_status",
+    q.Field.PROJECT: "project",
+    q.Field.COUNTERPARTY: "counterparty",
 }
 
 
@@ -195,11 +203,19 @@ class Compiler:
                 self.gram_texts.append(node.typed)  # the grams of what was typed, not of every term
             units = [u for t in node.terms for u in self._units(q.Text(t, node.field, phrase=True), positive=False)]
             if positive:
-                self.highlight_strings.update(
-                    "".join(text.normalize(t).split()) for t in node.terms if text.has_cjk(t))
-            return [_Unit(text.normalize(node.typed), _or([u.sql for u in units]),
-                          tuple(leaf for u in units for leaf in u.leaves),
-                          tuple(w for u in units for w in u.highlight))] if units else []
+                self.highlight_strings.update("".join(text.normalize(t).split()) for t in node.terms if text.has_cjk(t))
+            return (
+                [
+                    _Unit(
+                        text.normalize(node.typed),
+                        _or([u.sql for u in units]),
+                        tuple(leaf for u in units for leaf in u.leaves),
+                        tuple(w for u in units for w in u.highlight),
+                    )
+                ]
+                if units
+                else []
+            )
         tokens = [t for t in text.analyze(node.text) if not t.sub]
         if not tokens:
             return []
@@ -227,8 +243,11 @@ class Compiler:
         """Words the query language joins (AND, OR, NOT, fields) are all searched: bounded."""
         self.words += n
         if self.words > MAX_QUERY_WORDS:
-            raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
-                               f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.", field="q")
+            raise InvalidInput(
+                f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
+                f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.",
+                field="q",
+            )
 
     def _unit(self, word: str, tokens: list[text.Token], fields: tuple[str, ...], *, unknown: bool) -> _Unit:
         """Words adjacent as in the query, in any of ``fields``. In the content, a run jieba does
@@ -240,8 +259,11 @@ class Compiler:
         words = tuple(t.text for t in tokens)
         offsets = tuple(t.pos - tokens[0].pos for t in tokens)
         with_bigrams = unknown and "content" in fields
-        leaves = [Leaf(f"{f}_tsv", words, offsets, TITLE_BOOST if f == "title" else 1.0) for f in fields
-                  if not (with_bigrams and f == "content")]
+        leaves = [
+            Leaf(f"{f}_tsv", words, offsets, TITLE_BOOST if f == "title" else 1.0)
+            for f in fields
+            if not (with_bigrams and f == "content")
+        ]
         if with_bigrams:
             grams = text.cjk_bigrams("".join(words))
             leaves.append(Leaf("bigram_tsv", tuple(grams), tuple(range(len(grams))), 1.0))
@@ -250,15 +272,18 @@ class Compiler:
             seg_words = tuple(t.text for t in segments)
             seg_offsets = tuple(t.pos - segments[0].pos for t in segments)
             leaves += [Leaf(f"{f}_tsv", seg_words, seg_offsets, TITLE_BOOST if f == "title" else 1.0) for f in fields]
-        return _Unit(word, _or([self._match(leaf) for leaf in leaves]), tuple(leaves), words + tuple(
-            t.text for t in segments))
+        return _Unit(
+            word, _or([self._match(leaf) for leaf in leaves]), tuple(leaves), words + tuple(t.text for t in segments)
+        )
 
     def _match(self, leaf: Leaf) -> str:
         query = f"CAST({self.param(leaf.tsquery)} AS tsquery)"
         if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
             # Past the limits of one tsvector's positions, a phrase is matched in the passages.
-            return (f"e.version_id IN (SELECT version_id FROM search_entry WHERE {leaf.column} @@ {query} "
-                    f"UNION ALL SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query})")
+            return (
+                f"e.version_id IN (SELECT version_id FROM search_entry WHERE {leaf.column} @@ {query} "
+                f"UNION ALL SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query})"
+            )
         return f"e.{leaf.column} @@ {query}"
 
 

@@ -10,9 +10,10 @@ import datetime as dt
 import functools
 import multiprocessing
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,6 +27,7 @@ PASSAGE = 4096  # compact characters a passage starts apart
 OVERLAP = 512  # and reaches past the next start: a phrase up to this long lies whole in one
 MAX_TSVECTOR_BYTES = 900_000  # PostgreSQL refuses a tsvector of 1 MB
 PARALLEL_MIN = 200  # entries per writer process at least, and per transaction in each
+
 
 @functools.lru_cache(maxsize=1 << 17)
 def quote(word: str) -> str | None:
@@ -71,7 +73,7 @@ class Analysed:
     length: int = 0  # tokens, as Whoosh counts a field's length
 
     @classmethod
-    def of(cls, value: str, tuples: Any = text.token_tuples) -> "Analysed":
+    def of(cls, value: str, tuples: Any = text.token_tuples) -> Analysed:
         out = cls()
         words = out.words
         for token in tuples(value):
@@ -104,25 +106,51 @@ def entry_rows(e: IndexEntry) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     passages: list[dict[str, Any]] = []
     if content.needs_passages() or bigrams.needs_passages():
         for seq, base in enumerate(range(0, max(content.last(), bigrams.last()) + 1, PASSAGE)):
-            passages.append({"version_id": e.version_id, "seq": seq, "base": base,
-                             "content_tsv": tsvector(content.passage(base)),
-                             "bigram_tsv": tsvector(bigrams.passage(base))})
+            passages.append(
+                {
+                    "version_id": e.version_id,
+                    "seq": seq,
+                    "base": base,
+                    "content_tsv": tsvector(content.passage(base)),
+                    "bigram_tsv": tsvector(bigrams.passage(base)),
+                }
+            )
     grams, grams_len = grams_tsvector(e.content)
     row = {
-        "version_id": e.version_id, "document_id": e.document_id, "number": e.number, "is_latest": bool(e.is_latest),
-        "sha256": e.sha256, "title": e.title, "original_filename": e.original_filename, "doc_type": e.doc_type,
-        "service_category": e.service_category, "doc_class": e.doc_class, "service_scope": e.service_scope,
-        "project": e.project.strip(), "counterparty": e.counterparty.strip(),
-        "tags": sorted({t.strip().lower() for t in e.tags if t.strip()}), "status": e.status, "year": e.year,
-        "created_at": utc(e.created_at), "effective_date": e.effective_date, "review_due": e.review_due,
-        "extraction_status": e.extraction_status, "content": e.content,
-        "content_len": content.length, "title_len": title.length, "bigram_len": bigrams.length,
-        "filename_len": filename.length, "has_passages": bool(passages),
-        "content_tsv": tsvector(content.words), "bigram_tsv": tsvector(bigrams.words),
-        "title_tsv": tsvector(title.words), "filename_tsv": tsvector(filename.words),
+        "version_id": e.version_id,
+        "document_id": e.document_id,
+        "number": e.number,
+        "is_latest": bool(e.is_latest),
+        "sha256": e.sha256,
+        "title": e.title,
+        "original_filename": e.original_filename,
+        "doc_type": e.doc_type,
+        "service_category": e.service_category,
+        "doc_class": e.doc_class,
+        "service_scope": e.service_scope,
+        "project": e.project.strip(),
+        "counterparty": e.counterparty.strip(),
+        "tags": sorted({t.strip().lower() for t in e.tags if t.strip()}),
+        "status": e.status,
+        "year": e.year,
+        "created_at": utc(e.created_at),
+        "effective_date": e.effective_date,
+        "review_due": e.review_due,
+        "extraction_status": e.extraction_status,
+        "content": e.content,
+        "content_len": content.length,
+        "title_len": title.length,
+        "bigram_len": bigrams.length,
+        "filename_len": filename.length,
+        "has_passages": bool(passages),
+        "content_tsv": tsvector(content.words),
+        "bigram_tsv": tsvector(bigrams.words),
+        "title_tsv": tsvector(title.words),
+        "filename_tsv": tsvector(filename.words),
         "project_tsv": tsvector(Analysed.of(e.project).words),
         "counterparty_tsv": tsvector(Analysed.of(e.counterparty).words),
-        "grams_tsv": grams, "grams_len": grams_len,
+        "grams_tsv": grams,
+        "grams_len": grams_len,
     }
     return row, passages
 
@@ -151,7 +179,9 @@ def analyse(entries: Sequence[IndexEntry]) -> tuple[list[dict[str, Any]], list[d
 
 def write_rows(conn: sa.Connection, analysed: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
     rows, passages = analysed
-    conn.execute(sa.text("DELETE FROM search_passage WHERE version_id = ANY(:ids)"), {"ids": [r["version_id"] for r in rows]})
+    conn.execute(
+        sa.text("DELETE FROM search_passage WHERE version_id = ANY(:ids)"), {"ids": [r["version_id"] for r in rows]}
+    )
     conn.execute(UPSERT, rows)
     if passages:
         conn.execute(INSERT_PASSAGE, passages)
@@ -169,8 +199,10 @@ def write_in_processes(engine: sa.Engine, entries: list[IndexEntry], procs: int)
         child.join()
     failed = [c.exitcode for c in children if c.exitcode != 0]
     if failed:
-        raise Unavailable("写入搜索索引的子进程失败，稍后会重试。",
-                          f"A search-index writer process failed (exit {failed[0]}); the work will be retried.")
+        raise Unavailable(
+            "写入搜索索引的子进程失败，稍后会重试。",
+            f"A search-index writer process failed (exit {failed[0]}); the work will be retried.",
+        )
 
 
 def _write_share(engine: sa.Engine, entries: list[IndexEntry]) -> None:
@@ -186,7 +218,7 @@ def _write_share(engine: sa.Engine, entries: list[IndexEntry]) -> None:
     with ThreadPoolExecutor(1) as writer:
         pending: Future[None] | None = None
         for lo in range(0, len(entries), PARALLEL_MIN):
-            analysed = analyse(entries[lo:lo + PARALLEL_MIN])
+            analysed = analyse(entries[lo : lo + PARALLEL_MIN])
             if pending is not None:
                 pending.result()
             pending = writer.submit(write, analysed)
@@ -197,24 +229,72 @@ def _write_share(engine: sa.Engine, entries: list[IndexEntry]) -> None:
 def utc(ts: dt.datetime | None) -> dt.datetime | None:
     if ts is None:
         return None
-    return ts.replace(tzinfo=dt.timezone.utc) if ts.tzinfo is None else ts.astimezone(dt.timezone.utc)
+    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
 
 
-_ENTRY_COLUMNS = ("version_id", "document_id", "number", "is_latest", "sha256", "title", "original_filename",
-                  "doc_type", "service_category", "doc_class", "service_scope", "project", "counterparty", "tags",
-                  "status", "year", "created_at", "effective_date", "review_due", "extraction_status", "content",
-                  "content_len", "title_len", "bigram_len", "filename_len", "has_passages", "content_tsv", "bigram_tsv", "title_tsv",
-                  "filename_tsv", "project_tsv", "counterparty_tsv", "grams_tsv", "grams_len")
+_ENTRY_COLUMNS = (
+    "version_id",
+    "document_id",
+    "number",
+    "is_latest",
+    "sha256",
+    "title",
+    "original_filename",
+    "doc_type",
+    "service_category",
+    "doc_class",
+    "service_scope",
+    "project",
+    "counterparty",
+    "tags",
+    "status",
+    "year",
+    "created_at",
+    "effective_date",
+    "review_due",
+    "extraction_status",
+    "content",
+    "content_len",
+    "title_len",
+    "bigram_len",
+    "filename_len",
+    "has_passages",
+    "content_tsv",
+    "bigram_tsv",
+    "title_tsv",
+    "filename_tsv",
+    "project_tsv",
+    "counterparty_tsv",
+    "grams_tsv",
+    "grams_len",
+)
 # Each scored column's length (in tokens), for BM25's length normalisation.
-LENGTHS = {"content_tsv": "content_len", "title_tsv": "title_len", "bigram_tsv": "bigram_len",
-            "filename_tsv": "filename_len", "grams_tsv": "grams_len"}
+LENGTHS = {
+    "content_tsv": "content_len",
+    "title_tsv": "title_len",
+    "bigram_tsv": "bigram_len",
+    "filename_tsv": "filename_len",
+    "grams_tsv": "grams_len",
+}
 PASSAGE_COLUMNS = ("content_tsv", "bigram_tsv")  # what search_passage repeats
-_TSV_COLUMNS = {"content_tsv", "bigram_tsv", "title_tsv", "filename_tsv", "project_tsv", "counterparty_tsv", "grams_tsv"}
+_TSV_COLUMNS = {
+    "content_tsv",
+    "bigram_tsv",
+    "title_tsv",
+    "filename_tsv",
+    "project_tsv",
+    "counterparty_tsv",
+    "grams_tsv",
+}
 UPSERT = sa.text(
-    "INSERT INTO search_entry (" + ", ".join(_ENTRY_COLUMNS) + ") VALUES ("
+    "INSERT INTO search_entry ("
+    + ", ".join(_ENTRY_COLUMNS)
+    + ") VALUES ("
     + ", ".join(f"CAST(:{c} AS tsvector)" if c in _TSV_COLUMNS else f":{c}" for c in _ENTRY_COLUMNS)
     + ") ON CONFLICT (version_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS if c != "version_id"))
+    + ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS if c != "version_id")
+)
 INSERT_PASSAGE = sa.text(
     "INSERT INTO search_passage (version_id, seq, base, content_tsv, bigram_tsv) "
-    "VALUES (:version_id, :seq, :base, CAST(:content_tsv AS tsvector), CAST(:bigram_tsv AS tsvector))")
+    "VALUES (:version_id, :seq, :base, CAST(:content_tsv AS tsvector), CAST(:bigram_tsv AS tsvector))"
+)

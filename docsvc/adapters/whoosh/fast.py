@@ -24,8 +24,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 import numpy as np
 from whoosh import query as wq
@@ -81,7 +82,7 @@ class BoolNode:
     (the first child's matches; the second adds its score where it matches too)."""
 
     op: str
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
     scale: float | None = None
 
 
@@ -113,8 +114,12 @@ RANK_CANDIDATES = 200  # the best matches by their words that the grams rank aga
 def plan(query: wq.Query, grams: tuple[tuple[str, float], ...] = ()) -> Plan | None:
     """The plan for ``query`` if it has the shape this module evaluates, else None."""
     core, filt = query, None
-    if isinstance(query, wq.And) and len(query.subqueries) == 2 and \
-            isinstance(query.subqueries[1], wq.ConstantScoreQuery) and query.subqueries[1].score == 0.0:
+    if (
+        isinstance(query, wq.And)
+        and len(query.subqueries) == 2
+        and isinstance(query.subqueries[1], wq.ConstantScoreQuery)
+        and query.subqueries[1].score == 0.0
+    ):
         core, filt = query.subqueries[0], query.subqueries[1].child
     root = _node(core)
     return Plan(root, filt, grams) if root is not None else None
@@ -139,8 +144,11 @@ def _node(q: wq.Query) -> Node | None:
             return None
         if len(children) == 1:  # Whoosh uses a lone subquery's matcher as it is
             return children[0]
-        return BoolNode("or" if type(q) is wq.Or else "and", tuple(children),  # type: ignore[arg-type]
-                        q.scale if type(q) is wq.Or else None)
+        return BoolNode(
+            "or" if type(q) is wq.Or else "and",
+            tuple(children),  # type: ignore[arg-type]
+            q.scale if type(q) is wq.Or else None,
+        )
     if type(q) in (wq.AndNot, wq.AndMaybe):
         a, b = _node(q.a), _node(q.b)
         if a is None or b is None:
@@ -189,8 +197,9 @@ class Evaluator:
         self._memo: dict[tuple[str, str], tuple[float, float, float, float]] = {}
         self._memo_for: Any = None  # the searcher _memo belongs to
 
-    def run(self, searcher: Any, p: Plan, allowed: set[int] | None,
-            deadline: float = math.inf, *, rank: int = 0) -> tuple[np.ndarray, np.ndarray, bool]:
+    def run(
+        self, searcher: Any, p: Plan, allowed: set[int] | None, deadline: float = math.inf, *, rank: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
         """(global docnums, scores, partial) of the matching documents, in docnum order;
         ``partial`` (and nothing found) when the ``time.monotonic()`` deadline has passed. With
         ``rank`` (the results a page needs), the plan's grams rank the best matches too."""
@@ -217,8 +226,15 @@ class Evaluator:
             self._rank_by_grams(searcher, segments, p.grams, docs, scores, max(rank, RANK_CANDIDATES))
         return docs, scores, False
 
-    def _rank_by_grams(self, top: Any, segments: list["_Segment"], grams: tuple[tuple[str, float], ...],
-                       docs: np.ndarray, scores: np.ndarray, candidates: int) -> None:
+    def _rank_by_grams(
+        self,
+        top: Any,
+        segments: list[_Segment],
+        grams: tuple[tuple[str, float], ...],
+        docs: np.ndarray,
+        scores: np.ndarray,
+        candidates: int,
+    ) -> None:
         """Add the grams' BM25 (docsvc.core.ranking) to the scores of the ``candidates`` best
         matches, in place: only they can reach the page, and scoring every match for up to
         MAX_GRAMS common characters would cost more than the words did."""
@@ -251,8 +267,9 @@ class Evaluator:
             extra[inside] = part
         scores[best] += extra
 
-    def _eval(self, node: Node, top: Any, segments: list["_Segment"],
-              size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _eval(
+        self, node: Node, top: Any, segments: list[_Segment], size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(matches, scores, term matchers in the tree, matching terms) per document: what
         Whoosh's matcher tree for ``node`` gives. Whoosh builds a tree per segment, so "term
         matchers" counts the terms present in the document's segment."""
@@ -265,7 +282,7 @@ class Evaluator:
                 if got is None:
                     continue  # Whoosh's NullMatcher: no term matcher at all in this segment
                 ids, weights = got
-                terms[seg.offset:seg.offset + seg.size] = 1
+                terms[seg.offset : seg.offset + seg.size] = 1
                 at = ids + seg.offset
                 hit[at] = True
                 matching[at] = 1
@@ -321,8 +338,9 @@ class Evaluator:
             score = np.where(terms > 0, coord, score)
         return hit, score, terms, matching
 
-    def _fields(self, node: FieldsNode, top: Any, segments: list["_Segment"],
-                size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _fields(
+        self, node: FieldsNode, top: Any, segments: list[_Segment], size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """ranking.bm25f over arrays: each field's normalised, boosted frequency summed, then
         saturated once; the idf of the field more documents have the word in (as PostgreSQL
         takes it)."""
@@ -340,7 +358,7 @@ class Evaluator:
                 if got is None:
                     continue
                 ids, weights = got
-                terms[seg.offset:seg.offset + seg.size] = 1
+                terms[seg.offset : seg.offset + seg.size] = 1
                 at = ids + seg.offset
                 hit[at] = True
                 lengths = self._lengths(reader, seg.key, field)[ids]
@@ -348,10 +366,10 @@ class Evaluator:
         score = idf * tf * (ranking.K1 + 1) / (tf + ranking.K1)
         return hit, score, terms, hit.astype(np.int32)
 
-    def _global_matches(self, segments: list["_Segment"], query: wq.Query, size: int) -> np.ndarray:
+    def _global_matches(self, segments: list[_Segment], query: wq.Query, size: int) -> np.ndarray:
         out = np.zeros(size, dtype=bool)
         for seg in segments:
-            out[seg.offset:seg.offset + seg.size] = self._matches(seg.sub, seg.key, query, seg.size)
+            out[seg.offset : seg.offset + seg.size] = self._matches(seg.sub, seg.key, query, seg.size)
         return out
 
     def _stats(self, top: Any, field: str, text: str) -> tuple[float, float, float, float]:
@@ -363,8 +381,12 @@ class Evaluator:
         got = self._memo.get((field, text))
         if got is None:
             w = top.weighting
-            got = self._memo[field, text] = (top.idf(field, text), top.avg_field_length(field) or 1,
-                                             w._field_B.get(field, w.B), w.K1)
+            got = self._memo[field, text] = (
+                top.idf(field, text),
+                top.avg_field_length(field) or 1,
+                w._field_B.get(field, w.B),
+                w.K1,
+            )
         return got
 
     def characters(self, searcher: Any, field: str, text: str, docnums: list[int]) -> dict[int, list[tuple[int, int]]]:
@@ -377,8 +399,11 @@ class Evaluator:
         for seg in _segments(searcher):
             reader = seg.reader
             btext = reader.schema[field].to_bytes(text)
-            mine = [d - seg.offset for d in sorted(docnums) if seg.offset <= d < seg.offset + seg.size
-                    and not reader.is_deleted(d - seg.offset)]
+            mine = [
+                d - seg.offset
+                for d in sorted(docnums)
+                if seg.offset <= d < seg.offset + seg.size and not reader.is_deleted(d - seg.offset)
+            ]
             if not mine or (field, btext) not in reader:
                 continue
             m = _raw_postings(reader, field, btext)
@@ -433,8 +458,9 @@ class Evaluator:
         ck = ("l", key[0], field)  # lengths never change once a segment is written
         got = self._cache.get(ck)
         if got is None:
-            got = np.array([reader.doc_field_length(d, field, 1) for d in range(reader.doc_count_all())],
-                           dtype=np.float64)
+            got = np.array(
+                [reader.doc_field_length(d, field, 1) for d in range(reader.doc_count_all())], dtype=np.float64
+            )
             self._cache.put(ck, got, got.nbytes)
         return got
 
@@ -483,8 +509,11 @@ def _segment_key(reader: Any) -> tuple:
 
 def _segments(searcher: Any) -> list[_Segment]:
     # An empty index reads through an EmptyReader, which has no segment.
-    return [_Segment(sub, offset, sub.reader()) for sub, offset in searcher.leaf_searchers()
-            if sub.reader().segment() is not None]
+    return [
+        _Segment(sub, offset, sub.reader())
+        for sub, offset in searcher.leaf_searchers()
+        if sub.reader().segment() is not None
+    ]
 
 
 def _raw_postings(reader: Any, field: str, btext: bytes) -> Any:

@@ -29,14 +29,15 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
+from whoosh import collectors, sorting
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh import collectors, sorting
 from whoosh.collectors import FilterCollector, TimeLimit
 from whoosh.filedb.filestore import FileStorage
 from whoosh.writing import LockError
@@ -46,13 +47,28 @@ from docsvc.adapters.whoosh.merge import _tiered_merge
 from docsvc.adapters.whoosh.query import Weighting, _QueryBuilder
 from docsvc.adapters.whoosh.schema import SCHEMA_VERSION, _to_utc_naive, build_schema
 from docsvc.adapters.whoosh.write import (
-    DocsvcCodec, DocsvcSegmentWriter, SegmentStreams, StagedSegment, write_segments,
+    DocsvcCodec,
+    DocsvcSegmentWriter,
+    SegmentStreams,
+    StagedSegment,
+    write_segments,
 )
 from docsvc.core import text
 from docsvc.core.search import (
+    FACETS,
+    LIST_FACETS,
+    Hit,
+    IndexEntry,
+    SearchRequest,
+    SearchResult,
+    Snippet,
+    SortOrder,
+    check_metadata_changes,
+    check_request,
+    find_strings,
+    make_snippet,
     parse_request,
-    FACETS, LIST_FACETS, Hit, IndexEntry, SearchRequest, SearchResult, Snippet, SortOrder,
-    check_metadata_changes, check_request, rebuilding_elsewhere, find_strings, make_snippet,
+    rebuilding_elsewhere,
 )
 from docsvc.errors import Unavailable
 
@@ -83,7 +99,9 @@ class WhooshIndex:
         # Facet columns in memory: per segment, and assembled for the current searcher.
         self._segment_columns: dict[tuple[str, str], np.ndarray] = {}  # per segment: facet codes, created_at
         # Per facet: code → value, value → code (code 0: no value).
-        self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {name: ([None], {None: 0}) for name in COLUMN_FACETS}
+        self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {
+            name: ([None], {None: 0}) for name in COLUMN_FACETS
+        }
         # Per segment and list facet (tags): each value's docnums in the segment, from its postings.
         self._segment_postings: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self._columns: tuple[Any, dict[str, tuple[np.ndarray, list[Any]]]] | None = None
@@ -93,8 +111,14 @@ class WhooshIndex:
         self.rebuild_reason = ""
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, lock_timeout: float = 10.0, search_timeout: float = 1.0,
-             tz: dt.tzinfo = dt.timezone.utc) -> "WhooshIndex":
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 10.0,
+        search_timeout: float = 1.0,
+        tz: dt.tzinfo = dt.UTC,
+    ) -> WhooshIndex:
         """Open the index at ``path``, never raising for a damaged one: check ``needs_rebuild``."""
         self = cls(Path(path), lock_timeout=lock_timeout, search_timeout=search_timeout, tz=tz)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -134,7 +158,7 @@ class WhooshIndex:
         serialised (see the module docstring)."""
         return FileStorage(str(self.path), supports_mmap=False)
 
-    def _broken(self, zh: str, en: str) -> "WhooshIndex":
+    def _broken(self, zh: str, en: str) -> WhooshIndex:
         self.needs_rebuild = True
         self.rebuild_reason = f"{zh} / {en}"
         return self
@@ -154,8 +178,12 @@ class WhooshIndex:
             return None
 
     def _write_meta(self, *, complete: bool) -> None:
-        data = {"schema_version": SCHEMA_VERSION, "analyzer_version": text.ANALYZER_VERSION,
-                "complete": complete, "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        data = {
+            "schema_version": SCHEMA_VERSION,
+            "analyzer_version": text.ANALYZER_VERSION,
+            "complete": complete,
+            "written_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
         tmp = self.path / (META_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
@@ -177,8 +205,9 @@ class WhooshIndex:
                 self._ix = None
                 for name in os.listdir(self.path):
                     # Only Whoosh's files and ours: the directory may hold other things.
-                    if re.match(rf"^_?{INDEX_NAME}_.*\.(toc|seg|pst|trm|dcz|fln|vps|vpc|col|cl)$", name) \
-                            or name.startswith(META_FILE):
+                    if re.match(
+                        rf"^_?{INDEX_NAME}_.*\.(toc|seg|pst|trm|dcz|fln|vps|vpc|col|cl)$", name
+                    ) or name.startswith(META_FILE):
                         (self.path / name).unlink(missing_ok=True)
                 self._ix = self._storage().create_index(build_schema(), INDEX_NAME)
                 self._write_meta(complete=False)
@@ -252,7 +281,7 @@ class WhooshIndex:
         return len(docs)
 
     @contextlib.contextmanager
-    def stream(self, *, procs: int, segment_docs: int, limitmb: int = 128) -> Iterator["IndexStream"]:
+    def stream(self, *, procs: int, segment_docs: int, limitmb: int = 128) -> Iterator[IndexStream]:
         """Versions streamed in by ``procs`` writer processes as they come (a bulk import; it
         forks this process), each finished segment of ``segment_docs`` versions per writer
         committed on its own. See :class:`IndexStream`.
@@ -270,8 +299,9 @@ class WhooshIndex:
         staging.mkdir()
         streams = None
         try:
-            streams = SegmentStreams(staging, INDEX_NAME, self._ix.schema, procs=procs, segment_docs=segment_docs,
-                                     limitmb=limitmb)
+            streams = SegmentStreams(
+                staging, INDEX_NAME, self._ix.schema, procs=procs, segment_docs=segment_docs, limitmb=limitmb
+            )
             yield IndexStream(self, streams)
         finally:
             if streams is not None:
@@ -300,8 +330,14 @@ class WhooshIndex:
     def set_latest(self, document_id: int, latest_version_id: int) -> int:
         """Make ``latest_version_id`` the document's only latest version (re-adding the other
         versions from their stored fields). Returns how many versions changed."""
-        return self._rewrite(document_id, lambda e: None if e.is_latest == (e.version_id == latest_version_id)
-                             else replace(e, is_latest=e.version_id == latest_version_id))
+        return self._rewrite(
+            document_id,
+            lambda e: (
+                None
+                if e.is_latest == (e.version_id == latest_version_id)
+                else replace(e, is_latest=e.version_id == latest_version_id)
+            ),
+        )
 
     def update_metadata(self, document_id: int, changes: Mapping[str, Any]) -> int:
         """Apply metadata ``changes`` (IndexEntry field names) to every version of a document."""
@@ -321,7 +357,7 @@ class WhooshIndex:
         return count
 
     class _WriterContext:
-        def __init__(self, owner: "WhooshIndex", writer: Any, commit: dict[str, Any]) -> None:
+        def __init__(self, owner: WhooshIndex, writer: Any, commit: dict[str, Any]) -> None:
             self.owner, self.writer, self.commit = owner, writer, commit
 
         def __enter__(self) -> Any:
@@ -333,8 +369,10 @@ class WhooshIndex:
                     try:
                         self.writer.commit(**self.commit)
                     except OSError as err:
-                        raise Unavailable("写入搜索索引失败，稍后会重试。",
-                                          f"Writing the search index failed ({err}); it will be retried.") from err
+                        raise Unavailable(
+                            "写入搜索索引失败，稍后会重试。",
+                            f"Writing the search index failed ({err}); it will be retried.",
+                        ) from err
                 else:
                     self.writer.cancel()
             finally:
@@ -342,7 +380,7 @@ class WhooshIndex:
             if exc_type is None:
                 self.owner._refresh()
 
-    def _writer(self, commit: dict[str, Any] | None = None, **kwargs: Any) -> "WhooshIndex._WriterContext":
+    def _writer(self, commit: dict[str, Any] | None = None, **kwargs: Any) -> WhooshIndex._WriterContext:
         self._require_index()
         deadline = time.monotonic() + self.lock_timeout
         if not self._write_lock.acquire(timeout=self.lock_timeout):
@@ -389,7 +427,7 @@ class WhooshIndex:
         )
 
     class _StorageLock:
-        def __init__(self, owner: "WhooshIndex") -> None:
+        def __init__(self, owner: WhooshIndex) -> None:
             self.owner = owner
             self.lock: Any = None
 
@@ -411,7 +449,7 @@ class WhooshIndex:
             finally:
                 self.owner._write_lock.release()
 
-    def _locked_storage(self) -> "WhooshIndex._StorageLock":
+    def _locked_storage(self) -> WhooshIndex._StorageLock:
         return self._StorageLock(self)
 
     # -- reading -----------------------------------------------------------------------------
@@ -451,8 +489,11 @@ class WhooshIndex:
         from whoosh.reading import MultiReader, SegmentReader
         from whoosh.searching import Searcher
 
-        old = {(r.segment().segment_id(), r.segment().deleted_count()): r
-               for r, _ in searcher.reader().leaf_readers() if r.segment() is not None}
+        old = {
+            (r.segment().segment_id(), r.segment().deleted_count()): r
+            for r, _ in searcher.reader().leaf_readers()
+            if r.segment() is not None
+        }
         for _ in range(10):
             readers, opened = [], []
             try:
@@ -503,9 +544,10 @@ class WhooshIndex:
         self._ix = None
         self._searcher = None
         self._broken("索引已损坏。", f"reading the index failed ({type(exc).__name__}: {exc})")
-        return Unavailable("搜索索引已损坏，需要重建。请运行 docsvc index rebuild。",
-                           f"The search index is damaged and must be rebuilt ({type(exc).__name__}). "
-                           "Run: docsvc index rebuild.")
+        return Unavailable(
+            "搜索索引已损坏，需要重建。请运行 docsvc index rebuild。",
+            f"The search index is damaged and must be rebuilt ({type(exc).__name__}). Run: docsvc index rebuild.",
+        )
 
     def doc_count(self) -> int:
         with self._search_lock:
@@ -552,17 +594,22 @@ class WhooshIndex:
             if request.allowed_document_ids is not None:
                 allowed = _docnums_for(searcher, request.allowed_document_ids)
                 if not allowed:
-                    return SearchResult(0, [], {}, request.page, request.per_page, False,
-                                        (time.perf_counter() - started) * 1000)
+                    return SearchResult(
+                        0, [], {}, request.page, request.per_page, False, (time.perf_counter() - started) * 1000
+                    )
             deadline = time.monotonic() + self.search_timeout
             first = (request.page - 1) * request.per_page
             try:
                 planned = fast.plan(query, builder.grams())
                 if planned is not None:
                     matched, scores, partial = self._fast.run(
-                        searcher, planned, allowed, deadline, rank=limit if sort is SortOrder.RELEVANCE else 0)
-                    ranked = fast.top(matched, scores, limit) if sort is SortOrder.RELEVANCE \
+                        searcher, planned, allowed, deadline, rank=limit if sort is SortOrder.RELEVANCE else 0
+                    )
+                    ranked = (
+                        fast.top(matched, scores, limit)
+                        if sort is SortOrder.RELEVANCE
                         else self._newest(searcher, matched, scores, limit)
+                    )
                     page_hits = [_StoredHit(d, s, searcher.stored_fields(d)) for d, s in ranked[first:]]
                 else:
                     matched, ranked, partial = self._collect(searcher, query, sort, limit, allowed, deadline)
@@ -575,13 +622,22 @@ class WhooshIndex:
             hits = [_hit(h, snippets.get(h.docnum)) for h in page_hits]
         finally:
             self._search_lock.release()
-        return SearchResult(total, hits, facets, request.page, request.per_page, partial,
-                            (time.perf_counter() - started) * 1000, expansions,
-                            request.synonyms.version if request.synonyms else "")
+        return SearchResult(
+            total,
+            hits,
+            facets,
+            request.page,
+            request.per_page,
+            partial,
+            (time.perf_counter() - started) * 1000,
+            expansions,
+            request.synonyms.version if request.synonyms else "",
+        )
 
     @staticmethod
-    def _collect(searcher: Any, query: wq.Query, sort: SortOrder, limit: int, allowed: set[int] | None,
-                 deadline: float) -> tuple[list[int], list[Any], bool]:
+    def _collect(
+        searcher: Any, query: wq.Query, sort: SortOrder, limit: int, allowed: set[int] | None, deadline: float
+    ) -> tuple[list[int], list[Any], bool]:
         """Whoosh's own evaluation (date order, and what fast.py does not take): every
         matching docnum, the ranked hits up to ``limit``, and whether the deadline cut it short."""
         if sort is SortOrder.DATE:
@@ -619,8 +675,17 @@ class WhooshIndex:
         """created_at of every document of the searcher as Whoosh stores it for sorting (an
         integer), read once per segment and kept with the facet codes."""
         if self._created is None or self._created[0] is not searcher:
-            self._created = (searcher, self._segment_arrays(searcher, "created_at", np.uint64, lambda sub: np.fromiter(
-                sub.column_reader("created_at", translate=False), dtype=np.uint64, count=sub.doc_count_all())))
+            self._created = (
+                searcher,
+                self._segment_arrays(
+                    searcher,
+                    "created_at",
+                    np.uint64,
+                    lambda sub: np.fromiter(
+                        sub.column_reader("created_at", translate=False), dtype=np.uint64, count=sub.doc_count_all()
+                    ),
+                ),
+            )
         return self._created[1]
 
     def _segment_arrays(self, searcher: Any, name: str, dtype: Any, read: Any) -> np.ndarray:
@@ -638,7 +703,7 @@ class WhooshIndex:
             values = self._segment_columns.get(key)
             if values is None:
                 values = self._segment_columns[key] = read(sub)
-            column[offset:offset + len(values)] = values
+            column[offset : offset + len(values)] = values
         return column
 
     def _facets(self, searcher: Any, docs: Any) -> dict[str, dict[str, int]]:
@@ -681,7 +746,8 @@ class WhooshIndex:
             if postings is None:
                 postings = self._segment_postings[key] = {
                     str(term): np.fromiter(sub.postings(name, term).all_ids(), dtype=np.int64)
-                    for term in (sub.field_terms(name) if name in sub.indexed_field_names() else ())}
+                    for term in (sub.field_terms(name) if name in sub.indexed_field_names() else ())
+                }
             for term, ids in postings.items():
                 n = int(matched[ids + offset].sum())
                 if n:
@@ -712,7 +778,7 @@ class WhooshIndex:
             values.append(v)
         return np.array([codes_of[v] for v in raw], dtype=np.int64)
 
-    def _snippets(self, searcher: Any, hits: list[Any], builder: "_QueryBuilder") -> dict[int, Snippet]:
+    def _snippets(self, searcher: Any, hits: list[Any], builder: _QueryBuilder) -> dict[int, Snippet]:
         if not hits:
             return {}
         spans: dict[int, list[tuple[int, int]]] = {h.docnum: [] for h in hits}
@@ -906,7 +972,7 @@ def _from_stored(s: Mapping[str, Any]) -> IndexEntry:
         tags=tuple(t for t in s.get("tags", "").split(",") if t),
         status=s.get("status", ""),
         year=s.get("year"),
-        created_at=created.replace(tzinfo=dt.timezone.utc) if created else None,
+        created_at=created.replace(tzinfo=dt.UTC) if created else None,
         effective_date=s["effective_date"].date() if s.get("effective_date") else None,
         review_due=s["review_due"].date() if s.get("review_due") else None,
         extraction_status=s.get("extraction_status", ""),

@@ -7,7 +7,8 @@ substring match however jieba cut the text.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from whoosh import matching, scoring
 from whoosh import query as wq
@@ -34,13 +35,22 @@ class Weighting(scoring.BM25F):
 
 
 _FIELD_NAMES: dict[q.Field, str] = {
-    q.Field.DOC_TYPE: "doc_type", q.Field.SERVICE_CATEGORY: "service_category", q.Field.DOC_CLASS: "doc_class",
-    q.Field.SERVICE_SCOPE: "service_scope", q.Field.TAG: "tags", q.Field.STATUS: "status",
-    q.Field.EXTRACTION: "extraction_status", q.Field.YEAR: "year", q.Field.CREATED: "created_at",
-    q.Field.EFFECTIVE: "effective_date", q.Field.REVIEW: "review_due",
+    q.Field.DOC_TYPE: "doc_type",
+    q.Field.SERVICE_CATEGORY: "service_category",
+    q.Field.DOC_CLASS: "doc_class",
+    q.Field.SERVICE_SCOPE: "service_scope",
+    q.Field.TAG: "tags",
+    q.Field.STATUS: "status",
+    q.Field.EXTRACTION: "extraction_status",
+    q.Field.YEAR: "year",
+    q.Field.CREATED: "created_at",
+    q.Field.EFFECTIVE: "effective_date",
+    q.Field.REVIEW: "review_due",
 }
 _TEXT_FIELDS: dict[q.Field | None, tuple[str, ...]] = {
-    None: ("content", "title"), q.Field.CONTENT: ("content",), q.Field.TITLE: ("title",),
+    None: ("content", "title"),
+    q.Field.CONTENT: ("content",),
+    q.Field.TITLE: ("title",),
     q.Field.FILENAME: ("original_filename",),
 }
 
@@ -82,7 +92,7 @@ class _OffsetMatcher(SpanNear2.SpanNear2Matcher):
         self.offsets = offsets
         super().__init__(ms)
 
-    def copy(self) -> "_OffsetMatcher":
+    def copy(self) -> _OffsetMatcher:
         return self.__class__([m.copy() for m in self.ms], self.offsets)
 
     def _get_spans(self) -> list[Span]:
@@ -165,8 +175,9 @@ class _QueryBuilder:
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
         required, optional, excluded = q.split_soft(items)
         must = [self._build(i, positive=positive) for i in required]
-        kept = self._informative(self._without_stopwords(
-            [c for i in optional for c in self._clauses(i, positive=positive)]))
+        kept = self._informative(
+            self._without_stopwords([c for i in optional for c in self._clauses(i, positive=positive)])
+        )
         must_not = [self._build(i, positive=not positive) for i in excluded]
         core: wq.Query
         if must:
@@ -220,9 +231,11 @@ class _QueryBuilder:
         """Words the query language joins (AND, OR, NOT, fields) are all searched: bounded."""
         self.words += n
         if self.words > MAX_QUERY_WORDS:
-            raise InvalidInput(f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
-                               f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.",
-                               field="q")
+            raise InvalidInput(
+                f"搜索词过多（最多 {MAX_QUERY_WORDS} 个词），请精简查询。",
+                f"Too many search words (at most {MAX_QUERY_WORDS}); shorten the query.",
+                field="q",
+            )
 
     def _informative(self, clauses: list[tuple[str, wq.Query]]) -> list[wq.Query]:
         """A question's optional words, at most MAX_QUERY_WORDS of them: the rarest."""
@@ -246,8 +259,11 @@ class _QueryBuilder:
         if isinstance(node, q.Synonyms):
             if positive and "content" in fieldnames:
                 self.gram_texts.append(node.typed)  # the grams of what was typed, not of every term
-            alternatives = [self._phrase(t, list(text.analyze(t)), fieldnames, "content" in fieldnames, positive)
-                            for t in node.terms if any(not tok.sub for tok in text.analyze(t))]
+            alternatives = [
+                self._phrase(t, list(text.analyze(t)), fieldnames, "content" in fieldnames, positive)
+                for t in node.terms
+                if any(not tok.sub for tok in text.analyze(t))
+            ]
             return [(text.normalize(node.typed), wq.Or(alternatives))] if alternatives else []
         with_bigrams = "content" in fieldnames
         tokens = list(text.analyze(node.text))
@@ -289,8 +305,7 @@ class _QueryBuilder:
         return out
 
     @staticmethod
-    def _stretch(run: str, chars: list[text.Token], fieldnames: tuple[str, ...],
-                 with_bigrams: bool) -> list[wq.Query]:
+    def _stretch(run: str, chars: list[text.Token], fieldnames: tuple[str, ...], with_bigrams: bool) -> list[wq.Query]:
         """A word jieba does not know (single characters in a row). In the content field the
         bigram field stands in for the characters: wherever a document has them as single
         words in a row, it has their bigrams too, and also where it glued the first or last
@@ -301,8 +316,9 @@ class _QueryBuilder:
             subs.append(_bigram_seq(run))
         return subs
 
-    def _phrase(self, phrase: str, tokens: list[text.Token], fieldnames: tuple[str, ...], with_bigrams: bool,
-                positive: bool) -> wq.Query:
+    def _phrase(
+        self, phrase: str, tokens: list[text.Token], fieldnames: tuple[str, ...], with_bigrams: bool, positive: bool
+    ) -> wq.Query:
         # The main words at their offsets: parts of longer document words are indexed at theirs,
         # so 协议修订 matches inside 服务等级协议修订.
         main = [t for t in tokens if not t.sub]
@@ -324,8 +340,9 @@ class _QueryBuilder:
 
     def _named(self, node: q.Text) -> wq.Query:
         """project:/counterparty: the exact name, or its words in order."""
-        exact, analysed = ("project", "project_text") if node.field is q.Field.PROJECT \
-            else ("counterparty", "counterparty_text")
+        exact, analysed = (
+            ("project", "project_text") if node.field is q.Field.PROJECT else ("counterparty", "counterparty_text")
+        )
         words = [t for t in text.analyze(node.text) if not t.sub]
         subs: list[wq.Query] = [wq.Term(exact, node.text.strip())]
         if words:

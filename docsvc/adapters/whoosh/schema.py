@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 from collections import defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from whoosh import formats
 from whoosh.analysis import Token as WToken
@@ -56,9 +57,19 @@ class ZhTokenizer(Tokenizer):
         """:meth:`analyze` as plain tuples (text, pos, start, end, sub), for indexing."""
         return text.token_tuples(value) if self.kind == "words" else text.bigram_tuples(value)
 
-    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
-                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
-                 mode: str = "", **kwargs: Any) -> Iterator[WToken]:
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[WToken]:
         t = WToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
         if not tokenize:
             t.original = t.text = value
@@ -88,7 +99,7 @@ class _ZhFormat:
     Token object per token and cost as much as the analysis itself. Same values, same encoding.
     :meth:`occurrences` picks what a posting keeps of each token."""
 
-    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
+    def occurrences(self, value: str, analyzer: ZhTokenizer) -> dict[str, list[Any]]:
         raise NotImplementedError
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple]:
@@ -104,7 +115,7 @@ class ZhPositions(_ZhFormat, formats.Positions):
     """Positions (see :class:`_ZhFormat`). Pickled with the schema, so this class must stay
     importable under this name."""
 
-    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
+    def occurrences(self, value: str, analyzer: ZhTokenizer) -> dict[str, list[Any]]:
         poses: dict[str, list[int]] = defaultdict(list)
         for word, pos, _start, _end, _sub in analyzer.tuples(value):
             poses[word].append(pos)
@@ -121,7 +132,7 @@ class ZhCharacters(_ZhFormat, formats.Characters):
     """Positions and character offsets (see :class:`_ZhFormat`). Pickled with the schema, so
     this class must stay importable under this name."""
 
-    def occurrences(self, value: str, analyzer: "ZhTokenizer") -> dict[str, list[Any]]:
+    def occurrences(self, value: str, analyzer: ZhTokenizer) -> dict[str, list[Any]]:
         seen: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         for word, pos, start, end, _sub in analyzer.tuples(value):
             seen[word].append((pos, start, end))
@@ -210,5 +221,5 @@ def build_schema() -> Schema:
 def _to_utc_naive(ts: dt.datetime) -> dt.datetime:
     """Whoosh DATETIME compares naive datetimes: store UTC."""
     if ts.tzinfo is not None:
-        ts = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
     return ts

@@ -33,9 +33,10 @@ import pickle
 import struct
 import zlib
 from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from whoosh import index as windex
 from whoosh import writing
@@ -161,15 +162,17 @@ class TermWritingFieldWriter(whoosh3.W3FieldWriter):
             if fieldname != field:
                 self._next_field(term, schema, fieldname, field)
                 field = fieldname
-                field_lengths = ([lengths.doc_field_length(d, fieldname) for d in range(doc_count)] if lengths
-                                 else [0] * doc_count)
+                field_lengths = (
+                    [lengths.doc_field_length(d, fieldname) for d in range(doc_count)] if lengths else [0] * doc_count
+                )
             if len(postings) == 3:  # one posting: most terms of a segment (names, numbers, rare words)
                 docnum, weight, value = postings
                 term.write_one(btext, docnum, weight, value, field_lengths[docnum])
             else:
                 ids = postings[0::3]
-                term.write(btext, ids, postings[1::3], [v for v in postings[2::3] if v],
-                           [field_lengths[d] for d in ids])
+                term.write(
+                    btext, ids, postings[1::3], [v for v in postings[2::3] if v], [field_lengths[d] for d in ids]
+                )
         if field is not None:
             self.finish_field()
 
@@ -195,7 +198,8 @@ class TermWritingFieldWriter(whoosh3.W3FieldWriter):
                 doc_lengths = lengths.get((n, fieldname))
                 if doc_lengths is None:
                     doc_lengths = lengths[(n, fieldname)] = [
-                        reader.doc_field_length(d, fieldname) for d in range(reader.doc_count_all())]
+                        reader.doc_field_length(d, fieldname) for d in range(reader.doc_count_all())
+                    ]
                 for block_ids, block_weights, block_values in _posting_blocks(reader, info, fixedsize):
                     ids.extend([base + d for d in block_ids])
                     lens.extend([doc_lengths[d] for d in block_ids])
@@ -205,11 +209,11 @@ class TermWritingFieldWriter(whoosh3.W3FieldWriter):
         if field is not None:
             self.finish_field()
 
-    def _term_writer(self) -> "_TermWriter":
+    def _term_writer(self) -> _TermWriter:
         codec = self._codec
         return _TermWriter(self._postfile, self._tindex, codec._blocklimit, codec._inlinelimit, codec._compression)
 
-    def _next_field(self, term: "_TermWriter", schema: Any, fieldname: str, previous: str | None) -> None:
+    def _next_field(self, term: _TermWriter, schema: Any, fieldname: str, previous: str | None) -> None:
         if previous is not None:
             self.finish_field()
         self.start_field(fieldname, schema[fieldname])
@@ -235,8 +239,11 @@ def _numbered_terms(n: int, reader: Any) -> Iterator[tuple[tuple[str, bytes], in
             stop = key + keylen + vallen
             if stop > size:
                 break
-            yield (fields[int.from_bytes(chunk[key:key + 2], "big")], chunk[key + 2:key + keylen]), n, \
-                chunk[key + keylen:stop]
+            yield (
+                (fields[int.from_bytes(chunk[key : key + 2], "big")], chunk[key + 2 : key + keylen]),
+                n,
+                chunk[key + keylen : stop],
+            )
             off = stop
         if off == 0:  # a record bigger than a chunk: read it whole
             keylen, vallen = _RECORD.unpack(dbfile.get(pos, _RECORD.size))
@@ -268,7 +275,7 @@ def _posting_blocks(reader: Any, info: bytes, fixedsize: int | None) -> Iterator
         size = _INT.unpack_from(data, pos)[0]
         stream.seek(pos + 4)
         count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(stream)
-        block = data[stream.tell():pos + 4 + abs(size)]
+        block = data[stream.tell() : pos + 4 + abs(size)]
         deltas, weights, values = pickle.loads(zlib.decompress(block) if compression else block)
         if weights is None:
             weights = (1.0,) * count
@@ -277,7 +284,7 @@ def _posting_blocks(reader: Any, info: bytes, fixedsize: int | None) -> Iterator
         if fixedsize == 0:
             values = (None,) * count
         elif fixedsize is not None and fixedsize > 0:
-            values = tuple(values[i:i + fixedsize] for i in range(0, len(values), fixedsize))
+            values = tuple(values[i : i + fixedsize] for i in range(0, len(values), fixedsize))
         yield tuple(itertools.accumulate(deltas)), weights, values
         if size < 0:  # the last block
             return
@@ -304,13 +311,12 @@ class _TermWriter:
 
     def write_one(self, btext: bytes, docnum: int, w: float, value: bytes, length: int) -> None:
         """:meth:`write` for a term with one posting."""
-        w32 = w if w.is_integer() and abs(w) < 2 ** 24 else array("f", (w,))[0]
+        w32 = w if w.is_integer() and abs(w) < 2**24 else array("f", (w,))[0]
         lb = length_to_byte(length) if length else 0
         info = self._info.pack(True, w32, 1, lb, lb, max(w, 0), docnum, docnum)
         self._add_term(btext, info + pickle.dumps(((docnum,), (w32,), (value or b"",)), 2))
 
-    def write(self, btext: bytes, ids: list[int], weights: list[float], values: list[bytes],
-              lens: list[int]) -> None:
+    def write(self, btext: bytes, ids: list[int], weights: list[float], values: list[bytes], lens: list[int]) -> None:
         n = len(ids)
         if n == 1:
             self.write_one(btext, ids[0], weights[0], values[0] if values else b"", lens[0])
@@ -328,15 +334,24 @@ class _TermWriter:
             total, start, size = self._write_blocks(ids, weights, w32s, values, lens)
             tail = whoosh3.pack_long(start) + whoosh3.pack_int(size)
             inlined = False
-        info = self._info.pack(inlined, total, n, 0 if minlen is None else length_to_byte(minlen),
-                               length_to_byte(maxlen), maxweight, ids[0], ids[-1])
+        info = self._info.pack(
+            inlined,
+            total,
+            n,
+            0 if minlen is None else length_to_byte(minlen),
+            length_to_byte(maxlen),
+            maxweight,
+            ids[0],
+            ids[-1],
+        )
         self._add_term(btext, info + tail)
 
     def _add_term(self, btext: bytes, value: bytes) -> None:
         self.tindex.add(self.key_prefix + btext, value)
 
-    def _write_blocks(self, ids: list[int], weights: list[float], w32: array, values: list[bytes],
-                      lens: list[int]) -> tuple[float, int, int]:
+    def _write_blocks(
+        self, ids: list[int], weights: list[float], w32: array, values: list[bytes], lens: list[int]
+    ) -> tuple[float, int, int]:
         limit, comp = self.blocklimit, self.compression
         parts = [whoosh3.WHOOSH3_HEADER_MAGIC]
         total = 0.0
@@ -361,9 +376,17 @@ class _TermWriter:
             level = comp if len(data) >= COMPRESS_MIN else 0
             if level:
                 data = zlib.compress(data, level)
-            info = pickle.dumps((len(bids), bids[-1], max(max(weights[lo:hi]), 0), level,
-                                 length_to_byte(min(present) if present else None),
-                                 length_to_byte(max(present) if present else 0)), 2)
+            info = pickle.dumps(
+                (
+                    len(bids),
+                    bids[-1],
+                    max(max(weights[lo:hi]), 0),
+                    level,
+                    length_to_byte(min(present) if present else None),
+                    length_to_byte(max(present) if present else 0),
+                ),
+                2,
+            )
             size = len(info) + len(data)
             parts += (_INT.pack(-size if hi >= len(ids) else size), info, data)
         block = b"".join(parts)
@@ -463,8 +486,7 @@ class TermPool:
             yield from self._sorted()
             return
         streams = [self._read_run(path) for path in self.runs] + [self._sorted()]
-        for (fieldname, btext), group in itertools.groupby(heapq.merge(*streams, key=_field_term),
-                                                           key=_field_term):
+        for (fieldname, btext), group in itertools.groupby(heapq.merge(*streams, key=_field_term), key=_field_term):
             postings: list = []
             for _, _, more in group:
                 postings += more
@@ -528,8 +550,9 @@ class DocsvcSegmentWriter(writing.SegmentWriter):
                 field = schema[fieldname]
                 length = 0
                 if field.indexed:
-                    length = pool.add_field(fieldname, docnum, field.index(value),
-                                            self._field_boost(fields, fieldname, docboost))
+                    length = pool.add_field(
+                        fieldname, docnum, field.index(value), self._field_boost(fields, fieldname, docboost)
+                    )
                     if not field.scorable:
                         length = 0
                 stored = fields.get(f"_stored_{fieldname}", value)
@@ -582,7 +605,9 @@ def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs
     jobs = []
     for lo in range(0, len(docs), size):
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_write_segment, args=(str(path), indexname, docs[lo:lo + size], limitmb, send), daemon=True)
+        proc = ctx.Process(
+            target=_write_segment, args=(str(path), indexname, docs[lo : lo + size], limitmb, send), daemon=True
+        )
         proc.start()
         send.close()
         jobs.append((proc, receive))
@@ -595,8 +620,9 @@ def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs
         proc.join()
         (segments if ok else failures).append(value)
     if failures:
-        raise Unavailable("写入搜索索引失败，稍后会重试。", f"Writing the search index failed ({failures[0]}); "
-                          "it will be retried.")
+        raise Unavailable(
+            "写入搜索索引失败，稍后会重试。", f"Writing the search index failed ({failures[0]}); it will be retried."
+        )
     return segments
 
 
@@ -657,8 +683,9 @@ class SegmentStreams:
     not yet in a finished segment are not indexed by it (the caller leaves them queued).
     """
 
-    def __init__(self, staging: Path, indexname: str, schema: Any, *, procs: int, segment_docs: int,
-                 limitmb: int) -> None:
+    def __init__(
+        self, staging: Path, indexname: str, schema: Any, *, procs: int, segment_docs: int, limitmb: int
+    ) -> None:
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork")
@@ -675,9 +702,11 @@ class SegmentStreams:
             # The parent's ends, this writer's and the earlier ones', are closed in the child:
             # a writer holding a copy of a pipe's sending end would never see it close.
             parents = [docs_out, results_in, *(c for w in self._workers for c in (w.docs, w.results))]
-            proc = ctx.Process(target=_stream_segments, daemon=True,
-                               args=(str(folder), indexname, schema, docs_in, results_out, segment_docs, limitmb,
-                                     parents))
+            proc = ctx.Process(
+                target=_stream_segments,
+                daemon=True,
+                args=(str(folder), indexname, schema, docs_in, results_out, segment_docs, limitmb, parents),
+            )
             proc.start()
             docs_in.close()
             results_out.close()
@@ -761,8 +790,16 @@ def _widen_pipe(conn: Any) -> None:
         fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
-def _stream_segments(folder: str, indexname: str, schema: Any, docs: Any, results: Any, segment_docs: int,
-                     limitmb: int, parents: list[Any]) -> None:
+def _stream_segments(
+    folder: str,
+    indexname: str,
+    schema: Any,
+    docs: Any,
+    results: Any,
+    segment_docs: int,
+    limitmb: int,
+    parents: list[Any],
+) -> None:
     """In a forked writer process: add the documents that arrive to a segment, send it back
     every ``segment_docs`` documents and when None arrives, then "done" (or the error). The
     parent's death closes ``docs``: the writer then stops."""
@@ -806,8 +843,13 @@ class DocsvcCodec(whoosh3.W3Codec):
         return TermWritingFieldWriter(self, storage, segment)
 
     def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
-        return _InliningPostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids,
-                                       compression=self._compression, inlinelimit=self._inlinelimit)
+        return _InliningPostingsWriter(
+            dbfile,
+            blocklimit=self._blocklimit,
+            byteids=byteids,
+            compression=self._compression,
+            inlinelimit=self._inlinelimit,
+        )
 
 
 def merge_segments(writer: Any, group: list[Any]) -> Any:

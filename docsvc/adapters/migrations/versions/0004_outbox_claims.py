@@ -4,6 +4,7 @@ while, so a running server's indexer does not index them a second time.
 Revision ID: 0004
 Revises: 0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -5,6 +5,7 @@ own state. Created on PostgreSQL only: an SQLite catalog searches with Whoosh.
 Revision ID: 0005
 Revises: 0004
 """
+
 from alembic import op
 
 revision = "0005"
@@ -53,8 +54,7 @@ def upgrade() -> None:
             project_tsv {_TSV},
             counterparty_tsv {_TSV}
         )""")
-    for column in ("content_tsv", "bigram_tsv", "title_tsv", "filename_tsv", "project_tsv", "counterparty_tsv",
-                   "tags"):
+    for column in ("content_tsv", "bigram_tsv", "title_tsv", "filename_tsv", "project_tsv", "counterparty_tsv", "tags"):
         op.execute(f"CREATE INDEX ix_search_entry_{column} ON search_entry USING gin ({column})")
     op.execute("CREATE INDEX ix_search_entry_document ON search_entry (document_id)")
     op.execute("CREATE INDEX ix_search_entry_created ON search_entry (created_at DESC NULLS FIRST, version_id)")

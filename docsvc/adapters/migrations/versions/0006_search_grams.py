@@ -5,6 +5,7 @@ characters and character bigrams with their counts, and how many documents have 
 Revision ID: 0006
 Revises: 0005
 """
+
 from alembic import op
 
 revision = "0006"
@@ -17,8 +18,10 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     # No GIN index: the grams only rank candidates the words found, read by version_id.
-    op.execute("ALTER TABLE search_entry ADD COLUMN grams_tsv tsvector NOT NULL DEFAULT ''::tsvector, "
-               "ADD COLUMN grams_len integer NOT NULL DEFAULT 0")
+    op.execute(
+        "ALTER TABLE search_entry ADD COLUMN grams_tsv tsvector NOT NULL DEFAULT ''::tsvector, "
+        "ADD COLUMN grams_len integer NOT NULL DEFAULT 0"
+    )
     op.execute("""
         DO $$ BEGIN
             ALTER TABLE search_entry ALTER COLUMN grams_tsv SET COMPRESSION lz4;

@@ -4,6 +4,7 @@ catalog so that a second server needs no file copied from the first.
 Revision ID: 0007
 Revises: 0006
 """
+
 import sqlalchemy as sa
 from alembic import op
 

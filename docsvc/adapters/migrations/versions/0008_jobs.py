@@ -4,6 +4,7 @@ heartbeats, and the review reminders the daily job records.
 Revision ID: 0008
 Revises: 0007
 """
+
 import sqlalchemy as sa
 from alembic import op
 

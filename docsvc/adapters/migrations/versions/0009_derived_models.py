@@ -4,6 +4,7 @@ here, so that every server suggests with the same model, whichever server or com
 Revision ID: 0009
 Revises: 0008
 """
+
 import sqlalchemy as sa
 from alembic import op
 

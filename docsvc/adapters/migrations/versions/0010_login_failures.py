@@ -4,6 +4,7 @@ and the lockout hold across every server sharing the catalog (not per process).
 Revision ID: 0010
 Revises: 0009
 """
+
 import sqlalchemy as sa
 from alembic import op
 

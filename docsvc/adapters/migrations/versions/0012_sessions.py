@@ -5,6 +5,7 @@ taken back), and idle and absolute time limits hold wherever the next request la
 Revision ID: 0012
 Revises: 0010
 """
+
 import sqlalchemy as sa
 from alembic import op
 

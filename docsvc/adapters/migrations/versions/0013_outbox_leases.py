@@ -5,6 +5,7 @@ return to every indexer within a lease instead of after a fixed ten minutes.
 Revision ID: 0013
 Revises: 0012
 """
+
 import sqlalchemy as sa
 from alembic import op
 

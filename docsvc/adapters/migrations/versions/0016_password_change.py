@@ -5,6 +5,7 @@ at their next sign-in in the web UI.
 Revision ID: 0016
 Revises: 0013
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -4,6 +4,7 @@ made by the background job queue; see docsvc.services.thumbnails).
 Revision ID: 0018
 Revises: 0016
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -5,6 +5,7 @@ docsvc.services.views).
 Revision ID: 0019
 Revises: 0018
 """
+
 import sqlalchemy as sa
 from alembic import op
 

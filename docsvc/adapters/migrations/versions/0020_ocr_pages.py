@@ -5,6 +5,7 @@ see docsvc.services.ocr).
 Revision ID: 0020
 Revises: 0019
 """
+
 import sqlalchemy as sa
 from alembic import op
 

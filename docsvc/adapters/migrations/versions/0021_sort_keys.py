@@ -4,6 +4,7 @@ the document list sorts them in pinyin order in the database, page by page.
 Revision ID: 0021
 Revises: 0020
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,16 +23,18 @@ def upgrade() -> None:
     for _, key in KEYED:
         op.add_column("documents", sa.Column(key, sa.String(500), nullable=False, server_default=""))
     conn = op.get_bind()
-    docs = sa.table("documents", sa.column("id", sa.Integer), *(sa.column(c, sa.String) for pair in KEYED
-                                                                for c in pair))
+    docs = sa.table(
+        "documents", sa.column("id", sa.Integer), *(sa.column(c, sa.String) for pair in KEYED for c in pair)
+    )
     last = 0
     while True:  # in batches: an archive of 100k documents is not read into memory at once
         rows = conn.execute(sa.select(docs).where(docs.c.id > last).order_by(docs.c.id).limit(BATCH)).mappings().all()
         if not rows:
             break
         for row in rows:
-            conn.execute(docs.update().where(docs.c.id == row["id"]).values(
-                {key: sort_key(row[text]) for text, key in KEYED}))
+            conn.execute(
+                docs.update().where(docs.c.id == row["id"]).values({key: sort_key(row[text]) for text, key in KEYED})
+            )
         last = rows[-1]["id"]
 
 

@@ -4,6 +4,7 @@ indexing; see docsvc.services.semantic), one row per version with the model that
 Revision ID: 0023
 Revises: 0021
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -5,6 +5,7 @@ tag and counterparty already on a document.
 Revision ID: 0024
 Revises: 0023
 """
+
 import datetime as dt
 import unicodedata
 
@@ -36,8 +37,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     conn = op.get_bind()
-    docs = sa.table("documents", sa.column("id", sa.Integer), sa.column("tags", sa.JSON),
-                    sa.column("counterparty", sa.String))
+    docs = sa.table(
+        "documents", sa.column("id", sa.Integer), sa.column("tags", sa.JSON), sa.column("counterparty", sa.String)
+    )
     tags: set[str] = set()
     counterparties: set[str] = set()
     last = 0
@@ -50,15 +52,22 @@ def upgrade() -> None:
             if row["counterparty"] and row["counterparty"].strip():
                 counterparties.add(row["counterparty"])
         last = rows[-1]["id"]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     # The names exactly as documents hold them (a catalog name finds its documents by equality);
     # only a name whose NFC form differs is left out, as the services never store such a name.
     for table, names in (("tag_catalog", tags), ("counterparty_catalog", counterparties)):
-        rows_out = [{"name": n, "created_at": now, "updated_at": now} for n in sorted(names)
-                    if unicodedata.normalize("NFC", n) == n and len(n) <= 500]
+        rows_out = [
+            {"name": n, "created_at": now, "updated_at": now}
+            for n in sorted(names)
+            if unicodedata.normalize("NFC", n) == n and len(n) <= 500
+        ]
         if rows_out:
-            target = sa.table(table, sa.column("name", sa.String), sa.column("created_at", sa.DateTime(timezone=True)),
-                              sa.column("updated_at", sa.DateTime(timezone=True)))
+            target = sa.table(
+                table,
+                sa.column("name", sa.String),
+                sa.column("created_at", sa.DateTime(timezone=True)),
+                sa.column("updated_at", sa.DateTime(timezone=True)),
+            )
             op.bulk_insert(target, rows_out)
 
 
