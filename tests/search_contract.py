@@ -670,6 +670,26 @@ class SearchIndexContract:
         r = search(index, "", filters={"doc_class": ["site"]})
         assert r.facets["doc_class"] == {"site": 3} and r.facets["year"] == {"2026": 3}
 
+    def test_tags_facet_counts_each_tag_of_every_match(self, index: SearchIndex) -> None:
+        load(index)
+        r = search(index, "", per_page=1)
+        # A document counts under each of its tags; keys as matched (lower case: "DR" is "dr").
+        assert r.facets["tags"] == {"续签": 1, "运维": 1, "巡检": 1, "搬迁": 1, "割接": 1, "dr": 1, "容灾": 1}
+        r = search(index, "", all_versions=True)
+        assert r.facets["tags"]["续签"] == 2
+        r = search(index, "机房")
+        assert r.facets["tags"] == {"巡检": 1, "割接": 1, "搬迁": 1}
+        # Clicking a value filters by it, and the counts follow the filter.
+        r = search(index, "", filters={"tags": ["搬迁"]})
+        assert [h.document_id for h in r.hits] == [6] and r.facets["tags"] == {"割接": 1, "搬迁": 1}
+        assert search(index, "", filters={"tags": ["dr"]}).total == 1
+        # Changed tags are counted at once; a hidden document is not counted.
+        assert index.update_metadata(6, {"tags": ("搬迁", "续签")}) == 1
+        assert search(index, "", per_page=1).facets["tags"]["续签"] == 2
+        r = search(index, "", allowed_document_ids=frozenset({1, 2}))
+        assert r.facets["tags"] == {"续签": 1, "运维": 1}
+        assert search(index, "容灾切换").facets["tags"] == {"dr": 1, "容灾": 1}
+
     def test_facets_off(self, index: SearchIndex) -> None:
         load(index)
         r = search(index, "", facets=False)

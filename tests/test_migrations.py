@@ -96,3 +96,25 @@ def test_saved_views_migration_0019_goes_down_and_up(svc):
     assert {"saved_views", "saved_view_pins"} <= tables()
     assert guard.views.list() == []  # the views went with the downgrade; the user stayed
     assert guard.views.create("我的合同", "documents", "doc_type=contract").name == "我的合同"
+
+
+def test_tag_catalog_migration_0024_seeds_the_names_on_documents(svc):
+    """0024 adds the tag and counterparty catalogs, seeded with every name already on a document,
+    and takes them away again."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from docsvc.adapters.catalog import _alembic_config
+    from tests.conftest import add
+
+    add(svc, title="运维服务合同", tags=["等保", "合同"], counterparty="大连港集团有限公司")
+    add(svc, title="巡检记录", tags=["巡检", "等保"], counterparty="")
+    with svc.catalog.engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0023")
+        assert {"tag_catalog", "counterparty_catalog"}.isdisjoint(sa.inspect(conn).get_table_names())
+    assert svc.catalog.migrate() != []
+    with svc.catalog.engine.connect() as conn:
+        tags = conn.execute(sa.text("SELECT name, colour FROM tag_catalog ORDER BY name")).all()
+        cps = conn.execute(sa.text("SELECT name FROM counterparty_catalog")).scalars().all()
+    assert sorted(tags) == sorted([("等保", "grey"), ("合同", "grey"), ("巡检", "grey")])
+    assert cps == ["大连港集团有限公司"]

@@ -149,6 +149,7 @@ def test_bulk_set_refuses_per_document_what_the_role_does_not_allow(svc):
         ({"set": {}}, "set"),
         ({"add_tags": ["甲"], "remove_tags": "甲"}, "add_tags"),
         ({"set": {"project": "\x00"}}, "project"),
+        ({"set": {"status": "draft"}, "reason": {}}, "reason"),  # an empty object is no reason: refused
     ],
 )
 def test_bad_change_is_refused_before_anything_changes(svc, body, field):

@@ -68,7 +68,15 @@ def test_search_chinese_question_and_english(world, corpus):
     assert hit["version"] == 2 and hit["is_latest"] and hit["title"] == USER_DOC["title"]
     assert "<mark>" in hit["snippet"] and hit["url"].endswith(f"/api/v1/documents/{corpus['contract'].id}")
     assert hit["content_url"].endswith("/versions/2/content")
-    assert set(body["facets"]) == {"doc_type", "service_category", "doc_class", "project", "counterparty", "year"}
+    assert set(body["facets"]) == {
+        "doc_type",
+        "service_category",
+        "doc_class",
+        "project",
+        "counterparty",
+        "tags",
+        "year",
+    }
     assert body["total"] == len(body["hits"]) and body["page"] == 1 and body["per_page"] == 20
     assert ids(search(world, "alice", q="renewal")) == {corpus["contract"].id}
     assert ids(search(world, "alice", q='"服务等级协议"')) == {corpus["sla"].id}

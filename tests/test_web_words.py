@@ -160,6 +160,10 @@ def _world(config, lang: str) -> World:
     g.add_document(d["other"].encode(), "log.txt", {"title": d["other"], "doc_class": "site", "project": d["project"]})
     # A saved view, shared and pinned: the navigation, the views page and a dashboard widget.
     g.views.create(d["view"], "documents", "doc_type=service_plan", shared=True, pinned=True)
+    # Managed tags: one made with a colour, one renamed (the catalog pages and the audit log).
+    manager = world.guard("root")
+    manager.terms("tag").create(d["other"], "teal")
+    manager.terms("counterparty").rename(d["counterparty"], d["counterparty"] + " 2")
     client = app.test_client()  # a failed sign-in and a refused action, for the audit page
     token = csrf_of(client.get("/login"))
     client.post("/login", data={"username": "alice", "password": "wrong", "csrf_token": token})
@@ -249,6 +253,9 @@ def _pages(world: World) -> dict[str, list[str]]:
             "/audit",
             "/audit?action=access.denied",
             "/reports",
+            "/tags",
+            "/counterparties",
+            "/audit?action=terms.changed",
             "/templates/sla/versions",
             "/templates/contract/generate",
             "/templates/sla/batch",

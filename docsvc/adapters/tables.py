@@ -416,3 +416,23 @@ saved_view_pins = sa.Table(
     sa.Column("view_id", sa.Integer, sa.ForeignKey("saved_views.id"), primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Managed tags and counterparties (migration 0024, docsvc.services.terms): documents keep the names.
+tag_catalog = sa.Table(
+    "tag_catalog",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(500), nullable=False, unique=True),
+    sa.Column("colour", sa.String(16), nullable=False, server_default="grey"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+counterparty_catalog = sa.Table(
+    "counterparty_catalog",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(500), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -296,6 +296,7 @@ def _register() -> None:
         report,
         search,
         template,
+        term,
         user,
         view,
     )

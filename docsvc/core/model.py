@@ -116,6 +116,7 @@ class AuditAction(LabelledEnum):
     LABELS_CONFIRMED = "labels.confirmed"
     RENDITION_ADDED = "rendition.added"  # a PDF made later, by a job, for an archived version
     REVIEW_REMINDED = "review.reminded"  # the daily job found the document's review date reached
+    TERMS_CHANGED = "terms.changed"  # the tag or counterparty catalog: created, renamed, merged, recoloured, removed
 
 
 _LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -177,6 +178,7 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "labels.confirmed": ("确认分类", "Labels confirmed"),
         "rendition.added": ("生成 PDF", "PDF made"),
         "review.reminded": ("复审到期提醒", "Review reminder"),
+        "terms.changed": ("修改标签或相对方目录", "Tags or counterparties changed"),
     },
 }
 

@@ -94,7 +94,10 @@ class SortOrder(StrEnum):
     DATE = "date"  # newest first
 
 
-FACETS = ("doc_type", "service_category", "doc_class", "project", "counterparty", "year")
+FACETS = ("doc_type", "service_category", "doc_class", "project", "counterparty", "tags", "year")
+# Facets of a field holding a list: a version counts once under each of its values, keyed by the
+# value as the engines match it (lower case: the filter tags:ISO finds the tag "iso" too).
+LIST_FACETS = frozenset({"tags"})
 
 # Filter names a caller may use (an allow-list: anything else is InvalidInput), and the field.
 FILTER_FIELDS: dict[str, str] = {
@@ -578,6 +581,7 @@ def check_metadata_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 __all__ = [
     "FACETS",
     "FILTER_FIELDS",
+    "LIST_FACETS",
     "FieldFilter",
     "Hit",
     "IndexEntry",

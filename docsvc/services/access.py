@@ -44,6 +44,7 @@ from docsvc.services.integrity import CheckReport
 from docsvc.services.reports import ReportRequest
 from docsvc.services.search import writer_status
 from docsvc.services.templates import REPORT_TEMPLATES, BatchItem, BatchResult, Draft, Rendered, Template
+from docsvc.services.terms import TermKind, Terms
 from docsvc.services.users import (
     ApiToken,
     IssuedToken,
@@ -115,6 +116,19 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "upload": ("上传文档", "upload documents"),
     "upload_form": ("上传文档", "upload documents"),
     "verify_audit_chain": ("校验审计链", "verify the audit chain"),
+    **{
+        f"{op}_{kind}": (f"{zh}{kind_zh}", f"{en} {kind_en}")
+        for kind, kind_zh, kind_en in (("tag", "标签", "tags"), ("counterparty", "相对方", "counterparties"))
+        for op, zh, en in (
+            ("list", "管理", "manage"),
+            ("create", "新建", "create"),
+            ("rename", "重命名", "rename"),
+            ("merge", "合并", "merge"),
+            ("recolour", "修改颜色：", "recolour"),
+            ("remove", "删除", "remove"),
+            ("suggest", "查询", "look up"),
+        )
+    },
 }
 
 
@@ -369,6 +383,10 @@ class Guard:
     def views(self) -> Views:
         """Saved views (docsvc.services.views): this principal's and the shared ones."""
         return Views(self)
+
+    def terms(self, kind: TermKind | str) -> Terms:
+        """The tag or counterparty catalog (docsvc.services.terms)."""
+        return Terms(self, TermKind(kind))
 
     def document(self, document_id: int) -> Document:
         return self._readable(document_id, "read_document")

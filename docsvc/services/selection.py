@@ -92,8 +92,10 @@ class BulkChange:
                     f"{name} cannot be empty; leave it out to keep each document's own.",
                     field=name,
                 )
-        reason = data.get("reason") or ""
-        if not isinstance(reason, str):
+        reason = data.get("reason")
+        if reason is None:
+            reason = ""
+        if not isinstance(reason, str):  # {} or [] is no reason either: refused, not read as empty
             raise InvalidInput("reason 应为文本。", "reason must be text.", field="reason")
         # Checked here, not per document: the reason is the same for all of them.
         reason = refuse_controls(

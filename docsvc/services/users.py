@@ -83,6 +83,7 @@ class Permission(StrEnum):
     AUDIT = "audit.read"  # the whole audit log, chain verification, bundles, system health
     MANAGE_USERS = "user.manage"  # accounts, roles, tokens of others, project membership
     RERUN_OCR = "ocr.rerun"  # read a scan's text again (after the engine improved): costs minutes of CPU
+    MANAGE_TERMS = "terms.manage"  # the tag and counterparty catalog: create, rename, merge, recolour, remove
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -34,6 +34,7 @@ from docsvc.services.reports import ReportRequest
 from docsvc.services.similar import DEFAULT_LIMIT as SIMILAR_DEFAULT
 from docsvc.services.similar import MAX_LIMIT as SIMILAR_MAX
 from docsvc.services.templates import Template
+from docsvc.services.terms import MAX_SUGGESTIONS, TermKind
 from docsvc.services.users import AccountAction, Permission
 from docsvc.services.views import MAX_RESULTS as MAX_VIEW_RESULTS
 from docsvc.services.views import WIDGET_ROWS
@@ -1018,3 +1019,64 @@ def update_view(view_id: int):
 def delete_view(view_id: int):
     guard().views.delete(view_id)
     return "", 204
+
+
+# -- managed tags and counterparties (docsvc.services.terms) ----------------------------------
+def _terms_routes(plural: str, kind: TermKind) -> None:
+    """The same routes for tags and counterparties: names travel in JSON bodies, not in paths
+    (a name may hold any character but a control character, a slash too)."""
+    base = f"/api/v1/{plural}"
+
+    def suggest():
+        """Names for an autocomplete: only those the caller may see (docsvc.services.terms)."""
+        prefix = _arg(request.args, "prefix") or ""
+        limit = _arg_int(request.args, "limit", low=1, high=MAX_SUGGESTIONS, default=MAX_SUGGESTIONS)
+        return jsonify({"items": guard().terms(kind).suggest(prefix, limit=limit)})
+
+    def catalog():
+        return jsonify({"items": [t.to_dict() for t in guard().terms(kind).list()]})
+
+    def create():
+        body = _json_object()
+        _known_fields(body, {"name", "colour"} if kind is TermKind.TAG else {"name"})
+        term = guard().terms(kind).create(_string(body, "name"), _string(body, "colour") if "colour" in body else None)
+        resp = jsonify(term.to_dict())
+        resp.status_code = 201
+        return resp
+
+    def rename():
+        body = _json_object()
+        _known_fields(body, {"name", "new_name"})
+        return jsonify(guard().terms(kind).rename(_string(body, "name"), _string(body, "new_name")).to_dict())
+
+    def merge():
+        body = _json_object()
+        _known_fields(body, {"name", "into"})
+        return jsonify(guard().terms(kind).merge(_string(body, "name"), _string(body, "into")).to_dict())
+
+    def colour():
+        body = _json_object()
+        _known_fields(body, {"name", "colour"})
+        return jsonify(guard().terms(kind).recolour(_string(body, "name"), _string(body, "colour")).to_dict())
+
+    def remove():
+        body = _json_object()
+        _known_fields(body, {"name"})
+        return jsonify(guard().terms(kind).remove(_string(body, "name")).to_dict())
+
+    views: list[tuple[str, str, Any]] = [
+        ("", "GET", suggest),
+        ("/catalog", "GET", catalog),
+        ("", "POST", create),
+        ("/rename", "POST", rename),
+        ("/merge", "POST", merge),
+        ("/remove", "POST", remove),
+    ]
+    if kind is TermKind.TAG:
+        views.append(("/colour", "POST", colour))
+    for suffix, method, view in views:
+        bp.add_url_rule(base + suffix, f"{plural}_{view.__name__}", view, methods=[method])
+
+
+_terms_routes("tags", TermKind.TAG)
+_terms_routes("counterparties", TermKind.COUNTERPARTY)

@@ -128,6 +128,11 @@ SYSTEM_REASONS: dict[str, tuple[str, str]] = {
     "批量导入 / bulk import": ("批量导入", "Bulk import"),
     "更正分类建议 / corrected suggestion": ("更正分类建议", "Corrected suggestion"),
     "批量修改 / bulk change": ("批量修改", "Bulk change"),  # docsvc.services.selection.BULK_REASON
+    # docsvc.services.terms: a rename or merge of a tag or counterparty, per document ("：旧 → 新" follows)
+    "标签改名 / tag renamed": ("标签改名", "Tag renamed"),
+    "标签合并 / tags merged": ("标签合并", "Tags merged"),
+    "相对方改名 / counterparty renamed": ("相对方改名", "Counterparty renamed"),
+    "相对方合并 / counterparties merged": ("相对方合并", "Counterparties merged"),
 }
 # Why a sign-in failed (the audit details of login.failed / login.locked).
 LOGIN_REASONS: dict[str, tuple[str, str]] = {

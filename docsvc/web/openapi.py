@@ -27,7 +27,7 @@ from docsvc.core.model import (
 )
 from docsvc.core.query import MAX_QUERY_CHARS
 from docsvc.core.search import FILTER_FIELDS, MAX_FILTER_VALUES, MAX_PAGE, MAX_PER_PAGE
-from docsvc.services import similar, views
+from docsvc.services import similar, terms, views
 from docsvc.services.access import MAX_AUDIT_PAGE
 from docsvc.services.archive import MAX_PAGE as MAX_LIST_PAGE
 from docsvc.services.archive import MAX_REASON, SORT_KEYS
@@ -775,6 +775,52 @@ SCHEMAS.update(
                     "properties": {"upload": {"type": "boolean"}, "drafting": {"type": "boolean"}},
                 },
                 "widgets": {"type": "array", "items": _ref("ViewResult")},
+            },
+        },
+    }
+)
+
+# Managed tags and counterparties (docsvc.services.terms): names travel in JSON bodies.
+_NAME_CHAR = "[^,，\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f]"
+_NAME_SOLID = "[^,，\\s\\x00-\\x1f\\x7f-\\x9f]"
+TERM_NAMES = {
+    "tag": {
+        "type": "string",
+        "maxLength": terms.MAX_TAG,
+        "pattern": f"^{_NAME_CHAR}*{_NAME_SOLID}{_NAME_CHAR}*$",
+        "description": "a tag: no control characters, no comma / 标签名称，不含逗号",
+    },
+    "counterparty": {**REQUIRED_LINE, "maxLength": terms.MAX_COUNTERPARTY, "description": "a counterparty / 相对方"},
+}
+COLOUR = {"type": "string", "enum": list(terms.PALETTE), "description": "from the fixed palette / 固定调色板"}
+SCHEMAS.update(
+    {
+        "Term": {
+            "type": "object",
+            "required": ["kind", "name", "documents"],
+            "properties": {
+                "kind": _enum(terms.TermKind),
+                "name": {"type": "string"},
+                "documents": {"type": "integer", "description": "documents carrying the name"},
+                "colour": {**COLOUR, "description": "tags only"},
+                "created_at": {
+                    "type": ["string", "null"],
+                    "description": "null: only on documents, no catalog entry yet",
+                },
+                "updated_at": {"type": ["string", "null"]},
+            },
+        },
+        "TermChange": {
+            "type": "object",
+            "required": ["term", "previous", "counts", "items"],
+            "properties": {
+                "term": _ref("Term"),
+                "previous": {"type": "string"},
+                "counts": {"type": "object", "properties": {s.value: {"type": "integer"} for s in BulkStatus}},
+                "items": {
+                    "type": "array",
+                    "items": {"type": "object", "description": "each affected document, changed by an audited edit"},
+                },
             },
         },
     }
@@ -1763,6 +1809,8 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("ViewResult"), "total and results"), **_errors(400, 401, 404, 503)},
             }
         },
+        **_term_paths("tags", "tag", "Tag", "标签"),
+        **_term_paths("counterparties", "counterparty", "Counterparty", "相对方"),
         "/api/v1/users": {
             "get": {
                 "operationId": "listUsers",
@@ -1834,6 +1882,109 @@ def _paths() -> dict[str, Any]:
             },
         },
     }
+
+
+def _term_paths(plural: str, kind: str, op: str, zh: str) -> dict[str, Any]:
+    """The routes of docsvc.web.api._terms_routes for one kind."""
+    name = TERM_NAMES[kind]
+
+    def body(required: list[str], **props: Any) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": required,
+                        "additionalProperties": False,
+                        "properties": props,
+                    }
+                }
+            },
+        }
+
+    change = {
+        "200": _json(_ref("TermChange"), "every affected document changed, each audited"),
+        **_errors(400, 401, 403, 404, 409, 503),
+    }
+    base = f"/api/v1/{plural}"
+    paths: dict[str, Any] = {
+        base: {
+            "get": {
+                "operationId": f"suggest{op}s",
+                "summary": f"{zh}: names for an autocomplete (only those on "
+                "documents you may read, and unused catalog names)",
+                "parameters": [
+                    _q("prefix", "what was typed so far", {**LINE, "maxLength": terms.MAX_COUNTERPARTY}),
+                    _q(
+                        "limit",
+                        f"1-{terms.MAX_SUGGESTIONS}",
+                        {"type": "integer", "minimum": 1, "maximum": terms.MAX_SUGGESTIONS},
+                    ),
+                ],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "string"}}}},
+                        "names",
+                    ),
+                    **_errors(400, 401, 403),
+                },
+            },
+            "post": {
+                "operationId": f"create{op}",
+                "summary": f"Add a {kind} to the catalog (manager, admin) / 新建{zh}",
+                "requestBody": body(["name"], name=name, **({"colour": COLOUR} if kind == "tag" else {})),
+                "responses": {"201": _json(_ref("Term"), "created"), **_errors(400, 401, 403, 409, 503)},
+            },
+        },
+        f"{base}/catalog": {
+            "get": {
+                "operationId": f"list{op}s",
+                "summary": f"Every {kind} with its document count, pinyin order (manager, admin)",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"items": {"type": "array", "items": _ref("Term")}}},
+                        "the catalog",
+                    ),
+                    **_errors(401, 403, 503),
+                },
+            }
+        },
+        f"{base}/rename": {
+            "post": {
+                "operationId": f"rename{op}",
+                "summary": f"Rename a {kind} on every document carrying it (manager, admin)",
+                "requestBody": body(["name", "new_name"], name=name, new_name=name),
+                "responses": change,
+            }
+        },
+        f"{base}/merge": {
+            "post": {
+                "operationId": f"merge{op}",
+                "summary": f"Merge a {kind} into another on every document (manager, admin)",
+                "requestBody": body(["name", "into"], name=name, into=name),
+                "responses": change,
+            }
+        },
+        f"{base}/remove": {
+            "post": {
+                "operationId": f"remove{op}",
+                "summary": f"Remove a {kind} no document carries (manager, admin)",
+                "requestBody": body(["name"], name=name),
+                "responses": {"200": _json(_ref("Term"), "removed"), **_errors(400, 401, 403, 404, 409, 503)},
+            }
+        },
+    }
+    if kind == "tag":
+        paths[f"{base}/colour"] = {
+            "post": {
+                "operationId": "colourTag",
+                "summary": "Give a tag another colour of the palette (manager, admin)",
+                "requestBody": body(["name", "colour"], name=name, colour=COLOUR),
+                "responses": {"200": _json(_ref("Term"), "recoloured"), **_errors(400, 401, 403, 404, 503)},
+            }
+        }
+    return paths
 
 
 @lru_cache(maxsize=4)

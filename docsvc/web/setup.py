@@ -37,6 +37,7 @@ from docsvc.web import (
     ui_docs,
     ui_search,
     ui_templates,
+    ui_terms,
     ui_views,
 )
 
@@ -79,7 +80,17 @@ def init_web(app: Flask) -> None:
 
     app.before_request(_bootstrap_admin)
     app.after_request(_security_headers)
-    for bp in (auth.bp, ui_docs.bp, ui_search.bp, ui_templates.bp, ui_audit.bp, ui_admin.bp, ui_views.bp, apidocs.bp):
+    for bp in (
+        auth.bp,
+        ui_docs.bp,
+        ui_search.bp,
+        ui_templates.bp,
+        ui_audit.bp,
+        ui_admin.bp,
+        ui_views.bp,
+        ui_terms.bp,
+        apidocs.bp,
+    ):
         app.register_blueprint(bp)
     auth.register(app)
 

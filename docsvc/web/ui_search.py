@@ -21,6 +21,7 @@ from docsvc.errors import InvalidInput, Unavailable
 from docsvc.web.api import search_request, snippet_html
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import doc_type_label, pick
+from docsvc.web.ui_terms import tag_name
 
 bp = Blueprint("ui_search", __name__, template_folder="templates")
 bp.before_request(login_required(lambda: None))
@@ -91,6 +92,8 @@ def label(name: str, value: str) -> str:
             return f"{value} {pick(ServiceCategory(value))}"
         if name == "doc_class":
             return pick(DocClass(value))
+        if name == "tags":
+            return tag_name(value)
     except ValueError:
         pass
     return value

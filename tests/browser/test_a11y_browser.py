@@ -48,6 +48,7 @@ def _seed(svc):
     svc.guard(svc.users.principal_for_cli("root")).views.create(
         "运维合同", "documents", "doc_type=contract", shared=True, pinned=True
     )
+    svc.guard(svc.users.principal_for_cli("root")).terms("tag").recolour("运维", "teal")  # a colour chip
     return {"contract": contract}
 
 
@@ -79,6 +80,8 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "admin-health": ("/admin/health", "main h1"),
         "account": ("/account", "main form"),
         "views": ("/views", "#views-table"),
+        "tags": ("/tags", "#terms-table .tag.chip-teal"),
+        "counterparties": ("/counterparties", "#terms-table"),
     }
 
 

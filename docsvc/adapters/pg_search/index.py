@@ -32,6 +32,7 @@ from docsvc.core import ranking, text
 from docsvc.core.model import DocClass
 from docsvc.core.search import (
     FACETS,
+    LIST_FACETS,
     Hit,
     IndexEntry,
     SearchRequest,
@@ -533,24 +534,35 @@ class PostgresIndex:
             )
             frequencies = "NULL"
         grouped = "NULL"
+        lists = "NULL"
         if facets:
-            grouping = ", ".join(f"GROUPING({f}) AS g{i}" for i, f in enumerate(FACETS))
-            sets_sql = ", ".join(f"({f})" for f in FACETS)
+            grouping = ", ".join(f"GROUPING({f}) AS g{i}" for i, f in enumerate(SCALAR_FACETS))
+            sets_sql = ", ".join(f"({f})" for f in SCALAR_FACETS)
             grouped = (
-                f"(SELECT json_agg(g) FROM (SELECT {grouping}, {', '.join(FACETS)}, count(*) "
+                f"(SELECT json_agg(g) FROM (SELECT {grouping}, {', '.join(SCALAR_FACETS)}, count(*) "
                 f"FROM m GROUP BY GROUPING SETS ({sets_sql})) g)"
+            )
+            # A list (tags) counts each version once under each of its values.
+            lists = (
+                "json_build_object("
+                + ", ".join(
+                    f"'{f}', (SELECT json_object_agg(v, n) FROM (SELECT v, count(*) AS n FROM m, unnest(m.{f}) AS v "
+                    f"GROUP BY v) x)"
+                    for f in sorted(LIST_FACETS)
+                )
+                + ")"
             )
         row = conn.execute(
             sa.text(
                 f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM m), "
                 f"(SELECT json_agg(json_build_array(version_id, leaves, lengths) ORDER BY rn) FROM ({top}) t), {frequencies}, "
-                f"{grouped}"
+                f"{grouped}, {lists}"
             ),
             params,
         ).one()
         ranked = [(int(v), matched, dict(zip(LENGTHS, lengths or ()))) for v, matched, lengths in (row[1] or [])]
         df = {int(k): int(v) for k, v in (row[2] or {}).items()}
-        return row[0], ranked, df, _facet_counts(row[3] or []) if facets else {}
+        return row[0], ranked, df, _facet_counts(row[3] or [], row[4] or {}) if facets else {}
 
     def _filters(self, request: SearchRequest, c: Compiler) -> list[str]:
         out = []
@@ -699,16 +711,22 @@ class PostgresIndex:
         return [Hit.of(_entry(rows[v]), score, make_snippet(rows[v]["content"], spans[v])) for v, score in page]
 
 
-def _facet_counts(rows: list[list[Any]]) -> dict[str, dict[str, int]]:
-    """Facet counts from the GROUPING SETS rows: per facet, value → count, most first."""
+SCALAR_FACETS = tuple(f for f in FACETS if f not in LIST_FACETS)
+
+
+def _facet_counts(rows: list[list[Any]], lists: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Facet counts from the GROUPING SETS rows and the lists' counts: per facet, value →
+    count, most first."""
     out: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    n = len(FACETS)
+    n = len(SCALAR_FACETS)
     for g in rows:
         row = list(g.values())  # json_agg of a record: its columns in order
         grouping, values, count = row[:n], row[n : 2 * n], row[-1]
-        for i, name in enumerate(FACETS):
+        for i, name in enumerate(SCALAR_FACETS):
             if grouping[i] == 0 and values[i] not in (None, ""):
                 out[name][str(values[i])] = count
+    for name, counts in lists.items():
+        out[name] = {str(k): int(v) for k, v in (counts or {}).items() if k not in (None, "")}
     return {name: dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))) for name, found in out.items()}
 
 

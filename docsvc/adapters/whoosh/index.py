@@ -56,6 +56,7 @@ from docsvc.adapters.whoosh.write import (
 from docsvc.core import text
 from docsvc.core.search import (
     FACETS,
+    LIST_FACETS,
     Hit,
     IndexEntry,
     SearchRequest,
@@ -77,6 +78,7 @@ CURSOR_FILE = "docsvc_rebuild_cursor.json"  # where an unfinished rebuild stoppe
 STAGING_DIR = "staging"  # streams' writer processes build their segments in here (see IndexStream)
 STAGING_LOCK = ".lock"
 INDEX_NAME = "MAIN"
+COLUMN_FACETS = tuple(f for f in FACETS if f not in LIST_FACETS)  # one value per document: a column
 
 
 # --- the index ------------------------------------------------------------------------------
@@ -97,7 +99,11 @@ class WhooshIndex:
         # Facet columns in memory: per segment, and assembled for the current searcher.
         self._segment_columns: dict[tuple[str, str], np.ndarray] = {}  # per segment: facet codes, created_at
         # Per facet: code → value, value → code (code 0: no value).
-        self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {name: ([None], {None: 0}) for name in FACETS}
+        self._facet_values: dict[str, tuple[list[Any], dict[Any, int]]] = {
+            name: ([None], {None: 0}) for name in COLUMN_FACETS
+        }
+        # Per segment and list facet (tags): each value's docnums in the segment, from its postings.
+        self._segment_postings: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self._columns: tuple[Any, dict[str, tuple[np.ndarray, list[Any]]]] | None = None
         self._created: tuple[Any, np.ndarray] | None = None  # created_at per document, for date order
         self._fast = fast.Evaluator()  # word searches as array operations, with its caches
@@ -712,11 +718,41 @@ class WhooshIndex:
         index = np.asarray(docs, dtype=np.int64)
         out: dict[str, dict[str, int]] = {}
         for name in FACETS:
+            if name in LIST_FACETS:
+                out[name] = self._list_facet(searcher, name, index)
+                continue
             codes, values = columns[name]
             counts = np.bincount(codes[index], minlength=len(values)) if len(index) else np.zeros(len(values), int)
             found = [(values[i], int(counts[i])) for i in np.flatnonzero(counts)]
             out[name] = {str(k): v for k, v in sorted(found, key=lambda kv: (-kv[1], str(kv[0]))) if not _missing(k)}
         return out
+
+    def _list_facet(self, searcher: Any, name: str, index: np.ndarray) -> dict[str, int]:
+        """Counts of a field holding a list (tags): per value (a term of the field, as matched),
+        how many matching documents carry it. A column holds one value per document, so this
+        reads each value's postings instead, once per segment (the values are few)."""
+        if not len(index):
+            return {}
+        matched = np.zeros(searcher.doc_count_all(), dtype=bool)
+        matched[index] = True
+        leaves = [(sub, offset) for sub, offset in searcher.reader().leaf_readers() if sub.segment() is not None]
+        live = {sub.segment().segment_id() for sub, _ in leaves}
+        for key in [k for k in self._segment_postings if k[1] == name and k[0] not in live]:
+            del self._segment_postings[key]
+        counts: dict[str, int] = {}
+        for sub, offset in leaves:
+            key = (sub.segment().segment_id(), name)
+            postings = self._segment_postings.get(key)
+            if postings is None:
+                postings = self._segment_postings[key] = {
+                    str(term): np.fromiter(sub.postings(name, term).all_ids(), dtype=np.int64)
+                    for term in (sub.field_terms(name) if name in sub.indexed_field_names() else ())
+                }
+            for term, ids in postings.items():
+                n = int(matched[ids + offset].sum())
+                if n:
+                    counts[term] = counts.get(term, 0) + n
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def _facet_columns(self, searcher: Any) -> dict[str, tuple[np.ndarray, list[Any]]]:
         """Per facet: a code per document of the searcher, and the values the codes stand for.
@@ -726,7 +762,7 @@ class WhooshIndex:
         if self._columns is not None and self._columns[0] is searcher:
             return self._columns[1]
         columns: dict[str, tuple[np.ndarray, list[Any]]] = {}
-        for name in FACETS:
+        for name in COLUMN_FACETS:
             column = self._segment_arrays(searcher, name, np.int64, lambda sub, name=name: self._facet_codes(sub, name))
             columns[name] = (column, self._facet_values[name][0])
         self._columns = (searcher, columns)
