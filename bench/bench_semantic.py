@@ -95,14 +95,22 @@ def bench_search(svc, queries: list[str]) -> None:
     svc.index.semantic = semantic_ranking
 
 
+def _questions(vocab: corpus.Vocabulary, n: int) -> list[str]:
+    questions = corpus.queries(vocab, n)
+    random.Random(3).shuffle(questions)
+    return questions
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--reuse", metavar="FOLDER", default="", help="search the archive a previous run left (its folder)")
     a = ap.parse_args()
     vocab = corpus.Vocabulary.from_jieba()
-    folder = Path(tempfile.mkdtemp(prefix="docsvc-bench-semantic-"))
-    (folder / "no-templates").mkdir()
+    folder = Path(a.reuse) if a.reuse else Path(tempfile.mkdtemp(prefix="docsvc-bench-semantic-"))
+    (folder / "no-templates").mkdir(exist_ok=True)
+    print(f"archive in {folder}", flush=True)
     svc = open_docsvc(
         {
             "ARCHIVE_DIR": str(folder / "archive"),
@@ -113,6 +121,9 @@ def main() -> None:
         }
     )
     try:
+        if a.reuse:
+            bench_search(svc, _questions(vocab, a.queries))
+            return
         bench_embedding(svc, vocab)
         files = folder / "docs"
         files.mkdir()
@@ -124,9 +135,7 @@ def main() -> None:
         )
         print(f"IMPORT {a.docs} documents in {time.perf_counter() - t:.0f} s (words only)", flush=True)
         print(f"VECTORS stand-ins for {stand_in_vectors(svc)} versions", flush=True)
-        questions = corpus.queries(vocab, a.queries)
-        random.Random(3).shuffle(questions)
-        bench_search(svc, questions)
+        bench_search(svc, _questions(vocab, a.queries))
     finally:
         svc.close()
 
