@@ -255,3 +255,15 @@ def test_plain_questions_over_it_service_documents_rank_as_well_or_better(tmp_pa
         s.close()
     assert with_meaning[0] >= 0.8 and with_meaning[1] >= 0.7, (with_meaning, words_only)
     assert with_meaning[1] >= words_only[1] - 0.02, (with_meaning, words_only)
+
+
+def test_a_failing_model_leaves_the_words_order_and_the_search_answers(sem, monkeypatch):
+    archive_all(sem)
+    sem.index.semantic.embed_pending()
+
+    def broken(texts):  # a fault injected into the engine
+        raise RuntimeError("模型出错 / model failed")
+
+    monkeypatch.setattr(sem.index.semantic.embedder, "queries", broken)
+    result = sem.index.search(SearchRequest("搬机房的钱谁出？"))  # not a cached question
+    assert titles(result)[:2] == [DISTRACTOR, ANSWER]

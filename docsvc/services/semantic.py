@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +29,8 @@ from docsvc.core import semantic
 from docsvc.core.extract import EXTRACTOR_VERSION
 from docsvc.core.model import Version, utcnow
 from docsvc.core.search import SearchRequest, SearchResult, SortOrder, parse_request
+
+log = logging.getLogger(__name__)
 
 BATCH = 16  # versions embedded per transaction
 QUERY_CACHE = 256  # questions whose vectors are kept: people ask again, and page
@@ -115,8 +118,8 @@ class SemanticRanking:
         hits = wide.hits
         with self.catalog.engine.connect() as conn:
             stored = rows.get(conn, [h.version_id for h in hits], self.embedder.version)
-        if len(hits) > 1 and stored:
-            query = reading.result()
+        query = self._read(reading) if len(hits) > 1 and stored else None
+        if query is not None:
             meaning = {
                 i: semantic.closeness(query, semantic.decode(stored[h.version_id], self.embedder.dim))
                 for i, h in enumerate(hits)
@@ -126,6 +129,16 @@ class SemanticRanking:
             hits = [hits[i] for i in order]
         start = (request.page - 1) * request.per_page
         return replace(wide, hits=hits[start:end], page=request.page, per_page=request.per_page)
+
+    @staticmethod
+    def _read(reading: Future[np.ndarray]) -> np.ndarray | None:
+        """The question's vector, or None when the model failed: the words' order stands, a
+        search never fails for its ranking."""
+        try:
+            return reading.result()
+        except Exception:  # noqa: BLE001 - any failure of the engine
+            log.exception("semantic ranking: reading the question failed; ranked by words alone")
+            return None
 
     def _reader(self) -> ThreadPoolExecutor:
         """The threads that read questions, this process's own: a server's forked workers do
