@@ -761,7 +761,8 @@ def generate(slug: str):
 @bp.get("/api/v1/templates/<slug>/batch/skeleton")
 def batch_skeleton(slug: str):
     """The spreadsheet to fill in for a batch: ``format`` xlsx (default) or csv (UTF-8 with BOM)."""
-    sk = guard().batch_skeleton(slug, _arg(request.args, "format") or "xlsx")
+    fmt = _arg(request.args, "format")  # absent: xlsx; given, it must be one of the formats (not empty)
+    sk = guard().batch_skeleton(slug, "xlsx" if fmt is None else fmt)
     return send_attachment(
         sk.data,
         sk.media_type,
