@@ -259,3 +259,14 @@ def own_s3_server():
 def s3_config(config, s3_server) -> dict:
     """``config`` with the blobs in a fresh bucket of the S3 server."""
     return {**config, "BLOB_URL": f"s3://{s3_server.new_bucket()}/archive", "S3_ENDPOINT_URL": s3_server.endpoint}
+
+
+@pytest.fixture
+def people(svc):
+    """The users of tests/webutil.PEOPLE (every role, members in one project each) in ``svc``;
+    returns who → that user's Guard, as the CLI gets it."""
+    from tests.webutil import PASSWORD, PEOPLE
+
+    for name, (role, projects) in PEOPLE.items():
+        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects)
+    return lambda who: svc.guard(svc.users.principal_for_cli(who))

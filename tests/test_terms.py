@@ -15,21 +15,6 @@ from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFou
 from docsvc.services.terms import TermKind
 from tests.conftest import add
 
-PASSWORD = "correct-horse-42"
-
-
-@pytest.fixture
-def people(svc):
-    for name, role, projects in (
-        ("root", "admin", ()),
-        ("mgr", "manager", ()),
-        ("drafter", "drafter", ("港口运维二期",)),
-        ("alice", "member", ("港口运维二期",)),
-        ("bob", "member", ("银行核心系统",)),
-        ("audit", "auditor", ()),
-    ):
-        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects)
-    return lambda who: svc.guard(svc.users.principal_for_cli(who))
 
 
 @pytest.fixture
