@@ -16,7 +16,6 @@ from docsvc.services.terms import TermKind
 from tests.conftest import add
 
 
-
 @pytest.fixture
 def docs(svc):
     a = add(svc, title="运维服务合同", tags=["等保", "合同"], counterparty="大连港集团有限公司").document
