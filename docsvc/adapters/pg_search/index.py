@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from docsvc.adapters.pg_search.query import Compiler, Leaf
 from docsvc.adapters.pg_search.rows import (
+    HIT_COLUMNS,
     LENGTHS,
     MAX_POSITION,
     PARALLEL_MIN,
@@ -58,28 +59,6 @@ GRAMS_REFRESH_GROWTH = 0.25
 GRAMS_REFRESH_INLINE_DOCS = 5000  # up to this many documents the count is redone within the write
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
-_HIT_COLUMNS = (
-    "version_id",
-    "document_id",
-    "number",
-    "is_latest",
-    "sha256",
-    "title",
-    "original_filename",
-    "doc_type",
-    "service_category",
-    "doc_class",
-    "service_scope",
-    "project",
-    "counterparty",
-    "tags",
-    "status",
-    "year",
-    "created_at",
-    "effective_date",
-    "review_due",
-    "extraction_status",
-)
 
 
 class PostgresIndex:
@@ -679,7 +658,7 @@ class PostgresIndex:
             r["version_id"]: r
             for r in conn.execute(
                 sa.text(
-                    f"SELECT {', '.join(_HIT_COLUMNS)}, content, has_passages FROM search_entry WHERE version_id = ANY(:ids)"
+                    f"SELECT {', '.join(HIT_COLUMNS)}, content, has_passages FROM search_entry WHERE version_id = ANY(:ids)"
                 ),
                 {"ids": ids},
             ).mappings()
@@ -731,7 +710,7 @@ def _facet_counts(rows: list[list[Any]], lists: Mapping[str, Any]) -> dict[str, 
 
 
 def _entry(r: Mapping[str, Any]) -> IndexEntry:
-    values = {k: r[k] for k in _HIT_COLUMNS}
+    values = {k: r[k] for k in HIT_COLUMNS}
     values["tags"] = tuple(r["tags"] or ())
     if r["created_at"] is not None:
         values["created_at"] = r["created_at"].astimezone(dt.UTC)

@@ -232,7 +232,8 @@ def utc(ts: dt.datetime | None) -> dt.datetime | None:
     return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
 
 
-_ENTRY_COLUMNS = (
+# What a hit is built from: the entry's identity and metadata (docsvc.core.search.Hit).
+HIT_COLUMNS = (
     "version_id",
     "document_id",
     "number",
@@ -253,6 +254,9 @@ _ENTRY_COLUMNS = (
     "effective_date",
     "review_due",
     "extraction_status",
+)
+_ENTRY_COLUMNS = (
+    *HIT_COLUMNS,
     "content",
     "content_len",
     "title_len",
