@@ -1,4 +1,5 @@
-"""docsvc.core.schema: loading schemas, validating form data, samples, metadata, formatting."""
+"""docsvc.core.schema and docsvc.core.zhformat: loading schemas, validating form data, samples, metadata,
+the Chinese ways of writing dates and amounts."""
 
 from __future__ import annotations
 
@@ -15,15 +16,8 @@ from typing import Any
 import pytest
 
 from docsvc.core.model import Metadata, ServiceCategory, Vocabulary
-from docsvc.core.schema import (
-    TemplateSchema,
-    amount_in_words,
-    date_cn,
-    list_shipped,
-    load_schema,
-    uscc_check_char,
-    uscc_is_valid,
-)
+from docsvc.core.schema import TemplateSchema, list_shipped, load_schema
+from docsvc.core.zhformat import amount_in_words, date_cn, uscc_check_char, uscc_is_valid
 from docsvc.errors import InvalidInput
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

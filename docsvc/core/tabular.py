@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from docsvc.core.content import decode_text
-from docsvc.core.schema import Field, TemplateSchema
+from docsvc.core.schema.model import Field, TemplateSchema
 from docsvc.errors import InvalidInput
 
 MAX_ROWS = 10_000

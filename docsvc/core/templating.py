@@ -63,7 +63,7 @@ from markupsafe import Markup
 
 from docsvc.core.content import SAFE_XML_PARSER as _SAFE_XML_PARSER
 from docsvc.core.content import PackageInfo, check_docx_package
-from docsvc.core.schema import FIELD_NAME_RE
+from docsvc.core.schema.model import FIELD_NAME_RE
 from docsvc.errors import (
     DocsvcError,
     InvalidInput,

@@ -28,7 +28,7 @@ from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
 from docsvc.core.filenames import document_filename
 from docsvc.core.model import AuditAction, Metadata, VersionSource, Vocabulary
 from docsvc.core.schema import DefaultUsed, Finding, TemplateSchema, load_schema
-from docsvc.core.schema_draft import draft_schema
+from docsvc.core.schema.draft import draft_schema
 from docsvc.core.tabular import Row
 from docsvc.errors import DocsvcError, InvalidInput, NotFound, TemplateError, Unavailable
 from docsvc.services.archive import (
@@ -251,7 +251,7 @@ class TemplateService:
 
     def draft_schema(self, docx: bytes, *, slug: str, name_zh: str) -> dict[str, Any]:
         """A first schema for a new template, drafted from its tags for the drafter to
-        complete (see docsvc.core.schema_draft); it loads, and lints without errors."""
+        complete (see docsvc.core.schema.draft); it loads, and lints without errors."""
         check_ooxml_package(docx, limits=self.package_limits)
         return draft_schema(templating.discover_fields(docx), slug=slug, name_zh=name_zh)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from docsvc.core.schema import FIELD_NAME_RE, MONEY_KEYS, SCHEMA_VERSION
+from docsvc.core.schema.model import FIELD_NAME_RE, MONEY_KEYS, SCHEMA_VERSION
 from docsvc.core.templating import FieldReport
 
 DRAFT_HELP_ZH = "由模板标签自动起草：请核对类型、是否必填、英文标签和示例。"
@@ -50,7 +50,7 @@ _PARTY_A = re.compile(r"(甲方|委托方|party_a)", re.I)
 
 def draft_schema(report: FieldReport, *, slug: str, name_zh: str) -> dict[str, Any]:
     """A schema (as JSON data) for a template whose fields are ``report``; it loads with
-    :func:`docsvc.core.schema.load_schema` and lints without errors against the template."""
+    :func:`docsvc.core.schema.load.load_schema` and lints without errors against the template."""
     boxes = {c.path: c.choices for c in report.checkboxes}
     tree: dict[str, dict[str, Any]] = {}  # top-level name → {"kind", "type", "children"}
     for path in (f.path for f in report.fields):
