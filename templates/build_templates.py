@@ -20,7 +20,7 @@ How a document is written:
 - Short table values (ratios, dates, phone numbers) get columns wide enough not to wrap (and
   ``w:noWrap`` for Word); headings keep with the next paragraph; a signing block is kept with
   the paragraphs before it, and an agreement's signing page is tied to it by the 签署页 line.
-- The names used are documented in docsvc/core/schema.py (``x_cn`` for dates, enum labels and
+- The names used are documented in docs/template-schema.md (``x_cn`` for dates, enum labels and
   numerals, ``x.amount_cn`` and ``x.symbol`` for amounts, ``x_items`` for long text).
 """
 

@@ -19,14 +19,8 @@ from collections.abc import Iterator
 import docx
 import pytest
 
-from docsvc.core.templating import (
-    LintReport,
-    RenderPool,
-    check_docx_package,
-    discover_fields,
-    lint_template,
-    render_docx,
-)
+from docsvc.core.content import check_docx_package
+from docsvc.core.templating import LintReport, RenderPool, discover_fields, lint_template, render_docx
 from docsvc.errors import InvalidInput, TemplateError, TooLarge, UnsupportedType
 from tests.docxutil import docx_text
 

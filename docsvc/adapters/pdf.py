@@ -50,7 +50,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from docsvc.core.templating import check_docx_package
+from docsvc.core.content import check_docx_package
 from docsvc.errors import Unavailable
 
 log = logging.getLogger(__name__)

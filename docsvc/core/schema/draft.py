@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from docsvc.core.schema.model import FIELD_NAME_RE, MONEY_KEYS, SCHEMA_VERSION
-from docsvc.core.templating import FieldReport
+from docsvc.core.templating.results import FieldReport
 
 DRAFT_HELP_ZH = "由模板标签自动起草：请核对类型、是否必填、英文标签和示例。"
 DRAFT_HELP_EN = (

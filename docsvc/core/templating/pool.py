@@ -1,0 +1,408 @@
+"""The template workers: long-lived child processes that parse and render templates under
+RLIMIT_AS, RLIMIT_CPU and a wall-clock timeout, and the pool that shares them between threads.
+
+Everything that parses or runs a template happens here, never in the service process: the
+sandbox stops attribute tricks, only the process limits stop a template that loops or allocates
+forever.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pickle
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from docsvc.core.templating.fields import discover
+from docsvc.core.templating.lint import lint
+from docsvc.core.templating.render import render
+from docsvc.core.templating.sandbox import DocxSandbox, TooExpensive
+from docsvc.errors import DocsvcError, InvalidInput, TemplateError, TooLarge, Unavailable, UnsupportedType
+
+MiB = 1024 * 1024
+
+# Why not multiprocessing? "fork" would copy a threaded web process with any lock another
+# thread holds. "forkserver" and "spawn" re-run the caller's __main__ in the child: a script
+# without a main guard then fails every render with a misleading error, and a heavy __main__
+# costs on every worker start. So a worker is a plain `python -c` child (about 0.2 s to
+# import docxtpl) that stays up and serves many renders; it is replaced only after it was
+# killed (timeout, CPU limit), ran out of memory, or failed in an unexpected way. The
+# replacement starts in the background, off the request path.
+#
+# Parent → worker: pickled (task, payload, limits) — the parent is trusted. Worker → parent:
+# a JSON header and raw bytes, never a pickle, so even a subverted worker could not run code
+# in the service process. Frames are an 8-byte length and the payload.
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 10.0
+    memory_mb: int = 512
+    max_output_bytes: int = 50 * MiB
+
+
+_ERROR_CLASSES: dict[str, type[DocsvcError]] = {
+    cls.__name__: cls for cls in (InvalidInput, TooLarge, UnsupportedType, TemplateError)
+}
+_FRAME = struct.Struct(">Q")
+_READY = b"docsvc-template-worker-ready"
+_WORKER_START_TIMEOUT_S = 30.0
+
+
+def _too_expensive(limits: Limits, reason: str, **details: Any) -> TemplateError:
+    return TemplateError(
+        f"模板渲染超时或超出内存限制（{limits.timeout_s:g} 秒 / {limits.memory_mb} MB），"
+        "已中止；请检查模板中的循环和重复运算。",
+        f"The template is too expensive to render: it ran over the time or memory limit "
+        f"({limits.timeout_s:g} s / {limits.memory_mb} MB) and was stopped; check its loops "
+        "and repetitions.",
+        details={"reason": reason, **details},
+    )
+
+
+def _send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(_FRAME.pack(len(payload)))
+    sock.sendall(payload)
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+        count = sock.recv_into(view[got:])
+        if count == 0:
+            raise EOFError
+        got += count
+    return bytes(buf)
+
+
+def _recv_frame(sock: socket.socket, deadline: float | None = None, maxlength: int | None = None) -> bytes:
+    (n,) = _FRAME.unpack(_recv_exact(sock, _FRAME.size, deadline))
+    if maxlength is not None and n > maxlength:
+        raise EOFError(f"frame of {n} bytes over {maxlength}")
+    return _recv_exact(sock, n, deadline)
+
+
+def _worker_entry(fd: int) -> None:
+    """The worker's main loop: serve tasks until the parent's end of the socket closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sock = socket.socket(fileno=fd)
+    env = DocxSandbox()
+    _send_frame(sock, _READY)
+    while True:
+        try:
+            task, payload, limits = pickle.loads(_recv_frame(sock))
+        except (EOFError, OSError):
+            return
+        _apply_limits(limits)
+        header, body = _run_task(env, task, payload, limits)
+        _send_frame(sock, json.dumps(header, ensure_ascii=False).encode("utf-8"))
+        _send_frame(sock, body)
+
+
+def _apply_limits(limits: Limits) -> None:
+    # Only the soft limits move; the hard limits stay so the next task can be given its own.
+    # A template cannot call setrlimit: the sandbox allows no module access.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    memory = limits.memory_mb * MiB
+    resource.setrlimit(resource.RLIMIT_AS, (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    cpu = int(usage.ru_utime + usage.ru_stime + limits.timeout_s) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu if hard == resource.RLIM_INFINITY else min(cpu, hard), hard))
+
+
+def _run_task(env: DocxSandbox, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
+    env.reset_budget()
+    try:
+        if task == "render":
+            data, context, properties = payload
+            return {"ok": True}, render(env, data, context, limits.max_output_bytes, properties)
+        if task == "discover":
+            return {"ok": True, "result": asdict(discover(env, payload))}, b""
+        if task == "lint":
+            data, declared = payload
+            return {"ok": True, "result": asdict(lint(env, data, declared))}, b""
+        raise ValueError(f"unknown task {task!r}")
+    except DocsvcError as exc:
+        return _error_header(exc, recycle=False), b""
+    except (RecursionError, TooExpensive) as exc:
+        # Refused before anything was damaged: the stack unwound, the worker is fine.
+        reason = "recursion" if isinstance(exc, RecursionError) else "budget"
+        return _error_header(_too_expensive(limits, reason, error=str(exc)[:200]), recycle=False), b""
+    except MemoryError:
+        return _error_header(_too_expensive(limits, "memory"), recycle=True), b""
+    except Exception as exc:  # noqa: BLE001 - an unexpected library error: report it, start a fresh worker
+        return _error_header(
+            TemplateError(
+                f"模板无法处理：{type(exc).__name__}: {str(exc)[:200]}",
+                f"The template cannot be processed: {type(exc).__name__}: {str(exc)[:200]}",
+                details={"reason": "internal"},
+            ),
+            recycle=True,
+        ), b""
+
+
+def _error_header(exc: DocsvcError, *, recycle: bool) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "recycle": recycle,
+        "error": {"class": type(exc).__name__, "zh": exc.zh, "en": exc.en, "field": exc.field, "details": exc.details},
+    }
+
+
+class _WorkerLost(Exception):
+    def __init__(self, reason: str, exitcode: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.exitcode = exitcode
+
+
+class _Worker:
+    """The parent's handle on one worker process."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        # The docsvc package's parent directory, so a source checkout works uninstalled.
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[3])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from docsvc.core.templating.pool import _worker_entry; _worker_entry({theirs.fileno()})",
+                ],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.tasks = 0
+        try:
+            ready = _recv_frame(self.sock, time.monotonic() + _WORKER_START_TIMEOUT_S, 64)
+        except (EOFError, OSError):  # TimeoutError is an OSError
+            self.kill()
+            raise RuntimeError("the template worker did not start") from None
+        if ready != _READY:
+            self.kill()
+            raise RuntimeError("the template worker did not start")
+
+    def call(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
+        self.tasks += 1
+        try:
+            self.sock.settimeout(limits.timeout_s)
+            _send_frame(self.sock, pickle.dumps((task, payload, limits)))
+        except OSError:
+            raise _WorkerLost("gone") from None
+        deadline = time.monotonic() + limits.timeout_s
+        try:
+            header = _recv_frame(self.sock, deadline, 16 * MiB)
+            body = _recv_frame(self.sock, deadline, limits.max_output_bytes + 1)
+        except TimeoutError:
+            raise _WorkerLost("timeout") from None
+        except (EOFError, OSError):
+            try:
+                self.process.wait(1)  # killed by RLIMIT_CPU or a signal: it is already gone
+            except subprocess.TimeoutExpired:
+                pass
+            raise _WorkerLost("died", self.process.returncode) from None
+        return json.loads(header), body
+
+    def kill(self) -> None:
+        self.sock.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+class RenderPool:
+    """A few long-lived template workers, shared by threads, replaced after a failure.
+
+    A worker runs one task at a time; callers wait up to ``acquire_timeout_s`` for a free
+    one. A worker that timed out, died, ran out of memory or failed unexpectedly is killed,
+    and a replacement is started in the background (about 0.2 s).
+    """
+
+    def __init__(
+        self, size: int | None = None, *, max_tasks_per_worker: int = 1000, acquire_timeout_s: float = 30.0
+    ) -> None:
+        self.size = size or max(1, min(os.cpu_count() or 1, 4))
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.acquire_timeout_s = acquire_timeout_s
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._live = 0  # started or starting
+        self._pid = os.getpid()
+        self._closed = False
+        self.tasks = 0
+        self.replaced = 0
+
+    def warm(self) -> None:
+        """Start every worker now (in parallel) instead of on first use."""
+        with self._cond:
+            missing = self.size - self._live
+            self._live += missing
+        threads = [threading.Thread(target=self._add_worker) for _ in range(missing)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {
+                "size": self.size,
+                "live": self._live,
+                "idle": len(self._idle),
+                "tasks": self.tasks,
+                "replaced": self.replaced,
+            }
+
+    def run(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
+        with self._cond:
+            self.tasks += 1
+        for attempt in (1, 2):
+            worker = self._checkout()
+            healthy = False
+            try:
+                header, body = worker.call(task, payload, limits)
+                healthy = not header.get("recycle", False)
+                return header, body
+            except _WorkerLost as lost:
+                if lost.reason == "gone" and attempt == 1:
+                    continue  # it died while idle, before seeing the task: try another
+                if lost.reason == "timeout":
+                    raise _too_expensive(limits, "timeout") from None
+                raise _too_expensive(limits, "worker_died", exitcode=lost.exitcode) from None
+            finally:
+                self._checkin(worker, healthy)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for w in idle:
+            w.kill()
+
+    def _checkout(self) -> _Worker:
+        deadline = time.monotonic() + self.acquire_timeout_s
+        with self._cond:
+            if self._pid != os.getpid():  # we are a forked child: the workers are the parent's
+                self._idle, self._live, self._pid = [], 0, os.getpid()
+            while True:
+                if self._closed:
+                    raise _pool_closed()
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.process.poll() is None:
+                        return worker
+                    # It died while idle (OOM killer, an operator): count the slot free.
+                    worker.kill()
+                    self._live -= 1
+                    self.replaced += 1
+                if self._live < self.size:
+                    self._live += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _pool_busy()
+                self._cond.wait(remaining)
+        try:
+            return _Worker()  # outside the lock: starting takes about 0.2 s
+        except BaseException:
+            with self._cond:
+                self._live -= 1
+                self._cond.notify()
+            raise
+
+    def _checkin(self, worker: _Worker, healthy: bool) -> None:
+        keep = healthy and worker.tasks < self.max_tasks_per_worker
+        with self._cond:
+            if keep and not self._closed and self._pid == os.getpid():
+                self._idle.append(worker)
+                self._cond.notify()
+                return
+            replace = not self._closed
+            self.replaced += replace
+        worker.kill()
+        if replace:
+            threading.Thread(target=self._add_worker, name="docsvc-template-worker-start", daemon=True).start()
+        else:
+            with self._cond:
+                self._live -= 1
+
+    def _add_worker(self) -> None:
+        """Start a worker for a slot already counted in ``_live`` and make it idle."""
+        try:
+            worker = _Worker()
+        except (OSError, RuntimeError):
+            with self._cond:
+                self._live -= 1
+                self._cond.notify()
+            return
+        with self._cond:
+            if not self._closed:
+                self._idle.append(worker)
+                self._cond.notify()
+                return
+            self._live -= 1
+        worker.kill()
+
+
+def _pool_busy() -> DocsvcError:
+    return Unavailable(
+        "模板渲染繁忙，请稍后重试。", "Template rendering is busy; try again shortly.", details={"reason": "busy"}
+    )
+
+
+def _pool_closed() -> DocsvcError:
+    return Unavailable("模板渲染服务已关闭。", "Template rendering has been shut down.", details={"reason": "closed"})
+
+
+_default_pool: RenderPool | None = None
+_default_pool_lock = threading.Lock()
+
+
+def default_pool() -> RenderPool:
+    """The process-wide pool used when no pool is passed."""
+    global _default_pool
+    with _default_pool_lock:
+        if _default_pool is None:
+            _default_pool = RenderPool()
+            atexit.register(_default_pool.close)
+        return _default_pool
+
+
+def call(pool: RenderPool | None, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
+    """Run a task in ``pool`` (the default pool when None); the error a worker reported is raised here."""
+    header, body = (pool or default_pool()).run(task, payload, limits)
+    if not header["ok"]:
+        err = header["error"]
+        cls = _ERROR_CLASSES.get(err["class"], TemplateError)
+        raise cls(err["zh"], err["en"], field=err["field"], details=err["details"])
+    return header, body
