@@ -35,9 +35,6 @@ import re
 import resource
 import select
 import signal
-import struct
-import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -45,8 +42,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import metadata
-from typing import IO, Any
+from typing import Any
 
+from docsvc.core import workers
 from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, PackageLimits, check_ooxml_package, is_image
 from docsvc.core.pdftext import repair_pages
 from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
@@ -401,66 +399,33 @@ def _walk_part(zf: zipfile.ZipFile, name: str, etree: Any) -> Iterator[str]:
 #
 # Each PDF is parsed in its own short-lived process with RLIMIT_AS, RLIMIT_CPU and an alarm.
 # Starting Python and importing pypdf costs ~0.1 s, so a helper process (the "zygote") is
-# started once with pypdf imported, and forks one limited child per PDF: a child then costs a
-# fork (a few ms). Why not multiprocessing? "fork" copies a threaded web/index process, with
-# any lock another thread holds; "forkserver"/"spawn" re-import the caller's __main__ in every
-# child, which breaks scripts without a main guard and costs more. The zygote is
-# single-threaded, so its forks are safe. One zygote serves one PDF at a time; concurrent
-# callers each get their own (kept idle for reuse, at most _MAX_IDLE).
+# started once with pypdf imported (docsvc.core.workers.spawn), and forks one limited child per
+# PDF: a child then costs a fork (a few ms). The zygote is single-threaded, so its forks are
+# safe. One zygote serves one PDF at a time; concurrent callers each get their own (kept idle
+# for reuse, at most _MAX_IDLE).
 
-_FRAME = struct.Struct(">Q")
 _MAX_IDLE = 2
 _GRACE_SECONDS = 5.0  # how much longer than the child's own limit the caller waits for the zygote
-
-
-def _write_frame(fh: IO[bytes], payload: bytes) -> None:
-    fh.write(_FRAME.pack(len(payload)))
-    fh.write(payload)
-    fh.flush()
-
-
-def _read_exact(fh: IO[bytes], n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = fh.read(n - len(buf))
-        if not chunk:
-            raise EOFError("pipe closed")
-        buf += chunk
-    return bytes(buf)
-
-
-def _read_frame(fh: IO[bytes]) -> bytes:
-    (n,) = _FRAME.unpack(_read_exact(fh, _FRAME.size))
-    return _read_exact(fh, n)
 
 
 class _Zygote:
     """The caller's side of one helper process."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from docsvc.core.extract import _zygote_main; _zygote_main()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-        )
+        self.proc = workers.spawn("docsvc.core.extract:_zygote_main")
 
     def run(self, request: dict[str, Any], data: bytes) -> dict[str, Any]:
         """One request (``op``, ``memory``, ``cpu``, ``timeout`` and what the op needs) in a
         limited child; the child's answer."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        _write_frame(self.proc.stdin, json.dumps(request).encode())
-        _write_frame(self.proc.stdin, data)
-        fd = self.proc.stdout.fileno()
-        ready, _, _ = select.select([fd], [], [], float(request["timeout"]) + _GRACE_SECONDS)
-        if not ready:
-            raise TimeoutError("PDF helper did not answer")
-        answer: dict[str, Any] = json.loads(_read_frame(self.proc.stdout))
+        workers.write_frame(self.proc.stdin.fileno(), json.dumps(request).encode())
+        workers.write_frame(self.proc.stdin.fileno(), data)
+        deadline = time.monotonic() + float(request["timeout"]) + _GRACE_SECONDS
+        answer: dict[str, Any] = json.loads(workers.read_frame(self.proc.stdout.fileno(), deadline=deadline))
         return answer
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        workers.stop(self.proc)
 
 
 _pool_lock = threading.Lock()
@@ -490,7 +455,7 @@ def run_limited(
         zygote = _Zygote()
     try:
         answer = zygote.run(request, data)
-    except (OSError, EOFError, ValueError, TimeoutError, struct.error) as exc:
+    except (OSError, EOFError, ValueError) as exc:  # TimeoutError is an OSError
         zygote.close()  # in an unknown state: never reuse it
         raise LimitedChildFailed(exc) from exc
     with _pool_lock:
@@ -570,15 +535,14 @@ def _zygote_main() -> None:
 
     from docsvc.core import thumbnail  # noqa: F401 - and the thumbnail renderer's libraries
 
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but frames may reach the caller's pipe
+    stdin, stdout = workers.claim_stdio()
     while True:
         try:
-            request = json.loads(_read_frame(stdin))
-            data = _read_frame(stdin)
+            request = json.loads(workers.read_frame(stdin))
+            data = workers.read_frame(stdin)
         except EOFError:
             return  # the caller went away
-        _write_frame(stdout, json.dumps(_fork_child(data, request)).encode())
+        workers.write_frame(stdout, json.dumps(_fork_child(data, request)).encode())
 
 
 def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
@@ -596,8 +560,8 @@ def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
     if pid == 0:  # the child: limit, parse, write the answer, exit without cleanup
         os.close(read_fd)
         try:
-            resource.setrlimit(resource.RLIMIT_AS, (request["memory"], request["memory"]))
-            resource.setrlimit(resource.RLIMIT_CPU, (request["cpu"], request["cpu"] + 1))
+            workers.limit(resource.RLIMIT_AS, request["memory"], request["memory"])
+            workers.limit(resource.RLIMIT_CPU, request["cpu"], request["cpu"] + 1)
             signal.alarm(int(timeout) + 2)  # dies on its own even if the zygote is gone
             if request.get("op", "pdf_text") == "thumbnail":
                 from docsvc.core.thumbnail import thumbnail_child

@@ -32,15 +32,15 @@ import json
 import math
 import os
 import resource
-import select
 import subprocess
-import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from docsvc.core import workers
 from docsvc.core.content import PDF, TIFF, is_image
-from docsvc.core.extract import Extraction, ExtractionStatus, _read_frame, _write_frame
+from docsvc.core.extract import Extraction, ExtractionStatus
 from docsvc.core.pdftext import repair_text
 
 # Part of the cache key of OCR text (with the engine's version): a change to what this module
@@ -398,17 +398,11 @@ def _child_env() -> dict[str, str]:
 
 
 def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from docsvc.core.ocr import _child_main; _child_main()"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        close_fds=True,
-        env=_child_env(),
-    )
+    proc = workers.spawn("docsvc.core.ocr:_child_main", env=_child_env())
     assert proc.stdin is not None
     try:
-        _write_frame(proc.stdin, json.dumps(request).encode())
-        _write_frame(proc.stdin, data)
+        workers.write_frame(proc.stdin.fileno(), json.dumps(request).encode())
+        workers.write_frame(proc.stdin.fileno(), data)
         proc.stdin.close()
     except BrokenPipeError:
         pass  # it died at once; the caller reads its end
@@ -420,9 +414,7 @@ def _frames(proc: subprocess.Popen[bytes], first_s: float, each_s: float) -> Ite
     assert proc.stdout is not None
     wait = first_s
     while True:
-        if not select.select([proc.stdout.fileno()], [], [], wait)[0]:
-            raise TimeoutError
-        yield json.loads(_read_frame(proc.stdout))
+        yield json.loads(workers.read_frame(proc.stdout.fileno(), deadline=time.monotonic() + wait))
         wait = each_s
 
 
@@ -477,10 +469,7 @@ def _one_child(
     except (EOFError, ValueError, OSError):
         return "died"
     finally:
-        proc.kill()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        workers.stop(proc)
 
 
 def make_searchable_pdf(
@@ -508,33 +497,27 @@ def make_searchable_pdf(
     proc = _spawn(request, data)
     try:
         assert proc.stdout is not None
-        if not select.select([proc.stdout.fileno()], [], [], timeout)[0]:
-            return None
-        header = json.loads(_read_frame(proc.stdout))
+        header = json.loads(workers.read_frame(proc.stdout.fileno(), deadline=time.monotonic() + timeout))
         if not header.get("ok"):
             return None
-        return _read_frame(proc.stdout)
-    except (EOFError, ValueError, OSError):
+        return workers.read_frame(proc.stdout.fileno())  # sent right after the header
+    except (EOFError, ValueError, OSError):  # TimeoutError is an OSError
         return None
     finally:
-        proc.kill()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        workers.stop(proc)
 
 
 def _child_main() -> None:
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but frames may reach the caller's pipe
-    request = json.loads(_read_frame(stdin))
-    data = _read_frame(stdin)
+    stdin, stdout = workers.claim_stdio()
+    request = json.loads(workers.read_frame(stdin))
+    data = workers.read_frame(stdin)
     limits = OcrLimits(**request["limits"])
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    workers.limit(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
     hard_cpu = limits.page_cpu_s * (limits.max_pages + 2) + int(_STARTUP_S)
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.page_cpu_s + int(_STARTUP_S), hard_cpu))
+    workers.limit(resource.RLIMIT_CPU, limits.page_cpu_s + int(_STARTUP_S), hard_cpu)
 
     def send(obj: dict[str, Any]) -> None:
-        _write_frame(stdout, json.dumps(obj, ensure_ascii=False).encode())
+        workers.write_frame(stdout, json.dumps(obj, ensure_ascii=False).encode())
 
     if request["task"] == "pdf":
         from docsvc.core.ocrpdf import searchable_pdf
@@ -553,7 +536,7 @@ def _child_main() -> None:
             send({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
             return
         send({"ok": True})
-        _write_frame(stdout, pdf)
+        workers.write_frame(stdout, pdf)
         return
     module, _, cls = request["engine"].partition(":")
     import importlib
@@ -569,9 +552,7 @@ def _child_main() -> None:
         return
     send({"total": total})
     for number, image, dpi in images:
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        spent = int(used.ru_utime + used.ru_stime)
-        resource.setrlimit(resource.RLIMIT_CPU, (min(spent + limits.page_cpu_s, hard_cpu), hard_cpu))
+        workers.limit(resource.RLIMIT_CPU, min(int(workers.cpu_used()) + limits.page_cpu_s, hard_cpu), hard_cpu)
         if isinstance(image, PageRefused):
             send({"page": OcrPage(number, status=image.status, detail_zh=image.zh, detail_en=image.en).to_dict()})
             continue

@@ -15,15 +15,13 @@ import pickle
 import resource
 import signal
 import socket
-import struct
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
+from docsvc.core import workers
 from docsvc.core.templating.fields import discover
 from docsvc.core.templating.lint import lint
 from docsvc.core.templating.render import render
@@ -32,17 +30,14 @@ from docsvc.errors import DocsvcError, InvalidInput, TemplateError, TooLarge, Un
 
 MiB = 1024 * 1024
 
-# Why not multiprocessing? "fork" would copy a threaded web process with any lock another
-# thread holds. "forkserver" and "spawn" re-run the caller's __main__ in the child: a script
-# without a main guard then fails every render with a misleading error, and a heavy __main__
-# costs on every worker start. So a worker is a plain `python -c` child (about 0.2 s to
-# import docxtpl) that stays up and serves many renders; it is replaced only after it was
-# killed (timeout, CPU limit), ran out of memory, or failed in an unexpected way. The
-# replacement starts in the background, off the request path.
+# A worker is a `python -c` child (docsvc.core.workers.spawn; about 0.2 s to import docxtpl)
+# that stays up and serves many renders; it is replaced only after it was killed (timeout, CPU
+# limit), ran out of memory, or failed in an unexpected way. The replacement starts in the
+# background, off the request path.
 #
 # Parent → worker: pickled (task, payload, limits) — the parent is trusted. Worker → parent:
 # a JSON header and raw bytes, never a pickle, so even a subverted worker could not run code
-# in the service process. Frames are an 8-byte length and the payload.
+# in the service process. Both as frames over a socket pair (docsvc.core.workers).
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,6 @@ class Limits:
 _ERROR_CLASSES: dict[str, type[DocsvcError]] = {
     cls.__name__: cls for cls in (InvalidInput, TooLarge, UnsupportedType, TemplateError)
 }
-_FRAME = struct.Struct(">Q")
 _READY = b"docsvc-template-worker-ready"
 _WORKER_START_TIMEOUT_S = 30.0
 
@@ -71,63 +65,28 @@ def _too_expensive(limits: Limits, reason: str, **details: Any) -> TemplateError
     )
 
 
-def _send_frame(sock: socket.socket, payload: bytes) -> None:
-    sock.sendall(_FRAME.pack(len(payload)))
-    sock.sendall(payload)
-
-
-def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            sock.settimeout(remaining)
-        count = sock.recv_into(view[got:])
-        if count == 0:
-            raise EOFError
-        got += count
-    return bytes(buf)
-
-
-def _recv_frame(sock: socket.socket, deadline: float | None = None, maxlength: int | None = None) -> bytes:
-    (n,) = _FRAME.unpack(_recv_exact(sock, _FRAME.size, deadline))
-    if maxlength is not None and n > maxlength:
-        raise EOFError(f"frame of {n} bytes over {maxlength}")
-    return _recv_exact(sock, n, deadline)
-
-
 def _worker_entry(fd: int) -> None:
     """The worker's main loop: serve tasks until the parent's end of the socket closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    sock = socket.socket(fileno=fd)
+    workers.limit(resource.RLIMIT_CORE, 0, 0)
     env = DocxSandbox()
-    _send_frame(sock, _READY)
+    workers.write_frame(fd, _READY)
     while True:
         try:
-            task, payload, limits = pickle.loads(_recv_frame(sock))
+            task, payload, limits = pickle.loads(workers.read_frame(fd))
         except (EOFError, OSError):
             return
         _apply_limits(limits)
         header, body = _run_task(env, task, payload, limits)
-        _send_frame(sock, json.dumps(header, ensure_ascii=False).encode("utf-8"))
-        _send_frame(sock, body)
+        workers.write_frame(fd, json.dumps(header, ensure_ascii=False).encode("utf-8"))
+        workers.write_frame(fd, body)
 
 
 def _apply_limits(limits: Limits) -> None:
     # Only the soft limits move; the hard limits stay so the next task can be given its own.
     # A template cannot call setrlimit: the sandbox allows no module access.
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    memory = limits.memory_mb * MiB
-    resource.setrlimit(resource.RLIMIT_AS, (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    cpu = int(usage.ru_utime + usage.ru_stime + limits.timeout_s) + 2
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu if hard == resource.RLIM_INFINITY else min(cpu, hard), hard))
+    workers.limit(resource.RLIMIT_AS, limits.memory_mb * MiB)
+    workers.limit(resource.RLIMIT_CPU, int(workers.cpu_used() + limits.timeout_s) + 2)
 
 
 def _run_task(env: DocxSandbox, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
@@ -181,28 +140,21 @@ class _Worker:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
-        # The docsvc package's parent directory, so a source checkout works uninstalled.
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[3])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
         try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    f"from docsvc.core.templating.pool import _worker_entry; _worker_entry({theirs.fileno()})",
-                ],
+            self.process = workers.spawn(
+                "docsvc.core.templating.pool:_worker_entry",
+                theirs.fileno(),
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                env=env,
             )
         finally:
             theirs.close()
+        ours.setblocking(False)  # a deadline holds for sending too: a write never blocks past it
         self.sock = ours
         self.tasks = 0
         try:
-            ready = _recv_frame(self.sock, time.monotonic() + _WORKER_START_TIMEOUT_S, 64)
+            ready = workers.read_frame(ours.fileno(), deadline=time.monotonic() + _WORKER_START_TIMEOUT_S, maxlength=64)
         except (EOFError, OSError):  # TimeoutError is an OSError
             self.kill()
             raise RuntimeError("the template worker did not start") from None
@@ -212,15 +164,15 @@ class _Worker:
 
     def call(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
         self.tasks += 1
+        fd = self.sock.fileno()
         try:
-            self.sock.settimeout(limits.timeout_s)
-            _send_frame(self.sock, pickle.dumps((task, payload, limits)))
-        except OSError:
+            workers.write_frame(fd, pickle.dumps((task, payload, limits)), deadline=time.monotonic() + limits.timeout_s)
+        except OSError:  # TimeoutError included: a worker that takes no task is as good as gone
             raise _WorkerLost("gone") from None
         deadline = time.monotonic() + limits.timeout_s
         try:
-            header = _recv_frame(self.sock, deadline, 16 * MiB)
-            body = _recv_frame(self.sock, deadline, limits.max_output_bytes + 1)
+            header = workers.read_frame(fd, deadline=deadline, maxlength=16 * MiB)
+            body = workers.read_frame(fd, deadline=deadline, maxlength=limits.max_output_bytes + 1)
         except TimeoutError:
             raise _WorkerLost("timeout") from None
         except (EOFError, OSError):
@@ -233,9 +185,7 @@ class _Worker:
 
     def kill(self) -> None:
         self.sock.close()
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+        workers.stop(self.process)
 
 
 class RenderPool:
