@@ -751,7 +751,7 @@ def test_sample_hostile_templates_from_the_reliability_notes(pool: RenderPool) -
 
 def test_a_worker_that_died_while_idle_is_replaced(pool: RenderPool) -> None:
     render_docx(make_template("{{ v }}"), {"v": 1}, pool=pool)
-    for worker in list(pool._idle):  # fault injection: the OOM killer took the idle workers
+    for worker in list(pool._workers._idle):  # fault injection: the OOM killer took the idle workers
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait(2)
     assert "2" in docx_text(render_docx(make_template("{{ v }}"), {"v": 2}, pool=pool))

@@ -7,6 +7,7 @@ import ast
 import os
 import resource
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -104,3 +105,71 @@ def test_limits_a_child_sets_on_itself() -> None:
         workers.stop(proc)
     assert cpu_soft == 7 and cpu_hard == resource.getrlimit(resource.RLIMIT_CPU)[1]  # the hard limit stays
     assert memory == (1 << 30, 1 << 30)
+
+
+class _Echo:
+    """A pool's handle on an echoing child (a real process)."""
+
+    def __init__(self) -> None:
+        self.proc = workers.spawn("tests.test_workers:_echo_child")
+        self.tasks = 0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        workers.stop(self.proc)
+
+    def echo(self, payload: bytes) -> bytes:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        workers.write_frame(self.proc.stdin.fileno(), payload)
+        return workers.read_frame(self.proc.stdout.fileno(), deadline=time.monotonic() + 30)
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_bounded_pool_reuses_a_healthy_child_and_replaces_a_failed_one() -> None:
+    pool = workers.Pool(_Echo, size=1, replace=True, acquire_timeout_s=0.3, busy=lambda: TimeoutError("busy"))
+    try:
+        first = pool.checkout()
+        assert first.echo(b"ab") == b"ba"
+        with pytest.raises(TimeoutError, match="busy"):
+            pool.checkout()  # the only child is taken
+        pool.checkin(first, healthy=True)
+        again = pool.checkout()
+        assert again is first and again.tasks == 2
+        pool.checkin(again, healthy=False)
+        assert first.proc.returncode is not None and _gone(first.proc.pid)
+        assert _wait_for(lambda: pool.counts()["idle"] == 1)  # the replacement, started off the caller's path
+        replacement = pool.checkout()
+        assert replacement is not first and replacement.echo(b"cd") == b"dc"
+        assert pool.counts() == {"live": 1, "idle": 0, "replaced": 1}
+        pool.checkin(replacement, healthy=True)
+    finally:
+        pool.close()
+    assert replacement.proc.returncode is not None and _gone(replacement.proc.pid)
+
+
+def test_an_unbounded_pool_keeps_few_idle_and_never_hands_out_a_dead_child() -> None:
+    pool = workers.Pool(_Echo, keep_idle=1)
+    try:
+        a, b = pool.checkout(), pool.checkout()  # no bound: each caller gets its own
+        assert a is not b and pool.counts()["live"] == 2
+        pool.checkin(a, healthy=True)
+        pool.checkin(b, healthy=True)  # one idle child is enough: this one is stopped
+        assert b.proc.returncode is not None and _gone(b.proc.pid)
+        a.proc.kill()  # it dies while idle (the OOM killer, an operator)
+        a.proc.wait()
+        c = pool.checkout()
+        assert c is not a and c.echo(b"x") == b"x"
+        assert _gone(a.proc.pid) and pool.counts()["live"] == 1
+        pool.checkin(c, healthy=True)
+    finally:
+        pool.close()

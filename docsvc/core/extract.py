@@ -35,7 +35,6 @@ import re
 import resource
 import select
 import signal
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -401,8 +400,8 @@ def _walk_part(zf: zipfile.ZipFile, name: str, etree: Any) -> Iterator[str]:
 # Starting Python and importing pypdf costs ~0.1 s, so a helper process (the "zygote") is
 # started once with pypdf imported (docsvc.core.workers.spawn), and forks one limited child per
 # PDF: a child then costs a fork (a few ms). The zygote is single-threaded, so its forks are
-# safe. One zygote serves one PDF at a time; concurrent callers each get their own (kept idle
-# for reuse, at most _MAX_IDLE).
+# safe. One zygote serves one PDF at a time; concurrent callers each get their own, from a
+# docsvc.core.workers.Pool that keeps at most _MAX_IDLE of them for reuse.
 
 _MAX_IDLE = 2
 _GRACE_SECONDS = 5.0  # how much longer than the child's own limit the caller waits for the zygote
@@ -413,6 +412,10 @@ class _Zygote:
 
     def __init__(self) -> None:
         self.proc = workers.spawn("docsvc.core.extract:_zygote_main")
+        self.tasks = 0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def run(self, request: dict[str, Any], data: bytes) -> dict[str, Any]:
         """One request (``op``, ``memory``, ``cpu``, ``timeout`` and what the op needs) in a
@@ -424,12 +427,11 @@ class _Zygote:
         answer: dict[str, Any] = json.loads(workers.read_frame(self.proc.stdout.fileno(), deadline=deadline))
         return answer
 
-    def close(self) -> None:
+    def kill(self) -> None:
         workers.stop(self.proc)
 
 
-_pool_lock = threading.Lock()
-_idle: list[_Zygote] = []
+_zygotes = workers.Pool(_Zygote, keep_idle=_MAX_IDLE)
 
 
 class LimitedChildFailed(Exception):
@@ -449,21 +451,15 @@ def run_limited(
     status ``too_large`` or (wall clock) ``failed`` and ``timed_out``. Raises
     :class:`LimitedChildFailed` when the helper itself failed."""
     request = {"op": op, "memory": memory_bytes, "cpu": cpu_seconds, "timeout": timeout_seconds, **params}
-    with _pool_lock:
-        zygote = _idle.pop() if _idle else None
-    if zygote is None or zygote.proc.poll() is not None:
-        zygote = _Zygote()
+    zygote = _zygotes.checkout()
+    healthy = False
     try:
         answer = zygote.run(request, data)
+        healthy = True
     except (OSError, EOFError, ValueError) as exc:  # TimeoutError is an OSError
-        zygote.close()  # in an unknown state: never reuse it
         raise LimitedChildFailed(exc) from exc
-    with _pool_lock:
-        if len(_idle) < _MAX_IDLE:
-            _idle.append(zygote)
-            zygote = None
-    if zygote is not None:
-        zygote.close()
+    finally:
+        _zygotes.checkin(zygote, healthy=healthy)  # one in an unknown state is never reused
     return answer
 
 

@@ -15,6 +15,9 @@ per run (:mod:`docsvc.core.ocr`). They share this runtime:
   that goes silent or sends too much cannot hold the caller.
 - :func:`limit`: RLIMIT_AS and RLIMIT_CPU, set by the child on itself.
 - :func:`stop`: kill and reap, so no child outlives its use and no zombie is left.
+- :class:`Pool`: long-lived children shared by threads, one task at a time each, killed after a
+  failure and replaced (the template workers, bounded) or not (the PDF helpers, one per
+  concurrent caller, two kept idle).
 
 Standard library only, like the rest of core.
 """
@@ -27,10 +30,11 @@ import select
 import struct
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, Protocol, TypeVar
 
 FRAME = struct.Struct(">Q")
 _CHUNK = 1 << 20
@@ -159,4 +163,163 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
                 pass
 
 
-__all__ = ["FRAME", "claim_stdio", "cpu_used", "limit", "read_frame", "spawn", "stop", "write_frame"]
+class Child(Protocol):
+    """What a :class:`Pool` holds: the caller's handle on a child that does one task at a time."""
+
+    tasks: int  # tasks handed to it so far
+
+    def alive(self) -> bool: ...
+
+    def kill(self) -> None:
+        """Kill the child and reap it (:func:`stop`)."""
+
+
+C = TypeVar("C", bound=Child)
+
+
+def _no_free_child() -> Exception:
+    return TimeoutError("no free child process")
+
+
+def _pool_closed() -> Exception:
+    return RuntimeError("the pool of child processes is closed")
+
+
+class Pool(Generic[C]):
+    """Long-lived children shared by threads, one task at a time each.
+
+    ``start`` makes a child; it runs outside the lock, since starting a Python interpreter takes
+    a fraction of a second. ``size`` bounds the children alive at once: a caller waits up to
+    ``acquire_timeout_s`` for a free one, then gets ``busy()``; None means no bound, every
+    concurrent caller getting a child of its own. ``keep_idle`` bounds the children kept between
+    tasks (None: all of them). A child that failed, served ``max_tasks`` or died while idle (the
+    OOM killer, an operator) is killed and reaped; with ``replace`` a replacement starts in the
+    background, off the caller's path, so the pool stays warm. A process forked from the pool's
+    never uses the parent's children.
+    """
+
+    def __init__(
+        self,
+        start: Callable[[], C],
+        *,
+        size: int | None = None,
+        keep_idle: int | None = None,
+        max_tasks: int | None = None,
+        acquire_timeout_s: float = 30.0,
+        replace: bool = False,
+        busy: Callable[[], Exception] = _no_free_child,
+        closed: Callable[[], Exception] = _pool_closed,
+        name: str = "docsvc-child-start",
+    ) -> None:
+        self.size = size
+        self._start, self._name = start, name
+        self._keep_idle, self._max_tasks, self._replace = keep_idle, max_tasks, replace
+        self._acquire_timeout_s, self._busy, self._closed_error = acquire_timeout_s, busy, closed
+        self._cond = threading.Condition()
+        self._idle: list[C] = []
+        self._live = 0  # started or starting
+        self._pid = os.getpid()
+        self._closed = False
+        self._replaced = 0
+
+    def warm(self) -> None:
+        """Start the children now (in parallel), up to ``size``, instead of on first use."""
+        with self._cond:
+            missing = max((self.size or 0) - self._live, 0)
+            self._live += missing
+        threads = [threading.Thread(target=self._add, name=self._name) for _ in range(missing)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def counts(self) -> dict[str, int]:
+        """Children alive (or starting), idle, and replaced so far."""
+        with self._cond:
+            return {"live": self._live, "idle": len(self._idle), "replaced": self._replaced}
+
+    def checkout(self) -> C:
+        """A child for one task, an idle one or a new one; give it back with :meth:`checkin`."""
+        deadline = time.monotonic() + self._acquire_timeout_s
+        with self._cond:
+            if self._pid != os.getpid():  # we are a forked copy: the children are the parent's
+                self._idle, self._live, self._pid = [], 0, os.getpid()
+            while True:
+                if self._closed:
+                    raise self._closed_error()
+                while self._idle:
+                    child = self._idle.pop()
+                    if child.alive():
+                        child.tasks += 1
+                        return child
+                    child.kill()  # it died while idle: its slot is free
+                    self._live -= 1
+                    self._replaced += 1
+                if self.size is None or self._live < self.size:
+                    self._live += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._busy()
+                self._cond.wait(remaining)
+        try:
+            child = self._start()
+        except BaseException:
+            with self._cond:
+                self._live -= 1
+                self._cond.notify()
+            raise
+        child.tasks += 1
+        return child
+
+    def checkin(self, child: C, *, healthy: bool) -> None:
+        """Give a child back after its task. ``healthy``: it did the task and can do another; it
+        is then kept (within ``max_tasks`` and ``keep_idle``), else killed and reaped."""
+        with self._cond:
+            reusable = healthy and (self._max_tasks is None or child.tasks < self._max_tasks)
+            if (
+                reusable
+                and not self._closed
+                and self._pid == os.getpid()
+                and (self._keep_idle is None or len(self._idle) < self._keep_idle)
+            ):
+                self._idle.append(child)
+                self._cond.notify()
+                return
+            replace = self._replace and not reusable and not self._closed
+            self._replaced += replace
+            if not replace:
+                self._live -= 1
+                self._cond.notify()
+        child.kill()
+        if replace:
+            threading.Thread(target=self._add, name=self._name, daemon=True).start()
+
+    def close(self) -> None:
+        """Kill the idle children and refuse new tasks; a busy child is killed when given back."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for child in idle:
+            child.kill()
+
+    def _add(self) -> None:
+        """Start a child for a slot already counted in ``_live`` and make it idle."""
+        try:
+            child = self._start()
+        except (OSError, RuntimeError):
+            with self._cond:
+                self._live -= 1
+                self._cond.notify()
+            return
+        with self._cond:
+            if not self._closed:
+                self._idle.append(child)
+                self._cond.notify()
+                return
+            self._live -= 1
+        child.kill()
+
+
+__all__ = ["FRAME", "Child", "Pool", "claim_stdio", "cpu_used", "limit", "read_frame", "spawn", "stop", "write_frame"]

@@ -162,8 +162,10 @@ class _Worker:
             self.kill()
             raise RuntimeError("the template worker did not start")
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def call(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
-        self.tasks += 1
         fd = self.sock.fileno()
         try:
             workers.write_frame(fd, pickle.dumps((task, payload, limits)), deadline=time.monotonic() + limits.timeout_s)
@@ -189,7 +191,8 @@ class _Worker:
 
 
 class RenderPool:
-    """A few long-lived template workers, shared by threads, replaced after a failure.
+    """A few long-lived template workers, shared by threads, replaced after a failure (a
+    :class:`docsvc.core.workers.Pool`).
 
     A worker runs one task at a time; callers wait up to ``acquire_timeout_s`` for a free
     one. A worker that timed out, died, ran out of memory or failed unexpectedly is killed,
@@ -200,42 +203,32 @@ class RenderPool:
         self, size: int | None = None, *, max_tasks_per_worker: int = 1000, acquire_timeout_s: float = 30.0
     ) -> None:
         self.size = size or max(1, min(os.cpu_count() or 1, 4))
-        self.max_tasks_per_worker = max_tasks_per_worker
-        self.acquire_timeout_s = acquire_timeout_s
-        self._cond = threading.Condition()
-        self._idle: list[_Worker] = []
-        self._live = 0  # started or starting
-        self._pid = os.getpid()
-        self._closed = False
+        self._workers = workers.Pool(
+            _Worker,
+            size=self.size,
+            max_tasks=max_tasks_per_worker,
+            acquire_timeout_s=acquire_timeout_s,
+            replace=True,
+            busy=_pool_busy,
+            closed=_pool_closed,
+            name="docsvc-template-worker-start",
+        )
+        self._lock = threading.Lock()
         self.tasks = 0
-        self.replaced = 0
 
     def warm(self) -> None:
         """Start every worker now (in parallel) instead of on first use."""
-        with self._cond:
-            missing = self.size - self._live
-            self._live += missing
-        threads = [threading.Thread(target=self._add_worker) for _ in range(missing)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        self._workers.warm()
 
     def stats(self) -> dict[str, int]:
-        with self._cond:
-            return {
-                "size": self.size,
-                "live": self._live,
-                "idle": len(self._idle),
-                "tasks": self.tasks,
-                "replaced": self.replaced,
-            }
+        with self._lock:
+            return {"size": self.size, **self._workers.counts(), "tasks": self.tasks}
 
     def run(self, task: str, payload: Any, limits: Limits) -> tuple[dict[str, Any], bytes]:
-        with self._cond:
+        with self._lock:
             self.tasks += 1
         for attempt in (1, 2):
-            worker = self._checkout()
+            worker = self._workers.checkout()
             healthy = False
             try:
                 header, body = worker.call(task, payload, limits)
@@ -248,80 +241,11 @@ class RenderPool:
                     raise _too_expensive(limits, "timeout") from None
                 raise _too_expensive(limits, "worker_died", exitcode=lost.exitcode) from None
             finally:
-                self._checkin(worker, healthy)
+                self._workers.checkin(worker, healthy=healthy)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._cond.notify_all()
-        for w in idle:
-            w.kill()
-
-    def _checkout(self) -> _Worker:
-        deadline = time.monotonic() + self.acquire_timeout_s
-        with self._cond:
-            if self._pid != os.getpid():  # we are a forked child: the workers are the parent's
-                self._idle, self._live, self._pid = [], 0, os.getpid()
-            while True:
-                if self._closed:
-                    raise _pool_closed()
-                while self._idle:
-                    worker = self._idle.pop()
-                    if worker.process.poll() is None:
-                        return worker
-                    # It died while idle (OOM killer, an operator): count the slot free.
-                    worker.kill()
-                    self._live -= 1
-                    self.replaced += 1
-                if self._live < self.size:
-                    self._live += 1
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _pool_busy()
-                self._cond.wait(remaining)
-        try:
-            return _Worker()  # outside the lock: starting takes about 0.2 s
-        except BaseException:
-            with self._cond:
-                self._live -= 1
-                self._cond.notify()
-            raise
-
-    def _checkin(self, worker: _Worker, healthy: bool) -> None:
-        keep = healthy and worker.tasks < self.max_tasks_per_worker
-        with self._cond:
-            if keep and not self._closed and self._pid == os.getpid():
-                self._idle.append(worker)
-                self._cond.notify()
-                return
-            replace = not self._closed
-            self.replaced += replace
-        worker.kill()
-        if replace:
-            threading.Thread(target=self._add_worker, name="docsvc-template-worker-start", daemon=True).start()
-        else:
-            with self._cond:
-                self._live -= 1
-
-    def _add_worker(self) -> None:
-        """Start a worker for a slot already counted in ``_live`` and make it idle."""
-        try:
-            worker = _Worker()
-        except (OSError, RuntimeError):
-            with self._cond:
-                self._live -= 1
-                self._cond.notify()
-            return
-        with self._cond:
-            if not self._closed:
-                self._idle.append(worker)
-                self._cond.notify()
-                return
-            self._live -= 1
-        worker.kill()
+        self._workers.close()
 
 
 def _pool_busy() -> DocsvcError:
