@@ -97,6 +97,7 @@ class _DocxTemplate(DocxTemplate):  # type: ignore[misc]  # docxtpl ships no typ
             raise
 
 
+# The tick-box idiom of Chinese model contracts: "☐仲裁　☐诉讼" becomes
 # "{{☐ 争议解决方式:仲裁 }}　{{☐ 争议解决方式:诉讼 }}" (the chosen one prints ☑仲裁, the others
 # ☐诉讼), and "☐ 涉及数据出境" becomes "{{☐ 数据出境 }} 涉及数据出境" (☑ when yes). □ works as ☐.
 # The choice is plain text: no quotes, braces or markup, so it can be a Jinja string as is.
