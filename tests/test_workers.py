@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 import os
 import resource
+import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -107,12 +109,11 @@ def test_limits_a_child_sets_on_itself() -> None:
     assert memory == (1 << 30, 1 << 30)
 
 
-class _Echo:
+class _Echo(workers.Child):
     """A pool's handle on an echoing child (a real process)."""
 
     def __init__(self) -> None:
         self.proc = workers.spawn("tests.test_workers:_echo_child")
-        self.tasks = 0
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -173,3 +174,41 @@ def test_an_unbounded_pool_keeps_few_idle_and_never_hands_out_a_dead_child() -> 
         pool.checkin(c, healthy=True)
     finally:
         pool.close()
+
+
+def _limited_entry(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
+    """Runs in a limited child: reports its limits, or hangs, or dies, as ``data`` says."""
+    if data == b"hang":
+        time.sleep(60)
+    if data == b"die":  # as RLIMIT_CPU or the OOM killer would end it
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {
+        "reversed": data[::-1].decode(),
+        "param": request["param"],
+        "cpu": resource.getrlimit(resource.RLIMIT_CPU),
+        "memory": resource.getrlimit(resource.RLIMIT_AS),
+    }
+
+
+def _run(data: bytes, timeout_s: float = 20) -> dict[str, Any]:
+    return workers.run_limited(
+        "tests.test_workers:_limited_entry",
+        data,
+        memory_bytes=2 << 30,
+        cpu_seconds=20,
+        timeout_seconds=timeout_s,
+        preload=("json",),
+        param="p",
+    )
+
+
+def test_a_limited_child_answers_under_its_limits() -> None:
+    assert _run(b"abc") == {"reversed": "cba", "param": "p", "cpu": [20, 21], "memory": [2 << 30, 2 << 30]}
+
+
+def test_a_limited_child_stopped_by_the_wall_clock_or_killed_says_so() -> None:
+    started = time.monotonic()
+    assert _run(b"hang", timeout_s=1) == {"stopped": "timeout"}
+    assert time.monotonic() - started < 10
+    assert _run(b"die") == {"stopped": "limit"}
+    assert _run(b"ok")["reversed"] == "ko"  # the helper itself is fine

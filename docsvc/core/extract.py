@@ -10,7 +10,8 @@ downloadable, just not searchable by its text.
   endnotes; the walk sees every ``w:t`` in document order, in Transitional and Strict OOXML.
 - PDF: pypdf in a child process with RLIMIT_AS, RLIMIT_CPU, a wall-clock timeout and a page
   cap, because pypdf publishes a DoS advisory most months (reliability.md §1.4). Children are
-  forked from a helper that has pypdf imported, so a child costs a fork, not an interpreter.
+  forked from a helper that has pypdf imported, so a child costs a fork, not an interpreter
+  (:func:`docsvc.core.workers.run_limited`).
   What pypdf cannot read, or reads as garbage, the same child reads again with pdfminer.six.
   The child also repairs what the layout did to the text (:mod:`docsvc.core.pdftext`): lines
   broken mid-word joined, layout spaces between CJK characters dropped, repeated headers and
@@ -28,13 +29,8 @@ import codecs
 import functools
 import io
 import itertools
-import json
-import os
 import posixpath
 import re
-import resource
-import select
-import signal
 import time
 import zipfile
 from collections.abc import Iterator
@@ -396,91 +392,34 @@ def _walk_part(zf: zipfile.ZipFile, name: str, etree: Any) -> Iterator[str]:
 
 # --- pdf ------------------------------------------------------------------------------------
 #
-# Each PDF is parsed in its own short-lived process with RLIMIT_AS, RLIMIT_CPU and an alarm.
-# Starting Python and importing pypdf costs ~0.1 s, so a helper process (the "zygote") is
-# started once with pypdf imported (docsvc.core.workers.spawn), and forks one limited child per
-# PDF: a child then costs a fork (a few ms). The zygote is single-threaded, so its forks are
-# safe. One zygote serves one PDF at a time; concurrent callers each get their own, from a
-# docsvc.core.workers.Pool that keeps at most _MAX_IDLE of them for reuse.
+# Each PDF is parsed in its own short-lived child with RLIMIT_AS, RLIMIT_CPU and a wall clock,
+# forked from a helper that has the parsers imported (docsvc.core.workers.run_limited).
 
-_MAX_IDLE = 2
-_GRACE_SECONDS = 5.0  # how much longer than the child's own limit the caller waits for the zygote
-
-
-class _Zygote:
-    """The caller's side of one helper process."""
-
-    def __init__(self) -> None:
-        self.proc = workers.spawn("docsvc.core.extract:_zygote_main")
-        self.tasks = 0
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def run(self, request: dict[str, Any], data: bytes) -> dict[str, Any]:
-        """One request (``op``, ``memory``, ``cpu``, ``timeout`` and what the op needs) in a
-        limited child; the child's answer."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        workers.write_frame(self.proc.stdin.fileno(), json.dumps(request).encode())
-        workers.write_frame(self.proc.stdin.fileno(), data)
-        deadline = time.monotonic() + float(request["timeout"]) + _GRACE_SECONDS
-        answer: dict[str, Any] = json.loads(workers.read_frame(self.proc.stdout.fileno(), deadline=deadline))
-        return answer
-
-    def kill(self) -> None:
-        workers.stop(self.proc)
-
-
-_zygotes = workers.Pool(_Zygote, keep_idle=_MAX_IDLE)
-
-
-class LimitedChildFailed(Exception):
-    """The helper or its child could not answer (crashed, killed, or silent past the limit)."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.timed_out = isinstance(cause, TimeoutError)
-
-
-def run_limited(
-    op: str, data: bytes, *, memory_bytes: int, cpu_seconds: int, timeout_seconds: float, **params: Any
-) -> dict[str, Any]:
-    """Run ``op`` over untrusted ``data`` in a forked child with RLIMIT_AS, RLIMIT_CPU and a
-    wall clock (the zygote above): ``"pdf_text"`` here, ``"thumbnail"``
-    (docsvc.core.thumbnail). The child's JSON answer; a child stopped by a limit answers with
-    status ``too_large`` or (wall clock) ``failed`` and ``timed_out``. Raises
-    :class:`LimitedChildFailed` when the helper itself failed."""
-    request = {"op": op, "memory": memory_bytes, "cpu": cpu_seconds, "timeout": timeout_seconds, **params}
-    zygote = _zygotes.checkout()
-    healthy = False
-    try:
-        answer = zygote.run(request, data)
-        healthy = True
-    except (OSError, EOFError, ValueError) as exc:  # TimeoutError is an OSError
-        raise LimitedChildFailed(exc) from exc
-    finally:
-        _zygotes.checkin(zygote, healthy=healthy)  # one in an unknown state is never reused
-    return answer
+# What the helper imports once, so that no forked child pays for it.
+_PDF_PRELOAD = ("pypdf", "pdfminer.high_level", "pypdfium2")
 
 
 def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
     try:
-        answer = run_limited(
-            "pdf_text",
+        answer = workers.run_limited(
+            "docsvc.core.extract:_pdf_task",
             data,
             memory_bytes=limits.pdf_memory_bytes,
             cpu_seconds=limits.pdf_cpu_seconds,
             timeout_seconds=limits.pdf_timeout_seconds,
+            preload=_PDF_PRELOAD,
             pages=limits.max_pdf_pages,
             chars=limits.max_chars,
         )
-    except LimitedChildFailed as exc:
+    except workers.LimitedChildFailed as exc:
         return _result(
             ExtractionStatus.FAILED,
             f"PDF 解析进程异常（{exc}）。",
             f"The PDF parser process failed ({exc}).",
             timed_out=exc.timed_out,
         )
+    if "stopped" in answer:
+        answer = _stopped(answer["stopped"], limits.pdf_timeout_seconds)
     status = ExtractionStatus(answer["status"])
     garbage = tuple(answer.get("garbage_pages", ()))
     if status is ExtractionStatus.OK:
@@ -524,84 +463,30 @@ def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extraction:
     )
 
 
-def _zygote_main() -> None:
-    """The helper's loop: read a request, fork a limited child, wait for it, answer."""
-    import pdfminer.high_level  # noqa: F401 - imported once here so every forked child has them
-    import pypdf  # noqa: F401
-
-    from docsvc.core import thumbnail  # noqa: F401 - and the thumbnail renderer's libraries
-
-    stdin, stdout = workers.claim_stdio()
-    while True:
-        try:
-            request = json.loads(workers.read_frame(stdin))
-            data = workers.read_frame(stdin)
-        except EOFError:
-            return  # the caller went away
-        workers.write_frame(stdout, json.dumps(_fork_child(data, request)).encode())
-
-
-def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
-    limited = {
-        "status": "too_large",
-        "text": "",
-        "pages": None,
-        "truncated": False,
-        "zh": "PDF 解析超出资源限制（CPU 或内存），已终止。",
-        "en": "PDF parsing exceeded its CPU or memory limit and was stopped.",
-    }
-    timeout = float(request["timeout"])
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: limit, parse, write the answer, exit without cleanup
-        os.close(read_fd)
-        try:
-            workers.limit(resource.RLIMIT_AS, request["memory"], request["memory"])
-            workers.limit(resource.RLIMIT_CPU, request["cpu"], request["cpu"] + 1)
-            signal.alarm(int(timeout) + 2)  # dies on its own even if the zygote is gone
-            if request.get("op", "pdf_text") == "thumbnail":
-                from docsvc.core.thumbnail import thumbnail_child
-
-                answer = thumbnail_child(data, request)
-            else:
-                answer = _pdf_child(
-                    data, request["pages"], request["chars"], deadline=time.monotonic() + FALLBACK_SHARE * timeout
-                )
-            payload = json.dumps(answer).encode()
-            with os.fdopen(write_fd, "wb") as out:
-                out.write(payload)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    timed_out = False
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([pipe], [], [], left)[0]:
-                timed_out = True
-                break
-            chunk = pipe.read(1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    if timed_out:
-        os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    if timed_out:
+def _stopped(how: str, timeout: float) -> dict[str, Any]:
+    """The answer for a child a limit stopped (``how``: "timeout" or "limit"), worded as a
+    parser's answer."""
+    stopped: dict[str, Any] = {"text": "", "pages": None, "truncated": False}
+    if how == "timeout":
         return {
-            **limited,
+            **stopped,
             "status": "failed",
             "timed_out": True,
             "zh": f"PDF 解析超时（{timeout:g} 秒），已终止。",
             "en": f"PDF parsing timed out after {timeout:g} s and was stopped.",
         }
-    try:
-        result: dict[str, Any] = json.loads(b"".join(chunks))
-        return result
-    except ValueError:  # killed half-way (SIGXCPU, OOM killer) or crashed in native code
-        return limited
+    return {
+        **stopped,
+        "status": "too_large",
+        "zh": "PDF 解析超出资源限制（CPU 或内存），已终止。",
+        "en": "PDF parsing exceeded its CPU or memory limit and was stopped.",
+    }
+
+
+def _pdf_task(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
+    """In the limited child (docsvc.core.workers.run_limited): the PDF's text."""
+    deadline = time.monotonic() + FALLBACK_SHARE * float(request["timeout"])
+    return _pdf_child(data, request["pages"], request["chars"], deadline=deadline)
 
 
 def _pdf_child(data: bytes, max_pages: int, max_chars: int, *, deadline: float) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The picture is made from untrusted bytes (an uploaded PDF, a scan, a photo, the PDF LibreOffice
 made of an uploaded DOCX), so it is made where PDF text is: in a child forked from the
-extraction helper with RLIMIT_AS, RLIMIT_CPU and a wall clock (:func:`docsvc.core.extract.run_limited`).
+extraction helper with RLIMIT_AS, RLIMIT_CPU and a wall clock (:func:`docsvc.core.workers.run_limited`).
 PDF pages are rendered with PDFium (pypdfium2: the engine of Chromium's own PDF viewer, wheels
 for every platform, no system package); images are decoded and shrunk with Pillow, whose
 decompression-bomb guard is set to a pixel cap here.
@@ -24,7 +24,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageOps
 
 from docsvc.core.content import IMAGES, PDF
-from docsvc.core.extract import LimitedChildFailed, run_limited
+from docsvc.core.workers import LimitedChildFailed, run_limited
 
 WIDTH = 240  # pixels: twice the 120 CSS pixels lists show, for sharp thumbnails on dense screens
 MAX_HEIGHT = 2 * WIDTH  # a very tall page or photo is shrunk to fit this box, not cropped
@@ -82,7 +82,7 @@ def render_thumbnail(data: bytes, media_type: str, *, limits: ThumbnailLimits = 
         )
     try:
         answer = run_limited(
-            "thumbnail",
+            "docsvc.core.thumbnail:thumbnail_child",
             data,
             memory_bytes=limits.memory_bytes,
             cpu_seconds=limits.cpu_seconds,
@@ -96,31 +96,30 @@ def render_thumbnail(data: bytes, media_type: str, *, limits: ThumbnailLimits = 
             detail_en=f"The thumbnail process failed ({exc}).",
             timed_out=exc.timed_out,
         )
-    status = ThumbnailStatus(answer["status"])
-    if status is ThumbnailStatus.OK:
+    if answer.get("stopped") == "timeout":
         return Thumbnail(
-            status, base64.b64decode(answer["data"]), answer["width"], answer["height"], answer.get("pages")
-        )
-    if answer.get("timed_out"):
-        return Thumbnail(
-            status,
+            ThumbnailStatus.FAILED,
             detail_zh=f"生成缩略图超时（{limits.timeout_seconds:g} 秒），已终止。",
             detail_en=f"Making the thumbnail timed out after {limits.timeout_seconds:g} s.",
             timed_out=True,
         )
-    if status is ThumbnailStatus.TOO_LARGE and "zh" in answer and "PDF 解析" in answer["zh"]:
-        # The helper's own words are about parsing; say what was stopped.
+    if answer.get("stopped"):
         return Thumbnail(
-            status,
+            ThumbnailStatus.TOO_LARGE,
             detail_zh="生成缩略图超出资源限制（CPU 或内存），已终止。",
             detail_en="Making the thumbnail exceeded its CPU or memory limit and was stopped.",
+        )
+    status = ThumbnailStatus(answer["status"])
+    if status is ThumbnailStatus.OK:
+        return Thumbnail(
+            status, base64.b64decode(answer["data"]), answer["width"], answer["height"], answer.get("pages")
         )
     return Thumbnail(status, detail_zh=answer.get("zh", ""), detail_en=answer.get("en", ""), pages=answer.get("pages"))
 
 
 # -- in the limited child -----------------------------------------------------------------------
 def thumbnail_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
-    """Runs in the forked child (docsvc.core.extract._fork_child): render, shrink, encode."""
+    """Runs in the limited child (docsvc.core.workers.run_limited): render, shrink, encode."""
     try:
         if request["source"] == "pdf":
             image, pages = _first_page(data)

@@ -3,8 +3,9 @@ ends them.
 
 A hostile file can make a library loop or allocate without end, so that work runs outside the
 service process: templates in long-lived workers (:mod:`docsvc.core.templating.pool`), PDF text
-and thumbnails in children forked by a helper (:mod:`docsvc.core.extract`), OCR in one child
-per run (:mod:`docsvc.core.ocr`). They share this runtime:
+and thumbnails in children forked by a helper (:func:`run_limited`, for
+:mod:`docsvc.core.extract` and :mod:`docsvc.core.thumbnail`), OCR in one child per run
+(:mod:`docsvc.core.ocr`). They share this runtime:
 
 - :func:`spawn`: a ``python -c`` child that imports one entry point. Not multiprocessing:
   "fork" copies a threaded web process with any lock another thread holds, and
@@ -16,17 +17,24 @@ per run (:mod:`docsvc.core.ocr`). They share this runtime:
 - :func:`limit`: RLIMIT_AS and RLIMIT_CPU, set by the child on itself.
 - :func:`stop`: kill and reap, so no child outlives its use and no zombie is left.
 - :class:`Pool`: long-lived children shared by threads, one task at a time each, killed after a
-  failure and replaced (the template workers, bounded) or not (the PDF helpers, one per
+  failure and replaced (the template workers, bounded) or not (the helpers below, one per
   concurrent caller, two kept idle).
+- :func:`run_limited`: one function over one untrusted file in a child forked from a helper
+  that has the parser imported, under RLIMIT_AS, RLIMIT_CPU and a wall clock (PDF text,
+  thumbnails).
 
 Standard library only, like the rest of core.
 """
 
 from __future__ import annotations
 
+import abc
+import importlib
+import json
 import os
 import resource
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -34,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, Generic, Protocol, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 FRAME = struct.Struct(">Q")
 _CHUNK = 1 << 20
@@ -163,13 +171,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
                 pass
 
 
-class Child(Protocol):
+class Child(abc.ABC):
     """What a :class:`Pool` holds: the caller's handle on a child that does one task at a time."""
 
-    tasks: int  # tasks handed to it so far
+    tasks = 0  # tasks handed to it so far
 
+    @abc.abstractmethod
     def alive(self) -> bool: ...
 
+    @abc.abstractmethod
     def kill(self) -> None:
         """Kill the child and reap it (:func:`stop`)."""
 
@@ -322,4 +332,158 @@ class Pool(Generic[C]):
         child.kill()
 
 
-__all__ = ["FRAME", "Child", "Pool", "claim_stdio", "cpu_used", "limit", "read_frame", "spawn", "stop", "write_frame"]
+# --- limited children, forked from a helper ---------------------------------------------------
+#
+# Starting Python and importing a parser (pypdf, pdfium) costs 0.1–0.2 s, more than reading a
+# typical file. So a helper process is started once (spawn) and forks one child per file with
+# the parser already imported: a child costs a fork (a few ms). The helper is single-threaded,
+# so its forks are safe. One helper serves one file at a time; concurrent callers each get their
+# own, from a Pool that keeps at most _HELPERS_IDLE of them for reuse.
+
+_HELPERS_IDLE = 2
+_GRACE_S = 5.0  # how much longer than the child's own wall clock the caller waits for the helper
+
+
+class LimitedChildFailed(Exception):
+    """The helper or its child could not answer (crashed, killed, or silent past the limit)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.timed_out = isinstance(cause, TimeoutError)
+
+
+def run_limited(
+    entry: str,
+    data: bytes,
+    *,
+    memory_bytes: int,
+    cpu_seconds: int,
+    timeout_seconds: float,
+    preload: Sequence[str] = (),
+    **params: Any,
+) -> dict[str, Any]:
+    """Run ``entry(data, request)`` (``"package.module:function"``) over untrusted ``data`` in a
+    child forked from a helper, under RLIMIT_AS ``memory_bytes``, RLIMIT_CPU ``cpu_seconds`` and a
+    wall clock of ``timeout_seconds``. ``request`` holds the limits (``memory``, ``cpu``,
+    ``timeout``) and ``params``. ``preload``: modules the helper imports once, before it forks,
+    so that no child has to (the entry's own module is imported so too).
+
+    The entry's answer (a JSON object); ``{"stopped": "timeout"}`` when the wall clock ended the
+    child, ``{"stopped": "limit"}`` when it died without answering (RLIMIT_CPU, RLIMIT_AS, a crash
+    in native code): the caller says what was stopped, in its own words. Raises
+    :class:`LimitedChildFailed` when the helper itself failed.
+    """
+    request = {
+        "entry": entry,
+        "preload": list(preload),
+        "memory": memory_bytes,
+        "cpu": cpu_seconds,
+        "timeout": timeout_seconds,
+        **params,
+    }
+    helper = _helpers.checkout()
+    healthy = False
+    try:
+        answer = helper.run(request, data)
+        healthy = True
+    except (OSError, EOFError, ValueError) as exc:  # TimeoutError is an OSError
+        raise LimitedChildFailed(exc) from exc
+    finally:
+        _helpers.checkin(helper, healthy=healthy)  # one in an unknown state is never reused
+    return answer
+
+
+class _Helper(Child):
+    """The caller's side of one helper process."""
+
+    def __init__(self) -> None:
+        self.proc = spawn("docsvc.core.workers:_helper_main")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, request: dict[str, Any], data: bytes) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        write_frame(self.proc.stdin.fileno(), json.dumps(request).encode())
+        write_frame(self.proc.stdin.fileno(), data)
+        deadline = time.monotonic() + float(request["timeout"]) + _GRACE_S
+        answer: dict[str, Any] = json.loads(read_frame(self.proc.stdout.fileno(), deadline=deadline))
+        return answer
+
+    def kill(self) -> None:
+        stop(self.proc)
+
+
+_helpers = Pool(_Helper, keep_idle=_HELPERS_IDLE)
+
+
+def _helper_main() -> None:
+    """The helper's loop: read a request, fork a limited child, wait for it, answer."""
+    stdin, stdout = claim_stdio()
+    while True:
+        try:
+            request = json.loads(read_frame(stdin))
+            data = read_frame(stdin)
+        except EOFError:
+            return  # the caller went away
+        for module in (*request["preload"], request["entry"].partition(":")[0]):
+            importlib.import_module(module)  # once per helper: every child forked after has it
+        write_frame(stdout, json.dumps(_fork_child(data, request)).encode())
+
+
+def _fork_child(data: bytes, request: dict[str, Any]) -> dict[str, Any]:
+    timeout = float(request["timeout"])
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: limit, run, write the answer, exit without cleanup
+        os.close(read_fd)
+        try:
+            limit(resource.RLIMIT_AS, request["memory"], request["memory"])
+            limit(resource.RLIMIT_CPU, request["cpu"], request["cpu"] + 1)
+            signal.alarm(int(timeout) + 2)  # dies on its own even if the helper is gone
+            module, _, function = request["entry"].partition(":")
+            payload = json.dumps(getattr(importlib.import_module(module), function)(data, request)).encode()
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                timed_out = True
+                break
+            chunk = pipe.read(_CHUNK)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    if timed_out:
+        return {"stopped": "timeout"}
+    try:
+        answer: dict[str, Any] = json.loads(b"".join(chunks))
+        return answer
+    except ValueError:  # killed half-way (SIGXCPU, the OOM killer) or crashed in native code
+        return {"stopped": "limit"}
+
+
+__all__ = [
+    "FRAME",
+    "Child",
+    "LimitedChildFailed",
+    "Pool",
+    "claim_stdio",
+    "cpu_used",
+    "limit",
+    "read_frame",
+    "run_limited",
+    "spawn",
+    "stop",
+    "write_frame",
+]

@@ -135,7 +135,7 @@ class _WorkerLost(Exception):
         self.exitcode = exitcode
 
 
-class _Worker:
+class _Worker(workers.Child):
     """The parent's handle on one worker process."""
 
     def __init__(self) -> None:
@@ -152,7 +152,6 @@ class _Worker:
             theirs.close()
         ours.setblocking(False)  # a deadline holds for sending too: a write never blocks past it
         self.sock = ours
-        self.tasks = 0
         try:
             ready = workers.read_frame(ours.fileno(), deadline=time.monotonic() + _WORKER_START_TIMEOUT_S, maxlength=64)
         except (EOFError, OSError):  # TimeoutError is an OSError
