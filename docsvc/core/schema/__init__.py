@@ -3,7 +3,8 @@ fields its ``template.docx`` uses. The format is specified in docs/template-sche
 
 - :mod:`~docsvc.core.schema.model`: the values (fields, the schema, what a check returns).
 - :mod:`~docsvc.core.schema.load`: reading ``schema.json`` into them.
-- :mod:`~docsvc.core.schema.validate`: form data into a clean render context.
+- :mod:`~docsvc.core.schema.validate`: form data into a clean render context, its problems
+  reported as :mod:`~docsvc.core.schema.problems` says.
 - :mod:`~docsvc.core.schema.rules`: the business checks across fields (``checks``).
 - :mod:`~docsvc.core.schema.draft`: a first schema drafted from a template's tags.
 

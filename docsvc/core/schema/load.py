@@ -38,8 +38,9 @@ from docsvc.core.schema.model import (
     Pattern,
     TemplateSchema,
 )
+from docsvc.core.schema.problems import Errors, Where
 from docsvc.core.schema.rules import BY_NAME
-from docsvc.core.schema.validate import Errors, Where, convert
+from docsvc.core.schema.validate import convert
 from docsvc.errors import InvalidInput
 
 # Field values become dict keys that templates read as ``row.name``. Jinja looks attributes up

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from docsvc.core.model import Choice
 from docsvc.core.schema.model import (
@@ -27,10 +27,8 @@ from docsvc.core.schema.model import (
     GeneratedDocuments,
     TemplateSchema,
 )
+from docsvc.core.schema.problems import Errors
 from docsvc.core.zhformat import date_cn
-
-if TYPE_CHECKING:  # the validator runs the rules; they only report into its error list
-    from docsvc.core.schema.validate import Errors
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -31,11 +30,11 @@ from docsvc.core.schema.model import (
     TemplateSchema,
     value_at,
 )
+from docsvc.core.schema.problems import Errors, Where
 from docsvc.core.schema.rules import BY_NAME, Form
 from docsvc.core.zhformat import amount_in_words, date_cn, integer_in_words, uscc_is_valid
 from docsvc.errors import InvalidInput
 
-MAX_ERRORS = 200  # reported per validation; beyond that we count, so a hostile form stays cheap
 PERCENT_DECIMALS = 3  # 99.999 % availability is a real SLA figure
 # Characters XML 1.0 cannot hold: they would corrupt word/document.xml.
 _XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -93,51 +92,6 @@ def metadata_of(schema: TemplateSchema, data: Mapping[str, Any]) -> dict[str, An
             out[key] = value
     errors.raise_if_any()
     return out
-
-
-@dataclass(frozen=True)
-class Where:
-    """How a field is named in messages: zh '甲方的“名称”', en 'Party A: Name'."""
-
-    zh: str
-    en: str
-
-    def child(self, f: Field) -> Where:
-        return Where(f"{self.zh}“{f.label_zh}”", f"{self.en}{f.label_en}")
-
-
-class Errors:
-    def __init__(self) -> None:
-        self.items: list[dict[str, str]] = []
-        self.dropped = 0
-        self.defaults: list[DefaultUsed] = []  # blank fields the schema's default filled in
-
-    @property
-    def full(self) -> bool:
-        return len(self.items) >= MAX_ERRORS
-
-    def add(self, path: str, zh: str, en: str, *, link: str = "") -> None:
-        if len(self.items) < MAX_ERRORS:
-            self.items.append({"field": path, "zh": zh, "en": en, **({"link": link} if link else {})})
-        else:
-            self.dropped += 1
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        total = len(self.items) + self.dropped
-        head = self.items[:3]
-        more_zh = f"等共 {total} 处" if total > len(head) else ""
-        more_en = f" ({total} problems in all)" if total > len(head) else ""
-        details: dict[str, Any] = {"errors": self.items}
-        if self.dropped:
-            details["not_listed"] = self.dropped
-        raise InvalidInput(
-            "表单数据有误，请修改后重试：" + "；".join(e["zh"] for e in head) + more_zh,
-            "The form data is invalid; fix it and try again: " + "; ".join(e["en"] for e in head) + more_en,
-            field=self.items[0]["field"],
-            details=details,
-        )
 
 
 def _validate_scope(
