@@ -251,6 +251,7 @@ class Health:
     runner: dict[str, Any] | None = None  # this server's job runner, when running
     reviews: dict[str, Any] = field(default_factory=dict)  # open review reminders
     blobs: dict[str, Any] = field(default_factory=dict)  # BlobStore.status(): where the files are, reachable
+    intake: dict[str, Any] | None = None  # the watched intake folder, when DOCSVC_INTAKE_DIR is set
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -266,6 +267,7 @@ class Health:
             "runner": self.runner,
             "reviews": self.reviews,
             "blobs": self.blobs,
+            "intake": self.intake,
         }
 
 
@@ -973,7 +975,15 @@ class Guard:
             runner=self.svc.job_runner.status() if self.svc.job_runner else None,
             reviews=background.reminders_summary(self.svc),
             blobs=blobs,
+            intake=self._intake_status(),
         )
+
+    def _intake_status(self) -> dict[str, Any] | None:
+        if self.svc.intake is not None:
+            return self.svc.intake.status()
+        folder = str(self.svc.settings.get("INTAKE_DIR") or "")
+        # Set, but watched by another process of this server (the parent of --workers) or not at all.
+        return {"folder": folder, "running": None} if folder else None
 
     def integrity_check(self) -> CheckReport:
         self.require(Permission.AUDIT, "integrity_check")

@@ -434,6 +434,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "runner": {"type": ["object", "null"], "description": "this server's job runner"},
             "reviews": {"type": "object", "description": "open review reminders"},
+            "intake": {
+                "type": ["object", "null"],
+                "description": "the watched intake folder (DOCSVC_INTAKE_DIR): folder, running (null: watched "
+                "by another process), archived, duplicates, failed, waiting, last_scan, last_error",
+            },
         },
     },
     "Job": {
