@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Flask, request
-from flask_babel import format_datetime, get_locale
+from flask import Flask, g, has_request_context, request
+from flask_babel import format_datetime, get_locale, get_translations
+from flask_babel import gettext as _babel_gettext
 
 from docsvc.core.model import AuditAction, DocClass, DocStatus, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError
@@ -29,7 +30,18 @@ def select_locale() -> str:
 
 
 def is_en() -> bool:
+    if has_request_context():
+        return _translations()[1]
     return str(get_locale()) == "en"
+
+
+def _translations() -> tuple[Any, bool]:
+    """This request's catalogue and whether it is English, looked up once per request: a list page
+    asks for hundreds of words, and Flask-Babel's own lookup walks its context each time."""
+    kept = g.get("_docsvc_i18n")
+    if kept is None:
+        kept = g._docsvc_i18n = (get_translations(), str(get_locale()) == "en")
+    return kept
 
 
 def pick(value: Any) -> str:
@@ -211,6 +223,13 @@ def percent(value: float) -> str:
 
 
 def register(app: Flask) -> None:
+    """After Flask-Babel: templates' ``_()`` then takes the request's catalogue once (newstyle
+    gettext, as Flask-Babel installs it: Jinja escapes and formats the variables)."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda text: _translations()[0].ugettext(text) if has_request_context() else _babel_gettext(text),
+        ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals.update(
         pick=pick,
         action_label=action_label,
