@@ -158,6 +158,12 @@ def test_mixed_pdf_resumes_and_is_suggested_again(svc, parts, monkeypatch):
     assert samples.compact("SLA-2026-0412") in samples.compact(pages[1])
     assert pages[1].count("服务等级协议") == 1
     assert pages[2].strip() == "Hello docsvc"
+    # PDF/A-2b, checked by pikepdf's validator before it was declared, and again here.
+    import pikepdf.pdfa
+
+    assert pikepdf.pdfa.validate_written(io.BytesIO(data), "2b").passed
+    added = [e for e in svc.catalog.audit_entries(document_id=first.id) if e.action == "rendition.added"]
+    assert added[-1].details["pdfa"] == "PDF/A-2b" and added[-1].details["pdfa_findings"] == []
 
     # The suggestion made from the text page alone is made again from the whole text and waits
     # on the review list; the labels a person chose are as they were.
