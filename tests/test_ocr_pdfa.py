@@ -3,6 +3,11 @@ multi-page TIFF pass pikepdf's PDF/A validator (its implementation of the veraPD
 PDF/A-2b, approving only what it knows to conform), and a scan whose own content cannot be
 PDF/A still gets its searchable PDF, which then claims nothing.
 
+A second, independent validator agrees: Apache PDFBox's Preflight (Debian's libpdfbox2-java),
+which checks PDF/A-1b only. A copy of each rendition differing only where PDF/A-2 allows more
+(object streams, a later header, the part number) passes PDF/A-1b, whose rules for fonts,
+colour, images and metadata are as strict or stricter.
+
 OCR reads two small pages once (a TIFF); the scan, the image and the altered scans are the same
 pages, so their renditions reuse those lines. The mixed PDF (a text page, a scanned page and a
 page of garbage glyphs) is checked where it is read, in tests/test_ocr_mixed.py.
@@ -12,6 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +181,65 @@ def test_scan_that_cannot_be_pdfa_gets_a_rendition_claiming_nothing(read, case, 
         assert pdf.is_encrypted == (case == "encrypted")
         if case == "encrypted":
             assert not pdf.allow.modify_other
+
+
+# Preflight and what it needs at run time, as Debian installs them (.ci/run).
+PREFLIGHT_JARS = ("preflight", "pdfbox2", "fontbox2", "xmpbox", "commons-logging", "javax.activation", "jaxb-api")
+JAVA_DIR = Path("/usr/share/java")
+
+
+def _preflight(tmp_path: Path, data: bytes, name: str) -> str:
+    jars = [JAVA_DIR / f"{jar}.jar" for jar in PREFLIGHT_JARS]
+    missing = [j.name for j in jars if not j.is_file()]
+    require(
+        shutil.which("java") is not None and not missing,
+        f"PDFBox Preflight is not installed (Debian: default-jre-headless libpdfbox2-java libactivation-java "
+        f"libjaxb-api-java; missing: {missing or 'java'})",
+    )
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(data)
+    run = subprocess.run(
+        ["java", "-cp", ":".join(map(str, jars)), "org.apache.pdfbox.preflight.Validator_A1b", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return run.stdout + run.stderr
+
+
+def _as_part_1(data: bytes) -> bytes:
+    """The rendition as PDF/A-1 asks to be written: no object streams, a PDF 1.4 header, part 1."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+            meta["pdfaid:part"] = "1"
+        out = io.BytesIO()
+        pdf.save(
+            out,
+            object_stream_mode=pikepdf.ObjectStreamMode.disable,
+            force_version="1.4",
+            fix_metadata_version=False,
+        )
+        return out.getvalue()
+
+
+def test_pdfbox_preflight_agrees(read, tmp_path):
+    first, second, result = read
+    cases = {
+        "scan": (samples.image_pdf([first]), PDF, _first_page(result)),
+        "png": (first, PNG, _first_page(result)),
+        "tiff": (_tiff([first, second]), TIFF, result),
+    }
+    for name, (data, media_type, ocr) in cases.items():
+        made = make_searchable_pdf(data, media_type, ocr, title=PHRASE)
+        assert made is not None and made.pdfa == "2b", name
+        said = _preflight(tmp_path, _as_part_1(made.data), name)
+        assert f"{name}.pdf is a valid PDF/A-1b file" in said, said
+    # It is no rubber stamp: the rendition of a scan whose image is DeviceCMYK fails it too.
+    import img2pdf
+
+    cmyk = make_searchable_pdf(img2pdf.convert([_cmyk_jpeg(first)]), PDF, _first_page(result), title=PHRASE)
+    assert cmyk is not None and cmyk.pdfa is None
+    said = _preflight(tmp_path, _as_part_1(cmyk.data), "cmyk")
+    assert "is not a valid PDF/A-1b file" in said and "2.4.2 : Invalid Color space" in said, said
