@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from docsvc.core.content import PDF, TIFF, is_image
 from docsvc.core.extract import Extraction, ExtractionStatus, _read_frame, _write_frame
+from docsvc.core.ocrpdf import SearchablePdf
 from docsvc.core.pdftext import repair_text
 
 # Part of the cache key of OCR text (with the engine's version): a change to what this module
@@ -491,7 +492,7 @@ def make_searchable_pdf(
     title: str,
     limits: OcrLimits = OcrLimits(),
     pictures: Sequence[int] = (),
-) -> bytes | None:
+) -> SearchablePdf | None:
     """The searchable PDF (see :mod:`docsvc.core.ocrpdf`), made in a limited child as well:
     it decodes the same images. ``pictures``: PDF pages whose garbage text layer is replaced
     by their picture. None when the child failed or ran out of time."""
@@ -513,7 +514,12 @@ def make_searchable_pdf(
         header = json.loads(_read_frame(proc.stdout))
         if not header.get("ok"):
             return None
-        return _read_frame(proc.stdout)
+        return SearchablePdf(
+            _read_frame(proc.stdout),
+            header.get("pdfa"),
+            tuple(header.get("findings") or ()),
+            header.get("checked_by") or "",
+        )
     except (EOFError, ValueError, OSError):
         return None
     finally:
@@ -552,8 +558,8 @@ def _child_main() -> None:
         except Exception as exc:  # noqa: BLE001 - the caller records no rendition
             send({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
             return
-        send({"ok": True})
-        _write_frame(stdout, pdf)
+        send({"ok": True, "pdfa": pdf.pdfa, "findings": list(pdf.findings), "checked_by": pdf.checked_by})
+        _write_frame(stdout, pdf.data)
         return
     module, _, cls = request["engine"].partition(":")
     import importlib

@@ -120,7 +120,8 @@ KIND = {
     "in": "path",
     "required": True,
     "schema": {"type": "string", "enum": ["pdf", "ocr-pdf"]},
-    "description": "pdf: the PDF of a Word version; ocr-pdf: the searchable PDF (PDF/A-2b) of a scan or image",
+    "description": "pdf: the PDF of a Word version; ocr-pdf: the searchable PDF of a scan or image "
+    "(PDF/A-2b when it passed the PDF/A check)",
 }
 READ = (400, 401, 404, 503)
 WRITE = (400, 401, 403, 404, 413, 415, 422, 503)
