@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from docsvc.app import open_docsvc
 from docsvc.core.fields import FieldDefinition, FieldKind, apply_values, parse_value, search_text
 from docsvc.core.model import AuditAction
 from docsvc.core.search import SearchRequest
@@ -109,7 +110,14 @@ def test_search_text_has_the_forms_people_search_for():
 
 
 def test_apply_values_rules():
-    defs = [MONEY, DATE, NUMBER, CHOICE, TEXT, FieldDefinition("contract", "old", "旧字段", FieldKind.TEXT, retired=True)]
+    defs = [
+        MONEY,
+        DATE,
+        NUMBER,
+        CHOICE,
+        TEXT,
+        FieldDefinition("contract", "old", "旧字段", FieldKind.TEXT, retired=True),
+    ]
     assert apply_values(defs, "contract", {}, {"contract_value": "48.6万"}, check_required=True) == {
         "contract_value": "486000.00"
     }
@@ -131,9 +139,26 @@ def test_apply_values_rules():
 # -- definitions and values in the archive ------------------------------------------------------------
 def _define(guard):
     f = guard.fields
-    f.create({"doc_type": "contract", "key": "contract_value", "label_zh": "合同金额", "label_en": "Contract value", "kind": "money"})
+    f.create(
+        {
+            "doc_type": "contract",
+            "key": "contract_value",
+            "label_zh": "合同金额",
+            "label_en": "Contract value",
+            "kind": "money",
+        }
+    )
     f.create({"doc_type": "contract", "key": "signed_on", "label_zh": "签订日期", "kind": "date", "position": 2})
-    f.create({"doc_type": "sla", "key": "sla_level", "label_zh": "SLA 等级", "kind": "choice", "choices": "金、银、铜", "required": True})
+    f.create(
+        {
+            "doc_type": "sla",
+            "key": "sla_level",
+            "label_zh": "SLA 等级",
+            "kind": "choice",
+            "choices": "金、银、铜",
+            "required": True,
+        }
+    )
     f.create({"doc_type": "sla", "key": "contact", "label_zh": "对方联系人", "kind": "text"})
     f.create({"doc_type": "sla", "key": "desk_count", "label_zh": "服务台数", "kind": "number"})
 
@@ -184,8 +209,15 @@ def test_values_on_upload_edit_audit_and_required(svc, people):
     _define(people("root"))
     alice = people("alice")
     doc = alice.add_document(
-        b"contract body", "c.txt", {"title": "运维合同", "doc_type": "contract", "service_category": "4.2",
-                                    "doc_class": "user", "fields": {"contract_value": "48.6万", "signed_on": "2026年3月1日"}}
+        b"contract body",
+        "c.txt",
+        {
+            "title": "运维合同",
+            "doc_type": "contract",
+            "service_category": "4.2",
+            "doc_class": "user",
+            "fields": {"contract_value": "48.6万", "signed_on": "2026年3月1日"},
+        },
     ).document
     assert doc.metadata.field_values == {"contract_value": "486000.00", "signed_on": "2026-03-01"}
     assert doc.to_dict()["fields"] == {"contract_value": "486000.00", "signed_on": "2026-03-01"}
@@ -194,7 +226,9 @@ def test_values_on_upload_edit_audit_and_required(svc, people):
     # a required field of the type: refused with what to fill in, nothing stored
     before = len(list(svc.catalog.audit_entries()))
     with pytest.raises(InvalidInput) as exc:
-        alice.add_document(b"sla", "s.txt", {"title": "SLA", "doc_type": "sla", "service_category": "4.2", "doc_class": "user"})
+        alice.add_document(
+            b"sla", "s.txt", {"title": "SLA", "doc_type": "sla", "service_category": "4.2", "doc_class": "user"}
+        )
     assert "SLA 等级" in exc.value.zh and "金、银、铜" in exc.value.zh and exc.value.field == "field.sla_level"
     assert len(list(svc.catalog.audit_entries())) == before
     # an edit: one audit entry, old → new with the label
@@ -203,7 +237,12 @@ def test_values_on_upload_edit_audit_and_required(svc, people):
     assert doc.metadata.field_values["signed_on"] == "2026-03-01"  # untouched
     change = [e for e in svc.catalog.audit_entries(document_id=doc.id) if e.action == AuditAction.METADATA_CHANGED][-1]
     assert change.details["changes"] == {
-        "field.contract_value": {"from": "486000.00", "to": "500000.00", "label": "合同金额", "label_en": "Contract value"}
+        "field.contract_value": {
+            "from": "486000.00",
+            "to": "500000.00",
+            "label": "合同金额",
+            "label_en": "Contract value",
+        }
     }
     with pytest.raises(InvalidInput):  # a field of another type
         alice.set_metadata(doc.id, {"fields": {"sla_level": "金"}})
@@ -220,7 +259,11 @@ def test_values_on_upload_edit_audit_and_required(svc, people):
 def test_list_filters_and_ranges(svc, people):
     _define(people("root"))
     root = people("root")
-    for title, value, day in (("甲", "10万", "2026-01-05"), ("乙", "48.6万", "2026-03-01"), ("丙", "200万", "2026-06-30")):
+    for title, value, day in (
+        ("甲", "10万", "2026-01-05"),
+        ("乙", "48.6万", "2026-03-01"),
+        ("丙", "200万", "2026-06-30"),
+    ):
         add(svc, title=title, fields={"contract_value": value, "signed_on": day})
     add(svc, title="无金额")
     add(svc, title="SLA", doc_type="sla", fields={"sla_level": "银", "contact": "王经理"})
@@ -234,7 +277,12 @@ def test_list_filters_and_ranges(svc, people):
     assert titles(**{"field.signed_on_max": "2026年3月1日"}) == ["乙", "甲"]
     assert titles(**{"field.sla_level": "银"}) == ["SLA"]
     assert titles(**{"field.contact": "王"}) == ["SLA"]
-    for bad in ({"field.nope": "1"}, {"field.sla_level_min": "金"}, {"field.contract_value_min": "abc"}, {"field.sla_level": "钻"}):
+    for bad in (
+        {"field.nope": "1"},
+        {"field.sla_level_min": "金"},
+        {"field.contract_value_min": "abc"},
+        {"field.sla_level": "钻"},
+    ):
         with pytest.raises(InvalidInput) as exc:
             root.list_documents(bad)
     assert exc.value.details["valid"] == ["金", "银", "铜"]
@@ -258,11 +306,32 @@ def test_retired_field_keeps_its_values(svc, people):
     }
 
 
-def test_search_finds_documents_by_their_values(svc, people):
+@pytest.fixture
+def engine_svc(config, db_url):
+    """PostgreSQL's own full-text engine on a PostgreSQL catalog, Whoosh on SQLite."""
+    backend = "postgres" if db_url.startswith("postgresql") else "whoosh"
+    s = open_docsvc({**config, "SEARCH_BACKEND": backend, "FSYNC": False})
+    yield s
+    s.close()
+
+
+def test_search_finds_documents_by_their_values(engine_svc):
+    from tests.webutil import PASSWORD, PEOPLE
+
+    svc = engine_svc
+    for name, (role, projects) in PEOPLE.items():
+        svc.users.create_user(name, role, actor="setup", password=PASSWORD, projects=projects)
+
+    def people(who):
+        return svc.guard(svc.users.principal_for_cli(who))
+
     _define(people("root"))
     a = add(svc, title="甲合同", fields={"contract_value": "48.6万", "signed_on": "2026-03-01"}).document
     b = add(svc, title="乙协议", doc_type="sla", fields={"sla_level": "铜", "contact": "欧阳明"}).document
     svc.index.sync()
+    assert svc.index.index.__class__.__name__ == (
+        "PostgresIndex" if svc.catalog.engine.dialect.name == "postgresql" else "WhooshIndex"
+    )
     alice = people("alice")
 
     def found(q):

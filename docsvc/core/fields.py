@@ -529,9 +529,7 @@ def parse_choices(raw: Any, kind: FieldKind) -> tuple[str, ...]:
             field="choices",
         )
     if kind is not FieldKind.CHOICE and choices:
-        raise InvalidInput(
-            "只有选项类（choice）字段有选项。", "Only a choice field has choices.", field="choices"
-        )
+        raise InvalidInput("只有选项类（choice）字段有选项。", "Only a choice field has choices.", field="choices")
     if len(choices) > MAX_CHOICES:
         raise InvalidInput(
             f"选项最多 {MAX_CHOICES} 个。", f"A field has at most {MAX_CHOICES} choices.", field="choices"

@@ -323,9 +323,7 @@ def _field_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
             field="fields",
         )
     if len(raw) > MAX_FIELDS:
-        raise InvalidInput(
-            f"自定义字段最多 {MAX_FIELDS} 个。", f"At most {MAX_FIELDS} custom fields.", field="fields"
-        )
+        raise InvalidInput(f"自定义字段最多 {MAX_FIELDS} 个。", f"At most {MAX_FIELDS} custom fields.", field="fields")
     pairs: dict[str, str] = {}
     for key, value in raw.items():
         name = f"field.{key}"

@@ -40,12 +40,12 @@ from docsvc.services.archive import AddResult, History
 from docsvc.services.background import RenditionRequest
 from docsvc.services.classify import ReviewItem
 from docsvc.services.dashboard import Dashboard
+from docsvc.services.fields import Fields
 from docsvc.services.integrity import CheckReport
 from docsvc.services.reports import ReportRequest
 from docsvc.services.search import writer_status
 from docsvc.services.templates import REPORT_TEMPLATES, BatchItem, BatchResult, Draft, Rendered, Template
 from docsvc.services.terms import TermKind, Terms
-from docsvc.services.fields import Fields
 from docsvc.services.users import (
     ApiToken,
     IssuedToken,

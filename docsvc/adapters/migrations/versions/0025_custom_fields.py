@@ -40,6 +40,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("documents") as batch:
-        batch.drop_column("fields")
+    op.drop_column("documents", "fields")
     op.drop_table("field_definitions")
