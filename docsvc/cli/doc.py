@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def doc() -> None:
 
 
 def _print_document(
-    d: Document, versions: list[Version], text_status: dict[int, str], fields: list[tuple[str, str]] = ()
+    d: Document, versions: list[Version], text_status: dict[int, str], fields: Sequence[tuple[str, str]] = ()
 ) -> None:
     m = d.metadata
     cat = ServiceCategory(m.service_category)

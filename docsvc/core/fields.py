@@ -144,7 +144,7 @@ _SEPARATORS = str.maketrans("", "", ",_ '’")
 _NUMBER_RE = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")
 
 
-def _decimal(d: FieldDefinition, raw: str, text: str) -> tuple[bool, str, str]:
+def _decimal(d: FieldDefinition, raw: Any, text: str) -> tuple[bool, str, str]:
     """(negative, integer digits, fraction digits) of a plain decimal; refuse anything else
     (exponents, NaN, Infinity, two points)."""
     m = _NUMBER_RE.fullmatch(text.translate(_SEPARATORS))
