@@ -551,6 +551,8 @@ def parse_flag(raw: Any, name: str) -> bool:
 def parse_position(raw: Any) -> int:
     if raw is None or raw == "":
         return 0
+    if isinstance(raw, float) and raw.is_integer():  # JSON's 1.0 is an integer too
+        raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         raise InvalidInput("position 应为整数。", "position must be an integer.", field="position")
     text = str(raw).strip()

@@ -1939,8 +1939,19 @@ def _paths() -> dict[str, Any]:
     }
 
 
-FIELD_KEY = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$", "description": "e.g. contract_value"}
-FIELD_LABEL = {**LINE, "maxLength": core_fields.MAX_LABEL}
+FIELD_KEY = {
+    "type": "string",
+    "pattern": "^[a-z][a-z0-9_]{0,39}$",
+    "not": {"pattern": "_(min|max)$"},
+    "description": "e.g. contract_value (not ending in _min or _max: those name a filter's range)",
+}
+FIELD_LABEL = {"type": "string", "maxLength": core_fields.MAX_LABEL, "pattern": no_controls_pattern()}
+FIELD_LABEL_ZH = {
+    "type": "string",
+    "maxLength": core_fields.MAX_LABEL,
+    "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+    "description": "e.g. 合同金额",
+}
 FIELD_CHOICES = {
     "anyOf": [
         {"type": "array", "maxItems": core_fields.MAX_CHOICES, "items": {**LINE, "maxLength": core_fields.MAX_CHOICE}},
@@ -1949,7 +1960,7 @@ FIELD_CHOICES = {
     "description": "choice fields only: the values one may pick, e.g. 金、银、铜",
 }
 FIELD_EDIT = {
-    "label_zh": FIELD_LABEL,
+    "label_zh": FIELD_LABEL_ZH,
     "label_en": FIELD_LABEL,
     "choices": FIELD_CHOICES,
     "required": {"type": "boolean"},
@@ -2151,6 +2162,10 @@ def spec(doc_types: tuple[str, ...] = tuple(c.code for c in BUILTIN_DOC_TYPES)) 
                 op["responses"].setdefault("400", _json(_ref("Error"), "Invalid input / 输入无效"))
     bulk = doc["paths"]["/api/v1/documents/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     bulk["properties"]["set"]["properties"]["doc_type"] = {"type": "string", "enum": types}
+    field = doc["paths"]["/api/v1/fields"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    field["properties"]["doc_type"] = {"type": "string", "enum": types}
+    field_list = doc["paths"]["/api/v1/fields"]["get"]["parameters"]
+    next(p for p in field_list if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
     listing = doc["paths"]["/api/v1/documents"]["get"]["parameters"]
     next(p for p in listing if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
     return doc
