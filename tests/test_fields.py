@@ -345,3 +345,43 @@ def test_search_finds_documents_by_their_values(engine_svc):
     alice.set_metadata(b.id, {"fields": {"contact": "司马光"}})
     svc.index.sync()
     assert b.id in found("司马光") and b.id not in found("欧阳明")
+
+
+def test_a_field_made_required_later_blocks_no_other_edit(svc, people):
+    _define(people("root"))
+    alice = people("alice")
+    old = add(svc, title="旧合同").document  # filed before 合同金额 became required
+    people("root").fields.update("contract_value", {"required": True})
+    assert alice.set_metadata(old.id, {"status": "effective"}).metadata.status.value == "effective"
+    with pytest.raises(InvalidInput) as exc:  # an edit of the fields asks for it
+        alice.set_metadata(old.id, {"fields": {"signed_on": "2026-01-01"}})
+    assert exc.value.field == "field.contract_value" and "合同金额" in exc.value.zh
+    with pytest.raises(InvalidInput):  # so does a new document of the type
+        add(svc, title="新合同")
+    # a suggested type corrected on the review list: the list has no field inputs, it is not blocked
+    sla = svc.archive.add_document(
+        "运维服务合同".encode(),
+        "x.txt",
+        {
+            "title": "待复核",
+            "doc_type": "contract",
+            "service_category": "4.2",
+            "doc_class": "user",
+            "fields": {"contract_value": "1"},
+        },
+        actor="alice",
+        suggested=_suggestion(),
+    ).document
+    corrected = alice.confirm_labels(sla.id, {"doc_type": "sla"})
+    assert corrected.metadata.doc_type == "sla" and corrected.metadata.field_values == {"contract_value": "1.00"}
+
+
+def _suggestion():
+    from docsvc.services.archive import SuggestionRecord
+
+    label = {"value": "contract", "confidence": 0.4, "terms": [], "source": "model"}
+    return SuggestionRecord(
+        {"doc_type": label, "service_category": {**label, "value": "4.2"}, "project": None, "needs_review": True},
+        model_version="test",
+        needs_review=True,
+    )

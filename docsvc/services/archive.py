@@ -202,10 +202,14 @@ class ArchiveService:
         with self.catalog.engine.connect() as conn:
             return field_store.definitions(conn)
 
-    def _with_fields(self, meta: Metadata, before: Metadata | None, changes: Mapping[str, Any]) -> Metadata:
+    def _with_fields(
+        self, meta: Metadata, before: Metadata | None, changes: Mapping[str, Any], *, check_required: bool = True
+    ) -> Metadata:
         """``meta`` with its custom field values checked and in canonical form. Required fields
         are enforced on a new document, and on an edit that changes fields or the type (so that
-        a field made required later does not block, say, a status change of an older document)."""
+        a field made required later does not block, say, a status change of an older document);
+        not when a suggested type is confirmed or corrected (the review list has no field inputs:
+        the next edit of the fields asks for them)."""
         raw = changes.get("fields") or {}
         type_changed = before is not None and before.doc_type != meta.doc_type
         if before is not None and not raw and not type_changed:
@@ -219,15 +223,15 @@ class ArchiveService:
             meta.doc_type,
             before.field_values if before is not None else {},
             raw if isinstance(raw, Mapping) else {},
-            check_required=True,
+            check_required=check_required,
             doc_type_label=(choice.zh, choice.en),
         )
         return replace(meta, fields=tuple(sorted(values.items())))
 
-    def _updated(self, meta: Metadata, changes: Mapping[str, Any]) -> Metadata:
+    def _updated(self, meta: Metadata, changes: Mapping[str, Any], *, check_required: bool = True) -> Metadata:
         """``meta`` with ``changes`` made, custom fields included (see :meth:`_with_fields`)."""
         plain = {k: v for k, v in changes.items() if k != "fields"}
-        return self._with_fields(meta.update(plain, self.vocab), meta, changes)
+        return self._with_fields(meta.update(plain, self.vocab), meta, changes, check_required=check_required)
 
     def _field_labels(self, values: Mapping[str, str]) -> dict[str, Any]:
         """The labels of the custom fields named, for an audit entry (the log stays readable
@@ -444,10 +448,10 @@ class ArchiveService:
                 f"文档 {document_id} 没有待确认的分类建议。",
                 f"Document {document_id} has no pending classification suggestion.",
             )
-        self._updated(doc.metadata, changes)  # validate before locking
+        self._updated(doc.metadata, changes, check_required=False)  # validate before locking
         with self.catalog.transaction() as tx:
             doc = self._lock(tx, document_id)
-            new_meta = self._updated(doc.metadata, changes) if changes else doc.metadata
+            new_meta = self._updated(doc.metadata, changes, check_required=False) if changes else doc.metadata
             diff = self._labelled_diff(doc.metadata, new_meta)
             state = "corrected" if diff else "accepted"
             if diff:
