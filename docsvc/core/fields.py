@@ -372,7 +372,7 @@ def apply_values(
     changes: Mapping[str, Any],
     *,
     check_required: bool,
-    doc_type_label: tuple[str, str] = ("", ""),
+    type_labels: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, str]:
     """A document's values after ``changes`` (key → raw value; empty clears it).
 
@@ -380,9 +380,12 @@ def apply_values(
       stored is no change (a retired field's, or one kept from an earlier type, is kept).
     - Clearing is always allowed, also for a retired or unknown key (so old data can be tidied).
     - ``check_required``: every required field of the type must end up with a value.
+
+    ``type_labels``: document type code → (Chinese, English) name, for the messages.
     """
     by_key = {d.key: d for d in definitions}
-    type_zh, type_en = doc_type_label[0] or doc_type, doc_type_label[1] or doc_type
+    labels = type_labels or {}
+    type_zh, type_en = labels.get(doc_type, (doc_type, doc_type))
     result = dict(before)
     problems: dict[str, InvalidInput] = {}
     mine = [d for d in definitions if d.doc_type == doc_type and not d.retired]
@@ -418,9 +421,10 @@ def apply_values(
                 field=name,
             )
         elif d.doc_type != doc_type:
+            own_zh, own_en = labels.get(d.doc_type, (d.doc_type, d.doc_type))
             problems[name] = InvalidInput(
-                f"字段“{d.label_zh}”属于文档类型“{d.doc_type}”，不属于“{type_zh}”。请先修改文档类型，或清空该字段。",
-                f"The field '{d.label(en=True)}' belongs to document type '{d.doc_type}', not '{type_en}'. "
+                f"字段“{d.label_zh}”属于文档类型“{own_zh}”，不属于“{type_zh}”。请先修改文档类型，或清空该字段。",
+                f"The field '{d.label(en=True)}' belongs to document type '{own_en}', not '{type_en}'. "
                 "Change the document type first, or leave the field empty.",
                 field=name,
                 details={"valid": [x.key for x in mine]},

@@ -217,14 +217,13 @@ class ArchiveService:
         definitions = self.field_definitions()
         if not definitions and not raw and (before is None or not before.fields):
             return replace(meta, fields=())
-        choice = self.vocab.doc_type(meta.doc_type)
         values = apply_values(
             definitions,
             meta.doc_type,
             before.field_values if before is not None else {},
             raw if isinstance(raw, Mapping) else {},
             check_required=check_required,
-            doc_type_label=(choice.zh, choice.en),
+            type_labels={c.code: (c.zh, c.en) for c in self.vocab.doc_types},
         )
         return replace(meta, fields=tuple(sorted(values.items())))
 

@@ -31,7 +31,7 @@ from docsvc.core.fields import (
     parse_kind,
     parse_position,
 )
-from docsvc.core.model import AuditAction
+from docsvc.core.model import AuditAction, Choice
 from docsvc.errors import Conflict, InvalidInput, NotFound
 from docsvc.services.users import Permission
 
@@ -87,18 +87,20 @@ class Fields:
         existing = self.svc.archive.field_definitions()
         taken = next((x for x in existing if x.key == d.key), None)
         if taken is not None:
+            other = self._type(taken.doc_type)
             raise Conflict(
-                f"字段代码“{d.key}”已被文档类型“{taken.doc_type}”的字段“{taken.label_zh}”使用"
+                f"字段代码“{d.key}”已被文档类型“{other.zh}”的字段“{taken.label_zh}”使用"
                 f"{'（已停用）' if taken.retired else ''}；字段代码全局唯一，请换一个。",
                 f"The key '{d.key}' is taken by the field '{taken.label(en=True)}' of document type "
-                f"'{taken.doc_type}'{' (retired)' if taken.retired else ''}; keys are unique, choose another.",
+                f"'{other.en}'{' (retired)' if taken.retired else ''}; keys are unique, choose another.",
                 field="key",
             )
         same_type = [x for x in existing if x.doc_type == doc_type and not x.retired]
         if any(x.label_zh == d.label_zh for x in same_type):
+            mine = self._type(doc_type)
             raise Conflict(
-                f"文档类型“{doc_type}”已有名为“{d.label_zh}”的字段。",
-                f"Document type '{doc_type}' has a field labelled '{d.label_zh}' already.",
+                f"文档类型“{mine.zh}”已有名为“{d.label_zh}”的字段。",
+                f"Document type '{mine.en}' has a field labelled '{d.label_zh}' already.",
                 field="label_zh",
             )
         if len(same_type) >= MAX_FIELDS_PER_TYPE:
@@ -170,6 +172,13 @@ class Fields:
             store.update(tx.conn, new, now=tx.now)
             self._audit(tx, op, new, changes=changes)
         return self._existing(new.key)
+
+    def _type(self, code: str) -> Choice:
+        """A document type's names; a type no longer configured names itself."""
+        try:
+            return self.svc.vocab.doc_type(code)
+        except InvalidInput:
+            return Choice(code, code, code)
 
     def _existing(self, key: Any) -> FieldDefinition:
         text = key.strip() if isinstance(key, str) else ""
