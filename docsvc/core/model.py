@@ -337,7 +337,8 @@ def _field_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
             raise InvalidInput(
                 f"自定义字段 {key} 的值必须是文字。", f"The value of custom field {key} must be a string.", field=name
             )
-        text = clean_text(name, f"字段 {key}", str(value))
+        # Checked against the field's definition, with its label, by the archive (core.fields).
+        text = str(value).strip()
         if text:
             pairs[key] = text
     return tuple(sorted(pairs.items()))
