@@ -177,6 +177,14 @@ def test_pages_admin_upload_edit_document_and_list(defined: World):
     assert resp.status_code == 400 and 'aria-invalid="true"' in body and "金、银、铜、铁" in body
     resp = _post(member, f"/documents/{doc_id}/edit", **{**values, "field.sla_level": "金", "reason": "升级"})
     assert resp.status_code == 302
+    # the type changes to contract: the SLA values stay, and the page says so
+    resp = _post(member, f"/documents/{doc_id}/edit", **{**values, "doc_type": "contract", "field.sla_level": "金"})
+    assert resp.status_code == 302
+    assert "它们的值已保留" in member.get(f"/documents/{doc_id}").data.decode()
+    kept = defined.svc.archive.document(doc_id).metadata.field_values
+    assert kept == {"sla_level": "金", "contact": "王经理"}
+    resp = _post(member, f"/documents/{doc_id}/edit", **{**values, "field.sla_level": "金"})  # and back
+    assert resp.status_code == 302
     doc_page = member.get(f"/documents/{doc_id}").data.decode()
     assert "SLA 等级" in doc_page and "金" in doc_page and "对方联系人" in doc_page
     assert "SLA 等级: <del>银</del> → <ins>金</ins>" in doc_page  # the timeline, with the label

@@ -259,11 +259,22 @@ def edit(doc_id: int):
     if request.method == "POST":
         values = _metadata_form()
         try:
-            gd.set_metadata(doc_id, values, reason=request.form.get("reason", ""))
+            after = gd.set_metadata(doc_id, values, reason=request.form.get("reason", ""))
         except InvalidInput as exc:
             errors = _field_errors(exc)
         else:
             flash(pick(InvalidInput("元数据已保存。", "Metadata saved.")), "ok")
+            if after.metadata.doc_type != doc.metadata.doc_type and (kept := ui_fields.kept_labels(after)):
+                flash(
+                    pick(
+                        InvalidInput(
+                            f"新文档类型没有这些字段，它们的值已保留（文档页面上标为保留）：{'、'.join(kept)}",
+                            f"The new document type has none of these fields; their values are kept (marked on "
+                            f"the document's page): {', '.join(kept)}",
+                        )
+                    ),
+                    "info",
+                )
             return redirect(url_for("ui_docs.document", doc_id=doc_id))
         values["reason"] = request.form.get("reason", "")
     return render_template("edit.html", doc=doc, values=values, errors=errors, **_choices()), (400 if errors else 200)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from docsvc.core.fields import FILTER_PREFIX, FieldDefinition, FieldKind, display_value
+from docsvc.core.fields import FILTER_PREFIX, FieldDefinition, FieldKind, display_value, kept_values
 from docsvc.core.model import Document
 from docsvc.errors import Conflict, InvalidInput, NotFound
 from docsvc.services.users import Permission
@@ -102,6 +102,14 @@ def shown_fields(doc: Document) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def kept_labels(doc: Document) -> list[str]:
+    """Labels of the values a document keeps although its type has no such active field."""
+    definitions = guard().fields.list()
+    by_key = {d.key: d for d in definitions}
+    keys = kept_values(definitions, doc.metadata.doc_type, doc.metadata.field_values)
+    return [field_name(by_key[k]) if k in by_key else k for k in keys]
 
 
 def _page(error: InvalidInput | Conflict | NotFound | None = None, form: dict[str, str] | None = None, status=200):
