@@ -40,6 +40,7 @@ from docsvc.services.archive import AddResult, History
 from docsvc.services.background import RenditionRequest
 from docsvc.services.classify import ReviewItem
 from docsvc.services.dashboard import Dashboard
+from docsvc.services.fields import Fields
 from docsvc.services.integrity import CheckReport
 from docsvc.services.reports import ReportRequest
 from docsvc.services.search import writer_status
@@ -129,6 +130,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
             ("suggest", "查询", "look up"),
         )
     },
+    "list_fields": ("查看自定义字段", "list custom fields"),
+    "create_field": ("新建自定义字段", "define custom fields"),
+    "edit_field": ("修改自定义字段", "change custom fields"),
+    "retire_field": ("停用自定义字段", "retire custom fields"),
+    "restore_field": ("恢复自定义字段", "restore custom fields"),
 }
 
 
@@ -385,6 +391,11 @@ class Guard:
     def views(self) -> Views:
         """Saved views (docsvc.services.views): this principal's and the shared ones."""
         return Views(self)
+
+    @property
+    def fields(self) -> Fields:
+        """Custom field definitions per document type (docsvc.services.fields)."""
+        return Fields(self)
 
     def terms(self, kind: TermKind | str) -> Terms:
         """The tag or counterparty catalog (docsvc.services.terms)."""
