@@ -39,6 +39,7 @@ from docsvc.services.anchoring import Anchor
 from docsvc.services.archive import ArchiveService
 from docsvc.services.bulk import Importer
 from docsvc.services.classify import ClassifyService
+from docsvc.services.intake import IntakeFolder, IntakeWatcher
 from docsvc.services.jobs import JobRunner, JobService, default_node_name
 from docsvc.services.reports import ReportService
 from docsvc.services.search import BackgroundIndexer, IndexService
@@ -63,6 +64,7 @@ class Docsvc:
     anchor: Anchor | None = None
     indexer: BackgroundIndexer | None = None
     job_runner: JobRunner | None = None
+    intake: IntakeWatcher | None = None
     # What "now" is for sign-in delays and lockouts; tests replace it instead of sleeping.
     clock: Callable[[], dt.datetime] = utcnow
 
@@ -88,6 +90,15 @@ class Docsvc:
             self.archive.on_commit.append(self.indexer.wake)
             self.indexer.start()
         return self.indexer
+
+    def start_intake(self) -> IntakeWatcher | None:
+        """Watch ``DOCSVC_INTAKE_DIR`` when it is set (``docsvc serve`` does, in the process that
+        also runs the index writer; every server may, the folder's lock lets one scan at a time)."""
+        folder = str(self.settings.get("INTAKE_DIR") or "")
+        if folder and self.intake is None:
+            self.intake = IntakeWatcher(IntakeFolder(Path(folder), self.importer))
+            self.intake.start()
+        return self.intake
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> integrity.CheckReport:
         return integrity.check(
@@ -146,6 +157,8 @@ class Docsvc:
         return Guard(self, principal)
 
     def close(self) -> None:
+        if self.intake is not None:
+            self.intake.stop()  # before the catalog it archives into is gone
         if self.job_runner is not None:
             self.job_runner.stop()  # before the converter closes under a job
         if self.indexer is not None:

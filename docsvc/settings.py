@@ -105,10 +105,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "INTAKE_DIR",
         "",
-        "收件文件夹：docsvc watch 归档放入其中的文件（按内容建议分类），成功的移入 done/，"
+        "收件文件夹：docsvc serve（及 docsvc watch）归档放入其中的文件（按内容建议分类），成功的移入 done/，"
         "失败的移入 error/ 并附原因文件；留空则不监视。",
-        "Intake folder: docsvc watch archives files dropped there (labels suggested from the content), "
-        "moves them to done/, or to error/ with a reason file; empty: nothing is watched.",
+        "Intake folder: docsvc serve (and docsvc watch) archives files dropped there (labels suggested from "
+        "the content), moves them to done/, or to error/ with a reason file; empty: nothing is watched.",
     ),
     Setting(
         "INDEX_DIR",

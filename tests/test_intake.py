@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from docsvc.services.intake import DONE, ERROR, IntakeFolder
+from docsvc.services.intake import DONE, ERROR, IntakeFolder, IntakeWatcher
+from tests.conftest import poll_until
 
 CONTRACT = (
     "甲方：大连港集团有限公司\n乙方：大连华信计算机技术股份有限公司\n"
@@ -110,6 +111,43 @@ def test_a_restart_finishes_what_a_crash_left(svc, intake, tmp_path):
     _, report = _scan_settled(again, clock)
     assert len(report.duplicates) == 1 and svc.catalog.counts()["documents"] == 1
     assert not path.exists() and (folder.folder / DONE / "合同.txt").exists()
+
+
+def test_two_watchers_of_one_folder_never_take_the_same_file(svc, intake):
+    """Every server may watch the folder: while one scans (holds the folder's lock), another's
+    round is left to it, so a file is archived once and moved once."""
+    folder, clock = intake
+    other = IntakeFolder(folder.folder, svc.importer, settle_s=2.0, clock=clock)  # another server
+    (folder.folder / "合同.txt").write_bytes(CONTRACT)
+    other.scan()
+    clock.tick()
+    with folder._locked() as held:  # the first watcher is in the middle of a scan
+        assert held
+        busy = other.scan()
+    assert busy.busy and not busy.archived and svc.catalog.counts()["documents"] == 0
+    assert (folder.folder / "合同.txt").exists()
+    assert len(other.scan().archived) == 1  # the lock is free again
+    assert svc.catalog.counts()["documents"] == 1 and (folder.folder / DONE / "合同.txt").exists()
+
+
+def test_the_server_watcher_archives_in_the_background_and_counts(svc, tmp_path, caplog):
+    folder = IntakeFolder(tmp_path / "intake", svc.importer, settle_s=0.05)
+    watcher = IntakeWatcher(folder, interval_s=0.1)
+    (folder.folder / "运维服务合同.txt").write_bytes(CONTRACT)
+    (folder.folder / "坏.docx").write_bytes(b"not a Word file")
+    caplog.set_level("INFO", logger="docsvc.services.intake")
+    watcher.start()
+    try:
+        poll_until(lambda: watcher.status()["archived"] == 1 and watcher.status()["failed"] == 1, "the watcher")
+    finally:
+        watcher.stop()
+    status = watcher.status()
+    assert status["folder"] == str(folder.folder) and status["last_scan"] and not status["last_error"]
+    assert not status["running"]  # stopped
+    assert (folder.folder / DONE / "运维服务合同.txt").exists() and (folder.folder / ERROR / "坏.docx").exists()
+    logged = caplog.text
+    assert "运维服务合同.txt archived as document 1" in logged and "坏.docx refused" in logged
+    assert "甲方" not in logged  # file names, never document text
 
 
 def test_docsvc_watch_once(config, tmp_path, monkeypatch):

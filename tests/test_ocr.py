@@ -126,8 +126,9 @@ def test_searchable_pdf_keeps_phrases(quality, tmp_path):
 
     sample, result, _ = quality["skew"]
     scan = samples.image_pdf([sample.image])
-    pdf = make_searchable_pdf(scan, PDF, result, title="服务等级协议")
-    assert pdf is not None
+    made = make_searchable_pdf(scan, PDF, result, title="服务等级协议")
+    assert made is not None and made.pdfa == "2b", made
+    pdf = made.data
     text = extract_text(pdf, PDF)
     assert text.status is ExtractionStatus.OK
     for term in samples.KEY_TERMS:

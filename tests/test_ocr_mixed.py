@@ -158,6 +158,12 @@ def test_mixed_pdf_resumes_and_is_suggested_again(svc, parts, monkeypatch):
     assert samples.compact("SLA-2026-0412") in samples.compact(pages[1])
     assert pages[1].count("服务等级协议") == 1
     assert pages[2].strip() == "Hello docsvc"
+    # PDF/A-2b, checked by pikepdf's validator before it was declared, and again here.
+    import pikepdf.pdfa
+
+    assert pikepdf.pdfa.validate_written(io.BytesIO(data), "2b").passed
+    added = [e for e in svc.catalog.audit_entries(document_id=first.id) if e.action == "rendition.added"]
+    assert added[-1].details["pdfa"] == "PDF/A-2b" and added[-1].details["pdfa_findings"] == []
 
     # The suggestion made from the text page alone is made again from the whole text and waits
     # on the review list; the labels a person chose are as they were.
@@ -187,3 +193,52 @@ def test_mixed_pdf_resumes_and_is_suggested_again(svc, parts, monkeypatch):
     assert ocr_service.resuggest(svc, version, whole) is False
     assert svc.archive.document(first.id).metadata.doc_type == "sla"
     json.dumps(job.result)  # what the jobs page shows
+
+
+def _stamp(pdf_bytes: bytes, text: str) -> bytes:
+    """``text`` drawn in real text (Helvetica, not embedded) at the foot of every page."""
+    import pikepdf
+
+    pdf = pikepdf.open(io.BytesIO(pdf_bytes))
+    for page in pdf.pages:
+        font = pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
+        page.obj.Resources.Font = pikepdf.Dictionary(F1=font)
+        page.contents_add(pikepdf.Stream(pdf, f"BT /F1 10 Tf 72 12 Td ({text}) Tj ET".encode()))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="extraction does not apply docsvc.core.scanpages.thin_text_pages yet: such a page still counts as text",
+)
+def test_scan_with_a_stamped_page_number_is_read_by_ocr(parts):
+    """A scanned page whose only real text is a page number stamped on it is read by OCR, and
+    its searchable page is its picture (the number included) under OCR's text: one text layer."""
+    import pikepdf
+    import pikepdf.pdfa
+    from pypdf import PdfReader
+
+    from docsvc.adapters.ocr_rapid import ENGINE
+    from docsvc.core.ocr import make_searchable_pdf, run_ocr
+
+    text, scan, _, _ = parts
+    stamped = _stamp(scan, "Page 2")
+    alone = extract_text(stamped, PDF)
+    assert alone.status is ExtractionStatus.NO_TEXT_LAYER and alone.garbage_pages == (1,), alone
+    mixed = samples.join_pdfs([text, stamped])
+    r = extract_text(mixed, PDF)
+    assert r.status is ExtractionStatus.PARTIAL and r.ocr_pages == (2,) and r.garbage_pages == (2,), r
+    assert "Page 2" not in r.text and "附件说明" in r.text
+
+    result = run_ocr(mixed, PDF, engine=ENGINE, pages=list(r.ocr_pages))
+    assert samples.compact("SLA-2026-0412") in samples.compact(result.text), result.text
+    made = make_searchable_pdf(mixed, PDF, result, title="附件", pictures=r.garbage_pages)
+    assert made is not None
+    with pikepdf.open(io.BytesIO(made.data)) as pdf:
+        assert set(pdf.pages[1].Resources.Font.keys()) == {"/FOcr"}  # the stamped font is gone with the page's content
+    second = PdfReader(io.BytesIO(made.data)).pages[1].extract_text()
+    assert second.count("服务等级协议") == 1 and "Page" in second and "2" in second, second
+    # The unembedded Helvetica went with it: the rendition is PDF/A-2b.
+    assert made.pdfa == "2b" and pikepdf.pdfa.validate_written(io.BytesIO(made.data), "2b").passed

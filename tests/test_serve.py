@@ -158,3 +158,23 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_everything(server) -> None:
     assert proc.wait(20) == 0
     for pid in replaced:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_serve_watches_the_intake_folder(tmp_path: Path) -> None:
+    """With DOCSVC_INTAKE_DIR set, `docsvc serve` archives what is dropped there: no second
+    process to run, and the health page says what it did."""
+    intake = tmp_path / "收件"
+    proc, api = start_serve(tmp_path, workers=1, INTAKE_DIR=str(intake))
+    try:
+        poll_until(intake.is_dir, "the intake folder")
+        (intake / "机房巡检记录.txt").write_text("机房巡检记录：UPS 电池组更换完成，空调运行正常。", "utf-8")
+        docs = poll_until(
+            lambda: api.call("GET", "/api/v1/documents")[1].get("items"), "the dropped file to be archived"
+        )
+        assert [d["title"] for d in docs] == ["机房巡检记录"]
+        poll_until((intake / "done" / "机房巡检记录.txt").exists, "the file to move to done/")
+        status, health = api.call("GET", "/api/v1/health")
+        assert status == 200 and health["intake"]["archived"] == 1 and health["intake"]["running"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)

@@ -233,3 +233,16 @@ def test_the_dashboard_counts_the_documents_reminded_of(world):
         f"/api/v1/documents/{doc}", json={"metadata": {"review_due": "2099-01-01"}, "reason": "已复审"}
     )
     assert "复审提醒" not in world.login("mgr").get("/").data.decode()
+
+
+def test_the_health_page_shows_the_intake_folder(world, tmp_path):
+    world.svc.settings["INTAKE_DIR"] = str(tmp_path / "收件")
+    page = world.login("mgr").get("/admin/health").data.decode()
+    assert "收件文件夹" in page and "本进程不监视" in page  # set, watched by another process
+    watcher = world.svc.start_intake()
+    (tmp_path / "收件" / "巡检记录.txt").write_text("机房巡检记录：UPS 电池组更换完成。", "utf-8")
+    assert wait_for(lambda: watcher.status()["archived"] == 1, 30)
+    page = world.login("mgr").get("/admin/health").data.decode()
+    assert 'id="intake-archived">1<' in page and "本进程不监视" not in page
+    english = world.login("mgr", lang="en").get("/admin/health").data.decode()
+    assert "Intake folder" in english and "Archived" in english

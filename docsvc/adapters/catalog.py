@@ -43,6 +43,7 @@ from docsvc.adapters.tables import (
 from docsvc.core import audit
 from docsvc.core.collation import sort_key
 from docsvc.core.faults import fault_point
+from docsvc.core.fields import FieldFilter, FieldKind, FilterOp
 from docsvc.core.model import (
     DocClass,
     DocStatus,
@@ -553,6 +554,23 @@ class Tx:
         )
 
 
+def _field_condition(f: FieldFilter) -> Any:
+    """A custom field's condition: the JSON value as text (SQLite json_extract, PostgreSQL ->>);
+    numbers and money cast to a float for ranges (canonical decimals: exact up to 15 digits),
+    ISO dates compared as text."""
+    text = documents.c.fields[f.key].as_string()
+    if f.op is FilterOp.CONTAINS:
+        return text.contains(f.value, autoescape=True)
+    numeric = f.kind in (FieldKind.NUMBER, FieldKind.MONEY)
+    column: Any = sa.cast(text, sa.Float) if numeric else text
+    value: Any = float(f.value) if numeric else f.value
+    if f.op is FilterOp.MIN:
+        return sa.and_(text.is_not(None), column >= value)
+    if f.op is FilterOp.MAX:
+        return sa.and_(text.is_not(None), column <= value)
+    return sa.and_(text.is_not(None), column == value)
+
+
 def _metadata_row(meta: Metadata) -> dict[str, Any]:
     d = meta.to_dict()
     d["effective_date"] = meta.effective_date
@@ -578,6 +596,7 @@ def _document(row: Mapping[str, Any]) -> Document:
         effective_date=row["effective_date"],
         review_due=row["review_due"],
         owner=row["owner"],
+        fields=tuple(sorted((row.get("fields") or {}).items())),
     )
     return Document(
         row["id"], meta, _utc(row["created_at"]), row["created_by"], _utc(row["updated_at"]), row["latest_version"]
@@ -779,10 +798,12 @@ class SqlCatalog:
         offset: int = 0,
         site_projects: Collection[str] | None = None,
         doc_type_order: Sequence[str] = (),
+        field_filters: Sequence[FieldFilter] = (),
     ) -> DocumentPage:
         """``doc_type_order``: the type codes in the order a sort by doc_type lists them (the
         vocabulary's, by their names in pinyin order); a code not in it comes last."""
         cond = [documents.c[k] == v for k, v in filters.items()]
+        cond += [_field_condition(f) for f in field_filters]
         if site_projects is not None:
             # Access rule: on-site (9.2) documents only of the given projects.
             cond.append(sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects))))

@@ -34,6 +34,8 @@ documents = sa.Table(
     sa.Column("title_key", sa.String(500), nullable=False, server_default=""),
     sa.Column("project_key", sa.String(500), nullable=False, server_default=""),
     sa.Column("counterparty_key", sa.String(500), nullable=False, server_default=""),
+    # Custom field values (migration 0025, docsvc.core.fields): key → canonical text; NULL: none.
+    sa.Column("fields", sa.JSON),
 )
 
 versions = sa.Table(
@@ -425,6 +427,25 @@ tag_catalog = sa.Table(
     sa.Column("name", sa.String(500), nullable=False, unique=True),
     sa.Column("colour", sa.String(16), nullable=False, server_default="grey"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Custom fields per document type (migration 0025): retired, never deleted (values stay readable).
+field_definitions = sa.Table(
+    "field_definitions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("doc_type", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(40), nullable=False, unique=True),
+    sa.Column("label_zh", sa.String(100), nullable=False),
+    sa.Column("label_en", sa.String(100), nullable=False, server_default=""),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("choices", sa.JSON, nullable=False),
+    sa.Column("required", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retired_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 

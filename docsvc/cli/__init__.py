@@ -292,6 +292,7 @@ def _register() -> None:
         classify,
         doc,
         export,
+        field,
         job,
         report,
         search,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ from docsvc.cli import (
     write_output,
 )
 from docsvc.cli.classify import label_line
+from docsvc.cli.field import field_pairs, field_rows
 from docsvc.cli.search import hit_dict
+from docsvc.core.fields import FILTER_PREFIX
 from docsvc.core.filenames import document_filename
 from docsvc.core.model import (
     EXTRACTION_STATUS_LABELS,
@@ -48,7 +50,9 @@ def doc() -> None:
     """文档与版本 / documents and versions."""
 
 
-def _print_document(d: Document, versions: list[Version], text_status: dict[int, str]) -> None:
+def _print_document(
+    d: Document, versions: list[Version], text_status: dict[int, str], fields: Sequence[tuple[str, str]] = ()
+) -> None:
     m = d.metadata
     cat = ServiceCategory(m.service_category)
     rows = [
@@ -71,6 +75,8 @@ def _print_document(d: Document, versions: list[Version], text_status: dict[int,
     for label, value in rows:
         if value not in ("", None):
             echo(f"{pad(label, 24)}{shown(value)}")
+    for label, value in fields:
+        echo(f"{pad(label, 24)}{shown(value)}")
     for v in versions:
         status = text_status.get(v.id, "")
         names = EXTRACTION_STATUS_LABELS.get(status, (status, status))
@@ -101,6 +107,9 @@ def metadata_options(fn: Callable) -> Callable:
         click.option("--effective", "effective_date", help="生效日期 YYYY-MM-DD"),
         click.option("--review-due", "review_due", help="复审到期日 YYYY-MM-DD（规范 8.1.3）"),
         click.option("--owner", help="负责人 / owner"),
+        click.option(
+            "--field", "fields", multiple=True, help="自定义字段 KEY=VALUE，可重复 / custom field (repeatable)"
+        ),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -118,6 +127,8 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
     """归档一个新文档（docx、pdf、txt、md）；未给出的类型、服务类别和项目由系统建议 /
     archive a new document; the type, category and project left out are suggested."""
     meta = {k: v for k, v in meta.items() if v not in (None, (), "")}
+    if "fields" in meta:
+        meta["fields"] = field_pairs(meta["fields"])
     if "title" not in meta:
         meta["title"] = Path(file).stem
     data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
@@ -189,7 +200,7 @@ def doc_show(ctx: Context, doc_id: int, as_json: bool) -> None:
             }
         )
     else:
-        _print_document(d, versions, text_status)
+        _print_document(d, versions, text_status, field_rows(d, ctx.svc.archive.field_definitions()))
 
 
 @doc.command("history")
@@ -286,6 +297,12 @@ def doc_get(
 @click.option("--tag")
 @click.option("--title", help="标题包含 / title contains")
 @click.option("--review-due-before", "review_due_before", help="复审到期日不晚于 YYYY-MM-DD")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="自定义字段 KEY=VALUE，范围用 KEY_min=、KEY_max= / custom field filter (ranges: KEY_min, KEY_max)",
+)
 @click.option("--sort", default="-updated_at", show_default=True)
 @click.option("--limit", default=50, show_default=True)
 @click.option("--offset", default=0, show_default=True)
@@ -294,6 +311,7 @@ def doc_get(
 @handled
 def doc_list(ctx: Context, as_json: bool, **params: Any) -> None:
     """列出文档（可筛选）/ list documents with filters."""
+    params.update({FILTER_PREFIX + k: v for k, v in field_pairs(params.pop("fields")).items()})
     page = ctx.svc.archive.list_documents(params)
     if as_json:
         emit_json({"items": [d.to_dict() for d in page.items], "total": page.total})
@@ -308,19 +326,27 @@ def doc_list(ctx: Context, as_json: bool, **params: Any) -> None:
 
 @doc.command("set")
 @click.argument("doc_id", type=KEY)
-@click.argument("pairs", nargs=-1, required=True)
+@click.argument("pairs", nargs=-1)
+@click.option("--field", "fields", multiple=True, help="自定义字段 KEY=VALUE（空值清除）/ custom field (repeatable)")
 @click.option("--reason", default="", help="修改原因 / reason")
 @json_option
 @pass_ctx
 @handled
-def doc_set(ctx: Context, doc_id: int, pairs: tuple[str, ...], reason: str, as_json: bool) -> None:
-    """修改元数据，如 status=effective review_due=2027-06-30 / change metadata."""
+def doc_set(
+    ctx: Context, doc_id: int, pairs: tuple[str, ...], fields: tuple[str, ...], reason: str, as_json: bool
+) -> None:
+    """修改元数据，如 status=effective review_due=2027-06-30 --field contract_value=48.6万 / change metadata."""
     changes: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise errors.InvalidInput(f"“{pair}”格式不对，应为 key=value。", f"'{pair}' is not key=value.")
+        if key.strip().startswith(FILTER_PREFIX):  # field.KEY=VALUE, as the API's forms name it
+            changes.setdefault("fields", {}).update(field_pairs([pair]))
+            continue
         changes[key.strip()] = value
+    if fields:
+        changes.setdefault("fields", {}).update(field_pairs(fields))
     d = ctx.svc.archive.set_metadata(doc_id, changes, actor=ctx.actor, reason=reason)
     ctx.sync_index()
     if as_json:

@@ -117,6 +117,7 @@ class AuditAction(LabelledEnum):
     RENDITION_ADDED = "rendition.added"  # a PDF made later, by a job, for an archived version
     REVIEW_REMINDED = "review.reminded"  # the daily job found the document's review date reached
     TERMS_CHANGED = "terms.changed"  # the tag or counterparty catalog: created, renamed, merged, recoloured, removed
+    FIELDS_CHANGED = "fields.changed"  # a custom field definition: created, edited, retired, restored
 
 
 _LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -179,6 +180,7 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "rendition.added": ("生成 PDF", "PDF made"),
         "review.reminded": ("复审到期提醒", "Review reminder"),
         "terms.changed": ("修改标签或相对方目录", "Tags or counterparties changed"),
+        "fields.changed": ("修改自定义字段定义", "Custom field definition changed"),
     },
 }
 
@@ -307,6 +309,41 @@ def clean_text(name: str, zh_name: str, value: Any, *, required: bool = False) -
     return text
 
 
+MAX_FIELDS = 200  # custom field values on one document
+
+
+def _field_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
+    """Custom field values in shape: an object of key → text; empty ones left out."""
+    if raw in (None, ""):
+        return ()
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(
+            "自定义字段（fields）应为“字段代码: 值”的对象。",
+            "Custom fields (fields) must be an object of key: value.",
+            field="fields",
+        )
+    if len(raw) > MAX_FIELDS:
+        raise InvalidInput(f"自定义字段最多 {MAX_FIELDS} 个。", f"At most {MAX_FIELDS} custom fields.", field="fields")
+    pairs: dict[str, str] = {}
+    for key, value in raw.items():
+        name = f"field.{key}"
+        if not isinstance(key, str) or not key.isascii() or not 0 < len(key) <= 40:
+            raise InvalidInput(
+                f"自定义字段代码“{str(key)[:40]}”无效。", f"Custom field key '{str(key)[:40]}' is invalid.", field=name
+            )
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InvalidInput(
+                f"自定义字段 {key} 的值必须是文字。", f"The value of custom field {key} must be a string.", field=name
+            )
+        # Checked against the field's definition, with its label, by the archive (core.fields).
+        text = str(value).strip()
+        if text:
+            pairs[key] = text
+    return tuple(sorted(pairs.items()))
+
+
 @dataclass(frozen=True)
 class Metadata:
     """A document's descriptive metadata. Every change to it is an audit event."""
@@ -324,6 +361,13 @@ class Metadata:
     effective_date: dt.date | None = None
     review_due: dt.date | None = None
     owner: str = ""
+    # Custom fields (docsvc.core.fields): key → canonical value, sorted by key. Parsed here for
+    # shape only; the archive checks them against the definitions of the document's type.
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def field_values(self) -> dict[str, str]:
+        return dict(self.fields)
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -351,6 +395,9 @@ class Metadata:
         return cls._build(data, vocab)
 
     def update(self, changes: Mapping[str, Any], vocab: Vocabulary) -> Metadata:
+        """``changes["fields"]`` changes only the custom fields it names (an empty value clears one)."""
+        if "fields" in changes and isinstance(changes["fields"], Mapping):
+            changes = {**changes, "fields": {**self.field_values, **changes["fields"]}}
         return Metadata.parse({**self.to_dict(), **changes}, vocab)
 
     @classmethod
@@ -387,6 +434,7 @@ class Metadata:
             effective_date=effective,
             review_due=review,
             owner=clean_text("owner", "负责人", data.get("owner")),
+            fields=_field_pairs(data.get("fields")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -396,6 +444,8 @@ class Metadata:
             v = getattr(self, f.name)
             if isinstance(v, dt.date):
                 v = v.isoformat()
+            elif f.name == "fields":
+                v = dict(v)
             elif isinstance(v, tuple):
                 v = list(v)
             elif isinstance(v, StrEnum):
@@ -404,8 +454,14 @@ class Metadata:
         return out
 
     def diff(self, other: Metadata) -> dict[str, dict[str, Any]]:
+        """What changed, field by field; a custom field as ``field.KEY`` (absent: "")."""
         a, b = self.to_dict(), other.to_dict()
-        return {k: {"from": a[k], "to": b[k]} for k in a if a[k] != b[k]}
+        out = {k: {"from": a[k], "to": b[k]} for k in a if k != "fields" and a[k] != b[k]}
+        fa, fb = a["fields"], b["fields"]
+        for key in sorted(set(fa) | set(fb)):
+            if fa.get(key, "") != fb.get(key, ""):
+                out[f"field.{key}"] = {"from": fa.get(key, ""), "to": fb.get(key, "")}
+        return out
 
 
 @dataclass(frozen=True)

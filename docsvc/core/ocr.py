@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from docsvc.core import workers
 from docsvc.core.content import PDF, TIFF, is_image
 from docsvc.core.extract import Extraction, ExtractionStatus
+from docsvc.core.ocrpdf import SearchablePdf
 from docsvc.core.pdftext import repair_text
 
 # Part of the cache key of OCR text (with the engine's version): a change to what this module
@@ -480,7 +481,7 @@ def make_searchable_pdf(
     title: str,
     limits: OcrLimits = OcrLimits(),
     pictures: Sequence[int] = (),
-) -> bytes | None:
+) -> SearchablePdf | None:
     """The searchable PDF (see :mod:`docsvc.core.ocrpdf`), made in a limited child as well:
     it decodes the same images. ``pictures``: PDF pages whose garbage text layer is replaced
     by their picture. None when the child failed or ran out of time."""
@@ -500,7 +501,12 @@ def make_searchable_pdf(
         header = json.loads(workers.read_frame(proc.stdout.fileno(), deadline=time.monotonic() + timeout))
         if not header.get("ok"):
             return None
-        return workers.read_frame(proc.stdout.fileno())  # sent right after the header
+        return SearchablePdf(
+            workers.read_frame(proc.stdout.fileno()),  # sent right after the header
+            header.get("pdfa"),
+            tuple(header.get("findings") or ()),
+            header.get("checked_by") or "",
+        )
     except (EOFError, ValueError, OSError):  # TimeoutError is an OSError
         return None
     finally:
@@ -535,8 +541,8 @@ def _child_main() -> None:
         except Exception as exc:  # noqa: BLE001 - the caller records no rendition
             send({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
             return
-        send({"ok": True})
-        workers.write_frame(stdout, pdf)
+        send({"ok": True, "pdfa": pdf.pdfa, "findings": list(pdf.findings), "checked_by": pdf.checked_by})
+        workers.write_frame(stdout, pdf.data)
         return
     module, _, cls = request["engine"].partition(":")
     import importlib

@@ -16,10 +16,17 @@ any invisible text, so that page is shown as the picture OCR read (rendered by P
 OCR resolution, JPEG) with the recognised text over it, and its fonts are gone. The archived
 original keeps the page as it was.
 
-For PDF/A-2b the file carries XMP metadata naming the part and conformance, an sRGB output
-intent (the profile made by Pillow's ImageCms), embedded fonts only and a document ID. A
-scanned PDF keeps its pages as they were (its own content must allow PDF/A for the result to
-conform; docsvc does not re-encode it); images become one page each, at their own resolution.
+PDF/A-2b is claimed only when checked. The file gets XMP metadata (title, producer, dates; the
+Info dictionary made to agree), an sRGB output intent, embedded fonts only and a document ID;
+``pikepdf.pdfa`` then prepares it (output intent, the XMP declaration of part 2 level B; no page
+content is changed), writes it and validates the written bytes against its implementation of
+the veraPDF rules for PDF/A-2b, which approves only what it knows to conform. That validator is
+not veraPDF itself, which is not packaged in the registries docsvc installs from. A scanned PDF
+keeps its pages as they were, re-encoding nothing, so when its own content cannot be PDF/A (a
+DeviceCMYK image against the sRGB intent, JavaScript, an unembedded font, LZW, encryption) the
+rendition is still made and searchable but claims nothing: its XMP names no PDF/A part, and
+:class:`SearchablePdf` says why. An encrypted original's rendition keeps its encryption and the
+permissions that come with it. Images become one page each, at their own resolution.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import functools
 import io
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from docsvc.core.content import JPEG, PDF, TIFF
@@ -37,7 +45,19 @@ if TYPE_CHECKING:
     from docsvc.core.ocr import OcrLine
 
 _FONT = "/FOcr"
+PDFA = "2b"  # the flavour the rendition aims at (pikepdf.pdfa's name for PDF/A-2b)
 _DEFAULT_DPI = 200.0  # an image that does not say its resolution is taken as a 200 dpi scan
+
+
+@dataclass(frozen=True)
+class SearchablePdf:
+    """The rendition's bytes, ``pdfa`` (:data:`PDFA`) when the written file passed the PDF/A-2b
+    check, else None with ``findings``: why not (the validator's rule and where, at most five)."""
+
+    data: bytes
+    pdfa: str | None
+    findings: tuple[str, ...] = ()
+    checked_by: str = ""  # the validator and its version, for the record
 
 
 @functools.lru_cache(maxsize=1)
@@ -177,14 +197,16 @@ def searchable_pdf(
     producer: str,
     limits: Any,
     pictures: Sequence[int] = (),
-) -> bytes:
+) -> SearchablePdf:
     """The searchable PDF of ``data`` (a scanned PDF or an image) with ``pages`` (OcrPage) laid
     over it; the PDF pages numbered in ``pictures`` (garbage text layers) become the picture OCR read."""
     import pikepdf
 
     by_number = {p.number: p for p in pages}
+    encrypted = False
     if media_type == PDF:
         pdf = pikepdf.open(io.BytesIO(data))
+        encrypted = pdf.is_encrypted
         font = _font(pdf)
         for number, page in enumerate(pdf.pages, start=1):
             ocr = by_number.get(number)
@@ -221,10 +243,7 @@ def searchable_pdf(
                 content += text_layer(ocr.lines, _pixel_mapper((0, 0, w_pt, h_pt), 0, w_pt / w_px, h_pt / h_px))
             page.Contents = pikepdf.Stream(pdf, content)
             page.Resources.Font = pikepdf.Dictionary({_FONT: font})
-    _pdfa(pdf, title=title, producer=producer)
-    out = io.BytesIO()
-    pdf.save(out, fix_metadata_version=False, deterministic_id=True)
-    return out.getvalue()
+    return _write(pdf, title=title, producer=producer, encrypted=encrypted)
 
 
 def _render(data: bytes, number: int, ocr: Any) -> bytes:
@@ -342,36 +361,41 @@ def _images(data: bytes, media_type: str, limits: Any) -> Iterator[tuple[dict[st
         )
 
 
-@functools.lru_cache(maxsize=1)
-def _srgb_profile() -> bytes:
-    from PIL import ImageCms
-
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-
-
-def _pdfa(pdf: Any, *, title: str, producer: str) -> None:
-    """What PDF/A-2b asks of the file as a whole: XMP identification, an output intent."""
+def _write(pdf: Any, *, title: str, producer: str, encrypted: bool) -> SearchablePdf:
+    """Written as PDF/A-2b when the validator approves the bytes, else written claiming nothing."""
     import pikepdf
+    import pikepdf.pdfa
 
-    icc = pikepdf.Stream(pdf, _srgb_profile())
-    icc.N = 3
-    pdf.Root.OutputIntents = pikepdf.Array(
-        [
-            pdf.make_indirect(
-                pikepdf.Dictionary(
-                    Type=pikepdf.Name.OutputIntent,
-                    S=pikepdf.Name.GTS_PDFA1,
-                    OutputConditionIdentifier="sRGB",
-                    Info="sRGB IEC61966-2.1",
-                    DestOutputProfile=icc,
-                )
-            )
-        ]
-    )
+    checked_by = f"pikepdf.pdfa {pikepdf.__version__}"
+    _describe(pdf, title=title, producer=producer)
+    if encrypted:  # PDF/A forbids encryption; dropping it would drop the author's permissions too
+        out = io.BytesIO()
+        pdf.save(out, encryption=True, fix_metadata_version=False)  # (qpdf: no deterministic ID when encrypted)
+        return SearchablePdf(
+            out.getvalue(), None, ("the original is encrypted (PDF/A forbids encryption)",), checked_by
+        )
+    out = io.BytesIO()
+    try:
+        pikepdf.pdfa.save(pdf, out, PDFA, output_intent="sRGB", deterministic_id=True)
+        return SearchablePdf(out.getvalue(), PDFA, (), checked_by)
+    except pikepdf.pdfa.PdfaError as exc:
+        findings = tuple(str(f) for f in exc.report.findings[:5])
+    except ValueError as exc:  # an output intent of the original's the preparation cannot use
+        findings = (f"{type(exc).__name__}: {exc}",)
+    # The preparation declared PDF/A in the XMP: the claim is withdrawn, the rest stays.
+    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+        for key in ("pdfaid:part", "pdfaid:conformance", "pdfaid:amd", "pdfaid:corr"):
+            if key in meta:
+                del meta[key]
+    out = io.BytesIO()
+    pdf.save(out, fix_metadata_version=False, deterministic_id=True)
+    return SearchablePdf(out.getvalue(), None, findings, checked_by)
+
+
+def _describe(pdf: Any, *, title: str, producer: str) -> None:
+    """The XMP metadata (and, made to agree, the Info dictionary): title, producer, dates."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
-        meta["pdfaid:part"] = "2"
-        meta["pdfaid:conformance"] = "B"
         meta["dc:title"] = title
         meta["pdf:Producer"] = producer
         meta["xmp:CreatorTool"] = producer
@@ -379,4 +403,4 @@ def _pdfa(pdf: Any, *, title: str, producer: str) -> None:
         meta["xmp:ModifyDate"] = now.isoformat()
 
 
-__all__ = ["glyphless_font", "searchable_pdf", "text_layer"]
+__all__ = ["PDFA", "SearchablePdf", "glyphless_font", "searchable_pdf", "text_layer"]

@@ -40,6 +40,7 @@ from docsvc.services.archive import AddResult, History
 from docsvc.services.background import RenditionRequest
 from docsvc.services.classify import ReviewItem
 from docsvc.services.dashboard import Dashboard
+from docsvc.services.fields import Fields
 from docsvc.services.integrity import CheckReport
 from docsvc.services.reports import ReportRequest
 from docsvc.services.search import writer_status
@@ -129,6 +130,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
             ("suggest", "查询", "look up"),
         )
     },
+    "list_fields": ("查看自定义字段", "list custom fields"),
+    "create_field": ("新建自定义字段", "define custom fields"),
+    "edit_field": ("修改自定义字段", "change custom fields"),
+    "retire_field": ("停用自定义字段", "retire custom fields"),
+    "restore_field": ("恢复自定义字段", "restore custom fields"),
 }
 
 
@@ -251,6 +257,7 @@ class Health:
     runner: dict[str, Any] | None = None  # this server's job runner, when running
     reviews: dict[str, Any] = field(default_factory=dict)  # open review reminders
     blobs: dict[str, Any] = field(default_factory=dict)  # BlobStore.status(): where the files are, reachable
+    intake: dict[str, Any] | None = None  # the watched intake folder, when DOCSVC_INTAKE_DIR is set
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -266,6 +273,7 @@ class Health:
             "runner": self.runner,
             "reviews": self.reviews,
             "blobs": self.blobs,
+            "intake": self.intake,
         }
 
 
@@ -383,6 +391,11 @@ class Guard:
     def views(self) -> Views:
         """Saved views (docsvc.services.views): this principal's and the shared ones."""
         return Views(self)
+
+    @property
+    def fields(self) -> Fields:
+        """Custom field definitions per document type (docsvc.services.fields)."""
+        return Fields(self)
 
     def terms(self, kind: TermKind | str) -> Terms:
         """The tag or counterparty catalog (docsvc.services.terms)."""
@@ -973,7 +986,15 @@ class Guard:
             runner=self.svc.job_runner.status() if self.svc.job_runner else None,
             reviews=background.reminders_summary(self.svc),
             blobs=blobs,
+            intake=self._intake_status(),
         )
+
+    def _intake_status(self) -> dict[str, Any] | None:
+        if self.svc.intake is not None:
+            return self.svc.intake.status()
+        folder = str(self.svc.settings.get("INTAKE_DIR") or "")
+        # Set, but watched by another process of this server (the parent of --workers) or not at all.
+        return {"folder": folder, "running": None} if folder else None
 
     def integrity_check(self) -> CheckReport:
         self.require(Permission.AUDIT, "integrity_check")

@@ -12,15 +12,17 @@ import datetime as dt
 import hashlib
 import unicodedata
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from docsvc.adapters import fields as field_store
 from docsvc.adapters.catalog import FILTERABLE, SORTABLE, DocumentPage, OutboxLease, SqlCatalog, Tx
 from docsvc.core.audit import AuditEntry, canonical_json
 from docsvc.core.blobs import BlobStore, StoredBlob
 from docsvc.core.collation import sort_key
 from docsvc.core.content import PackageLimits, detect_media_type
 from docsvc.core.faults import fault_point
+from docsvc.core.fields import FILTER_PREFIX, FieldDefinition, apply_values, parse_filter
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import (
     AuditAction,
@@ -193,6 +195,78 @@ class ArchiveService:
     def _store_renditions(self, renditions: Sequence[RenditionInput]) -> list[tuple[RenditionInput, StoredBlob]]:
         return [(r, self.blobs.put(r.data)) for r in renditions]
 
+    # -- custom fields (docsvc.core.fields) ---------------------------------------------
+    def field_definitions(self) -> list[FieldDefinition]:
+        """Every custom field definition, retired ones too (read per use: an administrator may
+        change them from another process at any time)."""
+        with self.catalog.engine.connect() as conn:
+            return field_store.definitions(conn)
+
+    def _with_fields(
+        self, meta: Metadata, before: Metadata | None, changes: Mapping[str, Any], *, check_required: bool = True
+    ) -> Metadata:
+        """``meta`` with its custom field values checked and in canonical form. Required fields
+        are enforced on a new document, and on an edit that changes fields or the type (so that
+        a field made required later does not block, say, a status change of an older document);
+        not when a suggested type is confirmed or corrected (the review list has no field inputs:
+        the next edit of the fields asks for them)."""
+        raw = changes.get("fields") or {}
+        type_changed = before is not None and before.doc_type != meta.doc_type
+        if before is not None and not raw and not type_changed:
+            return replace(meta, fields=before.fields)
+        definitions = self.field_definitions()
+        if not definitions and not raw and (before is None or not before.fields):
+            return replace(meta, fields=())
+        values = apply_values(
+            definitions,
+            meta.doc_type,
+            before.field_values if before is not None else {},
+            raw if isinstance(raw, Mapping) else {},
+            check_required=check_required,
+            type_labels={c.code: (c.zh, c.en) for c in self.vocab.doc_types},
+        )
+        return replace(meta, fields=tuple(sorted(values.items())))
+
+    def _updated(self, meta: Metadata, changes: Mapping[str, Any], *, check_required: bool = True) -> Metadata:
+        """``meta`` with ``changes`` made, custom fields included (see :meth:`_with_fields`)."""
+        plain = {k: v for k, v in changes.items() if k != "fields"}
+        return self._with_fields(meta.update(plain, self.vocab), meta, changes, check_required=check_required)
+
+    def _field_labels(self, values: Mapping[str, str]) -> dict[str, Any]:
+        """The labels of the custom fields named, for an audit entry (the log stays readable
+        after a field is relabelled or retired)."""
+        if not values:
+            return {}
+        by_key = {d.key: d for d in self.field_definitions()}
+        return {
+            "field_labels": {
+                k: {"zh": by_key[k].label_zh, "en": by_key[k].label_en or by_key[k].label_zh}
+                for k in values
+                if k in by_key
+            }
+        }
+
+    def _labelled_diff(self, old: Metadata, new: Metadata) -> dict[str, dict[str, Any]]:
+        """The metadata diff; each custom field's entry carries its label (zh, en)."""
+        diff = old.diff(new)
+        keys = [k for k in diff if k.startswith(FILTER_PREFIX)]
+        if keys:
+            by_key = {d.key: d for d in self.field_definitions()}
+            for k in keys:
+                d = by_key.get(k[len(FILTER_PREFIX) :])
+                if d is not None:
+                    diff[k] = {**diff[k], "label": d.label_zh, "label_en": d.label_en or d.label_zh}
+        return diff
+
+    @staticmethod
+    def _reindex(tx: Tx, old: Metadata, new: Metadata, document_id: int) -> None:
+        """Index a metadata change; changed field values are part of every version's indexed
+        text, so then each version is indexed again (its extracted text is cached)."""
+        tx.enqueue_index(document_id, None, "metadata")
+        if old.fields != new.fields:
+            for version_id in field_store.version_ids(tx.conn, document_id):
+                tx.enqueue_index(document_id, version_id, "add")
+
     # -- writes -------------------------------------------------------------------------
     def add_document(
         self,
@@ -211,6 +285,7 @@ class ArchiveService:
         """A new document and its first version. ``index_lease``: the caller indexes the
         version itself (a bulk import) and other indexers leave it alone while the lease lasts."""
         meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
+        meta = self._with_fields(meta, None, metadata)
         media_type = self.inspect(data, filename)
         filename = clean_filename(filename)
         reason = _clean_reason(reason) or "初始版本 / initial version"
@@ -219,7 +294,10 @@ class ArchiveService:
         with self.catalog.transaction() as tx:
             doc_id = tx.insert_document(meta, actor)
             tx.append_audit(
-                actor, AuditAction.DOCUMENT_CREATED, document_id=doc_id, details={"metadata": meta.to_dict()}
+                actor,
+                AuditAction.DOCUMENT_CREATED,
+                document_id=doc_id,
+                details={"metadata": meta.to_dict(), **self._field_labels(meta.field_values)},
             )
             version_id = tx.insert_version(
                 doc_id,
@@ -282,7 +360,7 @@ class ArchiveService:
             raise problem
         reason = _clean_reason(reason)
         doc = self.document(document_id)
-        new_meta = doc.metadata.update(metadata, self.vocab) if metadata else doc.metadata
+        new_meta = self._updated(doc.metadata, metadata) if metadata else doc.metadata
         media_type = self.inspect(data, filename)
         filename = clean_filename(filename)
         latest = self.catalog.get_version(document_id, doc.latest_version)
@@ -296,7 +374,7 @@ class ArchiveService:
             current = self._lock(tx, document_id)
             number = current.latest_version + 1
             if metadata:
-                doc, new_meta = current, current.metadata.update(metadata, self.vocab)
+                doc, new_meta = current, self._updated(current.metadata, metadata)
             version_id = tx.insert_version(
                 document_id,
                 number,
@@ -325,9 +403,9 @@ class ArchiveService:
                     actor,
                     AuditAction.METADATA_CHANGED,
                     document_id=document_id,
-                    details={"changes": doc.metadata.diff(new_meta), "reason": reason},
+                    details={"changes": self._labelled_diff(doc.metadata, new_meta), "reason": reason},
                 )
-                tx.enqueue_index(document_id, None, "metadata")  # the earlier versions are relabelled too
+                self._reindex(tx, doc.metadata, new_meta, document_id)  # the earlier versions are relabelled too
             tx.enqueue_index(document_id, version_id, "add")
             fault_point("before_commit")
         fault_point("after_commit")
@@ -341,11 +419,11 @@ class ArchiveService:
                 "Nothing to change. Give key=value pairs, e.g. status=effective.",
             )
         reason = _clean_reason(reason)
-        self.document(document_id).metadata.update(changes, self.vocab)  # validate before locking
+        self._updated(self.document(document_id).metadata, changes)  # validate before locking
         with self.catalog.transaction() as tx:
             doc = self._lock(tx, document_id)
-            new_meta = doc.metadata.update(changes, self.vocab)
-            diff = doc.metadata.diff(new_meta)
+            new_meta = self._updated(doc.metadata, changes)
+            diff = self._labelled_diff(doc.metadata, new_meta)
             if not diff:
                 return doc
             tx.update_metadata(document_id, new_meta)
@@ -355,7 +433,7 @@ class ArchiveService:
                 document_id=document_id,
                 details={"changes": diff, "reason": reason},
             )
-            tx.enqueue_index(document_id, None, "metadata")
+            self._reindex(tx, doc.metadata, new_meta, document_id)
         self._committed()
         return self.document(document_id)
 
@@ -369,11 +447,11 @@ class ArchiveService:
                 f"文档 {document_id} 没有待确认的分类建议。",
                 f"Document {document_id} has no pending classification suggestion.",
             )
-        doc.metadata.update(changes, self.vocab)  # validate before locking
+        self._updated(doc.metadata, changes, check_required=False)  # validate before locking
         with self.catalog.transaction() as tx:
             doc = self._lock(tx, document_id)
-            new_meta = doc.metadata.update(changes, self.vocab) if changes else doc.metadata
-            diff = doc.metadata.diff(new_meta)
+            new_meta = self._updated(doc.metadata, changes, check_required=False) if changes else doc.metadata
+            diff = self._labelled_diff(doc.metadata, new_meta)
             state = "corrected" if diff else "accepted"
             if diff:
                 tx.update_metadata(document_id, new_meta)
@@ -383,7 +461,7 @@ class ArchiveService:
                     document_id=document_id,
                     details={"changes": diff, "reason": "更正分类建议 / corrected suggestion"},
                 )
-                tx.enqueue_index(document_id, None, "metadata")
+                self._reindex(tx, doc.metadata, new_meta, document_id)
             tx.resolve_suggestions(document_id, state, actor)
             tx.append_audit(
                 actor,
@@ -444,6 +522,10 @@ class ArchiveService:
         """``site_projects``: when given, on-site (9.2) documents only of these projects (access rules)."""
         # An empty filter is no filter; an empty number is not a number.
         params = {k: v for k, v in params.items() if v is not None and (v != "" or k in ("limit", "offset"))}
+        field_params = {k: v for k, v in params.items() if k.startswith(FILTER_PREFIX)}
+        params = {k: v for k, v in params.items() if k not in field_params}
+        definitions = self.field_definitions() if field_params else []
+        field_filters = [parse_filter(definitions, k, v) for k, v in sorted(field_params.items())]
         known = set(FILTERABLE) | {"tag", "title", "review_due_before", "sort", "limit", "offset"}
         unknown = set(params) - known
         if unknown:
@@ -482,6 +564,7 @@ class ArchiveService:
             offset=offset,
             site_projects=site_projects,
             doc_type_order=self.doc_type_order(),
+            field_filters=field_filters,
         )
 
     def doc_type_order(self) -> list[str]:

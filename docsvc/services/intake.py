@@ -11,21 +11,34 @@ archived with suggested labels, then moved to ``done/``; a file that cannot be a
 - **Survives restarts.** The folder is the state: what is still there after a crash is looked at
   again. A file archived just before a crash, and not moved yet, is found by its hash and only
   moved.
+- **One scanner at a time.** Every server of an installation (and a ``docsvc watch`` beside them)
+  may watch the same folder: a scan holds an exclusive lock on ``.docsvc-intake.lock`` in it, and
+  a watcher that finds it held leaves that round to the other, so no file is taken twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from docsvc.services.bulk import SIDECAR, Importer, ImportItem, ImportStatus
 
 DONE, ERROR = "done", "error"
 WRITING = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")  # still being written
 ACTOR = "intake"
+LOCK = ".docsvc-intake.lock"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +47,7 @@ class IntakeReport:
     duplicates: list[ImportItem] = field(default_factory=list)
     failed: list[ImportItem] = field(default_factory=list)
     waiting: int = 0  # files seen but not settled yet
+    busy: bool = False  # another watcher held the folder: this round was left to it
 
 
 class IntakeFolder:
@@ -87,6 +101,23 @@ class IntakeFolder:
 
     def scan(self) -> IntakeReport:
         """One pass: archive what has settled and move it out of the folder."""
+        with self._locked() as held:
+            return self._scan() if held else IntakeReport(busy=True)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[bool]:
+        fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _scan(self) -> IntakeReport:
         ready, waiting = self.settled()
         report = IntakeReport(waiting=waiting)
         if not ready:
@@ -126,3 +157,71 @@ def _move(path: Path, folder: Path) -> Path:
     if sidecar.exists():
         shutil.move(str(sidecar), target.with_name(target.name + SIDECAR))
     return target
+
+
+class IntakeWatcher:
+    """The server's intake (``DOCSVC_INTAKE_DIR``): scans the folder every ``interval_s`` on a
+    thread of its own and logs what it archived, found twice or refused; the health page shows
+    its counts. A scan that fails (the database is away, the folder unmounted) is retried."""
+
+    def __init__(self, folder: IntakeFolder, *, interval_s: float = 2.0) -> None:
+        self.folder = folder
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.counts = {"archived": 0, "duplicates": 0, "failed": 0}
+        self.waiting = 0
+        self.last_scan = ""  # when the last scan completed (ISO 8601, UTC)
+        self.last_error = ""
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="docsvc-intake", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder.folder),
+            "running": self._thread is not None,
+            **self.counts,
+            "waiting": self.waiting,
+            "last_scan": self.last_scan,
+            "last_error": self.last_error,
+        }
+
+    def _run(self) -> None:
+        log.info("intake folder watched: %s", self.folder.folder)
+        while not self._stop.is_set():
+            before = self.last_error
+            try:
+                self.record(self.folder.scan())
+                self.last_error = ""
+            except Exception as exc:  # noqa: BLE001 - keep watching; the operator sees it in the log and health
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            if self.last_error != before:  # once per change, not every round while it lasts
+                if self.last_error:
+                    log.warning("intake scan failing, retried every %g s: %s", self.interval_s, self.last_error)
+                else:
+                    log.info("intake scans work again")
+            self._stop.wait(self.interval_s)
+
+    def record(self, report: IntakeReport) -> None:
+        if report.busy:
+            return
+        self.last_scan = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.waiting = report.waiting
+        for item in report.archived:
+            log.info("intake: %s archived as document %s", Path(item.path).name, item.document_id)
+        for item in report.duplicates:
+            log.info("intake: %s is a duplicate of document %s", Path(item.path).name, item.document_id)
+        for item in report.failed:
+            log.warning("intake: %s refused: %s", Path(item.path).name, (item.error or {}).get("message_en", ""))
+        self.counts["archived"] += len(report.archived)
+        self.counts["duplicates"] += len(report.duplicates)
+        self.counts["failed"] += len(report.failed)

@@ -238,7 +238,7 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
             limits=limits,
             pictures=base.garbage_pages if base is not None else (),
         )
-    blob = svc.blobs.put(pdf) if pdf is not None else None
+    blob = svc.blobs.put(pdf.data) if pdf is not None else None
     producer = f"{OCR_PRODUCER} {result.engine_version} ({result.engine})"
     siblings = svc.catalog.versions_with_sha(version.sha256)
     with svc.catalog.transaction() as tx:
@@ -264,6 +264,10 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
                         "ocr_status": result.status.value,
                         "confidence": _round(result.confidence),
                         "pages": len(result.pages),
+                        # PDF/A-2b only when the written file passed the check; else why not.
+                        "pdfa": f"PDF/A-{pdf.pdfa}" if pdf is not None and pdf.pdfa else None,
+                        "pdfa_checked_by": pdf.checked_by if pdf is not None else None,
+                        "pdfa_findings": list(pdf.findings) if pdf is not None else [],
                     },
                 )
             tx.enqueue_index(v.document_id, v.id, "add")

@@ -26,9 +26,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from docsvc.adapters import fields as field_store
 from docsvc.adapters.catalog import OutboxItem, OutboxLease, SqlCatalog
 from docsvc.core.blobs import BlobStore
 from docsvc.core.extract import EXTRACTOR_VERSION, Extraction, ExtractionStatus, ExtractLimits, extract_text
+from docsvc.core.fields import FieldDefinition, search_text
 from docsvc.core.model import Document, Version, utcnow
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
@@ -128,6 +130,8 @@ class IndexService:
         self._opened_at = 0.0
         self._lock = threading.Lock()
         self._rebuilding = threading.Lock()  # one rebuild at a time in this process
+        # Custom field kinds by key, read when a key is first met (a key's kind never changes).
+        self._field_kinds: dict[str, FieldDefinition] = {}
         # Scans and images: their text comes from OCR, queued in the background (set by the
         # wiring; docsvc.services.ocr.OcrQueue). None: they stay "no text layer".
         self.ocr: Any = None
@@ -232,7 +236,7 @@ class IndexService:
             version_id=version.id,
             document_id=doc.id,
             number=version.number,
-            content=text.text,
+            content=text.text + self._field_text(doc),
             is_latest=version.id == latest_version_id,
             sha256=version.sha256,
             original_filename=version.original_filename,
@@ -241,6 +245,18 @@ class IndexService:
             created_at=version.created_at,
             extraction_status=text.status.value,
         )
+
+    def _field_text(self, doc: Document) -> str:
+        """The document's custom field values as indexed words (docsvc.core.fields.search_text),
+        after its text: every engine finds a document by them (48.6万, 金, 2026年3月1日) as by
+        its content. Changed values index every version again (docsvc.services.archive)."""
+        values = doc.metadata.fields
+        if not values:
+            return ""
+        if any(k not in self._field_kinds for k, _ in values):
+            with self.catalog.engine.connect() as conn:
+                self._field_kinds = {d.key: d for d in field_store.definitions(conn)}
+        return "\n\n" + "\n".join(search_text(self._field_kinds.get(k), v) for k, v in values)
 
     def ensure(self, *, inline_limit: int = INLINE_REBUILD_LIMIT) -> bool:
         """Rebuild a missing or outdated index on the spot when the archive is small (a fresh

@@ -84,11 +84,12 @@ class Permission(StrEnum):
     MANAGE_USERS = "user.manage"  # accounts, roles, tokens of others, project membership
     RERUN_OCR = "ocr.rerun"  # read a scan's text again (after the engine improved): costs minutes of CPU
     MANAGE_TERMS = "terms.manage"  # the tag and counterparty catalog: create, rename, merge, recolour, remove
+    MANAGE_FIELDS = "fields.manage"  # custom fields per document type: define, edit, retire (administrators)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS},
+    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS, Permission.MANAGE_FIELDS},
     Role.DRAFTER: frozenset({Permission.READ, Permission.WRITE, Permission.GENERATE}),
     Role.MEMBER: frozenset({Permission.READ, Permission.WRITE}),
     # Auditors read everything and write nothing (reliability.md 1.6).

@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from docsvc.app import Docsvc
 from docsvc.core.content import DOCX, PDF
+from docsvc.core.fields import FILTER_PREFIX
 from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, ServiceCategory, Version, iso, parse_date
 from docsvc.core.schema import Field
@@ -124,13 +125,23 @@ def _string(body: dict[str, Any], name: str, default: str = "") -> str:
 
 
 def _metadata(raw: Any) -> dict[str, Any]:
-    """Metadata from JSON: an object of strings (or null); tags may be a list of strings."""
+    """Metadata from JSON: an object of strings (or null); tags may be a list of strings; fields
+    (custom fields) an object of key → string (null or "": clear it)."""
     if not isinstance(raw, dict):
         raise InvalidInput("metadata 必须是 JSON 对象。", "metadata must be a JSON object.", field="metadata")
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "tags" and isinstance(value, list) and all(isinstance(t, str) for t in value):
             out[key] = value
+        elif key == "fields" and isinstance(value, dict):
+            for k, v in value.items():
+                if v is not None and not isinstance(v, str):
+                    raise InvalidInput(
+                        f"自定义字段 {k} 的值必须是字符串。",
+                        f"The custom field {k} must be a string.",
+                        field=f"field.{k}",
+                    )
+            out[key] = {k: v or "" for k, v in value.items()}
         elif value is None or isinstance(value, str):
             out[key] = value or ""
         else:
@@ -145,6 +156,9 @@ def _form_metadata() -> dict[str, Any]:
         if key in ("reason", "csrf_token"):
             continue
         values = request.form.getlist(key)
+        if key.startswith(FILTER_PREFIX):  # a custom field: field.KEY
+            meta.setdefault("fields", {})[key[len(FILTER_PREFIX) :]] = values[-1]
+            continue
         meta[key] = values if key == "tags" and len(values) > 1 else values[-1]
     return meta
 
@@ -1081,3 +1095,38 @@ def _terms_routes(plural: str, kind: TermKind) -> None:
 
 _terms_routes("tags", TermKind.TAG)
 _terms_routes("counterparties", TermKind.COUNTERPARTY)
+
+
+# -- custom fields per document type (docsvc.services.fields) -----------------------------------
+@bp.get("/api/v1/fields")
+def list_fields():
+    doc_type = _arg(request.args, "doc_type") or None
+    retired = _arg_flag(request.args, "retired") if _arg(request.args, "retired") is not None else True
+    return jsonify({"items": [d.to_dict() for d in guard().fields.list(doc_type, retired=retired)]})
+
+
+@bp.post("/api/v1/fields")
+def create_field():
+    resp = jsonify(guard().fields.create(_json_object()).to_dict())
+    resp.status_code = 201
+    return resp
+
+
+@bp.get("/api/v1/fields/<key>")
+def show_field(key: str):
+    return jsonify(guard().fields.get(key).to_dict())
+
+
+@bp.patch("/api/v1/fields/<key>")
+def update_field(key: str):
+    return jsonify(guard().fields.update(key, _json_object()).to_dict())
+
+
+@bp.post("/api/v1/fields/<key>/retire")
+def retire_field(key: str):
+    return jsonify(guard().fields.retire(key).to_dict())
+
+
+@bp.post("/api/v1/fields/<key>/restore")
+def restore_field(key: str):
+    return jsonify(guard().fields.restore(key).to_dict())

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Flask, request
-from flask_babel import format_datetime, get_locale
+from flask import Flask, g, has_request_context, request
+from flask_babel import get_locale, get_timezone, get_translations
+from flask_babel import gettext as _babel_gettext
 
 from docsvc.core.model import AuditAction, DocClass, DocStatus, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError
@@ -29,7 +30,17 @@ def select_locale() -> str:
 
 
 def is_en() -> bool:
-    return str(get_locale()) == "en"
+    return _request_i18n()[1] if has_request_context() else str(get_locale()) == "en"
+
+
+def _request_i18n() -> tuple[Any, bool, dt.tzinfo]:
+    """This request's catalogue, whether it is English and its time zone, looked up once per
+    request: a list page asks for hundreds of words and times, and Flask-Babel's own lookup walks
+    its context each time."""
+    kept = g.get("_docsvc_i18n")
+    if kept is None:
+        kept = g._docsvc_i18n = (get_translations(), str(get_locale()) == "en", get_timezone())
+    return kept
 
 
 def pick(value: Any) -> str:
@@ -73,7 +84,8 @@ def when(value: Any) -> str:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return format_datetime(value, "yyyy-MM-dd HH:mm:ss")
+        zone = _request_i18n()[2] if has_request_context() else get_timezone()
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
@@ -211,6 +223,13 @@ def percent(value: float) -> str:
 
 
 def register(app: Flask) -> None:
+    """After Flask-Babel: templates' ``_()`` then takes the request's catalogue once (newstyle
+    gettext, as Flask-Babel installs it: Jinja escapes and formats the variables)."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda text: _request_i18n()[0].ugettext(text) if has_request_context() else _babel_gettext(text),
+        ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals.update(
         pick=pick,
         action_label=action_label,

@@ -11,11 +11,13 @@ from copy import deepcopy
 from functools import lru_cache
 from typing import Any
 
+from docsvc.core import fields as core_fields
 from docsvc.core.content import ACCEPTED
 from docsvc.core.content import DOCX as DOCX_TYPE
 from docsvc.core.inputs import MAX_ID, MAX_OFFSET, no_controls_pattern
 from docsvc.core.model import (
     BUILTIN_DOC_TYPES,
+    MAX_FIELDS,
     MAX_TAGS,
     MAX_TEXT,
     AuditAction,
@@ -120,7 +122,8 @@ KIND = {
     "in": "path",
     "required": True,
     "schema": {"type": "string", "enum": ["pdf", "ocr-pdf"]},
-    "description": "pdf: the PDF of a Word version; ocr-pdf: the searchable PDF (PDF/A-2b) of a scan or image",
+    "description": "pdf: the PDF of a Word version; ocr-pdf: the searchable PDF of a scan or image "
+    "(PDF/A-2b when it passed the PDF/A check)",
 }
 READ = (400, 401, 404, 503)
 WRITE = (400, 401, 403, 404, 413, 415, 422, 503)
@@ -148,6 +151,16 @@ METADATA_PROPS: dict[str, Any] = {
     "effective_date": {"anyOf": [DATE, {"enum": ["", None]}]},
     "review_due": {"anyOf": [DATE, {"enum": ["", None]}], "description": "not before effective_date / 不早于生效日期"},
     "owner": {**LINE, "maxLength": MAX_TEXT},
+}
+
+# Custom field values in a change: key → a value in any accepted form ("" or null clears it).
+FIELD_VALUES = {
+    "type": "object",
+    "maxProperties": MAX_FIELDS,
+    "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,39}$"},
+    "additionalProperties": {"type": ["string", "null"], "maxLength": MAX_TEXT, "pattern": no_controls_pattern()},
+    "description": 'custom fields (GET /api/v1/fields): key → value, e.g. {"contract_value": "48.6万"}; '
+    '"" or null clears one',
 }
 
 # A selection of documents (docsvc.services.selection): ids, each once; at most DOCSVC_BULK_MAX_DOCUMENTS.
@@ -218,7 +231,7 @@ SCHEMAS: dict[str, Any] = {
     "Metadata": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {k: _nullable(s) for k, s in METADATA_PROPS.items()},
+        "properties": {k: _nullable(s) for k, s in METADATA_PROPS.items()} | {"fields": FIELD_VALUES},
     },
     "Label": {
         "type": "object",
@@ -245,6 +258,12 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"},
             **METADATA_PROPS,
+            "fields": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "custom fields: key → canonical value (money 486000.00, dates YYYY-MM-DD); "
+                "labels at /api/v1/fields",
+            },
             "created_at": {"type": "string", "format": "date-time"},
             "created_by": {"type": "string"},
             "updated_at": {"type": "string", "format": "date-time"},
@@ -434,6 +453,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "runner": {"type": ["object", "null"], "description": "this server's job runner"},
             "reviews": {"type": "object", "description": "open review reminders"},
+            "intake": {
+                "type": ["object", "null"],
+                "description": "the watched intake folder (DOCSVC_INTAKE_DIR): folder, running (null: watched "
+                "by another process), archived, duplicates, failed, waiting, last_scan, last_error",
+            },
         },
     },
     "Job": {
@@ -795,6 +819,31 @@ TERM_NAMES = {
 COLOUR = {"type": "string", "enum": list(terms.PALETTE), "description": "from the fixed palette / 固定调色板"}
 SCHEMAS.update(
     {
+        "FieldDefinition": {
+            "type": "object",
+            "required": [
+                "doc_type",
+                "key",
+                "label_zh",
+                "label_en",
+                "kind",
+                "choices",
+                "required",
+                "position",
+                "retired",
+            ],
+            "properties": {
+                "doc_type": {"type": "string"},
+                "key": {"type": "string"},
+                "label_zh": {"type": "string"},
+                "label_en": {"type": "string"},
+                "kind": {"type": "string", "enum": [k.value for k in core_fields.FieldKind]},
+                "choices": {"type": "array", "items": {"type": "string"}},
+                "required": {"type": "boolean"},
+                "position": {"type": "integer"},
+                "retired": {"type": "boolean"},
+            },
+        },
         "Term": {
             "type": "object",
             "required": ["kind", "name", "documents"],
@@ -946,6 +995,9 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "listDocuments",
                 "summary": "List documents you may read / 文档列表",
+                "description": "Custom fields filter too (GET /api/v1/fields): field.KEY=VALUE (a text field: "
+                "contains VALUE), and for number, money and date fields field.KEY_min / field.KEY_max "
+                "(inclusive; 48.6万 and 2026年3月1日 are understood). An unknown key is 400 with the valid ones.",
                 "parameters": doc_filters,
                 "responses": {"200": _json(_ref("DocumentPage"), "a page"), **_errors(400, 401)},
             },
@@ -972,6 +1024,14 @@ def _paths() -> dict[str, Any]:
                                         "pattern": f"^(?:{_ALLOWED}*{_SOLID}{_ALLOWED}*)?$",
                                         "description": "default: the file's name",
                                     },
+                                },
+                                "patternProperties": {
+                                    "^field\\.[a-z][a-z0-9_]{0,39}$": {
+                                        "type": "string",
+                                        "maxLength": MAX_TEXT,
+                                        "pattern": no_controls_pattern(),
+                                        "description": "a custom field's value (field.KEY, GET /api/v1/fields)",
+                                    }
                                 },
                                 "additionalProperties": False,
                             }
@@ -1811,6 +1871,7 @@ def _paths() -> dict[str, Any]:
         },
         **_term_paths("tags", "tag", "Tag", "标签"),
         **_term_paths("counterparties", "counterparty", "Counterparty", "相对方"),
+        **_field_paths(),
         "/api/v1/users": {
             "get": {
                 "operationId": "listUsers",
@@ -1880,6 +1941,106 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {"200": _json(_ref("User"), "updated"), **_errors(400, 401, 403, 404, 409)},
             },
+        },
+    }
+
+
+FIELD_KEY = {
+    "type": "string",
+    "pattern": "^[a-z][a-z0-9_]{0,39}$",
+    "not": {"pattern": "_(min|max)$"},
+    "description": "e.g. contract_value (not ending in _min or _max: those name a filter's range)",
+}
+FIELD_LABEL = {"type": "string", "maxLength": core_fields.MAX_LABEL, "pattern": no_controls_pattern()}
+FIELD_LABEL_ZH = {
+    "type": "string",
+    "maxLength": core_fields.MAX_LABEL,
+    "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+    "description": "e.g. 合同金额",
+}
+FIELD_CHOICES = {
+    "anyOf": [
+        {"type": "array", "maxItems": core_fields.MAX_CHOICES, "items": {**LINE, "maxLength": core_fields.MAX_CHOICE}},
+        {**LINE, "description": "separated by commas, 、 or lines"},
+    ],
+    "description": "choice fields only: the values one may pick, e.g. 金、银、铜",
+}
+FIELD_EDIT = {
+    "label_zh": FIELD_LABEL_ZH,
+    "label_en": FIELD_LABEL,
+    "choices": FIELD_CHOICES,
+    "required": {"type": "boolean"},
+    "position": {"type": "integer", "minimum": -9999, "maximum": 9999},
+}
+
+
+def _field_paths() -> dict[str, Any]:
+    """The routes of custom field definitions (docsvc.web.api, docsvc.services.fields)."""
+
+    def body(required: list[str], props: dict[str, Any]) -> dict[str, Any]:
+        schema = {"type": "object", "required": required, "additionalProperties": False, "properties": props}
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+    key = {"name": "key", "in": "path", "required": True, "schema": FIELD_KEY}
+    one = {"200": _json(_ref("FieldDefinition"), "the definition"), **_errors(400, 401, 403, 404, 409)}
+    return {
+        "/api/v1/fields": {
+            "get": {
+                "operationId": "listFields",
+                "summary": "Custom field definitions per document type / 自定义字段",
+                "parameters": [
+                    _q("doc_type", "only this document type's"),
+                    _q("retired", "false: leave out retired fields (default true)", FLAG),
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": _ref("FieldDefinition")}},
+                        },
+                        "the definitions, by type, position and key",
+                    ),
+                    **_errors(400, 401),
+                },
+            },
+            "post": {
+                "operationId": "createField",
+                "summary": "Define a custom field of a document type (admin) / 新建自定义字段",
+                "description": "key: unique over all types, never changes (nor do doc_type and kind). Values of "
+                "documents: metadata.fields; list filters field.KEY, field.KEY_min, field.KEY_max.",
+                "requestBody": body(
+                    ["doc_type", "key", "label_zh", "kind"],
+                    {
+                        "doc_type": {"type": "string"},
+                        "key": FIELD_KEY,
+                        "kind": {"type": "string", "enum": [k.value for k in core_fields.FieldKind]},
+                        **FIELD_EDIT,
+                    },
+                ),
+                "responses": {"201": _json(_ref("FieldDefinition"), "created"), **_errors(400, 401, 403, 409)},
+            },
+        },
+        "/api/v1/fields/{key}": {
+            "parameters": [key],
+            "get": {"operationId": "showField", "summary": "One custom field definition", "responses": one},
+            "patch": {
+                "operationId": "updateField",
+                "summary": "Change a field's labels, choices, required flag or position (admin); audited",
+                "requestBody": body([], FIELD_EDIT),
+                "responses": one,
+            },
+        },
+        "/api/v1/fields/{key}/retire": {
+            "parameters": [key],
+            "post": {
+                "operationId": "retireField",
+                "summary": "Retire a field (admin): no longer offered, documents keep their values",
+                "responses": one,
+            },
+        },
+        "/api/v1/fields/{key}/restore": {
+            "parameters": [key],
+            "post": {"operationId": "restoreField", "summary": "Offer a retired field again (admin)", "responses": one},
         },
     }
 
@@ -2007,6 +2168,10 @@ def spec(doc_types: tuple[str, ...] = tuple(c.code for c in BUILTIN_DOC_TYPES)) 
                 op["responses"].setdefault("400", _json(_ref("Error"), "Invalid input / 输入无效"))
     bulk = doc["paths"]["/api/v1/documents/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     bulk["properties"]["set"]["properties"]["doc_type"] = {"type": "string", "enum": types}
+    field = doc["paths"]["/api/v1/fields"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    field["properties"]["doc_type"] = {"type": "string", "enum": types}
+    field_list = doc["paths"]["/api/v1/fields"]["get"]["parameters"]
+    next(p for p in field_list if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
     listing = doc["paths"]["/api/v1/documents"]["get"]["parameters"]
     next(p for p in listing if p["name"] == "doc_type")["schema"] = {"type": "string", "enum": ["", *types]}
     return doc

@@ -4,7 +4,7 @@ Python runs one thread at a time per process, and a search is pure Python, so on
 one core. With ``workers`` > 1 the listening socket is bound first and that many worker
 processes are forked; each builds its own app and accepts connections on the shared socket (the
 kernel spreads them). The parent process keeps what there must be only one of: the index writer
-(Whoosh takes one writer at a time) and the job runner (docsvc.services.jobs: one node per
+(Whoosh takes one writer at a time), the intake folder's watcher and the job runner (docsvc.services.jobs: one node per
 server in the queue, one LibreOffice). A worker that commits a write sets a shared event, which
 wakes the writer at once, so an upload is searchable as quickly as with one process; every worker
 sees the writer's commits at its next search. A worker that dies is replaced.
@@ -46,6 +46,7 @@ def serve(
         app = create_app(config)
         app.extensions["docsvc"].start_indexer()
         app.extensions["docsvc"].start_jobs()
+        app.extensions["docsvc"].start_intake()
         _log_start(app.extensions["docsvc"].settings, host, bound, workers, threads)
         if on_ready:
             on_ready(bound)
@@ -61,6 +62,7 @@ def serve(
     svc = open_docsvc(config)
     indexer = svc.start_indexer()
     runner = svc.start_jobs()
+    svc.start_intake()
     stopping = threading.Event()
 
     def relay() -> None:  # a worker's commit or queued job → the writer and the job runner

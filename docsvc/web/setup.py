@@ -35,6 +35,7 @@ from docsvc.web import (
     ui_admin,
     ui_audit,
     ui_docs,
+    ui_fields,
     ui_search,
     ui_templates,
     ui_terms,
@@ -89,6 +90,7 @@ def init_web(app: Flask) -> None:
         ui_admin.bp,
         ui_views.bp,
         ui_terms.bp,
+        ui_fields.bp,
         apidocs.bp,
     ):
         app.register_blueprint(bp)

@@ -12,11 +12,13 @@ from flask import Blueprint, current_app, flash, make_response, redirect, render
 
 from docsvc.core.audit import AuditEntry
 from docsvc.core.content import DOCX, PDF
+from docsvc.core.fields import FILTER_PREFIX
 from docsvc.core.inputs import parse_int
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.services import selection
 from docsvc.services.users import Permission
+from docsvc.web import ui_fields
 from docsvc.web.api import send_pdf_inline, send_rendition, send_thumbnail, send_version
 from docsvc.web.auth import guard, login_required
 from docsvc.web.errors import status_for
@@ -97,6 +99,7 @@ def _today() -> dt.date:
 def _choices() -> dict:
     """Everything a metadata form offers, for the templates."""
     return {
+        "field_types": ui_fields.field_types(),
         "doc_types": current_app.extensions["docsvc"].vocab.doc_types,
         "categories": list(ServiceCategory),
         "classes": list(DocClass),
@@ -115,7 +118,10 @@ def _field_errors(exc: DocsvcError) -> dict[str, str]:
 
 
 def _metadata_form() -> dict:
-    return {k: request.form.get(k, "") for k in Metadata.field_names() if k in request.form}
+    form: dict = {k: request.form.get(k, "") for k in Metadata.field_names() if k in request.form and k != "fields"}
+    if custom := ui_fields.form_values():
+        form["fields"] = custom
+    return form
 
 
 @bp.get("/")
@@ -125,7 +131,11 @@ def dashboard():
 
 @bp.get("/documents")
 def documents():
-    args = {k: v for k, v in request.args.items() if k in (*FILTERS, "sort", "offset", "per_page") and v}
+    args = {
+        k: v
+        for k, v in request.args.items()
+        if (k in (*FILTERS, "sort", "offset", "per_page") or k.startswith(FILTER_PREFIX)) and v
+    }
     if args.get("per_page") not in PER_PAGE:
         args.pop("per_page", None)
     error = None
@@ -225,6 +235,7 @@ def document(doc_id: int):
         ocr_jobs=view.ocr_jobs,
         scan_status=view.scan_status,
         viewing=_viewable(view, request.args.get("view", "")),
+        custom=ui_fields.shown_fields(view.history.document),
     )
 
 
@@ -248,11 +259,22 @@ def edit(doc_id: int):
     if request.method == "POST":
         values = _metadata_form()
         try:
-            gd.set_metadata(doc_id, values, reason=request.form.get("reason", ""))
+            after = gd.set_metadata(doc_id, values, reason=request.form.get("reason", ""))
         except InvalidInput as exc:
             errors = _field_errors(exc)
         else:
             flash(pick(InvalidInput("元数据已保存。", "Metadata saved.")), "ok")
+            if after.metadata.doc_type != doc.metadata.doc_type and (kept := ui_fields.kept_labels(after)):
+                flash(
+                    pick(
+                        InvalidInput(
+                            f"新文档类型没有这些字段，它们的值已保留（文档页面上标为保留）：{'、'.join(kept)}",
+                            f"The new document type has none of these fields; their values are kept (marked on "
+                            f"the document's page): {', '.join(kept)}",
+                        )
+                    ),
+                    "info",
+                )
             return redirect(url_for("ui_docs.document", doc_id=doc_id))
         values["reason"] = request.form.get("reason", "")
     return render_template("edit.html", doc=doc, values=values, errors=errors, **_choices()), (400 if errors else 200)

@@ -49,6 +49,11 @@ def _seed(svc):
         "运维合同", "documents", "doc_type=contract", shared=True, pinned=True
     )
     svc.guard(svc.users.principal_for_cli("root")).terms("tag").recolour("运维", "teal")  # a colour chip
+    fields = svc.guard(svc.users.principal_for_cli("root")).fields  # custom fields: their page, the forms' inputs
+    fields.create({"doc_type": "contract", "key": "contract_value", "label_zh": "合同金额", "kind": "money"})
+    fields.create(
+        {"doc_type": "sla", "key": "sla_level", "label_zh": "SLA 等级", "kind": "choice", "choices": "金、银、铜"}
+    )
     return {"contract": contract}
 
 
@@ -82,6 +87,8 @@ def pages(site) -> dict[str, tuple[str, str]]:
         "views": ("/views", "#views-table"),
         "tags": ("/tags", "#terms-table .tag.chip-teal"),
         "counterparties": ("/counterparties", "#terms-table"),
+        "fields": ("/fields", "#field-create"),
+        "edit": (f"/documents/{site['contract'].id}/edit", "[data-custom-fields] fieldset"),
     }
 
 
