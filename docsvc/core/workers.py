@@ -23,7 +23,7 @@ and thumbnails in children forked by a helper (:func:`run_limited`, for
   that has the parser imported, under RLIMIT_AS, RLIMIT_CPU and a wall clock (PDF text,
   thumbnails).
 
-Standard library only, like the rest of core.
+Standard library only.
 """
 
 from __future__ import annotations
