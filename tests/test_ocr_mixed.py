@@ -209,10 +209,6 @@ def _stamp(pdf_bytes: bytes, text: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="extraction does not apply docsvc.core.scanpages.thin_text_pages yet: such a page still counts as text",
-)
 def test_scan_with_a_stamped_page_number_is_read_by_ocr(parts):
     """A scanned page whose only real text is a page number stamped on it is read by OCR, and
     its searchable page is its picture (the number included) under OCR's text: one text layer."""

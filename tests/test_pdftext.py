@@ -552,7 +552,7 @@ def contract_pdf() -> bytes:
 def test_extracted_pdf_text_is_repaired() -> None:
     r = extract_text(contract_pdf(), PDF)
     assert r.status is S.OK and r.pages == 3, r
-    assert r.extractor_version == EXTRACTOR_VERSION and EXTRACTOR_VERSION.startswith("docsvc-extract/4 ")
+    assert r.extractor_version == EXTRACTOR_VERSION and EXTRACTOR_VERSION.startswith("docsvc-extract/5 ")
     text = r.text
     assert text.startswith("大连云海信息技术有限公司\t信息系统运维服务合同\n")
     assert text.count("大连云海信息技术有限公司") == 1

@@ -42,6 +42,7 @@ from typing import Any
 from docsvc.core import workers
 from docsvc.core.content import CSV, DOCX, MARKDOWN, PDF, TEXT, PackageLimits, check_ooxml_package, is_image
 from docsvc.core.pdftext import repair_pages
+from docsvc.core.scanpages import thin_text_pages
 from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
 
 # Extracted text is cached per (content hash, EXTRACTOR_VERSION): a change to what extraction
@@ -49,8 +50,10 @@ from docsvc.errors import InvalidInput, TooLarge, UnsupportedType
 # cache. 2: PDF text repaired by docsvc.core.pdftext. 3: Strict OOXML read, garbage recorded as
 # unreadable_text, pdfminer.six reads what pypdf cannot (the result names it as its producer), a
 # timeout retried. 4: pages judged one by one: a PDF whose text layer covers some pages only is
-# "partial_text_layer", and its other pages go to OCR. (At most 32 characters: a table column.)
-EXTRACTOR_VERSION = f"docsvc-extract/4 pypdf/{metadata.version('pypdf')}"
+# "partial_text_layer", and its other pages go to OCR. 5: a scan with a little real text stamped
+# on it (docsvc.core.scanpages) is read by OCR like a page of garbage text. (At most 32
+# characters: a table column.)
+EXTRACTOR_VERSION = f"docsvc-extract/5 pypdf/{metadata.version('pypdf')}"
 
 
 # pdfminer finds pages by walking the page tree, so a hostile /Count does not matter, but a
@@ -641,6 +644,10 @@ def _pages_text(
         raise last_error
     truncated = total > pages or size > max_chars
     usable = {i: usable_page(t) for i, t in read}
+    # A scan with a page number or a header stamped on it in real text: OCR reads it, and the
+    # searchable PDF shows its picture, as for a page of garbage text.
+    thin = thin_text_pages(data, {i: t for i, t in read if usable[i]})
+    usable.update(dict.fromkeys(thin, False))
     garbage = [i + 1 for i, t in read if t.strip() and not usable[i]]
     extra: dict[str, Any] = {"garbage_pages": garbage} if garbage else {}
     if any(usable.values()) and not all(usable.values()):
@@ -666,7 +673,7 @@ def _pages_text(
                 truncated,
                 {**extra, "ocr_pages": sorted(i + 1 for i in wanted), "runs": repaired},
             )
-    text = _repair(texts)
+    text = _repair([t for i, t in read if i not in thin] if thin else texts)
     if total and not text.strip():
         return (
             "no_text_layer",
