@@ -34,6 +34,7 @@ from docsvc.core.search import (
     Snippet,
 )
 from docsvc.errors import InvalidInput
+from tests.conftest import within
 
 TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # the index's zone: open every engine with it
 UTC = dt.UTC
@@ -1185,6 +1186,7 @@ class SearchIndexContract:
 
     # -- hostile queries ------------------------------------------------------------------------
 
+    @pytest.mark.timing
     @pytest.mark.parametrize("query", [q for _, q in HOSTILE], ids=[name for name, _ in HOSTILE])
     def test_hostile_queries_answer_quickly(self, index: SearchIndex, query: str) -> None:
         load(index)
@@ -1196,7 +1198,7 @@ class SearchIndexContract:
         else:
             assert r.total >= 0 and len(r.hits) <= min(r.total, 20)
             assert len({h.version_id for h in r.hits}) == len(r.hits)
-        assert time.perf_counter() - started < HOSTILE_SECONDS
+        assert time.perf_counter() - started < within(HOSTILE_SECONDS)
         assert index.doc_count() == 8  # nothing was dropped or written
 
     def test_doc_frequencies_count_versions_having_a_word(self, index: SearchIndex) -> None:

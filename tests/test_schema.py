@@ -19,6 +19,7 @@ from docsvc.core.model import Metadata, ServiceCategory, Vocabulary
 from docsvc.core.schema import TemplateSchema, list_shipped, load_schema
 from docsvc.core.zhformat import amount_in_words, date_cn, uscc_check_char, uscc_is_valid
 from docsvc.errors import InvalidInput
+from tests.conftest import within
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -444,10 +445,11 @@ def test_every_text_is_capped_by_default(small: TemplateSchema) -> None:
     error_at(small, with_(small.sample(), body="字" * 20001), "body")
 
 
+@pytest.mark.timing
 def test_a_ten_megabyte_value_is_refused_quickly(small: TemplateSchema) -> None:
     started = time.perf_counter()
     e = error_at(small, with_(small.sample(), body="x" * 10_000_000), "body")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < within(1.0)
     assert "过长" in e["zh"]
     assert len(e["zh"]) < 200  # the value itself is not echoed back
 
@@ -591,6 +593,7 @@ def test_a_flood_of_unknown_keys_is_capped(small: TemplateSchema) -> None:
     assert info.value.details["not_listed"] == 20_000 - 200
 
 
+@pytest.mark.timing
 def test_hostile_values_are_refused_cheaply_and_not_echoed(small: TemplateSchema) -> None:
     deep: Any = []
     for _ in range(100_000):
@@ -599,7 +602,7 @@ def test_hostile_values_are_refused_cheaply_and_not_echoed(small: TemplateSchema
     data["k" * 1_000_000] = 1
     started = time.perf_counter()
     errors = errors_of(small, data)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < within(1.0)
     assert {"service_category", "start", "years", "rate", "fee.amount"} <= {e["field"] for e in errors}
     assert all(len(e["zh"]) < 1_000 and len(e["field"]) < 100 for e in errors)
 
