@@ -22,7 +22,7 @@ PORTS_START, PORTS_END = "<!-- ports:start -->", "<!-- ports:end -->"
 PACKAGES = {
     "docsvc.cli": "cli<br/>face: the docsvc command",
     "docsvc.web": "web<br/>face: pages and REST API",
-    "docsvc.app": "app<br/>wiring: Docsvc, create_app",
+    "docsvc.app": "app<br/>wiring: Docsvc, open_docsvc",
     "docsvc.services": "services<br/>use cases, Guard",
     "docsvc.adapters": "adapters<br/>engines: SQL, Whoosh, S3, LibreOffice, OCR",
     "docsvc.core": "core<br/>domain values, rules, ports",

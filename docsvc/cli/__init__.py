@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import getpass
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ import click
 
 from docsvc import errors, logs
 from docsvc import settings as settings_mod
-from docsvc.app import Docsvc, create_app, default_actor
+from docsvc.app import Docsvc, open_docsvc
 from docsvc.core.inputs import escape_controls, json_escape_controls, parse_int
 from docsvc.core.model import Version
 
@@ -186,7 +187,7 @@ class Context:
     @property
     def svc(self) -> Docsvc:
         if self._svc is None:
-            self._svc = create_app().extensions["docsvc"]
+            self._svc = open_docsvc()
         return self._svc
 
     def close(self) -> None:
@@ -257,6 +258,14 @@ def cli(ctx: click.Context, actor: str | None) -> None:
     # Runs when the command ends, also after sys.exit() or an exception (click closes the context).
     ctx.call_on_close(ctx.obj.close)
     _stop_on_sigterm()
+
+
+def default_actor() -> str:
+    """The local operator: DOCSVC_ACTOR, else the system user running the command."""
+    try:
+        return os.environ.get("DOCSVC_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _configure_logging(*, server: bool) -> None:

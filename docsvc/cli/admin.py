@@ -11,7 +11,6 @@ import click
 from docsvc import errors
 from docsvc import settings as settings_mod
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, pass_ctx
-from docsvc.web import serving
 
 
 @cli.command()
@@ -96,6 +95,9 @@ def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
 @handled
 def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """启动 Web 服务（生产级 WSGI 服务器 waitress）/ run the web service on waitress."""
+    # Only this command needs the web face (Flask and every view): the others do without it.
+    from docsvc.web import serving
+
     conf = settings_mod.load()
     host, port = host or conf["HOST"], port or conf["PORT"]
     if conf["WORKERS"] < 0:
