@@ -58,7 +58,7 @@ from docsvc.services.views import Views
 
 if TYPE_CHECKING:
     from docsvc.adapters.catalog import DocumentPage
-    from docsvc.app import Docsvc
+    from docsvc.services.container import Services
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class Health:
 class Guard:
     """The archive as one principal may use it."""
 
-    def __init__(self, svc: Docsvc, principal: Principal) -> None:
+    def __init__(self, svc: Services, principal: Principal) -> None:
         self.svc = svc
         self.p = principal
 
