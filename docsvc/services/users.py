@@ -84,11 +84,14 @@ class Permission(StrEnum):
     MANAGE_USERS = "user.manage"  # accounts, roles, tokens of others, project membership
     RERUN_OCR = "ocr.rerun"  # read a scan's text again (after the engine improved): costs minutes of CPU
     MANAGE_TERMS = "terms.manage"  # the tag and counterparty catalog: create, rename, merge, recolour, remove
+    # Keeping the installation itself: init, index sync and rebuild, blob migration, gc, checkpoints,
+    # bulk import. The command line's local operator, who holds the folders and the database anyway.
+    OPERATE = "system.operate"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS},
+    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS, Permission.OPERATE},
     Role.DRAFTER: frozenset({Permission.READ, Permission.WRITE, Permission.GENERATE}),
     Role.MEMBER: frozenset({Permission.READ, Permission.WRITE}),
     # Auditors read everything and write nothing (reliability.md 1.6).
