@@ -23,9 +23,8 @@ from docsvc.cli import (
     read_file,
 )
 from docsvc.core import synonyms as synonym_table
-from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
+from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet, parse_filters
 from docsvc.services.ocr import OCR_JOB
-from docsvc.services.search import parse_filters
 from docsvc.services.users import Permission
 
 
@@ -103,8 +102,10 @@ def synonyms_check(path: str) -> None:
     "--filter",
     "filters",
     multiple=True,
-    metavar="KEY=VALUE",
-    help="筛选，如 doc_type=sla、project=港口运维（可重复）/ filter (repeatable)",
+    metavar="KEY:VALUE",
+    help="筛选，写法同网页与 API 的 filter 参数，如 doc_type:sla、project:港口运维（可重复：同一键取其一，不同键须同时满足）；"
+    "也接受 key=value / filter, written as the web's and the API's filter parameter (repeatable: OR within a key, "
+    "AND across keys); key=value is accepted too",
 )
 @click.option("--all-versions", is_flag=True, help="搜索所有版本（默认只搜最新版本）/ search every version")
 @click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
