@@ -100,3 +100,27 @@ def test_the_local_operator_is_an_administrator(run, svc, docs):
     assert actors == {"运维值班"}
     # and --as carol applies carol's role from then on
     assert run("--as", "carol", "gc").exit_code == 2
+
+
+def test_a_search_only_reads(run, svc, docs):
+    assert run("index", "sync").exit_code == 0  # an index that exists and is up to date
+    # Archived in-process, not yet indexed: waiting in the catalog's outbox for an index writer.
+    pending = svc.archive.add_document("驻场工程师巡检日志".encode(), "日志.txt", META, actor="张伟").document
+    before = svc.catalog.counts()["outbox_pending"]
+    assert before > 0
+    found = json.loads(run("search", "驻场工程师", "--json").output)
+    assert found["total"] == 0  # the search did not apply the queue …
+    assert svc.catalog.counts()["outbox_pending"] == before  # … nor touch it
+    similar = run("doc", "similar", str(docs["user"].id), "--json")
+    assert similar.exit_code == 0 and svc.catalog.counts()["outbox_pending"] == before
+    assert run("index", "sync").exit_code == 0  # the operator's write
+    found = json.loads(run("search", "驻场工程师", "--json").output)
+    assert [h["document_id"] for h in found["hits"]] == [pending.id]
+
+
+def test_what_the_cli_archives_is_found_at_once(run, tmp_path):
+    note = tmp_path / "值班记录.txt"
+    note.write_text("机房空调告警处理：更换压缩机，恢复制冷。", "utf-8")
+    added = json.loads(run("doc", "add", str(note), "--type", "report", "--category", "4.2", "--json").output)
+    found = json.loads(run("search", "压缩机", "--json").output)
+    assert [h["document_id"] for h in found["hits"]] == [added["document"]["id"]]

@@ -419,7 +419,6 @@ def doc_similar(ctx: Context, doc_id: int, limit: int, actor: str | None, as_jso
     """相似文档：按本文档最有区分度的词搜索 / similar documents, by this document's most distinctive words."""
     # Through the same Guard as the web and the API: a docsvc user named by --as sees only what
     # search shows them; an operator who is no docsvc user runs as an administrator.
-    ctx.svc.index.sync()  # like docsvc search: what was just archived is found too
     hits = (ctx.guard_as(actor) if actor else ctx.guard).similar(doc_id, limit)
     if as_json:
         emit_json(

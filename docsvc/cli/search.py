@@ -131,9 +131,10 @@ def search(
     queries_file: str | None,
     as_json: bool,
 ) -> None:
-    """全文搜索（中文优先）/ full-text search, Chinese first."""
+    """全文搜索（中文优先），只读索引 / full-text search, Chinese first; reads the index only."""
+    # Only reads: what was archived since the index was last brought up to date is found once
+    # the server's index writer or `docsvc index sync` has applied it (CLI writes apply their own).
     gd = ctx.guard
-    ctx.svc.index.sync()
     parsed = parse_filters(list(filters))
 
     def request(q: str) -> SearchRequest:
