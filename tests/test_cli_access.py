@@ -77,6 +77,7 @@ def test_an_auditor_reads_but_may_not_write(run, svc, docs):
     [
         ("mgr", ("gc",), "gc"),
         ("mgr", ("index", "rebuild"), "index_rebuild"),
+        ("mgr", ("serve", "--port", "0"), "serve"),
         ("mgr", ("user", "add", "carol", "--role", "member"), "create_user"),
         ("drafter", ("audit", "log"), "read_audit_log"),
         ("alice", ("check",), "integrity_check"),

@@ -3,7 +3,7 @@
 Every command goes through the same :class:`~docsvc.services.access.Guard` as the web and the
 REST API (``ctx.guard``), made for the command's principal: the local operator, an administrator,
 unless ``--as`` names an active docsvc user, whose role then applies to every command (a refusal
-is audited and answered as on the web). Maintenance of the installation (init, index, blobs, gc,
+is audited and answered as on the web). Keeping the installation (init, serve, index, blobs, gc,
 checkpoints, bulk import) needs the administrator's ``system.operate`` permission.
 
 Every command prints readable Chinese for people, or JSON with ``--json`` for scripts. Errors

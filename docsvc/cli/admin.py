@@ -101,6 +101,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     # Only this command needs the web face (Flask and every view): the others do without it.
     from docsvc.web import serving
 
+    ctx.guard.require(Permission.OPERATE, "serve")
+    ctx.close()  # the server opens its own services; no worker process may inherit these connections
     conf = settings_mod.load()
     host, port = host or conf["HOST"], port or conf["PORT"]
     if conf["WORKERS"] < 0:

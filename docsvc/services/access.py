@@ -82,17 +82,25 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "download": ("下载", "download"),
     "edit_form": ("编辑元数据", "edit metadata"),
     "export_bundle": ("导出审计包", "export an audit bundle"),
+    "gc": ("清理孤立文件", "remove orphan files"),
     "generate": ("按模板生成文档", "generate documents"),
     "generate_form": ("填写模板表单", "fill in a template"),
     "generate_batch": ("批量生成文档", "generate documents in a batch"),
+    "import": ("批量导入", "bulk-import documents"),
+    "index_check": ("检查搜索索引", "check the search index"),
+    "index_rebuild": ("重建搜索索引", "rebuild the search index"),
+    "index_sync": ("同步搜索索引", "sync the search index"),
+    "init": ("初始化归档", "initialise the archive"),
     "integrity_check": ("完整性检查", "run the integrity check"),
     "issue_token": ("签发令牌", "issue tokens"),
+    "lint_template": ("检查模板", "lint templates"),
     "list_documents": ("查看文档列表", "list documents"),
     "list_jobs": ("查看任务队列", "list jobs"),
     "list_template_versions": ("查看模板版本", "list template versions"),
     "list_templates": ("查看模板", "list templates"),
     "list_users": ("查看用户", "list users"),
     "list_views": ("查看保存的视图", "list saved views"),
+    "migrate_blobs": ("迁移归档文件", "migrate the archive's files"),
     "preview_template": ("预览模板", "preview a template"),
     "read_audit_log": ("查看审计日志", "read the audit log"),
     "read_document": ("查看文档", "read documents"),
@@ -110,23 +118,16 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "revoke_token": ("吊销令牌", "revoke tokens"),
     "save_view": ("保存视图", "save views"),
     "search": ("搜索", "search"),
+    "serve": ("启动 Web 服务", "run the web service"),
     "set_metadata": ("修改元数据", "change metadata"),
     "similar_documents": ("查看相似文档", "see similar documents"),
     "suggest_labels": ("建议分类", "suggest labels"),
+    "train_classifier": ("训练分类模型", "train the classifier"),
     "unlock_user": ("解除锁定", "unlock accounts"),
     "update_user": ("修改用户", "change users"),
     "upload": ("上传文档", "upload documents"),
     "upload_form": ("上传文档", "upload documents"),
     "verify_audit_chain": ("校验审计链", "verify the audit chain"),
-    "gc": ("清理孤立文件", "remove orphan files"),
-    "import": ("批量导入", "bulk-import documents"),
-    "index_check": ("检查搜索索引", "check the search index"),
-    "index_rebuild": ("重建搜索索引", "rebuild the search index"),
-    "index_sync": ("同步搜索索引", "sync the search index"),
-    "init": ("初始化归档", "initialise the archive"),
-    "lint_template": ("检查模板", "lint templates"),
-    "migrate_blobs": ("迁移归档文件", "migrate the archive's files"),
-    "train_classifier": ("训练分类模型", "train the classifier"),
     "watch": ("监视收件文件夹", "watch the intake folder"),
     "write_checkpoint": ("签署审计检查点", "sign audit checkpoints"),
     **{
@@ -211,9 +212,8 @@ class DocumentView:
     pdf_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest job making its PDF
     ocr: dict[int, ocr.OcrInfo] = field(default_factory=dict)  # version id → how OCR read its text
     ocr_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest OCR job of its content
-    text_status: dict[int, str] = field(
-        default_factory=dict
-    )  # version id → how its text was read ("ok", "ocr_pending" …)
+    # version id → how its text was read ("ok", "ocr_pending" …), for every version
+    text_status: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
