@@ -125,3 +125,11 @@ def test_what_the_cli_archives_is_found_at_once(run, tmp_path):
     added = json.loads(run("doc", "add", str(note), "--type", "report", "--category", "4.2", "--json").output)
     found = json.loads(run("search", "压缩机", "--json").output)
     assert [h["document_id"] for h in found["hits"]] == [added["document"]["id"]]
+
+
+def test_a_deactivated_user_is_not_the_operator(run, svc, docs):
+    svc.users.update("alice", actor="root", active=False)
+    refused = run("--as", "alice", "doc", "set", str(docs["site"].id), "status=effective")
+    assert refused.exit_code == 2
+    assert "已停用" in refused.output and "deactivated" in refused.output
+    assert svc.archive.document(docs["site"].id).metadata.status.value == "draft"

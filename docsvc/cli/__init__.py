@@ -209,8 +209,17 @@ class Context:
 
     def guard_as(self, actor: str) -> Guard:
         """The Guard for ``actor``: an active docsvc user's role, else the local operator's
-        (an administrator)."""
-        return self.svc.guard(self.svc.users.principal_for_cli(actor))
+        (an administrator). A deactivated account's name is refused: it must not turn into
+        the administrator's (a name given by --as means that user everywhere)."""
+        principal = self.svc.users.principal_for_cli(actor)
+        if principal.user_id is None and _deactivated(self.svc, actor):
+            raise errors.Forbidden(
+                f"用户“{actor}”已停用，不能以其身份执行命令；请换一个 --as 用户，或先重新启用该账户。",
+                f"User '{actor}' is deactivated, so no command runs as them; choose another --as user, or "
+                "reactivate the account first.",
+                field="as",
+            )
+        return self.svc.guard(principal)
 
     def close(self) -> None:
         """Stop what the command started: above all LibreOffice (a warm server is a process
@@ -245,6 +254,13 @@ class Context:
                 f"\nNote: the search index is not updated yet ({report.pending} pending): {report.error}",
                 err=True,
             )
+
+
+def _deactivated(svc: Docsvc, name: str) -> bool:
+    try:
+        return not svc.users.get(name).active
+    except errors.DocsvcError:  # no such user (or not a user name at all): the local operator
+        return False
 
 
 class CatalogKey(click.ParamType):
