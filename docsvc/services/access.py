@@ -29,7 +29,6 @@ from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.classify import Suggestion
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
-from docsvc.core.extract import ExtractLimits
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.core.schema import load_schema
@@ -437,18 +436,9 @@ class Guard:
             except NotFound as exc:
                 raise NotFound(exc.zh, exc.en, field=name) from None
             chosen.append(v)
-            sides.append(compare.paragraphs_of(data, v.media_type, self._extract_limits()))
+            # The indexer's limits, built once by the wiring from the settings.
+            sides.append(compare.paragraphs_of(data, v.media_type, self.svc.index.extract_limits))
         return Comparison(doc, versions, chosen[0], chosen[1], compare.compare_sides(*sides))
-
-    def _extract_limits(self) -> ExtractLimits:
-        s = self.svc.settings
-        return ExtractLimits(
-            max_input_bytes=s["MAX_UPLOAD_BYTES"],
-            pdf_timeout_seconds=s["PARSE_TIMEOUT_S"],
-            pdf_cpu_seconds=int(s["PARSE_TIMEOUT_S"]),
-            pdf_memory_bytes=s["PARSE_MEMORY_MB"] * 1024 * 1024,
-            package=self.svc.archive.package_limits,
-        )
 
     def document_view(self, document_id: int) -> DocumentView:
         self._readable(document_id, "read_document")
