@@ -133,3 +133,31 @@ def test_a_deactivated_user_is_not_the_operator(run, svc, docs):
     assert refused.exit_code == 2
     assert "已停用" in refused.output and "deactivated" in refused.output
     assert svc.archive.document(docs["site"].id).metadata.status.value == "draft"
+
+
+def test_templates_as_the_web_shows_them(config, tmp_path):
+    from pathlib import Path
+
+    from docsvc.app import open_docsvc
+    from tests.webutil import PASSWORD
+
+    shipped = {**config, "TEMPLATES_DIR": str(Path(__file__).resolve().parents[1] / "templates")}
+    with_templates = open_docsvc(shipped)
+    try:
+        with_templates.users.create_user("drafter", "drafter", actor="setup", password=PASSWORD)
+    finally:
+        with_templates.close()
+    env = {f"DOCSVC_{k}": v for k, v in shipped.items()}
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    listed = json.loads(run("--as", "drafter", "template", "list", "--json").output)
+    assert "sla" in [t["slug"] for t in listed]
+    # A drafter sees the template; its version history is for template managers, as on the web.
+    shown = json.loads(run("--as", "drafter", "template", "show", "sla", "--json").output)
+    assert shown["slug"] == "sla" and len(shown["versions"]) == 1
+    (tmp_path / "x.docx").write_bytes(b"PK")
+    refused = run("--as", "drafter", "template", "add", str(tmp_path / "x.docx"), "--name", "sla")
+    assert refused.exit_code == 2 and "无权" in refused.output

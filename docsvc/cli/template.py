@@ -30,6 +30,7 @@ from docsvc.core.filenames import document_filename
 from docsvc.core.tabular import read_numbered
 from docsvc.services import batch
 from docsvc.services.templates import BatchResult, lint_dict
+from docsvc.services.users import Permission
 
 
 @cli.group()
@@ -60,7 +61,8 @@ def template_list(ctx: Context, as_json: bool) -> None:
 def template_show(ctx: Context, slug: str, version: int | None, as_json: bool) -> None:
     """模板详情与版本历史 / a template and its versions."""
     t = ctx.guard.template(slug, version=version)
-    versions = ctx.guard.template_versions(slug)
+    # The version history is for template managers, as on the web's template page.
+    versions = ctx.guard.template_versions(slug) if ctx.guard.p.can(Permission.MANAGE_TEMPLATES) else [t]
     if as_json:
         emit_json({**t.to_dict(), "versions": [v.record.to_dict() for v in versions]})
         return
