@@ -2,7 +2,7 @@
 
 Each setting is read, in order, from its default, then the instance config file (TOML; path in
 ``DOCSVC_CONFIG``, default ``./instance/docsvc.toml``), then the environment variable
-``DOCSVC_<NAME>``, then the mapping passed to ``create_app()`` (tests use that). The README's
+``DOCSVC_<NAME>``, then the mapping passed to ``open_docsvc()`` or ``create_app()`` (tests use that). The README's
 settings table is generated from :data:`SETTINGS` (``docsvc settings --markdown``).
 """
 

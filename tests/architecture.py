@@ -22,7 +22,7 @@ PORTS_START, PORTS_END = "<!-- ports:start -->", "<!-- ports:end -->"
 PACKAGES = {
     "docsvc.cli": "cli<br/>face: the docsvc command",
     "docsvc.web": "web<br/>face: pages and REST API",
-    "docsvc.app": "app<br/>wiring: Docsvc, create_app",
+    "docsvc.app": "app<br/>wiring: Docsvc, open_docsvc",
     "docsvc.services": "services<br/>use cases, Guard",
     "docsvc.adapters": "adapters<br/>engines: SQL, Whoosh, S3, LibreOffice, OCR",
     "docsvc.core": "core<br/>domain values, rules, ports",
@@ -104,7 +104,13 @@ def _classes() -> list[tuple[str, ast.ClassDef]]:
 def ports() -> list[tuple[str, list[str]]]:
     """Each Protocol class (``module.Name``) with the classes whose own methods cover it."""
     classes = _classes()
-    protocols = [(m, c) for m, c in classes if any(isinstance(b, ast.Name) and b.id == "Protocol" for b in c.bases)]
+    # services.container's protocols are what the use cases need of the wiring (docsvc.app.Docsvc),
+    # not ports to an engine; docs/architecture.md says so beside the layers.
+    protocols = [
+        (m, c)
+        for m, c in classes
+        if m != "docsvc.services.container" and any(isinstance(b, ast.Name) and b.id == "Protocol" for b in c.bases)
+    ]
     out = []
     for module, proto in protocols:
         needed = _public_members(proto)

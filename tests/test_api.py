@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docsvc.app import create_app
+from docsvc.web.factory import create_app
 from tests.conftest import add
 
 

@@ -325,7 +325,7 @@ def test_gaps_duplicates_and_order_in_the_walk():
 
 
 def test_the_api_answers_a_write_on_a_tampered_chain_with_a_clear_error(config):
-    from docsvc.app import create_app
+    from docsvc.web.factory import create_app
 
     app = create_app({**config, "TESTING": True, "FSYNC": False})
     try:

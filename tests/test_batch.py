@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from docsvc.app import create_app, open_docsvc
+from docsvc.app import open_docsvc
 from docsvc.core.tabular import read_numbered, skeleton_columns
 from docsvc.errors import InvalidInput
 from docsvc.services import batch
+from docsvc.web.factory import create_app
 from tests.webutil import PASSWORD, PEOPLE, World, csrf_of, err
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"

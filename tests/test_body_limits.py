@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from docsvc.app import MULTIPART_ALLOWANCE, create_app
+from docsvc.web.factory import MULTIPART_ALLOWANCE, create_app
 from tests.test_serve import start_serve
 
 SMALL = 100_000

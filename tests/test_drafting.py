@@ -239,7 +239,7 @@ def test_pdf_rendition_metadata_fonts_and_pdfa(svc, run, tmp_path, unoserver_ven
 
 @pytest.fixture
 def app(config):
-    from docsvc.app import create_app
+    from docsvc.web.factory import create_app
 
     app = create_app({**config, "TEMPLATES_DIR": str(SHIPPED), "TESTING": True, "FSYNC": False})
     yield app

@@ -99,9 +99,11 @@ def test_import_suggest_review_confirm_search(run, folder):
     found = json.loads(run("search", "合同到期后怎么续签", "--json").stdout)
     assert found["hits"][0]["document_id"] == contract_id
     assert found["hits"][0]["original_filename"] == "运维服务合同.docx" and found["hits"][0]["highlights"]
-    filtered = json.loads(run("search", "", "--filter", "doc_type=report", "--json").stdout)
+    filtered = json.loads(run("search", "", "--filter", "doc_type:report", "--json").stdout)
     assert [h["document_id"] for h in filtered["hits"]] == [acceptance]
     assert filtered["facets"]["doc_type"] == {"report": 1}
+    # The web's syntax above; key=value, what the CLI took before, still means the same.
+    assert json.loads(run("search", "", "--filter", "doc_type=report", "--json").stdout)["hits"] == filtered["hits"]
 
 
 def test_search_queries_file_and_index_commands(run, folder, tmp_path):
@@ -125,6 +127,8 @@ def test_bad_search_input(run):
     assert "错误" in result.stderr and "Error" in result.stderr
     result = run("search", "服务", "--filter", "colour=red", code=2)
     assert "colour" in result.stderr
+    result = run("search", "服务", "--filter", "doc_type", code=2)
+    assert "应为 键:值" in result.stderr and "is not key:value" in result.stderr
     result = run("import", "/nonexistent/folder", code=2)
     assert "不是文件夹" in result.stderr
 

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from docsvc import logs
-from docsvc.app import create_app
 from docsvc.cli import cli
+from docsvc.web.factory import create_app
 from tests.test_serve import start_serve
 from tests.webutil import PASSWORD, csrf_of, world  # noqa: F401 (world: the web users, over this module's app)
 

@@ -298,7 +298,7 @@ def test_behind_a_trusted_proxy_the_address_limit_is_per_client(config, proxies)
     """DOCSVC_PROXIES=1: the client's address comes from the load balancer's X-Forwarded-For, so
     one client's guesses lock that client, not everyone behind the balancer; with 0 the header is
     not believed (a client facing docsvc directly could claim any address)."""
-    from docsvc.app import create_app
+    from docsvc.web.factory import create_app
 
     app = create_app({**config, "TESTING": True, "FSYNC": False, "PROXIES": proxies})
     svc = app.extensions["docsvc"]

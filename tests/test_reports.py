@@ -12,10 +12,10 @@ import docx
 import pytest
 from click.testing import CliRunner
 
-from docsvc.app import create_app
 from docsvc.cli import cli
 from docsvc.errors import InvalidInput
 from docsvc.services.reports import ReportRequest
+from docsvc.web.factory import create_app
 from tests.webutil import World, csrf_of, err, world  # noqa: F401 - the world fixture
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"

@@ -10,9 +10,10 @@ import io
 import pytest
 from click.testing import CliRunner
 
-from docsvc.app import create_app, open_docsvc
+from docsvc.app import open_docsvc
 from docsvc.cli import cli
 from docsvc.errors import Corrupted, InvalidInput, Unavailable
+from docsvc.web.factory import create_app
 from tests.conftest import META, add
 from tests.webutil import PASSWORD, err
 

@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from docsvc.app import create_app
 from docsvc.core.model import utcnow
+from docsvc.web.factory import create_app
 from tests.webutil import PASSWORD, app, csrf_of, world  # noqa: F401 - app and world are fixtures
 
 

@@ -14,11 +14,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from docsvc.app import create_app
 from docsvc.cli import cli
 from docsvc.errors import Unavailable
 from docsvc.services import similar as similar_mod
 from docsvc.services.access import Guard
+from docsvc.web.factory import create_app
 from tests.webutil import USER_DOC, World, err, world  # noqa: F401
 
 PORT_SLA = (

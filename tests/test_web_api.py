@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from docsvc.app import create_app
+from docsvc.web.factory import create_app
 from tests.webutil import PASSWORD, SITE_DOC, USER_DOC, World, app, csrf_of, err, world  # noqa: F401
 
 TEXT_V1 = "合同正文：乙方提供7×24小时运维服务。\n服务可用性 99.9%。\n".encode()

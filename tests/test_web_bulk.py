@@ -230,7 +230,7 @@ def test_download_selected_as_zip(world, docs):
 
 
 def test_zip_over_the_limit_is_refused_in_both_languages(config):
-    from docsvc.app import create_app
+    from docsvc.web.factory import create_app
     from tests.webutil import PASSWORD
 
     application = create_app(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from docsvc.app import create_app
+from docsvc.web.factory import create_app
 from tests.test_thumbnails import RED, colour_at_centre, near, page_pdf, run_jobs
 from tests.test_web_templates import form_fields
 from tests.webutil import PASSWORD, PEOPLE, SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401

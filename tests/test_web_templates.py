@@ -18,8 +18,8 @@ import docx as python_docx
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from docsvc.app import create_app
 from docsvc.core.content import PDF
+from docsvc.web.factory import create_app
 from tests.docxutil import docx_text
 from tests.webutil import PASSWORD, PEOPLE, World, csrf_of, err, world  # noqa: F401
 

@@ -12,7 +12,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from docsvc.app import create_app
+from docsvc.web.factory import create_app
 from tests.webutil import PASSWORD, SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
 
 WEB = Path(__file__).resolve().parents[1] / "docsvc" / "web"

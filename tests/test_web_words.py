@@ -17,7 +17,7 @@ import re
 import lxml.html
 import pytest
 
-from docsvc.app import create_app
+from docsvc.web.factory import create_app
 from tests.test_web_templates import SHIPPED
 from tests.webutil import PASSWORD, PEOPLE, World, csrf_of
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from flask.testing import FlaskClient
 
-from docsvc.app import create_app
+from docsvc.web.factory import create_app
 
 PASSWORD = "correct-horse-42"
 

@@ -1,4 +1,10 @@
-"""The command line: ``docsvc <noun> <verb>``, a thin client over the same services as the web.
+"""The command line: ``docsvc <noun> <verb>``, a thin client over the same use cases as the web.
+
+Every command goes through the same :class:`~docsvc.services.access.Guard` as the web and the
+REST API (``ctx.guard``), made for the command's principal: the local operator, an administrator,
+unless ``--as`` names an active docsvc user, whose role then applies to every command (a refusal
+is audited and answered as on the web). Keeping the installation (init, serve, index, blobs, gc,
+checkpoints, bulk import) needs the administrator's ``system.operate`` permission.
 
 Every command prints readable Chinese for people, or JSON with ``--json`` for scripts. Errors
 go to stderr in Chinese and English with a non-zero exit: 2 for bad input, 3 when storage or a
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import getpass
 import json
 import os
 import sys
@@ -21,9 +28,9 @@ import click
 
 from docsvc import errors, logs
 from docsvc import settings as settings_mod
-from docsvc.app import Docsvc, create_app, default_actor
+from docsvc.app import Docsvc, open_docsvc
 from docsvc.core.inputs import escape_controls, json_escape_controls, parse_int
-from docsvc.core.model import Version
+from docsvc.services.access import Guard
 
 EXIT_PROBLEMS, EXIT_INPUT, EXIT_STORAGE = 1, 2, 3
 
@@ -164,15 +171,17 @@ def output_paths(target: Path, name: str, *, pdf: bool) -> list[Path]:
 
 
 def write_version_files(
-    ctx: Context, version: Version, target: Path, *, force: bool, name: str | None = None
+    ctx: Context, document_id: int, number: int, target: Path, *, pdf: bool, force: bool, name: str | None = None
 ) -> list[str]:
-    """The version's DOCX and its renditions: into the folder ``target`` under the document's
-    file name (or ``name``), or to the file ``target`` with the PDF beside it."""
+    """A version's DOCX, and with ``pdf`` its PDF: into the folder ``target`` under the
+    document's file name (or ``name``), or to the file ``target`` with the PDF beside it. Read
+    through the Guard like any download (verified, audited)."""
+    version, data = ctx.guard.read_version(document_id, number)
     docx_path = output_paths(target, name or version.original_filename, pdf=False)[0]
-    paths = [(docx_path, version.sha256)]
-    for r in ctx.svc.catalog.renditions(version.id):
-        paths.append((docx_path.with_suffix(".pdf"), r.sha256))
-    return [str(write_output(path, ctx.svc.blobs.read(sha), force=force)) for path, sha in paths]
+    files = [(docx_path, data)]
+    if pdf:
+        files.append((docx_path.with_suffix(".pdf"), ctx.guard.read_rendition(document_id, number, "pdf")[2]))
+    return [str(write_output(path, content, force=force)) for path, content in files]
 
 
 force_option = click.option("--force", is_flag=True, help="覆盖已存在的输出文件 / overwrite existing output files.")
@@ -182,17 +191,41 @@ class Context:
     def __init__(self, actor: str) -> None:
         self.actor = actor
         self._svc: Docsvc | None = None
+        self._guard: Guard | None = None
 
     @property
     def svc(self) -> Docsvc:
         if self._svc is None:
-            self._svc = create_app().extensions["docsvc"]
+            self._svc = open_docsvc()
         return self._svc
+
+    @property
+    def guard(self) -> Guard:
+        """The archive as this command's principal may use it: the same Guard, and so the same
+        role rules and audit entries, as the web and the REST API."""
+        if self._guard is None:
+            self._guard = self.guard_as(self.actor)
+        return self._guard
+
+    def guard_as(self, actor: str) -> Guard:
+        """The Guard for ``actor``: an active docsvc user's role, else the local operator's
+        (an administrator). A deactivated account's name is refused: it must not turn into
+        the administrator's (a name given by --as means that user everywhere)."""
+        principal = self.svc.users.principal_for_cli(actor)
+        if principal.user_id is None and _deactivated(self.svc, actor):
+            raise errors.Forbidden(
+                f"用户“{actor}”已停用，不能以其身份执行命令；请换一个 --as 用户，或先重新启用该账户。",
+                f"User '{actor}' is deactivated, so no command runs as them; choose another --as user, or "
+                "reactivate the account first.",
+                field="as",
+            )
+        return self.svc.guard(principal)
 
     def close(self) -> None:
         """Stop what the command started: above all LibreOffice (a warm server is a process
         tree of ~200 MB that would otherwise outlive the command), the render workers' pool
         is closed by its own atexit hook."""
+        self._guard = None
         if self._svc is not None:
             svc, self._svc = self._svc, None
             svc.close()
@@ -223,6 +256,13 @@ class Context:
             )
 
 
+def _deactivated(svc: Docsvc, name: str) -> bool:
+    try:
+        return not svc.users.get(name).active
+    except errors.DocsvcError:  # no such user (or not a user name at all): the local operator
+        return False
+
+
 class CatalogKey(click.ParamType):
     """An id or version number: 1 to MAX_ID (what the catalog's INTEGER columns hold)."""
 
@@ -246,7 +286,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON 
     "actor",
     default=None,
     metavar="USER",
-    help="记录在审计日志中的操作人（默认：DOCSVC_ACTOR 或当前系统用户）/ actor recorded in the audit log.",
+    help="以该用户的身份与角色执行（记入审计日志）；不是 docsvc 用户时为本机管理员（默认：DOCSVC_ACTOR 或当前系统用户）"
+    " / run as this docsvc user, with their role, for every command (and in the audit log); any other name is the"
+    " local operator, an administrator.",
 )
 @click.version_option(package_name="docsvc")
 @click.pass_context
@@ -257,6 +299,14 @@ def cli(ctx: click.Context, actor: str | None) -> None:
     # Runs when the command ends, also after sys.exit() or an exception (click closes the context).
     ctx.call_on_close(ctx.obj.close)
     _stop_on_sigterm()
+
+
+def default_actor() -> str:
+    """The local operator: DOCSVC_ACTOR, else the system user running the command."""
+    try:
+        return os.environ.get("DOCSVC_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _configure_logging(*, server: bool) -> None:

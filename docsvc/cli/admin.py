@@ -11,7 +11,7 @@ import click
 from docsvc import errors
 from docsvc import settings as settings_mod
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, pass_ctx
-from docsvc.web import serving
+from docsvc.services.users import Permission
 
 
 @cli.command()
@@ -20,6 +20,7 @@ from docsvc.web import serving
 @handled
 def init(ctx: Context, as_json: bool) -> None:
     """初始化归档目录、索引目录与数据库（可重复执行）/ create folders and the catalog schema (idempotent)."""
+    ctx.guard.require(Permission.OPERATE, "init")
     svc = ctx.svc
     current, head = svc.catalog.schema_revision()
     info = {
@@ -51,14 +52,14 @@ def init(ctx: Context, as_json: bool) -> None:
 @handled
 def check(ctx: Context, as_json: bool) -> None:
     """检查归档完整性：文件哈希、缺失与孤立文件、审计链 / verify blobs and the audit chain."""
-    svc = ctx.svc
-    total = svc.catalog.counts()["versions"]
+    gd = ctx.guard
     if as_json:
-        report = svc.check()
+        report = gd.integrity_check()
         emit_json(report.to_dict())
     else:
+        total = gd.counts("integrity_check")["versions"]
         with click.progressbar(length=max(total, 1), label="校验文件 verifying blobs", file=sys.stderr) as bar:
-            report = svc.check(progress=bar.update)
+            report = gd.integrity_check(progress=bar.update)
         s = report.stats
         echo(
             f"文档 {s['documents']} 份，版本 {s['versions']} 个，文件 {s['blobs']} 个（已校验 {s['blobs_verified']}），"
@@ -79,6 +80,7 @@ def check(ctx: Context, as_json: bool) -> None:
 @handled
 def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
     """清理未被引用的孤立文件与暂存残留 / remove orphan blobs and staging leftovers."""
+    ctx.guard.require(Permission.OPERATE, "gc")
     removed = ctx.svc.gc(grace_s=grace)
     if as_json:
         emit_json({"removed": removed})
@@ -96,6 +98,11 @@ def gc(ctx: Context, grace: float | None, as_json: bool) -> None:
 @handled
 def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """启动 Web 服务（生产级 WSGI 服务器 waitress）/ run the web service on waitress."""
+    # Only this command needs the web face (Flask and every view): the others do without it.
+    from docsvc.web import serving
+
+    ctx.guard.require(Permission.OPERATE, "serve")
+    ctx.close()  # the server opens its own services; no worker process may inherit these connections
     conf = settings_mod.load()
     host, port = host or conf["HOST"], port or conf["PORT"]
     if conf["WORKERS"] < 0:

@@ -26,6 +26,7 @@ from docsvc.cli import (
 from docsvc.cli.doc import summary
 from docsvc.core.checkpoints import key_id, new_key_pem
 from docsvc.core.model import AuditAction, parse_date
+from docsvc.services.users import Permission
 
 
 @cli.group()
@@ -39,7 +40,7 @@ def audit() -> None:
 @handled
 def audit_verify(ctx: Context, as_json: bool) -> None:
     """校验审计哈希链及签名检查点，逐条指出异常记录 / verify the hash chain against the signed checkpoints."""
-    result = ctx.svc.verify_audit()
+    result = ctx.guard.verify_audit()
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -83,6 +84,7 @@ def _anchor_line(anchor: dict | None) -> str:
 @handled
 def audit_checkpoint(ctx: Context, as_json: bool) -> None:
     """立即签署并保存审计链头的检查点 / sign and store a checkpoint of the chain's head now."""
+    ctx.guard.require(Permission.OPERATE, "write_checkpoint")
     cp = ctx.svc.write_checkpoint()
     assert ctx.svc.anchor is not None  # write_checkpoint refused otherwise
     location = ctx.svc.anchor.store.location
@@ -153,7 +155,7 @@ def audit_log(ctx: Context, document_id: int | None, since: str | None, actions:
                 f"Unknown action '{a}'. Valid: {', '.join(sorted(valid))}",
                 field="action",
             )
-    entries = ctx.svc.catalog.audit_entries(document_id=document_id, since=since_ts, actions=actions)
+    entries = ctx.guard.audit_entries(document_id=document_id, since=since_ts, actions=actions)
     if fmt == "json":
         echo("[")
         first = True

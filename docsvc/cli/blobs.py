@@ -7,6 +7,7 @@ import sys
 import click
 
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, pass_ctx
+from docsvc.services.users import Permission
 
 
 @cli.group()
@@ -29,6 +30,7 @@ def migrate(ctx: Context, to_url: str, as_json: bool) -> None:
     """复制所有被引用的文件到目标存储，逐一校验；中断后重新运行即从断点继续。
     完成后将 DOCSVC_BLOB_URL 设为目标地址并重启服务。/ copy every referenced blob into the target,
     verifying each; run again to resume. Then set DOCSVC_BLOB_URL to the target and restart."""
+    ctx.guard.require(Permission.OPERATE, "migrate_blobs")
     svc = ctx.svc
     if as_json:
         report = svc.migrate_blobs(to_url)

@@ -13,6 +13,7 @@ from docsvc.cli import KEY, Context, cli, echo, emit_json, handled, json_option,
 from docsvc.core.model import ServiceCategory
 from docsvc.services.bulk import ImportStatus, find_files
 from docsvc.services.intake import IntakeFolder
+from docsvc.services.users import Permission
 
 
 def _category(code: str) -> str:
@@ -48,6 +49,7 @@ def label_line(name: str, label: dict[str, Any]) -> str:
 @handled
 def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defaults: Any) -> None:
     """批量导入文件夹中的文档（docx、dotx、pdf、txt、md、csv；docm、dotm、doc 列为失败并说明原因）/ bulk-import a folder."""
+    ctx.guard.require(Permission.OPERATE, "import")
     defaults = {k: v for k, v in defaults.items() if v not in (None, (), "")}
     paths = find_files(Path(folder))
     with click.progressbar(length=max(len(paths), 1), label="导入 importing", file=sys.stderr) as bar:
@@ -94,7 +96,7 @@ def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defau
 @handled
 def classify(ctx: Context, doc_id: int, as_json: bool) -> None:
     """为文档建议类型与服务类别（含置信度和依据词）/ suggest a document's type and category."""
-    suggestion = ctx.svc.classifier.suggest_document(doc_id).to_dict()
+    suggestion = ctx.guard.suggest_document(doc_id).to_dict()
     if as_json:
         emit_json(suggestion)
         return
@@ -118,7 +120,7 @@ def labels() -> None:
 @handled
 def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
     """待复核列表 / the review list."""
-    items = ctx.svc.classifier.review_list(all_pending=all_pending)
+    items = ctx.guard.review_list(all_pending=all_pending)
     if as_json:
         emit_json([i.to_dict() for i in items])
         return
@@ -142,7 +144,7 @@ def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
 def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> None:
     """接受或更正建议的分类 / accept or correct the suggested labels."""
     changes = {k: v for k, v in changes.items() if v}
-    doc = ctx.svc.archive.confirm_labels(doc_id, changes, actor=ctx.actor)
+    doc = ctx.guard.confirm_labels(doc_id, changes)
     ctx.sync_index()
     if as_json:
         emit_json(doc.to_dict())
@@ -158,6 +160,7 @@ def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> 
 @handled
 def labels_train(ctx: Context, as_json: bool) -> None:
     """用已确认的分类重新训练模型 / retrain the classifier on confirmed labels."""
+    ctx.guard.require(Permission.OPERATE, "train_classifier")
     model = ctx.svc.classifier.train(actor=ctx.actor)
     trained = {t: (m.n_samples if m else 0) for t, m in model.targets.items()}
     if as_json:
@@ -184,6 +187,7 @@ def labels_train(ctx: Context, as_json: bool) -> None:
 @handled
 def watch(ctx: Context, folder: str | None, interval: float, once: bool) -> None:
     """监视收件文件夹并归档放入的文件 / watch the intake folder and archive what is dropped there."""
+    ctx.guard.require(Permission.OPERATE, "watch")
     path = folder or str(ctx.svc.settings.get("INTAKE_DIR") or "")
     if not path:
         raise click.UsageError(

@@ -132,10 +132,8 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
     if "title" not in meta:
         meta["title"] = Path(file).stem
     data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
-    meta, suggested = ctx.svc.classifier.label_upload(data, Path(file).name, meta)
-    result = ctx.svc.archive.add_document(
-        data, Path(file).name, meta, actor=ctx.actor, reason=reason, suggested=suggested
-    )
+    result = ctx.guard.add_document(data, Path(file).name, meta, reason=reason)
+    suggested = result.suggested
     ctx.sync_index()
     if as_json:
         emit_json(
@@ -165,7 +163,7 @@ def doc_add(ctx: Context, file: str, reason: str, as_json: bool, **meta: Any) ->
 def doc_version(ctx: Context, doc_id: int, file: str, reason: str, as_json: bool) -> None:
     """为文档新增一个版本 / add a new version."""
     data = read_file(file, limit=ctx.svc.settings["MAX_UPLOAD_BYTES"])
-    result = ctx.svc.archive.add_version(doc_id, data, Path(file).name, actor=ctx.actor, reason=reason)
+    result = ctx.guard.add_version(doc_id, data, Path(file).name, reason=reason)
     ctx.sync_index()
     if as_json:
         emit_json({"created": result.created, "version": result.version.to_dict()})
@@ -182,9 +180,8 @@ def doc_version(ctx: Context, doc_id: int, file: str, reason: str, as_json: bool
 @handled
 def doc_show(ctx: Context, doc_id: int, as_json: bool) -> None:
     """查看文档元数据与版本 / show metadata and versions."""
-    d = ctx.svc.archive.document(doc_id)
-    versions = ctx.svc.catalog.versions(doc_id)
-    text_status = ctx.svc.index.extraction_statuses(versions)
+    view = ctx.guard.document_view(doc_id)
+    d, versions, text_status = view.history.document, view.history.versions, view.text_status
     if as_json:
         emit_json(
             {
@@ -193,14 +190,14 @@ def doc_show(ctx: Context, doc_id: int, as_json: bool) -> None:
                     {
                         **v.to_dict(),
                         "extraction_status": text_status[v.id],
-                        "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(v.id)],
+                        "renditions": [r.to_dict() for r in view.renditions.get(v.id, [])],
                     }
                     for v in versions
                 ],
             }
         )
     else:
-        _print_document(d, versions, text_status, field_rows(d, ctx.svc.archive.field_definitions()))
+        _print_document(d, versions, text_status, field_rows(d, ctx.guard.fields.list()))
 
 
 @doc.command("history")
@@ -210,7 +207,7 @@ def doc_show(ctx: Context, doc_id: int, as_json: bool) -> None:
 @handled
 def doc_history(ctx: Context, doc_id: int, as_json: bool) -> None:
     """完整历史：每个版本与每个事件（谁、何时、做了什么、为什么）/ full history."""
-    h = ctx.svc.archive.history(doc_id)
+    h = ctx.guard.history(doc_id)
     if as_json:
         emit_json(
             {
@@ -260,12 +257,11 @@ def doc_get(
     ctx: Context, doc_id: int, number: int | None, rendition: str | None, output: str, force: bool, as_json: bool
 ) -> None:
     """取回某个版本（或其 PDF）的原始字节 / write a version's (or its PDF's) exact bytes."""
+    gd = ctx.guard
     if rendition is None:
-        version, data = ctx.svc.archive.read_version(doc_id, number, actor=ctx.actor)
+        version, data = gd.read_version(doc_id, number)
         name = version.original_filename
     else:
-        svc = ctx.svc
-        gd = svc.guard(svc.users.principal_for_cli(ctx.actor))
         number = number if number is not None else gd.document(doc_id).latest_version
         version, _r, data = gd.read_rendition(doc_id, number, rendition)
         name = document_filename(version.original_filename.rsplit(".", 1)[0], RENDITION_KINDS[rendition])
@@ -312,7 +308,7 @@ def doc_get(
 def doc_list(ctx: Context, as_json: bool, **params: Any) -> None:
     """列出文档（可筛选）/ list documents with filters."""
     params.update({FILTER_PREFIX + k: v for k, v in field_pairs(params.pop("fields")).items()})
-    page = ctx.svc.archive.list_documents(params)
+    page = ctx.guard.list_documents(params)
     if as_json:
         emit_json({"items": [d.to_dict() for d in page.items], "total": page.total})
         return
@@ -347,7 +343,7 @@ def doc_set(
         changes[key.strip()] = value
     if fields:
         changes.setdefault("fields", {}).update(field_pairs(fields))
-    d = ctx.svc.archive.set_metadata(doc_id, changes, actor=ctx.actor, reason=reason)
+    d = ctx.guard.set_metadata(doc_id, changes, reason=reason)
     ctx.sync_index()
     if as_json:
         emit_json(d.to_dict())
@@ -385,7 +381,7 @@ def doc_bulk_set(
         {"set": fields, "add_tags": list(add_tags), "remove_tags": list(remove_tags), "reason": reason}
     )
     ids = selection.parse_ids(ids_text, limit=svc.settings["BULK_MAX_DOCUMENTS"])
-    report = svc.guard(svc.users.principal_for_cli(ctx.actor)).bulk_set(ids, change)
+    report = ctx.guard.bulk_set(ids, change)
     ctx.sync_index()
     if as_json:
         emit_json(report.to_dict())
@@ -418,7 +414,7 @@ def doc_zip(ctx: Context, ids: tuple[str, ...], output: str, force: bool, as_jso
     svc = ctx.svc
     chosen = selection.parse_ids(list(ids), limit=svc.settings["BULK_MAX_DOCUMENTS"])
     out = io.BytesIO()
-    summary = svc.guard(svc.users.principal_for_cli(ctx.actor)).selection_zip(chosen, out)
+    summary = ctx.guard.selection_zip(chosen, out)
     target = write_output(Path(output), out.getvalue(), force=force)
     if as_json:
         emit_json({"path": str(target), "files": list(summary.names), "size": summary.size})
@@ -449,9 +445,7 @@ def doc_similar(ctx: Context, doc_id: int, limit: int, actor: str | None, as_jso
     """相似文档：按本文档最有区分度的词搜索 / similar documents, by this document's most distinctive words."""
     # Through the same Guard as the web and the API: a docsvc user named by --as sees only what
     # search shows them; an operator who is no docsvc user runs as an administrator.
-    svc = ctx.svc
-    svc.index.sync()  # like docsvc search: what was just archived is found too
-    hits = svc.guard(svc.users.principal_for_cli(actor or ctx.actor)).similar(doc_id, limit)
+    hits = (ctx.guard_as(actor) if actor else ctx.guard).similar(doc_id, limit)
     if as_json:
         emit_json(
             {
@@ -481,7 +475,7 @@ def doc_similar(ctx: Context, doc_id: int, limit: int, actor: str | None, as_jso
 @handled
 def doc_delete(ctx: Context, doc_id: int, reason: str) -> None:
     """申请删除（归档记录不可删除：请求会被记录并拒绝）/ request deletion (logged and refused)."""
-    ctx.svc.archive.request_deletion(doc_id, actor=ctx.actor, reason=reason)
+    ctx.guard.request_deletion(doc_id, reason=reason)
 
 
 @doc.command("pdf")
@@ -498,14 +492,14 @@ def doc_delete(ctx: Context, doc_id: int, reason: str) -> None:
 @handled
 def doc_pdf(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: bool) -> None:
     """为 Word 版本生成 PDF（后台任务）/ make the PDF of a Word version (a background job)."""
-    svc = ctx.svc
-    asked = svc.guard(svc.users.principal_for_cli(ctx.actor)).request_rendition(doc_id, number, "pdf")
+    gd = ctx.guard
+    asked = gd.request_rendition(doc_id, number, "pdf")
     job = asked.job
     if job is not None and wait:
-        job = svc.jobs.wait(job.id)
+        job = gd.wait_job(job.id)
     rendition = asked.rendition
     if job is not None and job.state.value == "done":
-        rendition = next(r for r in svc.catalog.renditions(asked.version.id) if r.media_type == "application/pdf")
+        rendition = gd.request_rendition(doc_id, asked.version.number, "pdf").rendition  # made now: stored
     if as_json:
         emit_json(
             {
@@ -547,13 +541,13 @@ def doc_pdf(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: 
 @handled
 def ocr_rerun(ctx: Context, doc_id: int, number: int | None, wait: bool, as_json: bool) -> None:
     """重新识别扫描件或图片的文字（OCR，需要管理员）/ read a scan's or image's text again (OCR; managers)."""
-    svc = ctx.svc
-    version, job, _created = svc.guard(svc.users.principal_for_cli(ctx.actor)).rerun_ocr(doc_id, number)
+    gd = ctx.guard
+    version, job, _created = gd.rerun_ocr(doc_id, number)
     if wait:
-        job = svc.jobs.wait(job.id)
+        job = gd.wait_job(job.id)
         if job.state.value == "done":
-            svc.index.sync()
-    info = svc.index.ocr.info(version.sha256) if svc.index.ocr is not None else None
+            ctx.sync_index()  # the text read here, searchable now
+    info = gd.ocr_status(doc_id, version.number)[2]
     if as_json:
         emit_json(
             {

@@ -30,7 +30,7 @@ def audit_export(
     scope.validate()
     target = Path(output)
     tmp = target.with_name(f".{target.name}.part")
-    guard = ctx.svc.guard(ctx.svc.users.principal_for_cli(ctx.actor))
+    guard = ctx.guard
     try:
         with open(tmp, "wb") as fh:
             summary = guard.export_bundle(scope, fh)

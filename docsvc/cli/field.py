@@ -17,8 +17,7 @@ from docsvc.services.fields import Fields
 
 
 def _fields(ctx: Context) -> Fields:
-    svc = ctx.svc
-    return svc.guard(svc.users.principal_for_cli(ctx.actor)).fields
+    return ctx.guard.fields
 
 
 def field_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:

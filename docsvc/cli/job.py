@@ -26,8 +26,7 @@ def _when(ts) -> str:
 @handled
 def job_list(ctx: Context, state: str | None, kind: str | None, limit: int, as_json: bool) -> None:
     """列出任务（最新的在前）；服务器节点见 docsvc 系统状态页 / jobs, newest first."""
-    svc = ctx.svc
-    jobs, total = svc.guard(svc.users.principal_for_cli(ctx.actor)).jobs(state=state, kind=kind, limit=limit)
+    jobs, total = ctx.guard.jobs(state=state, kind=kind, limit=limit)
     if as_json:
         emit_json({"items": [j.to_dict() for j in jobs], "total": total})
         return
@@ -46,8 +45,7 @@ def job_list(ctx: Context, state: str | None, kind: str | None, limit: int, as_j
 @handled
 def job_show(ctx: Context, job_id: int, as_json: bool) -> None:
     """一个任务的状态、运行节点、结果或错误 / one job: state, node, result or error."""
-    svc = ctx.svc
-    j: Job = svc.guard(svc.users.principal_for_cli(ctx.actor)).job(job_id)
+    j: Job = ctx.guard.job(job_id)
     if as_json:
         emit_json(j.to_dict())
         return

@@ -85,10 +85,21 @@ def _report_command(kind: ReportKind, help_text: str, *, period: bool) -> None:
             refuse_existing(
                 output_paths(target, document_filename(request.title, "docx"), pdf=pdf or pdfa), force=force
             )
-        generated = svc.guard(svc.users.principal_for_cli(ctx.actor)).report(request, pdf=pdf or pdfa, pdf_a=pdfa)
+        generated = ctx.guard.report(request, pdf=pdf or pdfa, pdf_a=pdfa)
         ctx.sync_index()
         result = generated.result
-        written = write_version_files(ctx, result.version, target, force=force) if target is not None else []
+        written = (
+            write_version_files(
+                ctx,
+                result.document.id,
+                result.version.number,
+                target,
+                pdf=any(r.kind == "pdf" for r in generated.renditions),
+                force=force,
+            )
+            if target is not None
+            else []
+        )
         if as_json:
             emit_json(
                 {

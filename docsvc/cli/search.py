@@ -23,9 +23,9 @@ from docsvc.cli import (
     read_file,
 )
 from docsvc.core import synonyms as synonym_table
-from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet
+from docsvc.core.search import Hit, SearchRequest, SearchResult, Snippet, parse_filters
 from docsvc.services.ocr import OCR_JOB
-from docsvc.services.search import parse_filters
+from docsvc.services.users import Permission
 
 
 def hit_dict(h: Hit) -> dict[str, Any]:
@@ -102,8 +102,10 @@ def synonyms_check(path: str) -> None:
     "--filter",
     "filters",
     multiple=True,
-    metavar="KEY=VALUE",
-    help="筛选，如 doc_type=sla、project=港口运维（可重复）/ filter (repeatable)",
+    metavar="KEY:VALUE",
+    help="筛选，写法同网页与 API 的 filter 参数，如 doc_type:sla、project:港口运维（可重复：同一键取其一，不同键须同时满足）；"
+    "也接受 key=value / filter, written as the web's and the API's filter parameter (repeatable: OR within a key, "
+    "AND across keys); key=value is accepted too",
 )
 @click.option("--all-versions", is_flag=True, help="搜索所有版本（默认只搜最新版本）/ search every version")
 @click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
@@ -129,9 +131,10 @@ def search(
     queries_file: str | None,
     as_json: bool,
 ) -> None:
-    """全文搜索（中文优先）/ full-text search, Chinese first."""
-    svc = ctx.svc
-    svc.index.sync()
+    """全文搜索（中文优先），只读索引 / full-text search, Chinese first; reads the index only."""
+    # Only reads: what was archived since the index was last brought up to date is found once
+    # the server's index writer or `docsvc index sync` has applied it (CLI writes apply their own).
+    gd = ctx.guard
     parsed = parse_filters(list(filters))
 
     def request(q: str) -> SearchRequest:
@@ -145,7 +148,7 @@ def search(
             if not q:
                 continue
             try:
-                result = svc.index.search(request(q))
+                result = gd.search(request(q))
                 out = {
                     "query": q,
                     "total": result.total,
@@ -156,7 +159,7 @@ def search(
                 out = {"query": q, "error": exc.to_dict()}
             click.echo(json_text(out))
         return
-    result = svc.index.search(request(query))
+    result = gd.search(request(query))
     if as_json:
         emit_json(
             {
@@ -199,6 +202,7 @@ def index() -> None:
 def index_sync(ctx: Context, as_json: bool) -> None:
     """把待办队列中的变更写入索引，并识别等待 OCR 的扫描件 / apply pending changes to the index and OCR
     the scans waiting for it."""
+    ctx.guard.require(Permission.OPERATE, "index_sync")
     report = ctx.svc.index.sync(claimed=True)  # everything queued, a running import's rows included
     ocr_done = 0
     if not report.error:
@@ -238,8 +242,9 @@ def index_sync(ctx: Context, as_json: bool) -> None:
 @handled
 def index_rebuild(ctx: Context, restart: bool, procs: int, as_json: bool) -> None:
     """从归档重建索引（分块、可续接）/ rebuild the index from the archive (chunked, resumable)."""
+    ctx.guard.require(Permission.OPERATE, "index_rebuild")
     svc = ctx.svc
-    total = svc.catalog.counts()["versions"]
+    total = ctx.guard.counts("index_rebuild")["versions"]
     if not as_json and svc.index.rebuild_pending() and not restart:
         echo("续接上次中断的重建 / resuming an interrupted rebuild", err=True)
     with click.progressbar(length=max(total, 1), label="重建索引 rebuilding", file=sys.stderr) as bar:
@@ -256,6 +261,7 @@ def index_rebuild(ctx: Context, restart: bool, procs: int, as_json: bool) -> Non
 @handled
 def index_check(ctx: Context, as_json: bool) -> None:
     """比对索引与目录库，报告偏差 / compare the index with the catalog and report drift."""
+    ctx.guard.require(Permission.OPERATE, "index_check")
     report = ctx.svc.index.check()
     if as_json:
         emit_json(report.to_dict())

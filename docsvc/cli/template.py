@@ -30,6 +30,7 @@ from docsvc.core.filenames import document_filename
 from docsvc.core.tabular import read_numbered
 from docsvc.services import batch
 from docsvc.services.templates import BatchResult, lint_dict
+from docsvc.services.users import Permission
 
 
 @cli.group()
@@ -43,7 +44,7 @@ def template() -> None:
 @handled
 def template_list(ctx: Context, as_json: bool) -> None:
     """列出模板（各取最新版本）/ list templates (latest versions)."""
-    items = ctx.svc.templates.list()
+    items = ctx.guard.templates()
     if as_json:
         emit_json([t.to_dict() for t in items])
         return
@@ -59,8 +60,9 @@ def template_list(ctx: Context, as_json: bool) -> None:
 @handled
 def template_show(ctx: Context, slug: str, version: int | None, as_json: bool) -> None:
     """模板详情与版本历史 / a template and its versions."""
-    t = ctx.svc.templates.get(slug, version)
-    versions = ctx.svc.templates.versions(slug)
+    t = ctx.guard.template(slug, version=version)
+    # The version history is for template managers, as on the web's template page.
+    versions = ctx.guard.template_versions(slug) if ctx.guard.p.can(Permission.MANAGE_TEMPLATES) else [t]
     if as_json:
         emit_json({**t.to_dict(), "versions": [v.record.to_dict() for v in versions]})
         return
@@ -82,7 +84,7 @@ def template_show(ctx: Context, slug: str, version: int | None, as_json: bool) -
 @handled
 def template_fields(ctx: Context, slug: str, version: int | None, as_json: bool) -> None:
     """模板字段（名称、中英文标签、类型、必填）/ the template's form fields."""
-    t = ctx.svc.templates.get(slug, version)
+    t = ctx.guard.template(slug, version=version)
     fields = list(t.schema.iter_fields())
     if as_json:
         emit_json(
@@ -103,7 +105,7 @@ def template_fields(ctx: Context, slug: str, version: int | None, as_json: bool)
 @handled
 def template_sample(ctx: Context, slug: str, version: int | None) -> None:
     """打印一份完整的示例表单数据（JSON）/ print complete example form data as JSON."""
-    emit_json(ctx.svc.templates.get(slug, version).schema.sample())
+    emit_json(ctx.guard.template(slug, version=version).schema.sample())
 
 
 def _load_schema_file(path: str | None) -> dict[str, Any] | None:
@@ -144,11 +146,7 @@ def _print_lint(report: dict[str, Any]) -> None:
 @handled
 def template_lint(ctx: Context, file: str, schema_path: str | None, as_json: bool) -> None:
     """检查一个 Word 模板（不登记）/ lint a Word template without adding it."""
-    from docsvc.core.schema import load_schema
-
-    raw = _load_schema_file(schema_path)
-    schema = load_schema(raw, doc_types=ctx.svc.vocab.doc_types) if raw is not None else None
-    report = lint_dict(ctx.svc.templates.lint(read_file(file), schema))
+    report = lint_dict(ctx.guard.lint_template(read_file(file), _load_schema_file(schema_path)))
     if as_json:
         emit_json(report)
     else:
@@ -169,11 +167,11 @@ def template_add(ctx: Context, file: str, schema_path: str | None, slug: str | N
 
     A new template without --schema: a schema is drafted from its tags into FILE.schema.json
     for the drafter to complete, and nothing is registered yet."""
-    if schema_path is None and not (slug and ctx.svc.catalog.templates(slug)):
+    if schema_path is None and not (slug and _exists(ctx, slug)):
         _draft_schema(ctx, file, slug, as_json)
         return
     try:
-        t = ctx.svc.templates.add(read_file(file), _load_schema_file(schema_path), actor=ctx.actor, slug=slug)
+        t = ctx.guard.add_template(read_file(file), _load_schema_file(schema_path), slug=slug).template
     except errors.TemplateError as exc:
         if "lint" in exc.details and not as_json:
             _print_lint(exc.details["lint"])
@@ -184,6 +182,14 @@ def template_add(ctx: Context, file: str, schema_path: str | None, slug: str | N
         echo(f"已登记模板 {t.slug} 第 {t.version} 版 / template {t.slug} v{t.version} registered.")
         if t.record.lint.get("issues"):
             _print_lint(t.record.lint)
+
+
+def _exists(ctx: Context, slug: str) -> bool:
+    try:
+        ctx.guard.template(slug)
+    except errors.NotFound:
+        return False
+    return True
 
 
 def _draft_schema(ctx: Context, file: str, slug: str | None, as_json: bool) -> None:
@@ -204,7 +210,7 @@ def _draft_schema(ctx: Context, file: str, slug: str | None, as_json: bool) -> N
             f"docsvc template add {file} --schema {target}.",
             field="schema",
         )
-    draft = ctx.svc.templates.draft_schema(read_file(file), slug=slug, name_zh=source.stem)
+    draft = ctx.guard.draft_template_schema(read_file(file), slug=slug, name_zh=source.stem)
     try:
         target.write_text(json.dumps(draft, ensure_ascii=False, indent=2) + "\n", "utf-8")
     except OSError as exc:
@@ -307,15 +313,25 @@ def generate(
             f"The output folder '{target.parent}' does not exist.",
             field="output",
         )
-    templates = ctx.svc.templates
-    draft = templates.prepare(
-        slug, _load_data(data_path), version=template_version, document_id=document_id, reason=reason
-    )
+    gd = ctx.guard
+    draft = gd.prepare(slug, _load_data(data_path), version=template_version, document_id=document_id, reason=reason)
     if target is not None:
         refuse_existing(output_paths(target, document_filename(draft.title, "docx"), pdf=pdf or pdfa), force=force)
-    result = templates.generate_draft(draft, actor=ctx.actor, pdf=pdf or pdfa, pdf_a=pdfa)
+    generated = gd.generate_draft(draft, pdf=pdf or pdfa, pdf_a=pdfa)
+    result = generated.result
     ctx.sync_index()
-    written = write_version_files(ctx, result.version, target, force=force) if target is not None else []
+    written = (
+        write_version_files(
+            ctx,
+            result.document.id,
+            result.version.number,
+            target,
+            pdf=any(r.kind == "pdf" for r in generated.renditions),
+            force=force,
+        )
+        if target is not None
+        else []
+    )
     warnings = [w.to_dict() for w in draft.warnings]
     if as_json:
         emit_json(
@@ -323,7 +339,7 @@ def generate(
                 "document": result.document.to_dict(),
                 "version": result.version.to_dict(),
                 "created": result.created,
-                "renditions": [r.to_dict() for r in ctx.svc.catalog.renditions(result.version.id)],
+                "renditions": [r.to_dict() for r in generated.renditions],
                 "written": written,
                 "warnings": warnings,
             }
@@ -367,10 +383,11 @@ def _generate_batch(
         )
     # The same reading as the web's batch page: headers are field labels or paths, and each row
     # keeps its number in the spreadsheet (header = row 1), so errors name the row Excel shows.
-    template = ctx.svc.templates.get(slug)
+    gd = ctx.guard
+    template = gd.batch_template(slug)
     rows = read_numbered(read_file(path), schema=template.schema)
     # As on the web: every row checked first, and by default nothing generated while one is invalid.
-    invalid = ctx.svc.templates.check_batch(template, rows)
+    invalid = gd.check_batch(template, rows)
     if invalid and not skip_invalid:
         refused = batch.invalid_rows(template, invalid)
         if not as_json:
@@ -381,9 +398,7 @@ def _generate_batch(
     skipped = {i.row: i for i in invalid}  # --skip-invalid: reported with the others, never generated
     valid = [r for r in rows if r.number not in skipped]
     with click.progressbar(length=len(valid), label="批量生成 generating", file=sys.stderr) as bar:
-        made = ctx.svc.templates.generate_batch(
-            template, valid, actor=ctx.actor, pdf=pdf, pdf_a=pdf_a, progress=bar.update
-        )
+        made = gd.generate_batch(template, valid, pdf=pdf, pdf_a=pdf_a, on_item=lambda _item: bar.update(1))
     result = BatchResult(sorted([*made.items, *skipped.values()], key=lambda i: i.row))
     ctx.sync_index()
     written: dict[int, list[str]] = {}
@@ -393,14 +408,15 @@ def _generate_batch(
         for item in result.items:
             if not item.ok:
                 continue
-            added = ctx.svc.archive.version(item.document_id, item.version)
-            name = added.original_filename
+            name = next(v for v in gd.show(item.document_id)[1] if v.number == item.version).original_filename
             if name in used:  # two rows with one title: both files, each named after its row
                 stem, _dot, ext = name.rpartition(".")
                 name = f"{stem}（第{item.row}行）.{ext}"
             used.add(name)
             try:
-                written[item.row] = write_version_files(ctx, added, target, force=force, name=name)
+                written[item.row] = write_version_files(
+                    ctx, item.document_id, item.version, target, pdf=pdf, force=force, name=name
+                )
             except errors.DocsvcError as exc:  # archived, but not written: say so for this row
                 write_errors[item.row] = exc
     if as_json:

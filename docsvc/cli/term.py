@@ -12,8 +12,7 @@ from docsvc.services.terms import PALETTE, TermChange, TermKind, Terms
 
 
 def _terms(ctx: Context, kind: TermKind) -> Terms:
-    svc = ctx.svc
-    return svc.guard(svc.users.principal_for_cli(ctx.actor)).terms(kind)
+    return ctx.guard.terms(kind)
 
 
 def _list(ctx: Context, kind: TermKind, as_json: bool) -> None:

@@ -1,7 +1,8 @@
 """docsvc user add | list | set-role | token | passwd | unlock | signout.
 
-These are operator commands: whoever runs them already holds the archive folder and the
-database, so they act directly (every change is still an audit entry, with ``--as`` as actor).
+Through the Guard like the web's user pages: the local operator is an administrator; ``--as``
+a docsvc user applies that user's role (only administrators manage others' accounts). Every
+change is an audit entry naming who made it.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def user_add(
 ) -> None:
     """新建用户 / create a user."""
     password = _read_password() if password_stdin else None
-    created, generated = ctx.svc.users.create_user(
-        username, role, actor=ctx.actor, password=password, display_name=display_name, projects=projects
+    created, generated = ctx.guard.create_user(
+        username, role, password=password, display_name=display_name, projects=projects
     )
     if as_json:
         emit_json({"user": created.to_dict(), **({"password": generated} if generated else {})})
@@ -68,7 +69,7 @@ def user_add(
 @handled
 def user_list(ctx: Context, as_json: bool) -> None:
     """列出用户 / list users."""
-    users = ctx.svc.users.list_users()
+    users = ctx.guard.users()
     if as_json:
         emit_json({"items": [u.to_dict() for u in users]})
         return
@@ -89,7 +90,7 @@ def user_list(ctx: Context, as_json: bool) -> None:
 @handled
 def user_set_role(ctx: Context, username: str, role: str, as_json: bool) -> None:
     """修改角色（记入审计日志）/ change a user's role (audited)."""
-    u = ctx.svc.users.update(username, actor=ctx.actor, role=role)
+    u = ctx.guard.update_user(username, role=role)
     if as_json:
         emit_json(u.to_dict())
     else:
@@ -104,7 +105,7 @@ def user_set_role(ctx: Context, username: str, role: str, as_json: bool) -> None
 @handled
 def user_token(ctx: Context, username: str, name: str, as_json: bool) -> None:
     """新建 API 令牌并显示一次 / make an API token and print it once."""
-    issued = ctx.svc.users.issue_token(username, actor=ctx.actor, name=name)
+    issued = ctx.guard.issue_token(username, name)
     if as_json:
         emit_json({"token": issued.secret, **issued.token.to_dict()})
         return
@@ -127,7 +128,7 @@ def user_passwd(ctx: Context, username: str, password_stdin: bool) -> None:
     from docsvc.services.users import random_password
 
     new = password or random_password()
-    ctx.svc.users.set_password(username, new, actor=ctx.actor)
+    ctx.guard.reset_password(username, new)
     echo("密码已重置 / password reset." if password else f"新密码（只显示这一次）/ new password (shown once): {new}")
 
 
@@ -140,7 +141,7 @@ def user_unlock(ctx: Context, username: str | None, address: str | None) -> None
     """解除登录失败造成的锁定（记入审计日志）/ lift a lock from failed sign-ins (audited)."""
     if bool(username) == bool(address):
         raise InvalidInput("请指定用户名或 --address 之一。", "Give either a username or --address.", field="username")
-    lifted = ctx.svc.users.unlock(actor=ctx.actor, username=username, address=address)
+    lifted = ctx.guard.unlock_user(username, address=address)
     who = username or address
     echo(f"已解除 {who} 的登录锁定 / lock lifted." if lifted else f"{who} 没有被锁定 / {who} was not locked.")
 
@@ -151,5 +152,5 @@ def user_unlock(ctx: Context, username: str | None, address: str | None) -> None
 @handled
 def user_signout(ctx: Context, username: str) -> None:
     """结束该用户在所有设备上的登录会话（记入审计日志）/ end every sign-in session of a user (audited)."""
-    n = ctx.svc.users.end_sessions(username, actor=ctx.actor)
+    n = ctx.guard.end_sessions(username)
     echo(f"已结束 {username} 的 {n} 个登录会话 / {n} session(s) ended.")

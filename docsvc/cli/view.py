@@ -17,8 +17,7 @@ def view() -> None:
 
 
 def _views(ctx: Context):
-    svc = ctx.svc
-    return svc.guard(svc.users.principal_for_cli(ctx.actor)).views
+    return ctx.guard.views
 
 
 @view.command("list")

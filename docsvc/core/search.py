@@ -244,23 +244,33 @@ def _one(args: Any, name: str) -> str | None:
     return values[0] if values else None
 
 
-def request_from_params(args: Any, *, per_page: int = 20) -> SearchRequest:
-    """A search as a URL states it (``args``: anything with ``getlist(name)``, a query string's
-    parameters): ``q``, ``filter=key:value`` (repeatable: OR within a key, AND across keys),
-    ``page``, ``per_page``, ``sort`` (relevance | date), ``all_versions``. The search page, the
-    API and saved views read it here, so a saved search means what its URL means."""
+def parse_filters(raws: Iterable[str]) -> dict[str, list[str]]:
+    """Search filters as people type them, the same in a URL, a saved view and the CLI's
+    ``--filter``: ``key:value`` (``doc_type:sla``), with ``key=value`` accepted as well (what
+    the CLI took before, kept for scripts); the first ``:`` or ``=`` ends the key. A key given
+    again is OR-ed with its other values. An empty entry (a form's empty box) is no filter."""
     filters: dict[str, list[str]] = {}
-    for raw in args.getlist("filter"):
+    for raw in raws:
         if not raw.strip():
-            continue  # an empty box of a filter form: no filter
-        key, sep, value = raw.partition(":")
-        if not sep or not key.strip() or not value.strip():
+            continue
+        cut = min((i for i in (raw.find(":"), raw.find("=")) if i >= 0), default=-1)
+        key, value = (raw[:cut], raw[cut + 1 :]) if cut >= 0 else ("", "")
+        if not key.strip() or not value.strip():
             raise InvalidInput(
                 f"筛选条件“{raw[:80]}”格式不对，应为 键:值，例如 doc_type:sla。",
                 f"Filter '{raw[:80]}' is not key:value, e.g. doc_type:sla.",
                 field="filter",
             )
         filters.setdefault(key.strip(), []).append(value.strip())
+    return filters
+
+
+def request_from_params(args: Any, *, per_page: int = 20) -> SearchRequest:
+    """A search as a URL states it (``args``: anything with ``getlist(name)``, a query string's
+    parameters): ``q``, ``filter=key:value`` (repeatable: OR within a key, AND across keys),
+    ``page``, ``per_page``, ``sort`` (relevance | date), ``all_versions``. The search page, the
+    API and saved views read it here, so a saved search means what its URL means."""
+    filters = parse_filters(args.getlist("filter"))
     flag = (_one(args, "all_versions") or "false").strip().lower()
     if flag not in _FLAGS:
         raise InvalidInput(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -29,11 +29,12 @@ from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.classify import Suggestion
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
-from docsvc.core.extract import ExtractLimits
 from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
+from docsvc.core.schema import load_schema
 from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.tabular import Row
+from docsvc.core.templating import LintReport
 from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
 from docsvc.services import background, batch, compare, dashboard, export, ocr, selection, similar, thumbnails
 from docsvc.services.archive import AddResult, History
@@ -59,7 +60,7 @@ from docsvc.services.views import Views
 
 if TYPE_CHECKING:
     from docsvc.adapters.catalog import DocumentPage
-    from docsvc.app import Docsvc
+    from docsvc.services.container import Services
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +82,25 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "download": ("下载", "download"),
     "edit_form": ("编辑元数据", "edit metadata"),
     "export_bundle": ("导出审计包", "export an audit bundle"),
+    "gc": ("清理孤立文件", "remove orphan files"),
     "generate": ("按模板生成文档", "generate documents"),
     "generate_form": ("填写模板表单", "fill in a template"),
     "generate_batch": ("批量生成文档", "generate documents in a batch"),
+    "import": ("批量导入", "bulk-import documents"),
+    "index_check": ("检查搜索索引", "check the search index"),
+    "index_rebuild": ("重建搜索索引", "rebuild the search index"),
+    "index_sync": ("同步搜索索引", "sync the search index"),
+    "init": ("初始化归档", "initialise the archive"),
     "integrity_check": ("完整性检查", "run the integrity check"),
     "issue_token": ("签发令牌", "issue tokens"),
+    "lint_template": ("检查模板", "lint templates"),
     "list_documents": ("查看文档列表", "list documents"),
     "list_jobs": ("查看任务队列", "list jobs"),
     "list_template_versions": ("查看模板版本", "list template versions"),
     "list_templates": ("查看模板", "list templates"),
     "list_users": ("查看用户", "list users"),
     "list_views": ("查看保存的视图", "list saved views"),
+    "migrate_blobs": ("迁移归档文件", "migrate the archive's files"),
     "preview_template": ("预览模板", "preview a template"),
     "read_audit_log": ("查看审计日志", "read the audit log"),
     "read_document": ("查看文档", "read documents"),
@@ -109,14 +118,18 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "revoke_token": ("吊销令牌", "revoke tokens"),
     "save_view": ("保存视图", "save views"),
     "search": ("搜索", "search"),
+    "serve": ("启动 Web 服务", "run the web service"),
     "set_metadata": ("修改元数据", "change metadata"),
     "similar_documents": ("查看相似文档", "see similar documents"),
     "suggest_labels": ("建议分类", "suggest labels"),
+    "train_classifier": ("训练分类模型", "train the classifier"),
     "unlock_user": ("解除锁定", "unlock accounts"),
     "update_user": ("修改用户", "change users"),
     "upload": ("上传文档", "upload documents"),
     "upload_form": ("上传文档", "upload documents"),
     "verify_audit_chain": ("校验审计链", "verify the audit chain"),
+    "watch": ("监视收件文件夹", "watch the intake folder"),
+    "write_checkpoint": ("签署审计检查点", "sign audit checkpoints"),
     **{
         f"{op}_{kind}": (f"{zh}{kind_zh}", f"{en} {kind_en}")
         for kind, kind_zh, kind_en in (("tag", "标签", "tags"), ("counterparty", "相对方", "counterparties"))
@@ -204,7 +217,8 @@ class DocumentView:
     pdf_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest job making its PDF
     ocr: dict[int, ocr.OcrInfo] = field(default_factory=dict)  # version id → how OCR read its text
     ocr_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest OCR job of its content
-    scan_status: dict[int, str] = field(default_factory=dict)  # version id → text status of PDFs and images
+    # version id → how its text was read ("ok", "ocr_pending" …), for every version
+    text_status: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -280,7 +294,7 @@ class Health:
 class Guard:
     """The archive as one principal may use it."""
 
-    def __init__(self, svc: Docsvc, principal: Principal) -> None:
+    def __init__(self, svc: Services, principal: Principal) -> None:
         self.svc = svc
         self.p = principal
 
@@ -435,18 +449,9 @@ class Guard:
             except NotFound as exc:
                 raise NotFound(exc.zh, exc.en, field=name) from None
             chosen.append(v)
-            sides.append(compare.paragraphs_of(data, v.media_type, self._extract_limits()))
+            # The indexer's limits, built once by the wiring from the settings.
+            sides.append(compare.paragraphs_of(data, v.media_type, self.svc.index.extract_limits))
         return Comparison(doc, versions, chosen[0], chosen[1], compare.compare_sides(*sides))
-
-    def _extract_limits(self) -> ExtractLimits:
-        s = self.svc.settings
-        return ExtractLimits(
-            max_input_bytes=s["MAX_UPLOAD_BYTES"],
-            pdf_timeout_seconds=s["PARSE_TIMEOUT_S"],
-            pdf_cpu_seconds=int(s["PARSE_TIMEOUT_S"]),
-            pdf_memory_bytes=s["PARSE_MEMORY_MB"] * 1024 * 1024,
-            package=self.svc.archive.package_limits,
-        )
 
     def document_view(self, document_id: int) -> DocumentView:
         self._readable(document_id, "read_document")
@@ -462,7 +467,7 @@ class Guard:
             background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]),
             read,
             ocr.latest_jobs(self.svc, scans),
-            self.svc.index.extraction_statuses(scans),
+            self.svc.index.extraction_statuses(history.versions),
         )
 
     def _revisable_template(self, versions: list[Version]) -> Template | None:
@@ -617,6 +622,12 @@ class Guard:
         _page_bounds(limit, offset)
         return self.svc.jobs.store.list_jobs(state=state, kind=kind, limit=limit, offset=offset)
 
+    def wait_job(self, job_id: int) -> Job:
+        """Wait for a job this principal may see (:meth:`job`) to finish; with no server to
+        take it, it runs in this process (a CLI's ``--wait``)."""
+        self.job(job_id)
+        return self.svc.jobs.wait(job_id)
+
     # -- search -----------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
         """Full-text search over what this principal may read: on-site documents (9.2) of other
@@ -684,6 +695,11 @@ class Guard:
         stored but its extracted text, which the archiving reuses)."""
         self.require(Permission.WRITE, "suggest_labels")
         return self.svc.classifier.suggest_upload(data, filename, title, known_projects=self._suggestable_projects())
+
+    def suggest_document(self, document_id: int) -> Suggestion:
+        """What the classifier would label an archived document now (nothing is changed)."""
+        self._readable(document_id, "suggest_labels")
+        return self.svc.classifier.suggest_document(document_id)
 
     def review_list(self, *, all_pending: bool = False) -> list[ReviewItem]:
         """Suggested labels waiting for a person, of the documents this principal may read."""
@@ -754,19 +770,30 @@ class Guard:
         self.require(Permission.READ, "list_templates")
         return [t for t in self.svc.templates.list() if t.slug not in REPORT_TEMPLATES]
 
-    def template(self, slug: str) -> Template:
+    def template(self, slug: str, *, version: int | None = None) -> Template:
         self.require(Permission.READ, "read_template")
-        return self.svc.templates.get(slug)
+        return self.svc.templates.get(slug, version)
 
-    def drafting_template(self, slug: str) -> Template:
+    def drafting_template(self, slug: str, *, version: int | None = None) -> Template:
         """The template, for someone about to fill it in (drafters, managers, administrators)."""
         self.require(Permission.GENERATE, "generate_form")
-        return self.svc.templates.get(slug)
+        return self.svc.templates.get(slug, version)
 
     def template_versions(self, slug: str) -> list[Template]:
         """Every version of a template with its stored lint report (template managers)."""
         self.require(Permission.MANAGE_TEMPLATES, "list_template_versions")
         return self.svc.templates.versions(slug)
+
+    def lint_template(self, docx: bytes, schema_source: Mapping[str, Any] | None) -> LintReport:
+        """Check a Word template (and its field schema) without registering it."""
+        self.require(Permission.READ, "lint_template")
+        schema = load_schema(schema_source, doc_types=self.svc.vocab.doc_types) if schema_source is not None else None
+        return self.svc.templates.lint(docx, schema)
+
+    def draft_template_schema(self, docx: bytes, *, slug: str, name_zh: str) -> dict[str, Any]:
+        """A first field schema for a new template, drafted from its tags (nothing registered)."""
+        self.require(Permission.MANAGE_TEMPLATES, "add_template")
+        return self.svc.templates.draft_schema(docx, slug=slug, name_zh=name_zh)
 
     def add_template(
         self, docx: bytes, schema_source: Mapping[str, Any] | None, *, slug: str | None = None
@@ -809,12 +836,32 @@ class Guard:
         :meth:`TemplateService.prepare` (every form error at once), then the archive. The
         resulting metadata must leave the document readable by the drafter (an on-site document
         only in their own projects)."""
+        draft = self.prepare(template, data, document_id=document_id, reason=reason)
+        return self.generate_draft(draft, pdf=pdf, pdf_a=pdf_a)
+
+    def prepare(
+        self,
+        template: Template | str,
+        data: Mapping[str, Any],
+        *,
+        version: int | None = None,
+        document_id: int | None = None,
+        reason: str = "",
+    ) -> Draft:
+        """:meth:`generate`'s first half, for a caller that needs the draft before anything is
+        archived (the CLI names its output files after the title): the form checked, nothing stored."""
         self.require(Permission.GENERATE, "generate", document_id=document_id)
-        doc = self._readable(document_id, "generate") if document_id is not None else None
-        draft = self.svc.templates.prepare(template, data, document_id=document_id, reason=reason)
-        if doc is None:
+        if document_id is not None:
+            self._readable(document_id, "generate")
+        return self.svc.templates.prepare(template, data, version=version, document_id=document_id, reason=reason)
+
+    def generate_draft(self, draft: Draft, *, pdf: bool = False, pdf_a: bool = False) -> Generated:
+        """:meth:`generate`'s second half: archive a prepared draft as this principal."""
+        self.require(Permission.GENERATE, "generate", document_id=draft.document_id)
+        if draft.document_id is None:
             self._may_file(draft, "generate")
         else:
+            doc = self._readable(draft.document_id, "generate")
             self._keeps_access(
                 replace(doc, metadata=check_metadata(draft.metadata, self.svc.vocab, doc.metadata.to_dict())),
                 "generate",
@@ -872,12 +919,21 @@ class Guard:
             check=lambda d: self._may_file(d, "generate_batch", record=False),
         )
 
+    def check_batch(self, template: Template, rows: Sequence[Row]) -> list[BatchItem]:
+        """Every row that cannot be generated, with all its problems, before anything is (the
+        CLI's batch, which generates in its own process instead of queueing a job)."""
+        self.require(Permission.GENERATE, "generate_batch")
+        return self.svc.templates.check_batch(
+            template, rows, check=lambda d: self._may_file(d, "generate_batch", record=False)
+        )
+
     def generate_batch(
         self,
         template: Template,
         rows: Sequence[Row],
         *,
         pdf: bool = False,
+        pdf_a: bool = False,
         on_item: Callable[[BatchItem], None] | None = None,
         stop: threading.Event | None = None,
     ) -> BatchResult:
@@ -888,6 +944,7 @@ class Guard:
             rows,
             actor=self.p.username,
             pdf=pdf,
+            pdf_a=pdf_a,
             on_item=on_item,
             stop=stop,
             check=lambda d: self._may_file(d, "generate_batch"),
@@ -946,6 +1003,14 @@ class Guard:
             entries, total = reports.audit_page(conn, f, limit=limit, offset=offset)
         return AuditPage(entries, total, limit, offset)
 
+    def audit_entries(
+        self, *, document_id: int | None = None, since: str | None = None, actions: Sequence[str] = ()
+    ) -> Iterator[AuditEntry]:
+        """The whole audit log (or one document's, since a time, of some actions), oldest first,
+        streamed for an export."""
+        self.require(Permission.AUDIT, "read_audit_log")
+        return self.svc.catalog.audit_entries(document_id=document_id, since=since, actions=actions)
+
     def verify_audit(self) -> VerifyResult:
         self.require(Permission.AUDIT, "verify_audit_chain")
         return self.svc.verify_audit()
@@ -996,9 +1061,15 @@ class Guard:
         # Set, but watched by another process of this server (the parent of --workers) or not at all.
         return {"folder": folder, "running": None} if folder else None
 
-    def integrity_check(self) -> CheckReport:
+    def counts(self, operation: str = "read_health") -> dict[str, int]:
+        """How many documents, versions … the archive holds (the health page's figures; a
+        progress bar's length, for ``operation``)."""
+        self.require(Permission.AUDIT, operation)
+        return self.svc.catalog.counts()
+
+    def integrity_check(self, *, progress: Callable[[int], None] | None = None) -> CheckReport:
         self.require(Permission.AUDIT, "integrity_check")
-        return self.svc.check()
+        return self.svc.check(progress=progress)
 
     # -- people -----------------------------------------------------------------------------
     def users(self) -> list[User]:
@@ -1030,9 +1101,10 @@ class Guard:
         self.require(Permission.MANAGE_USERS, "read_user")
         return self.svc.users.lock_of(username)
 
-    def unlock_user(self, username: str) -> bool:
+    def unlock_user(self, username: str | None, *, address: str | None = None) -> bool:
+        """Lift the sign-in lock of an account (or, ``address``, of a client address)."""
         self.require(Permission.MANAGE_USERS, "unlock_user")
-        return self.svc.users.unlock(actor=self.p.username, username=username)
+        return self.svc.users.unlock(actor=self.p.username, username=username, address=address)
 
     def open_sessions(self, username: str) -> int:
         self.require(Permission.MANAGE_USERS, "read_user")

@@ -45,7 +45,7 @@ from docsvc.services.anchoring import CHECKPOINT_JOB
 from docsvc.services.jobs import JobContext, JobService
 
 if TYPE_CHECKING:
-    from docsvc.app import Docsvc
+    from docsvc.services.container import Services, Workers
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ PRODUCER = "libreoffice"
 RENDITION_JOBS = {"pdf": (PDF, RENDITION_PDF)}
 
 
-def job_service(svc: Docsvc) -> JobService:
+def job_service(svc: Workers) -> JobService:
     """The server's JobService with docsvc's job kinds and periodic jobs registered."""
     jobs = JobService(
         JobStore(svc.catalog.engine), node=svc.settings.get("NODE_NAME") or None, tz=ZoneInfo(svc.settings["TIMEZONE"])
@@ -86,7 +86,7 @@ def job_service(svc: Docsvc) -> JobService:
     return jobs
 
 
-def checkpoint(svc: Docsvc) -> dict[str, Any]:
+def checkpoint(svc: Workers) -> dict[str, Any]:
     cp = svc.write_checkpoint()
     return {"written": cp is not None, **({"seq": cp.seq, "hash": cp.hash, "name": cp.name} if cp else {})}
 
@@ -107,7 +107,9 @@ def rendition_key(version_id: int, kind: str = "pdf") -> str:
     return f"{RENDITION_JOBS[kind][1]}:{version_id}"
 
 
-def request_rendition(svc: Docsvc, document_id: int, number: int | None, kind: str, *, actor: str) -> RenditionRequest:
+def request_rendition(
+    svc: Services, document_id: int, number: int | None, kind: str, *, actor: str
+) -> RenditionRequest:
     """Queue the making of a rendition of a DOCX version (the caller has checked access)."""
     if kind not in RENDITION_JOBS:
         raise NotFound(
@@ -136,17 +138,17 @@ def request_rendition(svc: Docsvc, document_id: int, number: int | None, kind: s
     return RenditionRequest(version, None, job, queued=created)
 
 
-def rendition_jobs(svc: Docsvc, versions: Collection[Version], kind: str = "pdf") -> dict[int, Job]:
+def rendition_jobs(svc: Services, versions: Collection[Version], kind: str = "pdf") -> dict[int, Job]:
     """version id → the newest job that made (or is making, or failed to make) its rendition."""
     keys = {rendition_key(v.id, kind): v.id for v in versions}
     return {keys[k]: job for k, job in svc.jobs.store.latest_by_key(keys).items()}
 
 
-def _rendition(svc: Docsvc, version: Version, media_type: str) -> Rendition | None:
+def _rendition(svc: Services, version: Version, media_type: str) -> Rendition | None:
     return next((r for r in svc.catalog.renditions(version.id) if r.media_type == media_type), None)
 
 
-def make_pdf(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
+def make_pdf(svc: Services, ctx: JobContext) -> dict[str, Any]:
     job = ctx.job
     version = svc.catalog.get_version_by_id(int(job.payload["version_id"]))
     if version is None:
@@ -163,7 +165,7 @@ def make_pdf(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     }
 
 
-def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
+def ensure_pdf(svc: Services, ctx: JobContext, version: Version) -> Rendition:
     """The PDF rendition of a DOCX version: the stored one, else made now with LibreOffice and
     recorded (with its audit entry) in the job's fenced transaction."""
     job = ctx.job
@@ -224,7 +226,7 @@ def ensure_pdf(svc: Docsvc, ctx: JobContext, version: Version) -> Rendition:
 
 
 # -- review.reminders ---------------------------------------------------------------------------
-def remind_reviews(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
+def remind_reviews(svc: Services, ctx: JobContext) -> dict[str, Any]:
     """Record each open document whose review date has come, once per due date."""
     now = svc.jobs.clock()
     today = now.astimezone(ZoneInfo(svc.settings["TIMEZONE"])).date()
@@ -254,13 +256,13 @@ def remind_reviews(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     return {"day": today.isoformat(), "due": len(due), "reminded": reminded}
 
 
-def open_reminders(svc: Docsvc, *, site_projects: Collection[str] | None = None) -> list[int]:
+def open_reminders(svc: Services, *, site_projects: Collection[str] | None = None) -> list[int]:
     """Documents reminded of and not reviewed since (their review date unchanged), open ones."""
     with svc.catalog.engine.connect() as conn:
         return reviews.open_reminders(conn, site_projects=site_projects)
 
 
-def reminders_summary(svc: Docsvc) -> dict[str, Any]:
+def reminders_summary(svc: Services) -> dict[str, Any]:
     schedule = next((s for s in svc.jobs.store.schedules() if s.name == REVIEW_REMINDERS), None)
     return {
         "open": len(open_reminders(svc)),
@@ -268,7 +270,7 @@ def reminders_summary(svc: Docsvc) -> dict[str, Any]:
     }
 
 
-def job_result_rendition(svc: Docsvc, job: Job) -> tuple[Version, Rendition] | None:
+def job_result_rendition(svc: Services, job: Job) -> tuple[Version, Rendition] | None:
     """The rendition a finished rendition job made, for linking to it."""
     if job.kind != RENDITION_PDF or job.state.value != "done":
         return None

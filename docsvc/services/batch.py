@@ -34,8 +34,8 @@ from docsvc.services.jobs import JobContext
 from docsvc.services.templates import BatchItem, Draft, Template
 
 if TYPE_CHECKING:
-    from docsvc.app import Docsvc
     from docsvc.services.access import Guard
+    from docsvc.services.container import Services, Workers
 
 BATCH_JOB = "template.batch"
 FORMATS = {
@@ -108,7 +108,7 @@ def skeleton(template: Template, fmt: str) -> Skeleton:
     return Skeleton(f"{template.record.name_zh}-批量生成.{fmt}", FORMATS[fmt], data)
 
 
-def read(svc: Docsvc, template: Template, data: bytes) -> list[Row]:
+def read(svc: Services, template: Template, data: bytes) -> list[Row]:
     """The rows of an uploaded sheet, within the installation's limits."""
     limit = svc.settings["BATCH_MAX_BYTES"]
     if len(data) > limit:
@@ -174,7 +174,7 @@ def _labels(template: Template, path: str) -> dict[str, str]:
 
 
 def start(
-    svc: Docsvc,
+    svc: Services,
     gd: Guard,
     template: Template,
     data: bytes,
@@ -206,7 +206,7 @@ def start(
     return svc.jobs.enqueue(BATCH_JOB, payload, actor=gd.p.username, key=key[:200])
 
 
-def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
+def run_job(svc: Workers, ctx: JobContext) -> dict[str, Any]:
     """Generate the job's rows as the person who queued them, through their Guard (their
     role and projects as they are now), recording each row's result as it comes."""
     job = ctx.job

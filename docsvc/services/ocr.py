@@ -40,7 +40,7 @@ from docsvc.errors import NotFound
 
 if TYPE_CHECKING:
     from docsvc.adapters.catalog import SqlCatalog
-    from docsvc.app import Docsvc
+    from docsvc.services.container import Services
     from docsvc.services.jobs import JobContext
 
 OCR_JOB = "ocr"
@@ -158,7 +158,7 @@ def may_need_ocr(version: Version) -> bool:
     return version.media_type == PDF or is_image(version.media_type)
 
 
-def latest_jobs(svc: Docsvc, versions: list[Version]) -> dict[int, Any]:
+def latest_jobs(svc: Services, versions: list[Version]) -> dict[int, Any]:
     """version id → the newest OCR job of its content (queued, running, done or failed)."""
     if not versions:
         return {}
@@ -178,7 +178,7 @@ def limits_from(settings: Mapping[str, Any]) -> OcrLimits:
     )
 
 
-def request(svc: Docsvc, version: Version, *, actor: str = "docsvc", force: bool = False) -> tuple[Any, bool]:
+def request(svc: Services, version: Version, *, actor: str = "docsvc", force: bool = False) -> tuple[Any, bool]:
     """Queue the OCR of ``version``'s content (one job per content hash at a time)."""
     return svc.jobs.enqueue(
         OCR_JOB,
@@ -188,7 +188,7 @@ def request(svc: Docsvc, version: Version, *, actor: str = "docsvc", force: bool
     )
 
 
-def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
+def run_job(svc: Services, ctx: JobContext) -> dict[str, Any]:
     """The ``ocr`` job: read the pages, cache the text, record the searchable PDF, re-index,
     suggest the labels again."""
     job = ctx.job
@@ -293,7 +293,7 @@ def run_job(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
     }
 
 
-def _kept_pages(svc: Docsvc, sha256: str, key: str, wanted: list[int] | None) -> dict[int, OcrPage]:
+def _kept_pages(svc: Services, sha256: str, key: str, wanted: list[int] | None) -> dict[int, OcrPage]:
     """The pages an interrupted run of this content and engine recognised already."""
     kept = {}
     for number, data in svc.catalog.ocr_pages(sha256, key).items():
@@ -332,7 +332,7 @@ def _document_text(result: OcrResult, base: Extraction | None, key: str) -> Extr
 FROM_OCR = " +ocr"
 
 
-def resuggest(svc: Docsvc, version: Version, text: str, *, again: bool = False) -> bool:
+def resuggest(svc: Services, version: Version, text: str, *, again: bool = False) -> bool:
     """Suggest the labels of ``version``'s document again from its recognised ``text`` when
     they are still docsvc's suggestion (a pending one: made from the title alone, as a scan had
     no text yet) and ``version`` is its latest. A label a person set differs from the pending

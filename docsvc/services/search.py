@@ -34,7 +34,7 @@ from docsvc.core.fields import FieldDefinition, search_text
 from docsvc.core.model import Document, Version, utcnow
 from docsvc.core.search import IndexEntry, IndexStream, SearchIndex, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
-from docsvc.errors import Corrupted, DocsvcError, InvalidInput, NotFound, Unavailable
+from docsvc.errors import Corrupted, DocsvcError, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -769,18 +769,3 @@ def _metadata_fields(doc: Document) -> dict[str, Any]:
         "effective_date": m.effective_date,
         "review_due": m.review_due,
     }
-
-
-def parse_filters(pairs: list[str]) -> dict[str, list[str]]:
-    """``key=value`` pairs (repeatable keys are OR-ed) from the CLI or a query string."""
-    out: dict[str, list[str]] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(
-                f"筛选条件“{pair}”格式不对，应为 key=value，例如 doc_type=sla。",
-                f"Filter '{pair}' is not key=value, e.g. doc_type=sla.",
-                field="filter",
-            )
-        out.setdefault(key.strip(), []).append(value.strip())
-    return out

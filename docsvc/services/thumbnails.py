@@ -35,7 +35,7 @@ from docsvc.errors import DocsvcError, InvalidContent, NotFound
 from docsvc.services.jobs import PERMANENT, JobContext, JobService, JobState
 
 if TYPE_CHECKING:
-    from docsvc.app import Docsvc
+    from docsvc.services.container import Services
 
 THUMBNAIL = "thumbnail"
 # A Word version's thumbnail needs its PDF from LibreOffice: a kind of its own, left to the main
@@ -70,7 +70,7 @@ class DocThumb:
     media_type: str
 
 
-def register(svc: Docsvc, jobs: JobService) -> None:
+def register(svc: Services, jobs: JobService) -> None:
     jobs.register(THUMBNAILS_SWEEP, lambda ctx: sweep(svc, jobs))
     jobs.register(THUMBNAIL, lambda ctx: make(svc, ctx))
     jobs.register(THUMBNAIL_DOCX, lambda ctx: make(svc, ctx))
@@ -84,7 +84,7 @@ class SweepOnCommit:
     while a sweep runs queues another under a second key (and should that one be running too,
     the periodic sweep finds the version)."""
 
-    def __init__(self, svc: Docsvc) -> None:
+    def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.waiting: int | None = None  # the id of the queued sweep this process knows of
 
@@ -106,7 +106,7 @@ class SweepOnCommit:
             self.waiting = None  # the catalog is away: the version is kept, the periodic sweep finds it
 
 
-def sweep(svc: Docsvc, jobs: JobService) -> dict[str, Any]:
+def sweep(svc: Services, jobs: JobService) -> dict[str, Any]:
     queued = seen = 0
     last: set[str] = set()
     while True:
@@ -138,7 +138,7 @@ def limits(settings: Mapping[str, Any]) -> ThumbnailLimits:
     )
 
 
-def make(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
+def make(svc: Services, ctx: JobContext) -> dict[str, Any]:
     from docsvc.services.background import ensure_pdf  # that module registers this one's jobs
 
     sha = str(ctx.job.payload["sha256"])
@@ -209,7 +209,7 @@ def make(svc: Docsvc, ctx: JobContext) -> dict[str, Any]:
 
 
 def _record(
-    svc: Docsvc,
+    svc: Services,
     ctx: JobContext,
     sha: str,
     *,
@@ -241,7 +241,7 @@ def _record(
         )
 
 
-def states(svc: Docsvc, shas: Collection[str]) -> dict[str, str]:
+def states(svc: Services, shas: Collection[str]) -> dict[str, str]:
     """sha256 → :class:`ThumbState` of the thumbnail of that content (two queries, for a page)."""
     with svc.catalog.engine.connect() as conn:
         made = rows.states(conn, shas, THUMBNAILER_VERSION)
@@ -249,7 +249,7 @@ def states(svc: Docsvc, shas: Collection[str]) -> dict[str, str]:
     return {sha: _state(made.get(sha), types.get(sha, "")) for sha in shas}
 
 
-def for_documents(svc: Docsvc, docs: Collection[Document]) -> dict[int, DocThumb]:
+def for_documents(svc: Services, docs: Collection[Document]) -> dict[int, DocThumb]:
     """document id → the thumbnail of its latest version (two queries, for a page)."""
     with svc.catalog.engine.connect() as conn:
         latest = rows.latest_versions(conn, [d.id for d in docs])
@@ -266,7 +266,7 @@ def _state(status: str | None, media_type: str) -> str:
     return ThumbState.PENDING if media_type in DRAWN_TYPES else ThumbState.NONE
 
 
-def stored(svc: Docsvc, sha256: str) -> ThumbnailRecord | None:
+def stored(svc: Services, sha256: str) -> ThumbnailRecord | None:
     """The kept thumbnail of this content by the current renderer, if it was made."""
     with svc.catalog.engine.connect() as conn:
         return rows.get(conn, sha256, THUMBNAILER_VERSION)

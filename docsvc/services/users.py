@@ -85,11 +85,14 @@ class Permission(StrEnum):
     RERUN_OCR = "ocr.rerun"  # read a scan's text again (after the engine improved): costs minutes of CPU
     MANAGE_TERMS = "terms.manage"  # the tag and counterparty catalog: create, rename, merge, recolour, remove
     MANAGE_FIELDS = "fields.manage"  # custom fields per document type: define, edit, retire (administrators)
+    # Keeping the installation itself: init, index sync and rebuild, blob migration, gc, checkpoints,
+    # bulk import. The command line's local operator, who holds the folders and the database anyway.
+    OPERATE = "system.operate"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS, Permission.MANAGE_FIELDS},
+    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS, Permission.MANAGE_FIELDS, Permission.OPERATE},
     Role.DRAFTER: frozenset({Permission.READ, Permission.WRITE, Permission.GENERATE}),
     Role.MEMBER: frozenset({Permission.READ, Permission.WRITE}),
     # Auditors read everything and write nothing (reliability.md 1.6).

@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from docsvc import settings as settings_mod
-from docsvc.app import create_app, open_docsvc
+from docsvc.app import open_docsvc
+from docsvc.web.factory import create_app
 
 log = logging.getLogger(__name__)
 

@@ -233,7 +233,7 @@ def document(doc_id: int):
         docx_type=DOCX,
         ocr=view.ocr,
         ocr_jobs=view.ocr_jobs,
-        scan_status=view.scan_status,
+        scan_status=view.text_status,
         viewing=_viewable(view, request.args.get("view", "")),
         custom=ui_fields.shown_fields(view.history.document),
     )

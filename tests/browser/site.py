@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from docsvc.app import Docsvc, create_app
+from docsvc.app import Docsvc
+from docsvc.web.factory import create_app
 from tests.conftest import require
 from tests.docxutil import make_docx as docx  # noqa: F401 - the browser tests take it from here
 from tests.webutil import PASSWORD, PEOPLE
