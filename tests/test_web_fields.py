@@ -64,6 +64,11 @@ def test_api_definitions_for_administrators_only(world: World):
     err(root.post("/api/v1/fields", json=CONTRACT_VALUE), 409, field="key")
     err(root.patch("/api/v1/fields/contract_value", json={"kind": "text"}), 400, field="kind")
     err(root.get("/api/v1/fields/nope"), 404)
+    for null in ("required", "position", "label_en", "label_zh", "choices"):  # null is no boolean, number or text
+        err(root.patch("/api/v1/fields/contract_value", json={null: None}), 400, field=null)
+        err(root.post("/api/v1/fields", json={**SIGNED_ON, null: None}), 400, field=null)
+    err(root.patch("/api/v1/fields/contract_value", json={"required": 0}), 400, field="required")
+    assert root.get("/api/v1/fields/contract_value").json["required"] is False  # nothing changed
     assert root.patch("/api/v1/fields/contract_value", json={"required": True}).json["required"] is True
     assert root.post("/api/v1/fields/contract_value/retire").json["retired"] is True
     assert root.get("/api/v1/fields?retired=false").json["items"] == []

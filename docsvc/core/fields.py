@@ -467,9 +467,9 @@ def clean_key(raw: Any) -> str:
 
 
 def clean_label(raw: Any, name: str, *, required: bool) -> str:
-    text = unicodedata.normalize("NFC", raw.strip()) if isinstance(raw, str) else ""
-    if raw is not None and not isinstance(raw, str):
+    if not isinstance(raw, str):  # a null too: an absent label is "", said by the caller
         raise InvalidInput(f"{name} 必须是文字。", f"{name} must be a string.", field=name)
+    text = unicodedata.normalize("NFC", raw.strip())
     refuse_controls(text, name, "字段名称")
     if required and not text:
         raise InvalidInput(
@@ -501,7 +501,7 @@ def parse_kind(raw: Any) -> FieldKind:
 
 def parse_choices(raw: Any, kind: FieldKind) -> tuple[str, ...]:
     """Choices as a list, or one text separated by commas, 、 or lines."""
-    if raw is None or raw == "" or raw == []:
+    if raw == "" or raw == []:
         items: list[Any] = []
     elif isinstance(raw, str):
         items = re.split(r"[,，、\n]", raw)
@@ -542,9 +542,13 @@ def parse_choices(raw: Any, kind: FieldKind) -> tuple[str, ...]:
 
 
 def parse_flag(raw: Any, name: str) -> bool:
+    """A yes/no: JSON's true/false, or a form's text (an unticked box sends ""). A null or a
+    number is refused, as the API's schema says."""
     if isinstance(raw, bool):
         return raw
-    text = str(raw).strip().lower() if raw is not None else ""
+    if not isinstance(raw, str):  # null, 0, 1: JSON's yes and no are true and false
+        raise InvalidInput(f"{name} 应为 true 或 false。", f"{name} must be true or false.", field=name)
+    text = str(raw).strip().lower()
     if text in ("1", "true", "yes", "on", "是"):
         return True
     if text in ("", "0", "false", "no", "off", "否"):
@@ -553,7 +557,7 @@ def parse_flag(raw: Any, name: str) -> bool:
 
 
 def parse_position(raw: Any) -> int:
-    if raw is None or raw == "":
+    if raw == "":  # a form's empty input
         return 0
     if isinstance(raw, float) and raw.is_integer():  # JSON's 1.0 is an integer too
         raw = int(raw)

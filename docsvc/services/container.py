@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from docsvc.services.anchoring import Anchor
     from docsvc.services.archive import ArchiveService
     from docsvc.services.classify import ClassifyService
+    from docsvc.services.intake import IntakeWatcher
     from docsvc.services.integrity import CheckReport
     from docsvc.services.jobs import JobRunner, JobService
     from docsvc.services.reports import ReportService
@@ -61,6 +62,8 @@ class Services(Protocol):
     def indexer(self) -> BackgroundIndexer | None: ...  # this server's index writer, when running
     @property
     def job_runner(self) -> JobRunner | None: ...  # this server's job runner, when running
+    @property
+    def intake(self) -> IntakeWatcher | None: ...  # this server's intake folder watcher, when running
     @property
     def jobs(self) -> JobService: ...
     @property

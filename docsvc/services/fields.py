@@ -77,12 +77,12 @@ class Fields:
         d = FieldDefinition(
             doc_type=doc_type,
             key=clean_key(raw.get("key")),
-            label_zh=clean_label(raw.get("label_zh"), "label_zh", required=True),
-            label_en=clean_label(raw.get("label_en"), "label_en", required=False),
+            label_zh=clean_label(raw.get("label_zh", ""), "label_zh", required=True),
+            label_en=clean_label(raw.get("label_en", ""), "label_en", required=False),
             kind=kind,
-            choices=parse_choices(raw.get("choices"), kind),
-            required=parse_flag(raw.get("required"), "required"),
-            position=parse_position(raw.get("position")),
+            choices=parse_choices(raw.get("choices", ""), kind),
+            required=parse_flag(raw.get("required", False), "required"),
+            position=parse_position(raw.get("position", 0)),
         )
         existing = self.svc.archive.field_definitions()
         taken = next((x for x in existing if x.key == d.key), None)
