@@ -30,7 +30,7 @@ from docsvc import errors, logs
 from docsvc import settings as settings_mod
 from docsvc.app import Docsvc, open_docsvc
 from docsvc.core.inputs import escape_controls, json_escape_controls, parse_int
-from docsvc.services.access import Guard
+from docsvc.services.access import Generated, Guard
 
 EXIT_PROBLEMS, EXIT_INPUT, EXIT_STORAGE = 1, 2, 3
 
@@ -182,6 +182,16 @@ def write_version_files(
     if pdf:
         files.append((docx_path.with_suffix(".pdf"), ctx.guard.read_rendition(document_id, number, "pdf")[2]))
     return [str(write_output(path, content, force=force)) for path, content in files]
+
+
+def write_generated(ctx: Context, generated: Generated, target: Path | None, *, force: bool) -> list[str]:
+    """The files of a generated document (its DOCX, and its PDF when one was made) written to
+    ``target``; nothing when no target was given."""
+    if target is None:
+        return []
+    result = generated.result
+    pdf = any(r.kind == "pdf" for r in generated.renditions)
+    return write_version_files(ctx, result.document.id, result.version.number, target, pdf=pdf, force=force)
 
 
 force_option = click.option("--force", is_flag=True, help="覆盖已存在的输出文件 / overwrite existing output files.")

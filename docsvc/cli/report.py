@@ -19,7 +19,7 @@ from docsvc.cli import (
     output_paths,
     pass_ctx,
     refuse_existing,
-    write_version_files,
+    write_generated,
 )
 from docsvc.core.filenames import document_filename
 from docsvc.services.reports import ReportKind, ReportRequest
@@ -88,18 +88,7 @@ def _report_command(kind: ReportKind, help_text: str, *, period: bool) -> None:
         generated = ctx.guard.report(request, pdf=pdf or pdfa, pdf_a=pdfa)
         ctx.sync_index()
         result = generated.result
-        written = (
-            write_version_files(
-                ctx,
-                result.document.id,
-                result.version.number,
-                target,
-                pdf=any(r.kind == "pdf" for r in generated.renditions),
-                force=force,
-            )
-            if target is not None
-            else []
-        )
+        written = write_generated(ctx, generated, target, force=force)
         if as_json:
             emit_json(
                 {

@@ -24,6 +24,7 @@ from docsvc.cli import (
     pass_ctx,
     read_file,
     refuse_existing,
+    write_generated,
     write_version_files,
 )
 from docsvc.core.filenames import document_filename
@@ -320,18 +321,7 @@ def generate(
     generated = gd.generate_draft(draft, pdf=pdf or pdfa, pdf_a=pdfa)
     result = generated.result
     ctx.sync_index()
-    written = (
-        write_version_files(
-            ctx,
-            result.document.id,
-            result.version.number,
-            target,
-            pdf=any(r.kind == "pdf" for r in generated.renditions),
-            force=force,
-        )
-        if target is not None
-        else []
-    )
+    written = write_generated(ctx, generated, target, force=force)
     warnings = [w.to_dict() for w in draft.warnings]
     if as_json:
         emit_json(
