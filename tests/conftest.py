@@ -17,12 +17,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from docsvc.adapters import passwords
 from docsvc.app import Docsvc, open_docsvc
 
 # Semantic ranking embeds every indexed version in the background (a CPU-second or so each):
 # off for the suite, which would pay it in every test that indexes; tests/test_semantic.py turns
 # it on where it is the point. CLI and server processes the tests start inherit this.
 os.environ["DOCSVC_SEMANTIC"] = "0"
+# Passwords are hashed with scrypt at about 0.1 CPU-s each, by design; the suite signs people up
+# and in thousands of times, so its hashes (in this process) are cheap ones. Stored hashes name
+# their method, so checking works the same; test_users.py checks the real default.
+passwords.METHOD = "pbkdf2:sha256:1000"
 PG_URL = os.environ.get("DOCSVC_TEST_POSTGRES_URL", "")
 
 

@@ -44,6 +44,21 @@ def test_create_login_and_audit(svc):
     assert svc.users.get("wang.fang").last_login_at is not None
 
 
+def test_passwords_are_kept_as_scrypt_hashes(svc, monkeypatch):
+    """The product's hash is scrypt (the suite's cheap one is its own, tests/conftest.py); a hash
+    made with either method checks, since the stored text names its method."""
+    from docsvc.adapters import passwords
+
+    svc.users.create_user("li.na", "member", actor="root", password=PW)
+    monkeypatch.setattr(passwords, "METHOD", "scrypt")
+    svc.users.create_user("zhao.lei", "member", actor="root", password=PW)
+    stored = {r.username: r.password_hash for r in _user_rows(svc)}
+    assert stored["zhao.lei"].startswith("scrypt:") and stored["li.na"].startswith("pbkdf2:")
+    assert PW not in stored["zhao.lei"] + stored["li.na"]
+    assert svc.users.login("zhao.lei", PW)[0].username == "zhao.lei"
+    assert svc.users.login("li.na", PW)[0].username == "li.na"  # made with the cheap method: still checks
+
+
 @pytest.mark.parametrize(
     "username,password",
     [("wang.fang", "wrong-password"), ("nobody", PW), ("", ""), ("x" * 5000, PW), ("'; DROP TABLE users;--", PW)],
@@ -239,3 +254,12 @@ def test_user_cli(run):
     ]
     assert [e["action"] for e in log] == ["user.created", "user.created", "user.changed", "token.created"]
     assert {e["actor"] for e in log} == {"ops"}
+
+
+def _user_rows(svc):
+    import sqlalchemy as sa
+
+    from docsvc.adapters.tables import users
+
+    with svc.catalog.engine.connect() as conn:
+        return conn.execute(sa.select(users.c.username, users.c.password_hash)).all()

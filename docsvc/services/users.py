@@ -30,10 +30,10 @@ from enum import StrEnum
 from typing import Any, overload
 
 from sqlalchemy.engine import Connection
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from docsvc.adapters import accounts as db
 from docsvc.adapters.catalog import SqlCatalog, Tx, write_connection
+from docsvc.adapters.passwords import hash_password, password_matches
 from docsvc.core.inputs import escape_controls, refuse_controls
 from docsvc.core.model import DocClass, Document, iso, utcnow
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
@@ -264,9 +264,9 @@ TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 # A session's last-seen time is written at most this often, for the same reason: the idle limit
 # is therefore kept to within a minute.
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=1)
-UNUSABLE_PASSWORD = "!"  # never matches: check_password_hash() rejects it
+UNUSABLE_PASSWORD = "!"  # never matches: password_matches() rejects it
 # Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("docsvc-timing-equaliser")
+_DUMMY_HASH = hash_password("docsvc-timing-equaliser")
 
 
 @overload
@@ -426,7 +426,7 @@ class UserService:
             password = generated = random_password()
         check_password_policy(password)
         projects = self._clean_projects(projects)
-        pw_hash = generate_password_hash(password)
+        pw_hash = hash_password(password)
         with self.catalog.transaction() as tx:
             if db.user_by_username(tx.conn, username) is not None:
                 raise Conflict(
@@ -454,7 +454,7 @@ class UserService:
         """With no users at all, create ``admin`` with a random password and return that password
         (the caller prints it once); otherwise do nothing and return None."""
         password = random_password()
-        pw_hash = generate_password_hash(password)
+        pw_hash = hash_password(password)
         with self.catalog.transaction() as tx:
             # Counted under the write lock: two processes starting at once make one admin.
             if db.count_users(tx.conn):
@@ -537,14 +537,14 @@ class UserService:
         resetting someone else's do not. A wrong current password counts against the account
         like a failed sign-in: a session left open is no way round the lockout."""
         check_password_policy(new_password)
-        pw_hash = generate_password_hash(new_password)
+        pw_hash = hash_password(new_password)
         subjects = [(Scope.ACCOUNT, str(username).strip().lower())] if current_password is not None else []
         checked = None
         if subjects:
             self._count_attempt(subjects)
             with self._read() as conn:
                 row = db.user_by_username(conn, subjects[0][1])
-            if row is not None and not check_password_hash(row["password_hash"], str(current_password)[:MAX_PASSWORD]):
+            if row is not None and not password_matches(row["password_hash"], str(current_password)[:MAX_PASSWORD]):
                 block = self._record_failure(
                     subjects, "wrong_current_password", actor=row["username"], via="account", address=""
                 )
@@ -628,7 +628,7 @@ class UserService:
             raise
         with self._read() as conn:
             row = db.user_by_username(conn, name) if USERNAME_RE.match(name) else None
-        ok = check_password_hash(row["password_hash"] if row else _DUMMY_HASH, str(password or "")[:MAX_PASSWORD])
+        ok = password_matches(row["password_hash"] if row else _DUMMY_HASH, str(password or "")[:MAX_PASSWORD])
         if not (row and ok and row["active"]):
             reason = "unknown_user" if row is None else ("inactive" if ok else "wrong_password")
             log.warning("sign-in failed: %s", reason, extra={"user": name, "address": address, "via": via})
