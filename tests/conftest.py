@@ -62,7 +62,23 @@ SLOW_MARKS = ("browser", "libreoffice")
 SLOW_FILES = ("test_ocr", "test_semantic", "test_serve", "test_two_servers", "test_multi_node", "test_api_conformance")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# The faces (pages and the REST API, tests/test_web_*.py) are tested on SQLite only: what the
+# catalog does on PostgreSQL is for the storage and service tests, which run on both.
+FACE_FILES = "test_web_"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    faces_on_postgres = [
+        item
+        for item in items
+        if item.path.name.startswith(FACE_FILES)
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("db_url") == "postgresql"
+    ]
+    if faces_on_postgres:
+        config.hook.pytest_deselected(items=faces_on_postgres)
+        chosen = set(map(id, faces_on_postgres))
+        items[:] = [item for item in items if id(item) not in chosen]
     for item in items:
         if any(item.get_closest_marker(m) for m in SLOW_MARKS) or item.path.name.startswith(SLOW_FILES):
             item.add_marker(pytest.mark.slow)
