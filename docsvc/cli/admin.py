@@ -11,7 +11,7 @@ import click
 from docsvc import errors
 from docsvc import settings as settings_mod
 from docsvc.cli import EXIT_PROBLEMS, Context, cli, echo, emit_json, handled, json_option, pass_ctx
-from docsvc.services.users import Permission
+from docsvc.services.users import INITIAL_ADMIN, Permission
 
 
 @cli.command()
@@ -32,13 +32,13 @@ def init(ctx: Context, as_json: bool) -> None:
     }
     password = svc.users.ensure_initial_admin()
     if as_json:
-        emit_json({**info, "initial_admin": {"username": "admin", "password": password} if password else None})
+        emit_json({**info, "initial_admin": {"username": INITIAL_ADMIN, "password": password} if password else None})
         return
     echo("docsvc 已就绪 / ready")
     if password:
         echo(
             "已创建初始管理员账户 / initial administrator account created:\n"
-            f"  用户名 username: admin\n  密码 password:   {password}\n"
+            f"  用户名 username: {INITIAL_ADMIN}\n  密码 password:   {password}\n"
             "  此密码只显示这一次，登录后请修改。/ Shown only this once; change it after signing in."
         )
     echo(f"  归档目录 archive: {info['archive_dir']}")

@@ -265,6 +265,8 @@ TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 # is therefore kept to within a minute.
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 UNUSABLE_PASSWORD = "!"  # never matches: password_matches() rejects it
+# The account ``ensure_initial_admin`` makes on a catalog with no users (docsvc init, or the web's first page).
+INITIAL_ADMIN = "admin"
 # Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = hash_password("docsvc-timing-equaliser")
 
@@ -451,8 +453,9 @@ class UserService:
         return self.get(username), generated
 
     def ensure_initial_admin(self) -> str | None:
-        """With no users at all, create ``admin`` with a random password and return that password
-        (the caller prints it once); otherwise do nothing and return None."""
+        """With no users at all, create :data:`INITIAL_ADMIN` with a random password and return
+        that password (the caller prints it once); otherwise do nothing and return None. The one
+        place the first administrator is made: ``docsvc init`` and the web's first page call it."""
         password = random_password()
         pw_hash = hash_password(password)
         with self.catalog.transaction() as tx:
@@ -461,7 +464,7 @@ class UserService:
                 return None
             db.insert_user(
                 tx.conn,
-                username="admin",
+                username=INITIAL_ADMIN,
                 display_name="管理员 Administrator",
                 role=Role.ADMIN.value,
                 password_hash=pw_hash,
@@ -472,7 +475,7 @@ class UserService:
             tx.append_audit(
                 "docsvc",
                 AccountAction.USER_CREATED,
-                details={"username": "admin", "role": Role.ADMIN.value, "initial": True},
+                details={"username": INITIAL_ADMIN, "role": Role.ADMIN.value, "initial": True},
             )
         return password
 

@@ -26,6 +26,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from docsvc.services.users import INITIAL_ADMIN
 from docsvc.web import (
     api,
     apidocs,
@@ -114,7 +115,8 @@ def _refuse_large_bodies() -> None:
 
 
 def _bootstrap_admin() -> None:
-    """First start with no users: make ``admin`` with a random password and print it once on the
+    """First start with no users: make the first administrator (the same use case as ``docsvc
+    init``, ``UserService.ensure_initial_admin``) with a random password and print it once on the
     server's console (docs/web.md). Checked until a user exists, then never again."""
     if current_app.extensions.get("docsvc.has_users") or request.blueprint in ("api", None):
         return  # API clients need a token, which needs a user: only people opening the UI count
@@ -125,7 +127,7 @@ def _bootstrap_admin() -> None:
         print(
             "\n" + "=" * 72 + "\n"
             "docsvc：已创建初始管理员账户 / initial administrator account created\n"
-            f"  用户名 username: admin\n  密码 password:   {password}\n"
+            f"  用户名 username: {INITIAL_ADMIN}\n  密码 password:   {password}\n"
             "登录后请在“我的账户”中修改密码。此密码只显示这一次。\n"
             "Change it under 'My account' after signing in. It is shown only this once.\n" + "=" * 72 + "\n",
             file=sys.stderr,
