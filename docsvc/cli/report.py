@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import click
@@ -72,10 +71,9 @@ def _report_command(kind: ReportKind, help_text: str, *, period: bool) -> None:
             raise errors.InvalidInput(
                 "此报告不按期间统计，请去掉 --since。", "This report has no period; drop --since.", field="since"
             )
-        svc = ctx.svc
         request = ReportRequest.parse(
             kind.value,
-            today=dt.datetime.now(svc.reports.tz).date(),
+            today=ctx.guard.today(),
             since=since,
             until=until,
             service_category=service_category,

@@ -74,7 +74,7 @@ def synonyms() -> None:
 @handled
 def synonyms_show(ctx: Context, as_json: bool) -> None:
     """列出在用的同义词 / list the synonyms in use."""
-    table = ctx.svc.index.synonyms
+    table = ctx.guard.synonyms()
     if as_json:
         emit_json({"source": table.source, "version": table.version, "groups": [list(g) for g in table.groups]})
         return

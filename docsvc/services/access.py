@@ -33,6 +33,7 @@ from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.core.schema import load_schema
 from docsvc.core.search import Hit, SearchRequest, SearchResult
+from docsvc.core.synonyms import SynonymTable
 from docsvc.core.tabular import Row
 from docsvc.core.templating import LintReport
 from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
@@ -118,6 +119,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "revoke_token": ("吊销令牌", "revoke tokens"),
     "save_view": ("保存视图", "save views"),
     "search": ("搜索", "search"),
+    "see_synonyms": ("查看检索同义词", "see the search synonyms"),
     "serve": ("启动 Web 服务", "run the web service"),
     "set_metadata": ("修改元数据", "change metadata"),
     "similar_documents": ("查看相似文档", "see similar documents"),
@@ -628,7 +630,18 @@ class Guard:
         self.job(job_id)
         return self.svc.jobs.wait(job_id)
 
+    def today(self) -> dt.date:
+        """Today in the archive's time zone (DOCSVC_TIMEZONE), as report periods and deadlines
+        count days; the same for every face, whatever the server's own clock zone."""
+        return dt.datetime.now(self.svc.reports.tz).date()
+
     # -- search -----------------------------------------------------------------------------
+    def synonyms(self) -> SynonymTable:
+        """The synonyms table searches expand with (DOCSVC_SYNONYMS_FILE): whoever may search may
+        see what their words are expanded to."""
+        self.require(Permission.READ, "see_synonyms")
+        return self.svc.index.synonyms
+
     def search(self, request: SearchRequest) -> SearchResult:
         """Full-text search over what this principal may read: on-site documents (9.2) of other
         projects are filtered inside the index, so they are absent from hits, totals and facets."""

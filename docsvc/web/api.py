@@ -833,7 +833,7 @@ def generate_report(kind: str):
     gd = guard()
     report = ReportRequest.parse(
         kind,
-        today=dt.datetime.now(gd.svc.reports.tz).date(),
+        today=gd.today(),
         since=_string(body, "since") or None,
         until=_string(body, "until") or None,
         service_category=_string(body, "service_category") or None,
@@ -963,7 +963,7 @@ def update_user(username: str):
 def dashboard():
     """The home page's read model as JSON: everything the caller may read, nothing else."""
     gd = guard()
-    return jsonify(gd.dashboard(dt.datetime.now(gd.svc.reports.tz).date()).to_dict())
+    return jsonify(gd.dashboard(gd.today()).to_dict())
 
 
 @bp.get("/api/v1/views")

@@ -138,7 +138,7 @@ def reports():
         try:
             report = ReportRequest.parse(
                 form.get("kind", ""),
-                today=dt.datetime.now(gd.svc.reports.tz).date(),
+                today=gd.today(),
                 since=form.get("since"),
                 until=form.get("until"),
                 service_category=form.get("service_category") or None,

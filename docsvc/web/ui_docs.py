@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import urllib.parse
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
 
@@ -91,11 +89,6 @@ def timeline(events: list[AuditEntry]) -> list[TimelineItem]:
     return items
 
 
-def _today() -> dt.date:
-    tz = current_app.extensions["docsvc"].settings.get("TIMEZONE", "Asia/Shanghai")
-    return dt.datetime.now(ZoneInfo(tz)).date()
-
-
 def _choices() -> dict:
     """Everything a metadata form offers, for the templates."""
     return {
@@ -126,7 +119,8 @@ def _metadata_form() -> dict:
 
 @bp.get("/")
 def dashboard():
-    return render_template("dashboard.html", d=guard().dashboard(_today()))
+    gd = guard()
+    return render_template("dashboard.html", d=gd.dashboard(gd.today()))
 
 
 @bp.get("/documents")
@@ -195,8 +189,8 @@ def bulk():
             out.seek(0)
             name = pick(
                 InvalidInput(
-                    f"文档-{len(summary.names)}份-{_today().isoformat()}.zip",
-                    f"documents-{len(summary.names)}-{_today().isoformat()}.zip",
+                    f"文档-{len(summary.names)}份-{gd.today().isoformat()}.zip",
+                    f"documents-{len(summary.names)}-{gd.today().isoformat()}.zip",
                 )
             )
             return send_file(out, mimetype="application/zip", as_attachment=True, download_name=name)
