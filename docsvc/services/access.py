@@ -9,6 +9,10 @@ The web UI, the REST API and the CLI call a :class:`Guard` made for the principa
   (404, same message), so ids cannot be probed (IDOR);
 - an action the role may not take at all answers 403 (an auditor writing, a member opening the
   audit log).
+
+The Guard is policy: each method checks, then delegates to the service that does the work. The
+records the pages show (a document page, a comparison, a preview, the audit log's page, the
+health page …) are gathered in :mod:`docsvc.services.pages`, called only from here after the check.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from docsvc.adapters import reports
@@ -27,26 +31,25 @@ from docsvc.adapters.reports import AuditFilter
 from docsvc.adapters.thumbnails import ThumbnailRecord
 from docsvc.core.audit import AuditEntry, VerifyResult
 from docsvc.core.classify import Suggestion
-from docsvc.core.content import DOCX, PDF
-from docsvc.core.docxview import Block, TooLargeToShow, docx_blocks
-from docsvc.core.inputs import MAX_OFFSET, parse_int, refuse_controls
+from docsvc.core.content import PDF
+from docsvc.core.inputs import MAX_OFFSET, parse_int
 from docsvc.core.model import AuditAction, Document, Metadata, Version, VersionSource, Vocabulary
 from docsvc.core.schema import load_schema
 from docsvc.core.search import Hit, SearchRequest, SearchResult
 from docsvc.core.synonyms import SynonymTable
 from docsvc.core.tabular import Row
 from docsvc.core.templating import LintReport
-from docsvc.errors import Conflict, DocsvcError, Forbidden, InvalidInput, NotFound
-from docsvc.services import background, batch, compare, dashboard, export, ocr, selection, similar, thumbnails
+from docsvc.errors import Forbidden, InvalidInput, NotFound
+from docsvc.services import background, batch, dashboard, export, ocr, pages, selection, similar, thumbnails
 from docsvc.services.archive import AddResult, History
 from docsvc.services.background import RenditionRequest
 from docsvc.services.classify import ReviewItem
 from docsvc.services.dashboard import Dashboard
 from docsvc.services.fields import Fields
 from docsvc.services.integrity import CheckReport
+from docsvc.services.pages import AuditPage, Comparison, DocumentView, Health, Preview, Revision
 from docsvc.services.reports import ReportRequest
-from docsvc.services.search import writer_status
-from docsvc.services.templates import REPORT_TEMPLATES, BatchItem, BatchResult, Draft, Rendered, Template
+from docsvc.services.templates import REPORT_TEMPLATES, BatchItem, BatchResult, Draft, Template
 from docsvc.services.terms import TermKind, Terms
 from docsvc.services.users import (
     ApiToken,
@@ -192,59 +195,6 @@ def check_metadata(data: Mapping[str, Any], vocab: Vocabulary, base: Mapping[str
 
 
 @dataclass(frozen=True)
-class AuditPage:
-    entries: list[AuditEntry]
-    total: int
-    limit: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class Comparison:
-    document: Document
-    versions: list[Version]
-    a: Version
-    b: Version
-    result: compare.DiffResult
-
-
-@dataclass(frozen=True)
-class DocumentView:
-    """A document page: its history, the renditions of each version (version id → list) and
-    the template its latest generated version came from (to offer a revision), if any."""
-
-    history: History
-    renditions: dict[int, list[Rendition]]
-    template: Template | None
-    pdf_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest job making its PDF
-    ocr: dict[int, ocr.OcrInfo] = field(default_factory=dict)  # version id → how OCR read its text
-    ocr_jobs: dict[int, Job] = field(default_factory=dict)  # version id → newest OCR job of its content
-    # version id → how its text was read ("ok", "ocr_pending" …), for every version
-    text_status: dict[int, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Preview:
-    """A rendered template that was not archived, with its text for showing on a page."""
-
-    rendered: Rendered
-    blocks: tuple[Block, ...] | None  # paragraphs and tables; None when the body could not be read
-    notice_zh: str = ""
-    notice_en: str = ""
-
-
-@dataclass(frozen=True)
-class Revision:
-    """What a revision form starts from: the document, the generated version whose form data
-    it reuses, and that version's template (latest version of the same slug)."""
-
-    document: Document
-    version: Version
-    template: Template
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class Generated:
     """A generated document version and the renditions archived with it (the PDF)."""
 
@@ -256,41 +206,6 @@ class Generated:
 class TemplateAdded:
     template: Template
     created: bool  # False when docx and schema equal the latest version: nothing was added
-
-
-@dataclass(frozen=True)
-class Health:
-    ok: bool
-    schema_current: str | None
-    schema_head: str
-    counts: dict[str, int]
-    audit_head_seq: int
-    users: int
-    index: dict[str, Any] = field(default_factory=dict)  # IndexService.status()
-    indexer: dict[str, Any] | None = None  # the server's background indexer, when running
-    converter: dict[str, Any] = field(default_factory=dict)  # the PDF converter's health()
-    jobs: dict[str, Any] = field(default_factory=dict)  # JobService.overview(): queue, nodes, recent jobs
-    runner: dict[str, Any] | None = None  # this server's job runner, when running
-    reviews: dict[str, Any] = field(default_factory=dict)  # open review reminders
-    blobs: dict[str, Any] = field(default_factory=dict)  # BlobStore.status(): where the files are, reachable
-    intake: dict[str, Any] | None = None  # the watched intake folder, when DOCSVC_INTAKE_DIR is set
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": "ok" if self.ok else "degraded",
-            "schema": {"current": self.schema_current, "head": self.schema_head},
-            **self.counts,
-            "audit_head_seq": self.audit_head_seq,
-            "users": self.users,
-            "index": self.index,
-            "indexer": self.indexer,
-            "converter": self.converter,
-            "jobs": self.jobs,
-            "runner": self.runner,
-            "reviews": self.reviews,
-            "blobs": self.blobs,
-            "intake": self.intake,
-        }
 
 
 class Guard:
@@ -433,55 +348,11 @@ class Guard:
         return self.svc.archive.read_version(document_id, number, actor=self.p.username)
 
     def compare(self, document_id: int, a: int | None, b: int | None) -> Comparison:
-        doc = self._readable(document_id, "compare")
-        versions = self.svc.catalog.versions(document_id)
-        if len(versions) < 2:  # the document's state, not the request, is what stands in the way
-            raise Conflict(
-                "该文档只有一个版本，无可比较。", "This document has only one version; nothing to compare.", field="a"
-            )
-        a = versions[-2].number if a is None else parse_int(a, "a", from_text=False)
-        b = versions[-1].number if b is None else parse_int(b, "b", from_text=False)
-        sides = []
-        chosen = []
-        for n, name in ((a, "a"), (b, "b")):
-            try:
-                v, data = self.svc.archive.read_version(
-                    document_id, n, actor=self.p.username, action=AuditAction.VERSION_VIEWED, purpose="compare"
-                )
-            except NotFound as exc:
-                raise NotFound(exc.zh, exc.en, field=name) from None
-            chosen.append(v)
-            # The indexer's limits, built once by the wiring from the settings.
-            sides.append(compare.paragraphs_of(data, v.media_type, self.svc.index.extract_limits))
-        return Comparison(doc, versions, chosen[0], chosen[1], compare.compare_sides(*sides))
+        return pages.comparison(self, self._readable(document_id, "compare"), a, b)
 
     def document_view(self, document_id: int) -> DocumentView:
         self._readable(document_id, "read_document")
-        history = self.svc.archive.history(document_id)
-        renditions = {v.id: self.svc.catalog.renditions(v.id) for v in history.versions}
-        scans = [v for v in history.versions if ocr.may_need_ocr(v)]
-        queue = self.svc.index.ocr
-        read = {v.id: info for v in scans if queue is not None and (info := queue.info(v.sha256)) is not None}
-        return DocumentView(
-            history,
-            renditions,
-            self._revisable_template(history.versions),
-            background.rendition_jobs(self.svc, [v for v in history.versions if v.media_type == DOCX]),
-            read,
-            ocr.latest_jobs(self.svc, scans),
-            self.svc.index.extraction_statuses(history.versions),
-        )
-
-    def _revisable_template(self, versions: list[Version]) -> Template | None:
-        if not self.p.can(Permission.GENERATE):
-            return None
-        made = _last_generated(versions)
-        if made is None:
-            return None
-        try:
-            return self.svc.templates.get(made.provenance["template"])
-        except NotFound:  # the template was registered under another archive's catalog
-            return None
+        return pages.document_view(self, document_id)
 
     def read_rendition(self, document_id: int, number: int, kind: str) -> tuple[Version, Rendition, bytes]:
         """A stored rendition (the PDF made with a generated version), verified like a version
@@ -821,18 +692,7 @@ class Guard:
     def preview(self, template: Template | str, data: Mapping[str, Any]) -> Preview:
         """Render without archiving (nothing is stored or logged): the DOCX and its text."""
         self.require(Permission.GENERATE, "preview_template")
-        rendered = self.svc.templates.render_draft(self.svc.templates.prepare(template, data))
-        try:
-            return Preview(rendered, docx_blocks(rendered.docx, limits=self.svc.archive.package_limits))
-        except TooLargeToShow:
-            return Preview(
-                rendered,
-                None,
-                "文档过大，无法在页面上预览，请下载预览 DOCX。",
-                "The document is too large to preview on the page; download the preview DOCX.",
-            )
-        except DocsvcError as exc:
-            return Preview(rendered, None, f"无法读取预览：{exc.zh}", f"The preview could not be read: {exc.en}")
+        return pages.preview(self.svc, template, data)
 
     def generate(
         self,
@@ -990,31 +850,13 @@ class Guard:
     def revision(self, document_id: int) -> Revision:
         """The form data of the document's latest generated version, to edit into a new version."""
         self.require(Permission.GENERATE, "revise", document_id=document_id)
-        doc = self._readable(document_id, "revise")
-        made = _last_generated(self.svc.catalog.versions(document_id))
-        if made is None:
-            raise InvalidInput(
-                f"文档 {document_id} 不是由模板生成的，无法按模板修订。请上传新版本。",
-                f"Document {document_id} was not generated from a template; upload a new version instead.",
-                field="document_id",
-            )
-        template = self.svc.templates.get(made.provenance["template"])
-        data = made.provenance.get("data")
-        return Revision(doc, made, template, dict(data) if isinstance(data, Mapping) else {})
+        return pages.revision(self.svc, self._readable(document_id, "revise"))
 
     # -- the audit log ----------------------------------------------------------------------
     def audit_page(self, f: reports.AuditFilter, *, limit: int = 50, offset: int = 0) -> AuditPage:
         self.require(Permission.AUDIT, "read_audit_log")
         _page_bounds(limit, offset)
-        if f.actor:
-            refuse_controls(f.actor, "actor", "操作人")  # PostgreSQL cannot even compare a NUL
-        if f.since and f.until and f.until < f.since:
-            raise InvalidInput(
-                "结束日期不能早于开始日期。", "The end date cannot be before the start date.", field="until"
-            )
-        with self.svc.catalog.engine.connect() as conn:
-            entries, total = reports.audit_page(conn, f, limit=limit, offset=offset)
-        return AuditPage(entries, total, limit, offset)
+        return pages.audit_page(self.svc, f, limit=limit, offset=offset)
 
     def audit_entries(
         self, *, document_id: int | None = None, since: str | None = None, actions: Sequence[str] = ()
@@ -1047,32 +889,7 @@ class Guard:
     # -- system -----------------------------------------------------------------------------
     def health(self) -> Health:
         self.require(Permission.AUDIT, "read_health")
-        current, head = self.svc.catalog.schema_revision()
-        blobs = self.svc.blobs.status()
-        audit_head = self.svc.catalog.audit_head()  # None: deleted, and writes are refused
-        return Health(
-            current == head and blobs["ok"] and audit_head is not None,
-            current,
-            head,
-            self.svc.catalog.counts(),
-            audit_head[0] if audit_head else -1,
-            self.svc.users.count(),
-            index=self.svc.index.status(),
-            indexer=self.svc.indexer.status() if self.svc.indexer else writer_status(self.svc.index.state_dir),
-            converter=self.svc.converter.health(),
-            jobs=self.svc.jobs.overview(),
-            runner=self.svc.job_runner.status() if self.svc.job_runner else None,
-            reviews=background.reminders_summary(self.svc),
-            blobs=blobs,
-            intake=self._intake_status(),
-        )
-
-    def _intake_status(self) -> dict[str, Any] | None:
-        if self.svc.intake is not None:
-            return self.svc.intake.status()
-        folder = str(self.svc.settings.get("INTAKE_DIR") or "")
-        # Set, but watched by another process of this server (the parent of --workers) or not at all.
-        return {"folder": folder, "running": None} if folder else None
+        return pages.health(self.svc)
 
     def counts(self, operation: str = "read_health") -> dict[str, int]:
         """How many documents, versions … the archive holds (the health page's figures; a
@@ -1146,22 +963,10 @@ class Guard:
         self.svc.users.set_password(self.p.username, new, actor=self.p.username, current_password=current)
 
 
-def _last_generated(versions: list[Version]) -> Version | None:
-    """The newest version made from a template (a later upload does not end the document's
-    template history)."""
-    return next((v for v in reversed(versions) if v.provenance.get("template")), None)
-
-
 __all__ = [
-    "AuditPage",
-    "Comparison",
     "Dashboard",
-    "DocumentView",
     "Generated",
     "Guard",
-    "Health",
-    "Preview",
-    "Revision",
     "Role",
     "TemplateAdded",
     "check_metadata",

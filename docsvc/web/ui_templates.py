@@ -21,7 +21,8 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from docsvc.errors import Forbidden, InvalidInput, TemplateError, Unavailable
-from docsvc.services.access import Guard, Preview, Revision
+from docsvc.services.access import Guard
+from docsvc.services.pages import Preview, Revision
 from docsvc.services.templates import Template
 from docsvc.web.api import json_upload, send_attachment, send_preview
 from docsvc.web.auth import guard, login_required
