@@ -89,9 +89,12 @@ def test_bad_content_is_an_answer_not_an_exception():
 
 
 def test_the_memory_limit_stops_a_render_in_the_child_not_the_server():
-    big = page_pdf(size=(4000, 4000))
-    t = render_thumbnail(big, "application/pdf", limits=ThumbnailLimits(memory_bytes=64 * 1024 * 1024))
-    assert t.status in (ThumbnailStatus.TOO_LARGE, ThumbnailStatus.FAILED)
+    # An image, not a PDF page: Pillow must hold all 6000×6000 pixels (108 MB), while PDFium
+    # streams a page's image scanline by scanline and may fit in any limit.
+    big = io.BytesIO()
+    Image.new("RGB", (6000, 6000), RED).save(big, "PNG")
+    t = render_thumbnail(big.getvalue(), "image/png", limits=ThumbnailLimits(memory_bytes=64 * 1024 * 1024))
+    assert t.status is ThumbnailStatus.TOO_LARGE
     assert render_thumbnail(page_pdf(), "application/pdf").status is ThumbnailStatus.OK  # the helper lives on
 
 
