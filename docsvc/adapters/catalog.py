@@ -603,7 +603,7 @@ def _document(row: Mapping[str, Any]) -> Document:
     )
 
 
-def _version(row: Mapping[str, Any]) -> Version:
+def version_from_row(row: Mapping[str, Any]) -> Version:
     return Version(
         row["id"],
         row["document_id"],
@@ -637,7 +637,7 @@ def _template(row: Mapping[str, Any]) -> TemplateRecord:
     )
 
 
-def _entry(row: Mapping[str, Any], *, strict: bool = False) -> audit.AuditEntry:
+def entry_from_row(row: Mapping[str, Any], *, strict: bool = False) -> audit.AuditEntry:
     """An audit row as an entry. Details that are not a JSON object (a row someone edited by hand)
     are shown as what they are, so listing the log never fails on them (``strict``: raise
     ValueError instead; verification names such rows, see :func:`_entry_or_unreadable`)."""
@@ -672,7 +672,7 @@ def _tampered(zh: str, en: str) -> Corrupted:
 
 def _entry_or_unreadable(row: Mapping[str, Any]) -> audit.AuditEntry | audit.Unreadable:
     try:
-        entry = _entry(row, strict=True)
+        entry = entry_from_row(row, strict=True)
         if not isinstance(entry.ts, str):
             raise ValueError("ts is not text")
         return entry
@@ -697,17 +697,26 @@ def refused_value(exc: Exception) -> InvalidInput:
     )
 
 
+# What the use cases hold while a table gateway works: they pass it on, never query it themselves.
+Connection = sa.Connection
+
+
+class KeyTaken(Exception):
+    """A write met a unique key that another write took at the same moment, and its transaction
+    was rolled back. The use case says in its own words what was taken."""
+
+
 @contextmanager
 def write_connection(
     engine: sa.Engine, unavailable: Callable[[Exception], Unavailable] = _unavailable
 ) -> Iterator[sa.Connection]:
-    """A connection in a write transaction; a database that is away is ``unavailable(exc)``
-    (integrity errors are the caller's to answer)."""
+    """A connection in a write transaction; a database that is away is ``unavailable(exc)``, a
+    unique key taken meanwhile is :class:`KeyTaken`."""
     try:
         with engine.connect().execution_options(write=True) as conn, conn.begin():
             yield conn
-    except sa.exc.IntegrityError:
-        raise
+    except sa.exc.IntegrityError as exc:
+        raise KeyTaken(str(exc.orig)) from exc
     except sa.exc.DataError as exc:
         raise refused_value(exc) from exc
     except (OperationalError, DBAPIError) as exc:
@@ -744,7 +753,25 @@ class SqlCatalog:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    # -- writes -------------------------------------------------------------------------
+    # -- units of work ------------------------------------------------------------------
+    # One persistence style: the catalog owns the engine and hands out units of work; the table
+    # gateways (this class's methods and Tx's, adapters.accounts, .reports, .terms, …) run on the
+    # unit's connection. Services never open a connection or import SQLAlchemy (a contract).
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A connection for a use case's reads; a database that is away is ``Unavailable``."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.DataError as exc:
+            raise refused_value(exc) from exc
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    def writing(self) -> AbstractContextManager[sa.Connection]:
+        """A write transaction outside the audit chain (sessions, saved views, derived data)."""
+        return write_connection(self.engine)
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         try:
@@ -767,7 +794,7 @@ class SqlCatalog:
                     conn.execute(_SET_HEAD, {"seq": tx.head[0], "hash": tx.head[1]})
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, sa.exc.IntegrityError):
-                raise
+                raise KeyTaken(str(exc.orig)) from exc
             if isinstance(exc, sa.exc.DataError):
                 raise refused_value(exc) from exc
             raise _unavailable(exc) from exc
@@ -852,22 +879,22 @@ class SqlCatalog:
                 .mappings()
                 .all()
             )
-        return [_version(r) for r in rows]
+        return [version_from_row(r) for r in rows]
 
     def get_version(self, document_id: int, number: int) -> Version | None:
         with self._read() as conn:
             row = conn.execute(_GET_VERSION, {"b_document_id": document_id, "b_number": number}).mappings().first()
-        return _version(row) if row else None
+        return version_from_row(row) if row else None
 
     def get_version_by_id(self, version_id: int) -> Version | None:
         with self._read() as conn:
             row = conn.execute(sa.select(versions).where(versions.c.id == version_id)).mappings().first()
-        return _version(row) if row else None
+        return version_from_row(row) if row else None
 
     def versions_with_sha(self, sha256: str) -> list[Version]:
         with self._read() as conn:
             rows = conn.execute(_VERSIONS_WITH_SHA, {"b_sha256": sha256}).mappings().all()
-        return [_version(r) for r in rows]
+        return [version_from_row(r) for r in rows]
 
     def referenced_hashes(self) -> dict[str, int]:
         """sha256 → number of records (versions, template versions, renditions, current models)
@@ -914,7 +941,7 @@ class SqlCatalog:
             query = query.limit(limit)
         with self._read() as conn:
             for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-                yield _entry(row)
+                yield entry_from_row(row)
 
     def templates(self, slug: str | None = None) -> list[TemplateRecord]:
         """Every template version (of one slug), oldest first."""
@@ -948,7 +975,7 @@ class SqlCatalog:
 
     def renew_outbox_lease(self, lease: OutboxLease) -> int:
         """Extend the lease on ``lease.owner``'s rows; how many it holds."""
-        with self._write() as conn:
+        with self.writing() as conn:
             return conn.execute(
                 index_outbox.update()
                 .where(index_outbox.c.claimed_by == lease.owner)
@@ -957,7 +984,7 @@ class SqlCatalog:
 
     def release_outbox(self, owner: str) -> None:
         """Let every indexer have ``owner``'s rows now (its import ended)."""
-        with self._write() as conn:
+        with self.writing() as conn:
             conn.execute(
                 index_outbox.update()
                 .where(index_outbox.c.claimed_by == owner)
@@ -968,7 +995,7 @@ class SqlCatalog:
         """Put the "add" rows of these versions off for ``delay_s`` (for every indexer, their
         claimant included): an extraction that timed out is tried again later."""
         if version_ids:
-            with self._write() as conn:
+            with self.writing() as conn:
                 conn.execute(
                     index_outbox.update()
                     .where(index_outbox.c.op == "add", index_outbox.c.version_id.in_(list(version_ids)))
@@ -1031,7 +1058,7 @@ class SqlCatalog:
         if changes:
             now = utcnow()
             later = now + dt.timedelta(seconds=delay_s) if delay_s else None
-            with self._write() as conn:
+            with self.writing() as conn:
                 conn.execute(
                     _INSERT_OUTBOX,
                     [
@@ -1052,7 +1079,7 @@ class SqlCatalog:
     ) -> None:
         """Remove applied outbox rows: by id, every row up to an id (after a rebuild), or the
         "add" rows of versions that were indexed another way (a bulk import's stream)."""
-        with self._write() as conn:
+        with self.writing() as conn:
             if ids:
                 conn.execute(index_outbox.delete().where(index_outbox.c.id.in_(list(ids))))
             if up_to is not None:
@@ -1065,7 +1092,7 @@ class SqlCatalog:
                 )
 
     def outbox_failed(self, ids: Sequence[int], error: str) -> None:
-        with self._write() as conn:
+        with self.writing() as conn:
             conn.execute(
                 index_outbox.update()
                 .where(index_outbox.c.id.in_(list(ids)))
@@ -1110,7 +1137,7 @@ class SqlCatalog:
         )
         insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(extractions)
         replaced = {c: insert.excluded[c] for c in ("status", "text", "pages", "detail", "chars", "created_at")}
-        with self._write() as conn:
+        with self.writing() as conn:
             conn.execute(
                 insert.on_conflict_do_update(index_elements=["sha256", "extractor_version"], set_=replaced), values
             )
@@ -1130,7 +1157,7 @@ class SqlCatalog:
         later goes on from the next page. A row already there (a second reader whose lease
         overlapped) is replaced: both read the same content with the same engine."""
         insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(ocr_pages)
-        with self._write() as conn:
+        with self.writing() as conn:
             conn.execute(
                 insert.on_conflict_do_update(
                     index_elements=["sha256", "engine", "page"],
@@ -1146,7 +1173,7 @@ class SqlCatalog:
             query = query.where(versions.c.id <= up_to)
         with self._read() as conn:
             rows = conn.execute(query.order_by(versions.c.id).limit(limit)).mappings().all()
-        return [_version(r) for r in rows]
+        return [version_from_row(r) for r in rows]
 
     def version_hashes(self) -> dict[int, str]:
         with self._read() as conn:
@@ -1247,10 +1274,6 @@ class SqlCatalog:
                 if p
             ]
 
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        """A short write outside the audit chain (derived data only: outbox, text cache)."""
-        return write_connection(self.engine)
-
     def current_model(self, name: str) -> dict[str, Any] | None:
         """The model every server uses now under ``name`` (its blob's hash and what made it)."""
         with self._read() as conn:
@@ -1279,14 +1302,14 @@ class SqlCatalog:
             "trained_by": trained_by,
         }
         insert = (sqlite_insert if self.is_sqlite else postgresql_insert)(derived_models)
-        with self._write() as conn:
+        with self.writing() as conn:
             conn.execute(insert.values(name=name, **values).on_conflict_do_update(index_elements=["name"], set_=values))
 
     def shared_secret(self, name: str, make: Callable[[], str]) -> str:
         """The installation's secret ``name``; the first server to ask stores ``make()``, every
         other server (and every later start) reads that same value."""
         insert = (sqlite_insert if self.is_sqlite else postgresql_insert)(instance_secrets)
-        with self._write() as conn:
+        with self.writing() as conn:
             conn.execute(
                 insert.values(name=name, value=make(), created_at=dt.datetime.now(dt.UTC)).on_conflict_do_nothing(
                     index_elements=["name"]

@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
-from docsvc.adapters.catalog import refused_value, write_connection
+from docsvc.adapters.catalog import SqlCatalog, refused_value, write_connection
 from docsvc.adapters.tables import jobs, nodes, schedules
 from docsvc.core.model import iso
 from docsvc.errors import Conflict, Unavailable
@@ -246,6 +246,11 @@ class JobStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+
+    @classmethod
+    def of(cls, catalog: SqlCatalog) -> JobStore:
+        """The queue in the catalog's database."""
+        return cls(catalog.engine)
 
     def _write(self) -> AbstractContextManager[sa.Connection]:
         return write_connection(self.engine, _unavailable)

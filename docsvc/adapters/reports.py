@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from docsvc.adapters.catalog import _entry, _version  # the catalog's own row converters
+from docsvc.adapters.catalog import entry_from_row, version_from_row
 from docsvc.adapters.tables import audit_log, documents, suggestions, versions
 from docsvc.core.audit import AuditEntry
 from docsvc.core.model import Version
@@ -55,14 +55,14 @@ def audit_page(conn: sa.Connection, f: AuditFilter, *, limit: int, offset: int) 
         .all()
     )
     total = conn.execute(sa.select(sa.func.count()).select_from(audit_log).where(*cond)).scalar_one()
-    return [_entry(r) for r in rows], total
+    return [entry_from_row(r) for r in rows], total
 
 
 def audit_range(conn: sa.Connection, f: AuditFilter) -> Iterator[AuditEntry]:
     """Every match in chain (seq) order, streamed."""
     query = sa.select(audit_log).where(*_audit_conditions(f)).order_by(audit_log.c.seq)
     for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-        yield _entry(row)
+        yield entry_from_row(row)
 
 
 def versions_between(
@@ -80,7 +80,7 @@ def versions_between(
         .mappings()
         .all()
     )
-    return [_version(r) for r in rows]
+    return [version_from_row(r) for r in rows]
 
 
 # -- management reports (docsvc.services.reports) -----------------------------------------------
@@ -220,4 +220,4 @@ def recent_activity(
             sa.or_(a.c.document_id.is_(None), d.c.doc_class != "site", d.c.project.in_(sorted(site_projects)))
         )
     rows = conn.execute(query.order_by(a.c.seq.desc()).limit(limit)).mappings().all()
-    return [(_entry(r), r["document_title"]) for r in rows]
+    return [(entry_from_row(r), r["document_title"]) for r in rows]

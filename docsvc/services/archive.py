@@ -199,7 +199,7 @@ class ArchiveService:
     def field_definitions(self) -> list[FieldDefinition]:
         """Every custom field definition, retired ones too (read per use: an administrator may
         change them from another process at any time)."""
-        with self.catalog.engine.connect() as conn:
+        with self.catalog.reading() as conn:
             return field_store.definitions(conn)
 
     def _with_fields(

@@ -32,10 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
 from docsvc.adapters import reviews
-from docsvc.adapters.catalog import Rendition
+from docsvc.adapters.catalog import KeyTaken, Rendition
 from docsvc.adapters.jobs import Job, JobStore
 from docsvc.core.content import DOCX, PDF
 from docsvc.core.model import AuditAction, Version, iso
@@ -61,7 +59,7 @@ RENDITION_JOBS = {"pdf": (PDF, RENDITION_PDF)}
 def job_service(svc: Workers) -> JobService:
     """The server's JobService with docsvc's job kinds and periodic jobs registered."""
     jobs = JobService(
-        JobStore(svc.catalog.engine), node=svc.settings.get("NODE_NAME") or None, tz=ZoneInfo(svc.settings["TIMEZONE"])
+        JobStore.of(svc.catalog), node=svc.settings.get("NODE_NAME") or None, tz=ZoneInfo(svc.settings["TIMEZONE"])
     )
     jobs.register(RENDITION_PDF, lambda ctx: make_pdf(svc, ctx))
     jobs.register(ocr.OCR_JOB, lambda ctx: ocr.run_job(svc, ctx))
@@ -206,7 +204,7 @@ def ensure_pdf(svc: Services, ctx: JobContext, version: Version) -> Rendition:
                         "node": ctx.node,
                     },
                 )
-        except sa.exc.IntegrityError:
+        except KeyTaken:
             # Another job made it meanwhile (the thumbnail of the same version, or a rendition.pdf
             # job): theirs stands, nothing of this run is recorded (its blob is an orphan for gc).
             existing = _rendition(svc, version, PDF)
@@ -258,7 +256,7 @@ def remind_reviews(svc: Services, ctx: JobContext) -> dict[str, Any]:
 
 def open_reminders(svc: Services, *, site_projects: Collection[str] | None = None) -> list[int]:
     """Documents reminded of and not reviewed since (their review date unchanged), open ones."""
-    with svc.catalog.engine.connect() as conn:
+    with svc.catalog.reading() as conn:
         return reviews.open_reminders(conn, site_projects=site_projects)
 
 

@@ -127,7 +127,7 @@ def build(g: Guard, today: dt.date) -> Dashboard:
     sites = p.site_projects
     recent = g.list_documents({"sort": "-updated_at", "limit": RECENT}).items
     until = today + dt.timedelta(days=REVIEW_WINDOW_DAYS)
-    with g.svc.catalog.engine.connect() as conn:
+    with g.svc.catalog.reading() as conn:
         groups = [r for r in queries.inventory_groups(conn) if site_visible(r["doc_class"], r["project"] or "", sites)]
         due_rows = [
             r

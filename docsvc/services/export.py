@@ -143,7 +143,7 @@ def write_bundle(
     scope.validate()
     files: list[dict[str, Any]] = []
     audit_filter = reports.AuditFilter(document_id=scope.document_id, since=scope.since, until=scope.until)
-    with catalog.engine.connect() as conn:
+    with catalog.reading() as conn:
         all_versions = reports.versions_between(
             conn, document_id=scope.document_id, since=scope.since, until=scope.until
         )
@@ -242,7 +242,7 @@ def documents_in_scope(catalog: SqlCatalog, scope: BundleScope) -> list[Document
         if doc is None:
             raise NotFound(f"文档 {scope.document_id} 不存在。", f"Document {scope.document_id} does not exist.")
         return [doc]
-    with catalog.engine.connect() as conn:
+    with catalog.reading() as conn:
         ids = sorted(
             {
                 v.document_id

@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from docsvc.adapters import fields as store
+from docsvc.adapters.catalog import KeyTaken
 from docsvc.core.fields import (
     MAX_FIELDS_PER_TYPE,
     FieldDefinition,
@@ -65,7 +64,7 @@ class Fields:
     def usage(self) -> dict[str, int]:
         """Documents holding a value of each key (administrators: it counts every document)."""
         self._require("list")
-        with self.svc.catalog.engine.connect() as conn:
+        with self.svc.catalog.reading() as conn:
             return dict(store.usage(conn))
 
     # -- writes ------------------------------------------------------------------------------
@@ -113,7 +112,7 @@ class Fields:
             with self.svc.catalog.transaction() as tx:
                 store.insert(tx.conn, d, actor=self.g.p.username, now=tx.now)
                 self._audit(tx, "created", d, definition=d.to_dict())
-        except sa.exc.IntegrityError:
+        except KeyTaken:
             raise Conflict(
                 f"字段代码“{d.key}”刚被同时占用，未做任何修改。",
                 f"The key '{d.key}' was taken at the same moment; nothing was changed.",

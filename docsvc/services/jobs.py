@@ -24,9 +24,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from docsvc import __version__
+from docsvc.adapters.catalog import Connection
 from docsvc.adapters.jobs import Job, JobState, JobStore, LeaseLost, fence
 from docsvc.core.model import iso, utcnow
 from docsvc.errors import Conflict, Corrupted, DocsvcError, Forbidden, InvalidInput, NotFound
@@ -77,7 +76,7 @@ class JobContext:
                 f"Job {self.job.id} was taken over by another node; this node stops running it.",
             )
 
-    def fence(self, conn: sa.Connection) -> None:
+    def fence(self, conn: Connection) -> None:
         """Call first inside the transaction that records the job's work (raises LeaseLost)."""
         fence(conn, self.job.id, self.node, self.job.attempts)
 

@@ -214,7 +214,7 @@ def audit_page(svc: Services, f: reports.AuditFilter, *, limit: int, offset: int
         refuse_controls(f.actor, "actor", "操作人")  # PostgreSQL cannot even compare a NUL
     if f.since and f.until and f.until < f.since:
         raise InvalidInput("结束日期不能早于开始日期。", "The end date cannot be before the start date.", field="until")
-    with svc.catalog.engine.connect() as conn:
+    with svc.catalog.reading() as conn:
         entries, total = reports.audit_page(conn, f, limit=limit, offset=offset)
     return AuditPage(entries, total, limit, offset)
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection
-
 from docsvc.adapters import reports as queries
+from docsvc.adapters.catalog import Connection
 from docsvc.core.audit import AuditEntry
 from docsvc.core.model import AuditAction, DocClass, ServiceCategory, Vocabulary
 from docsvc.errors import InvalidInput
@@ -163,7 +162,7 @@ class ReportService:
 
     def data(self, request: ReportRequest) -> dict[str, Any]:
         """The report's form data, from the archive as it is now."""
-        with self.catalog.engine.connect() as conn:
+        with self.catalog.reading() as conn:
             body = {
                 ReportKind.INVENTORY: self._inventory,
                 ReportKind.AUDIT: self._audit,

@@ -254,7 +254,7 @@ class IndexService:
         if not values:
             return ""
         if any(k not in self._field_kinds for k, _ in values):
-            with self.catalog.engine.connect() as conn:
+            with self.catalog.reading() as conn:
                 self._field_kinds = {d.key: d for d in field_store.definitions(conn)}
         return "\n\n" + "\n".join(search_text(self._field_kinds.get(k), v) for k, v in values)
 

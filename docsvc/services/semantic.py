@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from docsvc.adapters import vectors as rows
-from docsvc.adapters.catalog import SqlCatalog, write_connection
+from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import semantic
 from docsvc.core.extract import EXTRACTOR_VERSION
 from docsvc.core.model import Version, utcnow
@@ -47,7 +47,7 @@ class SemanticRanking:
 
     # -- making vectors ---------------------------------------------------------------------
     def pending(self) -> int:
-        with self.catalog.engine.connect() as conn:
+        with self.catalog.reading() as conn:
             return rows.count_pending(conn, self.embedder.version, EXTRACTOR_VERSION)
 
     def embed_pending(
@@ -56,7 +56,7 @@ class SemanticRanking:
         """Embed up to ``limit`` pending versions (all of them when None); how many were."""
         done = 0
         while limit is None or done < limit:
-            with self.catalog.engine.connect() as conn:
+            with self.catalog.reading() as conn:
                 ids = rows.pending(
                     conn, self.embedder.version, EXTRACTOR_VERSION, batch if limit is None else min(batch, limit - done)
                 )
@@ -71,7 +71,7 @@ class SemanticRanking:
     def _embed(self, versions: list[Version]) -> None:
         passages = {v.id: semantic.passages_of(self.text_of(v)) for v in versions}
         keys = {vid: semantic.text_key(p) for vid, p in passages.items()}
-        with self.catalog.engine.connect() as conn:
+        with self.catalog.reading() as conn:
             known = rows.by_key(conn, self.embedder.version, keys.values())
         todo = sorted({keys[vid]: vid for vid in keys if keys[vid] not in known}.values())
         texts = [p for vid in todo for p in passages[vid]]
@@ -81,7 +81,7 @@ class SemanticRanking:
             n = len(passages[vid])
             known[keys[vid]] = (n, semantic.encode(made[at : at + n]))
             at += n
-        with write_connection(self.catalog.engine) as conn:
+        with self.catalog.writing() as conn:
             rows.put(
                 conn,
                 [
@@ -99,7 +99,7 @@ class SemanticRanking:
 
     def forget(self, sha256: str) -> None:
         """The content's text changed (OCR read it): its vectors are made again."""
-        with write_connection(self.catalog.engine) as conn:
+        with self.catalog.writing() as conn:
             rows.forget(conn, sha256)
 
     # -- ranking ----------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class SemanticRanking:
         reading = self._reader().submit(self._question, question)
         wide = run(replace(request, page=1, per_page=semantic.CANDIDATES))
         hits = wide.hits
-        with self.catalog.engine.connect() as conn:
+        with self.catalog.reading() as conn:
             stored = rows.get(conn, [h.version_id for h in hits], self.embedder.version)
         query = self._read(reading) if len(hits) > 1 and stored else None
         if query is not None:

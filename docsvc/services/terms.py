@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from docsvc.adapters import terms as store
+from docsvc.adapters.catalog import KeyTaken
 from docsvc.core.collation import sort_key
 from docsvc.core.inputs import refuse_controls
 from docsvc.core.model import MAX_TEXT, AuditAction, Document
@@ -199,7 +198,7 @@ class Terms:
             )
         text = refuse_controls(unicodedata.normalize("NFKC", text.strip()), "prefix", "前缀")
         sites = self.g.p.site_projects
-        with self.svc.catalog.engine.connect() as conn:
+        with self.svc.catalog.reading() as conn:
             counts = store.usage(conn, self.kind.value)
             names = set(counts)
             if sites is not None:
@@ -214,7 +213,7 @@ class Terms:
         """Tag → colour, for showing tag chips (no counts, no access needed beyond reading)."""
         if self.kind is not TermKind.TAG:
             return {}
-        with self.svc.catalog.engine.connect() as conn:
+        with self.svc.catalog.reading() as conn:
             return {r["name"]: r["colour"] for r in store.rows(conn, self.kind.value)}
 
     # -- writes ------------------------------------------------------------------------------
@@ -295,7 +294,7 @@ class Terms:
             else ("相对方合并 / counterparties merged" if merge else "相对方改名 / counterparty renamed")
         )
         reason = f"{what}：{term.name} → {new}"
-        with self.svc.catalog.engine.connect() as conn:
+        with self.svc.catalog.reading() as conn:
             ids = store.documents_with(conn, kind.value, term.name)
         # Every document's change is checked before any is made: bad input changes nothing.
         plans: list[tuple[Document, dict[str, Any]]] = []
@@ -355,7 +354,7 @@ class Terms:
         return {"tags": list(dict.fromkeys(tags))}  # merged into a tag it had already: once
 
     def _all(self) -> builtins.list[Term]:
-        with self.svc.catalog.engine.connect() as conn:
+        with self.svc.catalog.reading() as conn:
             counts = store.usage(conn, self.kind.value)
             rows = {r["name"]: r for r in store.rows(conn, self.kind.value)}
         terms = [
@@ -421,7 +420,7 @@ class Terms:
         try:
             with self.svc.catalog.transaction() as tx:
                 yield tx
-        except sa.exc.IntegrityError:
+        except KeyTaken:
             raise Conflict(
                 f"{self.kind.zh}目录刚被同时修改（名称已被占用），未做任何修改，请重试。",
                 f"The {self.kind.en} list was changed at the same moment (the name is taken); nothing "

@@ -110,7 +110,7 @@ def sweep(svc: Services, jobs: JobService) -> dict[str, Any]:
     queued = seen = 0
     last: set[str] = set()
     while True:
-        with svc.catalog.engine.connect() as conn:
+        with svc.catalog.reading() as conn:
             batch = rows.missing(conn, THUMBNAILER_VERSION, DRAWN_TYPES, limit=SWEEP_BATCH)
         fresh = [m for m in batch if m.sha256 not in last]
         if not fresh:  # nothing new since the last batch: the rest is queued already
@@ -142,7 +142,7 @@ def make(svc: Services, ctx: JobContext) -> dict[str, Any]:
     from docsvc.services.background import ensure_pdf  # that module registers this one's jobs
 
     sha = str(ctx.job.payload["sha256"])
-    with svc.catalog.engine.connect() as conn:
+    with svc.catalog.reading() as conn:
         kept = rows.get(conn, sha, THUMBNAILER_VERSION)
     if kept is not None:
         return {"sha256": sha, "status": kept.status, "made": False}
@@ -223,7 +223,7 @@ def _record(
 ) -> None:
     # Not the catalog's audited transaction: a thumbnail is a cache, and this keeps the audit
     # head's lock free for writers.
-    with svc.catalog.engine.connect().execution_options(write=True) as conn, conn.begin():
+    with svc.catalog.writing() as conn:
         ctx.fence(conn)
         rows.record(
             conn,
@@ -243,7 +243,7 @@ def _record(
 
 def states(svc: Services, shas: Collection[str]) -> dict[str, str]:
     """sha256 → :class:`ThumbState` of the thumbnail of that content (two queries, for a page)."""
-    with svc.catalog.engine.connect() as conn:
+    with svc.catalog.reading() as conn:
         made = rows.states(conn, shas, THUMBNAILER_VERSION)
         types = rows.media_types(conn, [sha for sha in shas if sha not in made])
     return {sha: _state(made.get(sha), types.get(sha, "")) for sha in shas}
@@ -251,7 +251,7 @@ def states(svc: Services, shas: Collection[str]) -> dict[str, str]:
 
 def for_documents(svc: Services, docs: Collection[Document]) -> dict[int, DocThumb]:
     """document id → the thumbnail of its latest version (two queries, for a page)."""
-    with svc.catalog.engine.connect() as conn:
+    with svc.catalog.reading() as conn:
         latest = rows.latest_versions(conn, [d.id for d in docs])
         made = rows.states(conn, [sha for _, sha, _ in latest.values()], THUMBNAILER_VERSION)
     return {
@@ -268,7 +268,7 @@ def _state(status: str | None, media_type: str) -> str:
 
 def stored(svc: Services, sha256: str) -> ThumbnailRecord | None:
     """The kept thumbnail of this content by the current renderer, if it was made."""
-    with svc.catalog.engine.connect() as conn:
+    with svc.catalog.reading() as conn:
         return rows.get(conn, sha256, THUMBNAILER_VERSION)
 
 

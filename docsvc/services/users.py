@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, overload
 
-from sqlalchemy.engine import Connection
-
 from docsvc.adapters import accounts as db
-from docsvc.adapters.catalog import SqlCatalog, Tx, write_connection
+from docsvc.adapters.catalog import Connection, SqlCatalog, Tx
 from docsvc.adapters.passwords import hash_password, password_matches
 from docsvc.core.inputs import escape_controls, refuse_controls
 from docsvc.core.model import DocClass, Document, iso, utcnow
-from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
+from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound
 from docsvc.services import throttle
 from docsvc.services.throttle import LoginPolicy, Scope, TooManyAttempts
 
@@ -379,25 +377,17 @@ class UserService:
         self.policy = policy
         self.sessions = sessions
 
-    def _read(self) -> Connection:
-        try:
-            return self.catalog.engine.connect()
-        except Exception as exc:  # noqa: BLE001 - any driver error means the catalog is down
-            raise Unavailable(
-                "目录数据库暂时不可用，请稍后重试。", "The catalog database is unavailable; retry later."
-            ) from exc
-
     # -- reads ----------------------------------------------------------------------------
     def count(self) -> int:
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             return db.count_users(conn)
 
     def list_users(self) -> list[User]:
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             return [_user(r, db.projects_of(conn, r["id"])) for r in db.list_users(conn)]
 
     def get(self, username: str) -> User:
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             row = db.user_by_username(conn, str(username).strip().lower())
             if row is None:
                 raise NotFound(f"用户“{username}”不存在。", f"User '{username}' does not exist.", field="username")
@@ -405,7 +395,7 @@ class UserService:
 
     def tokens(self, username: str) -> list[ApiToken]:
         user = self.get(username)
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             return [_token(r) for r in db.tokens_of(conn, user.id)]
 
     # -- account changes (each one an audit entry in the same transaction) -----------------
@@ -545,7 +535,7 @@ class UserService:
         checked = None
         if subjects:
             self._count_attempt(subjects)
-            with self._read() as conn:
+            with self.catalog.reading() as conn:
                 row = db.user_by_username(conn, subjects[0][1])
             if row is not None and not password_matches(row["password_hash"], str(current_password)[:MAX_PASSWORD]):
                 block = self._record_failure(
@@ -629,7 +619,7 @@ class UserService:
                 extra={"user": name, "address": address, "via": via, **exc.details},
             )
             raise
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             row = db.user_by_username(conn, name) if USERNAME_RE.match(name) else None
         ok = password_matches(row["password_hash"] if row else _DUMMY_HASH, str(password or "")[:MAX_PASSWORD])
         if not (row and ok and row["active"]):
@@ -656,7 +646,7 @@ class UserService:
         if not subjects:
             return
         # A read first: a locked-out flood is refused without queueing behind the catalog's writers.
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             now = self.clock()
             for scope, subject in subjects:
                 row = db.login_failure(conn, scope.value, subject)
@@ -742,7 +732,7 @@ class UserService:
 
     def lock_of(self, username: str) -> dt.datetime | None:
         """Until when sign-ins to ``username`` are refused after failures (None: they are not)."""
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             row = db.login_failure(conn, Scope.ACCOUNT.value, str(username).strip().lower())
         block = throttle.blocked(throttle.counter_from_row(row) if row else None, self.clock())
         return block.until if block is not None and block.locked else None
@@ -788,7 +778,7 @@ class UserService:
         account is gone or disabled."""
         session_id = hash_token(str(session_secret))
         now = self.clock()
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             row = db.session_with_user(conn, session_id)
             if (
                 row is None
@@ -807,7 +797,7 @@ class UserService:
             )
             principal = None if timed_out else self._principal(row, "ui", conn)
         if timed_out or now - seen > SESSION_TOUCH_INTERVAL:
-            with write_connection(self.catalog.engine) as conn:
+            with self.catalog.writing() as conn:
                 if timed_out:
                     db.end_session(conn, session_id, timed_out, now)
                 else:
@@ -828,19 +818,19 @@ class UserService:
     def open_sessions(self, username: str) -> int:
         """How many sessions of ``username`` are open now (not ended, not idled out)."""
         user = self.get(username)
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             return len(db.open_sessions(conn, user.id, seen_since=self.clock() - self.sessions.idle))
 
     def forget_sessions(self, *, older_than: dt.timedelta) -> int:
         """Remove sessions that ended, or were last seen, longer ago than ``older_than`` (and than
         the idle limit, past which they are over anyway)."""
-        with write_connection(self.catalog.engine) as conn:
+        with self.catalog.writing() as conn:
             return db.forget_sessions(conn, self.clock() - max(older_than, self.sessions.idle))
 
     def principal_for_token(self, secret: str) -> Principal:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             raise Unauthenticated("API 令牌无效。", "Invalid API token.")
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             row = db.token_with_user(conn, hash_token(secret))
             if row is None or row["token_revoked_at"] is not None or not row["active"]:
                 raise Unauthenticated(
@@ -851,7 +841,7 @@ class UserService:
         now = utcnow()
         last = _utc(row["token_last_used_at"])
         if last is None or now - last > TOKEN_TOUCH_INTERVAL:
-            with write_connection(self.catalog.engine) as conn:
+            with self.catalog.writing() as conn:
                 db.touch_token(conn, row["token_id"], now)
         return principal
 
@@ -859,7 +849,7 @@ class UserService:
         """The CLI runs as an operator who already holds the archive folder and the database;
         when ``--as`` names an active docsvc user, that user's role applies instead, so the
         same rules can be checked from a terminal."""
-        with self._read() as conn:
+        with self.catalog.reading() as conn:
             row = db.user_by_username(conn, actor.strip().lower()) if USERNAME_RE.match(actor.strip().lower()) else None
             if row is not None and row["active"]:
                 return self._principal(row, "cli", conn)
@@ -868,7 +858,7 @@ class UserService:
     # -- helpers ----------------------------------------------------------------------------
     def _principal(self, row: Mapping[str, Any], via: str, conn: Connection | None = None) -> Principal:
         if conn is None:
-            with self._read() as c:
+            with self.catalog.reading() as c:
                 projects = db.projects_of(c, row["id"])
         else:
             projects = db.projects_of(conn, row["id"])

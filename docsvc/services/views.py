@@ -23,10 +23,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
-import sqlalchemy as sa
-
 from docsvc.adapters import saved_views as store
-from docsvc.adapters.catalog import write_connection
+from docsvc.adapters.catalog import Connection, KeyTaken
 from docsvc.core.inputs import refuse_controls
 from docsvc.core.search import check_whole_request, request_from_params
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound, Unavailable
@@ -246,14 +244,14 @@ class Views:
     def list(self) -> list[SavedView]:
         """The principal's own views, then those others shared."""
         user_id = self._user_id("list_views")
-        with self.svc.catalog.engine.connect() as conn:
+        with self.svc.catalog.reading() as conn:
             return [self._view(r) for r in store.visible(conn, user_id)]
 
     def get(self, view_id: int) -> SavedView:
         """A view the principal may see (their own, a shared one; an administrator any): any
         other answers like one that does not exist."""
         user_id = self._user_id("read_view")
-        with self.svc.catalog.engine.connect() as conn:
+        with self.svc.catalog.reading() as conn:
             row = store.get(conn, view_id)
             if row is None or not (row["owner_id"] == user_id or row["shared"] or self._is_admin()):
                 raise _missing(view_id)
@@ -407,13 +405,13 @@ class Views:
         return dt.datetime.now(dt.UTC)
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def _write(self) -> Iterator[Connection]:
         """A write where a unique key taken meanwhile (the same name saved twice at once, a view
         pinned twice) is a conflict, not a server error."""
         try:
-            with write_connection(self.svc.catalog.engine) as conn:
+            with self.svc.catalog.writing() as conn:
                 yield conn
-        except sa.exc.IntegrityError:
+        except KeyTaken:
             raise Conflict(
                 "视图刚被同时修改（名称已被占用），未做任何修改，请重试。",
                 "The view was changed at the same moment (the name is taken); nothing was changed. Try again.",
@@ -421,7 +419,7 @@ class Views:
             ) from None
 
 
-def _owner_id(conn: sa.Connection, view_id: int) -> int:
+def _owner_id(conn: Connection, view_id: int) -> int:
     row = store.get(conn, view_id)
     if row is None:
         raise _missing(view_id)
