@@ -268,6 +268,8 @@ def test_cli_index_commands_and_search_on_postgres(svc, run):
 def test_postgres_engine_needs_a_postgres_catalog_and_unknown_engines_are_refused(conf, run):
     from pathlib import Path
 
+    catalog_file = Path(conf["DATABASE_URL"].removeprefix("sqlite:///"))
+    catalog_file.unlink()  # the suite copies in a migrated catalog; this test starts from nothing
     with pytest.raises(InvalidInput) as refused:
         open_docsvc({**conf, "SEARCH_BACKEND": "postgres"})
     assert refused.value.field == "DOCSVC_SEARCH_BACKEND"
@@ -276,7 +278,6 @@ def test_postgres_engine_needs_a_postgres_catalog_and_unknown_engines_are_refuse
     result = run("index", "check", code=2, extra={"DOCSVC_SEARCH_BACKEND": "postgres"})
     assert "需要 PostgreSQL 目录库" in result.stderr and "needs the catalog on PostgreSQL" in result.stderr
     # Refused before anything was made: no SQLite catalog, archive or index folder.
-    catalog_file = Path(conf["DATABASE_URL"].removeprefix("sqlite:///"))
     assert not catalog_file.exists() and not Path(conf["ARCHIVE_DIR"]).exists() and not Path(conf["INDEX_DIR"]).exists()
 
     with pytest.raises(InvalidInput) as unknown:
