@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request
 from werkzeug.exceptions import NotFound
 from werkzeug.formparser import FormDataParser
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import IntegerConverter, Map, Rule
 
 from docsvc.core.inputs import MAX_ID
 from docsvc.errors import InvalidInput
@@ -56,7 +57,25 @@ class DocsvcRequest(Request):
     form_data_parser_class = _FormParser
 
 
+class LazyRule(Rule):
+    """A URL rule that compiles its URL builders when it first builds a URL. Werkzeug compiles
+    two small Python functions per rule as the rule is added, which is most of the time an app
+    takes to start (docsvc has some 120 rules); a process builds URLs with a few of them."""
+
+    def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        compiled: Callable[..., tuple[str, str]] | None = None
+
+        def build(rule: Rule, **values: Any) -> tuple[str, str]:
+            nonlocal compiled
+            if compiled is None:
+                compiled = Rule._compile_builder(rule, append_unknown).__get__(rule, None)
+            return compiled(**values)
+
+        return build
+
+
 def register(app: Flask) -> None:
     """Call before registering blueprints: converters are looked up when a rule is added."""
+    app.url_rule_class = LazyRule
     app.url_map.converters["int"] = CatalogKey
     app.request_class = DocsvcRequest
