@@ -2,7 +2,7 @@
 
 PostgreSQL comes from ``DOCSVC_TEST_POSTGRES_URL`` (for example
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Each test gets its own database,
-cloned from a migrated template, and drops it afterwards. Without the variable the PostgreSQL
+cloned from a migrated template or emptied after an earlier test (tests/pgpool.py). Without the variable the PostgreSQL
 cases are skipped with a reason — unless ``DOCSVC_REQUIRE_ALL=1`` (set by CI), which turns every
 missing service into a failure instead of a silent skip.
 """
@@ -127,6 +127,16 @@ def pg_template():
 
 
 @pytest.fixture(scope="session")
+def pg_databases(pg_template):
+    """Each test's own PostgreSQL catalog: a clone of the template, or one a test before emptied."""
+    from tests.pgpool import PgDatabases
+
+    databases = PgDatabases(PG_URL, pg_template)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     """A migrated SQLite catalog that each test copies: migrating one costs ten times the copy."""
     from docsvc.adapters.catalog import SqlCatalog
@@ -146,15 +156,10 @@ def db_url(request, tmp_path):
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
-    template = request.getfixturevalue("pg_template")
-    name = f"docsvc_t_{uuid.uuid4().hex[:12]}"
-    engine = _admin_engine()
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    engine.dispose()
+    databases = request.getfixturevalue("pg_databases")
+    name = databases.take()
+    yield databases.url(name)
+    databases.give_back(name)
 
 
 @pytest.fixture

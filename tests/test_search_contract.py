@@ -3,15 +3,12 @@ and PostgreSQL full-text tables in a database cloned from the migrated template.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from docsvc.core.search import SearchIndex
-from tests.conftest import PG_URL
 
 pytest.register_assert_rewrite("tests.search_contract")  # detailed failures from the contract's asserts
 
@@ -59,21 +56,16 @@ def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
     from docsvc.adapters.catalog import make_engine
     from docsvc.adapters.pg_search import PostgresIndex
 
-    template = request.getfixturevalue("pg_template")
-    name = f"docsvc_s_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    databases = request.getfixturevalue("pg_databases")
+    name = databases.take()
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        engine = make_engine(sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+        engine = make_engine(databases.url(name))
         try:
             yield from _fresh(PostgresIndex.open(engine, search_timeout=2.0, tz=TZ))
         finally:
             engine.dispose()
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        databases.give_back(name)
 
 
 @pytest.fixture(params=["whoosh", pytest.param("postgres", marks=pytest.mark.postgres)])
