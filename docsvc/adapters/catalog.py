@@ -9,6 +9,7 @@ cannot fork, across threads and processes alike.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -110,11 +111,20 @@ def _refuse_nul(conn, cursor, statement, parameters, context, executemany):
     return statement, parameters
 
 
-def _alembic_config(conn: sa.Connection) -> Config:
+def _alembic_config(conn: sa.Connection | None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("docsvc.adapters") / "migrations"))
     cfg.attributes["connection"] = conn
     return cfg
+
+
+@functools.cache
+def _head_revision() -> str:
+    """The newest migration this docsvc ships. Alembic reads and compiles every migration script
+    to find it, which is most of the time a start-up on a current catalog would take."""
+    head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    assert head is not None, "docsvc ships its migrations"
+    return head
 
 
 @dataclass(frozen=True)
@@ -738,6 +748,8 @@ class SqlCatalog:
                     if not self.is_sqlite:
                         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATE_LOCK)))
                     before = MigrationContext.configure(conn).get_current_revision()
+                    if before == _head_revision():
+                        return []
                     command.upgrade(_alembic_config(conn), "head")
                     after = MigrationContext.configure(conn).get_current_revision()
         except (OperationalError, DBAPIError) as exc:
@@ -747,8 +759,7 @@ class SqlCatalog:
     def schema_revision(self) -> tuple[str | None, str]:
         with self.engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
-            head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
-        return current, head
+        return current, _head_revision()
 
     def dispose(self) -> None:
         self.engine.dispose()
