@@ -135,3 +135,22 @@ def test_services_and_faces_speak_the_blob_port_not_an_engine() -> None:
         if within(module, "docsvc.adapters.blobstore", "docsvc.adapters.s3_blobstore")
     ]
     assert not found, "use docsvc.core.blobs instead:\n" + "\n".join(found)
+
+
+def test_use_cases_take_their_connections_from_the_catalogs_units_of_work() -> None:
+    """One persistence style (docs/architecture.md): a service never reaches the engine behind
+    the catalog; it asks for ``reading()``, ``writing()`` or ``transaction()`` and hands the
+    connection to a table gateway."""
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno} uses .engine"
+        for path in sorted((DOCSVC / "services").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        if isinstance(node, ast.Attribute) and node.attr == "engine" and _names_catalog(node.value)
+    ]
+    assert not found, "use the catalog's units of work:\n" + "\n".join(found)
+
+
+def _names_catalog(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "catalog") or (
+        isinstance(node, ast.Name) and node.id == "catalog"
+    )
