@@ -20,6 +20,7 @@ account or a lockout — and the idle and absolute limits hold on every server.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
@@ -265,8 +266,13 @@ SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 UNUSABLE_PASSWORD = "!"  # never matches: password_matches() rejects it
 # The account ``ensure_initial_admin`` makes on a catalog with no users (docsvc init, or the web's first page).
 INITIAL_ADMIN = "admin"
-# Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = hash_password("docsvc-timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so a wrong name costs as long as a wrong
+    password: made on first use, with the hashing method in force then."""
+    return hash_password("docsvc-timing-equaliser")
 
 
 @overload
@@ -621,7 +627,7 @@ class UserService:
             raise
         with self.catalog.reading() as conn:
             row = db.user_by_username(conn, name) if USERNAME_RE.match(name) else None
-        ok = password_matches(row["password_hash"] if row else _DUMMY_HASH, str(password or "")[:MAX_PASSWORD])
+        ok = password_matches(row["password_hash"] if row else _dummy_hash(), str(password or "")[:MAX_PASSWORD])
         if not (row and ok and row["active"]):
             reason = "unknown_user" if row is None else ("inactive" if ok else "wrong_password")
             log.warning("sign-in failed: %s", reason, extra={"user": name, "address": address, "via": via})
