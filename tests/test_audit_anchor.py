@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from docsvc.adapters.reports import AuditFilter
 from docsvc.app import open_docsvc
 from docsvc.cli import cli
 from docsvc.core import audit
@@ -293,6 +294,24 @@ def test_a_row_the_driver_cannot_decode_is_named(plain):
     result = plain.verify_audit()
     assert kinds(result) == [("unreadable", 3)]
     assert not plain.check().ok
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_listing_that_meets_an_undecodable_row_names_the_damage(plain, config):
+    """The audit log, in the CLI and on the page, stops at such a row with what to do, not with a
+    driver's traceback or "unavailable, retry later"."""
+    sql(plain, "UPDATE audit_log SET actor = CAST(x'e5ff' AS TEXT) WHERE seq = 3")
+    with pytest.raises(Corrupted) as exc:
+        list(plain.catalog.audit_entries())
+    assert "docsvc audit verify" in exc.value.zh and "cannot be decoded" in exc.value.en
+    admin = plain.guard(plain.users.principal_for_cli("root"))
+    with pytest.raises(Corrupted):
+        admin.audit_page(AuditFilter())
+    env = {f"DOCSVC_{k}": str(v) for k, v in config.items()}
+    out = CliRunner().invoke(cli, ["audit", "log"], env=env)
+    assert out.exit_code == 3 and "无法解码" in out.output and "docsvc audit verify" in out.output
+    assert "Traceback" not in out.output
+    assert kinds(plain.verify_audit()) == [("unreadable", 3)]  # verify still walks past it
 
 
 def test_gaps_duplicates_and_order_in_the_walk():

@@ -89,6 +89,14 @@ def make_engine(url: str) -> sa.Engine:
         def _on_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
+        @sa.event.listens_for(engine, "handle_error")
+        def _on_error(context):
+            # SQLite stores any bytes as text and sqlite3 cannot fetch a row that is not UTF-8:
+            # only someone writing the file behind docsvc's back puts one there. That is damage
+            # to name, not "the database is away, retry later".
+            if "Could not decode to UTF-8" in str(context.original_exception):
+                raise Undecodable(str(context.original_exception)[:200]) from context.original_exception
+
     else:
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     sa.event.listen(engine, "before_cursor_execute", _refuse_nul, retval=True)
@@ -705,6 +713,21 @@ def refused_value(exc: Exception) -> InvalidInput:
         f"The database refused a value of the request (out of range or malformed); nothing "
         f"was changed. Check the input. ({type(exc).__name__})",
     )
+
+
+class Undecodable(Corrupted):
+    """A row of the SQLite catalog holds text that is not UTF-8 (damaged, or written behind
+    docsvc's back), so it cannot be read."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "目录库中有无法解码的文字（已损坏或被人绕过 docsvc 改写），无法读出。请运行 docsvc audit verify "
+            "查明是哪些审计记录，并从备份恢复目录库。",
+            "The catalog holds text that cannot be decoded (damaged, or rewritten behind docsvc's back), so "
+            "this could not be read. Run docsvc audit verify to find which audit entries, and restore the "
+            "catalog from a backup.",
+            details={"error": detail},
+        )
 
 
 # What the use cases hold while a table gateway works: they pass it on, never query it themselves.
@@ -1351,7 +1374,7 @@ class SqlCatalog:
                         .all()
                     )
                 batch = [_entry_or_unreadable(r) for r in rows]
-            except (OperationalError, DBAPIError) as exc:
+            except (OperationalError, DBAPIError, Undecodable) as exc:
                 batch = self._audit_rows_one_by_one(cond, chunk, exc)
             if not batch:
                 return
@@ -1377,9 +1400,10 @@ class SqlCatalog:
                 try:
                     row = conn.execute(sa.select(audit_log).where(audit_log.c.seq == seq)).mappings().one()
                     out.append(_entry_or_unreadable(row))
-                except (OperationalError, DBAPIError) as exc:
+                except (OperationalError, DBAPIError, Undecodable) as exc:
                     conn.rollback()  # PostgreSQL: the failed statement aborted the transaction
-                    out.append(audit.Unreadable(seq, str(getattr(exc, "orig", exc))[:200]))
+                    detail = exc.details["error"] if isinstance(exc, Undecodable) else str(getattr(exc, "orig", exc))
+                    out.append(audit.Unreadable(seq, detail[:200]))
         return out
 
     def audit_hash_at(self, seq: int) -> str | None:
