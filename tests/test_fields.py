@@ -163,6 +163,23 @@ def _define(guard):
     f.create({"doc_type": "sla", "key": "desk_count", "label_zh": "服务台数", "kind": "number"})
 
 
+def test_a_key_taken_at_the_same_moment_is_a_conflict_and_changes_nothing(svc, people, monkeypatch):
+    """Two administrators define the same key at once: both pass the check, the database's unique
+    key stops the second, and that one is told so (the race is injected: the check sees nothing)."""
+    root = people("root")
+    root.fields.create({"doc_type": "contract", "key": "party", "label_zh": "甲方", "kind": "text"})
+    entries = len(list(svc.catalog.audit_entries()))
+    monkeypatch.setattr(type(svc.archive), "field_definitions", lambda self, *a, **k: [])
+    with pytest.raises(Conflict) as exc:
+        root.fields.create({"doc_type": "sla", "key": "party", "label_zh": "乙方", "kind": "text"})
+    assert "刚被同时占用" in exc.value.zh and "at the same moment" in exc.value.en and exc.value.field == "key"
+    monkeypatch.undo()
+    assert [(d.doc_type, d.label_zh) for d in svc.archive.field_definitions() if d.key == "party"] == [
+        ("contract", "甲方")
+    ]
+    assert len(list(svc.catalog.audit_entries())) == entries  # no audit entry for what was not done
+
+
 def test_only_administrators_define_fields(svc, people):
     for who in ("mgr", "drafter", "alice", "audit"):
         with pytest.raises(Forbidden):

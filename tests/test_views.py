@@ -62,6 +62,20 @@ def test_a_view_is_saved_listed_renamed_and_deleted(svc, people, archive):
         alice.views.get(view.id)
 
 
+def test_a_name_taken_at_the_same_moment_is_a_conflict(svc, people, archive, monkeypatch):
+    """The same view saved twice at once (a double click): the check passes for both, the unique
+    key stops the second, which is told so (the race is injected: the check sees nothing)."""
+    from docsvc.adapters import saved_views
+
+    alice = people("alice")
+    alice.views.create("港口现场文档", "documents", "doc_class=site")
+    monkeypatch.setattr(saved_views, "name_taken", lambda *a, **k: False)
+    with pytest.raises(Conflict) as exc:
+        alice.views.create("港口现场文档", "documents", "doc_class=user")
+    assert "刚被同时修改" in exc.value.zh and "at the same moment" in exc.value.en and exc.value.field == "name"
+    assert [(v.name, v.params) for v in alice.views.list()] == [("港口现场文档", (("doc_class", "site"),))]
+
+
 def test_bad_views_are_refused_and_nothing_is_saved(svc, people, archive):
     alice = people("alice")
     alice.views.create("合同", "search", "q=合同")
