@@ -306,6 +306,7 @@ def main() -> None:
     ap.add_argument(
         "--no-cache", action="store_true", help="clients fetch every thumbnail on every page (a browser's cache off)"
     )
+    ap.add_argument("--keep-log", type=Path, help="copy the server's log here at the end (what a 5xx was)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-thumbs-"))
     try:
@@ -323,6 +324,8 @@ def main() -> None:
             svc.close()
             proc.terminate()
             proc.wait(30)
+            if args.keep_log:
+                shutil.copyfile(root / "server.log", args.keep_log)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
