@@ -548,6 +548,12 @@ class BackgroundIndexer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Semantic ranking's vectors are made on a thread of their own: embedding a long document
+        # takes seconds of CPU, and the next upload must not wait for it to become searchable.
+        self._embed_wake = threading.Event()
+        self._embedder: threading.Thread | None = None
+        self._embedding = False
+        self._publishing = threading.Lock()
         self.state = "stopped"
         self.last_error = ""
         self.last_sync: SyncReport | None = None
@@ -556,6 +562,9 @@ class BackgroundIndexer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="docsvc-indexer", daemon=True)
             self._thread.start()
+            if self.index.semantic is not None:
+                self._embedder = threading.Thread(target=self._embed_loop, name="docsvc-embedder", daemon=True)
+                self._embedder.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -563,13 +572,15 @@ class BackgroundIndexer:
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._embed_wake.set()
+        for thread in (self._thread, self._embedder):
+            if thread is not None:
+                thread.join(timeout_s)
+        self._thread = self._embedder = None
 
     def status(self) -> dict[str, Any]:
         return {
-            "state": self.state,
+            "state": "embedding" if self.state == "idle" and self._embedding else self.state,
             "last_error": self.last_error,
             "last_sync": self.last_sync.__dict__ if self.last_sync else None,
         }
@@ -597,14 +608,21 @@ class BackgroundIndexer:
                     log.warning("index sync failing, retried every %g s: %s", self.interval_s, self.last_error)
                 else:
                     log.info("index sync works again")
-            more = not self.last_error and self._embed()
+            if not self.last_error:
+                self._embed_wake.set()
             self.state = "idle"
             self._publish()
-            if not more:
-                self._wake.wait(self.interval_s)
+            self._wake.wait(self.interval_s)
             self._wake.clear()
         self.state = "stopped"
         self._publish()
+
+    def _embed_loop(self) -> None:
+        while not self._stop.is_set():
+            self._embed_wake.wait()
+            self._embed_wake.clear()
+            while not self._stop.is_set() and self._embed():
+                pass
 
     def _embed(self) -> bool:
         """Embed a batch of versions for semantic ranking, once the outbox is empty: a new
@@ -612,22 +630,27 @@ class BackgroundIndexer:
         semantic = self.index.semantic
         if semantic is None or (self.last_sync is not None and self.last_sync.pending):
             return False
-        self.state = "embedding"
+        self._embedding = True
+        self._publish()
         try:
             return bool(semantic.embed_pending(limit=SEMANTIC_BATCH) == SEMANTIC_BATCH)
         except Exception as exc:  # noqa: BLE001 - derived data: tried again on the next round
             log.warning("embedding passages for semantic ranking failed: %s: %s", type(exc).__name__, exc)
             return False
+        finally:
+            self._embedding = False
+            self._publish()
 
     def _publish(self) -> None:
         """The status, for the health page of worker processes (``docsvc serve --workers``)."""
         path = self.index.state_dir / STATUS_FILE
-        try:
-            tmp = path.with_name(path.name + ".part")
-            tmp.write_text(json.dumps({**self.status(), "pid": os.getpid()}, default=str), "utf-8")
-            tmp.replace(path)
-        except OSError:
-            pass  # the health page then shows no status; the index itself is unaffected
+        with self._publishing:  # the writer and the embedder both publish
+            try:
+                tmp = path.with_name(path.name + ".part")
+                tmp.write_text(json.dumps({**self.status(), "pid": os.getpid()}, default=str), "utf-8")
+                tmp.replace(path)
+            except OSError:
+                pass  # the health page then shows no status; the index itself is unaffected
 
 
 def _lag_s(items: list[Any]) -> float | None:
