@@ -2,9 +2,9 @@
 
 PostgreSQL comes from ``DOCSVC_TEST_POSTGRES_URL`` (for example
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Each test gets its own database,
-cloned from a migrated template or emptied after an earlier test (tests/pgpool.py). Without the variable the PostgreSQL
-cases are skipped with a reason — unless ``DOCSVC_REQUIRE_ALL=1`` (set by CI), which turns every
-missing service into a failure instead of a silent skip.
+cloned from a migrated template or emptied after an earlier test (tests/pgpool.py). Without
+the variable the PostgreSQL cases are skipped with a reason — unless ``DOCSVC_REQUIRE_ALL=1``
+(set by CI), which turns every missing service into a failure instead of a silent skip.
 """
 
 from __future__ import annotations
@@ -156,10 +156,8 @@ def db_url(request, tmp_path):
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
-    databases = request.getfixturevalue("pg_databases")
-    name = databases.take()
-    yield databases.url(name)
-    databases.give_back(name)
+    with request.getfixturevalue("pg_databases").lent() as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ test a new clone.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,6 +76,15 @@ class PgDatabases:
 
     def _engine(self, name: str) -> sa.Engine:
         return sa.create_engine(self.url(name), poolclass=sa.pool.NullPool)
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[str]:
+        """A database's URL for the length of a test; then the database is emptied or dropped."""
+        name = self.take()
+        try:
+            yield self.url(name)
+        finally:
+            self.give_back(name)
 
     def take(self) -> str:
         if self.free:

@@ -1,5 +1,5 @@
 """The search-engine contract (tests/search_contract.py) on every engine: Whoosh in a folder,
-and PostgreSQL full-text tables in a database cloned from the migrated template."""
+and PostgreSQL full-text tables in a database of its own (tests/pgpool.py)."""
 
 from __future__ import annotations
 
@@ -56,16 +56,12 @@ def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
     from docsvc.adapters.catalog import make_engine
     from docsvc.adapters.pg_search import PostgresIndex
 
-    databases = request.getfixturevalue("pg_databases")
-    name = databases.take()
-    try:
-        engine = make_engine(databases.url(name))
+    with request.getfixturevalue("pg_databases").lent() as url:
+        engine = make_engine(url)
         try:
             yield from _fresh(PostgresIndex.open(engine, search_timeout=2.0, tz=TZ))
         finally:
             engine.dispose()
-    finally:
-        databases.give_back(name)
 
 
 @pytest.fixture(params=["whoosh", pytest.param("postgres", marks=pytest.mark.postgres)])

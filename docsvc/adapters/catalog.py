@@ -809,7 +809,7 @@ class SqlCatalog:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         try:
-            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            with write_connection(self.engine) as conn:
                 head = conn.execute(_LOCK_HEAD).first()
                 if head is None:
                     raise _tampered("审计链头记录缺失", "The audit chain's head record is missing")
@@ -826,12 +826,6 @@ class SqlCatalog:
                 yield tx
                 if tx.appended:
                     conn.execute(_SET_HEAD, {"seq": tx.head[0], "hash": tx.head[1]})
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, sa.exc.IntegrityError):
-                raise KeyTaken(str(exc.orig)) from exc
-            if isinstance(exc, sa.exc.DataError):
-                raise refused_value(exc) from exc
-            raise _unavailable(exc) from exc
         except OSError as exc:
             raise storage_error(exc) from exc
 
