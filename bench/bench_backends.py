@@ -268,7 +268,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--backends", default="whoosh,postgres")
     ap.add_argument("--relevance-only", action="store_true")
-    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the PostgreSQL database (and its generated index: no relevance run)"
+    )
     ap.add_argument(
         "--reuse",
         metavar="DATABASE",
@@ -288,7 +290,8 @@ def main() -> None:
                 bench_index(engine, a.docs, a.procs, vocab)
                 bench_search(engine, corpus.queries(vocab, a.queries))
                 bench_upload(engine, vocab)
-            bench_relevance(engine)
+            if not a.keep or a.relevance_only:  # the question set's articles would replace what is kept
+                bench_relevance(engine)
         finally:
             engine.close()
 

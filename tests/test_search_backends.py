@@ -24,6 +24,7 @@ from docsvc.cli import cli
 from docsvc.core.search import SearchRequest
 from docsvc.errors import InvalidInput, Unavailable
 from tests.conftest import add, wait_for
+from tests.search_contract import entry
 
 PG = pytest.param("postgresql", marks=pytest.mark.postgres, id="postgres")
 BOTH_ENGINES = pytest.mark.parametrize("db_url", [pytest.param("sqlite", id="whoosh-sqlite"), PG], indirect=True)
@@ -561,3 +562,27 @@ def test_gram_counts_follow_a_growing_index_without_holding_up_the_write(svc, mo
     assert counted() == (1, 1)
     release.set()
     assert wait_for(lambda: counted() == (2, 2))
+
+
+@POSTGRES_ONLY
+def test_a_rebuild_counts_the_grams_once_when_it_completes(svc, monkeypatch):
+    """A rebuild's index is not searched until it completes: its writes do not count the grams
+    (every count reads every document's grams), completing it does."""
+    import sqlalchemy as sa
+
+    from docsvc.adapters.pg_search import index as pg
+
+    monkeypatch.setattr(pg, "GRAMS_REFRESH_INLINE_DOCS", 10**9)
+    index = svc.index.index
+    index.clear()
+    counts = []
+    real = pg.PostgresIndex.refresh_grams
+    monkeypatch.setattr(pg.PostgresIndex, "refresh_grams", lambda self: counts.append(1) or real(self))
+    for i in range(3):
+        index.upsert([entry(100 + i, 100 + i, "巡检", f"巡检第{i}次：机房温度正常。")])
+    assert counts == []
+    index.mark_complete()
+    assert counts == [1]
+    with index.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT grams_docs FROM search_state")).scalar() == 3
+        assert conn.execute(sa.text("SELECT df FROM search_gram WHERE gram = '巡检'")).scalar() == 3

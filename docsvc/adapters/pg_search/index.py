@@ -215,10 +215,15 @@ class PostgresIndex:
 
     def _refresh_grams_if_grown(self) -> None:
         with self.engine.connect() as conn:
-            counted, n = conn.execute(
-                sa.text("SELECT (SELECT grams_docs FROM search_state), (SELECT count(*) FROM search_entry)")
+            complete, counted, n = conn.execute(
+                sa.text(
+                    "SELECT (SELECT complete FROM search_state), (SELECT grams_docs FROM search_state), "
+                    "(SELECT count(*) FROM search_entry)"
+                )
             ).one()
-        if counted and n <= counted * (1 + GRAMS_REFRESH_GROWTH):
+        # A rebuild is not searched until it completes, and completing it counts: recounting
+        # while it writes would read every document's grams again and again.
+        if not complete or (counted and n <= counted * (1 + GRAMS_REFRESH_GROWTH)):
             return
         if n <= GRAMS_REFRESH_INLINE_DOCS:
             self.refresh_grams()  # well under a second
