@@ -168,7 +168,7 @@ class Docsvc:
 def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True) -> Docsvc:
     """Resolve settings, create the data folders and bring the catalog schema up to date."""
     conf = settings_mod.load(config)
-    catalog = SqlCatalog(conf["DATABASE_URL"])  # no connection yet
+    catalog = SqlCatalog(conf["DATABASE_URL"], durable=conf["FSYNC"])  # no connection yet
     try:
         # A search engine the catalog cannot carry is refused before anything is created.
         open_index = _index_opener(conf, catalog)

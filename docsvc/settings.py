@@ -366,8 +366,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "FSYNC",
         True,
-        "写入归档时调用 fsync（关闭会失去断电保护，仅用于测试）。",
-        "fsync archive writes (turning it off loses crash safety; tests only).",
+        "写入归档和目录数据库时等待数据落盘（fsync；关闭会失去断电保护，仅用于测试）。",
+        "Wait for archive and catalog writes to reach the disk (fsync; turning it off loses crash safety; tests only).",
         _bool,
     ),
     Setting(

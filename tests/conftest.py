@@ -25,6 +25,8 @@ from docsvc.app import Docsvc, open_docsvc
 # off for the suite, which would pay it in every test that indexes; tests/test_semantic.py turns
 # it on where it is the point. CLI and server processes the tests start inherit this.
 os.environ["DOCSVC_SEMANTIC"] = "0"
+# Commits do not wait for the disk (see the `config` fixture): for CLI and server processes too.
+os.environ["DOCSVC_FSYNC"] = "0"
 # Passwords are hashed with scrypt at about 0.1 CPU-s each, by design; the suite signs people up
 # and in thousands of times, so its hashes (in this process) are cheap ones. Stored hashes name
 # their method, so checking works the same; test_users.py checks the real default.
@@ -170,6 +172,9 @@ def config(tmp_path, db_url) -> dict:
         "INDEX_DIR": str(tmp_path / "index"),
         "DATABASE_URL": db_url,
         "TEMPLATES_DIR": str(tmp_path / "no-templates"),
+        # Waiting for the disk at every commit was half the suite's time; what is written is
+        # the same. Tests of durability (tests/test_faults.py) turn it back on.
+        "FSYNC": False,
     }
 
 

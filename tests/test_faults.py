@@ -36,6 +36,29 @@ def run_add_with_fault(config: dict, spec: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.fixture
+def config(config):
+    """These tests are about what reaches the disk: with the FSYNC setting on, as in production."""
+    return {**config, "FSYNC": True}
+
+
+def test_commits_wait_for_the_disk_unless_the_fsync_setting_is_off(db_url):
+    import sqlalchemy as sa
+
+    def setting(durable: bool) -> str:
+        cat = SqlCatalog(db_url, durable=durable)
+        try:
+            with cat.engine.connect() as conn:
+                if cat.is_sqlite:
+                    return {0: "off", 2: "full"}[conn.exec_driver_sql("PRAGMA synchronous").scalar()]
+                return conn.execute(sa.text("SHOW synchronous_commit")).scalar()
+        finally:
+            cat.dispose()
+
+    assert setting(True) in ("full", "on")
+    assert setting(False) == "off"
+
+
 @pytest.fixture(autouse=True)
 def _fresh_fault_counts():
     faults.reset()

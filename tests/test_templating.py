@@ -433,6 +433,19 @@ def test_clean_template_has_no_issues(pool: RenderPool) -> None:
     assert report.ok and report.issues == ()
 
 
+def test_the_same_template_and_fields_are_linted_once(pool: RenderPool, monkeypatch) -> None:
+    import docsvc.core.templating as templating
+
+    calls = []
+    real = templating.call
+    monkeypatch.setattr(templating, "call", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    data = make_template(f"甲方：{{{{ party_a.name }}}} {secrets.token_hex(4)}")
+    first = lint_template(data, {"party_a.name"}, pool=pool)
+    assert lint_template(data, {"party_a.name"}, pool=pool) == first and calls == ["lint"]
+    other = lint_template(data, {"party_a.name", "amount"}, pool=pool)  # other fields: linted again
+    assert calls == ["lint", "lint"] and [i.subject for i in issues_by_code(other, "unused_field")] == ["amount"]
+
+
 def test_lint_syntax_error_names_the_paragraph(pool: RenderPool) -> None:
     report = lint_template(make_template("第一段", "金额：{{ amount | }}", "第三段"), pool=pool)
     [issue] = issues_by_code(report, "syntax_error")

@@ -67,7 +67,9 @@ def _utc(ts: dt.datetime) -> dt.datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, *, durable: bool = True) -> sa.Engine:
+    """An engine for ``url``. ``durable=False`` (the FSYNC setting off: tests only) lets commits
+    return before they reach the disk."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -80,7 +82,7 @@ def make_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             # FULL: in WAL mode NORMAL may lose the last commits on power loss, and an
             # acknowledged version must survive that.
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -98,7 +100,13 @@ def make_engine(url: str) -> sa.Engine:
                 raise Undecodable(str(context.original_exception)[:200]) from context.original_exception
 
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={} if durable else {"options": "-c synchronous_commit=off"},
+        )
     sa.event.listen(engine, "before_cursor_execute", _refuse_nul, retval=True)
     return engine
 
@@ -757,9 +765,9 @@ def write_connection(
 
 
 class SqlCatalog:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, durable=durable)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
 
     # -- schema -------------------------------------------------------------------------

@@ -28,6 +28,9 @@ Word paragraph (or table cell paragraph) where a tag sits, as the author sees it
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,7 +94,29 @@ def lint_template(
     sources = (
         None if declared is None else (dict(declared) if isinstance(declared, Mapping) else {p: p for p in declared})
     )
+    key = (hashlib.sha256(docx_bytes).digest(), None if sources is None else tuple(sorted(sources.items())))
+    with _LINTED_LOCK:
+        if key in _LINTED:
+            _LINTED.move_to_end(key)
+            return _LINTED[key]
     header, _ = call(pool, "lint", (bytes(docx_bytes), sources), Limits(timeout_s))
+    report = _lint_report_from_json(header["result"])
+    with _LINTED_LOCK:
+        _LINTED[key] = report
+        while len(_LINTED) > _LINTED_MAX:
+            _LINTED.popitem(last=False)
+    return report
+
+
+# Lint is a pure function of the bytes and the schema's fields, and costs a parse of every part
+# in a worker: a server that opens a new catalog registers the shipped templates, the same bytes
+# every time, and a drafter uploads the same template again after fixing its schema.
+_LINTED: OrderedDict[tuple[bytes, tuple[tuple[str, str], ...] | None], LintReport] = OrderedDict()
+_LINTED_MAX = 64
+_LINTED_LOCK = threading.Lock()
+
+
+def _lint_report_from_json(result: dict[str, Any]) -> LintReport:
     return LintReport(
         tuple(
             LintIssue(
@@ -104,7 +129,7 @@ def lint_template(
                 i["fix_zh"],
                 i["fix_en"],
             )
-            for i in header["result"]["issues"]
+            for i in result["issues"]
         )
     )
 
