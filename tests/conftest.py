@@ -173,8 +173,9 @@ def config(tmp_path, db_url) -> dict:
         "DATABASE_URL": db_url,
         "TEMPLATES_DIR": str(tmp_path / "no-templates"),
         # Waiting for the disk at every commit was half the suite's time; what is written is
-        # the same. Tests of durability (tests/test_faults.py) turn it back on.
-        "FSYNC": False,
+        # the same. Tests of durability (tests/test_faults.py) turn it back on. A string, as
+        # the tests that pass this on to a command's environment need.
+        "FSYNC": "0",
     }
 
 

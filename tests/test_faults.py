@@ -39,7 +39,7 @@ def run_add_with_fault(config: dict, spec: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def config(config):
     """These tests are about what reaches the disk: with the FSYNC setting on, as in production."""
-    return {**config, "FSYNC": True}
+    return {**config, "FSYNC": "1"}
 
 
 def test_commits_wait_for_the_disk_unless_the_fsync_setting_is_off(db_url):

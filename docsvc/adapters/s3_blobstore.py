@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bex
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from docsvc.core.blobs import BlobInfo, Leftover, StoredBlob, check_name, verified
@@ -53,6 +55,11 @@ def parse_url(url: str) -> tuple[str, str]:
         )
     prefix = parts.path.strip("/")
     return parts.netloc, f"{prefix}/" if prefix else ""
+
+
+# The S3 service description (a few MB of JSON) read and parsed once per process, not once per
+# store: each store keeps a session of its own (credentials, settings), they share what it reads.
+_LOADER = botocore.loaders.create_loader()
 
 
 class S3BlobStore:
@@ -81,7 +88,9 @@ class S3BlobStore:
             # without wildcard DNS (MinIO, Ceph, a test server) understand.
             s3={"addressing_style": "path" if endpoint_url else "auto"},
         )
-        self.client = boto3.session.Session().client(
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _LOADER)
+        self.client = boto3.session.Session(botocore_session=core).client(
             "s3", endpoint_url=endpoint_url or None, region_name=region or None, config=config
         )
 
