@@ -85,6 +85,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if any(item.get_closest_marker(m) for m in SLOW_MARKS) or item.path.name.startswith(SLOW_FILES):
             item.add_marker(pytest.mark.slow)
+    # The longest first: the workers then end together on the short ones, instead of one of
+    # them running a minute-long test at the end while the others wait.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 REQUIRE_ALL = os.environ.get("DOCSVC_REQUIRE_ALL", "") not in ("", "0", "false")

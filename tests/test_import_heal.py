@@ -44,6 +44,7 @@ def _found(svc) -> set[int]:
     return {h.document_id for h in svc.index.search(SearchRequest(query=WORD, per_page=50)).hits}
 
 
+@pytest.mark.slow  # waits out a lease: seconds
 def test_a_killed_import_is_indexed_by_another_indexer_once_its_lease_runs_out(svc, config, tmp_path):
     assert svc.index.ensure()
     folder = tmp_path / "机房巡检记录"

@@ -189,6 +189,7 @@ def _query(ix: WhooshIndex, text: str, **filters) -> wq.Query:
     return wq.And([main, wq.ConstantScoreQuery(wq.And(fs), score=0.0)]) if fs else main
 
 
+@pytest.mark.slow  # hundreds of random queries on both paths: seconds
 def test_array_path_matches_whoosh_on_random_word_queries(index: WhooshIndex) -> None:
     rng = random.Random(5)
     searcher = index._current_searcher()
