@@ -586,3 +586,29 @@ def test_a_rebuild_counts_the_grams_once_when_it_completes(svc, monkeypatch):
     with index.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT grams_docs FROM search_state")).scalar() == 3
         assert conn.execute(sa.text("SELECT df FROM search_gram WHERE gram = '巡检'")).scalar() == 3
+
+
+@POSTGRES_ONLY
+def test_past_the_sample_size_the_grams_are_counted_in_a_sample_scaled_to_the_whole(svc, monkeypatch):
+    """ts_stat holds every distinct gram it reads in the server's memory: a large index counts
+    its grams in a repeatable sample, scaled to every document."""
+    import sqlalchemy as sa
+
+    from docsvc.adapters.pg_search import index as pg
+
+    monkeypatch.setattr(pg, "GRAMS_SAMPLE_DOCS", 20)
+    index = svc.index.index
+    index.clear()
+    index.upsert(
+        [
+            entry(200 + i, 200 + i, "巡检", f"机房巡检第{i}次：{'温度正常' if i % 2 else '湿度偏高'}。")
+            for i in range(200)
+        ]
+    )
+    index.mark_complete()
+    with index.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT grams_docs FROM search_state")).scalar() == 200
+        df = dict(conn.execute(sa.text("SELECT gram, df FROM search_gram")).all())
+    assert df["巡检"] == df["机房"] == 200  # in every document: every sampled one, scaled
+    assert 40 <= df["湿度"] <= 160 and 40 <= df["温度"] <= 160  # in half of them: estimated
+    assert svc.index.search(SearchRequest(query="机房巡检")).total == 200
