@@ -15,6 +15,9 @@ own concurrency, replication and backups apply.
   document past either limit also gets overlapping passages, positions counted from each
   passage's start, in which phrases are matched; words are matched in the entry as usual.
 - ``search_state``: schema and analyzer version, whether a rebuild finished, its cursor.
+- ``search_gram``: how many documents have each character and character bigram, for the
+  idf of the question's grams (:mod:`docsvc.core.ranking`); counted when a rebuild completes
+  and again as the index grows, in a sample past 10,000 documents.
 
 Ranking is BM25F as the Whoosh engine computes it (k1 1.2, b 0.75, the title boosted, Whoosh's
 idf and its coordination bonus for documents matching more of the words). Matching, totals and
