@@ -21,6 +21,9 @@ import sqlalchemy as sa
 from docsvc.adapters import passwords
 from docsvc.app import Docsvc, open_docsvc
 
+# Detailed failures from the search backends' contract, whichever test module imports it first.
+pytest.register_assert_rewrite("tests.search_contract")
+
 # Semantic ranking embeds every indexed version in the background (a CPU-second or so each):
 # off for the suite, which would pay it in every test that indexes; tests/test_semantic.py turns
 # it on where it is the point. CLI and server processes the tests start inherit this.

@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 
 from docsvc.core.search import SearchIndex
-
-pytest.register_assert_rewrite("tests.search_contract")  # detailed failures from the contract's asserts
-
-from tests.search_contract import TZ, SearchIndexContract  # noqa: E402
+from tests.search_contract import TZ, SearchIndexContract
 
 # (engine, contract test) → why the engine fails it: marked xfail(strict=True) for that engine only.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
