@@ -178,8 +178,8 @@ def config(tmp_path, db_url) -> dict:
         "INDEX_DIR": str(tmp_path / "index"),
         "DATABASE_URL": db_url,
         "TEMPLATES_DIR": str(tmp_path / "no-templates"),
-        # Waiting for the disk at every commit was half the suite's time; what is written is
-        # the same. Tests of durability (tests/test_faults.py) turn it back on. A string, as
+        # Waiting for the disk at every commit was about half the wall time of the archive and
+        # web tests on a plain disk; what is written is the same. Tests of durability (tests/test_faults.py) turn it back on. A string, as
         # the tests that pass this on to a command's environment need.
         "FSYNC": "0",
     }
