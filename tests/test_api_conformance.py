@@ -6,6 +6,7 @@ report, which names the request and how to replay it."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -68,5 +69,26 @@ def test_the_api_matches_its_openapi_document(tmp_path):
         assert run.returncode == 0, report[-20000:]
         assert "no issues found" in report.lower() or " passed" in report, report[-5000:]
     finally:
-        proc.kill()
-        proc.wait()
+        # Asked to stop, as an operator would: the server then stops what it started, the
+        # LibreOffice of the PDFs asked for included.
+        started = _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    left = [pid for pid in started if _running(pid)]
+    assert not left, f"still running after the server stopped: {left}"
+
+
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started, from any of its threads (a job runner starts LibreOffice)."""
+    return {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False

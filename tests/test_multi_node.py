@@ -241,6 +241,9 @@ def test_object_store_down_means_503_and_nothing_recorded_then_recovery(cluster:
     doc = body["document"]["id"]
     ops = cluster.admin()
     try:
+        # The upload's index work is applied by a node's indexer at its own pace: settled first,
+        # so that what the outage must not change is a fixed picture.
+        poll_until(lambda: ops.catalog.counts()["outbox_pending"] == 0, "the upload to be indexed")
         before = ops.catalog.counts()
         own_s3_server.stop()
         for node in (a, b):

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,13 +46,17 @@ def serve(
     bound = sock.getsockname()[1]
     if workers <= 1:
         app = create_app(config)
-        app.extensions["docsvc"].start_indexer()
-        app.extensions["docsvc"].start_jobs()
-        app.extensions["docsvc"].start_intake()
-        _log_start(app.extensions["docsvc"].settings, host, bound, workers, threads)
-        if on_ready:
-            on_ready(bound)
-        _waitress(app, sock, threads)
+        svc = app.extensions["docsvc"]
+        try:
+            svc.start_indexer()
+            svc.start_jobs()
+            svc.start_intake()
+            _log_start(svc.settings, host, bound, workers, threads)
+            if on_ready:
+                on_ready(bound)
+            _waitress(app, sock, threads)
+        finally:
+            svc.close()  # SIGTERM ends waitress with SystemExit: the threads and LibreOffice stop too
         return
     # Migrations, folders, the first administrator and the session secret once, here, not raced
     # by the workers; closed again so that no worker inherits the catalog's connections.
@@ -120,13 +125,20 @@ def _fork_worker(sock: socket.socket, wake: Any, config: Config, threads: int) -
         return pid
     code = 0
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # The parent's SIGTERM ends this worker's waitress with SystemExit, so that the worker
+        # closes what it opened (a LibreOffice it started for a PDF would outlive it).
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(0))
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers
         threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
         app = create_app(config)
         app.extensions["docsvc"].archive.on_commit.append(wake.set)
         app.extensions["docsvc"].jobs.on_enqueue.append(wake.set)
-        _waitress(app, sock, threads)
+        try:
+            _waitress(app, sock, threads)
+        finally:
+            app.extensions["docsvc"].close()
+    except SystemExit:
+        pass
     except BaseException:  # noqa: BLE001 - report, then leave without running the parent's cleanup
         log.exception("worker %s failed", os.getpid())
         code = 1
