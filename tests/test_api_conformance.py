@@ -15,7 +15,7 @@ import pytest
 
 from docsvc.app import open_docsvc
 from tests.conftest import require
-from tests.test_serve import start_serve
+from tests.test_serve import running, start_serve, started_by
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_S = 60  # schemathesis's own time budget; the whole test stays well under 90 s of it
@@ -71,24 +71,12 @@ def test_the_api_matches_its_openapi_document(tmp_path):
     finally:
         # Asked to stop, as an operator would: the server then stops what it started, the
         # LibreOffice of the PDFs asked for included.
-        started = _children(proc.pid)
+        started = started_by(proc.pid)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    left = [pid for pid in started if _running(pid)]
+    left = [pid for pid in started if running(pid)]
     assert not left, f"still running after the server stopped: {left}"
-
-
-def _children(pid: int) -> set[int]:
-    """The processes ``pid`` started, from any of its threads (a job runner starts LibreOffice)."""
-    return {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
-
-
-def _running(pid: int) -> bool:
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-    except FileNotFoundError:
-        return False

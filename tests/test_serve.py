@@ -26,7 +26,21 @@ def _free_port() -> int:
 
 
 def _children(pid: int) -> set[int]:
+    """The processes ``pid``'s main thread started: a server's workers."""
     return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def started_by(pid: int) -> set[int]:
+    """The processes ``pid`` started from any of its threads (a job runner starts LibreOffice)."""
+    return {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
+
+
+def running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
 
 
 class Api:
@@ -117,15 +131,7 @@ def server(tmp_path: Path):
             workers = _children(proc.pid)
             proc.kill()  # no goodbye: the workers must notice and leave on their own
             proc.wait(10)
-            poll_until(
-                lambda: (
-                    not any(
-                        Path(f"/proc/{w}").exists() and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()
-                        for w in workers
-                    )
-                ),
-                "the orphaned workers to leave",
-            )
+            poll_until(lambda: not any(running(w) for w in workers), "the orphaned workers to leave")
 
 
 def test_two_workers_share_the_port_and_one_writer_indexes_their_uploads(server) -> None:
@@ -157,7 +163,7 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_everything(server) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     for pid in replaced:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        assert not running(pid)
 
 
 def test_serve_watches_the_intake_folder(tmp_path: Path) -> None:

@@ -218,11 +218,8 @@ class PostgresIndex:
     def _refresh_grams_if_grown(self) -> None:
         with self.engine.connect() as conn:
             complete, counted, n = conn.execute(
-                sa.text(
-                    "SELECT (SELECT complete FROM search_state), (SELECT grams_docs FROM search_state), "
-                    "(SELECT count(*) FROM search_entry)"
-                )
-            ).one()
+                sa.text("SELECT complete, grams_docs, (SELECT count(*) FROM search_entry) FROM search_state")
+            ).first() or (False, None, 0)
         # A rebuild is not searched until it completes, and completing it counts: recounting
         # while it writes would read every document's grams again and again.
         if not complete or (counted and n <= counted * (1 + GRAMS_REFRESH_GROWTH)):
