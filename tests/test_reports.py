@@ -43,9 +43,15 @@ def _text(data: bytes) -> str:
     )
 
 
+def _today(world: World) -> dt.date:
+    # The archive's time zone, as reports count days: the machine's own date differs from it
+    # for part of every day (before 08:00 UTC in Asia/Shanghai).
+    return dt.datetime.now(world.svc.reports.tz).date()
+
+
 def _archive_some(world: World) -> tuple[int, int]:
     svc = world.svc
-    today = dt.date.today()
+    today = _today(world)
     sla = svc.templates.get("sla").schema.sample()
     overdue = svc.templates.generate("sla", sla, actor="drafter").document.id
     svc.archive.set_metadata(overdue, {"review_due": (today - dt.timedelta(days=3)).isoformat()}, actor="mgr")
@@ -70,7 +76,7 @@ def test_reports_from_the_api_are_archived_with_provenance(world):
     assert str(overdue) in text and str(plan) in text
 
     audit = world.api("mgr").post(
-        "/api/v1/reports/audit", json={"since": (dt.date.today() - dt.timedelta(days=1)).isoformat()}
+        "/api/v1/reports/audit", json={"since": (_today(world) - dt.timedelta(days=1)).isoformat()}
     )
     assert audit.status_code == 201
     text = _text(world.svc.blobs.read(world.svc.archive.version(audit.json["document"]["id"]).sha256))
