@@ -15,7 +15,7 @@ import pytest
 
 from docsvc.app import open_docsvc
 from tests.conftest import require
-from tests.test_serve import running, start_serve, started_by
+from tests.test_serve import left_running, start_serve, started_by
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_S = 60  # schemathesis's own time budget; the whole test stays well under 90 s of it
@@ -78,5 +78,5 @@ def test_the_api_matches_its_openapi_document(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    left = [pid for pid in started if running(pid)]
+    left = left_running(started)
     assert not left, f"still running after the server stopped: {left}"

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -41,6 +42,21 @@ def running(pid: int) -> bool:
         return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
     except FileNotFoundError:
         return False
+
+
+def left_running(pids: set[int], grace_s: float = 10.0) -> dict[int, str]:
+    """Those of ``pids`` still running after ``grace_s``, with their command lines: a child
+    that leaves when its parent's pipe closes needs a moment after the parent has gone."""
+    deadline = time.monotonic() + grace_s
+    while (left := [pid for pid in pids if running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    names = {}
+    for pid in left:
+        try:
+            names[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except FileNotFoundError:
+            continue
+    return names
 
 
 class Api:

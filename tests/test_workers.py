@@ -7,14 +7,20 @@ import ast
 import os
 import resource
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from docsvc.core import workers
 from tests.conftest import within
+from tests.test_serve import running
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _echo_child() -> None:
@@ -215,3 +221,31 @@ def test_a_limited_child_stopped_by_the_wall_clock_or_killed_says_so() -> None:
     assert time.monotonic() - started < within(10)
     assert _run(b"die") == {"stopped": "limit"}
     assert _run(b"ok")["reversed"] == "ko"  # the helper itself is fine
+
+
+def test_a_forked_copy_that_closes_the_pool_leaves_the_parents_children_alone() -> None:
+    pool = workers.Pool(_Echo, keep_idle=1)
+    try:
+        child = pool.checkout()
+        pool.checkin(child, healthy=True)  # idle, in the list the fork copies
+        pid = os.fork()
+        if pid == 0:  # a forked server worker shutting down
+            pool.close()
+            os._exit(0)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert child.alive() and pool.checkout().echo(b"still here") == b"ereh llits"
+    finally:
+        pool.close()
+
+
+def test_a_process_stops_its_helpers_before_it_exits() -> None:
+    script = (
+        "from docsvc.core import workers; from tests.test_workers import _run; "
+        "assert _run(b'abc')['reversed'] == 'cba'; "
+        "print(*[h.proc.pid for h in workers._helpers._idle])"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    helpers = [int(p) for p in run.stdout.split()]
+    assert helpers  # an idle helper, which would leave by itself only after its parent had gone
+    assert not [pid for pid in helpers if running(pid)]

@@ -29,6 +29,7 @@ Standard library only.
 from __future__ import annotations
 
 import abc
+import atexit
 import importlib
 import json
 import os
@@ -311,6 +312,8 @@ class Pool(Generic[C]):
             self._closed = True
             idle, self._idle = self._idle, []
             self._cond.notify_all()
+            if self._pid != os.getpid():  # a forked copy's list names the parent's children
+                return
         for child in idle:
             child.kill()
 
@@ -415,6 +418,9 @@ class _Helper(Child):
 
 
 _helpers = Pool(_Helper, keep_idle=_HELPERS_IDLE)
+# An idle helper would leave by itself when our end of its pipe closes, but only after this
+# process has gone: a stopped server stops its helpers before it exits, as it stops LibreOffice.
+atexit.register(_helpers.close)
 
 
 def _helper_main() -> None:
