@@ -588,10 +588,50 @@ def test_a_rebuild_counts_the_grams_once_when_it_completes(svc, monkeypatch):
         assert conn.execute(sa.text("SELECT df FROM search_gram WHERE gram = '巡检'")).scalar() == 3
 
 
+def _word_indexes(engine) -> set[str]:
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text(
+                    "SELECT indexdef FROM pg_indexes WHERE tablename IN ('search_entry', 'search_passage') "
+                    "AND indexdef LIKE '% USING gin %'"
+                )
+            ).scalars()
+        )
+
+
+@POSTGRES_ONLY
+def test_a_rebuild_builds_the_word_indexes_when_it_completes_even_after_a_crash(svc):
+    """A rebuild writes without the GIN indexes and builds them at the end; a rebuild that
+    starts again after a crash (the indexes already dropped) or one that crashed while building
+    them still ends with every one of them, as the migrations made them."""
+    import sqlalchemy as sa
+
+    index = svc.index.index
+    made = _word_indexes(index.engine)
+    assert len(made) == 9
+    index.clear()
+    assert _word_indexes(index.engine) == set()
+    index.upsert([entry(300, 300, "巡检", "机房巡检：UPS 电池组更换完成。")])
+    index.clear()  # started again: what the first one dropped is still waiting
+    index.upsert([entry(301, 301, "巡检", "机房巡检：UPS 电池组更换完成。")])
+    with index.engine.begin() as conn:  # it crashed after building one of them
+        deferred = conn.execute(sa.text("SELECT deferred_indexes FROM search_state")).scalar()
+        assert set(deferred) == made
+        conn.execute(sa.text(deferred[0]))
+    index.mark_complete()
+    assert _word_indexes(index.engine) == made
+    with index.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT deferred_indexes FROM search_state")).scalar() is None
+    assert svc.index.search(SearchRequest(query="电池组")).total == 1
+
+
 @POSTGRES_ONLY
 def test_past_the_sample_size_the_grams_are_counted_in_a_sample_scaled_to_the_whole(svc, monkeypatch):
-    """ts_stat holds every distinct gram it reads in the server's memory: a large index counts
-    its grams in a repeatable sample, scaled to every document."""
+    """Counting reads every gram of every document counted: a large index counts its grams in
+    a repeatable sample, scaled to every document."""
     import sqlalchemy as sa
 
     from docsvc.adapters.pg_search import index as pg

@@ -14,7 +14,8 @@ own concurrency, replication and backups apply.
 - ``search_passage``: PostgreSQL keeps positions up to 16,383 and at most 256 per word. A
   document past either limit also gets overlapping passages, positions counted from each
   passage's start, in which phrases are matched; words are matched in the entry as usual.
-- ``search_state``: schema and analyzer version, whether a rebuild finished, its cursor.
+- ``search_state``: schema and analyzer version, whether a rebuild finished, its cursor, and
+  the GIN indexes a rebuild dropped while it writes, built again when it completes.
 - ``search_gram``: how many documents have each character and character bigram, for the
   idf of the question's grams (:mod:`docsvc.core.ranking`); counted when a rebuild completes
   and again as the index grows, in a sample past 10,000 documents.
