@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
 
-import pytest
-import sqlalchemy as sa
+# Python compiles a module it has no cached bytecode for at every import. The suite starts
+# hundreds of Python processes (the CLI, servers, template workers) and each test worker
+# rewrites every test module's asserts: with PYTHONDONTWRITEBYTECODE set (as container images
+# often do) none of docsvc's or the tests' bytecode was ever cached, which cost each worker
+# 5 CPU-seconds of collection alone. The suite's processes write it (__pycache__, ignored by git).
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
-from docsvc.adapters import passwords
-from docsvc.app import Docsvc, open_docsvc
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from docsvc.adapters import passwords  # noqa: E402
+from docsvc.app import Docsvc, open_docsvc  # noqa: E402
 
 # Detailed failures from the search backends' contract, whichever test module imports it first.
 pytest.register_assert_rewrite("tests.search_contract")

@@ -629,6 +629,29 @@ def test_a_rebuild_builds_the_word_indexes_when_it_completes_even_after_a_crash(
 
 
 @POSTGRES_ONLY
+def test_another_server_refuses_to_search_while_a_rebuild_runs(svc, monkeypatch):
+    """Another server's searches meet an incomplete index without its word indexes while a
+    rebuild runs: they are refused with a clear reason until it completes."""
+    from docsvc.adapters.pg_search import index as pg
+    from docsvc.errors import Unavailable
+
+    monkeypatch.setattr(pg, "STATS_TTL_S", 0.0)  # what it reads about the index is never reused
+    index = svc.index.index
+    index.clear()
+    index.upsert([entry(400, 400, "巡检", "机房巡检：UPS 电池组更换完成。")])
+    index.mark_complete()
+    other = pg.PostgresIndex.open(index.engine)
+    assert other.search(SearchRequest(query="电池组")).total == 1
+    index.clear()
+    index.upsert([entry(401, 401, "巡检", "机房巡检：UPS 电池组更换完成。")])
+    with pytest.raises(Unavailable) as refused:
+        other.search(SearchRequest(query="电池组"))
+    assert "rebuilding" in refused.value.en and "重建" in refused.value.zh
+    index.mark_complete()
+    assert [h.version_id for h in other.search(SearchRequest(query="电池组")).hits] == [401]
+
+
+@POSTGRES_ONLY
 def test_past_the_sample_size_the_grams_are_counted_in_a_sample_scaled_to_the_whole(svc, monkeypatch):
     """Counting reads every gram of every document counted: a large index counts its grams in
     a repeatable sample, scaled to every document."""

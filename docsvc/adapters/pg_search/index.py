@@ -54,7 +54,9 @@ from docsvc.errors import Unavailable
 SCHEMA_VERSION = 2  # 2: grams_tsv and search_gram (docsvc.core.ranking)
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
 SEARCH_WORK_MEM = "64MB"  # per sort or hash of one search (see search())
-BUILD_MEMORY = "256MB"  # per GIN index a completing rebuild builds (two at a time): fewer, larger flushes
+BUILD_MEMORY = (
+    "256MB"  # per GIN index a completing rebuild builds, two at a time (1 GB was no faster at 100,000 documents)
+)
 STATS_TTL_S = 10.0  # how long collection statistics (count, average lengths) are reused
 # search_gram (how many documents have each gram) is counted again once the index has grown by
 # this share: idf moves slowly, and counting reads every document's grams.
@@ -410,21 +412,33 @@ class PostgresIndex:
 
     def _collection(self, conn: sa.Connection) -> dict[str, float]:
         """Document count and average field lengths for BM25, reused for STATS_TTL_S: they move
-        slowly, and every server reading them per query would scan the table."""
+        slowly, and every server reading them per query would scan the table.
+
+        Raises Unavailable while another process rebuilds the index: it is incomplete, and
+        without its word indexes until the rebuild completes."""
         with self._stats_lock:
             if self._stats is not None and time.monotonic() - self._stats[0] < STATS_TTL_S:
-                return self._stats[1]
-        averages = ", ".join(f"avg({length})" for length in LENGTHS.values())
-        row = conn.execute(
-            sa.text(f"SELECT count(*), {averages}, (SELECT grams_docs FROM search_state) FROM search_entry")
-        ).one()
-        stats = {
-            "n": float(row[0] or 0),
-            **{column: float(avg or 1) for column, avg in zip(LENGTHS, row[1:-1])},
-            "grams_docs": float(row[-1] or 0),
-        }
-        with self._stats_lock:
-            self._stats = (time.monotonic(), stats)
+                stats = self._stats[1]
+            else:
+                stats = None
+        if stats is None:
+            averages = ", ".join(f"avg({length})" for length in LENGTHS.values())
+            row = conn.execute(
+                sa.text(
+                    f"SELECT count(*), {averages}, (SELECT grams_docs FROM search_state), "
+                    "(SELECT complete FROM search_state) FROM search_entry"
+                )
+            ).one()
+            stats = {
+                "n": float(row[0] or 0),
+                **{column: float(avg or 1) for column, avg in zip(LENGTHS, row[1:-2])},
+                "grams_docs": float(row[-2] or 0),
+                "complete": float(bool(row[-1])),
+            }
+            with self._stats_lock:
+                self._stats = (time.monotonic(), stats)
+        if not stats["complete"]:
+            raise rebuilding_elsewhere()
         return stats
 
     def _common_words(self, conn: sa.Connection, stats: Mapping[str, float]) -> dict[str, float]:
