@@ -55,7 +55,18 @@ def running_site(
         )
     extra = seed(svc)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except (OSError, ValueError):
+            # waitress has no stop: closing its socket from this thread makes the loop's select
+            # fail on the closed descriptor, which is how it ends here.
+            if not stopping.is_set():
+                raise
+
+    threading.Thread(target=serve, daemon=True).start()
     shots = Path(os.environ.get("DOCSVC_SCREENSHOTS") or root / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     try:
@@ -73,5 +84,6 @@ def running_site(
             finally:
                 browser.close()
     finally:
+        stopping.set()
         server.close()
         svc.close()

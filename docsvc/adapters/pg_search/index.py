@@ -54,9 +54,8 @@ from docsvc.errors import Unavailable
 SCHEMA_VERSION = 2  # 2: grams_tsv and search_gram (docsvc.core.ranking)
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
 SEARCH_WORK_MEM = "64MB"  # per sort or hash of one search (see search())
-BUILD_MEMORY = (
-    "256MB"  # per GIN index a completing rebuild builds, two at a time (1 GB was no faster at 100,000 documents)
-)
+# Per GIN index a completing rebuild builds, two at a time (1 GB was no faster at 100,000 documents).
+BUILD_MEMORY = "256MB"
 STATS_TTL_S = 10.0  # how long collection statistics (count, average lengths) are reused
 # search_gram (how many documents have each gram) is counted again once the index has grown by
 # this share: idf moves slowly, and counting reads every document's grams.
@@ -417,10 +416,8 @@ class PostgresIndex:
         Raises Unavailable while another process rebuilds the index: it is incomplete, and
         without its word indexes until the rebuild completes."""
         with self._stats_lock:
-            if self._stats is not None and time.monotonic() - self._stats[0] < STATS_TTL_S:
-                stats = self._stats[1]
-            else:
-                stats = None
+            cached = self._stats
+        stats = cached[1] if cached is not None and time.monotonic() - cached[0] < STATS_TTL_S else None
         if stats is None:
             averages = ", ".join(f"avg({length})" for length in LENGTHS.values())
             row = conn.execute(
