@@ -565,6 +565,34 @@ def test_gram_counts_follow_a_growing_index_without_holding_up_the_write(svc, mo
 
 
 @POSTGRES_ONLY
+def test_a_large_index_judges_its_growth_by_the_planners_estimate(svc, monkeypatch):
+    """Past EXACT_COUNT_DOCS a write does not count the documents to decide whether the grams are
+    due again (a count of a large index costs every upload): it reads the estimate ANALYZE keeps."""
+    import sqlalchemy as sa
+
+    from docsvc.adapters.pg_search import index as pg
+
+    monkeypatch.setattr(pg, "EXACT_COUNT_DOCS", 0)
+    index = svc.index.index
+    assert svc.index.ensure()
+
+    def grams_docs() -> int | None:
+        with index.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT grams_docs FROM search_state")).scalar()
+
+    index.upsert([entry(100, 100, "巡检", "巡检第一次：机房温度正常。")])
+    assert grams_docs() == 1  # never counted before: counted exactly
+    with index.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("ANALYZE search_entry"))  # the estimate: one document
+    index.upsert([entry(101, 101, "巡检", "巡检第二次：UPS 告警已处理。")])
+    assert grams_docs() == 1  # two documents, but the estimate still says one
+    with index.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("ANALYZE search_entry"))  # as autovacuum would after the growth
+    index.upsert([entry(102, 102, "巡检", "巡检第三次：空调已检修。")])
+    assert grams_docs() == 3
+
+
+@POSTGRES_ONLY
 def test_a_rebuild_counts_the_grams_once_when_it_completes(svc, monkeypatch):
     """A rebuild's index is not searched until it completes: its writes do not count the grams
     (every count reads every document's grams), completing it does."""

@@ -61,6 +61,8 @@ STATS_TTL_S = 10.0  # how long collection statistics (count, average lengths) ar
 # this share: idf moves slowly, and counting reads every document's grams.
 GRAMS_REFRESH_GROWTH = 0.25
 GRAMS_REFRESH_INLINE_DOCS = 5000  # up to this many documents the count is redone within the write
+# Up to this many documents (counted at the last refresh) a write counts them exactly to decide.
+EXACT_COUNT_DOCS = 20_000
 GRAMS_SAMPLE_DOCS = 10_000  # past this many documents the grams are counted in a sample (refresh_grams)
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
@@ -265,12 +267,25 @@ class PostgresIndex:
 
     def _refresh_grams_if_grown(self) -> None:
         with self.engine.connect() as conn:
-            complete, counted, n = conn.execute(
-                sa.text("SELECT complete, grams_docs, (SELECT count(*) FROM search_entry) FROM search_state")
+            complete, counted, estimate = conn.execute(
+                sa.text(
+                    "SELECT complete, grams_docs, (SELECT reltuples FROM pg_class "
+                    "WHERE oid = 'search_entry'::regclass) FROM search_state"
+                )
             ).first() or (False, None, 0)
-        # A rebuild is not searched until it completes, and completing it counts: recounting
-        # while it writes would read every document's grams again and again.
-        if not complete or (counted and n <= counted * (1 + GRAMS_REFRESH_GROWTH)):
+            # A rebuild is not searched until it completes, and completing it counts: recounting
+            # while it writes would read every document's grams again and again.
+            if not complete:
+                return
+            # Every write asks: counting a large index would cost each upload tens of ms, and
+            # growth by a quarter needs no exact count (autovacuum's ANALYZE keeps reltuples
+            # within a tenth of the truth).
+            n = (
+                estimate
+                if counted and counted > EXACT_COUNT_DOCS
+                else conn.execute(sa.text("SELECT count(*) FROM search_entry")).scalar_one()
+            )
+        if counted and n <= counted * (1 + GRAMS_REFRESH_GROWTH):
             return
         if n <= GRAMS_REFRESH_INLINE_DOCS:
             self.refresh_grams()  # well under a second
