@@ -16,7 +16,7 @@ from docsvc.adapters.whoosh import WhooshIndex
 from docsvc.adapters.whoosh.query import _QueryBuilder
 from docsvc.core import query as query_syntax
 from docsvc.core.search import IndexEntry, SearchRequest
-from tests.webutil import SITE_DOC, USER_DOC, World, app, csrf_of, world  # noqa: F401
+from tests.webutil import SITE_DOC, USER_DOC, World, app, csrf_of, err, world  # noqa: F401
 
 RENEWAL = (
     "合同到期后，乙方继续提供运维服务；双方应在到期前三十日协商续签。Service renewal: both parties renew in writing."
@@ -95,6 +95,10 @@ def test_filters_paging_sort_and_all_versions(world, corpus):
     assert dates == sorted(dates, reverse=True)
     versions = search(world, "alice", q="续签", filter="doc_type:contract", all_versions="1").json["hits"]
     assert sorted((h["version"], h["is_latest"]) for h in versions) == [(1, False), (2, True)]
+    # An empty sort (a form's unset choice) is the default, as the API document says; another is refused.
+    hits = [[h["version_id"] for h in search(world, "alice", q="续签", sort=s).json["hits"]] for s in ("", "relevance")]
+    assert hits[0] == hits[1] and hits[0]
+    err(search(world, "alice", q="续签", sort="newest"), 400, "invalid_input", "sort")
 
 
 def test_members_never_see_other_projects_site_documents(world, corpus):

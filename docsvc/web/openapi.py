@@ -1420,8 +1420,8 @@ def _paths() -> dict[str, Any]:
                     ),
                     _q(
                         "sort",
-                        "relevance (default) or date (newest first)",
-                        {"type": "string", "enum": ["relevance", "date"]},
+                        "relevance (default; also when empty) or date (newest first)",
+                        {"type": "string", "enum": ["", "relevance", "date"]},
                     ),
                     _q("all_versions", "1 to search every version, not only the latest", FLAG),
                 ],
