@@ -77,8 +77,10 @@ SLOW_MARKS = ("browser", "libreoffice")
 SLOW_FILES = ("test_ocr", "test_semantic", "test_serve", "test_two_servers", "test_multi_node", "test_api_conformance")
 
 
-# The faces (pages and the REST API, tests/test_web_*.py) are tested on SQLite only: what the
-# catalog does on PostgreSQL is for the storage and service tests, which run on both.
+# The faces (pages and the REST API, tests/test_web_*.py) are tested on SQLite only, as are
+# tests marked `sqlite_only` (what they are about is a converter, OCR or a face, not the
+# catalog): what the catalog does on PostgreSQL is for the storage and service tests, which run
+# on both.
 FACE_FILES = "test_web_"
 
 
@@ -86,7 +88,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     faces_on_postgres = [
         item
         for item in items
-        if item.path.name.startswith(FACE_FILES)
+        if (item.path.name.startswith(FACE_FILES) or item.get_closest_marker("sqlite_only"))
         and getattr(item, "callspec", None) is not None
         and item.callspec.params.get("db_url") == "postgresql"
     ]

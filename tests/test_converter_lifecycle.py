@@ -53,6 +53,7 @@ def _sample(env, tmp_path) -> Path:
     return data
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.libreoffice
 def test_generate_pdf_leaves_no_libreoffice_running(marked, tmp_path):
     marker, env = marked
@@ -69,6 +70,7 @@ def test_generate_pdf_leaves_no_libreoffice_running(marked, tmp_path):
     assert libreoffice_processes(environ=marker) == {}
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.libreoffice
 def test_terminated_command_stops_libreoffice_too(marked, tmp_path):
     """SIGTERM while the converter runs (a CI timeout, systemd): the command still stops it."""

@@ -207,6 +207,7 @@ def test_batch_writes_to_output_folder(svc, run, tmp_path):
     assert run("generate", "acceptance_report", "--batch", str(path), "-o", str(tmp_path / "无此目录"), code=2)
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.libreoffice
 def test_pdf_rendition_metadata_fonts_and_pdfa(svc, run, tmp_path, unoserver_venv):
     import pypdf
@@ -246,6 +247,7 @@ def app(config):
     app.extensions["docsvc"].close()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.libreoffice
 def test_web_form_makes_a_pdfa_copy(world, unoserver_venv):
     import pypdf
@@ -266,6 +268,7 @@ def test_web_form_makes_a_pdfa_copy(world, unoserver_venv):
     assert "pdfaid" in reader.xmp_metadata.rdf_root.toxml()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.libreoffice
 def test_cold_converter_makes_pdfa_too(svc, soffice, tmp_path):
     """The cold path (one soffice per document, the fallback when no warm server can run)."""

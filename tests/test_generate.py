@@ -242,6 +242,7 @@ def _flatten(data, prefix=""):
     return out
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.libreoffice
 def test_generate_with_pdf(svc, unoserver_venv):
     import pypdf

@@ -321,6 +321,7 @@ def test_failed_attempt_is_retried_and_loses_nothing(svc, fonts, monkeypatch):
     assert svc.archive.read_version(doc.id, 1, actor="alice")[1] == page
 
 
+@pytest.mark.sqlite_only
 def test_photo_through_api_and_web(world, fonts):
     from docsvc.services.ocr import OCR_JOB
 
@@ -368,6 +369,7 @@ def test_photo_through_api_and_web(world, fonts):
     assert refused.status_code == 400 and "text layer" in refused.json["error"]["message_en"]
 
 
+@pytest.mark.sqlite_only
 def test_cli_reads_scans_and_hands_out_the_searchable_pdf(config, tmp_path, monkeypatch, fonts):
     from click.testing import CliRunner
 

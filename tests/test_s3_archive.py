@@ -44,6 +44,7 @@ def test_versions_live_in_the_bucket_and_nothing_in_the_local_folder(s3svc, s3_c
     assert report.ok and report.problems == [] and report.stats["blobs_verified"] == 2
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.slow  # sends tens of MB through the S3 server: seconds
 def test_a_large_upload_goes_up_in_parts(s3_config):
     svc = open_docsvc({**s3_config, "MAX_UPLOAD_BYTES": 40 * MiB})

@@ -132,6 +132,7 @@ def test_a_new_renderer_version_makes_the_thumbnails_again(svc, monkeypatch):
     assert thumbnails.for_documents(svc, [svc.archive.document(1)])[1].state == "ok"
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.libreoffice
 @pytest.mark.slow
 def test_a_docx_is_drawn_from_its_pdf_rendition_which_is_kept(svc, unoserver_venv):
