@@ -93,16 +93,16 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    faces_on_postgres = [
+    sqlite_only_on_postgres = [
         item
         for item in items
         if (item.path.name.startswith(FACE_FILES) or item.get_closest_marker("sqlite_only"))
         and getattr(item, "callspec", None) is not None
         and item.callspec.params.get("db_url") == "postgresql"
     ]
-    if faces_on_postgres:
-        config.hook.pytest_deselected(items=faces_on_postgres)
-        chosen = set(map(id, faces_on_postgres))
+    if sqlite_only_on_postgres:
+        config.hook.pytest_deselected(items=sqlite_only_on_postgres)
+        chosen = set(map(id, sqlite_only_on_postgres))
         items[:] = [item for item in items if id(item) not in chosen]
     for item in items:
         if any(item.get_closest_marker(m) for m in SLOW_MARKS) or item.path.name.startswith(SLOW_FILES):
