@@ -166,7 +166,8 @@ def bench_search(engine: Engine, queries: list[str]) -> None:
     ix = engine.index
     for name in ("cold", "warm"):  # the first pass reads what the engine's caches then hold
         times, totals, refused = [], [], []
-        for q in queries:
+        by_kind: dict[str, list[float]] = {kind: [] for kind in corpus.QUERY_KINDS}
+        for i, q in enumerate(queries):
             t = time.perf_counter()
             try:
                 r = ix.search(SearchRequest(q))
@@ -175,10 +176,16 @@ def bench_search(engine: Engine, queries: list[str]) -> None:
             else:
                 totals.append(r.total)
             times.append((time.perf_counter() - t) * 1000)
+            by_kind[corpus.QUERY_KINDS[i % len(corpus.QUERY_KINDS)]].append(times[-1])
         print(
             f"{engine.name:8} SEARCH {name}, highlights+facets: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, "
             f"max {max(times):.0f} ms over {len(queries)} queries (median total {sorted(totals)[len(totals) // 2]}); "
             f"past the time limit: {len(refused)} {refused[:5]}",
+            flush=True,
+        )
+        print(
+            f"{engine.name:8}   by kind: "
+            + "; ".join(f"{kind} p50 {pct(t, 50):.0f} / p95 {pct(t, 95):.0f} ms" for kind, t in by_kind.items() if t),
             flush=True,
         )
 

@@ -138,25 +138,31 @@ def entries(n: int, *, chars: int = 4000, seed: int = 1, vocab: Vocabulary | Non
         )
 
 
+# The kinds of query in queries()'s mix, in their turn: query i is of kind QUERY_KINDS[i % 6]
+# ("common+2 words": a common word and two of middling rarity; "phrase": a common and a middling
+# word quoted together).
+QUERY_KINDS = ("word", "word+rare", "common+2 words", "phrase", "question", "rare+type")
+
+
 def queries(vocab: Vocabulary, n: int, *, seed: int = 2) -> list[str]:
     """A mix like a search box sees: single words of varying rarity, two- and three-word
-    queries, quoted phrases, plain-language questions and field filters."""
+    queries, quoted phrases, plain-language questions and field filters (QUERY_KINDS)."""
     rng = random.Random(seed)
     common = vocab.band(rng, 0.05, 0.4, 200)
     middle = vocab.band(rng, 0.4, 0.8, 400)
     rare = vocab.band(rng, 0.8, 0.99, 400)
     out = []
     for i in range(n):
-        kind = i % 6
-        if kind == 0:
+        kind = QUERY_KINDS[i % len(QUERY_KINDS)]
+        if kind == "word":
             out.append(rng.choice(middle))
-        elif kind == 1:
+        elif kind == "word+rare":
             out.append(f"{rng.choice(middle)} {rng.choice(rare)}")
-        elif kind == 2:
+        elif kind == "common+2 words":
             out.append(f"{rng.choice(common)} {rng.choice(middle)} {rng.choice(middle)}")
-        elif kind == 3:
+        elif kind == "phrase":
             out.append(f'"{rng.choice(common)}{rng.choice(middle)}"')
-        elif kind == 4:
+        elif kind == "question":
             out.append(f"{rng.choice(middle)}{rng.choice(middle)}怎么{rng.choice(rare)}？")
         else:
             out.append(f"{rng.choice(rare)} type:{rng.choice(_TYPES)}")
@@ -178,4 +184,13 @@ def docx_bytes(text: str, title: str) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["Vocabulary", "business_paragraph", "business_sentences", "docx_bytes", "entries", "paragraph", "queries"]
+__all__ = [
+    "QUERY_KINDS",
+    "Vocabulary",
+    "business_paragraph",
+    "business_sentences",
+    "docx_bytes",
+    "entries",
+    "paragraph",
+    "queries",
+]
