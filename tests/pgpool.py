@@ -45,6 +45,35 @@ SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
 ) AS schema(x)
 """)
 
+# What any DDL leaves behind, read in a millisecond: each catalog's row count and newest row
+# version (a statement that creates, alters or drops anything inserts or deletes catalog rows
+# under a new transaction id; VACUUM's statistics are written in place, without one). A clone
+# copies the template's catalogs byte for byte, so it starts with the template's token. Only
+# when the token moved is the full fingerprint above compared.
+_CATALOG_TOKEN = sa.text(
+    "SELECT concat_ws(' ', "
+    + ", ".join(
+        f"(SELECT count(*) || ':' || coalesce(max(xmin::text::bigint), 0) FROM {catalog})"
+        for catalog in (
+            "pg_class",
+            "pg_attribute",
+            "pg_attrdef",
+            "pg_constraint",
+            "pg_index",
+            "pg_proc",
+            "pg_trigger",
+            "pg_namespace",
+            "pg_extension",
+            "pg_rewrite",
+            "pg_policy",
+            "pg_type",
+        )
+    )
+    + ", (SELECT count(*) || ':' || coalesce(max(xmin::text::bigint), 0) FROM pg_db_role_setting"
+    " WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())),"
+    " (SELECT string_agg(version_num, ',') FROM alembic_version))"
+)
+
 
 class PgDatabases:
     """Lends the databases of one test process: ``take()`` one, ``give_back()`` it when done."""
@@ -57,6 +86,9 @@ class PgDatabases:
         engine = self._engine(template)
         with engine.connect() as conn:
             self.fingerprint = conn.execute(_SCHEMA).scalar()
+            # A database's catalog token when it was lent: a clone's is the template's.
+            self.template_token: str = conn.execute(_CATALOG_TOKEN).scalar_one()
+            self.tokens: dict[str, str] = {}
             self.tables = [
                 name
                 for (name,) in conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
@@ -99,38 +131,47 @@ class PgDatabases:
         left behind cannot reach into the next test's database; or drop it."""
         fresh = f"docsvc_t_{uuid.uuid4().hex[:12]}"
         try:
-            self._empty(name)
+            token = self._empty(name)
             with self.admin.connect() as conn:
                 conn.exec_driver_sql(f'ALTER DATABASE "{name}" RENAME TO "{fresh}"')
         except sa.exc.SQLAlchemyError:
             self.drop(name)
         else:
+            if token != self.template_token:
+                self.tokens[fresh] = token
             self.free.append(fresh)
 
-    def _empty(self, name: str) -> None:
-        with self.admin.connect() as conn:  # what the test left running (a server it started)
-            conn.execute(
-                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": name}
-            )
+    def _empty(self, name: str) -> str:
+        """Empty the database; its catalog token afterwards."""
         engine = self._engine(name)
         try:
             with engine.begin() as conn:
-                if conn.execute(_SCHEMA).scalar() != self.fingerprint:
-                    raise sa.exc.InvalidRequestError("the test changed the schema")
-                conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
-                # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE makes new files for
-                # every table. Replica mode skips the foreign-key triggers, so any order will do.
-                conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-                for table in self.tables:
-                    conn.execute(sa.text(f'DELETE FROM "{table}"'))
+                # What the test left running (a server it started).
                 conn.execute(
                     sa.text(
-                        "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false)"
-                        " FROM pg_sequences WHERE schemaname = 'public'"
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
                 )
+                token = conn.execute(_CATALOG_TOKEN).scalar_one()
+                lent_with = self.tokens.pop(name, self.template_token)
+                if token != lent_with and conn.execute(_SCHEMA).scalar() != self.fingerprint:
+                    raise sa.exc.InvalidRequestError("the test changed the schema")
+                # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE makes new files for
+                # every table. Replica mode skips the foreign-key triggers, so any order will do.
+                # One round trip, on the driver's cursor (without parameters, it sends several
+                # statements at once): a statement each would cost more than the deleting.
+                cursor = conn.connection.cursor()
+                cursor.execute(
+                    "SET LOCAL lock_timeout = '5s'; SET LOCAL session_replication_role = replica; "
+                    + " ".join(f'DELETE FROM "{table}";' for table in self.tables)
+                    + " SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false)"
+                    " FROM pg_sequences WHERE schemaname = 'public'"
+                )
+                cursor.close()
                 for table, rows in self.seed.items():
                     conn.execute(table.insert(), rows)
+            return token
         finally:
             engine.dispose()
 
