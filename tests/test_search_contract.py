@@ -1,12 +1,15 @@
 """The search-engine contract (tests/search_contract.py) on every engine: Whoosh in a folder,
-and PostgreSQL full-text tables in a database of its own (tests/pgpool.py)."""
+and PostgreSQL full-text tables in a database of each test process's own (tests/pgpool.py),
+emptied for every test."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from docsvc.core.search import SearchIndex
 from tests.search_contract import TZ, SearchIndexContract
@@ -49,16 +52,58 @@ def _whoosh(tmp_path: Path) -> Iterator[SearchIndex]:
     yield from _fresh(WhooshIndex.open(tmp_path / "whoosh-index", lock_timeout=10.0, search_timeout=2.0, tz=TZ))
 
 
-def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
+# What an empty index leaves behind: its search_state row (but the time and the gram count that
+# every write may change) and its indexes' definitions.
+_PG_STATE = sa.text(
+    "SELECT to_jsonb(s) - 'written_at' - 'grams_docs' FROM search_state s UNION ALL "
+    "SELECT to_jsonb(array_agg(indexdef ORDER BY indexdef)) FROM pg_indexes "
+    "WHERE schemaname = 'public' AND tablename LIKE 'search%'"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_search_engine(pg_databases: Any) -> Iterator[tuple[sa.Engine, list[Any]]]:
+    """One database for this process's PostgreSQL contract tests, and the state of its empty,
+    complete index: emptying the tables is a thousandth of what clear() and mark_complete()
+    cost (dropping and building nine word indexes, VACUUM), which every test would pay."""
     from docsvc.adapters.catalog import make_engine
     from docsvc.adapters.pg_search import PostgresIndex
 
-    with request.getfixturevalue("pg_databases").lent() as url:
+    with pg_databases.lent() as url:
         engine = make_engine(url)
         try:
-            yield from _fresh(PostgresIndex.open(engine, search_timeout=2.0, tz=TZ))
+            index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)
+            index.clear()
+            index.mark_complete()
+            with engine.connect() as conn:
+                fresh = conn.execute(_PG_STATE).scalars().all()
+            yield engine, fresh
         finally:
             engine.dispose()
+
+
+def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
+    """The process's contract database, emptied; made fresh again with clear() and
+    mark_complete() when the test before left its index otherwise (incomplete, an index
+    dropped, another schema or analyzer version)."""
+    from docsvc.adapters.pg_search import PostgresIndex
+
+    engine, fresh = request.getfixturevalue("pg_search_engine")
+    with engine.begin() as conn:
+        if conn.execute(_PG_STATE).scalars().all() == fresh:
+            for table in ("search_passage", "search_entry", "search_gram"):
+                conn.execute(sa.text(f"DELETE FROM {table}"))
+            conn.execute(sa.text("UPDATE search_state SET grams_docs = 0"))
+            fresh_index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)
+        else:
+            fresh_index = None
+    if fresh_index is None:
+        yield from _fresh(PostgresIndex.open(engine, search_timeout=2.0, tz=TZ))
+        return
+    try:
+        yield fresh_index
+    finally:
+        fresh_index.close()
 
 
 @pytest.fixture(params=["whoosh", pytest.param("postgres", marks=pytest.mark.postgres)])
