@@ -9,6 +9,7 @@ the variable the PostgreSQL cases are skipped with a reason — unless ``DOCSVC_
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
@@ -72,9 +73,19 @@ def within(seconds: float) -> float:
     return seconds * TIMING_FACTOR
 
 
-# Whole kinds of tests that take seconds each: `pytest -m "not slow"` (the quick loop) leaves them out.
+# Whole kinds of tests that take seconds each: `pytest -m "not slow"` (the quick loop) leaves them
+# out, with those marked `slow` one by one (a server or a child process started, a model trained).
 SLOW_MARKS = ("browser", "libreoffice")
-SLOW_FILES = ("test_ocr", "test_semantic", "test_serve", "test_two_servers", "test_multi_node", "test_api_conformance")
+SLOW_FILES = (
+    "test_ocr",
+    "test_semantic",
+    "test_serve",
+    "test_two_servers",
+    "test_multi_node",
+    "test_api_conformance",
+    "test_faults",  # a child process killed at each step of a commit
+    "test_workers",  # child processes started, stopped, killed
+)
 
 
 # The faces (pages and the REST API, tests/test_web_*.py) are tested on SQLite only, as are
@@ -212,11 +223,23 @@ def svc(config):
 
 
 @pytest.fixture(scope="session")
-def bad_inputs(tmp_path_factory) -> Path:
-    """Hostile samples (zip bombs, XXE, broken PDFs …), made by tests/hostile.py."""
+def bad_inputs(tmp_path_factory, worker_id) -> Path:
+    """Hostile samples (zip bombs, XXE, broken PDFs …), made by tests/hostile.py once per run:
+    making them takes seconds, and the xdist workers share this run's temporary folder."""
     from tests.hostile import write_samples
 
-    return write_samples(tmp_path_factory.mktemp("badinputs"))
+    if worker_id == "master":
+        return write_samples(tmp_path_factory.mktemp("badinputs"))
+    folder = tmp_path_factory.getbasetemp().parent / "badinputs"
+    with open(folder.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / ".done"
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed half-way wrote
+            folder.mkdir()
+            write_samples(folder)
+            done.touch()
+    return folder
 
 
 META = {

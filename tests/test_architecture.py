@@ -3,9 +3,12 @@ made from the code (tests/architecture.py), and the picture's arrows obey the la
 
 from __future__ import annotations
 
+import pytest
+
 from tests import architecture
 
 
+@pytest.mark.slow
 def test_the_architecture_document_is_current() -> None:
     text = architecture.DOC.read_text(encoding="utf-8")
     assert text == architecture.render(text), (
@@ -30,6 +33,7 @@ def test_every_upward_arrow_is_a_named_debt() -> None:
     assert upward == debts, f"upward imports not named in the layers contract: {sorted(upward - debts)}"
 
 
+@pytest.mark.slow
 def test_every_search_engine_and_blob_store_is_found_as_an_adapter() -> None:
     # The ports table is only as good as its matching: the engines docsvc ships must be found.
     found = dict(architecture.ports())

@@ -102,6 +102,7 @@ def test_bad_dates_and_missing_fields(svc):
     assert err.value.field == "title"
 
 
+@pytest.mark.slow
 def test_bad_files_are_refused_and_leave_nothing(svc, bad_inputs):
     cases = [
         (b"", "empty.txt", InvalidContent),

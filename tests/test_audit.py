@@ -158,6 +158,7 @@ def _append_many(config: dict, doc_id: int, worker: int, n: int, start) -> None:
     svc.close()
 
 
+@pytest.mark.slow
 def test_two_processes_never_fork_the_chain(config, svc):
     doc = add(svc).document.id
     ctx = mp.get_context("spawn")

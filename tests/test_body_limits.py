@@ -73,6 +73,7 @@ def test_a_body_within_the_limit_still_reaches_authentication(small_app):
     assert resp.status_code == 401
 
 
+@pytest.mark.slow
 def test_docsvc_serve_refuses_a_large_declared_body_without_receiving_it(tmp_path: Path):
     proc, api = start_serve(tmp_path, workers=1, MAX_UPLOAD_BYTES=str(SMALL))
     port, token = api.port, api.token

@@ -302,6 +302,7 @@ def test_too_few_samples_or_one_class_leaves_the_target_to_the_rules() -> None:
     assert m.targets["service_category"] is None and m.targets["doc_type"] is not None
 
 
+@pytest.mark.slow
 def test_a_doc_type_the_rules_do_not_know_can_be_learnt() -> None:
     """Organisations add their own doc types (DOCSVC_EXTRA_DOC_TYPES); the rules call them
     "other", and must not veto a label they have no opinion on."""
@@ -452,6 +453,7 @@ def many_model(many: Generated) -> Model:
     return classify.train(many.train)
 
 
+@pytest.mark.slow
 def test_a_model_learns_dozens_of_organisation_defined_labels(many: Generated, many_model: Model) -> None:
     """48 classes named by the organisation, 2 to 24 samples each, short texts. Measured:
     93.1 % of the held-out texts right with MODEL_VERSION 3, 88.9 % with 2 (a character
@@ -470,6 +472,7 @@ def test_a_model_learns_dozens_of_organisation_defined_labels(many: Generated, m
     assert tm.held_out_accuracy is not None and tm.held_out_accuracy >= 0.6
 
 
+@pytest.mark.slow
 def test_high_confidence_suggestions_are_right_more_often() -> None:
     """Confidences are calibrated on held-out folds: on a harder set (fewer topic words) the
     suggestions at or above REVIEW_THRESHOLD are right far more often than those below it, and
@@ -503,6 +506,7 @@ def test_organisation_labels_round_trip_through_a_saved_model(
     assert set(loaded.targets["doc_type"].classes) == set(many.labels)
 
 
+@pytest.mark.slow
 def test_extra_doc_types_from_the_settings_are_learnt_beside_the_built_in_ones() -> None:
     """DOCSVC_EXTRA_DOC_TYPES adds codes such as ``invoice``: the rules call such a document
     "other" and must not veto the model, and built-in types keep working beside them."""
@@ -548,6 +552,7 @@ def test_tiny_classes_do_not_break_training(sizes: tuple[int, ...]) -> None:
     assert suggest(samples[0].text, model=m).doc_type.value == samples[0].doc_type
 
 
+@pytest.mark.slow
 def test_the_model_beats_a_character_ngram_baseline_on_short_texts() -> None:
     """The behaviour the model is for: on short texts with many classes of very unequal size
     (a generated set, not one the model was tuned on), it is at least as accurate as the plain

@@ -157,6 +157,7 @@ def test_a_very_long_title_is_cut_only_to_what_a_file_system_holds():
     assert name.endswith("….docx") and name.startswith("信息系统运维服务合同")
 
 
+@pytest.mark.slow
 def test_titles_with_slashes_are_separate_files_and_never_overwritten(svc, run, tmp_path):
     data = svc.templates.get("sla").schema.sample()
     out = tmp_path / "out"

@@ -63,6 +63,7 @@ def folder(tmp_path, bad_inputs):
     return f
 
 
+@pytest.mark.slow
 def test_import_suggest_review_confirm_search(run, folder):
     out = json.loads(run("import", str(folder), "--class", "site", "--json", code=1).stdout)
     assert (out["added"], out["duplicates"], out["failed"]) == (5, 1, 1)

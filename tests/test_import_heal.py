@@ -161,6 +161,7 @@ def _tiny_limits(svc, timeout: float) -> None:
     svc.index.retry_after_s = 0.5
 
 
+@pytest.mark.slow
 def test_a_timeout_is_retried_later_with_twice_the_time_then_recorded_as_a_failure(svc):
     _tiny_limits(svc, 0.2)
     assert svc.index.ensure()

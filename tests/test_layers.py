@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCSVC = ROOT / "docsvc"
 WHOOSH_PACKAGE = DOCSVC / "adapters" / "whoosh"
@@ -59,6 +61,7 @@ def test_only_the_whoosh_package_imports_whoosh() -> None:
     assert not found, "Whoosh is used outside docsvc/adapters/whoosh/:\n" + "\n".join(found)
 
 
+@pytest.mark.slow
 def test_the_whoosh_package_is_reached_only_through_the_app_wiring() -> None:
     # docsvc/app.py picks the index (WhooshIndex, from the package itself); the shims re-export
     # pickled classes. Everything else speaks docsvc.core.search, and nothing imports the shims.
@@ -112,6 +115,7 @@ def test_the_import_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_only_the_s3_adapter_speaks_to_the_object_store() -> None:
     s3 = DOCSVC / "adapters" / "s3_blobstore.py"
     found = [

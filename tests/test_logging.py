@@ -226,6 +226,7 @@ def test_cli_configures_logging_once_from_the_settings(config, tmp_path, monkeyp
         _restore(levels, before)
 
 
+@pytest.mark.slow
 def test_serve_logs_to_stderr(tmp_path):
     proc, api = start_serve(tmp_path, workers=2, LOG_FORMAT="json", SECRET_KEY="session-key-Zt90")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -29,6 +30,7 @@ def test_migrate_is_idempotent(svc):
     assert current == head
 
 
+@pytest.mark.slow
 def test_servers_starting_together_migrate_a_new_database_once():
     """Several servers started at once on an empty PostgreSQL database (SQLite has one writer)."""
     import threading

@@ -551,6 +551,7 @@ def contract_pdf() -> bytes:
     return cjk_pdf(pages)
 
 
+@pytest.mark.slow
 def test_extracted_pdf_text_is_repaired() -> None:
     r = extract_text(contract_pdf(), PDF)
     assert r.status is S.OK and r.pages == 3, r
@@ -565,6 +566,7 @@ def test_extracted_pdf_text_is_repaired() -> None:
     assert "页" not in text.replace("第一条", "")
 
 
+@pytest.mark.slow
 def test_a_phrase_broken_across_pdf_lines_is_found_and_shown(svc) -> None:
     r = add(svc, contract_pdf(), "运维合同.pdf", title="运维服务合同", doc_type="contract")
     other = add(svc, "会议纪要：讨论约定时间与限额。".encode(), "纪要.txt", title="例会纪要")

@@ -13,6 +13,8 @@ import time
 import uuid
 import zipfile
 
+import pytest
+
 from tests.conftest import add
 from tests.test_serve import start_serve
 from tests.webutil import app, err, world  # noqa: F401
@@ -36,6 +38,7 @@ def test_a_part_starting_with_crlf_and_no_line_break_is_answered(world):
     assert after == before
 
 
+@pytest.mark.slow
 def test_a_trickling_upload_does_not_hold_up_other_requests(tmp_path):
     """A slow-loris client (one byte at a time of a declared body) keeps a connection; waitress
     buffers it without a worker thread, so everybody else is still answered."""

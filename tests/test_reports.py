@@ -62,6 +62,7 @@ def _archive_some(world: World) -> tuple[int, int]:
     return overdue, plan
 
 
+@pytest.mark.slow
 def test_reports_from_the_api_are_archived_with_provenance(world):
     overdue, plan = _archive_some(world)
     world.api("drafter").get("/api/v1/audit")  # a denied attempt, for the audit report

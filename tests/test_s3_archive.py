@@ -83,6 +83,7 @@ def test_gc_removes_orphans_in_the_bucket(s3svc):
     assert _objects(s3svc) == [kept.version.sha256] and s3svc.check().problems == []
 
 
+@pytest.mark.slow
 def test_store_down_records_nothing_and_answers_503(config, own_s3_server):
     bucket = own_s3_server.new_bucket()
     app = create_app(

@@ -138,6 +138,7 @@ def test_every_template_has_a_schema_and_the_builder_knows_it() -> None:
     assert [s.slug for s in list_shipped(TEMPLATES)] == SLUGS
 
 
+@pytest.mark.slow
 def test_committed_templates_are_what_the_builder_makes(tmp_path: Path) -> None:
     build_all = runpy.run_path(str(TEMPLATES / "build_templates.py"), run_name="build_templates")["build_all"]
     for path in build_all(tmp_path):

@@ -701,6 +701,7 @@ def test_runaway_template_is_stopped(pool: RenderPool, name: str) -> None:
     assert "ok" in docx_text(render_docx(make_template("{{ v }}"), {"v": "ok"}, pool=pool))
 
 
+@pytest.mark.slow
 @pytest.mark.timing
 def test_wall_clock_timeout_kills_the_worker(pool: RenderPool) -> None:
     # Plain iteration over form data: no budget notices it, only the clock does.

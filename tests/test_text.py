@@ -176,6 +176,7 @@ def _python_jieba_cut(tk, run: str) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_jieba_rs_cuts_as_python_jieba_does() -> None:
     # docsvc segments with jieba-rs for speed; an index built by either must answer the same
     # queries, so the cuts (domain dictionary included) and the dictionary look-ups must agree

@@ -77,6 +77,7 @@ def test_images_are_shrunk_upright_and_flattened_on_white():
     assert near(colour_at_centre(t.data), (255, 255, 255))
 
 
+@pytest.mark.slow
 def test_bad_content_is_an_answer_not_an_exception():
     assert render_thumbnail(encrypted_pdf(), "application/pdf").status is ThumbnailStatus.ENCRYPTED
     broken = render_thumbnail(b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF", "application/pdf")
@@ -88,6 +89,7 @@ def test_bad_content_is_an_answer_not_an_exception():
     assert t.status is ThumbnailStatus.TOO_LARGE and "像素" in t.detail_zh
 
 
+@pytest.mark.slow
 def test_the_memory_limit_stops_a_render_in_the_child_not_the_server():
     # An image, not a PDF page: Pillow must hold all 6000×6000 pixels (108 MB), while PDFium
     # streams a page's image scanline by scanline and may fit in any limit.

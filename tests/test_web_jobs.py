@@ -235,6 +235,7 @@ def test_the_dashboard_counts_the_documents_reminded_of(world):
     assert "复审提醒" not in world.login("mgr").get("/").data.decode()
 
 
+@pytest.mark.slow
 def test_the_health_page_shows_the_intake_folder(world, tmp_path):
     world.svc.settings["INTAKE_DIR"] = str(tmp_path / "收件")
     page = world.login("mgr").get("/admin/health").data.decode()

@@ -660,6 +660,7 @@ class StockCodec(DocsvcCodec):
         return whoosh3.W3FieldWriter(self, storage, segment)
 
 
+@pytest.mark.slow
 def test_term_writer_writes_the_bytes_whooshs_posting_writer_writes(tmp_path: Path) -> None:
     # TermWritingFieldWriter and the Zh formats replace Whoosh's per-posting code for speed: the term table and
     # postings files must be byte for byte what Whoosh writes (with inlining repaired), for a
@@ -865,6 +866,7 @@ def test_the_staging_folder_of_a_dead_stream_is_swept_and_a_live_ones_kept(tmp_p
         assert sorted(p.name for p in staging.iterdir()) == ["live", "live.lock"]
 
 
+@pytest.mark.slow
 def test_a_segment_written_through_spilled_runs_is_the_segment_written_in_memory(tmp_path: Path) -> None:
     # The pool spills past its memory limit and merges the runs back at the flush: the
     # segment's files are the same bytes either way.
