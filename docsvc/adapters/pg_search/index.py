@@ -597,12 +597,15 @@ class PostgresIndex:
                 "s AS (SELECT u.version_id, sum(ln(1 + (:n - df.n + 0.5) / (df.n + 0.5))) AS idf "
                 "FROM u JOIN df USING (leaf) GROUP BY u.version_id)",
             ]
-            order = "coalesce(s.idf, 0) DESC, m.version_id"
-            lengths = ", ".join(f"m.{n}" for n in LENGTHS.values())
+            # The candidates first (a bounded sort keeps the best of tens of thousands), then
+            # their places: numbering every match would sort them all.
+            lengths = ", ".join(LENGTHS.values())
             ctes.append(
-                f"t AS MATERIALIZED (SELECT m.version_id, json_build_array({lengths}) AS lengths, "
-                f"row_number() OVER (ORDER BY {order}) AS rn "
-                f"FROM m LEFT JOIN s USING (version_id) ORDER BY {order} LIMIT {max(MIN_CANDIDATES, 2 * limit)})"
+                f"t AS MATERIALIZED (SELECT version_id, json_build_array({lengths}) AS lengths, "
+                "row_number() OVER (ORDER BY score DESC, version_id) AS rn FROM "
+                f"(SELECT m.version_id, {', '.join(f'm.{n}' for n in LENGTHS.values())}, coalesce(s.idf, 0) AS score "
+                f"FROM m LEFT JOIN s USING (version_id) "
+                f"ORDER BY score DESC, m.version_id LIMIT {max(MIN_CANDIDATES, 2 * limit)}) c)"
             )
             # The leaves each candidate matches: for the candidates only, not every match.
             top = (
