@@ -587,10 +587,11 @@ class PostgresIndex:
         else:
             ctes = [f"m AS MATERIALIZED (SELECT {columns} FROM search_entry e WHERE {words} AND {filters})"]
             if leaves:
-                ctes.append(
-                    f"u AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(sets)}) x "
-                    "WHERE version_id IN (SELECT version_id FROM m))"
-                )
+                # A query of optional words alone matches what any of its leaves matches (with the
+                # same filters): every leaf's row is one of the matches already, and hashing the
+                # matches to check it cost a tenth of the search.
+                within = "" if c.only_leaves else " WHERE version_id IN (SELECT version_id FROM m)"
+                ctes.append(f"u AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(sets)}) x{within})")
         if sort is SortOrder.RELEVANCE and leaves:
             ctes += [
                 "df AS (SELECT leaf, count(*) AS n FROM u GROUP BY leaf)",
