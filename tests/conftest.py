@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pickle
 import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 # Python compiles a module it has no cached bytecode for at every import. The suite starts
 # hundreds of Python processes (the CLI, servers, template workers) and each test worker
@@ -222,24 +225,36 @@ def svc(config):
     s.close()
 
 
+T = TypeVar("T")
+
+
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, make: Callable[[], T]) -> T:
+    """What ``make()`` returns, made by the first xdist worker that asks and read back (pickled,
+    from this run's temporary folder) by the others, which wait meanwhile: for session fixtures
+    that take seconds of CPU, which workers making them side by side on two cores would share."""
+    if worker_id == "master":
+        return make()
+    root = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    made = root / f"{name}.pickle"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if made.exists():
+            return pickle.loads(made.read_bytes())
+        value = make()
+        made.write_bytes(pickle.dumps(value))
+        return value
+
+
 @pytest.fixture(scope="session")
 def bad_inputs(tmp_path_factory, worker_id) -> Path:
-    """Hostile samples (zip bombs, XXE, broken PDFs …), made by tests/hostile.py once per run:
-    making them takes seconds, and the xdist workers share this run's temporary folder."""
-    from tests.hostile import write_samples
+    """Hostile samples (zip bombs, XXE, broken PDFs …), made by tests/hostile.py once per run."""
+    from tests.hostile import SAMPLES, write_samples
 
-    if worker_id == "master":
-        return write_samples(tmp_path_factory.mktemp("badinputs"))
-    folder = tmp_path_factory.getbasetemp().parent / "badinputs"
-    with open(folder.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = folder / ".done"
-        if not done.exists():
-            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed half-way wrote
-            folder.mkdir()
-            write_samples(folder)
-            done.touch()
-    return folder
+    folder = tmp_path_factory.mktemp("badinputs")
+    made = once_per_run(
+        tmp_path_factory, worker_id, "badinputs", lambda: {name: make() for name, (_what, make) in SAMPLES.items()}
+    )
+    return write_samples(folder, made)
 
 
 META = {

@@ -11,7 +11,7 @@ import json
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -246,11 +246,12 @@ SAMPLES: dict[str, tuple[str, Callable[[], bytes]]] = {
 }
 
 
-def write_samples(folder: Path) -> Path:
+def write_samples(folder: Path, made: Mapping[str, bytes] | None = None) -> Path:
+    """The samples as files in ``folder``, with a manifest; ``made``: their bytes, made before."""
     folder.mkdir(parents=True, exist_ok=True)
     manifest = []
     for name, (what, make) in SAMPLES.items():
-        (folder / name).write_bytes(make())
+        (folder / name).write_bytes(made[name] if made is not None else make())
         manifest.append({"file": name, "what": what})
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
     return folder

@@ -23,7 +23,7 @@ from docsvc.core.extract import ExtractionStatus, extract_text
 from docsvc.core.ocr import OcrLimits, OcrLine, layout, run_ocr
 from docsvc.core.search import SearchRequest
 from tests import ocr_samples as samples
-from tests.conftest import META, require
+from tests.conftest import META, once_per_run, require
 from tests.webutil import USER_DOC, app, csrf_of, world  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +54,13 @@ def _tiff(images: list[bytes]) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def quality(fonts):
-    """Each variant read once: {variant: (sample, result)}; the clean pages as a 2-page TIFF."""
+def quality(fonts, tmp_path_factory, worker_id):
+    """Each variant read once in a run: {variant: (sample, result)}; the clean pages as a 2-page TIFF."""
     engine = _engine()
+    return once_per_run(tmp_path_factory, worker_id, "ocr-quality", lambda: _read_quality(engine))
+
+
+def _read_quality(engine: str) -> dict:
     made = {s.variant: s for s in samples.samples(("clean", "skew", "noise", "jpeg", "photo", "upside_down"))}
     second = samples.samples(("clean",), pages=(1,))[0]
     out = {}
