@@ -1,4 +1,4 @@
-"""Batch generation (issue 14, item 9): the spreadsheet skeleton with Chinese headers, every row
+"""Batch generation: the spreadsheet skeleton with Chinese headers, every row
 checked before anything is generated (row numbers as the spreadsheet shows them), the background
 job with its progress, each row an archived version with provenance, the ZIP; the web page, the
 REST API and the CLI through the same service — on SQLite and PostgreSQL."""

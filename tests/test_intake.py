@@ -1,4 +1,4 @@
-"""The watched intake folder (issue 15, item 6): real files, the real archive and catalog (SQLite
+"""The watched intake folder: real files, the real archive and catalog (SQLite
 and PostgreSQL); the clock that decides when a file has settled is the test's own."""
 
 from __future__ import annotations

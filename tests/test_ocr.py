@@ -1,4 +1,4 @@
-"""OCR of scans and photos (issue 16), on pages the tests make themselves (tests/ocr_samples.py).
+"""OCR of scans and photos, on pages the tests make themselves (tests/ocr_samples.py).
 
 OCR costs several CPU-seconds per page, so the quality set is read once per session (seven
 pages) and every storage test reads one page per database. Nothing is mocked but the faults.
@@ -74,7 +74,7 @@ def _read_quality(engine: str) -> dict:
     return out
 
 
-# Character error rate targets of the issue (whitespace removed): clean 1 %, degraded 2 %.
+# Character error rate targets (whitespace removed): clean 1 %, degraded 2 %.
 TARGET = {"clean": 0.01, "skew": 0.02, "noise": 0.02, "jpeg": 0.02, "photo": 0.02, "upside_down": 0.02}
 
 

@@ -1,4 +1,4 @@
-"""OCR of mixed PDFs (issue 16): pages with a text layer are extracted, pages without one (a
+"""OCR of mixed PDFs: pages with a text layer are extracted, pages without one (a
 scanned page put into a Word report, a page of glyphs without a character map) are recognised,
 each page is kept as it is read so an interrupted job goes on where it stopped, and labels
 suggested before the text was known are suggested again from it.

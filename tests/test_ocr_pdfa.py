@@ -1,4 +1,4 @@
-"""The searchable PDF as PDF/A-2b (issue 16): renditions of a scanned PDF, of an image and of a
+"""The searchable PDF as PDF/A-2b: renditions of a scanned PDF, of an image and of a
 multi-page TIFF pass pikepdf's PDF/A validator (its implementation of the veraPDF rules for
 PDF/A-2b, approving only what it knows to conform), and a scan whose own content cannot be
 PDF/A still gets its searchable PDF, which then claims nothing.

@@ -1,4 +1,4 @@
-"""Roles and audit in the web UI (issue 15, item 9): pages a role cannot use are not offered, an
+"""Roles and audit in the web UI: pages a role cannot use are not offered, an
 audit bundle is one click from a document or a filtered log, reads are grouped and labelled on a
 document's timeline, and an impossible list filter is answered 400 with the valid values."""
 

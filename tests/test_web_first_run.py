@@ -1,4 +1,4 @@
-"""First run and operations (issue 15, item 10): a password someone else chose (the one-time
+"""First run and operations: a password someone else chose (the one-time
 administrator password, a generated one, an administrator's reset) is replaced at the first
 sign-in before anything else; the REST API has a page for people, served locally under the CSP."""
 

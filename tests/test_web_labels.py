@@ -1,4 +1,4 @@
-"""Upload with suggested labels (issue 15, item 1): type, category and project may be left out of
+"""Upload with suggested labels: type, category and project may be left out of
 the web form, POST /api/v1/documents and `docsvc doc add`; they are suggested from each file's
 content with confidence and the words that drove them; low-confidence suggestions go on the
 review list page, where one click accepts or corrects them, which teaches the classifier."""

@@ -1,4 +1,4 @@
-"""Every word translated (issue 15, item 8): every page, in Chinese and in English, carries no raw
+"""Every word translated: every page, in Chinese and in English, carries no raw
 code (a field name, an audit action, an operation, a sign-in failure reason) and no word of the
 other language.
 
@@ -91,7 +91,7 @@ SHARED = {
     "English",
     "SHA-256",
 }
-# Codes that must never be shown as such (the issue's examples and their kin).
+# Codes that must never be shown as such (the ones users met, and their kin).
 CODES = re.compile(
     r"\b(doc_type|service_category|doc_class|service_scope|pdca_phase|review_due|effective_date|"
     r"wrong_password|unknown_user|read_document|set_metadata|edit_form|upload_form|list_documents|"

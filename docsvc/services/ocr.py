@@ -1,4 +1,4 @@
-"""OCR of scans and photos, in the background (issue 16).
+"""OCR of scans and photos, in the background.
 
 The index writer meets a version whose text needs OCR (a PDF without a text layer, an image)
 when it indexes it: it indexes the version at once, metadata only, with the status

@@ -1,4 +1,4 @@
-"""Issue 15 item 11: an automated accessibility check. axe-core runs in Debian's Chromium on every
+"""An automated accessibility check. axe-core runs in Debian's Chromium on every
 main page of the web UI, signed in as an administrator, in Chinese and English, at 1280 px and
 390 px, in the light and the dark theme (each pair of these met in at least one run); any
 violation of impact "serious" or "critical" fails.

@@ -1,4 +1,4 @@
-"""Issue 15 in a real browser (Debian's Chromium, Playwright), at 1280 and 390 px, in Chinese and
+"""Filing in a real browser (Debian's Chromium, Playwright), at 1280 and 390 px, in Chinese and
 English: upload with per-file suggested labels, a retry without picking the file again, and the
 review list that teaches the classifier."""
 

@@ -125,7 +125,7 @@ def test_the_template_preview_shows_the_priority_table(site, lang, size):
     rows = table.locator("tr")
     assert [rows.nth(i).locator("td").first.inner_text()[:2] for i in range(1, 5)] == ["P1", "P2", "P3", "P4"]
     # The preview fits the screen (a wide table would scroll in its own box). The form above it is
-    # wider than 390 px until the mobile layout lands (issue 15, item 7): not measured here.
+    # wider than 390 px until the mobile layout lands: not measured here.
     assert page.evaluate(
         "() => { const p = document.querySelector('.preview'); "
         "return p.scrollWidth <= p.clientWidth && p.getBoundingClientRect().right <= innerWidth + 1; }"
