@@ -53,6 +53,11 @@ class Leaf:
     def is_phrase(self) -> bool:
         return len(self.words) > 1
 
+    @property
+    def all_words(self) -> str:
+        """Its words anywhere in the column: what the GIN index answers without reading a row."""
+        return " & ".join(quote(w) for w in dict.fromkeys(self.words))
+
 
 def phrase_query(words: Sequence[str], offsets: Sequence[int]) -> str:
     out = quote(words[0])
