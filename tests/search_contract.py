@@ -809,6 +809,7 @@ class SearchIndexContract:
         assert id_set(index, "续签 type:contract", all_versions=True) == {1, 2}
         assert ids(index, "有效期一年") == []  # only in the old version
         assert ids(index, "有效期一年", all_versions=True) == [1]
+        assert ids(index, '"有效期一年"') == [] and ids(index, '"有效期一年"', all_versions=True) == [1]
         r = search(index, "type:contract", all_versions=True)
         assert {h.version_id: h.is_latest for h in r.hits} == {1: False, 2: True}
 
@@ -817,6 +818,7 @@ class SearchIndexContract:
         assert index.set_latest(1, 1) == 2
         assert ids(index, "type:contract") == [1]
         assert ids(index, "有效期一年") == [1]  # the text stays searchable: the caller did not resend it
+        assert ids(index, '"有效期一年"') == [1] and ids(index, '"书面提出"') == []
         assert ids(index, "书面提出") == []
         assert ids(index, "书面提出", all_versions=True) == [2]
         r = search(index, "type:contract", all_versions=True)
