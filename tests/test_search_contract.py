@@ -64,7 +64,7 @@ _PG_STATE = sa.text(
 @pytest.fixture(scope="session")
 def pg_search_engine(pg_databases: Any) -> Iterator[tuple[sa.Engine, list[Any]]]:
     """One database for this process's PostgreSQL contract tests, and the state of its empty,
-    complete index: emptying the tables is a thousandth of what clear() and mark_complete()
+    complete index: emptying the tables costs a hundredth of what clear() and mark_complete()
     cost (dropping and building nine word indexes, VACUUM), which every test would pay."""
     from docsvc.adapters.catalog import make_engine
     from docsvc.adapters.pg_search import PostgresIndex
@@ -90,20 +90,19 @@ def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
 
     engine, fresh = request.getfixturevalue("pg_search_engine")
     with engine.begin() as conn:
-        if conn.execute(_PG_STATE).scalars().all() == fresh:
+        as_left = conn.execute(_PG_STATE).scalars().all() == fresh
+        if as_left:
             for table in ("search_passage", "search_entry", "search_gram"):
                 conn.execute(sa.text(f"DELETE FROM {table}"))
             conn.execute(sa.text("UPDATE search_state SET grams_docs = 0"))
-            fresh_index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)
-        else:
-            fresh_index = None
-    if fresh_index is None:
-        yield from _fresh(PostgresIndex.open(engine, search_timeout=2.0, tz=TZ))
+    index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)
+    if not as_left:
+        yield from _fresh(index)
         return
     try:
-        yield fresh_index
+        yield index
     finally:
-        fresh_index.close()
+        index.close()
 
 
 @pytest.fixture(params=["whoosh", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -55,8 +55,9 @@ class Leaf:
 
     @property
     def all_words(self) -> str:
-        """Its words anywhere in the column: what the GIN index answers without reading a row."""
-        return " & ".join(quote(w) for w in dict.fromkeys(self.words))
+        """Its words anywhere in the column: what the GIN index answers without reading a row
+        (it only narrows the rows the phrase is checked in: a word too long to quote is left out)."""
+        return " & ".join(quoted for w in dict.fromkeys(self.words) if (quoted := quote(w)) is not None)
 
 
 def phrase_query(words: Sequence[str], offsets: Sequence[int]) -> str:
