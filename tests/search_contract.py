@@ -810,6 +810,13 @@ class SearchIndexContract:
         assert ids(index, "有效期一年") == []  # only in the old version
         assert ids(index, "有效期一年", all_versions=True) == [1]
         assert ids(index, '"有效期一年"') == [] and ids(index, '"有效期一年"', all_versions=True) == [1]
+        # A required or excluded phrase beside other terms: the same versions.
+        for query, found in (
+            ('+"有效期一年" type:contract', (set(), {1})),
+            ('+"有效期一年" 合同', (set(), {1})),
+            ('type:contract -"有效期一年"', ({2}, {2})),
+        ):
+            assert (id_set(index, query), id_set(index, query, all_versions=True)) == found, query
         r = search(index, "type:contract", all_versions=True)
         assert {h.version_id: h.is_latest for h in r.hits} == {1: False, 2: True}
 

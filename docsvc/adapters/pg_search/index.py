@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from docsvc.adapters.pg_search.query import Compiler, Leaf
+from docsvc.adapters.pg_search.query import Compiler, Leaf, phrase_rows
 from docsvc.adapters.pg_search.rows import (
     HIT_COLUMNS,
     LENGTHS,
@@ -488,8 +488,8 @@ class PostgresIndex:
                 stats = self._collection(conn)  # (a scan of the small heap tuples: before the next line)
                 common = self._common_words(conn, stats)
                 c = Compiler(self.tz, df=lambda word: common.get(word, 0.0))
+                filters = c.filters = " AND ".join(self._filters(request, c)) or "TRUE"
                 words = c.root(node) if node is not None else "TRUE"
-                filters = " AND ".join(self._filters(request, c)) or "TRUE"
                 leaves = list(dict.fromkeys(c.leaves))
                 # Every word is in a GIN index: a sequential scan would read each row's tsvector (and
                 # no JIT compilation is paid for the cost that setting implies); parallel workers
@@ -569,14 +569,10 @@ class PostgresIndex:
             query = f"CAST(:l{i} AS tsquery)"
             source = "search_entry e"
             if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
-                # The documents with all the phrase's words come from the index; the positions are
-                # read (the whole tsvector, about 14 µs a row) only of those the filters keep (the
-                # latest versions, say): written as an index condition, PostgreSQL would read them
-                # first. IS TRUE keeps the phrase out of the index conditions.
                 params[f"a{i}"] = leaf.all_words
+                rows = phrase_rows(leaf.column, query, f"CAST(:a{i} AS tsquery)", filters)
                 source = (
-                    f"(SELECT e.version_id FROM search_entry e WHERE e.{leaf.column} @@ CAST(:a{i} AS tsquery) "
-                    f"AND {filters} AND (e.{leaf.column} @@ {query}) IS TRUE UNION "
+                    f"(SELECT e.version_id FROM search_entry e WHERE {rows} UNION "
                     f"SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query}) x "
                     "JOIN search_entry e USING (version_id)"
                 )
