@@ -606,9 +606,8 @@ class PostgresIndex:
             ctes.append(
                 f"t AS MATERIALIZED (SELECT version_id, json_build_array({lengths}) AS lengths, "
                 "row_number() OVER (ORDER BY score DESC, version_id) AS rn FROM "
-                f"(SELECT m.version_id, {', '.join(f'm.{n}' for n in LENGTHS.values())}, coalesce(s.idf, 0) AS score "
-                f"FROM m LEFT JOIN s USING (version_id) "
-                f"ORDER BY score DESC, m.version_id LIMIT {max(MIN_CANDIDATES, 2 * limit)}) c)"
+                f"(SELECT version_id, {lengths}, coalesce(s.idf, 0) AS score FROM m LEFT JOIN s USING (version_id) "
+                f"ORDER BY score DESC, version_id LIMIT {max(MIN_CANDIDATES, 2 * limit)}) c)"
             )
             # The leaves each candidate matches: for the candidates only, not every match.
             top = (
