@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from docsvc.core import synonyms, text
+from docsvc.core import ranking, synonyms, text
 from docsvc.core.search import (
     FACETS,
     MAX_PER_PAGE,
@@ -450,6 +450,35 @@ class SearchIndexContract:
         # Both words beat one of them.
         found = ids(index, "机房 搬迁")
         assert set(found) == {5, 7} and found[0] == 7
+
+    def test_common_words_rank_but_do_not_match(self, index: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+        """In a large archive a word that most documents have only ranks what the question's
+        rarer words match, and common words alone are all required (docsvc.core.ranking.
+        common_words); a small archive keeps every match. The archive here is made "large" by
+        lowering the rule's floor, and analysed as a completed rebuild leaves it."""
+        docs = [
+            entry(1, 1, "月报1", "本月服务运行平稳，合同续签已完成，机房巡检正常。", doc_type="report"),
+            entry(2, 2, "月报2", "本月服务运行平稳，合同续签尚在协商。", doc_type="report"),
+            entry(3, 3, "月报3", "本月机房运行平稳，合同续签尚在协商。", doc_type="report"),
+        ]
+        docs += [entry(i, i, f"月报{i}", f"本月服务运行平稳，报告编号{i}。", doc_type="report") for i in range(4, 21)]
+        load(index, docs)
+        index.mark_complete()
+        everything = set(range(1, 21))
+        small = search(index, "服务 续签", per_page=MAX_PER_PAGE)
+        assert small.total == 20  # 服务 is in all but one: in a small archive, every match counts
+
+        monkeypatch.setattr(ranking, "COMMON_MIN_DOCS", 0)
+        large = search(index, "服务 续签", per_page=MAX_PER_PAGE)
+        assert large.total == 3 and large.facets["doc_type"] == {"report": 3}
+        found = [h.version_id for h in large.hits]
+        assert found.index(2) < found.index(3)  # 服务 still ranks: 3 is 2 without it
+        assert id_set(index, "服务 续签 机房") == {1, 2, 3}  # any of the rarer words matches
+        assert id_set(index, "服务 运行") == everything - {3}  # common words alone: all of them
+        assert id_set(index, "服务 报告") == everything - {1, 2, 3}
+        assert id_set(index, "服务") == everything - {3}
+        assert id_set(index, "+机房 服务") == {1, 3}  # a required word decides, as always
+        assert id_set(index, "续签 服务 NOT 协商") == {1}
 
     def test_phrase_needs_adjacent_words_in_order(self, index: SearchIndex) -> None:
         load(index)

@@ -37,6 +37,8 @@ B = 0.75
 BIGRAM_WEIGHT = 1.0
 CHAR_WEIGHT = 1.5  # characters carry a question's meaning across the words it chose
 MAX_GRAMS = 64  # bigrams and characters scored per question: a pasted paragraph stays cheap
+COMMON_SHARE = 0.2  # a word in more of the documents than this only ranks (common_words) …
+COMMON_MIN_DOCS = 5_000  # … once it is in more documents than this
 
 # Particles and question words: in nearly every question, about nothing.
 STOP_CHARS = frozenset(
@@ -70,6 +72,21 @@ def most_informative(words: Iterable[str], df: Callable[[str], float], limit: in
     counts = [df(w) for w in distinct]
     order = sorted(range(len(distinct)), key=lambda i: (counts[i] == 0, counts[i], i))
     return {distinct[i] for i in order[:limit]}
+
+
+def common_words(words: Iterable[str], df: Callable[[str], float], n: float) -> set[str]:
+    """The words of a question that rank but do not match: those in more than
+    :data:`COMMON_SHARE` of the ``n`` documents and in more than :data:`COMMON_MIN_DOCS`.
+
+    Lucene's and Elasticsearch's common-terms rule. A word that most documents have says
+    little about which to show (its idf is small), yet as an optional word it makes nearly every
+    document a match, to be counted, faceted and ranked: in a large archive, most of a search's
+    work. So the question's rarer words choose the matches and the common ones only rank them;
+    a question of common words alone requires all of them. Below COMMON_MIN_DOCS a word's
+    matches are cheap and every match is kept, so a small archive answers as if there were no
+    rule. Each engine applies it with its own document frequencies (over every version)."""
+    limit = max(COMMON_SHARE * n, COMMON_MIN_DOCS)
+    return {w for w in dict.fromkeys(words) if df(w) > limit}
 
 
 def query_grams(texts: Iterable[str]) -> dict[str, float]:

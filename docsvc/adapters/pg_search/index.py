@@ -487,7 +487,7 @@ class PostgresIndex:
                 conn.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}"))
                 stats = self._collection(conn)  # (a scan of the small heap tuples: before the next line)
                 common = self._common_words(conn, stats)
-                c = Compiler(self.tz, df=lambda word: common.get(word, 0.0))
+                c = Compiler(self.tz, df=lambda word: common.get(word, 0.0), n=stats["n"])
                 filters = c.filters = " AND ".join(self._filters(request, c)) or "TRUE"
                 words = c.root(node) if node is not None else "TRUE"
                 leaves = list(dict.fromkeys(c.leaves))

@@ -80,11 +80,13 @@ class _Unit:
 class Compiler:
     """The syntax tree of :mod:`docsvc.core.query` as a SQL condition on search_entry (``e``),
     with bound parameters, plus the leaves to score and the words to highlight. ``df`` tells
-    how many documents have a word (a long question keeps its rarest words)."""
+    how many of the ``n`` documents have a word (a long question keeps its rarest words; the
+    commonest only rank, docsvc.core.ranking.common_words)."""
 
-    def __init__(self, tz: dt.tzinfo, df: Callable[[str], float] = lambda word: 0) -> None:
+    def __init__(self, tz: dt.tzinfo, df: Callable[[str], float] = lambda word: 0, n: float = 0) -> None:
         self.tz = tz
         self.df = df
+        self.n = n
         self.params: dict[str, Any] = {}
         self.leaves: list[Leaf] = []  # positive, scored
         self.highlight_words: set[str] = set()
@@ -111,8 +113,14 @@ class Compiler:
         must = [self._build(i, positive=positive) for i in required]
         units = self._without_stopwords([u for i in optional for u in self._units(i, positive=positive)])
         keep = ranking.most_informative((u.word for u in units), self.df, MAX_QUERY_WORDS)
-        kept = [self._take(u, positive) for u in units if u.word in keep]
+        units = [u for u in units if u.word in keep]
+        kept = [self._take(u, positive) for u in units]
         must_not = [self._build(i, positive=not positive) for i in excluded]
+        common = ranking.common_words((u.word for u in units), self.df, self.n) if not must else set()
+        if common and len(units) > 1:
+            self.only_leaves = False  # a common word's leaves score what the others match
+            rare = [u.sql for u in units if u.word not in common]
+            must = [_or(rare)] if rare else kept  # common words alone: all of them
         if must:
             core = _and(must)  # the optional words only rank
         elif kept:

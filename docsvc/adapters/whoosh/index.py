@@ -586,7 +586,9 @@ class WhooshIndex:
             raise Unavailable("搜索繁忙，请稍后重试。", "Search is busy; try again shortly.")
         try:
             searcher = self._current_searcher()
-            builder = _QueryBuilder(self.tz, df=lambda word: searcher.doc_frequency("content", word))
+            builder = _QueryBuilder(
+                self.tz, df=lambda word: searcher.doc_frequency("content", word), n=searcher.doc_count_all()
+            )
             main = builder.build_root(node) if node is not None else wq.Every()
             filters = builder.filters(request)
             query = wq.And([main, wq.ConstantScoreQuery(wq.And(filters), score=0.0)]) if filters else main

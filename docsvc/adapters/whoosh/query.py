@@ -144,6 +144,10 @@ def _bigram_seq(run: str) -> wq.Query:
     return OffsetPhrase("content_bigram", grams, list(range(len(grams))))
 
 
+def _any(queries: list[wq.Query]) -> wq.Query:
+    return wq.Or(queries) if len(queries) > 1 else queries[0]
+
+
 def _boost(fieldname: str) -> float:
     return TITLE_BOOST if fieldname == "title" else 1.0
 
@@ -151,11 +155,13 @@ def _boost(fieldname: str) -> float:
 class _QueryBuilder:
     """Turns the syntax tree of :mod:`docsvc.core.query` into a Whoosh query, analysing words
     with the same analyzer the index used, and remembers what to highlight. ``df`` tells how
-    many documents have a word (a long question keeps its rarest words)."""
+    many of the ``n`` documents have a word (a long question keeps its rarest words; the
+    commonest only rank, docsvc.core.ranking.common_words)."""
 
-    def __init__(self, tz: dt.tzinfo, df: Callable[[str], float] = lambda word: 0) -> None:
+    def __init__(self, tz: dt.tzinfo, df: Callable[[str], float] = lambda word: 0, n: float = 0) -> None:
         self.tz = tz
         self.df = df
+        self.n = n
         self.highlight_terms: set[str] = set()  # content-field terms (offsets are stored)
         self.highlight_strings: set[str] = set()  # normalised strings found by scanning
         self.gram_texts: list[str] = []  # what the question says, for the grams that rank
@@ -175,17 +181,24 @@ class _QueryBuilder:
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
         required, optional, excluded = q.split_soft(items)
         must = [self._build(i, positive=positive) for i in required]
-        kept = self._informative(
+        words = self._informative(
             self._without_stopwords([c for i in optional for c in self._clauses(i, positive=positive)])
         )
+        kept = [c for _, c in words]
         must_not = [self._build(i, positive=not positive) for i in excluded]
+        common = ranking.common_words((w for w, _ in words), self.df, self.n) if len(words) > 1 and not must else set()
+        if common and len(common) == len(words):
+            must, kept = kept, []  # common words alone: all of them
+        elif common:
+            must = [_any([c for w, c in words if w not in common])]  # the rarer words match, the common rank
+            kept = [c for w, c in words if w in common]
         core: wq.Query
         if must:
             core = must[0] if len(must) == 1 else wq.And(must)
             if kept:
-                core = wq.AndMaybe(core, wq.Or(kept) if len(kept) > 1 else kept[0])
+                core = wq.AndMaybe(core, _any(kept))
         elif kept:
-            core = wq.Or(kept) if len(kept) > 1 else kept[0]
+            core = _any(kept)
         elif must_not:
             core = wq.Every()
         else:
@@ -237,11 +250,11 @@ class _QueryBuilder:
                 field="q",
             )
 
-    def _informative(self, clauses: list[tuple[str, wq.Query]]) -> list[wq.Query]:
+    def _informative(self, clauses: list[tuple[str, wq.Query]]) -> list[tuple[str, wq.Query]]:
         """A question's optional words, at most MAX_QUERY_WORDS of them: the rarest."""
         keep = ranking.most_informative((w for w, _ in clauses), lambda w: self.df(w), MAX_QUERY_WORDS)
         self.highlight_terms -= {w for w, _ in clauses} - keep
-        return [c for w, c in clauses if w in keep]
+        return [(w, c) for w, c in clauses if w in keep]
 
     def _without_stopwords(self, clauses: list[tuple[str, wq.Query]]) -> list[tuple[str, wq.Query]]:
         """Drop question words (怎么, 如何, 的 …) unless nothing else is left."""
