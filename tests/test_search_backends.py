@@ -614,6 +614,9 @@ def test_a_rebuild_counts_the_grams_once_when_it_completes(svc, monkeypatch):
     with index.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT grams_docs FROM search_state")).scalar() == 3
         assert conn.execute(sa.text("SELECT df FROM search_gram WHERE gram = '巡检'")).scalar() == 3
+        # The words with them: every word, in an index this small.
+        words = dict(conn.execute(sa.text("SELECT word, df FROM search_word")).all())
+    assert words["巡检"] == words["温度"] == 3
 
 
 def _word_indexes(engine) -> set[str]:
@@ -702,4 +705,9 @@ def test_past_the_sample_size_the_grams_are_counted_in_a_sample_scaled_to_the_wh
         df = dict(conn.execute(sa.text("SELECT gram, df FROM search_gram")).all())
     assert df["巡检"] == df["机房"] == 200  # in every document: every sampled one, scaled
     assert 40 <= df["湿度"] <= 160 and 40 <= df["温度"] <= 160  # in half of them: estimated
+    # The words likewise, those in one document in a hundred or more (the sample's one-offs are not).
+    with index.engine.connect() as conn:
+        words = dict(conn.execute(sa.text("SELECT word, df FROM search_word")).all())
+    assert words["巡检"] == words["机房"] == 200 and 40 <= words["湿度"] <= 160
+    assert index.doc_frequencies(["巡检", "湿度"]) == {"巡检": 200, "湿度": words["湿度"]}
     assert svc.index.search(SearchRequest(query="机房巡检")).total == 200

@@ -92,7 +92,7 @@ def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
     with engine.begin() as conn:
         as_left = conn.execute(_PG_STATE).scalars().all() == fresh
         if as_left:
-            for table in ("search_passage", "search_entry", "search_gram"):
+            for table in ("search_passage", "search_entry", "search_gram", "search_word"):
                 conn.execute(sa.text(f"DELETE FROM {table}"))
             conn.execute(sa.text("UPDATE search_state SET grams_docs = 0"))
     index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)

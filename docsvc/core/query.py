@@ -3,6 +3,7 @@
 What people type, and what it means::
 
     合同到期后服务怎么续签？          plain words: OR-ed, ranked by how much of them matches
+                                     (in a large archive the commonest only rank: ranking.common_words)
     "服务等级协议" "service level"    quoted phrase: the words must be adjacent, in order
     运维 AND 数据中心                 both required
     合同 OR 协议                      either

@@ -75,16 +75,18 @@ def most_informative(words: Iterable[str], df: Callable[[str], float], limit: in
 
 
 def common_words(words: Iterable[str], df: Callable[[str], float], n: float) -> set[str]:
-    """The words of a question that rank but do not match: those in more than
+    """The words of a question that only rank when it has rarer ones: those in more than
     :data:`COMMON_SHARE` of the ``n`` documents and in more than :data:`COMMON_MIN_DOCS`.
 
     Lucene's and Elasticsearch's common-terms rule. A word that most documents have says
     little about which to show (its idf is small), yet as an optional word it makes nearly every
     document a match, to be counted, faceted and ranked: in a large archive, most of a search's
-    work. So the question's rarer words choose the matches and the common ones only rank them;
-    a question of common words alone requires all of them. Below COMMON_MIN_DOCS a word's
-    matches are cheap and every match is kept, so a small archive answers as if there were no
-    rule. Each engine applies it with its own document frequencies (over every version)."""
+    work. So the question's rarer words choose the matches and the common ones only rank them.
+    A question of common words alone matches any of them, as before (Lucene would require all:
+    a plain-language question then loses the answer that words one of them otherwise). Below
+    COMMON_MIN_DOCS a word's matches are cheap and every match is kept, so a small archive
+    answers as if there were no rule. Each engine applies it with its own document frequencies
+    (over every version)."""
     limit = max(COMMON_SHARE * n, COMMON_MIN_DOCS)
     return {w for w in dict.fromkeys(words) if df(w) > limit}
 

@@ -19,6 +19,9 @@ own concurrency, replication and backups apply.
 - ``search_gram``: how many documents have each character and character bigram, for the
   idf of the question's grams (:mod:`docsvc.core.ranking`); counted when a rebuild completes
   and again as the index grows, in a sample past 10,000 documents.
+- ``search_word``: how many documents have each word that at least one in a hundred has, counted
+  with the grams (migration 0027): which words of a long question are the rarest, and which
+  only rank (:func:`docsvc.core.ranking.common_words`).
 
 Ranking is BM25F as the Whoosh engine computes it (k1 1.2, b 0.75, the title boosted, Whoosh's
 idf and its coordination bonus for documents matching more of the words). Matching, totals and

@@ -64,6 +64,7 @@ GRAMS_REFRESH_INLINE_DOCS = 5000  # up to this many documents the count is redon
 # Up to this many documents (counted at the last refresh) a write counts them exactly to decide.
 EXACT_COUNT_DOCS = 20_000
 GRAMS_SAMPLE_DOCS = 10_000  # past this many documents the grams are counted in a sample (refresh_grams)
+WORDS_MIN_SHARE = 0.01  # search_word keeps the words at least this share of the documents have
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
 
@@ -163,7 +164,7 @@ class PostgresIndex:
         writes slowed from 96 to 55 documents a second as the indexes grew). Their definitions
         wait in search_state, so a rebuild resumed after a crash still builds them."""
         with self._write() as conn:
-            conn.execute(sa.text("TRUNCATE search_passage, search_entry, search_gram"))
+            conn.execute(sa.text("TRUNCATE search_passage, search_entry, search_gram, search_word"))
             deferred = self._drop_word_indexes(conn)
             self._save_state(conn, complete=False, cursor=None)
             conn.execute(
@@ -304,7 +305,8 @@ class PostgresIndex:
             pass  # the next write that finds the counts stale tries again
 
     def refresh_grams(self) -> None:
-        """Count again how many documents have each gram (search_gram), unless another
+        """Count again how many documents have each gram (search_gram) and each of the
+        commoner words (search_word: those in WORDS_MIN_SHARE of them or more), unless another
         process is counting. Searches meanwhile rank with the counts before.
 
         Past GRAMS_SAMPLE_DOCS documents the counts come from a repeatable random sample of
@@ -323,13 +325,21 @@ class PostgresIndex:
                 # The same seed draws the same rows of the same table: counted, then read.
                 source = f"search_entry TABLESAMPLE BERNOULLI ({100 * GRAMS_SAMPLE_DOCS / n:.6f}) REPEATABLE (1)"
                 scale = n / max(conn.execute(sa.text(f"SELECT count(*) FROM {source}")).scalar_one(), 1)
-            conn.execute(sa.text("DELETE FROM search_gram"))
+            conn.execute(sa.text("DELETE FROM search_gram; DELETE FROM search_word"))
             conn.execute(
                 sa.text(
                     "INSERT INTO search_gram (gram, df) SELECT gram, round(count(*) * :scale) "
                     f"FROM {source}, unnest(tsvector_to_array(grams_tsv)) gram GROUP BY gram"
                 ),
                 {"scale": scale},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO search_word (word, df) SELECT word, round(count(*) * :scale) "
+                    f"FROM {source}, unnest(tsvector_to_array(content_tsv)) word GROUP BY word "
+                    "HAVING count(*) * :scale >= :least"
+                ),
+                {"scale": scale, "least": max(1.0, WORDS_MIN_SHARE * n)},
             )
             conn.execute(sa.text("UPDATE search_state SET grams_docs = :n"), {"n": n})
 
@@ -403,7 +413,7 @@ class PostgresIndex:
             return conn.execute(sa.text("SELECT count(*) FROM search_entry")).scalar_one()
 
     def doc_frequencies(self, words: Iterable[str]) -> dict[str, int]:
-        """The commonest words as ANALYZE sampled them (counting them exactly would read most
+        """The commoner words as last counted (search_word: counting them now would read much
         of the index), the others counted through the GIN index."""
         self._require()
         wanted = list(dict.fromkeys(words))
@@ -457,19 +467,15 @@ class PostgresIndex:
         return stats
 
     def _common_words(self, conn: sa.Connection, stats: Mapping[str, float]) -> dict[str, float]:
-        """How many documents have each of the commonest words, as ANALYZE sampled them (the
-        rest are rarer): what a long question's words are ranked by to keep the rarest. Kept
-        with the collection statistics."""
+        """How many documents have each of the commoner words (search_word, scaled to the
+        documents there are now; the rest are rarer): what a long question's words are ranked
+        by to keep the rarest, and what tells the words that only rank. Kept with the
+        collection statistics."""
         with self._stats_lock:
             if self._common is not None and self._common[0] is stats:
                 return self._common[1]
-        row = conn.execute(
-            sa.text(
-                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-                "WHERE tablename = 'search_entry' AND attname = 'content_tsv'"
-            )
-        ).first()
-        common = {w: f * stats["n"] for w, f in zip(row[0] or (), row[1] or ())} if row else {}
+        scale = stats["n"] / stats["grams_docs"] if stats["grams_docs"] else 1.0
+        common = {w: df * scale for w, df in conn.execute(sa.text("SELECT word, df FROM search_word"))}
         with self._stats_lock:
             self._common = (stats, common)
         return common

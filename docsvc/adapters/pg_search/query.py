@@ -117,10 +117,10 @@ class Compiler:
         kept = [self._take(u, positive) for u in units]
         must_not = [self._build(i, positive=not positive) for i in excluded]
         common = ranking.common_words((u.word for u in units), self.df, self.n) if not must else set()
-        if common and len(units) > 1:
-            self.only_leaves = False  # a common word's leaves score what the others match
-            rare = [u.sql for u in units if u.word not in common]
-            must = [_or(rare)] if rare else kept  # common words alone: all of them
+        rare = [u.sql for u in units if u.word not in common]
+        if common and rare:  # the rarer words match, the common only rank
+            self.only_leaves = False
+            must = [_or(rare)]
         if must:
             core = _and(must)  # the optional words only rank
         elif kept:

@@ -186,12 +186,10 @@ class _QueryBuilder:
         )
         kept = [c for _, c in words]
         must_not = [self._build(i, positive=not positive) for i in excluded]
-        common = ranking.common_words((w for w, _ in words), self.df, self.n) if len(words) > 1 and not must else set()
-        if common and len(common) == len(words):
-            must, kept = kept, []  # common words alone: all of them
-        elif common:
-            must = [_any([c for w, c in words if w not in common])]  # the rarer words match, the common rank
-            kept = [c for w, c in words if w in common]
+        common = ranking.common_words((w for w, _ in words), self.df, self.n) if not must else set()
+        rare = [c for w, c in words if w not in common]
+        if common and rare:  # the rarer words match, the common only rank
+            must, kept = [_any(rare)], [c for w, c in words if w in common]
         core: wq.Query
         if must:
             core = must[0] if len(must) == 1 else wq.And(must)
