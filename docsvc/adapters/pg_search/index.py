@@ -80,7 +80,6 @@ class PostgresIndex:
         self.needs_rebuild = False
         self.rebuild_reason = ""
         self._stats: tuple[float, dict[str, float]] | None = None
-        self._common: tuple[Mapping[str, float], dict[str, float]] | None = None
         self._stats_lock = threading.Lock()
 
     @classmethod
@@ -418,7 +417,7 @@ class PostgresIndex:
         self._require()
         wanted = list(dict.fromkeys(words))
         with self.engine.connect() as conn:
-            common = self._common_words(conn, self._collection(conn))
+            common = self._counted_words(conn, self._collection(conn), wanted)
             out = {w: round(common[w]) for w in wanted if w in common}
             rest = [w for w in wanted if w not in common and quote(w)]
             if rest:
@@ -466,19 +465,15 @@ class PostgresIndex:
             raise rebuilding_elsewhere()
         return stats
 
-    def _common_words(self, conn: sa.Connection, stats: Mapping[str, float]) -> dict[str, float]:
-        """How many documents have each of the commoner words (search_word, scaled to the
-        documents there are now; the rest are rarer): what a long question's words are ranked
-        by to keep the rarest, and what tells the words that only rank. Kept with the
-        collection statistics."""
-        with self._stats_lock:
-            if self._common is not None and self._common[0] is stats:
-                return self._common[1]
+    @staticmethod
+    def _counted_words(conn: sa.Connection, stats: Mapping[str, float], words: Iterable[str]) -> dict[str, float]:
+        """How many documents have each of ``words`` that is among the commoner ones
+        (search_word, scaled to the documents there are now; the rest are rarer): what a long
+        question's words are ranked by to keep the rarest, and what tells the words that only
+        rank. Looked up per search: the table holds tens of thousands of words."""
         scale = stats["n"] / stats["grams_docs"] if stats["grams_docs"] else 1.0
-        common = {w: df * scale for w, df in conn.execute(sa.text("SELECT word, df FROM search_word"))}
-        with self._stats_lock:
-            self._common = (stats, common)
-        return common
+        rows = conn.execute(sa.text("SELECT word, df FROM search_word WHERE word = ANY(:w)"), {"w": list(words)})
+        return {w: df * scale for w, df in rows}
 
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
@@ -492,7 +487,7 @@ class PostgresIndex:
             with self.engine.begin() as conn:
                 conn.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}"))
                 stats = self._collection(conn)  # (a scan of the small heap tuples: before the next line)
-                common = self._common_words(conn, stats)
+                common = self._counted_words(conn, stats, {t.text for t in text.analyze(request.query)})
                 c = Compiler(self.tz, df=lambda word: common.get(word, 0.0), n=stats["n"])
                 filters = c.filters = " AND ".join(self._filters(request, c)) or "TRUE"
                 words = c.root(node) if node is not None else "TRUE"
