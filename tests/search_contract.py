@@ -453,8 +453,8 @@ class SearchIndexContract:
 
     def test_common_words_rank_but_do_not_match(self, index: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
         """In a large archive a word that most documents have only ranks what the question's
-        rarer words match (docsvc.core.ranking.common_words); a small archive keeps every match. The archive here is made "large" by
-        lowering the rule's floor, and completed as a rebuild leaves it."""
+        rarer words match (docsvc.core.ranking.common_words); a small archive keeps every
+        match. The archive here is made "large" by lowering the rule's floor."""
         docs = [
             entry(1, 1, "月报1", "本月服务运行平稳，合同续签已完成，机房巡检正常。", doc_type="report"),
             entry(2, 2, "月报2", "本月服务运行平稳，合同续签尚在协商。", doc_type="report"),
@@ -462,7 +462,6 @@ class SearchIndexContract:
         ]
         docs += [entry(i, i, f"月报{i}", f"本月服务运行平稳，报告编号{i}。", doc_type="report") for i in range(4, 21)]
         load(index, docs)
-        index.mark_complete()
         everything = set(range(1, 21))
         small = search(index, "服务 续签", per_page=MAX_PER_PAGE)
         assert small.total == 20  # 服务 is in all but one: in a small archive, every match counts

@@ -119,7 +119,7 @@ class Compiler:
         common = ranking.common_words((u.word for u in units), self.df, self.n) if not must else set()
         rare = [u.sql for u in units if u.word not in common]
         if common and rare:  # the rarer words match, the common only rank
-            self.only_leaves = False
+            self.only_leaves = False  # so a common word's leaf matches more than the query does
             must = [_or(rare)]
         if must:
             core = _and(must)  # the optional words only rank
