@@ -62,6 +62,13 @@ class Node(Api):
         return status, data
 
 
+def _health(node: Node) -> str:
+    try:
+        return str(node.call("GET", "/api/v1/health")[1])
+    except OSError as exc:
+        return repr(exc)
+
+
 @dataclass
 class Cluster:
     nodes: dict[str, Node]
@@ -96,7 +103,10 @@ class Cluster:
             )
         node = Node(name, port, self.token, proc, log)
         self.nodes[name] = node
-        poll_until(lambda: proc.poll() is not None or _ready(node), f"server {name}", timeout_s=30.0)
+        try:
+            poll_until(lambda: proc.poll() is not None or _ready(node), f"server {name}", timeout_s=30.0)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its health: {_health(node)}") from None
         assert proc.poll() is None, log.read_text("utf-8", "replace")
         return node
 

@@ -115,12 +115,14 @@ def visible_within(check, seconds: float = VISIBLE_WITHIN_S) -> bool:
 
 def _ready(api: Api) -> bool:
     """Serving, and the shared index built, synced and usable by this server's process. Health,
-    not a search: see test_search_backends' stats test (a search of the empty index)."""
+    not a search: see test_search_backends' stats test (a search of the empty index). Passages
+    still being embedded for ranking by meaning do not count: the words find a document at once,
+    and on a busy machine embedding what a killed node left took longer than the wait."""
     status, health = api.call("GET", "/api/v1/health")
     return (
         status == 200
         and health["index"]["ok"]
-        and health["indexer"]["state"] == "idle"
+        and health["indexer"]["state"] in ("idle", "embedding")
         and not health["indexer"]["last_error"]
     )
 
