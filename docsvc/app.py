@@ -275,7 +275,7 @@ def _index_opener(conf: Mapping[str, Any], catalog: SqlCatalog) -> Callable[[], 
     """How to open the search engine the settings name (see docsvc.core.search.SearchIndex)."""
     tz = _zone(conf["TIMEZONE"])
     if conf["SEARCH_BACKEND"] == "postgres":
-        from docsvc.adapters.pg_search import PostgresIndex
+        from docsvc.adapters.pg_search import PostgresIndex, WordIndex
 
         if catalog.engine.dialect.name != "postgresql":
             raise InvalidInput(
@@ -284,7 +284,12 @@ def _index_opener(conf: Mapping[str, Any], catalog: SqlCatalog) -> Callable[[], 
                 "DOCSVC_DATABASE_URL=postgresql+psycopg://… too.",
                 field="DOCSVC_SEARCH_BACKEND",
             )
-        return lambda: PostgresIndex.open(catalog.engine, search_timeout=conf["SEARCH_TIMEOUT_S"], tz=tz)
+        return lambda: PostgresIndex.open(
+            catalog.engine,
+            search_timeout=conf["SEARCH_TIMEOUT_S"],
+            tz=tz,
+            word_index=WordIndex(conf["SEARCH_PG_INDEX"]),
+        )
     from docsvc.adapters.whoosh import WhooshIndex
 
     return lambda: WhooshIndex.open(

@@ -17,13 +17,14 @@ import threading
 from collections import Counter
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from docsvc.app import open_docsvc
 from docsvc.cli import cli
 from docsvc.core.search import SearchRequest
 from docsvc.errors import InvalidInput, Unavailable
-from tests.conftest import add, wait_for
+from tests.conftest import add, require, wait_for
 from tests.search_contract import entry
 
 PG = pytest.param("postgresql", marks=pytest.mark.postgres, id="postgres")
@@ -263,6 +264,73 @@ def test_cli_index_commands_and_search_on_postgres(svc, run):
     assert json.loads(run("index", "rebuild", "--json").stdout) == {"indexed": 3}
     assert json.loads(run("index", "check", "--json").stdout)["ok"]
     assert [h["document_id"] for h in json.loads(run("search", "续签", "--json").stdout)["hits"]] == [b]
+
+
+def _word_index_types(svc) -> dict[str, str]:
+    with svc.catalog.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT i.relname, am.amname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                "JOIN pg_am am ON am.oid = i.relam WHERE x.indrelid IN "
+                "('search_entry'::regclass, 'search_passage'::regclass) AND am.amname <> 'btree'"
+            )
+        ).all()
+    return dict(rows)
+
+
+@POSTGRES_ONLY
+def test_rum_word_indexes_from_the_settings_at_a_rebuild_and_back(svc, conf, run, opened, monkeypatch):
+    """DOCSVC_SEARCH_PG_INDEX=rum: the next rebuild builds RUM indexes for the phrase columns,
+    searches match phrases through them (new versions too), and gin at a later rebuild turns
+    them back; a server without the extension gets a clear error and an unchanged index."""
+    from docsvc.adapters.pg_search import index as pg_index
+
+    with svc.catalog.engine.connect() as conn:
+        available = conn.execute(sa.text("SELECT FROM pg_available_extensions WHERE name = 'rum'")).first()
+    require(available is not None, "the PostgreSQL server has no RUM extension (Debian: postgresql-15-rum)")
+    assert svc.index.ensure()
+    a = add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA").document.id
+    add(svc, CONTRACT.encode(), "contract.txt", title="运维服务合同")
+    run("index", "sync")
+    gin = _word_index_types(svc)
+    assert set(gin.values()) == {"gin"} and "ix_search_passage_content_tsv" in gin
+
+    rum = {"DOCSVC_SEARCH_PG_INDEX": "rum"}
+    assert json.loads(run("index", "rebuild", "--json", extra=rum).stdout) == {"indexed": 2}
+    phrase_columns = {
+        f"ix_search_{table}_{column}" for table in ("entry", "passage") for column in ("content_tsv", "bigram_tsv")
+    }
+    assert {name for name, kind in _word_index_types(svc).items() if kind == "rum"} == phrase_columns
+    assert _word_index_types(svc).keys() == gin.keys()  # the same indexes, by name, of another type
+    served = opened()
+    served_rum = open_docsvc({**conf, "SEARCH_PG_INDEX": "rum"})
+    try:
+        assert served_rum.index.index.positions_indexed == {"content_tsv", "bigram_tsv"}
+        assert served.index.index.positions_indexed == {"content_tsv", "bigram_tsv"}  # what is built
+        b = add(
+            served_rum, "变更记录：一级故障 15 分钟内响应的要求不变。".encode(), "change.txt", title="变更"
+        ).document.id
+        served_rum.index.sync()
+        assert sorted(hits(served_rum, '"一级故障 15 分钟内响应"')) == sorted([(a, 1), (b, 1)])
+        assert hits(served_rum, '"响应 一级故障"') == []  # the words, not in that order
+        assert hits(served_rum, '"割接窗口"') == []
+    finally:
+        served_rum.close()
+    found = json.loads(run("search", '"争议提交大连仲裁委员会"', "--json", extra=rum).stdout)
+    assert [h["title"] for h in found["hits"]] == ["运维服务合同"]
+
+    # Without the extension on the server: refused before the index changed.
+    before = _word_index_types(svc)
+    with monkeypatch.context() as patched:
+        patched.setattr(pg_index, "RUM_EXTENSION", "rum_not_installed")
+        refused = run("index", "rebuild", code=2, extra=rum)
+    assert "需要 PostgreSQL 服务器上的 RUM 扩展" in refused.stderr and "needs the RUM extension" in refused.stderr
+    assert _word_index_types(svc) == before
+    assert json.loads(run("index", "check", "--json").stdout)["ok"]
+
+    assert json.loads(run("index", "rebuild", "--json").stdout) == {"indexed": 3}
+    assert _word_index_types(svc) == gin
+    assert sorted(hits(svc, '"一级故障 15 分钟内响应"')) == sorted([(a, 1), (b, 1)])
 
 
 @pytest.mark.parametrize("db_url", [pytest.param("sqlite", id="sqlite")], indirect=True)

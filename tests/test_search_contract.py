@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from docsvc.core.search import SearchIndex
+from tests.conftest import require
 from tests.search_contract import TZ, SearchIndexContract
 
 # (engine, contract test) → why the engine fails it: marked xfail(strict=True) for that engine only.
@@ -61,18 +62,22 @@ _PG_STATE = sa.text(
 )
 
 
-@pytest.fixture(scope="session")
-def pg_search_engine(pg_databases: Any) -> Iterator[tuple[sa.Engine, list[Any]]]:
-    """One database for this process's PostgreSQL contract tests, and the state of its empty,
-    complete index: emptying the tables costs a hundredth of what clear() and mark_complete()
-    cost (dropping and building nine word indexes, VACUUM), which every test would pay."""
+def _contract_database(pg_databases: Any, word_index: Any) -> Iterator[tuple[sa.Engine, list[Any]]]:
+    """One database for this process's PostgreSQL contract tests with ``word_index``, and the
+    state of its empty, complete index: emptying the tables costs a hundredth of what clear()
+    and mark_complete() cost (dropping and building nine word indexes, VACUUM), which every test
+    would pay."""
     from docsvc.adapters.catalog import make_engine
     from docsvc.adapters.pg_search import PostgresIndex
 
     with pg_databases.lent() as url:
         engine = make_engine(url)
         try:
-            index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)
+            if word_index == "rum":
+                with engine.connect() as conn:
+                    available = conn.execute(sa.text("SELECT FROM pg_available_extensions WHERE name = 'rum'")).first()
+                require(available is not None, "the PostgreSQL server has no RUM extension (Debian: postgresql-15-rum)")
+            index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ, word_index=word_index)
             index.clear()
             index.mark_complete()
             with engine.connect() as conn:
@@ -82,20 +87,34 @@ def pg_search_engine(pg_databases: Any) -> Iterator[tuple[sa.Engine, list[Any]]]
             engine.dispose()
 
 
-def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
-    """The process's contract database, emptied; made fresh again with clear() and
-    mark_complete() when the test before left its index otherwise (incomplete, an index
-    dropped, another schema or analyzer version)."""
-    from docsvc.adapters.pg_search import PostgresIndex
+@pytest.fixture(scope="session")
+def pg_gin_database(pg_databases: Any) -> Iterator[tuple[sa.Engine, list[Any]]]:
+    from docsvc.adapters.pg_search import WordIndex
 
-    engine, fresh = request.getfixturevalue("pg_search_engine")
+    yield from _contract_database(pg_databases, WordIndex.GIN)
+
+
+@pytest.fixture(scope="session")
+def pg_rum_database(pg_databases: Any) -> Iterator[tuple[sa.Engine, list[Any]]]:
+    from docsvc.adapters.pg_search import WordIndex
+
+    yield from _contract_database(pg_databases, WordIndex.RUM)
+
+
+def _postgres(request: pytest.FixtureRequest, word_index: str) -> Iterator[SearchIndex]:
+    """The process's contract database with ``word_index``, emptied; made fresh again with
+    clear() and mark_complete() when the test before left its index otherwise (incomplete, an
+    index dropped, another schema or analyzer version)."""
+    from docsvc.adapters.pg_search import PostgresIndex, WordIndex
+
+    engine, fresh = request.getfixturevalue(f"pg_{word_index}_database")
     with engine.begin() as conn:
         as_left = conn.execute(_PG_STATE).scalars().all() == fresh
         if as_left:
             for table in ("search_passage", "search_entry", "search_gram", "search_word"):
                 conn.execute(sa.text(f"DELETE FROM {table}"))
             conn.execute(sa.text("UPDATE search_state SET grams_docs = 0"))
-    index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ)
+    index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ, word_index=WordIndex(word_index))
     if not as_left:
         yield from _fresh(index)
         return
@@ -105,16 +124,24 @@ def _postgres(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
         index.close()
 
 
-@pytest.fixture(params=["whoosh", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "whoosh",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        # PostgreSQL with RUM indexes for the phrase columns (DOCSVC_SEARCH_PG_INDEX=rum).
+        pytest.param("postgres-rum", marks=pytest.mark.postgres),
+    ]
+)
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
     """A fresh, empty, complete index of each engine, opened in the contract's time zone."""
-    reason = KNOWN_FAILURES.get((request.param, request.node.originalname))
+    engine = request.param.partition("-")[0]
+    reason = KNOWN_FAILURES.get((engine, request.node.originalname))
     if reason:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-    if request.param == "whoosh":
+    if engine == "whoosh":
         yield from _whoosh(tmp_path)
     else:
-        yield from _postgres(request)
+        yield from _postgres(request, "rum" if request.param == "postgres-rum" else "gin")
 
 
 class TestSearchContract(SearchIndexContract):

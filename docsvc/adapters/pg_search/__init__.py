@@ -15,7 +15,11 @@ own concurrency, replication and backups apply.
   document past either limit also gets overlapping passages, positions counted from each
   passage's start, in which phrases are matched; words are matched in the entry as usual.
 - ``search_state``: schema and analyzer version, whether a rebuild finished, its cursor, and
-  the GIN indexes a rebuild dropped while it writes, built again when it completes.
+  the word indexes a rebuild dropped while it writes, built again when it completes.
+- The word indexes are GIN, or, for the content's words and bigrams (where phrases are
+  matched), RUM when DOCSVC_SEARCH_PG_INDEX=rum: RUM keeps the words' positions, so the index
+  matches a phrase instead of each row's tsvector being read (a rebuild builds the kind the
+  settings name; a search uses what is built).
 - ``search_gram``: how many documents have each character and character bigram, for the
   idf of the question's grams (:mod:`docsvc.core.ranking`); counted when a rebuild completes
   and again as the index grows, in a sample past 10,000 documents.
@@ -30,6 +34,6 @@ candidates are read from their tsvectors (``setweight``/``ts_filter`` keep just 
 words, in C), which also gives the highlights' positions without analysing a hit again.
 """
 
-from docsvc.adapters.pg_search.index import SCHEMA_VERSION, PostgresIndex
+from docsvc.adapters.pg_search.index import SCHEMA_VERSION, PostgresIndex, WordIndex
 
-__all__ = ["PostgresIndex", "SCHEMA_VERSION"]
+__all__ = ["PostgresIndex", "SCHEMA_VERSION", "WordIndex"]

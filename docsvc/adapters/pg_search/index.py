@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import math
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,7 +51,9 @@ from docsvc.core.search import (
     resolve_filters,
     visible_site_projects,
 )
-from docsvc.errors import Unavailable
+from docsvc.errors import InvalidInput, Unavailable
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: grams_tsv and search_gram (docsvc.core.ranking)
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
@@ -69,24 +73,56 @@ _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
 
 
+RUM_EXTENSION = "rum"
+
+
+class WordIndex(StrEnum):
+    """The index type of the columns phrases are matched in (PASSAGE_COLUMNS), in both tables."""
+
+    GIN = "gin"  # PostgreSQL's own: the rows that have a phrase's words, whose positions are then read
+    RUM = "rum"  # the RUM extension's: the words' positions are in the index, which matches a phrase
+
+
+def _word_index_definition(definition: str, kind: WordIndex) -> str:
+    """An index definition of :meth:`PostgresIndex._drop_word_indexes` as ``kind`` builds it."""
+    for column in PASSAGE_COLUMNS:
+        # (rum_tsvector_ops is RUM's default for a tsvector, which pg_get_indexdef leaves out)
+        forms = {WordIndex.GIN: f"USING gin ({column})", WordIndex.RUM: f"USING rum ({column})"}
+        for other in WordIndex:
+            definition = definition.replace(forms[other], forms[kind])
+    return definition
+
+
 class PostgresIndex:
     """See the module docstring. Create with :meth:`open`; any number of processes on any
     number of machines may hold one on the same database."""
 
-    def __init__(self, engine: sa.Engine, *, search_timeout: float, tz: dt.tzinfo) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, search_timeout: float, tz: dt.tzinfo, word_index: WordIndex = WordIndex.GIN
+    ) -> None:
         self.engine = engine
         self.search_timeout = search_timeout
         self.tz = tz
+        self.word_index = word_index  # what a rebuild builds
+        self.positions_indexed: frozenset[str] = frozenset()  # the columns whose index (RUM) matches a phrase
         self.needs_rebuild = False
         self.rebuild_reason = ""
         self._stats: tuple[float, dict[str, float]] | None = None
         self._stats_lock = threading.Lock()
 
     @classmethod
-    def open(cls, engine: sa.Engine, *, search_timeout: float = 2.0, tz: dt.tzinfo = dt.UTC) -> PostgresIndex:
+    def open(
+        cls,
+        engine: sa.Engine,
+        *,
+        search_timeout: float = 2.0,
+        tz: dt.tzinfo = dt.UTC,
+        word_index: WordIndex = WordIndex.GIN,
+    ) -> PostgresIndex:
         """Open the index in ``engine``'s database, never raising for a missing or outdated one:
-        check ``needs_rebuild``."""
-        self = cls(engine, search_timeout=search_timeout, tz=tz)
+        check ``needs_rebuild``. ``word_index`` is what the next rebuild builds; until then a
+        search uses what the last one built."""
+        self = cls(engine, search_timeout=search_timeout, tz=tz, word_index=word_index)
         text.load()  # jieba once per process, now rather than in the first request
         self._read_state()
         return self
@@ -99,6 +135,7 @@ class PostgresIndex:
                     .mappings()
                     .first()
                 )
+                built = self._word_indexes(conn)
         except sa.exc.ProgrammingError:
             self._broken(
                 "搜索表不存在，请先运行 docsvc init（数据库迁移）。",
@@ -120,6 +157,27 @@ class PostgresIndex:
             self._broken("索引重建尚未完成。", "A rebuild has not finished.")
         else:
             self.needs_rebuild, self.rebuild_reason = False, ""
+        self.positions_indexed = frozenset(column for column, kind in built.items() if kind == WordIndex.RUM)
+        if built and set(built.values()) != {self.word_index.value}:
+            log.warning(
+                "搜索词索引的类型为 %s，设置要求 %s：下次 docsvc index rebuild 时更换。 / The search word indexes "
+                "are %s, the settings ask for %s: the next docsvc index rebuild changes them.",
+                *[", ".join(sorted(set(built.values()))), self.word_index.value] * 2,
+            )
+
+    @staticmethod
+    def _word_indexes(conn: sa.Connection) -> dict[str, str]:
+        """search_entry's phrase columns (PASSAGE_COLUMNS) and their index types."""
+        rows = conn.execute(
+            sa.text(
+                "SELECT a.attname, am.amname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                "JOIN pg_am am ON am.oid = i.relam "
+                "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0] "
+                "WHERE x.indrelid = 'search_entry'::regclass AND a.attname = ANY(:columns)"
+            ),
+            {"columns": list(PASSAGE_COLUMNS)},
+        ).all()
+        return dict(rows)
 
     def _broken(self, zh: str, en: str) -> None:
         self.needs_rebuild = True
@@ -161,7 +219,10 @@ class PostgresIndex:
         The word (GIN) indexes are dropped meanwhile and built again there: building one over
         all the rows at once costs a fraction of growing it row by row (at 100,000 documents the
         writes slowed from 96 to 55 documents a second as the indexes grew). Their definitions
-        wait in search_state, so a rebuild resumed after a crash still builds them."""
+        wait in search_state, so a rebuild resumed after a crash still builds them, as
+        ``word_index`` says."""
+        if self.word_index is WordIndex.RUM:
+            self._require_rum()
         with self._write() as conn:
             conn.execute(sa.text("TRUNCATE search_passage, search_entry, search_gram, search_word"))
             deferred = self._drop_word_indexes(conn)
@@ -173,16 +234,49 @@ class PostgresIndex:
         self._broken("索引重建尚未完成。", "A rebuild has not finished.")
         self._stats = None
 
+    def _require_rum(self) -> None:
+        """The RUM extension in this database, or a clear error before anything changed."""
+        with self.engine.connect() as conn:
+            installed, available = conn.execute(
+                sa.text(
+                    "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = :x), "
+                    "EXISTS (SELECT FROM pg_available_extensions WHERE name = :x)"
+                ),
+                {"x": RUM_EXTENSION},
+            ).one()
+        if installed:
+            return
+        if not available:
+            raise InvalidInput(
+                "DOCSVC_SEARCH_PG_INDEX=rum 需要 PostgreSQL 服务器上的 RUM 扩展（Debian：apt-get install "
+                "postgresql-15-rum，版本号与服务器一致）；请安装后重试，或改回 gin。索引未作任何改动。",
+                "DOCSVC_SEARCH_PG_INDEX=rum needs the RUM extension on the PostgreSQL server (Debian: apt-get "
+                "install postgresql-15-rum, for the server's version); install it and try again, or set gin. "
+                "The index is unchanged.",
+                field="DOCSVC_SEARCH_PG_INDEX",
+            )
+        try:
+            with self._write() as conn:
+                conn.execute(sa.text(f"CREATE EXTENSION IF NOT EXISTS {RUM_EXTENSION}"))
+        except sa.exc.ProgrammingError as exc:  # not a superuser: RUM is not a trusted extension
+            raise InvalidInput(
+                "数据库用户无权安装 RUM 扩展：请数据库管理员在该数据库中执行 CREATE EXTENSION rum; 后重试。"
+                "索引未作任何改动。",
+                "The database user may not install the RUM extension: ask the database administrator to run "
+                "CREATE EXTENSION rum; in this database, then try again. The index is unchanged.",
+                field="DOCSVC_SEARCH_PG_INDEX",
+            ) from exc
+
     @staticmethod
     def _drop_word_indexes(conn: sa.Connection) -> list[str]:
-        """Drop the search tables' GIN indexes; their definitions, with any an unfinished
-        rebuild dropped before."""
+        """Drop the search tables' word indexes (GIN or RUM); their definitions, with any an
+        unfinished rebuild dropped before."""
         waiting = conn.execute(sa.text("SELECT deferred_indexes FROM search_state")).scalar() or []
         current = conn.execute(
             sa.text(
                 "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
                 "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am am ON am.oid = i.relam "
-                "WHERE x.indrelid IN ('search_entry'::regclass, 'search_passage'::regclass) AND am.amname = 'gin' "
+                "WHERE x.indrelid IN ('search_entry'::regclass, 'search_passage'::regclass) AND am.amname IN ('gin', 'rum') "
                 "ORDER BY i.relname"
             )
         ).all()
@@ -197,7 +291,11 @@ class PostgresIndex:
         with self.engine.connect() as conn:
             deferred = conn.execute(sa.text("SELECT deferred_indexes FROM search_state")).scalar() or []
 
+        if self.word_index is WordIndex.RUM:
+            self._require_rum()
+
         def build(definition: str) -> None:
+            definition = _word_index_definition(definition, self.word_index)
             with self._write() as conn:
                 conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'"))
                 conn.execute(sa.text(definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)))
@@ -220,7 +318,7 @@ class PostgresIndex:
         # ANALYZE gives the planner the new sizes.
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM (ANALYZE) search_entry, search_passage"))
-        self.needs_rebuild, self.rebuild_reason = False, ""
+        self._read_state()
 
     @contextlib.contextmanager
     def rebuilding(self) -> Iterator[None]:
@@ -488,7 +586,9 @@ class PostgresIndex:
                 conn.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(self.search_timeout * 1000))}"))
                 stats = self._collection(conn)  # (a scan of the small heap tuples: before the next line)
                 common = self._counted_words(conn, stats, {t.text for t in text.analyze(request.query)})
-                c = Compiler(self.tz, df=lambda word: common.get(word, 0.0), n=stats["n"])
+                c = Compiler(
+                    self.tz, df=lambda word: common.get(word, 0.0), n=stats["n"], positions=self.positions_indexed
+                )
                 filters = c.filters = " AND ".join(self._filters(request, c)) or "TRUE"
                 words = c.root(node) if node is not None else "TRUE"
                 leaves = list(dict.fromkeys(c.leaves))
@@ -571,7 +671,13 @@ class PostgresIndex:
             source = "search_entry e"
             if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
                 params[f"a{i}"] = leaf.all_words
-                rows = phrase_rows(leaf.column, query, f"CAST(:a{i} AS tsquery)", filters)
+                rows = phrase_rows(
+                    leaf.column,
+                    query,
+                    f"CAST(:a{i} AS tsquery)",
+                    filters,
+                    in_index=leaf.column in self.positions_indexed,
+                )
                 source = (
                     f"(SELECT e.version_id FROM search_entry e WHERE {rows} UNION "
                     f"SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query}) x "

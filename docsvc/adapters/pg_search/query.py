@@ -83,10 +83,17 @@ class Compiler:
     how many of the ``n`` documents have a word (a long question keeps its rarest words; the
     commonest only rank, docsvc.core.ranking.common_words)."""
 
-    def __init__(self, tz: dt.tzinfo, df: Callable[[str], float] = lambda word: 0, n: float = 0) -> None:
+    def __init__(
+        self,
+        tz: dt.tzinfo,
+        df: Callable[[str], float] = lambda word: 0,
+        n: float = 0,
+        positions: frozenset[str] = frozenset(),
+    ) -> None:
         self.tz = tz
         self.df = df
         self.n = n
+        self.positions = positions  # the columns whose index matches a phrase (phrase_rows)
         self.params: dict[str, Any] = {}
         self.leaves: list[Leaf] = []  # positive, scored
         self.highlight_words: set[str] = set()
@@ -295,7 +302,13 @@ class Compiler:
         query = f"CAST({self.param(leaf.tsquery)} AS tsquery)"
         if leaf.is_phrase and leaf.column in PASSAGE_COLUMNS:
             # Past the limits of one tsvector's positions, a phrase is matched in the passages.
-            rows = phrase_rows(leaf.column, query, f"CAST({self.param(leaf.all_words)} AS tsquery)", self.filters)
+            rows = phrase_rows(
+                leaf.column,
+                query,
+                f"CAST({self.param(leaf.all_words)} AS tsquery)",
+                self.filters,
+                in_index=leaf.column in self.positions,
+            )
             return (
                 f"e.version_id IN (SELECT e.version_id FROM search_entry e WHERE {rows} "
                 f"UNION ALL SELECT version_id FROM search_passage WHERE {leaf.column} @@ {query})"
@@ -303,12 +316,15 @@ class Compiler:
         return f"e.{leaf.column} @@ {query}"
 
 
-def phrase_rows(column: str, phrase: str, all_words: str, filters: str) -> str:
+def phrase_rows(column: str, phrase: str, all_words: str, filters: str, *, in_index: bool) -> str:
     """The condition on search_entry ``e`` (SQL tsquery expressions ``phrase`` and ``all_words``)
-    of the rows a phrase is in. The rows with all its words come from the GIN index, and the
-    positions are read (the whole tsvector, about 14 µs a row) only in those the filters keep (the
-    latest versions, say): as an index condition, PostgreSQL would read them in every row first.
-    IS TRUE keeps the phrase out of the index conditions."""
+    of the rows a phrase is in. A RUM index (``in_index``) keeps the words' positions and matches
+    the phrase itself. From a GIN index come the rows with all its words, and the positions are
+    read (the whole tsvector, about 14 µs a row) only in those the filters keep (the latest
+    versions, say): as an index condition, PostgreSQL would read them in every row first. IS TRUE
+    keeps the phrase out of the index conditions."""
+    if in_index:
+        return f"e.{column} @@ {phrase} AND {filters}"
     return f"e.{column} @@ {all_words} AND {filters} AND (e.{column} @@ {phrase}) IS TRUE"
 
 
