@@ -6,7 +6,7 @@
 
 For each engine (Whoosh in a temporary folder; PostgreSQL in a fresh database made on the server
 named by DOCSVC_BENCH_POSTGRES_URL, default the local ``test`` database's server, dropped
-afterwards unless ``--keep``):
+afterwards unless ``--keep``; ``postgres-rum`` is PostgreSQL with DOCSVC_SEARCH_PG_INDEX=rum):
 
 - bulk index: ``--docs`` generated ~4,000-character documents (bench/corpus.py, Zipf-like
   Chinese) written as ``docsvc index rebuild`` writes them (chunks of REBUILD_CHUNK, ``--procs``
@@ -66,7 +66,7 @@ class Engine:
             "FSYNC": False,
         }
         (self.folder / "no-templates").mkdir()
-        if name == "postgres":
+        if name.startswith("postgres"):
             server = os.environ.get("DOCSVC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
             self.database = reuse or f"docsvc_bench_{uuid.uuid4().hex[:8]}"
             self.admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
@@ -77,6 +77,7 @@ class Engine:
                 sa.engine.make_url(server).set(database=self.database).render_as_string(hide_password=False)
             )
             config["SEARCH_BACKEND"] = "postgres"
+            config["SEARCH_PG_INDEX"] = "rum" if name == "postgres-rum" else "gin"
             print(f"  PostgreSQL database {self.database}")
         self.svc = open_docsvc(config)
         self.index = self.svc.index.index

@@ -282,8 +282,11 @@ def _word_index_types(svc) -> dict[str, str]:
 def test_rum_word_indexes_from_the_settings_at_a_rebuild_and_back(svc, conf, run, opened, monkeypatch):
     """DOCSVC_SEARCH_PG_INDEX=rum: the next rebuild builds RUM indexes for the phrase columns,
     searches match phrases through them (new versions too), and gin at a later rebuild turns
-    them back; a server without the extension gets a clear error and an unchanged index."""
+    them back, and servers already running follow; a server without the extension gets a clear
+    error and an unchanged index."""
     from docsvc.adapters.pg_search import index as pg_index
+
+    monkeypatch.setattr(pg_index, "STATS_TTL_S", 0.0)  # servers look again at every search
 
     with svc.catalog.engine.connect() as conn:
         available = conn.execute(sa.text("SELECT FROM pg_available_extensions WHERE name = 'rum'")).first()
@@ -307,6 +310,9 @@ def test_rum_word_indexes_from_the_settings_at_a_rebuild_and_back(svc, conf, run
     try:
         assert served_rum.index.index.positions_indexed == {"content_tsv", "bigram_tsv"}
         assert served.index.index.positions_indexed == {"content_tsv", "bigram_tsv"}  # what is built
+        assert svc.index.index.positions_indexed == set()  # opened before the rebuild …
+        assert hits(svc, '"一级故障"') == [(a, 1)]
+        assert svc.index.index.positions_indexed == {"content_tsv", "bigram_tsv"}  # … and following
         b = add(
             served_rum, "变更记录：一级故障 15 分钟内响应的要求不变。".encode(), "change.txt", title="变更"
         ).document.id
@@ -330,7 +336,8 @@ def test_rum_word_indexes_from_the_settings_at_a_rebuild_and_back(svc, conf, run
 
     assert json.loads(run("index", "rebuild", "--json").stdout) == {"indexed": 3}
     assert _word_index_types(svc) == gin
-    assert sorted(hits(svc, '"一级故障 15 分钟内响应"')) == sorted([(a, 1), (b, 1)])
+    assert sorted(hits(served, '"一级故障 15 分钟内响应"')) == sorted([(a, 1), (b, 1)])
+    assert served.index.index.positions_indexed == set()
 
 
 @pytest.mark.parametrize("db_url", [pytest.param("sqlite", id="sqlite")], indirect=True)

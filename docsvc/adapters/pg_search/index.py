@@ -157,13 +157,16 @@ class PostgresIndex:
             self._broken("索引重建尚未完成。", "A rebuild has not finished.")
         else:
             self.needs_rebuild, self.rebuild_reason = False, ""
-        self.positions_indexed = frozenset(column for column, kind in built.items() if kind == WordIndex.RUM)
-        if built and set(built.values()) != {self.word_index.value}:
+        self._note_word_indexes(built)
+        if built and not self.needs_rebuild and set(built.values()) != {self.word_index.value}:
             log.warning(
                 "搜索词索引的类型为 %s，设置要求 %s：下次 docsvc index rebuild 时更换。 / The search word indexes "
                 "are %s, the settings ask for %s: the next docsvc index rebuild changes them.",
                 *[", ".join(sorted(set(built.values()))), self.word_index.value] * 2,
             )
+
+    def _note_word_indexes(self, built: Mapping[str, str]) -> None:
+        self.positions_indexed = frozenset(column for column, kind in built.items() if kind == WordIndex.RUM)
 
     @staticmethod
     def _word_indexes(conn: sa.Connection) -> dict[str, str]:
@@ -539,7 +542,8 @@ class PostgresIndex:
         slowly, and every server reading them per query would scan the table.
 
         Raises Unavailable while another process rebuilds the index: it is incomplete, and
-        without its word indexes until the rebuild completes."""
+        without its word indexes until the rebuild completes. The word indexes' types are read
+        again with them: another server's rebuild may have changed them."""
         with self._stats_lock:
             cached = self._stats
         stats = cached[1] if cached is not None and time.monotonic() - cached[0] < STATS_TTL_S else None
@@ -557,6 +561,7 @@ class PostgresIndex:
                 "grams_docs": float(row[-2] or 0),
                 "complete": float(bool(row[-1])),
             }
+            self._note_word_indexes(self._word_indexes(conn))
             with self._stats_lock:
                 self._stats = (time.monotonic(), stats)
         if not stats["complete"]:
