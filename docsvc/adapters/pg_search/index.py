@@ -71,8 +71,6 @@ GRAMS_SAMPLE_DOCS = 10_000  # past this many documents the grams are counted in 
 WORDS_MIN_SHARE = 0.01  # search_word keeps the words at least this share of the documents have
 _REBUILD_LOCK = 0x646F6373726562  # the advisory lock of a rebuild ("docsreb")
 _GRAMS_LOCK = 0x646F637367726D  # the advisory lock of a search_gram refresh ("docsgrm")
-
-
 RUM_EXTENSION = "rum"
 
 
@@ -158,11 +156,15 @@ class PostgresIndex:
         else:
             self.needs_rebuild, self.rebuild_reason = False, ""
         self._note_word_indexes(built)
-        if built and not self.needs_rebuild and set(built.values()) != {self.word_index.value}:
+        kinds = ", ".join(sorted(set(built.values())))
+        if built and not self.needs_rebuild and kinds != self.word_index.value:
             log.warning(
                 "搜索词索引的类型为 %s，设置要求 %s：下次 docsvc index rebuild 时更换。 / The search word indexes "
                 "are %s, the settings ask for %s: the next docsvc index rebuild changes them.",
-                *[", ".join(sorted(set(built.values()))), self.word_index.value] * 2,
+                kinds,
+                self.word_index.value,
+                kinds,
+                self.word_index.value,
             )
 
     def _note_word_indexes(self, built: Mapping[str, str]) -> None:
@@ -219,7 +221,7 @@ class PostgresIndex:
     def clear(self) -> None:
         """Empty the index for a rebuild, which is not searched until :meth:`mark_complete`.
 
-        The word (GIN) indexes are dropped meanwhile and built again there: building one over
+        The word indexes (GIN, RUM) are dropped meanwhile and built again there: building one over
         all the rows at once costs a fraction of growing it row by row (at 100,000 documents the
         writes slowed from 96 to 55 documents a second as the indexes grew). Their definitions
         wait in search_state, so a rebuild resumed after a crash still builds them, as
@@ -681,7 +683,7 @@ class PostgresIndex:
                     query,
                     f"CAST(:a{i} AS tsquery)",
                     filters,
-                    in_index=leaf.column in self.positions_indexed,
+                    in_index=leaf.column in c.positions,
                 )
                 source = (
                     f"(SELECT e.version_id FROM search_entry e WHERE {rows} UNION "
