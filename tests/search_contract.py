@@ -478,6 +478,15 @@ class SearchIndexContract:
         assert id_set(index, "+机房 服务") == {1, 3}  # a required word decides, as always
         assert id_set(index, "续签 服务 NOT 协商") == {1}
 
+    def test_a_word_most_documents_have_ranks_its_best_matches_first(self, index: SearchIndex) -> None:
+        """Past the few hundred candidates an engine may rank closely, the documents that say a
+        word most still come first, whichever were archived first."""
+        docs = [entry(i, i, f"记录{i}", f"本月服务运行平稳，巡检记录第{i}号已归档。") for i in range(1, 241)]
+        docs += [entry(i, i, f"记录{i}", "巡检报告：机房巡检、网络巡检、主机巡检均已完成。") for i in (241, 242, 243)]
+        load(index, docs)
+        assert search(index, "巡检").total == 243
+        assert set(ids(index, "巡检", per_page=3)) == {241, 242, 243}
+
     def test_phrase_needs_adjacent_words_in_order(self, index: SearchIndex) -> None:
         load(index)
         # Version 4 has 服务, 等级 and 协议, but apart.

@@ -717,11 +717,18 @@ class PostgresIndex:
             # The candidates first (a bounded sort keeps the best of tens of thousands), then
             # their places: numbering every match would sort them all.
             lengths = ", ".join(LENGTHS.values())
+            k = max(MIN_CANDIDATES, 2 * limit)
+            candidates = (
+                f"SELECT version_id, {lengths}, coalesce(s.idf, 0) AS score FROM m LEFT JOIN s USING (version_id)"
+            )
+            chosen = f"({candidates} ORDER BY score DESC, version_id LIMIT {k})"
+            by_index = self._ranked_by_index(conn, c, leaves, filters, k)
+            if by_index:
+                params["r"] = by_index
+                chosen += f" UNION ({candidates} WHERE version_id = ANY(:r))"
             ctes.append(
                 f"t AS MATERIALIZED (SELECT version_id, json_build_array({lengths}) AS lengths, "
-                "row_number() OVER (ORDER BY score DESC, version_id) AS rn FROM "
-                f"(SELECT version_id, {lengths}, coalesce(s.idf, 0) AS score FROM m LEFT JOIN s USING (version_id) "
-                f"ORDER BY score DESC, version_id LIMIT {max(MIN_CANDIDATES, 2 * limit)}) c)"
+                f"row_number() OVER (ORDER BY score DESC, version_id) AS rn FROM ({chosen}) c)"
             )
             # The leaves each candidate matches: for the candidates only, not every match.
             top = (
@@ -767,6 +774,37 @@ class PostgresIndex:
         ranked = [(int(v), matched, dict(zip(LENGTHS, lengths or ()))) for v, matched, lengths in (row[1] or [])]
         df = {int(k): int(v) for k, v in (row[2] or {}).items()}
         return row[0], ranked, df, _facet_counts(row[3] or [], row[4] or {}) if facets else {}
+
+    @staticmethod
+    def _ranked_by_index(conn: sa.Connection, c: Compiler, leaves: list[Leaf], filters: str, k: int) -> list[int]:
+        """With a RUM index on the content, more candidates: the ``k`` versions that
+        the index ranks best by the matching content leaves' frequencies (RUM's ``<=>``, from
+        the positions it keeps; a common word's leaves, which only rank, are left out). By the
+        leaves' idf alone, candidates tie among the documents that match the same words: of a
+        word in 16,000 of 100,000 documents they held 6 % of BM25F's ten best over every match,
+        these all ten. The planner would rather sort the matches by reading each one's tsvector
+        (a second for a word in half of them): the index's order is asked for outright."""
+        content = list(
+            dict.fromkeys(
+                leaf.tsquery
+                for leaf in leaves
+                if leaf.column == "content_tsv" and not leaf.is_phrase and leaf not in c.rank_only
+            )
+        )
+        if not content or "content_tsv" not in c.positions:
+            return []
+        rq = "CAST(:rq AS tsquery)"
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"))
+        ranked = conn.execute(
+            sa.text(
+                f"SELECT e.version_id FROM search_entry e WHERE e.content_tsv @@ {rq} AND {filters} "
+                f"ORDER BY e.content_tsv <=> {rq} LIMIT {k}"
+            ),
+            {**c.params, "rq": " | ".join(f"({q})" for q in content)},
+        ).scalars()
+        found = list(ranked)
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on"))
+        return found
 
     def _filters(self, request: SearchRequest, c: Compiler) -> list[str]:
         out = []

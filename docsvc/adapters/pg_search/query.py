@@ -96,6 +96,7 @@ class Compiler:
         self.positions = positions  # the columns whose index matches a phrase (phrase_rows)
         self.params: dict[str, Any] = {}
         self.leaves: list[Leaf] = []  # positive, scored
+        self.rank_only: set[Leaf] = set()  # leaves of common words, which rank what the others match
         self.highlight_words: set[str] = set()
         self.highlight_strings: set[str] = set()
         self.gram_texts: list[str] = []  # what the question says, for the grams that rank
@@ -128,6 +129,7 @@ class Compiler:
         if common and rare:  # the rarer words match, the common only rank
             self.only_leaves = False  # so a common word's leaf matches more than the query does
             must = [_or(rare)]
+            self.rank_only.update(leaf for u in units if u.word in common for leaf in u.leaves)
         if must:
             core = _and(must)  # the optional words only rank
         elif kept:
