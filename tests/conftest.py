@@ -138,6 +138,13 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_rum(engine: sa.Engine) -> None:
+    """The RUM extension on the PostgreSQL server (DOCSVC_SEARCH_PG_INDEX=rum), or a skip."""
+    with engine.connect() as conn:
+        available = conn.execute(sa.text("SELECT FROM pg_available_extensions WHERE name = 'rum'")).first()
+    require(available is not None, "the PostgreSQL server has no RUM extension (Debian: postgresql-15-rum)")
+
+
 def _admin_engine() -> sa.Engine:
     return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
 

@@ -24,7 +24,7 @@ from docsvc.app import open_docsvc
 from docsvc.cli import cli
 from docsvc.core.search import SearchRequest
 from docsvc.errors import InvalidInput, Unavailable
-from tests.conftest import add, require, wait_for
+from tests.conftest import add, require_rum, wait_for
 from tests.search_contract import entry
 
 PG = pytest.param("postgresql", marks=pytest.mark.postgres, id="postgres")
@@ -288,9 +288,7 @@ def test_rum_word_indexes_from_the_settings_at_a_rebuild_and_back(svc, conf, run
 
     monkeypatch.setattr(pg_index, "STATS_TTL_S", 0.0)  # servers look again at every search
 
-    with svc.catalog.engine.connect() as conn:
-        available = conn.execute(sa.text("SELECT FROM pg_available_extensions WHERE name = 'rum'")).first()
-    require(available is not None, "the PostgreSQL server has no RUM extension (Debian: postgresql-15-rum)")
+    require_rum(svc.catalog.engine)
     assert svc.index.ensure()
     a = add(svc, SLA.encode(), "sla.txt", title="港口运维 SLA").document.id
     add(svc, CONTRACT.encode(), "contract.txt", title="运维服务合同")

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from docsvc.core.search import SearchIndex
-from tests.conftest import require
+from tests.conftest import require_rum
 from tests.search_contract import TZ, SearchIndexContract
 
 # (engine or variant, contract test) → why it fails it: marked xfail(strict=True) there only.
@@ -80,9 +80,7 @@ def _contract_database(pg_databases: Any, word_index: Any) -> Iterator[tuple[sa.
         engine = make_engine(url)
         try:
             if word_index == "rum":
-                with engine.connect() as conn:
-                    available = conn.execute(sa.text("SELECT FROM pg_available_extensions WHERE name = 'rum'")).first()
-                require(available is not None, "the PostgreSQL server has no RUM extension (Debian: postgresql-15-rum)")
+                require_rum(engine)
             index = PostgresIndex.open(engine, search_timeout=2.0, tz=TZ, word_index=word_index)
             index.clear()
             index.mark_complete()
@@ -134,7 +132,8 @@ def _postgres(request: pytest.FixtureRequest, word_index: str) -> Iterator[Searc
     params=[
         "whoosh",
         pytest.param("postgres-gin", marks=pytest.mark.postgres),
-        # PostgreSQL with RUM indexes for the phrase columns (DOCSVC_SEARCH_PG_INDEX=rum).
+        # PostgreSQL with RUM indexes on the content (DOCSVC_SEARCH_PG_INDEX=rum): phrases matched and
+        # matches ranked by the index.
         pytest.param("postgres-rum", marks=pytest.mark.postgres),
     ]
 )
