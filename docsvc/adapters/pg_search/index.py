@@ -724,9 +724,8 @@ class PostgresIndex:
             # One word's candidates by idf all tie: with a RUM index, half of them come from the
             # index's ranking instead. (Several words': adding as many again cost three words
             # with a common one 100 ms at p95 for a few more of BM25F's ten best.)
-            words = self._ranked_by_index_words(c, leaves)
-            one_word = len(words) == 1 and len({leaf.words for leaf in leaves if leaf not in c.rank_only}) == 1
-            by_index = self._ranked_by_index(conn, c, words, filters, k // 2) if one_word else []
+            word = self._one_ranked_word(c, leaves)
+            by_index = self._ranked_by_index(conn, c, word, filters, k // 2) if word else []
             chosen = f"({candidates} ORDER BY score DESC, version_id LIMIT {k - len(by_index)})"
             if by_index:
                 params["r"] = by_index
@@ -781,28 +780,23 @@ class PostgresIndex:
         return row[0], ranked, df, _facet_counts(row[3] or [], row[4] or {}) if facets else {}
 
     @staticmethod
-    def _ranked_by_index_words(c: Compiler, leaves: list[Leaf]) -> list[str]:
-        """The tsqueries a RUM index on the content ranks candidates by (:meth:`_ranked_by_index`):
-        the content's words that decide the matches (a common word's only rank; phrases are
-        matched by the index, but ranking by them cost a hundred milliseconds)."""
+    def _one_ranked_word(c: Compiler, leaves: list[Leaf]) -> str:
+        """The tsquery of the query's one matching word (a common word's leaves only rank), when
+        a RUM index on the content can rank its matches; '' otherwise."""
         if "content_tsv" not in c.positions:
-            return []
-        return list(
-            dict.fromkeys(
-                leaf.tsquery
-                for leaf in leaves
-                if leaf.column == "content_tsv" and not leaf.is_phrase and leaf not in c.rank_only
-            )
-        )
+            return ""
+        matching = [leaf for leaf in leaves if leaf not in c.rank_only]
+        content = {leaf.tsquery for leaf in matching if leaf.column == "content_tsv" and not leaf.is_phrase}
+        return content.pop() if len(content) == 1 and len({leaf.words for leaf in matching}) == 1 else ""
 
     @staticmethod
-    def _ranked_by_index(conn: sa.Connection, c: Compiler, words: list[str], filters: str, k: int) -> list[int]:
-        """The ``k`` matches of ``words`` that a RUM index ranks best by how often they have them
-        (RUM's ``<=>``, from the positions it keeps): candidates by the leaves' idf alone tie
-        among the documents that match the same word. Of a word in 16,000 of 100,000
-        documents they held 6 % of BM25F's ten best over every match; with these, 96 %. The
-        planner would rather sort the matches by reading each one's tsvector (a second for a
-        word in half of them): the index's order is asked for outright."""
+    def _ranked_by_index(conn: sa.Connection, c: Compiler, word: str, filters: str, k: int) -> list[int]:
+        """The ``k`` matches of ``word`` (a tsquery) that a RUM index ranks best by how often they
+        have it (RUM's ``<=>``, from the positions it keeps): candidates by idf alone tie among
+        the documents that match the same word. Of a word in 16,000 of 100,000 documents they
+        held 6 % of BM25F's ten best over every match; with these, nearly all. The planner would
+        rather sort the matches by reading each one's tsvector (a second for a word in half of
+        them): the index's order is asked for outright."""
         rq = "CAST(:rq AS tsquery)"
         conn.execute(sa.text("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"))
         ranked = conn.execute(
@@ -810,7 +804,7 @@ class PostgresIndex:
                 f"SELECT e.version_id FROM search_entry e WHERE e.content_tsv @@ {rq} AND {filters} "
                 f"ORDER BY e.content_tsv <=> {rq} LIMIT {k}"
             ),
-            {**c.params, "rq": " | ".join(f"({q})" for q in words)},
+            {**c.params, "rq": word},
         ).scalars()
         found = list(ranked)
         conn.execute(sa.text("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on"))
