@@ -78,7 +78,7 @@ class WordIndex(StrEnum):
     """The index type of the columns phrases are matched in (PASSAGE_COLUMNS), in both tables."""
 
     GIN = "gin"  # PostgreSQL's own: the rows that have a phrase's words, whose positions are then read
-    RUM = "rum"  # the RUM extension's: the words' positions are in the index, which matches a phrase
+    RUM = "rum"  # the RUM extension's: positions in the index, which matches a phrase and ranks a word
 
 
 def _word_index_definition(definition: str, kind: WordIndex) -> str:
