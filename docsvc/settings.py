@@ -139,11 +139,13 @@ SETTINGS: tuple[Setting, ...] = (
         "gin",
         "PostgreSQL 检索引擎中正文的词与双字索引的类型：gin（默认，无需额外软件）或 rum（需安装 PostgreSQL "
         "扩展 RUM，如 Debian 软件包 postgresql-15-rum：索引中保存词的位置，带引号的短语直接由索引匹配，"
-        "大库中快得多；索引约为 gin 的三倍大）。下次 docsvc index rebuild 时生效。",
+        "单个词的结果按词频排序，大库中更快更准；正文索引约为 gin 的两倍半大，新版本可被检索稍慢）。下次 docsvc index rebuild 时生效。",
         "Index type of the content's words and bigrams in the PostgreSQL search engine: gin (the default, "
         "needs nothing extra) or rum (needs PostgreSQL's RUM extension, e.g. the Debian package "
         "postgresql-15-rum: the index keeps the words' positions, so quoted phrases are matched by the index "
-        "itself, much faster in a large archive; about three times the size of gin). Takes effect at the next "
+        "itself and a single word's matches are ranked by how often they have it: faster and better in a large "
+        "archive; the content indexes are about two and a half times gin's, and new versions become searchable "
+        "more slowly). Takes effect at the next "
         "docsvc index rebuild.",
         lambda v: _choice(v, ("gin", "rum")),
     ),
