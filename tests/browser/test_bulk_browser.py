@@ -137,11 +137,11 @@ def test_cards_are_remembered_and_a_selection_downloads_as_zip(site, width):
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_bulk_bar_and_result_have_no_serious_axe_violation(site, width):
-    from tests.browser.test_a11y_browser import AXE, axe_violations, report
+    from tests.browser.test_a11y_browser import AXE, axe_context, axe_violations, report
     from tests.conftest import require
 
     require(AXE.is_file(), f"axe-core is not installed at {AXE}: npm install --prefix .cache/axe axe-core@4.14.1")
-    context = site["browser"].new_context(locale="zh-CN", viewport={"width": width, "height": 860}, bypass_csp=True)
+    context = axe_context(site["browser"], locale="zh-CN", viewport={"width": width, "height": 860})
     page = context.new_page()
     page.set_default_timeout(15000)
     try:
