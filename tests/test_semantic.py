@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -168,10 +169,18 @@ def test_the_index_writer_embeds_in_the_background(sem):
     indexer = BackgroundIndexer(sem.index, interval_s=0.2)
     indexer.start()
     try:
+        # The embedding thread gives way to requests; the server's own threads keep their priority.
+        embedder = next(t for t in threading.enumerate() if t.name == "docsvc-embedder")
+        assert wait_for(lambda: _nice(embedder.native_id) == _nice(threading.get_native_id()) + 10, timeout_s=10)
         assert wait_for(lambda: sem.index.semantic.pending() == 0, timeout_s=120)
     finally:
         indexer.stop()
     assert titles(sem.index.search(SearchRequest(QUESTION)))[0] == ANSWER
+
+
+def _nice(thread_id: int | None) -> int:
+    """A thread's nice value, as Linux keeps it for each thread."""
+    return int(Path(f"/proc/self/task/{thread_id}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_access_rules_hold_the_candidates_meaning_cannot_add_one(sem):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -151,6 +152,14 @@ def limit(which: int, soft: int, hard: int | None = None) -> None:
         if hard != resource.RLIM_INFINITY:
             soft = min(soft, hard)
     resource.setrlimit(which, (soft, hard))
+
+
+def give_way(niceness: int) -> None:
+    """Lower the calling thread's CPU priority by ``niceness``: derived work gives way to
+    requests when the cores are short, and still gets done when they are not. Linux keeps a
+    nice value per thread, so a server's background thread lowers only itself."""
+    with contextlib.suppress(OSError):
+        os.nice(niceness)
 
 
 def cpu_used() -> float:
