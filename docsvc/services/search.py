@@ -620,8 +620,8 @@ class BackgroundIndexer:
         self._publish()
 
     def _embed_loop(self) -> None:
-        # A document's vectors take seconds of CPU; on a two-core server they kept an upload
-        # waiting for a core to become searchable (p95 220 ms -> see the README's figures).
+        # A document's vectors take seconds of CPU; on a two-core server they kept the next
+        # upload waiting for a core before it became searchable.
         workers.give_way(EMBEDDER_NICENESS)
         while not self._stop.is_set():
             self._embed_wake.wait()
