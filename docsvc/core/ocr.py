@@ -390,7 +390,7 @@ def _summarise(info: dict[str, Any], pages: list[OcrPage], *, truncated: bool = 
     return OcrResult(ExtractionStatus.OK, engine, version, tuple(pages), total, zh, en, truncated)
 
 
-_MALLOC_KEEP = 4 * 1024**3  # larger than any allocation the child's address-space limit allows
+_MALLOC_KEEP = 4 * 1024**3  # above any one allocation under the default 3 GB address-space limit
 
 
 def _child_env() -> dict[str, str]:

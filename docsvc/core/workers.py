@@ -157,7 +157,8 @@ def limit(which: int, soft: int, hard: int | None = None) -> None:
 def give_way(niceness: int) -> None:
     """Lower the calling thread's CPU priority by ``niceness``: derived work gives way to
     requests when the cores are short, and still gets done when they are not. Linux keeps a
-    nice value per thread, so a server's background thread lowers only itself."""
+    nice value per thread, so a server's background thread lowers only itself (a process of a
+    single thread, the whole process)."""
     with contextlib.suppress(OSError):
         os.nice(niceness)
 

@@ -807,7 +807,7 @@ class PostgresIndex:
             {**c.params, "rq": word},
         ).scalars()
         found = list(ranked)
-        conn.execute(sa.text("SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on"))
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = DEFAULT; SET LOCAL enable_sort = DEFAULT"))
         return found
 
     def _filters(self, request: SearchRequest, c: Compiler) -> list[str]:

@@ -28,7 +28,6 @@ import heapq
 import io
 import itertools
 import math
-import os
 import pickle
 import struct
 import zlib
@@ -45,6 +44,7 @@ from whoosh.filedb import filetables
 from whoosh.filedb.filestore import FileStorage
 from whoosh.util.numeric import length_to_byte
 
+from docsvc.core import workers
 from docsvc.errors import Unavailable
 
 INLINE_POSTINGS = 4  # posting lists this short live in the term table (see DocsvcCodec)
@@ -588,8 +588,7 @@ def _writer_process() -> None:
     catch up from what is queued; the work gets done either way.
     """
     gc.disable()
-    with contextlib.suppress(OSError):
-        os.nice(WRITER_NICENESS)
+    workers.give_way(WRITER_NICENESS)
 
 
 def write_segments(path: Path, indexname: str, docs: list[dict[str, Any]], procs: int, limitmb: int) -> list[Any]:
