@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.site import running_site
 from tests.browser.test_ui_browser import open_as, shot
@@ -52,7 +53,7 @@ def break_and_fix(site, page, *, screenshot: bool = False):
     assert "90 到 100" in error.inner_text() and error.is_visible()
     assert "必填" in page.locator("#err-party_a-name").inner_text()
     assert page.locator("#f-availability").get_attribute("aria-invalid") == "true"
-    assert page.evaluate("document.activeElement.id") == "f-party_a-name"  # first invalid field, in page order
+    expect(page.locator("#f-party_a-name")).to_be_focused()  # first invalid field, in page order
     assert "有 2 处需要修改" in page.locator("#form-errors").inner_text()
     if screenshot:  # the top of the page: the error summary and the first inline error
         page.evaluate("window.scrollTo(0, 0)")
@@ -94,7 +95,7 @@ def test_form_errors_rows_keyboard_and_preview(site):
     preview.wait_for()
     text = preview.inner_text()
     assert "安全巡检" in text and "99.95" in text and "大连长兴湾物流集团有限公司" in text
-    assert page.evaluate("document.activeElement.id") == "preview-h"
+    expect(page.locator("#preview-h")).to_be_focused()  # app.js moves it once the page has loaded
     assert site["svc"].catalog.counts()["documents"] == 0  # a preview archives nothing
     # The preview's DOCX downloads too.
     with page.expect_download() as info:
@@ -165,7 +166,7 @@ def test_drafting_journey_generate_pdf_download_and_revise(site, unoserver_venv)
     page.fill("#f-availability", "99.99")
     page.locator("#generate-button").click()
     assert "变更原因" in page.locator("#err-reason").inner_text()
-    assert page.evaluate("document.activeElement.id") == "f-reason"
+    expect(page.locator("#f-reason")).to_be_focused()  # app.js moves it once the page has loaded
     page.fill("#f-reason", "可用性目标提高到 99.99%")
     page.locator("#generate-button").click()
     page.wait_for_url("**/documents/*")

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.site import docx, running_site
 from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
@@ -161,7 +162,7 @@ def test_edit_metadata_with_an_invalid_date(site):
     error = page.locator("#err-effective_date")
     assert "不是有效日期" in error.inner_text() and error.is_visible()
     assert page.locator("#f-effective_date").get_attribute("aria-invalid") == "true"
-    assert page.evaluate("document.activeElement.id") == "f-effective_date"  # app.js moved focus there
+    expect(page.locator("#f-effective_date")).to_be_focused()  # app.js moved focus there
     shot(site, page, "edit-invalid-date")
     page.fill("#f-effective_date", "2026-01-15")
     page.fill("#f-reason", "更正生效日期")
