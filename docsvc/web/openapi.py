@@ -1423,7 +1423,11 @@ def _paths() -> dict[str, Any]:
                         "relevance (default; also when empty) or date (newest first)",
                         {"type": "string", "enum": ["", "relevance", "date"]},
                     ),
-                    _q("all_versions", "1 to search every version, not only the latest", FLAG),
+                    _q(
+                        "all_versions",
+                        "1 to search every version; only the latest when 0, empty or left out",
+                        {**FLAG, "enum": ["", *FLAG["enum"]]},
+                    ),
                 ],
                 "responses": {
                     "200": _json(_ref("SearchResult"), "hits, total and facets"),
