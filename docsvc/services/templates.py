@@ -8,6 +8,7 @@ from, exactly the template and data that produced it (spec 8.4.2; auditors read 
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import json
 import threading
@@ -26,7 +27,7 @@ from docsvc.core.audit import canonical_json
 from docsvc.core.blobs import BlobStore
 from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
 from docsvc.core.filenames import document_filename
-from docsvc.core.model import AuditAction, Metadata, VersionSource, Vocabulary
+from docsvc.core.model import AuditAction, Choice, Metadata, VersionSource, Vocabulary
 from docsvc.core.schema import DefaultUsed, Finding, TemplateSchema, load_schema
 from docsvc.core.schema.draft import draft_schema
 from docsvc.core.tabular import Row
@@ -151,6 +152,14 @@ def _versions() -> dict[str, str]:
     return {"docsvc": __version__, "docxtpl": v("docxtpl"), "python-docx": v("python-docx"), "jinja2": v("Jinja2")}
 
 
+@functools.lru_cache(maxsize=256)
+def _schema(schema_json: str, doc_types: tuple[Choice, ...]) -> TemplateSchema:
+    """A template's schema from its canonical JSON, parsed once per process: every service
+    opened here (each CLI command, each server worker, the shipped templates checked at every
+    start) reads the same few schemas, and a schema's values are frozen, so they are shared."""
+    return load_schema(json.loads(schema_json), doc_types=doc_types)
+
+
 class TemplateService:
     def __init__(
         self,
@@ -234,7 +243,7 @@ class TemplateService:
         with self._cache_lock:
             if (known := self._parsed.get(record.id)) is not None:
                 return known
-        template = Template(record, load_schema(json.loads(record.schema_json), doc_types=self.vocab.doc_types))
+        template = Template(record, _schema(record.schema_json, self.vocab.doc_types))
         with self._cache_lock:
             return self._parsed.setdefault(record.id, template)
 
@@ -270,8 +279,8 @@ class TemplateService:
             current = self.get(slug)
             schema, raw_schema = current.schema, json.loads(current.record.schema_json)
         else:
-            schema = load_schema(schema_source, doc_types=self.vocab.doc_types)
             raw_schema = dict(schema_source)
+            schema = _schema(canonical_json(raw_schema), self.vocab.doc_types)
         if slug and slug != schema.slug:
             raise InvalidInput(
                 f"模板名“{slug}”与字段定义中的 slug“{schema.slug}”不一致。",
