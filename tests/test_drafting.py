@@ -265,8 +265,12 @@ def test_web_form_makes_a_pdfa_copy(world, unoserver_venv):
     doc_id = int(resp.headers["Location"].rsplit("/", 1)[1])
     version = world.svc.archive.version(doc_id)
     (rendition,) = world.svc.catalog.renditions(version.id)
+    assert rendition.to_dict()["pdfa"] is True  # the API's rendition says so too
     reader = pypdf.PdfReader(io.BytesIO(world.svc.blobs.read(rendition.sha256)))
     assert "pdfaid" in reader.xmp_metadata.rdf_root.toxml()
+    # The document page says which copy is the archival one.
+    page = client.get(f"/documents/{doc_id}").data.decode()
+    assert 'class="download pdf pdfa" download>PDF/A</a>' in page, page
 
 
 @pytest.mark.sqlite_only

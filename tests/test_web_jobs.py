@@ -79,7 +79,7 @@ def test_a_pdf_asked_for_through_the_api_is_made_by_the_servers_runner(world, un
     assert world.svc.verify_audit().ok and world.svc.check().ok
 
     page = world.login("alice").get(f"/documents/{doc}").data.decode()
-    assert f"/documents/{doc}/versions/1/renditions/pdf" in page and 'class="download pdf"' in page
+    assert f"/documents/{doc}/versions/1/renditions/pdf" in page and 'class="download pdf" download>PDF</a>' in page
     assert "request-pdf-1" not in page  # no button once the PDF is there
     health = world.api("mgr").get("/api/v1/health").json
     assert any(j["id"] == job_id and j["node"] == world.svc.jobs.node for j in health["jobs"]["recent"])

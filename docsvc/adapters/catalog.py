@@ -43,6 +43,7 @@ from docsvc.adapters.tables import (
 )
 from docsvc.core import audit
 from docsvc.core.collation import sort_key
+from docsvc.core.content import PDFA_PRODUCER
 from docsvc.core.faults import fault_point
 from docsvc.core.fields import FieldFilter, FieldKind, FilterOp
 from docsvc.core.model import (
@@ -256,6 +257,11 @@ class Rendition:
             return "ocr-pdf"
         return "pdf" if self.media_type == "application/pdf" else self.media_type
 
+    @property
+    def pdfa(self) -> bool:
+        """Whether this is the PDF/A-2b of a Word version (the archival copy a signer keeps)."""
+        return self.producer == PDFA_PRODUCER
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "media_type": self.media_type,
@@ -263,6 +269,7 @@ class Rendition:
             "size": self.size,
             "created_at": iso(self.created_at),
             "producer": self.producer,
+            "pdfa": self.pdfa,
             "kind": self.kind,
         }
 

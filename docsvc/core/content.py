@@ -28,6 +28,9 @@ WORD_PARTS = ("[Content_Types].xml", "word/document.xml")
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PDF = "application/pdf"
+# The producer a Word version's PDF rendition records: LibreOffice's PDF, or its PDF/A-2b (the
+# long-term archival form, asked for when a signed copy is archived).
+PDF_PRODUCER, PDFA_PRODUCER = "libreoffice", "libreoffice-pdfa"
 TEXT = "text/plain"
 MARKDOWN = "text/markdown"
 CSV = "text/csv"

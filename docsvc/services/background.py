@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from docsvc.adapters import reviews
 from docsvc.adapters.catalog import KeyTaken, Rendition
 from docsvc.adapters.jobs import Job, JobStore
-from docsvc.core.content import DOCX, PDF
+from docsvc.core.content import DOCX, PDF, PDF_PRODUCER
 from docsvc.core.model import AuditAction, Version, iso
 from docsvc.errors import InvalidContent, InvalidInput, NotFound, Unavailable
 from docsvc.services import batch, ocr, thumbnails
@@ -51,7 +51,6 @@ RENDITION_PDF = "rendition.pdf"
 REVIEW_REMINDERS = "review.reminders"
 ORPHANS_SWEEP = "orphans.sweep"
 JOBS_PRUNE = "jobs.prune"
-PRODUCER = "libreoffice"
 # Renditions a job can make, by the short name URLs use (…/renditions/pdf): kind → (media type, job).
 RENDITION_JOBS = {"pdf": (PDF, RENDITION_PDF)}
 
@@ -189,7 +188,7 @@ def ensure_pdf(svc: Services, ctx: JobContext, version: Version) -> Rendition:
         try:
             with svc.catalog.transaction() as tx:
                 ctx.fence(tx.conn)
-                tx.insert_rendition(version.id, PDF, blob.sha256, blob.size, PRODUCER)
+                tx.insert_rendition(version.id, PDF, blob.sha256, blob.size, PDF_PRODUCER)
                 tx.append_audit(
                     job.created_by,
                     AuditAction.RENDITION_ADDED,
@@ -199,7 +198,7 @@ def ensure_pdf(svc: Services, ctx: JobContext, version: Version) -> Rendition:
                         "media_type": PDF,
                         "sha256": blob.sha256,
                         "size": blob.size,
-                        "producer": PRODUCER,
+                        "producer": PDF_PRODUCER,
                         "job": job.id,
                         "node": ctx.node,
                     },

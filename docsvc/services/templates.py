@@ -25,7 +25,7 @@ from docsvc.adapters.catalog import SqlCatalog, TemplateRecord
 from docsvc.core import templating
 from docsvc.core.audit import canonical_json
 from docsvc.core.blobs import BlobStore
-from docsvc.core.content import PDF, PackageLimits, check_ooxml_package
+from docsvc.core.content import PDF, PDF_PRODUCER, PDFA_PRODUCER, PackageLimits, check_ooxml_package
 from docsvc.core.filenames import document_filename
 from docsvc.core.model import AuditAction, Choice, Metadata, VersionSource, Vocabulary
 from docsvc.core.schema import DefaultUsed, Finding, TemplateSchema, load_schema
@@ -464,9 +464,7 @@ class TemplateService:
         if pdf or pdf_a:
             # Converted before anything is stored: a failed PDF leaves nothing half-made.
             renditions.append(
-                RenditionInput(
-                    PDF, self.to_pdf(rendered.docx, pdf_a=pdf_a), "libreoffice-pdfa" if pdf_a else "libreoffice"
-                )
+                RenditionInput(PDF, self.to_pdf(rendered.docx, pdf_a=pdf_a), PDFA_PRODUCER if pdf_a else PDF_PRODUCER)
             )
         rec = draft.template.record
         provenance = {

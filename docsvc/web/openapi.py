@@ -712,6 +712,7 @@ SCHEMAS.update(
                 "size": {"type": "integer"},
                 "created_at": {"type": "string"},
                 "producer": {"type": "string"},
+                "pdfa": {"type": "boolean", "description": "the PDF/A-2b archival copy (generated with pdfa)"},
                 "content_url": {"type": "string"},
             },
         },
