@@ -350,6 +350,7 @@ def test_photo_through_api_and_web(world, fonts):
     status = c.get(f"/api/v1/documents/{doc_id}/versions/1/ocr").json
     assert status["text_status"] == "ok" and status["ocr"]["engine_version"].startswith("rapidocr/")
     assert status["ocr"]["confidence"] > 0.9 and status["ocr"]["pages"][0]["number"] == 1
+    assert status["ocr"]["pdfa"] == "PDF/A-2b"  # its searchable PDF passed the check
     pdf = c.get(f"/api/v1/documents/{doc_id}/versions/1/renditions/ocr-pdf")
     assert pdf.status_code == 200 and pdf.mimetype == PDF and ".ocr.pdf" in pdf.headers["Content-Disposition"]
     assert "YS-2026-0630" in extract_text(pdf.data, PDF).text
@@ -359,6 +360,7 @@ def test_photo_through_api_and_web(world, fonts):
     page = mgr.get(f"/documents/{doc_id}")
     html = page.data.decode()
     assert "文字来自 OCR" in html and "可检索 PDF" in html and "rerun-ocr-1" in html
+    assert '<span class="badge pdfa">PDF/A-2b</span>' in html
     resp = mgr.post(f"/documents/{doc_id}/versions/1/ocr", data={"csrf_token": csrf_of(page)})
     assert resp.status_code == 302
     [job] = [j for j in svc.jobs.store.list_jobs(kind=OCR_JOB)[0] if j.state.value == "queued"]

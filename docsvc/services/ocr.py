@@ -72,6 +72,7 @@ class OcrInfo:
     pages: list[dict[str, Any]]
     detail_zh: str = ""
     detail_en: str = ""
+    pdfa: str | None = None  # "PDF/A-2b" when its searchable PDF passed the check (None before it was recorded)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +83,7 @@ class OcrInfo:
             "pages": self.pages,
             "detail_zh": self.detail_zh,
             "detail_en": self.detail_en,
+            "pdfa": self.pdfa,
         }
 
 
@@ -150,6 +152,7 @@ class OcrQueue:
             ocr.get("pages", []),
             detail.get("zh", ""),
             detail.get("en", ""),
+            ocr.get("pdfa"),
         )
 
 
@@ -239,11 +242,13 @@ def run_job(svc: Services, ctx: JobContext) -> dict[str, Any]:
             pictures=base.garbage_pages if base is not None else (),
         )
     blob = svc.blobs.put(pdf.data) if pdf is not None else None
+    # PDF/A-2b only when the written file passed the check; else why not (in the audit entry).
+    pdfa = f"PDF/A-{pdf.pdfa}" if pdf is not None and pdf.pdfa else None
     producer = f"{OCR_PRODUCER} {result.engine_version} ({result.engine})"
     siblings = svc.catalog.versions_with_sha(version.sha256)
     with svc.catalog.transaction() as tx:
         ctx.fence(tx.conn)
-        tx.put_extraction(_row(version.sha256, queue.key, text, result))
+        tx.put_extraction(_row(version.sha256, queue.key, text, result, pdfa=pdfa))
         tx.clear_ocr_pages(version.sha256, queue.key)
         for v in siblings:
             if blob is not None:
@@ -264,8 +269,7 @@ def run_job(svc: Services, ctx: JobContext) -> dict[str, Any]:
                         "ocr_status": result.status.value,
                         "confidence": _round(result.confidence),
                         "pages": len(result.pages),
-                        # PDF/A-2b only when the written file passed the check; else why not.
-                        "pdfa": f"PDF/A-{pdf.pdfa}" if pdf is not None and pdf.pdfa else None,
+                        "pdfa": pdfa,
                         "pdfa_checked_by": pdf.checked_by if pdf is not None else None,
                         "pdfa_findings": list(pdf.findings) if pdf is not None else [],
                     },
@@ -403,7 +407,7 @@ def _round(x: float | None) -> float | None:
     return round(x, 4) if x is not None else None
 
 
-def _row(sha256: str, key: str, ex: Extraction, result: OcrResult) -> dict[str, Any]:
+def _row(sha256: str, key: str, ex: Extraction, result: OcrResult, *, pdfa: str | None) -> dict[str, Any]:
     return {
         "sha256": sha256,
         "extractor_version": key,
@@ -411,7 +415,12 @@ def _row(sha256: str, key: str, ex: Extraction, result: OcrResult) -> dict[str, 
         "text": ex.text,
         "pages": ex.pages,
         "detail": json.dumps(
-            {"zh": ex.detail_zh, "en": ex.detail_en, "truncated": ex.truncated, "ocr": result.summary()},
+            {
+                "zh": ex.detail_zh,
+                "en": ex.detail_en,
+                "truncated": ex.truncated,
+                "ocr": {**result.summary(), "pdfa": pdfa},
+            },
             ensure_ascii=False,
         ),
     }

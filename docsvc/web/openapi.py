@@ -1354,6 +1354,10 @@ def _paths() -> dict[str, Any]:
                                         "pages": {"type": "array", "items": {"type": "object"}},
                                         "detail_zh": {"type": "string"},
                                         "detail_en": {"type": "string"},
+                                        "pdfa": {
+                                            "type": ["string", "null"],
+                                            "description": "PDF/A-2b when the searchable PDF passed the check",
+                                        },
                                     },
                                 },
                                 "job": {"oneOf": [_ref("Job"), {"type": "null"}]},
