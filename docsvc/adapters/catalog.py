@@ -258,9 +258,10 @@ class Rendition:
         return "pdf" if self.media_type == "application/pdf" else self.media_type
 
     @property
-    def pdfa(self) -> bool:
-        """Whether this is the PDF/A-2b of a Word version (the archival copy a signer keeps)."""
-        return self.producer == PDFA_PRODUCER
+    def pdfa(self) -> bool | None:
+        """Whether a Word version's PDF is its PDF/A-2b (the archival copy a signer keeps); None
+        for a scan's searchable PDF, whose checked verdict is kept with its OCR record."""
+        return self.producer == PDFA_PRODUCER if self.kind == "pdf" else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

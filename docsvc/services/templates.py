@@ -277,10 +277,10 @@ class TemplateService:
                     field="schema",
                 )
             current = self.get(slug)
-            schema, raw_schema = current.schema, json.loads(current.record.schema_json)
+            schema, schema_json = current.schema, canonical_json(json.loads(current.record.schema_json))
         else:
-            raw_schema = dict(schema_source)
-            schema = _schema(canonical_json(raw_schema), self.vocab.doc_types)
+            schema_json = canonical_json(dict(schema_source))
+            schema = _schema(schema_json, self.vocab.doc_types)
         if slug and slug != schema.slug:
             raise InvalidInput(
                 f"模板名“{slug}”与字段定义中的 slug“{schema.slug}”不一致。",
@@ -293,7 +293,6 @@ class TemplateService:
                 "A template slug may use lower-case letters, digits, - and _ and must start with a letter.",
                 field="slug",
             )
-        schema_json = canonical_json(raw_schema)
         schema_sha = hashlib.sha256(schema_json.encode()).hexdigest()
         sha = hashlib.sha256(docx).hexdigest()
         records = self.catalog.templates(schema.slug)
