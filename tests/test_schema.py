@@ -654,10 +654,8 @@ def test_field_paths_cover_declared_and_derived_names(small: TemplateSchema) -> 
     assert sources["body_paragraphs[]"] == "body"
 
 
-def test_metadata_from_raw_or_clean_data(small: TemplateSchema) -> None:
-    raw = small.sample()
-    meta = small.metadata_from(raw)
-    assert meta == small.metadata_from(small.validate(raw))
+def test_the_check_gives_the_archive_metadata(small: TemplateSchema) -> None:
+    meta = small.check(small.sample()).metadata
     assert meta == {
         "doc_type": "contract",
         "doc_class": "user",
@@ -670,9 +668,9 @@ def test_metadata_from_raw_or_clean_data(small: TemplateSchema) -> None:
     Metadata.parse(meta, Vocabulary())
 
 
-def test_metadata_from_reports_bad_values(small: TemplateSchema) -> None:
+def test_bad_values_of_metadata_fields_are_form_errors(small: TemplateSchema) -> None:
     with pytest.raises(InvalidInput) as info:
-        small.metadata_from(with_(small.sample(), service_category="x", start="soon"))
+        small.check(with_(small.sample(), service_category="x", start="soon"))
     assert {e["field"] for e in info.value.details["errors"]} == {"service_category", "start"}
 
 
@@ -775,8 +773,7 @@ def test_shipped_schemas_load() -> None:
 @pytest.mark.parametrize("slug", SLUGS)
 def test_shipped_sample_validates_and_gives_metadata(slug: str) -> None:
     schema = load_schema(TEMPLATES / slug)
-    ctx = schema.validate(schema.sample())
-    meta = Metadata.parse(schema.metadata_from(ctx), Vocabulary())
+    meta = Metadata.parse(schema.check(schema.sample()).metadata, Vocabulary())
     assert meta.service_category == ServiceCategory.OPERATION_MAINTENANCE
     assert meta.title and meta.counterparty.startswith("大连")
     for f in schema.iter_fields():
@@ -794,8 +791,8 @@ def test_shipped_credit_codes_are_valid() -> None:
 def test_sla_review_due_is_the_next_review_date() -> None:
     sla = load_schema(TEMPLATES / "sla")
     data = sla.sample()
-    data["next_review_date"] = "2026-12-31"
-    assert sla.metadata_from(data)["review_due"] == dt.date(2026, 12, 31)
+    data["next_review_date"] = "2026-08-31"  # within the six-month review cycle from 2026-03-01
+    assert sla.check(data).metadata["review_due"] == dt.date(2026, 8, 31)
 
 
 def test_contract_payments_must_add_up() -> None:
@@ -808,11 +805,11 @@ def test_contract_payments_must_add_up() -> None:
 
 def test_fixed_metadata_values() -> None:
     report = load_schema(TEMPLATES / "acceptance_report")
-    meta = report.metadata_from(report.sample())
+    meta = report.check(report.sample()).metadata
     assert meta["service_scope"] == "delivery" and meta["pdca_phase"] == "check"  # spec 5.3, 6.3
     assert Metadata.parse(meta, Vocabulary()).doc_class.value == "user"
     plan = load_schema(TEMPLATES / "service_plan")
-    assert plan.metadata_from(plan.sample())["pdca_phase"] == "plan"
+    assert plan.check(plan.sample()).metadata["pdca_phase"] == "plan"
 
 
 def test_untitled_documents_take_the_template_name() -> None:
@@ -820,7 +817,7 @@ def test_untitled_documents_take_the_template_name() -> None:
     data = contract.sample()
     del data["title"]
     assert contract.validate(data)["title"] == "信息服务管理合同"
-    assert contract.metadata_from(data)["title"] == "信息服务管理合同"
+    assert contract.check(data).metadata["title"] == "信息服务管理合同"
 
 
 def test_list_shipped_refuses_a_renamed_directory(tmp_path: Path) -> None:

@@ -735,10 +735,7 @@ class Guard:
             self._may_file(draft, "generate")
         else:
             doc = self._readable(draft.document_id, "generate")
-            self._keeps_access(
-                replace(doc, metadata=check_metadata(draft.metadata, self.svc.vocab, doc.metadata.to_dict())),
-                "generate",
-            )
+            self._keeps_access(replace(doc, metadata=doc.metadata.update(draft.metadata, self.svc.vocab)), "generate")
         result = self.svc.templates.generate_draft(draft, actor=self.p.username, pdf=pdf, pdf_a=pdf_a)
         return Generated(result, self.svc.catalog.renditions(result.version.id))
 
@@ -746,7 +743,7 @@ class Guard:
         """A new document from ``draft`` must stay readable by its drafter (an on-site document
         only in their own projects). ``record`` False: a check ahead of time (a batch's rows
         before its job is queued) refuses without an audit entry; the generation itself records."""
-        meta = check_metadata(draft.metadata, self.svc.vocab, {"owner": self.p.username})
+        meta = replace(draft.parsed, owner=self.p.username)  # a template never names the owner: the drafter is
         now = dt.datetime.now(dt.UTC)
         doc = Document(0, meta, now, self.p.username, now, 0)
         if record:

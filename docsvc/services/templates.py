@@ -89,6 +89,7 @@ class Draft:
     data: dict[str, Any]  # the form data as submitted, in canonical JSON form (the provenance)
     context: dict[str, Any]  # the validated data the template is rendered with
     metadata: dict[str, Any]  # the archive metadata the form gives the document
+    parsed: Metadata  # the same, checked as the archive's (no owner: the archive makes the drafter it)
     document_id: int | None = None  # a new version of this document, else a new document
     reason: str = ""
     warnings: tuple[Finding, ...] = ()  # the business checks' warnings, defaults included
@@ -389,9 +390,7 @@ class TemplateService:
             self._check_same_template(document_id, template.slug)
             if problem := change_reason_problem(reason):
                 problems.append(_problem(problem))
-        context: dict[str, Any] = {}
-        metadata: dict[str, Any] = {}
-        checked = None
+        checked = parsed = None
         # The business checks run with the form: numbers unique in the archive (the document
         # being revised keeps its own), references present, a plan's history row per version.
         next_version = self.archive.version(document_id).number + 1 if document_id is not None else 1
@@ -399,26 +398,25 @@ class TemplateService:
             checked = template.schema.check(
                 data, archive=self.catalog, document_id=document_id, archive_version=next_version
             )
-            context = checked.context
         except InvalidInput as exc:
             problems.extend(exc.details.get("errors") or [_problem(exc)])
         else:
             try:
-                metadata = template.schema.metadata_from(context)
-                Metadata.parse(metadata, self.vocab)  # e.g. a title longer than the archive keeps
+                parsed = Metadata.parse(checked.metadata, self.vocab)  # e.g. a title longer than the archive keeps
             except InvalidInput as exc:
-                problems.extend(exc.details.get("errors") or [_problem(exc)])
+                problems.append(_problem(exc))
         if problems:
             first = problems[0]
             zh = first["zh"] if len(problems) == 1 else f"表单有 {len(problems)} 处错误，第一处：{first['zh']}"
             en = first["en"] if len(problems) == 1 else f"The form has {len(problems)} errors; the first: {first['en']}"
             raise InvalidInput(zh, en, field=first.get("field"), details={"errors": problems})
-        assert checked is not None  # no problems: the checks ran
+        assert checked is not None and parsed is not None  # no problems: the checks ran
         return Draft(
             template,
             json.loads(canonical_json(data)),
-            context,
-            metadata,
+            checked.context,
+            checked.metadata,
+            parsed,
             document_id,
             reason,
             checked.warnings,

@@ -251,16 +251,6 @@ class TemplateSchema:
         value = value_at(context, self.author) if self.author else MISSING
         return "" if value is MISSING or value is None else str(value)
 
-    def metadata_from(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """Archive metadata for a document made from ``data`` (a raw form or a clean context).
-
-        The result is ready for :meth:`docsvc.core.model.Metadata.parse`: codes as strings,
-        dates as ``date``; unmapped or blank values are left out.
-        """
-        from docsvc.core.schema.validate import metadata_of  # imported on use, as in check()
-
-        return metadata_of(self, data)
-
 
 @dataclass(frozen=True)
 class Check:
@@ -301,6 +291,9 @@ class Checked:
     context: dict[str, Any]
     warnings: tuple[Finding, ...]
     defaults: tuple[DefaultUsed, ...]
+    # The archive metadata the form gives, ready for Metadata.parse: codes as strings, dates as
+    # dates; the schema's fixed values included, blank mapped fields left out.
+    metadata: dict[str, Any]
 
 
 class GeneratedDocuments(Protocol):

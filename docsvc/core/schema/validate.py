@@ -76,21 +76,18 @@ def check_form(
     findings = [Finding(w["field"], w["zh"], w["en"], link=w.get("link", "")) for w in warnings.items]
     if errors.defaults:
         findings.insert(0, _defaults_finding(errors.defaults))
-    return Checked(clean, tuple(findings), tuple(errors.defaults))
+    return Checked(clean, tuple(findings), tuple(errors.defaults), _metadata(schema, clean))
 
 
-def metadata_of(schema: TemplateSchema, data: Mapping[str, Any]) -> dict[str, Any]:
-    """:meth:`TemplateSchema.metadata_from <docsvc.core.schema.model.TemplateSchema.metadata_from>`."""
+def _metadata(schema: TemplateSchema, clean: Mapping[str, Any]) -> dict[str, Any]:
+    """The archive metadata the form gives, read off its converted values (a mapped field is a
+    scalar outside any list, so its clean value is already the archive's: a code, a date, a
+    text); blank ones are left out."""
     out: dict[str, Any] = {"doc_type": schema.doc_type, "doc_class": schema.doc_class, **schema.metadata_values}
-    errors = Errors()
     for key, path in schema.metadata.items():
-        f = schema.field(path)
-        raw = value_at(data, path)
-        where = Where(f"“{f.label_zh}”", f.label_en)
-        value = convert(f, raw, path, where, errors)
-        if value not in (None, ""):
+        value = value_at(clean, path)
+        if value not in (None, "", MISSING):
             out[key] = value
-    errors.raise_if_any()
     return out
 
 
