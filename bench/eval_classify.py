@@ -179,14 +179,14 @@ def fit_temperature(train_docs: list[Doc]) -> None:
     for target in classify.TARGETS:
         results = []
         for d in train_docs:
-            zone, body = classify._zones(d.title, d.text[: classify.HEAD_CHARS])
-            results.append((classify._rule_scores(target, zone, body), getattr(d, target)))
+            zone, body = classify.rules.zones(d.title, d.text[: classify.HEAD_CHARS])
+            results.append((classify.rules.rule_scores(target, zone, body), getattr(d, target)))
         best = None
         for t10 in range(5, 201, 5):
             t = t10 / 10
             loss = 0.0
             for res, gold in results:
-                p = classify._softmax(res.scores, t).get(gold, 0.0)
+                p = classify.rules.softmax(res.scores, t).get(gold, 0.0)
                 loss -= math.log(max(p, 1e-9))
             if best is None or loss < best[1]:
                 best = (t, loss)
@@ -623,14 +623,16 @@ def grid(names: list[str], k: int, settings: list[str]) -> None:
     print(f"{'setting':14s}" + "".join(f"{n[:13]:>14s}" for n in names) + "   mean gain")
     print(f"{'baseline':14s}" + "".join(f"{base[n]:14.1%}" for n in names))
     for setting in settings:
-        saved = {key: getattr(classify, key) for key in GRID[setting]}
+        # Each constant is set in the module of the classifier package that reads it.
+        where = {key: next(m for m in (classify.model, classify.features) if hasattr(m, key)) for key in GRID[setting]}
+        saved = {key: getattr(where[key], key) for key in GRID[setting]}
         try:
             for key, value in GRID[setting].items():
-                setattr(classify, key, value)
+                setattr(where[key], key, value)
             accs = {ls.name: run_docsvc(ls, splits[ls.name], timed=False).accuracy for ls in sets}
         finally:
             for key, value in saved.items():
-                setattr(classify, key, value)
+                setattr(where[key], key, value)
         gain = statistics.mean(100 * (accs[n] - base[n]) for n in names)
         print(f"{setting:14s}" + "".join(f"{accs[n]:14.1%}" for n in names) + f"   {gain:+.2f}", flush=True)
 

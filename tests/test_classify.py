@@ -347,6 +347,30 @@ def test_save_and_load_round_trip(model: Model, tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["classifier.bin"]  # no temp file left
 
 
+def test_a_model_saved_before_the_package_split_still_loads(model: Model) -> None:
+    # Pickle records each class by module and name. docsvc.core.classify was one module whose
+    # model classes were private (_TargetModel, _Features, _CharBlock, _WordBlock): a model an
+    # archive saved then must load without retraining.
+    from docsvc.core.classify import features as features_module
+    from docsvc.core.classify import model as model_module
+
+    moved = (model_module.TargetModel, features_module.Features, features_module.CharBlock, features_module.WordBlock)
+    names = {cls: (cls.__module__, cls.__qualname__) for cls in (*moved, Model)}
+    try:
+        for cls in names:
+            cls.__module__ = "docsvc.core.classify"
+            cls.__qualname__ = cls.__qualname__ if cls is Model else f"_{cls.__name__}"
+        old = classify.dumps(model)
+    finally:
+        for cls, (module, qualname) in names.items():
+            cls.__module__, cls.__qualname__ = module, qualname
+    assert b"_TargetModel" in old and b"docsvc.core.classify.model" not in old
+    loaded = classify.loads(old)
+    assert isinstance(loaded, Model) and isinstance(loaded.targets["doc_type"], model_module.TargetModel)
+    for d in TEST[:5]:
+        assert suggest(d.text, d.title, model=loaded) == suggest(d.text, d.title, model=model)
+
+
 def test_a_model_of_another_version_is_refused(model: Model, tmp_path: Path) -> None:
     path = tmp_path / "classifier.bin"
     # A file of the first model (logistic regression over words and bigrams): refused from its
@@ -357,7 +381,7 @@ def test_a_model_of_another_version_is_refused(model: Model, tmp_path: Path) -> 
             {
                 "model_version": 1,
                 "features_version": "clf-features-1/zh-2+0",
-                "sklearn_version": classify._sklearn_version(),
+                "sklearn_version": classify.model.sklearn_version(),
             }
         ).encode()
         + b"\n"
