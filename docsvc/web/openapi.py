@@ -1984,7 +1984,7 @@ FIELD_EDIT = {
 
 
 def _field_paths() -> dict[str, Any]:
-    """The routes of custom field definitions (docsvc.web.api, docsvc.services.fields)."""
+    """The routes of custom field definitions (docsvc.web.api.fields, docsvc.services.fields)."""
 
     def body(required: list[str], props: dict[str, Any]) -> dict[str, Any]:
         schema = {"type": "object", "required": required, "additionalProperties": False, "properties": props}
@@ -2055,7 +2055,7 @@ def _field_paths() -> dict[str, Any]:
 
 
 def _term_paths(plural: str, kind: str, op: str, zh: str) -> dict[str, Any]:
-    """The routes of docsvc.web.api._terms_routes for one kind."""
+    """The routes of docsvc.web.api.terms._terms_routes for one kind."""
     name = TERM_NAMES[kind]
 
     def body(required: list[str], **props: Any) -> dict[str, Any]:

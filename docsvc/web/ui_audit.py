@@ -14,10 +14,11 @@ from docsvc.services.access import AuditFilter
 from docsvc.services.export import MAX_RANGE_DAYS, BundleScope
 from docsvc.services.reports import ReportKind, ReportRequest
 from docsvc.services.users import AccountAction, Permission
-from docsvc.web.api import _audit_filter, send_bundle
 from docsvc.web.auth import guard, login_required
+from docsvc.web.downloads import send_bundle
 from docsvc.web.errors import status_for
 from docsvc.web.i18n import pick
+from docsvc.web.params import audit_filter
 
 bp = Blueprint("ui_audit", __name__, template_folder="templates")
 bp.before_request(login_required(lambda: None))
@@ -34,7 +35,7 @@ def audit_log():
         filled = MultiDict([(k, v) for k, v in request.args.items(multi=True) if v])
         offset = parse_int(args.get("offset"), "offset", low=0, high=MAX_OFFSET, default=0)
         gd = guard()
-        f = _audit_filter(filled)
+        f = audit_filter(filled)
         page = gd.audit_page(f, limit=PAGE, offset=offset)
         scope = _bundle_scope(gd, f, page.total)
     except InvalidInput as exc:

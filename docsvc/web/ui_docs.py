@@ -17,8 +17,8 @@ from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.services import selection
 from docsvc.services.users import Permission
 from docsvc.web import ui_fields
-from docsvc.web.api import send_pdf_inline, send_rendition, send_thumbnail, send_version
 from docsvc.web.auth import guard, login_required
+from docsvc.web.downloads import send_pdf_inline, send_rendition, send_thumbnail, send_version
 from docsvc.web.errors import status_for
 from docsvc.web.i18n import pick
 

@@ -18,9 +18,10 @@ from werkzeug.datastructures import MultiDict
 from docsvc.core.model import DocClass, ServiceCategory
 from docsvc.core.search import FACETS, MAX_PAGE, MAX_RESULT_WINDOW, SearchRequest, SearchResult
 from docsvc.errors import InvalidInput, Unavailable
-from docsvc.web.api import search_request, snippet_html
 from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import doc_type_label, pick
+from docsvc.web.params import search_request
+from docsvc.web.shapes import snippet_html
 from docsvc.web.ui_terms import tag_name
 
 bp = Blueprint("ui_search", __name__, template_folder="templates")

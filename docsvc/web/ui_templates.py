@@ -24,10 +24,11 @@ from docsvc.errors import Forbidden, InvalidInput, TemplateError, Unavailable
 from docsvc.services.access import Guard
 from docsvc.services.pages import Preview, Revision
 from docsvc.services.templates import Template
-from docsvc.web.api import json_upload, send_attachment, send_preview
 from docsvc.web.auth import guard, login_required
+from docsvc.web.downloads import send_attachment, send_preview
 from docsvc.web.errors import status_for
 from docsvc.web.i18n import is_en, pick
+from docsvc.web.params import json_upload
 from docsvc.web.schema_form import ROW_PLACEHOLDER, build_form, data_from_form, errors_of, initial_data
 from docsvc.web.ui_search import label
 
