@@ -480,7 +480,8 @@ def test_form_round_trip_preview_errors_and_generate(world):
     page = c.get(resp.headers["Location"]).data.decode()
     assert "已生成并归档第 1 版" in page and f'href="/documents/{doc_id}/revise"' in page
     # the business checks' warning: the SLA's contract is not in the archive
-    assert "提示：档案中没有编号为“ZHYF-HT-2026-0315”的文档" in page and "/templates/contract/generate" in page
+    assert "提示：档案中没有编号为“ZHYF-HT-2026-0315”的文档" in page
+    assert '<a href="/templates/contract/generate">（打开）</a>' in page  # a link to the form that makes it
 
 
 def test_revise_prefills_asks_for_a_reason_and_adds_a_version(world):

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from docsvc.errors import Forbidden, InvalidInput, TemplateError, Unavailable
 from docsvc.services.access import Guard
@@ -112,8 +113,10 @@ def _submit(gd: Guard, template: Template, revision: Revision | None = None):
     )
     # The business checks' warnings and the defaults used, as recorded in the provenance.
     for w in result.version.provenance.get("warnings", []):
-        link = f"（{w['link']}）" if w.get("link") else ""
-        flash(_msg(f"提示：{w['zh']}{link}", f"Note: {w['en']}{link}"), "info")
+        note = Markup(_msg("提示：{}", "Note: {}")).format(_msg(w["zh"], w["en"]))
+        if w.get("link"):  # the document that has the number, the form that makes the missing one
+            note += Markup('<a href="{}">{}</a>').format(request.script_root + w["link"], _msg("（打开）", " (open)"))
+        flash(note, "info")
     return redirect(url_for("ui_docs.document", doc_id=result.document.id))
 
 
