@@ -309,6 +309,9 @@ def test_english_switch(world, doc):
     assert resp.headers["Location"] == "/documents"
     html = c.get("/documents").data.decode()
     assert "<h1>Documents</h1>" in html and 'lang="en"' in html and "Filter" in html and "Contract" in html
+    html = c.get(f"/documents/{doc.id}").data.decode()
+    # 版本 is the card's "Versions" and its column's "Version" (a message with a context)
+    assert 'id="versions-h">Versions' in html and '<th scope="col">Version</th>' in html
     resp = c.post(f"/documents/{doc.id}/edit", data={**USER_DOC, "effective_date": "soon", "csrf_token": token})
     assert "not a valid date" in resp.data.decode()
     c.post("/lang", data={"csrf_token": token, "lang": "zh", "next": "https://evil.example/"})

@@ -228,6 +228,8 @@ def register(app: Flask) -> None:
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda text: _request_i18n()[0].ugettext(text) if has_request_context() else _babel_gettext(text),
         ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
+        # A word that reads differently by where it stands (版本: a card's "Versions", a column's "Version").
+        pgettext=lambda context, text: get_translations().pgettext(context, text),
         newstyle=True,
     )
     app.jinja_env.globals.update(
