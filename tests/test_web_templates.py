@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,7 +24,8 @@ from docsvc.web.factory import create_app
 from tests.docxutil import docx_text
 from tests.webutil import PASSWORD, PEOPLE, World, csrf_of, err, world  # noqa: F401
 
-SHIPPED = Path(__file__).resolve().parents[1] / "templates"
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "templates"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -482,6 +484,36 @@ def test_form_round_trip_preview_errors_and_generate(world):
     # the business checks' warning: the SLA's contract is not in the archive
     assert "提示：档案中没有编号为“ZHYF-HT-2026-0315”的文档" in page
     assert '<a href="/templates/contract/generate">（打开）</a>' in page  # a link to the form that makes it
+
+
+def test_the_documented_drafting_walk_is_the_code_s(world):
+    """docs/architecture.md walks a form field from the drafting page to the archive and the
+    index: each step it names is taken, in its order, when a drafter generates through the page."""
+    walk = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    walk = walk.split("<!-- walk:start -->")[1].split("<!-- walk:end -->")[0]
+    steps = [(f"docsvc.{m}", q) for m, q in re.findall(r"`([a-z_.]+):([A-Za-z_.]+)`", walk)]
+    assert len(steps) >= 15
+    c = world.login("drafter")
+    fields = form_fields(c.get("/templates/sla/generate?example=1").data.decode())
+    world.svc.index.sync()  # the index made, as a running server's is: what follows is one upload's path
+    called: dict[tuple[str, str], int] = {}
+
+    def trace(frame, event, arg):
+        if event == "call":
+            key = (frame.f_globals.get("__name__", ""), frame.f_code.co_qualname)
+            if key[0].startswith("docsvc"):
+                called.setdefault(key, len(called))
+
+    sys.setprofile(trace)
+    try:
+        resp = c.post("/templates/sla/generate", data=MultiDict(fields + [("action", "generate")]))
+        world.svc.index.sync()
+    finally:
+        sys.setprofile(None)
+    assert resp.status_code == 302, field_errors(resp.data.decode())
+    assert [s for s in steps if s not in called] == [], "a step of the documented walk is not taken"
+    order = [called[s] for s in steps]
+    assert order == sorted(order), [f"{m}:{q}" for (m, q), _ in sorted(zip(steps, order), key=lambda p: p[1])]
 
 
 def test_revise_prefills_asks_for_a_reason_and_adds_a_version(world):
