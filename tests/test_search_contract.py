@@ -29,12 +29,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ): "the same as Whoosh: both engines look up the query's analysis, in which 服务等级协议 is one "
     "dictionary word; the document's spaced-out words are three",
     (
-        "postgres-gin",
-        "test_a_word_most_documents_have_ranks_its_best_matches_first",
-    ): "with GIN indexes the candidates that BM25F ranks are the 200 matches with the highest sum of their "
-    "words' idf: documents that match the same words tie, and the first archived are taken. GIN keeps no "
-    "term frequencies; a RUM index does (DOCSVC_SEARCH_PG_INDEX=rum), and its ranking adds candidates",
-    (
         "whoosh",
         "test_indexed_versions_lists_a_version_without_a_sha256",
     ): "indexed_versions() raises IndexError when a segment has no sha256 column (every version in its "
