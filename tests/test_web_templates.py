@@ -12,6 +12,7 @@ import json
 import re
 import sys
 import zipfile
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -488,7 +489,8 @@ def test_form_round_trip_preview_errors_and_generate(world):
 
 def test_the_documented_drafting_walk_is_the_code_s(world):
     """docs/architecture.md walks a form field from the drafting page to the archive and the
-    index: each step it names is taken, in its order, when a drafter generates through the page."""
+    index: each step it names is taken, in its order, and each thing is done once, when a
+    drafter generates through the page."""
     walk = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     walk = walk.split("<!-- walk:start -->")[1].split("<!-- walk:end -->")[0]
     steps = [(f"docsvc.{m}", q) for m, q in re.findall(r"`([a-z_.]+):([A-Za-z_.]+)`", walk)]
@@ -496,13 +498,15 @@ def test_the_documented_drafting_walk_is_the_code_s(world):
     c = world.login("drafter")
     fields = form_fields(c.get("/templates/sla/generate?example=1").data.decode())
     world.svc.index.sync()  # the index made, as a running server's is: what follows is one upload's path
-    called: dict[tuple[str, str], int] = {}
+    called: dict[tuple[str, str], int] = {}  # → the order of its first call
+    times: Counter[tuple[str, str]] = Counter()
 
     def trace(frame, event, arg):
         if event == "call":
             key = (frame.f_globals.get("__name__", ""), frame.f_code.co_qualname)
             if key[0].startswith("docsvc"):
                 called.setdefault(key, len(called))
+                times[key] += 1
 
     sys.setprofile(trace)
     try:
@@ -514,6 +518,14 @@ def test_the_documented_drafting_walk_is_the_code_s(world):
     assert [s for s in steps if s not in called] == [], "a step of the documented walk is not taken"
     order = [called[s] for s in steps]
     assert order == sorted(order), [f"{m}:{q}" for (m, q), _ in sorted(zip(steps, order), key=lambda p: p[1])]
+    # Each thing once: the form checked, its metadata parsed, the DOCX rendered, the text read.
+    for once in (
+        ("docsvc.core.schema.model", "TemplateSchema.check"),
+        ("docsvc.core.model", "Metadata.parse"),
+        ("docsvc.core.templating", "render_docx"),
+        ("docsvc.core.extract", "extract_text"),
+    ):
+        assert times[once] == 1, (once, times[once])
 
 
 def test_revise_prefills_asks_for_a_reason_and_adds_a_version(world):

@@ -272,7 +272,7 @@ class ArchiveService:
         self,
         data: bytes,
         filename: str,
-        metadata: Mapping[str, Any],
+        metadata: Mapping[str, Any] | Metadata,
         *,
         actor: str,
         reason: str = "",
@@ -282,10 +282,15 @@ class ArchiveService:
         suggested: SuggestionRecord | None = None,
         index_lease: OutboxLease | None = None,
     ) -> AddResult:
-        """A new document and its first version. ``index_lease``: the caller indexes the
-        version itself (a bulk import) and other indexers leave it alone while the lease lasts."""
-        meta = Metadata.parse({"owner": actor, **metadata}, self.vocab)
-        meta = self._with_fields(meta, None, metadata)
+        """A new document and its first version. ``metadata``: raw input, or a Metadata already
+        parsed (a draft's), whose owner, when it names none, is ``actor``. ``index_lease``: the
+        caller indexes the version itself (a bulk import) and other indexers leave it alone
+        while the lease lasts."""
+        if isinstance(metadata, Metadata):
+            meta = metadata if metadata.owner else replace(metadata, owner=actor)
+            meta = self._with_fields(meta, None, {"fields": dict(metadata.fields)})
+        else:
+            meta = self._with_fields(Metadata.parse({"owner": actor, **metadata}, self.vocab), None, metadata)
         media_type = self.inspect(data, filename)
         filename = clean_filename(filename)
         reason = _clean_reason(reason) or "初始版本 / initial version"

@@ -482,7 +482,7 @@ class TemplateService:
             return self.archive.add_document(
                 rendered.docx,
                 filename,
-                draft.metadata,
+                draft.parsed,
                 actor=actor,
                 reason=draft.reason or f"由模板“{rec.name_zh}”第 {rec.version} 版生成",
                 source=VersionSource.GENERATED,

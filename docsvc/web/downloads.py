@@ -4,6 +4,7 @@ PDF viewer's copy, previews and audit bundles, with safe names, their SHA-256 an
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 from urllib.parse import quote
 
@@ -94,3 +95,13 @@ def send_bundle(gd: Guard, scope: BundleScope) -> Response:
     resp.headers["X-Manifest-SHA256"] = summary.manifest_sha256
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
+
+
+def send_batch_zip(gd: Guard, job_id: int) -> Response:
+    """A batch's generated files in one ZIP (each read verified and audited by the Guard)."""
+    buf = io.BytesIO()
+    gd.batch_zip(job_id, buf)
+    data = buf.getvalue()
+    return send_attachment(
+        data, "application/zip", f"批量生成-{job_id}.zip", hashlib.sha256(data).hexdigest(), f"batch-{job_id}.zip"
+    )

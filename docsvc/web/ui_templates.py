@@ -14,7 +14,6 @@ there.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ from docsvc.services.access import Guard
 from docsvc.services.pages import Preview, Revision
 from docsvc.services.templates import Template
 from docsvc.web.auth import guard, login_required
-from docsvc.web.downloads import send_attachment, send_preview
+from docsvc.web.downloads import send_attachment, send_batch_zip, send_preview
 from docsvc.web.errors import status_for
 from docsvc.web.i18n import is_en, pick
 from docsvc.web.params import json_upload
@@ -214,12 +213,7 @@ def batch_job(slug: str, job_id: int):
 
 @bp.get("/templates/<slug>/batch/<int:job_id>/files.zip")
 def batch_zip(slug: str, job_id: int):
-    buf = io.BytesIO()
-    guard().batch_zip(job_id, buf)
-    data = buf.getvalue()
-    return send_attachment(
-        data, "application/zip", f"批量生成-{job_id}.zip", hashlib.sha256(data).hexdigest(), f"batch-{job_id}.zip"
-    )
+    return send_batch_zip(guard(), job_id)
 
 
 @bp.route("/templates/<slug>/versions", methods=["GET", "POST"])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 
 from flask import jsonify, request, url_for
 
 from docsvc.services.reports import ReportRequest
 from docsvc.web.api import bp, guard
-from docsvc.web.downloads import send_attachment, send_preview
+from docsvc.web.downloads import send_attachment, send_batch_zip, send_preview
 from docsvc.web.params import (
     arg,
     arg_flag,
@@ -121,12 +120,7 @@ def show_batch(slug: str, job_id: int):
 
 @bp.get("/api/v1/templates/<slug>/batch/<int:job_id>/files.zip")
 def batch_zip(slug: str, job_id: int):
-    buf = io.BytesIO()
-    guard().batch_zip(job_id, buf)
-    data = buf.getvalue()
-    return send_attachment(
-        data, "application/zip", f"批量生成-{job_id}.zip", hashlib.sha256(data).hexdigest(), f"batch-{job_id}.zip"
-    )
+    return send_batch_zip(guard(), job_id)
 
 
 @bp.post("/api/v1/reports/<kind>")
