@@ -28,12 +28,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
         "test_phrase_spaced_out_in_the_document",
     ): "the same as Whoosh: both engines look up the query's analysis, in which 服务等级协议 is one "
     "dictionary word; the document's spaced-out words are three",
-    (
-        "whoosh",
-        "test_indexed_versions_lists_a_version_without_a_sha256",
-    ): "indexed_versions() raises IndexError when a segment has no sha256 column (every version in its "
-    "commit had an empty sha256, which _to_fields leaves out): the multi-segment column reader "
-    "reads past its end",
 }
 
 

@@ -564,9 +564,16 @@ class WhooshIndex:
             reader = self._current_searcher().reader()
             if reader.doc_count() == 0:
                 return {}
-            versions = reader.column_reader("version_id")
-            hashes = reader.column_reader("sha256")
-            return {int(versions[n]): hashes[n] or "" for n in reader.all_doc_ids()}
+            out: dict[int, str] = {}
+            # Segment by segment: a segment whose versions all had an empty sha256 has no such
+            # column (_to_fields leaves an empty one out), which the multi-segment reader
+            # would read past.
+            for leaf, _offset in reader.leaf_readers():
+                versions = leaf.column_reader("version_id")
+                hashes = leaf.column_reader("sha256") if leaf.has_column("sha256") else None
+                for n in leaf.all_doc_ids():
+                    out[int(versions[n])] = (hashes[n] if hashes is not None else "") or ""
+            return out
 
     def close(self) -> None:
         with self._search_lock:
