@@ -21,7 +21,7 @@ own concurrency, replication and backups apply.
   matches a phrase instead of each row's tsvector being read (a rebuild builds the kind the
   settings name; a search uses what is built).
 - ``tier_tsv`` (migration 0028): each word a version says at least twice, as one lexeme naming
-  its count's tier (2, 4, 8, 16, 32: ``'8|巡检'``), under a GIN index. A query of one word
+  its count's tier (2, 3, 4, 6, 8 … 64: ``'8|巡检'``), under a GIN index. A query of one word
   matches thousands of documents that tie on idf; half of its candidates for ranking are the
   matches in the word's highest tiers (with RUM, the index's own ranking), so the documents that
   say it most are ranked, whenever they were archived. Versions indexed before 0028 have none
