@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from whoosh import collectors
 from whoosh import query as wq
 
-from docsvc.adapters.whoosh import fast
+from docsvc.adapters.whoosh import fast, schema
 from docsvc.adapters.whoosh.index import WhooshIndex, _BoundedCollector, _docnums_for
 from docsvc.adapters.whoosh.query import _QueryBuilder
 from docsvc.core import query as q
@@ -320,6 +322,21 @@ def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index
         assert [h.version_id for h in result.hits] == want_versions
         assert [h.score for h in result.hits] == pytest.approx([sc for _, sc in scored], rel=1e-9)
         assert any(_gram_score(searcher, d, text) > 0 for d, _ in scored)
+
+
+def test_the_grams_column_gives_back_each_document_s_counts(monkeypatch) -> None:
+    counts = ranking.document_grams("服务等级协议约定服务可用性。" * 3 + "运维" * 70_000)
+    blob = schema.gram_counts_bytes(counts)
+    grams = [*counts, "缺席", "x"]
+    got = schema.gram_counts(blob, np.array([schema.gram_key(g) for g in grams], dtype=np.uint32))
+    assert got.tolist() == [min(counts[g], 0xFFFF) for g in counts] + [0, 0]
+    assert counts["运"] > 0xFFFF  # capped, long past BM25's saturation
+    assert schema.gram_counts(b"", np.array([1, 2], dtype=np.uint32)).tolist() == [0, 0]
+    # Two of a document's grams with one key: the key counts both (never a lost or doubled row).
+    monkeypatch.setattr(schema, "gram_key", lambda gram: 7 if gram in ("服务", "协议") else zlib.crc32(gram.encode()))
+    blob = schema.gram_counts_bytes(counts)
+    assert len(blob) == 6 * (len(counts) - 1)
+    assert schema.gram_counts(blob, np.array([7], dtype=np.uint32)).tolist() == [counts["服务"] + counts["协议"]]
 
 
 def test_cache_is_bounded() -> None:

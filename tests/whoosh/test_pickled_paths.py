@@ -86,6 +86,7 @@ def test_a_new_index_names_the_package_modules(tmp_path: Path) -> None:
         "docsvc.adapters.whoosh.schema.ZhPositions",
         "docsvc.adapters.whoosh.schema.ZhCharacters",
         "docsvc.adapters.whoosh.schema.ZhFrequency",
+        "docsvc.adapters.whoosh.schema.ZhGrams",
         "docsvc.adapters.whoosh.write.DocsvcCodec",
     }
 
@@ -109,6 +110,7 @@ def test_an_index_naming_the_old_modules_opens_searches_and_takes_writes(
         "docsvc.adapters.whoosh_index.ZhCharacters",
         f"{codec_module}.DocsvcCodec",
         "docsvc.adapters.whoosh.schema.ZhFrequency",  # newer than the old modules
+        "docsvc.adapters.whoosh.schema.ZhGrams",
     }
 
     index = WhooshIndex.open(path)

@@ -9,19 +9,23 @@ package existed name these classes under ``docsvc.adapters.whoosh_index``, which
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import pickle
-from collections import defaultdict
+import zlib
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from whoosh import formats
+import numpy as np
+from whoosh import columns, formats
 from whoosh.analysis import Token as WToken
 from whoosh.analysis import Tokenizer
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 
 from docsvc.core import ranking, text
 
-SCHEMA_VERSION = 3  # 2: Zh* formats (same postings, written faster); 3: content_grams
+# 2: Zh* formats (same postings, written faster); 3: content_grams; 4: its column of counts
+SCHEMA_VERSION = 4
 
 
 # --- analyzers ------------------------------------------------------------------------------
@@ -159,8 +163,67 @@ class ZhFrequency(formats.Frequency):
             yield from super().word_values(value, analyzer, **kwargs)
             return
         fb = self.field_boost
-        for gram, freq in ranking.document_grams(value).items():
+        for gram, freq in _counted_grams(value).items():
             yield gram, freq, freq * fb, formats.pack_uint(freq)
+
+
+# The writer asks for a document's grams twice, for the postings and then for the column, with
+# the same string object: count them once.
+_counted_grams = functools.lru_cache(maxsize=4)(ranking.document_grams)
+
+
+class ZhGrams(TEXT):
+    """Every character and bigram of the content, counted, without positions
+    (:func:`docsvc.core.ranking.document_grams`): postings, which give each gram's document
+    frequency, and a column holding each document's own counts (:func:`gram_counts_bytes`).
+    Ranking reads the column for a search's best matches only (fast.Evaluator): a common
+    character's posting list spans most of the archive, and reading it whole for 200
+    candidates was a third of a search's time. Pickled with the schema, so this class must
+    stay importable under this name."""
+
+    def __init__(self) -> None:
+        super().__init__(analyzer=GRAMS, phrase=False, sortable=columns.VarBytesColumn())
+        self.format = ZhFrequency()
+
+    def to_column_value(self, value: Any) -> bytes:
+        return gram_counts_bytes(_counted_grams(value)) if isinstance(value, str) else b""
+
+    def from_column_value(self, value: Any) -> Any:
+        return value
+
+
+def gram_key(gram: str) -> int:
+    """A gram's key in the column: CRC-32 of its UTF-8, stable across processes and versions
+    (a document's few thousand grams among 2³² keys: a question's gram meets a stranger's key
+    about once in a million documents)."""
+    return zlib.crc32(gram.encode("utf-8"))
+
+
+def gram_counts_bytes(counts: Counter[str]) -> bytes:
+    """A document's gram counts as the column stores them: its keys (:func:`gram_key`) sorted,
+    as little-endian uint32, then each key's count as uint16 (capped: BM25 has long saturated)."""
+    if not counts:
+        return b""
+    keys = np.fromiter(map(gram_key, counts), dtype=np.uint32, count=len(counts))
+    freqs = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+    order = np.argsort(keys, kind="stable")
+    keys, freqs = keys[order], freqs[order]
+    unique, start = np.unique(keys, return_index=True)
+    if len(unique) < len(keys):  # two of the document's grams share a key: their counts add up
+        keys, freqs = unique, np.add.reduceat(freqs, start)
+    return keys.astype("<u4").tobytes() + np.minimum(freqs, 0xFFFF).astype("<u2").tobytes()
+
+
+def gram_counts(blob: bytes, keys: np.ndarray) -> np.ndarray:
+    """How often a document has each of ``keys`` (sorted or not), from its column value."""
+    n = len(blob) // 6
+    if not n:
+        return np.zeros(len(keys))
+    stored = np.frombuffer(blob, dtype="<u4", count=n)
+    at = np.minimum(np.searchsorted(stored, keys), n - 1)
+    return np.where(stored[at] == keys, np.frombuffer(blob, dtype="<u2", count=n, offset=4 * n)[at], 0).astype(
+        np.float64
+    )
 
 
 def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TEXT:
@@ -174,12 +237,6 @@ def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TE
 WORDS = ZhTokenizer("words")
 BIGRAMS = ZhTokenizer("bigrams")
 GRAMS = ZhTokenizer("grams")
-
-
-def _grams_field() -> TEXT:
-    field = TEXT(analyzer=GRAMS, phrase=False)
-    field.format = ZhFrequency(field_boost=field.format.field_boost)
-    return field
 
 
 def build_schema() -> Schema:
@@ -199,7 +256,7 @@ def build_schema() -> Schema:
         content=_zh_text(WORDS, stored=True, chars=True),
         content_bigram=_zh_text(BIGRAMS),
         # Ranks only (docsvc.core.ranking): every character and bigram, counted, no positions.
-        content_grams=_grams_field(),
+        content_grams=ZhGrams(),
         doc_type=ID(**facet),
         service_category=ID(**facet),
         doc_class=ID(**facet),

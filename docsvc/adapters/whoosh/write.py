@@ -55,6 +55,7 @@ INLINE_POSTINGS = 4  # posting lists this short live in the term table (see Docs
 # reader takes the level from each block's header.
 COMPRESS_MIN = 512
 _INT = struct.Struct("!i")  # StructFile.write_int
+TERM_INFO = struct.Struct("!BfIBBfII")  # W3TermInfo._struct: a term table record's fixed head
 _RECORD = struct.Struct("!ii")  # filetables._lengths: a term-table record's key and value sizes
 WRITER_NICENESS = 5  # see _writer_process
 
@@ -261,12 +262,28 @@ def _posting_blocks(reader: Any, info: bytes, fixedsize: int | None) -> Iterator
     """(docnums, weights, values) of a term in a segment from its term info bytes, a block at a
     time: inlined postings from the term table, else the posting list read in one go and each
     block decoded as W3LeafMatcher decodes it (without a matcher object per term)."""
-    head = _TermWriter._info.size
     if info[0]:  # inlined
-        yield pickle.loads(info[head:])
+        yield pickle.loads(info[TERM_INFO.size :])
         return
-    offset, length = struct.unpack_from("!qi", info, head)
-    data = reader._terms._postfile.get(offset, length)
+    for count, deltas, weights, values in posting_list_blocks(reader._terms._postfile, info):
+        if weights is None:
+            weights = (1.0,) * count
+        elif isinstance(weights, float):
+            weights = (weights,) * count
+        if fixedsize == 0:
+            values = (None,) * count
+        elif fixedsize is not None and fixedsize > 0:
+            values = tuple(values[i : i + fixedsize] for i in range(0, len(values), fixedsize))
+        yield tuple(itertools.accumulate(deltas)), weights, values
+
+
+def posting_list_blocks(postfile: Any, info: bytes) -> Iterator[tuple[int, Any, Any, Any]]:
+    """(count, docnums, weights, values) of each block of a term's posting list (not inlined:
+    ``info[0]`` is false), read in one go, as the blocks hold them: docnums as deltas from the
+    previous (the first absolute), weights None when all are 1.0 or one float when all are the
+    same, values as the format packs them."""
+    offset, length = struct.unpack_from("!qi", info, TERM_INFO.size)
+    data = postfile.get(offset, length)
     if data[:4] != whoosh3.WHOOSH3_HEADER_MAGIC:
         raise ValueError(f"no posting list at {offset}")
     stream = io.BytesIO(data)
@@ -277,15 +294,7 @@ def _posting_blocks(reader: Any, info: bytes, fixedsize: int | None) -> Iterator
         count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(stream)
         block = data[stream.tell() : pos + 4 + abs(size)]
         deltas, weights, values = pickle.loads(zlib.decompress(block) if compression else block)
-        if weights is None:
-            weights = (1.0,) * count
-        elif isinstance(weights, float):
-            weights = (weights,) * count
-        if fixedsize == 0:
-            values = (None,) * count
-        elif fixedsize is not None and fixedsize > 0:
-            values = tuple(values[i : i + fixedsize] for i in range(0, len(values), fixedsize))
-        yield tuple(itertools.accumulate(deltas)), weights, values
+        yield count, deltas, weights, values
         if size < 0:  # the last block
             return
         pos += 4 + size
@@ -296,7 +305,7 @@ class _TermWriter:
     the term table when there are at most ``inlinelimit`` (see _InliningPostingsWriter), else
     blocks of ``blocklimit`` pickled, zlib-compressed postings in the postings file."""
 
-    _info = struct.Struct("!BfIBBfII")  # W3TermInfo._struct
+    _info = TERM_INFO
 
     def __init__(self, postfile: Any, tindex: Any, blocklimit: int, inlinelimit: int, compression: int) -> None:
         self.postfile, self.tindex = postfile, tindex
