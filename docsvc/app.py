@@ -102,6 +102,14 @@ class Docsvc:
             self.catalog, self.blobs, orphan_grace_s=0, progress=progress, index=self.index, anchor=self.anchor
         )
 
+    def schema_revision(self) -> tuple[str | None, str]:
+        """The catalog's schema revision and the newest this code knows (equal once migrated)."""
+        return self.catalog.schema_revision()
+
+    def referenced_blobs(self) -> int:
+        """How many distinct blobs the catalog references: what :meth:`migrate_blobs` walks."""
+        return len(self.catalog.referenced_hashes())
+
     def migrate_blobs(self, to_url: str, *, progress: Callable[[int], None] | None = None) -> integrity.MigrateReport:
         """Copy the archive's blobs into the store ``to_url`` names (then point DOCSVC_BLOB_URL at it)."""
         target = open_blob_store(self.settings, to_url)

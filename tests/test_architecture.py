@@ -3,6 +3,8 @@ made from the code (tests/architecture.py), and the picture's arrows obey the la
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from tests import architecture
@@ -43,3 +45,18 @@ def test_every_search_engine_and_blob_store_is_found_as_an_adapter() -> None:
     assert {"docsvc.adapters.blobstore.LocalBlobStore", "docsvc.adapters.s3_blobstore.S3BlobStore"} <= set(
         found["docsvc.core.blobs.BlobStore"]
     )
+
+
+def test_the_faces_call_use_cases_not_the_catalog() -> None:
+    # The web and the CLI go through the services object's use cases (and Guard); only the
+    # wiring that builds the Flask app may read the catalog (the shared session key).
+    wiring = {architecture.ROOT / "docsvc" / "web" / "factory.py"}
+    reached = []
+    for face in ("cli", "web"):
+        for path in sorted((architecture.ROOT / "docsvc" / face).rglob("*.py")):
+            if path in wiring:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and node.attr == "catalog":
+                    reached.append(f"{path.relative_to(architecture.ROOT)}:{node.lineno}")
+    assert not reached, f"faces reading the catalog directly: {reached}"

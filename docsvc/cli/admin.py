@@ -22,7 +22,7 @@ def init(ctx: Context, as_json: bool) -> None:
     """初始化归档目录、索引目录与数据库（可重复执行）/ create folders and the catalog schema (idempotent)."""
     ctx.guard.require(Permission.OPERATE, "init")
     svc = ctx.svc
-    current, head = svc.catalog.schema_revision()
+    current, head = svc.schema_revision()
     info = {
         "archive_dir": str(Path(svc.settings["ARCHIVE_DIR"]).resolve()),
         "index_dir": str(Path(svc.settings["INDEX_DIR"]).resolve()),

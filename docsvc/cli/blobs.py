@@ -36,7 +36,7 @@ def migrate(ctx: Context, to_url: str, as_json: bool) -> None:
         report = svc.migrate_blobs(to_url)
         emit_json(report.to_dict())
     else:
-        total = len(svc.catalog.referenced_hashes())
+        total = svc.referenced_blobs()
         with click.progressbar(length=max(total, 1), label="复制文件 copying blobs", file=sys.stderr) as bar:
             report = svc.migrate_blobs(to_url, progress=bar.update)
         echo(

@@ -13,7 +13,7 @@ from docsvc.web.auth import api_principal, svc
 @bp.get("/health")
 def health():
     """Public liveness: only whether the service and its schema are in order."""
-    current, head = svc().catalog.schema_revision()
+    current, head = svc().schema_revision()
     ok = current == head
     return jsonify({"status": "ok" if ok else "degraded", "schema": {"current": current, "head": head}}), (
         200 if ok else 503
