@@ -7,6 +7,7 @@ what was wrong and how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Any
 
 
@@ -42,6 +43,20 @@ class InvalidInput(DocsvcError):
     """The caller sent something malformed: fix the input and try again."""
 
     code = "invalid_input"
+
+    @classmethod
+    def check_known(cls, names: Iterable[object], allowed: Collection[str]) -> None:
+        """Refuse ``names`` (a request body's keys, say) that are not ``allowed``, naming the
+        unknown ones and listing the allowed."""
+        unknown = sorted({str(n) for n in names} - set(allowed))
+        if unknown:
+            known = ", ".join(sorted(allowed))
+            raise cls(
+                f"未知字段：{', '.join(unknown)}。可用：{known}。",
+                f"Unknown field(s): {', '.join(unknown)}. Known: {known}.",
+                field=unknown[0],
+                details={"valid": sorted(allowed)},
+            )
 
 
 class InvalidContent(InvalidInput):

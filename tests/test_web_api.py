@@ -515,6 +515,25 @@ def test_users_reject_bad_input(world, method, path, body, status, field):
     err(getattr(world.api("root"), method)(path, json=body), status, field=field)
 
 
+@pytest.mark.parametrize(
+    "method,path,body,known",
+    [
+        ("patch", "/api/v1/users/alice", {"role": "manager", "rôle": "admin"}, "active"),
+        ("post", "/api/v1/documents/bulk", {"ids": [1], "set": {"doc_type": "sla"}, "typo": 1}, "add_tags"),
+        ("post", "/api/v1/documents/zip", {"ids": [1], "format": "tar"}, "ids"),
+        ("post", "/api/v1/tags", {"name": "紧急", "color": "red"}, "colour"),
+        ("post", "/api/v1/views", {"name": "我的合同", "kind": "search", "params": {}, "public": True}, "shared"),
+    ],
+)
+def test_an_unknown_key_is_named_with_the_known_ones_and_nothing_changes(world, docs, method, path, body, known):
+    before = world.audit_actions()
+    e = err(getattr(world.api("root"), method)(path, json=body), 400, "invalid_input")
+    unknown = (set(body) - {"ids", "role", "set", "name", "kind", "params"}).pop()
+    assert e["field"] == unknown and unknown in e["message"] and known in e["message"] and known in e["message_en"]
+    assert known in e["details"]["valid"]
+    assert world.audit_actions() == before
+
+
 def test_only_admins_manage_users(world):
     err(world.api("mgr").get("/api/v1/users"), 403)
     err(world.api("mgr").post("/api/v1/users", json={"username": "eve", "role": "admin"}), 403)

@@ -70,7 +70,7 @@ class Fields:
     # -- writes ------------------------------------------------------------------------------
     def create(self, raw: Mapping[str, Any]) -> FieldDefinition:
         self._require("create")
-        _known(raw, CREATE_KEYS)
+        InvalidInput.check_known(raw, CREATE_KEYS)
         doc_type = self.svc.vocab.doc_type(str(raw.get("doc_type") or "").strip()).code
         kind = parse_kind(raw.get("kind"))
         d = FieldDefinition(
@@ -132,7 +132,7 @@ class Fields:
                 "them. Retire this field and define a new one.",
                 field=fixed[0],
             )
-        _known(raw, EDIT_KEYS)
+        InvalidInput.check_known(raw, EDIT_KEYS)
         new = replace(
             d,
             label_zh=clean_label(raw["label_zh"], "label_zh", required=True) if "label_zh" in raw else d.label_zh,
@@ -198,17 +198,6 @@ class Fields:
             self.g.p.username,
             AuditAction.FIELDS_CHANGED,
             details={"op": op, "key": d.key, "doc_type": d.doc_type, "label": d.label_zh, **details},
-        )
-
-
-def _known(raw: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(str(k) for k in raw if k not in allowed)
-    if unknown:
-        raise InvalidInput(
-            f"未知字段：{', '.join(unknown)}。可用：{', '.join(sorted(allowed))}。",
-            f"Unknown field(s): {', '.join(unknown)}. Known: {', '.join(sorted(allowed))}.",
-            field=unknown[0],
-            details={"valid": sorted(allowed)},
         )
 
 

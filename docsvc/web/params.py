@@ -174,16 +174,6 @@ def json_upload(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def known_fields(body: dict[str, Any], known: set[str]) -> None:
-    unknown = set(body) - known
-    if unknown:
-        raise InvalidInput(
-            f"未知字段：{', '.join(sorted(unknown))}。",
-            f"Unknown field(s): {', '.join(sorted(unknown))}.",
-            field=sorted(unknown)[0],
-        )
-
-
 def body_flag(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):

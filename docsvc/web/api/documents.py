@@ -13,7 +13,16 @@ from docsvc.services import selection
 from docsvc.web.api import bp, guard
 from docsvc.web.auth import svc
 from docsvc.web.downloads import send_rendition, send_version
-from docsvc.web.params import arg, arg_flag, arg_int, form_metadata, json_object, metadata_value, string_value, upload
+from docsvc.web.params import (
+    arg,
+    arg_flag,
+    arg_int,
+    form_metadata,
+    json_object,
+    metadata_value,
+    string_value,
+    upload,
+)
 from docsvc.web.shapes import job_json, rendition_json, suggestion_json, version_json
 
 LABEL_FIELDS = ("doc_type", "service_category", "project")  # what a review may correct
@@ -96,13 +105,7 @@ BULK_KEYS = ("ids", "set", "add_tags", "remove_tags", "reason")
 
 
 def _selection(body: dict[str, Any], allowed: tuple[str, ...]) -> tuple[int, ...]:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise InvalidInput(
-            f"未知字段：{', '.join(unknown)}。可用：{', '.join(allowed)}。",
-            f"Unknown field(s): {', '.join(unknown)}. Known: {', '.join(allowed)}.",
-            field=unknown[0],
-        )
+    InvalidInput.check_known(body, set(allowed))
     if not isinstance(body.get("ids"), list):
         raise InvalidInput(
             "ids 必须是文档编号的数组，如 [3, 5]。", "ids must be an array of document ids, e.g. [3, 5].", field="ids"

@@ -6,6 +6,7 @@ import hashlib
 
 from flask import jsonify, request, url_for
 
+from docsvc.errors import InvalidInput
 from docsvc.services.reports import ReportRequest
 from docsvc.web.api import bp, guard
 from docsvc.web.downloads import send_attachment, send_batch_zip, send_preview
@@ -17,7 +18,6 @@ from docsvc.web.params import (
     int_value,
     json_object,
     json_upload,
-    known_fields,
     string_value,
     upload,
 )
@@ -68,7 +68,7 @@ def preview_template(slug: str):
 @bp.post("/api/v1/templates/<slug>/generate")
 def generate(slug: str):
     body = json_object()
-    known_fields(body, {"data", "pdf", "pdfa", "document_id", "reason"})
+    InvalidInput.check_known(body, {"data", "pdf", "pdfa", "document_id", "reason"})
     pdf, pdfa = body_flag(body, "pdf"), body_flag(body, "pdfa")
     generated = guard().generate(
         slug,
@@ -127,7 +127,7 @@ def batch_zip(slug: str, job_id: int):
 def generate_report(kind: str):
     """A management report (inventory | audit | reviews), filled from the archive and archived."""
     body = json_object() if request.get_data() else {}
-    known_fields(body, {"since", "until", "service_category", "pdf", "pdfa"})
+    InvalidInput.check_known(body, {"since", "until", "service_category", "pdf", "pdfa"})
     pdf, pdfa = body_flag(body, "pdf"), body_flag(body, "pdfa")
     gd = guard()
     report = ReportRequest.parse(

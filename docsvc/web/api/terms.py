@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import jsonify, request
 
+from docsvc.errors import InvalidInput
 from docsvc.services.terms import MAX_SUGGESTIONS, TermKind
 from docsvc.web.api import bp, guard
-from docsvc.web.params import arg, arg_int, json_object, known_fields, string_value
+from docsvc.web.params import arg, arg_int, json_object, string_value
 
 
 def _terms_routes(plural: str, kind: TermKind) -> None:
@@ -27,7 +28,7 @@ def _terms_routes(plural: str, kind: TermKind) -> None:
 
     def create():
         body = json_object()
-        known_fields(body, {"name", "colour"} if kind is TermKind.TAG else {"name"})
+        InvalidInput.check_known(body, {"name", "colour"} if kind is TermKind.TAG else {"name"})
         term = (
             guard()
             .terms(kind)
@@ -39,22 +40,22 @@ def _terms_routes(plural: str, kind: TermKind) -> None:
 
     def rename():
         body = json_object()
-        known_fields(body, {"name", "new_name"})
+        InvalidInput.check_known(body, {"name", "new_name"})
         return jsonify(guard().terms(kind).rename(string_value(body, "name"), string_value(body, "new_name")).to_dict())
 
     def merge():
         body = json_object()
-        known_fields(body, {"name", "into"})
+        InvalidInput.check_known(body, {"name", "into"})
         return jsonify(guard().terms(kind).merge(string_value(body, "name"), string_value(body, "into")).to_dict())
 
     def colour():
         body = json_object()
-        known_fields(body, {"name", "colour"})
+        InvalidInput.check_known(body, {"name", "colour"})
         return jsonify(guard().terms(kind).recolour(string_value(body, "name"), string_value(body, "colour")).to_dict())
 
     def remove():
         body = json_object()
-        known_fields(body, {"name"})
+        InvalidInput.check_known(body, {"name"})
         return jsonify(guard().terms(kind).remove(string_value(body, "name")).to_dict())
 
     views: list[tuple[str, str, Any]] = [

@@ -38,13 +38,7 @@ def create_user():
 @bp.patch("/api/v1/users/<username>")
 def update_user(username: str):
     body = json_object()
-    unknown = set(body) - {"role", "active", "display_name", "projects"}
-    if unknown:
-        raise InvalidInput(
-            f"未知字段：{', '.join(sorted(unknown))}。",
-            f"Unknown field(s): {', '.join(sorted(unknown))}.",
-            field=sorted(unknown)[0],
-        )
+    InvalidInput.check_known(body, {"role", "active", "display_name", "projects"})
     if "active" in body and not isinstance(body["active"], bool):
         raise InvalidInput("active 必须是 true 或 false。", "active must be true or false.", field="active")
     if "projects" in body and (

@@ -10,7 +10,7 @@ from docsvc.errors import InvalidInput
 from docsvc.services.views import MAX_RESULTS as MAX_VIEW_RESULTS
 from docsvc.services.views import WIDGET_ROWS
 from docsvc.web.api import bp, guard
-from docsvc.web.params import arg_int, body_flag, json_object, known_fields, string_value
+from docsvc.web.params import arg_int, body_flag, json_object, string_value
 
 
 @bp.get("/api/v1/dashboard")
@@ -43,7 +43,7 @@ def _view_params(body: dict[str, Any]) -> Any:
 @bp.post("/api/v1/views")
 def create_view():
     body = json_object()
-    known_fields(body, {"name", "kind", "params", "shared", "pinned"})
+    InvalidInput.check_known(body, {"name", "kind", "params", "shared", "pinned"})
     view = guard().views.create(
         string_value(body, "name"),
         string_value(body, "kind"),
@@ -73,7 +73,7 @@ def view_results(view_id: int):
 @bp.patch("/api/v1/views/<int:view_id>")
 def update_view(view_id: int):
     body = json_object()
-    known_fields(body, {"name", "params", "shared", "pinned"})
+    InvalidInput.check_known(body, {"name", "params", "shared", "pinned"})
     view = guard().views.update(
         view_id,
         name=string_value(body, "name") if "name" in body else None,
