@@ -324,6 +324,24 @@ def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index
         assert any(_gram_score(searcher, d, text) > 0 for d, _ in scored)
 
 
+def test_past_the_sample_size_a_gram_s_frequency_comes_from_the_largest_segments(index, monkeypatch) -> None:
+    searcher = index._current_searcher()
+    segments = fast._segments(searcher)
+    largest = max(segments, key=lambda seg: seg.size)
+    n = searcher.doc_count_all()
+    grams = (("服", 1.0), ("维", 1.0), ("巡检", 1.0), ("无此", 1.0))
+    exact = fast.Evaluator()._gram_idfs(searcher, segments, grams)
+    assert exact.tolist() == pytest.approx([searcher.idf(fast.GRAMS_FIELD, g) for g, _ in grams])
+    monkeypatch.setattr(fast, "GRAMS_SAMPLE_DOCS", 1)  # the largest segment alone, scaled to all
+    sampled = fast.Evaluator()._gram_idfs(searcher, segments, grams)
+    want = [
+        ranking.idf(n, min(n, largest.reader.doc_frequency(fast.GRAMS_FIELD, g) * n / largest.size)) for g, _ in grams
+    ]
+    assert sampled.tolist() == pytest.approx(want)
+    assert sampled.tolist() != pytest.approx(exact.tolist())  # (so the sample was taken)
+    assert sampled[-1] == exact[-1]  # in no document either way
+
+
 def test_the_grams_column_gives_back_each_document_s_counts(monkeypatch) -> None:
     counts = ranking.document_grams("服务等级协议约定服务可用性。" * 3 + "运维" * 70_000)
     blob = schema.gram_counts_bytes(counts)

@@ -558,7 +558,7 @@ def _read_postings(reader: Any, field: str, btext: bytes) -> tuple[np.ndarray, n
     None when the segment lacks the term.
 
     Decoded from the term's bytes: the term table's record, then the whole posting list in one
-    read, block by block as W3LeafMatcher decodes them (see write._posting_blocks). A matcher
+    read, block by block as W3LeafMatcher decodes them (write.posting_list_blocks). A matcher
     costs a seek and two reads per block, and half the time went there for a common word."""
     terms = reader._terms
     if not isinstance(terms, W3TermsReader):  # another codec: the slow, general way
