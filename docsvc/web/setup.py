@@ -32,6 +32,7 @@ from docsvc.web import (
     apidocs,
     auth,
     i18n,
+    labels,
     request_log,
     ui_admin,
     ui_audit,
@@ -79,6 +80,7 @@ def init_web(app: Flask) -> None:
     csrf.exempt(api.bp)
     Babel(app, locale_selector=i18n.select_locale)
     i18n.register(app)
+    labels.register(app)
 
     app.before_request(_bootstrap_admin)
     app.after_request(_security_headers)

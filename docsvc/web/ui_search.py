@@ -15,14 +15,12 @@ from math import ceil
 from flask import Blueprint, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from docsvc.core.model import DocClass, ServiceCategory
 from docsvc.core.search import FACETS, MAX_PAGE, MAX_RESULT_WINDOW, SearchRequest, SearchResult
 from docsvc.errors import InvalidInput, Unavailable
 from docsvc.web.auth import guard, login_required
-from docsvc.web.i18n import doc_type_label, pick
+from docsvc.web.labels import facet_label
 from docsvc.web.params import search_request
 from docsvc.web.shapes import snippet_html
-from docsvc.web.ui_terms import tag_name
 
 bp = Blueprint("ui_search", __name__, template_folder="templates")
 bp.before_request(login_required(lambda: None))
@@ -74,30 +72,14 @@ def search():
         error=error,
         asked=asked,
         filters=filters,
-        label_of=label,
+        label_of=facet_label,
         snippet_html=snippet_html,
         thumbs=guard().thumbnail_states(result.hits) if result else {},
         q_invalid=isinstance(error, InvalidInput),
-        active=[ActiveFilter(k, label(k, v), _url(req, [p for p in filters if p != (k, v)])) for k, v in filters],
+        active=[ActiveFilter(k, facet_label(k, v), _url(req, [p for p in filters if p != (k, v)])) for k, v in filters],
         facets=_facets(req, result, filters) if result else [],
         pages=_pages(req, result),
     ), status
-
-
-def label(name: str, value: str) -> str:
-    """A facet value as people read it: type and category names in the page's language."""
-    try:
-        if name == "doc_type":
-            return doc_type_label(value)
-        if name == "service_category":
-            return f"{value} {pick(ServiceCategory(value))}"
-        if name == "doc_class":
-            return pick(DocClass(value))
-        if name == "tags":
-            return tag_name(value)
-    except ValueError:
-        pass
-    return value
 
 
 def _filter_pairs(req: SearchRequest) -> list[tuple[str, str]]:
@@ -125,7 +107,7 @@ def _facets(req: SearchRequest, result: SearchResult, filters: list[tuple[str, s
             values.append(
                 FacetValue(
                     value,
-                    label(name, value),
+                    facet_label(name, value),
                     count,
                     active,
                     _url(req, [p for p in filters if p != pair] if active else filters + [pair]),

@@ -28,9 +28,9 @@ from docsvc.web.auth import guard, login_required
 from docsvc.web.downloads import send_attachment, send_batch_zip, send_preview
 from docsvc.web.errors import status_for
 from docsvc.web.i18n import is_en, pick
+from docsvc.web.labels import facet_label
 from docsvc.web.params import json_upload
 from docsvc.web.schema_form import ROW_PLACEHOLDER, build_form, data_from_form, errors_of, initial_data
-from docsvc.web.ui_search import label
 
 bp = Blueprint("ui_templates", __name__, template_folder="templates")
 bp.before_request(login_required(lambda: None))
@@ -45,7 +45,7 @@ def gallery():
     by_section = sorted(
         guard().templates(), key=lambda t: [int(n) if n.isdigit() else 0 for n in t.schema.spec_ref.split(".")]
     )
-    return render_template("templates.html", templates=by_section, label_of=label)
+    return render_template("templates.html", templates=by_section, label_of=facet_label)
 
 
 @bp.route("/templates/<slug>/generate", methods=["GET", "POST"])

@@ -1,18 +1,18 @@
 """Managed tags and counterparties in the UI: the pages /tags and /counterparties (the names
 with their document counts and colours, forms to create, rename, merge, recolour and remove),
-offered to managers and administrators; and the tag colours every page shows chips in. Each
-form calls one use case of docsvc.services.terms through the Guard.
+offered to managers and administrators (the colours every page shows tags in: docsvc.web.labels).
+Each form calls one use case of docsvc.services.terms through the Guard.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from docsvc.errors import Conflict, DocsvcError, InvalidInput, NotFound
-from docsvc.services.terms import DEFAULT_COLOUR, PALETTE, TermKind
-from docsvc.web.auth import guard, login_required, session_principal
+from docsvc.services.terms import PALETTE, TermKind
+from docsvc.web.auth import guard, login_required
 from docsvc.web.i18n import pick
 
 bp = Blueprint("ui_terms", __name__, template_folder="templates")
@@ -20,35 +20,6 @@ bp.before_request(login_required(lambda: None))
 
 ACTIONS = ("create", "rename", "merge", "colour", "remove")
 PAGES = {TermKind.TAG: "ui_terms.tags", TermKind.COUNTERPARTY: "ui_terms.counterparties"}
-
-
-def _colours() -> dict[str, str]:
-    """Tag → colour, read once per request; the search engines match tags in lower case, so the
-    lower-case form of a name finds its colour too."""
-    if "tag_colours" not in g:
-        colours: dict[str, str] = {}
-        if session_principal() is not None:
-            try:
-                colours = guard().terms(TermKind.TAG).colours()
-            except DocsvcError:
-                pass
-        g.tag_names = {name.lower(): name for name in sorted(colours, reverse=True)}
-        g.tag_colours = colours
-    return dict(g.tag_colours)
-
-
-@bp.app_template_global()
-def tag_name(value: str) -> str:
-    """A tag as the catalog spells it (a search facet's key is in lower case)."""
-    if value in _colours():
-        return value
-    return str(g.tag_names.get(value, value))
-
-
-@bp.app_template_global()
-def tag_colour(name: str) -> str:
-    """The palette colour of a tag (grey for one without a catalog entry)."""
-    return _colours().get(tag_name(name), DEFAULT_COLOUR)
 
 
 @bp.app_context_processor
