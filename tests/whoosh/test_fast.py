@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -275,31 +276,33 @@ def test_plan_takes_every_query_shape_the_search_box_makes(index: WhooshIndex) -
         assert fast.plan(_query(index, text)) is not None, text
 
 
+def _all_grams(top) -> list[tuple[int, Counter]]:
+    """(global docnum, its grams counted from its stored text) of every document, deleted ones
+    included (they stay in their segment's column)."""
+    out = []
+    for sub, offset in top.leaf_searchers():
+        reader = sub.reader()
+        out += [
+            (offset + d, ranking.document_grams(reader.stored_fields(d)["content"]))
+            for d in range(reader.doc_count_all())
+        ]
+    return out
+
+
 def _gram_score(top, docnum: int, text: str) -> float:
-    """The grams' share of a document's score (docsvc.core.ranking), one document at a time."""
+    """The grams' share of a document's score (docsvc.core.ranking), from the documents' stored
+    text, every document counted (the index is smaller than the sample)."""
     builder = _QueryBuilder(dt.UTC)
     builder.build_root(q.parse_query(text))
-    for sub, offset in top.leaf_searchers():
-        if offset <= docnum < offset + sub.doc_count_all():
-            reader, d = sub.reader(), docnum - offset
-            break
+    every = _all_grams(top)
+    mine = dict(every)[docnum]
+    average = sum(sum(c.values()) for _, c in every) / len(every)
     total = 0.0
     for gram, weight in builder.grams():
-        btext = reader.schema[fast.GRAMS_FIELD].to_bytes(gram)
-        if (fast.GRAMS_FIELD, btext) not in reader:
-            continue
-        m = reader.postings(fast.GRAMS_FIELD, btext)
-        m.skip_to(d)
-        if m.is_active() and m.id() == d:
-            parts = [
-                (
-                    m.weight(),
-                    reader.doc_field_length(d, fast.GRAMS_FIELD, 1),
-                    top.avg_field_length(fast.GRAMS_FIELD),
-                    1.0,
-                )
-            ]
-            total += ranking.bm25f(parts, weight * top.idf(fast.GRAMS_FIELD, gram))
+        if mine[gram]:
+            df = sum(1 for _, c in every if c[gram])
+            parts = [(mine[gram], sum(mine.values()), average, 1.0)]
+            total += ranking.bm25f(parts, weight * ranking.idf(len(every), df))
     return total
 
 
@@ -329,14 +332,16 @@ def test_past_the_sample_size_a_gram_s_frequency_comes_from_the_largest_segments
     segments = fast._segments(searcher)
     largest = max(segments, key=lambda seg: seg.size)
     n = searcher.doc_count_all()
-    grams = (("服", 1.0), ("维", 1.0), ("巡检", 1.0), ("无此", 1.0))
-    exact = fast.Evaluator()._gram_idfs(searcher, segments, grams)
-    assert exact.tolist() == pytest.approx([searcher.idf(fast.GRAMS_FIELD, g) for g, _ in grams])
+    grams = ["服", "维", "巡检", "无此"]
+    keys = np.array([schema.gram_key(g) for g in grams], dtype=np.uint32)
+    every = _all_grams(searcher)
+    exact, average = fast.Evaluator()._gram_stats(searcher, segments, keys)
+    assert exact.tolist() == pytest.approx([ranking.idf(n, sum(1 for _, c in every if c[g])) for g in grams])
+    assert average == pytest.approx(sum(sum(c.values()) for _, c in every) / n)
     monkeypatch.setattr(fast, "GRAMS_SAMPLE_DOCS", 1)  # the largest segment alone, scaled to all
-    sampled = fast.Evaluator()._gram_idfs(searcher, segments, grams)
-    want = [
-        ranking.idf(n, min(n, largest.reader.doc_frequency(fast.GRAMS_FIELD, g) * n / largest.size)) for g, _ in grams
-    ]
+    sampled, _ = fast.Evaluator()._gram_stats(searcher, segments, keys)
+    inside = [c for d, c in every if largest.offset <= d < largest.offset + largest.size]
+    want = [ranking.idf(n, min(n, sum(1 for c in inside if c[g]) * n / largest.size)) for g in grams]
     assert sampled.tolist() == pytest.approx(want)
     assert sampled.tolist() != pytest.approx(exact.tolist())  # (so the sample was taken)
     assert sampled[-1] == exact[-1]  # in no document either way
@@ -349,11 +354,14 @@ def test_the_grams_column_gives_back_each_document_s_counts(monkeypatch) -> None
     got = schema.gram_counts(blob, np.array([schema.gram_key(g) for g in grams], dtype=np.uint32))
     assert got.tolist() == [min(counts[g], 0xFFFF) for g in counts] + [0, 0]
     assert counts["运"] > 0xFFFF  # capped, long past BM25's saturation
+    assert schema.gram_length(blob) == sum(counts.values())  # not capped
+    assert sorted(schema.gram_keys(blob).tolist()) == sorted(schema.gram_key(g) for g in counts)
     assert schema.gram_counts(b"", np.array([1, 2], dtype=np.uint32)).tolist() == [0, 0]
+    assert schema.gram_length(b"") == 0 and not len(schema.gram_keys(b""))
     # Two of a document's grams with one key: the key counts both (never a lost or doubled row).
     monkeypatch.setattr(schema, "gram_key", lambda gram: 7 if gram in ("服务", "协议") else zlib.crc32(gram.encode()))
     blob = schema.gram_counts_bytes(counts)
-    assert len(blob) == 6 * (len(counts) - 1)
+    assert len(schema.gram_keys(blob)) == len(counts) - 1
     assert schema.gram_counts(blob, np.array([7], dtype=np.uint32)).tolist() == [counts["服务"] + counts["协议"]]
 
 

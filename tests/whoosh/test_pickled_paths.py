@@ -85,7 +85,6 @@ def test_a_new_index_names_the_package_modules(tmp_path: Path) -> None:
         "docsvc.adapters.whoosh.schema.ZhTokenizer",
         "docsvc.adapters.whoosh.schema.ZhPositions",
         "docsvc.adapters.whoosh.schema.ZhCharacters",
-        "docsvc.adapters.whoosh.schema.ZhFrequency",
         "docsvc.adapters.whoosh.schema.ZhGrams",
         "docsvc.adapters.whoosh.write.DocsvcCodec",
     }
@@ -109,8 +108,7 @@ def test_an_index_naming_the_old_modules_opens_searches_and_takes_writes(
         "docsvc.adapters.whoosh_index.ZhPositions",
         "docsvc.adapters.whoosh_index.ZhCharacters",
         f"{codec_module}.DocsvcCodec",
-        "docsvc.adapters.whoosh.schema.ZhFrequency",  # newer than the old modules
-        "docsvc.adapters.whoosh.schema.ZhGrams",
+        "docsvc.adapters.whoosh.schema.ZhGrams",  # newer than the old modules
     }
 
     index = WhooshIndex.open(path)

@@ -111,7 +111,7 @@ class Plan:
 
 GRAMS_FIELD = "content_grams"
 RANK_CANDIDATES = 200  # the best matches by their words that the grams rank again
-GRAMS_SAMPLE_DOCS = 10_000  # a gram's document frequency is counted in this many (see _gram_idfs)
+GRAMS_SAMPLE_DOCS = 2_000  # the documents whose grams are counted for their idf (see _gram_stats)
 
 
 def plan(query: wq.Query, grams: tuple[tuple[str, float], ...] = ()) -> Plan | None:
@@ -199,6 +199,7 @@ class Evaluator:
         self._cache = _Cache(cache_bytes)
         self._memo: dict[tuple[str, str], tuple[float, float, float, float]] = {}
         self._memo_for: Any = None  # the searcher _memo belongs to
+        self._gram_tables: dict[Any, _GramTable] = {}  # by segment id: the sample's (_gram_stats)
 
     def run(
         self, searcher: Any, p: Plan, allowed: set[int] | None, deadline: float = math.inf, *, rank: int = 0
@@ -239,9 +240,9 @@ class Evaluator:
         candidates: int,
     ) -> None:
         """Add the grams' BM25 (docsvc.core.ranking) to the scores of the ``candidates`` best
-        matches, in place: only they can reach the page. Each candidate's counts come from the
-        grams column (schema.ZhGrams): a common character's posting list spans most of the
-        archive, and reading up to MAX_GRAMS of them cost more than the words did."""
+        matches, in place: only they can reach the page. Each candidate's counts and length
+        come from the grams column (schema.ZhGrams), the grams' idf and average length from a
+        sample (:meth:`_gram_stats`)."""
         if len(docs) > candidates:
             best = np.argpartition(-scores, candidates - 1)[:candidates]
         else:
@@ -249,53 +250,61 @@ class Evaluator:
         if not len(best):
             return
         keys = np.array([schema.gram_key(gram) for gram, _ in grams], dtype=np.uint32)
-        weights = np.array([weight for _, weight in grams]) * self._gram_idfs(top, segments, grams)
-        w = top.weighting
-        avgfl, b, k1 = top.avg_field_length(GRAMS_FIELD) or 1, w._field_B.get(GRAMS_FIELD, w.B), w.K1
+        idfs, avgfl = self._gram_stats(top, segments, keys)
+        weights = np.array([weight for _, weight in grams]) * idfs
+        k1, b = ranking.K1, ranking.B
         chosen = docs[best]
         extra = np.zeros(len(best))
         for seg in segments:
             inside = np.flatnonzero((chosen >= seg.offset) & (chosen < seg.offset + seg.size))
-            if not len(inside):
+            column = _grams_column(seg) if len(inside) else None
+            if column is None:
                 continue
-            column = seg.reader._perdoc._cached_reader(GRAMS_FIELD, seg.reader.schema[GRAMS_FIELD].column_type)
-            if column is None:  # (a segment written without it: the index needs a rebuild)
-                continue
-            local = chosen[inside] - seg.offset
-            lengths = self._lengths(seg.reader, seg.key, GRAMS_FIELD)[local]
-            f = np.array([schema.gram_counts(column[d], keys) for d in local.tolist()])
+            blobs = [column[d] for d in (chosen[inside] - seg.offset).tolist()]
+            f = np.array([schema.gram_counts(blob, keys) for blob in blobs])
+            lengths = np.array([schema.gram_length(blob) for blob in blobs], dtype=np.float64)
             norm = k1 * ((1 - b) + b * lengths / avgfl)
             extra[inside] = (weights * f * (k1 + 1) / (f + norm[:, None])).sum(axis=1)
         scores[best] += extra
 
-    def _gram_idfs(self, top: Any, segments: list[_Segment], grams: tuple[tuple[str, float], ...]) -> np.ndarray:
-        """Each gram's idf. Past GRAMS_SAMPLE_DOCS documents its document frequency is counted
-        in the largest segments that hold that many and scaled to the whole, as the PostgreSQL
-        engine counts it in a sample: a look-up costs ~35 µs a segment, a question has up to
-        MAX_GRAMS grams and a large archive dozens of segments, and an idf needs no more
-        precision. Each segment's count is cached (segments never change)."""
+    def _gram_stats(self, top: Any, segments: list[_Segment], keys: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each gram's idf and the average number of grams a document has, from the largest
+        segments holding GRAMS_SAMPLE_DOCS documents (every segment of a smaller archive),
+        scaled to the whole, as the PostgreSQL engine counts its grams in a sample. Deleted
+        documents count, as Whoosh's own document frequencies count them."""
         n = top.doc_count_all()
         sample, counted = [], 0
-        for seg in sorted(segments, key=lambda seg: -seg.size):
+        for seg in sorted(segments, key=lambda seg: -seg.size):  # (stable: the older first)
             if counted >= GRAMS_SAMPLE_DOCS:
                 break
             sample.append(seg)
             counted += seg.size
+        df = np.zeros(len(keys))
+        length = 0
+        for seg in sample:
+            table = self._gram_table(seg)
+            if len(table.keys):
+                at = np.minimum(np.searchsorted(table.keys, keys), len(table.keys) - 1)
+                df += np.where(table.keys[at] == keys, table.df[at], 0)
+            length += table.length
+        # Only the sample's tables are kept: a merge replaces segments, and with them the sample.
+        self._gram_tables = {seg.key[0]: self._gram_tables[seg.key[0]] for seg in sample}
         scale = n / max(counted, 1)
-        return np.array(
-            [
-                ranking.idf(n, min(scale * sum(self._doc_frequency(seg, GRAMS_FIELD, gram) for seg in sample), n))
-                for gram, _ in grams
-            ]
-        )
+        idfs = np.array([ranking.idf(n, min(d * scale, n)) for d in df.tolist()])
+        return idfs, (length / counted if counted and length else 1.0)
 
-    def _doc_frequency(self, seg: _Segment, field: str, text: str) -> int:
-        ck = ("df", seg.key, field, text)
-        got = self._cache.get(ck)
-        if got is None:
-            got = seg.reader.doc_frequency(field, text)
-            self._cache.put(ck, got, 0)
-        return int(got)
+    def _gram_table(self, seg: _Segment) -> _GramTable:
+        """How many of a segment's documents have each gram, and how many grams they have in
+        all: its column read once (a segment never changes; its deleted documents stay in it)."""
+        table = self._gram_tables.get(seg.key[0])
+        if table is None:
+            column = _grams_column(seg)
+            blobs = [column[d] for d in range(seg.size)] if column is not None else []
+            every = [schema.gram_keys(blob) for blob in blobs if blob]
+            keys, df = np.unique(np.concatenate(every), return_counts=True) if every else (_NO_KEYS, _NO_KEYS)
+            table = _GramTable(keys, df, sum(schema.gram_length(blob) for blob in blobs))
+            self._gram_tables[seg.key[0]] = table
+        return table
 
     def _eval(
         self, node: Node, top: Any, segments: list[_Segment], size: int
@@ -505,6 +514,26 @@ class Evaluator:
             got[ids] = True
             self._cache.put(ck, got, got.nbytes)
         return got
+
+
+@dataclass(frozen=True)
+class _GramTable:
+    """A segment's grams (schema.gram_key, sorted), how many of its documents have each, and
+    how many grams its documents have in all."""
+
+    keys: np.ndarray
+    df: np.ndarray
+    length: int
+
+
+_NO_KEYS = np.zeros(0, dtype=np.uint32)
+
+
+def _grams_column(seg: _Segment) -> Any:
+    """The segment's grams column reader (kept by its reader), or None for a segment written
+    without one."""
+    reader = seg.reader
+    return reader._perdoc._cached_reader(GRAMS_FIELD, reader.schema[GRAMS_FIELD].column_type)
 
 
 class _Segment:

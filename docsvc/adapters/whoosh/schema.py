@@ -9,7 +9,6 @@ package existed name these classes under ``docsvc.adapters.whoosh_index``, which
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import pickle
 import zlib
 from collections import Counter, defaultdict
@@ -20,12 +19,13 @@ import numpy as np
 from whoosh import columns, formats
 from whoosh.analysis import Token as WToken
 from whoosh.analysis import Tokenizer
-from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.fields import BOOLEAN, COLUMN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 
 from docsvc.core import ranking, text
 
-# 2: Zh* formats (same postings, written faster); 3: content_grams; 4: its column of counts
-SCHEMA_VERSION = 4
+# 2: Zh* formats (same postings, written faster); 3: content_grams; 4: a column of their counts
+# too; 5: the column alone
+SCHEMA_VERSION = 5
 
 
 # --- analyzers ------------------------------------------------------------------------------
@@ -154,39 +154,33 @@ _ONE = formats.pack_uint(1)  # the count that starts an encoded posting of one p
 
 
 class ZhFrequency(formats.Frequency):
-    """Frequencies of the grams field, counted by :func:`docsvc.core.ranking.document_grams`
-    (Whoosh's own word_values builds a token object per character). Pickled with the schema,
-    so this class must stay importable under this name."""
+    """Frequencies of the grams field of SCHEMA_VERSION 3 and 4, which indexed every character
+    and bigram as postings. Pickled with those indexes' schema (a rebuild replaces them), so this
+    class must stay importable under this name."""
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple]:
         if not isinstance(analyzer, ZhTokenizer) or analyzer.kind != "grams" or not isinstance(value, str):
             yield from super().word_values(value, analyzer, **kwargs)
             return
         fb = self.field_boost
-        for gram, freq in _counted_grams(value).items():
+        for gram, freq in ranking.document_grams(value).items():
             yield gram, freq, freq * fb, formats.pack_uint(freq)
 
 
-# The writer asks for a document's grams twice, for the postings and then for the column, with
-# the same string object: count them once.
-_counted_grams = functools.lru_cache(maxsize=4)(ranking.document_grams)
-
-
-class ZhGrams(TEXT):
-    """Every character and bigram of the content, counted, without positions
-    (:func:`docsvc.core.ranking.document_grams`): postings, which give each gram's document
-    frequency, and a column holding each document's own counts (:func:`gram_counts_bytes`).
-    Ranking reads the column for a search's best matches only (fast.Evaluator): a common
-    character's posting list spans most of the archive, and reading it whole for 200
-    candidates was a third of a search's time. Pickled with the schema, so this class must
-    stay importable under this name."""
+class ZhGrams(COLUMN):
+    """Every character and bigram of the content, counted (:func:`docsvc.core.ranking.document_grams`),
+    as one column value per document (:func:`gram_counts_bytes`), not as postings. Ranking reads
+    the column for a search's best matches only, and the grams' document frequencies from the
+    columns of a sample of the archive (fast.Evaluator): postings of every character and bigram
+    doubled the index and the work of writing it, and a common character's posting list spans
+    most of the archive. Pickled with the schema, so this class must stay importable under this
+    name."""
 
     def __init__(self) -> None:
-        super().__init__(analyzer=GRAMS, phrase=False, sortable=columns.VarBytesColumn())
-        self.format = ZhFrequency()
+        super().__init__(columns.VarBytesColumn())
 
     def to_column_value(self, value: Any) -> bytes:
-        return gram_counts_bytes(_counted_grams(value)) if isinstance(value, str) else b""
+        return gram_counts_bytes(ranking.document_grams(value)) if isinstance(value, str) else b""
 
     def from_column_value(self, value: Any) -> Any:
         return value
@@ -199,9 +193,13 @@ def gram_key(gram: str) -> int:
     return zlib.crc32(gram.encode("utf-8"))
 
 
+_LENGTH = 4  # the column value starts with the document's number of grams, a little-endian uint32
+
+
 def gram_counts_bytes(counts: Counter[str]) -> bytes:
-    """A document's gram counts as the column stores them: its keys (:func:`gram_key`) sorted,
-    as little-endian uint32, then each key's count as uint16 (capped: BM25 has long saturated)."""
+    """A document's grams as the column stores them: how many it has in all (its length for
+    BM25), then its keys (:func:`gram_key`) sorted, as little-endian uint32, then each key's
+    count as uint16 (capped: BM25 has long saturated)."""
     if not counts:
         return b""
     keys = np.fromiter(map(gram_key, counts), dtype=np.uint32, count=len(counts))
@@ -211,19 +209,32 @@ def gram_counts_bytes(counts: Counter[str]) -> bytes:
     unique, start = np.unique(keys, return_index=True)
     if len(unique) < len(keys):  # two of the document's grams share a key: their counts add up
         keys, freqs = unique, np.add.reduceat(freqs, start)
-    return keys.astype("<u4").tobytes() + np.minimum(freqs, 0xFFFF).astype("<u2").tobytes()
+    total = min(int(freqs.sum()), 0xFFFFFFFF).to_bytes(_LENGTH, "little")
+    return total + keys.astype("<u4").tobytes() + np.minimum(freqs, 0xFFFF).astype("<u2").tobytes()
+
+
+def gram_length(blob: bytes) -> int:
+    """How many grams the document has in all (0 for none)."""
+    return int.from_bytes(blob[:_LENGTH], "little")
+
+
+def gram_keys(blob: bytes) -> np.ndarray:
+    """The document's distinct gram keys, sorted."""
+    return np.frombuffer(blob, dtype="<u4", count=(len(blob) - _LENGTH) // 6, offset=_LENGTH) if blob else _NONE
 
 
 def gram_counts(blob: bytes, keys: np.ndarray) -> np.ndarray:
-    """How often a document has each of ``keys`` (sorted or not), from its column value."""
-    n = len(blob) // 6
-    if not n:
+    """How often the document has each of ``keys`` (sorted or not), from its column value."""
+    n = (len(blob) - _LENGTH) // 6
+    if n <= 0:
         return np.zeros(len(keys))
-    stored = np.frombuffer(blob, dtype="<u4", count=n)
+    stored = np.frombuffer(blob, dtype="<u4", count=n, offset=_LENGTH)
     at = np.minimum(np.searchsorted(stored, keys), n - 1)
-    return np.where(stored[at] == keys, np.frombuffer(blob, dtype="<u2", count=n, offset=4 * n)[at], 0).astype(
-        np.float64
-    )
+    counts = np.frombuffer(blob, dtype="<u2", count=n, offset=_LENGTH + 4 * n)
+    return np.where(stored[at] == keys, counts[at], 0).astype(np.float64)
+
+
+_NONE = np.zeros(0, dtype=np.uint32)
 
 
 def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TEXT:
@@ -236,7 +247,6 @@ def _zh_text(analyzer: ZhTokenizer, *, chars: bool = False, **kwargs: Any) -> TE
 # the same functions these wrap).
 WORDS = ZhTokenizer("words")
 BIGRAMS = ZhTokenizer("bigrams")
-GRAMS = ZhTokenizer("grams")
 
 
 def build_schema() -> Schema:
@@ -255,7 +265,7 @@ def build_schema() -> Schema:
         # of re-analysing the hit (~10 ms per 3,600-character hit).
         content=_zh_text(WORDS, stored=True, chars=True),
         content_bigram=_zh_text(BIGRAMS),
-        # Ranks only (docsvc.core.ranking): every character and bigram, counted, no positions.
+        # Ranks only (docsvc.core.ranking): every character and bigram, counted, a column.
         content_grams=ZhGrams(),
         doc_type=ID(**facet),
         service_category=ID(**facet),
