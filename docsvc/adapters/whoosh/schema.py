@@ -32,9 +32,8 @@ SCHEMA_VERSION = 5
 
 
 class ZhTokenizer(Tokenizer):
-    """Whoosh face of :mod:`docsvc.core.text`: ``kind`` "words" (jieba + identifiers),
-    "bigrams" (:func:`docsvc.core.text.analyze_unknown`) or "grams" (every character and
-    character bigram, :func:`docsvc.core.ranking.document_grams`, counted without positions). Positions are compact character
+    """Whoosh face of :mod:`docsvc.core.text`: ``kind`` "words" (jieba + identifiers) or
+    "bigrams" (:func:`docsvc.core.text.analyze_unknown`). Positions are compact character
     offsets (see :mod:`docsvc.core.text`); start/end chars point into the original text.
 
     The schema is pickled into the index's TOC, so this class must stay importable under this
@@ -42,7 +41,7 @@ class ZhTokenizer(Tokenizer):
     """
 
     def __init__(self, kind: str = "words") -> None:
-        if kind not in ("words", "bigrams", "grams"):
+        if kind not in ("words", "bigrams"):
             raise ValueError(kind)
         self.kind = kind
 
@@ -53,8 +52,6 @@ class ZhTokenizer(Tokenizer):
         return hash(("ZhTokenizer", self.kind))
 
     def analyze(self, value: str) -> Iterator[text.Token]:
-        if self.kind == "grams":
-            return (text.Token(g, 0, 0, 0, False) for g, n in ranking.document_grams(value).items() for _ in range(n))
         return text.analyze(value) if self.kind == "words" else text.analyze_unknown(value)
 
     def tuples(self, value: str) -> Iterator[tuple[str, int, int, int, bool]]:
@@ -154,17 +151,9 @@ _ONE = formats.pack_uint(1)  # the count that starts an encoded posting of one p
 
 
 class ZhFrequency(formats.Frequency):
-    """Frequencies of the grams field of SCHEMA_VERSION 3 and 4, which indexed every character
-    and bigram as postings. Pickled with those indexes' schema (a rebuild replaces them), so this
-    class must stay importable under this name."""
-
-    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple]:
-        if not isinstance(analyzer, ZhTokenizer) or analyzer.kind != "grams" or not isinstance(value, str):
-            yield from super().word_values(value, analyzer, **kwargs)
-            return
-        fb = self.field_boost
-        for gram, freq in ranking.document_grams(value).items():
-            yield gram, freq, freq * fb, formats.pack_uint(freq)
+    """The posting format of the grams field of SCHEMA_VERSION 3 and 4, which indexed every
+    character and bigram. Named in those indexes' pickled schema (a rebuild replaces them), so
+    this class must stay importable under this name."""
 
 
 class ZhGrams(COLUMN):
