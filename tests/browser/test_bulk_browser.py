@@ -114,6 +114,7 @@ def test_cards_are_remembered_and_a_selection_downloads_as_zip(site, width):
     try:
         page.goto(site["url"] + "/documents?sort=-title")
         page.locator("nav.viewswitch").get_by_role("link", name="卡片").click()
+        page.wait_for_url("**view=cards**")  # the click navigates; count the new page's cards
         cards = page.locator("li.doccard")
         assert cards.count() == 5 and cards.first.locator(".thumb").count() == 1
         assert page.locator("a.doccard-title").all_inner_texts()[0] == "招商银行运维服务合同"
