@@ -300,8 +300,8 @@ class Evaluator:
         if table is None:
             column = _grams_column(seg)
             blobs = [column[d] for d in range(seg.size)] if column is not None else []
-            every = [schema.gram_keys(blob) for blob in blobs if blob]
-            keys, df = np.unique(np.concatenate(every), return_counts=True) if every else (_NO_KEYS, _NO_KEYS)
+            every = [schema.gram_keys(blob) for blob in (b"", *blobs)]  # (b"": none, never an empty list)
+            keys, df = np.unique(np.concatenate(every), return_counts=True)
             table = _GramTable(keys, df, sum(schema.gram_length(blob) for blob in blobs))
             self._gram_tables[seg.key[0]] = table
         return table
@@ -524,9 +524,6 @@ class _GramTable:
     keys: np.ndarray
     df: np.ndarray
     length: int
-
-
-_NO_KEYS = np.zeros(0, dtype=np.uint32)
 
 
 def _grams_column(seg: _Segment) -> Any:

@@ -214,10 +214,10 @@ def gram_keys(blob: bytes) -> np.ndarray:
 
 def gram_counts(blob: bytes, keys: np.ndarray) -> np.ndarray:
     """How often the document has each of ``keys`` (sorted or not), from its column value."""
-    n = (len(blob) - _LENGTH) // 6
-    if n <= 0:
+    stored = gram_keys(blob)
+    n = len(stored)
+    if not n:
         return np.zeros(len(keys))
-    stored = np.frombuffer(blob, dtype="<u4", count=n, offset=_LENGTH)
     at = np.minimum(np.searchsorted(stored, keys), n - 1)
     counts = np.frombuffer(blob, dtype="<u2", count=n, offset=_LENGTH + 4 * n)
     return np.where(stored[at] == keys, counts[at], 0).astype(np.float64)
