@@ -23,7 +23,7 @@ from docsvc.adapters.tables import index_outbox
 from docsvc.core.extract import EXTRACTOR_VERSION, Extraction, ExtractionStatus
 from docsvc.core.search import SearchRequest
 from docsvc.services import search as search_service
-from tests.conftest import wait_for, within
+from tests.conftest import wait_for
 
 LEASE_S = 6.0
 WORD = "柴油发电机"
@@ -158,9 +158,15 @@ def _detail(svc, sha256: str) -> dict:
 
 def _tiny_limits(svc, timeout: float) -> None:
     svc.index.extract_limits = dataclasses.replace(svc.index.extract_limits, pdf_timeout_seconds=timeout)
-    # Longer than a sync's batch takes on a loaded machine: a retry that came due while the
-    # batch that queued it was still being written was applied by the same sync (CI, once).
-    svc.index.retry_after_s = within(1.5)
+    # Never due by itself during a test: a retry that came due while the sync that queued it was
+    # still writing was applied by that same sync on a loaded machine (CI, twice); the test
+    # brings each retry forward with _bring_retries_forward instead.
+    svc.index.retry_after_s = 3600
+
+
+def _bring_retries_forward(svc, version) -> None:
+    """The waiting time of a timed-out extraction's retry, over: it is due now."""
+    svc.catalog.defer_outbox([version.id], delay_s=0)
 
 
 @pytest.mark.slow
@@ -175,7 +181,8 @@ def test_a_timeout_is_retried_later_with_twice_the_time_then_recorded_as_a_failu
     assert svc.catalog.counts()["outbox_pending"] == 1  # queued again, for later
     assert svc.index.sync().applied == 0  # not yet
     for timeouts, limit in ((2, "0.4 s"), (3, "0.8 s")):
-        assert wait_for(lambda: svc.index.sync().applied == 1, 30)
+        _bring_retries_forward(svc, version)
+        assert svc.index.sync().applied == 1
         seen.append(_detail(svc, version.sha256))
         assert seen[-1]["timeouts"] == timeouts and limit in seen[-1]["en"], seen
     assert "recorded as a failure" in seen[-1]["en"] and "稍后" not in seen[-1]["zh"]
@@ -200,7 +207,7 @@ def test_a_timeout_on_a_busy_machine_heals_on_the_retry(svc, monkeypatch, tmp_pa
         return real(data, media_type, limits=limits)
 
     monkeypatch.setattr(search_service, "extract_text", busy_once)
-    svc.index.retry_after_s = 0.5
+    svc.index.retry_after_s = 3600  # brought forward below, never due by itself (see _tiny_limits)
     assert svc.index.ensure()
     folder = tmp_path / "f"
     folder.mkdir()
@@ -209,7 +216,9 @@ def test_a_timeout_on_a_busy_machine_heals_on_the_retry(svc, monkeypatch, tmp_pa
     version = svc.catalog.get_version(report.items[0].document_id, 1)
     assert _detail(svc, version.sha256)["timeouts"] == 1
     assert svc.index.search(SearchRequest(query="diesel")).hits == []
-    assert wait_for(lambda: svc.index.sync().applied == 1, 30)
+    assert svc.index.sync().applied == 0  # not yet
+    _bring_retries_forward(svc, version)
+    assert svc.index.sync().applied == 1
     assert limits_seen == [30.0, 60.0]  # the retry had twice the time
     assert svc.index.extraction_statuses([version]) == {version.id: "ok"}
     assert "timeouts" not in _detail(svc, version.sha256)
