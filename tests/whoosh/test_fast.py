@@ -327,6 +327,37 @@ def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index
         assert any(_gram_score(searcher, d, text) > 0 for d, _ in scored)
 
 
+def test_after_a_merge_the_grams_come_from_the_new_segment_and_the_old_maps_are_let_go(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    ix = WhooshIndex.open(tmp_path / "index")
+    ix.clear()
+    for batch in range(3):
+        ix.upsert(
+            [
+                IndexEntry(version_id=v, document_id=v, number=1, title="巡检", content=_text(rng), doc_type="report")
+                for v in range(batch * 10 + 1, batch * 10 + 11)
+            ]
+        )
+    ix.mark_complete()
+
+    def search_and_check() -> None:
+        searcher = ix._current_searcher()
+        result = ix.search(SearchRequest("运维 巡检", per_page=30))
+        by_version = {int(searcher.stored_fields(d)["version_id"]): d for d in range(searcher.doc_count_all())}
+        assert result.hits and any(
+            _gram_score(searcher, by_version[h.version_id], "运维 巡检") > 0 for h in result.hits
+        )
+        ranked = [h.version_id for h in result.hits]
+        assert ranked == [h.version_id for h in sorted(result.hits, key=lambda h: -h.score)]
+        assert set(ix._fast._gram_columns) == {seg.key[0] for seg in fast._segments(searcher)}
+
+    search_and_check()
+    assert len(ix._fast._gram_columns) == 3
+    ix.optimize()  # one new segment; the three old files are deleted
+    search_and_check()
+    assert len(ix._fast._gram_columns) == 1
+
+
 def test_past_the_sample_size_a_gram_s_frequency_comes_from_the_largest_segments(index, monkeypatch) -> None:
     searcher = index._current_searcher()
     segments = fast._segments(searcher)
