@@ -20,6 +20,7 @@ some excluded documents through and drop some optional scores. What :func:`plan`
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import mmap
 import pickle
@@ -32,9 +33,8 @@ from typing import Any
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import W3LeafMatcher, W3TermsReader
+from whoosh.codec.whoosh3 import W3TermsReader
 from whoosh.filedb.compound import SubFile
-from whoosh.matching import ListMatcher
 from whoosh.matching.wrappers import FilterMatcher
 
 from docsvc.adapters.whoosh import schema, write
@@ -364,7 +364,7 @@ class Evaluator:
             parts = [self._eval(w, top, segments, size) for w in node.words]
             # A segment that lacks one of the words gets OffsetPhrase's NullMatcher.
             whole = np.logical_and.reduce([t > 0 for _, _, t, _ in parts])
-            hit = self._global_matches(segments, node.query, size) & whole
+            hit = self._phrase_matches(segments, node.query, size) & whole
             terms = np.where(whole, len(parts), 0).astype(np.int32)
             return hit, np.where(hit, sum(sc for _, sc, _, _ in parts), 0.0), terms, np.where(hit, terms, 0)
         parts = [self._eval(c, top, segments, size) for c in node.children]
@@ -425,6 +425,50 @@ class Evaluator:
             out[seg.offset : seg.offset + seg.size] = self._matches(seg.sub, seg.key, query, seg.size)
         return out
 
+    def _phrase_matches(self, segments: list[_Segment], query: Any, size: int) -> np.ndarray:
+        """Which documents have an OffsetPhrase's words at their offsets, cached per segment."""
+        out = np.zeros(size, dtype=bool)
+        for seg in segments:
+            ck = ("m", seg.key, repr(query))
+            got = self._cache.get(ck)
+            if got is None:
+                got = self._phrase_in_segment(seg, query)
+                self._cache.put(ck, got, got.nbytes)
+            out[seg.offset : seg.offset + seg.size] = got
+        return out
+
+    def _phrase_in_segment(self, seg: _Segment, query: Any) -> np.ndarray:
+        """The segment's documents having the phrase (query.OffsetPhrase's rule: every word at
+        its offset from the first). Whoosh's span matchers step through every block of every
+        word, ~100 µs a document that has all the words; here those documents come from the
+        words' posting arrays intersected, and each one's positions from the posting block
+        that holds it (blocks cached, as for highlights), the rarest word first, so each next
+        word reads only the documents still in (each has every word: its values are there)."""
+        reader, field = seg.reader, query.fieldname
+        found = np.zeros(seg.size, dtype=bool)
+        words = [(reader.schema[field].to_bytes(w), off) for w, off in zip(query.words, query.offsets)]
+        postings = [self._postings(reader, seg.key, field, btext) for btext, _ in words]
+        ids = [p[0] for p in postings if p is not None]
+        if len(ids) < len(words):
+            return found
+        docs = ids[0]
+        for more in ids[1:]:
+            docs = np.intersect1d(docs, more, assume_unique=True)
+        decode = reader.schema[field].format.decode_positions
+        starts: list[set[int]] | None = None
+        for (btext, off), _ in sorted(zip(words, ids), key=lambda word_ids: len(word_ids[1])):
+            if not len(docs):
+                break
+            values = self._values(reader, (seg.key[0], field, btext), docs.tolist())
+            if values is None:  # postings this module does not read: Whoosh's own matcher
+                return self._matches(seg.sub, seg.key, query, seg.size)
+            mine = [{p - off for p in decode(v)} for v in values]
+            starts = mine if starts is None else [a & b for a, b in zip(starts, mine)]
+            keep = [i for i, s in enumerate(starts) if s]
+            docs, starts = docs[keep], [starts[i] for i in keep]
+        found[docs] = True
+        return found
+
     def _stats(self, top: Any, field: str, text: str) -> tuple[float, float, float, float]:
         """BM25F's idf, average field length, B and K1 for a term, from the whole index as
         Whoosh takes them (MultiReader sums the field length over every segment per call, so
@@ -443,58 +487,79 @@ class Evaluator:
         return got
 
     def characters(self, searcher: Any, field: str, text: str, docnums: list[int]) -> dict[int, list[tuple[int, int]]]:
-        """Stored character offsets of ``text`` in each of ``docnums`` (global), for highlighting.
-
-        Goes straight to the posting block that holds each document (block tables cached per
-        term and segment) instead of stepping through the blocks before it."""
+        """Stored character offsets of ``text`` in each of ``docnums`` (global), for highlighting,
+        each read from the posting block that holds it (:meth:`_values`), not by stepping a
+        matcher through the blocks before it."""
         out: dict[int, list[tuple[int, int]]] = {}
         fmt = searcher.schema[field].format
         for seg in _segments(searcher):
             reader = seg.reader
-            btext = reader.schema[field].to_bytes(text)
             mine = [
                 d - seg.offset
                 for d in sorted(docnums)
                 if seg.offset <= d < seg.offset + seg.size and not reader.is_deleted(d - seg.offset)
             ]
-            if not mine or (field, btext) not in reader:
+            if not mine:
                 continue
-            m = _raw_postings(reader, field, btext)
-            for d in mine:
-                if isinstance(m, ListMatcher):  # postings inlined in the term table
-                    block = (m._ids, m._values)
-                elif isinstance(m, W3LeafMatcher):
-                    block = self._block_holding(m, (seg.key[0], field, btext), d)
-                else:
-                    break  # another codec: no highlight from offsets
-                if block is None:
-                    continue
-                ids, values = block
-                i = bisect.bisect_left(ids, d)
-                if i < len(ids) and ids[i] == d:
-                    out[d + seg.offset] = [(start, end) for _, start, end in fmt.decode_characters(values[i])]
+            values = self._values(reader, (seg.key[0], field, reader.schema[field].to_bytes(text)), mine)
+            for d, value in zip(mine, values or ()):  # (values None: no highlight from offsets)
+                if value is not None:
+                    out[d + seg.offset] = [(start, end) for _, start, end in fmt.decode_characters(value)]
         return out
 
-    def _block_holding(self, m: Any, term: tuple, docnum: int) -> tuple[Any, Any] | None:
-        """(ids, values) of the posting block of ``m`` that would hold ``docnum``, decoded and
-        cached (the top hits of a query recur); the block table is read once per term and
-        segment (blocks never move once written)."""
+    def _values(self, reader: Any, term: tuple, docs: list[int]) -> list[bytes | None] | None:
+        """The posting values (positions, as the field's format packs them) of a term in each
+        of ``docs`` (sorted, live; None where one lacks the term), each from the posting block
+        that holds it; None for postings this module does not read (another codec, a field
+        of fixed-size values)."""
+        _, field, _ = term
+        if not isinstance(reader._terms, W3TermsReader) or reader.schema[field].format.fixed_value_size() is not None:
+            return None
+        blocks = self._blocks(reader, term)
+        if blocks is None:
+            return [None] * len(docs)
+        out: list[bytes | None] = []
+        ids: list[int] = []
+        at, values = -1, ()
+        for d in docs:
+            b = bisect.bisect_left(blocks.last, d)
+            if b == len(blocks.last):
+                out.append(None)
+                continue
+            if b != at:
+                at, (ids, values) = b, self._block(reader, term, blocks, b)
+            i = bisect.bisect_left(ids, d)
+            out.append(values[i] if i < len(ids) and ids[i] == d else None)
+        return out
+
+    def _blocks(self, reader: Any, term: tuple) -> _Blocks | None:
+        """Where a term's posting blocks are (None: the segment lacks the term), read once per
+        term and segment: blocks never move once written."""
         table = self._cache.get(("b", term))
         if table is None:
-            table = _block_table(m)
-            self._cache.put(("b", term), table, 72 * len(table[0]))  # two lists of Python ints
-        last, where = table
-        b = bisect.bisect_left(last, docnum)
-        if b == len(last):
-            return None
+            info = _term_info(reader, term[1], term[2])
+            if info is None:
+                table = _ABSENT
+            elif info[0]:  # postings inlined in the term table: one block, kept with the table
+                ids, _, values = pickle.loads(info[write.TERM_INFO.size :])
+                table = _Blocks([ids[-1]], [], (list(ids), values))
+            else:
+                table = _Blocks(*write.posting_list_index(reader._terms._postfile, info), None)
+            self._cache.put(("b", term), table, 64 + 72 * len(getattr(table, "last", ())))
+        return None if table is _ABSENT else table
+
+    def _block(self, reader: Any, term: tuple, blocks: _Blocks, b: int) -> tuple[list[int], Any]:
+        """(docnums, values) of block ``b`` of a term's postings, decoded and cached (the top
+        hits of a query recur)."""
+        if blocks.inline is not None:
+            return blocks.inline
         block = self._cache.get(("v", term, b))
         if block is None:
-            m._goto(where[b])
-            m._read_ids()
-            m._read_values()
-            block = (m._ids, m._values)
-            # A tuple of Python ints (36 bytes each) and one of bytes objects (33 + length).
-            self._cache.put(("v", term, b), block, 36 * len(block[0]) + sum(len(v) + 41 for v in block[1]))
+            position, length, compressed = blocks.where[b]
+            deltas, _, values = write.decode_block(reader._terms._postfile.get(position, length), compressed)
+            block = (list(itertools.accumulate(deltas)), values)
+            # A list of Python ints (36 bytes each) and a tuple of bytes objects (33 + length).
+            self._cache.put(("v", term, b), block, 36 * len(block[0]) + sum(len(v) + 41 for v in values))
         return block
 
     def _postings(self, reader: Any, key: tuple, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray] | None:
@@ -528,6 +593,16 @@ class Evaluator:
             got[ids] = True
             self._cache.put(ck, got, got.nbytes)
         return got
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """A term's posting blocks in a segment: the last docnum of each, and where each block's
+    body is (write.posting_list_index), or the one inlined block's (docnums, values)."""
+
+    last: list[int]
+    where: list[tuple[int, int, bool]]
+    inline: tuple[list[int], Any] | None
 
 
 @dataclass(frozen=True)
@@ -571,20 +646,6 @@ class _Segment:
         self.key = _segment_key(reader)
 
 
-def _block_table(m: Any) -> tuple[list[int], list[int]]:
-    """(last docnum, file position) of each posting block of a W3LeafMatcher, read once."""
-    last, where = [], []
-    position = m._baseoffset
-    m._goto(position)
-    while True:
-        last.append(m._maxid)
-        where.append(position)
-        if m._lastblock:
-            return last, where
-        position = m._nextoffset
-        m._goto(position)
-
-
 def _segment_key(reader: Any) -> tuple:
     segment = reader.segment()
     return (segment.segment_id(), segment.deleted_count())
@@ -616,7 +677,7 @@ def _read_postings(reader: Any, field: str, btext: bytes) -> tuple[np.ndarray, n
     terms = reader._terms
     if not isinstance(terms, W3TermsReader):  # another codec: the slow, general way
         return _matched_postings(reader, field, btext) if (field, btext) in reader else None
-    info = terms._tindex.get(terms._keycoder(field, btext))
+    info = _term_info(reader, field, btext)
     if info is None:
         return None
     if info[0]:  # postings inlined in the term table
@@ -627,6 +688,13 @@ def _read_postings(reader: Any, field: str, btext: bytes) -> tuple[np.ndarray, n
         id_parts.append(np.cumsum(deltas, dtype=np.int64))
         weight_parts.append(_weights(weights, count))
     return _live(reader, np.concatenate(id_parts), np.concatenate(weight_parts))
+
+
+def _term_info(reader: Any, field: str, btext: bytes) -> bytes | None:
+    """A term's record in a W3 segment's term table (write.TERM_INFO, then its inlined
+    postings or where its posting list is), or None when the segment lacks the term."""
+    terms = reader._terms
+    return terms._tindex.get(terms._keycoder(field, btext))
 
 
 def _weights(weights: Any, count: int) -> np.ndarray:

@@ -282,19 +282,46 @@ def posting_list_blocks(postfile: Any, info: bytes) -> Iterator[tuple[int, Any, 
     ``info[0]`` is false), read in one go, as the blocks hold them: docnums as deltas from the
     previous (the first absolute), weights None when all are 1.0 or one float when all are the
     same, values as the format packs them."""
+    _, data = _posting_list(postfile, info)
+    for count, _last, start, end, compressed in _blocks(data):
+        deltas, weights, values = decode_block(data[start:end], compressed)
+        yield count, deltas, weights, values
+
+
+def posting_list_index(postfile: Any, info: bytes) -> tuple[list[int], list[tuple[int, int, bool]]]:
+    """The last docnum of each block of a term's posting list (not inlined), and where each
+    block's body is in the postings file: (position, length, compressed), for
+    :func:`decode_block`. Read at once from the list's bytes, not block header by block header."""
+    offset, data = _posting_list(postfile, info)
+    last, where = [], []
+    for _count, maxid, start, end, compressed in _blocks(data):
+        last.append(maxid)
+        where.append((offset + start, end - start, compressed))
+    return last, where
+
+
+def decode_block(body: bytes, compressed: bool) -> tuple[Any, Any, Any]:
+    """(docnum deltas, weights, values) of one block's body, as posting_list_blocks gives them."""
+    return pickle.loads(zlib.decompress(body) if compressed else body)
+
+
+def _posting_list(postfile: Any, info: bytes) -> tuple[int, bytes]:
     offset, length = struct.unpack_from("!qi", info, TERM_INFO.size)
     data = postfile.get(offset, length)
     if data[:4] != whoosh3.WHOOSH3_HEADER_MAGIC:
         raise ValueError(f"no posting list at {offset}")
+    return offset, data
+
+
+def _blocks(data: bytes) -> Iterator[tuple[int, int, int, int, bool]]:
+    """(count, last docnum, start, end, compressed) of each block in a posting list's bytes."""
     stream = io.BytesIO(data)
     pos = 4
-    while pos < length:
+    while pos < len(data):
         size = _INT.unpack_from(data, pos)[0]
         stream.seek(pos + 4)
-        count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(stream)
-        block = data[stream.tell() : pos + 4 + abs(size)]
-        deltas, weights, values = pickle.loads(zlib.decompress(block) if compression else block)
-        yield count, deltas, weights, values
+        count, maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(stream)
+        yield count, maxid, stream.tell(), pos + 4 + abs(size), bool(compression)
         if size < 0:  # the last block
             return
         pos += 4 + size
