@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_search.py --docs 10000
     .venv/bin/python bench/bench_search.py --docs 100000 --procs 2 --queries 300
+    .venv/bin/python bench/bench_search.py --dir FOLDER --reuse --docx 0 --pdfs 0   # search again
 
 Measures, on a generated corpus (see bench/corpus.py) of ~4,000-character documents:
 
@@ -262,7 +263,10 @@ def main() -> None:
     ap.add_argument("--docx", type=int, default=600, help="files for the docx pipeline (0 to skip)")
     ap.add_argument("--pdfs", type=int, default=50, help="PDFs for the extraction cost (0 to skip)")
     ap.add_argument("--dir", type=Path, default=None, help="index directory (default: a temporary one)")
+    ap.add_argument("--reuse", action="store_true", help="search the index an earlier run left in --dir, unwritten")
     args = ap.parse_args()
+    if args.reuse and args.dir is None:
+        ap.error("--reuse searches the index in --dir FOLDER: give the folder an earlier run wrote")
 
     t = time.perf_counter()
     text.load()
@@ -276,7 +280,11 @@ def main() -> None:
         if args.docx:
             for kind in ("business", "generated"):
                 bench_docx_pipeline(root / f"docx-{kind}", args.docx, args.procs, vocab, kind)
-        ix = bench_index(root / "index", args.docs, args.procs, args.batch, vocab)
+        if args.reuse:
+            ix = WhooshIndex.open(root / "index")
+            print(f"searching the index of an earlier run: {ix.doc_count()} documents")
+        else:
+            ix = bench_index(root / "index", args.docs, args.procs, args.batch, vocab)
         bench_search(ix, corpus.queries(vocab, args.queries))
     finally:
         if args.dir is None:

@@ -63,9 +63,9 @@ class FieldsNode:
 
 @dataclass(frozen=True)
 class PhraseNode:
-    """Words at offsets (an OffsetPhrase): which documents have them is Whoosh's to say (a
-    position check, cached per segment); the score is the sum of the words' scores, as
-    Whoosh's phrase matcher scores it."""
+    """Words at offsets (an OffsetPhrase): which documents have them is OffsetPhrase's rule,
+    checked from the words' positions (:meth:`Evaluator._phrase_in_segment`, cached per
+    segment); the score is the sum of the words' scores, as Whoosh's phrase matcher scores it."""
 
     query: Any  # the OffsetPhrase
     words: tuple[TermNode, ...]
