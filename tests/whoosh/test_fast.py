@@ -390,7 +390,6 @@ def test_after_a_merge_the_grams_come_from_the_new_segment_and_the_old_maps_are_
 def test_past_the_sample_size_a_gram_s_frequency_comes_from_the_largest_segments(index, monkeypatch) -> None:
     searcher = index._current_searcher()
     segments = fast._segments(searcher)
-    largest = max(segments, key=lambda seg: seg.size)
     n = searcher.doc_count_all()
     grams = ["服", "维", "巡检", "无此"]
     keys = np.array([schema.gram_key(g) for g in grams], dtype=np.uint32)
@@ -398,13 +397,20 @@ def test_past_the_sample_size_a_gram_s_frequency_comes_from_the_largest_segments
     exact, average = fast.Evaluator()._gram_stats(searcher, segments, keys)
     assert exact.tolist() == pytest.approx([ranking.idf(n, sum(1 for _, c in every if c[g])) for g in grams])
     assert average == pytest.approx(sum(sum(c.values()) for _, c in every) / n)
-    monkeypatch.setattr(fast, "GRAMS_SAMPLE_DOCS", 1)  # the largest segment alone, scaled to all
-    sampled, _ = fast.Evaluator()._gram_stats(searcher, segments, keys)
-    inside = [c for d, c in every if largest.offset <= d < largest.offset + largest.size]
-    want = [ranking.idf(n, min(n, sum(1 for c in inside if c[g]) * n / largest.size)) for g in grams]
+    # A sample of 50: the largest segment (40 documents) and the first 10 of the next largest,
+    # scaled to the whole.
+    first, second = sorted(segments, key=lambda seg: -seg.size)[:2]
+    assert first.size == second.size == 40
+    monkeypatch.setattr(fast, "GRAMS_SAMPLE_DOCS", 50)
+    evaluator = fast.Evaluator()
+    sampled, sampled_average = evaluator._gram_stats(searcher, segments, keys)
+    inside = [c for d, c in every if first.offset <= d < first.offset + 40 or second.offset <= d < second.offset + 10]
+    want = [ranking.idf(n, min(n, sum(1 for c in inside if c[g]) * n / 50)) for g in grams]
     assert sampled.tolist() == pytest.approx(want)
+    assert sampled_average == pytest.approx(sum(sum(c.values()) for c in inside) / 50)
     assert sampled.tolist() != pytest.approx(exact.tolist())  # (so the sample was taken)
     assert sampled[-1] == exact[-1]  # in no document either way
+    assert sorted(take for _, take in evaluator._gram_tables) == [10, 40]  # only the sample's tables kept
 
 
 def test_the_grams_column_gives_back_each_document_s_counts(monkeypatch) -> None:

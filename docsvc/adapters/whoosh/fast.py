@@ -201,7 +201,7 @@ class Evaluator:
         self._cache = _Cache(cache_bytes)
         self._memo: dict[tuple[str, str], tuple[float, float, float, float]] = {}
         self._memo_for: Any = None  # the searcher _memo belongs to
-        self._gram_tables: dict[Any, _GramTable] = {}  # by segment id: the sample's (_gram_stats)
+        self._gram_tables: dict[tuple[Any, int], _GramTable] = {}  # the sample's (_gram_stats)
         self._gram_columns: dict[Any, _GramColumn | None] = {}  # by segment id: the live ones
 
     def run(
@@ -274,42 +274,46 @@ class Evaluator:
         scores[best] += extra
 
     def _gram_stats(self, top: Any, segments: list[_Segment], keys: np.ndarray) -> tuple[np.ndarray, float]:
-        """Each gram's idf and the average number of grams a document has, from the largest
-        segments holding GRAMS_SAMPLE_DOCS documents (every segment of a smaller archive),
-        scaled to the whole, as the PostgreSQL engine counts its grams in a sample. Deleted
-        documents count, as Whoosh's own document frequencies count them."""
+        """Each gram's idf and the average number of grams a document has, from the first
+        GRAMS_SAMPLE_DOCS documents of the largest segments (every document of a smaller
+        archive), scaled to the whole, as the PostgreSQL engine counts its grams in a sample:
+        the first search after the sample changes (a merge, a restart) counts at most that
+        many documents, however large the segments have grown. Deleted documents count, as
+        Whoosh's own document frequencies count them."""
         n = top.doc_count_all()
-        sample, counted = [], 0
+        sample: list[tuple[_Segment, int]] = []
+        counted = 0
         for seg in sorted(segments, key=lambda seg: -seg.size):  # (stable: the older first)
             if counted >= GRAMS_SAMPLE_DOCS:
                 break
-            sample.append(seg)
-            counted += seg.size
+            take = min(seg.size, GRAMS_SAMPLE_DOCS - counted)
+            sample.append((seg, take))
+            counted += take
         df = np.zeros(len(keys))
         length = 0
-        for seg in sample:
-            table = self._gram_table(seg)
+        tables = {}
+        for seg, take in sample:
+            table = tables[seg.key[0], take] = self._gram_table(seg, take)
             if len(table.keys):
                 at = np.minimum(np.searchsorted(table.keys, keys), len(table.keys) - 1)
                 df += np.where(table.keys[at] == keys, table.df[at], 0)
             length += table.length
         # Only the sample's tables are kept: a merge replaces segments, and with them the sample.
-        self._gram_tables = {seg.key[0]: self._gram_tables[seg.key[0]] for seg in sample}
+        self._gram_tables = tables
         scale = n / max(counted, 1)
         idfs = np.array([ranking.idf(n, min(d * scale, n)) for d in df.tolist()])
         return idfs, (length / counted if counted and length else 1.0)
 
-    def _gram_table(self, seg: _Segment) -> _GramTable:
-        """How many of a segment's documents have each gram, and how many grams they have in
-        all: its column read once (a segment never changes; its deleted documents stay in it)."""
-        table = self._gram_tables.get(seg.key[0])
+    def _gram_table(self, seg: _Segment, take: int) -> _GramTable:
+        """How many of the segment's first ``take`` documents have each gram, and how many grams
+        they have in all: read once (a segment never changes; its deleted documents stay in it)."""
+        table = self._gram_tables.get((seg.key[0], take))
         if table is None:
             column = self._grams_column(seg)
-            blobs = [column[d] for d in range(seg.size)] if column is not None else []
+            blobs = [column[d] for d in range(take)] if column is not None else []
             every = [schema.gram_keys(blob) for blob in blobs] or [schema.gram_keys(b"")]
             keys, df = np.unique(np.concatenate(every), return_counts=True)
             table = _GramTable(keys, df, sum(schema.gram_length(blob) for blob in blobs))
-            self._gram_tables[seg.key[0]] = table
         return table
 
     def _grams_column(self, seg: _Segment) -> _GramColumn | None:
