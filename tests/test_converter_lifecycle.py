@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from docsvc.adapters.pdf import libreoffice_processes
+from tests.conftest import wait_for
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 CLI = [sys.executable, "-c", "from docsvc.cli import main; main()"]
@@ -95,3 +96,31 @@ def test_terminated_command_stops_libreoffice_too(marked, tmp_path):
         pytest.skip("the conversion finished before LibreOffice could be seen running")
     assert proc.returncode != 0
     assert libreoffice_processes(environ=marker) == {}
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.libreoffice
+def test_a_killed_command_leaves_no_libreoffice_behind(marked, tmp_path):
+    """SIGKILL (the OOM killer, kill -9) gives the command no chance to stop the converter: the
+    unoserver's watch of its parent stops it, and LibreOffice with it."""
+    marker, env = marked
+    data = _sample(env, tmp_path)
+    proc = subprocess.Popen(
+        [*CLI, "generate", "sla", "--data", str(data), "--pdf"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen = False
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(name.startswith("soffice") for name in libreoffice_processes(environ=marker).values()):
+            seen = True
+            proc.kill()
+            break
+        time.sleep(0.05)
+    proc.wait(60)
+    if not seen:
+        pytest.skip("the conversion finished before LibreOffice could be seen running")
+    assert proc.returncode == -signal.SIGKILL
+    assert wait_for(lambda: libreoffice_processes(environ=marker) == {}, 15), libreoffice_processes(environ=marker)

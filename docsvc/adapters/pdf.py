@@ -338,8 +338,8 @@ def _build_venv(path: Path, python: str, version: str, timeout_s: float) -> Path
                 f"无法安装 unoserver（{path}）：{output}",
                 f"Could not install unoserver into {path}: {output}",
             ) from None
-        # We start it as `python -m unoserver.server`, so the moved venv needs no rewritten
-        # script paths.
+        # We run its module (see _UNOSERVER_WATCHED), not its script, so the moved venv needs no
+        # rewritten script paths.
         os.replace(building, path)
     return venv_python
 
@@ -560,6 +560,23 @@ def _conversion_timeout(timeout: float) -> Unavailable:
 # ---------------------------------------------------------------------------------------------
 
 
+# unoserver.server run under a watch of the docsvc process that started it: when that process
+# dies without stopping it (SIGKILL, the OOM killer), the watch kills the server's process
+# group, LibreOffice with it, within a second, instead of leaving them running on the profile
+# the next server needs. Standard library only: it runs in the unoserver venv's Python.
+_PARENT_ENV = "DOCSVC_UNOSERVER_PARENT"
+_UNOSERVER_WATCHED = f"""
+import os, runpy, signal, threading, time
+parent = int(os.environ.pop({_PARENT_ENV!r}))
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=watch, daemon=True).start()
+runpy.run_module("unoserver.server", run_name="__main__", alter_sys=True)
+"""
+
+
 @dataclass(frozen=True)
 class _Server:
     proc: subprocess.Popen[bytes]
@@ -770,8 +787,8 @@ class LibreOfficeConverter:
             proc = subprocess.Popen(
                 [
                     str(python),
-                    "-m",
-                    "unoserver.server",
+                    "-c",
+                    _UNOSERVER_WATCHED,
                     "--interface",
                     "127.0.0.1",
                     "--port",
@@ -791,6 +808,7 @@ class LibreOfficeConverter:
                 stdout=output,
                 stderr=output,
                 start_new_session=True,
+                env={**os.environ, _PARENT_ENV: str(os.getpid())},
             )
         finally:
             output.close()
