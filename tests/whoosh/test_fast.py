@@ -4,7 +4,10 @@ deletions, filters and access lists."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
+import os
 import random
 import zlib
 from collections import Counter
@@ -355,7 +358,16 @@ def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index
         assert any(grams[d] > 0 for d, _ in scored)
 
 
-def test_after_a_merge_the_grams_come_from_the_new_segment_and_the_old_maps_are_let_go(tmp_path: Path) -> None:
+def _open_files() -> list[str]:
+    """What this process's file descriptors point at (Linux /proc)."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # (the descriptor listdir itself used)
+            out.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return out
+
+
+def test_after_a_merge_the_grams_come_from_the_new_segment_and_the_old_files_are_let_go(tmp_path: Path) -> None:
     rng = random.Random(5)
     ix = WhooshIndex.open(tmp_path / "index")
     ix.clear()
@@ -381,6 +393,9 @@ def test_after_a_merge_the_grams_come_from_the_new_segment_and_the_old_maps_are_
     ix.optimize()  # one new segment; the three old files are deleted
     after = search()
     assert len(ix._fast._gram_columns) == 1
+    gc.collect()
+    deleted = [path for path in _open_files() if path.startswith(str(tmp_path)) and path.endswith("(deleted)")]
+    assert not deleted  # the replaced segments' files are closed, not held open by their columns
     assert [v for v, _ in after] == [v for v, _ in before]
     # (A merge sums the field lengths from Whoosh's one-byte document lengths, as Whoosh's own
     # merge does: the words' average length moves a little, their BM25 in the fourth digit.)

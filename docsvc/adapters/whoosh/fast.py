@@ -22,10 +22,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import mmap
+import os
 import pickle
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -253,7 +254,7 @@ class Evaluator:
         if not len(best):
             return
         live = {seg.key[0] for seg in segments}
-        if not live.issuperset(self._gram_columns):  # a merge replaced segments: let their maps go
+        if not live.issuperset(self._gram_columns):  # a merge replaced segments: let their files go
             self._gram_columns = {sid: c for sid, c in self._gram_columns.items() if sid in live}
         keys = np.array([schema.gram_key(gram) for gram, _ in grams], dtype=np.uint32)
         idfs, avgfl = self._gram_stats(top, segments, keys)
@@ -317,7 +318,7 @@ class Evaluator:
         return table
 
     def _grams_column(self, seg: _Segment) -> _GramColumn | None:
-        """The segment's grams column (None for a segment written without one), mapped once."""
+        """The segment's grams column (None for a segment written without one), opened once."""
         sid = seg.key[0]
         if sid not in self._gram_columns:
             column = seg.reader._perdoc._cached_reader(GRAMS_FIELD, seg.reader.schema[GRAMS_FIELD].column_type)
@@ -620,23 +621,27 @@ class _GramTable:
 
 
 class _GramColumn:
-    """A segment's grams column (schema.ZhGrams), its values read through a memory map of the
-    file that holds it. Whoosh's column reader seeks and reads on the segment's shared file
-    object, ~15 µs a value: reading the candidates' values that way cost as much as ranking
-    them. A value here is a slice of the page cache."""
+    """A segment's grams column (schema.ZhGrams), its values read with one positioned read
+    each. Whoosh's column reader seeks and reads on the segment's shared file object, ~15 µs a
+    value: reading the candidates' values that way cost as much as ranking them. The file is
+    opened again (its descriptor duplicated) so that the column outlives Whoosh's reader
+    safely: a segment's file never changes, and after a merge it stays readable until let go.
+    (Not a memory map: its pages would count as the server's own memory, gigabytes of page
+    cache at 100,000 documents.)"""
 
-    __slots__ = ("_view", "_base", "_offsets", "_lengths")
+    __slots__ = ("_fd", "_base", "_offsets", "_lengths", "__weakref__")
 
     def __init__(self, reader: Any) -> None:
         base, f = reader._basepos, reader._dbfile.file
         while isinstance(f, SubFile):  # inside a compound segment file
             base, f = base + f._offset, f._file
-        self._view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        self._fd = os.dup(f.fileno())
+        weakref.finalize(self, os.close, self._fd)
         self._base, self._offsets, self._lengths = base, reader._offsets, reader._lengths
 
-    def __getitem__(self, docnum: int) -> memoryview:
-        start = self._base + self._offsets[docnum]
-        return self._view[start : start + self._lengths[docnum]]
+    def __getitem__(self, docnum: int) -> bytes:
+        length = self._lengths[docnum]
+        return os.pread(self._fd, length, self._base + self._offsets[docnum]) if length else b""
 
 
 class _Segment:
