@@ -71,40 +71,9 @@ def test_generate_pdf_leaves_no_libreoffice_running(marked, tmp_path):
     assert libreoffice_processes(environ=marker) == {}
 
 
-@pytest.mark.sqlite_only
-@pytest.mark.libreoffice
-def test_terminated_command_stops_libreoffice_too(marked, tmp_path):
-    """SIGTERM while the converter runs (a CI timeout, systemd): the command still stops it."""
-    marker, env = marked
-    data = _sample(env, tmp_path)
-    proc = subprocess.Popen(
-        [*CLI, "generate", "sla", "--data", str(data), "--pdf"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    seen = False
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if any(name.startswith("soffice") for name in libreoffice_processes(environ=marker).values()):
-            seen = True
-            proc.send_signal(signal.SIGTERM)
-            break
-        time.sleep(0.05)
-    proc.wait(60)
-    if not seen:
-        pytest.skip("the conversion finished before LibreOffice could be seen running")
-    assert proc.returncode != 0
-    assert libreoffice_processes(environ=marker) == {}
-
-
-@pytest.mark.sqlite_only
-@pytest.mark.libreoffice
-def test_a_killed_command_leaves_no_libreoffice_behind(marked, tmp_path):
-    """SIGKILL (the OOM killer, kill -9) gives the command no chance to stop the converter: the
-    unoserver's watch of its parent stops it, and LibreOffice with it."""
-    marker, env = marked
-    data = _sample(env, tmp_path)
+def _signal_while_converting(marker, env, data: Path, signum: int) -> subprocess.Popen[bytes]:
+    """Run ``generate --pdf`` and send it ``signum`` once LibreOffice is seen running; skip the
+    test when the conversion finished first."""
     proc = subprocess.Popen(
         [*CLI, "generate", "sla", "--data", str(data), "--pdf"],
         env=env,
@@ -116,11 +85,31 @@ def test_a_killed_command_leaves_no_libreoffice_behind(marked, tmp_path):
     while proc.poll() is None and time.monotonic() < deadline:
         if any(name.startswith("soffice") for name in libreoffice_processes(environ=marker).values()):
             seen = True
-            proc.kill()
+            proc.send_signal(signum)
             break
         time.sleep(0.05)
     proc.wait(60)
     if not seen:
         pytest.skip("the conversion finished before LibreOffice could be seen running")
+    return proc
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.libreoffice
+def test_terminated_command_stops_libreoffice_too(marked, tmp_path):
+    """SIGTERM while the converter runs (a CI timeout, systemd): the command still stops it."""
+    marker, env = marked
+    proc = _signal_while_converting(marker, env, _sample(env, tmp_path), signal.SIGTERM)
+    assert proc.returncode != 0
+    assert libreoffice_processes(environ=marker) == {}
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.libreoffice
+def test_a_killed_command_leaves_no_libreoffice_behind(marked, tmp_path):
+    """SIGKILL (the OOM killer, kill -9) gives the command no chance to stop the converter: the
+    unoserver's watch of its parent stops it, and LibreOffice with it."""
+    marker, env = marked
+    proc = _signal_while_converting(marker, env, _sample(env, tmp_path), signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     assert wait_for(lambda: libreoffice_processes(environ=marker) == {}, 15), libreoffice_processes(environ=marker)
