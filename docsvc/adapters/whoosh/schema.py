@@ -202,17 +202,17 @@ def gram_counts_bytes(counts: Counter[str]) -> bytes:
     return total + keys.astype("<u4").tobytes() + np.minimum(freqs, 0xFFFF).astype("<u2").tobytes()
 
 
-def gram_length(blob: bytes | memoryview) -> int:
+def gram_length(blob: bytes) -> int:
     """How many grams the document has in all (0 for none)."""
     return int.from_bytes(blob[:_LENGTH], "little")
 
 
-def gram_keys(blob: bytes | memoryview) -> np.ndarray:
+def gram_keys(blob: bytes) -> np.ndarray:
     """The document's distinct gram keys, sorted."""
     return np.frombuffer(blob, dtype="<u4", count=(len(blob) - _LENGTH) // 6, offset=_LENGTH) if blob else _NONE
 
 
-def gram_counts(blob: bytes | memoryview, keys: np.ndarray) -> np.ndarray:
+def gram_counts(blob: bytes, keys: np.ndarray) -> np.ndarray:
     """How often the document has each of ``keys`` (sorted or not), from its column value.
     (A search calls it for each of its 200 candidates: a few array calls, nothing more.)"""
     n = (len(blob) - _LENGTH) // 6
