@@ -138,7 +138,7 @@ def _node(q: wq.Query) -> Node | None:
         return FieldsNode(q.text, q.bm25f_fields)
     if type(q) is wq.Every and q.fieldname in (None, "", "*"):
         return AllNode(q.boost)
-    if isinstance(q, wq.Phrase) and hasattr(q, "offsets"):  # query.OffsetPhrase
+    if _is_offset_phrase(q):
         return PhraseNode(q, tuple(TermNode(q.fieldname, w, q.boost) for w in q.words))
     if q.boost != 1.0:
         return None
@@ -369,7 +369,7 @@ class Evaluator:
             parts = [self._eval(w, top, segments, size) for w in node.words]
             # A segment that lacks one of the words gets OffsetPhrase's NullMatcher.
             whole = np.logical_and.reduce([t > 0 for _, _, t, _ in parts])
-            hit = self._phrase_matches(segments, node.query, size) & whole
+            hit = self._global_matches(segments, node.query, size) & whole
             terms = np.where(whole, len(parts), 0).astype(np.int32)
             return hit, np.where(hit, sum(sc for _, sc, _, _ in parts), 0.0), terms, np.where(hit, terms, 0)
         parts = [self._eval(c, top, segments, size) for c in node.children]
@@ -427,19 +427,7 @@ class Evaluator:
     def _global_matches(self, segments: list[_Segment], query: wq.Query, size: int) -> np.ndarray:
         out = np.zeros(size, dtype=bool)
         for seg in segments:
-            out[seg.offset : seg.offset + seg.size] = self._matches(seg.sub, seg.key, query, seg.size)
-        return out
-
-    def _phrase_matches(self, segments: list[_Segment], query: Any, size: int) -> np.ndarray:
-        """Which documents have an OffsetPhrase's words at their offsets, cached per segment."""
-        out = np.zeros(size, dtype=bool)
-        for seg in segments:
-            ck = ("m", seg.key, repr(query))
-            got = self._cache.get(ck)
-            if got is None:
-                got = self._phrase_in_segment(seg, query)
-                self._cache.put(ck, got, got.nbytes)
-            out[seg.offset : seg.offset + seg.size] = got
+            out[seg.offset : seg.offset + seg.size] = self._matches(seg, query)
         return out
 
     def _phrase_in_segment(self, seg: _Segment, query: Any) -> np.ndarray:
@@ -466,7 +454,7 @@ class Evaluator:
                 break
             values = self._values(reader, (seg.key[0], field, btext), docs.tolist())
             if values is None:  # postings this module does not read: Whoosh's own matcher
-                return self._matches(seg.sub, seg.key, query, seg.size)
+                return _whoosh_matches(seg, query)
             mine = [{p - off for p in decode(v)} for v in values]
             starts = mine if starts is None else [a & b for a, b in zip(starts, mine)]
             keep = [i for i, s in enumerate(starts) if s]
@@ -550,7 +538,7 @@ class Evaluator:
                 table = _Blocks([ids[-1]], [], (tuple(ids), values))
             else:
                 table = _Blocks(*write.posting_list_index(reader._terms._postfile, info), None)
-            self._cache.put(("b", term), table, 64 + 72 * len(getattr(table, "last", ())))
+            self._cache.put(("b", term), table, 64 if table is _ABSENT else 64 + 72 * len(table.last))
         return None if table is _ABSENT else table
 
     def _block(self, reader: Any, term: tuple, blocks: _Blocks, b: int) -> tuple[tuple[int, ...], Any]:
@@ -589,15 +577,14 @@ class Evaluator:
             self._cache.put(ck, got, got.nbytes)
         return got
 
-    def _matches(self, sub: Any, key: tuple, query: wq.Query, size: int) -> np.ndarray:
-        """Which documents of the segment Whoosh's matcher for ``query`` finds (its scores
-        aside): filters, ranges and phrase position checks, cached like the postings."""
-        ck = ("m", key, repr(query))
+    def _matches(self, seg: _Segment, query: wq.Query) -> np.ndarray:
+        """Which documents of the segment ``query`` matches (its scores aside): filters and
+        ranges by Whoosh's matcher, phrases by :meth:`_phrase_in_segment`; cached like the
+        postings."""
+        ck = ("m", seg.key, repr(query))
         got = self._cache.get(ck)
         if got is None:
-            got = np.zeros(size, dtype=bool)
-            ids = np.fromiter(query.matcher(sub).all_ids(), dtype=np.int64)
-            got[ids] = True
+            got = self._phrase_in_segment(seg, query) if _is_offset_phrase(query) else _whoosh_matches(seg, query)
             self._cache.put(ck, got, got.nbytes)
         return got
 
@@ -699,6 +686,17 @@ def _read_postings(reader: Any, field: str, btext: bytes) -> tuple[np.ndarray, n
         id_parts.append(np.cumsum(deltas, dtype=np.int64))
         weight_parts.append(_weights(weights, count))
     return _live(reader, np.concatenate(id_parts), np.concatenate(weight_parts))
+
+
+def _is_offset_phrase(q: wq.Query) -> bool:
+    return isinstance(q, wq.Phrase) and hasattr(q, "offsets")  # query.OffsetPhrase
+
+
+def _whoosh_matches(seg: _Segment, query: wq.Query) -> np.ndarray:
+    """The segment's documents Whoosh's own matcher for ``query`` finds."""
+    got = np.zeros(seg.size, dtype=bool)
+    got[np.fromiter(query.matcher(seg.sub).all_ids(), dtype=np.int64)] = True
+    return got
 
 
 def _term_info(reader: Any, field: str, btext: bytes) -> bytes | None:
