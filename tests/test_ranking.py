@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from docsvc.core import query as q
-from docsvc.core import ranking
+from docsvc.core import ranking, synonyms
+from docsvc.core.search import SearchRequest, parse_request
 from docsvc.errors import InvalidInput
 
 
@@ -31,6 +32,33 @@ def test_query_grams_leave_out_particles_and_are_bounded() -> None:
     assert "么" not in grams and "怎" not in grams and "？" not in grams
     assert len(ranking.query_grams(["条款" * 400])) <= ranking.MAX_GRAMS
     assert ranking.query_grams(["SLA 2026"]) == {}
+
+
+def test_a_question_is_ranked_by_its_grams_keywords_and_phrases_by_their_words() -> None:
+    def grams(typed: str) -> dict[str, float]:
+        return ranking.question_grams(q.parse_query(typed))
+
+    question = grams("合同到期后服务怎么续签？")
+    assert question == ranking.query_grams(["合同到期后服务怎么续签？"]) and "续签" in question
+    # Keywords typed alone or apart, and phrases, match whole: nothing to rank by their grams.
+    for typed in ("续签", "合同 续签 期限", '"服务等级协议"', "SLA-2026-0412", "type:sla", ""):
+        assert grams(typed) == {}, typed
+    # A stretch of two words or more is a question, beside keywords and phrases.
+    mixed = grams('"服务等级协议" 续签怎么办 SLA')
+    assert "续签" in mixed and "等级" not in mixed
+    # What a query excludes, or searches in a metadata field, never ranks.
+    assert grams("可用性怎么保证 -合同到期后续签") == grams("可用性怎么保证")
+    assert grams("title:合同到期后续签") == {}
+    assert grams("content:合同到期后续签") == grams("合同到期后续签")
+
+
+def test_the_grams_of_a_question_are_those_it_was_typed_with_before_synonyms_split_it() -> None:
+    table = synonyms.parse("机房 = 数据中心机房 = IDC")
+    request = SearchRequest("搬机房的钱谁出", synonyms=table)
+    parsed = parse_request(request)
+    assert isinstance(parsed.node, q.Soft) and any(isinstance(n, q.Synonyms) for n in parsed.node.items)
+    assert dict(parsed.grams) == ranking.query_grams(["搬机房的钱谁出"])
+    assert "搬机" in dict(parsed.grams)  # across the synonym's edge
 
 
 def test_document_grams_count_characters_and_bigrams_of_chinese_runs() -> None:

@@ -16,9 +16,11 @@ kinds of evidence, each weighted by BM25 (k1 = :data:`K1`, b = :data:`B`, the pr
 
 The bigrams and characters only rank: which documents match is the words' business, so totals
 and facets do not change with them, and each engine adds them to the best matches by their words
-(the page cannot come from further down). The mix was measured on plain-language questions over
-formal text (``bench/bench_backends.py --relevance-only``), where each kind of evidence alone
-ranks below the three together; no weight names a word of any particular domain.
+(the page cannot come from further down). They rank questions only (:func:`question_grams`):
+keywords and phrases match whole, so nothing in them can have been cut differently. The mix
+was measured on plain-language questions over formal text (``bench/bench_backends.py
+--relevance-only``), where each kind of evidence alone ranks below the three together; no
+weight names a word of any particular domain.
 
 The probabilistic idf, rather than Whoosh's ``log(N / (df + 1)) + 1``, gives a character that
 is in most documents almost no weight: the ``+ 1`` made the commonest characters count.
@@ -30,6 +32,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from docsvc.core import query as q
 from docsvc.core import text
 
 K1 = 1.2
@@ -105,6 +108,40 @@ def query_grams(texts: Iterable[str]) -> dict[str, float]:
             if text.has_cjk(c) and c not in STOP_CHARS:
                 out[c] = out.get(c, 0.0) + CHAR_WEIGHT
     return dict(list(out.items())[:MAX_GRAMS])
+
+
+def question_grams(node: q.Node | None) -> dict[str, float]:
+    """The grams (:func:`query_grams`) that rank a search, from its query as typed: each
+    stretch of plain text typed without a space (not a phrase in quotes, not what the query
+    excludes, not a metadata field) that says two words or more.
+
+    Parsed before synonyms split it: 搬机房的钱谁出 is one question whether or not 机房 has
+    synonyms. Keywords typed alone or apart (服务器, 合同 续签 期限) and phrases give none: every
+    match has them whole, so there is nothing that jieba could have cut differently, and their
+    characters would only rank the matches by how often their own characters repeat, at the
+    cost of reading the best matches' grams on every search."""
+    texts: list[str] = []
+
+    def walk(n: q.Node, *, positive: bool) -> None:
+        if isinstance(n, q.Not):
+            walk(n.item, positive=not positive)
+        elif isinstance(n, q.Required):
+            walk(n.item, positive=positive)
+        elif isinstance(n, (q.Soft, q.And, q.Or)):
+            for item in n.items:
+                walk(item, positive=positive)
+        elif (
+            positive
+            and isinstance(n, q.Text)
+            and not n.phrase
+            and n.field in (None, q.Field.CONTENT)
+            and sum(1 for token in text.analyze(n.text) if not token.sub) >= 2
+        ):
+            texts.append(n.text)
+
+    if node is not None:
+        walk(node, positive=True)
+    return query_grams(texts)
 
 
 def document_grams(content: str) -> Counter[str]:

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from docsvc.core import query as q
-from docsvc.core import text
+from docsvc.core import ranking, text
 from docsvc.core.inputs import MAX_ID, parse_int, refuse_controls
 from docsvc.core.model import DocClass
 from docsvc.core.synonyms import SynonymTable
@@ -226,9 +226,22 @@ class SearchResult:
     synonyms_version: str = ""
 
 
-def parse_request(request: SearchRequest) -> tuple[q.Node | None, tuple[q.Expansion, ...]]:
-    """The request's query parsed and expanded with its synonyms: what every engine searches."""
-    return q.expand(q.parse_query(request.query), request.synonyms)
+@dataclass(frozen=True)
+class ParsedQuery:
+    """What every engine searches: the request's query parsed and expanded with its synonyms
+    (``node``; None: no words, every document), the expansions applied, and the question's
+    grams that rank the best matches (docsvc.core.ranking.question_grams)."""
+
+    node: q.Node | None
+    expansions: tuple[q.Expansion, ...]
+    grams: tuple[tuple[str, float], ...]
+
+
+def parse_request(request: SearchRequest) -> ParsedQuery:
+    """The request's query as every engine searches it (:class:`ParsedQuery`)."""
+    typed = q.parse_query(request.query)
+    node, expansions = q.expand(typed, request.synonyms)
+    return ParsedQuery(node, expansions, tuple(ranking.question_grams(typed).items()))
 
 
 # --- a request from query parameters --------------------------------------------------------
@@ -600,6 +613,7 @@ __all__ = [
     "MAX_PER_PAGE",
     "MAX_RESULT_WINDOW",
     "METADATA_FIELDS",
+    "ParsedQuery",
     "SearchIndex",
     "SearchRequest",
     "SearchResult",

@@ -108,7 +108,7 @@ class SemanticRanking:
         end = request.page * request.per_page
         if request.sort != SortOrder.RELEVANCE or end > semantic.CANDIDATES:
             return run(request)
-        question = semantic.question_of(parse_request(request)[0])
+        question = semantic.question_of(parse_request(request).node)
         if not question:
             return run(request)
         # The model reads the question while the index finds the candidates (the engine leaves

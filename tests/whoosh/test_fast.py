@@ -321,11 +321,12 @@ def _all_grams(top) -> list[tuple[int, Counter]]:
 def _gram_scores(top, text: str) -> dict[int, float]:
     """The grams' share of each document's score (docsvc.core.ranking), by global docnum, from
     the documents' stored text, every document counted (the index is smaller than the sample)."""
-    builder = _QueryBuilder(dt.UTC)
-    builder.build_root(q.parse_query(text))
     every = _all_grams(top)
     average = sum(sum(c.values()) for _, c in every) / len(every)
-    grams = [(gram, weight, sum(1 for _, c in every if c[gram])) for gram, weight in builder.grams()]
+    grams = [
+        (gram, weight, sum(1 for _, c in every if c[gram]))
+        for gram, weight in ranking.question_grams(q.parse_query(text)).items()
+    ]
     return {
         docnum: sum(
             ranking.bm25f([(mine[gram], sum(mine.values()), average, 1.0)], weight * ranking.idf(len(every), df))
@@ -338,7 +339,13 @@ def _gram_scores(top, text: str) -> dict[int, float]:
 
 def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index: WhooshIndex) -> None:
     searcher = index._current_searcher()
-    for text, filters in [("合同 续签", {}), ("运维 巡检 可用性", {"doc_type": ["report"]}), ("服务", {})]:
+    # Questions are ranked by their grams too; keywords by their words alone (ranking.query_grams).
+    for text, filters, question in [
+        ("合同到期后怎么续签", {}, True),
+        ("运维巡检的可用性", {"doc_type": ["report"]}, True),
+        ("合同 续签", {}, False),
+        ("服务", {}, False),
+    ]:
         result = index.search(SearchRequest(text, per_page=10, filters=filters))
         want_docs, _ = _whoosh(index, _query(index, text, filters=filters), None)
         assert result.total == len(want_docs) > 0
@@ -355,7 +362,7 @@ def test_search_through_the_array_path_gives_whoosh_totals_facets_and_hits(index
         want_versions = [int(searcher.stored_fields(d)["version_id"]) for d, _ in scored]
         assert [h.version_id for h in result.hits] == want_versions
         assert [h.score for h in result.hits] == pytest.approx([sc for _, sc in scored], rel=1e-9)
-        assert any(grams[d] > 0 for d, _ in scored)
+        assert any(grams[d] > 0 for d, _ in scored) == question
 
 
 def _open_files() -> list[str]:
@@ -381,14 +388,14 @@ def test_after_a_merge_the_grams_come_from_the_new_segment_and_the_old_files_are
     ix.mark_complete()
 
     def search() -> list[tuple[int, float]]:
-        result = ix.search(SearchRequest("运维 巡检", per_page=30))
+        result = ix.search(SearchRequest("运维巡检怎么做", per_page=30))
         searcher = ix._current_searcher()
         assert set(ix._fast._gram_columns) == {seg.key[0] for seg in fast._segments(searcher)}
         return [(h.version_id, h.score) for h in result.hits]
 
     before = search()
     assert len(ix._fast._gram_columns) == 3
-    grams = _gram_scores(ix._current_searcher(), "运维 巡检")
+    grams = _gram_scores(ix._current_searcher(), "运维巡检怎么做")
     assert len(before) > 5 and any(score > 0 for score in grams.values())
     ix.optimize()  # one new segment; the three old files are deleted
     after = search()

@@ -586,7 +586,8 @@ class PostgresIndex:
         started = time.perf_counter()
         check_request(request)
         self._require()
-        node, expansions = parse_request(request)
+        parsed = parse_request(request)
+        node = parsed.node
         sort = SortOrder(request.sort) if node is not None else SortOrder.DATE
         limit = request.page * request.per_page
         first = (request.page - 1) * request.per_page
@@ -616,7 +617,7 @@ class PostgresIndex:
                     conn, c, words, filters, leaves, sort, limit, stats, facets=request.facets
                 )
                 if sort is SortOrder.RELEVANCE and leaves:
-                    scored = self._rank(conn, ranked, leaves, df, stats, ranking.query_grams(c.gram_texts))
+                    scored = self._rank(conn, ranked, leaves, df, stats, dict(parsed.grams))
                 else:
                     scored = [(v, 0.0) for v, _, _ in ranked]
                 page = scored[first:limit]
@@ -639,7 +640,7 @@ class PostgresIndex:
             request.per_page,
             False,
             (time.perf_counter() - started) * 1000,
-            expansions,
+            parsed.expansions,
             request.synonyms.version if request.synonyms else "",
         )
 

@@ -99,7 +99,6 @@ class Compiler:
         self.rank_only: set[Leaf] = set()  # leaves of common words, which rank what the others match
         self.highlight_words: set[str] = set()
         self.highlight_strings: set[str] = set()
-        self.gram_texts: list[str] = []  # what the question says, for the grams that rank
         self.words = 0
         self.only_leaves = False  # the query is nothing but optional words: it matches what any leaf does
         self.filters = "TRUE"  # the request's filters on e, which a phrase's rows are narrowed by first
@@ -223,8 +222,6 @@ class Compiler:
         its terms, each as a phrase)."""
         fields = _TEXT_FIELDS[node.field]
         if isinstance(node, q.Synonyms):
-            if positive and "content" in fields:
-                self.gram_texts.append(node.typed)  # the grams of what was typed, not of every term
             units = [u for t in node.terms for u in self._units(q.Text(t, node.field, phrase=True), positive=False)]
             if positive:
                 self.highlight_strings.update("".join(text.normalize(t).split()) for t in node.terms if text.has_cjk(t))
@@ -243,8 +240,6 @@ class Compiler:
         tokens = [t for t in text.analyze(node.text) if not t.sub]
         if not tokens:
             return []
-        if positive and "content" in fields:
-            self.gram_texts.append(node.text)
         if node.phrase:
             folded = "".join(text.normalize(node.text).split())
             if positive and text.has_cjk(folded):

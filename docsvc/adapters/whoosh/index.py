@@ -556,7 +556,7 @@ class WhooshIndex:
     def doc_frequencies(self, words: Iterable[str]) -> dict[str, int]:
         with self._search_lock:
             searcher = self._current_searcher()
-            return {w: searcher.doc_frequency("content", w) for w in dict.fromkeys(words)}
+            return {w: self._fast.doc_frequency(searcher, "content", w) for w in dict.fromkeys(words)}
 
     def indexed_versions(self) -> dict[int, str]:
         """version_id → sha256 of everything in the index (to compare with the catalog)."""
@@ -584,7 +584,8 @@ class WhooshIndex:
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         check_request(request)
-        node, expansions = parse_request(request)
+        parsed = parse_request(request)
+        node = parsed.node
         sort = SortOrder(request.sort)
         if node is None:
             sort = SortOrder.DATE  # nothing to rank by: newest first
@@ -594,7 +595,7 @@ class WhooshIndex:
         try:
             searcher = self._current_searcher()
             builder = _QueryBuilder(
-                self.tz, df=lambda word: searcher.doc_frequency("content", word), n=searcher.doc_count_all()
+                self.tz, df=lambda word: self._fast.doc_frequency(searcher, "content", word), n=searcher.doc_count_all()
             )
             main = builder.build_root(node) if node is not None else wq.Every()
             filters = builder.filters(request)
@@ -609,7 +610,7 @@ class WhooshIndex:
             deadline = time.monotonic() + self.search_timeout
             first = (request.page - 1) * request.per_page
             try:
-                planned = fast.plan(query, builder.grams())
+                planned = fast.plan(query, parsed.grams)
                 if planned is not None:
                     matched, scores, partial = self._fast.run(
                         searcher, planned, allowed, deadline, rank=limit if sort is SortOrder.RELEVANCE else 0
@@ -639,7 +640,7 @@ class WhooshIndex:
             request.per_page,
             partial,
             (time.perf_counter() - started) * 1000,
-            expansions,
+            parsed.expansions,
             request.synonyms.version if request.synonyms else "",
         )
 

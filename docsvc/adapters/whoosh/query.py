@@ -164,7 +164,6 @@ class _QueryBuilder:
         self.n = n
         self.highlight_terms: set[str] = set()  # content-field terms (offsets are stored)
         self.highlight_strings: set[str] = set()  # normalised strings found by scanning
-        self.gram_texts: list[str] = []  # what the question says, for the grams that rank
         self.words = 0
 
     # Roots and soft lists ---------------------------------------------------------------
@@ -172,11 +171,6 @@ class _QueryBuilder:
     def build_root(self, node: q.Node) -> wq.Query:
         items = node.items if isinstance(node, q.Soft) else (node,)
         return self._soft(items, positive=True)
-
-    def grams(self) -> tuple[tuple[str, float], ...]:
-        """The question's grams and their weights: they rank what the words matched
-        (docsvc.core.ranking, fast.Evaluator), and match nothing."""
-        return tuple(ranking.query_grams(self.gram_texts).items())
 
     def _soft(self, items: tuple[q.Node, ...], *, positive: bool) -> wq.Query:
         required, optional, excluded = q.split_soft(items)
@@ -268,8 +262,6 @@ class _QueryBuilder:
         a phrase, one for a synonym group (any of its terms, each as a phrase)."""
         fieldnames = _TEXT_FIELDS[node.field]
         if isinstance(node, q.Synonyms):
-            if positive and "content" in fieldnames:
-                self.gram_texts.append(node.typed)  # the grams of what was typed, not of every term
             alternatives = [
                 self._phrase(t, list(text.analyze(t)), fieldnames, "content" in fieldnames, positive)
                 for t in node.terms
@@ -280,8 +272,6 @@ class _QueryBuilder:
         tokens = list(text.analyze(node.text))
         if not tokens:
             return []
-        if positive and with_bigrams:
-            self.gram_texts.append(node.text)
         if node.phrase:
             return [(node.text, self._phrase(node.text, tokens, fieldnames, with_bigrams, positive))]
         out: list[tuple[str, wq.Query]] = []
