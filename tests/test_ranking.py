@@ -43,9 +43,10 @@ def test_a_question_is_ranked_by_its_grams_keywords_and_phrases_by_their_words()
     # Keywords typed alone or apart, and phrases, match whole: nothing to rank by their grams.
     for typed in ("续签", "合同 续签 期限", '"服务等级协议"', "SLA-2026-0412", "type:sla", ""):
         assert grams(typed) == {}, typed
-    # A stretch of two words or more is a question, beside keywords and phrases.
-    mixed = grams('"服务等级协议" 续签怎么办 SLA')
-    assert "续签" in mixed and "等级" not in mixed
+    # A stretch of two words or more makes a question; the terms it quotes are part of it.
+    assert grams('"服务等级协议" 续签怎么办 SLA') == ranking.query_grams(["服务等级协议", "续签怎么办"])
+    quoting = grams("什么情形构成“帮助信息网络犯罪活动罪”")
+    assert "犯罪" in quoting and "情形" in quoting
     # What a query excludes, or searches in a metadata field, never ranks.
     assert grams("可用性怎么保证 -合同到期后续签") == grams("可用性怎么保证")
     assert grams("title:合同到期后续签") == {}

@@ -17,7 +17,7 @@ kinds of evidence, each weighted by BM25 (k1 = :data:`K1`, b = :data:`B`, the pr
 The bigrams and characters only rank: which documents match is the words' business, so totals
 and facets do not change with them, and each engine adds them to the best matches by their words
 (the page cannot come from further down). They rank questions only (:func:`question_grams`):
-keywords and phrases match whole, so nothing in them can have been cut differently. The mix
+keywords and a phrase alone match whole, so nothing in them can have been cut differently. The mix
 was measured on plain-language questions over formal text (``bench/bench_backends.py
 --relevance-only``), where each kind of evidence alone ranks below the three together; no
 weight names a word of any particular domain.
@@ -111,18 +111,21 @@ def query_grams(texts: Iterable[str]) -> dict[str, float]:
 
 
 def question_grams(node: q.Node | None) -> dict[str, float]:
-    """The grams (:func:`query_grams`) that rank a search, from its query as typed: each
-    stretch of plain text typed without a space (not a phrase in quotes, not what the query
-    excludes, not a metadata field) that says two words or more.
+    """The grams (:func:`query_grams`) that rank a search, from its query as typed: its plain
+    text and phrases (not what it excludes, not a metadata field), when it is a question, a
+    stretch of plain text typed without a space that says two words or more.
 
     Parsed before synonyms split it: 搬机房的钱谁出 is one question whether or not 机房 has
-    synonyms. Keywords typed alone or apart (服务器, 合同 续签 期限) and phrases give none: every
-    match has them whole, so there is nothing that jieba could have cut differently, and their
-    characters would only rank the matches by how often their own characters repeat, at the
-    cost of reading the best matches' grams on every search."""
+    synonyms. A quoted term inside a question (什么情形构成“帮助信息网络犯罪活动罪”) is part
+    of it. Keywords typed alone or apart (服务器, 合同 续签 期限) and phrases alone give none:
+    every match has them whole, so there is nothing that jieba could have cut differently, and
+    their characters would only rank the matches by how often their own characters repeat, at
+    the cost of reading the best matches' grams on every search."""
     texts: list[str] = []
+    question = False
 
     def walk(n: q.Node, *, positive: bool) -> None:
+        nonlocal question
         if isinstance(n, q.Not):
             walk(n.item, positive=not positive)
         elif isinstance(n, q.Required):
@@ -130,18 +133,14 @@ def question_grams(node: q.Node | None) -> dict[str, float]:
         elif isinstance(n, (q.Soft, q.And, q.Or)):
             for item in n.items:
                 walk(item, positive=positive)
-        elif (
-            positive
-            and isinstance(n, q.Text)
-            and not n.phrase
-            and n.field in (None, q.Field.CONTENT)
-            and sum(1 for token in text.analyze(n.text) if not token.sub) >= 2
-        ):
+        elif positive and isinstance(n, q.Text) and n.field in (None, q.Field.CONTENT):
             texts.append(n.text)
+            if not n.phrase and not question:
+                question = sum(1 for token in text.analyze(n.text) if not token.sub) >= 2
 
     if node is not None:
         walk(node, positive=True)
-    return query_grams(texts)
+    return query_grams(texts) if question else {}
 
 
 def document_grams(content: str) -> Counter[str]:
