@@ -40,7 +40,7 @@ def test_a_question_is_ranked_by_its_grams_keywords_and_phrases_by_their_words()
 
     question = grams("合同到期后服务怎么续签？")
     assert question == ranking.query_grams(["合同到期后服务怎么续签？"]) and "续签" in question
-    # Keywords typed alone or apart, and phrases, match whole: nothing to rank by their grams.
+    # Keywords typed alone or apart, and a phrase alone, match whole: nothing to rank by grams.
     for typed in ("续签", "合同 续签 期限", '"服务等级协议"', "SLA-2026-0412", "type:sla", ""):
         assert grams(typed) == {}, typed
     # A stretch of two words or more makes a question; the terms it quotes are part of it.

@@ -42,6 +42,7 @@ import calendar
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -222,6 +223,24 @@ class Role(StrEnum):
     SHOULD = "should"
     MUST = "must"
     MUST_NOT = "must_not"
+
+
+def searched_texts(node: Node | None) -> Iterator[Text | Synonyms]:
+    """The text a query searches for, in the order typed: its words, phrases and synonym
+    groups, not what it excludes (under an odd number of NOTs)."""
+
+    def walk(n: Node, *, positive: bool) -> Iterator[Text | Synonyms]:
+        if isinstance(n, Not):
+            yield from walk(n.item, positive=not positive)
+        elif isinstance(n, Required):
+            yield from walk(n.item, positive=positive)
+        elif isinstance(n, (Soft, And, Or)):
+            for item in n.items:
+                yield from walk(item, positive=positive)
+        elif positive and isinstance(n, (Text, Synonyms)):
+            yield n
+
+    return walk(node, positive=True) if node is not None else iter(())
 
 
 def split_soft(items: tuple[Node, ...]) -> tuple[list[Node], list[Text | Synonyms], list[Node]]:
@@ -694,5 +713,6 @@ __all__ = [
     "parse_query",
     "resolve_value",
     "role",
+    "searched_texts",
     "split_soft",
 ]

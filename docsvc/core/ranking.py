@@ -121,26 +121,9 @@ def question_grams(node: q.Node | None) -> dict[str, float]:
     every match has them whole, so there is nothing that jieba could have cut differently, and
     their characters would only rank the matches by how often their own characters repeat, at
     the cost of reading the best matches' grams on every search."""
-    texts: list[str] = []
-    question = False
-
-    def walk(n: q.Node, *, positive: bool) -> None:
-        nonlocal question
-        if isinstance(n, q.Not):
-            walk(n.item, positive=not positive)
-        elif isinstance(n, q.Required):
-            walk(n.item, positive=positive)
-        elif isinstance(n, (q.Soft, q.And, q.Or)):
-            for item in n.items:
-                walk(item, positive=positive)
-        elif positive and isinstance(n, q.Text) and n.field in (None, q.Field.CONTENT):
-            texts.append(n.text)
-            if not n.phrase and not question:
-                question = sum(1 for token in text.analyze(n.text) if not token.sub) >= 2
-
-    if node is not None:
-        walk(node, positive=True)
-    return query_grams(texts) if question else {}
+    texts = [t for t in q.searched_texts(node) if isinstance(t, q.Text) and t.field in (None, q.Field.CONTENT)]
+    question = any(not t.phrase and sum(1 for token in text.analyze(t.text) if not token.sub) >= 2 for t in texts)
+    return query_grams(t.text for t in texts) if question else {}
 
 
 def document_grams(content: str) -> Counter[str]:

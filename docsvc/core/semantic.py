@@ -112,21 +112,9 @@ def reorder(keys: Sequence[int], word_scores: Sequence[float], meaning: Mapping[
 def question_of(node: q.Node | None) -> str:
     """The text a search's question is embedded from: its plain words and phrases as typed
     (synonym groups as typed), without operators, field filters or what it excludes."""
-    parts: list[str] = []
-
-    def walk(n: q.Node, positive: bool) -> None:
-        if isinstance(n, q.Not):
-            walk(n.item, not positive)
-        elif isinstance(n, q.Required):
-            walk(n.item, positive)
-        elif isinstance(n, (q.Soft, q.And, q.Or)):
-            for item in n.items:
-                walk(item, positive)
-        elif positive and isinstance(n, q.Text) and n.field in (None, q.Field.CONTENT, q.Field.TITLE):
-            parts.append(n.text)
-        elif positive and isinstance(n, q.Synonyms):
-            parts.append(n.typed)
-
-    if node is not None:
-        walk(node, True)
+    parts = [
+        t.typed if isinstance(t, q.Synonyms) else t.text
+        for t in q.searched_texts(node)
+        if isinstance(t, q.Synonyms) or t.field in (None, q.Field.CONTENT, q.Field.TITLE)
+    ]
     return " ".join(p.strip() for p in parts if p.strip())
