@@ -299,12 +299,18 @@ def test_dark_mode_follows_the_system_and_the_switch(site, width, lang):
         rgb = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
         return tuple(int(x) for x in rgb[rgb.index("(") + 1 : -1].split(",")[:3])
 
+    def switch() -> None:
+        # The switch posts a form and the page comes back: read its colours once it has loaded,
+        # not while the new document is still without its stylesheet (transparent).
+        with page.expect_navigation(wait_until="load"):
+            page.locator("#theme-switch").click()
+
     assert sum(background()) < 150  # dark, as the system prefers
     page.screenshot(path=str(site["shots"] / f"login-dark-{width}-{lang}.png"))
-    page.locator("#theme-switch").click()  # auto → dark: stays dark whatever the system says
+    switch()  # auto → dark: stays dark whatever the system says
     assert page.locator("html").get_attribute("data-theme") == "dark" and sum(background()) < 150
-    page.locator("#theme-switch").click()  # dark → light
+    switch()  # dark → light
     assert page.locator("html").get_attribute("data-theme") == "light" and sum(background()) > 600
-    page.locator("#theme-switch").click()  # light → auto: the system's dark again
+    switch()  # light → auto: the system's dark again
     assert page.locator("html").get_attribute("data-theme") == "auto" and sum(background()) < 150
     context.close()
