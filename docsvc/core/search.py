@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 from docsvc.core import query as q
@@ -228,20 +229,25 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class ParsedQuery:
-    """What every engine searches: the request's query parsed and expanded with its synonyms
-    (``node``; None: no words, every document), the expansions applied, and the question's
-    grams that rank the best matches (docsvc.core.ranking.question_grams)."""
+    """What every engine searches: the request's query as typed (``typed``), parsed and
+    expanded with its synonyms (``node``; None: no words, every document), the expansions
+    applied, and the question's grams that rank the best matches (:attr:`grams`)."""
 
+    typed: q.Node | None
     node: q.Node | None
     expansions: tuple[q.Expansion, ...]
-    grams: tuple[tuple[str, float], ...]
+
+    @cached_property
+    def grams(self) -> tuple[tuple[str, float], ...]:
+        """docsvc.core.ranking.question_grams of the query as typed: worked out when an engine
+        ranks, not when a request is only checked."""
+        return tuple(ranking.question_grams(self.typed).items())
 
 
 def parse_request(request: SearchRequest) -> ParsedQuery:
     """The request's query as every engine searches it (:class:`ParsedQuery`)."""
     typed = q.parse_query(request.query)
-    node, expansions = q.expand(typed, request.synonyms)
-    return ParsedQuery(node, expansions, tuple(ranking.question_grams(typed).items()))
+    return ParsedQuery(typed, *q.expand(typed, request.synonyms))
 
 
 # --- a request from query parameters --------------------------------------------------------
