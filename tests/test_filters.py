@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from docsvc.core.search import parse_filters, request_from_params
+from docsvc.core.search import MAX_FILTER_VALUES, SearchRequest, parse_filters, request_from_params, resolve_filters
 from docsvc.errors import InvalidInput
 
 
@@ -33,3 +33,20 @@ def test_a_filter_without_key_or_value_is_refused_in_both_languages(raw):
 def test_the_web_reads_filters_with_the_same_function():
     args = MultiDict([("q", "运维"), ("filter", "doc_type:sla"), ("filter", "project=港口运维二期")])
     assert request_from_params(args).filters == {"doc_type": ["sla"], "project": ["港口运维二期"]}
+
+
+def test_more_filter_values_than_the_limit_in_all_are_refused_whichever_keys_they_name():
+    """The API's document allows MAX_FILTER_VALUES ``filter`` parameters in all, empty ones
+    included; spread over several keys, each under the limit, they are refused the same."""
+    half = MAX_FILTER_VALUES // 2 + 1
+    spread = [f"tags:t{i}" for i in range(half)] + [f"project:p{i}" for i in range(half)]
+    with pytest.raises(InvalidInput) as caught:
+        parse_filters(spread)
+    assert "最多 100 个" in caught.value.zh and "at most 100 in all" in caught.value.en
+    with pytest.raises(InvalidInput):
+        parse_filters(["doc_type:sla"] + [""] * MAX_FILTER_VALUES)
+    # What a library caller builds by hand is counted the same, across keys.
+    request = SearchRequest(query="", filters={"tags": ["a"] * half, "project": ["b"] * half})
+    with pytest.raises(InvalidInput):
+        resolve_filters(request)
+    assert len(parse_filters(spread[:MAX_FILTER_VALUES])) == 2

@@ -268,6 +268,9 @@ def parse_filters(raws: Iterable[str]) -> dict[str, list[str]]:
     ``--filter``: ``key:value`` (``doc_type:sla``), with ``key=value`` accepted as well (what
     the CLI took before, kept for scripts); the first ``:`` or ``=`` ends the key. A key given
     again is OR-ed with its other values. An empty entry (a form's empty box) is no filter."""
+    raws = list(raws)
+    if len(raws) > MAX_FILTER_VALUES:  # empty ones too: the API's document counts every one given
+        raise _too_many_filters("filter")
     filters: dict[str, list[str]] = {}
     for raw in raws:
         if not raw.strip():
@@ -346,9 +349,18 @@ class FieldFilter:
     values: tuple[Any, ...]
 
 
+def _too_many_filters(field: str) -> InvalidInput:
+    return InvalidInput(
+        f"筛选值过多：所有筛选条件合计最多 {MAX_FILTER_VALUES} 个。",
+        f"Too many filter values: at most {MAX_FILTER_VALUES} in all.",
+        field=field,
+    )
+
+
 def resolve_filters(request: SearchRequest) -> tuple[FieldFilter, ...]:
     """The request's filters, checked against the allow-list and typed."""
     out: list[FieldFilter] = []
+    given = 0
     for key, values in request.filters.items():
         name = FILTER_FIELDS.get(key)
         if name is None:
@@ -362,12 +374,9 @@ def resolve_filters(request: SearchRequest) -> tuple[FieldFilter, ...]:
         kept = [refuse_controls(str(v).strip(), key, f"筛选条件 {key} ") for v in values if str(v).strip()]
         if not kept:
             continue
-        if len(kept) > MAX_FILTER_VALUES:
-            raise InvalidInput(
-                f"筛选值过多（最多 {MAX_FILTER_VALUES} 个）。",
-                f"Too many filter values (at most {MAX_FILTER_VALUES}).",
-                field=key,
-            )
+        given += len(kept)
+        if given > MAX_FILTER_VALUES:
+            raise _too_many_filters(key)
         if name in ("year", "document_id"):
             high = 9999 if name == "year" else MAX_ID
             typed: tuple[Any, ...] = tuple(parse_int(v, key, high=high) for v in kept)
