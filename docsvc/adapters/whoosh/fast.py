@@ -406,7 +406,7 @@ class Evaluator:
         terms = np.zeros(size, dtype=np.int32)
         idf = 0.0
         for field, boost in node.fields:
-            if not top.doc_frequency(field, node.text):
+            if not self.doc_frequency(top, field, node.text):
                 continue  # (and no segment has postings of it)
             field_idf, avgfl, b, _ = self._stats(top, field, node.text)
             idf = field_idf if not idf else min(idf, field_idf)
