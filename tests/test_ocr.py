@@ -20,7 +20,7 @@ import pytest
 
 from docsvc.core.content import JPEG, PDF, PNG, TIFF, detect_media_type
 from docsvc.core.extract import ExtractionStatus, extract_text
-from docsvc.core.ocr import OcrLimits, OcrLine, layout, run_ocr
+from docsvc.core.ocr import OCR_NICENESS, OcrLimits, OcrLine, layout, run_ocr
 from docsvc.core.search import SearchRequest
 from tests import ocr_samples as samples
 from tests.conftest import META, once_per_run, require
@@ -209,6 +209,25 @@ def test_page_count_limit_and_per_page_timeout(fonts):
     slow = run_ocr(_tiff([_dense_page(), _blank()]), TIFF, engine=engine, limits=OcrLimits(page_timeout_s=8.0))
     assert [p.status for p in slow.pages] == ["too_large", "ok"]
     assert "timed out" in slow.pages[0].detail_en and slow.pages[0].number == 1
+
+
+class PriorityEngine:
+    """An engine that reads, on every page, the nice value of the process it runs in."""
+
+    name, version = "priority", "1"
+
+    def __init__(self, threads: int) -> None:
+        pass
+
+    def recognise(self, image) -> tuple[list[OcrLine], int]:
+        return [OcrLine(f"nice {os.nice(0)}", 1.0, ((0, 0), (10, 0), (10, 10), (0, 10)))], 0
+
+
+def test_the_child_reads_pages_at_a_lower_priority_than_the_server_that_asked():
+    """Seconds of CPU a page: a server's searches and pages go first when the cores are short."""
+    result = run_ocr(_blank(), PNG, engine=f"{__name__}:PriorityEngine")
+    assert result.status is ExtractionStatus.OK, result.detail_en
+    assert result.pages[0].text == f"nice {min(os.nice(0) + OCR_NICENESS, 19)}"
 
 
 def test_memory_limit_stops_the_child_cleanly():

@@ -50,6 +50,9 @@ OCR_LAYOUT_VERSION = 1
 # The producer recorded for a searchable-PDF rendition begins with this (see rendition_kind).
 OCR_PRODUCER = "docsvc-ocr"
 _STARTUP_S = 60.0  # time the child may take to import the engine and load its models
+# The child's nice value above its parent's: reading a page is seconds of CPU, and a server's
+# searches and pages must not wait behind it when the cores are short (idle cores it still gets).
+OCR_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -526,6 +529,7 @@ def _child_main() -> None:
     request = json.loads(workers.read_frame(stdin))
     data = workers.read_frame(stdin)
     limits = OcrLimits(**request["limits"])
+    workers.give_way(OCR_NICENESS)
     workers.limit(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
     hard_cpu = limits.page_cpu_s * (limits.max_pages + 2) + int(_STARTUP_S)
     workers.limit(resource.RLIMIT_CPU, limits.page_cpu_s + int(_STARTUP_S), hard_cpu)
