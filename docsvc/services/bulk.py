@@ -183,7 +183,9 @@ class Importer:
         # Extracted here, where the bytes are at hand: the stream indexes this text, and the
         # cache keeps it for rebuilds and for showing the extraction status.
         text = indexing.extract(sha, data, media_type)
-        meta, suggested = self.classifier.fill_labels(meta, text.text, model=model, known_projects=sorted(projects))
+        meta, suggested = self.classifier.fill_labels(
+            meta, text.text, sha256=sha, model=model, known_projects=sorted(projects)
+        )
         result = self.archive.add_document(
             data,
             path.name,

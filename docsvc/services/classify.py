@@ -7,14 +7,19 @@ fingerprint of the labels, and is retrained when either changes. It is kept as a
 archive folder or the object store) and named in the catalog, so every server suggests with the
 model any of them, or `docsvc classify train` on any machine, trained last. A document whose
 labels came from a suggestion stays on the review list until a person accepts or corrects it.
+
+With semantic ranking on (``DOCSVC_SEMANTIC``), the model also reads what each document's head
+means, by the same sentence-embedding model: the vectors are kept per content
+(:meth:`~docsvc.services.semantic.SemanticRanking.meanings`), made in the background as
+documents are indexed, or when a suggestion or a training first needs one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,10 @@ DEFAULT_CLASS = "user"
 # Retraining segments every confirmed document; up to this many it happens on demand, beyond
 # it only through `docsvc classify train` (or a scheduled job).
 INLINE_TRAIN_LIMIT = 2000
+# A retraining on demand makes at most this many missing meaning vectors (a tenth of a second
+# each); with more missing it learns the words alone, and again with the meaning once the
+# background has made them. `docsvc classify train` makes them all, with progress.
+INLINE_MEANINGS = 50
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,11 @@ class ReviewItem:
         }
 
 
+def _sha(sample: classify.LabeledSample) -> str:
+    """The content of a confirmed sample (its key is ``document id:content SHA-256``)."""
+    return sample.key.rsplit(":", 1)[1]
+
+
 def model_tag(model: classify.Model | None) -> str:
     """What produced a suggestion: the rules alone, or rules blended with a trained model."""
     if model is None or not any(model.targets.values()):
@@ -85,6 +99,11 @@ class ClassifyService:
         self._lock = threading.Lock()
 
     # -- the model ----------------------------------------------------------------------
+    @property
+    def semantic(self) -> Any:
+        """The meaning's vectors (docsvc.services.semantic.SemanticRanking), or None when off."""
+        return self.index.semantic
+
     def _samples(self, *, with_text: bool) -> list[classify.LabeledSample]:
         out = []
         for doc_id, sha, doc_type, category in self.catalog.confirmed_labels():
@@ -97,18 +116,28 @@ class ClassifyService:
         return out
 
     def model(self, *, refresh: bool = False) -> classify.Model | None:
-        """The current model; with ``refresh`` retrained first if the labels changed (when the
-        archive is small enough to do it on the spot)."""
+        """The current model; with ``refresh`` retrained first if the labels changed, or the
+        meaning can now be read (when the archive is small enough to do it on the spot)."""
         with self._lock:
             self._load_current()
             if refresh:
-                fingerprint = classify.labels_fingerprint(self._samples(with_text=False))
-                if (
-                    classify.needs_retrain(self._model, fingerprint)
-                    and len(self.catalog.confirmed_labels()) <= INLINE_TRAIN_LIMIT
-                ):
-                    self._train_locked()
+                samples = self._samples(with_text=False)
+                if len(samples) > INLINE_TRAIN_LIMIT:
+                    return self._model
+                fingerprint = classify.labels_fingerprint(samples)
+                meaning = self._meaning_version(samples, limit=INLINE_MEANINGS)
+                if classify.needs_retrain(self._model, fingerprint, meaning):
+                    self._train_locked(with_meaning=meaning is not None)
             return self._model
+
+    def _meaning_version(self, samples: list[classify.LabeledSample], *, limit: int) -> str | None:
+        """The embedding model a retraining on the spot reads the meaning with: the running one,
+        unless more than ``limit`` of the samples' vectors are still to be made."""
+        semantic = self.semantic
+        if semantic is None or semantic.missing_meanings([_sha(s) for s in samples]) > limit:
+            return None
+        version: str = semantic.embedder.version
+        return version
 
     def _load_current(self) -> None:
         """Follow the catalog: another server (or the CLI) may have trained a newer model."""
@@ -135,12 +164,35 @@ class ClassifyService:
             self._store(model, trained_by="legacy")
         self.legacy_path.unlink(missing_ok=True)
 
-    def train(self, *, actor: str = "docsvc") -> classify.Model:
+    def train(self, *, actor: str = "docsvc", progress: Callable[[int, int], None] | None = None) -> classify.Model:
+        """Retrain on every confirmed label, making the meaning vectors still missing first
+        (``progress(done, of)`` is told as they are made)."""
         with self._lock:
-            return self._train_locked(actor)
+            return self._train_locked(actor, with_meaning=True, progress=progress)
 
-    def _train_locked(self, actor: str = "docsvc") -> classify.Model:
-        model = classify.train(self._samples(with_text=True))
+    def _train_locked(
+        self,
+        actor: str = "docsvc",
+        *,
+        with_meaning: bool,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> classify.Model:
+        samples = self._samples(with_text=True)
+        semantic = self.semantic if with_meaning else None
+        if semantic is not None:
+            texts = {_sha(s): s.text for s in samples}
+            missing = semantic.missing_meanings(texts)
+            done = 0
+
+            def made(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress is not None:
+                    progress(done, missing)
+
+            vectors = semantic.meanings(texts, progress=made)
+            samples = [replace(s, meaning=vectors[_sha(s)]) for s in samples]
+        model = classify.train(samples, embedder=semantic.embedder if semantic is not None else None)
         self._store(model, trained_by=actor)
         return model
 
@@ -159,19 +211,41 @@ class ClassifyService:
 
     # -- suggestions --------------------------------------------------------------------
     def suggest(
-        self, text: str, title: str, *, model: classify.Model | None = None, known_projects: Sequence[str] | None = None
+        self,
+        text: str,
+        title: str,
+        *,
+        sha256: str | None = None,
+        model: classify.Model | None = None,
+        known_projects: Sequence[str] | None = None,
     ) -> classify.Suggestion:
-        """Suggest labels; ``known_projects`` defaults to the archive's (a bulk import passes
-        its own list instead of reading every document's project for each file)."""
+        """Suggest labels for a text, the content ``sha256`` when it is one (its meaning vector
+        is then kept); ``known_projects`` defaults to the archive's (a bulk import passes its own
+        list instead of reading every document's project for each file)."""
+        model = model if model is not None else self.model()
         return classify.suggest(
             text,
             title,
-            model=model if model is not None else self.model(),
+            model=model,
             known_projects=self.catalog.project_names() if known_projects is None else known_projects,
+            meaning=self._meaning(sha256, text, model),
         )
 
+    def _meaning(self, sha256: str | None, text: str, model: classify.Model | None) -> Any:
+        """The text's meaning vector when ``model`` reads the running embedding model's."""
+        semantic = self.semantic
+        if model is None or semantic is None or model.embedder_version != semantic.embedder.version:
+            return None
+        return semantic.meaning_of(text) if sha256 is None else semantic.meanings({sha256: text})[sha256]
+
     def fill_labels(
-        self, metadata: Mapping[str, Any], text: str, *, model: classify.Model | None, known_projects: Sequence[str]
+        self,
+        metadata: Mapping[str, Any],
+        text: str,
+        *,
+        sha256: str,
+        model: classify.Model | None,
+        known_projects: Sequence[str],
     ) -> tuple[dict[str, Any], SuggestionRecord | None]:
         """``metadata`` with the labels the caller left out suggested (type, category and, when
         one of the known projects is named, project), and the record of that suggestion for the
@@ -180,7 +254,7 @@ class ClassifyService:
         meta["doc_class"] = meta.get("doc_class") or DEFAULT_CLASS
         if all(meta.get(k) for k in LABELS):
             return meta, None
-        s = self.suggest(text, str(meta.get("title") or ""), model=model, known_projects=known_projects)
+        s = self.suggest(text, str(meta.get("title") or ""), sha256=sha256, model=model, known_projects=known_projects)
         for key in LABELS:
             if not meta.get(key):
                 meta[key] = getattr(s, key).value
@@ -199,6 +273,7 @@ class ClassifyService:
         return self.fill_labels(
             metadata,
             text,
+            sha256=hashlib.sha256(data).hexdigest(),
             model=self.model(refresh=True),
             known_projects=self.catalog.project_names() if known_projects is None else known_projects,
         )
@@ -208,7 +283,11 @@ class ClassifyService:
     ) -> classify.Suggestion:
         """Suggested labels for a file not archived yet (the upload form shows them per file)."""
         return self.suggest(
-            self.upload_text(data, filename), title, model=self.model(refresh=True), known_projects=known_projects
+            self.upload_text(data, filename),
+            title,
+            sha256=hashlib.sha256(data).hexdigest(),
+            model=self.model(refresh=True),
+            known_projects=known_projects,
         )
 
     def upload_text(self, data: bytes, filename: str) -> str:
@@ -217,8 +296,9 @@ class ClassifyService:
 
     def suggest_document(self, document_id: int) -> classify.Suggestion:
         doc = self.archive.document(document_id)
-        text = self.index.extraction(self.archive.version(document_id)).text
-        return self.suggest(text, doc.metadata.title, model=self.model(refresh=True))
+        version = self.archive.version(document_id)
+        text = self.index.extraction(version).text
+        return self.suggest(text, doc.metadata.title, sha256=version.sha256, model=self.model(refresh=True))
 
     def review_list(self, *, all_pending: bool = False) -> list[ReviewItem]:
         rows = self.catalog.suggestions(state="pending", review_only=not all_pending)

@@ -355,7 +355,7 @@ def resuggest(svc: Services, version: Version, text: str, *, again: bool = False
     if str(old["model_version"]).endswith(FROM_OCR) and old["version_id"] == version.id and not again:
         return False
     model = svc.classifier.model()
-    s = svc.classifier.suggest(text, doc.metadata.title, model=model)
+    s = svc.classifier.suggest(text, doc.metadata.title, sha256=version.sha256, model=model)
     suggestion = {**s.to_dict(), "source": "ocr"}
     with svc.catalog.transaction() as tx:
         current = tx.lock_document(version.document_id)

@@ -4,6 +4,9 @@
   have no vectors by the running model yet, newest first, a batch at a time: the server's index
   writer calls it whenever the outbox is empty, ``docsvc index sync`` and ``docsvc import`` until
   none is left (with progress). The same text is embedded once.
+- :meth:`SemanticRanking.meanings` gives the classifier the meaning of contents' heads
+  (:func:`docsvc.core.classify.features.meaning_input`): made with the passages in the
+  background, or when a suggestion or a training first needs one, and kept per content.
 - :meth:`SemanticRanking.search` reorders the best matches of a question by meaning. Which
   documents match, the totals and the facets stay the index's; a page past the first
   :data:`~docsvc.core.semantic.CANDIDATES` results, a search sorted by date, a search with no
@@ -16,7 +19,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -26,6 +29,7 @@ import numpy as np
 from docsvc.adapters import vectors as rows
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import semantic
+from docsvc.core.classify.features import meaning_input
 from docsvc.core.extract import EXTRACTOR_VERSION
 from docsvc.core.model import Version, utcnow
 from docsvc.core.search import SearchRequest, SearchResult, SortOrder, parse_request
@@ -69,7 +73,9 @@ class SemanticRanking:
         return done
 
     def _embed(self, versions: list[Version]) -> None:
-        passages = {v.id: semantic.passages_of(self.text_of(v)) for v in versions}
+        contents = {v.id: self.text_of(v) for v in versions}
+        self.meanings({v.sha256: contents[v.id] for v in versions})
+        passages = {vid: semantic.passages_of(text) for vid, text in contents.items()}
         keys = {vid: semantic.text_key(p) for vid, p in passages.items()}
         with self.catalog.reading() as conn:
             known = rows.by_key(conn, self.embedder.version, keys.values())
@@ -96,6 +102,54 @@ class SemanticRanking:
                 self.embedder.version,
                 utcnow(),
             )
+
+    def meanings(
+        self, texts: Mapping[str, str], *, progress: Callable[[int], None] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The meaning vector of each content (SHA-256 → its text), made and kept for those that
+        have none by the running model; a content without text means nothing (zeros).
+        ``progress`` is told how many were made, a batch at a time."""
+        with self.catalog.reading() as conn:
+            stored = rows.meanings(conn, self.embedder.version, texts.keys())
+        out = {sha: semantic.decode(data, self.embedder.dim)[0] for sha, data in stored.items()}
+        todo = sorted(sha for sha in texts if sha not in out)
+        for start in range(0, len(todo), BATCH):
+            shas = todo[start : start + BATCH]
+            made = self._meanings([texts[sha] for sha in shas])
+            with self.catalog.writing() as conn:
+                rows.put_meanings(
+                    conn,
+                    {sha: semantic.encode(v[None, :]) for sha, v in zip(shas, made)},
+                    self.embedder.version,
+                    utcnow(),
+                )
+            out.update(zip(shas, made))
+            if progress is not None:
+                progress(len(shas))
+        return out
+
+    def meaning_of(self, text: str) -> np.ndarray:
+        """The meaning vector of a text that is not (yet) a kept content; not kept either."""
+        vector: np.ndarray = self._meanings([text])[0]
+        return vector
+
+    def _meanings(self, texts: list[str]) -> np.ndarray:
+        """The vectors of the texts' heads, each distinct head read once (versions of a long
+        document mostly begin alike); no text, a zero vector."""
+        heads = [meaning_input(t) for t in texts]
+        distinct = sorted({h for h in heads if h})
+        made: np.ndarray = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        if distinct:
+            vectors = dict(zip(distinct, self.embedder.passages(distinct)))
+            for i, head in enumerate(heads):
+                if head:
+                    made[i] = vectors[head]
+        return made
+
+    def missing_meanings(self, shas: Collection[str]) -> int:
+        """How many of these contents have no meaning vector by the running model yet."""
+        with self.catalog.reading() as conn:
+            return len(set(shas)) - len(rows.meanings(conn, self.embedder.version, shas))
 
     def forget(self, sha256: str) -> None:
         """The content's text changed (OCR read it): its vectors are made again."""

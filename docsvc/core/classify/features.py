@@ -33,6 +33,11 @@ WORD_WEIGHT = 0.7
 # features in most documents are kept): 20 classes × 300,000 features take 24 MB.
 MAX_CHAR_FEATURES = 200_000
 MAX_WORD_FEATURES = 100_000
+# The meaning of a document (a sentence-embedding model's vector, when one is given) is read
+# from the first characters of its text: the model costs about a millisecond per character, and
+# a document's subject shows in its first sentences. Its title is left to the words: a vector
+# of the content alone is made once per content, whatever the document is called.
+MEANING_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,17 @@ class Weighting:
 
     idf: bool
     c: float
+    meaning: float = 0.0  # the weight of the meaning block (unit length) beside the characters'
 
 
 def model_input(text: str, title: str) -> tuple[str, str]:
     return (title or "", (text or "")[:MODEL_HEAD_CHARS])
+
+
+def meaning_input(text: str) -> str:
+    """What the embedding model reads of a document: the head of its text, white space folded
+    ("" when there is no text: nothing to mean, a zero vector)."""
+    return " ".join((text or "")[: MEANING_CHARS * 2].split())[:MEANING_CHARS]
 
 
 _SPACE_RE = re.compile(r"\s+")
@@ -184,8 +196,15 @@ class WordBlock:
         return _tf_rows([len(c) for c in counts], np.array(cols, dtype=np.int64), tf, len(self.vocabulary))
 
 
-# Documents as term-frequency rows of both blocks, before a Weighting applies.
-Counts = tuple[Any, Any]
+# Documents as term-frequency rows of both blocks, and their meaning vectors (None without an
+# embedding model), before a Weighting applies.
+Counts = tuple[Any, Any, Any]
+
+
+def _meaning_rows(vectors: Any, dim: int) -> Any:
+    import scipy.sparse
+
+    return scipy.sparse.csr_matrix(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, for _WORDS
@@ -200,18 +219,30 @@ class Features:
     chars: CharBlock
     words: WordBlock
     word_weight: float
+    meaning_dim: int = 0  # the meaning vectors' length; 0: trained without an embedding model
 
     @classmethod
-    def fit(cls, docs: Sequence[tuple[str, str]]) -> tuple[Features, Counts]:
-        """The fitted features and the documents' counts (each document analysed once)."""
+    def fit(cls, docs: Sequence[tuple[str, str]], vectors: Any = None) -> tuple[Features, Counts]:
+        """The fitted features and the documents' counts (each document analysed once);
+        ``vectors``, one unit vector per document, when an embedding model read them."""
         chars, x_chars = CharBlock.fit([_char_grams(d) for d in docs], MAX_CHAR_FEATURES)
         words, x_words = WordBlock.fit([Counter(_word_features(d)) for d in docs], MAX_WORD_FEATURES)
-        return cls(chars, words, WORD_WEIGHT), (x_chars, x_words)
+        dim = int(np.shape(vectors)[1]) if vectors is not None else 0
+        meaning = _meaning_rows(vectors, dim) if dim else None
+        return cls(chars, words, WORD_WEIGHT, dim), (x_chars, x_words, meaning)
 
-    def counts(self, docs: Sequence[tuple[str, str]]) -> Counts:
+    def counts(self, docs: Sequence[tuple[str, str]], vectors: Any = None) -> Counts:
+        """The documents' counts; a model trained with meaning vectors reads a document given
+        without one as meaning nothing in particular (a zero vector)."""
+        meaning = None
+        if self.meaning_dim:
+            if vectors is None:
+                vectors = np.zeros((len(docs), self.meaning_dim), dtype=np.float32)
+            meaning = _meaning_rows(vectors, self.meaning_dim)
         return (
             self.chars.rows([_char_grams(d) for d in docs]),
             self.words.rows([Counter(_word_features(d)) for d in docs]),
+            meaning,
         )
 
     def weigh(self, counts: Counts, weighting: Weighting) -> Any:
@@ -219,22 +250,33 @@ class Features:
 
         blocks = []
         kinds: tuple[CharBlock | WordBlock, ...] = (self.chars, self.words)
-        for x, block, weight in zip(counts, kinds, (1.0, self.word_weight)):
+        for x, block, weight in zip(counts[:2], kinds, (1.0, self.word_weight)):
             if weighting.idf:
                 x = x @ scipy.sparse.diags(block.idf)
             norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
             norms[norms == 0] = 1
             blocks.append(scipy.sparse.diags((weight / norms).astype(np.float32)) @ x)
+        if counts[2] is not None:  # unit vectors already; a weight of 0 leaves the columns empty
+            meaning = counts[2] * np.float32(weighting.meaning)
+            meaning.eliminate_zeros()
+            blocks.append(meaning)
         return scipy.sparse.hstack(blocks, format="csr")
 
     @property
     def n_chars(self) -> int:
         return len(self.chars.grams)
 
+    @property
+    def n_words(self) -> int:
+        return len(self.words.vocabulary)
+
     def name(self, column: int) -> str:
-        """A feature's name (for explanations): a character n-gram or a word."""
+        """A feature's name (for explanations): a character n-gram or a word; a dimension of
+        meaning has none."""
         if column < self.n_chars:
             return _gram_text(int(self.chars.grams[column]))
+        if column >= self.n_chars + self.n_words:
+            return ""
         words = _WORDS.get(self)
         if words is None:  # built once per model
             words = [""] * len(self.words.vocabulary)

@@ -3,8 +3,8 @@ confirmed samples a model learns from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 # Classify on the head of the text: the kind and the subject of a document show in its first
 # pages, and jieba over a 300-page PDF would cost seconds for no gain.
@@ -66,10 +66,13 @@ class Suggestion:
 class LabeledSample:
     """A document whose labels a person confirmed. A label left ``None`` was not confirmed and
     is not trained on. ``key`` identifies the document for :func:`labels_fingerprint` (e.g. the
-    catalog id); without it the text's hash is used."""
+    catalog id); without it the text's hash is used. ``meaning``: the vector of
+    :func:`~docsvc.core.classify.features.meaning_input` by the embedding model given to
+    :func:`~docsvc.core.classify.train`, when the caller already has it (else it is made)."""
 
     text: str
     title: str = ""
     doc_type: str | None = None
     service_category: str | None = None
     key: str = ""
+    meaning: Any = field(default=None, compare=False, repr=False)

@@ -9,24 +9,30 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
 from docsvc.core import text as textmod
-from docsvc.core.classify.features import Counts, Features, Weighting, model_input
+from docsvc.core.classify.features import Counts, Features, Weighting, meaning_input, model_input
 from docsvc.core.classify.labels import HEAD_CHARS, MIN_TRAIN_SAMPLES, TARGETS, LabeledSample, Target
 from docsvc.core.classify.rules import LABELS, rule_scores, rules_label, zones
+from docsvc.core.semantic import Embedder
 
 # Bump when the Model layout, the features or the blending change: load() then refuses old
 # files and needs_retrain() says so.
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 # The features depend on the analyzer (jieba + domain dictionary) as well as on this module.
 FEATURES_VERSION = f"clf-features-2/{textmod.ANALYZER_VERSION}"
 
 WEIGHTINGS: tuple[Weighting, ...] = (Weighting(idf=True, c=0.5), Weighting(idf=False, c=1.0))
+# With an embedding model, the meaning block's weight beside the characters' (both of unit
+# length): the held-out folds choose, 0 included (generated word salad means nothing).
+# 1.5 scored as well as a choice among 1, 2 and 3 on seven sets of bench/eval_classify.py, at half
+# the training; every real set chose it, generated word salad 0.
+MEANING_WEIGHTS = (0.0, 1.5)
 # Held-out folds: the training set is cut into this many folds (each class spread over them)
 # and a model trained without a fold scores it, fold after fold until CALIBRATION_ROWS
 # documents have been scored (past a thousand, more rows hardly move what is fitted on them,
@@ -86,6 +92,7 @@ class Model:
     labels_fingerprint: str
     features: Features | None  # None when no target was trained
     targets: Mapping[str, TargetModel | None] = field(default_factory=dict)
+    embedder_version: str | None = None  # the embedding model whose vectors it read, if any
 
 
 def labels_fingerprint(samples: Iterable[LabeledSample]) -> str:
@@ -98,18 +105,36 @@ def labels_fingerprint(samples: Iterable[LabeledSample]) -> str:
     return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
 
 
-def needs_retrain(model: Model | None, labels_fingerprint: str) -> bool:
+def needs_retrain(model: Model | None, labels_fingerprint: str, embedder_version: str | None = None) -> bool:
     """True when there is no model, it was made by another version of this module or the
-    analyzer, or the confirmed labels changed since it was trained."""
+    analyzer, the confirmed labels changed since it was trained, or it read the meaning by
+    another embedding model than ``embedder_version`` (None: by none)."""
     return (
         model is None
         or model.model_version != MODEL_VERSION
         or model.features_version != FEATURES_VERSION
         or model.labels_fingerprint != labels_fingerprint
+        or model.embedder_version != embedder_version
     )
 
 
-def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMPLES) -> Model:
+def _meanings(samples: Sequence[LabeledSample], embedder: Embedder) -> Any:
+    """One vector per sample: the one it carries, else made now (a zero vector for no text)."""
+    out = np.zeros((len(samples), embedder.dim), dtype=np.float32)
+    todo = []
+    for i, s in enumerate(samples):
+        if s.meaning is not None:
+            out[i] = s.meaning
+        elif meaning_input(s.text):
+            todo.append(i)
+    if todo:
+        out[todo] = embedder.passages([meaning_input(samples[i].text) for i in todo])
+    return out
+
+
+def train(
+    samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMPLES, embedder: Embedder | None = None
+) -> Model:
     """Learn both targets from confirmed labels. A target with fewer than ``min_samples``
     labelled samples or fewer than two distinct labels gets no model (the rules answer).
 
@@ -125,12 +150,13 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
     features = None
     targets: dict[str, TargetModel | None] = {t: None for t in TARGETS}
     if rows:
-        features, counts = Features.fit([model_input(s.text, s.title) for s in samples])
+        vectors = _meanings(samples, embedder) if embedder else None
+        features, counts = Features.fit([model_input(s.text, s.title) for s in samples], vectors)
         for target, idx in rows.items():
             labels = [str(getattr(samples[i], target)) for i in idx]
-            targets[target] = _fit_target(
-                target, features, (counts[0][idx], counts[1][idx]), labels, [samples[i] for i in idx]
-            )
+            chars, words, meaning = counts
+            rows_counts = (chars[idx], words[idx], None if meaning is None else meaning[idx])
+            targets[target] = _fit_target(target, features, rows_counts, labels, [samples[i] for i in idx])
     return Model(
         model_version=MODEL_VERSION,
         features_version=FEATURES_VERSION,
@@ -140,6 +166,7 @@ def train(samples: Iterable[LabeledSample], *, min_samples: int = MIN_TRAIN_SAMP
         labels_fingerprint=labels_fingerprint(samples),
         features=features,
         targets=targets,
+        embedder_version=embedder.version if embedder and features else None,
     )
 
 
@@ -169,7 +196,7 @@ def _fit_svm(x: Any, y: Any, n_classes: int, c: float) -> tuple[Any, Any]:
     return coef, intercept
 
 
-def _fit_nb(x: Any, y: Any, n_classes: int) -> tuple[Any, Any]:
+def _fit_nb(x: Any, y: Any, n_classes: int, n_lexical: int) -> tuple[Any, Any]:
     """(coef, intercept) of complement naive Bayes over all ``n_classes`` class numbers: its
     joint log-likelihood is linear in the features. Each feature's weights are taken less their
     mean over the classes: every class's score moves by the same amount, which changes no
@@ -179,11 +206,11 @@ def _fit_nb(x: Any, y: Any, n_classes: int) -> tuple[Any, Any]:
     from sklearn.naive_bayes import ComplementNB
 
     present = np.unique(y)
-    nb = ComplementNB(alpha=NB_ALPHA).fit(x, y)
+    nb = ComplementNB(alpha=NB_ALPHA).fit(x[:, :n_lexical], y)
     log_prob = nb.feature_log_prob_ - nb.feature_log_prob_.mean(axis=0)
     coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
-    coef[present] = log_prob
-    coef[np.setdiff1d(np.arange(n_classes), present)] = log_prob.min(axis=0)
+    coef[present, :n_lexical] = log_prob
+    coef[np.setdiff1d(np.arange(n_classes), present), :n_lexical] = log_prob.min(axis=0)
     intercept = np.zeros(n_classes, dtype=np.float32)
     return coef, intercept
 
@@ -240,7 +267,9 @@ def _fit_target(
     classes = tuple(sorted(set(labels)))
     y = np.searchsorted(classes, labels)
     k = len(classes)
-    xs = {w: features.weigh(counts, w) for w in WEIGHTINGS}
+    weightings = _weightings(features)
+    n_lexical = features.n_chars + features.n_words  # naive Bayes reads counts, not meanings
+    xs = {w: features.weigh(counts, w) for w in weightings}
     fold = _folds(y, CALIBRATION_FOLDS)
     held_out: list[tuple[Any, Any]] = []  # (held, rest) row numbers
     for f in range(CALIBRATION_FOLDS):
@@ -252,7 +281,7 @@ def _fit_target(
         if len(held) and len(np.unique(y[rest])) >= 2:
             held_out.append((held, rest))
     if not held_out:  # too few samples for any fold: the first weighting, SVM alone, uncalibrated
-        w = WEIGHTINGS[0]
+        w = weightings[0]
         coef, intercept = _fit_svm(xs[w], y, k, w.c)
         return TargetModel(classes, w, coef, intercept, 1.0, 0.0, len(labels), None)
     rows = np.concatenate([held for held, _ in held_out])
@@ -266,25 +295,32 @@ def _fit_target(
     # samples).
     import scipy.sparse
 
-    held_x: dict[Weighting, list[Any]] = {w: [] for w in WEIGHTINGS}
+    held_x: dict[Weighting, list[Any]] = {w: [] for w in weightings}
     for held, rest in held_out:
-        masked = tuple(
-            block[held] @ scipy.sparse.diags((block[rest].getnnz(axis=0) > 0).astype(np.float32)) for block in counts
+        masked = (
+            *(
+                block[held] @ scipy.sparse.diags((block[rest].getnnz(axis=0) > 0).astype(np.float32))
+                for block in counts[:2]
+            ),
+            None if counts[2] is None else counts[2][held],
         )
-        for w in WEIGHTINGS:
+        for w in weightings:
             held_x[w].append(features.weigh(masked, w))
     # The fits are independent and liblinear releases the GIL: two at a time use both cores
     # of a small server.
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         fits = {
             w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c * len(y) / len(rest)) for _, rest in held_out]
-            for w in WEIGHTINGS
+            for w in weightings
         }
         results = []
         for w, futures in fits.items():
             scores = np.vstack([_linear(x, *f.result()) for x, f in zip(held_x[w], futures)])
             nb = np.vstack(
-                [_centred(_linear(x, *_fit_nb(xs[w][rest], y[rest], k))) for x, (_, rest) in zip(held_x[w], held_out)]
+                [
+                    _centred(_linear(x, *_fit_nb(xs[w][rest], y[rest], k, n_lexical)))
+                    for x, (_, rest) in zip(held_x[w], held_out)
+                ]
             )
             # The naive Bayes scores join in units of the SVM's spread per their own, so that
             # one set of weights suits a few short texts and thousands of long ones alike; the
@@ -302,13 +338,21 @@ def _fit_target(
     w = best.weighting
     coef, intercept = _fit_svm(xs[w], y, k, w.c)
     if best.nb_weight:
-        nb_coef, nb_intercept = _fit_nb(xs[w], y, k)
+        nb_coef, nb_intercept = _fit_nb(xs[w], y, k, n_lexical)
         share = best.nb_weight * best.nb_ratio
         coef = (coef + share * nb_coef).astype(np.float32)
         intercept = (intercept + share * nb_intercept).astype(np.float32)
     return TargetModel(
         classes, w, coef, intercept, best.temperature, best.rule_weight, len(labels), best.accuracy, best.nb_weight
     )
+
+
+def _weightings(features: Features) -> tuple[Weighting, ...]:
+    """The weightings the held-out folds choose among: with meaning vectors, each also with the
+    meaning at each of :data:`MEANING_WEIGHTS`."""
+    if not features.meaning_dim:
+        return WEIGHTINGS
+    return tuple(replace(w, meaning=m) for w in WEIGHTINGS for m in MEANING_WEIGHTS)
 
 
 def _linear(x: Any, coef: Any, intercept: Any) -> Any:

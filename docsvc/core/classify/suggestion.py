@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from docsvc.core import text as textmod
-from docsvc.core.classify.features import Features, Weighting, model_input
+from docsvc.core.classify.features import Features, Weighting, meaning_input, model_input
 from docsvc.core.classify.labels import HEAD_CHARS, TARGETS, Label, Suggestion, Target
 from docsvc.core.classify.model import Model, TargetModel, rule_log_prior
 from docsvc.core.classify.rules import rule_scores, rules_label, zones
+from docsvc.core.semantic import Embedder
 
 
 def _model_label(
@@ -37,8 +38,8 @@ def _model_terms(tm: TargetModel, best: int, x: Any, features: Features) -> tupl
     """The words that pushed the document towards class ``best`` (feature value × weight),
     strongest first; character n-grams of two or more characters when no word did."""
     weighted = x.data * tm.coef[best, x.indices]
-    is_word = x.indices >= features.n_chars
-    for wanted in (is_word, ~is_word):
+    is_word = (x.indices >= features.n_chars) & (x.indices < features.n_chars + features.n_words)
+    for wanted in (is_word, x.indices < features.n_chars):
         picked = np.flatnonzero(wanted & (weighted > 0))
         terms: list[str] = []
         for j in picked[np.argsort(-weighted[picked], kind="stable")]:
@@ -54,18 +55,32 @@ def _model_terms(tm: TargetModel, best: int, x: Any, features: Features) -> tupl
 
 
 def suggest(
-    text: str, title: str = "", *, model: Model | None = None, known_projects: Sequence[str] = ()
+    text: str,
+    title: str = "",
+    *,
+    model: Model | None = None,
+    known_projects: Sequence[str] = (),
+    embedder: Embedder | None = None,
+    meaning: Any = None,
 ) -> Suggestion:
     """Suggest the document type, the service category and, among ``known_projects``, the
     project this document names. The rules read the first :data:`HEAD_CHARS` characters, the
-    model the first :data:`MODEL_HEAD_CHARS`."""
+    model the first :data:`MODEL_HEAD_CHARS`; a model trained with an embedding model reads the
+    text's meaning too: ``meaning``, its vector when the caller has it, else made by
+    ``embedder`` when that is the model's. Without either it reads the words alone."""
     text = text or ""
     title = title or ""
     zone, body = zones(title, text[:HEAD_CHARS])
     features = model.features if model is not None else None
     if not (title.strip() or text.strip()):
         features = None  # nothing to read: the rules' fallback says so, the model would guess
-    counts = features.counts([model_input(text, title)]) if features is not None else None
+    vectors = None
+    if features is not None and features.meaning_dim:
+        if meaning is not None:
+            vectors = np.asarray(meaning, dtype=np.float32).reshape(1, -1)
+        elif embedder is not None and model is not None and embedder.version == model.embedder_version:
+            vectors = embedder.passages([meaning_input(text)]) if meaning_input(text) else None
+    counts = features.counts([model_input(text, title)], vectors) if features is not None else None
     weighed: dict[Weighting, Any] = {}
     labels: dict[Target, Label] = {}
     for target in TARGETS:
