@@ -574,8 +574,6 @@ def compare_sets(names: list[str], k: int) -> None:
         ls = load_set(name)
         sizes = Counter(it.label for it in ls.items)
         splits = _splits([it.label for it in ls.items], k)
-        base = run_baseline(ls, splits)
-        ours = run_docsvc(ls, splits)
         lengths = sorted(len(it.title) + len(it.text) for it in ls.items)
         print(f"\n== {name}: {ls.what}")
         print(
@@ -583,6 +581,8 @@ def compare_sets(names: list[str], k: int) -> None:
             f"{max(sizes.values())} per class), median {lengths[len(lengths) // 2]} characters; "
             f"{k}-fold cross-validation"
         )
+        base = run_baseline(ls, splits)
+        ours = run_docsvc(ls, splits)
         print(
             f"   docsvc   accuracy {ours.accuracy:6.1%}   training {statistics.mean(ours.train_s):6.2f} s "
             f"per fold   suggestion p50 {_percentile(ours.latency_ms, 0.5):5.1f} ms  "
@@ -612,7 +612,8 @@ def compare_sets(names: list[str], k: int) -> None:
                 _percentile(ours.latency_ms, 0.95),
             )
         )
-    print(f"\nclassify MODEL_VERSION {classify.MODEL_VERSION}, {k}-fold cross-validation")
+    reading = f", reading meaning with {EMBEDDER.version}" if EMBEDDER is not None else ""
+    print(f"\nclassify MODEL_VERSION {classify.MODEL_VERSION}{reading}, {k}-fold cross-validation")
     print(
         "| set | texts | classes | median length | docsvc | baseline | gain | p95 ms |\n"
         "|---|---|---|---|---|---|---|---|"

@@ -29,9 +29,9 @@ FEATURES_VERSION = f"clf-features-2/{textmod.ANALYZER_VERSION}"
 
 WEIGHTINGS: tuple[Weighting, ...] = (Weighting(idf=True, c=0.5), Weighting(idf=False, c=1.0))
 # With an embedding model, the meaning block's weight beside the characters' (both of unit
-# length): the held-out folds choose, 0 included (generated word salad means nothing).
-# 1.5 scored as well as a choice among 1, 2 and 3 on seven sets of bench/eval_classify.py, at half
-# the training; every real set chose it, generated word salad 0.
+# length), which the held-out folds choose: on the sets of bench/eval_classify.py every real one
+# chose 1.5 (as accurate as a choice among 1, 2 and 3, at half the training) and generated word
+# salad, which means nothing, 0.
 MEANING_WEIGHTS = (0.0, 1.5)
 # Held-out folds: the training set is cut into this many folds (each class spread over them)
 # and a model trained without a fold scores it, fold after fold until CALIBRATION_ROWS
@@ -314,14 +314,18 @@ def _fit_target(
             for w in weightings
         }
         results = []
+        nbs: dict[Weighting, Any] = {}  # naive Bayes reads the words alike whatever the meaning's weight
         for w, futures in fits.items():
             scores = np.vstack([_linear(x, *f.result()) for x, f in zip(held_x[w], futures)])
-            nb = np.vstack(
-                [
-                    _centred(_linear(x, *_fit_nb(xs[w][rest], y[rest], k, n_lexical)))
-                    for x, (_, rest) in zip(held_x[w], held_out)
-                ]
-            )
+            lexical = replace(w, meaning=0.0)
+            if lexical not in nbs:
+                nbs[lexical] = np.vstack(
+                    [
+                        _centred(_linear(x, *_fit_nb(xs[w][rest], y[rest], k, n_lexical)))
+                        for x, (_, rest) in zip(held_x[w], held_out)
+                    ]
+                )
+            nb = nbs[lexical]
             # The naive Bayes scores join in units of the SVM's spread per their own, so that
             # one set of weights suits a few short texts and thousands of long ones alike; the
             # temperature then tempers the blend as a whole.
