@@ -199,7 +199,10 @@ def test_vectors_the_caller_already_has_are_used_as_given(meaning_model: Model, 
         queries = passages
 
     again = classify.train(samples, embedder=Unused())
-    assert suggest(text, model=again, meaning=vector) == given
+    assert again.embedder_version == embedder.version
+    # The same model as one made from vectors read in a batch, to the engine's rounding.
+    label = suggest(text, model=again, meaning=vector).doc_type
+    assert label.value == given.doc_type.value and label.confidence == pytest.approx(given.doc_type.confidence, abs=1e-3)
 
 
 # --- the service: vectors kept per content, made in the background or when first needed -------
