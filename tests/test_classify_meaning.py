@@ -202,7 +202,9 @@ def test_vectors_the_caller_already_has_are_used_as_given(meaning_model: Model, 
     assert again.embedder_version == embedder.version
     # The same model as one made from vectors read in a batch, to the engine's rounding.
     label = suggest(text, model=again, meaning=vector).doc_type
-    assert label.value == given.doc_type.value and label.confidence == pytest.approx(given.doc_type.confidence, abs=1e-3)
+    assert label.value == given.doc_type.value and label.confidence == pytest.approx(
+        given.doc_type.confidence, abs=1e-3
+    )
 
 
 # --- the service: vectors kept per content, made in the background or when first needed -------
@@ -277,3 +279,31 @@ def test_new_text_after_ocr_is_read_again(meaning_svc) -> None:
     s.index.semantic.forget(sha)
     assert s.index.semantic.missing_meanings([sha]) == 1
     assert s.index.semantic.pending() == 1
+
+
+def test_vectors_that_mean_nothing_are_not_read() -> None:
+    """An embedding model whose vectors say nothing of the labels (noise, here) is weighed 0 by
+    the held-out folds, and a suggestion then reads no vector at all."""
+
+    class Noise:
+        version = "noise"
+        dim = 384
+
+        def passages(self, texts: list[str]) -> np.ndarray:
+            out = []
+            for text in texts:
+                v = np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)).normal(size=self.dim)
+                out.append(v / np.linalg.norm(v))
+            return np.asarray(out, dtype=np.float32)
+
+        queries = passages
+
+    model = classify.train(_samples(), embedder=Noise())
+    tm = model.targets["doc_type"]
+    assert tm is not None and tm.weighting.meaning == 0 and not model.reads_meaning
+
+    class Refusing(Noise):
+        def passages(self, texts: list[str]) -> np.ndarray:
+            raise AssertionError("a model that weighs no meaning must not ask for a vector")
+
+    assert suggest(KINDS["outage"][0], model=model, embedder=Refusing()).doc_type.value == "outage"

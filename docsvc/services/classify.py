@@ -234,7 +234,12 @@ class ClassifyService:
     def _meaning(self, sha256: str | None, text: str, model: classify.Model | None) -> Any:
         """The text's meaning vector when ``model`` reads the running embedding model's."""
         semantic = self.semantic
-        if model is None or semantic is None or model.embedder_version != semantic.embedder.version:
+        if (
+            model is None
+            or semantic is None
+            or not model.reads_meaning
+            or model.embedder_version != semantic.embedder.version
+        ):
             return None
         return semantic.meaning_of(text) if sha256 is None else semantic.meanings({sha256: text})[sha256]
 

@@ -94,6 +94,12 @@ class Model:
     targets: Mapping[str, TargetModel | None] = field(default_factory=dict)
     embedder_version: str | None = None  # the embedding model whose vectors it read, if any
 
+    @property
+    def reads_meaning(self) -> bool:
+        """Whether a suggestion needs the text's meaning vector: some target weighs it (the
+        held-out folds may have found it no help)."""
+        return any(tm is not None and tm.weighting.meaning for tm in self.targets.values())
+
 
 def labels_fingerprint(samples: Iterable[LabeledSample]) -> str:
     """A hash of which documents carry which confirmed labels, independent of order. Compare it

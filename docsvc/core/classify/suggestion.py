@@ -75,10 +75,10 @@ def suggest(
     if not (title.strip() or text.strip()):
         features = None  # nothing to read: the rules' fallback says so, the model would guess
     vectors = None
-    if features is not None and features.meaning_dim:
+    if features is not None and model is not None and model.reads_meaning:
         if meaning is not None:
             vectors = np.asarray(meaning, dtype=np.float32).reshape(1, -1)
-        elif embedder is not None and model is not None and embedder.version == model.embedder_version:
+        elif embedder is not None and embedder.version == model.embedder_version:
             vectors = embedder.passages([meaning_input(text)]) if meaning_input(text) else None
     counts = features.counts([model_input(text, title)], vectors) if features is not None else None
     weighed: dict[Weighting, Any] = {}
