@@ -1,5 +1,5 @@
 """The trained classifier is shared: kept as a blob and named in the catalog, so every server
-suggests with the model that any server (or `docsvc classify train` on any machine) trained last."""
+suggests with the model that any server (or `docsvc labels train` on any machine) trained last."""
 
 from __future__ import annotations
 
@@ -73,7 +73,13 @@ def test_a_tampered_model_is_never_unpickled(servers, s3_server):
     s3_server.client().put_object(Bucket=a.blobs.bucket, Key=a.blobs.key(sha), Body=b"docsvc-classifier\n{}\n!")
     with pytest.raises(Corrupted) as err:
         b.classifier.model()
-    assert "docsvc classify train" in err.value.en
+    assert "docsvc labels train" in err.value.en and "docsvc labels train" in err.value.zh
+    # The command the message names exists (it once named `docsvc classify train`, which does not).
+    from click.testing import CliRunner
+
+    from docsvc.cli import cli
+
+    assert CliRunner().invoke(cli, ["labels", "train", "--help"]).exit_code == 0
 
 
 def test_a_model_file_of_an_older_installation_is_shared_once(svc, config):

@@ -161,8 +161,8 @@ def labels_confirm(ctx: Context, doc_id: int, as_json: bool, **changes: Any) -> 
 def labels_train(ctx: Context, as_json: bool) -> None:
     """用已确认的分类重新训练模型 / retrain the classifier on confirmed labels."""
     ctx.guard.require(Permission.OPERATE, "train_classifier")
-    # With semantic ranking on, the meaning vectors still missing are made first (a tenth of a
-    # second each): a bar shows them; none is shown when there are none to make.
+    # With semantic ranking on, the meaning vectors still missing are made first (about 0.2 s
+    # each): a bar shows them; none is shown when there are none to make.
     bar: Any = None
 
     def progress(done: int, of: int) -> None:

@@ -5,7 +5,7 @@ trained on the archive's confirmed labels (labels a person set or confirmed) joi
 are enough. The model is derived data: it records the versions that produced it and a
 fingerprint of the labels, and is retrained when either changes. It is kept as a blob (the
 archive folder or the object store) and named in the catalog, so every server suggests with the
-model any of them, or `docsvc classify train` on any machine, trained last. A document whose
+model any of them, or `docsvc labels train` on any machine, trained last. A document whose
 labels came from a suggestion stays on the review list until a person accepts or corrects it.
 
 With semantic ranking on (``DOCSVC_SEMANTIC``), the model also reads what each document's head
@@ -38,11 +38,11 @@ LABELS = ("doc_type", "service_category")
 # Documents are user documents (9.1) unless the caller says otherwise, as `docsvc import` does.
 DEFAULT_CLASS = "user"
 # Retraining segments every confirmed document; up to this many it happens on demand, beyond
-# it only through `docsvc classify train` (or a scheduled job).
+# it only through `docsvc labels train` (or a scheduled job).
 INLINE_TRAIN_LIMIT = 2000
-# A retraining on demand makes at most this many missing meaning vectors (a tenth of a second
+# A retraining on demand makes at most this many missing meaning vectors (about 0.2 s of a core
 # each); with more missing it learns the words alone, and again with the meaning once the
-# background has made them. `docsvc classify train` makes them all, with progress.
+# background has made them. `docsvc labels train` makes them all, with progress.
 INLINE_MEANINGS = 50
 
 
@@ -136,8 +136,7 @@ class ClassifyService:
         semantic = self.semantic
         if semantic is None or semantic.missing_meanings([_sha(s) for s in samples]) > limit:
             return None
-        version: str = semantic.embedder.version
-        return version
+        return str(semantic.embedder.version)
 
     def _load_current(self) -> None:
         """Follow the catalog: another server (or the CLI) may have trained a newer model."""
@@ -152,8 +151,8 @@ class ClassifyService:
             data = self.blobs.read(current["sha256"])
         except Corrupted:
             raise Corrupted(
-                "分类模型文件校验失败（哈希不符），未加载。请运行 docsvc classify train 重新训练。",
-                "The classifier model failed its checksum and was not loaded; run docsvc classify train to retrain.",
+                "分类模型文件校验失败（哈希不符），未加载。请运行 docsvc labels train 重新训练。",
+                "The classifier model failed its checksum and was not loaded; run docsvc labels train to retrain.",
             ) from None
         self._model, self._sha = classify.loads(data, MODEL_NAME), current["sha256"]
 
