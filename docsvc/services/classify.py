@@ -125,18 +125,15 @@ class ClassifyService:
                 if len(samples) > INLINE_TRAIN_LIMIT:
                     return self._model
                 fingerprint = classify.labels_fingerprint(samples)
-                meaning = self._meaning_version(samples, limit=INLINE_MEANINGS)
-                if classify.needs_retrain(self._model, fingerprint, meaning):
-                    self._train_locked(with_meaning=meaning is not None)
+                running = str(self.semantic.embedder.version) if self.semantic is not None else None
+                if not classify.needs_retrain(self._model, fingerprint, running):
+                    return self._model  # up to date, meaning included: nothing to count
+                # The meaning is read unless more than INLINE_MEANINGS vectors are still to make.
+                if running is not None and self.semantic.missing_meanings([_sha(s) for s in samples]) > INLINE_MEANINGS:
+                    running = None
+                if classify.needs_retrain(self._model, fingerprint, running):
+                    self._train_locked(with_meaning=running is not None)
             return self._model
-
-    def _meaning_version(self, samples: list[classify.LabeledSample], *, limit: int) -> str | None:
-        """The embedding model a retraining on the spot reads the meaning with: the running one,
-        unless more than ``limit`` of the samples' vectors are still to be made."""
-        semantic = self.semantic
-        if semantic is None or semantic.missing_meanings([_sha(s) for s in samples]) > limit:
-            return None
-        return str(semantic.embedder.version)
 
     def _load_current(self) -> None:
         """Follow the catalog: another server (or the CLI) may have trained a newer model."""

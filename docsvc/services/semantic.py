@@ -29,7 +29,7 @@ import numpy as np
 from docsvc.adapters import vectors as rows
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import semantic
-from docsvc.core.classify.features import meaning_input
+from docsvc.core.classify.features import meanings
 from docsvc.core.extract import EXTRACTOR_VERSION
 from docsvc.core.model import Version, utcnow
 from docsvc.core.search import SearchRequest, SearchResult, SortOrder, parse_request
@@ -115,7 +115,7 @@ class SemanticRanking:
         todo = sorted(sha for sha in texts if sha not in out)
         for start in range(0, len(todo), BATCH):
             shas = todo[start : start + BATCH]
-            made = self._meanings([texts[sha] for sha in shas])
+            made = meanings([texts[sha] for sha in shas], self.embedder)
             with self.catalog.writing() as conn:
                 rows.put_meanings(
                     conn,
@@ -130,21 +130,8 @@ class SemanticRanking:
 
     def meaning_of(self, text: str) -> np.ndarray:
         """The meaning vector of a text that is not (yet) a kept content; not kept either."""
-        vector: np.ndarray = self._meanings([text])[0]
+        vector: np.ndarray = meanings([text], self.embedder)[0]
         return vector
-
-    def _meanings(self, texts: list[str]) -> np.ndarray:
-        """The vectors of the texts' heads, each distinct head read once (versions of a long
-        document mostly begin alike); no text, a zero vector."""
-        heads = [meaning_input(t) for t in texts]
-        distinct = sorted({h for h in heads if h})
-        made: np.ndarray = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        if distinct:
-            vectors = dict(zip(distinct, self.embedder.passages(distinct)))
-            for i, head in enumerate(heads):
-                if head:
-                    made[i] = vectors[head]
-        return made
 
     def missing_meanings(self, shas: Collection[str]) -> int:
         """How many of these contents have no meaning vector by the running model yet."""

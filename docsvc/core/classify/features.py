@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from docsvc.core import text as textmod
+from docsvc.core.semantic import Embedder
 
 # The model reads the title and this much of the text: a document's kind and subject show on
 # its first page or two, and the features cost about 2 ms per thousand characters, which a
@@ -65,6 +66,21 @@ def meaning_input(text: str) -> str:
     """What the embedding model reads of a document: the head of its text, white space folded
     ("" when there is no text: nothing to mean, a zero vector)."""
     return " ".join((text or "")[: MEANING_CHARS * 2].split())[:MEANING_CHARS]
+
+
+def meanings(texts: Sequence[str], embedder: Embedder) -> Any:
+    """The meaning vectors of the texts' heads (:func:`meaning_input`), one row per text: each
+    distinct head read once (versions of a long document mostly begin alike), a zero vector
+    where there is no text."""
+    heads = [meaning_input(t) for t in texts]
+    distinct = sorted({h for h in heads if h})
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    if distinct:
+        vectors = dict(zip(distinct, embedder.passages(distinct)))
+        for i, head in enumerate(heads):
+            if head:
+                out[i] = vectors[head]
+    return out
 
 
 _SPACE_RE = re.compile(r"\s+")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from docsvc.core import text as textmod
-from docsvc.core.classify.features import Counts, Features, Weighting, meaning_input, model_input
+from docsvc.core.classify.features import Counts, Features, Weighting, meanings, model_input
 from docsvc.core.classify.labels import HEAD_CHARS, MIN_TRAIN_SAMPLES, TARGETS, LabeledSample, Target
 from docsvc.core.classify.rules import LABELS, rule_scores, rules_label, zones
 from docsvc.core.semantic import Embedder
@@ -125,16 +125,16 @@ def needs_retrain(model: Model | None, labels_fingerprint: str, embedder_version
 
 
 def _meanings(samples: Sequence[LabeledSample], embedder: Embedder) -> Any:
-    """One vector per sample: the one it carries, else made now (a zero vector for no text)."""
+    """One vector per sample: the one it carries, else made now."""
     out = np.zeros((len(samples), embedder.dim), dtype=np.float32)
     todo = []
     for i, s in enumerate(samples):
-        if s.meaning is not None:
-            out[i] = s.meaning
-        elif meaning_input(s.text):
+        if s.meaning is None:
             todo.append(i)
+        else:
+            out[i] = s.meaning
     if todo:
-        out[todo] = embedder.passages([meaning_input(samples[i].text) for i in todo])
+        out[todo] = meanings([samples[i].text for i in todo], embedder)
     return out
 
 

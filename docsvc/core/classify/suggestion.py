@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from docsvc.core import text as textmod
-from docsvc.core.classify.features import Features, Weighting, meaning_input, model_input
+from docsvc.core.classify.features import Features, Weighting, meanings, model_input
 from docsvc.core.classify.labels import HEAD_CHARS, TARGETS, Label, Suggestion, Target
 from docsvc.core.classify.model import Model, TargetModel, rule_log_prior
 from docsvc.core.classify.rules import rule_scores, rules_label, zones
@@ -79,7 +79,7 @@ def suggest(
         if meaning is not None:
             vectors = np.asarray(meaning, dtype=np.float32).reshape(1, -1)
         elif embedder is not None and embedder.version == model.embedder_version:
-            vectors = embedder.passages([meaning_input(text)]) if meaning_input(text) else None
+            vectors = meanings([text], embedder)
     counts = features.counts([model_input(text, title)], vectors) if features is not None else None
     weighed: dict[Weighting, Any] = {}
     labels: dict[Target, Label] = {}
