@@ -46,6 +46,7 @@ import argparse
 import csv
 import dataclasses
 import gettext
+import hashlib
 import json
 import math
 import random
@@ -59,6 +60,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -477,7 +480,7 @@ def run_docsvc(ls: LabelSet, splits: list[tuple[list[int], list[int]]], *, timed
     run = Run([], [], [], [], [])
     # With --meaning, each text's vector is made once, as the service keeps one per content
     # (made in the background as it is indexed): training and suggestions read it.
-    meanings = _meanings(ls) if EMBEDDER is not None else None
+    meanings = _meanings(ls.name, [it.text for it in ls.items]) if EMBEDDER is not None else None
     for train_idx, test_idx in splits:
         samples = []
         for i in train_idx:
@@ -500,12 +503,24 @@ def run_docsvc(ls: LabelSet, splits: list[tuple[list[int], list[int]]], *, timed
     return run
 
 
-def _meanings(ls: LabelSet) -> Any:
+# Vectors made by earlier runs, by the embedding model's version and the heads read: making
+# them takes minutes per set, and --grid reads each set once per setting.
+MEANING_CACHE = ROOT / ".cache" / "bench-meanings"
+
+
+def _meanings(name: str, texts: list[str]) -> Any:
+    """The meaning vectors of the texts' heads, as the service keeps one per content."""
     assert EMBEDDER is not None
+    heads = [meaning_input(t) for t in texts]
+    key = hashlib.sha256("\n".join([EMBEDDER.version, *heads]).encode()).hexdigest()[:16]
+    cached = MEANING_CACHE / f"{name}-{key}.npy"
+    if cached.exists():
+        return np.load(cached)
     t0 = time.perf_counter()
-    heads = [meaning_input(it.text) for it in ls.items]
     vectors = EMBEDDER.passages(heads)
     took = time.perf_counter() - t0
+    MEANING_CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(cached, np.asarray(vectors, dtype=np.float32))
     print(
         f"   meaning vectors of {len(heads)} texts made in {took:.1f} s ({took / len(heads) * 1000:.0f} ms a text, "
         f"{statistics.median(map(len, heads)):.0f} characters median)"
@@ -629,6 +644,12 @@ def compare_sets(names: list[str], k: int) -> None:
 # Settings --grid tries: each a set of module constants.
 GRID: dict[str, dict[str, object]] = {
     "current": {},
+    "meaning raw": {"MEANING_CENTRED": False},
+    "unit ×0.5": {"MEANING_WEIGHTS": (0.0, 0.5)},
+    "unit ×0.75": {"MEANING_WEIGHTS": (0.0, 0.75)},
+    "unit ×1": {"MEANING_WEIGHTS": (0.0, 1.0)},
+    "unit ×1.5": {"MEANING_WEIGHTS": (0.0, 1.5)},
+    "unit ×2.5": {"MEANING_WEIGHTS": (0.0, 2.5)},
     "idf only": {"WEIGHTINGS": (classify.Weighting(idf=True, c=0.5),)},
     "tf only": {"WEIGHTINGS": (classify.Weighting(idf=False, c=1.0),)},
     "idf C=1": {"WEIGHTINGS": (classify.Weighting(idf=True, c=1.0),)},
@@ -711,9 +732,7 @@ def timing(n: int, median: int) -> None:
     if EMBEDDER is not None:
         # The service keeps each content's vector, made in the background as it is indexed:
         # training reads them. Made here first, and timed apart.
-        t0 = time.perf_counter()
-        vectors = EMBEDDER.passages([meaning_input(s.text) for s in train])
-        print(f"meaning vectors of {n} documents' heads made in {time.perf_counter() - t0:.1f} s")
+        vectors = _meanings(f"timing-{n}-{median}", [s.text for s in train])
         train = [dataclasses.replace(s, meaning=v) for s, v in zip(train, vectors)]
     t0 = time.perf_counter()
     model = classify.train(train, embedder=EMBEDDER)

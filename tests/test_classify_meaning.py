@@ -17,7 +17,7 @@ from docsvc.adapters.embed_e5 import E5Embedder
 from docsvc.app import open_docsvc
 from docsvc.core import classify
 from docsvc.core.classify import LabeledSample, Model, suggest
-from docsvc.core.classify.features import MEANING_CHARS, meaning_input
+from docsvc.core.classify.features import MEANING_CHARS, Features, meaning_input
 from tests.conftest import add
 
 # Three kinds of IT-service request, each said in many ways; the held-out ones share hardly a
@@ -174,6 +174,27 @@ def test_a_model_saved_without_meaning_loads_as_one_that_reads_none() -> None:
     )
     text = HELD_OUT["purchase"][0]
     assert suggest(text, model=restored) == suggest(text, model=model)
+
+
+def test_the_meaning_block_keeps_what_tells_texts_apart() -> None:
+    """An embedding model's vectors mostly share one direction; the block holds each text's
+    difference from the training vectors' mean, at unit length, and a text without a vector (no
+    text) means nothing in particular, in training and after."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=8) + 0.1 * rng.normal(size=(6, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[5] = 0
+    docs = [("", f"第{i}份文本") for i in range(6)]
+    features, counts = Features.fit(docs, vectors)
+    assert np.allclose(features.meaning_centre, vectors[:5].mean(axis=0))
+    rows = counts[2].toarray()
+    assert np.allclose(np.linalg.norm(rows[:5], axis=1), 1) and not rows[5].any()
+    # Alike as they came (cosines above 0.9), the rows now point their own ways.
+    off_diagonal = ~np.eye(5, dtype=bool)
+    assert (vectors[:5] @ vectors[:5].T)[off_diagonal].min() > 0.9
+    assert (rows[:5] @ rows[:5].T)[off_diagonal].mean() < 0.1
+    assert np.allclose(features.counts(docs, vectors)[2].toarray(), rows)
+    assert not features.counts(docs[:2])[2].toarray().any()
 
 
 def test_the_embedding_model_reads_the_head_of_the_text() -> None:
