@@ -84,7 +84,7 @@ def test_a_tampered_model_is_never_unpickled(servers, s3_server):
 
 def test_a_model_file_of_an_older_installation_is_shared_once(svc, config):
     _fill(svc, LABELLED)
-    model = classify.train([d.sample() for d in LABELLED])
+    model = classify.train([d.sample() for d in LABELLED], embedder=None)
     legacy = svc.classifier.legacy_path
     legacy.parent.mkdir(parents=True, exist_ok=True)
     classify.save(model, legacy)

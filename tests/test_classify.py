@@ -66,7 +66,7 @@ TEST = [d for d in DOCS if d.split == "test"]
 
 @pytest.fixture(scope="module")
 def model() -> Model:
-    return classify.train(d.sample() for d in TRAIN)
+    return classify.train((d.sample() for d in TRAIN), embedder=None)
 
 
 def _correct(docs: list[Doc], target: str, model: Model | None) -> int:
@@ -289,16 +289,16 @@ def test_model_records_what_it_was_trained_on(model: Model) -> None:
 
 
 def test_too_few_samples_or_one_class_leaves_the_target_to_the_rules() -> None:
-    few = classify.train(d.sample() for d in TRAIN[:5])
+    few = classify.train((d.sample() for d in TRAIN[:5]), embedder=None)
     assert few.targets == {"doc_type": None, "service_category": None}
     one_class = [dataclasses.replace(d, service_category="4.2").sample() for d in TRAIN[:40]]
-    m = classify.train(one_class)
+    m = classify.train(one_class, embedder=None)
     assert m.targets["service_category"] is None and m.targets["doc_type"] is not None
     d = TEST[0]
     assert suggest(d.text, d.title, model=few) == suggest(d.text, d.title)
     # A sample whose category was not confirmed trains only the doc type.
     partial = [dataclasses.replace(d.sample(), service_category=None) for d in TRAIN[:20]]
-    m = classify.train(partial, min_samples=10)
+    m = classify.train(partial, min_samples=10, embedder=None)
     assert m.targets["service_category"] is None and m.targets["doc_type"] is not None
 
 
@@ -313,7 +313,7 @@ def test_a_doc_type_the_rules_do_not_know_can_be_learnt() -> None:
         )
         for d in DOCS
     ]
-    m = classify.train(samples)
+    m = classify.train(samples, embedder=None)
     sign_in = "课程签到表\n日期：2024年9月2日  地点：302教室\n序号 姓名 部门 签到 备注\n1 王强 开发中心 √\n"
     assert suggest(sign_in, model=m).doc_type.value == "form"
     assert suggest(sign_in).doc_type.value == "other"
@@ -474,7 +474,7 @@ def many() -> Generated:
 
 @pytest.fixture(scope="module")
 def many_model(many: Generated) -> Model:
-    return classify.train(many.train)
+    return classify.train(many.train, embedder=None)
 
 
 @pytest.mark.slow
@@ -502,7 +502,7 @@ def test_high_confidence_suggestions_are_right_more_often() -> None:
     suggestions at or above REVIEW_THRESHOLD are right far more often than those below it, and
     about as often as their confidence says."""
     hard = _generate(30, topic_share=0.2, seed=11)
-    model = classify.train(hard.train)
+    model = classify.train(hard.train, embedder=None)
     sure, unsure = [], []
     for s in hard.test + _generate(30, topic_share=0.2, seed=12).test:
         label = suggest(s.text, model=model).doc_type
@@ -553,7 +553,7 @@ def test_extra_doc_types_from_the_settings_are_learnt_beside_the_built_in_ones()
         *(LabeledSample(t, "", "invoice", "4.2", key=f"inv{i}") for i, t in enumerate(invoices)),
         *(LabeledSample(t, "", "duty_roster", "4.2", key=f"rost{i}") for i, t in enumerate(rosters)),
     ]
-    m = classify.train(samples)
+    m = classify.train(samples, embedder=None)
     assert set(m.targets["doc_type"].classes) == DOC_TYPES | extra
     new_invoice = "增值税普通发票\n发票代码：9999\n购买方：大连某银行\n价税合计：5600元 税额 开票人"
     assert suggest(new_invoice, model=m).doc_type.value == "invoice"
@@ -567,7 +567,7 @@ def test_tiny_classes_do_not_break_training(sizes: tuple[int, ...]) -> None:
     suggested; folds that never saw it leave it out of the calibration."""
     samples = _generate(len(sizes), topic_share=0.6, seed=5, sizes=sizes).train
     samples.append(LabeledSample("", "", samples[-1].doc_type, key="empty"))  # no text at all
-    m = classify.train(samples)
+    m = classify.train(samples, embedder=None)
     tm = m.targets["doc_type"]
     assert tm is not None and len(tm.classes) == len(sizes)
     for s in samples[:5]:
@@ -589,6 +589,6 @@ def test_the_model_beats_a_character_ngram_baseline_on_short_texts() -> None:
     vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3))
     svm = LinearSVC().fit(vec.fit_transform([s.text for s in data.train]), [s.doc_type for s in data.train])
     baseline = sum(p == s.doc_type for p, s in zip(svm.predict(vec.transform([s.text for s in data.test])), data.test))
-    model = classify.train(data.train)
+    model = classify.train(data.train, embedder=None)
     ours = sum(suggest(s.text, model=model).doc_type.value == s.doc_type for s in data.test)
     assert ours > baseline, (ours, baseline, len(data.test))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 
 from docsvc.adapters.embed_e5 import E5Embedder
 from docsvc.app import open_docsvc
-from docsvc.core import classify
+from docsvc.core import classify, semantic
 from docsvc.core.classify import LabeledSample, Model, suggest
 from docsvc.core.classify.features import MEANING_CHARS, Features, meaning_input
 from tests.conftest import add
@@ -108,7 +109,7 @@ def _right(model: Model, embedder: E5Embedder | None) -> int:
 def test_meaning_finds_the_kind_of_texts_that_share_no_words_with_the_labelled_ones(
     meaning_model: Model, embedder: E5Embedder
 ) -> None:
-    words_only = classify.train(_samples())
+    words_only = classify.train(_samples(), embedder=None)
     assert words_only.embedder_version is None and words_only.features is not None
     assert words_only.features.meaning_dim == 0
     with_meaning = _right(meaning_model, embedder)
@@ -159,7 +160,7 @@ def test_a_model_with_meaning_round_trips(meaning_model: Model, embedder: E5Embe
 
 def test_a_model_saved_without_meaning_loads_as_one_that_reads_none() -> None:
     """Models saved before meaning was read have no meaning fields: they load with none."""
-    model = classify.train(_samples())
+    model = classify.train(_samples(), embedder=None)
     assert model.features is not None
     state = dict(vars(model.features))
     del state["meaning_dim"]
@@ -174,6 +175,35 @@ def test_a_model_saved_without_meaning_loads_as_one_that_reads_none() -> None:
     )
     text = HELD_OUT["purchase"][0]
     assert suggest(text, model=restored) == suggest(text, model=model)
+
+
+def test_the_library_reads_meaning_with_the_installed_model_unless_told_otherwise(
+    meaning_model: Model, embedder: E5Embedder
+) -> None:
+    """Called plainly, train() and suggest() read meaning with the embedding model this
+    installation provides, as if it had been given."""
+    assert semantic.installed_embedder() is semantic.installed_embedder()  # made once
+    model = classify.train(_samples())
+    assert model.embedder_version == embedder.version and model.reads_meaning
+    for texts in HELD_OUT.values():
+        for text in texts:
+            given = suggest(text, model=meaning_model, embedder=embedder)
+            assert suggest(text, model=model) == given
+            assert suggest(text, model=meaning_model) == given
+
+
+def test_an_install_without_its_embedding_engine_reads_the_words_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = metadata.EntryPoint(name="default", value="docsvc_no_such_engine:Engine", group=semantic.ENTRY_POINTS)
+    monkeypatch.setattr(semantic.metadata, "entry_points", lambda **_: [missing])
+    semantic.installed_embedder.cache_clear()
+    try:
+        assert semantic.installed_embedder() is None
+        model = classify.train(_samples())
+        assert model.embedder_version is None and not model.reads_meaning
+        assert suggest(HELD_OUT["access"][0], model=model).doc_type.value in KINDS
+    finally:
+        monkeypatch.undo()
+        semantic.installed_embedder.cache_clear()
 
 
 def test_the_meaning_block_keeps_what_tells_texts_apart() -> None:

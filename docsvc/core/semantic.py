@@ -18,9 +18,12 @@ with the :attr:`Embedder.version` that made them, and only vectors of the runnin
 
 from __future__ import annotations
 
+import enum
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from typing import Protocol
 
 import numpy as np
@@ -45,6 +48,37 @@ class Embedder(Protocol):
     def queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class Installed(enum.Enum):
+    """The embedding engine this installation provides, as a default: functions that can read
+    meaning (the classifier's) use it unless given another, or None for none."""
+
+    EMBEDDER = "installed"
+
+
+INSTALLED = Installed.EMBEDDER
+# The engine is named by the installed distribution (pyproject.toml), not imported here: the
+# domain knows the port, the installation the adapter.
+ENTRY_POINTS = "docsvc.embedders"
+
+
+@functools.cache
+def installed_embedder() -> Embedder | None:
+    """The engine of the ``default`` entry point of :data:`ENTRY_POINTS`, made once; None when
+    none is installed or its engine is missing (a stripped install)."""
+    for entry in metadata.entry_points(group=ENTRY_POINTS, name="default"):
+        try:
+            made: Embedder = entry.load()()
+        except (ImportError, metadata.PackageNotFoundError):
+            return None
+        return made
+    return None
+
+
+def embedder_of(embedder: Embedder | Installed | None) -> Embedder | None:
+    """``embedder`` itself, or the installed one for :data:`INSTALLED`."""
+    return installed_embedder() if embedder is INSTALLED else embedder
 
 
 def passages_of(content: str) -> list[str]:

@@ -225,6 +225,7 @@ class ClassifyService:
             model=model,
             known_projects=self.catalog.project_names() if known_projects is None else known_projects,
             meaning=self._meaning(sha256, text, model),
+            embedder=None,  # the vector comes kept, or made by the running one, from _meaning
         )
 
     def _meaning(self, sha256: str | None, text: str, model: classify.Model | None) -> Any:

@@ -19,11 +19,11 @@ Two sources of suggestions:
   (a temperature), where it is also measured how far the rules' opinion should move the
   model's (``model._calibrate``). Labels are free strings: the built-in types and categories, an
   organisation's own types, or any set of a few to a few hundred classes. A target's model
-  exists only when it was trained on enough samples. Given a sentence-embedding model
-  (``train(…, embedder=…)``, a :class:`docsvc.core.semantic.Embedder`), it also reads what the
-  head of each text means, as a vector beside the characters and words, as far as the held-out
-  folds find it helps: texts that share few words with the labelled ones are then found by their
-  meaning.
+  exists only when it was trained on enough samples. With a sentence-embedding model (a
+  :class:`docsvc.core.semantic.Embedder`: the one this installation provides unless
+  ``embedder=`` names another, or None) it also reads what the head of each text means, as a
+  vector beside the characters and words, as far as the held-out folds find it helps: texts
+  that share few words with the labelled ones are then found by their meaning.
 
 Everything here is pure and synchronous: the caller decides when to train, where to store the
 model (:func:`save` / :func:`load`) and when to retrain (:func:`needs_retrain`).

@@ -13,7 +13,7 @@ from docsvc.core.classify.features import Features, Weighting, meanings, model_i
 from docsvc.core.classify.labels import HEAD_CHARS, TARGETS, Label, Suggestion, Target
 from docsvc.core.classify.model import Model, TargetModel, rule_log_prior
 from docsvc.core.classify.rules import rule_scores, rules_label, zones
-from docsvc.core.semantic import Embedder
+from docsvc.core.semantic import INSTALLED, Embedder, Installed, embedder_of
 
 
 def _model_label(
@@ -60,14 +60,15 @@ def suggest(
     *,
     model: Model | None = None,
     known_projects: Sequence[str] = (),
-    embedder: Embedder | None = None,
+    embedder: Embedder | Installed | None = INSTALLED,
     meaning: Any = None,
 ) -> Suggestion:
     """Suggest the document type, the service category and, among ``known_projects``, the
     project this document names. The rules read the first :data:`HEAD_CHARS` characters, the
     model the first :data:`MODEL_HEAD_CHARS`; a model trained with an embedding model reads the
     text's meaning too: ``meaning``, its vector when the caller has it, else made by
-    ``embedder`` when that is the model's. Without either it reads the words alone."""
+    ``embedder`` (the installed one unless another is given) when that is the model's. Without
+    either (``embedder=None``) it reads the words alone."""
     text = text or ""
     title = title or ""
     zone, body = zones(title, text[:HEAD_CHARS])
@@ -78,8 +79,8 @@ def suggest(
     if features is not None and model is not None and model.reads_meaning:
         if meaning is not None:
             vectors = np.asarray(meaning, dtype=np.float32).reshape(1, -1)
-        elif embedder is not None and embedder.version == model.embedder_version:
-            vectors = meanings([text], embedder)
+        elif (reader := embedder_of(embedder)) is not None and reader.version == model.embedder_version:
+            vectors = meanings([text], reader)
     counts = features.counts([model_input(text, title)], vectors) if features is not None else None
     weighed: dict[Weighting, Any] = {}
     labels: dict[Target, Label] = {}
