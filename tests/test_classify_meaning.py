@@ -18,7 +18,7 @@ from docsvc.adapters.embed_e5 import E5Embedder
 from docsvc.app import open_docsvc
 from docsvc.core import classify, semantic
 from docsvc.core.classify import LabeledSample, Model, suggest
-from docsvc.core.classify.features import MEANING_CHARS, Features, meaning_input
+from docsvc.core.classify.features import MEANING_CHARS, Features, meaning_input, meanings
 from tests.conftest import add
 
 # Three kinds of IT-service request, each said in many ways; the held-out ones share hardly a
@@ -225,6 +225,13 @@ def test_the_meaning_block_keeps_what_tells_texts_apart() -> None:
     assert (rows[:5] @ rows[:5].T)[off_diagonal].mean() < 0.1
     assert np.allclose(features.counts(docs, vectors)[2].toarray(), rows)
     assert not features.counts(docs[:2])[2].toarray().any()
+
+
+def test_heads_read_in_parts_side_by_side_give_the_same_vectors(embedder: E5Embedder) -> None:
+    texts = [t for ts in KINDS.values() for t in ts[:3]] + ["", KINDS["outage"][0]]
+    alone = meanings(texts, embedder)
+    assert np.allclose(meanings(texts, embedder, workers=2), alone, atol=1e-5)
+    assert not alone[-2].any() and np.array_equal(alone[-1], alone[0])
 
 
 def test_the_embedding_model_reads_the_head_of_the_text() -> None:

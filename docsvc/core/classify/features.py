@@ -7,6 +7,7 @@ import re
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import count, repeat
 from typing import Any
@@ -75,15 +76,23 @@ def meaning_input(text: str) -> str:
     return " ".join((text or "")[: MEANING_CHARS * 2].split())[:MEANING_CHARS]
 
 
-def meanings(texts: Sequence[str], embedder: Embedder) -> Any:
+def meanings(texts: Sequence[str], embedder: Embedder, *, workers: int = 1) -> Any:
     """The meaning vectors of the texts' heads (:func:`meaning_input`), one row per text: each
     distinct head read once (versions of a long document mostly begin alike), a zero vector
-    where there is no text."""
+    where there is no text. With ``workers`` above 1 the heads are read in as many parts at
+    once, for an engine that can read them side by side (the e5 engine has two models for
+    passages)."""
     heads = [meaning_input(t) for t in texts]
     distinct = sorted({h for h in heads if h})
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     if distinct:
-        vectors = dict(zip(distinct, embedder.passages(distinct)))
+        parts = [distinct[i::workers] for i in range(min(workers, len(distinct)))]
+        if len(parts) == 1:
+            made = [embedder.passages(distinct)]
+        else:
+            with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+                made = list(pool.map(embedder.passages, parts))
+        vectors = {h: v for part, vs in zip(parts, made) for h, v in zip(part, vs)}
         for i, head in enumerate(heads):
             if head:
                 out[i] = vectors[head]

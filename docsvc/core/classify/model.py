@@ -134,7 +134,8 @@ def _meanings(samples: Sequence[LabeledSample], embedder: Embedder) -> Any:
         else:
             out[i] = s.meaning
     if todo:
-        out[todo] = meanings([samples[i].text for i in todo], embedder)
+        # Both cores: training waits for every vector.
+        out[todo] = meanings([samples[i].text for i in todo], embedder, workers=min(2, os.cpu_count() or 1))
     return out
 
 
