@@ -648,7 +648,6 @@ GRID: dict[str, dict[str, object]] = {
     "meaning raw": {"MEANING_CENTRED": False},
     "unit ×0.5": {"MEANING_WEIGHTS": (0.0, 0.5)},
     "unit ×0.75": {"MEANING_WEIGHTS": (0.0, 0.75)},
-    "unit ×1": {"MEANING_WEIGHTS": (0.0, 1.0)},
     "unit ×1.5": {"MEANING_WEIGHTS": (0.0, 1.5)},
     "unit ×2.5": {"MEANING_WEIGHTS": (0.0, 2.5)},
     "idf only": {"WEIGHTINGS": (classify.Weighting(idf=True, c=0.5),)},
