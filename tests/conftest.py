@@ -82,6 +82,7 @@ SLOW_MARKS = ("browser", "libreoffice")
 SLOW_FILES = (
     "test_ocr",
     "test_semantic",
+    "test_classify_meaning",  # the embedding model, as test_semantic
     "test_serve",
     "test_two_servers",
     "test_multi_node",
