@@ -33,6 +33,9 @@ linear SVM, scikit-learn's defaults. The sets:
   vocabulary and other translators;
 * places: the Chinese names of the world's regions (ISO 3166-2, as translated on this machine)
   → their country: a hundred classes of four-character texts;
+* packages: Debian's Chinese package descriptions (apt's Translation-zh_CN list, fetched with
+  `apt-get -o Acquire::Languages=zh_CN update`) → the package's archive section: descriptions of
+  programs → two dozen categories, as an app store files them;
 * generated-short, generated-long: word salad from jieba's dictionary with each class's own
   topic words, 60 classes of very unequal size (2 to 60 samples).
 
@@ -53,6 +56,7 @@ import math
 import random
 import re
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -75,6 +79,7 @@ DATA = ROOT / "tests" / "data" / "classify"
 PLAIN_QUESTIONS = Path("/work/shared/eval/plain-questions")
 LOCALE = Path("/usr/share/locale/zh_CN/LC_MESSAGES")
 LOCALE_TW = Path("/usr/share/locale/zh_TW/LC_MESSAGES")
+APT_LISTS = Path("/var/lib/apt/lists")
 
 
 # --- the labelled set (train/test split) -------------------------------------------------------
@@ -355,6 +360,49 @@ def place_names(min_per_class: int = 8) -> list[Item]:
     return _at_least(out, min_per_class)
 
 
+def _apt_stanzas(path: Path) -> Iterator[dict[str, str]]:
+    """The stanzas of one of apt's list files (compressed as apt keeps it), continuation lines
+    joined to their field."""
+    text = subprocess.run(
+        ["/usr/lib/apt/apt-helper", "cat-file", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    for block in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = ""
+        for line in block.splitlines():
+            if line.startswith(" ") and key:
+                fields[key] += "\n" + line[1:]
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        if "Package" in fields:
+            yield fields
+
+
+def _translations() -> list[Path]:
+    return sorted(APT_LISTS.glob("*_i18n_Translation-zh%5fCN*"))
+
+
+def package_descriptions(min_per_class: int = 8) -> list[Item]:
+    """Debian's Chinese package descriptions (Translation-zh_CN, fetched by
+    `apt-get -o Acquire::Languages=zh_CN update`) → the package's archive section (libs, utils,
+    games, science…): descriptions of programs → dozens of categories, as an app store files
+    them. A description shared by several packages (a program and its data) counts once."""
+    section = {}
+    for path in sorted(APT_LISTS.glob("*_binary-*_Packages*")):
+        for fields in _apt_stanzas(path):
+            section.setdefault(fields["Package"], fields.get("Section", "").rsplit("/", 1)[-1])
+    out, seen = [], set()
+    for path in _translations():
+        for fields in _apt_stanzas(path):
+            text = " ".join(fields.get("Description-zh_CN", "").replace("\n.\n", "\n").split("\n"))
+            label = section.get(fields["Package"])
+            if text and label and text not in seen:
+                seen.add(text)
+                out.append(Item(text, "", label))
+    return _at_least(out, min_per_class)
+
+
 def generated(
     n_classes: int, words: tuple[int, int], *, seed: int, topic_share: float = 0.3, sizes: tuple[int, int] = (2, 60)
 ) -> list[Item]:
@@ -431,6 +479,12 @@ SETS: dict[str, tuple[str, str, Callable[[], list[Item]], Callable[[], bool]]] =
         "doc_type",
         place_names,
         lambda: (LOCALE / "iso_3166-2.mo").exists() and Path("/usr/share/iso-codes/json/iso_3166-2.json").exists(),
+    ),
+    "packages": (
+        "Debian package descriptions (zh_CN) → archive section",
+        "doc_type",
+        package_descriptions,
+        lambda: bool(_translations()),
     ),
     "generated-short": (
         "generated, 60 classes, 6–15 words",
