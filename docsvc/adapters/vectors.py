@@ -15,13 +15,15 @@ from docsvc.adapters.tables import extractions, meaning_vectors, passage_vectors
 
 def _missing(model: str, extractor_version: str) -> sa.Select:
     """Versions whose text has been extracted and which have no passage vectors or no meaning
-    vector by ``model``."""
-    have = sa.select(passage_vectors.c.version_id).where(passage_vectors.c.model == model)
-    meant = sa.select(meaning_vectors.c.sha256).where(meaning_vectors.c.model == model)
-    extracted = sa.select(extractions.c.sha256).where(extractions.c.extractor_version == extractor_version)
-    return sa.select(versions.c.id).where(
-        sa.or_(versions.c.id.not_in(have), versions.c.sha256.not_in(meant)), versions.c.sha256.in_(extracted)
+    vector by ``model``. Correlated EXISTS, each answered by a primary key: PostgreSQL cannot
+    hash a NOT IN over 100,000 content hashes within work_mem and compared every version with
+    every vector instead (204 s to count what was missing at 100,000 versions)."""
+    no_passages = ~sa.exists().where(passage_vectors.c.version_id == versions.c.id, passage_vectors.c.model == model)
+    no_meaning = ~sa.exists().where(meaning_vectors.c.sha256 == versions.c.sha256, meaning_vectors.c.model == model)
+    extracted = sa.exists().where(
+        extractions.c.sha256 == versions.c.sha256, extractions.c.extractor_version == extractor_version
     )
+    return sa.select(versions.c.id).where(sa.or_(no_passages, no_meaning), extracted)
 
 
 def pending(conn: sa.Connection, model: str, extractor_version: str, limit: int) -> list[int]:
