@@ -31,11 +31,12 @@ from bench_blobs import fresh_database  # noqa: E402
 
 from docsvc.adapters import vectors  # noqa: E402
 from docsvc.adapters.catalog import SqlCatalog  # noqa: E402
-from docsvc.adapters.tables import documents, extractions, meaning_vectors, passage_vectors, versions  # noqa: E402
+from docsvc.adapters.tables import documents, extractions, versions  # noqa: E402
 
 MODEL = "bench-model"
 EXTRACTOR = "bench-extractor"
 BATCH = 10_000
+MISSING = 100  # the newest versions left to embed in the first measurement
 
 
 def _filler(table: sa.Table, now: dt.datetime) -> dict[str, object]:
@@ -59,44 +60,36 @@ def _filler(table: sa.Table, now: dt.datetime) -> dict[str, object]:
     return out
 
 
+def _sha(i: int) -> str:
+    return hashlib.sha256(str(i).encode()).hexdigest()
+
+
+def _embed(conn: sa.Connection, ids: range, now: dt.datetime) -> None:
+    """Stand-in passage vectors and meaning vectors for these versions."""
+    rows = [{"version_id": i, "text_key": _sha(i), "passages": 1, "vectors": b"\0"} for i in ids]
+    vectors.put(conn, rows, MODEL, now)
+    vectors.put_meanings(conn, {_sha(i): b"\0" for i in ids}, MODEL, now)
+
+
 def fill(engine: sa.Engine, n: int, *, missing: int) -> None:
+    """n extracted versions, one per document, all embedded but the newest ``missing``."""
     now = dt.datetime.now(dt.UTC)
     doc, ver, ext = _filler(documents, now), _filler(versions, now), _filler(extractions, now)
     for start in range(1, n + 1, BATCH):
         ids = range(start, min(start + BATCH, n + 1))
-        shas = {i: hashlib.sha256(str(i).encode()).hexdigest() for i in ids}
         with engine.begin() as conn:
             conn.execute(documents.insert(), [{**doc, "id": i} for i in ids])
-            conn.execute(versions.insert(), [{**ver, "id": i, "document_id": i, "sha256": shas[i]} for i in ids])
+            conn.execute(versions.insert(), [{**ver, "id": i, "document_id": i, "sha256": _sha(i)} for i in ids])
             conn.execute(
-                extractions.insert(), [{**ext, "sha256": shas[i], "extractor_version": EXTRACTOR} for i in ids]
+                extractions.insert(), [{**ext, "sha256": _sha(i), "extractor_version": EXTRACTOR} for i in ids]
             )
-            kept = [i for i in ids if i <= n - missing]
-            if kept:
-                vectors.put(
-                    conn,
-                    [{"version_id": i, "text_key": shas[i], "passages": 1, "vectors": b"\0"} for i in kept],
-                    MODEL,
-                    now,
-                )
-                vectors.put_meanings(conn, {shas[i]: b"\0" for i in kept}, MODEL, now)
-        print(f"\r  {min(start + BATCH - 1, n):,} of {n:,} versions written", end="", file=sys.stderr, flush=True)
+            _embed(conn, range(start, min(ids.stop, n - missing + 1)), now)
+        print(f"\r  {ids.stop - 1:,} of {n:,} versions written", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+    analyze(engine)
 
 
-def fill_rest(engine: sa.Engine, n: int) -> None:
-    """Every version embedded: the steady state of a running server."""
-    now = dt.datetime.now(dt.UTC)
-    for start in range(1, n + 1, BATCH):
-        ids = range(start, min(start + BATCH, n + 1))
-        shas = {i: hashlib.sha256(str(i).encode()).hexdigest() for i in ids}
-        with engine.begin() as conn:
-            vectors.put(
-                conn, [{"version_id": i, "text_key": shas[i], "passages": 1, "vectors": b"\0"} for i in ids], MODEL, now
-            )
-            vectors.put_meanings(conn, {shas[i]: b"\0" for i in ids}, MODEL, now)
+def analyze(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
 
@@ -121,12 +114,11 @@ def run(url: str, n: int, rounds: int) -> None:
     try:
         catalog.migrate()
         print(f"{engine.dialect.name}: {n:,} versions", flush=True)
-        fill(engine, n, missing=100)
-        measure(engine, "100 to embed", rounds)
+        fill(engine, n, missing=MISSING)
+        measure(engine, f"{MISSING} to embed", rounds)
         with engine.begin() as conn:
-            conn.execute(sa.delete(passage_vectors))
-            conn.execute(sa.delete(meaning_vectors))
-        fill_rest(engine, n)
+            _embed(conn, range(n - MISSING + 1, n + 1), dt.datetime.now(dt.UTC))
+        analyze(engine)
         measure(engine, "nothing to embed", rounds)
     finally:
         engine.dispose()
