@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,38 @@ def test_the_index_writer_embeds_in_the_background(sem):
     finally:
         indexer.stop()
     assert titles(sem.index.search(SearchRequest(QUESTION)))[0] == ANSWER
+
+
+def test_an_idle_index_writer_does_not_look_for_missing_vectors_after_every_sync(sem):
+    """Each look for versions lacking vectors reads every version (a quarter of a second at
+    100,000): an idle server looks again only when something is written or indexed (or every
+    EMBED_RECHECK_S), not after each sync."""
+    archive_all(sem)
+    looks: list[int] = []
+    embed_pending = sem.index.semantic.embed_pending
+
+    def counting(**kwargs):
+        looks.append(1)
+        return embed_pending(**kwargs)
+
+    sem.index.semantic.embed_pending = counting
+    indexer = BackgroundIndexer(sem.index, interval_s=0.05)
+    indexer.start()
+    try:
+        assert wait_for(lambda: sem.index.semantic.pending() == 0, timeout_s=120)
+        assert wait_for(lambda: indexer.status()["state"] == "idle", timeout_s=10)
+        time.sleep(0.3)  # a batch that ended exactly full looks once more
+        settled = len(looks)
+        assert settled >= 1
+        time.sleep(1.0)  # about twenty syncs with nothing to do
+        assert len(looks) == settled
+        # A write wakes the writer (the server wires archive commits to wake()): the new version
+        # is indexed, then given its vectors.
+        add(sem, "新增文档：机房空调巡检。".encode(), "新增.txt", title="空调巡检")
+        indexer.wake()
+        assert wait_for(lambda: len(looks) > settled and sem.index.semantic.pending() == 0, timeout_s=60)
+    finally:
+        indexer.stop()
 
 
 def test_a_question_is_read_while_the_index_writer_embeds_a_batch():

@@ -63,6 +63,10 @@ BULK_LEASE_S = 30.0
 TIMEOUT_RETRIES = 2
 RETRY_AFTER_S = 300.0
 SEMANTIC_BATCH = 16  # versions the index writer embeds between two looks at the outbox
+# With nothing written or indexed here, the embedder looks for versions still lacking vectors
+# (another server's writes, a batch that failed) this often: each look reads every version, a
+# quarter of a second at 100,000, which after every sync kept an idle server a tenth busy.
+EMBED_RECHECK_S = 60.0
 EMBEDDER_NICENESS = 10  # the embedding thread's nice value above the server's (os.nice)
 
 
@@ -554,6 +558,8 @@ class BackgroundIndexer:
         # takes seconds of CPU, and the next upload must not wait for it to become searchable.
         self._embed_wake = threading.Event()
         self._embedder: threading.Thread | None = None
+        self._written = True  # something may lack vectors: look at the first round
+        self._embed_due = 0.0  # time.monotonic() of the next look with nothing written
         self._embedding = False
         self._publishing = threading.Lock()
         self.state = "stopped"
@@ -569,6 +575,7 @@ class BackgroundIndexer:
                 self._embedder.start()
 
     def wake(self) -> None:
+        self._written = True
         self._wake.set()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -610,7 +617,7 @@ class BackgroundIndexer:
                     log.warning("index sync failing, retried every %g s: %s", self.interval_s, self.last_error)
                 else:
                     log.info("index sync works again")
-            if not self.last_error:
+            if not self.last_error and self._embed_wanted():
                 self._embed_wake.set()
             self.state = "idle"
             self._publish()
@@ -618,6 +625,16 @@ class BackgroundIndexer:
             self._wake.clear()
         self.state = "stopped"
         self._publish()
+
+    def _embed_wanted(self) -> bool:
+        """Whether the embedder should look for versions lacking vectors after this sync: a
+        write woke the writer, the sync indexed something, or the periodic look is due."""
+        now = time.monotonic()
+        if self._written or (self.last_sync is not None and self.last_sync.applied) or now >= self._embed_due:
+            self._written = False
+            self._embed_due = now + EMBED_RECHECK_S
+            return True
+        return False
 
     def _embed_loop(self) -> None:
         # A document's vectors take seconds of CPU; on a two-core server they kept the next
