@@ -17,7 +17,7 @@ def _missing(model: str, extractor_version: str) -> sa.Select:
     """Versions whose text has been extracted and which have no passage vectors or no meaning
     vector by ``model``. Correlated EXISTS, each answered by a primary key: PostgreSQL cannot
     hash a NOT IN over 100,000 content hashes within work_mem and compared every version with
-    every vector instead (204 s to count what was missing at 100,000 versions)."""
+    every vector instead (221 s to count what was missing at 100,000 versions)."""
     no_passages = ~sa.exists().where(passage_vectors.c.version_id == versions.c.id, passage_vectors.c.model == model)
     no_meaning = ~sa.exists().where(meaning_vectors.c.sha256 == versions.c.sha256, meaning_vectors.c.model == model)
     extracted = sa.exists().where(
