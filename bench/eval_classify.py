@@ -35,7 +35,8 @@ linear SVM, scikit-learn's defaults. The sets:
   → their country: a hundred classes of four-character texts;
 * packages: Debian's Chinese package descriptions (apt's Translation-zh_CN list, fetched with
   `apt-get -o Acquire::Languages=zh_CN update`) → the package's archive section: descriptions of
-  programs → two dozen categories, as an app store files them;
+  programs → two dozen categories, as an app store files them; package-titles: the same with only
+  each description's first line, titles of a dozen characters, as news titles → their section;
 * generated-short, generated-long: word salad from jieba's dictionary with each class's own
   topic words, 60 classes of very unequal size (2 to 60 samples).
 
@@ -383,11 +384,12 @@ def _translations() -> list[Path]:
     return sorted(APT_LISTS.glob("*_i18n_Translation-zh%5fCN*"))
 
 
-def package_descriptions(min_per_class: int = 8) -> list[Item]:
+def package_descriptions(min_per_class: int = 8, *, synopsis: bool = False) -> list[Item]:
     """Debian's Chinese package descriptions (Translation-zh_CN, fetched by
     `apt-get -o Acquire::Languages=zh_CN update`) → the package's archive section (libs, utils,
     games, science…): descriptions of programs → dozens of categories, as an app store files
-    them. A description shared by several packages (a program and its data) counts once."""
+    them. A description shared by several packages (a program and its data) counts once.
+    ``synopsis``: only each description's first line, a title of a dozen characters."""
     section = {}
     for path in sorted(APT_LISTS.glob("*_binary-*_Packages*")):
         for fields in _apt_stanzas(path):
@@ -395,7 +397,8 @@ def package_descriptions(min_per_class: int = 8) -> list[Item]:
     out, seen = [], set()
     for path in _translations():
         for fields in _apt_stanzas(path):
-            text = " ".join(fields.get("Description-zh_CN", "").replace("\n.\n", "\n").split("\n"))
+            text = fields.get("Description-zh_CN", "")
+            text = text.split("\n", 1)[0].strip() if synopsis else " ".join(text.replace("\n.\n", "\n").split("\n"))
             label = section.get(fields["Package"])
             if text and label and text not in seen:
                 seen.add(text)
@@ -484,6 +487,12 @@ SETS: dict[str, tuple[str, str, Callable[[], list[Item]], Callable[[], bool]]] =
         "Debian package descriptions (zh_CN) → archive section",
         "doc_type",
         package_descriptions,
+        lambda: bool(_translations()),
+    ),
+    "package-titles": (
+        "Debian package synopses (zh_CN, the description's first line) → archive section",
+        "doc_type",
+        lambda: package_descriptions(synopsis=True),
         lambda: bool(_translations()),
     ),
     "generated-short": (
@@ -865,6 +874,9 @@ def main() -> None:
         missing = [n for n in names if n not in SETS]
         if missing:
             sys.exit(f"unknown sets {missing}; known: {', '.join(SETS)}")
+        absent = [n for n in names if not SETS[n][3]()]
+        if absent:
+            sys.exit(f"sets not on this machine: {absent} (the module docstring says where each comes from)")
         if args.grid:
             grid(names, args.folds, list(GRID) if args.grid == "all" else args.grid.split(","))
         else:
