@@ -22,7 +22,7 @@ from docsvc.core.extract import ExtractionStatus, extract_text, usable_page
 from docsvc.core.search import SearchRequest
 from tests import hostile
 from tests import ocr_samples as samples
-from tests.conftest import META, require
+from tests.conftest import META, once_per_run, require
 from tests.docxutil import make_docx
 
 TEXT_PAGE = ("附件说明", "本附件共三页：第一页为说明，第二页为签章页扫描件，第三页为旧系统导出的页面。")
@@ -30,9 +30,14 @@ KEY_TERMS = ("服务等级协议", "SLA-2026-0412")
 
 
 @pytest.fixture(scope="session")
-def parts(soffice):
-    """(text page from a .docx, picture-only page, page of unmapped glyphs, blank page)."""
+def parts(soffice, tmp_path_factory, worker_id):
+    """(text page from a .docx, picture-only page, page of unmapped glyphs, blank page), made
+    once in a run: the workers that run this module's tests share them."""
     require(samples.font_path() is not None, "fonts-noto-cjk is not installed")
+    return once_per_run(tmp_path_factory, worker_id, "ocr-mixed-parts", lambda: _make_parts(soffice))
+
+
+def _make_parts(soffice: str) -> tuple[bytes, bytes, bytes, bytes]:
     from docsvc.adapters.pdf import SofficeConverter
 
     converter = SofficeConverter(soffice=soffice)

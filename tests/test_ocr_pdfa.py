@@ -27,7 +27,7 @@ from docsvc.core.content import JPEG, PDF, PNG, TIFF
 from docsvc.core.extract import ExtractionStatus, extract_text
 from docsvc.core.ocr import make_searchable_pdf, run_ocr
 from tests import ocr_samples as samples
-from tests.conftest import require
+from tests.conftest import once_per_run, require
 
 PHRASE = "服务等级协议"  # the first line of the first page
 
@@ -41,10 +41,15 @@ def _tiff(images: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def read():
-    """(first page as PNG, second page as PNG, the OCR result of both as a TIFF)."""
+@pytest.fixture(scope="session")
+def read(tmp_path_factory, worker_id):
+    """(first page as PNG, second page as PNG, the OCR result of both as a TIFF), read once in a
+    run: the workers that run this module's tests share it."""
     require(samples.font_path() is not None, "fonts-noto-cjk is not installed; the OCR tests draw their pages with it")
+    return once_per_run(tmp_path_factory, worker_id, "ocr-pdfa-pages", _read_pages)
+
+
+def _read_pages():
     from docsvc.adapters.ocr_rapid import ENGINE
 
     first = samples.degrade(samples.small_page(0, lines=2), "clean")
