@@ -20,6 +20,7 @@ from docsvc.core import classify
 from docsvc.core.classify import LabeledSample, Model, suggest
 from docsvc.core.model import BUILTIN_DOC_TYPES, ServiceCategory
 from docsvc.errors import InvalidInput
+from tests.conftest import once_per_run
 
 DATA = Path(__file__).parent / "data" / "classify"
 DOC_TYPES = {c.code for c in BUILTIN_DOC_TYPES}
@@ -64,9 +65,15 @@ TRAIN = [d for d in DOCS if d.split == "train"]
 TEST = [d for d in DOCS if d.split == "test"]
 
 
-@pytest.fixture(scope="module")
-def model() -> Model:
-    return classify.train((d.sample() for d in TRAIN), embedder=None)
+@pytest.fixture(scope="session")
+def model(tmp_path_factory, worker_id) -> Model:
+    """Trained once in a run on the labelled set's training split; the workers share it."""
+    return once_per_run(
+        tmp_path_factory,
+        worker_id,
+        "classify-model",
+        lambda: classify.train((d.sample() for d in TRAIN), embedder=None),
+    )
 
 
 def _correct(docs: list[Doc], target: str, model: Model | None) -> int:
