@@ -1,6 +1,6 @@
 """The embedder's queue in the catalog (docsvc.adapters.vectors): which versions still lack
 passage vectors or a meaning vector by the running model, on SQLite and PostgreSQL. What it
-costs at 100,000 versions is bench/bench_vector_queue.py's to print."""
+costs at 100,000 versions is bench/bench_queues.py's to print."""
 
 from __future__ import annotations
 

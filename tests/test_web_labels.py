@@ -144,6 +144,39 @@ def test_review_list_hides_what_one_may_not_read(world: World):
     err(world.api("alice").post(f"/api/v1/documents/{resp.json['document']['id']}/labels", json={}), 404)
 
 
+def test_dashboard_counts_the_whole_queue_and_lists_its_oldest_readable_five(world: World):
+    """After an import the queue holds thousands: the dashboard asks the database for its count
+    and its first five, the on-site rule applied there, and never loads the whole queue."""
+    import re
+
+    titles = []
+    for i in range(7):
+        resp = _upload(world.api("alice"), INSPECTION + f"第 {i} 次。".encode(), f"巡检{i}.txt", title=f"巡检{i}")
+        assert resp.status_code == 201 and resp.json["suggestion"]["needs_review"]
+        titles.append(f"巡检{i}")
+    for i in range(2):  # bob's project: alice may not read them
+        resp = _upload(
+            world.api("bob"),
+            INSPECTION + f"银行 {i}。".encode(),
+            f"银行{i}.txt",
+            doc_class="site",
+            project="银行核心系统",
+        )
+        assert resp.json["suggestion"]["needs_review"]
+
+    def review_card(who: str) -> tuple[int, list[str]]:
+        html = world.login(who).get("/").data.decode()
+        card = html.split('id="review"', 1)[1].split("</section>", 1)[0]
+        count = int(re.search(r'<span class="count">(\d+)</span>', card).group(1))
+        return count, re.findall(r'<a href="/documents/\d+">([^<]+)</a>', card)
+
+    assert review_card("alice") == (7, titles[:5])
+    assert review_card("bob")[0] == 9 and review_card("mgr")[0] == 9
+    assert world.guard("alice").review_count() == 7
+    assert [i.document.metadata.title for i in world.guard("alice").review_list(limit=3)] == titles[:3]
+    assert len(world.api("alice").get("/api/v1/labels/review").json["items"]) == 7
+
+
 def test_suggested_project_is_one_the_uploader_may_file_in(world: World):
     # The archive knows 银行核心系统, and the text names it; alice is not a member, so her on-site
     # upload is not filed there (which she could not read back) but left without a project.

@@ -588,6 +588,20 @@ class Tx:
         )
 
 
+def _review_queue(query: sa.Select, review_only: bool, site_projects: Collection[str] | None) -> sa.Select:
+    """The pending suggestions ``query`` reads, joined to their documents for the access rule
+    (the dashboard counts thousands after an import: no list of ids goes to the database)."""
+    query = query.select_from(suggestions.join(documents, documents.c.id == suggestions.c.document_id)).where(
+        suggestions.c.state == "pending"
+    )
+    if review_only:
+        query = query.where(suggestions.c.needs_review.is_(True))
+    if site_projects is not None:
+        # Access rule: on-site (9.2) documents only of the given projects, as list_documents.
+        query = query.where(sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects))))
+    return query
+
+
 def _field_condition(f: FieldFilter) -> Any:
     """A custom field's condition: the JSON value as text (SQLite json_extract, PostgreSQL ->>);
     numbers and money cast to a float for ranges (canonical decimals: exact up to 15 digits),
@@ -1293,6 +1307,20 @@ class SqlCatalog:
             query = query.where(suggestions.c.id == suggestion_id)
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def review_queue(
+        self, *, review_only: bool, site_projects: Collection[str] | None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Pending suggestions, oldest first, of the documents a reader of ``site_projects``
+        may read (None: every document); only those needing review with ``review_only``."""
+        query = _review_queue(sa.select(suggestions), review_only, site_projects).order_by(suggestions.c.id)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def count_review_queue(self, *, review_only: bool, site_projects: Collection[str] | None) -> int:
+        query = _review_queue(sa.select(sa.func.count()), review_only, site_projects)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def confirmed_labels(self) -> list[tuple[int, str, str, str]]:
         """(document id, latest version sha256, doc_type, service_category) of every document

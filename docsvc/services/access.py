@@ -585,10 +585,15 @@ class Guard:
         self._readable(document_id, "suggest_labels")
         return self.svc.classifier.suggest_document(document_id)
 
-    def review_list(self, *, all_pending: bool = False) -> list[ReviewItem]:
+    def review_list(self, *, all_pending: bool = False, limit: int | None = None) -> list[ReviewItem]:
         """Suggested labels waiting for a person, of the documents this principal may read."""
         self.require(Permission.READ, "review_labels")
-        return [i for i in self.svc.classifier.review_list(all_pending=all_pending) if can_read(self.p, i.document)]
+        return self.svc.classifier.review_list(all_pending=all_pending, site_projects=self.p.site_projects, limit=limit)
+
+    def review_count(self) -> int:
+        """How many suggested labels wait for a person, of the documents this principal may read."""
+        self.require(Permission.READ, "review_labels")
+        return self.svc.classifier.review_count(site_projects=self.p.site_projects)
 
     def confirm_labels(self, document_id: int, changes: Mapping[str, Any]) -> Document:
         """Accept (no changes) or correct a document's suggested labels; either teaches the

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -302,7 +302,20 @@ class ClassifyService:
         text = self.index.extraction(version).text
         return self.suggest(text, doc.metadata.title, sha256=version.sha256, model=self.model(refresh=True))
 
-    def review_list(self, *, all_pending: bool = False) -> list[ReviewItem]:
-        rows = self.catalog.suggestions(state="pending", review_only=not all_pending)
+    def review_list(
+        self,
+        *,
+        all_pending: bool = False,
+        site_projects: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[ReviewItem]:
+        """The suggestions waiting for a person (all pending ones with ``all_pending``), oldest
+        first, of the documents a reader of ``site_projects`` may read (None: all), at most
+        ``limit``."""
+        rows = self.catalog.review_queue(review_only=not all_pending, site_projects=site_projects, limit=limit)
         docs = self.catalog.documents_by_id([r["document_id"] for r in rows])
         return [ReviewItem(r["id"], docs[r["document_id"]], r) for r in rows if r["document_id"] in docs]
+
+    def review_count(self, *, site_projects: Collection[str] | None = None) -> int:
+        """How many suggestions wait for a person, of the documents such a reader may read."""
+        return self.catalog.count_review_queue(review_only=True, site_projects=site_projects)

@@ -1,16 +1,20 @@
-"""What the embedder's queue costs at scale: prints figures, asserts nothing.
+"""What the catalog's queues cost at scale: prints figures, asserts nothing.
 
-    .venv/bin/python bench/bench_vector_queue.py --versions 100000
-    .venv/bin/python bench/bench_vector_queue.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/bench_queues.py --versions 100000
+    .venv/bin/python bench/bench_queues.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-The background embedder asks the catalog, batch after batch, which versions still lack passage
-vectors or a meaning vector (``docsvc.adapters.vectors.pending``), and the status page and
-``docsvc search embed`` count them (``count_pending``). Both run over every version, so they are
-measured on a migrated catalog (a temporary SQLite file, or a new PostgreSQL database on the
-server named, dropped afterwards) holding ``--versions`` extracted versions: once with the
-newest 100 still to embed, and once with nothing left, which is where a running server spends
-its time. The rows are written straight into the tables (one document per version, stand-in
-vectors): what these queries cost does not depend on what the rows hold.
+Measured on a migrated catalog (a temporary SQLite file, or a new PostgreSQL database on the
+server named, dropped afterwards) holding ``--versions`` extracted versions, one document each,
+every one with suggested labels waiting for review (an import of that many files without their
+types). The rows are written straight into the tables: what these queries cost does not depend
+on what the rows hold.
+
+- The embedder's queue: the background embedder asks, batch after batch, which versions still
+  lack passage vectors or a meaning vector (``docsvc.adapters.vectors.pending``), and the status
+  page and ``docsvc search embed`` count them (``count_pending``); once with the newest 100 still
+  to embed, and once with nothing left, which is where a running server spends its time.
+- The review queue as the dashboard reads it for a member of one project: how many wait, and
+  the oldest five (``SqlCatalog.count_review_queue``, ``review_queue``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hashlib
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,7 +36,7 @@ from bench_blobs import fresh_database  # noqa: E402
 
 from docsvc.adapters import vectors  # noqa: E402
 from docsvc.adapters.catalog import SqlCatalog  # noqa: E402
-from docsvc.adapters.tables import documents, extractions, versions  # noqa: E402
+from docsvc.adapters.tables import documents, extractions, suggestions, versions  # noqa: E402
 
 MODEL = "bench-model"
 EXTRACTOR = "bench-extractor"
@@ -47,6 +52,7 @@ def _filler(table: sa.Table, now: dt.datetime) -> dict[str, object]:
         sa.Integer: 0,
         sa.BigInteger: 0,
         sa.Boolean: False,
+        sa.Float: 0.0,
         sa.DateTime: now,
         sa.Date: now.date(),
         sa.JSON: {},
@@ -75,6 +81,8 @@ def fill(engine: sa.Engine, n: int, *, missing: int) -> None:
     """n extracted versions, one per document, all embedded but the newest ``missing``."""
     now = dt.datetime.now(dt.UTC)
     doc, ver, ext = _filler(documents, now), _filler(versions, now), _filler(extractions, now)
+    doc |= {"doc_class": "user", "service_category": "4.2", "doc_type": "report", "status": "draft"}
+    waiting = _filler(suggestions, now) | {"state": "pending", "needs_review": True}
     for start in range(1, n + 1, BATCH):
         ids = range(start, min(start + BATCH, n + 1))
         with engine.begin() as conn:
@@ -83,6 +91,7 @@ def fill(engine: sa.Engine, n: int, *, missing: int) -> None:
             conn.execute(
                 extractions.insert(), [{**ext, "sha256": _sha(i), "extractor_version": EXTRACTOR} for i in ids]
             )
+            conn.execute(suggestions.insert(), [{**waiting, "document_id": i, "version_id": i} for i in ids])
             _embed(conn, range(start, min(ids.stop, n - missing + 1)), now)
         print(f"\r  {ids.stop - 1:,} of {n:,} versions written", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -94,18 +103,29 @@ def analyze(engine: sa.Engine) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
-def measure(engine: sa.Engine, label: str, rounds: int) -> None:
-    with engine.connect() as conn:
-        for name, call in (
-            ("count_pending", lambda: vectors.count_pending(conn, MODEL, EXTRACTOR)),
-            ("pending (32)", lambda: len(vectors.pending(conn, MODEL, EXTRACTOR, 32))),
-        ):
-            times = []
-            for _ in range(rounds):
-                t = time.perf_counter()
-                found = call()
-                times.append((time.perf_counter() - t) * 1000)
-            print(f"  {label:18} {name:14} {found:6d} found   best {min(times):8.1f} ms   worst {max(times):8.1f} ms")
+def measure(label: str, calls: dict[str, Callable[[], int]], rounds: int) -> None:
+    for name, call in calls.items():
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            found = call()
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"  {label:18} {name:16} {found:7d} found   best {min(times):8.1f} ms   worst {max(times):8.1f} ms")
+
+
+def embedder_queue(conn: sa.Connection) -> dict[str, Callable[[], int]]:
+    return {
+        "count_pending": lambda: vectors.count_pending(conn, MODEL, EXTRACTOR),
+        "pending (32)": lambda: len(vectors.pending(conn, MODEL, EXTRACTOR, 32)),
+    }
+
+
+def review_queue(catalog: SqlCatalog) -> dict[str, Callable[[], int]]:
+    member = frozenset({"银行核心系统"})
+    return {
+        "count": lambda: catalog.count_review_queue(review_only=True, site_projects=member),
+        "oldest five": lambda: len(catalog.review_queue(review_only=True, site_projects=member, limit=5)),
+    }
 
 
 def run(url: str, n: int, rounds: int) -> None:
@@ -115,11 +135,14 @@ def run(url: str, n: int, rounds: int) -> None:
         catalog.migrate()
         print(f"{engine.dialect.name}: {n:,} versions", flush=True)
         fill(engine, n, missing=MISSING)
-        measure(engine, f"{MISSING} to embed", rounds)
+        with engine.connect() as conn:
+            measure(f"{MISSING} to embed", embedder_queue(conn), rounds)
         with engine.begin() as conn:
             _embed(conn, range(n - MISSING + 1, n + 1), dt.datetime.now(dt.UTC))
         analyze(engine)
-        measure(engine, "nothing to embed", rounds)
+        with engine.connect() as conn:
+            measure("nothing to embed", embedder_queue(conn), rounds)
+        measure("review, dashboard", review_queue(catalog), rounds)
     finally:
         engine.dispose()
 
@@ -137,7 +160,7 @@ def main() -> None:
         finally:
             drop()
     else:
-        with tempfile.TemporaryDirectory(prefix="docsvc-bench-queue-") as folder:
+        with tempfile.TemporaryDirectory(prefix="docsvc-bench-queues-") as folder:
             run(f"sqlite:///{folder}/catalog.sqlite3", a.versions, a.rounds)
 
 
