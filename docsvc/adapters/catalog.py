@@ -1292,15 +1292,12 @@ class SqlCatalog:
         self,
         *,
         state: str | None = "pending",
-        review_only: bool = False,
         document_id: int | None = None,
         suggestion_id: int | None = None,
     ) -> list[dict[str, Any]]:
         query = sa.select(suggestions).order_by(suggestions.c.id)
         if state is not None:
             query = query.where(suggestions.c.state == state)
-        if review_only:
-            query = query.where(suggestions.c.needs_review.is_(True))
         if document_id is not None:
             query = query.where(suggestions.c.document_id == document_id)
         if suggestion_id is not None:
