@@ -144,7 +144,7 @@ def test_review_list_hides_what_one_may_not_read(world: World):
     err(world.api("alice").post(f"/api/v1/documents/{resp.json['document']['id']}/labels", json={}), 404)
 
 
-def test_dashboard_counts_the_whole_queue_and_lists_its_oldest_readable_five(world: World):
+def test_dashboard_counts_the_whole_queue_and_lists_its_oldest_readable_five(world: World, monkeypatch):
     """After an import the queue holds thousands: the dashboard asks the database for its count
     and its first five, the on-site rule applied there, and never loads the whole queue."""
     import re
@@ -174,7 +174,18 @@ def test_dashboard_counts_the_whole_queue_and_lists_its_oldest_readable_five(wor
     assert review_card("bob")[0] == 9 and review_card("mgr")[0] == 9
     assert world.guard("alice").review_count() == 7
     assert [i.document.metadata.title for i in world.guard("alice").review_list(limit=3)] == titles[:3]
+    listed = world.api("alice").get("/api/v1/labels/review?limit=2").json
+    assert [i["title"] for i in listed["items"]] == titles[:2] and listed["total"] == 7
     assert len(world.api("alice").get("/api/v1/labels/review").json["items"]) == 7
+    err(world.api("alice").get("/api/v1/labels/review?limit=0"), 400)
+    # The review page lists the oldest of the queue (REVIEW_PAGE of them) and counts it all.
+    from docsvc.web import ui_docs
+
+    monkeypatch.setattr(ui_docs, "REVIEW_PAGE", 3)
+    for lang, note in (("zh", "显示最早的 3 条"), ("en", "The oldest 3 are shown")):
+        page = world.login("alice", lang=lang).get("/labels/review").data.decode()
+        assert '<span class="count">7</span>' in page and note in page
+        assert re.findall(r'<h2><a href="/documents/\d+">([^<]+)</a>', page) == titles[:3]
 
 
 def test_suggested_project_is_one_the_uploader_may_file_in(world: World):

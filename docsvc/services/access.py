@@ -590,10 +590,10 @@ class Guard:
         self.require(Permission.READ, "review_labels")
         return self.svc.classifier.review_list(all_pending=all_pending, site_projects=self.p.site_projects, limit=limit)
 
-    def review_count(self) -> int:
+    def review_count(self, *, all_pending: bool = False) -> int:
         """How many suggested labels wait for a person, of the documents this principal may read."""
         self.require(Permission.READ, "review_labels")
-        return self.svc.classifier.review_count(site_projects=self.p.site_projects)
+        return self.svc.classifier.review_count(all_pending=all_pending, site_projects=self.p.site_projects)
 
     def confirm_labels(self, document_id: int, changes: Mapping[str, Any]) -> Document:
         """Accept (no changes) or correct a document's suggested labels; either teaches the

@@ -46,6 +46,13 @@ INLINE_TRAIN_LIMIT = 2000
 INLINE_MEANINGS = 50
 
 
+# The review page and the API list the oldest suggestions waiting, this many unless asked for
+# more (up to MAX_REVIEW_PAGE): confirming them brings the next ones up. An import of thousands
+# of untyped files must not make one page of thousands of forms.
+REVIEW_PAGE = 100
+MAX_REVIEW_PAGE = 1000
+
+
 @dataclass(frozen=True)
 class ReviewItem:
     suggestion_id: int
@@ -316,6 +323,6 @@ class ClassifyService:
         docs = self.catalog.documents_by_id([r["document_id"] for r in rows])
         return [ReviewItem(r["id"], docs[r["document_id"]], r) for r in rows if r["document_id"] in docs]
 
-    def review_count(self, *, site_projects: Collection[str] | None = None) -> int:
+    def review_count(self, *, all_pending: bool = False, site_projects: Collection[str] | None = None) -> int:
         """How many suggestions wait for a person, of the documents such a reader may read."""
-        return self.catalog.count_review_queue(review_only=True, site_projects=site_projects)
+        return self.catalog.count_review_queue(review_only=not all_pending, site_projects=site_projects)

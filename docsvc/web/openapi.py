@@ -33,6 +33,7 @@ from docsvc.services import similar, terms, views
 from docsvc.services.access import MAX_AUDIT_PAGE
 from docsvc.services.archive import MAX_PAGE as MAX_LIST_PAGE
 from docsvc.services.archive import MAX_REASON, SORT_KEYS
+from docsvc.services.classify import MAX_REVIEW_PAGE, REVIEW_PAGE
 from docsvc.services.selection import MAX_BULK_REASON, SETTABLE, BulkStatus
 from docsvc.services.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME_RE, AccountAction, Role
 
@@ -1080,8 +1081,17 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "reviewLabels",
                 "summary": "The review list of suggested labels / 待复核分类",
-                "parameters": [_q("all", "true: every pending suggestion, not only the low-confidence ones", FLAG)],
-                "responses": {"200": _json({"type": "object"}, "items"), **_errors(401, 403)},
+                "description": "The oldest first; total counts them all (confirming the listed ones brings "
+                "the next ones up).",
+                "parameters": [
+                    _q("all", "true: every pending suggestion, not only the low-confidence ones", FLAG),
+                    _q(
+                        "limit",
+                        f"1-{MAX_REVIEW_PAGE}, default {REVIEW_PAGE}",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_REVIEW_PAGE},
+                    ),
+                ],
+                "responses": {"200": _json({"type": "object"}, "items, total"), **_errors(400, 401, 403)},
             }
         },
         "/api/v1/documents/{doc_id}/labels": {

@@ -15,6 +15,7 @@ from docsvc.core.inputs import parse_int
 from docsvc.core.model import AuditAction, DocClass, DocStatus, Metadata, PdcaPhase, ServiceCategory, ServiceScope
 from docsvc.errors import DocsvcError, InvalidInput, Unavailable
 from docsvc.services import selection
+from docsvc.services.classify import REVIEW_PAGE
 from docsvc.services.users import Permission
 from docsvc.web import ui_fields
 from docsvc.web.auth import guard, login_required
@@ -452,7 +453,8 @@ def review():
         return redirect(url_for("ui_docs.review", **({"all": "1"} if all_pending else {})))
     return render_template(
         "review.html",
-        items=gd.review_list(all_pending=all_pending),
+        items=gd.review_list(all_pending=all_pending, limit=REVIEW_PAGE),
+        total=gd.review_count(all_pending=all_pending),
         all_pending=all_pending,
         can_write=gd.p.can(Permission.WRITE),
         **_choices(),

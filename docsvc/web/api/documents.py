@@ -10,6 +10,7 @@ from flask import jsonify, request, send_file, url_for
 
 from docsvc.errors import InvalidInput
 from docsvc.services import selection
+from docsvc.services.classify import MAX_REVIEW_PAGE, REVIEW_PAGE
 from docsvc.web.api import bp, guard
 from docsvc.web.auth import svc
 from docsvc.web.downloads import send_rendition, send_version
@@ -66,8 +67,11 @@ def suggest_labels():
 
 @bp.get("/api/v1/labels/review")
 def review_labels():
-    items = guard().review_list(all_pending=arg_flag(request.args, "all"))
-    return jsonify({"items": [i.to_dict() for i in items]})
+    all_pending = arg_flag(request.args, "all")
+    limit = arg_int(request.args, "limit", high=MAX_REVIEW_PAGE, default=REVIEW_PAGE)
+    g = guard()
+    items = g.review_list(all_pending=all_pending, limit=limit)
+    return jsonify({"items": [i.to_dict() for i in items], "total": g.review_count(all_pending=all_pending)})
 
 
 @bp.post("/api/v1/documents/<int:doc_id>/labels")
