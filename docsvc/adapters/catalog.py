@@ -37,6 +37,7 @@ from docsvc.adapters.tables import (
     instance_secrets,
     ocr_pages,
     renditions,
+    site_visible,
     suggestions,
     templates,
     versions,
@@ -592,14 +593,9 @@ def _review_queue(query: sa.Select, review_only: bool, site_projects: Collection
     """The pending suggestions ``query`` reads, joined to their documents for the access rule
     (the dashboard counts thousands after an import: no list of ids goes to the database)."""
     query = query.select_from(suggestions.join(documents, documents.c.id == suggestions.c.document_id)).where(
-        suggestions.c.state == "pending"
+        suggestions.c.state == "pending", *site_visible(site_projects)
     )
-    if review_only:
-        query = query.where(suggestions.c.needs_review.is_(True))
-    if site_projects is not None:
-        # Access rule: on-site (9.2) documents only of the given projects, as list_documents.
-        query = query.where(sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects))))
-    return query
+    return query.where(suggestions.c.needs_review.is_(True)) if review_only else query
 
 
 def _field_condition(f: FieldFilter) -> Any:
@@ -889,9 +885,7 @@ class SqlCatalog:
         vocabulary's, by their names in pinyin order); a code not in it comes last."""
         cond = [documents.c[k] == v for k, v in filters.items()]
         cond += [_field_condition(f) for f in field_filters]
-        if site_projects is not None:
-            # Access rule: on-site (9.2) documents only of the given projects.
-            cond.append(sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects))))
+        cond += site_visible(site_projects)
         if title:
             cond.append(documents.c.title.contains(title, autoescape=True))
         if review_due_before:

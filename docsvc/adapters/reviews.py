@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from docsvc.adapters.tables import documents, review_reminders
+from docsvc.adapters.tables import documents, review_reminders, site_visible
 
 # Documents in these states need no review (docsvc.core.model.DocStatus values).
 _CLOSED = ("superseded", "archived")
@@ -37,9 +37,7 @@ def open_reminders(conn: sa.Connection, *, site_projects: Collection[str] | None
     """Ids of the documents reminded of for the review date they still have (nobody has
     reviewed them and set a new date since), open ones only; ``site_projects`` as in
     SqlCatalog.list_documents (the access rule for on-site documents)."""
-    cond = [documents.c.status.not_in(_CLOSED)]
-    if site_projects is not None:
-        cond.append(sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects))))
+    cond = [documents.c.status.not_in(_CLOSED), *site_visible(site_projects)]
     query = (
         sa.select(documents.c.id)
         .join(

@@ -4,6 +4,9 @@ in ``docsvc/adapters/migrations``; these definitions must match the latest migra
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -56,6 +59,15 @@ versions = sa.Table(
     sa.UniqueConstraint("document_id", "number", name="uq_versions_document_number"),
 )
 sa.Index("ix_versions_sha256", versions.c.sha256)
+
+
+def site_visible(site_projects: Collection[str] | None) -> list[Any]:
+    """The access rule for on-site (9.2) documents as conditions on ``documents``: only those of
+    ``site_projects`` (None: every document, no condition)."""
+    if site_projects is None:
+        return []
+    return [sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects)))]
+
 
 audit_log = sa.Table(
     "audit_log",

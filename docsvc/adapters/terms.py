@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from docsvc.adapters.tables import counterparty_catalog, documents, tag_catalog
+from docsvc.adapters.tables import counterparty_catalog, documents, site_visible, tag_catalog
 
 TABLES = {"tag": tag_catalog, "counterparty": counterparty_catalog}
 
@@ -28,26 +28,21 @@ def get(conn: sa.Connection, kind: str, name: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def _visible(site_projects: Collection[str] | None) -> list[Any]:
-    # The access rule of the document list: on-site (9.2) documents only of these projects.
-    if site_projects is None:
-        return []
-    return [sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects)))]
-
-
 def usage(conn: sa.Connection, kind: str, *, site_projects: Collection[str] | None = None) -> Counter[str]:
     """How many documents carry each name (of those ``site_projects`` lets one read)."""
     counts: Counter[str] = Counter()
     if kind == "counterparty":
         query = (
             sa.select(documents.c.counterparty, sa.func.count())
-            .where(documents.c.counterparty != "", *_visible(site_projects))
+            .where(documents.c.counterparty != "", *site_visible(site_projects))
             .group_by(documents.c.counterparty)
         )
         counts.update({name: n for name, n in conn.execute(query)})
         return counts
     # Tags are a JSON list: counted here (portable across SQLite and PostgreSQL), streamed.
-    result = conn.execution_options(yield_per=2000).execute(sa.select(documents.c.tags).where(*_visible(site_projects)))
+    result = conn.execution_options(yield_per=2000).execute(
+        sa.select(documents.c.tags).where(*site_visible(site_projects))
+    )
     for (tags,) in result:
         counts.update(set(tags or ()))
     return counts
