@@ -523,6 +523,13 @@ class SearchIndexContract:
         assert id_set(index, '"服务 等级 协议"') == {3, 20}
         assert id_set(index, '"服务等级协议"') == {3, 20}
         assert 20 in id_set(index, "服务等级协议")
+        # A heading spaced out by hand in a DOCX (合 同 编 号), a form's 甲　　方.
+        index.upsert([entry(22, 22, "合 同 书", "合 同 编 号：HT-2026-0412\n甲\u3000\u3000方：云栖数服有限公司")])
+        assert 22 in id_set(index, "合同编号")
+        assert 22 in id_set(index, '"合同编号"')
+        assert 22 in id_set(index, "甲方 云栖")
+        found = search(index, "合同编号 HT-2026-0412").hits[0]
+        assert "合 同" in marked(found.snippet) and "编 号" in marked(found.snippet)
 
     def test_word_jieba_does_not_know(self, index: SearchIndex) -> None:
         load(index)

@@ -16,19 +16,7 @@ from tests.conftest import require_rum
 from tests.search_contract import TZ, SearchIndexContract
 
 # (engine or variant, contract test) → why it fails it: marked xfail(strict=True) there only.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    (
-        "whoosh",
-        "test_phrase_spaced_out_in_the_document",
-    ): "Whoosh searches a phrase or word that jieba keeps as one dictionary word (服务等级协议) as that "
-    'single term, so a text layer that spaces it out (服务 等级 协议) is not found by "服务等级协议" or '
-    "服务等级协议, although the analyzer's compact offsets are meant to make it the same phrase",
-    (
-        "postgres",
-        "test_phrase_spaced_out_in_the_document",
-    ): "the same as Whoosh: both engines look up the query's analysis, in which 服务等级协议 is one "
-    "dictionary word; the document's spaced-out words are three",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def _fresh(index: SearchIndex) -> Iterator[SearchIndex]:

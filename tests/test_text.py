@@ -98,6 +98,34 @@ def test_dictionary_words_inside_longer_words_are_emitted_as_parts() -> None:
     assert {"信息", "服务", "管理", "规范", "信息服务", "信息服务管理"} <= parts
 
 
+def test_words_across_the_spaces_of_letter_spaced_chinese_are_emitted_as_parts() -> None:
+    # A heading spaced out by hand, a form's 甲　　方, a text layer or OCR line with spaces:
+    # Chinese has no spaces between words, so the word across them is found as typed unspaced.
+    assert ("服务等级协议", "服务 等级 协议") in spans("附件三 服务 等级 协议 已盖章")
+    assert ("合同", "合 同") in spans("合 同 编 号：SLA-2026-0412")
+    assert ("编号", "编 号") in spans("合 同 编 号：SLA-2026-0412")
+    assert ("甲方", "甲\u3000\u3000方") in spans("甲\u3000\u3000方：某某公司")
+    toks = list(analyze("项目 经理\t张三"))
+    assert [(t.text, t.pos, t.sub) for t in toks if t.text == "项目经理"] == [("项目经理", 0, True)]
+    # The words on each side are the same as before, and a query's analysis (main words) too.
+    assert [t.text for t in toks if not t.sub] == ["项目", "经理", "张", "三"]
+    # A space the author meant stays a boundary: 上海 市场部 is not cut as 上海市 / 场部.
+    assert [t.text for t in analyze("上海 市场部") if not t.sub] == ["上海", "市场部"]
+    assert "上海市" not in words("上海 市场部")
+    # Nothing crosses a line break, punctuation or a Latin word.
+    for s in ("服务\n等级协议", "服务，等级协议", "服务 SLA 等级协议"):
+        assert "服务等级协议" not in words(s)
+
+
+def test_each_words_positions_stay_in_order_with_words_across_spaces() -> None:
+    positions: dict[str, list[int]] = {}
+    for t in analyze("合 同 合同 合 同"):
+        positions.setdefault(t.text, []).append(t.pos)
+    assert positions["合同"] == [0, 2, 4]
+    for pos in positions.values():
+        assert pos == sorted(pos)
+
+
 @pytest.mark.parametrize(
     "source, whole, parts",
     [

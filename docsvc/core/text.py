@@ -61,7 +61,7 @@ def _dictionary_text() -> str:
 
 # Bump the number when the tokenization rules change; the dictionary's hash is appended so that
 # editing the dictionary alone also marks existing indexes as needing a rebuild.
-ANALYZER_VERSION = "zh-2+" + hashlib.sha256(_dictionary_text().encode("utf-8")).hexdigest()[:10]
+ANALYZER_VERSION = "zh-3+" + hashlib.sha256(_dictionary_text().encode("utf-8")).hexdigest()[:10]
 
 
 class Token(NamedTuple):
@@ -174,6 +174,9 @@ _MAJOR_SEP_RE = re.compile(r"[-_/@:+&]")
 _VERSION_RE = re.compile(r"v\d+(?:\.\d+)+")
 _CJK_CHAR_RE = re.compile(f"[{_CJK}]")
 _CJK_RUN_RE = re.compile(_CJK_RUN)
+# Horizontal space between two CJK runs, after folding (U+3000 and U+00A0 fold to a space).
+_HSPACE_RE = re.compile(r"[ \t]+")
+_SPACED_CJK_RE = re.compile(f"[{_CJK}][ \t]+[{_CJK}]")
 
 
 def has_cjk(text: str) -> bool:
@@ -251,7 +254,8 @@ def token_tuples(text: str) -> Iterator[tuple[str, int, int, int, bool]]:
     token cost a twentieth of indexing a document."""
     load()
     folded, origin = _fold_with_map(text)
-    for m, gap in _runs(folded):
+    spanning = _spanning_words(folded) if _SPACED_CJK_RE.search(folded) else {}
+    for r, (m, gap) in enumerate(_runs(folded)):
         base = m.start()
         items: Iterable[tuple[str, int, bool]]
         if m.lastgroup == "cjk":
@@ -270,6 +274,57 @@ def token_tuples(text: str) -> Iterator[tuple[str, int, int, int, bool]]:
             if origin is not None:
                 s, e = origin[s], origin[e - 1] + 1
             yield word, pos, s, e, sub
+        # After the run a spanning word starts in: the same word inside a later run comes later,
+        # so each word's positions stay in order.
+        for word, pos, s, e in spanning.get(r, ()):
+            if origin is not None:
+                s, e = origin[s], origin[e - 1] + 1
+            yield word, pos, s, e, True
+
+
+def _spanning_words(folded: str) -> dict[int, list[tuple[str, int, int, int]]]:
+    """The words jieba finds across the spaces of letter-spaced Chinese (服务 等级 协议, 甲　方,
+    a DOCX heading spaced out by hand, an OCR line), by the run each starts in: (word, compact
+    offset, folded start, folded end). Chinese puts no space between words, so CJK runs parted
+    by spaces or tabs alone are cut again as one; a word of that cut that crosses a space is
+    emitted beside the runs' own words (as a part, so a query's analysis ignores it), and
+    服务等级协议 finds the spaced-out text. The runs' own cuts stay as they are: a space the
+    author meant (上海 市场部) still separates their words."""
+    out: dict[int, list[tuple[str, int, int, int]]] = {}
+    runs = list(_runs(folded))
+    i = 0
+    while i < len(runs):
+        j = i + 1
+        while (
+            j < len(runs)
+            and runs[j - 1][0].lastgroup == "cjk"
+            and runs[j][0].lastgroup == "cjk"
+            and _HSPACE_RE.fullmatch(folded, runs[j - 1][0].end(), runs[j][0].start())
+        ):
+            j += 1
+        if j - i > 1:
+            _spanning_in(runs[i:j], i, out)
+        i = j
+    return out
+
+
+def _spanning_in(
+    group: list[tuple[re.Match[str], int]], first: int, out: dict[int, list[tuple[str, int, int, int]]]
+) -> None:
+    """:func:`_spanning_words` for one group of space-parted CJK runs, the first at index ``first``."""
+    starts = []  # each run's start in the joined text
+    at = 0
+    for m, _ in group:
+        starts.append(at)
+        at += len(m.group())
+    compact = group[0][0].start() - group[0][1]
+    for word, off, _sub in _cjk_words("".join(m.group() for m, _ in group)):
+        a, b = bisect_right(starts, off) - 1, bisect_right(starts, off + len(word) - 1) - 1
+        if a == b:
+            continue
+        s = group[a][0].start() + off - starts[a]
+        e = group[b][0].start() + off + len(word) - starts[b]
+        out.setdefault(first + a, []).append((word, compact + off, s, e))
 
 
 def _separators(ident: str, end: int) -> int:
