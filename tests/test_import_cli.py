@@ -88,6 +88,14 @@ def test_import_suggest_review_confirm_search(run, folder):
 
     pending = json.loads(run("labels", "review", "--all", "--json").stdout)
     assert {p["document_id"] for p in pending} >= {contract_id}
+    # A long queue is listed oldest first, up to --limit, with how many wait in all.
+    oldest = run("labels", "review", "--all", "--limit", "1").stdout
+    assert f"共 {len(pending)} 份待确认，列出最早的 1 份" in oldest
+    assert f"文档 {pending[0]['document_id']} " in oldest and f"文档 {pending[1]['document_id']} " not in oldest
+    assert [
+        p["document_id"] for p in json.loads(run("labels", "review", "--all", "--limit", "2", "--json").stdout)
+    ] == [p["document_id"] for p in pending[:2]]
+    assert "--limit" in run("labels", "review", "--limit", "0", code=2).stderr
     run("labels", "confirm", str(contract_id))
     acceptance = by_name["验收报告.txt"]["document_id"]
     run("labels", "confirm", str(acceptance), "--type", "report", "--category", "4.9.2")

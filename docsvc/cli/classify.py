@@ -12,6 +12,7 @@ import click
 from docsvc.cli import KEY, Context, cli, echo, emit_json, handled, json_option, pass_ctx
 from docsvc.core.model import ServiceCategory
 from docsvc.services.bulk import ImportStatus, find_files
+from docsvc.services.classify import MAX_REVIEW_PAGE, REVIEW_PAGE
 from docsvc.services.intake import IntakeFolder
 from docsvc.services.users import Permission
 
@@ -115,12 +116,19 @@ def labels() -> None:
 
 @labels.command("review")
 @click.option("--all", "all_pending", is_flag=True, help="列出全部待确认建议（默认只列低置信度）")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_REVIEW_PAGE),
+    default=REVIEW_PAGE,
+    show_default=True,
+    help=f"最多列出最早的几份（1-{MAX_REVIEW_PAGE}）/ the oldest N at most",
+)
 @json_option
 @pass_ctx
 @handled
-def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
-    """待复核列表 / the review list."""
-    items = ctx.guard.review_list(all_pending=all_pending)
+def labels_review(ctx: Context, all_pending: bool, limit: int, as_json: bool) -> None:
+    """待复核列表，最早的在前 / the review list, oldest first."""
+    items = ctx.guard.review_list(all_pending=all_pending, limit=limit)
     if as_json:
         emit_json([i.to_dict() for i in items])
         return
@@ -130,7 +138,14 @@ def labels_review(ctx: Context, all_pending: bool, as_json: bool) -> None:
             f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
             f"  {label_line('服务类别', d['service_category'])}"
         )
-    echo(f"共 {len(items)} 份待确认 / {len(items)} to review")
+    total = ctx.guard.review_count(all_pending=all_pending) if len(items) == limit else len(items)
+    if total > len(items):
+        echo(
+            f"共 {total} 份待确认，列出最早的 {len(items)} 份（--limit 可调，确认后其余依次列出）/ "
+            f"{total} to review, the oldest {len(items)} listed (--limit; the rest come up as these are confirmed)"
+        )
+    else:
+        echo(f"共 {total} 份待确认 / {total} to review")
 
 
 @labels.command("confirm")
