@@ -1282,20 +1282,11 @@ class SqlCatalog:
         return {d: v for d, v in rows}
 
     # -- classification suggestions -----------------------------------------------------
-    def suggestions(
-        self,
-        *,
-        state: str | None = "pending",
-        document_id: int | None = None,
-        suggestion_id: int | None = None,
-    ) -> list[dict[str, Any]]:
-        query = sa.select(suggestions).order_by(suggestions.c.id)
+    def suggestions(self, document_id: int, *, state: str | None = "pending") -> list[dict[str, Any]]:
+        """A document's suggestions, oldest first: those in ``state`` (None: all)."""
+        query = sa.select(suggestions).where(suggestions.c.document_id == document_id).order_by(suggestions.c.id)
         if state is not None:
             query = query.where(suggestions.c.state == state)
-        if document_id is not None:
-            query = query.where(suggestions.c.document_id == document_id)
-        if suggestion_id is not None:
-            query = query.where(suggestions.c.id == suggestion_id)
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
