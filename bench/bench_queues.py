@@ -15,6 +15,9 @@ on what the rows hold.
   to embed, and once with nothing left, which is where a running server spends its time.
 - The review queue as the dashboard reads it for a member of one project: how many wait, and
   the oldest five (``SqlCatalog.count_review_queue``, ``review_queue``).
+- Suggestions: one document's, which every confirmation, correction and new version reads
+  (``SqlCatalog.suggestions``), and the training set, the documents with none pending, which
+  ``docsvc labels train`` and the background trainer read (``confirmed_labels``).
 """
 
 from __future__ import annotations
@@ -128,6 +131,13 @@ def review_queue(catalog: SqlCatalog) -> dict[str, Callable[[], int]]:
     }
 
 
+def labels(catalog: SqlCatalog, n: int) -> dict[str, Callable[[], int]]:
+    return {
+        "one document's": lambda: len(catalog.suggestions(n // 2)),
+        "training set": lambda: len(catalog.confirmed_labels()),
+    }
+
+
 def run(url: str, n: int, rounds: int) -> None:
     catalog = SqlCatalog(url, durable=False)
     engine = catalog.engine
@@ -143,6 +153,7 @@ def run(url: str, n: int, rounds: int) -> None:
         with engine.connect() as conn:
             measure("nothing to embed", embedder_queue(conn), rounds)
         measure("review, dashboard", review_queue(catalog), rounds)
+        measure("suggestions", labels(catalog, n), rounds)
     finally:
         engine.dispose()
 

@@ -195,6 +195,7 @@ suggestions = sa.Table(
     sa.Column("resolved_by", sa.String(200)),
 )
 sa.Index("ix_suggestions_state", suggestions.c.state, suggestions.c.needs_review)
+sa.Index("ix_suggestions_document", suggestions.c.document_id, suggestions.c.state)  # (migration 0030)
 
 # --- people: accounts, API tokens, project membership (migration 0003) -----------------------
 
