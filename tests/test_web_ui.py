@@ -356,6 +356,7 @@ def test_english_catalogue_is_complete_and_compiled():
     used = {key(msg[2]) for msg in extract_from_dir(str(WEB), [("**/templates/**.html", "jinja2")])}
     translated = {key(m.id): key(m.string) for m in po if m.id and m.string}
     assert used - set(translated) == set(), "run pybabel extract/update and translate (docs/web.md)"
+    assert set(translated) - used == set(), "no template uses these: run pybabel extract/update (docs/web.md)"
     assert {key(m.id): key(m.string) for m in mo if m.id} == translated, (
         "run pybabel compile -d docsvc/web/translations"
     )
