@@ -13,6 +13,8 @@ Pipeline for a piece of text:
    word inside a longer word is emitted too (``服务等级协议`` → 服务, 等级, 协议, 服务等级协议);
    unlike it, sub-words of every length are emitted, not just 2 and 3 characters, so 信息服务
    is found inside 信息服务管理. Single-character words are kept: 后, 云, 表 are real words.
+   CJK runs parted only by spaces or tabs (合 同 编 号, 甲　　方) are also cut as one text, and
+   the words of that cut which cross a space are emitted as parts (:func:`_spanning_words`).
 4. Identifiers are kept whole and in parts: ``SLA-2026-001`` → sla-2026-001, sla, 2026, 001;
    ``v2.3.1`` → v2.3.1, 2.3.1, v2, 3, 1; ``zhang.san@example.com`` → the address, zhang.san,
    example.com and each segment.
@@ -72,7 +74,7 @@ class Token(NamedTuple):
     pos: int  # compact offset: characters before it in the folded text, separators not counted
     start: int  # offsets into the ORIGINAL (unnormalised) text
     end: int
-    sub: bool  # a part of a longer token emitted just before or after it
+    sub: bool  # a part of a longer token emitted just before or after it, or a word across spaces
 
 
 # --- normalisation -------------------------------------------------------------------------
