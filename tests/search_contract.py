@@ -526,8 +526,14 @@ class SearchIndexContract:
         # A heading spaced out by hand in a DOCX (合 同 编 号), a form's 甲　　方.
         index.upsert([entry(22, 22, "合 同 书", "合 同 编 号：HT-2026-0412\n甲\u3000\u3000方：云栖数服有限公司")])
         assert 22 in id_set(index, "合同编号")
+        # The same heading pasted into the search box finds the word unspaced as well.
+        index.upsert([entry(24, 24, "补充协议", "合同编号：HT-2026-0500")])
+        assert {22, 24} <= id_set(index, "合 同 编 号")
         assert 22 in id_set(index, '"合同编号"')
         assert 22 in id_set(index, "甲方 云栖")
+        # A name jieba does not know, spaced out in a heading.
+        index.upsert([entry(23, 23, "抬头", "乙　方：云 栖 数 服 有限公司")])
+        assert 23 in id_set(index, "云栖数服")
         found = search(index, "合同编号 HT-2026-0412").hits[0]
         assert "合 同" in marked(found.snippet) and "编 号" in marked(found.snippet)
 

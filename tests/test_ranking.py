@@ -110,6 +110,22 @@ def test_balanced_quotes_still_make_a_phrase_and_filters_survive_a_malformed_res
     assert q.Match(q.Field.DOC_TYPE, ("contract",)) in node.items and q.Text("续签") in node.items
 
 
+def test_document_grams_read_letter_spaced_chinese_as_one_run() -> None:
+    # A spaced-out heading ranks by its characters' bigrams as the unspaced one does.
+    assert ranking.document_grams("合 同\t编\u3000号：乙方") == ranking.document_grams("合同编号：乙方")
+    assert ranking.document_grams("合同\n编号")["同编"] == 0  # a line break still parts them
+
+
+def test_a_letter_spaced_heading_pasted_in_is_the_word_it_spells() -> None:
+    assert q.parse_query("合 同 编 号") == q.parse_query("合同编号") == q.Text("合同编号")
+    assert q.parse_query("“服 务 协 议” 甲\u3000方") == q.Soft((q.Text("服务协议", phrase=True), q.Text("甲方")))
+    assert q.parse_query("机房 搬 迁") == q.Soft((q.Text("机房"), q.Text("搬迁")))
+    # Words of two or more characters keep their spaces; a lone character beside one too.
+    assert q.parse_query("机房 搬迁") == q.Soft((q.Text("机房"), q.Text("搬迁")))
+    assert q.parse_query("合 同编号") == q.Soft((q.Text("合"), q.Text("同编号")))
+    assert q.parse_query("SLA 合 同") == q.Soft((q.Text("SLA"), q.Text("合同")))
+
+
 @pytest.mark.parametrize("typed", ["date:2026-13", "year:二〇二六", "(" * 9 + "合同" + ")" * 9, "x" * 501])
 def test_what_clearly_uses_the_query_language_wrongly_is_still_refused(typed: str) -> None:
     with pytest.raises(InvalidInput) as err:

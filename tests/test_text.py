@@ -117,6 +117,15 @@ def test_words_across_the_spaces_of_letter_spaced_chinese_are_emitted_as_parts()
         assert "服务等级协议" not in words(s)
 
 
+def test_bigrams_of_unknown_words_across_the_spaces_of_letter_spaced_chinese() -> None:
+    # A name jieba does not know, spaced out in a heading, is found as the name typed unspaced.
+    grams = [(t.text, t.pos) for t in analyze_unknown("乙 方：云 栖 数 服")]
+    assert grams == [("云栖", 2), ("栖数", 3), ("数服", 4)]
+    assert [t.text for t in analyze_unknown("云栖数服")] == ["云栖", "栖数", "数服"]
+    # Known words across the spaces are words, not bigrams.
+    assert list(analyze_unknown("合 同 编 号")) == []
+
+
 def test_each_words_positions_stay_in_order_with_words_across_spaces() -> None:
     positions: dict[str, list[int]] = {}
     for t in analyze("合 同 合同 合 同"):

@@ -5,6 +5,7 @@ What people type, and what it means::
     合同到期后服务怎么续签？          plain words: OR-ed, ranked by how much of them matches
                                      (in a large archive the commonest only rank: ranking.common_words)
     "服务等级协议" "service level"    quoted phrase: the words must be adjacent, in order
+    合 同 编 号                       letter-spaced Chinese: the word it spells (合同编号)
     运维 AND 数据中心                 both required
     合同 OR 协议                      either
     NOT 草稿   -草稿                  excluded
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING
 
 from docsvc.core.inputs import strip_controls
 from docsvc.core.model import BUILTIN_DOC_TYPES, DocClass, DocStatus, ServiceCategory, ServiceScope
-from docsvc.core.text import normalize
+from docsvc.core.text import normalize, unspace_letters
 from docsvc.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -477,6 +478,8 @@ def parse_query(q: str) -> Node | None:
     # NFKC makes full-width （）：＋－ and ＡＮＤ work like their ASCII forms. Control characters
     # mean nothing in a question (a pasted tab or line break separates words, like a space).
     q = unicodedata.normalize("NFKC", strip_controls(q, allowed="", replacement=" ")).strip()
+    # A letter-spaced heading pasted in (合 同 编 号) means the word, as it does in a document.
+    q = unspace_letters(q)
     if not q:
         return None
     toks = _lex(q)

@@ -14,7 +14,8 @@ Pipeline for a piece of text:
    unlike it, sub-words of every length are emitted, not just 2 and 3 characters, so 信息服务
    is found inside 信息服务管理. Single-character words are kept: 后, 云, 表 are real words.
    CJK runs parted only by spaces or tabs (合 同 编 号, 甲　　方) are also cut as one text, and
-   the words of that cut which cross a space are emitted as parts (:func:`_spanning_words`).
+   the words of that cut which cross a space are emitted as parts (:func:`_spanning_words`;
+   the bigram field likewise, :func:`_spanning_bigrams`).
 4. Identifiers are kept whole and in parts: ``SLA-2026-001`` → sla-2026-001, sla, 2026, 001;
    ``v2.3.1`` → v2.3.1, 2.3.1, v2, 3, 1; ``zhang.san@example.com`` → the address, zhang.san,
    example.com and each segment.
@@ -179,10 +180,20 @@ _CJK_RUN_RE = re.compile(_CJK_RUN)
 # Horizontal space between two CJK runs, after folding (U+3000 and U+00A0 fold to a space).
 _HSPACE_RE = re.compile(r"[ \t]+")
 _SPACED_CJK_RE = re.compile(f"[{_CJK}][ \t]+[{_CJK}]")
+# Two or more CJK characters standing alone, parted by spaces: 合 同 编 号, 甲　方 once folded.
+_CJK_STRETCH_RE = re.compile(f"{_CJK_RUN}(?:[ \t]+{_CJK_RUN})*")
+_LETTER_SPACED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}](?:[ \t]+[{_CJK}](?![{_CJK}]))+")
 
 
 def has_cjk(text: str) -> bool:
     return _CJK_CHAR_RE.search(text) is not None
+
+
+def unspace_letters(text: str) -> str:
+    """``text`` with letter-spaced Chinese closed up (合 同 编 号 → 合同编号): CJK characters
+    that each stand alone between spaces spell one word, as a heading pasted into the search
+    box does. Words of two or more characters keep their spaces (机房 搬迁)."""
+    return _LETTER_SPACED_RE.sub(lambda m: _HSPACE_RE.sub("", m.group()), text)
 
 
 def _identifier_parts(ident: str) -> list[tuple[str, int]]:
@@ -284,7 +295,10 @@ def token_tuples(text: str) -> Iterator[tuple[str, int, int, int, bool]]:
             yield word, pos, s, e, True
 
 
-def _spanning_words(folded: str) -> dict[int, list[tuple[str, int, int, int]]]:
+Spans = dict[int, list[tuple[str, int, int, int]]]  # run index → (text, compact offset, start, end)
+
+
+def _spanning_words(folded: str) -> Spans:
     """The words jieba finds across the spaces of letter-spaced Chinese (服务 等级 协议, 甲　方,
     a DOCX heading spaced out by hand, an OCR line), by the run each starts in: (word, compact
     offset, folded start, folded end). Chinese puts no space between words, so CJK runs parted
@@ -292,7 +306,53 @@ def _spanning_words(folded: str) -> dict[int, list[tuple[str, int, int, int]]]:
     emitted beside the runs' own words (as a part, so a query's analysis ignores it), and
     服务等级协议 finds the spaced-out text. The runs' own cuts stay as they are: a space the
     author meant (上海 市场部) still separates their words."""
-    out: dict[int, list[tuple[str, int, int, int]]] = {}
+    out: Spans = {}
+    for group in _spaced_groups(folded):
+        for word, off, _sub in _cjk_words(group.text):
+            group.add_if_crossing(out, word, off)
+    return out
+
+
+def _spanning_bigrams(folded: str) -> Spans:
+    """:func:`bigram_tuples`' bigrams across the spaces of letter-spaced Chinese, as
+    :func:`_spanning_words` finds words: over the single-character stretches of the runs cut as
+    one, so a name jieba does not know (云 栖 数 服) is found as 云栖数服 is."""
+    out: Spans = {}
+    for group in _spaced_groups(folded):
+        joined = group.text
+        for lo, hi in _single_stretches(joined):
+            for i in range(max(lo - 1, 0), min(hi + 1, len(joined)) - 1):
+                group.add_if_crossing(out, joined[i : i + 2], i)
+    return out
+
+
+class _SpacedGroup:
+    """CJK runs parted by spaces or tabs alone, the first being run number ``first``, and
+    their text joined."""
+
+    def __init__(self, runs: list[tuple[re.Match[str], int]], first: int) -> None:
+        self.runs, self.first = runs, first
+        self.starts: list[int] = []  # each run's start in the joined text
+        at = 0
+        for m, _ in runs:
+            self.starts.append(at)
+            at += len(m.group())
+        self.text = "".join(m.group() for m, _ in runs)
+        self.compact = runs[0][0].start() - runs[0][1]
+
+    def add_if_crossing(self, out: Spans, piece: str, off: int) -> None:
+        """Add ``piece``, at ``off`` in the joined text, under the run it starts in when it
+        ends in another."""
+        a = bisect_right(self.starts, off) - 1
+        b = bisect_right(self.starts, off + len(piece) - 1) - 1
+        if a != b:
+            s = self.runs[a][0].start() + off - self.starts[a]
+            e = self.runs[b][0].start() + off + len(piece) - self.starts[b]
+            out.setdefault(self.first + a, []).append((piece, self.compact + off, s, e))
+
+
+def _spaced_groups(folded: str) -> Iterator[_SpacedGroup]:
+    """Each stretch of two or more CJK runs of ``folded`` parted by spaces or tabs alone."""
     runs = list(_runs(folded))
     i = 0
     while i < len(runs):
@@ -305,28 +365,8 @@ def _spanning_words(folded: str) -> dict[int, list[tuple[str, int, int, int]]]:
         ):
             j += 1
         if j - i > 1:
-            _spanning_in(runs[i:j], i, out)
+            yield _SpacedGroup(runs[i:j], i)
         i = j
-    return out
-
-
-def _spanning_in(
-    group: list[tuple[re.Match[str], int]], first: int, out: dict[int, list[tuple[str, int, int, int]]]
-) -> None:
-    """:func:`_spanning_words` for one group of space-parted CJK runs, the first at index ``first``."""
-    starts = []  # each run's start in the joined text
-    at = 0
-    for m, _ in group:
-        starts.append(at)
-        at += len(m.group())
-    compact = group[0][0].start() - group[0][1]
-    for word, off, _sub in _cjk_words("".join(m.group() for m, _ in group)):
-        a, b = bisect_right(starts, off) - 1, bisect_right(starts, off + len(word) - 1) - 1
-        if a == b:
-            continue
-        s = group[a][0].start() + off - starts[a]
-        e = group[b][0].start() + off + len(word) - starts[b]
-        out.setdefault(first + a, []).append((word, compact + off, s, e))
 
 
 def _separators(ident: str, end: int) -> int:
@@ -346,7 +386,8 @@ def bigram_tuples(text: str) -> Iterator[tuple[str, int, int, int, bool]]:
     """:func:`analyze_unknown`'s tokens as plain tuples (see :func:`token_tuples`)."""
     load()
     folded, origin = _fold_with_map(text)
-    for m, gap in _runs(folded):
+    spanning = _spanning_bigrams(folded) if _SPACED_CJK_RE.search(folded) else {}
+    for r, (m, gap) in enumerate(_runs(folded)):
         if m.lastgroup != "cjk":
             continue
         run, base = m.group(), m.start()
@@ -359,6 +400,10 @@ def bigram_tuples(text: str) -> Iterator[tuple[str, int, int, int, bool]]:
                     s, e = origin[s], origin[e - 1] + 1
                 yield run[i : i + 2], pos, s, e, False
                 done = i + 1
+        for gram, pos, s, e in spanning.get(r, ()):  # after the run, as token_tuples does
+            if origin is not None:
+                s, e = origin[s], origin[e - 1] + 1
+            yield gram, pos, s, e, False
 
 
 def _single_stretches(run: str) -> list[tuple[int, int]]:
@@ -457,8 +502,9 @@ def identifier_segments(word: str) -> list[Token]:
 
 
 def cjk_runs(text: str) -> list[str]:
-    """The runs of CJK characters in ``text``, normalised."""
-    return _CJK_RUN_RE.findall(normalize(text))
+    """The runs of CJK characters in ``text``, normalised, those parted by spaces or tabs alone
+    as one (合 同 编 号 → 合同编号: letter-spaced Chinese reads as the analyzer reads it)."""
+    return [_HSPACE_RE.sub("", run) for run in _CJK_STRETCH_RE.findall(normalize(text))]
 
 
 def cjk_bigrams(text: str) -> list[str]:
@@ -484,6 +530,7 @@ __all__ = [
     "identifier_segments",
     "load",
     "normalize",
+    "unspace_letters",
     "single_stretches",
     "token_tuples",
     "words",

@@ -57,7 +57,8 @@ from docsvc.errors import InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: grams_tsv and search_gram (docsvc.core.ranking)
+# 2: grams_tsv and search_gram (docsvc.core.ranking); 3: grams across the spaces of letter-spaced Chinese
+SCHEMA_VERSION = 3
 MIN_CANDIDATES = 200  # documents whose term frequencies are read to rank the page
 SEARCH_WORK_MEM = "64MB"  # per sort or hash of one search (see search())
 # Per GIN index a completing rebuild builds, two at a time (1 GB was no faster at 100,000 documents).

@@ -24,8 +24,8 @@ from whoosh.fields import BOOLEAN, COLUMN, DATETIME, ID, KEYWORD, NUMERIC, TEXT,
 from docsvc.core import ranking, text
 
 # 2: Zh* formats (same postings, written faster); 3: content_grams; 4: a column of their counts
-# too; 5: the column alone
-SCHEMA_VERSION = 5
+# too; 5: the column alone; 6: grams across the spaces of letter-spaced Chinese
+SCHEMA_VERSION = 6
 
 
 # --- analyzers ------------------------------------------------------------------------------
