@@ -29,6 +29,7 @@ import click
 from docsvc import errors, logs
 from docsvc import settings as settings_mod
 from docsvc.app import Docsvc, open_docsvc
+from docsvc.cli.usage import BilingualGroup
 from docsvc.core.inputs import escape_controls, json_escape_controls, parse_int
 from docsvc.services.access import Generated, Guard
 
@@ -290,7 +291,7 @@ pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON / print JSON for scripts.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=BilingualGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--as",
     "actor",

@@ -1,0 +1,43 @@
+"""Click's own usage errors leave the command line in Chinese and English, as docsvc's own do
+(docsvc.cli.usage): exit 2, the command's usage, where its help is, what was wrong."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from docsvc.cli import cli
+from docsvc.cli.usage import chinese
+
+
+@pytest.mark.parametrize(
+    "args, zh, en",
+    [
+        (["labels", "review", "--limit", "0"], "'--limit' 的值无效：0 不在允许的范围 1<=x<=1000 内。", "0 is not in"),
+        (["labels", "review", "--limit", "ten"], "'--limit' 的值无效：“ten”不是整数。", "is not a valid integer"),
+        (["labels", "review", "--nope"], "没有选项 --nope。", "No such option '--nope'"),
+        (["doc", "show"], "缺少参数 DOC_ID。", "Missing argument 'DOC_ID'"),
+        (["doc", "show", "1", "2"], "多余的参数：2。", "unexpected extra argument (2)"),
+        (["doc", "list", "--sort"], "选项 --sort 需要一个值。", "Option '--sort' requires an argument"),
+        (["templat"], "没有命令“templat”。是不是要用 template？", "No such command 'templat'. Did you mean"),
+        (["export"], "没有命令“export”。是不是要用 import、report？", "(Did you mean one of: 'import', 'report'?)"),
+        # A parameter type of docsvc's own gives its reason in both languages, each on its line.
+        (["doc", "show", "abc"], "'DOC_ID' 的值无效：参数 doc_id 必须是", "doc_id must be an integer from 1"),
+    ],
+)
+def test_a_usage_error_says_in_chinese_and_english_what_was_wrong(tmp_path, args, zh, en):
+    env = {"DOCSVC_ARCHIVE_DIR": str(tmp_path / "archive"), "DOCSVC_INDEX_DIR": str(tmp_path / "index")}
+    out = CliRunner().invoke(cli, args, env=env, prog_name="docsvc")
+    assert out.exit_code == 2, out.output
+    lines = out.stderr.splitlines()
+    [said_zh] = [line for line in lines if line.startswith("错误：")]
+    [said_en] = [line for line in lines if line.startswith("Error: ")]
+    assert said_zh.startswith(f"错误：{zh}"), said_zh
+    assert en in said_en and not any("\u4e00" <= c <= "\u9fff" for c in said_en), said_en
+    assert any(line.startswith("用法说明 / for help: docsvc") and line.endswith(" --help") for line in lines)
+
+
+def test_a_form_it_does_not_know_is_named_a_usage_error_and_given_whole_in_english():
+    assert chinese("Something click says one day.") == "命令行用法有误（见下一行英文说明）。"
+    assert chinese("Invalid value for '--when': never.") == "'--when' 的值无效：命令行用法有误（见下一行英文说明）。"
+    assert chinese("File 'a.docx' does not exist.") == "文件“a.docx”不存在。"
