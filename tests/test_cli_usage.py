@@ -21,6 +21,12 @@ from docsvc.cli.usage import chinese
         (["doc", "list", "--sort"], "选项 --sort 需要一个值。", "Option '--sort' requires an argument"),
         (["templat"], "没有命令“templat”。是不是要用 template？", "No such command 'templat'. Did you mean"),
         (["export"], "没有命令“export”。是不是要用 import、report？", "(Did you mean one of: 'import', 'report'?)"),
+        # docsvc's own --as typed after the command: where it goes, not click's nearest name.
+        (
+            ["doc", "show", "1", "--as", "alice"],
+            "--as 是 docsvc 本身的选项，要写在命令之前：docsvc --as USER",
+            "put it before",
+        ),
         # A parameter type of docsvc's own gives its reason in both languages, each on its line.
         (["doc", "show", "abc"], "'DOC_ID' 的值无效：参数 doc_id 必须是", "doc_id must be an integer from 1"),
     ],

@@ -84,8 +84,9 @@ def _own(reason: str) -> tuple[str, str]:
 class BilingualUsageError(click.UsageError):
     """A usage error shown in both languages, with the way to the command's help."""
 
-    def __init__(self, original: click.UsageError) -> None:
-        super().__init__(original.format_message(), original.ctx)
+    def __init__(self, original: click.UsageError, *, zh: str = "", en: str = "") -> None:
+        super().__init__(en or original.format_message(), original.ctx)
+        self.zh = zh
 
     def show(self, file: IO[Any] | None = None) -> None:
         out = {"file": file} if file is not None else {"err": True}
@@ -95,7 +96,7 @@ class BilingualUsageError(click.UsageError):
         else:  # click did not say which command: the list of them
             click.echo("用法说明 / for help: docsvc --help\n", **out)
         message = self.format_message()
-        click.echo(f"错误：{chinese(message)}", **out)
+        click.echo(f"错误：{self.zh or chinese(message)}", **out)
         click.echo(f"Error: {english(message)}", **out)
 
 
@@ -113,8 +114,24 @@ class BilingualGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            raise self._misplaced(exc, ctx) or _bilingual(exc) from exc
         except click.UsageError as exc:
             raise _bilingual(exc) from exc
+
+    def _misplaced(self, exc: click.NoSuchOption, ctx: click.Context) -> click.UsageError | None:
+        """An option of docsvc itself (``--as``) typed after the command: say where it goes,
+        rather than click's nearest name of the command's own."""
+        mine = next((p for p in self.params if exc.option_name in getattr(p, "opts", ())), None)
+        if mine is None:
+            return None
+        metavar = mine.make_metavar(ctx)
+        return BilingualUsageError(
+            exc,
+            zh=f"{exc.option_name} 是 docsvc 本身的选项，要写在命令之前：docsvc {exc.option_name} {metavar} <命令> …",
+            en=f"{exc.option_name} is an option of docsvc itself: put it before the command "
+            f"(docsvc {exc.option_name} {metavar} <command> …).",
+        )
 
 
 def _bilingual(exc: click.UsageError) -> click.UsageError:
