@@ -352,21 +352,25 @@ class _SpacedGroup:
 
 
 def _spaced_groups(folded: str) -> Iterator[_SpacedGroup]:
-    """Each stretch of two or more CJK runs of ``folded`` parted by spaces or tabs alone."""
-    runs = list(_runs(folded))
-    i = 0
-    while i < len(runs):
-        j = i + 1
-        while (
-            j < len(runs)
-            and runs[j - 1][0].lastgroup == "cjk"
-            and runs[j][0].lastgroup == "cjk"
-            and _HSPACE_RE.fullmatch(folded, runs[j - 1][0].end(), runs[j][0].start())
+    """Each stretch of two or more CJK runs of ``folded`` parted by spaces or tabs alone, run by
+    run (a document of millions of characters holds hundreds of thousands of runs)."""
+    group: list[tuple[re.Match[str], int]] = []
+    first = 0
+    for r, (m, gap) in enumerate(_runs(folded)):
+        last = group[-1][0] if group else None
+        if (
+            last is not None
+            and last.lastgroup == "cjk"
+            and m.lastgroup == "cjk"
+            and _HSPACE_RE.fullmatch(folded, last.end(), m.start())
         ):
-            j += 1
-        if j - i > 1:
-            yield _SpacedGroup(runs[i:j], i)
-        i = j
+            group.append((m, gap))
+            continue
+        if len(group) > 1:
+            yield _SpacedGroup(group, first)
+        group, first = [(m, gap)], r
+    if len(group) > 1:
+        yield _SpacedGroup(group, first)
 
 
 def _separators(ident: str, end: int) -> int:
