@@ -180,8 +180,9 @@ _CJK_RUN_RE = re.compile(_CJK_RUN)
 # Horizontal space between two CJK runs, after folding (U+3000 and U+00A0 fold to a space).
 _HSPACE_RE = re.compile(r"[ \t]+")
 _SPACED_CJK_RE = re.compile(f"[{_CJK}][ \t]+[{_CJK}]")
-# Two or more CJK characters standing alone, parted by spaces: 合 同 编 号, 甲　方 once folded.
+# CJK runs with the spaces or tabs between them: one run for ranking's grams.
 _CJK_STRETCH_RE = re.compile(f"{_CJK_RUN}(?:[ \t]+{_CJK_RUN})*")
+# Two or more CJK characters standing alone, parted by spaces: 合 同 编 号, 甲　方 once folded.
 _LETTER_SPACED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}](?:[ \t]+[{_CJK}](?![{_CJK}]))+")
 
 
