@@ -44,6 +44,8 @@ _FORMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _FILE_KINDS = {"File": "文件", "Directory": "文件夹", "Path": "路径"}
+# The forms whose last part is a reason of its own (a parameter type's): said in Chinese too.
+_REASON_FORMS = {"{0} 的值无效：{1}", "值无效：{0}"}
 # What click adds to an unknown option or command: the nearest names.
 _HINT = re.compile(r"(.*?)\s+(?:Did you mean (.+)\?|\(Did you mean one of: (.+)\?\))", re.DOTALL)
 
@@ -57,7 +59,7 @@ def chinese(message: str) -> str:
     for pattern, zh in _FORMS:
         if m := pattern.fullmatch(message):
             parts = [_FILE_KINDS.get(g, g) if g is not None else "" for g in m.groups()]
-            if zh.endswith("：{1}") or zh == "值无效：{0}":  # a reason follows: in Chinese too
+            if zh in _REASON_FORMS:
                 parts[-1] = chinese(parts[-1])
             return zh.format(*parts)
     if has_cjk(message):  # docsvc's own reason (a parameter type's), in both languages
