@@ -9,6 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from docsvc.core.model import DocClass
+from docsvc.core.search import visible_site_projects
+
 metadata = sa.MetaData()
 
 documents = sa.Table(
@@ -62,11 +65,12 @@ sa.Index("ix_versions_sha256", versions.c.sha256)
 
 
 def site_visible(site_projects: Collection[str] | None) -> list[Any]:
-    """The access rule for on-site (9.2) documents as conditions on ``documents``: only those of
-    ``site_projects`` (None: every document, no condition)."""
+    """The access rule for on-site (9.2) documents (:func:`docsvc.core.search.site_visible`) as
+    conditions on ``documents``: only those of ``site_projects`` (None: every document)."""
     if site_projects is None:
         return []
-    return [sa.or_(documents.c.doc_class != "site", documents.c.project.in_(sorted(site_projects)))]
+    projects = visible_site_projects(frozenset(site_projects))
+    return [sa.or_(documents.c.doc_class != DocClass.SITE.value, documents.c.project.in_(projects))]
 
 
 audit_log = sa.Table(
