@@ -128,7 +128,8 @@ def labels() -> None:
 @handled
 def labels_review(ctx: Context, all_pending: bool, limit: int, as_json: bool) -> None:
     """待复核列表，最早的在前 / the review list, oldest first."""
-    items = ctx.guard.review_list(all_pending=all_pending, limit=limit)
+    page = ctx.guard.review_page(all_pending=all_pending, limit=limit)
+    items = page.items
     if as_json:
         emit_json([i.to_dict() for i in items])
         return
@@ -138,7 +139,7 @@ def labels_review(ctx: Context, all_pending: bool, limit: int, as_json: bool) ->
             f"文档 {d['document_id']}  {d['title']}\n  {label_line('文档类型', d['doc_type'])}\n"
             f"  {label_line('服务类别', d['service_category'])}"
         )
-    total = ctx.guard.review_count(all_pending=all_pending) if len(items) == limit else len(items)
+    total = page.total
     if total > len(items):
         echo(
             f"共 {total} 份待确认，列出最早的 {len(items)} 份（--limit 可调，确认后其余依次列出）/ "

@@ -43,7 +43,7 @@ from docsvc.errors import Forbidden, InvalidInput, NotFound
 from docsvc.services import background, batch, dashboard, export, ocr, pages, selection, similar, thumbnails
 from docsvc.services.archive import AddResult, History
 from docsvc.services.background import RenditionRequest
-from docsvc.services.classify import ReviewItem
+from docsvc.services.classify import ReviewItem, ReviewPage
 from docsvc.services.dashboard import Dashboard
 from docsvc.services.fields import Fields
 from docsvc.services.integrity import CheckReport
@@ -594,6 +594,13 @@ class Guard:
         """How many suggested labels wait for a person, of the documents this principal may read."""
         self.require(Permission.READ, "review_labels")
         return self.svc.classifier.review_count(all_pending=all_pending, site_projects=self.p.site_projects)
+
+    def review_page(self, *, all_pending: bool = False, limit: int) -> ReviewPage:
+        """The oldest ``limit`` suggested labels waiting, of the documents this principal may
+        read, and how many wait in all: what the dashboard, the review page, the API and
+        ``docsvc labels review`` show."""
+        self.require(Permission.READ, "review_labels")
+        return self.svc.classifier.review_page(all_pending=all_pending, site_projects=self.p.site_projects, limit=limit)
 
     def confirm_labels(self, document_id: int, changes: Mapping[str, Any]) -> Document:
         """Accept (no changes) or correct a document's suggested labels; either teaches the

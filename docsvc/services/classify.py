@@ -54,6 +54,14 @@ MAX_REVIEW_PAGE = 1000
 
 
 @dataclass(frozen=True)
+class ReviewPage:
+    """The oldest suggestions waiting for a person, and how many wait in all."""
+
+    items: tuple[ReviewItem, ...]
+    total: int
+
+
+@dataclass(frozen=True)
 class ReviewItem:
     suggestion_id: int
     document: Document
@@ -326,3 +334,13 @@ class ClassifyService:
     def review_count(self, *, all_pending: bool = False, site_projects: Collection[str] | None = None) -> int:
         """How many suggestions wait for a person, of the documents such a reader may read."""
         return self.catalog.count_review_queue(review_only=not all_pending, site_projects=site_projects)
+
+    def review_page(
+        self, *, all_pending: bool = False, site_projects: Collection[str] | None = None, limit: int
+    ) -> ReviewPage:
+        """:meth:`review_list` up to ``limit`` and how many wait in all, counted only when the
+        page is full (a count reads the whole queue)."""
+        items = self.review_list(all_pending=all_pending, site_projects=site_projects, limit=limit)
+        full = len(items) == limit
+        total = self.review_count(all_pending=all_pending, site_projects=site_projects) if full else len(items)
+        return ReviewPage(tuple(items), total)

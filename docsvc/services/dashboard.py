@@ -20,7 +20,7 @@ from docsvc.core.audit import AuditEntry
 from docsvc.core.model import DocClass, Document, ServiceCategory
 from docsvc.core.search import site_visible
 from docsvc.services import background
-from docsvc.services.classify import ReviewItem
+from docsvc.services.classify import ReviewItem, ReviewPage
 from docsvc.services.reports import REVIEWED_TYPES
 from docsvc.services.users import Permission
 from docsvc.services.views import ViewResult
@@ -151,7 +151,7 @@ def build(g: Guard, today: dt.date) -> Dashboard:
         for r in due_rows
     ]
     can_review = p.can(Permission.WRITE)
-    review = g.review_list(limit=REVIEW_SHOWN) if can_review else []
+    review = g.review_page(limit=REVIEW_SHOWN) if can_review else ReviewPage((), 0)
     return Dashboard(
         today,
         recent,
@@ -160,8 +160,8 @@ def build(g: Guard, today: dt.date) -> Dashboard:
         total=sum(r["documents"] for r in groups),
         by_category=_counts(groups, "service_category", [c.value for c in ServiceCategory]),
         by_class=_counts(groups, "doc_class", [c.value for c in DocClass]),
-        review_total=g.review_count() if can_review else 0,
-        review_items=review,
+        review_total=review.total,
+        review_items=list(review.items),
         activity=[Activity(e, t) for e, t in activity],
         can_upload=p.can(Permission.WRITE),
         can_draft=p.can(Permission.GENERATE),

@@ -451,10 +451,11 @@ def review():
             "ok",
         )
         return redirect(url_for("ui_docs.review", **({"all": "1"} if all_pending else {})))
+    page = gd.review_page(all_pending=all_pending, limit=REVIEW_PAGE)
     return render_template(
         "review.html",
-        items=gd.review_list(all_pending=all_pending, limit=REVIEW_PAGE),
-        total=gd.review_count(all_pending=all_pending),
+        items=page.items,
+        total=page.total,
         all_pending=all_pending,
         can_write=gd.p.can(Permission.WRITE),
         **_choices(),

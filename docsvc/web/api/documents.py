@@ -69,9 +69,8 @@ def suggest_labels():
 def review_labels():
     all_pending = arg_flag(request.args, "all")
     limit = arg_int(request.args, "limit", high=MAX_REVIEW_PAGE, default=REVIEW_PAGE)
-    g = guard()
-    items = g.review_list(all_pending=all_pending, limit=limit)
-    return jsonify({"items": [i.to_dict() for i in items], "total": g.review_count(all_pending=all_pending)})
+    page = guard().review_page(all_pending=all_pending, limit=limit)
+    return jsonify({"items": [i.to_dict() for i in page.items], "total": page.total})
 
 
 @bp.post("/api/v1/documents/<int:doc_id>/labels")
