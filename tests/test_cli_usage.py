@@ -47,3 +47,20 @@ def test_a_form_it_does_not_know_is_named_a_usage_error_and_given_whole_in_engli
     assert chinese("Something click says one day.") == "命令行用法有误（见下一行英文说明）。"
     assert chinese("Invalid value for '--when': never.") == "'--when' 的值无效：命令行用法有误（见下一行英文说明）。"
     assert chinese("File 'a.docx' does not exist.") == "文件“a.docx”不存在。"
+
+
+@pytest.mark.parametrize("args", [[], ["doc"], ["doc", "add"], ["labels", "review"], ["ocr"]])
+def test_help_names_its_parts_in_chinese_and_english(args):
+    """Every command's help, the groups' and the leaves', reached by the same classes: the
+    headings, the usage line and the help option's own line in both languages, none of click's
+    English alone."""
+    out = CliRunner().invoke(cli, [*args, "--help"], prog_name="docsvc")
+    assert out.exit_code == 0, out.output
+    text = out.output
+    assert text.startswith(f"用法 / Usage: docsvc {' '.join(args)}".rstrip() + " ")
+    assert "选项 / Options:" in text and "显示此帮助并退出 / show this message and exit." in text
+    assert ("命令 / Commands:" in text) == (args in ([], ["doc"]))
+    for english_only in ("\nUsage:", "\nOptions:", "\nCommands:", "Show this message and exit."):
+        assert english_only not in text, english_only
+    if not args:
+        assert "显示版本并退出 / show the version and exit." in text

@@ -29,7 +29,7 @@ import click
 from docsvc import errors, logs
 from docsvc import settings as settings_mod
 from docsvc.app import Docsvc, open_docsvc
-from docsvc.cli.usage import BilingualGroup
+from docsvc.cli.usage import VERSION_OPTION, BilingualGroup
 from docsvc.core.inputs import escape_controls, json_escape_controls, parse_int
 from docsvc.services.access import Generated, Guard
 
@@ -301,7 +301,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="输出 JSON 
     " / run as this docsvc user, with their role, for every command (and in the audit log); any other name is the"
     " local operator, an administrator.",
 )
-@click.version_option(package_name="docsvc")
+@click.version_option(package_name="docsvc", help=VERSION_OPTION)
 @click.pass_context
 def cli(ctx: click.Context, actor: str | None) -> None:
     """docsvc：信息服务管理文档与报告服务 / document management and report generation."""

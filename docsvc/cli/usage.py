@@ -1,10 +1,11 @@
-"""Click's own usage errors (an unknown option, a value out of range, a missing argument) in
-Chinese and English, as docsvc's own errors are: click words them in English only.
+"""Click's own words in Chinese and English, as docsvc's own are: click says them in English only.
 
-:class:`BilingualGroup` is the class of the ``docsvc`` group: the errors of every command under
-it, found while their arguments are parsed, pass through it on their way out. Click's messages
-follow a handful of fixed forms; each known form is said again in Chinese, and any other is
-named as a usage error, its English given whole on the next line."""
+:class:`BilingualGroup` is the class of the ``docsvc`` group and of its groups, and
+:class:`BilingualCommand` of their commands. The usage errors of every command, found while its
+arguments are parsed, pass through the group on their way out: click's messages follow a
+handful of fixed forms; each known form is said again in Chinese, and any other is named as a
+usage error, its English given whole on the next line. The help's headings and the help
+option's own line are written in both languages."""
 
 from __future__ import annotations
 
@@ -102,8 +103,47 @@ class BilingualUsageError(click.UsageError):
         click.echo(f"Error: {english(message)}", **out)
 
 
-class BilingualGroup(click.Group):
-    """The ``docsvc`` group: usage errors of any command under it leave in both languages."""
+HELP_OPTION = "显示此帮助并退出 / show this message and exit."
+VERSION_OPTION = "显示版本并退出 / show the version and exit."
+
+
+_HEADINGS = {"Options": "选项 / Options", "Commands": "命令 / Commands"}
+
+
+class BilingualFormatter(click.HelpFormatter):
+    """Help whose headings and usage line name themselves in both languages."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, "用法 / Usage: " if prefix is None else prefix)
+
+    def section(self, name: str) -> Any:
+        return super().section(_HEADINGS.get(name, name))
+
+
+class BilingualContext(click.Context):
+    formatter_class = BilingualFormatter
+
+
+class _BilingualHelp(click.Command):
+    context_class = BilingualContext
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION
+        return option
+
+
+class BilingualCommand(_BilingualHelp):
+    """A docsvc command: its help in both languages."""
+
+
+class BilingualGroup(_BilingualHelp, click.Group):
+    """The ``docsvc`` group and its groups: usage errors of any command under them leave in
+    both languages, and their help is written in both."""
+
+    command_class = BilingualCommand
+    group_class = type  # a group's groups are of its own class
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
@@ -124,10 +164,11 @@ class BilingualGroup(click.Group):
     def _misplaced(self, exc: click.NoSuchOption, ctx: click.Context) -> click.UsageError | None:
         """An option of docsvc itself (``--as``) typed after the command: say where it goes,
         rather than click's nearest name of the command's own."""
-        mine = next((p for p in self.params if exc.option_name in getattr(p, "opts", ())), None)
+        root = ctx.find_root()
+        mine = next((p for p in root.command.params if exc.option_name in getattr(p, "opts", ())), None)
         if mine is None:
             return None
-        metavar = mine.make_metavar(ctx)
+        metavar = mine.make_metavar(root)
         return BilingualUsageError(
             exc,
             zh=f"{exc.option_name} 是 docsvc 本身的选项，要写在命令之前：docsvc {exc.option_name} {metavar} <命令> …",
