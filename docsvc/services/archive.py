@@ -304,28 +304,9 @@ class ArchiveService:
                 document_id=doc_id,
                 details={"metadata": meta.to_dict(), **self._field_labels(meta.field_values)},
             )
-            version_id = tx.insert_version(
-                doc_id,
-                1,
-                sha256=blob.sha256,
-                size=blob.size,
-                media_type=media_type,
-                original_filename=filename,
-                actor=actor,
-                reason=reason,
-                source=source,
-                provenance=provenance or {},
+            version_id = _record_version(
+                tx, doc_id, 1, blob, stored, media_type, filename, actor, reason, source, provenance
             )
-            tx.append_audit(
-                actor,
-                AuditAction.VERSION_ADDED,
-                document_id=doc_id,
-                version=1,
-                details=_version_details(
-                    blob.sha256, blob.size, media_type, filename, reason, source, provenance, stored
-                ),
-            )
-            _record_renditions(tx, version_id, stored)
             if suggested is not None:
                 tx.insert_suggestion(
                     doc_id,
@@ -380,28 +361,9 @@ class ArchiveService:
             number = current.latest_version + 1
             if metadata:
                 doc, new_meta = current, self._updated(current.metadata, metadata)
-            version_id = tx.insert_version(
-                document_id,
-                number,
-                sha256=blob.sha256,
-                size=blob.size,
-                media_type=media_type,
-                original_filename=filename,
-                actor=actor,
-                reason=reason,
-                source=source,
-                provenance=provenance or {},
+            version_id = _record_version(
+                tx, document_id, number, blob, stored, media_type, filename, actor, reason, source, provenance
             )
-            tx.append_audit(
-                actor,
-                AuditAction.VERSION_ADDED,
-                document_id=document_id,
-                version=number,
-                details=_version_details(
-                    blob.sha256, blob.size, media_type, filename, reason, source, provenance, stored
-                ),
-            )
-            _record_renditions(tx, version_id, stored)
             if new_meta != doc.metadata:
                 tx.update_metadata(document_id, new_meta)
                 tx.append_audit(
@@ -599,19 +561,36 @@ _ENUM_FILTERS = {
 }
 
 
-def _version_details(
-    sha256: str,
-    size: int,
+def _record_version(
+    tx: Tx,
+    document_id: int,
+    number: int,
+    blob: StoredBlob,
+    renditions: Sequence[tuple[RenditionInput, StoredBlob]],
     media_type: str,
     filename: str,
+    actor: str,
     reason: str,
     source: VersionSource,
     provenance: Mapping[str, Any] | None,
-    renditions: Sequence[tuple[RenditionInput, StoredBlob]],
-) -> dict[str, Any]:
+) -> int:
+    """Version ``number`` of the document, its audit entry and its renditions, in ``tx``: the
+    new version's row id."""
+    version_id = tx.insert_version(
+        document_id,
+        number,
+        sha256=blob.sha256,
+        size=blob.size,
+        media_type=media_type,
+        original_filename=filename,
+        actor=actor,
+        reason=reason,
+        source=source,
+        provenance=provenance or {},
+    )
     details: dict[str, Any] = {
-        "sha256": sha256,
-        "size": size,
+        "sha256": blob.sha256,
+        "size": blob.size,
         "media_type": media_type,
         "filename": filename,
         "reason": reason,
@@ -627,9 +606,7 @@ def _version_details(
         details["renditions"] = [
             {"media_type": r.media_type, "sha256": b.sha256, "size": b.size} for r, b in renditions
         ]
-    return details
-
-
-def _record_renditions(tx: Tx, version_id: int, stored: Sequence[tuple[RenditionInput, StoredBlob]]) -> None:
-    for r, blob in stored:
-        tx.insert_rendition(version_id, r.media_type, blob.sha256, blob.size, r.producer)
+    tx.append_audit(actor, AuditAction.VERSION_ADDED, document_id=document_id, version=number, details=details)
+    for r, b in renditions:
+        tx.insert_rendition(version_id, r.media_type, b.sha256, b.size, r.producer)
+    return version_id
