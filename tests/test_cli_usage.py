@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -64,3 +65,24 @@ def test_help_names_its_parts_in_chinese_and_english(args):
         assert english_only not in text, english_only
     if not args:
         assert "显示版本并退出 / show the version and exit." in text
+
+
+def _commands(command: click.Command, path: tuple[str, ...] = ()):
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_option_says_what_it_is_for_and_its_default_in_both_languages():
+    undocumented = [
+        f"docsvc {' '.join(path)} {param.opts[0]}"
+        for path, command in _commands(cli)
+        for param in command.params
+        if isinstance(param, click.Option) and not param.hidden and not param.help
+    ]
+    assert undocumented == []
+    listing = CliRunner().invoke(cli, ["doc", "list", "--help"], prog_name="docsvc").output
+    assert "[默认 / default: 50]" in listing and "[default:" not in listing
+    export = CliRunner().invoke(cli, ["audit", "export", "--help"], prog_name="docsvc").output
+    assert "[必填 / required]" in export and "[required]" not in export

@@ -138,7 +138,14 @@ def audit_keygen(ctx: Context, path: str, as_json: bool) -> None:
 @click.option("--doc", "document_id", type=KEY, default=None, help="只看某文档 / one document")
 @click.option("--since", default=None, help="起始日期 YYYY-MM-DD（UTC）/ since date")
 @click.option("--action", "actions", multiple=True, help="事件类型，可重复 / action (repeatable)")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="输出格式：表格、JSON 或 CSV / output format",
+)
 @pass_ctx
 @handled
 def audit_log(ctx: Context, document_id: int | None, since: str | None, actions: tuple[str, ...], fmt: str) -> None:

@@ -282,15 +282,15 @@ def doc_get(
 
 
 @doc.command("list")
-@click.option("--type", "doc_type")
-@click.option("--category", "service_category")
-@click.option("--class", "doc_class")
-@click.option("--scope", "service_scope")
-@click.option("--project")
-@click.option("--counterparty")
-@click.option("--status")
-@click.option("--owner")
-@click.option("--tag")
+@click.option("--type", "doc_type", help="文档类型，如 contract、sla / document type")
+@click.option("--category", "service_category", help="服务类别（规范第 4 章），如 4.2 / service category")
+@click.option("--class", "doc_class", help="user（用户文档 9.1）或 site（现场文档 9.2）")
+@click.option("--scope", "service_scope", help="support|provision|delivery（规范第 5 章）")
+@click.option("--project", help="项目 / project")
+@click.option("--counterparty", help="相对方 / counterparty")
+@click.option("--status", help="draft|effective|superseded|archived")
+@click.option("--owner", help="负责人 / owner")
+@click.option("--tag", help="带此标签 / has this tag")
 @click.option("--title", help="标题包含 / title contains")
 @click.option("--review-due-before", "review_due_before", help="复审到期日不晚于 YYYY-MM-DD")
 @click.option(
@@ -299,9 +299,17 @@ def doc_get(
     multiple=True,
     help="自定义字段 KEY=VALUE，范围用 KEY_min=、KEY_max= / custom field filter (ranges: KEY_min, KEY_max)",
 )
-@click.option("--sort", default="-updated_at", show_default=True)
-@click.option("--limit", default=50, show_default=True)
-@click.option("--offset", default=0, show_default=True)
+@click.option(
+    "--sort",
+    default="-updated_at",
+    show_default=True,
+    help="排序字段，前加 - 为降序（title 按拼音）/ sort key, - for descending: id, title, doc_type, "
+    "service_category, project, counterparty, status, created_at, updated_at, review_due, effective_date",
+)
+@click.option(
+    "--limit", default=50, show_default=True, help="每页条数（至多 1000）/ documents per page (at most 1,000)"
+)
+@click.option("--offset", default=0, show_default=True, help="跳过前多少条 / documents to skip")
 @json_option
 @pass_ctx
 @handled

@@ -20,7 +20,7 @@ def _when(ts) -> str:
 @job.command("list")
 @click.option("--state", default=None, help="queued|running|done|failed")
 @click.option("--kind", default=None, help="任务类型，如 rendition.pdf / job kind")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, help="至多列出多少个（最新的在前）/ how many, newest first")
 @json_option
 @pass_ctx
 @handled

@@ -108,9 +108,15 @@ def synonyms_check(path: str) -> None:
     "AND across keys); key=value is accepted too",
 )
 @click.option("--all-versions", is_flag=True, help="搜索所有版本（默认只搜最新版本）/ search every version")
-@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
-@click.option("--page", default=1, show_default=True)
-@click.option("--per-page", default=10, show_default=True)
+@click.option(
+    "--sort",
+    type=click.Choice(["relevance", "date"]),
+    default="relevance",
+    show_default=True,
+    help="按相关度或按日期（新的在前）/ by relevance or by date, newest first",
+)
+@click.option("--page", default=1, show_default=True, help="第几页 / page number")
+@click.option("--per-page", default=10, show_default=True, help="每页条数（至多 100）/ results per page (at most 100)")
 @click.option(
     "--queries",
     "queries_file",

@@ -55,7 +55,9 @@ def template_list(ctx: Context, as_json: bool) -> None:
 
 @template.command("show")
 @click.argument("slug")
-@click.option("--version", type=KEY, default=None)
+@click.option(
+    "--version", type=KEY, default=None, help="模板版本号（默认当前版本）/ template version (default current)"
+)
 @json_option
 @pass_ctx
 @handled
@@ -79,7 +81,9 @@ def template_show(ctx: Context, slug: str, version: int | None, as_json: bool) -
 
 @template.command("fields")
 @click.argument("slug")
-@click.option("--version", type=KEY, default=None)
+@click.option(
+    "--version", type=KEY, default=None, help="模板版本号（默认当前版本）/ template version (default current)"
+)
 @json_option
 @pass_ctx
 @handled
@@ -101,7 +105,9 @@ def template_fields(ctx: Context, slug: str, version: int | None, as_json: bool)
 
 @template.command("sample")
 @click.argument("slug")
-@click.option("--version", type=KEY, default=None)
+@click.option(
+    "--version", type=KEY, default=None, help="模板版本号（默认当前版本）/ template version (default current)"
+)
 @pass_ctx
 @handled
 def template_sample(ctx: Context, slug: str, version: int | None) -> None:

@@ -10,6 +10,7 @@ option's own line are written in both languages."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import IO, Any
 
 import click
@@ -108,16 +109,33 @@ VERSION_OPTION = "显示版本并退出 / show the version and exit."
 
 
 _HEADINGS = {"Options": "选项 / Options", "Commands": "命令 / Commands"}
+# What click appends to an option's help: "[default: 50; required]".
+_EXTRAS = re.compile(r"\[([^\[\]]*)\]\Z")
+
+
+def _extra(item: str) -> str:
+    if item == "required":
+        return "必填 / required"
+    if item.startswith("default: "):
+        return f"默认 / {item}"
+    return item
 
 
 class BilingualFormatter(click.HelpFormatter):
-    """Help whose headings and usage line name themselves in both languages."""
+    """Help whose headings, usage line and options' defaults name themselves in both languages."""
 
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
         super().write_usage(prog, args, "用法 / Usage: " if prefix is None else prefix)
 
     def section(self, name: str) -> Any:
         return super().section(_HEADINGS.get(name, name))
+
+    def write_dl(self, rows: Iterable[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
+        rows = [
+            (term, _EXTRAS.sub(lambda m: "[" + "; ".join(map(_extra, m.group(1).split("; "))) + "]", text))
+            for term, text in rows
+        ]
+        super().write_dl(rows, col_max, col_spacing)
 
 
 class BilingualContext(click.Context):
