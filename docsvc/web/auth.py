@@ -3,7 +3,7 @@ language switch and the "my account" page."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, validate_csrf
+from werkzeug.wrappers import Response
 
 from docsvc.app import Docsvc
 from docsvc.core.inputs import parse_int, strip_controls
@@ -150,18 +151,7 @@ def logout():
 
 @bp.post("/lang")
 def set_language():
-    lang = request.form.get("lang", "zh")
-    resp = redirect(_safe_next(request.form.get("next")))
-    if lang in LANGUAGES:
-        resp.set_cookie(
-            LANG_COOKIE,
-            lang,
-            max_age=365 * 24 * 3600,
-            samesite="Lax",
-            httponly=True,
-            secure=current_app.session_interface.get_cookie_secure(current_app),
-        )
-    return resp
+    return _remember_choice(LANG_COOKIE, request.form.get("lang", "zh"), LANGUAGES)
 
 
 THEME_COOKIE = "docsvc_theme"
@@ -176,11 +166,16 @@ def theme() -> str:
 @bp.post("/theme")
 def set_theme():
     """The appearance switch: a cookie, read when the page is made (no script, no flash)."""
-    value = request.form.get("theme", "auto")
+    return _remember_choice(THEME_COOKIE, request.form.get("theme", "auto"), THEMES)
+
+
+def _remember_choice(cookie: str, value: str, allowed: Collection[str]) -> Response:
+    """Back to the page the choice was made on, the choice kept for a year in ``cookie`` when
+    it is one of ``allowed`` (anything else is ignored)."""
     resp = redirect(_safe_next(request.form.get("next")))
-    if value in THEMES:
+    if value in allowed:
         resp.set_cookie(
-            THEME_COOKIE,
+            cookie,
             value,
             max_age=365 * 24 * 3600,
             samesite="Lax",
