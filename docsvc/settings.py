@@ -325,8 +325,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "OCR_PAGE_TIMEOUT_S",
         120.0,
-        "识别一页的时间上限（秒，墙钟时间与 CPU 时间）；超时的页被跳过。",
-        "Time limit of one page's OCR, in seconds (wall clock and CPU); a page past it is skipped.",
+        "识别一页的时间上限（秒，墙钟时间与 CPU 时间；服务器繁忙时等待 CPU 的时间不计，至多延长到 10 倍）；超时的页被跳过。",
+        "Time limit of one page's OCR, in seconds (wall clock and CPU; time spent waiting for a CPU while the"
+        " server is busy does not count, up to ten times the limit); a page past it is skipped.",
         float,
     ),
     Setting(

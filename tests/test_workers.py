@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from docsvc.core import workers
-from tests.conftest import within
+from tests.conftest import require, within
 from tests.test_serve import running
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,3 +249,45 @@ def test_a_process_stops_its_helpers_before_it_exits() -> None:
     helpers = [int(p) for p in run.stdout.split()]
     assert helpers  # an idle helper, which would leave by itself only after its parent had gone
     assert not [pid for pid in helpers if running(pid)]
+
+
+def _on_one_cpu(code: str, *, nice: int = 0) -> subprocess.Popen[bytes]:
+    """A Python child pinned to this process's first CPU, ``nice`` below us."""
+    cpu = min(os.sched_getaffinity(0))
+    prelude = f"import os, time; os.sched_setaffinity(0, {{{cpu}}}); os.nice({nice})\n"
+    return subprocess.Popen([sys.executable, "-c", prelude + code], stdout=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_a_child_that_gives_way_is_given_the_time_it_waited_for_a_cpu():
+    """OCR runs at a lower priority than the server: on a busy machine a page takes longer in
+    wall time without taking longer to read. The limit counts the child's own time, so a page
+    is not skipped for good because the server was busy; a child that is stuck is not helped."""
+    require(workers.cpu_wait(os.getpid()) is not None, "this kernel gives no /proc/PID/schedstat")
+    # A busy server: a process at our priority that never rests, on the CPU the child runs on.
+    hog = _on_one_cpu("while True: pass")
+    try:
+        # 0.3 CPU-seconds of work at nice 10 beside it: about 3 s of wall time.
+        child = _on_one_cpu(
+            "start = time.process_time()\nwhile time.process_time() - start < 0.3: pass\nos.write(1, b'x')", nice=10
+        )
+        try:
+            started = time.monotonic()
+            workers.wait_readable(child.stdout.fileno(), 1.5, pid=child.pid)
+            took = time.monotonic() - started
+            assert child.stdout.read(1) == b"x"
+            assert took > 1.5, "the child was never short of a CPU: nothing was tested"
+        finally:
+            workers.stop(child)
+    finally:
+        workers.stop(hog)
+    # Stuck (asleep, not waiting for a CPU): timed out after its limit, not later.
+    stuck = _on_one_cpu("time.sleep(30)")
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            workers.wait_readable(stuck.stdout.fileno(), 0.5, pid=stuck.pid)
+        assert time.monotonic() - started < within(3)
+    finally:
+        workers.stop(stuck)
+    assert workers.cpu_wait(stuck.pid) is None  # gone: the plain limit applies

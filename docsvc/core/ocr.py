@@ -7,7 +7,9 @@ like PDF text extraction (:mod:`docsvc.core.extract`), because it decodes hostil
 native code and needs most of a gigabyte:
 
 - the child has an address-space limit (RLIMIT_AS) and a CPU-time limit *per page* (the soft
-  RLIMIT_CPU is moved on before each page); the caller also gives each page a wall-clock limit;
+  RLIMIT_CPU is moved on before each page); the caller also gives each page a wall-clock limit,
+  which does not count the time the child, at a lower priority, waited for a CPU while the
+  server was busy (a page is not skipped for good because searches were many that minute);
 - a page that breaks a limit (or crashes the child) is recorded as such and a new child goes on
   from the next page, so one poisoned page costs that page, not the document;
 - an image's pixel count is read from its header and an image over ``max_pixels`` is refused
@@ -60,7 +62,7 @@ class OcrLimits:
     max_pages: int = 300  # pages beyond this are not read (truncated)
     max_pixels: int = 60_000_000  # an image larger than this is refused undecoded
     dpi: int = 200  # PDF pages are rendered at this resolution (the engine gains nothing above)
-    page_timeout_s: float = 120.0  # wall clock per page
+    page_timeout_s: float = 120.0  # wall clock per page, not counting the child's wait for a CPU
     page_cpu_s: int = 90  # CPU seconds per page (all the engine's threads count)
     memory_bytes: int = 3 * 1024**3  # the child's address space (onnxruntime maps ~1.7 GB)
     threads: int = 1  # the engine's threads: OCR must leave the server's cores to searches
@@ -422,11 +424,13 @@ def _spawn(request: dict[str, Any], data: bytes) -> subprocess.Popen[bytes]:
 
 
 def _frames(proc: subprocess.Popen[bytes], first_s: float, each_s: float) -> Iterator[dict[str, Any]]:
-    """The child's answers; raises TimeoutError when one is late, EOFError when it died."""
+    """The child's answers; raises TimeoutError when one is late (not counting the time the
+    child, which gives way to the server, waited for a CPU), EOFError when it died."""
     assert proc.stdout is not None
-    wait = first_s
+    fd, wait = proc.stdout.fileno(), first_s
     while True:
-        yield json.loads(workers.read_frame(proc.stdout.fileno(), deadline=time.monotonic() + wait))
+        workers.wait_readable(fd, wait, pid=proc.pid)
+        yield json.loads(workers.read_frame(fd, deadline=time.monotonic() + wait))
         wait = each_s
 
 
@@ -509,6 +513,7 @@ def make_searchable_pdf(
     proc = _spawn(request, data)
     try:
         assert proc.stdout is not None
+        workers.wait_readable(proc.stdout.fileno(), timeout, pid=proc.pid)
         header = json.loads(workers.read_frame(proc.stdout.fileno(), deadline=time.monotonic() + timeout))
         if not header.get("ok"):
             return None

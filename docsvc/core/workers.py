@@ -14,6 +14,8 @@ and thumbnails in children forked by a helper (:func:`run_limited`, for
 - Frames (:func:`write_frame`, :func:`read_frame`): an 8-byte big-endian length, then the
   payload, over a pipe or a socket; a read can have a deadline and a size limit, so a child
   that goes silent or sends too much cannot hold the caller.
+- :func:`wait_readable`: a wall-clock limit for a child that runs at a lower priority
+  (:func:`give_way`), which does not count the time it waited for a CPU.
 - :func:`limit`: RLIMIT_AS and RLIMIT_CPU, set by the child on itself.
 - :func:`stop`: kill and reap, so no child outlives its use and no zombie is left.
 - :class:`Pool`: long-lived children shared by threads, one task at a time each, killed after a
@@ -139,6 +141,42 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
             raise EOFError
         got += count
     return bytes(buf)
+
+
+# A child waiting for a CPU is slow, not stuck; but at most this many times its limit in all.
+MAX_WAIT_FACTOR = 10
+
+
+def cpu_wait(pid: int) -> float | None:
+    """Seconds the process's main thread has spent ready to run but waiting for a CPU (Linux's
+    /proc/PID/schedstat); None where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wait_readable(fd: int, seconds: float, *, pid: int) -> None:
+    """Wait until ``fd`` (the answers of child ``pid``) has something to read, for at most
+    ``seconds`` of the child's own time: the time it spent waiting for a CPU is added to the
+    limit (a child that gives way to a busy server is slow, not stuck), up to
+    :data:`MAX_WAIT_FACTOR` times ``seconds`` in all. TimeoutError past that; a child that is
+    blocked, not waiting for a CPU, gets no more than ``seconds``."""
+    start = time.monotonic()
+    first = cpu_wait(pid)
+    deadline = start + seconds
+    while True:
+        try:
+            return _wait(fd, deadline, write=False)
+        except TimeoutError:
+            now = cpu_wait(pid)
+            if first is None or now is None:
+                raise
+            later = min(start + seconds + (now - first), start + seconds * MAX_WAIT_FACTOR)
+            if later <= deadline:
+                raise
+            deadline = later
 
 
 def limit(which: int, soft: int, hard: int | None = None) -> None:
