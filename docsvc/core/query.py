@@ -293,6 +293,7 @@ class _Tok:
 
 
 _QUOTES = {'"': '"', "“": "”", "”": "”", "「": "」", "『": "』"}
+_CLOSERS = frozenset(_QUOTES.values()) - frozenset(_QUOTES)
 _OPERATORS = {"AND": _Kind.AND, "&&": _Kind.AND, "OR": _Kind.OR, "||": _Kind.OR, "NOT": _Kind.NOT}
 _FIELD_RE = re.compile(r"([^\s:()\"“”「」『』]+):(?=\S)")
 _SPACE_RE = re.compile(r"\s+")
@@ -322,6 +323,8 @@ def _lex(q: str) -> list[_Tok]:
         elif c in "()":
             toks.append(_Tok(_Kind.LPAREN if c == "(" else _Kind.RPAREN, c))
             i += 1
+        elif c in _CLOSERS:  # a closing mark with no opening one before it: punctuation
+            i += 1
         elif c in _QUOTES:
             close = _QUOTES[c]
             j = q.find(close, i + 1)
@@ -341,7 +344,7 @@ def _lex(q: str) -> list[_Tok]:
                 toks.append(_Tok(_Kind.FIELD, m.group(1).lower()))
                 i = m.end()
                 continue
-            end = _WORD_END_RE.search(q, i)
+            end = _WORD_END_RE.search(q, i + 1)
             j = end.start() if end else n
             word = q[i:j]
             toks.append(_Tok(_OPERATORS.get(word, _Kind.WORD), word))
