@@ -887,9 +887,13 @@ def test_chinese_field_names_and_booleans() -> None:
     for raw, value in ((True, True), ("是", True), ("☑", True), ("false", False), ("否", False), ("", False)):
         ctx = s.validate({**s.sample(), "含个人信息": raw})
         assert ctx["含个人信息"] is value and ctx["含个人信息_cn"] == ("是" if value else "否")
-    with pytest.raises(InvalidInput) as exc:
-        s.validate({**s.sample(), "含个人信息": "也许"})
-    assert exc.value.details["errors"][0]["field"] == "含个人信息"
+    for raw, value in ((1, True), (0, False)):
+        assert s.validate({**s.sample(), "含个人信息": raw})["含个人信息"] is value
+    # Anything else, a list or an object from a JSON client included, is a field error, not a crash.
+    for bad in ("也许", 2, [], ["是"], {}, {"a": 1}):
+        with pytest.raises(InvalidInput) as exc:
+            s.validate({**s.sample(), "含个人信息": bad})
+        assert exc.value.details["errors"][0]["field"] == "含个人信息"
     for bad in ("PartyA", "甲方（委托方）", "_x", "甲方 名称"):
         with pytest.raises(InvalidInput):
             load_schema(

@@ -382,10 +382,12 @@ _FALSE = frozenset({"false", "no", "n", "0", "否", "☐", "□"})
 def _boolean(f: Field, raw: Any, path: str, here: Where, errors: Errors) -> bool | None:
     if isinstance(raw, bool):
         return raw
-    text = raw.strip().lower() if isinstance(raw, str) else raw
-    if text in _TRUE or text == 1:
+    if isinstance(raw, (int, float)) and raw in (0, 1):
+        return bool(raw)
+    text = raw.strip().lower() if isinstance(raw, str) else None  # a list or an object is neither
+    if text in _TRUE:
         return True
-    if text in _FALSE or text == 0:
+    if text in _FALSE:
         return False
     errors.add(
         path,
