@@ -87,6 +87,20 @@ def test_invalid_metadata_lists_valid_values_and_stores_nothing(svc, field, valu
     assert svc.catalog.audit_head()[0] == 0
 
 
+@pytest.mark.parametrize("tags", [7, 1.5, True, {"a": 1}])
+def test_tags_that_are_neither_text_nor_a_list_are_refused_on_add_and_on_change(svc, tags):
+    """A JSON client's number or object for the tags: a field error, nothing stored or changed."""
+    with pytest.raises(InvalidInput) as err:
+        add(svc, tags=tags)
+    assert err.value.field == "tags" and "标签" in err.value.zh and "tags" in err.value.en
+    assert svc.catalog.counts()["documents"] == 0
+    doc = add(svc, tags="运维，合同").document
+    with pytest.raises(InvalidInput) as err:
+        svc.archive.set_metadata(doc.id, {"tags": tags}, actor="李娜", reason="改标签")
+    assert err.value.field == "tags"
+    assert svc.archive.document(doc.id).metadata.tags == ("运维", "合同")
+
+
 def test_bad_dates_and_missing_fields(svc):
     with pytest.raises(InvalidInput) as err:
         add(svc, review_due="2026-13-01")

@@ -409,6 +409,12 @@ class Metadata:
         tags_raw = data.get("tags") or ()
         if isinstance(tags_raw, str):
             tags_raw = [t for t in tags_raw.replace("，", ",").split(",")]
+        elif not isinstance(tags_raw, list | tuple):
+            raise InvalidInput(
+                "标签应为文字（以逗号分隔）或文字的列表。",
+                "tags must be a text (comma-separated) or a list of texts.",
+                field="tags",
+            )
         tags = tuple(dict.fromkeys(clean_text("tags", "标签", t) for t in tags_raw if str(t).strip()))
         if len(tags) > MAX_TAGS:
             raise InvalidInput(f"标签过多，最多 {MAX_TAGS} 个。", f"Too many tags; at most {MAX_TAGS}.", field="tags")
