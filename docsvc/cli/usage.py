@@ -4,8 +4,9 @@
 :class:`BilingualCommand` of their commands. The usage errors of every command, found while its
 arguments are parsed, pass through the group on their way out: click's messages follow a
 handful of fixed forms; each known form is said again in Chinese, and any other is named as a
-usage error, its English given whole on the next line. The help's headings and the help
-option's own line are written in both languages."""
+usage error, its English given whole on the next line. The help's usage line and headings, the
+help option's own line and the options' default and required marks are written in both
+languages."""
 
 from __future__ import annotations
 
