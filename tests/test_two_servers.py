@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from docsvc.app import open_docsvc
-from tests.conftest import poll_until
+from tests.conftest import poll_until, within
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -45,7 +45,7 @@ class Api:
         self.name, self.port, self.token = name, port, token
 
     def call(self, method: str, path: str, body: bytes | None = None, ctype: str | None = None) -> tuple[int, dict]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=within(10))
         headers = {"Authorization": f"Bearer {self.token}"}
         if ctype:
             headers["Content-Type"] = ctype
