@@ -21,6 +21,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from docsvc.core import ranking, synonyms, text
 from docsvc.core.search import (
@@ -35,6 +37,7 @@ from docsvc.core.search import (
 )
 from docsvc.errors import InvalidInput
 from tests.conftest import within
+from tests.test_query import ends_soon
 
 TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # the index's zone: open every engine with it
 UTC = dt.UTC
@@ -296,6 +299,12 @@ def long_document(pages: int = 200, page_chars: int = 1000) -> str:
 
 
 # --- hostile queries --------------------------------------------------------------------------
+
+QUERY_PIECES = [
+    *' "“”「」『』()（）:：+-*?~^!&|\\/%_.,，。、　',
+    *("AND", "OR", "NOT", "合同", "续签", "可用性", "巡检", "验收", "服务等级协议", "SLA-2026-0412", "0412"),
+    *("title:", "标题:", "type:contract", "year:2026", "date:2026-01-01..2026-12-31", "项目:", "tag:", ".."),
+]
 
 HOSTILE: list[tuple[str, str]] = [
     ("unbalanced-quote", '"unterminated'),
@@ -1261,6 +1270,29 @@ class SearchIndexContract:
             assert len({h.version_id for h in r.hits}) == len(r.hits)
         assert time.perf_counter() - started < within(HOSTILE_SECONDS)
         assert index.doc_count() == 8  # nothing was dropped or written
+
+    # Any text built of the query language's pieces, Chinese punctuation and the corpus's words:
+    # answered (or refused in both languages) quickly, on every engine. The parser alone is
+    # fuzzed harder in tests/test_query.py; this reaches each engine's own translation of it.
+    @settings(
+        max_examples=60,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(query=st.lists(st.sampled_from(QUERY_PIECES), max_size=12).map("".join))
+    def test_any_query_is_answered_or_refused(self, index: SearchIndex, query: str) -> None:
+        if index.doc_count() == 0:  # the same index for every example: loaded by the first
+            load(index)
+        started = time.perf_counter()
+        try:
+            with ends_soon(within(HOSTILE_SECONDS) * 5):  # a loop fails the test, not the suite
+                r = search(index, query)
+        except InvalidInput as exc:
+            assert exc.zh and exc.en
+        else:
+            assert r.total >= 0 and len(r.hits) <= min(r.total, 20)
+        assert time.perf_counter() - started < within(HOSTILE_SECONDS)
 
     def test_doc_frequencies_count_versions_having_a_word(self, index: SearchIndex) -> None:
         load(index)
