@@ -57,6 +57,7 @@ from docsvc.core import text
 from docsvc.core.search import (
     FACETS,
     LIST_FACETS,
+    MAX_SNIPPET_SPANS,
     Hit,
     IndexEntry,
     SearchRequest,
@@ -795,7 +796,7 @@ class WhooshIndex:
         docnums = sorted(spans)
         for word in sorted(builder.highlight_terms):
             for d, found in self._fast.characters(searcher, "content", word, docnums).items():
-                spans[d].extend(found)
+                spans[d].extend(found[:MAX_SNIPPET_SPANS])  # in order: a passage is looked for among the first
         out: dict[int, Snippet] = {}
         for h in hits:
             content = h.get("content", "") or ""
