@@ -9,10 +9,12 @@ the variable the PostgreSQL cases are skipped with a reason — unless ``DOCSVC_
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pickle
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -74,6 +76,24 @@ TIMING_FACTOR = _timing_factor()
 def within(seconds: float) -> float:
     """An upper bound on wall-clock time, scaled by DOCSVC_TIMING_FACTOR."""
     return seconds * TIMING_FACTOR
+
+
+@contextlib.contextmanager
+def ends_soon(seconds: float = 0.5):
+    """A parser loop that makes no progress fails the test instead of hanging the suite."""
+
+    def too_slow(signum, frame):
+        raise AssertionError(f"the parser did not end within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    # Again every 0.1 s: raised inside a garbage collector's callback (Hypothesis keeps one),
+    # the error is only printed, and the loop would go on.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # Whole kinds of tests that take seconds each: `pytest -m "not slow"` (the quick loop) leaves them

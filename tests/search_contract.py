@@ -36,8 +36,7 @@ from docsvc.core.search import (
     Snippet,
 )
 from docsvc.errors import InvalidInput
-from tests.conftest import within
-from tests.test_query import ends_soon
+from tests.conftest import ends_soon, within
 
 TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # the index's zone: open every engine with it
 UTC = dt.UTC

@@ -3,38 +3,18 @@ pasted, with a query, nothing to search, or a bilingual InvalidInput; never anot
 
 from __future__ import annotations
 
-import contextlib
-import signal
-
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from docsvc.core.query import parse_query
 from docsvc.errors import InvalidInput
+from tests.conftest import ends_soon
 
 # What the query language gives a meaning to, and what Chinese text is made of.
 PIECES = [
     *'合同服务等级协议续签甲乙方 "“”「」『』()（）[]{}:：+-＋－*?~^!&|\\/.,，。、　\t\n',
     *("AND", "OR", "NOT", "and", "title:", "标题:", "year:", "date:", "2026-01-01", "..", "TO", "tag:", "SLA-2026"),
 ]
-
-
-@contextlib.contextmanager
-def ends_soon(seconds: float = 0.5):
-    """A parser loop that makes no progress fails the test instead of hanging the suite."""
-
-    def too_slow(signum, frame):
-        raise AssertionError(f"the parser did not end within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, too_slow)
-    # Again every 0.1 s: raised inside a garbage collector's callback (Hypothesis keeps one),
-    # the error is only printed, and the loop would go on.
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # No shrinking: a text that hangs the parser costs the alarm's time at every step of it.
