@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -183,19 +184,18 @@ def _blank(width: int = 300, height: int = 200) -> bytes:
     return out.getvalue()
 
 
-def _dense_page() -> bytes:
-    """An A4 page at 200 dpi filled with 60 lines of Chinese text."""
-    from PIL import Image, ImageDraw, ImageFont
+class HangingEngine:
+    """An engine that never finishes a page wider than 1,000 pixels (an injected hang)."""
 
-    font = ImageFont.truetype(str(samples.font_path()), 26, index=samples.SC_INDEX)
-    img = Image.new("L", samples.A4_PX, 255)
-    draw = ImageDraw.Draw(img)
-    line = "乙方应在接到甲方通知后十五分钟内响应并在四小时内恢复服务，" * 2
-    for i in range(60):
-        draw.text((120, 80 + i * 36), f"{i + 1:02d} {line[i % 20 :][:38]}", font=font, fill=0)
-    out = io.BytesIO()
-    img.save(out, "PNG")
-    return out.getvalue()
+    name, version = "hanging", "1"
+
+    def __init__(self, threads: int) -> None:
+        pass
+
+    def recognise(self, image) -> tuple[list[OcrLine], int]:
+        if image.shape[1] > 1000:
+            time.sleep(60)  # a limit that did not hold reads the page after all, and fails the test
+        return [OcrLine("第二页", 1.0, ((0, 0), (10, 0), (10, 10), (0, 10)))], 0
 
 
 def test_page_count_limit_and_per_page_timeout(fonts):
@@ -204,11 +204,16 @@ def test_page_count_limit_and_per_page_timeout(fonts):
     capped = run_ocr(three, TIFF, engine=engine, limits=OcrLimits(max_pages=2))
     assert capped.total_pages == 3 and len(capped.pages) == 2 and capped.truncated
     assert capped.status is ExtractionStatus.EMPTY
-    # A page that takes longer than its limit is skipped, and the next page is still read. The
-    # dense page takes ten times the blank one's time, loaded machine or not.
-    slow = run_ocr(_tiff([_dense_page(), _blank()]), TIFF, engine=engine, limits=OcrLimits(page_timeout_s=8.0))
+    # A page that takes longer than its limit is skipped, and the next page is still read.
+    slow = run_ocr(
+        _tiff([_blank(1600, 1200), _blank()]),
+        TIFF,
+        engine=f"{__name__}:HangingEngine",
+        limits=OcrLimits(page_timeout_s=1.0),
+    )
     assert [p.status for p in slow.pages] == ["too_large", "ok"]
     assert "timed out" in slow.pages[0].detail_en and slow.pages[0].number == 1
+    assert slow.pages[1].text == "第二页"
 
 
 class PriorityEngine:

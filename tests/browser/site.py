@@ -32,7 +32,8 @@ ARGS = [
 def running_site(
     root: Path, display_names: dict[str, str], seed: Callable[[Docsvc], dict[str, Any]] = lambda svc: {}
 ) -> Iterator[dict[str, Any]]:
-    """Yield ``{"url", "browser", "svc", "shots", "tmp", **seed(svc)}`` with the server running."""
+    """Yield ``{"url", "browser", "svc", "shots", "tmp", **seed(svc)}`` with the server running;
+    ``shots`` is the folder DOCSVC_SCREENSHOTS names, or None."""
     require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; apt-get install -y chromium fonts-noto-cjk")
     try:
         from playwright.sync_api import sync_playwright
@@ -67,8 +68,9 @@ def running_site(
                 raise
 
     threading.Thread(target=serve, daemon=True).start()
-    shots = Path(os.environ.get("DOCSVC_SCREENSHOTS") or root / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = Path(os.environ["DOCSVC_SCREENSHOTS"]) if os.environ.get("DOCSVC_SCREENSHOTS") else None
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -87,3 +89,13 @@ def running_site(
         stopping.set()
         server.close()
         svc.close()
+
+
+def shot(site: dict[str, Any], target: Any, name: str, *, full_page: bool = True) -> None:
+    """A screenshot of ``target`` (a page or a locator) as ``name``.png, when DOCSVC_SCREENSHOTS
+    names a folder for them (``docs/screenshots`` refreshes the docs' pictures). Otherwise none
+    is taken: encoding full-page PNGs nobody looks at cost the suite seconds of CPU."""
+    if site["shots"] is None:
+        return
+    options = {"full_page": full_page} if full_page else {}
+    target.screenshot(path=str(site["shots"] / f"{name}.png"), **options)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from tests.browser.site import running_site
-from tests.browser.test_ui_browser import open_as, shot
+from tests.browser.site import running_site, shot
+from tests.browser.test_ui_browser import open_as
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from tests.browser.site import running_site
+from tests.browser.site import running_site, shot
 from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
@@ -93,7 +93,7 @@ def test_select_bulk_set_and_read_the_result(site, width):
         assert "港口运维二期现场巡检记录" in refused.inner_text() and "不是项目" in refused.inner_text()
         assert page.locator("tr.bulk-changed").count() == 3
         assert _no_sideways_scroll(page)
-        page.screenshot(path=str(site["shots"] / f"bulk-result-{width}.png"), full_page=True)
+        shot(site, page, f"bulk-result-{width}")
 
         svc = site["svc"]
         for title in ("阿里云资源采购合同", "长沙数据中心巡检方案", "招商银行运维服务合同"):
@@ -119,7 +119,7 @@ def test_cards_are_remembered_and_a_selection_downloads_as_zip(site, width):
         assert cards.count() == 5 and cards.first.locator(".thumb").count() == 1
         assert page.locator("a.doccard-title").all_inner_texts()[0] == "招商银行运维服务合同"
         assert _no_sideways_scroll(page)
-        page.screenshot(path=str(site["shots"] / f"documents-cards-{width}.png"), full_page=True)
+        shot(site, page, f"documents-cards-{width}")
         page.goto(site["url"] + "/documents")
         assert page.locator("li.doccard").count() == 5  # remembered
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.site import running_site
-from tests.browser.test_ui_browser import open_as, shot
+from tests.browser.site import running_site, shot
+from tests.browser.test_ui_browser import open_as
 from tests.webutil import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -57,7 +57,7 @@ def break_and_fix(site, page, *, screenshot: bool = False):
     assert "有 2 处需要修改" in page.locator("#form-errors").inner_text()
     if screenshot:  # the top of the page: the error summary and the first inline error
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(site["shots"] / "generate-invalid.png"))
+        shot(site, page, "generate-invalid", full_page=False)
     assert site["svc"].catalog.counts()["documents"] == 0
     page.fill("#f-party_a-name", "大连长兴湾物流集团有限公司")
     page.fill("#f-availability", "99.95")

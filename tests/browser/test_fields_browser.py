@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.site import running_site
+from tests.browser.site import running_site, shot
 from tests.browser.test_intake_browser import WIDER, WIDTHS, no_sideways_scroll, open_as
 from tests.webutil import USER_DOC
 
@@ -66,7 +66,7 @@ def test_the_administrators_page_of_fields(site, width, lang):
     else:
         assert "Contract value" in body and "Money" in body and "Choice" in body
     assert page.evaluate(WIDER) == [], f"/fields wider than {width} px"
-    page.screenshot(path=str(site["shots"] / f"fields-{width}-{lang}.png"), full_page=True)
+    shot(site, page, f"fields-{width}-{lang}")
     page.context.close()
 
 
@@ -82,7 +82,7 @@ def test_the_edit_form_shows_the_chosen_types_fields(site, width, lang):
     assert sla.is_visible() and not contract.is_visible()
     page.select_option("#f-field-sla_level", "金")
     assert page.evaluate(WIDER) == [], f"the edit form is wider than {width} px"
-    page.screenshot(path=str(site["shots"] / f"fields-edit-{width}-{lang}.png"), full_page=True)
+    shot(site, page, f"fields-edit-{width}-{lang}")
     page.locator("form.card button.primary").click()
     page.wait_for_url(site["url"] + f"/documents/{doc_id}")
     level = page.locator("dd[data-field='sla_level']")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.site import running_site
+from tests.browser.site import running_site, shot
 from tests.webutil import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -89,7 +89,7 @@ def test_upload_suggests_per_file_retries_and_reviews(site, width, lang):
     assert "low" in inspection.locator(".conf-doc_type").get_attribute("class")
     inspection.locator("select.s-doc_type").select_option("report")  # the person knows better
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"upload-suggested-{width}-{lang}.png"), full_page=True)
+    shot(site, page, f"upload-suggested-{width}-{lang}")
 
     # The first upload request fails on the way (the network, as a fault injected here); the file
     # stays in the list with a Retry button, and is sent again without being picked again.
@@ -108,7 +108,7 @@ def test_upload_suggests_per_file_retries_and_reviews(site, width, lang):
     expect(inspection.locator(".fresult a").first).to_be_visible()
     retry = contract.locator("button.retry")
     expect(retry).to_be_visible()
-    page.screenshot(path=str(site["shots"] / f"upload-failed-{width}-{lang}.png"), full_page=True)
+    shot(site, page, f"upload-failed-{width}-{lang}")
     retry.click()
     expect(contract.locator(".fresult a").first).to_be_visible()
     expect(retry).to_be_hidden()
@@ -130,7 +130,7 @@ def test_upload_suggests_per_file_retries_and_reviews(site, width, lang):
     item = page.locator(f"#review-{inspection_id}")
     expect(item).to_be_visible()
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"review-{width}-{lang}.png"), full_page=True)
+    shot(site, page, f"review-{width}-{lang}")
     item.locator(f"#confirm-{inspection_id}").click()
     expect(page.locator(".notice-ok")).to_contain_text(t["confirmed"])
     assert page.locator(f"#review-{inspection_id}").count() == 0
@@ -162,7 +162,7 @@ def test_navigation_fits_one_row_at_1280(site, lang):
     assert len(tops) >= 10 and len(set(tops)) == 1, tops
     bar = page.locator("header.topbar").bounding_box()
     assert bar["height"] < 70
-    page.screenshot(path=str(site["shots"] / f"nav-1280-{lang}.png"))
+    shot(site, page, f"nav-1280-{lang}", full_page=False)
     page.context.close()
 
 
@@ -194,7 +194,7 @@ def test_timeline_groups_reads_and_audit_bundle_is_one_click(site, width, lang):
         "下载第 2 版（原文件）" if lang == "zh" else "Downloaded version 2 (the original file)"
     ) in reads.first.inner_text()
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"timeline-{width}-{lang}.png"), full_page=True)
+    shot(site, page, f"timeline-{width}-{lang}")
     page.goto(f"{site['url']}/audit?action=version.added")
     page.locator(f"a.only-doc[href*='document_id={doc_id}']").first.click()  # no id typed
     expect(page.locator("#export-filtered")).to_contain_text(f"#{doc_id}")
@@ -202,7 +202,7 @@ def test_timeline_groups_reads_and_audit_bundle_is_one_click(site, width, lang):
         page.locator("#export-filtered").click()
     assert info.value.suggested_filename.endswith(".zip")
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"audit-{width}-{lang}.png"))
+    shot(site, page, f"audit-{width}-{lang}", full_page=False)
     page.context.close()
 
 
@@ -223,7 +223,7 @@ def test_first_sign_in_asks_for_a_new_password_then_api_reference(site, width, l
     expect(page.locator("#must-change")).to_be_visible()
     page.goto(site["url"] + "/documents")
     assert page.url == site["url"] + "/account"
-    page.screenshot(path=str(site["shots"] / f"first-sign-in-{width}-{lang}.png"))
+    shot(site, page, f"first-sign-in-{width}-{lang}", full_page=False)
     page.fill("#f-current_password", generated)
     page.fill("#f-new_password", "my-own-password-42")
     page.fill("#f-confirm_password", "my-own-password-42")
@@ -237,7 +237,7 @@ def test_first_sign_in_asks_for_a_new_password_then_api_reference(site, width, l
     expect(page.locator(".opblock").first).to_be_visible()
     assert page.locator(".opblock").count() > 20
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"api-docs-{width}-{lang}.png"))
+    shot(site, page, f"api-docs-{width}-{lang}", full_page=False)
     context.close()
 
 
@@ -265,7 +265,7 @@ def test_phone_layout_menu_results_first_cards(site, lang):
     toggle.click()
     expect(nav).to_be_visible()
     assert toggle.get_attribute("aria-expanded") == "true"
-    page.screenshot(path=str(site["shots"] / f"menu-390-{lang}.png"))
+    shot(site, page, f"menu-390-{lang}", full_page=False)
     page.goto(site["url"] + "/search?q=合同")
     results, drawer = page.locator("section.results"), page.locator("details.facet-drawer")
     expect(results.locator("li.hit").first).to_be_visible()
@@ -273,7 +273,7 @@ def test_phone_layout_menu_results_first_cards(site, lang):
     assert drawer.get_attribute("open") is None  # facets folded in a drawer
     drawer.locator("summary").click()
     expect(page.locator(".facet").first).to_be_visible()
-    page.screenshot(path=str(site["shots"] / f"search-390-{lang}.png"), full_page=True)
+    shot(site, page, f"search-390-{lang}")
     assert no_sideways_scroll(page)
     page.goto(site["url"] + "/documents")
     rows = page.locator("table.cards tbody tr")
@@ -281,7 +281,7 @@ def test_phone_layout_menu_results_first_cards(site, lang):
     assert rows.first.evaluate("tr => getComputedStyle(tr).display") == "block"  # a card, not a row
     assert page.locator("table.cards thead").is_hidden()
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"documents-390-{lang}.png"))
+    shot(site, page, f"documents-390-{lang}", full_page=False)
     page.context.close()
 
 
@@ -306,7 +306,7 @@ def test_dark_mode_follows_the_system_and_the_switch(site, width, lang):
             page.locator("#theme-switch").click()
 
     assert sum(background()) < 150  # dark, as the system prefers
-    page.screenshot(path=str(site["shots"] / f"login-dark-{width}-{lang}.png"))
+    shot(site, page, f"login-dark-{width}-{lang}", full_page=False)
     switch()  # auto → dark: stays dark whatever the system says
     assert page.locator("html").get_attribute("data-theme") == "dark" and sum(background()) < 150
     switch()  # dark → light

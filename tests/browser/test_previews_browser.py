@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.browser.site import running_site
+from tests.browser.site import running_site, shot
 from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
@@ -73,7 +73,7 @@ def test_thumbnails_in_the_list_and_the_search_results(site, lang, size):
     pending.scroll_into_view_if_needed()
     assert pending.get_attribute("aria-label") == ("Preview being made" if lang == "en" else "预览生成中")
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"previews-list-{lang}-{size}.png"), full_page=True)
+    shot(site, page, f"previews-list-{lang}-{size}")
     page.goto(site["url"] + "/search?q=港口")
     hit = page.locator(f'.hitthumb img[src="/documents/{site["made"].id}/versions/1/thumbnail"]')
     if size == "wide":
@@ -82,7 +82,7 @@ def test_thumbnails_in_the_list_and_the_search_results(site, lang, size):
     else:
         assert hit.count() == 1 and not hit.is_visible()  # at 390 px the text keeps the width
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"previews-search-{lang}-{size}.png"), full_page=True)
+    shot(site, page, f"previews-search-{lang}-{size}")
     assert not refused, refused
     page.context.close()
 
@@ -104,7 +104,7 @@ def test_the_pdf_viewer_on_the_document_page(site, lang, size):
     heading = page.locator("#viewer-h").inner_text()
     assert heading == ("Viewing version 1" if lang == "en" else "在线查看：第 1 版")
     assert no_sideways_scroll(page)
-    page.screenshot(path=str(site["shots"] / f"previews-viewer-{lang}-{size}.png"))
+    shot(site, page, f"previews-viewer-{lang}-{size}", full_page=False)
     assert not refused, refused
     # bob is not in the project: neither the page nor the PDF exists for him.
     bob, _ = open_as(site, "bob", lang, size)
@@ -130,6 +130,6 @@ def test_the_template_preview_shows_the_priority_table(site, lang, size):
         "() => { const p = document.querySelector('.preview'); "
         "return p.scrollWidth <= p.clientWidth && p.getBoundingClientRect().right <= innerWidth + 1; }"
     )
-    table.screenshot(path=str(site["shots"] / f"previews-template-table-{lang}-{size}.png"))
+    shot(site, table, f"previews-template-table-{lang}-{size}", full_page=False)
     assert not refused, refused
     page.context.close()

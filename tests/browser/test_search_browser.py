@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.site import docx, running_site
-from tests.browser.test_ui_browser import open_as, shot
+from tests.browser.site import docx, running_site, shot
+from tests.browser.test_ui_browser import open_as
 from tests.webutil import SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser

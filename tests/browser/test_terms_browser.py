@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.site import running_site
+from tests.browser.site import running_site, shot
 from tests.browser.test_intake_browser import WIDER, open_as
 from tests.webutil import SITE_DOC, USER_DOC
 
@@ -50,7 +50,7 @@ def test_a_manager_renames_a_tag_and_sees_it_on_the_document(site, width):
     page.wait_for_url(site["url"] + "/tags")
     assert f"已改名为“等级保护{width}”" in page.locator(".notice-ok").inner_text()
     assert page.evaluate(WIDER) == [], f"/tags wider than {width} px"
-    page.screenshot(path=str(site["shots"] / f"tags-{width}.png"), full_page=True)
+    shot(site, page, f"tags-{width}")
 
     page.goto(site["url"] + f"/documents/{site['doc']}")
     chip = page.locator("#doc-tags .tag", has_text=f"等级保护{width}")

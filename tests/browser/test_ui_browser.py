@@ -2,8 +2,8 @@
 against the app served by waitress on 127.0.0.1 in a background thread.
 
 Skipped when Chromium or Playwright is missing (a failure under DOCSVC_REQUIRE_ALL=1). Screenshots
-go to $DOCSVC_SCREENSHOTS when set (``docs/screenshots`` refreshes the ones in the docs), else to a
-temporary folder.
+are taken only when $DOCSVC_SCREENSHOTS names a folder for them (``docs/screenshots`` refreshes the
+ones in the docs).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.site import docx, running_site
+from tests.browser.site import docx, running_site, shot
 from tests.webutil import PASSWORD, SITE_DOC, USER_DOC
 
 pytestmark = pytest.mark.browser
@@ -86,10 +86,6 @@ def open_as(site, who: str, lang: str | None = None):
     page.locator("form.stack button.primary").click()
     page.wait_for_url(site["url"] + "/")
     return page
-
-
-def shot(site, page, name: str) -> None:
-    page.screenshot(path=str(site["shots"] / f"{name}.png"), full_page=True)
 
 
 def test_login_page_and_dashboard(site):

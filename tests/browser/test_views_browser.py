@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.site import running_site
+from tests.browser.site import running_site, shot
 from tests.browser.test_intake_browser import WIDER, open_as
 from tests.webutil import SITE_DOC, USER_DOC
 
@@ -57,7 +57,7 @@ def test_save_a_search_see_it_in_the_navigation_pin_it_and_see_the_widget(site, 
     link = page.locator("a.navview", has_text=name)
     link.wait_for()
     assert link.is_visible()
-    page.screenshot(path=str(site["shots"] / f"views-nav-{width}.png"))
+    shot(site, page, f"views-nav-{width}", full_page=False)
     link.click()
     page.locator("#result-count").wait_for()
     assert page.locator("li.hit h3", has_text="港口运维二期现场巡检记录").count() == 1
@@ -68,7 +68,7 @@ def test_save_a_search_see_it_in_the_navigation_pin_it_and_see_the_widget(site, 
     page.wait_for_url(site["url"] + "/views")
     assert row.locator("button[id^='unpin-']").count() == 1
     assert page.evaluate(WIDER) == [], f"/views wider than {width} px"
-    page.screenshot(path=str(site["shots"] / f"views-page-{width}.png"), full_page=True)
+    shot(site, page, f"views-page-{width}")
 
     page.goto(site["url"] + "/")
     widget = page.locator("section.widget", has_text=name)
@@ -76,7 +76,7 @@ def test_save_a_search_see_it_in_the_navigation_pin_it_and_see_the_widget(site, 
     assert widget.locator("a", has_text="港口运维二期现场巡检记录").count() == 1
     assert page.locator("#shortcut-upload").is_visible() and page.locator("#due").is_visible()
     assert page.evaluate(WIDER) == [], f"wider than {width} px"
-    page.screenshot(path=str(site["shots"] / f"views-dashboard-{width}.png"), full_page=True)
+    shot(site, page, f"views-dashboard-{width}")
     page.context.close()
 
 
