@@ -98,6 +98,18 @@ def test_upside_down_page_is_turned(quality):
     assert quality["clean"][1].pages[0].rotation == 0
 
 
+def test_a_page_lying_on_its_side_is_turned_and_read(fonts):
+    """A page scanned a quarter turned (its lines stand upright) is turned back and read whole."""
+    from PIL import Image
+
+    sample = samples.samples(("clean",))[0]
+    out = io.BytesIO()
+    Image.open(io.BytesIO(sample.image)).rotate(90, expand=True).save(out, "PNG")
+    page = run_ocr(out.getvalue(), PNG, engine=_engine()).pages[0]
+    assert page.rotation == 90  # turned a quarter counter-clockwise: a quarter clockwise turns it back
+    assert samples.cer(sample.truth, page.text) <= TARGET["clean"], page.text
+
+
 def test_multi_page_tiff_and_table_rows(quality):
     _sample, result, second = quality["clean"]
     assert result.total_pages == 2 and [p.number for p in result.pages] == [1, 2]

@@ -8,9 +8,10 @@ nothing is downloaded; ``ORT_DISABLE_TELEMETRY=1`` is set before onnxruntime is 
 
 RapidOCR's per-line direction classifier is off (``use_cls=False``): with it on, some upright
 lines are turned over, come back empty and are silently dropped. The page's orientation is
-decided once instead, on a reduced copy: most text boxes standing upright means the page lies on
-its side (turned a quarter), and the direction model's majority vote over the lines decides
-between upright and upside down. Skew needs nothing: each line is cut out along its own box.
+decided once instead, from the boxes the detection found: most of them standing upright means the
+page lies on its side (turned a quarter), and the direction model's majority vote over the lines
+decides between upright and upside down. An upright page is detected once and read in those
+boxes; a turned one is detected again after turning. Skew needs nothing: each line is cut out along its own box.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from typing import Any
 
 from docsvc.core.ocr import OcrLine
 
-_VOTE_SIDE = 1280  # the orientation vote looks at a copy this large (pixels, longer side)
-_VOTE_LINES = 40  # ... and at most this many lines of it
+_VOTE_LINES = 40  # the upside-down vote reads at most this many lines
 _UPSIDE_DOWN_SHARE = 0.6  # share of confident "180" votes that turns the page over
 _CLS_CONFIDENT = 0.9
 
@@ -48,49 +48,46 @@ class RapidOcrEngine:
         import cv2
 
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        rotation = self._orientation(bgr)
-        if rotation:
-            bgr = cv2.rotate(
-                bgr, {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[rotation]
-            )
-        result, _ = self._ocr(bgr, use_cls=False)
+        # The lines are found once and, on an upright page (nearly every page), read where they
+        # were found: the orientation is judged from the same boxes, not from a second pass.
+        rotation, boxes = 0, self._boxes(bgr)
+        if boxes and sum(1 for b in boxes if _height(b) > 1.5 * _width(b)) > len(boxes) / 2:
+            rotation, bgr = 90, cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE)
+            boxes = self._boxes(bgr)
+        if boxes and self._upside_down(bgr, boxes):
+            rotation, bgr = (rotation + 180) % 360, cv2.rotate(bgr, cv2.ROTATE_180)
+            boxes = self._boxes(bgr)
+        if not boxes:
+            return [], rotation
+        read, _ = self._ocr.text_rec(self._crops(bgr, boxes))
         lines = [
             OcrLine(str(text), float(score), tuple((float(x), float(y)) for x, y in box))
-            for box, text, score in (result or ())
+            for box, (text, score, *_) in zip(boxes, read, strict=True)
         ]
         return lines, rotation
 
-    def _orientation(self, bgr: Any) -> int:
-        """Clockwise degrees that turn the page upright."""
-        import cv2
-        import numpy as np
-
-        h, w = bgr.shape[:2]
-        scale = min(1.0, _VOTE_SIDE / max(h, w))
-        small = cv2.resize(bgr, (max(1, int(w * scale)), max(1, int(h * scale)))) if scale < 1 else bgr
-        boxes = self._boxes(small)
-        if not boxes:
-            return 0
-        rotation = 0
-        tall = sum(1 for b in boxes if _height(b) > 1.5 * _width(b))
-        if tall > len(boxes) / 2:
-            rotation = 90
-            small = cv2.rotate(small, cv2.ROTATE_90_CLOCKWISE)
-            boxes = self._boxes(small)
-            if not boxes:
-                return rotation
-        # The longest lines carry the clearest direction.
-        boxes = sorted(boxes, key=_width, reverse=True)[:_VOTE_LINES]
-        crops = self._ocr.get_crop_img_list(small, [np.array(b, dtype=np.float32) for b in boxes])
-        _, votes, _ = self._ocr.text_cls(crops)
+    def _upside_down(self, bgr: Any, boxes: list[Any]) -> bool:
+        """The direction model's confident votes over the longest lines, which carry the clearest
+        direction."""
+        longest = sorted(boxes, key=_width, reverse=True)[:_VOTE_LINES]
+        _, votes, _ = self._ocr.text_cls(self._crops(bgr, longest))
         flipped = sum(1 for label, score in votes if label == "180" and score >= _CLS_CONFIDENT)
-        if flipped >= _UPSIDE_DOWN_SHARE * len(votes):
-            rotation = (rotation + 180) % 360
-        return rotation
+        return flipped >= _UPSIDE_DOWN_SHARE * len(votes)
 
     def _boxes(self, bgr: Any) -> list[Any]:
-        boxes, _ = self._ocr.text_det(bgr)
+        """The text lines' boxes in the page's pixels, in reading order (RapidOCR's own
+        detection, resizing and sorting)."""
+        boxes, _ = self._ocr(bgr, use_cls=False, use_rec=False)
         return [] if boxes is None else list(boxes)
+
+    def _crops(self, bgr: Any, boxes: list[Any]) -> list[Any]:
+        """The lines cut out of the page as RapidOCR's own reading cuts them: from the page
+        scaled as its detection scaled it."""
+        import numpy as np
+
+        scaled, ratio_h, ratio_w = self._ocr.preprocess(bgr)
+        to_scaled = np.array([1 / ratio_w, 1 / ratio_h], dtype=np.float32)
+        return list(self._ocr.get_crop_img_list(scaled, [np.array(b, dtype=np.float32) * to_scaled for b in boxes]))
 
 
 def _width(box: Any) -> float:
