@@ -11,7 +11,8 @@ lines are turned over, come back empty and are silently dropped. The page's orie
 decided once instead, from the boxes the detection found: most of them standing upright means the
 page lies on its side (turned a quarter), and the direction model's majority vote over the lines
 decides between upright and upside down. An upright page is detected once and read in those
-boxes; a turned one is detected again after turning. Skew needs nothing: each line is cut out along its own box.
+boxes; a turned one is detected again after turning. Skew needs nothing: each line is cut out
+along its own box.
 """
 
 from __future__ import annotations
