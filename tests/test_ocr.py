@@ -110,6 +110,23 @@ def test_a_page_lying_on_its_side_is_turned_and_read(fonts):
     assert samples.cer(sample.truth, page.text) <= TARGET["clean"], page.text
 
 
+def test_a_strip_of_one_line_is_read(fonts):
+    """A scan of a single line (a strip cut from a page, a receipt's line): 3,000 by 70 pixels.
+    Its orientation was once judged on a shrunken copy 30 pixels high, which the detector could
+    not take: the page ran out of memory and was skipped as too large."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(samples.font_path()), 40, index=samples.SC_INDEX)
+    strip = Image.new("L", (3000, 70), 255)
+    line = "服务等级协议 SLA-2026-0412 乙方应在十五分钟内响应并在四小时内恢复服务"
+    ImageDraw.Draw(strip).text((10, 10), line, font=font, fill=0)
+    out = io.BytesIO()
+    strip.save(out, "PNG")
+    result = run_ocr(out.getvalue(), PNG, engine=_engine())
+    assert result.status is ExtractionStatus.OK, result.detail_en
+    assert samples.cer(line, result.text) <= TARGET["clean"], result.text
+
+
 def test_multi_page_tiff_and_table_rows(quality):
     _sample, result, second = quality["clean"]
     assert result.total_pages == 2 and [p.number for p in result.pages] == [1, 2]
