@@ -796,7 +796,9 @@ class WhooshIndex:
         docnums = sorted(spans)
         for word in sorted(builder.highlight_terms):
             for d, found in self._fast.characters(searcher, "content", word, docnums).items():
-                spans[d].extend(found[:MAX_SNIPPET_SPANS])  # in order: a passage is looked for among the first
+                # A word's offsets come in order, and make_snippet looks for a passage among the
+                # first MAX_SNIPPET_SPANS only: the rest need not be merged and sorted.
+                spans[d].extend(found[:MAX_SNIPPET_SPANS])
         out: dict[int, Snippet] = {}
         for h in hits:
             content = h.get("content", "") or ""
