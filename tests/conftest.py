@@ -79,8 +79,14 @@ def within(seconds: float) -> float:
 
 
 @contextlib.contextmanager
-def ends_soon(seconds: float = 0.5):
-    """A parser loop that makes no progress fails the test instead of hanging the suite."""
+def ends_soon(seconds: float | None = None):
+    """A parser loop that makes no progress fails the test instead of hanging the suite.
+
+    The bound catches a loop, not a slow parse: by default 5 s, scaled like every upper bound,
+    because a loaded machine has stalled a single parse of a few dozen characters past 0.5 s.
+    """
+    if seconds is None:
+        seconds = within(5)
 
     def too_slow(signum, frame):
         raise AssertionError(f"the parser did not end within {seconds} s")
