@@ -324,9 +324,14 @@ def test_hang_times_out_restarts_and_the_next_conversion_works(warm: LibreOffice
 
 @pytest.mark.libreoffice
 @pytest.mark.slow
-def test_restart_after_n_conversions(unoserver_venv: Path, tmp_path: Path) -> None:
+def test_restart_after_n_conversions(unoserver_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planned restart, then a LibreOffice killed; neither leaves its temporary folder in the
+    system's (soffice puts one there, lu….tmp, which a killed one cannot remove)."""
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_temp))
     converter = LibreOfficeConverter(
-        unoserver_venv=unoserver_venv, work_dir=tmp_path, restart_after=2, cold_fallback=False
+        unoserver_venv=unoserver_venv, work_dir=tmp_path / "work", restart_after=2, cold_fallback=False
     )
     try:
         converter.start()
@@ -339,6 +344,9 @@ def test_restart_after_n_conversions(unoserver_venv: Path, tmp_path: Path) -> No
         health = converter.health()
         assert health["pid"] not in (None, first_pid)
         assert health["conversions"] == 3 and health["since_start"] == 1
+        os.kill(soffice_pid(converter), signal.SIGKILL)
     finally:
         converter.close()
     assert converter.health()["state"] == "down"
+    assert sorted(p.name for p in system_temp.iterdir()) == []
+    assert not (tmp_path / "work" / "tmp").exists()

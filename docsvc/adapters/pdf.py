@@ -370,6 +370,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _temp_env(folder: Path) -> dict[str, str]:
+    """This process's environment with LibreOffice's temporary files in ``folder``, which docsvc
+    empties: soffice keeps a folder of its own (lu….tmp) in the system's, and one killed for a
+    timeout or a crash cannot remove it, so a server's restarts piled them up in /tmp."""
+    return {**os.environ, "TMPDIR": str(folder)}
+
+
 def _kill_group(proc: subprocess.Popen[bytes], *, grace_s: float = 0.0) -> None:
     """Stop a child started with start_new_session=True, and everything it started."""
     if proc.poll() is None and grace_s > 0:
@@ -505,6 +512,7 @@ class SofficeConverter:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
+                    env=_temp_env(Path(tmp)),
                 )
                 try:
                     _out, err = proc.communicate(timeout=timeout)
@@ -725,6 +733,7 @@ class LibreOfficeConverter:
             self._state = "down"
         if self._cold is not None:
             self._cold.close()
+        shutil.rmtree(self._work_dir / "tmp", ignore_errors=True)
         if self._own_dir:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
@@ -781,7 +790,9 @@ class LibreOfficeConverter:
 
     def _launch(self, python: Path, soffice: str) -> _Server:
         port, uno_port = _free_port(), _free_port()
-        (self._work_dir / "tmp").mkdir(exist_ok=True)
+        temp = self._work_dir / "tmp"
+        shutil.rmtree(temp, ignore_errors=True)  # what a killed predecessor left
+        temp.mkdir()
         output = open(self._work_dir / "unoserver.log", "ab")  # noqa: SIM115 - the server's, closed with it
         try:
             proc = subprocess.Popen(
@@ -802,13 +813,13 @@ class LibreOfficeConverter:
                     "--user-installation",
                     str(self._work_dir / "profile"),
                     "--temp-dir",
-                    str(self._work_dir / "tmp"),
+                    str(temp),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=output,
                 start_new_session=True,
-                env={**os.environ, _PARENT_ENV: str(os.getpid())},
+                env={**_temp_env(temp), _PARENT_ENV: str(os.getpid())},
             )
         finally:
             output.close()
