@@ -110,21 +110,35 @@ def test_a_page_lying_on_its_side_is_turned_and_read(fonts):
     assert samples.cer(sample.truth, page.text) <= TARGET["clean"], page.text
 
 
-def test_a_strip_of_one_line_is_read(fonts):
-    """A scan of a single line (a strip cut from a page, a receipt's line): 3,000 by 70 pixels.
-    Its orientation was once judged on a shrunken copy 30 pixels high, which the detector could
-    not take: the page ran out of memory and was skipped as too large."""
+def test_a_strip_of_one_line_a_turned_strip_and_a_till_receipt_are_read(fonts):
+    """Pages far from A4, in one scan: a single line (a strip cut from a page) 3,000 by 70 pixels,
+    the same strip turned a quarter, and a till receipt 160 pixels wide. RapidOCR's detection
+    scales a page's narrow side up to 736 pixels: the strip's orientation, once judged on a
+    shrunken copy 30 pixels high, ran the detector out of memory, and so did the narrow pages
+    until they were widened first; each was skipped as too large."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.truetype(str(samples.font_path()), 40, index=samples.SC_INDEX)
     strip = Image.new("L", (3000, 70), 255)
     line = "服务等级协议 SLA-2026-0412 乙方应在十五分钟内响应并在四小时内恢复服务"
     ImageDraw.Draw(strip).text((10, 10), line, font=font, fill=0)
-    out = io.BytesIO()
-    strip.save(out, "PNG")
-    result = run_ocr(out.getvalue(), PNG, engine=_engine())
+    small = ImageFont.truetype(str(samples.font_path()), 22, index=samples.SC_INDEX)
+    receipt = Image.new("L", (160, 2400), 255)
+    items = ["星海便利店", "矿泉水 2.00", "面包 6.50", "合计 8.50", "微信支付"]
+    for i in range(60):
+        ImageDraw.Draw(receipt).text((8, 20 + 38 * i), items[i % len(items)], font=small, fill=0)
+    pages = []
+    for image in (strip, strip.rotate(90, expand=True), receipt):
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        pages.append(out.getvalue())
+    result = run_ocr(_tiff(pages), TIFF, engine=_engine())
     assert result.status is ExtractionStatus.OK, result.detail_en
-    assert samples.cer(line, result.text) <= TARGET["clean"], result.text
+    flat, turned, till = result.pages
+    assert samples.cer(line, flat.text) <= TARGET["clean"], flat.text
+    assert turned.rotation == 90 and samples.cer(line, turned.text) <= TARGET["clean"], turned.text
+    assert till.status == "ok", till.detail_en
+    assert samples.cer("\n".join(items[i % len(items)] for i in range(60)), till.text) <= TARGET["clean"], till.text
 
 
 def test_multi_page_tiff_and_table_rows(quality):

@@ -77,7 +77,20 @@ class RapidOcrEngine:
 
     def _boxes(self, bgr: Any) -> list[Any]:
         """The text lines' boxes in the page's pixels, in reading order (RapidOCR's own
-        detection, resizing and sorting)."""
+        detection, resizing and sorting).
+
+        RapidOCR pads a page much wider than high (a strip of one line) before its detection,
+        which scales a page's narrow side up to 736 pixels; a page much higher than wide (a till
+        receipt, a strip turned a quarter) it does not, and one 120 pixels wide became 736 by
+        18,000 and ran out of memory. Such a page is widened here the same way, with white on
+        its right, which moves no line."""
+        import cv2
+
+        height, width = bgr.shape[:2]
+        ratio = self._ocr.width_height_ratio
+        if ratio > 0 and height > ratio * width:
+            wide = max(int(height / ratio), self._ocr.min_height) * 2
+            bgr = cv2.copyMakeBorder(bgr, 0, 0, 0, wide - width, cv2.BORDER_CONSTANT, value=(255, 255, 255))
         boxes, _ = self._ocr(bgr, use_cls=False, use_rec=False)
         return [] if boxes is None else list(boxes)
 
