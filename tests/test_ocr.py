@@ -132,9 +132,11 @@ def test_a_strip_of_one_line_a_turned_strip_and_a_till_receipt_are_read(fonts):
         out = io.BytesIO()
         image.save(out, "PNG")
         pages.append(out.getvalue())
+    pages.append(_blank(3000, 1))  # a page one pixel high holds no line (RapidOCR cannot resize it)
     result = run_ocr(_tiff(pages), TIFF, engine=_engine())
     assert result.status is ExtractionStatus.OK, result.detail_en
-    flat, turned, till = result.pages
+    flat, turned, till, thin = result.pages
+    assert thin.status == "ok" and not thin.lines, thin.detail_en
     assert samples.cer(line, flat.text) <= TARGET["clean"], flat.text
     assert turned.rotation == 90 and samples.cer(line, turned.text) <= TARGET["clean"], turned.text
     assert till.status == "ok", till.detail_en
@@ -257,6 +259,34 @@ def test_page_count_limit_and_per_page_timeout(fonts):
     assert [p.status for p in slow.pages] == ["too_large", "ok"]
     assert "timed out" in slow.pages[0].detail_en and slow.pages[0].number == 1
     assert slow.pages[1].text == "第二页"
+
+
+class BrokenEngine:
+    """An engine that fails on a page 1,600 pixels wide and runs out of memory on one 900 wide
+    (injected faults)."""
+
+    name, version = "broken", "1"
+
+    def __init__(self, threads: int) -> None:
+        pass
+
+    def recognise(self, image) -> tuple[list[OcrLine], int]:
+        if image.shape[1] == 1600:
+            raise ValueError("a page this engine cannot take (injected)")
+        if image.shape[1] == 900:
+            raise MemoryError("injected")
+        return [OcrLine("第三页", 1.0, ((0, 0), (10, 0), (10, 10), (0, 10)))], 0
+
+
+def test_a_page_the_engine_fails_on_fails_alone_and_the_next_is_read():
+    """An engine's error on one page is that page's failure, said as such; running out of memory
+    is the page being over its limits. Either way the pages after it are read."""
+    result = run_ocr(_tiff([_blank(1600, 1200), _blank(900, 600), _blank()]), TIFF, engine=f"{__name__}:BrokenEngine")
+    failed, too_large, read = result.pages
+    assert (failed.status, too_large.status, read.status) == ("failed", "too_large", "ok")
+    assert "无法识别（ValueError）" in failed.detail_zh and "could not be read (ValueError)" in failed.detail_en
+    assert "memory" in too_large.detail_en
+    assert result.status is ExtractionStatus.OK and result.text == "第三页"
 
 
 class PriorityEngine:

@@ -26,6 +26,8 @@ from docsvc.core.ocr import OcrLine
 _VOTE_LINES = 40  # the upside-down vote reads at most this many lines
 _UPSIDE_DOWN_SHARE = 0.6  # share of confident "180" votes that turns the page over
 _CLS_CONFIDENT = 0.9
+_MIN_SIDE = 8  # pixels: a page narrower or lower than this holds no legible line
+_OUT_OF_MEMORY = ("bad_alloc", "Insufficient memory")  # onnxruntime's, OpenCV's
 
 
 class RapidOcrEngine:
@@ -46,6 +48,18 @@ class RapidOcrEngine:
         )
 
     def recognise(self, image: Any) -> tuple[list[OcrLine], int]:
+        if min(image.shape[:2]) < _MIN_SIDE:
+            return [], 0  # no line of text fits (RapidOCR's resizing fails on such a page)
+        try:
+            return self._recognise(image)
+        except Exception as exc:
+            # onnxruntime and OpenCV report an allocation over the process's memory limit as
+            # errors of their own; the caller needs to know it for what it is.
+            if any(sign in str(exc) for sign in _OUT_OF_MEMORY):
+                raise MemoryError(f"{type(exc).__name__}: out of memory") from exc
+            raise
+
+    def _recognise(self, image: Any) -> tuple[list[OcrLine], int]:
         import cv2
 
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)

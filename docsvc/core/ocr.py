@@ -196,7 +196,9 @@ class OcrEngine(Protocol):
         """Lines of ``image`` (an RGB numpy array, height × width × 3) and the clockwise turn in
         degrees (0/90/180/270) after which the page read upright. Boxes are in the pixels of
         the *turned* image, corners in the text's own reading order. Never returns a line the
-        engine detected and could not read without its text being empty (the caller counts those)."""
+        engine detected and could not read without its text being empty (the caller counts those).
+        Raises MemoryError when the page needs more memory than the process may have (the page
+        is then over its limits); any other exception fails that page alone."""
         ...
 
 
@@ -580,7 +582,17 @@ def _child_main() -> None:
             send({"page": OcrPage(number, status=image.status, detail_zh=image.zh, detail_en=image.en).to_dict()})
             continue
         height, width = image.shape[:2]
-        lines, rotation = engine.recognise(image)
+        try:
+            lines, rotation = engine.recognise(image)
+        except MemoryError:
+            raise  # the parent reports the page as over its limits and reads on in a new child
+        except Exception as exc:  # noqa: BLE001 - a page the engine cannot take; the next may read
+            zh, en = (
+                f"第 {number} 页无法识别（{type(exc).__name__}），已跳过。",
+                f"Page {number} could not be read ({type(exc).__name__}) and was skipped.",
+            )
+            send({"page": OcrPage(number, status=ExtractionStatus.FAILED.value, detail_zh=zh, detail_en=en).to_dict()})
+            continue
         ordered = [
             OcrLine(line.text, line.confidence, _turn_back(line.box, rotation, width, height), line.row)
             for line in layout(lines)
