@@ -36,6 +36,7 @@ import os
 import resource
 import subprocess
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -587,6 +588,7 @@ def _child_main() -> None:
         except MemoryError:
             raise  # the parent reports the page as over its limits and reads on in a new child
         except Exception as exc:  # noqa: BLE001 - a page the engine cannot take; the next may read
+            traceback.print_exc()  # to the server's log, for the operator; the user gets its name
             zh, en = (
                 f"第 {number} 页无法识别（{type(exc).__name__}），已跳过。",
                 f"Page {number} could not be read ({type(exc).__name__}) and was skipped.",
