@@ -143,6 +143,28 @@ def test_a_strip_of_one_line_a_turned_strip_and_a_till_receipt_are_read(fonts):
     assert samples.cer("\n".join(items[i % len(items)] for i in range(60)), till.text) <= TARGET["clean"], till.text
 
 
+def test_text_touching_the_edges_is_read_whole(fonts):
+    """A page cropped tight to its text and a small label: text touching the image's edge was
+    detected in pieces, with made-up characters beside it (服\t服务\t务等级协议)."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+    page = samples.render(1)
+    tight = page.crop(ImageOps.invert(page).getbbox())
+    label = Image.new("L", (120, 22), 255)
+    font = ImageFont.truetype(str(samples.font_path()), 12, index=samples.SC_INDEX)
+    ImageDraw.Draw(label).text((3, 3), "服务等级协议", font=font, fill=0)
+    pages = []
+    for image in (tight, label):
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        pages.append(out.getvalue())
+    cropped, small = run_ocr(_tiff(pages), TIFF, engine=_engine()).pages
+    assert samples.cer(samples.truth(1), cropped.text) <= TARGET["clean"], cropped.text
+    assert small.text == "服务等级协议"
+    # The lines are placed on the page as given, not on the margin the engine read it with.
+    assert all(0 <= x <= tight.width and 0 <= y <= tight.height for line in cropped.lines for x, y in line.box)
+
+
 def test_multi_page_tiff_and_table_rows(quality):
     _sample, result, second = quality["clean"]
     assert result.total_pages == 2 and [p.number for p in result.pages] == [1, 2]

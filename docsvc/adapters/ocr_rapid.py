@@ -27,6 +27,7 @@ _VOTE_LINES = 40  # the upside-down vote reads at most this many lines
 _UPSIDE_DOWN_SHARE = 0.6  # share of confident "180" votes that turns the page over
 _CLS_CONFIDENT = 0.9
 _MIN_SIDE = 8  # pixels: a page narrower or lower than this holds no legible line
+_MARGIN = 32  # pixels of white added all round a page before it is read (a line's height at 200 dpi)
 _OUT_OF_MEMORY = ("bad_alloc", "Insufficient memory")  # onnxruntime's, OpenCV's
 
 
@@ -62,7 +63,11 @@ class RapidOcrEngine:
     def _recognise(self, image: Any) -> tuple[list[OcrLine], int]:
         import cv2
 
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        # A white margin all round: text touching the image's edge (a tightly cropped scan or
+        # screenshot) was detected in pieces, with made-up characters beside it.
+        bgr = cv2.copyMakeBorder(
+            cv2.cvtColor(image, cv2.COLOR_RGB2BGR), *(_MARGIN,) * 4, cv2.BORDER_CONSTANT, value=(255, 255, 255)
+        )
         # The lines are found once and, on an upright page (nearly every page), read where they
         # were found: the orientation is judged from the same boxes, not from a second pass.
         rotation, boxes = 0, self._boxes(bgr)
@@ -75,8 +80,13 @@ class RapidOcrEngine:
         if not boxes:
             return [], rotation
         read, _ = self._ocr.text_rec(self._crops(bgr, boxes))
+        height, width = (side - 2 * _MARGIN for side in bgr.shape[:2])
+
+        def on_page(x: float, y: float) -> tuple[float, float]:
+            return min(max(float(x) - _MARGIN, 0.0), width), min(max(float(y) - _MARGIN, 0.0), height)
+
         lines = [
-            OcrLine(str(text), float(score), tuple((float(x), float(y)) for x, y in box))
+            OcrLine(str(text), float(score), tuple(on_page(x, y) for x, y in box))
             for box, (text, score, *_) in zip(boxes, read, strict=True)
         ]
         return lines, rotation
