@@ -21,7 +21,7 @@ import pytest
 
 from docsvc.core.content import JPEG, PDF, PNG, TIFF, detect_media_type
 from docsvc.core.extract import ExtractionStatus, extract_text
-from docsvc.core.ocr import OCR_NICENESS, OcrLimits, OcrLine, layout, run_ocr
+from docsvc.core.ocr import OCR_NICENESS, OcrLimits, OcrLine, layout, make_searchable_pdf, run_ocr
 from docsvc.core.search import SearchRequest
 from tests import ocr_samples as samples
 from tests.conftest import META, once_per_run, require
@@ -163,6 +163,33 @@ def test_text_touching_the_edges_is_read_whole(fonts):
     assert small.text == "服务等级协议"
     # The lines are placed on the page as given, not on the margin the engine read it with.
     assert all(0 <= x <= tight.width and 0 <= y <= tight.height for line in cropped.lines for x, y in line.box)
+
+
+def test_a_fax_in_standard_mode_is_read_at_square_pixels(fonts):
+    """A fax's standard mode scans 204 dpi across and 98 down: stored as it is, every line is
+    squashed to half its height. It is read, and its searchable PDF drawn, at square pixels."""
+    import pikepdf
+    from PIL import Image
+
+    page = samples.small_page(1, lines=4)  # 200 dpi
+    fax = page.resize((page.width * 204 // 200, page.height * 98 // 200)).convert("1")
+    out = io.BytesIO()
+    fax.save(out, "TIFF", compression="group4", dpi=(204, 98))
+    data = out.getvalue()
+    result = run_ocr(data, TIFF, engine=_engine())
+    [read] = result.pages
+    assert (read.width, read.dpi) == (fax.width, 204) and abs(read.height - fax.height * 204 / 98) <= 1
+    truth = "\n".join([line for line in samples.PAGES[1] if isinstance(line, str)][:4])
+    # Half the lines' height is lost for good at 98 dpi: a character or two misread, where read
+    # as stored a fifth of the page was.
+    assert samples.cer(truth, read.text) <= 0.05, read.text
+    made = make_searchable_pdf(data, TIFF, result, title="传真件")
+    assert made is not None
+    with pikepdf.open(io.BytesIO(made.data)) as pdf:
+        _, _, width, height = (float(v) for v in pdf.pages[0].mediabox)
+    assert abs(width / height - page.width / page.height) < 0.01  # the page's own shape, not half as high
+    assert "YS-2026-0630" in extract_text(made.data, PDF).text
+    assert Image.open(io.BytesIO(data)).size == fax.size  # the archived fax itself is untouched
 
 
 def test_multi_page_tiff_and_table_rows(quality):

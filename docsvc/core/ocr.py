@@ -44,7 +44,7 @@ from typing import Any, Protocol
 from docsvc.core import workers
 from docsvc.core.content import PDF, TIFF, is_image
 from docsvc.core.extract import Extraction, ExtractionStatus
-from docsvc.core.ocrpdf import SearchablePdf
+from docsvc.core.ocrpdf import SearchablePdf, image_resolution
 from docsvc.core.pdftext import repair_text
 
 # Part of the cache key of OCR text (with the engine's version): a change to what this module
@@ -661,8 +661,14 @@ def _image_pages(
                 if im.width * im.height > limits.max_pixels:
                     yield i + 1, _too_many_pixels(im.width, im.height, limits, f"第 {i + 1} 页", f"Page {i + 1}"), 0.0
                     continue
-                dpi = float((im.info.get("dpi") or (0, 0))[0] or 0)
+                across, down = image_resolution(im, turned=i == 0)
                 frame = ImageOps.exif_transpose(im) if i == 0 else im  # phones record how they were held
+                size, dpi = square_pixels(frame.width, frame.height, across, down)
+                if size != frame.size:
+                    if size[0] * size[1] > limits.max_pixels:
+                        yield i + 1, _too_many_pixels(*size, limits, f"第 {i + 1} 页", f"Page {i + 1}"), 0.0
+                        continue
+                    frame = frame.convert("RGB").resize(size, Image.Resampling.LANCZOS)
                 yield i + 1, np.asarray(frame.convert("RGB")), dpi
             except (OSError, ValueError, SyntaxError) as exc:
                 yield (
@@ -676,6 +682,17 @@ def _image_pages(
                 )
 
     return total, pages()
+
+
+def square_pixels(width: int, height: int, across: float, down: float) -> tuple[tuple[int, int], float]:
+    """The size at which a page scanned at ``across`` by ``down`` dpi has square pixels, and
+    its dpi then. A fax in standard mode is scanned at 204 by 98 dpi: read as stored, its text is
+    squashed to half its height, and OCR read a fifth of it wrong. The lower resolution is raised
+    to the higher; pixels within 2 % of square, or a resolution unsaid, are left as they are."""
+    if not (across and down) or abs(across / down - 1) <= 0.02:
+        return (width, height), across
+    dpi = max(across, down)
+    return (round(width * dpi / across), round(height * dpi / down)), dpi
 
 
 def pdf_scale(width_pt: float, height_pt: float, limits: OcrLimits) -> float:

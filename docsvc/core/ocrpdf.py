@@ -230,8 +230,8 @@ def searchable_pdf(
                 continue
             ocr = by_number.get(number)
             w_px, h_px = image["width"], image["height"]
-            dpi = dpi if 50 <= dpi <= 2400 else _DEFAULT_DPI
-            w_pt, h_pt = w_px * 72 / dpi, h_px * 72 / dpi
+            across, down = (d if 50 <= d <= 2400 else _DEFAULT_DPI for d in dpi)
+            w_pt, h_pt = w_px * 72 / across, h_px * 72 / down
             pdf.add_blank_page(page_size=(w_pt, h_pt))
             page = pdf.pages[-1]
             xobj = pikepdf.Stream(pdf, image["data"])
@@ -239,8 +239,10 @@ def searchable_pdf(
                 xobj[key] = value
             page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=xobj))
             content = f"q {_num(w_pt)} 0 0 {_num(h_pt)} 0 0 cm /Im0 Do Q\n".encode()
-            if ocr is not None and ocr.lines:
-                content += text_layer(ocr.lines, _pixel_mapper((0, 0, w_pt, h_pt), 0, w_pt / w_px, h_pt / h_px))
+            if ocr is not None and ocr.lines:  # read at square pixels: ocr.width may not be w_px
+                content += text_layer(
+                    ocr.lines, _pixel_mapper((0, 0, w_pt, h_pt), 0, w_pt / ocr.width, h_pt / ocr.height)
+                )
             page.Contents = pikepdf.Stream(pdf, content)
             page.Resources.Font = pikepdf.Dictionary({_FONT: font})
     return _write(pdf, title=title, producer=producer, encrypted=encrypted)
@@ -296,8 +298,18 @@ def _overlay(pdf: Any, page: Any, font: Any, content: bytes) -> None:
     fonts[_FONT] = font
 
 
-def _images(data: bytes, media_type: str, limits: Any) -> Iterator[tuple[dict[str, Any] | None, float]]:
-    """Each page of an image file as an image XObject's data and dictionary, with its dpi."""
+def image_resolution(im: Any, *, turned: bool) -> tuple[float, float]:
+    """An image page's horizontal and vertical dots per inch, 0 where it does not say; with
+    ``turned``, as its EXIF orientation shows it (a quarter turn swaps the two)."""
+    x, y = (float(v or 0) for v in (*tuple(im.info.get("dpi") or ()), 0, 0)[:2])
+    if turned and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+        x, y = y, x
+    return x, y
+
+
+def _images(data: bytes, media_type: str, limits: Any) -> Iterator[tuple[dict[str, Any] | None, tuple[float, float]]]:
+    """Each page of an image file as an image XObject's data and dictionary, with its dpi
+    across and down (a fax's differ)."""
     import zlib
 
     import pikepdf
@@ -309,9 +321,9 @@ def _images(data: bytes, media_type: str, limits: Any) -> Iterator[tuple[dict[st
     for i in range(min(frames, limits.max_pages)):
         im.seek(i)
         if im.width * im.height > limits.max_pixels:
-            yield None, 0.0  # refused by OCR too: not decoded, no page
+            yield None, (0.0, 0.0)  # refused by OCR too: not decoded, no page
             continue
-        dpi = float((im.info.get("dpi") or (0, 0))[0] or 0)
+        dpi = image_resolution(im, turned=i == 0)
         frame = ImageOps.exif_transpose(im) if i == 0 else im
         unturned = i == 0 and frame is not im and im.getexif().get(0x0112, 1) in (0, 1)
         if media_type == JPEG and im.mode in ("RGB", "L") and (frame is im or unturned):
