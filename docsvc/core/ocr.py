@@ -663,7 +663,7 @@ def _image_pages(
                     continue
                 across, down = image_resolution(im, turned=i == 0)
                 frame = ImageOps.exif_transpose(im) if i == 0 else im  # phones record how they were held
-                size, dpi = square_pixels(frame.width, frame.height, across, down)
+                size, dpi = _square_pixels(frame.width, frame.height, across, down)
                 if size != frame.size:
                     if size[0] * size[1] > limits.max_pixels:
                         yield i + 1, _too_many_pixels(*size, limits, f"第 {i + 1} 页", f"Page {i + 1}"), 0.0
@@ -684,7 +684,7 @@ def _image_pages(
     return total, pages()
 
 
-def square_pixels(width: int, height: int, across: float, down: float) -> tuple[tuple[int, int], float]:
+def _square_pixels(width: int, height: int, across: float, down: float) -> tuple[tuple[int, int], float]:
     """The size at which a page scanned at ``across`` by ``down`` dpi has square pixels, and
     its dpi then. A fax in standard mode is scanned at 204 by 98 dpi: read as stored, its text is
     squashed to half its height, and OCR read a fifth of it wrong. The lower resolution is raised
