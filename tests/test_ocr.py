@@ -436,6 +436,7 @@ def test_scan_is_searchable_after_background_ocr(svc, fonts):
     assert "人民币肆拾捌万陆仟伍佰元整" in text
     info = svc.index.ocr.info(version.sha256)
     assert info.engine.startswith("PP-OCRv4") and info.engine_version.startswith("rapidocr/")
+    assert "docsvc r2" in info.engine  # which of docsvc's ways of reading a page made the text
     assert info.confidence > 0.9 and info.pages[0]["confidence"] > 0.9
     audit = [e for e in svc.catalog.audit_entries(document_id=doc.id) if e.action == "rendition.added"]
     assert audit and audit[-1].details["kind"] == "ocr-pdf"

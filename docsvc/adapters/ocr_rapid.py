@@ -32,7 +32,11 @@ _OUT_OF_MEMORY = ("bad_alloc", "Insufficient memory")  # onnxruntime's, OpenCV's
 
 
 class RapidOcrEngine:
-    name = "PP-OCRv4 (RapidOCR)"
+    # Recorded with every text this engine reads, beside RapidOCR's version: the revision names
+    # docsvc's own way of reading a page with it (2: one detection pass, a white margin, pages
+    # much higher than wide widened), so what made a text is known. It is not part of the cache
+    # key: a rebuild does not read every scan again for it.
+    name = "PP-OCRv4 (RapidOCR, docsvc r2)"
 
     def __init__(self, *, threads: int = 1) -> None:
         os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # before onnxruntime is imported
