@@ -530,7 +530,8 @@ class ArchiveService:
             limit=limit,
             offset=offset,
             site_projects=site_projects,
-            doc_type_order=self.doc_type_order(),
+            # Only a sort by type reads the types' pinyin order, whose tables take 0.3 s to load.
+            doc_type_order=self.doc_type_order() if sort.lstrip("-") == "doc_type" else (),
             field_filters=field_filters,
         )
 
