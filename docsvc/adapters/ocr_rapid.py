@@ -69,9 +69,7 @@ class RapidOcrEngine:
 
         # A white margin all round: text touching the image's edge (a tightly cropped scan or
         # screenshot) was detected in pieces, with made-up characters beside it.
-        bgr = cv2.copyMakeBorder(
-            cv2.cvtColor(image, cv2.COLOR_RGB2BGR), *(_MARGIN,) * 4, cv2.BORDER_CONSTANT, value=(255, 255, 255)
-        )
+        bgr = _white_border(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), *(_MARGIN,) * 4)
         # The lines are found once and, on an upright page (nearly every page), read where they
         # were found: the orientation is judged from the same boxes, not from a second pass.
         rotation, boxes = 0, self._boxes(bgr)
@@ -112,13 +110,10 @@ class RapidOcrEngine:
         receipt, a strip turned a quarter) it does not, and one 120 pixels wide became 736 by
         18,000 and ran out of memory. Such a page is widened here the same way, with white on
         its right, which moves no line."""
-        import cv2
-
         height, width = bgr.shape[:2]
         ratio = self._ocr.width_height_ratio
         if ratio > 0 and height > ratio * width:
-            wide = max(int(height / ratio), self._ocr.min_height) * 2
-            bgr = cv2.copyMakeBorder(bgr, 0, 0, 0, wide - width, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            bgr = _white_border(bgr, 0, 0, 0, max(int(height / ratio), self._ocr.min_height) * 2 - width)
         boxes, _ = self._ocr(bgr, use_cls=False, use_rec=False)
         return [] if boxes is None else list(boxes)
 
@@ -130,6 +125,12 @@ class RapidOcrEngine:
         scaled, ratio_h, ratio_w = self._ocr.preprocess(bgr)
         to_scaled = np.array([1 / ratio_w, 1 / ratio_h], dtype=np.float32)
         return list(self._ocr.get_crop_img_list(scaled, [np.array(b, dtype=np.float32) * to_scaled for b in boxes]))
+
+
+def _white_border(bgr: Any, top: int, bottom: int, left: int, right: int) -> Any:
+    import cv2
+
+    return cv2.copyMakeBorder(bgr, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(255, 255, 255))
 
 
 def _width(box: Any) -> float:
