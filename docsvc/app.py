@@ -244,6 +244,7 @@ def open_docsvc(config: Mapping[str, Any] | None = None, *, migrate: bool = True
     )
     if conf["SEMANTIC"]:
         index.semantic = SemanticRanking(catalog, E5Embedder(), index.cached_text)
+        index.semantic.on_embedded.append(classifier.read_meanings)
     # The index writer queues the OCR of each scan it meets; the job runner reads it.
     index.ocr = ocr.OcrQueue(catalog, lambda version: ocr.request(svc, version), enabled=conf["OCR"])
     archive.on_commit.append(thumbnails.SweepOnCommit(svc))  # new versions' thumbnails, in the background

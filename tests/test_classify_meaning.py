@@ -19,6 +19,7 @@ from docsvc.app import open_docsvc
 from docsvc.core import classify, semantic
 from docsvc.core.classify import LabeledSample, Model, suggest
 from docsvc.core.classify.features import MEANING_CHARS, Features, meaning_input, meanings
+from docsvc.services.classify import Again
 from tests.conftest import add
 
 # Three kinds of IT-service request, each said in many ways; the held-out ones share hardly a
@@ -140,6 +141,28 @@ def test_a_suggestion_without_the_embedding_model_still_answers(meaning_model: M
     for given in (None, Other()):
         label = suggest("服务器宕机了，网站打不开", model=meaning_model, embedder=given).doc_type
         assert label.value in KINDS and 0.0 <= label.confidence <= 1.0
+
+
+def test_without_its_vector_a_suggestion_reads_the_words_through_a_twin_fitted_on_them(
+    meaning_model: Model, embedder: E5Embedder
+) -> None:
+    """A target that weighs the meaning keeps the model the held-out folds found best over the
+    words alone: a text whose vector is not at hand is suggested by it, as by a model trained
+    without an embedding model, and the suggestion says so."""
+    tm = meaning_model.targets["doc_type"]
+    assert tm is not None and tm.weighting.meaning > 0
+    assert tm.words is not None and tm.words.weighting.meaning == 0 and tm.words.words is None
+    words_only = classify.train(_samples(), embedder=None)
+    plain = words_only.targets["doc_type"]
+    assert plain is not None and plain.words is None  # it reads no meaning: no twin
+    for texts in HELD_OUT.values():
+        for text in texts:
+            twin = suggest(text, model=meaning_model, embedder=None)
+            alone = suggest(text, model=words_only, embedder=None)
+            assert twin.words_alone and not alone.words_alone
+            assert twin.doc_type.value == alone.doc_type.value and twin.doc_type.terms == alone.doc_type.terms
+            assert twin.doc_type.confidence == pytest.approx(alone.doc_type.confidence, abs=1e-3)
+            assert not suggest(text, model=meaning_model, embedder=embedder).words_alone
 
 
 def test_the_reasons_shown_are_words_never_dimensions_of_meaning(meaning_model: Model, embedder: E5Embedder) -> None:
@@ -289,6 +312,9 @@ def _archive_labelled(s, kinds: dict[str, list[str]]) -> list[str]:
 
 
 def test_the_service_reads_the_meaning_of_what_it_files(meaning_svc) -> None:
+    """An upload is suggested from its words at once (its vector not made: that costs a tenth of
+    a second of a core); once the background has made it, a label the meaning changes is
+    suggested again, audited and put before a person."""
     s = meaning_svc
     shas = _archive_labelled(s, KINDS)
     assert s.index.semantic.missing_meanings(shas) == len(shas)
@@ -297,16 +323,35 @@ def test_the_service_reads_the_meaning_of_what_it_files(meaning_svc) -> None:
     # Every labelled content's vector was made first, with progress, and kept.
     assert bar and bar[-1] == (len(shas), len(shas))
     assert s.index.semantic.missing_meanings(shas) == 0
-    assert model.embedder_version == s.index.semantic.embedder.version
-    right = 0
+    assert model.embedder_version == s.index.semantic.embedder.version and model.reads_meaning
+    filed: dict[int, str] = {}  # document → its kind
     for kind, texts in HELD_OUT.items():
-        for text in texts:
-            data = text.encode()
-            right += s.classifier.suggest_upload(data, "新工单.txt", "").doc_type.value == kind
-            # The upload's vector is kept: archiving it needs no second reading.
-            assert s.index.semantic.missing_meanings([hashlib.sha256(data).hexdigest()]) == 0
-    assert right >= 8, right
-    # Retraining with the vectors kept makes none again.
+        for n, text in enumerate(texts):
+            data, name = text.encode(), f"新工单{kind}{n}.txt"
+            shown = s.classifier.suggest_upload(data, name, "")
+            assert shown.words_alone and shown.doc_type.value in KINDS
+            meta, suggested = s.classifier.label_upload(data, name, {"title": f"新工单 {kind} {n}"})
+            assert suggested is not None and suggested.model_version.endswith(" words")
+            filed[s.archive.add_document(data, name, meta, actor="alice", suggested=suggested).document.id] = kind
+            # Nothing waited for the meaning: the upload's vector is the background's to make.
+            assert s.index.semantic.missing_meanings([hashlib.sha256(data).hexdigest()]) == 1
+    before = {d: s.archive.document(d).metadata.doc_type for d in filed}
+    assert s.index.sync().pending == 0
+    assert s.index.semantic.embed_pending() == len(shas) + len(filed)
+    after = {d: s.archive.document(d).metadata.doc_type for d in filed}
+    assert sum(after[d] == kind for d, kind in filed.items()) >= 8, after
+    changed = [d for d in filed if after[d] != before[d]]
+    assert sum(before[d] == kind for d, kind in filed.items()) < sum(after[d] == kind for d, kind in filed.items())
+    for d in filed:
+        (pending,) = s.catalog.suggestions(document_id=d)
+        assert pending["doc_type"] == after[d]
+        if d in changed:  # made again reading the meaning, and for a person to see
+            assert not pending["model_version"].endswith(" words") and pending["needs_review"]
+            entries = s.catalog.audit_entries(document_id=d)
+            assert [e.details["reason"] for e in entries if e.action == "metadata.changed"] == [Again.MEANING.reason]
+    # The background's next round finds nothing to suggest again; nor does a retraining make
+    # any vector again.
+    assert s.classifier.read_meanings([(s.archive.version(d), "") for d in changed]) == 0
     again: list[tuple[int, int]] = []
     s.classifier.train(progress=lambda done, of: again.append((done, of)))
     assert again == []

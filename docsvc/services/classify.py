@@ -11,25 +11,31 @@ labels came from a suggestion stays on the review list until a person accepts or
 With semantic ranking on (``DOCSVC_SEMANTIC``), the model also reads what each document's head
 means, by the same sentence-embedding model: the vectors are kept per content
 (:meth:`~docsvc.services.semantic.SemanticRanking.meanings`), made in the background as
-documents are indexed, or when a suggestion or a training first needs one.
+documents are indexed, or when a training first needs one. A suggestion never waits for one: the
+words alone answer until the background has made it, and then the labels still left to docsvc
+are suggested again (:meth:`ClassifyService.read_meanings`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import classify
 from docsvc.core.blobs import BlobStore
-from docsvc.core.model import Document
+from docsvc.core.model import AuditAction, Document, Version
 from docsvc.errors import Corrupted
 from docsvc.services.archive import ArchiveService, SuggestionRecord
 from docsvc.services.search import IndexService
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "classifier"
 LEGACY_MODEL_FILE = "classifier.model"  # where the index folder kept the model before migration 0009
@@ -98,6 +104,31 @@ def model_tag(model: classify.Model | None) -> str:
     if model is None or not any(model.targets.values()):
         return f"rules/{classify.MODEL_VERSION}"
     return f"model/{model.model_version}/{model.labels_fingerprint[:12]}/n={model.n_samples}"
+
+
+# What else made a suggestion, after its model's tag (the suggestion's model_version, at most 64
+# characters): the words alone, where the model reads the meaning too, and text read by OCR.
+WORDS_ALONE = " words"
+FROM_OCR = " +ocr"
+
+
+def suggestion_tag(model: classify.Model | None, s: classify.Suggestion, *, from_ocr: bool = False) -> str:
+    suffix = (WORDS_ALONE if s.words_alone else "") + (FROM_OCR if from_ocr else "")
+    return model_tag(model)[: 64 - len(suffix)] + suffix
+
+
+class Again(StrEnum):
+    """Why the labels a person left to docsvc are suggested again."""
+
+    OCR = "ocr"  # the text of a scan, recognised after it was filed
+    MEANING = "meaning"  # the meaning of a text whose suggestion read the words alone
+
+    @property
+    def reason(self) -> str:
+        return {
+            Again.OCR: "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text",
+            Again.MEANING: "读取文本语义后重新建议分类 / labels suggested again reading the text's meaning",
+        }[self]
 
 
 class ClassifyService:
@@ -230,30 +261,125 @@ class ClassifyService:
         model: classify.Model | None = None,
         known_projects: Sequence[str] | None = None,
     ) -> classify.Suggestion:
-        """Suggest labels for a text, the content ``sha256`` when it is one (its meaning vector
-        is then kept); ``known_projects`` defaults to the archive's (a bulk import passes its own
-        list instead of reading every document's project for each file)."""
+        """Suggest labels for a text, the content ``sha256`` when it is one; ``known_projects``
+        defaults to the archive's (a bulk import passes its own list instead of reading every
+        document's project for each file).
+
+        A model that reads the meaning reads the content's vector when the background has made
+        it; else the words alone answer (the suggestion says ``words_alone``), for making a
+        vector costs a tenth of a second of a core per text, and an upload or an import must not
+        wait for it: :meth:`read_meanings` suggests again once it is made."""
         model = model if model is not None else self.model()
         return classify.suggest(
             text,
             title,
             model=model,
             known_projects=self.catalog.project_names() if known_projects is None else known_projects,
-            meaning=self._meaning(sha256, text, model),
-            embedder=None,  # the vector comes kept, or made by the running one, from _meaning
+            meaning=self._meaning(sha256, model),
+            embedder=None,  # the vector comes kept, or the words alone answer
         )
 
-    def _meaning(self, sha256: str | None, text: str, model: classify.Model | None) -> Any:
-        """The text's meaning vector when ``model`` reads the running embedding model's."""
+    def _meaning(self, sha256: str | None, model: classify.Model | None) -> Any:
+        """The content's kept meaning vector, when ``model`` reads the running embedding
+        model's and the vector is made."""
         semantic = self.semantic
         if (
-            model is None
+            sha256 is None
+            or model is None
             or semantic is None
             or not model.reads_meaning
             or model.embedder_version != semantic.embedder.version
         ):
             return None
-        return semantic.meaning_of(text) if sha256 is None else semantic.meanings({sha256: text})[sha256]
+        return semantic.kept_meanings([sha256]).get(sha256)
+
+    def read_meanings(self, contents: Sequence[tuple[Version, str]]) -> int:
+        """The background made the meaning vectors of these versions (with their texts): the
+        documents whose labels docsvc suggested from the words alone are suggested again, now
+        reading the meaning (:meth:`suggest_again`). How many changed."""
+        model = self.model()
+        if model is None or not model.reads_meaning:
+            return 0
+        changed = 0
+        for version, text in contents:
+            changed += self.suggest_again(version, text, why=Again.MEANING)
+        return changed
+
+    def suggest_again(self, version: Version, text: str, *, why: Again, again: bool = False) -> bool:
+        """Suggest the labels of ``version``'s document again from ``text`` when they are still
+        docsvc's suggestion (a pending one) and ``version`` is its latest. A label a person set
+        differs from the pending suggestion's and is kept; confirmed labels (no pending
+        suggestion) are never touched; the project is not changed (it decides who may see an
+        on-site document). The new suggestion replaces the old one on the review list.
+
+        ``why``: :attr:`Again.OCR`, the text a scan lacked (made from the title alone); a
+        suggestion made from OCR text already is made again only when OCR ran ``again`` (a
+        manager's re-run), not when a job is retried. :attr:`Again.MEANING`, the vector of a
+        text whose suggestion the words alone made: replaced only when reading it changes a
+        label or whether a person must review it. Whether it was replaced."""
+        pending = self.catalog.suggestions(document_id=version.document_id)
+        doc = self.catalog.get_document(version.document_id)
+        if not pending or doc is None or doc.latest_version != version.number:
+            return False
+        old = pending[-1]
+        tag = str(old["model_version"])
+        from_ocr = tag.endswith(FROM_OCR)
+        if why is Again.OCR:
+            if from_ocr and old["version_id"] == version.id and not again:
+                return False
+            from_ocr = True
+        elif old["version_id"] != version.id or not tag.removesuffix(FROM_OCR).endswith(WORDS_ALONE):
+            return False
+        model = self.model()
+        s = self.suggest(text, doc.metadata.title, sha256=version.sha256, model=model)
+        if why is Again.MEANING and (
+            s.words_alone
+            or (old["doc_type"], old["service_category"], old["needs_review"])
+            == (s.doc_type.value, s.service_category.value, s.needs_review)
+        ):
+            return False
+        suggestion = {**s.to_dict(), "source": why.value}
+        with self.catalog.transaction() as tx:
+            current = tx.lock_document(version.document_id)
+            if current is None or current.latest_version != version.number:
+                return False
+            if old["id"] not in tx.pending_suggestions(version.document_id):
+                return False  # confirmed meanwhile
+            changes = {}
+            if current.metadata.doc_type == old["doc_type"] and s.doc_type.value != old["doc_type"]:
+                changes["doc_type"] = s.doc_type.value
+            if (
+                current.metadata.service_category.value == old["service_category"]
+                and s.service_category.value != old["service_category"]
+            ):
+                changes["service_category"] = s.service_category.value
+            if changes:
+                new_meta = current.metadata.update(changes, self.archive.vocab)
+                tx.update_metadata(version.document_id, new_meta)
+                tx.append_audit(
+                    "docsvc",
+                    AuditAction.METADATA_CHANGED,
+                    document_id=version.document_id,
+                    details={"changes": current.metadata.diff(new_meta), "reason": why.reason},
+                )
+                tx.enqueue_index(version.document_id, None, "metadata")
+            tx.resolve_suggestions(version.document_id, "superseded", "docsvc")
+            tx.insert_suggestion(
+                version.document_id,
+                version.id,
+                suggestion,
+                model_version=suggestion_tag(model, s, from_ocr=from_ocr),
+                # Labels that changed after the document was filed are for a person to see.
+                needs_review=why is Again.OCR or bool(changes) or s.needs_review,
+            )
+            tx.append_audit(
+                "docsvc",
+                AuditAction.LABELS_SUGGESTED,
+                document_id=version.document_id,
+                version=version.number,
+                details={"suggestion": suggestion, "model": suggestion_tag(model, s), "source": why.value},
+            )
+        return True
 
     def fill_labels(
         self,
@@ -277,7 +403,7 @@ class ClassifyService:
                 meta[key] = getattr(s, key).value
         if not meta.get("project") and s.project:
             meta["project"] = s.project
-        return meta, SuggestionRecord(s.to_dict(), model_tag(model), s.needs_review)
+        return meta, SuggestionRecord(s.to_dict(), suggestion_tag(model, s), s.needs_review)
 
     def label_upload(
         self, data: bytes, filename: str, metadata: Mapping[str, Any], *, known_projects: Sequence[str] | None = None

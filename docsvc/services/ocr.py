@@ -37,6 +37,7 @@ from docsvc.core.extract import EXTRACTOR_VERSION, Extraction, ExtractionStatus
 from docsvc.core.model import AuditAction, Version
 from docsvc.core.ocr import OCR_PRODUCER, OcrLimits, OcrPage, OcrResult, cache_key, make_searchable_pdf, run_ocr
 from docsvc.errors import NotFound
+from docsvc.services.classify import Again
 
 if TYPE_CHECKING:
     from docsvc.adapters.catalog import SqlCatalog
@@ -332,75 +333,11 @@ def _document_text(result: OcrResult, base: Extraction | None, key: str) -> Extr
     )
 
 
-# Ends the model_version recorded with a suggestion made from OCR text (at most 64 characters).
-FROM_OCR = " +ocr"
-
-
 def resuggest(svc: Services, version: Version, text: str, *, again: bool = False) -> bool:
-    """Suggest the labels of ``version``'s document again from its recognised ``text`` when
-    they are still docsvc's suggestion (a pending one: made from the title alone, as a scan had
-    no text yet) and ``version`` is its latest. A label a person set differs from the pending
-    suggestion's and is kept; confirmed labels (no pending suggestion) are never touched; the
-    project is not changed (it decides who may see an on-site document). The new suggestion
-    replaces the old one on the review list, for a person to accept or correct. A pending
-    suggestion made from OCR text already is made again only when OCR ran ``again`` (a
-    manager's re-run): a retried job does not repeat it. Whether it did."""
-    from docsvc.services.classify import model_tag
-
-    pending = svc.catalog.suggestions(document_id=version.document_id)
-    doc = svc.catalog.get_document(version.document_id)
-    if not pending or doc is None or doc.latest_version != version.number:
-        return False
-    old = pending[-1]
-    if str(old["model_version"]).endswith(FROM_OCR) and old["version_id"] == version.id and not again:
-        return False
-    model = svc.classifier.model()
-    s = svc.classifier.suggest(text, doc.metadata.title, sha256=version.sha256, model=model)
-    suggestion = {**s.to_dict(), "source": "ocr"}
-    with svc.catalog.transaction() as tx:
-        current = tx.lock_document(version.document_id)
-        if current is None or current.latest_version != version.number:
-            return False
-        if old["id"] not in tx.pending_suggestions(version.document_id):
-            return False  # confirmed meanwhile
-        changes = {}
-        if current.metadata.doc_type == old["doc_type"] and s.doc_type.value != old["doc_type"]:
-            changes["doc_type"] = s.doc_type.value
-        if (
-            current.metadata.service_category.value == old["service_category"]
-            and s.service_category.value != old["service_category"]
-        ):
-            changes["service_category"] = s.service_category.value
-        if changes:
-            new_meta = current.metadata.update(changes, svc.vocab)
-            diff = current.metadata.diff(new_meta)
-            tx.update_metadata(version.document_id, new_meta)
-            tx.append_audit(
-                "docsvc",
-                AuditAction.METADATA_CHANGED,
-                document_id=version.document_id,
-                details={
-                    "changes": diff,
-                    "reason": "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text",
-                },
-            )
-            tx.enqueue_index(version.document_id, None, "metadata")
-        tx.resolve_suggestions(version.document_id, "superseded", "docsvc")
-        tx.insert_suggestion(
-            version.document_id,
-            version.id,
-            suggestion,
-            model_version=(model_tag(model)[: 64 - len(FROM_OCR)] + FROM_OCR),
-            needs_review=True,
-        )
-        tx.append_audit(
-            "docsvc",
-            AuditAction.LABELS_SUGGESTED,
-            document_id=version.document_id,
-            version=version.number,
-            details={"suggestion": suggestion, "model": model_tag(model), "source": "ocr"},
-        )
-    return True
+    """Suggest the labels of ``version``'s document again from its recognised ``text``
+    (docsvc.services.classify.ClassifyService.suggest_again): made from the title alone, as a
+    scan had no text yet. Whether it did."""
+    return svc.classifier.suggest_again(version, text, why=Again.OCR, again=again)
 
 
 def _round(x: float | None) -> float | None:

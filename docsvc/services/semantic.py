@@ -6,7 +6,9 @@
   none is left (with progress). The same text is embedded once.
 - :meth:`SemanticRanking.meanings` gives the classifier the meaning of contents' heads
   (:func:`docsvc.core.classify.features.meaning_input`): made with the passages in the
-  background, or when a suggestion or a training first needs one, and kept per content.
+  background (whose listeners, :attr:`SemanticRanking.on_embedded`, then hear of it: the
+  classifier suggests again what it suggested from the words alone), or when a training first
+  needs one, and kept per content.
 - :meth:`SemanticRanking.search` reorders the best matches of a question by meaning. Which
   documents match, the totals and the facets stay the index's; a page past the first
   :data:`~docsvc.core.semantic.CANDIDATES` results, a search sorted by date, a search with no
@@ -48,6 +50,8 @@ class SemanticRanking:
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._readers: tuple[int, ThreadPoolExecutor] | None = None  # (process, its threads)
+        # Told of each batch of versions embedded, with their texts, once the vectors are kept.
+        self.on_embedded: list[Callable[[list[tuple[Version, str]]], object]] = []
 
     # -- making vectors ---------------------------------------------------------------------
     def pending(self) -> int:
@@ -102,6 +106,11 @@ class SemanticRanking:
                 self.embedder.version,
                 utcnow(),
             )
+        for listener in self.on_embedded:
+            try:
+                listener([(v, contents[v.id]) for v in versions])
+            except Exception:  # the vectors are kept whatever a listener does with them
+                log.exception("a listener of the embedded versions failed")
 
     def meanings(
         self, texts: Mapping[str, str], *, progress: Callable[[int], None] | None = None
@@ -109,9 +118,7 @@ class SemanticRanking:
         """The meaning vector of each content (SHA-256 → its text), made and kept for those that
         have none by the running model; a content without text means nothing (zeros).
         ``progress`` is told how many were made, a batch at a time."""
-        with self.catalog.reading() as conn:
-            stored = rows.meanings(conn, self.embedder.version, texts.keys())
-        out = {sha: semantic.decode(data, self.embedder.dim)[0] for sha, data in stored.items()}
+        out = self.kept_meanings(texts.keys())
         todo = sorted(sha for sha in texts if sha not in out)
         for start in range(0, len(todo), BATCH):
             shas = todo[start : start + BATCH]
@@ -128,10 +135,11 @@ class SemanticRanking:
                 progress(len(shas))
         return out
 
-    def meaning_of(self, text: str) -> np.ndarray:
-        """The meaning vector of a text that is not (yet) a kept content; not kept either."""
-        vector: np.ndarray = meanings([text], self.embedder)[0]
-        return vector
+    def kept_meanings(self, shas: Collection[str]) -> dict[str, np.ndarray]:
+        """The meaning vectors the running model has made of these contents; none is made."""
+        with self.catalog.reading() as conn:
+            stored = rows.meanings(conn, self.embedder.version, shas)
+        return {sha: semantic.decode(data, self.embedder.dim)[0] for sha, data in stored.items()}
 
     def missing_meanings(self, shas: Collection[str]) -> int:
         """How many of these contents have no meaning vector by the running model yet."""

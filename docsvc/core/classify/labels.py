@@ -48,6 +48,9 @@ class Suggestion:
     doc_type: Label
     service_category: Label
     project: str | None = None
+    # The model reads the meaning, but this text's vector was not at hand: the words alone
+    # answered (TargetModel.words), and the caller may suggest again once the vector is made.
+    words_alone: bool = False
 
     @property
     def needs_review(self) -> bool:

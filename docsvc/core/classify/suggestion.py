@@ -68,7 +68,8 @@ def suggest(
     model the first :data:`MODEL_HEAD_CHARS`; a model trained with an embedding model reads the
     text's meaning too: ``meaning``, its vector when the caller has it, else made by
     ``embedder`` (the installed one unless another is given) when that is the model's. Without
-    either (``embedder=None``) it reads the words alone."""
+    either (``embedder=None``) it reads the words alone, through the model's twin that was
+    trained and calibrated on them (the suggestion then says ``words_alone``)."""
     text = text or ""
     title = title or ""
     zone, body = zones(title, text[:HEAD_CHARS])
@@ -84,16 +85,24 @@ def suggest(
     counts = features.counts([model_input(text, title)], vectors) if features is not None else None
     weighed: dict[Weighting, Any] = {}
     labels: dict[Target, Label] = {}
+    words_alone = False
     for target in TARGETS:
         rules, rule_probs = rules_label(target, rule_scores(target, zone, body))
         tm = model.targets.get(target) if model is not None else None
         if tm is None or features is None or counts is None:
             labels[target] = rules
             continue
+        if vectors is None and tm.weighting.meaning and tm.words is not None:
+            tm, words_alone = tm.words, True
         if tm.weighting not in weighed:
             weighed[tm.weighting] = features.weigh(counts, tm.weighting)
         labels[target] = _model_label(tm, weighed[tm.weighting], features, rules, rule_probs, target)
-    return Suggestion(labels["doc_type"], labels["service_category"], suggest_project(text, title, known_projects))
+    return Suggestion(
+        labels["doc_type"],
+        labels["service_category"],
+        suggest_project(text, title, known_projects),
+        words_alone=words_alone,
+    )
 
 
 def suggest_project(text: str, title: str, known_projects: Sequence[str]) -> str | None:
