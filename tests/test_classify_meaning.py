@@ -357,6 +357,21 @@ def test_the_service_reads_the_meaning_of_what_it_files(meaning_svc) -> None:
     assert again == []
 
 
+def test_a_listener_that_fails_loses_no_vector(meaning_svc, caplog) -> None:
+    s = meaning_svc
+    heard: list[int] = []
+
+    def broken(contents) -> None:
+        heard.extend(v.id for v, _ in contents)
+        raise RuntimeError("injected")
+
+    s.index.semantic.on_embedded.insert(0, broken)
+    shas = _archive_labelled(s, {"outage": KINDS["outage"][:2]})
+    assert s.index.semantic.embed_pending() == 2 and len(heard) == 2
+    assert s.index.semantic.pending() == 0 and s.index.semantic.missing_meanings(shas) == 0
+    assert "a listener of the embedded versions failed" in caplog.text
+
+
 def test_a_retraining_on_the_spot_does_not_wait_for_many_vectors(meaning_svc, monkeypatch) -> None:
     """A label confirmed in the browser retrains on the spot; with many vectors still to make it
     learns the words alone, and the meaning too once the background has made them."""

@@ -302,7 +302,10 @@ class ClassifyService:
             return 0
         changed = 0
         for version, text in contents:
-            changed += self.suggest_again(version, text, why=Again.MEANING)
+            try:
+                changed += self.suggest_again(version, text, why=Again.MEANING)
+            except Exception:  # one document's failure leaves its first suggestion, not the others'
+                log.exception("suggesting the labels of version %s again failed", version.id)
         return changed
 
     def suggest_again(self, version: Version, text: str, *, why: Again, again: bool = False) -> bool:
