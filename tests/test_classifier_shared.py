@@ -96,3 +96,33 @@ def test_a_model_file_of_an_older_installation_is_shared_once(svc, config):
         assert fresh.catalog.current_model("classifier")["trained_by"] == "legacy"
     finally:
         fresh.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_archive_past_the_inline_limit_is_retrained_by_the_hourly_job(svc, monkeypatch):
+    """A suggestion retrains on the spot only a small archive's model; past that, the hourly
+    background job retrains a stale one (labels confirmed or corrected since, another version)."""
+    from docsvc.services import background
+    from docsvc.services import classify as service
+    from docsvc.services.jobs import JobState
+
+    monkeypatch.setattr(service, "INLINE_TRAIN_LIMIT", len(LABELLED) - 1)
+    _fill(svc, LABELLED)
+    assert svc.classifier.model(refresh=True) is None  # too many labels to train in a request
+    svc.jobs.tick()
+    (job,) = [j for j in iter(svc.jobs.run_next, None) if j.kind == background.CLASSIFIER_TRAIN]
+    assert job.state is JobState.DONE and job.result == {"trained": True}
+    model = svc.classifier.model(refresh=True)
+    assert model is not None and model.n_samples == len(LABELLED) and model.targets["doc_type"] is not None
+    assert svc.catalog.current_model("classifier")["trained_by"] == "docsvc"
+    assert svc.classifier.retrain_if_stale() is False  # nothing changed since
+    _fill(svc, TEST[:1])
+    assert svc.classifier.model(refresh=True) is model  # still past the limit: kept as it is
+    assert svc.classifier.retrain_if_stale() is True
+    assert svc.classifier.model().n_samples == len(LABELLED) + 1
+
+
+def test_too_few_labels_train_nothing_in_the_background(svc):
+    _fill(svc, LABELLED[: classify.MIN_TRAIN_SAMPLES - 1])
+    assert svc.classifier.retrain_if_stale() is False
+    assert svc.catalog.current_model("classifier") is None

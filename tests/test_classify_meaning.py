@@ -372,6 +372,21 @@ def test_a_listener_that_fails_loses_no_vector(meaning_svc, caplog) -> None:
     assert "a listener of the embedded versions failed" in caplog.text
 
 
+def test_the_hourly_job_makes_the_missing_vectors_and_trains_with_the_meaning(meaning_svc) -> None:
+    from docsvc.services import background
+    from docsvc.services.jobs import JobState
+
+    s = meaning_svc
+    shas = _archive_labelled(s, KINDS)
+    s.jobs.tick()
+    (job,) = [j for j in iter(s.jobs.run_next, None) if j.kind == background.CLASSIFIER_TRAIN]
+    assert job.state is JobState.DONE and job.result == {"trained": True}
+    assert s.index.semantic.missing_meanings(shas) == 0
+    model = s.classifier.model()
+    assert model is not None and model.reads_meaning
+    assert model.embedder_version == s.index.semantic.embedder.version
+
+
 def test_a_retraining_on_the_spot_does_not_wait_for_many_vectors(meaning_svc, monkeypatch) -> None:
     """A label confirmed in the browser retrains on the spot; with many vectors still to make it
     learns the words alone, and the meaning too once the background has made them."""

@@ -148,6 +148,7 @@ def test_who_may_ask_for_a_pdf(world):
         background.ORPHANS_SWEEP,
         background.REVIEW_REMINDERS,
         background.JOBS_PRUNE,
+        background.CLASSIFIER_TRAIN,
     )
     err(world.api("mgr").get("/api/v1/jobs/99999"), 404, "not_found")
 
@@ -194,6 +195,7 @@ def test_the_health_page_shows_the_queue_the_nodes_and_which_node_ran_each_job(w
         "清理孤立文件",
         "复审提醒",
         "清理旧任务",
+        "重新训练分类模型",
         "最近的任务",
         "已停止",
         "文件存储",
@@ -212,6 +214,7 @@ def test_the_health_page_shows_the_queue_the_nodes_and_which_node_ran_each_job(w
         background.ORPHANS_SWEEP: node,
         background.REVIEW_REMINDERS: node,
         background.JOBS_PRUNE: node,
+        background.CLASSIFIER_TRAIN: node,
         thumbnails.THUMBNAILS_SWEEP: node,
     }
     err(world.api("alice").get("/api/v1/health"), 403)

@@ -16,6 +16,9 @@
   ``thumbnail`` (one per content hash): first-page thumbnails (docsvc.services.thumbnails).
 - ``template.batch``: one document per row of an uploaded spreadsheet (docsvc.services.batch),
   its progress recorded as it goes; run once.
+- ``classifier.train`` (hourly): the label classifier retrained when it is stale (labels
+  confirmed or corrected since, a new version of docsvc's model, the meaning not read yet;
+  docsvc.services.classify), for archives past the size a suggestion retrains on the spot.
 - ``jobs.prune`` (daily): finished jobs, and nodes not seen, older than JOB_RETENTION_DAYS, so the
   queue table holds what is current, not every job ever run; and sign-in sessions ended or unused
   for a day.
@@ -51,6 +54,7 @@ RENDITION_PDF = "rendition.pdf"
 REVIEW_REMINDERS = "review.reminders"
 ORPHANS_SWEEP = "orphans.sweep"
 JOBS_PRUNE = "jobs.prune"
+CLASSIFIER_TRAIN = "classifier.train"
 # Renditions a job can make, by the short name URLs use (…/renditions/pdf): kind → (media type, job).
 RENDITION_JOBS = {"pdf": (PDF, RENDITION_PDF)}
 
@@ -76,6 +80,16 @@ def job_service(svc: Workers) -> JobService:
     jobs.every(REVIEW_REMINDERS, REVIEW_REMINDERS, dt.timedelta(days=1))
     jobs.every(ORPHANS_SWEEP, ORPHANS_SWEEP, dt.timedelta(hours=1))
     jobs.every(JOBS_PRUNE, JOBS_PRUNE, dt.timedelta(days=1))
+    jobs.register(
+        CLASSIFIER_TRAIN,
+        # Progress while the missing meaning vectors are made, the long part of a first training.
+        lambda ctx: {
+            "trained": svc.classifier.retrain_if_stale(
+                progress=lambda done, of: ctx.progress(jobs.store, {"meanings_made": done, "meanings_missing": of})
+            )
+        },
+    )
+    jobs.every(CLASSIFIER_TRAIN, CLASSIFIER_TRAIN, dt.timedelta(hours=1))
     thumbnails.register(svc, jobs)
     if svc.anchor is not None:
         jobs.register(CHECKPOINT_JOB, lambda ctx: checkpoint(svc))

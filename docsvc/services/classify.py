@@ -44,7 +44,7 @@ LABELS = ("doc_type", "service_category")
 # Documents are user documents (9.1) unless the caller says otherwise, as `docsvc import` does.
 DEFAULT_CLASS = "user"
 # Retraining segments every confirmed document; up to this many it happens on demand, beyond
-# it only through `docsvc labels train` (or a scheduled job).
+# it through the hourly background job (docsvc.services.background) or `docsvc labels train`.
 INLINE_TRAIN_LIMIT = 2000
 # A retraining on demand makes at most this many missing meaning vectors (about 0.2 s of a core
 # each); with more missing it learns the words alone, and again with the meaning once the
@@ -212,6 +212,26 @@ class ClassifyService:
         with self._lock:
             return self._train_locked(actor, with_meaning=True, progress=progress)
 
+    def retrain_if_stale(self, *, progress: Callable[[int, int], None] | None = None) -> bool:
+        """Retrain when the model is stale, whatever the archive's size (the hourly background
+        job; a suggestion retrains on the spot only up to :data:`INLINE_TRAIN_LIMIT` labels): no
+        model yet, one made by another version of docsvc's classifier or analyzer, labels
+        confirmed or corrected since, or the meaning not read. Nothing while there are too few
+        labels for a model. Suggestions go on meanwhile with the model they have: the lock they
+        take is held only to swap the new one in. Whether it retrained."""
+        samples = self._samples(with_text=False)
+        if len(samples) < classify.MIN_TRAIN_SAMPLES:
+            return False
+        running = str(self.semantic.embedder.version) if self.semantic is not None else None
+        with self._lock:
+            self._load_current()
+            if not classify.needs_retrain(self._model, classify.labels_fingerprint(samples), running):
+                return False
+        model = self._fit(with_meaning=True, progress=progress)
+        with self._lock:
+            self._store(model, trained_by="docsvc")
+        return True
+
     def _train_locked(
         self,
         actor: str = "docsvc",
@@ -219,6 +239,13 @@ class ClassifyService:
         with_meaning: bool,
         progress: Callable[[int, int], None] | None = None,
     ) -> classify.Model:
+        model = self._fit(with_meaning=with_meaning, progress=progress)
+        self._store(model, trained_by=actor)
+        return model
+
+    def _fit(self, *, with_meaning: bool, progress: Callable[[int, int], None] | None) -> classify.Model:
+        """A model trained on every confirmed label (with their meaning, made first where
+        missing, when ``with_meaning`` and semantic ranking is on); not stored."""
         samples = self._samples(with_text=True)
         semantic = self.semantic if with_meaning else None
         if semantic is not None:
@@ -234,9 +261,7 @@ class ClassifyService:
 
             vectors = semantic.meanings(texts, progress=made)
             samples = [replace(s, meaning=vectors[_sha(s)]) for s in samples]
-        model = classify.train(samples, embedder=semantic.embedder if semantic is not None else None)
-        self._store(model, trained_by=actor)
-        return model
+        return classify.train(samples, embedder=semantic.embedder if semantic is not None else None)
 
     def _store(self, model: classify.Model, *, trained_by: str) -> None:
         blob = self.blobs.put(classify.dumps(model))

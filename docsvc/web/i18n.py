@@ -178,6 +178,7 @@ STATE_LABELS: dict[str, tuple[str, str]] = {
     "review.reminders": ("复审提醒", "review reminders"),
     "orphans.sweep": ("清理孤立文件", "orphan sweep"),
     "jobs.prune": ("清理旧任务", "prune old jobs"),
+    "classifier.train": ("重新训练分类模型", "retrain the classifier"),
     "template.batch": ("批量生成", "batch generation"),
 }
 

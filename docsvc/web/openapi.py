@@ -465,7 +465,11 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
-            "kind": {"type": "string", "description": "rendition.pdf, review.reminders, orphans.sweep"},
+            "kind": {
+                "type": "string",
+                "description": "rendition.pdf, ocr, template.batch, thumbnail, thumbnail.docx; the periodic review.reminders, "
+                "orphans.sweep, jobs.prune, thumbnails.sweep, classifier.train, audit.checkpoint",
+            },
             "payload": {"type": "object"},
             "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
             "attempts": {"type": "integer"},
