@@ -275,6 +275,7 @@ def test_cli_import_embeds_with_progress_and_search_ranks_by_meaning(tmp_path):
     run("init")
     imported = run("import", str(folder))
     assert "语义向量 embedding" in imported.stderr
+    assert "读取语义后，复核列表中共" in imported.stdout  # counted again once the meaning was read
     found = json.loads(run("search", QUESTION, "--json").stdout)
     assert [h["title"] for h in found["hits"]][0] == ANSWER
     assert json.loads(run("index", "sync", "--json").stdout)["embedded"] == 0  # nothing left to embed

@@ -62,8 +62,9 @@ def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defau
         report = ctx.svc.importer.import_files(
             paths, defaults, actor=ctx.actor, progress=bar.update, finishing=finishing
         )
-    if not no_embed:
-        ctx.embed_pending(quiet=as_json)
+    # Labels the words suggested may be suggested again once the meaning is read (they change
+    # in the archive, not in this report): the summary then counts the review list afresh.
+    embedded = 0 if no_embed else ctx.embed_pending(quiet=as_json)
     if as_json:
         emit_json(
             {
@@ -82,9 +83,10 @@ def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defau
                     f"跳过 skipped {item.path}: 与文档 {item.document_id} 内容相同 / same content as {item.document_id}"
                 )
         review = sum(1 for i in report.items if i.needs_review)
+        after = f"读取语义后，复核列表中共 {ctx.guard.review_count()} 份待确认。" if embedded else ""
         echo(
             f"新增 {report.count(ImportStatus.ADDED)} 份，跳过重复 {report.count(ImportStatus.DUPLICATE)} 份，"
-            f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。"
+            f"失败 {report.count(ImportStatus.FAILED)} 份；{review} 份的分类待人工确认（docsvc labels review）。{after}"
         )
     if report.count(ImportStatus.FAILED):
         sys.exit(1)
