@@ -257,6 +257,37 @@ def test_two_runners_split_a_queue_and_run_each_job_once(svc, other):
     assert {n.name: n.stopped_at is not None for n in services[0].store.nodes()} == {"server-a": True, "server-b": True}
 
 
+def test_kinds_kept_apart_run_in_their_lane_and_never_hold_up_the_main_thread(svc):
+    """The classifier's training runs in a lane the main thread leaves it to: a PDF asked for
+    while it trains is not queued behind it."""
+    jobs = JobService(JobStore(svc.catalog.engine), node="server-a")
+    release = threading.Event()
+    threads: list[str] = []
+
+    def long(ctx):
+        threads.append(threading.current_thread().name)
+        assert release.wait(WAIT_S)
+
+    jobs.register("test.long", long)
+    jobs.register("test.short", lambda ctx: {"thread": threading.current_thread().name})
+    runner = JobRunner(jobs, poll_s=0.05, heartbeat_s=0.5, lanes=[("test.long",)], apart=("test.long",))
+    for _ in range(3):
+        jobs.enqueue("test.long", {}, actor="x")
+    runner.start()
+    try:
+        short = jobs.enqueue("test.short", {}, actor="x")[0]
+        assert wait_for(lambda: jobs.store.get(short.id).state is JobState.DONE, WAIT_S)
+        assert jobs.store.get(short.id).result == {"thread": "docsvc-jobs"}
+        release.set()
+        assert wait_for(lambda: jobs.store.stats().counts["done"] == 4, WAIT_S), jobs.store.stats()
+    finally:
+        release.set()
+        runner.stop()
+    assert threads == ["docsvc-jobs-test.long"] * 3
+    with pytest.raises(ValueError, match=r"test\.short"):
+        JobRunner(jobs, apart=("test.short",))
+
+
 # -- periodic jobs ----------------------------------------------------------------------------
 def test_a_periodic_job_fires_once_per_period_across_servers(svc, other, config):
     third = open_docsvc(config)

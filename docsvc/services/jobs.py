@@ -325,12 +325,17 @@ class JobRunner:
         poll_s: float = POLL_S,
         heartbeat_s: float = HEARTBEAT_S,
         lanes: Sequence[Collection[str]] = (),
+        apart: Collection[str] = (),
     ) -> None:
         self.service = service
         self.node = node or service.node
         # Extra threads, each taking only its kinds, so that short jobs (thumbnails) do not wait
-        # behind long ones (OCR, PDF conversion) in the one main thread (which takes every kind).
+        # behind long ones (OCR, PDF conversion) in the one main thread (which takes every kind
+        # but those ``apart``: long jobs of a lane's that must not hold up the others).
         self.lanes = tuple(tuple(kinds) for kinds in lanes)
+        self.apart = frozenset(apart)
+        if not self.apart <= {kind for kinds in self.lanes for kind in kinds}:
+            raise ValueError(f"kinds kept apart without a lane to run them: {sorted(self.apart)}")
         self._lane_wakes = [threading.Event() for _ in self.lanes]
         self.poll_s = poll_s
         self.heartbeat_s = heartbeat_s
@@ -401,7 +406,7 @@ class JobRunner:
                         self.node,
                         lease_s=self.service.lease_s,
                         now=self.service.clock(),
-                        kinds=self.service.handlers.keys(),
+                        kinds=[kind for kind in self.service.handlers if kind not in self.apart],
                     )
                     if job is None:
                         break
