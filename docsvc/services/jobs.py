@@ -334,8 +334,8 @@ class JobRunner:
         # but those ``apart``: long jobs of a lane's that must not hold up the others).
         self.lanes = tuple(tuple(kinds) for kinds in lanes)
         self.apart = frozenset(apart)
-        if not self.apart <= {kind for kinds in self.lanes for kind in kinds}:
-            raise ValueError(f"kinds kept apart without a lane to run them: {sorted(self.apart)}")
+        if stranded := self.apart - {kind for kinds in self.lanes for kind in kinds}:
+            raise ValueError(f"kinds kept apart without a lane to run them: {sorted(stranded)}")
         self._lane_wakes = [threading.Event() for _ in self.lanes]
         self.poll_s = poll_s
         self.heartbeat_s = heartbeat_s
