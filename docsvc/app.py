@@ -75,13 +75,9 @@ class Docsvc:
         runs a job itself only when told to wait for it)."""
         if self.job_runner is None:
             # Thumbnails take a fraction of a second each: in a lane of their own, a new upload's
-            # is there in seconds even while the main thread spends minutes on OCR or PDFs. The
-            # classifier's training takes a minute or more on a large archive: in a lane the main
-            # thread leaves it to, so that a PDF asked for meanwhile does not wait for it.
+            # is there in seconds even while the main thread spends minutes on OCR or PDFs.
             self.job_runner = JobRunner(
-                self.jobs,
-                lanes=[thumbnails.LANE, (background.CLASSIFIER_TRAIN,)],
-                apart=(background.CLASSIFIER_TRAIN,),
+                self.jobs, lanes=[thumbnails.LANE, background.CLASSIFIER_LANE], apart=background.CLASSIFIER_LANE
             )
             self.job_runner.start()
         return self.job_runner

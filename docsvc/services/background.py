@@ -55,6 +55,9 @@ REVIEW_REMINDERS = "review.reminders"
 ORPHANS_SWEEP = "orphans.sweep"
 JOBS_PRUNE = "jobs.prune"
 CLASSIFIER_TRAIN = "classifier.train"
+# A lane of its own, which the main job thread leaves to it (Docsvc.start_jobs): a training takes
+# a minute or more on a large archive, and a PDF or an OCR asked for meanwhile must not wait.
+CLASSIFIER_LANE = (CLASSIFIER_TRAIN,)
 # Renditions a job can make, by the short name URLs use (…/renditions/pdf): kind → (media type, job).
 RENDITION_JOBS = {"pdf": (PDF, RENDITION_PDF)}
 

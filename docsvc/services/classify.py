@@ -125,10 +125,13 @@ class Again(StrEnum):
 
     @property
     def reason(self) -> str:
-        return {
-            Again.OCR: "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text",
-            Again.MEANING: "读取文本语义后重新建议分类 / labels suggested again reading the text's meaning",
-        }[self]
+        return _AGAIN_REASONS[self]
+
+
+_AGAIN_REASONS = {
+    Again.OCR: "OCR 识别出文字后重新建议分类 / labels suggested again from the OCR text",
+    Again.MEANING: "读取文本语义后重新建议分类 / labels suggested again reading the text's meaning",
+}
 
 
 class ClassifyService:
@@ -171,7 +174,7 @@ class ClassifyService:
                 if len(samples) > INLINE_TRAIN_LIMIT:
                     return self._model
                 fingerprint = classify.labels_fingerprint(samples)
-                running = str(self.semantic.embedder.version) if self.semantic is not None else None
+                running = self._running_embedder()
                 if not classify.needs_retrain(self._model, fingerprint, running):
                     return self._model  # up to date, meaning included: nothing to count
                 # The meaning is read unless more than INLINE_MEANINGS vectors are still to make.
@@ -180,6 +183,10 @@ class ClassifyService:
                 if classify.needs_retrain(self._model, fingerprint, running):
                     self._train_locked(with_meaning=running is not None)
             return self._model
+
+    def _running_embedder(self) -> str | None:
+        """The version of the embedding model a model trained now would read (None: off)."""
+        return str(self.semantic.embedder.version) if self.semantic is not None else None
 
     def _load_current(self) -> None:
         """Follow the catalog: another server (or the CLI) may have trained a newer model."""
@@ -222,7 +229,7 @@ class ClassifyService:
         samples = self._samples(with_text=False)
         if len(samples) < classify.MIN_TRAIN_SAMPLES:
             return False
-        running = str(self.semantic.embedder.version) if self.semantic is not None else None
+        running = self._running_embedder()
         with self._lock:
             self._load_current()
             if not classify.needs_retrain(self._model, classify.labels_fingerprint(samples), running):
@@ -346,17 +353,19 @@ class ClassifyService:
         text whose suggestion the words alone made: replaced only when reading it changes a
         label or whether a person must review it. Whether it was replaced."""
         pending = self.catalog.suggestions(document_id=version.document_id)
+        if not pending:  # most documents the background embeds: labels a person set or confirmed
+            return False
         doc = self.catalog.get_document(version.document_id)
-        if not pending or doc is None or doc.latest_version != version.number:
+        if doc is None or doc.latest_version != version.number:
             return False
         old = pending[-1]
-        tag = str(old["model_version"])
-        from_ocr = tag.endswith(FROM_OCR)
+        old_tag = str(old["model_version"])
+        from_ocr = old_tag.endswith(FROM_OCR)
         if why is Again.OCR:
             if from_ocr and old["version_id"] == version.id and not again:
                 return False
             from_ocr = True
-        elif old["version_id"] != version.id or not tag.removesuffix(FROM_OCR).endswith(WORDS_ALONE):
+        elif old["version_id"] != version.id or not old_tag.removesuffix(FROM_OCR).endswith(WORDS_ALONE):
             return False
         model = self.model()
         s = self.suggest(text, doc.metadata.title, sha256=version.sha256, model=model)
@@ -367,6 +376,7 @@ class ClassifyService:
         ):
             return False
         suggestion = {**s.to_dict(), "source": why.value}
+        tag = suggestion_tag(model, s)
         with self.catalog.transaction() as tx:
             current = tx.lock_document(version.document_id)
             if current is None or current.latest_version != version.number:
@@ -405,7 +415,7 @@ class ClassifyService:
                 AuditAction.LABELS_SUGGESTED,
                 document_id=version.document_id,
                 version=version.number,
-                details={"suggestion": suggestion, "model": suggestion_tag(model, s), "source": why.value},
+                details={"suggestion": suggestion, "model": tag, "source": why.value},
             )
         return True
 
