@@ -118,8 +118,8 @@ def measure(label: str, calls: dict[str, Callable[[], int]], rounds: int) -> Non
 
 def embedder_queue(conn: sa.Connection) -> dict[str, Callable[[], int]]:
     return {
-        "count_pending": lambda: vectors.count_pending(conn, MODEL, EXTRACTOR),
-        "pending (32)": lambda: len(vectors.pending(conn, MODEL, EXTRACTOR, 32)),
+        "count_pending": lambda: vectors.count_pending(conn, MODEL, MODEL, EXTRACTOR),
+        "pending (32)": lambda: len(vectors.pending(conn, MODEL, MODEL, EXTRACTOR, 32)),
     }
 
 

@@ -60,7 +60,7 @@ def stand_in_vectors(svc) -> int:
     done = 0
     while True:
         with svc.catalog.engine.connect() as conn:
-            ids = rows.pending(conn, model, EXTRACTOR_VERSION, 500)
+            ids = rows.pending(conn, model, svc.index.semantic.meaning_version, EXTRACTOR_VERSION, 500)
         if not ids:
             return done
         batch = []

@@ -18,7 +18,7 @@ from docsvc.adapters.embed_e5 import E5Embedder
 from docsvc.app import open_docsvc
 from docsvc.core import classify, semantic
 from docsvc.core.classify import LabeledSample, Model, suggest
-from docsvc.core.classify.features import MEANING_CHARS, Features, meaning_input, meanings
+from docsvc.core.classify.features import MEANING_CHARS, Features, meaning_input, meaning_version, meanings
 from docsvc.services.classify import Again
 from tests.conftest import add
 
@@ -119,7 +119,7 @@ def test_meaning_finds_the_kind_of_texts_that_share_no_words_with_the_labelled_o
 
 
 def test_the_model_records_the_embedding_model_it_read(meaning_model: Model, embedder: E5Embedder) -> None:
-    assert meaning_model.embedder_version == embedder.version
+    assert meaning_model.embedder_version == meaning_version(embedder)
     assert meaning_model.features is not None and meaning_model.features.meaning_dim == embedder.dim
     tm = meaning_model.targets["doc_type"]
     assert tm is not None and tm.weighting.meaning > 0  # the held-out folds chose to read it
@@ -207,7 +207,7 @@ def test_the_library_reads_meaning_with_the_installed_model_unless_told_otherwis
     installation provides, as if it had been given."""
     assert semantic.installed_embedder() is semantic.installed_embedder()  # made once
     model = classify.train(_samples())
-    assert model.embedder_version == embedder.version and model.reads_meaning
+    assert model.embedder_version == meaning_version(embedder) and model.reads_meaning
     for texts in HELD_OUT.values():
         for text in texts:
             given = suggest(text, model=meaning_model, embedder=embedder)
@@ -280,7 +280,7 @@ def test_vectors_the_caller_already_has_are_used_as_given(meaning_model: Model, 
         queries = passages
 
     again = classify.train(samples, embedder=Unused())
-    assert again.embedder_version == embedder.version
+    assert again.embedder_version == meaning_version(embedder)
     # The same model as one made from vectors read in a batch, to the engine's rounding.
     label = suggest(text, model=again, meaning=vector).doc_type
     assert label.value == given.doc_type.value and label.confidence == pytest.approx(
@@ -323,7 +323,7 @@ def test_the_service_reads_the_meaning_of_what_it_files(meaning_svc) -> None:
     # Every labelled content's vector was made first, with progress, and kept.
     assert bar and bar[-1] == (len(shas), len(shas))
     assert s.index.semantic.missing_meanings(shas) == 0
-    assert model.embedder_version == s.index.semantic.embedder.version and model.reads_meaning
+    assert model.embedder_version == s.index.semantic.meaning_version and model.reads_meaning
     filed: dict[int, str] = {}  # document → its kind
     for kind, texts in HELD_OUT.items():
         for n, text in enumerate(texts):
@@ -384,7 +384,7 @@ def test_the_hourly_job_makes_the_missing_vectors_and_trains_with_the_meaning(me
     assert s.index.semantic.missing_meanings(shas) == 0
     model = s.classifier.model()
     assert model is not None and model.reads_meaning
-    assert model.embedder_version == s.index.semantic.embedder.version
+    assert model.embedder_version == s.index.semantic.meaning_version
 
 
 def test_a_retraining_on_the_spot_does_not_wait_for_many_vectors(meaning_svc, monkeypatch) -> None:
@@ -400,7 +400,7 @@ def test_a_retraining_on_the_spot_does_not_wait_for_many_vectors(meaning_svc, mo
     assert s.classifier.model(refresh=True) is words_only  # nothing changed: not retrained
     assert s.index.semantic.embed_pending() == sum(map(len, KINDS.values()))
     with_meaning = s.classifier.model(refresh=True)
-    assert with_meaning is not None and with_meaning.embedder_version == s.index.semantic.embedder.version
+    assert with_meaning is not None and with_meaning.embedder_version == s.index.semantic.meaning_version
     assert with_meaning.labels_fingerprint == words_only.labels_fingerprint
 
 

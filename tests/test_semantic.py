@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from docsvc.adapters import vectors as rows
+from docsvc.adapters.catalog import write_connection
 from docsvc.app import open_docsvc
 from docsvc.core import query as q
 from docsvc.core import semantic
+from docsvc.core.classify.features import MEANING_CHARS
 from docsvc.core.search import SearchRequest, SortOrder
 from docsvc.services import search as search_service
 from docsvc.services.search import EMBEDDER_NICENESS, BackgroundIndexer
@@ -157,11 +159,21 @@ def test_vectors_record_their_model_and_the_same_text_is_embedded_once(sem):
         kept = conn.execute(rows.passage_vectors.select()).mappings().all()
     assert {r["model"] for r in kept} == {engine.version}
     assert len({r["text_key"] for r in kept}) == 1
+    # The classifier's vector records the head it read as well as the model: one read from
+    # another head (an earlier docsvc) is made again, the passages are kept.
+    with sem.catalog.engine.connect() as conn:
+        meant = conn.execute(rows.meaning_vectors.select()).mappings().all()
+    assert {r["model"] for r in meant} == {f"{engine.version} head{MEANING_CHARS}"}
+    with write_connection(sem.catalog.engine) as conn:
+        conn.execute(rows.meaning_vectors.update().values(model=f"{engine.version} head120"))
+    assert sem.index.semantic.pending() == 2
+    assert sem.index.semantic.embed_pending() == 2 and calls == [1, 1, 1]  # the head alone read again
+    calls.clear()
 
     # Another model's vectors are not compared: they are made again.
     sem.index.semantic.embedder = type("Next", (Counting,), {"version": engine.version + "+next"})()
     assert sem.index.semantic.pending() == 2
-    assert sem.index.semantic.embed_pending() == 2 and calls == [1, 1, 1, 1]
+    assert sem.index.semantic.embed_pending() == 2 and calls == [1, 1]
 
     # Text read again (OCR): that content's vectors go, and are made again.
     sem.index.semantic.forget(sem.catalog.get_version(a.id, 1).sha256)

@@ -20,8 +20,8 @@ def _passages(conn, version_ids, model=MODEL):
 
 def _pending(svc, model=MODEL, limit=100):
     with svc.catalog.engine.connect() as conn:
-        return vectors.pending(conn, model, EXTRACTOR_VERSION, limit), vectors.count_pending(
-            conn, model, EXTRACTOR_VERSION
+        return vectors.pending(conn, model, model, EXTRACTOR_VERSION, limit), vectors.count_pending(
+            conn, model, model, EXTRACTOR_VERSION
         )
 
 

@@ -13,28 +13,30 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from docsvc.adapters.tables import extractions, meaning_vectors, passage_vectors, versions
 
 
-def _missing(model: str, extractor_version: str) -> sa.Select:
-    """Versions whose text has been extracted and which have no passage vectors or no meaning
-    vector by ``model``. Correlated EXISTS, each answered by a primary key: PostgreSQL cannot
+def _missing(model: str, meaning_model: str, extractor_version: str) -> sa.Select:
+    """Versions whose text has been extracted and which have no passage vectors by ``model`` or
+    no meaning vector by ``meaning_model``. Correlated EXISTS, each answered by a primary key: PostgreSQL cannot
     hash a NOT IN over 100,000 content hashes within work_mem and compared every version with
     every vector instead (221 s to count what was missing at 100,000 versions)."""
     no_passages = ~sa.exists().where(passage_vectors.c.version_id == versions.c.id, passage_vectors.c.model == model)
-    no_meaning = ~sa.exists().where(meaning_vectors.c.sha256 == versions.c.sha256, meaning_vectors.c.model == model)
+    no_meaning = ~sa.exists().where(
+        meaning_vectors.c.sha256 == versions.c.sha256, meaning_vectors.c.model == meaning_model
+    )
     extracted = sa.exists().where(
         extractions.c.sha256 == versions.c.sha256, extractions.c.extractor_version == extractor_version
     )
     return sa.select(versions.c.id).where(sa.or_(no_passages, no_meaning), extracted)
 
 
-def pending(conn: sa.Connection, model: str, extractor_version: str, limit: int) -> list[int]:
+def pending(conn: sa.Connection, model: str, meaning_model: str, extractor_version: str, limit: int) -> list[int]:
     """Up to ``limit`` version ids to embed, newest first (what people search most)."""
-    return list(conn.execute(_missing(model, extractor_version).order_by(versions.c.id.desc()).limit(limit)).scalars())
+    missing = _missing(model, meaning_model, extractor_version)
+    return list(conn.execute(missing.order_by(versions.c.id.desc()).limit(limit)).scalars())
 
 
-def count_pending(conn: sa.Connection, model: str, extractor_version: str) -> int:
-    return conn.execute(
-        sa.select(sa.func.count()).select_from(_missing(model, extractor_version).subquery())
-    ).scalar_one()
+def count_pending(conn: sa.Connection, model: str, meaning_model: str, extractor_version: str) -> int:
+    missing = _missing(model, meaning_model, extractor_version)
+    return conn.execute(sa.select(sa.func.count()).select_from(missing.subquery())).scalar_one()
 
 
 def by_key(conn: sa.Connection, model: str, keys: Collection[str]) -> dict[str, tuple[int, bytes]]:
@@ -85,7 +87,8 @@ def forget(conn: sa.Connection, sha256: str) -> int:
 
 
 def meanings(conn: sa.Connection, model: str, shas: Collection[str]) -> dict[str, bytes]:
-    """content SHA-256 → its meaning vector by ``model``, for the contents that have one."""
+    """content SHA-256 → its meaning vector by ``model`` (a meaning version:
+    docsvc.core.classify.features.meaning_version), for the contents that have one."""
     out: dict[str, bytes] = {}
     wanted = sorted(set(shas))
     for start in range(0, len(wanted), 500):  # bounded IN lists

@@ -185,8 +185,8 @@ class ClassifyService:
             return self._model
 
     def _running_embedder(self) -> str | None:
-        """The version of the embedding model a model trained now would read (None: off)."""
-        return str(self.semantic.embedder.version) if self.semantic is not None else None
+        """The meaning version a model trained now would read (None: off)."""
+        return self.semantic.meaning_version if self.semantic is not None else None
 
     def _load_current(self) -> None:
         """Follow the catalog: another server (or the CLI) may have trained a newer model."""
@@ -299,7 +299,7 @@ class ClassifyService:
 
         A model that reads the meaning reads the content's vector when the background has made
         it; else the words alone answer (the suggestion says ``words_alone``), for making a
-        vector costs a tenth of a second of a core per text, and an upload or an import must not
+        vector costs up to 0.4 s of a core per text, and an upload or an import must not
         wait for it: :meth:`read_meanings` suggests again once it is made."""
         model = model if model is not None else self.model()
         return classify.suggest(
@@ -320,7 +320,7 @@ class ClassifyService:
             or model is None
             or semantic is None
             or not model.reads_meaning
-            or model.embedder_version != semantic.embedder.version
+            or model.embedder_version != semantic.meaning_version
         ):
             return None
         return semantic.kept_meanings([sha256]).get(sha256)

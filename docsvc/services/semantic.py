@@ -31,7 +31,7 @@ import numpy as np
 from docsvc.adapters import vectors as rows
 from docsvc.adapters.catalog import SqlCatalog
 from docsvc.core import semantic
-from docsvc.core.classify.features import meanings
+from docsvc.core.classify.features import meaning_version, meanings
 from docsvc.core.extract import EXTRACTOR_VERSION
 from docsvc.core.model import Version, utcnow
 from docsvc.core.search import SearchRequest, SearchResult, SortOrder, parse_request
@@ -53,10 +53,15 @@ class SemanticRanking:
         # Told of each batch of versions embedded, with their texts, once the vectors are kept.
         self.on_embedded: list[Callable[[list[tuple[Version, str]]], object]] = []
 
+    @property
+    def meaning_version(self) -> str:
+        """What the classifier's meaning vectors are kept by: the model and the head it reads."""
+        return meaning_version(self.embedder)
+
     # -- making vectors ---------------------------------------------------------------------
     def pending(self) -> int:
         with self.catalog.reading() as conn:
-            return rows.count_pending(conn, self.embedder.version, EXTRACTOR_VERSION)
+            return rows.count_pending(conn, self.embedder.version, self.meaning_version, EXTRACTOR_VERSION)
 
     def embed_pending(
         self, *, limit: int | None = None, batch: int = BATCH, progress: Callable[[int], None] | None = None
@@ -66,7 +71,11 @@ class SemanticRanking:
         while limit is None or done < limit:
             with self.catalog.reading() as conn:
                 ids = rows.pending(
-                    conn, self.embedder.version, EXTRACTOR_VERSION, batch if limit is None else min(batch, limit - done)
+                    conn,
+                    self.embedder.version,
+                    self.meaning_version,
+                    EXTRACTOR_VERSION,
+                    batch if limit is None else min(batch, limit - done),
                 )
             if not ids:
                 break
@@ -127,7 +136,7 @@ class SemanticRanking:
                 rows.put_meanings(
                     conn,
                     {sha: semantic.encode(v[None, :]) for sha, v in zip(shas, made)},
-                    self.embedder.version,
+                    self.meaning_version,
                     utcnow(),
                 )
             out.update(zip(shas, made))
@@ -138,13 +147,13 @@ class SemanticRanking:
     def kept_meanings(self, shas: Collection[str]) -> dict[str, np.ndarray]:
         """The meaning vectors the running model has made of these contents; none is made."""
         with self.catalog.reading() as conn:
-            stored = rows.meanings(conn, self.embedder.version, shas)
+            stored = rows.meanings(conn, self.meaning_version, shas)
         return {sha: semantic.decode(data, self.embedder.dim)[0] for sha, data in stored.items()}
 
     def missing_meanings(self, shas: Collection[str]) -> int:
         """How many of these contents have no meaning vector by the running model yet."""
         with self.catalog.reading() as conn:
-            return len(set(shas)) - len(rows.meanings(conn, self.embedder.version, shas))
+            return len(set(shas)) - len(rows.meanings(conn, self.meaning_version, shas))
 
     def forget(self, sha256: str) -> None:
         """The content's text changed (OCR read it): its vectors are made again."""

@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 
 from docsvc.core import text as textmod
-from docsvc.core.classify.features import Counts, Features, Weighting, meanings, model_input
+from docsvc.core.classify.features import Counts, Features, Weighting, meaning_version, meanings, model_input
 from docsvc.core.classify.labels import HEAD_CHARS, MIN_TRAIN_SAMPLES, TARGETS, LabeledSample, Target
 from docsvc.core.classify.rules import LABELS, rule_scores, rules_label, zones
 from docsvc.core.semantic import INSTALLED, Embedder, Installed, embedder_of
 
 # Bump when the Model layout, the features or the blending change: load() then refuses old
 # files and needs_retrain() says so. 6: a target that weighs the meaning keeps a twin over the
-# words alone (TargetModel.words), for a suggestion whose vector is not made yet.
-MODEL_VERSION = 6
+# words alone (TargetModel.words), for a suggestion whose vector is not made yet. 7: the meaning
+# is read from a head of 400 characters (features.MEANING_CHARS), not 120.
+MODEL_VERSION = 7
 # The features depend on the analyzer (jieba + domain dictionary) as well as on this module.
 FEATURES_VERSION = f"clf-features-2/{textmod.ANALYZER_VERSION}"
 
@@ -74,7 +75,7 @@ class TargetModel:
     nb_weight: float = 0.0  # the naive Bayes share, its held-out score spread matched to the SVM's
     # When ``weighting`` reads the meaning: the best model over the words alone, chosen and
     # calibrated on the same held-out folds. It answers for a text whose vector is not at hand:
-    # making one takes a tenth of a second of a core, a suggestion from the words milliseconds.
+    # making one takes up to 0.4 s of a core, a suggestion from the words milliseconds.
     words: TargetModel | None = None
 
     def scores(self, x: Any) -> Any:
@@ -98,7 +99,7 @@ class Model:
     labels_fingerprint: str
     features: Features | None  # None when no target was trained
     targets: Mapping[str, TargetModel | None] = field(default_factory=dict)
-    embedder_version: str | None = None  # the embedding model whose vectors it read, if any
+    embedder_version: str | None = None  # the meaning version of the vectors it read, if any (features.meaning_version)
 
     @property
     def reads_meaning(self) -> bool:
@@ -119,8 +120,8 @@ def labels_fingerprint(samples: Iterable[LabeledSample]) -> str:
 
 def needs_retrain(model: Model | None, labels_fingerprint: str, embedder_version: str | None = None) -> bool:
     """True when there is no model, it was made by another version of this module or the
-    analyzer, the confirmed labels changed since it was trained, or it read the meaning by
-    another embedding model than ``embedder_version`` (None: by none)."""
+    analyzer, the confirmed labels changed since it was trained, or it read another meaning
+    version than ``embedder_version`` (features.meaning_version; None: no meaning)."""
     return (
         model is None
         or model.model_version != MODEL_VERSION
@@ -156,8 +157,8 @@ def train(
 
     With an embedding model (the installed one unless another is given; None for the words
     alone) the model also reads the meaning of each text's head, where the held-out folds find
-    it helps: a sample's ``meaning`` when it carries one, else made now (about 0.2 s of a core
-    per text of 120 characters or more).
+    it helps: a sample's ``meaning`` when it carries one, else made now (about 0.4 s of a core
+    per text of 400 characters or more).
 
     Labels are free strings: the built-in doc types and categories, an organisation's own
     types (``DOCSVC_EXTRA_DOC_TYPES``), or any other set of classes, from two to a few hundred;
@@ -188,7 +189,7 @@ def train(
         labels_fingerprint=labels_fingerprint(samples),
         features=features,
         targets=targets,
-        embedder_version=embedder.version if embedder and features else None,
+        embedder_version=meaning_version(embedder) if embedder and features else None,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from docsvc.core import text as textmod
-from docsvc.core.classify.features import Features, Weighting, meanings, model_input
+from docsvc.core.classify.features import Features, Weighting, meaning_version, meanings, model_input
 from docsvc.core.classify.labels import HEAD_CHARS, TARGETS, Label, Suggestion, Target
 from docsvc.core.classify.model import Model, TargetModel, rule_log_prior
 from docsvc.core.classify.rules import rule_scores, rules_label, zones
@@ -80,7 +80,7 @@ def suggest(
     if features is not None and model is not None and model.reads_meaning:
         if meaning is not None:
             vectors = np.asarray(meaning, dtype=np.float32).reshape(1, -1)
-        elif (reader := embedder_of(embedder)) is not None and reader.version == model.embedder_version:
+        elif (reader := embedder_of(embedder)) is not None and meaning_version(reader) == model.embedder_version:
             vectors = meanings([text], reader)
     counts = features.counts([model_input(text, title)], vectors) if features is not None else None
     weighed: dict[Weighting, Any] = {}
