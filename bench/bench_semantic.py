@@ -54,24 +54,33 @@ def bench_embedding(svc, vocab: corpus.Vocabulary, n: int = 8) -> None:
 
 
 def stand_in_vectors(svc) -> int:
-    """Random unit vectors for every version, as many as its text has passages."""
+    """Random unit vectors for every version, as many as its text has passages, and one for
+    its content's meaning (else the embedder's queue never empties)."""
     rng = np.random.default_rng(1)
-    dim, model = svc.index.semantic.embedder.dim, svc.index.semantic.embedder.version
+    ranking = svc.index.semantic
+    dim, model = ranking.embedder.dim, ranking.embedder.version
     done = 0
     while True:
         with svc.catalog.engine.connect() as conn:
-            ids = rows.pending(conn, model, svc.index.semantic.meaning_version, EXTRACTOR_VERSION, 500)
+            ids = rows.pending(conn, model, ranking.meaning_version, EXTRACTOR_VERSION, 500)
         if not ids:
             return done
-        batch = []
+        batch, meanings = [], {}
         for vid in ids:
-            v = rng.standard_normal((semantic.MAX_PASSAGES, dim)).astype(np.float32)
+            v = rng.standard_normal((semantic.MAX_PASSAGES + 1, dim)).astype(np.float32)
             v /= np.linalg.norm(v, axis=1, keepdims=True)
             batch.append(
-                {"version_id": vid, "text_key": f"stand-in-{vid}", "passages": len(v), "vectors": semantic.encode(v)}
+                {
+                    "version_id": vid,
+                    "text_key": f"stand-in-{vid}",
+                    "passages": len(v) - 1,
+                    "vectors": semantic.encode(v[1:]),
+                }
             )
+            meanings[svc.catalog.get_version_by_id(vid).sha256] = semantic.encode(v[:1])
         with write_connection(svc.catalog.engine) as conn:
             rows.put(conn, batch, model, utcnow())
+            rows.put_meanings(conn, meanings, ranking.meaning_version, utcnow())
         done += len(ids)
 
 

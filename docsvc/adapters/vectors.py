@@ -15,9 +15,10 @@ from docsvc.adapters.tables import extractions, meaning_vectors, passage_vectors
 
 def _missing(model: str, meaning_model: str, extractor_version: str) -> sa.Select:
     """Versions whose text has been extracted and which have no passage vectors by ``model`` or
-    no meaning vector by ``meaning_model``. Correlated EXISTS, each answered by a primary key: PostgreSQL cannot
-    hash a NOT IN over 100,000 content hashes within work_mem and compared every version with
-    every vector instead (221 s to count what was missing at 100,000 versions)."""
+    no meaning vector by ``meaning_model``. Correlated EXISTS, each answered by a primary key:
+    PostgreSQL cannot hash a NOT IN over 100,000 content hashes within work_mem and compared
+    every version with every vector instead (221 s to count what was missing at 100,000
+    versions)."""
     no_passages = ~sa.exists().where(passage_vectors.c.version_id == versions.c.id, passage_vectors.c.model == model)
     no_meaning = ~sa.exists().where(
         meaning_vectors.c.sha256 == versions.c.sha256, meaning_vectors.c.model == meaning_model

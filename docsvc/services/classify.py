@@ -174,7 +174,7 @@ class ClassifyService:
                 if len(samples) > INLINE_TRAIN_LIMIT:
                     return self._model
                 fingerprint = classify.labels_fingerprint(samples)
-                running = self._running_embedder()
+                running = self._running_meaning()
                 if not classify.needs_retrain(self._model, fingerprint, running):
                     return self._model  # up to date, meaning included: nothing to count
                 # The meaning is read unless more than INLINE_MEANINGS vectors are still to make.
@@ -184,7 +184,7 @@ class ClassifyService:
                     self._train_locked(with_meaning=running is not None)
             return self._model
 
-    def _running_embedder(self) -> str | None:
+    def _running_meaning(self) -> str | None:
         """The meaning version a model trained now would read (None: off)."""
         return self.semantic.meaning_version if self.semantic is not None else None
 
@@ -229,7 +229,7 @@ class ClassifyService:
         samples = self._samples(with_text=False)
         if len(samples) < classify.MIN_TRAIN_SAMPLES:
             return False
-        running = self._running_embedder()
+        running = self._running_meaning()
         with self._lock:
             self._load_current()
             if not classify.needs_retrain(self._model, classify.labels_fingerprint(samples), running):

@@ -99,7 +99,8 @@ class Model:
     labels_fingerprint: str
     features: Features | None  # None when no target was trained
     targets: Mapping[str, TargetModel | None] = field(default_factory=dict)
-    embedder_version: str | None = None  # the meaning version of the vectors it read, if any (features.meaning_version)
+    # The meaning version (features.meaning_version) of the vectors it read, if any.
+    embedder_version: str | None = None
 
     @property
     def reads_meaning(self) -> bool:
