@@ -111,7 +111,7 @@ def test_an_archive_past_the_inline_limit_is_retrained_by_the_hourly_job(svc, mo
     assert svc.classifier.model(refresh=True) is None  # too many labels to train in a request
     svc.jobs.tick()
     (job,) = [j for j in iter(svc.jobs.run_next, None) if j.kind == background.CLASSIFIER_TRAIN]
-    assert job.state is JobState.DONE and job.result == {"trained": True}
+    assert job.state is JobState.DONE and job.result == {"trained": True, "suggested_again": 0}
     model = svc.classifier.model(refresh=True)
     assert model is not None and model.n_samples == len(LABELLED) and model.targets["doc_type"] is not None
     assert svc.catalog.current_model("classifier")["trained_by"] == "docsvc"

@@ -345,16 +345,56 @@ def test_the_service_reads_the_meaning_of_what_it_files(meaning_svc) -> None:
     for d in filed:
         (pending,) = s.catalog.suggestions(document_id=d)
         assert pending["doc_type"] == after[d]
+        # Every suggestion records that the meaning was read, and is not read again.
+        assert not pending["model_version"].endswith(" words")
+        entries = s.catalog.audit_entries(document_id=d)
         if d in changed:  # made again reading the meaning, and for a person to see
-            assert not pending["model_version"].endswith(" words") and pending["needs_review"]
-            entries = s.catalog.audit_entries(document_id=d)
+            assert pending["needs_review"]
             assert [e.details["reason"] for e in entries if e.action == "metadata.changed"] == [Again.MEANING.reason]
+        else:  # the same labels: nothing for a person, nor for the audit trail
+            assert [e.action for e in entries].count("labels.suggested") == 1
+    assert s.catalog.versions_suggested_by([" words"]) == []
     # The background's next round finds nothing to suggest again; nor does a retraining make
     # any vector again.
     assert s.classifier.read_meanings([(s.archive.version(d), "") for d in changed]) == 0
     again: list[tuple[int, int]] = []
     s.classifier.train(progress=lambda done, of: again.append((done, of)))
     assert again == []
+
+
+def test_the_hourly_job_suggests_again_what_the_background_missed(meaning_svc) -> None:
+    """A document whose vector was made while its re-suggestion failed (the listener missed
+    it) is suggested again by the hourly job, once."""
+    from docsvc.services import background
+
+    s = meaning_svc
+    shas = _archive_labelled(s, KINDS)
+    s.classifier.train()
+    filed = {}
+    for kind, texts in HELD_OUT.items():
+        for n, text in enumerate(texts):
+            data, name = text.encode(), f"新工单{kind}{n}.txt"
+            meta, suggested = s.classifier.label_upload(data, name, {"title": f"新工单 {kind} {n}"})
+            filed[s.archive.add_document(data, name, meta, actor="alice", suggested=suggested).document.id] = kind
+    listeners = list(s.index.semantic.on_embedded)
+    s.index.semantic.on_embedded.clear()  # the re-suggestion missed, as when the database was away
+    assert s.index.sync().pending == 0 and s.index.semantic.embed_pending() == len(shas) + len(filed)
+    s.index.semantic.on_embedded.extend(listeners)
+    missed = s.catalog.versions_suggested_by([" words"])
+    assert sorted(missed) == sorted(s.archive.version(d).id for d in filed)
+    before = {d: s.archive.document(d).metadata.doc_type for d in filed}
+
+    s.jobs.tick()
+    (job,) = [j for j in iter(s.jobs.run_next, None) if j.kind == background.CLASSIFIER_TRAIN]
+    after = {d: s.archive.document(d).metadata.doc_type for d in filed}
+    changed = [d for d in filed if after[d] != before[d]]
+    assert changed and job.result == {"trained": False, "suggested_again": len(changed)}
+    assert sum(after[d] == kind for d, kind in filed.items()) > sum(before[d] == kind for d, kind in filed.items())
+    for d in changed:
+        reasons = [e.details.get("reason") for e in s.catalog.audit_entries(document_id=d)]
+        assert Again.MEANING.reason in reasons
+    assert s.catalog.versions_suggested_by([" words"]) == []
+    assert s.classifier.read_missed_meanings() == 0
 
 
 def test_a_listener_that_fails_loses_no_vector(meaning_svc, caplog) -> None:
@@ -380,7 +420,7 @@ def test_the_hourly_job_makes_the_missing_vectors_and_trains_with_the_meaning(me
     shas = _archive_labelled(s, KINDS)
     s.jobs.tick()
     (job,) = [j for j in iter(s.jobs.run_next, None) if j.kind == background.CLASSIFIER_TRAIN]
-    assert job.state is JobState.DONE and job.result == {"trained": True}
+    assert job.state is JobState.DONE and job.result == {"trained": True, "suggested_again": 0}
     assert s.index.semantic.missing_meanings(shas) == 0
     model = s.classifier.model()
     assert model is not None and model.reads_meaning

@@ -548,6 +548,23 @@ class Tx:
         )
         return int(result.inserted_primary_key[0])
 
+    def update_suggestion(self, suggestion_id: int, suggestion: Mapping[str, Any], *, model_version: str) -> None:
+        """Record in place what another model made of the same labels (its confidences and
+        terms): the suggestion keeps its place on the review list."""
+        self.conn.execute(
+            suggestions.update()
+            .where(suggestions.c.id == suggestion_id)
+            .values(
+                doc_type_confidence=suggestion["doc_type"]["confidence"],
+                service_category_confidence=suggestion["service_category"]["confidence"],
+                terms={
+                    "doc_type": suggestion["doc_type"]["terms"],
+                    "service_category": suggestion["service_category"]["terms"],
+                },
+                model_version=model_version,
+            )
+        )
+
     def pending_suggestions(self, document_id: int) -> list[int]:
         """Ids of the document's pending suggestions, read under the caller's lock."""
         return [
@@ -1289,6 +1306,15 @@ class SqlCatalog:
             query = query.where(suggestions.c.state == state)
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def versions_suggested_by(self, tag_endings: Collection[str]) -> list[int]:
+        """Ids of the versions whose pending suggestion's model tag ends in one of these."""
+        query = sa.select(suggestions.c.version_id).where(
+            suggestions.c.state == "pending",
+            sa.or_(*(suggestions.c.model_version.endswith(end, autoescape=True) for end in tag_endings)),
+        )
+        with self._read() as conn:
+            return sorted({int(v) for (v,) in conn.execute(query)})
 
     def review_queue(
         self, *, review_only: bool, site_projects: Collection[str] | None, limit: int | None = None

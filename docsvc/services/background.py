@@ -89,7 +89,8 @@ def job_service(svc: Workers) -> JobService:
         lambda ctx: {
             "trained": svc.classifier.retrain_if_stale(
                 progress=lambda done, of: ctx.progress(jobs.store, {"meanings_made": done, "meanings_missing": of})
-            )
+            ),
+            "suggested_again": svc.classifier.read_missed_meanings(),
         },
     )
     jobs.every(CLASSIFIER_TRAIN, CLASSIFIER_TRAIN, dt.timedelta(hours=1))

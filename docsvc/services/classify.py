@@ -340,6 +340,19 @@ class ClassifyService:
                 log.exception("suggesting the labels of version %s again failed", version.id)
         return changed
 
+    def read_missed_meanings(self) -> int:
+        """:meth:`read_meanings` for the documents whose pending suggestion the words alone made
+        though their vector is kept now: those the background's listener missed (it failed, the
+        database away, or the model of the moment read no meaning). The hourly job calls it.
+        How many changed."""
+        model = self.model()
+        if model is None or not model.reads_meaning or self.semantic is None:
+            return 0
+        ids = self.catalog.versions_suggested_by((WORDS_ALONE, WORDS_ALONE + FROM_OCR))
+        versions = [v for v in map(self.catalog.get_version_by_id, ids) if v is not None]
+        kept = self.semantic.kept_meanings([v.sha256 for v in versions])
+        return self.read_meanings([(v, self.index.extraction(v).text) for v in versions if v.sha256 in kept])
+
     def suggest_again(self, version: Version, text: str, *, why: Again, again: bool = False) -> bool:
         """Suggest the labels of ``version``'s document again from ``text`` when they are still
         docsvc's suggestion (a pending one) and ``version`` is its latest. A label a person set
@@ -351,7 +364,8 @@ class ClassifyService:
         suggestion made from OCR text already is made again only when OCR ran ``again`` (a
         manager's re-run), not when a job is retried. :attr:`Again.MEANING`, the vector of a
         text whose suggestion the words alone made: replaced only when reading it changes a
-        label or whether a person must review it. Whether it was replaced."""
+        label or whether a person must review it; else the pending suggestion records, in place,
+        that the meaning was read. Whether it was replaced."""
         pending = self.catalog.suggestions(document_id=version.document_id)
         if not pending:  # most documents the background embeds: labels a person set or confirmed
             return False
@@ -369,12 +383,13 @@ class ClassifyService:
             return False
         model = self.model()
         s = self.suggest(text, doc.metadata.title, sha256=version.sha256, model=model)
-        if why is Again.MEANING and (
-            s.words_alone
-            or (old["doc_type"], old["service_category"], old["needs_review"])
-            == (s.doc_type.value, s.service_category.value, s.needs_review)
-        ):
+        if why is Again.MEANING and s.words_alone:
             return False
+        agrees = why is Again.MEANING and (old["doc_type"], old["service_category"], old["needs_review"]) == (
+            s.doc_type.value,
+            s.service_category.value,
+            s.needs_review,
+        )
         suggestion = {**s.to_dict(), "source": why.value}
         tag = suggestion_tag(model, s)
         with self.catalog.transaction() as tx:
@@ -383,6 +398,11 @@ class ClassifyService:
                 return False
             if old["id"] not in tx.pending_suggestions(version.document_id):
                 return False  # confirmed meanwhile
+            if agrees:
+                # Nothing a person would see changes: no audit entry, the same place on the
+                # review list; the record says the meaning was read, so it is not read again.
+                tx.update_suggestion(old["id"], suggestion, model_version=suggestion_tag(model, s, from_ocr=from_ocr))
+                return False
             changes = {}
             if current.metadata.doc_type == old["doc_type"] and s.doc_type.value != old["doc_type"]:
                 changes["doc_type"] = s.doc_type.value
