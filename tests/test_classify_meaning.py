@@ -380,8 +380,9 @@ def test_the_hourly_job_suggests_again_what_the_background_missed(meaning_svc) -
     s.index.semantic.on_embedded.clear()  # the re-suggestion missed, as when the database was away
     assert s.index.sync().pending == 0 and s.index.semantic.embed_pending() == len(shas) + len(filed)
     s.index.semantic.on_embedded.extend(listeners)
-    missed = s.catalog.versions_suggested_by([" words"])
+    missed = s.catalog.versions_suggested_by([" words"], meaning_model=s.index.semantic.meaning_version)
     assert sorted(missed) == sorted(s.archive.version(d).id for d in filed)
+    assert s.catalog.versions_suggested_by([" words"], meaning_model="another model") == []
     before = {d: s.archive.document(d).metadata.doc_type for d in filed}
 
     s.jobs.tick()

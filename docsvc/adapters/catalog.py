@@ -35,6 +35,7 @@ from docsvc.adapters.tables import (
     extractions,
     index_outbox,
     instance_secrets,
+    meaning_vectors,
     ocr_pages,
     renditions,
     site_visible,
@@ -1307,12 +1308,18 @@ class SqlCatalog:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def versions_suggested_by(self, tag_endings: Collection[str]) -> list[int]:
-        """Ids of the versions whose pending suggestion's model tag ends in one of these."""
+    def versions_suggested_by(self, tag_endings: Collection[str], *, meaning_model: str | None = None) -> list[int]:
+        """Ids of the versions whose pending suggestion's model tag ends in one of these; with
+        ``meaning_model``, only those whose content's meaning vector by it is kept."""
         query = sa.select(suggestions.c.version_id).where(
             suggestions.c.state == "pending",
             sa.or_(*(suggestions.c.model_version.endswith(end, autoescape=True) for end in tag_endings)),
         )
+        if meaning_model is not None:
+            query = query.join(versions, versions.c.id == suggestions.c.version_id).join(
+                meaning_vectors,
+                sa.and_(meaning_vectors.c.sha256 == versions.c.sha256, meaning_vectors.c.model == meaning_model),
+            )
         with self._read() as conn:
             return sorted({int(v) for (v,) in conn.execute(query)})
 

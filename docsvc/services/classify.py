@@ -348,10 +348,11 @@ class ClassifyService:
         model = self.model()
         if model is None or not model.reads_meaning or self.semantic is None:
             return 0
-        ids = self.catalog.versions_suggested_by((WORDS_ALONE, WORDS_ALONE + FROM_OCR))
+        ids = self.catalog.versions_suggested_by(
+            (WORDS_ALONE, WORDS_ALONE + FROM_OCR), meaning_model=self.semantic.meaning_version
+        )
         versions = [v for v in map(self.catalog.get_version_by_id, ids) if v is not None]
-        kept = self.semantic.kept_meanings([v.sha256 for v in versions])
-        return self.read_meanings([(v, self.index.extraction(v).text) for v in versions if v.sha256 in kept])
+        return self.read_meanings([(v, self.index.extraction(v).text) for v in versions])
 
     def suggest_again(self, version: Version, text: str, *, why: Again, again: bool = False) -> bool:
         """Suggest the labels of ``version``'s document again from ``text`` when they are still
