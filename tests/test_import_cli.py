@@ -67,6 +67,8 @@ def folder(tmp_path, bad_inputs):
 def test_import_suggest_review_confirm_search(run, folder):
     out = json.loads(run("import", str(folder), "--class", "site", "--json", code=1).stdout)
     assert (out["added"], out["duplicates"], out["failed"]) == (5, 1, 1)
+    # The review list as it stands after the import (and the meaning read, when it is on).
+    assert out["review_pending"] == sum(i["needs_review"] for i in out["items"]) and out["embedded"] == 0
     by_name = {item["path"].rsplit("/", 1)[-1]: item for item in out["items"]}
     assert by_name["损坏.docx"]["error"]["code"] == "invalid_content"
     assert by_name["重复.md"]["status"] == "duplicate" or by_name["会议纪要.md"]["status"] == "duplicate"

@@ -63,7 +63,7 @@ def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defau
             paths, defaults, actor=ctx.actor, progress=bar.update, finishing=finishing
         )
     # Labels the words suggested may be suggested again once the meaning is read (they change
-    # in the archive, not in this report): the summary then counts the review list afresh.
+    # in the archive, not in the items): the summary then counts the review list afresh.
     embedded = 0 if no_embed else ctx.embed_pending(quiet=as_json)
     if as_json:
         emit_json(
@@ -71,6 +71,8 @@ def import_cmd(ctx: Context, folder: str, no_embed: bool, as_json: bool, **defau
                 "added": report.count(ImportStatus.ADDED),
                 "duplicates": report.count(ImportStatus.DUPLICATE),
                 "failed": report.count(ImportStatus.FAILED),
+                "embedded": embedded,
+                "review_pending": ctx.guard.review_count(),
                 "items": [i.to_dict() for i in report.items],
             }
         )
