@@ -334,6 +334,18 @@ _GET_VERSION = sa.select(versions).where(
 _VERSIONS_WITH_SHA = sa.select(versions).where(versions.c.sha256 == sa.bindparam("b_sha256")).order_by(versions.c.id)
 
 
+def _suggestion_reading(suggestion: Mapping[str, Any]) -> dict[str, Any]:
+    """A suggestion's confidences and the terms behind them, as the suggestions table keeps them."""
+    return {
+        "doc_type_confidence": suggestion["doc_type"]["confidence"],
+        "service_category_confidence": suggestion["service_category"]["confidence"],
+        "terms": {
+            "doc_type": suggestion["doc_type"]["terms"],
+            "service_category": suggestion["service_category"]["terms"],
+        },
+    }
+
+
 class Tx:
     """One write transaction, holding the audit head lock."""
 
@@ -533,14 +545,9 @@ class Tx:
                 "document_id": document_id,
                 "version_id": version_id,
                 "doc_type": suggestion["doc_type"]["value"],
-                "doc_type_confidence": suggestion["doc_type"]["confidence"],
                 "service_category": suggestion["service_category"]["value"],
-                "service_category_confidence": suggestion["service_category"]["confidence"],
                 "project": suggestion.get("project"),
-                "terms": {
-                    "doc_type": suggestion["doc_type"]["terms"],
-                    "service_category": suggestion["service_category"]["terms"],
-                },
+                **_suggestion_reading(suggestion),
                 "model_version": model_version,
                 "needs_review": needs_review,
                 "state": "pending",
@@ -555,15 +562,7 @@ class Tx:
         self.conn.execute(
             suggestions.update()
             .where(suggestions.c.id == suggestion_id)
-            .values(
-                doc_type_confidence=suggestion["doc_type"]["confidence"],
-                service_category_confidence=suggestion["service_category"]["confidence"],
-                terms={
-                    "doc_type": suggestion["doc_type"]["terms"],
-                    "service_category": suggestion["service_category"]["terms"],
-                },
-                model_version=model_version,
-            )
+            .values(**_suggestion_reading(suggestion), model_version=model_version)
         )
 
     def pending_suggestions(self, document_id: int) -> list[int]:

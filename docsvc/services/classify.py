@@ -46,7 +46,7 @@ DEFAULT_CLASS = "user"
 # Retraining segments every confirmed document; up to this many it happens on demand, beyond
 # it through the hourly background job (docsvc.services.background) or `docsvc labels train`.
 INLINE_TRAIN_LIMIT = 2000
-# A retraining on demand makes at most this many missing meaning vectors (about 0.2 s of a core
+# A retraining on demand makes at most this many missing meaning vectors (up to 0.4 s of a core
 # each); with more missing it learns the words alone, and again with the meaning once the
 # background has made them. `docsvc labels train` makes them all, with progress.
 INLINE_MEANINGS = 50
@@ -386,13 +386,11 @@ class ClassifyService:
         s = self.suggest(text, doc.metadata.title, sha256=version.sha256, model=model)
         if why is Again.MEANING and s.words_alone:
             return False
-        agrees = why is Again.MEANING and (old["doc_type"], old["service_category"], old["needs_review"]) == (
-            s.doc_type.value,
-            s.service_category.value,
-            s.needs_review,
-        )
+        same = (old["doc_type"], old["service_category"], old["needs_review"])
+        agrees = why is Again.MEANING and same == (s.doc_type.value, s.service_category.value, s.needs_review)
         suggestion = {**s.to_dict(), "source": why.value}
         tag = suggestion_tag(model, s)
+        recorded_tag = suggestion_tag(model, s, from_ocr=from_ocr)
         with self.catalog.transaction() as tx:
             current = tx.lock_document(version.document_id)
             if current is None or current.latest_version != version.number:
@@ -402,7 +400,7 @@ class ClassifyService:
             if agrees:
                 # Nothing a person would see changes: no audit entry, the same place on the
                 # review list; the record says the meaning was read, so it is not read again.
-                tx.update_suggestion(old["id"], suggestion, model_version=suggestion_tag(model, s, from_ocr=from_ocr))
+                tx.update_suggestion(old["id"], suggestion, model_version=recorded_tag)
                 return False
             changes = {}
             if current.metadata.doc_type == old["doc_type"] and s.doc_type.value != old["doc_type"]:
@@ -427,7 +425,7 @@ class ClassifyService:
                 version.document_id,
                 version.id,
                 suggestion,
-                model_version=suggestion_tag(model, s, from_ocr=from_ocr),
+                model_version=recorded_tag,
                 # Labels that changed after the document was filed are for a person to see.
                 needs_review=why is Again.OCR or bool(changes) or s.needs_review,
             )
