@@ -727,6 +727,8 @@ GRID: dict[str, dict[str, object]] = {
     "unit ×0.75": {"MEANING_WEIGHTS": (0.0, 0.75)},
     "unit ×1.5": {"MEANING_WEIGHTS": (0.0, 1.5)},
     "unit ×2.5": {"MEANING_WEIGHTS": (0.0, 2.5)},
+    "unit 0/1/2": {"MEANING_WEIGHTS": (0.0, 1.0, 2.0)},
+    "unit 0/1/1.5": {"MEANING_WEIGHTS": (0.0, 1.0, 1.5)},
     "idf only": {"WEIGHTINGS": (classify.Weighting(idf=True, c=0.5),)},
     "tf only": {"WEIGHTINGS": (classify.Weighting(idf=False, c=1.0),)},
     "idf C=1": {"WEIGHTINGS": (classify.Weighting(idf=True, c=1.0),)},
