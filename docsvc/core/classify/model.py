@@ -181,7 +181,8 @@ def train(
         features, counts = Features.fit([model_input(s.text, s.title) for s in samples], vectors)
         chars, words, meaning = counts
         # The targets side by side: each ends in fits on all its samples, one at a time, which
-        # the other target's work then overlaps (a fifth off training 5,000 documents).
+        # the other target's work then overlaps (5,000 documents with a target that weighs the
+        # meaning: 49–52 s instead of 58).
         with ThreadPoolExecutor(max_workers=len(rows)) as pool:
             fitting = {
                 target: pool.submit(
