@@ -53,9 +53,6 @@ NB_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 # Complement naive Bayes smoothing: 0.3 was better than 0.1 and 1.0 on the sets of
 # bench/eval_classify.py (each alone; in the blend the weight matters more).
 NB_ALPHA = 0.3
-# SVM fits are independent and liblinear releases the GIL: two at a time use both cores of a
-# small server.
-_FIT_THREADS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -179,23 +176,11 @@ def train(
     if rows:
         vectors = _meanings(samples, embedder) if embedder else None
         features, counts = Features.fit([model_input(s.text, s.title) for s in samples], vectors)
-        chars, words, meaning = counts
-        # The targets side by side: each ends in fits on all its samples, one at a time, which
-        # the other target's work then overlaps (5,000 documents with a target that weighs the
-        # meaning: 49–52 s instead of 58).
-        with ThreadPoolExecutor(max_workers=len(rows)) as pool:
-            fitting = {
-                target: pool.submit(
-                    _fit_target,
-                    target,
-                    features,
-                    (chars[idx], words[idx], None if meaning is None else meaning[idx]),
-                    [str(getattr(samples[i], target)) for i in idx],
-                    [samples[i] for i in idx],
-                )
-                for target, idx in rows.items()
-            }
-            targets.update((target, f.result()) for target, f in fitting.items())
+        for target, idx in rows.items():
+            labels = [str(getattr(samples[i], target)) for i in idx]
+            chars, words, meaning = counts
+            rows_counts = (chars[idx], words[idx], None if meaning is None else meaning[idx])
+            targets[target] = _fit_target(target, features, rows_counts, labels, [samples[i] for i in idx])
     return Model(
         model_version=MODEL_VERSION,
         features_version=FEATURES_VERSION,
@@ -348,7 +333,12 @@ def _fit_target(
         )
         for w in weightings:
             held_x[w].append(features.weigh(masked, w))
-    with ThreadPoolExecutor(max_workers=_FIT_THREADS) as pool:
+    # The fits are independent and liblinear releases the GIL: two at a time use both cores
+    # of a small server. Its shuffles come from one random generator per process, so fits that
+    # run together perturb each other's: harmless here, where the scores only choose among a
+    # few settings; the fits on all samples (_final) run alone, so the same labels give the same
+    # model (two trainings are compared in tests/test_classify_meaning.py).
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         fits = {
             w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c * len(y) / len(rest)) for _, rest in held_out]
             for w in weightings
@@ -379,16 +369,16 @@ def _fit_target(
     # by chance; the log loss also counts how sure the right and wrong answers were (it chose
     # better on five sets of bench/eval_classify.py, worse on none).
     best = min(results, key=lambda r: r.log_loss)
-    if not best.weighting.meaning:
-        return _final(best, xs[best.weighting], y, classes, n_lexical, len(labels))
-    plain = min((r for r in results if not r.weighting.meaning), key=lambda r: r.log_loss)
-    with ThreadPoolExecutor(max_workers=_FIT_THREADS) as pool:  # the model and its twin at once
-        words = pool.submit(_final, plain, xs[plain.weighting], y, classes, n_lexical, len(labels))
-        final = _final(best, xs[best.weighting], y, classes, n_lexical, len(labels))
-        return replace(final, words=words.result())
+    words = None
+    if best.weighting.meaning:
+        plain = min((r for r in results if not r.weighting.meaning), key=lambda r: r.log_loss)
+        words = _final(plain, xs[plain.weighting], y, classes, n_lexical, len(labels), None)
+    return _final(best, xs[best.weighting], y, classes, n_lexical, len(labels), words)
 
 
-def _final(chosen: _HeldOut, x: Any, y: Any, classes: tuple[str, ...], n_lexical: int, n: int) -> TargetModel:
+def _final(
+    chosen: _HeldOut, x: Any, y: Any, classes: tuple[str, ...], n_lexical: int, n: int, words: TargetModel | None
+) -> TargetModel:
     """The blend the held-out folds chose, trained on every sample ``x``."""
     k = len(classes)
     coef, intercept = _fit_svm(x, y, k, chosen.weighting.c)
@@ -407,6 +397,7 @@ def _final(chosen: _HeldOut, x: Any, y: Any, classes: tuple[str, ...], n_lexical
         n,
         chosen.accuracy,
         chosen.nb_weight,
+        words,
     )
 
 
