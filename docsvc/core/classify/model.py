@@ -335,9 +335,10 @@ def _fit_target(
             held_x[w].append(features.weigh(masked, w))
     # The fits are independent and liblinear releases the GIL: two at a time use both cores
     # of a small server. Its shuffles come from one random generator per process, so fits that
-    # run together perturb each other's: harmless here, where the scores only choose among a
-    # few settings; the fits on all samples (_final) run alone, so the same labels give the same
-    # model (two trainings are compared in tests/test_classify_meaning.py).
+    # run together perturb each other's. Here the scores only choose among a few settings,
+    # which a difference in the last digits changes only in a near-tie; the fits on all samples
+    # (_final) run alone, so the same labels give the same model (two trainings are compared in
+    # tests/test_classify_meaning.py).
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         fits = {
             w: [pool.submit(_fit_svm, xs[w][rest], y[rest], k, w.c * len(y) / len(rest)) for _, rest in held_out]
