@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -325,7 +325,7 @@ class ClassifyService:
             return None
         return semantic.kept_meanings([sha256]).get(sha256)
 
-    def read_meanings(self, contents: Sequence[tuple[Version, str]]) -> int:
+    def read_meanings(self, contents: Iterable[tuple[Version, str]]) -> int:
         """The background made the meaning vectors of these versions (with their texts): the
         documents whose labels docsvc suggested from the words alone are suggested again, now
         reading the meaning (:meth:`suggest_again`). How many changed."""
@@ -351,8 +351,9 @@ class ClassifyService:
         ids = self.catalog.versions_suggested_by(
             (WORDS_ALONE, WORDS_ALONE + FROM_OCR), meaning_model=self.semantic.meaning_version
         )
-        versions = [v for v in map(self.catalog.get_version_by_id, ids) if v is not None]
-        return self.read_meanings([(v, self.index.extraction(v).text) for v in versions])
+        # Read one at a time: a sweep after a long outage may find thousands, each with its text.
+        versions = (v for v in map(self.catalog.get_version_by_id, ids) if v is not None)
+        return self.read_meanings((v, self.index.extraction(v).text) for v in versions)
 
     def suggest_again(self, version: Version, text: str, *, why: Again, again: bool = False) -> bool:
         """Suggest the labels of ``version``'s document again from ``text`` when they are still
