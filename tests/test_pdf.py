@@ -8,6 +8,7 @@ unless DOCSVC_REQUIRE_ALL is set: then they fail, so CI cannot pass by skipping 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -97,6 +98,18 @@ def soffice_pid(converter: LibreOfficeConverter) -> int:
     pid = converter.health()["soffice_pid"]
     assert pid, converter.health()
     return pid
+
+
+def unix_sockets(pid: int) -> set[str]:
+    """The paths of the Unix sockets a process holds open (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    lines = Path("/proc/net/unix").read_text().splitlines()[1:]  # Num RefCount … Inode Path
+    return {fields[7] for fields in map(str.split, lines) if len(fields) > 7 and fields[6] in inodes}
 
 
 # ---------------------------------------------------------------------- no LibreOffice needed
@@ -326,7 +339,9 @@ def test_hang_times_out_restarts_and_the_next_conversion_works(warm: LibreOffice
 @pytest.mark.slow
 def test_restart_after_n_conversions(unoserver_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A planned restart, then a LibreOffice killed; neither leaves its temporary folder in the
-    system's (soffice puts one there, lu….tmp, which a killed one cannot remove)."""
+    system's (soffice puts one there, lu….tmp, which a killed one cannot remove), nor, once the
+    converter is closed, the socket soffice binds in /tmp whatever TMPDIR says (one more was
+    left by every CLI run that made a PDF)."""
     system_temp = tmp_path / "system-temp"
     system_temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(system_temp))
@@ -344,9 +359,12 @@ def test_restart_after_n_conversions(unoserver_venv: Path, tmp_path: Path, monke
         health = converter.health()
         assert health["pid"] not in (None, first_pid)
         assert health["conversions"] == 3 and health["since_start"] == 1
+        bound = {path for path in unix_sockets(soffice_pid(converter)) if path.startswith("/tmp/")}
+        assert bound, "soffice holds a socket in /tmp"
         os.kill(soffice_pid(converter), signal.SIGKILL)
     finally:
         converter.close()
     assert converter.health()["state"] == "down"
     assert sorted(p.name for p in system_temp.iterdir()) == []
+    assert [path for path in bound if os.path.exists(path)] == []
     assert not (tmp_path / "work" / "tmp").exists()

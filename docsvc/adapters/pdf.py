@@ -36,6 +36,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -377,6 +378,22 @@ def _temp_env(folder: Path) -> dict[str, str]:
     return {**os.environ, "TMPDIR": str(folder)}
 
 
+def _remove_single_instance_pipe(profile: Path) -> None:
+    """Remove the socket a stopped soffice leaves in /tmp. LibreOffice binds one for its
+    single-instance check, named after its user profile, and never in TMPDIR; killed, or stopped
+    with SIGTERM, it leaves the socket behind, so every converter (each with a profile in a new
+    folder: one per CLI run that makes a PDF) left one more. The name is LibreOffice's own
+    (desktop/source/app/officeipcthread.cxx, sal/osl/unx/pipe.cxx): the MD5 of the profile's URL
+    in UTF-16, each byte in hex without its leading zero. Only a socket of that name is removed:
+    the profile folder is this converter's, so no other soffice uses it."""
+    digest = "".join(f"{b:x}" for b in hashlib.md5(profile.as_uri().encode("utf-16-le")).digest())  # noqa: S324 - LibreOffice's name, not a secret
+    for folder in ("/tmp", "/var/tmp"):  # LibreOffice's choice, the first it may write to
+        pipe = Path(folder) / f"OSL_PIPE_{os.getuid()}_SingleOfficeIPC_{digest}"
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(pipe.lstat().st_mode):
+                pipe.unlink()
+
+
 def _kill_group(proc: subprocess.Popen[bytes], *, grace_s: float = 0.0) -> None:
     """Stop a child started with start_new_session=True, and everything it started."""
     if proc.poll() is None and grace_s > 0:
@@ -549,6 +566,8 @@ class SofficeConverter:
         }
 
     def close(self) -> None:
+        with self._lock:
+            _remove_single_instance_pipe(self._work_dir / "profile")
         if self._own_dir:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
@@ -731,6 +750,7 @@ class LibreOfficeConverter:
         with self._lock:
             self._stop()
             self._state = "down"
+            _remove_single_instance_pipe(self._work_dir / "profile")
         if self._cold is not None:
             self._cold.close()
         shutil.rmtree(self._work_dir / "tmp", ignore_errors=True)
