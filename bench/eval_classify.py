@@ -54,6 +54,7 @@ import gettext
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import statistics
@@ -74,7 +75,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from docsvc.core import classify, semantic  # noqa: E402 - after the sys.path lines above
-from docsvc.core.classify.features import meaning_input  # noqa: E402
+from docsvc.core.classify.features import meaning_input, meanings  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "classify"
 PLAIN_QUESTIONS = Path("/work/shared/eval/plain-questions")
@@ -581,15 +582,18 @@ MEANING_CACHE = ROOT / ".cache" / "bench-meanings"
 
 
 def _meanings(name: str, texts: list[str]) -> Any:
-    """The meaning vectors of the texts' heads, as the service keeps one per content."""
+    """The meaning vectors of the texts' heads, as the service makes and keeps one per content
+    (docsvc.core.classify.features.meanings: each distinct head once, zeros for no text), on as
+    many of the engine's passage models at once as the library's ``train`` uses when it is given
+    no vectors (two, or one on one core)."""
     assert EMBEDDER is not None
     heads = [meaning_input(t) for t in texts]
-    key = hashlib.sha256("\n".join([EMBEDDER.version, *heads]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([EMBEDDER.version, "meanings", *heads]).encode()).hexdigest()[:16]
     cached = MEANING_CACHE / f"{name}-{key}.npy"
     if cached.exists():
         return np.load(cached)
     t0 = time.perf_counter()
-    vectors = EMBEDDER.passages(heads)
+    vectors = meanings(texts, EMBEDDER, workers=min(2, os.cpu_count() or 1))
     took = time.perf_counter() - t0
     MEANING_CACHE.mkdir(parents=True, exist_ok=True)
     np.save(cached, np.asarray(vectors, dtype=np.float32))
