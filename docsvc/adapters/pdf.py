@@ -566,8 +566,7 @@ class SofficeConverter:
         }
 
     def close(self) -> None:
-        with self._lock:
-            _remove_single_instance_pipe(self._work_dir / "profile")
+        _remove_single_instance_pipe(self._work_dir / "profile")
         if self._own_dir:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
