@@ -15,12 +15,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from docsvc.adapters.pdf import libreoffice_processes
 from tests.conftest import wait_for
+from tests.test_pdf import unix_sockets
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 CLI = [sys.executable, "-c", "from docsvc.cli import main; main()"]
@@ -71,9 +73,12 @@ def test_generate_pdf_leaves_no_libreoffice_running(marked, tmp_path):
     assert libreoffice_processes(environ=marker) == {}
 
 
-def _signal_while_converting(marker, env, data: Path, signum: int) -> subprocess.Popen[bytes]:
-    """Run ``generate --pdf`` and send it ``signum`` once LibreOffice is seen running; skip the
-    test when the conversion finished first."""
+def _signal_while_converting(
+    marker, env, data: Path, signum: int, *, holding: Callable[[int], bool] = lambda pid: True
+) -> subprocess.Popen[bytes]:
+    """Run ``generate --pdf`` and send it ``signum`` once LibreOffice is seen running (and
+    ``holding`` says yes of one of its processes); skip the test when the conversion finished
+    first."""
     proc = subprocess.Popen(
         [*CLI, "generate", "sla", "--data", str(data), "--pdf"],
         env=env,
@@ -83,7 +88,8 @@ def _signal_while_converting(marker, env, data: Path, signum: int) -> subprocess
     seen = False
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        if any(name.startswith("soffice") for name in libreoffice_processes(environ=marker).values()):
+        running = libreoffice_processes(environ=marker)
+        if any(name.startswith("soffice") and holding(pid) for pid, name in running.items()):
             seen = True
             proc.send_signal(signum)
             break
@@ -108,8 +114,22 @@ def test_terminated_command_stops_libreoffice_too(marked, tmp_path):
 @pytest.mark.libreoffice
 def test_a_killed_command_leaves_no_libreoffice_behind(marked, tmp_path):
     """SIGKILL (the OOM killer, kill -9) gives the command no chance to stop the converter: the
-    unoserver's watch of its parent stops it, and LibreOffice with it."""
+    unoserver's watch of its parent stops it, and LibreOffice with it, and removes what the
+    command would have removed on closing: the converter's folder in the system's temporary
+    one, and the socket LibreOffice binds in /tmp."""
     marker, env = marked
-    proc = _signal_while_converting(marker, env, _sample(env, tmp_path), signal.SIGKILL)
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    env = {**env, "TMPDIR": str(system_temp)}
+    sockets: set[str] = set()
+
+    def holds_its_socket(pid: int) -> bool:
+        sockets.update(path for path in unix_sockets(pid) if path.startswith("/tmp/"))
+        return bool(sockets)
+
+    data = _sample(env, tmp_path)
+    proc = _signal_while_converting(marker, env, data, signal.SIGKILL, holding=holds_its_socket)
     assert proc.returncode == -signal.SIGKILL
     assert wait_for(lambda: libreoffice_processes(environ=marker) == {}, 15), libreoffice_processes(environ=marker)
+    assert wait_for(lambda: not any(system_temp.iterdir()), 5), sorted(p.name for p in system_temp.iterdir())
+    assert [path for path in sockets if os.path.exists(path)] == []

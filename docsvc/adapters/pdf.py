@@ -382,16 +382,21 @@ def _remove_single_instance_pipe(profile: Path) -> None:
     """Remove the socket a stopped soffice leaves in /tmp. LibreOffice binds one for its
     single-instance check, named after its user profile, and never in TMPDIR; killed, or stopped
     with SIGTERM, it leaves the socket behind, so every converter (each with a profile in a new
-    folder: one per CLI run that makes a PDF) left one more. The name is LibreOffice's own
-    (desktop/source/app/officeipcthread.cxx, sal/osl/unx/pipe.cxx): the MD5 of the profile's URL
-    in UTF-16, each byte in hex without its leading zero. Only a socket of that name is removed:
-    the profile folder is this converter's, so no other soffice uses it."""
-    digest = "".join(f"{b:x}" for b in hashlib.md5(profile.as_uri().encode("utf-16-le")).digest())  # noqa: S324 - LibreOffice's name, not a secret
-    for folder in ("/tmp", "/var/tmp"):  # LibreOffice's choice, the first it may write to
-        pipe = Path(folder) / f"OSL_PIPE_{os.getuid()}_SingleOfficeIPC_{digest}"
+    folder: one per CLI run that makes a PDF) left one more. Only a socket of that name is
+    removed: the profile folder is this converter's, so no other soffice uses it."""
+    for pipe in _single_instance_pipes(profile):
         with contextlib.suppress(OSError):
             if stat.S_ISSOCK(pipe.lstat().st_mode):
                 pipe.unlink()
+
+
+def _single_instance_pipes(profile: Path) -> list[Path]:
+    """Where soffice with this profile binds its single-instance socket: in the first of these
+    folders it may write to. The name is LibreOffice's own (desktop/source/app/officeipcthread.cxx,
+    sal/osl/unx/pipe.cxx): the MD5 of the profile's URL in UTF-16, each byte in hex without its
+    leading zero."""
+    digest = "".join(f"{b:x}" for b in hashlib.md5(profile.as_uri().encode("utf-16-le")).digest())  # noqa: S324 - LibreOffice's name, not a secret
+    return [Path(folder) / f"OSL_PIPE_{os.getuid()}_SingleOfficeIPC_{digest}" for folder in ("/tmp", "/var/tmp")]
 
 
 def _kill_group(proc: subprocess.Popen[bytes], *, grace_s: float = 0.0) -> None:
@@ -589,14 +594,34 @@ def _conversion_timeout(timeout: float) -> Unavailable:
 # unoserver.server run under a watch of the docsvc process that started it: when that process
 # dies without stopping it (SIGKILL, the OOM killer), the watch kills the server's process
 # group, LibreOffice with it, within a second, instead of leaving them running on the profile
-# the next server needs. Standard library only: it runs in the unoserver venv's Python.
+# the next server needs. Before it goes itself, it removes what the dead process would have
+# removed on closing (its own work folder, LibreOffice's socket in /tmp): LibreOffice first, as
+# it could write there again. Standard library only: it runs in the unoserver venv's Python.
 _PARENT_ENV = "DOCSVC_UNOSERVER_PARENT"
+_LEFTOVERS_ENV = "DOCSVC_UNOSERVER_LEFTOVERS"
 _UNOSERVER_WATCHED = f"""
-import os, runpy, signal, threading, time
+import os, runpy, shutil, signal, stat, threading, time
 parent = int(os.environ.pop({_PARENT_ENV!r}))
+leftovers = [p for p in os.environ.pop({_LEFTOVERS_ENV!r}, "").split(os.pathsep) if p]
 def watch():
     while os.getppid() == parent:
         time.sleep(0.5)
+    me, group = os.getpid(), os.getpgid(0)
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            if pid != me and os.getpgid(pid) == group:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(0.1)
+    for path in leftovers:
+        try:
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
     os.killpg(0, signal.SIGKILL)
 threading.Thread(target=watch, daemon=True).start()
 runpy.run_module("unoserver.server", run_name="__main__", alter_sys=True)
@@ -838,7 +863,7 @@ class LibreOfficeConverter:
                 stdout=output,
                 stderr=output,
                 start_new_session=True,
-                env={**_temp_env(temp), _PARENT_ENV: str(os.getpid())},
+                env={**_temp_env(temp), _PARENT_ENV: str(os.getpid()), _LEFTOVERS_ENV: self._leftovers()},
             )
         finally:
             output.close()
@@ -865,6 +890,15 @@ class LibreOfficeConverter:
             f"LibreOffice（unoserver）启动失败：{tail}",
             f"LibreOffice (unoserver) failed to start: {tail}",
         )
+
+    def _leftovers(self) -> str:
+        """What this converter removes on closing, for the server's watch to remove if this
+        process dies without closing it."""
+        paths = [
+            *_single_instance_pipes(self._work_dir / "profile"),
+            self._work_dir if self._own_dir else self._work_dir / "tmp",
+        ]
+        return os.pathsep.join(map(str, paths))
 
     def _rpc(self, server: _Server, docx: bytes, timeout: float, *, pdf_a: bool = False) -> bytes:
         proxy = xmlrpc.client.ServerProxy(
