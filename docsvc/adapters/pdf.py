@@ -378,23 +378,24 @@ def _temp_env(folder: Path) -> dict[str, str]:
     return {**os.environ, "TMPDIR": str(folder)}
 
 
-def _remove_single_instance_pipe(profile: Path) -> None:
-    """Remove the socket a stopped soffice leaves in /tmp. LibreOffice binds one for its
-    single-instance check, named after its user profile, and never in TMPDIR; killed, or stopped
-    with SIGTERM, it leaves the socket behind, so every converter (each with a profile in a new
-    folder: one per CLI run that makes a PDF) left one more. Only a socket of that name is
-    removed: the profile folder is this converter's, so no other soffice uses it."""
-    for pipe in _single_instance_pipes(profile):
-        with contextlib.suppress(OSError):
-            if stat.S_ISSOCK(pipe.lstat().st_mode):
-                pipe.unlink()
+def _remove(path: Path) -> None:
+    """Remove a socket or a folder, whichever is there (the server's watch does the same in
+    _UNOSERVER_WATCHED); anything else is left alone."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _single_instance_pipes(profile: Path) -> list[Path]:
     """Where soffice with this profile binds its single-instance socket: in the first of these
-    folders it may write to. The name is LibreOffice's own (desktop/source/app/officeipcthread.cxx,
-    sal/osl/unx/pipe.cxx): the MD5 of the profile's URL in UTF-16, each byte in hex without its
-    leading zero."""
+    folders it may write to, never in TMPDIR. Killed, or stopped with SIGTERM, soffice leaves it
+    behind, so every converter (each with a profile in a new folder: one per CLI run that makes a
+    PDF) left one more unless it removes it. The name is LibreOffice's own
+    (desktop/source/app/officeipcthread.cxx, sal/osl/unx/pipe.cxx): the MD5 of the profile's URL
+    in UTF-16, each byte in hex without its leading zero; the profile folder is the converter's,
+    so no other soffice uses that name."""
     digest = "".join(f"{b:x}" for b in hashlib.md5(profile.as_uri().encode("utf-16-le")).digest())  # noqa: S324 - LibreOffice's name, not a secret
     return [Path(folder) / f"OSL_PIPE_{os.getuid()}_SingleOfficeIPC_{digest}" for folder in ("/tmp", "/var/tmp")]
 
@@ -571,7 +572,8 @@ class SofficeConverter:
         }
 
     def close(self) -> None:
-        _remove_single_instance_pipe(self._work_dir / "profile")
+        for pipe in _single_instance_pipes(self._work_dir / "profile"):
+            _remove(pipe)
         if self._own_dir:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
@@ -774,12 +776,10 @@ class LibreOfficeConverter:
         with self._lock:
             self._stop()
             self._state = "down"
-            _remove_single_instance_pipe(self._work_dir / "profile")
         if self._cold is not None:
             self._cold.close()
-        shutil.rmtree(self._work_dir / "tmp", ignore_errors=True)
-        if self._own_dir:
-            shutil.rmtree(self._work_dir, ignore_errors=True)
+        for path in self._leftovers():
+            _remove(path)
 
     # -- internals (called with the lock held) ----------------------------------------------
     @contextlib.contextmanager
@@ -863,7 +863,11 @@ class LibreOfficeConverter:
                 stdout=output,
                 stderr=output,
                 start_new_session=True,
-                env={**_temp_env(temp), _PARENT_ENV: str(os.getpid()), _LEFTOVERS_ENV: self._leftovers()},
+                env={
+                    **_temp_env(temp),
+                    _PARENT_ENV: str(os.getpid()),
+                    _LEFTOVERS_ENV: os.pathsep.join(map(str, self._leftovers())),
+                },
             )
         finally:
             output.close()
@@ -891,14 +895,13 @@ class LibreOfficeConverter:
             f"LibreOffice (unoserver) failed to start: {tail}",
         )
 
-    def _leftovers(self) -> str:
-        """What this converter removes on closing, for the server's watch to remove if this
-        process dies without closing it."""
-        paths = [
+    def _leftovers(self) -> list[Path]:
+        """What closing removes (LibreOffice's socket, the temporary files, the work folder when
+        docsvc made it); the server's watch removes the same if this process dies unclosed."""
+        return [
             *_single_instance_pipes(self._work_dir / "profile"),
             self._work_dir if self._own_dir else self._work_dir / "tmp",
         ]
-        return os.pathsep.join(map(str, paths))
 
     def _rpc(self, server: _Server, docx: bytes, timeout: float, *, pdf_a: bool = False) -> bytes:
         proxy = xmlrpc.client.ServerProxy(
